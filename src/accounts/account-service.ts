@@ -1,0 +1,220 @@
+import type * as openpgp from 'openpgp';
+import type { AuditTrail } from '../audit/audit-trail.js';
+import {
+  checkPasswordVerifier, decryptWithKey, encryptToKey, generatePgpKey, makePasswordVerifier, makeRecoveryKey,
+  normalizeRecoveryKey, unwrapPgpKey, wrapPgpKey, wrongCredentials,
+} from '../crypto/keys.js';
+import { MedgateError } from '../errors.js';
+import type { TestCa } from '../pki/index.js';
+import type { Account, AccountKind, DirectoryEntry, Store } from '../store/types.js';
+
+export interface AccountServiceOptions {
+  store: Store;
+  audit: AuditTrail;
+  /** The gateway's mail domain: accounts live under it. */
+  domain: string;
+  kdfMemoryExponent: number;
+  minPasswordLength: number;
+  /** Loads the CA lazily: only account creation needs it. */
+  loadCa: () => Promise<TestCa>;
+}
+
+export interface NewAccountRequest {
+  address: string;
+  kind: AccountKind;
+  password: string;
+  rpps?: string;
+  adeli?: string;
+  /** Display name for application/RMP accounts (persons take theirs from the directory). */
+  name?: string;
+  actor?: string;
+}
+
+export interface CreatedAccount {
+  account: Account;
+  directoryEntry: DirectoryEntry;
+  recoveryKey: string;
+  certificatePem: string;
+  certificateKeyPem: string;
+}
+
+export interface UnlockedAccount {
+  account: Account;
+  pgpKey: openpgp.PrivateKey;
+}
+
+const ADDRESS = /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9-]+(\.[a-z0-9-]+)+$/;
+
+/** Accounts and their keys: creation, unlocking, password changes, disabling. */
+export class AccountService {
+  constructor(private readonly o: AccountServiceOptions) {}
+
+  private checkPassword(password: string): void {
+    if (password.length < this.o.minPasswordLength) {
+      throw new MedgateError('PASSWORD_TOO_SHORT', `the password must have at least ${this.o.minPasswordLength} characters`);
+    }
+  }
+
+  async create(req: NewAccountRequest): Promise<CreatedAccount> {
+    const address = req.address.trim().toLowerCase();
+    const actor = req.actor ?? 'operator';
+    if (!ADDRESS.test(address)) throw new MedgateError('ADDRESS_INVALID', `"${req.address}" is not a valid mail address`);
+    if (!address.endsWith('@' + this.o.domain)) {
+      throw new MedgateError('ADDRESS_NOT_LOCAL', `${address} is not in this gateway's domain (${this.o.domain}); accounts can only be created for local addresses`);
+    }
+    if (await this.o.store.accounts.get(address)) throw new MedgateError('ACCOUNT_EXISTS', `an account for ${address} already exists`);
+    this.checkPassword(req.password);
+    if (req.rpps && !/^\d{11}$/.test(req.rpps)) throw new MedgateError('RPPS_INVALID', 'an RPPS number has 11 digits');
+    if (req.adeli && !/^\d{9}$/.test(req.adeli)) throw new MedgateError('ADELI_INVALID', 'an ADELI number has 9 digits');
+    if (req.kind === 'person' && !req.rpps && !req.adeli) {
+      throw new MedgateError('IDENTIFIER_REQUIRED', 'a person account needs --rpps or --adeli');
+    }
+
+    const entry = await this.directoryEntryFor(address, req);
+    const displayName = [entry.givenName, entry.familyName].filter(Boolean).join(' ') || req.name || address;
+    const ca = await this.o.loadCa();
+    const key = await generatePgpKey(displayName, address);
+    const cert = await ca.issue({ profile: 'user', commonName: displayName, emails: [address] });
+    const recoveryKey = makeRecoveryKey();
+    const now = new Date().toISOString();
+    const account: Account = {
+      address,
+      kind: req.kind,
+      disabled: false,
+      wrappedPgpKey: await wrapPgpKey(key.privateKey, req.password, this.o.kdfMemoryExponent),
+      recoveryWrappedPgpKey: await wrapPgpKey(key.privateKey, recoveryKey, this.o.kdfMemoryExponent),
+      pgpPublicKey: key.publicKeyArmored,
+      pgpFingerprint: key.fingerprint,
+      certificatePem: cert.certPem,
+      // The certificate's private key is encrypted to the account's own OpenPGP key: one password unlocks both.
+      wrappedCertKey: await encryptToKey(cert.keyPem, key.privateKey.toPublic()),
+      passwordVerifier: await makePasswordVerifier(req.password),
+      createdAt: now,
+      updatedAt: now,
+    };
+    const published: DirectoryEntry = { ...entry, status: 'active', certificatePem: cert.certPem, pgpPublicKey: key.publicKeyArmored, updatedAt: now };
+    await this.o.store.accounts.create(account);
+    await this.o.store.directory.upsert(published);
+    await this.o.audit.record({
+      actor, action: 'account.create', outcome: 'ok',
+      details: { address, kind: req.kind, fingerprint: key.fingerprint, certSerial: cert.serial },
+    });
+    return { account, directoryEntry: published, recoveryKey, certificatePem: cert.certPem, certificateKeyPem: cert.keyPem };
+  }
+
+  /** The directory entry published for a new account, taking profession/specialty from the ANS entry when there is one. */
+  private async directoryEntryFor(address: string, req: NewAccountRequest): Promise<DirectoryEntry> {
+    const now = new Date().toISOString();
+    const byAddress = await this.o.store.directory.get(address);
+    const identifier = req.rpps ?? req.adeli;
+    let known = byAddress;
+    if (identifier) {
+      if (byAddress?.idValue && byAddress.idValue !== identifier) {
+        throw new MedgateError('IDENTIFIER_MISMATCH',
+          `the directory lists ${address} with identifier ${byAddress.idValue}, not ${identifier}; check the number or the directory`);
+      }
+      known ??= (await this.o.store.directory.findByIdentifier(identifier)).find((e) => e.mailboxType === 'PER');
+    }
+    const base: DirectoryEntry = {
+      address,
+      mailboxType: req.kind === 'person' ? 'PER' : 'APP',
+      idType: req.rpps ? 'RPPS' : req.adeli ? 'ADELI' : 'INTERNAL',
+      idValue: identifier ?? null,
+      nationalId: req.rpps ? '8' + req.rpps : req.adeli ? '0' + req.adeli : null,
+      civility: null, familyName: null, givenName: null,
+      professionCode: null, professionLabel: null, specialtyCode: null, specialtyLabel: null,
+      organisation: req.name ?? null,
+      status: 'active', certificatePem: null, pgpPublicKey: null, source: 'local', updatedAt: now,
+    };
+    if (!known || req.kind !== 'person') return byAddress ? { ...byAddress, source: 'local' } : base;
+    return {
+      ...base,
+      civility: known.civility, familyName: known.familyName, givenName: known.givenName,
+      professionCode: known.professionCode, professionLabel: known.professionLabel,
+      specialtyCode: known.specialtyCode, specialtyLabel: known.specialtyLabel,
+      organisation: known.organisation, idType: known.idType ?? base.idType, nationalId: known.nationalId ?? base.nationalId,
+    };
+  }
+
+  /**
+   * Checks the password and unlocks the account's private key for a session. Any failure (unknown
+   * account, disabled, wrong password) is the same CREDENTIALS_WRONG to the caller; the audit trail
+   * records the real reason.
+   */
+  async unlock(addressInput: string, password: string, context: { via: string; remote?: string } = { via: 'cli' }): Promise<UnlockedAccount> {
+    const address = addressInput.trim().toLowerCase();
+    const account = await this.o.store.accounts.get(address);
+    const fail = async (reason: string): Promise<never> => {
+      await this.o.audit.record({ actor: address, action: 'auth.login', outcome: 'refused', details: { via: context.via, remote: context.remote, reason } });
+      throw wrongCredentials();
+    };
+    if (!account) return fail('unknown-account');
+    if (!(await checkPasswordVerifier(password, account.passwordVerifier))) return fail('wrong-password');
+    if (account.disabled) return fail('account-disabled');
+    const pgpKey = await unwrapPgpKey(account.wrappedPgpKey, password).catch(() => fail('key-unwrap-failed'));
+    await this.o.audit.record({ actor: address, action: 'auth.login', outcome: 'ok', details: { via: context.via, remote: context.remote } });
+    return { account, pgpKey };
+  }
+
+  /** The certificate private key of an unlocked account (for client-certificate set-up). */
+  async certificateKey(unlocked: UnlockedAccount): Promise<string> {
+    return decryptWithKey(unlocked.account.wrappedCertKey, unlocked.pgpKey);
+  }
+
+  /**
+   * Changes the password: re-wraps the private key under the new password. Mail is not re-encrypted
+   * (it is encrypted to the key, not to the password). Either the current password or the recovery
+   * key proves the right to do it; using the recovery key issues a new one.
+   */
+  async changePassword(addressInput: string, proof: { currentPassword?: string; recoveryKey?: string }, newPassword: string, actor = 'operator'): Promise<{ newRecoveryKey?: string }> {
+    const address = addressInput.trim().toLowerCase();
+    this.checkPassword(newPassword);
+    const account = await this.o.store.accounts.get(address);
+    let pgpKey: openpgp.PrivateKey;
+    if (!account) throw wrongCredentials();
+    if (proof.currentPassword !== undefined) {
+      if (!(await checkPasswordVerifier(proof.currentPassword, account.passwordVerifier))) {
+        await this.o.audit.record({ actor, action: 'account.passwd', outcome: 'refused', details: { address, reason: 'wrong-password' } });
+        throw wrongCredentials();
+      }
+      pgpKey = await unwrapPgpKey(account.wrappedPgpKey, proof.currentPassword);
+    } else if (proof.recoveryKey !== undefined) {
+      pgpKey = await unwrapPgpKey(account.recoveryWrappedPgpKey, normalizeRecoveryKey(proof.recoveryKey)).catch(async (err) => {
+        await this.o.audit.record({ actor, action: 'account.passwd', outcome: 'refused', details: { address, reason: 'wrong-recovery-key' } });
+        throw err;
+      });
+    } else {
+      throw new MedgateError('PROOF_REQUIRED', 'give the current password or the recovery key');
+    }
+    const changes: Partial<Account> = {
+      wrappedPgpKey: await wrapPgpKey(pgpKey, newPassword, this.o.kdfMemoryExponent),
+      passwordVerifier: await makePasswordVerifier(newPassword),
+      updatedAt: new Date().toISOString(),
+    };
+    let newRecoveryKey: string | undefined;
+    if (proof.recoveryKey !== undefined) {
+      newRecoveryKey = makeRecoveryKey();
+      changes.recoveryWrappedPgpKey = await wrapPgpKey(pgpKey, newRecoveryKey, this.o.kdfMemoryExponent);
+    }
+    await this.o.store.accounts.update(address, changes);
+    await this.o.audit.record({ actor, action: 'account.passwd', outcome: 'ok', details: { address, via: proof.recoveryKey !== undefined ? 'recovery-key' : 'password' } });
+    return { newRecoveryKey };
+  }
+
+  async setDisabled(addressInput: string, disabled: boolean, actor = 'operator'): Promise<void> {
+    const address = addressInput.trim().toLowerCase();
+    const ok = await this.o.store.accounts.update(address, { disabled, updatedAt: new Date().toISOString() });
+    if (!ok) throw new MedgateError('ACCOUNT_UNKNOWN', `no account for ${address}`);
+    // A disabled account may not send: its directory entry is suspended so peers refuse it too.
+    await this.o.store.directory.setStatus(address, disabled ? 'suspended' : 'active');
+    await this.o.audit.record({ actor, action: disabled ? 'account.disable' : 'account.enable', outcome: 'ok', details: { address } });
+  }
+
+  list(): Promise<Account[]> {
+    return this.o.store.accounts.list();
+  }
+
+  get(address: string): Promise<Account | undefined> {
+    return this.o.store.accounts.get(address);
+  }
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { registerAuditCommands } from './cli/audit-commands.js';
+import { reportError } from './cli/common.js';
+import { registerDirectoryCommands } from './cli/directory-commands.js';
+import { registerPkiCommands } from './cli/pki-commands.js';
+import { registerServeCommands } from './cli/serve-commands.js';
+import { registerUserCommands } from './cli/user-commands.js';
+
+const program = new Command('medgate')
+  .description('secure medical messaging gateway: end-to-end encrypted mail with a verified routing header')
+  .version('0.1.0')
+  .showHelpAfterError('(add --help for usage)')
+  .exitOverride();
+
+registerServeCommands(program);
+registerPkiCommands(program);
+registerDirectoryCommands(program);
+registerUserCommands(program);
+registerAuditCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Help and version are not errors; usage mistakes exit 2 as usual for CLIs.
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else {
+    reportError(err);
+  }
+}

@@ -1,0 +1,69 @@
+import readline from 'node:readline';
+import { Writable } from 'node:stream';
+import type { Command } from 'commander';
+import { loadConfig } from '../config/load.js';
+import type { MedgateConfig } from '../config/schema.js';
+import { createContext, type GatewayContext } from '../context.js';
+import { MedgateError, isMedgateError } from '../errors.js';
+
+export function addConfigOption(cmd: Command): Command {
+  return cmd.option('-c, --config <file>', 'config file (default: $MEDGATE_CONFIG or the embedded config/default.yaml)');
+}
+
+/** The config file named on this command or any parent command. */
+export function configFileOf(cmd: Command): string | undefined {
+  for (let c: Command | null = cmd; c; c = c.parent) {
+    const v = c.opts<{ config?: string }>().config;
+    if (v) return v;
+  }
+  return undefined;
+}
+
+export function configOf(cmd: Command): MedgateConfig {
+  return loadConfig(configFileOf(cmd));
+}
+
+/** Runs an operator command with a context whose logs go to stderr, so stdout stays for results. */
+export async function withContext<T>(cmd: Command, fn: (ctx: GatewayContext) => Promise<T>): Promise<T> {
+  const config = configOf(cmd);
+  const ctx = await createContext({ ...config, log: { level: config.log.level === 'info' ? 'warn' : config.log.level } }, { logDestination: 'stderr' });
+  try {
+    return await fn(ctx);
+  } finally {
+    await ctx.close();
+  }
+}
+
+/** Reads a secret: from a TTY without echo, or the first line of piped stdin (for scripts). */
+export async function promptSecret(question: string): Promise<string> {
+  if (!process.stdin.isTTY) {
+    const rl = readline.createInterface({ input: process.stdin, terminal: false });
+    for await (const line of rl) { rl.close(); return line; }
+    throw new MedgateError('PASSWORD_MISSING', 'no password given: use --password or type it on standard input');
+  }
+  const muted = new Writable({ write: (_c, _e, cb) => cb() });
+  process.stderr.write(question);
+  const rl = readline.createInterface({ input: process.stdin, output: muted, terminal: true });
+  const answer = await new Promise<string>((resolve) => rl.question('', resolve));
+  rl.close();
+  process.stderr.write('\n');
+  return answer;
+}
+
+/** Prints a MedgateError as one clear line (no stack) and sets the exit code. */
+export function reportError(err: unknown): void {
+  if (isMedgateError(err)) {
+    process.stderr.write(`medgate: ${err.message} [${err.code}]\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const e = err as Error;
+  process.stderr.write(`medgate: internal error: ${e?.message ?? String(err)}\n`);
+  if (process.env.MEDGATE_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
+  else process.stderr.write('medgate: run again with MEDGATE_DEBUG=1 for details, and report it\n');
+  process.exitCode = 70;
+}
+
+export function out(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+}

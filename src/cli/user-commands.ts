@@ -1,0 +1,90 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { MedgateError } from '../errors.js';
+import type { AccountKind } from '../store/types.js';
+import { addConfigOption, out, promptSecret, withContext } from './common.js';
+
+const KINDS: AccountKind[] = ['person', 'application', 'rmp'];
+
+export function registerUserCommands(program: Command): void {
+  const user = addConfigOption(program.command('user').description('local accounts (persons, applications, record servers) and their keys'));
+
+  addConfigOption(user.command('add <address>')
+    .description('create an account: OpenPGP key pair, certificate from the CA, published to the directory')
+    .requiredOption('--kind <kind>', 'person | application | rmp')
+    .option('--rpps <number>', 'RPPS number (11 digits) of a person')
+    .option('--adeli <number>', 'ADELI number (9 digits) of a person')
+    .option('--name <name>', 'display name of an application or record-server account')
+    .option('--password <password>', 'the password (otherwise prompted, or read from standard input)')
+    .option('--cert-out <dir>', 'also write the account\'s certificate and private key there (client-certificate login)'))
+    .action(async (address: string, opts: { kind: string; rpps?: string; adeli?: string; name?: string; password?: string; certOut?: string }, cmd: Command) => {
+      if (!KINDS.includes(opts.kind as AccountKind)) throw new MedgateError('USAGE', `--kind must be one of ${KINDS.join(', ')}`);
+      const password = opts.password ?? (await promptSecret(`password for ${address}: `));
+      await withContext(cmd, async (ctx) => {
+        const created = await ctx.accounts.create({ address, kind: opts.kind as AccountKind, password, rpps: opts.rpps, adeli: opts.adeli, name: opts.name });
+        const e = created.directoryEntry;
+        out(`account created: ${created.account.address} (${created.account.kind})`);
+        if (e.professionLabel) out(`profession: ${e.professionLabel}${e.specialtyLabel ? ' — ' + e.specialtyLabel : ''}`);
+        out(`OpenPGP key: ${created.account.pgpFingerprint}`);
+        if (opts.certOut) {
+          fs.mkdirSync(opts.certOut, { recursive: true, mode: 0o700 });
+          const base = path.join(opts.certOut, created.account.address);
+          fs.writeFileSync(`${base}.crt.pem`, created.certificatePem);
+          fs.writeFileSync(`${base}.key.pem`, created.certificateKeyPem, { mode: 0o600 });
+          out(`certificate: ${base}.crt.pem  key: ${base}.key.pem`);
+        }
+        out(`recovery key (shown once, keep it offline): ${created.recoveryKey}`);
+      });
+    });
+
+  addConfigOption(user.command('list').description('list the accounts').option('--json', 'print JSON'))
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      await withContext(cmd, async (ctx) => {
+        const list = await ctx.accounts.list();
+        if (opts.json) {
+          out(JSON.stringify(list.map((a) => ({ address: a.address, kind: a.kind, disabled: a.disabled, fingerprint: a.pgpFingerprint, createdAt: a.createdAt })), null, 2));
+          return;
+        }
+        for (const a of list) out(`${a.address.padEnd(44)} ${a.kind.padEnd(12)} ${a.disabled ? 'disabled' : 'active  '} ${a.pgpFingerprint}`);
+      });
+    });
+
+  addConfigOption(user.command('passwd <address>')
+    .description('change a password: re-wraps the private key (mail is not re-encrypted)')
+    .option('--current <password>', 'the current password')
+    .option('--recovery-key <key>', 'the recovery key instead of the current password (a new one is issued)')
+    .option('--password <password>', 'the new password (otherwise prompted)'))
+    .action(async (address: string, opts: { current?: string; recoveryKey?: string; password?: string }, cmd: Command) => {
+      const current = opts.current ?? (opts.recoveryKey ? undefined : await promptSecret(`current password for ${address}: `));
+      const next = opts.password ?? (await promptSecret(`new password for ${address}: `));
+      await withContext(cmd, async (ctx) => {
+        const res = await ctx.accounts.changePassword(address, { currentPassword: current, recoveryKey: opts.recoveryKey }, next);
+        out(`password changed for ${address}`);
+        if (res.newRecoveryKey) out(`new recovery key (shown once, keep it offline): ${res.newRecoveryKey}`);
+      });
+    });
+
+  for (const [name, disabled] of [['disable', true], ['enable', false]] as const) {
+    addConfigOption(user.command(`${name} <address>`).description(disabled
+      ? 'disable an account: it can no longer log in or send, its directory entry is suspended'
+      : 're-enable a disabled account'))
+      .action(async (address: string, _o, cmd: Command) => {
+        await withContext(cmd, async (ctx) => {
+          await ctx.accounts.setDisabled(address, disabled);
+          out(`${address} ${disabled ? 'disabled' : 'enabled'}`);
+        });
+      });
+  }
+
+  addConfigOption(user.command('check <address>')
+    .description('check a password (unlocks the key; nothing is changed)')
+    .option('--password <password>', 'the password (otherwise prompted)'))
+    .action(async (address: string, opts: { password?: string }, cmd: Command) => {
+      const password = opts.password ?? (await promptSecret(`password for ${address}: `));
+      await withContext(cmd, async (ctx) => {
+        const u = await ctx.accounts.unlock(address, password, { via: 'cli' });
+        out(`credentials valid; key ${u.account.pgpFingerprint} unlocked`);
+      });
+    });
+}

@@ -1,0 +1,63 @@
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const domain = z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, 'a domain name such as cabinet.example.fr');
+
+export const configSchema = z.strictObject({
+  /** The gateway's own mail domain: local mailboxes live under it. */
+  domain,
+  /** Host name the gateway announces (SMTP banner, TLS certificate, autoconfig). */
+  hostname: z.string().min(1).default('localhost'),
+  /** Where the database, spool, gateway keys and TLS material live. Relative to the config file. */
+  dataDir: z.string().min(1),
+  store: z.strictObject({
+    driver: z.enum(['sqlite', 'postgres']).default('sqlite'),
+    sqlite: z.strictObject({ file: z.string().min(1).default('medgate.db') }).default({ file: 'medgate.db' }),
+    postgres: z.strictObject({ url: z.string().min(1) }).optional(),
+  }),
+  pki: z.strictObject({
+    /** Folder of the local test CA (`medgate pki init`). Relative to the config file. */
+    caDir: z.string().min(1),
+    /** Trust anchors (PEM files) for peer gateways and certificates in the directory. */
+    trustAnchors: z.array(z.string().min(1)).default([]),
+    /** CRL files (PEM) checked on every certificate validation. */
+    crls: z.array(z.string().min(1)).default([]),
+  }),
+  listen: z.strictObject({
+    host: z.string().min(1).default('127.0.0.1'),
+    smtpSubmission: port,
+    smtpSubmissionTls: port,
+    smtpRelay: port,
+    imap: port,
+    imapTls: port,
+    http: port,
+  }),
+  tls: z.strictObject({
+    minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+    /** Certificate and key files; when absent the gateway issues its own from the test CA. */
+    certFile: z.string().optional(),
+    keyFile: z.string().optional(),
+  }).default({ minVersion: 'TLSv1.2' }),
+  security: z.strictObject({
+    /** Argon2 memory exponent for wrapping private keys (2^n KiB). 16 = 64 MiB; lower only for tests. */
+    kdfMemoryExponent: z.number().int().min(10).max(22).default(16),
+    /** Minimum password length for accounts. */
+    minPasswordLength: z.number().int().min(8).max(256).default(12),
+  }).default({ kdfMemoryExponent: 16, minPasswordLength: 12 }),
+  limits: z.strictObject({
+    /** Largest message accepted, in bytes (advertised as SMTP SIZE). */
+    maxMessageBytes: z.number().int().min(1024).default(50 * 1024 * 1024),
+  }).default({ maxMessageBytes: 50 * 1024 * 1024 }),
+  demo: z.strictObject({
+    /** On an empty store, create the demo practice described in `file`. Off in production. */
+    enabled: z.boolean().default(false),
+    file: z.string().optional(),
+  }).default({ enabled: false }),
+  log: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  }).default({ level: 'info' }),
+});
+
+export type MedgateConfigInput = z.input<typeof configSchema>;
+/** A validated configuration with every path made absolute. */
+export type MedgateConfig = z.output<typeof configSchema> & { configFile: string };

@@ -1,0 +1,103 @@
+import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+import * as openpgp from 'openpgp';
+import { MedgateError } from '../errors.js';
+
+const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
+
+export const CREDENTIALS_WRONG = 'CREDENTIALS_WRONG';
+
+/** The one message a wrong password ever gets: nothing about which part was wrong. */
+export function wrongCredentials(): MedgateError {
+  return new MedgateError(CREDENTIALS_WRONG, 'the credentials are wrong');
+}
+
+export interface GeneratedKey {
+  privateKey: openpgp.PrivateKey;
+  publicKeyArmored: string;
+  fingerprint: string;
+}
+
+/** A v4 Curve25519 key (EdDSA signing + ECDH encryption subkey): read by openpgp.js and GnuPG 2.2+. */
+export async function generatePgpKey(name: string, email: string): Promise<GeneratedKey> {
+  const { privateKey, publicKey } = await openpgp.generateKey({
+    type: 'ecc',
+    curve: 'curve25519Legacy',
+    userIDs: [{ name, email }],
+    format: 'object',
+  });
+  return { privateKey, publicKeyArmored: publicKey.armor(), fingerprint: privateKey.getFingerprint().toUpperCase() };
+}
+
+/** Wraps (encrypts) a private key under a passphrase: Argon2 S2K with AEAD (OpenPGP requires AEAD with Argon2). */
+export async function wrapPgpKey(privateKey: openpgp.PrivateKey, passphrase: string, memoryExponent: number): Promise<string> {
+  const wrapped = await openpgp.encryptKey({
+    privateKey,
+    passphrase,
+    config: { aeadProtect: true, s2kType: openpgp.enums.s2k.argon2, s2kArgon2Params: { passes: 3, parallelism: 4, memoryExponent } },
+  });
+  return wrapped.armor();
+}
+
+/** Unwraps a private key; a wrong passphrase gives CREDENTIALS_WRONG and nothing else. */
+export async function unwrapPgpKey(armored: string, passphrase: string): Promise<openpgp.PrivateKey> {
+  const privateKey = await openpgp.readPrivateKey({ armoredKey: armored });
+  try {
+    return await openpgp.decryptKey({ privateKey, passphrase });
+  } catch {
+    throw wrongCredentials();
+  }
+}
+
+export async function readPublicKey(armored: string): Promise<openpgp.PublicKey> {
+  try {
+    return await openpgp.readKey({ armoredKey: armored });
+  } catch (err) {
+    throw new MedgateError('KEY_MALFORMED', `not a valid OpenPGP public key: ${(err as Error).message}`);
+  }
+}
+
+/** Encrypts a secret (e.g. the certificate's private key) to an OpenPGP public key. */
+export async function encryptToKey(secret: string, publicKey: openpgp.PublicKey): Promise<string> {
+  const message = await openpgp.createMessage({ text: secret });
+  return (await openpgp.encrypt({ message, encryptionKeys: publicKey, format: 'armored' })) as string;
+}
+
+export async function decryptWithKey(armored: string, privateKey: openpgp.PrivateKey): Promise<string> {
+  const message = await openpgp.readMessage({ armoredMessage: armored });
+  const { data } = await openpgp.decrypt({ message, decryptionKeys: privateKey });
+  return data as string;
+}
+
+const SCRYPT = { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
+
+/** `scrypt$N$r$p$salt$hash` (base64): a verifier, never the password. */
+export async function makePasswordVerifier(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const hash = await scrypt(password, salt, 32, SCRYPT);
+  return ['scrypt', SCRYPT.N, SCRYPT.r, SCRYPT.p, salt.toString('base64'), hash.toString('base64')].join('$');
+}
+
+export async function checkPasswordVerifier(password: string, verifier: string): Promise<boolean> {
+  const [alg, n, r, p, salt, hash] = verifier.split('$');
+  if (alg !== 'scrypt' || !n || !r || !p || !salt || !hash) return false;
+  const expected = Buffer.from(hash, 'base64');
+  const got = await scrypt(password, Buffer.from(salt, 'base64'), expected.length, {
+    N: Number(n), r: Number(r), p: Number(p), maxmem: 256 * 1024 * 1024,
+  });
+  return got.length === expected.length && timingSafeEqual(got, expected);
+}
+
+const BASE32 = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+
+/** A one-time recovery key: 40 characters from an unambiguous alphabet (200 bits), in groups of 5. */
+export function makeRecoveryKey(): string {
+  const bytes = randomBytes(40);
+  const chars = Array.from(bytes, (b) => BASE32[b % 32]).join('');
+  return chars.match(/.{5}/g)!.join('-');
+}
+
+export function normalizeRecoveryKey(input: string): string {
+  const chars = input.toUpperCase().replace(/[^A-Z0-9]/g, '');
+  return chars.match(/.{1,5}/g)?.join('-') ?? '';
+}

@@ -1,0 +1,76 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+
+export type RouteHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> | void;
+
+export interface HttpServerOptions {
+  host: string;
+  port: number;
+  logger: Logger;
+  metrics: Metrics;
+  /** Returns problems that make the gateway unhealthy (empty = healthy). */
+  health: () => Promise<string[]>;
+  /** Extra routes by exact path (autoconfig, API...). */
+  routes?: Record<string, RouteHandler>;
+}
+
+function send(res: http.ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  res.end(body);
+}
+
+/** The HTTP listener: /healthz for orchestrators, /metrics for Prometheus, plus registered routes. */
+export class HttpServer {
+  private server: http.Server | undefined;
+
+  constructor(private readonly o: HttpServerOptions) {}
+
+  async listen(): Promise<number> {
+    const server = http.createServer((req, res) => {
+      void this.handle(req, res).catch((err: unknown) => {
+        this.o.logger.error({ err: { message: (err as Error).message }, path: req.url }, 'http handler failed');
+        if (!res.headersSent) send(res, 500, 'application/json', JSON.stringify({ error: 'internal error' }));
+        else res.destroy();
+      });
+    });
+    server.requestTimeout = 30_000;
+    server.headersTimeout = 10_000;
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.o.port, this.o.host, () => { server.off('error', reject); resolve(); });
+    });
+    return (server.address() as AddressInfo).port;
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const route = url.pathname;
+    res.on('finish', () => this.o.metrics.httpRequests.inc({ route: this.knownRoute(route), status: String(res.statusCode) }));
+    if (route === '/healthz') {
+      const problems = await this.o.health();
+      send(res, problems.length ? 503 : 200, 'application/json', JSON.stringify({ status: problems.length ? 'unhealthy' : 'ok', problems }));
+      return;
+    }
+    if (route === '/metrics') {
+      send(res, 200, this.o.metrics.registry.contentType, await this.o.metrics.registry.metrics());
+      return;
+    }
+    const handler = this.o.routes?.[route];
+    if (handler) return handler(req, res);
+    send(res, 404, 'application/json', JSON.stringify({ error: 'not found' }));
+  }
+
+  /** Bounded label values: unknown paths are counted together. */
+  private knownRoute(path: string): string {
+    return path === '/healthz' || path === '/metrics' || (this.o.routes && path in this.o.routes) ? path : 'other';
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
+  }
+}

@@ -1,0 +1,41 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { GatewayContext } from '../context.js';
+import { ensureFilingKey, type FilingKey } from '../crypto/gateway-keys.js';
+import { createTestCa } from '../pki/index.js';
+import { createDemoPractice, type DemoAccount } from './demo.js';
+import { ensureGatewayTls, type GatewayTls } from './gateway-tls.js';
+
+export interface Initialised {
+  tls: GatewayTls;
+  filingKey: FilingKey;
+  createdCa: boolean;
+  demoAccounts: DemoAccount[];
+}
+
+/**
+ * Brings a data directory to a runnable state: schema (already migrated by the store), test CA when
+ * allowed and missing, current CRL, gateway TLS identity, filing key and — on an empty store with the
+ * demo enabled — the demo practice. Safe to run again: each step only does what is missing.
+ */
+export async function initialise(ctx: GatewayContext, opts: { createCaIfMissing: boolean }): Promise<Initialised> {
+  const { config } = ctx;
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  let createdCa = false;
+  if (opts.createCaIfMissing && !fs.existsSync(path.join(config.pki.caDir, 'ca.pem'))) {
+    await createTestCa({ dir: config.pki.caDir, commonName: `medgate test CA (${config.domain})` });
+    createdCa = true;
+    await ctx.audit.record({ actor: 'system', action: 'pki.init', outcome: 'ok', details: { caDir: config.pki.caDir } });
+  }
+  if (fs.existsSync(path.join(config.pki.caDir, 'ca.pem'))) {
+    // Keep the published CRL fresh at every start (MSSanté: "keep the latest CRL").
+    await (await ctx.loadCa()).crlPem();
+  }
+  const tls = await ensureGatewayTls(config, ctx.loadCa);
+  const filingKey = await ensureFilingKey(config.dataDir, config.domain);
+  let demoAccounts: DemoAccount[] = [];
+  if (config.demo.enabled && config.demo.file && (await ctx.store.accounts.list()).length === 0) {
+    demoAccounts = await createDemoPractice(ctx, config.demo.file);
+  }
+  return { tls, filingKey, createdCa, demoAccounts };
+}

@@ -1,0 +1,78 @@
+/**
+ * Document type of a message and of each of its documents. Signals, strongest first:
+ * XDM typeCode/classCode (LOINC) → HPRIM `****LAB****` block → attachment name/type →
+ * subject keywords → sender's profession/specialty. Every attachment is its own document
+ * (an XDM archive counts as its entries); the text body is a document when it is not empty.
+ */
+import type { HprimDocument } from '../identity/hprim.js';
+import { isHprimCandidate } from '../identity/hprim-source.js';
+import { attachmentLabel, type XdmContent } from '../identity/xdm.js';
+import type { ExtractionInput } from '../parse.js';
+import { signalFromAttachment } from './attachments.js';
+import { signalFromXdmCodes } from './codes.js';
+import { signalFromKeywords } from './keywords.js';
+import { signalFromSender } from './sender.js';
+import type { Classification, ClassifiedDocument, SenderRole, Signal } from './types.js';
+
+export interface ClassifyInput {
+  input: ExtractionInput;
+  xdm?: XdmContent;
+  hprim?: HprimDocument[];
+  sender?: SenderRole;
+}
+
+export function classifyMessage({ input, xdm, hprim = [], sender }: ClassifyInput): Classification {
+  const subjectSignal = signalFromKeywords(input.subject, 'subject');
+  const senderSignal = signalFromSender(sender);
+  const fallback = (): Signal | undefined => subjectSignal ?? senderSignal;
+  const labParts = new Set(hprim.filter((d) => d.hasLabBlock).map((d) => d.part));
+  const docs: Array<ClassifiedDocument & { signal?: Signal }> = [];
+
+  for (const e of xdm?.entries ?? []) {
+    const signal = signalFromXdmCodes(e.typeCode?.code, e.classCode?.code) ?? signalFromKeywords(e.title, 'xdm title') ?? fallback();
+    const doc: ClassifiedDocument & { signal?: Signal } = { part: e.id, type: signal?.type ?? 'other' };
+    if (e.title) doc.title = e.title;
+    if (signal) doc.signal = signal;
+    docs.push(doc);
+  }
+  if (input.textBody && input.textBody.trim() !== '') {
+    const signal = labParts.has('body') ? labSignal() : fallback();
+    docs.push({ part: 'body', type: signal?.type ?? (input.attachments.length === 0 ? 'letter' : 'other'), ...(signal ? { signal } : {}) });
+  }
+  for (const [index, att] of input.attachments.entries()) {
+    const part = attachmentLabel(att, index);
+    if (xdm && part === xdm.archive) continue; // represented by its entries
+    const hprimLab = labParts.has(part) && isHprimCandidate(att.filename, att.contentType) ? labSignal() : undefined;
+    const signal = hprimLab ?? signalFromAttachment(att) ?? fallback();
+    docs.push({ part, type: signal?.type ?? 'other', ...(signal ? { signal } : {}) });
+  }
+
+  const message = messageSignal(docs, subjectSignal, senderSignal, input);
+  return { type: message.type, reason: message.reason, documents: docs.map(({ signal: _signal, ...d }) => d) };
+}
+
+function labSignal(): Signal {
+  return { type: 'biology', reason: 'HPRIM ****LAB**** block' };
+}
+
+/** The message's own type follows the strongest signal any of its documents carries. */
+function messageSignal(
+  docs: Array<{ signal?: Signal }>,
+  subject: Signal | undefined,
+  sender: Signal | undefined,
+  input: ExtractionInput,
+): Signal {
+  const signals = docs.map((d) => d.signal).filter((s): s is Signal => s !== undefined);
+  const first = (prefix: string): Signal | undefined => signals.find((s) => s.reason.startsWith(prefix));
+  const chosen =
+    first('xdm typeCode') ??
+    first('xdm classCode') ??
+    first('HPRIM') ??
+    first('attachment') ??
+    first('xdm title') ??
+    subject ??
+    sender;
+  if (chosen) return chosen;
+  if (input.attachments.length === 0 && input.textBody) return { type: 'letter', reason: 'plain text message without attachment' };
+  return { type: 'other', reason: 'no classification signal' };
+}

@@ -1,0 +1,40 @@
+/** Document types (RMP tabs). Documented with their rules in docs/patient-identity.md. */
+export const DOCUMENT_TYPES = [
+  'summary',
+  'consultation-report',
+  'hospital-report',
+  'operative-report',
+  'biology',
+  'imaging',
+  'prescription',
+  'letter',
+  'other',
+] as const;
+
+export type DocumentType = (typeof DOCUMENT_TYPES)[number];
+
+export interface SenderRole {
+  professionCode?: string | null;
+  specialtyCode?: string | null;
+  specialtyLabel?: string | null;
+}
+
+export interface ClassifiedDocument {
+  /** 'body', an attachment's file name (or `attachment#n`), or an XDM entry id. */
+  part: string;
+  type: DocumentType;
+  title?: string;
+}
+
+export interface Classification {
+  type: DocumentType;
+  /** Which signal decided, as fixed text plus codes/keywords from medgate's own tables. */
+  reason: string;
+  documents: ClassifiedDocument[];
+}
+
+/** A decision and why. */
+export interface Signal {
+  type: DocumentType;
+  reason: string;
+}

@@ -1,0 +1,14 @@
+export type { InsIdentifier, InsKind, PatientIdentity, PatientSource, IdentityConflict, RejectedSource } from './types.js';
+export { SOURCE_TRUST_ORDER } from './types.js';
+export * from './errors.js';
+export { normalizeName, patientKey } from './names.js';
+export { INS_OIDS, isValidMatricule, parseInsCx } from './ins.js';
+export { extractPatientIdentity, findConflicts, type PatientExtraction, type ExtractOptions } from './extract.js';
+export { readXdm, type XdmContent, type XdmOptions } from './xdm.js';
+export { parseXdmMetadata, type XdmDocumentEntry, type XdmCode, type XdmMetadata } from './xdm-metadata.js';
+export { listZipEntries, extractZipEntry, DEFAULT_ZIP_LIMITS, type ZipEntry, type ZipLimits } from './safe-unzip.js';
+export { PATIENT_HEADER, MSS_INS_HEADER, readPatientHeaders, readMssInsFlag } from './header-fields.js';
+export { parseHprim, type HprimDocument, type HprimSection, type HprimLabResult } from './hprim.js';
+export { findHprimDocuments } from './hprim-source.js';
+export { readSubjectTag, splitName } from './subject-tag.js';
+export { decodeUnlabelledText } from './text-decode.js';

@@ -1,0 +1,49 @@
+import type { GatewayContext } from './context.js';
+import { HttpServer } from './http/http-server.js';
+import { initialise, type Initialised } from './init/initialise.js';
+import { Metrics } from './metrics.js';
+
+export interface RunningGateway {
+  init: Initialised;
+  ports: { http: number };
+  close(): Promise<void>;
+}
+
+/** Wires the services together and starts every listener that exists. */
+export async function startGateway(ctx: GatewayContext): Promise<RunningGateway> {
+  const { config, logger } = ctx;
+  const init = await initialise(ctx, { createCaIfMissing: config.demo.enabled });
+  const metrics = new Metrics();
+  const http = new HttpServer({
+    host: config.listen.host,
+    port: config.listen.http,
+    logger,
+    metrics,
+    health: async () => {
+      const problems: string[] = [];
+      try {
+        await ctx.store.settings.get('health-probe');
+      } catch {
+        problems.push('store unavailable');
+      }
+      return problems;
+    },
+  });
+  const httpPort = await http.listen();
+  metrics.up.set(1);
+  await ctx.audit.record({ actor: 'system', action: 'gateway.start', outcome: 'ok', details: { domain: config.domain } });
+  logger.info({ ports: { http: httpPort }, domain: config.domain, store: ctx.store.kind }, 'medgate started');
+  let closed = false;
+  return {
+    init,
+    ports: { http: httpPort },
+    async close() {
+      if (closed) return;
+      closed = true;
+      metrics.up.set(0);
+      await http.close();
+      await ctx.audit.record({ actor: 'system', action: 'gateway.stop', outcome: 'ok', details: {} });
+      logger.info('medgate stopped');
+    },
+  };
+}

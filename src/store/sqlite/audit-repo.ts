@@ -1,0 +1,57 @@
+import type Database from 'better-sqlite3';
+import type { AuditRecord, AuditRepo } from '../types.js';
+
+interface AuditRow {
+  seq: number;
+  at: string;
+  actor: string;
+  action: string;
+  outcome: string;
+  message_id: string | null;
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
+function fromRow(r: AuditRow): AuditRecord {
+  return {
+    seq: r.seq,
+    at: r.at,
+    actor: r.actor,
+    action: r.action,
+    outcome: r.outcome as AuditRecord['outcome'],
+    messageId: r.message_id,
+    details: JSON.parse(r.details) as Record<string, unknown>,
+    prevHash: r.prev_hash,
+    hash: r.hash,
+  };
+}
+
+export class SqliteAuditRepo implements AuditRepo {
+  constructor(private readonly db: Database.Database) {}
+
+  async append(build: (prev: { seq: number; hash: string } | undefined) => AuditRecord): Promise<AuditRecord> {
+    // IMMEDIATE takes the write lock before reading the chain head: no two writers fork it.
+    const tx = this.db.transaction(() => {
+      const prev = this.db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as
+        | { seq: number; hash: string }
+        | undefined;
+      const rec = build(prev);
+      this.db.prepare(`INSERT INTO audit_log (seq, at, actor, action, outcome, message_id, details, prev_hash, hash)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+        rec.seq, rec.at, rec.actor, rec.action, rec.outcome, rec.messageId, JSON.stringify(rec.details), rec.prevHash, rec.hash,
+      );
+      return rec;
+    });
+    return tx.immediate();
+  }
+
+  async list(from = 1, limit = 1000): Promise<AuditRecord[]> {
+    const rows = this.db.prepare('SELECT * FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?').all(from, limit) as AuditRow[];
+    return rows.map(fromRow);
+  }
+
+  async count(): Promise<number> {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM audit_log').get() as { n: number }).n;
+  }
+}

@@ -1,0 +1,78 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { MedgateError } from '../../errors.js';
+import type { SettingsRepo, Store } from '../types.js';
+import { SqliteAccountRepo } from './account-repo.js';
+import { SqliteAuditRepo } from './audit-repo.js';
+import { SqliteDirectoryRepo } from './directory-repo.js';
+import { MIGRATIONS } from './migrations.js';
+
+class SqliteSettingsRepo implements SettingsRepo {
+  constructor(private readonly db: Database.Database) {}
+  async get(key: string): Promise<string | undefined> {
+    const r = this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined;
+    return r?.value;
+  }
+  async set(key: string, value: string): Promise<void> {
+    this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+}
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly db: Database.Database;
+  readonly directory: SqliteDirectoryRepo;
+  readonly accounts: SqliteAccountRepo;
+  readonly audit: SqliteAuditRepo;
+  readonly settings: SqliteSettingsRepo;
+
+  private constructor(db: Database.Database) {
+    this.db = db;
+    this.directory = new SqliteDirectoryRepo(db);
+    this.accounts = new SqliteAccountRepo(db);
+    this.audit = new SqliteAuditRepo(db);
+    this.settings = new SqliteSettingsRepo(db);
+  }
+
+  /** Opens (creating if needed) the database file; WAL with FULL sync so a commit survives power loss. */
+  static open(file: string): SqliteStore {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    let db: Database.Database;
+    try {
+      db = new Database(file);
+    } catch (err) {
+      throw new MedgateError('STORE_OPEN_FAILED', `cannot open the database ${file}: ${(err as Error).message}`, { file });
+    }
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    return new SqliteStore(db);
+  }
+
+  async migrate(): Promise<number> {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    const applied = new Set((this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
+    let current = applied.size ? Math.max(...applied) : 0;
+    const known = Math.max(0, ...MIGRATIONS.map((m) => m.version));
+    if (current > known) {
+      throw new MedgateError('STORE_SCHEMA_TOO_NEW',
+        `the database schema is at version ${current} but this medgate only knows up to ${known}: upgrade medgate`);
+    }
+    for (const m of MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      this.db.transaction(() => {
+        this.db.exec(m.sql);
+        this.db.prepare('INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)')
+          .run(m.version, m.description, new Date().toISOString());
+      })();
+      current = m.version;
+    }
+    return current;
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

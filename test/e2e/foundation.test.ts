@@ -1,0 +1,234 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, DEMO_SAMPLES, runCli, startServe, tempDir, writeGatewayConfig } from '../helpers/gateway.js';
+
+const ANS = path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt');
+const WHITELIST = path.join(DEMO_SAMPLES, 'liste-blanche.xml');
+const PAUL = 'paul.demo@cabinet-antony.medgate.test';
+const PASSWORD = 'correct horse battery';
+
+describe('foundation end to end (built medgate command in a temp directory)', () => {
+  let dir: string;
+  let config: string;
+  const cli = (...args: string[]) => runCli([...args, '--config', config]);
+
+  beforeAll(() => {
+    dir = tempDir();
+    config = writeGatewayConfig(dir);
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('creates the test CA once and refuses to overwrite it', async () => {
+    const first = await cli('pki', 'init');
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    expect(fs.existsSync(path.join(dir, 'certs', 'ca.pem'))).toBe(true);
+    expect(fs.statSync(path.join(dir, 'certs', 'private')).mode & 0o077).toBe(0);
+    const again = await cli('pki', 'init');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already exists|--force/);
+    expect(again.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('initialises the data directory', async () => {
+    const r = await cli('init');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/filing key [0-9A-F]{40}/);
+    expect(fs.existsSync(path.join(dir, 'data', 'medgate.db'))).toBe(true);
+    expect(fs.statSync(path.join(dir, 'data', 'keys', 'filing-key.asc')).mode & 0o077).toBe(0);
+  });
+
+  it('imports the ANS extraction: 9 accepted, the invalid row rejected with its reason; re-import is idempotent', async () => {
+    const r = await cli('directory', 'import', ANS);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/imported: 9\s+updated: 0\s+unchanged: 0\s+rejected: 1/);
+    expect(r.stdout).toMatch(/rejected line \d+.*: .+/);
+    const again = await cli('directory', 'import', ANS);
+    expect(again.stdout).toMatch(/imported: 0\s+updated: 0\s+unchanged: 9\s+rejected: 1/);
+  });
+
+  it('imports the domain whitelist', async () => {
+    const r = await cli('directory', 'whitelist', 'import', WHITELIST);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('whitelist: 5 domains');
+    const list = await cli('directory', 'whitelist', 'list');
+    expect(list.stdout.trim().split('\n')).toContain('labo-biotest.medgate.test');
+  });
+
+  it('shows an entry by address and by RPPS', async () => {
+    const byAddress = await cli('directory', 'show', PAUL);
+    expect(byAddress.code).toBe(0);
+    expect(byAddress.stdout).toMatch(/RPPS 10100000017/);
+    expect(byAddress.stdout).toMatch(/Médecine générale/);
+    const byRpps = await cli('directory', 'show', '10100000017', '--json');
+    expect(JSON.parse(byRpps.stdout)[0].address).toBe(PAUL);
+    const missing = await cli('directory', 'show', 'nobody@nowhere.test');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/no directory entry matches/);
+  });
+
+  it('adds a person with keys and a certificate that OpenSSL accepts, profession taken from the directory', async () => {
+    const certDir = path.join(dir, 'paul-cert');
+    const r = await cli('user', 'add', PAUL, '--kind', 'person', '--rpps', '10100000017', '--password', PASSWORD, '--cert-out', certDir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/profession: Médecin — Médecine générale/);
+    expect(r.stdout).toMatch(/recovery key \(shown once, keep it offline\): [A-Z0-9]{5}(-[A-Z0-9]{5}){7}/);
+    const certFile = path.join(certDir, `${PAUL}.crt.pem`);
+    const verified = execFileSync('openssl', ['verify', '-CAfile', path.join(dir, 'certs', 'ca.pem'), certFile]).toString();
+    expect(verified).toMatch(/: OK/);
+    const keyMode = fs.statSync(path.join(certDir, `${PAUL}.key.pem`)).mode & 0o077;
+    expect(keyMode).toBe(0);
+    const show = await cli('directory', 'show', PAUL, '--json');
+    const entry = JSON.parse(show.stdout)[0];
+    expect(entry.pgpPublicKey).toMatch(/BEGIN PGP PUBLIC KEY BLOCK/);
+    expect(entry.certificatePem).toMatch(/BEGIN CERTIFICATE/);
+    expect(entry.source).toBe('local');
+  });
+
+  it('refuses a person whose RPPS contradicts the directory, and a duplicate account', async () => {
+    const wrong = await cli('user', 'add', 'jl.letest@cabinet-antony.medgate.test', '--kind', 'person', '--rpps', '10100000017', '--password', PASSWORD);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/identifier 10100000041, not 10100000017/);
+    const dup = await cli('user', 'add', PAUL, '--kind', 'person', '--rpps', '10100000017', '--password', PASSWORD);
+    expect(dup.stderr).toMatch(/already exists/);
+  });
+
+  it('adds application and record-server accounts, reading the password from standard input', async () => {
+    const app = await runCli(['user', 'add', 'lgc@cabinet-antony.medgate.test', '--kind', 'application', '--name', 'LGC du cabinet', '--config', config], { input: 'application secret 1\n' });
+    expect(app.code, app.stderr).toBe(0);
+    const rmp = await cli('user', 'add', 'rmp@cabinet-antony.medgate.test', '--kind', 'rmp', '--password', 'record server secret');
+    expect(rmp.code, rmp.stderr).toBe(0);
+    const list = await cli('user', 'list', '--json');
+    expect(JSON.parse(list.stdout).map((a: { kind: string }) => a.kind).sort()).toEqual(['application', 'person', 'rmp']);
+  });
+
+  it('a wrong password unlocks nothing and says only that the credentials are wrong', async () => {
+    const bad = await cli('user', 'check', PAUL, '--password', 'not the password');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim()).toBe('medgate: the credentials are wrong [CREDENTIALS_WRONG]');
+    const unknown = await cli('user', 'check', 'ghost@cabinet-antony.medgate.test', '--password', 'whatever12345');
+    expect(unknown.stderr.trim()).toBe(bad.stderr.trim());
+    const good = await cli('user', 'check', PAUL, '--password', PASSWORD);
+    expect(good.code, good.stderr).toBe(0);
+  });
+
+  it('changes a password (old one stops working) and disables an account', async () => {
+    const r = await cli('user', 'passwd', PAUL, '--current', PASSWORD, '--password', 'a brand new password');
+    expect(r.code, r.stderr).toBe(0);
+    expect((await cli('user', 'check', PAUL, '--password', PASSWORD)).code).toBe(1);
+    expect((await cli('user', 'check', PAUL, '--password', 'a brand new password')).code).toBe(0);
+    expect((await cli('user', 'disable', 'lgc@cabinet-antony.medgate.test')).code).toBe(0);
+    const locked = await cli('user', 'check', 'lgc@cabinet-antony.medgate.test', '--password', 'application secret 1');
+    expect(locked.stderr).toMatch(/credentials are wrong/);
+    const entry = JSON.parse((await cli('directory', 'show', 'lgc@cabinet-antony.medgate.test', '--json')).stdout)[0];
+    expect(entry.status).toBe('suspended');
+  });
+
+  it('exports its users for a peer gateway, which imports them', async () => {
+    const exportFile = path.join(dir, 'export.json');
+    const r = await cli('directory', 'export', '--out', exportFile);
+    expect(r.code, r.stderr).toBe(0);
+    const text = fs.readFileSync(exportFile, 'utf8');
+    expect(text).not.toMatch(/PRIVATE KEY/);
+    const peerDir = tempDir();
+    try {
+      const peerConfig = writeGatewayConfig(peerDir, { domain: 'cardio-sceaux.medgate.test' });
+      expect((await runCli(['init', '--config', peerConfig])).code).toBe(0);
+      const imported = await runCli(['directory', 'peer', 'import', exportFile, '--config', peerConfig]);
+      expect(imported.code, imported.stderr).toBe(0);
+      expect(imported.stdout).toMatch(/peer cabinet-antony\.medgate\.test/);
+      expect(imported.stdout).toMatch(/imported: 3/);
+      const seen = JSON.parse((await runCli(['directory', 'show', PAUL, '--json', '--config', peerConfig])).stdout)[0];
+      expect(seen.source).toBe('peer:cabinet-antony.medgate.test');
+      expect(seen.pgpPublicKey).toMatch(/BEGIN PGP PUBLIC KEY BLOCK/);
+    } finally {
+      fs.rmSync(peerDir, { recursive: true, force: true });
+    }
+  });
+
+  it('audit verify passes, then names the first record someone altered', async () => {
+    const ok = await cli('audit', 'verify');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/audit trail intact: \d+ records/);
+    const list = (await cli('audit', 'list')).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(list.some((r: { action: string }) => r.action === 'account.create')).toBe(true);
+    expect(JSON.stringify(list)).not.toContain(PASSWORD);
+    // Tamper as an attacker with file access would: drop the guard trigger and edit record 3.
+    const db = new Database(path.join(dir, 'data', 'medgate.db'));
+    db.exec('DROP TRIGGER audit_log_no_update');
+    db.prepare("UPDATE audit_log SET outcome = 'refused' WHERE seq = 3").run();
+    db.close();
+    const broken = await cli('audit', 'verify');
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(/broken at record 3: record 3 was altered/);
+  });
+
+  it('the database refuses edits and deletions of audit records while the trigger stands', () => {
+    const d2 = tempDir();
+    try {
+      const cfg = writeGatewayConfig(d2);
+      execFileSync(process.execPath, [CLI, 'init', '--config', cfg]);
+      const db = new Database(path.join(d2, 'data', 'medgate.db'));
+      expect(() => db.prepare('DELETE FROM audit_log').run()).toThrow(/append-only/);
+      db.close();
+    } finally {
+      fs.rmSync(d2, { recursive: true, force: true });
+    }
+  });
+
+  it('serve answers /healthz and /metrics over HTTP and stops cleanly on SIGTERM', async () => {
+    const gw = await startServe(config);
+    try {
+      const health = await fetch(`http://127.0.0.1:${gw.ports.http}/healthz`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toEqual({ status: 'ok', problems: [] });
+      const metrics = await (await fetch(`http://127.0.0.1:${gw.ports.http}/metrics`)).text();
+      expect(metrics).toMatch(/^medgate_up 1$/m);
+      expect((await fetch(`http://127.0.0.1:${gw.ports.http}/nope`)).status).toBe(404);
+    } finally {
+      expect(await gw.stop('SIGTERM')).toBe(0);
+    }
+    for (const line of gw.logs) expect(() => JSON.parse(line)).not.toThrow();
+    expect(gw.logs.some((l) => JSON.parse(l).msg === 'medgate stopped')).toBe(true);
+  });
+});
+
+describe('configuration errors', () => {
+  it('a bad config fails at start with the key, the value and what is expected, never a stack trace', async () => {
+    const dir = tempDir();
+    try {
+      const file = writeGatewayConfig(dir, { ports: { http: 70000 } });
+      fs.appendFileSync(file, 'colour: blue\n');
+      const r = await runCli(['serve', '--config', file]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/listen\.http: got 70000; expected/);
+      expect(r.stderr).toMatch(/unknown setting\(s\) "colour"/);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      const missing = await runCli(['serve', '--config', path.join(dir, 'nope.yaml')]);
+      expect(missing.stderr).toMatch(/cannot read config file .*nope\.yaml: ENOENT/);
+      fs.writeFileSync(file, 'domain: [unclosed');
+      expect((await runCli(['serve', '--config', file])).stderr).toMatch(/is not valid YAML/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('every subcommand has --help', async () => {
+    const groups: string[][] = [
+      ['serve'], ['init'], ['pki'], ['pki', 'init'], ['pki', 'verify'], ['pki', 'revoke'], ['pki', 'show'],
+      ['directory'], ['directory', 'import'], ['directory', 'whitelist'], ['directory', 'whitelist', 'import'],
+      ['directory', 'show'], ['directory', 'export'], ['directory', 'peer', 'import'],
+      ['user'], ['user', 'add'], ['user', 'list'], ['user', 'passwd'], ['user', 'disable'],
+      ['audit'], ['audit', 'verify'], ['audit', 'list'],
+    ];
+    for (const g of groups) {
+      const r = await runCli([...g, '--help']);
+      expect(r.code, g.join(' ')).toBe(0);
+      expect(r.stdout, g.join(' ')).toMatch(/Usage: medgate/);
+      expect(r.stdout, g.join(' ')).toMatch(/--config/);
+    }
+  });
+});

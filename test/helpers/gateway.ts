@@ -1,0 +1,111 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CLI = path.join(ROOT, 'dist', 'cli.js');
+export const SAMPLES = path.resolve(ROOT, '..', 'shared', 'samples');
+/** The project's own copies of the synthetic samples (the shared ones may be absent on a user's machine). */
+export const DEMO_SAMPLES = path.join(ROOT, 'config', 'demo');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built `medgate` command. */
+export function runCli(args: string[], opts: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [CLI, ...args], {
+      cwd: opts.cwd ?? ROOT,
+      env: { ...process.env, ...opts.env },
+      maxBuffer: 64 * 1024 * 1024,
+      timeout: 120_000,
+    }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as NodeJS.ErrnoException & { code?: unknown }).code === 'number' ? (err as unknown as { code: number }).code : 1) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+    else child.stdin?.end();
+  });
+}
+
+export function tempDir(prefix = 'medgate-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface GatewayConfigOptions {
+  domain?: string;
+  demo?: boolean;
+  ports?: Partial<Record<'smtpSubmission' | 'smtpSubmissionTls' | 'smtpRelay' | 'imap' | 'imapTls' | 'http', number>>;
+  extra?: Record<string, unknown>;
+}
+
+/** Writes a config for a throw-away gateway in `dir` (its own data dir and test CA) and returns its path. */
+export function writeGatewayConfig(dir: string, o: GatewayConfigOptions = {}): string {
+  const config = {
+    domain: o.domain ?? 'cabinet-antony.medgate.test',
+    hostname: 'localhost',
+    dataDir: './data',
+    store: { driver: 'sqlite', sqlite: { file: 'medgate.db' } },
+    pki: { caDir: './certs', trustAnchors: ['./certs/ca.pem'], crls: ['./certs/crl.pem'] },
+    listen: {
+      host: '127.0.0.1',
+      smtpSubmission: 0, smtpSubmissionTls: 0, smtpRelay: 0, imap: 0, imapTls: 0, http: 0,
+      ...o.ports,
+    },
+    // Small KDF memory keeps key wrapping fast in tests; production uses 16 (64 MiB).
+    security: { kdfMemoryExponent: 10, minPasswordLength: 12 },
+    demo: o.demo ? { enabled: true, file: path.join(ROOT, 'config', 'demo.yaml') } : { enabled: false },
+    log: { level: 'info' },
+    ...o.extra,
+  };
+  const file = path.join(dir, 'medgate.yaml');
+  fs.writeFileSync(file, YAML.stringify(config));
+  return file;
+}
+
+export interface ServeProcess {
+  child: ChildProcess;
+  ports: Record<string, number>;
+  logs: string[];
+  stderr: string[];
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `medgate serve` and waits for its "medgate started" log line, which carries the bound ports. */
+export function startServe(configFile: string, timeoutMs = 90_000): Promise<ServeProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const logs: string[] = [];
+    const stderr: string[] = [];
+    let buf = '';
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`serve did not start:\n${logs.join('\n')}\n${stderr.join('')}`)); }, timeoutMs);
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        logs.push(line);
+        try {
+          const rec = JSON.parse(line) as { msg?: string; ports?: Record<string, number> };
+          if (rec.msg === 'medgate started') {
+            clearTimeout(timer);
+            resolve({
+              child, ports: rec.ports ?? {}, logs, stderr,
+              stop: async (signal = 'SIGTERM') => { child.kill(signal); return exited; },
+            });
+          }
+        } catch { /* not JSON: ignore */ }
+      }
+    });
+    void exited.then((code) => { clearTimeout(timer); reject(new Error(`serve exited with ${code}:\n${logs.join('\n')}\n${stderr.join('')}`)); });
+  });
+}

@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { classifyMessage } from '../../src/message/classify/index.js';
+import { extractPatientIdentity } from '../../src/message/identity/index.js';
+import { parseForExtraction } from '../../src/message/parse.js';
+import { buildXdmZip, composeMessage, input, METADATA_XML, sample, SMALL_PDF } from './fixtures.js';
+
+async function classifyRaw(raw: Buffer, sender?: Parameters<typeof classifyMessage>[0]['sender']) {
+  const parsed = await parseForExtraction(raw);
+  const extraction = extractPatientIdentity(parsed);
+  return classifyMessage({ input: parsed, hprim: extraction.hprim, ...(extraction.xdm ? { xdm: extraction.xdm } : {}), ...(sender ? { sender } : {}) });
+}
+
+const pdf = (filename: string) => ({ filename, content: SMALL_PDF, contentType: 'application/pdf' });
+
+describe('classifyMessage', () => {
+  it('XDM typeCode wins over subject and sender; the archive counts as its entries', async () => {
+    const r = await classifyRaw(
+      await composeMessage({ subject: 'Ordonnance', attachments: [{ filename: 'IHE_XDM.ZIP', content: buildXdmZip(), contentType: 'application/zip' }] }),
+      { specialtyCode: 'SM05' },
+    );
+    expect(r.type).toBe('hospital-report');
+    expect(r.reason).toBe('xdm typeCode 18842-5');
+    expect(r.documents).toEqual([
+      { part: 'Document01', type: 'hospital-report', title: "Compte rendu d'hospitalisation" },
+      { part: 'body', type: 'prescription' },
+    ]);
+  });
+
+  it.each([
+    ['11488-4', 'consultation-report'],
+    ['11502-2', 'biology'],
+    ['18748-4', 'imaging'],
+    ['11504-8', 'operative-report'],
+    ['57833-6', 'prescription'],
+    ['60591-5', 'summary'],
+    ['34133-9', 'hospital-report'],
+  ])('LOINC %s → %s', async (code, type) => {
+    const parsed = input({ attachments: [{ filename: 'IHE_XDM.ZIP', contentType: 'application/zip', content: buildXdmZip(METADATA_XML().replace('18842-5', code)) }] });
+    const { xdm } = extractPatientIdentity(parsed);
+    expect(xdm).toBeDefined();
+    if (xdm) expect(classifyMessage({ input: parsed, xdm }).type).toBe(type);
+  });
+
+  it('HPRIM LAB block → biology, even from a GP with a neutral subject', async () => {
+    const r = await classifyRaw(await composeMessage({ subject: 'Envoi', text: sample('hprim-biologie.txt').toString('utf8') }), { professionCode: '10', specialtyCode: 'SM54' });
+    expect(r).toEqual({ type: 'biology', reason: 'HPRIM ****LAB**** block', documents: [{ part: 'body', type: 'biology' }] });
+  });
+
+  it('each attachment is its own document, typed by its name or type', async () => {
+    const r = await classifyRaw(
+      await composeMessage({
+        subject: 'Documents',
+        text: 'Bonjour, ci-joint.',
+        attachments: [
+          pdf('Ordonnance_2026-11-23.pdf'),
+          pdf('CR_consultation_cardio.pdf'),
+          pdf('CRO_appendicectomie.pdf'),
+          { filename: 'thorax.dcm', content: Buffer.alloc(200), contentType: 'application/dicom' },
+          pdf('Echographie abdominale.pdf'),
+          pdf('scan0001.pdf'),
+        ],
+      }),
+    );
+    expect(r.documents).toEqual([
+      { part: 'body', type: 'other' },
+      { part: 'Ordonnance_2026-11-23.pdf', type: 'prescription' },
+      { part: 'CR_consultation_cardio.pdf', type: 'consultation-report' },
+      { part: 'CRO_appendicectomie.pdf', type: 'operative-report' },
+      { part: 'thorax.dcm', type: 'imaging' },
+      { part: 'Echographie abdominale.pdf', type: 'imaging' },
+      { part: 'scan0001.pdf', type: 'other' },
+    ]);
+    expect(r.type).toBe('prescription');
+    expect(r.reason).toBe('attachment name keyword "ordonnance"');
+  });
+
+  it.each([
+    ['Compte rendu opératoire - Mme X', 'operative-report'],
+    ['Ordonnance renouvellement', 'prescription'],
+    ['VMS à jour', 'summary'],
+    ['Synthèse médicale', 'summary'],
+    ['Radiographie du genou', 'imaging'],
+    ['échographie pelvienne', 'imaging'],
+    ['Résultats de biologie', 'biology'],
+    ['Courrier pour le Dr Y', 'letter'],
+    ["Lettre de sortie d'hospitalisation", 'hospital-report'],
+  ])('subject "%s" → %s', (subject, type) => {
+    expect(classifyMessage({ input: input({ subject, textBody: 'texte' }) }).type).toBe(type);
+  });
+
+  it('falls back to the sender: biologist → biology, radiologist → imaging, else letter/other', () => {
+    const att = { attachments: [{ filename: 'doc.pdf', contentType: 'application/pdf', content: SMALL_PDF }] };
+    const noSignal = input({ subject: 'Envoi', ...att });
+    expect(classifyMessage({ input: noSignal, sender: { specialtyCode: 'SM05' } }).type).toBe('biology');
+    expect(classifyMessage({ input: noSignal, sender: { professionCode: '21', specialtyLabel: 'Pharmacien biologiste' } }).type).toBe('biology');
+    expect(classifyMessage({ input: noSignal, sender: { specialtyLabel: 'Radio-diagnostic et imagerie médicale' } })).toMatchObject({ type: 'imaging', documents: [{ part: 'doc.pdf', type: 'imaging' }] });
+    expect(classifyMessage({ input: noSignal, sender: { professionCode: '10', specialtyCode: 'SM54', specialtyLabel: null } }).type).toBe('other');
+    expect(classifyMessage({ input: input({ subject: 'Bonjour', textBody: 'Cher confrère' }) })).toEqual({
+      type: 'letter',
+      reason: 'plain text message without attachment',
+      documents: [{ part: 'body', type: 'letter' }],
+    });
+  });
+
+  it('the Outlook sample is a letter (demande d’avis)', async () => {
+    const r = await classifyRaw(sample('subject-tag-outlook.eml'));
+    expect(r.type).toBe('letter');
+  });
+});
