@@ -112,7 +112,131 @@ export interface Store {
   accounts: AccountRepo;
   audit: AuditRepo;
   settings: SettingsRepo;
+  mail: MailRepo;
+  queue: QueueRepo;
   /** Applies pending migrations; returns the schema version reached. */
   migrate(): Promise<number>;
   close(): Promise<void>;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Mail: mailboxes, messages (sealed blobs, byte-exact), encrypted metadata cache, delivery queue.
+ * ------------------------------------------------------------------------------------------- */
+
+export type SpecialUse = '\\Inbox' | '\\Sent' | '\\Drafts' | '\\Trash' | '\\Junk' | null;
+
+export interface Mailbox {
+  id: number;
+  owner: string;
+  /** Hierarchy delimiter `/`; INBOX is always `INBOX`. */
+  name: string;
+  specialUse: SpecialUse;
+  uidValidity: number;
+  uidNext: number;
+  highestModseq: number;
+  subscribed: boolean;
+}
+
+export interface StoredMessage {
+  mailboxId: number;
+  uid: number;
+  /** sha256 (hex) of the sealed bytes. */
+  blobId: string;
+  flags: string[];
+  internalDate: string;
+  /** Size of the sealed bytes (the opened size lives in the encrypted metadata cache). */
+  sealedSize: number;
+  modseq: number;
+}
+
+export interface Placement {
+  owner: string;
+  mailbox: string;
+  flags?: string[];
+  /**
+   * Idempotence key: a second placement with the same key in the same mailbox is ignored, so a
+   * delivery retried after a crash never puts the same message twice in a mailbox.
+   */
+  deliveryKey: string;
+}
+
+export interface QueueRecipient {
+  recipient: string;
+  /** RFC 3461 */
+  notify: string[] | null;
+  orcpt: string | null;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  nextAttemptAt: string;
+  lastError: string | null;
+  delayNotified: boolean;
+  updatedAt: string;
+}
+
+export interface QueueItem {
+  id: string;
+  blobId: string;
+  envelopeFrom: string;
+  /** Message-ID of the sealed message (not medical). */
+  messageId: string;
+  createdAt: string;
+  expiresAt: string;
+  /** RFC 3461 RET and ENVID. */
+  ret: 'FULL' | 'HDRS' | null;
+  envid: string | null;
+  recipients: QueueRecipient[];
+}
+
+export interface NewQueueItem {
+  id: string;
+  envelopeFrom: string;
+  messageId: string;
+  expiresAt: string;
+  ret: 'FULL' | 'HDRS' | null;
+  envid: string | null;
+  recipients: Array<{ recipient: string; notify: string[] | null; orcpt: string | null }>;
+}
+
+export interface CommittedDelivery {
+  blobId: string;
+  placed: Array<{ owner: string; mailbox: string; mailboxId: number; uid: number; duplicate: boolean }>;
+  queued: boolean;
+}
+
+export interface MailRepo {
+  ensureMailbox(owner: string, name: string, specialUse?: SpecialUse): Promise<Mailbox>;
+  getMailbox(owner: string, name: string): Promise<Mailbox | undefined>;
+  getMailboxById(id: number): Promise<Mailbox | undefined>;
+  listMailboxes(owner: string): Promise<Mailbox[]>;
+  renameMailbox(owner: string, from: string, to: string): Promise<void>;
+  deleteMailbox(owner: string, name: string): Promise<void>;
+  setSubscribed(owner: string, name: string, subscribed: boolean): Promise<void>;
+  /**
+   * The durable commit: stores the sealed bytes once, places them in every mailbox and queues the
+   * remote recipients, all in one transaction. Returns only after the transaction is on disk.
+   */
+  commit(sealed: Buffer, placements: Placement[], queue?: NewQueueItem, internalDate?: Date): Promise<CommittedDelivery>;
+  getBlob(blobId: string): Promise<Buffer | undefined>;
+  listMessages(mailboxId: number): Promise<StoredMessage[]>;
+  getMessage(mailboxId: number, uid: number): Promise<StoredMessage | undefined>;
+  /** Returns the messages whose flags changed, with their new flags and modseq. */
+  setFlags(mailboxId: number, uids: number[], op: 'set' | 'add' | 'remove', flags: string[]): Promise<StoredMessage[]>;
+  /** Copies messages (same blob, new UIDs); returns [sourceUid, newUid] pairs. */
+  copyMessages(fromMailboxId: number, uids: number[], toMailboxId: number): Promise<Array<[number, number]>>;
+  /** Removes messages (all `\Deleted` ones when uids is omitted); returns the removed UIDs. */
+  expunge(mailboxId: number, uids?: number[]): Promise<number[]>;
+  /** Encrypted per-user metadata (envelope, structure, size), keyed by owner and blob. */
+  getMeta(owner: string, blobId: string): Promise<string | undefined>;
+  putMeta(owner: string, blobId: string, encrypted: string): Promise<void>;
+}
+
+export interface QueueRepo {
+  /** Items with a pending recipient whose next attempt is due. */
+  due(now: Date, limit: number): Promise<QueueItem[]>;
+  get(id: string): Promise<QueueItem | undefined>;
+  list(): Promise<QueueItem[]>;
+  updateRecipient(id: string, recipient: string, changes: Partial<Omit<QueueRecipient, 'recipient'>>): Promise<void>;
+  /** Makes every pending (or failed, with `includeFailed`) recipient due now. */
+  retryNow(id: string, includeFailed?: boolean): Promise<number>;
+  remove(id: string): Promise<boolean>;
 }

@@ -76,4 +76,71 @@ export const MIGRATIONS: Migration[] = [
         BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
     `,
   },
+  {
+    version: 2,
+    description: 'mailboxes, sealed blobs, messages, metadata cache, delivery queue',
+    sql: `
+      CREATE TABLE mailboxes (
+        id INTEGER PRIMARY KEY,
+        owner TEXT NOT NULL,
+        name TEXT NOT NULL,
+        special_use TEXT,
+        uid_validity INTEGER NOT NULL,
+        uid_next INTEGER NOT NULL,
+        highest_modseq INTEGER NOT NULL,
+        subscribed INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (owner, name)
+      );
+      CREATE TABLE blobs (
+        id TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE TABLE messages (
+        mailbox_id INTEGER NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+        uid INTEGER NOT NULL,
+        blob_id TEXT NOT NULL REFERENCES blobs (id),
+        flags TEXT NOT NULL,
+        internal_date TEXT NOT NULL,
+        sealed_size INTEGER NOT NULL,
+        modseq INTEGER NOT NULL,
+        delivery_key TEXT,
+        PRIMARY KEY (mailbox_id, uid),
+        UNIQUE (mailbox_id, delivery_key)
+      );
+      CREATE INDEX messages_blob ON messages (blob_id);
+      CREATE TABLE message_meta (
+        owner TEXT NOT NULL,
+        blob_id TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (owner, blob_id)
+      );
+      CREATE TABLE queue_items (
+        id TEXT PRIMARY KEY,
+        blob_id TEXT NOT NULL REFERENCES blobs (id),
+        envelope_from TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        ret TEXT,
+        envid TEXT
+      );
+      CREATE TABLE queue_recipients (
+        queue_id TEXT NOT NULL REFERENCES queue_items (id) ON DELETE CASCADE,
+        recipient TEXT NOT NULL,
+        notify TEXT,
+        orcpt TEXT,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT,
+        delay_notified INTEGER NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (queue_id, recipient)
+      );
+      CREATE INDEX queue_recipients_due ON queue_recipients (status, next_attempt_at);
+    `,
+  },
 ];

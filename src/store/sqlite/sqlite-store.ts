@@ -6,6 +6,8 @@ import type { SettingsRepo, Store } from '../types.js';
 import { SqliteAccountRepo } from './account-repo.js';
 import { SqliteAuditRepo } from './audit-repo.js';
 import { SqliteDirectoryRepo } from './directory-repo.js';
+import { SqliteMailRepo } from './mail-repo.js';
+import { SqliteQueueRepo } from './queue-repo.js';
 import { MIGRATIONS } from './migrations.js';
 
 class SqliteSettingsRepo implements SettingsRepo {
@@ -26,6 +28,8 @@ export class SqliteStore implements Store {
   readonly accounts: SqliteAccountRepo;
   readonly audit: SqliteAuditRepo;
   readonly settings: SqliteSettingsRepo;
+  readonly mail: SqliteMailRepo;
+  readonly queue: SqliteQueueRepo;
 
   private constructor(db: Database.Database) {
     this.db = db;
@@ -33,6 +37,8 @@ export class SqliteStore implements Store {
     this.accounts = new SqliteAccountRepo(db);
     this.audit = new SqliteAuditRepo(db);
     this.settings = new SqliteSettingsRepo(db);
+    this.mail = new SqliteMailRepo(db);
+    this.queue = new SqliteQueueRepo(db);
   }
 
   /** Opens (creating if needed) the database file; WAL with FULL sync so a commit survives power loss. */

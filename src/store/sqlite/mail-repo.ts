@@ -1,0 +1,232 @@
+import { createHash } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import { MedgateError } from '../../errors.js';
+import type {
+  CommittedDelivery, Mailbox, MailRepo, NewQueueItem, Placement, SpecialUse, StoredMessage,
+} from '../types.js';
+
+interface MailboxRow {
+  id: number; owner: string; name: string; special_use: string | null; uid_validity: number;
+  uid_next: number; highest_modseq: number; subscribed: number;
+}
+interface MessageRow {
+  mailbox_id: number; uid: number; blob_id: string; flags: string; internal_date: string;
+  sealed_size: number; modseq: number;
+}
+
+const mailboxFrom = (r: MailboxRow): Mailbox => ({
+  id: r.id, owner: r.owner, name: r.name, specialUse: r.special_use as SpecialUse, uidValidity: r.uid_validity,
+  uidNext: r.uid_next, highestModseq: r.highest_modseq, subscribed: r.subscribed !== 0,
+});
+const messageFrom = (r: MessageRow): StoredMessage => ({
+  mailboxId: r.mailbox_id, uid: r.uid, blobId: r.blob_id, flags: r.flags ? r.flags.split(' ') : [],
+  internalDate: r.internal_date, sealedSize: r.sealed_size, modseq: r.modseq,
+});
+
+/** INBOX is case-insensitive (RFC 3501 §5.1); every other name is kept as given. */
+export function canonicalMailboxName(name: string): string {
+  return name.toUpperCase() === 'INBOX' ? 'INBOX' : name;
+}
+
+/** The special-use attribute of the standard folders, created on demand with it. */
+export function defaultSpecialUse(name: string): SpecialUse {
+  const canonical = canonicalMailboxName(name);
+  const map: Record<string, SpecialUse> = { INBOX: '\\Inbox', Sent: '\\Sent', Drafts: '\\Drafts', Trash: '\\Trash', Junk: '\\Junk' };
+  return map[canonical] ?? null;
+}
+
+function uniqueFlags(flags: string[]): string[] {
+  return [...new Set(flags)].sort();
+}
+
+/** UIDVALIDITY: seconds since epoch, bumped to stay unique within a process. */
+let lastValidity = 0;
+function newUidValidity(): number {
+  lastValidity = Math.max(lastValidity + 1, Math.floor(Date.now() / 1000));
+  return lastValidity;
+}
+
+export class SqliteMailRepo implements MailRepo {
+  constructor(private readonly db: Database.Database) {}
+
+  private mailboxRow(owner: string, name: string): MailboxRow | undefined {
+    return this.db.prepare('SELECT * FROM mailboxes WHERE owner = ? AND name = ?').get(owner.toLowerCase(), canonicalMailboxName(name)) as MailboxRow | undefined;
+  }
+
+  private ensureMailboxSync(owner: string, name: string, specialUse: SpecialUse = defaultSpecialUse(name)): Mailbox {
+    const existing = this.mailboxRow(owner, name);
+    if (existing) return mailboxFrom(existing);
+    this.db.prepare(`INSERT INTO mailboxes (owner, name, special_use, uid_validity, uid_next, highest_modseq, subscribed, created_at)
+      VALUES (?, ?, ?, ?, 1, 0, 1, ?)`).run(owner.toLowerCase(), canonicalMailboxName(name), specialUse, newUidValidity(), new Date().toISOString());
+    return mailboxFrom(this.mailboxRow(owner, name)!);
+  }
+
+  async ensureMailbox(owner: string, name: string, specialUse: SpecialUse = defaultSpecialUse(name)): Promise<Mailbox> {
+    return this.db.transaction(() => this.ensureMailboxSync(owner, name, specialUse)).immediate();
+  }
+
+  async getMailbox(owner: string, name: string): Promise<Mailbox | undefined> {
+    const r = this.mailboxRow(owner, name);
+    return r ? mailboxFrom(r) : undefined;
+  }
+
+  async getMailboxById(id: number): Promise<Mailbox | undefined> {
+    const r = this.db.prepare('SELECT * FROM mailboxes WHERE id = ?').get(id) as MailboxRow | undefined;
+    return r ? mailboxFrom(r) : undefined;
+  }
+
+  async listMailboxes(owner: string): Promise<Mailbox[]> {
+    return (this.db.prepare('SELECT * FROM mailboxes WHERE owner = ? ORDER BY name').all(owner.toLowerCase()) as MailboxRow[]).map(mailboxFrom);
+  }
+
+  async renameMailbox(owner: string, from: string, to: string): Promise<void> {
+    this.db.transaction(() => {
+      const src = this.mailboxRow(owner, from);
+      if (!src) throw new MedgateError('MAILBOX_UNKNOWN', `no mailbox named ${from}`);
+      if (this.mailboxRow(owner, to)) throw new MedgateError('MAILBOX_EXISTS', `a mailbox named ${to} already exists`);
+      // Children move with their parent (RFC 3501 §6.3.5); a renamed mailbox gets a new UIDVALIDITY.
+      const children = this.db.prepare('SELECT * FROM mailboxes WHERE owner = ? AND name LIKE ?').all(owner.toLowerCase(), `${src.name}/%`) as MailboxRow[];
+      for (const c of [src, ...children]) {
+        const newName = to + c.name.slice(src.name.length);
+        this.db.prepare('UPDATE mailboxes SET name = ?, uid_validity = ? WHERE id = ?').run(newName, newUidValidity(), c.id);
+      }
+    }).immediate();
+  }
+
+  async deleteMailbox(owner: string, name: string): Promise<void> {
+    this.db.transaction(() => {
+      const mb = this.mailboxRow(owner, name);
+      if (!mb) throw new MedgateError('MAILBOX_UNKNOWN', `no mailbox named ${name}`);
+      const blobs = (this.db.prepare('SELECT DISTINCT blob_id FROM messages WHERE mailbox_id = ?').all(mb.id) as { blob_id: string }[]).map((r) => r.blob_id);
+      this.db.prepare('DELETE FROM messages WHERE mailbox_id = ?').run(mb.id);
+      this.db.prepare('DELETE FROM mailboxes WHERE id = ?').run(mb.id);
+      this.collectBlobs(blobs);
+    }).immediate();
+  }
+
+  async setSubscribed(owner: string, name: string, subscribed: boolean): Promise<void> {
+    this.db.prepare('UPDATE mailboxes SET subscribed = ? WHERE owner = ? AND name = ?').run(subscribed ? 1 : 0, owner.toLowerCase(), canonicalMailboxName(name));
+  }
+
+  async commit(sealed: Buffer, placements: Placement[], queue?: NewQueueItem, internalDate = new Date()): Promise<CommittedDelivery> {
+    const blobId = createHash('sha256').update(sealed).digest('hex');
+    const now = new Date().toISOString();
+    const tx = this.db.transaction((): CommittedDelivery => {
+      this.db.prepare('INSERT INTO blobs (id, size, data, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING').run(blobId, sealed.length, sealed, now);
+      const placed: CommittedDelivery['placed'] = [];
+      for (const p of placements) {
+        const mb = this.ensureMailboxSync(p.owner, p.mailbox, defaultSpecialUse(p.mailbox));
+        const dup = this.db.prepare('SELECT uid FROM messages WHERE mailbox_id = ? AND delivery_key = ?').get(mb.id, p.deliveryKey) as { uid: number } | undefined;
+        if (dup) { placed.push({ owner: mb.owner, mailbox: mb.name, mailboxId: mb.id, uid: dup.uid, duplicate: true }); continue; }
+        const uid = mb.uidNext;
+        const modseq = mb.highestModseq + 1;
+        this.db.prepare(`INSERT INTO messages (mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq, delivery_key)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(mb.id, uid, blobId, uniqueFlags(p.flags ?? []).join(' '), internalDate.toISOString(), sealed.length, modseq, p.deliveryKey);
+        this.db.prepare('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(uid + 1, modseq, mb.id);
+        placed.push({ owner: mb.owner, mailbox: mb.name, mailboxId: mb.id, uid, duplicate: false });
+      }
+      if (queue && queue.recipients.length) {
+        const exists = this.db.prepare('SELECT 1 FROM queue_items WHERE id = ?').get(queue.id);
+        if (!exists) {
+          this.db.prepare('INSERT INTO queue_items (id, blob_id, envelope_from, message_id, created_at, expires_at, ret, envid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+            .run(queue.id, blobId, queue.envelopeFrom, queue.messageId, now, queue.expiresAt, queue.ret, queue.envid);
+          for (const r of queue.recipients) {
+            this.db.prepare(`INSERT INTO queue_recipients (queue_id, recipient, notify, orcpt, status, attempts, next_attempt_at, last_error, delay_notified, updated_at)
+              VALUES (?, ?, ?, ?, 'pending', 0, ?, NULL, 0, ?)`).run(queue.id, r.recipient.toLowerCase(), r.notify ? r.notify.join(',') : null, r.orcpt, now, now);
+          }
+        }
+      }
+      return { blobId, placed, queued: !!queue && queue.recipients.length > 0 };
+    });
+    return tx.immediate();
+  }
+
+  async getBlob(blobId: string): Promise<Buffer | undefined> {
+    const r = this.db.prepare('SELECT data FROM blobs WHERE id = ?').get(blobId) as { data: Buffer } | undefined;
+    return r?.data;
+  }
+
+  async listMessages(mailboxId: number): Promise<StoredMessage[]> {
+    return (this.db.prepare('SELECT mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq FROM messages WHERE mailbox_id = ? ORDER BY uid').all(mailboxId) as MessageRow[]).map(messageFrom);
+  }
+
+  async getMessage(mailboxId: number, uid: number): Promise<StoredMessage | undefined> {
+    const r = this.db.prepare('SELECT mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq FROM messages WHERE mailbox_id = ? AND uid = ?').get(mailboxId, uid) as MessageRow | undefined;
+    return r ? messageFrom(r) : undefined;
+  }
+
+  async setFlags(mailboxId: number, uids: number[], op: 'set' | 'add' | 'remove', flags: string[]): Promise<StoredMessage[]> {
+    return this.db.transaction(() => {
+      const mb = this.db.prepare('SELECT highest_modseq FROM mailboxes WHERE id = ?').get(mailboxId) as { highest_modseq: number } | undefined;
+      if (!mb) throw new MedgateError('MAILBOX_UNKNOWN', 'the mailbox no longer exists');
+      let modseq = mb.highest_modseq;
+      const changed: StoredMessage[] = [];
+      const get = this.db.prepare('SELECT mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq FROM messages WHERE mailbox_id = ? AND uid = ?');
+      for (const uid of uids) {
+        const row = get.get(mailboxId, uid) as MessageRow | undefined;
+        if (!row) continue;
+        const current = row.flags ? row.flags.split(' ') : [];
+        const next = uniqueFlags(op === 'set' ? flags : op === 'add' ? [...current, ...flags] : current.filter((f) => !flags.includes(f)));
+        if (next.join(' ') === uniqueFlags(current).join(' ')) continue;
+        modseq++;
+        this.db.prepare('UPDATE messages SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?').run(next.join(' '), modseq, mailboxId, uid);
+        changed.push({ ...messageFrom(row), flags: next, modseq });
+      }
+      this.db.prepare('UPDATE mailboxes SET highest_modseq = ? WHERE id = ?').run(modseq, mailboxId);
+      return changed;
+    }).immediate();
+  }
+
+  async copyMessages(fromMailboxId: number, uids: number[], toMailboxId: number): Promise<Array<[number, number]>> {
+    return this.db.transaction(() => {
+      const dest = this.db.prepare('SELECT * FROM mailboxes WHERE id = ?').get(toMailboxId) as MailboxRow | undefined;
+      if (!dest) throw new MedgateError('MAILBOX_UNKNOWN', 'the destination mailbox does not exist');
+      let uidNext = dest.uid_next;
+      let modseq = dest.highest_modseq;
+      const pairs: Array<[number, number]> = [];
+      for (const uid of [...uids].sort((a, b) => a - b)) {
+        const row = this.db.prepare('SELECT * FROM messages WHERE mailbox_id = ? AND uid = ?').get(fromMailboxId, uid) as MessageRow | undefined;
+        if (!row) continue;
+        modseq++;
+        this.db.prepare(`INSERT INTO messages (mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq, delivery_key)
+          VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`).run(toMailboxId, uidNext, row.blob_id, row.flags, row.internal_date, row.sealed_size, modseq);
+        pairs.push([uid, uidNext]);
+        uidNext++;
+      }
+      this.db.prepare('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(uidNext, modseq, toMailboxId);
+      return pairs;
+    }).immediate();
+  }
+
+  async expunge(mailboxId: number, uids?: number[]): Promise<number[]> {
+    return this.db.transaction(() => {
+      const rows = this.db.prepare('SELECT uid, flags, blob_id FROM messages WHERE mailbox_id = ? ORDER BY uid').all(mailboxId) as { uid: number; flags: string; blob_id: string }[];
+      const wanted = uids ? new Set(uids) : undefined;
+      const removed = rows.filter((r) => r.flags.split(' ').includes('\\Deleted') && (!wanted || wanted.has(r.uid)));
+      const del = this.db.prepare('DELETE FROM messages WHERE mailbox_id = ? AND uid = ?');
+      for (const r of removed) del.run(mailboxId, r.uid);
+      if (removed.length) {
+        this.db.prepare('UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = ?').run(mailboxId);
+        this.collectBlobs(removed.map((r) => r.blob_id));
+      }
+      return removed.map((r) => r.uid);
+    }).immediate();
+  }
+
+  /** Removes those sealed blobs that no message and no queue item refers to any more. */
+  collectBlobs(blobIds: string[]): void {
+    const del = this.db.prepare(`DELETE FROM blobs WHERE id = ?
+      AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_id = ?) AND NOT EXISTS (SELECT 1 FROM queue_items WHERE blob_id = ?)`);
+    for (const id of new Set(blobIds)) del.run(id, id, id);
+  }
+
+  async getMeta(owner: string, blobId: string): Promise<string | undefined> {
+    const r = this.db.prepare('SELECT data FROM message_meta WHERE owner = ? AND blob_id = ?').get(owner.toLowerCase(), blobId) as { data: string } | undefined;
+    return r?.data;
+  }
+
+  async putMeta(owner: string, blobId: string, encrypted: string): Promise<void> {
+    this.db.prepare('INSERT INTO message_meta (owner, blob_id, data) VALUES (?, ?, ?) ON CONFLICT (owner, blob_id) DO UPDATE SET data = excluded.data')
+      .run(owner.toLowerCase(), blobId, encrypted);
+  }
+}

@@ -1,0 +1,81 @@
+import type Database from 'better-sqlite3';
+import type { QueueItem, QueueRecipient, QueueRepo } from '../types.js';
+
+interface ItemRow {
+  id: string; blob_id: string; envelope_from: string; message_id: string; created_at: string;
+  expires_at: string; ret: string | null; envid: string | null;
+}
+interface RecipientRow {
+  queue_id: string; recipient: string; notify: string | null; orcpt: string | null; status: string;
+  attempts: number; next_attempt_at: string; last_error: string | null; delay_notified: number; updated_at: string;
+}
+
+const recipientFrom = (r: RecipientRow): QueueRecipient => ({
+  recipient: r.recipient, notify: r.notify ? r.notify.split(',') : null, orcpt: r.orcpt,
+  status: r.status as QueueRecipient['status'], attempts: r.attempts, nextAttemptAt: r.next_attempt_at,
+  lastError: r.last_error, delayNotified: r.delay_notified !== 0, updatedAt: r.updated_at,
+});
+
+const COLUMNS: Record<keyof Omit<QueueRecipient, 'recipient'>, string> = {
+  notify: 'notify', orcpt: 'orcpt', status: 'status', attempts: 'attempts', nextAttemptAt: 'next_attempt_at',
+  lastError: 'last_error', delayNotified: 'delay_notified', updatedAt: 'updated_at',
+};
+
+export class SqliteQueueRepo implements QueueRepo {
+  constructor(private readonly db: Database.Database) {}
+
+  private item(row: ItemRow): QueueItem {
+    const recipients = (this.db.prepare('SELECT * FROM queue_recipients WHERE queue_id = ? ORDER BY recipient').all(row.id) as RecipientRow[]).map(recipientFrom);
+    return {
+      id: row.id, blobId: row.blob_id, envelopeFrom: row.envelope_from, messageId: row.message_id, createdAt: row.created_at,
+      expiresAt: row.expires_at, ret: row.ret as QueueItem['ret'], envid: row.envid, recipients,
+    };
+  }
+
+  async due(now: Date, limit: number): Promise<QueueItem[]> {
+    const rows = this.db.prepare(`SELECT * FROM queue_items WHERE id IN (
+        SELECT queue_id FROM queue_recipients WHERE status = 'pending' AND next_attempt_at <= ?)
+      ORDER BY created_at LIMIT ?`).all(now.toISOString(), limit) as ItemRow[];
+    return rows.map((r) => this.item(r));
+  }
+
+  async get(id: string): Promise<QueueItem | undefined> {
+    const r = this.db.prepare('SELECT * FROM queue_items WHERE id = ?').get(id) as ItemRow | undefined;
+    return r ? this.item(r) : undefined;
+  }
+
+  async list(): Promise<QueueItem[]> {
+    return (this.db.prepare('SELECT * FROM queue_items ORDER BY created_at').all() as ItemRow[]).map((r) => this.item(r));
+  }
+
+  async updateRecipient(id: string, recipient: string, changes: Partial<Omit<QueueRecipient, 'recipient'>>): Promise<void> {
+    const keys = Object.keys(changes) as (keyof typeof changes)[];
+    if (!keys.length) return;
+    const values = keys.map((k) => {
+      const v = changes[k];
+      if (k === 'notify') return v ? (v as string[]).join(',') : null;
+      if (k === 'delayNotified') return v ? 1 : 0;
+      return v;
+    });
+    this.db.prepare(`UPDATE queue_recipients SET ${keys.map((k) => `${COLUMNS[k]} = ?`).join(', ')} WHERE queue_id = ? AND recipient = ?`)
+      .run(...values, id, recipient.toLowerCase());
+  }
+
+  async retryNow(id: string, includeFailed = false): Promise<number> {
+    const now = new Date().toISOString();
+    const res = this.db.prepare(`UPDATE queue_recipients SET status = 'pending', next_attempt_at = ?, updated_at = ?
+      WHERE queue_id = ? AND (status = 'pending' ${includeFailed ? "OR status = 'failed'" : ''})`).run(now, now, id);
+    return res.changes;
+  }
+
+  async remove(id: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      const row = this.db.prepare('SELECT blob_id FROM queue_items WHERE id = ?').get(id) as { blob_id: string } | undefined;
+      if (!row) return false;
+      this.db.prepare('DELETE FROM queue_recipients WHERE queue_id = ?').run(id);
+      this.db.prepare('DELETE FROM queue_items WHERE id = ?').run(id);
+      this.db.prepare(`DELETE FROM blobs WHERE id = ? AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_id = ?)`).run(row.blob_id, row.blob_id);
+      return true;
+    }).immediate();
+  }
+}
