@@ -1,0 +1,60 @@
+/**
+ * Interpreting header field values with the mail libraries (nodemailer's mime-funcs and
+ * addressparser): Content-Type with its parameters, address lists. No home-grown grammar here.
+ */
+import mimeFuncs from 'nodemailer/lib/mime-funcs/index.js';
+import addressparser from 'nodemailer/lib/addressparser/index.js';
+import { fieldValue, findField, listFieldSpans, splitHeaderBlock } from './header-block.js';
+
+export interface ContentType {
+  /** Lower-case type/subtype, `text/plain` when the field is absent (RFC 2045 default). */
+  type: string;
+  /** Parameters with lower-case names. */
+  params: Record<string, string>;
+  present: boolean;
+}
+
+export function parseContentType(header: Buffer): ContentType {
+  const span = findField(header, 'content-type');
+  if (!span) return { type: 'text/plain', params: {}, present: false };
+  const parsed = mimeFuncs.parseHeaderValue(fieldValue(header, span));
+  const params: Record<string, string> = {};
+  for (const [k, v] of Object.entries(parsed.params)) params[k.toLowerCase()] = String(v);
+  return { type: parsed.value.trim().toLowerCase(), params, present: true };
+}
+
+/** Every address (addr-spec only, display names dropped) of every field with that name. */
+export function addressesOf(header: Buffer, fieldName: string): string[] {
+  const wanted = fieldName.toLowerCase();
+  const out: string[] = [];
+  for (const span of listFieldSpans(header)) {
+    if (span.name.toLowerCase() !== wanted) continue;
+    for (const a of addressparser(fieldValue(header, span), { flatten: true })) {
+      if (a.address) out.push(a.address);
+    }
+  }
+  return out;
+}
+
+export function firstValue(header: Buffer, fieldName: string): string | undefined {
+  const span = findField(header, fieldName);
+  return span ? fieldValue(header, span) : undefined;
+}
+
+/** S/MIME types that are signatures or certificates, not encryption. */
+const SMIME_NOT_ENCRYPTED = new Set(['signed-data', 'certs-only', 'compressed-data']);
+
+/** True when the top-level entity is PGP/MIME encrypted (RFC 3156) or S/MIME enveloped (RFC 8551). */
+export function isEncryptedContentType(ct: ContentType): boolean {
+  if (ct.type === 'multipart/encrypted') {
+    return (ct.params['protocol'] ?? '').toLowerCase() === 'application/pgp-encrypted';
+  }
+  if (ct.type === 'application/pkcs7-mime' || ct.type === 'application/x-pkcs7-mime') {
+    return !SMIME_NOT_ENCRYPTED.has((ct.params['smime-type'] ?? '').toLowerCase());
+  }
+  return false;
+}
+
+export function isEncryptedMessage(raw: Buffer): boolean {
+  return isEncryptedContentType(parseContentType(splitHeaderBlock(raw).header));
+}
