@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { registerAuditCommands } from './cli/audit-commands.js';
 import { reportError } from './cli/common.js';
 import { registerDirectoryCommands } from './cli/directory-commands.js';
+import { registerMessageCommands } from './cli/message-commands.js';
 import { registerPkiCommands } from './cli/pki-commands.js';
 import { registerServeCommands } from './cli/serve-commands.js';
 import { registerUserCommands } from './cli/user-commands.js';
@@ -18,6 +19,7 @@ registerPkiCommands(program);
 registerDirectoryCommands(program);
 registerUserCommands(program);
 registerAuditCommands(program);
+registerMessageCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,7 +1,9 @@
 import { AccountService } from './accounts/account-service.js';
 import { AuditTrail } from './audit/audit-trail.js';
 import type { MedgateConfig } from './config/schema.js';
+import { ensureCustodyKey, ensureFilingKey } from './crypto/gateway-keys.js';
 import { DirectoryService } from './directory/directory-service.js';
+import { MessageSealer } from './message/sealer.js';
 import { createLogger, type Logger } from './log.js';
 import { loadTestCa, type TestCa } from './pki/index.js';
 import { openStore } from './store/index.js';
@@ -16,6 +18,8 @@ export interface GatewayContext {
   directory: DirectoryService;
   accounts: AccountService;
   loadCa: () => Promise<TestCa>;
+  /** The sealing pipeline, with this gateway's filing key (created on first use). */
+  sealer: () => Promise<MessageSealer>;
   close(): Promise<void>;
 }
 
@@ -28,11 +32,15 @@ export async function createContext(config: MedgateConfig, opts: { logDestinatio
   const loadCa = (): Promise<TestCa> => (ca ??= loadTestCa(config.pki.caDir));
   const accounts = new AccountService({
     store, audit, domain: config.domain, loadCa,
+    loadCustodyKey: async () => (await ensureCustodyKey(config.dataDir, config.domain)).privateKey,
     kdfMemoryExponent: config.security.kdfMemoryExponent,
     minPasswordLength: config.security.minPasswordLength,
   });
+  let sealer: Promise<MessageSealer> | undefined;
+  const getSealer = (): Promise<MessageSealer> => (sealer ??= ensureFilingKey(config.dataDir, config.domain)
+    .then((k) => new MessageSealer(directory, config.domain, k.privateKey)));
   return {
-    config, logger, store, audit, directory, accounts, loadCa,
+    config, logger, store, audit, directory, accounts, loadCa, sealer: getSealer,
     close: () => store.close(),
   };
 }

@@ -1,11 +1,11 @@
-import type * as openpgp from 'openpgp';
+import * as openpgp from 'openpgp';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import {
   checkPasswordVerifier, decryptWithKey, encryptToKey, generatePgpKey, makePasswordVerifier, makeRecoveryKey,
   normalizeRecoveryKey, unwrapPgpKey, wrapPgpKey, wrongCredentials,
 } from '../crypto/keys.js';
 import { MedgateError } from '../errors.js';
-import type { TestCa } from '../pki/index.js';
+import { readCertificateInfo, type TestCa } from '../pki/index.js';
 import type { Account, AccountKind, DirectoryEntry, Store } from '../store/types.js';
 
 export interface AccountServiceOptions {
@@ -17,6 +17,8 @@ export interface AccountServiceOptions {
   minPasswordLength: number;
   /** Loads the CA lazily: only account creation needs it. */
   loadCa: () => Promise<TestCa>;
+  /** The gateway custody key (application accounts' certificate logins). */
+  loadCustodyKey: () => Promise<openpgp.PrivateKey>;
 }
 
 export interface NewAccountRequest {
@@ -89,6 +91,9 @@ export class AccountService {
       // The certificate's private key is encrypted to the account's own OpenPGP key: one password unlocks both.
       wrappedCertKey: await encryptToKey(cert.keyPem, key.privateKey.toPublic()),
       passwordVerifier: await makePasswordVerifier(req.password),
+      custodyWrappedPgpKey: req.kind === 'application'
+        ? await encryptToKey(key.privateKey.armor(), (await this.o.loadCustodyKey()).toPublic())
+        : null,
       createdAt: now,
       updatedAt: now,
     };
@@ -153,6 +158,30 @@ export class AccountService {
     if (account.disabled) return fail('account-disabled');
     const pgpKey = await unwrapPgpKey(account.wrappedPgpKey, password).catch(() => fail('key-unwrap-failed'));
     await this.o.audit.record({ actor: address, action: 'auth.login', outcome: 'ok', details: { via: context.via, remote: context.remote } });
+    return { account, pgpKey };
+  }
+
+  /**
+   * Client-certificate login of an application account: the presented certificate must be exactly
+   * the one issued to the account (pinned by fingerprint; the caller has already validated its
+   * chain and revocation). Unlocks the key held in custody. Failures are CREDENTIALS_WRONG.
+   */
+  async unlockByCertificate(certPem: string, context: { via: string; remote?: string }): Promise<UnlockedAccount> {
+    const info = readCertificateInfo(certPem);
+    const fail = async (address: string, reason: string): Promise<never> => {
+      await this.o.audit.record({ actor: address, action: 'auth.certificate', outcome: 'refused', details: { via: context.via, remote: context.remote, reason } });
+      throw wrongCredentials();
+    };
+    const address = info.emails[0]?.toLowerCase();
+    if (!address) return fail('unknown', 'certificate-without-address');
+    const account = await this.o.store.accounts.get(address);
+    if (!account) return fail(address, 'unknown-account');
+    if (account.disabled) return fail(address, 'account-disabled');
+    if (!account.custodyWrappedPgpKey) return fail(address, 'not-an-application-account');
+    if (readCertificateInfo(account.certificatePem).fingerprint256 !== info.fingerprint256) return fail(address, 'certificate-not-issued-to-account');
+    const armored = await decryptWithKey(account.custodyWrappedPgpKey, await this.o.loadCustodyKey());
+    const pgpKey = await openpgp.readPrivateKey({ armoredKey: armored });
+    await this.o.audit.record({ actor: address, action: 'auth.certificate', outcome: 'ok', details: { via: context.via, remote: context.remote } });
     return { account, pgpKey };
   }
 

@@ -48,6 +48,23 @@ export const configSchema = z.strictObject({
     /** Largest message accepted, in bytes (advertised as SMTP SIZE). */
     maxMessageBytes: z.number().int().min(1024).default(50 * 1024 * 1024),
   }).default({ maxMessageBytes: 50 * 1024 * 1024 }),
+  /** Peer gateways: where to deliver each remote domain (MX lookup is the fallback). */
+  peers: z.array(z.strictObject({
+    domain,
+    host: z.string().min(1),
+    port: port.default(25),
+  })).default([]),
+  queue: z.strictObject({
+    /** How often the outbound queue looks for due deliveries. */
+    pollMs: z.number().int().min(10).max(60_000).default(2000),
+    /** First retry delay; doubles at each attempt up to retryMaxSeconds. */
+    retryBaseSeconds: z.number().min(0.1).default(60),
+    retryMaxSeconds: z.number().min(1).default(3600),
+    /** Send a delayed-delivery notice (when NOTIFY allows) after this long undelivered. */
+    delayNoticeAfterMinutes: z.number().min(0.01).default(240),
+    /** Give up and send a non-delivery report after this long. */
+    maxLifetimeHours: z.number().min(0.0001).default(120),
+  }).default({ pollMs: 2000, retryBaseSeconds: 60, retryMaxSeconds: 3600, delayNoticeAfterMinutes: 240, maxLifetimeHours: 120 }),
   demo: z.strictObject({
     /** On an empty store, create the demo practice described in `file`. Off in production. */
     enabled: z.boolean().default(false),

@@ -14,12 +14,35 @@ export interface FilingKey {
  * kept in the data directory with owner-only permissions and created on first start.
  */
 export async function ensureFilingKey(dataDir: string, domain: string): Promise<FilingKey> {
+  return ensureGatewayKey(dataDir, 'filing', `medgate filing key ${domain}`, `filing@${domain}`);
+}
+
+/**
+ * The custody key wraps the private keys of application accounts that log in with a client
+ * certificate only: a machine has no password to derive a wrapping key from, so its key is held
+ * by the gateway (documented in docs/operations.md). Person accounts never use it.
+ */
+export async function ensureCustodyKey(dataDir: string, domain: string): Promise<FilingKey> {
+  return ensureGatewayKey(dataDir, 'custody', `medgate custody key ${domain}`, `custody@${domain}`);
+}
+
+/** The postmaster key signs the gateway's own messages (delivery reports). */
+export async function ensurePostmasterKey(dataDir: string, domain: string): Promise<FilingKey> {
+  return ensureGatewayKey(dataDir, 'postmaster', `medgate postmaster ${domain}`, `postmaster@${domain}`);
+}
+
+async function ensureGatewayKey(dataDir: string, name: string, userName: string, email: string): Promise<FilingKey> {
   const dir = path.join(dataDir, 'keys');
-  const file = path.join(dir, 'filing-key.asc');
+  const file = path.join(dir, `${name}-key.asc`);
   if (!fs.existsSync(file)) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const key = await generatePgpKey(`medgate filing key ${domain}`, `filing@${domain}`);
-    fs.writeFileSync(file, key.privateKey.armor(), { mode: 0o600, flag: 'wx' });
+    const key = await generatePgpKey(userName, email);
+    try {
+      fs.writeFileSync(file, key.privateKey.armor(), { mode: 0o600, flag: 'wx' });
+    } catch (err) {
+      // Two processes starting together: the first one's key wins.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
   }
   const privateKey = await openpgp.readPrivateKey({ armoredKey: fs.readFileSync(file, 'utf8') });
   return { privateKey, publicKeyArmored: privateKey.toPublic().armor(), fingerprint: privateKey.getFingerprint().toUpperCase() };

@@ -71,7 +71,19 @@ export class DirectoryService {
 
   async exportLocal(extra: { filingKeyArmored?: string; gatewayCertificatePem?: string }): Promise<string> {
     const entries = (await this.store.directory.list({ domain: this.gatewayDomain })).filter((e) => e.source === 'local');
-    return buildDirectoryExport({ gatewayDomain: this.gatewayDomain, entries, ...extra });
+    const recordServers = (await this.store.accounts.list()).filter((a) => a.kind === 'rmp').map((a) => a.address);
+    return buildDirectoryExport({ gatewayDomain: this.gatewayDomain, entries, recordServers, ...extra });
+  }
+
+  /**
+   * Whether an address is a record server (RMP): a local account of kind rmp, or one a peer gateway
+   * declared in its export. Mail to a record server must name its patient.
+   */
+  async isRecordServer(address: string): Promise<boolean> {
+    const a = address.trim().toLowerCase();
+    const account = await this.store.accounts.get(a);
+    if (account) return account.kind === 'rmp';
+    return (await this.store.settings.get(`recordServer:${a}`)) === '1';
   }
 
   async importPeerFile(file: string, actor = 'operator'): Promise<ImportReport & { domain: string }> {
@@ -83,6 +95,7 @@ export class DirectoryService {
     await this.upsertAll(parsed.entries, report);
     if (parsed.gateway.filingKey) await this.store.settings.set(`peer.${parsed.gateway.domain}.filingKey`, parsed.gateway.filingKey);
     if (parsed.gateway.certificate) await this.store.settings.set(`peer.${parsed.gateway.domain}.certificate`, parsed.gateway.certificate);
+    for (const rmp of parsed.gateway.recordServers ?? []) await this.store.settings.set(`recordServer:${rmp}`, '1');
     await this.audit.record({
       actor, action: 'directory.peer.import', outcome: 'ok',
       details: { peer: parsed.gateway.domain, inserted: report.inserted, updated: report.updated, unchanged: report.unchanged, rejected: report.rejected.length },
@@ -97,6 +110,11 @@ export class DirectoryService {
       return e ? [e] : [];
     }
     return this.store.directory.findByIdentifier(query.trim());
+  }
+
+  /** The entry of one address, if any. */
+  lookup(address: string): Promise<DirectoryEntry | undefined> {
+    return this.store.directory.get(address);
   }
 
   /** Whether an address may send through medgate now. */

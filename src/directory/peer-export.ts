@@ -23,6 +23,8 @@ export interface ExportedGateway {
   filingKey: string | null;
   /** PEM certificate of the gateway. */
   certificate: string | null;
+  /** Record-server (RMP) mailboxes of that gateway. */
+  recordServers?: string[];
 }
 
 export interface ParsedDirectoryExport {
@@ -64,6 +66,8 @@ const documentSchema = z.object({
     domain: z.string().max(253).refine((d) => isValidDomainName(d.toLowerCase()), 'expected a domain name'),
     filingKey: pgpPublicKey.nullable(),
     certificate: certificatePem.nullable(),
+    /** Addresses of the exporting gateway's record-server (RMP) mailboxes: they require a named patient. */
+    recordServers: z.array(z.string().max(254)).max(10_000).optional(),
   }),
   entries: z.array(z.unknown()),
 });
@@ -75,6 +79,7 @@ export function buildDirectoryExport(opts: {
   entries: DirectoryEntry[];
   filingKeyArmored?: string;
   gatewayCertificatePem?: string;
+  recordServers?: string[];
   generatedAt?: Date;
 }): string {
   const domain = opts.gatewayDomain.trim().toLowerCase();
@@ -117,6 +122,7 @@ export function buildDirectoryExport(opts: {
       domain,
       filingKey: opts.filingKeyArmored ?? null,
       certificate: opts.gatewayCertificatePem ?? null,
+      recordServers: (opts.recordServers ?? []).map((a) => a.toLowerCase()).filter((a) => domainOf(a) === domain).sort(),
     },
     entries,
   };
@@ -188,7 +194,10 @@ export function parseDirectoryExport(json: string, opts: { expectedDomain?: stri
   });
 
   return {
-    gateway: { domain, filingKey: doc.gateway.filingKey, certificate: doc.gateway.certificate, generatedAt: doc.generatedAt },
+    gateway: {
+      domain, filingKey: doc.gateway.filingKey, certificate: doc.gateway.certificate, generatedAt: doc.generatedAt,
+      recordServers: (doc.gateway.recordServers ?? []).map((a) => a.toLowerCase()).filter((a) => domainOf(a) === domain),
+    },
     entries,
     rejected,
   };

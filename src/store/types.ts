@@ -65,6 +65,11 @@ export interface Account {
   wrappedCertKey: string;
   /** Argon2/scrypt-class password verifier (never the password). */
   passwordVerifier: string;
+  /**
+   * Application accounts only: the private key encrypted to the gateway's custody key, so that a
+   * client-certificate login (no password) can unlock it. Null for persons and record servers.
+   */
+  custodyWrappedPgpKey: string | null;
   createdAt: string;
   updatedAt: string;
 }

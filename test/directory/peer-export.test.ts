@@ -86,7 +86,7 @@ describe('buildDirectoryExport', () => {
 
   it('writes null keys when none are given', () => {
     const doc = JSON.parse(buildDirectoryExport({ gatewayDomain: DOMAIN, entries: [] }));
-    expect(doc.gateway).toEqual({ domain: DOMAIN, filingKey: null, certificate: null });
+    expect(doc.gateway).toEqual({ domain: DOMAIN, filingKey: null, certificate: null, recordServers: [] });
     expect(doc.entries).toEqual([]);
   });
 
@@ -113,7 +113,7 @@ describe('parseDirectoryExport', () => {
   it('round-trips and forces source = peer:<domain>', () => {
     const original = [entry(`jean@${DOMAIN}`, { pgpPublicKey: filingKey.publicKey, certificatePem }), entry(`org@${DOMAIN}`, { mailboxType: 'ORG', idType: 'FINESS', idValue: '920000000', nationalId: null, status: 'suspended' })];
     const parsed = parseDirectoryExport(build(original), { expectedDomain: DOMAIN.toUpperCase() });
-    expect(parsed.gateway).toEqual({ domain: DOMAIN, filingKey: filingKey.publicKey, certificate: certificatePem, generatedAt: GENERATED_AT.toISOString() });
+    expect(parsed.gateway).toEqual({ domain: DOMAIN, filingKey: filingKey.publicKey, certificate: certificatePem, generatedAt: GENERATED_AT.toISOString(), recordServers: [] });
     expect(parsed.rejected).toEqual([]);
     expect(parsed.entries).toEqual(original.map((e) => ({ ...e, source: `peer:${DOMAIN}` })));
   });

@@ -12,6 +12,7 @@ interface AccountRow {
   certificate_pem: string;
   wrapped_cert_key: string;
   password_verifier: string;
+  custody_wrapped_pgp_key: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -27,6 +28,7 @@ const COLUMN: Record<keyof Account, keyof AccountRow> = {
   certificatePem: 'certificate_pem',
   wrappedCertKey: 'wrapped_cert_key',
   passwordVerifier: 'password_verifier',
+  custodyWrappedPgpKey: 'custody_wrapped_pgp_key',
   createdAt: 'created_at',
   updatedAt: 'updated_at',
 };
@@ -43,6 +45,7 @@ function fromRow(r: AccountRow): Account {
     certificatePem: r.certificate_pem,
     wrappedCertKey: r.wrapped_cert_key,
     passwordVerifier: r.password_verifier,
+    custodyWrappedPgpKey: r.custody_wrapped_pgp_key,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };

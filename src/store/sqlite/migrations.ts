@@ -143,4 +143,9 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX queue_recipients_due ON queue_recipients (status, next_attempt_at);
     `,
   },
+  {
+    version: 3,
+    description: 'custody-wrapped keys of application accounts (client-certificate login)',
+    sql: `ALTER TABLE accounts ADD COLUMN custody_wrapped_pgp_key TEXT;`,
+  },
 ];

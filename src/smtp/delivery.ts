@@ -1,0 +1,95 @@
+import { randomUUID } from 'node:crypto';
+import type { GatewayContext } from '../context.js';
+import type { ResolvedRecipient, SealedSubmission } from '../message/sealer.js';
+import type { DirectoryEntry, NewQueueItem, Placement } from '../store/types.js';
+import type * as openpgp from 'openpgp';
+
+export type AcceptedRecipient = Extract<ResolvedRecipient, { ok: true }>;
+
+/** RFC 3461 parameters of one submission. */
+export interface DsnRequest {
+  ret: 'FULL' | 'HDRS' | null;
+  envid: string | null;
+  /** Per recipient (lower-cased address): NOTIFY values and ORCPT. */
+  recipients: Map<string, { notify: string[] | null; orcpt: string | null }>;
+}
+
+export interface SubmissionRequest {
+  raw: Buffer;
+  sender: { address: string; pgpKey: openpgp.PrivateKey; entry: DirectoryEntry };
+  envelopeFrom: string;
+  recipients: AcceptedRecipient[];
+  dsn?: DsnRequest;
+}
+
+export interface AcceptedSubmission {
+  /** The queue/transaction id quoted in the 250 reply. */
+  id: string;
+  messageId: string;
+  sealed: SealedSubmission;
+  deliveredLocally: string[];
+  queued: string[];
+}
+
+export interface RelayedDelivery {
+  sealed: Buffer;
+  /** Outer Message-ID of the sealed message: with the recipient, the idempotence key. */
+  messageId: string;
+  envelopeFrom: string;
+  recipients: string[];
+}
+
+/**
+ * The durable end of every SMTP path. A submission is sealed once for all its recipients; the local
+ * mailboxes, the sender's Sent copy and the queue entries for remote domains are written in one
+ * transaction, and only then does the caller answer 250.
+ */
+export class DeliveryService {
+  constructor(private readonly ctx: GatewayContext) {}
+
+  async acceptSubmission(req: SubmissionRequest): Promise<AcceptedSubmission> {
+    const sealer = await this.ctx.sealer();
+    const sealed = await sealer.seal({ raw: req.raw, sender: req.sender, envelopeFrom: req.envelopeFrom, recipients: req.recipients });
+    const id = randomUUID();
+    const local = req.recipients.filter((r) => r.local);
+    const remote = req.recipients.filter((r) => !r.local);
+    const placements: Placement[] = local.map((r) => ({ owner: r.address, mailbox: 'INBOX', deliveryKey: `${id}:${r.address}` }));
+    if (req.sender.address.endsWith('@' + this.ctx.config.domain)) {
+      placements.push({ owner: req.sender.address, mailbox: 'Sent', flags: ['\\Seen'], deliveryKey: `${id}:sent` });
+    }
+    const queue: NewQueueItem | undefined = remote.length ? {
+      id,
+      envelopeFrom: req.envelopeFrom,
+      messageId: sealed.messageId,
+      expiresAt: new Date(Date.now() + this.ctx.config.queue.maxLifetimeHours * 3600_000).toISOString(),
+      ret: req.dsn?.ret ?? null,
+      envid: req.dsn?.envid ?? null,
+      recipients: remote.map((r) => ({
+        recipient: r.address,
+        notify: req.dsn?.recipients.get(r.address)?.notify ?? null,
+        orcpt: req.dsn?.recipients.get(r.address)?.orcpt ?? null,
+      })),
+    } : undefined;
+    await this.ctx.store.mail.commit(sealed.sealed, placements, queue);
+    await this.ctx.audit.record({
+      actor: req.sender.address, action: 'message.accept', outcome: 'ok', messageId: sealed.messageId,
+      details: {
+        id, local: local.length, remote: remote.length, documentType: sealed.documentType, patientFound: !!sealed.patient,
+        patientConflicts: sealed.conflicts.map((c) => c.field), alreadyEncrypted: sealed.alreadyEncrypted,
+      },
+    });
+    return { id, messageId: sealed.messageId, sealed, deliveredLocally: local.map((r) => r.address), queued: remote.map((r) => r.address) };
+  }
+
+  /** A sealed message relayed by a peer gateway: into each local recipient's INBOX, once. */
+  async acceptRelayed(req: RelayedDelivery): Promise<{ placed: number; duplicates: number }> {
+    const placements: Placement[] = req.recipients.map((r) => ({ owner: r.toLowerCase(), mailbox: 'INBOX', deliveryKey: `relay:${req.messageId}:${r.toLowerCase()}` }));
+    const res = await this.ctx.store.mail.commit(req.sealed, placements);
+    const duplicates = res.placed.filter((p) => p.duplicate).length;
+    await this.ctx.audit.record({
+      actor: req.envelopeFrom, action: 'message.relay.accept', outcome: 'ok', messageId: req.messageId,
+      details: { recipients: req.recipients.length, duplicates },
+    });
+    return { placed: res.placed.length - duplicates, duplicates };
+  }
+}
