@@ -5,6 +5,7 @@ import { ensureCustodyKey, ensureFilingKey } from './crypto/gateway-keys.js';
 import { DirectoryService } from './directory/directory-service.js';
 import { MessageSealer } from './message/sealer.js';
 import { createLogger, type Logger } from './log.js';
+import { MailEvents } from './mailbox/mail-events.js';
 import { loadTestCa, type TestCa } from './pki/index.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
@@ -20,6 +21,8 @@ export interface GatewayContext {
   loadCa: () => Promise<TestCa>;
   /** The sealing pipeline, with this gateway's filing key (created on first use). */
   sealer: () => Promise<MessageSealer>;
+  /** Mailbox change notifications inside this process (IMAP IDLE). */
+  mailEvents: MailEvents;
   close(): Promise<void>;
 }
 
@@ -40,7 +43,7 @@ export async function createContext(config: MedgateConfig, opts: { logDestinatio
   const getSealer = (): Promise<MessageSealer> => (sealer ??= ensureFilingKey(config.dataDir, config.domain)
     .then((k) => new MessageSealer(directory, config.domain, k.privateKey)));
   return {
-    config, logger, store, audit, directory, accounts, loadCa, sealer: getSealer,
+    config, logger, store, audit, directory, accounts, loadCa, sealer: getSealer, mailEvents: new MailEvents(),
     close: () => store.close(),
   };
 }

@@ -2,10 +2,12 @@ import type { GatewayContext } from './context.js';
 import { HttpServer } from './http/http-server.js';
 import { initialise, type Initialised } from './init/initialise.js';
 import { Metrics } from './metrics.js';
+import { startImap } from './mailbox/imap-listener.js';
+import { autoconfigRoutes } from './http/autoconfig.js';
 
 export interface RunningGateway {
   init: Initialised;
-  ports: { http: number };
+  ports: { http: number; [listener: string]: number };
   close(): Promise<void>;
 }
 
@@ -19,6 +21,7 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
     port: config.listen.http,
     logger,
     metrics,
+    routes: autoconfigRoutes(config),
     health: async () => {
       const problems: string[] = [];
       try {
@@ -30,17 +33,20 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
     },
   });
   const httpPort = await http.listen();
+  const imap = await startImap(ctx, { tls: init.tls });
   metrics.up.set(1);
   await ctx.audit.record({ actor: 'system', action: 'gateway.start', outcome: 'ok', details: { domain: config.domain } });
-  logger.info({ ports: { http: httpPort }, domain: config.domain, store: ctx.store.kind }, 'medgate started');
+  const ports = { http: httpPort, ...imap.ports };
+  logger.info({ ports, domain: config.domain, store: ctx.store.kind }, 'medgate started');
   let closed = false;
   return {
     init,
-    ports: { http: httpPort },
+    ports,
     async close() {
       if (closed) return;
       closed = true;
       metrics.up.set(0);
+      await imap.close();
       await http.close();
       await ctx.audit.record({ actor: 'system', action: 'gateway.stop', outcome: 'ok', details: {} });
       logger.info('medgate stopped');

@@ -94,6 +94,7 @@ export class AccountService {
       custodyWrappedPgpKey: req.kind === 'application'
         ? await encryptToKey(key.privateKey.armor(), (await this.o.loadCustodyKey()).toPublic())
         : null,
+      wrappedMetaKey: null,
       createdAt: now,
       updatedAt: now,
     };

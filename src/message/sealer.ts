@@ -137,6 +137,11 @@ export class MessageSealer {
     return open({ sealed, decryptionKey: key, resolveSigner: this.resolveSigner });
   }
 
+  /** Opens with a caller-chosen signer lookup (mailbox reading pins the key that verified first). */
+  openWith(sealed: Buffer, key: openpgp.PrivateKey, resolveSigner: ResolveSigner): ReturnType<typeof open> {
+    return open({ sealed, decryptionKey: key, resolveSigner });
+  }
+
   /** Opens only the routing header, with this gateway's filing key: never the content. */
   async openRouting(sealed: Buffer): Promise<{ routing: RoutingHeader; verification: Awaited<ReturnType<typeof openRoutingHeader>>['verification'] }> {
     return openRoutingHeader({ sealed, decryptionKey: this.ownFilingKey, resolveSigner: this.resolveSigner });

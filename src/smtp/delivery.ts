@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { GatewayContext } from '../context.js';
 import type { ResolvedRecipient, SealedSubmission } from '../message/sealer.js';
-import type { DirectoryEntry, NewQueueItem, Placement } from '../store/types.js';
+import type { CommittedDelivery, DirectoryEntry, NewQueueItem, Placement } from '../store/types.js';
 import type * as openpgp from 'openpgp';
 
 export type AcceptedRecipient = Extract<ResolvedRecipient, { ok: true }>;
@@ -70,7 +70,8 @@ export class DeliveryService {
         orcpt: req.dsn?.recipients.get(r.address)?.orcpt ?? null,
       })),
     } : undefined;
-    await this.ctx.store.mail.commit(sealed.sealed, placements, queue);
+    const committed = await this.ctx.store.mail.commit(sealed.sealed, placements, queue);
+    this.announce(committed);
     await this.ctx.audit.record({
       actor: req.sender.address, action: 'message.accept', outcome: 'ok', messageId: sealed.messageId,
       details: {
@@ -81,10 +82,16 @@ export class DeliveryService {
     return { id, messageId: sealed.messageId, sealed, deliveredLocally: local.map((r) => r.address), queued: remote.map((r) => r.address) };
   }
 
+  /** Tells IMAP sessions in IDLE about new messages. */
+  private announce(committed: CommittedDelivery): void {
+    for (const p of committed.placed) if (!p.duplicate) this.ctx.mailEvents.emit({ type: 'exists', mailboxId: p.mailboxId, uid: p.uid });
+  }
+
   /** A sealed message relayed by a peer gateway: into each local recipient's INBOX, once. */
   async acceptRelayed(req: RelayedDelivery): Promise<{ placed: number; duplicates: number }> {
     const placements: Placement[] = req.recipients.map((r) => ({ owner: r.toLowerCase(), mailbox: 'INBOX', deliveryKey: `relay:${req.messageId}:${r.toLowerCase()}` }));
     const res = await this.ctx.store.mail.commit(req.sealed, placements);
+    this.announce(res);
     const duplicates = res.placed.filter((p) => p.duplicate).length;
     await this.ctx.audit.record({
       actor: req.envelopeFrom, action: 'message.relay.accept', outcome: 'ok', messageId: req.messageId,

@@ -70,6 +70,11 @@ export interface Account {
    * client-certificate login (no password) can unlock it. Null for persons and record servers.
    */
   custodyWrappedPgpKey: string | null;
+  /**
+   * The per-user key that encrypts cached message metadata and patient folder names, itself
+   * encrypted to the account's OpenPGP key (so only a logged-in session can read the cache).
+   */
+  wrappedMetaKey: string | null;
   createdAt: string;
   updatedAt: string;
 }

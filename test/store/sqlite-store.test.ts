@@ -30,8 +30,8 @@ describe('SQLite store', () => {
   it('runs in WAL mode with full sync, and migrations are idempotent', async () => {
     expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(store.db.pragma('synchronous', { simple: true })).toBe(2); // FULL
-    expect(await store.migrate()).toBe(3);
-    expect(await store.migrate()).toBe(3);
+    expect(await store.migrate()).toBe(4);
+    expect(await store.migrate()).toBe(4);
   });
 
   it('refuses a database from a newer medgate', async () => {

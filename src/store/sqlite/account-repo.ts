@@ -13,6 +13,7 @@ interface AccountRow {
   wrapped_cert_key: string;
   password_verifier: string;
   custody_wrapped_pgp_key: string | null;
+  wrapped_meta_key: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -29,6 +30,7 @@ const COLUMN: Record<keyof Account, keyof AccountRow> = {
   wrappedCertKey: 'wrapped_cert_key',
   passwordVerifier: 'password_verifier',
   custodyWrappedPgpKey: 'custody_wrapped_pgp_key',
+  wrappedMetaKey: 'wrapped_meta_key',
   createdAt: 'created_at',
   updatedAt: 'updated_at',
 };
@@ -46,6 +48,7 @@ function fromRow(r: AccountRow): Account {
     wrappedCertKey: r.wrapped_cert_key,
     passwordVerifier: r.password_verifier,
     custodyWrappedPgpKey: r.custody_wrapped_pgp_key,
+    wrappedMetaKey: r.wrapped_meta_key,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };

@@ -148,4 +148,9 @@ export const MIGRATIONS: Migration[] = [
     description: 'custody-wrapped keys of application accounts (client-certificate login)',
     sql: `ALTER TABLE accounts ADD COLUMN custody_wrapped_pgp_key TEXT;`,
   },
+  {
+    version: 4,
+    description: 'per-user metadata cache key',
+    sql: `ALTER TABLE accounts ADD COLUMN wrapped_meta_key TEXT;`,
+  },
 ];

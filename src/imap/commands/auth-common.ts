@@ -1,0 +1,53 @@
+/**
+ * Shared by LOGIN and AUTHENTICATE PLAIN: throttling per user+IP, the backend call, the
+ * per-user connection limit and the audit hook. Passwords are never logged.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ImapSession } from '../session.js';
+import type { AuthEvent } from '../types.js';
+import { no, ok, type CommandResult } from './types.js';
+
+function report(session: ImapSession, event: AuthEvent): void {
+  try {
+    session.ctx.onAuthEvent(event);
+  } catch (err) {
+    session.ctx.logger.warn({ session: session.id, err }, 'imap onAuthEvent hook failed');
+  }
+}
+
+export async function authenticateUser(
+  session: ImapSession,
+  user: string,
+  password: string,
+  mechanism: 'LOGIN' | 'PLAIN',
+): Promise<CommandResult> {
+  const { ctx } = session;
+  const remoteAddress = session.remoteAddress;
+  const base = { user, remoteAddress, mechanism };
+  if (ctx.authLimiter.isBlocked(user, remoteAddress)) {
+    report(session, { type: 'throttled', ...base });
+    ctx.logger.warn({ session: session.id, remoteAddress }, 'imap login throttled');
+    return no('Too many failed login attempts, try again later', 'UNAVAILABLE');
+  }
+  let userSession;
+  try {
+    userSession = await ctx.backend.authenticate(user, password, { remoteAddress, mechanism });
+  } catch (err) {
+    ctx.logger.error({ session: session.id, err }, 'imap backend authentication failed');
+    return no('Authentication is temporarily unavailable', 'UNAVAILABLE');
+  }
+  if (!userSession) {
+    ctx.authLimiter.recordFailure(user, remoteAddress);
+    report(session, { type: 'failure', ...base });
+    if (ctx.limits.authFailureDelayMs > 0) await sleep(ctx.limits.authFailureDelayMs);
+    return no('Invalid user name or password', 'AUTHENTICATIONFAILED');
+  }
+  ctx.authLimiter.recordSuccess(user, remoteAddress);
+  if (!(await session.authenticated(userSession))) {
+    report(session, { type: 'refused', ...base, reason: 'too many connections' });
+    return no('Too many simultaneous connections for this user', 'LIMIT');
+  }
+  report(session, { type: 'success', ...base });
+  ctx.logger.info({ session: session.id, remoteAddress, mechanism }, 'imap login');
+  return ok('Logged in', `CAPABILITY ${session.capabilities().join(' ')}`);
+}

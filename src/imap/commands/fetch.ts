@@ -1,0 +1,133 @@
+/** FETCH / UID FETCH: one untagged FETCH per message, written as it is built (no whole-mailbox buffering). */
+import type { MessageMeta } from '../backend.js';
+import { ImapError, ImapErrorCode, ImapParseError } from '../errors.js';
+import type { MessageState } from '../mailbox-view.js';
+import { renderBodyStructure, renderEnvelope } from '../mime/bodystructure.js';
+import { extractSection, resolvePart } from '../mime/section.js';
+import { decodeTransferEncoding } from '../mime/transfer-decoding.js';
+import { parseSequenceSet } from '../parser/sequence-set.js';
+import { tokenList, tokenText, type Token } from '../parser/tokenizer.js';
+import { atom, literal, type ImapValue } from '../response.js';
+import type { ImapSession } from '../session.js';
+import { formatDateTime } from './args.js';
+import { needsMeta, needsRaw, parseFetchItems, setsSeen, type FetchItem, type Partial } from './fetch-items.js';
+import { SELECTED, no, ok, type CommandHandler } from './types.js';
+
+function slice(bytes: Buffer, partial: Partial | undefined): Buffer {
+  if (!partial) return bytes;
+  const end = partial.length === undefined ? bytes.length : partial.start + partial.length;
+  return bytes.subarray(Math.min(partial.start, bytes.length), Math.min(end, bytes.length));
+}
+
+class UnknownEncoding extends Error {}
+
+function binaryContent(raw: Buffer, meta: MessageMeta, path: number[]): Buffer {
+  if (path.length === 0) return raw;
+  const part = resolvePart(meta.structure, path);
+  if (!part) return Buffer.alloc(0);
+  if (part.type === 'multipart') throw new ImapParseError('BINARY cannot decode a multipart');
+  const decoded = decodeTransferEncoding(raw.subarray(part.bodyStart, part.bodyEnd), part.encoding);
+  if (!decoded) throw new UnknownEncoding();
+  return decoded;
+}
+
+function renderItem(item: FetchItem, message: MessageState, raw: Buffer | null, meta: MessageMeta | null): ImapValue[] {
+  switch (item.kind) {
+    case 'FLAGS':
+      return [atom('FLAGS'), message.flags.map(atom)];
+    case 'UID':
+      return [atom('UID'), message.uid];
+    case 'MODSEQ':
+      return [atom('MODSEQ'), [message.modseq ?? 0]];
+    case 'INTERNALDATE':
+      return [atom('INTERNALDATE'), formatDateTime(message.internalDate)];
+    case 'RFC822.SIZE':
+      return [atom('RFC822.SIZE'), message.size];
+    case 'ENVELOPE':
+      return [atom('ENVELOPE'), renderEnvelope(meta!.envelope)];
+    case 'BODYSTRUCTURE':
+      return [atom('BODYSTRUCTURE'), renderBodyStructure(meta!.structure, true)];
+    case 'BODY':
+      return [atom('BODY'), renderBodyStructure(meta!.structure, false)];
+    case 'RFC822':
+      return [atom('RFC822'), literal(raw!)];
+    case 'RFC822.HEADER':
+      return [atom('RFC822.HEADER'), literal(raw!.subarray(meta!.structure.headerStart, meta!.structure.bodyStart))];
+    case 'RFC822.TEXT':
+      return [atom('RFC822.TEXT'), literal(raw!.subarray(meta!.structure.bodyStart, meta!.structure.bodyEnd))];
+    case 'section': {
+      const bytes = extractSection(raw!, meta ?? ({} as MessageMeta), item.section);
+      return [atom(item.label), literal(slice(bytes, item.partial))];
+    }
+    case 'binary': {
+      const bytes = slice(binaryContent(raw!, meta!, item.path), item.partial);
+      return [atom(item.label), literal(bytes, bytes.includes(0))];
+    }
+    case 'binary.size':
+      return [atom(item.label), binaryContent(raw!, meta!, item.path).length];
+  }
+}
+
+/** FETCH modifier `(CHANGEDSINCE n)` (RFC 7162 §3.1.4). */
+function parseChangedSince(token: Token | undefined): number | null {
+  if (!token) return null;
+  const items = tokenList(token);
+  if (items.length !== 2 || tokenText(items[0]).toUpperCase() !== 'CHANGEDSINCE') throw new ImapParseError('Unknown FETCH modifier');
+  const value = tokenText(items[1]);
+  if (!/^\d{1,19}$/.test(value)) throw new ImapParseError('Invalid mod-sequence');
+  return Number(value);
+}
+
+async function markSeen(session: ImapSession, messages: MessageState[]): Promise<Set<number>> {
+  const view = session.requireSelected();
+  const unseen = messages.filter((m) => !m.flags.includes('\\Seen')).map((m) => m.uid);
+  if (view.readOnly || unseen.length === 0) return new Set();
+  const updates = await session.requireUser().setFlags(view.name, unseen, 'add', ['\\Seen']);
+  for (const update of updates) view.setFlags(update.uid, update.flags, update.modseq);
+  return new Set(updates.map((u) => u.uid));
+}
+
+export const fetch: CommandHandler = {
+  states: SELECTED,
+  async handle({ session, args, uid }) {
+    if (args.length !== 2 && args.length !== 3) throw new ImapParseError('FETCH takes a sequence set and data items');
+    const set = parseSequenceSet(tokenText(args[0]));
+    const items = parseFetchItems(args[1]);
+    const changedSince = parseChangedSince(args[2]);
+    if (uid && !items.some((item) => item.kind === 'UID')) items.unshift({ kind: 'UID' });
+    if (items.some((item) => item.kind === 'MODSEQ') || changedSince !== null) {
+      if (!session.enableCondstore()) throw new ImapParseError('CONDSTORE is not supported');
+      if (!items.some((item) => item.kind === 'MODSEQ')) items.push({ kind: 'MODSEQ' });
+    }
+    const view = session.requireSelected();
+    const loader = session.requireLoader();
+    const messages = view.resolve(set, uid).filter((m) => changedSince === null || (m.modseq ?? 0) > changedSince);
+    const seenChanged = items.some(setsSeen) ? await markSeen(session, messages) : new Set<number>();
+    const wantsFlags = items.some((item) => item.kind === 'FLAGS');
+    const wantRaw = items.some(needsRaw);
+    const wantMeta = items.some(needsMeta);
+    let missing = 0;
+    for (const message of messages) {
+      let raw: Buffer | null = null;
+      let meta: MessageMeta | null = null;
+      try {
+        if (wantRaw) raw = await loader.raw(view.name, message.uid);
+        if (wantMeta) meta = await loader.meta(view.name, view.uidValidity, message.uid, raw ?? undefined);
+        const values: ImapValue[] = items.flatMap((item) => renderItem(item, message, raw, meta));
+        if (seenChanged.has(message.uid) && !wantsFlags) values.push(atom('FLAGS'), message.flags.map(atom));
+        if (seenChanged.has(message.uid) && session.condstore && !items.some((item) => item.kind === 'MODSEQ')) values.push(atom('MODSEQ'), [message.modseq ?? 0]);
+        const seq = view.seqOf(message.uid);
+        if (seq) await session.untagged(seq, atom('FETCH'), values);
+      } catch (err) {
+        if (err instanceof UnknownEncoding) return { ...no('Unknown Content-Transfer-Encoding', 'UNKNOWN-CTE'), allowExpunge: uid };
+        if (err instanceof ImapError && (err.code === ImapErrorCode.MESSAGE_GONE || err.code === ImapErrorCode.NO_SUCH_MAILBOX)) {
+          missing++;
+          continue;
+        }
+        throw err;
+      }
+    }
+    if (missing > 0) return { ...no('Some messages were expunged meanwhile', 'EXPUNGEISSUED'), allowExpunge: uid };
+    return { ...ok('FETCH completed'), allowExpunge: uid };
+  },
+};

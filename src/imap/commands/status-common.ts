@@ -1,0 +1,54 @@
+/** STATUS data items, shared by STATUS and LIST ... RETURN (STATUS (...)) (RFC 5819). */
+import type { ImapUserSession } from '../backend.js';
+import { ImapParseError } from '../errors.js';
+import { atom, type ImapValue } from '../response.js';
+import { tokenText, type Token } from '../parser/tokenizer.js';
+
+const ITEMS = ['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'SIZE', 'DELETED', 'HIGHESTMODSEQ'] as const;
+export type StatusItem = (typeof ITEMS)[number];
+
+export function parseStatusItems(token: Token | undefined): StatusItem[] {
+  if (!token || token.type !== 'list' || token.items.length === 0) throw new ImapParseError('Expected a list of status items');
+  return token.items.map((item) => {
+    const name = tokenText(item).toUpperCase();
+    if (!(ITEMS as readonly string[]).includes(name)) throw new ImapParseError('Unknown status item');
+    return name as StatusItem;
+  });
+}
+
+export async function statusValues(user: ImapUserSession, mailbox: string, items: StatusItem[]): Promise<ImapValue[]> {
+  const snapshot = await user.openMailbox(mailbox);
+  const values: ImapValue[] = [];
+  for (const item of items) {
+    let value: number;
+    switch (item) {
+      case 'MESSAGES':
+        value = snapshot.messages.length;
+        break;
+      case 'RECENT':
+        value = 0; // \Recent is not tracked (removed in IMAP4rev2)
+        break;
+      case 'UIDNEXT':
+        value = snapshot.uidNext;
+        break;
+      case 'UIDVALIDITY':
+        value = snapshot.uidValidity;
+        break;
+      case 'UNSEEN':
+        value = snapshot.messages.filter((m) => !m.flags.includes('\\Seen')).length;
+        break;
+      case 'DELETED':
+        value = snapshot.messages.filter((m) => m.flags.includes('\\Deleted')).length;
+        break;
+      case 'SIZE':
+        value = snapshot.messages.reduce((sum, m) => sum + m.size, 0);
+        break;
+      case 'HIGHESTMODSEQ':
+        if (!user.supportsModseq) throw new ImapParseError('HIGHESTMODSEQ is not supported');
+        value = snapshot.highestModseq ?? 0;
+        break;
+    }
+    values.push(atom(item), value);
+  }
+  return values;
+}

@@ -1,0 +1,134 @@
+import mimeFuncs from 'nodemailer/lib/mime-funcs/index.js';
+import type * as openpgp from 'openpgp';
+import type { ResolveSigner, RoutingHeader } from '../crypto/seal/index.js';
+import { isMedgateError } from '../errors.js';
+import type { MessageSealer } from '../message/sealer.js';
+
+/** What the first opening of a stored message established; cached (encrypted) so every session agrees. */
+export interface OpenedFacts {
+  v: 1;
+  /** Header fields medgate puts above the original headers (verification result, signer identity). */
+  prefix: string;
+  /** Size of prefix + original bytes: RFC822.SIZE, stable across sessions. */
+  size: number;
+  /** Fingerprint that verified at first opening (later revocation does not make old mail unreadable). */
+  fingerprint: string | null;
+  /** Set when the message could not be opened: the code shown in its placeholder. */
+  error: string | null;
+  /** Patient folder display name (`NOM Prénom (AAAA-MM-JJ)`), from the routing header. */
+  patientFolder: string | null;
+}
+
+export interface OpenedMessage {
+  bytes: Buffer;
+  facts: OpenedFacts;
+  routing: RoutingHeader | null;
+}
+
+const CRLF = '\r\n';
+/** Fields a sender could forge inside the message to impersonate medgate's verdict. */
+const OURS = /^(x-medgate-signature|x-medgate-signer)\s*:/gim;
+
+function headerValue(text: string): string {
+  return /^[\x20-\x7e]*$/.test(text) ? text : mimeFuncs.encodeWords(text, 'Q', 60);
+}
+
+function patientFolderOf(routing: RoutingHeader | null): string | null {
+  const p = routing?.patient;
+  if (!p) return null;
+  // Folder names cannot hold the hierarchy delimiter.
+  const clean = (s: string) => s.replace(/[/\\\r\n\t]/g, ' ').replace(/\s+/g, ' ').trim();
+  return `${clean(p.familyName).toUpperCase()} ${clean(p.givenName)} (${p.birthDate})`;
+}
+
+/** A sender's own copies of our verdict fields are renamed so they cannot pass as medgate's. */
+function neutraliseForgedFields(raw: Buffer): Buffer {
+  const end = raw.indexOf('\r\n\r\n') >= 0 ? raw.indexOf('\r\n\r\n') : raw.indexOf('\n\n');
+  const head = raw.subarray(0, end < 0 ? raw.length : end).toString('latin1');
+  if (!OURS.test(head)) return raw;
+  OURS.lastIndex = 0;
+  const fixed = head.replace(OURS, (m) => 'X-Untrusted-' + m.slice(2));
+  return Buffer.concat([Buffer.from(fixed, 'latin1'), raw.subarray(head.length)]);
+}
+
+function placeholder(code: string, message: string, domain: string, blobId: string, date: Date): Buffer {
+  const lines = [
+    `From: medgate <postmaster@${domain}>`,
+    `Subject: ${headerValue('[medgate] Message illisible / message could not be opened')}`,
+    `Date: ${date.toUTCString().replace('GMT', '+0000')}`,
+    `Message-ID: <unreadable.${blobId.slice(0, 32)}@${domain}>`,
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=utf-8',
+    'Content-Transfer-Encoding: 8bit',
+    '',
+    'Ce message chiffré n\'a pas pu être ouvert avec votre clé.',
+    'This encrypted message could not be opened with your key.',
+    '',
+    `Code: ${code}`,
+    `Raison / reason: ${message}`,
+    '',
+    'Le message reste conservé chiffré ; contactez votre administrateur medgate.',
+    'The message is kept sealed; contact your medgate administrator.',
+    '',
+  ];
+  return Buffer.from(lines.join(CRLF), 'utf8');
+}
+
+/**
+ * Opens a stored sealed message for its owner: decrypts, verifies the signer against the directory
+ * (or, for mail the owner stored himself, against his own key), and prefixes the verdict. A message
+ * that cannot be opened becomes a readable placeholder naming the error, so a client never fails.
+ */
+export async function openStored(opts: {
+  sealer: MessageSealer;
+  sealed: Buffer;
+  blobId: string;
+  owner: string;
+  ownKey: openpgp.PrivateKey;
+  domain: string;
+  internalDate: Date;
+  known?: OpenedFacts;
+}): Promise<OpenedMessage> {
+  const { sealer, ownKey, owner, known } = opts;
+  const ownKeyIds = new Set(ownKey.getKeyIDs().map((k) => k.toHex()));
+  let ownCopy = false;
+  const resolveSigner: ResolveSigner = async (ref) => {
+    const resolved = await sealer.resolveSigner(ref);
+    if (resolved && known?.fingerprint && resolved.publicKey.getFingerprint() === known.fingerprint) {
+      return { ...resolved, status: 'active' };
+    }
+    if ((!resolved || !ref.keyIds.some((id) => resolved.publicKey.getKeyIDs().some((k) => k.toHex() === id))) &&
+        ref.keyIds.some((id) => ownKeyIds.has(id))) {
+      ownCopy = true; // stored by the owner (APPEND): sealed with his own key
+      return { publicKey: ownKey.toPublic(), status: 'active', identity: { address: owner } };
+    }
+    return resolved;
+  };
+  try {
+    const res = await sealer.openWith(opts.sealed, ownKey, resolveSigner);
+    const original = neutraliseForgedFields(res.raw);
+    let prefix = known?.prefix;
+    if (prefix === undefined) {
+      const v = res.verification;
+      const id = (v.identity ?? {}) as Record<string, string | null | undefined>;
+      const who = [id.name, id.profession, id.specialty, id.organisation, id.nationalId ? `id ${id.nationalId}` : null].filter(Boolean).join(', ');
+      prefix = ownCopy
+        ? `X-Medgate-Signature: own-copy; stored sealed by ${owner}${CRLF}`
+        : `X-Medgate-Signature: valid; signer=${v.signer}; fingerprint=${v.fingerprint}${CRLF}` +
+          (who ? `X-Medgate-Signer: ${headerValue(who)}${CRLF}` : '');
+    }
+    const bytes = Buffer.concat([Buffer.from(prefix, 'utf8'), original]);
+    return {
+      bytes,
+      routing: res.routing,
+      facts: {
+        v: 1, prefix, size: bytes.length, fingerprint: known?.fingerprint ?? (ownCopy ? null : res.verification.fingerprint),
+        error: null, patientFolder: known?.patientFolder ?? patientFolderOf(res.routing),
+      },
+    };
+  } catch (err) {
+    if (!isMedgateError(err)) throw err;
+    const bytes = placeholder(err.code, err.message, opts.domain, opts.blobId, opts.internalDate);
+    return { bytes, routing: null, facts: { v: 1, prefix: '', size: bytes.length, fingerprint: null, error: err.code, patientFolder: null } };
+  }
+}

@@ -1,0 +1,303 @@
+import { randomUUID } from 'node:crypto';
+import type * as openpgp from 'openpgp';
+import { seal } from '../crypto/seal/index.js';
+import type { GatewayContext } from '../context.js';
+import { ImapError, ImapErrorCode } from '../imap/errors.js';
+import type {
+  AppendResult, ChangeListener, CopyResult, FlagOperation, FlagUpdate, ImapUserSession, MailboxInfo,
+  MailboxSnapshot, MessageMeta, MessageSummary, SetFlagsOptions, SpecialUse,
+} from '../imap/backend.js';
+import type { MessageSealer } from '../message/sealer.js';
+import type { Mailbox, StoredMessage } from '../store/types.js';
+import type { MetaKey } from './meta-key.js';
+import { openStored, type OpenedFacts, type OpenedMessage } from './opened-message.js';
+import { PATIENTS_ROOT, folderNameKey, isStoredPatientFolder, storedPatientFolder } from './patient-folders.js';
+
+const STANDARD: Array<[string, SpecialUse | null]> = [['INBOX', null], ['Sent', '\\Sent'], ['Drafts', '\\Drafts'], ['Trash', '\\Trash'], ['Junk', '\\Junk']];
+const CACHE_LIMIT_BYTES = 64 * 1024 * 1024;
+
+/**
+ * One user's IMAP view of the encrypted store. Messages are opened with the key unlocked at LOGIN,
+ * inside this session only; what listing needs (size, envelope, structure, patient folder) is cached
+ * encrypted under the user's metadata key, so a resync does not decrypt everything again.
+ */
+export class StoreUserSession implements ImapUserSession {
+  readonly supportsModseq = true;
+  private readonly opened = new Map<string, OpenedMessage>();
+  private openedBytes = 0;
+  private readonly unsubscribers = new Set<() => void>();
+  private displayToStored = new Map<string, string>();
+  private storedToDisplay = new Map<string, string>();
+
+  constructor(
+    private readonly ctx: GatewayContext,
+    readonly user: string,
+    private readonly pgpKey: openpgp.PrivateKey,
+    private readonly metaKey: MetaKey,
+    private readonly sealer: MessageSealer,
+  ) {}
+
+  /** Standard folders exist from the first login; patient folders are filed from the INBOX. */
+  async prepare(): Promise<void> {
+    for (const [name] of STANDARD) await this.ctx.store.mail.ensureMailbox(this.user, name);
+    await this.refreshNames();
+    const inbox = await this.ctx.store.mail.getMailbox(this.user, 'INBOX');
+    if (inbox) for (const m of await this.ctx.store.mail.listMessages(inbox.id)) await this.facts(m);
+  }
+
+  private async refreshNames(): Promise<void> {
+    this.displayToStored.clear();
+    this.storedToDisplay.clear();
+    for (const mb of await this.ctx.store.mail.listMailboxes(this.user)) {
+      if (!isStoredPatientFolder(mb.name)) continue;
+      const enc = await this.ctx.store.mail.getMeta(this.user, folderNameKey(mb.name));
+      const display = enc ? this.metaKey.decrypt<string>(enc) : undefined;
+      const shown = `${PATIENTS_ROOT}/${display ?? mb.name.slice(PATIENTS_ROOT.length + 1)}`;
+      this.displayToStored.set(shown, mb.name);
+      this.storedToDisplay.set(mb.name, shown);
+    }
+  }
+
+  private stored(name: string): string {
+    return this.displayToStored.get(name) ?? name;
+  }
+
+  private display(stored: string): string {
+    return this.storedToDisplay.get(stored) ?? stored;
+  }
+
+  private async mailbox(name: string): Promise<Mailbox> {
+    const mb = await this.ctx.store.mail.getMailbox(this.user, this.stored(name));
+    if (!mb) throw new ImapError(ImapErrorCode.NO_SUCH_MAILBOX, `Mailbox ${name} does not exist`);
+    return mb;
+  }
+
+  async listMailboxes(): Promise<MailboxInfo[]> {
+    await this.refreshNames();
+    const boxes = await this.ctx.store.mail.listMailboxes(this.user);
+    const list: MailboxInfo[] = boxes.map((mb) => ({
+      name: this.display(mb.name),
+      subscribed: mb.subscribed,
+      ...(mb.specialUse && mb.specialUse !== '\\Inbox' ? { specialUse: mb.specialUse as SpecialUse } : {}),
+    }));
+    if (list.some((m) => m.name.startsWith(PATIENTS_ROOT + '/')) && !list.some((m) => m.name === PATIENTS_ROOT)) {
+      list.push({ name: PATIENTS_ROOT, subscribed: true, noSelect: true });
+    }
+    return list.sort((a, b) => (a.name === 'INBOX' ? -1 : b.name === 'INBOX' ? 1 : a.name.localeCompare(b.name)));
+  }
+
+  async createMailbox(name: string): Promise<void> {
+    if (await this.ctx.store.mail.getMailbox(this.user, this.stored(name))) throw new ImapError(ImapErrorCode.MAILBOX_EXISTS, `Mailbox ${name} already exists`);
+    await this.ctx.store.mail.ensureMailbox(this.user, name);
+  }
+
+  async deleteMailbox(name: string): Promise<void> {
+    if (name.toUpperCase() === 'INBOX') throw new ImapError(ImapErrorCode.MAILBOX_NOT_ALLOWED, 'INBOX cannot be deleted');
+    const mb = await this.mailbox(name);
+    await this.ctx.store.mail.deleteMailbox(this.user, mb.name);
+    await this.refreshNames();
+  }
+
+  async renameMailbox(from: string, to: string): Promise<void> {
+    const src = await this.mailbox(from);
+    if (await this.ctx.store.mail.getMailbox(this.user, this.stored(to))) throw new ImapError(ImapErrorCode.MAILBOX_EXISTS, `Mailbox ${to} already exists`);
+    if (src.name === 'INBOX') {
+      // RFC 3501: renaming INBOX moves its messages to the new mailbox and leaves INBOX empty.
+      const dest = await this.ctx.store.mail.ensureMailbox(this.user, to);
+      const uids = (await this.ctx.store.mail.listMessages(src.id)).map((m) => m.uid);
+      await this.ctx.store.mail.copyMessages(src.id, uids, dest.id);
+      await this.ctx.store.mail.setFlags(src.id, uids, 'add', ['\\Deleted']);
+      await this.ctx.store.mail.expunge(src.id, uids);
+      this.ctx.mailEvents.emit({ type: 'expunge', mailboxId: src.id, uids });
+      return;
+    }
+    await this.ctx.store.mail.renameMailbox(this.user, src.name, to);
+    await this.refreshNames();
+  }
+
+  async setSubscribed(name: string, subscribed: boolean): Promise<void> {
+    await this.ctx.store.mail.setSubscribed(this.user, this.stored(name), subscribed);
+  }
+
+  /** The cached facts of a stored message, opening it (once) when they are not cached yet. */
+  private async facts(m: StoredMessage): Promise<OpenedFacts> {
+    const cached = await this.ctx.store.mail.getMeta(this.user, m.blobId);
+    const facts = cached ? this.metaKey.decrypt<{ facts?: OpenedFacts }>(cached)?.facts : undefined;
+    if (facts) return facts;
+    return (await this.open(m)).facts;
+  }
+
+  private async open(m: StoredMessage): Promise<OpenedMessage> {
+    const hit = this.opened.get(m.blobId);
+    if (hit) return hit;
+    const sealed = await this.ctx.store.mail.getBlob(m.blobId);
+    if (!sealed) throw new ImapError(ImapErrorCode.MESSAGE_GONE, 'The message no longer exists');
+    const cachedText = await this.ctx.store.mail.getMeta(this.user, m.blobId);
+    const cached = cachedText ? this.metaKey.decrypt<{ facts?: OpenedFacts; imap?: MessageMeta }>(cachedText) : undefined;
+    const opened = await openStored({
+      sealer: this.sealer, sealed, blobId: m.blobId, owner: this.user, ownKey: this.pgpKey,
+      domain: this.ctx.config.domain, internalDate: new Date(m.internalDate), known: cached?.facts,
+    });
+    if (!cached?.facts) {
+      await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...cached, facts: opened.facts }));
+      await this.fileUnderPatient(m, sealed, opened.facts);
+    }
+    this.remember(m.blobId, opened);
+    return opened;
+  }
+
+  /** Incoming mail also appears in its patient's folder (the folder name is stored pseudonymised). */
+  private async fileUnderPatient(m: StoredMessage, sealed: Buffer, facts: OpenedFacts): Promise<void> {
+    if (!facts.patientFolder) return;
+    const mb = await this.ctx.store.mail.getMailboxById(m.mailboxId);
+    if (mb?.name !== 'INBOX') return;
+    const stored = storedPatientFolder(this.metaKey, facts.patientFolder);
+    await this.ctx.store.mail.putMeta(this.user, folderNameKey(stored), this.metaKey.encrypt(facts.patientFolder));
+    const res = await this.ctx.store.mail.commit(sealed, [{ owner: this.user, mailbox: stored, deliveryKey: `patient:${m.blobId}` }], undefined, new Date(m.internalDate));
+    for (const p of res.placed) if (!p.duplicate) this.ctx.mailEvents.emit({ type: 'exists', mailboxId: p.mailboxId, uid: p.uid });
+    await this.refreshNames();
+  }
+
+  private remember(blobId: string, opened: OpenedMessage): void {
+    this.opened.set(blobId, opened);
+    this.openedBytes += opened.bytes.length;
+    for (const [k, v] of this.opened) {
+      if (this.openedBytes <= CACHE_LIMIT_BYTES || this.opened.size <= 1) break;
+      this.opened.delete(k);
+      this.openedBytes -= v.bytes.length;
+    }
+  }
+
+  private async summary(m: StoredMessage): Promise<MessageSummary> {
+    const facts = await this.facts(m);
+    return { uid: m.uid, flags: m.flags, internalDate: new Date(m.internalDate), size: facts.size, modseq: m.modseq };
+  }
+
+  async openMailbox(name: string): Promise<MailboxSnapshot> {
+    const mb = await this.mailbox(name);
+    const messages: MessageSummary[] = [];
+    for (const m of await this.ctx.store.mail.listMessages(mb.id)) messages.push(await this.summary(m));
+    const fresh = await this.ctx.store.mail.getMailboxById(mb.id);
+    return {
+      name, uidValidity: mb.uidValidity, uidNext: fresh?.uidNext ?? mb.uidNext, messages,
+      highestModseq: fresh?.highestModseq ?? mb.highestModseq,
+      ...(mb.specialUse && mb.specialUse !== '\\Inbox' ? { specialUse: mb.specialUse as SpecialUse } : {}),
+    };
+  }
+
+  private async message(mailbox: string, uid: number): Promise<StoredMessage> {
+    const mb = await this.mailbox(mailbox);
+    const m = await this.ctx.store.mail.getMessage(mb.id, uid);
+    if (!m) throw new ImapError(ImapErrorCode.MESSAGE_GONE, 'The message no longer exists');
+    return m;
+  }
+
+  async getMessage(mailbox: string, uid: number): Promise<Buffer> {
+    return (await this.open(await this.message(mailbox, uid))).bytes;
+  }
+
+  async getMessageMeta(mailbox: string, uid: number): Promise<MessageMeta | null> {
+    const m = await this.message(mailbox, uid);
+    const text = await this.ctx.store.mail.getMeta(this.user, m.blobId);
+    return (text ? this.metaKey.decrypt<{ imap?: MessageMeta }>(text)?.imap : undefined) ?? null;
+  }
+
+  async storeMessageMeta(mailbox: string, uid: number, meta: MessageMeta): Promise<void> {
+    const m = await this.message(mailbox, uid);
+    const text = await this.ctx.store.mail.getMeta(this.user, m.blobId);
+    const current = text ? this.metaKey.decrypt<Record<string, unknown>>(text) : undefined;
+    await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...current, imap: meta }));
+  }
+
+  /** Mail stored by the client (Sent copies, drafts) is sealed to the user's own key before it is written. */
+  async append(mailbox: string, raw: Buffer, flags: string[], internalDate: Date): Promise<AppendResult> {
+    const mb = await this.mailbox(mailbox);
+    const sealed = await seal({
+      raw,
+      routing: {
+        messageId: '', patient: null, document: { type: 'other', date: internalDate.toISOString().slice(0, 10) },
+        sender: { address: this.user }, recipients: [this.user],
+      },
+      signingKey: this.pgpKey, recipientKeys: [this.pgpKey.toPublic()], filingKeys: [],
+      envelope: { from: this.user, to: [this.user] },
+    });
+    const res = await this.ctx.store.mail.commit(sealed.sealed, [{ owner: this.user, mailbox: mb.name, flags, deliveryKey: `append:${randomUUID()}` }], undefined, internalDate);
+    const placed = res.placed[0]!;
+    this.ctx.mailEvents.emit({ type: 'exists', mailboxId: placed.mailboxId, uid: placed.uid });
+    return { uid: placed.uid, uidValidity: mb.uidValidity };
+  }
+
+  async setFlags(mailbox: string, uids: number[], op: FlagOperation, flags: string[], options?: SetFlagsOptions): Promise<FlagUpdate[]> {
+    const mb = await this.mailbox(mailbox);
+    let targets = uids;
+    if (options?.unchangedSince !== undefined) {
+      const limit = options.unchangedSince;
+      const current = await this.ctx.store.mail.listMessages(mb.id);
+      const ok = new Set(current.filter((m) => m.modseq <= limit).map((m) => m.uid));
+      targets = uids.filter((u) => ok.has(u));
+    }
+    const changed = await this.ctx.store.mail.setFlags(mb.id, targets, op === 'replace' ? 'set' : op, flags.filter((f) => f !== '\\Recent'));
+    for (const c of changed) this.ctx.mailEvents.emit({ type: 'flags', mailboxId: mb.id, uid: c.uid, flags: c.flags, modseq: c.modseq });
+    const byUid = new Map(changed.map((c) => [c.uid, c]));
+    const result: FlagUpdate[] = [];
+    for (const uid of targets) {
+      const m = byUid.get(uid) ?? (await this.ctx.store.mail.getMessage(mb.id, uid));
+      if (m) result.push({ uid, flags: m.flags, modseq: m.modseq });
+    }
+    return result;
+  }
+
+  async copy(from: string, uids: number[], to: string): Promise<CopyResult> {
+    const src = await this.mailbox(from);
+    const dest = await this.mailbox(to);
+    const mapping = await this.ctx.store.mail.copyMessages(src.id, uids, dest.id);
+    for (const [, uid] of mapping) this.ctx.mailEvents.emit({ type: 'exists', mailboxId: dest.id, uid });
+    return { uidValidity: dest.uidValidity, mapping };
+  }
+
+  async move(from: string, uids: number[], to: string): Promise<CopyResult> {
+    const res = await this.copy(from, uids, to);
+    const src = await this.mailbox(from);
+    const moved = res.mapping.map(([u]) => u);
+    await this.ctx.store.mail.setFlags(src.id, moved, 'add', ['\\Deleted']);
+    const removed = await this.ctx.store.mail.expunge(src.id, moved);
+    if (removed.length) this.ctx.mailEvents.emit({ type: 'expunge', mailboxId: src.id, uids: removed });
+    return res;
+  }
+
+  async expunge(mailbox: string, uids?: number[]): Promise<number[]> {
+    const mb = await this.mailbox(mailbox);
+    const removed = await this.ctx.store.mail.expunge(mb.id, uids);
+    if (removed.length) this.ctx.mailEvents.emit({ type: 'expunge', mailboxId: mb.id, uids: removed });
+    return removed;
+  }
+
+  onChange(mailbox: string, listener: ChangeListener): () => void {
+    let stop = (): void => {};
+    let stopped = false;
+    void this.mailbox(mailbox).then((mb) => {
+      if (stopped) return;
+      stop = this.ctx.mailEvents.subscribe(mb.id, (change) => {
+        void (async () => {
+          if (change.type === 'exists') {
+            const m = await this.ctx.store.mail.getMessage(mb.id, change.uid);
+            if (m) listener({ type: 'exists', message: await this.summary(m) });
+          } else if (change.type === 'expunge') {
+            listener({ type: 'expunge', uids: change.uids });
+          } else {
+            listener({ type: 'flags', uid: change.uid, flags: change.flags, modseq: change.modseq });
+          }
+        })().catch((err: unknown) => this.ctx.logger.warn({ code: (err as { code?: string }).code, user: this.user }, 'imap change notification failed'));
+      });
+    }, () => {});
+    const unsubscribe = (): void => { stopped = true; stop(); this.unsubscribers.delete(unsubscribe); };
+    this.unsubscribers.add(unsubscribe);
+    return unsubscribe;
+  }
+
+  async close(): Promise<void> {
+    for (const u of [...this.unsubscribers]) u();
+    this.opened.clear();
+    this.openedBytes = 0;
+  }
+}
