@@ -5,6 +5,7 @@ import { reportError } from './cli/common.js';
 import { registerDirectoryCommands } from './cli/directory-commands.js';
 import { registerMessageCommands } from './cli/message-commands.js';
 import { registerPkiCommands } from './cli/pki-commands.js';
+import { registerQueueCommands } from './cli/queue-commands.js';
 import { registerServeCommands } from './cli/serve-commands.js';
 import { registerUserCommands } from './cli/user-commands.js';
 
@@ -20,6 +21,7 @@ registerDirectoryCommands(program);
 registerUserCommands(program);
 registerAuditCommands(program);
 registerMessageCommands(program);
+registerQueueCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -2,6 +2,10 @@ import type { GatewayContext } from './context.js';
 import { HttpServer } from './http/http-server.js';
 import { initialise, type Initialised } from './init/initialise.js';
 import { Metrics } from './metrics.js';
+import { SealPool } from './message/worker/seal-pool.js';
+import { startSubmission } from './smtp/submission/index.js';
+import { startQueueWorker } from './smtp/outbound/queue-worker.js';
+import { startRelay } from './smtp/relay/relay-server.js';
 import { startImap } from './mailbox/imap-listener.js';
 import { autoconfigRoutes } from './http/autoconfig.js';
 
@@ -16,6 +20,9 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
   const { config, logger } = ctx;
   const init = await initialise(ctx, { createCaIfMissing: config.demo.enabled });
   const metrics = new Metrics();
+  // Sealing runs in worker threads: crypto uses every core, the event loop stays free for clients.
+  const sealPool = new SealPool();
+  (await ctx.sealer()).usePool(sealPool);
   const http = new HttpServer({
     host: config.listen.host,
     port: config.listen.http,
@@ -33,10 +40,13 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
     },
   });
   const httpPort = await http.listen();
+  const submission = await startSubmission(ctx, { tls: init.tls });
+  const relay = await startRelay(ctx, { tls: init.tls });
+  const queueWorker = await startQueueWorker(ctx, { tls: init.tls });
   const imap = await startImap(ctx, { tls: init.tls });
   metrics.up.set(1);
   await ctx.audit.record({ actor: 'system', action: 'gateway.start', outcome: 'ok', details: { domain: config.domain } });
-  const ports = { http: httpPort, ...imap.ports };
+  const ports = { http: httpPort, ...submission.ports, smtpRelay: relay.port, ...imap.ports };
   logger.info({ ports, domain: config.domain, store: ctx.store.kind }, 'medgate started');
   let closed = false;
   return {
@@ -46,8 +56,13 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
       if (closed) return;
       closed = true;
       metrics.up.set(0);
+      await submission.close();
+      await relay.close();
+      await queueWorker.close();
       await imap.close();
       await http.close();
+      (await ctx.sealer()).usePool(undefined);
+      await sealPool.close();
       await ctx.audit.record({ actor: 'system', action: 'gateway.stop', outcome: 'ok', details: {} });
       logger.info('medgate stopped');
     },

@@ -51,6 +51,48 @@ function neutraliseForgedFields(raw: Buffer): Buffer {
   return Buffer.concat([Buffer.from(fixed, 'latin1'), raw.subarray(head.length)]);
 }
 
+/** The clear routing fields a record server files by (docs/record-server.md). */
+export function routingFields(routing: RoutingHeader, verification: { signer: string; fingerprint: string }): string {
+  const p = routing.patient;
+  const docs = (routing as RoutingHeader & { documents?: unknown }).documents;
+  const fields: Array<[string, string | null | undefined]> = [
+    ['X-Medgate-Route-Verified', `valid; signer=${verification.signer}; fingerprint=${verification.fingerprint}`],
+    ['X-Medgate-Route-Message-Id', routing.messageId || null],
+    ['X-Medgate-Route-Patient-Family', p?.familyName],
+    ['X-Medgate-Route-Patient-Given', p?.givenName],
+    ['X-Medgate-Route-Patient-Birthdate', p?.birthDate],
+    ['X-Medgate-Route-Patient-Sex', p?.sex],
+    ['X-Medgate-Route-Patient-INS', p?.ins ? `${p.ins.value}^^^&${p.ins.oid}&ISO` : null],
+    ['X-Medgate-Route-Document-Type', routing.document.type],
+    ['X-Medgate-Route-Document-Date', routing.document.date],
+    ['X-Medgate-Route-Document-Title', routing.document.title],
+    ['X-Medgate-Route-Documents', docs ? Buffer.from(JSON.stringify(docs)).toString('base64') : null],
+    ['X-Medgate-Route-Sender', routing.sender.address],
+    ['X-Medgate-Route-Sender-Id', routing.sender.nationalId],
+    ['X-Medgate-Route-Sender-Profession', [routing.sender.professionCode, routing.sender.professionLabel].filter(Boolean).join(' ') || null],
+    ['X-Medgate-Route-Sender-Specialty', routing.sender.specialtyCode],
+    ['X-Medgate-Route-Sender-Role', routing.sender.role],
+  ];
+  return fields.filter(([, v]) => v).map(([k, v]) => `${k}: ${headerValue(v!)}${CRLF}`).join('');
+}
+
+async function routingView(opts: { sealer: MessageSealer; sealed: Buffer; blobId: string; ownKey: openpgp.PrivateKey; domain: string; internalDate: Date; known?: OpenedFacts }): Promise<OpenedMessage> {
+  const { known } = opts;
+  try {
+    const res = await opts.sealer.openRoutingWith(opts.sealed, opts.ownKey);
+    const prefix = known?.prefix ?? routingFields(res.routing, res.verification);
+    const bytes = Buffer.concat([Buffer.from(prefix, 'utf8'), opts.sealed]);
+    return {
+      bytes, routing: res.routing,
+      facts: { v: 1, prefix, size: bytes.length, fingerprint: known?.fingerprint ?? res.verification.fingerprint, error: null, patientFolder: known?.patientFolder ?? patientFolderOf(res.routing) },
+    };
+  } catch (err) {
+    if (!isMedgateError(err)) throw err;
+    const bytes = placeholder(err.code, err.message, opts.domain, opts.blobId, opts.internalDate);
+    return { bytes, routing: null, facts: { v: 1, prefix: '', size: bytes.length, fingerprint: null, error: err.code, patientFolder: null } };
+  }
+}
+
 function placeholder(code: string, message: string, domain: string, blobId: string, date: Date): Buffer {
   const lines = [
     `From: medgate <postmaster@${domain}>`,
@@ -88,8 +130,11 @@ export async function openStored(opts: {
   domain: string;
   internalDate: Date;
   known?: OpenedFacts;
+  /** `routing`: a record server's view — sealed bytes under clear, verified routing fields. */
+  view?: 'opened' | 'routing';
 }): Promise<OpenedMessage> {
   const { sealer, ownKey, owner, known } = opts;
+  if (opts.view === 'routing') return routingView(opts);
   const ownKeyIds = new Set(ownKey.getKeyIDs().map((k) => k.toHex()));
   let ownCopy = false;
   const resolveSigner: ResolveSigner = async (ref) => {

@@ -18,7 +18,8 @@ export class StoreBackend implements ImapBackend {
     }
     const address = unlocked.account.address;
     const metaKey = await MetaKey.forAccount(this.ctx.store.accounts, address, unlocked.pgpKey);
-    const session = new StoreUserSession(this.ctx, address, unlocked.pgpKey, metaKey, await this.ctx.sealer());
+    const view = unlocked.account.kind === 'rmp' ? 'routing' : 'opened';
+    const session = new StoreUserSession(this.ctx, address, unlocked.pgpKey, metaKey, await this.ctx.sealer(), view);
     await session.prepare();
     return session;
   }

@@ -35,6 +35,8 @@ export class StoreUserSession implements ImapUserSession {
     private readonly pgpKey: openpgp.PrivateKey,
     private readonly metaKey: MetaKey,
     private readonly sealer: MessageSealer,
+    /** A record server reads sealed content under clear routing fields; people read opened mail. */
+    private readonly view: 'opened' | 'routing' = 'opened',
   ) {}
 
   /** Standard folders exist from the first login; patient folders are filed from the INBOX. */
@@ -136,7 +138,7 @@ export class StoreUserSession implements ImapUserSession {
     const cached = cachedText ? this.metaKey.decrypt<{ facts?: OpenedFacts; imap?: MessageMeta }>(cachedText) : undefined;
     const opened = await openStored({
       sealer: this.sealer, sealed, blobId: m.blobId, owner: this.user, ownKey: this.pgpKey,
-      domain: this.ctx.config.domain, internalDate: new Date(m.internalDate), known: cached?.facts,
+      domain: this.ctx.config.domain, internalDate: new Date(m.internalDate), known: cached?.facts, view: this.view,
     });
     if (!cached?.facts) {
       await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...cached, facts: opened.facts }));

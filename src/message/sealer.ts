@@ -1,14 +1,14 @@
 import type * as openpgp from 'openpgp';
 import { readPublicKey } from '../crypto/keys.js';
-import { inspect, open, openRoutingHeader, seal, type RoutingHeader, type RoutingInput } from '../crypto/seal/index.js';
+import { inspect, open, openRoutingHeader, type RoutingHeader } from '../crypto/seal/index.js';
 import type { ResolveSigner } from '../crypto/seal/index.js';
 import type { DirectoryService } from '../directory/directory-service.js';
-import { roleOf } from '../directory/professions.js';
 import { MedgateError } from '../errors.js';
 import type { DirectoryEntry } from '../store/types.js';
-import { classifyMessage, type DocumentType } from './classify/index.js';
-import { extractPatientIdentity, type IdentityConflict, type PatientIdentity } from './identity/index.js';
-import { parseForExtraction } from './parse.js';
+import { sealSubmission, type SealedSubmission } from './seal-submission.js';
+import type { SealPool } from './worker/seal-pool.js';
+
+export type { SealedSubmission } from './seal-submission.js';
 
 export type RecipientRefusal = 'unknown' | 'no-key' | 'domain-not-whitelisted' | 'suspended' | 'revoked';
 
@@ -23,27 +23,11 @@ export interface SealRequest {
   envelopeFrom: string;
 }
 
-export interface SealedSubmission {
-  sealed: Buffer;
-  /** Outer Message-ID of the sealed message (not medical). */
-  messageId: string;
-  alreadyEncrypted: boolean;
-  routing: RoutingInput;
-  patient: PatientIdentity | undefined;
-  /** Which fields disagree between which sources (no values: nothing medical). */
-  conflicts: IdentityConflict[];
-  documentType: DocumentType;
-  documents: Array<{ part: string; type: DocumentType }>;
-}
 
 function domainOf(address: string): string {
   return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
 }
 
-function headerDate(value: string | undefined): string {
-  const d = value ? new Date(value) : new Date();
-  return (Number.isNaN(d.getTime()) ? new Date() : d).toISOString().slice(0, 10);
-}
 
 /**
  * Turns a submitted message into a sealed one: finds the patient and the document type, builds the
@@ -51,6 +35,21 @@ function headerDate(value: string | undefined): string {
  * (Sent copy) and the recipients' gateways' filing keys.
  */
 export class MessageSealer {
+  private pool: SealPool | undefined;
+  /** Parsed directory keys by armored text: parsing a key costs more than verifying a signature. */
+  private readonly keyCache = new Map<string, Promise<openpgp.PublicKey>>();
+
+  private parseKey(armored: string): Promise<openpgp.PublicKey> {
+    let key = this.keyCache.get(armored);
+    if (!key) {
+      if (this.keyCache.size > 5000) this.keyCache.clear();
+      key = readPublicKey(armored);
+      key.catch(() => this.keyCache.delete(armored));
+      this.keyCache.set(armored, key);
+    }
+    return key;
+  }
+
   constructor(
     private readonly directory: DirectoryService,
     private readonly gatewayDomain: string,
@@ -63,7 +62,7 @@ export class MessageSealer {
     const entry = await this.directory.lookup(ref.address);
     if (!entry?.pgpPublicKey) return undefined;
     return {
-      publicKey: await readPublicKey(entry.pgpPublicKey),
+      publicKey: await this.parseKey(entry.pgpPublicKey),
       status: entry.status,
       identity: {
         address: entry.address, nationalId: entry.nationalId, name: [entry.givenName, entry.familyName].filter(Boolean).join(' ') || null,
@@ -82,54 +81,29 @@ export class MessageSealer {
     if (!entry) return { ok: false, address, reason: 'unknown' };
     if (entry.status !== 'active') return { ok: false, address, reason: entry.status };
     if (!entry.pgpPublicKey) return { ok: false, address, reason: 'no-key' };
-    const publicKey = await readPublicKey(entry.pgpPublicKey);
+    const publicKey = await this.parseKey(entry.pgpPublicKey);
     let filingKey: openpgp.PublicKey | undefined;
     if (local) filingKey = this.ownFilingKey.toPublic();
     else {
       const armored = await this.directory.peerFilingKey(domain);
-      filingKey = armored ? await readPublicKey(armored) : undefined;
+      filingKey = armored ? await this.parseKey(armored) : undefined;
     }
     return { ok: true, address, local, entry, publicKey, filingKey };
   }
 
   async seal(req: SealRequest): Promise<SealedSubmission> {
     if (!req.recipients.length) throw new MedgateError('NO_RECIPIENT', 'the message has no recipient medgate can encrypt to');
-    const input = await parseForExtraction(req.raw);
-    const extraction = extractPatientIdentity(input);
-    const classification = classifyMessage({ input, xdm: extraction.xdm, hprim: extraction.hprim, sender: req.sender.entry });
-    const p = extraction.patient;
-    const e = req.sender.entry;
-    const routing: RoutingInput = {
-      messageId: input.headers.get('message-id') ?? '',
-      patient: p ? {
-        familyName: p.familyName, givenName: p.givenName, birthDate: p.birthDate,
-        ...(p.sex ? { sex: p.sex } : {}), ...(p.ins ? { ins: { value: p.ins.value, oid: p.ins.oid } } : {}),
-      } : null,
-      document: {
-        type: classification.type,
-        date: headerDate(input.headers.get('date')),
-        ...(input.subject ? { title: input.subject.slice(0, 200) } : {}),
-      },
-      sender: {
-        address: req.sender.address, nationalId: e.nationalId, professionCode: e.professionCode,
-        professionLabel: e.professionLabel, specialtyCode: e.specialtyCode, role: roleOf(e),
-      },
-      recipients: req.recipients.map((r) => r.address),
+    const job = {
+      raw: req.raw, senderAddress: req.sender.address, senderEntry: req.sender.entry, signingKey: req.sender.pgpKey,
+      recipients: req.recipients.map((r) => ({ address: r.address, publicKey: r.publicKey, filingKey: r.filingKey })),
+      envelopeFrom: req.envelopeFrom,
     };
-    const filingKeys = req.recipients.map((r) => r.filingKey).filter((k): k is openpgp.PublicKey => !!k);
-    const result = await seal({
-      raw: req.raw,
-      routing,
-      signingKey: req.sender.pgpKey,
-      recipientKeys: [...req.recipients.map((r) => r.publicKey), req.sender.pgpKey.toPublic()],
-      filingKeys,
-      envelope: { from: req.envelopeFrom, to: req.recipients.map((r) => r.address) },
-    });
-    return {
-      sealed: result.sealed, messageId: result.messageId, alreadyEncrypted: result.alreadyEncrypted, routing,
-      patient: p, conflicts: extraction.conflicts, documentType: classification.type,
-      documents: classification.documents.map((d) => ({ part: d.part, type: d.type })),
-    };
+    return this.pool ? this.pool.seal(job) : sealSubmission(job);
+  }
+
+  /** Seals in worker threads from now on (the server does; one-shot CLI commands seal inline). */
+  usePool(pool: SealPool | undefined): void {
+    this.pool = pool;
   }
 
   /** Opens a sealed message with a user's key (verification through the directory). */
@@ -140,6 +114,11 @@ export class MessageSealer {
   /** Opens with a caller-chosen signer lookup (mailbox reading pins the key that verified first). */
   openWith(sealed: Buffer, key: openpgp.PrivateKey, resolveSigner: ResolveSigner): ReturnType<typeof open> {
     return open({ sealed, decryptionKey: key, resolveSigner });
+  }
+
+  /** Opens only the routing header with a given key (a record server's own key). */
+  openRoutingWith(sealed: Buffer, key: openpgp.PrivateKey, resolveSigner: ResolveSigner = this.resolveSigner): ReturnType<typeof openRoutingHeader> {
+    return openRoutingHeader({ sealed, decryptionKey: key, resolveSigner });
   }
 
   /** Opens only the routing header, with this gateway's filing key: never the content. */

@@ -26,6 +26,8 @@ export const RoutingHeader = z.object({
     role: z.string().nullable().optional(),
   }),
   recipients: z.array(z.string()),
+  /** Each meaningful part (body, attachment, XDM entry) with its document type, for filing. */
+  documents: z.array(z.object({ part: z.string(), type: z.string(), title: z.string().optional() })).optional(),
   /** Lower-case hex SHA-256 of the signed inner entity (or of the kept body for client-encrypted input). */
   contentDigest: z.string().regex(/^[0-9a-f]{64}$/),
   /** ISO 8601 instant of sealing. */

@@ -1,0 +1,167 @@
+/**
+ * SMTP benchmark (npx tsx bench/smtp.bench.ts; needs the built dist: npx tsc -p tsconfig.json).
+ *
+ * In one run, on this machine:
+ *  1. medgate end to end: N concurrent submitting clients (STARTTLS + AUTH), each message a 20 KB
+ *     text body + a 100 KB PDF, one local and one remote recipient (the remote one is relayed to a
+ *     second gateway over mutual TLS); accepted messages/s, p50/p99 latency to 250, peak RSS.
+ *  2. baseline (a): a bare smtp-server that only writes each message to disk with fsync.
+ *  3. baseline (b): the raw seal rate of src/crypto/seal `seal()` in-process (same message, same keys).
+ *  4. a 25 MB message submitted and relayed: peak RSS of both gateway processes before and after.
+ * Environment: BENCH_CLIENTS (default 8), BENCH_MESSAGES (default 200).
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import { SMTPServer } from 'smtp-server';
+import { generatePgpKey } from '../src/crypto/keys.js';
+import { seal } from '../src/crypto/seal/index.js';
+import { JL, CLAIRE, PAUL, PASSWORD, caPem, mailboxBlobs, openDb, serve, setupTwoGateways, waitFor } from '../test/smtp/relay-fixture.js';
+
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200);
+
+function buildMessage(n: number, to: string[], body = randomBytes(15 * 1024).toString('base64').slice(0, 20 * 1024), pdfBytes = 100 * 1024): string {
+  const pdf = Buffer.concat([Buffer.from('%PDF-1.4\n'), randomBytes(pdfBytes)]).toString('base64').replace(/.{76}/g, '$&\r\n');
+  const text = body.replace(/.{76}/g, '$&\r\n');
+  return [
+    `From: ${PAUL}`, `To: ${to.join(', ')}`, `Subject: Bench ${n}`, `Message-ID: <bench-${n}-${Date.now()}@cabinet-antony.medgate.test>`,
+    'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b"', '', '--b', 'Content-Type: text/plain; charset=utf-8', '', text,
+    '--b', 'Content-Type: application/pdf; name="cr.pdf"', 'Content-Disposition: attachment; filename="cr.pdf"', 'Content-Transfer-Encoding: base64', '', pdf, '--b--', '',
+  ].join('\r\n');
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+/** Peak and current RSS of a process, from /proc (Linux). */
+function rssOf(pid: number): { peakMb: number; nowMb: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
+  return { peakMb: Math.round(kb('VmHWM') / 1024), nowMb: Math.round(kb('VmRSS') / 1024) };
+}
+
+async function drive(port: number, opts: { auth?: { user: string; pass: string }; ca?: string; tls: boolean }, to: string[], messages: string[]): Promise<{ seconds: number; latencies: number[]; failures: number }> {
+  const latencies: number[] = [];
+  let failures = 0;
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(Array.from({ length: CLIENTS }, async () => {
+    const transport = nodemailer.createTransport({
+      host: '127.0.0.1', port, secure: false, pool: true, maxConnections: 1, maxMessages: Infinity,
+      ...(opts.tls ? { requireTLS: true, tls: { ca: opts.ca, servername: 'localhost' } } : { ignoreTLS: true }),
+      ...(opts.auth ? { auth: opts.auth } : {}),
+    });
+    while (next < messages.length) {
+      const raw = messages[next++]!;
+      const t0 = performance.now();
+      try {
+        await transport.sendMail({ envelope: { from: PAUL, to }, raw });
+        latencies.push(performance.now() - t0);
+      } catch { failures++; }
+    }
+    transport.close();
+  }));
+  return { seconds: (performance.now() - start) / 1000, latencies: latencies.sort((a, b) => a - b), failures };
+}
+
+function line(name: string, r: { seconds: number; latencies: number[]; failures: number }, rss: string): string {
+  const rate = r.latencies.length / r.seconds;
+  return `${name.padEnd(34)} ${rate.toFixed(1).padStart(7)} msg/s   p50 ${percentile(r.latencies, 50).toFixed(0).padStart(5)} ms   p99 ${percentile(r.latencies, 99).toFixed(0).padStart(5)} ms   failures ${r.failures}   ${rss}`;
+}
+
+async function bareServer(dir: string): Promise<{ port: number; close(): Promise<void> }> {
+  let n = 0;
+  const server = new SMTPServer({
+    authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], logger: false, size: 50 * 1024 * 1024,
+    onData(stream, _session, cb) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        const file = path.join(dir, `${n++}.eml`);
+        fs.open(file, 'w', (err, fd) => {
+          if (err) return cb(err);
+          fs.write(fd, Buffer.concat(chunks), (werr) => {
+            if (werr) return cb(werr);
+            fs.fsync(fd, (serr) => fs.close(fd, () => cb(serr ?? null)));
+          });
+        });
+      });
+    },
+  });
+  const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.server.address() as { port: number }).port)));
+  return { port, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+async function main(): Promise<void> {
+  console.log(`medgate SMTP bench: ${CLIENTS} clients, ${MESSAGES} messages of 20 KB text + 100 KB PDF; ${os.cpus().length} CPU(s), Node ${process.version}`);
+  console.log('setting up two gateways (shared test CA, peers, directory exchange)...');
+  const t = await setupTwoGateways({ extraUsers: { a: [[JL, '10100000041']] }, queue: { pollMs: 50 } });
+  try {
+    await Promise.all([serve(t.a), serve(t.b)]);
+    const ca = caPem(t);
+    const messages = Array.from({ length: MESSAGES }, (_v, n) => buildMessage(n, [JL, CLAIRE]));
+    const sample = messages[0]!;
+
+    // 1. medgate end to end.
+    const gw = await drive(t.a.serve!.ports.smtpSubmission!, { tls: true, ca, auth: { user: PAUL, pass: PASSWORD } }, [JL, CLAIRE], messages);
+    const rssA = rssOf(t.a.serve!.child.pid!);
+    const relayStart = performance.now();
+    await waitFor(() => mailboxBlobs(t.b, CLAIRE).length >= gw.latencies.length, 300_000, 'relay to drain');
+    const relaySeconds = (performance.now() - relayStart) / 1000;
+
+    // 2. bare smtp-server + fsync.
+    const spool = fs.mkdtempSync(path.join(os.tmpdir(), 'medgate-bare-'));
+    const bare = await bareServer(spool);
+    const bareRes = await drive(bare.port, { tls: false }, [JL, CLAIRE], messages);
+    await bare.close();
+    fs.rmSync(spool, { recursive: true, force: true });
+
+    // 3. raw seal rate, same message, keys of the same kind (sender, 2 recipients + self, 2 filing keys).
+    const [sender, r1, r2, f1, f2] = await Promise.all(['s', 'r1', 'r2', 'f1', 'f2'].map((n) => generatePgpKey(n, `${n}@bench.test`)));
+    const sealOnce = () => seal({
+      raw: Buffer.from(sample), signingKey: sender!.privateKey,
+      recipientKeys: [r1!.privateKey.toPublic(), r2!.privateKey.toPublic(), sender!.privateKey.toPublic()],
+      filingKeys: [f1!.privateKey.toPublic(), f2!.privateKey.toPublic()], envelope: { from: PAUL, to: [JL, CLAIRE] },
+      routing: { messageId: '<b@x>', patient: null, document: { type: 'other', date: '2026-01-01' }, sender: { address: PAUL }, recipients: [JL, CLAIRE] },
+    });
+    await sealOnce();
+    const sealN = Math.min(MESSAGES, 100);
+    const s0 = performance.now();
+    let done = 0;
+    await Promise.all(Array.from({ length: CLIENTS }, async () => { while (done < sealN) { done++; await sealOnce(); } }));
+    const sealRate = sealN / ((performance.now() - s0) / 1000);
+
+    console.log('');
+    console.log(line('medgate (submit → seal → commit)', gw, `peak RSS ${rssA.peakMb} MB (gateway A)`));
+    console.log(`${'  relay of the remote copies'.padEnd(34)} drained ${relaySeconds.toFixed(1)} s after the last 250`);
+    console.log(line('(a) bare smtp-server + fsync', bareRes, `(in the bench process, RSS ${Math.round(process.memoryUsage().rss / 1048576)} MB)`));
+    console.log(`${'(b) raw seal() in-process'.padEnd(34)} ${sealRate.toFixed(1).padStart(7)} seals/s (${CLIENTS} concurrent, one thread)`);
+    const gwRate = gw.latencies.length / gw.seconds;
+    console.log(`medgate / raw seal rate: ${(gwRate / sealRate).toFixed(2)}× (target ≥ 0.6×); the gateway seals on its main thread today (no worker pool)`);
+
+    // 4. 25 MB through submission and the relay.
+    const before = { a: rssOf(t.a.serve!.child.pid!), b: rssOf(t.b.serve!.child.pid!) };
+    const big = buildMessage(999_999, [CLAIRE], 'x'.repeat(20 * 1024), 18 * 1024 * 1024); // ≈ 25 MB once base64-encoded
+    const bigSize = Buffer.byteLength(big);
+    const countBefore = mailboxBlobs(t.b, CLAIRE).length;
+    const tBig = performance.now();
+    const bigRes = await drive(t.a.serve!.ports.smtpSubmission!, { tls: true, ca, auth: { user: PAUL, pass: PASSWORD } }, [CLAIRE], [big]);
+    await waitFor(() => {
+      const db = openDb(t.a);
+      try { return (db.prepare("SELECT COUNT(*) AS n FROM queue_recipients WHERE status = 'pending'").get() as { n: number }).n === 0; } finally { db.close(); }
+    }, 300_000, 'the 25 MB message to be relayed');
+    const after = { a: rssOf(t.a.serve!.child.pid!), b: rssOf(t.b.serve!.child.pid!) };
+    console.log('');
+    console.log(`25 MB message (${(bigSize / 1048576).toFixed(1)} MB): submitted in ${((bigRes.latencies[0] ?? NaN) / 1000).toFixed(1)} s, relayed within ${((performance.now() - tBig) / 1000).toFixed(1)} s, failures ${bigRes.failures}, in B's mailbox: ${mailboxBlobs(t.b, CLAIRE).length > countBefore ? 'yes' : 'NO'}`);
+    console.log(`  gateway A (submission + seal + queue) peak RSS ${before.a.peakMb} → ${after.a.peakMb} MB`);
+    console.log(`  gateway B (relay: spool, routing check, commit) peak RSS ${before.b.peakMb} → ${after.b.peakMb} MB`);
+  } finally {
+    await t.cleanup();
+  }
+}
+
+await main();

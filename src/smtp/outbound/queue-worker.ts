@@ -1,0 +1,164 @@
+import type { GatewayContext } from '../../context.js';
+import type { GatewayTls } from '../../init/gateway-tls.js';
+import type { QueueItem, QueueRecipient } from '../../store/types.js';
+import { DeliveryReporter, type ReportEvent } from '../dsn/report-sender.js';
+import { routeFor } from './peer-route.js';
+import { nextAttemptAt, shouldNotify } from './retry-policy.js';
+import { sendToPeer, type RecipientOutcome } from './send-to-peer.js';
+
+export interface QueueWorker {
+  /** One pass over the due items (tests and `close` use it; the timer calls it every pollMs). */
+  runOnce(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const BATCH = 50;
+const PARALLEL_ITEMS = 8;
+
+function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+}
+
+/**
+ * The outbound queue: every `queue.pollMs`, delivers due recipients to their domain's gateway.
+ *
+ * Per recipient: 250 → delivered; 5xx → failed and a non-delivery report; 4xx, no route, no TLS
+ * or a peer certificate that does not verify → retried with exponential backoff, a delay notice
+ * once after `delayNoticeAfterMinutes`, and failed with a report after `maxLifetimeHours`.
+ *
+ * Crash safety: the status is written after the peer's 250, so a crash in between re-sends the
+ * message; the peer places relayed mail with the key (sealed Message-ID, recipient), so the
+ * mailbox still holds it once. Reports are committed before the status they announce, with a
+ * delivery key, for the same reason.
+ */
+export async function startQueueWorker(ctx: GatewayContext, opts: { tls: GatewayTls }): Promise<QueueWorker> {
+  const { config, logger } = ctx;
+  const reporter = new DeliveryReporter(ctx);
+  // SQLite is single-node: an in-process lock is enough to never run one item twice at once.
+  const inFlight = new Set<string>();
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  let pass: Promise<void> | undefined;
+
+  // The report carries the sealed original (RET=FULL) or its header: nothing medical either way.
+  const report = async (item: QueueItem, event: ReportEvent): Promise<void> => {
+    await reporter.report(item, event, await ctx.store.mail.getBlob(item.blobId));
+  };
+
+  const settle = async (item: QueueItem, r: QueueRecipient, outcome: RecipientOutcome, now: Date): Promise<void> => {
+    const base = { queueId: item.id, messageId: item.messageId, recipient: r.recipient };
+    const attempts = r.attempts + 1;
+    if (outcome.kind === 'delivered') {
+      if (shouldNotify(r, 'success')) await report(item, { recipient: r.recipient, action: 'delivered', diagnostic: outcome.response, lastAttempt: now });
+      await ctx.store.queue.updateRecipient(item.id, r.recipient, { status: 'delivered', attempts, lastError: null, updatedAt: now.toISOString() });
+      await ctx.audit.record({ actor: 'system', action: 'queue.delivered', outcome: 'ok', messageId: item.messageId, details: { ...base, attempts } });
+      logger.info({ ...base, attempts }, 'queue: delivered');
+      return;
+    }
+    const expired = now >= new Date(item.expiresAt);
+    if (outcome.kind === 'permanent' || expired) {
+      if (shouldNotify(r, 'failure')) {
+        await report(item, { recipient: r.recipient, action: 'failed', diagnostic: outcome.response, lastAttempt: now, expired: outcome.kind !== 'permanent' });
+      }
+      await ctx.store.queue.updateRecipient(item.id, r.recipient, { status: 'failed', attempts, lastError: outcome.response, updatedAt: now.toISOString() });
+      await ctx.audit.record({
+        actor: 'system', action: 'queue.failed', outcome: 'failed', messageId: item.messageId,
+        details: { ...base, attempts, reason: outcome.kind === 'permanent' ? 'refused by peer' : 'lifetime exceeded', diagnostic: outcome.response },
+      });
+      logger.warn({ ...base, attempts, diagnostic: outcome.response, expired }, 'queue: failed permanently');
+      return;
+    }
+    let delayNotified = r.delayNotified;
+    const late = now.getTime() - new Date(item.createdAt).getTime() >= config.queue.delayNoticeAfterMinutes * 60_000;
+    if (late && !delayNotified) {
+      if (shouldNotify(r, 'delay')) {
+        await report(item, { recipient: r.recipient, action: 'delayed', diagnostic: outcome.response, lastAttempt: now, willRetryUntil: new Date(item.expiresAt) });
+      }
+      delayNotified = true;
+    }
+    const next = nextAttemptAt(config.queue, attempts, new Date(item.expiresAt), now);
+    await ctx.store.queue.updateRecipient(item.id, r.recipient, {
+      attempts, nextAttemptAt: next.toISOString(), lastError: outcome.response, delayNotified, updatedAt: now.toISOString(),
+    });
+    logger.info({ ...base, attempts, next: next.toISOString(), diagnostic: outcome.response }, 'queue: will retry');
+  };
+
+  const deliverItem = async (item: QueueItem): Promise<void> => {
+    const now = new Date();
+    const due = item.recipients.filter((r) => r.status === 'pending' && new Date(r.nextAttemptAt) <= now);
+    if (!due.length) return;
+    const sealed = await ctx.store.mail.getBlob(item.blobId);
+    const byDomain = new Map<string, QueueRecipient[]>();
+    for (const r of due) byDomain.set(domainOf(r.recipient), [...(byDomain.get(domainOf(r.recipient)) ?? []), r]);
+    for (const [domain, recipients] of byDomain) {
+      let outcomes: RecipientOutcome[];
+      if (!sealed) {
+        outcomes = recipients.map((r) => ({ recipient: r.recipient, kind: 'permanent' as const, code: 554, response: '554 5.3.0 the sealed message is missing from the store' }));
+      } else {
+        const routes = await routeFor(config, domain);
+        if (!routes.length) {
+          outcomes = recipients.map((r) => ({ recipient: r.recipient, kind: 'temporary' as const, response: `no gateway known for ${domain} (peer table, MX)` }));
+        } else {
+          outcomes = [];
+          // Try each route in turn for the recipients still undecided.
+          let left = recipients.map((r) => r.recipient);
+          for (const route of routes) {
+            const res = await sendToPeer({ config, tls: opts.tls, route, domain, envelopeFrom: item.envelopeFrom, recipients: left, sealed });
+            outcomes.push(...res.filter((o) => o.kind !== 'temporary'));
+            const temporary = res.filter((o) => o.kind === 'temporary');
+            left = temporary.map((o) => o.recipient);
+            if (!left.length) break;
+            if (route === routes[routes.length - 1]) outcomes.push(...temporary);
+          }
+        }
+      }
+      const at = new Date();
+      for (const o of outcomes) {
+        const r = recipients.find((x) => x.recipient === o.recipient);
+        if (r) await settle(item, r, o, at);
+      }
+    }
+  };
+
+  const runOnce = async (): Promise<void> => {
+    const items = (await ctx.store.queue.due(new Date(), BATCH)).filter((i) => !inFlight.has(i.id));
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < items.length && !closed) {
+        const item = items[next++]!;
+        if (inFlight.has(item.id)) continue;
+        inFlight.add(item.id);
+        try {
+          await deliverItem(item);
+        } catch (err) {
+          logger.error({ queueId: item.id, err: { message: (err as Error).message } }, 'queue: delivery pass failed; will retry at the next poll');
+        } finally {
+          inFlight.delete(item.id);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_ITEMS, items.length) }, lane));
+  };
+
+  const schedule = (): void => {
+    if (closed) return;
+    timer = setTimeout(() => {
+      pass = runOnce().catch((err: unknown) => logger.error({ err: { message: (err as Error).message } }, 'queue: poll failed'))
+        .finally(() => { pass = undefined; schedule(); });
+    }, config.queue.pollMs);
+  };
+
+  // Publish the postmaster identity first, so that every report can be verified when opened.
+  await reporter.init();
+  schedule();
+  logger.info({ pollMs: config.queue.pollMs, peers: config.peers.map((p) => p.domain) }, 'queue worker started');
+
+  return {
+    runOnce,
+    async close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      await pass;
+    },
+  };
+}

@@ -1,0 +1,136 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { GatewayContext } from '../../context.js';
+import { isMedgateError } from '../../errors.js';
+import type { GatewayTls } from '../../init/gateway-tls.js';
+import { DeliveryService } from '../delivery.js';
+import { identifyPeer, type PeerIdentity } from './peer-certificate.js';
+import { isSmtpReply, replies, type SmtpReply } from '../replies.js';
+import { checkRecipient, checkSender, checkSealedMessage } from './relay-checks.js';
+import { removeSpool, spoolToFile } from './spool.js';
+
+export interface RunningRelay {
+  port: number;
+  close(): Promise<void>;
+}
+
+export interface RelayOptions {
+  tls: GatewayTls;
+  /** Default: ctx.config.listen.host / listen.smtpRelay. */
+  host?: string;
+  port?: number;
+}
+
+/**
+ * The peer relay port: other gateways deliver sealed mail for local mailboxes here.
+ *
+ * STARTTLS is mandatory (port-25 style, as MSSanté operators do) and mutual: the peer's client
+ * certificate is requested during the handshake and judged by `identifyPeer` (chain, CRL, gateway
+ * purpose). Refusals happen at MAIL FROM (TLS, certificate, domain, sender), RCPT TO (local
+ * mailbox) and end of DATA (sealed, routing header signed by the envelope sender and opened with
+ * this gateway's filing key) — each with a precise reply and an audit record.
+ */
+export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promise<RunningRelay> {
+  const { config, logger } = ctx;
+  const delivery = new DeliveryService(ctx);
+  const peers = new WeakMap<SMTPServerSession, PeerIdentity>();
+  const spoolDir = path.join(config.dataDir, 'spool');
+
+  const refuse = async (session: SMTPServerSession, err: SmtpReply, details: Record<string, unknown>, stage: string): Promise<SmtpReply> => {
+    const peer = peers.get(session);
+    const actor = peer?.ok ? `peer:${peer.names[0]}` : `peer:${session.remoteAddress}`;
+    logger.info({ stage, code: err.reason, reply: err.responseCode, remote: session.remoteAddress, ...details }, 'relay refused');
+    await ctx.audit.record({ actor, action: `smtp.relay.${stage}.refused`, outcome: 'refused', details: { code: err.reason, reply: err.responseCode, ...details } });
+    return err;
+  };
+  // Every hook answers through one path: an SmtpReply becomes its reply; anything else is a
+  // temporary failure (the peer retries) and is logged without content.
+  const run = (session: SMTPServerSession, stage: string, details: Record<string, unknown>, cb: (err?: Error | null) => void, fn: () => Promise<void>): void => {
+    fn().then(() => cb(), async (err: unknown) => {
+      if (isSmtpReply(err)) { cb(await refuse(session, err, details, stage)); return; }
+      logger.error({ stage, err: { message: (err as Error).message, code: isMedgateError(err) ? err.code : undefined } }, 'relay internal error');
+      cb(replies.temporaryFailure());
+    });
+  };
+
+  const server = new SMTPServer({
+    name: config.hostname,
+    banner: 'medgate peer relay (STARTTLS + client certificate required)',
+    secure: false,
+    key: opts.tls.keyPem,
+    cert: opts.tls.certPem,
+    ca: opts.tls.caPem,
+    minVersion: config.tls.minVersion,
+    // The certificate is asked for, never rejected by TLS: the relay judges it and says why.
+    requestCert: true,
+    rejectUnauthorized: false,
+    size: config.limits.maxMessageBytes,
+    authOptional: true,
+    disabledCommands: ['AUTH'],
+    logger: false,
+    onSecure(socket, session, cb) {
+      identifyPeer(socket as TLSSocket, config).then((peer) => {
+        peers.set(session, peer);
+        cb();
+      }, (err: unknown) => {
+        logger.error({ err: { message: (err as Error).message } }, 'relay: peer certificate check failed');
+        peers.set(session, { ok: false, reason: 'refused', code: 'untrusted', detail: 'certificate check failed' });
+        cb();
+      });
+    },
+    onMailFrom(address: SMTPServerAddress, session, cb) {
+      const from = address.address.toLowerCase();
+      run(session, 'mail', { from }, cb, async () => {
+        if (!session.secure) throw replies.relayTlsRequired();
+        const peer = peers.get(session);
+        if (!peer || (!peer.ok && peer.reason === 'none')) throw replies.relayNoClientCertificate();
+        if (!peer.ok) throw replies.relayCertificateRefused(peer.code);
+        await checkSender(ctx, peer.names, from);
+        logger.info({ from, peer: peer.names, remote: session.remoteAddress }, 'relay sender accepted');
+      });
+    },
+    onRcptTo(address: SMTPServerAddress, session, cb) {
+      const to = address.address.toLowerCase();
+      run(session, 'rcpt', { to, from: session.envelope.mailFrom ? session.envelope.mailFrom.address.toLowerCase() : null }, cb, () => checkRecipient(ctx, to));
+    },
+    onData(stream: SMTPServerDataStream, session, cb) {
+      const from = session.envelope.mailFrom ? session.envelope.mailFrom.address.toLowerCase() : '';
+      const recipients = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
+      let spooled: string | undefined;
+      const finish = (err: Error | null, reply?: string): void => {
+        if (spooled) removeSpool(spooled);
+        if (err) cb(err); else cb(null, reply);
+      };
+      const work = async (): Promise<string> => {
+        const { file } = await spoolToFile(stream, spoolDir);
+        spooled = file;
+        if (stream.sizeExceeded) throw replies.messageTooBig(config.limits.maxMessageBytes);
+        const sealed = await fs.readFile(file);
+        const { messageId } = await checkSealedMessage(ctx, sealed, from, recipients);
+        const res = await delivery.acceptRelayed({ sealed, messageId, envelopeFrom: from, recipients });
+        logger.info({ messageId, from, recipients, placed: res.placed, duplicates: res.duplicates, bytes: sealed.length }, 'relay accepted');
+        return `2.6.0 Delivered as ${messageId}${res.duplicates ? ' (already delivered: not placed twice)' : ''}`;
+      };
+      work().then((reply) => finish(null, reply), async (err: unknown) => {
+        if (isSmtpReply(err)) { finish(await refuse(session, err, { from, recipients }, 'data')); return; }
+        logger.error({ stage: 'data', err: { message: (err as Error).message } }, 'relay internal error');
+        finish(replies.temporaryFailure());
+      });
+    },
+  });
+
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? config.listen.smtpRelay, opts.host ?? config.listen.host, () => {
+      server.off('error', reject);
+      resolve((server.server.address() as { port: number }).port);
+    });
+  });
+  server.on('error', (err: Error) => logger.warn({ err: { message: err.message } }, 'relay connection error'));
+  return {
+    port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * Every SMTP reply medgate gives on purpose, in one place: the reply code, the enhanced status code
+ * (RFC 3463, written at the start of the text because smtp-server's automatic enhanced codes are
+ * off) and wording that tells the sender what to do. Refusals are `SmtpReply` errors: pass one to an
+ * smtp-server callback and the client gets exactly that line. Texts never carry message content or
+ * patient data — only addresses, limits and stable error codes.
+ *
+ * `replyForError` maps typed MedgateError codes to replies; anything unknown is a temporary failure
+ * (451 4.3.0): the client keeps the message and retries, so nothing is lost.
+ * docs/smtp.md lists every reply with its meaning; keep the two in step.
+ */
+import { MedgateError } from '../errors.js';
+
+export class SmtpReply extends Error {
+  /** Read by smtp-server: the numeric reply code. */
+  readonly responseCode: number;
+  /** Stable short name for logs and audit records (e.g. `sender-not-owned`). */
+  readonly reason: string;
+
+  constructor(responseCode: number, enhanced: string, text: string, reason: string) {
+    super(`${enhanced} ${text}`);
+    this.name = 'SmtpReply';
+    this.responseCode = responseCode;
+    this.reason = reason;
+  }
+
+  /** The full reply line as the client sees it. */
+  get line(): string {
+    return `${this.responseCode} ${this.message}`;
+  }
+}
+
+export function isSmtpReply(err: unknown): err is SmtpReply {
+  return err instanceof SmtpReply;
+}
+
+/** What a directory status is called in a sender refusal. */
+export type SenderRefusalReason = 'unknown' | 'suspended' | 'revoked' | 'no-certificate' | 'certificate-expired' | 'certificate-revoked' | 'certificate-invalid';
+
+const SENDER_REASON_TEXT: Record<SenderRefusalReason, string> = {
+  unknown: 'unknown in the health directory',
+  suspended: 'suspended',
+  revoked: 'revoked',
+  'no-certificate': 'no certificate in the health directory',
+  'certificate-expired': 'certificate expired',
+  'certificate-revoked': 'certificate revoked',
+  'certificate-invalid': 'certificate not valid',
+};
+
+export type RecipientRefusalReason = 'unknown' | 'no-key' | 'domain-not-whitelisted' | 'suspended' | 'revoked';
+
+function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf('@') + 1);
+}
+
+export const replies = {
+  // --- success ---
+  queued: (id: string): string => `2.0.0 Ok: queued as ${id}`,
+
+  // --- connection, TLS, authentication ---
+  authRequired: (): SmtpReply => new SmtpReply(530, '5.7.0', 'Authentication required', 'auth-required'),
+  authFailed: (): SmtpReply => new SmtpReply(535, '5.7.8', 'Authentication credentials invalid', 'auth-failed'),
+  authRateLimited: (): SmtpReply => new SmtpReply(454, '4.7.0', 'Too many failed attempts, try again later', 'auth-rate-limited'),
+  authTemporaryFailure: (): SmtpReply => new SmtpReply(454, '4.7.0', 'Temporary authentication failure, try again later', 'auth-temporary-failure'),
+  clientCertificateRefused: (why: string): SmtpReply => new SmtpReply(554, '5.7.1',
+    `Client certificate refused: ${why}; present a certificate issued by the health PKI, or none and use AUTH`, 'client-certificate-refused'),
+
+  // --- MAIL FROM ---
+  senderNotOwned: (address: string, account: string): SmtpReply => new SmtpReply(553, '5.7.1',
+    `<${address}>: sender address not owned by the authenticated account ${account}`, 'sender-not-owned'),
+  senderRefused: (address: string, reason: SenderRefusalReason): SmtpReply => new SmtpReply(550, '5.7.1',
+    `Sender <${address}> refused: ${SENDER_REASON_TEXT[reason]}`, `sender-${reason}`),
+
+  // --- RCPT TO ---
+  recipientRefused: (address: string, reason: RecipientRefusalReason): SmtpReply => {
+    switch (reason) {
+      case 'unknown':
+        return new SmtpReply(550, '5.1.1', `<${address}>: not in the health directory; medgate never sends without encryption`, 'recipient-unknown');
+      case 'no-key':
+        return new SmtpReply(550, '5.7.1', `<${address}>: no encryption key known; medgate refuses to send without encryption`, 'recipient-no-key');
+      case 'domain-not-whitelisted':
+        return new SmtpReply(550, '5.7.1', `<${address}>: domain ${domainOf(address)} is not in the MSSante whitelist`, 'recipient-domain-not-whitelisted');
+      case 'suspended':
+      case 'revoked':
+        return new SmtpReply(550, '5.7.1', `<${address}>: recipient ${reason} in the health directory`, `recipient-${reason}`);
+    }
+  },
+  tooManyRecipients: (max: number): SmtpReply => new SmtpReply(452, '4.5.3', `Too many recipients (at most ${max} per message); send the rest in another message`, 'too-many-recipients'),
+
+  // --- end of DATA ---
+  messageTooBig: (limit: number): SmtpReply => new SmtpReply(552, '5.3.4', `Message too big (limit ${limit} bytes)`, 'message-too-big'),
+  malformed: (what: string): SmtpReply => new SmtpReply(554, '5.6.0', `Malformed message: ${what}`, 'message-malformed'),
+  patientRequired: (): SmtpReply => new SmtpReply(550, '5.7.1',
+    'A record server recipient needs the patient: add an IHE_XDM.ZIP, the X-Medgate-Patient-* header fields, an HPRIM header, ' +
+    'or "PATIENT: NOM Prenom JJ/MM/AAAA" in the subject', 'patient-required'),
+  noRecipient: (): SmtpReply => new SmtpReply(554, '5.5.1', 'No valid recipients', 'no-recipient'),
+
+  // --- peer relay port (src/smtp/relay): mutual TLS between gateways, sealed messages only ---
+  relayTlsRequired: (): SmtpReply => new SmtpReply(530, '5.7.0', 'Must issue a STARTTLS command first', 'relay-tls-required'),
+  relayNoClientCertificate: (): SmtpReply => new SmtpReply(530, '5.7.0', 'Peer gateway must present a client certificate', 'relay-no-client-certificate'),
+  relayCertificateRefused: (code: string): SmtpReply => new SmtpReply(535, '5.7.1', `Peer certificate refused: ${code}`, 'relay-certificate-refused'),
+  // Replies are ASCII (RFC 5321): "MSSante" without the accent on the wire.
+  relayNullSender: (): SmtpReply => new SmtpReply(550, '5.7.1', 'Null sender refused: the relay accepts mail only from directory-listed senders', 'relay-null-sender'),
+  relayDomainNotWhitelisted: (domain: string): SmtpReply => new SmtpReply(550, '5.7.1', `Domain ${domain} not in the MSSante whitelist`, 'relay-domain-not-whitelisted'),
+  relayDomainNotCertified: (domain: string): SmtpReply => new SmtpReply(550, '5.7.1',
+    `Sender domain ${domain} is not named in the peer gateway certificate`, 'relay-domain-not-certified'),
+  relayOwnDomain: (domain: string): SmtpReply => new SmtpReply(550, '5.7.1', `Sender domain ${domain} is this gateway's own domain: not accepted from a peer`, 'relay-own-domain'),
+  relaySenderNotActive: (address: string): SmtpReply => new SmtpReply(550, '5.7.1', `Sender ${address} unknown or not active in the health directory`, 'relay-sender-not-active'),
+  relayRecipientNotLocal: (address: string): SmtpReply => new SmtpReply(550, '5.1.1', `Recipient ${address} is not a mailbox of this gateway`, 'relay-recipient-not-local'),
+  relayNotSealed: (): SmtpReply => new SmtpReply(554, '5.7.1', 'Only sealed (medgate/1) messages are accepted on the relay port', 'relay-not-sealed'),
+  relayRoutingRefused: (code: string): SmtpReply => new SmtpReply(554, '5.7.0', `Routing header refused: ${code}`, 'relay-routing-refused'),
+
+  // --- anything unexpected ---
+  temporaryFailure: (): SmtpReply => new SmtpReply(451, '4.3.0', 'Temporary failure, try again later', 'temporary-failure'),
+};
+
+/** Typed error codes that mean "the message itself cannot be read" (554 5.6.0). */
+function isMalformedCode(code: string): boolean {
+  return code.startsWith('MESSAGE_') || code.startsWith('XDM_') || code === 'MALFORMED_STRUCTURE';
+}
+
+/**
+ * Explicit mappings from MedgateError codes to replies. The SMTP engineers ADD entries here (one
+ * line per code); codes not listed fall back to the prefix rules below, then to 451.
+ */
+const CODE_REPLIES: Record<string, (err: MedgateError, ctx: ReplyContext) => SmtpReply> = {
+  CREDENTIALS_WRONG: () => replies.authFailed(),
+  MESSAGE_TOO_LARGE: (_e, c) => replies.messageTooBig(c.maxMessageBytes ?? Number(_e.details?.max ?? 0)),
+  NO_RECIPIENT: () => replies.noRecipient(),
+};
+
+export interface ReplyContext {
+  maxMessageBytes?: number;
+}
+
+/** The reply for any error raised while handling a command; unknown errors are temporary failures. */
+export function replyForError(err: unknown, ctx: ReplyContext = {}): SmtpReply {
+  if (isSmtpReply(err)) return err;
+  if (err instanceof MedgateError) {
+    const mapped = CODE_REPLIES[err.code];
+    if (mapped) return mapped(err, ctx);
+    // The message text of a MedgateError is safe to show (no content, no patient data).
+    if (isMalformedCode(err.code)) return replies.malformed(`${err.message} [${err.code}]`);
+  }
+  return replies.temporaryFailure();
+}

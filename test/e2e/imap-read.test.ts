@@ -1,0 +1,222 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ImapFlow } from 'imapflow';
+import nodemailer from 'nodemailer';
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_SAMPLES, runCli, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
+
+const PAUL = 'paul.demo@cabinet-antony.medgate.test';
+const JL = 'jl.letest@cabinet-antony.medgate.test';
+const RMP = 'rmp@cabinet-antony.medgate.test';
+const PW = 'correct horse battery';
+const sha = (b: Buffer | Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/** A doctor's letter with a PDF, the patient typed in the subject as Outlook users do. */
+async function buildLetter(n: number): Promise<{ raw: Buffer; pdf: Buffer }> {
+  const pdf = Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 7 + n) & 0xff)), Buffer.from('\n%%EOF\n')]);
+  const raw = await new MailComposer({
+    from: `"Dr Paul DEMO" <${PAUL}>`,
+    to: JL,
+    subject: `PATIENT: DUPONT Jean 30/01/1959 - courrier ${n}`,
+    messageId: `<letter-${n}@cabinet-antony.medgate.test>`,
+    text: `Cher confrère,\n\nje vous adresse M. DUPONT (lettre ${n}).\n`,
+    attachments: [{ filename: 'ecg.pdf', content: pdf, contentType: 'application/pdf' }],
+  }).compile().build();
+  // SMTP carries CRLF lines and a final CRLF: shape the original so, to compare byte for byte.
+  const crlf = Buffer.from(raw.toString('latin1').replace(/\r?\n/g, '\r\n').replace(/(\r\n)?$/, '\r\n'), 'latin1');
+  return { raw: crlf, pdf };
+}
+
+describe('SMTP in, IMAP out: a doctor reads sealed mail decrypted in Thunderbird-like clients', () => {
+  let dir: string;
+  let gw: ServeProcess;
+  let ca: string;
+
+  beforeAll(async () => {
+    dir = tempDir();
+    const config = writeGatewayConfig(dir);
+    for (const args of [
+      ['init'],
+      ['directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')],
+      ['directory', 'whitelist', 'import', path.join(DEMO_SAMPLES, 'liste-blanche.xml')],
+      ['user', 'add', PAUL, '--kind', 'person', '--rpps', '10100000017', '--password', PW],
+      ['user', 'add', JL, '--kind', 'person', '--rpps', '10100000041', '--password', PW],
+      ['user', 'add', RMP, '--kind', 'rmp', '--password', PW],
+    ]) {
+      const r = await runCli([...args, '--config', config]);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    }
+    ca = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
+    gw = await startServe(config);
+  }, 180_000);
+
+  afterAll(async () => {
+    await gw?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const imapClient = (user: string) => new ImapFlow({
+    host: '127.0.0.1', port: gw.ports.imapTls!, secure: true, logger: false,
+    tls: { ca, servername: 'localhost' }, auth: { user, pass: PW },
+  });
+
+  const submit = async (raw: Buffer, to = [JL]) => {
+    const t = nodemailer.createTransport({
+      host: '127.0.0.1', port: gw.ports.smtpSubmission, secure: false, requireTLS: true,
+      tls: { ca, servername: 'localhost' }, auth: { user: PAUL, pass: PW },
+    });
+    try {
+      return await t.sendMail({ envelope: { from: PAUL, to }, raw });
+    } finally {
+      t.close();
+    }
+  };
+
+  it('a submitted message is read back decrypted, byte-identical, with the verdict and a patient folder', async () => {
+    const { raw, pdf } = await buildLetter(1);
+    const info = await submit(raw);
+    expect(info.response).toMatch(/^250 /);
+
+    const client = imapClient(JL);
+    await client.connect().catch((e) => { throw new Error(`connect: ${(e as { responseText?: string }).responseText ?? e}\n${gw.logs.filter((l) => /"level":(4|5)/.test(l)).join('\n')}`); });
+    try {
+      const list = await client.list();
+      const names = list.map((m) => m.path);
+      expect(names).toEqual(expect.arrayContaining(['INBOX', 'Sent', 'Drafts', 'Trash', 'Junk', 'Patients/DUPONT Jean (1959-01-30)']));
+      expect(list.find((m) => m.path === 'Sent')?.specialUse).toBe('\\Sent');
+
+      const lock = await client.getMailboxLock('INBOX');
+      try {
+        const msg = await client.fetchOne('*', { source: true, envelope: true, bodyStructure: true, size: true, uid: true });
+        expect(msg).toBeTruthy();
+        if (!msg) return;
+        expect(msg.envelope?.subject).toBe('PATIENT: DUPONT Jean 30/01/1959 - courrier 1');
+        const source = msg.source!;
+        const text = source.toString('utf8');
+        expect(text).toMatch(/^X-Medgate-Signature: valid; signer=paul\.demo@cabinet-antony\.medgate\.test; fingerprint=[0-9a-f]{40}\r\n/);
+        expect(text).toMatch(/\r\nX-Medgate-Signer: Paul DEMO, =\?UTF-8\?Q\?M=C3=A9decin=2C_M=C3=A9decine_g=C3=A9n=C3=A9rale\?=.* id 810100000017\r\n/);
+        // After medgate's verdict fields, the original message, byte for byte.
+        const prefixEnd = source.indexOf('\r\n', source.indexOf('X-Medgate-Signer:')) + 2;
+        const got = source.subarray(prefixEnd);
+        if (!got.equals(raw)) {
+          let i = 0; while (i < got.length && got[i] === raw[i]) i++;
+          console.log('lengths', got.length, raw.length, 'first diff at', i, JSON.stringify(got.subarray(i - 40, i + 40).toString('latin1')), JSON.stringify(raw.subarray(i - 40, i + 40).toString('latin1')));
+        }
+        expect(sha(source.subarray(prefixEnd))).toBe(sha(raw));
+        expect(msg.size).toBe(source.length);
+        const pdfPart = msg.bodyStructure?.childNodes?.find((n) => n.type === 'application/pdf');
+        expect(pdfPart).toBeTruthy();
+        const { content } = await client.download(String(msg.uid), pdfPart!.part, { uid: true });
+        const chunks: Buffer[] = [];
+        for await (const c of content) chunks.push(c as Buffer);
+        expect(sha(Buffer.concat(chunks))).toBe(sha(pdf));
+      } finally {
+        lock.release();
+      }
+      const patient = await client.status('Patients/DUPONT Jean (1959-01-30)', { messages: true });
+      expect(patient.messages).toBe(1);
+    } finally {
+      await client.logout();
+    }
+
+    // The database never holds the patient's name: not in mailbox names, not in the cache.
+    const db = fs.readFileSync(path.join(dir, 'data', 'medgate.db'));
+    const wal = fs.existsSync(path.join(dir, 'data', 'medgate.db-wal')) ? fs.readFileSync(path.join(dir, 'data', 'medgate.db-wal')) : Buffer.alloc(0);
+    for (const bytes of [db, wal]) {
+      expect(bytes.includes('DUPONT'), 'patient name in the database').toBe(false);
+      expect(bytes.includes('courrier 1'), 'subject in the database').toBe(false);
+    }
+  });
+
+  it('the sender finds his Sent copy decrypted; ENVELOPE and size are the same in a new session', async () => {
+    const first = imapClient(PAUL);
+    await first.connect();
+    let seen: { size?: number; subject?: string } = {};
+    try {
+      await first.mailboxOpen('Sent');
+      const m = await first.fetchOne('*', { envelope: true, size: true });
+      seen = { size: m ? m.size : undefined, subject: m ? m.envelope?.subject : undefined };
+      expect(seen.subject).toBe('PATIENT: DUPONT Jean 30/01/1959 - courrier 1');
+    } finally {
+      await first.logout();
+    }
+    const second = imapClient(PAUL);
+    await second.connect();
+    try {
+      await second.mailboxOpen('Sent');
+      const m = await second.fetchOne('*', { envelope: true, size: true });
+      expect({ size: m ? m.size : undefined, subject: m ? m.envelope?.subject : undefined }).toEqual(seen);
+    } finally {
+      await second.logout();
+    }
+  });
+
+  it('IDLE receives EXISTS when new mail arrives; flags made in one session show in another', async () => {
+    const watcher = imapClient(JL);
+    const other = imapClient(JL);
+    await watcher.connect();
+    await other.connect();
+    try {
+      await watcher.mailboxOpen('INBOX');
+      const before = watcher.mailbox ? (watcher.mailbox as { exists: number }).exists : 0;
+      const exists = new Promise<number>((resolve) => watcher.on('exists', (d: { count: number }) => resolve(d.count)));
+      void watcher.idle().catch(() => undefined);
+      const { raw } = await buildLetter(2);
+      await submit(raw);
+      expect(await exists).toBe(before + 1);
+
+      const flagged = new Promise<{ flags: Set<string> }>((resolve) => watcher.on('flags', resolve));
+      await other.mailboxOpen('INBOX');
+      await other.messageFlagsAdd('1', ['\\Flagged']);
+      expect([...(await flagged).flags]).toContain('\\Flagged');
+    } finally {
+      await watcher.logout();
+      await other.logout();
+    }
+  });
+
+  it('a message appended by the client is stored sealed and reads back identical', async () => {
+    const client = imapClient(JL);
+    await client.connect();
+    try {
+      const draft = Buffer.from('From: jl.letest@cabinet-antony.medgate.test\r\nTo: paul.demo@cabinet-antony.medgate.test\r\nSubject: brouillon MARTIN Alice\r\n\r\nDraft body\r\n');
+      const res = await client.append('Drafts', draft, ['\\Draft']);
+      expect(res).toBeTruthy();
+      await client.mailboxOpen('Drafts');
+      const m = await client.fetchOne('*', { source: true, flags: true });
+      expect(m && m.source!.subarray(m.source!.length - draft.length).equals(draft)).toBe(true);
+      expect(m && m.source!.toString()).toMatch(/^X-Medgate-Signature: valid; signer=jl\.letest@cabinet-antony\.medgate\.test;/);
+    } finally {
+      await client.logout();
+    }
+    const db = fs.readFileSync(path.join(dir, 'data', 'medgate.db'));
+    const wal = fs.existsSync(path.join(dir, 'data', 'medgate.db-wal')) ? fs.readFileSync(path.join(dir, 'data', 'medgate.db-wal')) : Buffer.alloc(0);
+    expect(db.includes('brouillon MARTIN') || wal.includes('brouillon MARTIN')).toBe(false);
+  });
+
+  it('a record server reads clear, verified routing fields over a still-sealed body', async () => {
+    const { raw } = await buildLetter(3);
+    await submit(raw, [RMP]);
+    const client = imapClient(RMP);
+    await client.connect();
+    try {
+      await client.mailboxOpen('INBOX');
+      const m = await client.fetchOne('*', { source: true, headers: true });
+      const text = m ? m.source!.toString('latin1') : '';
+      expect(text).toMatch(/^X-Medgate-Route-Verified: valid; signer=paul\.demo@cabinet-antony\.medgate\.test; fingerprint=[0-9a-f]{40}\r\n/);
+      expect(text).toContain('X-Medgate-Route-Patient-Family: DUPONT\r\n');
+      expect(text).toContain('X-Medgate-Route-Patient-Given: Jean\r\n');
+      expect(text).toContain('X-Medgate-Route-Patient-Birthdate: 1959-01-30\r\n');
+      expect(text).toContain('X-Medgate-Route-Sender-Role: general-practitioner\r\n');
+      expect(text).toMatch(/X-Medgate-Route-Document-Type: \S+\r\n/);
+      const body = text.slice(text.indexOf('\r\n\r\n'));
+      expect(text).toMatch(/multipart\/encrypted/);
+      expect(body).not.toContain('courrier 3');
+      expect(body).not.toContain('DUPONT');
+    } finally {
+      await client.logout();
+    }
+  });
+});

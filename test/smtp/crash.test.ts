@@ -1,0 +1,99 @@
+import nodemailer from 'nodemailer';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLAIRE, JL, PASSWORD, PAUL, caPem, mailboxBlobs, openDb, serve, setupTwoGateways, waitFor, type TwoGateways } from './relay-fixture.js';
+
+const MESSAGES = 240;
+const CLIENTS = 8;
+const KILL_AFTER_ACKS = 90;
+
+interface Sent { n: number; to: string[]; queuedAs?: string; error?: string }
+
+function messageIdOf(sealed: Buffer): string {
+  const m = /^Message-ID:\s*(<[^>]+>)/im.exec(sealed.subarray(0, 4096).toString('latin1'));
+  if (!m) throw new Error('sealed message without Message-ID');
+  return m[1]!;
+}
+
+function countById(blobs: Buffer[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const b of blobs) counts.set(messageIdOf(b), (counts.get(messageIdOf(b)) ?? 0) + 1);
+  return counts;
+}
+
+describe('crash: kill -9 while a few hundred messages are being submitted', () => {
+  let t: TwoGateways;
+
+  beforeAll(async () => {
+    t = await setupTwoGateways({ extraUsers: { a: [[JL, '10100000041']] }, queue: { pollMs: 50, retryBaseSeconds: 0.2, retryMaxSeconds: 1 } });
+    await Promise.all([serve(t.a), serve(t.b)]);
+  }, 150_000);
+  afterAll(async () => { await t?.cleanup(); });
+
+  it('every message that got a 250 is delivered exactly once after restart; nothing appears twice', async () => {
+    const sent: Sent[] = [];
+    const ca = caPem(t);
+    let acks = 0;
+    let killed: Promise<unknown> | undefined;
+    const port = t.a.serve!.ports.smtpSubmission!;
+    const client = async (c: number): Promise<void> => {
+      const transport = nodemailer.createTransport({
+        host: '127.0.0.1', port, secure: false, requireTLS: true, pool: true, maxConnections: 1, maxMessages: Infinity,
+        auth: { user: PAUL, pass: PASSWORD }, tls: { ca, servername: 'localhost' }, connectionTimeout: 5000, socketTimeout: 20_000,
+      });
+      for (let n = c; n < MESSAGES; n += CLIENTS) {
+        const to = n % 3 === 0 ? [JL] : n % 3 === 1 ? [CLAIRE] : [JL, CLAIRE];
+        const s: Sent = { n, to };
+        sent.push(s);
+        try {
+          const raw = [`From: ${PAUL}`, `To: ${to.join(', ')}`, `Subject: Message ${n}`, `Message-ID: <crash-${n}@cabinet-antony.medgate.test>`,
+            'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', '', `Corps du message ${n}.`, ''].join('\r\n');
+          const info = await transport.sendMail({ envelope: { from: PAUL, to }, raw });
+          s.queuedAs = /queued as ([0-9a-f-]{36})/.exec(info.response)?.[1];
+          if (!s.queuedAs) throw new Error(`250 without a queue id: ${info.response}`);
+          if (++acks === KILL_AFTER_ACKS) killed = t.a.serve!.stop('SIGKILL');
+        } catch (err) {
+          s.error = (err as Error).message;
+        }
+      }
+      transport.close();
+    };
+    await Promise.all(Array.from({ length: CLIENTS }, (_v, c) => client(c)));
+    await killed;
+    const acked = sent.filter((s) => s.queuedAs);
+    const refused = sent.filter((s) => s.error);
+    expect(acked.length).toBeGreaterThanOrEqual(KILL_AFTER_ACKS);
+    expect(refused.length).toBeGreaterThan(0); // the crash really cut submissions short
+    expect(acked.length + refused.length).toBe(MESSAGES);
+
+    await serve(t.a); // restart on the same data directory
+    await waitFor(() => {
+      const db = openDb(t.a);
+      try {
+        return (db.prepare("SELECT COUNT(*) AS n FROM queue_recipients WHERE status != 'delivered'").get() as { n: number }).n === 0;
+      } finally { db.close(); }
+    }, 60_000, 'the queue to drain');
+
+    // Map each acknowledged submission to its sealed Message-ID through the sender's Sent copy.
+    const db = openDb(t.a);
+    const sentCopy = db.prepare(`SELECT b.data AS data FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.delivery_key = ?`);
+    const sealedIdOf = new Map<string, string>();
+    for (const s of acked) {
+      const row = sentCopy.get(`${s.queuedAs}:sent`) as { data: Buffer } | undefined;
+      expect(row, `Sent copy of acknowledged message ${s.n}`).toBeDefined();
+      sealedIdOf.set(s.queuedAs!, messageIdOf(row!.data));
+    }
+    db.close();
+
+    const jlInbox = countById(mailboxBlobs(t.a, JL));
+    const claireInbox = countById(mailboxBlobs(t.b, CLAIRE));
+    for (const s of acked) {
+      const id = sealedIdOf.get(s.queuedAs!)!;
+      if (s.to.includes(JL)) expect(jlInbox.get(id), `message ${s.n} for ${JL}`).toBe(1);
+      if (s.to.includes(CLAIRE)) expect(claireInbox.get(id), `message ${s.n} for ${CLAIRE}`).toBe(1);
+    }
+    // Nothing twice, acknowledged or not (a message committed just before the kill may be there once).
+    expect([...jlInbox.values()].every((c) => c === 1)).toBe(true);
+    expect([...claireInbox.values()].every((c) => c === 1)).toBe(true);
+    expect(claireInbox.size).toBeLessThanOrEqual(MESSAGES);
+  }, 110_000);
+});

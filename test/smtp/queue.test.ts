@@ -1,0 +1,141 @@
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { runCli } from '../helpers/gateway.js';
+import { CLAIRE, PASSWORD, PAUL, mailboxBlobs, openDb, serve, setupTwoGateways, submitter, waitFor, type GatewayHandle, type TwoGateways } from './relay-fixture.js';
+
+interface RecipientRow { queue_id: string; recipient: string; status: string; attempts: number; last_error: string | null; delay_notified: number }
+
+function queueRows(g: GatewayHandle): RecipientRow[] {
+  const db = openDb(g);
+  try {
+    return db.prepare('SELECT queue_id, recipient, status, attempts, last_error, delay_notified FROM queue_recipients').all() as RecipientRow[];
+  } finally {
+    db.close();
+  }
+}
+
+function message(subject: string): string {
+  return [`From: ${PAUL}`, `To: ${CLAIRE}`, `Subject: ${subject}`, 'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', '', 'Texte du message.', ''].join('\r\n');
+}
+
+async function submit(t: TwoGateways, subject: string, dsn?: { notify?: string[]; ret?: 'FULL' | 'HDRS'; envid?: string }): Promise<string> {
+  const transport = submitter(t, t.a, PAUL);
+  try {
+    const info = await transport.sendMail({ envelope: { from: PAUL, to: [CLAIRE] }, raw: message(subject), ...(dsn ? { dsn: { ...dsn, notify: dsn.notify as never } } : {}) });
+    const id = /queued as ([0-9a-f-]{36})/.exec(info.response)?.[1];
+    if (!id) throw new Error(`no queue id in ${info.response}`);
+    return id;
+  } finally {
+    transport.close();
+  }
+}
+
+/** The parts of a multipart/report (one level), transfer-decoded. */
+function reportParts(report: string): Array<{ type: string; body: string }> {
+  const boundary = /boundary="([^"]+)"/.exec(report)![1]!;
+  return report.split(`--${boundary}`).slice(1, -1).map((part) => {
+    const at = part.indexOf('\r\n\r\n');
+    const head = part.slice(0, at);
+    let body = part.slice(at + 4);
+    if (/Content-Transfer-Encoding: quoted-printable/i.test(head)) {
+      body = Buffer.from(body.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8');
+    }
+    return { type: /Content-Type: ([^;\s]+)/i.exec(head)![1]!.toLowerCase(), body };
+  });
+}
+
+const openAsPaul = (t: TwoGateways, sealed: Buffer) =>
+  runCli(['message', 'open', '--as', PAUL, '--password', PASSWORD, '--config', t.a.config], { input: sealed.toString('latin1') });
+
+describe('outbound queue: retries, delivery once, delay notices and non-delivery reports', () => {
+  let t: TwoGateways;
+
+  beforeAll(async () => {
+    t = await setupTwoGateways({ queue: { retryBaseSeconds: 0.2, retryMaxSeconds: 1, pollMs: 100, maxLifetimeHours: 1, delayNoticeAfterMinutes: 60 } });
+    await serve(t.a); // B stays down for now
+  }, 150_000);
+  afterAll(async () => { await t?.cleanup(); });
+
+  it('peer down → retries with backoff → peer up → delivered exactly once', async () => {
+    const id = await submit(t, 'Retry me');
+    await waitFor(() => queueRows(t.a).find((r) => r.queue_id === id && r.attempts >= 3), 15_000, 'three failed attempts');
+    const pending = queueRows(t.a).find((r) => r.queue_id === id)!;
+    expect(pending.status).toBe('pending');
+    expect(pending.last_error).toMatch(/ECONNREFUSED|connect/i);
+    const list = await t.a.cli('queue', 'list');
+    expect(list.stdout).toContain(id);
+    expect(list.stdout).toMatch(new RegExp(`${CLAIRE}\\s+pending\\s+attempts \\d+\\s+next \\S+\\s+last error: `));
+
+    await serve(t.b);
+    await waitFor(() => queueRows(t.a).find((r) => r.queue_id === id && r.status === 'delivered'), 20_000, 'delivery');
+    await new Promise((r) => setTimeout(r, 1000)); // more polls must not deliver again
+    expect(mailboxBlobs(t.b, CLAIRE)).toHaveLength(1);
+    const json = JSON.parse((await t.a.cli('queue', 'list', '--json', '--all')).stdout) as Array<{ id: string; recipients: Array<{ status: string; attempts: number }> }>;
+    expect(json.find((i) => i.id === id)!.recipients[0]).toMatchObject({ status: 'delivered' });
+    // No report was due: NOTIFY absent means FAILURE,DELAY, and neither happened.
+    expect(mailboxBlobs(t.a, PAUL, 'INBOX')).toHaveLength(0);
+  }, 60_000);
+
+  it('peer down past the lifetime → a delay notice, then a sealed bilingual non-delivery report in the sender\'s INBOX', async () => {
+    await t.a.serve!.stop('SIGTERM');
+    await t.b.serve!.stop('SIGTERM');
+    const cfg = YAML.parse(fs.readFileSync(t.a.config, 'utf8')) as { queue: Record<string, number> };
+    cfg.queue = { ...cfg.queue, maxLifetimeHours: 0.0005, delayNoticeAfterMinutes: 0.01 }; // 1.8 s, 0.6 s
+    fs.writeFileSync(t.a.config, YAML.stringify(cfg));
+    await serve(t.a);
+
+    const id = await submit(t, 'Never delivered', { ret: 'HDRS', envid: 'LGC-4711' });
+    const silent = await submit(t, 'Never told', { notify: ['NEVER'] });
+    await waitFor(() => queueRows(t.a).filter((r) => [id, silent].includes(r.queue_id) && r.status === 'failed').length === 2, 20_000, 'expiry');
+    const reports = mailboxBlobs(t.a, PAUL, 'INBOX');
+    expect(reports).toHaveLength(2); // delayed + failed for `id`, nothing for NOTIFY=NEVER
+
+    const opened = await Promise.all(reports.map(async (b) => {
+      const o = await openAsPaul(t, b);
+      expect(o.code, o.stderr).toBe(0);
+      expect(o.stderr).toContain(`signature valid: postmaster@${t.a.domain}`);
+      expect(o.stdout).toMatch(/^Content-Type: multipart\/report;\s*report-type=delivery-status/im);
+      const parts = reportParts(o.stdout);
+      expect(parts.map((p) => p.type)).toEqual(['text/plain', 'message/delivery-status', 'text/rfc822-headers']);
+      const [human, status, headers] = parts.map((p) => p.body) as [string, string, string];
+      expect(o.stdout).toMatch(new RegExp(`^From: .*postmaster@${t.a.domain}`, 'm'));
+      expect(human).toContain(CLAIRE);
+      expect(status).toContain('Original-Envelope-Id: LGC-4711');
+      expect(status).toContain(`Final-Recipient: rfc822; ${CLAIRE}`);
+      expect(headers).toMatch(/^X-Medgate-Format: medgate\/1/m); // RET=HDRS: the sealed original's header only
+      expect(o.stdout).not.toContain('Never delivered'); // the original subject is sealed, never echoed
+      return { text: human, status };
+    }));
+    const failed = opened.find((o) => o.status.includes('Action: failed'))!;
+    const delayed = opened.find((o) => o.status.includes('Action: delayed'))!;
+    expect(failed.text).toContain("n'a pas pu être remis");
+    expect(failed.text).toContain('could not be delivered');
+    expect(failed.status).toMatch(/Status: 4\.4\.7/);
+    expect(failed.status).toMatch(/Diagnostic-Code: x-medgate; .*ECONNREFUSED/);
+    expect(delayed.text).toContain('est retardée');
+    expect(delayed.text).toContain('is delayed');
+    expect(delayed.status).toMatch(/Will-Retry-Until: /);
+
+    // The sealed report reveals nothing in clear but the neutral outer fields.
+    expect(reports[0]!.toString('latin1')).toMatch(/^X-Medgate-Format: medgate\/1/m);
+  }, 60_000);
+
+  it('`medgate queue retry --failed` and `remove` act on an item and are audited', async () => {
+    const failed = queueRows(t.a).find((r) => r.status === 'failed')!;
+    const unknown = await t.a.cli('queue', 'retry', 'no-such-id');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('no queue item no-such-id');
+    const plain = await t.a.cli('queue', 'retry', failed.queue_id);
+    expect(plain.stdout).toContain('0 recipient(s) due now');
+    const retried = await t.a.cli('queue', 'retry', failed.queue_id, '--failed');
+    expect(retried.stdout).toContain('1 recipient(s) due now');
+    const removed = await t.a.cli('queue', 'remove', failed.queue_id);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(queueRows(t.a).some((r) => r.queue_id === failed.queue_id)).toBe(false);
+    const audit = (await t.a.cli('audit', 'list', '--limit', '1000')).stdout;
+    expect(audit).toContain('"action":"queue.retry"');
+    expect(audit).toContain('"action":"queue.remove"');
+    expect(audit).toContain('"action":"message.dsn"');
+  }, 30_000);
+});
