@@ -5,6 +5,8 @@ import { reportError } from './cli/common.js';
 import { registerDirectoryCommands } from './cli/directory-commands.js';
 import { registerMessageCommands } from './cli/message-commands.js';
 import { registerPkiCommands } from './cli/pki-commands.js';
+import { registerPatientsCommands } from './cli/patients-commands.js';
+import { registerRmpCommands } from './cli/rmp-commands.js';
 import { registerQueueCommands } from './cli/queue-commands.js';
 import { registerServeCommands } from './cli/serve-commands.js';
 import { registerUserCommands } from './cli/user-commands.js';
@@ -22,6 +24,8 @@ registerUserCommands(program);
 registerAuditCommands(program);
 registerMessageCommands(program);
 registerQueueCommands(program);
+registerPatientsCommands(program);
+registerRmpCommands(program);
 
 try {
   await program.parseAsync(process.argv);

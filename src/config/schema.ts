@@ -31,6 +31,8 @@ export const configSchema = z.strictObject({
     imap: port,
     imapTls: port,
     http: port,
+    /** HTTPS JSON API for record servers (client certificates); off when absent. */
+    api: port.optional(),
   }),
   tls: z.strictObject({
     minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
@@ -73,6 +75,13 @@ export const configSchema = z.strictObject({
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }).default({ level: 'info' }),
+  /** Patient filing for record servers (docs/record-server.md). */
+  filing: z.strictObject({
+    /** Rights matrix: per sender role, the document types it may send into a shared record (replaces that role's default row). */
+    rights: z.record(z.string(), z.array(z.string())).default({}),
+    /** Role per sender address (application accounts, or a correction of the directory). */
+    senders: z.record(z.string(), z.string()).default({}),
+  }).default({ rights: {}, senders: {} }),
 });
 
 export type MedgateConfigInput = z.input<typeof configSchema>;

@@ -3,6 +3,7 @@ import type { GatewayContext } from '../context.js';
 import type { ResolvedRecipient, SealedSubmission } from '../message/sealer.js';
 import type { CommittedDelivery, DirectoryEntry, NewQueueItem, Placement } from '../store/types.js';
 import type * as openpgp from 'openpgp';
+import { fileDelivered } from '../filing/ingestion.js';
 
 export type AcceptedRecipient = Extract<ResolvedRecipient, { ok: true }>;
 
@@ -79,6 +80,8 @@ export class DeliveryService {
         patientConflicts: sealed.conflicts.map((c) => c.field), alreadyEncrypted: sealed.alreadyEncrypted,
       },
     });
+    // Record servers among the local recipients: file the item from its routing header (issue 6).
+    await fileDelivered(this.ctx, { sealed: sealed.sealed, blobId: committed.blobId, messageId: sealed.messageId, recipients: local.map((r) => r.address) });
     return { id, messageId: sealed.messageId, sealed, deliveredLocally: local.map((r) => r.address), queued: remote.map((r) => r.address) };
   }
 
@@ -97,6 +100,7 @@ export class DeliveryService {
       actor: req.envelopeFrom, action: 'message.relay.accept', outcome: 'ok', messageId: req.messageId,
       details: { recipients: req.recipients.length, duplicates },
     });
+    await fileDelivered(this.ctx, { sealed: req.sealed, blobId: res.blobId, messageId: req.messageId, recipients: req.recipients });
     return { placed: res.placed.length - duplicates, duplicates };
   }
 }

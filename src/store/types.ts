@@ -1,3 +1,7 @@
+import type { FilingRepo } from '../filing/repo-types.js';
+
+export type { FilingRepo } from '../filing/repo-types.js';
+
 /**
  * The storage interface. Every module reaches persistent state through these repositories, never
  * through tables. Everything is asynchronous so that the SQLite implementation (embedded default)
@@ -124,6 +128,8 @@ export interface Store {
   settings: SettingsRepo;
   mail: MailRepo;
   queue: QueueRepo;
+  /** Patient filing for record servers (src/filing/). */
+  filing: FilingRepo;
   /** Applies pending migrations; returns the schema version reached. */
   migrate(): Promise<number>;
   close(): Promise<void>;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { DirectoryEntry } from '../../src/store/types.js';
 import { tempDir } from '../helpers/gateway.js';
@@ -30,8 +31,12 @@ describe('SQLite store', () => {
   it('runs in WAL mode with full sync, and migrations are idempotent', async () => {
     expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(store.db.pragma('synchronous', { simple: true })).toBe(2); // FULL
-    expect(await store.migrate()).toBe(4);
-    expect(await store.migrate()).toBe(4);
+    const latest = Math.max(...MIGRATIONS.map((m) => m.version));
+    expect(latest).toBeGreaterThanOrEqual(5);
+    expect(await store.migrate()).toBe(latest);
+    expect(await store.migrate()).toBe(latest);
+    const applied = store.db.prepare('SELECT COUNT(*) AS n FROM schema_migrations').get() as { n: number };
+    expect(applied.n).toBe(MIGRATIONS.length);
   });
 
   it('refuses a database from a newer medgate', async () => {

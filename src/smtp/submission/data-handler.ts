@@ -2,6 +2,9 @@ import path from 'node:path';
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import { extractPatientIdentity } from '../../message/identity/index.js';
 import { parseForExtraction } from '../../message/parse.js';
+import { classifyMessage } from '../../message/classify/index.js';
+import { checkRightsAll, rightsConfigOf } from '../../filing/index.js';
+import type { DirectoryEntry } from '../../store/types.js';
 import type { AcceptedRecipient, DsnRequest } from '../delivery.js';
 import { isSmtpReply, replies, replyForError, SmtpReply } from '../replies.js';
 import { logUnexpected, refuse, type SubmissionDeps } from './deps.js';
@@ -19,10 +22,18 @@ function dsnOf(session: SMTPServerSession): DsnRequest {
   return { ret, envid: env.dsn?.envid ?? null, recipients };
 }
 
-/** Whether the message names its patient by any accepted means (parse errors propagate: 554). */
-async function namesPatient(raw: Buffer): Promise<boolean> {
+/**
+ * What a record server needs before anything is committed: a named patient, and document types the
+ * sender's role may put into a shared record (parse errors propagate: 554).
+ */
+async function recordServerCheck(raw: Buffer, sender: DirectoryEntry, ctx: SubmissionDeps['ctx']): Promise<SmtpReply | undefined> {
   const input = await parseForExtraction(raw);
-  return !!extractPatientIdentity(input).patient;
+  const extraction = extractPatientIdentity(input);
+  if (!extraction.patient) return replies.patientRequired();
+  const classification = classifyMessage({ input, xdm: extraction.xdm, hprim: extraction.hprim, sender });
+  const types = classification.documents.length ? classification.documents.map((d) => d.type) : [classification.type];
+  const decision = checkRightsAll(sender, types, rightsConfigOf(ctx));
+  return decision.ok ? undefined : replies.rightsRefused(decision.role, decision.reason);
 }
 
 /**
@@ -48,9 +59,8 @@ export async function acceptData(deps: SubmissionDeps, stream: SMTPServerDataStr
       if (accepted.length !== to.length || !accepted.length) throw replies.noRecipient();
       const raw = await spooled.read();
       try {
-        if (accepted.some((r) => r.recordServer) && !(await namesPatient(raw))) {
-          throw await refuse(deps, session, 'smtp.data.refused', replies.patientRequired(), { from, to });
-        }
+        const recordServerRefusal = accepted.some((r) => r.recordServer) ? await recordServerCheck(raw, senderEntry, ctx) : undefined;
+        if (recordServerRefusal) throw await refuse(deps, session, 'smtp.data.refused', recordServerRefusal, { from, to });
         const result = await deps.delivery.acceptSubmission({
           raw,
           sender: { address: identity.address, pgpKey: identity.pgpKey, entry: senderEntry },

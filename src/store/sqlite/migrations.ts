@@ -153,4 +153,73 @@ export const MIGRATIONS: Migration[] = [
     description: 'per-user metadata cache key',
     sql: `ALTER TABLE accounts ADD COLUMN wrapped_meta_key TEXT;`,
   },
+  {
+    version: 5,
+    description: 'patient filing: patients (identity encrypted, keyed hashes), name prefixes, documents, reconciliation, record requests',
+    sql: `
+      CREATE TABLE filing_patients (
+        id TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        merged_into TEXT,
+        identity_enc TEXT NOT NULL,
+        ins_hash TEXT,
+        traits_hash TEXT NOT NULL,
+        family_birth_hash TEXT NOT NULL,
+        given_birth_hash TEXT NOT NULL,
+        access_code_enc TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE INDEX filing_patients_ins ON filing_patients (ins_hash);
+      CREATE INDEX filing_patients_traits ON filing_patients (traits_hash);
+      CREATE INDEX filing_patients_family_birth ON filing_patients (family_birth_hash);
+      CREATE INDEX filing_patients_given_birth ON filing_patients (given_birth_hash);
+      CREATE TABLE filing_prefixes (
+        patient_id TEXT NOT NULL,
+        prefix_hash TEXT NOT NULL,
+        PRIMARY KEY (prefix_hash, patient_id)
+      );
+      CREATE TABLE filing_documents (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        patient_id TEXT,
+        message_id TEXT NOT NULL,
+        part TEXT NOT NULL,
+        type TEXT NOT NULL,
+        tab TEXT NOT NULL,
+        doc_date TEXT NOT NULL,
+        sender_address TEXT NOT NULL,
+        sender_role TEXT,
+        title_enc TEXT,
+        blob_id TEXT NOT NULL,
+        content_digest TEXT,
+        verified INTEGER NOT NULL,
+        signer_fingerprint TEXT,
+        superseded_by TEXT,
+        filed_at TEXT NOT NULL,
+        UNIQUE (message_id, part)
+      );
+      CREATE INDEX filing_documents_patient ON filing_documents (patient_id);
+      CREATE TABLE filing_reconcile (
+        id TEXT PRIMARY KEY,
+        patient_id TEXT,
+        candidate_id TEXT,
+        reason TEXT NOT NULL,
+        message_id TEXT,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        resolved_at TEXT
+      );
+      CREATE TABLE filing_requests (
+        id TEXT PRIMARY KEY,
+        patient_id TEXT NOT NULL,
+        doctor TEXT NOT NULL,
+        basis TEXT NOT NULL,
+        document_id TEXT,
+        reason_enc TEXT,
+        outcome TEXT NOT NULL,
+        at TEXT NOT NULL
+      );
+    `,
+  },
 ];

@@ -6,6 +6,7 @@ import type { SettingsRepo, Store } from '../types.js';
 import { SqliteAccountRepo } from './account-repo.js';
 import { SqliteAuditRepo } from './audit-repo.js';
 import { SqliteDirectoryRepo } from './directory-repo.js';
+import { SqliteFilingRepo } from './filing-repo.js';
 import { SqliteMailRepo } from './mail-repo.js';
 import { SqliteQueueRepo } from './queue-repo.js';
 import { MIGRATIONS } from './migrations.js';
@@ -30,6 +31,7 @@ export class SqliteStore implements Store {
   readonly settings: SqliteSettingsRepo;
   readonly mail: SqliteMailRepo;
   readonly queue: SqliteQueueRepo;
+  readonly filing: SqliteFilingRepo;
 
   private constructor(db: Database.Database) {
     this.db = db;
@@ -39,6 +41,7 @@ export class SqliteStore implements Store {
     this.settings = new SqliteSettingsRepo(db);
     this.mail = new SqliteMailRepo(db);
     this.queue = new SqliteQueueRepo(db);
+    this.filing = new SqliteFilingRepo(db);
   }
 
   /** Opens (creating if needed) the database file; WAL with FULL sync so a commit survives power loss. */

@@ -1,0 +1,147 @@
+import type { Command } from 'commander';
+import { filingFor } from '../filing/context.js';
+import { exportPatients } from '../filing/export.js';
+import type { FiledIdentity } from '../filing/identity-hashes.js';
+import { importPatients, type ImportReport } from '../filing/import.js';
+import { MedgateError } from '../errors.js';
+import { addConfigOption, out, promptSecret, withContext } from './common.js';
+
+function who(p: FiledIdentity): string {
+  const ins = p.ins ? `  INS ${p.ins.value}` : '';
+  return `${p.familyName.toUpperCase()} ${p.givenName}  born ${p.birthDate}${p.sex ? `  sex ${p.sex}` : ''}${ins}`;
+}
+
+/** A progress bar on stderr, only when stderr is a terminal (scripts and logs stay clean). */
+function progressBar(label: string): ((done: number, total: number) => void) | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  return (done, total) => {
+    const width = 30;
+    const filled = total ? Math.round((done / total) * width) : width;
+    process.stderr.write(`\r${label} [${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${total}`);
+    if (done === total) process.stderr.write('\n');
+  };
+}
+
+function printImport(r: ImportReport): void {
+  for (const p of r.patients) {
+    const verb = r.dryRun ? 'would be' : 'was';
+    const what = p.outcome === 'new' ? `${verb} created` : p.outcome === 'rejected' ? 'rejected' : p.outcome === 'reconcile' ? `${verb} sent to reconciliation` : `${verb} matched`;
+    out(`${p.folder}: patient ${what}${p.reason ? ` (${p.reason})` : ''}; documents ${r.dryRun ? 'to file' : 'filed'} ${p.documents.filed}, already present ${p.documents.alreadyPresent}, rejected ${p.documents.rejected.length}`);
+    for (const d of p.documents.rejected) out(`  rejected ${d.file}: ${d.reason}`);
+  }
+  const t = r.totals;
+  out(`${r.dryRun ? 'dry run — ' : ''}patients created ${t.created}, matched ${t.matched}, reconcile ${t.reconcile}, rejected ${t.rejected}; documents ${t.documents}, rejected ${t.documentsRejected}`);
+}
+
+/** `medgate patients …`: the filing store, for the operator of a record-server gateway. */
+export function registerPatientsCommands(program: Command): void {
+  const patients = addConfigOption(program.command('patients').description('patients filed for record servers: search, show, reconcile, export, import'));
+
+  addConfigOption(patients.command('search <letters>')
+    .description('patients whose family name starts with these letters (accents and case ignored)')
+    .option('--json', 'print JSON'))
+    .action(async (letters: string, opts: { json?: boolean }, cmd: Command) => {
+      await withContext(cmd, async (ctx) => {
+        const found = await (await filingFor(ctx)).search(letters);
+        await ctx.audit.record({ actor: 'operator', action: 'patients.search', outcome: 'ok', details: { results: found.length } });
+        if (opts.json) { out(JSON.stringify(found, null, 2)); return; }
+        if (!found.length) { out('no patient found'); return; }
+        for (const p of found) out(`${p.id}  ${who(p.identity)}${p.status === 'reconcile' ? '  [to reconcile]' : ''}`);
+      });
+    });
+
+  addConfigOption(patients.command('show <id>')
+    .description('a patient: identity, access code, treating doctor, documents by tab')
+    .option('--json', 'print JSON'))
+    .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
+      await withContext(cmd, async (ctx) => {
+        const view = await (await filingFor(ctx)).show(id);
+        await ctx.audit.record({ actor: 'operator', action: 'patients.show', outcome: 'ok', details: { patientId: view.id } });
+        if (opts.json) { out(JSON.stringify(view, null, 2)); return; }
+        out(`${view.id}  ${who(view.identity)}${view.status === 'reconcile' ? '  [to reconcile]' : ''}`);
+        out(`access code: ${view.accessCode}`);
+        out(`treating doctor: ${view.treatingDoctor ?? '(none yet)'}`);
+        for (const [tab, docs] of Object.entries(view.tabs)) {
+          out(`${tab} (${docs.length})`);
+          for (const d of docs) {
+            out(`  ${d.id}  ${d.date}  ${d.type}  ${d.part}  from ${d.sender}${d.title ? `  "${d.title}"` : ''}${d.supersededBy ? `  superseded by ${d.supersededBy}` : ''}`);
+          }
+        }
+      });
+    });
+
+  const reconcile = addConfigOption(patients.command('reconcile').description('items whose patient match is uncertain: never merged without the operator'));
+  addConfigOption(reconcile.command('list').description('open reconciliation entries').option('--all', 'include resolved entries').option('--json', 'print JSON'))
+    .action(async (opts: { all?: boolean; json?: boolean }, cmd: Command) => {
+      await withContext(cmd, async (ctx) => {
+        const rows = await (await filingFor(ctx)).listReconcile(!!opts.all);
+        if (opts.json) { out(JSON.stringify(rows, null, 2)); return; }
+        if (!rows.length) { out('nothing to reconcile'); return; }
+        for (const r of rows) {
+          out(`${r.id}  ${r.status}  ${r.reason}`);
+          out(`  item patient:      ${r.patient ? `${r.patientId}  ${who(r.patient)}` : '(no patient identity)'}`);
+          if (r.candidate) out(`  may be patient:    ${r.candidateId}  ${who(r.candidate)}`);
+        }
+      });
+    });
+  addConfigOption(reconcile.command('merge <entry>').description('same patient: move the documents to the candidate (or --into)').option('--into <patient>', 'target patient id'))
+    .action(async (entry: string, opts: { into?: string }, cmd: Command) => {
+      await withContext(cmd, async (ctx) => {
+        const r = await (await filingFor(ctx)).merge(entry, opts.into);
+        await ctx.audit.record({ actor: 'operator', action: 'patients.reconcile.merge', outcome: 'ok', details: { entry, patientId: r.patientId, moved: r.moved } });
+        out(`merged into ${r.patientId}: ${r.moved} document(s) moved`);
+      });
+    });
+  addConfigOption(reconcile.command('separate <entry>').description('different patients: keep the item\'s patient as a patient of its own'))
+    .action(async (entry: string, _o: unknown, cmd: Command) => {
+      await withContext(cmd, async (ctx) => {
+        const r = await (await filingFor(ctx)).separate(entry);
+        await ctx.audit.record({ actor: 'operator', action: 'patients.reconcile.separate', outcome: 'ok', details: { entry, patientId: r.patientId } });
+        out(`kept separate: patient ${r.patientId}`);
+      });
+    });
+
+  addConfigOption(patients.command('export [id]')
+    .description('export one patient (or --all) as folders with export.xml and the sealed documents')
+    .option('--all', 'every patient')
+    .requiredOption('--out <dir>', 'output folder')
+    .option('--passphrase <passphrase>', 'write one archive encrypted with this passphrase instead of clear folders'))
+    .action(async (id: string | undefined, opts: { all?: boolean; out: string; passphrase?: string }, cmd: Command) => {
+      if (!id && !opts.all) throw new MedgateError('USAGE', 'give a patient id or --all');
+      await withContext(cmd, async (ctx) => {
+        const filing = await filingFor(ctx);
+        const progress = progressBar('export');
+        const r = await exportPatients(filing, ctx.store.mail, {
+          ...(id ? { ids: [(await filing.patientRow(id)).id] } : {}), out: opts.out,
+          ...(opts.passphrase ? { passphrase: opts.passphrase } : {}), ...(progress ? { progress } : {}),
+        });
+        await ctx.audit.record({ actor: 'operator', action: 'patients.export', outcome: 'ok', details: { patients: r.patients, documents: r.documents, encrypted: !!opts.passphrase } });
+        out(`exported ${r.patients} patient(s), ${r.documents} document(s) to ${opts.out}${opts.passphrase ? ` (encrypted archive ${r.written[0]})` : ''}`);
+      });
+    });
+
+  addConfigOption(patients.command('import <source>')
+    .description('import an export folder or encrypted archive; --dry-run reports what would be created, matched or rejected')
+    .option('--dry-run', 'report only, write nothing')
+    .option('--passphrase <passphrase>', 'passphrase of an encrypted archive')
+    .option('--json', 'print JSON'))
+    .action(async (source: string, opts: { dryRun?: boolean; passphrase?: string; json?: boolean }, cmd: Command) => {
+      await withContext(cmd, async (ctx) => {
+        const r = await importPatients(await filingFor(ctx), ctx.store.mail, { source, dryRun: !!opts.dryRun, ...(opts.passphrase ? { passphrase: opts.passphrase } : {}) });
+        if (!r.dryRun) await ctx.audit.record({ actor: 'operator', action: 'patients.import', outcome: 'ok', details: { ...r.totals } });
+        if (opts.json) out(JSON.stringify(r, null, 2));
+        else printImport(r);
+      });
+    });
+
+  addConfigOption(patients.command('emergencies').description('emergency ("bris de glace") record requests, for justification').option('--json', 'print JSON'))
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      await withContext(cmd, async (ctx) => {
+        const filing = await filingFor(ctx);
+        const rows = (await filing.store.listRequests('emergency')).map((r) => ({ ...r, reason: r.reasonEnc ? filing.cipher.decrypt(r.reasonEnc) : null, reasonEnc: undefined }));
+        if (opts.json) { out(JSON.stringify(rows, null, 2)); return; }
+        if (!rows.length) { out('no emergency request'); return; }
+        for (const r of rows) out(`${r.at}  ${r.doctor}  patient ${r.patientId}  ${r.outcome}${r.documentId ? `  document ${r.documentId}` : ''}  reason: ${r.reason ?? ''}`);
+      });
+    });
+}

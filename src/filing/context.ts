@@ -1,0 +1,24 @@
+import type { GatewayContext } from '../context.js';
+import { FilingService } from './filing-service.js';
+import type { RightsConfig } from './rights.js';
+
+const services = new WeakMap<GatewayContext, Promise<FilingService>>();
+
+/** The filing service of a gateway context, created once (the data key is read on first use). */
+export function filingFor(ctx: GatewayContext): Promise<FilingService> {
+  let s = services.get(ctx);
+  if (!s) {
+    s = FilingService.open(ctx.store.filing, ctx.config.dataDir);
+    services.set(ctx, s);
+  }
+  return s;
+}
+
+/** The configured rights matrix (`filing.rights`, `filing.senders`). */
+export function rightsConfigOf(ctx: Pick<GatewayContext, 'config'>): RightsConfig {
+  const f = (ctx.config as { filing?: { rights?: Record<string, string[]>; senders?: Record<string, string> } }).filing;
+  return {
+    rights: f?.rights ?? {},
+    senders: Object.fromEntries(Object.entries(f?.senders ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
+  };
+}

@@ -1,0 +1,75 @@
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { FilingError, FilingErrorCode } from './errors.js';
+
+/**
+ * The filing data key protects patient identity at rest. One 32-byte random secret per gateway
+ * (`<dataDir>/keys/filing-data.key`, owner-only, created on first use like the other gateway keys);
+ * two independent sub-keys are derived from it with HKDF so that the encryption key and the
+ * matching (HMAC) key are never the same bytes.
+ */
+export async function ensureFilingDataKey(dataDir: string): Promise<Buffer> {
+  const dir = path.join(dataDir, 'keys');
+  const file = path.join(dir, 'filing-data.key');
+  if (!fs.existsSync(file)) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    try {
+      fs.writeFileSync(file, randomBytes(32), { mode: 0o600, flag: 'wx' });
+    } catch (err) {
+      // Two processes starting together: the first one's key wins.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+  const key = fs.readFileSync(file);
+  if (key.length !== 32) {
+    throw new FilingError(FilingErrorCode.DATA_KEY_INVALID, `the filing data key ${file} is not a 32-byte key: restore it from backup`, { file });
+  }
+  return key;
+}
+
+const VERSION = 'v1';
+
+/** AES-256-GCM for identity fields and HMAC-SHA256 for the keyed hashes used to find patients. */
+export class FilingCipher {
+  private readonly encKey: Buffer;
+  private readonly macKey: Buffer;
+
+  constructor(master: Buffer) {
+    this.encKey = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), 'medgate filing encryption v1', 32));
+    this.macKey = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), 'medgate filing matching v1', 32));
+  }
+
+  /** `v1:` + base64(iv ‖ tag ‖ ciphertext); a fresh 96-bit IV each time. */
+  encrypt(plain: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.encKey, iv);
+    const ct = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
+    return `${VERSION}:${Buffer.concat([iv, cipher.getAuthTag(), ct]).toString('base64')}`;
+  }
+
+  decrypt(sealed: string): string {
+    try {
+      if (!sealed.startsWith(`${VERSION}:`)) throw new Error('unknown version');
+      const raw = Buffer.from(sealed.slice(VERSION.length + 1), 'base64');
+      const decipher = createDecipheriv('aes-256-gcm', this.encKey, raw.subarray(0, 12));
+      decipher.setAuthTag(raw.subarray(12, 28));
+      return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+    } catch {
+      throw new FilingError(FilingErrorCode.DATA_UNREADABLE, 'filed patient data cannot be decrypted with this gateway\'s filing data key');
+    }
+  }
+
+  encryptJson(value: unknown): string {
+    return this.encrypt(JSON.stringify(value));
+  }
+
+  decryptJson<T>(sealed: string): T {
+    return JSON.parse(this.decrypt(sealed)) as T;
+  }
+
+  /** Keyed hash (hex) with a domain label, so a name hash can never equal an INS hash. */
+  hash(label: string, value: string): string {
+    return createHmac('sha256', this.macKey).update(`${label}\u0000${value}`, 'utf8').digest('hex');
+  }
+}

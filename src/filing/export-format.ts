@@ -1,0 +1,109 @@
+/**
+ * The export format: per patient a folder named after the patient's identifier, holding
+ * `export.xml` (UTF-8: the patient and every document's metadata) and one subfolder per document
+ * type with the documents as sealed `.eml` (the bytes exactly as stored). With a passphrase the
+ * whole tree is one zip inside an OpenPGP password-encrypted message (`medgate-export.zip.pgp`).
+ */
+import { XMLBuilder, XMLParser } from 'fast-xml-parser';
+import { FilingError, FilingErrorCode } from './errors.js';
+import type { FiledIdentity } from './identity-hashes.js';
+
+export const ARCHIVE_NAME = 'medgate-export.zip.pgp';
+
+export interface ExportedDocument {
+  id: string;
+  messageId: string;
+  part: string;
+  type: string;
+  date: string;
+  sender: string;
+  senderRole: string | null;
+  title: string | null;
+  /** SHA-256 (hex) of the sealed bytes: also the store's blob id. */
+  sha256: string;
+  contentDigest: string | null;
+  verified: boolean;
+  signerFingerprint: string | null;
+  supersededBy: string | null;
+  /** Path of the `.eml`, relative to the patient folder. */
+  file: string;
+}
+
+export interface ExportedPatient {
+  id: string;
+  identity: FiledIdentity;
+  documents: ExportedDocument[];
+}
+
+const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', format: true, suppressEmptyNode: true });
+const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@_', parseAttributeValue: false, parseTagValue: false, isArray: (name) => name === 'document' });
+
+export function exportXml(p: ExportedPatient, exportedAt: string): string {
+  const id = p.identity;
+  const doc = {
+    'medgate-export': {
+      '@_version': '1', '@_exportedAt': exportedAt,
+      patient: {
+        '@_id': p.id,
+        familyName: id.familyName, givenName: id.givenName, birthDate: id.birthDate,
+        ...(id.sex ? { sex: id.sex } : {}),
+        ...(id.ins ? { ins: { '@_value': id.ins.value, '@_oid': id.ins.oid } } : {}),
+      },
+      documents: {
+        document: p.documents.map((d) => ({
+          '@_id': d.id, '@_type': d.type, '@_date': d.date, '@_part': d.part, '@_file': d.file, '@_sha256': d.sha256,
+          '@_verified': String(d.verified),
+          messageId: d.messageId, sender: d.sender,
+          ...(d.senderRole ? { senderRole: d.senderRole } : {}),
+          ...(d.title ? { title: d.title } : {}),
+          ...(d.contentDigest ? { contentDigest: d.contentDigest } : {}),
+          ...(d.signerFingerprint ? { signerFingerprint: d.signerFingerprint } : {}),
+          ...(d.supersededBy ? { supersededBy: d.supersededBy } : {}),
+        })),
+      },
+    },
+  };
+  return `<?xml version="1.0" encoding="UTF-8"?>\n${builder.build(doc) as string}`;
+}
+
+type Node = Record<string, unknown>;
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined);
+
+export function parseExportXml(xml: string): ExportedPatient {
+  const bad = (what: string): never => { throw new FilingError(FilingErrorCode.EXPORT_INVALID, `export.xml is invalid: ${what}`); };
+  let root: Node;
+  try {
+    root = (parser.parse(xml) as Node)['medgate-export'] as Node;
+  } catch {
+    return bad('not well-formed XML');
+  }
+  if (!root || str(root['@_version']) !== '1') return bad('not a medgate export version 1');
+  const p = root.patient as Node | undefined;
+  if (!p) return bad('no patient element');
+  const familyName = str(p.familyName);
+  const givenName = str(p.givenName);
+  const birthDate = str(p.birthDate);
+  if (!familyName || !givenName || !birthDate || !/^\d{4}-\d{2}-\d{2}$/.test(birthDate)) return bad('patient identity incomplete');
+  const identity: FiledIdentity = { familyName, givenName, birthDate };
+  const sex = str(p.sex);
+  if (sex) identity.sex = sex;
+  const ins = p.ins as Node | undefined;
+  if (ins && str(ins['@_value']) && str(ins['@_oid'])) identity.ins = { value: str(ins['@_value'])!, oid: str(ins['@_oid'])! };
+  const docs = ((root.documents as Node | undefined)?.document as Node[] | undefined) ?? [];
+  const documents = docs.map((d): ExportedDocument => {
+    const need = (v: string | undefined, what: string): string => v ?? bad(`document without ${what}`);
+    return {
+      id: need(str(d['@_id']), 'id'), type: need(str(d['@_type']), 'type'), date: need(str(d['@_date']), 'date'),
+      part: need(str(d['@_part']), 'part'), file: need(str(d['@_file']), 'file'), sha256: need(str(d['@_sha256']), 'sha256'),
+      verified: str(d['@_verified']) === 'true', messageId: need(str(d.messageId), 'messageId'), sender: need(str(d.sender), 'sender'),
+      senderRole: str(d.senderRole) ?? null, title: str(d.title) ?? null, contentDigest: str(d.contentDigest) ?? null,
+      signerFingerprint: str(d.signerFingerprint) ?? null, supersededBy: str(d.supersededBy) ?? null,
+    };
+  });
+  return { id: str(p['@_id']) ?? '', identity, documents };
+}
+
+/** Folder name of a patient: the INS matricule when known, else the internal id. */
+export function exportFolderName(p: { id: string; identity: FiledIdentity }): string {
+  return p.identity.ins ? `INS-${p.identity.ins.value.replace(/[^0-9A-Za-z]/g, '')}` : p.id.replace(/[^0-9A-Za-z_-]/g, '');
+}

@@ -1,0 +1,81 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { zipSync } from 'fflate';
+import * as openpgp from 'openpgp';
+import type { MailRepo } from '../store/types.js';
+import { FilingError, FilingErrorCode } from './errors.js';
+import { ARCHIVE_NAME, exportFolderName, exportXml, type ExportedDocument } from './export-format.js';
+import type { FilingService } from './filing-service.js';
+
+export interface ExportOptions {
+  /** Patient ids; all patients when omitted. */
+  ids?: string[];
+  out: string;
+  passphrase?: string;
+  /** Called after each patient (for a progress bar). */
+  progress?: (done: number, total: number) => void;
+}
+
+export interface ExportResult {
+  patients: number;
+  documents: number;
+  /** Folder names, or the archive file when encrypted. */
+  written: string[];
+}
+
+/**
+ * Writes the export. Without a passphrase the tree goes straight to disk; with one, nothing clear is
+ * written: the tree is zipped in memory and encrypted (memory scales with the export size).
+ */
+export async function exportPatients(filing: FilingService, mail: Pick<MailRepo, 'getBlob'>, o: ExportOptions): Promise<ExportResult> {
+  const ids = o.ids ?? (await filing.listPatients()).map((p) => p.id);
+  const files = new Map<string, Uint8Array>();
+  const put = (rel: string, data: Uint8Array): void => {
+    if (o.passphrase) files.set(rel, data);
+    else {
+      const abs = path.join(o.out, rel);
+      fs.mkdirSync(path.dirname(abs), { recursive: true, mode: 0o700 });
+      fs.writeFileSync(abs, data, { mode: 0o600 });
+    }
+  };
+  const exportedAt = new Date().toISOString();
+  let documents = 0;
+  const written: string[] = [];
+  for (const [i, id] of ids.entries()) {
+    const view = await filing.show(id);
+    const folder = exportFolderName(view);
+    const docs: ExportedDocument[] = [];
+    for (const d of Object.values(view.tabs).flat()) {
+      const blob = await mail.getBlob(d.blobId);
+      if (!blob) throw new FilingError(FilingErrorCode.BLOB_MISSING, `the sealed message of document ${d.id} is missing from the store`, { id: d.id });
+      const file = `${d.type}/${d.id}.eml`;
+      put(`${folder}/${file}`, blob);
+      docs.push({
+        id: d.id, messageId: d.messageId, part: d.part, type: d.type, date: d.date, sender: d.sender, senderRole: d.senderRole, title: d.title,
+        sha256: createHash('sha256').update(blob).digest('hex'), contentDigest: null, verified: d.verified, signerFingerprint: null,
+        supersededBy: d.supersededBy, file,
+      });
+    }
+    const rows = await filing.store.documentsOfPatient(view.id);
+    for (const doc of docs) {
+      const row = rows.find((r) => r.id === doc.id);
+      doc.contentDigest = row?.contentDigest ?? null;
+      doc.signerFingerprint = row?.signerFingerprint ?? null;
+    }
+    put(`${folder}/export.xml`, Buffer.from(exportXml({ id: view.id, identity: view.identity, documents: docs }, exportedAt), 'utf8'));
+    documents += docs.length;
+    written.push(folder);
+    o.progress?.(i + 1, ids.length);
+  }
+  if (o.passphrase) {
+    const zip = zipSync(Object.fromEntries(files), { level: 0 });
+    const encrypted = await openpgp.encrypt({
+      message: await openpgp.createMessage({ binary: zip }), passwords: [o.passphrase], format: 'binary',
+    });
+    fs.mkdirSync(o.out, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(path.join(o.out, ARCHIVE_NAME), encrypted as Uint8Array, { mode: 0o600 });
+    return { patients: ids.length, documents, written: [ARCHIVE_NAME] };
+  }
+  return { patients: ids.length, documents, written };
+}

@@ -1,0 +1,386 @@
+/**
+ * The filing store's logic: match an item's patient (INS, then exact traits, never merging on
+ * doubt), file one document per meaningful part under a tab, keep summary history, and answer
+ * searches through keyed prefix hashes. Patient identity is decrypted only to show it to the operator.
+ */
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { RoutingHeader, Verification } from '../crypto/seal/index.js';
+import { FilingCipher, ensureFilingDataKey } from './data-key.js';
+import { FilingError, FilingErrorCode } from './errors.js';
+import { identityHashes, MAX_PREFIX, prefixHash, searchForm, type FiledIdentity, type IdentityHashes } from './identity-hashes.js';
+import type { DocumentRow, FilingRepo, PatientRow, ReconcileRow } from './repo-types.js';
+import { tabOf, TABS, type Tab } from './tabs.js';
+
+export type MatchOutcome = 'matched' | 'new' | 'reconcile' | 'unidentified';
+
+export interface DocumentInput {
+  part: string;
+  type: string;
+  title?: string | undefined;
+}
+
+/** One item to file: from a routing header at ingestion, or from an export at import. */
+export interface FilingItem {
+  patient: FiledIdentity | null;
+  messageId: string;
+  blobId: string;
+  date: string;
+  sender: { address: string; role: string | null };
+  documents: DocumentInput[];
+  contentDigest: string | null;
+  verified: boolean;
+  signerFingerprint: string | null;
+  /** Import: keep the patient's id from the exporting gateway when it is free here. */
+  preferredPatientId?: string;
+}
+
+export interface IngestResult {
+  outcome: MatchOutcome | 'duplicate';
+  patientId: string | null;
+  /** Ids of the documents filed now (empty for a duplicate). */
+  documentIds: string[];
+  reconcileId?: string;
+  /** Fixed reason code of a reconciliation. */
+  reason?: string;
+}
+
+export interface DocumentView {
+  id: string;
+  messageId: string;
+  part: string;
+  type: string;
+  tab: Tab;
+  date: string;
+  sender: string;
+  senderRole: string | null;
+  title: string | null;
+  blobId: string;
+  verified: boolean;
+  supersededBy: string | null;
+}
+
+export interface PatientSummary {
+  id: string;
+  status: PatientRow['status'];
+  identity: FiledIdentity;
+}
+
+export interface PatientView extends PatientSummary {
+  accessCode: string;
+  treatingDoctor: string | null;
+  tabs: Record<Tab, DocumentView[]>;
+}
+
+export interface ReconcileView extends ReconcileRow {
+  patient: FiledIdentity | null;
+  candidate: FiledIdentity | null;
+}
+
+type Match =
+  | { kind: 'matched'; patient: PatientRow }
+  | { kind: 'new' }
+  | { kind: 'reconcile'; candidate: PatientRow; reason: string };
+
+/** Documents of a routing header: its `documents` list when present, else the message as one document. */
+export function documentsOfRouting(routing: RoutingHeader & { documents?: DocumentInput[] | undefined }): DocumentInput[] {
+  const listed = routing.documents?.filter((d) => d.part);
+  if (listed && listed.length) return listed.map((d) => ({ part: d.part, type: d.type, title: d.title ?? routing.document.title }));
+  return [{ part: 'body', type: routing.document.type, title: routing.document.title }];
+}
+
+function newAccessCode(): string {
+  const alphabet = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+  const bytes = randomBytes(12);
+  const chars = [...bytes].map((b) => alphabet[b % alphabet.length]).join('');
+  return `${chars.slice(0, 4)}-${chars.slice(4, 8)}-${chars.slice(8, 12)}`;
+}
+
+export class FilingService {
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly repo: FilingRepo, readonly cipher: FilingCipher) {}
+
+  static async open(repo: FilingRepo, dataDir: string): Promise<FilingService> {
+    return new FilingService(repo, new FilingCipher(await ensureFilingDataKey(dataDir)));
+  }
+
+  /** One filing decision at a time in this process: matching then inserting must not interleave. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Files a delivered item from its verified routing header; idempotent per (messageId, part). */
+  ingest(routing: RoutingHeader & { documents?: DocumentInput[] | undefined }, verification: Verification, blobId: string, messageId: string): Promise<IngestResult> {
+    return this.file({
+      patient: routing.patient ? {
+        familyName: routing.patient.familyName, givenName: routing.patient.givenName, birthDate: routing.patient.birthDate,
+        ...(routing.patient.sex ? { sex: routing.patient.sex } : {}), ...(routing.patient.ins ? { ins: routing.patient.ins } : {}),
+      } : null,
+      messageId, blobId,
+      date: routing.document.date,
+      sender: { address: routing.sender.address.toLowerCase(), role: routing.sender.role ?? null },
+      documents: documentsOfRouting(routing),
+      contentDigest: routing.contentDigest,
+      verified: verification.valid,
+      signerFingerprint: verification.fingerprint,
+    });
+  }
+
+  file(item: FilingItem): Promise<IngestResult> {
+    return this.exclusive(async () => {
+      const existing = await this.repo.documentsOfMessage(item.messageId);
+      const known = new Set(existing.map((d) => d.part));
+      const missing = item.documents.filter((d) => !known.has(d.part));
+      if (existing.length && !missing.length) {
+        return { outcome: 'duplicate', patientId: existing[0]!.patientId, documentIds: [] };
+      }
+      const now = new Date().toISOString();
+      let patientId: string | null;
+      let outcome: MatchOutcome;
+      let reconcile: ReconcileRow | undefined;
+      if (existing.length) {
+        // Part of this message was filed before (crash between two inserts): same patient.
+        patientId = existing[0]!.patientId;
+        outcome = 'matched';
+      } else if (!item.patient) {
+        patientId = null;
+        outcome = 'unidentified';
+        reconcile = { id: randomUUID(), patientId: null, candidateId: null, reason: 'no-patient', messageId: item.messageId, status: 'open', createdAt: now, resolvedAt: null };
+      } else {
+        const hashes = identityHashes(this.cipher, item.patient);
+        const match = await this.match(hashes);
+        if (match.kind === 'matched') {
+          patientId = match.patient.id;
+          outcome = 'matched';
+          await this.completeIdentity(match.patient, item.patient, hashes);
+        } else {
+          const status = match.kind === 'new' ? 'active' : 'reconcile';
+          patientId = await this.createPatient(item.patient, hashes, status, now, item.preferredPatientId);
+          outcome = match.kind;
+          if (match.kind === 'reconcile') {
+            reconcile = { id: randomUUID(), patientId, candidateId: match.candidate.id, reason: match.reason, messageId: item.messageId, status: 'open', createdAt: now, resolvedAt: null };
+          }
+        }
+      }
+      const rows: Omit<DocumentRow, 'seq'>[] = missing.map((d) => ({
+        id: randomUUID(), patientId, messageId: item.messageId, part: d.part, type: d.type, tab: tabOf(d.type), date: item.date,
+        senderAddress: item.sender.address, senderRole: item.sender.role,
+        titleEnc: d.title ? this.cipher.encrypt(d.title) : null, blobId: item.blobId, contentDigest: item.contentDigest,
+        verified: item.verified, signerFingerprint: item.signerFingerprint, supersededBy: null, filedAt: now,
+      }));
+      const inserted = await this.repo.insertDocuments(rows);
+      if (reconcile) await this.repo.insertReconcile(reconcile);
+      if (patientId) await this.applySupersede(patientId, rows.filter((r) => inserted.includes(r.id)));
+      return {
+        outcome, patientId, documentIds: inserted,
+        ...(reconcile ? { reconcileId: reconcile.id, reason: reconcile.reason } : {}),
+      };
+    });
+  }
+
+  /**
+   * INS first (same INS with other traits is doubt, not a match); else exact normalised traits
+   * (a different INS on the same traits is doubt); else same name and birth date with another given
+   * name, or same given name and birth date with another name, is doubt; anything else is new —
+   * in particular the same names with another birth date are another patient.
+   */
+  private async match(h: IdentityHashes): Promise<Match> {
+    if (h.insHash) {
+      const byIns = await this.resolveMerged(await this.repo.findPatients('insHash', h.insHash, true));
+      const exact = byIns.find((p) => p.traitsHash === h.traitsHash);
+      if (exact) return { kind: 'matched', patient: exact };
+      if (byIns[0]) return { kind: 'reconcile', candidate: byIns[0], reason: 'ins-traits-differ' };
+    }
+    const byTraits = await this.resolveMerged(await this.repo.findPatients('traitsHash', h.traitsHash, true));
+    if (byTraits.length) {
+      const sameOrNoIns = byTraits.find((p) => !h.insHash || !p.insHash || p.insHash === h.insHash);
+      if (sameOrNoIns) return { kind: 'matched', patient: sameOrNoIns };
+      return { kind: 'reconcile', candidate: byTraits[0]!, reason: 'ins-differs' };
+    }
+    const family = await this.repo.findPatients('familyBirthHash', h.familyBirthHash);
+    if (family[0]) return { kind: 'reconcile', candidate: family[0], reason: 'given-name-differs' };
+    const given = await this.repo.findPatients('givenBirthHash', h.givenBirthHash);
+    if (given[0]) return { kind: 'reconcile', candidate: given[0], reason: 'family-name-differs' };
+    return { kind: 'new' };
+  }
+
+  /** A merged patient stands for the one it was merged into (so its identity variant keeps matching). */
+  private async resolveMerged(rows: PatientRow[]): Promise<PatientRow[]> {
+    const out = new Map<string, PatientRow>();
+    for (let p of rows) {
+      for (let hops = 0; p.status === 'merged' && p.mergedInto && hops < 10; hops++) {
+        const next = await this.repo.getPatient(p.mergedInto);
+        if (!next) break;
+        p = next;
+      }
+      if (p.status !== 'merged') out.set(p.id, p);
+    }
+    return [...out.values()];
+  }
+
+  /** An item with an INS matched by traits gives the patient its INS (and sex) when it had none. */
+  private async completeIdentity(p: PatientRow, incoming: FiledIdentity, h: IdentityHashes): Promise<void> {
+    if (p.insHash || !h.insHash || p.traitsHash !== h.traitsHash) return;
+    const known = this.cipher.decryptJson<FiledIdentity>(p.identityEnc);
+    const merged: FiledIdentity = { ...known, ...(incoming.ins ? { ins: incoming.ins } : {}), ...(known.sex ?? incoming.sex ? { sex: known.sex ?? incoming.sex } : {}) };
+    await this.repo.updatePatient(p.id, { insHash: h.insHash, identityEnc: this.cipher.encryptJson(merged), updatedAt: new Date().toISOString() });
+  }
+
+  private async createPatient(identity: FiledIdentity, h: IdentityHashes, status: 'active' | 'reconcile', now: string, preferredId?: string): Promise<string> {
+    const free = preferredId && /^P[0-9a-f]{16}$/.test(preferredId) && !(await this.repo.getPatient(preferredId));
+    const id = free ? preferredId : `P${randomBytes(8).toString('hex')}`;
+    await this.repo.insertPatient({
+      id, status, mergedInto: null, identityEnc: this.cipher.encryptJson(identity), insHash: h.insHash, traitsHash: h.traitsHash,
+      familyBirthHash: h.familyBirthHash, givenBirthHash: h.givenBirthHash, accessCodeEnc: this.cipher.encrypt(newAccessCode()),
+      createdAt: now, updatedAt: now,
+    }, h.prefixHashes);
+    return id;
+  }
+
+  /**
+   * A summary from the treating doctor (sender of the current latest summary, or anyone when there
+   * is none) supersedes that doctor's earlier summaries; an older one arriving late is filed as
+   * already superseded. Nothing is deleted: `superseded_by` keeps the history.
+   */
+  private async applySupersede(patientId: string, filed: Omit<DocumentRow, 'seq'>[]): Promise<void> {
+    const summary = filed.find((d) => d.tab === 'summary');
+    if (!summary) return;
+    const all = await this.repo.documentsOfPatient(patientId);
+    const current = all.filter((d) => d.tab === 'summary' && !d.supersededBy && d.id !== summary.id && !filed.some((f) => f.id === d.id));
+    const treating = latest(current)?.senderAddress;
+    if (treating && treating !== summary.senderAddress) return;
+    const mine = current.filter((d) => d.senderAddress === summary.senderAddress);
+    const newer = mine.filter((d) => d.date > summary.date);
+    if (newer.length) await this.repo.setSupersededBy([summary.id], latest(newer)!.id);
+    else if (mine.length) await this.repo.setSupersededBy(mine.map((d) => d.id), summary.id);
+  }
+
+  async treatingDoctor(patientId: string): Promise<string | null> {
+    const docs = await this.repo.documentsOfPatient(patientId);
+    return latest(docs.filter((d) => d.tab === 'summary' && !d.supersededBy))?.senderAddress ?? null;
+  }
+
+  /** Patients whose family name starts with `text` (accent- and case-insensitive). */
+  async search(text: string): Promise<PatientSummary[]> {
+    const form = searchForm(text).slice(0, MAX_PREFIX);
+    if (!form) return [];
+    const rows = await this.repo.searchByPrefix(prefixHash(this.cipher, form));
+    return rows.map((p) => this.summary(p));
+  }
+
+  async listPatients(): Promise<PatientSummary[]> {
+    return (await this.repo.listPatients()).map((p) => this.summary(p));
+  }
+
+  private summary(p: PatientRow): PatientSummary {
+    return { id: p.id, status: p.status, identity: this.cipher.decryptJson<FiledIdentity>(p.identityEnc) };
+  }
+
+  async patientRow(id: string): Promise<PatientRow> {
+    let p = await this.repo.getPatient(id);
+    if (p?.status === 'merged' && p.mergedInto) p = await this.repo.getPatient(p.mergedInto);
+    if (!p) throw new FilingError(FilingErrorCode.PATIENT_NOT_FOUND, `no patient ${id} in the filing store`, { id });
+    return p;
+  }
+
+  async show(id: string): Promise<PatientView> {
+    const p = await this.patientRow(id);
+    const docs = await this.repo.documentsOfPatient(p.id);
+    const tabs = Object.fromEntries(TABS.map((t) => [t, [] as DocumentView[]])) as Record<Tab, DocumentView[]>;
+    for (const d of docs) tabs[tabOf(d.type)].push(this.documentView(d));
+    return { ...this.summary(p), accessCode: this.cipher.decrypt(p.accessCodeEnc), treatingDoctor: await this.treatingDoctor(p.id), tabs };
+  }
+
+  documentView(d: DocumentRow): DocumentView {
+    return {
+      id: d.id, messageId: d.messageId, part: d.part, type: d.type, tab: tabOf(d.type), date: d.date, sender: d.senderAddress,
+      senderRole: d.senderRole, title: d.titleEnc ? this.cipher.decrypt(d.titleEnc) : null, blobId: d.blobId, verified: d.verified,
+      supersededBy: d.supersededBy,
+    };
+  }
+
+  async document(id: string): Promise<DocumentRow> {
+    const d = await this.repo.getDocument(id);
+    if (!d) throw new FilingError(FilingErrorCode.DOCUMENT_NOT_FOUND, `no document ${id} in the filing store`, { id });
+    return d;
+  }
+
+  /** Documents filed after `since` (filing order), for record servers polling the HTTP API. */
+  async itemsSince(since: number, limit = 100): Promise<Array<DocumentView & { seq: number; patientId: string | null }>> {
+    return (await this.repo.documentsSince(since, limit)).map((d) => ({ ...this.documentView(d), seq: d.seq, patientId: d.patientId }));
+  }
+
+  /** Constant-time check of a patient's access code (case and separators ignored). */
+  async checkAccessCode(patientId: string, code: string): Promise<boolean> {
+    const p = await this.patientRow(patientId);
+    const norm = (s: string): Buffer => Buffer.from(s.toUpperCase().replace(/[^A-Z0-9]/g, ''));
+    const a = norm(this.cipher.decrypt(p.accessCodeEnc));
+    const b = norm(code);
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+
+  async listReconcile(all = false): Promise<ReconcileView[]> {
+    const rows = await this.repo.listReconcile(all ? undefined : 'open');
+    const identityOf = async (id: string | null): Promise<FiledIdentity | null> => {
+      const p = id ? await this.repo.getPatient(id) : undefined;
+      return p ? this.cipher.decryptJson<FiledIdentity>(p.identityEnc) : null;
+    };
+    return Promise.all(rows.map(async (r) => ({ ...r, patient: await identityOf(r.patientId), candidate: await identityOf(r.candidateId) })));
+  }
+
+  private async openReconcile(id: string): Promise<ReconcileRow> {
+    const r = await this.repo.getReconcile(id);
+    if (!r) throw new FilingError(FilingErrorCode.RECONCILE_NOT_FOUND, `no reconciliation entry ${id}`, { id });
+    if (r.status !== 'open') throw new FilingError(FilingErrorCode.RECONCILE_CLOSED, `reconciliation entry ${id} is already ${r.status}`, { id });
+    return r;
+  }
+
+  /**
+   * The operator confirms it is the same patient: the documents move to `into` (default: the
+   * candidate) and the uncertain patient is kept as merged, so its identity variant matches later.
+   */
+  merge(id: string, into?: string): Promise<{ patientId: string; moved: number }> {
+    return this.exclusive(async () => {
+      const r = await this.openReconcile(id);
+      const target = await this.patientRow(into ?? r.candidateId ?? '');
+      let moved: number;
+      if (r.patientId) {
+        if (r.patientId === target.id) throw new FilingError(FilingErrorCode.RECONCILE_CLOSED, 'cannot merge a patient into itself');
+        moved = await this.repo.moveDocuments({ patientId: r.patientId }, target.id);
+        await this.repo.updatePatient(r.patientId, { status: 'merged', mergedInto: target.id, updatedAt: new Date().toISOString() });
+      } else {
+        moved = await this.repo.moveDocuments({ messageId: r.messageId ?? '' }, target.id);
+      }
+      await this.repo.resolveReconcile(id, 'merged', new Date().toISOString());
+      return { patientId: target.id, moved };
+    });
+  }
+
+  /** The operator confirms they are two patients: the uncertain one becomes an ordinary patient. */
+  separate(id: string): Promise<{ patientId: string | null }> {
+    return this.exclusive(async () => {
+      const r = await this.openReconcile(id);
+      if (!r.patientId) throw new FilingError(FilingErrorCode.RECONCILE_CLOSED, 'an item without patient identity can only be merged into a patient');
+      await this.repo.updatePatient(r.patientId, { status: 'active', updatedAt: new Date().toISOString() });
+      await this.repo.resolveReconcile(id, 'separated', new Date().toISOString());
+      return { patientId: r.patientId };
+    });
+  }
+
+  /** Dry-run matching for import: what filing this identity would do, without writing. */
+  async preview(identity: FiledIdentity | null): Promise<MatchOutcome> {
+    if (!identity) return 'unidentified';
+    const m = await this.match(identityHashes(this.cipher, identity));
+    return m.kind;
+  }
+
+  get store(): FilingRepo {
+    return this.repo;
+  }
+}
+
+function latest(docs: DocumentRow[]): DocumentRow | undefined {
+  return [...docs].sort((a, b) => (a.date === b.date ? a.seq - b.seq : a.date < b.date ? -1 : 1)).at(-1);
+}

@@ -1,0 +1,173 @@
+import type Database from 'better-sqlite3';
+import type {
+  DocumentRow, FilingRepo, PatientRow, RecordRequestRow, ReconcileRow, ReconcileStatus, RequestBasis,
+} from '../../filing/repo-types.js';
+
+interface PatientDb {
+  id: string; status: string; merged_into: string | null; identity_enc: string; ins_hash: string | null; traits_hash: string;
+  family_birth_hash: string; given_birth_hash: string; access_code_enc: string; created_at: string; updated_at: string;
+}
+interface DocumentDb {
+  seq: number; id: string; patient_id: string | null; message_id: string; part: string; type: string; tab: string; doc_date: string;
+  sender_address: string; sender_role: string | null; title_enc: string | null; blob_id: string; content_digest: string | null;
+  verified: number; signer_fingerprint: string | null; superseded_by: string | null; filed_at: string;
+}
+interface ReconcileDb {
+  id: string; patient_id: string | null; candidate_id: string | null; reason: string; message_id: string | null;
+  status: string; created_at: string; resolved_at: string | null;
+}
+interface RequestDb {
+  id: string; patient_id: string; doctor: string; basis: string; document_id: string | null; reason_enc: string | null; outcome: string; at: string;
+}
+
+const patientFrom = (r: PatientDb): PatientRow => ({
+  id: r.id, status: r.status as PatientRow['status'], mergedInto: r.merged_into, identityEnc: r.identity_enc, insHash: r.ins_hash,
+  traitsHash: r.traits_hash, familyBirthHash: r.family_birth_hash, givenBirthHash: r.given_birth_hash,
+  accessCodeEnc: r.access_code_enc, createdAt: r.created_at, updatedAt: r.updated_at,
+});
+const documentFrom = (r: DocumentDb): DocumentRow => ({
+  id: r.id, patientId: r.patient_id, messageId: r.message_id, part: r.part, type: r.type, tab: r.tab, date: r.doc_date,
+  senderAddress: r.sender_address, senderRole: r.sender_role, titleEnc: r.title_enc, blobId: r.blob_id, contentDigest: r.content_digest,
+  verified: r.verified !== 0, signerFingerprint: r.signer_fingerprint, supersededBy: r.superseded_by, filedAt: r.filed_at, seq: r.seq,
+});
+const reconcileFrom = (r: ReconcileDb): ReconcileRow => ({
+  id: r.id, patientId: r.patient_id, candidateId: r.candidate_id, reason: r.reason, messageId: r.message_id,
+  status: r.status as ReconcileStatus, createdAt: r.created_at, resolvedAt: r.resolved_at,
+});
+const requestFrom = (r: RequestDb): RecordRequestRow => ({
+  id: r.id, patientId: r.patient_id, doctor: r.doctor, basis: r.basis as RequestBasis, documentId: r.document_id,
+  reasonEnc: r.reason_enc, outcome: r.outcome as RecordRequestRow['outcome'], at: r.at,
+});
+
+const PATIENT_COLUMNS = {
+  status: 'status', mergedInto: 'merged_into', identityEnc: 'identity_enc', insHash: 'ins_hash', traitsHash: 'traits_hash',
+  familyBirthHash: 'family_birth_hash', givenBirthHash: 'given_birth_hash', accessCodeEnc: 'access_code_enc', updatedAt: 'updated_at',
+} as const;
+
+export class SqliteFilingRepo implements FilingRepo {
+  constructor(private readonly db: Database.Database) {}
+
+  async insertPatient(p: PatientRow, prefixHashes: string[]): Promise<void> {
+    this.db.transaction(() => {
+      this.db.prepare(`INSERT INTO filing_patients (id, status, merged_into, identity_enc, ins_hash, traits_hash, family_birth_hash,
+        given_birth_hash, access_code_enc, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+        .run(p.id, p.status, p.mergedInto, p.identityEnc, p.insHash, p.traitsHash, p.familyBirthHash, p.givenBirthHash, p.accessCodeEnc, p.createdAt, p.updatedAt);
+      this.writePrefixes(p.id, prefixHashes);
+    })();
+  }
+
+  private writePrefixes(patientId: string, prefixHashes: string[]): void {
+    this.db.prepare('DELETE FROM filing_prefixes WHERE patient_id = ?').run(patientId);
+    const ins = this.db.prepare('INSERT INTO filing_prefixes (patient_id, prefix_hash) VALUES (?, ?) ON CONFLICT DO NOTHING');
+    for (const h of prefixHashes) ins.run(patientId, h);
+  }
+
+  async updatePatient(id: string, changes: Partial<Omit<PatientRow, 'id' | 'createdAt'>>, prefixHashes?: string[]): Promise<void> {
+    this.db.transaction(() => {
+      const keys = Object.keys(changes) as Array<keyof typeof PATIENT_COLUMNS>;
+      if (keys.length) {
+        const sets = keys.map((k) => `${PATIENT_COLUMNS[k]} = ?`).join(', ');
+        this.db.prepare(`UPDATE filing_patients SET ${sets} WHERE id = ?`).run(...keys.map((k) => changes[k] ?? null), id);
+      }
+      if (prefixHashes) this.writePrefixes(id, prefixHashes);
+    })();
+  }
+
+  async getPatient(id: string): Promise<PatientRow | undefined> {
+    const r = this.db.prepare('SELECT * FROM filing_patients WHERE id = ?').get(id) as PatientDb | undefined;
+    return r && patientFrom(r);
+  }
+
+  async findPatients(column: 'insHash' | 'traitsHash' | 'familyBirthHash' | 'givenBirthHash', hash: string, includeMerged = false): Promise<PatientRow[]> {
+    const rows = this.db.prepare(`SELECT * FROM filing_patients WHERE ${PATIENT_COLUMNS[column]} = ?${includeMerged ? '' : " AND status <> 'merged'"}
+      ORDER BY created_at, id`).all(hash) as PatientDb[];
+    return rows.map(patientFrom);
+  }
+
+  async searchByPrefix(prefixHash: string): Promise<PatientRow[]> {
+    const rows = this.db.prepare(`SELECT p.* FROM filing_patients p JOIN filing_prefixes x ON x.patient_id = p.id
+      WHERE x.prefix_hash = ? AND p.status <> 'merged' ORDER BY p.created_at, p.id`).all(prefixHash) as PatientDb[];
+    return rows.map(patientFrom);
+  }
+
+  async listPatients(): Promise<PatientRow[]> {
+    return (this.db.prepare(`SELECT * FROM filing_patients WHERE status <> 'merged' ORDER BY created_at, id`).all() as PatientDb[]).map(patientFrom);
+  }
+
+  async insertDocuments(docs: Omit<DocumentRow, 'seq'>[]): Promise<string[]> {
+    return this.db.transaction(() => {
+      const ins = this.db.prepare(`INSERT INTO filing_documents (id, patient_id, message_id, part, type, tab, doc_date, sender_address, sender_role,
+        title_enc, blob_id, content_digest, verified, signer_fingerprint, superseded_by, filed_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id, part) DO NOTHING`);
+      const inserted: string[] = [];
+      for (const d of docs) {
+        const r = ins.run(d.id, d.patientId, d.messageId, d.part, d.type, d.tab, d.date, d.senderAddress, d.senderRole, d.titleEnc,
+          d.blobId, d.contentDigest, d.verified ? 1 : 0, d.signerFingerprint, d.supersededBy, d.filedAt);
+        if (r.changes) inserted.push(d.id);
+      }
+      return inserted;
+    })();
+  }
+
+  async getDocument(id: string): Promise<DocumentRow | undefined> {
+    const r = this.db.prepare('SELECT * FROM filing_documents WHERE id = ?').get(id) as DocumentDb | undefined;
+    return r && documentFrom(r);
+  }
+
+  async documentsOfMessage(messageId: string): Promise<DocumentRow[]> {
+    return (this.db.prepare('SELECT * FROM filing_documents WHERE message_id = ? ORDER BY seq').all(messageId) as DocumentDb[]).map(documentFrom);
+  }
+
+  async documentsOfPatient(patientId: string): Promise<DocumentRow[]> {
+    return (this.db.prepare('SELECT * FROM filing_documents WHERE patient_id = ? ORDER BY doc_date, seq').all(patientId) as DocumentDb[]).map(documentFrom);
+  }
+
+  async documentsSince(seq: number, limit: number): Promise<DocumentRow[]> {
+    return (this.db.prepare('SELECT * FROM filing_documents WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit) as DocumentDb[]).map(documentFrom);
+  }
+
+  async setSupersededBy(ids: string[], by: string): Promise<void> {
+    const up = this.db.prepare('UPDATE filing_documents SET superseded_by = ? WHERE id = ?');
+    this.db.transaction(() => { for (const id of ids) up.run(by, id); })();
+  }
+
+  async moveDocuments(from: { patientId: string } | { messageId: string }, to: string): Promise<number> {
+    const r = 'patientId' in from
+      ? this.db.prepare('UPDATE filing_documents SET patient_id = ? WHERE patient_id = ?').run(to, from.patientId)
+      : this.db.prepare('UPDATE filing_documents SET patient_id = ? WHERE message_id = ? AND patient_id IS NULL').run(to, from.messageId);
+    return r.changes;
+  }
+
+  async insertReconcile(r: ReconcileRow): Promise<void> {
+    this.db.prepare(`INSERT INTO filing_reconcile (id, patient_id, candidate_id, reason, message_id, status, created_at, resolved_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(r.id, r.patientId, r.candidateId, r.reason, r.messageId, r.status, r.createdAt, r.resolvedAt);
+  }
+
+  async getReconcile(id: string): Promise<ReconcileRow | undefined> {
+    const r = this.db.prepare('SELECT * FROM filing_reconcile WHERE id = ?').get(id) as ReconcileDb | undefined;
+    return r && reconcileFrom(r);
+  }
+
+  async listReconcile(status?: ReconcileStatus): Promise<ReconcileRow[]> {
+    const rows = status
+      ? this.db.prepare('SELECT * FROM filing_reconcile WHERE status = ? ORDER BY created_at, id').all(status)
+      : this.db.prepare('SELECT * FROM filing_reconcile ORDER BY created_at, id').all();
+    return (rows as ReconcileDb[]).map(reconcileFrom);
+  }
+
+  async resolveReconcile(id: string, status: 'merged' | 'separated', at: string): Promise<void> {
+    this.db.prepare('UPDATE filing_reconcile SET status = ?, resolved_at = ? WHERE id = ?').run(status, at, id);
+  }
+
+  async insertRequest(r: RecordRequestRow): Promise<void> {
+    this.db.prepare(`INSERT INTO filing_requests (id, patient_id, doctor, basis, document_id, reason_enc, outcome, at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(r.id, r.patientId, r.doctor, r.basis, r.documentId, r.reasonEnc, r.outcome, r.at);
+  }
+
+  async listRequests(basis?: RequestBasis): Promise<RecordRequestRow[]> {
+    const rows = basis
+      ? this.db.prepare('SELECT * FROM filing_requests WHERE basis = ? ORDER BY at, id').all(basis)
+      : this.db.prepare('SELECT * FROM filing_requests ORDER BY at, id').all();
+    return (rows as RequestDb[]).map(requestFrom);
+  }
+}

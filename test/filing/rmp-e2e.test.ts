@@ -1,0 +1,194 @@
+/**
+ * End to end on a real `medgate serve`: mail submitted over SMTP to the record-server account is
+ * filed by the gateway (filing store), fetched by `medgate rmp pull` over IMAP and filed from the
+ * clear route fields only; exported, and re-imported into a fresh gateway.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_SAMPLES, runCli, SAMPLES, startServe, tempDir, writeGatewayConfig, type CliResult, type ServeProcess } from '../helpers/gateway.js';
+
+const DOMAIN = 'cabinet-antony.medgate.test';
+const PAUL = `paul.demo@${DOMAIN}`;
+const LGC = `lgc@${DOMAIN}`;
+const RMP = `rmp@${DOMAIN}`;
+const PW: Record<string, string> = { [PAUL]: 'paul password 123', [LGC]: 'application secret 789', [RMP]: 'record server secret 0' };
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+async function must(p: Promise<CliResult>, what: string): Promise<CliResult> {
+  const r = await p;
+  if (r.code !== 0) throw new Error(`${what} failed (${r.code}): ${r.stderr}`);
+  return r;
+}
+
+async function build(o: { from: string; subject: string; text: string; headers?: Record<string, string>; attachments?: Array<{ filename: string; content: Buffer; contentType: string }> }): Promise<Buffer> {
+  const raw = await new MailComposer({ from: o.from, to: RMP, subject: o.subject, text: o.text, headers: o.headers ?? {}, attachments: o.attachments ?? [] }).compile().build();
+  return Buffer.from(raw.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1');
+}
+
+const patientHeaders = (nom: string, prenom: string, naissance: string) => ({ 'X-Medgate-Patient-Nom': nom, 'X-Medgate-Patient-Prenom': prenom, 'X-Medgate-Patient-Naissance': naissance });
+
+describe('record server filing end to end (medgate serve, SMTP, IMAP, rmp pull, export/import)', () => {
+  let dir: string;
+  let config: string;
+  let serve: ServeProcess;
+  let caPem: string;
+  const cli = (...args: string[]) => runCli([...args, '--config', config]);
+
+  async function submit(from: string, raw: Buffer): Promise<void> {
+    const t = nodemailer.createTransport({
+      host: '127.0.0.1', port: serve.ports.smtpSubmission!, secure: false, requireTLS: true,
+      auth: { user: from, pass: PW[from]! }, tls: { ca: caPem, servername: 'localhost' },
+    });
+    await t.sendMail({ envelope: { from, to: [RMP] }, raw });
+  }
+  const pull = (out: string) => must(runCli(['rmp', 'pull', '--host', '127.0.0.1', '--port', String(serve.ports.imap), '--user', RMP,
+    '--password', PW[RMP]!, '--out', out, '--ca', path.join(dir, 'certs', 'ca.pem')]), 'rmp pull');
+
+  beforeAll(async () => {
+    dir = tempDir('medgate-filing-e2e-');
+    config = writeGatewayConfig(dir, { domain: DOMAIN, extra: { filing: { senders: { [LGC]: 'biologist' } } } });
+    await must(cli('pki', 'init'), 'pki init');
+    await must(cli('init'), 'init');
+    await must(cli('directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')), 'directory import');
+    await must(cli('user', 'add', PAUL, '--kind', 'person', '--rpps', '10100000017', '--password', PW[PAUL]!), 'add paul');
+    await must(cli('user', 'add', LGC, '--kind', 'application', '--name', 'Laboratoire', '--password', PW[LGC]!), 'add lgc');
+    await must(cli('user', 'add', RMP, '--kind', 'rmp', '--password', PW[RMP]!), 'add rmp');
+    caPem = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
+    serve = await startServe(config);
+  }, 120_000);
+  afterAll(async () => {
+    await serve?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('files submitted items per patient and tab; rmp pull files them from the clear headers, resumes without duplicates', async () => {
+    const hprim = fs.readFileSync(path.join(SAMPLES, 'hprim-biologie.txt'), 'utf8');
+    await submit(LGC, await build({
+      from: LGC, subject: 'Résultats de biologie', text: hprim,
+      attachments: [{ filename: 'resultats.pdf', content: Buffer.from('%PDF-1.4\n% synthetic\n%%EOF\n'), contentType: 'application/pdf' }],
+    }));
+    await submit(PAUL, await build({ from: PAUL, subject: 'Synthèse médicale', text: 'Volet de synthèse médicale.\n', headers: patientHeaders('DUPONT', 'Jean', '30/01/1959') }));
+    await submit(PAUL, await build({ from: PAUL, subject: 'Courrier', text: 'Autre patient, même nom.\n', headers: patientHeaders('Dupont', 'Jean', '05/05/1962') }));
+    await submit(PAUL, await build({ from: PAUL, subject: 'Courrier', text: 'Prénom différent.\n', headers: patientHeaders('DUPONT', 'Jeanne', '30/01/1959') }));
+
+    // The gateway's own filing store.
+    const search = JSON.parse((await must(cli('patients', 'search', 'dup', '--json'), 'search')).stdout) as Array<{ id: string; status: string; identity: { givenName: string; birthDate: string } }>;
+    expect(search).toHaveLength(3);
+    const jean = search.find((p) => p.identity.givenName === 'Jean' && p.identity.birthDate === '1959-01-30')!;
+    expect(jean.status).toBe('active');
+    expect(search.find((p) => p.identity.birthDate === '1962-05-05')!.status).toBe('active');
+    expect(search.find((p) => p.identity.givenName === 'Jeanne')!.status).toBe('reconcile');
+    const show = JSON.parse((await must(cli('patients', 'show', jean.id, '--json'), 'show')).stdout) as { tabs: Record<string, Array<{ part: string; sender: string }>>; treatingDoctor: string };
+    expect(show.tabs.biology!.map((d) => d.part).sort()).toEqual(['body', 'resultats.pdf']);
+    expect(show.tabs.summary!.map((d) => d.sender)).toEqual([PAUL]);
+    expect(show.treatingDoctor).toBe(PAUL);
+    const rec = await must(cli('patients', 'reconcile', 'list'), 'reconcile list');
+    expect(rec.stdout).toMatch(/given-name-differs/);
+    // Audited with the match outcome, never with names.
+    const audit = (await must(cli('audit', 'list', '--limit', '1000'), 'audit')).stdout;
+    const records = audit.trim().split('\n').map((l) => JSON.parse(l) as { action: string; details: { match?: string } });
+    const ingests = records.filter((a) => a.action === 'filing.ingest');
+    expect(ingests.map((a) => a.details.match).sort()).toEqual(['matched', 'new', 'new', 'reconcile']);
+    expect(audit).not.toMatch(/DUPONT|Dupont|1959-01-30/);
+    const showText = await must(cli('patients', 'show', jean.id), 'show text');
+    expect(showText.stdout).toMatch(/^biology \(2\)$/m);
+
+    // The reference ingester over IMAP.
+    const out = path.join(dir, 'rmp-tree');
+    const first = await pull(out);
+    expect(first.stdout).toMatch(/filed 4, unfiled 0, already filed 0/);
+    const files = (await fs.promises.readdir(out, { recursive: true })).filter((f) => String(f).endsWith('.eml')).map(String).sort();
+    expect(files).toHaveLength(4);
+    const jeanFolder = files.filter((f) => f.startsWith('DUPONT_JEAN_19590130/') || /^INS-/.test(f));
+    expect(jeanFolder.some((f) => f.includes('/biology/'))).toBe(true);
+    expect(jeanFolder.some((f) => f.includes('/summary/'))).toBe(true);
+    expect(files.some((f) => f.startsWith('DUPONT_JEAN_19620505/letters/'))).toBe(true);
+    expect(files.some((f) => f.startsWith('DUPONT_JEANNE_19590130/'))).toBe(true);
+    for (const f of files) {
+      const eml = fs.readFileSync(path.join(out, f)).toString('latin1');
+      expect(eml).toMatch(/^X-Medgate-Route-/m);
+      expect(eml).toContain('multipart/encrypted');
+      expect(eml).not.toContain('Hémoglobine');
+      expect(eml).not.toContain('Volet de synth');
+    }
+    const again = await pull(out);
+    expect(again.stdout).toMatch(/filed 0, unfiled 0, already filed 0/);
+    await submit(PAUL, await build({ from: PAUL, subject: 'Synthèse médicale', text: 'Volet de synthèse médicale mis à jour.\n', headers: patientHeaders('DUPONT', 'Jean', '30/01/1959') }));
+    const third = await pull(out);
+    expect(third.stdout).toMatch(/filed 1, unfiled 0, already filed 0/);
+    const state = JSON.parse(fs.readFileSync(path.join(out, '.rmp-state.json'), 'utf8')) as { lastUid: number; filed: string[] };
+    expect(state.lastUid).toBe(5);
+    expect(state.filed).toHaveLength(5);
+    // Supersede: the second summary from the treating doctor replaces the first, history kept.
+    const after = JSON.parse((await must(cli('patients', 'show', jean.id, '--json'), 'show')).stdout) as { tabs: Record<string, Array<{ supersededBy: string | null }>> };
+    expect(after.tabs.summary!).toHaveLength(2);
+    expect(after.tabs.summary!.filter((d) => d.supersededBy === null)).toHaveLength(1);
+  }, 120_000);
+
+  it('the rights matrix refuses a GP sending a biology result to the record server, at SMTP time, and audits it', async () => {
+    const hprim = fs.readFileSync(path.join(SAMPLES, 'hprim-biologie.txt'));
+    const raw = await build({ from: PAUL, subject: 'Résultats', text: hprim.toString('utf8') });
+    const err = await submit(PAUL, raw).then(() => undefined, (e: { responseCode?: number; response?: string }) => e);
+    expect(err?.responseCode).toBe(550);
+    expect(err?.response).toMatch(/^550 5\.7\.1 Refused by the shared-record rights matrix: .*general-practitioner.*biology/);
+    const audit = (await cli('audit', 'list', '--limit', '100000')).stdout;
+    expect(audit).toMatch(/"reason":"rights-refused"/);
+  });
+
+  it('exports and re-imports into a fresh gateway: dry-run report, same patients, same document hashes; encrypted archive too', async () => {
+    const exp = path.join(dir, 'export');
+    const r = await must(cli('patients', 'export', '--all', '--out', exp), 'export');
+    expect(r.stdout).toMatch(/exported 3 patient\(s\), 6 document\(s\)/);
+    const folders = fs.readdirSync(exp).sort();
+    expect(folders).toHaveLength(3);
+    const xml = fs.readFileSync(path.join(exp, folders[0]!, 'export.xml'), 'utf8');
+    expect(xml).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?>/);
+    const hashesOf = (root: string) => fs.readdirSync(root, { recursive: true }).map(String).filter((f) => f.endsWith('.eml'))
+      .map((f) => sha256(fs.readFileSync(path.join(root, f)))).sort();
+
+    const fresh = tempDir('medgate-filing-fresh-');
+    try {
+      const freshConfig = writeGatewayConfig(fresh, { domain: 'rmp-hdf.medgate.test' });
+      const fcli = (...args: string[]) => runCli([...args, '--config', freshConfig]);
+      await must(fcli('pki', 'init'), 'fresh pki');
+      await must(fcli('init'), 'fresh init');
+      const dry = await must(fcli('patients', 'import', exp, '--dry-run', '--json'), 'dry run');
+      const report = JSON.parse(dry.stdout) as { totals: Record<string, number> };
+      expect(report.totals).toEqual({ created: 3, matched: 0, reconcile: 0, rejected: 0, documents: 6, documentsRejected: 0 });
+      expect(JSON.parse((await must(fcli('patients', 'search', 'd', '--json'), 'search')).stdout)).toEqual([]);
+      // A tampered document is rejected by the dry run.
+      const tampered = path.join(dir, 'export-tampered');
+      fs.cpSync(exp, tampered, { recursive: true });
+      const victim = fs.readdirSync(tampered, { recursive: true }).map(String).find((f) => f.endsWith('.eml'))!;
+      fs.appendFileSync(path.join(tampered, victim), 'x');
+      const bad = await must(fcli('patients', 'import', tampered, '--dry-run'), 'dry run tampered');
+      expect(bad.stdout).toMatch(/rejected .*\.eml: SHA-256 differs/);
+
+      await must(fcli('patients', 'import', exp), 'import');
+      const exp2 = path.join(fresh, 'export2');
+      await must(fcli('patients', 'export', '--all', '--out', exp2), 'export again');
+      expect(fs.readdirSync(exp2).sort()).toEqual(folders);
+      expect(hashesOf(exp2)).toEqual(hashesOf(exp));
+      const again = JSON.parse((await must(fcli('patients', 'import', exp, '--json'), 'import again')).stdout) as { totals: Record<string, number> };
+      expect(again.totals).toMatchObject({ created: 0, matched: 3, documents: 0 });
+
+      // Encrypted archive: no clear file, wrong passphrase refused, right one imports.
+      const encOut = path.join(dir, 'export-enc');
+      await must(cli('patients', 'export', '--all', '--out', encOut, '--passphrase', 'correct horse battery'), 'export encrypted');
+      expect(fs.readdirSync(encOut)).toEqual(['medgate-export.zip.pgp']);
+      const archive = path.join(encOut, 'medgate-export.zip.pgp');
+      expect(fs.readFileSync(archive).includes(Buffer.from('DUPONT'))).toBe(false);
+      const wrong = await fcli('patients', 'import', archive, '--passphrase', 'wrong', '--dry-run');
+      expect(wrong.code).toBe(1);
+      expect(wrong.stderr).toMatch(/wrong passphrase/);
+      const encDry = JSON.parse((await must(fcli('patients', 'import', archive, '--passphrase', 'correct horse battery', '--dry-run', '--json'), 'enc dry')).stdout) as { totals: Record<string, number> };
+      expect(encDry.totals).toMatchObject({ matched: 3, rejected: 0, documentsRejected: 0 });
+    } finally {
+      fs.rmSync(fresh, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
