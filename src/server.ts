@@ -8,6 +8,7 @@ import { startQueueWorker } from './smtp/outbound/queue-worker.js';
 import { startRelay } from './smtp/relay/relay-server.js';
 import { startImap } from './mailbox/imap-listener.js';
 import { autoconfigRoutes } from './http/autoconfig.js';
+import { startApiServer } from './http/api-server.js';
 
 export interface RunningGateway {
   init: Initialised;
@@ -44,9 +45,11 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
   const relay = await startRelay(ctx, { tls: init.tls });
   const queueWorker = await startQueueWorker(ctx, { tls: init.tls });
   const imap = await startImap(ctx, { tls: init.tls });
+  // Record-server API: HTTPS + client certificate only (off unless listen.api is set).
+  const api = await startApiServer(ctx, { tls: init.tls });
   metrics.up.set(1);
   await ctx.audit.record({ actor: 'system', action: 'gateway.start', outcome: 'ok', details: { domain: config.domain } });
-  const ports = { http: httpPort, ...submission.ports, smtpRelay: relay.port, ...imap.ports };
+  const ports = { http: httpPort, ...submission.ports, smtpRelay: relay.port, ...imap.ports, ...(api ? { api: api.port } : {}) };
   logger.info({ ports, domain: config.domain, store: ctx.store.kind }, 'medgate started');
   let closed = false;
   return {
@@ -60,6 +63,7 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
       await relay.close();
       await queueWorker.close();
       await imap.close();
+      await api?.close();
       await http.close();
       (await ctx.sealer()).usePool(undefined);
       await sealPool.close();

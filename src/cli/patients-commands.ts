@@ -3,6 +3,7 @@ import { filingFor } from '../filing/context.js';
 import { exportPatients } from '../filing/export.js';
 import type { FiledIdentity } from '../filing/identity-hashes.js';
 import { importPatients, type ImportReport } from '../filing/import.js';
+import { sendRecord } from '../filing/record-request.js';
 import { MedgateError } from '../errors.js';
 import { addConfigOption, out, promptSecret, withContext } from './common.js';
 
@@ -131,6 +132,32 @@ export function registerPatientsCommands(program: Command): void {
         if (!r.dryRun) await ctx.audit.record({ actor: 'operator', action: 'patients.import', outcome: 'ok', details: { ...r.totals } });
         if (opts.json) out(JSON.stringify(r, null, 2));
         else printImport(r);
+      });
+    });
+
+  addConfigOption(patients.command('send <id>')
+    .description('send a patient\'s record (or one document) to a doctor, re-encrypted for them; treating doctor, access code or emergency')
+    .requiredOption('--to <address>', 'the doctor asking for the record (receives it)')
+    .option('--document <id>', 'only this document')
+    .option('--access-code <code>', 'the patient\'s access code presented by the doctor')
+    .option('--emergency', 'emergency ("bris de glace") request without access code: audited and listed for justification')
+    .option('--reason <text>', 'reason of an emergency request (stored encrypted)')
+    .requiredOption('--rmp <address>', 'the record-server account whose key opens the filed items')
+    .option('--password <password>', 'the record-server account\'s password (else prompted or read from stdin)')
+    .option('--json', 'print JSON'))
+    .action(async (id: string, opts: { to: string; document?: string; accessCode?: string; emergency?: boolean; reason?: string; rmp: string; password?: string; json?: boolean }, cmd: Command) => {
+      if (opts.emergency && opts.accessCode !== undefined) throw new MedgateError('USAGE', 'give either --access-code or --emergency, not both');
+      if (opts.emergency && !opts.reason?.trim()) throw new MedgateError('USAGE', 'an emergency request needs --reason');
+      if (!opts.emergency && opts.reason !== undefined) throw new MedgateError('USAGE', '--reason goes with --emergency');
+      const password = opts.password ?? await promptSecret(`password of ${opts.rmp}: `);
+      await withContext(cmd, async (ctx) => {
+        const r = await sendRecord(ctx, {
+          patientId: id, doctor: opts.to, recordServer: { address: opts.rmp, password },
+          ...(opts.document ? { documentId: opts.document } : {}), ...(opts.accessCode !== undefined ? { accessCode: opts.accessCode } : {}),
+          ...(opts.emergency ? { emergencyReason: opts.reason ?? '' } : {}),
+        });
+        if (opts.json) { out(JSON.stringify(r, null, 2)); return; }
+        out(`request ${r.requestId} (${r.basis}): ${r.messages} sealed item(s), ${r.documents} document(s) ${r.delivery === 'local' ? 'delivered to' : 'queued for'} ${opts.to.trim().toLowerCase()}`);
       });
     });
 

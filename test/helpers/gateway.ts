@@ -55,7 +55,7 @@ export function writeGatewayConfig(dir: string, o: GatewayConfigOptions = {}): s
     pki: { caDir: './certs', trustAnchors: ['./certs/ca.pem'], crls: ['./certs/crl.pem'] },
     listen: {
       host: '127.0.0.1',
-      smtpSubmission: 0, smtpSubmissionTls: 0, smtpRelay: 0, imap: 0, imapTls: 0, http: 0,
+      smtpSubmission: 0, smtpSubmissionTls: 0, smtpRelay: 0, imap: 0, imapTls: 0, http: 0, api: 0,
       ...o.ports,
     },
     // Small KDF memory keeps key wrapping fast in tests; production uses 16 (64 MiB).

@@ -1,0 +1,172 @@
+/**
+ * The HTTPS JSON API for record servers (`listen.api`): the filing routes of src/filing/http-routes.ts
+ * behind client-certificate authentication. TLS asks for a certificate but rejects nothing, so that
+ * every refusal is a clear, audited 401 instead of a handshake reset; the application layer then
+ * validates the chain and CRLs itself and requires the exact certificate of a local `rmp` account.
+ */
+import type http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
+import type { GatewayContext } from '../context.js';
+import { filingRoutes } from '../filing/http-routes.js';
+import type { GatewayTls } from '../init/gateway-tls.js';
+import { derToPem, readCertificateInfo } from '../pki/index.js';
+import { TrustStore } from '../smtp/submission/trust.js';
+
+export interface ApiServerOptions {
+  tls: GatewayTls;
+}
+
+export interface RunningApiServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Why a caller was not let in (the audit `reason`; stable values). */
+export type ApiAuthRefusal =
+  | 'no-certificate'
+  | 'certificate-invalid'
+  | 'no-account'
+  | 'not-a-record-server'
+  | 'account-disabled'
+  | 'certificate-mismatch';
+
+export type ApiAuthResult =
+  | { ok: true; address: string }
+  | { ok: false; reason: ApiAuthRefusal; detail?: string };
+
+/** Bounds on slow or idle clients (a stuck client must not hold a socket forever). */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+const IDLE_SOCKET_MS = 60_000;
+const KEEP_ALIVE_MS = 5_000;
+
+const HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
+
+function json(res: http.ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
+  res.writeHead(status, { ...HEADERS, ...extra });
+  res.end(JSON.stringify(body));
+}
+
+/** The presented certificate then the intermediates the client sent (PEM bundle), or undefined. */
+function presentedChainPem(socket: TLSSocket): string | undefined {
+  const leaf = socket.getPeerCertificate(true) as PeerCertificate & { issuerCertificate?: PeerCertificate };
+  if (!leaf?.raw) return undefined;
+  const pems = [derToPem(leaf.raw, 'CERTIFICATE')];
+  const seen = new Set([leaf.fingerprint256]);
+  // Node links the chain through issuerCertificate; a self-signed root points at itself.
+  for (let c = leaf.issuerCertificate; c?.raw && !seen.has(c.fingerprint256); c = (c as typeof leaf).issuerCertificate) {
+    seen.add(c.fingerprint256);
+    pems.push(derToPem(c.raw, 'CERTIFICATE'));
+  }
+  return pems.join('\n');
+}
+
+/**
+ * Who is calling: the certificate must validate (chain to the configured anchors, current CRL,
+ * clientAuth), its email SAN must name a local `rmp` account, enabled, whose certificate is exactly
+ * this one (SHA-256 of the DER). A valid certificate the gateway issued to someone else is refused.
+ */
+export async function authenticateRecordServer(ctx: GatewayContext, trust: TrustStore, socket: TLSSocket): Promise<ApiAuthResult> {
+  const chain = presentedChainPem(socket);
+  if (!chain) return { ok: false, reason: 'no-certificate' };
+  const v = await trust.validate(chain, 'tls-client');
+  if (!v.ok) return { ok: false, reason: 'certificate-invalid', detail: `${v.code}: ${v.reason}` };
+  let sawAccount: ApiAuthRefusal = 'no-account';
+  for (const email of v.emails) {
+    const account = await ctx.store.accounts.get(email.toLowerCase());
+    if (!account) continue;
+    if (account.kind !== 'rmp') { sawAccount = 'not-a-record-server'; continue; }
+    if (account.disabled) return { ok: false, reason: 'account-disabled', detail: account.address };
+    if (readCertificateInfo(account.certificatePem).fingerprint256 !== v.fingerprint256) {
+      return { ok: false, reason: 'certificate-mismatch', detail: account.address };
+    }
+    return { ok: true, address: account.address };
+  }
+  return { ok: false, reason: sawAccount };
+}
+
+/** The pathname, or undefined when the request target is not a path (e.g. `*` or an absolute URL to elsewhere). */
+function pathOf(req: http.IncomingMessage): string | undefined {
+  const target = req.url ?? '';
+  if (!target.startsWith('/')) return undefined;
+  try {
+    return new URL(target, 'https://api.invalid').pathname;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts the HTTPS API listener when `listen.api` is set; undefined when it is off. */
+export async function startApiServer(ctx: GatewayContext, o: ApiServerOptions): Promise<RunningApiServer | undefined> {
+  const { config, logger } = ctx;
+  const port = config.listen.api;
+  if (port === undefined) return undefined;
+  const trust = new TrustStore(config.pki.trustAnchors, config.pki.crls);
+  // The account each request was authenticated as; the routes read it instead of the TLS socket.
+  const callers = new WeakMap<http.IncomingMessage, string>();
+  const routes = filingRoutes(ctx, (req) => callers.get(req));
+  const anchors = trust.anchorsPem();
+
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    const path = pathOf(req);
+    const remote = req.socket.remoteAddress ?? 'unknown';
+    const auth = await authenticateRecordServer(ctx, trust, req.socket as TLSSocket);
+    if (!auth.ok) {
+      // The path only (the query may carry the first letters of a patient's name).
+      await ctx.audit.record({ actor: 'anonymous', action: 'api.auth', outcome: 'refused', details: { reason: auth.reason, ...(auth.detail ? { detail: auth.detail } : {}), path: path ?? null, remote } });
+      logger.warn({ reason: auth.reason, remote }, 'api request refused');
+      json(res, 401, { error: 'a record-server client certificate is required', reason: auth.reason });
+      return;
+    }
+    if (req.method !== 'GET') {
+      json(res, 405, { error: `method ${req.method ?? ''} not allowed: the API is read-only (GET)` }, { allow: 'GET' });
+      return;
+    }
+    const route = path === undefined ? undefined : routes[path];
+    if (!route) {
+      json(res, 404, { error: 'not found', routes: Object.keys(routes) });
+      return;
+    }
+    callers.set(req, auth.address);
+    await route(req, res);
+  };
+
+  const server = https.createServer({
+    cert: o.tls.certPem,
+    key: o.tls.keyPem,
+    // Listed in the CertificateRequest so clients pick the right certificate; not enforced by TLS.
+    ...(anchors.length ? { ca: anchors } : {}),
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: config.tls.minVersion,
+    handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+  }, (req, res) => {
+    void handle(req, res).catch((err: unknown) => {
+      logger.error({ err: { message: (err as Error).message }, path: pathOf(req) }, 'api handler failed');
+      if (!res.headersSent) json(res, 500, { error: 'internal error' });
+      else res.destroy();
+    });
+  });
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
+  server.setTimeout(IDLE_SOCKET_MS, (socket) => socket.destroy());
+  // A client speaking garbage or failing the handshake: Node drops the socket; we only log it.
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
+    logger.debug({ code: err.code, remote: socket.remoteAddress }, 'api TLS handshake failed');
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, config.listen.host, () => { server.off('error', reject); resolve(); });
+  });
+  const bound = (server.address() as AddressInfo).port;
+  logger.info({ port: bound }, 'record-server API listening (HTTPS, client certificates)');
+  return {
+    port: bound,
+    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
+  };
+}

@@ -1,0 +1,256 @@
+/**
+ * Sending a record on request (issue 6 item 4), end to end on a real `medgate serve`: Paul (the
+ * treating doctor) sends a summary and a letter to the record server over SMTP; `medgate patients
+ * send` re-addresses the filed items to a requesting doctor by re-wrapping their session keys; the
+ * doctor reads them over IMAP with their own key, the sender's signature still valid.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { ImapFlow } from 'imapflow';
+import nodemailer from 'nodemailer';
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import * as openpgp from 'openpgp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { armoredPayload } from '../../src/crypto/seal/sealed-message.js';
+import { dearmorMessage } from '../../src/crypto/seal/radix64.js';
+import { contentPacketOf, splitSessionKeyPackets } from '../../src/filing/rewrap.js';
+import { DEMO_SAMPLES, runCli, startServe, tempDir, writeGatewayConfig, type CliResult, type ServeProcess } from '../helpers/gateway.js';
+
+const DOMAIN = 'cabinet-antony.medgate.test';
+const PAUL = `paul.demo@${DOMAIN}`;
+const JL = `jl.letest@${DOMAIN}`;
+/** A second doctor of the practice (takes a physician's identity from the ANS sample). */
+const URG = `urgences@${DOMAIN}`;
+const RMP = `rmp@${DOMAIN}`;
+const PW: Record<string, string> = { [PAUL]: 'paul password 123', [JL]: 'jl password 4567', [URG]: 'urgences password 89', [RMP]: 'record server secret 0' };
+
+async function must(p: Promise<CliResult>, what: string): Promise<CliResult> {
+  const r = await p;
+  if (r.code !== 0) throw new Error(`${what} failed (${r.code}): ${r.stderr}`);
+  return r;
+}
+
+interface AuditRecord { action: string; outcome: string; actor: string; details: Record<string, unknown> }
+
+describe('patients send: a record re-addressed to a doctor on request (medgate serve, SMTP, IMAP)', () => {
+  let dir: string;
+  let config: string;
+  let serve: ServeProcess;
+  let caPem: string;
+  let db: Database.Database;
+  let patientId: string;
+  let accessCode: string;
+  let summaryDoc: string;
+  const cli = (...args: string[]) => runCli([...args, '--config', config]);
+  const send = (...args: string[]) => cli('patients', 'send', patientId, '--rmp', RMP, '--password', PW[RMP]!, ...args);
+  const audit = async (): Promise<AuditRecord[]> =>
+    (await must(cli('audit', 'list', '--limit', '100000'), 'audit')).stdout.trim().split('\n').map((l) => JSON.parse(l) as AuditRecord);
+
+  async function submit(raw: Buffer): Promise<void> {
+    const t = nodemailer.createTransport({
+      host: '127.0.0.1', port: serve.ports.smtpSubmission!, secure: false, requireTLS: true,
+      auth: { user: PAUL, pass: PW[PAUL]! }, tls: { ca: caPem, servername: 'localhost' },
+    });
+    try { await t.sendMail({ envelope: { from: PAUL, to: [RMP] }, raw }); } finally { t.close(); }
+  }
+  async function build(subject: string, text: string): Promise<Buffer> {
+    const raw = await new MailComposer({
+      from: PAUL, to: RMP, subject, text,
+      headers: { 'X-Medgate-Patient-Nom': 'DUPONT', 'X-Medgate-Patient-Prenom': 'Jean', 'X-Medgate-Patient-Naissance': '30/01/1959' },
+    }).compile().build();
+    return Buffer.from(raw.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1');
+  }
+
+  /** Every message of a user's INBOX as the IMAP server shows it (opened with the user's key). */
+  async function inbox(user: string): Promise<Array<{ subject: string; source: string }>> {
+    const c = new ImapFlow({ host: '127.0.0.1', port: serve.ports.imapTls!, secure: true, logger: false, tls: { ca: caPem, servername: 'localhost' }, auth: { user, pass: PW[user]! } });
+    await c.connect();
+    try {
+      const lock = await c.getMailboxLock('INBOX');
+      try {
+        const out: Array<{ subject: string; source: string }> = [];
+        if ((c.mailbox as { exists: number }).exists === 0) return out;
+        for await (const m of c.fetch('1:*', { envelope: true, source: true })) out.push({ subject: m.envelope?.subject ?? '', source: m.source!.toString('utf8') });
+        return out;
+      } finally { lock.release(); }
+    } finally { await c.logout(); }
+  }
+
+  /** Sealed bytes as stored in a user's mailbox (read straight from the store). */
+  const storedBlobs = (owner: string, mailbox: string): Buffer[] => (db.prepare(
+    'SELECT b.data FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id JOIN blobs b ON b.id = m.blob_id WHERE x.owner = ? AND x.name = ? ORDER BY m.uid',
+  ).all(owner, mailbox) as Array<{ data: Buffer }>).map((r) => r.data);
+
+  const encryptionKeyIds = async (owner: string): Promise<string[]> => {
+    const armored = (db.prepare('SELECT pgp_public_key FROM directory_entries WHERE address = ?').get(owner) as { pgp_public_key: string }).pgp_public_key;
+    return (await openpgp.readKey({ armoredKey: armored })).getKeyIDs().map((k) => k.toHex());
+  };
+  const recipientsOf = async (sealed: Buffer): Promise<string[]> =>
+    (await openpgp.readMessage({ binaryMessage: dearmorMessage(await armoredPayload(sealed), 'message') })).getEncryptionKeyIDs().map((k) => k.toHex());
+
+  beforeAll(async () => {
+    dir = tempDir('medgate-record-request-');
+    config = writeGatewayConfig(dir, { domain: DOMAIN });
+    await must(cli('pki', 'init'), 'pki init');
+    await must(cli('init'), 'init');
+    await must(cli('directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')), 'directory import');
+    await must(cli('user', 'add', PAUL, '--kind', 'person', '--rpps', '10100000017', '--password', PW[PAUL]!), 'add paul');
+    await must(cli('user', 'add', JL, '--kind', 'person', '--rpps', '10100000041', '--password', PW[JL]!), 'add jl');
+    await must(cli('user', 'add', URG, '--kind', 'person', '--rpps', '10100000066', '--password', PW[URG]!), 'add urgences');
+    await must(cli('user', 'add', RMP, '--kind', 'rmp', '--password', PW[RMP]!), 'add rmp');
+    caPem = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
+    serve = await startServe(config);
+    db = new Database(fs.readdirSync(dir, { recursive: true }).map(String).map((f) => path.join(dir, f)).find((f) => f.endsWith('medgate.db'))!, { readonly: true });
+
+    await submit(await build('Synthèse médicale DUPONT', 'Volet de synthese medicale: HTA, diabete de type 2.\n'));
+    await submit(await build('Courrier DUPONT', 'Courrier de suivi, tension stable.\n'));
+    const found = JSON.parse((await must(cli('patients', 'search', 'dup', '--json'), 'search')).stdout) as Array<{ id: string }>;
+    expect(found).toHaveLength(1);
+    patientId = found[0]!.id;
+    const show = JSON.parse((await must(cli('patients', 'show', patientId, '--json'), 'show')).stdout) as { accessCode: string; treatingDoctor: string; tabs: Record<string, Array<{ id: string }>> };
+    expect(show.treatingDoctor).toBe(PAUL);
+    accessCode = show.accessCode;
+    summaryDoc = show.tabs.summary![0]!.id;
+  }, 180_000);
+
+  afterAll(async () => {
+    db?.close();
+    await serve?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a doctor without the access code, or with a wrong one, and audits the refusal', async () => {
+    const none = await send('--to', JL);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/refused: .*access code.*\[FILING_REQUEST_REFUSED\]/);
+    const wrong = await send('--to', JL, '--access-code', 'AAAA-BBBB-CCCC');
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/access code does not match/);
+    // A record server is not a health professional, even with the code.
+    const notDoctor = await send('--to', RMP, '--access-code', accessCode);
+    expect(notDoctor.stderr).toMatch(/only a health professional/);
+
+    expect(storedBlobs(JL, 'INBOX')).toHaveLength(0);
+    const refusals = (await audit()).filter((a) => a.action === 'filing.request');
+    expect(refusals.map((a) => [a.outcome, a.actor, a.details.reason])).toEqual([
+      ['refused', JL, 'access-code-required'], ['refused', JL, 'access-code-wrong'], ['refused', RMP, 'not-a-health-professional'],
+    ]);
+    expect(refusals.every((a) => a.details.patientId === patientId)).toBe(true);
+  }, 60_000);
+
+  it('with the access code the record arrives sealed to the doctor only, opens with their key, content packets untouched', async () => {
+    const r = await must(send('--to', JL, '--access-code', accessCode.toLowerCase(), '--json'), 'send with code');
+    expect(JSON.parse(r.stdout)).toMatchObject({ patientId, basis: 'access-code', documents: 2, messages: 2, delivery: 'local' });
+
+    // Byte level: only the session-key packets changed; the record server's copy is untouched.
+    const original = storedBlobs(RMP, 'INBOX');
+    const sent = storedBlobs(JL, 'INBOX');
+    expect(sent).toHaveLength(2);
+    const jlKeys = await encryptionKeyIds(JL);
+    const rmpKeys = await encryptionKeyIds(RMP);
+    const originalPackets = await Promise.all(original.map(async (b) => Buffer.from(await contentPacketOf(b))));
+    const skeleton = (b: Buffer) => b.toString('latin1').replace(/X-Medgate-Routing:(\r\n [^\r\n]+)+/, 'R').replace(/-----BEGIN PGP MESSAGE-----[\s\S]*-----END PGP MESSAGE-----/, 'C');
+    const matched = new Set<number>();
+    for (const copy of sent) {
+      const packet = Buffer.from(await contentPacketOf(copy));
+      const from = originalPackets.findIndex((p) => p.equals(packet));
+      expect(from).toBeGreaterThanOrEqual(0);
+      matched.add(from);
+      expect(copy.equals(original[from]!)).toBe(false);
+      const to = await recipientsOf(copy);
+      expect(to.length).toBe(1);
+      expect(jlKeys).toContain(to[0]);
+      expect(rmpKeys).not.toContain(to[0]);
+      expect((await recipientsOf(original[from]!)).some((k) => rmpKeys.includes(k))).toBe(true);
+      // Same outer fields and MIME skeleton: the text outside the two OpenPGP objects is identical.
+      expect(skeleton(copy)).toBe(skeleton(original[from]!));
+    }
+    expect(matched.size).toBe(2);
+    const packet = dearmorMessage(await armoredPayload(sent[0]!), 'message');
+    expect(splitSessionKeyPackets(packet).keyPackets.length).toBeLessThan(200);
+
+    // Read by jl over IMAP: decrypted with jl's key, the original subject, Paul's signature valid.
+    const mail = await inbox(JL);
+    expect(mail.map((m) => m.subject).sort()).toEqual(['Courrier DUPONT', 'Synthèse médicale DUPONT']);
+    for (const m of mail) {
+      expect(m.source).toMatch(new RegExp(`^X-Medgate-Signature: valid; signer=${PAUL.replace(/\./g, '\\.')}; fingerprint=[0-9a-f]{40}`, 'm'));
+      expect(m.source).not.toMatch(/medgate\/1|BEGIN PGP MESSAGE/);
+    }
+    expect(mail.find((m) => m.subject.startsWith('Synth'))!.source).toContain('Volet de synthese medicale: HTA');
+
+    const ok = (await audit()).filter((a) => a.action === 'filing.request' && a.outcome === 'ok');
+    expect(ok).toHaveLength(1);
+    expect(ok[0]).toMatchObject({ actor: JL, details: { basis: 'access-code', emergency: false, patientId, messages: 2 } });
+  }, 60_000);
+
+  it('an emergency request without code is sent, flagged in the audit trail and listed for justification; its reason is stored encrypted', async () => {
+    const usage = await send('--to', URG, '--emergency');
+    expect(usage.stderr).toMatch(/needs --reason/);
+    const reason = 'Patient inconscient aux urgences, antecedents inconnus';
+    const r = await must(send('--to', URG, '--emergency', '--reason', reason), 'emergency');
+    expect(r.stdout).toMatch(/\(emergency\): 2 sealed item\(s\), 2 document\(s\) delivered to urgences@/);
+    expect(await inbox(URG)).toHaveLength(2);
+
+    const records = await audit();
+    const flagged = records.filter((a) => a.action === 'filing.request' && a.details.emergency === true);
+    expect(flagged).toHaveLength(1);
+    expect(flagged[0]).toMatchObject({ outcome: 'ok', actor: URG, details: { basis: 'emergency', patientId } });
+    const auditText = JSON.stringify(records);
+    expect(auditText).not.toContain('inconscient');
+    expect(auditText).not.toMatch(/DUPONT|1959-01-30/);
+
+    const listed = JSON.parse((await must(cli('patients', 'emergencies', '--json'), 'emergencies')).stdout) as Array<{ doctor: string; patientId: string; outcome: string; reason: string }>;
+    expect(listed).toEqual([expect.objectContaining({ doctor: URG, patientId, outcome: 'sent', reason })]);
+    expect((await must(cli('patients', 'emergencies'), 'emergencies text')).stdout).toMatch(/urgences@.*sent.*reason: Patient inconscient/);
+    const rows = db.prepare('SELECT reason_enc FROM filing_requests WHERE basis = ?').all('emergency') as Array<{ reason_enc: string }>;
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.reason_enc).toMatch(/^v1:/);
+    expect(rows[0]!.reason_enc).not.toContain('inconscient');
+  }, 60_000);
+
+  it('a doctor on a peer gateway gets the record through the outbound queue, sealed to their key', async () => {
+    const CLAIRE = 'claire.martin@cardio-sceaux.medgate.test';
+    // In the national directory but without a key here, and the domain not whitelisted: unreachable.
+    const before = await send('--to', CLAIRE, '--access-code', accessCode);
+    expect(before.stderr).toMatch(/cannot receive secure mail from this gateway/);
+
+    const peerDir = tempDir('medgate-record-peer-');
+    try {
+      const peerConfig = writeGatewayConfig(peerDir, { domain: 'cardio-sceaux.medgate.test' });
+      const pcli = (...args: string[]) => runCli([...args, '--config', peerConfig]);
+      await must(pcli('pki', 'init'), 'peer pki');
+      await must(pcli('init'), 'peer init');
+      await must(pcli('directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')), 'peer directory');
+      await must(pcli('user', 'add', CLAIRE, '--kind', 'person', '--rpps', '10100000025', '--password', 'claire password 12'), 'add claire');
+      const exported = path.join(peerDir, 'peer-directory.json');
+      await must(pcli('directory', 'export', '--out', exported), 'peer export');
+      await must(cli('directory', 'whitelist', 'import', path.join(DEMO_SAMPLES, 'liste-blanche.xml')), 'whitelist');
+      await must(cli('directory', 'peer', 'import', exported), 'peer import');
+
+      const r = await must(send('--to', CLAIRE, '--access-code', accessCode, '--document', summaryDoc, '--json'), 'send to peer');
+      expect(JSON.parse(r.stdout)).toMatchObject({ basis: 'access-code', messages: 1, delivery: 'queued' });
+      const queued = JSON.parse((await must(cli('queue', 'list', '--all', '--json'), 'queue list')).stdout) as Array<{ envelopeFrom: string; blobId: string; recipients: Array<{ recipient: string }> }>;
+      const item = queued.find((q) => q.recipients.some((x) => x.recipient === CLAIRE));
+      expect(item?.envelopeFrom).toBe(RMP);
+      const blob = (db.prepare('SELECT data FROM blobs WHERE id = ?').get(item!.blobId) as { data: Buffer }).data;
+      const claireKeys = await encryptionKeyIds(CLAIRE);
+      expect(await recipientsOf(blob)).toEqual([expect.toSatisfy((k: string) => claireKeys.includes(k))]);
+    } finally {
+      fs.rmSync(peerDir, { recursive: true, force: true });
+    }
+  }, 90_000);
+
+  it('the treating doctor asks without a code and gets one document', async () => {
+    const r = await must(send('--to', PAUL, '--document', summaryDoc, '--json'), 'treating');
+    expect(JSON.parse(r.stdout)).toMatchObject({ basis: 'treating', documents: 1, messages: 1 });
+    const mail = await inbox(PAUL);
+    expect(mail).toHaveLength(1);
+    expect(mail[0]!.subject).toBe('Synthèse médicale DUPONT');
+    expect(mail[0]!.source).toMatch(/^X-Medgate-Signature: valid; signer=paul\.demo@/m);
+    const unknownDoc = await send('--to', PAUL, '--document', 'no-such-document');
+    expect(unknownDoc.stderr).toMatch(/FILING_DOCUMENT_NOT_FOUND/);
+    const requests = db.prepare('SELECT basis, outcome FROM filing_requests ORDER BY at').all() as Array<{ basis: string; outcome: string }>;
+    expect(requests.filter((q) => q.outcome === 'sent').map((q) => q.basis)).toEqual(['access-code', 'emergency', 'access-code', 'treating']);
+  }, 60_000);
+});
