@@ -15,7 +15,7 @@ import { loadConfig } from '../src/config/load.js';
 import { createContext } from '../src/context.js';
 import { SealPool } from '../src/message/worker/seal-pool.js';
 import { DeliveryService } from '../src/smtp/delivery.js';
-import { DEMO_SAMPLES, runCli, startServe, tempDir, writeGatewayConfig } from '../test/helpers/gateway.js';
+import { prepareGateway, startServe, tempDir, writeGatewayConfig } from '../test/helpers/gateway.js';
 
 const N = Number(process.env['MEDGATE_BENCH_MESSAGES'] ?? '1000');
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
@@ -29,15 +29,7 @@ function rate(n: number, ms: number): string {
 async function main(): Promise<void> {
   const dir = tempDir('medgate-bench-imap-');
   const configFile = writeGatewayConfig(dir);
-  for (const args of [
-    ['init'],
-    ['directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')],
-    ['user', 'add', PAUL, '--kind', 'person', '--rpps', '10100000017', '--password', PW],
-    ['user', 'add', JL, '--kind', 'person', '--rpps', '10100000041', '--password', PW],
-  ]) {
-    const r = await runCli([...args, '--config', configFile]);
-    if (r.code !== 0) throw new Error(`${args.join(' ')}: ${r.stderr}`);
-  }
+  await prepareGateway(configFile, [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW }]);
 
   // Seed N sealed messages (≈20 KB each) into JL's INBOX through the delivery service.
   const ctx = await createContext(loadConfig(configFile), { logDestination: 'stderr' });

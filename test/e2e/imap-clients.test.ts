@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_SAMPLES, runCli, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
+import { prepareGateway, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
 const JL = 'jl.letest@cabinet-antony.medgate.test';
@@ -49,15 +49,7 @@ describe('IMAP on the real encrypted store: Python imaplib, copy/move/expunge an
   beforeAll(async () => {
     dir = tempDir();
     const config = writeGatewayConfig(dir);
-    for (const args of [
-      ['init'],
-      ['directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')],
-      ['user', 'add', PAUL, '--kind', 'person', '--rpps', '10100000017', '--password', PW],
-      ['user', 'add', JL, '--kind', 'person', '--rpps', '10100000041', '--password', PW],
-    ]) {
-      const r = await runCli([...args, '--config', config]);
-      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
-    }
+    await prepareGateway(config, [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW }]);
     caFile = path.join(dir, 'certs', 'ca.pem');
     gw = await startServe(config);
     const t = nodemailer.createTransport({

@@ -5,7 +5,7 @@ import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_SAMPLES, runCli, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
+import { prepareGateway, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
 const JL = 'jl.letest@cabinet-antony.medgate.test';
@@ -37,17 +37,7 @@ describe('SMTP in, IMAP out: a doctor reads sealed mail decrypted in Thunderbird
   beforeAll(async () => {
     dir = tempDir();
     const config = writeGatewayConfig(dir);
-    for (const args of [
-      ['init'],
-      ['directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')],
-      ['directory', 'whitelist', 'import', path.join(DEMO_SAMPLES, 'liste-blanche.xml')],
-      ['user', 'add', PAUL, '--kind', 'person', '--rpps', '10100000017', '--password', PW],
-      ['user', 'add', JL, '--kind', 'person', '--rpps', '10100000041', '--password', PW],
-      ['user', 'add', RMP, '--kind', 'rmp', '--password', PW],
-    ]) {
-      const r = await runCli([...args, '--config', config]);
-      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
-    }
+    await prepareGateway(config, [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW }, { address: RMP, kind: 'rmp', password: PW }]);
     ca = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
     gw = await startServe(config);
   }, 180_000);

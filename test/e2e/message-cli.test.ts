@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, DEMO_SAMPLES, ROOT, runCli, tempDir, writeGatewayConfig } from '../helpers/gateway.js';
+import { CLI, prepareGateway, ROOT, tempDir, writeGatewayConfig } from '../helpers/gateway.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
 const JL = 'jl.letest@cabinet-antony.medgate.test';
@@ -31,17 +31,7 @@ describe('medgate message seal / open / inspect', () => {
   beforeAll(async () => {
     dir = tempDir();
     config = writeGatewayConfig(dir);
-    for (const args of [
-      ['init'],
-      ['directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')],
-      ['directory', 'whitelist', 'import', path.join(DEMO_SAMPLES, 'liste-blanche.xml')],
-      ['user', 'add', PAUL, '--kind', 'person', '--rpps', '10100000017', '--password', PW],
-      ['user', 'add', JL, '--kind', 'person', '--rpps', '10100000041', '--password', PW],
-      ['user', 'add', RMP, '--kind', 'rmp', '--password', PW],
-    ]) {
-      const r = await runCli([...args, '--config', config]);
-      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
-    }
+    await prepareGateway(config, [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW }, { address: RMP, kind: 'rmp', password: PW }]);
   }, 120_000);
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 

@@ -109,3 +109,27 @@ export function startServe(configFile: string, timeoutMs = 90_000): Promise<Serv
     void exited.then((code) => { clearTimeout(timer); reject(new Error(`serve exited with ${code}:\n${logs.join('\n')}\n${stderr.join('')}`)); });
   });
 }
+
+export interface DemoPracticeAccount {
+  address: string;
+  kind: 'person' | 'application' | 'rmp';
+  password: string;
+  rpps?: string;
+}
+
+/**
+ * Prepares a gateway's data directory through the built CLI, as an operator would: init, the
+ * synthetic ANS directory and whitelist, then the given accounts. Throws with the CLI's stderr.
+ */
+export async function prepareGateway(configFile: string, accounts: DemoPracticeAccount[], opts: { whitelist?: boolean } = {}): Promise<void> {
+  const steps: string[][] = [
+    ['init'],
+    ['directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')],
+    ...(opts.whitelist === false ? [] : [['directory', 'whitelist', 'import', path.join(DEMO_SAMPLES, 'liste-blanche.xml')]]),
+    ...accounts.map((a) => ['user', 'add', a.address, '--kind', a.kind, '--password', a.password, ...(a.rpps ? ['--rpps', a.rpps] : [])]),
+  ];
+  for (const args of steps) {
+    const r = await runCli([...args, '--config', configFile]);
+    if (r.code !== 0) throw new Error(`medgate ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  }
+}
