@@ -34,7 +34,7 @@ function crcText(data: Uint8Array): string {
   return Buffer.from([(crc >> 16) & 0xff, (crc >> 8) & 0xff, crc & 0xff]).toString('base64');
 }
 
-/** Base64 lines of 76 characters followed by the `=XXXX` checksum line. */
+/** Base64 lines of 76 characters followed by the checksum line (`=` and four base64 characters). */
 export function radix64Lines(data: Uint8Array): string[] {
   const b64 = Buffer.from(data).toString('base64');
   const lines: string[] = [];
