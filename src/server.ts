@@ -24,6 +24,7 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
   // Sealing runs in worker threads: crypto uses every core, the event loop stays free for clients.
   const sealPool = new SealPool();
   (await ctx.sealer()).usePool(sealPool);
+  ctx.accounts.useKeyUnwrapper((wrapped, passphrase) => sealPool.unwrapKey(wrapped, passphrase));
   const http = new HttpServer({
     host: config.listen.host,
     port: config.listen.http,
@@ -66,6 +67,7 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
       await api?.close();
       await http.close();
       (await ctx.sealer()).usePool(undefined);
+      ctx.accounts.useKeyUnwrapper(undefined);
       await sealPool.close();
       await ctx.audit.record({ actor: 'system', action: 'gateway.stop', outcome: 'ok', details: {} });
       logger.info('medgate stopped');

@@ -45,11 +45,24 @@ export interface UnlockedAccount {
   pgpKey: openpgp.PrivateKey;
 }
 
+/** Unwraps an account's private key with its password (Argon2): inline, or in the worker pool. */
+export type KeyUnwrapper = (wrappedArmored: string, passphrase: string) => Promise<openpgp.PrivateKey>;
+
 const ADDRESS = /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9-]+(\.[a-z0-9-]+)+$/;
 
 /** Accounts and their keys: creation, unlocking, password changes, disabling. */
 export class AccountService {
+  private unwrapper: KeyUnwrapper = unwrapPgpKey;
+
   constructor(private readonly o: AccountServiceOptions) {}
+
+  /**
+   * Where logins run Argon2: the server passes its worker pool (64 MiB of Argon2 on the event loop
+   * would stall every connection); without one (CLI), inline.
+   */
+  useKeyUnwrapper(unwrapper: KeyUnwrapper | undefined): void {
+    this.unwrapper = unwrapper ?? unwrapPgpKey;
+  }
 
   private checkPassword(password: string): void {
     if (password.length < this.o.minPasswordLength) {
@@ -157,7 +170,7 @@ export class AccountService {
     if (!account) return fail('unknown-account');
     if (!(await checkPasswordVerifier(password, account.passwordVerifier))) return fail('wrong-password');
     if (account.disabled) return fail('account-disabled');
-    const pgpKey = await unwrapPgpKey(account.wrappedPgpKey, password).catch(() => fail('key-unwrap-failed'));
+    const pgpKey = await this.unwrapper(account.wrappedPgpKey, password).catch(() => fail('key-unwrap-failed'));
     await this.o.audit.record({ actor: address, action: 'auth.login', outcome: 'ok', details: { via: context.via, remote: context.remote } });
     return { account, pgpKey };
   }

@@ -1,15 +1,22 @@
 import os from 'node:os';
+import * as openpgp from 'openpgp';
 import { Piscina } from 'piscina';
 import { MedgateError } from '../../errors.js';
 import type { SealedSubmission, SubmissionToSeal } from '../seal-submission.js';
-import type { SealTask, SealTaskResult } from './seal-worker.js';
+import type { SealTask, SealTaskResult, UnwrapTask, UnwrapTaskResult } from './seal-worker.js';
 
 /**
- * A pool of worker threads that seal submissions, so crypto uses every core and the event loop
- * stays free for SMTP/IMAP connections.
+ * A pool of worker threads that seal submissions and unwrap account keys (Argon2), so crypto uses
+ * every core and the event loop stays free for SMTP/IMAP connections.
  */
 export class SealPool {
   private readonly pool: Piscina;
+  /**
+   * Armored text of the key objects the main thread hands over: the sealer and the sessions reuse
+   * the same parsed keys, so each is armored once, not once per message (weak: no key outlives
+   * its session because of this cache).
+   */
+  private readonly armored = new WeakMap<openpgp.Key, string>();
 
   constructor(threads = Math.max(1, os.availableParallelism())) {
     this.pool = new Piscina({
@@ -21,13 +28,22 @@ export class SealPool {
     });
   }
 
+  private armor(key: openpgp.Key): string {
+    let text = this.armored.get(key);
+    if (text === undefined) {
+      text = key.armor();
+      this.armored.set(key, text);
+    }
+    return text;
+  }
+
   async seal(req: SubmissionToSeal): Promise<SealedSubmission> {
     const task: SealTask = {
       raw: req.raw,
       senderAddress: req.senderAddress,
       senderEntry: req.senderEntry,
-      signingKeyArmored: req.signingKey.armor(),
-      recipients: req.recipients.map((r) => ({ address: r.address, publicKeyArmored: r.publicKey.armor(), filingKeyArmored: r.filingKey?.armor() ?? null })),
+      signingKeyArmored: this.armor(req.signingKey),
+      recipients: req.recipients.map((r) => ({ address: r.address, publicKeyArmored: this.armor(r.publicKey), filingKeyArmored: r.filingKey ? this.armor(r.filingKey) : null })),
       envelopeFrom: req.envelopeFrom,
     };
     const res = (await this.pool.run(task)) as SealTaskResult;
@@ -36,6 +52,19 @@ export class SealPool {
       throw new Error(res.message);
     }
     return { ...res.value, sealed: Buffer.from(res.value.sealed) };
+  }
+
+  /** unwrapPgpKey in a worker: same result, same CREDENTIALS_WRONG on a wrong passphrase. */
+  async unwrapKey(wrappedArmored: string, passphrase: string): Promise<openpgp.PrivateKey> {
+    const task: UnwrapTask = { wrappedArmored, passphrase };
+    const res = (await this.pool.run(task, { name: 'unwrapKey' })) as UnwrapTaskResult;
+    if (!res.ok) {
+      if (res.code) throw new MedgateError(res.code, res.message);
+      throw new Error(res.message);
+    }
+    const key = await openpgp.readPrivateKey({ armoredKey: res.armored });
+    this.armored.set(key, res.armored);
+    return key;
   }
 
   async close(): Promise<void> {

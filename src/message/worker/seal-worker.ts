@@ -1,8 +1,10 @@
 /**
- * Worker-thread entry (piscina): seals one submission off the main event loop. Keys cross the
- * thread boundary as armored text (in process memory only) and are parsed here.
+ * Worker-thread entry (piscina): seals one submission, or unwraps one account key, off the main
+ * event loop. Keys cross the thread boundary as armored text (in process memory only) and are
+ * parsed here; parsed keys are kept per thread, because parsing a key costs more than using it.
  */
 import * as openpgp from 'openpgp';
+import { unwrapPgpKey } from '../../crypto/keys.js';
 import type { DirectoryEntry } from '../../store/types.js';
 import { sealSubmission, type SealedSubmission } from '../seal-submission.js';
 
@@ -17,13 +19,48 @@ export interface SealTask {
 
 export type SealTaskResult = { ok: true; value: SealedSubmission } | { ok: false; code?: string; message: string; details?: Record<string, unknown> };
 
+export interface UnwrapTask {
+  wrappedArmored: string;
+  passphrase: string;
+}
+
+/** The unwrapped key, armored (unencrypted: it only travels back to the main thread). */
+export type UnwrapTaskResult = { ok: true; armored: string } | { ok: false; code?: string; message: string };
+
+/** Bounded cache of parsed keys by armored text (insertion order: the oldest goes first). */
+class KeyCache<K> {
+  private readonly map = new Map<string, Promise<K>>();
+  constructor(private readonly max: number, private readonly parse: (armored: string) => Promise<K>) {}
+
+  get(armored: string): Promise<K> {
+    let key = this.map.get(armored);
+    if (!key) {
+      if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
+      key = this.parse(armored);
+      key.catch(() => this.map.delete(armored));
+      this.map.set(armored, key);
+    }
+    return key;
+  }
+}
+
+const publicKeys = new KeyCache(2000, (armoredKey) => openpgp.readKey({ armoredKey }));
+// Signing keys of the sessions currently sending; few, and only ever in this process's memory.
+const signingKeys = new KeyCache(64, (armoredKey) => openpgp.readPrivateKey({ armoredKey }));
+
+function failure(err: unknown): { ok: false; code?: string; message: string; details?: Record<string, unknown> } {
+  // Errors are rebuilt on the main thread as MedgateError with the same code and message.
+  const e = err as { code?: unknown; message?: string; details?: Record<string, unknown> };
+  return { ok: false, code: typeof e.code === 'string' ? e.code : undefined, message: e.message ?? String(err), details: e.details };
+}
+
 export default async function sealTask(task: SealTask): Promise<SealTaskResult> {
   try {
-    const signingKey = await openpgp.readPrivateKey({ armoredKey: task.signingKeyArmored });
+    const signingKey = await signingKeys.get(task.signingKeyArmored);
     const recipients = await Promise.all(task.recipients.map(async (r) => ({
       address: r.address,
-      publicKey: await openpgp.readKey({ armoredKey: r.publicKeyArmored }),
-      filingKey: r.filingKeyArmored ? await openpgp.readKey({ armoredKey: r.filingKeyArmored }) : undefined,
+      publicKey: await publicKeys.get(r.publicKeyArmored),
+      filingKey: r.filingKeyArmored ? await publicKeys.get(r.filingKeyArmored) : undefined,
     })));
     const value = await sealSubmission({
       raw: Buffer.from(task.raw.buffer, task.raw.byteOffset, task.raw.byteLength),
@@ -31,8 +68,17 @@ export default async function sealTask(task: SealTask): Promise<SealTaskResult> 
     });
     return { ok: true, value };
   } catch (err) {
-    // Errors are rebuilt on the main thread as MedgateError with the same code and message.
-    const e = err as { code?: unknown; message?: string; details?: Record<string, unknown> };
-    return { ok: false, code: typeof e.code === 'string' ? e.code : undefined, message: e.message ?? String(err), details: e.details };
+    return failure(err);
+  }
+}
+
+/** Argon2 (64 MiB by default) of a login, here rather than on the thread that serves clients. */
+export async function unwrapKey(task: UnwrapTask): Promise<UnwrapTaskResult> {
+  try {
+    const key = await unwrapPgpKey(task.wrappedArmored, task.passphrase);
+    return { ok: true, armored: key.armor() };
+  } catch (err) {
+    const { code, message } = failure(err);
+    return { ok: false, code, message };
   }
 }

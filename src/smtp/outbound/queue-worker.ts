@@ -4,7 +4,7 @@ import type { QueueItem, QueueRecipient } from '../../store/types.js';
 import { DeliveryReporter, type ReportEvent } from '../dsn/report-sender.js';
 import { routeFor } from './peer-route.js';
 import { nextAttemptAt, shouldNotify } from './retry-policy.js';
-import { sendToPeer, type RecipientOutcome } from './send-to-peer.js';
+import { closePeerConnections, sendToPeer, type RecipientOutcome } from './send-to-peer.js';
 
 export interface QueueWorker {
   /** One pass over the due items (tests and `close` use it; the timer calls it every pollMs). */
@@ -159,6 +159,7 @@ export async function startQueueWorker(ctx: GatewayContext, opts: { tls: Gateway
       closed = true;
       if (timer) clearTimeout(timer);
       await pass;
+      closePeerConnections(opts.tls);
     },
   };
 }

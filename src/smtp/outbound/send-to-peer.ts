@@ -1,6 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import nodemailer from 'nodemailer';
+import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { MedgateConfig } from '../../config/schema.js';
 import type { GatewayTls } from '../../init/gateway-tls.js';
 import type { PeerRoute } from './peer-route.js';
@@ -32,6 +33,89 @@ function classify(recipient: string, err: SmtpError): RecipientOutcome {
 }
 
 /**
+ * One TLS context per gateway identity and minimum version: building it parses the key and every
+ * CA certificate, which cost more than the rest of a relay's handshake when done per delivery.
+ */
+const contexts = new WeakMap<GatewayTls, Map<string, tls.SecureContext>>();
+
+function secureContextFor(identity: GatewayTls, minVersion: tls.SecureVersion): tls.SecureContext {
+  let byVersion = contexts.get(identity);
+  if (!byVersion) contexts.set(identity, (byVersion = new Map()));
+  let context = byVersion.get(minVersion);
+  if (!context) {
+    context = tls.createSecureContext({ key: identity.keyPem, cert: identity.certPem, ca: identity.caPem, minVersion });
+    byVersion.set(minVersion, context);
+  }
+  return context;
+}
+
+type PeerTransport = nodemailer.Transporter<SMTPPool.SentMessageInfo, SMTPPool.Options>;
+
+/**
+ * Open connections to peers, per gateway identity and (host, port, domain): one TLS handshake —
+ * ours and the peer's certificate checks — carries many messages instead of one. Each connection
+ * is verified when it is made, carries at most PEER_MESSAGES_PER_CONNECTION messages and closes
+ * when idle, so a changed or revoked peer certificate is seen at the next connection.
+ */
+interface PooledPeer {
+  transport: PeerTransport;
+  inFlight: number;
+  idleTimer?: NodeJS.Timeout;
+}
+
+const peerTransports = new WeakMap<GatewayTls, Map<string, PooledPeer>>();
+const PEER_CONNECTIONS = 4;
+const PEER_MESSAGES_PER_CONNECTION = 100;
+const PEER_IDLE_MS = 30_000;
+
+function peerTransport(config: MedgateConfig, identity: GatewayTls, route: PeerRoute, domain: string): PooledPeer {
+  let byRoute = peerTransports.get(identity);
+  if (!byRoute) peerTransports.set(identity, (byRoute = new Map()));
+  const key = `${route.host}|${route.port}|${domain}|${config.hostname}|${config.tls.minVersion}`;
+  if (!byRoute.has(key)) {
+    const transport = nodemailer.createTransport({
+      pool: true,
+      maxConnections: PEER_CONNECTIONS,
+      maxMessages: PEER_MESSAGES_PER_CONNECTION,
+      host: route.host,
+      port: route.port,
+      secure: false,
+      requireTLS: true,
+      name: config.hostname,
+      connectionTimeout: 15_000,
+      greetingTimeout: 15_000,
+      socketTimeout: 120_000,
+      tls: {
+        // Our client certificate and key, the trust anchors for the peer's chain, the minimum version.
+        secureContext: secureContextFor(identity, config.tls.minVersion),
+        rejectUnauthorized: true,
+        // RFC 6066: no IP address as SNI.
+        ...(net.isIP(route.host) ? {} : { servername: route.host }),
+        checkServerIdentity: (host: string, cert: tls.PeerCertificate) => {
+          const hostError = tls.checkServerIdentity(host, cert);
+          if (hostError) return hostError;
+          const names = (cert.subjectaltname ?? '').split(/,\s*/).filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4).toLowerCase());
+          return names.includes(domain) ? undefined : new Error(`the peer certificate does not name ${domain}`);
+        },
+      },
+    });
+    byRoute.set(key, { transport, inFlight: 0 });
+  }
+  return byRoute.get(key)!;
+}
+
+/** Closes every open peer connection of this gateway identity (queue worker shutdown). */
+export function closePeerConnections(identity: GatewayTls): void {
+  const byRoute = peerTransports.get(identity);
+  if (!byRoute) return;
+  peerTransports.delete(identity);
+  for (const peer of byRoute.values()) {
+    if (peer.idleTimer) clearTimeout(peer.idleTimer);
+    peer.transport.close();
+  }
+}
+
+/**
  * Delivers the sealed bytes to one peer gateway, byte for byte, over mandatory TLS with this
  * gateway's client certificate. The peer must present a certificate chaining to our trust anchors
  * and naming the recipient domain: a peer that cannot do TLS, or the wrong peer, is a temporary
@@ -46,32 +130,10 @@ export async function sendToPeer(opts: {
   recipients: string[];
   sealed: Buffer;
 }): Promise<RecipientOutcome[]> {
-  const { route, domain } = opts;
-  const transport = nodemailer.createTransport({
-    host: route.host,
-    port: route.port,
-    secure: false,
-    requireTLS: true,
-    name: opts.config.hostname,
-    connectionTimeout: 15_000,
-    greetingTimeout: 15_000,
-    socketTimeout: 120_000,
-    tls: {
-      key: opts.tls.keyPem,
-      cert: opts.tls.certPem,
-      ca: opts.tls.caPem,
-      minVersion: opts.config.tls.minVersion,
-      rejectUnauthorized: true,
-      // RFC 6066: no IP address as SNI.
-      ...(net.isIP(route.host) ? {} : { servername: route.host }),
-      checkServerIdentity: (host: string, cert: tls.PeerCertificate) => {
-        const hostError = tls.checkServerIdentity(host, cert);
-        if (hostError) return hostError;
-        const names = (cert.subjectaltname ?? '').split(/,\s*/).filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4).toLowerCase());
-        return names.includes(domain) ? undefined : new Error(`the peer certificate does not name ${domain}`);
-      },
-    },
-  });
+  const peer = peerTransport(opts.config, opts.tls, opts.route, opts.domain);
+  const { transport } = peer;
+  if (peer.idleTimer) clearTimeout(peer.idleTimer);
+  peer.inFlight++;
   try {
     const info = await transport.sendMail({ envelope: { from: opts.envelopeFrom, to: opts.recipients }, raw: opts.sealed });
     const rejected = new Map<string, SmtpError>();
@@ -90,6 +152,14 @@ export async function sendToPeer(opts: {
     }
     return opts.recipients.map((r) => classify(r, err));
   } finally {
-    transport.close();
+    // Idle for PEER_IDLE_MS: close its connections; the next delivery opens a freshly verified one.
+    if (--peer.inFlight === 0) {
+      peer.idleTimer = setTimeout(() => {
+        const byRoute = peerTransports.get(opts.tls);
+        for (const [key, p] of byRoute ?? []) if (p === peer) byRoute!.delete(key);
+        transport.close();
+      }, PEER_IDLE_MS);
+      peer.idleTimer.unref();
+    }
   }
 }

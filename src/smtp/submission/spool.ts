@@ -12,6 +12,9 @@ export interface SpooledMessage {
   read(): Promise<Buffer>;
 }
 
+/** Up to this size the spooled bytes are also kept in memory, so reading them back costs no I/O. */
+const KEEP_IN_MEMORY_BYTES = 1024 * 1024;
+
 /**
  * Streams a DATA body into a private spool file (mode 0600) while counting its size, hands it to
  * `use`, and removes the file in every case — success, refusal, error, or the client vanishing
@@ -22,17 +25,26 @@ export async function withSpooledMessage<T>(stream: Readable, dir: string, maxBy
   await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, `submission-${Date.now()}-${randomBytes(8).toString('hex')}.eml`);
   let size = 0;
+  let kept: Buffer[] | undefined = [];
   const limiter = new Transform({
     transform(chunk: Buffer, _enc, done) {
       size += chunk.length;
-      done(null, size > maxBytes ? undefined : chunk);
+      if (size > maxBytes) {
+        kept = undefined;
+        return done();
+      }
+      if (kept && size <= KEEP_IN_MEMORY_BYTES) kept.push(chunk);
+      else kept = undefined;
+      done(null, chunk);
     },
   });
   try {
     await pipeline(stream, limiter, fs.createWriteStream(file, { flags: 'wx', mode: 0o600 }));
     const oversized = size > maxBytes;
-    return await use({ size, oversized, read: () => fs.promises.readFile(file) });
+    const inMemory = kept;
+    return await use({ size, oversized, read: () => (inMemory ? Promise.resolve(Buffer.concat(inMemory, size)) : fs.promises.readFile(file)) });
   } finally {
-    await fs.promises.rm(file, { force: true });
+    // unlink, not rm: rm walks the path (lstat, rimraf) for what is always one plain file.
+    await fs.promises.unlink(file).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err; });
   }
 }
