@@ -1,7 +1,7 @@
 import mimeFuncs from 'nodemailer/lib/mime-funcs/index.js';
 import type * as openpgp from 'openpgp';
 import type { ResolveSigner, RoutingHeader } from '../crypto/seal/index.js';
-import { isMedgateError } from '../errors.js';
+import { isMedgateError, MedgateError } from '../errors.js';
 import type { MessageSealer } from '../message/sealer.js';
 
 /** What the first opening of a stored message established; cached (encrypted) so every session agrees. */
@@ -150,8 +150,16 @@ export async function openStored(opts: {
     return resolved;
   };
   try {
-    const res = await sealer.openWith(opts.sealed, ownKey, resolveSigner);
-    const original = neutraliseForgedFields(res.raw);
+    // In the worker pool when the server has one; inline otherwise, and when the pooled lookup of the
+    // signer (by the outer From) was not enough to resolve it.
+    const pooled = await sealer.openInPool(opts.sealed, ownKey, owner, known?.fingerprint ?? null);
+    if (pooled && !pooled.ok && pooled.code !== 'SIGNER_UNKNOWN') {
+      if (!pooled.code) throw new Error(pooled.message);
+      throw new MedgateError(pooled.code, pooled.message, pooled.details);
+    }
+    if (pooled?.ok) ownCopy = pooled.ownCopy;
+    const res = pooled?.ok ? pooled : await sealer.openWith(opts.sealed, ownKey, resolveSigner);
+    const original = neutraliseForgedFields(res.raw as Buffer);
     let prefix = known?.prefix;
     if (prefix === undefined) {
       const v = res.verification;

@@ -15,6 +15,22 @@ import { PATIENTS_ROOT, folderNameKey, isStoredPatientFolder, storedPatientFolde
 
 const STANDARD: Array<[string, SpecialUse | null]> = [['INBOX', null], ['Sent', '\\Sent'], ['Drafts', '\\Drafts'], ['Trash', '\\Trash'], ['Junk', '\\Junk']];
 const CACHE_LIMIT_BYTES = 64 * 1024 * 1024;
+/** Messages opened at once when a mailbox is first listed: keeps every worker thread busy. */
+const OPEN_CONCURRENCY = 4;
+
+/** Maps with at most `limit` calls in flight, keeping the input order in the result. */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
 
 /**
  * One user's IMAP view of the encrypted store. Messages are opened with the key unlocked at LOGIN,
@@ -44,7 +60,7 @@ export class StoreUserSession implements ImapUserSession {
     for (const [name] of STANDARD) await this.ctx.store.mail.ensureMailbox(this.user, name);
     await this.refreshNames();
     const inbox = await this.ctx.store.mail.getMailbox(this.user, 'INBOX');
-    if (inbox) for (const m of await this.ctx.store.mail.listMessages(inbox.id)) await this.facts(m);
+    if (inbox) await mapLimit(await this.ctx.store.mail.listMessages(inbox.id), OPEN_CONCURRENCY, (m) => this.facts(m));
   }
 
   private async refreshNames(): Promise<void> {
@@ -177,8 +193,7 @@ export class StoreUserSession implements ImapUserSession {
 
   async openMailbox(name: string): Promise<MailboxSnapshot> {
     const mb = await this.mailbox(name);
-    const messages: MessageSummary[] = [];
-    for (const m of await this.ctx.store.mail.listMessages(mb.id)) messages.push(await this.summary(m));
+    const messages = await mapLimit(await this.ctx.store.mail.listMessages(mb.id), OPEN_CONCURRENCY, (m) => this.summary(m));
     const fresh = await this.ctx.store.mail.getMailboxById(mb.id);
     return {
       name, uidValidity: mb.uidValidity, uidNext: fresh?.uidNext ?? mb.uidNext, messages,

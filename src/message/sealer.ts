@@ -7,6 +7,7 @@ import { MedgateError } from '../errors.js';
 import type { DirectoryEntry } from '../store/types.js';
 import { sealSubmission, type SealedSubmission } from './seal-submission.js';
 import type { SealPool } from './worker/seal-pool.js';
+import type { OpenTaskResult } from './worker/seal-worker.js';
 
 export type { SealedSubmission } from './seal-submission.js';
 
@@ -114,6 +115,21 @@ export class MessageSealer {
   /** Opens with a caller-chosen signer lookup (mailbox reading pins the key that verified first). */
   openWith(sealed: Buffer, key: openpgp.PrivateKey, resolveSigner: ResolveSigner): ReturnType<typeof open> {
     return open({ sealed, decryptionKey: key, resolveSigner });
+  }
+
+  /**
+   * Opens a stored message for its reader in the worker pool, the signer resolved beforehand from
+   * the directory by the sealed message's From. Undefined when there is no pool (open inline).
+   */
+  async openInPool(sealed: Buffer, key: openpgp.PrivateKey, ownAddress: string, knownFingerprint: string | null): Promise<OpenTaskResult | undefined> {
+    if (!this.pool) return undefined;
+    const fromField = inspect(sealed).outerHeaders.find(([k]) => k.toLowerCase() === 'from')?.[1] ?? '';
+    const from = (/<([^>]+)>/.exec(fromField)?.[1] ?? fromField).trim().toLowerCase();
+    const resolved = from ? await this.resolveSigner({ address: from, keyIds: [] }) : undefined;
+    return this.pool.open({
+      sealed, key, ownAddress, knownFingerprint,
+      signer: resolved ? { address: from, publicKey: resolved.publicKey, status: resolved.status, identity: resolved.identity } : null,
+    });
   }
 
   /** Opens only the routing header with a given key (a record server's own key). */

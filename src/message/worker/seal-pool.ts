@@ -3,7 +3,7 @@ import * as openpgp from 'openpgp';
 import { Piscina } from 'piscina';
 import { MedgateError } from '../../errors.js';
 import type { SealedSubmission, SubmissionToSeal } from '../seal-submission.js';
-import type { SealTask, SealTaskResult, UnwrapTask, UnwrapTaskResult } from './seal-worker.js';
+import type { OpenTask, OpenTaskResult, SealTask, SealTaskResult, UnwrapTask, UnwrapTaskResult } from './seal-worker.js';
 
 /**
  * A pool of worker threads that seal submissions and unwrap account keys (Argon2), so crypto uses
@@ -65,6 +65,22 @@ export class SealPool {
     const key = await openpgp.readPrivateKey({ armoredKey: res.armored });
     this.armored.set(key, res.armored);
     return key;
+  }
+
+  /**
+   * Opens a stored message in a worker. The signer is resolved beforehand (by the sealed message's
+   * From); `ok: false` carries the typed error code so the caller decides (placeholder or retry).
+   */
+  async open(task: {
+    sealed: Buffer; key: openpgp.PrivateKey; ownAddress: string; knownFingerprint: string | null;
+    signer: { address: string; publicKey: openpgp.PublicKey; status: 'active' | 'suspended' | 'revoked'; identity?: Record<string, unknown> } | null;
+  }): Promise<OpenTaskResult> {
+    const job: OpenTask = {
+      sealed: task.sealed, keyArmored: this.armor(task.key), ownAddress: task.ownAddress, knownFingerprint: task.knownFingerprint,
+      signer: task.signer ? { address: task.signer.address, publicKeyArmored: this.armor(task.signer.publicKey), status: task.signer.status, identity: task.signer.identity } : null,
+    };
+    const res = (await this.pool.run(job, { name: 'openMessage' })) as OpenTaskResult;
+    return res.ok ? { ...res, raw: Buffer.from(res.raw) } : res;
   }
 
   async close(): Promise<void> {

@@ -5,6 +5,7 @@
  */
 import * as openpgp from 'openpgp';
 import { unwrapPgpKey } from '../../crypto/keys.js';
+import { open, type ResolveSigner, type RoutingHeader, type Verification } from '../../crypto/seal/index.js';
 import type { DirectoryEntry } from '../../store/types.js';
 import { sealSubmission, type SealedSubmission } from '../seal-submission.js';
 
@@ -80,5 +81,46 @@ export async function unwrapKey(task: UnwrapTask): Promise<UnwrapTaskResult> {
   } catch (err) {
     const { code, message } = failure(err);
     return { ok: false, code, message };
+  }
+}
+
+export interface OpenTask {
+  sealed: Uint8Array;
+  /** The reader's unlocked key, armored (memory only). */
+  keyArmored: string;
+  ownAddress: string;
+  /** The signer, resolved on the main thread from the directory by the sealed message's From. */
+  signer: { address: string; publicKeyArmored: string; status: 'active' | 'suspended' | 'revoked'; identity?: Record<string, unknown> } | null;
+  /** Fingerprint that verified at first opening: pinned, so a later revocation keeps old mail readable. */
+  knownFingerprint: string | null;
+}
+
+export type OpenTaskResult =
+  | { ok: true; raw: Uint8Array; routing: RoutingHeader | null; verification: Verification; ownCopy: boolean }
+  | { ok: false; code?: string; message: string; details?: Record<string, unknown> };
+
+/** Decrypts and verifies one stored message for its reader (IMAP FETCH), off the event loop. */
+export async function openMessage(task: OpenTask): Promise<OpenTaskResult> {
+  try {
+    const key = await signingKeys.get(task.keyArmored);
+    const signerKey = task.signer ? await publicKeys.get(task.signer.publicKeyArmored) : undefined;
+    const ownIds = new Set(key.getKeyIDs().map((k) => k.toHex()));
+    let ownCopy = false;
+    const resolveSigner: ResolveSigner = async (ref) => {
+      const resolved = signerKey && task.signer && ref.address?.toLowerCase() === task.signer.address
+        ? { publicKey: signerKey, status: task.signer.status, identity: task.signer.identity }
+        : undefined;
+      if (resolved && task.knownFingerprint && signerKey!.getFingerprint() === task.knownFingerprint) return { ...resolved, status: 'active' };
+      const signedBySigner = !!resolved && ref.keyIds.some((id) => signerKey!.getKeyIDs().some((k) => k.toHex() === id));
+      if (!signedBySigner && ref.keyIds.some((id) => ownIds.has(id))) {
+        ownCopy = true;
+        return { publicKey: key.toPublic(), status: 'active', identity: { address: task.ownAddress } };
+      }
+      return resolved;
+    };
+    const res = await open({ sealed: Buffer.from(task.sealed.buffer, task.sealed.byteOffset, task.sealed.byteLength), decryptionKey: key, resolveSigner });
+    return { ok: true, raw: res.raw, routing: res.routing, verification: res.verification, ownCopy };
+  } catch (err) {
+    return failure(err);
   }
 }
