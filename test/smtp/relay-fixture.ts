@@ -44,6 +44,10 @@ export interface TwoGatewayOptions {
   queue?: Record<string, number>;
   /** Extra accounts (address → RPPS) per gateway. */
   extraUsers?: { a?: string[][]; b?: string[][] };
+  /** Application or record-server accounts per gateway (created before the directory exchange). */
+  serviceAccounts?: { a?: Array<{ address: string; kind: 'application' | 'rmp' }>; b?: Array<{ address: string; kind: 'application' | 'rmp' }> };
+  /** Extra top-level config per gateway (e.g. `filing`). */
+  config?: { a?: Record<string, unknown>; b?: Record<string, unknown> };
 }
 
 export async function setupTwoGateways(o: TwoGatewayOptions = {}): Promise<TwoGateways> {
@@ -51,7 +55,7 @@ export async function setupTwoGateways(o: TwoGatewayOptions = {}): Promise<TwoGa
   const caDir = path.join(root, 'ca');
   const [relayA, relayB] = await freePorts(2);
   const queue = { pollMs: 100, retryBaseSeconds: 0.2, retryMaxSeconds: 1, delayNoticeAfterMinutes: 60, maxLifetimeHours: 1, ...o.queue };
-  const make = (name: string, domain: string, relayPort: number, peerDomain: string, peerPort: number): GatewayHandle => {
+  const make = (name: string, domain: string, relayPort: number, peerDomain: string, peerPort: number, more: Record<string, unknown> = {}): GatewayHandle => {
     const dir = path.join(root, name);
     fs.mkdirSync(dir);
     const config = writeGatewayConfig(dir, {
@@ -62,22 +66,24 @@ export async function setupTwoGateways(o: TwoGatewayOptions = {}): Promise<TwoGa
         peers: [{ domain: peerDomain, host: '127.0.0.1', port: peerPort }],
         queue,
         limits: { maxMessageBytes: 40 * 1024 * 1024 },
+        ...more,
       },
     });
     return { domain, dir, config, relayPort, cli: (...args: string[]) => runCli([...args, '--config', config]) };
   };
-  const a = make('a', A_DOMAIN, relayA!, B_DOMAIN, relayB!);
-  const b = make('b', B_DOMAIN, relayB!, A_DOMAIN, relayA!);
+  const a = make('a', A_DOMAIN, relayA!, B_DOMAIN, relayB!, o.config?.a);
+  const b = make('b', B_DOMAIN, relayB!, A_DOMAIN, relayA!, o.config?.b);
   await must(a.cli('pki', 'init'), 'pki init');
-  const prepare = async (g: GatewayHandle, users: string[][]): Promise<void> => {
+  const prepare = async (g: GatewayHandle, users: string[][], services: Array<{ address: string; kind: string }> = []): Promise<void> => {
     await must(g.cli('init'), 'init');
     await must(g.cli('directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')), 'ANS import');
     await must(g.cli('directory', 'whitelist', 'import', path.join(DEMO_SAMPLES, 'liste-blanche.xml')), 'whitelist import');
     for (const [address, rpps] of users) await must(g.cli('user', 'add', address!, '--kind', 'person', '--rpps', rpps!, '--password', PASSWORD), `user add ${address}`);
+    for (const s of services) await must(g.cli('user', 'add', s.address, '--kind', s.kind, '--password', PASSWORD), `user add ${s.address}`);
   };
   await Promise.all([
-    prepare(a, [[PAUL, '10100000017'], ...(o.extraUsers?.a ?? [])]),
-    prepare(b, [[CLAIRE, '10100000025'], ...(o.extraUsers?.b ?? [])]),
+    prepare(a, [[PAUL, '10100000017'], ...(o.extraUsers?.a ?? [])], o.serviceAccounts?.a),
+    prepare(b, [[CLAIRE, '10100000025'], ...(o.extraUsers?.b ?? [])], o.serviceAccounts?.b),
   ]);
   const exportA = path.join(root, 'export-a.json');
   const exportB = path.join(root, 'export-b.json');

@@ -1,0 +1,89 @@
+/**
+ * Issue 6's proof across gateways: the lab's software and the treating doctor on gateway A, a
+ * hospital doctor on gateway B, all writing to the record server on gateway B. The lab result
+ * (HPRIM + PDF), the summary and an IHE_XDM.ZIP discharge summary land under one patient.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { zipSync } from 'fflate';
+import { ImapFlow } from 'imapflow';
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SAMPLES } from '../helpers/gateway.js';
+import { A_DOMAIN, B_DOMAIN, CLAIRE, PASSWORD, PAUL, caPem, serve, setupTwoGateways, submitter, waitFor, type TwoGateways } from '../smtp/relay-fixture.js';
+
+const LAB = `lgc@${A_DOMAIN}`;
+const RMP = `rmp@${B_DOMAIN}`;
+const PDF = Buffer.from('%PDF-1.4\n% synthetic\n%%EOF\n');
+
+async function build(o: { from: string; subject: string; text: string; headers?: Record<string, string>; attachments?: Array<{ filename: string; content: Buffer; contentType: string }> }): Promise<Buffer> {
+  const raw = await new MailComposer({ from: o.from, to: RMP, subject: o.subject, text: o.text, headers: o.headers ?? {}, attachments: o.attachments ?? [] }).compile().build();
+  return Buffer.from(raw.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1');
+}
+
+describe('record server on another gateway: lab, treating doctor and hospital file under one patient', () => {
+  let t: TwoGateways;
+
+  beforeAll(async () => {
+    t = await setupTwoGateways({
+      serviceAccounts: { a: [{ address: LAB, kind: 'application' }], b: [{ address: RMP, kind: 'rmp' }] },
+      // The lab's software is a biologist for the rights matrix, which the sending gateway applies.
+      config: { a: { filing: { senders: { [LAB]: 'biologist' } } } },
+    });
+    await Promise.all([serve(t.a), serve(t.b)]);
+  }, 180_000);
+  afterAll(async () => { await t?.cleanup(); });
+
+  it('files the HPRIM result, the summary and the XDM discharge summary under DUPONT Jean (1959-01-30), by tab', async () => {
+    const hprim = fs.readFileSync(path.join(SAMPLES, 'hprim-biologie.txt'), 'utf8');
+    const xdm = zipSync({
+      'IHE_XDM/SUBSET01/METADATA.XML': new Uint8Array(fs.readFileSync(path.join(SAMPLES, 'xdm', 'IHE_XDM', 'SUBSET01', 'METADATA.XML'))),
+      'IHE_XDM/SUBSET01/CRH.PDF': new Uint8Array(PDF),
+      'INDEX.HTM': new TextEncoder().encode('<html><body>XDM</body></html>'),
+      'README.TXT': new TextEncoder().encode('IHE XDM'),
+    });
+    const send = async (g: typeof t.a, from: string, raw: Buffer) => {
+      const tr = submitter(t, g, from);
+      try { return await tr.sendMail({ envelope: { from, to: [RMP] }, raw }); } finally { tr.close(); }
+    };
+    await send(t.a, LAB, await build({ from: LAB, subject: 'Résultats de biologie', text: hprim, attachments: [{ filename: 'resultats.pdf', content: PDF, contentType: 'application/pdf' }] }));
+    await send(t.a, PAUL, await build({ from: PAUL, subject: 'Synthèse médicale', text: 'Volet de synthèse médicale.\n',
+      headers: { 'X-Medgate-Patient-Nom': 'DUPONT', 'X-Medgate-Patient-Prenom': 'Jean', 'X-Medgate-Patient-Naissance': '30/01/1959' } }));
+    await send(t.b, CLAIRE, await build({ from: CLAIRE, subject: "Compte rendu d'hospitalisation", text: 'CR joint (XDM).\n',
+      attachments: [{ filename: 'IHE_XDM.ZIP', content: Buffer.from(xdm), contentType: 'application/zip' }] }));
+
+    // The two remote items travel through A's queue and B's relay; wait until B has filed all three.
+    type Show = { identity: { familyName: string; givenName: string; birthDate: string }; tabs: Record<string, Array<{ part: string; sender: string; type: string }>> };
+    const show = await waitFor(async () => {
+      const found = JSON.parse((await t.b.cli('patients', 'search', 'dup', '--json')).stdout || '[]') as Array<{ id: string }>;
+      if (found.length !== 1) return undefined;
+      const s = JSON.parse((await t.b.cli('patients', 'show', found[0]!.id, '--json')).stdout) as Show;
+      return s.tabs.biology && s.tabs.summary && s.tabs.reports ? s : undefined;
+    }, 60_000, 'three items filed on gateway B');
+    expect(show.identity).toMatchObject({ familyName: 'DUPONT', givenName: 'Jean', birthDate: '1959-01-30' });
+    expect(show.tabs.biology!.map((d) => d.part).sort()).toEqual(['body', 'resultats.pdf']);
+    expect(show.tabs.biology!.every((d) => d.sender === LAB)).toBe(true);
+    expect(show.tabs.summary!.map((d) => d.sender)).toEqual([PAUL]);
+    expect(show.tabs.reports!.some((d) => d.sender === CLAIRE && d.type === 'hospital-report')).toBe(true);
+
+    // The record server's own view over IMAP: clear routing fields, content still sealed.
+    const c = new ImapFlow({ host: '127.0.0.1', port: t.b.serve!.ports.imapTls!, secure: true, logger: false, tls: { ca: caPem(t), servername: 'localhost' }, auth: { user: RMP, pass: PASSWORD } });
+    await c.connect();
+    try {
+      await c.mailboxOpen('INBOX');
+      const sources: string[] = [];
+      for await (const m of c.fetch('1:*', { source: true })) sources.push(m.source!.toString('latin1'));
+      expect(sources).toHaveLength(3);
+      for (const s of sources) {
+        expect(s).toMatch(/^X-Medgate-Route-Verified: valid; signer=/);
+        expect(s).toContain('X-Medgate-Route-Patient-Family: DUPONT');
+        expect(s).toContain('multipart/encrypted');
+        expect(s).not.toContain('Hémoglobine');
+        expect(s).not.toContain('Volet de synth');
+      }
+      expect(sources.some((s) => s.includes('X-Medgate-Route-Patient-INS: 159018002121980^^^&1.2.250.1.213.1.4.10&ISO'))).toBe(true);
+    } finally {
+      await c.logout();
+    }
+  });
+});
