@@ -32,7 +32,7 @@ export async function createContext(config: MedgateConfig, opts: { logDestinatio
   const audit = new AuditTrail(store.audit);
   const directory = new DirectoryService(store, audit, config.domain);
   let ca: Promise<TestCa> | undefined;
-  const loadCa = (): Promise<TestCa> => (ca ??= loadTestCa(config.pki.caDir));
+  const loadCa = (): Promise<TestCa> => (ca ??= loadTestCa(config.pki.caDir).catch((err: unknown) => { ca = undefined; throw err; }));
   const accounts = new AccountService({
     store, audit, domain: config.domain, loadCa,
     loadCustodyKey: async () => (await ensureCustodyKey(config.dataDir, config.domain)).privateKey,
@@ -41,7 +41,8 @@ export async function createContext(config: MedgateConfig, opts: { logDestinatio
   });
   let sealer: Promise<MessageSealer> | undefined;
   const getSealer = (): Promise<MessageSealer> => (sealer ??= ensureFilingKey(config.dataDir, config.domain)
-    .then((k) => new MessageSealer(directory, config.domain, k.privateKey)));
+    .then((k) => new MessageSealer(directory, config.domain, k.privateKey))
+    .catch((err: unknown) => { sealer = undefined; throw err; }));
   return {
     config, logger, store, audit, directory, accounts, loadCa, sealer: getSealer, mailEvents: new MailEvents(),
     close: () => store.close(),

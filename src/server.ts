@@ -1,6 +1,7 @@
 import type { GatewayContext } from './context.js';
 import { HttpServer } from './http/http-server.js';
-import { initialise, type Initialised } from './init/initialise.js';
+import { initialise, removeLeftoverSpool, type Initialised } from './init/initialise.js';
+import path from 'node:path';
 import { Metrics } from './metrics.js';
 import { SealPool } from './message/worker/seal-pool.js';
 import { startSubmission } from './smtp/submission/index.js';
@@ -19,6 +20,9 @@ export interface RunningGateway {
 /** Wires the services together and starts every listener that exists. */
 export async function startGateway(ctx: GatewayContext): Promise<RunningGateway> {
   const { config, logger } = ctx;
+  // Only the serving process owns the spool: what a crash left there (clear text) goes first.
+  const leftover = removeLeftoverSpool(path.join(config.dataDir, 'spool'));
+  if (leftover) logger.warn({ files: leftover }, 'removed spool files left by an earlier crash');
   const init = await initialise(ctx, { createCaIfMissing: config.demo.enabled });
   const metrics = new Metrics();
   // Sealing runs in worker threads: crypto uses every core, the event loop stays free for clients.

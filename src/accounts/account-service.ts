@@ -48,6 +48,9 @@ export interface UnlockedAccount {
 /** Unwraps an account's private key with its password (Argon2): inline, or in the worker pool. */
 export type KeyUnwrapper = (wrappedArmored: string, passphrase: string) => Promise<openpgp.PrivateKey>;
 
+let dummy: Promise<string> | undefined;
+const dummyVerifier = (): Promise<string> => (dummy ??= makePasswordVerifier('medgate timing equaliser'));
+
 const ADDRESS = /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9-]+(\.[a-z0-9-]+)+$/;
 
 /** Accounts and their keys: creation, unlocking, password changes, disabling. */
@@ -167,7 +170,11 @@ export class AccountService {
       await this.o.audit.record({ actor: address, action: 'auth.login', outcome: 'refused', details: { via: context.via, remote: context.remote, reason } });
       throw wrongCredentials();
     };
-    if (!account) return fail('unknown-account');
+    if (!account) {
+      // Same work as for a known account, so the answer time does not tell which addresses exist.
+      await checkPasswordVerifier(password, await dummyVerifier());
+      return fail('unknown-account');
+    }
     if (!(await checkPasswordVerifier(password, account.passwordVerifier))) return fail('wrong-password');
     if (account.disabled) return fail('account-disabled');
     const pgpKey = await this.unwrapper(account.wrappedPgpKey, password).catch(() => fail('key-unwrap-failed'));

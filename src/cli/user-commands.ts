@@ -32,6 +32,7 @@ export function registerUserCommands(program: Command): void {
           const base = path.join(opts.certOut, created.account.address);
           fs.writeFileSync(`${base}.crt.pem`, created.certificatePem);
           fs.writeFileSync(`${base}.key.pem`, created.certificateKeyPem, { mode: 0o600 });
+          fs.chmodSync(`${base}.key.pem`, 0o600); // mode only applies to a new file
           out(`certificate: ${base}.crt.pem  key: ${base}.key.pem`);
         }
         out(`recovery key (shown once, keep it offline): ${created.recoveryKey}`);

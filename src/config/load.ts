@@ -54,6 +54,7 @@ export function loadConfig(file?: string): MedgateConfig {
   return {
     ...c,
     configFile,
+    domain: c.domain.toLowerCase(),
     dataDir: abs(c.dataDir),
     pki: { ...c.pki, caDir: abs(c.pki.caDir), trustAnchors: c.pki.trustAnchors.map(abs), crls: c.pki.crls.map(abs) },
     tls: { ...c.tls, certFile: c.tls.certFile ? abs(c.tls.certFile) : undefined, keyFile: c.tls.keyFile ? abs(c.tls.keyFile) : undefined },

@@ -119,7 +119,7 @@ export class FilingService {
         ...(routing.patient.sex ? { sex: routing.patient.sex } : {}), ...(routing.patient.ins ? { ins: routing.patient.ins } : {}),
       } : null,
       messageId, blobId,
-      date: routing.document.date,
+      date: trustedDocumentDate(routing.document.date, routing.sealedAt),
       sender: { address: routing.sender.address.toLowerCase(), role: routing.sender.role ?? null },
       documents: documentsOfRouting(routing),
       contentDigest: routing.contentDigest,
@@ -383,4 +383,15 @@ export class FilingService {
 
 function latest(docs: DocumentRow[]): DocumentRow | undefined {
   return [...docs].sort((a, b) => (a.date === b.date ? a.seq - b.seq : a.date < b.date ? -1 : 1)).at(-1);
+}
+
+/**
+ * The document date comes from the sender's Date header. It orders summaries (and so who is the
+ * treating doctor), so a date that is not a real date or lies after the sealing is replaced by the
+ * sealing date: nobody can jump ahead of the record by post-dating a message.
+ */
+export function trustedDocumentDate(date: string, sealedAt: string): string {
+  const sealed = sealedAt.slice(0, 10);
+  const ok = /^\d{4}-\d{2}-\d{2}$/.test(date) && !Number.isNaN(Date.parse(date + 'T00:00:00Z'));
+  return ok && date <= sealed ? date : sealed;
 }

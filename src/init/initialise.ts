@@ -39,3 +39,23 @@ export async function initialise(ctx: GatewayContext, opts: { createCaIfMissing:
   }
   return { tls, filingKey, createdCa, demoAccounts };
 }
+
+/**
+ * Spool files hold messages before they are sealed (clear text). Normally each is removed when its
+ * SMTP transaction ends; after a crash or power loss they are removed here, before anything listens.
+ */
+export function removeLeftoverSpool(dir: string): number {
+  let removed = 0;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    if (!name.endsWith('.eml')) continue;
+    fs.rmSync(path.join(dir, name), { force: true });
+    removed++;
+  }
+  return removed;
+}

@@ -22,7 +22,8 @@ export async function startImap(ctx: GatewayContext, opts: { tls: GatewayTls }):
     onAuthEvent: (e) => {
       // Successful and failed LOGINs are audited by the account service; throttled ones only here.
       if (e.type === 'throttled' || e.type === 'refused') {
-        void ctx.audit.record({ actor: e.user.toLowerCase().slice(0, 254), action: 'imap.auth', outcome: 'refused', details: { outcome: e.type, reason: e.reason, remote: e.remoteAddress } });
+        void ctx.audit.record({ actor: e.user.toLowerCase().slice(0, 254), action: 'imap.auth', outcome: 'refused', details: { outcome: e.type, reason: e.reason, remote: e.remoteAddress } })
+          .catch((err: unknown) => log.error({ code: (err as { code?: string }).code ?? (err as Error).name }, 'audit record failed'));
       }
     },
   });

@@ -11,8 +11,20 @@ import type { AccountRepo } from '../store/types.js';
 export class MetaKey {
   private constructor(private readonly key: Buffer) {}
 
+  /** Loads in flight per user: parallel first logins of one user must agree on one key. */
+  private static readonly loading = new Map<string, Promise<MetaKey>>();
+
   /** Unwraps the user's key, creating it on first use. */
-  static async forAccount(accounts: AccountRepo, address: string, pgpKey: openpgp.PrivateKey): Promise<MetaKey> {
+  static forAccount(accounts: AccountRepo, address: string, pgpKey: openpgp.PrivateKey): Promise<MetaKey> {
+    let load = MetaKey.loading.get(address);
+    if (!load) {
+      load = MetaKey.load(accounts, address, pgpKey).finally(() => MetaKey.loading.delete(address));
+      MetaKey.loading.set(address, load);
+    }
+    return load;
+  }
+
+  private static async load(accounts: AccountRepo, address: string, pgpKey: openpgp.PrivateKey): Promise<MetaKey> {
     const account = await accounts.get(address);
     if (!account) throw new MedgateError('ACCOUNT_UNKNOWN', `no account for ${address}`);
     if (account.wrappedMetaKey) {

@@ -27,7 +27,7 @@ export interface OpenedMessage {
 
 const CRLF = '\r\n';
 /** Fields a sender could forge inside the message to impersonate medgate's verdict. */
-const OURS = /^(x-medgate-signature|x-medgate-signer)\s*:/gim;
+const OURS = /^(x-medgate-signature|x-medgate-signer)\s*:/im;
 
 function headerValue(text: string): string {
   return /^[\x20-\x7e]*$/.test(text) ? text : mimeFuncs.encodeWords(text, 'Q', 60);
@@ -46,8 +46,7 @@ function neutraliseForgedFields(raw: Buffer): Buffer {
   const end = raw.indexOf('\r\n\r\n') >= 0 ? raw.indexOf('\r\n\r\n') : raw.indexOf('\n\n');
   const head = raw.subarray(0, end < 0 ? raw.length : end).toString('latin1');
   if (!OURS.test(head)) return raw;
-  OURS.lastIndex = 0;
-  const fixed = head.replace(OURS, (m) => 'X-Untrusted-' + m.slice(2));
+  const fixed = head.replace(new RegExp(OURS.source, 'gim'), (m) => 'X-Untrusted-' + m.slice(2));
   return Buffer.concat([Buffer.from(fixed, 'latin1'), raw.subarray(head.length)]);
 }
 

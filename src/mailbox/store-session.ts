@@ -104,9 +104,25 @@ export class StoreUserSession implements ImapUserSession {
     return list.sort((a, b) => (a.name === 'INBOX' ? -1 : b.name === 'INBOX' ? 1 : a.name.localeCompare(b.name)));
   }
 
+  /**
+   * The stored name for a new mailbox: a folder the user makes under `Patients/` names a patient, so
+   * it is stored pseudonymised like the automatic ones (its display name encrypted in the cache).
+   */
+  private async storedNameForNew(name: string): Promise<string> {
+    const known = this.displayToStored.get(name);
+    if (known) return known;
+    if (!name.startsWith(PATIENTS_ROOT + '/') || name.length === PATIENTS_ROOT.length + 1) return name;
+    const display = name.slice(PATIENTS_ROOT.length + 1);
+    const stored = storedPatientFolder(this.metaKey, display);
+    await this.ctx.store.mail.putMeta(this.user, folderNameKey(stored), this.metaKey.encrypt(display));
+    return stored;
+  }
+
   async createMailbox(name: string): Promise<void> {
-    if (await this.ctx.store.mail.getMailbox(this.user, this.stored(name))) throw new ImapError(ImapErrorCode.MAILBOX_EXISTS, `Mailbox ${name} already exists`);
-    await this.ctx.store.mail.ensureMailbox(this.user, name);
+    const stored = await this.storedNameForNew(name);
+    if (await this.ctx.store.mail.getMailbox(this.user, stored)) throw new ImapError(ImapErrorCode.MAILBOX_EXISTS, `Mailbox ${name} already exists`);
+    await this.ctx.store.mail.ensureMailbox(this.user, stored);
+    await this.refreshNames();
   }
 
   async deleteMailbox(name: string): Promise<void> {
@@ -118,10 +134,11 @@ export class StoreUserSession implements ImapUserSession {
 
   async renameMailbox(from: string, to: string): Promise<void> {
     const src = await this.mailbox(from);
-    if (await this.ctx.store.mail.getMailbox(this.user, this.stored(to))) throw new ImapError(ImapErrorCode.MAILBOX_EXISTS, `Mailbox ${to} already exists`);
+    const target = await this.storedNameForNew(to);
+    if (await this.ctx.store.mail.getMailbox(this.user, target)) throw new ImapError(ImapErrorCode.MAILBOX_EXISTS, `Mailbox ${to} already exists`);
     if (src.name === 'INBOX') {
       // RFC 3501: renaming INBOX moves its messages to the new mailbox and leaves INBOX empty.
-      const dest = await this.ctx.store.mail.ensureMailbox(this.user, to);
+      const dest = await this.ctx.store.mail.ensureMailbox(this.user, target);
       const uids = (await this.ctx.store.mail.listMessages(src.id)).map((m) => m.uid);
       await this.ctx.store.mail.copyMessages(src.id, uids, dest.id);
       await this.ctx.store.mail.setFlags(src.id, uids, 'add', ['\\Deleted']);
@@ -129,7 +146,7 @@ export class StoreUserSession implements ImapUserSession {
       this.ctx.mailEvents.emit({ type: 'expunge', mailboxId: src.id, uids });
       return;
     }
-    await this.ctx.store.mail.renameMailbox(this.user, src.name, to);
+    await this.ctx.store.mail.renameMailbox(this.user, src.name, target);
     await this.refreshNames();
   }
 
@@ -141,7 +158,7 @@ export class StoreUserSession implements ImapUserSession {
   private async facts(m: StoredMessage): Promise<OpenedFacts> {
     const cached = await this.ctx.store.mail.getMeta(this.user, m.blobId);
     const facts = cached ? this.metaKey.decrypt<{ facts?: OpenedFacts }>(cached)?.facts : undefined;
-    if (facts) return facts;
+    if (facts && !facts.error) return facts;
     return (await this.open(m)).facts;
   }
 
@@ -154,10 +171,13 @@ export class StoreUserSession implements ImapUserSession {
     const cached = cachedText ? this.metaKey.decrypt<{ facts?: OpenedFacts; imap?: MessageMeta }>(cachedText) : undefined;
     const opened = await openStored({
       sealer: this.sealer, sealed, blobId: m.blobId, owner: this.user, ownKey: this.pgpKey,
-      domain: this.ctx.config.domain, internalDate: new Date(m.internalDate), known: cached?.facts, view: this.view,
+      domain: this.ctx.config.domain, internalDate: new Date(m.internalDate), known: cached?.facts?.error ? undefined : cached?.facts, view: this.view,
     });
-    if (!cached?.facts) {
-      await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...cached, facts: opened.facts }));
+    // A failed opening is not pinned: the next opening tries again (signer reinstated, directory synced).
+    if (!cached?.facts || cached.facts.error) {
+      // After a failed opening the cached structure described the notice: drop it with the old facts.
+      const keep = cached?.facts?.error ? {} : cached;
+      await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...keep, facts: opened.facts }));
       await this.fileUnderPatient(m, sealed, opened.facts);
     }
     this.remember(m.blobId, opened);

@@ -72,17 +72,31 @@ export class DeliveryService {
       })),
     } : undefined;
     const committed = await this.ctx.store.mail.commit(sealed.sealed, placements, queue);
-    this.announce(committed);
-    await this.ctx.audit.record({
-      actor: req.sender.address, action: 'message.accept', outcome: 'ok', messageId: sealed.messageId,
-      details: {
-        id, local: local.length, remote: remote.length, documentType: sealed.documentType, patientFound: !!sealed.patient,
-        patientConflicts: sealed.conflicts.map((c) => c.field), alreadyEncrypted: sealed.alreadyEncrypted,
-      },
+    // From here the message is accepted: nothing after the commit may turn it into an error, or the
+    // client would retry a message that is already delivered (and it would arrive twice).
+    await this.afterCommit(sealed.messageId, async () => {
+      this.announce(committed);
+      await this.ctx.audit.record({
+        actor: req.sender.address, action: 'message.accept', outcome: 'ok', messageId: sealed.messageId,
+        details: {
+          id, local: local.length, remote: remote.length, documentType: sealed.documentType, patientFound: !!sealed.patient,
+          patientConflicts: sealed.conflicts.map((c) => c.field), alreadyEncrypted: sealed.alreadyEncrypted,
+        },
+      });
     });
     // Record servers among the local recipients: file the item from its routing header (issue 6).
-    await fileDelivered(this.ctx, { sealed: sealed.sealed, blobId: committed.blobId, messageId: sealed.messageId, recipients: local.map((r) => r.address) });
+    await this.afterCommit(sealed.messageId, () => fileDelivered(this.ctx, { sealed: sealed.sealed, blobId: committed.blobId, messageId: sealed.messageId, recipients: local.map((r) => r.address) }));
     return { id, messageId: sealed.messageId, sealed, deliveredLocally: local.map((r) => r.address), queued: remote.map((r) => r.address) };
+  }
+
+  /** Bookkeeping after a durable commit: failures are logged (by code, never content), not thrown. */
+  private async afterCommit(messageId: string, work: () => Promise<unknown>): Promise<void> {
+    try {
+      await work();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      this.ctx.logger.error({ messageId, code: typeof code === 'string' ? code : (err as Error).name }, 'post-commit bookkeeping failed; the message stays delivered');
+    }
   }
 
   /** Tells IMAP sessions in IDLE about new messages. */
@@ -94,13 +108,15 @@ export class DeliveryService {
   async acceptRelayed(req: RelayedDelivery): Promise<{ placed: number; duplicates: number }> {
     const placements: Placement[] = req.recipients.map((r) => ({ owner: r.toLowerCase(), mailbox: 'INBOX', deliveryKey: `relay:${req.messageId}:${r.toLowerCase()}` }));
     const res = await this.ctx.store.mail.commit(req.sealed, placements);
-    this.announce(res);
     const duplicates = res.placed.filter((p) => p.duplicate).length;
-    await this.ctx.audit.record({
-      actor: req.envelopeFrom, action: 'message.relay.accept', outcome: 'ok', messageId: req.messageId,
-      details: { recipients: req.recipients.length, duplicates },
+    await this.afterCommit(req.messageId, async () => {
+      this.announce(res);
+      await this.ctx.audit.record({
+        actor: req.envelopeFrom, action: 'message.relay.accept', outcome: 'ok', messageId: req.messageId,
+        details: { recipients: req.recipients.length, duplicates },
+      });
     });
-    await fileDelivered(this.ctx, { sealed: req.sealed, blobId: res.blobId, messageId: req.messageId, recipients: req.recipients });
+    await this.afterCommit(req.messageId, () => fileDelivered(this.ctx, { sealed: req.sealed, blobId: res.blobId, messageId: req.messageId, recipients: req.recipients }));
     return { placed: res.placed.length - duplicates, duplicates };
   }
 }

@@ -105,4 +105,47 @@ describe('IMAP on the real encrypted store: Python imaplib, copy/move/expunge an
       await c.logout();
     }
   });
+
+  it('a sender cannot forge medgate\'s verdict: its own X-Medgate-Signature fields are renamed', async () => {
+    const ca = fs.readFileSync(caFile);
+    const t = nodemailer.createTransport({ host: '127.0.0.1', port: gw.ports.smtpSubmissionTls, secure: true, tls: { ca, servername: 'localhost' }, auth: { user: PAUL, pass: PW } });
+    await t.sendMail({ from: PAUL, to: JL, subject: 'verdict forge', text: 'x', headers: { 'X-Medgate-Signature': 'valid; signer=ordre@medecins.example' } });
+    t.close();
+    const c = new ImapFlow({ host: '127.0.0.1', port: gw.ports.imapTls!, secure: true, logger: false, tls: { ca: ca.toString(), servername: 'localhost' }, auth: { user: JL, pass: PW } });
+    await c.connect();
+    try {
+      await c.mailboxOpen('INBOX');
+      const m = await c.fetchOne('*', { source: true });
+      const head = m ? m.source!.toString('utf8').split('\r\n\r\n')[0]! : '';
+      expect(head).toMatch(/^X-Medgate-Signature: valid; signer=paul\.demo@cabinet-antony\.medgate\.test;/);
+      expect(head.match(/^X-Medgate-Signature:/gim)).toHaveLength(1);
+      expect(head).toMatch(/^X-Untrusted-Medgate-Signature: valid; signer=ordre@medecins\.example$/m);
+    } finally {
+      await c.logout();
+    }
+  });
+
+  it('a folder the doctor makes or renames under Patients/ is stored pseudonymised too', async () => {
+    const c = new ImapFlow({ host: '127.0.0.1', port: gw.ports.imapTls!, secure: true, logger: false, tls: { ca: fs.readFileSync(caFile, 'utf8'), servername: 'localhost' }, auth: { user: JL, pass: PW } });
+    await c.connect();
+    try {
+      await c.mailboxCreate('Patients/BERNARDIN Lucie (1980-04-05)');
+      await c.mailboxCreate('Dossier temporaire');
+      await c.mailboxRename('Dossier temporaire', 'Patients/GALLOIS Remi (1975-07-08)');
+      const names = (await c.list()).map((m) => m.path);
+      expect(names).toEqual(expect.arrayContaining(['Patients/BERNARDIN Lucie (1980-04-05)', 'Patients/GALLOIS Remi (1975-07-08)']));
+      expect(names).not.toContain('Dossier temporaire');
+      expect((await c.status('Patients/GALLOIS Remi (1975-07-08)', { messages: true })).messages).toBe(0);
+    } finally {
+      await c.logout();
+    }
+    const dataDir = path.join(dir, 'data');
+    for (const f of ['medgate.db', 'medgate.db-wal']) {
+      const file = path.join(dataDir, f);
+      if (!fs.existsSync(file)) continue;
+      const bytes = fs.readFileSync(file);
+      expect(bytes.includes('BERNARDIN'), f).toBe(false);
+      expect(bytes.includes('GALLOIS'), f).toBe(false);
+    }
+  });
 });

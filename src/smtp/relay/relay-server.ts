@@ -42,7 +42,12 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
     const peer = peers.get(session);
     const actor = peer?.ok ? `peer:${peer.names[0]}` : `peer:${session.remoteAddress}`;
     logger.info({ stage, code: err.reason, reply: err.responseCode, remote: session.remoteAddress, ...details }, 'relay refused');
-    await ctx.audit.record({ actor, action: `smtp.relay.${stage}.refused`, outcome: 'refused', details: { code: err.reason, reply: err.responseCode, ...details } });
+    try {
+      await ctx.audit.record({ actor, action: `smtp.relay.${stage}.refused`, outcome: 'refused', details: { code: err.reason, reply: err.responseCode, ...details } });
+    } catch (auditErr) {
+      // The refusal stands even if the audit store is down; the log line above keeps the trace.
+      logger.error({ stage, code: (auditErr as { code?: string }).code ?? (auditErr as Error).name }, 'audit record failed');
+    }
     return err;
   };
   // Every hook answers through one path: an SmtpReply becomes its reply; anything else is a
@@ -50,7 +55,7 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
   const run = (session: SMTPServerSession, stage: string, details: Record<string, unknown>, cb: (err?: Error | null) => void, fn: () => Promise<void>): void => {
     fn().then(() => cb(), async (err: unknown) => {
       if (isSmtpReply(err)) { cb(await refuse(session, err, details, stage)); return; }
-      logger.error({ stage, err: { message: (err as Error).message, code: isMedgateError(err) ? err.code : undefined } }, 'relay internal error');
+      logger.error({ stage, code: isMedgateError(err) ? err.code : (err as Error).name }, 'relay internal error');
       cb(replies.temporaryFailure());
     });
   };

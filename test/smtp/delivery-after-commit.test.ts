@@ -1,0 +1,40 @@
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { createContext, type GatewayContext } from '../../src/context.js';
+import { DeliveryService } from '../../src/smtp/delivery.js';
+import { prepareGateway, tempDir, writeGatewayConfig } from '../helpers/gateway.js';
+
+const PAUL = 'paul.demo@cabinet-antony.medgate.test';
+const JL = 'jl.letest@cabinet-antony.medgate.test';
+const PW = 'correct horse battery';
+
+describe('DeliveryService: once committed, a message is accepted whatever happens next', () => {
+  let dir: string;
+  let ctx: GatewayContext;
+
+  beforeAll(async () => {
+    dir = tempDir();
+    const config = writeGatewayConfig(dir);
+    await prepareGateway(config, [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW }]);
+    ctx = await createContext(loadConfig(config), { logDestination: 'stderr' });
+  }, 120_000);
+  afterAll(async () => {
+    await ctx?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('an audit store failing after the commit does not fail the submission (the client would retry and get it twice)', async () => {
+    const sender = await ctx.accounts.unlock(PAUL, PW);
+    const rcpt = await (await ctx.sealer()).resolveRecipient(JL);
+    if (!rcpt.ok) throw new Error('recipient not resolvable');
+    ctx.audit.record = async () => { throw Object.assign(new Error('disk full'), { code: 'STORE_WRITE_FAILED' }); };
+    const raw = Buffer.from(`From: ${PAUL}\r\nTo: ${JL}\r\nSubject: essai\r\n\r\nBonjour\r\n`);
+    const accepted = await new DeliveryService(ctx).acceptSubmission({
+      raw, sender: { address: PAUL, pgpKey: sender.pgpKey, entry: (await ctx.directory.lookup(PAUL))! }, envelopeFrom: PAUL, recipients: [rcpt],
+    });
+    expect(accepted.deliveredLocally).toEqual([JL]);
+    const inbox = (await ctx.store.mail.getMailbox(JL, 'INBOX'))!;
+    expect(await ctx.store.mail.listMessages(inbox.id)).toHaveLength(1);
+  });
+});
