@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { FilingRepo } from '../filing/repo-types.js';
 
 export type { FilingRepo } from '../filing/repo-types.js';
@@ -213,6 +214,32 @@ export interface NewQueueItem {
   recipients: Array<{ recipient: string; notify: string[] | null; orcpt: string | null }>;
 }
 
+/**
+ * A sealed message written to a file (large messages: never held in memory whole). The file must
+ * be fsynced, private (0600) and on the same file system as the data directory: commit moves it.
+ */
+export interface SealedFile {
+  path: string;
+  size: number;
+  /** Lower-case hex sha256 of the file's bytes: the blob id. */
+  sha256: string;
+}
+
+export type SealedBytes = Buffer | SealedFile;
+
+export function isSealedFile(s: SealedBytes): s is SealedFile {
+  return !Buffer.isBuffer(s);
+}
+
+/** A stored sealed message, readable as a stream whatever its size. */
+export interface BlobHandle {
+  size: number;
+  /** A fresh stream of the sealed bytes at each call. */
+  stream(): Readable;
+  /** Up to `max` first bytes (enough for the header block: routing checks never read the body). */
+  head(max: number): Promise<Buffer>;
+}
+
 export interface CommittedDelivery {
   blobId: string;
   placed: Array<{ owner: string; mailbox: string; mailboxId: number; uid: number; duplicate: boolean }>;
@@ -231,8 +258,12 @@ export interface MailRepo {
    * The durable commit: stores the sealed bytes once, places them in every mailbox and queues the
    * remote recipients, all in one transaction. Returns only after the transaction is on disk.
    */
-  commit(sealed: Buffer, placements: Placement[], queue?: NewQueueItem, internalDate?: Date): Promise<CommittedDelivery>;
+  commit(sealed: SealedBytes, placements: Placement[], queue?: NewQueueItem, internalDate?: Date): Promise<CommittedDelivery>;
+  /** The whole sealed bytes in memory (IMAP FETCH, export): for streaming use openBlob. */
   getBlob(blobId: string): Promise<Buffer | undefined>;
+  openBlob(blobId: string): Promise<BlobHandle | undefined>;
+  /** Deletes blob files no row refers to (a crash between writing one and its commit); returns how many. */
+  removeOrphanBlobFiles(): Promise<number>;
   listMessages(mailboxId: number): Promise<StoredMessage[]>;
   getMessage(mailboxId: number, uid: number): Promise<StoredMessage | undefined>;
   /** Returns the messages whose flags changed, with their new flags and modseq. */

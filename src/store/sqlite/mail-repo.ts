@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type Database from 'better-sqlite3';
 import { MedgateError } from '../../errors.js';
-import type {
-  CommittedDelivery, Mailbox, MailRepo, NewQueueItem, Placement, SpecialUse, StoredMessage,
+import type { BlobFiles } from '../files/blob-files.js';
+import {
+  isSealedFile, type BlobHandle, type CommittedDelivery, type Mailbox, type MailRepo, type NewQueueItem, type Placement,
+  type SealedBytes, type SpecialUse, type StoredMessage,
 } from '../types.js';
 
 interface MailboxRow {
@@ -47,7 +50,7 @@ function newUidValidity(): number {
 }
 
 export class SqliteMailRepo implements MailRepo {
-  constructor(private readonly db: Database.Database) {}
+  constructor(private readonly db: Database.Database, private readonly files: BlobFiles) {}
 
   private mailboxRow(owner: string, name: string): MailboxRow | undefined {
     return this.db.prepare('SELECT * FROM mailboxes WHERE owner = ? AND name = ?').get(owner.toLowerCase(), canonicalMailboxName(name)) as MailboxRow | undefined;
@@ -94,25 +97,31 @@ export class SqliteMailRepo implements MailRepo {
   }
 
   async deleteMailbox(owner: string, name: string): Promise<void> {
-    this.db.transaction(() => {
+    const dropped = this.db.transaction(() => {
       const mb = this.mailboxRow(owner, name);
       if (!mb) throw new MedgateError('MAILBOX_UNKNOWN', `no mailbox named ${name}`);
       const blobs = (this.db.prepare('SELECT DISTINCT blob_id FROM messages WHERE mailbox_id = ?').all(mb.id) as { blob_id: string }[]).map((r) => r.blob_id);
       this.db.prepare('DELETE FROM messages WHERE mailbox_id = ?').run(mb.id);
       this.db.prepare('DELETE FROM mailboxes WHERE id = ?').run(mb.id);
-      this.collectBlobs(blobs);
+      return this.collectBlobs(blobs);
     }).immediate();
+    this.dropUnreferencedFiles(dropped);
   }
 
   async setSubscribed(owner: string, name: string, subscribed: boolean): Promise<void> {
     this.db.prepare('UPDATE mailboxes SET subscribed = ? WHERE owner = ? AND name = ?').run(subscribed ? 1 : 0, owner.toLowerCase(), canonicalMailboxName(name));
   }
 
-  async commit(sealed: Buffer, placements: Placement[], queue?: NewQueueItem, internalDate = new Date()): Promise<CommittedDelivery> {
-    const blobId = createHash('sha256').update(sealed).digest('hex');
+  async commit(sealed: SealedBytes, placements: Placement[], queue?: NewQueueItem, internalDate = new Date()): Promise<CommittedDelivery> {
+    const external = isSealedFile(sealed);
+    const blobId = external ? sealed.sha256 : createHash('sha256').update(sealed).digest('hex');
+    const size = external ? sealed.size : sealed.length;
+    // The file reaches its durable place before the row that names it (see BlobFiles).
+    const createdFile = external ? this.files.adopt(sealed.path, blobId) : false;
     const now = new Date().toISOString();
     const tx = this.db.transaction((): CommittedDelivery => {
-      this.db.prepare('INSERT INTO blobs (id, size, data, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING').run(blobId, sealed.length, sealed, now);
+      this.db.prepare('INSERT INTO blobs (id, size, data, created_at, external) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING')
+        .run(blobId, size, external ? Buffer.alloc(0) : sealed, now, external ? 1 : 0);
       const placed: CommittedDelivery['placed'] = [];
       for (const p of placements) {
         const mb = this.ensureMailboxSync(p.owner, p.mailbox, defaultSpecialUse(p.mailbox));
@@ -121,7 +130,7 @@ export class SqliteMailRepo implements MailRepo {
         const uid = mb.uidNext;
         const modseq = mb.highestModseq + 1;
         this.db.prepare(`INSERT INTO messages (mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq, delivery_key)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(mb.id, uid, blobId, uniqueFlags(p.flags ?? []).join(' '), internalDate.toISOString(), sealed.length, modseq, p.deliveryKey);
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(mb.id, uid, blobId, uniqueFlags(p.flags ?? []).join(' '), internalDate.toISOString(), size, modseq, p.deliveryKey);
         this.db.prepare('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(uid + 1, modseq, mb.id);
         placed.push({ owner: mb.owner, mailbox: mb.name, mailboxId: mb.id, uid, duplicate: false });
       }
@@ -138,10 +147,38 @@ export class SqliteMailRepo implements MailRepo {
       }
       return { blobId, placed, queued: !!queue && queue.recipients.length > 0 };
     });
-    return tx.immediate();
+    try {
+      return tx.immediate();
+    } catch (err) {
+      // Nothing refers to a file this call put in place: remove it rather than leave it to the sweep.
+      if (createdFile && !this.blobRow(blobId)) this.files.remove(blobId);
+      throw err;
+    }
+  }
+
+  private blobRow(blobId: string): { size: number; external: number } | undefined {
+    return this.db.prepare('SELECT size, external FROM blobs WHERE id = ?').get(blobId) as { size: number; external: number } | undefined;
+  }
+
+  async openBlob(blobId: string): Promise<BlobHandle | undefined> {
+    const row = this.blobRow(blobId);
+    if (!row) return undefined;
+    if (row.external) {
+      return { size: row.size, stream: () => this.files.stream(blobId), head: (max) => this.files.head(blobId, max) };
+    }
+    const data = await this.getBlob(blobId);
+    if (!data) return undefined;
+    return { size: data.length, stream: () => Readable.from([data]), head: async (max) => data.subarray(0, max) };
+  }
+
+  async removeOrphanBlobFiles(): Promise<number> {
+    const known = this.db.prepare('SELECT 1 FROM blobs WHERE id = ? AND external = 1');
+    return this.files.removeOrphans((id) => !!known.get(id));
   }
 
   async getBlob(blobId: string): Promise<Buffer | undefined> {
+    const row = this.blobRow(blobId);
+    if (row?.external) return this.files.read(blobId);
     const r = this.db.prepare('SELECT data FROM blobs WHERE id = ?').get(blobId) as { data: Buffer } | undefined;
     return r?.data;
   }
@@ -199,25 +236,43 @@ export class SqliteMailRepo implements MailRepo {
   }
 
   async expunge(mailboxId: number, uids?: number[]): Promise<number[]> {
-    return this.db.transaction(() => {
+    const { removedUids, dropped } = this.db.transaction(() => {
       const rows = this.db.prepare('SELECT uid, flags, blob_id FROM messages WHERE mailbox_id = ? ORDER BY uid').all(mailboxId) as { uid: number; flags: string; blob_id: string }[];
       const wanted = uids ? new Set(uids) : undefined;
       const removed = rows.filter((r) => r.flags.split(' ').includes('\\Deleted') && (!wanted || wanted.has(r.uid)));
       const del = this.db.prepare('DELETE FROM messages WHERE mailbox_id = ? AND uid = ?');
       for (const r of removed) del.run(mailboxId, r.uid);
+      let dropped: string[] = [];
       if (removed.length) {
         this.db.prepare('UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = ?').run(mailboxId);
-        this.collectBlobs(removed.map((r) => r.blob_id));
+        dropped = this.collectBlobs(removed.map((r) => r.blob_id));
       }
-      return removed.map((r) => r.uid);
+      return { removedUids: removed.map((r) => r.uid), dropped };
     }).immediate();
+    this.dropUnreferencedFiles(dropped);
+    return removedUids;
   }
 
-  /** Removes those sealed blobs that no message and no queue item refers to any more. */
-  collectBlobs(blobIds: string[]): void {
+  /**
+   * Removes those sealed blobs that no message and no queue item refers to any more. Runs inside
+   * the caller's transaction; the files of removed external blobs are deleted by `dropUnreferencedFiles`
+   * once that transaction has committed (a rollback must not lose a file).
+   */
+  collectBlobs(blobIds: string[]): string[] {
     const del = this.db.prepare(`DELETE FROM blobs WHERE id = ?
       AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_id = ?) AND NOT EXISTS (SELECT 1 FROM queue_items WHERE blob_id = ?)`);
-    for (const id of new Set(blobIds)) del.run(id, id, id);
+    const external = this.db.prepare('SELECT external FROM blobs WHERE id = ?');
+    const dropped: string[] = [];
+    for (const id of new Set(blobIds)) {
+      const wasExternal = (external.get(id) as { external: number } | undefined)?.external === 1;
+      if (del.run(id, id, id).changes > 0 && wasExternal) dropped.push(id);
+    }
+    return dropped;
+  }
+
+  /** After commit: deletes the files of blobs whose rows are gone. */
+  dropUnreferencedFiles(blobIds: string[]): void {
+    for (const id of blobIds) if (!this.blobRow(id)) this.files.remove(id);
   }
 
   async getMeta(owner: string, blobId: string): Promise<string | undefined> {

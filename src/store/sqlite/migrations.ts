@@ -222,4 +222,9 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    description: 'large sealed messages stored as files beside the database (blobs.external)',
+    sql: `ALTER TABLE blobs ADD COLUMN external INTEGER NOT NULL DEFAULT 0;`,
+  },
 ];

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { QueueItem, QueueRecipient, QueueRepo } from '../types.js';
+import type { SqliteMailRepo } from './mail-repo.js';
 
 interface ItemRow {
   id: string; blob_id: string; envelope_from: string; message_id: string; created_at: string;
@@ -22,7 +23,7 @@ const COLUMNS: Record<keyof Omit<QueueRecipient, 'recipient'>, string> = {
 };
 
 export class SqliteQueueRepo implements QueueRepo {
-  constructor(private readonly db: Database.Database) {}
+  constructor(private readonly db: Database.Database, private readonly mail: SqliteMailRepo) {}
 
   private item(row: ItemRow): QueueItem {
     const recipients = (this.db.prepare('SELECT * FROM queue_recipients WHERE queue_id = ? ORDER BY recipient').all(row.id) as RecipientRow[]).map(recipientFrom);
@@ -69,13 +70,14 @@ export class SqliteQueueRepo implements QueueRepo {
   }
 
   async remove(id: string): Promise<boolean> {
-    return this.db.transaction(() => {
+    const res = this.db.transaction(() => {
       const row = this.db.prepare('SELECT blob_id FROM queue_items WHERE id = ?').get(id) as { blob_id: string } | undefined;
-      if (!row) return false;
+      if (!row) return { removed: false, dropped: [] as string[] };
       this.db.prepare('DELETE FROM queue_recipients WHERE queue_id = ?').run(id);
       this.db.prepare('DELETE FROM queue_items WHERE id = ?').run(id);
-      this.db.prepare(`DELETE FROM blobs WHERE id = ? AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_id = ?)`).run(row.blob_id, row.blob_id);
-      return true;
+      return { removed: true, dropped: this.mail.collectBlobs([row.blob_id]) };
     }).immediate();
+    this.mail.dropUnreferencedFiles(res.dropped);
+    return res.removed;
   }
 }

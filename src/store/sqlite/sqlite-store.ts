@@ -10,6 +10,7 @@ import { SqliteFilingRepo } from './filing-repo.js';
 import { SqliteMailRepo } from './mail-repo.js';
 import { SqliteQueueRepo } from './queue-repo.js';
 import { MIGRATIONS } from './migrations.js';
+import { BlobFiles } from '../files/blob-files.js';
 
 class SqliteSettingsRepo implements SettingsRepo {
   constructor(private readonly db: Database.Database) {}
@@ -33,14 +34,15 @@ export class SqliteStore implements Store {
   readonly queue: SqliteQueueRepo;
   readonly filing: SqliteFilingRepo;
 
-  private constructor(db: Database.Database) {
+  /** Large sealed messages: files under `blobs/` beside the database file. */
+  private constructor(db: Database.Database, blobDir: string) {
     this.db = db;
     this.directory = new SqliteDirectoryRepo(db);
     this.accounts = new SqliteAccountRepo(db);
     this.audit = new SqliteAuditRepo(db);
     this.settings = new SqliteSettingsRepo(db);
-    this.mail = new SqliteMailRepo(db);
-    this.queue = new SqliteQueueRepo(db);
+    this.mail = new SqliteMailRepo(db, new BlobFiles(blobDir));
+    this.queue = new SqliteQueueRepo(db, this.mail);
     this.filing = new SqliteFilingRepo(db);
   }
 
@@ -57,7 +59,7 @@ export class SqliteStore implements Store {
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
-    return new SqliteStore(db);
+    return new SqliteStore(db, path.join(path.dirname(file), 'blobs'));
   }
 
   async migrate(): Promise<number> {
