@@ -20,6 +20,11 @@ export interface ExtractionAttachment {
   filename?: string;
   contentType: string;
   content: Buffer;
+  /**
+   * Set when the content was not kept (streamed parse of a large message: only what identity
+   * extraction reads — XDM archives, HPRIM text — is kept, within bounds); `content` is then empty.
+   */
+  omitted?: { size: number };
 }
 
 export interface ExtractionInput {
@@ -77,26 +82,9 @@ export async function parseForExtraction(raw: Buffer, limits?: Partial<ParseLimi
     clearTimeout(timer);
   }
 
-  const headers = new Map<string, string>();
-  for (const { key, line } of parsed.headerLines ?? []) {
-    const name = key.toLowerCase();
-    const colon = line.indexOf(':');
-    // mailparser reports garbage lines with an empty key; RFC 5322 field names are printable ASCII.
-    if (colon <= 0 || !/^[!-9;-~]+$/.test(name) || headers.has(name)) continue;
-    const value = colon >= 0 ? line.slice(colon + 1) : '';
-    headers.set(name, decodeEncodedWords(unfold(value)).trim());
-  }
-  if (headers.size === 0) {
-    throw new MedgateError(MESSAGE_MALFORMED, 'Message has no header fields');
-  }
+  const headers = headersFromLines(parsed.headerLines ?? []);
   const attachments = parsed.attachments ?? [];
-  if (attachments.length > lim.maxAttachments) {
-    throw new MedgateError(MESSAGE_TOO_LARGE, 'Message has too many attachments', {
-      count: attachments.length,
-      max: lim.maxAttachments,
-    });
-  }
-
+  checkAttachmentCount(attachments.length, lim);
   const input: ExtractionInput = {
     headers,
     attachments: attachments.map((a) => {
@@ -110,12 +98,35 @@ export async function parseForExtraction(raw: Buffer, limits?: Partial<ParseLimi
   return input;
 }
 
+/** Header fields for extraction from mailparser's raw lines: lower-cased names, first wins, encoded words decoded. */
+export function headersFromLines(lines: ReadonlyArray<{ key: string; line: string }>): Map<string, string> {
+  const headers = new Map<string, string>();
+  for (const { key, line } of lines) {
+    const name = key.toLowerCase();
+    const colon = line.indexOf(':');
+    // mailparser reports garbage lines with an empty key; RFC 5322 field names are printable ASCII.
+    if (colon <= 0 || !/^[!-9;-~]+$/.test(name) || headers.has(name)) continue;
+    const value = colon >= 0 ? line.slice(colon + 1) : '';
+    headers.set(name, decodeEncodedWords(unfold(value)).trim());
+  }
+  if (headers.size === 0) {
+    throw new MedgateError(MESSAGE_MALFORMED, 'Message has no header fields');
+  }
+  return headers;
+}
+
+export function checkAttachmentCount(count: number, lim: ParseLimits): void {
+  if (count > lim.maxAttachments) {
+    throw new MedgateError(MESSAGE_TOO_LARGE, 'Message has too many attachments', { count, max: lim.maxAttachments });
+  }
+}
+
 function unfold(value: string): string {
   return value.replace(/\r?\n[ \t]+/g, ' ').replace(/\r?\n/g, '');
 }
 
 /** Scans the raw header section without decoding it: size and per-line length bounds. */
-function checkHeaderSection(raw: Buffer, lim: ParseLimits): void {
+export function checkHeaderSection(raw: Buffer, lim: ParseLimits): void {
   let lineStart = 0;
   const scanEnd = Math.min(raw.length, lim.maxHeaderBytes + 1);
   for (let i = 0; i < scanEnd; i++) {

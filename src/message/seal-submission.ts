@@ -4,7 +4,10 @@ import { roleOf } from '../directory/professions.js';
 import type { DirectoryEntry } from '../store/types.js';
 import { classifyMessage, type DocumentType } from './classify/index.js';
 import { extractPatientIdentity, type IdentityConflict, type PatientIdentity } from './identity/index.js';
-import { parseForExtraction } from './parse.js';
+import { parseForExtraction, type ExtractionInput } from './parse.js';
+import { parseFileForExtraction } from './parse-stream.js';
+import { sealFile } from '../crypto/seal/seal-stream.js';
+import type { SealedFile } from '../store/types.js';
 
 export interface SubmissionToSeal {
   raw: Buffer;
@@ -33,13 +36,10 @@ function headerDate(value: string | undefined): string {
   return (Number.isNaN(d.getTime()) ? new Date() : d).toISOString().slice(0, 10);
 }
 
-/**
- * The CPU-heavy part of accepting a message, with no I/O: find the patient and the document type,
- * build the routing header from the sender's directory identity, sign and encrypt. Runs inline or
- * in a worker thread (src/message/worker).
- */
-export async function sealSubmission(req: SubmissionToSeal): Promise<SealedSubmission> {
-  const input = await parseForExtraction(req.raw);
+/** What the seal needs besides the keys: the routing header and what the gateway learned. */
+type SubmissionFacts = Omit<SealedSubmission, 'sealed' | 'messageId' | 'alreadyEncrypted'>;
+
+function describeSubmission(input: ExtractionInput, req: Omit<SubmissionToSeal, 'raw'>): SubmissionFacts {
   const extraction = extractPatientIdentity(input);
   const classification = classifyMessage({ input, xdm: extraction.xdm, hprim: extraction.hprim, sender: req.senderEntry });
   const p = extraction.patient;
@@ -62,18 +62,48 @@ export async function sealSubmission(req: SubmissionToSeal): Promise<SealedSubmi
     recipients: req.recipients.map((r) => r.address),
     documents: classification.documents.map((d) => ({ part: d.part, type: d.type, ...(d.title ? { title: d.title.slice(0, 200) } : {}) })),
   };
-  const filingKeys = req.recipients.map((r) => r.filingKey).filter((k): k is openpgp.PublicKey => !!k);
-  const result = await seal({
-    raw: req.raw,
-    routing,
+  return {
+    routing, patient: p, conflicts: extraction.conflicts, documentType: classification.type,
+    documents: classification.documents.map((d) => ({ part: d.part, type: d.type })),
+  };
+}
+
+function sealKeys(req: Omit<SubmissionToSeal, 'raw'>) {
+  return {
     signingKey: req.signingKey,
     recipientKeys: [...req.recipients.map((r) => r.publicKey), req.signingKey.toPublic()],
-    filingKeys,
+    filingKeys: req.recipients.map((r) => r.filingKey).filter((k): k is openpgp.PublicKey => !!k),
     envelope: { from: req.envelopeFrom, to: req.recipients.map((r) => r.address) },
-  });
+  };
+}
+
+/**
+ * The CPU-heavy part of accepting a message, with no I/O: find the patient and the document type,
+ * build the routing header from the sender's directory identity, sign and encrypt. Runs inline or
+ * in a worker thread (src/message/worker).
+ */
+export async function sealSubmission(req: SubmissionToSeal): Promise<SealedSubmission> {
+  const facts = describeSubmission(await parseForExtraction(req.raw), req);
+  const result = await seal({ raw: req.raw, routing: facts.routing, ...sealKeys(req) });
+  return { ...facts, sealed: result.sealed, messageId: result.messageId, alreadyEncrypted: result.alreadyEncrypted };
+}
+
+/** A submission spooled to disk, sealed to a file: memory does not grow with the message (issue 4). */
+export interface SubmissionFileToSeal extends Omit<SubmissionToSeal, 'raw'> {
+  rawFile: string;
+  /** Created by the seal (0600, fsynced); the caller commits it to the store or removes it. */
+  outFile: string;
+}
+
+export interface SealedSubmissionFile extends Omit<SealedSubmission, 'sealed'> {
+  sealed: SealedFile;
+}
+
+export async function sealSubmissionFile(req: SubmissionFileToSeal): Promise<SealedSubmissionFile> {
+  const facts = describeSubmission(await parseFileForExtraction(req.rawFile), req);
+  const result = await sealFile({ rawFile: req.rawFile, outFile: req.outFile, routing: facts.routing, ...sealKeys(req) });
   return {
-    sealed: result.sealed, messageId: result.messageId, alreadyEncrypted: result.alreadyEncrypted, routing,
-    patient: p, conflicts: extraction.conflicts, documentType: classification.type,
-    documents: classification.documents.map((d) => ({ part: d.part, type: d.type })),
+    ...facts, sealed: { path: req.outFile, size: result.size, sha256: result.sha256 },
+    messageId: result.messageId, alreadyEncrypted: result.alreadyEncrypted,
   };
 }

@@ -5,11 +5,11 @@ import type { ResolveSigner } from '../crypto/seal/index.js';
 import type { DirectoryService } from '../directory/directory-service.js';
 import { MedgateError } from '../errors.js';
 import type { DirectoryEntry } from '../store/types.js';
-import { sealSubmission, type SealedSubmission } from './seal-submission.js';
+import { sealSubmission, sealSubmissionFile, type SealedSubmission, type SealedSubmissionFile } from './seal-submission.js';
 import type { SealPool } from './worker/seal-pool.js';
 import type { OpenTaskResult } from './worker/seal-worker.js';
 
-export type { SealedSubmission } from './seal-submission.js';
+export type { SealedSubmission, SealedSubmissionFile } from './seal-submission.js';
 
 export type RecipientRefusal = 'unknown' | 'no-key' | 'domain-not-whitelisted' | 'suspended' | 'revoked';
 
@@ -24,6 +24,20 @@ export interface SealRequest {
   envelopeFrom: string;
 }
 
+
+export interface SealFileRequest extends Omit<SealRequest, 'raw'> {
+  rawFile: string;
+  outFile: string;
+}
+
+function jobOf(req: Omit<SealRequest, 'raw'>) {
+  if (!req.recipients.length) throw new MedgateError('NO_RECIPIENT', 'the message has no recipient medgate can encrypt to');
+  return {
+    senderAddress: req.sender.address, senderEntry: req.sender.entry, signingKey: req.sender.pgpKey,
+    recipients: req.recipients.map((r) => ({ address: r.address, publicKey: r.publicKey, filingKey: r.filingKey })),
+    envelopeFrom: req.envelopeFrom,
+  };
+}
 
 function domainOf(address: string): string {
   return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
@@ -93,13 +107,14 @@ export class MessageSealer {
   }
 
   async seal(req: SealRequest): Promise<SealedSubmission> {
-    if (!req.recipients.length) throw new MedgateError('NO_RECIPIENT', 'the message has no recipient medgate can encrypt to');
-    const job = {
-      raw: req.raw, senderAddress: req.sender.address, senderEntry: req.sender.entry, signingKey: req.sender.pgpKey,
-      recipients: req.recipients.map((r) => ({ address: r.address, publicKey: r.publicKey, filingKey: r.filingKey })),
-      envelopeFrom: req.envelopeFrom,
-    };
+    const job = { raw: req.raw, ...jobOf(req) };
     return this.pool ? this.pool.seal(job) : sealSubmission(job);
+  }
+
+  /** seal() for a spooled message: reads `rawFile`, writes the sealed message to `outFile`. */
+  async sealFile(req: SealFileRequest): Promise<SealedSubmissionFile> {
+    const job = { rawFile: req.rawFile, outFile: req.outFile, ...jobOf(req) };
+    return this.pool ? this.pool.sealFile(job) : sealSubmissionFile(job);
   }
 
   /** Seals in worker threads from now on (the server does; one-shot CLI commands seal inline). */

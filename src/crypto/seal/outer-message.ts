@@ -63,6 +63,12 @@ export function headerBlock(transport: Array<[string, string]>, mode: BodyMode, 
 
 /** Header block + RFC 3156 body for the armored OpenPGP message (CRLF line ends, no final newline). */
 export function pgpMimeMessage(headerWithoutContentType: string, armored: string): Buffer {
+  const { head, tail } = pgpMimeParts(headerWithoutContentType);
+  return Buffer.concat([Buffer.from(head, 'utf8'), Buffer.from(armored, 'latin1'), Buffer.from(tail, 'latin1')]);
+}
+
+/** What goes before and after the armored OpenPGP message (the streamed seal writes it in between). */
+export function pgpMimeParts(headerWithoutContentType: string): { head: string; tail: string } {
   const boundary = `medgate-${randomBytes(12).toString('hex')}`;
   const head =
     headerWithoutContentType +
@@ -80,6 +86,5 @@ export function pgpMimeMessage(headerWithoutContentType: string, armored: string
     `Content-Description: OpenPGP encrypted message${CRLF}` +
     `Content-Disposition: inline; filename="encrypted.asc"${CRLF}` +
     CRLF;
-  const tail = `${CRLF}--${boundary}--${CRLF}`;
-  return Buffer.concat([Buffer.from(head, 'utf8'), Buffer.from(armored, 'latin1'), Buffer.from(tail, 'latin1')]);
+  return { head, tail: `${CRLF}--${boundary}--${CRLF}` };
 }

@@ -24,13 +24,22 @@ const CRC24_TABLE = (() => {
 })();
 
 export function crc24(data: Uint8Array): number {
-  let crc = CRC24_INIT;
+  return crc24Update(CRC24_INIT, data);
+}
+
+/** Continues a CRC-24 over more bytes (streamed armor); start from crc24(new Uint8Array()). */
+export function crc24Update(start: number, data: Uint8Array): number {
+  let crc = start;
   for (let i = 0; i < data.length; i++) crc = ((crc << 8) & 0xffffff) ^ CRC24_TABLE[((crc >> 16) ^ data[i]!) & 0xff]!;
   return crc;
 }
 
 function crcText(data: Uint8Array): string {
-  const crc = crc24(data);
+  return crcValueText(crc24(data));
+}
+
+/** The four base64 characters of a CRC-24 value (the armor checksum line without its `=`). */
+export function crcValueText(crc: number): string {
   return Buffer.from([(crc >> 16) & 0xff, (crc >> 8) & 0xff, crc & 0xff]).toString('base64');
 }
 
@@ -63,8 +72,8 @@ export function decodeRadix64(lines: string[], what: string): Uint8Array {
   return data;
 }
 
-const BEGIN = '-----BEGIN PGP MESSAGE-----';
-const END = '-----END PGP MESSAGE-----';
+export const BEGIN = '-----BEGIN PGP MESSAGE-----';
+export const END = '-----END PGP MESSAGE-----';
 
 /** ASCII armor with CRLF line ends (MIME canonical form), checksum included (GnuPG 2.2 expects it). */
 export function armorMessage(data: Uint8Array): string {

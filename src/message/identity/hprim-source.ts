@@ -5,7 +5,7 @@ import { decodeUnlabelledText } from './text-decode.js';
 import { attachmentLabel } from './xdm.js';
 
 /** HPRIM files beyond this size are not scanned for identity (a lab file is a few KB per patient). */
-const MAX_HPRIM_BYTES = 8 * 1024 * 1024;
+export const MAX_HPRIM_BYTES = 8 * 1024 * 1024;
 
 export function isHprimCandidate(filename: string | undefined, contentType: string): boolean {
   return /\.(hpr|hprim|hpm|txt)$/i.test(filename ?? '') || contentType.toLowerCase().startsWith('text/plain');
@@ -18,7 +18,7 @@ export function findHprimDocuments(input: ExtractionInput, now?: Date): HprimDoc
     if (doc) docs.push(doc);
   }
   for (const [index, att] of input.attachments.entries()) {
-    if (!isHprimCandidate(att.filename, att.contentType) || att.content.length > MAX_HPRIM_BYTES) continue;
+    if (att.omitted || !isHprimCandidate(att.filename, att.contentType) || att.content.length > MAX_HPRIM_BYTES) continue;
     const doc = parseHprim(decodeUnlabelledText(att.content), attachmentLabel(att, index), now);
     if (doc) docs.push(doc);
   }

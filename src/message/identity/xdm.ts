@@ -6,7 +6,7 @@
  */
 import { MedgateError } from '../../errors.js';
 import type { ExtractionAttachment, ExtractionInput } from '../parse.js';
-import { XDM_METADATA_INVALID } from './errors.js';
+import { XDM_ARCHIVE_TOO_LARGE, XDM_METADATA_INVALID } from './errors.js';
 import { DEFAULT_ZIP_LIMITS, extractZipEntry, listZipEntries, type ZipEntry, type ZipLimits } from './safe-unzip.js';
 import { parseXdmMetadata, type XdmDocumentEntry } from './xdm-metadata.js';
 import type { PatientIdentity, RejectedSource } from './types.js';
@@ -41,6 +41,11 @@ export function readXdm(input: ExtractionInput, options: XdmOptions = {}): XdmCo
   for (const [index, att] of input.attachments.entries()) {
     const declared = /^IHE_XDM\.ZIP$/i.test(att.filename ?? '');
     if (!declared && !isZipAttachment(att)) continue;
+    if (att.omitted) {
+      // Too large to be read for metadata (streamed parse of a large message).
+      if (declared) throw new MedgateError(XDM_ARCHIVE_TOO_LARGE, 'The IHE_XDM.ZIP archive is too large to be read', { size: att.omitted.size });
+      continue;
+    }
     let entries: ZipEntry[];
     try {
       entries = listZipEntries(att.content, limits);

@@ -2,8 +2,8 @@ import os from 'node:os';
 import * as openpgp from 'openpgp';
 import { Piscina } from 'piscina';
 import { MedgateError } from '../../errors.js';
-import type { SealedSubmission, SubmissionToSeal } from '../seal-submission.js';
-import type { OpenTask, OpenTaskResult, SealTask, SealTaskResult, UnwrapTask, UnwrapTaskResult } from './seal-worker.js';
+import type { SealedSubmission, SealedSubmissionFile, SubmissionFileToSeal, SubmissionToSeal } from '../seal-submission.js';
+import type { OpenTask, OpenTaskResult, SealFileTask, SealFileTaskResult, SealTask, SealTaskResult, UnwrapTask, UnwrapTaskResult } from './seal-worker.js';
 
 /**
  * A pool of worker threads that seal submissions and unwrap account keys (Argon2), so crypto uses
@@ -37,21 +37,26 @@ export class SealPool {
     return text;
   }
 
-  async seal(req: SubmissionToSeal): Promise<SealedSubmission> {
-    const task: SealTask = {
-      raw: req.raw,
+  private keysOf(req: Omit<SubmissionToSeal, 'raw'>): Omit<SealTask, 'raw'> {
+    return {
       senderAddress: req.senderAddress,
       senderEntry: req.senderEntry,
       signingKeyArmored: this.armor(req.signingKey),
       recipients: req.recipients.map((r) => ({ address: r.address, publicKeyArmored: this.armor(r.publicKey), filingKeyArmored: r.filingKey ? this.armor(r.filingKey) : null })),
       envelopeFrom: req.envelopeFrom,
     };
-    const res = (await this.pool.run(task)) as SealTaskResult;
-    if (!res.ok) {
-      if (res.code) throw new MedgateError(res.code, res.message, res.details);
-      throw new Error(res.message);
-    }
-    return { ...res.value, sealed: Buffer.from(res.value.sealed) };
+  }
+
+  async seal(req: SubmissionToSeal): Promise<SealedSubmission> {
+    const task: SealTask = { raw: req.raw, ...this.keysOf(req) };
+    const res = unwrapResult((await this.pool.run(task)) as SealTaskResult);
+    return { ...res, sealed: Buffer.from(res.sealed) };
+  }
+
+  /** Seals a spooled message file to `outFile` in a worker: only paths and keys cross threads. */
+  async sealFile(req: SubmissionFileToSeal): Promise<SealedSubmissionFile> {
+    const task: SealFileTask = { rawFile: req.rawFile, outFile: req.outFile, ...this.keysOf(req) };
+    return unwrapResult((await this.pool.run(task, { name: 'sealFileTask' })) as SealFileTaskResult);
   }
 
   /** unwrapPgpKey in a worker: same result, same CREDENTIALS_WRONG on a wrong passphrase. */
@@ -86,4 +91,11 @@ export class SealPool {
   async close(): Promise<void> {
     await this.pool.destroy();
   }
+}
+
+/** A worker's typed failure becomes the same MedgateError on this thread. */
+function unwrapResult<T>(res: { ok: true; value: T } | { ok: false; code?: string; message: string; details?: Record<string, unknown> }): T {
+  if (res.ok) return res.value;
+  if (res.code) throw new MedgateError(res.code, res.message, res.details);
+  throw new Error(res.message);
 }

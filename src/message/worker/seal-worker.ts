@@ -7,7 +7,7 @@ import * as openpgp from 'openpgp';
 import { unwrapPgpKey } from '../../crypto/keys.js';
 import { open, type ResolveSigner, type RoutingHeader, type Verification } from '../../crypto/seal/index.js';
 import type { DirectoryEntry } from '../../store/types.js';
-import { sealSubmission, type SealedSubmission } from '../seal-submission.js';
+import { sealSubmission, sealSubmissionFile, type SealedSubmission, type SealedSubmissionFile } from '../seal-submission.js';
 
 export interface SealTask {
   raw: Uint8Array;
@@ -57,12 +57,7 @@ function failure(err: unknown): { ok: false; code?: string; message: string; det
 
 export default async function sealTask(task: SealTask): Promise<SealTaskResult> {
   try {
-    const signingKey = await signingKeys.get(task.signingKeyArmored);
-    const recipients = await Promise.all(task.recipients.map(async (r) => ({
-      address: r.address,
-      publicKey: await publicKeys.get(r.publicKeyArmored),
-      filingKey: r.filingKeyArmored ? await publicKeys.get(r.filingKeyArmored) : undefined,
-    })));
+    const { signingKey, recipients } = await keysOf(task);
     const value = await sealSubmission({
       raw: Buffer.from(task.raw.buffer, task.raw.byteOffset, task.raw.byteLength),
       senderAddress: task.senderAddress, senderEntry: task.senderEntry, signingKey, recipients, envelopeFrom: task.envelopeFrom,
@@ -71,6 +66,37 @@ export default async function sealTask(task: SealTask): Promise<SealTaskResult> 
   } catch (err) {
     return failure(err);
   }
+}
+
+/** A large submission: read from its spool file, sealed to `outFile`; only paths cross threads. */
+export interface SealFileTask extends Omit<SealTask, 'raw'> {
+  rawFile: string;
+  outFile: string;
+}
+
+export type SealFileTaskResult = { ok: true; value: SealedSubmissionFile } | { ok: false; code?: string; message: string; details?: Record<string, unknown> };
+
+export async function sealFileTask(task: SealFileTask): Promise<SealFileTaskResult> {
+  try {
+    const { signingKey, recipients } = await keysOf(task);
+    const value = await sealSubmissionFile({
+      rawFile: task.rawFile, outFile: task.outFile,
+      senderAddress: task.senderAddress, senderEntry: task.senderEntry, signingKey, recipients, envelopeFrom: task.envelopeFrom,
+    });
+    return { ok: true, value };
+  } catch (err) {
+    return failure(err);
+  }
+}
+
+async function keysOf(task: Pick<SealTask, 'signingKeyArmored' | 'recipients'>) {
+  const signingKey = await signingKeys.get(task.signingKeyArmored);
+  const recipients = await Promise.all(task.recipients.map(async (r) => ({
+    address: r.address,
+    publicKey: await publicKeys.get(r.publicKeyArmored),
+    filingKey: r.filingKeyArmored ? await publicKeys.get(r.filingKeyArmored) : undefined,
+  })));
+  return { signingKey, recipients };
 }
 
 /** Argon2 (64 MiB by default) of a login, here rather than on the thread that serves clients. */

@@ -1,0 +1,113 @@
+/**
+ * parseForExtraction for a message on disk, in bounded memory: mailparser's streaming parser reads
+ * the file, and of each attachment only what identity extraction reads is kept — a ZIP (XDM
+ * archive, bounded by the zip limits) or HPRIM text (bounded as the in-memory path bounds it).
+ * Everything else (the PDF, the image, the DICOM series) is counted and dropped. Same limits, same
+ * typed errors as parseForExtraction.
+ */
+import fs from 'node:fs';
+import { MailParser, type AttachmentStream, type HeaderLines, type MessageText } from 'mailparser';
+import { MedgateError } from '../errors.js';
+import { isHprimCandidate, MAX_HPRIM_BYTES } from './identity/hprim-source.js';
+import { DEFAULT_ZIP_LIMITS } from './identity/safe-unzip.js';
+import {
+  checkAttachmentCount, checkHeaderSection, DEFAULT_PARSE_LIMITS, headersFromLines, MESSAGE_MALFORMED, MESSAGE_PARSE_TIMEOUT,
+  MESSAGE_TOO_LARGE, type ExtractionAttachment, type ExtractionInput, type ParseLimits,
+} from './parse.js';
+
+/** A ZIP larger than this is not read for XDM metadata (the zip limits bound what it may expand to). */
+export const MAX_KEPT_ZIP_BYTES = DEFAULT_ZIP_LIMITS.maxEntryUncompressed;
+
+function keepLimit(a: { filename?: string; contentType: string }): number {
+  if (/\.zip$/i.test(a.filename ?? '') || /zip/i.test(a.contentType)) return MAX_KEPT_ZIP_BYTES;
+  if (isHprimCandidate(a.filename, a.contentType)) return MAX_HPRIM_BYTES;
+  return 0;
+}
+
+async function readHead(file: string, max: number): Promise<Buffer> {
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    const buf = Buffer.alloc(max);
+    const { bytesRead } = await fh.read(buf, 0, max, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function parseFileForExtraction(file: string, limits?: Partial<ParseLimits>): Promise<ExtractionInput> {
+  const lim: ParseLimits = { ...DEFAULT_PARSE_LIMITS, ...limits };
+  const { size } = await fs.promises.stat(file);
+  if (size > lim.maxRawBytes) {
+    throw new MedgateError(MESSAGE_TOO_LARGE, 'Message exceeds the maximum accepted size', { size, max: lim.maxRawBytes });
+  }
+  checkHeaderSection(await readHead(file, lim.maxHeaderBytes + 1), lim);
+
+  const parser = new MailParser({ skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true, checksumAlgo: false });
+  let fail: (err: unknown) => void = () => undefined;
+  let headerLines: HeaderLines = [];
+  let text: string | undefined;
+  const attachments: ExtractionAttachment[] = [];
+  parser.on('headerLines', (lines: HeaderLines) => {
+    // The first event is the message's own header; nested message/rfc822 parts come later.
+    if (headerLines.length === 0) headerLines = lines;
+  });
+  parser.on('data', (data: AttachmentStream | MessageText) => {
+    if (data.type === 'text') {
+      if (typeof data.text === 'string' && data.text.length > 0) text = data.text;
+      return;
+    }
+    const contentType = (data.contentType || 'application/octet-stream').toLowerCase();
+    const out: ExtractionAttachment = { contentType, content: Buffer.alloc(0) };
+    if (data.filename) out.filename = data.filename;
+    attachments.push(out);
+    try {
+      checkAttachmentCount(attachments.length, lim);
+    } catch (err) {
+      fail(err); // an event handler must not throw: the parse is abandoned through the promise
+      data.release?.();
+      return;
+    }
+    const keep = keepLimit(out);
+    const chunks: Buffer[] = [];
+    let seen = 0;
+    data.content.on('data', (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen <= keep) chunks.push(chunk);
+    });
+    data.content.on('end', () => {
+      if (seen <= keep) out.content = Buffer.concat(chunks, seen);
+      else out.omitted = { size: seen };
+      data.release?.();
+    });
+  });
+
+  let timer: NodeJS.Timeout | undefined;
+  const input = fs.createReadStream(file);
+  const done = new Promise<void>((resolve, reject) => {
+    fail = reject;
+    parser.on('end', resolve);
+    parser.on('error', reject);
+    input.on('error', reject);
+    // Nobody reads the parser's object stream: 'data' listeners above put it in flowing mode.
+  });
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new MedgateError(MESSAGE_PARSE_TIMEOUT, 'Message parsing took too long', { timeoutMs: lim.timeoutMs })), lim.timeoutMs);
+  });
+  input.pipe(parser);
+  try {
+    await Promise.race([done, timeout]);
+  } catch (err) {
+    input.destroy();
+    parser.destroy();
+    if (err instanceof MedgateError) throw err;
+    throw new MedgateError(MESSAGE_MALFORMED, 'Message could not be parsed as MIME', undefined, { cause: err });
+  } finally {
+    clearTimeout(timer);
+  }
+
+  const result: ExtractionInput = { headers: headersFromLines(headerLines), attachments };
+  if (typeof parser.subject === 'string') result.subject = parser.subject;
+  if (text !== undefined) result.textBody = text;
+  return result;
+}
