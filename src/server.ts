@@ -23,6 +23,9 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
   // Only the serving process owns the spool: what a crash left there (clear text) goes first.
   const leftover = removeLeftoverSpool(path.join(config.dataDir, 'spool'));
   if (leftover) logger.warn({ files: leftover }, 'removed spool files left by an earlier crash');
+  // A large sealed message moved into the store just before a crash, its row never committed.
+  const orphans = await ctx.store.mail.removeOrphanBlobFiles();
+  if (orphans) logger.warn({ files: orphans }, 'removed stored message files no record refers to');
   const init = await initialise(ctx, { createCaIfMissing: config.demo.enabled });
   const metrics = new Metrics();
   // Sealing runs in worker threads: crypto uses every core, the event loop stays free for clients.

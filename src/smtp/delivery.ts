@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import type { GatewayContext } from '../context.js';
-import type { ResolvedRecipient, SealedSubmission } from '../message/sealer.js';
-import type { CommittedDelivery, DirectoryEntry, NewQueueItem, Placement } from '../store/types.js';
+import type { ResolvedRecipient, SealedSubmission, SealedSubmissionFile } from '../message/sealer.js';
+import { isSealedFile, type CommittedDelivery, type DirectoryEntry, type NewQueueItem, type Placement, type SealedBytes } from '../store/types.js';
 import type * as openpgp from 'openpgp';
 import { fileDelivered } from '../filing/ingestion.js';
 
@@ -15,8 +17,14 @@ export interface DsnRequest {
   recipients: Map<string, { notify: string[] | null; orcpt: string | null }>;
 }
 
+/** What sealing learned about a submission (no bytes): enough to refuse it before the commit. */
+export type SealedFacts = Omit<SealedSubmission, 'sealed'>;
+
 export interface SubmissionRequest {
-  raw: Buffer;
+  /** The original message: in memory, or (large messages) the spool file, sealed file to file. */
+  source: { raw: Buffer } | { file: string };
+  /** Runs after sealing and before the commit; throwing refuses the message (nothing is kept). */
+  check?: (facts: SealedFacts) => Promise<void> | void;
   sender: { address: string; pgpKey: openpgp.PrivateKey; entry: DirectoryEntry };
   envelopeFrom: string;
   recipients: AcceptedRecipient[];
@@ -27,13 +35,13 @@ export interface AcceptedSubmission {
   /** The queue/transaction id quoted in the 250 reply. */
   id: string;
   messageId: string;
-  sealed: SealedSubmission;
+  sealed: SealedSubmission | SealedSubmissionFile;
   deliveredLocally: string[];
   queued: string[];
 }
 
 export interface RelayedDelivery {
-  sealed: Buffer;
+  sealed: SealedBytes;
   /** Outer Message-ID of the sealed message: with the recipient, the idempotence key. */
   messageId: string;
   envelopeFrom: string;
@@ -50,7 +58,27 @@ export class DeliveryService {
 
   async acceptSubmission(req: SubmissionRequest): Promise<AcceptedSubmission> {
     const sealer = await this.ctx.sealer();
-    const sealed = await sealer.seal({ raw: req.raw, sender: req.sender, envelopeFrom: req.envelopeFrom, recipients: req.recipients });
+    const common = { sender: req.sender, envelopeFrom: req.envelopeFrom, recipients: req.recipients };
+    const sealed = 'raw' in req.source
+      ? await sealer.seal({ raw: req.source.raw, ...common })
+      : await sealer.sealFile({ rawFile: req.source.file, outFile: this.sealedSpoolFile(), ...common });
+    try {
+      return await this.commitSubmission(req, sealed);
+    } finally {
+      // Committed: the store moved the file; refused or failed: nothing may stay behind.
+      if (isSealedFile(sealed.sealed)) fs.rmSync(sealed.sealed.path, { force: true });
+    }
+  }
+
+  /** Sealed output of a large submission, beside the clear spool (same file system as the store's blobs). */
+  private sealedSpoolFile(): string {
+    const dir = path.join(this.ctx.config.dataDir, 'spool');
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return path.join(dir, `sealed-${randomUUID()}.eml`);
+  }
+
+  private async commitSubmission(req: SubmissionRequest, sealed: SealedSubmission | SealedSubmissionFile): Promise<AcceptedSubmission> {
+    await req.check?.(sealed);
     const id = randomUUID();
     const local = req.recipients.filter((r) => r.local);
     const remote = req.recipients.filter((r) => !r.local);
@@ -85,7 +113,7 @@ export class DeliveryService {
       });
     });
     // Record servers among the local recipients: file the item from its routing header (issue 6).
-    await this.afterCommit(sealed.messageId, () => fileDelivered(this.ctx, { sealed: sealed.sealed, blobId: committed.blobId, messageId: sealed.messageId, recipients: local.map((r) => r.address) }));
+    await this.afterCommit(sealed.messageId, async () => fileDelivered(this.ctx, { sealed: await this.headOf(sealed.sealed, committed.blobId), blobId: committed.blobId, messageId: sealed.messageId, recipients: local.map((r) => r.address) }));
     return { id, messageId: sealed.messageId, sealed, deliveredLocally: local.map((r) => r.address), queued: remote.map((r) => r.address) };
   }
 
@@ -116,7 +144,18 @@ export class DeliveryService {
         details: { recipients: req.recipients.length, duplicates },
       });
     });
-    await this.afterCommit(req.messageId, () => fileDelivered(this.ctx, { sealed: req.sealed, blobId: res.blobId, messageId: req.messageId, recipients: req.recipients }));
+    await this.afterCommit(req.messageId, async () => fileDelivered(this.ctx, { sealed: await this.headOf(req.sealed, res.blobId), blobId: res.blobId, messageId: req.messageId, recipients: req.recipients }));
     return { placed: res.placed.length - duplicates, duplicates };
   }
+
+  /** What filing reads of a sealed message: its header block (a stored file is not read whole). */
+  private async headOf(sealed: SealedBytes, blobId: string): Promise<Buffer> {
+    if (!isSealedFile(sealed)) return sealed;
+    const blob = await this.ctx.store.mail.openBlob(blobId);
+    if (!blob) throw new Error('committed blob not found');
+    return blob.head(HEAD_BYTES);
+  }
 }
+
+/** Header blocks are bounded to 1 MiB at submission; the routing carrier is a few KB. */
+const HEAD_BYTES = 1024 * 1024 + 2;

@@ -31,7 +31,7 @@ describe('DeliveryService: once committed, a message is accepted whatever happen
     ctx.audit.record = async () => { throw Object.assign(new Error('disk full'), { code: 'STORE_WRITE_FAILED' }); };
     const raw = Buffer.from(`From: ${PAUL}\r\nTo: ${JL}\r\nSubject: essai\r\n\r\nBonjour\r\n`);
     const accepted = await new DeliveryService(ctx).acceptSubmission({
-      raw, sender: { address: PAUL, pgpKey: sender.pgpKey, entry: (await ctx.directory.lookup(PAUL))! }, envelopeFrom: PAUL, recipients: [rcpt],
+      source: { raw }, sender: { address: PAUL, pgpKey: sender.pgpKey, entry: (await ctx.directory.lookup(PAUL))! }, envelopeFrom: PAUL, recipients: [rcpt],
     });
     expect(accepted.deliveredLocally).toEqual([JL]);
     const inbox = (await ctx.store.mail.getMailbox(JL, 'INBOX'))!;

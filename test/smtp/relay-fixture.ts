@@ -108,12 +108,19 @@ export function openDb(g: GatewayHandle): Database.Database {
   return new Database(path.join(g.dir, 'data', 'medgate.db'), { readonly: true, fileMustExist: true });
 }
 
+/** Where a gateway keeps a large sealed message (blobs.external = 1). */
+export function blobFile(g: GatewayHandle, blobId: string): string {
+  return path.join(g.dir, 'data', 'blobs', blobId.slice(0, 2), blobId);
+}
+
 /** The sealed blobs in an owner's mailbox. */
 export function mailboxBlobs(g: GatewayHandle, owner: string, mailbox = 'INBOX'): Buffer[] {
   const db = openDb(g);
   try {
-    return (db.prepare(`SELECT b.data AS data FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id JOIN blobs b ON b.id = m.blob_id
-      WHERE x.owner = ? AND x.name = ? ORDER BY m.uid`).all(owner, mailbox) as { data: Buffer }[]).map((r) => r.data);
+    const rows = db.prepare(`SELECT b.id AS id, b.data AS data, b.external AS external FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id
+      JOIN blobs b ON b.id = m.blob_id WHERE x.owner = ? AND x.name = ? ORDER BY m.uid`).all(owner, mailbox) as { id: string; data: Buffer; external: number }[];
+    // Large messages are files beside the database (src/store/files).
+    return rows.map((r) => (r.external ? fs.readFileSync(blobFile(g, r.id)) : r.data));
   } finally {
     db.close();
   }

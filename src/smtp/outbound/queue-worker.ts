@@ -6,6 +6,9 @@ import { routeFor } from './peer-route.js';
 import { nextAttemptAt, shouldNotify } from './retry-policy.js';
 import { closePeerConnections, sendToPeer, type RecipientOutcome } from './send-to-peer.js';
 
+/** Above this size a sealed message is streamed to peers and returned in reports as its header only. */
+const FULL_RETURN_MAX_BYTES = 1024 * 1024;
+
 export interface QueueWorker {
   /** One pass over the due items (tests and `close` use it; the timer calls it every pollMs). */
   runOnce(): Promise<void>;
@@ -41,8 +44,15 @@ export async function startQueueWorker(ctx: GatewayContext, opts: { tls: Gateway
   let pass: Promise<void> | undefined;
 
   // The report carries the sealed original (RET=FULL) or its header: nothing medical either way.
+  // A large original goes back as its header block only (RFC 3461 RET=HDRS), so a report never
+  // holds a large message in memory.
   const report = async (item: QueueItem, event: ReportEvent): Promise<void> => {
-    await reporter.report(item, event, await ctx.store.mail.getBlob(item.blobId));
+    const blob = await ctx.store.mail.openBlob(item.blobId);
+    if (blob && blob.size > FULL_RETURN_MAX_BYTES) {
+      await reporter.report({ ...item, ret: 'HDRS' }, event, await blob.head(FULL_RETURN_MAX_BYTES));
+      return;
+    }
+    await reporter.report(item, event, blob ? await ctx.store.mail.getBlob(item.blobId) : undefined);
   };
 
   const settle = async (item: QueueItem, r: QueueRecipient, outcome: RecipientOutcome, now: Date): Promise<void> => {
@@ -87,7 +97,8 @@ export async function startQueueWorker(ctx: GatewayContext, opts: { tls: Gateway
     const now = new Date();
     const due = item.recipients.filter((r) => r.status === 'pending' && new Date(r.nextAttemptAt) <= now);
     if (!due.length) return;
-    const sealed = await ctx.store.mail.getBlob(item.blobId);
+    const blob = await ctx.store.mail.openBlob(item.blobId);
+    const sealed = blob && (blob.size > FULL_RETURN_MAX_BYTES ? () => blob.stream() : await ctx.store.mail.getBlob(item.blobId));
     const byDomain = new Map<string, QueueRecipient[]>();
     for (const r of due) byDomain.set(domainOf(r.recipient), [...(byDomain.get(domainOf(r.recipient)) ?? []), r]);
     for (const [domain, recipients] of byDomain) {

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import net from 'node:net';
 import tls from 'node:tls';
 import nodemailer from 'nodemailer';
@@ -128,14 +129,15 @@ export async function sendToPeer(opts: {
   domain: string;
   envelopeFrom: string;
   recipients: string[];
-  sealed: Buffer;
+  /** The sealed bytes, or (large messages) a fresh stream of them at each call: never read whole. */
+  sealed: Buffer | (() => Readable);
 }): Promise<RecipientOutcome[]> {
   const peer = peerTransport(opts.config, opts.tls, opts.route, opts.domain);
   const { transport } = peer;
   if (peer.idleTimer) clearTimeout(peer.idleTimer);
   peer.inFlight++;
   try {
-    const info = await transport.sendMail({ envelope: { from: opts.envelopeFrom, to: opts.recipients }, raw: opts.sealed });
+    const info = await transport.sendMail({ envelope: { from: opts.envelopeFrom, to: opts.recipients }, raw: Buffer.isBuffer(opts.sealed) ? opts.sealed : opts.sealed() });
     const rejected = new Map<string, SmtpError>();
     const errors = (info as { rejectedErrors?: SmtpError[] }).rejectedErrors ?? [];
     (info.rejected as string[]).forEach((r, i) => rejected.set(String(r).toLowerCase(), errors[i] ?? new Error('rejected')));

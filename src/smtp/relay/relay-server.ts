@@ -9,7 +9,13 @@ import { DeliveryService } from '../delivery.js';
 import { identifyPeer, type PeerIdentity } from './peer-certificate.js';
 import { isSmtpReply, replies, type SmtpReply } from '../replies.js';
 import { checkRecipient, checkSender, checkSealedMessage } from './relay-checks.js';
-import { removeSpool, spoolToFile } from './spool.js';
+import { readHeaderBlock, removeSpool, spoolToFile } from './spool.js';
+import type { SealedBytes } from '../../store/types.js';
+
+/** Sealed header blocks are a few KB; a peer's that does not end within 1 MiB is not medgate/1. */
+const HEADER_BLOCK_MAX = 1024 * 1024;
+/** Up to this size a relayed message is stored in the database, beyond as a file. */
+const IN_MEMORY_MAX = 1024 * 1024;
 
 export interface RunningRelay {
   port: number;
@@ -109,13 +115,15 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
         if (err) cb(err); else cb(null, reply);
       };
       const work = async (): Promise<string> => {
-        const { file } = await spoolToFile(stream, spoolDir);
+        const { file, bytes, sha256 } = await spoolToFile(stream, spoolDir);
         spooled = file;
         if (stream.sizeExceeded) throw replies.messageTooBig(config.limits.maxMessageBytes);
-        const sealed = await fs.readFile(file);
-        const { messageId } = await checkSealedMessage(ctx, sealed, from, recipients);
+        // The checks read the clear header block only; the sealed body is never opened here.
+        const { messageId } = await checkSealedMessage(ctx, await readHeaderBlock(file, HEADER_BLOCK_MAX), from, recipients);
+        // Small messages go into the database; large ones are moved into the store as files.
+        const sealed: SealedBytes = bytes <= IN_MEMORY_MAX ? await fs.readFile(file) : { path: file, size: bytes, sha256 };
         const res = await delivery.acceptRelayed({ sealed, messageId, envelopeFrom: from, recipients });
-        logger.info({ messageId, from, recipients, placed: res.placed, duplicates: res.duplicates, bytes: sealed.length }, 'relay accepted');
+        logger.info({ messageId, from, recipients, placed: res.placed, duplicates: res.duplicates, bytes }, 'relay accepted');
         return `2.6.0 Delivered as ${messageId}${res.duplicates ? ' (already delivered: not placed twice)' : ''}`;
       };
       work().then((reply) => finish(null, reply), async (err: unknown) => {

@@ -1,21 +1,52 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
 
 /**
  * Writes an incoming DATA stream to a spool file instead of collecting chunks in memory: the
- * socket is read at disk speed and memory does not hold the message twice (chunks + concat).
- * The caller reads it back once for the checks and the commit, then removes it.
+ * socket is read at disk speed and memory does not hold the message. The file is fsynced and its
+ * sha256 computed on the way, so a large message can be committed to the store by moving the file
+ * (never read whole). The caller removes it if it was not committed.
  */
-export async function spoolToFile(stream: Readable, spoolDir: string): Promise<{ file: string; bytes: number }> {
+export async function spoolToFile(stream: Readable, spoolDir: string): Promise<{ file: string; bytes: number; sha256: string }> {
   fs.mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
   const file = path.join(spoolDir, `relay-${randomUUID()}.eml`);
   let bytes = 0;
-  stream.on('data', (c: Buffer) => { bytes += c.length; });
-  await pipeline(stream, fs.createWriteStream(file, { mode: 0o600 }));
-  return { file, bytes };
+  const hash = createHash('sha256');
+  const count = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      bytes += chunk.length;
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  const out = fs.createWriteStream(file, { mode: 0o600, flags: 'wx' });
+  await pipeline(stream, count, out);
+  const fd = await fs.promises.open(file, 'r+');
+  try {
+    await fd.sync();
+  } finally {
+    await fd.close();
+  }
+  return { file, bytes, sha256: hash.digest('hex') };
+}
+
+/** The header block of a spooled message (up to and including the blank line), at most `max` bytes read. */
+export async function readHeaderBlock(file: string, max: number): Promise<Buffer> {
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    const buf = Buffer.alloc(max);
+    const { bytesRead } = await fh.read(buf, 0, max, 0);
+    const head = buf.subarray(0, bytesRead);
+    const crlf = head.indexOf('\r\n\r\n');
+    const lf = head.indexOf('\n\n');
+    const end = crlf >= 0 && (lf < 0 || crlf < lf) ? crlf + 4 : lf >= 0 ? lf + 2 : head.length;
+    return Buffer.from(head.subarray(0, end));
+  } finally {
+    await fh.close();
+  }
 }
 
 export function removeSpool(file: string): void {

@@ -1,11 +1,8 @@
 import path from 'node:path';
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
-import { extractPatientIdentity } from '../../message/identity/index.js';
-import { parseForExtraction } from '../../message/parse.js';
-import { classifyMessage } from '../../message/classify/index.js';
 import { checkRightsAll, rightsConfigOf } from '../../filing/index.js';
 import type { DirectoryEntry } from '../../store/types.js';
-import type { AcceptedRecipient, DsnRequest } from '../delivery.js';
+import type { AcceptedRecipient, DsnRequest, SealedFacts } from '../delivery.js';
 import { isSmtpReply, replies, replyForError, SmtpReply } from '../replies.js';
 import { logUnexpected, refuse, type SubmissionDeps } from './deps.js';
 import { stateOf } from './session-state.js';
@@ -24,14 +21,12 @@ function dsnOf(session: SMTPServerSession): DsnRequest {
 
 /**
  * What a record server needs before anything is committed: a named patient, and document types the
- * sender's role may put into a shared record (parse errors propagate: 554).
+ * sender's role may put into a shared record. Judged on what sealing found (the message is parsed
+ * once, in the worker that seals it); a refusal discards the sealed message.
  */
-async function recordServerCheck(raw: Buffer, sender: DirectoryEntry, ctx: SubmissionDeps['ctx']): Promise<SmtpReply | undefined> {
-  const input = await parseForExtraction(raw);
-  const extraction = extractPatientIdentity(input);
-  if (!extraction.patient) return replies.patientRequired();
-  const classification = classifyMessage({ input, xdm: extraction.xdm, hprim: extraction.hprim, sender });
-  const types = classification.documents.length ? classification.documents.map((d) => d.type) : [classification.type];
+function recordServerCheck(facts: SealedFacts, sender: DirectoryEntry, ctx: SubmissionDeps['ctx']): SmtpReply | undefined {
+  if (!facts.patient) return replies.patientRequired();
+  const types = facts.documents.length ? facts.documents.map((d) => d.type) : [facts.documentType];
   const decision = checkRightsAll(sender, types, rightsConfigOf(ctx));
   return decision.ok ? undefined : replies.rightsRefused(decision.role, decision.reason);
 }
@@ -57,12 +52,15 @@ export async function acceptData(deps: SubmissionDeps, stream: SMTPServerDataStr
       if (!identity || !senderEntry) throw replies.authRequired();
       const accepted = to.map((a) => state.recipients.get(a)).filter((r) => !!r);
       if (accepted.length !== to.length || !accepted.length) throw replies.noRecipient();
-      const raw = await spooled.read();
       try {
-        const recordServerRefusal = accepted.some((r) => r.recordServer) ? await recordServerCheck(raw, senderEntry, ctx) : undefined;
-        if (recordServerRefusal) throw await refuse(deps, session, 'smtp.data.refused', recordServerRefusal, { from, to });
+        const toRecordServer = accepted.some((r) => r.recordServer);
         const result = await deps.delivery.acceptSubmission({
-          raw,
+          // Up to 1 MiB the message is sealed in memory; beyond, file to file in bounded memory.
+          source: spooled.inMemory ? { raw: await spooled.read() } : { file: spooled.file },
+          check: async (facts) => {
+            const refusal = toRecordServer ? recordServerCheck(facts, senderEntry, ctx) : undefined;
+            if (refusal) throw await refuse(deps, session, 'smtp.data.refused', refusal, { from, to });
+          },
           sender: { address: identity.address, pgpKey: identity.pgpKey, entry: senderEntry },
           envelopeFrom: identity.address,
           recipients: accepted.map((r): AcceptedRecipient => r.resolved),

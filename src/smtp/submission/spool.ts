@@ -10,6 +10,10 @@ export interface SpooledMessage {
   oversized: boolean;
   /** Reads the spooled bytes back (only when not oversized: nothing past the limit is kept). */
   read(): Promise<Buffer>;
+  /** The spool file (0600), removed after `use`; large messages are sealed from it, never read whole. */
+  file: string;
+  /** Whether the bytes are also held in memory (messages up to 1 MiB). */
+  inMemory: boolean;
 }
 
 /** Up to this size the spooled bytes are also kept in memory, so reading them back costs no I/O. */
@@ -42,7 +46,10 @@ export async function withSpooledMessage<T>(stream: Readable, dir: string, maxBy
     await pipeline(stream, limiter, fs.createWriteStream(file, { flags: 'wx', mode: 0o600 }));
     const oversized = size > maxBytes;
     const inMemory = kept;
-    return await use({ size, oversized, read: () => (inMemory ? Promise.resolve(Buffer.concat(inMemory, size)) : fs.promises.readFile(file)) });
+    return await use({
+      size, oversized, file, inMemory: !!inMemory,
+      read: () => (inMemory ? Promise.resolve(Buffer.concat(inMemory, size)) : fs.promises.readFile(file)),
+    });
   } finally {
     // unlink, not rm: rm walks the path (lstat, rimraf) for what is always one plain file.
     await fs.promises.unlink(file).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err; });

@@ -1,0 +1,74 @@
+/**
+ * Issue 4, streaming: a 25 MB message is spooled, sealed file to file, stored as a file, relayed as
+ * a stream and stored as a file on the other gateway — and opens byte-identical there.
+ * (How memory behaves is measured by bench/smtp.bench.ts, not asserted here.)
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/gateway.js';
+import { CLAIRE, JL, PASSWORD, PAUL, blobFile, mailboxBlobs, openDb, serve, setupTwoGateways, submitter, waitFor, type TwoGateways } from './relay-fixture.js';
+
+const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+function largeMessage(): string {
+  const pdf = Buffer.concat([Buffer.from('%PDF-1.4\n'), randomBytes(18 * 1024 * 1024)]).toString('base64').replace(/.{76}/g, '$&\r\n');
+  return [
+    `From: ${PAUL}`, `To: ${CLAIRE}, ${JL}`, 'Subject: PATIENT: DUPONT Jean 30/01/1959 - scanner thoracique', 'Message-ID: <large-1@cabinet-antony.medgate.test>',
+    'Date: Mon, 23 Nov 2026 09:14:02 +0100', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b"', '',
+    '--b', 'Content-Type: text/plain; charset=utf-8', '', 'Compte rendu et images joints.',
+    '--b', 'Content-Type: application/pdf; name="scanner.pdf"', 'Content-Disposition: attachment; filename="scanner.pdf"', 'Content-Transfer-Encoding: base64', '', pdf, '--b--', '',
+  ].join('\r\n');
+}
+
+describe('a 25 MB message end to end (streamed)', () => {
+  let t: TwoGateways;
+  beforeAll(async () => {
+    t = await setupTwoGateways({ extraUsers: { a: [[JL, '10100000041']] } });
+    await Promise.all([serve(t.a), serve(t.b)]);
+  }, 180_000);
+  afterAll(async () => { await t?.cleanup(); });
+
+  it('is accepted, stored as a file on both gateways, leaves no spool file, and opens byte-identical', async () => {
+    const raw = largeMessage();
+    expect(raw.length).toBeGreaterThan(24 * 1024 * 1024);
+    const info = await submitter(t, t.a, PAUL).sendMail({ envelope: { from: PAUL, to: [CLAIRE, JL] }, raw });
+    expect(info.response).toMatch(/^250 /);
+
+    // On A: one sealed file for the local INBOX, the Sent copy and the queue; nothing in the database's blob column.
+    const dbA = openDb(t.a);
+    const blobsA = dbA.prepare('SELECT id, size, length(data) AS len, external FROM blobs').all() as Array<{ id: string; size: number; len: number; external: number }>;
+    dbA.close();
+    expect(blobsA).toHaveLength(1);
+    expect(blobsA[0]).toMatchObject({ len: 0, external: 1 });
+    const sealedA = fs.readFileSync(blobFile(t.a, blobsA[0]!.id));
+    expect(sha256(sealedA)).toBe(blobsA[0]!.id);
+    expect(sealedA.includes(Buffer.from('DUPONT'))).toBe(false);
+    expect(sealedA.includes(Buffer.from('scanner'))).toBe(false);
+    expect(mailboxBlobs(t.a, JL)).toHaveLength(1);
+    expect(mailboxBlobs(t.a, PAUL, 'Sent')).toHaveLength(1);
+
+    // Relayed to B as a stream, stored there as a file too, byte for byte the same sealed message.
+    const [sealedB] = await waitFor(() => { const b = mailboxBlobs(t.b, CLAIRE); return b.length ? b : undefined; }, 120_000, 'relay to B');
+    expect(sealedB!.equals(sealedA)).toBe(true);
+    const dbB = openDb(t.b);
+    expect(dbB.prepare('SELECT external FROM blobs').get()).toEqual({ external: 1 });
+    dbB.close();
+
+    // No clear (or sealed) spool file stays behind on either side.
+    for (const g of [t.a, t.b]) {
+      const spool = path.join(g.dir, 'data', 'spool');
+      expect(fs.existsSync(spool) ? fs.readdirSync(spool) : []).toEqual([]);
+    }
+
+    // The recipient opens it: the original bytes, signature verified.
+    const res = await openWithCli(t, sealedB!);
+    expect(res.stderr).toMatch(/signature valid: paul\.demo@cabinet-antony\.medgate\.test/);
+    expect(sha256(res.stdout)).toBe(sha256(raw));
+  }, 300_000);
+});
+
+function openWithCli(t: TwoGateways, sealed: Buffer) {
+  return runCli(['message', 'open', '--as', CLAIRE, '--password', PASSWORD, '--config', t.b.config], { input: sealed.toString('latin1') });
+}
