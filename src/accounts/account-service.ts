@@ -199,16 +199,12 @@ export class AccountService {
       await this.o.audit.record({ actor: address, action: 'auth.login', outcome: 'ok', details: { via: context.via, remote: context.remote, unlock } });
       return { account, pgpKey };
     };
-    if (!this.loginCache.enabled) {
-      const pgpKey = await this.unlockFully(account, password).catch((err: unknown) => fail(err instanceof UnlockRefused ? err.reason : 'key-unwrap-failed'));
-      return succeed(pgpKey, 'full');
-    }
-
     const tag = this.loginCache.tag(address, password);
     const credentials = LoginCache.credentialsOf(account);
     if (account.disabled) this.loginCache.evict(address); // disabled elsewhere (CLI process): drop the key now
     const cached = account.disabled ? undefined : this.loginCache.lookup(address, tag, credentials);
     if (cached) return succeed(cached, 'cached');
+    // Also with the cache off (ttlSeconds 0): sharing a running unwrap keeps no key after it.
     const flight = this.unlocking.run(`${address}\0${tag.toString('hex')}\0${credentials}`, async () => {
       const pgpKey = await this.unlockFully(account, password);
       this.loginCache.remember(address, tag, credentials, pgpKey);
