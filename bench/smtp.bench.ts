@@ -110,14 +110,20 @@ function loginsSince(g: Parameters<typeof openDb>[0], afterSeq: number): { full:
   }
 }
 
-/** Starts gateway A, under the CPU profiler when BENCH_CPU_PROF is set (the spawn inherits NODE_OPTIONS). */
+/**
+ * Starts gateway A, under the CPU profiler when BENCH_CPU_PROF is set. Node refuses --cpu-prof in
+ * NODE_OPTIONS and the test helper spawns `process.execPath cli.js serve`, so for that one spawn
+ * execPath points at a two-line wrapper that adds the flag (worker threads inherit it).
+ */
 async function serveA(g: Parameters<typeof serve>[0], profile: boolean): Promise<void> {
   if (!profile || !CPU_PROF_DIR) { await serve(g); return; }
   fs.mkdirSync(CPU_PROF_DIR, { recursive: true });
-  const saved = process.env.NODE_OPTIONS;
-  process.env.NODE_OPTIONS = `${saved ?? ''} --cpu-prof --cpu-prof-dir=${CPU_PROF_DIR}`.trim();
-  const started = serve(g); // spawns synchronously: only A gets the option
-  if (saved === undefined) delete process.env.NODE_OPTIONS; else process.env.NODE_OPTIONS = saved;
+  const wrapper = path.join(CPU_PROF_DIR, 'node-cpu-prof.sh');
+  fs.writeFileSync(wrapper, `#!/bin/sh\nexec '${process.execPath}' --cpu-prof --cpu-prof-dir='${CPU_PROF_DIR}' "$@"\n`, { mode: 0o755 });
+  const node = process.execPath;
+  process.execPath = wrapper;
+  const started = serve(g); // spawns synchronously: only A gets the wrapper
+  process.execPath = node;
   await started;
 }
 
