@@ -13,9 +13,15 @@
  *  4. a 25 MB message submitted and relayed: peak RSS of both gateway processes before and after.
  * Gateway A runs with the production KDF setting (security.kdfMemoryExponent 16: Argon2 with
  * 64 MiB at each login) unless BENCH_KDF_MEMORY_EXPONENT says otherwise; the sender's key is
- * re-wrapped with it before `serve`. Each client logs in once and sends all its messages over that
- * connection, so the run includes N logins. Gateway B (the relay target) runs on the same machine.
- * Environment: BENCH_CLIENTS (default 8), BENCH_MESSAGES (default 200), BENCH_KDF_MEMORY_EXPONENT (16).
+ * re-wrapped with it before `serve`. Each client logs in once and sends BENCH_MESSAGES_PER_LOGIN
+ * messages (default: all of its share) per connection before reconnecting and logging in again.
+ * The run prints how many of those logins cost a full unlock (scrypt + Argon2) and how many the
+ * login cache (security.loginCache, BENCH_LOGIN_CACHE_TTL seconds; 0 = off) or a simultaneous
+ * login answered, from gateway A's audit trail. Gateway B (the relay target) runs on the same machine.
+ * Environment: BENCH_CLIENTS (default 8), BENCH_MESSAGES (default 400), BENCH_KDF_MEMORY_EXPONENT (16),
+ * BENCH_MESSAGES_PER_LOGIN (unlimited), BENCH_LOGIN_CACHE_TTL (the config default, 600),
+ * BENCH_CPU_PROF=DIR: run gateway A under `node --cpu-prof` during part 1 (its main thread and
+ * workers each write a .cpuprofile into DIR when it stops; A is restarted without it for part 4).
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -29,8 +35,11 @@ import { seal } from '../src/crypto/seal/index.js';
 import { JL, CLAIRE, PAUL, PASSWORD, caPem, mailboxBlobs, openDb, serve, setupTwoGateways, waitFor } from '../test/smtp/relay-fixture.js';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
-const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200);
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 400);
 const KDF_MEMORY_EXPONENT = Number(process.env.BENCH_KDF_MEMORY_EXPONENT ?? 16);
+const MESSAGES_PER_LOGIN = Number(process.env.BENCH_MESSAGES_PER_LOGIN ?? Infinity);
+const LOGIN_CACHE_TTL = process.env.BENCH_LOGIN_CACHE_TTL === undefined ? undefined : Number(process.env.BENCH_LOGIN_CACHE_TTL);
+const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
 
 function buildMessage(n: number, to: string[], body = randomBytes(15 * 1024).toString('base64').slice(0, 20 * 1024), pdfBytes = 100 * 1024): string {
   const pdf = Buffer.concat([Buffer.from('%PDF-1.4\n'), randomBytes(pdfBytes)]).toString('base64').replace(/.{76}/g, '$&\r\n');
@@ -66,7 +75,7 @@ async function drive(port: number, opts: { auth?: { user: string; pass: string }
   const start = performance.now();
   await Promise.all(Array.from({ length: CLIENTS }, async () => {
     const transport = nodemailer.createTransport({
-      host: '127.0.0.1', port, secure: false, pool: true, maxConnections: 1, maxMessages: Infinity,
+      host: '127.0.0.1', port, secure: false, pool: true, maxConnections: 1, maxMessages: MESSAGES_PER_LOGIN,
       ...(opts.tls ? { requireTLS: true, tls: { ca: opts.ca, servername: 'localhost' } } : { ignoreTLS: true }),
       ...(opts.auth ? { auth: opts.auth } : {}),
     });
@@ -86,6 +95,36 @@ async function drive(port: number, opts: { auth?: { user: string; pass: string }
 function line(name: string, r: { seconds: number; latencies: number[]; failures: number }, rss: string): string {
   const rate = r.latencies.length / r.seconds;
   return `${name.padEnd(34)} ${rate.toFixed(1).padStart(7)} msg/s   p50 ${percentile(r.latencies, 50).toFixed(0).padStart(5)} ms   p99 ${percentile(r.latencies, 99).toFixed(0).padStart(5)} ms   failures ${r.failures}   ${rss}`;
+}
+
+/** Successful logins on a gateway after audit seq `afterSeq`, by how the key was unlocked (audit details.unlock). */
+function loginsSince(g: Parameters<typeof openDb>[0], afterSeq: number): { full: number; cached: number; joined: number; lastSeq: number } {
+  const db = openDb(g);
+  try {
+    const rows = db.prepare("SELECT seq, details FROM audit_log WHERE seq > ? AND action = 'auth.login' AND outcome = 'ok'").all(afterSeq) as { seq: number; details: string }[];
+    const kinds = rows.map((r) => (JSON.parse(r.details) as { unlock?: string }).unlock ?? 'full');
+    const lastSeq = (db.prepare('SELECT MAX(seq) AS s FROM audit_log').get() as { s: number | null }).s ?? 0;
+    return { full: kinds.filter((k) => k === 'full').length, cached: kinds.filter((k) => k === 'cached').length, joined: kinds.filter((k) => k === 'joined').length, lastSeq };
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Starts gateway A, under the CPU profiler when BENCH_CPU_PROF is set. Node refuses --cpu-prof in
+ * NODE_OPTIONS and the test helper spawns `process.execPath cli.js serve`, so for that one spawn
+ * execPath points at a two-line wrapper that adds the flag (worker threads inherit it).
+ */
+async function serveA(g: Parameters<typeof serve>[0], profile: boolean): Promise<void> {
+  if (!profile || !CPU_PROF_DIR) { await serve(g); return; }
+  fs.mkdirSync(CPU_PROF_DIR, { recursive: true });
+  const wrapper = path.join(CPU_PROF_DIR, 'node-cpu-prof.sh');
+  fs.writeFileSync(wrapper, `#!/bin/sh\nexec '${process.execPath}' --cpu-prof --cpu-prof-dir='${CPU_PROF_DIR}' "$@"\n`, { mode: 0o755 });
+  const node = process.execPath;
+  process.execPath = wrapper;
+  const started = serve(g); // spawns synchronously: only A gets the wrapper
+  process.execPath = node;
+  await started;
 }
 
 async function bareServer(dir: string): Promise<{ port: number; close(): Promise<void> }> {
@@ -117,17 +156,19 @@ async function main(): Promise<void> {
   const t = await setupTwoGateways({ extraUsers: { a: [[JL, '10100000041']] }, queue: { pollMs: 50 } });
   try {
     // Production KDF on the gateway under test: Argon2 with 64 MiB (exponent 16) at each login.
-    const configA = YAML.parse(fs.readFileSync(t.a.config, 'utf8')) as { security: { kdfMemoryExponent: number } };
+    const configA = YAML.parse(fs.readFileSync(t.a.config, 'utf8')) as { security: { kdfMemoryExponent: number; loginCache?: { ttlSeconds: number } } };
     configA.security.kdfMemoryExponent = KDF_MEMORY_EXPONENT;
+    if (LOGIN_CACHE_TTL !== undefined) configA.security.loginCache = { ttlSeconds: LOGIN_CACHE_TTL };
     fs.writeFileSync(t.a.config, YAML.stringify(configA));
     const rewrap = await t.a.cli('user', 'passwd', PAUL, '--current', PASSWORD, '--password', PASSWORD);
     if (rewrap.code !== 0) throw new Error(`re-wrapping the sender's key failed: ${rewrap.stderr}`);
-    await Promise.all([serve(t.a), serve(t.b)]);
+    await Promise.all([serveA(t.a, true), serve(t.b)]);
     const ca = caPem(t);
     const messages = Array.from({ length: MESSAGES }, (_v, n) => buildMessage(n, [JL, CLAIRE]));
     const sample = messages[0]!;
 
     // 1. medgate end to end.
+    const audit0 = loginsSince(t.a, 0).lastSeq;
     const cpu0 = { a: cpuSecondsOf(t.a.serve!.child.pid!), b: cpuSecondsOf(t.b.serve!.child.pid!) };
     const gw = await drive(t.a.serve!.ports.smtpSubmission!, { tls: true, ca, auth: { user: PAUL, pass: PASSWORD } }, [JL, CLAIRE], messages);
     const cpuUsed = { a: cpuSecondsOf(t.a.serve!.child.pid!) - cpu0.a, b: cpuSecondsOf(t.b.serve!.child.pid!) - cpu0.b };
@@ -136,6 +177,12 @@ async function main(): Promise<void> {
     const relayStart = performance.now();
     await waitFor(() => mailboxBlobs(t.b, CLAIRE).length >= gw.latencies.length, 300_000, 'relay to drain');
     const relaySeconds = (performance.now() - relayStart) / 1000;
+    const logins = loginsSince(t.a, audit0);
+    if (CPU_PROF_DIR) {
+      // The profile is written when A exits; restart it unprofiled for the 25 MB part.
+      await t.a.serve!.stop('SIGTERM');
+      await serveA(t.a, false);
+    }
 
     // 2. bare smtp-server + fsync.
     const spool = fs.mkdtempSync(path.join(os.tmpdir(), 'medgate-bare-'));
@@ -166,6 +213,7 @@ async function main(): Promise<void> {
     console.log(line('medgate (submit → seal → commit)', gw, `peak RSS ${rssA.peakMb} MB (gateway A)`));
     console.log(`${'  CPU during the run'.padEnd(34)} gateway A ${cores.a.toFixed(2)} cores, gateway B (relay) ${cores.b.toFixed(2)} cores, of ${os.cpus().length} on this machine`);
     console.log(`${'  CPU per accepted message'.padEnd(34)} gateway A ${(cpuUsed.a * 1000 / Math.max(1, gw.latencies.length)).toFixed(1)} ms (logins included), gateway B ${(cpuUsed.b * 1000 / Math.max(1, gw.latencies.length)).toFixed(1)} ms`);
+    console.log(`${'  logins on gateway A'.padEnd(34)} ${logins.full + logins.cached + logins.joined}: ${logins.full} full (scrypt + Argon2), ${logins.cached} from the login cache, ${logins.joined} joined a simultaneous full unlock (${Number.isFinite(MESSAGES_PER_LOGIN) ? `${MESSAGES_PER_LOGIN} messages per login` : 'one login per client'}; login cache TTL ${LOGIN_CACHE_TTL ?? 'default 600'} s)`);
     console.log(`${'  relay of the remote copies'.padEnd(34)} drained ${relaySeconds.toFixed(1)} s after the last 250`);
     console.log(line('(a) bare smtp-server + fsync', bareRes, `(in the bench process, RSS ${Math.round(process.memoryUsage().rss / 1048576)} MB)`));
     console.log(`${'(b) raw seal() in-process'.padEnd(34)} ${sealRate.toFixed(1).padStart(7)} seals/s (one at a time, one thread; ${sealCpuMs.toFixed(1)} ms CPU per seal, WebCrypto jobs included)`);

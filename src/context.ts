@@ -38,6 +38,7 @@ export async function createContext(config: MedgateConfig, opts: { logDestinatio
     loadCustodyKey: async () => (await ensureCustodyKey(config.dataDir, config.domain)).privateKey,
     kdfMemoryExponent: config.security.kdfMemoryExponent,
     minPasswordLength: config.security.minPasswordLength,
+    loginCache: config.security.loginCache,
   });
   let sealer: Promise<MessageSealer> | undefined;
   const getSealer = (): Promise<MessageSealer> => (sealer ??= ensureFilingKey(config.dataDir, config.domain)

@@ -7,6 +7,8 @@ import {
 import { MedgateError } from '../errors.js';
 import { readCertificateInfo, type TestCa } from '../pki/index.js';
 import type { Account, AccountKind, DirectoryEntry, Store } from '../store/types.js';
+import { LoginCache, type LoginCacheOptions } from './login-cache.js';
+import { SingleFlight } from './single-flight.js';
 
 export interface AccountServiceOptions {
   store: Store;
@@ -19,6 +21,8 @@ export interface AccountServiceOptions {
   loadCa: () => Promise<TestCa>;
   /** The gateway custody key (application accounts' certificate logins). */
   loadCustodyKey: () => Promise<openpgp.PrivateKey>;
+  /** Reuse of unlocked keys across logins (`security.loginCache`); absent = off. */
+  loginCache?: LoginCacheOptions;
 }
 
 export interface NewAccountRequest {
@@ -51,13 +55,24 @@ export type KeyUnwrapper = (wrappedArmored: string, passphrase: string) => Promi
 let dummy: Promise<string> | undefined;
 const dummyVerifier = (): Promise<string> => (dummy ??= makePasswordVerifier('medgate timing equaliser'));
 
+/** Why a full unlock refused: recorded in the audit trail, never told to the client. */
+class UnlockRefused extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
 const ADDRESS = /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9-]+(\.[a-z0-9-]+)+$/;
 
 /** Accounts and their keys: creation, unlocking, password changes, disabling. */
 export class AccountService {
   private unwrapper: KeyUnwrapper = unwrapPgpKey;
+  private readonly loginCache: LoginCache;
+  private readonly unlocking = new SingleFlight<openpgp.PrivateKey>();
 
-  constructor(private readonly o: AccountServiceOptions) {}
+  constructor(private readonly o: AccountServiceOptions) {
+    this.loginCache = new LoginCache(o.loginCache ?? { ttlSeconds: 0, maxEntries: 0 });
+  }
 
   /**
    * Where logins run Argon2: the server passes its worker pool (64 MiB of Argon2 on the event loop
@@ -162,6 +177,11 @@ export class AccountService {
    * Checks the password and unlocks the account's private key for a session. Any failure (unknown
    * account, disabled, wrong password) is the same CREDENTIALS_WRONG to the caller; the audit trail
    * records the real reason.
+   *
+   * The account row is read at every login. With the login cache on, a login with the password that
+   * last unlocked this account, while its stored credentials are unchanged and it is not disabled,
+   * reuses the key without scrypt or Argon2. Anything else (a wrong password included) takes the
+   * full path, and simultaneous full unlocks with the same password share one Argon2.
    */
   async unlock(addressInput: string, password: string, context: { via: string; remote?: string } = { via: 'cli' }): Promise<UnlockedAccount> {
     const address = addressInput.trim().toLowerCase();
@@ -175,11 +195,32 @@ export class AccountService {
       await checkPasswordVerifier(password, await dummyVerifier());
       return fail('unknown-account');
     }
-    if (!(await checkPasswordVerifier(password, account.passwordVerifier))) return fail('wrong-password');
+    const succeed = async (pgpKey: openpgp.PrivateKey, unlock: 'full' | 'cached' | 'joined'): Promise<UnlockedAccount> => {
+      await this.o.audit.record({ actor: address, action: 'auth.login', outcome: 'ok', details: { via: context.via, remote: context.remote, unlock } });
+      return { account, pgpKey };
+    };
+    const tag = this.loginCache.tag(address, password);
+    const credentials = LoginCache.credentialsOf(account);
+    if (account.disabled) this.loginCache.evict(address); // disabled elsewhere (CLI process): drop the key now
+    const cached = account.disabled ? undefined : this.loginCache.lookup(address, tag, credentials);
+    if (cached) return succeed(cached, 'cached');
+    // Also with the cache off (ttlSeconds 0): sharing a running unwrap keeps no key after it.
+    const flight = this.unlocking.run(`${address}\0${tag.toString('hex')}\0${credentials}`, async () => {
+      const pgpKey = await this.unlockFully(account, password);
+      this.loginCache.remember(address, tag, credentials, pgpKey);
+      return pgpKey;
+    });
+    const pgpKey = await flight.result.catch((err: unknown) => fail(err instanceof UnlockRefused ? err.reason : 'key-unwrap-failed'));
+    // A joiner read its own row: it may have been disabled while the shared unlock ran.
     if (account.disabled) return fail('account-disabled');
-    const pgpKey = await this.unwrapper(account.wrappedPgpKey, password).catch(() => fail('key-unwrap-failed'));
-    await this.o.audit.record({ actor: address, action: 'auth.login', outcome: 'ok', details: { via: context.via, remote: context.remote } });
-    return { account, pgpKey };
+    return succeed(pgpKey, flight.joined ? 'joined' : 'full');
+  }
+
+  /** scrypt verifier, disabled flag, then Argon2 unwrap: today's full cost, refusals as UnlockRefused. */
+  private async unlockFully(account: Account, password: string): Promise<openpgp.PrivateKey> {
+    if (!(await checkPasswordVerifier(password, account.passwordVerifier))) throw new UnlockRefused('wrong-password');
+    if (account.disabled) throw new UnlockRefused('account-disabled');
+    return this.unwrapper(account.wrappedPgpKey, password).catch(() => { throw new UnlockRefused('key-unwrap-failed'); });
   }
 
   /**
@@ -247,6 +288,8 @@ export class AccountService {
       changes.recoveryWrappedPgpKey = await wrapPgpKey(pgpKey, newRecoveryKey, this.o.kdfMemoryExponent);
     }
     await this.o.store.accounts.update(address, changes);
+    // The old password must not keep unlocking from memory.
+    this.loginCache.evict(address);
     await this.o.audit.record({ actor, action: 'account.passwd', outcome: 'ok', details: { address, via: proof.recoveryKey !== undefined ? 'recovery-key' : 'password' } });
     return { newRecoveryKey };
   }
@@ -255,6 +298,7 @@ export class AccountService {
     const address = addressInput.trim().toLowerCase();
     const ok = await this.o.store.accounts.update(address, { disabled, updatedAt: new Date().toISOString() });
     if (!ok) throw new MedgateError('ACCOUNT_UNKNOWN', `no account for ${address}`);
+    this.loginCache.evict(address);
     // A disabled account may not send: its directory entry is suspended so peers refuse it too.
     await this.o.store.directory.setStatus(address, disabled ? 'suspended' : 'active');
     await this.o.audit.record({ actor, action: disabled ? 'account.disable' : 'account.enable', outcome: 'ok', details: { address } });

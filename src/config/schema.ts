@@ -45,7 +45,15 @@ export const configSchema = z.strictObject({
     kdfMemoryExponent: z.number().int().min(10).max(22).default(16),
     /** Minimum password length for accounts. */
     minPasswordLength: z.number().int().min(8).max(256).default(12),
-  }).default({ kdfMemoryExponent: 16, minPasswordLength: 12 }),
+    /**
+     * Login cache: after a full password unlock the key stays in memory this long, so the next login
+     * with the same password skips scrypt + Argon2 (docs/operations.md: the trade-off). 0 = off.
+     */
+    loginCache: z.strictObject({
+      ttlSeconds: z.number().int().min(0).max(86_400).default(600),
+      maxEntries: z.number().int().min(1).max(1_000_000).default(1000),
+    }).default({ ttlSeconds: 600, maxEntries: 1000 }),
+  }).default({ kdfMemoryExponent: 16, minPasswordLength: 12, loginCache: { ttlSeconds: 600, maxEntries: 1000 } }),
   limits: z.strictObject({
     /** Largest message accepted, in bytes (advertised as SMTP SIZE). */
     maxMessageBytes: z.number().int().min(1024).default(50 * 1024 * 1024),

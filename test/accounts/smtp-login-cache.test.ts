@@ -1,0 +1,36 @@
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import nodemailer from 'nodemailer';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JL, PASSWORD, PAUL, rawMessage, startSubmissionGateway, type SubmissionGateway } from '../smtp/fixtures/submission-gateway.js';
+
+/** How each of an account's logins went, from the gateway's audit trail: outcome and `unlock` (or the refusal reason). */
+function logins(gw: SubmissionGateway, address: string): string[] {
+  const db = new Database(path.join(gw.dir, 'data', 'medgate.db'), { readonly: true, fileMustExist: true });
+  try {
+    const rows = db.prepare("SELECT outcome, details FROM audit_log WHERE action = 'auth.login' AND actor = ? ORDER BY seq").all(address) as { outcome: string; details: string }[];
+    return rows.map((r) => { const d = JSON.parse(r.details) as { unlock?: string; reason?: string }; return `${r.outcome}:${d.unlock ?? d.reason}`; });
+  } finally {
+    db.close();
+  }
+}
+
+describe('login cache through SMTP submission (medgate serve)', () => {
+  let gw: SubmissionGateway;
+  beforeAll(async () => { gw = await startSubmissionGateway(); }, 120_000);
+  afterAll(async () => { await gw?.stop(); });
+
+  const send = (pass: string, subject: string) => nodemailer.createTransport({
+    host: '127.0.0.1', port: gw.starttlsPort, secure: false, requireTLS: true,
+    auth: { user: PAUL, pass }, tls: { ca: gw.caPem, servername: 'localhost' },
+  }).sendMail({ envelope: { from: PAUL, to: [JL] }, raw: rawMessage({ from: PAUL, to: [JL], subject }) });
+
+  it('a client that reconnects is unlocked from the cache the second time; a wrong password in between is still refused', async () => {
+    const before = gw.mailbox(JL, 'INBOX').length;
+    await send(PASSWORD[PAUL]!, 'premier envoi');
+    await expect(send(PASSWORD[PAUL]! + '!', 'mauvais mot de passe')).rejects.toMatchObject({ responseCode: 535 });
+    await send(PASSWORD[PAUL]!, 'second envoi');
+    expect(gw.mailbox(JL, 'INBOX').length).toBe(before + 2);
+    expect(logins(gw, PAUL).slice(-3)).toEqual(['ok:full', 'refused:wrong-password', 'ok:cached']);
+  });
+});
