@@ -74,7 +74,7 @@ export async function parseForExtraction(raw: Buffer, limits?: Partial<ParseLimi
   });
   let parsed: Awaited<ReturnType<typeof simpleParser>>;
   try {
-    parsed = await Promise.race([simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true }), timeout]);
+    parsed = await Promise.race([simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true, checksumAlgo: false }), timeout]);
   } catch (err) {
     if (err instanceof MedgateError) throw err;
     throw new MedgateError(MESSAGE_MALFORMED, 'Message could not be parsed as MIME', undefined, { cause: err });

@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/gateway.js';
 import { CLAIRE, JL, PASSWORD, PAUL, blobFile, mailboxBlobs, openDb, serve, setupTwoGateways, submitter, waitFor, type TwoGateways } from './relay-fixture.js';
@@ -67,6 +68,21 @@ describe('a 25 MB message end to end (streamed)', () => {
     expect(res.stderr).toMatch(/signature valid: paul\.demo@cabinet-antony\.medgate\.test/);
     expect(sha256(res.stdout)).toBe(sha256(raw));
   }, 300_000);
+
+  it('a client failing mid-DATA after 2 MB leaves no spool file and delivers nothing', async () => {
+    const before = mailboxBlobs(t.b, CLAIRE).length + mailboxBlobs(t.a, JL).length;
+    const spoolA = path.join(t.a.dir, 'data', 'spool');
+    const spooled = () => (fs.existsSync(spoolA) ? fs.readdirSync(spoolA) : []);
+    const body = new Readable({ read() {} });
+    body.push(`From: ${PAUL}\r\nTo: ${JL}\r\nSubject: interrompu\r\n\r\n` + `${'x'.repeat(76)}\r\n`.repeat(27_000));
+    const sending = submitter(t, t.a, PAUL).sendMail({ envelope: { from: PAUL, to: [JL] }, raw: body });
+    // Past 1 MiB the body goes to a spool file: wait for it, then the client's source fails.
+    await waitFor(() => spooled().length > 0, 30_000, 'the spool file');
+    body.destroy(new Error('practice software crashed'));
+    await expect(sending).rejects.toThrow();
+    await waitFor(() => spooled().length === 0, 10_000, 'the spool to be emptied');
+    expect(mailboxBlobs(t.b, CLAIRE).length + mailboxBlobs(t.a, JL).length).toBe(before);
+  }, 120_000);
 });
 
 function openWithCli(t: TwoGateways, sealed: Buffer) {

@@ -173,17 +173,14 @@ describe('SMTP submission refusals and robustness (medgate serve)', () => {
   });
 
   it('a client hanging up mid-DATA leaves no spool file, and the server keeps serving', async () => {
+    // (Bodies up to 1 MiB stay in memory; the spool-file case is in large-message.test.ts.)
     const client = await paulTransaction();
     expect((await client.cmd(`RCPT TO:<${JL}>`)).code).toBe(250);
     expect((await client.cmd('DATA')).code).toBe(354);
     client.write('Subject: coupé\r\n\r\n' + 'ligne de texte\r\n'.repeat(2000));
-    // The body is being spooled to disk: wait until the spool file exists, then hang up.
-    let deadline = Date.now() + 5000;
-    while (!gw.spoolFiles().length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(gw.spoolFiles()).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 300));
     client.close();
-    deadline = Date.now() + 5000;
-    while (gw.spoolFiles().length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 300));
     expect(gw.spoolFiles()).toEqual([]);
     await stillServes();
   });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 export interface SpooledMessage {
@@ -10,7 +10,7 @@ export interface SpooledMessage {
   oversized: boolean;
   /** Reads the spooled bytes back (only when not oversized: nothing past the limit is kept). */
   read(): Promise<Buffer>;
-  /** The spool file (0600), removed after `use`; large messages are sealed from it, never read whole. */
+  /** The spool file (0600; only when not inMemory), removed after `use`: large messages are sealed from it, never read whole. */
   file: string;
   /** Whether the bytes are also held in memory (messages up to 1 MiB). */
   inMemory: boolean;
@@ -20,38 +20,54 @@ export interface SpooledMessage {
 const KEEP_IN_MEMORY_BYTES = 1024 * 1024;
 
 /**
- * Streams a DATA body into a private spool file (mode 0600) while counting its size, hands it to
- * `use`, and removes the file in every case — success, refusal, error, or the client vanishing
- * mid-DATA (the stream is destroyed and the pipeline rejects). Past `maxBytes` the rest of the
- * body is read and dropped, so the client reaches the end of DATA and gets its 552 reply.
+ * Receives a DATA body while counting its size: up to 1 MiB it stays in memory (no file, no I/O);
+ * beyond, everything goes to a private spool file (mode 0600), so a large message never sits whole
+ * in memory. Hands the result to `use`, and removes the file in every case — success, refusal,
+ * error, or the client vanishing mid-DATA (the stream is destroyed and the pipeline rejects). Past
+ * `maxBytes` the rest of the body is read and dropped, so the client reaches the end of DATA and
+ * gets its 552 reply.
  */
 export async function withSpooledMessage<T>(stream: Readable, dir: string, maxBytes: number, use: (m: SpooledMessage) => Promise<T>): Promise<T> {
-  await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, `submission-${Date.now()}-${randomBytes(8).toString('hex')}.eml`);
   let size = 0;
-  let kept: Buffer[] | undefined = [];
-  const limiter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
+  let kept: Buffer[] = [];
+  let fh: fs.promises.FileHandle | undefined;
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
       size += chunk.length;
       if (size > maxBytes) {
-        kept = undefined;
+        kept = [];
         return done();
       }
-      if (kept && size <= KEEP_IN_MEMORY_BYTES) kept.push(chunk);
-      else kept = undefined;
-      done(null, chunk);
+      if (!fh && size <= KEEP_IN_MEMORY_BYTES) {
+        kept.push(chunk);
+        return done();
+      }
+      toFile(chunk).then(() => done(), done);
     },
   });
+  const toFile = async (chunk: Buffer): Promise<void> => {
+    if (!fh) {
+      await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+      fh = await fs.promises.open(file, 'wx', 0o600);
+      await fh.write(Buffer.concat(kept));
+      kept = [];
+    }
+    await fh.write(chunk);
+  };
   try {
-    await pipeline(stream, limiter, fs.createWriteStream(file, { flags: 'wx', mode: 0o600 }));
+    await pipeline(stream, sink);
     const oversized = size > maxBytes;
-    const inMemory = kept;
+    const inMemory = !fh && !oversized ? kept : undefined;
     return await use({
       size, oversized, file, inMemory: !!inMemory,
       read: () => (inMemory ? Promise.resolve(Buffer.concat(inMemory, size)) : fs.promises.readFile(file)),
     });
   } finally {
-    // unlink, not rm: rm walks the path (lstat, rimraf) for what is always one plain file.
-    await fs.promises.unlink(file).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err; });
+    if (fh) {
+      await fh.close().catch(() => undefined);
+      // unlink, not rm: rm walks the path (lstat, rimraf) for what is always one plain file.
+      await fs.promises.unlink(file).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err; });
+    }
   }
 }
