@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import type Database from 'better-sqlite3';
 import { MedgateError } from '../../errors.js';
 import type { BlobFiles } from '../files/blob-files.js';
+import type { GroupCommit } from './group-commit.js';
 import {
   isSealedFile, type BlobHandle, type CommittedDelivery, type Mailbox, type MailRepo, type NewQueueItem, type Placement,
   type SealedBytes, type SpecialUse, type StoredMessage,
@@ -50,7 +51,7 @@ function newUidValidity(): number {
 }
 
 export class SqliteMailRepo implements MailRepo {
-  constructor(private readonly db: Database.Database, private readonly files: BlobFiles) {}
+  constructor(private readonly db: Database.Database, private readonly files: BlobFiles, private readonly group: GroupCommit) {}
 
   private mailboxRow(owner: string, name: string): MailboxRow | undefined {
     return this.db.prepare('SELECT * FROM mailboxes WHERE owner = ? AND name = ?').get(owner.toLowerCase(), canonicalMailboxName(name)) as MailboxRow | undefined;
@@ -119,7 +120,7 @@ export class SqliteMailRepo implements MailRepo {
     // The file reaches its durable place before the row that names it (see BlobFiles).
     const createdFile = external ? this.files.adopt(sealed.path, blobId) : false;
     const now = new Date().toISOString();
-    const tx = this.db.transaction((): CommittedDelivery => {
+    const work = (): CommittedDelivery => {
       this.db.prepare('INSERT INTO blobs (id, size, data, created_at, external) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING')
         .run(blobId, size, external ? Buffer.alloc(0) : sealed, now, external ? 1 : 0);
       const placed: CommittedDelivery['placed'] = [];
@@ -146,9 +147,10 @@ export class SqliteMailRepo implements MailRepo {
         }
       }
       return { blobId, placed, queued: !!queue && queue.recipients.length > 0 };
-    });
+    };
     try {
-      return tx.immediate();
+      // With the other writes of this turn of the event loop: one fsync for all (GroupCommit).
+      return await this.group.run(work);
     } catch (err) {
       // Nothing refers to a file this call put in place: remove it rather than leave it to the sweep.
       if (createdFile && !this.blobRow(blobId)) this.files.remove(blobId);

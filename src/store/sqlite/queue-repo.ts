@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { QueueItem, QueueRecipient, QueueRepo } from '../types.js';
 import type { SqliteMailRepo } from './mail-repo.js';
+import type { GroupCommit } from './group-commit.js';
 
 interface ItemRow {
   id: string; blob_id: string; envelope_from: string; message_id: string; created_at: string;
@@ -23,7 +24,7 @@ const COLUMNS: Record<keyof Omit<QueueRecipient, 'recipient'>, string> = {
 };
 
 export class SqliteQueueRepo implements QueueRepo {
-  constructor(private readonly db: Database.Database, private readonly mail: SqliteMailRepo) {}
+  constructor(private readonly db: Database.Database, private readonly mail: SqliteMailRepo, private readonly group: GroupCommit) {}
 
   private item(row: ItemRow): QueueItem {
     const recipients = (this.db.prepare('SELECT * FROM queue_recipients WHERE queue_id = ? ORDER BY recipient').all(row.id) as RecipientRow[]).map(recipientFrom);
@@ -58,8 +59,8 @@ export class SqliteQueueRepo implements QueueRepo {
       if (k === 'delayNotified') return v ? 1 : 0;
       return v;
     });
-    this.db.prepare(`UPDATE queue_recipients SET ${keys.map((k) => `${COLUMNS[k]} = ?`).join(', ')} WHERE queue_id = ? AND recipient = ?`)
-      .run(...values, id, recipient.toLowerCase());
+    const sql = `UPDATE queue_recipients SET ${keys.map((k) => `${COLUMNS[k]} = ?`).join(', ')} WHERE queue_id = ? AND recipient = ?`;
+    await this.group.run(() => this.db.prepare(sql).run(...values, id, recipient.toLowerCase()));
   }
 
   async retryNow(id: string, includeFailed = false): Promise<number> {

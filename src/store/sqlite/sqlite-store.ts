@@ -11,6 +11,7 @@ import { SqliteMailRepo } from './mail-repo.js';
 import { SqliteQueueRepo } from './queue-repo.js';
 import { MIGRATIONS } from './migrations.js';
 import { BlobFiles } from '../files/blob-files.js';
+import { GroupCommit } from './group-commit.js';
 
 class SqliteSettingsRepo implements SettingsRepo {
   constructor(private readonly db: Database.Database) {}
@@ -39,10 +40,12 @@ export class SqliteStore implements Store {
     this.db = db;
     this.directory = new SqliteDirectoryRepo(db);
     this.accounts = new SqliteAccountRepo(db);
-    this.audit = new SqliteAuditRepo(db);
+    // One group commit for the writes on the message path: mail, queue updates, audit records.
+    const group = new GroupCommit(db);
+    this.audit = new SqliteAuditRepo(db, group);
     this.settings = new SqliteSettingsRepo(db);
-    this.mail = new SqliteMailRepo(db, new BlobFiles(blobDir));
-    this.queue = new SqliteQueueRepo(db, this.mail);
+    this.mail = new SqliteMailRepo(db, new BlobFiles(blobDir), group);
+    this.queue = new SqliteQueueRepo(db, this.mail, group);
     this.filing = new SqliteFilingRepo(db);
   }
 

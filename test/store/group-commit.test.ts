@@ -1,0 +1,62 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AuditTrail } from '../../src/audit/audit-trail.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { tempDir } from '../helpers/gateway.js';
+
+/** Mail commits, queue updates and audit records asked for in one event-loop turn share one transaction. */
+describe('group commit of the message path (SQLite)', () => {
+  let dir: string;
+  let file: string;
+  let store: SqliteStore;
+  beforeEach(async () => {
+    dir = tempDir();
+    file = path.join(dir, 'm.db');
+    store = SqliteStore.open(file);
+    await store.migrate();
+  });
+  afterEach(async () => {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('commits concurrent deliveries and their audit records in one transaction, all durable when the promises resolve', async () => {
+    const audit = new AuditTrail(store.audit);
+    let begins = 0;
+    const original = store.db.transaction.bind(store.db);
+    // Count the outermost transactions the store opens (nested ones are savepoints).
+    store.db.transaction = ((fn: (...a: unknown[]) => unknown) => {
+      const tx = original(fn);
+      const wrap = Object.assign((...a: unknown[]) => tx(...a), tx, { immediate: (...a: unknown[]) => { if (!store.db.inTransaction) begins++; return tx.immediate(...a); } });
+      return wrap;
+    }) as typeof store.db.transaction;
+    const work = Array.from({ length: 10 }, (_, i) => [
+      store.mail.commit(Buffer.from(`sealed ${i}`), [{ owner: 'a@x.test', mailbox: 'INBOX', deliveryKey: `k${i}` }]),
+      audit.record({ actor: 'system', action: `accept${i}`, outcome: 'ok' }),
+    ]).flat();
+    await Promise.all(work);
+    expect(begins).toBe(1);
+    const reader = new Database(file, { readonly: true });
+    try {
+      expect(reader.prepare('SELECT COUNT(*) AS n FROM messages').get()).toEqual({ n: 10 });
+      expect(reader.prepare('SELECT COUNT(*) AS n FROM audit_log').get()).toEqual({ n: 10 });
+    } finally {
+      reader.close();
+    }
+    expect(await audit.verify()).toMatchObject({ ok: true, records: 10 });
+  });
+
+  it('one write that fails is rolled back alone: its promise rejects, the others commit', async () => {
+    store.db.exec(`CREATE TRIGGER refuse_k3 BEFORE INSERT ON messages WHEN NEW.delivery_key = 'k3' BEGIN SELECT RAISE(ABORT, 'refused'); END`);
+    const results = await Promise.allSettled(Array.from({ length: 6 }, (_, i) =>
+      store.mail.commit(Buffer.from(`sealed ${i}`), [{ owner: 'a@x.test', mailbox: 'INBOX', deliveryKey: `k${i}` }])));
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    // Nothing of the failed one stays: not its message, not its blob.
+    expect(store.db.prepare('SELECT COUNT(*) AS n FROM messages').get()).toEqual({ n: 5 });
+    expect(store.db.prepare('SELECT COUNT(*) AS n FROM blobs').get()).toEqual({ n: 5 });
+    const inbox = (await store.mail.getMailbox('a@x.test', 'INBOX'))!;
+    expect((await store.mail.listMessages(inbox.id)).map((m) => m.uid)).toEqual([1, 2, 3, 4, 5]);
+  });
+});
