@@ -62,7 +62,7 @@ export function headerBlock(transport: Array<[string, string]>, mode: BodyMode, 
 }
 
 /** Header block + RFC 3156 body for the armored OpenPGP message (CRLF line ends, no final newline). */
-export function pgpMimeMessage(headerWithoutContentType: string, armored: string): Buffer {
+export function pgpMimeMessage(headerWithoutContentType: string, armored: string | Buffer): Buffer {
   const boundary = `medgate-${randomBytes(12).toString('hex')}`;
   const head =
     headerWithoutContentType +
@@ -81,5 +81,6 @@ export function pgpMimeMessage(headerWithoutContentType: string, armored: string
     `Content-Disposition: inline; filename="encrypted.asc"${CRLF}` +
     CRLF;
   const tail = `${CRLF}--${boundary}--${CRLF}`;
-  return Buffer.concat([Buffer.from(head, 'utf8'), Buffer.from(armored, 'latin1'), Buffer.from(tail, 'latin1')]);
+  const armoredBytes = typeof armored === 'string' ? Buffer.from(armored, 'latin1') : armored;
+  return Buffer.concat([Buffer.from(head, 'utf8'), armoredBytes, Buffer.from(tail, 'latin1')]);
 }

@@ -7,26 +7,43 @@
 import { CryptoError, CryptoErrorCode } from '../errors.js';
 
 const CRC24_INIT = 0xb704ce;
-const CRC24_POLY = 0x1864cfb;
+/** x^24 + x^23 + x^18 + x^17 + x^14 + x^11 + x^10 + x^7 + x^6 + x^5 + x^4 + x^3 + x + 1 (RFC 9580 §6.1.1), without the x^24 term. */
+const CRC24_POLY = 0x864cfb;
 
-/** CRC-24 of every byte value shifted into the top byte: one table lookup per input byte. */
-const CRC24_TABLE = (() => {
-  const table = new Uint32Array(256);
+/**
+ * CRC-24 run on a 32-bit register (the 24-bit CRC in its top three bytes), so that four input bytes
+ * are folded per step with four tables ("slicing-by-4"): about 3× faster than one lookup per byte,
+ * which matters because every sealed and opened message is checksummed whole.
+ * TABLES[0][b] is the register after shifting byte b through 8 steps; TABLES[k][b] the same followed
+ * by k zero bytes.
+ */
+const CRC24_POLY_32 = (CRC24_POLY << 8) >>> 0;
+const TABLES = (() => {
+  const t0 = new Uint32Array(256);
   for (let b = 0; b < 256; b++) {
-    let crc = b << 16;
-    for (let i = 0; i < 8; i++) {
-      crc <<= 1;
-      if (crc & 0x1000000) crc ^= CRC24_POLY;
-    }
-    table[b] = crc & 0xffffff;
+    let crc = (b << 24) >>> 0;
+    for (let i = 0; i < 8; i++) crc = crc & 0x80000000 ? ((crc << 1) ^ CRC24_POLY_32) >>> 0 : (crc << 1) >>> 0;
+    t0[b] = crc;
   }
-  return table;
+  /** One more zero byte after each entry of `prev`. */
+  const next = (prev: Uint32Array): Uint32Array => prev.map((v) => ((v << 8) ^ t0[v >>> 24]!) >>> 0);
+  const t1 = next(t0);
+  const t2 = next(t1);
+  return [t0, t1, t2, next(t2)] as const;
 })();
 
 export function crc24(data: Uint8Array): number {
-  let crc = CRC24_INIT;
-  for (let i = 0; i < data.length; i++) crc = ((crc << 8) & 0xffffff) ^ CRC24_TABLE[((crc >> 16) ^ data[i]!) & 0xff]!;
-  return crc;
+  const [t0, t1, t2, t3] = TABLES;
+  let crc = CRC24_INIT << 8;
+  const n = data.length;
+  const whole = n - (n % 4);
+  let i = 0;
+  for (; i < whole; i += 4) {
+    const x = crc ^ ((data[i]! << 24) | (data[i + 1]! << 16) | (data[i + 2]! << 8) | data[i + 3]!);
+    crc = t3[x >>> 24]! ^ t2[(x >>> 16) & 0xff]! ^ t1[(x >>> 8) & 0xff]! ^ t0[x & 0xff]!;
+  }
+  for (; i < n; i++) crc = (crc << 8) ^ t0[((crc >>> 24) ^ data[i]!) & 0xff]!;
+  return (crc >>> 8) & 0xffffff;
 }
 
 function crcText(data: Uint8Array): string {
@@ -34,9 +51,16 @@ function crcText(data: Uint8Array): string {
   return Buffer.from([(crc >> 16) & 0xff, (crc >> 8) & 0xff, crc & 0xff]).toString('base64');
 }
 
+/** A Buffer view on the same memory (no copy). */
+function bytesOf(data: Uint8Array): Buffer {
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+const LINE = 76;
+
 /** Base64 lines of 76 characters followed by the checksum line (`=` and four base64 characters). */
 export function radix64Lines(data: Uint8Array): string[] {
-  const b64 = Buffer.from(data).toString('base64');
+  const b64 = bytesOf(data).toString('base64');
   const lines: string[] = [];
   for (let i = 0; i < b64.length; i += 76) lines.push(b64.slice(i, i + 76));
   lines.push(`=${crcText(data)}`);
@@ -66,9 +90,32 @@ export function decodeRadix64(lines: string[], what: string): Uint8Array {
 const BEGIN = '-----BEGIN PGP MESSAGE-----';
 const END = '-----END PGP MESSAGE-----';
 
-/** ASCII armor with CRLF line ends (MIME canonical form), checksum included (GnuPG 2.2 expects it). */
+/**
+ * ASCII armor with CRLF line ends (MIME canonical form), checksum included (GnuPG 2.2 expects it):
+ * BEGIN line, empty line, base64 in lines of 76, `=` checksum line, END line (no final line end).
+ * Built as bytes in one buffer — base64 encoded once, lines copied out of it — because this runs over
+ * the whole ciphertext of every sealed message.
+ */
+export function armorMessageBytes(data: Uint8Array): Buffer {
+  const b64 = Buffer.from(bytesOf(data).toString('base64'), 'latin1');
+  const lineCount = Math.ceil(b64.length / LINE);
+  const head = `${BEGIN}\r\n\r\n`;
+  const tail = `=${crcText(data)}\r\n${END}`;
+  const out = Buffer.allocUnsafe(head.length + b64.length + 2 * lineCount + tail.length);
+  let at = out.write(head, 0, 'latin1');
+  for (let i = 0; i < b64.length; i += LINE) {
+    at += b64.copy(out, at, i, Math.min(i + LINE, b64.length));
+    out[at++] = 0x0d;
+    out[at++] = 0x0a;
+  }
+  at += out.write(tail, at, 'latin1');
+  if (at !== out.length) throw new Error('unreachable: armor length miscounted');
+  return out;
+}
+
+/** armorMessageBytes as a string. */
 export function armorMessage(data: Uint8Array): string {
-  return [BEGIN, '', ...radix64Lines(data), END].join('\r\n');
+  return armorMessageBytes(data).toString('latin1');
 }
 
 /** Strictly dearmors one "PGP MESSAGE" block (armor header fields allowed, nothing after END but blank space). */
