@@ -6,8 +6,8 @@ import { addressesOf, firstValue, isEncryptedContentType, parseContentType } fro
 import { buildInnerEntity } from './inner-entity.js';
 import { DEFAULT_OUTER_SUBJECT, headerBlock, newMessageId, pgpMimeMessage, transportFieldList } from './outer-message.js';
 import { signAndEncrypt, uniqueKeys } from './pgp.js';
-import { armorMessage } from './radix64.js';
-import { RoutingHeader, type RoutingInput } from './routing-header.js';
+import { armorMessageBytes } from './radix64.js';
+import { sealedRoutingHeader, type RoutingInput } from './routing-header.js';
 import { formatRfc5322Date } from './rfc5322-date.js';
 
 export interface SealOptions {
@@ -38,38 +38,43 @@ const BODY_FIELDS = new Set(['content-type', 'content-transfer-encoding', 'conte
 export async function seal(opts: SealOptions): Promise<SealResult> {
   if (opts.recipientKeys.length === 0) throw new Error('seal: at least one recipient key is required');
   const { header, body } = splitHeaderBlock(opts.raw);
-  const alreadyEncrypted = isEncryptedContentType(parseContentType(header));
+  const spans = listFieldSpans(header);
+  const alreadyEncrypted = isEncryptedContentType(parseContentType(header, spans));
 
-  const from = addressesOf(header, 'from')[0] ?? opts.envelope.from;
+  const from = addressesOf(header, 'from', spans)[0] ?? opts.envelope.from;
   const messageId = newMessageId(from);
   // Bcc is never copied out; display names are dropped (they may name a patient or a service).
   const transport = transportFieldList({
     from,
-    to: addressesOf(header, 'to'),
-    cc: addressesOf(header, 'cc'),
-    date: formatRfc5322Date(parseDate(firstValue(header, 'date'))),
+    to: addressesOf(header, 'to', spans),
+    cc: addressesOf(header, 'cc', spans),
+    date: formatRfc5322Date(parseDate(firstValue(header, 'date', spans))),
     messageId,
     subject: opts.outerSubject ?? DEFAULT_OUTER_SUBJECT,
   });
 
   const payload = alreadyEncrypted ? body : buildInnerEntity(opts.raw, { fields: transport });
   const contentDigest = createHash('sha256').update(payload).digest('hex');
-  const routing: RoutingHeader = RoutingHeader.parse({ ...opts.routing, v: 1, contentDigest, sealedAt: new Date().toISOString() });
+  const routing = sealedRoutingHeader(opts.routing, contentDigest, new Date().toISOString());
   const routingKeys = uniqueKeys([...opts.recipientKeys, ...opts.filingKeys]);
 
-  const [routingCiphertext, contentCiphertext] = await Promise.all([
+  // Both operations run at once: most of their time is WebCrypto steps (X25519, Ed25519, AES-KW) that
+  // wait on the libuv thread pool, and one operation's JavaScript runs during the other's waits.
+  // The content operation, the longer one, starts first, and its ciphertext is armored as soon as it
+  // is ready, inside a wait of the routing operation rather than after both.
+  const [armoredContent, routingCiphertext] = await Promise.all([
+    alreadyEncrypted ? undefined : signAndEncrypt(payload, opts.signingKey, opts.recipientKeys, 'binary').then(armorMessageBytes),
     signAndEncrypt(Buffer.from(JSON.stringify(routing), 'utf8'), opts.signingKey, routingKeys, 'binary'),
-    alreadyEncrypted ? Promise.resolve(new Uint8Array()) : signAndEncrypt(payload, opts.signingKey, opts.recipientKeys, 'binary'),
   ]);
 
-  if (!alreadyEncrypted) {
+  if (armoredContent) {
     const head = headerBlock(transport, 'sealed', routingCiphertext, []);
-    return { sealed: pgpMimeMessage(head, armorMessage(contentCiphertext)), messageId, alreadyEncrypted };
+    return { sealed: pgpMimeMessage(head, armoredContent), messageId, alreadyEncrypted };
   }
 
   // Client-encrypted input: keep its body and the fields describing it, byte for byte (line endings
   // of those fields normalised to CRLF); replace every other header field by the transport set.
-  const bodyFields = listFieldSpans(header)
+  const bodyFields = spans
     .filter((f) => BODY_FIELDS.has(f.name.toLowerCase()))
     .map((f) => header.toString('utf8', f.start, f.valueEnd).replace(/\r?\n/g, '\r\n'));
   const head = headerBlock(transport, 'client-encrypted', routingCiphertext, bodyFields);
