@@ -94,3 +94,44 @@ describe('armorMessageBytes', () => {
     expect(lines.slice(0, -1).join('')).toBe(data.toString('base64'));
   });
 });
+
+describe('dearmorMessage (strict)', () => {
+  const data = randomBytes(300);
+  const text = armorMessage(data);
+  const lines = text.split('\r\n');
+  const withBody = (edit: (body: string[]) => string[]) => [...lines.slice(0, 2), ...edit(lines.slice(2, -2)), ...lines.slice(-2)].join('\r\n');
+  const refusal = (t: string) => {
+    try {
+      dearmorMessage(t, 'message');
+      return 'accepted';
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+
+  it('accepts LF line ends, trailing blanks, blank lines around the block and armor header fields', () => {
+    const variants = [
+      text.replace(/\r\n/g, '\n'),
+      text.replace(/\r\n/g, ' \t\r\n'),
+      `\r\n\r\n${text}\r\n\r\n`,
+      text.replace('-----\r\n\r\n', '-----\r\nComment: medgate\r\n\r\n'),
+    ];
+    for (const v of variants) expect(Buffer.from(dearmorMessage(v, 'message')).equals(data)).toBe(true);
+  });
+
+  it('still accepts base64 whose last padding bits are not zero (as before), checked by the CRC', () => {
+    const one = Buffer.from([0x41]);
+    const nonCanonical = armorMessage(one).replace('QQ==', 'QR==');
+    expect(Buffer.from(dearmorMessage(nonCanonical, 'message')).equals(one)).toBe(true);
+  });
+
+  it('refuses characters outside base64, padding inside the data, a CR inside a line, and a wrong checksum', () => {
+    expect(refusal(withBody((b) => [b[0]!.replace(/^./, '*'), ...b.slice(1)]))).toMatch(/invalid base64/);
+    expect(refusal(withBody((b) => [b[0]!.slice(0, -4) + 'AA==', ...b.slice(1)]))).toMatch(/invalid base64/);
+    expect(refusal(withBody((b) => [b[0]!.slice(0, 10) + '\r' + b[0]!.slice(10), ...b.slice(1)]))).toMatch(/invalid base64/);
+    expect(refusal(withBody((b) => [b[0]!.slice(0, 10) + ' ' + b[0]!.slice(10), ...b.slice(1)]))).toMatch(/invalid base64/);
+    const crcLine = lines[lines.length - 2]!;
+    const otherCrc = crcLine === '=AAAA' ? '=AAAB' : '=AAAA';
+    expect(refusal(text.replace(`\r\n${crcLine}\r\n`, `\r\n${otherCrc}\r\n`))).toMatch(/checksum mismatch/);
+  });
+});

@@ -81,8 +81,13 @@ export function decodeRadix64(lines: string[], what: string): Uint8Array {
     body.pop();
   }
   const b64 = body.join('');
-  if (b64.length === 0 || b64.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) throw malformed(what, 'invalid base64');
-  const data = new Uint8Array(Buffer.from(b64, 'base64'));
+  if (b64.length === 0 || b64.length % 4 !== 0) throw malformed(what, 'invalid base64');
+  const decoded = Buffer.from(b64, 'base64');
+  // Node's decoder skips what is not base64, so canonical input is exactly what re-encodes to itself:
+  // one encode and compare instead of a regular expression over the whole text. Anything else (rare:
+  // non-zero padding bits) still gets the full syntax check.
+  if (decoded.toString('base64') !== b64 && !/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) throw malformed(what, 'invalid base64');
+  const data = new Uint8Array(decoded);
   if (expected !== undefined && crcText(data) !== expected) throw malformed(what, 'checksum mismatch');
   return data;
 }
@@ -118,9 +123,19 @@ export function armorMessage(data: Uint8Array): string {
   return armorMessageBytes(data).toString('latin1');
 }
 
+/**
+ * A line split at LF without its CR (if any) and trailing blanks; the common line, which has no
+ * trailing blank, is returned without running a regular expression over it.
+ */
+function withoutLineEnd(line: string): string {
+  const l = line.endsWith('\r') ? line.slice(0, -1) : line;
+  const last = l.charCodeAt(l.length - 1);
+  return last === 0x20 || last === 0x09 ? l.replace(/[ \t]+$/, '') : l;
+}
+
 /** Strictly dearmors one "PGP MESSAGE" block (armor header fields allowed, nothing after END but blank space). */
 export function dearmorMessage(text: string, what: string): Uint8Array {
-  const lines = text.split(/\r?\n/).map((l) => l.replace(/[ \t]+$/, ''));
+  const lines = text.split('\n').map(withoutLineEnd);
   while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
   while (lines.length > 0 && lines[0] === '') lines.shift();
   if (lines[0] !== BEGIN || lines[lines.length - 1] !== END) throw malformed(what, 'armor lines missing or altered');
