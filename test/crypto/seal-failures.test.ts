@@ -4,8 +4,8 @@ import * as openpgp from 'openpgp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CryptoError, CryptoErrorCode, open, openRoutingHeader, seal, type ResolveSigner } from '../../src/crypto/seal/index.js';
 import { buildInnerEntity } from '../../src/crypto/seal/inner-entity.js';
-import { pgpMimeMessage } from '../../src/crypto/seal/outer-message.js';
-import { dearmorMessage, radix64Lines } from '../../src/crypto/seal/radix64.js';
+import { pgpMimeMessage, routingFieldLine } from '../../src/crypto/seal/outer-message.js';
+import { dearmorMessage, decodeRadix64, radix64Lines } from '../../src/crypto/seal/radix64.js';
 import { directory, makeUser, outlookSample, routingFor, type TestUser } from './fixtures.js';
 
 let sender: TestUser, recipient: TestUser, filing: TestUser, stranger: TestUser;
@@ -112,6 +112,37 @@ describe('tampering', () => {
     expect(await codeOf(openAs(spliced, recipient.privateKey))).toBe(CryptoErrorCode.ROUTING_CONTENT_MISMATCH);
     // The routing header alone still verifies: the mismatch is only visible with the content.
     await expect(openRoutingHeader({ sealed: spliced, decryptionKey: filing.privateKey, resolveSigner: directory([{ user: sender }]) })).resolves.toBeDefined();
+  });
+
+  it('open checks the routing header alongside the content, but a damaged content is reported first', async () => {
+    const text = sealedOnce.toString('latin1');
+    const field = /X-Medgate-Routing:\r\n((?: [^\r\n]*\r\n)+)/;
+    // Routing header: one byte of its encrypted data flipped, re-armored with a correct checksum.
+    const routingLines = field.exec(text)![1]!.split('\r\n').map((l) => l.trim()).filter((l) => l.length > 0);
+    const routing = decodeRadix64(routingLines, 'routing header');
+    const badRouting = Uint8Array.from(routing);
+    badRouting[badRouting.length - 30]! ^= 0x01;
+    const routingDamaged = text.replace(field, `${routingFieldLine(badRouting)}\r\n`);
+    // Content: the same kind of damage in its encrypted data packet.
+    const begin = routingDamaged.indexOf('-----BEGIN PGP MESSAGE-----');
+    const endMarker = '-----END PGP MESSAGE-----';
+    const end = routingDamaged.indexOf(endMarker) + endMarker.length;
+    const content = dearmorMessage(routingDamaged.slice(begin, end), 'message');
+    const badContent = Uint8Array.from(content);
+    badContent[badContent.length - 30]! ^= 0x01;
+    const armored = ['-----BEGIN PGP MESSAGE-----', '', ...radix64Lines(badContent), endMarker].join('\r\n');
+    const bothDamaged = routingDamaged.slice(0, begin) + armored + routingDamaged.slice(end);
+
+    const messageOf = async (sealed: string) => {
+      const err = await openAs(Buffer.from(sealed, 'latin1'), recipient.privateKey).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(CryptoError);
+      return { code: (err as CryptoError).code, message: (err as CryptoError).message };
+    };
+    expect(await messageOf(routingDamaged)).toEqual({ code: CryptoErrorCode.CIPHERTEXT_TAMPERED, message: expect.stringMatching(/routing header/) });
+    expect(await messageOf(bothDamaged)).toEqual({ code: CryptoErrorCode.CIPHERTEXT_TAMPERED, message: expect.stringMatching(/^The message could not be decrypted/) });
   });
 
   it('garbage and truncated messages are malformed', async () => {

@@ -64,10 +64,13 @@ export function listFieldSpans(header: Buffer): FieldSpan[] {
   return fields;
 }
 
-/** First field with that name (case-insensitive), as RFC 5322 readers do for single-instance fields. */
-export function findField(header: Buffer, name: string): FieldSpan | undefined {
+/**
+ * First field with that name (case-insensitive), as RFC 5322 readers do for single-instance fields.
+ * `spans` (listFieldSpans of the same header) saves the scan when the caller looks up several fields.
+ */
+export function findField(header: Buffer, name: string, spans: FieldSpan[] = listFieldSpans(header)): FieldSpan | undefined {
   const wanted = name.toLowerCase();
-  return listFieldSpans(header).find((f) => f.name.toLowerCase() === wanted);
+  return spans.find((f) => f.name.toLowerCase() === wanted);
 }
 
 /** Unfolded value of a field span (bytes after the colon, CR/LF of folds removed, trimmed). */

@@ -4,7 +4,7 @@
  */
 import mimeFuncs from 'nodemailer/lib/mime-funcs/index.js';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
-import { fieldValue, findField, listFieldSpans, splitHeaderBlock } from './header-block.js';
+import { fieldValue, findField, listFieldSpans, splitHeaderBlock, type FieldSpan } from './header-block.js';
 
 export interface ContentType {
   /** Lower-case type/subtype, `text/plain` when the field is absent (RFC 2045 default). */
@@ -14,8 +14,9 @@ export interface ContentType {
   present: boolean;
 }
 
-export function parseContentType(header: Buffer): ContentType {
-  const span = findField(header, 'content-type');
+/** `spans`, here and below: listFieldSpans of the same header, when the caller already has it. */
+export function parseContentType(header: Buffer, spans?: FieldSpan[]): ContentType {
+  const span = findField(header, 'content-type', spans);
   if (!span) return { type: 'text/plain', params: {}, present: false };
   const parsed = mimeFuncs.parseHeaderValue(fieldValue(header, span));
   const params: Record<string, string> = {};
@@ -24,10 +25,10 @@ export function parseContentType(header: Buffer): ContentType {
 }
 
 /** Every address (addr-spec only, display names dropped) of every field with that name. */
-export function addressesOf(header: Buffer, fieldName: string): string[] {
+export function addressesOf(header: Buffer, fieldName: string, spans: FieldSpan[] = listFieldSpans(header)): string[] {
   const wanted = fieldName.toLowerCase();
   const out: string[] = [];
-  for (const span of listFieldSpans(header)) {
+  for (const span of spans) {
     if (span.name.toLowerCase() !== wanted) continue;
     for (const a of addressparser(fieldValue(header, span), { flatten: true })) {
       if (a.address) out.push(a.address);
@@ -36,8 +37,8 @@ export function addressesOf(header: Buffer, fieldName: string): string[] {
   return out;
 }
 
-export function firstValue(header: Buffer, fieldName: string): string | undefined {
-  const span = findField(header, fieldName);
+export function firstValue(header: Buffer, fieldName: string, spans?: FieldSpan[]): string | undefined {
+  const span = findField(header, fieldName, spans);
   return span ? fieldValue(header, span) : undefined;
 }
 

@@ -10,7 +10,7 @@
  * All additions go at the end of the header block, so the original bytes before them are untouched.
  */
 import { CryptoError, CryptoErrorCode } from '../errors.js';
-import { detectLineEnding, findField, splitHeaderBlock } from './header-block.js';
+import { detectLineEnding, findField, listFieldSpans, splitHeaderBlock } from './header-block.js';
 import { parseContentType } from './header-values.js';
 
 export const HP_PARAMS = '; hp="cipher"; protected-headers="v1"';
@@ -27,7 +27,8 @@ export function buildInnerEntity(raw: Buffer, outer: OuterFieldsForHp): Buffer {
   const { header, separator, body } = splitHeaderBlock(raw);
   const eol = detectLineEnding(header, separator);
   const finalEol = header.length === 0 || header[header.length - 1] === 0x0a;
-  const ct = parseContentType(header);
+  const spans = listFieldSpans(header);
+  const ct = parseContentType(header, spans);
 
   let mode: CtMode;
   let headerOut: Buffer;
@@ -41,7 +42,7 @@ export function buildInnerEntity(raw: Buffer, outer: OuterFieldsForHp): Buffer {
     headerOut = header;
   } else {
     mode = 'appended';
-    const span = findField(header, 'content-type');
+    const span = findField(header, 'content-type', spans);
     if (!span) throw new Error('unreachable: Content-Type present but not found');
     headerOut = Buffer.concat([header.subarray(0, span.valueEnd), Buffer.from(HP_PARAMS, 'latin1'), header.subarray(span.valueEnd)]);
   }

@@ -83,6 +83,21 @@ function withoutMedgateFields(sealed: Buffer): Buffer {
   return Buffer.concat([...kept.map((f) => header.subarray(f.start, f.end)), separator, body]);
 }
 
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/** Never rejects, so a failure is not reported as unhandled while the caller awaits something else first. */
+function settle<T>(p: Promise<T>): Promise<Settled<T>> {
+  return p.then(
+    (value) => ({ ok: true, value }),
+    (error: unknown) => ({ ok: false, error }),
+  );
+}
+
+function unwrap<T>(s: Settled<T>): T {
+  if (s.ok) return s.value;
+  throw s.error;
+}
+
 export async function open(opts: OpenOptions): Promise<OpenResult> {
   const outer = readOuterLayer(opts.sealed);
 
@@ -95,6 +110,10 @@ export async function open(opts: OpenOptions): Promise<OpenResult> {
     return { raw: withoutMedgateFields(opts.sealed), routing: routing.routing, verification: routing.verification };
   }
 
+  // The routing header is decrypted and verified while the content is: the two operations share the
+  // thread pool's waits (0.5-0.6 ms less at 20 KB, of ~3 ms). Its outcome is looked at only after the
+  // content's, so the error reported for a message damaged in both places stays the content's.
+  const routingPending = outer.routing ? settle(verifiedRouting(outer.routing, opts.decryptionKey, opts.resolveSigner)) : undefined;
   const armored = await armoredPayload(opts.sealed);
   const content = await decryptAndVerify({
     encrypted: { binary: dearmorMessage(armored, 'message') },
@@ -107,8 +126,8 @@ export async function open(opts: OpenOptions): Promise<OpenResult> {
   const raw = restoreOriginal(inner);
 
   let routing: RoutingHeader | null = null;
-  if (outer.routing) {
-    const r = await verifiedRouting(outer.routing, opts.decryptionKey, opts.resolveSigner);
+  if (routingPending) {
+    const r = unwrap(await routingPending);
     checkBinding(r, createHash('sha256').update(inner).digest('hex'), content.verification);
     routing = r.routing;
   }

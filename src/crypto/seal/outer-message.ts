@@ -62,9 +62,10 @@ export function headerBlock(transport: Array<[string, string]>, mode: BodyMode, 
 }
 
 /** Header block + RFC 3156 body for the armored OpenPGP message (CRLF line ends, no final newline). */
-export function pgpMimeMessage(headerWithoutContentType: string, armored: string): Buffer {
+export function pgpMimeMessage(headerWithoutContentType: string, armored: string | Buffer): Buffer {
   const { head, tail } = pgpMimeParts(headerWithoutContentType);
-  return Buffer.concat([Buffer.from(head, 'utf8'), Buffer.from(armored, 'latin1'), Buffer.from(tail, 'latin1')]);
+  const armoredBytes = typeof armored === 'string' ? Buffer.from(armored, 'latin1') : armored;
+  return Buffer.concat([Buffer.from(head, 'utf8'), armoredBytes, Buffer.from(tail, 'latin1')]);
 }
 
 /** What goes before and after the armored OpenPGP message (the streamed seal writes it in between). */

@@ -38,3 +38,63 @@ export type RoutingHeader = z.infer<typeof RoutingHeader>;
 
 /** What the caller of seal provides; the sealer adds v, contentDigest and sealedAt. */
 export type RoutingInput = Omit<RoutingHeader, 'contentDigest' | 'sealedAt' | 'v'>;
+
+
+type Patient = NonNullable<RoutingHeader['patient']>;
+type Sender = RoutingHeader['sender'];
+type DocumentPart = NonNullable<RoutingHeader['documents']>[number];
+
+function patientOf(p: Patient): Patient {
+  const out: Patient = { familyName: p.familyName, givenName: p.givenName, birthDate: p.birthDate };
+  if (p.sex !== undefined) out.sex = p.sex;
+  if (p.ins !== undefined) out.ins = { value: p.ins.value, oid: p.ins.oid };
+  return out;
+}
+
+function senderOf(s: Sender): Sender {
+  const out: Sender = { address: s.address };
+  if (s.nationalId !== undefined) out.nationalId = s.nationalId;
+  if (s.professionCode !== undefined) out.professionCode = s.professionCode;
+  if (s.professionLabel !== undefined) out.professionLabel = s.professionLabel;
+  if (s.specialtyCode !== undefined) out.specialtyCode = s.specialtyCode;
+  if (s.role !== undefined) out.role = s.role;
+  return out;
+}
+
+function documentOf(d: { type: string; date: string; title?: string | undefined }): RoutingHeader['document'] {
+  return d.title === undefined ? { type: d.type, date: d.date } : { type: d.type, date: d.date, title: d.title };
+}
+
+function partOf(d: DocumentPart): DocumentPart {
+  return d.title === undefined ? { part: d.part, type: d.type } : { part: d.part, type: d.type, title: d.title };
+}
+
+/**
+ * The routing header seal() signs, built field by field in schema order: what `RoutingHeader.parse`
+ * returns for this input (unknown fields dropped, same JSON bytes), at a fraction of its cost (zod took
+ * 0.1 ms of a 2.8 ms seal). The input is typed by our own code, so only what the type cannot say is
+ * checked here; anything failing that check goes through the schema, which throws its usual ZodError.
+ * test/crypto/routing-header.test.ts holds this builder to the schema, key order included.
+ */
+export function sealedRoutingHeader(input: RoutingInput, contentDigest: string, sealedAt: string): RoutingHeader {
+  const header: RoutingHeader = {
+    v: 1,
+    messageId: input.messageId,
+    patient: input.patient === null ? null : patientOf(input.patient),
+    document: documentOf(input.document),
+    sender: senderOf(input.sender),
+    recipients: [...input.recipients],
+    ...(input.documents !== undefined ? { documents: input.documents.map(partOf) } : {}),
+    contentDigest,
+    sealedAt,
+  };
+  return looksValid(header) ? header : RoutingHeader.parse(header);
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+function looksValid(h: RoutingHeader): boolean {
+  const strings = [h.messageId, h.document.type, h.document.date, h.sender.address, h.sealedAt, ...h.recipients];
+  if (h.patient !== null) strings.push(h.patient.familyName, h.patient.givenName);
+  return strings.every((v) => typeof v === 'string') && SHA256_HEX.test(h.contentDigest) && (h.patient === null || ymd.test(h.patient.birthDate));
+}

@@ -13,18 +13,16 @@ import { pipeline } from 'node:stream/promises';
 import * as openpgp from 'openpgp';
 import { CryptoError, CryptoErrorCode } from '../errors.js';
 import { armorStream } from './armor-stream.js';
-import { listFieldSpans, splitHeaderBlock } from './header-block.js';
-import { addressesOf, firstValue, isEncryptedContentType, parseContentType } from './header-values.js';
+import { splitHeaderBlock } from './header-block.js';
 import { buildInnerEntity } from './inner-entity.js';
-import { DEFAULT_OUTER_SUBJECT, headerBlock, newMessageId, pgpMimeParts, transportFieldList } from './outer-message.js';
+import { headerBlock, pgpMimeParts } from './outer-message.js';
 import { signAndEncrypt, uniqueKeys } from './pgp.js';
-import { RoutingHeader } from './routing-header.js';
-import { formatRfc5322Date } from './rfc5322-date.js';
+import { sealedRoutingHeader } from './routing-header.js';
+import { clientEncryptedBodyFields, planOuterLayer } from './seal-parts.js';
 import type { SealOptions } from './seal.js';
 
 /** The header block must end within this many bytes (parseForExtraction's bound, plus the blank line). */
 const MAX_HEAD_BYTES = 1024 * 1024 + 2;
-const BODY_FIELDS = new Set(['content-type', 'content-transfer-encoding', 'content-disposition', 'content-description', 'content-id']);
 
 export interface SealFileOptions extends Omit<SealOptions, 'raw'> {
   /** The original message. */
@@ -62,18 +60,7 @@ export async function sealFile(opts: SealFileOptions): Promise<SealFileResult> {
   }
   const { header, separator } = split;
   const bodyOffset = header.length + separator.length;
-  const alreadyEncrypted = isEncryptedContentType(parseContentType(header));
-
-  const from = addressesOf(header, 'from')[0] ?? opts.envelope.from;
-  const messageId = newMessageId(from);
-  const transport = transportFieldList({
-    from,
-    to: addressesOf(header, 'to'),
-    cc: addressesOf(header, 'cc'),
-    date: formatRfc5322Date(parseDate(firstValue(header, 'date'))),
-    messageId,
-    subject: opts.outerSubject ?? DEFAULT_OUTER_SUBJECT,
-  });
+  const { spans, alreadyEncrypted, messageId, transport } = planOuterLayer(header, opts.envelope.from, opts.outerSubject);
 
   // The encrypted payload: the inner entity's header block (built in memory as seal() builds it)
   // followed by the original body from the file; for client-encrypted input, the body alone.
@@ -82,7 +69,7 @@ export async function sealFile(opts: SealFileOptions): Promise<SealFileResult> {
 
   const digest = createHash('sha256');
   await pipeline(payload(), new Writable({ write(chunk: Buffer, _e, cb) { digest.update(chunk); cb(); } }));
-  const routing = RoutingHeader.parse({ ...opts.routing, v: 1, contentDigest: digest.digest('hex'), sealedAt: new Date().toISOString() });
+  const routing = sealedRoutingHeader(opts.routing, digest.digest('hex'), new Date().toISOString());
   const routingCiphertext = await signAndEncrypt(Buffer.from(JSON.stringify(routing), 'utf8'), opts.signingKey, uniqueKeys([...opts.recipientKeys, ...opts.filingKeys]), 'binary');
 
   const out = await fs.promises.open(opts.outFile, 'wx', 0o600);
@@ -95,10 +82,7 @@ export async function sealFile(opts: SealFileOptions): Promise<SealFileResult> {
   };
   try {
     if (alreadyEncrypted) {
-      const bodyFields = listFieldSpans(header)
-        .filter((f) => BODY_FIELDS.has(f.name.toLowerCase()))
-        .map((f) => header.toString('utf8', f.start, f.valueEnd).replace(/\r?\n/g, '\r\n'));
-      await write(Buffer.from(headerBlock(transport, 'client-encrypted', routingCiphertext, bodyFields) + '\r\n', 'utf8'));
+      await write(Buffer.from(headerBlock(transport, 'client-encrypted', routingCiphertext, clientEncryptedBodyFields(header, spans)) + '\r\n', 'utf8'));
       for await (const chunk of fs.createReadStream(opts.rawFile, { start: bodyOffset })) await write(chunk as Buffer);
     } else {
       const { head: mimeHead, tail } = pgpMimeParts(headerBlock(transport, 'sealed', routingCiphertext, []));
@@ -124,7 +108,3 @@ async function* concatStreams(first: Buffer, rest: () => Readable): AsyncGenerat
   for await (const chunk of rest()) yield chunk as Buffer;
 }
 
-function parseDate(value: string | undefined): Date {
-  const d = value ? new Date(value.replace(/\([^)]*\)/g, '')) : new Date(NaN);
-  return Number.isNaN(d.getTime()) ? new Date() : d;
-}

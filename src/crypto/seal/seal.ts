@@ -1,14 +1,13 @@
 /** seal(): the original message → medgate/1 (PGP/MIME, RFC 9788 header protection, routing header). */
 import { createHash } from 'node:crypto';
 import type * as openpgp from 'openpgp';
-import { listFieldSpans, splitHeaderBlock } from './header-block.js';
-import { addressesOf, firstValue, isEncryptedContentType, parseContentType } from './header-values.js';
+import { splitHeaderBlock } from './header-block.js';
 import { buildInnerEntity } from './inner-entity.js';
-import { DEFAULT_OUTER_SUBJECT, headerBlock, newMessageId, pgpMimeMessage, transportFieldList } from './outer-message.js';
+import { headerBlock, pgpMimeMessage } from './outer-message.js';
 import { signAndEncrypt, uniqueKeys } from './pgp.js';
-import { armorMessage } from './radix64.js';
-import { RoutingHeader, type RoutingInput } from './routing-header.js';
-import { formatRfc5322Date } from './rfc5322-date.js';
+import { armorMessageBytes } from './radix64.js';
+import { sealedRoutingHeader, type RoutingInput } from './routing-header.js';
+import { clientEncryptedBodyFields, planOuterLayer } from './seal-parts.js';
 
 export interface SealOptions {
   /** The original RFC 5322 message as submitted. */
@@ -33,50 +32,30 @@ export interface SealResult {
 }
 
 /** Header fields of a client-encrypted message that describe its (kept) body. */
-const BODY_FIELDS = new Set(['content-type', 'content-transfer-encoding', 'content-disposition', 'content-description', 'content-id']);
-
 export async function seal(opts: SealOptions): Promise<SealResult> {
   if (opts.recipientKeys.length === 0) throw new Error('seal: at least one recipient key is required');
   const { header, body } = splitHeaderBlock(opts.raw);
-  const alreadyEncrypted = isEncryptedContentType(parseContentType(header));
-
-  const from = addressesOf(header, 'from')[0] ?? opts.envelope.from;
-  const messageId = newMessageId(from);
-  // Bcc is never copied out; display names are dropped (they may name a patient or a service).
-  const transport = transportFieldList({
-    from,
-    to: addressesOf(header, 'to'),
-    cc: addressesOf(header, 'cc'),
-    date: formatRfc5322Date(parseDate(firstValue(header, 'date'))),
-    messageId,
-    subject: opts.outerSubject ?? DEFAULT_OUTER_SUBJECT,
-  });
+  const { spans, alreadyEncrypted, messageId, transport } = planOuterLayer(header, opts.envelope.from, opts.outerSubject);
 
   const payload = alreadyEncrypted ? body : buildInnerEntity(opts.raw, { fields: transport });
   const contentDigest = createHash('sha256').update(payload).digest('hex');
-  const routing: RoutingHeader = RoutingHeader.parse({ ...opts.routing, v: 1, contentDigest, sealedAt: new Date().toISOString() });
+  const routing = sealedRoutingHeader(opts.routing, contentDigest, new Date().toISOString());
   const routingKeys = uniqueKeys([...opts.recipientKeys, ...opts.filingKeys]);
 
-  const [routingCiphertext, contentCiphertext] = await Promise.all([
+  // Both operations run at once: most of their time is WebCrypto steps (X25519, Ed25519, AES-KW) that
+  // wait on the libuv thread pool, and one operation's JavaScript runs during the other's waits.
+  // The content operation, the longer one, starts first, and its ciphertext is armored as soon as it
+  // is ready, inside a wait of the routing operation rather than after both.
+  const [armoredContent, routingCiphertext] = await Promise.all([
+    alreadyEncrypted ? undefined : signAndEncrypt(payload, opts.signingKey, opts.recipientKeys, 'binary').then(armorMessageBytes),
     signAndEncrypt(Buffer.from(JSON.stringify(routing), 'utf8'), opts.signingKey, routingKeys, 'binary'),
-    alreadyEncrypted ? Promise.resolve(new Uint8Array()) : signAndEncrypt(payload, opts.signingKey, opts.recipientKeys, 'binary'),
   ]);
 
-  if (!alreadyEncrypted) {
+  if (armoredContent) {
     const head = headerBlock(transport, 'sealed', routingCiphertext, []);
-    return { sealed: pgpMimeMessage(head, armorMessage(contentCiphertext)), messageId, alreadyEncrypted };
+    return { sealed: pgpMimeMessage(head, armoredContent), messageId, alreadyEncrypted };
   }
 
-  // Client-encrypted input: keep its body and the fields describing it, byte for byte (line endings
-  // of those fields normalised to CRLF); replace every other header field by the transport set.
-  const bodyFields = listFieldSpans(header)
-    .filter((f) => BODY_FIELDS.has(f.name.toLowerCase()))
-    .map((f) => header.toString('utf8', f.start, f.valueEnd).replace(/\r?\n/g, '\r\n'));
-  const head = headerBlock(transport, 'client-encrypted', routingCiphertext, bodyFields);
+  const head = headerBlock(transport, 'client-encrypted', routingCiphertext, clientEncryptedBodyFields(header, spans));
   return { sealed: Buffer.concat([Buffer.from(head + '\r\n', 'utf8'), body]), messageId, alreadyEncrypted };
-}
-
-function parseDate(value: string | undefined): Date {
-  const d = value ? new Date(value.replace(/\([^)]*\)/g, '')) : new Date(NaN);
-  return Number.isNaN(d.getTime()) ? new Date() : d;
 }
