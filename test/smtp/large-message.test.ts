@@ -9,7 +9,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/gateway.js';
-import { CLAIRE, JL, PASSWORD, PAUL, blobFile, mailboxBlobs, openDb, serve, setupTwoGateways, submitter, waitFor, type TwoGateways } from './relay-fixture.js';
+import nodemailer from 'nodemailer';
+import { caPem, CLAIRE, JL, PASSWORD, PAUL, blobFile, mailboxBlobs, openDb, serve, setupTwoGateways, submitter, waitFor, type TwoGateways } from './relay-fixture.js';
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
@@ -82,6 +83,40 @@ describe('a 25 MB message end to end (streamed)', () => {
     await expect(sending).rejects.toThrow();
     await waitFor(() => spooled().length === 0, 10_000, 'the spool to be emptied');
     expect(mailboxBlobs(t.b, CLAIRE).length + mailboxBlobs(t.a, JL).length).toBe(before);
+  }, 120_000);
+
+  it('the relay stops writing past its size limit: a peer streaming 42 MB gets 552, nothing stays on disk', async () => {
+    const before = mailboxBlobs(t.b, CLAIRE).length;
+    const tls = path.join(t.a.dir, 'data', 'tls');
+    const transport = nodemailer.createTransport({
+      host: '127.0.0.1', port: t.b.relayPort, secure: false, requireTLS: true,
+      tls: { ca: caPem(t), key: fs.readFileSync(path.join(tls, 'gateway.key.pem'), 'utf8'), cert: fs.readFileSync(path.join(tls, 'gateway.crt.pem'), 'utf8') },
+    });
+    // A stream: its size is unknown, so no SIZE= on MAIL FROM and the limit is met in DATA.
+    const line = `${'A'.repeat(998)}\r\n`;
+    let sent = 0;
+    const raw = new Readable({
+      read() {
+        if (sent === 0) this.push(`From: ${PAUL}\r\nTo: ${CLAIRE}\r\nX-Medgate-Format: medgate/1; body=sealed\r\n\r\n`);
+        if (sent >= 42 * 1024 * 1024) { this.push(null); return; }
+        this.push(line.repeat(1000));
+        sent += line.length * 1000;
+      },
+    });
+    const spoolB = path.join(t.b.dir, 'data', 'spool');
+    let largest = 0;
+    const sampler = setInterval(() => {
+      for (const f of fs.existsSync(spoolB) ? fs.readdirSync(spoolB) : []) {
+        try { largest = Math.max(largest, fs.statSync(path.join(spoolB, f)).size); } catch { /* removed meanwhile */ }
+      }
+    }, 20);
+    await expect(transport.sendMail({ envelope: { from: PAUL, to: [CLAIRE] }, raw })).rejects.toMatchObject({ responseCode: 552 });
+    clearInterval(sampler);
+    transport.close();
+    expect(largest).toBeGreaterThan(0);
+    expect(largest).toBeLessThanOrEqual(40 * 1024 * 1024); // the gateways' limits.maxMessageBytes
+    await waitFor(() => (fs.existsSync(spoolB) ? fs.readdirSync(spoolB) : []).length === 0, 10_000, 'B\'s spool to be emptied');
+    expect(mailboxBlobs(t.b, CLAIRE)).toHaveLength(before);
   }, 120_000);
 });
 

@@ -115,9 +115,9 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
         if (err) cb(err); else cb(null, reply);
       };
       const work = async (): Promise<string> => {
-        const { file, bytes, sha256 } = await spoolToFile(stream, spoolDir);
+        const { file, bytes, sha256, oversized } = await spoolToFile(stream, spoolDir, config.limits.maxMessageBytes);
         spooled = file;
-        if (stream.sizeExceeded) throw replies.messageTooBig(config.limits.maxMessageBytes);
+        if (oversized || stream.sizeExceeded) throw replies.messageTooBig(config.limits.maxMessageBytes);
         // The checks read the clear header block only; the sealed body is never opened here.
         const { messageId } = await checkSealedMessage(ctx, await readHeaderBlock(file, HEADER_BLOCK_MAX), from, recipients);
         // Small messages go into the database; large ones are moved into the store as files.

@@ -10,14 +10,17 @@ import { pipeline } from 'node:stream/promises';
  * sha256 computed on the way, so a large message can be committed to the store by moving the file
  * (never read whole). The caller removes it if it was not committed.
  */
-export async function spoolToFile(stream: Readable, spoolDir: string): Promise<{ file: string; bytes: number; sha256: string }> {
+export async function spoolToFile(stream: Readable, spoolDir: string, maxBytes: number): Promise<{ file: string; bytes: number; sha256: string; oversized: boolean }> {
   fs.mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
   const file = path.join(spoolDir, `relay-${randomUUID()}.eml`);
   let bytes = 0;
   const hash = createHash('sha256');
+  // Past the size limit the rest is read and dropped: a peer cannot fill the disk, and still gets
+  // its 552 at the end of DATA.
   const count = new Transform({
     transform(chunk: Buffer, _enc, done) {
       bytes += chunk.length;
+      if (bytes > maxBytes) return done();
       hash.update(chunk);
       done(null, chunk);
     },
@@ -30,7 +33,7 @@ export async function spoolToFile(stream: Readable, spoolDir: string): Promise<{
   } finally {
     await fd.close();
   }
-  return { file, bytes, sha256: hash.digest('hex') };
+  return { file, bytes, sha256: hash.digest('hex'), oversized: bytes > maxBytes };
 }
 
 /** The header block of a spooled message (up to and including the blank line), at most `max` bytes read. */
