@@ -3,6 +3,7 @@ import { HttpServer } from './http/http-server.js';
 import { initialise, removeLeftoverSpool, type Initialised } from './init/initialise.js';
 import path from 'node:path';
 import { Metrics } from './metrics.js';
+import { readCrlFiles } from './pki/index.js';
 import { SealPool } from './message/worker/seal-pool.js';
 import { startSubmission } from './smtp/submission/index.js';
 import { startQueueWorker } from './smtp/outbound/queue-worker.js';
@@ -45,16 +46,36 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
       } catch {
         problems.push('store unavailable');
       }
+      // Fail-closed revocation refuses every client and peer certificate: the operator must know.
+      if (readCrlFiles(config.pki.crls).unavailable) problems.push('pki.crls: none of the configured CRL files can be read (certificates are refused)');
       return problems;
     },
   });
-  const httpPort = await http.listen();
-  const submission = await startSubmission(ctx, { tls: init.tls });
-  const relay = await startRelay(ctx, { tls: init.tls });
-  const queueWorker = await startQueueWorker(ctx, { tls: init.tls });
-  const imap = await startImap(ctx, { tls: init.tls });
-  // Record-server API: HTTPS + client certificate only (off unless listen.api is set).
-  const api = await startApiServer(ctx, { tls: init.tls });
+  // What started is stopped again if a later listener cannot start (port taken, bad certificate):
+  // a half-started gateway must not keep some ports open.
+  const started: Array<{ close(): Promise<void> }> = [];
+  const start = async <T extends { close(): Promise<void> }>(what: Promise<T>): Promise<T> => {
+    const running = await what;
+    started.push(running);
+    return running;
+  };
+  let httpPort: number, submission: Awaited<ReturnType<typeof startSubmission>>, relay: Awaited<ReturnType<typeof startRelay>>;
+  let queueWorker: Awaited<ReturnType<typeof startQueueWorker>>, imap: Awaited<ReturnType<typeof startImap>>;
+  let api: Awaited<ReturnType<typeof startApiServer>>;
+  try {
+    httpPort = await http.listen();
+    started.push(http);
+    submission = await start(startSubmission(ctx, { tls: init.tls }));
+    relay = await start(startRelay(ctx, { tls: init.tls }));
+    queueWorker = await start(startQueueWorker(ctx, { tls: init.tls }));
+    imap = await start(startImap(ctx, { tls: init.tls }));
+    // Record-server API: HTTPS + client certificate only (off unless listen.api is set).
+    api = await startApiServer(ctx, { tls: init.tls });
+  } catch (err) {
+    for (const s of started.reverse()) await s.close().catch(() => undefined);
+    await sealPool.close().catch(() => undefined);
+    throw err;
+  }
   metrics.up.set(1);
   await ctx.audit.record({ actor: 'system', action: 'gateway.start', outcome: 'ok', details: { domain: config.domain } });
   const ports = { http: httpPort, ...submission.ports, smtpRelay: relay.port, ...imap.ports, ...(api ? { api: api.port } : {}) };

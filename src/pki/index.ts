@@ -17,3 +17,4 @@ export {
 export { fingerprint256, parseCertificate, readCertificateInfo, type CertificateInfo } from './cert-info.js';
 export { derToPem, pemToDer, splitPemBlocks, type PemBlock } from './pem.js';
 export { PkiError, PkiErrorCode } from './errors.js';
+export { readCrlFiles, CRL_UNAVAILABLE_REASON, type CrlFiles } from './crl-files.js';

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type { TLSSocket } from 'node:tls';
 import type { MedgateConfig } from '../../config/schema.js';
-import { derToPem, validateCertificate } from '../../pki/index.js';
+import { CRL_UNAVAILABLE_REASON, derToPem, readCrlFiles, validateCertificate } from '../../pki/index.js';
 
 /** What the relay learnt about the peer from its TLS client certificate. */
 export type PeerIdentity =
@@ -30,7 +30,9 @@ export async function identifyPeer(socket: TLSSocket, config: MedgateConfig): Pr
   }
   const trustAnchorsPem = readExisting(config.pki.trustAnchors);
   if (!trustAnchorsPem.length) return { ok: false, reason: 'refused', code: 'untrusted', detail: 'no trust anchor configured' };
-  const crlsPem = readExisting(config.pki.crls);
+  const crls = readCrlFiles(config.pki.crls);
+  if (crls.unavailable) return { ok: false, reason: 'refused', code: 'untrusted', detail: CRL_UNAVAILABLE_REASON };
+  const crlsPem = crls.pems;
   const res = await validateCertificate(pems.join('\n'), {
     trustAnchorsPem, purpose: 'gateway', ...(crlsPem.length ? { crlsPem } : {}),
   });

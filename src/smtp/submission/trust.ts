@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { validateCertificate, type CertValidation, type CertificateProfile } from '../../pki/index.js';
+import { CRL_UNAVAILABLE_REASON, readCrlFiles, validateCertificate, type CertValidation, type CertificateProfile } from '../../pki/index.js';
 
 /** How long a validation result is reused; a new CRL file (changed mtime) invalidates it at once. */
 const CACHE_MS = 60_000;
@@ -23,13 +23,13 @@ export class TrustStore {
 
   constructor(private readonly anchorFiles: string[], private readonly crlFiles: string[]) {}
 
-  private load(): { anchors: string[]; crls: string[] | undefined; stamp: string } {
+  private load(): { anchors: string[]; crls: string[] | undefined; crlsUnavailable: boolean; stamp: string } {
     const anchors = this.anchorFiles.map(readIfPresent).filter((x) => !!x);
-    const crls = this.crlFiles.map(readIfPresent).filter((x) => !!x);
-    const stamp = [...anchors, ...crls].map((x) => x.mtimeMs).join(',');
-    // No CRL file at all: revocation cannot be checked, and validateCertificate would otherwise
-    // refuse every certificate as untrusted. Missing CRL files are skipped (documented).
-    return { anchors: anchors.map((a) => a.text), crls: crls.length ? crls.map((c) => c.text) : undefined, stamp };
+    const crls = readCrlFiles(this.crlFiles);
+    const stamp = [...anchors.map((x) => x.mtimeMs), ...crls.mtimes].join(',');
+    // No CRL configured: revocation is not checked (documented). Configured but none readable:
+    // fail closed (validate refuses) rather than validate without revocation.
+    return { anchors: anchors.map((a) => a.text), crls: crls.pems.length ? crls.pems : undefined, crlsUnavailable: crls.unavailable, stamp };
   }
 
   /** The trust anchors' PEM texts (for the TLS CertificateRequest CA list). */
@@ -38,7 +38,8 @@ export class TrustStore {
   }
 
   async validate(certPem: string, purpose: CertificateProfile): Promise<CertValidation> {
-    const { anchors, crls, stamp } = this.load();
+    const { anchors, crls, crlsUnavailable, stamp } = this.load();
+    if (crlsUnavailable) return { ok: false, code: 'untrusted', reason: CRL_UNAVAILABLE_REASON };
     const key = createHash('sha256').update(purpose).update('\0').update(stamp).update('\0').update(certPem).digest('hex');
     const now = Date.now();
     const hit = this.cache.get(key);
