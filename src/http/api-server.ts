@@ -145,7 +145,8 @@ export async function startApiServer(ctx: GatewayContext, o: ApiServerOptions): 
     handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
   }, (req, res) => {
     void handle(req, res).catch((err: unknown) => {
-      logger.error({ err: { message: (err as Error).message }, path: pathOf(req) }, 'api handler failed');
+      // A code or an error name, never a message: a handler's message may quote what it was asked.
+      logger.error({ code: errorCodeOf(err), path: pathOf(req) }, 'api handler failed');
       if (!res.headersSent) json(res, 500, { error: 'internal error' });
       else res.destroy();
     });
@@ -169,4 +170,9 @@ export async function startApiServer(ctx: GatewayContext, o: ApiServerOptions): 
     port: bound,
     close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
   };
+}
+
+function errorCodeOf(err: unknown): string {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' ? code : err instanceof Error ? err.name : typeof err;
 }

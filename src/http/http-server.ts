@@ -30,7 +30,9 @@ export class HttpServer {
   async listen(): Promise<number> {
     const server = http.createServer((req, res) => {
       void this.handle(req, res).catch((err: unknown) => {
-        this.o.logger.error({ err: { message: (err as Error).message }, path: req.url }, 'http handler failed');
+        // The path without its query (it may carry an address), and a code rather than a message.
+        const code = (err as { code?: unknown }).code;
+        this.o.logger.error({ code: typeof code === 'string' ? code : (err as Error).name, path: (req.url ?? '').split('?')[0] }, 'http handler failed');
         if (!res.headersSent) send(res, 500, 'application/json', JSON.stringify({ error: 'internal error' }));
         else res.destroy();
       });

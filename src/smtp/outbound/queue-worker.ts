@@ -142,7 +142,7 @@ export async function startQueueWorker(ctx: GatewayContext, opts: { tls: Gateway
         try {
           await deliverItem(item);
         } catch (err) {
-          logger.error({ queueId: item.id, err: { message: (err as Error).message } }, 'queue: delivery pass failed; will retry at the next poll');
+          logger.error({ queueId: item.id, code: (err as { code?: string }).code ?? (err as Error).name }, 'queue: delivery pass failed; will retry at the next poll');
         } finally {
           inFlight.delete(item.id);
         }
@@ -154,7 +154,7 @@ export async function startQueueWorker(ctx: GatewayContext, opts: { tls: Gateway
   const schedule = (): void => {
     if (closed) return;
     timer = setTimeout(() => {
-      pass = runOnce().catch((err: unknown) => logger.error({ err: { message: (err as Error).message } }, 'queue: poll failed'))
+      pass = runOnce().catch((err: unknown) => logger.error({ code: (err as { code?: string }).code ?? (err as Error).name }, 'queue: poll failed'))
         .finally(() => { pass = undefined; schedule(); });
     }, config.queue.pollMs);
   };

@@ -86,7 +86,7 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
         peers.set(session, peer);
         cb();
       }, (err: unknown) => {
-        logger.error({ err: { message: (err as Error).message } }, 'relay: peer certificate check failed');
+        logger.error({ code: (err as { code?: string }).code ?? (err as Error).name }, 'relay: peer certificate check failed');
         peers.set(session, { ok: false, reason: 'refused', code: 'untrusted', detail: 'certificate check failed' });
         cb();
       });
@@ -128,7 +128,7 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
       };
       work().then((reply) => finish(null, reply), async (err: unknown) => {
         if (isSmtpReply(err)) { finish(await refuse(session, err, { from, recipients }, 'data')); return; }
-        logger.error({ stage: 'data', err: { message: (err as Error).message } }, 'relay internal error');
+        logger.error({ stage: 'data', code: isMedgateError(err) ? err.code : (err as { code?: string }).code ?? (err as Error).name }, 'relay internal error');
         finish(replies.temporaryFailure());
       });
     },
@@ -141,7 +141,7 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
       resolve((server.server.address() as { port: number }).port);
     });
   });
-  server.on('error', (err: Error) => logger.warn({ err: { message: err.message } }, 'relay connection error'));
+  server.on('error', (err: Error) => logger.warn({ code: (err as { code?: string }).code ?? err.name }, 'relay connection error'));
   return {
     port,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
