@@ -28,26 +28,50 @@ export interface UnwrapTask {
 /** The unwrapped key, armored (unencrypted: it only travels back to the main thread). */
 export type UnwrapTaskResult = { ok: true; armored: string } | { ok: false; code?: string; message: string };
 
-/** Bounded cache of parsed keys by armored text (insertion order: the oldest goes first). */
-class KeyCache<K> {
-  private readonly map = new Map<string, Promise<K>>();
-  constructor(private readonly max: number, private readonly parse: (armored: string) => Promise<K>) {}
+/**
+ * Bounded cache of parsed keys by armored text: least recently used goes first, and an entry not
+ * used for `idleMs` is dropped at the next lookup (an unlocked private key must not outlive its
+ * sessions in a worker by more than that).
+ */
+export class KeyCache<K> {
+  private readonly map = new Map<string, { key: Promise<K>; usedAt: number }>();
+  constructor(
+    private readonly max: number,
+    private readonly parse: (armored: string) => Promise<K>,
+    private readonly idleMs = Infinity,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   get(armored: string): Promise<K> {
-    let key = this.map.get(armored);
-    if (!key) {
-      if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
-      key = this.parse(armored);
-      key.catch(() => this.map.delete(armored));
-      this.map.set(armored, key);
+    const now = this.now();
+    for (const [k, e] of this.map) {
+      if (now - e.usedAt < this.idleMs) break; // ordered by last use: the rest is fresher
+      this.map.delete(k);
     }
-    return key;
+    let entry = this.map.get(armored);
+    if (entry) this.map.delete(armored);
+    else {
+      if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
+      const key = this.parse(armored);
+      key.catch(() => this.map.delete(armored));
+      entry = { key, usedAt: now };
+    }
+    entry.usedAt = now;
+    this.map.set(armored, entry);
+    return entry.key;
+  }
+
+  get size(): number {
+    return this.map.size;
   }
 }
 
 const publicKeys = new KeyCache(2000, (armoredKey) => openpgp.readKey({ armoredKey }));
-// Signing keys of the sessions currently sending; few, and only ever in this process's memory.
-const signingKeys = new KeyCache(64, (armoredKey) => openpgp.readPrivateKey({ armoredKey }));
+/**
+ * Unlocked keys of the sessions currently sending or reading; few, only ever in this process's
+ * memory, and dropped after 10 minutes without use (the login cache's default lifetime).
+ */
+const signingKeys = new KeyCache(64, (armoredKey) => openpgp.readPrivateKey({ armoredKey }), 10 * 60_000);
 
 function failure(err: unknown): { ok: false; code?: string; message: string; details?: Record<string, unknown> } {
   // Errors are rebuilt on the main thread as MedgateError with the same code and message.
