@@ -9,7 +9,8 @@ import { zipSync } from 'fflate';
 import { ImapFlow } from 'imapflow';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SAMPLES } from '../helpers/gateway.js';
+import nodemailer from 'nodemailer';
+import { runCli, SAMPLES } from '../helpers/gateway.js';
 import { A_DOMAIN, B_DOMAIN, CLAIRE, PASSWORD, PAUL, caPem, serve, setupTwoGateways, submitter, waitFor, type TwoGateways } from '../smtp/relay-fixture.js';
 
 const LAB = `lgc@${A_DOMAIN}`;
@@ -27,8 +28,9 @@ describe('record server on another gateway: lab, treating doctor and hospital fi
   beforeAll(async () => {
     t = await setupTwoGateways({
       serviceAccounts: { a: [{ address: LAB, kind: 'application' }], b: [{ address: RMP, kind: 'rmp' }] },
-      // The lab's software is a biologist for the rights matrix, which the sending gateway applies.
-      config: { a: { filing: { senders: { [LAB]: 'biologist' } } } },
+      // The lab's software is a biologist for the rights matrix, which both gateways apply: A when it
+      // accepts the submission, B (the record server's gateway) again when it accepts the relay.
+      config: { a: { filing: { senders: { [LAB]: 'biologist' } } }, b: { filing: { senders: { [LAB]: 'biologist' } } } },
     });
     await Promise.all([serve(t.a), serve(t.b)]);
   }, 180_000);
@@ -86,4 +88,27 @@ describe('record server on another gateway: lab, treating doctor and hospital fi
       await c.logout();
     }
   });
+
+  it('the record server\'s gateway applies its own rights matrix: a GP\'s biology sealed elsewhere and relayed is refused (550 5.7.1)', async () => {
+    // Sealed on A with the operator command, so A's submission checks are not in the way, then
+    // relayed to B with A's gateway certificate, as a gateway that skipped its checks would.
+    const hprim = fs.readFileSync(path.join(SAMPLES, 'hprim-biologie.txt'), 'utf8');
+    const raw = await build({ from: PAUL, subject: 'Résultats de biologie', text: hprim });
+    const s = await runCli(['message', 'seal', '--from', PAUL, '--to', RMP, '--password', PASSWORD, '--config', t.a.config], { input: raw.toString('latin1') });
+    expect(s.code, s.stderr).toBe(0);
+    const tls = path.join(t.a.dir, 'data', 'tls');
+    const relay = nodemailer.createTransport({
+      host: '127.0.0.1', port: t.b.relayPort, secure: false, requireTLS: true,
+      tls: { ca: caPem(t), key: fs.readFileSync(path.join(tls, 'gateway.key.pem'), 'utf8'), cert: fs.readFileSync(path.join(tls, 'gateway.crt.pem'), 'utf8') },
+    });
+    try {
+      await expect(relay.sendMail({ envelope: { from: PAUL, to: [RMP] }, raw: s.stdout })).rejects.toMatchObject({
+        responseCode: 550, response: expect.stringMatching(/5\.7\.1 Refused by the shared-record rights matrix: .*general-practitioner.*biology/),
+      });
+    } finally {
+      relay.close();
+    }
+    const audit = (await t.b.cli('audit', 'list')).stdout;
+    expect(audit).toMatch(/"action":"smtp\.relay\.data\.refused".*"code":"rights-refused"/);
+  }, 60_000);
 });

@@ -1,5 +1,7 @@
 import type { GatewayContext } from '../../context.js';
 import { isMedgateError } from '../../errors.js';
+import { checkRightsAll, rightsConfigOf } from '../../filing/index.js';
+import type { RoutingHeader } from '../../crypto/seal/index.js';
 import { certificateCovers } from './peer-certificate.js';
 import { replies } from '../replies.js';
 
@@ -57,5 +59,24 @@ export async function checkSealedMessage(ctx: GatewayContext, sealed: Buffer, fr
   if (opened.verification.signer.toLowerCase() !== from) throw replies.relayRoutingRefused('SIGNER_NOT_ENVELOPE_SENDER');
   const addressed = new Set(opened.routing.recipients.map((r) => r.toLowerCase()));
   if (recipients.some((r) => !addressed.has(r))) throw replies.relayRoutingRefused('RECIPIENT_NOT_ADDRESSED');
+  await checkRecordServerRules(ctx, opened.routing, from, recipients);
   return { messageId };
+}
+
+/**
+ * This gateway's own record-server rules, from the verified routing header: a named patient, and a
+ * sender role allowed the document types by this gateway's rights matrix (`filing.rights`, with its
+ * own `filing.senders` roles for remote applications). The sending gateway checked its rules; the
+ * record server's gateway does not take its word for it.
+ */
+async function checkRecordServerRules(ctx: GatewayContext, routing: RoutingHeader, from: string, recipients: string[]): Promise<void> {
+  let toRecordServer = false;
+  for (const r of recipients) if (await ctx.directory.isRecordServer(r)) toRecordServer = true;
+  if (!toRecordServer) return;
+  if (!routing.patient) throw replies.patientRequired();
+  const sender = await ctx.directory.lookup(from);
+  if (!sender) throw replies.relaySenderNotActive(from);
+  const types = routing.documents?.length ? routing.documents.map((d) => d.type) : [routing.document.type];
+  const decision = checkRightsAll(sender, types, rightsConfigOf(ctx));
+  if (!decision.ok) throw replies.rightsRefused(decision.role, decision.reason);
 }
