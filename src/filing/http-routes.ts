@@ -57,7 +57,9 @@ export async function recordServerOf(ctx: GatewayContext, req: http.IncomingMess
  * passes the account it authenticated (chain + CRL + exact certificate); the default reads the TLS socket.
  */
 export function filingRoutes(ctx: GatewayContext, callerOf: RecordServerOf = (req) => recordServerOf(ctx, req)): Record<string, RouteHandler> {
-  const guarded = (fn: (url: URL, actor: string) => Promise<unknown>): RouteHandler => async (req, res) => {
+  // Each route returns its body and what the audit record says of it: which patient was read (its
+  // pseudonymous id) or how many results, never a search term (a name prefix is medical).
+  const guarded = (fn: (url: URL, actor: string) => Promise<{ body: unknown; audit: Record<string, unknown> }>): RouteHandler => async (req, res) => {
     const actor = await callerOf(req);
     if (!actor) {
       await ctx.audit.record({ actor: 'anonymous', action: 'filing.api', outcome: 'refused', details: { path: (req.url ?? '').split('?')[0] } });
@@ -66,8 +68,8 @@ export function filingRoutes(ctx: GatewayContext, callerOf: RecordServerOf = (re
     }
     const url = new URL(req.url ?? '/', 'https://localhost');
     try {
-      const body = await fn(url, actor);
-      await ctx.audit.record({ actor, action: 'filing.api', outcome: 'ok', details: { path: url.pathname } });
+      const { body, audit } = await fn(url, actor);
+      await ctx.audit.record({ actor, action: 'filing.api', outcome: 'ok', details: { path: url.pathname, ...audit } });
       json(res, 200, body);
     } catch (err) {
       if (!isMedgateError(err)) throw err;
@@ -75,12 +77,21 @@ export function filingRoutes(ctx: GatewayContext, callerOf: RecordServerOf = (re
     }
   };
   return {
-    '/api/v1/patients': guarded(async (url) => (await filingFor(ctx)).search(requiredParam(url, 'search'))),
-    '/api/v1/patient': guarded(async (url) => {
-      // The access code is for the operator to hand to the patient, not for the record server.
-      const { accessCode: _operatorOnly, ...view } = await (await filingFor(ctx)).show(requiredParam(url, 'id'));
-      return view;
+    '/api/v1/patients': guarded(async (url) => {
+      const found = await (await filingFor(ctx)).search(requiredParam(url, 'search'));
+      return { body: found, audit: { results: found.length, patientIds: found.map((p) => p.id) } };
     }),
-    '/api/v1/items': guarded(async (url) => (await filingFor(ctx)).itemsSince(integerParam(url, 'since', 0, 0, Number.MAX_SAFE_INTEGER), integerParam(url, 'limit', 100, 1, 1000))),
+    '/api/v1/patient': guarded(async (url) => {
+      const id = requiredParam(url, 'id');
+      // The access code is for the operator to hand to the patient, not for the record server.
+      const { accessCode: _operatorOnly, ...view } = await (await filingFor(ctx)).show(id);
+      return { body: view, audit: { patientId: id } };
+    }),
+    '/api/v1/items': guarded(async (url) => {
+      const since = integerParam(url, 'since', 0, 0, Number.MAX_SAFE_INTEGER);
+      const limit = integerParam(url, 'limit', 100, 1, 1000);
+      const items = await (await filingFor(ctx)).itemsSince(since, limit);
+      return { body: items, audit: { since, limit, results: items.length } };
+    }),
   };
 }

@@ -117,6 +117,14 @@ describe('record-server HTTPS API (listen.api, client certificates)', () => {
     expect(view.treatingDoctor).toBe(PAUL);
     expect(view.tabs.summary).toHaveLength(1);
     expect(view).not.toHaveProperty('accessCode');
+
+    // The audit trail says which patient the record server read (pseudonymous id), never the search term.
+    const audit = (await must(cli('audit', 'list', '--limit', '100000'), 'audit')).stdout.trim().split('\n')
+      .map((l) => JSON.parse(l) as { action: string; outcome: string; details: Record<string, unknown> })
+      .filter((r) => r.action === 'filing.api' && r.outcome === 'ok');
+    expect(audit.find((r) => r.details.path === '/api/v1/patient')?.details.patientId).toBe(patients[0]!.id);
+    expect(audit.find((r) => r.details.path === '/api/v1/patients')?.details).toMatchObject({ results: 1, patientIds: [patients[0]!.id] });
+    expect(JSON.stringify(audit)).not.toMatch(/"dup"|search/i);
   });
 
   it('answers bad paths 404, bad or missing query parameters 400, other methods 405, unknown patients 404', async () => {
