@@ -29,6 +29,7 @@ function printImport(r: ImportReport): void {
     const what = p.outcome === 'new' ? `${verb} created` : p.outcome === 'rejected' ? 'rejected' : p.outcome === 'reconcile' ? `${verb} sent to reconciliation` : `${verb} matched`;
     out(`${p.folder}: patient ${what}${p.reason ? ` (${p.reason})` : ''}; documents ${r.dryRun ? 'to file' : 'filed'} ${p.documents.filed}, already present ${p.documents.alreadyPresent}, rejected ${p.documents.rejected.length}`);
     for (const d of p.documents.rejected) out(`  rejected ${d.file}: ${d.reason}`);
+    if (p.unverified) out(`  ${p.unverified} document(s) filed as unverified: their routing header does not open or verify on this gateway`);
   }
   const t = r.totals;
   out(`${r.dryRun ? 'dry run — ' : ''}patients created ${t.created}, matched ${t.matched}, reconcile ${t.reconcile}, rejected ${t.rejected}; documents ${t.documents}, rejected ${t.documentsRejected}`);
@@ -128,7 +129,16 @@ export function registerPatientsCommands(program: Command): void {
     .option('--json', 'print JSON'))
     .action(async (source: string, opts: { dryRun?: boolean; passphrase?: string; json?: boolean }, cmd: Command) => {
       await withContext(cmd, async (ctx) => {
-        const r = await importPatients(await filingFor(ctx), ctx.store.mail, { source, dryRun: !!opts.dryRun, ...(opts.passphrase ? { passphrase: opts.passphrase } : {}) });
+        const sealer = await ctx.sealer();
+        const verify = async (sealed: Buffer) => {
+          try {
+            const { routing, verification } = await sealer.openRouting(sealed);
+            return { signer: verification.signer, fingerprint: verification.fingerprint, contentDigest: routing.contentDigest };
+          } catch {
+            return undefined; // not addressed to this gateway's filing key, or no longer verifiable: imported unverified
+          }
+        };
+        const r = await importPatients(await filingFor(ctx), ctx.store.mail, { source, dryRun: !!opts.dryRun, verify, ...(opts.passphrase ? { passphrase: opts.passphrase } : {}) });
         if (!r.dryRun) await ctx.audit.record({ actor: 'operator', action: 'patients.import', outcome: 'ok', details: { ...r.totals } });
         if (opts.json) out(JSON.stringify(r, null, 2));
         else printImport(r);

@@ -35,7 +35,8 @@ export interface ExportedPatient {
   documents: ExportedDocument[];
 }
 
-const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', format: true, suppressEmptyNode: true });
+// suppressBooleanAttributes off: verified="true" is written out, never as a bare `verified` a parser may drop.
+const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', format: true, suppressEmptyNode: true, suppressBooleanAttributes: false });
 const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@_', parseAttributeValue: false, parseTagValue: false, isArray: (name) => name === 'document' });
 
 export function exportXml(p: ExportedPatient, exportedAt: string): string {

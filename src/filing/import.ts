@@ -13,10 +13,19 @@ import { FilingError, FilingErrorCode } from './errors.js';
 import { parseExportXml, type ExportedDocument, type ExportedPatient } from './export-format.js';
 import type { FilingService, MatchOutcome } from './filing-service.js';
 
+/** What this gateway can verify of a sealed blob by itself: its routing header, opened with its filing key. */
+export type RoutingVerifier = (sealed: Buffer) => Promise<{ signer: string; fingerprint: string; contentDigest: string } | undefined>;
+
 export interface ImportOptions {
   source: string;
   passphrase?: string;
   dryRun?: boolean;
+  /**
+   * Re-verifies each sealed message: a document is imported as verified only when its routing
+   * header opens here, its signature verifies against the directory, and signer and content digest
+   * agree with export.xml. What export.xml itself claims is never taken on trust.
+   */
+  verify?: RoutingVerifier;
 }
 
 export interface ImportedPatientReport {
@@ -25,6 +34,8 @@ export interface ImportedPatientReport {
   outcome: MatchOutcome | 'rejected';
   patientId: string | null;
   documents: { filed: number; alreadyPresent: number; rejected: Array<{ file: string; reason: string }> };
+  /** Documents filed as unverified: their routing header does not open or verify on this gateway. */
+  unverified?: number;
   reason?: string;
 }
 
@@ -82,7 +93,7 @@ export async function importPatients(filing: FilingService, mail: Pick<MailRepo,
       report.totals.rejected++;
       continue;
     }
-    const entry = await importOne(filing, mail, tree, folder, exported, !!o.dryRun);
+    const entry = await importOne(filing, mail, tree, folder, exported, !!o.dryRun, o.verify);
     report.patients.push(entry);
     if (entry.outcome === 'new') report.totals.created++;
     else if (entry.outcome === 'reconcile') report.totals.reconcile++;
@@ -93,7 +104,7 @@ export async function importPatients(filing: FilingService, mail: Pick<MailRepo,
   return report;
 }
 
-async function importOne(filing: FilingService, mail: Pick<MailRepo, 'commit'>, tree: ExportTree, folder: string, p: ExportedPatient, dryRun: boolean): Promise<ImportedPatientReport> {
+async function importOne(filing: FilingService, mail: Pick<MailRepo, 'commit'>, tree: ExportTree, folder: string, p: ExportedPatient, dryRun: boolean, verify: RoutingVerifier | undefined): Promise<ImportedPatientReport> {
   const entry: ImportedPatientReport = {
     folder, outcome: await filing.preview(p.identity), patientId: null, documents: { filed: 0, alreadyPresent: 0, rejected: [] },
   };
@@ -116,11 +127,14 @@ async function importOne(filing: FilingService, mail: Pick<MailRepo, 'commit'>, 
     if (dryRun) { entry.documents.filed += fresh.length; continue; }
     const head = fresh[0]!.doc;
     const blob = fresh[0]!.bytes;
+    const check = verify ? await verify(blob) : undefined;
+    const verified = !!check && check.contentDigest === head.contentDigest && check.signer.toLowerCase() === head.sender.toLowerCase();
+    if (!verified) entry.unverified = (entry.unverified ?? 0) + fresh.length;
     const committed = await mail.commit(blob, []); // stores the sealed bytes once (no mailbox placement)
     const res = await filing.file({
       patient: p.identity, messageId, blobId: committed.blobId, date: head.date,
       sender: { address: head.sender, role: head.senderRole }, documents: fresh.map((d) => ({ part: d.doc.part, type: d.doc.type, title: d.doc.title ?? undefined })),
-      contentDigest: head.contentDigest, verified: head.verified, signerFingerprint: head.signerFingerprint,
+      contentDigest: head.contentDigest, verified, signerFingerprint: verified ? check.fingerprint : null,
       ...(p.id ? { preferredPatientId: p.id } : {}),
     });
     if (first) { entry.outcome = res.outcome === 'duplicate' ? 'matched' : res.outcome; first = false; }

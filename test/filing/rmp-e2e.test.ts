@@ -168,11 +168,18 @@ describe('record server filing end to end (medgate serve, SMTP, IMAP, rmp pull, 
       const bad = await must(fcli('patients', 'import', tampered, '--dry-run'), 'dry run tampered');
       expect(bad.stdout).toMatch(/rejected .*\.eml: SHA-256 differs/);
 
-      await must(fcli('patients', 'import', exp), 'import');
+      const imported = JSON.parse((await must(fcli('patients', 'import', exp, '--json'), 'import')).stdout) as { patients: Array<{ unverified?: number }> };
+      // export.xml says verified="true", but this gateway cannot open the routing headers (they were
+      // sealed to the other gateway's filing key) nor check the signers: imported as unverified.
+      expect(xml).toMatch(/verified="true"/);
+      expect(imported.patients.reduce((n, p) => n + (p.unverified ?? 0), 0)).toBe(6);
       const exp2 = path.join(fresh, 'export2');
       await must(fcli('patients', 'export', '--all', '--out', exp2), 'export again');
       expect(fs.readdirSync(exp2).sort()).toEqual(folders);
       expect(hashesOf(exp2)).toEqual(hashesOf(exp));
+      const xml2 = fs.readdirSync(exp2).map((f) => fs.readFileSync(path.join(exp2, f, 'export.xml'), 'utf8')).join('');
+      expect(xml2).toMatch(/verified="false"/);
+      expect(xml2).not.toMatch(/verified="true"/);
       const again = JSON.parse((await must(fcli('patients', 'import', exp, '--json'), 'import again')).stdout) as { totals: Record<string, number> };
       expect(again.totals).toMatchObject({ created: 0, matched: 3, documents: 0 });
 
