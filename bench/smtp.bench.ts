@@ -19,7 +19,7 @@
  * login cache (security.loginCache, BENCH_LOGIN_CACHE_TTL seconds; 0 = off) or a simultaneous
  * login answered, from gateway A's audit trail. Gateway B (the relay target) runs on the same machine.
  * Environment: BENCH_CLIENTS (default 8), BENCH_MESSAGES (default 400), BENCH_KDF_MEMORY_EXPONENT (16),
- * BENCH_MESSAGES_PER_LOGIN (unlimited), BENCH_LOGIN_CACHE_TTL (the config default, 600),
+ * BENCH_MESSAGES_PER_LOGIN (unlimited), BENCH_LOGIN_CACHE_TTL (the config default, 0: off),
  * BENCH_CPU_PROF=DIR: run gateway A under `node --cpu-prof` during part 1 (its main thread and
  * workers each write a .cpuprofile into DIR when it stops; A is restarted without it for part 4).
  */

@@ -50,10 +50,11 @@ export const configSchema = z.strictObject({
      * with the same password skips scrypt + Argon2 (docs/operations.md: the trade-off). 0 = off.
      */
     loginCache: z.strictObject({
-      ttlSeconds: z.number().int().min(0).max(86_400).default(600),
+      // Off by default: DESIGN.md unlocks a key for the session only; an operator turns it on knowingly.
+      ttlSeconds: z.number().int().min(0).max(86_400).default(0),
       maxEntries: z.number().int().min(1).max(1_000_000).default(1000),
-    }).default({ ttlSeconds: 600, maxEntries: 1000 }),
-  }).default({ kdfMemoryExponent: 16, minPasswordLength: 12, loginCache: { ttlSeconds: 600, maxEntries: 1000 } }),
+    }).default({ ttlSeconds: 0, maxEntries: 1000 }),
+  }).default({ kdfMemoryExponent: 16, minPasswordLength: 12, loginCache: { ttlSeconds: 0, maxEntries: 1000 } }),
   limits: z.strictObject({
     /** Largest message accepted, in bytes (advertised as SMTP SIZE). */
     maxMessageBytes: z.number().int().min(1024).default(50 * 1024 * 1024),

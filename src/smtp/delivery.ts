@@ -59,9 +59,17 @@ export class DeliveryService {
   async acceptSubmission(req: SubmissionRequest): Promise<AcceptedSubmission> {
     const sealer = await this.ctx.sealer();
     const common = { sender: req.sender, envelopeFrom: req.envelopeFrom, recipients: req.recipients };
-    const sealed = 'raw' in req.source
-      ? await sealer.seal({ raw: req.source.raw, ...common })
-      : await sealer.sealFile({ rawFile: req.source.file, outFile: this.sealedSpoolFile(), ...common });
+    let sealed: SealedSubmission | SealedSubmissionFile;
+    if ('raw' in req.source) sealed = await sealer.seal({ raw: req.source.raw, ...common });
+    else {
+      const outFile = this.sealedSpoolFile();
+      try {
+        sealed = await sealer.sealFile({ rawFile: req.source.file, outFile, ...common });
+      } catch (err) {
+        fs.rmSync(outFile, { force: true }); // a worker that died mid-seal did not clean up
+        throw err;
+      }
+    }
     try {
       return await this.commitSubmission(req, sealed);
     } finally {

@@ -23,4 +23,18 @@ describe('worker key cache', () => {
     await cache.get('c');
     expect(parses).toBe(6);
   });
+
+  it('sweep() drops idle keys without any lookup (a quiet worker gets none)', async () => {
+    let now = 0;
+    const cache = new KeyCache(10, async (armored: string) => armored, 1000, () => now);
+    await cache.get('a');
+    now = 500;
+    await cache.get('b');
+    now = 1200;
+    cache.sweep();
+    expect(cache.size).toBe(1);
+    now = 1600;
+    cache.sweep();
+    expect(cache.size).toBe(0);
+  });
 });

@@ -59,4 +59,22 @@ describe('group commit of the message path (SQLite)', () => {
     const inbox = (await store.mail.getMailbox('a@x.test', 'INBOX'))!;
     expect((await store.mail.listMessages(inbox.id)).map((m) => m.uid)).toEqual([1, 2, 3, 4, 5]);
   });
+
+  it('when SQLite abandons the whole transaction (disk full), nothing of the batch is written and every write is reported failed', async () => {
+    // Fill the database up to a page limit a little above its current size: a 200 KB blob no longer fits.
+    const pages = (store.db.pragma('page_count', { simple: true }) as number) + 10;
+    store.db.pragma(`max_page_count = ${pages}`);
+    const results = await Promise.allSettled([
+      store.mail.commit(Buffer.from('small 1'), [{ owner: 'a@x.test', mailbox: 'INBOX', deliveryKey: 's1' }]),
+      store.mail.commit(Buffer.alloc(200_000, 1), [{ owner: 'a@x.test', mailbox: 'INBOX', deliveryKey: 'big' }]),
+      store.mail.commit(Buffer.from('small 2'), [{ owner: 'a@x.test', mailbox: 'INBOX', deliveryKey: 's2' }]),
+      store.mail.commit(Buffer.from('small 3'), [{ owner: 'a@x.test', mailbox: 'INBOX', deliveryKey: 's3' }]),
+    ]);
+    store.db.pragma('max_page_count = 1073741823');
+    const written = (store.db.prepare('SELECT COUNT(*) AS n FROM messages').get() as { n: number }).n;
+    // Either all were written, or none: never some written while reported failed.
+    const fulfilled = results.filter((r) => r.status === 'fulfilled').length;
+    expect(written).toBe(fulfilled);
+    expect(results[1]!.status).toBe('rejected');
+  });
 });

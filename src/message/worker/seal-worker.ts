@@ -44,10 +44,7 @@ export class KeyCache<K> {
 
   get(armored: string): Promise<K> {
     const now = this.now();
-    for (const [k, e] of this.map) {
-      if (now - e.usedAt < this.idleMs) break; // ordered by last use: the rest is fresher
-      this.map.delete(k);
-    }
+    this.sweep(); // ordered by last use: stops at the first fresh entry
     let entry = this.map.get(armored);
     if (entry) this.map.delete(armored);
     else {
@@ -64,6 +61,15 @@ export class KeyCache<K> {
   get size(): number {
     return this.map.size;
   }
+
+  /** Drops entries idle for longer than the limit (also run on a timer: a quiet worker gets no lookups). */
+  sweep(): void {
+    const now = this.now();
+    for (const [k, e] of this.map) {
+      if (now - e.usedAt < this.idleMs) break;
+      this.map.delete(k);
+    }
+  }
 }
 
 const publicKeys = new KeyCache(2000, (armoredKey) => openpgp.readKey({ armoredKey }));
@@ -72,6 +78,7 @@ const publicKeys = new KeyCache(2000, (armoredKey) => openpgp.readKey({ armoredK
  * memory, and dropped after 10 minutes without use (the login cache's default lifetime).
  */
 const signingKeys = new KeyCache(64, (armoredKey) => openpgp.readPrivateKey({ armoredKey }), 10 * 60_000);
+setInterval(() => signingKeys.sweep(), 60_000).unref();
 
 function failure(err: unknown): { ok: false; code?: string; message: string; details?: Record<string, unknown> } {
   // Errors are rebuilt on the main thread as MedgateError with the same code and message.

@@ -136,8 +136,11 @@ export async function sendToPeer(opts: {
   const { transport } = peer;
   if (peer.idleTimer) clearTimeout(peer.idleTimer);
   peer.inFlight++;
+  // A stream nodemailer never reads (peer down, every RCPT refused) would keep its file open: it is
+  // destroyed whatever happens.
+  const raw = Buffer.isBuffer(opts.sealed) ? opts.sealed : opts.sealed();
   try {
-    const info = await transport.sendMail({ envelope: { from: opts.envelopeFrom, to: opts.recipients }, raw: Buffer.isBuffer(opts.sealed) ? opts.sealed : opts.sealed() });
+    const info = await transport.sendMail({ envelope: { from: opts.envelopeFrom, to: opts.recipients }, raw });
     const rejected = new Map<string, SmtpError>();
     const errors = (info as { rejectedErrors?: SmtpError[] }).rejectedErrors ?? [];
     (info.rejected as string[]).forEach((r, i) => rejected.set(String(r).toLowerCase(), errors[i] ?? new Error('rejected')));
@@ -154,6 +157,7 @@ export async function sendToPeer(opts: {
     }
     return opts.recipients.map((r) => classify(r, err));
   } finally {
+    if (!Buffer.isBuffer(raw)) raw.destroy();
     // Idle for PEER_IDLE_MS: close its connections; the next delivery opens a freshly verified one.
     if (--peer.inFlight === 0) {
       peer.idleTimer = setTimeout(() => {

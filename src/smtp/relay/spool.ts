@@ -26,12 +26,18 @@ export async function spoolToFile(stream: Readable, spoolDir: string, maxBytes: 
     },
   });
   const out = fs.createWriteStream(file, { mode: 0o600, flags: 'wx' });
-  await pipeline(stream, count, out);
-  const fd = await fs.promises.open(file, 'r+');
   try {
-    await fd.sync();
-  } finally {
-    await fd.close();
+    await pipeline(stream, count, out);
+    const fd = await fs.promises.open(file, 'r+');
+    try {
+      await fd.sync();
+    } finally {
+      await fd.close();
+    }
+  } catch (err) {
+    // The peer hung up mid-DATA (or the disk failed): the caller never learns the file's name.
+    await fs.promises.rm(file, { force: true });
+    throw err;
   }
   return { file, bytes, sha256: hash.digest('hex'), oversized: bytes > maxBytes };
 }

@@ -66,8 +66,10 @@ export async function withSpooledMessage<T>(stream: Readable, dir: string, maxBy
   } finally {
     if (fh) {
       await fh.close().catch(() => undefined);
-      // unlink, not rm: rm walks the path (lstat, rimraf) for what is always one plain file.
-      await fs.promises.unlink(file).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err; });
+      // unlink, not rm: rm walks the path (lstat, rimraf) for what is always one plain file. A failure
+      // here must not turn an accepted message into an error (the client would send it twice): the
+      // file is left to the sweep at the next start.
+      await fs.promises.unlink(file).catch(() => undefined);
     }
   }
 }

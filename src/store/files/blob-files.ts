@@ -26,7 +26,9 @@ export class BlobFiles {
   adopt(source: string, blobId: string): boolean {
     const target = this.pathOf(blobId);
     const dir = path.dirname(target);
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // A directory made here must itself survive a crash: its parent's entry is synced too.
+    const firstMade = fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (firstMade) for (let d = dir; d.length >= firstMade.length; d = path.dirname(d)) fsyncDir(path.dirname(d));
     if (fs.existsSync(target)) {
       fs.rmSync(source, { force: true });
       return false;

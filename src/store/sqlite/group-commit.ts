@@ -5,7 +5,9 @@
  * measured ~10 ms per commit here, with the sealing workers left idle meanwhile).
  *
  * Each write runs in its own savepoint: one that throws is rolled back alone and its promise
- * rejects; the others commit. Every promise settles only once the transaction is on disk.
+ * rejects; the others commit — unless SQLite itself abandoned the transaction (disk full, I/O
+ * error), in which case nothing of the batch is durable and every promise rejects. Every promise
+ * settles only once the transaction is on disk.
  */
 import type Database from 'better-sqlite3';
 
@@ -41,6 +43,9 @@ export class GroupCommit {
           try {
             outcomes.push({ ok: true, value: this.db.transaction(p.work)() }); // nested: a savepoint
           } catch (err) {
+            // Some errors (disk full, I/O, out of memory) make SQLite roll back the WHOLE transaction:
+            // going on would run the next writes in autocommit mode, committed while reported failed.
+            if (!this.db.inTransaction) throw err;
             outcomes.push({ ok: false, err });
           }
         }

@@ -117,10 +117,12 @@ export class SqliteMailRepo implements MailRepo {
     const external = isSealedFile(sealed);
     const blobId = external ? sealed.sha256 : createHash('sha256').update(sealed).digest('hex');
     const size = external ? sealed.size : sealed.length;
-    // The file reaches its durable place before the row that names it (see BlobFiles).
-    const createdFile = external ? this.files.adopt(sealed.path, blobId) : false;
+    let createdFile = false;
     const now = new Date().toISOString();
     const work = (): CommittedDelivery => {
+      // The file reaches its durable place before the row that names it (see BlobFiles), in the same
+      // synchronous turn as the INSERT: no expunge can drop an existing copy in between.
+      if (external) createdFile = this.files.adopt(sealed.path, blobId);
       this.db.prepare('INSERT INTO blobs (id, size, data, created_at, external) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING')
         .run(blobId, size, external ? Buffer.alloc(0) : sealed, now, external ? 1 : 0);
       const placed: CommittedDelivery['placed'] = [];
@@ -261,13 +263,15 @@ export class SqliteMailRepo implements MailRepo {
    * once that transaction has committed (a rollback must not lose a file).
    */
   collectBlobs(blobIds: string[]): string[] {
+    // Filed documents (record servers) point at the sealed item too: it stays while they do.
     const del = this.db.prepare(`DELETE FROM blobs WHERE id = ?
-      AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_id = ?) AND NOT EXISTS (SELECT 1 FROM queue_items WHERE blob_id = ?)`);
+      AND NOT EXISTS (SELECT 1 FROM messages WHERE blob_id = ?) AND NOT EXISTS (SELECT 1 FROM queue_items WHERE blob_id = ?)
+      AND NOT EXISTS (SELECT 1 FROM filing_documents WHERE blob_id = ?)`);
     const external = this.db.prepare('SELECT external FROM blobs WHERE id = ?');
     const dropped: string[] = [];
     for (const id of new Set(blobIds)) {
       const wasExternal = (external.get(id) as { external: number } | undefined)?.external === 1;
-      if (del.run(id, id, id).changes > 0 && wasExternal) dropped.push(id);
+      if (del.run(id, id, id, id).changes > 0 && wasExternal) dropped.push(id);
     }
     return dropped;
   }
