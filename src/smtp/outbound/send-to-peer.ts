@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import net from 'node:net';
 import tls from 'node:tls';
 import nodemailer from 'nodemailer';
+import { RevocationIndex } from '../../pki/revocation-index.js';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { MedgateConfig } from '../../config/schema.js';
 import type { GatewayTls } from '../../init/gateway-tls.js';
@@ -96,13 +97,34 @@ function peerTransport(config: MedgateConfig, identity: GatewayTls, route: PeerR
           const hostError = tls.checkServerIdentity(host, cert);
           if (hostError) return hostError;
           const names = (cert.subjectaltname ?? '').split(/,\s*/).filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4).toLowerCase());
-          return names.includes(domain) ? undefined : new Error(`the peer certificate does not name ${domain}`);
+          if (!names.includes(domain)) return new Error(`the peer certificate does not name ${domain}`);
+          // The CRLs (refreshed before each delivery): a revoked peer never receives mail.
+          const verdict = revocationFor(config).check(chainOf(cert as tls.DetailedPeerCertificate));
+          return verdict.ok ? undefined : new Error(verdict.reason);
         },
       },
     });
     byRoute.set(key, { transport, inFlight: 0 });
   }
   return byRoute.get(key)!;
+}
+
+const revocationIndexes = new Map<string, RevocationIndex>();
+
+function revocationFor(config: MedgateConfig): RevocationIndex {
+  const k = JSON.stringify([config.pki.crls, config.pki.trustAnchors]);
+  let index = revocationIndexes.get(k);
+  if (!index) revocationIndexes.set(k, (index = new RevocationIndex(config.pki.crls, config.pki.trustAnchors)));
+  return index;
+}
+
+/** Leaf first, then the intermediates the peer sent (Node links them through issuerCertificate). */
+function chainOf(cert: tls.DetailedPeerCertificate): Buffer[] {
+  const chain: Buffer[] = [];
+  for (let c: tls.DetailedPeerCertificate | undefined = cert; c?.raw && chain.length < 10; c = c.issuerCertificate === c ? undefined : c.issuerCertificate) {
+    chain.push(c.raw);
+  }
+  return chain;
 }
 
 /** Closes every open peer connection of this gateway identity (queue worker shutdown). */
@@ -132,6 +154,7 @@ export async function sendToPeer(opts: {
   /** The sealed bytes, or (large messages) a fresh stream of them at each call: never read whole. */
   sealed: Buffer | (() => Readable);
 }): Promise<RecipientOutcome[]> {
+  await revocationFor(opts.config).refresh();
   const peer = peerTransport(opts.config, opts.tls, opts.route, opts.domain);
   const { transport } = peer;
   if (peer.idleTimer) clearTimeout(peer.idleTimer);
