@@ -147,17 +147,25 @@ async function documentsToSend(filing: FilingService, patientId: string, documen
   return docs;
 }
 
-/** Re-wraps each distinct sealed item once and delivers it (local INBOX) or queues it (remote doctor). Returns the count sent. */
+/**
+ * Re-wraps each distinct sealed item once and delivers it (local INBOX) or queues it (remote doctor).
+ * Every item is re-wrapped before anything is committed, and the commits go together (one group
+ * transaction): a request that fails on one item (missing blob, damaged packet) sends nothing, so
+ * retrying it never gives the doctor a document twice. Returns the count sent.
+ */
 async function deliver(ctx: GatewayContext, o: {
   requestId: string; docs: DocumentRow[]; doctor: string; local: boolean;
   doctorKey: openpgp.PublicKey; rmpKey: openpgp.PrivateKey; envelopeFrom: string;
 }): Promise<number> {
   const byBlob = new Map<string, DocumentRow>();
   for (const d of o.docs) if (!byBlob.has(d.blobId)) byBlob.set(d.blobId, d);
+  const prepared: Array<{ doc: DocumentRow; rewrapped: Buffer }> = [];
   for (const [blobId, doc] of byBlob) {
     const sealed = await ctx.store.mail.getBlob(blobId);
     if (!sealed) throw new FilingError(FilingErrorCode.BLOB_MISSING, `the sealed item of document ${doc.id} is missing from the store`, { documentId: doc.id, blobId });
-    const { sealed: rewrapped } = await rewrapSealed(sealed, o.rmpKey, [o.doctorKey]);
+    prepared.push({ doc, rewrapped: (await rewrapSealed(sealed, o.rmpKey, [o.doctorKey])).sealed });
+  }
+  await Promise.all(prepared.map(async ({ doc, rewrapped }) => {
     const deliveryKey = `record:${o.requestId}:${doc.id}`;
     if (o.local) {
       const committed = await ctx.store.mail.commit(rewrapped, [{ owner: o.doctor, mailbox: 'INBOX', deliveryKey }]);
@@ -173,6 +181,6 @@ async function deliver(ctx: GatewayContext, o: {
       };
       await ctx.store.mail.commit(rewrapped, [], queue);
     }
-  }
+  }));
   return byBlob.size;
 }

@@ -253,4 +253,23 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
     const requests = db.prepare('SELECT basis, outcome FROM filing_requests ORDER BY at').all() as Array<{ basis: string; outcome: string }>;
     expect(requests.filter((q) => q.outcome === 'sent').map((q) => q.basis)).toEqual(['access-code', 'emergency', 'access-code', 'treating']);
   }, 60_000);
+
+  it('a request that fails on one document sends none of them: retrying never gives the doctor a document twice', async () => {
+    const rw = new Database(db.name);
+    try {
+      const letter = (rw.prepare("SELECT blob_id FROM filing_documents WHERE type = 'letter'").get() as { blob_id: string }).blob_id;
+      const saved = (rw.prepare('SELECT data FROM blobs WHERE id = ?').get(letter) as { data: Buffer }).data;
+      rw.prepare('UPDATE blobs SET data = ? WHERE id = ?').run(Buffer.from('damaged'), letter);
+      const before = (await inbox(JL)).length;
+      const failed = await send('--to', JL, '--access-code', accessCode);
+      expect(failed.code).toBe(1);
+      expect((await inbox(JL)).length).toBe(before); // not even the summary, which re-wrapped fine
+      rw.prepare('UPDATE blobs SET data = ? WHERE id = ?').run(saved, letter);
+      const retried = await send('--to', JL, '--access-code', accessCode);
+      expect(retried.code, retried.stderr).toBe(0);
+      expect((await inbox(JL)).length).toBe(before + 2);
+    } finally {
+      rw.close();
+    }
+  }, 60_000);
 });
