@@ -51,6 +51,7 @@ function domainOf(address: string): string {
  */
 export class MessageSealer {
   private pool: SealPool | undefined;
+  private ownFilingPublicKey: openpgp.PublicKey | undefined;
   /** Parsed directory keys by armored text: parsing a key costs more than verifying a signature. */
   private readonly keyCache = new Map<string, Promise<openpgp.PublicKey>>();
 
@@ -98,7 +99,7 @@ export class MessageSealer {
     if (!entry.pgpPublicKey) return { ok: false, address, reason: 'no-key' };
     const publicKey = await this.parseKey(entry.pgpPublicKey);
     let filingKey: openpgp.PublicKey | undefined;
-    if (local) filingKey = this.ownFilingKey.toPublic();
+    if (local) filingKey = (this.ownFilingPublicKey ??= this.ownFilingKey.toPublic()); // one object: armored once for the workers
     else {
       const armored = await this.directory.peerFilingKey(domain);
       filingKey = armored ? await this.parseKey(armored) : undefined;
