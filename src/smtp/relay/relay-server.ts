@@ -115,7 +115,7 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
         if (err) cb(err); else cb(null, reply);
       };
       const work = async (): Promise<string> => {
-        const { file, bytes, sha256, oversized } = await spoolToFile(stream, spoolDir, config.limits.maxMessageBytes);
+        const { file, bytes, sha256, oversized } = await spoolToFile(stream, spoolDir, config.limits.maxMessageBytes, IN_MEMORY_MAX);
         spooled = file;
         if (oversized || stream.sizeExceeded) throw replies.messageTooBig(config.limits.maxMessageBytes);
         // The checks read the clear header block only; the sealed body is never opened here.

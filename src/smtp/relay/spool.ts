@@ -6,11 +6,11 @@ import { pipeline } from 'node:stream/promises';
 
 /**
  * Writes an incoming DATA stream to a spool file instead of collecting chunks in memory: the
- * socket is read at disk speed and memory does not hold the message. The file is fsynced and its
- * sha256 computed on the way, so a large message can be committed to the store by moving the file
- * (never read whole). The caller removes it if it was not committed.
+ * socket is read at disk speed and memory does not hold the message. Its sha256 is computed on the
+ * way and a file above `syncAbove` bytes is fsynced, so a large message can be committed to the
+ * store by moving the file (never read whole). The caller removes it if it was not committed.
  */
-export async function spoolToFile(stream: Readable, spoolDir: string, maxBytes: number): Promise<{ file: string; bytes: number; sha256: string; oversized: boolean }> {
+export async function spoolToFile(stream: Readable, spoolDir: string, maxBytes: number, syncAbove = 0): Promise<{ file: string; bytes: number; sha256: string; oversized: boolean }> {
   fs.mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
   const file = path.join(spoolDir, `relay-${randomUUID()}.eml`);
   let bytes = 0;
@@ -28,11 +28,15 @@ export async function spoolToFile(stream: Readable, spoolDir: string, maxBytes: 
   const out = fs.createWriteStream(file, { mode: 0o600, flags: 'wx' });
   try {
     await pipeline(stream, count, out);
-    const fd = await fs.promises.open(file, 'r+');
-    try {
-      await fd.sync();
-    } finally {
-      await fd.close();
+    // Only a file that becomes the stored blob needs to be durable; smaller messages are committed
+    // to the database (which syncs) and the spool file is thrown away.
+    if (bytes > syncAbove && bytes <= maxBytes) {
+      const fd = await fs.promises.open(file, 'r+');
+      try {
+        await fd.sync();
+      } finally {
+        await fd.close();
+      }
     }
   } catch (err) {
     // The peer hung up mid-DATA (or the disk failed): the caller never learns the file's name.
