@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import { MailParser, type AttachmentStream, type HeaderLines, type MessageText } from 'mailparser';
 import { MedgateError } from '../errors.js';
+import { readFileHead } from '../util/file-head.js';
 import { isHprimCandidate, MAX_HPRIM_BYTES } from './identity/hprim-source.js';
 import { DEFAULT_ZIP_LIMITS } from './identity/safe-unzip.js';
 import {
@@ -24,24 +25,13 @@ function keepLimit(a: { filename?: string; contentType: string }): number {
   return 0;
 }
 
-async function readHead(file: string, max: number): Promise<Buffer> {
-  const fh = await fs.promises.open(file, 'r');
-  try {
-    const buf = Buffer.alloc(max);
-    const { bytesRead } = await fh.read(buf, 0, max, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
-
 export async function parseFileForExtraction(file: string, limits?: Partial<ParseLimits>): Promise<ExtractionInput> {
   const lim: ParseLimits = { ...DEFAULT_PARSE_LIMITS, ...limits };
   const { size } = await fs.promises.stat(file);
   if (size > lim.maxRawBytes) {
     throw new MedgateError(MESSAGE_TOO_LARGE, 'Message exceeds the maximum accepted size', { size, max: lim.maxRawBytes });
   }
-  checkHeaderSection(await readHead(file, lim.maxHeaderBytes + 1), lim);
+  checkHeaderSection((await readFileHead(file, lim.maxHeaderBytes + 1)).head, lim);
 
   const parser = new MailParser({ skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true, checksumAlgo: false });
   let fail: (err: unknown) => void = () => undefined;

@@ -12,6 +12,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as openpgp from 'openpgp';
 import { CryptoError, CryptoErrorCode } from '../errors.js';
+import { readFileHead } from '../../util/file-head.js';
 import { armorStream } from './armor-stream.js';
 import { splitHeaderBlock } from './header-block.js';
 import { buildInnerEntity } from './inner-entity.js';
@@ -39,21 +40,9 @@ export interface SealFileResult {
   sha256: string;
 }
 
-async function readHead(file: string): Promise<{ head: Buffer; fileSize: number }> {
-  const fh = await fs.promises.open(file, 'r');
-  try {
-    const { size } = await fh.stat();
-    const buf = Buffer.alloc(Math.min(size, MAX_HEAD_BYTES));
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    return { head: buf.subarray(0, bytesRead), fileSize: size };
-  } finally {
-    await fh.close();
-  }
-}
-
 export async function sealFile(opts: SealFileOptions): Promise<SealFileResult> {
   if (opts.recipientKeys.length === 0) throw new Error('sealFile: at least one recipient key is required');
-  const { head, fileSize } = await readHead(opts.rawFile);
+  const { head, size: fileSize } = await readFileHead(opts.rawFile, MAX_HEAD_BYTES);
   const split = splitHeaderBlock(head);
   if (split.separator.length === 0 && fileSize > head.length) {
     throw new CryptoError(CryptoErrorCode.MALFORMED_STRUCTURE, 'The message header block does not end within 1 MiB');

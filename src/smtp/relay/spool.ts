@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { readFileHead } from '../../util/file-head.js';
 
 /**
  * Writes an incoming DATA stream to a spool file instead of collecting chunks in memory: the
@@ -48,18 +49,11 @@ export async function spoolToFile(stream: Readable, spoolDir: string, maxBytes: 
 
 /** The header block of a spooled message (up to and including the blank line), at most `max` bytes read. */
 export async function readHeaderBlock(file: string, max: number): Promise<Buffer> {
-  const fh = await fs.promises.open(file, 'r');
-  try {
-    const buf = Buffer.alloc(max);
-    const { bytesRead } = await fh.read(buf, 0, max, 0);
-    const head = buf.subarray(0, bytesRead);
-    const crlf = head.indexOf('\r\n\r\n');
-    const lf = head.indexOf('\n\n');
-    const end = crlf >= 0 && (lf < 0 || crlf < lf) ? crlf + 4 : lf >= 0 ? lf + 2 : head.length;
-    return Buffer.from(head.subarray(0, end));
-  } finally {
-    await fh.close();
-  }
+  const { head } = await readFileHead(file, max);
+  const crlf = head.indexOf('\r\n\r\n');
+  const lf = head.indexOf('\n\n');
+  const end = crlf >= 0 && (lf < 0 || crlf < lf) ? crlf + 4 : lf >= 0 ? lf + 2 : head.length;
+  return Buffer.from(head.subarray(0, end));
 }
 
 export function removeSpool(file: string): void {

@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { readFileHead } from '../../util/file-head.js';
 
 export class BlobFiles {
   constructor(readonly dir: string) {}
@@ -59,14 +60,7 @@ export class BlobFiles {
 
   /** The first `max` bytes (or fewer) of a stored file. */
   async head(blobId: string, max: number): Promise<Buffer> {
-    const fh = await fs.promises.open(this.pathOf(blobId), 'r');
-    try {
-      const buf = Buffer.alloc(max);
-      const { bytesRead } = await fh.read(buf, 0, max, 0);
-      return buf.subarray(0, bytesRead);
-    } finally {
-      await fh.close();
-    }
+    return (await readFileHead(this.pathOf(blobId), max)).head;
   }
 
   remove(blobId: string): void {
