@@ -4,6 +4,7 @@
  * never reaches the revoked peer.
  */
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLAIRE, PAUL, mailboxBlobs, serve, setupTwoGateways, submitter, waitFor, type TwoGateways } from './relay-fixture.js';
@@ -35,4 +36,26 @@ describe('outbound delivery to a revoked peer gateway', () => {
     expect(list).toMatch(new RegExp(`${CLAIRE}\\s+pending`));
     expect(mailboxBlobs(t.b, CLAIRE)).toHaveLength(before);
   }, 90_000);
+
+  it('retrying a large message to the refused peer does not leak an open file per attempt', async () => {
+    // (B's certificate is revoked by the test above: every attempt fails at the handshake, before
+    // nodemailer reads the message — the case where an unread blob stream stayed open.)
+    const pid = t.a.serve!.child.pid!;
+    const openFiles = () => fs.readdirSync(`/proc/${pid}/fd`).length;
+    const body = `${'x'.repeat(76)}\r\n`.repeat(30_000); // 2.3 MB: stored as a file, streamed to peers
+    await submitter(t, t.a, PAUL).sendMail({
+      envelope: { from: PAUL, to: [CLAIRE] },
+      raw: `From: ${PAUL}\r\nTo: ${CLAIRE}\r\nSubject: gros\r\nMessage-ID: <large-revoked@cabinet-antony.medgate.test>\r\n\r\n${body}`,
+    });
+    // Attempts of the queued items (the small one from the test above retries alongside).
+    const maxAttempts = async (): Promise<number> => {
+      const items = JSON.parse((await t.a.cli('queue', 'list', '--json')).stdout) as Array<{ recipients: Array<{ attempts: number }> }>;
+      return Math.min(...items.map((i) => i.recipients[0]!.attempts));
+    };
+    await waitFor(async () => (await maxAttempts()) >= 2, 30_000, 'first attempts');
+    const before = openFiles();
+    const startAttempts = await maxAttempts();
+    await waitFor(async () => (await maxAttempts()) >= startAttempts + 6, 60_000, 'six more attempts');
+    expect(openFiles() - before).toBeLessThan(4);
+  }, 120_000);
 });

@@ -90,4 +90,26 @@ describe('large sealed messages stored as files', () => {
     await expect(store.mail.commit(file, [{ owner: A, mailbox: 'INBOX', deliveryKey: 'k' }])).rejects.toThrow(/disk full/);
     expect(fs.existsSync(path.join(dir, 'blobs', file.sha256.slice(0, 2), file.sha256))).toBe(false);
   });
+
+  it('the same bytes committed again while the last copy is expunged in the same turn keep their file (no 250 without bytes)', async () => {
+    const content = 'retried by a peer after a lost 250\r\n\r\nbody';
+    await store.mail.commit(sealedFile(content), [{ owner: A, mailbox: 'INBOX', deliveryKey: 'first' }]);
+    const inbox = (await store.mail.getMailbox(A, 'INBOX'))!;
+    await store.mail.setFlags(inbox.id, [1], 'add', ['\\Deleted']);
+    // The commit is queued for the next group transaction; the expunge runs before it.
+    const again = store.mail.commit(sealedFile(content), [{ owner: A, mailbox: 'Sent', deliveryKey: 'again' }]);
+    await store.mail.expunge(inbox.id);
+    const { blobId } = await again;
+    expect((await store.mail.getBlob(blobId))!.toString()).toBe(content);
+  });
+
+  it('a sealed item that filed documents point to stays when its last mailbox copy is expunged', async () => {
+    const res = await store.mail.commit(sealedFile('filed for a record server\r\n\r\n'), [{ owner: A, mailbox: 'INBOX', deliveryKey: 'k' }]);
+    store.db.prepare(`INSERT INTO filing_documents (id, message_id, part, type, tab, doc_date, sender_address, blob_id, verified, filed_at)
+      VALUES ('d1', '<m@x>', 'body', 'letter', 'letters', '2026-11-23', 'a@x.test', ?, 1, '2026-11-23T00:00:00Z')`).run(res.blobId);
+    const inbox = (await store.mail.getMailbox(A, 'INBOX'))!;
+    await store.mail.setFlags(inbox.id, [1], 'add', ['\\Deleted']);
+    await store.mail.expunge(inbox.id);
+    expect(await store.mail.getBlob(res.blobId)).toBeDefined();
+  });
 });
