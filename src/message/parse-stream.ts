@@ -65,6 +65,8 @@ export async function parseFileForExtraction(file: string, limits?: Partial<Pars
       seen += chunk.length;
       if (seen <= keep) chunks.push(chunk);
     });
+    // An 'error' with no listener would throw out of the worker: it abandons the parse instead.
+    data.content.on('error', (err: unknown) => fail(err));
     data.content.on('end', () => {
       if (seen <= keep) out.content = Buffer.concat(chunks, seen);
       else out.omitted = { size: seen };
