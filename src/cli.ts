@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
 import { Command, CommanderError } from 'commander';
 import { registerAuditCommands } from './cli/audit-commands.js';
 import { reportError } from './cli/common.js';

@@ -11,6 +11,7 @@ import { startRelay } from './smtp/relay/relay-server.js';
 import { startImap } from './mailbox/imap-listener.js';
 import { autoconfigRoutes } from './http/autoconfig.js';
 import { startApiServer } from './http/api-server.js';
+import { missingServeFlags, SERVE_NODE_FLAGS } from './runtime/node-flags.js';
 
 export interface RunningGateway {
   init: Initialised;
@@ -79,7 +80,12 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
   metrics.up.set(1);
   await ctx.audit.record({ actor: 'system', action: 'gateway.start', outcome: 'ok', details: { domain: config.domain } });
   const ports = { http: httpPort, ...submission.ports, smtpRelay: relay.port, ...imap.ports, ...(api ? { api: api.port } : {}) };
-  logger.info({ ports, domain: config.domain, store: ctx.store.kind }, 'medgate started');
+  const missingFlags = missingServeFlags();
+  logger.info({ ports, domain: config.domain, store: ctx.store.kind, gc: missingFlags.length ? 'parallel' : 'single-threaded' }, 'medgate started');
+  if (missingFlags.length) {
+    logger.warn({ missing: missingFlags },
+      `node was started without ${missingFlags.join(' ')}: V8's GC helper threads compete with the sealing workers (on 2 cores about a quarter of submission throughput); start with: node ${SERVE_NODE_FLAGS.join(' ')} dist/cli.js serve (docs/operations.md)`);
+  }
   let closed = false;
   return {
     init,

@@ -12,7 +12,7 @@ import { loadConfig } from '../../dist/config/load.js';
 import { createContext, type GatewayContext } from '../../dist/context.js';
 import { startGateway, type RunningGateway } from '../../dist/server.js';
 import { TrustStore } from '../../dist/smtp/submission/trust.js';
-import { prepareGateway, tempDir, writeGatewayConfig } from '../helpers/gateway.js';
+import { CLI, prepareGateway, startServe, tempDir, writeGatewayConfig } from '../helpers/gateway.js';
 import { freePorts } from '../helpers/ports.js';
 
 const APP = 'logiciel@cabinet-antony.medgate.test';
@@ -79,4 +79,27 @@ describe('start-up safety', () => {
       await new Promise<void>((resolve) => squatter.close(() => resolve()));
     }
   }, 60_000);
+
+  it('the `medgate` bin runs serve with single-threaded GC; started as bare `node cli.js serve`, it says which flag is missing and how to start', async () => {
+    const logOf = (logs: string[]) => logs.flatMap((l) => { try { return [JSON.parse(l) as { msg?: string; gc?: string; missing?: string[] }]; } catch { return []; } });
+    // The built file itself, through its shebang (as an installed `medgate` command runs).
+    const viaBin = await startServe(configFile, 90_000, { file: CLI, args: [] });
+    try {
+      expect(logOf(viaBin.logs).find((r) => r.msg === 'medgate started')?.gc).toBe('single-threaded');
+      expect(logOf(viaBin.logs).some((r) => r.missing)).toBe(false);
+    } finally {
+      await viaBin.stop('SIGTERM');
+    }
+    const bare = await startServe(configFile, 90_000, { file: process.execPath, args: [CLI] });
+    try {
+      expect(logOf(bare.logs).find((r) => r.msg === 'medgate started')?.gc).toBe('parallel');
+      // The warning comes right after the start line.
+      await new Promise((r) => setTimeout(r, 200));
+      const warning = logOf(bare.logs).find((r) => r.missing);
+      expect(warning?.missing).toEqual(['--single-threaded-gc']);
+      expect(warning?.msg).toMatch(/node --single-threaded-gc dist\/cli\.js serve/);
+    } finally {
+      await bare.stop('SIGTERM');
+    }
+  }, 120_000);
 });

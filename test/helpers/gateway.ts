@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
+import { SERVE_NODE_FLAGS } from '../../src/runtime/node-flags.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -77,10 +78,16 @@ export interface ServeProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** How `serve` is launched: by default as `npm start` does, node with the recommended flags. */
+export interface ServeLaunch {
+  file: string;
+  args: string[];
+}
+
 /** Starts `medgate serve` and waits for its "medgate started" log line, which carries the bound ports. */
-export function startServe(configFile: string, timeoutMs = 90_000): Promise<ServeProcess> {
+export function startServe(configFile: string, timeoutMs = 90_000, launch: ServeLaunch = { file: process.execPath, args: [...SERVE_NODE_FLAGS, CLI] }): Promise<ServeProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(launch.file, [...launch.args, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     const logs: string[] = [];
     const stderr: string[] = [];
     let buf = '';
