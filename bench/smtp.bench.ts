@@ -5,9 +5,13 @@
  *  1. medgate end to end: N concurrent submitting clients (STARTTLS + AUTH), each message a 20 KB
  *     text body + a 100 KB PDF, one local and one remote recipient (the remote one is relayed to a
  *     second gateway over mutual TLS); accepted messages/s, p50/p99 latency to 250, peak RSS.
+ *     First BENCH_WARMUP messages (default 200) go over the same connections, uncounted: they pay
+ *     the logins and the JIT compilation of fresh processes (their rate is printed apart); the
+ *     relay drains their remote copies before the clock starts. CPU is then accounted per process
+ *     and per thread of gateway A (main, seal workers, V8's helper threads, libuv's pool).
  *  2. baseline (a): a bare smtp-server that only writes each message to disk with fsync.
- *  3. baseline (b): the raw seal rate of src/crypto/seal `seal()` in-process, one seal at a time on
- *     one thread (same message, same kind and number of keys: 2 recipients + sender, 2 filing keys),
+ *  3. baseline (b): the raw seal rate of src/crypto/seal `seal()` in-process (warmed up with as many
+ *     seals as the gateway's warm-up), one seal at a time on one thread (same message, same kind and number of keys: 2 recipients + sender, 2 filing keys),
  *     with its CPU per seal (openpgp's WebCrypto jobs run on libuv's pool, so one seal at a time
  *     already uses more than one core now and then).
  *  4. a 25 MB message submitted and relayed: peak RSS of both gateway processes before and after.
@@ -20,7 +24,8 @@
  * login answered, from gateway A's audit trail. Gateway B (the relay target) runs on the same machine.
  * Environment: BENCH_CLIENTS (default 8), BENCH_MESSAGES (default 400), BENCH_KDF_MEMORY_EXPONENT (16),
  * BENCH_MESSAGES_PER_LOGIN (unlimited), BENCH_LOGIN_CACHE_TTL (the config default, 0: off),
- * BENCH_CPU_PROF=DIR: run gateway A under `node --cpu-prof` during part 1 (its main thread and
+ * BENCH_WARMUP (200), BENCH_PARALLEL_GC=1: run gateway A without --single-threaded-gc (V8's default),
+ * BENCH_NODE_FLAGS: more node flags for gateway A, BENCH_CPU_PROF=DIR: run gateway A under `node --cpu-prof` during part 1 (its main thread and
  * workers each write a .cpuprofile into DIR when it stops; A is restarted without it for part 4).
  */
 import { randomBytes } from 'node:crypto';
@@ -32,13 +37,17 @@ import YAML from 'yaml';
 import { SMTPServer } from 'smtp-server';
 import { generatePgpKey } from '../src/crypto/keys.js';
 import { seal } from '../src/crypto/seal/index.js';
+import { SERVE_NODE_FLAGS } from '../src/runtime/node-flags.js';
+import { CLI, startServe } from '../test/helpers/gateway.js';
 import { JL, CLAIRE, PAUL, PASSWORD, caPem, mailboxBlobs, openDb, serve, setupTwoGateways, waitFor } from '../test/smtp/relay-fixture.js';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 400);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 200);
 const KDF_MEMORY_EXPONENT = Number(process.env.BENCH_KDF_MEMORY_EXPONENT ?? 16);
 const MESSAGES_PER_LOGIN = Number(process.env.BENCH_MESSAGES_PER_LOGIN ?? Infinity);
 const LOGIN_CACHE_TTL = process.env.BENCH_LOGIN_CACHE_TTL === undefined ? undefined : Number(process.env.BENCH_LOGIN_CACHE_TTL);
+const PARALLEL_GC = process.env.BENCH_PARALLEL_GC === '1';
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
 
 function buildMessage(n: number, to: string[], body = randomBytes(15 * 1024).toString('base64').slice(0, 20 * 1024), pdfBytes = 100 * 1024): string {
@@ -61,6 +70,20 @@ function cpuSecondsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks: USER_HZ is 100 on Linux
 }
 
+/** CPU seconds per thread of a process, summed by thread name (main, workers, libuv pool, V8 helpers). */
+function threadCpuOf(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = tid === String(pid) ? 'main' : `${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}#${tid}`;
+      const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
+    } catch { /* the thread ended */ }
+  }
+  return out;
+}
+
 /** Peak and current RSS of a process, from /proc (Linux). */
 function rssOf(pid: number): { peakMb: number; nowMb: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -68,28 +91,53 @@ function rssOf(pid: number): { peakMb: number; nowMb: number } {
   return { peakMb: Math.round(kb('VmHWM') / 1024), nowMb: Math.round(kb('VmRSS') / 1024) };
 }
 
-async function drive(port: number, opts: { auth?: { user: string; pass: string }; ca?: string; tls: boolean }, to: string[], messages: string[]): Promise<{ seconds: number; latencies: number[]; failures: number }> {
-  const latencies: number[] = [];
-  let failures = 0;
-  let next = 0;
-  const start = performance.now();
+interface DriveResult { seconds: number; latencies: number[]; failures: number }
+
+/**
+ * CLIENTS pooled nodemailer transports (one connection and one login each) send `messages` as fast
+ * as they are accepted. With `warmup` messages, the clients first send those on the same
+ * connections, wait for each other and for `onMeasureStart` (which lets the relay drain the warm-up
+ * backlog and takes the CPU snapshots), and only then start the clock: the measured part is the
+ * steady state (logins done, code JIT-compiled), the warm-up is returned apart.
+ */
+async function drive(port: number, opts: { auth?: { user: string; pass: string }; ca?: string; tls: boolean }, to: string[], messages: string[], warmup: string[] = [], onMeasureStart?: () => Promise<void>): Promise<DriveResult & { warmup: DriveResult }> {
+  const phase = (list: string[]) => ({ list, next: 0, latencies: [] as number[], failures: 0, start: 0, end: 0 });
+  const warm = phase(warmup);
+  const measured = phase(messages);
+  let arrived = 0;
+  let releaseAll: () => void = () => {};
+  const allWarm = new Promise<void>((resolve) => { releaseAll = resolve; });
+  const send = async (transport: nodemailer.Transporter, p: ReturnType<typeof phase>) => {
+    while (p.next < p.list.length) {
+      const raw = p.list[p.next++]!;
+      const t0 = performance.now();
+      try {
+        await transport.sendMail({ envelope: { from: PAUL, to }, raw });
+        p.latencies.push(performance.now() - t0);
+      } catch { p.failures++; }
+    }
+  };
+  warm.start = performance.now();
   await Promise.all(Array.from({ length: CLIENTS }, async () => {
     const transport = nodemailer.createTransport({
       host: '127.0.0.1', port, secure: false, pool: true, maxConnections: 1, maxMessages: MESSAGES_PER_LOGIN,
       ...(opts.tls ? { requireTLS: true, tls: { ca: opts.ca, servername: 'localhost' } } : { ignoreTLS: true }),
       ...(opts.auth ? { auth: opts.auth } : {}),
     });
-    while (next < messages.length) {
-      const raw = messages[next++]!;
-      const t0 = performance.now();
-      try {
-        await transport.sendMail({ envelope: { from: PAUL, to }, raw });
-        latencies.push(performance.now() - t0);
-      } catch { failures++; }
+    await send(transport, warm);
+    if (++arrived === CLIENTS) {
+      warm.end = performance.now();
+      await onMeasureStart?.();
+      measured.start = performance.now();
+      releaseAll();
     }
+    await allWarm;
+    await send(transport, measured);
     transport.close();
   }));
-  return { seconds: (performance.now() - start) / 1000, latencies: latencies.sort((a, b) => a - b), failures };
+  measured.end = performance.now();
+  const result = (p: ReturnType<typeof phase>): DriveResult => ({ seconds: (p.end - p.start) / 1000, latencies: p.latencies.sort((a, b) => a - b), failures: p.failures });
+  return { ...result(measured), warmup: result(warm) };
 }
 
 function line(name: string, r: { seconds: number; latencies: number[]; failures: number }, rss: string): string {
@@ -111,20 +159,17 @@ function loginsSince(g: Parameters<typeof openDb>[0], afterSeq: number): { full:
 }
 
 /**
- * Starts gateway A, under the CPU profiler when BENCH_CPU_PROF is set. Node refuses --cpu-prof in
- * NODE_OPTIONS and the test helper spawns `process.execPath cli.js serve`, so for that one spawn
- * execPath points at a two-line wrapper that adds the flag (worker threads inherit it).
+ * Starts gateway A as `npm start` does (node --single-threaded-gc), or with V8's default parallel GC
+ * when BENCH_PARALLEL_GC=1 (the comparison in docs/smtp.md), plus BENCH_NODE_FLAGS, plus the CPU
+ * profiler when BENCH_CPU_PROF is set (worker threads inherit it).
  */
 async function serveA(g: Parameters<typeof serve>[0], profile: boolean): Promise<void> {
-  if (!profile || !CPU_PROF_DIR) { await serve(g); return; }
-  fs.mkdirSync(CPU_PROF_DIR, { recursive: true });
-  const wrapper = path.join(CPU_PROF_DIR, 'node-cpu-prof.sh');
-  fs.writeFileSync(wrapper, `#!/bin/sh\nexec '${process.execPath}' --cpu-prof --cpu-prof-dir='${CPU_PROF_DIR}' "$@"\n`, { mode: 0o755 });
-  const node = process.execPath;
-  process.execPath = wrapper;
-  const started = serve(g); // spawns synchronously: only A gets the wrapper
-  process.execPath = node;
-  await started;
+  const flags = [
+    ...(PARALLEL_GC ? [] : SERVE_NODE_FLAGS),
+    ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ').filter(Boolean) : []),
+    ...(profile && CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []),
+  ];
+  g.serve = await startServe(g.config, 90_000, { file: process.execPath, args: [...flags, CLI] });
 }
 
 async function bareServer(dir: string): Promise<{ port: number; close(): Promise<void> }> {
@@ -167,15 +212,28 @@ async function main(): Promise<void> {
     const messages = Array.from({ length: MESSAGES }, (_v, n) => buildMessage(n, [JL, CLAIRE]));
     const sample = messages[0]!;
 
-    // 1. medgate end to end.
+    // 1. medgate end to end: a warm-up on the same connections, then the measured run.
+    const warmup = Array.from({ length: WARMUP }, (_v, n) => buildMessage(MESSAGES + n, [JL, CLAIRE]));
     const audit0 = loginsSince(t.a, 0).lastSeq;
-    const cpu0 = { a: cpuSecondsOf(t.a.serve!.child.pid!), b: cpuSecondsOf(t.b.serve!.child.pid!) };
-    const gw = await drive(t.a.serve!.ports.smtpSubmission!, { tls: true, ca, auth: { user: PAUL, pass: PASSWORD } }, [JL, CLAIRE], messages);
-    const cpuUsed = { a: cpuSecondsOf(t.a.serve!.child.pid!) - cpu0.a, b: cpuSecondsOf(t.b.serve!.child.pid!) - cpu0.b };
+    const pids = { a: t.a.serve!.child.pid!, b: t.b.serve!.child.pid! };
+    let cpu0 = { a: 0, b: 0 };
+    let threads0 = new Map<string, number>();
+    let bench0 = process.cpuUsage();
+    const gw = await drive(t.a.serve!.ports.smtpSubmission!, { tls: true, ca, auth: { user: PAUL, pass: PASSWORD } }, [JL, CLAIRE], messages, warmup, async () => {
+      // The remote copies of the warm-up are relayed before the clock starts: their cost is not the run's.
+      await waitFor(() => mailboxBlobs(t.b, CLAIRE).length >= WARMUP, 300_000, 'relay of the warm-up to drain');
+      cpu0 = { a: cpuSecondsOf(pids.a), b: cpuSecondsOf(pids.b) };
+      threads0 = threadCpuOf(pids.a);
+      bench0 = process.cpuUsage();
+    });
+    const cpuUsed = { a: cpuSecondsOf(pids.a) - cpu0.a, b: cpuSecondsOf(pids.b) - cpu0.b };
     const cores = { a: cpuUsed.a / gw.seconds, b: cpuUsed.b / gw.seconds };
+    const benchCpu = process.cpuUsage(bench0);
+    const threads1 = threadCpuOf(t.a.serve!.child.pid!);
+    const perThread = [...threads1].filter(([n, s]) => s - (threads0.get(n) ?? 0) > 0.05).map(([name, s]) => `${name} ${((s - (threads0.get(name) ?? 0)) * 1000 / Math.max(1, gw.latencies.length)).toFixed(1)}`).join(', ');
     const rssA = rssOf(t.a.serve!.child.pid!);
     const relayStart = performance.now();
-    await waitFor(() => mailboxBlobs(t.b, CLAIRE).length >= gw.latencies.length, 300_000, 'relay to drain');
+    await waitFor(() => mailboxBlobs(t.b, CLAIRE).length >= WARMUP + gw.latencies.length, 300_000, 'relay to drain');
     const relaySeconds = (performance.now() - relayStart) / 1000;
     const logins = loginsSince(t.a, audit0);
     if (CPU_PROF_DIR) {
@@ -187,7 +245,7 @@ async function main(): Promise<void> {
     // 2. bare smtp-server + fsync.
     const spool = fs.mkdtempSync(path.join(os.tmpdir(), 'medgate-bare-'));
     const bare = await bareServer(spool);
-    const bareRes = await drive(bare.port, { tls: false }, [JL, CLAIRE], messages);
+    const bareRes = await drive(bare.port, { tls: false }, [JL, CLAIRE], messages, warmup);
     await bare.close();
     fs.rmSync(spool, { recursive: true, force: true });
 
@@ -199,10 +257,10 @@ async function main(): Promise<void> {
       filingKeys: [f1!.privateKey.toPublic(), f2!.privateKey.toPublic()], envelope: { from: PAUL, to: [JL, CLAIRE] },
       routing: { messageId: '<b@x>', patient: null, document: { type: 'other', date: '2026-01-01' }, sender: { address: PAUL }, recipients: [JL, CLAIRE] },
     });
-    await sealOnce();
+    for (let i = 0; i < Math.max(1, WARMUP); i++) await sealOnce(); // warmed up like the gateway
     // One at a time: a single thread's rate (concurrent seals would also spread the WebCrypto
     // jobs over libuv's thread pool, i.e. over more than one core).
-    const sealN = Math.min(MESSAGES, 100);
+    const sealN = Math.min(MESSAGES, 200);
     const s0 = performance.now();
     const sealCpu0 = process.cpuUsage();
     for (let i = 0; i < sealN; i++) await sealOnce();
@@ -210,9 +268,12 @@ async function main(): Promise<void> {
     const sealCpu = process.cpuUsage(sealCpu0);
     const sealCpuMs = (sealCpu.user + sealCpu.system) / 1000 / sealN;
     console.log('');
+    if (WARMUP > 0) console.log(line(`  warm-up: first ${WARMUP}, not counted`, gw.warmup, 'fresh processes: logins, JIT compilation'));
     console.log(line('medgate (submit → seal → commit)', gw, `peak RSS ${rssA.peakMb} MB (gateway A)`));
     console.log(`${'  CPU during the run'.padEnd(34)} gateway A ${cores.a.toFixed(2)} cores, gateway B (relay) ${cores.b.toFixed(2)} cores, of ${os.cpus().length} on this machine`);
     console.log(`${'  CPU per accepted message'.padEnd(34)} gateway A ${(cpuUsed.a * 1000 / Math.max(1, gw.latencies.length)).toFixed(1)} ms (logins included), gateway B ${(cpuUsed.b * 1000 / Math.max(1, gw.latencies.length)).toFixed(1)} ms`);
+    console.log(`${'  gateway A by thread (ms/message)'.padEnd(34)} ${perThread}`);
+    console.log(`${'  the submitting clients'.padEnd(34)} ${((benchCpu.user + benchCpu.system) / 1000 / Math.max(1, gw.latencies.length)).toFixed(1)} ms CPU per message (this bench process)`);
     console.log(`${'  logins on gateway A'.padEnd(34)} ${logins.full + logins.cached + logins.joined}: ${logins.full} full (scrypt + Argon2), ${logins.cached} from the login cache, ${logins.joined} joined a simultaneous full unlock (${Number.isFinite(MESSAGES_PER_LOGIN) ? `${MESSAGES_PER_LOGIN} messages per login` : 'one login per client'}; login cache TTL ${LOGIN_CACHE_TTL ?? 'default 0 (off)'} s)`);
     console.log(`${'  relay of the remote copies'.padEnd(34)} drained ${relaySeconds.toFixed(1)} s after the last 250`);
     console.log(line('(a) bare smtp-server + fsync', bareRes, `(in the bench process, RSS ${Math.round(process.memoryUsage().rss / 1048576)} MB)`));
