@@ -26,6 +26,8 @@ export class RevocationIndex {
   /** Issuers with a current, verified CRL: a certificate from any other issuer cannot be checked. */
   private covered = new Set<string>();
   private configured = false;
+  private contents = '';
+  private gen = 0;
 
   constructor(private readonly crlFiles: string[], private readonly anchorFiles: string[]) {}
 
@@ -58,10 +60,21 @@ export class RevocationIndex {
         for (const entry of crl.entries) revoked.add(key(crl.issuer, entry.serialNumber));
       }
     }
+    const contents = JSON.stringify([[...revoked].sort(), [...covered].sort(), this.crlFiles.length > 0]);
+    if (contents !== this.contents) this.gen++;
+    this.contents = contents;
     this.revoked = revoked;
     this.covered = covered;
     this.configured = this.crlFiles.length > 0;
     this.stamp = stamp;
+  }
+
+  /**
+   * Changes whenever what the index says changes (a certificate revoked, a CRL gone stale): a TLS
+   * connection verified under an older generation must not carry more mail.
+   */
+  get generation(): number {
+    return this.gen;
   }
 
   /** The peer's chain as TLS gives it (leaf first, raw DER): any member revoked, or not checkable, refuses. */

@@ -57,4 +57,21 @@ describe('RevocationIndex (peer gateways we deliver to)', () => {
     await none.refresh();
     expect(none.check([der(bad.certPem)])).toEqual({ ok: true });
   });
+
+  it('changes generation when what it says changes (a new revocation), not when a CRL is merely re-read', async () => {
+    const peer = await ca.issue({ profile: 'gateway', commonName: 'peer.medgate.test', dnsNames: ['peer.medgate.test'] });
+    const f = files(await ca.crlPem());
+    const index = new RevocationIndex(f.crls, f.anchors);
+    await index.refresh();
+    const first = index.generation;
+    // The same revocations re-issued (new file, new mtime, new thisUpdate): pooled connections stay.
+    files(await ca.crlPem());
+    await index.refresh(new Date(Date.now() + 3600_000));
+    expect(index.generation).toBe(first);
+    await ca.revoke(peer.serial);
+    files(await ca.crlPem());
+    await index.refresh(new Date(Date.now() + 2 * 3600_000));
+    expect(index.generation).toBe(first + 1);
+    expect(index.check([der(peer.certPem)])).toMatchObject({ ok: false, reason: expect.stringMatching(/revoked/) });
+  });
 });

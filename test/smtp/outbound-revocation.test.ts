@@ -1,7 +1,7 @@
 /**
  * Delivering to a peer gateway whose certificate is revoked: TLS checks the chain and our code the
  * name, and the CRL (refreshed before each delivery) refuses it — the message waits in the queue,
- * never reaches the revoked peer.
+ * never reaches the revoked peer, not even over a connection opened before the revocation.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,7 +17,15 @@ describe('outbound delivery to a revoked peer gateway', () => {
   }, 180_000);
   afterAll(async () => { await t?.cleanup(); });
 
-  it('is refused at the TLS handshake once B\'s certificate is on the CRL; the message stays queued', async () => {
+  it('is refused once B\'s certificate is on the CRL, even though A still holds a pooled connection to B; the message stays queued', async () => {
+    // A delivers to B first: its pooled connection to B stays open (up to 30 s idle, 100 messages).
+    const first = mailboxBlobs(t.b, CLAIRE).length;
+    await submitter(t, t.a, PAUL).sendMail({
+      envelope: { from: PAUL, to: [CLAIRE] },
+      raw: `From: ${PAUL}\r\nTo: ${CLAIRE}\r\nSubject: avant\r\nMessage-ID: <before-revocation@cabinet-antony.medgate.test>\r\n\r\nBonjour\r\n`,
+    });
+    await waitFor(() => mailboxBlobs(t.b, CLAIRE).length > first, 30_000, 'the first message to reach B');
+
     const bCert = path.join(t.b.dir, 'data', 'tls', 'gateway.crt.pem');
     const serial = execFileSync('openssl', ['x509', '-in', bCert, '-noout', '-serial']).toString().trim().split('=')[1]!;
     const revoked = await t.a.cli('pki', 'revoke', serial);

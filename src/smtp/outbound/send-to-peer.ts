@@ -57,12 +57,16 @@ type PeerTransport = nodemailer.Transporter<SMTPPool.SentMessageInfo, SMTPPool.O
  * Open connections to peers, per gateway identity and (host, port, domain): one TLS handshake —
  * ours and the peer's certificate checks — carries many messages instead of one. Each connection
  * is verified when it is made, carries at most PEER_MESSAGES_PER_CONNECTION messages and closes
- * when idle, so a changed or revoked peer certificate is seen at the next connection.
+ * when idle, so a changed peer certificate is seen at the next connection. When the revocation
+ * information changes, every pool verified under the old one is closed before the next delivery:
+ * a peer revoked meanwhile gets nothing more over a connection it already had.
  */
 interface PooledPeer {
   transport: PeerTransport;
   inFlight: number;
   idleTimer?: NodeJS.Timeout;
+  /** RevocationIndex.generation its connections were verified under. */
+  revocationGeneration: number;
 }
 
 const peerTransports = new WeakMap<GatewayTls, Map<string, PooledPeer>>();
@@ -70,10 +74,18 @@ const PEER_CONNECTIONS = 4;
 const PEER_MESSAGES_PER_CONNECTION = 100;
 const PEER_IDLE_MS = 30_000;
 
-function peerTransport(config: MedgateConfig, identity: GatewayTls, route: PeerRoute, domain: string): PooledPeer {
+function peerTransport(config: MedgateConfig, identity: GatewayTls, route: PeerRoute, domain: string, revocationGeneration: number): PooledPeer {
   let byRoute = peerTransports.get(identity);
   if (!byRoute) peerTransports.set(identity, (byRoute = new Map()));
   const key = `${route.host}|${route.port}|${domain}|${config.hostname}|${config.tls.minVersion}`;
+  const existing = byRoute.get(key);
+  if (existing && existing.revocationGeneration !== revocationGeneration) {
+    // Verified under revocation information that has changed since. Closing rejects what it had
+    // queued (a temporary failure: retried, over a freshly verified connection).
+    if (existing.idleTimer) clearTimeout(existing.idleTimer);
+    existing.transport.close();
+    byRoute.delete(key);
+  }
   if (!byRoute.has(key)) {
     const transport = nodemailer.createTransport({
       pool: true,
@@ -104,7 +116,7 @@ function peerTransport(config: MedgateConfig, identity: GatewayTls, route: PeerR
         },
       },
     });
-    byRoute.set(key, { transport, inFlight: 0 });
+    byRoute.set(key, { transport, inFlight: 0, revocationGeneration });
   }
   return byRoute.get(key)!;
 }
@@ -154,8 +166,9 @@ export async function sendToPeer(opts: {
   /** The sealed bytes, or (large messages) a fresh stream of them at each call: never read whole. */
   sealed: Buffer | (() => Readable);
 }): Promise<RecipientOutcome[]> {
-  await revocationFor(opts.config).refresh();
-  const peer = peerTransport(opts.config, opts.tls, opts.route, opts.domain);
+  const revocation = revocationFor(opts.config);
+  await revocation.refresh();
+  const peer = peerTransport(opts.config, opts.tls, opts.route, opts.domain, revocation.generation);
   const { transport } = peer;
   if (peer.idleTimer) clearTimeout(peer.idleTimer);
   peer.inFlight++;
