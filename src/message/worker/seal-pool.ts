@@ -50,7 +50,7 @@ export class SealPool {
   async seal(req: SubmissionToSeal): Promise<SealedSubmission> {
     const task: SealTask = { raw: req.raw, ...this.keysOf(req) };
     const res = unwrapResult((await this.pool.run(task)) as SealTaskResult);
-    return { ...res, sealed: Buffer.from(res.sealed) };
+    return { ...res, sealed: asBuffer(res.sealed) };
   }
 
   /** Seals a spooled message file to `outFile` in a worker: only paths and keys cross threads. */
@@ -85,12 +85,20 @@ export class SealPool {
       signer: task.signer ? { address: task.signer.address, publicKeyArmored: this.armor(task.signer.publicKey), status: task.signer.status, identity: task.signer.identity } : null,
     };
     const res = (await this.pool.run(job, { name: 'openMessage' })) as OpenTaskResult;
-    return res.ok ? { ...res, raw: Buffer.from(res.raw) } : res;
+    return res.ok ? { ...res, raw: asBuffer(res.raw) } : res;
   }
 
   async close(): Promise<void> {
     await this.pool.destroy();
   }
+}
+
+/**
+ * A Buffer over the bytes a worker sent back, without copying them: the structured clone already
+ * gave this thread its own ArrayBuffer (Buffer.from(uint8Array) would copy it once more).
+ */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** A worker's typed failure becomes the same MedgateError on this thread. */
