@@ -33,6 +33,8 @@ export interface MessageSummary {
   /** RFC822.SIZE: size in bytes of the opened (decrypted) message. */
   size: number;
   modseq?: number;
+  /** In an `exists` change: this session is the first to see the message (it gets `\Recent`). */
+  recent?: boolean;
 }
 
 export interface MailboxSnapshot {
@@ -48,6 +50,16 @@ export interface MailboxSnapshot {
   highestModseq?: number;
   /** Flags the mailbox knows about beyond the system flags (for the FLAGS response). */
   keywords?: string[];
+  /**
+   * RFC 3501 §2.3.2 \Recent: messages with this UID or above were not seen by any earlier session
+   * that selected the mailbox. Omitted by a backend that does not track it (nothing is recent).
+   */
+  firstRecentUid?: number;
+}
+
+export interface OpenOptions {
+  /** SELECT (not EXAMINE or STATUS): this session takes the recent messages for itself. */
+  claimRecent?: boolean;
 }
 
 /** One address of an ENVELOPE, as in RFC 3501 (addr-name, addr-adl, addr-mailbox, addr-host). */
@@ -160,8 +172,8 @@ export interface ImapUserSession {
   renameMailbox(from: string, to: string): Promise<void>;
   setSubscribed(name: string, subscribed: boolean): Promise<void>;
 
-  /** Current state of a mailbox (used by SELECT, EXAMINE, STATUS and SEARCH). */
-  openMailbox(name: string): Promise<MailboxSnapshot>;
+  /** Current state of a mailbox (used by SELECT, EXAMINE and STATUS). */
+  openMailbox(name: string, options?: OpenOptions): Promise<MailboxSnapshot>;
   /** The opened (decrypted) bytes of one message, byte-exact. */
   getMessage(mailbox: string, uid: number): Promise<Buffer>;
   /** Cached metadata, if the backend keeps some; null means "compute it". */
@@ -182,8 +194,18 @@ export interface ImapUserSession {
   /** Removes messages flagged \Deleted (only those in `uids` when given); returns removed UIDs. */
   expunge(mailbox: string, uids?: number[]): Promise<number[]>;
 
-  /** Watches a mailbox; the returned function stops watching. */
-  onChange(mailbox: string, listener: ChangeListener): () => void;
+  /**
+   * Watches a mailbox; the returned function stops watching. Changes reach the listener in the
+   * order they happened. With `claimRecent`, new messages this listener is the first to see are
+   * marked `recent` (and are no longer recent for anyone else).
+   */
+  onChange(mailbox: string, listener: ChangeListener, options?: OpenOptions): () => void;
+  /**
+   * Resolves once every change made so far has reached this session's listeners. The protocol layer
+   * awaits it before reporting changes, so a client's own APPEND or COPY into the selected mailbox
+   * is announced (EXISTS) before the tagged reply. Backends that notify synchronously omit it.
+   */
+  settle?(): Promise<void>;
   /** The connection ended: release keys and listeners. */
   close(): Promise<void>;
 }

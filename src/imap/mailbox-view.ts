@@ -1,9 +1,15 @@
 /**
- * The selected mailbox as this client knows it: UID list (its order gives sequence numbers) and
- * the flags last reported. Changes from the backend are queued and turned into EXISTS / EXPUNGE /
- * FETCH FLAGS responses only when the protocol allows it (RFC 3501 §7.4.1: no EXPUNGE during
- * FETCH, STORE or SEARCH). Comparing with what the client already knows removes duplicates of
- * changes this session made itself.
+ * The selected mailbox as this client knows it: UID list (its order gives sequence numbers), the
+ * flags last reported, which messages are \Recent for this session and which keywords the client
+ * was told exist. Changes from the backend are queued and turned into EXISTS / EXPUNGE / FETCH FLAGS
+ * responses only when the protocol allows it (RFC 3501 §7.4.1: no EXPUNGE during FETCH, STORE or
+ * SEARCH). Comparing with what the client already knows removes duplicates of changes this session
+ * made itself.
+ *
+ * Two invariants keep the client's picture exact (RFC 3501 §5.2, RFC 9051 §7.5.1):
+ * - no response names a sequence number above the last EXISTS the client received: a FETCH for a
+ *   message that arrived in the same drain is preceded by its EXISTS;
+ * - no FETCH shows a keyword the client was not told about: FLAGS and PERMANENTFLAGS are sent first.
  */
 import type { MailboxChange, MailboxSnapshot, MessageSummary } from './backend.js';
 import { atom, untagged, type ImapValue } from './response.js';
@@ -11,10 +17,20 @@ import { sequenceSetContains, type SequenceSet } from './parser/sequence-set.js'
 
 export interface MessageState {
   uid: number;
+  /** Stored flags (never `\Recent`). */
   flags: string[];
   internalDate: Date;
   size: number;
   modseq?: number;
+  /** RFC 3501 §2.3.2: this session is the first to see the message. */
+  recent: boolean;
+}
+
+export const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
+
+/** The flags as a client sees them: stored flags plus `\Recent` for this session. */
+export function visibleFlags(message: MessageState): string[] {
+  return message.recent ? [...message.flags, '\\Recent'] : message.flags;
 }
 
 function sameFlags(a: string[], b: string[]): boolean {
@@ -32,6 +48,8 @@ export class MailboxView {
   highestModseq: number;
   private messages: MessageState[];
   private pending: MailboxChange[] = [];
+  /** Keywords announced in FLAGS (lower-case -> as spelled). */
+  private readonly keywords = new Map<string, string>();
   unsubscribe: () => void = () => {};
 
   constructor(snapshot: MailboxSnapshot, readOnly: boolean) {
@@ -40,11 +58,18 @@ export class MailboxView {
     this.uidValidity = snapshot.uidValidity;
     this.uidNext = snapshot.uidNext;
     this.highestModseq = snapshot.highestModseq ?? 0;
-    this.messages = snapshot.messages.map((m) => ({ ...m, flags: [...m.flags] }));
+    const firstRecent = snapshot.firstRecentUid ?? Number.POSITIVE_INFINITY;
+    this.messages = snapshot.messages.map((m) => ({ ...m, flags: [...m.flags], recent: m.uid >= firstRecent }));
+    for (const keyword of snapshot.keywords ?? []) this.noteKeyword(keyword);
+    for (const message of this.messages) for (const flag of message.flags) this.noteKeyword(flag);
   }
 
   get exists(): number {
     return this.messages.length;
+  }
+
+  get recentCount(): number {
+    return this.messages.reduce((n, m) => n + (m.recent ? 1 : 0), 0);
   }
 
   all(): MessageState[] {
@@ -80,10 +105,40 @@ export class MailboxView {
     return this.messages.filter((_m, i) => sequenceSetContains(set, i + 1, max));
   }
 
+  // ---- flags and keywords -------------------------------------------------------------------
+
+  private noteKeyword(flag: string): boolean {
+    if (flag.startsWith('\\')) return false;
+    const key = flag.toLowerCase();
+    if (this.keywords.has(key)) return false;
+    this.keywords.set(key, flag);
+    return true;
+  }
+
+  /** The `FLAGS` and `OK [PERMANENTFLAGS]` responses for the keywords known now. */
+  flagsResponses(): Buffer[] {
+    const flags = [...SYSTEM_FLAGS, ...this.keywords.values()];
+    const permanent = this.readOnly ? [] : [...flags, '\\*'];
+    return [
+      untagged(atom('FLAGS'), flags.map(atom)),
+      untagged(atom('OK'), atom(`[PERMANENTFLAGS (${permanent.join(' ')})]`), atom('Flags permitted')),
+    ];
+  }
+
+  /**
+   * Call before any response that shows `flags`: when one is a keyword the client has not been
+   * told about, returns FLAGS/PERMANENTFLAGS to send first (RFC 3501 §7.2.6), else nothing.
+   */
+  announceKeywords(flags: string[]): Buffer[] {
+    let added = false;
+    for (const flag of flags) added = this.noteKeyword(flag) || added;
+    return added ? this.flagsResponses() : [];
+  }
+
   setFlags(uid: number, flags: string[], modseq?: number): void {
     const message = this.get(uid);
     if (!message) return;
-    message.flags = [...flags];
+    message.flags = flags.filter((f) => f !== '\\Recent');
     if (modseq !== undefined) this.noteModseq(message, modseq);
   }
 
@@ -91,6 +146,8 @@ export class MailboxView {
     message.modseq = modseq;
     if (modseq > this.highestModseq) this.highestModseq = modseq;
   }
+
+  // ---- changes ------------------------------------------------------------------------------
 
   /** Removes messages now and returns the EXPUNGE responses, in an order that keeps numbers valid. */
   remove(uids: number[]): Buffer[] {
@@ -118,44 +175,57 @@ export class MailboxView {
    */
   drain(allowExpunge: boolean, withModseq: boolean): Buffer[] {
     const responses: Buffer[] = [];
-    let existsChanged = false;
+    let announced = this.messages.length;
+    let recentChanged = false;
+    const announceExists = (): void => {
+      if (announced === this.messages.length) return;
+      responses.push(untagged(this.messages.length, atom('EXISTS')));
+      if (recentChanged) responses.push(untagged(this.recentCount, atom('RECENT')));
+      announced = this.messages.length;
+      recentChanged = false;
+    };
     while (this.pending.length > 0) {
       const change = this.pending[0] as MailboxChange;
       if (change.type === 'expunge' && !allowExpunge) break;
       this.pending.shift();
       if (change.type === 'exists') {
-        existsChanged = this.add(change.message) || existsChanged;
+        if (!this.add(change.message)) continue;
+        responses.push(...this.announceKeywords(change.message.flags));
+        recentChanged = recentChanged || Boolean(change.message.recent);
       } else if (change.type === 'expunge') {
-        if (existsChanged) {
-          responses.push(untagged(this.messages.length, atom('EXISTS')));
-          existsChanged = false;
-        }
-        responses.push(...this.remove(change.uids));
+        announceExists();
+        const removed = this.remove(change.uids);
+        announced -= removed.length;
+        responses.push(...removed);
       } else {
         const message = this.get(change.uid);
-        if (!message || sameFlags(message.flags, change.flags)) continue;
-        message.flags = [...change.flags];
-        if (change.modseq !== undefined) this.noteModseq(message, change.modseq);
-        const items: ImapValue[] = [atom('UID'), message.uid, atom('FLAGS'), change.flags.map(atom)];
+        if (!message || sameFlags(message.flags, change.flags.filter((f) => f !== '\\Recent'))) continue;
+        this.setFlags(message.uid, change.flags, change.modseq);
+        const seq = this.seqOf(message.uid);
+        if (seq > announced) continue; // its EXISTS comes below, and a FETCH of it carries the flags
+        responses.push(...this.announceKeywords(message.flags));
+        const items: ImapValue[] = [atom('UID'), message.uid, atom('FLAGS'), visibleFlags(message).map(atom)];
         if (withModseq && message.modseq !== undefined) items.push(atom('MODSEQ'), [message.modseq]);
-        responses.push(untagged(this.seqOf(message.uid), atom('FETCH'), items));
+        responses.push(untagged(seq, atom('FETCH'), items));
       }
     }
-    if (existsChanged) responses.push(untagged(this.messages.length, atom('EXISTS')));
+    announceExists();
     return responses;
   }
 
   /** Adds a message announced by the backend; false when already known (e.g. our own APPEND). */
   private add(message: MessageSummary): boolean {
     if (this.seqOf(message.uid)) return false;
-    const state: MessageState = { uid: message.uid, flags: [...message.flags], internalDate: message.internalDate, size: message.size };
-    if (message.modseq !== undefined) this.noteModseq(state, message.modseq);
+    // UIDs only grow: one below the highest known is a stale notification of a message this view
+    // never had (expunged before the snapshot was read); inserting it would renumber the client.
     const last = this.messages[this.messages.length - 1];
-    if (!last || last.uid < message.uid) this.messages.push(state);
-    else {
-      this.messages.push(state);
-      this.messages.sort((a, b) => a.uid - b.uid);
-    }
+    if (last && message.uid < last.uid) return false;
+    const state: MessageState = {
+      uid: message.uid, flags: message.flags.filter((f) => f !== '\\Recent'), internalDate: message.internalDate,
+      size: message.size, recent: Boolean(message.recent),
+    };
+    if (message.modseq !== undefined) this.noteModseq(state, message.modseq);
+    this.messages.push(state);
     if (message.uid >= this.uidNext) this.uidNext = message.uid + 1;
     return true;
   }

@@ -16,6 +16,7 @@ import type {
   MailboxChange,
   MailboxInfo,
   MailboxSnapshot,
+  OpenOptions,
   MessageMeta,
   SetFlagsOptions,
   SpecialUse,
@@ -37,6 +38,8 @@ interface StoredMailbox {
   uidValidity: number;
   uidNext: number;
   highestModseq: number;
+  /** \Recent watermark: the highest UID a selecting session has seen. */
+  recentUid: number;
   messages: StoredMessage[];
   subscribed: boolean;
   specialUse?: SpecialUse;
@@ -46,7 +49,7 @@ interface StoredMailbox {
 interface UserStore {
   password: string;
   mailboxes: Map<string, StoredMailbox>;
-  listeners: Map<string, Set<ChangeListener>>;
+  listeners: Map<string, Map<ChangeListener, boolean>>;
 }
 
 let uidValiditySeed = Math.floor(Date.now() / 1000);
@@ -91,7 +94,7 @@ export class MemoryBackend implements ImapBackend {
 }
 
 function newMailbox(name: string, specialUse?: SpecialUse): StoredMailbox {
-  const mailbox: StoredMailbox = { name, uidValidity: ++uidValiditySeed, uidNext: 1, highestModseq: 1, messages: [], subscribed: true, noSelect: false };
+  const mailbox: StoredMailbox = { name, uidValidity: ++uidValiditySeed, uidNext: 1, highestModseq: 1, recentUid: 0, messages: [], subscribed: true, noSelect: false };
   if (specialUse) mailbox.specialUse = specialUse;
   return mailbox;
 }
@@ -114,9 +117,15 @@ class MemoryUserSession implements ImapUserSession {
   }
 
   private emit(mailbox: string, change: MailboxChange): void {
-    for (const listener of this.store.listeners.get(mailbox) ?? []) {
+    const box = this.store.mailboxes.get(mailbox);
+    for (const [listener, claimRecent] of this.store.listeners.get(mailbox) ?? []) {
       try {
-        listener(change);
+        if (change.type === 'exists' && box) {
+          // \Recent goes to the first selecting session that sees the message (RFC 3501 §2.3.2).
+          const recent = change.message.uid > box.recentUid;
+          if (recent && claimRecent) box.recentUid = change.message.uid;
+          listener({ type: 'exists', message: { ...change.message, recent: recent && claimRecent } });
+        } else listener(change);
       } catch {
         // a failing listener must not break the writer or other listeners
       }
@@ -205,9 +214,12 @@ class MemoryUserSession implements ImapUserSession {
     this.mailbox(name, true).subscribed = subscribed;
   }
 
-  async openMailbox(name: string): Promise<MailboxSnapshot> {
+  async openMailbox(name: string, options: OpenOptions = {}): Promise<MailboxSnapshot> {
     const mailbox = this.mailbox(name);
+    const firstRecentUid = mailbox.recentUid + 1;
+    if (options.claimRecent) mailbox.recentUid = Math.max(mailbox.recentUid, mailbox.uidNext - 1);
     const snapshot: MailboxSnapshot = {
+      firstRecentUid,
       name: mailbox.name,
       uidValidity: mailbox.uidValidity,
       uidNext: mailbox.uidNext,
@@ -310,14 +322,14 @@ class MemoryUserSession implements ImapUserSession {
     return removed;
   }
 
-  onChange(mailbox: string, listener: ChangeListener): () => void {
+  onChange(mailbox: string, listener: ChangeListener, options: OpenOptions = {}): () => void {
     const name = canonicalMailboxName(mailbox);
     let set = this.store.listeners.get(name);
     if (!set) {
-      set = new Set();
+      set = new Map();
       this.store.listeners.set(name, set);
     }
-    set.add(listener);
+    set.set(listener, Boolean(options.claimRecent));
     const unsubscribe = (): void => {
       this.store.listeners.get(name)?.delete(listener);
       this.unsubscribers.delete(unsubscribe);

@@ -213,7 +213,7 @@ export class ImapSession {
       }
       if (result.status === 'BAD') await this.countBad();
       else this.badCommands = 0;
-      await this.flushUpdates(result.allowExpunge ?? true);
+      if (result.allowUpdates !== false) await this.flushUpdates(result.allowExpunge ?? true);
       await this.write(statusLine(tag, result.status, result.text, result.code));
       if (result.after) await result.after();
     } catch (err) {
@@ -245,16 +245,23 @@ export class ImapSession {
 
   // ---- mailbox updates ----------------------------------------------------------------------
 
-  async flushUpdates(allowExpunge: boolean): Promise<void> {
-    if (!this.selected || !this.selected.hasPending()) return;
-    for (const response of this.selected.drain(allowExpunge, this.condstore)) await this.write(response);
+  /**
+   * Reports queued mailbox changes. After a command (not during IDLE) the backend first delivers
+   * what is still in flight, so the client's own APPEND/COPY into this mailbox is announced before
+   * its tagged OK.
+   */
+  async flushUpdates(allowExpunge: boolean, settle = true): Promise<void> {
+    if (settle && this.selected && this.user?.settle) await this.user.settle();
+    const view = this.selected;
+    if (!view || !view.hasPending()) return;
+    for (const response of view.drain(allowExpunge, this.condstore)) await this.write(response);
   }
 
   /**
    * Starts watching a mailbox *before* its snapshot is read, so no change can fall between the
    * snapshot and the subscription (duplicates are harmless: the view ignores what it knows).
    */
-  beginSelect(name: string): PendingSelection {
+  beginSelect(name: string, claimRecent: boolean): PendingSelection {
     const user = this.requireUser();
     const early: MailboxChange[] = [];
     let target: MailboxView | null = null;
@@ -264,8 +271,8 @@ export class ImapSession {
         return;
       }
       target.queue(change);
-      if (this.idling && this.selected === target) void this.flushUpdates(true);
-    });
+      if (this.idling && this.selected === target) void this.flushUpdates(true, false);
+    }, { claimRecent });
     return {
       cancel: unsubscribe,
       complete: (view: MailboxView) => {

@@ -3,14 +3,21 @@ import type * as openpgp from 'openpgp';
 import type { ResolveSigner, RoutingHeader } from '../crypto/seal/index.js';
 import { isMedgateError, MedgateError } from '../errors.js';
 import type { MessageSealer } from '../message/sealer.js';
+import { toCrlf } from '../util/crlf.js';
 
 /** What the first opening of a stored message established; cached (encrypted) so every session agrees. */
 export interface OpenedFacts {
-  v: 1;
+  /**
+   * 2: bytes served with CRLF line endings and no verdict fields above the user's own copies.
+   * Facts of version 1 keep their pinned signer and patient folder, but size and prefix are redone.
+   */
+  v: 1 | 2;
   /** Header fields medgate puts above the original headers (verification result, signer identity). */
   prefix: string;
   /** Size of prefix + original bytes: RFC822.SIZE, stable across sessions. */
   size: number;
+  /** Stored by the user himself (APPEND): served exactly as appended, without a verdict prefix. */
+  ownCopy?: boolean;
   /** Fingerprint that verified at first opening (later revocation does not make old mail unreadable). */
   fingerprint: string | null;
   /** Set when the message could not be opened: the code shown in its placeholder. */
@@ -83,12 +90,12 @@ async function routingView(opts: { sealer: MessageSealer; sealed: Buffer; blobId
     const bytes = Buffer.concat([Buffer.from(prefix, 'utf8'), opts.sealed]);
     return {
       bytes, routing: res.routing,
-      facts: { v: 1, prefix, size: bytes.length, fingerprint: known?.fingerprint ?? res.verification.fingerprint, error: null, patientFolder: known?.patientFolder ?? patientFolderOf(res.routing) },
+      facts: { v: 2, prefix, size: bytes.length, fingerprint: known?.fingerprint ?? res.verification.fingerprint, error: null, patientFolder: known?.patientFolder ?? patientFolderOf(res.routing) },
     };
   } catch (err) {
     if (!isMedgateError(err)) throw err;
     const bytes = placeholder(err.code, err.message, opts.domain, opts.blobId, opts.internalDate);
-    return { bytes, routing: null, facts: { v: 1, prefix: '', size: bytes.length, fingerprint: null, error: err.code, patientFolder: null } };
+    return { bytes, routing: null, facts: { v: 2, prefix: '', size: bytes.length, fingerprint: null, error: err.code, patientFolder: null } };
   }
 }
 
@@ -158,29 +165,29 @@ export async function openStored(opts: {
     }
     if (pooled?.ok) ownCopy = pooled.ownCopy;
     const res = pooled?.ok ? pooled : await sealer.openWith(opts.sealed, ownKey, resolveSigner);
-    const original = neutraliseForgedFields(res.raw as Buffer);
-    let prefix = known?.prefix;
+    // The user's own copies (Sent, Drafts) come back byte for byte as appended (RFC 3501 §6.3.11):
+    // no verdict above them, and nothing to neutralise, since no third party wrote them.
+    const original = toCrlf(ownCopy ? (res.raw as Buffer) : neutraliseForgedFields(res.raw as Buffer));
+    let prefix = ownCopy ? '' : known?.prefix;
     if (prefix === undefined) {
       const v = res.verification;
       const id = (v.identity ?? {}) as Record<string, string | null | undefined>;
       const who = [id.name, id.profession, id.specialty, id.organisation, id.nationalId ? `id ${id.nationalId}` : null].filter(Boolean).join(', ');
-      prefix = ownCopy
-        ? `X-Medgate-Signature: own-copy; stored sealed by ${owner}${CRLF}`
-        : `X-Medgate-Signature: valid; signer=${v.signer}; fingerprint=${v.fingerprint}${CRLF}` +
-          (who ? `X-Medgate-Signer: ${headerValue(who)}${CRLF}` : '');
+      prefix = `X-Medgate-Signature: valid; signer=${v.signer}; fingerprint=${v.fingerprint}${CRLF}` +
+        (who ? `X-Medgate-Signer: ${headerValue(who)}${CRLF}` : '');
     }
-    const bytes = Buffer.concat([Buffer.from(prefix, 'utf8'), original]);
+    const bytes = prefix ? Buffer.concat([Buffer.from(prefix, 'utf8'), original]) : original;
     return {
       bytes,
       routing: res.routing,
       facts: {
-        v: 1, prefix, size: bytes.length, fingerprint: known?.fingerprint ?? (ownCopy ? null : res.verification.fingerprint),
-        error: null, patientFolder: known?.patientFolder ?? patientFolderOf(res.routing),
+        v: 2, prefix, size: bytes.length, fingerprint: known?.fingerprint ?? (ownCopy ? null : res.verification.fingerprint),
+        error: null, patientFolder: known?.patientFolder ?? patientFolderOf(res.routing), ...(ownCopy ? { ownCopy: true } : {}),
       },
     };
   } catch (err) {
     if (!isMedgateError(err)) throw err;
     const bytes = placeholder(err.code, err.message, opts.domain, opts.blobId, opts.internalDate);
-    return { bytes, routing: null, facts: { v: 1, prefix: '', size: bytes.length, fingerprint: null, error: err.code, patientFolder: null } };
+    return { bytes, routing: null, facts: { v: 2, prefix: '', size: bytes.length, fingerprint: null, error: err.code, patientFolder: null } };
   }
 }

@@ -5,9 +5,10 @@ import type { GatewayContext } from '../context.js';
 import { ImapError, ImapErrorCode } from '../imap/errors.js';
 import type {
   AppendResult, ChangeListener, CopyResult, FlagOperation, FlagUpdate, ImapUserSession, MailboxInfo,
-  MailboxSnapshot, MessageMeta, MessageSummary, SetFlagsOptions, SpecialUse,
+  MailboxSnapshot, MessageMeta, MessageSummary, OpenOptions, SetFlagsOptions, SpecialUse,
 } from '../imap/backend.js';
 import type { MessageSealer } from '../message/sealer.js';
+import type { StoredMailboxChange } from './mail-events.js';
 import type { Mailbox, StoredMessage } from '../store/types.js';
 import type { MetaKey } from './meta-key.js';
 import { openStored, type OpenedFacts, type OpenedMessage } from './opened-message.js';
@@ -42,6 +43,7 @@ export class StoreUserSession implements ImapUserSession {
   private readonly opened = new Map<string, OpenedMessage>();
   private openedBytes = 0;
   private readonly unsubscribers = new Set<() => void>();
+  private readonly subscriptions = new Set<{ tail: Promise<unknown> }>();
   private displayToStored = new Map<string, string>();
   private storedToDisplay = new Map<string, string>();
 
@@ -158,7 +160,7 @@ export class StoreUserSession implements ImapUserSession {
   private async facts(m: StoredMessage): Promise<OpenedFacts> {
     const cached = await this.ctx.store.mail.getMeta(this.user, m.blobId);
     const facts = cached ? this.metaKey.decrypt<{ facts?: OpenedFacts }>(cached)?.facts : undefined;
-    if (facts && !facts.error) return facts;
+    if (facts && !facts.error && facts.v === 2) return facts;
     return (await this.open(m)).facts;
   }
 
@@ -174,9 +176,10 @@ export class StoreUserSession implements ImapUserSession {
       domain: this.ctx.config.domain, internalDate: new Date(m.internalDate), known: cached?.facts?.error ? undefined : cached?.facts, view: this.view,
     });
     // A failed opening is not pinned: the next opening tries again (signer reinstated, directory synced).
-    if (!cached?.facts || cached.facts.error) {
-      // After a failed opening the cached structure described the notice: drop it with the old facts.
-      const keep = cached?.facts?.error ? {} : cached;
+    if (!cached?.facts || cached.facts.error || cached.facts.v !== 2) {
+      // After a failed opening the cached structure described the notice, and facts of version 1
+      // described other bytes (no CRLF normalisation): drop the structure with the old facts.
+      const keep = cached?.facts?.error || (cached?.facts && cached.facts.v !== 2) ? {} : cached;
       await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...keep, facts: opened.facts }));
       await this.fileUnderPatient(m, sealed, opened.facts);
     }
@@ -211,13 +214,16 @@ export class StoreUserSession implements ImapUserSession {
     return { uid: m.uid, flags: m.flags, internalDate: new Date(m.internalDate), size: facts.size, modseq: m.modseq };
   }
 
-  async openMailbox(name: string): Promise<MailboxSnapshot> {
+  async openMailbox(name: string, options: OpenOptions = {}): Promise<MailboxSnapshot> {
     const mb = await this.mailbox(name);
     const messages = await mapLimit(await this.ctx.store.mail.listMessages(mb.id), OPEN_CONCURRENCY, (m) => this.summary(m));
     const fresh = await this.ctx.store.mail.getMailboxById(mb.id);
+    // Claim up to the last message listed here: later ones are claimed as their notification arrives.
+    const lastUid = messages.length ? messages[messages.length - 1]!.uid : 0;
+    const previousRecent = options.claimRecent ? await this.ctx.store.mail.claimRecent(mb.id, lastUid) : (fresh ?? mb).recentUid;
     return {
       name, uidValidity: mb.uidValidity, uidNext: fresh?.uidNext ?? mb.uidNext, messages,
-      highestModseq: fresh?.highestModseq ?? mb.highestModseq,
+      highestModseq: fresh?.highestModseq ?? mb.highestModseq, firstRecentUid: previousRecent + 1,
       ...(mb.specialUse && mb.specialUse !== '\\Inbox' ? { specialUse: mb.specialUse as SpecialUse } : {}),
     };
   }
@@ -309,27 +315,49 @@ export class StoreUserSession implements ImapUserSession {
     return removed;
   }
 
-  onChange(mailbox: string, listener: ChangeListener): () => void {
+  /**
+   * Notifications of one subscription are delivered in the order they were emitted (each may need
+   * an asynchronous look-up first): out of order, a late EXISTS would renumber the client's view.
+   */
+  onChange(mailbox: string, listener: ChangeListener, options: OpenOptions = {}): () => void {
     let stop = (): void => {};
     let stopped = false;
-    void this.mailbox(mailbox).then((mb) => {
+    const logFailure = (err: unknown): void => this.ctx.logger.warn({ code: (err as { code?: string }).code, user: this.user }, 'imap change notification failed');
+    const deliver = async (mailboxId: number, change: StoredMailboxChange): Promise<void> => {
+      if (stopped) return;
+      if (change.type === 'exists') {
+        const m = await this.ctx.store.mail.getMessage(mailboxId, change.uid);
+        if (!m) return;
+        const summary = await this.summary(m);
+        const recent = options.claimRecent ? (await this.ctx.store.mail.claimRecent(mailboxId, m.uid)) < m.uid : false;
+        if (!stopped) listener({ type: 'exists', message: { ...summary, recent } });
+      } else if (change.type === 'expunge') {
+        listener({ type: 'expunge', uids: change.uids });
+      } else {
+        listener({ type: 'flags', uid: change.uid, flags: change.flags, modseq: change.modseq });
+      }
+    };
+    const subscription = { tail: Promise.resolve() as Promise<unknown> };
+    subscription.tail = this.mailbox(mailbox).then((mb) => {
       if (stopped) return;
       stop = this.ctx.mailEvents.subscribe(mb.id, (change) => {
-        void (async () => {
-          if (change.type === 'exists') {
-            const m = await this.ctx.store.mail.getMessage(mb.id, change.uid);
-            if (m) listener({ type: 'exists', message: await this.summary(m) });
-          } else if (change.type === 'expunge') {
-            listener({ type: 'expunge', uids: change.uids });
-          } else {
-            listener({ type: 'flags', uid: change.uid, flags: change.flags, modseq: change.modseq });
-          }
-        })().catch((err: unknown) => this.ctx.logger.warn({ code: (err as { code?: string }).code, user: this.user }, 'imap change notification failed'));
+        subscription.tail = subscription.tail.then(() => deliver(mb.id, change)).catch(logFailure);
       });
     }, () => {});
-    const unsubscribe = (): void => { stopped = true; stop(); this.unsubscribers.delete(unsubscribe); };
+    this.subscriptions.add(subscription);
+    const unsubscribe = (): void => { stopped = true; stop(); this.unsubscribers.delete(unsubscribe); this.subscriptions.delete(subscription); };
     this.unsubscribers.add(unsubscribe);
     return unsubscribe;
+  }
+
+  async settle(): Promise<void> {
+    // A delivery may queue another behind it: wait until every tail stays put (bounded, so a
+    // mailbox that never stops changing cannot hold a command back).
+    for (let round = 0; round < 3; round++) {
+      const tails = [...this.subscriptions].map((s) => s.tail);
+      await Promise.all(tails);
+      if ([...this.subscriptions].every((s, i) => s.tail === tails[i])) return;
+    }
   }
 
   async close(): Promise<void> {

@@ -152,6 +152,8 @@ export interface Mailbox {
   uidNext: number;
   highestModseq: number;
   subscribed: boolean;
+  /** IMAP \\Recent: messages above this UID have not been seen by any selecting session yet. */
+  recentUid: number;
 }
 
 export interface StoredMessage {
@@ -254,6 +256,11 @@ export interface MailRepo {
   renameMailbox(owner: string, from: string, to: string): Promise<void>;
   deleteMailbox(owner: string, name: string): Promise<void>;
   setSubscribed(owner: string, name: string, subscribed: boolean): Promise<void>;
+  /**
+   * IMAP \\Recent (RFC 3501 §2.3.2): raises the mailbox's recent watermark to `upToUid` and returns
+   * the previous one, atomically, so exactly one session gets each message as recent.
+   */
+  claimRecent(mailboxId: number, upToUid: number): Promise<number>;
   /**
    * The durable commit: stores the sealed bytes once, places them in every mailbox and queues the
    * remote recipients, all in one transaction. Returns only after the transaction is on disk.

@@ -49,7 +49,7 @@ describe('IMAP wire format', () => {
     const start = binary.indexOf(`~{${PDF_BYTES.length}}\r\n`) + `~{${PDF_BYTES.length}}\r\n`.length;
     expect(Buffer.from(binary.slice(start, start + PDF_BYTES.length), 'latin1').equals(PDF_BYTES)).toBe(true);
     const fast = await client.command('c5', 'FETCH 2 FAST');
-    expect(fast).toMatch(/^\* 2 FETCH \(FLAGS \(\\Seen\) INTERNALDATE "\d{2}-[A-Z][a-z]{2}-\d{4} \d{2}:\d{2}:\d{2} \+0000" RFC822.SIZE \d+\)\r\n/m);
+    expect(fast).toMatch(/^\* 2 FETCH \(FLAGS \(\\Seen \\Recent\) INTERNALDATE "\d{2}-[A-Z][a-z]{2}-\d{4} \d{2}:\d{2}:\d{2} \+0000" RFC822.SIZE \d+\)\r\n/m);
     const mime = await client.command('c6', 'FETCH 1 (BODY.PEEK[1.2.MIME] BODY)');
     expect(mime).toContain('BODY[1.2.MIME] {42}\r\nContent-Type: text/html; charset=utf-8\r\n\r\n');
     expect(mime).toMatch(/BODY \(\(\("text" "plain"/);
@@ -59,11 +59,12 @@ describe('IMAP wire format', () => {
 
   it('sets \\Seen on BODY[] fetches and reports the new flags', async () => {
     const fetched = await client.command('d1', 'FETCH 1 (BODY[1.1])');
-    expect(fetched).toMatch(/BODY\[1\.1\] \{43\}\r\nR=C3=A9sultat normal\.\r\nDeuxi=C3=A8me ligne\. FLAGS \(\\Seen\)\)/);
+    expect(fetched).toMatch(/BODY\[1\.1\] \{43\}\r\nR=C3=A9sultat normal\.\r\nDeuxi=C3=A8me ligne\. FLAGS \(\\Seen \\Recent\)\)/);
     const store = await client.command('d2', 'STORE 1 -FLAGS.SILENT (\\Seen)');
     expect(store).not.toMatch(/FETCH/);
     const replaced = await client.command('d3', 'UID STORE 1 FLAGS (\\Draft $Label1)');
-    expect(replaced).toMatch(/^\* 1 FETCH \(UID 1 FLAGS \(\\Draft \$Label1\)\)/m);
+    // A new keyword is announced in FLAGS before a FETCH shows it (RFC 3501 §7.2.6).
+    expect(replaced).toMatch(/^\* FLAGS \([^)]*\$Label1\)\r\n\* OK \[PERMANENTFLAGS \([^)]*\$Label1 \\\*\)\][^\r]*\r\n\* 1 FETCH \(UID 1 FLAGS \(\\Draft \$Label1 \\Recent\)\)/m);
   });
 
   it('delays EXPUNGE notifications during FETCH/STORE/SEARCH but not during NOOP', async () => {

@@ -1,7 +1,7 @@
 /** FETCH / UID FETCH: one untagged FETCH per message, written as it is built (no whole-mailbox buffering). */
 import type { MessageMeta } from '../backend.js';
 import { ImapError, ImapErrorCode, ImapParseError } from '../errors.js';
-import type { MessageState } from '../mailbox-view.js';
+import { visibleFlags, type MessageState } from '../mailbox-view.js';
 import { renderBodyStructure, renderEnvelope } from '../mime/bodystructure.js';
 import { extractSection, resolvePart } from '../mime/section.js';
 import { decodeTransferEncoding } from '../mime/transfer-decoding.js';
@@ -34,7 +34,7 @@ function binaryContent(raw: Buffer, meta: MessageMeta, path: number[]): Buffer {
 function renderItem(item: FetchItem, message: MessageState, raw: Buffer | null, meta: MessageMeta | null): ImapValue[] {
   switch (item.kind) {
     case 'FLAGS':
-      return [atom('FLAGS'), message.flags.map(atom)];
+      return [atom('FLAGS'), visibleFlags(message).map(atom)];
     case 'UID':
       return [atom('UID'), message.uid];
     case 'MODSEQ':
@@ -114,7 +114,7 @@ export const fetch: CommandHandler = {
         if (wantRaw) raw = await loader.raw(view.name, message.uid);
         if (wantMeta) meta = await loader.meta(view.name, view.uidValidity, message.uid, raw ?? undefined);
         const values: ImapValue[] = items.flatMap((item) => renderItem(item, message, raw, meta));
-        if (seenChanged.has(message.uid) && !wantsFlags) values.push(atom('FLAGS'), message.flags.map(atom));
+        if (seenChanged.has(message.uid) && !wantsFlags) values.push(atom('FLAGS'), visibleFlags(message).map(atom));
         if (seenChanged.has(message.uid) && session.condstore && !items.some((item) => item.kind === 'MODSEQ')) values.push(atom('MODSEQ'), [message.modseq ?? 0]);
         const seq = view.seqOf(message.uid);
         if (seq) await session.untagged(seq, atom('FETCH'), values);
@@ -127,7 +127,9 @@ export const fetch: CommandHandler = {
         throw err;
       }
     }
-    if (missing > 0) return { ...no('Some messages were expunged meanwhile', 'EXPUNGEISSUED'), allowExpunge: uid };
+    // As Dovecot does: the other messages are served and the command succeeds; the client learns
+    // of the expunge with its EXPUNGE response when one is allowed (RFC 2180 §4.1.2, RFC 5530).
+    if (missing > 0) return { ...ok('Some messages were already expunged', 'EXPUNGEISSUED'), allowExpunge: uid };
     return { ...ok('FETCH completed'), allowExpunge: uid };
   },
 };

@@ -6,6 +6,6 @@ export const logout: CommandHandler = {
   async handle({ session, args }) {
     expectArgCount(args, 0);
     await session.write(Buffer.from('* BYE Logging out\r\n'));
-    return { ...ok('LOGOUT completed'), after: async () => session.close() };
+    return { ...ok('LOGOUT completed'), allowUpdates: false, after: async () => session.close() };
   },
 };

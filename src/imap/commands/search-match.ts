@@ -1,6 +1,6 @@
 /** Evaluates a SEARCH tree against one message; message bytes are loaded only when a key needs them. */
 import type { MessageMeta, MimePartJson } from '../backend.js';
-import type { MessageState } from '../mailbox-view.js';
+import { visibleFlags, type MessageState } from '../mailbox-view.js';
 import { splitHeaderFields, type HeaderField } from '../mime/header-block.js';
 import { decodeEncodedWords, decodeText } from '../mime/transfer-decoding.js';
 import { sequenceSetContains } from '../parser/sequence-set.js';
@@ -79,7 +79,7 @@ export async function matches(node: SearchNode, subject: SearchSubject, cache: {
     case 'none':
       return false;
     case 'flag':
-      return message.flags.some((flag) => flag.toLowerCase() === node.flag.toLowerCase()) === node.present;
+      return visibleFlags(message).some((flag) => flag.toLowerCase() === node.flag.toLowerCase()) === node.present;
     case 'modseq':
       return (message.modseq ?? 0) >= node.value;
     case 'size':

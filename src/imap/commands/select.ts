@@ -6,8 +6,6 @@ import { atom } from '../response.js';
 import { expectArgCount, mailboxArg } from './args.js';
 import { AUTHENTICATED, ok, type CommandContext, type CommandHandler, type CommandResult } from './types.js';
 
-const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
-
 async function open({ session, args }: CommandContext, readOnly: boolean): Promise<CommandResult> {
   expectArgCount(args, 1, 2);
   const name = mailboxArg(args[0]);
@@ -18,10 +16,10 @@ async function open({ session, args }: CommandContext, readOnly: boolean): Promi
   // A failed SELECT leaves no mailbox selected (RFC 3501 §6.3.1).
   session.deselect();
   if (hadSelection) await session.untagged(atom('OK'), atom('[CLOSED]'), atom('Previous mailbox is now closed'));
-  const pending = session.beginSelect(name);
+  const pending = session.beginSelect(name, !readOnly);
   let snapshot;
   try {
-    snapshot = await session.requireUser().openMailbox(name);
+    snapshot = await session.requireUser().openMailbox(name, { claimRecent: !readOnly });
   } catch (err) {
     pending.cancel();
     throw err;
@@ -29,14 +27,9 @@ async function open({ session, args }: CommandContext, readOnly: boolean): Promi
   const view = new MailboxView(snapshot, readOnly);
   // Changes seen since the watch began are queued now and reported at the end of this command.
   pending.complete(view);
-  const keywords = new Set(snapshot.keywords ?? []);
-  for (const message of snapshot.messages) for (const flag of message.flags) if (!flag.startsWith('\\')) keywords.add(flag);
-  const flags = [...SYSTEM_FLAGS, ...keywords];
-  await session.untagged(atom('FLAGS'), flags.map(atom));
-  const permanent = view.readOnly ? [] : [...flags, '\\*'];
-  await session.untagged(atom('OK'), atom(`[PERMANENTFLAGS (${permanent.join(' ')})]`), atom('Flags permitted'));
+  for (const response of view.flagsResponses()) await session.write(response);
   await session.untagged(view.exists, atom('EXISTS'));
-  await session.untagged(0, atom('RECENT'));
+  await session.untagged(view.recentCount, atom('RECENT'));
   const firstUnseen = snapshot.messages.findIndex((m) => !m.flags.includes('\\Seen'));
   if (firstUnseen >= 0) await session.untagged(atom('OK'), atom(`[UNSEEN ${firstUnseen + 1}]`), atom('First unseen'));
   await session.untagged(atom('OK'), atom(`[UIDVALIDITY ${view.uidValidity}]`), atom('UIDs valid'));

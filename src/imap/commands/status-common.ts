@@ -26,7 +26,7 @@ export async function statusValues(user: ImapUserSession, mailbox: string, items
         value = snapshot.messages.length;
         break;
       case 'RECENT':
-        value = 0; // \Recent is not tracked (removed in IMAP4rev2)
+        value = snapshot.firstRecentUid === undefined ? 0 : snapshot.messages.filter((m) => m.uid >= (snapshot.firstRecentUid as number)).length;
         break;
       case 'UIDNEXT':
         value = snapshot.uidNext;

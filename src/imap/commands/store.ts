@@ -3,6 +3,7 @@ import { ImapParseError } from '../errors.js';
 import type { FlagOperation } from '../backend.js';
 import { formatSequence, parseSequenceSet } from '../parser/sequence-set.js';
 import { tokenList, tokenText, type Token } from '../parser/tokenizer.js';
+import { visibleFlags } from '../mailbox-view.js';
 import { atom, type ImapValue } from '../response.js';
 import { flagListArg } from './args.js';
 import { SELECTED, no, ok, type CommandHandler } from './types.js';
@@ -42,13 +43,16 @@ export const store: CommandHandler = {
     if (messages.length === 0) return { ...ok('STORE completed'), allowExpunge: uid };
     const options = unchangedSince === undefined ? {} : { unchangedSince };
     const updates = await session.requireUser().setFlags(view.name, messages.map((m) => m.uid), op, flags, options);
+    for (const response of view.announceKeywords(updates.flatMap((u) => u.flags))) await session.write(response);
     for (const update of updates) {
       const before = view.get(update.uid)?.modseq;
       view.setFlags(update.uid, update.flags, update.modseq);
+      const state = view.get(update.uid);
       // With CONDSTORE, .SILENT still reports messages whose modseq changed (RFC 7162 §3.1.3).
       if (silent && !(session.condstore && update.modseq !== before)) continue;
       const seq = view.seqOf(update.uid);
-      const items: ImapValue[] = uid ? [atom('UID'), update.uid, atom('FLAGS'), update.flags.map(atom)] : [atom('FLAGS'), update.flags.map(atom)];
+      const flags = (state ? visibleFlags(state) : update.flags).map(atom);
+      const items: ImapValue[] = uid ? [atom('UID'), update.uid, atom('FLAGS'), flags] : [atom('FLAGS'), flags];
       if (session.condstore && update.modseq !== undefined) items.push(atom('MODSEQ'), [update.modseq]);
       if (seq) await session.untagged(seq, atom('FETCH'), items);
     }

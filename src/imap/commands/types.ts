@@ -17,6 +17,8 @@ export interface CommandResult {
   text: string;
   /** Whether pending EXPUNGE responses may be sent before the tagged reply (default true). */
   allowExpunge?: boolean;
+  /** False when no mailbox update may precede the tagged reply at all (LOGOUT: after its BYE). */
+  allowUpdates?: boolean;
   /** Runs after the tagged reply was written (STARTTLS upgrade, LOGOUT close). */
   after?: () => Promise<void>;
 }

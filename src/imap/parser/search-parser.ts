@@ -94,11 +94,13 @@ class SearchParser {
     if (date) return { op: date[0], cmp: date[1], date: parseDate(this.text()) };
     switch (key) {
       case 'ALL':
-      case 'OLD':
         return { op: 'all' };
-      case 'NEW':
+      case 'OLD':
+        return { op: 'flag', flag: '\\Recent', present: false };
       case 'RECENT':
-        return { op: 'none' }; // \Recent is not tracked
+        return { op: 'flag', flag: '\\Recent', present: true };
+      case 'NEW': // RFC 3501 §6.4.4: RECENT UNSEEN
+        return { op: 'and', nodes: [{ op: 'flag', flag: '\\Recent', present: true }, { op: 'flag', flag: '\\Seen', present: false }] };
       case 'HEADER': {
         const field = this.text().toLowerCase();
         return { op: 'header', field, value: this.text() };

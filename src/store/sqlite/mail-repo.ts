@@ -11,7 +11,7 @@ import {
 
 interface MailboxRow {
   id: number; owner: string; name: string; special_use: string | null; uid_validity: number;
-  uid_next: number; highest_modseq: number; subscribed: number;
+  uid_next: number; highest_modseq: number; subscribed: number; recent_uid: number;
 }
 interface MessageRow {
   mailbox_id: number; uid: number; blob_id: string; flags: string; internal_date: string;
@@ -20,7 +20,7 @@ interface MessageRow {
 
 const mailboxFrom = (r: MailboxRow): Mailbox => ({
   id: r.id, owner: r.owner, name: r.name, specialUse: r.special_use as SpecialUse, uidValidity: r.uid_validity,
-  uidNext: r.uid_next, highestModseq: r.highest_modseq, subscribed: r.subscribed !== 0,
+  uidNext: r.uid_next, highestModseq: r.highest_modseq, subscribed: r.subscribed !== 0, recentUid: r.recent_uid,
 });
 const messageFrom = (r: MessageRow): StoredMessage => ({
   mailboxId: r.mailbox_id, uid: r.uid, blobId: r.blob_id, flags: r.flags ? r.flags.split(' ') : [],
@@ -72,6 +72,19 @@ export class SqliteMailRepo implements MailRepo {
   async getMailbox(owner: string, name: string): Promise<Mailbox | undefined> {
     const r = this.mailboxRow(owner, name);
     return r ? mailboxFrom(r) : undefined;
+  }
+
+  async claimRecent(mailboxId: number, upToUid: number): Promise<number> {
+    const read = (): number => (this.db.prepare('SELECT recent_uid FROM mailboxes WHERE id = ?').get(mailboxId) as { recent_uid: number } | undefined)?.recent_uid ?? upToUid;
+    // Nothing to claim (the usual case for a busy mailbox): no write, no fsync.
+    const current = read();
+    if (current >= upToUid) return current;
+    // Read and raise inside one write transaction, so two sessions never both get a message.
+    return this.group.run(() => {
+      const previous = read();
+      if (previous < upToUid) this.db.prepare('UPDATE mailboxes SET recent_uid = ? WHERE id = ?').run(upToUid, mailboxId);
+      return previous;
+    });
   }
 
   async getMailboxById(id: number): Promise<Mailbox | undefined> {

@@ -227,4 +227,10 @@ export const MIGRATIONS: Migration[] = [
     description: 'large sealed messages stored as files beside the database (blobs.external)',
     sql: `ALTER TABLE blobs ADD COLUMN external INTEGER NOT NULL DEFAULT 0;`,
   },
+  {
+    version: 7,
+    description: 'IMAP \\Recent: the highest UID a selecting session has seen, per mailbox (existing mail is not recent)',
+    sql: `ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 0;
+      UPDATE mailboxes SET recent_uid = uid_next - 1;`,
+  },
 ];
