@@ -72,3 +72,20 @@ describe('ENVELOPE groups and address SEARCH', () => {
   });
 });
 
+describe('APPEND of a binary part (RFC 3516)', () => {
+  it('never sends NUL in BODY[] but returns the original octets in BINARY[]', async () => {
+    const content = Buffer.from([0, 0xe4, 0x0a, 0x0d, 0x0a]);
+    const message = Buffer.concat([crlf('From: a@b\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: binary\n\n'), content]);
+    client.write(`e1 APPEND INBOX ~{${message.length}}\r\n`);
+    await client.waitFor(/^\+ /m);
+    client.write(Buffer.concat([message, Buffer.from('\r\n')]));
+    expect(await client.waitFor(/^e1 (OK|NO|BAD).*\r\n/m)).toMatch(/^e1 OK/m);
+    await client.command('e2', 'NOOP');
+    const body = await client.command('e3', 'FETCH 4 (BODY.PEEK[1] BINARY.SIZE[1])');
+    expect(body).not.toContain('\0');
+    expect(body).toContain('BODY[1] {10}\r\nAOQKDQo=\r\n');
+    expect(body).toContain('BINARY.SIZE[1] 5');
+    const binary = await client.command('e4', 'FETCH 4 (BINARY.PEEK[1])');
+    expect(binary).toContain(`BINARY[1] ~{5}\r\n${content.toString('latin1')}`);
+  });
+});

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { encodeBinaryParts } from '../../src/imap/mime/binary-converter.js';
 import { renderBodyStructure, renderEnvelope } from '../../src/imap/mime/bodystructure.js';
 import { extractSection, parseSection } from '../../src/imap/mime/section.js';
 import { analyseMessage } from '../../src/imap/mime/structure.js';
@@ -160,3 +161,17 @@ describe('ENVELOPE addresses', () => {
   });
 });
 
+describe('binary parts on APPEND', () => {
+  it('stores a part holding NUL as base64 and leaves other messages untouched', async () => {
+    const content = Buffer.from([0, 0xe4, 0x0a, 0x0d, 0x0a]);
+    const raw = Buffer.concat([crlf('From: a@b\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: binary\n\n'), content]);
+    const stored = await encodeBinaryParts(raw);
+    expect(stored.includes(0)).toBe(false);
+    const meta = await analyseMessage(stored);
+    expect(meta.structure.encoding).toBe('base64');
+    const body = stored.subarray(meta.structure.bodyStart, meta.structure.bodyEnd);
+    expect(decodeTransferEncoding(body, meta.structure.encoding)?.equals(content)).toBe(true);
+    const plain = simpleMessage({ subject: 'plain', body: 'text' });
+    expect(await encodeBinaryParts(plain)).toBe(plain);
+  });
+});
