@@ -1,5 +1,6 @@
 /** APPEND (RFC 3501 §6.3.11) with APPENDUID (RFC 4315); the literal size cap is enforced by the reader. */
 import { ImapError, ImapErrorCode, ImapParseError } from '../errors.js';
+import { encodeBinaryParts } from '../mime/binary-converter.js';
 import { tokenText } from '../parser/tokenizer.js';
 import { flagListArg, mailboxArg, parseDateTime } from './args.js';
 import { AUTHENTICATED, no, ok, type CommandHandler } from './types.js';
@@ -20,7 +21,9 @@ export const append: CommandHandler = {
     flags = flags.filter((flag) => flag !== '\\Recent');
     if (message.value.length > session.limits.appendLimit) return no('Message exceeds APPENDLIMIT', 'TOOBIG');
     try {
-      const result = await session.requireUser().append(name, message.value, flags, date);
+      // Parts holding NUL are stored base64-encoded: BODY[] could not return them otherwise.
+      const stored = await encodeBinaryParts(message.value);
+      const result = await session.requireUser().append(name, stored, flags, date);
       return ok('APPEND completed', `APPENDUID ${result.uidValidity} ${result.uid}`);
     } catch (err) {
       if (err instanceof ImapError && err.code === ImapErrorCode.NO_SUCH_MAILBOX) return no('Mailbox does not exist', 'TRYCREATE');

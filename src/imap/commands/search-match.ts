@@ -1,6 +1,7 @@
 /** Evaluates a SEARCH tree against one message; message bytes are loaded only when a key needs them. */
 import type { MessageMeta, MimePartJson } from '../backend.js';
 import { visibleFlags, type MessageState } from '../mailbox-view.js';
+import { parseAddressList } from '../mime/envelope.js';
 import { splitHeaderFields, type HeaderField } from '../mime/header-block.js';
 import { decodeEncodedWords, decodeText } from '../mime/transfer-decoding.js';
 import { sequenceSetContains } from '../parser/sequence-set.js';
@@ -42,6 +43,24 @@ function compareDay(day: number, cmp: DateComparison, target: Date): boolean {
 
 function contains(haystack: string, needle: string): boolean {
   return haystack.toLowerCase().includes(needle.toLowerCase());
+}
+
+const ADDRESS_FIELDS = new Set(['from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'resent-from', 'resent-sender', 'resent-to', 'resent-cc', 'resent-bcc']);
+
+/**
+ * What a header key is matched against. For address fields this is, as in Dovecot, also each
+ * parsed address written `name <mailbox@host>`, so `FROM user@host` finds `<user (c)@ host>` and
+ * `user@host (Name)`; the decoded value itself is kept so group names and comments still match.
+ */
+function headerHaystack(field: HeaderField): string {
+  const value = decodeEncodedWords(field.value);
+  if (!ADDRESS_FIELDS.has(field.name)) return value;
+  // Parsed before decoding: a decoded display name may hold commas or angle brackets.
+  const forms = (parseAddressList(field.value) ?? []).map((a) => {
+    const address = a.mailbox && a.host ? `${a.mailbox}@${a.host}` : (a.mailbox ?? '');
+    return a.name ? `${decodeEncodedWords(a.name)} <${address}>` : address;
+  });
+  return [value, ...forms].join('\n');
 }
 
 function textParts(part: MimePartJson, out: MimePartJson[] = []): MimePartJson[] {
@@ -97,7 +116,7 @@ export async function matches(node: SearchNode, subject: SearchSubject, cache: {
     case 'header': {
       const fields = (await headerFields()).filter((field) => field.name === node.field);
       if (node.value === '') return fields.length > 0;
-      return fields.some((field) => contains(decodeEncodedWords(field.value), node.value));
+      return fields.some((field) => contains(headerHaystack(field), node.value));
     }
     case 'body': {
       const { raw, meta } = await subject.content();

@@ -6,11 +6,30 @@ import addressparser from 'nodemailer/lib/addressparser/index.js';
 import type { EnvelopeAddress, EnvelopeJson } from '../backend.js';
 import { firstFieldValue, type HeaderField } from './header-block.js';
 
-function toEnvelopeAddress(name: string, address: string): EnvelopeAddress {
+/** RFC 5322 allows comments and folding white space inside an unquoted addr-spec. */
+function stripComments(address: string): string {
+  if (address.includes('"')) return address;
+  let text = address;
+  for (let previous = ''; previous !== text; ) {
+    previous = text;
+    text = text.replace(/\([^()]*\)/g, '');
+  }
+  return text.replace(/\s+/g, '');
+}
+
+function toEnvelopeAddress(name: string, rawAddress: string): EnvelopeAddress {
+  let address = stripComments(rawAddress);
+  // An obsolete source route `@a,@b:user@host` goes to the adl field (RFC 3501 §7.4.2).
+  let adl: string | null = null;
+  const route = /^(@[^:]*):(.*)$/.exec(address);
+  if (route) {
+    adl = route[1] as string;
+    address = route[2] as string;
+  }
   const at = address.lastIndexOf('@');
   return {
     name: name || null,
-    adl: null,
+    adl,
     mailbox: at === -1 ? address || null : address.slice(0, at),
     host: at === -1 ? null : address.slice(at + 1),
   };
@@ -23,7 +42,8 @@ export function parseAddressList(value: string | null): EnvelopeAddress[] | null
     if ('group' in entry && Array.isArray(entry.group)) {
       result.push({ name: null, adl: null, mailbox: entry.name || null, host: null });
       for (const member of entry.group) {
-        if ('address' in member) result.push(toEnvelopeAddress(member.name, member.address));
+        // A member without an address (a stray comment or `"x" <>`) is not a group member.
+        if ('address' in member && member.address) result.push(toEnvelopeAddress(member.name, member.address));
       }
       result.push({ name: null, adl: null, mailbox: null, host: null });
     } else if ('address' in entry) {

@@ -11,7 +11,11 @@ import type { EnvelopeJson, MessageMeta, MimePartJson } from '../backend.js';
 import { buildEnvelope } from './envelope.js';
 import { firstFieldValue, splitHeaderFields } from './header-block.js';
 
-export const MESSAGE_META_VERSION = 1;
+/**
+ * Bumped whenever the derived JSON changes, so cached metadata is recomputed. 2: digest parts
+ * default to message/rfc822, addr-spec comments and source routes in ENVELOPE, group members.
+ */
+export const MESSAGE_META_VERSION = 2;
 const MAX_EMBEDDED_DEPTH = 8;
 const WRITE_CHUNK = 256 * 1024;
 
@@ -107,16 +111,18 @@ function countLines(body: Buffer): number {
   return body[body.length - 1] === 0x0a ? lines : lines + 1;
 }
 
-async function toPart(record: NodeRecord, raw: Buffer, shift: number, depth: number): Promise<MimePartJson> {
+async function toPart(record: NodeRecord, raw: Buffer, shift: number, depth: number, inDigest = false): Promise<MimePartJson> {
   const headerBytes = raw.subarray(record.headerStart, record.bodyStart);
   const fields = splitHeaderFields(headerBytes);
   const contentType = structured(record.node, '_parsedContentType');
   const disposition = structured(record.node, '_parsedContentDisposition');
   const hasContentType = fields.some((field) => field.name === 'content-type');
-  const [type = 'text', subtype = 'plain'] = (hasContentType && contentType?.value ? contentType.value : 'text/plain')
+  // RFC 2046 §5.1.5: without a Content-Type, a part of a multipart/digest is a message/rfc822.
+  const defaultType = inDigest ? 'message/rfc822' : 'text/plain';
+  const [type = 'text', subtype = 'plain'] = (hasContentType && contentType?.value ? contentType.value : defaultType)
     .toLowerCase()
     .split('/');
-  const params = hasContentType ? (contentType?.params ?? {}) : { charset: 'us-ascii' };
+  const params = hasContentType ? (contentType?.params ?? {}) : inDigest ? {} : { charset: 'us-ascii' };
   const body = raw.subarray(record.bodyStart, record.bodyEnd);
   const encodingValue = firstFieldValue(fields, 'content-transfer-encoding');
   const language = firstFieldValue(fields, 'content-language');
@@ -142,7 +148,7 @@ async function toPart(record: NodeRecord, raw: Buffer, shift: number, depth: num
   };
   if (type === 'multipart') {
     part.parts = [];
-    for (const child of record.children) part.parts.push(await toPart(child, raw, shift, depth));
+    for (const child of record.children) part.parts.push(await toPart(child, raw, shift, depth, subtype === 'digest'));
   } else if (type === 'message' && subtype === 'rfc822' && depth < MAX_EMBEDDED_DEPTH) {
     const inner = await analyse(body, record.bodyStart + shift, depth + 1);
     part.message = { envelope: inner.envelope, root: inner.root };

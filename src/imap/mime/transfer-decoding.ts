@@ -1,30 +1,38 @@
 /** Content-Transfer-Encoding decoding for BINARY[] fetches and body SEARCH. */
 
+const HEX = /^[0-9A-Fa-f]{2}$/;
+
+/**
+ * RFC 2045 §6.7: trailing spaces and tabs of an encoded line are transport padding and are
+ * dropped (rule 3), a line ending in `=` is a soft line break (rule 5, and the `=` may itself be
+ * followed by padding), `=XX` is one octet; a malformed `=` is kept as it is. Hard line breaks
+ * keep their own line ending.
+ */
 export function decodeQuotedPrintable(input: Buffer): Buffer {
   const out = Buffer.alloc(input.length);
   let length = 0;
-  for (let i = 0; i < input.length; i++) {
-    const byte = input[i] as number;
-    if (byte !== 0x3d /* = */) {
-      out[length++] = byte;
-      continue;
+  let lineStart = 0;
+  while (lineStart < input.length) {
+    const lf = input.indexOf(0x0a, lineStart);
+    const contentEnd = lf === -1 ? input.length : lf > lineStart && input[lf - 1] === 0x0d ? lf - 1 : lf;
+    let end = contentEnd;
+    while (end > lineStart && (input[end - 1] === 0x20 || input[end - 1] === 0x09)) end--;
+    // A `=` ending the line cannot start an `=XX`, so it is always the soft break.
+    const soft = end > lineStart && input[end - 1] === 0x3d;
+    if (soft) end--;
+    for (let i = lineStart; i < end; i++) {
+      const byte = input[i] as number;
+      const hex = byte === 0x3d && i + 2 < end ? input.subarray(i + 1, i + 3).toString('latin1') : '';
+      if (HEX.test(hex)) {
+        out[length++] = parseInt(hex, 16);
+        i += 2;
+      } else {
+        out[length++] = byte;
+      }
     }
-    const next = input[i + 1];
-    if (next === 0x0d && input[i + 2] === 0x0a) {
-      i += 2; // soft line break
-      continue;
-    }
-    if (next === 0x0a) {
-      i += 1;
-      continue;
-    }
-    const hex = input.subarray(i + 1, i + 3).toString('latin1');
-    if (/^[0-9A-Fa-f]{2}$/.test(hex)) {
-      out[length++] = parseInt(hex, 16);
-      i += 2;
-    } else {
-      out[length++] = byte;
-    }
+    if (lf === -1) break;
+    if (!soft) length += input.copy(out, length, contentEnd, lf + 1);
+    lineStart = lf + 1;
   }
   return out.subarray(0, length);
 }
