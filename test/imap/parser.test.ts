@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CommandReader, type Frame } from '../../src/imap/parser/command-reader.js';
 import { formatSequence, parseSequenceSet, sequenceSetContains } from '../../src/imap/parser/sequence-set.js';
 import { parseSearch } from '../../src/imap/parser/search-parser.js';
+import { ImapParseError } from '../../src/imap/errors.js';
 import { parseCommand } from '../../src/imap/parser/tokenizer.js';
 import { decodeMailboxName, encodeMailboxName } from '../../src/imap/utf7.js';
 
@@ -100,7 +101,7 @@ describe('tokenizer', () => {
   it('takes literals from the following frame part', () => {
     const cmd = parseCommand(
       [
-        { kind: 'text', data: Buffer.from('x4 LOGIN {3}') },
+        { kind: 'text', data: Buffer.from('x4 APPEND {3}') },
         { kind: 'literal', data: Buffer.from('bob') },
         { kind: 'text', data: Buffer.from(' ~{2}') },
         { kind: 'literal', data: Buffer.from([0, 1]) },
@@ -112,6 +113,71 @@ describe('tokenizer', () => {
       { type: 'string', value: Buffer.from('bob'), literal: true },
       { type: 'string', value: Buffer.from([0, 1]), literal: true },
     ]);
+  });
+
+  it('reads atoms starting with ~ as atoms, not literal8 (RFC 3501 ATOM-CHAR)', () => {
+    expect(parse('x20 LIST "" ~foo').args[1]).toEqual({ type: 'atom', value: '~foo' });
+    expect(parse('x21 SELECT ~').args).toEqual([{ type: 'atom', value: '~' }]);
+    expect(parse('x22 LIST "" (~a ~b/%)').args[1]).toEqual({ type: 'list', items: [{ type: 'atom', value: '~a' }, { type: 'atom', value: '~b/%' }] });
+    // `~{` is not an atom: it can only start a literal8.
+    expect(() => parse('x23 LIST "" ~{abc}')).toThrow(ImapParseError);
+  });
+
+  it('accepts literal8 only as the APPEND message (RFC 3516)', () => {
+    const withLiteral8 = (head: string, tail = '') =>
+      parseCommand(
+        [
+          { kind: 'text', data: Buffer.from(head) },
+          { kind: 'literal', data: Buffer.from([0, 1, 2]) },
+          { kind: 'text', data: Buffer.from(tail) },
+        ],
+        4,
+      );
+    expect(withLiteral8('x24 APPEND INBOX (\\Seen) ~{3}').args[2]).toEqual({ type: 'string', value: Buffer.from([0, 1, 2]), literal: true });
+    expect(withLiteral8('x25 APPEND INBOX ~{3+}').args[1]).toEqual({ type: 'string', value: Buffer.from([0, 1, 2]), literal: true });
+    for (const [head, tail] of [
+      ['x26 LOGIN ~{3}', ' pw'],
+      ['x27 SELECT ~{3}', ''],
+      ['x28 APPEND ~{3}', ' {3}'],
+      ['x29 APPEND INBOX (~{3}', ')'],
+      ['x30 SEARCH TEXT ~{3}', ''],
+    ] as const) {
+      expect(() => withLiteral8(head, tail), head).toThrow(ImapParseError);
+    }
+  });
+
+  it('never throws anything but a parse error, whatever the reader frames (seeded garbage)', () => {
+    let seed = 7;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const pieces = ['~', '{', '}', '{3}', '~{2}', '~{1+}', '{0}', '+', '(', ')', '[', ']', '<', '>', '"', '\\', ' ', '\r\n', '\n', 'APPEND', 'LIST', 'BODY[', 'x', '1', '%', '*', '\x00', '\xff'];
+    let frames = 0;
+    for (let round = 0; round < 400; round++) {
+      const r = new CommandReader(limits, {
+        onFrame: (frame) => {
+          frames++;
+          if (frame.type !== 'command') return;
+          try {
+            parseCommand(frame.parts, 4);
+          } catch (err) {
+            expect(err).toBeInstanceOf(ImapParseError);
+          }
+        },
+        onContinuationNeeded: () => undefined,
+        appendAllowed: () => true,
+      });
+      const text = 't' + round + ' ' + Array.from({ length: 1 + random(12) }, () => pieces[random(pieces.length)]).join('');
+      const bytes = Buffer.from(text + '\r\n', 'latin1');
+      // Split at random points: framing must not depend on packet boundaries.
+      for (let offset = 0; offset < bytes.length; ) {
+        const size = 1 + random(8);
+        expect(() => r.push(bytes.subarray(offset, offset + size))).not.toThrow();
+        offset += size;
+      }
+    }
+    expect(frames).toBeGreaterThan(300);
   });
 
   it('rejects malformed input with parse errors', () => {

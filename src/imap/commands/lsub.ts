@@ -3,7 +3,7 @@ import { atom, mailboxValue } from '../response.js';
 import { HIERARCHY_DELIMITER } from '../mailbox-name.js';
 import { decodeMailboxName } from '../utf7.js';
 import { expectArgCount } from './args.js';
-import { listEntries } from './list-common.js';
+import { lsubEntries } from './list-common.js';
 import { AUTHENTICATED, ok, type CommandHandler } from './types.js';
 
 export const lsub: CommandHandler = {
@@ -12,13 +12,7 @@ export const lsub: CommandHandler = {
     expectArgCount(args, 2);
     const reference = decodeMailboxName(tokenText(args[0]));
     const pattern = decodeMailboxName(tokenText(args[1]));
-    const entries = listEntries(await session.requireUser().listMailboxes(), reference, [pattern], {
-      subscribedOnly: true,
-      specialUseOnly: false,
-      returnSpecialUse: false,
-      returnChildren: false,
-      returnSubscribed: false,
-    });
+    const entries = lsubEntries(await session.requireUser().listMailboxes(), reference, pattern);
     for (const entry of entries) await session.untagged(atom('LSUB'), entry.attributes.map(atom), HIERARCHY_DELIMITER, mailboxValue(entry.name));
     return ok('LSUB completed');
   },

@@ -44,8 +44,8 @@ class Cursor {
     return this.pos >= this.text.length && this.partIndex >= this.parts.length - 1;
   }
 
-  peek(): number | undefined {
-    return this.text[this.pos];
+  peek(offset = 0): number | undefined {
+    return this.text[this.pos + offset];
   }
 
   next(): number | undefined {
@@ -68,6 +68,11 @@ class Cursor {
 
 export class Tokenizer {
   private readonly cursor: Cursor;
+  /** Upper-cased command name, known before the arguments are read (literal8 depends on it). */
+  private command = '';
+  /** Index in the top-level arguments of the literal8 read, if any. */
+  private literal8At = -1;
+  private argIndex = -1;
 
   constructor(
     parts: CommandPart[],
@@ -82,10 +87,16 @@ export class Tokenizer {
     this.expectSpace();
     const name = this.readBareWord().toUpperCase();
     if (!/^[A-Z0-9.-]+$/.test(name)) throw new ImapParseError('Invalid command name');
+    this.command = name;
     const args: Token[] = [];
     while (!this.cursor.atEnd()) {
       this.expectSpace();
+      this.argIndex = args.length;
       args.push(this.readToken(0));
+    }
+    // RFC 3516: `append-data = literal8` is APPEND's last argument (the message), never the mailbox.
+    if (this.literal8At !== -1 && (this.literal8At === 0 || this.literal8At !== args.length - 1)) {
+      throw new ImapParseError('literal8 is only allowed for the APPEND message');
     }
     return { tag, name, args };
   }
@@ -108,19 +119,28 @@ export class Tokenizer {
     if (byte === undefined) throw new ImapParseError('Unexpected end of command');
     if (byte === 0x28 /* ( */) return this.readList(depth + 1);
     if (byte === 0x22 /* " */) return { type: 'string', value: this.readQuoted(), literal: false };
-    if (byte === 0x7e /* ~ */) {
-      // literal8 (RFC 3516 BINARY APPEND)
-      this.cursor.next();
-      const literal = this.cursor.takeLiteral();
-      if (literal) return { type: 'string', value: literal, literal: true };
-      throw new ImapParseError('Invalid literal8');
-    }
+    if (byte === 0x7e /* ~ */ && this.cursor.peek(1) === 0x7b /* { */) return this.readLiteral8(depth);
     if (byte === 0x7b /* { */) {
       const literal = this.cursor.takeLiteral();
       if (literal) return { type: 'string', value: literal, literal: true };
       throw new ImapParseError('Invalid literal');
     }
     return this.readAtom(depth);
+  }
+
+  /**
+   * `~{n}` / `~{n+}` is a literal8 (RFC 3516), allowed only as APPEND's message. Any other atom that
+   * starts with `~` (`LIST "" ~foo`, a home-directory style name) is an ordinary atom: `~` is an
+   * ATOM-CHAR. The reader has already taken the literal bytes of a `{n}` at the end of the line,
+   * so refusing here leaves the stream in sync.
+   */
+  private readLiteral8(depth: number): Token {
+    this.cursor.next(); // ~
+    const literal = this.cursor.takeLiteral();
+    if (!literal) throw new ImapParseError('Invalid literal8');
+    if (this.command !== 'APPEND' || depth !== 0) throw new ImapParseError('literal8 is only allowed for the APPEND message');
+    this.literal8At = this.argIndex;
+    return { type: 'string', value: literal, literal: true };
   }
 
   private readList(depth: number): Token {
