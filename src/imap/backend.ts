@@ -23,6 +23,8 @@ export interface MailboxInfo {
   specialUse?: SpecialUse;
   /** A container that cannot hold messages (rendered as \Noselect). */
   noSelect?: boolean;
+  /** Only a subscription: no mailbox has this name (any more). Always with `subscribed: true`. */
+  nonExistent?: boolean;
 }
 
 /** What the protocol layer needs to know about one message without opening it. */

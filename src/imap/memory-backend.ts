@@ -41,7 +41,6 @@ interface StoredMailbox {
   /** \Recent watermark: the highest UID a selecting session has seen. */
   recentUid: number;
   messages: StoredMessage[];
-  subscribed: boolean;
   specialUse?: SpecialUse;
   noSelect: boolean;
 }
@@ -49,6 +48,8 @@ interface StoredMailbox {
 interface UserStore {
   password: string;
   mailboxes: Map<string, StoredMailbox>;
+  /** Subscriptions are names, not mailbox properties: they outlive DELETE (RFC 3501 §6.3.6). */
+  subscriptions: Set<string>;
   listeners: Map<string, Map<ChangeListener, boolean>>;
 }
 
@@ -72,7 +73,9 @@ export class MemoryBackend implements ImapBackend {
     for (const [name, specialUse] of DEFAULT_MAILBOXES) {
       mailboxes.set(name, newMailbox(name, specialUse));
     }
-    this.users.set(user.toLowerCase(), { password, mailboxes, listeners: new Map() });
+    // The default mailboxes start subscribed; CREATE does not subscribe (RFC 3501 §6.3.3).
+    const subscriptions = new Set(DEFAULT_MAILBOXES.map(([name]) => name));
+    this.users.set(user.toLowerCase(), { password, mailboxes, subscriptions, listeners: new Map() });
   }
 
   async authenticate(user: string, password: string, _meta: AuthMeta): Promise<ImapUserSession | null> {
@@ -94,7 +97,7 @@ export class MemoryBackend implements ImapBackend {
 }
 
 function newMailbox(name: string, specialUse?: SpecialUse): StoredMailbox {
-  const mailbox: StoredMailbox = { name, uidValidity: ++uidValiditySeed, uidNext: 1, highestModseq: 1, recentUid: 0, messages: [], subscribed: true, noSelect: false };
+  const mailbox: StoredMailbox = { name, uidValidity: ++uidValiditySeed, uidNext: 1, highestModseq: 1, recentUid: 0, messages: [], noSelect: false };
   if (specialUse) mailbox.specialUse = specialUse;
   return mailbox;
 }
@@ -133,12 +136,16 @@ class MemoryUserSession implements ImapUserSession {
   }
 
   async listMailboxes(): Promise<MailboxInfo[]> {
-    return [...this.store.mailboxes.values()].map((m) => {
-      const info: MailboxInfo = { name: m.name, subscribed: m.subscribed };
+    const list = [...this.store.mailboxes.values()].map((m) => {
+      const info: MailboxInfo = { name: m.name, subscribed: this.store.subscriptions.has(m.name) };
       if (m.specialUse) info.specialUse = m.specialUse;
       if (m.noSelect) info.noSelect = true;
       return info;
     });
+    for (const name of this.store.subscriptions) {
+      if (!this.store.mailboxes.has(name)) list.push({ name, subscribed: true, nonExistent: true });
+    }
+    return list;
   }
 
   async createMailbox(name: string): Promise<void> {
@@ -211,7 +218,11 @@ class MemoryUserSession implements ImapUserSession {
   }
 
   async setSubscribed(name: string, subscribed: boolean): Promise<void> {
-    this.mailbox(name, true).subscribed = subscribed;
+    const canonical = canonicalMailboxName(name);
+    if (subscribed) {
+      this.mailbox(canonical, true); // SUBSCRIBE of an unknown name is refused; UNSUBSCRIBE always works
+      this.store.subscriptions.add(canonical);
+    } else this.store.subscriptions.delete(canonical);
   }
 
   async openMailbox(name: string, options: OpenOptions = {}): Promise<MailboxSnapshot> {

@@ -100,6 +100,9 @@ export class StoreUserSession implements ImapUserSession {
       subscribed: mb.subscribed,
       ...(mb.specialUse && mb.specialUse !== '\\Inbox' ? { specialUse: mb.specialUse as SpecialUse } : {}),
     }));
+    for (const name of await this.ctx.store.mail.listOrphanSubscriptions(this.user)) {
+      list.push({ name: this.display(name), subscribed: true, nonExistent: true });
+    }
     if (list.some((m) => m.name.startsWith(PATIENTS_ROOT + '/')) && !list.some((m) => m.name === PATIENTS_ROOT)) {
       list.push({ name: PATIENTS_ROOT, subscribed: true, noSelect: true });
     }
@@ -123,7 +126,8 @@ export class StoreUserSession implements ImapUserSession {
   async createMailbox(name: string): Promise<void> {
     const stored = await this.storedNameForNew(name);
     if (await this.ctx.store.mail.getMailbox(this.user, stored)) throw new ImapError(ImapErrorCode.MAILBOX_EXISTS, `Mailbox ${name} already exists`);
-    await this.ctx.store.mail.ensureMailbox(this.user, stored);
+    // A client's CREATE does not subscribe (RFC 3501 §6.3.3); clients that want it say SUBSCRIBE.
+    await this.ctx.store.mail.ensureMailbox(this.user, stored, undefined, { subscribed: false });
     await this.refreshNames();
   }
 
@@ -153,6 +157,8 @@ export class StoreUserSession implements ImapUserSession {
   }
 
   async setSubscribed(name: string, subscribed: boolean): Promise<void> {
+    // SUBSCRIBE needs an existing mailbox; UNSUBSCRIBE also works on a name whose mailbox is gone.
+    if (subscribed) await this.mailbox(name);
     await this.ctx.store.mail.setSubscribed(this.user, this.stored(name), subscribed);
   }
 

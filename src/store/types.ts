@@ -249,12 +249,16 @@ export interface CommittedDelivery {
 }
 
 export interface MailRepo {
-  ensureMailbox(owner: string, name: string, specialUse?: SpecialUse): Promise<Mailbox>;
+  /** Creates the mailbox if missing; `subscribed: false` for a client's CREATE (RFC 3501 §6.3.3). */
+  ensureMailbox(owner: string, name: string, specialUse?: SpecialUse, options?: { subscribed?: boolean }): Promise<Mailbox>;
+  /** Names still subscribed whose mailbox was deleted (RFC 3501 §6.3.6: a subscription outlives DELETE). */
+  listOrphanSubscriptions(owner: string): Promise<string[]>;
   getMailbox(owner: string, name: string): Promise<Mailbox | undefined>;
   getMailboxById(id: number): Promise<Mailbox | undefined>;
   listMailboxes(owner: string): Promise<Mailbox[]>;
   renameMailbox(owner: string, from: string, to: string): Promise<void>;
   deleteMailbox(owner: string, name: string): Promise<void>;
+  /** Unsubscribing also forgets a subscription whose mailbox no longer exists. */
   setSubscribed(owner: string, name: string, subscribed: boolean): Promise<void>;
   /**
    * IMAP \\Recent (RFC 3501 §2.3.2): raises the mailbox's recent watermark to `upToUid` and returns

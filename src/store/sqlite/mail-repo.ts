@@ -57,16 +57,22 @@ export class SqliteMailRepo implements MailRepo {
     return this.db.prepare('SELECT * FROM mailboxes WHERE owner = ? AND name = ?').get(owner.toLowerCase(), canonicalMailboxName(name)) as MailboxRow | undefined;
   }
 
-  private ensureMailboxSync(owner: string, name: string, specialUse: SpecialUse = defaultSpecialUse(name)): Mailbox {
+  private ensureMailboxSync(owner: string, name: string, specialUse: SpecialUse = defaultSpecialUse(name), subscribed = true): Mailbox {
     const existing = this.mailboxRow(owner, name);
     if (existing) return mailboxFrom(existing);
+    // A name still subscribed from before its DELETE is subscribed again.
+    const orphan = this.db.prepare('DELETE FROM orphan_subscriptions WHERE owner = ? AND name = ?').run(owner.toLowerCase(), canonicalMailboxName(name)).changes > 0;
     this.db.prepare(`INSERT INTO mailboxes (owner, name, special_use, uid_validity, uid_next, highest_modseq, subscribed, created_at)
-      VALUES (?, ?, ?, ?, 1, 0, 1, ?)`).run(owner.toLowerCase(), canonicalMailboxName(name), specialUse, newUidValidity(), new Date().toISOString());
+      VALUES (?, ?, ?, ?, 1, 0, ?, ?)`).run(owner.toLowerCase(), canonicalMailboxName(name), specialUse, newUidValidity(), subscribed || orphan ? 1 : 0, new Date().toISOString());
     return mailboxFrom(this.mailboxRow(owner, name)!);
   }
 
-  async ensureMailbox(owner: string, name: string, specialUse: SpecialUse = defaultSpecialUse(name)): Promise<Mailbox> {
-    return this.db.transaction(() => this.ensureMailboxSync(owner, name, specialUse)).immediate();
+  async ensureMailbox(owner: string, name: string, specialUse: SpecialUse = defaultSpecialUse(name), options: { subscribed?: boolean } = {}): Promise<Mailbox> {
+    return this.db.transaction(() => this.ensureMailboxSync(owner, name, specialUse, options.subscribed ?? true)).immediate();
+  }
+
+  async listOrphanSubscriptions(owner: string): Promise<string[]> {
+    return (this.db.prepare('SELECT name FROM orphan_subscriptions WHERE owner = ? ORDER BY name').all(owner.toLowerCase()) as { name: string }[]).map((r) => r.name);
   }
 
   async getMailbox(owner: string, name: string): Promise<Mailbox | undefined> {
@@ -117,6 +123,7 @@ export class SqliteMailRepo implements MailRepo {
       const blobs = (this.db.prepare('SELECT DISTINCT blob_id FROM messages WHERE mailbox_id = ?').all(mb.id) as { blob_id: string }[]).map((r) => r.blob_id);
       this.db.prepare('DELETE FROM messages WHERE mailbox_id = ?').run(mb.id);
       this.db.prepare('DELETE FROM mailboxes WHERE id = ?').run(mb.id);
+      if (mb.subscribed) this.db.prepare('INSERT OR IGNORE INTO orphan_subscriptions (owner, name) VALUES (?, ?)').run(mb.owner, mb.name);
       return this.collectBlobs(blobs);
     }).immediate();
     this.dropUnreferencedFiles(dropped);
@@ -124,6 +131,7 @@ export class SqliteMailRepo implements MailRepo {
 
   async setSubscribed(owner: string, name: string, subscribed: boolean): Promise<void> {
     this.db.prepare('UPDATE mailboxes SET subscribed = ? WHERE owner = ? AND name = ?').run(subscribed ? 1 : 0, owner.toLowerCase(), canonicalMailboxName(name));
+    if (!subscribed) this.db.prepare('DELETE FROM orphan_subscriptions WHERE owner = ? AND name = ?').run(owner.toLowerCase(), canonicalMailboxName(name));
   }
 
   async commit(sealed: SealedBytes, placements: Placement[], queue?: NewQueueItem, internalDate = new Date()): Promise<CommittedDelivery> {

@@ -233,4 +233,9 @@ export const MIGRATIONS: Migration[] = [
     sql: `ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 0;
       UPDATE mailboxes SET recent_uid = uid_next - 1;`,
   },
+  {
+    version: 8,
+    description: 'IMAP subscriptions outlive DELETE (RFC 3501 §6.3.6): subscribed names with no mailbox',
+    sql: `CREATE TABLE orphan_subscriptions (owner TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (owner, name));`,
+  },
 ];
