@@ -47,6 +47,8 @@ export interface CreatedAccount {
 export interface UnlockedAccount {
   account: Account;
   pgpKey: openpgp.PrivateKey;
+  /** With `hold`: ends this session's hold on the cached key (call when the session ends). */
+  release?: () => void;
 }
 
 /** Unwraps an account's private key with its password (Argon2): inline, or in the worker pool. */
@@ -183,7 +185,7 @@ export class AccountService {
    * reuses the key without scrypt or Argon2. Anything else (a wrong password included) takes the
    * full path, and simultaneous full unlocks with the same password share one Argon2.
    */
-  async unlock(addressInput: string, password: string, context: { via: string; remote?: string } = { via: 'cli' }): Promise<UnlockedAccount> {
+  async unlock(addressInput: string, password: string, context: { via: string; remote?: string; hold?: boolean } = { via: 'cli' }): Promise<UnlockedAccount> {
     const address = addressInput.trim().toLowerCase();
     const account = await this.o.store.accounts.get(address);
     const fail = async (reason: string): Promise<never> => {
@@ -196,8 +198,15 @@ export class AccountService {
       return fail('unknown-account');
     }
     const succeed = async (pgpKey: openpgp.PrivateKey, unlock: 'full' | 'cached' | 'joined'): Promise<UnlockedAccount> => {
-      await this.o.audit.record({ actor: address, action: 'auth.login', outcome: 'ok', details: { via: context.via, remote: context.remote, unlock } });
-      return { account, pgpKey };
+      // Held before the audit write yields: a concurrent login cannot see the entry expire meanwhile.
+      const release = context.hold ? this.loginCache.hold(address) : undefined;
+      try {
+        await this.o.audit.record({ actor: address, action: 'auth.login', outcome: 'ok', details: { via: context.via, remote: context.remote, unlock } });
+      } catch (err) {
+        release?.();
+        throw err;
+      }
+      return release ? { account, pgpKey, release } : { account, pgpKey };
     };
     const tag = this.loginCache.tag(address, password);
     const credentials = LoginCache.credentialsOf(account);

@@ -3,9 +3,12 @@ import type * as openpgp from 'openpgp';
 import type { Account } from '../store/types.js';
 
 export interface LoginCacheOptions {
-  /** How long an unlocked key is reused after the full (scrypt + Argon2) unlock; 0 turns the cache off. */
+  /**
+   * How long an unlocked key is reused after the full (scrypt + Argon2) unlock, or after the last
+   * session holding it ended; with 0 it is reused only while a session of the account holds it.
+   */
   ttlSeconds: number;
-  /** Most accounts kept; the least recently used one goes first. */
+  /** Most accounts kept; the least recently used one goes first. 0 turns the cache off entirely. */
   maxEntries: number;
   /** Milliseconds clock (tests move it forward). */
   now?: () => number;
@@ -18,6 +21,8 @@ interface Entry {
   credentials: string;
   pgpKey: openpgp.PrivateKey;
   expiresAt: number;
+  /** Open sessions (IMAP) using this key: while there are any, the entry does not expire. */
+  holds: number;
 }
 
 /**
@@ -37,7 +42,7 @@ export class LoginCache {
   }
 
   get enabled(): boolean {
-    return this.o.ttlSeconds > 0 && this.o.maxEntries > 0;
+    return this.o.maxEntries > 0;
   }
 
   get size(): number {
@@ -58,7 +63,7 @@ export class LoginCache {
   lookup(address: string, passwordTag: Buffer, credentials: string): openpgp.PrivateKey | undefined {
     const entry = this.entries.get(address);
     if (!entry) return undefined;
-    if (entry.expiresAt <= this.now() || entry.credentials !== credentials) {
+    if ((entry.holds === 0 && entry.expiresAt <= this.now()) || entry.credentials !== credentials) {
       // Stale for everyone: expired, or the account's key/password changed since (maybe in another process).
       this.entries.delete(address);
       return undefined;
@@ -73,11 +78,29 @@ export class LoginCache {
   remember(address: string, passwordTag: Buffer, credentials: string, pgpKey: openpgp.PrivateKey): void {
     if (!this.enabled) return;
     this.entries.delete(address);
-    this.entries.set(address, { passwordTag, credentials, pgpKey, expiresAt: this.now() + this.o.ttlSeconds * 1000 });
+    this.entries.set(address, { passwordTag, credentials, pgpKey, expiresAt: this.now() + this.o.ttlSeconds * 1000, holds: 0 });
     for (const oldest of this.entries.keys()) {
       if (this.entries.size <= this.o.maxEntries) break;
       this.entries.delete(oldest);
     }
+  }
+
+  /**
+   * Keeps the entry of `address` alive while a session uses it (whatever the TTL); the returned
+   * function ends the hold, and the TTL then counts from that moment. A no-op when nothing is cached
+   * (cache off, entry evicted by a password change or a disable meanwhile).
+   */
+  hold(address: string): () => void {
+    const entry = this.entries.get(address);
+    if (!entry) return () => {};
+    entry.holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      entry.holds--;
+      if (entry.holds === 0) entry.expiresAt = this.now() + this.o.ttlSeconds * 1000;
+    };
   }
 
   evict(address: string): void {

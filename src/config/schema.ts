@@ -46,15 +46,17 @@ export const configSchema = z.strictObject({
     /** Minimum password length for accounts. */
     minPasswordLength: z.number().int().min(8).max(256).default(12),
     /**
-     * Login cache: after a full password unlock the key stays in memory this long, so the next login
-     * with the same password skips scrypt + Argon2 (docs/operations.md: the trade-off). 0 = off.
+     * Login cache: a key a password unlocked stays in memory while an IMAP session of the account is
+     * open, and `ttlSeconds` after the unlock or after that last session ended, so the next login
+     * with the same password skips scrypt + Argon2 (docs/operations.md: the trade-off).
+     * `maxEntries: 0` turns it off entirely.
      */
     loginCache: z.strictObject({
-      // Off by default: DESIGN.md unlocks a key for the session only; an operator turns it on knowingly.
-      ttlSeconds: z.number().int().min(0).max(86_400).default(0),
-      maxEntries: z.number().int().min(1).max(1_000_000).default(1000),
-    }).default({ ttlSeconds: 0, maxEntries: 1000 }),
-  }).default({ kdfMemoryExponent: 16, minPasswordLength: 12, loginCache: { ttlSeconds: 0, maxEntries: 1000 } }),
+      // Short by default: a client reconnecting (imaptest, Outlook's SMTP per message) logs in in milliseconds.
+      ttlSeconds: z.number().int().min(0).max(86_400).default(60),
+      maxEntries: z.number().int().min(0).max(1_000_000).default(1000),
+    }).default({ ttlSeconds: 60, maxEntries: 1000 }),
+  }).default({ kdfMemoryExponent: 16, minPasswordLength: 12, loginCache: { ttlSeconds: 60, maxEntries: 1000 } }),
   limits: z.strictObject({
     /** Largest message accepted, in bytes (advertised as SMTP SIZE). */
     maxMessageBytes: z.number().int().min(1024).default(50 * 1024 * 1024),

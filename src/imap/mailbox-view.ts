@@ -200,10 +200,13 @@ export class MailboxView {
       } else {
         const message = this.get(change.uid);
         if (!message || sameFlags(message.flags, change.flags.filter((f) => f !== '\\Recent'))) continue;
+        // Older than what this view already holds (its own STORE's answer, or a newer summary):
+        // applying it would take the flags and the MODSEQ back in time.
+        if (change.modseq !== undefined && message.modseq !== undefined && change.modseq <= message.modseq) continue;
         this.setFlags(message.uid, change.flags, change.modseq);
+        responses.push(...this.announceKeywords(message.flags));
         const seq = this.seqOf(message.uid);
         if (seq > announced) continue; // its EXISTS comes below, and a FETCH of it carries the flags
-        responses.push(...this.announceKeywords(message.flags));
         const items: ImapValue[] = [atom('UID'), message.uid, atom('FLAGS'), visibleFlags(message).map(atom)];
         if (withModseq && message.modseq !== undefined) items.push(atom('MODSEQ'), [message.modseq]);
         responses.push(untagged(seq, atom('FETCH'), items));

@@ -11,11 +11,11 @@ import type { MessageSealer } from '../message/sealer.js';
 import type { StoredMailboxChange } from './mail-events.js';
 import type { Mailbox, StoredMessage } from '../store/types.js';
 import type { MetaKey } from './meta-key.js';
+import type { SharedAccount } from './open-accounts.js';
 import { openStored, type OpenedFacts, type OpenedMessage } from './opened-message.js';
 import { PATIENTS_ROOT, folderNameKey, isStoredPatientFolder, storedPatientFolder } from './patient-folders.js';
 
 const STANDARD: Array<[string, SpecialUse | null]> = [['INBOX', null], ['Sent', '\\Sent'], ['Drafts', '\\Drafts'], ['Trash', '\\Trash'], ['Junk', '\\Junk']];
-const CACHE_LIMIT_BYTES = 64 * 1024 * 1024;
 /** Messages opened at once when a mailbox is first listed: keeps every worker thread busy. */
 const OPEN_CONCURRENCY = 4;
 
@@ -40,8 +40,9 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
  */
 export class StoreUserSession implements ImapUserSession {
   readonly supportsModseq = true;
-  private readonly opened = new Map<string, OpenedMessage>();
-  private openedBytes = 0;
+  private readonly pgpKey: openpgp.PrivateKey;
+  private readonly metaKey: MetaKey;
+  private closed = false;
   private readonly unsubscribers = new Set<() => void>();
   private readonly subscriptions = new Set<{ tail: Promise<unknown> }>();
   private displayToStored = new Map<string, string>();
@@ -50,19 +51,35 @@ export class StoreUserSession implements ImapUserSession {
   constructor(
     private readonly ctx: GatewayContext,
     readonly user: string,
-    private readonly pgpKey: openpgp.PrivateKey,
-    private readonly metaKey: MetaKey,
+    /** Shared with the account's other open sessions: keys, decrypted messages, cached facts. */
+    private readonly shared: SharedAccount,
     private readonly sealer: MessageSealer,
     /** A record server reads sealed content under clear routing fields; people read opened mail. */
     private readonly view: 'opened' | 'routing' = 'opened',
-  ) {}
+    /** Called once when this session closes (gives back the shared state and the key's hold). */
+    private readonly onClose: () => void = () => {},
+  ) {
+    this.pgpKey = shared.pgpKey;
+    this.metaKey = shared.metaKey;
+  }
 
-  /** Standard folders exist from the first login; patient folders are filed from the INBOX. */
+  /**
+   * Standard folders exist from the first login; patient folders are filed from the INBOX. Done
+   * once while the account has sessions open: a further LOGIN only reads the folder names.
+   */
   async prepare(): Promise<void> {
-    for (const [name] of STANDARD) await this.ctx.store.mail.ensureMailbox(this.user, name);
+    this.shared.prepared ??= (async () => {
+      for (const [name] of STANDARD) if (!(await this.ctx.store.mail.getMailbox(this.user, name))) await this.ctx.store.mail.ensureMailbox(this.user, name);
+      const inbox = await this.ctx.store.mail.getMailbox(this.user, 'INBOX');
+      if (inbox) await mapLimit(await this.ctx.store.mail.listMessages(inbox.id), OPEN_CONCURRENCY, (m) => this.facts(m));
+    })();
+    try {
+      await this.shared.prepared;
+    } catch (err) {
+      this.shared.prepared = null; // the next LOGIN tries again
+      throw err;
+    }
     await this.refreshNames();
-    const inbox = await this.ctx.store.mail.getMailbox(this.user, 'INBOX');
-    if (inbox) await mapLimit(await this.ctx.store.mail.listMessages(inbox.id), OPEN_CONCURRENCY, (m) => this.facts(m));
   }
 
   private async refreshNames(): Promise<void> {
@@ -164,15 +181,30 @@ export class StoreUserSession implements ImapUserSession {
 
   /** The cached facts of a stored message, opening it (once) when they are not cached yet. */
   private async facts(m: StoredMessage): Promise<OpenedFacts> {
+    const known = this.shared.facts.get(m.blobId);
+    if (known) return known;
     const cached = await this.ctx.store.mail.getMeta(this.user, m.blobId);
     const facts = cached ? this.metaKey.decrypt<{ facts?: OpenedFacts }>(cached)?.facts : undefined;
-    if (facts && !facts.error && facts.v === 2) return facts;
+    if (facts && !facts.error && facts.v === 2) {
+      this.shared.facts.set(m.blobId, facts);
+      return facts;
+    }
     return (await this.open(m)).facts;
   }
 
-  private async open(m: StoredMessage): Promise<OpenedMessage> {
-    const hit = this.opened.get(m.blobId);
-    if (hit) return hit;
+  /** One opening per message at a time, whichever of the account's sessions asks. */
+  private open(m: StoredMessage): Promise<OpenedMessage> {
+    const hit = this.shared.getOpened(m.blobId);
+    if (hit) return Promise.resolve(hit);
+    let running = this.shared.opening.get(m.blobId);
+    if (!running) {
+      running = this.openOnce(m).finally(() => this.shared.opening.delete(m.blobId));
+      this.shared.opening.set(m.blobId, running);
+    }
+    return running;
+  }
+
+  private async openOnce(m: StoredMessage): Promise<OpenedMessage> {
     const sealed = await this.ctx.store.mail.getBlob(m.blobId);
     if (!sealed) throw new ImapError(ImapErrorCode.MESSAGE_GONE, 'The message no longer exists');
     const cachedText = await this.ctx.store.mail.getMeta(this.user, m.blobId);
@@ -189,7 +221,9 @@ export class StoreUserSession implements ImapUserSession {
       await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...keep, facts: opened.facts }));
       await this.fileUnderPatient(m, sealed, opened.facts);
     }
-    this.remember(m.blobId, opened);
+    this.shared.remember(m.blobId, opened);
+    // A failed opening is retried by the next session of the account, not served from memory.
+    if (!opened.facts.error) this.shared.facts.set(m.blobId, opened.facts);
     return opened;
   }
 
@@ -203,16 +237,6 @@ export class StoreUserSession implements ImapUserSession {
     const res = await this.ctx.store.mail.commit(sealed, [{ owner: this.user, mailbox: stored, deliveryKey: `patient:${m.blobId}` }], undefined, new Date(m.internalDate));
     for (const p of res.placed) if (!p.duplicate) this.ctx.mailEvents.emit({ type: 'exists', mailboxId: p.mailboxId, uid: p.uid });
     await this.refreshNames();
-  }
-
-  private remember(blobId: string, opened: OpenedMessage): void {
-    this.opened.set(blobId, opened);
-    this.openedBytes += opened.bytes.length;
-    for (const [k, v] of this.opened) {
-      if (this.openedBytes <= CACHE_LIMIT_BYTES || this.opened.size <= 1) break;
-      this.opened.delete(k);
-      this.openedBytes -= v.bytes.length;
-    }
   }
 
   private async summary(m: StoredMessage): Promise<MessageSummary> {
@@ -247,12 +271,17 @@ export class StoreUserSession implements ImapUserSession {
 
   async getMessageMeta(mailbox: string, uid: number): Promise<MessageMeta | null> {
     const m = await this.message(mailbox, uid);
+    const known = this.shared.getMeta(m.blobId);
+    if (known) return known;
     const text = await this.ctx.store.mail.getMeta(this.user, m.blobId);
-    return (text ? this.metaKey.decrypt<{ imap?: MessageMeta }>(text)?.imap : undefined) ?? null;
+    const meta = (text ? this.metaKey.decrypt<{ imap?: MessageMeta }>(text)?.imap : undefined) ?? null;
+    if (meta) this.shared.rememberMeta(m.blobId, meta);
+    return meta;
   }
 
   async storeMessageMeta(mailbox: string, uid: number, meta: MessageMeta): Promise<void> {
     const m = await this.message(mailbox, uid);
+    this.shared.rememberMeta(m.blobId, meta);
     const text = await this.ctx.store.mail.getMeta(this.user, m.blobId);
     const current = text ? this.metaKey.decrypt<Record<string, unknown>>(text) : undefined;
     await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...current, imap: meta }));
@@ -368,7 +397,8 @@ export class StoreUserSession implements ImapUserSession {
 
   async close(): Promise<void> {
     for (const u of [...this.unsubscribers]) u();
-    this.opened.clear();
-    this.openedBytes = 0;
+    if (this.closed) return;
+    this.closed = true;
+    this.onClose();
   }
 }

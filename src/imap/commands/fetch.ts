@@ -83,6 +83,8 @@ async function markSeen(session: ImapSession, messages: MessageState[]): Promise
   const unseen = messages.filter((m) => !m.flags.includes('\\Seen')).map((m) => m.uid);
   if (view.readOnly || unseen.length === 0) return new Set();
   const updates = await session.requireUser().setFlags(view.name, unseen, 'add', ['\\Seen']);
+  // The answer carries every flag, also keywords another session just set: announce them first.
+  for (const response of view.announceKeywords(updates.flatMap((u) => u.flags))) await session.write(response);
   for (const update of updates) view.setFlags(update.uid, update.flags, update.modseq);
   return new Set(updates.map((u) => u.uid));
 }

@@ -217,8 +217,10 @@ export class SqliteMailRepo implements MailRepo {
     return r ? messageFrom(r) : undefined;
   }
 
+  // Flag changes, copies and expunges share the group commit of the message path: one fsync per
+  // event-loop turn instead of one per IMAP command, with the same durability when the promise settles.
   async setFlags(mailboxId: number, uids: number[], op: 'set' | 'add' | 'remove', flags: string[]): Promise<StoredMessage[]> {
-    return this.db.transaction(() => {
+    return this.group.run(() => {
       const mb = this.db.prepare('SELECT highest_modseq FROM mailboxes WHERE id = ?').get(mailboxId) as { highest_modseq: number } | undefined;
       if (!mb) throw new MedgateError('MAILBOX_UNKNOWN', 'the mailbox no longer exists');
       let modseq = mb.highest_modseq;
@@ -236,11 +238,11 @@ export class SqliteMailRepo implements MailRepo {
       }
       this.db.prepare('UPDATE mailboxes SET highest_modseq = ? WHERE id = ?').run(modseq, mailboxId);
       return changed;
-    }).immediate();
+    });
   }
 
   async copyMessages(fromMailboxId: number, uids: number[], toMailboxId: number): Promise<Array<[number, number]>> {
-    return this.db.transaction(() => {
+    return this.group.run(() => {
       const dest = this.db.prepare('SELECT * FROM mailboxes WHERE id = ?').get(toMailboxId) as MailboxRow | undefined;
       if (!dest) throw new MedgateError('MAILBOX_UNKNOWN', 'the destination mailbox does not exist');
       let uidNext = dest.uid_next;
@@ -257,11 +259,11 @@ export class SqliteMailRepo implements MailRepo {
       }
       this.db.prepare('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(uidNext, modseq, toMailboxId);
       return pairs;
-    }).immediate();
+    });
   }
 
   async expunge(mailboxId: number, uids?: number[]): Promise<number[]> {
-    const { removedUids, dropped } = this.db.transaction(() => {
+    const { removedUids, dropped } = await this.group.run(() => {
       const rows = this.db.prepare('SELECT uid, flags, blob_id FROM messages WHERE mailbox_id = ? ORDER BY uid').all(mailboxId) as { uid: number; flags: string; blob_id: string }[];
       const wanted = uids ? new Set(uids) : undefined;
       const removed = rows.filter((r) => r.flags.split(' ').includes('\\Deleted') && (!wanted || wanted.has(r.uid)));
@@ -273,7 +275,7 @@ export class SqliteMailRepo implements MailRepo {
         dropped = this.collectBlobs(removed.map((r) => r.blob_id));
       }
       return { removedUids: removed.map((r) => r.uid), dropped };
-    }).immediate();
+    });
     this.dropUnreferencedFiles(dropped);
     return removedUids;
   }
@@ -308,7 +310,8 @@ export class SqliteMailRepo implements MailRepo {
   }
 
   async putMeta(owner: string, blobId: string, encrypted: string): Promise<void> {
-    this.db.prepare('INSERT INTO message_meta (owner, blob_id, data) VALUES (?, ?, ?) ON CONFLICT (owner, blob_id) DO UPDATE SET data = excluded.data')
-      .run(owner.toLowerCase(), blobId, encrypted);
+    // Group commit: a mailbox listed for the first time writes one entry per message.
+    await this.group.run(() => this.db.prepare('INSERT INTO message_meta (owner, blob_id, data) VALUES (?, ?, ?) ON CONFLICT (owner, blob_id) DO UPDATE SET data = excluded.data')
+      .run(owner.toLowerCase(), blobId, encrypted));
   }
 }
