@@ -1,0 +1,294 @@
+/**
+ * medgate's IMAP server next to Debian's Dovecot 2.3, in one run, under Dovecot's own load generator:
+ * imaptest's stress profile (random LIST/STATUS/SELECT/FETCH/STORE/EXPUNGE/APPEND with its
+ * mailbox-state checker) with the same mbox against each, and the LOGIN latency of an account that
+ * already has a session open. Both speak TLS only (IMAPS), with the same certificate and key.
+ *
+ *   npx tsc -p tsconfig.json && IMAPTEST=/path/to/imaptest npx tsx bench/imaptest.bench.ts
+ *
+ * imaptest is built outside this repository (docs/imap.md, "Conformance: Dovecot's imaptest").
+ * Env: BENCH_SECS (30) per imaptest run, BENCH_LOGINS (50), BENCH_KDF_EXPONENT (16, production's
+ * Argon2 memory: it is what a LOGIN costs), BENCH_LOGIN_CACHE_TTL (config default, 0: off),
+ * BENCH_PORT_BASE (medgate on it, Dovecot on +1; default: free ports), DOVECOT (/usr/sbin/dovecot).
+ * Targets: ops/s ≥ 0.5× Dovecot, 0 errors, medgate LOGIN p50 < 20 ms.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import { ImapFlow } from 'imapflow';
+import { CLI, prepareGateway, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../test/helpers/gateway.js';
+import { imaptestArgs, locateImaptest, NOT_FOUND_BANNER, parseStress, runImaptest, summarizeErrors, type ImaptestLocation } from '../test/helpers/imaptest.js';
+import { freePorts } from '../test/helpers/ports.js';
+
+const SECS = Number(process.env['BENCH_SECS'] ?? '30');
+const LOGINS = Number(process.env['BENCH_LOGINS'] ?? '50');
+const KDF = Number(process.env['BENCH_KDF_EXPONENT'] ?? '16');
+const LOGIN_CACHE_TTL = process.env['BENCH_LOGIN_CACHE_TTL'] === undefined ? undefined : Number(process.env['BENCH_LOGIN_CACHE_TTL']);
+const DOVECOT = process.env['DOVECOT'] ?? '/usr/sbin/dovecot';
+const USER = 'paul.demo@cabinet-antony.medgate.test';
+const USER2 = 'jl.letest@cabinet-antony.medgate.test';
+const PASS = 'imaptest-pass-1';
+
+interface Server {
+  name: string;
+  port: number;
+  ca: string;
+}
+
+/** Children still running: killed on every way out (normal end, exception, Ctrl-C). */
+const children = new Set<ChildProcess>();
+process.on('exit', () => { for (const c of children) c.kill('SIGTERM'); });
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
+
+function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = (): void => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => { s.destroy(); resolve(); });
+      s.once('error', () => {
+        s.destroy();
+        if (Date.now() > deadline) reject(new Error(`nothing listens on ${port} after ${timeoutMs} ms`));
+        else setTimeout(attempt, 100);
+      });
+    };
+    attempt();
+  });
+}
+
+/**
+ * A throw-away Dovecot in `dir`: its own config, base_dir, state and log files, IMAPS only on
+ * loopback, the two users in a passwd-file with PLAIN passwords (auth cost ~0: what is compared
+ * is the IMAP work), maildir under `dir`. As root its processes drop to Debian's dovecot/dovenull
+ * users and the mail to nobody; otherwise everything runs as the current user.
+ */
+async function startDovecot(dir: string, port: number, certFile: string, keyFile: string): Promise<{ child: ChildProcess; log: string; stop(): Promise<void> }> {
+  const root = process.getuid?.() === 0;
+  const me = os.userInfo();
+  const mail = path.join(dir, 'mail');
+  for (const d of ['run', 'state', 'mail']) fs.mkdirSync(path.join(dir, d), { recursive: true });
+  fs.copyFileSync(certFile, path.join(dir, 'cert.pem'));
+  fs.copyFileSync(keyFile, path.join(dir, 'key.pem'));
+  fs.chmodSync(path.join(dir, 'key.pem'), 0o600);
+  fs.writeFileSync(path.join(dir, 'passwd'), `${USER}:{PLAIN}${PASS}\n${USER2}:{PLAIN}${PASS}\n`);
+  let mailUid = me.uid;
+  let mailGid = me.gid;
+  if (root) {
+    // Mail processes must not run as root (Dovecot refuses uid 0 below first_valid_uid): nobody.
+    mailUid = 65534;
+    mailGid = 65534;
+    fs.chmodSync(dir, 0o755);
+    fs.chownSync(mail, mailUid, mailGid);
+  }
+  const log = path.join(dir, 'dovecot.log');
+  const dh = '/usr/share/dovecot/dh.pem';
+  const conf = [
+    `base_dir = ${dir}/run`,
+    `state_dir = ${dir}/state`,
+    `log_path = ${log}`,
+    `info_log_path = ${log}`,
+    'protocols = imap',
+    'listen = 127.0.0.1',
+    'ssl = required',
+    `ssl_cert = <${dir}/cert.pem`,
+    `ssl_key = <${dir}/key.pem`,
+    ...(fs.existsSync(dh) ? [`ssl_dh = <${dh}`] : []),
+    'auth_mechanisms = plain login',
+    `default_internal_user = ${root ? 'dovecot' : me.username}`,
+    `default_login_user = ${root ? 'dovenull' : me.username}`,
+    `first_valid_uid = ${Math.min(mailUid, 1)}`,
+    // imaptest's clients all log in as one user from one address; the default is 10.
+    'mail_max_userip_connections = 1000',
+    `passdb {\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u ${dir}/passwd\n}`,
+    `userdb {\n  driver = static\n  args = uid=${mailUid} gid=${mailGid} home=${mail}/%u\n}`,
+    'mail_location = maildir:~/Maildir',
+    `service imap-login {\n  inet_listener imap {\n    port = 0\n  }\n  inet_listener imaps {\n    port = ${port}\n    ssl = yes\n  }\n}`,
+    'service doveadm {\n  inet_listener {\n    port = 0\n  }\n}',
+    '',
+  ].join('\n');
+  const confFile = path.join(dir, 'dovecot.conf');
+  fs.writeFileSync(confFile, conf);
+  const child = spawn(DOVECOT, ['-F', '-c', confFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  const out: string[] = [];
+  child.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
+  child.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => { children.delete(child); r(); }));
+  try {
+    await Promise.race([waitForPort(port, 15_000), exited.then(() => { throw new Error('dovecot exited'); })]);
+  } catch (err) {
+    child.kill('SIGTERM');
+    const logText = fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '';
+    throw new Error(`Dovecot did not start (${(err as Error).message}):\n${out.join('')}\n${logText}`);
+  }
+  return { child, log, stop: async () => { child.kill('SIGTERM'); await exited; } };
+}
+
+function client(s: Server): ImapFlow {
+  return new ImapFlow({ host: '127.0.0.1', port: s.port, secure: true, logger: false, auth: { user: USER, pass: PASS }, tls: { ca: s.ca, servername: 'localhost' } });
+}
+
+/** Reads CRLF lines from a socket until one matches. */
+function lineReader(sock: tls.TLSSocket): (match: (line: string) => boolean) => Promise<string> {
+  let buf = '';
+  let waiter: { match: (l: string) => boolean; resolve: (l: string) => void; reject: (e: Error) => void } | undefined;
+  const pump = (): void => {
+    let i: number;
+    while (waiter && (i = buf.indexOf('\r\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      if (waiter.match(line)) { const w = waiter; waiter = undefined; w.resolve(line); }
+    }
+  };
+  sock.on('data', (d: Buffer) => { buf += d.toString('latin1'); pump(); });
+  sock.on('error', (e) => waiter?.reject(e));
+  sock.on('close', () => waiter?.reject(new Error('connection closed')));
+  return (match) => new Promise((resolve, reject) => { waiter = { match, resolve, reject }; pump(); });
+}
+
+/** One raw TLS session: the LOGIN round trip alone, and connect+TLS+greeting+LOGIN. */
+async function timeLogin(s: Server): Promise<{ login: number; total: number }> {
+  const t0 = performance.now();
+  const sock = tls.connect({ host: '127.0.0.1', port: s.port, ca: s.ca, servername: 'localhost' });
+  const next = lineReader(sock);
+  try {
+    await next((l) => l.startsWith('* OK'));
+    const t1 = performance.now();
+    sock.write(`a1 LOGIN "${USER}" "${PASS}"\r\n`);
+    const reply = await next((l) => l.startsWith('a1 '));
+    const t2 = performance.now();
+    if (!reply.startsWith('a1 OK')) throw new Error(`${s.name} LOGIN: ${reply}`);
+    sock.write('a2 LOGOUT\r\n');
+    await next((l) => l.startsWith('a2 '));
+    return { login: t2 - t1, total: t2 - t0 };
+  } finally {
+    sock.destroy();
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** LOGIN latency while another session of the same account stays logged in and selected. */
+async function loginLatency(s: Server): Promise<{ p50: number; p95: number; totalP50: number }> {
+  const keeper = client(s);
+  await keeper.connect();
+  await keeper.mailboxOpen('INBOX');
+  try {
+    await timeLogin(s); // uncounted: first TLS session, caches
+    const logins: number[] = [];
+    const totals: number[] = [];
+    for (let i = 0; i < LOGINS; i++) {
+      const t = await timeLogin(s);
+      logins.push(t.login);
+      totals.push(t.total);
+    }
+    logins.sort((a, b) => a - b);
+    totals.sort((a, b) => a - b);
+    return { p50: percentile(logins, 50), p95: percentile(logins, 95), totalP50: percentile(totals, 50) };
+  } finally {
+    await keeper.logout();
+  }
+}
+
+interface Profile {
+  name: string;
+  args: string[];
+  box: string;
+}
+
+async function stress(loc: ImaptestLocation, s: Server, p: Profile): Promise<{ ops: number | undefined; errors: number; note: string }> {
+  const run = await runImaptest(loc, imaptestArgs({ host: '127.0.0.1', port: s.port, user: USER, pass: PASS }, [
+    `mbox=${path.join(loc.testsDir, 'default.mbox')}`, `box=${p.box}`, `secs=${SECS}`, ...p.args,
+  ]), (SECS + 60) * 1000);
+  const r = parseStress(run.stdout, run.stderr);
+  const errors = r.errors.length + r.fatal.length;
+  const notes: string[] = [];
+  if (run.code !== 0) notes.push(`exit ${run.code ?? run.signal}`);
+  if (r.fatal.length) notes.push(`imaptest gave up (${r.fatal[0]!.slice(0, 40)}…)`);
+  if (r.totalCommands === 0) notes.push('no Totals table');
+  // ops/s: the commands the Totals row counts over the whole imaptest run (start-up and wind-down included, alike for both).
+  const ops = r.totalCommands ? r.totalCommands / (run.ms / 1000) : undefined;
+  if (errors) {
+    console.log(`  ${s.name} ${p.name}: ${errors} errors, most frequent:`);
+    for (const l of summarizeErrors([...r.fatal, ...r.errors], 5)) console.log(`    ${l.slice(0, 200)}`);
+  }
+  return { ops, errors, note: notes.join('; ') };
+}
+
+async function main(): Promise<void> {
+  const found = locateImaptest();
+  if (!found.ok) {
+    console.error(`${NOT_FOUND_BANNER} (${found.reason})`);
+    process.exit(2);
+  }
+  const loc = found.location;
+  if (!fs.existsSync(CLI)) throw new Error(`${CLI} missing: run \`npx tsc -p tsconfig.json\` first`);
+  if (!fs.existsSync(DOVECOT)) throw new Error(`${DOVECOT} missing (Debian: apt-get install dovecot-imapd), or set DOVECOT`);
+  const base = process.env['BENCH_PORT_BASE'];
+  const [mgPort, dvPort] = base ? [Number(base), Number(base) + 1] : await freePorts(2);
+  const dir = tempDir('medgate-bench-imaptest-');
+  const dovecotDir = tempDir('medgate-bench-dovecot-');
+  let gw: ServeProcess | undefined;
+  let dovecot: Awaited<ReturnType<typeof startDovecot>> | undefined;
+  try {
+    const configFile = writeGatewayConfig(path.join(dir), {
+      ports: { imapTls: mgPort },
+      extra: { security: { kdfMemoryExponent: KDF, minPasswordLength: 12, ...(LOGIN_CACHE_TTL !== undefined ? { loginCache: { ttlSeconds: LOGIN_CACHE_TTL } } : {}) } },
+    });
+    await prepareGateway(configFile, [
+      { address: USER, kind: 'person', rpps: '10100000017', password: PASS },
+      { address: USER2, kind: 'person', rpps: '10100000041', password: PASS },
+    ]);
+    gw = await startServe(configFile);
+    children.add(gw.child);
+    const ca = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
+    // Dovecot presents medgate's own gateway certificate: same key type and size, same TLS cost.
+    // Its own temp dir: as root, Dovecot's auth and mail processes (other users) must traverse it.
+    dovecot = await startDovecot(dovecotDir, dvPort!, path.join(dir, 'data', 'tls', 'gateway.crt.pem'), path.join(dir, 'data', 'tls', 'gateway.key.pem'));
+    const servers: Server[] = [{ name: 'medgate', port: gw.ports['imapTls']!, ca }, { name: 'Dovecot', port: dvPort!, ca }];
+    const profiles: Profile[] = [
+      { name: 'clients=10', args: ['clients=10'], box: 'bench-c10' },
+      { name: 'clients=10 logout=0', args: ['clients=10', 'logout=0'], box: 'bench-c10-nologout' },
+      { name: 'clients=1', args: ['clients=1'], box: 'bench-c1' },
+      { name: 'clients=1 logout=0', args: ['clients=1', 'logout=0'], box: 'bench-c1-nologout' },
+    ];
+    // The state checker works in mailboxes that exist and that nothing else touches: one per profile.
+    for (const s of servers) {
+      const c = client(s);
+      await c.connect();
+      for (const p of profiles) await c.mailboxCreate(p.box);
+      await c.logout();
+    }
+    console.log(`imaptest stress, ${SECS} s per run, mbox ${path.join(loc.testsDir, 'default.mbox')}; medgate KDF exponent ${KDF}, login cache TTL ${LOGIN_CACHE_TTL ?? 'default (0: off)'}; Dovecot ${DOVECOT} (PLAIN passwd-file, stock service settings)`);
+    const rows: string[][] = [];
+    for (const p of profiles) {
+      const [m, d] = [await stress(loc, servers[0]!, p), await stress(loc, servers[1]!, p)];
+      rows.push([p.name, m.ops?.toFixed(0) ?? 'n/a', d.ops?.toFixed(0) ?? 'n/a', m.ops && d.ops ? `${(m.ops / d.ops).toFixed(2)}×` : 'n/a', String(m.errors), String(d.errors), [m.note && `medgate: ${m.note}`, d.note && `Dovecot: ${d.note}`].filter(Boolean).join('; ')]);
+    }
+    const head = ['profile', 'medgate ops/s', 'Dovecot ops/s', 'ratio (≥ 0.5×)', 'medgate errors', 'Dovecot errors', 'notes'];
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+    const fmt = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
+    console.log(`\n${fmt(head)}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}\n${rows.map(fmt).join('\n')}\n`);
+
+    console.log(`LOGIN latency with a second session of the same account open (${LOGINS} logins, raw TLS client, LOGIN round trip; connect+TLS+LOGIN in brackets):`);
+    for (const s of servers) {
+      const l = await loginLatency(s);
+      console.log(`  ${s.name.padEnd(8)} p50 ${l.p50.toFixed(1)} ms, p95 ${l.p95.toFixed(1)} ms  (p50 ${l.totalP50.toFixed(1)} ms)${s.name === 'medgate' ? `  target p50 < 20 ms: ${l.p50 < 20 ? 'met' : 'NOT met'}` : ''}`);
+    }
+  } finally {
+    await dovecot?.stop().catch(() => {});
+    if (gw) {
+      await gw.stop().catch(() => {});
+      children.delete(gw.child);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(dovecotDir, { recursive: true, force: true });
+  }
+}
+
+await main();
