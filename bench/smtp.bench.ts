@@ -20,10 +20,10 @@
  * re-wrapped with it before `serve`. Each client logs in once and sends BENCH_MESSAGES_PER_LOGIN
  * messages (default: all of its share) per connection before reconnecting and logging in again.
  * The run prints how many of those logins cost a full unlock (scrypt + Argon2) and how many the
- * login cache (security.loginCache, BENCH_LOGIN_CACHE_TTL seconds; 0 = off) or a simultaneous
+ * login cache (security.loginCache, BENCH_LOGIN_CACHE_TTL seconds; maxEntries 0 = off) or a simultaneous
  * login answered, from gateway A's audit trail. Gateway B (the relay target) runs on the same machine.
  * Environment: BENCH_CLIENTS (default 8), BENCH_MESSAGES (default 400), BENCH_KDF_MEMORY_EXPONENT (16),
- * BENCH_MESSAGES_PER_LOGIN (unlimited), BENCH_LOGIN_CACHE_TTL (the config default, 0: off),
+ * BENCH_MESSAGES_PER_LOGIN (unlimited), BENCH_LOGIN_CACHE_TTL (the config default, 60 s),
  * BENCH_WARMUP (200), BENCH_PARALLEL_GC=1: run gateway A without --single-threaded-gc (V8's default),
  * BENCH_NODE_FLAGS: more node flags for gateway A, BENCH_CPU_PROF=DIR: run gateway A under `node --cpu-prof` during part 1 (its main thread and
  * workers each write a .cpuprofile into DIR when it stops; A is restarted without it for part 4).
@@ -274,7 +274,7 @@ async function main(): Promise<void> {
     console.log(`${'  CPU per accepted message'.padEnd(34)} gateway A ${(cpuUsed.a * 1000 / Math.max(1, gw.latencies.length)).toFixed(1)} ms (logins included), gateway B ${(cpuUsed.b * 1000 / Math.max(1, gw.latencies.length)).toFixed(1)} ms`);
     console.log(`${'  gateway A by thread (ms/message)'.padEnd(34)} ${perThread}`);
     console.log(`${'  the submitting clients'.padEnd(34)} ${((benchCpu.user + benchCpu.system) / 1000 / Math.max(1, gw.latencies.length)).toFixed(1)} ms CPU per message (this bench process)`);
-    console.log(`${'  logins on gateway A'.padEnd(34)} ${logins.full + logins.cached + logins.joined}: ${logins.full} full (scrypt + Argon2), ${logins.cached} from the login cache, ${logins.joined} joined a simultaneous full unlock (${Number.isFinite(MESSAGES_PER_LOGIN) ? `${MESSAGES_PER_LOGIN} messages per login` : 'one login per client'}; login cache TTL ${LOGIN_CACHE_TTL ?? 'default 0 (off)'} s)`);
+    console.log(`${'  logins on gateway A'.padEnd(34)} ${logins.full + logins.cached + logins.joined}: ${logins.full} full (scrypt + Argon2), ${logins.cached} from the login cache, ${logins.joined} joined a simultaneous full unlock (${Number.isFinite(MESSAGES_PER_LOGIN) ? `${MESSAGES_PER_LOGIN} messages per login` : 'one login per client'}; login cache TTL ${LOGIN_CACHE_TTL ?? 'default 60'} s)`);
     console.log(`${'  relay of the remote copies'.padEnd(34)} drained ${relaySeconds.toFixed(1)} s after the last 250`);
     console.log(line('(a) bare smtp-server + fsync', bareRes, `(in the bench process, RSS ${Math.round(process.memoryUsage().rss / 1048576)} MB)`));
     console.log(`${'(b) raw seal() in-process'.padEnd(34)} ${sealRate.toFixed(1).padStart(7)} seals/s (one at a time, one thread; ${sealCpuMs.toFixed(1)} ms CPU per seal, WebCrypto jobs included)`);

@@ -8,7 +8,7 @@ import type { RoutingHeader, Verification } from '../crypto/seal/index.js';
 import { FilingCipher, ensureFilingDataKey } from './data-key.js';
 import { FilingError, FilingErrorCode } from './errors.js';
 import { identityHashes, MAX_PREFIX, prefixHash, searchForm, type FiledIdentity, type IdentityHashes } from './identity-hashes.js';
-import type { DocumentRow, FilingRepo, PatientRow, ReconcileRow } from './repo-types.js';
+import type { DocumentRow, FilingRepo, PatientRow, ReconcileRow } from '../store/types.js';
 import { tabOf, TABS, type Tab } from './tabs.js';
 
 export type MatchOutcome = 'matched' | 'new' | 'reconcile' | 'unidentified';

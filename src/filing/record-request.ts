@@ -19,7 +19,7 @@ import type { DirectoryEntry, NewQueueItem } from '../store/types.js';
 import { filingFor } from './context.js';
 import { FilingError, FilingErrorCode } from './errors.js';
 import type { FilingService } from './filing-service.js';
-import type { DocumentRow, RecordRequestRow, RequestBasis } from './repo-types.js';
+import type { DocumentRow, RecordRequestRow, RequestBasis } from '../store/types.js';
 import { rewrapSealed } from './rewrap.js';
 
 /** Fixed refusal reasons (audit details and the operator's error message). */

@@ -165,6 +165,9 @@ export async function openStored(opts: {
     }
     if (pooled?.ok) ownCopy = pooled.ownCopy;
     const res = pooled?.ok ? pooled : await sealer.openWith(opts.sealed, ownKey, resolveSigner);
+    // Signed with the owner's own key: he wrote it (APPEND of a Sent copy or a draft, or a note to
+    // himself), however the signer lookup resolved. Also once recorded so at APPEND time.
+    if (known?.ownCopy || res.verification.fingerprint === ownKey.getFingerprint()) ownCopy = true;
     // The user's own copies (Sent, Drafts) come back byte for byte as appended (RFC 3501 §6.3.11):
     // no verdict above them, and nothing to neutralise, since no third party wrote them.
     const original = toCrlf(ownCopy ? (res.raw as Buffer) : neutraliseForgedFields(res.raw as Buffer));

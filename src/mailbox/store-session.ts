@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type * as openpgp from 'openpgp';
-import { seal } from '../crypto/seal/index.js';
 import type { GatewayContext } from '../context.js';
 import { ImapError, ImapErrorCode } from '../imap/errors.js';
 import type {
@@ -12,6 +11,7 @@ import type { StoredMailboxChange } from './mail-events.js';
 import type { Mailbox, StoredMessage } from '../store/types.js';
 import type { MetaKey } from './meta-key.js';
 import type { SharedAccount } from './open-accounts.js';
+import { toCrlf } from '../util/crlf.js';
 import { openStored, type OpenedFacts, type OpenedMessage } from './opened-message.js';
 import { PATIENTS_ROOT, folderNameKey, isStoredPatientFolder, storedPatientFolder } from './patient-folders.js';
 
@@ -290,17 +290,17 @@ export class StoreUserSession implements ImapUserSession {
   /** Mail stored by the client (Sent copies, drafts) is sealed to the user's own key before it is written. */
   async append(mailbox: string, raw: Buffer, flags: string[], internalDate: Date): Promise<AppendResult> {
     const mb = await this.mailbox(mailbox);
-    const sealed = await seal({
-      raw,
-      routing: {
-        messageId: '', patient: null, document: { type: 'other', date: internalDate.toISOString().slice(0, 10) },
-        sender: { address: this.user }, recipients: [this.user],
-      },
-      signingKey: this.pgpKey, recipientKeys: [this.pgpKey.toPublic()], filingKeys: [],
-      envelope: { from: this.user, to: [this.user] },
-    });
-    const res = await this.ctx.store.mail.commit(sealed.sealed, [{ owner: this.user, mailbox: mb.name, flags, deliveryKey: `append:${randomUUID()}` }], undefined, internalDate);
+    const sealed = await this.sealer.sealOwnCopy(raw, this.pgpKey, this.user, internalDate);
+    const res = await this.ctx.store.mail.commit(sealed, [{ owner: this.user, mailbox: mb.name, flags, deliveryKey: `append:${randomUUID()}` }], undefined, internalDate);
     const placed = res.placed[0]!;
+    // The client just gave us these bytes: its sessions serve them without decrypting what was just
+    // sealed. Only in memory, as after a decryption; a later session opens the sealed copy (same bytes).
+    if (this.view === 'opened' && !this.shared.getOpened(res.blobId)) {
+      const bytes = toCrlf(raw);
+      const facts: OpenedFacts = { v: 2, prefix: '', size: bytes.length, ownCopy: true, fingerprint: null, error: null, patientFolder: null };
+      this.shared.remember(res.blobId, { bytes, facts, routing: null });
+      this.shared.facts.set(res.blobId, facts);
+    }
     this.ctx.mailEvents.emit({ type: 'exists', mailboxId: placed.mailboxId, uid: placed.uid });
     return { uid: placed.uid, uidValidity: mb.uidValidity };
   }

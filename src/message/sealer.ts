@@ -5,6 +5,7 @@ import type { ResolveSigner } from '../crypto/seal/index.js';
 import type { DirectoryService } from '../directory/directory-service.js';
 import { MedgateError } from '../errors.js';
 import type { DirectoryEntry } from '../store/types.js';
+import { sealOwnCopy } from './seal-own-copy.js';
 import { sealSubmission, sealSubmissionFile, type SealedSubmission, type SealedSubmissionFile } from './seal-submission.js';
 import type { SealPool } from './worker/seal-pool.js';
 import type { OpenTaskResult } from './worker/seal-worker.js';
@@ -110,6 +111,11 @@ export class MessageSealer {
   async seal(req: SealRequest): Promise<SealedSubmission> {
     const job = { raw: req.raw, ...jobOf(req) };
     return this.pool ? this.pool.seal(job) : sealSubmission(job);
+  }
+
+  /** A message the user stores himself (IMAP APPEND), sealed to his own key: in a worker when there is a pool. */
+  sealOwnCopy(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date): Promise<Buffer> {
+    return this.pool ? this.pool.sealOwnCopy(raw, key, owner, internalDate) : sealOwnCopy(raw, key, owner, internalDate);
   }
 
   /** seal() for a spooled message: reads `rawFile`, writes the sealed message to `outFile`. */

@@ -3,11 +3,10 @@
  * per-user connection limit and the audit hook. Passwords are never logged.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ImapSession } from '../session.js';
 import type { AuthEvent } from '../types.js';
-import { no, ok, type CommandResult } from './types.js';
+import { no, ok, type CommandResult, type CommandSession } from './types.js';
 
-function report(session: ImapSession, event: AuthEvent): void {
+function report(session: CommandSession, event: AuthEvent): void {
   try {
     session.ctx.onAuthEvent(event);
   } catch (err) {
@@ -16,7 +15,7 @@ function report(session: ImapSession, event: AuthEvent): void {
 }
 
 export async function authenticateUser(
-  session: ImapSession,
+  session: CommandSession,
   user: string,
   password: string,
   mechanism: 'LOGIN' | 'PLAIN',

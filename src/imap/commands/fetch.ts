@@ -8,10 +8,9 @@ import { decodeTransferEncoding } from '../mime/transfer-decoding.js';
 import { parseSequenceSet } from '../parser/sequence-set.js';
 import { tokenList, tokenText, type Token } from '../parser/tokenizer.js';
 import { atom, literal, type ImapValue } from '../response.js';
-import type { ImapSession } from '../session.js';
 import { formatDateTime } from './args.js';
 import { needsMeta, needsRaw, parseFetchItems, setsSeen, type FetchItem, type Partial } from './fetch-items.js';
-import { SELECTED, no, ok, type CommandHandler } from './types.js';
+import { SELECTED, no, ok, type CommandHandler, type CommandSession } from './types.js';
 
 function slice(bytes: Buffer, partial: Partial | undefined): Buffer {
   if (!partial) return bytes;
@@ -78,7 +77,7 @@ function parseChangedSince(token: Token | undefined): number | null {
   return Number(value);
 }
 
-async function markSeen(session: ImapSession, messages: MessageState[]): Promise<Set<number>> {
+async function markSeen(session: CommandSession, messages: MessageState[]): Promise<Set<number>> {
   const view = session.requireSelected();
   const unseen = messages.filter((m) => !m.flags.includes('\\Seen')).map((m) => m.uid);
   if (view.readOnly || unseen.length === 0) return new Set();

@@ -3,7 +3,7 @@ import * as openpgp from 'openpgp';
 import { Piscina } from 'piscina';
 import { MedgateError } from '../../errors.js';
 import type { SealedSubmission, SealedSubmissionFile, SubmissionFileToSeal, SubmissionToSeal } from '../seal-submission.js';
-import type { OpenTask, OpenTaskResult, SealFileTask, SealFileTaskResult, SealTask, SealTaskResult, UnwrapTask, UnwrapTaskResult } from './seal-worker.js';
+import type { OpenTask, OpenTaskResult, OwnCopyTask, OwnCopyTaskResult, SealFileTask, SealFileTaskResult, SealTask, SealTaskResult, UnwrapTask, UnwrapTaskResult } from './seal-worker.js';
 
 /**
  * A pool of worker threads that seal submissions and unwrap account keys (Argon2), so crypto uses
@@ -70,6 +70,17 @@ export class SealPool {
     const key = await openpgp.readPrivateKey({ armoredKey: res.armored });
     this.armored.set(key, res.armored);
     return key;
+  }
+
+  /** Seals a user's own copy (IMAP APPEND) in a worker. */
+  async sealOwnCopy(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date): Promise<Buffer> {
+    const task: OwnCopyTask = { raw, keyArmored: this.armor(key), owner, internalDate: internalDate.toISOString() };
+    const res = (await this.pool.run(task, { name: 'sealOwnCopyTask' })) as OwnCopyTaskResult;
+    if (!res.ok) {
+      if (res.code) throw new MedgateError(res.code, res.message);
+      throw new Error(res.message);
+    }
+    return asBuffer(res.sealed);
   }
 
   /**

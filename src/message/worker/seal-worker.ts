@@ -7,6 +7,7 @@ import * as openpgp from 'openpgp';
 import { unwrapPgpKey } from '../../crypto/keys.js';
 import { open, type ResolveSigner, type RoutingHeader, type Verification } from '../../crypto/seal/index.js';
 import type { DirectoryEntry } from '../../store/types.js';
+import { sealOwnCopy } from '../seal-own-copy.js';
 import { sealSubmission, sealSubmissionFile, type SealedSubmission, type SealedSubmissionFile } from '../seal-submission.js';
 
 export interface SealTask {
@@ -135,6 +136,27 @@ export async function unwrapKey(task: UnwrapTask): Promise<UnwrapTaskResult> {
   try {
     const key = await unwrapPgpKey(task.wrappedArmored, task.passphrase);
     return { ok: true, armored: key.armor() };
+  } catch (err) {
+    const { code, message } = failure(err);
+    return { ok: false, code, message };
+  }
+}
+
+export interface OwnCopyTask {
+  raw: Uint8Array;
+  keyArmored: string;
+  owner: string;
+  internalDate: string;
+}
+
+export type OwnCopyTaskResult = { ok: true; sealed: Uint8Array } | { ok: false; code?: string; message: string };
+
+/** sealOwnCopy in a worker: APPEND's seal costs a signature and an encryption, like a delivery. */
+export async function sealOwnCopyTask(task: OwnCopyTask): Promise<OwnCopyTaskResult> {
+  try {
+    const key = await signingKeys.get(task.keyArmored);
+    const raw = Buffer.from(task.raw.buffer, task.raw.byteOffset, task.raw.byteLength);
+    return { ok: true, sealed: await sealOwnCopy(raw, key, task.owner, new Date(task.internalDate)) };
   } catch (err) {
     const { code, message } = failure(err);
     return { ok: false, code, message };

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type {
   DocumentRow, FilingRepo, PatientRow, RecordRequestRow, ReconcileRow, ReconcileStatus, RequestBasis,
-} from '../../filing/repo-types.js';
+} from '../types.js';
 
 interface PatientDb {
   id: string; status: string; merged_into: string | null; identity_enc: string; ins_hash: string | null; traits_hash: string;

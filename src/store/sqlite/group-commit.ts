@@ -13,6 +13,7 @@ import type Database from 'better-sqlite3';
 
 interface Pending {
   work: () => unknown;
+  durable: boolean;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
@@ -25,10 +26,19 @@ export class GroupCommit {
 
   constructor(private readonly db: Database.Database) {}
 
-  /** Runs `work` (synchronous, this database only) in the next group transaction. */
-  run<T>(work: () => T): Promise<T> {
+  /**
+   * Runs `work` (synchronous, this database only) in the next group transaction.
+   *
+   * `durable: false` is for state a power cut may lose without harm — IMAP flags, the \Recent
+   * watermark, the metadata cache — as Dovecot's fsync_mode=optimized does for flag changes: a batch
+   * with only such writes commits without fsync (WAL with synchronous=NORMAL: a crash of the process,
+   * kill -9 included, still loses nothing; only the OS going down may). The next durable batch's
+   * fsync covers them too, since the WAL is written in order. Mail, queue and audit stay durable.
+   */
+  run<T>(work: () => T, options: { durable?: boolean } = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      if (this.pending.push({ work, resolve: resolve as (v: unknown) => void, reject }) === 1) defer(() => this.flush());
+      const durable = options.durable ?? true;
+      if (this.pending.push({ work, durable, resolve: resolve as (v: unknown) => void, reject }) === 1) defer(() => this.flush());
     });
   }
 
@@ -36,6 +46,8 @@ export class GroupCommit {
     const batch = this.pending;
     this.pending = [];
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = [];
+    const relaxed = !batch.some((p) => p.durable);
+    if (relaxed) this.db.pragma('synchronous = NORMAL');
     try {
       // IMMEDIATE takes the write lock first: reads inside (the audit chain head) cannot be forked.
       this.db.transaction(() => {
@@ -54,6 +66,8 @@ export class GroupCommit {
       // The commit itself failed: nothing of the batch is durable.
       for (const p of batch) p.reject(err);
       return;
+    } finally {
+      if (relaxed) this.db.pragma('synchronous = FULL');
     }
     batch.forEach((p, i) => {
       const o = outcomes[i]!;

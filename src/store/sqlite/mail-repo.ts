@@ -90,7 +90,7 @@ export class SqliteMailRepo implements MailRepo {
       const previous = read();
       if (previous < upToUid) this.db.prepare('UPDATE mailboxes SET recent_uid = ? WHERE id = ?').run(upToUid, mailboxId);
       return previous;
-    });
+    }, { durable: false });
   }
 
   async getMailboxById(id: number): Promise<Mailbox | undefined> {
@@ -217,8 +217,9 @@ export class SqliteMailRepo implements MailRepo {
     return r ? messageFrom(r) : undefined;
   }
 
-  // Flag changes, copies and expunges share the group commit of the message path: one fsync per
-  // event-loop turn instead of one per IMAP command, with the same durability when the promise settles.
+  // Flag changes, copies and expunges share the group commit of the message path: one transaction
+  // per event-loop turn instead of one per IMAP command. Copies and expunges are durable when the
+  // promise settles; flag changes are not fsynced on their own (GroupCommit.run: durable false).
   async setFlags(mailboxId: number, uids: number[], op: 'set' | 'add' | 'remove', flags: string[]): Promise<StoredMessage[]> {
     return this.group.run(() => {
       const mb = this.db.prepare('SELECT highest_modseq FROM mailboxes WHERE id = ?').get(mailboxId) as { highest_modseq: number } | undefined;
@@ -238,7 +239,7 @@ export class SqliteMailRepo implements MailRepo {
       }
       this.db.prepare('UPDATE mailboxes SET highest_modseq = ? WHERE id = ?').run(modseq, mailboxId);
       return changed;
-    });
+    }, { durable: false });
   }
 
   async copyMessages(fromMailboxId: number, uids: number[], toMailboxId: number): Promise<Array<[number, number]>> {
@@ -312,6 +313,6 @@ export class SqliteMailRepo implements MailRepo {
   async putMeta(owner: string, blobId: string, encrypted: string): Promise<void> {
     // Group commit: a mailbox listed for the first time writes one entry per message.
     await this.group.run(() => this.db.prepare('INSERT INTO message_meta (owner, blob_id, data) VALUES (?, ?, ?) ON CONFLICT (owner, blob_id) DO UPDATE SET data = excluded.data')
-      .run(owner.toLowerCase(), blobId, encrypted));
+      .run(owner.toLowerCase(), blobId, encrypted), { durable: false });
   }
 }
