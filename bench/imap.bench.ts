@@ -50,7 +50,7 @@ async function main(): Promise<void> {
         text: 'Compte rendu.\n'.repeat(40), attachments: [{ filename: 'cr.pdf', content: Buffer.alloc(14_000, (i + j) & 0xff) }],
       }).compile().build();
       raws.push(raw);
-      await delivery.acceptSubmission({ raw, sender: { address: PAUL, pgpKey: sender.pgpKey, entry: senderEntry }, envelopeFrom: PAUL, recipients: [rcpt] });
+      await delivery.acceptSubmission({ source: { raw }, sender: { address: PAUL, pgpKey: sender.pgpKey, entry: senderEntry }, envelopeFrom: PAUL, recipients: [rcpt] });
     }));
   }
   console.log(`seeded ${N} messages in ${((performance.now() - seedStart) / 1000).toFixed(1)} s (sealing in ${pool ? 'worker threads' : 'main thread'})`);

@@ -12,6 +12,7 @@ import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareGateway, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
 import { RawClient } from '../imap/harness.js';
+import { WireModel } from '../imap/wire-model.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
 const JL = 'jl.letest@cabinet-antony.medgate.test';
@@ -61,48 +62,6 @@ function message(subject: string, body: string, eol = '\r\n'): Buffer {
     'Content-Transfer-Encoding: 8bit', '', body, ''].join(eol));
 }
 
-/** Same rules as test/imap/state-exactness.test.ts, fed from imapflow's log of what it sent and received. */
-class WireModel {
-  exists = 0;
-  keywords = new Set<string>();
-  violations: string[] = [];
-  private command = '';
-
-  start(line: string): void {
-    const words = line.split(' ');
-    this.command = (words[1]?.toUpperCase() === 'UID' ? `UID ${words[2] ?? ''}` : words[1] ?? '').toUpperCase();
-    if (this.command === 'SELECT' || this.command === 'EXAMINE') {
-      this.exists = 0;
-      this.keywords.clear();
-    }
-  }
-
-  untagged(line: string): void {
-    const flags = /^\* FLAGS \(([^)]*)\)/.exec(line);
-    if (flags) this.keywords = new Set(flags[1]!.split(' ').filter((f) => f && !f.startsWith('\\')).map((f) => f.toLowerCase()));
-    const search = /^\* SEARCH([\d ]*)/.exec(line);
-    if (search && this.command === 'SEARCH') {
-      for (const n of search[1]!.trim().split(' ').filter(Boolean).map(Number)) if (n > this.exists) this.violations.push(`SEARCH ${n} above EXISTS ${this.exists}`);
-    }
-    const m = /^\* (\d+) (EXISTS|EXPUNGE|FETCH)\b(.*)$/s.exec(line);
-    if (!m) return;
-    const n = Number(m[1]);
-    if (m[2] === 'EXISTS') {
-      if (n < this.exists) this.violations.push(`EXISTS went down from ${this.exists} to ${n}`);
-      this.exists = n;
-    } else if (m[2] === 'EXPUNGE') {
-      if (['FETCH', 'STORE', 'SEARCH'].includes(this.command)) this.violations.push(`EXPUNGE ${n} during ${this.command}`);
-      if (n < 1 || n > this.exists) this.violations.push(`EXPUNGE ${n} with EXISTS ${this.exists}`);
-      else this.exists--;
-    } else {
-      if (n < 1 || n > this.exists) this.violations.push(`FETCH ${n} above EXISTS ${this.exists} (during ${this.command})`);
-      const shown = /\bFLAGS \(([^)]*)\)/.exec(m[3]!);
-      for (const flag of shown ? shown[1]!.split(' ').filter(Boolean) : []) {
-        if (!flag.startsWith('\\') && !this.keywords.has(flag.toLowerCase())) this.violations.push(`keyword ${flag} shown before FLAGS (during ${this.command})`);
-      }
-    }
-  }
-}
 
 /** Authenticated submission with a message sent exactly as given (bare LF included), over implicit TLS. */
 async function smtpRaw(data: Buffer): Promise<void> {
