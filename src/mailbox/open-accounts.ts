@@ -53,6 +53,10 @@ export class SharedAccount {
     return this.imapMeta.get(blobId);
   }
 
+  forgetMeta(blobId: string): void {
+    this.imapMeta.delete(blobId);
+  }
+
   rememberMeta(blobId: string, meta: MessageMeta): void {
     this.imapMeta.delete(blobId);
     this.imapMeta.set(blobId, meta);
@@ -70,10 +74,18 @@ export class SharedAccount {
   }
 }
 
-/** The accounts with at least one open IMAP session in this process. */
+/**
+ * The accounts with at least one open IMAP session in this process, and for `lingerMs` after their
+ * last one ended: the same span the login cache keeps the key (security.loginCache.ttlSeconds), so a
+ * client that logs out and back in does not decrypt its mailbox again. Anyone able to read this
+ * memory then could read the key too; nothing more is exposed than by the login cache.
+ */
 export class OpenAccounts {
   private readonly accounts = new Map<string, SharedAccount>();
   private readonly loading = new Map<string, Promise<SharedAccount>>();
+  private readonly lingering = new Map<SharedAccount, NodeJS.Timeout>();
+
+  constructor(private readonly lingerMs = 0) {}
 
   /**
    * The shared state of `address`, made on its first session (`loadMetaKey` runs only then). Each
@@ -98,12 +110,28 @@ export class OpenAccounts {
       }
       shared = await load;
     }
+    const timer = this.lingering.get(shared);
+    if (timer) {
+      clearTimeout(timer);
+      this.lingering.delete(shared);
+    }
     shared.sessions++;
     return shared;
   }
 
   release(shared: SharedAccount): void {
     shared.sessions--;
+    if (shared.sessions > 0) return;
+    if (this.lingerMs <= 0) return this.drop(shared);
+    const timer = setTimeout(() => this.drop(shared), this.lingerMs);
+    timer.unref();
+    this.lingering.set(shared, timer);
+  }
+
+  private drop(shared: SharedAccount): void {
+    const timer = this.lingering.get(shared);
+    if (timer) clearTimeout(timer);
+    this.lingering.delete(shared);
     if (shared.sessions > 0) return;
     shared.clear();
     if (this.accounts.get(shared.address) === shared) this.accounts.delete(shared.address);

@@ -7,9 +7,12 @@ import { StoreUserSession } from './store-session.js';
 
 /** The IMAP server's view of medgate's encrypted store: LOGIN unlocks the user's key for the session. */
 export class StoreBackend implements ImapBackend {
-  private readonly open = new OpenAccounts();
+  private readonly open: OpenAccounts;
 
-  constructor(private readonly ctx: GatewayContext) {}
+  constructor(private readonly ctx: GatewayContext) {
+    const cache = ctx.config.security.loginCache;
+    this.open = new OpenAccounts(cache.maxEntries > 0 ? cache.ttlSeconds * 1000 : 0);
+  }
 
   /**
    * A LOGIN of an account that has another session open, or logged in a moment ago, reuses the key

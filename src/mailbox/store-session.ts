@@ -43,6 +43,7 @@ export class StoreUserSession implements ImapUserSession {
   private readonly pgpKey: openpgp.PrivateKey;
   private readonly metaKey: MetaKey;
   private closed = false;
+  private readonly readIds = new Map<string, { id: number; until: number }>();
   private readonly unsubscribers = new Set<() => void>();
   private readonly subscriptions = new Set<{ tail: Promise<unknown> }>();
   private displayToStored = new Map<string, string>();
@@ -141,6 +142,7 @@ export class StoreUserSession implements ImapUserSession {
   }
 
   async createMailbox(name: string): Promise<void> {
+    this.readIds.clear();
     const stored = await this.storedNameForNew(name);
     if (await this.ctx.store.mail.getMailbox(this.user, stored)) throw new ImapError(ImapErrorCode.MAILBOX_EXISTS, `Mailbox ${name} already exists`);
     // A client's CREATE does not subscribe (RFC 3501 §6.3.3); clients that want it say SUBSCRIBE.
@@ -149,6 +151,7 @@ export class StoreUserSession implements ImapUserSession {
   }
 
   async deleteMailbox(name: string): Promise<void> {
+    this.readIds.clear();
     if (name.toUpperCase() === 'INBOX') throw new ImapError(ImapErrorCode.MAILBOX_NOT_ALLOWED, 'INBOX cannot be deleted');
     const mb = await this.mailbox(name);
     await this.ctx.store.mail.deleteMailbox(this.user, mb.name);
@@ -156,6 +159,7 @@ export class StoreUserSession implements ImapUserSession {
   }
 
   async renameMailbox(from: string, to: string): Promise<void> {
+    this.readIds.clear();
     const src = await this.mailbox(from);
     const target = await this.storedNameForNew(to);
     if (await this.ctx.store.mail.getMailbox(this.user, target)) throw new ImapError(ImapErrorCode.MAILBOX_EXISTS, `Mailbox ${to} already exists`);
@@ -221,9 +225,13 @@ export class StoreUserSession implements ImapUserSession {
       await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...keep, facts: opened.facts }));
       await this.fileUnderPatient(m, sealed, opened.facts);
     }
-    this.shared.remember(m.blobId, opened);
-    // A failed opening is retried by the next session of the account, not served from memory.
-    if (!opened.facts.error) this.shared.facts.set(m.blobId, opened.facts);
+    // A failed opening is not kept: the next FETCH tries again (signer reinstated, directory synced).
+    // Metadata computed from the notice of an earlier failure describes other bytes: gone too.
+    if (cached?.facts?.error || opened.facts.error) this.shared.forgetMeta(m.blobId);
+    if (!opened.facts.error) {
+      this.shared.remember(m.blobId, opened);
+      this.shared.facts.set(m.blobId, opened.facts);
+    }
     return opened;
   }
 
@@ -258,9 +266,22 @@ export class StoreUserSession implements ImapUserSession {
     };
   }
 
+  /**
+   * The mailbox id for reading one message, looked up once per command burst: a FETCH of 10 000
+   * messages looked the mailbox up 20 000 times. Only reads go through it, and a stale id (the mailbox
+   * deleted meanwhile) finds no message, which is the right answer then.
+   */
+  private async mailboxIdForRead(name: string): Promise<number> {
+    const now = Date.now();
+    const hit = this.readIds.get(name);
+    if (hit && hit.until > now) return hit.id;
+    const mb = await this.mailbox(name);
+    this.readIds.set(name, { id: mb.id, until: now + 1000 });
+    return mb.id;
+  }
+
   private async message(mailbox: string, uid: number): Promise<StoredMessage> {
-    const mb = await this.mailbox(mailbox);
-    const m = await this.ctx.store.mail.getMessage(mb.id, uid);
+    const m = await this.ctx.store.mail.getMessage(await this.mailboxIdForRead(mailbox), uid);
     if (!m) throw new ImapError(ImapErrorCode.MESSAGE_GONE, 'The message no longer exists');
     return m;
   }
@@ -275,13 +296,14 @@ export class StoreUserSession implements ImapUserSession {
     if (known) return known;
     const text = await this.ctx.store.mail.getMeta(this.user, m.blobId);
     const meta = (text ? this.metaKey.decrypt<{ imap?: MessageMeta }>(text)?.imap : undefined) ?? null;
-    if (meta) this.shared.rememberMeta(m.blobId, meta);
+    // Shared only for messages known to open; a notice's metadata stays this session's.
+    if (meta && this.shared.facts.has(m.blobId)) this.shared.rememberMeta(m.blobId, meta);
     return meta;
   }
 
   async storeMessageMeta(mailbox: string, uid: number, meta: MessageMeta): Promise<void> {
     const m = await this.message(mailbox, uid);
-    this.shared.rememberMeta(m.blobId, meta);
+    if (this.shared.facts.has(m.blobId)) this.shared.rememberMeta(m.blobId, meta);
     const text = await this.ctx.store.mail.getMeta(this.user, m.blobId);
     const current = text ? this.metaKey.decrypt<Record<string, unknown>>(text) : undefined;
     await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...current, imap: meta }));
