@@ -165,9 +165,10 @@ export async function openStored(opts: {
     }
     if (pooled?.ok) ownCopy = pooled.ownCopy;
     const res = pooled?.ok ? pooled : await sealer.openWith(opts.sealed, ownKey, resolveSigner);
-    // Signed with the owner's own key: he wrote it (APPEND of a Sent copy or a draft, or a note to
-    // himself), however the signer lookup resolved. Also once recorded so at APPEND time.
-    if (known?.ownCopy || res.verification.fingerprint === ownKey.getFingerprint()) ownCopy = true;
+    // Recorded at APPEND time (the signer lookup cannot tell: a person's directory key is his own key,
+    // and a record re-addressed to its author is signed by him too but is delivered mail), or by the
+    // verdict of version 1 facts.
+    if (known?.ownCopy || known?.prefix.startsWith('X-Medgate-Signature: own-copy')) ownCopy = true;
     // The user's own copies (Sent, Drafts) come back byte for byte as appended (RFC 3501 §6.3.11):
     // no verdict above them, and nothing to neutralise, since no third party wrote them.
     const original = toCrlf(ownCopy ? (res.raw as Buffer) : neutraliseForgedFields(res.raw as Buffer));

@@ -317,9 +317,11 @@ export class StoreUserSession implements ImapUserSession {
     const placed = res.placed[0]!;
     // The client just gave us these bytes: its sessions serve them without decrypting what was just
     // sealed. Only in memory, as after a decryption; a later session opens the sealed copy (same bytes).
-    if (this.view === 'opened' && !this.shared.getOpened(res.blobId)) {
+    if (this.view === 'opened') {
       const bytes = toCrlf(raw);
       const facts: OpenedFacts = { v: 2, prefix: '', size: bytes.length, ownCopy: true, fingerprint: null, error: null, patientFolder: null };
+      // Recorded (encrypted) now: only here is it known for sure that the user stored it himself.
+      await this.ctx.store.mail.putMeta(this.user, res.blobId, this.metaKey.encrypt({ facts }));
       this.shared.remember(res.blobId, { bytes, facts, routing: null });
       this.shared.facts.set(res.blobId, facts);
     }

@@ -92,7 +92,37 @@ describe('login cache (AccountService.unlock)', () => {
     expect(await unlockKinds(f, address)).toEqual(['ok:full', 'refused:account-disabled', 'ok:full', 'refused:account-disabled', 'ok:full']);
   });
 
-  it('entries expire after ttlSeconds; ttlSeconds 0 turns the cache off', async () => {
+  it('a session holding the key keeps it past ttlSeconds; the TTL counts from the end of the last hold', async () => {
+    const address = await f.addAccount('paul.demo', '10100000017');
+    const accounts = f.service({ ttlSeconds: 0, maxEntries: 10 });
+    const first = await accounts.unlock(address, PASSWORD, { via: 'imap-login', hold: true });
+    f.advance(3_600_000);
+    const second = await accounts.unlock(address, PASSWORD, { via: 'imap-login', hold: true });
+    expect(f.unwraps()).toBe(1); // an hour later, but a session still holds it
+    first.release!();
+    await accounts.unlock(address, PASSWORD, { via: 'smtp' });
+    expect(f.unwraps()).toBe(1); // the second session still holds it
+    second.release!();
+    second.release!(); // a second release of the same hold changes nothing
+    await accounts.unlock(address, PASSWORD, { via: 'smtp' });
+    expect(f.unwraps()).toBe(2); // no hold and ttlSeconds 0: gone
+    // A wrong password never rides on a held key.
+    const held = await accounts.unlock(address, PASSWORD, { via: 'imap-login', hold: true });
+    await expect(accounts.unlock(address, 'not the password at all', { via: 'imap-login' })).rejects.toMatchObject({ code: 'CREDENTIALS_WRONG' });
+    held.release!();
+    const lingering = f.service({ ttlSeconds: 60, maxEntries: 10 });
+    const h = await lingering.unlock(address, PASSWORD, { via: 'imap-login', hold: true });
+    f.advance(120_000);
+    h.release!();
+    f.advance(59_000);
+    await lingering.unlock(address, PASSWORD, { via: 'smtp' });
+    expect(f.unwraps()).toBe(4); // 59 s after the hold ended: still cached
+    f.advance(2_000);
+    await lingering.unlock(address, PASSWORD, { via: 'smtp' });
+    expect(f.unwraps()).toBe(5);
+  });
+
+  it('entries expire after ttlSeconds; with ttlSeconds 0 and no session holding it, every login takes the full path', async () => {
     const address = await f.addAccount('paul.demo', '10100000017');
     const accounts = f.service({ ttlSeconds: 60, maxEntries: 10 });
     await accounts.unlock(address, PASSWORD);
