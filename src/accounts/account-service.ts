@@ -7,6 +7,8 @@ import {
 import { MedgateError } from '../errors.js';
 import { readCertificateInfo, type TestCa } from '../pki/index.js';
 import type { Account, AccountKind, DirectoryEntry, Store } from '../store/types.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AddressLoginLimit, loginRateLimited, type AddressLoginLimitOptions } from './address-login-limit.js';
 import { LoginCache, type LoginCacheOptions } from './login-cache.js';
 import { SingleFlight } from './single-flight.js';
 
@@ -23,6 +25,8 @@ export interface AccountServiceOptions {
   loadCustodyKey: () => Promise<openpgp.PrivateKey>;
   /** Reuse of unlocked keys across logins (`security.loginCache`); absent = off. */
   loginCache?: LoginCacheOptions;
+  /** Failed password logins per source address across accounts (`security.loginLimits`); absent = no limit. */
+  loginLimits?: AddressLoginLimitOptions;
 }
 
 export interface NewAccountRequest {
@@ -70,10 +74,12 @@ const ADDRESS = /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9-]+(\.[a-z0-9-]+)+$/;
 export class AccountService {
   private unwrapper: KeyUnwrapper = unwrapPgpKey;
   private readonly loginCache: LoginCache;
+  private readonly addressLimit: AddressLoginLimit | undefined;
   private readonly unlocking = new SingleFlight<openpgp.PrivateKey>();
 
   constructor(private readonly o: AccountServiceOptions) {
     this.loginCache = new LoginCache(o.loginCache ?? { ttlSeconds: 0, maxEntries: 0 });
+    this.addressLimit = o.loginLimits ? new AddressLoginLimit(o.loginLimits) : undefined;
   }
 
   /**
@@ -187,9 +193,17 @@ export class AccountService {
    */
   async unlock(addressInput: string, password: string, context: { via: string; remote?: string; hold?: boolean } = { via: 'cli' }): Promise<UnlockedAccount> {
     const address = addressInput.trim().toLowerCase();
+    const { remote } = context;
+    if (remote !== undefined && this.addressLimit?.isRefused(remote)) {
+      // Refused before the password is looked at: the right password gets the same answer.
+      await this.o.audit.record({ actor: address, action: 'auth.login', outcome: 'refused', details: { via: context.via, remote, reason: 'address-rate-limited' } });
+      throw loginRateLimited();
+    }
     const account = await this.o.store.accounts.get(address);
     const fail = async (reason: string): Promise<never> => {
-      await this.o.audit.record({ actor: address, action: 'auth.login', outcome: 'refused', details: { via: context.via, remote: context.remote, reason } });
+      const delayMs = remote !== undefined && this.addressLimit ? this.addressLimit.recordFailure(remote) : 0;
+      await this.o.audit.record({ actor: address, action: 'auth.login', outcome: 'refused', details: { via: context.via, remote, reason, ...(delayMs ? { delayMs } : {}) } });
+      if (delayMs) await sleep(delayMs);
       throw wrongCredentials();
     };
     if (!account) {
