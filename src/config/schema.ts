@@ -76,6 +76,16 @@ export const configSchema = z.strictObject({
     /** Largest message accepted, in bytes (advertised as SMTP SIZE). */
     maxMessageBytes: z.number().int().min(1024).default(50 * 1024 * 1024),
   }).default({ maxMessageBytes: 50 * 1024 * 1024 }),
+  /** The record-server HTTPS API (`listen.api`). */
+  api: z.strictObject({
+    /** Per client certificate: `burst` requests at once, then `requestsPerMinute` (0 = no limit); beyond, 429 + Retry-After. */
+    rateLimit: z.strictObject({
+      requestsPerMinute: z.number().int().min(0).max(1_000_000).default(120),
+      burst: z.number().int().min(1).max(1_000_000).default(30),
+    }).default({ requestsPerMinute: 120, burst: 30 }),
+    /** Letters a patient search needs at least (a one-letter prefix names too many patients). */
+    minSearchLetters: z.number().int().min(1).max(64).default(2),
+  }).default({ rateLimit: { requestsPerMinute: 120, burst: 30 }, minSearchLetters: 2 }),
   /** Peer gateways: where to deliver each remote domain (MX lookup is the fallback). */
   peers: z.array(z.strictObject({
     domain,
