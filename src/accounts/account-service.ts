@@ -2,7 +2,7 @@ import * as openpgp from 'openpgp';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import {
   checkPasswordVerifier, decryptWithKey, encryptToKey, generatePgpKey, makePasswordVerifier, makeRecoveryKey,
-  normalizeRecoveryKey, unwrapPgpKey, wrapPgpKey, wrongCredentials,
+  normalizeRecoveryKey, protectForExport, unwrapPgpKey, wrapPgpKey, wrongCredentials,
 } from '../crypto/keys.js';
 import { MedgateError } from '../errors.js';
 import { readCertificateInfo, type TestCa } from '../pki/index.js';
@@ -315,6 +315,40 @@ export class AccountService {
     this.loginCache.evict(address);
     await this.o.audit.record({ actor, action: 'account.passwd', outcome: 'ok', details: { address, via: proof.recoveryKey !== undefined ? 'recovery-key' : 'password' } });
     return { newRecoveryKey };
+  }
+
+  /**
+   * The account's OpenPGP key for use outside medgate (GnuPG, another client). Public: no proof
+   * needed. Secret: the account's password unlocks it (a failure is CREDENTIALS_WRONG, audited like a
+   * login) and it is re-protected under `passphrase` in a form gpg 2.2 imports (protectForExport).
+   * Audited as `account.export-key` with the address and whether the secret key left.
+   */
+  async exportKey(addressInput: string, o: { secret: false } | { secret: true; password: string; passphrase: string }, actor = 'operator'): Promise<openpgp.PublicKey | openpgp.PrivateKey> {
+    const address = addressInput.trim().toLowerCase();
+    const audit = (outcome: 'ok' | 'refused', reason?: string): Promise<unknown> =>
+      this.o.audit.record({ actor, action: 'account.export-key', outcome, details: { address, secret: o.secret, ...(reason ? { reason } : {}) } });
+    if (!o.secret) {
+      const account = await this.o.store.accounts.get(address);
+      if (!account) {
+        await audit('refused', 'unknown-account');
+        throw new MedgateError('ACCOUNT_UNKNOWN', `no account for ${address}`);
+      }
+      await audit('ok');
+      return openpgp.readKey({ armoredKey: account.pgpPublicKey });
+    }
+    if (o.passphrase.length < this.o.minPasswordLength) {
+      throw new MedgateError('PASSPHRASE_TOO_SHORT', `the passphrase of the exported key must have at least ${this.o.minPasswordLength} characters`);
+    }
+    let unlocked: UnlockedAccount;
+    try {
+      unlocked = await this.unlock(address, o.password, { via: 'cli-export-key' });
+    } catch (err) {
+      await audit('refused', err instanceof MedgateError ? err.code : 'unlock-failed');
+      throw err;
+    }
+    const exported = await protectForExport(unlocked.pgpKey, o.passphrase);
+    await audit('ok');
+    return exported;
   }
 
   async setDisabled(addressInput: string, disabled: boolean, actor = 'operator'): Promise<void> {
