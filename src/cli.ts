@@ -10,6 +10,11 @@ import { registerRmpCommands } from './cli/rmp-commands.js';
 import { registerQueueCommands } from './cli/queue-commands.js';
 import { registerServeCommands } from './cli/serve-commands.js';
 import { registerUserCommands } from './cli/user-commands.js';
+import { PROCESS_UMASK } from './init/permissions.js';
+
+// Before anything is created: the database, its WAL/SHM, blobs, spool and keys are owner-only
+// whatever umask the operator (or a service manager) started medgate with.
+process.umask(PROCESS_UMASK);
 
 const program = new Command('medgate')
   .description('secure medical messaging gateway: end-to-end encrypted mail with a verified routing header')

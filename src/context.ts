@@ -39,6 +39,7 @@ export async function createContext(config: MedgateConfig, opts: { logDestinatio
     kdfMemoryExponent: config.security.kdfMemoryExponent,
     minPasswordLength: config.security.minPasswordLength,
     loginCache: config.security.loginCache,
+    loginLimits: config.security.loginLimits,
   });
   let sealer: Promise<MessageSealer> | undefined;
   const getSealer = (): Promise<MessageSealer> => (sealer ??= ensureFilingKey(config.dataDir, config.domain)

@@ -2,11 +2,13 @@ import * as openpgp from 'openpgp';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import {
   checkPasswordVerifier, decryptWithKey, encryptToKey, generatePgpKey, makePasswordVerifier, makeRecoveryKey,
-  normalizeRecoveryKey, unwrapPgpKey, wrapPgpKey, wrongCredentials,
+  normalizeRecoveryKey, protectForExport, unwrapPgpKey, wrapPgpKey, wrongCredentials,
 } from '../crypto/keys.js';
 import { MedgateError } from '../errors.js';
 import { readCertificateInfo, type TestCa } from '../pki/index.js';
 import type { Account, AccountKind, DirectoryEntry, Store } from '../store/types.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AddressLoginLimit, loginRateLimited, type AddressLoginLimitOptions } from './address-login-limit.js';
 import { LoginCache, type LoginCacheOptions } from './login-cache.js';
 import { SingleFlight } from './single-flight.js';
 
@@ -23,6 +25,8 @@ export interface AccountServiceOptions {
   loadCustodyKey: () => Promise<openpgp.PrivateKey>;
   /** Reuse of unlocked keys across logins (`security.loginCache`); absent = off. */
   loginCache?: LoginCacheOptions;
+  /** Failed password logins per source address across accounts (`security.loginLimits`); absent = no limit. */
+  loginLimits?: AddressLoginLimitOptions;
 }
 
 export interface NewAccountRequest {
@@ -70,10 +74,12 @@ const ADDRESS = /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9-]+(\.[a-z0-9-]+)+$/;
 export class AccountService {
   private unwrapper: KeyUnwrapper = unwrapPgpKey;
   private readonly loginCache: LoginCache;
+  private readonly addressLimit: AddressLoginLimit | undefined;
   private readonly unlocking = new SingleFlight<openpgp.PrivateKey>();
 
   constructor(private readonly o: AccountServiceOptions) {
     this.loginCache = new LoginCache(o.loginCache ?? { ttlSeconds: 0, maxEntries: 0 });
+    this.addressLimit = o.loginLimits ? new AddressLoginLimit(o.loginLimits) : undefined;
   }
 
   /**
@@ -187,9 +193,17 @@ export class AccountService {
    */
   async unlock(addressInput: string, password: string, context: { via: string; remote?: string; hold?: boolean } = { via: 'cli' }): Promise<UnlockedAccount> {
     const address = addressInput.trim().toLowerCase();
+    const { remote } = context;
+    if (remote !== undefined && this.addressLimit?.isRefused(remote)) {
+      // Refused before the password is looked at: the right password gets the same answer.
+      await this.o.audit.record({ actor: address, action: 'auth.login', outcome: 'refused', details: { via: context.via, remote, reason: 'address-rate-limited' } });
+      throw loginRateLimited();
+    }
     const account = await this.o.store.accounts.get(address);
     const fail = async (reason: string): Promise<never> => {
-      await this.o.audit.record({ actor: address, action: 'auth.login', outcome: 'refused', details: { via: context.via, remote: context.remote, reason } });
+      const delayMs = remote !== undefined && this.addressLimit ? this.addressLimit.recordFailure(remote) : 0;
+      await this.o.audit.record({ actor: address, action: 'auth.login', outcome: 'refused', details: { via: context.via, remote, reason, ...(delayMs ? { delayMs } : {}) } });
+      if (delayMs) await sleep(delayMs);
       throw wrongCredentials();
     };
     if (!account) {
@@ -301,6 +315,40 @@ export class AccountService {
     this.loginCache.evict(address);
     await this.o.audit.record({ actor, action: 'account.passwd', outcome: 'ok', details: { address, via: proof.recoveryKey !== undefined ? 'recovery-key' : 'password' } });
     return { newRecoveryKey };
+  }
+
+  /**
+   * The account's OpenPGP key for use outside medgate (GnuPG, another client). Public: no proof
+   * needed. Secret: the account's password unlocks it (a failure is CREDENTIALS_WRONG, audited like a
+   * login) and it is re-protected under `passphrase` in a form gpg 2.2 imports (protectForExport).
+   * Audited as `account.export-key` with the address and whether the secret key left.
+   */
+  async exportKey(addressInput: string, o: { secret: false } | { secret: true; password: string; passphrase: string }, actor = 'operator'): Promise<openpgp.PublicKey | openpgp.PrivateKey> {
+    const address = addressInput.trim().toLowerCase();
+    const audit = (outcome: 'ok' | 'refused', reason?: string): Promise<unknown> =>
+      this.o.audit.record({ actor, action: 'account.export-key', outcome, details: { address, secret: o.secret, ...(reason ? { reason } : {}) } });
+    if (!o.secret) {
+      const account = await this.o.store.accounts.get(address);
+      if (!account) {
+        await audit('refused', 'unknown-account');
+        throw new MedgateError('ACCOUNT_UNKNOWN', `no account for ${address}`);
+      }
+      await audit('ok');
+      return openpgp.readKey({ armoredKey: account.pgpPublicKey });
+    }
+    if (o.passphrase.length < this.o.minPasswordLength) {
+      throw new MedgateError('PASSPHRASE_TOO_SHORT', `the passphrase of the exported key must have at least ${this.o.minPasswordLength} characters`);
+    }
+    let unlocked: UnlockedAccount;
+    try {
+      unlocked = await this.unlock(address, o.password, { via: 'cli-export-key' });
+    } catch (err) {
+      await audit('refused', err instanceof MedgateError ? err.code : 'unlock-failed');
+      throw err;
+    }
+    const exported = await protectForExport(unlocked.pgpKey, o.passphrase);
+    await audit('ok');
+    return exported;
   }
 
   async setDisabled(addressInput: string, disabled: boolean, actor = 'operator'): Promise<void> {

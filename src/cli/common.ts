@@ -34,12 +34,28 @@ export async function withContext<T>(cmd: Command, fn: (ctx: GatewayContext) => 
   }
 }
 
-/** Reads a secret: from a TTY without echo, or the first line of piped stdin (for scripts). */
-export async function promptSecret(question: string): Promise<string> {
-  if (!process.stdin.isTTY) {
+let pipedLines: Promise<string[]> | undefined;
+
+/** Piped standard input, read once, as lines: each secret asked for takes the next one. */
+function nextPipedLine(): Promise<string | undefined> {
+  pipedLines ??= (async () => {
+    const lines: string[] = [];
     const rl = readline.createInterface({ input: process.stdin, terminal: false });
-    for await (const line of rl) { rl.close(); return line; }
-    throw new MedgateError('PASSWORD_MISSING', 'no password given: use --password or type it on standard input');
+    for await (const line of rl) lines.push(line);
+    return lines;
+  })();
+  return pipedLines.then((lines) => lines.shift());
+}
+
+/**
+ * Reads a secret: from a TTY without echo, or the next line of piped stdin (for scripts: a command
+ * that asks two secrets takes the first two lines, in the order its help gives).
+ */
+export async function promptSecret(question: string, missing = 'no password given: use --password or type it on standard input'): Promise<string> {
+  if (!process.stdin.isTTY) {
+    const line = await nextPipedLine();
+    if (line === undefined) throw new MedgateError('PASSWORD_MISSING', missing);
+    return line;
   }
   const muted = new Writable({ write: (_c, _e, cb) => cb() });
   process.stderr.write(question);

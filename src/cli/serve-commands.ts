@@ -2,15 +2,21 @@ import type { Command } from 'commander';
 import { createContext } from '../context.js';
 import { demoBanner } from '../init/demo.js';
 import { initialise } from '../init/initialise.js';
+import { describeLoose, findLoosePermissions, fixPermissions } from '../init/permissions.js';
+import type { MedgateConfig } from '../config/schema.js';
 import { startGateway } from '../server.js';
 import { addConfigOption, configOf, out, withContext } from './common.js';
 
 export function registerServeCommands(program: Command): void {
   addConfigOption(
     program.command('serve')
-      .description('start the gateway: every listener of the config, until SIGTERM/SIGINT'),
-  ).action(async (_opts, cmd: Command) => {
+      .description('start the gateway: every listener of the config, until SIGTERM/SIGINT')
+      .option('--fix-permissions', 'first make every file in the data directory 0600 and every folder 0700'),
+  ).action(async (opts: { fixPermissions?: boolean }, cmd: Command) => {
     const ctx = await createContext(configOf(cmd));
+    const perms = checkPermissions(ctx.config, opts.fixPermissions === true);
+    if (perms.fixed) ctx.logger.warn({ fixed: perms.fixed }, 'data directory permissions fixed (0600 files, 0700 folders)');
+    else if (perms.warning) ctx.logger.warn({ loose: perms.count }, `${perms.warning}: run medgate serve --fix-permissions`);
     const gw = await startGateway(ctx);
     if (gw.init.demoAccounts.length) process.stderr.write(demoBanner(ctx, gw.init.demoAccounts) + '\n');
     await new Promise<void>((resolve) => {
@@ -29,14 +35,26 @@ export function registerServeCommands(program: Command): void {
 
   addConfigOption(
     program.command('init')
-      .description('prepare the data directory: schema, test CA (if missing), gateway TLS, filing key, demo practice if enabled'),
-  ).action(async (_opts, cmd: Command) => {
+      .description('prepare the data directory: schema, test CA (if missing), gateway TLS, filing key, demo practice if enabled')
+      .option('--fix-permissions', 'make every file in the data directory 0600 and every folder 0700'),
+  ).action(async (opts: { fixPermissions?: boolean }, cmd: Command) => {
     await withContext(cmd, async (ctx) => {
       const res = await initialise(ctx, { createCaIfMissing: true });
+      const perms = checkPermissions(ctx.config, opts.fixPermissions === true);
+      if (perms.fixed) out(`permissions fixed: ${perms.fixed} file(s) or folder(s) in ${ctx.config.dataDir} (0600 files, 0700 folders)`);
+      else if (perms.warning) process.stderr.write(`medgate: warning: ${perms.warning}: run medgate init --fix-permissions\n`);
       out(`data directory ready: ${ctx.config.dataDir}`);
       if (res.createdCa) out(`test CA created in ${ctx.config.pki.caDir} (private key in ${ctx.config.pki.caDir}/private, never commit it)`);
       out(`filing key ${res.filingKey.fingerprint}`);
       if (res.demoAccounts.length) out(demoBanner(ctx, res.demoAccounts));
     });
   });
+}
+
+/** Looks for group/other access under the data directory (a test CA kept inside it is left alone); fixes it if asked. */
+function checkPermissions(config: MedgateConfig, fix: boolean): { count: number; fixed: number; warning?: string } {
+  const loose = findLoosePermissions(config.dataDir, [config.pki.caDir]);
+  if (!loose.length) return { count: 0, fixed: 0 };
+  if (fix) return { count: loose.length, fixed: fixPermissions(config.dataDir, loose) };
+  return { count: loose.length, fixed: 0, warning: describeLoose(config.dataDir, loose) };
 }

@@ -78,6 +78,33 @@ export function registerUserCommands(program: Command): void {
       });
   }
 
+  addConfigOption(user.command('export-key <address>')
+    .description('write the account\'s OpenPGP key for GnuPG or another client: the public key, or with --secret the private key under a new passphrase (gpg 2.2 imports it)')
+    .option('--secret', 'the private key (needs the account\'s password); otherwise the public key')
+    .option('--armor', 'ASCII armour instead of binary')
+    .option('--password <password>', 'the account\'s password (otherwise prompted, or the first line of standard input)')
+    .option('--passphrase-file <file>', 'the passphrase protecting the exported key: first line of this file (otherwise prompted, or the next line of standard input)')
+    .option('--out <file>', 'write to this new file (mode 0600) instead of standard output'))
+    .action(async (address: string, opts: { secret?: boolean; armor?: boolean; password?: string; passphraseFile?: string; out?: string }, cmd: Command) => {
+      if (!opts.secret && opts.passphraseFile) throw new MedgateError('USAGE', '--passphrase-file only applies with --secret');
+      let request: { secret: false } | { secret: true; password: string; passphrase: string } = { secret: false };
+      if (opts.secret) {
+        const password = opts.password ?? (await promptSecret(`password for ${address}: `));
+        const passphrase = opts.passphraseFile ? readPassphraseFile(opts.passphraseFile) : await askPassphrase();
+        request = { secret: true, password, passphrase };
+      }
+      await withContext(cmd, async (ctx) => {
+        const key = await ctx.accounts.exportKey(address, request);
+        const data: string | Uint8Array = opts.armor ? key.armor() : key.write();
+        if (opts.out) {
+          fs.writeFileSync(opts.out, data, { mode: 0o600, flag: 'wx' });
+          process.stderr.write(`${opts.secret ? 'secret' : 'public'} key of ${address} written to ${opts.out}\n`);
+        } else {
+          process.stdout.write(data);
+        }
+      });
+    });
+
   addConfigOption(user.command('check <address>')
     .description('check a password (unlocks the key; nothing is changed)')
     .option('--password <password>', 'the password (otherwise prompted)'))
@@ -88,4 +115,27 @@ export function registerUserCommands(program: Command): void {
         out(`credentials valid; key ${u.account.pgpFingerprint} unlocked`);
       });
     });
+}
+
+/** The first line of a passphrase file (a trailing newline is not part of it). */
+function readPassphraseFile(file: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new MedgateError('PASSPHRASE_FILE_UNREADABLE', `cannot read the passphrase file ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const line = text.split(/\r?\n/, 1)[0] ?? '';
+  if (!line) throw new MedgateError('PASSPHRASE_MISSING', `the passphrase file ${file} is empty`);
+  return line;
+}
+
+/** On a terminal: asked twice (a typo would make the exported key unusable). Piped: the next line. */
+async function askPassphrase(): Promise<string> {
+  const missing = 'no passphrase given for the exported key: use --passphrase-file or give it on the next line of standard input';
+  const first = await promptSecret('passphrase for the exported key: ', missing);
+  if (process.stdin.isTTY && (await promptSecret('the same passphrase again: ', missing)) !== first) {
+    throw new MedgateError('PASSPHRASE_MISMATCH', 'the two passphrases differ');
+  }
+  return first;
 }

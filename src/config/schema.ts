@@ -3,6 +3,8 @@ import { z } from 'zod';
 const port = z.number().int().min(0).max(65535);
 const domain = z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, 'a domain name such as cabinet.example.fr');
 
+const LOGIN_LIMITS_DEFAULT = { maxFailuresPerAddress: 10, windowSeconds: 900, slowAfterFailures: 3, delayMs: 250, maxDelayMs: 4000 };
+
 export const configSchema = z.strictObject({
   /** The gateway's own mail domain: local mailboxes live under it. */
   domain,
@@ -56,11 +58,34 @@ export const configSchema = z.strictObject({
       ttlSeconds: z.number().int().min(0).max(86_400).default(60),
       maxEntries: z.number().int().min(0).max(1_000_000).default(1000),
     }).default({ ttlSeconds: 60, maxEntries: 1000 }),
-  }).default({ kdfMemoryExponent: 16, minPasswordLength: 12, loginCache: { ttlSeconds: 60, maxEntries: 1000 } }),
+    /**
+     * Failed password logins per source address, counted across all accounts and protocols (SMTP
+     * AUTH, IMAP): from `slowAfterFailures` on each failure answers `delayMs` later (doubling, up to
+     * `maxDelayMs`); at `maxFailuresPerAddress` within `windowSeconds` the address is refused with the
+     * protocol's temporary code. The per-(account, address) limits of each protocol stay in force.
+     */
+    loginLimits: z.strictObject({
+      maxFailuresPerAddress: z.number().int().min(1).max(100_000).default(10),
+      windowSeconds: z.number().int().min(1).max(86_400).default(900),
+      slowAfterFailures: z.number().int().min(0).max(100_000).default(3),
+      delayMs: z.number().int().min(0).max(60_000).default(250),
+      maxDelayMs: z.number().int().min(0).max(60_000).default(4000),
+    }).default(LOGIN_LIMITS_DEFAULT),
+  }).default({ kdfMemoryExponent: 16, minPasswordLength: 12, loginCache: { ttlSeconds: 60, maxEntries: 1000 }, loginLimits: LOGIN_LIMITS_DEFAULT }),
   limits: z.strictObject({
     /** Largest message accepted, in bytes (advertised as SMTP SIZE). */
     maxMessageBytes: z.number().int().min(1024).default(50 * 1024 * 1024),
   }).default({ maxMessageBytes: 50 * 1024 * 1024 }),
+  /** The record-server HTTPS API (`listen.api`). */
+  api: z.strictObject({
+    /** Per client certificate: `burst` requests at once, then `requestsPerMinute` (0 = no limit); beyond, 429 + Retry-After. */
+    rateLimit: z.strictObject({
+      requestsPerMinute: z.number().int().min(0).max(1_000_000).default(120),
+      burst: z.number().int().min(1).max(1_000_000).default(30),
+    }).default({ requestsPerMinute: 120, burst: 30 }),
+    /** Letters a patient search needs at least (a one-letter prefix names too many patients). */
+    minSearchLetters: z.number().int().min(1).max(64).default(2),
+  }).default({ rateLimit: { requestsPerMinute: 120, burst: 30 }, minSearchLetters: 2 }),
   /** Peer gateways: where to deliver each remote domain (MX lookup is the fallback). */
   peers: z.array(z.strictObject({
     domain,

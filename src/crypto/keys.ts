@@ -39,6 +39,25 @@ export async function wrapPgpKey(privateKey: openpgp.PrivateKey, passphrase: str
   return wrapped.armor();
 }
 
+/**
+ * Re-protects an unlocked private key for GnuPG and other OpenPGP tools: iterated and salted S2K
+ * (SHA-256), AES-256 in CFB with the SHA-1 checksum (no AEAD, which gpg 2.2 refuses as "invalid
+ * cipher 253"). The given key object is not changed (openpgp clones it).
+ */
+export async function protectForExport(privateKey: openpgp.PrivateKey, passphrase: string): Promise<openpgp.PrivateKey> {
+  return openpgp.encryptKey({
+    privateKey,
+    passphrase,
+    config: {
+      aeadProtect: false,
+      s2kType: openpgp.enums.s2k.iterated,
+      s2kIterationCountByte: 255,
+      preferredSymmetricAlgorithm: openpgp.enums.symmetric.aes256,
+      preferredHashAlgorithm: openpgp.enums.hash.sha256,
+    },
+  });
+}
+
 /** Unwraps a private key; a wrong passphrase gives CREDENTIALS_WRONG and nothing else. */
 export async function unwrapPgpKey(armored: string, passphrase: string): Promise<openpgp.PrivateKey> {
   const privateKey = await openpgp.readPrivateKey({ armoredKey: armored });

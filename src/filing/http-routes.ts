@@ -10,6 +10,7 @@ import type { TLSSocket } from 'node:tls';
 import type { GatewayContext } from '../context.js';
 import type { RouteHandler } from '../http/http-server.js';
 import { filingFor } from './context.js';
+import { searchForm } from './identity-hashes.js';
 import { isMedgateError, MedgateError } from '../errors.js';
 
 /** How a route learns the authenticated record server (undefined = nobody: 401). */
@@ -17,6 +18,8 @@ export type RecordServerOf = (req: http.IncomingMessage) => Promise<string | und
 
 /** A malformed query parameter: answered 400 with the message (never echoes the value). */
 const BAD_QUERY = 'API_BAD_QUERY';
+/** A patient search with fewer letters than `api.minSearchLetters`: 400. */
+const SEARCH_TOO_SHORT = 'API_SEARCH_TOO_SHORT';
 
 function requiredParam(url: URL, name: string, maxLength = 64): string {
   const v = url.searchParams.get(name)?.trim();
@@ -78,7 +81,13 @@ export function filingRoutes(ctx: GatewayContext, callerOf: RecordServerOf = (re
   };
   return {
     '/api/v1/patients': guarded(async (url) => {
-      const found = await (await filingFor(ctx)).search(requiredParam(url, 'search'));
+      const search = requiredParam(url, 'search');
+      const min = ctx.config.api.minSearchLetters;
+      // Letters as the search compares them (accents folded, punctuation dropped): "D." is one letter.
+      if ([...searchForm(search)].filter((c) => /\p{L}/u.test(c)).length < min) {
+        throw new MedgateError(SEARCH_TOO_SHORT, `query parameter "search" needs at least ${min} letters`);
+      }
+      const found = await (await filingFor(ctx)).search(search);
       return { body: found, audit: { results: found.length, patientIds: found.map((p) => p.id) } };
     }),
     '/api/v1/patient': guarded(async (url) => {

@@ -13,6 +13,7 @@ import { filingRoutes } from '../filing/http-routes.js';
 import type { GatewayTls } from '../init/gateway-tls.js';
 import { derToPem, readCertificateInfo } from '../pki/index.js';
 import { TrustStore } from '../smtp/submission/trust.js';
+import { ClientRateLimit } from './rate-limit.js';
 
 export interface ApiServerOptions {
   tls: GatewayTls;
@@ -33,7 +34,7 @@ export type ApiAuthRefusal =
   | 'certificate-mismatch';
 
 export type ApiAuthResult =
-  | { ok: true; address: string }
+  | { ok: true; address: string; fingerprint256: string }
   | { ok: false; reason: ApiAuthRefusal; detail?: string };
 
 /** Bounds on slow or idle clients (a stuck client must not hold a socket forever). */
@@ -83,7 +84,7 @@ export async function authenticateRecordServer(ctx: GatewayContext, trust: Trust
     if (readCertificateInfo(account.certificatePem).fingerprint256 !== v.fingerprint256) {
       return { ok: false, reason: 'certificate-mismatch', detail: account.address };
     }
-    return { ok: true, address: account.address };
+    return { ok: true, address: account.address, fingerprint256: v.fingerprint256 };
   }
   return { ok: false, reason: sawAccount };
 }
@@ -109,6 +110,7 @@ export async function startApiServer(ctx: GatewayContext, o: ApiServerOptions): 
   const callers = new WeakMap<http.IncomingMessage, string>();
   const routes = filingRoutes(ctx, (req) => callers.get(req));
   const anchors = trust.anchorsPem();
+  const rateLimit = new ClientRateLimit(config.api.rateLimit);
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const path = pathOf(req);
@@ -119,6 +121,17 @@ export async function startApiServer(ctx: GatewayContext, o: ApiServerOptions): 
       await ctx.audit.record({ actor: 'anonymous', action: 'api.auth', outcome: 'refused', details: { reason: auth.reason, ...(auth.detail ? { detail: auth.detail } : {}), path: path ?? null, remote } });
       logger.warn({ reason: auth.reason, remote }, 'api request refused');
       json(res, 401, { error: 'a record-server client certificate is required', reason: auth.reason });
+      return;
+    }
+    // Per certificate, after authentication: a refused caller costs no bucket, a valid one cannot drain another's.
+    const rate = rateLimit.take(auth.fingerprint256);
+    if (!rate.ok) {
+      if (rate.firstRefusal) {
+        // Once per episode (not per request): a client hammering the API cannot flood the audit trail.
+        await ctx.audit.record({ actor: auth.address, action: 'api.rate-limit', outcome: 'refused', details: { reason: 'rate-limited', path: path ?? null, remote, retryAfterSeconds: rate.retryAfterSeconds } });
+        logger.warn({ actor: auth.address, remote, retryAfterSeconds: rate.retryAfterSeconds }, 'api rate limit reached');
+      }
+      json(res, 429, { error: `too many requests: try again in ${rate.retryAfterSeconds} s`, code: 'API_RATE_LIMITED' }, { 'retry-after': String(rate.retryAfterSeconds) });
       return;
     }
     if (req.method !== 'GET') {

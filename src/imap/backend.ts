@@ -219,6 +219,10 @@ export interface AuthMeta {
 }
 
 export interface ImapBackend {
-  /** Checks credentials and unlocks the user's store; null means "bad credentials". */
+  /**
+   * Checks credentials and unlocks the user's store; null means "bad credentials". An error whose
+   * `code` is `LOGIN_RATE_LIMITED` means the backend refused the attempt unseen (too many failures
+   * from this address across accounts): the client gets NO [UNAVAILABLE], a temporary refusal.
+   */
   authenticate(user: string, password: string, meta: AuthMeta): Promise<ImapUserSession | null>;
 }

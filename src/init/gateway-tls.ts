@@ -45,7 +45,7 @@ export async function ensureGatewayTls(config: MedgateConfig, loadCa: () => Prom
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     fs.writeFileSync(keyFile, issued.keyPem, { mode: 0o600 });
     fs.chmodSync(keyFile, 0o600); // mode only applies to a new file
-    fs.writeFileSync(certFile, issued.certPem);
+    fs.writeFileSync(certFile, issued.certPem, { mode: 0o600 });
   }
   return { certPem: read(certFile, 'TLS certificate'), keyPem: read(keyFile, 'TLS key'), caPem };
 }

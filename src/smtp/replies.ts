@@ -127,6 +127,7 @@ function isMalformedCode(code: string): boolean {
  */
 const CODE_REPLIES: Record<string, (err: MedgateError, ctx: ReplyContext) => SmtpReply> = {
   CREDENTIALS_WRONG: () => replies.authFailed(),
+  LOGIN_RATE_LIMITED: () => replies.authRateLimited(),
   MESSAGE_TOO_LARGE: (_e, c) => replies.messageTooBig(c.maxMessageBytes ?? Number(_e.details?.max ?? 0)),
   NO_RECIPIENT: () => replies.noRecipient(),
 };

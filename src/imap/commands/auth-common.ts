@@ -1,10 +1,13 @@
 /**
- * Shared by LOGIN and AUTHENTICATE PLAIN: throttling per user+IP, the backend call, the
+ * Shared by LOGIN and AUTHENTICATE PLAIN: throttling per user+IP (and the backend's per-IP limit), the backend call, the
  * per-user connection limit and the audit hook. Passwords are never logged.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuthEvent } from '../types.js';
 import { no, ok, type CommandResult, type CommandSession } from './types.js';
+
+/** The backend's code for an attempt refused by its per-address limit (see ImapBackend.authenticate). */
+export const LOGIN_RATE_LIMITED = 'LOGIN_RATE_LIMITED';
 
 function report(session: CommandSession, event: AuthEvent): void {
   try {
@@ -32,6 +35,12 @@ export async function authenticateUser(
   try {
     userSession = await ctx.backend.authenticate(user, password, { remoteAddress, mechanism });
   } catch (err) {
+    if ((err as { code?: unknown } | null)?.code === LOGIN_RATE_LIMITED) {
+      // The backend's per-address limit (password spraying over many accounts): temporary, like ours.
+      report(session, { type: 'throttled', ...base, reason: 'address rate-limited' });
+      ctx.logger.warn({ session: session.id, remoteAddress }, 'imap login throttled: too many failures from this address');
+      return no('Too many failed login attempts from your address, try again later', 'UNAVAILABLE');
+    }
     ctx.logger.error({ session: session.id, err }, 'imap backend authentication failed');
     return no('Authentication is temporarily unavailable', 'UNAVAILABLE');
   }

@@ -1,6 +1,7 @@
 import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerSession } from 'smtp-server';
+import { LOGIN_RATE_LIMITED } from '../../accounts/address-login-limit.js';
 import { MedgateError } from '../../errors.js';
 import { replies, replyForError, type SmtpReply } from '../replies.js';
 import { logUnexpected, refuse, type SubmissionDeps } from './deps.js';
@@ -45,12 +46,12 @@ export async function onSecure(deps: SubmissionDeps, socket: Socket | TLSSocket,
 export async function onAuth(deps: SubmissionDeps, auth: SMTPServerAuthentication, session: SMTPServerSession): Promise<SMTPServerAuthenticationResponse> {
   const remote = session.remoteAddress;
   const username = (auth.username ?? '').trim().toLowerCase();
-  if (deps.limiter.isBlocked(remote)) {
+  if (deps.limiter.isBlocked(username, remote)) {
     throw await refuse(deps, session, 'smtp.auth.refused', replies.authRateLimited(), { account: username });
   }
   // PLAIN may name another identity to act as (authzid): medgate has no proxy logins.
   if (auth.method === 'PLAIN' && auth.authzid && auth.authzid.trim().toLowerCase() !== username) {
-    deps.limiter.recordFailure(remote);
+    deps.limiter.recordFailure(username, remote);
     throw await refuse(deps, session, 'smtp.auth.refused', replies.authFailed(), { account: username, authzid: 'differs' });
   }
   try {
@@ -61,8 +62,13 @@ export async function onAuth(deps: SubmissionDeps, auth: SMTPServerAuthenticatio
   } catch (err) {
     if (err instanceof MedgateError && err.code === 'CREDENTIALS_WRONG') {
       // unlock() wrote the audit record with the real reason; the client only learns "invalid".
-      deps.limiter.recordFailure(remote);
+      deps.limiter.recordFailure(username, remote);
       deps.log.info({ session: session.id, remote, account: username }, 'smtp submission login refused');
+      throw replyForError(err);
+    }
+    if (err instanceof MedgateError && err.code === LOGIN_RATE_LIMITED) {
+      // Too many failures from this address across accounts; unlock() wrote the audit record.
+      deps.log.warn({ session: session.id, remote }, 'smtp submission login refused: address rate-limited');
       throw replyForError(err);
     }
     logUnexpected(deps, session, 'auth', err);

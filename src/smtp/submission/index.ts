@@ -7,7 +7,7 @@ import { TrustStore } from './trust.js';
 
 export type { SubmissionTls } from './listeners.js';
 
-/** Failed logins allowed per remote address within the window before AUTH answers 454. */
+/** Failed logins allowed per (account, remote address) within the window before AUTH answers 454. */
 export const LOGIN_FAILURES_ALLOWED = 5;
 export const LOGIN_FAILURE_WINDOW_MS = 10 * 60_000;
 /** Recipients per message (RCPT TO beyond this gets 452 4.5.3). */

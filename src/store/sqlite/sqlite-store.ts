@@ -54,6 +54,8 @@ export class SqliteStore implements Store {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     let db: Database.Database;
     try {
+      // Created owner-only before SQLite opens it: SQLite gives the WAL and SHM the database's mode.
+      fs.closeSync(fs.openSync(file, 'a', 0o600));
       db = new Database(file);
     } catch (err) {
       throw new MedgateError('STORE_OPEN_FAILED', `cannot open the database ${file}: ${(err as Error).message}`, { file });

@@ -1,0 +1,142 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prepareGateway, runCli, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
+
+/**
+ * Password spraying: one password tried over ten accounts from one address. Per-(account, address)
+ * limits never fire (each account sees one failure); the per-address limit across accounts
+ * (`security.loginLimits`) must slow the sprayer, then refuse it with the protocol's temporary
+ * code, while the same accounts still log in from another address. Linux routes all of 127/8 to
+ * lo, so each client binds its own 127.0.0.x source address.
+ */
+const DOMAIN = 'cabinet-antony.medgate.test';
+const ACCOUNTS = Array.from({ length: 10 }, (_, i) => `logiciel${String(i).padStart(2, '0')}@${DOMAIN}`);
+const PW = 'correct horse battery';
+const SPRAYED = 'Printemps2026!';
+const LIMITS = { maxFailuresPerAddress: 10, windowSeconds: 900, slowAfterFailures: 3, delayMs: 60, maxDelayMs: 480 };
+
+/** imaplib bound to a source address: sprays, then tries the right password, all on one connection. */
+const IMAPLIB = String.raw`
+import imaplib, socket, ssl, sys, json, time
+port, ca, src, pw, right = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+users = sys.argv[6:]
+ctx = ssl.create_default_context(cafile=ca)
+class Bound(imaplib.IMAP4_SSL):
+    def _create_socket(self, timeout):
+        sock = socket.create_connection(('127.0.0.1', self.port), timeout, source_address=(src, 0))
+        return self.ssl_context.wrap_socket(sock, server_hostname='localhost')
+def attempt(m, user, password):
+    t = time.monotonic()
+    try:
+        m.login(user, password)
+        r = 'OK'
+    except imaplib.IMAP4.error as e:
+        r = str(e)
+    return {'user': user, 'result': r, 'ms': (time.monotonic() - t) * 1000}
+m = Bound('127.0.0.1', port, ssl_context=ctx)
+out = [attempt(m, u, pw) for u in users]
+out.append(attempt(m, users[0], right))
+print(json.dumps(out))
+`;
+
+function imaplib(port: number, ca: string, src: string, password: string, users: string[]): Promise<Array<{ user: string; result: string; ms: number }>> {
+  return new Promise((resolve, reject) => {
+    execFile('python3', ['-c', IMAPLIB, String(port), ca, src, password, PW, ...users], { timeout: 120_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`imaplib failed: ${stderr}`));
+      else resolve(JSON.parse(stdout) as Array<{ user: string; result: string; ms: number }>);
+    });
+  });
+}
+
+describe('password spraying from one address: slowed, then refused; other addresses unaffected', () => {
+  let dir: string;
+  let gw: ServeProcess;
+  let ca: Buffer;
+  let caFile: string;
+  let config: string;
+
+  beforeAll(async () => {
+    dir = tempDir();
+    config = writeGatewayConfig(dir, { extra: { security: { kdfMemoryExponent: 10, minPasswordLength: 12, loginLimits: LIMITS } } });
+    await prepareGateway(config, ACCOUNTS.map((address) => ({ address, kind: 'application' as const, password: PW })));
+    caFile = path.join(dir, 'certs', 'ca.pem');
+    ca = fs.readFileSync(caFile);
+    gw = await startServe(config);
+  }, 240_000);
+
+  afterAll(async () => {
+    await gw?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** One SMTP AUTH with nodemailer from `localAddress`: the server's reply code and how long it took. */
+  async function smtpLogin(localAddress: string, user: string, pass: string): Promise<{ code: number; response: string; ms: number }> {
+    const t = nodemailer.createTransport({
+      host: '127.0.0.1', port: gw.ports.smtpSubmissionTls!, secure: true, localAddress,
+      tls: { ca, servername: 'localhost' }, auth: { user, pass },
+    });
+    const start = performance.now();
+    try {
+      await t.verify();
+      return { code: 235, response: '235', ms: performance.now() - start };
+    } catch (err) {
+      const e = err as { responseCode?: number; response?: string };
+      return { code: e.responseCode ?? 0, response: e.response ?? String(err), ms: performance.now() - start };
+    } finally {
+      t.close();
+    }
+  }
+
+  it('SMTP (nodemailer): ten accounts, one password, from 127.0.0.5 — 535s that slow down, then 454 4.7.0 even for the right password', async () => {
+    const spray = [];
+    for (const user of ACCOUNTS) spray.push(await smtpLogin('127.0.0.5', user, SPRAYED));
+    expect(spray.map((r) => r.code)).toEqual(ACCOUNTS.map(() => 535));
+    // Failures 1-3 answer at once; from the 4th each waits 60, 120, 240, then 480 ms.
+    expect(spray[9]!.ms).toBeGreaterThanOrEqual(LIMITS.maxDelayMs);
+    // (The very first connection also pays the process's warm-up: compare with the fastest early one.)
+    const early = Math.min(...spray.slice(0, 3).map((r) => r.ms));
+    expect(spray[9]!.ms - early).toBeGreaterThanOrEqual(LIMITS.maxDelayMs * 0.8);
+    const after = await smtpLogin('127.0.0.5', ACCOUNTS[0]!, PW);
+    expect(after.code).toBe(454);
+    expect(after.response).toContain('4.7.0');
+  }, 120_000);
+
+  it('SMTP: the same account still logs in from another address (127.0.0.6)', async () => {
+    const ok = await smtpLogin('127.0.0.6', ACCOUNTS[0]!, PW);
+    expect(ok.code).toBe(235);
+  }, 60_000);
+
+  it('IMAP (imaplib): the same spray from 127.0.0.7 — NO [AUTHENTICATIONFAILED] slowing down, then NO [UNAVAILABLE]; 127.0.0.8 logs in', async () => {
+    const res = await imaplib(gw.ports.imapTls!, caFile, '127.0.0.7', SPRAYED, ACCOUNTS);
+    for (const r of res.slice(0, 10)) expect(r.result).toContain('[AUTHENTICATIONFAILED]');
+    const early = Math.min(...res.slice(0, 3).map((r) => r.ms));
+    expect(res[9]!.ms - early).toBeGreaterThanOrEqual(LIMITS.maxDelayMs * 0.8);
+    expect(res[10]!.result).toContain('[UNAVAILABLE]');
+    const other = await imaplib(gw.ports.imapTls!, caFile, '127.0.0.8', PW, [ACCOUNTS[0]!]);
+    expect(other[0]!.result).toBe('OK');
+  }, 120_000);
+
+  it('the limit is one per address across protocols: the SMTP sprayer is refused on IMAP too', async () => {
+    const res = await imaplib(gw.ports.imapTls!, caFile, '127.0.0.5', PW, [ACCOUNTS[1]!]);
+    expect(res[0]!.result).toContain('[UNAVAILABLE]');
+  }, 60_000);
+
+  it('every sprayed attempt and every refusal is audited with the address, never the password', async () => {
+    const r = await runCli(['audit', 'list', '--config', config]);
+    expect(r.code).toBe(0);
+    const records = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { actor: string; action: string; outcome: string; details: Record<string, unknown> });
+    const logins = records.filter((x) => x.action === 'auth.login');
+    const from5 = logins.filter((x) => x.details.remote?.toString().endsWith('127.0.0.5'));
+    expect(from5.filter((x) => x.details.reason === 'wrong-password')).toHaveLength(10);
+    expect(from5.filter((x) => x.details.reason === 'address-rate-limited').length).toBeGreaterThanOrEqual(1);
+    const from7 = logins.filter((x) => x.details.remote?.toString().endsWith('127.0.0.7'));
+    expect(from7.some((x) => x.details.reason === 'address-rate-limited')).toBe(true);
+    expect(records.some((x) => x.action === 'imap.auth' && x.details.remote?.toString().endsWith('127.0.0.7'))).toBe(true);
+    const text = JSON.stringify(records);
+    expect(text).not.toContain(SPRAYED);
+    expect(text).not.toContain(PW);
+  }, 60_000);
+});
