@@ -10,6 +10,7 @@ import { startQueueWorker } from './smtp/outbound/queue-worker.js';
 import { startRelay } from './smtp/relay/relay-server.js';
 import { startImap } from './mailbox/imap-listener.js';
 import { autoconfigRoutes } from './http/autoconfig.js';
+import { autodiscoverRoutes } from './http/autodiscover.js';
 import { startApiServer } from './http/api-server.js';
 import { missingServeFlags, SERVE_NODE_FLAGS } from './runtime/node-flags.js';
 
@@ -40,6 +41,7 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
     logger,
     metrics,
     routes: autoconfigRoutes(config),
+    caseInsensitiveRoutes: autodiscoverRoutes(config, logger),
     health: async () => {
       const problems: string[] = [];
       try {

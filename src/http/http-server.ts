@@ -14,6 +14,8 @@ export interface HttpServerOptions {
   health: () => Promise<string[]>;
   /** Extra routes by exact path (autoconfig, API...). */
   routes?: Record<string, RouteHandler>;
+  /** Extra routes matched whatever the case of the path (keys in lower case): Outlook's autodiscover. */
+  caseInsensitiveRoutes?: Record<string, RouteHandler>;
 }
 
 function send(res: http.ServerResponse, status: number, type: string, body: string): void {
@@ -60,14 +62,23 @@ export class HttpServer {
       send(res, 200, this.o.metrics.registry.contentType, await this.o.metrics.registry.metrics());
       return;
     }
-    const handler = this.o.routes?.[route];
-    if (handler) return handler(req, res);
+    const found = this.lookup(route);
+    if (found) return found.handler(req, res);
     send(res, 404, 'application/json', JSON.stringify({ error: 'not found' }));
   }
 
-  /** Bounded label values: unknown paths are counted together. */
+  /** A registered route and its canonical path (the key it was registered under). */
+  private lookup(path: string): { key: string; handler: RouteHandler } | undefined {
+    const exact = this.o.routes && Object.hasOwn(this.o.routes, path) ? this.o.routes[path] : undefined;
+    if (exact) return { key: path, handler: exact };
+    const key = path.toLowerCase();
+    const loose = this.o.caseInsensitiveRoutes && Object.hasOwn(this.o.caseInsensitiveRoutes, key) ? this.o.caseInsensitiveRoutes[key] : undefined;
+    return loose ? { key, handler: loose } : undefined;
+  }
+
+  /** Bounded label values: unknown paths are counted together, case variants under their route. */
   private knownRoute(path: string): string {
-    return path === '/healthz' || path === '/metrics' || (this.o.routes && path in this.o.routes) ? path : 'other';
+    return path === '/healthz' || path === '/metrics' ? path : this.lookup(path)?.key ?? 'other';
   }
 
   async close(): Promise<void> {
