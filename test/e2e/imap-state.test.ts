@@ -12,7 +12,7 @@ import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareGateway, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
 import { RawClient } from '../imap/harness.js';
-import { WireModel } from '../imap/wire-model.js';
+import { readWhileOthersWrite, WireModel } from '../imap/wire-model.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
 const JL = 'jl.letest@cabinet-antony.medgate.test';
@@ -253,28 +253,7 @@ describe('IMAP state on the real encrypted store', () => {
       return rounds;
     })();
     try {
-      let i = 0;
-      while (Date.now() < until) {
-        switch (i++ % 6) {
-          case 0:
-            for await (const m of reader.fetch('1:*', { flags: true, envelope: true, source: true })) void m;
-            break;
-          case 1:
-            await reader.fetchOne('*', { flags: true, bodyParts: ['TEXT'] });
-            break;
-          case 2:
-            await reader.messageFlagsAdd('1:*', ['$Lu']);
-            break;
-          case 3:
-            await reader.search({ seen: false });
-            break;
-          case 4:
-            await reader.noop();
-            break;
-          default:
-            await reader.search({ all: true }, { uid: true });
-        }
-      }
+      await readWhileOthersWrite(reader, until, '$Lu');
       expect(await churn).toBeGreaterThan(2);
       await reader.noop();
       const truth = (await writer.search({ all: true }, { uid: true })) || [];

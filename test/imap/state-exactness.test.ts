@@ -10,7 +10,7 @@ import { ImapFlow } from 'imapflow';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { simpleMessage } from './fixtures.js';
 import { PASSWORD, startHarness, USER, type Harness } from './harness.js';
-import { WireModel } from './wire-model.js';
+import { readWhileOthersWrite, WireModel } from './wire-model.js';
 
 
 interface Reply {
@@ -491,29 +491,7 @@ describe('concurrent writer and reader on one mailbox', () => {
     const until = Date.now() + 3000;
     const writing = churn(name, until);
     try {
-      let i = 0;
-      while (Date.now() < until) {
-        switch (i++ % 6) {
-          case 0:
-            // imapflow also yields the unsolicited FETCH (FLAGS) of other sessions' changes here.
-            for await (const m of reader.fetch('1:*', { flags: true, envelope: true, source: true })) if (m.source) fetchedBodies++;
-            break;
-          case 1:
-            await reader.fetchOne('*', { flags: true, bodyParts: ['TEXT'] });
-            break;
-          case 2:
-            await reader.messageFlagsAdd('1:*', ['$Seen2']);
-            break;
-          case 3:
-            await reader.search({ seen: false });
-            break;
-          case 4:
-            await reader.noop();
-            break;
-          default:
-            await reader.search({ all: true }, { uid: true });
-        }
-      }
+      fetchedBodies += await readWhileOthersWrite(reader, until, '$Seen2');
       await writing;
       await reader.noop();
       expect(fetchedBodies).toBeGreaterThan(0);

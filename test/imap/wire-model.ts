@@ -1,3 +1,5 @@
+import type { ImapFlow } from 'imapflow';
+
 /**
  * A client's picture of the selected mailbox, kept from the wire: the count after EXISTS and
  * EXPUNGE, the UID at each sequence number, the keywords FLAGS announced and each UID's last MODSEQ.
@@ -85,4 +87,35 @@ export class WireModel {
       }
     }
   }
+}
+
+/**
+ * What a reading client does while another session changes the mailbox: FETCH (flags, envelope,
+ * bodies), STORE, SEARCH and NOOP in turn until `until`. Returns how many bodies it fetched.
+ */
+export async function readWhileOthersWrite(reader: ImapFlow, until: number, keyword: string): Promise<number> {
+  let fetchedBodies = 0;
+  for (let i = 0; Date.now() < until; i++) {
+    switch (i % 6) {
+      case 0:
+        // imapflow also yields the unsolicited FETCH (FLAGS) of other sessions' changes here.
+        for await (const m of reader.fetch('1:*', { flags: true, envelope: true, source: true })) if (m.source) fetchedBodies++;
+        break;
+      case 1:
+        await reader.fetchOne('*', { flags: true, bodyParts: ['TEXT'] });
+        break;
+      case 2:
+        await reader.messageFlagsAdd('1:*', [keyword]);
+        break;
+      case 3:
+        await reader.search({ seen: false });
+        break;
+      case 4:
+        await reader.noop();
+        break;
+      default:
+        await reader.search({ all: true }, { uid: true });
+    }
+  }
+  return fetchedBodies;
 }
