@@ -77,4 +77,32 @@ describe('group commit of the message path (SQLite)', () => {
     expect(written).toBe(fulfilled);
     expect(results[1]!.status).toBe('rejected');
   });
+
+  it('a batch of only flag, expunge, \\Recent and metadata writes commits without an fsync; one durable write makes the whole batch durable', async () => {
+    const seen: number[] = [];
+    const synchronous = (): number => Number(store.db.pragma('synchronous', { simple: true }));
+    const placed = await store.mail.commit(Buffer.from('sealed'), [{ owner: 'a@x.test', mailbox: 'INBOX', deliveryKey: 'k' }]);
+    const mailboxId = placed.placed[0]!.mailboxId;
+    // The statements run inside the group's transaction: record the setting each one runs under.
+    const prepare = store.db.prepare.bind(store.db);
+    store.db.prepare = ((sql: string) => {
+      if (/^(UPDATE messages SET flags|DELETE FROM messages|INSERT INTO message_meta|UPDATE mailboxes SET recent_uid)/.test(sql)) seen.push(synchronous());
+      return prepare(sql);
+    }) as typeof store.db.prepare;
+    await Promise.all([
+      store.mail.setFlags(mailboxId, [1], 'add', ['\\Seen']),
+      store.mail.putMeta('a@x.test', placed.blobId, 'v1.x.y.z'),
+      store.mail.claimRecent(mailboxId, 1),
+    ]);
+    await store.mail.setFlags(mailboxId, [1], 'add', ['\\Deleted']);
+    await store.mail.expunge(mailboxId);
+    expect(seen).toEqual([1, 1, 1, 1, 1]); // NORMAL: no fsync of their own
+    expect(synchronous()).toBe(2); // FULL again for the next durable batch
+    seen.length = 0;
+    await Promise.all([
+      store.mail.putMeta('a@x.test', placed.blobId, 'v1.a.b.c'),
+      store.mail.commit(Buffer.from('sealed 2'), [{ owner: 'a@x.test', mailbox: 'INBOX', deliveryKey: 'k2' }]),
+    ]);
+    expect(seen).toEqual([2]); // sharing a batch with a mail commit: fsynced with it
+  });
 });

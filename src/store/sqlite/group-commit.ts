@@ -29,7 +29,7 @@ export class GroupCommit {
   /**
    * Runs `work` (synchronous, this database only) in the next group transaction.
    *
-   * `durable: false` is for state a power cut may lose without harm — IMAP flags, the \Recent
+   * `durable: false` is for state a power cut may lose without harm — IMAP flags, expunges, the \Recent
    * watermark, the metadata cache — as Dovecot's fsync_mode=optimized does for flag changes: a batch
    * with only such writes commits without fsync (WAL with synchronous=NORMAL: a crash of the process,
    * kill -9 included, still loses nothing; only the OS going down may). The next durable batch's

@@ -218,8 +218,8 @@ export class SqliteMailRepo implements MailRepo {
   }
 
   // Flag changes, copies and expunges share the group commit of the message path: one transaction
-  // per event-loop turn instead of one per IMAP command. Copies and expunges are durable when the
-  // promise settles; flag changes are not fsynced on their own (GroupCommit.run: durable false).
+  // per event-loop turn instead of one per IMAP command. Copies are durable when the promise
+  // settles; flag changes and expunges are not fsynced on their own (GroupCommit.run: durable false).
   async setFlags(mailboxId: number, uids: number[], op: 'set' | 'add' | 'remove', flags: string[]): Promise<StoredMessage[]> {
     return this.group.run(() => {
       const mb = this.db.prepare('SELECT highest_modseq FROM mailboxes WHERE id = ?').get(mailboxId) as { highest_modseq: number } | undefined;
@@ -276,8 +276,14 @@ export class SqliteMailRepo implements MailRepo {
         dropped = this.collectBlobs(removed.map((r) => r.blob_id));
       }
       return { removedUids: removed.map((r) => r.uid), dropped };
-    });
-    this.dropUnreferencedFiles(dropped);
+    }, { durable: false });
+    // An expunge a power cut undoes only brings messages back, as with Dovecot's fsync_mode=optimized.
+    // A blob file, though, goes only once its rows' removal is on disk: a durable (empty) batch
+    // fsyncs the WAL, which holds that removal.
+    if (dropped.length > 0) {
+      await this.group.run(() => undefined);
+      this.dropUnreferencedFiles(dropped);
+    }
     return removedUids;
   }
 
