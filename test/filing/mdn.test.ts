@@ -10,7 +10,10 @@ import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { A_DOMAIN, B_DOMAIN, PASSWORD, PAUL, caPem, serve, setupTwoGateways, submitter, waitFor, type TwoGateways } from '../smtp/relay-fixture.js';
+import Database from 'better-sqlite3';
+import nodemailer from 'nodemailer';
+import { runCli, SAMPLES } from '../helpers/gateway.js';
+import { B_DOMAIN, PASSWORD, PAUL, caPem, openDb, serve, setupTwoGateways, submitter, waitFor, type TwoGateways } from '../smtp/relay-fixture.js';
 
 const RMP = `rmp@${B_DOMAIN}`;
 
@@ -132,4 +135,72 @@ describe('read receipts (MDN) from a record server on another gateway', () => {
     const again = (await inbox()).find((m) => m.uid === uid);
     expect([...again!.flags]).toContain('$MDNSent');
   }, 60_000);
+
+  it('refused by B\'s rights matrix: the relay takes it, files nothing, and one `deleted/error` MDN says "denied" with the reason', async () => {
+    // A GP's biology, sealed on A with the operator command (A's own submission check is not in the
+    // way) and relayed with A's gateway certificate, as in rmp-two-gateways.test.ts.
+    const originalId = '<bio-mdn-denied@cabinet-antony.medgate.test>';
+    const hprim = fs.readFileSync(path.join(SAMPLES, 'hprim-biologie.txt'), 'utf8');
+    const raw = await build({ messageId: originalId, subject: 'Résultats de biologie', text: hprim, headers: { 'Disposition-Notification-To': PAUL } });
+    const s = await runCli(['message', 'seal', '--from', PAUL, '--to', RMP, '--password', PASSWORD, '--config', t.a.config], { input: raw.toString('latin1') });
+    expect(s.code, s.stderr).toBe(0);
+    const tls = path.join(t.a.dir, 'data', 'tls');
+    const relay = nodemailer.createTransport({
+      host: '127.0.0.1', port: t.b.relayPort, secure: false, requireTLS: true,
+      tls: { ca: caPem(t), key: fs.readFileSync(path.join(tls, 'gateway.key.pem'), 'utf8'), cert: fs.readFileSync(path.join(tls, 'gateway.crt.pem'), 'utf8') },
+    });
+    try {
+      const info = await relay.sendMail({ envelope: { from: PAUL, to: [RMP] }, raw: s.stdout });
+      expect(info.response).toMatch(/^250 .*Not filed/);
+    } finally {
+      relay.close();
+    }
+    const [mdn] = await waitFor(async () => { const r = await receiptsFor(originalId); return r.length ? r : undefined; }, 60_000, 'the denied MDN');
+    const parsed = pythonParse(mdn!.source, t.root);
+    expect(parsed.reportType).toBe('disposition-notification');
+    expect(parsed.fields.Disposition).toBe('automatic-action/MDN-sent-automatically; deleted/error');
+    expect(parsed.fields.Error).toMatch(/^denied by the shared-record rights matrix: .*general-practitioner.*biology/);
+    expect(parsed.subject).toMatch(/denied/);
+    expect(mdn!.source.toString('utf8')).not.toMatch(/DUPONT|Jean|Hémoglobine/);
+    // Nothing delivered to the record server, nothing filed.
+    const db = openDb(t.b);
+    try {
+      const rows = db.prepare("SELECT COUNT(*) AS n FROM filing_documents WHERE sender_address = ? AND type = 'biology'").get(PAUL) as { n: number };
+      expect(rows.n).toBe(0);
+    } finally { db.close(); }
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await receiptsFor(originalId)).toHaveLength(1);
+  }, 120_000);
+
+  it('a restart between filing and sending still gives exactly one receipt', async () => {
+    const originalId = '<synthese-mdn-restart@cabinet-antony.medgate.test>';
+    const raw = await build({ messageId: originalId, subject: 'Synthèse médicale', text: 'Volet de synthèse.\n', headers: { ...PATIENT, 'Disposition-Notification-To': PAUL } });
+    const tr = submitter(t, t.a, PAUL);
+    try { await tr.sendMail({ envelope: { from: PAUL, to: [RMP] }, raw }); } finally { tr.close(); }
+    await waitFor(async () => (await receiptsFor(originalId)).length === 1, 60_000, 'the first MDN');
+
+    // Kill B (SIGKILL) and put its store in the state a crash right after the filing transaction
+    // leaves: the receipt recorded, not marked sent. (Worse than that: it was in fact sent already.)
+    await t.b.serve!.stop('SIGKILL');
+    const rw = new Database(path.join(t.b.dir, 'data', 'medgate.db'));
+    try {
+      const changed = rw.prepare('UPDATE filing_receipts SET sent_at = NULL WHERE original_message_id = ?').run(originalId).changes;
+      expect(changed).toBe(1);
+    } finally { rw.close(); }
+    await serve(t.b);
+
+    // The start-up pass sends it again (B's log says so, and its queue delivers it to A); the fixed
+    // outer Message-ID makes it the same message for A's relay, which does not place it twice.
+    await waitFor(() => {
+      const db = openDb(t.b);
+      try {
+        const r = db.prepare('SELECT sent_at FROM filing_receipts WHERE original_message_id = ?').get(originalId) as { sent_at: string | null };
+        return r.sent_at !== null && t.b.serve!.logs.some((l) => l.includes('"msg":"read receipt sent"')) && t.b.serve!.logs.some((l) => l.includes('<mdn.') && l.includes('"msg":"queue: delivered"'));
+      } finally { db.close(); }
+    }, 60_000, 'the receipt sent again after the restart');
+    const audit = (await t.b.cli('audit', 'list')).stdout.split('\n').filter((l) => l.includes('"filing.receipt"') && l.includes('"outcome":"ok"'));
+    expect(audit.length).toBeGreaterThanOrEqual(2); // this one and its resend (more when the other tests ran)
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await receiptsFor(originalId)).toHaveLength(1);
+  }, 180_000);
 });
