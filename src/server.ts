@@ -7,6 +7,7 @@ import { readCrlFiles } from './pki/index.js';
 import { SealPool } from './message/worker/seal-pool.js';
 import { startSubmission } from './smtp/submission/index.js';
 import { startQueueWorker } from './smtp/outbound/queue-worker.js';
+import { startReceiptSender } from './filing/receipts/receipt-sender.js';
 import { startRelay } from './smtp/relay/relay-server.js';
 import { startImap } from './mailbox/imap-listener.js';
 import { autoconfigRoutes } from './http/autoconfig.js';
@@ -65,6 +66,7 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
   let httpPort: number, submission: Awaited<ReturnType<typeof startSubmission>>, relay: Awaited<ReturnType<typeof startRelay>>;
   let queueWorker: Awaited<ReturnType<typeof startQueueWorker>>, imap: Awaited<ReturnType<typeof startImap>>;
   let api: Awaited<ReturnType<typeof startApiServer>>;
+  let receipts: ReturnType<typeof startReceiptSender>;
   try {
     httpPort = await http.listen();
     started.push(http);
@@ -72,6 +74,8 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
     relay = await start(startRelay(ctx, { tls: init.tls }));
     queueWorker = await start(startQueueWorker(ctx, { tls: init.tls }));
     imap = await start(startImap(ctx, { tls: init.tls }));
+    // Read receipts recorded before a crash or restart are sent now (after the postmaster is published).
+    started.push(receipts = startReceiptSender(ctx));
     // Record-server API: HTTPS + client certificate only (off unless listen.api is set).
     api = await startApiServer(ctx, { tls: init.tls });
   } catch (err) {
@@ -100,6 +104,7 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
       await relay.close();
       await queueWorker.close();
       await imap.close();
+      await receipts.close();
       await api?.close();
       await http.close();
       (await ctx.sealer()).usePool(undefined);

@@ -4,6 +4,7 @@ import { ensureFilingKey } from '../crypto/gateway-keys.js';
 import { MedgateError } from '../errors.js';
 import type { DirectoryEntry } from '../store/types.js';
 import { addConfigOption, out, withContext } from './common.js';
+import { ensurePostmaster } from '../smtp/dsn/postmaster.js';
 import type { ImportReport } from '../directory/directory-service.js';
 
 function printReport(r: ImportReport): void {
@@ -63,6 +64,8 @@ export function registerDirectoryCommands(program: Command): void {
     .action(async (opts: { out?: string }, cmd: Command) => {
       await withContext(cmd, async (ctx) => {
         const filing = await ensureFilingKey(ctx.config.dataDir, ctx.config.domain);
+        // The postmaster signs delivery reports and read receipts: peers must know its key.
+        await ensurePostmaster(ctx);
         const certFile = `${ctx.config.dataDir}/tls/gateway.crt.pem`;
         const json = await ctx.directory.exportLocal({
           filingKeyArmored: filing.publicKeyArmored,

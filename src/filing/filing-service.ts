@@ -8,7 +8,7 @@ import type { RoutingHeader, Verification } from '../crypto/seal/index.js';
 import { FilingCipher, ensureFilingDataKey } from './data-key.js';
 import { FilingError, FilingErrorCode } from './errors.js';
 import { identityHashes, MAX_PREFIX, prefixHash, searchForm, type FiledIdentity, type IdentityHashes } from './identity-hashes.js';
-import type { DocumentRow, FilingRepo, PatientRow, ReconcileRow } from '../store/types.js';
+import type { DocumentRow, FilingRepo, PatientRow, ReceiptRow, ReconcileRow } from '../store/types.js';
 import { tabOf, TABS, type Tab } from './tabs.js';
 
 export type MatchOutcome = 'matched' | 'new' | 'reconcile' | 'unidentified';
@@ -32,6 +32,33 @@ export interface FilingItem {
   signerFingerprint: string | null;
   /** Import: keep the patient's id from the exporting gateway when it is free here. */
   preferredPatientId?: string;
+  /** Read receipts the sender asked for (one per record-server recipient), recorded with the documents. */
+  receipts?: ReceiptRequest[];
+}
+
+/** A read receipt asked for: who gets it, for which record server, quoting which original Message-ID. */
+export interface ReceiptRequest {
+  recordServer: string;
+  mdnTo: string;
+  originalMessageId: string;
+}
+
+/** RFC 8098 Error text of an item filed without a patient (fixed: names nobody). */
+export const UNIDENTIFIED_RECEIPT_ERROR = 'the item names no patient: the record server keeps it, not filed under any patient, until its operator attaches it to one';
+
+/**
+ * The receipt a filing outcome gives (RFC 8098 §3.2.6): filed under a patient — even one to be
+ * confirmed by the operator (reconcile) — is `processed`; kept without a patient is `processed/error`
+ * with the reason. RFC 8098 has no `failed` disposition type any more (RFC 3798 replaced it by the
+ * `error` modifier and the Error field).
+ */
+export function receiptRows(item: Pick<FilingItem, 'messageId' | 'receipts'>, outcome: MatchOutcome, now: string): ReceiptRow[] {
+  const unidentified = outcome === 'unidentified';
+  return (item.receipts ?? []).map((r) => ({
+    messageId: item.messageId, recordServer: r.recordServer, mdnTo: r.mdnTo, originalMessageId: r.originalMessageId,
+    disposition: unidentified ? 'processed/error' : 'processed', error: unidentified ? UNIDENTIFIED_RECEIPT_ERROR : null,
+    createdAt: now, sentAt: null,
+  }));
 }
 
 export interface IngestResult {
@@ -112,8 +139,9 @@ export class FilingService {
   }
 
   /** Files a delivered item from its verified routing header; idempotent per (messageId, part). */
-  ingest(routing: RoutingHeader & { documents?: DocumentInput[] | undefined }, verification: Verification, blobId: string, messageId: string): Promise<IngestResult> {
+  ingest(routing: RoutingHeader & { documents?: DocumentInput[] | undefined }, verification: Verification, blobId: string, messageId: string, receipts: ReceiptRequest[] = []): Promise<IngestResult> {
     return this.file({
+      receipts,
       patient: routing.patient ? {
         familyName: routing.patient.familyName, givenName: routing.patient.givenName, birthDate: routing.patient.birthDate,
         ...(routing.patient.sex ? { sex: routing.patient.sex } : {}), ...(routing.patient.ins ? { ins: routing.patient.ins } : {}),
@@ -170,7 +198,8 @@ export class FilingService {
         titleEnc: d.title ? this.cipher.encrypt(d.title) : null, blobId: item.blobId, contentDigest: item.contentDigest,
         verified: item.verified, signerFingerprint: item.signerFingerprint, supersededBy: null, filedAt: now,
       }));
-      const inserted = await this.repo.insertDocuments(rows);
+      // The receipts owed go in with the documents (one transaction): filed ⇔ a receipt is owed.
+      const inserted = await this.repo.insertDocuments(rows, receiptRows(item, outcome, now));
       if (reconcile) await this.repo.insertReconcile(reconcile);
       if (patientId) await this.applySupersede(patientId, rows.filter((r) => inserted.includes(r.id)));
       return {

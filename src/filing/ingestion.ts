@@ -6,7 +6,9 @@
  */
 import type { GatewayContext } from '../context.js';
 import { filingFor } from './context.js';
-import type { IngestResult } from './filing-service.js';
+import type { RoutingHeader, Verification } from '../crypto/seal/index.js';
+import type { IngestResult, ReceiptRequest } from './filing-service.js';
+import { sendPendingReceipts } from './receipts/receipt-sender.js';
 
 export interface IngestOutcome {
   recordServers: string[];
@@ -26,28 +28,65 @@ export async function localRecordServers(ctx: GatewayContext, recipients: string
   return out;
 }
 
+/**
+ * The read receipts an item asks for (RFC 8098 `Disposition-Notification-To`, carried as `mdnTo` in
+ * the routing header), one per record-server recipient. Sent automatically only when the routing
+ * header verified and the address is its signer's — the envelope sender (RFC 8098 §2.1: a receipt
+ * to another address needs a person's consent, which a gateway cannot give).
+ */
+export async function receiptsAsked(ctx: GatewayContext, routing: RoutingHeader, verification: Verification, messageId: string, recordServers: string[]): Promise<ReceiptRequest[]> {
+  if (!routing.mdnTo) return [];
+  const mdnTo = routing.mdnTo.toLowerCase();
+  if (!verification.valid || mdnTo !== routing.sender.address.toLowerCase()) {
+    await ctx.audit.record({ actor: 'system', action: 'filing.receipt', outcome: 'refused', messageId, details: { recordServers, reason: verification.valid ? 'address-not-sender' : 'not-verified' } });
+    return [];
+  }
+  return recordServers.map((recordServer) => ({ recordServer, mdnTo, originalMessageId: routing.messageId || messageId }));
+}
+
 export async function fileDelivered(ctx: GatewayContext, o: { sealed: Buffer; blobId: string; messageId: string; recipients: string[] }): Promise<IngestOutcome> {
   const recordServers = await localRecordServers(ctx, o.recipients);
   if (!recordServers.length) return { recordServers };
+  let receipts: ReceiptRequest[] = [];
   try {
     const sealer = await ctx.sealer();
     const { routing, verification } = await sealer.openRouting(o.sealed);
+    receipts = await receiptsAsked(ctx, routing, verification, o.messageId, recordServers);
     const filing = await filingFor(ctx);
-    const result = await filing.ingest(routing, verification, o.blobId, o.messageId);
+    const result = await filing.ingest(routing, verification, o.blobId, o.messageId, receipts);
     await ctx.audit.record({
       actor: 'system', action: 'filing.ingest', outcome: 'ok', messageId: o.messageId,
       details: {
         recordServers, match: result.outcome, documents: result.documentIds.length, patientId: result.patientId,
-        ...(result.reason ? { reconcileReason: result.reason } : {}),
+        ...(result.reason ? { reconcileReason: result.reason } : {}), ...(receipts.length ? { receipts: receipts.length } : {}),
       },
     });
     ctx.logger.info({ messageId: o.messageId, match: result.outcome, documents: result.documentIds.length }, 'filed for record server');
+    if (receipts.length) await sendPendingReceipts(ctx);
     return { recordServers, result };
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     const reason = typeof code === 'string' ? code : 'FILING_FAILED';
     ctx.logger.error({ messageId: o.messageId, code: reason }, 'filing for record server failed');
     await ctx.audit.record({ actor: 'system', action: 'filing.ingest', outcome: 'failed', messageId: o.messageId, details: { recordServers, code: reason } });
+    await receiptsForFailure(ctx, o.messageId, receipts, reason);
     return { recordServers, error: reason };
+  }
+}
+
+/** The item is delivered but could not be filed: the sender who asked is told (`processed/error`, the code only). */
+async function receiptsForFailure(ctx: GatewayContext, messageId: string, receipts: ReceiptRequest[], code: string): Promise<void> {
+  if (!receipts.length) return;
+  try {
+    const now = new Date().toISOString();
+    for (const r of receipts) {
+      await ctx.store.filing.insertReceipt({
+        messageId, recordServer: r.recordServer, mdnTo: r.mdnTo, originalMessageId: r.originalMessageId, disposition: 'processed/error',
+        error: `the record server's gateway could not file the item (${code}); it stays delivered to the record server`, createdAt: now, sentAt: null,
+      });
+    }
+    await sendPendingReceipts(ctx);
+  } catch (err) {
+    ctx.logger.error({ messageId, code: (err as { code?: string }).code ?? (err as Error).name }, 'read receipt of a failed filing not recorded');
   }
 }

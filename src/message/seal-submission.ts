@@ -1,4 +1,5 @@
 import type * as openpgp from 'openpgp';
+import addressparser from 'nodemailer/lib/addressparser/index.js';
 import { seal, type RoutingInput } from '../crypto/seal/index.js';
 import { roleOf } from '../directory/professions.js';
 import type { DirectoryEntry } from '../store/types.js';
@@ -62,10 +63,23 @@ function describeSubmission(input: ExtractionInput, req: Omit<SubmissionToSeal, 
     recipients: req.recipients.map((r) => r.address),
     documents: classification.documents.map((d) => ({ part: d.part, type: d.type, ...(d.title ? { title: d.title.slice(0, 200) } : {}) })),
   };
+  const mdnTo = receiptAddress(input.headers.get('disposition-notification-to'));
+  if (mdnTo) routing.mdnTo = mdnTo;
   return {
     routing, patient: p, conflicts: extraction.conflicts, documentType: classification.type,
     documents: classification.documents.map((d) => ({ part: d.part, type: d.type })),
   };
+}
+
+/**
+ * The address of a read-receipt request (RFC 8098 §2.1 `Disposition-Notification-To`): the first
+ * mailbox, lower-cased; none when the field is absent or names no address. Whether a receipt is
+ * then sent automatically is the record server's gateway's decision (src/filing/receipts).
+ */
+function receiptAddress(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  const first = addressparser(value, { flatten: true }).find((a) => a.address);
+  return first?.address ? first.address.trim().toLowerCase().slice(0, 320) : undefined;
 }
 
 function sealKeys(req: Omit<SubmissionToSeal, 'raw'>) {

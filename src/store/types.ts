@@ -375,6 +375,24 @@ export interface RecordRequestRow {
   at: string;
 }
 
+/**
+ * A read receipt (MDN) owed to a sender: written with the filing (same transaction) or with the
+ * refusal, sent afterwards, marked sent. `disposition` is the RFC 8098 Disposition value without
+ * the mode; `error` the text of its Error field (fixed texts: never a patient's name).
+ */
+export interface ReceiptRow {
+  /** Sealed (outer) Message-ID of the item. */
+  messageId: string;
+  recordServer: string;
+  mdnTo: string;
+  /** Message-ID the sender wrote (what its client matches the receipt against). */
+  originalMessageId: string;
+  disposition: 'processed' | 'processed/error' | 'deleted/error';
+  error: string | null;
+  createdAt: string;
+  sentAt: string | null;
+}
+
 export interface FilingRepo {
   insertPatient(p: PatientRow, prefixHashes: string[]): Promise<void>;
   updatePatient(id: string, changes: Partial<Omit<PatientRow, 'id' | 'createdAt'>>, prefixHashes?: string[]): Promise<void>;
@@ -384,8 +402,17 @@ export interface FilingRepo {
   /** Patients (not merged) whose family name has this prefix hash. */
   searchByPrefix(prefixHash: string): Promise<PatientRow[]>;
   listPatients(): Promise<PatientRow[]>;
-  /** Inserts documents; those whose (messageId, part) already exists are skipped. Returns the inserted ids. */
-  insertDocuments(docs: Omit<DocumentRow, 'seq'>[]): Promise<string[]>;
+  /**
+   * Inserts documents; those whose (messageId, part) already exists are skipped. Returns the inserted ids.
+   * `receipts` are recorded in the same transaction (existing ones kept).
+   */
+  insertDocuments(docs: Omit<DocumentRow, 'seq'>[], receipts?: ReceiptRow[]): Promise<string[]>;
+  /** Records a receipt owed (kept as is when one exists for the item and record server). Returns whether it was new. */
+  insertReceipt(r: ReceiptRow): Promise<boolean>;
+  /** Receipts recorded and not yet marked sent, oldest first. */
+  pendingReceipts(limit?: number): Promise<ReceiptRow[]>;
+  getReceipt(messageId: string, recordServer: string): Promise<ReceiptRow | undefined>;
+  markReceiptSent(messageId: string, recordServer: string, at: string): Promise<void>;
   getDocument(id: string): Promise<DocumentRow | undefined>;
   documentsOfMessage(messageId: string): Promise<DocumentRow[]>;
   documentsOfPatient(patientId: string): Promise<DocumentRow[]>;

@@ -21,6 +21,7 @@ const FULL: RoutingInput = {
     { part: '1', type: '11502-2', title: 'CR' },
     { part: '2', type: '18748-4' },
   ],
+  mdnTo: 'paul.demo@cabinet-antony.medgate.test',
 };
 
 const MINIMAL: RoutingInput = {

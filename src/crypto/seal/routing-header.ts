@@ -28,6 +28,11 @@ export const RoutingHeader = z.object({
   recipients: z.array(z.string()),
   /** Each meaningful part (body, attachment, XDM entry) with its document type, for filing. */
   documents: z.array(z.object({ part: z.string(), type: z.string(), title: z.string().optional() })).optional(),
+  /**
+   * The sender asked for a read receipt (RFC 8098 `Disposition-Notification-To`): the address, so the
+   * record server's gateway can send the MDN without opening the content.
+   */
+  mdnTo: z.string().optional(),
   /** Lower-case hex SHA-256 of the signed inner entity (or of the kept body for client-encrypted input). */
   contentDigest: z.string().regex(/^[0-9a-f]{64}$/),
   /** ISO 8601 instant of sealing. */
@@ -85,6 +90,7 @@ export function sealedRoutingHeader(input: RoutingInput, contentDigest: string, 
     sender: senderOf(input.sender),
     recipients: [...input.recipients],
     ...(input.documents !== undefined ? { documents: input.documents.map(partOf) } : {}),
+    ...(input.mdnTo !== undefined ? { mdnTo: input.mdnTo } : {}),
     contentDigest,
     sealedAt,
   };
@@ -94,7 +100,7 @@ export function sealedRoutingHeader(input: RoutingInput, contentDigest: string, 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 function looksValid(h: RoutingHeader): boolean {
-  const strings = [h.messageId, h.document.type, h.document.date, h.sender.address, h.sealedAt, ...h.recipients];
+  const strings = [h.messageId, h.document.type, h.document.date, h.sender.address, h.sealedAt, ...h.recipients, ...(h.mdnTo !== undefined ? [h.mdnTo] : [])];
   if (h.patient !== null) strings.push(h.patient.familyName, h.patient.givenName);
   return strings.every((v) => typeof v === 'string') && SHA256_HEX.test(h.contentDigest) && (h.patient === null || ymd.test(h.patient.birthDate));
 }

@@ -10,16 +10,16 @@ const BODY_FIELDS = new Set(['content-type', 'content-transfer-encoding', 'conte
 export interface OuterPlan {
   spans: FieldSpan[];
   alreadyEncrypted: boolean;
-  /** The fresh outer Message-ID (the original stays inside). */
+  /** The fresh outer Message-ID (the original stays inside), or the one the caller fixed. */
   messageId: string;
   transport: Array<[string, string]>;
 }
 
-export function planOuterLayer(header: Buffer, envelopeFrom: string, outerSubject: string | undefined): OuterPlan {
+export function planOuterLayer(header: Buffer, envelopeFrom: string, outerSubject: string | undefined, outerMessageId?: string): OuterPlan {
   const spans = listFieldSpans(header);
   const alreadyEncrypted = isEncryptedContentType(parseContentType(header, spans));
   const from = addressesOf(header, 'from', spans)[0] ?? envelopeFrom;
-  const messageId = newMessageId(from);
+  const messageId = outerMessageId ?? newMessageId(from);
   // Bcc is never copied out; display names are dropped (they may name a patient or a service).
   const transport = transportFieldList({
     from,

@@ -22,11 +22,16 @@ export interface SealOptions {
   envelope: { from: string; to: string[] };
   /** Outer Subject; default "[...]" (RFC 9788). */
   outerSubject?: string;
+  /**
+   * Outer Message-ID; default a fresh one. The gateway's own reports fix it (derived from what they
+   * report on) so that a report sent twice after a crash is one message for every receiving store.
+   */
+  outerMessageId?: string;
 }
 
 export interface SealResult {
   sealed: Buffer;
-  /** The outer Message-ID (always freshly generated; the original one stays inside). */
+  /** The outer Message-ID (freshly generated unless `outerMessageId`; the original one stays inside). */
   messageId: string;
   alreadyEncrypted: boolean;
 }
@@ -35,7 +40,7 @@ export interface SealResult {
 export async function seal(opts: SealOptions): Promise<SealResult> {
   if (opts.recipientKeys.length === 0) throw new Error('seal: at least one recipient key is required');
   const { header, body } = splitHeaderBlock(opts.raw);
-  const { spans, alreadyEncrypted, messageId, transport } = planOuterLayer(header, opts.envelope.from, opts.outerSubject);
+  const { spans, alreadyEncrypted, messageId, transport } = planOuterLayer(header, opts.envelope.from, opts.outerSubject, opts.outerMessageId);
 
   const payload = alreadyEncrypted ? body : buildInnerEntity(opts.raw, { fields: transport });
   const contentDigest = createHash('sha256').update(payload).digest('hex');

@@ -37,7 +37,18 @@ export async function checkRecipient(ctx: GatewayContext, to: string): Promise<v
  * key, signed by a directory key of the envelope sender and addressed to the envelope recipients.
  * The content itself is never opened here.
  */
-export async function checkSealedMessage(ctx: GatewayContext, sealed: Buffer, from: string, recipients: string[]): Promise<{ messageId: string }> {
+/**
+ * A rights-matrix refusal the sender asked to be told by read receipt (RFC 8098): the message is
+ * taken (250) but neither delivered nor filed, and a `denied` receipt goes back (src/filing/receipts).
+ */
+export interface RelayDenial {
+  role: string;
+  reason: string;
+  originalMessageId: string;
+  mdnTo: string;
+}
+
+export async function checkSealedMessage(ctx: GatewayContext, sealed: Buffer, from: string, recipients: string[]): Promise<{ messageId: string; denied?: RelayDenial }> {
   const sealer = await ctx.sealer();
   let visible: ReturnType<typeof sealer.inspect>;
   try {
@@ -59,8 +70,8 @@ export async function checkSealedMessage(ctx: GatewayContext, sealed: Buffer, fr
   if (opened.verification.signer.toLowerCase() !== from) throw replies.relayRoutingRefused('SIGNER_NOT_ENVELOPE_SENDER');
   const addressed = new Set(opened.routing.recipients.map((r) => r.toLowerCase()));
   if (recipients.some((r) => !addressed.has(r))) throw replies.relayRoutingRefused('RECIPIENT_NOT_ADDRESSED');
-  await checkRecordServerRules(ctx, opened.routing, from, recipients);
-  return { messageId };
+  const denied = await checkRecordServerRules(ctx, opened.routing, from, recipients);
+  return denied ? { messageId, denied } : { messageId };
 }
 
 /**
@@ -69,14 +80,24 @@ export async function checkSealedMessage(ctx: GatewayContext, sealed: Buffer, fr
  * own `filing.senders` roles for remote applications). The sending gateway checked its rules; the
  * record server's gateway does not take its word for it.
  */
-async function checkRecordServerRules(ctx: GatewayContext, routing: RoutingHeader, from: string, recipients: string[]): Promise<void> {
+async function checkRecordServerRules(ctx: GatewayContext, routing: RoutingHeader, from: string, recipients: string[]): Promise<RelayDenial | undefined> {
   let toRecordServer = false;
-  for (const r of recipients) if (await ctx.directory.isRecordServer(r)) toRecordServer = true;
-  if (!toRecordServer) return;
+  let onlyRecordServers = true;
+  for (const r of recipients) {
+    if (await ctx.directory.isRecordServer(r)) toRecordServer = true;
+    else onlyRecordServers = false;
+  }
+  if (!toRecordServer) return undefined;
   if (!routing.patient) throw replies.patientRequired();
   const sender = await ctx.directory.lookup(from);
   if (!sender) throw replies.relaySenderNotActive(from);
   const types = routing.documents?.length ? routing.documents.map((d) => d.type) : [routing.document.type];
   const decision = checkRightsAll(sender, types, rightsConfigOf(ctx));
-  if (!decision.ok) throw replies.rightsRefused(decision.role, decision.reason);
+  if (decision.ok) return undefined;
+  // Asked for a receipt by the (verified) sender himself, to record servers only: told by a `denied`
+  // receipt. Otherwise, and for a mixed recipient list, the refusal is the SMTP reply.
+  if (routing.mdnTo?.toLowerCase() === from && onlyRecordServers) {
+    return { role: decision.role, reason: decision.reason, originalMessageId: routing.messageId, mdnTo: from };
+  }
+  throw replies.rightsRefused(decision.role, decision.reason);
 }

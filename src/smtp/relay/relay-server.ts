@@ -10,6 +10,7 @@ import { identifyPeer, type PeerIdentity } from './peer-certificate.js';
 import { isSmtpReply, replies, type SmtpReply } from '../replies.js';
 import { checkRecipient, checkSender, checkSealedMessage } from './relay-checks.js';
 import { readHeaderBlock, removeSpool, spoolToFile } from './spool.js';
+import { recordDenial } from '../../filing/receipts/denial.js';
 import type { SealedBytes } from '../../store/types.js';
 
 /** Sealed header blocks are a few KB; a peer's that does not end within 1 MiB is not medgate/1. */
@@ -119,7 +120,12 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
         spooled = file;
         if (oversized || stream.sizeExceeded) throw replies.messageTooBig(config.limits.maxMessageBytes);
         // The checks read the clear header block only; the sealed body is never opened here.
-        const { messageId } = await checkSealedMessage(ctx, await readHeaderBlock(file, HEADER_BLOCK_MAX), from, recipients);
+        const { messageId, denied } = await checkSealedMessage(ctx, await readHeaderBlock(file, HEADER_BLOCK_MAX), from, recipients);
+        if (denied) {
+          await recordDenial(ctx, { messageId, recipients, denial: denied });
+          logger.info({ messageId, from, recipients, role: denied.role }, 'relay: refused by the rights matrix, told by a read receipt');
+          return `2.6.0 Not filed (${denied.reason.replace(/[^\x20-\x7e]/g, '?')}): a read receipt tells the sender`;
+        }
         // Small messages go into the database; large ones are moved into the store as files.
         const sealed: SealedBytes = bytes <= IN_MEMORY_MAX ? await fs.readFile(file) : { path: file, size: bytes, sha256 };
         const res = await delivery.acceptRelayed({ sealed, messageId, envelopeFrom: from, recipients });

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type {
-  DocumentRow, FilingRepo, PatientRow, RecordRequestRow, ReconcileRow, ReconcileStatus, RequestBasis,
+  DocumentRow, FilingRepo, PatientRow, ReceiptRow, RecordRequestRow, ReconcileRow, ReconcileStatus, RequestBasis,
 } from '../types.js';
 
 interface PatientDb {
@@ -94,8 +94,9 @@ export class SqliteFilingRepo implements FilingRepo {
     return (this.db.prepare(`SELECT * FROM filing_patients WHERE status <> 'merged' ORDER BY created_at, id`).all() as PatientDb[]).map(patientFrom);
   }
 
-  async insertDocuments(docs: Omit<DocumentRow, 'seq'>[]): Promise<string[]> {
+  async insertDocuments(docs: Omit<DocumentRow, 'seq'>[], receipts: ReceiptRow[] = []): Promise<string[]> {
     return this.db.transaction(() => {
+      for (const r of receipts) this.insertReceiptSync(r);
       const ins = this.db.prepare(`INSERT INTO filing_documents (id, patient_id, message_id, part, type, tab, doc_date, sender_address, sender_role,
         title_enc, blob_id, content_digest, verified, signer_fingerprint, superseded_by, filed_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id, part) DO NOTHING`);
@@ -159,6 +160,29 @@ export class SqliteFilingRepo implements FilingRepo {
     this.db.prepare('UPDATE filing_reconcile SET status = ?, resolved_at = ? WHERE id = ?').run(status, at, id);
   }
 
+  private insertReceiptSync(r: ReceiptRow): boolean {
+    return this.db.prepare(`INSERT INTO filing_receipts (message_id, record_server, mdn_to, original_message_id, disposition, error, created_at, sent_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id, record_server) DO NOTHING`)
+      .run(r.messageId, r.recordServer, r.mdnTo, r.originalMessageId, r.disposition, r.error, r.createdAt, r.sentAt).changes > 0;
+  }
+
+  async insertReceipt(r: ReceiptRow): Promise<boolean> {
+    return this.insertReceiptSync(r);
+  }
+
+  async pendingReceipts(limit = 100): Promise<ReceiptRow[]> {
+    return (this.db.prepare('SELECT * FROM filing_receipts WHERE sent_at IS NULL ORDER BY created_at, message_id LIMIT ?').all(limit) as ReceiptDb[]).map(receiptFrom);
+  }
+
+  async getReceipt(messageId: string, recordServer: string): Promise<ReceiptRow | undefined> {
+    const r = this.db.prepare('SELECT * FROM filing_receipts WHERE message_id = ? AND record_server = ?').get(messageId, recordServer) as ReceiptDb | undefined;
+    return r && receiptFrom(r);
+  }
+
+  async markReceiptSent(messageId: string, recordServer: string, at: string): Promise<void> {
+    this.db.prepare('UPDATE filing_receipts SET sent_at = ? WHERE message_id = ? AND record_server = ? AND sent_at IS NULL').run(at, messageId, recordServer);
+  }
+
   async insertRequest(r: RecordRequestRow): Promise<void> {
     this.db.prepare(`INSERT INTO filing_requests (id, patient_id, doctor, basis, document_id, reason_enc, outcome, at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(r.id, r.patientId, r.doctor, r.basis, r.documentId, r.reasonEnc, r.outcome, r.at);
@@ -170,4 +194,16 @@ export class SqliteFilingRepo implements FilingRepo {
       : this.db.prepare('SELECT * FROM filing_requests ORDER BY at, id').all();
     return (rows as RequestDb[]).map(requestFrom);
   }
+}
+
+interface ReceiptDb {
+  message_id: string; record_server: string; mdn_to: string; original_message_id: string;
+  disposition: string; error: string | null; created_at: string; sent_at: string | null;
+}
+
+function receiptFrom(r: ReceiptDb): ReceiptRow {
+  return {
+    messageId: r.message_id, recordServer: r.record_server, mdnTo: r.mdn_to, originalMessageId: r.original_message_id,
+    disposition: r.disposition as ReceiptRow['disposition'], error: r.error, createdAt: r.created_at, sentAt: r.sent_at,
+  };
 }

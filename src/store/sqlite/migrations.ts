@@ -238,4 +238,20 @@ export const MIGRATIONS: Migration[] = [
     description: 'IMAP subscriptions outlive DELETE (RFC 3501 §6.3.6): subscribed names with no mailbox',
     sql: `CREATE TABLE orphan_subscriptions (owner TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (owner, name));`,
   },
+  {
+    version: 9,
+    description: 'read receipts (MDN, RFC 8098) a record server owes its senders: one per item and record server, sent once',
+    sql: `CREATE TABLE filing_receipts (
+        message_id TEXT NOT NULL,
+        record_server TEXT NOT NULL,
+        mdn_to TEXT NOT NULL,
+        original_message_id TEXT NOT NULL,
+        disposition TEXT NOT NULL,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        PRIMARY KEY (message_id, record_server)
+      );
+      CREATE INDEX filing_receipts_pending ON filing_receipts (sent_at);`,
+  },
 ];

@@ -1,0 +1,89 @@
+/**
+ * A read receipt as RFC 8098 defines it: multipart/report; report-type=disposition-notification,
+ * a bilingual human part and the machine-readable message/disposition-notification part. The
+ * original is not returned (not even its header: its Subject may name the patient).
+ */
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import type { ReceiptRow } from '../../store/types.js';
+
+export interface MdnInput {
+  /** This gateway's host name (Reporting-UA). */
+  reportingHost: string;
+  from: string;
+  to: string;
+  /** The record-server account the item was delivered to (Final-Recipient). */
+  recordServer: string;
+  /** Message-ID the sender wrote. */
+  originalMessageId: string;
+  disposition: ReceiptRow['disposition'];
+  error: string | null;
+  date?: Date;
+}
+
+const TEXT: Record<ReceiptRow['disposition'], { subject: string; fr: string; en: string }> = {
+  processed: {
+    subject: 'Accusé de traitement / Disposition notification (processed)',
+    fr: 'Votre message sécurisé a été reçu et classé par le serveur de dossiers partagés :',
+    en: 'Your secure message was received and filed by the shared-record server:',
+  },
+  'processed/error': {
+    subject: 'Accusé de traitement : erreur / Disposition notification (error)',
+    fr: "Votre message sécurisé a été reçu par le serveur de dossiers partagés, mais n'a pas pu être classé :",
+    en: 'Your secure message was received by the shared-record server but could not be filed:',
+  },
+  'deleted/error': {
+    subject: 'Accusé de traitement : refusé / Disposition notification (denied)',
+    fr: "Votre message sécurisé a été refusé par le serveur de dossiers partagés et n'a pas été classé :",
+    en: 'Your secure message was refused by the shared-record server and was not filed:',
+  },
+};
+
+/** The message/disposition-notification fields (RFC 8098 §3.1), CRLF-terminated. */
+export function dispositionFields(input: MdnInput): string {
+  return [
+    `Reporting-UA: ${input.reportingHost}; medgate`,
+    `Final-Recipient: rfc822; ${input.recordServer}`,
+    `Original-Message-ID: ${input.originalMessageId}`,
+    `Disposition: automatic-action/MDN-sent-automatically; ${input.disposition}`,
+    ...(input.error ? [`Error: ${asciiLine(input.error)}`] : []),
+    '',
+  ].join('\r\n');
+}
+
+function asciiLine(s: string): string {
+  return s.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').slice(0, 900);
+}
+
+function humanText(input: MdnInput): string {
+  const t = TEXT[input.disposition];
+  return [
+    '--- Français ---', '', t.fr, '', `    ${input.recordServer}`, '',
+    `Référence du message : ${input.originalMessageId}`,
+    ...(input.error ? [`Motif (en anglais) : ${input.error}`] : []),
+    '', '--- English ---', '', t.en, '', `    ${input.recordServer}`, '',
+    `Message reference: ${input.originalMessageId}`,
+    ...(input.error ? [`Reason: ${input.error}`] : []),
+    '',
+    "Le contenu du message reste chiffré et n'est pas reproduit ici. / The message content stays encrypted and is not reproduced here.",
+    '',
+  ].join('\r\n');
+}
+
+export async function buildMdn(input: MdnInput): Promise<Buffer> {
+  const composer = new MailComposer({
+    from: input.from,
+    to: input.to,
+    subject: TEXT[input.disposition].subject,
+    date: input.date ?? new Date(),
+    inReplyTo: input.originalMessageId,
+    references: input.originalMessageId,
+    headers: { 'Auto-Submitted': 'auto-replied' },
+    text: humanText(input),
+    attachments: [
+      { contentType: 'message/disposition-notification', content: dispositionFields(input), contentTransferEncoding: '7bit', contentDisposition: 'inline', filename: false },
+    ],
+  });
+  const root = composer.compile();
+  root.setHeader('Content-Type', 'multipart/report; report-type=disposition-notification');
+  return new Promise<Buffer>((resolve, reject) => root.build((err: Error | null, buf: Buffer) => (err ? reject(err) : resolve(buf))));
+}
