@@ -140,7 +140,11 @@ describe('foundation end to end (built medgate command in a temp directory)', ()
       const imported = await runCli(['directory', 'peer', 'import', exportFile, '--config', peerConfig]);
       expect(imported.code, imported.stderr).toBe(0);
       expect(imported.stdout).toMatch(/peer cabinet-antony\.medgate\.test/);
-      expect(imported.stdout).toMatch(/imported: 3/);
+      // The three users, and the postmaster that signs delivery reports and read receipts.
+      expect(imported.stdout).toMatch(/imported: 4/);
+      const postmaster = await runCli(['directory', 'show', 'postmaster@cabinet-antony.medgate.test', '--json', '--config', peerConfig]);
+      expect(postmaster.code, postmaster.stderr).toBe(0);
+      expect(JSON.parse(postmaster.stdout)[0].pgpPublicKey).toMatch(/BEGIN PGP PUBLIC KEY BLOCK/);
       const seen = JSON.parse((await runCli(['directory', 'show', PAUL, '--json', '--config', peerConfig])).stdout)[0];
       expect(seen.source).toBe('peer:cabinet-antony.medgate.test');
       expect(seen.pgpPublicKey).toMatch(/BEGIN PGP PUBLIC KEY BLOCK/);
