@@ -129,7 +129,7 @@ export async function startConsole(ctx: GatewayContext, o: { tls: GatewayTls }):
     cookieKey: CSRF_COOKIE,
     cookieOpts: { path: '/', httpOnly: true, secure: true, sameSite: 'strict', signed: true },
     // Bound to the session cookie: a token from another session (or from before login) is refused.
-    getUserInfo: (req: FastifyRequest) => req.cookies[SESSION_COOKIE] ?? '',
+    getUserInfo: (req: FastifyRequest) => req.cookies[SESSION_COOKIE] || 'anonymous',
     csrfOpts: { hmacKey: randomBytes(32).toString('hex') },
   });
   await app.register(fastifyRateLimit, {
