@@ -123,6 +123,8 @@ export async function startConsole(ctx: GatewayContext, o: { tls: GatewayTls }):
     crossOriginEmbedderPolicy: false,
   });
   await app.register(fastifyCookie, { secret: randomBytes(32).toString('hex') });
+  // HTML forms only: no JSON or text bodies (415).
+  app.removeAllContentTypeParsers();
   await app.register(fastifyFormbody, { bodyLimit: c.maxBodyBytes });
   await app.register(fastifyCsrf, {
     sessionPlugin: '@fastify/cookie',
