@@ -134,11 +134,17 @@ export async function startConsole(ctx: GatewayContext, o: { tls: GatewayTls }):
     getUserInfo: (req: FastifyRequest) => req.cookies[SESSION_COOKIE] || 'anonymous',
     csrfOpts: { hmacKey: randomBytes(32).toString('hex') },
   });
+  const limitedAt = new Map<string, number>();
   await app.register(fastifyRateLimit, {
     max: c.requestsPerMinute,
     timeWindow: 60_000,
     errorResponseBuilder: (_req, context) => Object.assign(new Error('rate limited'), { statusCode: 429, code: 'CONSOLE_RATE_LIMITED', retryAfter: context.after }),
     onExceeded: (req) => {
+      // Audited once a minute per address at most: a hammering client cannot flood the audit trail.
+      const now = Date.now();
+      if (now - (limitedAt.get(req.ip) ?? 0) < 60_000) return;
+      limitedAt.set(req.ip, now);
+      if (limitedAt.size > 10_000) limitedAt.clear();
       void ctx.audit.record({ actor: req.consoleSession?.doctor ?? 'anonymous', action: 'console.rate-limit', outcome: 'refused', details: { remote: req.ip, route: req.routeOptions.url ?? null } }).catch(() => undefined);
     },
   });

@@ -53,6 +53,8 @@ describe('record console (medgate serve + Chromium)', () => {
   let patientId: string;
   let accessCode: string;
   let labDocId: string;
+  let pdfDocId: string;
+  let htmlDocId: string;
   const cli = (...args: string[]) => runCli([...args, '--config', config]);
   const audit = async (): Promise<AuditRecord[]> =>
     (await must(cli('audit', 'list', '--limit', '100000'), 'audit')).stdout.trim().split('\n').map((l) => JSON.parse(l) as AuditRecord);
@@ -98,8 +100,8 @@ describe('record console (medgate serve + Chromium)', () => {
     return { jar, csrf: csrfOf(search.body) };
   }
 
-  async function submit(from: string, o: { subject: string; text: string; headers?: Record<string, string> }): Promise<void> {
-    const raw = await new MailComposer({ from, to: RMP, subject: o.subject, text: o.text, headers: o.headers ?? {} }).compile().build();
+  async function submit(from: string, o: { subject: string; text: string; headers?: Record<string, string>; attachments?: Array<{ filename: string; content: Buffer; contentType: string }> }): Promise<void> {
+    const raw = await new MailComposer({ from, to: RMP, subject: o.subject, text: o.text, headers: o.headers ?? {}, attachments: o.attachments ?? [] }).compile().build();
     const t = nodemailer.createTransport({
       host: '127.0.0.1', port: serve.ports.smtpSubmission!, secure: false, requireTLS: true,
       auth: { user: from, pass: PW[from]! }, tls: { ca: caPem, servername: 'localhost' },
@@ -157,7 +159,13 @@ describe('record console (medgate serve + Chromium)', () => {
     ]);
     expect(serve.ports.console).toBeGreaterThan(0);
     base = `https://localhost:${serve.ports.console}`;
-    await submit(LGC, { subject: 'Résultats de biologie', text: HPRIM });
+    await submit(LGC, {
+      subject: 'Résultats de biologie', text: HPRIM,
+      attachments: [
+        { filename: 'resultats.pdf', content: Buffer.from('%PDF-1.4\n% synthetic\n%%EOF\n'), contentType: 'application/pdf' },
+        { filename: 'notes.html', content: Buffer.from('<html><body><script>alert(1)</script></body></html>'), contentType: 'text/html' },
+      ],
+    });
     await submit(PAUL, { subject: 'Synthèse médicale', text: 'Volet de synthèse médicale : HTA, diabète de type 2.\n', headers: { 'X-Medgate-Patient-Nom': 'DUPONT', 'X-Medgate-Patient-Prenom': 'Jean', 'X-Medgate-Patient-Naissance': '30/01/1959' } });
     // A newer summary from the same doctor supersedes the first: history under the current one.
     await submit(PAUL, { subject: 'Synthèse médicale mise à jour', text: 'Volet de synthèse médicale : HTA, diabète de type 2, insuline.\n', headers: { 'X-Medgate-Patient-Nom': 'DUPONT', 'X-Medgate-Patient-Prenom': 'Jean', 'X-Medgate-Patient-Naissance': '30/01/1959' } });
@@ -167,7 +175,10 @@ describe('record console (medgate serve + Chromium)', () => {
     const show = JSON.parse((await must(cli('patients', 'show', patientId, '--json'), 'show')).stdout) as { accessCode: string; treatingDoctor: string; tabs: Record<string, Array<{ id: string; part: string }>> };
     expect(show.treatingDoctor).toBe(PAUL);
     accessCode = show.accessCode;
+    const filed = Object.values(show.tabs).flat();
     labDocId = show.tabs.biology!.find((x) => x.part === 'body')!.id;
+    pdfDocId = filed.find((x) => x.part === 'resultats.pdf')!.id;
+    htmlDocId = filed.find((x) => x.part === 'notes.html')!.id;
   }, 180_000);
 
   afterAll(async () => {
@@ -188,16 +199,16 @@ describe('record console (medgate serve + Chromium)', () => {
     await row.getByRole('link', { name: 'DUPONT' }).click();
     await page.waitForURL(`${base}/dossier/${patientId}`);
     expect(await page.locator('.identity').innerText()).toMatch(/DUPONT Jean[\s\S]*30\/01\/1959[\s\S]*Médecin traitant : Dr Paul DEMO — paul\.demo@/);
-    expect(await page.locator('.tabs').innerText()).toMatch(/Résumé \(2\)[\s\S]*Biologie \(1\)/);
+    expect(await page.locator('.tabs').innerText()).toMatch(/Résumé \(2\)[\s\S]*Biologie \(\d\)/);
     const [currentTable, historyTable] = await page.locator('main table').all();
     expect(await currentTable!.innerText()).toMatch(/Synthèse médicale[\s\S]*mise à jour[\s\S]*paul\.demo@[\s\S]*Médecin généraliste[\s\S]*Signature vérifiée/);
     expect(await page.locator('main h4').innerText()).toBe('Historique des synthèses remplacées');
     expect(await historyTable!.innerText()).toMatch(/Synthèse médicale[\s\S]*Remplacée/);
-    await page.getByRole('link', { name: /Biologie \(1\)/ }).click();
+    await page.getByRole('link', { name: /Biologie \(\d\)/ }).click();
     await page.waitForURL(`${base}/dossier/${patientId}?onglet=biology`);
     expect(await page.locator('main table').innerText()).toMatch(/Résultat de biologie[\s\S]*lgc@[\s\S]*Biologiste/);
     await shot(page, 'dossier');
-    await page.getByRole('link', { name: 'Résultat de biologie' }).click();
+    await page.locator(`a[href="/document/${labDocId}"]`).click();
     await page.waitForURL(`${base}/document/${labDocId}`);
     const results = await page.locator('main table').innerText();
     expect(results).toMatch(/Glycémie à jeun\s+1\.32\s+g\/L\s+0\.70 – 1\.10\s+Haut/);
@@ -339,6 +350,15 @@ describe('record console (medgate serve + Chromium)', () => {
     expect(r.headers['cache-control']).toBe('no-store');
     expect(r.headers['content-type']).toMatch(/^text\/plain/);
     expect(r.body).toContain('RES|Glycémie à jeun');
+    // PDF inline (framed by the document page), any other type only as a download: never rendered in the console's origin.
+    const pdf = await request('GET', `/document/${pdfDocId}/contenu`, { cookie: paul.jar });
+    expect(pdf.headers['content-type']).toBe('application/pdf');
+    expect(pdf.headers['content-disposition']).toMatch(/^inline; filename="resultats\.pdf"/);
+    expect((await request('GET', `/document/${pdfDocId}`, { cookie: paul.jar })).body).toContain(`<iframe class="document" src="/document/${pdfDocId}/contenu"`);
+    const htmlDoc = await request('GET', `/document/${htmlDocId}/contenu`, { cookie: paul.jar });
+    expect(htmlDoc.headers['content-type']).toBe('application/octet-stream');
+    expect(htmlDoc.headers['content-disposition']).toMatch(/^attachment; filename="notes\.html"/);
+    expect((await request('GET', `/document/${htmlDocId}`, { cookie: paul.jar })).body).toContain('Télécharger le document');
     const views = (await audit()).filter((a) => a.action === 'console.view');
     expect(views.some((a) => a.actor === PAUL && a.details.documentId === labDocId && a.details.patientId === patientId)).toBe(true);
     expect(JSON.stringify(views)).not.toMatch(/DUPONT|Glycémie/);
