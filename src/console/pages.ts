@@ -21,7 +21,7 @@ import { readCertificateInfo } from '../pki/index.js';
 import type { TrustStore } from '../smtp/submission/trust.js';
 import { csrfField, esc, frDate, frDateTime, layout, messagePage, roleLabel, TAB_LABELS, typeLabel, type PageUser } from './html.js';
 import { accessTo, decodeText, DOCUMENT_ID, findByIdentity, hprimResults, openDocument, PATIENT_ID, searchOwnPatients, type RecordServerKey } from './records.js';
-import { ConsolePageError } from './server.js';
+import { ConsolePageError } from './errors.js';
 import type { ConsoleSession, SessionStore } from './sessions.js';
 
 export interface PagesDeps {

@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyRequest } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
 import fastifyCsrf from '@fastify/csrf-protection';
 import fastifyFormbody from '@fastify/formbody';
@@ -21,6 +21,7 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import type { GatewayContext } from '../context.js';
 import type { GatewayTls } from '../init/gateway-tls.js';
 import { TrustStore } from '../smtp/submission/trust.js';
+import { ConsolePageError } from './errors.js';
 import { CSS, messagePage } from './html.js';
 import { registerPages } from './pages.js';
 import { RecordServerKey, recordServerAddress } from './records.js';
@@ -41,12 +42,6 @@ declare module 'fastify' {
   }
 }
 
-/** A refusal with a fixed French page (never the client's input). */
-export class ConsolePageError extends Error {
-  constructor(readonly statusCode: number, readonly title: string, readonly text: string) {
-    super(title);
-  }
-}
 
 function errorPage(err: FastifyError | ConsolePageError): { status: number; title: string; text: string } {
   if (err instanceof ConsolePageError) return { status: err.statusCode, title: err.title, text: err.text };
@@ -182,6 +177,3 @@ export async function startConsole(ctx: GatewayContext, o: { tls: GatewayTls }):
     },
   };
 }
-
-export type ConsoleApp = Awaited<ReturnType<typeof Fastify>>;
-export type { FastifyReply, FastifyRequest };
