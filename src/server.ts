@@ -13,6 +13,7 @@ import { startImap } from './mailbox/imap-listener.js';
 import { autoconfigRoutes } from './http/autoconfig.js';
 import { autodiscoverRoutes } from './http/autodiscover.js';
 import { startApiServer } from './http/api-server.js';
+import { startConsole } from './console/server.js';
 import { missingServeFlags, SERVE_NODE_FLAGS } from './runtime/node-flags.js';
 
 export interface RunningGateway {
@@ -67,6 +68,7 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
   let queueWorker: Awaited<ReturnType<typeof startQueueWorker>>, imap: Awaited<ReturnType<typeof startImap>>;
   let api: Awaited<ReturnType<typeof startApiServer>>;
   let receipts: ReturnType<typeof startReceiptSender>;
+  let consoleServer: Awaited<ReturnType<typeof startConsole>>;
   try {
     httpPort = await http.listen();
     started.push(http);
@@ -78,6 +80,9 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
     started.push(receipts = startReceiptSender(ctx));
     // Record-server API: HTTPS + client certificate only (off unless listen.api is set).
     api = await startApiServer(ctx, { tls: init.tls });
+    if (api) started.push(api);
+    // Record console for doctors: HTTPS, off unless listen.console is set.
+    consoleServer = await startConsole(ctx, { tls: init.tls });
   } catch (err) {
     for (const s of started.reverse()) await s.close().catch(() => undefined);
     await sealPool.close().catch(() => undefined);
@@ -85,7 +90,7 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
   }
   metrics.up.set(1);
   await ctx.audit.record({ actor: 'system', action: 'gateway.start', outcome: 'ok', details: { domain: config.domain } });
-  const ports = { http: httpPort, ...submission.ports, smtpRelay: relay.port, ...imap.ports, ...(api ? { api: api.port } : {}) };
+  const ports = { http: httpPort, ...submission.ports, smtpRelay: relay.port, ...imap.ports, ...(api ? { api: api.port } : {}), ...(consoleServer ? { console: consoleServer.port } : {}) };
   const missingFlags = missingServeFlags();
   logger.info({ ports, domain: config.domain, store: ctx.store.kind, gc: missingFlags.length ? 'parallel' : 'single-threaded' }, 'medgate started');
   if (missingFlags.length) {
@@ -106,6 +111,7 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
       await imap.close();
       await receipts.close();
       await api?.close();
+      await consoleServer?.close();
       await http.close();
       (await ctx.sealer()).usePool(undefined);
       ctx.accounts.useKeyUnwrapper(undefined);

@@ -19,6 +19,10 @@ export function registerServeCommands(program: Command): void {
     else if (perms.warning) ctx.logger.warn({ loose: perms.count }, `${perms.warning}: run medgate serve --fix-permissions`);
     const gw = await startGateway(ctx);
     if (gw.init.demoAccounts.length) process.stderr.write(demoBanner(ctx, gw.init.demoAccounts) + '\n');
+    if (gw.ports.console !== undefined) {
+      const host = ctx.config.listen.host === '0.0.0.0' || ctx.config.listen.host === '::' ? ctx.config.hostname : ctx.config.listen.host;
+      process.stderr.write(`record console (doctors): https://${host.includes(':') ? `[${host}]` : host}:${gw.ports.console}/\n`);
+    }
     await new Promise<void>((resolve) => {
       const stop = (signal: string): void => {
         ctx.logger.info({ signal }, 'shutting down');

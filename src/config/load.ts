@@ -59,5 +59,6 @@ export function loadConfig(file?: string): MedgateConfig {
     pki: { ...c.pki, caDir: abs(c.pki.caDir), trustAnchors: c.pki.trustAnchors.map(abs), crls: c.pki.crls.map(abs) },
     tls: { ...c.tls, certFile: c.tls.certFile ? abs(c.tls.certFile) : undefined, keyFile: c.tls.keyFile ? abs(c.tls.keyFile) : undefined },
     demo: { ...c.demo, file: c.demo.file ? abs(c.demo.file) : undefined },
+    console: { ...c.console, recordServerPasswordFile: c.console.recordServerPasswordFile ? abs(c.console.recordServerPasswordFile) : undefined },
   };
 }

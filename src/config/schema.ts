@@ -35,6 +35,8 @@ export const configSchema = z.strictObject({
     http: port,
     /** HTTPS JSON API for record servers (client certificates); off when absent. */
     api: port.optional(),
+    /** HTTPS record console for doctors (src/console, docs/record-console.md); off when absent. */
+    console: port.optional(),
   }),
   tls: z.strictObject({
     minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
@@ -86,6 +88,28 @@ export const configSchema = z.strictObject({
     /** Letters a patient search needs at least (a one-letter prefix names too many patients). */
     minSearchLetters: z.number().int().min(1).max(64).default(2),
   }).default({ rateLimit: { requestsPerMinute: 120, burst: 30 }, minSearchLetters: 2 }),
+  /** The record console (`listen.console`): doctors consult the filing store in a browser. */
+  console: z.strictObject({
+    /** The record-server account whose key opens filed documents (default: the only local `rmp` account). */
+    recordServer: z.string().min(3).optional(),
+    /** File holding that account's password (mode 0600); without it documents cannot be read online or sent. */
+    recordServerPasswordFile: z.string().min(1).optional(),
+    /** A session ends after this many minutes without a request. */
+    idleMinutes: z.number().int().min(1).max(720).default(15),
+    /** And at the latest this many hours after login. */
+    maxSessionHours: z.number().int().min(1).max(48).default(12),
+    /** Letters a patient search needs at least. */
+    minSearchLetters: z.number().int().min(1).max(24).default(2),
+    /** Accounts that see every emergency access (the operator's), besides each patient's treating doctor. */
+    operators: z.array(z.string().min(3)).default([]),
+    /** Largest form body accepted, in bytes (beyond: 413). */
+    maxBodyBytes: z.number().int().min(1024).max(1_048_576).default(16_384),
+    /** Requests per source address and minute (beyond: 429); login attempts have their own, lower limit. */
+    requestsPerMinute: z.number().int().min(10).max(1_000_000).default(600),
+    loginAttemptsPerMinute: z.number().int().min(1).max(10_000).default(20),
+    /** Wrong access codes per doctor within `windowSeconds` of security.loginLimits before further codes are refused unseen. */
+    maxAccessCodeFailures: z.number().int().min(1).max(1000).default(5),
+  }).default({ idleMinutes: 15, maxSessionHours: 12, minSearchLetters: 2, operators: [], maxBodyBytes: 16_384, requestsPerMinute: 600, loginAttemptsPerMinute: 20, maxAccessCodeFailures: 5 }),
   /** Peer gateways: where to deliver each remote domain (MX lookup is the fallback). */
   peers: z.array(z.strictObject({
     domain,

@@ -49,6 +49,8 @@ export interface RecordRequest {
   emergencyReason?: string;
   /** The record-server account whose key opens the filed items. */
   recordServer: { address: string; password: string };
+  /** Who asks, for the record server's unlock audit (`cli` by default; `console` from the record console). */
+  via?: string;
 }
 
 export interface RecordRequestResult {
@@ -94,7 +96,7 @@ async function decide(filing: FilingService, patientId: string, doctor: string, 
 export async function sendRecord(ctx: GatewayContext, req: RecordRequest): Promise<RecordRequestResult> {
   const requestId = randomUUID();
   const doctor = req.doctor.trim().toLowerCase();
-  const rmp = await ctx.accounts.unlock(req.recordServer.address, req.recordServer.password, { via: 'cli' });
+  const rmp = await ctx.accounts.unlock(req.recordServer.address, req.recordServer.password, { via: req.via ?? 'cli' });
   if (rmp.account.kind !== 'rmp') {
     throw new FilingError(FilingErrorCode.NOT_A_RECORD_SERVER, `${rmp.account.address} is not a record-server account`, { address: rmp.account.address });
   }

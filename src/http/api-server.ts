@@ -52,7 +52,7 @@ function json(res: http.ServerResponse, status: number, body: unknown, extra: Re
 }
 
 /** The presented certificate then the intermediates the client sent (PEM bundle), or undefined. */
-function presentedChainPem(socket: TLSSocket): string | undefined {
+export function presentedChainPem(socket: TLSSocket): string | undefined {
   const leaf = socket.getPeerCertificate(true) as PeerCertificate & { issuerCertificate?: PeerCertificate };
   if (!leaf?.raw) return undefined;
   const pems = [derToPem(leaf.raw, 'CERTIFICATE')];

@@ -371,7 +371,8 @@ export interface RecordRequestRow {
   documentId: string | null;
   /** Emergency justification (may be medical): encrypted. */
   reasonEnc: string | null;
-  outcome: 'sent' | 'refused';
+  /** `viewed`: an access granted in the record console (read online, nothing sent). */
+  outcome: 'sent' | 'refused' | 'viewed';
   at: string;
 }
 
