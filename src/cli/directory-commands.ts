@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { ensureFilingKey } from '../crypto/gateway-keys.js';
 import { MedgateError } from '../errors.js';
 import type { DirectoryEntry } from '../store/types.js';
+import { readCertificateInfo } from '../pki/index.js';
 import { addConfigOption, out, withContext } from './common.js';
 import { ensurePostmaster } from '../smtp/dsn/postmaster.js';
 import type { ImportReport } from '../directory/directory-service.js';
@@ -22,7 +23,25 @@ function formatEntry(e: DirectoryEntry): string {
     ['organisation', e.organisation], ['source', e.source],
     ['certificate', e.certificatePem ? 'yes' : 'no'], ['OpenPGP key', e.pgpPublicKey ? 'yes' : 'no'], ['updated', e.updatedAt],
   ];
-  return rows.filter(([, v]) => v).map(([k, v]) => `${k.padEnd(14)} ${v}`).join('\n');
+  const text = rows.filter(([, v]) => v).map(([k, v]) => `${k.padEnd(14)} ${v}`).join('\n');
+  return e.certificatePem ? `${text}\n${formatCertificate(e.certificatePem)}` : text;
+}
+
+/** The X.509 (encryption) certificate of an entry: what an operator checks against the PKI. */
+function formatCertificate(pem: string): string {
+  let rows: Array<[string, string]>;
+  try {
+    const c = readCertificateInfo(pem);
+    const encrypts = c.keyUsage.length === 0 || c.keyUsage.some((u) => u === 'keyAgreement' || u === 'keyEncipherment');
+    rows = [
+      ['subject', c.subject], ['issuer', c.issuer], ['serial', c.serial], ['emails', c.emails.join(', ') || '-'],
+      ['valid', `${c.notBefore.toISOString()} .. ${c.notAfter.toISOString()}`], ['key usage', c.keyUsage.join(', ') || '(unrestricted)'],
+      ['S/MIME', encrypts ? 'encryption certificate (can be sealed to)' : 'signature only'], ['sha256', c.fingerprint256],
+    ];
+  } catch (err) {
+    rows = [['unreadable', err instanceof Error ? err.message : String(err)]];
+  }
+  return rows.map(([k, v]) => `  cert ${k.padEnd(9)} ${v}`).join('\n');
 }
 
 export function registerDirectoryCommands(program: Command): void {

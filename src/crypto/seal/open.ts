@@ -101,6 +101,10 @@ function unwrap<T>(s: Settled<T>): T {
 export async function open(opts: OpenOptions): Promise<OpenResult> {
   const outer = readOuterLayer(opts.sealed);
 
+  if (outer.mode === 'smime') {
+    // Its routing header opens here (openRoutingHeader); its content is CMS: src/crypto/smime openSmime.
+    throw new CryptoError(CryptoErrorCode.MALFORMED_STRUCTURE, 'This medgate/1 message is S/MIME: it opens with an X.509 certificate and key');
+  }
   if (outer.mode === 'client-encrypted') {
     // The body was encrypted by the sender's own client; medgate only vouches for the routing header,
     // whose digest covers the kept body.

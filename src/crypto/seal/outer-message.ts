@@ -11,7 +11,7 @@ export const ROUTING_FIELD = 'X-Medgate-Routing';
 export const FORMAT_FIELD = 'X-Medgate-Format';
 /** RFC 9788 §4.2.3 recommends "[...]" as the obscured Subject; clients implementing it show the inner one. */
 export const DEFAULT_OUTER_SUBJECT = '[...]';
-export type BodyMode = 'sealed' | 'client-encrypted';
+export type BodyMode = 'sealed' | 'client-encrypted' | 'smime';
 
 const CRLF = '\r\n';
 const PREAMBLE = 'This is an OpenPGP/MIME encrypted message (RFC 3156, RFC 9788).';

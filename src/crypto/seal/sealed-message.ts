@@ -26,7 +26,7 @@ export function readOuterLayer(sealed: Buffer): OuterLayer {
   if (split.separator.length === 0) throw malformed('no header/body separator');
   const format = firstValue(split.header, FORMAT_FIELD);
   if (format === undefined) throw malformed(`no ${FORMAT_FIELD} field`);
-  const m = /^medgate\/1;\s*body=(sealed|client-encrypted)$/.exec(format);
+  const m = /^medgate\/1;\s*body=(sealed|client-encrypted|smime)$/.exec(format);
   if (!m) throw malformed(`unsupported ${FORMAT_FIELD} value`);
   const span = findField(split.header, ROUTING_FIELD);
   let routing: Uint8Array | undefined;
