@@ -94,6 +94,8 @@ if (!found.ok) {
       const report = [...gatewayGone(gw!), scriptedReport(r, unexpected, stale)].join('\n');
       console.log(`imaptest scripted: ${r.summary.groups} groups, ${r.summary.failed} failed (${[...r.failures.keys()].join(', ') || 'none'}), ${r.summary.skipped} skipped; `
         + `base ${r.base?.failed}/${r.base?.total}, extensions ${r.extensions?.failed}/${r.extensions?.total} commands failed`);
+      // A tests folder with (almost) nothing in it would pass vacuously: revision 924f619 has 71 groups.
+      expect(r.summary.groups, `imaptest ran only ${r.summary.groups} scripted groups: is IMAPTEST_TESTS the right folder?`).toBeGreaterThanOrEqual(71);
       expect(unexpected.length + stale.length, report).toBe(0);
       // Every failing group must have been read from a `*** Test` block, or this parser missed some.
       expect(r.failures.size, `summary says ${r.summary.failed} failed groups, parsed ${r.failures.size}`).toBe(r.summary.failed);
