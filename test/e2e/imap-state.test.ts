@@ -270,3 +270,20 @@ describe('IMAP state on the real encrypted store', () => {
     }
   });
 });
+
+describe('subscriptions in the encrypted store (RFC 3501 §6.3.3, §6.3.6; RFC 5258)', () => {
+  it('CREATE does not subscribe; a subscription outlives DELETE, is listed \\NonExistent, and UNSUBSCRIBE still works', async () => {
+    const c = await raw(PAUL);
+    expect(await c.command('s1', 'CREATE Abonnements/Cardio')).toMatch(/^s1 OK/m);
+    expect(await c.command('s2', 'LSUB "" "Abonnements/*"')).not.toMatch(/Cardio/);
+    expect(await c.command('s3', 'SUBSCRIBE Abonnements/Cardio')).toMatch(/^s3 OK/m);
+    expect(await c.command('s4', 'DELETE Abonnements/Cardio')).toMatch(/^s4 OK/m);
+    const listed = await c.command('s5', 'LIST (SUBSCRIBED) "" "Abonnements/*"');
+    expect(listed).toMatch(/^\* LIST \([^)]*\\NonExistent[^)]*\) "\/" "?Abonnements\/Cardio"?\r$/m);
+    expect(listed).toMatch(/\\Subscribed/);
+    expect(await c.command('s6', 'LIST "" "Abonnements/*"')).not.toMatch(/Cardio/);
+    expect(await c.command('s7', 'SUBSCRIBE Abonnements/Nulle')).toMatch(/^s7 NO/m); // no such mailbox
+    expect(await c.command('s8', 'UNSUBSCRIBE Abonnements/Cardio')).toMatch(/^s8 OK/m);
+    expect(await c.command('s9', 'LIST (SUBSCRIBED) "" "Abonnements/*"')).not.toMatch(/Cardio/);
+  });
+});

@@ -56,6 +56,36 @@ describe('SQLite mail and queue repositories', () => {
     expect(await store.mail.getBlob(blobId)).toBeUndefined();
   });
 
+  it('claims \\Recent once: the watermark only rises, and a second claim of the same UIDs gets nothing', async () => {
+    for (let i = 0; i < 3; i++) await store.mail.commit(Buffer.from(`r${i}`), [{ owner: A, mailbox: 'INBOX', deliveryKey: `r${i}` }]);
+    const inbox = (await store.mail.getMailbox(A, 'INBOX'))!;
+    expect(inbox.recentUid).toBe(0);
+    // Two sessions selecting at once: one gets messages 1-2 as recent, the other none of them.
+    const [first, second] = await Promise.all([store.mail.claimRecent(inbox.id, 2), store.mail.claimRecent(inbox.id, 2)]);
+    expect([first, second].sort()).toEqual([0, 2]);
+    expect(await store.mail.claimRecent(inbox.id, 1)).toBe(2); // never goes down
+    expect(await store.mail.claimRecent(inbox.id, 3)).toBe(2); // message 3 is this caller's
+    expect((await store.mail.getMailbox(A, 'INBOX'))!.recentUid).toBe(3);
+  });
+
+  it('keeps the subscription of a deleted mailbox (RFC 3501 §6.3.6); a client CREATE does not subscribe, re-creating a subscribed name does', async () => {
+    await store.mail.ensureMailbox(A, 'Projets', undefined, { subscribed: false });
+    expect((await store.mail.getMailbox(A, 'Projets'))!.subscribed).toBe(false);
+    await store.mail.setSubscribed(A, 'Projets', true);
+    await store.mail.deleteMailbox(A, 'Projets');
+    expect(await store.mail.listOrphanSubscriptions(A)).toEqual(['Projets']);
+    expect(await store.mail.listOrphanSubscriptions(B)).toEqual([]);
+    await store.mail.ensureMailbox(A, 'Projets', undefined, { subscribed: false });
+    expect((await store.mail.getMailbox(A, 'Projets'))!.subscribed).toBe(true);
+    expect(await store.mail.listOrphanSubscriptions(A)).toEqual([]);
+    await store.mail.deleteMailbox(A, 'Projets');
+    await store.mail.setSubscribed(A, 'Projets', false); // UNSUBSCRIBE of a name whose mailbox is gone
+    expect(await store.mail.listOrphanSubscriptions(A)).toEqual([]);
+    await store.mail.ensureMailbox(A, 'Archives', undefined, { subscribed: false });
+    await store.mail.deleteMailbox(A, 'Archives'); // never subscribed: nothing stays
+    expect(await store.mail.listOrphanSubscriptions(A)).toEqual([]);
+  });
+
   it('renames a mailbox with its children under a new UIDVALIDITY', async () => {
     const parent = await store.mail.ensureMailbox(A, 'Work');
     await store.mail.ensureMailbox(A, 'Work/2026');
