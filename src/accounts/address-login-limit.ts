@@ -1,4 +1,5 @@
 import { MedgateError } from '../errors.js';
+import { FailureWindow } from '../util/failure-window.js';
 
 /** Stable code of a login refused because its source address failed too often (SMTP 454 4.7.0, IMAP NO [UNAVAILABLE]). */
 export const LOGIN_RATE_LIMITED = 'LOGIN_RATE_LIMITED';
@@ -23,30 +24,20 @@ export interface AddressLoginLimitOptions {
  * account from another. In memory, per process; a restart forgets (which only helps a legitimate user).
  */
 export class AddressLoginLimit {
-  private readonly failures = new Map<string, number[]>();
+  private readonly window: FailureWindow;
 
-  constructor(private readonly o: AddressLoginLimitOptions) {}
-
-  private recent(remote: string, now: number): number[] {
-    const windowMs = this.o.windowSeconds * 1000;
-    const list = (this.failures.get(remote) ?? []).filter((t) => now - t < windowMs);
-    if (list.length) this.failures.set(remote, list);
-    else this.failures.delete(remote);
-    return list;
+  constructor(private readonly o: AddressLoginLimitOptions) {
+    this.window = new FailureWindow(o.windowSeconds * 1000);
   }
 
   /** True when this address is refused without looking at the password. */
   isRefused(remote: string, now = Date.now()): boolean {
-    return this.recent(remote, now).length >= this.o.maxFailuresPerAddress;
+    return this.window.count(remote, now) >= this.o.maxFailuresPerAddress;
   }
 
   /** Records a failure; returns how long to wait before answering it (0 below `slowAfterFailures`). */
   recordFailure(remote: string, now = Date.now()): number {
-    const list = this.recent(remote, now);
-    list.push(now);
-    this.failures.set(remote, list);
-    if (this.failures.size > 100_000) for (const r of [...this.failures.keys()]) this.recent(r, now);
-    const over = list.length - this.o.slowAfterFailures;
+    const over = this.window.record(remote, now) - this.o.slowAfterFailures;
     if (over <= 0 || this.o.delayMs === 0) return 0;
     return Math.min(this.o.maxDelayMs, this.o.delayMs * 2 ** Math.min(over - 1, 20));
   }
