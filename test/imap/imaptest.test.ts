@@ -1,7 +1,7 @@
 /**
  * IMAP conformance against Dovecot's imaptest, run on ONE real gateway (`medgate serve`, the
  * encrypted store behind the IMAP layer):
- *  - its scripted tests (all groups of `<tests dir>`, ~15 s): every group must pass, except those
+ *  - its scripted tests (all groups of `<tests dir>`, a few seconds): every group must pass, except those
  *    in ALLOWED_FAILURES below;
  *  - its stress mode with the mailbox-state checker, briefly, with and without LOGOUT: 0 errors.
  * imaptest is not part of this repository: IMAPTEST must point to a binary built outside it (see
