@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { AccountService } from './accounts/account-service.js';
 import { AuditTrail } from './audit/audit-trail.js';
 import type { MedgateConfig } from './config/schema.js';
@@ -21,8 +23,10 @@ export interface GatewayContext {
   loadCa: () => Promise<TestCa>;
   /** The sealing pipeline, with this gateway's filing key (created on first use). */
   sealer: () => Promise<MessageSealer>;
-  /** Mailbox change notifications inside this process (IMAP IDLE). */
+  /** Mailbox change notifications (IMAP IDLE): in this process, and across nodes with a cluster store. */
   mailEvents: MailEvents;
+  /** This process among the nodes sharing the store (queue leases, logs): `MEDGATE_NODE_ID` or host+pid. */
+  nodeId: string;
   close(): Promise<void>;
 }
 
@@ -45,8 +49,10 @@ export async function createContext(config: MedgateConfig, opts: { logDestinatio
   const getSealer = (): Promise<MessageSealer> => (sealer ??= ensureFilingKey(config.dataDir, config.domain)
     .then((k) => new MessageSealer(directory, config.domain, k.privateKey))
     .catch((err: unknown) => { sealer = undefined; throw err; }));
+  const nodeId = process.env.MEDGATE_NODE_ID || `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const mailEvents = new MailEvents(store.changes);
   return {
-    config, logger, store, audit, directory, accounts, loadCa, sealer: getSealer, mailEvents: new MailEvents(),
-    close: () => store.close(),
+    nodeId, config, logger, store, audit, directory, accounts, loadCa, sealer: getSealer, mailEvents,
+    close: async () => { mailEvents.close(); await store.close(); },
   };
 }

@@ -33,6 +33,7 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
   if (orphans) logger.warn({ files: orphans }, 'removed stored message files no record refers to');
   const init = await initialise(ctx, { createCaIfMissing: config.demo.enabled });
   const metrics = new Metrics();
+  metrics.watchStore(ctx.store);
   // Sealing runs in worker threads: crypto uses every core, the event loop stays free for clients.
   const sealPool = new SealPool();
   (await ctx.sealer()).usePool(sealPool);
@@ -47,9 +48,9 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
     health: async () => {
       const problems: string[] = [];
       try {
-        await ctx.store.settings.get('health-probe');
+        await ctx.store.ping();
       } catch {
-        problems.push('store unavailable');
+        problems.push(`store unavailable (${ctx.store.kind})`);
       }
       // Fail-closed revocation refuses every client and peer certificate: the operator must know.
       if (readCrlFiles(config.pki.crls).unavailable) problems.push('pki.crls: none of the configured CRL files can be read (certificates are refused)');

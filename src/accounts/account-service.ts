@@ -79,7 +79,7 @@ export class AccountService {
 
   constructor(private readonly o: AccountServiceOptions) {
     this.loginCache = new LoginCache(o.loginCache ?? { ttlSeconds: 0, maxEntries: 0 });
-    this.addressLimit = o.loginLimits ? new AddressLoginLimit(o.loginLimits) : undefined;
+    this.addressLimit = o.loginLimits ? new AddressLoginLimit(o.store.loginFailures, 'address', o.loginLimits) : undefined;
   }
 
   /**
@@ -194,14 +194,14 @@ export class AccountService {
   async unlock(addressInput: string, password: string, context: { via: string; remote?: string; hold?: boolean } = { via: 'cli' }): Promise<UnlockedAccount> {
     const address = addressInput.trim().toLowerCase();
     const { remote } = context;
-    if (remote !== undefined && this.addressLimit?.isRefused(remote)) {
+    if (remote !== undefined && (await this.addressLimit?.isRefused(remote))) {
       // Refused before the password is looked at: the right password gets the same answer.
       await this.o.audit.record({ actor: address, action: 'auth.login', outcome: 'refused', details: { via: context.via, remote, reason: 'address-rate-limited' } });
       throw loginRateLimited();
     }
     const account = await this.o.store.accounts.get(address);
     const fail = async (reason: string): Promise<never> => {
-      const delayMs = remote !== undefined && this.addressLimit ? this.addressLimit.recordFailure(remote) : 0;
+      const delayMs = remote !== undefined && this.addressLimit ? await this.addressLimit.recordFailure(remote) : 0;
       await this.o.audit.record({ actor: address, action: 'auth.login', outcome: 'refused', details: { via: context.via, remote, reason, ...(delayMs ? { delayMs } : {}) } });
       if (delayMs) await sleep(delayMs);
       throw wrongCredentials();

@@ -1,4 +1,5 @@
 import { MedgateError } from '../errors.js';
+import type { LoginFailureRepo } from '../store/types.js';
 import { FailureWindow } from '../util/failure-window.js';
 
 /** Stable code of a login refused because its source address failed too often (SMTP 454 4.7.0, IMAP NO [UNAVAILABLE]). */
@@ -21,23 +22,23 @@ export interface AddressLoginLimitOptions {
  * spraying (one password tried over many accounts), which per-(account, address) limits do not see.
  * Only failures count and a success does not reset the count, so owning one account does not buy
  * a sprayer more tries. Keyed by address alone: failures from one address never refuse the same
- * account from another. In memory, per process; a restart forgets (which only helps a legitimate user).
+ * account from another. Counted in the store: across the nodes of a cluster (SQLite: in memory).
  */
 export class AddressLoginLimit {
   private readonly window: FailureWindow;
 
-  constructor(private readonly o: AddressLoginLimitOptions) {
-    this.window = new FailureWindow(o.windowSeconds * 1000);
+  constructor(failures: LoginFailureRepo, scope: string, private readonly o: AddressLoginLimitOptions) {
+    this.window = new FailureWindow(failures, scope, o.windowSeconds * 1000);
   }
 
   /** True when this address is refused without looking at the password. */
-  isRefused(remote: string, now = Date.now()): boolean {
-    return this.window.count(remote, now) >= this.o.maxFailuresPerAddress;
+  async isRefused(remote: string, now = Date.now()): Promise<boolean> {
+    return (await this.window.count(remote, now)) >= this.o.maxFailuresPerAddress;
   }
 
   /** Records a failure; returns how long to wait before answering it (0 below `slowAfterFailures`). */
-  recordFailure(remote: string, now = Date.now()): number {
-    const over = this.window.record(remote, now) - this.o.slowAfterFailures;
+  async recordFailure(remote: string, now = Date.now()): Promise<number> {
+    const over = (await this.window.record(remote, now)) - this.o.slowAfterFailures;
     if (over <= 0 || this.o.delayMs === 0) return 0;
     return Math.min(this.o.maxDelayMs, this.o.delayMs * 2 ** Math.min(over - 1, 20));
   }

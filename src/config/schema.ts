@@ -126,7 +126,12 @@ export const configSchema = z.strictObject({
     delayNoticeAfterMinutes: z.number().min(0.01).default(240),
     /** Give up and send a non-delivery report after this long. */
     maxLifetimeHours: z.number().min(0.0001).default(120),
-  }).default({ pollMs: 2000, retryBaseSeconds: 60, retryMaxSeconds: 3600, delayNoticeAfterMinutes: 240, maxLifetimeHours: 120 }),
+    /**
+     * How long a node holds the items it is delivering (renewed while it works). Another node takes
+     * over a dead node's items once this has run out.
+     */
+    leaseSeconds: z.number().min(1).max(3600).default(60),
+  }).default({ pollMs: 2000, retryBaseSeconds: 60, retryMaxSeconds: 3600, delayNoticeAfterMinutes: 240, maxLifetimeHours: 120, leaseSeconds: 60 }),
   demo: z.strictObject({
     /** On an empty store, create the demo practice described in `file`. Off in production. */
     enabled: z.boolean().default(false),

@@ -401,7 +401,7 @@ ${notice ? `<p class="notice">${esc(notice)}</p>` : ''}
   app.post('/acces/code', post, async (req, reply) => {
     const doctor = req.consoleSession!.doctor;
     const body = req.body as Body;
-    if (d.codeFailures.isRefused(doctor)) {
+    if (await d.codeFailures.isRefused(doctor)) {
       await audit(req, 'console.consent', 'refused', { reason: 'rate-limited' });
       return html(reply, messagePage('Trop de tentatives', 'Trop de codes d’accès erronés. Réessayez plus tard.', userOf(req, reply), '/acces'), 429);
     }
@@ -413,7 +413,7 @@ ${notice ? `<p class="notice">${esc(notice)}</p>` : ''}
     const ok = !!patient && !!code && await f.checkAccessCode(patient.id, code);
     if (!ok) {
       // An unknown patient and a wrong code get the same answer and count alike.
-      d.codeFailures.recordFailure(doctor);
+      await d.codeFailures.recordFailure(doctor);
       await audit(req, 'console.consent', 'refused', { reason: 'access-code-wrong', patientId: patient?.id ?? null });
       return accessPage(req, reply, 'Identité ou code d’accès incorrect.', 403);
     }

@@ -74,7 +74,7 @@ export async function startConsole(ctx: GatewayContext, o: { tls: GatewayTls }):
   const sessions = new SessionStore(c.idleMinutes * 60_000, c.maxSessionHours * 3_600_000);
   const rmp = new RecordServerKey(ctx, await recordServerAddress(ctx));
   if (!rmp.available) logger.warn('record console: no record-server password file (console.recordServerPasswordFile): documents cannot be read online nor sent');
-  const codeFailures = new AddressLoginLimit({ maxFailuresPerAddress: c.maxAccessCodeFailures, windowSeconds: config.security.loginLimits.windowSeconds, slowAfterFailures: 0, delayMs: 0, maxDelayMs: 0 });
+  const codeFailures = new AddressLoginLimit(ctx.store.loginFailures, 'access-code', { maxFailuresPerAddress: c.maxAccessCodeFailures, windowSeconds: config.security.loginLimits.windowSeconds, slowAfterFailures: 0, delayMs: 0, maxDelayMs: 0 });
 
   const app = Fastify({
     https: {

@@ -1,3 +1,4 @@
+import type { LoginFailureRepo } from '../store/types.js';
 import { FailureWindow } from '../util/failure-window.js';
 
 /**
@@ -8,25 +9,26 @@ export class AuthLimiter {
   private readonly window: FailureWindow;
 
   constructor(
+    failures: LoginFailureRepo,
     private readonly maxFailures: number,
     windowMs: number,
   ) {
-    this.window = new FailureWindow(windowMs);
+    this.window = new FailureWindow(failures, 'imap', windowMs);
   }
 
   private key(user: string, remoteAddress: string): string {
     return `${user.toLowerCase()}\u0000${remoteAddress}`;
   }
 
-  isBlocked(user: string, remoteAddress: string, now = Date.now()): boolean {
-    return this.window.count(this.key(user, remoteAddress), now) >= this.maxFailures;
+  async isBlocked(user: string, remoteAddress: string, now = Date.now()): Promise<boolean> {
+    return (await this.window.count(this.key(user, remoteAddress), now)) >= this.maxFailures;
   }
 
-  recordFailure(user: string, remoteAddress: string, now = Date.now()): void {
-    this.window.record(this.key(user, remoteAddress), now);
+  async recordFailure(user: string, remoteAddress: string, now = Date.now()): Promise<void> {
+    await this.window.record(this.key(user, remoteAddress), now);
   }
 
-  recordSuccess(user: string, remoteAddress: string): void {
-    this.window.clear(this.key(user, remoteAddress));
+  async recordSuccess(user: string, remoteAddress: string): Promise<void> {
+    await this.window.clear(this.key(user, remoteAddress));
   }
 }

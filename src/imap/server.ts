@@ -1,3 +1,5 @@
+import { MemoryLoginFailures } from '../store/memory-login-failures.js';
+import type { LoginFailureRepo } from '../store/types.js';
 /**
  * The IMAP server: a clear-text listener that offers STARTTLS (port 143 in production) and an
  * implicit-TLS listener (993). Each connection gets its own ImapSession; a failure in one
@@ -25,6 +27,8 @@ export interface ImapServerOptions {
   onAuthEvent?: (event: AuthEvent) => void;
   /** Name shown in the greeting and ID response. */
   serverName?: string;
+  /** Where failed logins are counted (a cluster store counts them across nodes); in memory by default. */
+  loginFailures?: LoginFailureRepo;
 }
 
 export interface ImapServer {
@@ -45,7 +49,7 @@ export function createImapServer(options: ImapServerOptions): ImapServer {
     limits,
     logger,
     secureContext,
-    authLimiter: new AuthLimiter(limits.maxAuthFailures, limits.authFailureWindowMs),
+    authLimiter: new AuthLimiter(options.loginFailures ?? new MemoryLoginFailures(), limits.maxAuthFailures, limits.authFailureWindowMs),
     onAuthEvent: options.onAuthEvent ?? (() => {}),
     userConnections: new Map(),
     serverName: options.serverName ?? 'medgate IMAP',

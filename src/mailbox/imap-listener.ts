@@ -13,6 +13,7 @@ export async function startImap(ctx: GatewayContext, opts: { tls: GatewayTls }):
     tlsPort: ctx.config.listen.imapTls,
     host: ctx.config.listen.host,
     serverName: `medgate IMAP ${ctx.config.hostname}`,
+    loginFailures: ctx.store.loginFailures,
     logger: {
       debug: (o, m) => log.debug(o, m),
       info: (o, m) => log.info(o, m),

@@ -1,28 +1,38 @@
 import { EventEmitter } from 'node:events';
+import type { ChangeFeed, StoredMailboxChange } from '../store/types.js';
 
-/** A change in one stored mailbox, as seen by every IMAP session of that mailbox in this process. */
-export type StoredMailboxChange =
-  | { type: 'exists'; mailboxId: number; uid: number }
-  | { type: 'expunge'; mailboxId: number; uids: number[] }
-  | { type: 'flags'; mailboxId: number; uid: number; flags: string[]; modseq: number };
+export type { StoredMailboxChange } from '../store/types.js';
 
 /**
- * In-process change notification between writers (SMTP delivery, IMAP sessions) and IMAP sessions
- * in IDLE. A multi-node deployment replaces it with PostgreSQL LISTEN/NOTIFY behind the same API.
+ * Change notification between writers (SMTP delivery, IMAP sessions) and IMAP sessions in IDLE.
+ * This process's own changes reach its sessions at once, in order (an APPEND's EXISTS comes before
+ * its tagged OK); with a cluster store, they also go to the other nodes through the store's change
+ * feed, and the other nodes' changes come back through it.
  */
 export class MailEvents {
   private readonly emitter = new EventEmitter();
+  private readonly stopRemote: (() => void) | undefined;
 
-  constructor() {
+  constructor(private readonly feed?: ChangeFeed) {
     this.emitter.setMaxListeners(0);
+    this.stopRemote = feed?.onRemote((change) => this.deliver(change));
+  }
+
+  private deliver(change: StoredMailboxChange): void {
+    this.emitter.emit(String(change.mailboxId), change);
   }
 
   emit(change: StoredMailboxChange): void {
-    this.emitter.emit(String(change.mailboxId), change);
+    this.deliver(change);
+    this.feed?.publish(change);
   }
 
   subscribe(mailboxId: number, listener: (change: StoredMailboxChange) => void): () => void {
     this.emitter.on(String(mailboxId), listener);
     return () => this.emitter.off(String(mailboxId), listener);
+  }
+
+  close(): void {
+    this.stopRemote?.();
   }
 }

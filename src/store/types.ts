@@ -118,6 +118,43 @@ export interface SettingsRepo {
   set(key: string, value: string): Promise<void>;
 }
 
+/**
+ * Failed logins per key (every login limit: per account and address, per address), counted in a
+ * sliding window. SQLite keeps them in memory (one process); PostgreSQL in a table, so that every
+ * node of a cluster counts the same failures. Keys are namespaced by the caller (`smtp:`, `imap:`...).
+ */
+export interface LoginFailureRepo {
+  /** Records one failure of `key` at `now`; returns how many failures of it are within `windowMs`. */
+  record(key: string, windowMs: number, now?: number): Promise<number>;
+  count(key: string, windowMs: number, now?: number): Promise<number>;
+  clear(key: string): Promise<void>;
+}
+
+/** A change in one stored mailbox, as seen by every IMAP session of that mailbox. */
+export type StoredMailboxChange =
+  | { type: 'exists'; mailboxId: number; uid: number }
+  | { type: 'expunge'; mailboxId: number; uids: number[] }
+  | { type: 'flags'; mailboxId: number; uid: number; flags: string[]; modseq: number };
+
+/**
+ * Mailbox changes between the nodes of a cluster (PostgreSQL LISTEN/NOTIFY). This node's own
+ * sessions hear its changes in process (src/mailbox/mail-events.ts); the feed carries them to the
+ * other nodes, and theirs to this one.
+ */
+export interface ChangeFeed {
+  /** Tells the other nodes. Never throws: a lost notification only delays IDLE until the next command. */
+  publish(change: StoredMailboxChange): void;
+  /** Changes published by other nodes. */
+  onRemote(listener: (change: StoredMailboxChange) => void): () => void;
+}
+
+export interface PoolStats {
+  total: number;
+  idle: number;
+  waiting: number;
+  max: number;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   directory: DirectoryRepo;
@@ -128,8 +165,15 @@ export interface Store {
   queue: QueueRepo;
   /** Patient filing for record servers (src/filing/). */
   filing: FilingRepo;
+  loginFailures: LoginFailureRepo;
+  /** Cross-node mailbox changes; absent for a store only one process uses (SQLite). */
+  changes?: ChangeFeed;
   /** Applies pending migrations; returns the schema version reached. */
   migrate(): Promise<number>;
+  /** One round trip to the database; throws STORE_UNAVAILABLE when it cannot be reached (`/healthz`). */
+  ping(): Promise<void>;
+  /** Connection pool use (`/metrics`); absent for an embedded database. */
+  poolStats(): PoolStats | undefined;
   close(): Promise<void>;
 }
 
@@ -285,9 +329,23 @@ export interface MailRepo {
   putMeta(owner: string, blobId: string, encrypted: string): Promise<void>;
 }
 
+export type QueueDepth = Record<QueueRecipient['status'], number>;
+
 export interface QueueRepo {
-  /** Items with a pending recipient whose next attempt is due. */
+  /** Items with a pending recipient whose next attempt is due (leased or not). */
   due(now: Date, limit: number): Promise<QueueItem[]>;
+  /**
+   * Claims up to `limit` due items for `owner` (a node id) until `now + leaseMs`: items leased by
+   * another owner and not yet expired are skipped, so each item is worked by one node at a time.
+   * A dead node's items return to the others when its lease runs out.
+   */
+  claim(now: Date, limit: number, owner: string, leaseMs: number): Promise<QueueItem[]>;
+  /** Extends the lease of items `owner` still holds (a long delivery). */
+  renew(ids: string[], owner: string, leaseMs: number, now?: Date): Promise<void>;
+  /** Gives an item back (its delivery pass ended). */
+  release(id: string, owner: string): Promise<void>;
+  /** Recipients by status (`/metrics`). */
+  depth(): Promise<QueueDepth>;
   get(id: string): Promise<QueueItem | undefined>;
   list(): Promise<QueueItem[]>;
   updateRecipient(id: string, recipient: string, changes: Partial<Omit<QueueRecipient, 'recipient'>>): Promise<void>;

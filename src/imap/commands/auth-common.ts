@@ -26,7 +26,7 @@ export async function authenticateUser(
   const { ctx } = session;
   const remoteAddress = session.remoteAddress;
   const base = { user, remoteAddress, mechanism };
-  if (ctx.authLimiter.isBlocked(user, remoteAddress)) {
+  if (await ctx.authLimiter.isBlocked(user, remoteAddress)) {
     report(session, { type: 'throttled', ...base });
     ctx.logger.warn({ session: session.id, remoteAddress }, 'imap login throttled');
     return no('Too many failed login attempts, try again later', 'UNAVAILABLE');
@@ -45,12 +45,12 @@ export async function authenticateUser(
     return no('Authentication is temporarily unavailable', 'UNAVAILABLE');
   }
   if (!userSession) {
-    ctx.authLimiter.recordFailure(user, remoteAddress);
+    await ctx.authLimiter.recordFailure(user, remoteAddress);
     report(session, { type: 'failure', ...base });
     if (ctx.limits.authFailureDelayMs > 0) await sleep(ctx.limits.authFailureDelayMs);
     return no('Invalid user name or password', 'AUTHENTICATIONFAILED');
   }
-  ctx.authLimiter.recordSuccess(user, remoteAddress);
+  await ctx.authLimiter.recordSuccess(user, remoteAddress);
   if (!(await session.authenticated(userSession))) {
     report(session, { type: 'refused', ...base, reason: 'too many connections' });
     return no('Too many simultaneous connections for this user', 'LIMIT');

@@ -37,8 +37,16 @@ function domainOf(address: string): string {
 export async function startQueueWorker(ctx: GatewayContext, opts: { tls: GatewayTls }): Promise<QueueWorker> {
   const { config, logger } = ctx;
   const reporter = new DeliveryReporter(ctx);
-  // SQLite is single-node: an in-process lock is enough to never run one item twice at once.
+  // Items this node is working. The store's lease keeps other nodes off them (renewed while the
+  // delivery lasts); the set keeps two passes of this node off the same item.
   const inFlight = new Set<string>();
+  const leaseMs = config.queue.leaseSeconds * 1000;
+  const renewal = setInterval(() => {
+    if (!inFlight.size) return;
+    ctx.store.queue.renew([...inFlight], ctx.nodeId, leaseMs)
+      .catch((err: unknown) => logger.warn({ code: (err as { code?: string }).code ?? (err as Error).name }, 'queue: lease renewal failed'));
+  }, Math.max(250, leaseMs / 3));
+  renewal.unref();
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   let pass: Promise<void> | undefined;
@@ -132,23 +140,29 @@ export async function startQueueWorker(ctx: GatewayContext, opts: { tls: Gateway
   };
 
   const runOnce = async (): Promise<void> => {
-    const items = (await ctx.store.queue.due(new Date(), BATCH)).filter((i) => !inFlight.has(i.id));
+    const items = (await ctx.store.queue.claim(new Date(), BATCH, ctx.nodeId, leaseMs)).filter((i) => !inFlight.has(i.id));
+    for (const item of items) inFlight.add(item.id);
+    const release = (id: string): Promise<void> => {
+      inFlight.delete(id);
+      return ctx.store.queue.release(id, ctx.nodeId)
+        .catch((err: unknown) => logger.warn({ queueId: id, code: (err as { code?: string }).code ?? (err as Error).name }, 'queue: lease release failed; it runs out by itself'));
+    };
     let next = 0;
     const lane = async (): Promise<void> => {
       while (next < items.length && !closed) {
         const item = items[next++]!;
-        if (inFlight.has(item.id)) continue;
-        inFlight.add(item.id);
         try {
           await deliverItem(item);
         } catch (err) {
           logger.error({ queueId: item.id, code: (err as { code?: string }).code ?? (err as Error).name }, 'queue: delivery pass failed; will retry at the next poll');
         } finally {
-          inFlight.delete(item.id);
+          await release(item.id);
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(PARALLEL_ITEMS, items.length) }, lane));
+    // Claimed but not started (closing): back to the other nodes at once.
+    await Promise.all(items.slice(next).map((item) => release(item.id)));
   };
 
   const schedule = (): void => {
@@ -169,6 +183,7 @@ export async function startQueueWorker(ctx: GatewayContext, opts: { tls: Gateway
     async close() {
       closed = true;
       if (timer) clearTimeout(timer);
+      clearInterval(renewal);
       await pass;
       closePeerConnections(opts.tls);
     },

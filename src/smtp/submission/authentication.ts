@@ -46,12 +46,12 @@ export async function onSecure(deps: SubmissionDeps, socket: Socket | TLSSocket,
 export async function onAuth(deps: SubmissionDeps, auth: SMTPServerAuthentication, session: SMTPServerSession): Promise<SMTPServerAuthenticationResponse> {
   const remote = session.remoteAddress;
   const username = (auth.username ?? '').trim().toLowerCase();
-  if (deps.limiter.isBlocked(username, remote)) {
+  if (await deps.limiter.isBlocked(username, remote)) {
     throw await refuse(deps, session, 'smtp.auth.refused', replies.authRateLimited(), { account: username });
   }
   // PLAIN may name another identity to act as (authzid): medgate has no proxy logins.
   if (auth.method === 'PLAIN' && auth.authzid && auth.authzid.trim().toLowerCase() !== username) {
-    deps.limiter.recordFailure(username, remote);
+    await deps.limiter.recordFailure(username, remote);
     throw await refuse(deps, session, 'smtp.auth.refused', replies.authFailed(), { account: username, authzid: 'differs' });
   }
   try {
@@ -62,7 +62,7 @@ export async function onAuth(deps: SubmissionDeps, auth: SMTPServerAuthenticatio
   } catch (err) {
     if (err instanceof MedgateError && err.code === 'CREDENTIALS_WRONG') {
       // unlock() wrote the audit record with the real reason; the client only learns "invalid".
-      deps.limiter.recordFailure(username, remote);
+      await deps.limiter.recordFailure(username, remote);
       deps.log.info({ session: session.id, remote, account: username }, 'smtp submission login refused');
       throw replyForError(err);
     }

@@ -27,7 +27,7 @@ export async function startSubmission(ctx: GatewayContext, opts: { tls: Submissi
     ctx,
     log: ctx.logger.child({ component: 'smtp-submission' }),
     trust: new TrustStore(ctx.config.pki.trustAnchors, ctx.config.pki.crls),
-    limiter: new LoginLimiter(LOGIN_FAILURES_ALLOWED, LOGIN_FAILURE_WINDOW_MS),
+    limiter: new LoginLimiter(ctx.store.loginFailures, LOGIN_FAILURES_ALLOWED, LOGIN_FAILURE_WINDOW_MS),
     delivery: opts.delivery ?? new DeliveryService(ctx),
     maxRecipients: MAX_RECIPIENTS,
   };

@@ -1,3 +1,4 @@
+import type { LoginFailureRepo } from '../../store/types.js';
 import { FailureWindow } from '../../util/failure-window.js';
 
 /**
@@ -6,25 +7,25 @@ import { FailureWindow } from '../../util/failure-window.js';
  * password, until old failures leave the window: password guessing gets a few tries per window, not
  * thousands. The same account from another address is not affected (no lock-out of a doctor by
  * someone else's failures). Spraying one password over many accounts from one address is the
- * account service's per-address limit (`security.loginLimits`). In memory, per process — a restart
- * forgets, which only ever helps a legitimate user.
+ * account service's per-address limit (`security.loginLimits`). Counted in the store, so across the
+ * nodes of a cluster (in memory for SQLite: a restart forgets, which only helps a legitimate user).
  */
 export class LoginLimiter {
   private readonly window: FailureWindow;
 
-  constructor(readonly maxFailures: number, readonly windowMs: number) {
-    this.window = new FailureWindow(windowMs);
+  constructor(failures: LoginFailureRepo, readonly maxFailures: number, readonly windowMs: number) {
+    this.window = new FailureWindow(failures, 'smtp', windowMs);
   }
 
   private key(account: string, remote: string): string {
     return `${account.toLowerCase()}\u0000${remote}`;
   }
 
-  isBlocked(account: string, remote: string, now = Date.now()): boolean {
-    return this.window.count(this.key(account, remote), now) >= this.maxFailures;
+  async isBlocked(account: string, remote: string, now = Date.now()): Promise<boolean> {
+    return (await this.window.count(this.key(account, remote), now)) >= this.maxFailures;
   }
 
-  recordFailure(account: string, remote: string, now = Date.now()): void {
-    this.window.record(this.key(account, remote), now);
+  async recordFailure(account: string, remote: string, now = Date.now()): Promise<void> {
+    await this.window.record(this.key(account, remote), now);
   }
 }

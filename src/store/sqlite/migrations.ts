@@ -254,4 +254,10 @@ export const MIGRATIONS: Migration[] = [
       );
       CREATE INDEX filing_receipts_pending ON filing_receipts (sent_at);`,
   },
+  {
+    version: 10,
+    description: 'queue leases: the node working an item, and until when (one node per item at a time)',
+    sql: `ALTER TABLE queue_items ADD COLUMN lease_owner TEXT;
+      ALTER TABLE queue_items ADD COLUMN lease_until TEXT;`,
+  },
 ];

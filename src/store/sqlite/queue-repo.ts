@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { QueueItem, QueueRecipient, QueueRepo } from '../types.js';
+import type { QueueDepth, QueueItem, QueueRecipient, QueueRepo } from '../types.js';
 import type { SqliteMailRepo } from './mail-repo.js';
 import type { GroupCommit } from './group-commit.js';
 
@@ -39,6 +39,38 @@ export class SqliteQueueRepo implements QueueRepo {
         SELECT queue_id FROM queue_recipients WHERE status = 'pending' AND next_attempt_at <= ?)
       ORDER BY created_at LIMIT ?`).all(now.toISOString(), limit) as ItemRow[];
     return rows.map((r) => this.item(r));
+  }
+
+  async claim(now: Date, limit: number, owner: string, leaseMs: number): Promise<QueueItem[]> {
+    const at = now.toISOString();
+    const until = new Date(now.getTime() + leaseMs).toISOString();
+    const rows = this.db.transaction(() => {
+      const due = this.db.prepare(`SELECT * FROM queue_items WHERE id IN (
+          SELECT queue_id FROM queue_recipients WHERE status = 'pending' AND next_attempt_at <= ?)
+        AND (lease_until IS NULL OR lease_until <= ? OR lease_owner = ?)
+        ORDER BY created_at LIMIT ?`).all(at, at, owner, limit) as ItemRow[];
+      const lease = this.db.prepare('UPDATE queue_items SET lease_owner = ?, lease_until = ? WHERE id = ?');
+      for (const r of due) lease.run(owner, until, r.id);
+      return due;
+    }).immediate();
+    return rows.map((r) => this.item(r));
+  }
+
+  async renew(ids: string[], owner: string, leaseMs: number, now = new Date()): Promise<void> {
+    if (!ids.length) return;
+    const until = new Date(now.getTime() + leaseMs).toISOString();
+    const renew = this.db.prepare('UPDATE queue_items SET lease_until = ? WHERE id = ? AND lease_owner = ?');
+    await this.group.run(() => { for (const id of ids) renew.run(until, id, owner); }, { durable: false });
+  }
+
+  async release(id: string, owner: string): Promise<void> {
+    await this.group.run(() => this.db.prepare('UPDATE queue_items SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?').run(id, owner), { durable: false });
+  }
+
+  async depth(): Promise<QueueDepth> {
+    const depth: QueueDepth = { pending: 0, delivered: 0, failed: 0 };
+    for (const r of this.db.prepare('SELECT status, COUNT(*) AS n FROM queue_recipients GROUP BY status').all() as { status: keyof QueueDepth; n: number }[]) depth[r.status] = r.n;
+    return depth;
   }
 
   async get(id: string): Promise<QueueItem | undefined> {

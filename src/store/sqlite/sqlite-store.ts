@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { MedgateError } from '../../errors.js';
-import type { SettingsRepo, Store } from '../types.js';
+import type { PoolStats, SettingsRepo, Store } from '../types.js';
+import { MemoryLoginFailures } from '../memory-login-failures.js';
 import { SqliteAccountRepo } from './account-repo.js';
 import { SqliteAuditRepo } from './audit-repo.js';
 import { SqliteDirectoryRepo } from './directory-repo.js';
@@ -34,6 +35,7 @@ export class SqliteStore implements Store {
   readonly mail: SqliteMailRepo;
   readonly queue: SqliteQueueRepo;
   readonly filing: SqliteFilingRepo;
+  readonly loginFailures = new MemoryLoginFailures();
 
   /** Large sealed messages: files under `blobs/` beside the database file. */
   private constructor(db: Database.Database, blobDir: string) {
@@ -87,6 +89,18 @@ export class SqliteStore implements Store {
       current = m.version;
     }
     return current;
+  }
+
+  async ping(): Promise<void> {
+    try {
+      this.db.prepare('SELECT 1').get();
+    } catch (err) {
+      throw new MedgateError('STORE_UNAVAILABLE', 'the database cannot be read', undefined, { cause: err });
+    }
+  }
+
+  poolStats(): PoolStats | undefined {
+    return undefined;
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,42 @@
+import { MedgateError } from '../../errors.js';
+import { PG_MIGRATIONS, type PgMigration } from './migrations.js';
+import type { PgDatabase } from './pg-database.js';
+
+/** Key of the session advisory lock held while migrating: two nodes starting at once migrate once. */
+const MIGRATION_LOCK = 0x6d656467; // 'medg'
+
+/**
+ * Applies the pending migrations under an advisory lock. The second node to start waits for the
+ * lock, then finds everything applied. Each migration runs in its own transaction with its record.
+ */
+export async function migratePostgres(db: PgDatabase, migrations: PgMigration[] = PG_MIGRATIONS): Promise<number> {
+  const client = await db.dedicated();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    const applied = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+    let current = applied.size ? Math.max(...applied) : 0;
+    const known = Math.max(0, ...migrations.map((m) => m.version));
+    if (current > known) {
+      throw new MedgateError('STORE_SCHEMA_TOO_NEW',
+        `the database schema is at version ${current} but this medgate only knows up to ${known}: upgrade medgate`);
+    }
+    for (const m of migrations) {
+      if (applied.has(m.version)) continue;
+      await client.query('BEGIN');
+      try {
+        await client.query(m.sql);
+        await client.query('INSERT INTO schema_migrations (version, description, applied_at) VALUES ($1, $2, $3)', [m.version, m.description, new Date().toISOString()]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+      current = m.version;
+    }
+    return current;
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    await client.end().catch(() => undefined);
+  }
+}
