@@ -39,14 +39,14 @@ export async function createContext(config: MedgateConfig, opts: { logDestinatio
   const loadCa = (): Promise<TestCa> => (ca ??= loadTestCa(config.pki.caDir).catch((err: unknown) => { ca = undefined; throw err; }));
   const accounts = new AccountService({
     store, audit, domain: config.domain, loadCa,
-    loadCustodyKey: async () => (await ensureCustodyKey(config.dataDir, config.domain)).privateKey,
+    loadCustodyKey: async () => (await ensureCustodyKey(config.keysDir ?? config.dataDir, config.domain)).privateKey,
     kdfMemoryExponent: config.security.kdfMemoryExponent,
     minPasswordLength: config.security.minPasswordLength,
     loginCache: config.security.loginCache,
     loginLimits: config.security.loginLimits,
   });
   let sealer: Promise<MessageSealer> | undefined;
-  const getSealer = (): Promise<MessageSealer> => (sealer ??= ensureFilingKey(config.dataDir, config.domain)
+  const getSealer = (): Promise<MessageSealer> => (sealer ??= ensureFilingKey(config.keysDir ?? config.dataDir, config.domain)
     .then((k) => new MessageSealer(directory, config.domain, k.privateKey))
     .catch((err: unknown) => { sealer = undefined; throw err; }));
   const nodeId = process.env.MEDGATE_NODE_ID || `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;

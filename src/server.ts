@@ -1,6 +1,7 @@
 import type { GatewayContext } from './context.js';
 import { HttpServer } from './http/http-server.js';
-import { initialise, removeLeftoverSpool, type Initialised } from './init/initialise.js';
+import { initialise, missingGatewayFiles, removeLeftoverSpool, type Initialised } from './init/initialise.js';
+import { MedgateError } from './errors.js';
 import path from 'node:path';
 import { Metrics } from './metrics.js';
 import { readCrlFiles } from './pki/index.js';
@@ -25,6 +26,12 @@ export interface RunningGateway {
 /** Wires the services together and starts every listener that exists. */
 export async function startGateway(ctx: GatewayContext): Promise<RunningGateway> {
   const { config, logger } = ctx;
+  // Nodes sharing one database must share one set of gateway keys: a node never makes its own.
+  const missing = ctx.store.kind === 'postgres' ? missingGatewayFiles(config) : [];
+  if (missing.length) {
+    throw new MedgateError('CLUSTER_NOT_INITIALISED',
+      `the gateway keys are missing from ${config.keysDir ?? config.dataDir} (${missing.join(', ')}): with a PostgreSQL store, run \`medgate init\` once, then start every node with that same keysDir`);
+  }
   // Only the serving process owns the spool: what a crash left there (clear text) goes first.
   const leftover = removeLeftoverSpool(path.join(config.dataDir, 'spool'));
   if (leftover) logger.warn({ files: leftover }, 'removed spool files left by an earlier crash');

@@ -82,10 +82,10 @@ export function registerDirectoryCommands(program: Command): void {
     .option('-o, --out <file>', 'write to a file instead of standard output'))
     .action(async (opts: { out?: string }, cmd: Command) => {
       await withContext(cmd, async (ctx) => {
-        const filing = await ensureFilingKey(ctx.config.dataDir, ctx.config.domain);
+        const filing = await ensureFilingKey(ctx.config.keysDir ?? ctx.config.dataDir, ctx.config.domain);
         // The postmaster signs delivery reports and read receipts: peers must know its key.
         await ensurePostmaster(ctx);
-        const certFile = `${ctx.config.dataDir}/tls/gateway.crt.pem`;
+        const certFile = `${ctx.config.keysDir ?? ctx.config.dataDir}/tls/gateway.crt.pem`;
         const json = await ctx.directory.exportLocal({
           filingKeyArmored: filing.publicKeyArmored,
           gatewayCertificatePem: fs.existsSync(certFile) ? fs.readFileSync(certFile, 'utf8') : undefined,

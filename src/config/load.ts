@@ -56,6 +56,7 @@ export function loadConfig(file?: string): MedgateConfig {
     configFile,
     domain: c.domain.toLowerCase(),
     dataDir: abs(c.dataDir),
+    keysDir: abs(c.keysDir ?? c.dataDir),
     pki: { ...c.pki, caDir: abs(c.pki.caDir), trustAnchors: c.pki.trustAnchors.map(abs), crls: c.pki.crls.map(abs) },
     tls: { ...c.tls, certFile: c.tls.certFile ? abs(c.tls.certFile) : undefined, keyFile: c.tls.keyFile ? abs(c.tls.keyFile) : undefined },
     demo: { ...c.demo, file: c.demo.file ? abs(c.demo.file) : undefined },

@@ -12,6 +12,12 @@ export const configSchema = z.strictObject({
   hostname: z.string().min(1).default('localhost'),
   /** Where the database, spool, gateway keys and TLS material live. Relative to the config file. */
   dataDir: z.string().min(1),
+  /**
+   * Where the gateway's own keys (keys/: filing, custody, postmaster) and TLS identity (tls/) live;
+   * default: dataDir. The nodes of a cluster share this folder (made once by `medgate init`) and
+   * keep their own dataDir (spool). Relative to the config file.
+   */
+  keysDir: z.string().min(1).optional(),
   store: z.strictObject({
     driver: z.enum(['sqlite', 'postgres']).default('sqlite'),
     sqlite: z.strictObject({ file: z.string().min(1).default('medgate.db') }).default({ file: 'medgate.db' }),

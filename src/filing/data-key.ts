@@ -5,7 +5,7 @@ import { FilingError, FilingErrorCode } from './errors.js';
 
 /**
  * The filing data key protects patient identity at rest. One 32-byte random secret per gateway
- * (`<dataDir>/keys/filing-data.key`, owner-only, created on first use like the other gateway keys);
+ * (`<keysDir>/keys/filing-data.key`, keysDir defaulting to dataDir, owner-only, created on first use like the other gateway keys);
  * two independent sub-keys are derived from it with HKDF so that the encryption key and the
  * matching (HMAC) key are never the same bytes.
  */

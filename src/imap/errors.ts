@@ -31,6 +31,9 @@ export function responseCodeFor(code: string): string | undefined {
       return 'OVERQUOTA';
     case ImapErrorCode.TOO_BIG:
       return 'TOOBIG';
+    // The gateway's store (its database) is unreachable: a temporary condition (RFC 5530).
+    case 'STORE_UNAVAILABLE':
+      return 'UNAVAILABLE';
     default:
       return undefined;
   }

@@ -31,7 +31,7 @@ export async function ensureGatewayTls(config: MedgateConfig, loadCa: () => Prom
     }
     return { certPem: read(config.tls.certFile, 'TLS certificate'), keyPem: read(config.tls.keyFile, 'TLS key'), caPem };
   }
-  const dir = path.join(config.dataDir, 'tls');
+  const dir = path.join(config.keysDir ?? config.dataDir, 'tls');
   const certFile = path.join(dir, 'gateway.crt.pem');
   const keyFile = path.join(dir, 'gateway.key.pem');
   if (!fs.existsSync(certFile) || !fs.existsSync(keyFile)) {

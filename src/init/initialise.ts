@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { MedgateConfig } from '../config/schema.js';
 import type { GatewayContext } from '../context.js';
-import { ensureFilingKey, type FilingKey } from '../crypto/gateway-keys.js';
+import { ensureCustodyKey, ensureFilingKey, ensurePostmasterKey, type FilingKey } from '../crypto/gateway-keys.js';
+import { ensureFilingDataKey } from '../filing/data-key.js';
 import { createTestCa } from '../pki/index.js';
 import { createDemoPractice, type DemoAccount } from './demo.js';
 import { ensureGatewayTls, type GatewayTls } from './gateway-tls.js';
@@ -32,12 +34,29 @@ export async function initialise(ctx: GatewayContext, opts: { createCaIfMissing:
     await (await ctx.loadCa()).crlPem();
   }
   const tls = await ensureGatewayTls(config, ctx.loadCa);
-  const filingKey = await ensureFilingKey(config.dataDir, config.domain);
+  const keysDir = config.keysDir ?? config.dataDir;
+  const filingKey = await ensureFilingKey(keysDir, config.domain);
+  // Every gateway key now, not at first use: the nodes of a cluster started after init share them
+  // and never race to create different ones.
+  await ensureCustodyKey(keysDir, config.domain);
+  await ensurePostmasterKey(keysDir, config.domain);
+  await ensureFilingDataKey(keysDir);
   let demoAccounts: DemoAccount[] = [];
   if (config.demo.enabled && config.demo.file && (await ctx.store.accounts.list()).length === 0) {
     demoAccounts = await createDemoPractice(ctx, config.demo.file);
   }
   return { tls, filingKey, createdCa, demoAccounts };
+}
+
+/**
+ * The gateway files `initialise` creates that every node of a cluster must share (keysDir): keys,
+ * filing data key and, unless configured, the TLS identity. Returns the missing ones, relative.
+ */
+export function missingGatewayFiles(config: MedgateConfig): string[] {
+  const keysDir = config.keysDir ?? config.dataDir;
+  const wanted = ['keys/filing-key.asc', 'keys/custody-key.asc', 'keys/postmaster-key.asc', 'keys/filing-data.key'];
+  if (!config.tls.certFile) wanted.push('tls/gateway.crt.pem', 'tls/gateway.key.pem');
+  return wanted.filter((f) => !fs.existsSync(path.join(keysDir, f)));
 }
 
 /**

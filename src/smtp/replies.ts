@@ -114,6 +114,8 @@ export const replies = {
 
   // --- anything unexpected ---
   temporaryFailure: (): SmtpReply => new SmtpReply(451, '4.3.0', 'Temporary failure, try again later', 'temporary-failure'),
+  /** The database cannot be reached: nothing was committed, the client keeps the message and retries. */
+  storeUnavailable: (): SmtpReply => new SmtpReply(451, '4.3.0', 'The message store is unavailable, nothing was accepted; try again later', 'store-unavailable'),
 };
 
 /** Typed error codes that mean "the message itself cannot be read" (554 5.6.0). */
@@ -130,6 +132,7 @@ const CODE_REPLIES: Record<string, (err: MedgateError, ctx: ReplyContext) => Smt
   LOGIN_RATE_LIMITED: () => replies.authRateLimited(),
   MESSAGE_TOO_LARGE: (_e, c) => replies.messageTooBig(c.maxMessageBytes ?? Number(_e.details?.max ?? 0)),
   NO_RECIPIENT: () => replies.noRecipient(),
+  STORE_UNAVAILABLE: () => replies.storeUnavailable(),
 };
 
 export interface ReplyContext {

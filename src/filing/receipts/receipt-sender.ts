@@ -68,7 +68,7 @@ export async function sendReceipt(ctx: GatewayContext, r: ReceiptRow): Promise<v
     originalMessageId: r.originalMessageId, disposition: r.disposition, error: r.error,
   });
   const outerMessageId = receiptMessageId(ctx.config.domain, r);
-  const filing = await ensureFilingKey(ctx.config.dataDir, ctx.config.domain);
+  const filing = await ensureFilingKey(ctx.config.keysDir ?? ctx.config.dataDir, ctx.config.domain);
   const sealed = await seal({
     raw,
     routing: {

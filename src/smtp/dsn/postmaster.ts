@@ -8,7 +8,7 @@ import { ensurePostmasterKey } from '../../crypto/gateway-keys.js';
  */
 export async function ensurePostmaster(ctx: GatewayContext): Promise<{ address: string; key: openpgp.PrivateKey }> {
   const address = `postmaster@${ctx.config.domain}`;
-  const key = await ensurePostmasterKey(ctx.config.dataDir, ctx.config.domain);
+  const key = await ensurePostmasterKey(ctx.config.keysDir ?? ctx.config.dataDir, ctx.config.domain);
   const existing = await ctx.store.directory.get(address);
   if (!existing || existing.pgpPublicKey !== key.publicKeyArmored || existing.status !== 'active') {
     await ctx.store.directory.upsert({

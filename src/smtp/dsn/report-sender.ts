@@ -55,7 +55,7 @@ export class DeliveryReporter {
       queuedAt: new Date(item.createdAt), envid: item.envid, ret: item.ret, sealedOriginal,
       line: { recipient: event.recipient, action: event.action, diagnostic: event.diagnostic, orcpt, lastAttempt: event.lastAttempt, willRetryUntil: event.willRetryUntil ?? null },
     }, event.expired ?? false);
-    const filing = await ensureFilingKey(ctx.config.dataDir, ctx.config.domain);
+    const filing = await ensureFilingKey(ctx.config.keysDir ?? ctx.config.dataDir, ctx.config.domain);
     const sealed = await seal({
       raw: report,
       routing: {
