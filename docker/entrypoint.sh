@@ -1,0 +1,43 @@
+#!/bin/sh
+# The start-up sequence of a medgate container, and of any node of a cluster. compose.yaml runs
+# `init` once (one-shot service), then `serve` on every node. test/e2e/docker-entrypoint.test.ts
+# runs this same script outside Docker against a real PostgreSQL (no Docker engine there).
+#
+#   entrypoint.sh init    wait for the database, migrate it (advisory lock: once, whoever comes
+#                         first), create the gateway keys, TLS identity and test CA in keysDir,
+#                         and the demo practice on an empty store if the config enables it
+#   entrypoint.sh serve   wait for the database, then run the gateway in the foreground; refuses
+#                         to start without the keys `init` made (nodes never make their own)
+#   anything else         run as a medgate command, e.g. `entrypoint.sh user list`
+#
+# Environment: MEDGATE_DATABASE_URL (postgres://…, overrides the config), MEDGATE_CONFIG,
+# MEDGATE_HOME (where dist/ is), MEDGATE_NODE_ID, MEDGATE_DB_WAIT_SECONDS (default 60).
+set -eu
+umask 077
+
+MEDGATE_HOME="${MEDGATE_HOME:-/opt/medgate}"
+MEDGATE_CONFIG="${MEDGATE_CONFIG:-$MEDGATE_HOME/docker/medgate.yaml}"
+export MEDGATE_CONFIG
+
+medgate() {
+  node --single-threaded-gc "$MEDGATE_HOME/dist/cli.js" "$@"
+}
+
+if [ -z "${MEDGATE_DATABASE_URL:-}" ]; then
+  echo "medgate entrypoint: MEDGATE_DATABASE_URL is not set: using the store of $MEDGATE_CONFIG" >&2
+fi
+
+command="${1:-serve}"
+case "$command" in
+  init)
+    medgate store wait --timeout "${MEDGATE_DB_WAIT_SECONDS:-60}"
+    medgate init
+    ;;
+  serve)
+    medgate store wait --timeout "${MEDGATE_DB_WAIT_SECONDS:-60}"
+    exec node --single-threaded-gc "$MEDGATE_HOME/dist/cli.js" serve
+    ;;
+  *)
+    exec node --single-threaded-gc "$MEDGATE_HOME/dist/cli.js" "$@"
+    ;;
+esac
