@@ -30,12 +30,14 @@ fi
 command="${1:-serve}"
 case "$command" in
   init)
+    shift
     medgate store wait --timeout "${MEDGATE_DB_WAIT_SECONDS:-60}"
-    medgate init
+    medgate init "$@"
     ;;
   serve)
+    shift
     medgate store wait --timeout "${MEDGATE_DB_WAIT_SECONDS:-60}"
-    exec node --single-threaded-gc "$MEDGATE_HOME/dist/cli.js" serve
+    exec node --single-threaded-gc "$MEDGATE_HOME/dist/cli.js" serve "$@"
     ;;
   *)
     exec node --single-threaded-gc "$MEDGATE_HOME/dist/cli.js" "$@"

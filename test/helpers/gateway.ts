@@ -82,12 +82,14 @@ export interface ServeProcess {
 export interface ServeLaunch {
   file: string;
   args: string[];
+  /** Added to this process's environment. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Starts `medgate serve` and waits for its "medgate started" log line, which carries the bound ports. */
 export function startServe(configFile: string, timeoutMs = 90_000, launch: ServeLaunch = { file: process.execPath, args: [...SERVE_NODE_FLAGS, CLI] }): Promise<ServeProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(launch.file, [...launch.args, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(launch.file, [...launch.args, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...launch.env } });
     const logs: string[] = [];
     const stderr: string[] = [];
     let buf = '';

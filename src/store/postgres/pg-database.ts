@@ -43,6 +43,8 @@ export interface PgDatabaseOptions {
 
 export class PgDatabase {
   readonly pool: pg.Pool;
+  /** Statements sent (round trips), for /metrics and capacity planning. Counted by `query` and `tx`. */
+  roundTrips = 0;
 
   constructor(readonly options: PgDatabaseOptions) {
     this.pool = new pg.Pool({
@@ -61,6 +63,7 @@ export class PgDatabase {
   }
 
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+    this.roundTrips++;
     try {
       return await this.pool.query<R>(sql, params);
     } catch (err) {
@@ -85,6 +88,9 @@ export class PgDatabase {
       throw translatePgError(err);
     }
     let broken = false;
+    // Every statement of the transaction is a round trip: count them on this client.
+    const counted = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as { query: unknown }).query = (...args: unknown[]) => { this.roundTrips++; return counted(...args); };
     try {
       await client.query('BEGIN');
       const result = await work(client);
@@ -98,6 +104,7 @@ export class PgDatabase {
       }
       throw translatePgError(err);
     } finally {
+      delete (client as { query?: unknown }).query;
       client.release(broken);
     }
   }
