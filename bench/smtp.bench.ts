@@ -37,17 +37,16 @@
  * BENCH_NODE_FLAGS: more node flags for gateway A, BENCH_CPU_PROF=DIR: run gateway A under `node --cpu-prof` during part 1 (its main thread and
  * workers each write a .cpuprofile into DIR when it stops; A is restarted without it for part 4).
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
 import YAML from 'yaml';
 import { SMTPServer } from 'smtp-server';
 import { generatePgpKey } from '../src/crypto/keys.js';
 import { seal } from '../src/crypto/seal/index.js';
 import { SERVE_NODE_FLAGS } from '../src/runtime/node-flags.js';
 import { CLI, startServe } from '../test/helpers/gateway.js';
+import { buildMessage, cpuSecondsOf, drive, pace, percentile, rssOf, threadCpuOf, type DriveResult } from './lib/smtp-load.js';
 import { JL, CLAIRE, PAUL, PASSWORD, caPem, mailboxBlobs, openDb, serve, setupTwoGateways, waitFor } from '../test/smtp/relay-fixture.js';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
@@ -60,128 +59,6 @@ const PARALLEL_GC = process.env.BENCH_PARALLEL_GC === '1';
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
 const PACED_MESSAGES = Number(process.env.BENCH_PACED_MESSAGES ?? 300);
 const PACED_RATE = process.env.BENCH_PACED_RATE === undefined ? undefined : Number(process.env.BENCH_PACED_RATE);
-
-function buildMessage(n: number, to: string[], body = randomBytes(15 * 1024).toString('base64').slice(0, 20 * 1024), pdfBytes = 100 * 1024): string {
-  const pdf = Buffer.concat([Buffer.from('%PDF-1.4\n'), randomBytes(pdfBytes)]).toString('base64').replace(/.{76}/g, '$&\r\n');
-  const text = body.replace(/.{76}/g, '$&\r\n');
-  return [
-    `From: ${PAUL}`, `To: ${to.join(', ')}`, `Subject: Bench ${n}`, `Message-ID: <bench-${n}-${Date.now()}@cabinet-antony.medgate.test>`,
-    'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b"', '', '--b', 'Content-Type: text/plain; charset=utf-8', '', text,
-    '--b', 'Content-Type: application/pdf; name="cr.pdf"', 'Content-Disposition: attachment; filename="cr.pdf"', 'Content-Transfer-Encoding: base64', '', pdf, '--b--', '',
-  ].join('\r\n');
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-/** CPU seconds (user + system, all threads) a process has used so far, from /proc (Linux). */
-function cpuSecondsOf(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks: USER_HZ is 100 on Linux
-}
-
-/** CPU seconds per thread of a process, summed by thread name (main, workers, libuv pool, V8 helpers). */
-function threadCpuOf(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = tid === String(pid) ? 'main' : `${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}#${tid}`;
-      const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
-    } catch { /* the thread ended */ }
-  }
-  return out;
-}
-
-/** Peak and current RSS of a process, from /proc (Linux). */
-function rssOf(pid: number): { peakMb: number; nowMb: number } {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
-  return { peakMb: Math.round(kb('VmHWM') / 1024), nowMb: Math.round(kb('VmRSS') / 1024) };
-}
-
-interface DriveResult { seconds: number; latencies: number[]; failures: number }
-
-/**
- * CLIENTS pooled nodemailer transports (one connection and one login each) send `messages` as fast
- * as they are accepted. With `warmup` messages, the clients first send those on the same
- * connections, wait for each other and for `onMeasureStart` (which lets the relay drain the warm-up
- * backlog and takes the CPU snapshots), and only then start the clock: the measured part is the
- * steady state (logins done, code JIT-compiled), the warm-up is returned apart.
- */
-async function drive(port: number, opts: { auth?: { user: string; pass: string }; ca?: string; tls: boolean }, to: string[], messages: string[], warmup: string[] = [], onMeasureStart?: () => Promise<void>): Promise<DriveResult & { warmup: DriveResult; transports: nodemailer.Transporter[]; close(): void }> {
-  const phase = (list: string[]) => ({ list, next: 0, latencies: [] as number[], failures: 0, start: 0, end: 0 });
-  const warm = phase(warmup);
-  const measured = phase(messages);
-  let arrived = 0;
-  let releaseAll: () => void = () => {};
-  const allWarm = new Promise<void>((resolve) => { releaseAll = resolve; });
-  const send = async (transport: nodemailer.Transporter, p: ReturnType<typeof phase>) => {
-    while (p.next < p.list.length) {
-      const raw = p.list[p.next++]!;
-      const t0 = performance.now();
-      try {
-        await transport.sendMail({ envelope: { from: PAUL, to }, raw });
-        p.latencies.push(performance.now() - t0);
-      } catch { p.failures++; }
-    }
-  };
-  warm.start = performance.now();
-  const transports: nodemailer.Transporter[] = [];
-  await Promise.all(Array.from({ length: CLIENTS }, async () => {
-    const transport = nodemailer.createTransport({
-      host: '127.0.0.1', port, secure: false, pool: true, maxConnections: 1, maxMessages: MESSAGES_PER_LOGIN,
-      ...(opts.tls ? { requireTLS: true, tls: { ca: opts.ca, servername: 'localhost' } } : { ignoreTLS: true }),
-      ...(opts.auth ? { auth: opts.auth } : {}),
-    });
-    transports.push(transport);
-    await send(transport, warm);
-    if (++arrived === CLIENTS) {
-      warm.end = performance.now();
-      await onMeasureStart?.();
-      measured.start = performance.now();
-      releaseAll();
-    }
-    await allWarm;
-    await send(transport, measured);
-  }));
-  measured.end = performance.now();
-  const result = (p: ReturnType<typeof phase>): DriveResult => ({ seconds: (p.end - p.start) / 1000, latencies: p.latencies.sort((a, b) => a - b), failures: p.failures });
-  return { ...result(measured), warmup: result(warm), transports, close: () => { for (const t of transports) t.close(); } };
-}
-
-/**
- * Open-loop load: message i is submitted at start + i/rate seconds whatever the previous ones are
- * doing, on whichever of the (already logged-in) connections is free; if none is, it waits for one.
- * Its latency is counted from its scheduled time to the 250, so a backlog is not hidden (no
- * coordinated omission).
- */
-async function pace(transports: nodemailer.Transporter[], to: string[], list: string[], rate: number): Promise<DriveResult> {
-  const idle = [...transports];
-  const waiting: Array<(t: nodemailer.Transporter) => void> = [];
-  const acquire = (): Promise<nodemailer.Transporter> => (idle.length > 0 ? Promise.resolve(idle.pop()!) : new Promise((r) => waiting.push(r)));
-  const release = (t: nodemailer.Transporter): void => { const w = waiting.shift(); if (w) w(t); else idle.push(t); };
-  const latencies: number[] = [];
-  let failures = 0;
-  const jobs: Promise<void>[] = [];
-  const start = performance.now();
-  for (const [i, raw] of list.entries()) {
-    const due = start + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    jobs.push((async () => {
-      const t = await acquire();
-      try {
-        await t.sendMail({ envelope: { from: PAUL, to }, raw });
-        latencies.push(performance.now() - due);
-      } catch { failures++; } finally { release(t); }
-    })());
-  }
-  await Promise.all(jobs);
-  return { seconds: (performance.now() - start) / 1000, latencies: latencies.sort((a, b) => a - b), failures };
-}
 
 function line(name: string, r: { seconds: number; latencies: number[]; failures: number }, rss: string): string {
   const rate = r.latencies.length / r.seconds;
@@ -262,7 +139,7 @@ async function main(): Promise<void> {
     let cpu0 = { a: 0, b: 0 };
     let threads0 = new Map<string, number>();
     let bench0 = process.cpuUsage();
-    const gw = await drive(t.a.serve!.ports.smtpSubmission!, { tls: true, ca, auth: { user: PAUL, pass: PASSWORD } }, [JL, CLAIRE], messages, warmup, async () => {
+    const gw = await drive(t.a.serve!.ports.smtpSubmission!, { tls: true, ca, auth: { user: PAUL, pass: PASSWORD }, clients: CLIENTS, messagesPerLogin: MESSAGES_PER_LOGIN }, [JL, CLAIRE], messages, warmup, async () => {
       // The remote copies of the warm-up are relayed before the clock starts: their cost is not the run's.
       await waitFor(() => mailboxBlobs(t.b, CLAIRE).length >= WARMUP, 300_000, 'relay of the warm-up to drain');
       cpu0 = { a: cpuSecondsOf(pids.a), b: cpuSecondsOf(pids.b) };
@@ -304,7 +181,7 @@ async function main(): Promise<void> {
     // 2. bare smtp-server + fsync.
     const spool = fs.mkdtempSync(path.join(os.tmpdir(), 'medgate-bare-'));
     const bare = await bareServer(spool);
-    const bareRes = await drive(bare.port, { tls: false }, [JL, CLAIRE], messages, warmup);
+    const bareRes = await drive(bare.port, { tls: false, clients: CLIENTS, messagesPerLogin: MESSAGES_PER_LOGIN }, [JL, CLAIRE], messages, warmup);
     bareRes.close();
     await bare.close();
     fs.rmSync(spool, { recursive: true, force: true });
@@ -357,7 +234,7 @@ async function main(): Promise<void> {
     const bigSize = Buffer.byteLength(big);
     const countBefore = mailboxBlobs(t.b, CLAIRE).length;
     const tBig = performance.now();
-    const bigRes = await drive(t.a.serve!.ports.smtpSubmission!, { tls: true, ca, auth: { user: PAUL, pass: PASSWORD } }, [CLAIRE], [big]);
+    const bigRes = await drive(t.a.serve!.ports.smtpSubmission!, { tls: true, ca, auth: { user: PAUL, pass: PASSWORD }, clients: CLIENTS, messagesPerLogin: MESSAGES_PER_LOGIN }, [CLAIRE], [big]);
     bigRes.close();
     await waitFor(() => {
       const db = openDb(t.a);

@@ -33,6 +33,14 @@ export class Metrics {
       },
     });
     new Gauge({
+      name: 'medgate_store_round_trips_total', help: 'Statements this node sent to the database since it started (cluster store only)',
+      registers: [this.registry],
+      collect() {
+        const stats = store.poolStats();
+        if (stats) this.set(stats.roundTrips);
+      },
+    });
+    new Gauge({
       name: 'medgate_queue_recipients', help: 'Outbound queue recipients by status',
       labelNames: ['status'] as const, registers: [this.registry],
       async collect() {

@@ -153,6 +153,8 @@ export interface PoolStats {
   idle: number;
   waiting: number;
   max: number;
+  /** Statements sent since start (each one a round trip to the database). */
+  roundTrips: number;
 }
 
 export interface Store {
