@@ -164,7 +164,7 @@ export class PgMailRepo implements MailRepo {
       seen.set(k, round + 1);
       (rounds[round] ??= []).push(i);
     });
-    const placed: CommittedDelivery['placed'] = new Array(wanted.length);
+    const placed: Array<CommittedDelivery['placed'][number] | undefined> = wanted.map(() => undefined);
     const result = await this.db.tx(async (c) => {
       if (external) {
         const b = await c.query<{ inserted: boolean }>(BLOB_UPSERT, [blobId, size, chunkCount(size), now]);
@@ -197,7 +197,7 @@ export class PgMailRepo implements MailRepo {
           placed[i] = { owner: row.owner!, mailbox: row.name!, mailboxId: row.mailbox_id, uid, duplicate: row.new_uid === null };
         }
       }
-      return { blobId, placed, queued: !!queue && queue.recipients.length > 0 };
+      return { blobId, placed: placed.filter((p) => p !== undefined), queued: !!queue && queue.recipients.length > 0 };
     });
     // Committed: the bytes are in the database; the spool file is no longer needed.
     if (external) fs.rmSync(sealed.path, { force: true });
