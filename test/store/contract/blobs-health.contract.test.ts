@@ -116,5 +116,9 @@ contract('blobs and health', (h, kind) => {
     if (kind === 'postgres') expect(await (await h().another()).loginFailures.count('imap:a@x.test', 60_000, now)).toBe(2);
     await store.loginFailures.clear('imap:a@x.test');
     expect(await store.loginFailures.count('imap:a@x.test', 60_000, now)).toBe(0);
+    // The limiters join account and address with NUL (PostgreSQL TEXT cannot hold it as is).
+    expect(await store.loginFailures.record('smtp:a@x.test\u0000192.0.2.1', 60_000, now)).toBe(1);
+    expect(await store.loginFailures.count('smtp:a@x.test\\0192.0.2.1', 60_000, now)).toBe(0);
+    expect(await store.loginFailures.count('smtp:a@x.test\u0000192.0.2.1', 60_000, now)).toBe(1);
   });
 });
