@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pgDriver from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openStore, resolveStore } from '../../src/store/index.js';
 import { PgStore } from '../../src/store/postgres/pg-store.js';
 import { PG_NOT_FOUND_BANNER, createTestDatabase, testPostgres } from '../helpers/postgres.js';
@@ -36,6 +37,35 @@ describe.skipIf(!pg)('PostgreSQL store (openStore, unreachable server)', () => {
       expect(store.changes).toBeDefined();
       expect(await store.migrate()).toBe(1);
       await store.ping();
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('the message path costs few round trips: commit() in memory is BEGIN, one statement, COMMIT', async () => {
+    const store = await PgStore.open({ url: database.url, nodeId: 'rt' });
+    try {
+      await store.migrate();
+      await store.mail.commit(Buffer.from('warm'), [{ owner: 'a@x.test', mailbox: 'INBOX', deliveryKey: 'w' }, { owner: 'a@x.test', mailbox: 'Sent', deliveryKey: 'ws' }]);
+      const spy = vi.spyOn(pgDriver.Client.prototype, 'query');
+      try {
+        await store.mail.commit(Buffer.from('counted'), [{ owner: 'a@x.test', mailbox: 'INBOX', deliveryKey: 'c' }, { owner: 'a@x.test', mailbox: 'Sent', deliveryKey: 'cs' }], {
+          id: 'rt-q', envelopeFrom: 'a@x.test', messageId: '<rt@x>', expiresAt: new Date(Date.now() + 3600_000).toISOString(), ret: null, envid: null,
+          recipients: [{ recipient: 'c@y.test', notify: null, orcpt: null }],
+        });
+        expect(spy.mock.calls.length).toBe(3);
+        spy.mockClear();
+        const inbox = (await store.mail.getMailbox('a@x.test', 'INBOX'))!;
+        spy.mockClear();
+        await store.mail.putMeta('a@x.test', 'b', 'm');
+        await store.queue.updateRecipient('rt-q', 'c@y.test', { attempts: 1 });
+        expect(spy.mock.calls.length).toBe(2);
+        spy.mockClear();
+        await store.mail.setFlags(inbox.id, [1, 2], 'add', ['\\Seen']);
+        expect(spy.mock.calls.length).toBe(5); // BEGIN, lock, read, update, COMMIT
+      } finally {
+        spy.mockRestore();
+      }
     } finally {
       await store.close();
     }

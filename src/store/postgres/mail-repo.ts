@@ -9,6 +9,7 @@ import {
 import { BLOB_UPSERT, blobHandle, chunkCount, collectBlobs, insertChunksFromFile, readWhole, splitChunks } from './blob-chunks.js';
 import { placementStatement, type PlacementRow } from './placement-sql.js';
 import type { PgDatabase } from './pg-database.js';
+import { retryConflicts } from './retry.js';
 import type { Runner } from './runner.js';
 
 interface MailboxRow {
@@ -165,7 +166,7 @@ export class PgMailRepo implements MailRepo {
       (rounds[round] ??= []).push(i);
     });
     const placed: Array<CommittedDelivery['placed'][number] | undefined> = wanted.map(() => undefined);
-    const result = await this.db.tx(async (c) => {
+    const result = await retryConflicts(() => this.db.tx(async (c) => {
       if (external) {
         const b = await c.query<{ inserted: boolean }>(BLOB_UPSERT, [blobId, size, chunkCount(size), now]);
         if (b.rows[0]?.inserted) await insertChunksFromFile(c, blobId, sealed.path);
@@ -198,7 +199,7 @@ export class PgMailRepo implements MailRepo {
         }
       }
       return { blobId, placed: placed.filter((p) => p !== undefined), queued: !!queue && queue.recipients.length > 0 };
-    });
+    }));
     // Committed: the bytes are in the database; the spool file is no longer needed.
     if (external) fs.rmSync(sealed.path, { force: true });
     return result;
@@ -244,7 +245,7 @@ export class PgMailRepo implements MailRepo {
   }
 
   async setFlags(mailboxId: number, uids: number[], op: 'set' | 'add' | 'remove', flags: string[]): Promise<StoredMessage[]> {
-    return this.db.tx(async (c) => {
+    return retryConflicts(() => this.db.tx(async (c) => {
       const mb = await this.lockMailbox(c, mailboxId);
       const rows = (await c.query<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) ORDER BY uid`, [mailboxId, [...new Set(uids)]])).rows;
       const order = new Map(uids.map((u, i) => [u, i] as const));
@@ -265,11 +266,11 @@ export class PgMailRepo implements MailRepo {
         [mailboxId, changed.map((m) => m.uid), changed.map((m) => m.flags.join(' ')), changed.map((m) => m.modseq), modseq]);
       }
       return changed;
-    });
+    }));
   }
 
   async copyMessages(fromMailboxId: number, uids: number[], toMailboxId: number): Promise<Array<[number, number]>> {
-    return this.db.tx(async (c) => {
+    return retryConflicts(() => this.db.tx(async (c) => {
       const dest = await this.lockMailbox(c, toMailboxId, 'the destination mailbox does not exist');
       const source = (await c.query<{ uid: number }>('SELECT uid FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) ORDER BY uid', [fromMailboxId, [...new Set(uids)]])).rows;
       if (!source.length) return [];
@@ -281,11 +282,11 @@ export class PgMailRepo implements MailRepo {
       [fromMailboxId, toMailboxId, pairs.map((p) => p[0]), pairs.map((p) => p[1]), pairs.map((_, i) => dest.highest_modseq + 1 + i),
         dest.uid_next + pairs.length, dest.highest_modseq + pairs.length]);
       return pairs;
-    });
+    }));
   }
 
   async expunge(mailboxId: number, uids?: number[]): Promise<number[]> {
-    return this.db.tx(async (c) => {
+    return retryConflicts(() => this.db.tx(async (c) => {
       const mb = (await c.query<{ id: number }>('SELECT id FROM mailboxes WHERE id = $1 FOR NO KEY UPDATE', [mailboxId])).rows[0];
       if (!mb) return [];
       const removed = (await c.query<{ uid: number; blob_id: string }>(`WITH d AS (DELETE FROM messages WHERE mailbox_id = $1
@@ -294,7 +295,7 @@ export class PgMailRepo implements MailRepo {
         SELECT uid, blob_id FROM d ORDER BY uid`, [mailboxId, uids ?? null])).rows;
       if (removed.length) await collectBlobs(c, removed.map((r) => r.blob_id));
       return removed.map((r) => r.uid);
-    });
+    }));
   }
 
   async getMeta(owner: string, blobId: string): Promise<string | undefined> {
