@@ -32,7 +32,9 @@ export interface GatewayContext {
 
 export async function createContext(config: MedgateConfig, opts: { logDestination?: 'stdout' | 'stderr' } = {}): Promise<GatewayContext> {
   const logger = createLogger(config.log.level, opts.logDestination ?? 'stdout');
-  const store = await openStore(config);
+  const nodeId = process.env.MEDGATE_NODE_ID || `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  // Lost connections are logged by code only: a query may carry values.
+  const store = await openStore(config, { nodeId, onError: (code) => logger.warn({ code }, 'database connection problem') });
   const audit = new AuditTrail(store.audit);
   const directory = new DirectoryService(store, audit, config.domain);
   let ca: Promise<TestCa> | undefined;
@@ -49,7 +51,6 @@ export async function createContext(config: MedgateConfig, opts: { logDestinatio
   const getSealer = (): Promise<MessageSealer> => (sealer ??= ensureFilingKey(config.keysDir ?? config.dataDir, config.domain)
     .then((k) => new MessageSealer(directory, config.domain, k.privateKey))
     .catch((err: unknown) => { sealer = undefined; throw err; }));
-  const nodeId = process.env.MEDGATE_NODE_ID || `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const mailEvents = new MailEvents(store.changes);
   return {
     nodeId, config, logger, store, audit, directory, accounts, loadCa, sealer: getSealer, mailEvents,

@@ -21,7 +21,12 @@ export const configSchema = z.strictObject({
   store: z.strictObject({
     driver: z.enum(['sqlite', 'postgres']).default('sqlite'),
     sqlite: z.strictObject({ file: z.string().min(1).default('medgate.db') }).default({ file: 'medgate.db' }),
-    postgres: z.strictObject({ url: z.string().min(1) }).optional(),
+    /** Several nodes over one database. `MEDGATE_DATABASE_URL` (containers) overrides `url` and selects this store. */
+    postgres: z.strictObject({
+      url: z.string().min(1).optional(),
+      /** Connections this node keeps open at most. */
+      poolSize: z.number().int().min(1).max(1000).default(10),
+    }).optional(),
   }),
   pki: z.strictObject({
     /** Folder of the local test CA (`medgate pki init`). Relative to the config file. */

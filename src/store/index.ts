@@ -1,19 +1,57 @@
 import path from 'node:path';
 import type { MedgateConfig } from '../config/schema.js';
 import { MedgateError } from '../errors.js';
+import { PgStore } from './postgres/pg-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store } from './types.js';
 
 export type * from './types.js';
 
-/** Opens the configured store and brings its schema up to date. */
-export async function openStore(config: MedgateConfig): Promise<Store> {
-  if (config.store.driver !== 'sqlite') {
-    throw new MedgateError('STORE_DRIVER_UNAVAILABLE',
-      `store.driver "${config.store.driver}" is not available in this version; use "sqlite"`);
+export interface OpenStoreOptions {
+  /** This process among the nodes sharing a PostgreSQL store (change feed, queue leases). */
+  nodeId?: string;
+  /** Told a code, never a query, when the database connection is lost (PostgreSQL). */
+  onError?: (code: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Which store the config and the environment ask for. `MEDGATE_DATABASE_URL` wins over the config
+ * (containers pass it so), and selects PostgreSQL by itself.
+ */
+export function resolveStore(config: MedgateConfig, env: NodeJS.ProcessEnv = process.env):
+  { driver: 'sqlite'; file: string } | { driver: 'postgres'; url: string; poolSize: number } {
+  const fromEnv = env['MEDGATE_DATABASE_URL']?.trim();
+  const poolSize = config.store.postgres?.poolSize ?? 10;
+  if (fromEnv) return { driver: 'postgres', url: fromEnv, poolSize };
+  if (config.store.driver === 'postgres') {
+    const url = config.store.postgres?.url;
+    if (!url) {
+      throw new MedgateError('STORE_CONFIG_INVALID',
+        'store.driver is "postgres" but no database URL is set: give store.postgres.url or MEDGATE_DATABASE_URL');
+    }
+    return { driver: 'postgres', url, poolSize };
   }
-  const file = path.resolve(config.dataDir, config.store.sqlite.file);
-  const store = SqliteStore.open(file);
-  await store.migrate();
+  return { driver: 'sqlite', file: path.resolve(config.dataDir, config.store.sqlite.file) };
+}
+
+/** Opens the configured store and brings its schema up to date. */
+export async function openStore(config: MedgateConfig, options: OpenStoreOptions = {}): Promise<Store> {
+  const chosen = resolveStore(config, options.env);
+  if (chosen.driver === 'sqlite') {
+    const store = SqliteStore.open(chosen.file);
+    await store.migrate();
+    return store;
+  }
+  const store = await PgStore.open({
+    url: chosen.url, poolSize: chosen.poolSize, nodeId: options.nodeId ?? `node-${process.pid}`,
+    ...(options.onError ? { onError: options.onError } : {}),
+  });
+  try {
+    await store.migrate();
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    throw err;
+  }
   return store;
 }

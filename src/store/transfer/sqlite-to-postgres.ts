@@ -14,7 +14,7 @@ import { MedgateError } from '../../errors.js';
 import { BlobFiles } from '../files/blob-files.js';
 import { PgDatabase } from '../postgres/pg-database.js';
 import { migratePostgres } from '../postgres/pg-migrate.js';
-import { BLOB_CHUNK_BYTES } from '../postgres/blob-chunks.js';
+import { CHUNK_BYTES as BLOB_CHUNK_BYTES } from '../postgres/blob-chunks.js';
 import { ProgressBar } from './progress-bar.js';
 import { explainConnectError, parsePgUrl } from './target-url.js';
 
@@ -186,6 +186,7 @@ async function copyBlobs(source: Database.Database, files: BlobFiles, c: pg.Pool
       throw new MedgateError('STORE_SOURCE_BLOB_CORRUPT', `stored message ${b.id} on the source does not match its hash: the source is damaged, nothing was copied`);
     }
     await c.query('UPDATE blobs SET chunks = $2 WHERE id = $1', [b.id, seq]);
+    advance(1000, 'blobs'); // the row itself, as rows of the other tables count
   }
 }
 

@@ -1,0 +1,64 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { MedgateError } from '../errors.js';
+import { PgDatabase } from '../store/postgres/pg-database.js';
+import { transferSqliteToPostgres } from '../store/transfer/sqlite-to-postgres.js';
+import { explainConnectError, parsePgUrl } from '../store/transfer/target-url.js';
+import { verifyPostgresAudit } from '../store/transfer/verify-audit.js';
+import { addConfigOption, configOf, out } from './common.js';
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** `medgate store wait|migrate`: the database under the gateway, for operators and containers. */
+export function registerStoreCommands(program: Command): void {
+  const store = addConfigOption(program.command('store').description('the database: wait for it, move an installation to PostgreSQL'));
+
+  addConfigOption(store.command('wait')
+    .description('wait until the PostgreSQL store ($MEDGATE_DATABASE_URL or store.postgres.url) answers (container start-up)')
+    .option('--timeout <seconds>', 'give up after this long', '60'))
+    .action(async (opts: { timeout: string }, cmd: Command) => {
+      const config = configOf(cmd);
+      const url = process.env.MEDGATE_DATABASE_URL || config.store.postgres?.url;
+      if (!url) { out('store: SQLite, nothing to wait for'); return; }
+      const target = parsePgUrl(url);
+      const deadline = Date.now() + Number(opts.timeout) * 1000;
+      let last = '';
+      for (;;) {
+        const db = new PgDatabase({ url, poolSize: 1 });
+        try {
+          await db.query('SELECT 1');
+          out(`store: PostgreSQL at ${target.host}:${target.port}/${target.database} answers`);
+          return;
+        } catch (err) {
+          const why = explainConnectError((err as { cause?: unknown }).cause ?? err, target);
+          // A wrong password or a missing database will not fix itself: say so now.
+          if (why.code === 'STORE_TARGET_AUTH_FAILED' || why.code === 'STORE_TARGET_NO_DATABASE') throw why;
+          if (why.message !== last) process.stderr.write(`medgate: waiting: ${why.message}\n`);
+          last = why.message;
+          if (Date.now() > deadline) throw new MedgateError('STORE_WAIT_TIMEOUT', `gave up after ${opts.timeout} s: ${why.message}`);
+        } finally {
+          await db.close();
+        }
+        await sleep(500);
+      }
+    });
+
+  addConfigOption(store.command('migrate')
+    .description('copy this SQLite installation (database and sealed blobs) into an empty PostgreSQL database, then verify it')
+    .requiredOption('--to <url>', 'target: postgres://USER:PASSWORD@HOST:PORT/DATABASE (an empty database)')
+    .option('--no-progress', 'no progress bar'))
+    .action(async (opts: { to: string; progress: boolean }, cmd: Command) => {
+      const config = configOf(cmd);
+      const sqliteFile = path.resolve(config.dataDir, config.store.sqlite.file);
+      const target = parsePgUrl(opts.to);
+      out(`copying ${sqliteFile} into PostgreSQL ${target.host}:${target.port}/${target.database} (stop the gateway first: the copy is a snapshot)`);
+      const report = await transferSqliteToPostgres({ sqliteFile, targetUrl: opts.to, progress: opts.progress, verifyAudit: verifyPostgresAudit });
+      const rows = report.tables.reduce((s, t) => s + t.rows, 0);
+      out(`verified: ${report.tables.length} tables, ${rows} rows, the same count in each as the source`);
+      out(`verified: ${report.blobs} sealed blobs (${(report.blobBytes / 1e6).toFixed(1)} MB), each re-read from the target matches its sha256`);
+      out(`verified: the audit chain of ${report.auditRecords} records links and hashes on the target, ending at ${report.auditHead.slice(0, 16)}… as on the source`);
+      out('next: start medgate with MEDGATE_DATABASE_URL set to the target (or store.driver: postgres), and the same keysDir; keep the SQLite files as a back-up');
+    });
+}

@@ -1,0 +1,88 @@
+import { MedgateError } from '../../errors.js';
+import type { PoolStats, Store } from '../types.js';
+import { PgAccountRepo } from './account-repo.js';
+import { PgAuditRepo } from './audit-repo.js';
+import { PgChangeFeed } from './change-feed.js';
+import { PgDirectoryRepo } from './directory-repo.js';
+import { PgFilingRepo } from './filing-repo.js';
+import { PgLoginFailureRepo } from './login-failures.js';
+import { PgMailRepo } from './mail-repo.js';
+import { PgDatabase } from './pg-database.js';
+import { migratePostgres } from './pg-migrate.js';
+import { PgQueueRepo } from './queue-repo.js';
+import { PgSettingsRepo } from './settings-repo.js';
+
+export interface PgStoreOptions {
+  url: string;
+  poolSize?: number;
+  /** This node among those sharing the database: its own change notifications are not echoed back. */
+  nodeId: string;
+  /** Told a code (never a query or a value) when a connection is lost or the feed must reconnect. */
+  onError?: (code: string) => void;
+}
+
+/** The PostgreSQL store: several nodes share one database and see each other's changes. */
+export class PgStore implements Store {
+  readonly kind = 'postgres' as const;
+  readonly directory: PgDirectoryRepo;
+  readonly accounts: PgAccountRepo;
+  readonly audit: PgAuditRepo;
+  readonly settings: PgSettingsRepo;
+  readonly mail: PgMailRepo;
+  readonly queue: PgQueueRepo;
+  readonly filing: PgFilingRepo;
+  readonly loginFailures: PgLoginFailureRepo;
+  readonly changes: PgChangeFeed;
+  private closed = false;
+
+  private constructor(readonly db: PgDatabase, nodeId: string, onError?: (code: string) => void) {
+    this.directory = new PgDirectoryRepo(db);
+    this.accounts = new PgAccountRepo(db);
+    this.audit = new PgAuditRepo(db);
+    this.settings = new PgSettingsRepo(db);
+    this.mail = new PgMailRepo(db);
+    this.queue = new PgQueueRepo(db);
+    this.filing = new PgFilingRepo(db);
+    this.loginFailures = new PgLoginFailureRepo(db);
+    this.changes = new PgChangeFeed(db, nodeId, onError);
+  }
+
+  /**
+   * Opens the pool and starts listening for other nodes' changes. Does not migrate (call
+   * `migrate()`). An unreachable server is not fatal to the feed, which keeps retrying.
+   */
+  static async open(options: PgStoreOptions): Promise<PgStore> {
+    if (!/^postgres(ql)?:\/\//.test(options.url)) {
+      throw new MedgateError('STORE_CONFIG_INVALID', 'the PostgreSQL URL must start with postgres:// or postgresql://');
+    }
+    const db = new PgDatabase({ url: options.url, poolSize: options.poolSize ?? 10, ...(options.onError ? { onError: options.onError } : {}) });
+    const store = new PgStore(db, options.nodeId, options.onError);
+    await store.changes.start();
+    return store;
+  }
+
+  migrate(): Promise<number> {
+    return migratePostgres(this.db);
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.db.query('SELECT 1');
+    } catch (err) {
+      if (err instanceof MedgateError && err.code === 'STORE_UNAVAILABLE') throw err;
+      throw new MedgateError('STORE_UNAVAILABLE', 'the database did not answer', undefined, { cause: err });
+    }
+  }
+
+  poolStats(): PoolStats {
+    const pool = this.db.pool;
+    return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? this.db.options.poolSize, roundTrips: this.db.roundTrips };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.changes.close();
+    await this.db.close();
+  }
+}
