@@ -8,6 +8,7 @@ import { registerPkiCommands } from './cli/pki-commands.js';
 import { registerPatientsCommands } from './cli/patients-commands.js';
 import { registerRmpCommands } from './cli/rmp-commands.js';
 import { registerQueueCommands } from './cli/queue-commands.js';
+import { registerStoreCommands } from './cli/store-commands.js';
 import { registerServeCommands } from './cli/serve-commands.js';
 import { registerUserCommands } from './cli/user-commands.js';
 import { PROCESS_UMASK } from './init/permissions.js';
@@ -29,6 +30,7 @@ registerUserCommands(program);
 registerAuditCommands(program);
 registerMessageCommands(program);
 registerQueueCommands(program);
+registerStoreCommands(program);
 registerPatientsCommands(program);
 registerRmpCommands(program);
 

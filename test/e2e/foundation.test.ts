@@ -227,6 +227,7 @@ describe('configuration errors', () => {
       ['directory', 'show'], ['directory', 'export'], ['directory', 'peer', 'import'],
       ['user'], ['user', 'add'], ['user', 'list'], ['user', 'passwd'], ['user', 'disable'],
       ['audit'], ['audit', 'verify'], ['audit', 'list'],
+      ['store'], ['store', 'wait'], ['store', 'migrate'],
     ];
     for (const g of groups) {
       const r = await runCli([...g, '--help']);

@@ -22,7 +22,13 @@ export class ProgressBar {
     this.lastTenth = tenth;
   }
 
-  finish(): void {
+  /** Ends at 100% whatever was counted: the last line says the copy is complete. */
+  finish(label = 'done'): void {
+    this.done = this.total;
+    if (this.lastTenth !== 10 || this.tty) {
+      this.lastTenth = -1;
+      this.advance(0, label);
+    }
     if (this.tty) this.out.write('\n');
   }
 }
