@@ -17,7 +17,14 @@ export function registerServeCommands(program: Command): void {
     const perms = checkPermissions(ctx.config, opts.fixPermissions === true);
     if (perms.fixed) ctx.logger.warn({ fixed: perms.fixed }, 'data directory permissions fixed (0600 files, 0700 folders)');
     else if (perms.warning) ctx.logger.warn({ loose: perms.count }, `${perms.warning}: run medgate serve --fix-permissions`);
-    const gw = await startGateway(ctx);
+    let gw: Awaited<ReturnType<typeof startGateway>>;
+    try {
+      gw = await startGateway(ctx);
+    } catch (err) {
+      // The store's connections (PostgreSQL pool, change feed) would keep the process alive.
+      await ctx.close().catch(() => undefined);
+      throw err;
+    }
     if (gw.init.demoAccounts.length) process.stderr.write(demoBanner(ctx, gw.init.demoAccounts) + '\n');
     if (gw.ports.console !== undefined) {
       const host = ctx.config.listen.host === '0.0.0.0' || ctx.config.listen.host === '::' ? ctx.config.hostname : ctx.config.listen.host;
