@@ -62,6 +62,8 @@ export const replies = {
   authFailed: (): SmtpReply => new SmtpReply(535, '5.7.8', 'Authentication credentials invalid', 'auth-failed'),
   authRateLimited: (): SmtpReply => new SmtpReply(454, '4.7.0', 'Too many failed attempts, try again later', 'auth-rate-limited'),
   authTemporaryFailure: (): SmtpReply => new SmtpReply(454, '4.7.0', 'Temporary authentication failure, try again later', 'auth-temporary-failure'),
+  /** AUTH while the database cannot be reached (RFC 4954: 454 for a temporary failure at AUTH). */
+  authStoreUnavailable: (): SmtpReply => new SmtpReply(454, '4.3.0', 'The message store is unavailable, try again later', 'store-unavailable'),
   clientCertificateRefused: (why: string): SmtpReply => new SmtpReply(554, '5.7.1',
     `Client certificate refused: ${why}; present a certificate issued by the health PKI, or none and use AUTH`, 'client-certificate-refused'),
 

@@ -72,6 +72,6 @@ export async function onAuth(deps: SubmissionDeps, auth: SMTPServerAuthenticatio
       throw replyForError(err);
     }
     logUnexpected(deps, session, 'auth', err);
-    throw replies.authTemporaryFailure();
+    throw err instanceof MedgateError && err.code === 'STORE_UNAVAILABLE' ? replies.authStoreUnavailable() : replies.authTemporaryFailure();
   }
 }
