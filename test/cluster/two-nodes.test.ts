@@ -1,0 +1,192 @@
+/**
+ * Two `medgate serve` nodes of one gateway (cabinet-antony) over one PostgreSQL database, with a
+ * peer gateway (cardio-sceaux, SQLite) to deliver to. What a cluster must hold: IDLE and flags
+ * cross nodes, queue items are delivered once while both nodes work, and after `kill -9` of one
+ * node every acknowledged message arrives, the dead node's claimed items included, once its lease
+ * has run out. The audit chain, written by both nodes, verifies.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ImapFlow } from 'imapflow';
+import pg from 'pg';
+import YAML from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServe, type ServeProcess } from '../helpers/gateway.js';
+import { PG_NOT_FOUND_BANNER, createTestDatabase, testPostgres } from '../helpers/postgres.js';
+import { CLAIRE, PAUL, PASSWORD, caPem, mailboxBlobs, serve, setupTwoGateways, submitter, waitFor, type TwoGateways } from '../smtp/relay-fixture.js';
+
+const available = testPostgres();
+if (!available) console.warn(`!!! ${PG_NOT_FOUND_BANNER}`);
+
+const LEASE_SECONDS = 3;
+
+function message(subject: string): string {
+  return [`From: ${PAUL}`, `To: ${CLAIRE}`, `Subject: ${subject}`, 'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', '', 'Texte du message.', ''].join('\r\n');
+}
+
+function nodeIdOf(p: ServeProcess): string {
+  for (const line of p.logs) {
+    try {
+      const rec = JSON.parse(line) as { msg?: string; node?: string };
+      if (rec.msg === 'medgate started' && rec.node) return rec.node;
+    } catch { /* not JSON */ }
+  }
+  throw new Error('no node id in the start line');
+}
+
+function deliveredBy(p: ServeProcess): number {
+  return p.logs.filter((l) => l.includes('"queue: delivered"')).length;
+}
+
+describe.skipIf(!available)('two gateway nodes over one PostgreSQL database', () => {
+  let t: TwoGateways;
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let db: pg.Client;
+  let node1: ServeProcess;
+  let node2: ServeProcess;
+  let node2Config: string;
+
+  const imap = (p: ServeProcess): ImapFlow => new ImapFlow({
+    host: '127.0.0.1', port: p.ports.imapTls!, secure: true, logger: false,
+    tls: { ca: caPem(t), servername: 'localhost' }, auth: { user: PAUL, pass: PASSWORD },
+  });
+
+  const send = async (p: ServeProcess, subject: string): Promise<boolean> => {
+    const transport = submitter(t, { ...t.a, serve: p }, PAUL);
+    try {
+      const info = await transport.sendMail({ envelope: { from: PAUL, to: [CLAIRE] }, raw: message(subject) });
+      return /^250 /.test(info.response);
+    } catch {
+      return false;
+    } finally {
+      transport.close();
+    }
+  };
+
+  beforeAll(async () => {
+    database = await createTestDatabase('cluster');
+    db = new pg.Client({ connectionString: database.url });
+    await db.connect();
+    const store = { driver: 'postgres', postgres: { url: database.url } };
+    t = await setupTwoGateways({ queue: { leaseSeconds: LEASE_SECONDS }, config: { a: { store } } });
+    // Node 2: node 1's config with its own dataDir (spool) and ports, and node 1's keys (keysDir).
+    const node1Config = YAML.parse(fs.readFileSync(t.a.config, 'utf8')) as Record<string, any>;
+    const dir = path.join(t.root, 'a-node2');
+    fs.mkdirSync(dir);
+    node2Config = path.join(dir, 'medgate.yaml');
+    fs.writeFileSync(node2Config, YAML.stringify({
+      ...node1Config, dataDir: path.join(dir, 'data'), keysDir: path.join(t.a.dir, 'data'),
+      listen: { ...node1Config.listen, smtpRelay: 0 },
+    }));
+    node1 = await serve(t.a);
+    node2 = await startServe(node2Config);
+    await serve(t.b);
+  }, 240_000);
+
+  afterAll(async () => {
+    await node2?.stop('SIGKILL').catch(() => undefined);
+    await db?.end().catch(() => undefined);
+    await t?.cleanup();
+    await database?.drop().catch(() => undefined);
+  });
+
+  it('a message submitted on node 1 raises EXISTS in an IDLE session held by node 2 within a second', async () => {
+    const watcher = imap(node2);
+    await watcher.connect();
+    try {
+      await watcher.mailboxOpen('INBOX');
+      const before = (watcher.mailbox as { exists: number }).exists;
+      let seenAt = 0;
+      watcher.on('exists', (e: { count: number }) => { if (e.count > before && !seenAt) seenAt = Date.now(); });
+      void watcher.idle().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 300));
+      const transport = submitter(t, t.a, PAUL);
+      const info = await transport.sendMail({ envelope: { from: PAUL, to: [PAUL] }, raw: message('note à moi-même') });
+      const acknowledgedAt = Date.now();
+      transport.close();
+      expect(info.response).toMatch(/^250 /);
+      await waitFor(() => seenAt, 5000, 'EXISTS on node 2');
+      expect(seenAt - acknowledgedAt).toBeLessThan(1000);
+    } finally {
+      await watcher.logout();
+    }
+  });
+
+  it('a flag set on node 1 shows in a session on node 2', async () => {
+    const watcher = imap(node2);
+    const setter = imap(node1);
+    await watcher.connect();
+    await setter.connect();
+    try {
+      await watcher.mailboxOpen('INBOX');
+      const flagged: number[] = [];
+      watcher.on('flags', (e: { uid?: number; seq: number; flags: Set<string> }) => { if (e.flags.has('\\Flagged')) flagged.push(e.seq); });
+      void watcher.idle().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 300));
+      await setter.mailboxOpen('INBOX');
+      await setter.messageFlagsAdd('1', ['\\Flagged']);
+      await waitFor(() => flagged.length, 5000, 'the flag on node 2');
+      // And a fresh read on node 2 agrees.
+      const msg = await watcher.fetchOne('1', { flags: true });
+      expect(msg && [...(msg.flags ?? [])]).toContain('\\Flagged');
+    } finally {
+      await setter.logout();
+      await watcher.logout();
+    }
+  });
+
+  it('300 messages queued for the peer through both nodes are delivered exactly once, both nodes working', async () => {
+    const already = mailboxBlobs(t.b, CLAIRE).length;
+    const results = await Promise.all(Array.from({ length: 300 }, (_, i) => send(i % 2 ? node2 : node1, `lot ${i}`)));
+    expect(results.filter(Boolean)).toHaveLength(300);
+    await waitFor(() => mailboxBlobs(t.b, CLAIRE).length >= already + 300, 180_000, '300 messages on the peer');
+    await waitFor(async () => (await db.query("SELECT COUNT(*)::int AS n FROM queue_recipients WHERE status <> 'delivered'")).rows[0].n === 0, 30_000, 'every recipient delivered');
+    expect(mailboxBlobs(t.b, CLAIRE)).toHaveLength(already + 300);
+    // Each delivery is logged by the node that made it: both worked, and none was made twice.
+    const [one, two] = [deliveredBy(node1), deliveredBy(node2)];
+    expect(one).toBeGreaterThan(0);
+    expect(two).toBeGreaterThan(0);
+    expect(one + two).toBe(300);
+  }, 300_000);
+
+  it('kill -9 of node 1 under load: every acknowledged message arrives once, node 2 takes node 1\'s claimed items after the lease', async () => {
+    const already = mailboxBlobs(t.b, CLAIRE).length;
+    const node1Id = nodeIdOf(node1);
+    let acknowledged = 0;
+    let stop = false;
+    let killedClaims: string[] = [];
+    const load = async (p: ServeProcess, tag: string): Promise<void> => {
+      for (let i = 0; !stop && i < 400; i++) if (await send(p, `${tag} ${i}`)) acknowledged++;
+    };
+    const loaders = [load(node1, 'n1-a'), load(node1, 'n1-b'), load(node2, 'n2-a'), load(node2, 'n2-b')];
+    // Kill node 1 at a moment it holds leased queue items.
+    await waitFor(async () => {
+      const r = await db.query<{ id: string }>('SELECT id FROM queue_items WHERE lease_owner = $1 AND lease_until > $2', [node1Id, new Date().toISOString()]);
+      if (r.rows.length) {
+        node1.child.kill('SIGKILL');
+        killedClaims = r.rows.map((x) => x.id);
+        return true;
+      }
+      return false;
+    }, 60_000, 'node 1 holding leases');
+    await new Promise((r) => setTimeout(r, 1000));
+    stop = true;
+    await Promise.all(loaders);
+    expect(acknowledged).toBeGreaterThan(0);
+    // Node 2 delivers everything, node 1's claimed items included once their lease has expired.
+    await waitFor(async () => (await db.query("SELECT COUNT(*)::int AS n FROM queue_recipients WHERE status <> 'delivered'")).rows[0].n === 0, 120_000, 'node 2 delivering everything');
+    const left = await db.query("SELECT COUNT(*)::int AS n FROM queue_recipients WHERE queue_id = ANY($1) AND status = 'delivered'", [killedClaims]);
+    expect(left.rows[0].n).toBe(killedClaims.length);
+    await waitFor(() => mailboxBlobs(t.b, CLAIRE).length >= already + acknowledged, 60_000, 'every acknowledged message on the peer');
+    // Exactly the acknowledged ones (a 250 that did not commit, or a message placed twice, would show).
+    const queued = await db.query("SELECT COUNT(*)::int AS n FROM queue_items");
+    expect(mailboxBlobs(t.b, CLAIRE).length - already).toBe(queued.rows[0].n - 300 - 0);
+    expect(mailboxBlobs(t.b, CLAIRE).length - already).toBeGreaterThanOrEqual(acknowledged);
+  }, 300_000);
+
+  it('the audit chain, written by both nodes, verifies', async () => {
+    const r = await t.a.cli('audit', 'verify');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/audit trail intact: \d+ records/);
+  });
+});
