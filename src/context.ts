@@ -43,7 +43,7 @@ export async function createContext(config: MedgateConfig, opts: { logDestinatio
   });
   let sealer: Promise<MessageSealer> | undefined;
   const getSealer = (): Promise<MessageSealer> => (sealer ??= ensureFilingKey(config.dataDir, config.domain)
-    .then((k) => new MessageSealer(directory, config.domain, k.privateKey))
+    .then((k) => new MessageSealer(directory, config.domain, k.privateKey, config.smime.prefer))
     .catch((err: unknown) => { sealer = undefined; throw err; }));
   return {
     config, logger, store, audit, directory, accounts, loadCa, sealer: getSealer, mailEvents: new MailEvents(),

@@ -9,14 +9,35 @@ import { parseForExtraction, type ExtractionInput } from './parse.js';
 import { parseFileForExtraction } from './parse-stream.js';
 import { sealFile } from '../crypto/seal/seal-stream.js';
 import type { SealedFile } from '../store/types.js';
+import fs from 'node:fs/promises';
+import { sealSmime, type X509Credential } from '../crypto/smime/index.js';
+import { MedgateError } from '../errors.js';
+import type { SealFormat } from './recipient-format.js';
+
+/** One recipient and what it reads: an OpenPGP key (medgate/1 PGP/MIME) or an X.509 certificate (S/MIME). */
+export interface RecipientToSeal {
+  address: string;
+  format: SealFormat;
+  publicKey?: openpgp.PublicKey | undefined;
+  certificatePem?: string | undefined;
+  filingKey: openpgp.PublicKey | undefined;
+}
+
+/** The S/MIME copy of a submission, for the recipients who read S/MIME (same outer Message-ID). */
+export interface SmimeCopy {
+  sealed: Buffer;
+  recipients: string[];
+}
 
 export interface SubmissionToSeal {
   raw: Buffer;
   senderAddress: string;
   senderEntry: DirectoryEntry;
   signingKey: openpgp.PrivateKey;
-  recipients: Array<{ address: string; publicKey: openpgp.PublicKey; filingKey: openpgp.PublicKey | undefined }>;
+  recipients: RecipientToSeal[];
   envelopeFrom: string;
+  /** The sender's X.509 certificate and key: needed only when a recipient reads S/MIME. */
+  signerX509?: X509Credential | undefined;
 }
 
 export interface SealedSubmission {
@@ -30,6 +51,11 @@ export interface SealedSubmission {
   conflicts: IdentityConflict[];
   documentType: DocumentType;
   documents: Array<{ part: string; type: DocumentType }>;
+  /**
+   * Present when some recipients read S/MIME: their copy. `sealed` above is then the medgate/1
+   * OpenPGP copy for the others and for the sender's Sent folder (issue 15: once per format).
+   */
+  smime?: SmimeCopy;
 }
 
 function headerDate(value: string | undefined): string {
@@ -38,7 +64,7 @@ function headerDate(value: string | undefined): string {
 }
 
 /** What the seal needs besides the keys: the routing header and what the gateway learned. */
-type SubmissionFacts = Omit<SealedSubmission, 'sealed' | 'messageId' | 'alreadyEncrypted'>;
+type SubmissionFacts = Omit<SealedSubmission, 'sealed' | 'messageId' | 'alreadyEncrypted' | 'smime'>;
 
 function describeSubmission(input: ExtractionInput, req: Omit<SubmissionToSeal, 'raw'>): SubmissionFacts {
   const extraction = extractPatientIdentity(input);
@@ -82,13 +108,39 @@ function receiptAddress(value: string | undefined): string | undefined {
   return first?.address ? first.address.trim().toLowerCase().slice(0, 320) : undefined;
 }
 
+function pgpRecipients(req: Omit<SubmissionToSeal, 'raw'>): RecipientToSeal[] {
+  return req.recipients.filter((r) => r.format === 'openpgp');
+}
+
+/** The OpenPGP copy: its recipients (may be none: then it is only the sender's Sent copy) and the sender. */
 function sealKeys(req: Omit<SubmissionToSeal, 'raw'>) {
+  const pgp = pgpRecipients(req);
   return {
     signingKey: req.signingKey,
-    recipientKeys: [...req.recipients.map((r) => r.publicKey), req.signingKey.toPublic()],
-    filingKeys: req.recipients.map((r) => r.filingKey).filter((k): k is openpgp.PublicKey => !!k),
-    envelope: { from: req.envelopeFrom, to: req.recipients.map((r) => r.address) },
+    recipientKeys: [...pgp.map((r) => r.publicKey).filter((k): k is openpgp.PublicKey => !!k), req.signingKey.toPublic()],
+    filingKeys: pgp.map((r) => r.filingKey).filter((k): k is openpgp.PublicKey => !!k),
+    envelope: { from: req.envelopeFrom, to: pgp.map((r) => r.address) },
   };
+}
+
+/**
+ * The S/MIME copy for the recipients who read S/MIME, under the OpenPGP copy's outer Message-ID:
+ * signed with the sender's certificate, enveloped to theirs and the sender's, the same routing
+ * header (OpenPGP, to their gateways' filing keys). None when nobody reads S/MIME, or when the
+ * client encrypted the message itself (it is never encrypted twice: everyone gets it as it came).
+ */
+async function smimeCopy(raw: Buffer, req: Omit<SubmissionToSeal, 'raw'>, routing: RoutingInput, messageId: string, alreadyEncrypted: boolean): Promise<SmimeCopy | undefined> {
+  const smime = req.recipients.filter((r) => r.format === 'smime' && r.certificatePem);
+  if (!smime.length || alreadyEncrypted) return undefined;
+  if (!req.signerX509) throw new MedgateError('SMIME_SIGNER_MISSING', 'an S/MIME recipient needs the sender\'s X.509 certificate and key to sign');
+  const res = await sealSmime({
+    raw, routing, signer: req.signerX509, routingSigningKey: req.signingKey,
+    recipientCertsPem: [...smime.map((r) => r.certificatePem!), req.signerX509.certPem],
+    routingKeys: smime.map((r) => r.filingKey).filter((k): k is openpgp.PublicKey => !!k),
+    envelope: { from: req.envelopeFrom, to: smime.map((r) => r.address) },
+    outerMessageId: messageId,
+  });
+  return { sealed: res.sealed, recipients: smime.map((r) => r.address) };
 }
 
 /**
@@ -99,7 +151,8 @@ function sealKeys(req: Omit<SubmissionToSeal, 'raw'>) {
 export async function sealSubmission(req: SubmissionToSeal): Promise<SealedSubmission> {
   const facts = describeSubmission(await parseForExtraction(req.raw), req);
   const result = await seal({ raw: req.raw, routing: facts.routing, ...sealKeys(req) });
-  return { ...facts, sealed: result.sealed, messageId: result.messageId, alreadyEncrypted: result.alreadyEncrypted };
+  const smime = await smimeCopy(req.raw, req, facts.routing, result.messageId, result.alreadyEncrypted);
+  return { ...facts, sealed: result.sealed, messageId: result.messageId, alreadyEncrypted: result.alreadyEncrypted, ...(smime ? { smime } : {}) };
 }
 
 /** A submission spooled to disk, sealed to a file: memory does not grow with the message (issue 4). */
@@ -116,8 +169,12 @@ export interface SealedSubmissionFile extends Omit<SealedSubmission, 'sealed'> {
 export async function sealSubmissionFile(req: SubmissionFileToSeal): Promise<SealedSubmissionFile> {
   const facts = describeSubmission(await parseFileForExtraction(req.rawFile), req);
   const result = await sealFile({ rawFile: req.rawFile, outFile: req.outFile, routing: facts.routing, ...sealKeys(req) });
+  // CMS (pkijs) seals in memory: the S/MIME copy of a large message holds it whole (bounded by limits.maxMessageBytes).
+  const smime = req.recipients.some((r) => r.format === 'smime') && !result.alreadyEncrypted
+    ? await smimeCopy(await fs.readFile(req.rawFile), req, facts.routing, result.messageId, result.alreadyEncrypted)
+    : undefined;
   return {
     ...facts, sealed: { path: req.outFile, size: result.size, sha256: result.sha256 },
-    messageId: result.messageId, alreadyEncrypted: result.alreadyEncrypted,
+    messageId: result.messageId, alreadyEncrypted: result.alreadyEncrypted, ...(smime ? { smime } : {}),
   };
 }
