@@ -136,7 +136,8 @@ async function smimeCopy(raw: Buffer, req: Omit<SubmissionToSeal, 'raw'>, routin
   const res = await sealSmime({
     raw, routing, signer: req.signerX509, routingSigningKey: req.signingKey,
     recipientCertsPem: [...smime.map((r) => r.certificatePem!), req.signerX509.certPem],
-    routingKeys: smime.map((r) => r.filingKey).filter((k): k is openpgp.PublicKey => !!k),
+    // Their gateways' filing keys, and their own OpenPGP keys when they have one (patient folders).
+    routingKeys: smime.flatMap((r) => [r.filingKey, r.publicKey]).filter((k): k is openpgp.PublicKey => !!k),
     envelope: { from: req.envelopeFrom, to: smime.map((r) => r.address) },
     outerMessageId: messageId,
   });

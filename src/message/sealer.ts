@@ -8,7 +8,7 @@ import type { DirectoryEntry } from '../store/types.js';
 import { sealOwnCopy } from './seal-own-copy.js';
 import { sealSubmission, sealSubmissionFile, type SealedSubmission, type SealedSubmissionFile } from './seal-submission.js';
 import type { SealPool } from './worker/seal-pool.js';
-import type { X509Credential } from '../crypto/smime/index.js';
+import type { ResolveX509Signer, X509Credential } from '../crypto/smime/index.js';
 import { chooseFormat } from './recipient-format.js';
 import type { OpenTaskResult } from './worker/seal-worker.js';
 
@@ -20,7 +20,12 @@ interface RecipientBase { ok: true; address: string; local: boolean; entry: Dire
 /** A recipient that reads medgate/1 with a PGP/MIME body. */
 export type OpenPgpRecipient = RecipientBase & { format: 'openpgp'; publicKey: openpgp.PublicKey };
 /** A recipient that reads S/MIME: its X.509 encryption certificate (issue 15). */
-export type SmimeRecipient = RecipientBase & { format: 'smime'; certificatePem: string };
+export type SmimeRecipient = RecipientBase & {
+  format: 'smime';
+  certificatePem: string;
+  /** Its OpenPGP key when the entry has one too (asks for S/MIME): the routing header is encrypted to it as well. */
+  publicKey: openpgp.PublicKey | undefined;
+};
 export type RecipientRefused = { ok: false; address: string; reason: RecipientRefusal };
 
 /** OpenPGP recipients only: what gateway-made mail (receipts, record requests, reports) is sealed to. */
@@ -49,9 +54,17 @@ function jobOf(req: Omit<SealRequest, 'raw'>) {
     senderAddress: req.sender.address, senderEntry: req.sender.entry, signingKey: req.sender.pgpKey,
     recipients: req.recipients.map((r) => (r.format === 'openpgp'
       ? { address: r.address, format: r.format, publicKey: r.publicKey, filingKey: r.filingKey }
-      : { address: r.address, format: r.format, certificatePem: r.certificatePem, filingKey: r.filingKey })),
+      : { address: r.address, format: r.format, certificatePem: r.certificatePem, publicKey: r.publicKey, filingKey: r.filingKey })),
     envelopeFrom: req.envelopeFrom,
     signerX509: req.sender.x509,
+  };
+}
+
+/** Who signed, as the verdict shows it (non-medical directory facts). */
+function signerIdentity(entry: DirectoryEntry): Record<string, unknown> {
+  return {
+    address: entry.address, nationalId: entry.nationalId, name: [entry.givenName, entry.familyName].filter(Boolean).join(' ') || null,
+    profession: entry.professionLabel, specialty: entry.specialtyLabel, organisation: entry.organisation,
   };
 }
 
@@ -95,14 +108,13 @@ export class MessageSealer {
     if (!ref.address) return undefined;
     const entry = await this.directory.lookup(ref.address);
     if (!entry?.pgpPublicKey) return undefined;
-    return {
-      publicKey: await this.parseKey(entry.pgpPublicKey),
-      status: entry.status,
-      identity: {
-        address: entry.address, nationalId: entry.nationalId, name: [entry.givenName, entry.familyName].filter(Boolean).join(' ') || null,
-        profession: entry.professionLabel, specialty: entry.specialtyLabel, organisation: entry.organisation,
-      },
-    };
+    return { publicKey: await this.parseKey(entry.pgpPublicKey), status: entry.status, identity: signerIdentity(entry) };
+  };
+
+  /** The directory's word on an S/MIME signer (its certificate chain is checked by openSmime). */
+  readonly resolveX509Signer: ResolveX509Signer = async (address) => {
+    const entry = await this.directory.lookup(address);
+    return entry ? { status: entry.status, identity: signerIdentity(entry) } : undefined;
   };
 
   /** Whether medgate can encrypt to this address as OpenPGP; never sends in clear, so no key means refusal. */
@@ -136,8 +148,9 @@ export class MessageSealer {
       const armored = await this.directory.peerFilingKey(domain);
       filingKey = armored ? await this.parseKey(armored) : undefined;
     }
-    if (format === 'smime') return { ok: true, format, address, local, entry, certificatePem: entry.certificatePem!, filingKey };
-    return { ok: true, format, address, local, entry, publicKey: await this.parseKey(entry.pgpPublicKey!), filingKey };
+    const publicKey = entry.pgpPublicKey ? await this.parseKey(entry.pgpPublicKey) : undefined;
+    if (format === 'smime') return { ok: true, format, address, local, entry, certificatePem: entry.certificatePem!, publicKey, filingKey };
+    return { ok: true, format, address, local, entry, publicKey: publicKey!, filingKey };
   }
 
   async seal(req: SealRequest): Promise<SealedSubmission> {

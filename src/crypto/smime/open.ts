@@ -67,7 +67,7 @@ function messageOf(entity: Buffer, outer: Buffer): Buffer {
   return Buffer.concat([...kept, entity]);
 }
 
-async function checkSigner(signed: SignedContent, from: string | undefined, opts: SmimeOpenOptions): Promise<Verification> {
+async function checkSigner(signed: SignedContent, from: string | undefined, opts: Pick<SmimeOpenOptions, 'trust' | 'resolveSigner'>): Promise<Verification> {
   const chain = [signed.signerCertDer, ...signed.otherCertsDer].map((d) => derToPem(d, 'CERTIFICATE')).join('');
   const fingerprint = createHash('sha256').update(signed.signerCertDer).digest('hex');
   const details = { signer: from, certificate: fingerprint };
@@ -113,6 +113,20 @@ async function routingOf(opts: SmimeOpenOptions, signedContent: Uint8Array, veri
   return r.routing;
 }
 
+/** A detached signature (multipart/signed), verified over the first part as it came, else over its CRLF canonical form. */
+async function verifyDetached(layer: Extract<ReturnType<typeof readSmimeLayer>, { kind: 'multipart-signed' }>): Promise<SignedContent> {
+  const ci = readContentInfo(layer.signatureDer, 'signature');
+  if (ci.kind !== 'signed') throw new CryptoError(CryptoErrorCode.MALFORMED_STRUCTURE, 'The multipart/signed signature part is not CMS SignedData');
+  try {
+    return await verifySigned(ci.content, layer.content, 'message');
+  } catch (err) {
+    // RFC 8551 §3.1.1: the signed part is canonical (CRLF); a relay may have turned it into LF.
+    const canonical = toCrlfCanonical(layer.content);
+    if (!isCryptoError(err, CryptoErrorCode.SIGNATURE_INVALID) || canonical.equals(layer.content)) throw err;
+    return verifySigned(ci.content, canonical, 'message');
+  }
+}
+
 export async function openSmime(opts: SmimeOpenOptions): Promise<SmimeOpenResult> {
   let entity = opts.sealed;
   let encrypted = false;
@@ -122,16 +136,7 @@ export async function openSmime(opts: SmimeOpenOptions): Promise<SmimeOpenResult
     const layer = readSmimeLayer(entity);
     if (layer.kind === 'other') break;
     if (layer.kind === 'multipart-signed') {
-      const ci = readContentInfo(layer.signatureDer, 'signature');
-      if (ci.kind !== 'signed') throw new CryptoError(CryptoErrorCode.MALFORMED_STRUCTURE, 'The multipart/signed signature part is not CMS SignedData');
-      try {
-        signed = await verifySigned(ci.content, layer.content, 'message');
-      } catch (err) {
-        // RFC 8551 §3.1.1: the signed part is canonical (CRLF); a relay may have turned it into LF.
-        const canonical = toCrlfCanonical(layer.content);
-        if (!isCryptoError(err, CryptoErrorCode.SIGNATURE_INVALID) || canonical.equals(layer.content)) throw err;
-        signed = await verifySigned(ci.content, canonical, 'message');
-      }
+      signed = await verifyDetached(layer);
       signature = 'detached';
       entity = layer.content;
       continue;
@@ -153,4 +158,41 @@ export async function openSmime(opts: SmimeOpenOptions): Promise<SmimeOpenResult
   const verification = await checkSigner(signed, from, opts);
   const routing = await routingOf(opts, signed.content, verification);
   return { raw, routing, verification, encrypted, signature };
+}
+
+export interface OuterLayers {
+  /** An enveloped layer was reached (the content is encrypted). */
+  encrypted: boolean;
+  /** The signature(s) above it, verified (chain, CRL, From, directory), when there is one. */
+  verification: Verification | undefined;
+}
+
+/**
+ * What a gateway on the path can check of an S/MIME message without any recipient key: the
+ * signature layers above the first enveloped one (enveloped-then-signed), verified exactly as
+ * openSmime() does, and whether the content is encrypted at all. A signature inside the envelope
+ * is only checked when the recipient opens the message.
+ */
+export async function verifyOuterLayers(opts: Pick<SmimeOpenOptions, 'sealed' | 'trust' | 'resolveSigner'>): Promise<OuterLayers> {
+  let entity = opts.sealed;
+  let signed: SignedContent | undefined;
+  let encrypted = false;
+  for (let depth = 0; depth < MAX_LAYERS && !encrypted; depth++) {
+    const layer = readSmimeLayer(entity);
+    if (layer.kind === 'other') break;
+    if (layer.kind === 'multipart-signed') {
+      signed = await verifyDetached(layer);
+      entity = layer.content;
+      continue;
+    }
+    const ci = readContentInfo(layer.der, 'message');
+    if (ci.kind === 'enveloped') encrypted = true;
+    else {
+      signed = await verifySigned(ci.content, undefined, 'message');
+      entity = Buffer.from(signed.content);
+    }
+  }
+  if (!signed) return { encrypted, verification: undefined };
+  const from = addressesOf(splitHeaderBlock(messageOf(entity, opts.sealed)).header, 'from')[0]?.toLowerCase();
+  return { encrypted, verification: await checkSigner(signed, from, opts) };
 }
