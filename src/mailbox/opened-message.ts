@@ -165,7 +165,8 @@ export async function openStored(opts: {
   };
   try {
     let res: { raw: Uint8Array; routing: RoutingHeader | null; verification: Verification };
-    if (opts.smime && isSmimeMessage(opts.sealed)) {
+    // Client-encrypted S/MIME (medgate/1 body=client-encrypted) is served as it came: the reader's own client opens it.
+    if (opts.smime && isSmimeMessage(opts.sealed) && !sealer.inspect(opts.sealed).alreadyEncrypted) {
       // S/MIME (a peer's, or medgate's S/MIME copy): same verdict fields, chain checked against the PKI.
       res = await opts.smime.open(opts.sealed);
     } else {

@@ -12,7 +12,13 @@ import type { SealedFile } from '../store/types.js';
 import fs from 'node:fs/promises';
 import { sealSmime, type X509Credential } from '../crypto/smime/index.js';
 import { MedgateError } from '../errors.js';
+import { splitHeaderBlock } from '../crypto/seal/header-block.js';
+import { planOuterLayer } from '../crypto/seal/seal-parts.js';
+import { readFileHead } from '../util/file-head.js';
 import type { SealFormat } from './recipient-format.js';
+
+/** Header blocks are bounded to 1 MiB at submission. */
+const HEAD_MAX = 1024 * 1024 + 2;
 
 /** One recipient and what it reads: an OpenPGP key (medgate/1 PGP/MIME) or an X.509 certificate (S/MIME). */
 export interface RecipientToSeal {
@@ -112,9 +118,18 @@ function pgpRecipients(req: Omit<SubmissionToSeal, 'raw'>): RecipientToSeal[] {
   return req.recipients.filter((r) => r.format === 'openpgp');
 }
 
-/** The OpenPGP copy: its recipients (may be none: then it is only the sender's Sent copy) and the sender. */
-function sealKeys(req: Omit<SubmissionToSeal, 'raw'>) {
-  const pgp = pgpRecipients(req);
+/** Whether the client encrypted the message itself (§7): then everyone gets it as it came, in one copy. */
+function clientEncrypted(head: Buffer, envelopeFrom: string): boolean {
+  return planOuterLayer(splitHeaderBlock(head).header, envelopeFrom, undefined).alreadyEncrypted;
+}
+
+/**
+ * The OpenPGP copy: its recipients (may be none: then it is only the sender's Sent copy) and the
+ * sender. Client-encrypted input is that one copy for every recipient: its routing header is then
+ * encrypted to every recipient that has an OpenPGP key.
+ */
+function sealKeys(req: Omit<SubmissionToSeal, 'raw'>, alreadyEncrypted: boolean) {
+  const pgp = alreadyEncrypted ? req.recipients : pgpRecipients(req);
   return {
     signingKey: req.signingKey,
     recipientKeys: [...pgp.map((r) => r.publicKey).filter((k): k is openpgp.PublicKey => !!k), req.signingKey.toPublic()],
@@ -151,7 +166,7 @@ async function smimeCopy(raw: Buffer, req: Omit<SubmissionToSeal, 'raw'>, routin
  */
 export async function sealSubmission(req: SubmissionToSeal): Promise<SealedSubmission> {
   const facts = describeSubmission(await parseForExtraction(req.raw), req);
-  const result = await seal({ raw: req.raw, routing: facts.routing, ...sealKeys(req) });
+  const result = await seal({ raw: req.raw, routing: facts.routing, ...sealKeys(req, clientEncrypted(req.raw, req.envelopeFrom)) });
   const smime = await smimeCopy(req.raw, req, facts.routing, result.messageId, result.alreadyEncrypted);
   return { ...facts, sealed: result.sealed, messageId: result.messageId, alreadyEncrypted: result.alreadyEncrypted, ...(smime ? { smime } : {}) };
 }
@@ -169,7 +184,8 @@ export interface SealedSubmissionFile extends Omit<SealedSubmission, 'sealed'> {
 
 export async function sealSubmissionFile(req: SubmissionFileToSeal): Promise<SealedSubmissionFile> {
   const facts = describeSubmission(await parseFileForExtraction(req.rawFile), req);
-  const result = await sealFile({ rawFile: req.rawFile, outFile: req.outFile, routing: facts.routing, ...sealKeys(req) });
+  const head = (await readFileHead(req.rawFile, HEAD_MAX)).head;
+  const result = await sealFile({ rawFile: req.rawFile, outFile: req.outFile, routing: facts.routing, ...sealKeys(req, clientEncrypted(head, req.envelopeFrom)) });
   // CMS (pkijs) seals in memory: the S/MIME copy of a large message holds it whole (bounded by limits.maxMessageBytes).
   const smime = req.recipients.some((r) => r.format === 'smime') && !result.alreadyEncrypted
     ? await smimeCopy(await fs.readFile(req.rawFile), req, facts.routing, result.messageId, result.alreadyEncrypted)

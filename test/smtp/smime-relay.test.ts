@@ -178,6 +178,28 @@ describe('S/MIME between gateways, OpenSSL as the independent peer', () => {
     expect(await opened(t, t.b, CLAIRE, 'Potassium 4.1')).toMatch(/^X-Medgate-Signature: valid; signer=paul\.demo@/);
   }, 60_000);
 
+  it('S/MIME a client encrypted itself (submission) is not encrypted twice: Claire gets it as it came, with the routing verdict, and OpenSSL opens it', async () => {
+    const paul = accountCert(t, PAUL);
+    const claire = accountCert(t, CLAIRE);
+    const signed = openssl(['cms', '-sign', '-nodetach', '-signer', paul.cert, '-inkey', paul.key, '-md', 'sha256'],
+      innerMessage(PAUL, CLAIRE, 'Chiffre par le client', 'Chiffre par Outlook (marqueur client-1).'));
+    const byClient = openssl(['cms', '-encrypt', '-aes256', '-from', PAUL, '-to', CLAIRE, '-subject', '[...]', claire.cert], signed);
+    const tr = submitter(t, t.a, PAUL);
+    try {
+      const raw = withTransportFields(byClient, `<client-1@${A_DOMAIN}>`).toString('latin1').replace(/\r?\n/g, '\r\n');
+      expect((await tr.sendMail({ envelope: { from: PAUL, to: [CLAIRE] }, raw })).response).toMatch(/^250 /);
+    } finally { tr.close(); }
+    const stored = await waitFor(() => mailboxBlobs(t.b, CLAIRE).map((b) => b.toString('latin1')).find((b) => /body=client-encrypted/.test(b)), 30_000, 'the client-encrypted copy on B');
+    expect(stored).toMatch(/^Content-Type: application\/pkcs7-mime/m);
+    // Kept as the client made it: the opened view is still its CMS (the reader's own client decrypts), under medgate's outer fields.
+    const source = await waitFor(async () => (await fetchAll(t, t.b, CLAIRE)).find((x) => /^Content-Type: application\/pkcs7-mime/m.test(x)), 30_000, 'the client-encrypted message over IMAP');
+    expect(source).toMatch(/^X-Medgate-Signature: valid; signer=paul\.demo@cabinet-antony\.medgate\.test; fingerprint=[0-9a-f]{40}\r\n/);
+    const body = source.slice(source.indexOf('From:'));
+    const inner = openssl(['cms', '-verify', '-CAfile', path.join(t.caDir, 'ca.pem'), '-purpose', 'smimesign'],
+      openssl(['cms', '-decrypt', '-recip', claire.cert, '-inkey', claire.key], Buffer.from(body, 'latin1'))).toString('utf8');
+    expect(inner).toContain('marqueur client-1');
+  }, 60_000);
+
   it('a signed-only S/MIME message is refused at the relay: only encrypted payloads', async () => {
     const paul = accountCert(t, PAUL);
     const signed = openssl(['cms', '-sign', '-nodetach', '-signer', paul.cert, '-inkey', paul.key, '-from', PAUL, '-to', CLAIRE, '-subject', 'clair'],
