@@ -168,7 +168,7 @@ export async function openStored(opts: {
     // Client-encrypted S/MIME (medgate/1 body=client-encrypted) is served as it came: the reader's own client opens it.
     if (opts.smime && isSmimeMessage(opts.sealed) && !sealer.inspect(opts.sealed).alreadyEncrypted) {
       // S/MIME (a peer's, or medgate's S/MIME copy): same verdict fields, chain checked against the PKI.
-      res = await opts.smime.open(opts.sealed);
+      res = await opts.smime.open(opts.sealed, known?.fingerprint);
     } else {
       // In the worker pool when the server has one; inline otherwise, and when the pooled lookup of the
       // signer (by the outer From) was not enough to resolve it.

@@ -9,7 +9,8 @@ import { readTrustFiles } from '../pki/index.js';
 
 /** Opens S/MIME mail for one reader: what openStored() needs besides the sealed bytes. */
 export interface SmimeReader {
-  open(sealed: Buffer): Promise<{ raw: Buffer; routing: RoutingHeader | null; verification: Verification }>;
+  /** `pinned`: the certificate fingerprint that verified at the first opening (cached facts). */
+  open(sealed: Buffer, pinned?: string | null): Promise<{ raw: Buffer; routing: RoutingHeader | null; verification: Verification }>;
 }
 
 /**
@@ -27,13 +28,13 @@ export function smimeReader(ctx: GatewayContext, sealer: MessageSealer, owner: s
     return { certPem: account.certificatePem, keyPem: await decryptWithKey(account.wrappedCertKey, pgpKey) };
   };
   return {
-    async open(sealed) {
+    async open(sealed, pinned) {
       credential ??= loadCredential().catch((err: unknown) => { credential = undefined; throw err; });
       const trust = readTrustFiles(ctx.config.pki.trustAnchors, ctx.config.pki.crls);
       const res = await openSmime({
         sealed, recipient: await credential,
         trust: { anchorsPem: trust.anchorsPem, ...(trust.crlsPem.length ? { crlsPem: trust.crlsPem } : {}) },
-        resolveSigner: sealer.resolveX509Signer,
+        resolveSigner: sealer.resolveX509Signer, pinnedCertificate: pinned ?? null,
         routing: { decryptionKey: pgpKey, resolveSigner: sealer.resolveSigner },
       });
       return { raw: res.raw, routing: res.routing, verification: res.verification };

@@ -31,6 +31,12 @@ export interface SmimeOpenOptions {
   recipient?: X509Credential;
   trust: { anchorsPem: string[]; crlsPem?: string[]; at?: Date };
   resolveSigner: ResolveX509Signer;
+  /**
+   * SHA-256 of the signer certificate that verified when the reader first opened the message:
+   * pinned, so a later revocation (CRL, directory) keeps old mail readable, as OpenPGP mail does.
+   * The signature and the chain are still checked.
+   */
+  pinnedCertificate?: string | null;
   /** Opens the medgate routing header when the message carries one encrypted to this key. */
   routing?: { decryptionKey: openpgp.PrivateKey; resolveSigner: ResolveSigner };
 }
@@ -67,13 +73,14 @@ function messageOf(entity: Buffer, outer: Buffer): Buffer {
   return Buffer.concat([...kept, entity]);
 }
 
-async function checkSigner(signed: SignedContent, from: string | undefined, opts: Pick<SmimeOpenOptions, 'trust' | 'resolveSigner'>): Promise<Verification> {
+async function checkSigner(signed: SignedContent, from: string | undefined, opts: Pick<SmimeOpenOptions, 'trust' | 'resolveSigner' | 'pinnedCertificate'>): Promise<Verification> {
   const chain = [signed.signerCertDer, ...signed.otherCertsDer].map((d) => derToPem(d, 'CERTIFICATE')).join('');
   const fingerprint = createHash('sha256').update(signed.signerCertDer).digest('hex');
   const details = { signer: from, certificate: fingerprint };
+  const pinned = !!opts.pinnedCertificate && opts.pinnedCertificate === fingerprint;
   const v = await validateCertificate(chain, {
     trustAnchorsPem: opts.trust.anchorsPem, purpose: 'user',
-    ...(opts.trust.crlsPem ? { crlsPem: opts.trust.crlsPem } : {}), ...(opts.trust.at ? { at: opts.trust.at } : {}),
+    ...(opts.trust.crlsPem && !pinned ? { crlsPem: opts.trust.crlsPem } : {}), ...(opts.trust.at ? { at: opts.trust.at } : {}),
   });
   if (!v.ok) {
     if (v.code === 'revoked') throw new CryptoError(CryptoErrorCode.SIGNER_REVOKED, 'The signer\'s certificate is revoked', { ...details, status: 'revoked' });
@@ -85,7 +92,7 @@ async function checkSigner(signed: SignedContent, from: string | undefined, opts
   }
   const resolved = await opts.resolveSigner(from);
   if (!resolved) throw new CryptoError(CryptoErrorCode.SIGNER_UNKNOWN, 'The signer of the message is not in the directory', details);
-  if (resolved.status !== 'active') {
+  if (resolved.status !== 'active' && !pinned) {
     throw new CryptoError(CryptoErrorCode.SIGNER_REVOKED, `The signer of the message is ${resolved.status}`, { ...details, status: resolved.status });
   }
   const verification: Verification = { valid: true, signer: from, fingerprint };
