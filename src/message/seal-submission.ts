@@ -10,7 +10,7 @@ import { parseFileForExtraction } from './parse-stream.js';
 import { sealFile } from '../crypto/seal/seal-stream.js';
 import type { SealedFile } from '../store/types.js';
 import fs from 'node:fs/promises';
-import { sealSmime, type X509Credential } from '../crypto/smime/index.js';
+import type { X509Credential } from '../crypto/smime/index.js';
 import { MedgateError } from '../errors.js';
 import { splitHeaderBlock } from '../crypto/seal/header-block.js';
 import { planOuterLayer } from '../crypto/seal/seal-parts.js';
@@ -148,6 +148,8 @@ async function smimeCopy(raw: Buffer, req: Omit<SubmissionToSeal, 'raw'>, routin
   const smime = req.recipients.filter((r) => r.format === 'smime' && r.certificatePem);
   if (!smime.length || alreadyEncrypted) return undefined;
   if (!req.signerX509) throw new MedgateError('SMIME_SIGNER_MISSING', 'an S/MIME recipient needs the sender\'s X.509 certificate and key to sign');
+  // Loaded on first use: the worker threads start (and serve OpenPGP) without pkijs' CMS code.
+  const { sealSmime } = await import('../crypto/smime/index.js');
   const res = await sealSmime({
     raw, routing, signer: req.signerX509, routingSigningKey: req.signingKey,
     recipientCertsPem: [...smime.map((r) => r.certificatePem!), req.signerX509.certPem],
