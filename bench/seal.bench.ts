@@ -16,6 +16,11 @@
  * sign+encrypt of the original message, which the format doubles by design (§10 of
  * docs/secure-message-format.md).
  *
+ * S/MIME (issue 15, bench/seal-smime.ts): sealSmime()/openSmime() at the same sizes against the
+ * raw pkijs/WebCrypto operations they need (SignedData sign + EnvelopedData encrypt, and the routing
+ * header's OpenPGP operation, at once; EnvelopedData decrypt + SignedData verify at opening), ECDSA
+ * P-256 certificates from a test CA, printed as a ratio beside the OpenPGP figures.
+ *
  *   npx tsx bench/seal.bench.ts            (MEDGATE_BENCH_SECONDS=5 to measure longer; default 2 s per measurement)
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -27,6 +32,7 @@ import { buildInnerEntity } from '../src/crypto/seal/inner-entity.js';
 import { uniqueKeys } from '../src/crypto/seal/pgp.js';
 import { sealedRoutingHeader } from '../src/crypto/seal/routing-header.js';
 import { planOuterLayer } from '../src/crypto/seal/seal-parts.js';
+import { setupSmimeBench } from './seal-smime.js';
 
 const SECONDS = Number(process.env['MEDGATE_BENCH_SECONDS'] ?? '2');
 
@@ -103,6 +109,7 @@ async function main(): Promise<void> {
   console.log(`medgate/1 seal/open benchmark — node ${process.version}, ${os.cpus().length} CPU(s), ${SECONDS}s per measurement, inline (no workers), keys: v4 Curve25519, 2 recipient keys + 1 filing key`);
   console.log('size      op     medgate msg/s   MB/s   raw openpgp msg/s   MB/s   old ratio: vs ONE raw sign+encrypt (issue 3)');
   const summary: string[] = [];
+  const smime = await setupSmimeBench(from, 'claire.martin@cardio-sceaux.medgate.test', { sender: sender.privateKey, routingKeys, recipient: recipient.privateKey });
   for (const size of [20 * 1024, 1024 * 1024]) {
     const raw = message(size);
     const mb = raw.length / (1024 * 1024);
@@ -177,7 +184,16 @@ async function main(): Promise<void> {
     console.log(`          ${openRatio}`);
     console.log(`          per open ${ms(o!)}; two raw decrypt+verify at once ${ms(bd!)}, binary ${ms(bdb!)}`);
     summary.push(`${label.trim()}: ${sealRatio}; ${openRatio}`);
+
+    const sm = await smime.run(raw, routingOf(), rates);
+    const smSeal = `S/MIME seal ÷ raw pkijs sign+envelope with the routing op at once: ${vs(sm.seal, sm.rawSeal)}`;
+    const smOpen = `S/MIME open (with chain + CRL validation) ÷ raw pkijs decrypt+verify with the routing op: ${vs(sm.open, sm.rawOpen)}`;
+    console.log(`${label} smime  seal ${ms(sm.seal)} vs raw ${ms(sm.rawSeal)}; open ${ms(sm.open)} vs raw ${ms(sm.rawOpen)}`);
+    console.log(`          ${smSeal}`);
+    console.log(`          ${smOpen}`);
+    summary.push(`${label.trim()}: ${smSeal}; ${smOpen}`);
   }
+  smime.close();
   console.log('');
   for (const l of summary) console.log(l);
 }

@@ -49,7 +49,7 @@ export async function createContext(config: MedgateConfig, opts: { logDestinatio
   });
   let sealer: Promise<MessageSealer> | undefined;
   const getSealer = (): Promise<MessageSealer> => (sealer ??= ensureFilingKey(config.keysDir ?? config.dataDir, config.domain)
-    .then((k) => new MessageSealer(directory, config.domain, k.privateKey))
+    .then((k) => new MessageSealer(directory, config.domain, k.privateKey, config.smime.prefer))
     .catch((err: unknown) => { sealer = undefined; throw err; }));
   const mailEvents = new MailEvents(store.changes);
   return {

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { ensureFilingKey } from '../crypto/gateway-keys.js';
 import { MedgateError } from '../errors.js';
 import type { DirectoryEntry } from '../store/types.js';
-import { readCertificateInfo } from '../pki/index.js';
+import { isSmimeEncryptionCertificate, readCertificateInfo } from '../pki/index.js';
 import { addConfigOption, out, withContext } from './common.js';
 import { ensurePostmaster } from '../smtp/dsn/postmaster.js';
 import type { ImportReport } from '../directory/directory-service.js';
@@ -24,19 +24,20 @@ function formatEntry(e: DirectoryEntry): string {
     ['certificate', e.certificatePem ? 'yes' : 'no'], ['OpenPGP key', e.pgpPublicKey ? 'yes' : 'no'], ['updated', e.updatedAt],
   ];
   const text = rows.filter(([, v]) => v).map(([k, v]) => `${k.padEnd(14)} ${v}`).join('\n');
-  return e.certificatePem ? `${text}\n${formatCertificate(e.certificatePem)}` : text;
+  return e.certificatePem ? `${text}\n${formatCertificate(e.certificatePem, e.address)}` : text;
 }
 
 /** The X.509 (encryption) certificate of an entry: what an operator checks against the PKI. */
-function formatCertificate(pem: string): string {
+function formatCertificate(pem: string, address: string): string {
   let rows: Array<[string, string]>;
   try {
     const c = readCertificateInfo(pem);
-    const encrypts = c.keyUsage.length === 0 || c.keyUsage.some((u) => u === 'keyAgreement' || u === 'keyEncipherment');
+    // The same test the sealer applies when it chooses S/MIME for a recipient (src/message/recipient-format.ts).
+    const encrypts = isSmimeEncryptionCertificate(pem, address);
     rows = [
       ['subject', c.subject], ['issuer', c.issuer], ['serial', c.serial], ['emails', c.emails.join(', ') || '-'],
       ['valid', `${c.notBefore.toISOString()} .. ${c.notAfter.toISOString()}`], ['key usage', c.keyUsage.join(', ') || '(unrestricted)'],
-      ['S/MIME', encrypts ? 'encryption certificate (can be sealed to)' : 'signature only'], ['sha256', c.fingerprint256],
+      ['S/MIME', encrypts ? 'encryption certificate (can be sealed to)' : 'not an encryption certificate for this address (signature only, other address, or expired)'], ['sha256', c.fingerprint256],
     ];
   } catch (err) {
     rows = [['unreadable', err instanceof Error ? err.message : String(err)]];

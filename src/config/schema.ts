@@ -151,6 +151,16 @@ export const configSchema = z.strictObject({
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }).default({ level: 'info' }),
+  /**
+   * S/MIME beside medgate/1 (docs/secure-message-format.md §12). A recipient is sealed as S/MIME
+   * when its directory entry has an X.509 encryption certificate and no OpenPGP key, or when its
+   * address or domain is listed in `prefer` (and its entry has such a certificate). Record servers
+   * always get medgate/1 OpenPGP (their filing reads the routing header).
+   */
+  smime: z.strictObject({
+    /** Addresses (`claire@chu.example.fr`) or domains (`chu.example.fr`) that ask for S/MIME. */
+    prefer: z.array(z.string().min(3).max(320).transform((v) => v.trim().toLowerCase())).default([]),
+  }).default({ prefer: [] }),
   /** Patient filing for record servers (docs/record-server.md). */
   filing: z.strictObject({
     /** Rights matrix: per sender role, the document types it may send into a shared record (replaces that role's default row). */

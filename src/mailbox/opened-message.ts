@@ -1,9 +1,11 @@
 import mimeFuncs from 'nodemailer/lib/mime-funcs/index.js';
 import type * as openpgp from 'openpgp';
-import type { ResolveSigner, RoutingHeader } from '../crypto/seal/index.js';
+import type { ResolveSigner, RoutingHeader, Verification } from '../crypto/seal/index.js';
 import { isMedgateError, MedgateError } from '../errors.js';
 import type { MessageSealer } from '../message/sealer.js';
 import { toCrlf } from '../util/crlf.js';
+import { isSmimeMessage } from '../crypto/smime/index.js';
+import type { SmimeReader } from './smime-reader.js';
 
 /** What the first opening of a stored message established; cached (encrypted) so every session agrees. */
 export interface OpenedFacts {
@@ -46,6 +48,10 @@ function patientFolderOf(routing: RoutingHeader | null): string | null {
   // Folder names cannot hold the hierarchy delimiter.
   const clean = (s: string) => s.replace(/[/\\\r\n\t]/g, ' ').replace(/\s+/g, ' ').trim();
   return `${clean(p.familyName).toUpperCase()} ${clean(p.givenName)} (${p.birthDate})`;
+}
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
 /** A sender's own copies of our verdict fields are renamed so they cannot pass as medgate's. */
@@ -138,6 +144,8 @@ export async function openStored(opts: {
   known?: OpenedFacts;
   /** `routing`: a record server's view — sealed bytes under clear, verified routing fields. */
   view?: 'opened' | 'routing';
+  /** Opens S/MIME mail (src/mailbox/smime-reader.ts); without it S/MIME shows as a placeholder. */
+  smime?: SmimeReader;
 }): Promise<OpenedMessage> {
   const { sealer, ownKey, owner, known } = opts;
   if (opts.view === 'routing') return routingView(opts);
@@ -156,22 +164,29 @@ export async function openStored(opts: {
     return resolved;
   };
   try {
-    // In the worker pool when the server has one; inline otherwise, and when the pooled lookup of the
-    // signer (by the outer From) was not enough to resolve it.
-    const pooled = await sealer.openInPool(opts.sealed, ownKey, owner, known?.fingerprint ?? null);
-    if (pooled && !pooled.ok && pooled.code !== 'SIGNER_UNKNOWN') {
-      if (!pooled.code) throw new Error(pooled.message);
-      throw new MedgateError(pooled.code, pooled.message, pooled.details);
+    let res: { raw: Uint8Array; routing: RoutingHeader | null; verification: Verification };
+    // Client-encrypted S/MIME (medgate/1 body=client-encrypted) is served as it came: the reader's own client opens it.
+    if (opts.smime && isSmimeMessage(opts.sealed) && !sealer.inspect(opts.sealed).alreadyEncrypted) {
+      // S/MIME (a peer's, or medgate's S/MIME copy): same verdict fields, chain checked against the PKI.
+      res = await opts.smime.open(opts.sealed, known?.fingerprint);
+    } else {
+      // In the worker pool when the server has one; inline otherwise, and when the pooled lookup of the
+      // signer (by the outer From) was not enough to resolve it.
+      const pooled = await sealer.openInPool(opts.sealed, ownKey, owner, known?.fingerprint ?? null);
+      if (pooled && !pooled.ok && pooled.code !== 'SIGNER_UNKNOWN') {
+        if (!pooled.code) throw new Error(pooled.message);
+        throw new MedgateError(pooled.code, pooled.message, pooled.details);
+      }
+      if (pooled?.ok) ownCopy = pooled.ownCopy;
+      res = pooled?.ok ? pooled : await sealer.openWith(opts.sealed, ownKey, resolveSigner);
     }
-    if (pooled?.ok) ownCopy = pooled.ownCopy;
-    const res = pooled?.ok ? pooled : await sealer.openWith(opts.sealed, ownKey, resolveSigner);
     // Recorded at APPEND time (the signer lookup cannot tell: a person's directory key is his own key,
     // and a record re-addressed to its author is signed by him too but is delivered mail), or by the
     // verdict of version 1 facts.
     if (known?.ownCopy || known?.prefix.startsWith('X-Medgate-Signature: own-copy')) ownCopy = true;
     // The user's own copies (Sent, Drafts) come back byte for byte as appended (RFC 3501 §6.3.11):
     // no verdict above them, and nothing to neutralise, since no third party wrote them.
-    const original = toCrlf(ownCopy ? (res.raw as Buffer) : neutraliseForgedFields(res.raw as Buffer));
+    const original = toCrlf(ownCopy ? asBuffer(res.raw) : neutraliseForgedFields(asBuffer(res.raw)));
     let prefix = ownCopy ? '' : known?.prefix;
     if (prefix === undefined) {
       const v = res.verification;

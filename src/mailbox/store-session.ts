@@ -13,6 +13,7 @@ import type { MetaKey } from './meta-key.js';
 import type { SharedAccount } from './open-accounts.js';
 import { toCrlf } from '../util/crlf.js';
 import { openStored, type OpenedFacts, type OpenedMessage } from './opened-message.js';
+import { smimeReader, type SmimeReader } from './smime-reader.js';
 import { PATIENTS_ROOT, folderNameKey, isStoredPatientFolder, storedPatientFolder } from './patient-folders.js';
 
 const STANDARD: Array<[string, SpecialUse | null]> = [['INBOX', null], ['Sent', '\\Sent'], ['Drafts', '\\Drafts'], ['Trash', '\\Trash'], ['Junk', '\\Junk']];
@@ -42,6 +43,7 @@ export class StoreUserSession implements ImapUserSession {
   readonly supportsModseq = true;
   private readonly pgpKey: openpgp.PrivateKey;
   private readonly metaKey: MetaKey;
+  private smime: SmimeReader | undefined;
   private closed = false;
   private readonly readIds = new Map<string, { id: number; until: number }>();
   private readonly unsubscribers = new Set<() => void>();
@@ -216,6 +218,7 @@ export class StoreUserSession implements ImapUserSession {
     const opened = await openStored({
       sealer: this.sealer, sealed, blobId: m.blobId, owner: this.user, ownKey: this.pgpKey,
       domain: this.ctx.config.domain, internalDate: new Date(m.internalDate), known: cached?.facts?.error ? undefined : cached?.facts, view: this.view,
+      smime: (this.smime ??= smimeReader(this.ctx, this.sealer, this.user, this.pgpKey)),
     });
     // A failed opening is not pinned: the next opening tries again (signer reinstated, directory synced).
     if (!cached?.facts || cached.facts.error || cached.facts.v !== 2) {

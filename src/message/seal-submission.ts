@@ -9,14 +9,41 @@ import { parseForExtraction, type ExtractionInput } from './parse.js';
 import { parseFileForExtraction } from './parse-stream.js';
 import { sealFile } from '../crypto/seal/seal-stream.js';
 import type { SealedFile } from '../store/types.js';
+import fs from 'node:fs/promises';
+import type { X509Credential } from '../crypto/smime/index.js';
+import { MedgateError } from '../errors.js';
+import { splitHeaderBlock } from '../crypto/seal/header-block.js';
+import { planOuterLayer } from '../crypto/seal/seal-parts.js';
+import { readFileHead } from '../util/file-head.js';
+import type { SealFormat } from './recipient-format.js';
+
+/** Header blocks are bounded to 1 MiB at submission. */
+const HEAD_MAX = 1024 * 1024 + 2;
+
+/** One recipient and what it reads: an OpenPGP key (medgate/1 PGP/MIME) or an X.509 certificate (S/MIME). */
+export interface RecipientToSeal {
+  address: string;
+  format: SealFormat;
+  publicKey?: openpgp.PublicKey | undefined;
+  certificatePem?: string | undefined;
+  filingKey: openpgp.PublicKey | undefined;
+}
+
+/** The S/MIME copy of a submission, for the recipients who read S/MIME (same outer Message-ID). */
+export interface SmimeCopy {
+  sealed: Buffer;
+  recipients: string[];
+}
 
 export interface SubmissionToSeal {
   raw: Buffer;
   senderAddress: string;
   senderEntry: DirectoryEntry;
   signingKey: openpgp.PrivateKey;
-  recipients: Array<{ address: string; publicKey: openpgp.PublicKey; filingKey: openpgp.PublicKey | undefined }>;
+  recipients: RecipientToSeal[];
   envelopeFrom: string;
+  /** The sender's X.509 certificate and key: needed only when a recipient reads S/MIME. */
+  signerX509?: X509Credential | undefined;
 }
 
 export interface SealedSubmission {
@@ -30,6 +57,11 @@ export interface SealedSubmission {
   conflicts: IdentityConflict[];
   documentType: DocumentType;
   documents: Array<{ part: string; type: DocumentType }>;
+  /**
+   * Present when some recipients read S/MIME: their copy. `sealed` above is then the medgate/1
+   * OpenPGP copy for the others and for the sender's Sent folder (issue 15: once per format).
+   */
+  smime?: SmimeCopy;
 }
 
 function headerDate(value: string | undefined): string {
@@ -38,7 +70,7 @@ function headerDate(value: string | undefined): string {
 }
 
 /** What the seal needs besides the keys: the routing header and what the gateway learned. */
-type SubmissionFacts = Omit<SealedSubmission, 'sealed' | 'messageId' | 'alreadyEncrypted'>;
+type SubmissionFacts = Omit<SealedSubmission, 'sealed' | 'messageId' | 'alreadyEncrypted' | 'smime'>;
 
 function describeSubmission(input: ExtractionInput, req: Omit<SubmissionToSeal, 'raw'>): SubmissionFacts {
   const extraction = extractPatientIdentity(input);
@@ -82,13 +114,51 @@ function receiptAddress(value: string | undefined): string | undefined {
   return first?.address ? first.address.trim().toLowerCase().slice(0, 320) : undefined;
 }
 
-function sealKeys(req: Omit<SubmissionToSeal, 'raw'>) {
+function pgpRecipients(req: Omit<SubmissionToSeal, 'raw'>): RecipientToSeal[] {
+  return req.recipients.filter((r) => r.format === 'openpgp');
+}
+
+/** Whether the client encrypted the message itself (§7): then everyone gets it as it came, in one copy. */
+function clientEncrypted(head: Buffer, envelopeFrom: string): boolean {
+  return planOuterLayer(splitHeaderBlock(head).header, envelopeFrom, undefined).alreadyEncrypted;
+}
+
+/**
+ * The OpenPGP copy: its recipients (may be none: then it is only the sender's Sent copy) and the
+ * sender. Client-encrypted input is that one copy for every recipient: its routing header is then
+ * encrypted to every recipient that has an OpenPGP key.
+ */
+function sealKeys(req: Omit<SubmissionToSeal, 'raw'>, alreadyEncrypted: boolean) {
+  const pgp = alreadyEncrypted ? req.recipients : pgpRecipients(req);
   return {
     signingKey: req.signingKey,
-    recipientKeys: [...req.recipients.map((r) => r.publicKey), req.signingKey.toPublic()],
-    filingKeys: req.recipients.map((r) => r.filingKey).filter((k): k is openpgp.PublicKey => !!k),
-    envelope: { from: req.envelopeFrom, to: req.recipients.map((r) => r.address) },
+    recipientKeys: [...pgp.map((r) => r.publicKey).filter((k): k is openpgp.PublicKey => !!k), req.signingKey.toPublic()],
+    filingKeys: pgp.map((r) => r.filingKey).filter((k): k is openpgp.PublicKey => !!k),
+    envelope: { from: req.envelopeFrom, to: pgp.map((r) => r.address) },
   };
+}
+
+/**
+ * The S/MIME copy for the recipients who read S/MIME, under the OpenPGP copy's outer Message-ID:
+ * signed with the sender's certificate, enveloped to theirs and the sender's, the same routing
+ * header (OpenPGP, to their gateways' filing keys). None when nobody reads S/MIME, or when the
+ * client encrypted the message itself (it is never encrypted twice: everyone gets it as it came).
+ */
+async function smimeCopy(raw: Buffer, req: Omit<SubmissionToSeal, 'raw'>, routing: RoutingInput, messageId: string, alreadyEncrypted: boolean): Promise<SmimeCopy | undefined> {
+  const smime = req.recipients.filter((r) => r.format === 'smime' && r.certificatePem);
+  if (!smime.length || alreadyEncrypted) return undefined;
+  if (!req.signerX509) throw new MedgateError('SMIME_SIGNER_MISSING', 'an S/MIME recipient needs the sender\'s X.509 certificate and key to sign');
+  // Loaded on first use: the worker threads start (and serve OpenPGP) without pkijs' CMS code.
+  const { sealSmime } = await import('../crypto/smime/index.js');
+  const res = await sealSmime({
+    raw, routing, signer: req.signerX509, routingSigningKey: req.signingKey,
+    recipientCertsPem: [...smime.map((r) => r.certificatePem!), req.signerX509.certPem],
+    // Their gateways' filing keys, and their own OpenPGP keys when they have one (patient folders).
+    routingKeys: smime.flatMap((r) => [r.filingKey, r.publicKey]).filter((k): k is openpgp.PublicKey => !!k),
+    envelope: { from: req.envelopeFrom, to: smime.map((r) => r.address) },
+    outerMessageId: messageId,
+  });
+  return { sealed: res.sealed, recipients: smime.map((r) => r.address) };
 }
 
 /**
@@ -98,8 +168,9 @@ function sealKeys(req: Omit<SubmissionToSeal, 'raw'>) {
  */
 export async function sealSubmission(req: SubmissionToSeal): Promise<SealedSubmission> {
   const facts = describeSubmission(await parseForExtraction(req.raw), req);
-  const result = await seal({ raw: req.raw, routing: facts.routing, ...sealKeys(req) });
-  return { ...facts, sealed: result.sealed, messageId: result.messageId, alreadyEncrypted: result.alreadyEncrypted };
+  const result = await seal({ raw: req.raw, routing: facts.routing, ...sealKeys(req, clientEncrypted(req.raw, req.envelopeFrom)) });
+  const smime = await smimeCopy(req.raw, req, facts.routing, result.messageId, result.alreadyEncrypted);
+  return { ...facts, sealed: result.sealed, messageId: result.messageId, alreadyEncrypted: result.alreadyEncrypted, ...(smime ? { smime } : {}) };
 }
 
 /** A submission spooled to disk, sealed to a file: memory does not grow with the message (issue 4). */
@@ -115,9 +186,14 @@ export interface SealedSubmissionFile extends Omit<SealedSubmission, 'sealed'> {
 
 export async function sealSubmissionFile(req: SubmissionFileToSeal): Promise<SealedSubmissionFile> {
   const facts = describeSubmission(await parseFileForExtraction(req.rawFile), req);
-  const result = await sealFile({ rawFile: req.rawFile, outFile: req.outFile, routing: facts.routing, ...sealKeys(req) });
+  const head = (await readFileHead(req.rawFile, HEAD_MAX)).head;
+  const result = await sealFile({ rawFile: req.rawFile, outFile: req.outFile, routing: facts.routing, ...sealKeys(req, clientEncrypted(head, req.envelopeFrom)) });
+  // CMS (pkijs) seals in memory: the S/MIME copy of a large message holds it whole (bounded by limits.maxMessageBytes).
+  const smime = req.recipients.some((r) => r.format === 'smime') && !result.alreadyEncrypted
+    ? await smimeCopy(await fs.readFile(req.rawFile), req, facts.routing, result.messageId, result.alreadyEncrypted)
+    : undefined;
   return {
     ...facts, sealed: { path: req.outFile, size: result.size, sha256: result.sha256 },
-    messageId: result.messageId, alreadyEncrypted: result.alreadyEncrypted,
+    messageId: result.messageId, alreadyEncrypted: result.alreadyEncrypted, ...(smime ? { smime } : {}),
   };
 }

@@ -8,20 +8,37 @@ import type { DirectoryEntry } from '../store/types.js';
 import { sealOwnCopy } from './seal-own-copy.js';
 import { sealSubmission, sealSubmissionFile, type SealedSubmission, type SealedSubmissionFile } from './seal-submission.js';
 import type { SealPool } from './worker/seal-pool.js';
+import type { ResolveX509Signer, X509Credential } from '../crypto/smime/index.js';
+import { chooseFormat } from './recipient-format.js';
 import type { OpenTaskResult } from './worker/seal-worker.js';
 
 export type { SealedSubmission, SealedSubmissionFile } from './seal-submission.js';
 
 export type RecipientRefusal = 'unknown' | 'no-key' | 'domain-not-whitelisted' | 'suspended' | 'revoked';
 
-export type ResolvedRecipient =
-  | { ok: true; address: string; local: boolean; entry: DirectoryEntry; publicKey: openpgp.PublicKey; filingKey: openpgp.PublicKey | undefined }
-  | { ok: false; address: string; reason: RecipientRefusal };
+interface RecipientBase { ok: true; address: string; local: boolean; entry: DirectoryEntry; filingKey: openpgp.PublicKey | undefined }
+/** A recipient that reads medgate/1 with a PGP/MIME body. */
+export type OpenPgpRecipient = RecipientBase & { format: 'openpgp'; publicKey: openpgp.PublicKey };
+/** A recipient that reads S/MIME: its X.509 encryption certificate (issue 15). */
+export type SmimeRecipient = RecipientBase & {
+  format: 'smime';
+  certificatePem: string;
+  /** Its OpenPGP key when the entry has one too (asks for S/MIME): the routing header is encrypted to it as well. */
+  publicKey: openpgp.PublicKey | undefined;
+};
+export type RecipientRefused = { ok: false; address: string; reason: RecipientRefusal };
+
+/** OpenPGP recipients only: what gateway-made mail (receipts, record requests, reports) is sealed to. */
+export type ResolvedRecipient = OpenPgpRecipient | RecipientRefused;
+/** Any recipient a submission can be sealed to, in the format it reads. */
+export type SealableRecipient = OpenPgpRecipient | SmimeRecipient;
+export type ResolvedAnyRecipient = SealableRecipient | RecipientRefused;
 
 export interface SealRequest {
   raw: Buffer;
-  sender: { address: string; pgpKey: openpgp.PrivateKey; entry: DirectoryEntry };
-  recipients: Extract<ResolvedRecipient, { ok: true }>[];
+  /** `x509`: the sender's certificate and key, needed when a recipient reads S/MIME. */
+  sender: { address: string; pgpKey: openpgp.PrivateKey; entry: DirectoryEntry; x509?: X509Credential };
+  recipients: SealableRecipient[];
   envelopeFrom: string;
 }
 
@@ -35,8 +52,19 @@ function jobOf(req: Omit<SealRequest, 'raw'>) {
   if (!req.recipients.length) throw new MedgateError('NO_RECIPIENT', 'the message has no recipient medgate can encrypt to');
   return {
     senderAddress: req.sender.address, senderEntry: req.sender.entry, signingKey: req.sender.pgpKey,
-    recipients: req.recipients.map((r) => ({ address: r.address, publicKey: r.publicKey, filingKey: r.filingKey })),
+    recipients: req.recipients.map((r) => (r.format === 'openpgp'
+      ? { address: r.address, format: r.format, publicKey: r.publicKey, filingKey: r.filingKey }
+      : { address: r.address, format: r.format, certificatePem: r.certificatePem, publicKey: r.publicKey, filingKey: r.filingKey })),
     envelopeFrom: req.envelopeFrom,
+    signerX509: req.sender.x509,
+  };
+}
+
+/** Who signed, as the verdict shows it (non-medical directory facts). */
+function signerIdentity(entry: DirectoryEntry): Record<string, unknown> {
+  return {
+    address: entry.address, nationalId: entry.nationalId, name: [entry.givenName, entry.familyName].filter(Boolean).join(' ') || null,
+    profession: entry.professionLabel, specialty: entry.specialtyLabel, organisation: entry.organisation,
   };
 }
 
@@ -71,6 +99,8 @@ export class MessageSealer {
     private readonly directory: DirectoryService,
     private readonly gatewayDomain: string,
     private readonly ownFilingKey: openpgp.PrivateKey,
+    /** Addresses and domains that ask for S/MIME (config `smime.prefer`). */
+    private readonly smimePrefer: readonly string[] = [],
   ) {}
 
   /** The directory-backed signer lookup used when opening anything. */
@@ -78,18 +108,29 @@ export class MessageSealer {
     if (!ref.address) return undefined;
     const entry = await this.directory.lookup(ref.address);
     if (!entry?.pgpPublicKey) return undefined;
-    return {
-      publicKey: await this.parseKey(entry.pgpPublicKey),
-      status: entry.status,
-      identity: {
-        address: entry.address, nationalId: entry.nationalId, name: [entry.givenName, entry.familyName].filter(Boolean).join(' ') || null,
-        profession: entry.professionLabel, specialty: entry.specialtyLabel, organisation: entry.organisation,
-      },
-    };
+    return { publicKey: await this.parseKey(entry.pgpPublicKey), status: entry.status, identity: signerIdentity(entry) };
   };
 
-  /** Whether medgate can encrypt to this address; never sends in clear, so no key means refusal. */
+  /** The directory's word on an S/MIME signer (its certificate chain is checked by openSmime). */
+  readonly resolveX509Signer: ResolveX509Signer = async (address) => {
+    const entry = await this.directory.lookup(address);
+    return entry ? { status: entry.status, identity: signerIdentity(entry) } : undefined;
+  };
+
+  /** Whether medgate can encrypt to this address as OpenPGP; never sends in clear, so no key means refusal. */
   async resolveRecipient(addressInput: string): Promise<ResolvedRecipient> {
+    return this.resolve(addressInput, false) as Promise<ResolvedRecipient>;
+  }
+
+  /**
+   * The recipient of a submission, in the format it reads (src/message/recipient-format.ts):
+   * S/MIME for an X.509-only entry or one that asks for it, OpenPGP otherwise; no key is a refusal.
+   */
+  async resolveSubmissionRecipient(addressInput: string): Promise<ResolvedAnyRecipient> {
+    return this.resolve(addressInput, true);
+  }
+
+  private async resolve(addressInput: string, allowSmime: boolean): Promise<ResolvedAnyRecipient> {
     const address = addressInput.trim().toLowerCase();
     const domain = domainOf(address);
     const local = domain === this.gatewayDomain;
@@ -97,15 +138,19 @@ export class MessageSealer {
     const entry = await this.directory.lookup(address);
     if (!entry) return { ok: false, address, reason: 'unknown' };
     if (entry.status !== 'active') return { ok: false, address, reason: entry.status };
-    if (!entry.pgpPublicKey) return { ok: false, address, reason: 'no-key' };
-    const publicKey = await this.parseKey(entry.pgpPublicKey);
+    const format = allowSmime
+      ? chooseFormat(entry, { prefer: this.smimePrefer, recordServer: await this.directory.isRecordServer(address) })
+      : entry.pgpPublicKey ? 'openpgp' : undefined;
+    if (!format) return { ok: false, address, reason: 'no-key' };
     let filingKey: openpgp.PublicKey | undefined;
     if (local) filingKey = (this.ownFilingPublicKey ??= this.ownFilingKey.toPublic()); // one object: armored once for the workers
     else {
       const armored = await this.directory.peerFilingKey(domain);
       filingKey = armored ? await this.parseKey(armored) : undefined;
     }
-    return { ok: true, address, local, entry, publicKey, filingKey };
+    const publicKey = entry.pgpPublicKey ? await this.parseKey(entry.pgpPublicKey) : undefined;
+    if (format === 'smime') return { ok: true, format, address, local, entry, certificatePem: entry.certificatePem!, publicKey, filingKey };
+    return { ok: true, format, address, local, entry, publicKey: publicKey!, filingKey };
   }
 
   async seal(req: SealRequest): Promise<SealedSubmission> {

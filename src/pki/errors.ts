@@ -14,6 +14,8 @@ export const PkiErrorCode = {
   UnknownSerial: 'PKI_UNKNOWN_SERIAL',
   /** A PEM or DER input (certificate, CRL, trust anchor) cannot be decoded. */
   BadEncoding: 'PKI_BAD_ENCODING',
+  /** No trust anchor is configured, or CRLs are configured and none can be read: nothing can be trusted. */
+  TrustUnavailable: 'PKI_TRUST_UNAVAILABLE',
 } as const;
 
 export type PkiErrorCode = (typeof PkiErrorCode)[keyof typeof PkiErrorCode];

@@ -17,4 +17,6 @@ export {
 export { fingerprint256, parseCertificate, readCertificateInfo, type CertificateInfo } from './cert-info.js';
 export { derToPem, pemToDer, splitPemBlocks, type PemBlock } from './pem.js';
 export { PkiError, PkiErrorCode } from './errors.js';
+export { isSmimeEncryptionCertificate } from './smime-capability.js';
 export { readCrlFiles, CRL_UNAVAILABLE_REASON, type CrlFiles } from './crl-files.js';
+export { readTrustFiles, type TrustMaterial } from './trust-files.js';

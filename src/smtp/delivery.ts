@@ -2,12 +2,15 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { GatewayContext } from '../context.js';
-import type { ResolvedRecipient, SealedSubmission, SealedSubmissionFile } from '../message/sealer.js';
+import { MedgateError } from '../errors.js';
+import type { SealableRecipient, SealedSubmission, SealedSubmissionFile } from '../message/sealer.js';
+import { decryptWithKey } from '../crypto/keys.js';
+import type { X509Credential } from '../crypto/smime/index.js';
 import { isSealedFile, type CommittedDelivery, type DirectoryEntry, type NewQueueItem, type Placement, type SealedBytes } from '../store/types.js';
 import type * as openpgp from 'openpgp';
 import { fileDelivered } from '../filing/ingestion.js';
 
-export type AcceptedRecipient = Extract<ResolvedRecipient, { ok: true }>;
+export type AcceptedRecipient = SealableRecipient;
 
 /** RFC 3461 parameters of one submission. */
 export interface DsnRequest {
@@ -58,7 +61,8 @@ export class DeliveryService {
 
   async acceptSubmission(req: SubmissionRequest): Promise<AcceptedSubmission> {
     const sealer = await this.ctx.sealer();
-    const common = { sender: req.sender, envelopeFrom: req.envelopeFrom, recipients: req.recipients };
+    const x509 = req.recipients.some((r) => r.format === 'smime') ? await this.senderCredential(req.sender) : undefined;
+    const common = { sender: { ...req.sender, ...(x509 ? { x509 } : {}) }, envelopeFrom: req.envelopeFrom, recipients: req.recipients };
     let sealed: SealedSubmission | SealedSubmissionFile;
     if ('raw' in req.source) sealed = await sealer.seal({ raw: req.source.raw, ...common });
     else {
@@ -78,6 +82,16 @@ export class DeliveryService {
     }
   }
 
+  /**
+   * The sender's X.509 certificate and key (S/MIME signing): the key is stored encrypted to the
+   * account's OpenPGP key, which the session unlocked.
+   */
+  private async senderCredential(sender: SubmissionRequest['sender']): Promise<X509Credential> {
+    const account = await this.ctx.store.accounts.get(sender.address);
+    if (!account) throw new MedgateError('SMIME_SIGNER_MISSING', 'the sender has no account certificate to sign S/MIME with');
+    return { certPem: account.certificatePem, keyPem: await decryptWithKey(account.wrappedCertKey, sender.pgpKey) };
+  }
+
   /** Sealed output of a large submission, beside the clear spool (same file system as the store's blobs). */
   private sealedSpoolFile(): string {
     const dir = path.join(this.ctx.config.dataDir, 'spool');
@@ -88,16 +102,30 @@ export class DeliveryService {
   private async commitSubmission(req: SubmissionRequest, sealed: SealedSubmission | SealedSubmissionFile): Promise<AcceptedSubmission> {
     await req.check?.(sealed);
     const id = randomUUID();
+    const smimeRecipients = new Set(sealed.smime?.recipients ?? []);
+    const pgp = req.recipients.filter((r) => !smimeRecipients.has(r.address));
+    const smime = req.recipients.filter((r) => smimeRecipients.has(r.address));
+    // The medgate/1 OpenPGP copy: its recipients and the sender's Sent copy. Then, once per format,
+    // the S/MIME copy for those who read S/MIME (issue 15), each copy its own durable commit; the
+    // reply waits for both, and a retried submission is recognised by its delivery keys.
+    const sent = req.sender.address.endsWith('@' + this.ctx.config.domain);
+    if (pgp.length || sent) await this.commitCopy(req, sealed, sealed.sealed, pgp, id, sent);
+    if (sealed.smime && smime.length) await this.commitCopy(req, sealed, sealed.smime.sealed, smime, randomUUID(), false);
     const local = req.recipients.filter((r) => r.local);
     const remote = req.recipients.filter((r) => !r.local);
+    return { id, messageId: sealed.messageId, sealed, deliveredLocally: local.map((r) => r.address), queued: remote.map((r) => r.address) };
+  }
+
+  /** One sealed copy: its local mailboxes (and the Sent copy), its queue entry, the audit, the filing. */
+  private async commitCopy(req: SubmissionRequest, facts: SealedFacts, bytes: SealedBytes, recipients: AcceptedRecipient[], id: string, sent: boolean): Promise<void> {
+    const local = recipients.filter((r) => r.local);
+    const remote = recipients.filter((r) => !r.local);
     const placements: Placement[] = local.map((r) => ({ owner: r.address, mailbox: 'INBOX', deliveryKey: `${id}:${r.address}` }));
-    if (req.sender.address.endsWith('@' + this.ctx.config.domain)) {
-      placements.push({ owner: req.sender.address, mailbox: 'Sent', flags: ['\\Seen'], deliveryKey: `${id}:sent` });
-    }
+    if (sent) placements.push({ owner: req.sender.address, mailbox: 'Sent', flags: ['\\Seen'], deliveryKey: `${id}:sent` });
     const queue: NewQueueItem | undefined = remote.length ? {
       id,
       envelopeFrom: req.envelopeFrom,
-      messageId: sealed.messageId,
+      messageId: facts.messageId,
       expiresAt: new Date(Date.now() + this.ctx.config.queue.maxLifetimeHours * 3600_000).toISOString(),
       ret: req.dsn?.ret ?? null,
       envid: req.dsn?.envid ?? null,
@@ -107,22 +135,24 @@ export class DeliveryService {
         orcpt: req.dsn?.recipients.get(r.address)?.orcpt ?? null,
       })),
     } : undefined;
-    const committed = await this.ctx.store.mail.commit(sealed.sealed, placements, queue);
+    const committed = await this.ctx.store.mail.commit(bytes, placements, queue);
     // From here the message is accepted: nothing after the commit may turn it into an error, or the
     // client would retry a message that is already delivered (and it would arrive twice).
-    await this.afterCommit(sealed.messageId, async () => {
+    await this.afterCommit(facts.messageId, async () => {
       this.announce(committed);
       await this.ctx.audit.record({
-        actor: req.sender.address, action: 'message.accept', outcome: 'ok', messageId: sealed.messageId,
+        actor: req.sender.address, action: 'message.accept', outcome: 'ok', messageId: facts.messageId,
         details: {
-          id, local: local.length, remote: remote.length, documentType: sealed.documentType, patientFound: !!sealed.patient,
-          patientConflicts: sealed.conflicts.map((c) => c.field), alreadyEncrypted: sealed.alreadyEncrypted,
+          id, format: bytes === facts.smime?.sealed ? 'smime' : 'openpgp', local: local.length, remote: remote.length, documentType: facts.documentType, patientFound: !!facts.patient,
+          patientConflicts: facts.conflicts.map((c) => c.field), alreadyEncrypted: facts.alreadyEncrypted,
         },
       });
     });
     // Record servers among the local recipients: file the item from its routing header (issue 6).
-    await this.afterCommit(sealed.messageId, async () => fileDelivered(this.ctx, { sealed: await this.headOf(sealed.sealed, committed.blobId), blobId: committed.blobId, messageId: sealed.messageId, recipients: local.map((r) => r.address) }));
-    return { id, messageId: sealed.messageId, sealed, deliveredLocally: local.map((r) => r.address), queued: remote.map((r) => r.address) };
+    // Record servers always read OpenPGP, so only that copy can reach one: filed once.
+    if (local.length) {
+      await this.afterCommit(facts.messageId, async () => fileDelivered(this.ctx, { sealed: await this.headOf(bytes, committed.blobId), blobId: committed.blobId, messageId: facts.messageId, recipients: local.map((r) => r.address) }));
+    }
   }
 
   /** Bookkeeping after a durable commit: failures are logged (by code, never content), not thrown. */

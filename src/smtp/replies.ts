@@ -113,6 +113,10 @@ export const replies = {
   relayRecipientNotLocal: (address: string): SmtpReply => new SmtpReply(550, '5.1.1', `Recipient ${address} is not a mailbox of this gateway`, 'relay-recipient-not-local'),
   relayNotSealed: (): SmtpReply => new SmtpReply(554, '5.7.1', 'Only sealed (medgate/1) messages are accepted on the relay port', 'relay-not-sealed'),
   relayRoutingRefused: (code: string): SmtpReply => new SmtpReply(554, '5.7.0', `Routing header refused: ${code}`, 'relay-routing-refused'),
+  relayNotEncrypted: (): SmtpReply => new SmtpReply(554, '5.7.1', 'Only encrypted messages are accepted on the relay port: this S/MIME message is signed but not enveloped', 'relay-not-encrypted'),
+  relaySmimeRefused: (code: string): SmtpReply => new SmtpReply(554, '5.7.0', `S/MIME signer refused: ${code}`, 'relay-smime-refused'),
+  relaySmimeToRecordServer: (): SmtpReply => new SmtpReply(554, '5.7.1',
+    'A record server files medgate/1 only (its routing header names the patient): S/MIME without it cannot be filed', 'relay-smime-record-server'),
 
   // --- anything unexpected ---
   temporaryFailure: (): SmtpReply => new SmtpReply(451, '4.3.0', 'Temporary failure, try again later', 'temporary-failure'),

@@ -1,12 +1,13 @@
 /** S/MIME beside medgate/1, with OpenSSL as the independent peer (issue 15 items 1-2). */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRoutingHeader } from '../../src/crypto/seal/index.js';
 import { isSmimeMessage, openSmime, sealSmime, type ResolveX509Signer, type SmimeOpenOptions } from '../../src/crypto/smime/index.js';
-import { createTestCa, type IssuedCertificate, type TestCa } from '../../src/pki/index.js';
+import { createTestCa, pemToDer, type IssuedCertificate, type TestCa } from '../../src/pki/index.js';
 import { directory, makeUser, outlookSample, routingFor, type TestUser } from './fixtures.js';
 
 const SENDER = 'paul.demo@cabinet-antony.medgate.test';
@@ -166,6 +167,21 @@ describe('medgate opens S/MIME', () => {
       await expect(openSmime(opts(sign('sender', SENDER)))).rejects.toMatchObject({ code: 'SIGNER_REVOKED' });
     } finally {
       dirStatus[SENDER] = 'active';
+    }
+  });
+
+  it('a certificate pinned at first opening keeps old mail readable after its revocation; another certificate does not pass for it', async () => {
+    const msg = openssl(['cms', '-sign', '-nodetach', '-signer', join(dir, 'revoked.pem'), '-inkey', join(dir, 'revoked.key')], plain('ex@cabinet-antony.medgate.test'));
+    const pin = createHash('sha256').update(pemToDer(revoked.certPem, 'CERTIFICATE')).digest('hex');
+    const res = await openSmime(opts(msg, { pinnedCertificate: pin }));
+    expect(res.verification).toMatchObject({ valid: true, signer: 'ex@cabinet-antony.medgate.test', fingerprint: pin });
+    dirStatus['ex@cabinet-antony.medgate.test'] = 'revoked';
+    try {
+      await expect(openSmime(opts(msg, { pinnedCertificate: pin }))).resolves.toMatchObject({ verification: { valid: true } });
+      const otherPin = createHash('sha256').update(pemToDer(sender.certPem, 'CERTIFICATE')).digest('hex');
+      await expect(openSmime(opts(msg, { pinnedCertificate: otherPin }))).rejects.toMatchObject({ code: 'SIGNER_REVOKED' });
+    } finally {
+      dirStatus['ex@cabinet-antony.medgate.test'] = 'active';
     }
   });
 

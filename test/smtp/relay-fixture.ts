@@ -48,6 +48,14 @@ export interface TwoGatewayOptions {
   serviceAccounts?: { a?: Array<{ address: string; kind: 'application' | 'rmp' }>; b?: Array<{ address: string; kind: 'application' | 'rmp' }> };
   /** Extra top-level config per gateway (e.g. `filing`). */
   config?: { a?: Record<string, unknown>; b?: Record<string, unknown> };
+  /** Write each account's certificate and key to `<root>/account-certs/<address>.{crt,key}.pem` (S/MIME tests). */
+  certOut?: boolean;
+}
+
+/** Where `certOut` put an account's certificate and key. */
+export function accountCert(t: { root: string }, address: string): { cert: string; key: string } {
+  const base = path.join(t.root, 'account-certs', address);
+  return { cert: `${base}.crt.pem`, key: `${base}.key.pem` };
 }
 
 export async function setupTwoGateways(o: TwoGatewayOptions = {}): Promise<TwoGateways> {
@@ -78,8 +86,9 @@ export async function setupTwoGateways(o: TwoGatewayOptions = {}): Promise<TwoGa
     await must(g.cli('init'), 'init');
     await must(g.cli('directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')), 'ANS import');
     await must(g.cli('directory', 'whitelist', 'import', path.join(DEMO_SAMPLES, 'liste-blanche.xml')), 'whitelist import');
-    for (const [address, rpps] of users) await must(g.cli('user', 'add', address!, '--kind', 'person', '--rpps', rpps!, '--password', PASSWORD), `user add ${address}`);
-    for (const s of services) await must(g.cli('user', 'add', s.address, '--kind', s.kind, '--password', PASSWORD), `user add ${s.address}`);
+    const certOut = o.certOut ? ['--cert-out', path.join(root, 'account-certs')] : [];
+    for (const [address, rpps] of users) await must(g.cli('user', 'add', address!, '--kind', 'person', '--rpps', rpps!, '--password', PASSWORD, ...certOut), `user add ${address}`);
+    for (const s of services) await must(g.cli('user', 'add', s.address, '--kind', s.kind, '--password', PASSWORD, ...certOut), `user add ${s.address}`);
   };
   await Promise.all([
     prepare(a, [[PAUL, '10100000017'], ...(o.extraUsers?.a ?? [])], o.serviceAccounts?.a),

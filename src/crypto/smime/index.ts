@@ -4,4 +4,5 @@
  * docs/secure-message-format.md §S/MIME.
  */
 export { sealSmime, type SmimeSealOptions, type X509Credential } from './seal.js';
-export { isSmimeMessage, openSmime, type ResolveX509Signer, type SmimeOpenOptions, type SmimeOpenResult } from './open.js';
+export { isSmimeMessage, openSmime, verifyOuterLayers, type OuterLayers, type ResolveX509Signer, type SmimeOpenOptions, type SmimeOpenResult } from './open.js';
+export { isSmimeHeader } from './mime.js';

@@ -66,6 +66,17 @@ function signedParts(body: Buffer, boundary: string): [Buffer, Buffer] {
   return [part(0), part(1)];
 }
 
+/**
+ * Whether a header block announces an S/MIME entity (application/pkcs7-mime, or multipart/signed
+ * with a CMS signature): enough to route a message to the S/MIME checks before reading its body.
+ */
+export function isSmimeHeader(entity: Buffer): boolean {
+  const ct = parseContentType(splitHeaderBlock(entity).header);
+  if (ct.type === 'application/pkcs7-mime' || ct.type === 'application/x-pkcs7-mime') return true;
+  const protocol = (ct.params['protocol'] ?? '').toLowerCase();
+  return ct.type === 'multipart/signed' && (protocol === 'application/pkcs7-signature' || protocol === 'application/x-pkcs7-signature');
+}
+
 /** What kind of S/MIME layer an entity (a whole message or a decrypted part) is. */
 export function readSmimeLayer(entity: Buffer): SmimeLayer {
   const { header, body } = splitHeaderBlock(entity);

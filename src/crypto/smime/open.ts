@@ -31,6 +31,12 @@ export interface SmimeOpenOptions {
   recipient?: X509Credential;
   trust: { anchorsPem: string[]; crlsPem?: string[]; at?: Date };
   resolveSigner: ResolveX509Signer;
+  /**
+   * SHA-256 of the signer certificate that verified when the reader first opened the message:
+   * pinned, so a later revocation (CRL, directory) keeps old mail readable, as OpenPGP mail does.
+   * The signature and the chain are still checked.
+   */
+  pinnedCertificate?: string | null;
   /** Opens the medgate routing header when the message carries one encrypted to this key. */
   routing?: { decryptionKey: openpgp.PrivateKey; resolveSigner: ResolveSigner };
 }
@@ -67,13 +73,14 @@ function messageOf(entity: Buffer, outer: Buffer): Buffer {
   return Buffer.concat([...kept, entity]);
 }
 
-async function checkSigner(signed: SignedContent, from: string | undefined, opts: SmimeOpenOptions): Promise<Verification> {
+async function checkSigner(signed: SignedContent, from: string | undefined, opts: Pick<SmimeOpenOptions, 'trust' | 'resolveSigner' | 'pinnedCertificate'>): Promise<Verification> {
   const chain = [signed.signerCertDer, ...signed.otherCertsDer].map((d) => derToPem(d, 'CERTIFICATE')).join('');
   const fingerprint = createHash('sha256').update(signed.signerCertDer).digest('hex');
   const details = { signer: from, certificate: fingerprint };
+  const pinned = !!opts.pinnedCertificate && opts.pinnedCertificate === fingerprint;
   const v = await validateCertificate(chain, {
     trustAnchorsPem: opts.trust.anchorsPem, purpose: 'user',
-    ...(opts.trust.crlsPem ? { crlsPem: opts.trust.crlsPem } : {}), ...(opts.trust.at ? { at: opts.trust.at } : {}),
+    ...(opts.trust.crlsPem && !pinned ? { crlsPem: opts.trust.crlsPem } : {}), ...(opts.trust.at ? { at: opts.trust.at } : {}),
   });
   if (!v.ok) {
     if (v.code === 'revoked') throw new CryptoError(CryptoErrorCode.SIGNER_REVOKED, 'The signer\'s certificate is revoked', { ...details, status: 'revoked' });
@@ -85,7 +92,7 @@ async function checkSigner(signed: SignedContent, from: string | undefined, opts
   }
   const resolved = await opts.resolveSigner(from);
   if (!resolved) throw new CryptoError(CryptoErrorCode.SIGNER_UNKNOWN, 'The signer of the message is not in the directory', details);
-  if (resolved.status !== 'active') {
+  if (resolved.status !== 'active' && !pinned) {
     throw new CryptoError(CryptoErrorCode.SIGNER_REVOKED, `The signer of the message is ${resolved.status}`, { ...details, status: resolved.status });
   }
   const verification: Verification = { valid: true, signer: from, fingerprint };
@@ -113,6 +120,20 @@ async function routingOf(opts: SmimeOpenOptions, signedContent: Uint8Array, veri
   return r.routing;
 }
 
+/** A detached signature (multipart/signed), verified over the first part as it came, else over its CRLF canonical form. */
+async function verifyDetached(layer: Extract<ReturnType<typeof readSmimeLayer>, { kind: 'multipart-signed' }>): Promise<SignedContent> {
+  const ci = readContentInfo(layer.signatureDer, 'signature');
+  if (ci.kind !== 'signed') throw new CryptoError(CryptoErrorCode.MALFORMED_STRUCTURE, 'The multipart/signed signature part is not CMS SignedData');
+  try {
+    return await verifySigned(ci.content, layer.content, 'message');
+  } catch (err) {
+    // RFC 8551 §3.1.1: the signed part is canonical (CRLF); a relay may have turned it into LF.
+    const canonical = toCrlfCanonical(layer.content);
+    if (!isCryptoError(err, CryptoErrorCode.SIGNATURE_INVALID) || canonical.equals(layer.content)) throw err;
+    return verifySigned(ci.content, canonical, 'message');
+  }
+}
+
 export async function openSmime(opts: SmimeOpenOptions): Promise<SmimeOpenResult> {
   let entity = opts.sealed;
   let encrypted = false;
@@ -122,16 +143,7 @@ export async function openSmime(opts: SmimeOpenOptions): Promise<SmimeOpenResult
     const layer = readSmimeLayer(entity);
     if (layer.kind === 'other') break;
     if (layer.kind === 'multipart-signed') {
-      const ci = readContentInfo(layer.signatureDer, 'signature');
-      if (ci.kind !== 'signed') throw new CryptoError(CryptoErrorCode.MALFORMED_STRUCTURE, 'The multipart/signed signature part is not CMS SignedData');
-      try {
-        signed = await verifySigned(ci.content, layer.content, 'message');
-      } catch (err) {
-        // RFC 8551 §3.1.1: the signed part is canonical (CRLF); a relay may have turned it into LF.
-        const canonical = toCrlfCanonical(layer.content);
-        if (!isCryptoError(err, CryptoErrorCode.SIGNATURE_INVALID) || canonical.equals(layer.content)) throw err;
-        signed = await verifySigned(ci.content, canonical, 'message');
-      }
+      signed = await verifyDetached(layer);
       signature = 'detached';
       entity = layer.content;
       continue;
@@ -153,4 +165,41 @@ export async function openSmime(opts: SmimeOpenOptions): Promise<SmimeOpenResult
   const verification = await checkSigner(signed, from, opts);
   const routing = await routingOf(opts, signed.content, verification);
   return { raw, routing, verification, encrypted, signature };
+}
+
+export interface OuterLayers {
+  /** An enveloped layer was reached (the content is encrypted). */
+  encrypted: boolean;
+  /** The signature(s) above it, verified (chain, CRL, From, directory), when there is one. */
+  verification: Verification | undefined;
+}
+
+/**
+ * What a gateway on the path can check of an S/MIME message without any recipient key: the
+ * signature layers above the first enveloped one (enveloped-then-signed), verified exactly as
+ * openSmime() does, and whether the content is encrypted at all. A signature inside the envelope
+ * is only checked when the recipient opens the message.
+ */
+export async function verifyOuterLayers(opts: Pick<SmimeOpenOptions, 'sealed' | 'trust' | 'resolveSigner'>): Promise<OuterLayers> {
+  let entity = opts.sealed;
+  let signed: SignedContent | undefined;
+  let encrypted = false;
+  for (let depth = 0; depth < MAX_LAYERS && !encrypted; depth++) {
+    const layer = readSmimeLayer(entity);
+    if (layer.kind === 'other') break;
+    if (layer.kind === 'multipart-signed') {
+      signed = await verifyDetached(layer);
+      entity = layer.content;
+      continue;
+    }
+    const ci = readContentInfo(layer.der, 'message');
+    if (ci.kind === 'enveloped') encrypted = true;
+    else {
+      signed = await verifySigned(ci.content, undefined, 'message');
+      entity = Buffer.from(signed.content);
+    }
+  }
+  if (!signed) return { encrypted, verification: undefined };
+  const from = addressesOf(splitHeaderBlock(messageOf(entity, opts.sealed)).header, 'from')[0]?.toLowerCase();
+  return { encrypted, verification: await checkSigner(signed, from, opts) };
 }

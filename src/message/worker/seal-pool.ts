@@ -42,21 +42,26 @@ export class SealPool {
       senderAddress: req.senderAddress,
       senderEntry: req.senderEntry,
       signingKeyArmored: this.armor(req.signingKey),
-      recipients: req.recipients.map((r) => ({ address: r.address, publicKeyArmored: this.armor(r.publicKey), filingKeyArmored: r.filingKey ? this.armor(r.filingKey) : null })),
+      recipients: req.recipients.map((r) => ({
+        address: r.address, format: r.format, publicKeyArmored: r.publicKey ? this.armor(r.publicKey) : null,
+        certificatePem: r.certificatePem ?? null, filingKeyArmored: r.filingKey ? this.armor(r.filingKey) : null,
+      })),
       envelopeFrom: req.envelopeFrom,
+      signerX509: req.signerX509 ?? null,
     };
   }
 
   async seal(req: SubmissionToSeal): Promise<SealedSubmission> {
     const task: SealTask = { raw: req.raw, ...this.keysOf(req) };
     const res = unwrapResult((await this.pool.run(task)) as SealTaskResult);
-    return { ...res, sealed: asBuffer(res.sealed) };
+    return { ...res, sealed: asBuffer(res.sealed), ...(res.smime ? { smime: { ...res.smime, sealed: asBuffer(res.smime.sealed) } } : {}) };
   }
 
   /** Seals a spooled message file to `outFile` in a worker: only paths and keys cross threads. */
   async sealFile(req: SubmissionFileToSeal): Promise<SealedSubmissionFile> {
     const task: SealFileTask = { rawFile: req.rawFile, outFile: req.outFile, ...this.keysOf(req) };
-    return unwrapResult((await this.pool.run(task, { name: 'sealFileTask' })) as SealFileTaskResult);
+    const res = unwrapResult((await this.pool.run(task, { name: 'sealFileTask' })) as SealFileTaskResult);
+    return res.smime ? { ...res, smime: { ...res.smime, sealed: asBuffer(res.smime.sealed) } } : res;
   }
 
   /** unwrapPgpKey in a worker: same result, same CREDENTIALS_WRONG on a wrong passphrase. */

@@ -7,6 +7,8 @@ import * as openpgp from 'openpgp';
 import { unwrapPgpKey } from '../../crypto/keys.js';
 import { open, type ResolveSigner, type RoutingHeader, type Verification } from '../../crypto/seal/index.js';
 import type { DirectoryEntry } from '../../store/types.js';
+import type { X509Credential } from '../../crypto/smime/index.js';
+import type { SealFormat } from '../recipient-format.js';
 import { sealOwnCopy } from '../seal-own-copy.js';
 import { sealSubmission, sealSubmissionFile, type SealedSubmission, type SealedSubmissionFile } from '../seal-submission.js';
 
@@ -15,8 +17,11 @@ export interface SealTask {
   senderAddress: string;
   senderEntry: DirectoryEntry;
   signingKeyArmored: string;
-  recipients: Array<{ address: string; publicKeyArmored: string; filingKeyArmored: string | null }>;
+  /** `format`: which copy the recipient gets; S/MIME recipients travel with their certificate, not a key. */
+  recipients: Array<{ address: string; format: SealFormat; publicKeyArmored: string | null; certificatePem: string | null; filingKeyArmored: string | null }>;
   envelopeFrom: string;
+  /** The sender's certificate and PKCS#8 key when a recipient reads S/MIME (memory only). */
+  signerX509: X509Credential | null;
 }
 
 export type SealTaskResult = { ok: true; value: SealedSubmission } | { ok: false; code?: string; message: string; details?: Record<string, unknown> };
@@ -93,6 +98,7 @@ export default async function sealTask(task: SealTask): Promise<SealTaskResult> 
     const value = await sealSubmission({
       raw: Buffer.from(task.raw.buffer, task.raw.byteOffset, task.raw.byteLength),
       senderAddress: task.senderAddress, senderEntry: task.senderEntry, signingKey, recipients, envelopeFrom: task.envelopeFrom,
+      signerX509: task.signerX509 ?? undefined,
     });
     return { ok: true, value };
   } catch (err) {
@@ -114,6 +120,7 @@ export async function sealFileTask(task: SealFileTask): Promise<SealFileTaskResu
     const value = await sealSubmissionFile({
       rawFile: task.rawFile, outFile: task.outFile,
       senderAddress: task.senderAddress, senderEntry: task.senderEntry, signingKey, recipients, envelopeFrom: task.envelopeFrom,
+      signerX509: task.signerX509 ?? undefined,
     });
     return { ok: true, value };
   } catch (err) {
@@ -125,7 +132,9 @@ async function keysOf(task: Pick<SealTask, 'signingKeyArmored' | 'recipients'>) 
   const signingKey = await signingKeys.get(task.signingKeyArmored);
   const recipients = await Promise.all(task.recipients.map(async (r) => ({
     address: r.address,
-    publicKey: await publicKeys.get(r.publicKeyArmored),
+    format: r.format,
+    publicKey: r.publicKeyArmored ? await publicKeys.get(r.publicKeyArmored) : undefined,
+    certificatePem: r.certificatePem ?? undefined,
     filingKey: r.filingKeyArmored ? await publicKeys.get(r.filingKeyArmored) : undefined,
   })));
   return { signingKey, recipients };

@@ -10,8 +10,15 @@ import { identifyPeer, type PeerIdentity } from './peer-certificate.js';
 import { isSmtpReply, replies, type SmtpReply } from '../replies.js';
 import { checkRecipient, checkSender, checkSealedMessage } from './relay-checks.js';
 import { readHeaderBlock, removeSpool, spoolToFile } from './spool.js';
+import { checkSmimeMessage } from './smime-checks.js';
+import { isSmimeHeader } from '../../crypto/smime/index.js';
 import { recordDenial } from '../../filing/receipts/denial.js';
 import type { SealedBytes } from '../../store/types.js';
+
+/** Whether a header block claims medgate/1 (then the routing header decides, whatever the body). */
+function isMedgateFormat(head: Buffer): boolean {
+  return /^x-medgate-format\s*:/im.test(head.toString('latin1'));
+}
 
 /** Sealed header blocks are a few KB; a peer's that does not end within 1 MiB is not medgate/1. */
 const HEADER_BLOCK_MAX = 1024 * 1024;
@@ -119,8 +126,12 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
         const { file, bytes, sha256, oversized } = await spoolToFile(stream, spoolDir, config.limits.maxMessageBytes, IN_MEMORY_MAX);
         spooled = file;
         if (oversized || stream.sizeExceeded) throw replies.messageTooBig(config.limits.maxMessageBytes);
-        // The checks read the clear header block only; the sealed body is never opened here.
-        const { messageId, denied } = await checkSealedMessage(ctx, await readHeaderBlock(file, HEADER_BLOCK_MAX), from, recipients);
+        // medgate/1: the checks read the clear header block only; the sealed body is never opened here.
+        // S/MIME from a peer without medgate/1: signatures above the envelope are checked (smime-checks.ts).
+        const head = await readHeaderBlock(file, HEADER_BLOCK_MAX);
+        const { messageId, denied } = !isMedgateFormat(head) && isSmimeHeader(head)
+          ? await checkSmimeMessage(ctx, await fs.readFile(file), from, recipients)
+          : await checkSealedMessage(ctx, head, from, recipients);
         if (denied) {
           await recordDenial(ctx, { messageId, recipients, denial: denied });
           logger.info({ messageId, from, recipients, role: denied.role }, 'relay: refused by the rights matrix, told by a read receipt');

@@ -16,7 +16,7 @@ export async function checkRecipient(deps: SubmissionDeps, address: SMTPServerAd
     return refuse(deps, session, 'smtp.rcpt.refused', replies.tooManyRecipients(deps.maxRecipients), { to, from: state.identity.address });
   }
   const sealer = await deps.ctx.sealer();
-  const resolved = await sealer.resolveRecipient(to);
+  const resolved = await sealer.resolveSubmissionRecipient(to);
   if (!resolved.ok) {
     return refuse(deps, session, 'smtp.rcpt.refused', replies.recipientRefused(to, resolved.reason), { to, from: state.identity.address });
   }
