@@ -229,11 +229,14 @@ describe('configuration errors', () => {
       ['audit'], ['audit', 'verify'], ['audit', 'list'],
       ['store'], ['store', 'wait'], ['store', 'migrate'],
     ];
-    for (const g of groups) {
-      const r = await runCli([...g, '--help']);
-      expect(r.code, g.join(' ')).toBe(0);
-      expect(r.stdout, g.join(' ')).toMatch(/Usage: medgate/);
-      expect(r.stdout, g.join(' ')).toMatch(/--config/);
+    // A few at a time: each is a fresh node process, slow to start on a loaded 2-core machine.
+    for (let i = 0; i < groups.length; i += 4) {
+      await Promise.all(groups.slice(i, i + 4).map(async (g) => {
+        const r = await runCli([...g, '--help']);
+        expect(r.code, g.join(' ')).toBe(0);
+        expect(r.stdout, g.join(' ')).toMatch(/Usage: medgate/);
+        expect(r.stdout, g.join(' ')).toMatch(/--config/);
+      }));
     }
-  });
+  }, 180_000);
 });
