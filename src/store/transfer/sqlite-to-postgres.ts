@@ -108,7 +108,7 @@ export async function transferSqliteToPostgres(o: TransferOptions): Promise<Tran
   }
 }
 
-/** Tables of the target that already hold rows (settings excluded: nothing else writes it first). */
+/** Tables of the target that already hold rows: any row at all means another installation's data. */
 async function targetRows(db: PgDatabase): Promise<Array<[string, number]>> {
   const held: Array<[string, number]> = [];
   for (const t of TABLES) {
