@@ -2,7 +2,7 @@ import { expect, it } from 'vitest';
 import { AuditTrail, GENESIS_HASH, hashRecord } from '../../../src/audit/audit-trail.js';
 import { contract } from './stores.js';
 
-contract('audit chain', (h) => {
+contract('audit chain', (h, kind) => {
   it('chains each record to the previous one', async () => {
     const audit = new AuditTrail(h().store.audit);
     const a = await audit.record({ actor: 'operator', action: 'x', outcome: 'ok', details: { b: 1, a: 2 } });
@@ -34,6 +34,23 @@ contract('audit chain', (h) => {
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect((await audit.list()).map((r) => r.action)).toEqual(['a', 'b']);
     expect(await audit.verify()).toMatchObject({ ok: true, records: 2 });
+  });
+
+  // Restored from the former test/audit/audit-trail.test.ts (SQLite only), now on both stores.
+  it('detects an altered, a deleted and a re-linked record, naming the first broken one', async () => {
+    const audit = new AuditTrail(h().store.audit);
+    for (let i = 0; i < 6; i++) await audit.record({ actor: 'system', action: `a${i}`, outcome: 'ok' });
+    await h().exec(kind === 'sqlite'
+      ? 'DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;'
+      : 'DROP TRIGGER audit_log_no_update ON audit_log;');
+    await h().exec("UPDATE audit_log SET actor = 'mallory' WHERE seq = 4");
+    expect(await audit.verify()).toMatchObject({ ok: false, brokenAt: 4 });
+    // Recompute record 4's own hash: the next record no longer links to it.
+    const r4 = (await audit.list(4, 1))[0]!;
+    await h().exec(`UPDATE audit_log SET hash = '${hashRecord(r4)}' WHERE seq = 4`);
+    expect(await audit.verify()).toMatchObject({ ok: false, brokenAt: 5, reason: expect.stringMatching(/does not link/) });
+    await h().exec('DELETE FROM audit_log WHERE seq = 2');
+    expect(await audit.verify()).toMatchObject({ ok: false, brokenAt: 2, reason: expect.stringMatching(/missing/) });
   });
 
   it('stays one verifiable chain when two store instances (nodes) append at once', async () => {
