@@ -145,6 +145,16 @@ export interface ReplyContext {
   maxMessageBytes?: number;
 }
 
+/**
+ * The temporary reply for an error nothing expected (a listener's catch-all): the store being
+ * unreachable says so, anything else is the generic 451 4.3.0. AUTH answers with 454 (RFC 4954).
+ */
+export function replyForUnexpected(err: unknown, stage?: 'auth'): SmtpReply {
+  const storeDown = err instanceof MedgateError && err.code === 'STORE_UNAVAILABLE';
+  if (stage === 'auth') return storeDown ? replies.authStoreUnavailable() : replies.authTemporaryFailure();
+  return storeDown ? replies.storeUnavailable() : replies.temporaryFailure();
+}
+
 /** The reply for any error raised while handling a command; unknown errors are temporary failures. */
 export function replyForError(err: unknown, ctx: ReplyContext = {}): SmtpReply {
   if (isSmtpReply(err)) return err;

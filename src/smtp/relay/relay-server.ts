@@ -7,7 +7,7 @@ import { isMedgateError } from '../../errors.js';
 import type { GatewayTls } from '../../init/gateway-tls.js';
 import { DeliveryService } from '../delivery.js';
 import { identifyPeer, type PeerIdentity } from './peer-certificate.js';
-import { isSmtpReply, replies, type SmtpReply } from '../replies.js';
+import { isSmtpReply, replies, replyForUnexpected, type SmtpReply } from '../replies.js';
 import { checkRecipient, checkSender, checkSealedMessage } from './relay-checks.js';
 import { readHeaderBlock, removeSpool, spoolToFile } from './spool.js';
 import { checkSmimeMessage } from './smime-checks.js';
@@ -70,7 +70,7 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
     fn().then(() => cb(), async (err: unknown) => {
       if (isSmtpReply(err)) { cb(await refuse(session, err, details, stage)); return; }
       logger.error({ stage, code: isMedgateError(err) ? err.code : (err as Error).name }, 'relay internal error');
-      cb(replies.temporaryFailure());
+      cb(replyForUnexpected(err));
     });
   };
 
@@ -146,7 +146,7 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
       work().then((reply) => finish(null, reply), async (err: unknown) => {
         if (isSmtpReply(err)) { finish(await refuse(session, err, { from, recipients }, 'data')); return; }
         logger.error({ stage: 'data', code: isMedgateError(err) ? err.code : (err as { code?: string }).code ?? (err as Error).name }, 'relay internal error');
-        finish(replies.temporaryFailure());
+        finish(replyForUnexpected(err));
       });
     },
   });

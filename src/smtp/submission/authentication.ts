@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerSession } from 'smtp-server';
 import { LOGIN_RATE_LIMITED } from '../../accounts/address-login-limit.js';
 import { MedgateError } from '../../errors.js';
-import { replies, replyForError, type SmtpReply } from '../replies.js';
+import { replies, replyForError, replyForUnexpected, type SmtpReply } from '../replies.js';
 import { logUnexpected, refuse, type SubmissionDeps } from './deps.js';
 import { logIn } from './session-state.js';
 
@@ -72,6 +72,6 @@ export async function onAuth(deps: SubmissionDeps, auth: SMTPServerAuthenticatio
       throw replyForError(err);
     }
     logUnexpected(deps, session, 'auth', err);
-    throw err instanceof MedgateError && err.code === 'STORE_UNAVAILABLE' ? replies.authStoreUnavailable() : replies.authTemporaryFailure();
+    throw replyForUnexpected(err, 'auth');
   }
 }

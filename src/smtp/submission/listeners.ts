@@ -1,7 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
-import { MedgateError } from '../../errors.js';
-import { replies, SmtpReply } from '../replies.js';
+import { replies, replyForUnexpected, SmtpReply } from '../replies.js';
 import { onAuth, onConnect, onSecure } from './authentication.js';
 import { acceptData } from './data-handler.js';
 import { logUnexpected, type SubmissionDeps } from './deps.js';
@@ -25,9 +24,7 @@ function run<T>(deps: SubmissionDeps, session: SMTPServerSession, stage: string,
   work().then((value) => done(null, value), (err: unknown) => {
     if (err instanceof SmtpReply) return done(err);
     logUnexpected(deps, session, stage, err);
-    const storeDown = err instanceof MedgateError && err.code === 'STORE_UNAVAILABLE';
-    if (stage === 'auth') done(storeDown ? replies.authStoreUnavailable() : replies.authTemporaryFailure());
-    else done(storeDown ? replies.storeUnavailable() : replies.temporaryFailure());
+    done(replyForUnexpected(err, stage === 'auth' ? 'auth' : undefined));
   });
 }
 
