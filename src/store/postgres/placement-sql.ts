@@ -1,5 +1,5 @@
 import type { NewQueueItem } from '../types.js';
-import { BLOB_UPSERT } from './blob-chunks.js';
+import { BLOB_UPSERT, byteaArray } from './blob-chunks.js';
 
 /** One row per placement of the statement, in the order given (`ord` from 1). */
 export interface PlacementRow {
@@ -24,6 +24,12 @@ export interface PlacementInput {
   /** The sealed bytes in chunks: the blob row and its chunks are written by this statement too. */
   chunks?: Buffer[] | undefined;
   queue?: NewQueueItem | undefined;
+  /**
+   * All or nothing: when a mailbox does not exist, the statement writes nothing at all (no blob, no
+   * queue item, no placement) and its rows say which mailbox is missing. Then the statement can run
+   * on its own, outside BEGIN/COMMIT: one statement is one transaction.
+   */
+  allOrNothing?: boolean;
 }
 
 /**
@@ -39,36 +45,42 @@ export function placementStatement(input: PlacementInput): { sql: string; params
   const params: unknown[] = [];
   const $ = (v: unknown, cast = ''): string => { params.push(v); return `$${params.length}${cast}`; };
   const ctes: string[] = [];
+  const ps = input.placements;
+  // The mailboxes first: the guard below, and the writes after it, refer to `mb`.
+  if (ps.length) {
+    ctes.push(`p AS (SELECT * FROM unnest(${$(ps.map((p) => p.owner), '::text[]')}, ${$(ps.map((p) => p.name), '::text[]')},
+      ${$(ps.map((p) => p.key), '::text[]')}, ${$(ps.map((p) => p.flags), '::text[]')}) WITH ORDINALITY AS p(owner, name, dkey, flags, ord))`);
+    ctes.push(`mb AS MATERIALIZED (SELECT m.id, m.owner, m.name, m.uid_next, m.highest_modseq FROM mailboxes m
+      WHERE (m.owner, m.name) IN (SELECT owner, name FROM p) ORDER BY m.owner COLLATE "C", m.name COLLATE "C" FOR NO KEY UPDATE)`);
+  }
+  // Every mailbox found (and locked, in `mb`), or nothing is written.
+  const guard = input.allOrNothing && ps.length ? `(SELECT count(*) FROM mb) = ${ps.length}` : 'true';
   const blobId = $(input.blobId, '::text');
   if (input.chunks) {
-    const upsert = BLOB_UPSERT.replace('$1', blobId).replace('$2', $(input.size, '::bigint')).replace('$3', $(input.chunks.length, '::int')).replace('$4', $(input.now, '::text'));
+    const upsert = BLOB_UPSERT.replace('$1', blobId).replace('$2', $(input.size, '::bigint')).replace('$3', $(input.chunks.length, '::int')).replace('$4', $(input.now, '::text'))
+      .replace(/VALUES \((\$\d+::text, \$\d+::bigint, \$\d+::int, \$\d+::text)\)/, `SELECT $1 WHERE ${guard}`);
     ctes.push(`b AS (${upsert})`);
     ctes.push(`bc AS (INSERT INTO blob_chunks (blob_id, seq, data) SELECT ${blobId}, c.ord - 1, c.data
-      FROM b, unnest(${$(input.chunks, '::bytea[]')}) WITH ORDINALITY AS c(data, ord) WHERE b.inserted)`);
+      FROM b, unnest(${byteaArray(input.chunks, $)}) WITH ORDINALITY AS c(data, ord) WHERE b.inserted)`);
   }
   const q = input.queue;
   if (q) {
     ctes.push(`qi AS (INSERT INTO queue_items (id, blob_id, envelope_from, message_id, created_at, expires_at, ret, envid)
-      VALUES (${$(q.id, '::text')}, ${blobId}, ${$(q.envelopeFrom, '::text')}, ${$(q.messageId, '::text')}, ${$(input.now, '::text')},
-        ${$(q.expiresAt, '::text')}, ${$(q.ret, '::text')}, ${$(q.envid, '::text')}) ON CONFLICT (id) DO NOTHING RETURNING id)`);
+      SELECT ${$(q.id, '::text')}, ${blobId}, ${$(q.envelopeFrom, '::text')}, ${$(q.messageId, '::text')}, ${$(input.now, '::text')},
+        ${$(q.expiresAt, '::text')}, ${$(q.ret, '::text')}, ${$(q.envid, '::text')} WHERE ${guard} ON CONFLICT (id) DO NOTHING RETURNING id)`);
     const now = $(input.now, '::text');
     ctes.push(`qr AS (INSERT INTO queue_recipients (queue_id, recipient, notify, orcpt, status, attempts, next_attempt_at, last_error, delay_notified, updated_at)
       SELECT qi.id, r.recipient, r.notify, r.orcpt, 'pending', 0, ${now}, NULL, false, ${now}
       FROM qi, unnest(${$(q.recipients.map((r) => r.recipient.toLowerCase()), '::text[]')}, ${$(q.recipients.map((r) => (r.notify ? r.notify.join(',') : null)), '::text[]')},
         ${$(q.recipients.map((r) => r.orcpt), '::text[]')}) AS r(recipient, notify, orcpt))`);
   }
-  const ps = input.placements;
   let select = `SELECT ${input.chunks ? '(SELECT inserted FROM b)' : 'NULL'} AS blob_inserted`;
   if (ps.length) {
-    ctes.push(`p AS (SELECT * FROM unnest(${$(ps.map((p) => p.owner), '::text[]')}, ${$(ps.map((p) => p.name), '::text[]')},
-      ${$(ps.map((p) => p.key), '::text[]')}, ${$(ps.map((p) => p.flags), '::text[]')}) WITH ORDINALITY AS p(owner, name, dkey, flags, ord))`);
-    ctes.push(`mb AS MATERIALIZED (SELECT m.id, m.owner, m.name, m.uid_next, m.highest_modseq FROM mailboxes m
-      WHERE (m.owner, m.name) IN (SELECT owner, name FROM p) ORDER BY m.owner COLLATE "C", m.name COLLATE "C" FOR NO KEY UPDATE)`);
     ctes.push(`dup AS MATERIALIZED (SELECT p.ord, x.uid FROM p JOIN mb ON mb.owner = p.owner AND mb.name = p.name
       JOIN messages x ON x.mailbox_id = mb.id AND x.delivery_key = p.dkey)`);
     ctes.push(`ins AS (INSERT INTO messages (mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq, delivery_key)
       SELECT mb.id, mb.uid_next, ${blobId}, p.flags, ${$(input.internalDate, '::text')}, ${$(input.size, '::bigint')}, mb.highest_modseq + 1, p.dkey
-      FROM p JOIN mb ON mb.owner = p.owner AND mb.name = p.name WHERE NOT EXISTS (SELECT 1 FROM dup WHERE dup.ord = p.ord)
+      FROM p JOIN mb ON mb.owner = p.owner AND mb.name = p.name WHERE ${guard} AND NOT EXISTS (SELECT 1 FROM dup WHERE dup.ord = p.ord)
       ON CONFLICT (mailbox_id, delivery_key) DO NOTHING RETURNING mailbox_id, uid, modseq)`);
     ctes.push(`up AS (UPDATE mailboxes m SET uid_next = ins.uid + 1, highest_modseq = ins.modseq FROM ins WHERE m.id = ins.mailbox_id)`);
     select = `SELECT p.ord::int AS ord, mb.id AS mailbox_id, mb.owner, mb.name, ins.uid AS new_uid, dup.uid AS dup_uid

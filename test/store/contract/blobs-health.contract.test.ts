@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { expect, it } from 'vitest';
 import { tempDir } from '../../helpers/gateway.js';
 import { contract } from './stores.js';
@@ -22,7 +24,11 @@ function bigFile(dir: string, size: number): { path: string; size: number; sha25
   return { path: file, size, sha256: hash.digest('hex') };
 }
 
-const external = (): number => process.memoryUsage().arrayBuffers;
+v8.setFlagsFromString('--expose-gc');
+/** V8's collector, exposed at run time: the samples below measure live memory, not garbage not yet collected. */
+const collect = vm.runInNewContext('gc') as () => void;
+/** Live memory outside V8's heap (Buffers) and on it (strings: a chunk read as hex text is one). */
+const live = (): number => { collect(); const m = process.memoryUsage(); return m.arrayBuffers + m.heapUsed; };
 
 contract('blobs and health', (h, kind) => {
   it('commits a 25 MB sealed file and streams it back identical, chunk by chunk, with bounded memory', async () => {
@@ -30,11 +36,9 @@ contract('blobs and health', (h, kind) => {
     const dir = tempDir();
     try {
       const sealed = bigFile(dir, 25 * MB + 12345);
-      const gc = (globalThis as { gc?: () => void }).gc;
-      gc?.();
-      const base = external();
+      const base = live();
       let peak = base;
-      const sampler = setInterval(() => { peak = Math.max(peak, external()); }, 5);
+      const sampler = setInterval(() => { peak = Math.max(peak, live()); }, 20);
       const res = await store.mail.commit(sealed, [{ owner: 'a@x.test', mailbox: 'INBOX', deliveryKey: 'big' }]);
       expect(res.blobId).toBe(sealed.sha256);
       expect(fs.existsSync(sealed.path)).toBe(false); // moved into the store (SQLite) or copied into the database (PostgreSQL)
@@ -47,15 +51,17 @@ contract('blobs and health', (h, kind) => {
         hash.update(piece);
         pieces++;
         largest = Math.max(largest, piece.length);
-        peak = Math.max(peak, external());
+        if (pieces % 4 === 0) peak = Math.max(peak, live());
       }
       clearInterval(sampler);
       expect(hash.digest('hex')).toBe(sealed.sha256);
       expect(pieces).toBeGreaterThan(20);
       expect(largest).toBeLessThanOrEqual(MB);
-      // Well under the blob's size: never the whole message in memory (garbage not yet collected included).
-      if (process.env['MEDGATE_TEST_DEBUG']) console.log(`${kind}: external memory grew ${((peak - base) / MB).toFixed(1)} MB`);
-      expect(peak - base).toBeLessThan(12 * MB);
+      // Well under the blob's size: never the whole message in memory (live memory, collected at each sample).
+      if (process.env['MEDGATE_TEST_DEBUG']) console.log(`${kind}: live memory grew ${((peak - base) / MB).toFixed(1)} MB`);
+      // Bounded by the pieces in flight, not by the size: 1–11 MB measured on PostgreSQL (driver
+      // buffers kept for reuse, a chunk read as hex text), against the 25 MB a whole copy would take.
+      expect(peak - base).toBeLessThan(16 * MB);
       const head = await blob.head(1000);
       expect(head.length).toBe(1000);
       expect(head.equals((await store.mail.getBlob(res.blobId))!.subarray(0, 1000))).toBe(true);
