@@ -1,5 +1,6 @@
 import type { Account, AccountRepo } from '../types.js';
 import type { PgDatabase } from './pg-database.js';
+import type { ReadCache } from './read-cache.js';
 
 interface AccountRow {
   address: string; kind: string; disabled: boolean; wrapped_pgp_key: string; recovery_wrapped_pgp_key: string;
@@ -23,17 +24,22 @@ const fromRow = (r: AccountRow): Account => ({
 });
 
 export class PgAccountRepo implements AccountRepo {
-  constructor(private readonly db: PgDatabase) {}
+  constructor(private readonly db: PgDatabase, private readonly cache?: ReadCache) {}
 
   async create(account: Account): Promise<void> {
     const keys = Object.keys(COLUMN) as (keyof Account)[];
     const values = keys.map((k) => (k === 'address' ? account.address.toLowerCase() : account[k]));
     await this.db.query(`INSERT INTO accounts (${keys.map((k) => COLUMN[k]).join(', ')}) VALUES (${keys.map((_, i) => `$${i + 1}`).join(', ')})`, values);
+    this.cache?.written('accounts', account.address.toLowerCase());
   }
 
   async get(address: string): Promise<Account | undefined> {
-    const r = await this.db.one<AccountRow>('SELECT * FROM accounts WHERE address = $1', [address.toLowerCase()]);
-    return r ? fromRow(r) : undefined;
+    const a = address.toLowerCase();
+    const load = async (): Promise<Account | undefined> => {
+      const r = await this.db.one<AccountRow>('SELECT * FROM accounts WHERE address = $1', [a]);
+      return r ? fromRow(r) : undefined;
+    };
+    return this.cache ? this.cache.get('accounts', a, load, (v) => (v ? { ...v } : v)) : load();
   }
 
   async list(): Promise<Account[]> {
@@ -45,6 +51,7 @@ export class PgAccountRepo implements AccountRepo {
     if (keys.length === 0) return false;
     const sets = keys.map((k, i) => `${COLUMN[k]} = $${i + 1}`).join(', ');
     const res = await this.db.query(`UPDATE accounts SET ${sets} WHERE address = $${keys.length + 1}`, [...keys.map((k) => changes[k]), address.toLowerCase()]);
+    this.cache?.written('accounts', address.toLowerCase());
     return (res.rowCount ?? 0) > 0;
   }
 }

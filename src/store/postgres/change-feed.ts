@@ -1,8 +1,12 @@
 import type pg from 'pg';
 import type { ChangeFeed, StoredMailboxChange } from '../types.js';
 import type { PgDatabase } from './pg-database.js';
+import type { CachedTable, Invalidation } from './read-cache.js';
 
 const CHANNEL = 'medgate_mailbox';
+/** Cached rows written by a node (src/store/postgres/read-cache.ts). */
+const CACHE_CHANNEL = 'medgate_cache';
+const CACHED_TABLES = new Set<CachedTable>(['accounts', 'directory', 'settings', 'whitelist']);
 /** NOTIFY payloads are limited to 8000 bytes: a large expunge is sent in parts. */
 const UIDS_PER_NOTIFICATION = 500;
 
@@ -10,6 +14,12 @@ interface Wire {
   /** Publishing node: a node ignores its own notifications (its sessions heard them in process). */
   n: string;
   c: StoredMailboxChange;
+}
+
+interface CacheWire {
+  n: string;
+  t: CachedTable;
+  k?: string | undefined;
 }
 
 function split(change: StoredMailboxChange): StoredMailboxChange[] {
@@ -27,12 +37,15 @@ function split(change: StoredMailboxChange): StoredMailboxChange[] {
  */
 export class PgChangeFeed implements ChangeFeed {
   private readonly listeners = new Set<(change: StoredMailboxChange) => void>();
+  private readonly invalidationListeners = new Set<(change: Invalidation | 'all') => void>();
   private client: pg.Client | undefined;
   private connecting: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryMs = 250;
   private closed = false;
   private sending: Promise<void> = Promise.resolve();
+  /** Channels and payloads waiting for the NOTIFY in flight to finish: sent together in the next one. */
+  private queued: Array<[string, string]> = [];
 
   constructor(private readonly db: PgDatabase, private readonly nodeId: string, private readonly onError: (code: string) => void = () => {}) {}
 
@@ -45,11 +58,13 @@ export class PgChangeFeed implements ChangeFeed {
     if (this.closed) return;
     try {
       const client = await this.db.dedicated();
-      client.on('notification', (msg) => this.receive(msg.payload));
+      client.on('notification', (msg) => (msg.channel === CACHE_CHANNEL ? this.receiveInvalidation(msg.payload) : this.receive(msg.payload)));
       client.on('error', (err) => this.lost((err as { code?: string }).code ?? 'PG_LISTEN_ERROR'));
       client.on('end', () => this.lost('PG_LISTEN_ENDED'));
-      await client.query(`LISTEN ${CHANNEL}`);
+      await client.query(`LISTEN ${CHANNEL}; LISTEN ${CACHE_CHANNEL}`);
       if (this.closed) { await client.end().catch(() => undefined); return; }
+      // Whatever was written while this node was not listening is unknown here.
+      this.invalidateAll();
       this.client = client;
       this.retryMs = 250;
     } catch (err) {
@@ -61,6 +76,7 @@ export class PgChangeFeed implements ChangeFeed {
     if (this.closed) return;
     const dead = this.client;
     this.client = undefined;
+    this.invalidateAll();
     dead?.removeAllListeners('end');
     void dead?.end().catch(() => undefined);
     if (this.retryTimer) return;
@@ -85,14 +101,53 @@ export class PgChangeFeed implements ChangeFeed {
     for (const listener of this.listeners) listener(wire.c);
   }
 
+  private receiveInvalidation(payload: string | undefined): void {
+    let wire: CacheWire;
+    try {
+      wire = JSON.parse(payload ?? '') as CacheWire;
+    } catch {
+      this.invalidateAll();
+      return;
+    }
+    if (wire.n === this.nodeId) return;
+    if (!CACHED_TABLES.has(wire.t)) { this.invalidateAll(); return; }
+    for (const listener of this.invalidationListeners) listener({ table: wire.t, key: typeof wire.k === 'string' ? wire.k : undefined });
+  }
+
+  private invalidateAll(): void {
+    for (const listener of this.invalidationListeners) listener('all');
+  }
+
+  /** Tells the other nodes that cached rows changed (sent with the next batch of notifications). */
+  publishInvalidation(change: Invalidation): void {
+    this.enqueue([[CACHE_CHANNEL, JSON.stringify({ n: this.nodeId, t: change.table, ...(change.key === undefined ? {} : { k: change.key }) } satisfies CacheWire)]]);
+  }
+
+  onInvalidation(listener: (change: Invalidation | 'all') => void): () => void {
+    this.invalidationListeners.add(listener);
+    return () => this.invalidationListeners.delete(listener);
+  }
+
   /** In the order published: the other nodes must see an EXISTS before the EXPUNGE of the same UID. */
   publish(change: StoredMailboxChange): void {
-    for (const part of split(change)) {
-      const payload = JSON.stringify({ n: this.nodeId, c: part } satisfies Wire);
-      this.sending = this.sending
-        .then(() => this.db.query('SELECT pg_notify($1, $2)', [CHANNEL, payload]))
-        .then(() => undefined, (err: unknown) => this.onError((err as { code?: string }).code ?? 'PG_NOTIFY_FAILED'));
-    }
+    this.enqueue(split(change).map((part) => [CHANNEL, JSON.stringify({ n: this.nodeId, c: part } satisfies Wire)]));
+  }
+
+  private enqueue(notifications: Array<[string, string]>): void {
+    const first = this.queued.length === 0;
+    this.queued.push(...notifications);
+    if (!first) return; // a send is already scheduled: it takes these too
+    // Changes published while one NOTIFY is in flight go in the next statement together, one round
+    // trip for all (a message's INBOX and Sent copies, a burst of flag changes). One statement,
+    // one transaction: PostgreSQL delivers its notifications in the order they were raised.
+    this.sending = this.sending
+      .then(() => {
+        const batch = this.queued;
+        this.queued = [];
+        return this.db.query('SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(c, p, ord) ORDER BY ord',
+          [batch.map((b) => b[0]), batch.map((b) => b[1])]);
+      })
+      .then(() => undefined, (err: unknown) => this.onError((err as { code?: string }).code ?? 'PG_NOTIFY_FAILED'));
   }
 
   onRemote(listener: (change: StoredMailboxChange) => void): () => void {

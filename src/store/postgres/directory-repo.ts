@@ -1,5 +1,6 @@
 import type { DirectoryEntry, DirectoryRepo, EntryStatus, UpsertOutcome } from '../types.js';
 import type { PgDatabase } from './pg-database.js';
+import type { ReadCache } from './read-cache.js';
 
 interface EntryRow {
   address: string; mailbox_type: string; id_type: string | null; id_value: string | null; national_id: string | null;
@@ -32,7 +33,7 @@ const COMPARED: (keyof EntryRow)[] = [
 const ALL = Object.keys(toRow({ address: '' } as DirectoryEntry)) as (keyof EntryRow)[];
 
 export class PgDirectoryRepo implements DirectoryRepo {
-  constructor(private readonly db: PgDatabase) {}
+  constructor(private readonly db: PgDatabase, private readonly cache?: ReadCache) {}
 
   async upsert(entry: DirectoryEntry): Promise<UpsertOutcome> {
     const row = toRow(entry);
@@ -40,17 +41,22 @@ export class PgDirectoryRepo implements DirectoryRepo {
     // Insert first: two nodes importing the same new entry at once get one 'inserted', never an error.
     const ins = await this.db.query(`INSERT INTO directory_entries (${ALL.join(', ')}) VALUES (${ALL.map((_, i) => `$${i + 1}`).join(', ')})
       ON CONFLICT (address) DO NOTHING`, values);
-    if ((ins.rowCount ?? 0) > 0) return 'inserted';
+    if ((ins.rowCount ?? 0) > 0) { this.cache?.written('directory', row.address); return 'inserted'; }
     const existing = await this.db.one<EntryRow>('SELECT * FROM directory_entries WHERE address = $1', [row.address]);
     if (existing && COMPARED.every((k) => existing[k] === row[k])) return 'unchanged';
     const sets = ALL.filter((k) => k !== 'address').map((k) => `${k} = $${ALL.indexOf(k) + 1}`).join(', ');
     await this.db.query(`UPDATE directory_entries SET ${sets} WHERE address = $1`, values);
+    this.cache?.written('directory', row.address);
     return 'updated';
   }
 
   async get(address: string): Promise<DirectoryEntry | undefined> {
-    const r = await this.db.one<EntryRow>('SELECT * FROM directory_entries WHERE address = $1', [address.toLowerCase()]);
-    return r ? fromRow(r) : undefined;
+    const a = address.toLowerCase();
+    const load = async (): Promise<DirectoryEntry | undefined> => {
+      const r = await this.db.one<EntryRow>('SELECT * FROM directory_entries WHERE address = $1', [a]);
+      return r ? fromRow(r) : undefined;
+    };
+    return this.cache ? this.cache.get('directory', a, load, (v) => (v ? { ...v } : v)) : load();
   }
 
   async findByIdentifier(identifier: string): Promise<DirectoryEntry[]> {
@@ -68,12 +74,13 @@ export class PgDirectoryRepo implements DirectoryRepo {
 
   async setStatus(address: string, status: EntryStatus): Promise<boolean> {
     const res = await this.db.query('UPDATE directory_entries SET status = $1, updated_at = $2 WHERE address = $3', [status, new Date().toISOString(), address.toLowerCase()]);
+    this.cache?.written('directory', address.toLowerCase());
     return (res.rowCount ?? 0) > 0;
   }
 
   async replaceWhitelist(domains: string[]): Promise<{ added: number; removed: number; kept: number }> {
     const wanted = [...new Set(domains.map((d) => d.toLowerCase()))];
-    return this.db.tx(async (c) => {
+    const result = await this.db.tx(async (c) => {
       // One writer at a time: two nodes replacing the list at once must not interleave.
       await c.query('LOCK TABLE whitelist_domains IN SHARE ROW EXCLUSIVE MODE');
       const removed = (await c.query('DELETE FROM whitelist_domains WHERE NOT (domain = ANY($1::text[]))', [wanted])).rowCount ?? 0;
@@ -81,10 +88,14 @@ export class PgDirectoryRepo implements DirectoryRepo {
         ON CONFLICT (domain) DO NOTHING`, [wanted, new Date().toISOString()])).rowCount ?? 0;
       return { added, removed, kept: wanted.length - added };
     });
+    this.cache?.written('whitelist');
+    return result;
   }
 
   async isWhitelisted(domain: string): Promise<boolean> {
-    return (await this.db.one('SELECT 1 FROM whitelist_domains WHERE domain = $1', [domain.toLowerCase()])) !== undefined;
+    const d = domain.toLowerCase();
+    const load = async (): Promise<boolean> => (await this.db.one('SELECT 1 FROM whitelist_domains WHERE domain = $1', [d])) !== undefined;
+    return this.cache ? this.cache.get('whitelist', d, load) : load();
   }
 
   async listWhitelist(): Promise<string[]> {

@@ -10,6 +10,7 @@ import { PgMailRepo } from './mail-repo.js';
 import { PgDatabase } from './pg-database.js';
 import { migratePostgres } from './pg-migrate.js';
 import { PgQueueRepo } from './queue-repo.js';
+import { ReadCache } from './read-cache.js';
 import { PgSettingsRepo } from './settings-repo.js';
 
 export interface PgStoreOptions {
@@ -33,18 +34,22 @@ export class PgStore implements Store {
   readonly filing: PgFilingRepo;
   readonly loginFailures: PgLoginFailureRepo;
   readonly changes: PgChangeFeed;
+  /** Accounts, directory, settings and whitelist reads of this node (read-cache.ts). */
+  readonly cache: ReadCache;
   private closed = false;
 
   private constructor(readonly db: PgDatabase, nodeId: string, onError?: (code: string) => void) {
-    this.directory = new PgDirectoryRepo(db);
-    this.accounts = new PgAccountRepo(db);
+    this.changes = new PgChangeFeed(db, nodeId, onError);
+    this.cache = new ReadCache(() => this.changes.listening, (change) => this.changes.publishInvalidation(change));
+    this.changes.onInvalidation((change) => this.cache.drop(change));
+    this.directory = new PgDirectoryRepo(db, this.cache);
+    this.accounts = new PgAccountRepo(db, this.cache);
     this.audit = new PgAuditRepo(db);
-    this.settings = new PgSettingsRepo(db);
+    this.settings = new PgSettingsRepo(db, this.cache);
     this.mail = new PgMailRepo(db);
     this.queue = new PgQueueRepo(db);
     this.filing = new PgFilingRepo(db);
     this.loginFailures = new PgLoginFailureRepo(db);
-    this.changes = new PgChangeFeed(db, nodeId, onError);
   }
 
   /**

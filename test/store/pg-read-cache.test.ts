@@ -1,0 +1,140 @@
+import pgDriver from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { PgStore } from '../../src/store/postgres/pg-store.js';
+import { ReadCache } from '../../src/store/postgres/read-cache.js';
+import type { Account, DirectoryEntry } from '../../src/store/types.js';
+import { PG_NOT_FOUND_BANNER, createTestDatabase, testPostgres } from '../helpers/postgres.js';
+
+const pg = testPostgres();
+if (!pg) console.warn(`!!! ${PG_NOT_FOUND_BANNER}`);
+
+const account = (address: string): Account => ({
+  address, kind: 'person', disabled: false, wrappedPgpKey: 'w', recoveryWrappedPgpKey: 'r', pgpPublicKey: 'p', pgpFingerprint: 'f',
+  certificatePem: 'c', wrappedCertKey: 'k', passwordVerifier: 'v', custodyWrappedPgpKey: null, wrappedMetaKey: null,
+  createdAt: '2026-12-03T00:00:00.000Z', updatedAt: '2026-12-03T00:00:00.000Z',
+});
+
+const entry = (address: string, familyName: string): DirectoryEntry => ({
+  address, mailboxType: 'PER', idType: '8', idValue: '10100000041', nationalId: '810100000041', civility: null, familyName, givenName: 'Jean',
+  professionCode: '10', professionLabel: 'Médecin', specialtyCode: null, specialtyLabel: null, organisation: null, status: 'active',
+  certificatePem: null, pgpPublicKey: null, source: 'test', updatedAt: '2026-12-03T00:00:00.000Z',
+});
+
+/** Polls `read` until `ok` (another node's notification is asynchronous): at most `ms`. */
+async function within<T>(ms: number, read: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await read();
+    if (ok(v) || Date.now() > end) return v;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('ReadCache', () => {
+  it('does not keep a value loaded across an invalidation, and bypasses itself while not live', async () => {
+    let live = true;
+    const published: unknown[] = [];
+    const cache = new ReadCache(() => live, (c) => published.push(c));
+    let release: (v: string) => void = () => {};
+    const slow = cache.get('settings', 'k', () => new Promise<string>((r) => { release = r; }));
+    cache.written('settings', 'k'); // a write committed while the load was in flight
+    release('old');
+    expect(await slow).toBe('old');
+    expect(cache.size).toBe(0);
+    expect(published).toEqual([{ table: 'settings', key: 'k' }]);
+    let loads = 0;
+    expect(await cache.get('settings', 'k', async () => { loads++; return 'new'; })).toBe('new');
+    expect(await cache.get('settings', 'k', async () => { loads++; return 'newer'; })).toBe('new');
+    expect(loads).toBe(1);
+    live = false;
+    expect(await cache.get('settings', 'k', async () => { loads++; return 'newest'; })).toBe('newest');
+    expect(loads).toBe(2);
+    cache.drop('all');
+    expect(cache.size).toBe(0);
+  });
+});
+
+describe.skipIf(!pg)('PostgreSQL read cache across two nodes', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let n1: PgStore;
+  let n2: PgStore;
+  beforeAll(async () => {
+    database = await createTestDatabase('cache');
+    n1 = await PgStore.open({ url: database.url, nodeId: 'n1' });
+    await n1.migrate();
+    n2 = await PgStore.open({ url: database.url, nodeId: 'n2' });
+  });
+  afterAll(async () => {
+    await n1?.close();
+    await n2?.close();
+    await database?.drop();
+  });
+
+  it('a repeated lookup costs no round trip, and another node\'s write is seen at once (accounts, directory, settings, whitelist)', async () => {
+    const a = 'cache.doctor@x.test';
+    expect(await n1.accounts.get(a)).toBeUndefined(); // a miss is cached too
+    const spy = vi.spyOn(pgDriver.Pool.prototype, 'query');
+    try {
+      expect(await n1.accounts.get(a)).toBeUndefined();
+      expect(spy).not.toHaveBeenCalled();
+    } finally {
+      spy.mockRestore();
+    }
+    await n2.accounts.create(account(a));
+    expect((await within(2000, () => n1.accounts.get(a), (v) => v !== undefined))?.address).toBe(a);
+    await n1.accounts.get(a);
+    await n2.accounts.update(a, { disabled: true });
+    expect((await within(2000, () => n1.accounts.get(a), (v) => v?.disabled === true))?.disabled).toBe(true);
+
+    await n1.directory.get(a);
+    await n2.directory.upsert(entry(a, 'Martin'));
+    expect((await within(2000, () => n1.directory.get(a), (v) => v !== undefined))?.familyName).toBe('Martin');
+    await n2.directory.upsert(entry(a, 'Martin-Durand'));
+    expect((await within(2000, () => n1.directory.get(a), (v) => v?.familyName === 'Martin-Durand'))?.familyName).toBe('Martin-Durand');
+    await n2.directory.setStatus(a, 'suspended');
+    expect((await within(2000, () => n1.directory.get(a), (v) => v?.status === 'suspended'))?.status).toBe('suspended');
+
+    expect(await n1.settings.get('recordServer:' + a)).toBeUndefined();
+    await n2.settings.set('recordServer:' + a, '1');
+    expect(await within(2000, () => n1.settings.get('recordServer:' + a), (v) => v === '1')).toBe('1');
+
+    expect(await n1.directory.isWhitelisted('cache.test')).toBe(false);
+    await n2.directory.replaceWhitelist(['cache.test']);
+    expect(await within(2000, () => n1.directory.isWhitelisted('cache.test'), (v) => v)).toBe(true);
+    await n2.directory.replaceWhitelist([]);
+    expect(await within(2000, () => n1.directory.isWhitelisted('cache.test'), (v) => !v)).toBe(false);
+  });
+
+  it('a value cached on the writing node itself is replaced at once, without waiting for a notification', async () => {
+    const a = 'self.writer@x.test';
+    expect(await n1.accounts.get(a)).toBeUndefined();
+    await n1.accounts.create(account(a));
+    expect((await n1.accounts.get(a))?.address).toBe(a);
+    await n1.accounts.update(a, { disabled: true });
+    expect((await n1.accounts.get(a))?.disabled).toBe(true);
+  });
+
+  it('while the listening connection is lost, nothing is served from the cache: a write made meanwhile is seen', async () => {
+    const key = 'outage.setting';
+    await n2.settings.set(key, 'before');
+    expect(await within(2000, () => n1.settings.get(key), (v) => v === 'before')).toBe('before');
+    // Cut n1's LISTEN connection from the server side: the notifications sent meanwhile are lost.
+    const admin = new pgDriver.Client({ connectionString: database.url });
+    await admin.connect();
+    try {
+      const killed = await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`);
+      expect(killed.rowCount).toBeGreaterThanOrEqual(2); // both nodes' listeners
+    } finally {
+      await admin.end();
+    }
+    await within(2000, async () => n1.changes.listening, (v) => !v);
+    // n2 is not listening either: its notification may be lost; n1 must read the database all the same.
+    await n2.settings.set(key, 'during');
+    expect(await n1.settings.get(key)).toBe('during');
+    await n2.settings.set(key, 'during, again');
+    expect(await n1.settings.get(key)).toBe('during, again');
+    // Listening again, the cache starts from empty.
+    expect(await within(5000, async () => n1.changes.listening, (v) => v)).toBe(true);
+    expect(await n1.settings.get(key)).toBe('during, again');
+  });
+});
