@@ -42,7 +42,7 @@ describe.skipIf(!pg)('PostgreSQL store (openStore, unreachable server)', () => {
     }
   });
 
-  it('the message path costs few round trips: commit() in memory is BEGIN, one statement, COMMIT', async () => {
+  it('the message path costs few round trips: commit() in memory is one statement (no BEGIN/COMMIT)', async () => {
     const store = await PgStore.open({ url: database.url, nodeId: 'rt' });
     try {
       await store.migrate();
@@ -53,7 +53,7 @@ describe.skipIf(!pg)('PostgreSQL store (openStore, unreachable server)', () => {
           id: 'rt-q', envelopeFrom: 'a@x.test', messageId: '<rt@x>', expiresAt: new Date(Date.now() + 3600_000).toISOString(), ret: null, envid: null,
           recipients: [{ recipient: 'c@y.test', notify: null, orcpt: null }],
         });
-        expect(spy.mock.calls.length).toBe(3);
+        expect(spy.mock.calls.length).toBe(1);
         spy.mockClear();
         const inbox = (await store.mail.getMailbox('a@x.test', 'INBOX'))!;
         spy.mockClear();

@@ -60,7 +60,7 @@ export async function startQueueWorker(ctx: GatewayContext, opts: { tls: Gateway
       await reporter.report({ ...item, ret: 'HDRS' }, event, await blob.head(FULL_RETURN_MAX_BYTES));
       return;
     }
-    await reporter.report(item, event, blob ? await ctx.store.mail.getBlob(item.blobId) : undefined);
+    await reporter.report(item, event, blob ? await blob.head(blob.size) : undefined);
   };
 
   const settle = async (item: QueueItem, r: QueueRecipient, outcome: RecipientOutcome, now: Date): Promise<void> => {
@@ -106,7 +106,8 @@ export async function startQueueWorker(ctx: GatewayContext, opts: { tls: Gateway
     const due = item.recipients.filter((r) => r.status === 'pending' && new Date(r.nextAttemptAt) <= now);
     if (!due.length) return;
     const blob = await ctx.store.mail.openBlob(item.blobId);
-    const sealed = blob && (blob.size > FULL_RETURN_MAX_BYTES ? () => blob.stream() : await ctx.store.mail.getBlob(item.blobId));
+    // A small message is read whole from the handle (on PostgreSQL, in the round trip that opened it).
+    const sealed = blob && (blob.size > FULL_RETURN_MAX_BYTES ? () => blob.stream() : await blob.head(blob.size));
     const byDomain = new Map<string, QueueRecipient[]>();
     for (const r of due) byDomain.set(domainOf(r.recipient), [...(byDomain.get(domainOf(r.recipient)) ?? []), r]);
     for (const [domain, recipients] of byDomain) {

@@ -165,6 +165,11 @@ export class PgMailRepo implements MailRepo {
       seen.set(k, round + 1);
       (rounds[round] ??= []).push(i);
     });
+    if (!external && rounds.length <= 1) {
+      // The usual case, every mailbox already there: one statement, one round trip, no BEGIN/COMMIT.
+      const done = await retryConflicts(() => this.commitAtOnce(sealed, wanted, { blobId, size, now, internalDate: internalDate.toISOString(), queue }));
+      if (done) return done;
+    }
     const placed: Array<CommittedDelivery['placed'][number] | undefined> = wanted.map(() => undefined);
     const result = await retryConflicts(() => this.db.tx(async (c) => {
       if (external) {
@@ -203,6 +208,34 @@ export class PgMailRepo implements MailRepo {
     // Committed: the bytes are in the database; the spool file is no longer needed.
     if (external) fs.rmSync(sealed.path, { force: true });
     return result;
+  }
+
+  /**
+   * The whole commit as one all-or-nothing statement outside a transaction block. Undefined when a
+   * mailbox is missing: then nothing was written, and the caller takes the transaction path, which
+   * creates it.
+   */
+  private async commitAtOnce(sealed: Buffer, wanted: Array<{ owner: string; name: string; flags: string; key: string }>,
+    o: { blobId: string; size: number; now: string; internalDate: string; queue?: NewQueueItem | undefined }): Promise<CommittedDelivery | undefined> {
+    const st = placementStatement({
+      placements: wanted, blobId: o.blobId, size: o.size, now: o.now, internalDate: o.internalDate, chunks: splitChunks(sealed),
+      queue: o.queue && o.queue.recipients.length ? o.queue : undefined, allOrNothing: true,
+    });
+    const rows = (await this.db.query<PlacementRow>(st.sql, st.params)).rows;
+    const queued = !!o.queue && o.queue.recipients.length > 0;
+    if (!wanted.length) return { blobId: o.blobId, placed: [], queued }; // a queue item only: its row says nothing more
+    if (rows.some((row) => row.mailbox_id === null)) return undefined;
+    const placed: CommittedDelivery['placed'] = [];
+    for (const row of rows) {
+      let uid = row.new_uid ?? row.dup_uid;
+      // Placed by another node between our snapshot and our lock: a duplicate all the same (committed: readable now).
+      if (uid === null) {
+        uid = (await this.db.one<{ uid: number }>('SELECT uid FROM messages WHERE mailbox_id = $1 AND delivery_key = $2', [row.mailbox_id, wanted[row.ord - 1]!.key]))?.uid ?? null;
+        if (uid === null) throw new MedgateError('STORE_CONFLICT', 'a placement could not be made; try again');
+      }
+      placed[row.ord - 1] = { owner: row.owner!, mailbox: row.name!, mailboxId: row.mailbox_id!, uid, duplicate: row.new_uid === null };
+    }
+    return { blobId: o.blobId, placed: placed.filter((p) => p !== undefined), queued };
   }
 
   private async place(c: Runner, idx: number[], wanted: Array<{ owner: string; name: string; flags: string; key: string }>,
