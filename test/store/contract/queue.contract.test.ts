@@ -9,6 +9,24 @@ const item = (id: string, recipients = ['C@Y.test']): NewQueueItem => ({
 });
 
 contract('delivery queue', (h) => {
+  it('a commit that must create one of its mailboxes writes the blob, the queue item and every placement exactly once', async () => {
+    const { store } = h();
+    await store.mail.commit(Buffer.from('first'), [{ owner: 'a@x.test', mailbox: 'INBOX', deliveryKey: 'm0' }]);
+    // INBOX exists, Sent does not: on PostgreSQL the one-statement commit writes nothing and the transaction does it all.
+    const res = await store.mail.commit(Buffer.from('second'), [
+      { owner: 'a@x.test', mailbox: 'INBOX', deliveryKey: 'm1:in' }, { owner: 'a@x.test', mailbox: 'Sent', deliveryKey: 'm1:sent' },
+    ], item('q-new-mb', ['C@Y.test', 'D@Y.test']));
+    expect(res.placed.map((p) => [p.mailbox, p.uid, p.duplicate])).toEqual([['INBOX', 2, false], ['Sent', 1, false]]);
+    expect(res.queued).toBe(true);
+    const queued = (await store.queue.get('q-new-mb'))!;
+    expect(queued.recipients.map((r) => r.recipient)).toEqual(['c@y.test', 'd@y.test']);
+    expect(queued.blobId).toBe(res.blobId);
+    expect((await store.mail.getBlob(res.blobId))?.toString()).toBe('second');
+    expect(await store.mail.listMessages((await store.mail.getMailbox('a@x.test', 'INBOX'))!.id)).toHaveLength(2);
+    expect(await store.mail.listMessages((await store.mail.getMailbox('a@x.test', 'Sent'))!.id)).toHaveLength(1);
+    expect(await h().count('blobs')).toBe(2);
+  });
+
   it('queues remote recipients in the same commit and schedules them', async () => {
     const { store } = h();
     const res = await store.mail.commit(Buffer.from('remote'), [], item('q-1'));
