@@ -105,6 +105,28 @@ describe.skipIf(!pg)('PostgreSQL read cache across two nodes', () => {
     expect(await within(2000, () => n1.directory.isWhitelisted('cache.test'), (v) => !v)).toBe(false);
   });
 
+  it('a message this node just committed is read from memory, but not once another node has expunged it and its blob went', async () => {
+    const sealed = Buffer.from('sealed bytes committed on n1');
+    const res = await n1.mail.commit(sealed, [{ owner: 'blob.reader@x.test', mailbox: 'INBOX', deliveryKey: 'rb1' }]);
+    const spy = vi.spyOn(pgDriver.Pool.prototype, 'query');
+    try {
+      expect((await n1.mail.getBlob(res.blobId))?.equals(sealed)).toBe(true);
+      const handle = (await n1.mail.openBlob(res.blobId))!;
+      expect(handle.size).toBe(sealed.length);
+      expect((await handle.head(6)).toString()).toBe('sealed');
+      // Only existence checks went to the database (one per call), never a read of the bytes.
+      expect(spy.mock.calls.length).toBe(2);
+      expect(spy.mock.calls.every((c) => /^SELECT 1 FROM blobs/.test(String((c[0] as { text?: string }).text ?? c[0])))).toBe(true);
+    } finally {
+      spy.mockRestore();
+    }
+    const inbox = (await n2.mail.getMailbox('blob.reader@x.test', 'INBOX'))!;
+    await n2.mail.setFlags(inbox.id, [res.placed[0]!.uid], 'add', ['\\Deleted']);
+    expect(await n2.mail.expunge(inbox.id)).toEqual([res.placed[0]!.uid]);
+    expect(await n1.mail.getBlob(res.blobId)).toBeUndefined();
+    expect(await n1.mail.openBlob(res.blobId)).toBeUndefined();
+  });
+
   it('a value cached on the writing node itself is replaced at once, without waiting for a notification', async () => {
     const a = 'self.writer@x.test';
     expect(await n1.accounts.get(a)).toBeUndefined();

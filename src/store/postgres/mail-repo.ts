@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { Readable } from 'node:stream';
 import { MedgateError } from '../../errors.js';
 import { canonicalMailboxName, defaultSpecialUse } from '../sqlite/mail-repo.js';
 import {
@@ -9,6 +10,7 @@ import {
 import { BLOB_UPSERT, blobHandle, chunkCount, collectBlobs, insertChunksFromFile, readWhole, splitChunks } from './blob-chunks.js';
 import { placementStatement, type PlacementRow } from './placement-sql.js';
 import type { PgDatabase } from './pg-database.js';
+import { RecentBlobs } from './recent-blobs.js';
 import { retryConflicts } from './retry.js';
 import type { Runner } from './runner.js';
 
@@ -56,6 +58,9 @@ const ENSURE_SQL = `WITH ${UID_VALIDITY_CTE.replaceAll('$VNOW', '$6')},
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
 export class PgMailRepo implements MailRepo {
+  /** What this node just committed from memory: the relay and a reader ask for it again at once. */
+  private readonly recent = new RecentBlobs();
+
   constructor(private readonly db: PgDatabase) {}
 
   private async ensureIn(c: Runner, owner: string, name: string, specialUse: SpecialUse, subscribed: boolean): Promise<void> {
@@ -168,7 +173,7 @@ export class PgMailRepo implements MailRepo {
     if (!external && rounds.length <= 1) {
       // The usual case, every mailbox already there: one statement, one round trip, no BEGIN/COMMIT.
       const done = await retryConflicts(() => this.commitAtOnce(sealed, wanted, { blobId, size, now, internalDate: internalDate.toISOString(), queue }));
-      if (done) return done;
+      if (done) { this.recent.put(blobId, sealed); return done; }
     }
     const placed: Array<CommittedDelivery['placed'][number] | undefined> = wanted.map(() => undefined);
     const result = await retryConflicts(() => this.db.tx(async (c) => {
@@ -207,6 +212,7 @@ export class PgMailRepo implements MailRepo {
     }));
     // Committed: the bytes are in the database; the spool file is no longer needed.
     if (external) fs.rmSync(sealed.path, { force: true });
+    if (!external) this.recent.put(blobId, sealed);
     return result;
   }
 
@@ -248,12 +254,22 @@ export class PgMailRepo implements MailRepo {
     return (await c.query<PlacementRow>(st.sql, st.params)).rows;
   }
 
+  /** The bytes of a blob this node committed a moment ago, if the database still has it (any node may have collected it since). */
+  private async recentBlob(blobId: string): Promise<Buffer | undefined> {
+    const data = this.recent.get(blobId);
+    if (!data) return undefined;
+    return (await this.db.one('SELECT 1 FROM blobs WHERE id = $1', [blobId])) ? data : undefined;
+  }
+
   async getBlob(blobId: string): Promise<Buffer | undefined> {
+    if (this.recent.get(blobId)) return this.recentBlob(blobId);
     return readWhole(this.db, blobId);
   }
 
   async openBlob(blobId: string): Promise<BlobHandle | undefined> {
-    return blobHandle(this.db, blobId);
+    if (!this.recent.get(blobId)) return blobHandle(this.db, blobId);
+    const data = await this.recentBlob(blobId);
+    return data && { size: data.length, stream: () => Readable.from([data]), head: async (max) => data.subarray(0, max) };
   }
 
   /** Blobs live in the database only: nothing outside it can be left over. */
