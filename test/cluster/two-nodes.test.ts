@@ -135,6 +135,47 @@ describe.skipIf(!available)('two gateway nodes over one PostgreSQL database', ()
     }
   });
 
+  it('an account disabled by the CLI is refused by both nodes at once, and let in again once enabled (the nodes\' read caches follow)', async () => {
+    const login = async (p: ServeProcess): Promise<boolean> => {
+      const client = imap(p);
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        await client.logout();
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    // To the sender's own INBOX: no queue item (the kill -9 test below counts them).
+    const sendToSelf = async (p: ServeProcess, subject: string): Promise<boolean> => {
+      const transport = submitter(t, { ...t.a, serve: p }, PAUL);
+      try {
+        return /^250 /.test((await transport.sendMail({ envelope: { from: PAUL, to: [PAUL] }, raw: message(subject) })).response);
+      } catch {
+        return false;
+      } finally {
+        transport.close();
+      }
+    };
+    // Both nodes have the account cached (each looked it up at this login).
+    expect(await login(node1)).toBe(true);
+    expect(await login(node2)).toBe(true);
+    const disabled = await t.a.cli('user', 'disable', PAUL);
+    expect(disabled.code, disabled.stderr).toBe(0);
+    await new Promise((r) => setTimeout(r, 300)); // the NOTIFY of a CLI process's write: milliseconds (entries live 10 s without it)
+    try {
+      expect(await login(node2)).toBe(false);
+      expect(await sendToSelf(node1, 'from a disabled account')).toBe(false);
+    } finally {
+      const enabled = await t.a.cli('user', 'enable', PAUL);
+      expect(enabled.code, enabled.stderr).toBe(0);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await login(node2)).toBe(true);
+    expect(await sendToSelf(node1, 'enabled again')).toBe(true);
+  });
+
   it('300 messages queued for the peer through both nodes are delivered exactly once, both nodes working', async () => {
     const already = mailboxBlobs(t.b, CLAIRE).length;
     const results = await Promise.all(Array.from({ length: 300 }, (_, i) => send(i % 2 ? node2 : node1, `lot ${i}`)));
