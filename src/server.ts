@@ -2,6 +2,7 @@ import type { GatewayContext } from './context.js';
 import { HttpServer } from './http/http-server.js';
 import { initialise, missingGatewayFiles, removeLeftoverSpool, type Initialised } from './init/initialise.js';
 import { MedgateError } from './errors.js';
+import { listenFailure } from './listen-failure.js';
 import path from 'node:path';
 import { Metrics } from './metrics.js';
 import { readCrlFiles } from './pki/index.js';
@@ -94,7 +95,7 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
   } catch (err) {
     for (const s of started.reverse()) await s.close().catch(() => undefined);
     await sealPool.close().catch(() => undefined);
-    throw err;
+    throw listenFailure(err, config.listen);
   }
   metrics.up.set(1);
   await ctx.audit.record({ actor: 'system', action: 'gateway.start', outcome: 'ok', details: { domain: config.domain } });

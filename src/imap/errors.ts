@@ -40,8 +40,8 @@ export function responseCodeFor(code: string): string | undefined {
 }
 
 export class ImapError extends MedgateError {
-  constructor(code: ImapErrorCodeValue, message: string, details?: Record<string, unknown>) {
-    super(code, message, details);
+  constructor(code: ImapErrorCodeValue, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(code, message, details, options);
     this.name = 'ImapError';
   }
 }

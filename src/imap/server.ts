@@ -98,7 +98,7 @@ export function createImapServer(options: ImapServerOptions): ImapServer {
 
   const listenOne = (server: Server, port: number): Promise<number> =>
     new Promise((resolve, reject) => {
-      const onError = (err: Error): void => reject(new ImapError(ImapErrorCode.LISTEN_FAILED, `IMAP cannot listen on port ${port}: ${err.message}`));
+      const onError = (err: Error): void => reject(new ImapError(ImapErrorCode.LISTEN_FAILED, `IMAP cannot listen on port ${port}: ${err.message}`, undefined, { cause: err }));
       server.once('error', onError);
       server.listen(port, options.host ?? '0.0.0.0', () => {
         server.off('error', onError);

@@ -12,7 +12,7 @@ import { loadConfig } from '../../dist/config/load.js';
 import { createContext, type GatewayContext } from '../../dist/context.js';
 import { startGateway, type RunningGateway } from '../../dist/server.js';
 import { TrustStore } from '../../dist/smtp/submission/trust.js';
-import { CLI, prepareGateway, startServe, tempDir, writeGatewayConfig } from '../helpers/gateway.js';
+import { CLI, prepareGateway, runCli, startServe, tempDir, writeGatewayConfig } from '../helpers/gateway.js';
 import { freePorts } from '../helpers/ports.js';
 
 const APP = 'logiciel@cabinet-antony.medgate.test';
@@ -67,10 +67,20 @@ describe('start-up safety', () => {
       config.listen.imap = imapPort!;
       const ctx = await createContext(config, { logDestination: 'stderr' });
       try {
-        await expect(startGateway(ctx)).rejects.toThrow(/EADDRINUSE/);
+        // The operator's to fix, said in one line: which address, which setting, what to do.
+        await expect(startGateway(ctx)).rejects.toMatchObject({
+          code: 'LISTEN_FAILED',
+          message: expect.stringMatching(new RegExp(`^cannot listen on 127\\.0\\.0\\.1:${imapPort} \\(listen\\.imap\\): the address is already in use`)),
+        });
       } finally {
         await ctx.close();
       }
+      // `medgate serve` says it in one line and exits 1, not as an internal error (70) with a stack.
+      const squatted = path.join(dir, 'squatted.yaml');
+      fs.writeFileSync(squatted, fs.readFileSync(configFile, 'utf8').replace(/^(\s*)imap: \d+$/m, `$1imap: ${imapPort}`));
+      const r = await runCli(['serve', '--config', squatted]);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toBe(`medgate: cannot listen on 127.0.0.1:${imapPort} (listen.imap): the address is already in use (another medgate, or another program, listens there); stop what uses it or choose another port in the config [LISTEN_FAILED]`);
       // The submission port, opened before IMAP failed, is free again.
       const probe = net.createServer();
       await new Promise<void>((resolve, reject) => { probe.once('error', reject); probe.listen(submissionPort, '127.0.0.1', resolve); });
