@@ -5,6 +5,9 @@ import { MedgateError } from '../../errors.js';
 import type { SealedSubmission, SealedSubmissionFile, SubmissionFileToSeal, SubmissionToSeal } from '../seal-submission.js';
 import type { OpenTask, OpenTaskResult, OwnCopyTask, OwnCopyTaskResult, SealFileTask, SealFileTaskResult, SealTask, SealTaskResult, UnwrapTask, UnwrapTaskResult } from './seal-worker.js';
 
+/** Young-generation ceiling of each sealing worker (three semi-spaces of 32 MB). */
+export const SEAL_WORKER_YOUNG_GENERATION_MB = 96;
+
 /**
  * A pool of worker threads that seal submissions and unwrap account keys (Argon2), so crypto uses
  * every core and the event loop stays free for SMTP/IMAP connections.
@@ -25,6 +28,11 @@ export class SealPool {
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: 60_000,
+      // A larger young generation (V8 sizes it up to 3 × 16 MB semi-spaces by default; here 3 × 32):
+      // a seal allocates a few MB of short-lived strings and buffers, and with more room fewer of
+      // them survive a scavenge to be copied. bench/smtp.bench.ts: gateway A's CPU per message
+      // (docs/operations.md, "Speed targets").
+      resourceLimits: { maxYoungGenerationSizeMb: SEAL_WORKER_YOUNG_GENERATION_MB },
     });
   }
 
