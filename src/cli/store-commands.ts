@@ -22,8 +22,11 @@ export function registerStoreCommands(program: Command): void {
       const config = configOf(cmd);
       const url = process.env.MEDGATE_DATABASE_URL || config.store.postgres?.url;
       if (!url) { out('store: SQLite, nothing to wait for'); return; }
+      const seconds = Number(opts.timeout);
+      // NaN would never be passed: the wait would not end.
+      if (!Number.isFinite(seconds) || seconds < 0) throw new MedgateError('USAGE', `--timeout must be a number of seconds, got "${opts.timeout}"`);
       const target = parsePgUrl(url);
-      const deadline = Date.now() + Number(opts.timeout) * 1000;
+      const deadline = Date.now() + seconds * 1000;
       let last = '';
       for (;;) {
         const db = new PgDatabase({ url, poolSize: 1 });
