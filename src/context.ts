@@ -5,7 +5,7 @@ import { AuditTrail } from './audit/audit-trail.js';
 import type { MedgateConfig } from './config/schema.js';
 import { ensureCustodyKey, ensureFilingKey } from './crypto/gateway-keys.js';
 import { DirectoryService } from './directory/directory-service.js';
-import { MessageSealer } from './message/sealer.js';
+import type { MessageSealer } from './message/sealer.js';
 import { createLogger, type Logger } from './log.js';
 import { MailEvents } from './mailbox/mail-events.js';
 import { loadTestCa, type TestCa } from './pki/index.js';
@@ -48,8 +48,10 @@ export async function createContext(config: MedgateConfig, opts: { logDestinatio
     loginLimits: config.security.loginLimits,
   });
   let sealer: Promise<MessageSealer> | undefined;
-  const getSealer = (): Promise<MessageSealer> => (sealer ??= ensureFilingKey(config.keysDir ?? config.dataDir, config.domain)
-    .then((k) => new MessageSealer(directory, config.domain, k.privateKey, config.smime.prefer))
+  // Loaded when first asked for: the MIME and sealing code is most of what a CLI command would load
+  // at start, and most commands (user, directory, pki, audit, queue) never seal.
+  const getSealer = (): Promise<MessageSealer> => (sealer ??= Promise.all([ensureFilingKey(config.keysDir ?? config.dataDir, config.domain), import('./message/sealer.js')])
+    .then(([k, m]) => new m.MessageSealer(directory, config.domain, k.privateKey, config.smime.prefer))
     .catch((err: unknown) => { sealer = undefined; throw err; }));
   const mailEvents = new MailEvents(store.changes);
   return {

@@ -3,7 +3,6 @@ import { filingFor } from '../filing/context.js';
 import { exportPatients } from '../filing/export.js';
 import type { FiledIdentity } from '../filing/identity-hashes.js';
 import { importPatients, type ImportReport } from '../filing/import.js';
-import { sendRecord } from '../filing/record-request.js';
 import { MedgateError } from '../errors.js';
 import { addConfigOption, out, promptSecret, withContext } from './common.js';
 
@@ -161,6 +160,7 @@ export function registerPatientsCommands(program: Command): void {
       if (!opts.emergency && opts.reason !== undefined) throw new MedgateError('USAGE', '--reason goes with --emergency');
       const password = opts.password ?? await promptSecret(`password of ${opts.rmp}: `);
       await withContext(cmd, async (ctx) => {
+        const { sendRecord } = await import('../filing/record-request.js'); // sealing code: only this command needs it
         const r = await sendRecord(ctx, {
           patientId: id, doctor: opts.to, recordServer: { address: opts.rmp, password },
           ...(opts.document ? { documentId: opts.document } : {}), ...(opts.accessCode !== undefined ? { accessCode: opts.accessCode } : {}),

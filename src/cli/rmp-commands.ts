@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { rmpPull } from '../filing/rmp-pull.js';
 import { out, promptSecret } from './common.js';
 
 /** `medgate rmp pull`: the reference record-server ingester (needs no gateway config, only IMAP access). */
@@ -18,6 +17,7 @@ export function registerRmpCommands(program: Command): void {
     .option('--servername <name>', 'TLS server name when --host is an IP address')
     .action(async (opts: { host: string; port: number; user: string; password?: string; out: string; ca?: string; tls?: boolean; servername?: string }) => {
       const password = opts.password ?? await promptSecret(`password for ${opts.user}: `);
+      const { rmpPull } = await import('../filing/rmp-pull.js'); // the IMAP client: only this command needs it
       const r = await rmpPull({
         host: opts.host, port: opts.port, user: opts.user, password, out: opts.out, secure: !!opts.tls,
         ...(opts.ca ? { caPem: fs.readFileSync(opts.ca, 'utf8') } : {}), ...(opts.servername ? { servername: opts.servername } : {}),

@@ -4,7 +4,7 @@ import { demoBanner } from '../init/demo.js';
 import { initialise } from '../init/initialise.js';
 import { describeLoose, findLoosePermissions, fixPermissions } from '../init/permissions.js';
 import type { MedgateConfig } from '../config/schema.js';
-import { startGateway } from '../server.js';
+import type { startGateway } from '../server.js';
 import { addConfigOption, configOf, out, withContext } from './common.js';
 
 export function registerServeCommands(program: Command): void {
@@ -19,7 +19,8 @@ export function registerServeCommands(program: Command): void {
     else if (perms.warning) ctx.logger.warn({ loose: perms.count }, `${perms.warning}: run medgate serve --fix-permissions`);
     let gw: Awaited<ReturnType<typeof startGateway>>;
     try {
-      gw = await startGateway(ctx);
+      // Loaded here: every listener's code is what `serve` needs and no other command does.
+      gw = await (await import('../server.js')).startGateway(ctx);
     } catch (err) {
       // The store's connections (PostgreSQL pool, change feed) would keep the process alive.
       await ctx.close().catch(() => undefined);
