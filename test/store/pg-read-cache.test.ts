@@ -127,6 +127,31 @@ describe.skipIf(!pg)('PostgreSQL read cache across two nodes', () => {
     expect(await n1.mail.openBlob(res.blobId)).toBeUndefined();
   });
 
+  it('many keys of one table invalidated at once travel as one table-wide notification, which empties that table here', async () => {
+    const listener = new pgDriver.Client({ connectionString: database.url });
+    await listener.connect();
+    const heard: string[] = [];
+    listener.on('notification', (m) => { if (m.channel === 'medgate_cache') heard.push(m.payload ?? ''); });
+    await listener.query('LISTEN medgate_cache');
+    try {
+      const keys = Array.from({ length: 40 }, (_v, i) => `bulk${i}@x.test`);
+      for (const k of keys) expect(await n1.directory.get(k)).toBeUndefined();
+      const cachedBefore = n1.cache.size;
+      // As an import does: rows written, then their keys invalidated in one turn of the event loop.
+      for (const k of keys) await n2.directory.upsert(entry(k, 'Bulk'));
+      for (const k of keys) n2.cache.written('directory', k);
+      await within(2000, async () => heard.some((h) => !('k' in (JSON.parse(h) as object))), (v) => v);
+      const wide = heard.map((h) => JSON.parse(h) as { t: string; k?: string }).filter((h) => h.k === undefined);
+      expect(wide.length).toBeGreaterThanOrEqual(1); // the 40 in one batch (the upserts' own may have joined up too)
+      expect(wide.every((w) => w.t === 'directory')).toBe(true);
+      expect(heard.length).toBeLessThan(2 * keys.length); // not one per key for the explicit 40
+      expect(n1.cache.size).toBeLessThan(cachedBefore);
+      for (const k of keys) expect((await n1.directory.get(k))?.familyName).toBe('Bulk');
+    } finally {
+      await listener.end();
+    }
+  });
+
   it('a value cached on the writing node itself is replaced at once, without waiting for a notification', async () => {
     const a = 'self.writer@x.test';
     expect(await n1.accounts.get(a)).toBeUndefined();

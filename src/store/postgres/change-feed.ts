@@ -9,6 +9,8 @@ const CACHE_CHANNEL = 'medgate_cache';
 const CACHED_TABLES = new Set<CachedTable>(['accounts', 'directory', 'settings', 'whitelist']);
 /** NOTIFY payloads are limited to 8000 bytes: a large expunge is sent in parts. */
 const UIDS_PER_NOTIFICATION = 500;
+/** More keys of one table than this in one batch are announced as the whole table. */
+const INVALIDATIONS_PER_TABLE = 32;
 
 interface Wire {
   /** Publishing node: a node ignores its own notifications (its sessions heard them in process). */
@@ -44,8 +46,10 @@ export class PgChangeFeed implements ChangeFeed {
   private retryMs = 250;
   private closed = false;
   private sending: Promise<void> = Promise.resolve();
-  /** Channels and payloads waiting for the NOTIFY in flight to finish: sent together in the next one. */
-  private queued: Array<[string, string]> = [];
+  /** Mailbox changes and cache invalidations waiting for the NOTIFY in flight: sent together in the next one. */
+  private queued: string[] = [];
+  private queuedInvalidations: Invalidation[] = [];
+  private scheduled = false;
 
   constructor(private readonly db: PgDatabase, private readonly nodeId: string, private readonly onError: (code: string) => void = () => {}) {}
 
@@ -120,7 +124,30 @@ export class PgChangeFeed implements ChangeFeed {
 
   /** Tells the other nodes that cached rows changed (sent with the next batch of notifications). */
   publishInvalidation(change: Invalidation): void {
-    this.enqueue([[CACHE_CHANNEL, JSON.stringify({ n: this.nodeId, t: change.table, ...(change.key === undefined ? {} : { k: change.key }) } satisfies CacheWire)]]);
+    this.queuedInvalidations.push(change);
+    this.schedule();
+  }
+
+  /**
+   * The invalidations of one batch, fewest first: a table named whole covers its keys, and many
+   * keys of one table (a directory import writes thousands) become the whole table.
+   */
+  private compactInvalidations(list: Invalidation[]): string[] {
+    const byTable = new Map<CachedTable, Set<string> | 'all'>();
+    for (const c of list) {
+      const keys = byTable.get(c.table);
+      if (keys === 'all') continue;
+      if (c.key === undefined) { byTable.set(c.table, 'all'); continue; }
+      const set = keys ?? new Set<string>();
+      set.add(c.key);
+      byTable.set(c.table, set.size > INVALIDATIONS_PER_TABLE ? 'all' : set);
+    }
+    const out: string[] = [];
+    for (const [t, keys] of byTable) {
+      if (keys === 'all') out.push(JSON.stringify({ n: this.nodeId, t } satisfies CacheWire));
+      else for (const k of keys) out.push(JSON.stringify({ n: this.nodeId, t, k } satisfies CacheWire));
+    }
+    return out;
   }
 
   onInvalidation(listener: (change: Invalidation | 'all') => void): () => void {
@@ -130,20 +157,25 @@ export class PgChangeFeed implements ChangeFeed {
 
   /** In the order published: the other nodes must see an EXISTS before the EXPUNGE of the same UID. */
   publish(change: StoredMailboxChange): void {
-    this.enqueue(split(change).map((part) => [CHANNEL, JSON.stringify({ n: this.nodeId, c: part } satisfies Wire)]));
+    for (const part of split(change)) this.queued.push(JSON.stringify({ n: this.nodeId, c: part } satisfies Wire));
+    this.schedule();
   }
 
-  private enqueue(notifications: Array<[string, string]>): void {
-    const first = this.queued.length === 0;
-    this.queued.push(...notifications);
-    if (!first) return; // a send is already scheduled: it takes these too
+  private schedule(): void {
+    if (this.scheduled) return; // a send is already scheduled: it takes these too
+    this.scheduled = true;
     // Changes published while one NOTIFY is in flight go in the next statement together, one round
     // trip for all (a message's INBOX and Sent copies, a burst of flag changes). One statement,
     // one transaction: PostgreSQL delivers its notifications in the order they were raised.
     this.sending = this.sending
       .then(() => {
-        const batch = this.queued;
+        this.scheduled = false;
+        const batch: Array<[string, string]> = [
+          ...this.queued.map((p): [string, string] => [CHANNEL, p]),
+          ...this.compactInvalidations(this.queuedInvalidations).map((p): [string, string] => [CACHE_CHANNEL, p]),
+        ];
         this.queued = [];
+        this.queuedInvalidations = [];
         return this.db.query('SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(c, p, ord) ORDER BY ord',
           [batch.map((b) => b[0]), batch.map((b) => b[1])]);
       })
