@@ -206,6 +206,9 @@ describe.skipIf(!available)('two gateway nodes over one PostgreSQL database', ()
     await waitFor(async () => (await db.query("SELECT COUNT(*)::int AS n FROM queue_recipients WHERE status <> 'delivered'")).rows[0].n === 0, 30_000, 'every recipient delivered');
     expect(mailboxBlobs(t.b, CLAIRE)).toHaveLength(already + 300);
     // Each delivery is logged by the node that made it: both worked, and none was made twice.
+    // The log line follows the database update: wait for the lines themselves, then for any late second delivery.
+    await waitFor(() => deliveredBy(node1) - one0 + deliveredBy(node2) - two0 >= 300, 10_000, '300 delivery log lines');
+    await new Promise((r) => setTimeout(r, 500));
     const [one, two] = [deliveredBy(node1) - one0, deliveredBy(node2) - two0];
     expect(one).toBeGreaterThan(0);
     expect(two).toBeGreaterThan(0);
