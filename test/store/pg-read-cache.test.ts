@@ -152,6 +152,34 @@ describe.skipIf(!pg)('PostgreSQL read cache across two nodes', () => {
     }
   });
 
+  it('another node reads a blob it did not commit from the database: one chunk with its handle, several chunk by chunk', async () => {
+    const small = Buffer.from('one chunk of sealed bytes');
+    const large = Buffer.concat([Buffer.alloc(256 * 1024, 1), Buffer.from('second chunk')]);
+    const a = await n1.mail.commit(small, [{ owner: 'blob.other@x.test', mailbox: 'INBOX', deliveryKey: 'bo1' }]);
+    const b = await n1.mail.commit(large, [{ owner: 'blob.other@x.test', mailbox: 'INBOX', deliveryKey: 'bo2' }]);
+    const spy = vi.spyOn(pgDriver.Pool.prototype, 'query');
+    let smallQueries = 0;
+    try {
+      const h = (await n2.mail.openBlob(a.blobId))!;
+      expect([h.size, (await h.head(h.size)).equals(small), (await h.head(3)).toString()]).toEqual([small.length, true, 'one']);
+      const pieces: Buffer[] = [];
+      for await (const p of h.stream() as AsyncIterable<Buffer>) pieces.push(p);
+      expect(Buffer.concat(pieces).equals(small)).toBe(true);
+      smallQueries = spy.mock.calls.length;
+    } finally {
+      spy.mockRestore();
+    }
+    expect(smallQueries).toBe(1); // size and bytes in the query that opened it
+    const h = (await n2.mail.openBlob(b.blobId))!;
+    expect(h.size).toBe(large.length);
+    const pieces: Buffer[] = [];
+    for await (const p of h.stream() as AsyncIterable<Buffer>) pieces.push(p);
+    expect(pieces).toHaveLength(2);
+    expect(Buffer.concat(pieces).equals(large)).toBe(true);
+    expect((await h.head(256 * 1024 + 6)).subarray(-6).toString()).toBe('second');
+    expect((await n2.mail.getBlob(b.blobId))?.equals(large)).toBe(true);
+  });
+
   it('a value cached on the writing node itself is replaced at once, without waiting for a notification', async () => {
     const a = 'self.writer@x.test';
     expect(await n1.accounts.get(a)).toBeUndefined();

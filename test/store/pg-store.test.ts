@@ -71,6 +71,27 @@ describe.skipIf(!pg)('PostgreSQL store (openStore, unreachable server)', () => {
     }
   });
 
+  it('a prepared statement whose table another node altered is prepared afresh: the reads go on', async () => {
+    const own = await createTestDatabase('plan');
+    const store = await PgStore.open({ url: own.url, poolSize: 4, nodeId: 'plan' });
+    const admin = new pgDriver.Client({ connectionString: own.url });
+    try {
+      await store.migrate();
+      await store.mail.ensureMailbox('a@x.test', 'INBOX');
+      // Prepared (`SELECT * FROM mailboxes …`) on every connection of the pool.
+      await Promise.all(Array.from({ length: 8 }, () => store.mail.listMailboxes('a@x.test')));
+      await admin.connect();
+      // A later schema (a rolling upgrade's migration on another node) changes what `SELECT *` returns.
+      await admin.query('ALTER TABLE mailboxes ADD COLUMN added_by_a_newer_node integer');
+      const lists = await Promise.all(Array.from({ length: 8 }, () => store.mail.listMailboxes('a@x.test')));
+      expect(lists.map((l) => l.map((m) => m.name))).toEqual(Array.from({ length: 8 }, () => ['INBOX']));
+    } finally {
+      await admin.end().catch(() => undefined);
+      await store.close();
+      await own.drop();
+    }
+  });
+
   it('an unreachable server: open still returns, ping and reads are STORE_UNAVAILABLE, never a driver error', async () => {
     const codes: string[] = [];
     const store = await PgStore.open({ url: 'postgres://postgres:x@127.0.0.1:1/none', poolSize: 1, nodeId: 'n', onError: (c) => codes.push(c) });

@@ -57,6 +57,20 @@ const ENSURE_SQL = `WITH ${UID_VALIDITY_CTE.replaceAll('$VNOW', '$6')},
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
+/**
+ * What one row of the placement statement placed. A delivery key placed by another node between
+ * our snapshot and our lock (no new UID, no duplicate seen) is a duplicate all the same: its UID is
+ * read back (committed, so readable in the transaction or after the statement).
+ */
+async function placedFrom(c: Runner, row: PlacementRow, key: string): Promise<CommittedDelivery['placed'][number]> {
+  let uid = row.new_uid ?? row.dup_uid;
+  if (uid === null) {
+    uid = (await c.query<{ uid: number }>('SELECT uid FROM messages WHERE mailbox_id = $1 AND delivery_key = $2', [row.mailbox_id, key])).rows[0]?.uid ?? null;
+    if (uid === null) throw new MedgateError('STORE_CONFLICT', 'a placement could not be made; try again');
+  }
+  return { owner: row.owner!, mailbox: row.name!, mailboxId: row.mailbox_id!, uid, duplicate: row.new_uid === null };
+}
+
 export class PgMailRepo implements MailRepo {
   /** What this node just committed from memory: the relay and a reader ask for it again at once. */
   private readonly recent = new RecentBlobs();
@@ -199,13 +213,7 @@ export class PgMailRepo implements MailRepo {
         for (const row of rows) {
           const i = idx[row.ord - 1]!;
           if (row.mailbox_id === null) throw new MedgateError('MAILBOX_UNKNOWN', 'a mailbox was deleted while a message was placed in it');
-          let uid = row.new_uid ?? row.dup_uid;
-          // Placed by another node between our snapshot and our lock: a duplicate all the same.
-          if (uid === null) {
-            uid = (await c.query<{ uid: number }>('SELECT uid FROM messages WHERE mailbox_id = $1 AND delivery_key = $2', [row.mailbox_id, wanted[i]!.key])).rows[0]?.uid ?? null;
-            if (uid === null) throw new MedgateError('STORE_CONFLICT', 'a placement could not be made; try again');
-          }
-          placed[i] = { owner: row.owner!, mailbox: row.name!, mailboxId: row.mailbox_id, uid, duplicate: row.new_uid === null };
+          placed[i] = await placedFrom(c, row, wanted[i]!.key);
         }
       }
       return { blobId, placed: placed.filter((p) => p !== undefined), queued: !!queue && queue.recipients.length > 0 };
@@ -232,15 +240,7 @@ export class PgMailRepo implements MailRepo {
     if (!wanted.length) return { blobId: o.blobId, placed: [], queued }; // a queue item only: its row says nothing more
     if (rows.some((row) => row.mailbox_id === null)) return undefined;
     const placed: CommittedDelivery['placed'] = [];
-    for (const row of rows) {
-      let uid = row.new_uid ?? row.dup_uid;
-      // Placed by another node between our snapshot and our lock: a duplicate all the same (committed: readable now).
-      if (uid === null) {
-        uid = (await this.db.one<{ uid: number }>('SELECT uid FROM messages WHERE mailbox_id = $1 AND delivery_key = $2', [row.mailbox_id, wanted[row.ord - 1]!.key]))?.uid ?? null;
-        if (uid === null) throw new MedgateError('STORE_CONFLICT', 'a placement could not be made; try again');
-      }
-      placed[row.ord - 1] = { owner: row.owner!, mailbox: row.name!, mailboxId: row.mailbox_id!, uid, duplicate: row.new_uid === null };
-    }
+    for (const row of rows) placed[row.ord - 1] = await placedFrom(this.db, row, wanted[row.ord - 1]!.key);
     return { blobId: o.blobId, placed: placed.filter((p) => p !== undefined), queued };
   }
 
