@@ -3,7 +3,11 @@ import * as openpgp from 'openpgp';
 import { Piscina } from 'piscina';
 import { MedgateError } from '../../errors.js';
 import type { SealedSubmission, SealedSubmissionFile, SubmissionFileToSeal, SubmissionToSeal } from '../seal-submission.js';
+import { loadedWorkerOf, SEAL_POOL_WORKER_DATA } from './worker-loaded.js';
 import type { OpenTask, OpenTaskResult, OwnCopyTask, OwnCopyTaskResult, SealFileTask, SealFileTaskResult, SealTask, SealTaskResult, UnwrapTask, UnwrapTaskResult } from './seal-worker.js';
+
+/** How long close() waits for threads still loading their module before it terminates them anyway. */
+const CLOSE_LOAD_WAIT_MS = 10_000;
 
 /** Young-generation ceiling of each sealing worker (three semi-spaces of 32 MB). */
 export const SEAL_WORKER_YOUNG_GENERATION_MB = 96;
@@ -20,9 +24,16 @@ export class SealPool {
    * its session because of this cache).
    */
   private readonly armored = new WeakMap<openpgp.Key, string>();
+  private readonly threads: number;
+  /** Threads whose module has loaded (worker-loaded.ts: a thread must not be terminated before). */
+  private readonly loaded = new Set<number>();
+  private allLoaded: () => void = () => undefined;
+  private readonly allLoadedPromise = new Promise<void>((resolve) => (this.allLoaded = resolve));
 
   constructor(threads = Math.max(1, os.availableParallelism())) {
+    this.threads = threads;
     this.pool = new Piscina({
+      workerData: SEAL_POOL_WORKER_DATA,
       // From dist the worker is .js; run from source (tsx: benches) it is .ts and the loader is inherited.
       filename: new URL(import.meta.url.endsWith('.ts') ? './seal-worker.ts' : './seal-worker.js', import.meta.url).href,
       minThreads: threads,
@@ -33,6 +44,12 @@ export class SealPool {
       // them survive a scavenge to be copied. bench/smtp.bench.ts: gateway A's CPU per message
       // (docs/operations.md, "Speed targets").
       resourceLimits: { maxYoungGenerationSizeMb: SEAL_WORKER_YOUNG_GENERATION_MB },
+    });
+    this.pool.on('message', (message: unknown) => {
+      const id = loadedWorkerOf(message);
+      if (id === undefined) return;
+      this.loaded.add(id);
+      if (this.loaded.size >= this.threads) this.allLoaded();
     });
   }
 
@@ -113,6 +130,11 @@ export class SealPool {
   }
 
   async close(): Promise<void> {
+    // Not while a thread still loads its module (worker-loaded.ts); bounded, for a worker that
+    // failed to load and so never says so.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.allLoadedPromise, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_LOAD_WAIT_MS)))]);
+    clearTimeout(timer);
     await this.pool.destroy();
   }
 }

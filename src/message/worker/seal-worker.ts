@@ -11,6 +11,7 @@ import type { X509Credential } from '../../crypto/smime/index.js';
 import type { SealFormat } from '../recipient-format.js';
 import { sealOwnCopy } from '../seal-own-copy.js';
 import { sealSubmission, sealSubmissionFile, type SealedSubmission, type SealedSubmissionFile } from '../seal-submission.js';
+import { signalWorkerLoaded } from './worker-loaded.js';
 
 export interface SealTask {
   raw: Uint8Array;
@@ -212,3 +213,6 @@ export async function openMessage(task: OpenTask): Promise<OpenTaskResult> {
     return failure(err);
   }
 }
+
+// Last: the pool waits for this before it may terminate the thread (worker-loaded.ts says why).
+signalWorkerLoaded();
