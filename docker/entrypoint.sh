@@ -16,11 +16,13 @@ set -eu
 umask 077
 
 MEDGATE_HOME="${MEDGATE_HOME:-/opt/medgate}"
+# src/runtime/node-flags.ts (SERVE_NODE_FLAGS) says why each is there.
+NODE_FLAGS="--single-threaded-gc --incremental-marking-soft-trigger=80 --incremental-marking-hard-trigger=95"
 MEDGATE_CONFIG="${MEDGATE_CONFIG:-$MEDGATE_HOME/docker/medgate.yaml}"
 export MEDGATE_CONFIG
 
 medgate() {
-  node --single-threaded-gc "$MEDGATE_HOME/dist/cli.js" "$@"
+  node $NODE_FLAGS "$MEDGATE_HOME/dist/cli.js" "$@"
 }
 
 if [ -z "${MEDGATE_DATABASE_URL:-}" ]; then
@@ -37,9 +39,9 @@ case "$command" in
   serve)
     shift
     medgate store wait --timeout "${MEDGATE_DB_WAIT_SECONDS:-60}"
-    exec node --single-threaded-gc "$MEDGATE_HOME/dist/cli.js" serve "$@"
+    exec node $NODE_FLAGS "$MEDGATE_HOME/dist/cli.js" serve "$@"
     ;;
   *)
-    exec node --single-threaded-gc "$MEDGATE_HOME/dist/cli.js" "$@"
+    exec node $NODE_FLAGS "$MEDGATE_HOME/dist/cli.js" "$@"
     ;;
 esac

@@ -101,10 +101,10 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
   await ctx.audit.record({ actor: 'system', action: 'gateway.start', outcome: 'ok', details: { domain: config.domain } });
   const ports = { http: httpPort, ...submission.ports, smtpRelay: relay.port, ...imap.ports, ...(api ? { api: api.port } : {}), ...(consoleServer ? { console: consoleServer.port } : {}) };
   const missingFlags = missingServeFlags();
-  logger.info({ ports, node: ctx.nodeId, domain: config.domain, store: ctx.store.kind, gc: missingFlags.length ? 'parallel' : 'single-threaded' }, 'medgate started');
+  logger.info({ ports, node: ctx.nodeId, domain: config.domain, store: ctx.store.kind, gc: process.execArgv.includes('--single-threaded-gc') ? 'single-threaded' : 'parallel' }, 'medgate started');
   if (missingFlags.length) {
     logger.warn({ missing: missingFlags },
-      `node was started without ${missingFlags.join(' ')}: V8's GC helper threads compete with the sealing workers (on 2 cores about a quarter of submission throughput); start with: node ${SERVE_NODE_FLAGS.join(' ')} dist/cli.js serve (docs/operations.md)`);
+      `node was started without ${missingFlags.join(' ')}: without its GC flags serve spends more CPU on garbage collection (V8's helper threads compete with the sealing workers, full collections run too often; on 2 cores a quarter to a third of submission throughput); start with: node ${SERVE_NODE_FLAGS.join(' ')} dist/cli.js serve (docs/operations.md)`);
   }
   let closed = false;
   return {

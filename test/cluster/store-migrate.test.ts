@@ -10,6 +10,7 @@ import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareGateway, runCli, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
+import { SERVE_NODE_FLAGS } from '../../src/runtime/node-flags.js';
 import { PG_NOT_FOUND_BANNER, createTestDatabase, testPostgres } from '../helpers/postgres.js';
 
 const available = testPostgres();
@@ -79,7 +80,7 @@ describe.skipIf(!available)('medgate store migrate: SQLite → PostgreSQL', () =
 
     const audit = await runCli(['audit', 'verify', '--config', config], { env: { MEDGATE_DATABASE_URL: target.url } });
     expect(audit.code, audit.stderr).toBe(0);
-    const gw = await startServe(config, 90_000, { file: process.execPath, args: ['--single-threaded-gc', `${process.cwd()}/dist/cli.js`], env: { MEDGATE_DATABASE_URL: target.url } });
+    const gw = await startServe(config, 90_000, { file: process.execPath, args: [...SERVE_NODE_FLAGS, `${process.cwd()}/dist/cli.js`], env: { MEDGATE_DATABASE_URL: target.url } });
     try {
       expect(gw.logs.join('\n')).toMatch(/"store":"postgres"/);
       expect(await imapView(gw)).toEqual(before);

@@ -14,6 +14,7 @@ import { startGateway, type RunningGateway } from '../../dist/server.js';
 import { TrustStore } from '../../dist/smtp/submission/trust.js';
 import { CLI, prepareGateway, runCli, startServe, tempDir, writeGatewayConfig } from '../helpers/gateway.js';
 import { freePorts } from '../helpers/ports.js';
+import { SERVE_NODE_FLAGS } from '../../src/runtime/node-flags.js';
 
 const APP = 'logiciel@cabinet-antony.medgate.test';
 const PW = 'correct horse battery';
@@ -107,8 +108,8 @@ describe('start-up safety', () => {
       const deadline = Date.now() + 10_000;
       while (!logOf(bare.logs).some((r) => r.missing) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       const warning = logOf(bare.logs).find((r) => r.missing);
-      expect(warning?.missing).toEqual(['--single-threaded-gc']);
-      expect(warning?.msg).toMatch(/node --single-threaded-gc dist\/cli\.js serve/);
+      expect(warning?.missing).toEqual([...SERVE_NODE_FLAGS]);
+      expect(warning?.msg).toContain(`node ${SERVE_NODE_FLAGS.join(' ')} dist/cli.js serve`);
     } finally {
       await bare.stop('SIGTERM');
     }
