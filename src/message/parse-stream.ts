@@ -19,7 +19,8 @@ import {
 /** A ZIP larger than this is not read for XDM metadata (the zip limits bound what it may expand to). */
 export const MAX_KEPT_ZIP_BYTES = DEFAULT_ZIP_LIMITS.maxEntryUncompressed;
 
-function keepLimit(a: { filename?: string; contentType: string }): number {
+/** How many decoded bytes of an attachment identity extraction reads: XDM archives and HPRIM text, bounded; nothing of the rest. */
+export function extractionKeepLimit(a: { filename?: string; contentType: string }): number {
   if (/\.zip$/i.test(a.filename ?? '') || /zip/i.test(a.contentType)) return MAX_KEPT_ZIP_BYTES;
   if (isHprimCandidate(a.filename, a.contentType)) return MAX_HPRIM_BYTES;
   return 0;
@@ -58,7 +59,7 @@ export async function parseFileForExtraction(file: string, limits?: Partial<Pars
       data.release?.();
       return;
     }
-    const keep = keepLimit(out);
+    const keep = extractionKeepLimit(out);
     const chunks: Buffer[] = [];
     let seen = 0;
     data.content.on('data', (chunk: Buffer) => {

@@ -5,8 +5,8 @@ import { roleOf } from '../directory/professions.js';
 import type { DirectoryEntry } from '../store/types.js';
 import { classifyMessage, type DocumentType } from './classify/index.js';
 import { extractPatientIdentity, type IdentityConflict, type PatientIdentity } from './identity/index.js';
-import { parseForExtraction, type ExtractionInput } from './parse.js';
-import { parseFileForExtraction } from './parse-stream.js';
+import type { ExtractionInput } from './parse.js';
+import { parseSubmission, parseSubmissionFile } from './parse-submission.js';
 import { sealFile } from '../crypto/seal/seal-stream.js';
 import type { SealedFile } from '../store/types.js';
 import fs from 'node:fs/promises';
@@ -167,7 +167,7 @@ async function smimeCopy(raw: Buffer, req: Omit<SubmissionToSeal, 'raw'>, routin
  * in a worker thread (src/message/worker).
  */
 export async function sealSubmission(req: SubmissionToSeal): Promise<SealedSubmission> {
-  const facts = describeSubmission(await parseForExtraction(req.raw), req);
+  const facts = describeSubmission(await parseSubmission(req.raw), req);
   const result = await seal({ raw: req.raw, routing: facts.routing, ...sealKeys(req, clientEncrypted(req.raw, req.envelopeFrom)) });
   const smime = await smimeCopy(req.raw, req, facts.routing, result.messageId, result.alreadyEncrypted);
   return { ...facts, sealed: result.sealed, messageId: result.messageId, alreadyEncrypted: result.alreadyEncrypted, ...(smime ? { smime } : {}) };
@@ -185,7 +185,7 @@ export interface SealedSubmissionFile extends Omit<SealedSubmission, 'sealed'> {
 }
 
 export async function sealSubmissionFile(req: SubmissionFileToSeal): Promise<SealedSubmissionFile> {
-  const facts = describeSubmission(await parseFileForExtraction(req.rawFile), req);
+  const facts = describeSubmission(await parseSubmissionFile(req.rawFile), req);
   const head = (await readFileHead(req.rawFile, HEAD_MAX)).head;
   const result = await sealFile({ rawFile: req.rawFile, outFile: req.outFile, routing: facts.routing, ...sealKeys(req, clientEncrypted(head, req.envelopeFrom)) });
   // CMS (pkijs) seals in memory: the S/MIME copy of a large message holds it whole (bounded by limits.maxMessageBytes).

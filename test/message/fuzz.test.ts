@@ -8,6 +8,7 @@ import { MedgateError } from '../../src/errors.js';
 import { classifyMessage } from '../../src/message/classify/index.js';
 import { extractPatientIdentity, isValidMatricule, parseHprim, XDM_ARCHIVE_UNSAFE } from '../../src/message/identity/index.js';
 import { MESSAGE_HEADER_TOO_LONG, parseForExtraction } from '../../src/message/parse.js';
+import { parseSubmission } from '../../src/message/parse-submission.js';
 import { buildXdmZip, composeMessage, input, METADATA_XML, randomBytes, sample, seededRandom, SMALL_PDF } from './fixtures.js';
 import type { ExtractionInput } from '../../src/message/parse.js';
 
@@ -18,10 +19,9 @@ type Outcome = { ok: true } | { ok: false; code: string };
 
 /** The whole extraction path; asserts the outcome contract and the time bound. */
 async function pipeline(raw: Buffer): Promise<Outcome> {
-  return bounded(async () => {
-    const parsed = await parseForExtraction(raw, { timeoutMs: PER_CASE_MS });
-    return analyse(parsed);
-  });
+  // The seal path's scan (mime-scan.ts) over the same bytes, under the same contract.
+  await bounded(async () => analyse(await parseSubmission(raw, { timeoutMs: PER_CASE_MS })));
+  return bounded(async () => analyse(await parseForExtraction(raw, { timeoutMs: PER_CASE_MS })));
 }
 
 function analyse(parsed: ExtractionInput): void {
