@@ -18,6 +18,7 @@ import { Readable, type Transform } from 'node:stream';
 import mailsplit, { type MimeNode, type SplitterChunk } from '@zone-eu/mailsplit';
 import FlowedDecoder from '@zone-eu/mailsplit/lib/flowed-decoder.js';
 import libmime from 'libmime';
+import { MedgateError } from '../errors.js';
 import { checkAttachmentCount, headersFromLines, type ExtractionAttachment, type ExtractionInput, type ParseLimits } from './parse.js';
 
 /** mailparser's textTypes (keepDeliveryStatus off): content types that are text when inline. */
@@ -108,7 +109,7 @@ export async function scanForExtraction(source: Buffer | Readable, lim: ParseLim
 
 /** The limit errors of the mailparser paths are the answer here too, never a reason to parse twice. */
 function isTypedLimit(err: unknown): boolean {
-  return err instanceof Error && 'code' in err && typeof (err as { code: unknown }).code === 'string' && !(err instanceof NeedsMailparser);
+  return err instanceof MedgateError;
 }
 
 /**
