@@ -1,9 +1,8 @@
 import readline from 'node:readline';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { loadConfig } from '../config/load.js';
 import type { MedgateConfig } from '../config/schema.js';
-import { createContext, type GatewayContext } from '../context.js';
+import type { GatewayContext } from '../context.js';
 import { MedgateError, isMedgateError } from '../errors.js';
 
 export function addConfigOption(cmd: Command): Command {
@@ -19,13 +18,19 @@ export function configFileOf(cmd: Command): string | undefined {
   return undefined;
 }
 
-export function configOf(cmd: Command): MedgateConfig {
+/**
+ * The config of this command. The config loader (zod, yaml) and the context (the store, the PKI, the
+ * keys) are loaded by the commands that run, not by every `medgate` start: `--help` needs neither.
+ */
+export async function configOf(cmd: Command): Promise<MedgateConfig> {
+  const { loadConfig } = await import('../config/load.js');
   return loadConfig(configFileOf(cmd));
 }
 
 /** Runs an operator command with a context whose logs go to stderr, so stdout stays for results. */
 export async function withContext<T>(cmd: Command, fn: (ctx: GatewayContext) => Promise<T>): Promise<T> {
-  const config = configOf(cmd);
+  const config = await configOf(cmd);
+  const { createContext } = await import('../context.js');
   const ctx = await createContext({ ...config, log: { level: config.log.level === 'info' ? 'warn' : config.log.level } }, { logDestination: 'stderr' });
   try {
     return await fn(ctx);

@@ -1,11 +1,10 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { ensureFilingKey } from '../crypto/gateway-keys.js';
 import { MedgateError } from '../errors.js';
 import type { DirectoryEntry } from '../store/types.js';
-import { isSmimeEncryptionCertificate, readCertificateInfo } from '../pki/index.js';
+/** The certificate readers (@peculiar/x509): loaded by the command that shows certificates, not by every `medgate` start. */
+type CertificateReaders = Pick<typeof import('../pki/index.js'), 'readCertificateInfo' | 'isSmimeEncryptionCertificate'>;
 import { addConfigOption, out, withContext } from './common.js';
-import { ensurePostmaster } from '../smtp/dsn/postmaster.js';
 import type { ImportReport } from '../directory/directory-service.js';
 
 function printReport(r: ImportReport): void {
@@ -13,7 +12,7 @@ function printReport(r: ImportReport): void {
   for (const rej of r.rejected) out(`  rejected${rej.line !== undefined ? ` line ${rej.line}` : ''}${rej.address ? ` (${rej.address})` : ''}: ${rej.reason}`);
 }
 
-function formatEntry(e: DirectoryEntry): string {
+function formatEntry(e: DirectoryEntry, pki: CertificateReaders): string {
   const rows: Array<[string, string | null]> = [
     ['address', e.address], ['mailbox type', e.mailboxType], ['status', e.status],
     ['identifier', e.idType ? `${e.idType} ${e.idValue ?? ''}`.trim() : null], ['national id', e.nationalId],
@@ -24,16 +23,16 @@ function formatEntry(e: DirectoryEntry): string {
     ['certificate', e.certificatePem ? 'yes' : 'no'], ['OpenPGP key', e.pgpPublicKey ? 'yes' : 'no'], ['updated', e.updatedAt],
   ];
   const text = rows.filter(([, v]) => v).map(([k, v]) => `${k.padEnd(14)} ${v}`).join('\n');
-  return e.certificatePem ? `${text}\n${formatCertificate(e.certificatePem, e.address)}` : text;
+  return e.certificatePem ? `${text}\n${formatCertificate(e.certificatePem, e.address, pki)}` : text;
 }
 
 /** The X.509 (encryption) certificate of an entry: what an operator checks against the PKI. */
-function formatCertificate(pem: string, address: string): string {
+function formatCertificate(pem: string, address: string, pki: CertificateReaders): string {
   let rows: Array<[string, string]>;
   try {
-    const c = readCertificateInfo(pem);
+    const c = pki.readCertificateInfo(pem);
     // The same test the sealer applies when it chooses S/MIME for a recipient (src/message/recipient-format.ts).
-    const encrypts = isSmimeEncryptionCertificate(pem, address);
+    const encrypts = pki.isSmimeEncryptionCertificate(pem, address);
     rows = [
       ['subject', c.subject], ['issuer', c.issuer], ['serial', c.serial], ['emails', c.emails.join(', ') || '-'],
       ['valid', `${c.notBefore.toISOString()} .. ${c.notAfter.toISOString()}`], ['key usage', c.keyUsage.join(', ') || '(unrestricted)'],
@@ -74,7 +73,9 @@ export function registerDirectoryCommands(program: Command): void {
       await withContext(cmd, async (ctx) => {
         const found = await ctx.directory.find(query);
         if (!found.length) throw new MedgateError('DIRECTORY_NOT_FOUND', `no directory entry matches "${query}"`);
-        out(opts.json ? JSON.stringify(found, null, 2) : found.map(formatEntry).join('\n\n'));
+        if (opts.json) return out(JSON.stringify(found, null, 2));
+        const pkiReaders: CertificateReaders = await import('../pki/index.js');
+        out(found.map((e) => formatEntry(e, pkiReaders)).join('\n\n'));
       });
     });
 
@@ -83,6 +84,7 @@ export function registerDirectoryCommands(program: Command): void {
     .option('-o, --out <file>', 'write to a file instead of standard output'))
     .action(async (opts: { out?: string }, cmd: Command) => {
       await withContext(cmd, async (ctx) => {
+        const [{ ensureFilingKey }, { ensurePostmaster }] = await Promise.all([import('../crypto/gateway-keys.js'), import('../smtp/dsn/postmaster.js')]);
         const filing = await ensureFilingKey(ctx.config.keysDir ?? ctx.config.dataDir, ctx.config.domain);
         // The postmaster signs delivery reports and read receipts: peers must know its key.
         await ensurePostmaster(ctx);

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { filingFor } from '../filing/context.js';
-import { exportPatients } from '../filing/export.js';
+/** The filing services: loaded by the command that runs, not by every `medgate` start. */
+const filingFor: typeof import('../filing/context.js').filingFor = async (ctx) => (await import('../filing/context.js')).filingFor(ctx);
 import type { FiledIdentity } from '../filing/identity-hashes.js';
-import { importPatients, type ImportReport } from '../filing/import.js';
+import type { ImportReport } from '../filing/import.js';
 import { MedgateError } from '../errors.js';
 import { addConfigOption, out, promptSecret, withContext } from './common.js';
 
@@ -112,6 +112,7 @@ export function registerPatientsCommands(program: Command): void {
       await withContext(cmd, async (ctx) => {
         const filing = await filingFor(ctx);
         const progress = progressBar('export');
+        const { exportPatients } = await import('../filing/export.js');
         const r = await exportPatients(filing, ctx.store.mail, {
           ...(id ? { ids: [(await filing.patientRow(id)).id] } : {}), out: opts.out,
           ...(opts.passphrase ? { passphrase: opts.passphrase } : {}), ...(progress ? { progress } : {}),
@@ -137,6 +138,7 @@ export function registerPatientsCommands(program: Command): void {
             return undefined; // not addressed to this gateway's filing key, or no longer verifiable: imported unverified
           }
         };
+        const { importPatients } = await import('../filing/import.js');
         const r = await importPatients(await filingFor(ctx), ctx.store.mail, { source, dryRun: !!opts.dryRun, verify, ...(opts.passphrase ? { passphrase: opts.passphrase } : {}) });
         if (!r.dryRun) await ctx.audit.record({ actor: 'operator', action: 'patients.import', outcome: 'ok', details: { ...r.totals } });
         if (opts.json) out(JSON.stringify(r, null, 2));

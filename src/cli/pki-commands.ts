@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { createTestCa, readCertificateInfo, validateCertificate } from '../pki/index.js';
+/** The PKI code (@peculiar/x509, pkijs): loaded by the command that runs, not by every `medgate` start. */
+const pkiCode = () => import('../pki/index.js');
 import fs from 'node:fs';
 import { MedgateError } from '../errors.js';
 import { addConfigOption, out, withContext } from './common.js';
@@ -12,7 +13,7 @@ export function registerPkiCommands(program: Command): void {
     .option('--force', 'replace an existing test CA (every certificate it issued stops being trusted)'))
     .action(async (opts: { force?: boolean }, cmd: Command) => {
       await withContext(cmd, async (ctx) => {
-        const ca = await createTestCa({ dir: ctx.config.pki.caDir, commonName: `medgate test CA (${ctx.config.domain})`, force: opts.force });
+        const ca = await (await pkiCode()).createTestCa({ dir: ctx.config.pki.caDir, commonName: `medgate test CA (${ctx.config.domain})`, force: opts.force });
         await ca.crlPem();
         await ctx.audit.record({ actor: 'operator', action: 'pki.init', outcome: 'ok', details: { caDir: ctx.config.pki.caDir, force: !!opts.force } });
         out(`test CA created: ${ctx.config.pki.caDir}/ca.pem (trust anchor), private key in ${ctx.config.pki.caDir}/private/ (never commit it)`);
@@ -27,7 +28,7 @@ export function registerPkiCommands(program: Command): void {
         const readAll = (files: string[]): string[] => files.filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f, 'utf8'));
         let pem: string;
         try { pem = fs.readFileSync(certfile, 'utf8'); } catch { throw new MedgateError('FILE_UNREADABLE', `cannot read ${certfile}`); }
-        const res = await validateCertificate(pem, { trustAnchorsPem: readAll(ctx.config.pki.trustAnchors), crlsPem: readAll(ctx.config.pki.crls), purpose: opts.purpose });
+        const res = await (await pkiCode()).validateCertificate(pem, { trustAnchorsPem: readAll(ctx.config.pki.trustAnchors), crlsPem: readAll(ctx.config.pki.crls), purpose: opts.purpose });
         if (res.ok) out(`valid: ${res.subject} (serial ${res.serial}, until ${res.notAfter instanceof Date ? res.notAfter.toISOString() : String(res.notAfter)})`);
         else throw new MedgateError('CERT_INVALID', `certificate refused (${res.code}): ${res.reason}`);
       });
@@ -49,6 +50,6 @@ export function registerPkiCommands(program: Command): void {
     .action(async (certfile: string) => {
       let pem: string;
       try { pem = fs.readFileSync(certfile, 'utf8'); } catch { throw new MedgateError('FILE_UNREADABLE', `cannot read ${certfile}`); }
-      out(JSON.stringify(readCertificateInfo(pem), null, 2));
+      out(JSON.stringify((await pkiCode()).readCertificateInfo(pem), null, 2));
     });
 }

@@ -1,7 +1,4 @@
 import type { Command } from 'commander';
-import { createContext } from '../context.js';
-import { demoBanner } from '../init/demo.js';
-import { initialise } from '../init/initialise.js';
 import { describeLoose, findLoosePermissions, fixPermissions } from '../init/permissions.js';
 import type { MedgateConfig } from '../config/schema.js';
 import type { startGateway } from '../server.js';
@@ -13,7 +10,9 @@ export function registerServeCommands(program: Command): void {
       .description('start the gateway: every listener of the config, until SIGTERM/SIGINT')
       .option('--fix-permissions', 'first make every file in the data directory 0600 and every folder 0700'),
   ).action(async (opts: { fixPermissions?: boolean }, cmd: Command) => {
-    const ctx = await createContext(configOf(cmd));
+    const config = await configOf(cmd);
+    const { createContext } = await import('../context.js');
+    const ctx = await createContext(config);
     const perms = checkPermissions(ctx.config, opts.fixPermissions === true);
     if (perms.fixed) ctx.logger.warn({ fixed: perms.fixed }, 'data directory permissions fixed (0600 files, 0700 folders)');
     else if (perms.warning) ctx.logger.warn({ loose: perms.count }, `${perms.warning}: run medgate serve --fix-permissions`);
@@ -26,7 +25,7 @@ export function registerServeCommands(program: Command): void {
       await ctx.close().catch(() => undefined);
       throw err;
     }
-    if (gw.init.demoAccounts.length) process.stderr.write(demoBanner(ctx, gw.init.demoAccounts) + '\n');
+    if (gw.init.demoAccounts.length) process.stderr.write((await import('../init/demo.js')).demoBanner(ctx, gw.init.demoAccounts) + '\n');
     if (gw.ports.console !== undefined) {
       const host = ctx.config.listen.host === '0.0.0.0' || ctx.config.listen.host === '::' ? ctx.config.hostname : ctx.config.listen.host;
       process.stderr.write(`record console (doctors): https://${host.includes(':') ? `[${host}]` : host}:${gw.ports.console}/\n`);
@@ -51,6 +50,7 @@ export function registerServeCommands(program: Command): void {
       .option('--fix-permissions', 'make every file in the data directory 0600 and every folder 0700'),
   ).action(async (opts: { fixPermissions?: boolean }, cmd: Command) => {
     await withContext(cmd, async (ctx) => {
+      const [{ initialise }, { demoBanner }] = await Promise.all([import('../init/initialise.js'), import('../init/demo.js')]);
       const res = await initialise(ctx, { createCaIfMissing: true });
       const perms = checkPermissions(ctx.config, opts.fixPermissions === true);
       if (perms.fixed) out(`permissions fixed: ${perms.fixed} file(s) or folder(s) in ${ctx.config.dataDir} (0600 files, 0700 folders)`);

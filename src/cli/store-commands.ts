@@ -1,10 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { MedgateError } from '../errors.js';
-import { PgDatabase } from '../store/postgres/pg-database.js';
-import { transferSqliteToPostgres } from '../store/transfer/sqlite-to-postgres.js';
 import { explainConnectError, parsePgUrl } from '../store/transfer/target-url.js';
-import { verifyPostgresAudit } from '../store/transfer/verify-audit.js';
 import { addConfigOption, configOf, out } from './common.js';
 
 function sleep(ms: number): Promise<void> {
@@ -19,7 +16,7 @@ export function registerStoreCommands(program: Command): void {
     .description('wait until the PostgreSQL store ($MEDGATE_DATABASE_URL or store.postgres.url) answers (container start-up)')
     .option('--timeout <seconds>', 'give up after this long', '60'))
     .action(async (opts: { timeout: string }, cmd: Command) => {
-      const config = configOf(cmd);
+      const config = await configOf(cmd);
       const url = process.env.MEDGATE_DATABASE_URL || config.store.postgres?.url;
       if (!url) { out('store: SQLite, nothing to wait for'); return; }
       const seconds = Number(opts.timeout);
@@ -29,6 +26,7 @@ export function registerStoreCommands(program: Command): void {
       const deadline = Date.now() + seconds * 1000;
       let last = '';
       for (;;) {
+        const { PgDatabase } = await import('../store/postgres/pg-database.js'); // the pg driver: only these commands need it
         const db = new PgDatabase({ url, poolSize: 1 });
         try {
           await db.query('SELECT 1');
@@ -53,10 +51,11 @@ export function registerStoreCommands(program: Command): void {
     .requiredOption('--to <url>', 'target: postgres://USER:PASSWORD@HOST:PORT/DATABASE (an empty database)')
     .option('--no-progress', 'no progress bar'))
     .action(async (opts: { to: string; progress: boolean }, cmd: Command) => {
-      const config = configOf(cmd);
+      const config = await configOf(cmd);
       const sqliteFile = path.resolve(config.dataDir, config.store.sqlite.file);
       const target = parsePgUrl(opts.to);
       out(`copying ${sqliteFile} into PostgreSQL ${target.host}:${target.port}/${target.database} (stop the gateway first: the copy is a snapshot)`);
+      const [{ transferSqliteToPostgres }, { verifyPostgresAudit }] = await Promise.all([import('../store/transfer/sqlite-to-postgres.js'), import('../store/transfer/verify-audit.js')]);
       const report = await transferSqliteToPostgres({ sqliteFile, targetUrl: opts.to, progress: opts.progress, verifyAudit: verifyPostgresAudit });
       const rows = report.tables.reduce((s, t) => s + t.rows, 0);
       out(`verified: ${report.tables.length} tables, ${rows} rows, the same count in each as the source`);
