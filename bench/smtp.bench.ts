@@ -5,8 +5,10 @@
  *  1. medgate end to end: N concurrent submitting clients (STARTTLS + AUTH), each message a 20 KB
  *     text body + a 100 KB PDF, one local and one remote recipient (the remote one is relayed to a
  *     second gateway over mutual TLS); accepted messages/s, p50/p99 latency to 250, peak RSS.
- *     First BENCH_WARMUP messages (default 200) go over the same connections, uncounted: they pay
- *     the logins and the JIT compilation of fresh processes (their rate is printed apart); the
+ *     First BENCH_WARMUP messages (default 1000) go over the same connections, uncounted: they pay
+ *     the logins and the JIT compilation of fresh processes (their rate is printed apart; after 200,
+ *     `--trace-opt` still showed TurboFan compiling 456 functions over the next 400 messages, about
+ *     1.5 ms of compiler threads a message that a gateway running for days never pays again); the
  *     relay drains their remote copies before the clock starts. CPU is then accounted per process
  *     and per thread of gateway A (main, seal workers, V8's helper threads, libuv's pool).
  *     Judged per CPU (issue 16): gateway A's process CPU (user + sys, main and worker threads, from
@@ -32,7 +34,7 @@
  * login answered, from gateway A's audit trail. Gateway B (the relay target) runs on the same machine.
  * Environment: BENCH_CLIENTS (default 8), BENCH_MESSAGES (default 400), BENCH_KDF_MEMORY_EXPONENT (16),
  * BENCH_MESSAGES_PER_LOGIN (unlimited), BENCH_LOGIN_CACHE_TTL (the config default, 60 s),
- * BENCH_WARMUP (200), BENCH_PARALLEL_GC=1: run gateway A without --single-threaded-gc (V8's default),
+ * BENCH_WARMUP (1000), BENCH_PARALLEL_GC=1: run gateway A without --single-threaded-gc (V8's default),
  * BENCH_PACED_MESSAGES (300; 0 skips part 1b), BENCH_PACED_RATE (msg/s; default half the measured rate),
  * BENCH_NODE_FLAGS: more node flags for gateway A, BENCH_CPU_PROF=DIR: run gateway A under `node --cpu-prof` during part 1 (its main thread and
  * workers each write a .cpuprofile into DIR when it stops; A is restarted without it for part 4).
@@ -51,7 +53,7 @@ import { JL, CLAIRE, PAUL, PASSWORD, caPem, mailboxBlobs, openDb, serve, setupTw
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 400);
-const WARMUP = Number(process.env.BENCH_WARMUP ?? 200);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 1000);
 const KDF_MEMORY_EXPONENT = Number(process.env.BENCH_KDF_MEMORY_EXPONENT ?? 16);
 const MESSAGES_PER_LOGIN = Number(process.env.BENCH_MESSAGES_PER_LOGIN ?? Infinity);
 const LOGIN_CACHE_TTL = process.env.BENCH_LOGIN_CACHE_TTL === undefined ? undefined : Number(process.env.BENCH_LOGIN_CACHE_TTL);
