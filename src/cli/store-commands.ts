@@ -16,17 +16,18 @@ export function registerStoreCommands(program: Command): void {
     .description('wait until the PostgreSQL store ($MEDGATE_DATABASE_URL or store.postgres.url) answers (container start-up)')
     .option('--timeout <seconds>', 'give up after this long', '60'))
     .action(async (opts: { timeout: string }, cmd: Command) => {
+      const seconds = Number(opts.timeout);
+      // NaN would never be passed: the wait would not end. Refused on SQLite too: the same
+      // command line must not be accepted on one store and refused on the other.
+      if (!Number.isFinite(seconds) || seconds < 0) throw new MedgateError('USAGE', `--timeout must be a number of seconds, got "${opts.timeout}"`);
       const config = await configOf(cmd);
       const url = process.env.MEDGATE_DATABASE_URL || config.store.postgres?.url;
       if (!url) { out('store: SQLite, nothing to wait for'); return; }
-      const seconds = Number(opts.timeout);
-      // NaN would never be passed: the wait would not end.
-      if (!Number.isFinite(seconds) || seconds < 0) throw new MedgateError('USAGE', `--timeout must be a number of seconds, got "${opts.timeout}"`);
       const target = parsePgUrl(url);
       const deadline = Date.now() + seconds * 1000;
+      const { PgDatabase } = await import('../store/postgres/pg-database.js'); // the pg driver: only these commands need it
       let last = '';
       for (;;) {
-        const { PgDatabase } = await import('../store/postgres/pg-database.js'); // the pg driver: only these commands need it
         const db = new PgDatabase({ url, poolSize: 1 });
         try {
           await db.query('SELECT 1');

@@ -14,7 +14,7 @@
  * so, and the caller parses with mailparser. test/message/mime-scan.test.ts compares the two on
  * the fixtures, the samples and generated variants.
  */
-import { Readable, type Transform } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import mailsplit, { type MimeNode, type SplitterChunk } from '@zone-eu/mailsplit';
 import FlowedDecoder from '@zone-eu/mailsplit/lib/flowed-decoder.js';
 import libmime from 'libmime';
@@ -29,10 +29,14 @@ const UTF8_LIKE = ['ascii', 'usascii', 'utf8'];
 /** How many decoded bytes of an attachment extraction reads (0: none, then it is not decoded). */
 export type KeepLimit = (attachment: { filename?: string; contentType: string }) => number;
 
-/** A leaf part being read: its bytes go to `sink`; `finish`, once the splitter has ended, settles with it. */
+/**
+ * A leaf part being read: its bytes go to `sink`; `done` settles once they are decoded, and
+ * `finish`, called once the splitter has ended, settles after `done` with what it leaves in the result.
+ */
 interface OpenPart {
   sink: Transform | undefined;
   encodedBytes: number;
+  done: Promise<void>;
   finish: () => Promise<void>;
 }
 
@@ -65,7 +69,12 @@ export async function scanForExtraction(source: Buffer | Readable, lim: ParseLim
         endCurrent();
         root ??= chunk;
         current = openPart(chunk, texts, attachments, keepLimit, lim);
-        if (current) parts.set(chunk, current);
+        if (current) {
+          parts.set(chunk, current);
+          // Awaited only if the scan gets that far: a decoder error after the scan was handed on
+          // must not surface as an unhandled rejection (it ends a worker thread).
+          current.done.catch(() => undefined);
+        }
         return;
       }
       if (chunk.type === 'body' && chunk.value?.length) {
@@ -85,9 +94,12 @@ export async function scanForExtraction(source: Buffer | Readable, lim: ParseLim
       const stream = splitter as unknown as Transform;
       stream.once('end', resolve);
       stream.once('error', reject);
-      const input = Buffer.isBuffer(source) ? Readable.from([source]) : source;
-      input.once('error', reject);
-      input.pipe(stream);
+      if (Buffer.isBuffer(source)) {
+        stream.end(source);
+      } else {
+        source.once('error', reject);
+        source.pipe(stream);
+      }
     });
     endCurrent();
     if (failure) throw failure;
@@ -101,15 +113,11 @@ export async function scanForExtraction(source: Buffer | Readable, lim: ParseLim
     if (text.length > 0) result.textBody = text;
     return result;
   } catch (err) {
-    if (isTypedLimit(err)) throw err;
-    // Anything else (a structure handed on, a splitter or decoder error): mailparser decides.
+    // medgate's own errors (too many attachments, no header field) are the mailparser paths'
+    // answer too; anything else (a structure handed on, a splitter or decoder error): mailparser decides.
+    if (err instanceof MedgateError) throw err;
     return undefined;
   }
-}
-
-/** The limit errors of the mailparser paths are the answer here too, never a reason to parse twice. */
-function isTypedLimit(err: unknown): boolean {
-  return err instanceof MedgateError;
 }
 
 /**
@@ -156,7 +164,8 @@ function openText(node: MimeNode, texts: Array<Promise<string>>): OpenPart {
   }
   const text = collect(stream, Infinity).then(({ bytes }) => bytes.toString().replace(/\r?\n/g, '\n'));
   texts.push(text);
-  return { sink: decoder, encodedBytes: 0, finish: () => text.then(() => undefined) };
+  const done = text.then(() => undefined);
+  return { sink: decoder, encodedBytes: 0, done, finish: () => done };
 }
 
 /** An attachment: decoded up to `keep` bytes when extraction reads it, else only counted. */
@@ -164,7 +173,7 @@ function openAttachment(node: MimeNode, out: ExtractionAttachment, keep: number)
   if (keep <= 0) {
     // Never decoded: its size is what came over the wire. An empty part is empty content.
     const part: OpenPart = {
-      sink: undefined, encodedBytes: 0,
+      sink: undefined, encodedBytes: 0, done: Promise.resolve(),
       finish: async () => {
         if (part.encodedBytes > 0) out.omitted = { size: part.encodedBytes };
       },
@@ -176,7 +185,7 @@ function openAttachment(node: MimeNode, out: ExtractionAttachment, keep: number)
     if (seen <= keep) out.content = bytes;
     else out.omitted = { size: seen };
   });
-  return { sink: decoder, encodedBytes: 0, finish: () => decoded };
+  return { sink: decoder, encodedBytes: 0, done: decoded, finish: () => decoded };
 }
 
 /** `from` piped into `to`, an error of either ending the chain. */

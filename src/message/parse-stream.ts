@@ -12,8 +12,8 @@ import { readFileHead } from '../util/file-head.js';
 import { isHprimCandidate, MAX_HPRIM_BYTES } from './identity/hprim-source.js';
 import { DEFAULT_ZIP_LIMITS } from './identity/safe-unzip.js';
 import {
-  checkAttachmentCount, checkHeaderSection, DEFAULT_PARSE_LIMITS, headersFromLines, MESSAGE_MALFORMED, MESSAGE_PARSE_TIMEOUT,
-  MESSAGE_TOO_LARGE, type ExtractionAttachment, type ExtractionInput, type ParseLimits,
+  checkAttachmentCount, checkHeaderSection, checkRawSize, DEFAULT_PARSE_LIMITS, headersFromLines, MESSAGE_MALFORMED,
+  withParseTimeout, type ExtractionAttachment, type ExtractionInput, type ParseLimits,
 } from './parse.js';
 
 /** A ZIP larger than this is not read for XDM metadata (the zip limits bound what it may expand to). */
@@ -28,10 +28,7 @@ export function extractionKeepLimit(a: { filename?: string; contentType: string 
 
 export async function parseFileForExtraction(file: string, limits?: Partial<ParseLimits>): Promise<ExtractionInput> {
   const lim: ParseLimits = { ...DEFAULT_PARSE_LIMITS, ...limits };
-  const { size } = await fs.promises.stat(file);
-  if (size > lim.maxRawBytes) {
-    throw new MedgateError(MESSAGE_TOO_LARGE, 'Message exceeds the maximum accepted size', { size, max: lim.maxRawBytes });
-  }
+  checkRawSize((await fs.promises.stat(file)).size, lim);
   checkHeaderSection((await readFileHead(file, lim.maxHeaderBytes + 1)).head, lim);
 
   const parser = new MailParser({ skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true, checksumAlgo: false });
@@ -75,7 +72,6 @@ export async function parseFileForExtraction(file: string, limits?: Partial<Pars
     });
   });
 
-  let timer: NodeJS.Timeout | undefined;
   const input = fs.createReadStream(file);
   const done = new Promise<void>((resolve, reject) => {
     fail = reject;
@@ -84,19 +80,14 @@ export async function parseFileForExtraction(file: string, limits?: Partial<Pars
     input.on('error', reject);
     // Nobody reads the parser's object stream: 'data' listeners above put it in flowing mode.
   });
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new MedgateError(MESSAGE_PARSE_TIMEOUT, 'Message parsing took too long', { timeoutMs: lim.timeoutMs })), lim.timeoutMs);
-  });
   input.pipe(parser);
   try {
-    await Promise.race([done, timeout]);
+    await withParseTimeout(done, lim);
   } catch (err) {
     input.destroy();
     parser.destroy();
     if (err instanceof MedgateError) throw err;
     throw new MedgateError(MESSAGE_MALFORMED, 'Message could not be parsed as MIME', undefined, { cause: err });
-  } finally {
-    clearTimeout(timer);
   }
 
   const result: ExtractionInput = { headers: headersFromLines(headerLines), attachments };

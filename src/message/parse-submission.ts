@@ -5,19 +5,17 @@
  * extraction reads is kept, whether the message is in memory or on disk.
  */
 import fs from 'node:fs';
-import type { Readable } from 'node:stream';
-import { MedgateError } from '../errors.js';
 import { readFileHead } from '../util/file-head.js';
 import { scanForExtraction } from './mime-scan.js';
-import { checkHeaderSection, DEFAULT_PARSE_LIMITS, MESSAGE_PARSE_TIMEOUT, MESSAGE_TOO_LARGE, parseForExtraction, type ExtractionInput, type ParseLimits } from './parse.js';
+import { checkHeaderSection, checkRawSize, DEFAULT_PARSE_LIMITS, parseForExtraction, withParseTimeout, type ExtractionInput, type ParseLimits } from './parse.js';
 import { extractionKeepLimit, parseFileForExtraction } from './parse-stream.js';
 
 /** A submission in memory. */
 export async function parseSubmission(raw: Buffer, limits?: Partial<ParseLimits>): Promise<ExtractionInput> {
   const lim: ParseLimits = { ...DEFAULT_PARSE_LIMITS, ...limits };
-  checkSize(raw.length, lim);
+  checkRawSize(raw.length, lim);
   checkHeaderSection(raw, lim);
-  const scanned = await withTimeout(scanForExtraction(raw, lim, extractionKeepLimit), lim);
+  const scanned = await withParseTimeout(scanForExtraction(raw, lim, extractionKeepLimit), lim);
   if (scanned) return scanned;
   const parsed = await parseForExtraction(raw, lim);
   // As the scan (and the file path) would have it: only what extraction reads.
@@ -33,28 +31,9 @@ export async function parseSubmission(raw: Buffer, limits?: Partial<ParseLimits>
 /** A submission spooled to disk, read in bounded memory. */
 export async function parseSubmissionFile(file: string, limits?: Partial<ParseLimits>): Promise<ExtractionInput> {
   const lim: ParseLimits = { ...DEFAULT_PARSE_LIMITS, ...limits };
-  checkSize((await fs.promises.stat(file)).size, lim);
+  checkRawSize((await fs.promises.stat(file)).size, lim);
   checkHeaderSection((await readFileHead(file, lim.maxHeaderBytes + 1)).head, lim);
   const input = fs.createReadStream(file);
-  const scanned = await withTimeout(scanForExtraction(input, lim, extractionKeepLimit), lim, input).finally(() => input.destroy());
+  const scanned = await withParseTimeout(scanForExtraction(input, lim, extractionKeepLimit), lim, () => input.destroy()).finally(() => input.destroy());
   return scanned ?? parseFileForExtraction(file, lim);
-}
-
-function checkSize(size: number, lim: ParseLimits): void {
-  if (size > lim.maxRawBytes) throw new MedgateError(MESSAGE_TOO_LARGE, 'Message exceeds the maximum accepted size', { size, max: lim.maxRawBytes });
-}
-
-async function withTimeout<T>(work: Promise<T>, lim: ParseLimits, input?: Readable): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      input?.destroy();
-      reject(new MedgateError(MESSAGE_PARSE_TIMEOUT, 'Message parsing took too long', { timeoutMs: lim.timeoutMs }));
-    }, lim.timeoutMs);
-  });
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

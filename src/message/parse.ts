@@ -21,8 +21,9 @@ export interface ExtractionAttachment {
   contentType: string;
   content: Buffer;
   /**
-   * Set when the content was not kept (streamed parse of a large message: only what identity
-   * extraction reads — XDM archives, HPRIM text — is kept, within bounds); `content` is then empty.
+   * Set when the content was not kept (the seal path keeps only what identity extraction reads —
+   * XDM archives, HPRIM text — within bounds); `content` is then empty. `size` is the decoded size,
+   * or, for a part the seal path's scan never decodes (mime-scan.ts), the size of its encoded body.
    */
   omitted?: { size: number };
 }
@@ -57,29 +58,15 @@ export const DEFAULT_PARSE_LIMITS: ParseLimits = {
 
 export async function parseForExtraction(raw: Buffer, limits?: Partial<ParseLimits>): Promise<ExtractionInput> {
   const lim: ParseLimits = { ...DEFAULT_PARSE_LIMITS, ...limits };
-  if (raw.length > lim.maxRawBytes) {
-    throw new MedgateError(MESSAGE_TOO_LARGE, 'Message exceeds the maximum accepted size', {
-      size: raw.length,
-      max: lim.maxRawBytes,
-    });
-  }
+  checkRawSize(raw.length, lim);
   checkHeaderSection(raw, lim);
 
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new MedgateError(MESSAGE_PARSE_TIMEOUT, 'Message parsing took too long', { timeoutMs: lim.timeoutMs })),
-      lim.timeoutMs,
-    );
-  });
   let parsed: Awaited<ReturnType<typeof simpleParser>>;
   try {
-    parsed = await Promise.race([simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true, checksumAlgo: false }), timeout]);
+    parsed = await withParseTimeout(simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true, checksumAlgo: false }), lim);
   } catch (err) {
     if (err instanceof MedgateError) throw err;
     throw new MedgateError(MESSAGE_MALFORMED, 'Message could not be parsed as MIME', undefined, { cause: err });
-  } finally {
-    clearTimeout(timer);
   }
 
   const headers = headersFromLines(parsed.headerLines ?? []);
@@ -96,6 +83,29 @@ export async function parseForExtraction(raw: Buffer, limits?: Partial<ParseLimi
   if (typeof parsed.subject === 'string') input.subject = parsed.subject;
   if (typeof parsed.text === 'string' && parsed.text.length > 0) input.textBody = parsed.text;
   return input;
+}
+
+/** The whole message's size bound, checked before any parser sees a byte. */
+export function checkRawSize(size: number, lim: ParseLimits): void {
+  if (size > lim.maxRawBytes) {
+    throw new MedgateError(MESSAGE_TOO_LARGE, 'Message exceeds the maximum accepted size', { size, max: lim.maxRawBytes });
+  }
+}
+
+/** `work` raced against the parse time limit (MESSAGE_PARSE_TIMEOUT); `onTimeout` stops what it reads. */
+export async function withParseTimeout<T>(work: Promise<T>, lim: ParseLimits, onTimeout?: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout?.();
+      reject(new MedgateError(MESSAGE_PARSE_TIMEOUT, 'Message parsing took too long', { timeoutMs: lim.timeoutMs }));
+    }, lim.timeoutMs);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Header fields for extraction from mailparser's raw lines: lower-cased names, first wins, encoded words decoded. */

@@ -40,6 +40,10 @@ describe('medgate store wait', () => {
     const r = await runCli(['store', 'wait', '--timeout', 'soon', '--config', config], { env: { MEDGATE_DATABASE_URL: 'postgres://medgate@127.0.0.1:1/medgate' } });
     expect(r.code).toBe(1);
     expect(r.stderr.trim()).toBe('medgate: --timeout must be a number of seconds, got "soon" [USAGE]');
+    // The same refusal on SQLite, where there is nothing to wait for.
+    const onSqlite = await runCli(['store', 'wait', '--timeout', 'soon', '--config', config], { env: { MEDGATE_DATABASE_URL: '' } });
+    expect(onSqlite.code).toBe(1);
+    expect(onSqlite.stderr.trim()).toBe('medgate: --timeout must be a number of seconds, got "soon" [USAGE]');
   });
 
   it('on SQLite there is nothing to wait for', async () => {

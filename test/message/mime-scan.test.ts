@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { zipSync } from 'fflate';
 import { MedgateError } from '../../src/errors.js';
 import { scanForExtraction } from '../../src/message/mime-scan.js';
-import { DEFAULT_PARSE_LIMITS, MESSAGE_TOO_LARGE, parseForExtraction, type ExtractionInput } from '../../src/message/parse.js';
+import { DEFAULT_PARSE_LIMITS, MESSAGE_PARSE_TIMEOUT, MESSAGE_TOO_LARGE, parseForExtraction, type ExtractionInput } from '../../src/message/parse.js';
 import { extractionKeepLimit, parseFileForExtraction } from '../../src/message/parse-stream.js';
 import { parseSubmission, parseSubmissionFile } from '../../src/message/parse-submission.js';
 import { buildXdmZip, composeMessage, sample, seededRandom, SMALL_PDF } from './fixtures.js';
@@ -188,6 +188,19 @@ describe('submission scan ≡ mailparser', () => {
       await expect(parseSubmission(many, { maxRawBytes: 100 })).rejects.toMatchObject({ code: MESSAGE_TOO_LARGE });
       // The in-memory mailparser path, for comparison: the same refusal.
       await expect(parseForExtraction(many, { maxAttachments: 3 })).rejects.toMatchObject({ code: MESSAGE_TOO_LARGE });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('a scan over its time limit is MESSAGE_PARSE_TIMEOUT, in memory and from a file', async () => {
+    const big = await composeMessage({ attachments: Array.from({ length: 40 }, (_, i) => ({ filename: `p${i}.pdf`, content: Buffer.concat(Array(800).fill(SMALL_PDF)) })) });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medgate-scan-'));
+    try {
+      const file = path.join(dir, 'big.eml');
+      fs.writeFileSync(file, big);
+      await expect(parseSubmissionFile(file, { timeoutMs: 1 })).rejects.toMatchObject({ code: MESSAGE_PARSE_TIMEOUT });
+      await expect(parseSubmission(big, { timeoutMs: 1 })).rejects.toMatchObject({ code: MESSAGE_PARSE_TIMEOUT });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
