@@ -12,8 +12,13 @@ import { describe, expect, it } from 'vitest';
 const POOL = fileURLToPath(new URL('../../dist/message/worker/seal-pool.js', import.meta.url));
 
 // First how long this machine takes for a pool's workers to answer, then pools closed at delays
-// across that window, in 3 ms steps: the abort needs the close to land inside the workers' module
-// instantiation, a few milliseconds wide.
+// across that window: the abort needs the close to land inside the workers' module instantiation,
+// a few milliseconds wide. Without the fix, the first aborts came at 0.42-0.58 of the load time
+// (four runs here), so the sweep covers 0.35-0.75 of it in steps of 4 ms, or of a fortieth of that
+// span where loading is slow, each delay jittered within its step so that repeated runs cover it
+// all. With the fix a close waits for the load, so each delay costs a whole load: a loaded machine
+// took 2 s to load, and the former 3 ms steps over 0.25-0.9 then ran past two minutes; hence also
+// a 40 s budget on the sweep.
 const SWEEP = `
 const { SealPool } = await import(${JSON.stringify(POOL)});
 const t0 = performance.now();
@@ -22,13 +27,17 @@ await Promise.all([0, 1, 2, 3].map(() => warm.unwrapKey('not armored', 'x').catc
 const loaded = performance.now() - t0;
 await warm.close();
 let closed = 0;
-for (let d = Math.floor(loaded * 0.25); d <= Math.ceil(loaded * 0.9); d += 3) {
+const lo = Math.floor(loaded * 0.35);
+const hi = Math.ceil(loaded * 0.75);
+const step = Math.max(4, Math.ceil((hi - lo) / 40));
+const deadline = performance.now() + 40_000;
+for (let d = lo; d <= hi && performance.now() < deadline; d += step) {
   const pool = new SealPool(2);
-  await new Promise((r) => setTimeout(r, d));
+  await new Promise((r) => setTimeout(r, d + Math.floor(Math.random() * step)));
   await pool.close();
   closed++;
 }
-console.log(JSON.stringify({ loaded: Math.round(loaded), closed }));
+console.log(JSON.stringify({ loaded: Math.round(loaded), step, closed }));
 `;
 
 describe('sealing pool', () => {
@@ -41,8 +50,8 @@ describe('sealing pool', () => {
     const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
     expect(err).not.toMatch(/FATAL ERROR/);
     expect({ code, signal }).toEqual({ code: 0, signal: null });
-    const result = JSON.parse(out.trim().split('\n').pop()!) as { loaded: number; closed: number };
+    const result = JSON.parse(out.trim().split('\n').pop()!) as { loaded: number; step: number; closed: number };
     expect(result.closed).toBeGreaterThan(10);
     expect(result.loaded).toBeGreaterThan(0);
-  }, 120_000);
+  }, 90_000);
 });
