@@ -7,6 +7,7 @@ import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { MedgateConfig } from '../../config/schema.js';
 import type { GatewayTls } from '../../init/gateway-tls.js';
 import type { PeerRoute } from './peer-route.js';
+import { installFastDataScans } from '../data-scan/index.js';
 
 /** The outcome for one recipient of one delivery attempt. */
 export type RecipientOutcome =
@@ -75,6 +76,7 @@ const PEER_MESSAGES_PER_CONNECTION = 100;
 const PEER_IDLE_MS = 30_000;
 
 function peerTransport(config: MedgateConfig, identity: GatewayTls, route: PeerRoute, domain: string, revocationGeneration: number): PooledPeer {
+  installFastDataScans(); // every relayed message is dot-stuffed by nodemailer: with memchr (src/smtp/data-scan)
   let byRoute = peerTransports.get(identity);
   if (!byRoute) peerTransports.set(identity, (byRoute = new Map()));
   const key = `${route.host}|${route.port}|${domain}|${config.hostname}|${config.tls.minVersion}`;

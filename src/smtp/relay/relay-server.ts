@@ -14,6 +14,7 @@ import { checkSmimeMessage } from './smime-checks.js';
 import { isSmimeHeader } from '../../crypto/smime/index.js';
 import { recordDenial } from '../../filing/receipts/denial.js';
 import type { SealedBytes } from '../../store/types.js';
+import { installFastDataScans } from '../data-scan/index.js';
 
 /** Whether a header block claims medgate/1 (then the routing header decides, whatever the body). */
 function isMedgateFormat(head: Buffer): boolean {
@@ -74,6 +75,7 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
     });
   };
 
+  installFastDataScans(); // DATA read with memchr, not a loop per byte (src/smtp/data-scan)
   const server = new SMTPServer({
     name: config.hostname,
     banner: 'medgate peer relay (STARTTLS + client certificate required)',

@@ -7,6 +7,7 @@ import { logUnexpected, type SubmissionDeps } from './deps.js';
 import { checkRecipient } from './recipient-check.js';
 import { checkSender } from './sender-check.js';
 import { forget } from './session-state.js';
+import { installFastDataScans } from '../data-scan/index.js';
 
 export interface SubmissionTls {
   certPem: string;
@@ -84,6 +85,7 @@ export interface Listener {
 
 /** Starts one submission listener (STARTTLS or implicit TLS) on the configured host and port. */
 export function startListener(deps: SubmissionDeps, tls: SubmissionTls, port: number, implicitTls: boolean): Promise<Listener> {
+  installFastDataScans(); // DATA read with memchr, not a loop per byte (src/smtp/data-scan)
   const server = new SMTPServer(serverOptions(deps, tls, implicitTls));
   // Connection-level errors (TLS handshake failures, resets) are the client's problem: log, go on.
   server.on('error', (err: Error & { code?: string }) => {

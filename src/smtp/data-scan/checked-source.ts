@@ -1,0 +1,18 @@
+/**
+ * The DATA scans of this folder replace a method of nodemailer or smtp-server with one that does
+ * the same thing faster. They must never outlive the code they were checked against: an upgrade
+ * may fix that very method (smtp-server 3.21 fixed a DATA smuggling bug in it). So a replacement is
+ * installed only while the library method's source is, byte for byte, the one checked; otherwise
+ * the library keeps its own code, and test/smtp/data-scan.test.ts fails until someone compares the
+ * new upstream method with the replacement and updates the fingerprint.
+ */
+import { createHash } from 'node:crypto';
+
+export function sourceFingerprint(method: unknown): string {
+  return createHash('sha256').update(typeof method === 'function' ? method.toString() : '').digest('hex');
+}
+
+/** Whether `method` is still the library code a replacement was checked against. */
+export function isCheckedSource(method: unknown, fingerprint: string): boolean {
+  return typeof method === 'function' && sourceFingerprint(method) === fingerprint;
+}
