@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --single-threaded-gc --incremental-marking-soft-trigger=80 --incremental-marking-hard-trigger=95
+#!/usr/bin/env -S node --single-threaded-gc --incremental-marking-soft-trigger=80 --incremental-marking-hard-trigger=95 --heap-growing-percent=300
 import { Command, CommanderError } from 'commander';
 import { registerAuditCommands } from './cli/audit-commands.js';
 import { reportError } from './cli/common.js';
