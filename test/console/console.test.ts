@@ -147,11 +147,14 @@ describe('record console (medgate serve + Chromium)', () => {
     await must(cli('pki', 'init'), 'pki init');
     await must(cli('init'), 'init');
     await must(cli('directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')), 'directory import');
-    await must(cli('user', 'add', PAUL, '--kind', 'person', '--rpps', '10100000017', '--password', PW[PAUL]!, '--cert-out', dir), 'add paul');
-    await must(cli('user', 'add', JL, '--kind', 'person', '--rpps', '10100000041', '--password', PW[JL]!), 'add jl');
-    await must(cli('user', 'add', URG, '--kind', 'person', '--rpps', '10100000066', '--password', PW[URG]!), 'add urgences');
-    await must(cli('user', 'add', LGC, '--kind', 'application', '--name', 'Laboratoire', '--password', PW[LGC]!), 'add lgc');
-    await must(cli('user', 'add', RMP, '--kind', 'rmp', '--password', PW[RMP]!), 'add rmp');
+    // Independent accounts, added at once: each is a CLI process that mostly loads.
+    await Promise.all([
+      must(cli('user', 'add', PAUL, '--kind', 'person', '--rpps', '10100000017', '--password', PW[PAUL]!, '--cert-out', dir), 'add paul'),
+      must(cli('user', 'add', JL, '--kind', 'person', '--rpps', '10100000041', '--password', PW[JL]!), 'add jl'),
+      must(cli('user', 'add', URG, '--kind', 'person', '--rpps', '10100000066', '--password', PW[URG]!), 'add urgences'),
+      must(cli('user', 'add', LGC, '--kind', 'application', '--name', 'Laboratoire', '--password', PW[LGC]!), 'add lgc'),
+      must(cli('user', 'add', RMP, '--kind', 'rmp', '--password', PW[RMP]!), 'add rmp'),
+    ]);
     caPem = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
     [serve, browser] = await Promise.all([
       startServe(config),

@@ -98,7 +98,9 @@ describe('password spraying from one address: slowed, then refused; other addres
     expect(spray[9]!.ms).toBeGreaterThanOrEqual(LIMITS.maxDelayMs);
     // (The very first connection also pays the process's warm-up: compare with the fastest early one.)
     const early = Math.min(...spray.slice(0, 3).map((r) => r.ms));
-    expect(spray[9]!.ms - early).toBeGreaterThanOrEqual(LIMITS.maxDelayMs * 0.8);
+    // The delay is a lower bound the machine's load cannot shorten; the difference with the fastest
+    // early attempt shows it is the limit's (half, not all of it: under load an early attempt can be slow too).
+    expect(spray[9]!.ms - early).toBeGreaterThanOrEqual(LIMITS.maxDelayMs * 0.5);
     const after = await smtpLogin('127.0.0.5', ACCOUNTS[0]!, PW);
     expect(after.code).toBe(454);
     expect(after.response).toContain('4.7.0');
@@ -113,7 +115,8 @@ describe('password spraying from one address: slowed, then refused; other addres
     const res = await imaplib(gw.ports.imapTls!, caFile, '127.0.0.7', SPRAYED, ACCOUNTS);
     for (const r of res.slice(0, 10)) expect(r.result).toContain('[AUTHENTICATIONFAILED]');
     const early = Math.min(...res.slice(0, 3).map((r) => r.ms));
-    expect(res[9]!.ms - early).toBeGreaterThanOrEqual(LIMITS.maxDelayMs * 0.8);
+    expect(res[9]!.ms).toBeGreaterThanOrEqual(LIMITS.maxDelayMs);
+    expect(res[9]!.ms - early).toBeGreaterThanOrEqual(LIMITS.maxDelayMs * 0.5);
     expect(res[10]!.result).toContain('[UNAVAILABLE]');
     const other = await imaplib(gw.ports.imapTls!, caFile, '127.0.0.8', PW, [ACCOUNTS[0]!]);
     expect(other[0]!.result).toBe('OK');
