@@ -23,8 +23,8 @@
  *
  * --heap-growing-percent=300: how far past the live heap V8 sets the next collection's limit
  * (× 4 instead of V8's own factor, which for a small heap under steady allocation is about × 1.1 to
- * × 1.5). The main thread keeps ≈ 38 MB live, and the Buffers of about a message a second were
- * enough to reach the old limit: a full collection every ≈ 60 messages, each ≈ 100 ms of marking
+ * × 1.5). The main thread keeps ≈ 38 MB live, and the Buffers of about a second's messages under
+ * load (≈ 60 of ≈ 1 MB) reached the old limit: a full collection every ≈ 60 messages, ≈ 100 ms of marking each
  * (--trace-gc, 2026-12-06). At × 4: one every ≈ 3.5 s (36 → 8 in a bench run), gateway A's main
  * thread 6.1/5.3 → 5.3/4.1 ms a message in two alternating pairs of bench runs, for ≈ 50 MB more
  * peak memory (583 → 627-631 MB). The limit V8 grows towards is unchanged (--max-old-space-size).

@@ -98,8 +98,8 @@ describe('password spraying from one address: slowed, then refused; other addres
     expect(spray[9]!.ms).toBeGreaterThanOrEqual(LIMITS.maxDelayMs);
     // (The very first connection also pays the process's warm-up: compare with the fastest early one.)
     const early = Math.min(...spray.slice(0, 3).map((r) => r.ms));
-    // The delay is a lower bound the machine's load cannot shorten; the difference with the fastest
-    // early attempt shows it is the limit's (half, not all of it: under load an early attempt can be slow too).
+    // The check above is the delay itself (a lower bound load cannot shorten); this one, that the time
+    // is the limit's and not the machine's. Half the delay, not all: under load an early attempt is slow too.
     expect(spray[9]!.ms - early).toBeGreaterThanOrEqual(LIMITS.maxDelayMs * 0.5);
     const after = await smtpLogin('127.0.0.5', ACCOUNTS[0]!, PW);
     expect(after.code).toBe(454);
