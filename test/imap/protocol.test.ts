@@ -69,12 +69,15 @@ describe('IMAP wire format', () => {
 
   it('delays EXPUNGE notifications during FETCH/STORE/SEARCH but not during NOOP', async () => {
     const other = await RawClient.tls(h.tlsPort);
-    await other.command('o1', `LOGIN "${USER}" "${PASSWORD}"`);
-    await other.command('o2', 'SELECT INBOX');
+    // Each step's tagged OK is checked: a step that failed would leave the FETCH below without the
+    // EXISTS and hide why.
+    expect(await other.command('o1', `LOGIN "${USER}" "${PASSWORD}"`)).toMatch(/^o1 OK/m);
+    expect(await other.command('o2', 'SELECT INBOX')).toMatch(/^o2 OK/m);
     const appended = await other.command('o3', `APPEND INBOX {${simpleMessage({ subject: 'x', body: 'y' }).length}+}\r\n${simpleMessage({ subject: 'x', body: 'y' }).toString()}`);
-    const uid = /APPENDUID \d+ (\d+)/.exec(appended)?.[1];
-    await other.command('o4', `UID STORE ${uid} +FLAGS.SILENT (\\Deleted)`);
-    await other.command('o5', `UID EXPUNGE ${uid}`);
+    const uid = /^o3 OK \[APPENDUID \d+ (\d+)\]/m.exec(appended)?.[1];
+    expect(uid, appended).toBeDefined();
+    expect(await other.command('o4', `UID STORE ${uid} +FLAGS.SILENT (\\Deleted)`)).toMatch(/^o4 OK/m);
+    expect(await other.command('o5', `UID EXPUNGE ${uid}`)).toMatch(/^\* \d+ EXPUNGE\r\no5 OK/m);
     const fetch = await client.command('e1', 'FETCH 1:* (FLAGS)');
     expect(fetch).not.toMatch(/EXPUNGE/);
     expect(fetch).toMatch(/^\* 3 EXISTS\r\n/m);
