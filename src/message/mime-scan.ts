@@ -17,6 +17,7 @@
 import type { Readable, Transform } from 'node:stream';
 import mailsplit, { type MimeNode, type SplitterChunk } from '@zone-eu/mailsplit';
 import FlowedDecoder from '@zone-eu/mailsplit/lib/flowed-decoder.js';
+import { Splitter } from '../mime/splitter.js';
 import libmime from 'libmime';
 import { MedgateError } from '../errors.js';
 import { checkAttachmentCount, headersFromLines, type ExtractionAttachment, type ExtractionInput, type ParseLimits } from './parse.js';
@@ -49,7 +50,7 @@ class NeedsMailparser extends Error {}
  * errors (too many attachments), as the mailparser paths do.
  */
 export async function scanForExtraction(source: Buffer | Readable, lim: ParseLimits, keepLimit: KeepLimit): Promise<ExtractionInput | undefined> {
-  const splitter = new mailsplit.Splitter({ ignoreEmbedded: true });
+  const splitter = new Splitter({ ignoreEmbedded: true });
   const texts: Array<Promise<string>> = [];
   const attachments: ExtractionAttachment[] = [];
   const parts = new Map<MimeNode, OpenPart>();

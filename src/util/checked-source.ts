@@ -1,10 +1,11 @@
 /**
- * The DATA scans of this folder replace a method of nodemailer or smtp-server with one that does
- * the same thing faster. They must never outlive the code they were checked against: an upgrade
- * may fix that very method (smtp-server 3.21 fixed a DATA smuggling bug in it). So a replacement is
- * installed only while the library method's source is, byte for byte, the one checked; otherwise
- * the library keeps its own code, and test/smtp/data-scan.test.ts fails until someone compares the
- * new upstream method with the replacement and updates the fingerprint.
+ * The DATA scans of src/smtp/data-scan and the MIME line scan of src/mime replace a library method
+ * with one that does the same thing faster. They must never outlive the code they were checked
+ * against: an upgrade may fix that very method (smtp-server 3.21 fixed a DATA smuggling bug in it).
+ * So a replacement is installed only while the library method's source is, byte for byte, the one
+ * checked; otherwise the library keeps its own code, and the replacement's test
+ * (test/smtp/data-scan.test.ts, test/mime/line-scan.test.ts) fails until someone compares the new
+ * upstream method with the replacement and updates the fingerprint.
  */
 import { createHash } from 'node:crypto';
 

@@ -11,6 +11,7 @@ import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 import { describe, expect, it } from 'vitest';
 import { installFastDataScans } from '../../src/smtp/data-scan/index.js';
 import { fastFeedDataStream, smtpServerFeed } from '../../src/smtp/data-scan/dot-unstuffing.js';
+import { cutAtRandom, seededRandom } from '../helpers/random-cuts.js';
 
 interface Reading { data: string; dataEnded: boolean; commands: string[] }
 
@@ -33,20 +34,8 @@ async function read(feed: unknown, chunks: Buffer[]): Promise<Reading> {
   return { data: Buffer.concat(parts).toString('latin1'), dataEnded, commands };
 }
 
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
-}
-
-function cut(bytes: Buffer, next: () => number): Buffer[] {
-  const chunks: Buffer[] = [];
-  for (let at = 0; at < bytes.length;) {
-    const n = 1 + Math.floor(next() * Math.min(bytes.length - at, next() < 0.3 ? 4 : 120));
-    chunks.push(bytes.subarray(at, at + n));
-    at += n;
-  }
-  return chunks;
-}
+const random = seededRandom;
+const cut = (bytes: Buffer, next: () => number): Buffer[] => cutAtRandom(bytes, next, 4, 120);
 
 describe('SMTP DATA scans', () => {
   it('are in place on the nodemailer and smtp-server this repository installs', () => {

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import type { Transform } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { fastTransform, installFastDotStuffing, nodemailerTransform } from '../../src/smtp/data-scan/dot-stuffing.js';
+import { cutAtRandom, seededRandom } from '../helpers/random-cuts.js';
 
 const require = createRequire(import.meta.url);
 const DataStream = require('nodemailer/lib/smtp-connection/data-stream.js') as new () => Transform & { inByteCount: number; outByteCount: number };
@@ -23,21 +24,8 @@ async function encode(transform: unknown, chunks: Buffer[]): Promise<{ out: Buff
   return { out: Buffer.concat(parts), pushes: parts.map((p) => p.length), inBytes: stream.inByteCount, outBytes: stream.outByteCount };
 }
 
-/** A small seeded generator, so that a failing case can be replayed. */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
-}
-
-function cut(bytes: Buffer, next: () => number): Buffer[] {
-  const chunks: Buffer[] = [];
-  for (let at = 0; at < bytes.length;) {
-    const n = 1 + Math.floor(next() * Math.min(bytes.length - at, next() < 0.3 ? 3 : 200));
-    chunks.push(bytes.subarray(at, at + n));
-    at += n;
-  }
-  return chunks;
-}
+const random = seededRandom;
+const cut = (bytes: Buffer, next: () => number): Buffer[] => cutAtRandom(bytes, next, 3, 200);
 
 describe('relay dot-stuffing', () => {
   it('is in place on the nodemailer version this repository installs', () => {

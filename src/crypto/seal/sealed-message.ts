@@ -3,7 +3,7 @@
  * first empty line) and, for sealed bodies, the RFC 3156 parts via mailsplit's MIME splitter.
  */
 import { finished } from 'node:stream/promises';
-import { Splitter } from '@zone-eu/mailsplit';
+import { Splitter } from '../../mime/splitter.js';
 import { CryptoError, CryptoErrorCode } from '../errors.js';
 import { findField, splitHeaderBlock, type SplitMessage } from './header-block.js';
 import { decodeRadix64 } from './radix64.js';

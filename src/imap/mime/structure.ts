@@ -6,6 +6,7 @@
  */
 import mailsplit from '@zone-eu/mailsplit';
 import type { MimeNode, SplitterChunk } from '@zone-eu/mailsplit';
+import { Splitter } from '../../mime/splitter.js';
 import type { Transform } from 'node:stream';
 import type { EnvelopeJson, MessageMeta, MimePartJson } from '../backend.js';
 import { buildEnvelope } from './envelope.js';
@@ -48,7 +49,7 @@ function structured(node: MimeNode, field: '_parsedContentType' | '_parsedConten
 
 /** Runs the splitter over `raw` and returns the root node with offsets relative to `raw`. */
 async function splitNodes(raw: Buffer): Promise<NodeRecord> {
-  const splitter = new mailsplit.Splitter({ ignoreEmbedded: true });
+  const splitter = new Splitter({ ignoreEmbedded: true });
   const records = new Map<MimeNode, NodeRecord>();
   let root: NodeRecord | null = null;
   let position = 0;

@@ -12,11 +12,11 @@
  * hand-picked and random inputs cut at random places.
  *
  * It replaces `_transform` on nodemailer's class only while that method is the code it was checked
- * against (checked-source.ts): after an upgrade nodemailer keeps its own, and the test says so.
+ * against (src/util/checked-source.ts): after an upgrade nodemailer keeps its own, and the test says so.
  */
 import { createRequire } from 'node:module';
 import type { Transform, TransformCallback } from 'node:stream';
-import { isCheckedSource } from './checked-source.js';
+import { isCheckedSource } from '../../util/checked-source.js';
 
 const require = createRequire(import.meta.url);
 

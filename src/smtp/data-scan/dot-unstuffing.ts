@@ -9,13 +9,13 @@
  * guards against DATA smuggling (the start-of-data terminator, the escape dot at the very start);
  * only the `for` loop over every index became a loop over the indices where a dot follows a line
  * feed, in the same order, with the same bounds (2 ≤ i < len − 2). It is installed only while
- * smtp-server's method is that exact code (checked-source.ts), and test/smtp/data-scan.test.ts holds
+ * smtp-server's method is that exact code (src/util/checked-source.ts), and test/smtp/data-scan.test.ts holds
  * the two equal (the bytes the data stream receives, where DATA ends, what follows it) on
  * hand-picked and random inputs cut at random places.
  */
 import type { PassThrough } from 'node:stream';
 import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
-import { isCheckedSource } from './checked-source.js';
+import { isCheckedSource } from '../../util/checked-source.js';
 
 /** sha256 of the source of smtp-server 3.21.6's `SMTPStream.prototype._feedDataStream`. */
 export const CHECKED_SMTP_SERVER_FEED = '9d8b903f9a3a63542d72e19a9e2f67009a3b1107a28d57e8e7369355454ff230';
