@@ -18,6 +18,14 @@
  *     saturating rate of those clients): BENCH_PACED_MESSAGES submissions started on a fixed
  *     schedule, each on a free connection, latency from its scheduled start to the 250; p50/p99,
  *     target p99 < 250 ms. Its remote copies are relayed before part 2.
+ * 1c. CPU ratio in alternating rounds (BENCH_ROUNDS, default 6): the same connections send
+ *     BENCH_ROUND_MESSAGES (150) at full speed, and A's CPU is taken from the round's first
+ *     submission to the end of the relay of its remote copies; then, with both gateways idle, the
+ *     raw seal of part 3 runs BENCH_ROUND_SEALS (60) times in this process. Each round's ratio is
+ *     gateway A's CPU per message ÷ the raw seal's CPU per seal measured a few seconds apart, so a
+ *     machine whose speed drifts over the run (here the raw seal alone ranged 6.4–11 ms between
+ *     runs, and a run's gateway window and its part 3 can fall on either side of such a drift)
+ *     skews one round rather than the whole figure; the median of the rounds is printed.
  *  2. baseline (a): a bare smtp-server that only writes each message to disk with fsync.
  *  3. baseline (b): the raw seal rate of src/crypto/seal `seal()` in-process (warmed up on the
  *     gateway's warm-up messages), one seal at a time on one thread, of the messages of part 1's
@@ -48,7 +56,7 @@ import { generatePgpKey } from '../src/crypto/keys.js';
 import { seal } from '../src/crypto/seal/index.js';
 import { SERVE_NODE_FLAGS } from '../src/runtime/node-flags.js';
 import { CLI, startServe } from '../test/helpers/gateway.js';
-import { buildMessage, cpuSecondsOf, drive, pace, percentile, rssOf, threadCpuOf, type DriveResult } from './lib/smtp-load.js';
+import { buildMessage, burst, cpuSecondsOf, drive, median, pace, percentile, rssOf, threadCpuOf, type DriveResult } from './lib/smtp-load.js';
 import { JL, CLAIRE, PAUL, PASSWORD, caPem, mailboxBlobs, openDb, serve, setupTwoGateways, waitFor } from '../test/smtp/relay-fixture.js';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
@@ -61,6 +69,9 @@ const PARALLEL_GC = process.env.BENCH_PARALLEL_GC === '1';
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
 const PACED_MESSAGES = Number(process.env.BENCH_PACED_MESSAGES ?? 300);
 const PACED_RATE = process.env.BENCH_PACED_RATE === undefined ? undefined : Number(process.env.BENCH_PACED_RATE);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
+const ROUND_MESSAGES = Number(process.env.BENCH_ROUND_MESSAGES ?? 150);
+const ROUND_SEALS = Number(process.env.BENCH_ROUND_SEALS ?? 60);
 
 function line(name: string, r: { seconds: number; latencies: number[]; failures: number }, rss: string): string {
   const rate = r.latencies.length / r.seconds;
@@ -173,6 +184,31 @@ async function main(): Promise<void> {
       await waitFor(() => mailboxBlobs(t.b, CLAIRE).length >= WARMUP + gw.latencies.length + r.latencies.length, 300_000, 'relay of the paced phase to drain');
       paced = { ...r, rate: pacedRate, cpuA: p1.a - p0.a, cpuB: p1.b - p0.b, logins: loginsSince(t.a, logins.lastSeq) };
     }
+    // The raw seal of part 3 (and 1c), same message, keys of the same kind (sender, 2 recipients + self, 2 filing keys).
+    const [sender, r1, r2, f1, f2] = await Promise.all(['s', 'r1', 'r2', 'f1', 'f2'].map((n) => generatePgpKey(n, `${n}@bench.test`)));
+    const sealOnce = (raw: string) => seal({
+      raw: Buffer.from(raw), signingKey: sender!.privateKey,
+      recipientKeys: [r1!.privateKey.toPublic(), r2!.privateKey.toPublic(), sender!.privateKey.toPublic()],
+      filingKeys: [f1!.privateKey.toPublic(), f2!.privateKey.toPublic()], envelope: { from: PAUL, to: [JL, CLAIRE] },
+      routing: { messageId: '<b@x>', patient: null, document: { type: 'other', date: '2026-01-01' }, sender: { address: PAUL }, recipients: [JL, CLAIRE] },
+    });
+    for (const raw of warmup.length > 0 ? warmup : [sample]) await sealOnce(raw); // warmed up like the gateway, on its warm-up messages
+
+    // 1c. alternating rounds: gateway A's CPU per message, then the raw seal's, a few seconds apart.
+    const rounds: Array<{ gatewayMs: number; sealMs: number; failures: number }> = [];
+    let relayed = WARMUP + gw.latencies.length + (paced?.latencies.length ?? 0);
+    for (let r = 0; r < ROUNDS; r++) {
+      const list = Array.from({ length: ROUND_MESSAGES }, (_v, n) => buildMessage(3 * MESSAGES + WARMUP + PACED_MESSAGES + r * ROUND_MESSAGES + n, [JL, CLAIRE]));
+      const c0 = cpuSecondsOf(pids.a);
+      const res = await burst(gw.transports, [JL, CLAIRE], list);
+      relayed += res.latencies.length;
+      await waitFor(() => mailboxBlobs(t.b, CLAIRE).length >= relayed, 300_000, `relay of round ${r + 1} to drain`);
+      const gatewayMs = ((cpuSecondsOf(pids.a) - c0) * 1000) / Math.max(1, res.latencies.length);
+      const s0 = process.cpuUsage();
+      for (const raw of list.slice(0, ROUND_SEALS)) await sealOnce(raw);
+      const su = process.cpuUsage(s0);
+      rounds.push({ gatewayMs, sealMs: (su.user + su.system) / 1000 / Math.min(ROUND_SEALS, list.length), failures: res.failures });
+    }
     gw.close();
     if (CPU_PROF_DIR) {
       // The profile is written when A exits; restart it unprofiled for the 25 MB part.
@@ -188,15 +224,6 @@ async function main(): Promise<void> {
     await bare.close();
     fs.rmSync(spool, { recursive: true, force: true });
 
-    // 3. raw seal rate, same message, keys of the same kind (sender, 2 recipients + self, 2 filing keys).
-    const [sender, r1, r2, f1, f2] = await Promise.all(['s', 'r1', 'r2', 'f1', 'f2'].map((n) => generatePgpKey(n, `${n}@bench.test`)));
-    const sealOnce = (raw: string) => seal({
-      raw: Buffer.from(raw), signingKey: sender!.privateKey,
-      recipientKeys: [r1!.privateKey.toPublic(), r2!.privateKey.toPublic(), sender!.privateKey.toPublic()],
-      filingKeys: [f1!.privateKey.toPublic(), f2!.privateKey.toPublic()], envelope: { from: PAUL, to: [JL, CLAIRE] },
-      routing: { messageId: '<b@x>', patient: null, document: { type: 'other', date: '2026-01-01' }, sender: { address: PAUL }, recipients: [JL, CLAIRE] },
-    });
-    for (const raw of warmup.length > 0 ? warmup : [sample]) await sealOnce(raw); // warmed up like the gateway, on its warm-up messages
     // One at a time: a single thread's rate (concurrent seals would also spread the WebCrypto
     // jobs over libuv's thread pool, i.e. over more than one core). The messages of the counted
     // window, each once; CPU is this process's (user + sys, every thread: main and libuv's pool).
@@ -227,6 +254,11 @@ async function main(): Promise<void> {
       const n = Math.max(1, paced.latencies.length);
       console.log(line(`paced, open-loop at ${paced.rate.toFixed(1)} msg/s`, paced, `${PACED_RATE === undefined ? 'half the saturating rate above' : 'BENCH_PACED_RATE'}, ${paced.latencies.length} messages, latency from the scheduled start`));
       console.log(`${'  p99 submit → 250 at that load'.padEnd(34)} ${percentile(paced.latencies, 99).toFixed(0)} ms (target < 250 ms); CPU per message gateway A ${((paced.cpuA * 1000) / n).toFixed(1)} ms, B ${((paced.cpuB * 1000) / n).toFixed(1)} ms; logins ${paced.logins.full + paced.logins.cached + paced.logins.joined} (${paced.logins.full} full)`);
+    }
+    if (rounds.length) {
+      const ratios = rounds.map((r) => r.gatewayMs / r.sealMs);
+      console.log(`${'alternating rounds (1c)'.padEnd(34)} ${rounds.map((r) => `${r.gatewayMs.toFixed(1)}/${r.sealMs.toFixed(1)}=${(r.gatewayMs / r.sealMs).toFixed(2)}×`).join('  ')}${rounds.some((r) => r.failures) ? `  FAILURES ${rounds.reduce((n, r) => n + r.failures, 0)}` : ''}`);
+      console.log(`CPU per message, alternating rounds: median ${median(ratios).toFixed(2)}× (range ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}×; ${rounds.length} rounds of ${ROUND_MESSAGES} messages, A's CPU up to the end of their relay, ÷ ${ROUND_SEALS} raw seals right after; target ≤ 2×)`);
     }
     console.log(`(gateway: sealing and login key unwrapping in a worker pool; Argon2 memory exponent ${KDF_MEMORY_EXPONENT}; gateway B relays on the same machine)`);
 
