@@ -5,21 +5,35 @@
  * BODYSTRUCTURE and the record server's inspection go through it again. Here the line end is found
  * with `Buffer.indexOf` (memchr).
  *
- * Everything else is @zone-eu/mailsplit 5.4.30's method as it is, statement for statement (MIT;
- * Andris Reinman and contributors): only the `while` that stepped over each byte that is not a
- * line feed jumps to the next line feed, so `i` takes the same values at every line end, each line
- * is handed to processLine() with the same bounds, and the batching (a yield every YIELD_BYTES)
- * happens at the same lines. It is installed only while mailsplit's method is that exact code
- * (src/util/checked-source.ts); test/mime/line-scan.test.ts holds the two equal (every chunk the
- * splitter emits, its type, bytes and node headers) on hand-picked and random messages cut at
- * random places.
+ * Everything else is @zone-eu/mailsplit 5.4.30's method as it is, statement for statement, with
+ * the module's `trimBodyLineEnd` and `YIELD_BYTES` it uses: only the `while` that stepped over each
+ * byte that is not a line feed jumps to the next line feed, so `i` takes the same values at every
+ * line end, each line is handed to processLine() with the same bounds, and the batching (a yield
+ * every YIELD_BYTES) happens at the same lines. Since those module-private parts are copied too,
+ * it is installed only while the whole of message-splitter.js, not just the method, is the file
+ * checked (src/util/checked-source.ts); test/mime/line-scan.test.ts holds the two equal (every
+ * chunk the splitter emits, its type, bytes, node headers and errors) on hand-picked and random
+ * messages cut at random places.
+ *
+ * The copied code is mailsplit's, under its MIT licence:
+ * Copyright (c) 2011-2019, 2024 Andris Reinman and Zone Media OÜ. Permission is hereby granted,
+ * free of charge, to any person obtaining a copy of this software and associated documentation
+ * files (the "Software"), to deal in the Software without restriction, including without
+ * limitation the rights to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+ * copies of the Software, and to permit persons to whom the Software is furnished to do so, subject
+ * to the following conditions: The above copyright notice and this permission notice shall be
+ * included in all copies or substantial portions of the Software. THE SOFTWARE IS PROVIDED "AS IS",
+ * WITHOUT WARRANTY OF ANY KIND (the full text: node_modules/@zone-eu/mailsplit/LICENSE.MIT).
  */
+import { createRequire } from 'node:module';
 import type { Transform, TransformCallback } from 'node:stream';
 import MessageSplitter from '@zone-eu/mailsplit/lib/message-splitter.js';
-import { isCheckedSource } from '../util/checked-source.js';
+import { isCheckedFile, isCheckedSource } from '../util/checked-source.js';
 
 /** sha256 of the source of @zone-eu/mailsplit 5.4.30's `MessageSplitter.prototype._transform`. */
 export const CHECKED_MAILSPLIT_TRANSFORM = 'e0d9845ff4e927e0a66be6138d6209d9876050cb89d7bf46d1328dc40e8ae8d2';
+/** sha256 of @zone-eu/mailsplit 5.4.30's lib/message-splitter.js, whose private helpers are copied below. */
+export const CHECKED_MAILSPLIT_FILE = '5ff22792ceaffd71c8061d1e8ecf20e18e1efdf6a4fb9bf5fa3053ae4a0002f4';
 
 /** Module constant of message-splitter.js (not exported): bytes between two yields to the event loop. */
 const YIELD_BYTES = 16 * 1024;
@@ -216,12 +230,23 @@ export function fastSplitterTransform(this: SplitterState, chunk: Buffer, _encod
   setImmediate(iterateData);
 }
 
+const MAILSPLIT_FILE = createRequire(import.meta.url).resolve('@zone-eu/mailsplit/lib/message-splitter.js');
+
+/**
+ * Whether the mailsplit in use is the code checked: its method and the file it comes from (`file`
+ * is for the test, which hands it a changed copy).
+ */
+export function isCheckedMailsplit(file = MAILSPLIT_FILE): boolean {
+  return isCheckedSource(prototype._transform === fastSplitterTransform ? mailsplitTransform : prototype._transform, CHECKED_MAILSPLIT_TRANSFORM)
+    && isCheckedFile(file, CHECKED_MAILSPLIT_FILE);
+}
+
 let installed: boolean | undefined;
 
 /** Puts the replacement in place if mailsplit's method is the one checked; says whether it did. Idempotent. */
 export function installFastMimeLineScan(): boolean {
   if (installed !== undefined) return installed;
-  installed = isCheckedSource(prototype._transform, CHECKED_MAILSPLIT_TRANSFORM);
+  installed = isCheckedMailsplit();
   if (installed) prototype._transform = fastSplitterTransform;
   return installed;
 }

@@ -8,6 +8,7 @@
  * upstream method with the replacement and updates the fingerprint.
  */
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 
 export function sourceFingerprint(method: unknown): string {
   return createHash('sha256').update(typeof method === 'function' ? method.toString() : '').digest('hex');
@@ -16,4 +17,17 @@ export function sourceFingerprint(method: unknown): string {
 /** Whether `method` is still the library code a replacement was checked against. */
 export function isCheckedSource(method: unknown, fingerprint: string): boolean {
   return typeof method === 'function' && sourceFingerprint(method) === fingerprint;
+}
+
+/**
+ * Whether the library file at `path` is, byte for byte, the one a replacement was checked against:
+ * for a replacement that also copies the module's private constants and helpers, which a
+ * fingerprint of the method alone would not see change.
+ */
+export function isCheckedFile(path: string, fingerprint: string): boolean {
+  try {
+    return createHash('sha256').update(fs.readFileSync(path)).digest('hex') === fingerprint;
+  } catch {
+    return false;
+  }
 }

@@ -7,9 +7,13 @@
  * installs: after an upgrade its fingerprint stops matching, mailsplit keeps its own code, and this
  * test says so.
  */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import mailsplit from '@zone-eu/mailsplit';
-import { fastSplitterTransform, installFastMimeLineScan, mailsplitTransform } from '../../src/mime/line-scan.js';
+import { fastSplitterTransform, installFastMimeLineScan, isCheckedMailsplit, mailsplitTransform } from '../../src/mime/line-scan.js';
 import { Splitter } from '../../src/mime/splitter.js';
 import { cutAtRandom, seededRandom } from '../helpers/random-cuts.js';
 
@@ -63,6 +67,9 @@ const CASES = [
   'Content-Type: multipart/mixed; boundary=b\r\n\r\n--bx\r\nnot a boundary\r\n--b\r\n\r\n\r\n--b--',
   `Subject: long line\r\n\r\n${'x'.repeat(70_000)}\r\nend`,
   `Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\n${'y'.repeat(40_000)}\n${'z'.repeat(30_000)}\r\n--b--\r\n`,
+  // Refused by mailsplit's limits (EMAXLEN): the same error, after the same chunks.
+  `Subject: ${'h'.repeat(1_100_000)}\r\n\r\nbody`,
+  `Content-Type: multipart/mixed; boundary=b\r\n\r\n${'--b\r\n\r\nx\r\n'.repeat(1100)}--b--`,
 ];
 
 describe('MIME line scan', () => {
@@ -74,17 +81,38 @@ describe('MIME line scan', () => {
     expect(String(mailsplitTransform)).toContain('chunk[i] !== 0x0a');
   });
 
+  it('is refused when message-splitter.js changes anywhere, not only in the method it replaces', () => {
+    // The replacement copies the file's private trimBodyLineEnd and YIELD_BYTES: a release that
+    // changed only those would leave the method's fingerprint as it was.
+    const original = createRequire(import.meta.url).resolve('@zone-eu/mailsplit/lib/message-splitter.js');
+    expect(isCheckedMailsplit(original)).toBe(true);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medgate-mailsplit-'));
+    try {
+      const changed = path.join(dir, 'message-splitter.js');
+      fs.writeFileSync(changed, fs.readFileSync(original, 'utf8').replace('const YIELD_BYTES = 16 * 1024;', 'const YIELD_BYTES = 32 * 1024;'));
+      expect(fs.readFileSync(changed, 'utf8')).toContain('const YIELD_BYTES = 32 * 1024;');
+      expect(isCheckedMailsplit(changed)).toBe(false);
+      expect(isCheckedMailsplit(path.join(dir, 'missing.js'))).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('splits hand-picked messages as mailsplit does, whole and cut at every place', async () => {
+    let errors = 0;
     for (const text of CASES) {
       const bytes = Buffer.from(text, 'latin1');
       const expected = await split(mailsplitTransform, [bytes]);
       expect(await split(fastSplitterTransform, [bytes]), text.slice(0, 40)).toEqual(expected);
+      if (text.length > 1_000_000 || text.includes('x\r\n--b\r\n\r\nx')) expect(expected.error, text.slice(0, 40)).toMatch(/^EMAXLEN /);
+      else errors += expected.error ? 1 : 0;
       const cuts = bytes.length > 2000 ? [1, 2, 1000, bytes.length - 7, bytes.length - 1] : [...Array(bytes.length).keys()].slice(1);
       for (const at of cuts) {
         const chunks = [bytes.subarray(0, at), bytes.subarray(at)];
         expect(await split(fastSplitterTransform, chunks), `${text.slice(0, 40)} cut at ${at}`).toEqual(await split(mailsplitTransform, chunks));
       }
     }
+    expect(errors, 'only the two over-limit cases are refused').toBe(0);
   });
 
   it('splits random messages cut at random places as mailsplit does', async () => {
