@@ -3,8 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // One PostgreSQL cluster for the whole run (test/setup/postgres.ts).
-    globalSetup: ['test/setup/postgres.ts'],
+    // The Node line check, then ONE PostgreSQL cluster for the whole run (test/setup/).
+    globalSetup: ['test/setup/node-version.ts', 'test/setup/postgres.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Crypto-heavy suites: two cores, keep the pool small so timings stay sane.

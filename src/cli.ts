@@ -1,46 +1,35 @@
 #!/usr/bin/env -S node --single-threaded-gc --incremental-marking-soft-trigger=80 --incremental-marking-hard-trigger=95 --heap-growing-percent=300
-import { Command, CommanderError } from 'commander';
-import { registerAuditCommands } from './cli/audit-commands.js';
-import { reportError } from './cli/common.js';
-import { registerDirectoryCommands } from './cli/directory-commands.js';
-import { registerMessageCommands } from './cli/message-commands.js';
-import { registerPkiCommands } from './cli/pki-commands.js';
-import { registerPatientsCommands } from './cli/patients-commands.js';
-import { registerRmpCommands } from './cli/rmp-commands.js';
-import { registerQueueCommands } from './cli/queue-commands.js';
-import { registerStoreCommands } from './cli/store-commands.js';
-import { registerServeCommands } from './cli/serve-commands.js';
-import { registerUserCommands } from './cli/user-commands.js';
-import { PROCESS_UMASK } from './init/permissions.js';
+/**
+ * The `medgate` bin. The shebang takes whatever `node` is first in PATH, which on a machine whose
+ * own Node is 20 is not the supported line, and the native SQLite addon is built for Node 24 by
+ * `npm ci`. So before loading anything else: if this Node is not the supported line and the
+ * installation has its own Node 24 (node_modules/node), run the same command with it; otherwise warn
+ * with the version, and go on.
+ */
+import { spawn } from 'node:child_process';
+import { bundledSupportedNode, unsupportedNodeWarning } from './runtime/node-version.js';
 
-// Before anything is created: the database, its WAL/SHM, blobs, spool and keys are owner-only
-// whatever umask the operator (or a service manager) started medgate with.
-process.umask(PROCESS_UMASK);
-
-const program = new Command('medgate')
-  .description('secure medical messaging gateway: end-to-end encrypted mail with a verified routing header')
-  .version('0.1.0')
-  .showHelpAfterError('(add --help for usage)')
-  .exitOverride();
-
-registerServeCommands(program);
-registerPkiCommands(program);
-registerDirectoryCommands(program);
-registerUserCommands(program);
-registerAuditCommands(program);
-registerMessageCommands(program);
-registerQueueCommands(program);
-registerStoreCommands(program);
-registerPatientsCommands(program);
-registerRmpCommands(program);
-
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
-  if (err instanceof CommanderError) {
-    // Help and version are not errors; usage mistakes exit 2 as usual for CLIs.
-    process.exitCode = err.exitCode === 0 ? 0 : 2;
-  } else {
-    reportError(err);
-  }
+const supported = bundledSupportedNode(import.meta.url);
+if (supported && process.env['MEDGATE_NO_REEXEC'] !== '1') {
+  const child = spawn(supported, [...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, MEDGATE_NO_REEXEC: '1' },
+  });
+  // The child does the work: signals a service manager or a terminal sends reach it through us.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => {
+    if (signal) {
+      process.removeAllListeners(signal);
+      process.kill(process.pid, signal);
+    }
+    else process.exit(code ?? 1);
+  });
+  child.on('error', (err) => {
+    process.stderr.write(`medgate: could not start ${supported}: ${err.message}\n`);
+    process.exit(70);
+  });
+} else {
+  const warning = unsupportedNodeWarning();
+  if (warning) process.stderr.write(`medgate: warning: ${warning}\n`);
+  await import('./cli/main.js');
 }

@@ -17,6 +17,7 @@ import { autodiscoverRoutes } from './http/autodiscover.js';
 import { startApiServer } from './http/api-server.js';
 import { startConsole } from './console/server.js';
 import { missingServeFlags, SERVE_NODE_FLAGS } from './runtime/node-flags.js';
+import { unsupportedNodeWarning } from './runtime/node-version.js';
 
 export interface RunningGateway {
   init: Initialised;
@@ -101,7 +102,9 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
   await ctx.audit.record({ actor: 'system', action: 'gateway.start', outcome: 'ok', details: { domain: config.domain } });
   const ports = { http: httpPort, ...submission.ports, smtpRelay: relay.port, ...imap.ports, ...(api ? { api: api.port } : {}), ...(consoleServer ? { console: consoleServer.port } : {}) };
   const missingFlags = missingServeFlags();
-  logger.info({ ports, node: ctx.nodeId, domain: config.domain, store: ctx.store.kind, gc: process.execArgv.includes('--single-threaded-gc') ? 'single-threaded' : 'parallel' }, 'medgate started');
+  logger.info({ ports, node: ctx.nodeId, nodejs: process.version, domain: config.domain, store: ctx.store.kind, gc: process.execArgv.includes('--single-threaded-gc') ? 'single-threaded' : 'parallel' }, 'medgate started');
+  const nodeWarning = unsupportedNodeWarning();
+  if (nodeWarning) logger.warn({ nodejs: process.version }, nodeWarning);
   if (missingFlags.length) {
     logger.warn({ missing: missingFlags },
       `node was started without ${missingFlags.join(' ')}: without its GC flags serve spends more CPU on garbage collection (V8's helper threads compete with the sealing workers, full collections run too often; on 2 cores a quarter to a third of submission throughput); start with: node ${SERVE_NODE_FLAGS.join(' ')} dist/cli.js serve (docs/operations.md)`);
