@@ -60,11 +60,15 @@ export class PgChangeFeed implements ChangeFeed {
 
   private async connect(): Promise<void> {
     if (this.closed) return;
+    let client: pg.Client | undefined;
     try {
-      const client = await this.db.dedicated();
+      client = await this.db.dedicated();
+      const own = client;
       client.on('notification', (msg) => (msg.channel === CACHE_CHANNEL ? this.receiveInvalidation(msg.payload) : this.receive(msg.payload)));
-      client.on('error', (err) => this.lost((err as { code?: string }).code ?? 'PG_LISTEN_ERROR'));
-      client.on('end', () => this.lost('PG_LISTEN_ENDED'));
+      // Every error and end of this connection is heard (an 'error' without a listener would end
+      // the process); one from a connection already replaced must not drop its successor.
+      client.on('error', (err) => this.lost(own, (err as { code?: string }).code ?? 'PG_LISTEN_ERROR'));
+      client.on('end', () => this.lost(own, 'PG_LISTEN_ENDED'));
       await client.query(`LISTEN ${CHANNEL}; LISTEN ${CACHE_CHANNEL}`);
       if (this.closed) { await client.end().catch(() => undefined); return; }
       // Whatever was written while this node was not listening is unknown here.
@@ -72,13 +76,19 @@ export class PgChangeFeed implements ChangeFeed {
       this.client = client;
       this.retryMs = 250;
     } catch (err) {
-      this.lost((err as { code?: string }).code ?? 'PG_LISTEN_FAILED');
+      this.lost(client, (err as { code?: string }).code ?? 'PG_LISTEN_FAILED');
     }
   }
 
-  private lost(code: string): void {
+  /** `from` lost its connection (or could not listen): it is closed and another one opened later. */
+  private lost(from: pg.Client | undefined, code: string): void {
     if (this.closed) return;
-    const dead = this.client;
+    if (from && this.client && from !== this.client) {
+      from.removeAllListeners('end');
+      void from.end().catch(() => undefined);
+      return;
+    }
+    const dead = from ?? this.client;
     this.client = undefined;
     this.invalidateAll();
     dead?.removeAllListeners('end');

@@ -42,6 +42,16 @@ export interface PgDatabaseOptions {
   onError?: (code: string) => void;
 }
 
+/**
+ * Whether a failed COMMIT may nevertheless have committed: its answer was lost (connection reset,
+ * server shut down or crashed, a timeout) rather than the server refusing it with an error of its own.
+ */
+function commitAnswerLost(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return /^(08|57P)/.test(code);
+  return true;
+}
+
 /** "cached plan must not change result type": a prepared `SELECT *` after another node's migration. */
 const PLAN_CHANGED = '0A000';
 
@@ -121,7 +131,15 @@ export class PgDatabase {
     return (await this.query<R>(sql, params)).rows[0];
   }
 
-  /** Runs `work` in one transaction (READ COMMITTED); rolls back on any error. */
+  /**
+   * Runs `work` in one transaction (READ COMMITTED); rolls back on any error.
+   *
+   * Its outcome is always known to the caller: it resolves only if the transaction committed, and
+   * rejects only if it did not. The transaction's id is read with BEGIN (same round trip); if the
+   * connection dies while COMMIT is in flight, the answer is lost but PostgreSQL's commit log is
+   * not: `txid_status` on a new connection says committed or aborted (see commitOutcome and
+   * docs/operations.md, "When the connection dies at COMMIT").
+   */
   async tx<T>(work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
@@ -130,6 +148,13 @@ export class PgDatabase {
       throw translatePgError(err);
     }
     let broken = false;
+    // Checked out, a client has no pool listener: an 'error' it emits (server gone between two
+    // statements) with no listener here would end the process. The next statement then fails.
+    const onClientError = (err: unknown): void => {
+      broken = true;
+      this.options.onError?.((err as { code?: string }).code ?? 'PG_CLIENT_ERROR');
+    };
+    client.on('error', onClientError);
     // Every statement of the transaction is a round trip: count them on this client.
     const counted = client.query.bind(client) as (...args: unknown[]) => unknown;
     (client as { query: unknown }).query = (...args: unknown[]) => {
@@ -137,29 +162,90 @@ export class PgDatabase {
       if (typeof args[0] === 'string' && Array.isArray(args[1]) && args.length === 2) return counted(this.statement(args[0], args[1]));
       return counted(...args);
     };
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      try {
-        await client.query('ROLLBACK');
-      } catch {
-        broken = true;
-      }
-      // A stale prepared plan aborts this transaction once; the next one prepares afresh.
-      this.planChanged(err);
-      throw translatePgError(err);
-    } finally {
+    let released = false;
+    const release = (destroy: boolean): void => {
+      if (released) return;
+      released = true;
       delete (client as { query?: unknown }).query;
-      client.release(broken);
+      client.removeListener('error', onClientError);
+      // A dead connection may still emit: the listener stays, doing nothing, until it is gone.
+      if (destroy) client.on('error', () => undefined);
+      client.release(destroy);
+    };
+    let xid: string | undefined;
+    try {
+      let result: T;
+      try {
+        const begun = (await client.query('BEGIN; SELECT txid_current()::text AS xid')) as unknown as pg.QueryResult<{ xid: string }>[];
+        xid = begun[1]?.rows[0]?.xid;
+        result = await work(client);
+      } catch (err) {
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          broken = true;
+        }
+        // A stale prepared plan aborts this transaction once; the next one prepares afresh.
+        this.planChanged(err);
+        throw translatePgError(err);
+      }
+      try {
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        // The server refused the COMMIT (a deferred constraint, a serialization failure): not committed.
+        if (!commitAnswerLost(err)) {
+          await client.query('ROLLBACK').catch(() => { broken = true; });
+          throw translatePgError(err);
+        }
+        // The connection is dead: give its pool slot back before asking on a new one.
+        release(true);
+        const outcome = xid ? await this.commitOutcome(xid) : 'unknown';
+        if (outcome === 'committed') {
+          this.options.onError?.('PG_COMMIT_CONFIRMED');
+          return result;
+        }
+        if (outcome === 'unknown') this.options.onError?.('PG_COMMIT_OUTCOME_UNKNOWN');
+        throw translatePgError(err);
+      }
+    } finally {
+      release(broken);
+    }
+  }
+
+  /** How long a transaction whose COMMIT lost its answer is looked up before giving up (tests shorten it). */
+  commitOutcomeWaitMs = 5 * 60_000;
+
+  /**
+   * Whether transaction `xid` committed, asked on a new connection until the server answers:
+   * after a crash and restart, a transaction whose commit record was not flushed is `aborted`.
+   * `in progress` (the old backend is still finishing, e.g. the network was cut, not the server)
+   * is asked again. Within the wait, the answer is never a guess; past it, 'unknown' (logged).
+   */
+  async commitOutcome(xid: string): Promise<'committed' | 'aborted' | 'unknown'> {
+    const until = Date.now() + this.commitOutcomeWaitMs;
+    let pause = 100;
+    for (;;) {
+      try {
+        const row = (await this.pool.query<{ s: string | null }>('SELECT txid_status($1::bigint) AS s', [xid])).rows[0];
+        if (row?.s === 'committed') return 'committed';
+        if (row?.s === 'aborted') return 'aborted';
+        // null: the id is too old to be known, which a transaction of a moment ago cannot be.
+        if (row?.s === null) return 'unknown';
+      } catch {
+        // Still down: ask again.
+      }
+      if (Date.now() + pause > until) return 'unknown';
+      await new Promise((r) => setTimeout(r, pause));
+      pause = Math.min(pause * 2, 2000);
     }
   }
 
   /** A dedicated connection held outside the pool (LISTEN, migration lock). */
   async dedicated(): Promise<pg.Client> {
     const client = new pg.Client({ connectionString: this.options.url, connectionTimeoutMillis: 5000, keepAlive: true, types, application_name: 'medgate' });
+    // Never without a listener: an 'error' with none ends the process. Callers add their own.
+    client.on('error', (err) => this.options.onError?.((err as { code?: string }).code ?? 'PG_DEDICATED_ERROR'));
     try {
       await client.connect();
     } catch (err) {
