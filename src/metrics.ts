@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { CRL_FILE_STATES, crlStates } from './pki/crl-status.js';
 import type { Store } from './store/types.js';
 
 /** Prometheus metrics for one gateway process. Labels carry decisions and codes, never people. */
@@ -16,6 +17,29 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'medgate_' });
+  }
+
+  /**
+   * The configured CRL files by state, read at each scrape. `medgate_crl_unavailable` is 1 while
+   * any of them is missing, unreadable or stale: certificates of its issuer then get 4xx (retry).
+   */
+  watchRevocation(crlFiles: string[]): void {
+    new Gauge({
+      name: 'medgate_crl_files', help: 'Configured CRL files (pki.crls) by state: current, missing, unreadable, stale (past nextUpdate)',
+      labelNames: ['state'] as const, registers: [this.registry],
+      collect() {
+        const states = crlStates(crlFiles);
+        for (const state of CRL_FILE_STATES) this.set({ state }, states[state]);
+      },
+    });
+    new Gauge({
+      name: 'medgate_crl_unavailable', help: '1 while a configured CRL is missing, unreadable or stale: certificates it covers are refused with 4xx until it is current again',
+      registers: [this.registry],
+      collect() {
+        const states = crlStates(crlFiles);
+        this.set(states.missing + states.unreadable + states.stale > 0 ? 1 : 0);
+      },
+    });
   }
 
   /** Database pool use and queue depth by recipient state, read at each scrape. */

@@ -6,6 +6,7 @@ import { listenFailure } from './listen-failure.js';
 import path from 'node:path';
 import { Metrics } from './metrics.js';
 import { readCrlFiles } from './pki/index.js';
+import { crlStates } from './pki/crl-status.js';
 import { SealPool } from './message/worker/seal-pool.js';
 import { startSubmission } from './smtp/submission/index.js';
 import { startQueueWorker } from './smtp/outbound/queue-worker.js';
@@ -43,6 +44,7 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
   const init = await initialise(ctx, { createCaIfMissing: config.demo.enabled });
   const metrics = new Metrics();
   metrics.watchStore(ctx.store);
+  metrics.watchRevocation(config.pki.crls);
   // Sealing runs in worker threads: crypto uses every core, the event loop stays free for clients.
   const sealPool = new SealPool();
   (await ctx.sealer()).usePool(sealPool);
@@ -109,6 +111,19 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
     logger.warn({ missing: missingFlags },
       `node was started without ${missingFlags.join(' ')}: without its GC flags serve spends more CPU on garbage collection (V8's helper threads compete with the sealing workers, full collections run too often; on 2 cores a quarter to a third of submission throughput); start with: node ${SERVE_NODE_FLAGS.join(' ')} dist/cli.js serve (docs/operations.md)`);
   }
+  // A CRL going missing, unreadable or stale turns every certificate of its issuer into a 4xx
+  // (retry): said once when it happens and once when it is current again, not per refusal.
+  let crlProblem = '';
+  const watchCrls = (): void => {
+    const states = crlStates(config.pki.crls);
+    const problem = states.missing + states.unreadable + states.stale > 0 ? JSON.stringify(states) : '';
+    if (problem && problem !== crlProblem) logger.warn({ crls: states }, 'revocation data unavailable: certificates of the issuers concerned get 4xx until the CRL is current (pki.crls)');
+    else if (!problem && crlProblem) logger.info({ crls: states }, 'revocation data current again');
+    crlProblem = problem;
+  };
+  watchCrls();
+  const crlTimer = setInterval(watchCrls, 5_000);
+  crlTimer.unref();
   let closed = false;
   return {
     init,
@@ -116,6 +131,7 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
     async close() {
       if (closed) return;
       closed = true;
+      clearInterval(crlTimer);
       metrics.up.set(0);
       await submission.close();
       await relay.close();

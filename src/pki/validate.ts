@@ -10,6 +10,11 @@ export type CertValidationFailureCode =
   | 'expired'
   | 'not-yet-valid'
   | 'revoked'
+  /**
+   * No current revocation data for an issuer in the chain (CRL missing, unreadable or past its
+   * nextUpdate): a TEMPORARY condition, answered 4xx so the peer retries, never a verdict on the certificate.
+   */
+  | 'revocation-unavailable'
   | 'bad-key-usage'
   | 'malformed';
 
@@ -33,7 +38,8 @@ export interface ValidateCertificateOptions {
   intermediatesPem?: string[];
   /**
    * When given, every certificate below the anchor must be covered by a current CRL of its issuer
-   * (one whose nextUpdate has not passed): a missing or stale CRL fails as `untrusted`.
+   * (one whose nextUpdate has not passed): a missing, unparseable or stale CRL fails as
+   * `revocation-unavailable` (temporary).
    * When absent, revocation is not checked.
    */
   crlsPem?: string[];
@@ -57,7 +63,32 @@ function blocksOf(pems: readonly string[], label: string, what: string): Uint8Ar
   return ders;
 }
 
-/** Operator-supplied inputs (anchors, CRLs): a broken one is a configuration error, so it throws. */
+/**
+ * The CRLs that parse. CRLs are data that changes at run time (downloaded, replaced): one cut short
+ * or garbled is skipped, and a certificate of its issuer then has no current revocation data
+ * (`revocation-unavailable`, temporary) rather than the whole check failing as a configuration error.
+ */
+function readableCrls(pems: readonly string[]): pkijs.CertificateRevocationList[] {
+  const out: pkijs.CertificateRevocationList[] = [];
+  for (const pem of pems) {
+    let blocks: PemBlock[];
+    try {
+      blocks = splitPemBlocks(pem).filter((b) => b.label === 'X509 CRL');
+    } catch {
+      continue;
+    }
+    for (const b of blocks) {
+      try {
+        out.push(pkijs.CertificateRevocationList.fromBER(toArrayBuffer(b.der)));
+      } catch {
+        // skipped: see above
+      }
+    }
+  }
+  return out;
+}
+
+/** Operator-supplied inputs (anchors): a broken one is a configuration error, so it throws. */
 function parseTrustInput<T>(ders: Uint8Array[], what: string, parse: (der: Uint8Array) => T): T[] {
   return ders.map((der, i) => {
     try {
@@ -104,9 +135,7 @@ export async function validateCertificate(certPem: string, opts: ValidateCertifi
   const anchors = parseTrustInput(blocksOf(opts.trustAnchorsPem, 'CERTIFICATE', 'trust anchor'), 'trust anchor', (d) =>
     pkijs.Certificate.fromBER(toArrayBuffer(d)),
   );
-  const crls = parseTrustInput(blocksOf(opts.crlsPem ?? [], 'X509 CRL', 'CRL'), 'CRL', (d) =>
-    pkijs.CertificateRevocationList.fromBER(toArrayBuffer(d)),
-  );
+  const crls = readableCrls(opts.crlsPem ?? []);
 
   let info: CertificateInfo;
   let chain: pkijs.Certificate[];
@@ -125,6 +154,8 @@ export async function validateCertificate(certPem: string, opts: ValidateCertifi
   if (at < info.notBefore) return fail('not-yet-valid', `certificate is valid from ${info.notBefore.toISOString()}`);
   if (at > info.notAfter) return fail('expired', `certificate expired on ${info.notAfter.toISOString()}`);
 
+  // CRLs were given but none parses: with no CRL at all pkijs would not check revocation.
+  if (opts.crlsPem?.length && !crls.length) return fail('revocation-unavailable', 'revocation cannot be checked: none of the CRLs can be parsed');
   const chainFailure = await verifyChain(chain, anchors, crls, at);
   if (chainFailure) return chainFailure;
 
@@ -169,7 +200,7 @@ async function verifyChain(
     case PKIJS_REVOKED:
       return fail('revoked', 'certificate (or one of its issuers) is listed in its issuer\'s CRL');
     case PKIJS_NO_REVOCATION_INFO:
-      return fail('untrusted', `revocation cannot be checked: no current CRL from the issuer (${result.resultMessage})`);
+      return fail('revocation-unavailable', `revocation cannot be checked: no current CRL from the issuer (${result.resultMessage})`);
     case PKIJS_DATE_PROBLEM: {
       const early = [...chain, ...anchors].some((c) => c.notBefore.value > at);
       return early

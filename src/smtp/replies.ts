@@ -64,6 +64,9 @@ export const replies = {
   authTemporaryFailure: (): SmtpReply => new SmtpReply(454, '4.7.0', 'Temporary authentication failure, try again later', 'auth-temporary-failure'),
   /** AUTH while the database cannot be reached (RFC 4954: 454 for a temporary failure at AUTH). */
   authStoreUnavailable: (): SmtpReply => new SmtpReply(454, '4.3.0', 'The message store is unavailable, try again later', 'store-unavailable'),
+  /** The client certificate's revocation cannot be checked now (CRL missing, unreadable or stale): temporary. */
+  clientCertificateUnchecked: (): SmtpReply => new SmtpReply(454, '4.7.0',
+    'Client certificate cannot be checked for revocation right now (no current CRL); try again later', 'client-certificate-unchecked'),
   clientCertificateRefused: (why: string): SmtpReply => new SmtpReply(554, '5.7.1',
     `Client certificate refused: ${why}; present a certificate issued by the health PKI, or none and use AUTH`, 'client-certificate-refused'),
 
@@ -72,6 +75,10 @@ export const replies = {
     `<${address}>: sender address not owned by the authenticated account ${account}`, 'sender-not-owned'),
   senderRefused: (address: string, reason: SenderRefusalReason): SmtpReply => new SmtpReply(550, '5.7.1',
     `Sender <${address}> refused: ${SENDER_REASON_TEXT[reason]}`, `sender-${reason}`),
+
+  /** The sender's certificate cannot be checked for revocation now: temporary, the client keeps the message. */
+  senderCertificateUnchecked: (address: string): SmtpReply => new SmtpReply(451, '4.7.0',
+    `Sender <${address}>: certificate cannot be checked for revocation right now (no current CRL); try again later`, 'sender-certificate-unchecked'),
 
   // --- RCPT TO ---
   recipientRefused: (address: string, reason: RecipientRefusalReason): SmtpReply => {
@@ -102,7 +109,14 @@ export const replies = {
   // --- peer relay port (src/smtp/relay): mutual TLS between gateways, sealed messages only ---
   relayTlsRequired: (): SmtpReply => new SmtpReply(530, '5.7.0', 'Must issue a STARTTLS command first', 'relay-tls-required'),
   relayNoClientCertificate: (): SmtpReply => new SmtpReply(530, '5.7.0', 'Peer gateway must present a client certificate', 'relay-no-client-certificate'),
-  relayCertificateRefused: (code: string): SmtpReply => new SmtpReply(535, '5.7.1', `Peer certificate refused: ${code}`, 'relay-certificate-refused'),
+  relayCertificateRefused: (code: string): SmtpReply => new SmtpReply(535, '5.7.1',
+    `Peer certificate refused: ${code}${code === 'revoked' ? ' (listed on its issuer\'s current CRL; this connection carries no more mail)' : ''}`, 'relay-certificate-refused'),
+  /**
+   * The peer's certificate cannot be checked against current revocation data (this gateway's CRL
+   * is missing, unreadable or past its nextUpdate): temporary, the peer's queue retries.
+   */
+  relayRevocationUnavailable: (): SmtpReply => new SmtpReply(451, '4.7.0',
+    'Peer certificate cannot be checked for revocation right now (no current CRL here); try again later', 'relay-revocation-unavailable'),
   // Replies are ASCII (RFC 5321): "MSSante" without the accent on the wire.
   relayNullSender: (): SmtpReply => new SmtpReply(550, '5.7.1', 'Null sender refused: the relay accepts mail only from directory-listed senders', 'relay-null-sender'),
   relayDomainNotWhitelisted: (domain: string): SmtpReply => new SmtpReply(550, '5.7.1', `Domain ${domain} not in the MSSante whitelist`, 'relay-domain-not-whitelisted'),

@@ -42,7 +42,7 @@ describe('start-up safety', () => {
       gw = await startGateway(ctx);
       fs.renameSync(crl, `${crl}.away`);
       const refused = await trust.validate(cert, 'tls-client');
-      expect(refused).toMatchObject({ ok: false, code: 'untrusted' });
+      expect(refused).toMatchObject({ ok: false, code: 'revocation-unavailable' });
       expect((refused as { reason: string }).reason).toMatch(/none of the configured CRL files/);
       const health = await fetch(`http://127.0.0.1:${gw.ports.http}/healthz`);
       expect(health.status).toBe(503);

@@ -99,7 +99,7 @@ describe('validateCertificate', () => {
     expectFailure(await validateCertificate(cert.certPem, { trustAnchorsPem: [ca.certPem], crlsPem: [crl] }), 'revoked');
   });
 
-  it('a stale CRL, or none from the right issuer, fails as untrusted', async () => {
+  it('a stale CRL, none from the right issuer, or one that does not parse, fails as revocation-unavailable (temporary)', async () => {
     const cert = await ca.issue({ profile: 'tls-client', commonName: 'crl check' });
     const stale = await ca.crlPem({
       thisUpdate: new Date(Date.now() - 10 * DAY_MS),
@@ -107,14 +107,19 @@ describe('validateCertificate', () => {
     });
     const staleReason = expectFailure(
       await validateCertificate(cert.certPem, { trustAnchorsPem: [ca.certPem], crlsPem: [stale] }),
-      'untrusted',
+      'revocation-unavailable',
     );
     expect(staleReason).toMatch(/CRL/);
     const foreignCrl = await impostor.crlPem();
     expectFailure(
       await validateCertificate(cert.certPem, { trustAnchorsPem: [ca.certPem], crlsPem: [foreignCrl] }),
-      'untrusted',
+      'revocation-unavailable',
     );
+    expectFailure(
+      await validateCertificate(cert.certPem, { trustAnchorsPem: [ca.certPem], crlsPem: ['-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n'] }),
+      'revocation-unavailable',
+    );
+    expectFailure(await validateCertificate(cert.certPem, { trustAnchorsPem: [ca.certPem], crlsPem: ['cut short'] }), 'revocation-unavailable');
   });
 
   it('untrusted: signed by another CA, even one with the same name', async () => {

@@ -218,6 +218,31 @@ describe('SMTP submission refusals and robustness (medgate serve)', () => {
     await other.client.quit();
   });
 
+  it('the CRL missing for a while: the client certificate gets 454 4.7.0 and the sender check 451 4.7.0 (retry), both accepted again once it is back', async () => {
+    const crl = path.join(gw.dir, 'certs', 'crl.pem');
+    expect(fs.existsSync(crl)).toBe(true);
+    const certLogin = () => RawSmtpClient.connect(gw.tlsPort, { implicitTls: true, ca: gw.caPem, cert: fs.readFileSync(gw.lgcCertFile, 'utf8'), key: fs.readFileSync(gw.lgcKeyFile, 'utf8') });
+    fs.renameSync(crl, `${crl}.away`);
+    try {
+      const byCert = await certLogin();
+      expect(`${byCert.greeting.code} ${byCert.greeting.text}`).toBe('454 4.7.0 Client certificate cannot be checked for revocation right now (no current CRL); try again later');
+      byCert.client.close();
+      const { client, auth } = await RawSmtpClient.loggedIn(gw.starttlsPort, gw.caPem, PAUL, PASSWORD[PAUL]!);
+      expect(auth.code).toBe(235);
+      const r = await client.cmd(`MAIL FROM:<${PAUL}>`);
+      expect(`${r.code} ${r.text}`).toBe(`451 4.7.0 Sender <${PAUL}>: certificate cannot be checked for revocation right now (no current CRL); try again later`);
+      await client.quit();
+    } finally {
+      fs.renameSync(`${crl}.away`, crl);
+    }
+    const again = await certLogin();
+    expect(again.greeting.code).toBe(220);
+    expect((await again.client.cmd('EHLO app')).lines.join('\n')).not.toMatch(/AUTH/);
+    expect((await again.client.cmd(`MAIL FROM:<${LGC}>`)).code).toBe(250);
+    await again.client.quit();
+    await stillServes();
+  });
+
   it('a revoked certificate (new CRL, no restart): the sender gets 550 5.7.1 certificate revoked, the client certificate 554', async () => {
     const serial = execFileSync('openssl', ['x509', '-noout', '-serial', '-in', gw.lgcCertFile]).toString().trim().replace(/^serial=/, '');
     const revoked = await gw.cli('pki', 'revoke', serial);

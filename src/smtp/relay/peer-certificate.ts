@@ -1,7 +1,6 @@
-import fs from 'node:fs';
 import type { TLSSocket } from 'node:tls';
-import type { MedgateConfig } from '../../config/schema.js';
-import { CRL_UNAVAILABLE_REASON, derToPem, readCrlFiles, validateCertificate } from '../../pki/index.js';
+import { derToPem } from '../../pki/index.js';
+import type { TrustStore } from '../submission/trust.js';
 
 /** What the relay learnt about the peer from its TLS client certificate. */
 export type PeerIdentity =
@@ -9,33 +8,30 @@ export type PeerIdentity =
   | { ok: false; reason: 'none' }
   | { ok: false; reason: 'refused'; code: string; detail: string };
 
-/** Trust anchors and CRLs are read at each check, so that a refreshed CRL applies at once. */
-function readExisting(files: string[]): string[] {
-  return files.filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f, 'utf8'));
-}
-
-/**
- * Validates the certificate a peer presented during the handshake: chain to the configured trust
- * anchors, CRL, and the gateway purpose (serverAuth + clientAuth). TLS itself was asked not to
- * reject anything, so that the refusal reaches the peer as an SMTP reply instead of a reset.
- */
-export async function identifyPeer(socket: TLSSocket, config: MedgateConfig): Promise<PeerIdentity> {
+/** The chain a peer presented in the handshake (leaf first, PEM), kept to be judged again at each MAIL FROM. */
+export function peerChainPem(socket: TLSSocket): string | undefined {
   const cert = socket.getPeerCertificate(true);
-  if (!cert || !cert.raw) return { ok: false, reason: 'none' };
+  if (!cert || !cert.raw) return undefined;
   const pems = [derToPem(cert.raw, 'CERTIFICATE')];
   // Intermediates the peer sent (a self-signed root is not needed: anchors come from config).
   for (let c = cert.issuerCertificate; c && c.raw && c !== c.issuerCertificate && c.fingerprint256 !== cert.fingerprint256; c = c.issuerCertificate) {
     if (c.issuer && c.subject && JSON.stringify(c.issuer) === JSON.stringify(c.subject)) break;
     pems.push(derToPem(c.raw, 'CERTIFICATE'));
   }
-  const trustAnchorsPem = readExisting(config.pki.trustAnchors);
-  if (!trustAnchorsPem.length) return { ok: false, reason: 'refused', code: 'untrusted', detail: 'no trust anchor configured' };
-  const crls = readCrlFiles(config.pki.crls);
-  if (crls.unavailable) return { ok: false, reason: 'refused', code: 'untrusted', detail: CRL_UNAVAILABLE_REASON };
-  const crlsPem = crls.pems;
-  const res = await validateCertificate(pems.join('\n'), {
-    trustAnchorsPem, purpose: 'gateway', ...(crlsPem.length ? { crlsPem } : {}),
-  });
+  return pems.join('\n');
+}
+
+/**
+ * Judges a peer's certificate chain: chain to the configured trust anchors, the CURRENT CRLs, and
+ * the gateway purpose (serverAuth + clientAuth). Called at the handshake and again at each MAIL
+ * FROM, so that a certificate revoked while its connection stays open carries no more mail. The
+ * trust store re-reads anchors and CRLs when their files change (a new CRL applies at once) and
+ * otherwise reuses a verdict for a minute, so a busy connection does not pay a validation a message.
+ * TLS itself was asked not to reject anything, so the refusal reaches the peer as an SMTP reply.
+ */
+export async function judgePeer(chainPem: string | undefined, trust: TrustStore): Promise<PeerIdentity> {
+  if (!chainPem) return { ok: false, reason: 'none' };
+  const res = await trust.validate(chainPem, 'gateway');
   if (!res.ok) return { ok: false, reason: 'refused', code: res.code, detail: res.reason };
   const names = [...res.dnsNames, ...(res.commonName ? [res.commonName] : [])].map((n) => n.toLowerCase());
   return { ok: true, names, subject: res.subject, fingerprint256: res.fingerprint256 };

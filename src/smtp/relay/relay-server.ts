@@ -6,7 +6,8 @@ import type { GatewayContext } from '../../context.js';
 import { isMedgateError } from '../../errors.js';
 import type { GatewayTls } from '../../init/gateway-tls.js';
 import { DeliveryService } from '../delivery.js';
-import { identifyPeer, type PeerIdentity } from './peer-certificate.js';
+import { judgePeer, peerChainPem, type PeerIdentity } from './peer-certificate.js';
+import { TrustStore } from '../submission/trust.js';
 import { isSmtpReply, replies, replyForUnexpected, type SmtpReply } from '../replies.js';
 import { checkRecipient, checkSender, checkSealedMessage } from './relay-checks.js';
 import { readHeaderBlock, removeSpool, spoolToFile } from './spool.js';
@@ -42,8 +43,8 @@ export interface RelayOptions {
  * The peer relay port: other gateways deliver sealed mail for local mailboxes here.
  *
  * STARTTLS is mandatory (port-25 style, as MSSanté operators do) and mutual: the peer's client
- * certificate is requested during the handshake and judged by `identifyPeer` (chain, CRL, gateway
- * purpose). Refusals happen at MAIL FROM (TLS, certificate, domain, sender), RCPT TO (local
+ * certificate is requested during the handshake and judged by `judgePeer` (chain, CRL, gateway
+ * purpose), then judged again against the current CRLs at every MAIL FROM. Refusals happen at MAIL FROM (TLS, certificate, domain, sender), RCPT TO (local
  * mailbox) and end of DATA (sealed, routing header signed by the envelope sender and opened with
  * this gateway's filing key) — each with a precise reply and an audit record.
  */
@@ -51,6 +52,9 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
   const { config, logger } = ctx;
   const delivery = new DeliveryService(ctx);
   const peers = new WeakMap<SMTPServerSession, PeerIdentity>();
+  /** The chain each peer presented at the handshake: re-judged at each MAIL FROM. */
+  const chains = new WeakMap<SMTPServerSession, string | undefined>();
+  const trust = new TrustStore(config.pki.trustAnchors, config.pki.crls);
   const spoolDir = path.join(config.dataDir, 'spool');
 
   const refuse = async (session: SMTPServerSession, err: SmtpReply, details: Record<string, unknown>, stage: string): Promise<SmtpReply> => {
@@ -92,7 +96,9 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
     disabledCommands: ['AUTH'],
     logger: false,
     onSecure(socket, session, cb) {
-      identifyPeer(socket as TLSSocket, config).then((peer) => {
+      const chain = peerChainPem(socket as TLSSocket);
+      chains.set(session, chain);
+      judgePeer(chain, trust).then((peer) => {
         peers.set(session, peer);
         cb();
       }, (err: unknown) => {
@@ -105,9 +111,17 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
       const from = address.address.toLowerCase();
       run(session, 'mail', { from }, cb, async () => {
         if (!session.secure) throw replies.relayTlsRequired();
-        const peer = peers.get(session);
-        if (!peer || (!peer.ok && peer.reason === 'none')) throw replies.relayNoClientCertificate();
-        if (!peer.ok) throw replies.relayCertificateRefused(peer.code);
+        const first = peers.get(session);
+        if (!first || (!first.ok && first.reason === 'none')) throw replies.relayNoClientCertificate();
+        // Each message is judged against the revocation data of now, not of the handshake: a peer
+        // revoked while its connection stays open delivers nothing more on it.
+        const peer = await judgePeer(chains.get(session), trust);
+        peers.set(session, peer);
+        if (!peer.ok && peer.reason === 'refused' && peer.code === 'revocation-unavailable') {
+          logger.warn({ from, remote: session.remoteAddress, detail: peer.detail }, 'relay: revocation data unavailable, peer told to retry');
+          throw replies.relayRevocationUnavailable();
+        }
+        if (!peer.ok) throw replies.relayCertificateRefused(peer.reason === 'refused' ? peer.code : 'none');
         await checkSender(ctx, peer.names, from);
         logger.info({ from, peer: peer.names, remote: session.remoteAddress }, 'relay sender accepted');
       });

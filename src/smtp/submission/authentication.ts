@@ -27,6 +27,11 @@ export async function onSecure(deps: SubmissionDeps, socket: Socket | TLSSocket,
   if (!peer) return undefined;
   const pem = peer.toString();
   const validation = await deps.trust.validate(pem, 'tls-client');
+  if (!validation.ok && validation.code === 'revocation-unavailable') {
+    // Missing or stale revocation data is not a verdict on the certificate: the client retries.
+    deps.log.warn({ session: session.id, remote: session.remoteAddress, detail: validation.reason }, 'smtp submission: client certificate revocation unavailable');
+    return refuse(deps, session, 'smtp.certificate.refused', replies.clientCertificateUnchecked(), { certificate: validation.code });
+  }
   if (!validation.ok) {
     return refuse(deps, session, 'smtp.certificate.refused', replies.clientCertificateRefused(validation.code === 'untrusted' ? 'not issued by a trusted authority' : validation.code),
       { certificate: validation.code });

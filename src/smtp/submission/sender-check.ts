@@ -25,6 +25,10 @@ export async function checkSender(deps: SubmissionDeps, address: SMTPServerAddre
   if (!certPem) certProblem = 'no-certificate';
   else {
     const v = await deps.trust.validate(certPem, 'user');
+    if (!v.ok && v.code === 'revocation-unavailable') {
+      deps.log.warn({ session: session.id, from, detail: v.reason }, 'smtp submission: sender certificate revocation unavailable');
+      return refuse(deps, session, 'smtp.mail.refused', replies.senderCertificateUnchecked(from), { from });
+    }
     if (!v.ok) certProblem = v.code === 'expired' ? 'certificate-expired' : v.code === 'revoked' ? 'certificate-revoked' : 'certificate-invalid';
   }
   if (certProblem) return refuse(deps, session, 'smtp.mail.refused', replies.senderRefused(from, certProblem), { from });

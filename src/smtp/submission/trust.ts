@@ -39,7 +39,7 @@ export class TrustStore {
 
   async validate(certPem: string, purpose: CertificateProfile): Promise<CertValidation> {
     const { anchors, crls, crlsUnavailable, stamp } = this.load();
-    if (crlsUnavailable) return { ok: false, code: 'untrusted', reason: CRL_UNAVAILABLE_REASON };
+    if (crlsUnavailable) return { ok: false, code: 'revocation-unavailable', reason: CRL_UNAVAILABLE_REASON };
     const key = createHash('sha256').update(purpose).update('\0').update(stamp).update('\0').update(certPem).digest('hex');
     const now = Date.now();
     const hit = this.cache.get(key);
