@@ -170,6 +170,25 @@ export interface Store {
   loginFailures: LoginFailureRepo;
   /** Cross-node mailbox changes; absent for a store only one process uses (SQLite). */
   changes?: ChangeFeed;
+  /**
+   * One decision, one transaction (in the spirit of Gluon's `Write(op)`): runs `work` with a
+   * transactional view of the store, commits when it resolves, rolls back when it throws. What
+   * `work` reads through `tx` cannot change under it before the commit, so a check and the write it
+   * guards (STORE UNCHANGEDSINCE, the three steps of MOVE) are one step for every other session of
+   * every node, and a crash at any point leaves all or nothing.
+   *
+   * - PostgreSQL: READ COMMITTED with row locks (`tx.mail.lockMailbox`: SELECT ... FOR NO KEY
+   *   UPDATE); a deadlock or serialization failure runs `work` again (so it must only compute and
+   *   call `tx`, never announce anything itself: announce after `write` resolves).
+   * - SQLite: BEGIN IMMEDIATE (the database's one write lock), writers of this process queued.
+   *   better-sqlite3 is synchronous, so `tx` answers at once; `work` must await only `tx` calls
+   *   (no timer, file or network in between): a `work` that yields to the event loop is rolled back
+   *   with STORE_TX_YIELDED, since the one connection would otherwise mix other writes into it.
+   *
+   * `durable: false` (flags, expunges) may skip the fsync on SQLite, as the group commit does for
+   * them: a crash of the process still loses nothing, a power cut may undo the last ones.
+   */
+  write<T>(work: (tx: StoreTx) => Promise<T>, options?: { durable?: boolean }): Promise<T>;
   /** Applies pending migrations; returns the schema version reached. */
   migrate(): Promise<number>;
   /** One round trip to the database; throws STORE_UNAVAILABLE when it cannot be reached (`/healthz`). */
@@ -329,6 +348,29 @@ export interface MailRepo {
   /** Encrypted per-user metadata (envelope, structure, size), keyed by owner and blob. */
   getMeta(owner: string, blobId: string): Promise<string | undefined>;
   putMeta(owner: string, blobId: string, encrypted: string): Promise<void>;
+}
+
+/**
+ * The mail repository inside a store transaction (`Store.write`). Same meaning as the MailRepo
+ * methods of the same name; every call is part of the one transaction.
+ */
+export interface MailTx {
+  /**
+   * The mailbox as it is now, locked until the transaction ends (PostgreSQL: its row, so every
+   * MODSEQ and UID decision of the mailbox is serialised across nodes; SQLite: the write lock is
+   * held already). Lock several mailboxes in ascending id order. Undefined when it does not exist.
+   */
+  lockMailbox(mailboxId: number): Promise<Mailbox | undefined>;
+  /** The messages of `uids` that exist, in UID order. */
+  getMessages(mailboxId: number, uids: number[]): Promise<StoredMessage[]>;
+  setFlags(mailboxId: number, uids: number[], op: 'set' | 'add' | 'remove', flags: string[]): Promise<StoredMessage[]>;
+  copyMessages(fromMailboxId: number, uids: number[], toMailboxId: number): Promise<Array<[number, number]>>;
+  expunge(mailboxId: number, uids?: number[]): Promise<number[]>;
+}
+
+/** What `Store.write` gives `work`. Grows as more decisions move into one transaction. */
+export interface StoreTx {
+  mail: MailTx;
 }
 
 export type QueueDepth = Record<QueueRecipient['status'], number>;
