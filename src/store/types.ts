@@ -497,6 +497,16 @@ export interface ReceiptRow {
 }
 
 export interface FilingRepo {
+  /**
+   * Runs one filing decision (match the patient, then create it or file under it) so that no other
+   * decision about an identity sharing one of `hashes` (the item's INS, traits, name+birth and
+   * given+birth hashes) runs at the same time, on any node: one patient per identity whichever
+   * node files. PostgreSQL: one session advisory lock per hash (taken in sorted order: no
+   * deadlock), held on a connection of its own while `work` runs on the pool. SQLite: `work` runs
+   * in one BEGIN IMMEDIATE transaction (the database's write lock, which other processes on the
+   * file wait for); as in Store.write, `work` must await only this repository.
+   */
+  exclusiveForIdentity<T>(hashes: string[], work: () => Promise<T>): Promise<T>;
   insertPatient(p: PatientRow, prefixHashes: string[]): Promise<void>;
   updatePatient(id: string, changes: Partial<Omit<PatientRow, 'id' | 'createdAt'>>, prefixHashes?: string[]): Promise<void>;
   getPatient(id: string): Promise<PatientRow | undefined>;

@@ -63,7 +63,7 @@ export class SqliteStore implements Store {
     this.settings = new SqliteSettingsRepo(db);
     this.mail = new SqliteMailRepo(db, new BlobFiles(blobDir), group);
     this.queue = new SqliteQueueRepo(db, this.mail, group);
-    this.filing = new SqliteFilingRepo(db);
+    this.filing = new SqliteFilingRepo(db, (work) => this.exclusive(() => work()));
   }
 
   /** Opens (creating if needed) the database file; WAL with FULL sync so a commit survives power loss. */
@@ -113,6 +113,11 @@ export class SqliteStore implements Store {
    * caught (a check scheduled for the next turn fires first) and rolled back.
    */
   write<T>(work: (tx: StoreTx) => Promise<T>, options: { durable?: boolean } = {}): Promise<T> {
+    return this.exclusive((afterCommit) => work({ mail: this.mail.txView(afterCommit) }), options);
+  }
+
+  /** One write transaction around `work`; `afterCommit` runs once it is committed. */
+  private exclusive<T>(work: (afterCommit: Array<() => void>) => Promise<T>, options: { durable?: boolean } = {}): Promise<T> {
     const run = async (): Promise<T> => {
       const afterCommit: Array<() => void> = [];
       const relaxed = options.durable === false;
@@ -123,7 +128,7 @@ export class SqliteStore implements Store {
       try {
         this.db.exec('BEGIN IMMEDIATE');
         try {
-          const result = await work({ mail: this.mail.txView(afterCommit) });
+          const result = await work(afterCommit);
           if (yielded) {
             throw new MedgateError('STORE_TX_YIELDED', 'a store transaction waited on something other than the store; it was rolled back');
           }
