@@ -250,8 +250,7 @@ export class StoreUserSession implements ImapUserSession {
     if (mb?.name !== 'INBOX') return;
     const stored = storedPatientFolder(this.metaKey, facts.patientFolder);
     await this.ctx.store.mail.putMeta(this.user, folderNameKey(stored), this.metaKey.encrypt(facts.patientFolder));
-    const res = await this.ctx.store.mail.commit(sealed, [{ owner: this.user, mailbox: stored, deliveryKey: `patient:${m.blobId}` }], undefined, new Date(m.internalDate));
-    for (const p of res.placed) if (!p.duplicate) this.ctx.mailEvents.emit({ type: 'exists', mailboxId: p.mailboxId, uid: p.uid });
+    await this.ctx.localDelivery.deliver(sealed, [{ owner: this.user, mailbox: stored, deliveryKey: `patient:${m.blobId}` }], { internalDate: new Date(m.internalDate) });
     await this.refreshNames();
   }
 
@@ -321,7 +320,8 @@ export class StoreUserSession implements ImapUserSession {
   async append(mailbox: string, raw: Buffer, flags: string[], internalDate: Date): Promise<AppendResult> {
     const mb = await this.mailbox(mailbox);
     const sealed = await this.sealer.sealOwnCopy(raw, this.pgpKey, this.user, internalDate);
-    const res = await this.ctx.store.mail.commit(sealed, [{ owner: this.user, mailbox: mb.name, flags, deliveryKey: `append:${randomUUID()}` }], undefined, internalDate);
+    // Announced below, once the facts of the client's own copy are known (no session opens it meanwhile).
+    const res = await this.ctx.localDelivery.deliver(sealed, [{ owner: this.user, mailbox: mb.name, flags, deliveryKey: `append:${randomUUID()}` }], { internalDate, announce: false });
     const placed = res.placed[0]!;
     // The client just gave us these bytes: its sessions serve them without decrypting what was just
     // sealed. Only in memory, as after a decryption; a later session opens the sealed copy (same bytes).
@@ -333,7 +333,7 @@ export class StoreUserSession implements ImapUserSession {
       this.shared.remember(res.blobId, { bytes, facts, routing: null });
       this.shared.facts.set(res.blobId, facts);
     }
-    this.ctx.mailEvents.emit({ type: 'exists', mailboxId: placed.mailboxId, uid: placed.uid });
+    this.ctx.localDelivery.announce(res);
     return { uid: placed.uid, uidValidity: mb.uidValidity };
   }
 
