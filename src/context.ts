@@ -8,6 +8,7 @@ import { DirectoryService } from './directory/directory-service.js';
 import type { MessageSealer } from './message/sealer.js';
 import { createLogger, type Logger } from './log.js';
 import { MailEvents } from './mailbox/mail-events.js';
+import { StoreLocalDelivery, type LocalDelivery } from './mailbox/local-delivery.js';
 import { loadTestCa, type TestCa } from './pki/index.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
@@ -25,6 +26,11 @@ export interface GatewayContext {
   sealer: () => Promise<MessageSealer>;
   /** Mailbox change notifications (IMAP IDLE): in this process, and across nodes with a cluster store. */
   mailEvents: MailEvents;
+  /**
+   * The one way to put mail into mailboxes: commits, then announces it (EXISTS on every session of
+   * every node). Every writer uses it (src/mailbox/local-delivery.ts).
+   */
+  localDelivery: LocalDelivery;
   /** This process among the nodes sharing the store (queue leases, logs): `MEDGATE_NODE_ID` or host+pid. */
   nodeId: string;
   close(): Promise<void>;
@@ -54,8 +60,9 @@ export async function createContext(config: MedgateConfig, opts: { logDestinatio
     .then(([k, m]) => new m.MessageSealer(directory, config.domain, k.privateKey, config.smime.prefer))
     .catch((err: unknown) => { sealer = undefined; throw err; }));
   const mailEvents = new MailEvents(store.changes);
+  const localDelivery = new StoreLocalDelivery(store.mail, mailEvents, logger);
   return {
-    nodeId, config, logger, store, audit, directory, accounts, loadCa, sealer: getSealer, mailEvents,
+    nodeId, config, logger, store, audit, directory, accounts, loadCa, sealer: getSealer, mailEvents, localDelivery,
     close: async () => { mailEvents.close(); await store.close(); },
   };
 }

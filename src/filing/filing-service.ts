@@ -156,57 +156,67 @@ export class FilingService {
     });
   }
 
+  /**
+   * The decision (is this message filed already? which patient? create it?) and its writes run
+   * under the store's identity lock for the item's hashes (FilingRepo.exclusiveForIdentity), so that
+   * two nodes filing the first documents of one new patient at once make one patient: the second
+   * decision waits for the first and then finds the patient it created. The process-local queue
+   * (`exclusive`) stays: it keeps a node to one held lock connection at a time.
+   */
   file(item: FilingItem): Promise<IngestResult> {
-    return this.exclusive(async () => {
-      const existing = await this.repo.documentsOfMessage(item.messageId);
-      const known = new Set(existing.map((d) => d.part));
-      const missing = item.documents.filter((d) => !known.has(d.part));
-      if (existing.length && !missing.length) {
-        return { outcome: 'duplicate', patientId: existing[0]!.patientId, documentIds: [] };
-      }
-      const now = new Date().toISOString();
-      let patientId: string | null;
-      let outcome: MatchOutcome;
-      let reconcile: ReconcileRow | undefined;
-      if (existing.length) {
-        // Part of this message was filed before (crash between two inserts): same patient.
-        patientId = existing[0]!.patientId;
+    const hashes = item.patient ? identityHashes(this.cipher, item.patient) : undefined;
+    const lockKeys = hashes ? [hashes.insHash, hashes.traitsHash, hashes.familyBirthHash, hashes.givenBirthHash].filter((h): h is string => !!h) : [];
+    return this.exclusive(() => this.repo.exclusiveForIdentity(lockKeys, () => this.decide(item, hashes)));
+  }
+
+  private async decide(item: FilingItem, hashes: IdentityHashes | undefined): Promise<IngestResult> {
+    const existing = await this.repo.documentsOfMessage(item.messageId);
+    const known = new Set(existing.map((d) => d.part));
+    const missing = item.documents.filter((d) => !known.has(d.part));
+    if (existing.length && !missing.length) {
+      return { outcome: 'duplicate', patientId: existing[0]!.patientId, documentIds: [] };
+    }
+    const now = new Date().toISOString();
+    let patientId: string | null;
+    let outcome: MatchOutcome;
+    let reconcile: ReconcileRow | undefined;
+    if (existing.length) {
+      // Part of this message was filed before (crash between two inserts): same patient.
+      patientId = existing[0]!.patientId;
+      outcome = 'matched';
+    } else if (!item.patient || !hashes) {
+      patientId = null;
+      outcome = 'unidentified';
+      reconcile = { id: randomUUID(), patientId: null, candidateId: null, reason: 'no-patient', messageId: item.messageId, status: 'open', createdAt: now, resolvedAt: null };
+    } else {
+      const match = await this.match(hashes);
+      if (match.kind === 'matched') {
+        patientId = match.patient.id;
         outcome = 'matched';
-      } else if (!item.patient) {
-        patientId = null;
-        outcome = 'unidentified';
-        reconcile = { id: randomUUID(), patientId: null, candidateId: null, reason: 'no-patient', messageId: item.messageId, status: 'open', createdAt: now, resolvedAt: null };
+        await this.completeIdentity(match.patient, item.patient, hashes);
       } else {
-        const hashes = identityHashes(this.cipher, item.patient);
-        const match = await this.match(hashes);
-        if (match.kind === 'matched') {
-          patientId = match.patient.id;
-          outcome = 'matched';
-          await this.completeIdentity(match.patient, item.patient, hashes);
-        } else {
-          const status = match.kind === 'new' ? 'active' : 'reconcile';
-          patientId = await this.createPatient(item.patient, hashes, status, now, item.preferredPatientId);
-          outcome = match.kind;
-          if (match.kind === 'reconcile') {
-            reconcile = { id: randomUUID(), patientId, candidateId: match.candidate.id, reason: match.reason, messageId: item.messageId, status: 'open', createdAt: now, resolvedAt: null };
-          }
+        const status = match.kind === 'new' ? 'active' : 'reconcile';
+        patientId = await this.createPatient(item.patient, hashes, status, now, item.preferredPatientId);
+        outcome = match.kind;
+        if (match.kind === 'reconcile') {
+          reconcile = { id: randomUUID(), patientId, candidateId: match.candidate.id, reason: match.reason, messageId: item.messageId, status: 'open', createdAt: now, resolvedAt: null };
         }
       }
-      const rows: Omit<DocumentRow, 'seq'>[] = missing.map((d) => ({
-        id: randomUUID(), patientId, messageId: item.messageId, part: d.part, type: d.type, tab: tabOf(d.type), date: item.date,
-        senderAddress: item.sender.address, senderRole: item.sender.role,
-        titleEnc: d.title ? this.cipher.encrypt(d.title) : null, blobId: item.blobId, contentDigest: item.contentDigest,
-        verified: item.verified, signerFingerprint: item.signerFingerprint, supersededBy: null, filedAt: now,
-      }));
-      // The receipts owed go in with the documents (one transaction): filed ⇔ a receipt is owed.
-      const inserted = await this.repo.insertDocuments(rows, receiptRows(item, outcome, now));
-      if (reconcile) await this.repo.insertReconcile(reconcile);
-      if (patientId) await this.applySupersede(patientId, rows.filter((r) => inserted.includes(r.id)));
-      return {
-        outcome, patientId, documentIds: inserted,
-        ...(reconcile ? { reconcileId: reconcile.id, reason: reconcile.reason } : {}),
-      };
-    });
+    }
+    const rows: Omit<DocumentRow, 'seq'>[] = missing.map((d) => ({
+      id: randomUUID(), patientId, messageId: item.messageId, part: d.part, type: d.type, tab: tabOf(d.type), date: item.date,
+      senderAddress: item.sender.address, senderRole: item.sender.role,
+      titleEnc: d.title ? this.cipher.encrypt(d.title) : null, blobId: item.blobId, contentDigest: item.contentDigest,
+      verified: item.verified, signerFingerprint: item.signerFingerprint, supersededBy: null, filedAt: now,
+    }));
+    // The receipts owed go in with the documents (one transaction): filed ⇔ a receipt is owed.
+    const inserted = await this.repo.insertDocuments(rows, receiptRows(item, outcome, now));
+    if (reconcile) await this.repo.insertReconcile(reconcile);
+    if (patientId) await this.applySupersede(patientId, rows.filter((r) => inserted.includes(r.id)));
+    return {
+      outcome, patientId, documentIds: inserted,
+      ...(reconcile ? { reconcileId: reconcile.id, reason: reconcile.reason } : {}),
+    };
   }
 
   /**

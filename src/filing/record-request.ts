@@ -170,8 +170,7 @@ async function deliver(ctx: GatewayContext, o: {
   await Promise.all(prepared.map(async ({ doc, rewrapped }) => {
     const deliveryKey = `record:${o.requestId}:${doc.id}`;
     if (o.local) {
-      const committed = await ctx.store.mail.commit(rewrapped, [{ owner: o.doctor, mailbox: 'INBOX', deliveryKey }]);
-      for (const p of committed.placed) if (!p.duplicate) ctx.mailEvents.emit({ type: 'exists', mailboxId: p.mailboxId, uid: p.uid });
+      const committed = await ctx.localDelivery.deliver(rewrapped, [{ owner: o.doctor, mailbox: 'INBOX', deliveryKey }]);
     } else {
       const queue: NewQueueItem = {
         id: randomUUID(),
@@ -181,7 +180,7 @@ async function deliver(ctx: GatewayContext, o: {
         ret: null, envid: null,
         recipients: [{ recipient: o.doctor, notify: null, orcpt: null }],
       };
-      await ctx.store.mail.commit(rewrapped, [], queue);
+      await ctx.localDelivery.deliver(rewrapped, [], { queue });
     }
   }));
   return byBlob.size;

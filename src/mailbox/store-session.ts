@@ -12,6 +12,7 @@ import type { Mailbox, StoredMessage } from '../store/types.js';
 import type { MetaKey } from './meta-key.js';
 import type { SharedAccount } from './open-accounts.js';
 import { toCrlf } from '../util/crlf.js';
+import { crashPoint } from '../util/crash-point.js';
 import { openStored, type OpenedFacts, type OpenedMessage } from './opened-message.js';
 import { smimeReader, type SmimeReader } from './smime-reader.js';
 import { PATIENTS_ROOT, folderNameKey, isStoredPatientFolder, storedPatientFolder } from './patient-folders.js';
@@ -167,12 +168,16 @@ export class StoreUserSession implements ImapUserSession {
     if (await this.ctx.store.mail.getMailbox(this.user, target)) throw new ImapError(ImapErrorCode.MAILBOX_EXISTS, `Mailbox ${to} already exists`);
     if (src.name === 'INBOX') {
       // RFC 3501: renaming INBOX moves its messages to the new mailbox and leaves INBOX empty.
+      // As one MOVE of every message: copy, flag and expunge in one transaction.
       const dest = await this.ctx.store.mail.ensureMailbox(this.user, target);
       const uids = (await this.ctx.store.mail.listMessages(src.id)).map((m) => m.uid);
-      await this.ctx.store.mail.copyMessages(src.id, uids, dest.id);
-      await this.ctx.store.mail.setFlags(src.id, uids, 'add', ['\\Deleted']);
-      await this.ctx.store.mail.expunge(src.id, uids);
-      this.ctx.mailEvents.emit({ type: 'expunge', mailboxId: src.id, uids });
+      const removed = await this.ctx.store.write(async (tx) => {
+        for (const id of [src.id, dest.id].sort((a, b) => a - b)) await tx.mail.lockMailbox(id);
+        const moved = (await tx.mail.copyMessages(src.id, uids, dest.id)).map(([u]) => u);
+        await tx.mail.setFlags(src.id, moved, 'add', ['\\Deleted']);
+        return tx.mail.expunge(src.id, moved);
+      });
+      if (removed.length) this.ctx.mailEvents.emit({ type: 'expunge', mailboxId: src.id, uids: removed });
       return;
     }
     await this.ctx.store.mail.renameMailbox(this.user, src.name, target);
@@ -245,8 +250,7 @@ export class StoreUserSession implements ImapUserSession {
     if (mb?.name !== 'INBOX') return;
     const stored = storedPatientFolder(this.metaKey, facts.patientFolder);
     await this.ctx.store.mail.putMeta(this.user, folderNameKey(stored), this.metaKey.encrypt(facts.patientFolder));
-    const res = await this.ctx.store.mail.commit(sealed, [{ owner: this.user, mailbox: stored, deliveryKey: `patient:${m.blobId}` }], undefined, new Date(m.internalDate));
-    for (const p of res.placed) if (!p.duplicate) this.ctx.mailEvents.emit({ type: 'exists', mailboxId: p.mailboxId, uid: p.uid });
+    await this.ctx.localDelivery.deliver(sealed, [{ owner: this.user, mailbox: stored, deliveryKey: `patient:${m.blobId}` }], { internalDate: new Date(m.internalDate) });
     await this.refreshNames();
   }
 
@@ -316,7 +320,8 @@ export class StoreUserSession implements ImapUserSession {
   async append(mailbox: string, raw: Buffer, flags: string[], internalDate: Date): Promise<AppendResult> {
     const mb = await this.mailbox(mailbox);
     const sealed = await this.sealer.sealOwnCopy(raw, this.pgpKey, this.user, internalDate);
-    const res = await this.ctx.store.mail.commit(sealed, [{ owner: this.user, mailbox: mb.name, flags, deliveryKey: `append:${randomUUID()}` }], undefined, internalDate);
+    // Announced below, once the facts of the client's own copy are known (no session opens it meanwhile).
+    const res = await this.ctx.localDelivery.deliver(sealed, [{ owner: this.user, mailbox: mb.name, flags, deliveryKey: `append:${randomUUID()}` }], { internalDate, announce: false });
     const placed = res.placed[0]!;
     // The client just gave us these bytes: its sessions serve them without decrypting what was just
     // sealed. Only in memory, as after a decryption; a later session opens the sealed copy (same bytes).
@@ -328,25 +333,45 @@ export class StoreUserSession implements ImapUserSession {
       this.shared.remember(res.blobId, { bytes, facts, routing: null });
       this.shared.facts.set(res.blobId, facts);
     }
-    this.ctx.mailEvents.emit({ type: 'exists', mailboxId: placed.mailboxId, uid: placed.uid });
+    this.ctx.localDelivery.announce(res);
     return { uid: placed.uid, uidValidity: mb.uidValidity };
   }
 
   async setFlags(mailbox: string, uids: number[], op: FlagOperation, flags: string[], options?: SetFlagsOptions): Promise<FlagUpdate[]> {
     const mb = await this.mailbox(mailbox);
-    let targets = uids;
-    if (options?.unchangedSince !== undefined) {
-      const limit = options.unchangedSince;
-      const current = await this.ctx.store.mail.listMessages(mb.id);
-      const ok = new Set(current.filter((m) => m.modseq <= limit).map((m) => m.uid));
-      targets = uids.filter((u) => ok.has(u));
+    const storeOp = op === 'replace' ? 'set' : op;
+    const wanted = flags.filter((f) => f !== '\\Recent');
+    let changed: StoredMessage[];
+    let current: Map<number, StoredMessage>;
+    const limit = options?.unchangedSince;
+    if (limit === undefined) {
+      // One store call is one transaction already.
+      changed = await this.ctx.store.mail.setFlags(mb.id, uids, storeOp, wanted);
+      const byUid = new Map(changed.map((c) => [c.uid, c]));
+      current = new Map();
+      for (const uid of uids) {
+        const m = byUid.get(uid) ?? (await this.ctx.store.mail.getMessage(mb.id, uid));
+        if (m) current.set(uid, m);
+      }
+    } else {
+      // RFC 7162 §3.1.3: the UNCHANGEDSINCE test and the change it allows are one transaction, the
+      // mailbox locked from the test on: of two sessions (of any nodes) storing from the same
+      // MODSEQ, exactly one changes the message and the other is told MODIFIED.
+      ({ changed, current } = await this.ctx.store.write(async (tx) => {
+        if (!(await tx.mail.lockMailbox(mb.id))) throw new ImapError(ImapErrorCode.NO_SUCH_MAILBOX, `Mailbox ${mailbox} does not exist`);
+        const before = await tx.mail.getMessages(mb.id, uids);
+        const allowed = before.filter((m) => m.modseq <= limit);
+        const done = await tx.mail.setFlags(mb.id, allowed.map((m) => m.uid), storeOp, wanted);
+        const now = new Map(allowed.map((m) => [m.uid, m]));
+        for (const c of done) now.set(c.uid, c);
+        return { changed: done, current: now };
+      }, { durable: false }));
     }
-    const changed = await this.ctx.store.mail.setFlags(mb.id, targets, op === 'replace' ? 'set' : op, flags.filter((f) => f !== '\\Recent'));
     for (const c of changed) this.ctx.mailEvents.emit({ type: 'flags', mailboxId: mb.id, uid: c.uid, flags: c.flags, modseq: c.modseq });
-    const byUid = new Map(changed.map((c) => [c.uid, c]));
+    // Messages left out (gone, or modified since UNCHANGEDSINCE) are what the STORE handler reports.
     const result: FlagUpdate[] = [];
-    for (const uid of targets) {
-      const m = byUid.get(uid) ?? (await this.ctx.store.mail.getMessage(mb.id, uid));
+    for (const uid of uids) {
+      const m = current.get(uid);
       if (m) result.push({ uid, flags: m.flags, modseq: m.modseq });
     }
     return result;
@@ -360,14 +385,28 @@ export class StoreUserSession implements ImapUserSession {
     return { uidValidity: dest.uidValidity, mapping };
   }
 
+  /**
+   * RFC 6851: copy, flag \Deleted and expunge in ONE store transaction, both mailboxes locked (in id
+   * order, so two MOVEs in opposite directions cannot deadlock): no session of any node sees the
+   * message in both mailboxes or flagged \Deleted, and a crash at any point (crash point
+   * `move:copied`) leaves it in exactly one mailbox.
+   */
   async move(from: string, uids: number[], to: string): Promise<CopyResult> {
-    const res = await this.copy(from, uids, to);
     const src = await this.mailbox(from);
-    const moved = res.mapping.map(([u]) => u);
-    await this.ctx.store.mail.setFlags(src.id, moved, 'add', ['\\Deleted']);
-    const removed = await this.ctx.store.mail.expunge(src.id, moved);
+    const dest = await this.mailbox(to);
+    const { mapping, removed } = await this.ctx.store.write(async (tx) => {
+      for (const id of [...new Set([src.id, dest.id])].sort((a, b) => a - b)) {
+        if (!(await tx.mail.lockMailbox(id))) throw new ImapError(ImapErrorCode.NO_SUCH_MAILBOX, `Mailbox ${id === src.id ? from : to} does not exist`);
+      }
+      const mapping = await tx.mail.copyMessages(src.id, uids, dest.id);
+      crashPoint('move:copied');
+      const moved = mapping.map(([u]) => u);
+      await tx.mail.setFlags(src.id, moved, 'add', ['\\Deleted']);
+      return { mapping, removed: await tx.mail.expunge(src.id, moved) };
+    });
+    for (const [, uid] of mapping) this.ctx.mailEvents.emit({ type: 'exists', mailboxId: dest.id, uid });
     if (removed.length) this.ctx.mailEvents.emit({ type: 'expunge', mailboxId: src.id, uids: removed });
-    return res;
+    return { uidValidity: dest.uidValidity, mapping };
   }
 
   async expunge(mailbox: string, uids?: number[]): Promise<number[]> {

@@ -6,7 +6,7 @@ import { MedgateError } from '../errors.js';
 import type { SealableRecipient, SealedSubmission, SealedSubmissionFile } from '../message/sealer.js';
 import { decryptWithKey } from '../crypto/keys.js';
 import type { X509Credential } from '../crypto/smime/index.js';
-import { isSealedFile, type CommittedDelivery, type DirectoryEntry, type NewQueueItem, type Placement, type SealedBytes } from '../store/types.js';
+import { isSealedFile, type DirectoryEntry, type NewQueueItem, type Placement, type SealedBytes } from '../store/types.js';
 import type * as openpgp from 'openpgp';
 import { fileDelivered } from '../filing/ingestion.js';
 
@@ -135,11 +135,11 @@ export class DeliveryService {
         orcpt: req.dsn?.recipients.get(r.address)?.orcpt ?? null,
       })),
     } : undefined;
-    const committed = await this.ctx.store.mail.commit(bytes, placements, queue);
+    // Committed and announced (EXISTS on every node) by the one local delivery path.
+    const committed = await this.ctx.localDelivery.deliver(bytes, placements, queue ? { queue } : {});
     // From here the message is accepted: nothing after the commit may turn it into an error, or the
     // client would retry a message that is already delivered (and it would arrive twice).
     await this.afterCommit(facts.messageId, async () => {
-      this.announce(committed);
       await this.ctx.audit.record({
         actor: req.sender.address, action: 'message.accept', outcome: 'ok', messageId: facts.messageId,
         details: {
@@ -165,18 +165,12 @@ export class DeliveryService {
     }
   }
 
-  /** Tells IMAP sessions in IDLE about new messages. */
-  private announce(committed: CommittedDelivery): void {
-    for (const p of committed.placed) if (!p.duplicate) this.ctx.mailEvents.emit({ type: 'exists', mailboxId: p.mailboxId, uid: p.uid });
-  }
-
   /** A sealed message relayed by a peer gateway: into each local recipient's INBOX, once. */
   async acceptRelayed(req: RelayedDelivery): Promise<{ placed: number; duplicates: number }> {
     const placements: Placement[] = req.recipients.map((r) => ({ owner: r.toLowerCase(), mailbox: 'INBOX', deliveryKey: `relay:${req.messageId}:${r.toLowerCase()}` }));
-    const res = await this.ctx.store.mail.commit(req.sealed, placements);
+    const res = await this.ctx.localDelivery.deliver(req.sealed, placements);
     const duplicates = res.placed.filter((p) => p.duplicate).length;
     await this.afterCommit(req.messageId, async () => {
-      this.announce(res);
       await this.ctx.audit.record({
         actor: req.envelopeFrom, action: 'message.relay.accept', outcome: 'ok', messageId: req.messageId,
         details: { recipients: req.recipients.length, duplicates },

@@ -170,6 +170,25 @@ export interface Store {
   loginFailures: LoginFailureRepo;
   /** Cross-node mailbox changes; absent for a store only one process uses (SQLite). */
   changes?: ChangeFeed;
+  /**
+   * One decision, one transaction (in the spirit of Gluon's `Write(op)`): runs `work` with a
+   * transactional view of the store, commits when it resolves, rolls back when it throws. What
+   * `work` reads through `tx` cannot change under it before the commit, so a check and the write it
+   * guards (STORE UNCHANGEDSINCE, the three steps of MOVE) are one step for every other session of
+   * every node, and a crash at any point leaves all or nothing.
+   *
+   * - PostgreSQL: READ COMMITTED with row locks (`tx.mail.lockMailbox`: SELECT ... FOR NO KEY
+   *   UPDATE); a deadlock or serialization failure runs `work` again (so it must only compute and
+   *   call `tx`, never announce anything itself: announce after `write` resolves).
+   * - SQLite: BEGIN IMMEDIATE (the database's one write lock), writers of this process queued.
+   *   better-sqlite3 is synchronous, so `tx` answers at once; `work` must await only `tx` calls
+   *   (no timer, file or network in between): a `work` that yields to the event loop is rolled back
+   *   with STORE_TX_YIELDED, since the one connection would otherwise mix other writes into it.
+   *
+   * `durable: false` (flags, expunges) may skip the fsync on SQLite, as the group commit does for
+   * them: a crash of the process still loses nothing, a power cut may undo the last ones.
+   */
+  write<T>(work: (tx: StoreTx) => Promise<T>, options?: { durable?: boolean }): Promise<T>;
   /** Applies pending migrations; returns the schema version reached. */
   migrate(): Promise<number>;
   /** One round trip to the database; throws STORE_UNAVAILABLE when it cannot be reached (`/healthz`). */
@@ -331,6 +350,29 @@ export interface MailRepo {
   putMeta(owner: string, blobId: string, encrypted: string): Promise<void>;
 }
 
+/**
+ * The mail repository inside a store transaction (`Store.write`). Same meaning as the MailRepo
+ * methods of the same name; every call is part of the one transaction.
+ */
+export interface MailTx {
+  /**
+   * The mailbox as it is now, locked until the transaction ends (PostgreSQL: its row, so every
+   * MODSEQ and UID decision of the mailbox is serialised across nodes; SQLite: the write lock is
+   * held already). Lock several mailboxes in ascending id order. Undefined when it does not exist.
+   */
+  lockMailbox(mailboxId: number): Promise<Mailbox | undefined>;
+  /** The messages of `uids` that exist, in UID order. */
+  getMessages(mailboxId: number, uids: number[]): Promise<StoredMessage[]>;
+  setFlags(mailboxId: number, uids: number[], op: 'set' | 'add' | 'remove', flags: string[]): Promise<StoredMessage[]>;
+  copyMessages(fromMailboxId: number, uids: number[], toMailboxId: number): Promise<Array<[number, number]>>;
+  expunge(mailboxId: number, uids?: number[]): Promise<number[]>;
+}
+
+/** What `Store.write` gives `work`. Grows as more decisions move into one transaction. */
+export interface StoreTx {
+  mail: MailTx;
+}
+
 export type QueueDepth = Record<QueueRecipient['status'], number>;
 
 export interface QueueRepo {
@@ -455,6 +497,16 @@ export interface ReceiptRow {
 }
 
 export interface FilingRepo {
+  /**
+   * Runs one filing decision (match the patient, then create it or file under it) so that no other
+   * decision about an identity sharing one of `hashes` (the item's INS, traits, name+birth and
+   * given+birth hashes) runs at the same time, on any node: one patient per identity whichever
+   * node files. PostgreSQL: one session advisory lock per hash (taken in sorted order: no
+   * deadlock), held on a connection of its own while `work` runs on the pool. SQLite: `work` runs
+   * in one BEGIN IMMEDIATE transaction (the database's write lock, which other processes on the
+   * file wait for); as in Store.write, `work` must await only this repository.
+   */
+  exclusiveForIdentity<T>(hashes: string[], work: () => Promise<T>): Promise<T>;
   insertPatient(p: PatientRow, prefixHashes: string[]): Promise<void>;
   updatePatient(id: string, changes: Partial<Omit<PatientRow, 'id' | 'createdAt'>>, prefixHashes?: string[]): Promise<void>;
   getPatient(id: string): Promise<PatientRow | undefined>;

@@ -86,9 +86,8 @@ export async function sendReceipt(ctx: GatewayContext, r: ReceiptRow): Promise<v
   });
   let duplicate = false;
   if (resolved.local) {
-    const res = await ctx.store.mail.commit(sealed.sealed, [{ owner: r.mdnTo, mailbox: 'INBOX', deliveryKey: receiptDeliveryKey(r) }]);
+    const res = await ctx.localDelivery.deliver(sealed.sealed, [{ owner: r.mdnTo, mailbox: 'INBOX', deliveryKey: receiptDeliveryKey(r) }]);
     duplicate = res.placed.every((p) => p.duplicate);
-    for (const p of res.placed) if (!p.duplicate) ctx.mailEvents.emit({ type: 'exists', mailboxId: p.mailboxId, uid: p.uid });
   } else {
     // No report about a report (RFC 3461 NOTIFY=NEVER): a receipt that cannot be delivered is dropped.
     const queue: NewQueueItem = {
@@ -96,7 +95,7 @@ export async function sendReceipt(ctx: GatewayContext, r: ReceiptRow): Promise<v
       expiresAt: new Date(Date.now() + ctx.config.queue.maxLifetimeHours * 3600_000).toISOString(),
       ret: null, envid: null, recipients: [{ recipient: r.mdnTo, notify: ['NEVER'], orcpt: null }],
     };
-    await ctx.store.mail.commit(sealed.sealed, [], queue);
+    await ctx.localDelivery.deliver(sealed.sealed, [], { queue });
   }
   await ctx.store.filing.markReceiptSent(r.messageId, r.recordServer, new Date().toISOString());
   await ctx.audit.record({

@@ -70,7 +70,8 @@ export class DeliveryReporter {
       filingKeys: [filing.privateKey.toPublic()],
       envelope: { from: postmaster.address, to: [sender] },
     });
-    const res = await ctx.store.mail.commit(sealed.sealed, [{ owner: sender, mailbox: 'INBOX', deliveryKey: `dsn:${item.id}:${event.recipient}:${event.action}` }]);
+    // Through the one local delivery path: the bounce raises EXISTS in the sender's sessions on every node.
+    const res = await ctx.localDelivery.deliver(sealed.sealed, [{ owner: sender, mailbox: 'INBOX', deliveryKey: `dsn:${item.id}:${event.recipient}:${event.action}` }]);
     const duplicate = res.placed.every((p) => p.duplicate);
     await ctx.audit.record({
       actor: 'system', action: 'message.dsn', outcome: 'ok', messageId: item.messageId,

@@ -1,7 +1,9 @@
 import type {
   DocumentRow, FilingRepo, PatientRow, ReceiptRow, RecordRequestRow, ReconcileRow, ReconcileStatus, RequestBasis,
 } from '../types.js';
-import type { PgDatabase } from './pg-database.js';
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import { translatePgError, type PgDatabase } from './pg-database.js';
 import type { Runner } from './runner.js';
 
 interface PatientDb {
@@ -67,8 +69,47 @@ const receiptParams = (rs: ReceiptRow[]): unknown[] => [
   rs.map((r) => r.disposition), rs.map((r) => r.error), rs.map((r) => r.createdAt), rs.map((r) => r.sentAt),
 ];
 
+/** The advisory lock key of an identity hash (hex HMAC): its first 64 bits, as a signed bigint. */
+export function identityLockKey(hash: string): string {
+  const hex = /^[0-9a-f]{16}/i.test(hash) ? hash.slice(0, 16) : createHash('sha256').update(hash).digest('hex').slice(0, 16);
+  return BigInt.asIntN(64, BigInt(`0x${hex}`)).toString();
+}
+
 export class PgFilingRepo implements FilingRepo {
   constructor(private readonly db: PgDatabase) {}
+
+  /**
+   * Session-level locks (not transaction-level): `work` makes several statements, each on whatever
+   * pool connection is free. The locks live on this held connection; they go when it is given back
+   * unlocked, or when it dies (PostgreSQL drops a dead session's locks). The caller (FilingService)
+   * runs one decision at a time per process, so a node holds at most one such connection.
+   */
+  async exclusiveForIdentity<T>(hashes: string[], work: () => Promise<T>): Promise<T> {
+    const keys = [...new Set(hashes.map(identityLockKey))].sort();
+    if (!keys.length) return work();
+    let client: pg.PoolClient;
+    try {
+      client = await this.db.pool.connect();
+    } catch (err) {
+      throw translatePgError(err);
+    }
+    let broken = false;
+    try {
+      try {
+        for (const key of keys) await client.query('SELECT pg_advisory_lock($1::bigint)', [key]);
+      } catch (err) {
+        throw translatePgError(err);
+      }
+      return await work();
+    } finally {
+      try {
+        await client.query('SELECT pg_advisory_unlock_all()');
+      } catch {
+        broken = true; // released destroyed: its session, and its locks, end with it
+      }
+      client.release(broken);
+    }
+  }
 
   private async writePrefixes(c: Runner, patientId: string, prefixHashes: string[]): Promise<void> {
     await c.query('DELETE FROM filing_prefixes WHERE patient_id = $1', [patientId]);

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { MedgateError } from '../../errors.js';
 import { canonicalMailboxName, defaultSpecialUse } from '../sqlite/mail-repo.js';
 import {
-  isSealedFile, type BlobHandle, type CommittedDelivery, type Mailbox, type MailRepo, type NewQueueItem, type Placement,
+  isSealedFile, type BlobHandle, type CommittedDelivery, type Mailbox, type MailRepo, type MailTx, type NewQueueItem, type Placement,
   type SealedBytes, type SpecialUse, type StoredMessage,
 } from '../types.js';
 import { BLOB_UPSERT, blobHandle, chunkCount, collectBlobs, insertChunksFromFile, readWhole, splitChunks } from './blob-chunks.js';
@@ -294,57 +294,78 @@ export class PgMailRepo implements MailRepo {
   }
 
   async setFlags(mailboxId: number, uids: number[], op: 'set' | 'add' | 'remove', flags: string[]): Promise<StoredMessage[]> {
-    return retryConflicts(() => this.db.tx(async (c) => {
-      const mb = await this.lockMailbox(c, mailboxId);
-      const rows = (await c.query<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) ORDER BY uid`, [mailboxId, [...new Set(uids)]])).rows;
-      const order = new Map(uids.map((u, i) => [u, i] as const));
-      rows.sort((a, b) => order.get(a.uid)! - order.get(b.uid)!);
-      let modseq = mb.highest_modseq;
-      const changed: StoredMessage[] = [];
-      for (const row of rows) {
-        const current = row.flags ? row.flags.split(' ') : [];
-        const next = uniqueFlags(op === 'set' ? flags : op === 'add' ? [...current, ...flags] : current.filter((f) => !flags.includes(f)));
-        if (next.join(' ') === uniqueFlags(current).join(' ')) continue;
-        modseq++;
-        changed.push({ ...messageFrom(row), flags: next, modseq });
-      }
-      if (changed.length) {
-        await c.query(`WITH x AS (SELECT * FROM unnest($2::bigint[], $3::text[], $4::bigint[]) AS x(uid, flags, modseq)),
-          u AS (UPDATE messages m SET flags = x.flags, modseq = x.modseq FROM x WHERE m.mailbox_id = $1 AND m.uid = x.uid)
-          UPDATE mailboxes SET highest_modseq = $5 WHERE id = $1`,
-        [mailboxId, changed.map((m) => m.uid), changed.map((m) => m.flags.join(' ')), changed.map((m) => m.modseq), modseq]);
-      }
-      return changed;
-    }));
+    return retryConflicts(() => this.db.tx((c) => this.setFlagsIn(c, mailboxId, uids, op, flags)));
   }
 
   async copyMessages(fromMailboxId: number, uids: number[], toMailboxId: number): Promise<Array<[number, number]>> {
-    return retryConflicts(() => this.db.tx(async (c) => {
-      const dest = await this.lockMailbox(c, toMailboxId, 'the destination mailbox does not exist');
-      const source = (await c.query<{ uid: number }>('SELECT uid FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) ORDER BY uid', [fromMailboxId, [...new Set(uids)]])).rows;
-      if (!source.length) return [];
-      const pairs: Array<[number, number]> = source.map((s, i) => [s.uid, dest.uid_next + i]);
-      await c.query(`WITH x AS (SELECT * FROM unnest($3::bigint[], $4::bigint[], $5::bigint[]) AS x(src, uid, modseq)),
-        i AS (INSERT INTO messages (mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq, delivery_key)
-          SELECT $2, x.uid, m.blob_id, m.flags, m.internal_date, m.sealed_size, x.modseq, NULL FROM x JOIN messages m ON m.mailbox_id = $1 AND m.uid = x.src)
-        UPDATE mailboxes SET uid_next = $6, highest_modseq = $7 WHERE id = $2`,
-      [fromMailboxId, toMailboxId, pairs.map((p) => p[0]), pairs.map((p) => p[1]), pairs.map((_, i) => dest.highest_modseq + 1 + i),
-        dest.uid_next + pairs.length, dest.highest_modseq + pairs.length]);
-      return pairs;
-    }));
+    return retryConflicts(() => this.db.tx((c) => this.copyIn(c, fromMailboxId, uids, toMailboxId)));
   }
 
   async expunge(mailboxId: number, uids?: number[]): Promise<number[]> {
-    return retryConflicts(() => this.db.tx(async (c) => {
-      const mb = (await c.query<{ id: number }>('SELECT id FROM mailboxes WHERE id = $1 FOR NO KEY UPDATE', [mailboxId])).rows[0];
-      if (!mb) return [];
-      const removed = (await c.query<{ uid: number; blob_id: string }>(`WITH d AS (DELETE FROM messages WHERE mailbox_id = $1
-          AND '\\Deleted' = ANY(string_to_array(flags, ' ')) AND ($2::bigint[] IS NULL OR uid = ANY($2::bigint[])) RETURNING uid, blob_id),
-        u AS (UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = $1 AND EXISTS (SELECT 1 FROM d))
-        SELECT uid, blob_id FROM d ORDER BY uid`, [mailboxId, uids ?? null])).rows;
-      if (removed.length) await collectBlobs(c, removed.map((r) => r.blob_id));
-      return removed.map((r) => r.uid);
-    }));
+    return retryConflicts(() => this.db.tx((c) => this.expungeIn(c, mailboxId, uids)));
+  }
+
+  /** The mail repository on one transaction's connection (PgStore.write). */
+  txView(c: Runner): MailTx {
+    return {
+      lockMailbox: async (id) => {
+        const mb = (await c.query<MailboxRow>('SELECT * FROM mailboxes WHERE id = $1 FOR NO KEY UPDATE', [id])).rows[0];
+        return mb ? mailboxFrom(mb) : undefined;
+      },
+      getMessages: async (mailboxId, uids) => (await c.query<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) ORDER BY uid`,
+        [mailboxId, [...new Set(uids)]])).rows.map(messageFrom),
+      setFlags: (mailboxId, uids, op, flags) => this.setFlagsIn(c, mailboxId, uids, op, flags),
+      copyMessages: (from, uids, to) => this.copyIn(c, from, uids, to),
+      expunge: (mailboxId, uids) => this.expungeIn(c, mailboxId, uids),
+    };
+  }
+
+  private async setFlagsIn(c: Runner, mailboxId: number, uids: number[], op: 'set' | 'add' | 'remove', flags: string[]): Promise<StoredMessage[]> {
+    const mb = await this.lockMailbox(c, mailboxId);
+    const rows = (await c.query<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) ORDER BY uid`, [mailboxId, [...new Set(uids)]])).rows;
+    const order = new Map(uids.map((u, i) => [u, i] as const));
+    rows.sort((a, b) => order.get(a.uid)! - order.get(b.uid)!);
+    let modseq = mb.highest_modseq;
+    const changed: StoredMessage[] = [];
+    for (const row of rows) {
+      const current = row.flags ? row.flags.split(' ') : [];
+      const next = uniqueFlags(op === 'set' ? flags : op === 'add' ? [...current, ...flags] : current.filter((f) => !flags.includes(f)));
+      if (next.join(' ') === uniqueFlags(current).join(' ')) continue;
+      modseq++;
+      changed.push({ ...messageFrom(row), flags: next, modseq });
+    }
+    if (changed.length) {
+      await c.query(`WITH x AS (SELECT * FROM unnest($2::bigint[], $3::text[], $4::bigint[]) AS x(uid, flags, modseq)),
+        u AS (UPDATE messages m SET flags = x.flags, modseq = x.modseq FROM x WHERE m.mailbox_id = $1 AND m.uid = x.uid)
+        UPDATE mailboxes SET highest_modseq = $5 WHERE id = $1`,
+      [mailboxId, changed.map((m) => m.uid), changed.map((m) => m.flags.join(' ')), changed.map((m) => m.modseq), modseq]);
+    }
+    return changed;
+  }
+
+  private async copyIn(c: Runner, fromMailboxId: number, uids: number[], toMailboxId: number): Promise<Array<[number, number]>> {
+    const dest = await this.lockMailbox(c, toMailboxId, 'the destination mailbox does not exist');
+    const source = (await c.query<{ uid: number }>('SELECT uid FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) ORDER BY uid', [fromMailboxId, [...new Set(uids)]])).rows;
+    if (!source.length) return [];
+    const pairs: Array<[number, number]> = source.map((s, i) => [s.uid, dest.uid_next + i]);
+    await c.query(`WITH x AS (SELECT * FROM unnest($3::bigint[], $4::bigint[], $5::bigint[]) AS x(src, uid, modseq)),
+      i AS (INSERT INTO messages (mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq, delivery_key)
+        SELECT $2, x.uid, m.blob_id, m.flags, m.internal_date, m.sealed_size, x.modseq, NULL FROM x JOIN messages m ON m.mailbox_id = $1 AND m.uid = x.src)
+      UPDATE mailboxes SET uid_next = $6, highest_modseq = $7 WHERE id = $2`,
+    [fromMailboxId, toMailboxId, pairs.map((p) => p[0]), pairs.map((p) => p[1]), pairs.map((_, i) => dest.highest_modseq + 1 + i),
+      dest.uid_next + pairs.length, dest.highest_modseq + pairs.length]);
+    return pairs;
+  }
+
+  private async expungeIn(c: Runner, mailboxId: number, uids?: number[]): Promise<number[]> {
+    const mb = (await c.query<{ id: number }>('SELECT id FROM mailboxes WHERE id = $1 FOR NO KEY UPDATE', [mailboxId])).rows[0];
+    if (!mb) return [];
+    const removed = (await c.query<{ uid: number; blob_id: string }>(`WITH d AS (DELETE FROM messages WHERE mailbox_id = $1
+        AND '\\Deleted' = ANY(string_to_array(flags, ' ')) AND ($2::bigint[] IS NULL OR uid = ANY($2::bigint[])) RETURNING uid, blob_id),
+      u AS (UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = $1 AND EXISTS (SELECT 1 FROM d))
+      SELECT uid, blob_id FROM d ORDER BY uid`, [mailboxId, uids ?? null])).rows;
+    if (removed.length) await collectBlobs(c, removed.map((r) => r.blob_id));
+    return removed.map((r) => r.uid);
   }
 
   async getMeta(owner: string, blobId: string): Promise<string | undefined> {

@@ -1,5 +1,6 @@
 import { MedgateError } from '../../errors.js';
-import type { PoolStats, Store } from '../types.js';
+import type { PoolStats, Store, StoreTx } from '../types.js';
+import { retryConflicts } from './retry.js';
 import { PgAccountRepo } from './account-repo.js';
 import { PgAuditRepo } from './audit-repo.js';
 import { PgChangeFeed } from './change-feed.js';
@@ -64,6 +65,16 @@ export class PgStore implements Store {
     const store = new PgStore(db, options.nodeId, options.onError);
     await store.changes.start();
     return store;
+  }
+
+  /**
+   * One transaction on one connection, READ COMMITTED: the isolation comes from the row locks
+   * `work` takes (`tx.mail.lockMailbox`), which other nodes' writers of the same rows wait for.
+   * A deadlock or serialization failure rolls back and runs `work` again (retry.ts). `durable` is
+   * SQLite's concern: every PostgreSQL commit is durable.
+   */
+  write<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return retryConflicts(() => this.db.tx((c) => work({ mail: this.mail.txView(c) })));
   }
 
   migrate(): Promise<number> {

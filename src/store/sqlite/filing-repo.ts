@@ -45,7 +45,16 @@ const PATIENT_COLUMNS = {
 } as const;
 
 export class SqliteFilingRepo implements FilingRepo {
-  constructor(private readonly db: Database.Database) {}
+  constructor(
+    private readonly db: Database.Database,
+    /** SqliteStore's write transaction (BEGIN IMMEDIATE, queued per database file in this process). */
+    private readonly exclusive: <T>(work: () => Promise<T>) => Promise<T>,
+  ) {}
+
+  /** The whole database is the lock: one write transaction, which every process on the file waits for. */
+  exclusiveForIdentity<T>(_hashes: string[], work: () => Promise<T>): Promise<T> {
+    return this.exclusive(work);
+  }
 
   async insertPatient(p: PatientRow, prefixHashes: string[]): Promise<void> {
     this.db.transaction(() => {

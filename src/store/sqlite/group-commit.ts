@@ -23,6 +23,11 @@ const defer = globalThis.setImmediate;
 
 export class GroupCommit {
   private pending: Pending[] = [];
+  /**
+   * True while a `SqliteStore.write` transaction is open on the connection: a flush then waits, so
+   * that no batch of the group ever joins (and shares the fate of) that transaction.
+   */
+  held = false;
 
   constructor(private readonly db: Database.Database) {}
 
@@ -43,6 +48,7 @@ export class GroupCommit {
   }
 
   private flush(): void {
+    if (this.held) { defer(() => this.flush()); return; }
     const batch = this.pending;
     this.pending = [];
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = [];

@@ -5,7 +5,7 @@ import { MedgateError } from '../../errors.js';
 import type { BlobFiles } from '../files/blob-files.js';
 import type { GroupCommit } from './group-commit.js';
 import {
-  isSealedFile, type BlobHandle, type CommittedDelivery, type Mailbox, type MailRepo, type NewQueueItem, type Placement,
+  isSealedFile, type BlobHandle, type CommittedDelivery, type Mailbox, type MailRepo, type MailTx, type NewQueueItem, type Placement,
   type SealedBytes, type SpecialUse, type StoredMessage,
 } from '../types.js';
 
@@ -221,62 +221,15 @@ export class SqliteMailRepo implements MailRepo {
   // per event-loop turn instead of one per IMAP command. Copies are durable when the promise
   // settles; flag changes and expunges are not fsynced on their own (GroupCommit.run: durable false).
   async setFlags(mailboxId: number, uids: number[], op: 'set' | 'add' | 'remove', flags: string[]): Promise<StoredMessage[]> {
-    return this.group.run(() => {
-      const mb = this.db.prepare('SELECT highest_modseq FROM mailboxes WHERE id = ?').get(mailboxId) as { highest_modseq: number } | undefined;
-      if (!mb) throw new MedgateError('MAILBOX_UNKNOWN', 'the mailbox no longer exists');
-      let modseq = mb.highest_modseq;
-      const changed: StoredMessage[] = [];
-      const get = this.db.prepare('SELECT mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq FROM messages WHERE mailbox_id = ? AND uid = ?');
-      for (const uid of uids) {
-        const row = get.get(mailboxId, uid) as MessageRow | undefined;
-        if (!row) continue;
-        const current = row.flags ? row.flags.split(' ') : [];
-        const next = uniqueFlags(op === 'set' ? flags : op === 'add' ? [...current, ...flags] : current.filter((f) => !flags.includes(f)));
-        if (next.join(' ') === uniqueFlags(current).join(' ')) continue;
-        modseq++;
-        this.db.prepare('UPDATE messages SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?').run(next.join(' '), modseq, mailboxId, uid);
-        changed.push({ ...messageFrom(row), flags: next, modseq });
-      }
-      this.db.prepare('UPDATE mailboxes SET highest_modseq = ? WHERE id = ?').run(modseq, mailboxId);
-      return changed;
-    }, { durable: false });
+    return this.group.run(() => this.setFlagsNow(mailboxId, uids, op, flags), { durable: false });
   }
 
   async copyMessages(fromMailboxId: number, uids: number[], toMailboxId: number): Promise<Array<[number, number]>> {
-    return this.group.run(() => {
-      const dest = this.db.prepare('SELECT * FROM mailboxes WHERE id = ?').get(toMailboxId) as MailboxRow | undefined;
-      if (!dest) throw new MedgateError('MAILBOX_UNKNOWN', 'the destination mailbox does not exist');
-      let uidNext = dest.uid_next;
-      let modseq = dest.highest_modseq;
-      const pairs: Array<[number, number]> = [];
-      for (const uid of [...uids].sort((a, b) => a - b)) {
-        const row = this.db.prepare('SELECT * FROM messages WHERE mailbox_id = ? AND uid = ?').get(fromMailboxId, uid) as MessageRow | undefined;
-        if (!row) continue;
-        modseq++;
-        this.db.prepare(`INSERT INTO messages (mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq, delivery_key)
-          VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`).run(toMailboxId, uidNext, row.blob_id, row.flags, row.internal_date, row.sealed_size, modseq);
-        pairs.push([uid, uidNext]);
-        uidNext++;
-      }
-      this.db.prepare('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(uidNext, modseq, toMailboxId);
-      return pairs;
-    });
+    return this.group.run(() => this.copyNow(fromMailboxId, uids, toMailboxId));
   }
 
   async expunge(mailboxId: number, uids?: number[]): Promise<number[]> {
-    const { removedUids, dropped } = await this.group.run(() => {
-      const rows = this.db.prepare('SELECT uid, flags, blob_id FROM messages WHERE mailbox_id = ? ORDER BY uid').all(mailboxId) as { uid: number; flags: string; blob_id: string }[];
-      const wanted = uids ? new Set(uids) : undefined;
-      const removed = rows.filter((r) => r.flags.split(' ').includes('\\Deleted') && (!wanted || wanted.has(r.uid)));
-      const del = this.db.prepare('DELETE FROM messages WHERE mailbox_id = ? AND uid = ?');
-      for (const r of removed) del.run(mailboxId, r.uid);
-      let dropped: string[] = [];
-      if (removed.length) {
-        this.db.prepare('UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = ?').run(mailboxId);
-        dropped = this.collectBlobs(removed.map((r) => r.blob_id));
-      }
-      return { removedUids: removed.map((r) => r.uid), dropped };
-    }, { durable: false });
+    const { removedUids, dropped } = await this.group.run(() => this.expungeNow(mailboxId, uids), { durable: false });
     // An expunge a power cut undoes only brings messages back, as with Dovecot's fsync_mode=optimized.
     // A blob file, though, goes only once its rows' removal is on disk: a durable (empty) batch
     // fsyncs the WAL, which holds that removal.
@@ -285,6 +238,85 @@ export class SqliteMailRepo implements MailRepo {
       this.dropUnreferencedFiles(dropped);
     }
     return removedUids;
+  }
+
+  /**
+   * The mail repository inside the caller's open write transaction (SqliteStore.write): each call
+   * runs at once on the connection. `afterCommit` collects what may only happen once the
+   * transaction is on disk (removing the files of collected blobs).
+   */
+  txView(afterCommit: Array<() => void>): MailTx {
+    return {
+      lockMailbox: async (id) => {
+        const r = this.db.prepare('SELECT * FROM mailboxes WHERE id = ?').get(id) as MailboxRow | undefined;
+        return r ? mailboxFrom(r) : undefined;
+      },
+      getMessages: async (mailboxId, uids) => {
+        const get = this.db.prepare('SELECT mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq FROM messages WHERE mailbox_id = ? AND uid = ?');
+        return [...new Set(uids)].sort((a, b) => a - b).map((uid) => get.get(mailboxId, uid) as MessageRow | undefined)
+          .filter((r): r is MessageRow => !!r).map(messageFrom);
+      },
+      setFlags: async (mailboxId, uids, op, flags) => this.setFlagsNow(mailboxId, uids, op, flags),
+      copyMessages: async (from, uids, to) => this.copyNow(from, uids, to),
+      expunge: async (mailboxId, uids) => {
+        const { removedUids, dropped } = this.expungeNow(mailboxId, uids);
+        if (dropped.length) afterCommit.push(() => this.dropUnreferencedFiles(dropped));
+        return removedUids;
+      },
+    };
+  }
+
+  private setFlagsNow(mailboxId: number, uids: number[], op: 'set' | 'add' | 'remove', flags: string[]): StoredMessage[] {
+    const mb = this.db.prepare('SELECT highest_modseq FROM mailboxes WHERE id = ?').get(mailboxId) as { highest_modseq: number } | undefined;
+    if (!mb) throw new MedgateError('MAILBOX_UNKNOWN', 'the mailbox no longer exists');
+    let modseq = mb.highest_modseq;
+    const changed: StoredMessage[] = [];
+    const get = this.db.prepare('SELECT mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq FROM messages WHERE mailbox_id = ? AND uid = ?');
+    for (const uid of uids) {
+      const row = get.get(mailboxId, uid) as MessageRow | undefined;
+      if (!row) continue;
+      const current = row.flags ? row.flags.split(' ') : [];
+      const next = uniqueFlags(op === 'set' ? flags : op === 'add' ? [...current, ...flags] : current.filter((f) => !flags.includes(f)));
+      if (next.join(' ') === uniqueFlags(current).join(' ')) continue;
+      modseq++;
+      this.db.prepare('UPDATE messages SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?').run(next.join(' '), modseq, mailboxId, uid);
+      changed.push({ ...messageFrom(row), flags: next, modseq });
+    }
+    this.db.prepare('UPDATE mailboxes SET highest_modseq = ? WHERE id = ?').run(modseq, mailboxId);
+    return changed;
+  }
+
+  private copyNow(fromMailboxId: number, uids: number[], toMailboxId: number): Array<[number, number]> {
+    const dest = this.db.prepare('SELECT * FROM mailboxes WHERE id = ?').get(toMailboxId) as MailboxRow | undefined;
+    if (!dest) throw new MedgateError('MAILBOX_UNKNOWN', 'the destination mailbox does not exist');
+    let uidNext = dest.uid_next;
+    let modseq = dest.highest_modseq;
+    const pairs: Array<[number, number]> = [];
+    for (const uid of [...new Set(uids)].sort((a, b) => a - b)) {
+      const row = this.db.prepare('SELECT * FROM messages WHERE mailbox_id = ? AND uid = ?').get(fromMailboxId, uid) as MessageRow | undefined;
+      if (!row) continue;
+      modseq++;
+      this.db.prepare(`INSERT INTO messages (mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq, delivery_key)
+        VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`).run(toMailboxId, uidNext, row.blob_id, row.flags, row.internal_date, row.sealed_size, modseq);
+      pairs.push([uid, uidNext]);
+      uidNext++;
+    }
+    this.db.prepare('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(uidNext, modseq, toMailboxId);
+    return pairs;
+  }
+
+  private expungeNow(mailboxId: number, uids?: number[]): { removedUids: number[]; dropped: string[] } {
+    const rows = this.db.prepare('SELECT uid, flags, blob_id FROM messages WHERE mailbox_id = ? ORDER BY uid').all(mailboxId) as { uid: number; flags: string; blob_id: string }[];
+    const wanted = uids ? new Set(uids) : undefined;
+    const removed = rows.filter((r) => r.flags.split(' ').includes('\\Deleted') && (!wanted || wanted.has(r.uid)));
+    const del = this.db.prepare('DELETE FROM messages WHERE mailbox_id = ? AND uid = ?');
+    for (const r of removed) del.run(mailboxId, r.uid);
+    let dropped: string[] = [];
+    if (removed.length) {
+      this.db.prepare('UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = ?').run(mailboxId);
+      dropped = this.collectBlobs(removed.map((r) => r.blob_id));
+    }
+    return { removedUids: removed.map((r) => r.uid), dropped };
   }
 
   /**

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { MedgateError } from '../../errors.js';
-import type { PoolStats, SettingsRepo, Store } from '../types.js';
+import type { PoolStats, SettingsRepo, Store, StoreTx } from '../types.js';
 import { MemoryLoginFailures } from '../memory-login-failures.js';
 import { SqliteAccountRepo } from './account-repo.js';
 import { SqliteAuditRepo } from './audit-repo.js';
@@ -13,6 +13,14 @@ import { SqliteQueueRepo } from './queue-repo.js';
 import { MIGRATIONS } from './migrations.js';
 import { BlobFiles } from '../files/blob-files.js';
 import { GroupCommit } from './group-commit.js';
+
+/**
+ * One queue of `write` transactions per database file in this process, whichever SqliteStore
+ * instance asks: a second instance's BEGIN IMMEDIATE, issued while the first one's transaction
+ * waits for a microtask, would block the one thread in SQLite's busy wait until it timed out.
+ * Other processes are kept out by the write lock itself (busy_timeout).
+ */
+const writeQueues = new Map<string, { tail: Promise<unknown> }>();
 
 class SqliteSettingsRepo implements SettingsRepo {
   constructor(private readonly db: Database.Database) {}
@@ -36,19 +44,26 @@ export class SqliteStore implements Store {
   readonly queue: SqliteQueueRepo;
   readonly filing: SqliteFilingRepo;
   readonly loginFailures = new MemoryLoginFailures();
+  private readonly group: GroupCommit;
+  /** `write` transactions of this process on this file, one after the other (see `writeQueues`). */
+  private readonly writes: { tail: Promise<unknown> };
 
   /** Large sealed messages: files under `blobs/` beside the database file. */
-  private constructor(db: Database.Database, blobDir: string) {
+  private constructor(db: Database.Database, blobDir: string, file: string) {
     this.db = db;
+    let queue = writeQueues.get(file);
+    if (!queue) writeQueues.set(file, (queue = { tail: Promise.resolve() }));
+    this.writes = queue;
     this.directory = new SqliteDirectoryRepo(db);
     this.accounts = new SqliteAccountRepo(db);
     // One group commit for the writes on the message path: mail, queue updates, audit records.
     const group = new GroupCommit(db);
+    this.group = group;
     this.audit = new SqliteAuditRepo(db, group);
     this.settings = new SqliteSettingsRepo(db);
     this.mail = new SqliteMailRepo(db, new BlobFiles(blobDir), group);
     this.queue = new SqliteQueueRepo(db, this.mail, group);
-    this.filing = new SqliteFilingRepo(db);
+    this.filing = new SqliteFilingRepo(db, (work) => this.exclusive(() => work()));
   }
 
   /** Opens (creating if needed) the database file; WAL with FULL sync so a commit survives power loss. */
@@ -67,7 +82,7 @@ export class SqliteStore implements Store {
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
     cachePreparedStatements(db);
-    return new SqliteStore(db, path.join(path.dirname(file), 'blobs'));
+    return new SqliteStore(db, path.join(path.dirname(file), 'blobs'), path.resolve(file));
   }
 
   async migrate(): Promise<number> {
@@ -89,6 +104,50 @@ export class SqliteStore implements Store {
       current = m.version;
     }
     return current;
+  }
+
+  /**
+   * BEGIN IMMEDIATE takes SQLite's write lock at once (no other process writes until COMMIT), and
+   * the queue keeps this process's writers apart. better-sqlite3 answers synchronously, so `work`
+   * runs to its end within this turn of the event loop, unless it awaits something else: that is
+   * caught (a check scheduled for the next turn fires first) and rolled back.
+   */
+  write<T>(work: (tx: StoreTx) => Promise<T>, options: { durable?: boolean } = {}): Promise<T> {
+    return this.exclusive((afterCommit) => work({ mail: this.mail.txView(afterCommit) }), options);
+  }
+
+  /** One write transaction around `work`; `afterCommit` runs once it is committed. */
+  private exclusive<T>(work: (afterCommit: Array<() => void>) => Promise<T>, options: { durable?: boolean } = {}): Promise<T> {
+    const run = async (): Promise<T> => {
+      const afterCommit: Array<() => void> = [];
+      const relaxed = options.durable === false;
+      let yielded = false;
+      const check = setImmediate(() => { yielded = true; });
+      this.group.held = true;
+      if (relaxed) this.db.pragma('synchronous = NORMAL');
+      try {
+        this.db.exec('BEGIN IMMEDIATE');
+        try {
+          const result = await work(afterCommit);
+          if (yielded) {
+            throw new MedgateError('STORE_TX_YIELDED', 'a store transaction waited on something other than the store; it was rolled back');
+          }
+          this.db.exec('COMMIT');
+          for (const f of afterCommit) f();
+          return result;
+        } catch (err) {
+          if (this.db.inTransaction) this.db.exec('ROLLBACK');
+          throw err;
+        }
+      } finally {
+        if (relaxed) this.db.pragma('synchronous = FULL');
+        this.group.held = false;
+        clearImmediate(check);
+      }
+    };
+    const result = this.writes.tail.then(run, run);
+    this.writes.tail = result.catch(() => undefined);
+    return result;
   }
 
   async ping(): Promise<void> {

@@ -1,0 +1,61 @@
+/**
+ * The one local delivery path. Every writer that puts mail into a mailbox goes through it:
+ * submission and its Sent copy, relay from a peer gateway, delivery reports (DSN), read receipts
+ * (MDN), record-request sends, IMAP APPEND and patient-folder copies, and the MSSanté intake to
+ * come. `deliver` commits (MailRepo.commit: the sealed bytes, every placement and the queue item
+ * in one durable transaction) and then announces each new message, so that every IMAP session of
+ * every node raises EXISTS: this node's sessions at once, the other nodes' through the store's
+ * change feed (MailEvents). A writer that committed itself and forgot to announce left clients in
+ * IDLE blind until they selected the mailbox again (the DSN sender did).
+ *
+ * smtp/ and filing/ reach it as `ctx.localDelivery` (an interface on the gateway context), so
+ * neither needs the other's internals to put mail in a mailbox.
+ */
+import type { Logger } from '../log.js';
+import type { CommittedDelivery, MailRepo, NewQueueItem, Placement, SealedBytes } from '../store/types.js';
+import type { MailEvents } from './mail-events.js';
+
+export interface DeliverOptions {
+  /** Remote recipients of the same sealed bytes, queued in the same transaction. */
+  queue?: NewQueueItem;
+  /** IMAP INTERNALDATE of the placed messages (default: now). */
+  internalDate?: Date;
+  /**
+   * False when the caller must do something between the commit and the announcement (APPEND
+   * records the facts of the client's own copy first, so no session opens it meanwhile): the
+   * caller then calls `announce` itself.
+   */
+  announce?: boolean;
+}
+
+export interface LocalDelivery {
+  /**
+   * Commits, then announces the new (non-duplicate) placements. Once the commit succeeded it never
+   * throws: the mail is delivered, and a failed announcement only delays IDLE until the next command.
+   * With no placement it only stores the bytes (and queues them when `queue` is given).
+   */
+  deliver(sealed: SealedBytes, placements: Placement[], options?: DeliverOptions): Promise<CommittedDelivery>;
+  /** Announces what a commit placed (EXISTS on every session of every node); never throws. */
+  announce(committed: CommittedDelivery): void;
+}
+
+export class StoreLocalDelivery implements LocalDelivery {
+  constructor(private readonly mail: Pick<MailRepo, 'commit'>, private readonly events: Pick<MailEvents, 'emit'>, private readonly logger?: Logger) {}
+
+  async deliver(sealed: SealedBytes, placements: Placement[], options: DeliverOptions = {}): Promise<CommittedDelivery> {
+    const committed = await this.mail.commit(sealed, placements, options.queue, options.internalDate);
+    if (options.announce !== false) this.announce(committed);
+    return committed;
+  }
+
+  announce(committed: CommittedDelivery): void {
+    for (const p of committed.placed) {
+      if (p.duplicate) continue;
+      try {
+        this.events.emit({ type: 'exists', mailboxId: p.mailboxId, uid: p.uid });
+      } catch (err) {
+        this.logger?.warn({ blobId: committed.blobId, code: (err as { code?: string }).code }, 'new mail not announced; sessions see it at their next command');
+      }
+    }
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * One decision, one store transaction (Store.write), on the real gateway and on BOTH stores:
+ *
+ * - Two Python imaplib sessions race `UID STORE n (UNCHANGEDSINCE m) +FLAGS (...)` on the same
+ *   message from the same MODSEQ, round after round: RFC 7162 §3.1.3 allows exactly one of them to
+ *   change the message; the other must be told `[MODIFIED n]` and its keyword must not be set.
+ * - A MOVE killed between its copy and its expunge (crash point `move:copied`, SIGKILL of the
+ *   spawned gateway): after a restart the message is in exactly one mailbox.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ImapFlow } from 'imapflow';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SERVE_NODE_FLAGS } from '../../src/runtime/node-flags.js';
+import { CLI, prepareGateway, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
+import { PG_NOT_FOUND_BANNER, createTestDatabase, testPostgres } from '../helpers/postgres.js';
+
+const PAUL = 'paul.demo@cabinet-antony.medgate.test';
+const PW = 'correct horse battery';
+const ROUNDS = 40;
+
+const pgAvailable = !!testPostgres();
+if (!pgAvailable) console.warn(`!!! ${PG_NOT_FOUND_BANNER}`);
+
+/**
+ * Two sessions (threads, each its own connection) released together by a barrier send the same
+ * conditional STORE with a different keyword. Prints, per round, each session's tagged reply and
+ * which keywords the message then has (read by a fresh FETCH).
+ */
+const RACE = String.raw`
+import imaplib, ssl, sys, json, threading, re
+port, ca, user, pw, rounds = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+ctx = ssl.create_default_context(cafile=ca)
+def session():
+    m = imaplib.IMAP4('127.0.0.1', port)
+    m.starttls(ssl_context=ctx)
+    m.login(user, pw)
+    m.select('INBOX')
+    return m
+a, b = session(), session()
+typ, data = a.uid('SEARCH', None, 'ALL')
+uid = data[0].split()[-1].decode()
+def fetch(item):
+    typ, data = a.uid('FETCH', uid, '(%s)' % item)
+    lines = [d if isinstance(d, bytes) else d[0] for d in data if d]
+    return lines[-1].decode()
+results = []
+for r in range(rounds):
+    modseq = int(re.search(r'MODSEQ \((\d+)\)', fetch('MODSEQ')).group(1))
+    barrier = threading.Barrier(2)
+    out = [None, None]
+    kws = ['$R%dA' % r, '$R%dB' % r]
+    def race(i, conn):
+        barrier.wait()
+        tag = conn._command('UID', 'STORE', uid, '(UNCHANGEDSINCE %d)' % modseq, '+FLAGS', '(%s)' % kws[i])
+        typ, dat = conn._command_complete('UID', tag)
+        out[i] = '%s %s' % (typ, dat[0].decode() if dat and dat[0] else '')
+    threads = [threading.Thread(target=race, args=(i, c)) for i, c in enumerate((a, b))]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    flags = fetch('FLAGS')
+    results.append({'modseq': modseq, 'replies': out, 'kept': [k for k in kws if k in flags]})
+a.logout(); b.logout()
+print(json.dumps({'uid': uid, 'rounds': results}))
+`;
+
+function python(script: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('python3', ['-c', script, ...args], { timeout: 120_000 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr }));
+  });
+}
+
+function message(subject: string): Buffer {
+  return Buffer.from([`From: ${PAUL}`, `To: ${PAUL}`, `Subject: ${subject}`, 'Date: Tue, 03 Mar 2026 09:30:00 +0100',
+    `Message-ID: <${Math.random().toString(36).slice(2)}@cabinet-antony.medgate.test>`, 'Content-Type: text/plain; charset=utf-8',
+    '', 'Texte.', ''].join('\r\n'));
+}
+
+describe.each([
+  { store: 'sqlite' as const },
+  { store: 'postgres' as const },
+])('store transactions on the real gateway ($store)', ({ store }) => {
+  const skip = store === 'postgres' && !pgAvailable;
+  let dir: string;
+  let config: string;
+  let ca: string;
+  let gw: ServeProcess | undefined;
+  let database: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+  const crashEnv = { MEDGATE_TEST_CRASH_AT: 'move:copied' };
+
+  const imap = (p: ServeProcess): ImapFlow => {
+    const c = new ImapFlow({ host: '127.0.0.1', port: p.ports.imapTls!, secure: true, logger: false, tls: { ca, servername: 'localhost' }, auth: { user: PAUL, pass: PW } });
+    c.on('error', () => undefined);
+    return c;
+  };
+
+  beforeAll(async () => {
+    if (skip) return;
+    dir = tempDir();
+    database = store === 'postgres' ? await createTestDatabase('txn') : undefined;
+    config = writeGatewayConfig(dir, database ? { extra: { store: { driver: 'postgres', postgres: { url: database.url } } } } : {});
+    await prepareGateway(config, [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }]);
+    ca = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
+    // Armed from the start: only a MOVE reaches the crash point.
+    gw = await startServe(config, 90_000, { ...defaultLaunch(), env: crashEnv });
+  }, 240_000);
+
+  afterAll(async () => {
+    await gw?.stop('SIGKILL').catch(() => undefined);
+    await database?.drop().catch(() => undefined);
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.skipIf(skip)(`two sessions racing UID STORE (UNCHANGEDSINCE m) from the same MODSEQ, ${ROUNDS} rounds: exactly one wins each round, the other gets MODIFIED`, async () => {
+    const c = imap(gw!);
+    await c.connect();
+    await c.append('INBOX', message('course aux drapeaux'));
+    await c.logout();
+    const r = await python(RACE, [String(gw!.ports.imap), path.join(dir, 'certs', 'ca.pem'), PAUL, PW, String(ROUNDS)]);
+    expect(r.code, r.stderr).toBe(0);
+    const { uid, rounds } = JSON.parse(r.stdout) as { uid: string; rounds: Array<{ modseq: number; replies: string[]; kept: string[] }> };
+    const bad = rounds.filter((round) => {
+      const won = round.replies.filter((reply) => /^OK /.test(reply) && !reply.includes('MODIFIED'));
+      const refused = round.replies.filter((reply) => reply.startsWith(`OK [MODIFIED ${uid}]`));
+      return won.length !== 1 || refused.length !== 1 || round.kept.length !== 1;
+    });
+    expect(bad, `rounds where not exactly one session won: ${JSON.stringify(bad.slice(0, 3))}`).toEqual([]);
+    // Each round started from the MODSEQ the previous winner left: the winners really changed it.
+    for (let i = 1; i < rounds.length; i++) expect(rounds[i]!.modseq).toBeGreaterThan(rounds[i - 1]!.modseq);
+  }, 180_000);
+
+  it.skipIf(skip)('a MOVE killed between its copy and its expunge leaves the message in exactly one mailbox after restart', async () => {
+    const c = imap(gw!);
+    await c.connect();
+    await c.append('INBOX', message('à déplacer'));
+    const count = async (client: ImapFlow, name: string): Promise<number> => (await client.status(name, { messages: true })).messages ?? -1;
+    const before = { inbox: await count(c, 'INBOX'), trash: await count(c, 'Trash') };
+    await c.mailboxOpen('INBOX');
+    const last = (c.mailbox as { uidNext: number }).uidNext - 1;
+    const exited = new Promise<void>((resolve) => gw!.child.once('exit', () => resolve()));
+    await c.messageMove(String(last), 'Trash', { uid: true }).catch(() => undefined);
+    await exited; // the gateway died at the crash point, in the middle of the MOVE
+    c.close();
+
+    gw = await startServe(config);
+    const after = imap(gw);
+    await after.connect();
+    try {
+      const inbox = await count(after, 'INBOX');
+      const trash = await count(after, 'Trash');
+      // Rolled back whole: still in the INBOX only (never in both, never in neither).
+      expect({ inbox, trash }).toEqual(before);
+      // And the same MOVE, uninterrupted, moves it.
+      await after.mailboxOpen('INBOX');
+      await after.messageMove(String(last), 'Trash', { uid: true });
+      expect({ inbox: await count(after, 'INBOX'), trash: await count(after, 'Trash') }).toEqual({ inbox: before.inbox - 1, trash: before.trash + 1 });
+    } finally {
+      await after.logout();
+    }
+  }, 180_000);
+});
+
+/** As startServe launches by default: node with the recommended flags, the built CLI. */
+function defaultLaunch(): { file: string; args: string[] } {
+  return { file: process.execPath, args: [...SERVE_NODE_FLAGS, CLI] };
+}

@@ -1,0 +1,77 @@
+import { expect, it } from 'vitest';
+import { contract } from './stores.js';
+
+const A = 'a@x.test';
+
+/** Store.write: several mail calls as one transaction, on both stores. */
+contract('store transactions (write)', (h, kind) => {
+  const setup = async (): Promise<{ inbox: number; trash: number }> => {
+    const { store } = h();
+    await store.mail.commit(Buffer.from('one'), [{ owner: A, mailbox: 'INBOX', deliveryKey: 'w1' }]);
+    await store.mail.commit(Buffer.from('two'), [{ owner: A, mailbox: 'INBOX', deliveryKey: 'w2' }]);
+    return { inbox: (await store.mail.getMailbox(A, 'INBOX'))!.id, trash: (await store.mail.ensureMailbox(A, 'Trash')).id };
+  };
+
+  it('commits a copy, a flag change and an expunge together (a MOVE)', async () => {
+    const { store } = h();
+    const { inbox, trash } = await setup();
+    const removed = await store.write(async (tx) => {
+      for (const id of [inbox, trash].sort((a, b) => a - b)) expect(await tx.mail.lockMailbox(id)).toBeDefined();
+      const mapping = await tx.mail.copyMessages(inbox, [1], trash);
+      expect(mapping).toEqual([[1, 1]]);
+      // The transaction sees its own writes.
+      expect((await tx.mail.getMessages(trash, [1, 7])).map((m) => m.uid)).toEqual([1]);
+      await tx.mail.setFlags(inbox, [1], 'add', ['\\Deleted']);
+      return tx.mail.expunge(inbox, [1]);
+    });
+    expect(removed).toEqual([1]);
+    expect((await store.mail.listMessages(inbox)).map((m) => m.uid)).toEqual([2]);
+    expect((await store.mail.listMessages(trash)).map((m) => m.uid)).toEqual([1]);
+    expect(await h().count('blobs')).toBe(2);
+  });
+
+  it('rolls everything back when the work throws: nothing of it is seen, and the store goes on', async () => {
+    const { store } = h();
+    const { inbox, trash } = await setup();
+    const before = (await store.mail.getMailboxById(trash))!;
+    await expect(store.write(async (tx) => {
+      await tx.mail.copyMessages(inbox, [1, 2], trash);
+      await tx.mail.setFlags(inbox, [1, 2], 'add', ['\\Deleted']);
+      await tx.mail.expunge(inbox, [1, 2]);
+      throw new Error('decided against it');
+    })).rejects.toThrow('decided against it');
+    expect((await store.mail.listMessages(inbox)).map((m) => [m.uid, m.flags])).toEqual([[1, []], [2, []]]);
+    expect(await store.mail.listMessages(trash)).toEqual([]);
+    expect(await store.mail.getMailboxById(trash)).toEqual(before); // no UID or MODSEQ consumed
+    expect(await h().count('blobs')).toBe(2);
+    // Writes after it (group commit included) work as before.
+    await store.mail.setFlags(inbox, [1], 'add', ['\\Seen']);
+    expect((await store.mail.getMessage(inbox, 1))!.flags).toEqual(['\\Seen']);
+  });
+
+  it('runs concurrent writes one after the other: a check and its write are never split (20 conditional changes from one MODSEQ, one wins)', async () => {
+    const { store } = h();
+    const { inbox } = await setup();
+    const other = await h().another();
+    const start = (await store.mail.getMessage(inbox, 1))!.modseq;
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? other : store).write(async (tx) => {
+      await tx.mail.lockMailbox(inbox);
+      const [m] = await tx.mail.getMessages(inbox, [1]);
+      if (!m || m.modseq > start) return false;
+      await tx.mail.setFlags(inbox, [1], 'add', [`$k${i}`]);
+      return true;
+    }, { durable: false })));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect((await store.mail.getMessage(inbox, 1))!.flags.filter((f) => f.startsWith('$k'))).toHaveLength(1);
+  });
+
+  it.skipIf(kind !== 'sqlite')('SQLite: a work that waits on something else than the store is rolled back (STORE_TX_YIELDED)', async () => {
+    const { store } = h();
+    const { inbox } = await setup();
+    await expect(store.write(async (tx) => {
+      await tx.mail.setFlags(inbox, [1], 'add', ['\\Flagged']);
+      await new Promise((r) => setTimeout(r, 5));
+    })).rejects.toMatchObject({ code: 'STORE_TX_YIELDED' });
+    expect((await store.mail.getMessage(inbox, 1))!.flags).toEqual([]);
+  });
+});
