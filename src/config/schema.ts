@@ -26,6 +26,8 @@ export const configSchema = z.strictObject({
       url: z.string().min(1).optional(),
       /** Connections this node keeps open at most. */
       poolSize: z.number().int().min(1).max(1000).default(10),
+      /** How long a connection attempt may wait for the server's answer before it counts as failed. */
+      connectTimeoutSeconds: z.number().min(0.1).max(600).default(5),
     }).optional(),
   }),
   pki: z.strictObject({
