@@ -31,7 +31,7 @@ export async function configOf(cmd: Command): Promise<MedgateConfig> {
 export async function withContext<T>(cmd: Command, fn: (ctx: GatewayContext) => Promise<T>): Promise<T> {
   const config = await configOf(cmd);
   const { createContext } = await import('../context.js');
-  const ctx = await createContext({ ...config, log: { level: config.log.level === 'info' ? 'warn' : config.log.level } }, { logDestination: 'stderr' });
+  const ctx = await createContext({ ...config, log: { ...config.log, level: config.log.level === 'info' ? 'warn' : config.log.level } }, { logDestination: 'stderr' });
   try {
     return await fn(ctx);
   } finally {
