@@ -41,7 +41,10 @@ export async function initialise(ctx: GatewayContext, opts: InitialiseOptions): 
   const deadline = Date.now() + (opts.waitForGatewayKeysMs ?? 0);
   let told = false;
   for (;;) {
-    const done = await ctx.store.withStartupLock(async () => {
+    // Looked at first without the lock: a node waiting for init does not open a connection (or
+    // take the lock init needs) four times a second. Looked at again under it: init may be mid-way.
+    const absent = opts.waitForGatewayKeysMs !== undefined ? missingGatewayFiles(ctx.config) : [];
+    const done = absent.length ? absent : await ctx.store.withStartupLock(async () => {
       if (opts.waitForGatewayKeysMs !== undefined) {
         const missing = missingGatewayFiles(ctx.config);
         if (missing.length) return missing;
