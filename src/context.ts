@@ -37,7 +37,7 @@ export interface GatewayContext {
 }
 
 export async function createContext(config: MedgateConfig, opts: { logDestination?: 'stdout' | 'stderr' } = {}): Promise<GatewayContext> {
-  const logger = createLogger(config.log.level, opts.logDestination ?? 'stdout');
+  const logger = createLogger(config.log.level, opts.logDestination ?? 'stdout', config.log.format);
   const nodeId = process.env.MEDGATE_NODE_ID || `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   // Lost connections are logged by code only: a query may carry values.
   const store = await openStore(config, { nodeId, onError: (code) => logger.warn({ code }, 'database connection problem') });

@@ -1,6 +1,6 @@
 import type { GatewayContext } from './context.js';
 import { HttpServer } from './http/http-server.js';
-import { initialise, missingGatewayFiles, removeLeftoverSpool, type Initialised } from './init/initialise.js';
+import { initialise, removeLeftoverSpool, type Initialised } from './init/initialise.js';
 import { MedgateError } from './errors.js';
 import { listenFailure } from './listen-failure.js';
 import path from 'node:path';
@@ -27,21 +27,28 @@ export interface RunningGateway {
 }
 
 /** Wires the services together and starts every listener that exists. */
-export async function startGateway(ctx: GatewayContext): Promise<RunningGateway> {
+export interface StartOptions {
+  /** PostgreSQL: how long to wait for the gateway keys `medgate init` makes (default 60 s). */
+  waitForInitMs?: number;
+}
+
+export async function startGateway(ctx: GatewayContext, opts: StartOptions = {}): Promise<RunningGateway> {
   const { config, logger } = ctx;
-  // Nodes sharing one database must share one set of gateway keys: a node never makes its own.
-  const missing = ctx.store.kind === 'postgres' ? missingGatewayFiles(config) : [];
-  if (missing.length) {
-    throw new MedgateError('CLUSTER_NOT_INITIALISED',
-      `the gateway keys are missing from ${config.keysDir ?? config.dataDir} (${missing.join(', ')}): with a PostgreSQL store, run \`medgate init\` once, then start every node with that same keysDir`);
-  }
   // Only the serving process owns the spool: what a crash left there (clear text) goes first.
   const leftover = removeLeftoverSpool(path.join(config.dataDir, 'spool'));
   if (leftover) logger.warn({ files: leftover }, 'removed spool files left by an earlier crash');
   // A large sealed message moved into the store just before a crash, its row never committed.
   const orphans = await ctx.store.mail.removeOrphanBlobFiles();
   if (orphans) logger.warn({ files: orphans }, 'removed stored message files no record refers to');
-  const init = await initialise(ctx, { createCaIfMissing: config.demo.enabled });
+  // Nodes sharing one database must share one set of gateway keys: a node never makes its own. It
+  // waits for the ones `medgate init` makes (started at the same moment, or before it).
+  const init = await initialise(ctx, {
+    createCaIfMissing: config.demo.enabled,
+    ...(ctx.store.kind === 'postgres' ? {
+      waitForGatewayKeysMs: opts.waitForInitMs ?? 60_000,
+      onWaiting: (missing: string[]) => logger.warn({ missing }, 'waiting for `medgate init` to create the gateway keys'),
+    } : {}),
+  });
   const metrics = new Metrics();
   metrics.watchStore(ctx.store);
   metrics.watchRevocation(config.pki.crls);

@@ -31,7 +31,7 @@ export async function configOf(cmd: Command): Promise<MedgateConfig> {
 export async function withContext<T>(cmd: Command, fn: (ctx: GatewayContext) => Promise<T>): Promise<T> {
   const config = await configOf(cmd);
   const { createContext } = await import('../context.js');
-  const ctx = await createContext({ ...config, log: { level: config.log.level === 'info' ? 'warn' : config.log.level } }, { logDestination: 'stderr' });
+  const ctx = await createContext({ ...config, log: { ...config.log, level: config.log.level === 'info' ? 'warn' : config.log.level } }, { logDestination: 'stderr' });
   try {
     return await fn(ctx);
   } finally {
@@ -71,11 +71,15 @@ export async function promptSecret(question: string, missing = 'no password give
   return answer;
 }
 
-/** Prints a MedgateError as one clear line (no stack) and sets the exit code. */
+/**
+ * Prints a MedgateError as one clear line (no stack) and sets its exit code: 1, or the kind's own
+ * (a database that cannot be reached: src/errors.ts STORE_CONNECT_FAILURES). Anything else is a
+ * bug: `internal error`, exit 70 (EX_SOFTWARE).
+ */
 export function reportError(err: unknown): void {
   if (isMedgateError(err)) {
     process.stderr.write(`medgate: ${err.message} [${err.code}]\n`);
-    process.exitCode = 1;
+    process.exitCode = err.exitCode;
     return;
   }
   const e = err as Error;

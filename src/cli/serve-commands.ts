@@ -2,14 +2,18 @@ import type { Command } from 'commander';
 import { describeLoose, findLoosePermissions, fixPermissions } from '../init/permissions.js';
 import type { MedgateConfig } from '../config/schema.js';
 import type { startGateway } from '../server.js';
+import { MedgateError } from '../errors.js';
 import { addConfigOption, configOf, out, withContext } from './common.js';
 
 export function registerServeCommands(program: Command): void {
   addConfigOption(
     program.command('serve')
       .description('start the gateway: every listener of the config, until SIGTERM/SIGINT')
-      .option('--fix-permissions', 'first make every file in the data directory 0600 and every folder 0700'),
-  ).action(async (opts: { fixPermissions?: boolean }, cmd: Command) => {
+      .option('--fix-permissions', 'first make every file in the data directory 0600 and every folder 0700')
+      .option('--wait-for-init <seconds>', 'PostgreSQL store: wait this long for the gateway keys `medgate init` makes', '60'),
+  ).action(async (opts: { fixPermissions?: boolean; waitForInit: string }, cmd: Command) => {
+    const waitForInit = Number(opts.waitForInit);
+    if (!Number.isFinite(waitForInit) || waitForInit < 0) throw new MedgateError('USAGE', `--wait-for-init must be a number of seconds, got "${opts.waitForInit}"`);
     const config = await configOf(cmd);
     const { createContext } = await import('../context.js');
     const ctx = await createContext(config);
@@ -19,7 +23,7 @@ export function registerServeCommands(program: Command): void {
     let gw: Awaited<ReturnType<typeof startGateway>>;
     try {
       // Loaded here: every listener's code is what `serve` needs and no other command does.
-      gw = await (await import('../server.js')).startGateway(ctx);
+      gw = await (await import('../server.js')).startGateway(ctx, { waitForInitMs: waitForInit * 1000 });
     } catch (err) {
       // The store's connections (PostgreSQL pool, change feed) would keep the process alive.
       await ctx.close().catch(() => undefined);

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { MedgateError } from '../errors.js';
-import { explainConnectError, parsePgUrl } from '../store/transfer/target-url.js';
+import { classifyConnectFailure, endpointOf } from '../store/postgres/connect-failure.js';
+import { parsePgUrl } from '../store/transfer/target-url.js';
 import { addConfigOption, configOf, out } from './common.js';
 
 function sleep(ms: number): Promise<void> {
@@ -21,25 +22,30 @@ export function registerStoreCommands(program: Command): void {
       // command line must not be accepted on one store and refused on the other.
       if (!Number.isFinite(seconds) || seconds < 0) throw new MedgateError('USAGE', `--timeout must be a number of seconds, got "${opts.timeout}"`);
       const config = await configOf(cmd);
-      const url = process.env.MEDGATE_DATABASE_URL || config.store.postgres?.url;
-      if (!url) { out('store: SQLite, nothing to wait for'); return; }
-      const target = parsePgUrl(url);
+      const { resolveStore } = await import('../store/index.js');
+      const chosen = resolveStore(config);
+      if (chosen.driver === 'sqlite') { out('store: SQLite, nothing to wait for'); return; }
+      const at = endpointOf(chosen.url);
       const deadline = Date.now() + seconds * 1000;
       const { PgDatabase } = await import('../store/postgres/pg-database.js'); // the pg driver: only these commands need it
       let last = '';
       for (;;) {
-        const db = new PgDatabase({ url, poolSize: 1 });
+        const db = new PgDatabase({ url: chosen.url, poolSize: 1, connectTimeoutMs: chosen.connectTimeoutSeconds * 1000 });
         try {
           await db.query('SELECT 1');
-          out(`store: PostgreSQL at ${target.host}:${target.port}/${target.database} answers`);
+          out(`store: PostgreSQL at ${at.host}:${at.port}/${at.database} answers`);
           return;
         } catch (err) {
-          const why = explainConnectError((err as { cause?: unknown }).cause ?? err, target);
+          const why = classifyConnectFailure(err, at, { timeoutSeconds: chosen.connectTimeoutSeconds, source: chosen.source });
+          if (!why) throw err;
           // A wrong password or a missing database will not fix itself: say so now.
-          if (why.code === 'STORE_TARGET_AUTH_FAILED' || why.code === 'STORE_TARGET_NO_DATABASE') throw why;
+          if (why.kind === 'auth' || why.kind === 'no-database') throw why;
           if (why.message !== last) process.stderr.write(`medgate: waiting: ${why.message}\n`);
           last = why.message;
-          if (Date.now() > deadline) throw new MedgateError('STORE_WAIT_TIMEOUT', `gave up after ${opts.timeout} s: ${why.message}`);
+          if (Date.now() > deadline) {
+            // The exit status of the last failure's kind: a script tells "not started" from "no answer".
+            throw new MedgateError('STORE_WAIT_TIMEOUT', `gave up after ${opts.timeout} s: ${why.message}`, why.details, { exitCode: why.exitCode });
+          }
         } finally {
           await db.close();
         }

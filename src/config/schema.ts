@@ -26,6 +26,8 @@ export const configSchema = z.strictObject({
       url: z.string().min(1).optional(),
       /** Connections this node keeps open at most. */
       poolSize: z.number().int().min(1).max(1000).default(10),
+      /** How long a connection attempt may wait for the server's answer before it counts as failed. */
+      connectTimeoutSeconds: z.number().min(0.1).max(600).default(5),
     }).optional(),
   }),
   pki: z.strictObject({
@@ -150,7 +152,9 @@ export const configSchema = z.strictObject({
   }).default({ enabled: false }),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  }).default({ level: 'info' }),
+    /** `auto`: readable lines on a terminal, JSON lines to a file or a pipe (src/log.ts). */
+    format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+  }).default({ level: 'info', format: 'auto' }),
   /**
    * S/MIME beside medgate/1 (docs/secure-message-format.md §12). A recipient is sealed as S/MIME
    * when its directory entry has an X.509 encryption certificate and no OpenPGP key, or when its

@@ -4,6 +4,7 @@ import type { MedgateConfig } from '../config/schema.js';
 import type { GatewayContext } from '../context.js';
 import { ensureCustodyKey, ensureFilingKey, ensurePostmasterKey, type FilingKey } from '../crypto/gateway-keys.js';
 import { ensureFilingDataKey } from '../filing/data-key.js';
+import { MedgateError } from '../errors.js';
 import { createTestCa } from '../pki/index.js';
 import { createDemoPractice, type DemoAccount } from './demo.js';
 import { ensureGatewayTls, type GatewayTls } from './gateway-tls.js';
@@ -15,12 +16,54 @@ export interface Initialised {
   demoAccounts: DemoAccount[];
 }
 
+export interface InitialiseOptions {
+  createCaIfMissing: boolean;
+  /**
+   * A node of a cluster (PostgreSQL store) never makes the gateway keys: `medgate init` does, into
+   * the keysDir every node shares. Started before init has finished, the node waits this long for
+   * them, then refuses. Absent: the keys are made here when missing (`init`, or SQLite).
+   */
+  waitForGatewayKeysMs?: number;
+  /** Told once when the node starts waiting for `medgate init`. */
+  onWaiting?: (missing: string[]) => void;
+}
+
 /**
  * Brings a data directory to a runnable state: schema (already migrated by the store), test CA when
  * allowed and missing, current CRL, gateway TLS identity, filing key and — on an empty store with the
  * demo enabled — the demo practice. Safe to run again: each step only does what is missing.
+ *
+ * All of it runs under the store's start-up lock (a PostgreSQL advisory lock, an OS file lock for
+ * SQLite): `init` and the nodes started at the same second take turns, and the first does the work
+ * the others then find done. Nothing relies on the order a container tool starts them in.
  */
-export async function initialise(ctx: GatewayContext, opts: { createCaIfMissing: boolean }): Promise<Initialised> {
+export async function initialise(ctx: GatewayContext, opts: InitialiseOptions): Promise<Initialised> {
+  const deadline = Date.now() + (opts.waitForGatewayKeysMs ?? 0);
+  let told = false;
+  for (;;) {
+    // Looked at first without the lock: a node waiting for init does not open a connection (or
+    // take the lock init needs) four times a second. Looked at again under it: init may be mid-way.
+    const absent = opts.waitForGatewayKeysMs !== undefined ? missingGatewayFiles(ctx.config) : [];
+    const done = absent.length ? absent : await ctx.store.withStartupLock(async () => {
+      if (opts.waitForGatewayKeysMs !== undefined) {
+        const missing = missingGatewayFiles(ctx.config);
+        if (missing.length) return missing;
+      }
+      return initialiseLocked(ctx, opts);
+    });
+    if (!Array.isArray(done)) return done;
+    if (Date.now() >= deadline) {
+      throw new MedgateError('CLUSTER_NOT_INITIALISED',
+        `the gateway keys are missing from ${ctx.config.keysDir ?? ctx.config.dataDir} (${done.join(', ')}): with a PostgreSQL store, run \`medgate init\` once, then start every node with that same keysDir`);
+    }
+    if (!told) opts.onWaiting?.(done);
+    told = true;
+    // Outside the lock: init needs it to make the keys.
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function initialiseLocked(ctx: GatewayContext, opts: InitialiseOptions): Promise<Initialised> {
   const { config } = ctx;
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   let createdCa = false;
@@ -42,6 +85,8 @@ export async function initialise(ctx: GatewayContext, opts: { createCaIfMissing:
   await ensurePostmasterKey(keysDir, config.domain);
   await ensureFilingDataKey(keysDir);
   let demoAccounts: DemoAccount[] = [];
+  // Under the lock, so "no account yet" is still true when the accounts are created: the demo
+  // practice is made once, by whichever of init and the nodes comes first.
   if (config.demo.enabled && config.demo.file && (await ctx.store.accounts.list()).length === 0) {
     demoAccounts = await createDemoPractice(ctx, config.demo.file);
   }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { MedgateConfig } from '../config/schema.js';
 import { MedgateError } from '../errors.js';
+import { classifyConnectFailure, endpointOf } from './postgres/connect-failure.js';
 import { PgStore } from './postgres/pg-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store } from './types.js';
@@ -20,17 +21,18 @@ export interface OpenStoreOptions {
  * (containers pass it so), and selects PostgreSQL by itself.
  */
 export function resolveStore(config: MedgateConfig, env: NodeJS.ProcessEnv = process.env):
-  { driver: 'sqlite'; file: string } | { driver: 'postgres'; url: string; poolSize: number } {
+  { driver: 'sqlite'; file: string } | { driver: 'postgres'; url: string; poolSize: number; connectTimeoutSeconds: number; source: string } {
   const fromEnv = env['MEDGATE_DATABASE_URL']?.trim();
   const poolSize = config.store.postgres?.poolSize ?? 10;
-  if (fromEnv) return { driver: 'postgres', url: fromEnv, poolSize };
+  const connectTimeoutSeconds = config.store.postgres?.connectTimeoutSeconds ?? 5;
+  if (fromEnv) return { driver: 'postgres', url: fromEnv, poolSize, connectTimeoutSeconds, source: 'MEDGATE_DATABASE_URL' };
   if (config.store.driver === 'postgres') {
     const url = config.store.postgres?.url;
     if (!url) {
       throw new MedgateError('STORE_CONFIG_INVALID',
         'store.driver is "postgres" but no database URL is set: give store.postgres.url or MEDGATE_DATABASE_URL');
     }
-    return { driver: 'postgres', url, poolSize };
+    return { driver: 'postgres', url, poolSize, connectTimeoutSeconds, source: 'store.postgres.url' };
   }
   return { driver: 'sqlite', file: path.resolve(config.dataDir, config.store.sqlite.file) };
 }
@@ -43,15 +45,29 @@ export async function openStore(config: MedgateConfig, options: OpenStoreOptions
     await store.migrate();
     return store;
   }
-  const store = await PgStore.open({
-    url: chosen.url, poolSize: chosen.poolSize, nodeId: options.nodeId ?? `node-${process.pid}`,
-    ...(options.onError ? { onError: options.onError } : {}),
-  });
+  const connectTimeoutMs = chosen.connectTimeoutSeconds * 1000;
+  // Refused, timed out, wrong password, no such database: one line each, with its own exit status.
+  const explain = (err: unknown): unknown =>
+    classifyConnectFailure(err, endpointOf(chosen.url), { timeoutSeconds: chosen.connectTimeoutSeconds, source: chosen.source }) ?? err;
+  // Until the store is open, a lost connection is the failure reported below, in one line: the
+  // change feed's own complaint about it would be a second, vaguer one.
+  let opened = false;
+  const onError = options.onError;
+  let store: PgStore;
+  try {
+    store = await PgStore.open({
+      url: chosen.url, poolSize: chosen.poolSize, connectTimeoutMs, nodeId: options.nodeId ?? `node-${process.pid}`,
+      ...(onError ? { onError: (code: string) => { if (opened) onError(code); } } : {}),
+    });
+  } catch (err) {
+    throw explain(err);
+  }
   try {
     await store.migrate();
   } catch (err) {
     await store.close().catch(() => undefined);
-    throw err;
+    throw explain(err);
   }
+  opened = true;
   return store;
 }

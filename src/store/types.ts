@@ -191,6 +191,13 @@ export interface Store {
   write<T>(work: (tx: StoreTx) => Promise<T>, options?: { durable?: boolean }): Promise<T>;
   /** Applies pending migrations; returns the schema version reached. */
   migrate(): Promise<number>;
+  /**
+   * Runs `work` while every other process sharing this store waits for its own turn: the start-up
+   * steps (test CA, gateway keys and TLS, demo practice) then run once, whoever starts first. Held
+   * by the database connection (PostgreSQL) or an OS file lock (SQLite): a process that dies
+   * releases it.
+   */
+  withStartupLock<T>(work: () => Promise<T>): Promise<T>;
   /** One round trip to the database; throws STORE_UNAVAILABLE when it cannot be reached (`/healthz`). */
   ping(): Promise<void>;
   /** Connection pool use (`/metrics`); absent for an embedded database. */

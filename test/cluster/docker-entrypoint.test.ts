@@ -1,8 +1,9 @@
 /**
- * docker/entrypoint.sh and the sequence docker/compose.yaml runs — `init` once, then `serve` on
- * two nodes sharing the database and the keys volume — run here outside Docker (no engine on
- * this machine) against a real PostgreSQL, with docker/medgate.yaml changed only in its paths
- * and ports. The image itself is not built by this test.
+ * docker/entrypoint.sh and the sequence docker/compose.yaml runs — `init` once and `serve` on two
+ * nodes sharing the database and the keys volume, all started at the same moment (compose does
+ * not order them: podman-compose ignores depends_on conditions) — run here outside Docker (no
+ * engine on this machine) against a real PostgreSQL, with docker/medgate.yaml changed only in its
+ * paths and ports. The image itself is not built by this test.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -64,34 +65,53 @@ describe.skipIf(!available)('the container start-up sequence (docker/entrypoint.
     if (root) fs.rmSync(root, { recursive: true, force: true });
   });
 
-  it('a node started before init refuses, saying to run init: nodes never make their own keys', async () => {
-    const config = nodeConfig('early', path.join(root, 'empty-keys'));
-    const r = await run(['serve'], { MEDGATE_HOME: ROOT, MEDGATE_CONFIG: config, MEDGATE_DATABASE_URL: url });
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/gateway keys are missing .*run `medgate init` once/);
-    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  it('compose.yaml runs this sequence: sysctls in list form, init and the nodes not ordered by the compose tool', () => {
+    const compose = YAML.parse(fs.readFileSync(path.join(ROOT, 'docker', 'compose.yaml'), 'utf8'), { merge: true }) as Record<string, any>;
+    // The map form is refused by podman-compose ("sysctl values must be in the form of KEY=VALUE").
+    expect(compose['x-node'].sysctls).toEqual(['net.ipv4.ip_unprivileged_port_start=0']);
+    const services = compose.services as Record<string, { command?: string[]; depends_on?: unknown; sysctls?: unknown }>;
+    expect(services.init!.command).toEqual(['init']);
+    for (const node of ['node1', 'node2']) {
+      expect(services[node]!.command).toEqual(['serve']);
+      expect(services[node]!.sysctls).toEqual(['net.ipv4.ip_unprivileged_port_start=0']);
+      // No wait on init's completion: the lock and the node's own wait for the keys do that.
+      expect(services[node]!.depends_on).toEqual(['postgres']);
+    }
   });
 
-  it('init, then serve on two nodes sharing the database and the keys; both healthy, metrics per node', async () => {
+  it('a node whose keys never come (init never ran) waits MEDGATE_INIT_WAIT_SECONDS, then refuses, saying to run init', async () => {
+    const config = nodeConfig('early', path.join(root, 'empty-keys'));
+    const started = Date.now();
+    const r = await run(['serve'], { MEDGATE_HOME: ROOT, MEDGATE_CONFIG: config, MEDGATE_DATABASE_URL: url, MEDGATE_INIT_WAIT_SECONDS: '1' });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/waiting for `medgate init` to create the gateway keys/);
+    expect(r.stderr).toMatch(/gateway keys are missing .*run `medgate init` once.*\[CLUSTER_NOT_INITIALISED\]/);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(Date.now() - started).toBeLessThan(60_000);
+  }, 90_000);
+
+  it('init and serve on two nodes started together, sharing the database and the keys; both healthy, metrics per node', async () => {
     const keys = path.join(root, 'keys');
     const config1 = nodeConfig('node1', keys);
     const config2 = nodeConfig('node2', keys);
+    const initConfig = nodeConfig('init', keys);
     const env = { MEDGATE_HOME: ROOT, MEDGATE_DATABASE_URL: url };
-    const init = await run(['init'], { ...env, MEDGATE_CONFIG: config1 });
-    expect(init.code, init.stderr).toBe(0);
-    expect(init.stdout).toMatch(/answers/);
-    expect(init.stdout).toMatch(/data directory ready/);
+    const serve = (config: string, i: number) => startServe(config, 120_000, { file: ENTRYPOINT, args: [], env: { ...env, MEDGATE_CONFIG: config, MEDGATE_NODE_ID: `node${i + 1}` } });
+    const [init, ...started] = await Promise.allSettled([run(['init'], { ...env, MEDGATE_CONFIG: initConfig }), serve(config1, 0), serve(config2, 1)]);
+    for (const s of started) if (s.status === 'fulfilled') nodes.push(s.value);
+    for (const s of started) expect(s.status === 'rejected' ? String(s.reason) : 'started').toBe('started');
+    const initRun = (init as PromiseFulfilledResult<Awaited<ReturnType<typeof run>>>).value;
+    expect(initRun.code, initRun.stderr).toBe(0);
+    expect(initRun.stdout).toMatch(/answers/);
+    expect(initRun.stdout).toMatch(/data directory ready/);
     for (const f of ['keys/filing-key.asc', 'keys/custody-key.asc', 'keys/postmaster-key.asc', 'keys/filing-data.key', 'tls/gateway.crt.pem', 'certs/ca.pem']) {
       expect(fs.existsSync(path.join(keys, f)), f).toBe(true);
     }
     expect(fs.statSync(path.join(keys, 'keys', 'filing-key.asc')).mode & 0o777).toBe(0o600);
     // Run again (a container restarted): nothing is made twice, nothing breaks.
-    const again = await run(['init'], { ...env, MEDGATE_CONFIG: config1 });
+    const again = await run(['init'], { ...env, MEDGATE_CONFIG: initConfig });
     expect(again.code, again.stderr).toBe(0);
 
-    for (const [i, config] of [config1, config2].entries()) {
-      nodes.push(await startServe(config, 120_000, { file: ENTRYPOINT, args: [], env: { ...env, MEDGATE_CONFIG: config, MEDGATE_NODE_ID: `node${i + 1}` } }));
-    }
     for (const n of nodes) {
       expect(n.logs.join('\n')).toMatch(/"store":"postgres"/);
       // The entrypoint starts node with serve's flags (src/runtime/node-flags.ts): no warning of a missing one.
@@ -113,8 +133,8 @@ describe.skipIf(!available)('the container start-up sequence (docker/entrypoint.
     const config = nodeConfig('badpw', path.join(root, 'keys'));
     const bad = url.replace(/:\/\/([^:]+):[^@]+@/, '://$1:wrong@');
     const r = await run(['init'], { MEDGATE_HOME: ROOT, MEDGATE_CONFIG: config, MEDGATE_DATABASE_URL: bad, MEDGATE_DB_WAIT_SECONDS: '5' });
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/refused the password for user "postgres"/);
+    expect(r.code).toBe(77); // src/errors.ts STORE_CONNECT_FAILURES: auth
+    expect(r.stderr).toMatch(/refused user "postgres" for database .*\[STORE_AUTH_FAILED\]/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });

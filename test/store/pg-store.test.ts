@@ -12,9 +12,9 @@ const base = { dataDir: '/tmp/x', store: { driver: 'sqlite', sqlite: { file: 'm.
 describe('store selection (openStore)', () => {
   it('keeps SQLite by default, takes MEDGATE_DATABASE_URL over the config, and refuses postgres without a URL', () => {
     expect(resolveStore(base, {})).toEqual({ driver: 'sqlite', file: '/tmp/x/m.db' });
-    expect(resolveStore(base, { MEDGATE_DATABASE_URL: 'postgres://u@h/db' })).toEqual({ driver: 'postgres', url: 'postgres://u@h/db', poolSize: 10 });
+    expect(resolveStore(base, { MEDGATE_DATABASE_URL: 'postgres://u@h/db' })).toEqual({ driver: 'postgres', url: 'postgres://u@h/db', poolSize: 10, connectTimeoutSeconds: 5, source: 'MEDGATE_DATABASE_URL' });
     const pgConfig = { ...base, store: { driver: 'postgres', sqlite: { file: 'm.db' }, postgres: { url: 'postgres://c@h/db', poolSize: 4 } } } as typeof base;
-    expect(resolveStore(pgConfig, {})).toEqual({ driver: 'postgres', url: 'postgres://c@h/db', poolSize: 4 });
+    expect(resolveStore(pgConfig, {})).toEqual({ driver: 'postgres', url: 'postgres://c@h/db', poolSize: 4, connectTimeoutSeconds: 5, source: 'store.postgres.url' });
     expect(resolveStore(pgConfig, { MEDGATE_DATABASE_URL: 'postgres://env@h/db' })).toMatchObject({ url: 'postgres://env@h/db', poolSize: 4 });
     const noUrl = { ...base, store: { driver: 'postgres', sqlite: { file: 'm.db' }, postgres: { poolSize: 10 } } } as typeof base;
     expect(() => resolveStore(noUrl, {})).toThrow(expect.objectContaining({ code: 'STORE_CONFIG_INVALID' }));

@@ -26,7 +26,7 @@ function isUnavailable(err: unknown): boolean {
   if (/^(08|53|57P)/.test(code)) return true; // connection exception, insufficient resources, operator intervention
   if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN'].includes(code)) return true;
   const message = typeof e?.message === 'string' ? e.message : '';
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(message);
+  return /Connection terminated|timeout exceeded when trying to connect|timeout expired|Client has encountered a connection error|not queryable/i.test(message);
 }
 
 export function translatePgError(err: unknown): unknown {
@@ -38,6 +38,8 @@ export function translatePgError(err: unknown): unknown {
 export interface PgDatabaseOptions {
   url: string;
   poolSize: number;
+  /** How long a new connection may take (default 5 s). */
+  connectTimeoutMs?: number;
   /** Logged once per outage, with a code and never a query. */
   onError?: (code: string) => void;
 }
@@ -64,7 +66,7 @@ export class PgDatabase {
     this.pool = new pg.Pool({
       connectionString: options.url,
       max: options.poolSize,
-      connectionTimeoutMillis: 5000,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
       idleTimeoutMillis: 30_000,
       // Queries never hang for ever on a half-dead connection.
       query_timeout: 60_000,
@@ -243,7 +245,7 @@ export class PgDatabase {
 
   /** A dedicated connection held outside the pool (LISTEN, migration lock). */
   async dedicated(): Promise<pg.Client> {
-    const client = new pg.Client({ connectionString: this.options.url, connectionTimeoutMillis: 5000, keepAlive: true, types, application_name: 'medgate' });
+    const client = new pg.Client({ connectionString: this.options.url, connectionTimeoutMillis: this.options.connectTimeoutMs ?? 5000, keepAlive: true, types, application_name: 'medgate' });
     // Never without a listener: an 'error' with none ends the process. Callers add their own.
     client.on('error', (err) => this.options.onError?.((err as { code?: string }).code ?? 'PG_DEDICATED_ERROR'));
     try {

@@ -4,6 +4,24 @@ import type { PgDatabase } from './pg-database.js';
 
 /** Key of the session advisory lock held while migrating: two nodes starting at once migrate once. */
 const MIGRATION_LOCK = 0x6d656467; // 'medg'
+/** Key of the lock held over the start-up steps after migrating (keys, test CA, demo practice). */
+const STARTUP_LOCK = 0x6d676964; // 'mgid'
+
+/**
+ * Runs `work` under a session advisory lock on its own connection: every other node starting at the
+ * same moment waits on it, then finds the work done. The lock goes with the connection, so a node
+ * that dies mid-way releases it.
+ */
+export async function withPgStartupLock<T>(db: PgDatabase, work: () => Promise<T>): Promise<T> {
+  const client = await db.dedicated();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [STARTUP_LOCK]);
+    return await work();
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [STARTUP_LOCK]).catch(() => undefined);
+    await client.end().catch(() => undefined);
+  }
+}
 
 /**
  * Applies the pending migrations under an advisory lock. The second node to start waits for the

@@ -9,7 +9,7 @@ import { PgFilingRepo } from './filing-repo.js';
 import { PgLoginFailureRepo } from './login-failures.js';
 import { PgMailRepo } from './mail-repo.js';
 import { PgDatabase } from './pg-database.js';
-import { migratePostgres } from './pg-migrate.js';
+import { migratePostgres, withPgStartupLock } from './pg-migrate.js';
 import { PgQueueRepo } from './queue-repo.js';
 import { ReadCache } from './read-cache.js';
 import { PgSettingsRepo } from './settings-repo.js';
@@ -17,6 +17,7 @@ import { PgSettingsRepo } from './settings-repo.js';
 export interface PgStoreOptions {
   url: string;
   poolSize?: number;
+  connectTimeoutMs?: number;
   /** This node among those sharing the database: its own change notifications are not echoed back. */
   nodeId: string;
   /** Told a code (never a query or a value) when a connection is lost or the feed must reconnect. */
@@ -61,7 +62,7 @@ export class PgStore implements Store {
     if (!/^postgres(ql)?:\/\//.test(options.url)) {
       throw new MedgateError('STORE_CONFIG_INVALID', 'the PostgreSQL URL must start with postgres:// or postgresql://');
     }
-    const db = new PgDatabase({ url: options.url, poolSize: options.poolSize ?? 10, ...(options.onError ? { onError: options.onError } : {}) });
+    const db = new PgDatabase({ url: options.url, poolSize: options.poolSize ?? 10, ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}), ...(options.onError ? { onError: options.onError } : {}) });
     const store = new PgStore(db, options.nodeId, options.onError);
     await store.changes.start();
     return store;
@@ -79,6 +80,10 @@ export class PgStore implements Store {
 
   migrate(): Promise<number> {
     return migratePostgres(this.db);
+  }
+
+  withStartupLock<T>(work: () => Promise<T>): Promise<T> {
+    return withPgStartupLock(this.db, work);
   }
 
   async ping(): Promise<void> {

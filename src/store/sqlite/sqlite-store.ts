@@ -13,6 +13,7 @@ import { SqliteQueueRepo } from './queue-repo.js';
 import { MIGRATIONS } from './migrations.js';
 import { BlobFiles } from '../files/blob-files.js';
 import { GroupCommit } from './group-commit.js';
+import { withSqliteStartupLock } from './startup-lock.js';
 
 /**
  * One queue of `write` transactions per database file in this process, whichever SqliteStore
@@ -49,7 +50,7 @@ export class SqliteStore implements Store {
   private readonly writes: { tail: Promise<unknown> };
 
   /** Large sealed messages: files under `blobs/` beside the database file. */
-  private constructor(db: Database.Database, blobDir: string, file: string) {
+  private constructor(db: Database.Database, blobDir: string, file: string, private readonly lockFile: string) {
     this.db = db;
     let queue = writeQueues.get(file);
     if (!queue) writeQueues.set(file, (queue = { tail: Promise.resolve() }));
@@ -77,12 +78,14 @@ export class SqliteStore implements Store {
     } catch (err) {
       throw new MedgateError('STORE_OPEN_FAILED', `cannot open the database ${file}: ${(err as Error).message}`, { file });
     }
+    // First: switching a new file to WAL needs a moment alone with it, and another process may be
+    // opening it at the same time (init and serve started together).
+    db.pragma('busy_timeout = 5000');
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
-    db.pragma('busy_timeout = 5000');
     cachePreparedStatements(db);
-    return new SqliteStore(db, path.join(path.dirname(file), 'blobs'), path.resolve(file));
+    return new SqliteStore(db, path.join(path.dirname(file), 'blobs'), path.resolve(file), `${file}.startup-lock`);
   }
 
   async migrate(): Promise<number> {
@@ -96,11 +99,14 @@ export class SqliteStore implements Store {
     }
     for (const m of MIGRATIONS) {
       if (applied.has(m.version)) continue;
+      // IMMEDIATE, and asked again inside: another process starting at the same moment (init and
+      // serve together) may have applied it since the read above; it must not be applied twice.
       this.db.transaction(() => {
+        if (this.db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version)) return;
         this.db.exec(m.sql);
         this.db.prepare('INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)')
           .run(m.version, m.description, new Date().toISOString());
-      })();
+      }).immediate();
       current = m.version;
     }
     return current;
@@ -148,6 +154,10 @@ export class SqliteStore implements Store {
     const result = this.writes.tail.then(run, run);
     this.writes.tail = result.catch(() => undefined);
     return result;
+  }
+
+  withStartupLock<T>(work: () => Promise<T>): Promise<T> {
+    return withSqliteStartupLock(this.lockFile, work);
   }
 
   async ping(): Promise<void> {
