@@ -1,0 +1,119 @@
+/**
+ * One medgate gateway (cabinet-antony) and a Postfix standing in for the lab's MSSanté operator
+ * (labo-biotest, whose biologist is in the directory and on the whitelist, with no key), both with
+ * certificates from the gateway's test CA. `mssante.routes` points labo-biotest at Postfix.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ImapFlow } from 'imapflow';
+import nodemailer from 'nodemailer';
+import { prepareGateway, runCli, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
+import { startPostfix, type PostfixInstance } from '../helpers/postfix.js';
+
+export const DOMAIN = 'cabinet-antony.medgate.test';
+export const LAB_DOMAIN = 'labo-biotest.medgate.test';
+export const PAUL = `paul.demo@${DOMAIN}`;
+export const JL = `jl.letest@${DOMAIN}`;
+export const ANNE = `anne.biologiste@${LAB_DOMAIN}`;
+export const PASSWORD = 'correct horse battery';
+
+export interface MssanteSetup {
+  root: string;
+  dir: string;
+  config: string;
+  postfix: PostfixInstance;
+  serve?: ServeProcess;
+  caPem: string;
+  cli(...args: string[]): ReturnType<typeof runCli>;
+  /** Rewrites the config (policy) and restarts `medgate serve`. */
+  restart(outbound: 'allow' | 'deny'): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+export async function setupMssante(outbound: 'allow' | 'deny' = 'allow'): Promise<MssanteSetup> {
+  const root = tempDir('medgate-mssante-');
+  const dir = path.join(root, 'gw');
+  fs.mkdirSync(dir);
+  const write = (routes: Record<string, string>, policy: 'allow' | 'deny'): string => writeGatewayConfig(dir, {
+    domain: DOMAIN,
+    extra: {
+      queue: { pollMs: 100, retryBaseSeconds: 0.2, retryMaxSeconds: 1, delayNoticeAfterMinutes: 60, maxLifetimeHours: 1 },
+      mssante: { outbound: policy, routes },
+    },
+  });
+  const config = write({}, outbound);
+  await prepareGateway(config, [
+    { address: PAUL, kind: 'person', password: PASSWORD, rpps: '10100000017' },
+    { address: JL, kind: 'person', password: PASSWORD, rpps: '10100000041' },
+  ]);
+  const postfix = await startPostfix({ caDir: path.join(dir, 'certs'), domain: LAB_DOMAIN, mailboxes: ['anne.biologiste'] });
+  write({ [LAB_DOMAIN]: `127.0.0.1:${postfix.port}` }, outbound);
+  const s: MssanteSetup = {
+    root, dir, config, postfix,
+    caPem: fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8'),
+    cli: (...args) => runCli([...args, '--config', config]),
+    async restart(policy) {
+      await s.serve?.stop();
+      write({ [LAB_DOMAIN]: `127.0.0.1:${postfix.port}` }, policy);
+      s.serve = await startServe(config);
+    },
+    async cleanup() {
+      if (s.serve) await s.serve.stop('SIGKILL').catch(() => undefined);
+      postfix.stop();
+      fs.rmSync(root, { recursive: true, force: true });
+    },
+  };
+  s.serve = await startServe(config);
+  return s;
+}
+
+export function submitter(s: MssanteSetup, user = PAUL): nodemailer.Transporter {
+  return nodemailer.createTransport({
+    host: '127.0.0.1', port: s.serve!.ports.smtpSubmission!, secure: false, requireTLS: true,
+    auth: { user, pass: PASSWORD }, tls: { ca: s.caPem, servername: 'localhost' },
+  });
+}
+
+/** Every message of a mailbox, decrypted by the gateway for its owner (IMAP, as Outlook reads it). */
+export async function readMailbox(s: MssanteSetup, user: string, mailbox: string): Promise<string[]> {
+  const c = new ImapFlow({
+    host: '127.0.0.1', port: s.serve!.ports.imapTls!, secure: true, logger: false,
+    tls: { ca: s.caPem, servername: 'localhost' }, auth: { user, pass: PASSWORD },
+  });
+  await c.connect();
+  try {
+    await c.mailboxOpen(mailbox);
+    const out: string[] = [];
+    for await (const m of c.fetch('1:*', { source: true })) out.push(m.source!.toString('utf8'));
+    return out;
+  } catch (err) {
+    if (/Nothing to fetch|Invalid messageset/i.test(String((err as Error).message))) return [];
+    throw err;
+  } finally {
+    await c.logout().catch(() => undefined);
+  }
+}
+
+export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs: number, what: string): Promise<NonNullable<T>> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Whether `needle` occurs in any file under `dir` (the data directory: store, blobs, spool). */
+export function grepDir(dir: string, needle: string): string[] {
+  const hits: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && fs.readFileSync(p).includes(needle)) hits.push(p);
+    }
+  };
+  walk(dir);
+  return hits;
+}

@@ -1,0 +1,68 @@
+/**
+ * Outbound to MSSanté (issue 28 item 2): a doctor writes to a lab biologist who is in the directory
+ * on a whitelisted domain with no key. With `mssante.outbound: allow` the biologist's operator
+ * (a real Postfix) receives plain MIME over mutual TLS; a local colleague on the same message gets
+ * the sealed copy; the doctor's Sent copy says who got transport security only; the doctor gets the
+ * success DSN he asked for; nothing is in clear in the data directory. With `deny` the recipient is
+ * refused at RCPT TO with the policy named.
+ */
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postfixAvailability } from '../helpers/postfix.js';
+import { ANNE, JL, PAUL, grepDir, readMailbox, setupMssante, submitter, waitFor, type MssanteSetup } from './fixture.js';
+
+describe.skipIf(!postfixAvailability())('outbound to an MSSanté mailbox without a key', () => {
+  let s: MssanteSetup;
+  beforeAll(async () => { s = await setupMssante('allow'); }, 180_000);
+  afterAll(async () => { await s?.cleanup(); });
+
+  it('sends plain MIME over mutual TLS to the MSSanté recipient and seals for the medgate one, each once', async () => {
+    const marker = `Kaliemie-${Date.now()}-a-surveiller`;
+    const info = await submitter(s).sendMail({
+      envelope: { from: PAUL, to: [ANNE, JL] },
+      dsn: { notify: ['SUCCESS', 'FAILURE'] as never, recipient: PAUL },
+      raw: `From: Paul Demo <${PAUL}>\r\nTo: ${ANNE}, ${JL}\r\nSubject: Bilan de controle\r\nMessage-ID: <mss-out-1@${'cabinet-antony.medgate.test'}>\r\n`
+        + `Date: ${new Date().toUTCString()}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBonjour,\r\n${marker}\r\n`,
+    });
+    expect(info.accepted).toEqual(expect.arrayContaining([ANNE, JL]));
+
+    const delivered = await waitFor(() => s.postfix.delivered('anne.biologiste')[0], 30_000, `delivery to Postfix\n${s.postfix.log()}`);
+    const text = delivered.toString('utf8');
+    // Plain MIME: the operator reads it as written.
+    expect(text).toContain(marker);
+    expect(text).toContain('Message-ID: <mss-out-1@cabinet-antony.medgate.test>');
+    expect(text).not.toContain('multipart/encrypted');
+    // Postfix verified medgate's client certificate (its Received header and its log).
+    expect(text).toMatch(/\(Client CN "localhost", Issuer "[^"]+" \(verified OK\)\)/);
+    expect(s.postfix.log()).toMatch(/Trusted TLS connection established from localhost\[127\.0\.0\.1\]: TLSv1\.[23]/);
+
+    // The medgate colleague: the sealed copy, decrypted for him by IMAP.
+    const jl = await waitFor(async () => (await readMailbox(s, JL, 'INBOX')).find((m) => m.includes(marker)), 30_000, 'the sealed copy for JL');
+    expect(jl).toContain('Subject: Bilan de controle');
+    // The Sent copy names who got transport security only.
+    const sent = (await readMailbox(s, PAUL, 'Sent')).find((m) => m.includes(marker));
+    expect(sent).toMatch(new RegExp(`X-Medgate-Transport-Only: ${ANNE.replace(/\./g, '\\.')};\\s+MSSante: plain MIME over mutual TLS`));
+    // The success DSN for the MSSanté recipient.
+    const dsn = await waitFor(async () => (await readMailbox(s, PAUL, 'INBOX')).find((m) => /Action: delivered/i.test(m) && m.includes(ANNE)), 30_000, 'the success DSN');
+    expect(dsn).toMatch(/Status: 2\.\d\.\d/);
+    // Once: one file at Postfix, one message in JL's INBOX.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(s.postfix.delivered('anne.biologiste').filter((m) => m.includes(marker))).toHaveLength(1);
+    expect((await readMailbox(s, JL, 'INBOX')).filter((m) => m.includes(marker))).toHaveLength(1);
+    // Nothing in clear at rest: not in the store, the blobs, the spool.
+    expect(grepDir(path.join(s.dir, 'data'), marker)).toEqual([]);
+  }, 120_000);
+
+  it('refuses a client-encrypted message to an MSSanté recipient, naming it', async () => {
+    await expect(submitter(s).sendMail({
+      envelope: { from: PAUL, to: [ANNE] },
+      raw: `From: ${PAUL}\r\nTo: ${ANNE}\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary=b\r\n\r\n--b\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n--b\r\nContent-Type: application/octet-stream\r\n\r\n-----BEGIN PGP MESSAGE-----\r\nx\r\n-----END PGP MESSAGE-----\r\n--b--\r\n`,
+    })).rejects.toMatchObject({ responseCode: 554, response: expect.stringContaining(ANNE) });
+  }, 60_000);
+
+  it('with mssante.outbound: deny, refuses the recipient at RCPT TO and names the policy', async () => {
+    await s.restart('deny');
+    await expect(submitter(s).sendMail({ envelope: { from: PAUL, to: [ANNE] }, raw: `From: ${PAUL}\r\nTo: ${ANNE}\r\nSubject: x\r\n\r\nx\r\n` }))
+      .rejects.toMatchObject({ responseCode: 550, response: expect.stringMatching(/mssante\.outbound: deny/) });
+  }, 120_000);
+});
