@@ -7,7 +7,10 @@
  * refused at RCPT TO with the policy named.
  */
 import path from 'node:path';
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { extractPatientIdentity, readXdm } from '../../src/message/identity/index.js';
+import { parseForExtraction } from '../../src/message/parse.js';
 import { postfixAvailability } from '../helpers/postfix.js';
 import { ANNE, JL, PAUL, grepDir, readMailbox, setupMssante, submitter, waitFor, type MssanteSetup } from './fixture.js';
 
@@ -52,6 +55,52 @@ describe.skipIf(!postfixAvailability())('outbound to an MSSanté mailbox without
     // Nothing in clear at rest: not in the store, the blobs, the spool.
     expect(grepDir(path.join(s.dir, 'data'), marker)).toEqual([]);
   }, 120_000);
+
+  it('a doctor\'s letter naming the patient reaches the Postfix mailbox as plain MIME with an IHE_XDM.ZIP that parses; the doctor gets the success DSN', async () => {
+    const pdf = Buffer.from(`%PDF-1.4\n% demande de bilan ${Date.now()}\n%%EOF\n`);
+    const raw = await new MailComposer({
+      from: `"Dr Paul DEMO" <${PAUL}>`, to: ANNE, messageId: '<mss-out-xdm@cabinet-antony.medgate.test>',
+      subject: 'PATIENT: DUPONT Jean 30/01/1959 - demande de bilan biologique',
+      text: 'Chère consœur, merci de réaliser le bilan ci-joint.\n', attachments: [{ filename: 'ordonnance-bilan.pdf', content: pdf, contentType: 'application/pdf' }],
+    }).compile().build();
+    const successReports = (inbox: string[]): number => inbox.filter((m) => /Action: delivered/i.test(m) && m.includes(ANNE)).length;
+    const dsnBefore = successReports(await readMailbox(s, PAUL, 'INBOX'));
+    await submitter(s).sendMail({ envelope: { from: PAUL, to: [ANNE] }, dsn: { notify: ['SUCCESS'] as never, recipient: PAUL }, raw });
+
+    const delivered = await waitFor(() => s.postfix.delivered('anne.biologiste').find((m) => m.includes('mss-out-xdm@')), 30_000, `delivery to Postfix\n${s.postfix.log()}`);
+    const parsed = await parseForExtraction(delivered);
+    expect(parsed.subject).toBe('XDM/1.0/DDM+demande de bilan biologique DUPONT Jean 30/01/1959');
+    expect(parsed.headers.get('x-mss-ins')).toBe('N');
+    const xdm = readXdm(parsed)!;
+    expect(xdm.patients).toEqual([{ source: 'xdm', familyName: 'DUPONT', givenName: 'Jean', birthDate: '1959-01-30' }]);
+    expect(xdm.entries).toEqual([expect.objectContaining({ mimeType: 'application/pdf', title: 'ordonnance-bilan.pdf' })]);
+    expect(extractPatientIdentity(parsed).patient).toMatchObject({ source: 'xdm', familyName: 'DUPONT' });
+    expect(parsed.attachments.find((a) => a.filename === 'ordonnance-bilan.pdf')?.content).toEqual(pdf);
+    // Verified mutual TLS, as Postfix recorded it in the delivered file.
+    expect(delivered.toString('latin1')).toMatch(/\(Client CN "localhost", Issuer "[^"]+" \(verified OK\)\)/);
+    // The report names the recipient and quotes the sealed copy's headers (never the clear ones).
+    await waitFor(async () => successReports(await readMailbox(s, PAUL, 'INBOX')) > dsnBefore, 30_000, 'the success DSN');
+    // The patient's name is in the subject the operator receives, never in medgate's data directory.
+    expect(grepDir(path.join(s.dir, 'data'), 'demande de bilan')).toEqual([]);
+    expect(grepDir(path.join(s.dir, 'data'), pdf.toString('latin1').split('\n')[1]!)).toEqual([]);
+  }, 120_000);
+
+  it('once Postfix\'s certificate is revoked, nothing more reaches it: the message waits in the queue with the reason', async () => {
+    const revoked = await s.cli('pki', 'revoke', s.postfix.serial);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    const before = s.postfix.delivered('anne.biologiste').length;
+    const info = await submitter(s).sendMail({
+      envelope: { from: PAUL, to: [ANNE] },
+      raw: `From: ${PAUL}\r\nTo: ${ANNE}\r\nSubject: apres revocation\r\nMessage-ID: <mss-revoked@cabinet-antony.medgate.test>\r\n\r\nBonjour\r\n`,
+    });
+    expect(info.response).toMatch(/^250 /);
+    const list = await waitFor(async () => {
+      const out = (await s.cli('queue', 'list')).stdout;
+      return /last error: .*revoked/.test(out) ? out : undefined;
+    }, 30_000, 'a delivery attempt refused for revocation');
+    expect(list).toMatch(new RegExp(`${ANNE.replace(/\./g, '\\.')}\\s+pending`));
+    expect(s.postfix.delivered('anne.biologiste')).toHaveLength(before);
+  }, 90_000);
 
   it('refuses a client-encrypted message to an MSSanté recipient, naming it', async () => {
     await expect(submitter(s).sendMail({
