@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
+import pg from 'pg';
 import { prepareGateway, runCli, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
 import { startPostfix, type PostfixInstance } from '../helpers/postfix.js';
 
@@ -25,12 +26,15 @@ export interface MssanteSetup {
   serve?: ServeProcess;
   caPem: string;
   cli(...args: string[]): ReturnType<typeof runCli>;
+  /** Where `needle` is at rest: files of the data directory, and on PostgreSQL the database's rows and blob chunks. */
+  atRest(needle: string): Promise<string[]>;
   /** Rewrites the config (policy) and restarts `medgate serve`. */
   restart(outbound: 'allow' | 'deny'): Promise<void>;
   cleanup(): Promise<void>;
 }
 
-export async function setupMssante(outbound: 'allow' | 'deny' = 'allow'): Promise<MssanteSetup> {
+/** `postgresUrl`: the gateway's store on that PostgreSQL database instead of SQLite. */
+export async function setupMssante(outbound: 'allow' | 'deny' = 'allow', opts: { postgresUrl?: string } = {}): Promise<MssanteSetup> {
   const root = tempDir('medgate-mssante-');
   const dir = path.join(root, 'gw');
   fs.mkdirSync(dir);
@@ -39,6 +43,7 @@ export async function setupMssante(outbound: 'allow' | 'deny' = 'allow'): Promis
     extra: {
       queue: { pollMs: 100, retryBaseSeconds: 0.2, retryMaxSeconds: 1, delayNoticeAfterMinutes: 60, maxLifetimeHours: 1 },
       mssante: { outbound: policy, routes },
+      ...(opts.postgresUrl ? { store: { driver: 'postgres', postgres: { url: opts.postgresUrl } } } : {}),
     },
   });
   const config = write({}, outbound);
@@ -52,6 +57,11 @@ export async function setupMssante(outbound: 'allow' | 'deny' = 'allow'): Promis
     root, dir, config, postfix,
     caPem: fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8'),
     cli: (...args) => runCli([...args, '--config', config]),
+    async atRest(needle) {
+      const hits = grepDir(path.join(dir, 'data'), needle);
+      if (opts.postgresUrl) hits.push(...await grepDatabase(opts.postgresUrl, needle));
+      return hits;
+    },
     async restart(policy) {
       await s.serve?.stop();
       write({ [LAB_DOMAIN]: `127.0.0.1:${postfix.port}` }, policy);
@@ -116,4 +126,23 @@ export function grepDir(dir: string, needle: string): string[] {
   };
   walk(dir);
   return hits;
+}
+
+/** Tables whose rows (as text) contain `needle`, and blob chunks whose bytes do. */
+async function grepDatabase(url: string, needle: string): Promise<string[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const hits: string[] = [];
+    const tables = await c.query<{ name: string }>(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`);
+    for (const { name } of tables.rows) {
+      const r = await c.query<{ n: string }>(`SELECT count(*) AS n FROM "${name}" t WHERE strpos(t::text, $1) > 0`, [needle]);
+      if (Number(r.rows[0]!.n) > 0) hits.push(`table ${name}`);
+    }
+    const chunks = await c.query<{ n: string }>(`SELECT count(*) AS n FROM blob_chunks WHERE position(convert_to($1, 'UTF8') IN data) > 0`, [needle]);
+    if (Number(chunks.rows[0]!.n) > 0) hits.push('blob_chunks');
+    return hits;
+  } finally {
+    await c.end();
+  }
 }

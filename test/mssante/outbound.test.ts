@@ -12,49 +12,57 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractPatientIdentity, readXdm } from '../../src/message/identity/index.js';
 import { parseForExtraction } from '../../src/message/parse.js';
 import { postfixAvailability } from '../helpers/postfix.js';
+import { createTestDatabase, testPostgres } from '../helpers/postgres.js';
 import { ANNE, JL, PAUL, grepDir, readMailbox, setupMssante, submitter, waitFor, type MssanteSetup } from './fixture.js';
+
+/**
+ * One message to an MSSanté recipient (Postfix) and a medgate colleague: plain MIME over verified
+ * mutual TLS to the first, sealed to the second, each once; the Sent copy names the first; the
+ * success DSN comes; nothing in clear in the data directory.
+ */
+async function mixedRecipients(s: MssanteSetup): Promise<void> {
+  const marker = `Kaliemie-${Date.now()}-a-surveiller`;
+  const info = await submitter(s).sendMail({
+    envelope: { from: PAUL, to: [ANNE, JL] },
+    dsn: { notify: ['SUCCESS', 'FAILURE'] as never, recipient: PAUL },
+    raw: `From: Paul Demo <${PAUL}>\r\nTo: ${ANNE}, ${JL}\r\nSubject: Bilan de controle\r\nMessage-ID: <mss-out-1@${'cabinet-antony.medgate.test'}>\r\n`
+      + `Date: ${new Date().toUTCString()}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBonjour,\r\n${marker}\r\n`,
+  });
+  expect(info.accepted).toEqual(expect.arrayContaining([ANNE, JL]));
+
+  const delivered = await waitFor(() => s.postfix.delivered('anne.biologiste')[0], 30_000, `delivery to Postfix\n${s.postfix.log()}`);
+  const text = delivered.toString('utf8');
+  // Plain MIME: the operator reads it as written.
+  expect(text).toContain(marker);
+  expect(text).toContain('Message-ID: <mss-out-1@cabinet-antony.medgate.test>');
+  expect(text).not.toContain('multipart/encrypted');
+  // Postfix verified medgate's client certificate (its Received header and its log).
+  expect(text).toMatch(/\(Client CN "localhost", Issuer "[^"]+" \(verified OK\)\)/);
+  expect(s.postfix.log()).toMatch(/Trusted TLS connection established from localhost\[127\.0\.0\.1\]: TLSv1\.[23]/);
+
+  // The medgate colleague: the sealed copy, decrypted for him by IMAP.
+  const jl = await waitFor(async () => (await readMailbox(s, JL, 'INBOX')).find((m) => m.includes(marker)), 30_000, 'the sealed copy for JL');
+  expect(jl).toContain('Subject: Bilan de controle');
+  // The Sent copy names who got transport security only.
+  const sent = (await readMailbox(s, PAUL, 'Sent')).find((m) => m.includes(marker));
+  expect(sent).toMatch(new RegExp(`X-Medgate-Transport-Only: ${ANNE.replace(/\./g, '\\.')};\\s+MSSante: plain MIME over mutual TLS`));
+  // The success DSN for the MSSanté recipient.
+  const dsn = await waitFor(async () => (await readMailbox(s, PAUL, 'INBOX')).find((m) => /Action: delivered/i.test(m) && m.includes(ANNE)), 30_000, 'the success DSN');
+  expect(dsn).toMatch(/Status: 2\.\d\.\d/);
+  // Once: one file at Postfix, one message in JL's INBOX.
+  await new Promise((r) => setTimeout(r, 1500));
+  expect(s.postfix.delivered('anne.biologiste').filter((m) => m.includes(marker))).toHaveLength(1);
+  expect((await readMailbox(s, JL, 'INBOX')).filter((m) => m.includes(marker))).toHaveLength(1);
+  // Nothing in clear at rest: not in the store, the blobs, the spool.
+  expect(await s.atRest(marker)).toEqual([]);
+}
 
 describe.skipIf(!postfixAvailability())('outbound to an MSSanté mailbox without a key', () => {
   let s: MssanteSetup;
   beforeAll(async () => { s = await setupMssante('allow'); }, 180_000);
   afterAll(async () => { await s?.cleanup(); });
 
-  it('sends plain MIME over mutual TLS to the MSSanté recipient and seals for the medgate one, each once', async () => {
-    const marker = `Kaliemie-${Date.now()}-a-surveiller`;
-    const info = await submitter(s).sendMail({
-      envelope: { from: PAUL, to: [ANNE, JL] },
-      dsn: { notify: ['SUCCESS', 'FAILURE'] as never, recipient: PAUL },
-      raw: `From: Paul Demo <${PAUL}>\r\nTo: ${ANNE}, ${JL}\r\nSubject: Bilan de controle\r\nMessage-ID: <mss-out-1@${'cabinet-antony.medgate.test'}>\r\n`
-        + `Date: ${new Date().toUTCString()}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBonjour,\r\n${marker}\r\n`,
-    });
-    expect(info.accepted).toEqual(expect.arrayContaining([ANNE, JL]));
-
-    const delivered = await waitFor(() => s.postfix.delivered('anne.biologiste')[0], 30_000, `delivery to Postfix\n${s.postfix.log()}`);
-    const text = delivered.toString('utf8');
-    // Plain MIME: the operator reads it as written.
-    expect(text).toContain(marker);
-    expect(text).toContain('Message-ID: <mss-out-1@cabinet-antony.medgate.test>');
-    expect(text).not.toContain('multipart/encrypted');
-    // Postfix verified medgate's client certificate (its Received header and its log).
-    expect(text).toMatch(/\(Client CN "localhost", Issuer "[^"]+" \(verified OK\)\)/);
-    expect(s.postfix.log()).toMatch(/Trusted TLS connection established from localhost\[127\.0\.0\.1\]: TLSv1\.[23]/);
-
-    // The medgate colleague: the sealed copy, decrypted for him by IMAP.
-    const jl = await waitFor(async () => (await readMailbox(s, JL, 'INBOX')).find((m) => m.includes(marker)), 30_000, 'the sealed copy for JL');
-    expect(jl).toContain('Subject: Bilan de controle');
-    // The Sent copy names who got transport security only.
-    const sent = (await readMailbox(s, PAUL, 'Sent')).find((m) => m.includes(marker));
-    expect(sent).toMatch(new RegExp(`X-Medgate-Transport-Only: ${ANNE.replace(/\./g, '\\.')};\\s+MSSante: plain MIME over mutual TLS`));
-    // The success DSN for the MSSanté recipient.
-    const dsn = await waitFor(async () => (await readMailbox(s, PAUL, 'INBOX')).find((m) => /Action: delivered/i.test(m) && m.includes(ANNE)), 30_000, 'the success DSN');
-    expect(dsn).toMatch(/Status: 2\.\d\.\d/);
-    // Once: one file at Postfix, one message in JL's INBOX.
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(s.postfix.delivered('anne.biologiste').filter((m) => m.includes(marker))).toHaveLength(1);
-    expect((await readMailbox(s, JL, 'INBOX')).filter((m) => m.includes(marker))).toHaveLength(1);
-    // Nothing in clear at rest: not in the store, the blobs, the spool.
-    expect(grepDir(path.join(s.dir, 'data'), marker)).toEqual([]);
-  }, 120_000);
+  it('sends plain MIME over mutual TLS to the MSSanté recipient and seals for the medgate one, each once', () => mixedRecipients(s), 120_000);
 
   it('a doctor\'s letter naming the patient reaches the Postfix mailbox as plain MIME with an IHE_XDM.ZIP that parses; the doctor gets the success DSN', async () => {
     const pdf = Buffer.from(`%PDF-1.4\n% demande de bilan ${Date.now()}\n%%EOF\n`);
@@ -114,4 +122,16 @@ describe.skipIf(!postfixAvailability())('outbound to an MSSanté mailbox without
     await expect(submitter(s).sendMail({ envelope: { from: PAUL, to: [ANNE] }, raw: `From: ${PAUL}\r\nTo: ${ANNE}\r\nSubject: x\r\n\r\nx\r\n` }))
       .rejects.toMatchObject({ responseCode: 550, response: expect.stringMatching(/mssante\.outbound: deny/) });
   }, 120_000);
+});
+
+describe.skipIf(!postfixAvailability() || !testPostgres())('outbound to an MSSanté mailbox without a key, on PostgreSQL', () => {
+  let s: MssanteSetup;
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  beforeAll(async () => {
+    db = await createTestDatabase('mssante');
+    s = await setupMssante('allow', { postgresUrl: db.url });
+  }, 180_000);
+  afterAll(async () => { await s?.cleanup(); await db?.drop(); });
+
+  it('sends plain MIME over mutual TLS to the MSSanté recipient and seals for the medgate one, each once', () => mixedRecipients(s), 120_000);
 });
