@@ -93,6 +93,20 @@ describe.skipIf(!postfixAvailability())('outbound to an MSSanté mailbox without
     expect(grepDir(path.join(s.dir, 'data'), pdf.toString('latin1').split('\n')[1]!)).toEqual([]);
   }, 120_000);
 
+  it('a message above 1 MiB (spooled to a file at submission) goes out whole, and not in clear at rest', async () => {
+    const marker = `Gros-${Date.now()}-bilan`;
+    const body = `${'y'.repeat(76)}\r\n`.repeat(20_000); // 1.5 MB
+    await submitter(s).sendMail({
+      envelope: { from: PAUL, to: [ANNE] },
+      raw: `From: ${PAUL}\r\nTo: ${ANNE}\r\nSubject: gros\r\nMessage-ID: <mss-large@cabinet-antony.medgate.test>\r\n\r\n${marker}\r\n${body}`,
+    });
+    const delivered = await waitFor(() => s.postfix.delivered('anne.biologiste').find((m) => m.includes('mss-large@')), 60_000, `delivery to Postfix\n${s.postfix.log()}`);
+    expect(delivered.includes(marker)).toBe(true);
+    // Every line arrived (Postfix's Maildir writes LF line ends).
+    expect(delivered.toString('latin1').split(`${'y'.repeat(76)}\n`).length - 1).toBe(20_000);
+    expect(await s.atRest(marker)).toEqual([]);
+  }, 120_000);
+
   it('once Postfix\'s certificate is revoked, nothing more reaches it: the message waits in the queue with the reason', async () => {
     const revoked = await s.cli('pki', 'revoke', s.postfix.serial);
     expect(revoked.code, revoked.stderr).toBe(0);
