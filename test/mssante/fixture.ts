@@ -16,6 +16,9 @@ export const LAB_DOMAIN = 'labo-biotest.medgate.test';
 export const PAUL = `paul.demo@${DOMAIN}`;
 export const JL = `jl.letest@${DOMAIN}`;
 export const ANNE = `anne.biologiste@${LAB_DOMAIN}`;
+/** Whitelisted, in the directory, no key; its route leads to the lab's Postfix, whose certificate does not name it. */
+export const IMAGING_DOMAIN = 'imagerie-bourg.medgate.test';
+export const MARC = `marc.radio@${IMAGING_DOMAIN}`;
 export const PASSWORD = 'correct horse battery';
 
 export interface MssanteSetup {
@@ -52,7 +55,8 @@ export async function setupMssante(outbound: 'allow' | 'deny' = 'allow', opts: {
     { address: JL, kind: 'person', password: PASSWORD, rpps: '10100000041' },
   ]);
   const postfix = await startPostfix({ caDir: path.join(dir, 'certs'), domain: LAB_DOMAIN, mailboxes: ['anne.biologiste'] });
-  write({ [LAB_DOMAIN]: `127.0.0.1:${postfix.port}` }, outbound);
+  const routes = { [LAB_DOMAIN]: `127.0.0.1:${postfix.port}`, [IMAGING_DOMAIN]: `127.0.0.1:${postfix.port}` };
+  write(routes, outbound);
   const s: MssanteSetup = {
     root, dir, config, postfix,
     caPem: fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8'),
@@ -64,7 +68,7 @@ export async function setupMssante(outbound: 'allow' | 'deny' = 'allow', opts: {
     },
     async restart(policy) {
       await s.serve?.stop();
-      write({ [LAB_DOMAIN]: `127.0.0.1:${postfix.port}` }, policy);
+      write(routes, policy);
       s.serve = await startServe(config);
     },
     async cleanup() {

@@ -13,7 +13,7 @@ import { extractPatientIdentity, readXdm } from '../../src/message/identity/inde
 import { parseForExtraction } from '../../src/message/parse.js';
 import { postfixAvailability } from '../helpers/postfix.js';
 import { createTestDatabase, testPostgres } from '../helpers/postgres.js';
-import { ANNE, JL, PAUL, grepDir, readMailbox, setupMssante, submitter, waitFor, type MssanteSetup } from './fixture.js';
+import { ANNE, JL, MARC, PAUL, grepDir, readMailbox, setupMssante, submitter, waitFor, type MssanteSetup } from './fixture.js';
 
 /**
  * One message to an MSSanté recipient (Postfix) and a medgate colleague: plain MIME over verified
@@ -106,6 +106,19 @@ describe.skipIf(!postfixAvailability())('outbound to an MSSanté mailbox without
     expect(delivered.toString('latin1').split(`${'y'.repeat(76)}\n`).length - 1).toBe(20_000);
     expect(await s.atRest(marker)).toEqual([]);
   }, 120_000);
+
+  it('an operator whose certificate does not name the recipient\'s domain gets nothing: the message waits in the queue with the reason', async () => {
+    await submitter(s).sendMail({
+      envelope: { from: PAUL, to: [MARC] },
+      raw: `From: ${PAUL}\r\nTo: ${MARC}\r\nSubject: mauvais operateur\r\nMessage-ID: <mss-wrong-domain@cabinet-antony.medgate.test>\r\n\r\nBonjour\r\n`,
+    });
+    const list = await waitFor(async () => {
+      const out = (await s.cli('queue', 'list')).stdout;
+      return /last error: .*does not name imagerie-bourg\.medgate\.test/.test(out) ? out : undefined;
+    }, 30_000, 'a delivery attempt refused for the certificate\'s domain');
+    expect(list).toMatch(new RegExp(`${MARC.replace(/\./g, '\\.')}\\s+pending`));
+    expect(s.postfix.log()).not.toMatch(/marc\.radio/);
+  }, 90_000);
 
   it('once Postfix\'s certificate is revoked, nothing more reaches it: the message waits in the queue with the reason', async () => {
     const revoked = await s.cli('pki', 'revoke', s.postfix.serial);

@@ -68,7 +68,8 @@ export async function startQueueWorker(ctx: GatewayContext, opts: { tls: Gateway
   };
 
   const settle = async (item: QueueItem, r: QueueRecipient, outcome: RecipientOutcome, now: Date): Promise<void> => {
-    const base = { queueId: item.id, messageId: item.messageId, recipient: r.recipient };
+    // The audit says how an MSSanté copy travelled: in clear inside mutual TLS, not sealed.
+    const base = { queueId: item.id, messageId: item.messageId, recipient: r.recipient, ...(isTransitItem(item) ? { transport: 'mssante-mtls' } : {}) };
     const attempts = r.attempts + 1;
     if (outcome.kind === 'delivered') {
       if (shouldNotify(r, 'success')) await report(item, { recipient: r.recipient, action: 'delivered', diagnostic: outcome.response, lastAttempt: now });
