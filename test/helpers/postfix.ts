@@ -69,8 +69,10 @@ export interface PostfixOptions {
   domain: string;
   /** Local parts of the mailboxes it hosts (`anne.biologiste` → Maildir `<dir>/mail/<domain>/anne.biologiste/`). */
   mailboxes: string[];
-  /** Where its smtp client sends everything (e.g. medgate's relay port), as `[host]:port`. */
+  /** Where its smtp client sends everything not for its own domain (e.g. medgate's relay port), as `[host]:port`. */
   relayhost?: string;
+  /** Other domains its smtpd accepts mail for, to pass on to `relayhost` (a lab's software submitting to its operator). */
+  relayDomains?: string[];
 }
 
 export interface PostfixInstance {
@@ -133,7 +135,7 @@ function masterCf(port: number): string {
   ].join('\n');
 }
 
-function mainCf(o: { dir: string; domain: string; relayhost?: string }): string {
+function mainCf(o: { dir: string; domain: string; relayhost?: string; relayDomains?: string[] }): string {
   const etc = path.join(o.dir, 'etc');
   const uid = execFileSync('id', ['-u', 'postfix'], { encoding: 'utf8' }).trim();
   const gid = execFileSync('id', ['-g', 'postfix'], { encoding: 'utf8' }).trim();
@@ -193,6 +195,9 @@ function mainCf(o: { dir: string; domain: string; relayhost?: string }): string 
     smtp_tls_mandatory_protocols: '>=TLSv1.2',
     smtp_tls_loglevel: '1',
     relayhost: o.relayhost ?? '',
+    // Names through /etc/hosts (getaddrinfo), not DNS: the tests run without a resolver.
+    smtp_host_lookup: 'native',
+    relay_domains: (o.relayDomains ?? []).join(' '),
     // Tests want answers in seconds, not Postfix's production minutes.
     queue_run_delay: '1s',
     minimal_backoff_time: '1s',
@@ -220,7 +225,7 @@ export async function startPostfix(o: PostfixOptions): Promise<PostfixInstance> 
   fs.writeFileSync(path.join(etc, 'vmailbox'), o.mailboxes.map((m) => `${m}@${o.domain} ${o.domain}/${m}/\n`).join(''));
   fs.writeFileSync(path.join(etc, 'revoked-ccerts'), '');
   const port = await freePort();
-  fs.writeFileSync(path.join(etc, 'main.cf'), mainCf({ dir, domain: o.domain, ...(o.relayhost ? { relayhost: o.relayhost } : {}) }));
+  fs.writeFileSync(path.join(etc, 'main.cf'), mainCf({ dir, domain: o.domain, ...(o.relayhost ? { relayhost: o.relayhost } : {}), ...(o.relayDomains ? { relayDomains: o.relayDomains } : {}) }));
   fs.writeFileSync(path.join(etc, 'master.cf'), masterCf(port));
   // Creates the queue's subdirectories with Postfix's own ownership and modes, then starts.
   postfixCmd(dir, 'set-permissions');

@@ -9,6 +9,7 @@ import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import pg from 'pg';
 import { prepareGateway, runCli, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
+import { freePort } from '../helpers/ports.js';
 import { startPostfix, type PostfixInstance } from '../helpers/postfix.js';
 
 export const DOMAIN = 'cabinet-antony.medgate.test';
@@ -26,6 +27,8 @@ export interface MssanteSetup {
   dir: string;
   config: string;
   postfix: PostfixInstance;
+  /** medgate's relay port (Postfix's relayhost for mail to the practice's domain). */
+  relayPort: number;
   serve?: ServeProcess;
   caPem: string;
   cli(...args: string[]): ReturnType<typeof runCli>;
@@ -41,8 +44,10 @@ export async function setupMssante(outbound: 'allow' | 'deny' = 'allow', opts: {
   const root = tempDir('medgate-mssante-');
   const dir = path.join(root, 'gw');
   fs.mkdirSync(dir);
+  const relayPort = await freePort();
   const write = (routes: Record<string, string>, policy: 'allow' | 'deny'): string => writeGatewayConfig(dir, {
     domain: DOMAIN,
+    ports: { smtpRelay: relayPort },
     extra: {
       queue: { pollMs: 100, retryBaseSeconds: 0.2, retryMaxSeconds: 1, delayNoticeAfterMinutes: 60, maxLifetimeHours: 1 },
       mssante: { outbound: policy, routes },
@@ -54,11 +59,16 @@ export async function setupMssante(outbound: 'allow' | 'deny' = 'allow', opts: {
     { address: PAUL, kind: 'person', password: PASSWORD, rpps: '10100000017' },
     { address: JL, kind: 'person', password: PASSWORD, rpps: '10100000041' },
   ]);
-  const postfix = await startPostfix({ caDir: path.join(dir, 'certs'), domain: LAB_DOMAIN, mailboxes: ['anne.biologiste'] });
+  // Postfix's client (mail for the practice) goes to medgate's relay port; `localhost` is a name
+  // medgate's certificate carries (Postfix matches names, not IP addresses).
+  const postfix = await startPostfix({
+    caDir: path.join(dir, 'certs'), domain: LAB_DOMAIN, mailboxes: ['anne.biologiste'],
+    relayhost: `[localhost]:${relayPort}`, relayDomains: [DOMAIN],
+  });
   const routes = { [LAB_DOMAIN]: `127.0.0.1:${postfix.port}`, [IMAGING_DOMAIN]: `127.0.0.1:${postfix.port}` };
   write(routes, outbound);
   const s: MssanteSetup = {
-    root, dir, config, postfix,
+    root, dir, config, postfix, relayPort,
     caPem: fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8'),
     cli: (...args) => runCli([...args, '--config', config]),
     async atRest(needle) {
