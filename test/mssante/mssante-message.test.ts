@@ -18,7 +18,7 @@ import { buildMssanteMessage } from '../../src/smtp/mssante/mssante-message.js';
 import type { DirectoryEntry } from '../../src/store/types.js';
 
 const PAUL: DirectoryEntry = {
-  address: 'paul.demo@cabinet-antony.medgate.test', mailboxType: 'PER', idType: '8', idValue: '10100000017', nationalId: '810100000017',
+  address: 'paul.demo@cabinet-antony.medgate.test', mailboxType: 'PER', idType: 'RPPS', idValue: '10100000017', nationalId: '810100000017',
   civility: 'DR', familyName: 'DEMO', givenName: 'Paul', professionCode: '10', professionLabel: 'Médecin', specialtyCode: 'SM54',
   specialtyLabel: 'Médecine générale', organisation: 'Cabinet médical des Plantes', status: 'active', certificatePem: null, pgpPublicKey: null,
   source: 'local', updatedAt: new Date().toISOString(),

@@ -26,7 +26,7 @@ async function mixedRecipients(s: MssanteSetup): Promise<void> {
   const marker = `Kaliemie-${Date.now()}-a-surveiller`;
   const info = await submitter(s).sendMail({
     envelope: { from: PAUL, to: [ANNE, JL] },
-    dsn: { notify: ['SUCCESS', 'FAILURE'] as never, recipient: PAUL },
+    ...{ dsn: { notify: ['SUCCESS', 'FAILURE'], recipient: PAUL } }, // nodemailer's types lack `dsn`
     raw: `From: Paul Demo <${PAUL}>\r\nTo: ${ANNE}, ${JL}\r\nSubject: Bilan de controle\r\nMessage-ID: <mss-out-1@${'cabinet-antony.medgate.test'}>\r\n`
       + `Date: ${new Date().toUTCString()}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBonjour,\r\n${marker}\r\n`,
   });
@@ -75,7 +75,7 @@ describe.skipIf(!postfixAvailability())('outbound to an MSSanté mailbox without
     }).compile().build();
     const successReports = (inbox: string[]): number => inbox.filter((m) => /Action: delivered/i.test(m) && m.includes(ANNE)).length;
     const dsnBefore = successReports(await readMailbox(s, PAUL, 'INBOX'));
-    await submitter(s).sendMail({ envelope: { from: PAUL, to: [ANNE] }, dsn: { notify: ['SUCCESS'] as never, recipient: PAUL }, raw });
+    await submitter(s).sendMail({ envelope: { from: PAUL, to: [ANNE] }, ...{ dsn: { notify: ['SUCCESS'], recipient: PAUL } }, raw });
 
     const delivered = await waitFor(() => s.postfix.delivered('anne.biologiste').find((m) => m.includes('mss-out-xdm@')), 30_000, `delivery to Postfix\n${s.postfix.log()}`);
     const parsed = await parseForExtraction(delivered);
