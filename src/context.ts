@@ -57,7 +57,7 @@ export async function createContext(config: MedgateConfig, opts: { logDestinatio
   // Loaded when first asked for: the MIME and sealing code is most of what a CLI command would load
   // at start, and most commands (user, directory, pki, audit, queue) never seal.
   const getSealer = (): Promise<MessageSealer> => (sealer ??= Promise.all([ensureFilingKey(config.keysDir ?? config.dataDir, config.domain), import('./message/sealer.js')])
-    .then(([k, m]) => new m.MessageSealer(directory, config.domain, k.privateKey, config.smime.prefer))
+    .then(([k, m]) => new m.MessageSealer(directory, config.domain, k.privateKey, config.smime.prefer, config.mssante.outbound))
     .catch((err: unknown) => { sealer = undefined; throw err; }));
   const mailEvents = new MailEvents(store.changes);
   const localDelivery = new StoreLocalDelivery(store.mail, mailEvents, logger);

@@ -165,6 +165,18 @@ export const configSchema = z.strictObject({
     /** Addresses (`claire@chu.example.fr`) or domains (`chu.example.fr`) that ask for S/MIME. */
     prefer: z.array(z.string().min(3).max(320).transform((v) => v.trim().toLowerCase())).default([]),
   }).default({ prefer: [] }),
+  /**
+   * MSSanté (docs/smtp.md, "MSSanté"): recipients with a directory entry on a whitelisted domain but
+   * no medgate/1 key and no S/MIME certificate. `outbound: allow` sends them the message as plain
+   * MIME (with IHE XDM) over mutual TLS with health-PKI certificates: protection by the transport and
+   * the trust space, not end to end. `deny` (the default) refuses them at RCPT TO, as before: the
+   * operator decides, knowingly, that the practice's mail may be readable at another operator.
+   */
+  mssante: z.strictObject({
+    outbound: z.enum(['allow', 'deny']).default('deny'),
+    /** Domain → `host:port` of its MSSanté operator (tests, private routes); otherwise peers, then MX. */
+    routes: z.record(domain, z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port, e.g. mx.chu.example.fr:25')).default({}),
+  }).default({ outbound: 'deny', routes: {} }),
   /** Patient filing for record servers (docs/record-server.md). */
   filing: z.strictObject({
     /** Rights matrix: per sender role, the document types it may send into a shared record (replaces that role's default row). */

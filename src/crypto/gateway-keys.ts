@@ -31,6 +31,14 @@ export async function ensurePostmasterKey(dataDir: string, domain: string): Prom
   return ensureGatewayKey(dataDir, 'postmaster', `medgate postmaster ${domain}`, `postmaster@${domain}`);
 }
 
+/**
+ * The transit key holds MSSanté-bound messages while they wait in the queue: the clear MIME an
+ * MSSanté operator receives is sealed to it at acceptance and opened only to be sent (src/smtp/mssante).
+ */
+export async function ensureTransitKey(dataDir: string, domain: string): Promise<FilingKey> {
+  return ensureGatewayKey(dataDir, 'mssante-transit', `medgate MSSante transit key ${domain}`, `transit@${domain}`);
+}
+
 async function ensureGatewayKey(dataDir: string, name: string, userName: string, email: string): Promise<FilingKey> {
   const dir = path.join(dataDir, 'keys');
   const file = path.join(dir, `${name}-key.asc`);

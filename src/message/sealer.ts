@@ -14,7 +14,8 @@ import type { OpenTaskResult } from './worker/seal-worker.js';
 
 export type { SealedSubmission, SealedSubmissionFile } from './seal-submission.js';
 
-export type RecipientRefusal = 'unknown' | 'no-key' | 'domain-not-whitelisted' | 'suspended' | 'revoked';
+/** `mssante-denied`: an MSSanté mailbox without a key, and `mssante.outbound` is `deny`. */
+export type RecipientRefusal = 'unknown' | 'no-key' | 'mssante-denied' | 'domain-not-whitelisted' | 'suspended' | 'revoked';
 
 interface RecipientBase { ok: true; address: string; local: boolean; entry: DirectoryEntry; filingKey: openpgp.PublicKey | undefined }
 /** A recipient that reads medgate/1 with a PGP/MIME body. */
@@ -26,13 +27,20 @@ export type SmimeRecipient = RecipientBase & {
   /** Its OpenPGP key when the entry has one too (asks for S/MIME): the routing header is encrypted to it as well. */
   publicKey: openpgp.PublicKey | undefined;
 };
+/**
+ * A remote MSSanté mailbox with no key medgate can seal to (issue 28): it gets plain MIME over
+ * mutual TLS, by policy (`mssante.outbound: allow`). Never a local mailbox, never a record server.
+ */
+export type MssanteRecipient = Omit<RecipientBase, 'filingKey'> & { format: 'mssante'; local: false; filingKey: undefined };
 export type RecipientRefused = { ok: false; address: string; reason: RecipientRefusal };
 
 /** OpenPGP recipients only: what gateway-made mail (receipts, record requests, reports) is sealed to. */
 export type ResolvedRecipient = OpenPgpRecipient | RecipientRefused;
 /** Any recipient a submission can be sealed to, in the format it reads. */
 export type SealableRecipient = OpenPgpRecipient | SmimeRecipient;
-export type ResolvedAnyRecipient = SealableRecipient | RecipientRefused;
+/** Any recipient a submission can go to: sealed, or (MSSanté without a key) over transport only. */
+export type SubmissionRecipient = SealableRecipient | MssanteRecipient;
+export type ResolvedAnyRecipient = SubmissionRecipient | RecipientRefused;
 
 export interface SealRequest {
   raw: Buffer;
@@ -40,6 +48,8 @@ export interface SealRequest {
   sender: { address: string; pgpKey: openpgp.PrivateKey; entry: DirectoryEntry; x509?: X509Credential };
   recipients: SealableRecipient[];
   envelopeFrom: string;
+  /** MSSanté recipients served over transport (not sealed to): with them, no sealed recipient is fine (the Sent copy). */
+  transportOnly?: string[];
 }
 
 
@@ -49,7 +59,7 @@ export interface SealFileRequest extends Omit<SealRequest, 'raw'> {
 }
 
 function jobOf(req: Omit<SealRequest, 'raw'>) {
-  if (!req.recipients.length) throw new MedgateError('NO_RECIPIENT', 'the message has no recipient medgate can encrypt to');
+  if (!req.recipients.length && !req.transportOnly?.length) throw new MedgateError('NO_RECIPIENT', 'the message has no recipient medgate can encrypt to');
   return {
     senderAddress: req.sender.address, senderEntry: req.sender.entry, signingKey: req.sender.pgpKey,
     recipients: req.recipients.map((r) => (r.format === 'openpgp'
@@ -101,6 +111,8 @@ export class MessageSealer {
     private readonly ownFilingKey: openpgp.PrivateKey,
     /** Addresses and domains that ask for S/MIME (config `smime.prefer`). */
     private readonly smimePrefer: readonly string[] = [],
+    /** Config `mssante.outbound`: whether keyless MSSanté mailboxes get plain MIME over mutual TLS. */
+    private readonly mssanteOutbound: 'allow' | 'deny' = 'deny',
   ) {}
 
   /** The directory-backed signer lookup used when opening anything. */
@@ -138,10 +150,16 @@ export class MessageSealer {
     const entry = await this.directory.lookup(address);
     if (!entry) return { ok: false, address, reason: 'unknown' };
     if (entry.status !== 'active') return { ok: false, address, reason: entry.status };
+    const recordServer = allowSmime && await this.directory.isRecordServer(address);
     const format = allowSmime
-      ? chooseFormat(entry, { prefer: this.smimePrefer, recordServer: await this.directory.isRecordServer(address) })
+      ? chooseFormat(entry, { prefer: this.smimePrefer, recordServer })
       : entry.pgpPublicKey ? 'openpgp' : undefined;
-    if (!format) return { ok: false, address, reason: 'no-key' };
+    if (!format) {
+      // A submission to a keyless mailbox of a whitelisted remote domain: MSSanté, by policy (issue 28).
+      if (!allowSmime || local || recordServer) return { ok: false, address, reason: 'no-key' };
+      if (this.mssanteOutbound === 'deny') return { ok: false, address, reason: 'mssante-denied' };
+      return { ok: true, format: 'mssante', address, local: false, entry, filingKey: undefined };
+    }
     let filingKey: openpgp.PublicKey | undefined;
     if (local) filingKey = (this.ownFilingPublicKey ??= this.ownFilingKey.toPublic()); // one object: armored once for the workers
     else {

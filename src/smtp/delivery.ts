@@ -3,14 +3,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { GatewayContext } from '../context.js';
 import { MedgateError } from '../errors.js';
-import type { SealableRecipient, SealedSubmission, SealedSubmissionFile } from '../message/sealer.js';
+import type { MssanteRecipient, SealableRecipient, SubmissionRecipient, SealedSubmission, SealedSubmissionFile } from '../message/sealer.js';
 import { decryptWithKey } from '../crypto/keys.js';
 import type { X509Credential } from '../crypto/smime/index.js';
 import { isSealedFile, type DirectoryEntry, type NewQueueItem, type Placement, type SealedBytes } from '../store/types.js';
 import type * as openpgp from 'openpgp';
 import { fileDelivered } from '../filing/ingestion.js';
+import { prepareMssanteCopy, type MssanteCopy } from './mssante/outbound-copy.js';
+import { refuseClientEncrypted } from './mssante/transit-copy.js';
+import { withTransportOnlyNotice } from './mssante/sent-copy-notice.js';
 
-export type AcceptedRecipient = SealableRecipient;
+export type AcceptedRecipient = SubmissionRecipient;
 
 /** RFC 3461 parameters of one submission. */
 export interface DsnRequest {
@@ -61,21 +64,37 @@ export class DeliveryService {
 
   async acceptSubmission(req: SubmissionRequest): Promise<AcceptedSubmission> {
     const sealer = await this.ctx.sealer();
-    const x509 = req.recipients.some((r) => r.format === 'smime') ? await this.senderCredential(req.sender) : undefined;
-    const common = { sender: { ...req.sender, ...(x509 ? { x509 } : {}) }, envelopeFrom: req.envelopeFrom, recipients: req.recipients };
+    // MSSanté mailboxes without a key (issue 28) are not sealed to: they get their own copy below.
+    const mssante = req.recipients.filter((r): r is MssanteRecipient => r.format === 'mssante');
+    const sealable = req.recipients.filter((r): r is SealableRecipient => r.format !== 'mssante');
+    let source = req.source;
+    let original: Buffer | undefined;
+    if (mssante.length) {
+      // The MSSanté copy is built in memory (bounded by limits.maxMessageBytes); the copy sealed for
+      // the others and the Sent folder says who got transport security only.
+      original = 'raw' in source ? source.raw : await fs.promises.readFile(source.file);
+      refuseClientEncrypted(original, mssante.map((r) => r.address));
+      source = { raw: withTransportOnlyNotice(original, mssante.map((r) => r.address)) };
+    }
+    const x509 = sealable.some((r) => r.format === 'smime') ? await this.senderCredential(req.sender) : undefined;
+    const common = {
+      sender: { ...req.sender, ...(x509 ? { x509 } : {}) }, envelopeFrom: req.envelopeFrom, recipients: sealable,
+      transportOnly: mssante.map((r) => r.address),
+    };
     let sealed: SealedSubmission | SealedSubmissionFile;
-    if ('raw' in req.source) sealed = await sealer.seal({ raw: req.source.raw, ...common });
+    if ('raw' in source) sealed = await sealer.seal({ raw: source.raw, ...common });
     else {
       const outFile = this.sealedSpoolFile();
       try {
-        sealed = await sealer.sealFile({ rawFile: req.source.file, outFile, ...common });
+        sealed = await sealer.sealFile({ rawFile: source.file, outFile, ...common });
       } catch (err) {
         fs.rmSync(outFile, { force: true }); // a worker that died mid-seal did not clean up
         throw err;
       }
     }
     try {
-      return await this.commitSubmission(req, sealed);
+      const copy = original ? await prepareMssanteCopy(this.ctx, { original, facts: sealed, sender: req.sender.entry, recipients: mssante }) : undefined;
+      return await this.commitSubmission(req, sealed, copy);
     } finally {
       // Committed: the store moved the file; refused or failed: nothing may stay behind.
       if (isSealedFile(sealed.sealed)) fs.rmSync(sealed.sealed.path, { force: true });
@@ -99,25 +118,28 @@ export class DeliveryService {
     return path.join(dir, `sealed-${randomUUID()}.eml`);
   }
 
-  private async commitSubmission(req: SubmissionRequest, sealed: SealedSubmission | SealedSubmissionFile): Promise<AcceptedSubmission> {
+  private async commitSubmission(req: SubmissionRequest, sealed: SealedSubmission | SealedSubmissionFile, mssante?: MssanteCopy): Promise<AcceptedSubmission> {
     await req.check?.(sealed);
     const id = randomUUID();
     const smimeRecipients = new Set(sealed.smime?.recipients ?? []);
-    const pgp = req.recipients.filter((r) => !smimeRecipients.has(r.address));
-    const smime = req.recipients.filter((r) => smimeRecipients.has(r.address));
+    const sealable = req.recipients.filter((r) => r.format !== 'mssante');
+    const pgp = sealable.filter((r) => !smimeRecipients.has(r.address));
+    const smime = sealable.filter((r) => smimeRecipients.has(r.address));
     // The medgate/1 OpenPGP copy: its recipients and the sender's Sent copy. Then, once per format,
     // the S/MIME copy for those who read S/MIME (issue 15), each copy its own durable commit; the
     // reply waits for both, and a retried submission is recognised by its delivery keys.
     const sent = req.sender.address.endsWith('@' + this.ctx.config.domain);
     if (pgp.length || sent) await this.commitCopy(req, sealed, sealed.sealed, pgp, id, sent);
     if (sealed.smime && smime.length) await this.commitCopy(req, sealed, sealed.smime.sealed, smime, randomUUID(), false);
+    // The MSSanté copy (plain MIME sealed to the transit key): its own queue entry, once.
+    if (mssante) await this.commitCopy(req, sealed, mssante.sealed, mssante.recipients, mssante.queueId, false, 'mssante');
     const local = req.recipients.filter((r) => r.local);
     const remote = req.recipients.filter((r) => !r.local);
     return { id, messageId: sealed.messageId, sealed, deliveredLocally: local.map((r) => r.address), queued: remote.map((r) => r.address) };
   }
 
   /** One sealed copy: its local mailboxes (and the Sent copy), its queue entry, the audit, the filing. */
-  private async commitCopy(req: SubmissionRequest, facts: SealedFacts, bytes: SealedBytes, recipients: AcceptedRecipient[], id: string, sent: boolean): Promise<void> {
+  private async commitCopy(req: SubmissionRequest, facts: SealedFacts, bytes: SealedBytes, recipients: AcceptedRecipient[], id: string, sent: boolean, kind?: 'mssante'): Promise<void> {
     const local = recipients.filter((r) => r.local);
     const remote = recipients.filter((r) => !r.local);
     const placements: Placement[] = local.map((r) => ({ owner: r.address, mailbox: 'INBOX', deliveryKey: `${id}:${r.address}` }));
@@ -143,7 +165,7 @@ export class DeliveryService {
       await this.ctx.audit.record({
         actor: req.sender.address, action: 'message.accept', outcome: 'ok', messageId: facts.messageId,
         details: {
-          id, format: bytes === facts.smime?.sealed ? 'smime' : 'openpgp', local: local.length, remote: remote.length, documentType: facts.documentType, patientFound: !!facts.patient,
+          id, format: kind === 'mssante' ? 'mssante-transport' : bytes === facts.smime?.sealed ? 'smime' : 'openpgp', local: local.length, remote: remote.length, documentType: facts.documentType, patientFound: !!facts.patient,
           patientConflicts: facts.conflicts.map((c) => c.field), alreadyEncrypted: facts.alreadyEncrypted,
         },
       });

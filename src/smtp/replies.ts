@@ -47,7 +47,7 @@ const SENDER_REASON_TEXT: Record<SenderRefusalReason, string> = {
   'certificate-invalid': 'certificate not valid',
 };
 
-export type RecipientRefusalReason = 'unknown' | 'no-key' | 'domain-not-whitelisted' | 'suspended' | 'revoked';
+export type RecipientRefusalReason = 'unknown' | 'no-key' | 'mssante-denied' | 'domain-not-whitelisted' | 'suspended' | 'revoked';
 
 function domainOf(address: string): string {
   return address.slice(address.lastIndexOf('@') + 1);
@@ -87,6 +87,8 @@ export const replies = {
         return new SmtpReply(550, '5.1.1', `<${address}>: not in the health directory; medgate never sends without encryption`, 'recipient-unknown');
       case 'no-key':
         return new SmtpReply(550, '5.7.1', `<${address}>: no encryption key known; medgate refuses to send without encryption`, 'recipient-no-key');
+      case 'mssante-denied':
+        return new SmtpReply(550, '5.7.1', `<${address}>: MSSante mailbox without an encryption key, and this gateway's policy (mssante.outbound: deny) sends nothing protected by transport only`, 'recipient-mssante-denied');
       case 'domain-not-whitelisted':
         return new SmtpReply(550, '5.7.1', `<${address}>: domain ${domainOf(address)} is not in the MSSante whitelist`, 'recipient-domain-not-whitelisted');
       case 'suspended':
@@ -152,6 +154,7 @@ const CODE_REPLIES: Record<string, (err: MedgateError, ctx: ReplyContext) => Smt
   LOGIN_RATE_LIMITED: () => replies.authRateLimited(),
   MESSAGE_TOO_LARGE: (_e, c) => replies.messageTooBig(c.maxMessageBytes ?? Number(_e.details?.max ?? 0)),
   NO_RECIPIENT: () => replies.noRecipient(),
+  MSSANTE_ENCRYPTED_CONTENT: (e) => new SmtpReply(554, '5.7.1', e.message, 'mssante-encrypted-content'),
   STORE_UNAVAILABLE: () => replies.storeUnavailable(),
 };
 

@@ -84,12 +84,13 @@ describe('SMTP submission refusals and robustness (medgate serve)', () => {
     await client.quit();
   });
 
-  it('recipients: unknown 550 5.1.1, no key 550 5.7.1, domain outside the whitelist 550 5.7.1', async () => {
+  it('recipients: unknown 550 5.1.1, no key (MSSanté, policy deny) 550 5.7.1, domain outside the whitelist 550 5.7.1', async () => {
     const client = await paulTransaction();
     const unknown = await client.cmd('RCPT TO:<personne@cabinet-antony.medgate.test>');
     expect(`${unknown.code} ${unknown.text}`).toBe('550 5.1.1 <personne@cabinet-antony.medgate.test>: not in the health directory; medgate never sends without encryption');
     const noKey = await client.cmd(`RCPT TO:<${WHITELISTED_NO_KEY}>`);
-    expect(`${noKey.code} ${noKey.text}`).toBe(`550 5.7.1 <${WHITELISTED_NO_KEY}>: no encryption key known; medgate refuses to send without encryption`);
+    // An MSSanté mailbox without a key, under the default policy mssante.outbound: deny (issue 28).
+    expect(`${noKey.code} ${noKey.text}`).toBe(`550 5.7.1 <${WHITELISTED_NO_KEY}>: MSSante mailbox without an encryption key, and this gateway's policy (mssante.outbound: deny) sends nothing protected by transport only`);
     const outside = await client.cmd('RCPT TO:<someone@gmail.com>');
     expect(`${outside.code} ${outside.text}`).toBe('550 5.7.1 <someone@gmail.com>: domain gmail.com is not in the MSSante whitelist');
     // The transaction goes on with a valid recipient.
@@ -191,7 +192,7 @@ describe('SMTP submission refusals and robustness (medgate serve)', () => {
     const refused = records.filter((x) => x.outcome === 'refused');
     const reasons = new Set(refused.map((x) => `${x.action}:${String(x.details.reason)}`));
     for (const expected of ['smtp.mail.refused:sender-not-owned', 'smtp.mail.refused:sender-suspended', 'smtp.mail.refused:auth-required',
-      'smtp.rcpt.refused:recipient-unknown', 'smtp.rcpt.refused:recipient-no-key', 'smtp.rcpt.refused:recipient-domain-not-whitelisted',
+      'smtp.rcpt.refused:recipient-unknown', 'smtp.rcpt.refused:recipient-mssante-denied', 'smtp.rcpt.refused:recipient-domain-not-whitelisted',
       'smtp.data.refused:message-too-big', 'smtp.data.refused:message-malformed', 'smtp.data.refused:patient-required',
       'smtp.certificate.refused:client-certificate-refused', 'auth.login:wrong-password']) {
       expect(reasons, expected).toContain(expected);

@@ -5,6 +5,9 @@ import { DeliveryReporter, type ReportEvent } from '../dsn/report-sender.js';
 import { routeFor } from './peer-route.js';
 import { nextAttemptAt, shouldNotify } from './retry-policy.js';
 import { closePeerConnections, sendToPeer, type RecipientOutcome } from './send-to-peer.js';
+import { isTransitItem } from '../mssante/transit-copy.js';
+import { openForSending } from '../mssante/outbound-send.js';
+import { mssanteRouteFor } from '../mssante/route.js';
 
 /** Above this size a sealed message is streamed to peers and returned in reports as its header only. */
 const FULL_RETURN_MAX_BYTES = 1024 * 1024;
@@ -56,7 +59,8 @@ export async function startQueueWorker(ctx: GatewayContext, opts: { tls: Gateway
   // holds a large message in memory.
   const report = async (item: QueueItem, event: ReportEvent): Promise<void> => {
     const blob = await ctx.store.mail.openBlob(item.blobId);
-    if (blob && blob.size > FULL_RETURN_MAX_BYTES) {
+    // An MSSanté copy is sealed to the gateway's transit key: the sender could not open it.
+    if (blob && (blob.size > FULL_RETURN_MAX_BYTES || isTransitItem(item))) {
       await reporter.report({ ...item, ret: 'HDRS' }, event, await blob.head(FULL_RETURN_MAX_BYTES));
       return;
     }
@@ -64,7 +68,8 @@ export async function startQueueWorker(ctx: GatewayContext, opts: { tls: Gateway
   };
 
   const settle = async (item: QueueItem, r: QueueRecipient, outcome: RecipientOutcome, now: Date): Promise<void> => {
-    const base = { queueId: item.id, messageId: item.messageId, recipient: r.recipient };
+    // The audit says how an MSSanté copy travelled: in clear inside mutual TLS, not sealed.
+    const base = { queueId: item.id, messageId: item.messageId, recipient: r.recipient, ...(isTransitItem(item) ? { transport: 'mssante-mtls' } : {}) };
     const attempts = r.attempts + 1;
     if (outcome.kind === 'delivered') {
       if (shouldNotify(r, 'success')) await report(item, { recipient: r.recipient, action: 'delivered', diagnostic: outcome.response, lastAttempt: now });
@@ -107,15 +112,20 @@ export async function startQueueWorker(ctx: GatewayContext, opts: { tls: Gateway
     if (!due.length) return;
     const blob = await ctx.store.mail.openBlob(item.blobId);
     // A small message is read whole from the handle (on PostgreSQL, in the round trip that opened it).
-    const sealed = blob && (blob.size > FULL_RETURN_MAX_BYTES ? () => blob.stream() : await blob.head(blob.size));
+    // An MSSanté copy (issue 28) is opened here, in memory, and goes out as plain MIME over mutual TLS.
+    const transit = isTransitItem(item);
+    const sealed = blob && (transit ? await openForSending(ctx, item, await blob.head(blob.size))
+      : blob.size > FULL_RETURN_MAX_BYTES ? () => blob.stream() : await blob.head(blob.size));
     const byDomain = new Map<string, QueueRecipient[]>();
     for (const r of due) byDomain.set(domainOf(r.recipient), [...(byDomain.get(domainOf(r.recipient)) ?? []), r]);
     for (const [domain, recipients] of byDomain) {
       let outcomes: RecipientOutcome[];
       if (!sealed) {
         outcomes = recipients.map((r) => ({ recipient: r.recipient, kind: 'permanent' as const, code: 554, response: '554 5.3.0 the sealed message is missing from the store' }));
+      } else if ('refused' in sealed) {
+        outcomes = recipients.map((r) => ({ recipient: r.recipient, kind: 'permanent' as const, code: 554, response: sealed.refused }));
       } else {
-        const routes = await routeFor(config, domain);
+        const routes = transit ? await mssanteRouteFor(config, domain) : await routeFor(config, domain);
         if (!routes.length) {
           outcomes = recipients.map((r) => ({ recipient: r.recipient, kind: 'temporary' as const, response: `no gateway known for ${domain} (peer table, MX)` }));
         } else {

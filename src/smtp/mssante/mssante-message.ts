@@ -1,0 +1,93 @@
+/**
+ * The plain MIME an MSSanté mailbox receives (issue 28 item 3). Practice software integrates mail
+ * that carries an IHE XDM archive; a doctor writing from plain Outlook sends none. So, when medgate
+ * identified the patient and the message has no IHE_XDM.ZIP, it adds one (xdm-writer.ts) with one
+ * entry per document (each attachment, or the text when there is none), the author from the
+ * directory and the codes of the document types it classified. It also sets MSSanté's subject
+ * convention `XDM/1.0/DDM+<label> <NOM> <prénom> <JJ/MM/AAAA>` and the headers `X-MSS-INS`
+ * (`O` when an INS is in the metadata, `N` otherwise) and `X-MSS-CODECDA` (the LOINC type codes).
+ *
+ * The original is kept byte for byte: it becomes the first part of a multipart/mixed whose second
+ * part is the archive (nodemailer's MimeNode builds it); its header fields move to the new top level
+ * unchanged, except the Content-* fields, which stay with the original part, and the Subject.
+ * Without an identified patient the message goes as written (no XDM can name nobody); with an
+ * archive already there, as written plus an `X-MSS-INS` if it has none.
+ */
+import MimeNode from 'nodemailer/lib/mime-node/index.js';
+import { findField, listFieldSpans, splitHeaderBlock } from '../../crypto/seal/header-block.js';
+import type { DocumentType } from '../../message/classify/index.js';
+import { readXdm } from '../../message/identity/index.js';
+import { TYPE_CODES, writeXdm, type XdmDocumentInput } from '../../message/identity/xdm-writer.js';
+import { parseForExtraction, type ExtractionInput } from '../../message/parse.js';
+import type { SealedSubmission } from '../../message/seal-submission.js';
+import type { DirectoryEntry } from '../../store/types.js';
+
+export interface MssanteMessageInput {
+  raw: Buffer;
+  facts: Pick<SealedSubmission, 'patient' | 'documentType' | 'documents'>;
+  sender: DirectoryEntry;
+  now?: Date;
+}
+
+/** The documents the archive lists: every attachment, or the text body when there is none. */
+function documentsOf(input: ExtractionInput, facts: MssanteMessageInput['facts']): XdmDocumentInput[] {
+  const typeOf = (part: string): DocumentType => facts.documents.find((d) => d.part === part)?.type ?? facts.documentType;
+  const docs = input.attachments.map((a, i): XdmDocumentInput => {
+    const part = a.filename ?? `attachment#${i + 1}`;
+    return { fileName: part, mimeType: a.contentType || 'application/octet-stream', content: a.content, type: typeOf(part), title: part };
+  });
+  if (docs.length) return docs;
+  const text = input.textBody ?? '';
+  return [{ fileName: 'message.txt', mimeType: 'text/plain', content: Buffer.from(text, 'utf8'), type: typeOf('body'), title: input.subject ?? 'Message' }];
+}
+
+/** The `<label>` of the subject convention: what the doctor wrote, without a `PATIENT:` tag. */
+function labelOf(subject: string | undefined, type: DocumentType): string {
+  // The subject tag (docs/patient-identity.md) is replaced by the convention's own patient part.
+  const written = (subject ?? '').replace(/PATIENT\s*:\s*.*?\d{1,2}\/\d{1,2}\/\d{4}\s*[-–:]?\s*/i, '').replace(/\s+/g, ' ').trim();
+  return written || TYPE_CODES[type].displayName;
+}
+
+function frenchDate(iso: string): string {
+  const [y, m, d] = iso.split('-');
+  return `${d}/${m}/${y}`;
+}
+
+export async function buildMssanteMessage(o: MssanteMessageInput): Promise<Buffer> {
+  const { header, body } = splitHeaderBlock(o.raw);
+  const patient = o.facts.patient;
+  if (!patient) return o.raw;
+  const input = await parseForExtraction(o.raw);
+  if (readXdm(input)) return withHeaders(o.raw, header, { 'X-MSS-INS': patient.ins ? 'O' : 'N' });
+  const documents = documentsOf(input, o.facts);
+  const xdm = writeXdm({ patient, author: o.sender, documents, ...(o.now ? { time: o.now } : {}) });
+
+  const root = new MimeNode('multipart/mixed');
+  const original = root.createChild('text/plain'); // replaced by setRaw below
+  const contentFields: string[] = [];
+  for (const span of listFieldSpans(header)) {
+    const field = header.toString('utf8', span.start, span.valueEnd);
+    const name = span.name.toLowerCase();
+    if (name.startsWith('content-')) contentFields.push(field);
+    else if (name === 'mime-version' || name === 'subject' || name.startsWith('x-mss-')) continue;
+    // `prepared`: written as it came (folding, encoded words), not re-encoded. nodemailer supports
+    // it (mime-node buildHeaders); its type definitions only know string values.
+    else root.addHeader(span.name, { prepared: true, value: field.slice(field.indexOf(':') + 1).replace(/^[ \t]+/, '') } as unknown as string);
+  }
+  root.setHeader('Subject', `XDM/1.0/DDM+${labelOf(input.subject, o.facts.documentType)} ${patient.familyName} ${patient.givenName} ${frenchDate(patient.birthDate)}`);
+  root.setHeader('X-MSS-INS', patient.ins ? 'O' : 'N');
+  root.setHeader('X-MSS-CODECDA', [...new Set(xdm.typeCodes)].join(','));
+  original.setRaw(Buffer.concat([Buffer.from(contentFields.map((f) => `${f}\r\n`).join(''), 'utf8'), Buffer.from('\r\n'), body]));
+  root.createChild('application/zip', { filename: 'IHE_XDM.ZIP' })
+    .setHeader('Content-Disposition', 'attachment')
+    .setContent(xdm.zip);
+  return root.build();
+}
+
+/** The message with the given header fields added at the top when it does not have them. */
+function withHeaders(raw: Buffer, header: Buffer, fields: Record<string, string>): Buffer {
+  const spans = listFieldSpans(header);
+  const missing = Object.entries(fields).filter(([k]) => !findField(header, k, spans));
+  if (!missing.length) return raw;
+  return Buffer.concat([Buffer.from(missing.map(([k, v]) => `${k}: ${v}\r\n`).join(''), 'utf8'), raw]);
+}

@@ -1,0 +1,63 @@
+/**
+ * The MSSanté copy of a submission while it waits in the queue (issue 28). An MSSanté operator
+ * receives plain MIME; medgate stores nothing in clear, so that MIME is sealed at acceptance to the
+ * gateway's transit key (signed by it too) and opened only in memory, to be written into the TLS
+ * stream to the operator. Its queue entry is told apart by its id prefix.
+ */
+import type * as openpgp from 'openpgp';
+import type { MedgateConfig } from '../../config/schema.js';
+import { ensureTransitKey } from '../../crypto/gateway-keys.js';
+import { isEncryptedMessage, open } from '../../crypto/seal/index.js';
+import { MedgateError } from '../../errors.js';
+import { sealOwnCopy } from '../../message/seal-own-copy.js';
+
+/** Queue ids of MSSanté copies start with this (the rest is a UUID). */
+export const TRANSIT_ID_PREFIX = 'mssante-';
+
+export function isTransitItem(item: { id: string }): boolean {
+  return item.id.startsWith(TRANSIT_ID_PREFIX);
+}
+
+const keys = new Map<string, Promise<openpgp.PrivateKey>>();
+
+function transitKey(config: MedgateConfig): Promise<openpgp.PrivateKey> {
+  const dir = config.keysDir ?? config.dataDir;
+  let key = keys.get(dir);
+  if (!key) {
+    key = ensureTransitKey(dir, config.domain).then((k) => k.privateKey);
+    key.catch(() => keys.delete(dir));
+    keys.set(dir, key);
+  }
+  return key;
+}
+
+/** The clear MSSanté MIME, sealed to (and signed by) the transit key: what the queue stores. */
+export async function sealForTransit(config: MedgateConfig, clear: Buffer): Promise<Buffer> {
+  const key = await transitKey(config);
+  return sealOwnCopy(clear, key, `transit@${config.domain}`, new Date());
+}
+
+/**
+ * Opens a stored MSSanté copy, in memory: the signature must be the transit key's (a blob changed
+ * in the store is never sent).
+ */
+export async function openTransit(config: MedgateConfig, sealed: Buffer): Promise<Buffer> {
+  const key = await transitKey(config);
+  const own = key.toPublic();
+  const opened = await open({
+    sealed, decryptionKey: key,
+    resolveSigner: async () => ({ publicKey: own, status: 'active' as const }),
+  });
+  return opened.raw;
+}
+
+/**
+ * An MSSanté mailbox without a key reads plain MIME: a message the client encrypted itself
+ * (PGP/MIME, S/MIME enveloped) cannot be sent to it, and medgate never decrypts one to do so.
+ */
+export function refuseClientEncrypted(raw: Buffer, mssante: string[]): void {
+  if (isEncryptedMessage(raw)) {
+    throw new MedgateError('MSSANTE_ENCRYPTED_CONTENT',
+      `the message is encrypted by the client, and ${mssante.join(', ')} can only read plain MIME (an MSSante mailbox without a key): send it to them unencrypted, or separately`);
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * Outbound to MSSanté (issue 28 item 2): a doctor writes to a lab biologist who is in the directory
+ * on a whitelisted domain with no key. With `mssante.outbound: allow` the biologist's operator
+ * (a real Postfix) receives plain MIME over mutual TLS; a local colleague on the same message gets
+ * the sealed copy; the doctor's Sent copy says who got transport security only; the doctor gets the
+ * success DSN he asked for; nothing is in clear in the data directory. With `deny` the recipient is
+ * refused at RCPT TO with the policy named.
+ */
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { extractPatientIdentity, readXdm } from '../../src/message/identity/index.js';
+import { parseForExtraction } from '../../src/message/parse.js';
+import { loadTestCa } from '../../src/pki/index.js';
+import { postfixAvailability } from '../helpers/postfix.js';
+import { createTestDatabase, testPostgres } from '../helpers/postgres.js';
+import { ANNE, JL, MARC, PAUL, grepDir, readMailbox, setupMssante, submitter, waitFor, type MssanteSetup } from './fixture.js';
+
+/**
+ * One message to an MSSanté recipient (Postfix) and a medgate colleague: plain MIME over verified
+ * mutual TLS to the first, sealed to the second, each once; the Sent copy names the first; the
+ * success DSN comes; nothing in clear in the data directory.
+ */
+async function mixedRecipients(s: MssanteSetup): Promise<void> {
+  const marker = `Kaliemie-${Date.now()}-a-surveiller`;
+  const info = await submitter(s).sendMail({
+    envelope: { from: PAUL, to: [ANNE, JL] },
+    ...{ dsn: { notify: ['SUCCESS', 'FAILURE'], recipient: PAUL } }, // nodemailer's types lack `dsn`
+    raw: `From: Paul Demo <${PAUL}>\r\nTo: ${ANNE}, ${JL}\r\nSubject: Bilan de controle\r\nMessage-ID: <mss-out-1@${'cabinet-antony.medgate.test'}>\r\n`
+      + `Date: ${new Date().toUTCString()}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBonjour,\r\n${marker}\r\n`,
+  });
+  expect(info.accepted).toEqual(expect.arrayContaining([ANNE, JL]));
+
+  const delivered = await waitFor(() => s.postfix.delivered('anne.biologiste')[0], 30_000, `delivery to Postfix\n${s.postfix.log()}`);
+  const text = delivered.toString('utf8');
+  // Plain MIME: the operator reads it as written.
+  expect(text).toContain(marker);
+  expect(text).toContain('Message-ID: <mss-out-1@cabinet-antony.medgate.test>');
+  expect(text).not.toContain('multipart/encrypted');
+  // Postfix verified medgate's client certificate (its Received header and its log).
+  expect(text).toMatch(/\(Client CN "localhost", Issuer "[^"]+" \(verified OK\)\)/);
+  expect(s.postfix.log()).toMatch(/Trusted TLS connection established from localhost\[127\.0\.0\.1\]: TLSv1\.[23]/);
+
+  // The medgate colleague: the sealed copy, decrypted for him by IMAP.
+  const jl = await waitFor(async () => (await readMailbox(s, JL, 'INBOX')).find((m) => m.includes(marker)), 30_000, 'the sealed copy for JL');
+  expect(jl).toContain('Subject: Bilan de controle');
+  // The Sent copy names who got transport security only.
+  const sent = (await readMailbox(s, PAUL, 'Sent')).find((m) => m.includes(marker));
+  expect(sent).toMatch(new RegExp(`X-Medgate-Transport-Only: ${ANNE.replace(/\./g, '\\.')};\\s+MSSante: plain MIME over mutual TLS`));
+  // The success DSN for the MSSanté recipient.
+  const dsn = await waitFor(async () => (await readMailbox(s, PAUL, 'INBOX')).find((m) => /Action: delivered/i.test(m) && m.includes(ANNE)), 30_000, 'the success DSN');
+  expect(dsn).toMatch(/Status: 2\.\d\.\d/);
+  // Once: one file at Postfix, one message in JL's INBOX.
+  await new Promise((r) => setTimeout(r, 1500));
+  expect(s.postfix.delivered('anne.biologiste').filter((m) => m.includes(marker))).toHaveLength(1);
+  expect((await readMailbox(s, JL, 'INBOX')).filter((m) => m.includes(marker))).toHaveLength(1);
+  // Nothing in clear at rest: not in the store, the blobs, the spool.
+  expect(await s.atRest(marker)).toEqual([]);
+}
+
+describe.skipIf(!postfixAvailability())('outbound to an MSSanté mailbox without a key', () => {
+  let s: MssanteSetup;
+  beforeAll(async () => { s = await setupMssante('allow'); }, 180_000);
+  afterAll(async () => { await s?.cleanup(); });
+
+  it('sends plain MIME over mutual TLS to the MSSanté recipient and seals for the medgate one, each once', () => mixedRecipients(s), 120_000);
+
+  it('a doctor\'s letter naming the patient reaches the Postfix mailbox as plain MIME with an IHE_XDM.ZIP that parses; the doctor gets the success DSN', async () => {
+    const pdf = Buffer.from(`%PDF-1.4\n% demande de bilan ${Date.now()}\n%%EOF\n`);
+    const raw = await new MailComposer({
+      from: `"Dr Paul DEMO" <${PAUL}>`, to: ANNE, messageId: '<mss-out-xdm@cabinet-antony.medgate.test>',
+      subject: 'PATIENT: DUPONT Jean 30/01/1959 - demande de bilan biologique',
+      text: 'Chère consœur, merci de réaliser le bilan ci-joint.\n', attachments: [{ filename: 'ordonnance-bilan.pdf', content: pdf, contentType: 'application/pdf' }],
+    }).compile().build();
+    const successReports = (inbox: string[]): number => inbox.filter((m) => /Action: delivered/i.test(m) && m.includes(ANNE)).length;
+    const dsnBefore = successReports(await readMailbox(s, PAUL, 'INBOX'));
+    await submitter(s).sendMail({ envelope: { from: PAUL, to: [ANNE] }, ...{ dsn: { notify: ['SUCCESS'], recipient: PAUL } }, raw });
+
+    const delivered = await waitFor(() => s.postfix.delivered('anne.biologiste').find((m) => m.includes('mss-out-xdm@')), 30_000, `delivery to Postfix\n${s.postfix.log()}`);
+    const parsed = await parseForExtraction(delivered);
+    expect(parsed.subject).toBe('XDM/1.0/DDM+demande de bilan biologique DUPONT Jean 30/01/1959');
+    expect(parsed.headers.get('x-mss-ins')).toBe('N');
+    const xdm = readXdm(parsed)!;
+    expect(xdm.patients).toEqual([{ source: 'xdm', familyName: 'DUPONT', givenName: 'Jean', birthDate: '1959-01-30' }]);
+    expect(xdm.entries).toEqual([expect.objectContaining({ mimeType: 'application/pdf', title: 'ordonnance-bilan.pdf' })]);
+    expect(extractPatientIdentity(parsed).patient).toMatchObject({ source: 'xdm', familyName: 'DUPONT' });
+    expect(parsed.attachments.find((a) => a.filename === 'ordonnance-bilan.pdf')?.content).toEqual(pdf);
+    // Verified mutual TLS, as Postfix recorded it in the delivered file.
+    expect(delivered.toString('latin1')).toMatch(/\(Client CN "localhost", Issuer "[^"]+" \(verified OK\)\)/);
+    // The report names the recipient and quotes the sealed copy's headers (never the clear ones).
+    await waitFor(async () => successReports(await readMailbox(s, PAUL, 'INBOX')) > dsnBefore, 30_000, 'the success DSN');
+    // The patient's name is in the subject the operator receives, never in medgate's data directory.
+    expect(grepDir(path.join(s.dir, 'data'), 'demande de bilan')).toEqual([]);
+    expect(grepDir(path.join(s.dir, 'data'), pdf.toString('latin1').split('\n')[1]!)).toEqual([]);
+  }, 120_000);
+
+  it('a message above 1 MiB (spooled to a file at submission) goes out whole, and not in clear at rest', async () => {
+    const marker = `Gros-${Date.now()}-bilan`;
+    const body = `${'y'.repeat(76)}\r\n`.repeat(20_000); // 1.5 MB
+    await submitter(s).sendMail({
+      envelope: { from: PAUL, to: [ANNE] },
+      raw: `From: ${PAUL}\r\nTo: ${ANNE}\r\nSubject: gros\r\nMessage-ID: <mss-large@cabinet-antony.medgate.test>\r\n\r\n${marker}\r\n${body}`,
+    });
+    const delivered = await waitFor(() => s.postfix.delivered('anne.biologiste').find((m) => m.includes('mss-large@')), 60_000, `delivery to Postfix\n${s.postfix.log()}`);
+    expect(delivered.includes(marker)).toBe(true);
+    // Every line arrived (Postfix's Maildir writes LF line ends).
+    expect(delivered.toString('latin1').split(`${'y'.repeat(76)}\n`).length - 1).toBe(20_000);
+    expect(await s.atRest(marker)).toEqual([]);
+  }, 120_000);
+
+  it('an operator whose certificate does not name the recipient\'s domain gets nothing: the message waits in the queue with the reason', async () => {
+    await submitter(s).sendMail({
+      envelope: { from: PAUL, to: [MARC] },
+      raw: `From: ${PAUL}\r\nTo: ${MARC}\r\nSubject: mauvais operateur\r\nMessage-ID: <mss-wrong-domain@cabinet-antony.medgate.test>\r\n\r\nBonjour\r\n`,
+    });
+    const list = await waitFor(async () => {
+      const out = (await s.cli('queue', 'list')).stdout;
+      return /last error: .*does not name imagerie-bourg\.medgate\.test/.test(out) ? out : undefined;
+    }, 30_000, 'a delivery attempt refused for the certificate\'s domain');
+    expect(list).toMatch(new RegExp(`${MARC.replace(/\./g, '\\.')}\\s+pending`));
+    expect(s.postfix.log()).not.toMatch(/marc\.radio/);
+  }, 90_000);
+
+  it('Postfix as a sending operator: it relays a lab\'s plain MIME to medgate\'s relay over verified mutual TLS, and medgate refuses it (inbound is not done yet)', async () => {
+    const ca = await loadTestCa(path.join(s.dir, 'certs'));
+    const lgc = await ca.issue({ profile: 'gateway', commonName: 'lgc.labo-biotest.medgate.test', dnsNames: ['labo-biotest.medgate.test'] });
+    const lab = nodemailer.createTransport({
+      host: '127.0.0.1', port: s.postfix.port, secure: false, requireTLS: true, name: 'lgc.labo-biotest.medgate.test',
+      tls: { ca: s.caPem, servername: 'labo-biotest.medgate.test', cert: lgc.certPem, key: lgc.keyPem },
+    });
+    const info = await lab.sendMail({
+      envelope: { from: ANNE, to: [PAUL] },
+      raw: `From: ${ANNE}\r\nTo: ${PAUL}\r\nSubject: resultats\r\nMessage-ID: <lab-inbound-1@labo-biotest.medgate.test>\r\n\r\nHPRIM\r\n`,
+    });
+    expect(info.response).toMatch(/^250 /);
+    // Postfix's smtp client verified medgate's certificate (secure level) and presented its own;
+    // medgate accepted the operator and the sender, then refused the unsealed content.
+    const log = await waitFor(() => (/status=bounced .*Only sealed/.test(s.postfix.log()) ? s.postfix.log() : undefined), 30_000, `Postfix's relay attempt\n${s.postfix.log()}`);
+    expect(log).toMatch(new RegExp(`Verified TLS connection established to localhost\\[127\\.0\\.0\\.1\\]:${s.relayPort}: TLSv1\\.[23]`));
+    expect(log).toMatch(/said: 554 5\.7\.1 Only sealed \(medgate\/1\) messages are accepted on the relay port/);
+    const audit = (await s.cli('audit', 'list', '--limit', '1000')).stdout;
+    expect(audit).toMatch(/"action":"smtp\.relay\.data\.refused"/);
+  }, 90_000);
+
+  it('once Postfix\'s certificate is revoked, nothing more reaches it: the message waits in the queue with the reason', async () => {
+    const revoked = await s.cli('pki', 'revoke', s.postfix.serial);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    const before = s.postfix.delivered('anne.biologiste').length;
+    const info = await submitter(s).sendMail({
+      envelope: { from: PAUL, to: [ANNE] },
+      raw: `From: ${PAUL}\r\nTo: ${ANNE}\r\nSubject: apres revocation\r\nMessage-ID: <mss-revoked@cabinet-antony.medgate.test>\r\n\r\nBonjour\r\n`,
+    });
+    expect(info.response).toMatch(/^250 /);
+    const list = await waitFor(async () => {
+      const out = (await s.cli('queue', 'list')).stdout;
+      return /last error: .*revoked/.test(out) ? out : undefined;
+    }, 30_000, 'a delivery attempt refused for revocation');
+    expect(list).toMatch(new RegExp(`${ANNE.replace(/\./g, '\\.')}\\s+pending`));
+    expect(s.postfix.delivered('anne.biologiste')).toHaveLength(before);
+  }, 90_000);
+
+  it('refuses a client-encrypted message to an MSSanté recipient, naming it', async () => {
+    await expect(submitter(s).sendMail({
+      envelope: { from: PAUL, to: [ANNE] },
+      raw: `From: ${PAUL}\r\nTo: ${ANNE}\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary=b\r\n\r\n--b\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n--b\r\nContent-Type: application/octet-stream\r\n\r\n-----BEGIN PGP MESSAGE-----\r\nx\r\n-----END PGP MESSAGE-----\r\n--b--\r\n`,
+    })).rejects.toMatchObject({ responseCode: 554, response: expect.stringContaining(ANNE) });
+  }, 60_000);
+
+  it('with mssante.outbound: deny, refuses the recipient at RCPT TO and names the policy', async () => {
+    await s.restart('deny');
+    await expect(submitter(s).sendMail({ envelope: { from: PAUL, to: [ANNE] }, raw: `From: ${PAUL}\r\nTo: ${ANNE}\r\nSubject: x\r\n\r\nx\r\n` }))
+      .rejects.toMatchObject({ responseCode: 550, response: expect.stringMatching(/mssante\.outbound: deny/) });
+  }, 120_000);
+});
+
+describe.skipIf(!postfixAvailability() || !testPostgres())('outbound to an MSSanté mailbox without a key, on PostgreSQL', () => {
+  let s: MssanteSetup;
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  beforeAll(async () => {
+    db = await createTestDatabase('mssante');
+    s = await setupMssante('allow', { postgresUrl: db.url });
+  }, 180_000);
+  afterAll(async () => { await s?.cleanup(); await db?.drop(); });
+
+  it('sends plain MIME over mutual TLS to the MSSanté recipient and seals for the medgate one, each once', () => mixedRecipients(s), 120_000);
+});
