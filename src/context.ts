@@ -3,7 +3,7 @@ import os from 'node:os';
 import { AccountService } from './accounts/account-service.js';
 import { AuditTrail } from './audit/audit-trail.js';
 import type { MedgateConfig } from './config/schema.js';
-import { ensureCustodyKey, ensureFilingKey } from './crypto/gateway-keys.js';
+import { ensureCustodyKey, ensureFilingKey, ensureIntakeKey } from './crypto/gateway-keys.js';
 import { DirectoryService } from './directory/directory-service.js';
 import type { MessageSealer } from './message/sealer.js';
 import { createLogger, type Logger } from './log.js';
@@ -56,8 +56,9 @@ export async function createContext(config: MedgateConfig, opts: { logDestinatio
   let sealer: Promise<MessageSealer> | undefined;
   // Loaded when first asked for: the MIME and sealing code is most of what a CLI command would load
   // at start, and most commands (user, directory, pki, audit, queue) never seal.
-  const getSealer = (): Promise<MessageSealer> => (sealer ??= Promise.all([ensureFilingKey(config.keysDir ?? config.dataDir, config.domain), import('./message/sealer.js')])
-    .then(([k, m]) => new m.MessageSealer(directory, config.domain, k.privateKey, config.smime.prefer, config.mssante.outbound))
+  const keysDir = config.keysDir ?? config.dataDir;
+  const getSealer = (): Promise<MessageSealer> => (sealer ??= Promise.all([ensureFilingKey(keysDir, config.domain), ensureIntakeKey(keysDir, config.domain), import('./message/sealer.js')])
+    .then(([k, intake, m]) => new m.MessageSealer(directory, config.domain, k.privateKey, config.smime.prefer, config.mssante.outbound, intake.privateKey.toPublic()))
     .catch((err: unknown) => { sealer = undefined; throw err; }));
   const mailEvents = new MailEvents(store.changes);
   const localDelivery = new StoreLocalDelivery(store.mail, mailEvents, logger);

@@ -39,6 +39,16 @@ export async function ensureTransitKey(dataDir: string, domain: string): Promise
   return ensureGatewayKey(dataDir, 'mssante-transit', `medgate MSSante transit key ${domain}`, `transit@${domain}`);
 }
 
+/**
+ * The intake key signs what this gateway seals on arrival from an MSSanté operator (plain MIME over
+ * mutual TLS, issue 28): the content and a routing header stating the transport facts. It vouches for
+ * the transport, never for the author, so readers show its signature as `transport`. It is not the
+ * postmaster's key (which signs the gateway's own messages) and no message is encrypted to it.
+ */
+export async function ensureIntakeKey(dataDir: string, domain: string): Promise<FilingKey> {
+  return ensureGatewayKey(dataDir, 'mssante-intake', `medgate MSSante intake ${domain}`, `intake@${domain}`);
+}
+
 async function ensureGatewayKey(dataDir: string, name: string, userName: string, email: string): Promise<FilingKey> {
   const dir = path.join(dataDir, 'keys');
   const file = path.join(dir, `${name}-key.asc`);

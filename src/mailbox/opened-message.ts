@@ -36,7 +36,7 @@ export interface OpenedMessage {
 
 const CRLF = '\r\n';
 /** Fields a sender could forge inside the message to impersonate medgate's verdict. */
-const OURS = /^(x-medgate-signature|x-medgate-signer)\s*:/im;
+const OURS = /^(x-medgate-signature|x-medgate-signer|x-medgate-transport)\s*:/im;
 
 function headerValue(text: string): string {
   return /^[\x20-\x7e]*$/.test(text) ? text : mimeFuncs.encodeWords(text, 'Q', 60);
@@ -84,6 +84,9 @@ export function routingFields(routing: RoutingHeader, verification: { signer: st
     ['X-Medgate-Route-Sender-Profession', [routing.sender.professionCode, routing.sender.professionLabel].filter(Boolean).join(' ') || null],
     ['X-Medgate-Route-Sender-Specialty', routing.sender.specialtyCode],
     ['X-Medgate-Route-Sender-Role', routing.sender.role],
+    ['X-Medgate-Route-Transport', routing.transport
+      ? `mssante; operator=${routing.transport.peerDomain}; peer=${routing.transport.peerSubject}; fingerprint=${routing.transport.peerFingerprint}; end-to-end=${routing.transport.endToEnd}`
+      : null],
   ];
   return fields.filter(([, v]) => v).map(([k, v]) => `${k}: ${headerValue(v!)}${CRLF}`).join('');
 }
@@ -103,6 +106,21 @@ async function routingView(opts: { sealer: MessageSealer; sealed: Buffer; blobId
     const bytes = placeholder(err.code, err.message, opts.domain, opts.blobId, opts.internalDate);
     return { bytes, routing: null, facts: { v: 2, prefix: '', size: bytes.length, fingerprint: null, error: err.code, patientFolder: null } };
   }
+}
+
+/**
+ * The verdict on mail this gateway sealed on arrival from an MSSanté operator (its intake key
+ * signed it): what protected it on its way, from the signed routing header. No author signed it end
+ * to end unless the S/MIME result says so.
+ */
+export function transportVerdict(routing: RoutingHeader | null): string {
+  const t = routing?.transport;
+  if (!t) throw new MedgateError('ROUTING_MISSING', 'mail signed by the intake key carries no transport facts');
+  const endToEnd = t.endToEnd === 'none' ? 'not signed end to end' : `S/MIME signature: ${t.endToEnd}`;
+  const who = [t.sender.name, routing.sender.professionLabel, t.sender.organisation, routing.sender.nationalId ? `id ${routing.sender.nationalId}` : null].filter(Boolean).join(', ');
+  return `X-Medgate-Signature: ${headerValue(`transport; operator=${t.peerDomain}; sender=${t.sender.address} (directory); ${endToEnd}`)}${CRLF}` +
+    `X-Medgate-Transport: ${headerValue(`MSSante mutual TLS; peer=${t.peerSubject}; fingerprint=${t.peerFingerprint}`)}${CRLF}` +
+    (who ? `X-Medgate-Signer: ${headerValue(who)}${CRLF}` : '');
 }
 
 function placeholder(code: string, message: string, domain: string, blobId: string, date: Date): Buffer {
@@ -173,7 +191,9 @@ export async function openStored(opts: {
       // In the worker pool when the server has one; inline otherwise, and when the pooled lookup of the
       // signer (by the outer From) was not enough to resolve it.
       const pooled = await sealer.openInPool(opts.sealed, ownKey, owner, known?.fingerprint ?? null);
-      if (pooled && !pooled.ok && pooled.code !== 'SIGNER_UNKNOWN') {
+      // SIGNATURE_INVALID too: a message sealed at MSSanté intake is signed by the gateway's intake
+      // key, which only the inline lookup knows (the pooled one resolves the outer From's key).
+      if (pooled && !pooled.ok && pooled.code !== 'SIGNER_UNKNOWN' && pooled.code !== 'SIGNATURE_INVALID') {
         if (!pooled.code) throw new Error(pooled.message);
         throw new MedgateError(pooled.code, pooled.message, pooled.details);
       }
@@ -188,6 +208,9 @@ export async function openStored(opts: {
     // no verdict above them, and nothing to neutralise, since no third party wrote them.
     const original = toCrlf(ownCopy ? asBuffer(res.raw) : neutraliseForgedFields(asBuffer(res.raw)));
     let prefix = ownCopy ? '' : known?.prefix;
+    if (prefix === undefined && (res.verification.identity as { transport?: unknown } | undefined)?.transport) {
+      prefix = transportVerdict(res.routing);
+    }
     if (prefix === undefined) {
       const v = res.verification;
       const id = (v.identity ?? {}) as Record<string, string | null | undefined>;

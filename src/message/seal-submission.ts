@@ -1,6 +1,6 @@
 import type * as openpgp from 'openpgp';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
-import { seal, type RoutingInput } from '../crypto/seal/index.js';
+import { seal, type RoutingInput, type Transport } from '../crypto/seal/index.js';
 import { roleOf } from '../directory/professions.js';
 import type { DirectoryEntry } from '../store/types.js';
 import { classifyMessage, type DocumentType } from './classify/index.js';
@@ -44,6 +44,12 @@ export interface SubmissionToSeal {
   envelopeFrom: string;
   /** The sender's X.509 certificate and key: needed only when a recipient reads S/MIME. */
   signerX509?: X509Credential | undefined;
+  /**
+   * MSSanté intake (issue 28): the message came in plain over mutual TLS and `signingKey` is the
+   * gateway's intake key. These facts go into the routing header, and the seal has no sender copy
+   * (nothing is encrypted to the intake key: it signs, it never reads).
+   */
+  transport?: Transport | undefined;
 }
 
 export interface SealedSubmission {
@@ -97,6 +103,7 @@ function describeSubmission(input: ExtractionInput, req: Omit<SubmissionToSeal, 
   };
   const mdnTo = receiptAddress(input.headers.get('disposition-notification-to'));
   if (mdnTo) routing.mdnTo = mdnTo;
+  if (req.transport) routing.transport = req.transport;
   return {
     routing, patient: p, conflicts: extraction.conflicts, documentType: classification.type,
     documents: classification.documents.map((d) => ({ part: d.part, type: d.type })),
@@ -132,7 +139,8 @@ function sealKeys(req: Omit<SubmissionToSeal, 'raw'>, alreadyEncrypted: boolean)
   const pgp = alreadyEncrypted ? req.recipients : pgpRecipients(req);
   return {
     signingKey: req.signingKey,
-    recipientKeys: [...pgp.map((r) => r.publicKey).filter((k): k is openpgp.PublicKey => !!k), req.signingKey.toPublic()],
+    // The sender's own copy (Sent folder); none at intake, where the signing key is the gateway's.
+    recipientKeys: [...pgp.map((r) => r.publicKey).filter((k): k is openpgp.PublicKey => !!k), ...(req.transport ? [] : [req.signingKey.toPublic()])],
     filingKeys: pgp.map((r) => r.filingKey).filter((k): k is openpgp.PublicKey => !!k),
     envelope: { from: req.envelopeFrom, to: pgp.map((r) => r.address) },
   };

@@ -1,6 +1,6 @@
 import type * as openpgp from 'openpgp';
 import { readPublicKey } from '../crypto/keys.js';
-import { inspect, open, openRoutingHeader, type RoutingHeader } from '../crypto/seal/index.js';
+import { inspect, open, openRoutingHeader, type RoutingHeader, type Transport } from '../crypto/seal/index.js';
 import type { ResolveSigner } from '../crypto/seal/index.js';
 import type { DirectoryService } from '../directory/directory-service.js';
 import { MedgateError } from '../errors.js';
@@ -50,6 +50,8 @@ export interface SealRequest {
   envelopeFrom: string;
   /** MSSanté recipients served over transport (not sealed to): with them, no sealed recipient is fine (the Sent copy). */
   transportOnly?: string[];
+  /** MSSanté intake: `sender.pgpKey` is the gateway's intake key; these facts go into the routing header. */
+  transport?: Transport;
 }
 
 
@@ -67,6 +69,7 @@ function jobOf(req: Omit<SealRequest, 'raw'>) {
       : { address: r.address, format: r.format, certificatePem: r.certificatePem, publicKey: r.publicKey, filingKey: r.filingKey })),
     envelopeFrom: req.envelopeFrom,
     signerX509: req.sender.x509,
+    ...(req.transport ? { transport: req.transport } : {}),
   };
 }
 
@@ -113,10 +116,28 @@ export class MessageSealer {
     private readonly smimePrefer: readonly string[] = [],
     /** Config `mssante.outbound`: whether keyless MSSanté mailboxes get plain MIME over mutual TLS. */
     private readonly mssanteOutbound: 'allow' | 'deny' = 'deny',
-  ) {}
+    /** This gateway's MSSanté intake key (public): what it sealed on arrival from an operator. */
+    private readonly intakeKey?: openpgp.PublicKey,
+  ) {
+    this.intakeKeyIds = new Set(intakeKey ? intakeKey.getKeyIDs().map((k) => k.toHex()) : []);
+  }
 
-  /** The directory-backed signer lookup used when opening anything. */
+  private readonly intakeKeyIds: Set<string>;
+
+  /** Whether a signature's issuer key IDs are this gateway's intake key. */
+  isIntakeSignature(keyIds: readonly string[]): boolean {
+    return keyIds.some((id) => this.intakeKeyIds.has(id));
+  }
+
+  /**
+   * The directory-backed signer lookup used when opening anything. A signature by this gateway's
+   * own intake key resolves to that key with `identity.transport`: readers show it as a transport
+   * verdict (what protected the message on its way), never as the author's signature.
+   */
   readonly resolveSigner: ResolveSigner = async (ref) => {
+    if (this.intakeKey && this.isIntakeSignature(ref.keyIds)) {
+      return { publicKey: this.intakeKey, status: 'active', identity: { transport: 'mssante', address: ref.address ?? null } };
+    }
     if (!ref.address) return undefined;
     const entry = await this.directory.lookup(ref.address);
     if (!entry?.pgpPublicKey) return undefined;

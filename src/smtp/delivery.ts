@@ -52,6 +52,14 @@ export interface RelayedDelivery {
   messageId: string;
   envelopeFrom: string;
   recipients: string[];
+  /**
+   * What makes a re-sent copy the same delivery, when not the outer Message-ID: mail sealed on
+   * arrival (MSSanté intake) gets a fresh outer Message-ID at each seal, so its key is the digest of
+   * the bytes the operator sent (a retry after a lost 250 is not placed twice).
+   */
+  idempotenceKey?: string;
+  /** Added to the audit record (non-medical facts: the transport, the operator). */
+  auditDetails?: Record<string, unknown>;
 }
 
 /**
@@ -189,13 +197,13 @@ export class DeliveryService {
 
   /** A sealed message relayed by a peer gateway: into each local recipient's INBOX, once. */
   async acceptRelayed(req: RelayedDelivery): Promise<{ placed: number; duplicates: number }> {
-    const placements: Placement[] = req.recipients.map((r) => ({ owner: r.toLowerCase(), mailbox: 'INBOX', deliveryKey: `relay:${req.messageId}:${r.toLowerCase()}` }));
+    const placements: Placement[] = req.recipients.map((r) => ({ owner: r.toLowerCase(), mailbox: 'INBOX', deliveryKey: `relay:${req.idempotenceKey ?? req.messageId}:${r.toLowerCase()}` }));
     const res = await this.ctx.localDelivery.deliver(req.sealed, placements);
     const duplicates = res.placed.filter((p) => p.duplicate).length;
     await this.afterCommit(req.messageId, async () => {
       await this.ctx.audit.record({
         actor: req.envelopeFrom, action: 'message.relay.accept', outcome: 'ok', messageId: req.messageId,
-        details: { recipients: req.recipients.length, duplicates },
+        details: { recipients: req.recipients.length, duplicates, ...req.auditDetails },
       });
     });
     await this.afterCommit(req.messageId, async () => fileDelivered(this.ctx, { sealed: await this.headOf(req.sealed, res.blobId), blobId: res.blobId, messageId: req.messageId, recipients: req.recipients }));

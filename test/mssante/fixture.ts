@@ -8,7 +8,7 @@ import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import pg from 'pg';
-import { prepareGateway, runCli, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
+import { prepareGateway, runCli, startServe, tempDir, writeGatewayConfig, type DemoPracticeAccount, type ServeProcess } from '../helpers/gateway.js';
 import { freePort } from '../helpers/ports.js';
 import { startPostfix, type PostfixInstance } from '../helpers/postfix.js';
 
@@ -39,8 +39,11 @@ export interface MssanteSetup {
   cleanup(): Promise<void>;
 }
 
-/** `postgresUrl`: the gateway's store on that PostgreSQL database instead of SQLite. */
-export async function setupMssante(outbound: 'allow' | 'deny' = 'allow', opts: { postgresUrl?: string } = {}): Promise<MssanteSetup> {
+/**
+ * `postgresUrl`: the gateway's store on that PostgreSQL database instead of SQLite; `extra`: more
+ * config sections; `accounts`: more local accounts (a record server).
+ */
+export async function setupMssante(outbound: 'allow' | 'deny' = 'allow', opts: { postgresUrl?: string; extra?: Record<string, unknown>; accounts?: DemoPracticeAccount[] } = {}): Promise<MssanteSetup> {
   const root = tempDir('medgate-mssante-');
   const dir = path.join(root, 'gw');
   fs.mkdirSync(dir);
@@ -52,12 +55,14 @@ export async function setupMssante(outbound: 'allow' | 'deny' = 'allow', opts: {
       queue: { pollMs: 100, retryBaseSeconds: 0.2, retryMaxSeconds: 1, delayNoticeAfterMinutes: 60, maxLifetimeHours: 1 },
       mssante: { outbound: policy, routes },
       ...(opts.postgresUrl ? { store: { driver: 'postgres', postgres: { url: opts.postgresUrl } } } : {}),
+      ...opts.extra,
     },
   });
   const config = write({}, outbound);
   await prepareGateway(config, [
     { address: PAUL, kind: 'person', password: PASSWORD, rpps: '10100000017' },
     { address: JL, kind: 'person', password: PASSWORD, rpps: '10100000041' },
+    ...(opts.accounts ?? []),
   ]);
   // Postfix's client (mail for the practice) goes to medgate's relay port; `localhost` is a name
   // medgate's certificate carries (Postfix matches names, not IP addresses).

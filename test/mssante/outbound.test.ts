@@ -122,27 +122,6 @@ describe.skipIf(!postfixAvailability())('outbound to an MSSanté mailbox without
     expect(s.postfix.log()).not.toMatch(/marc\.radio/);
   }, 90_000);
 
-  it('Postfix as a sending operator: it relays a lab\'s plain MIME to medgate\'s relay over verified mutual TLS, and medgate refuses it (inbound is not done yet)', async () => {
-    const ca = await loadTestCa(path.join(s.dir, 'certs'));
-    const lgc = await ca.issue({ profile: 'gateway', commonName: 'lgc.labo-biotest.medgate.test', dnsNames: ['labo-biotest.medgate.test'] });
-    const lab = nodemailer.createTransport({
-      host: '127.0.0.1', port: s.postfix.port, secure: false, requireTLS: true, name: 'lgc.labo-biotest.medgate.test',
-      tls: { ca: s.caPem, servername: 'labo-biotest.medgate.test', cert: lgc.certPem, key: lgc.keyPem },
-    });
-    const info = await lab.sendMail({
-      envelope: { from: ANNE, to: [PAUL] },
-      raw: `From: ${ANNE}\r\nTo: ${PAUL}\r\nSubject: resultats\r\nMessage-ID: <lab-inbound-1@labo-biotest.medgate.test>\r\n\r\nHPRIM\r\n`,
-    });
-    expect(info.response).toMatch(/^250 /);
-    // Postfix's smtp client verified medgate's certificate (secure level) and presented its own;
-    // medgate accepted the operator and the sender, then refused the unsealed content.
-    const log = await waitFor(() => (/status=bounced .*Only sealed/.test(s.postfix.log()) ? s.postfix.log() : undefined), 30_000, `Postfix's relay attempt\n${s.postfix.log()}`);
-    expect(log).toMatch(new RegExp(`Verified TLS connection established to localhost\\[127\\.0\\.0\\.1\\]:${s.relayPort}: TLSv1\\.[23]`));
-    expect(log).toMatch(/said: 554 5\.7\.1 Only sealed \(medgate\/1\) messages are accepted on the relay port/);
-    const audit = (await s.cli('audit', 'list', '--limit', '1000')).stdout;
-    expect(audit).toMatch(/"action":"smtp\.relay\.data\.refused"/);
-  }, 90_000);
-
   it('once Postfix\'s certificate is revoked, nothing more reaches it: the message waits in the queue with the reason', async () => {
     const revoked = await s.cli('pki', 'revoke', s.postfix.serial);
     expect(revoked.code, revoked.stderr).toBe(0);

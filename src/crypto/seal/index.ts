@@ -3,7 +3,7 @@
  * recipients, open it, open only its routing header, inspect what is visible in clear.
  * S/MIME will be a second implementation behind the same functions.
  */
-export { RoutingHeader, type RoutingInput } from './routing-header.js';
+export { RoutingHeader, type RoutingInput, type Transport } from './routing-header.js';
 export { seal, type SealOptions, type SealResult } from './seal.js';
 export { open, openRoutingHeader, type OpenOptions, type OpenResult, type RoutingResult } from './open.js';
 export { inspect, type Inspection } from './inspect.js';

@@ -33,6 +33,21 @@ export const RoutingHeader = z.object({
    * record server's gateway can send the MDN without opening the content.
    */
   mdnTo: z.string().optional(),
+  /**
+   * Set only on mail this gateway sealed on arrival from an MSSanté operator (signed with its intake
+   * key): how the message came, since no end-to-end signature vouches for its author.
+   */
+  transport: z.object({
+    kind: z.literal('mssante'),
+    /** The operator's TLS client certificate (verified against the health PKI and CRLs). */
+    peerSubject: z.string(),
+    peerFingerprint: z.string(),
+    peerDomain: z.string(),
+    /** The envelope sender, as the health directory knows it (active, checked at MAIL FROM). */
+    sender: z.object({ address: z.string(), name: z.string().optional(), organisation: z.string().optional() }),
+    /** `none`, or the verified S/MIME signature of a signed-not-enveloped message (`valid; signer=…` or `invalid (CODE)`). */
+    endToEnd: z.string(),
+  }).optional(),
   /** Lower-case hex SHA-256 of the signed inner entity (or of the kept body for client-encrypted input). */
   contentDigest: z.string().regex(/^[0-9a-f]{64}$/),
   /** ISO 8601 instant of sealing. */
@@ -47,6 +62,8 @@ export type RoutingInput = Omit<RoutingHeader, 'contentDigest' | 'sealedAt' | 'v
 
 type Patient = NonNullable<RoutingHeader['patient']>;
 type Sender = RoutingHeader['sender'];
+/** How an MSSanté message came (intake): see the schema above. */
+export type Transport = NonNullable<RoutingHeader['transport']>;
 type DocumentPart = NonNullable<RoutingHeader['documents']>[number];
 
 function patientOf(p: Patient): Patient {
@@ -70,6 +87,13 @@ function documentOf(d: { type: string; date: string; title?: string | undefined 
   return d.title === undefined ? { type: d.type, date: d.date } : { type: d.type, date: d.date, title: d.title };
 }
 
+function transportOf(t: Transport): Transport {
+  const sender: Transport['sender'] = { address: t.sender.address };
+  if (t.sender.name !== undefined) sender.name = t.sender.name;
+  if (t.sender.organisation !== undefined) sender.organisation = t.sender.organisation;
+  return { kind: t.kind, peerSubject: t.peerSubject, peerFingerprint: t.peerFingerprint, peerDomain: t.peerDomain, sender, endToEnd: t.endToEnd };
+}
+
 function partOf(d: DocumentPart): DocumentPart {
   return d.title === undefined ? { part: d.part, type: d.type } : { part: d.part, type: d.type, title: d.title };
 }
@@ -91,6 +115,7 @@ export function sealedRoutingHeader(input: RoutingInput, contentDigest: string, 
     recipients: [...input.recipients],
     ...(input.documents !== undefined ? { documents: input.documents.map(partOf) } : {}),
     ...(input.mdnTo !== undefined ? { mdnTo: input.mdnTo } : {}),
+    ...(input.transport !== undefined ? { transport: transportOf(input.transport) } : {}),
     contentDigest,
     sealedAt,
   };

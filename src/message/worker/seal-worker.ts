@@ -5,7 +5,7 @@
  */
 import * as openpgp from 'openpgp';
 import { unwrapPgpKey } from '../../crypto/keys.js';
-import { open, type ResolveSigner, type RoutingHeader, type Verification } from '../../crypto/seal/index.js';
+import { open, type ResolveSigner, type RoutingHeader, type Transport, type Verification } from '../../crypto/seal/index.js';
 import type { DirectoryEntry } from '../../store/types.js';
 import type { X509Credential } from '../../crypto/smime/index.js';
 import type { SealFormat } from '../recipient-format.js';
@@ -23,6 +23,8 @@ export interface SealTask {
   envelopeFrom: string;
   /** The sender's certificate and PKCS#8 key when a recipient reads S/MIME (memory only). */
   signerX509: X509Credential | null;
+  /** MSSanté intake facts (seal-submission.ts). */
+  transport?: Transport | undefined;
 }
 
 export type SealTaskResult = { ok: true; value: SealedSubmission } | { ok: false; code?: string; message: string; details?: Record<string, unknown> };
@@ -99,7 +101,7 @@ export default async function sealTask(task: SealTask): Promise<SealTaskResult> 
     const value = await sealSubmission({
       raw: Buffer.from(task.raw.buffer, task.raw.byteOffset, task.raw.byteLength),
       senderAddress: task.senderAddress, senderEntry: task.senderEntry, signingKey, recipients, envelopeFrom: task.envelopeFrom,
-      signerX509: task.signerX509 ?? undefined,
+      signerX509: task.signerX509 ?? undefined, transport: task.transport,
     });
     return { ok: true, value };
   } catch (err) {
@@ -121,7 +123,7 @@ export async function sealFileTask(task: SealFileTask): Promise<SealFileTaskResu
     const value = await sealSubmissionFile({
       rawFile: task.rawFile, outFile: task.outFile,
       senderAddress: task.senderAddress, senderEntry: task.senderEntry, signingKey, recipients, envelopeFrom: task.envelopeFrom,
-      signerX509: task.signerX509 ?? undefined,
+      signerX509: task.signerX509 ?? undefined, transport: task.transport,
     });
     return { ok: true, value };
   } catch (err) {

@@ -1,7 +1,7 @@
 import type { GatewayContext } from '../../context.js';
 import { isMedgateError } from '../../errors.js';
 import { checkRightsAll, rightsConfigOf } from '../../filing/index.js';
-import type { RoutingHeader } from '../../crypto/seal/index.js';
+import type { RoutingInput } from '../../crypto/seal/index.js';
 import { certificateCovers } from './peer-certificate.js';
 import { replies } from '../replies.js';
 
@@ -80,7 +80,7 @@ export async function checkSealedMessage(ctx: GatewayContext, sealed: Buffer, fr
  * own `filing.senders` roles for remote applications). The sending gateway checked its rules; the
  * record server's gateway does not take its word for it.
  */
-async function checkRecordServerRules(ctx: GatewayContext, routing: RoutingHeader, from: string, recipients: string[]): Promise<RelayDenial | undefined> {
+export async function checkRecordServerRules(ctx: GatewayContext, routing: RoutingInput, from: string, recipients: string[]): Promise<RelayDenial | undefined> {
   let toRecordServer = false;
   let onlyRecordServers = true;
   for (const r of recipients) {

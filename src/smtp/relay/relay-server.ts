@@ -9,7 +9,10 @@ import { DeliveryService } from '../delivery.js';
 import { judgePeer, peerChainPem, type PeerIdentity } from './peer-certificate.js';
 import { TrustStore } from '../submission/trust.js';
 import { isSmtpReply, replies, replyForUnexpected, type SmtpReply } from '../replies.js';
-import { checkRecipient, checkSender, checkSealedMessage } from './relay-checks.js';
+import { checkRecipient, checkSender, checkSealedMessage, type RelayDenial } from './relay-checks.js';
+import { readMessageStart, readToMemory, restream, type MessageStart } from './message-start.js';
+import { endToEndSignature, intakeApplies, sealIntake } from '../mssante/intake.js';
+import { Readable } from 'node:stream';
 import { readHeaderBlock, removeSpool, spoolToFile } from './spool.js';
 import { checkSmimeMessage } from './smime-checks.js';
 import { isSmimeHeader } from '../../crypto/smime/index.js';
@@ -139,24 +142,59 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
         if (err) cb(err); else cb(null, reply);
       };
       const work = async (): Promise<string> => {
-        const { file, bytes, sha256, oversized } = await spoolToFile(stream, spoolDir, config.limits.maxMessageBytes, IN_MEMORY_MAX);
+        const start = await readMessageStart(stream, HEADER_BLOCK_MAX);
+        // Neither medgate/1 nor (below) encrypted S/MIME: held in memory only, never spooled in clear.
+        if (!isMedgateFormat(start.head)) return notSealed(start);
+        const { file, bytes, sha256, oversized } = await spoolToFile(restream(start), spoolDir, config.limits.maxMessageBytes, IN_MEMORY_MAX);
         spooled = file;
         if (oversized || stream.sizeExceeded) throw replies.messageTooBig(config.limits.maxMessageBytes);
         // medgate/1: the checks read the clear header block only; the sealed body is never opened here.
-        // S/MIME from a peer without medgate/1: signatures above the envelope are checked (smime-checks.ts).
         const head = await readHeaderBlock(file, HEADER_BLOCK_MAX);
-        const { messageId, denied } = !isMedgateFormat(head) && isSmimeHeader(head)
-          ? await checkSmimeMessage(ctx, await fs.readFile(file), from, recipients)
-          : await checkSealedMessage(ctx, head, from, recipients);
-        if (denied) {
-          await recordDenial(ctx, { messageId, recipients, denial: denied });
-          logger.info({ messageId, from, recipients, role: denied.role }, 'relay: refused by the rights matrix, told by a read receipt');
-          return `2.6.0 Not filed (${denied.reason.replace(/[^\x20-\x7e]/g, '?')}): a read receipt tells the sender`;
-        }
+        const { messageId, denied } = await checkSealedMessage(ctx, head, from, recipients);
+        if (denied) return deniedReply(messageId, denied);
         // Small messages go into the database; large ones are moved into the store as files.
         const sealed: SealedBytes = bytes <= IN_MEMORY_MAX ? await fs.readFile(file) : { path: file, size: bytes, sha256 };
         const res = await delivery.acceptRelayed({ sealed, messageId, envelopeFrom: from, recipients });
         logger.info({ messageId, from, recipients, placed: res.placed, duplicates: res.duplicates, bytes }, 'relay accepted');
+        return `2.6.0 Delivered as ${messageId}${res.duplicates ? ' (already delivered: not placed twice)' : ''}`;
+      };
+      const deniedReply = async (messageId: string, denied: RelayDenial): Promise<string> => {
+        await recordDenial(ctx, { messageId, recipients, denial: denied });
+        logger.info({ messageId, from, recipients, role: denied.role }, 'relay: refused by the rights matrix, told by a read receipt');
+        return `2.6.0 Not filed (${denied.reason.replace(/[^\x20-\x7e]/g, '?')}): a read receipt tells the sender`;
+      };
+      /**
+       * Not medgate/1: S/MIME from a peer that does not write medgate/1 (its signatures above the
+       * envelope are checked, smime-checks.ts), or plain MIME (or S/MIME signed only) from an
+       * MSSanté operator, sealed here on arrival (src/smtp/mssante/intake.ts).
+       */
+      const notSealed = async (start: MessageStart): Promise<string> => {
+        const { raw, oversized } = await readToMemory(start, config.limits.maxMessageBytes);
+        if (oversized || stream.sizeExceeded) throw replies.messageTooBig(config.limits.maxMessageBytes);
+        const smime = isSmimeHeader(start.head);
+        const endToEnd = await intakeApplies(ctx, from) ? await endToEndSignature(ctx, raw, smime) : undefined;
+        const peer = peers.get(session);
+        if (endToEnd !== undefined && peer?.ok) {
+          const res = await sealIntake(ctx, { raw, from, recipients, peer, peerDomain: from.slice(from.lastIndexOf('@') + 1) }, endToEnd);
+          if (res.denied) return deniedReply(res.messageId, res.denied);
+          const delivered = await delivery.acceptRelayed({
+            sealed: res.sealed, messageId: res.messageId, envelopeFrom: from, recipients, idempotenceKey: res.idempotenceKey,
+            auditDetails: { transport: 'mssante-intake', peerFingerprint: peer.fingerprint256, endToEnd: res.endToEnd.split(';')[0] },
+          });
+          logger.info({ messageId: res.messageId, from, recipients, placed: delivered.placed, duplicates: delivered.duplicates, bytes: raw.length }, 'relay: MSSante message sealed on arrival and accepted');
+          return `2.6.0 Sealed on arrival and delivered as ${res.messageId}${delivered.duplicates ? ' (already delivered: not placed twice)' : ''}`;
+        }
+        if (!smime) throw replies.relayNotSealed();
+        const { messageId } = await checkSmimeMessage(ctx, raw, from, recipients);
+        // Encrypted S/MIME: large ones are stored as files, as medgate/1 is (the spool holds ciphertext only).
+        let sealed: SealedBytes = raw;
+        if (raw.length > IN_MEMORY_MAX) {
+          const f = await spoolToFile(Readable.from([raw]), spoolDir, config.limits.maxMessageBytes, IN_MEMORY_MAX);
+          spooled = f.file;
+          sealed = { path: f.file, size: f.bytes, sha256: f.sha256 };
+        }
+        const res = await delivery.acceptRelayed({ sealed, messageId, envelopeFrom: from, recipients });
+        logger.info({ messageId, from, recipients, placed: res.placed, duplicates: res.duplicates, bytes: raw.length }, 'relay accepted');
         return `2.6.0 Delivered as ${messageId}${res.duplicates ? ' (already delivered: not placed twice)' : ''}`;
       };
       work().then((reply) => finish(null, reply), async (err: unknown) => {

@@ -1,0 +1,175 @@
+/**
+ * Inbound from an MSSanté operator (issue 28 items 1 and 5): a real Postfix relays a lab's plain
+ * MIME result (HPRIM body + PDF) into medgate's relay port over verified mutual TLS. medgate seals
+ * it on arrival, before the 250, for the doctor and the record server; the doctor reads it over IMAP
+ * with the transport verdict; the record server files it in biology (the biologist's directory
+ * role); nothing about the patient is at rest in clear. Bad input keeps precise, audited refusals.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadTestCa } from '../../src/pki/index.js';
+import { SAMPLES } from '../helpers/gateway.js';
+import { postfixAvailability } from '../helpers/postfix.js';
+import { createTestDatabase, testPostgres } from '../helpers/postgres.js';
+import { ANNE, DOMAIN, LAB_DOMAIN, MARC, PASSWORD, PAUL, readMailbox, setupMssante, waitFor, type MssanteSetup } from './fixture.js';
+
+const RMP = `rmp@${DOMAIN}`;
+const MAX_BYTES = 256 * 1024;
+
+/** The lab's software submitting to its own operator (Postfix), which relays to medgate. */
+async function labSoftware(s: MssanteSetup): Promise<nodemailer.Transporter> {
+  const ca = await loadTestCa(path.join(s.dir, 'certs'));
+  const lgc = await ca.issue({ profile: 'gateway', commonName: `lgc.${LAB_DOMAIN}`, dnsNames: [LAB_DOMAIN] });
+  return nodemailer.createTransport({
+    host: '127.0.0.1', port: s.postfix.port, secure: false, requireTLS: true, name: `lgc.${LAB_DOMAIN}`,
+    tls: { ca: s.caPem, servername: LAB_DOMAIN, cert: lgc.certPem, key: lgc.keyPem },
+  });
+}
+
+/** Straight to medgate's relay port, as an operator, with a certificate for `names`. */
+async function asOperator(s: MssanteSetup, names: string[], from: string, to: string[], raw: string | Buffer): Promise<{ ok: boolean; code?: number; response: string }> {
+  const ca = await loadTestCa(path.join(s.dir, 'certs'));
+  const cert = await ca.issue({ profile: 'gateway', commonName: names[0]!, dnsNames: names });
+  const t = nodemailer.createTransport({
+    host: '127.0.0.1', port: s.relayPort, secure: false, requireTLS: true, name: names[0],
+    tls: { ca: s.caPem, servername: 'localhost', cert: cert.certPem, key: cert.keyPem },
+  });
+  try {
+    const info = await t.sendMail({ envelope: { from, to }, raw });
+    return { ok: true, response: info.response };
+  } catch (err) {
+    const e = err as { responseCode?: number; response?: string; message: string };
+    return { ok: false, ...(e.responseCode ? { code: e.responseCode } : {}), response: e.response ?? e.message };
+  } finally {
+    t.close();
+  }
+}
+
+async function labResult(messageId: string): Promise<{ raw: Buffer; pdfLine: string }> {
+  const hprim = fs.readFileSync(path.join(SAMPLES, 'hprim-biologie.txt'), 'utf8');
+  const pdfLine = `% compte rendu ${messageId}`;
+  const raw = await new MailComposer({
+    from: `"Dr Anne BIOLOGISTE" <${ANNE}>`, to: [PAUL, RMP], messageId,
+    subject: 'Résultats de biologie', text: hprim,
+    attachments: [{ filename: 'resultats.pdf', content: Buffer.from(`%PDF-1.4\n${pdfLine}\n%%EOF\n`), contentType: 'application/pdf' }],
+  }).compile().build();
+  return { raw, pdfLine };
+}
+
+async function labResultThroughPostfix(s: MssanteSetup): Promise<void> {
+  const messageId = `<lab-result-${Date.now()}@${LAB_DOMAIN}>`;
+  const { raw, pdfLine } = await labResult(messageId);
+  const info = await (await labSoftware(s)).sendMail({ envelope: { from: ANNE, to: [PAUL, RMP] }, raw });
+  expect(info.response).toMatch(/^250 /);
+  // Postfix verified medgate's certificate, presented its own, and medgate answered after sealing.
+  const log = await waitFor(() => (/status=sent .*Sealed on arrival/.test(s.postfix.log()) ? s.postfix.log() : undefined), 30_000, `Postfix's relay to medgate\n${s.postfix.log()}`);
+  expect(log).toMatch(new RegExp(`Verified TLS connection established to localhost\\[127\\.0\\.0\\.1\\]:${s.relayPort}: TLSv1\\.[23]`));
+  expect(log).toMatch(/status=sent \(250 2\.6\.0 Sealed on arrival and delivered as </);
+
+  // The doctor reads it decrypted over IMAP, with the transport verdict above the lab's headers.
+  const mail = await waitFor(async () => (await readMailbox(s, PAUL, 'INBOX')).find((m) => m.includes(messageId)), 30_000, 'the result in the doctor\'s INBOX');
+  expect(mail).toContain(`X-Medgate-Signature: transport; operator=${LAB_DOMAIN}; sender=${ANNE} (directory); not signed end to end`);
+  // The operator's certificate as the relay verified it: the one Postfix presented.
+  const transport = /^X-Medgate-Transport: MSSante mutual TLS; peer=CN=mx\.labo-biotest\.medgate\.test; fingerprint=([0-9A-F:]+)\r?$/m.exec(mail)?.[1];
+  expect(transport?.replace(/:/g, '').toLowerCase()).toBe(s.postfix.fingerprint256.replace(/:/g, '').toLowerCase());
+  expect(mail).toMatch(/X-Medgate-Signer: Anne BIOLOGISTE/);
+  expect(mail).toContain('Subject: =?UTF-8?Q?R=C3=A9sultats_de_biologie?=');
+  expect(mail).toContain('resultats.pdf');
+
+  // The record server's gateway filed it in biology, from the biologist's directory role.
+  const search = await waitFor(async () => {
+    const r = JSON.parse((await s.cli('patients', 'search', 'dupont', '--json')).stdout || '[]') as Array<{ id: string; identity: { givenName: string; birthDate: string } }>;
+    return r.find((p) => p.identity.birthDate === '1959-01-30');
+  }, 30_000, 'the patient filed');
+  const show = JSON.parse((await s.cli('patients', 'show', search.id, '--json')).stdout) as { tabs: Record<string, Array<{ part: string; sender: string }>> };
+  expect(show.tabs.biology?.map((d) => d.part).sort()).toEqual(['body', 'resultats.pdf']);
+  expect(show.tabs.biology?.[0]?.sender).toBe(ANNE);
+  // The record server's IMAP view: the verified routing fields name the transport.
+  const filed = await waitFor(async () => (await readMailbox(s, RMP, 'INBOX')).find((m) => m.includes('X-Medgate-Route-Transport')), 30_000, 'the record server copy');
+  expect(filed).toContain(`X-Medgate-Route-Transport: mssante; operator=${LAB_DOMAIN}`);
+
+  // Audited with the transport, never with the patient.
+  const audit = (await s.cli('audit', 'list', '--limit', '1000')).stdout;
+  expect(audit).toMatch(/"action":"message\.relay\.accept".*"transport":"mssante-intake"/);
+  expect(audit).not.toMatch(/DUPONT|1959-01-30/);
+  // Nothing about the patient in clear at rest: not in the store, the blobs, the spool.
+  for (const needle of ['DUPONT', '159018002121980', 'Glycémie', pdfLine]) expect(await s.atRest(needle), needle).toEqual([]);
+}
+
+describe.skipIf(!postfixAvailability())('inbound from an MSSanté operator (Postfix)', () => {
+  let s: MssanteSetup;
+  beforeAll(async () => {
+    s = await setupMssante('allow', { extra: { limits: { maxMessageBytes: MAX_BYTES } }, accounts: [{ address: RMP, kind: 'rmp', password: PASSWORD }] });
+  }, 180_000);
+  afterAll(async () => { await s?.cleanup(); });
+
+  it('a lab\'s HPRIM + PDF result is sealed on arrival, read with the transport verdict, filed in biology, and nothing is in clear at rest', () => labResultThroughPostfix(s), 120_000);
+
+  it('an operator retrying after a lost 250 does not place the message twice', async () => {
+    const messageId = `<retry-${Date.now()}@${LAB_DOMAIN}>`;
+    const raw = `From: ${ANNE}\r\nTo: ${PAUL}\r\nSubject: controle\r\nMessage-ID: ${messageId}\r\n\r\nbonjour\r\n`;
+    const first = await asOperator(s, [LAB_DOMAIN], ANNE, [PAUL], raw);
+    expect(first.response).toMatch(/^250 2\.6\.0 Sealed on arrival/);
+    const again = await asOperator(s, [LAB_DOMAIN], ANNE, [PAUL], raw);
+    expect(again.response).toMatch(/already delivered: not placed twice/);
+    expect((await readMailbox(s, PAUL, 'INBOX')).filter((m) => m.includes(messageId))).toHaveLength(1);
+  }, 60_000);
+
+  it('an oversized message gets 552 with the limit, a malformed one 554 with the reason; neither is stored', async () => {
+    const before = (await readMailbox(s, PAUL, 'INBOX')).length;
+    const big = `From: ${ANNE}\r\nTo: ${PAUL}\r\nSubject: gros\r\n\r\n${'z'.repeat(76)}\r\n`.padEnd(MAX_BYTES + 10_000, 'z');
+    const tooBig = await asOperator(s, [LAB_DOMAIN], ANNE, [PAUL], big);
+    expect(tooBig).toMatchObject({ ok: false, code: 552 });
+    expect(tooBig.response).toContain(`Message too big (limit ${MAX_BYTES} bytes)`);
+    const noFrom = await asOperator(s, [LAB_DOMAIN], ANNE, [PAUL], `To: ${PAUL}\r\nSubject: sans expediteur\r\n\r\nbonjour\r\n`);
+    expect(noFrom).toMatchObject({ ok: false, code: 554 });
+    expect(noFrom.response).toContain('5.6.0 Malformed message: no From header field');
+    expect(await readMailbox(s, PAUL, 'INBOX')).toHaveLength(before);
+    const audit = (await s.cli('audit', 'list', '--limit', '1000')).stdout;
+    expect(audit).toMatch(/"action":"smtp\.relay\.data\.refused".*"code":"message-too-big"/);
+    expect(audit).toMatch(/"action":"smtp\.relay\.data\.refused".*"code":"message-malformed"/);
+  }, 60_000);
+
+  it('keeps today\'s precise, audited refusals: sender not in the directory, a certificate for another domain, a domain not on the whitelist', async () => {
+    const raw = `From: x@${LAB_DOMAIN}\r\nTo: ${PAUL}\r\nSubject: x\r\n\r\nx\r\n`;
+    const unknown = await asOperator(s, [LAB_DOMAIN], `inconnu@${LAB_DOMAIN}`, [PAUL], raw);
+    expect(unknown).toMatchObject({ ok: false, code: 550 });
+    expect(unknown.response).toMatch(/inconnu@labo-biotest\.medgate\.test/);
+    const otherDomain = await asOperator(s, [LAB_DOMAIN], MARC, [PAUL], raw);
+    expect(otherDomain).toMatchObject({ ok: false, code: 550 });
+    expect(otherDomain.response).toMatch(/imagerie-bourg\.medgate\.test/);
+    const notListed = await asOperator(s, ['labo-inconnu.example'], 'bio@labo-inconnu.example', [PAUL], raw);
+    expect(notListed).toMatchObject({ ok: false, code: 550 });
+    expect(notListed.response).toMatch(/labo-inconnu\.example/);
+    const audit = (await s.cli('audit', 'list', '--limit', '1000')).stdout;
+    expect(audit.match(/"action":"smtp\.relay\.mail\.refused"/g)?.length ?? 0).toBeGreaterThanOrEqual(3);
+  }, 60_000);
+
+  it('once the operator\'s certificate is revoked, its next message is refused at MAIL FROM', async () => {
+    const ca = await loadTestCa(path.join(s.dir, 'certs'));
+    const cert = await ca.issue({ profile: 'gateway', commonName: LAB_DOMAIN, dnsNames: [LAB_DOMAIN] });
+    const revoked = await s.cli('pki', 'revoke', cert.serial);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    const t = nodemailer.createTransport({
+      host: '127.0.0.1', port: s.relayPort, secure: false, requireTLS: true,
+      tls: { ca: s.caPem, servername: 'localhost', cert: cert.certPem, key: cert.keyPem },
+    });
+    await expect(t.sendMail({ envelope: { from: ANNE, to: [PAUL] }, raw: `From: ${ANNE}\r\nTo: ${PAUL}\r\nSubject: x\r\n\r\nx\r\n` }))
+      .rejects.toMatchObject({ responseCode: 535, response: expect.stringMatching(/revoked/) });
+  }, 60_000);
+});
+
+describe.skipIf(!postfixAvailability() || !testPostgres())('inbound from an MSSanté operator (Postfix), on PostgreSQL', () => {
+  let s: MssanteSetup;
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  beforeAll(async () => {
+    db = await createTestDatabase('mssante_in');
+    s = await setupMssante('allow', { postgresUrl: db.url, accounts: [{ address: RMP, kind: 'rmp', password: PASSWORD }] });
+  }, 180_000);
+  afterAll(async () => { await s?.cleanup(); await db?.drop(); });
+
+  it('a lab\'s HPRIM + PDF result is sealed on arrival, read with the transport verdict, filed in biology, and nothing is in clear at rest', () => labResultThroughPostfix(s), 120_000);
+});
