@@ -22,6 +22,10 @@ const FULL: RoutingInput = {
     { part: '2', type: '18748-4' },
   ],
   mdnTo: 'paul.demo@cabinet-antony.medgate.test',
+  transport: {
+    kind: 'mssante', peerSubject: 'CN=mx.labo-biotest.medgate.test', peerFingerprint: '0A:E5', peerDomain: 'labo-biotest.medgate.test',
+    sender: { address: 'anne.biologiste@labo-biotest.medgate.test', name: 'Anne BIOLOGISTE', organisation: 'Laboratoire Bio-Test' }, endToEnd: 'none',
+  },
 };
 
 const MINIMAL: RoutingInput = {
@@ -52,6 +56,8 @@ describe('sealedRoutingHeader', () => {
     expect(Object.keys(built.document)).toEqual(Object.keys(RoutingHeader.shape.document.shape));
     expect(Object.keys(built.sender)).toEqual(Object.keys(RoutingHeader.shape.sender.shape));
     expect(Object.keys(built.documents![0]!)).toEqual(Object.keys(RoutingHeader.shape.documents.unwrap().element.shape));
+    expect(Object.keys(built.transport!)).toEqual(Object.keys(RoutingHeader.shape.transport.unwrap().shape));
+    expect(Object.keys(built.transport!.sender)).toEqual(Object.keys(RoutingHeader.shape.transport.unwrap().shape.sender.shape));
   });
 
   it('drops fields the schema does not know, as the schema does', () => {

@@ -5,6 +5,7 @@
  * with the transport verdict; the record server files it in biology (the biologist's directory
  * role); nothing about the patient is at rest in clear. Bad input keeps precise, audited refusals.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
@@ -107,6 +108,30 @@ describe.skipIf(!postfixAvailability())('inbound from an MSSanté operator (Post
   afterAll(async () => { await s?.cleanup(); });
 
   it('a lab\'s HPRIM + PDF result is sealed on arrival, read with the transport verdict, filed in biology, and nothing is in clear at rest', () => labResultThroughPostfix(s), 120_000);
+
+  it('an S/MIME message signed but not enveloped is sealed on arrival; its signature is verified and reported (valid, or invalid when altered)', async () => {
+    const ca = await loadTestCa(path.join(s.dir, 'certs'));
+    const anne = await ca.issue({ profile: 'user', commonName: 'Anne BIOLOGISTE', emails: [ANNE] });
+    const work = fs.mkdtempSync(path.join(s.root, 'smime-'));
+    fs.writeFileSync(path.join(work, 'cert.pem'), anne.certPem);
+    fs.writeFileSync(path.join(work, 'key.pem'), anne.keyPem, { mode: 0o600 });
+    const signedMail = (id: string, body: string): string => {
+      const inner = `From: ${ANNE}\r\nTo: ${PAUL}\r\nSubject: resultat signe\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${body}\r\n`;
+      const signed = execFileSync('openssl', ['cms', '-sign', '-signer', path.join(work, 'cert.pem'), '-inkey', path.join(work, 'key.pem'), '-md', 'sha256'], { input: inner }).toString('latin1');
+      return `From: ${ANNE}\r\nTo: ${PAUL}\r\nSubject: resultat signe\r\nMessage-ID: ${id}\r\n${signed.replace(/\r?\n/g, '\r\n')}`;
+    };
+    const good = `<smime-signed-${Date.now()}@${LAB_DOMAIN}>`;
+    expect((await asOperator(s, [LAB_DOMAIN], ANNE, [PAUL], signedMail(good, 'Kaliemie 4.1 mmol/l'))).response).toMatch(/^250 2\.6\.0 Sealed on arrival/);
+    const bad = `<smime-altered-${Date.now()}@${LAB_DOMAIN}>`;
+    const altered = signedMail(bad, 'Kaliemie 4.1 mmol/l').replace('Kaliemie 4.1', 'Kaliemie 6.1');
+    expect((await asOperator(s, [LAB_DOMAIN], ANNE, [PAUL], altered)).response).toMatch(/^250 2\.6\.0 Sealed on arrival/);
+    const inbox = await readMailbox(s, PAUL, 'INBOX');
+    const valid = inbox.find((m) => m.includes(good))!;
+    expect(valid).toMatch(new RegExp(`^X-Medgate-Signature: transport; operator=${LAB_DOMAIN.replace(/\./g, '\\.')}; sender=${ANNE.replace(/\./g, '\\.')} \\(directory\\); S/MIME signature: valid; signer=${ANNE.replace(/\./g, '\\.')}; fingerprint=[0-9a-f]{64}\r$`, 'm'));
+    const invalid = inbox.find((m) => m.includes(bad))!;
+    expect(invalid).toMatch(/^X-Medgate-Signature: transport; .*; S\/MIME signature: invalid \(SIGNATURE_INVALID\)\r$/m);
+    expect(invalid).not.toMatch(/S\/MIME signature: valid/);
+  }, 60_000);
 
   it('an operator retrying after a lost 250 does not place the message twice', async () => {
     const messageId = `<retry-${Date.now()}@${LAB_DOMAIN}>`;

@@ -49,7 +49,9 @@ export interface RelayOptions {
  * certificate is requested during the handshake and judged by `judgePeer` (chain, CRL, gateway
  * purpose), then judged again against the current CRLs at every MAIL FROM. Refusals happen at MAIL FROM (TLS, certificate, domain, sender), RCPT TO (local
  * mailbox) and end of DATA (sealed, routing header signed by the envelope sender and opened with
- * this gateway's filing key) — each with a precise reply and an audit record.
+ * this gateway's filing key) — each with a precise reply and an audit record. Plain MIME from an
+ * MSSanté sender (no medgate/1 key) passes the same MAIL and RCPT checks and is sealed on arrival
+ * (src/smtp/mssante/intake.ts), held in memory only.
  */
 export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promise<RunningRelay> {
   const { config, logger } = ctx;
