@@ -7,12 +7,10 @@
  * refused at RCPT TO with the policy named.
  */
 import path from 'node:path';
-import nodemailer from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractPatientIdentity, readXdm } from '../../src/message/identity/index.js';
 import { parseForExtraction } from '../../src/message/parse.js';
-import { loadTestCa } from '../../src/pki/index.js';
 import { postfixAvailability } from '../helpers/postfix.js';
 import { createTestDatabase, testPostgres } from '../helpers/postgres.js';
 import { ANNE, JL, MARC, PAUL, grepDir, readMailbox, setupMssante, submitter, waitFor, type MssanteSetup } from './fixture.js';

@@ -20,7 +20,7 @@ import { readTrustFiles } from '../../pki/index.js';
 import type { DirectoryEntry } from '../../store/types.js';
 import type { PeerIdentity } from '../relay/peer-certificate.js';
 import { checkRecordServerRules, type RelayDenial } from '../relay/relay-checks.js';
-import { replies } from '../replies.js';
+import { replies, replyForError } from '../replies.js';
 
 export interface IntakeRequest {
   raw: Buffer;
@@ -109,10 +109,19 @@ export async function sealIntake(ctx: GatewayContext, req: IntakeRequest, endToE
     kind: 'mssante', peerSubject: req.peer.subject, peerFingerprint: req.peer.fingerprint256,
     peerDomain: req.peerDomain, sender: senderFacts(entry), endToEnd,
   };
-  const sealed = await sealer.seal({
-    raw: req.raw, sender: { address: req.from, pgpKey: intake.privateKey, entry },
-    recipients, envelopeFrom: req.from, transport,
-  });
+  let sealed: Awaited<ReturnType<typeof sealer.seal>>;
+  try {
+    sealed = await sealer.seal({
+      raw: req.raw, sender: { address: req.from, pgpKey: intake.privateKey, entry },
+      recipients, envelopeFrom: req.from, transport,
+    });
+  } catch (err) {
+    // A message that cannot be read (MIME, XDM) is the operator's to fix: 554 with the reason, as
+    // at submission; anything else stays a temporary failure (the operator retries).
+    const reply = replyForError(err, { maxMessageBytes: ctx.config.limits.maxMessageBytes });
+    if (reply.responseCode >= 500) throw reply;
+    throw err;
+  }
   // A record server files by the routing header: the patient and the sender's rights, as for a peer's mail.
   const denied = await checkRecordServerRules(ctx, sealed.routing, req.from, req.recipients);
   const idempotenceKey = `intake-${createHash('sha256').update(req.raw).digest('hex')}`;
