@@ -361,6 +361,11 @@ export interface MailTx {
    * held already). Lock several mailboxes in ascending id order. Undefined when it does not exist.
    */
   lockMailbox(mailboxId: number): Promise<Mailbox | undefined>;
+  /**
+   * MailRepo.commit inside the transaction, for sealed bytes in memory: several deliveries that
+   * must go together (a record request's items) commit or vanish as one.
+   */
+  commit(sealed: Buffer, placements: Placement[], queue?: NewQueueItem, internalDate?: Date): Promise<CommittedDelivery>;
   /** The messages of `uids` that exist, in UID order. */
   getMessages(mailboxId: number, uids: number[]): Promise<StoredMessage[]>;
   setFlags(mailboxId: number, uids: number[], op: 'set' | 'add' | 'remove', flags: string[]): Promise<StoredMessage[]>;
