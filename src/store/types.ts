@@ -185,6 +185,9 @@ export interface Store {
    *   (no timer, file or network in between): a `work` that yields to the event loop is rolled back
    *   with STORE_TX_YIELDED, since the one connection would otherwise mix other writes into it.
    *
+   * Never call `write` (or FilingRepo.exclusiveForIdentity) from inside `work`: on SQLite the inner
+   * call would wait for the outer one for ever.
+   *
    * `durable: false` (flags, expunges) may skip the fsync on SQLite, as the group commit does for
    * them: a crash of the process still loses nothing, a power cut may undo the last ones.
    */
