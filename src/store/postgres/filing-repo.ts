@@ -80,6 +80,7 @@ export class PgFilingRepo implements FilingRepo {
 
   /** The connection that holds identity locks (outside the pool), opened at the first filing. */
   private lockClient: Promise<pg.Client> | undefined;
+  private lockClientOpen: pg.Client | undefined;
   /** Decisions of this node take the lock connection one after the other. */
   private lockChain: Promise<unknown> = Promise.resolve();
 
@@ -119,6 +120,7 @@ export class PgFilingRepo implements FilingRepo {
     this.lockClient ??= this.db.dedicated().then((c) => {
       // A connection lost while idle must not crash the process; the next decision opens another.
       c.on('error', () => this.dropLockConnection(c));
+      this.lockClientOpen = c;
       return c;
     }, (err: unknown) => {
       this.lockClient = undefined;
@@ -128,7 +130,10 @@ export class PgFilingRepo implements FilingRepo {
   }
 
   private dropLockConnection(client: pg.Client): void {
-    this.lockClient = undefined;
+    if (this.lockClientOpen === client) {
+      this.lockClient = undefined;
+      this.lockClientOpen = undefined;
+    }
     void client.end().catch(() => undefined);
   }
 
@@ -136,6 +141,7 @@ export class PgFilingRepo implements FilingRepo {
   async close(): Promise<void> {
     const client = await this.lockClient?.catch(() => undefined);
     this.lockClient = undefined;
+    this.lockClientOpen = undefined;
     await client?.end().catch(() => undefined);
   }
 
