@@ -60,7 +60,7 @@ export async function createContext(config: MedgateConfig, opts: { logDestinatio
     .then(([k, m]) => new m.MessageSealer(directory, config.domain, k.privateKey, config.smime.prefer, config.mssante.outbound))
     .catch((err: unknown) => { sealer = undefined; throw err; }));
   const mailEvents = new MailEvents(store.changes);
-  const localDelivery = new StoreLocalDelivery(store.mail, mailEvents, logger);
+  const localDelivery = new StoreLocalDelivery(store, mailEvents, logger);
   return {
     nodeId, config, logger, store, audit, directory, accounts, loadCa, sealer: getSealer, mailEvents, localDelivery,
     close: async () => { mailEvents.close(); await store.close(); },

@@ -1,6 +1,7 @@
 import type { GatewayContext } from '../../context.js';
 import { isMedgateError } from '../../errors.js';
 import { checkRightsAll, rightsConfigOf } from '../../filing/index.js';
+import type { RelayDenial } from '../../filing/receipts/denial.js';
 import type { RoutingHeader } from '../../crypto/seal/index.js';
 import { certificateCovers } from './peer-certificate.js';
 import { replies } from '../replies.js';
@@ -37,17 +38,6 @@ export async function checkRecipient(ctx: GatewayContext, to: string): Promise<v
  * key, signed by a directory key of the envelope sender and addressed to the envelope recipients.
  * The content itself is never opened here.
  */
-/**
- * A rights-matrix refusal the sender asked to be told by read receipt (RFC 8098): the message is
- * taken (250) but neither delivered nor filed, and a `denied` receipt goes back (src/filing/receipts).
- */
-export interface RelayDenial {
-  role: string;
-  reason: string;
-  originalMessageId: string;
-  mdnTo: string;
-}
-
 export async function checkSealedMessage(ctx: GatewayContext, sealed: Buffer, from: string, recipients: string[]): Promise<{ messageId: string; denied?: RelayDenial }> {
   const sealer = await ctx.sealer();
   let visible: ReturnType<typeof sealer.inspect>;

@@ -78,37 +78,71 @@ export function identityLockKey(hash: string): string {
 export class PgFilingRepo implements FilingRepo {
   constructor(private readonly db: PgDatabase) {}
 
+  /** The connection that holds identity locks (outside the pool), opened at the first filing. */
+  private lockClient: Promise<pg.Client> | undefined;
+  private lockClientOpen: pg.Client | undefined;
+  /** Decisions of this node take the lock connection one after the other. */
+  private lockChain: Promise<unknown> = Promise.resolve();
+
   /**
    * Session-level locks (not transaction-level): `work` makes several statements, each on whatever
-   * pool connection is free. The locks live on this held connection; they go when it is given back
-   * unlocked, or when it dies (PostgreSQL drops a dead session's locks). The caller (FilingService)
-   * runs one decision at a time per process, so a node holds at most one such connection.
+   * pool connection is free. The locks live on a connection of their own, outside the pool (so a
+   * pool of one still files, and waiting decisions never take the pool's connections): they go when
+   * unlocked, or when that connection dies (PostgreSQL drops a dead session's locks).
    */
-  async exclusiveForIdentity<T>(hashes: string[], work: () => Promise<T>): Promise<T> {
+  exclusiveForIdentity<T>(hashes: string[], work: () => Promise<T>): Promise<T> {
     const keys = [...new Set(hashes.map(identityLockKey))].sort();
     if (!keys.length) return work();
-    let client: pg.PoolClient;
-    try {
-      client = await this.db.pool.connect();
-    } catch (err) {
-      throw translatePgError(err);
-    }
-    let broken = false;
-    try {
+    const run = async (): Promise<T> => {
+      const client = await this.lockConnection();
       try {
         for (const key of keys) await client.query('SELECT pg_advisory_lock($1::bigint)', [key]);
       } catch (err) {
+        this.dropLockConnection(client);
         throw translatePgError(err);
       }
-      return await work();
-    } finally {
       try {
-        await client.query('SELECT pg_advisory_unlock_all()');
-      } catch {
-        broken = true; // released destroyed: its session, and its locks, end with it
+        return await work();
+      } finally {
+        try {
+          await client.query('SELECT pg_advisory_unlock_all()');
+        } catch {
+          this.dropLockConnection(client); // its session, and its locks, end with it
+        }
       }
-      client.release(broken);
+    };
+    const result = this.lockChain.then(run, run);
+    this.lockChain = result.catch(() => undefined);
+    return result;
+  }
+
+  private lockConnection(): Promise<pg.Client> {
+    this.lockClient ??= this.db.dedicated().then((c) => {
+      // A connection lost while idle must not crash the process; the next decision opens another.
+      c.on('error', () => this.dropLockConnection(c));
+      this.lockClientOpen = c;
+      return c;
+    }, (err: unknown) => {
+      this.lockClient = undefined;
+      throw err;
+    });
+    return this.lockClient;
+  }
+
+  private dropLockConnection(client: pg.Client): void {
+    if (this.lockClientOpen === client) {
+      this.lockClient = undefined;
+      this.lockClientOpen = undefined;
     }
+    void client.end().catch(() => undefined);
+  }
+
+  /** Closes the lock connection (PgStore.close). */
+  async close(): Promise<void> {
+    const client = await this.lockClient?.catch(() => undefined);
+    this.lockClient = undefined;
+    this.lockClientOpen = undefined;
+    await client?.end().catch(() => undefined);
   }
 
   private async writePrefixes(c: Runner, patientId: string, prefixHashes: string[]): Promise<void> {

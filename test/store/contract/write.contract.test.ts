@@ -65,6 +65,31 @@ contract('store transactions (write)', (h, kind) => {
     expect((await store.mail.getMessage(inbox, 1))!.flags.filter((f) => f.startsWith('$k'))).toHaveLength(1);
   });
 
+  it('commits several deliveries together (a record request\'s items), or none of them', async () => {
+    const { store } = h();
+    const items = [Buffer.from('item one'), Buffer.from('item two')];
+    const queue = { id: 'q-together', envelopeFrom: 'rmp@x.test', messageId: '<q@x>', expiresAt: '2099-01-01T00:00:00.000Z', ret: null, envid: null,
+      recipients: [{ recipient: 'doc@peer.test', notify: null, orcpt: null }] };
+    await expect(store.write(async (tx) => {
+      await tx.mail.commit(items[0]!, [{ owner: A, mailbox: 'INBOX', deliveryKey: 'r1' }]);
+      await tx.mail.commit(items[1]!, [], queue);
+      throw new Error('the third item could not be re-wrapped');
+    })).rejects.toThrow('re-wrapped');
+    expect(await store.mail.getMailbox(A, 'INBOX')).toBeUndefined(); // not even the mailbox it created
+    expect(await store.queue.list()).toEqual([]);
+    expect(await h().count('blobs')).toBe(0);
+    const done = await store.write(async (tx) => [
+      await tx.mail.commit(items[0]!, [{ owner: A, mailbox: 'INBOX', deliveryKey: 'r1' }, { owner: A, mailbox: 'INBOX', deliveryKey: 'r1b' }]),
+      await tx.mail.commit(items[1]!, [], queue),
+    ]);
+    expect(done[0]!.placed.map((p) => [p.uid, p.duplicate])).toEqual([[1, false], [2, false]]);
+    expect(done[1]!.queued).toBe(true);
+    expect((await store.queue.list()).map((q) => q.id)).toEqual(['q-together']);
+    const inbox = (await store.mail.getMailbox(A, 'INBOX'))!;
+    expect((await store.mail.listMessages(inbox.id)).map((m) => m.uid)).toEqual([1, 2]);
+    expect((await store.mail.getBlob(done[1]!.blobId))?.equals(items[1]!)).toBe(true);
+  });
+
   it.skipIf(kind !== 'sqlite')('SQLite: a work that waits on something else than the store is rolled back (STORE_TX_YIELDED)', async () => {
     const { store } = h();
     const { inbox } = await setup();
