@@ -116,6 +116,8 @@ describe.skipIf(!pg)('PostgreSQL: the outcome of a transaction whose connection 
     const sql = 'INSERT INTO t (id) VALUES ($1) ON CONFLICT (id) DO NOTHING RETURNING id';
     // Without untilAnswered the lost answer is flagged, not a plain "nothing was committed".
     await expect(db.queryFlaggingLostAnswer(sql, ['single-flagged'])).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE', details: { answerLost: true } });
+    // The server got the whole statement: it commits, a moment after the client was cut off.
+    for (const until = Date.now() + 5000; (await present('single-flagged')) === 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 50));
     expect(await present('single-flagged')).toBe(1);
     relay.cut = 'after-insert';
     const res = await db.untilAnswered(() => db.queryFlaggingLostAnswer(sql, ['single']));
