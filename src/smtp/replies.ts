@@ -130,6 +130,9 @@ export const replies = {
   relayNotSealed: (): SmtpReply => new SmtpReply(554, '5.7.1', 'Only sealed (medgate/1) messages are accepted on the relay port', 'relay-not-sealed'),
   relayRoutingRefused: (code: string): SmtpReply => new SmtpReply(554, '5.7.0', `Routing header refused: ${code}`, 'relay-routing-refused'),
   relayNotEncrypted: (): SmtpReply => new SmtpReply(554, '5.7.1', 'Only encrypted messages are accepted on the relay port: this S/MIME message is signed but not enveloped', 'relay-not-encrypted'),
+  /** The S/MIME signer cannot be checked now (no trust anchor, or no current CRL here): temporary. */
+  relaySmimeUnchecked: (): SmtpReply => new SmtpReply(451, '4.7.0',
+    'S/MIME signer cannot be checked for revocation right now (no current CRL here); try again later', 'relay-smime-unchecked'),
   relaySmimeRefused: (code: string): SmtpReply => new SmtpReply(554, '5.7.0', `S/MIME signer refused: ${code}`, 'relay-smime-refused'),
   relaySmimeToRecordServer: (): SmtpReply => new SmtpReply(554, '5.7.1',
     'A record server files medgate/1 only (its routing header names the patient): S/MIME without it cannot be filed', 'relay-smime-record-server'),

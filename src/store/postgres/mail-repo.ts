@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
-import { MedgateError } from '../../errors.js';
+import { MedgateError, isMedgateError } from '../../errors.js';
 import { canonicalMailboxName, defaultSpecialUse } from '../sqlite/mail-repo.js';
 import {
   isSealedFile, type BlobHandle, type CommittedDelivery, type Mailbox, type MailRepo, type MailTx, type NewQueueItem, type Placement,
@@ -9,7 +9,7 @@ import {
 } from '../types.js';
 import { BLOB_UPSERT, blobHandle, chunkCount, collectBlobs, insertChunksFromFile, readWhole, splitChunks } from './blob-chunks.js';
 import { placementStatement, type PlacementRow } from './placement-sql.js';
-import type { PgDatabase } from './pg-database.js';
+import { answerLost, type PgDatabase } from './pg-database.js';
 import { RecentBlobs } from './recent-blobs.js';
 import { retryConflicts } from './retry.js';
 import type { Runner } from './runner.js';
@@ -179,7 +179,9 @@ export class PgMailRepo implements MailRepo {
     const rounds = PgMailRepo.rounds(wanted);
     if (!external && rounds.length <= 1) {
       // The usual case, every mailbox already there: one statement, one round trip, no BEGIN/COMMIT.
-      const done = await retryConflicts(() => this.commitAtOnce(sealed, wanted, { blobId, size, now, internalDate: internalDate.toISOString(), queue }));
+      // The statement is idempotent (delivery keys, queue id): when its answer is lost it is run
+      // again until the server answers, so the reply says what happened (docs/operations.md).
+      const done = await this.db.untilAnswered(() => retryConflicts(() => this.commitAtOnce(sealed, wanted, { blobId, size, now, internalDate: internalDate.toISOString(), queue })));
       if (done) { this.recent.put(blobId, sealed); return done; }
     }
     const result = await retryConflicts(() => this.db.tx((c) => this.commitIn(c, sealed, wanted, rounds, { blobId, size, now, internalDate, queue })));
@@ -248,12 +250,18 @@ export class PgMailRepo implements MailRepo {
       placements: wanted, blobId: o.blobId, size: o.size, now: o.now, internalDate: o.internalDate, chunks: splitChunks(sealed),
       queue: o.queue && o.queue.recipients.length ? o.queue : undefined, allOrNothing: true,
     });
-    const rows = (await this.db.query<PlacementRow>(st.sql, st.params)).rows;
+    const rows = (await this.db.queryFlaggingLostAnswer<PlacementRow>(st.sql, st.params)).rows;
     const queued = !!o.queue && o.queue.recipients.length > 0;
     if (!wanted.length) return { blobId: o.blobId, placed: [], queued }; // a queue item only: its row says nothing more
     if (rows.some((row) => row.mailbox_id === null)) return undefined;
     const placed: CommittedDelivery['placed'] = [];
-    for (const row of rows) placed[row.ord - 1] = await placedFrom(this.db, row, wanted[row.ord - 1]!.key);
+    try {
+      for (const row of rows) placed[row.ord - 1] = await placedFrom(this.db, row, wanted[row.ord - 1]!.key);
+    } catch (err) {
+      // Committed already: losing the database now must not turn into "nothing was accepted".
+      if (isMedgateError(err) && err.code === 'STORE_UNAVAILABLE') throw answerLost(err);
+      throw err;
+    }
     return { blobId: o.blobId, placed: placed.filter((p) => p !== undefined), queued };
   }
 
