@@ -10,6 +10,7 @@ import { FilingError, FilingErrorCode } from './errors.js';
 import { identityHashes, MAX_PREFIX, prefixHash, searchForm, type FiledIdentity, type IdentityHashes } from './identity-hashes.js';
 import type { DocumentRow, FilingRepo, PatientRow, ReceiptRow, ReconcileRow } from '../store/types.js';
 import { tabOf, TABS, type Tab } from './tabs.js';
+import { titleWithoutSubjectTag } from '../message/identity/subject-tag.js';
 
 export type MatchOutcome = 'matched' | 'new' | 'reconcile' | 'unidentified';
 
@@ -111,8 +112,10 @@ type Match =
 /** Documents of a routing header: its `documents` list when present, else the message as one document. */
 export function documentsOfRouting(routing: RoutingHeader & { documents?: DocumentInput[] | undefined }): DocumentInput[] {
   const listed = routing.documents?.filter((d) => d.part);
-  if (listed && listed.length) return listed.map((d) => ({ part: d.part, type: d.type, title: d.title ?? routing.document.title }));
-  return [{ part: 'body', type: routing.document.type, title: routing.document.title }];
+  // A gateway before issue 30 kept the subject's patient tag in the title: it is dropped here too.
+  const title = (t: string | undefined): string | undefined => (t ? titleWithoutSubjectTag(t) || undefined : undefined);
+  if (listed && listed.length) return listed.map((d) => ({ part: d.part, type: d.type, title: title(d.title ?? routing.document.title) }));
+  return [{ part: 'body', type: routing.document.type, title: title(routing.document.title) }];
 }
 
 function newAccessCode(): string {

@@ -4,7 +4,7 @@ import { seal, type RoutingInput } from '../crypto/seal/index.js';
 import { roleOf } from '../directory/professions.js';
 import type { DirectoryEntry } from '../store/types.js';
 import { classifyMessage, type DocumentType } from './classify/index.js';
-import { extractPatientIdentity, type IdentityConflict, type PatientIdentity } from './identity/index.js';
+import { extractPatientIdentity, titleWithoutSubjectTag, type IdentityConflict, type PatientIdentity } from './identity/index.js';
 import type { ExtractionInput } from './parse.js';
 import { parseSubmission, parseSubmissionFile } from './parse-submission.js';
 import { sealFile } from '../crypto/seal/seal-stream.js';
@@ -77,6 +77,8 @@ function describeSubmission(input: ExtractionInput, req: Omit<SubmissionToSeal, 
   const classification = classifyMessage({ input, xdm: extraction.xdm, hprim: extraction.hprim, sender: req.senderEntry });
   const p = extraction.patient;
   const e = req.senderEntry;
+  // The title names the document; the patient tag of the subject names the patient, and stays out of it.
+  const title = input.subject ? titleWithoutSubjectTag(input.subject).slice(0, 200) : '';
   const routing: RoutingInput = {
     messageId: input.headers.get('message-id') ?? '',
     patient: p ? {
@@ -86,7 +88,7 @@ function describeSubmission(input: ExtractionInput, req: Omit<SubmissionToSeal, 
     document: {
       type: classification.type,
       date: headerDate(input.headers.get('date')),
-      ...(input.subject ? { title: input.subject.slice(0, 200) } : {}),
+      ...(title ? { title } : {}),
     },
     sender: {
       address: req.senderAddress, nationalId: e.nationalId, professionCode: e.professionCode,

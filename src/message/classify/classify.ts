@@ -6,6 +6,7 @@
  */
 import type { HprimDocument } from '../identity/hprim.js';
 import { isHprimCandidate } from '../identity/hprim-source.js';
+import { titleWithoutSubjectTag } from '../identity/subject-tag.js';
 import { attachmentLabel, type XdmContent } from '../identity/xdm.js';
 import type { ExtractionInput } from '../parse.js';
 import { signalFromAttachment } from './attachments.js';
@@ -22,7 +23,8 @@ export interface ClassifyInput {
 }
 
 export function classifyMessage({ input, xdm, hprim = [], sender }: ClassifyInput): Classification {
-  const subjectSignal = signalFromKeywords(input.subject, 'subject');
+  // The patient tag names the patient, not the document: a name is no keyword.
+  const subjectSignal = signalFromKeywords(input.subject ? titleWithoutSubjectTag(input.subject) : undefined, 'subject');
   const senderSignal = signalFromSender(sender);
   const fallback = (): Signal | undefined => subjectSignal ?? senderSignal;
   const labParts = new Set(hprim.filter((d) => d.hasLabBlock).map((d) => d.part));

@@ -4,9 +4,15 @@ export const DOCUMENT_TYPES = [
   'consultation-report',
   'hospital-report',
   'operative-report',
+  /** Report of a diagnostic act: ECG, EFR, Holter, MAPA, endoscopy, polysomnography, EEG/EMG… (LOINC 70004-7, 47420-5). */
+  'exam-report',
+  /** Anatomy and cytology pathology, histology (LOINC 60568-3, 11526-1). */
+  'pathology-report',
   'biology',
   'imaging',
   'prescription',
+  /** Certificates and declarations (LOINC 89601-9, TRE_A05 CERT_DECL). */
+  'certificate',
   'letter',
   'other',
 ] as const;
