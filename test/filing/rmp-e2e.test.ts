@@ -134,7 +134,7 @@ describe('record server filing end to end (medgate serve, SMTP, IMAP, rmp pull, 
     const raw = await build({ from: PAUL, subject: 'Résultats', text: hprim.toString('utf8') });
     const err = await submit(PAUL, raw).then(() => undefined, (e: { responseCode?: number; response?: string }) => e);
     expect(err?.responseCode).toBe(550);
-    expect(err?.response).toMatch(/^550 5\.7\.1 Refused by the shared-record rights matrix: .*general-practitioner.*biology/);
+    expect(err?.response).toMatch(/^550 5\.7\.1 Refused by the shared-record rights matrix \(role general-practitioner\): a general practitioner cannot author a biology report in a shared record; forward the laboratory.s own report instead/);
     const audit = (await cli('audit', 'list', '--limit', '100000')).stdout;
     expect(audit).toMatch(/"reason":"rights-refused"/);
   });

@@ -22,7 +22,8 @@ describe('classifyMessage', () => {
     expect(r.reason).toBe('xdm typeCode 18842-5');
     expect(r.documents).toEqual([
       { part: 'Document01', type: 'hospital-report', title: "Compte rendu d'hospitalisation" },
-      { part: 'body', type: 'prescription' },
+      // The body beside the archive is its covering note: the subject names the attachments.
+      { part: 'body', type: 'letter' },
     ]);
   });
 
@@ -62,7 +63,7 @@ describe('classifyMessage', () => {
       }),
     );
     expect(r.documents).toEqual([
-      { part: 'body', type: 'other' },
+      { part: 'body', type: 'letter' },
       { part: 'Ordonnance_2026-11-23.pdf', type: 'prescription' },
       { part: 'CR_consultation_cardio.pdf', type: 'consultation-report' },
       { part: 'CRO_appendicectomie.pdf', type: 'operative-report' },
@@ -97,9 +98,28 @@ describe('classifyMessage', () => {
     expect(classifyMessage({ input: noSignal, sender: { professionCode: '10', specialtyCode: 'SM54', specialtyLabel: null } }).type).toBe('other');
     expect(classifyMessage({ input: input({ subject: 'Bonjour', textBody: 'Cher confrère' }) })).toEqual({
       type: 'letter',
+      reason: 'subject keyword "bonjour"',
+      documents: [{ part: 'body', type: 'letter' }],
+    });
+    expect(classifyMessage({ input: input({ subject: 'Envoi', textBody: 'Texte sans mot-clé' }) })).toEqual({
+      type: 'letter',
       reason: 'plain text message without attachment',
       documents: [{ part: 'body', type: 'letter' }],
     });
+  });
+
+  it('the subject\'s patient tag is no keyword, and the issue 30 story is typed as doctors meant it', () => {
+    // "ECHO" is a family name here, not an echography.
+    expect(classifyMessage({ input: input({ subject: 'PATIENT: ECHO Jean 30/01/1959 Courrier', textBody: 'texte' }) }).type).toBe('letter');
+    const pdf = (filename: string) => ({ filename, contentType: 'application/pdf', content: SMALL_PDF });
+    const resume = 'Résumé médical\n\nAntécédents : HTA\nAllergies : aucune\nTraitement en cours : ramipril\nVaccinations : à jour\n';
+    const r = classifyMessage({ input: input({ subject: 'PATIENT: DUPONT Jean 30/01/1959 Résumé médical', textBody: resume, attachments: [pdf('CRH_pneumologie.pdf')] }) });
+    expect(r.documents).toEqual([{ part: 'body', type: 'summary' }, { part: 'CRH_pneumologie.pdf', type: 'hospital-report' }]);
+    const untitled = 'Antécédents : HTA\nAllergies : pénicilline\nTraitement en cours : ramipril\n';
+    expect(classifyMessage({ input: input({ subject: 'Mise à jour', textBody: untitled, attachments: [pdf('doc.pdf')] }) }).documents[0]).toEqual({ part: 'body', type: 'summary' });
+    for (const [name, type] of [['ECG.pdf', 'exam-report'], ['EFR.pdf', 'exam-report'], ['histologie.pdf', 'pathology-report'], ['certificat.pdf', 'certificate']] as const) {
+      expect(classifyMessage({ input: input({ subject: 'Envoi', attachments: [pdf(name)] }) }).documents[0]).toEqual({ part: name, type });
+    }
   });
 
   it('the Outlook sample is a letter (demande d’avis)', async () => {
