@@ -66,6 +66,7 @@ export function registerPatientsCommands(program: Command): void {
           out(`${tab} (${docs.length})`);
           for (const d of docs) {
             out(`  ${d.id}  ${d.date}  ${d.type}  ${d.part}  from ${d.sender}${d.title ? `  "${d.title}"` : ''}${d.supersededBy ? `  superseded by ${d.supersededBy}` : ''}`);
+            if (d.author.status !== 'sender') out(`      ${d.authorMark}`);
           }
         }
       });

@@ -222,6 +222,14 @@ ${notice ? `<p class="notice">${esc(notice)}</p>` : ''}
   const senders = new Map(Object.entries(ctx.config.filing.senders).map(([k, v]) => [k.toLowerCase(), v]));
   const senderRole = (doc: DocumentView): string => roleLabel(senders.get(doc.sender.toLowerCase()) ?? doc.senderRole);
 
+  // Author and transmitter (issue 30): who wrote it, when that is not who sent it.
+  const authorNote = (doc: DocumentView): string => {
+    const a = doc.author;
+    if (a.status === 'verified') return `<br><span class="badge ok">Auteur vérifié : ${esc(a.name ? `${a.name} <${a.address}>` : a.address)}</span> <span class="muted">transmis par ${esc(doc.sender)}</span>`;
+    if (a.status === 'unverified') return `<br><span class="badge warn">Transmis par ${esc(doc.sender)}, auteur non vérifié${a.name ? ` (se dit de ${esc(a.name)})` : ''}</span>`;
+    return '';
+  };
+
   const signature = (doc: DocumentView): string => doc.verified ? '<span class="badge ok">Signature vérifiée</span>' : '<span class="badge bad">Signature non vérifiée</span>';
 
   app.get<{ Params: { id: string }; Querystring: { onglet?: string } }>('/dossier/:id', get, async (req, reply) => {
@@ -242,7 +250,7 @@ ${notice ? `<p class="notice">${esc(notice)}</p>` : ''}
     const row = (x: DocumentView, old: boolean): string => `<tr${old ? ' class="history"' : ''}>
 <td><input type="checkbox" name="documents" value="${esc(x.id)}" id="doc-${esc(x.id)}" aria-label="Sélectionner"></td>
 <td>${esc(frDate(x.date))}</td><td><a href="/document/${esc(x.id)}">${esc(typeLabel(x.type))}</a>${x.title ? `<br><span class="muted">${esc(x.title)}</span>` : ''}${x.part !== 'body' ? `<br><span class="muted">${esc(x.part)}</span>` : ''}</td>
-<td>${esc(x.sender)}</td><td>${esc(senderRole(x))}</td><td>${signature(x)}${old ? ' <span class="badge">Remplacée</span>' : ''}${pendingMessages.has(x.messageId) || view.status === 'reconcile' ? ' <span class="badge warn">À rapprocher</span>' : ''}</td></tr>`;
+<td>${esc(x.sender)}${authorNote(x)}</td><td>${esc(senderRole(x))}</td><td>${signature(x)}${old ? ' <span class="badge">Remplacée</span>' : ''}${pendingMessages.has(x.messageId) || view.status === 'reconcile' ? ' <span class="badge warn">À rapprocher</span>' : ''}</td></tr>`;
     const head = '<thead><tr><th></th><th>Date</th><th>Document</th><th>Expéditeur</th><th>Rôle</th><th>Statut</th></tr></thead>';
     const table = docs.length
       ? `<form method="post" action="/envoyer">${csrfField(user.csrf)}<input type="hidden" name="patient" value="${esc(view.id)}">
@@ -298,7 +306,7 @@ ${rmp.available ? '<button type="submit">M’envoyer la sélection par messageri
     }
     const body = `<p><a href="/dossier/${esc(patientId)}?onglet=${v.tab}">← Dossier de ${esc(who(patient))}</a></p>
 <h2>${esc(typeLabel(v.type))}${v.title ? ` — ${esc(v.title)}` : ''}</h2>
-<p>${esc(frDate(v.date))} — de ${esc(v.sender)} (${esc(senderRole(v))}) — ${signature(v)}</p>
+<p>${esc(frDate(v.date))} — de ${esc(v.sender)} (${esc(senderRole(v))}) — ${signature(v)}${authorNote(v)}</p>
 <form method="post" action="/envoyer">${csrfField(user.csrf)}<input type="hidden" name="patient" value="${esc(patientId)}"><input type="hidden" name="documents" value="${esc(doc.id)}">
 <button type="submit">M’envoyer ce document par messagerie sécurisée</button></form>
 ${content}`;

@@ -54,7 +54,7 @@ export async function exportPatients(filing: FilingService, mail: Pick<MailRepo,
       docs.push({
         id: d.id, messageId: d.messageId, part: d.part, type: d.type, date: d.date, sender: d.sender, senderRole: d.senderRole, title: d.title,
         sha256: createHash('sha256').update(blob).digest('hex'), contentDigest: null, verified: d.verified, signerFingerprint: null,
-        supersededBy: d.supersededBy, file,
+        supersededBy: d.supersededBy, file, ...(d.author.status !== 'sender' ? { author: d.author } : {}),
       });
     }
     const rows = await filing.store.documentsOfPatient(view.id);

@@ -11,6 +11,7 @@ import { identityHashes, MAX_PREFIX, prefixHash, searchForm, type FiledIdentity,
 import type { DocumentRow, FilingRepo, PatientRow, ReceiptRow, ReconcileRow } from '../store/types.js';
 import { tabOf, TABS, type Tab } from './tabs.js';
 import { titleWithoutSubjectTag } from '../message/identity/subject-tag.js';
+import { authorMark, type DocumentAuthor } from './authors.js';
 
 export type MatchOutcome = 'matched' | 'new' | 'reconcile' | 'unidentified';
 
@@ -18,6 +19,8 @@ export interface DocumentInput {
   part: string;
   type: string;
   title?: string | undefined;
+  /** Who wrote it when not the sender (src/filing/authors.ts); absent: the sender. */
+  author?: DocumentAuthor | undefined;
 }
 
 /** One item to file: from a routing header at ingestion, or from an export at import. */
@@ -84,6 +87,10 @@ export interface DocumentView {
   title: string | null;
   blobId: string;
   verified: boolean;
+  /** The author: the sender, a verified lab/XDM author, or "transmitted, author not verified". */
+  author: DocumentAuthor;
+  /** The author/transmitter mark as a sentence (console, API, `patients show`, export). */
+  authorMark: string;
   supersededBy: string | null;
 }
 
@@ -110,7 +117,7 @@ type Match =
   | { kind: 'reconcile'; candidate: PatientRow; reason: string };
 
 /** Documents of a routing header: its `documents` list when present, else the message as one document. */
-export function documentsOfRouting(routing: RoutingHeader & { documents?: DocumentInput[] | undefined }): DocumentInput[] {
+export function documentsOfRouting(routing: Pick<RoutingHeader, 'document'> & { documents?: Array<{ part: string; type: string; title?: string | undefined }> | undefined }): DocumentInput[] {
   const listed = routing.documents?.filter((d) => d.part);
   // A gateway before issue 30 kept the subject's patient tag in the title: it is dropped here too.
   const title = (t: string | undefined): string | undefined => (t ? titleWithoutSubjectTag(t) || undefined : undefined);
@@ -142,7 +149,11 @@ export class FilingService {
   }
 
   /** Files a delivered item from its verified routing header; idempotent per (messageId, part). */
-  ingest(routing: RoutingHeader & { documents?: DocumentInput[] | undefined }, verification: Verification, blobId: string, messageId: string, receipts: ReceiptRequest[] = []): Promise<IngestResult> {
+  ingest(routing: RoutingHeader, verification: Verification, blobId: string, messageId: string, receipts: ReceiptRequest[] = [], authors?: Map<string, DocumentAuthor>): Promise<IngestResult> {
+    const documents = documentsOfRouting(routing).map((d) => {
+      const author = authors?.get(d.part);
+      return author && author.status !== 'sender' ? { ...d, author } : { part: d.part, type: d.type, title: d.title };
+    });
     return this.file({
       receipts,
       patient: routing.patient ? {
@@ -152,7 +163,7 @@ export class FilingService {
       messageId, blobId,
       date: trustedDocumentDate(routing.document.date, routing.sealedAt),
       sender: { address: routing.sender.address.toLowerCase(), role: routing.sender.role ?? null },
-      documents: documentsOfRouting(routing),
+      documents,
       contentDigest: routing.contentDigest,
       verified: verification.valid,
       signerFingerprint: verification.fingerprint,
@@ -200,6 +211,7 @@ export class FilingService {
         senderAddress: item.sender.address, senderRole: item.sender.role,
         titleEnc: d.title ? this.cipher.encrypt(d.title) : null, blobId: item.blobId, contentDigest: item.contentDigest,
         verified: item.verified, signerFingerprint: item.signerFingerprint, supersededBy: null, filedAt: now,
+        author: d.author && d.author.status !== 'sender' ? JSON.stringify(d.author) : null,
       }));
       // The receipts owed go in with the documents (one transaction): filed ⇔ a receipt is owed.
       const inserted = await this.repo.insertDocuments(rows, receiptRows(item, outcome, now));
@@ -281,9 +293,10 @@ export class FilingService {
     if (!summary) return;
     const all = await this.repo.documentsOfPatient(patientId);
     const current = all.filter((d) => d.tab === 'summary' && !d.supersededBy && d.id !== summary.id && !filed.some((f) => f.id === d.id));
-    const treating = latest(current)?.senderAddress;
-    if (treating && treating !== summary.senderAddress) return;
-    const mine = current.filter((d) => d.senderAddress === summary.senderAddress);
+    // A summary is filed under its author: a verified one, else its sender.
+    const treating = writerOf(latest(current));
+    if (treating && treating !== writerOf(summary)) return;
+    const mine = current.filter((d) => writerOf(d) === writerOf(summary));
     const newer = mine.filter((d) => d.date > summary.date);
     if (newer.length) await this.repo.setSupersededBy([summary.id], latest(newer)!.id);
     else if (mine.length) await this.repo.setSupersededBy(mine.map((d) => d.id), summary.id);
@@ -291,7 +304,7 @@ export class FilingService {
 
   async treatingDoctor(patientId: string): Promise<string | null> {
     const docs = await this.repo.documentsOfPatient(patientId);
-    return latest(docs.filter((d) => d.tab === 'summary' && !d.supersededBy))?.senderAddress ?? null;
+    return writerOf(latest(docs.filter((d) => d.tab === 'summary' && !d.supersededBy))) ?? null;
   }
 
   /** Patients whose family name starts with `text` (accent- and case-insensitive). */
@@ -329,7 +342,7 @@ export class FilingService {
     return {
       id: d.id, messageId: d.messageId, part: d.part, type: d.type, tab: tabOf(d.type), date: d.date, sender: d.senderAddress,
       senderRole: d.senderRole, title: d.titleEnc ? this.cipher.decrypt(d.titleEnc) : null, blobId: d.blobId, verified: d.verified,
-      supersededBy: d.supersededBy,
+      author: authorOfRow(d), authorMark: authorMark(authorOfRow(d), d.senderAddress), supersededBy: d.supersededBy,
     };
   }
 
@@ -411,6 +424,24 @@ export class FilingService {
   get store(): FilingRepo {
     return this.repo;
   }
+}
+
+/** The document's author as filed (null column: the sender). */
+export function authorOfRow(d: Pick<DocumentRow, 'author'>): DocumentAuthor {
+  if (!d.author) return { status: 'sender' };
+  try {
+    const a = JSON.parse(d.author) as DocumentAuthor;
+    return a && (a.status === 'verified' || a.status === 'unverified') ? a : { status: 'unverified' };
+  } catch {
+    return { status: 'unverified' };
+  }
+}
+
+/** Who wrote a document: its verified author, else its sender (who may only have transmitted it). */
+function writerOf(d: Omit<DocumentRow, 'seq'> | undefined): string | undefined {
+  if (!d) return undefined;
+  const a = authorOfRow(d);
+  return a.status === 'verified' ? a.address : d.senderAddress;
 }
 
 function latest(docs: DocumentRow[]): DocumentRow | undefined {

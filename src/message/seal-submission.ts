@@ -3,7 +3,7 @@ import addressparser from 'nodemailer/lib/addressparser/index.js';
 import { seal, type RoutingInput } from '../crypto/seal/index.js';
 import { roleOf } from '../directory/professions.js';
 import type { DirectoryEntry } from '../store/types.js';
-import { classifyMessage, type DocumentType } from './classify/index.js';
+import { classifyMessage, type AuthorClaim, type DocumentType } from './classify/index.js';
 import { extractPatientIdentity, titleWithoutSubjectTag, type IdentityConflict, type PatientIdentity } from './identity/index.js';
 import type { ExtractionInput } from './parse.js';
 import { parseSubmission, parseSubmissionFile } from './parse-submission.js';
@@ -56,7 +56,7 @@ export interface SealedSubmission {
   /** Which fields disagree between which sources (no values: nothing medical). */
   conflicts: IdentityConflict[];
   documentType: DocumentType;
-  documents: Array<{ part: string; type: DocumentType }>;
+  documents: Array<{ part: string; type: DocumentType; author?: AuthorClaim }>;
   /**
    * Present when some recipients read S/MIME: their copy. `sealed` above is then the medgate/1
    * OpenPGP copy for the others and for the sender's Sent folder (issue 15: once per format).
@@ -95,13 +95,15 @@ function describeSubmission(input: ExtractionInput, req: Omit<SubmissionToSeal, 
       professionLabel: e.professionLabel, specialtyCode: e.specialtyCode, role: roleOf(e),
     },
     recipients: req.recipients.map((r) => r.address),
-    documents: classification.documents.map((d) => ({ part: d.part, type: d.type, ...(d.title ? { title: d.title.slice(0, 200) } : {}) })),
+    documents: classification.documents.map((d) => ({
+      part: d.part, type: d.type, ...(d.title ? { title: d.title.slice(0, 200) } : {}), ...(d.author ? { author: d.author } : {}),
+    })),
   };
   const mdnTo = receiptAddress(input.headers.get('disposition-notification-to'));
   if (mdnTo) routing.mdnTo = mdnTo;
   return {
     routing, patient: p, conflicts: extraction.conflicts, documentType: classification.type,
-    documents: classification.documents.map((d) => ({ part: d.part, type: d.type })),
+    documents: classification.documents.map((d) => ({ part: d.part, type: d.type, ...(d.author ? { author: d.author } : {}) })),
   };
 }
 

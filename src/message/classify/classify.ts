@@ -13,7 +13,7 @@ import { signalFromAttachment } from './attachments.js';
 import { signalFromXdmCodes } from './codes.js';
 import { normalizeForKeywords, signalFromKeywords } from './keywords.js';
 import { signalFromSender } from './sender.js';
-import type { Classification, ClassifiedDocument, SenderRole, Signal } from './types.js';
+import type { AuthorClaim, Classification, ClassifiedDocument, SenderRole, Signal } from './types.js';
 
 export interface ClassifyInput {
   input: ExtractionInput;
@@ -34,19 +34,22 @@ export function classifyMessage({ input, xdm, hprim = [], sender }: ClassifyInpu
     const signal = signalFromXdmCodes(e.typeCode?.code, e.classCode?.code) ?? signalFromKeywords(e.title, 'xdm title') ?? fallback();
     const doc: ClassifiedDocument & { signal?: Signal } = { part: e.id, type: signal?.type ?? 'other' };
     if (e.title) doc.title = e.title;
+    if (e.author && (e.author.id || e.author.name)) doc.author = { source: 'xdm', ...e.author };
     if (signal) doc.signal = signal;
     docs.push(doc);
   }
   if (input.textBody && input.textBody.trim() !== '') {
     const signal = labParts.has('body') ? labSignal() : signalFromBody(input.textBody, input.attachments.length > 0) ?? fallback();
-    docs.push({ part: 'body', type: signal?.type ?? 'letter', ...(signal ? { signal } : {}) });
+    const author = hprimAuthor(hprim, 'body');
+    docs.push({ part: 'body', type: signal?.type ?? 'letter', ...(signal ? { signal } : {}), ...(author ? { author } : {}) });
   }
   for (const [index, att] of input.attachments.entries()) {
     const part = attachmentLabel(att, index);
     if (xdm && part === xdm.archive) continue; // represented by its entries
     const hprimLab = labParts.has(part) && isHprimCandidate(att.filename, att.contentType) ? labSignal() : undefined;
     const signal = hprimLab ?? signalFromAttachment(att) ?? fallback();
-    docs.push({ part, type: signal?.type ?? 'other', ...(signal ? { signal } : {}) });
+    const author = hprimAuthor(hprim, part);
+    docs.push({ part, type: signal?.type ?? 'other', ...(signal ? { signal } : {}), ...(author ? { author } : {}) });
   }
 
   const message = messageSignal(docs, subjectSignal, senderSignal, input);
@@ -83,6 +86,12 @@ const SECTIONS: ReadonlyArray<[string, RegExp]> = [
 function summarySection(line: string): string | undefined {
   const norm = normalizeForKeywords(line.slice(0, 80));
   return SECTIONS.find(([, re]) => re.test(norm))?.[0];
+}
+
+/** The lab an HPRIM part names on line 11 (its first section's). */
+function hprimAuthor(hprim: HprimDocument[], part: string): AuthorClaim | undefined {
+  const sender = hprim.find((d) => d.part === part)?.sections[0]?.sender;
+  return sender ? { source: 'hprim', id: sender.code, ...(sender.name ? { name: sender.name } : {}) } : undefined;
 }
 
 function labSignal(): Signal {

@@ -25,11 +25,24 @@ export interface SenderRole {
   specialtyLabel?: string | null;
 }
 
+/**
+ * The author a document claims, other than its sender: the lab of an HPRIM header (line 11) or the
+ * `authorPerson` of XDM metadata. A claim, as written: the record server's gateway verifies it
+ * against its directory and configuration (src/filing/authors.ts).
+ */
+export interface AuthorClaim {
+  source: 'hprim' | 'xdm';
+  /** HPRIM lab code, or the XDM author's national id (`8`+RPPS). */
+  id?: string;
+  name?: string;
+}
+
 export interface ClassifiedDocument {
   /** 'body', an attachment's file name (or `attachment#n`), or an XDM entry id. */
   part: string;
   type: DocumentType;
   title?: string;
+  author?: AuthorClaim;
 }
 
 export interface Classification {
