@@ -126,6 +126,17 @@ describe('authors and transmitters, through medgate serve', () => {
     expect(text).toContain('(verified from the HPRIM header)');
     expect(text).not.toContain('PATIENT:');
 
+    // The record server's clear route fields (rmp pull over IMAP) carry the claims with their transmitter.
+    const out = path.join(dir, 'rmp-tree');
+    await must(runCli(['rmp', 'pull', '--host', '127.0.0.1', '--port', String(serve.ports.imap), '--user', RMP, '--password', PW[RMP]!,
+      '--out', out, '--ca', path.join(dir, 'certs', 'ca.pem')]), 'rmp pull');
+    const emls = fs.readdirSync(out, { recursive: true }).map(String).filter((f) => f.endsWith('.eml')).map((f) => fs.readFileSync(path.join(out, f), 'latin1'));
+    const marks = emls.flatMap((e) => [.../^X-Medgate-Route-Authors: (\S+)\r?$/m.exec(e)?.slice(1) ?? []])
+      .flatMap((b64) => JSON.parse(Buffer.from(b64, 'base64').toString('utf8')) as Array<{ part: string; mark: string }>);
+    expect(marks).toContainEqual({ part: 'body', mark: `transmitted by ${PAUL}, author claimed: Laboratoire Bio-Test Antony (hprim), not verified by these fields` });
+    expect(marks).toContainEqual({ part: 'Document01', mark: `transmitted by ${PAUL}, author claimed: Test BIOLOGISTE (xdm), not verified by these fields` });
+    for (const e of emls) expect(e).not.toMatch(/X-Medgate-Route-Document-Title: .*PATIENT/);
+
     const exp = path.join(dir, 'export');
     await must(cli('patients', 'export', '--all', '--out', exp), 'export');
     const xml = fs.readFileSync(path.join(exp, fs.readdirSync(exp)[0]!, 'export.xml'), 'utf8');
