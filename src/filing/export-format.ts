@@ -30,6 +30,8 @@ export interface ExportedDocument {
   supersededBy: string | null;
   /** Path of the `.eml`, relative to the patient folder. */
   file: string;
+  /** Portable export: the decrypted original document, relative to the patient folder. */
+  original?: { file: string; contentType: string; sha256: string } | undefined;
 }
 
 export interface ExportedPatient {
@@ -57,6 +59,7 @@ export function exportXml(p: ExportedPatient, exportedAt: string): string {
         document: p.documents.map((d) => ({
           '@_id': d.id, '@_type': d.type, '@_date': d.date, '@_part': d.part, '@_file': d.file, '@_sha256': d.sha256,
           '@_verified': String(d.verified),
+          ...(d.original ? { '@_original': d.original.file, '@_originalType': d.original.contentType, '@_originalSha256': d.original.sha256 } : {}),
           messageId: d.messageId, sender: d.sender,
           ...(d.senderRole ? { senderRole: d.senderRole } : {}),
           ...(d.title ? { title: d.title } : {}),

@@ -95,9 +95,10 @@ function describeSubmission(input: ExtractionInput, req: Omit<SubmissionToSeal, 
       professionLabel: e.professionLabel, specialtyCode: e.specialtyCode, role: roleOf(e),
     },
     recipients: req.recipients.map((r) => r.address),
-    documents: classification.documents.map((d) => ({
-      part: d.part, type: d.type, ...(d.title ? { title: d.title.slice(0, 200) } : {}), ...(d.author ? { author: d.author } : {}),
-    })),
+    documents: classification.documents.map((d) => {
+      const own = d.title ?? partTitle(d.part, classification.documents.length, input);
+      return { part: d.part, type: d.type, ...(own ? { title: own.slice(0, 200) } : {}), ...(d.author ? { author: d.author } : {}) };
+    }),
   };
   const mdnTo = receiptAddress(input.headers.get('disposition-notification-to'));
   if (mdnTo) routing.mdnTo = mdnTo;
@@ -105,6 +106,17 @@ function describeSubmission(input: ExtractionInput, req: Omit<SubmissionToSeal, 
     routing, patient: p, conflicts: extraction.conflicts, documentType: classification.type,
     documents: classification.documents.map((d) => ({ part: d.part, type: d.type, ...(d.author ? { author: d.author } : {}) })),
   };
+}
+
+/**
+ * The title of an attachment among several documents: its file name without the extension ("ECG",
+ * "CRH_pneumologie"), not the subject, which names the message (a résumé sent with an ECG: the ECG
+ * is not titled "Résumé médical"). A lone document, and the body, keep the subject's title.
+ */
+function partTitle(part: string, documents: number, input: ExtractionInput): string | undefined {
+  if (part === 'body' || documents < 2) return undefined;
+  const att = input.attachments.find((a) => a.filename === part);
+  return att?.filename ? att.filename.replace(/\.[A-Za-z0-9]{1,8}$/, '').trim() || undefined : undefined;
 }
 
 /**

@@ -4,6 +4,7 @@
  * author: the lab of an HPRIM header (mapped in filing.hprimLabs), the author in XDM metadata (found
  * in the directory), no verifiable author (filed, marked), and what the GP wrote himself.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { zipSync } from 'fflate';
@@ -19,6 +20,8 @@ const BIO = 'anne.biologiste@labo-biotest.medgate.test';
 const PW: Record<string, string> = { [PAUL]: 'paul password 123', [RMP]: 'record server secret 0' };
 const TAG = 'PATIENT: DUPONT Jean 30/01/1959';
 const PDF = Buffer.from('%PDF-1.4\n% synthetic\n%%EOF\n');
+const HISTO_PDF = Buffer.concat([Buffer.from('%PDF-1.4\n% histologie\n'), Buffer.from([0, 1, 2, 250, 251, 252, 13, 10]), Buffer.from('%%EOF\n')]);
+const ECG_PDF = Buffer.from('%PDF-1.4\n% ECG 12 derivations\n%%EOF\n');
 
 async function must(p: Promise<CliResult>, what: string): Promise<CliResult> {
   const r = await p;
@@ -84,7 +87,7 @@ describe('authors and transmitters, through medgate serve', () => {
     const resume = 'Résumé médical\n\nAntécédents : HTA\nAllergies : aucune connue\nTraitement en cours : ramipril 5 mg\nVaccinations : à jour\n';
     await submit({
       subject: `${TAG} Résumé médical`, text: resume,
-      attachments: [{ filename: 'histologie.pdf', content: PDF, contentType: 'application/pdf' }, { filename: 'ECG.pdf', content: PDF, contentType: 'application/pdf' }],
+      attachments: [{ filename: 'histologie.pdf', content: HISTO_PDF, contentType: 'application/pdf' }, { filename: 'ECG.pdf', content: ECG_PDF, contentType: 'application/pdf' }],
     });
     // 3. An XDM lab report whose author, in the metadata, is the biologist of the directory.
     await submit({ subject: `${TAG} CR biologie`, text: 'Ci-joint.\n', attachments: [{ filename: 'IHE_XDM.ZIP', content: xdmBy('810100000033', 'BIOLOGISTE'), contentType: 'application/zip' }] });
@@ -115,6 +118,8 @@ describe('authors and transmitters, through medgate serve', () => {
     expect(histology.author).toEqual({ status: 'unverified' });
     expect(histology.authorMark).toBe(`transmitted by ${PAUL}, author not verified`);
     expect(show.tabs.reports!.map((d) => d.part).sort()).toEqual(['ECG.pdf', 'histologie.pdf']);
+    // An attachment among several documents is titled by its file name, not by the résumé's subject.
+    expect(histology.title).toBe('histologie');
     expect(doc('ECG.pdf', 'exam-report').author).toEqual({ status: 'sender' });
 
     const xdm = doc('Document01', 'biology');
@@ -143,4 +148,49 @@ describe('authors and transmitters, through medgate serve', () => {
     expect(xml).toContain(`<author status="unverified">transmitted by ${PAUL}, author not verified</author>`);
     expect(xml).toMatch(new RegExp(`<author status="verified" address="${BIO}" via="hprim" name="Anne BIOLOGISTE">`));
   }, 180_000);
+
+  it('portable export: the originals, decrypted with the record server\'s key, only inside the passphrase archive; gpg and unzip open it', async () => {
+    const pwFile = path.join(dir, 'rmp.password');
+    fs.writeFileSync(pwFile, PW[RMP]!, { mode: 0o600 });
+    const out = path.join(dir, 'portable');
+    const portable = ['patients', 'export', '--all', '--portable', '--record-server', RMP, '--record-server-password-file', pwFile];
+    // Never clear files unless the operator says so.
+    const refused = await cli(...portable, '--out', path.join(dir, 'clear-refused'));
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/give --passphrase \(one encrypted archive\), or --write-clear-files/);
+    expect(fs.existsSync(path.join(dir, 'clear-refused'))).toBe(false);
+
+    await must(cli(...portable, '--out', out, '--passphrase', 'correct horse battery'), 'portable export');
+    expect(fs.readdirSync(out)).toEqual(['medgate-export.zip.pgp']);
+    const home = fs.mkdtempSync(path.join(dir, 'gnupg-'));
+    fs.chmodSync(home, 0o700);
+    const zip = path.join(dir, 'portable.zip');
+    execFileSync('gpg', ['--homedir', home, '--batch', '--pinentry-mode', 'loopback', '--passphrase', 'correct horse battery', '--output', zip, '--decrypt', path.join(out, 'medgate-export.zip.pgp')], { stdio: 'pipe' });
+    const tree = path.join(dir, 'portable-tree');
+    execFileSync('unzip', ['-q', zip, '-d', tree]);
+    const [folder] = fs.readdirSync(tree);
+    const xml = fs.readFileSync(path.join(tree, folder!, 'export.xml'), 'utf8');
+    const originalOf = (part: string): string => new RegExp(`<document [^>]*part="${part.replace('.', '\\.')}"[^>]*original="([^"]+)"`).exec(xml)?.[1] ?? '';
+    // Named by date, type and title; byte-identical to what the doctor attached.
+    expect(originalOf('ECG.pdf')).toMatch(/^documents\/\d{4}-\d{2}-\d{2}_exam-report_ECG\.pdf$/);
+    expect(originalOf('histologie.pdf')).toMatch(/^documents\/\d{4}-\d{2}-\d{2}_pathology-report_histologie\.pdf$/);
+    expect(fs.readFileSync(path.join(tree, folder!, originalOf('ECG.pdf')))).toEqual(ECG_PDF);
+    expect(fs.readFileSync(path.join(tree, folder!, originalOf('histologie.pdf')))).toEqual(HISTO_PDF);
+    // The summary (the body he typed) and the lab's HPRIM text.
+    const texts = fs.readdirSync(path.join(tree, folder!, 'documents')).filter((f) => f.endsWith('.txt')).map((f) => fs.readFileSync(path.join(tree, folder!, 'documents', f), 'utf8'));
+    expect(texts.some((t) => t.startsWith('Résumé médical\n\nAntécédents : HTA'))).toBe(true);
+    expect(texts.some((t) => t.includes('****LAB****') && t.includes('LABOBIO01'))).toBe(true);
+    // Each decryption is audited.
+    const audit = (await must(cli('audit', 'list', '--limit', '100000'), 'audit')).stdout;
+    expect(audit.split('\n').filter((l) => l.includes('"action":"patients.export.decrypt"')).length).toBeGreaterThanOrEqual(5);
+    // The sealed originals ride along: patients import reads a portable archive as any other.
+    const dry = JSON.parse((await must(cli('patients', 'import', path.join(out, 'medgate-export.zip.pgp'), '--passphrase', 'correct horse battery', '--dry-run', '--json'), 'import dry run')).stdout) as { totals: Record<string, number> };
+    expect(dry.totals).toMatchObject({ matched: 1, rejected: 0, documentsRejected: 0 });
+
+    // Clear files only when asked, with the flag that says so.
+    const clear = path.join(dir, 'clear');
+    await must(cli(...portable, '--out', clear, '--write-clear-files'), 'clear portable export');
+    const clearDocs = fs.readdirSync(path.join(clear, fs.readdirSync(clear)[0]!, 'documents'));
+    expect(clearDocs.length).toBeGreaterThanOrEqual(5);
+  }, 120_000);
 });

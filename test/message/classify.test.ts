@@ -44,7 +44,11 @@ describe('classifyMessage', () => {
 
   it('HPRIM LAB block → biology, even from a GP with a neutral subject', async () => {
     const r = await classifyRaw(await composeMessage({ subject: 'Envoi', text: sample('hprim-biologie.txt').toString('utf8') }), { professionCode: '10', specialtyCode: 'SM54' });
-    expect(r).toEqual({ type: 'biology', reason: 'HPRIM ****LAB**** block', documents: [{ part: 'body', type: 'biology' }] });
+    // The lab its header names (line 11) is the author the document claims.
+    expect(r).toEqual({
+      type: 'biology', reason: 'HPRIM ****LAB**** block',
+      documents: [{ part: 'body', type: 'biology', author: { source: 'hprim', id: 'LABOBIO01', name: 'Laboratoire Bio-Test Antony' } }],
+    });
   });
 
   it('each attachment is its own document, typed by its name or type', async () => {
