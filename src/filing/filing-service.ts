@@ -293,8 +293,9 @@ export class FilingService {
     if (!summary) return;
     const all = await this.repo.documentsOfPatient(patientId);
     const current = all.filter((d) => d.tab === 'summary' && !d.supersededBy && d.id !== summary.id && !filed.some((f) => f.id === d.id));
-    // A summary is filed under its author: a verified one, else its sender.
-    const treating = writerOf(latest(current));
+    // A summary is filed under its author: a verified one, else its sender. The treating doctor is
+    // the writer of the first summary filed: another doctor's (a replacement's) is kept beside it.
+    const treating = writerOf(firstFiled(all.filter((d) => d.tab === 'summary' && !filed.some((f) => f.id === d.id))));
     if (treating && treating !== writerOf(summary)) return;
     const mine = current.filter((d) => writerOf(d) === writerOf(summary));
     const newer = mine.filter((d) => d.date > summary.date);
@@ -304,7 +305,7 @@ export class FilingService {
 
   async treatingDoctor(patientId: string): Promise<string | null> {
     const docs = await this.repo.documentsOfPatient(patientId);
-    return writerOf(latest(docs.filter((d) => d.tab === 'summary' && !d.supersededBy))) ?? null;
+    return writerOf(firstFiled(docs.filter((d) => d.tab === 'summary'))) ?? null;
   }
 
   /** Patients whose family name starts with `text` (accent- and case-insensitive). */
@@ -442,6 +443,11 @@ function writerOf(d: Omit<DocumentRow, 'seq'> | undefined): string | undefined {
   if (!d) return undefined;
   const a = authorOfRow(d);
   return a.status === 'verified' ? a.address : d.senderAddress;
+}
+
+/** The first document filed (filing order): a summary sent later, or dated earlier, does not displace it. */
+function firstFiled(docs: DocumentRow[]): DocumentRow | undefined {
+  return [...docs].sort((a, b) => a.seq - b.seq)[0];
 }
 
 function latest(docs: DocumentRow[]): DocumentRow | undefined {
