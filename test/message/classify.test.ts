@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { classifyMessage } from '../../src/message/classify/index.js';
-import { extractPatientIdentity } from '../../src/message/identity/index.js';
+import { extractPatientIdentity, titleWithoutSubjectTag } from '../../src/message/identity/index.js';
 import { parseForExtraction } from '../../src/message/parse.js';
 import { buildXdmZip, composeMessage, input, METADATA_XML, sample, SMALL_PDF } from './fixtures.js';
 
@@ -129,5 +129,18 @@ describe('classifyMessage', () => {
   it('the Outlook sample is a letter (demande d’avis)', async () => {
     const r = await classifyRaw(sample('subject-tag-outlook.eml'));
     expect(r.type).toBe('letter');
+  });
+});
+
+describe('titleWithoutSubjectTag', () => {
+  it.each([
+    ['PATIENT: DUPONT Jean 30/01/1959 Résumé médical', 'Résumé médical'],
+    ['Résumé médical - PATIENT: DUPONT Jean 30/01/1959', 'Résumé médical'],
+    ['ECG - Patient : LE GOFF Anne 01.02.1950 - contrôle', 'ECG - contrôle'],
+    ["XDM/1.0/DDM+CR d'examens biologiques", "CR d'examens biologiques"],
+    ['PATIENT: DUPONT Jean 30/01/1959', ''],
+    ['Courrier', 'Courrier'],
+  ])('%s → %s', (subject, title) => {
+    expect(titleWithoutSubjectTag(subject)).toBe(title);
   });
 });
