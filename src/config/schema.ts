@@ -183,7 +183,12 @@ export const configSchema = z.strictObject({
     rights: z.record(z.string(), z.array(z.string())).default({}),
     /** Role per sender address (application accounts, or a correction of the directory). */
     senders: z.record(z.string(), z.string()).default({}),
-  }).default({ rights: {}, senders: {} }),
+    /**
+     * HPRIM lab code (line 11's first word) → the directory address of that lab: an HPRIM result
+     * whose header names a mapped code has that lab as its verified author (docs/record-server.md).
+     */
+    hprimLabs: z.record(z.string().min(1).max(20), z.string().min(3).max(320)).default({}),
+  }).default({ rights: {}, senders: {}, hprimLabs: {} }),
 });
 
 export type MedgateConfigInput = z.input<typeof configSchema>;

@@ -3,8 +3,8 @@ import addressparser from 'nodemailer/lib/addressparser/index.js';
 import { seal, type RoutingInput } from '../crypto/seal/index.js';
 import { roleOf } from '../directory/professions.js';
 import type { DirectoryEntry } from '../store/types.js';
-import { classifyMessage, type DocumentType } from './classify/index.js';
-import { extractPatientIdentity, type IdentityConflict, type PatientIdentity } from './identity/index.js';
+import { classifyMessage, type AuthorClaim, type DocumentType } from './classify/index.js';
+import { extractPatientIdentity, titleWithoutSubjectTag, type IdentityConflict, type PatientIdentity } from './identity/index.js';
 import type { ExtractionInput } from './parse.js';
 import { parseSubmission, parseSubmissionFile } from './parse-submission.js';
 import { sealFile } from '../crypto/seal/seal-stream.js';
@@ -56,7 +56,7 @@ export interface SealedSubmission {
   /** Which fields disagree between which sources (no values: nothing medical). */
   conflicts: IdentityConflict[];
   documentType: DocumentType;
-  documents: Array<{ part: string; type: DocumentType }>;
+  documents: Array<{ part: string; type: DocumentType; author?: AuthorClaim }>;
   /**
    * Present when some recipients read S/MIME: their copy. `sealed` above is then the medgate/1
    * OpenPGP copy for the others and for the sender's Sent folder (issue 15: once per format).
@@ -77,6 +77,8 @@ function describeSubmission(input: ExtractionInput, req: Omit<SubmissionToSeal, 
   const classification = classifyMessage({ input, xdm: extraction.xdm, hprim: extraction.hprim, sender: req.senderEntry });
   const p = extraction.patient;
   const e = req.senderEntry;
+  // The title names the document; the patient tag of the subject names the patient, and stays out of it.
+  const title = input.subject ? titleWithoutSubjectTag(input.subject).slice(0, 200) : '';
   const routing: RoutingInput = {
     messageId: input.headers.get('message-id') ?? '',
     patient: p ? {
@@ -86,21 +88,35 @@ function describeSubmission(input: ExtractionInput, req: Omit<SubmissionToSeal, 
     document: {
       type: classification.type,
       date: headerDate(input.headers.get('date')),
-      ...(input.subject ? { title: input.subject.slice(0, 200) } : {}),
+      ...(title ? { title } : {}),
     },
     sender: {
       address: req.senderAddress, nationalId: e.nationalId, professionCode: e.professionCode,
       professionLabel: e.professionLabel, specialtyCode: e.specialtyCode, role: roleOf(e),
     },
     recipients: req.recipients.map((r) => r.address),
-    documents: classification.documents.map((d) => ({ part: d.part, type: d.type, ...(d.title ? { title: d.title.slice(0, 200) } : {}) })),
+    documents: classification.documents.map((d) => {
+      const own = d.title ?? partTitle(d.part, classification.documents.length, input);
+      return { part: d.part, type: d.type, ...(own ? { title: own.slice(0, 200) } : {}), ...(d.author ? { author: d.author } : {}) };
+    }),
   };
   const mdnTo = receiptAddress(input.headers.get('disposition-notification-to'));
   if (mdnTo) routing.mdnTo = mdnTo;
   return {
     routing, patient: p, conflicts: extraction.conflicts, documentType: classification.type,
-    documents: classification.documents.map((d) => ({ part: d.part, type: d.type })),
+    documents: classification.documents.map((d) => ({ part: d.part, type: d.type, ...(d.author ? { author: d.author } : {}) })),
   };
+}
+
+/**
+ * The title of an attachment among several documents: its file name without the extension ("ECG",
+ * "CRH_pneumologie"), not the subject, which names the message (a résumé sent with an ECG: the ECG
+ * is not titled "Résumé médical"). A lone document, and the body, keep the subject's title.
+ */
+function partTitle(part: string, documents: number, input: ExtractionInput): string | undefined {
+  if (part === 'body' || documents < 2) return undefined;
+  const att = input.attachments.find((a) => a.filename === part);
+  return att?.filename ? att.filename.replace(/\.[A-Za-z0-9]{1,8}$/, '').trim() || undefined : undefined;
 }
 
 /**

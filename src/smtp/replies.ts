@@ -105,7 +105,7 @@ export const replies = {
     'A record server recipient needs the patient: add an IHE_XDM.ZIP, the X-Medgate-Patient-* header fields, an HPRIM header, ' +
     'or "PATIENT: NOM Prenom JJ/MM/AAAA" in the subject', 'patient-required'),
   rightsRefused: (role: string, reason: string): SmtpReply => new SmtpReply(550, '5.7.1',
-    `Refused by the shared-record rights matrix: ${reason.replace(/[^\x20-\x7e]/g, '?')} (role ${role}); send it to the patient's doctor instead`, 'rights-refused'),
+    `Refused by the shared-record rights matrix (role ${role}): ${reason.replace(/[^\x20-\x7e]/g, '?')}`, 'rights-refused'),
   noRecipient: (): SmtpReply => new SmtpReply(554, '5.5.1', 'No valid recipients', 'no-recipient'),
 
   // --- peer relay port (src/smtp/relay): mutual TLS between gateways, sealed messages only ---

@@ -455,6 +455,11 @@ export interface DocumentRow {
   contentDigest: string | null;
   verified: boolean;
   signerFingerprint: string | null;
+  /**
+   * JSON of the author when it is not the sender (src/filing/authors.ts `DocumentAuthor`): a verified
+   * lab or XDM author, or "transmitted, author not verified". Null: the sender wrote it.
+   */
+  author: string | null;
   supersededBy: string | null;
   filedAt: string;
   /** Filing order (monotonic), for `items?since=`. */

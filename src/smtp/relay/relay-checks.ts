@@ -1,6 +1,6 @@
 import type { GatewayContext } from '../../context.js';
 import { isMedgateError } from '../../errors.js';
-import { checkRightsAll, rightsConfigOf } from '../../filing/index.js';
+import { firstRefusal, judgeDocuments, rightsConfigOf } from '../../filing/index.js';
 import type { RelayDenial } from '../../filing/receipts/denial.js';
 import type { RoutingHeader } from '../../crypto/seal/index.js';
 import { certificateCovers } from './peer-certificate.js';
@@ -81,8 +81,10 @@ async function checkRecordServerRules(ctx: GatewayContext, routing: RoutingHeade
   if (!routing.patient) throw replies.patientRequired();
   const sender = await ctx.directory.lookup(from);
   if (!sender) throw replies.relaySenderNotActive(from);
-  const types = routing.documents?.length ? routing.documents.map((d) => d.type) : [routing.document.type];
-  const decision = checkRightsAll(sender, types, rightsConfigOf(ctx));
+  const docs = routing.documents?.length ? routing.documents : [{ part: 'body', type: routing.document.type }];
+  const config = rightsConfigOf(ctx);
+  // The authors are judged against this gateway's own directory and configuration (src/filing/authors.ts).
+  const decision = firstRefusal(sender, await judgeDocuments(sender, docs, ctx.directory, config), config);
   if (decision.ok) return undefined;
   // Asked for a receipt by the (verified) sender himself, to record servers only: told by a `denied`
   // receipt. Otherwise, and for a mixed recipient list, the refusal is the SMTP reply.
