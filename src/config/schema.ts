@@ -89,6 +89,18 @@ export const configSchema = z.strictObject({
     /** Largest message accepted, in bytes (advertised as SMTP SIZE). */
     maxMessageBytes: z.number().int().min(1024).default(50 * 1024 * 1024),
   }).default({ maxMessageBytes: 50 * 1024 * 1024 }),
+  /** SMTP submission (docs/smtp.md "From rules"). */
+  submission: z.strictObject({
+    /**
+     * Application accounts (practice software) and the doctors each may sign for: the From of a
+     * message it submits may name one of them (the gateway adds `Sender: <application>`); any
+     * other account's From must be its own address.
+     */
+    signFor: z.record(
+      z.string().min(3).max(320).transform((v) => v.trim().toLowerCase()),
+      z.array(z.string().min(3).max(320).transform((v) => v.trim().toLowerCase())),
+    ).default({}),
+  }).default({ signFor: {} }),
   /** The record-server HTTPS API (`listen.api`). */
   api: z.strictObject({
     /** Per client certificate: `burst` requests at once, then `requestsPerMinute` (0 = no limit); beyond, 429 + Retry-After. */

@@ -108,6 +108,8 @@ export class MessageSealer {
     if (!ref.address) return undefined;
     const entry = await this.directory.lookup(ref.address);
     if (!entry?.pgpPublicKey) return undefined;
+    // Only an application (practice software) signs for someone else: a person's key never vouches for another From.
+    if (ref.onBehalfOf !== undefined && entry.mailboxType !== 'APP') return undefined;
     return { publicKey: await this.parseKey(entry.pgpPublicKey), status: entry.status, identity: signerIdentity(entry) };
   };
 

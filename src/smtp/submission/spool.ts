@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { readFileHead } from '../../util/file-head.js';
 
 export interface SpooledMessage {
   /** Bytes the client sent in DATA (after dot-unstuffing), even past the limit. */
@@ -14,6 +15,10 @@ export interface SpooledMessage {
   file: string;
   /** Whether the bytes are also held in memory (messages up to 1 MiB). */
   inMemory: boolean;
+  /** The first `max` bytes (the header section), without reading a large message whole. */
+  head(max: number): Promise<Buffer>;
+  /** Puts header lines above the message (in memory, or by rewriting the spool file). */
+  prepend(lines: Buffer): Promise<void>;
 }
 
 /** Up to this size the spooled bytes are also kept in memory, so reading them back costs no I/O. */
@@ -58,10 +63,25 @@ export async function withSpooledMessage<T>(stream: Readable, dir: string, maxBy
   try {
     await pipeline(stream, sink);
     const oversized = size > maxBytes;
-    const inMemory = !fh && !oversized ? kept : undefined;
+    let inMemory = !fh && !oversized ? Buffer.concat(kept, size) : undefined;
+    kept = [];
     return await use({
       size, oversized, file, inMemory: !!inMemory,
-      read: () => (inMemory ? Promise.resolve(Buffer.concat(inMemory, size)) : fs.promises.readFile(file)),
+      read: () => (inMemory ? Promise.resolve(inMemory) : fs.promises.readFile(file)),
+      head: async (max) => (inMemory ? inMemory.subarray(0, max) : (await readFileHead(file, max)).head),
+      prepend: async (lines) => {
+        if (inMemory) {
+          inMemory = Buffer.concat([lines, inMemory]);
+          return;
+        }
+        // Rare (an application signing for a doctor, above 1 MiB): copy into a new file, then replace.
+        const next = `${file}.new`;
+        await pipeline(async function* () {
+          yield lines;
+          yield* fs.createReadStream(file);
+        }, fs.createWriteStream(next, { mode: 0o600, flags: 'wx' }));
+        await fs.promises.rename(next, file);
+      },
     });
   } finally {
     if (fh) {
