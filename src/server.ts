@@ -82,10 +82,10 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
   try {
     httpPort = await http.listen();
     started.push(http);
-    submission = await start(startSubmission(ctx, { tls: init.tls }));
-    relay = await start(startRelay(ctx, { tls: init.tls }));
+    submission = await start(startSubmission(ctx, { tls: init.tls, guard: metrics.connectionGuard('submission', config.limits.connections.submission) }));
+    relay = await start(startRelay(ctx, { tls: init.tls, guard: metrics.connectionGuard('relay', config.limits.connections.relay) }));
     queueWorker = await start(startQueueWorker(ctx, { tls: init.tls }));
-    imap = await start(startImap(ctx, { tls: init.tls }));
+    imap = await start(startImap(ctx, { tls: init.tls, guard: metrics.connectionGuard('imap', config.limits.connections.imap) }));
     // Read receipts recorded before a crash or restart are sent now (after the postmaster is published).
     started.push(receipts = startReceiptSender(ctx));
     // Record-server API: HTTPS + client certificate only (off unless listen.api is set).

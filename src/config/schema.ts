@@ -5,6 +5,27 @@ const domain = z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9]
 
 const LOGIN_LIMITS_DEFAULT = { maxFailuresPerAddress: 10, windowSeconds: 900, slowAfterFailures: 3, delayMs: 250, maxDelayMs: 4000 };
 
+const SUBMISSION_CONNECTIONS = { maxConnections: 1000, maxPerAddress: 50, maxUnauthenticated: 300, preAuthSeconds: 30, minBytesPerSecond: 20, rateGraceSeconds: 10 };
+const RELAY_CONNECTIONS = { maxConnections: 300, maxPerAddress: 30, maxUnauthenticated: 100, preAuthSeconds: 30, minBytesPerSecond: 20, rateGraceSeconds: 10 };
+const IMAP_CONNECTIONS = { maxConnections: 2000, maxPerAddress: 100, maxUnauthenticated: 300, preAuthSeconds: 30, minBytesPerSecond: 20, rateGraceSeconds: 10 };
+
+/**
+ * One listener family's connection limits. `maxUnauthenticated` below `maxConnections` keeps the
+ * rest for logged-in sessions: strangers never fill the door.
+ */
+function connectionLimits(defaults: typeof SUBMISSION_CONNECTIONS) {
+  return z.strictObject({
+    maxConnections: z.number().int().min(1).max(1_000_000).default(defaults.maxConnections),
+    maxPerAddress: z.number().int().min(1).max(1_000_000).default(defaults.maxPerAddress),
+    maxUnauthenticated: z.number().int().min(1).max(1_000_000).default(defaults.maxUnauthenticated),
+    preAuthSeconds: z.number().min(0.1).max(3600).default(defaults.preAuthSeconds),
+    minBytesPerSecond: z.number().min(0).max(1_000_000_000).default(defaults.minBytesPerSecond),
+    rateGraceSeconds: z.number().min(0.1).max(3600).default(defaults.rateGraceSeconds),
+  }).refine((l) => l.maxUnauthenticated < l.maxConnections, {
+    message: 'maxUnauthenticated must be below maxConnections (the rest is kept for logged-in sessions)',
+  }).default(defaults);
+}
+
 export const configSchema = z.strictObject({
   /** The gateway's own mail domain: local mailboxes live under it. */
   domain,
@@ -88,7 +109,13 @@ export const configSchema = z.strictObject({
   limits: z.strictObject({
     /** Largest message accepted, in bytes (advertised as SMTP SIZE). */
     maxMessageBytes: z.number().int().min(1024).default(50 * 1024 * 1024),
-  }).default({ maxMessageBytes: 50 * 1024 * 1024 }),
+    /** Connection limits per listener family (src/net/connection-guard.ts, docs/operations.md "Connection limits"). */
+    connections: z.strictObject({
+      submission: connectionLimits(SUBMISSION_CONNECTIONS),
+      relay: connectionLimits(RELAY_CONNECTIONS),
+      imap: connectionLimits(IMAP_CONNECTIONS),
+    }).default({ submission: SUBMISSION_CONNECTIONS, relay: RELAY_CONNECTIONS, imap: IMAP_CONNECTIONS }),
+  }).default({ maxMessageBytes: 50 * 1024 * 1024, connections: { submission: SUBMISSION_CONNECTIONS, relay: RELAY_CONNECTIONS, imap: IMAP_CONNECTIONS } }),
   /** SMTP submission (docs/smtp.md "From rules"). */
   submission: z.strictObject({
     /**

@@ -1,12 +1,16 @@
 import type { GatewayContext } from '../context.js';
 import { createImapServer } from '../imap/index.js';
 import type { GatewayTls } from '../init/gateway-tls.js';
+import { ConnectionGuard } from '../net/connection-guard.js';
 import { StoreBackend } from './store-backend.js';
 
 /** Starts the IMAP listeners (STARTTLS and implicit TLS) over the encrypted store. */
-export async function startImap(ctx: GatewayContext, opts: { tls: GatewayTls }): Promise<{ ports: { imap: number; imapTls: number }; close(): Promise<void> }> {
+export async function startImap(ctx: GatewayContext, opts: { tls: GatewayTls; guard?: ConnectionGuard }): Promise<{ ports: { imap: number; imapTls: number }; close(): Promise<void> }> {
   const log = ctx.logger.child({ component: 'imap' });
+  const limits = ctx.config.limits.connections.imap;
   const server = createImapServer({
+    guard: opts.guard ?? new ConnectionGuard(limits),
+    limits: { maxConnections: limits.maxConnections, maxConnectionsPerAddress: limits.maxPerAddress },
     backend: new StoreBackend(ctx),
     tls: { key: opts.tls.keyPem, cert: opts.tls.certPem },
     starttlsPort: ctx.config.listen.imap,

@@ -5,6 +5,8 @@ import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMT
 import type { GatewayContext } from '../../context.js';
 import { isMedgateError } from '../../errors.js';
 import type { GatewayTls } from '../../init/gateway-tls.js';
+import { ConnectionGuard } from '../../net/connection-guard.js';
+import { guardSmtpServer, type SmtpGuard } from '../connection-limits.js';
 import { DeliveryService } from '../delivery.js';
 import { identifyPeer, type PeerIdentity } from './peer-certificate.js';
 import { isSmtpReply, replies, replyForUnexpected, type SmtpReply } from '../replies.js';
@@ -33,6 +35,8 @@ export interface RunningRelay {
 
 export interface RelayOptions {
   tls: GatewayTls;
+  /** The relay's connection limits (default: built from limits.connections.relay, not in /metrics). */
+  guard?: ConnectionGuard;
   /** Default: ctx.config.listen.host / listen.smtpRelay. */
   host?: string;
   port?: number;
@@ -76,6 +80,8 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
   };
 
   installFastDataScans(); // DATA read with memchr, not a loop per byte (src/smtp/data-scan)
+  const guard = opts.guard ?? new ConnectionGuard(config.limits.connections.relay);
+  let smtpGuard: SmtpGuard | undefined;
   const server = new SMTPServer({
     name: config.hostname,
     banner: 'medgate peer relay (STARTTLS + client certificate required)',
@@ -91,9 +97,18 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
     authOptional: true,
     disabledCommands: ['AUTH'],
     logger: false,
+    onConnect(session, cb) {
+      cb(smtpGuard!.onConnect(session) ?? null);
+    },
+    onClose(session) {
+      smtpGuard!.forget(session);
+    },
     onSecure(socket, session, cb) {
+      smtpGuard!.secured(session, socket);
       identifyPeer(socket as TLSSocket, config).then((peer) => {
         peers.set(session, peer);
+        // A peer gateway's valid certificate is its login: no pre-auth deadline from here on.
+        if (peer.ok) smtpGuard!.authenticated(session);
         cb();
       }, (err: unknown) => {
         logger.error({ code: (err as { code?: string }).code ?? (err as Error).name }, 'relay: peer certificate check failed');
@@ -119,6 +134,7 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
     onData(stream: SMTPServerDataStream, session, cb) {
       const from = session.envelope.mailFrom ? session.envelope.mailFrom.address.toLowerCase() : '';
       const recipients = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
+      smtpGuard!.data(session, stream);
       let spooled: string | undefined;
       const finish = (err: Error | null, reply?: string): void => {
         if (spooled) removeSpool(spooled);
@@ -153,6 +169,7 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
     },
   });
 
+  smtpGuard = guardSmtpServer(server, guard);
   const port = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? config.listen.smtpRelay, opts.host ?? config.listen.host, () => {
@@ -163,6 +180,9 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
   server.on('error', (err: Error) => logger.warn({ code: (err as { code?: string }).code ?? err.name }, 'relay connection error'));
   return {
     port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () => {
+      guard.stop();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }
