@@ -128,6 +128,8 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
       (await ctx.sealer()).usePool(undefined);
       ctx.accounts.useKeyUnwrapper(undefined);
       await sealPool.close();
+      // Refusals still being counted are written before the stop record.
+      await ctx.audit.flushRefusals();
       await ctx.audit.record({ actor: 'system', action: 'gateway.stop', outcome: 'ok', details: {} });
       logger.info('medgate stopped');
     },

@@ -116,6 +116,18 @@ export const configSchema = z.strictObject({
       imap: connectionLimits(IMAP_CONNECTIONS),
     }).default({ submission: SUBMISSION_CONNECTIONS, relay: RELAY_CONNECTIONS, imap: IMAP_CONNECTIONS }),
   }).default({ maxMessageBytes: 50 * 1024 * 1024, connections: { submission: SUBMISSION_CONNECTIONS, relay: RELAY_CONNECTIONS, imap: IMAP_CONNECTIONS } }),
+  /** The audit trail (docs/operations.md "Audit trail"). */
+  audit: z.strictObject({
+    /**
+     * Refusals of one kind (action and reason) from one client address: the first
+     * `individualPerWindow` in a window of `windowSeconds` are recorded one by one, the rest counted
+     * into one aggregate record when the window closes.
+     */
+    refusals: z.strictObject({
+      individualPerWindow: z.number().int().min(0).max(100_000).default(10),
+      windowSeconds: z.number().min(0.1).max(86_400).default(60),
+    }).default({ individualPerWindow: 10, windowSeconds: 60 }),
+  }).default({ refusals: { individualPerWindow: 10, windowSeconds: 60 } }),
   /** SMTP submission (docs/smtp.md "From rules"). */
   submission: z.strictObject({
     /**
@@ -135,9 +147,17 @@ export const configSchema = z.strictObject({
       requestsPerMinute: z.number().int().min(0).max(1_000_000).default(120),
       burst: z.number().int().min(1).max(1_000_000).default(30),
     }).default({ requestsPerMinute: 120, burst: 30 }),
+    /**
+     * Per client address, before authentication (a caller without a certificate costs a TLS
+     * handshake and an audit count, not a database round trip per request); beyond, 429 + Retry-After.
+     */
+    addressRateLimit: z.strictObject({
+      requestsPerMinute: z.number().int().min(0).max(1_000_000).default(600),
+      burst: z.number().int().min(1).max(1_000_000).default(100),
+    }).default({ requestsPerMinute: 600, burst: 100 }),
     /** Letters a patient search needs at least (a one-letter prefix names too many patients). */
     minSearchLetters: z.number().int().min(1).max(64).default(2),
-  }).default({ rateLimit: { requestsPerMinute: 120, burst: 30 }, minSearchLetters: 2 }),
+  }).default({ rateLimit: { requestsPerMinute: 120, burst: 30 }, addressRateLimit: { requestsPerMinute: 600, burst: 100 }, minSearchLetters: 2 }),
   /** The record console (`listen.console`): doctors consult the filing store in a browser. */
   console: z.strictObject({
     /** The record-server account whose key opens filed documents (default: the only local `rmp` account). */

@@ -27,7 +27,7 @@ export async function startImap(ctx: GatewayContext, opts: { tls: GatewayTls; gu
     onAuthEvent: (e) => {
       // Successful and failed LOGINs are audited by the account service; throttled ones only here.
       if (e.type === 'throttled' || e.type === 'refused') {
-        void ctx.audit.record({ actor: e.user.toLowerCase().slice(0, 254), action: 'imap.auth', outcome: 'refused', details: { outcome: e.type, reason: e.reason, remote: e.remoteAddress } })
+        void ctx.audit.refused({ actor: e.user.toLowerCase().slice(0, 254), action: 'imap.auth', outcome: 'refused', details: { outcome: e.type, reason: e.reason, remote: e.remoteAddress }, source: e.remoteAddress, reason: e.reason ?? e.type })
           .catch((err: unknown) => log.error({ code: (err as { code?: string }).code ?? (err as Error).name }, 'audit record failed'));
       }
     },

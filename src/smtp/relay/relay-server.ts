@@ -62,7 +62,7 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
     const actor = peer?.ok ? `peer:${peer.names[0]}` : `peer:${session.remoteAddress}`;
     logger.info({ stage, code: err.reason, reply: err.responseCode, remote: session.remoteAddress, ...details }, 'relay refused');
     try {
-      await ctx.audit.record({ actor, action: `smtp.relay.${stage}.refused`, outcome: 'refused', details: { code: err.reason, reply: err.responseCode, ...details } });
+      await ctx.audit.refused({ actor, action: `smtp.relay.${stage}.refused`, outcome: 'refused', details: { code: err.reason, reply: err.responseCode, ...details }, source: session.remoteAddress, reason: err.reason });
     } catch (auditErr) {
       // The refusal stands even if the audit store is down; the log line above keeps the trace.
       logger.error({ stage, code: (auditErr as { code?: string }).code ?? (auditErr as Error).name }, 'audit record failed');
