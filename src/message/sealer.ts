@@ -1,3 +1,4 @@
+import type { RawSource } from '../util/spool-file.js';
 import type * as openpgp from 'openpgp';
 import { readPublicKey } from '../crypto/keys.js';
 import { inspect, open, openRoutingHeader, type RoutingHeader } from '../crypto/seal/index.js';
@@ -44,7 +45,7 @@ export interface SealRequest {
 
 
 export interface SealFileRequest extends Omit<SealRequest, 'raw'> {
-  rawFile: string;
+  rawFile: RawSource;
   outFile: string;
 }
 

@@ -1,3 +1,4 @@
+import type { RawSource } from '../util/spool-file.js';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -25,7 +26,7 @@ export type SealedFacts = Omit<SealedSubmission, 'sealed'>;
 
 export interface SubmissionRequest {
   /** The original message: in memory, or (large messages) the spool file, sealed file to file. */
-  source: { raw: Buffer } | { file: string };
+  source: { raw: Buffer } | { file: RawSource };
   /** Runs after sealing and before the commit; throwing refuses the message (nothing is kept). */
   check?: (facts: SealedFacts) => Promise<void> | void;
   sender: { address: string; pgpKey: openpgp.PrivateKey; entry: DirectoryEntry };

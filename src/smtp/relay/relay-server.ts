@@ -11,7 +11,8 @@ import { DeliveryService } from '../delivery.js';
 import { identifyPeer, type PeerIdentity } from './peer-certificate.js';
 import { isSmtpReply, replies, replyForUnexpected, type SmtpReply } from '../replies.js';
 import { checkRecipient, checkSender, checkSealedMessage } from './relay-checks.js';
-import { readHeaderBlock, removeSpool, spoolToFile } from './spool.js';
+import { materialise, readHeaderBlock, removeSpool, spoolToFile } from './spool.js';
+import { readRawWhole } from '../../util/spool-file.js';
 import { checkSmimeMessage } from './smime-checks.js';
 import { isSmimeHeader } from '../../crypto/smime/index.js';
 import { recordDenial } from '../../filing/receipts/denial.js';
@@ -136,19 +137,22 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
       const recipients = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
       smtpGuard!.data(session, stream);
       let spooled: string | undefined;
+      let materialised: string | undefined;
       const finish = (err: Error | null, reply?: string): void => {
         if (spooled) removeSpool(spooled);
+        // Moved into the store when accepted; removed here otherwise (rm of a moved file is a no-op).
+        if (materialised) removeSpool(materialised);
         if (err) cb(err); else cb(null, reply);
       };
       const work = async (): Promise<string> => {
-        const { file, bytes, sha256, oversized } = await spoolToFile(stream, spoolDir, config.limits.maxMessageBytes, IN_MEMORY_MAX);
-        spooled = file;
+        const { file, bytes, sha256, oversized } = await spoolToFile(stream, spoolDir, config.limits.maxMessageBytes);
+        spooled = file.path;
         if (oversized || stream.sizeExceeded) throw replies.messageTooBig(config.limits.maxMessageBytes);
         // medgate/1: the checks read the clear header block only; the sealed body is never opened here.
         // S/MIME from a peer without medgate/1: signatures above the envelope are checked (smime-checks.ts).
         const head = await readHeaderBlock(file, HEADER_BLOCK_MAX);
         const { messageId, denied } = !isMedgateFormat(head) && isSmimeHeader(head)
-          ? await checkSmimeMessage(ctx, await fs.readFile(file), from, recipients)
+          ? await checkSmimeMessage(ctx, await readRawWhole(file), from, recipients)
           : await checkSealedMessage(ctx, head, from, recipients);
         if (denied) {
           await recordDenial(ctx, { messageId, recipients, denial: denied });
@@ -156,7 +160,8 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
           return `2.6.0 Not filed (${denied.reason.replace(/[^\x20-\x7e]/g, '?')}): a read receipt tells the sender`;
         }
         // Small messages go into the database; large ones are moved into the store as files.
-        const sealed: SealedBytes = bytes <= IN_MEMORY_MAX ? await fs.readFile(file) : { path: file, size: bytes, sha256 };
+        const sealed: SealedBytes = bytes <= IN_MEMORY_MAX ? await readRawWhole(file)
+          : { path: (materialised = await materialise(file, `${file.path}.blob`)), size: bytes, sha256 };
         const res = await delivery.acceptRelayed({ sealed, messageId, envelopeFrom: from, recipients });
         logger.info({ messageId, from, recipients, placed: res.placed, duplicates: res.duplicates, bytes }, 'relay accepted');
         return `2.6.0 Delivered as ${messageId}${res.duplicates ? ' (already delivered: not placed twice)' : ''}`;
