@@ -5,8 +5,8 @@
  * included, leaves only ciphertext whose key died with the process.
  *
  * GCM's ciphertext is as long as the clear text, so offsets and sizes are the message's. The tag is
- * kept in memory beside the key; whole reads verify it at their end (a file changed under us fails
- * the read), head reads stop early and do not need it.
+ * kept in memory beside the key; reads that reach the end verify it (a file changed under us fails
+ * the read), head reads that stop early do not get that far.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -106,7 +106,8 @@ export async function readRawHead(src: RawSource, max: number): Promise<{ head: 
   const { size } = await fs.promises.stat(rawPath(src));
   const chunks: Buffer[] = [];
   let got = 0;
-  const stream = readRaw(typeof src === 'string' ? src : { ...src, tag: undefined });
+  // With the tag: a head that reaches the end of a short message is verified like a whole read.
+  const stream = readRaw(src);
   try {
     for await (const chunk of stream) {
       chunks.push(chunk as Buffer);
