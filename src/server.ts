@@ -34,7 +34,7 @@ export async function startGateway(ctx: GatewayContext): Promise<RunningGateway>
     throw new MedgateError('CLUSTER_NOT_INITIALISED',
       `the gateway keys are missing from ${config.keysDir ?? config.dataDir} (${missing.join(', ')}): with a PostgreSQL store, run \`medgate init\` once, then start every node with that same keysDir`);
   }
-  // Only the serving process owns the spool: what a crash left there (clear text) goes first.
+  // Only the serving process owns the spool: what a crash left there (ciphertext whose key is gone) goes first.
   const leftover = removeLeftoverSpool(path.join(config.dataDir, 'spool'));
   if (leftover) logger.warn({ files: leftover }, 'removed spool files left by an earlier crash');
   // A large sealed message moved into the store just before a crash, its row never committed.

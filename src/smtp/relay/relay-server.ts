@@ -161,7 +161,7 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
         }
         // Small messages go into the database; large ones are moved into the store as files.
         const sealed: SealedBytes = bytes <= IN_MEMORY_MAX ? await readRawWhole(file)
-          : { path: (materialised = await materialise(file, `${file.path}.blob`)), size: bytes, sha256 };
+          : { path: (materialised = await materialise(file, file.path.replace(/\.eml$/, '-sealed.eml'))), size: bytes, sha256 };
         const res = await delivery.acceptRelayed({ sealed, messageId, envelopeFrom: from, recipients });
         logger.info({ messageId, from, recipients, placed: res.placed, duplicates: res.duplicates, bytes }, 'relay accepted');
         return `2.6.0 Delivered as ${messageId}${res.duplicates ? ' (already delivered: not placed twice)' : ''}`;

@@ -83,7 +83,7 @@ export async function withSpooledMessage<T>(stream: Readable, dir: string, maxBy
         }
         // Rare (an application signing for a doctor, above 1 MiB): copied under a new key.
         const from = file;
-        const next = newSpoolKey(`${from.path}.${randomBytes(4).toString('hex')}`);
+        const next = newSpoolKey(from.path.replace(/\.eml$/, `-${randomBytes(4).toString('hex')}.eml`));
         made.push(next.path);
         file = await writeSpoolFile(next, (async function* () {
           yield lines;
