@@ -34,7 +34,7 @@ export interface StartOptions {
 
 export async function startGateway(ctx: GatewayContext, opts: StartOptions = {}): Promise<RunningGateway> {
   const { config, logger } = ctx;
-  // Only the serving process owns the spool: what a crash left there (clear text) goes first.
+  // Only the serving process owns the spool: what a crash left there (ciphertext whose key is gone) goes first.
   const leftover = removeLeftoverSpool(path.join(config.dataDir, 'spool'));
   if (leftover) logger.warn({ files: leftover }, 'removed spool files left by an earlier crash');
   // A large sealed message moved into the store just before a crash, its row never committed.
@@ -91,10 +91,10 @@ export async function startGateway(ctx: GatewayContext, opts: StartOptions = {})
   try {
     httpPort = await http.listen();
     started.push(http);
-    submission = await start(startSubmission(ctx, { tls: init.tls }));
-    relay = await start(startRelay(ctx, { tls: init.tls }));
+    submission = await start(startSubmission(ctx, { tls: init.tls, guard: metrics.connectionGuard('submission', config.limits.connections.submission) }));
+    relay = await start(startRelay(ctx, { tls: init.tls, guard: metrics.connectionGuard('relay', config.limits.connections.relay) }));
     queueWorker = await start(startQueueWorker(ctx, { tls: init.tls }));
-    imap = await start(startImap(ctx, { tls: init.tls }));
+    imap = await start(startImap(ctx, { tls: init.tls, guard: metrics.connectionGuard('imap', config.limits.connections.imap) }));
     // Read receipts recorded before a crash or restart are sent now (after the postmaster is published).
     started.push(receipts = startReceiptSender(ctx));
     // Record-server API: HTTPS + client certificate only (off unless listen.api is set).
@@ -151,6 +151,8 @@ export async function startGateway(ctx: GatewayContext, opts: StartOptions = {})
       (await ctx.sealer()).usePool(undefined);
       ctx.accounts.useKeyUnwrapper(undefined);
       await sealPool.close();
+      // Refusals still being counted are written before the stop record.
+      await ctx.audit.flushRefusals();
       await ctx.audit.record({ actor: 'system', action: 'gateway.stop', outcome: 'ok', details: {} });
       logger.info('medgate stopped');
     },

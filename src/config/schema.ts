@@ -5,6 +5,27 @@ const domain = z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9]
 
 const LOGIN_LIMITS_DEFAULT = { maxFailuresPerAddress: 10, windowSeconds: 900, slowAfterFailures: 3, delayMs: 250, maxDelayMs: 4000 };
 
+const SUBMISSION_CONNECTIONS = { maxConnections: 1000, maxPerAddress: 50, maxUnauthenticated: 300, preAuthSeconds: 30, minBytesPerSecond: 20, rateGraceSeconds: 10 };
+const RELAY_CONNECTIONS = { maxConnections: 300, maxPerAddress: 30, maxUnauthenticated: 100, preAuthSeconds: 30, minBytesPerSecond: 20, rateGraceSeconds: 10 };
+const IMAP_CONNECTIONS = { maxConnections: 2000, maxPerAddress: 100, maxUnauthenticated: 300, preAuthSeconds: 30, minBytesPerSecond: 20, rateGraceSeconds: 10 };
+
+/**
+ * One listener family's connection limits. `maxUnauthenticated` below `maxConnections` keeps the
+ * rest for logged-in sessions: strangers never fill the door.
+ */
+function connectionLimits(defaults: typeof SUBMISSION_CONNECTIONS) {
+  return z.strictObject({
+    maxConnections: z.number().int().min(1).max(1_000_000).default(defaults.maxConnections),
+    maxPerAddress: z.number().int().min(1).max(1_000_000).default(defaults.maxPerAddress),
+    maxUnauthenticated: z.number().int().min(1).max(1_000_000).default(defaults.maxUnauthenticated),
+    preAuthSeconds: z.number().min(0.1).max(3600).default(defaults.preAuthSeconds),
+    minBytesPerSecond: z.number().min(0).max(1_000_000_000).default(defaults.minBytesPerSecond),
+    rateGraceSeconds: z.number().min(0.1).max(3600).default(defaults.rateGraceSeconds),
+  }).refine((l) => l.maxUnauthenticated < l.maxConnections, {
+    message: 'maxUnauthenticated must be below maxConnections (the rest is kept for logged-in sessions)',
+  }).default(defaults);
+}
+
 export const configSchema = z.strictObject({
   /** The gateway's own mail domain: local mailboxes live under it. */
   domain,
@@ -90,7 +111,37 @@ export const configSchema = z.strictObject({
   limits: z.strictObject({
     /** Largest message accepted, in bytes (advertised as SMTP SIZE). */
     maxMessageBytes: z.number().int().min(1024).default(50 * 1024 * 1024),
-  }).default({ maxMessageBytes: 50 * 1024 * 1024 }),
+    /** Connection limits per listener family (src/net/connection-guard.ts, docs/operations.md "Connection limits"). */
+    connections: z.strictObject({
+      submission: connectionLimits(SUBMISSION_CONNECTIONS),
+      relay: connectionLimits(RELAY_CONNECTIONS),
+      imap: connectionLimits(IMAP_CONNECTIONS),
+    }).default({ submission: SUBMISSION_CONNECTIONS, relay: RELAY_CONNECTIONS, imap: IMAP_CONNECTIONS }),
+  }).default({ maxMessageBytes: 50 * 1024 * 1024, connections: { submission: SUBMISSION_CONNECTIONS, relay: RELAY_CONNECTIONS, imap: IMAP_CONNECTIONS } }),
+  /** The audit trail (docs/operations.md "Audit trail"). */
+  audit: z.strictObject({
+    /**
+     * Refusals of one kind (action and reason) from one client address: the first
+     * `individualPerWindow` in a window of `windowSeconds` are recorded one by one, the rest counted
+     * into one aggregate record when the window closes.
+     */
+    refusals: z.strictObject({
+      individualPerWindow: z.number().int().min(0).max(100_000).default(10),
+      windowSeconds: z.number().min(0.1).max(86_400).default(60),
+    }).default({ individualPerWindow: 10, windowSeconds: 60 }),
+  }).default({ refusals: { individualPerWindow: 10, windowSeconds: 60 } }),
+  /** SMTP submission (docs/smtp.md "From rules"). */
+  submission: z.strictObject({
+    /**
+     * Application accounts (practice software) and the doctors each may sign for: the From of a
+     * message it submits may name one of them (the gateway adds `Sender: <application>`); any
+     * other account's From must be its own address.
+     */
+    signFor: z.record(
+      z.string().min(3).max(320).transform((v) => v.trim().toLowerCase()),
+      z.array(z.string().min(3).max(320).transform((v) => v.trim().toLowerCase())),
+    ).default({}),
+  }).default({ signFor: {} }),
   /** The record-server HTTPS API (`listen.api`). */
   api: z.strictObject({
     /** Per client certificate: `burst` requests at once, then `requestsPerMinute` (0 = no limit); beyond, 429 + Retry-After. */
@@ -98,9 +149,17 @@ export const configSchema = z.strictObject({
       requestsPerMinute: z.number().int().min(0).max(1_000_000).default(120),
       burst: z.number().int().min(1).max(1_000_000).default(30),
     }).default({ requestsPerMinute: 120, burst: 30 }),
+    /**
+     * Per client address, before authentication (a caller without a certificate costs a TLS
+     * handshake and an audit count, not a database round trip per request); beyond, 429 + Retry-After.
+     */
+    addressRateLimit: z.strictObject({
+      requestsPerMinute: z.number().int().min(0).max(1_000_000).default(600),
+      burst: z.number().int().min(1).max(1_000_000).default(100),
+    }).default({ requestsPerMinute: 600, burst: 100 }),
     /** Letters a patient search needs at least (a one-letter prefix names too many patients). */
     minSearchLetters: z.number().int().min(1).max(64).default(2),
-  }).default({ rateLimit: { requestsPerMinute: 120, burst: 30 }, minSearchLetters: 2 }),
+  }).default({ rateLimit: { requestsPerMinute: 120, burst: 30 }, addressRateLimit: { requestsPerMinute: 600, burst: 100 }, minSearchLetters: 2 }),
   /** The record console (`listen.console`): doctors consult the filing store in a browser. */
   console: z.strictObject({
     /** The record-server account whose key opens filed documents (default: the only local `rmp` account). */

@@ -9,12 +9,11 @@ import type { ExtractionInput } from './parse.js';
 import { parseSubmission, parseSubmissionFile } from './parse-submission.js';
 import { sealFile } from '../crypto/seal/seal-stream.js';
 import type { SealedFile } from '../store/types.js';
-import fs from 'node:fs/promises';
 import type { X509Credential } from '../crypto/smime/index.js';
 import { MedgateError } from '../errors.js';
 import { splitHeaderBlock } from '../crypto/seal/header-block.js';
 import { planOuterLayer } from '../crypto/seal/seal-parts.js';
-import { readFileHead } from '../util/file-head.js';
+import { readRawHead, readRawWhole, type RawSource } from '../util/spool-file.js';
 import type { SealFormat } from './recipient-format.js';
 
 /** Header blocks are bounded to 1 MiB at submission. */
@@ -191,7 +190,7 @@ export async function sealSubmission(req: SubmissionToSeal): Promise<SealedSubmi
 
 /** A submission spooled to disk, sealed to a file: memory does not grow with the message (issue 4). */
 export interface SubmissionFileToSeal extends Omit<SubmissionToSeal, 'raw'> {
-  rawFile: string;
+  rawFile: RawSource;
   /** Created by the seal (0600, fsynced); the caller commits it to the store or removes it. */
   outFile: string;
 }
@@ -202,11 +201,11 @@ export interface SealedSubmissionFile extends Omit<SealedSubmission, 'sealed'> {
 
 export async function sealSubmissionFile(req: SubmissionFileToSeal): Promise<SealedSubmissionFile> {
   const facts = describeSubmission(await parseSubmissionFile(req.rawFile), req);
-  const head = (await readFileHead(req.rawFile, HEAD_MAX)).head;
+  const head = (await readRawHead(req.rawFile, HEAD_MAX)).head;
   const result = await sealFile({ rawFile: req.rawFile, outFile: req.outFile, routing: facts.routing, ...sealKeys(req, clientEncrypted(head, req.envelopeFrom)) });
   // CMS (pkijs) seals in memory: the S/MIME copy of a large message holds it whole (bounded by limits.maxMessageBytes).
   const smime = req.recipients.some((r) => r.format === 'smime') && !result.alreadyEncrypted
-    ? await smimeCopy(await fs.readFile(req.rawFile), req, facts.routing, result.messageId, result.alreadyEncrypted)
+    ? await smimeCopy(await readRawWhole(req.rawFile), req, facts.routing, result.messageId, result.alreadyEncrypted)
     : undefined;
   return {
     ...facts, sealed: { path: req.outFile, size: result.size, sha256: result.sha256 },

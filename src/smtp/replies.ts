@@ -49,6 +49,11 @@ const SENDER_REASON_TEXT: Record<SenderRefusalReason, string> = {
 
 export type RecipientRefusalReason = 'unknown' | 'no-key' | 'mssante-denied' | 'domain-not-whitelisted' | 'suspended' | 'revoked';
 
+/** An address as a reply may quote it: printable ASCII only, at most 320 characters. */
+function quoted(address: string): string {
+  return address.replace(/[^\x21-\x7e]/g, '?').slice(0, 320);
+}
+
 function domainOf(address: string): string {
   return address.slice(address.lastIndexOf('@') + 1);
 }
@@ -106,6 +111,17 @@ export const replies = {
     'or "PATIENT: NOM Prenom JJ/MM/AAAA" in the subject', 'patient-required'),
   rightsRefused: (role: string, reason: string): SmtpReply => new SmtpReply(550, '5.7.1',
     `Refused by the shared-record rights matrix (role ${role}): ${reason.replace(/[^\x20-\x7e]/g, '?')}`, 'rights-refused'),
+  notAMessage: (): SmtpReply => new SmtpReply(554, '5.6.0',
+    'Not an Internet message: it must start with header fields (From, To, Subject, ...) then a blank line; nothing was accepted', 'not-a-message'),
+  fromMissing: (account: string): SmtpReply => new SmtpReply(550, '5.6.0',
+    `The message has no From header field: add "From: <${account}>"`, 'from-missing'),
+  fromMultiple: (account: string): SmtpReply => new SmtpReply(550, '5.6.0',
+    `The From header field must name one address, the sender's <${account}>`, 'from-multiple'),
+  fromNotOwned: (from: string, account: string, application: boolean): SmtpReply => new SmtpReply(550, '5.7.1',
+    `From <${quoted(from)}> is not an address of the authenticated account ${account}` +
+    (application ? ', nor a doctor this application may sign for (submission.signFor)' : '') + '; send with your own address', 'from-not-owned'),
+  senderFieldNotOwned: (sender: string, account: string): SmtpReply => new SmtpReply(550, '5.7.1',
+    `Sender <${quoted(sender)}> is not the authenticated account ${account}: remove the Sender header field or set it to <${account}>`, 'sender-field-not-owned'),
   noRecipient: (): SmtpReply => new SmtpReply(554, '5.5.1', 'No valid recipients', 'no-recipient'),
 
   // --- peer relay port (src/smtp/relay): mutual TLS between gateways, sealed messages only ---

@@ -5,6 +5,7 @@ import type { DirectoryEntry } from '../../store/types.js';
 import type { AcceptedRecipient, DsnRequest, SealedFacts } from '../delivery.js';
 import { isSmtpReply, replies, replyForError, SmtpReply } from '../replies.js';
 import { logUnexpected, refuse, type SubmissionDeps } from './deps.js';
+import { checkFromHeader, HEADER_MAX } from './sender-check.js';
 import { stateOf } from './session-state.js';
 import { withSpooledMessage } from './spool.js';
 
@@ -55,6 +56,8 @@ export async function acceptData(deps: SubmissionDeps, stream: SMTPServerDataStr
       if (!identity || !senderEntry) throw replies.authRequired();
       const accepted = to.map((a) => state.recipients.get(a)).filter((r) => !!r);
       if (accepted.length !== to.length || !accepted.length) throw replies.noRecipient();
+      const fromRule = await checkFromHeader(deps, session, await spooled.head(HEADER_MAX), { from, to, size: spooled.size });
+      if (fromRule.addSender) await spooled.prepend(Buffer.from(`Sender: <${fromRule.addSender}>\r\n`, 'latin1'));
       try {
         const toRecordServer = accepted.some((r) => r.recordServer);
         const result = await deps.delivery.acceptSubmission({
