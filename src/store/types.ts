@@ -366,6 +366,12 @@ export interface MailTx {
   setFlags(mailboxId: number, uids: number[], op: 'set' | 'add' | 'remove', flags: string[]): Promise<StoredMessage[]>;
   copyMessages(fromMailboxId: number, uids: number[], toMailboxId: number): Promise<Array<[number, number]>>;
   expunge(mailboxId: number, uids?: number[]): Promise<number[]>;
+  /**
+   * MailRepo.commit inside the transaction, for sealed bytes in memory and existing mailboxes
+   * (IMAP APPEND: the check whether the message is already there and its insert are one step).
+   * Throws MAILBOX_UNKNOWN when a placement's mailbox does not exist.
+   */
+  commit(sealed: Buffer, placements: Placement[], internalDate?: Date): Promise<CommittedDelivery>;
 }
 
 /** What `Store.write` gives `work`. Grows as more decisions move into one transaction. */

@@ -317,6 +317,19 @@ export class PgMailRepo implements MailRepo {
       setFlags: (mailboxId, uids, op, flags) => this.setFlagsIn(c, mailboxId, uids, op, flags),
       copyMessages: (from, uids, to) => this.copyIn(c, from, uids, to),
       expunge: (mailboxId, uids) => this.expungeIn(c, mailboxId, uids),
+      commit: async (sealed, placements, internalDate = new Date()) => {
+        const blobId = createHash('sha256').update(sealed).digest('hex');
+        const wanted = placements.map((p) => ({ owner: p.owner.toLowerCase(), name: canonicalMailboxName(p.mailbox), flags: uniqueFlags(p.flags ?? []).join(' '), key: p.deliveryKey }));
+        const rows = await this.place(c, wanted.map((_, i) => i), wanted, {
+          blobId, size: sealed.length, now: new Date().toISOString(), internalDate: internalDate.toISOString(), chunks: splitChunks(sealed),
+        });
+        const placed: CommittedDelivery['placed'] = [];
+        for (const row of rows) {
+          if (row.mailbox_id === null) throw new MedgateError('MAILBOX_UNKNOWN', `no mailbox named ${wanted[row.ord - 1]!.name}`);
+          placed[row.ord - 1] = await placedFrom(c, row, wanted[row.ord - 1]!.key);
+        }
+        return { blobId, placed: placed.filter((p) => p !== undefined), queued: false };
+      },
     };
   }
 
