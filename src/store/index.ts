@@ -1,7 +1,6 @@
 import path from 'node:path';
 import type { MedgateConfig } from '../config/schema.js';
 import { MedgateError } from '../errors.js';
-import { PgStore } from './postgres/pg-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store } from './types.js';
 
@@ -43,6 +42,8 @@ export async function openStore(config: MedgateConfig, options: OpenStoreOptions
     await store.migrate();
     return store;
   }
+  // Loaded only for PostgreSQL: the driver and its code are ~15 MB of a gateway at rest on SQLite (issue 31).
+  const { PgStore } = await import('./postgres/pg-store.js');
   const store = await PgStore.open({
     url: chosen.url, poolSize: chosen.poolSize, nodeId: options.nodeId ?? `node-${process.pid}`,
     ...(options.onError ? { onError: options.onError } : {}),
