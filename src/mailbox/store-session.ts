@@ -324,13 +324,17 @@ export class StoreUserSession implements ImapUserSession {
    */
   async append(mailbox: string, raw: Buffer, flags: string[], internalDate: Date): Promise<AppendResult> {
     const mb = await this.mailbox(mailbox);
+    const sent = mb.specialUse === '\\Sent' && this.view === 'opened';
     // The candidate is found (decrypting recent Sent messages if need be) while the client's copy is
     // sealed: neither may happen inside the store transaction below.
     const [sealed, candidate] = await Promise.all([
       this.sealer.sealOwnCopy(raw, this.pgpKey, this.user, internalDate),
-      mb.specialUse === '\\Sent' && this.view === 'opened' ? this.gatewaySentCopy(mb, raw) : Promise.resolve(undefined),
+      sent ? this.gatewaySentCopy(mb, raw) : Promise.resolve(undefined),
     ]);
     const placement = { owner: this.user, mailbox: mb.name, flags, deliveryKey: `append:${randomUUID()}` };
+    // Any other mailbox (drafts, imaptest's APPENDs) has no decision to make: the delivery path's
+    // group commit (SQLite) and one-statement commit (PostgreSQL), announced once its facts are recorded.
+    if (!sent) return this.appended(await this.ctx.localDelivery.deliver(sealed, [placement], { internalDate, announce: false }), raw, mb);
     // One decision, one transaction: whether the gateway's copy is still there, and the insert of the
     // client's copy when it is not. Two APPENDs racing (two connections of Thunderbird, two nodes)
     // cannot both insert beside it, nor can one insert while an expunge removes it.
@@ -351,7 +355,11 @@ export class StoreUserSession implements ImapUserSession {
       this.ctx.logger.info({ mailboxId: mb.id, uid: outcome.kept }, 'APPEND to Sent answered with the copy filed at submission (same bytes)');
       return { uid: outcome.kept, uidValidity: mb.uidValidity };
     }
-    const res = outcome.committed;
+    return this.appended(outcome.committed, raw, mb);
+  }
+
+  /** After the commit of a client's copy: its facts recorded, then announced. */
+  private async appended(res: CommittedDelivery, raw: Buffer, mb: Mailbox): Promise<AppendResult> {
     const placed = res.placed[0]!;
     // The client just gave us these bytes: its sessions serve them without decrypting what was just
     // sealed. Only in memory, as after a decryption; a later session opens the sealed copy (same bytes).
@@ -363,7 +371,7 @@ export class StoreUserSession implements ImapUserSession {
       this.shared.remember(res.blobId, { bytes, facts, routing: null });
       this.shared.facts.set(res.blobId, facts);
     }
-    // Committed in the transaction above; announced (EXISTS on every node) by the one delivery path.
+    // Committed (by the delivery path, or in APPEND's transaction); announced (EXISTS on every node) by the one delivery path.
     this.ctx.localDelivery.announce(res);
     return { uid: placed.uid, uidValidity: mb.uidValidity };
   }
