@@ -16,7 +16,7 @@ import { startImap } from './mailbox/imap-listener.js';
 import { autoconfigRoutes } from './http/autoconfig.js';
 import { autodiscoverRoutes } from './http/autodiscover.js';
 import { startApiServer } from './http/api-server.js';
-import { startConsole } from './console/server.js';
+import type { startConsole } from './console/server.js';
 import { missingServeFlags, SERVE_NODE_FLAGS } from './runtime/node-flags.js';
 import { unsupportedNodeWarning } from './runtime/node-version.js';
 
@@ -53,7 +53,9 @@ export async function startGateway(ctx: GatewayContext, opts: StartOptions = {})
   metrics.watchStore(ctx.store);
   metrics.watchRevocation(config.pki.crls);
   // Sealing runs in worker threads: crypto uses every core, the event loop stays free for clients.
-  const sealPool = new SealPool();
+  // They start with the work and end when idle (workers.sealing): an idle gateway holds none.
+  const sealing = config.workers.sealing;
+  const sealPool = new SealPool({ minThreads: sealing.minThreads, ...(sealing.maxThreads ? { maxThreads: sealing.maxThreads } : {}), idleTimeoutMs: sealing.idleSeconds * 1000 });
   (await ctx.sealer()).usePool(sealPool);
   ctx.accounts.useKeyUnwrapper((wrapped, passphrase) => sealPool.unwrapKey(wrapped, passphrase));
   const http = new HttpServer({
@@ -101,7 +103,8 @@ export async function startGateway(ctx: GatewayContext, opts: StartOptions = {})
     api = await startApiServer(ctx, { tls: init.tls });
     if (api) started.push(api);
     // Record console for doctors: HTTPS, off unless listen.console is set.
-    consoleServer = await startConsole(ctx, { tls: init.tls });
+    // Fastify and its plugins are loaded only when the console is on (~10 MB at rest otherwise).
+    consoleServer = config.listen.console === undefined ? undefined : await (await import('./console/server.js')).startConsole(ctx, { tls: init.tls });
   } catch (err) {
     for (const s of started.reverse()) await s.close().catch(() => undefined);
     await sealPool.close().catch(() => undefined);

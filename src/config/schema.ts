@@ -204,6 +204,20 @@ export const configSchema = z.strictObject({
      */
     leaseSeconds: z.number().min(1).max(3600).default(60),
   }).default({ pollMs: 2000, retryBaseSeconds: 60, retryMaxSeconds: 3600, delayNoticeAfterMinutes: 240, maxLifetimeHours: 120, leaseSeconds: 60 }),
+  /**
+   * Worker threads (issue 31: sized to the machine and the load, not fixed). The sealing threads
+   * (seal, open, APPEND, Argon2 at LOGIN) start with the work, up to `maxThreads` (default: the
+   * machine's available parallelism), and end after `idleSeconds` without work, down to
+   * `minThreads`. `minThreads` = `maxThreads` keeps a warm, fixed pool (no thread start on the first
+   * message after a quiet spell, ~25 MB more per thread at rest).
+   */
+  workers: z.strictObject({
+    sealing: z.strictObject({
+      minThreads: z.number().int().min(0).max(256).default(0),
+      maxThreads: z.number().int().min(1).max(256).optional(),
+      idleSeconds: z.number().min(0.1).max(86_400).default(30),
+    }).default({ minThreads: 0, idleSeconds: 30 }),
+  }).default({ sealing: { minThreads: 0, idleSeconds: 30 } }),
   demo: z.strictObject({
     /** On an empty store, create the demo practice described in `file`. Off in production. */
     enabled: z.boolean().default(false),

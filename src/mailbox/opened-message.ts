@@ -55,7 +55,7 @@ function asBuffer(b: Uint8Array): Buffer {
 }
 
 /** A sender's own copies of our verdict fields are renamed so they cannot pass as medgate's. */
-function neutraliseForgedFields(raw: Buffer): Buffer {
+export function neutraliseForgedFields(raw: Buffer): Buffer {
   const end = raw.indexOf('\r\n\r\n') >= 0 ? raw.indexOf('\r\n\r\n') : raw.indexOf('\n\n');
   const head = raw.subarray(0, end < 0 ? raw.length : end).toString('latin1');
   if (!OURS.test(head)) return raw;

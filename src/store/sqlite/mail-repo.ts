@@ -138,8 +138,8 @@ export class SqliteMailRepo implements MailRepo {
     const external = isSealedFile(sealed);
     const blobId = external ? sealed.sha256 : createHash('sha256').update(sealed).digest('hex');
     const size = external ? sealed.size : sealed.length;
-    let createdFile = false;
     const now = new Date().toISOString();
+    let createdFile = false;
     const work = (): CommittedDelivery => {
       // The file reaches its durable place before the row that names it (see BlobFiles), in the same
       // synchronous turn as the INSERT: no expunge can drop an existing copy in between.

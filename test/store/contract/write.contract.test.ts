@@ -90,6 +90,34 @@ contract('store transactions (write)', (h, kind) => {
     expect((await store.mail.getBlob(done[1]!.blobId))?.equals(items[1]!)).toBe(true);
   });
 
+  it('inserts a message only when the check in the same transaction finds none (APPEND to Sent): 10 racing writers, one insert', async () => {
+    const { store } = h();
+    const sent = (await store.mail.ensureMailbox(A, 'Sent')).id;
+    const other = await h().another();
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? other : store).write(async (tx) => {
+      await tx.mail.lockMailbox(sent);
+      const [there] = await tx.mail.getMessages(sent, [1]);
+      if (there) return { kept: there.uid };
+      const done = await tx.mail.commit(Buffer.from('the copy'), [{ owner: A, mailbox: 'Sent', flags: ['\\Seen'], deliveryKey: `append:${i}` }]);
+      return { inserted: done.placed[0]!.uid };
+    })));
+    expect(results.filter((r) => 'inserted' in r)).toEqual([{ inserted: 1 }]);
+    expect(results.filter((r) => 'kept' in r)).toHaveLength(9);
+    expect((await store.mail.listMessages(sent)).map((m) => [m.uid, m.flags])).toEqual([[1, ['\\Seen']]]);
+  });
+
+  it('a commit inside a transaction that then throws leaves no message, no blob and no UID consumed', async () => {
+    const { store } = h();
+    const sent = await store.mail.ensureMailbox(A, 'Sent');
+    await expect(store.write(async (tx) => {
+      await tx.mail.commit(Buffer.from('rolled back'), [{ owner: A, mailbox: 'Sent', deliveryKey: 'rb' }]);
+      throw new Error('decided against it');
+    })).rejects.toThrow('decided against it');
+    expect(await store.mail.listMessages(sent.id)).toEqual([]);
+    expect(await h().count('blobs')).toBe(0);
+    expect(await store.mail.getMailboxById(sent.id)).toEqual(sent);
+  });
+
   it.skipIf(kind !== 'sqlite')('SQLite: a work that waits on something else than the store is rolled back (STORE_TX_YIELDED)', async () => {
     const { store } = h();
     const { inbox } = await setup();
