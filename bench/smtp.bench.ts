@@ -72,6 +72,7 @@ const PACED_RATE = process.env.BENCH_PACED_RATE === undefined ? undefined : Numb
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 const ROUND_MESSAGES = Number(process.env.BENCH_ROUND_MESSAGES ?? 150);
 const ROUND_SEALS = Number(process.env.BENCH_ROUND_SEALS ?? 60);
+const SEAL_MIN_THREADS = process.env.BENCH_SEAL_MIN_THREADS === undefined ? undefined : Number(process.env.BENCH_SEAL_MIN_THREADS);
 
 function line(name: string, r: { seconds: number; latencies: number[]; failures: number }, rss: string): string {
   const rate = r.latencies.length / r.seconds;
@@ -137,6 +138,8 @@ async function main(): Promise<void> {
     const configA = YAML.parse(fs.readFileSync(t.a.config, 'utf8')) as { security: { kdfMemoryExponent: number; loginCache?: { ttlSeconds: number } } };
     configA.security.kdfMemoryExponent = KDF_MEMORY_EXPONENT;
     if (LOGIN_CACHE_TTL !== undefined) configA.security.loginCache = { ttlSeconds: LOGIN_CACHE_TTL };
+    // BENCH_SEAL_MIN_THREADS: gateway A's sealing threads kept at rest (default 0; = cores: the fixed pool before issue 31).
+    if (SEAL_MIN_THREADS !== undefined) (configA as Record<string, unknown>)['workers'] = { sealing: { minThreads: SEAL_MIN_THREADS } };
     fs.writeFileSync(t.a.config, YAML.stringify(configA));
     const rewrap = await t.a.cli('user', 'passwd', PAUL, '--current', PASSWORD, '--password', PASSWORD);
     if (rewrap.code !== 0) throw new Error(`re-wrapping the sender's key failed: ${rewrap.stderr}`);

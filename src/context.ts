@@ -42,6 +42,7 @@ export async function createContext(config: MedgateConfig, opts: { logDestinatio
   // Lost connections are logged by code only: a query may carry values.
   const store = await openStore(config, { nodeId, onError: (code) => logger.warn({ code }, 'database connection problem') });
   const audit = new AuditTrail(store.audit);
+  audit.configureRefusals(config.audit.refusals, (err) => logger.error({ code: (err as { code?: string }).code ?? (err as Error).name }, 'audit aggregate record failed'));
   const directory = new DirectoryService(store, audit, config.domain);
   let ca: Promise<TestCa> | undefined;
   const loadCa = (): Promise<TestCa> => (ca ??= loadTestCa(config.pki.caDir).catch((err: unknown) => { ca = undefined; throw err; }));
@@ -61,7 +62,7 @@ export async function createContext(config: MedgateConfig, opts: { logDestinatio
     .then(([k, intake, m]) => new m.MessageSealer(directory, config.domain, k.privateKey, config.smime.prefer, config.mssante.outbound, intake.privateKey.toPublic()))
     .catch((err: unknown) => { sealer = undefined; throw err; }));
   const mailEvents = new MailEvents(store.changes);
-  const localDelivery = new StoreLocalDelivery(store.mail, mailEvents, logger);
+  const localDelivery = new StoreLocalDelivery(store, mailEvents, logger);
   return {
     nodeId, config, logger, store, audit, directory, accounts, loadCa, sealer: getSealer, mailEvents, localDelivery,
     close: async () => { mailEvents.close(); await store.close(); },

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CRL_FILE_STATES, crlStates } from './pki/crl-status.js';
+import { ConnectionGuard, type ConnectionLimits } from './net/connection-guard.js';
 import type { Store } from './store/types.js';
 
 /** Prometheus metrics for one gateway process. Labels carry decisions and codes, never people. */
@@ -15,7 +16,28 @@ export class Metrics {
     labelNames: ['action', 'outcome'] as const, registers: [this.registry],
   });
 
+  readonly connectionsRefused = new Counter({
+    name: 'medgate_connections_refused_total', help: 'Connections refused at accept by listener family and limit',
+    labelNames: ['listener', 'reason'] as const, registers: [this.registry],
+  });
+  readonly connectionsClosed = new Counter({
+    name: 'medgate_connections_closed_total', help: 'Connections closed by a limit (pre-auth deadline, too slow, evicted unauthenticated)',
+    labelNames: ['listener', 'reason'] as const, registers: [this.registry],
+  });
+  private readonly guards = new Map<string, ConnectionGuard>();
+
   constructor() {
+    const guards = this.guards;
+    new Gauge({
+      name: 'medgate_connections', help: 'Open connections by listener family, in total and not yet logged in',
+      labelNames: ['listener', 'state'] as const, registers: [this.registry],
+      collect() {
+        for (const [listener, guard] of guards) {
+          this.set({ listener, state: 'total' }, guard.size);
+          this.set({ listener, state: 'unauthenticated' }, guard.unauthenticatedCount);
+        }
+      },
+    });
     collectDefaultMetrics({ register: this.registry, prefix: 'medgate_' });
   }
 
@@ -40,6 +62,16 @@ export class Metrics {
         this.set(states.missing + states.unreadable + states.stale > 0 ? 1 : 0);
       },
     });
+  }
+
+  /** A listener family's connection guard, counted in /metrics under `listener`. */
+  connectionGuard(listener: string, limits: ConnectionLimits): ConnectionGuard {
+    const guard = new ConnectionGuard(limits, {
+      refused: (reason) => this.connectionsRefused.inc({ listener, reason }),
+      closed: (reason) => this.connectionsClosed.inc({ listener, reason }),
+    });
+    this.guards.set(listener, guard);
+    return guard;
   }
 
   /** Database pool use and queue depth by recipient state, read at each scrape. */

@@ -16,7 +16,7 @@ import { startImap } from './mailbox/imap-listener.js';
 import { autoconfigRoutes } from './http/autoconfig.js';
 import { autodiscoverRoutes } from './http/autodiscover.js';
 import { startApiServer } from './http/api-server.js';
-import { startConsole } from './console/server.js';
+import type { startConsole } from './console/server.js';
 import { missingServeFlags, SERVE_NODE_FLAGS } from './runtime/node-flags.js';
 import { unsupportedNodeWarning } from './runtime/node-version.js';
 
@@ -34,7 +34,7 @@ export interface StartOptions {
 
 export async function startGateway(ctx: GatewayContext, opts: StartOptions = {}): Promise<RunningGateway> {
   const { config, logger } = ctx;
-  // Only the serving process owns the spool: what a crash left there (clear text) goes first.
+  // Only the serving process owns the spool: what a crash left there (ciphertext whose key is gone) goes first.
   const leftover = removeLeftoverSpool(path.join(config.dataDir, 'spool'));
   if (leftover) logger.warn({ files: leftover }, 'removed spool files left by an earlier crash');
   // A large sealed message moved into the store just before a crash, its row never committed.
@@ -53,7 +53,9 @@ export async function startGateway(ctx: GatewayContext, opts: StartOptions = {})
   metrics.watchStore(ctx.store);
   metrics.watchRevocation(config.pki.crls);
   // Sealing runs in worker threads: crypto uses every core, the event loop stays free for clients.
-  const sealPool = new SealPool();
+  // They start with the work and end when idle (workers.sealing): an idle gateway holds none.
+  const sealing = config.workers.sealing;
+  const sealPool = new SealPool({ minThreads: sealing.minThreads, ...(sealing.maxThreads ? { maxThreads: sealing.maxThreads } : {}), idleTimeoutMs: sealing.idleSeconds * 1000 });
   (await ctx.sealer()).usePool(sealPool);
   ctx.accounts.useKeyUnwrapper((wrapped, passphrase) => sealPool.unwrapKey(wrapped, passphrase));
   const http = new HttpServer({
@@ -91,17 +93,18 @@ export async function startGateway(ctx: GatewayContext, opts: StartOptions = {})
   try {
     httpPort = await http.listen();
     started.push(http);
-    submission = await start(startSubmission(ctx, { tls: init.tls }));
-    relay = await start(startRelay(ctx, { tls: init.tls }));
+    submission = await start(startSubmission(ctx, { tls: init.tls, guard: metrics.connectionGuard('submission', config.limits.connections.submission) }));
+    relay = await start(startRelay(ctx, { tls: init.tls, guard: metrics.connectionGuard('relay', config.limits.connections.relay) }));
     queueWorker = await start(startQueueWorker(ctx, { tls: init.tls }));
-    imap = await start(startImap(ctx, { tls: init.tls }));
+    imap = await start(startImap(ctx, { tls: init.tls, guard: metrics.connectionGuard('imap', config.limits.connections.imap) }));
     // Read receipts recorded before a crash or restart are sent now (after the postmaster is published).
     started.push(receipts = startReceiptSender(ctx));
     // Record-server API: HTTPS + client certificate only (off unless listen.api is set).
     api = await startApiServer(ctx, { tls: init.tls });
     if (api) started.push(api);
     // Record console for doctors: HTTPS, off unless listen.console is set.
-    consoleServer = await startConsole(ctx, { tls: init.tls });
+    // Fastify and its plugins are loaded only when the console is on (~10 MB at rest otherwise).
+    consoleServer = config.listen.console === undefined ? undefined : await (await import('./console/server.js')).startConsole(ctx, { tls: init.tls });
   } catch (err) {
     for (const s of started.reverse()) await s.close().catch(() => undefined);
     await sealPool.close().catch(() => undefined);
@@ -151,6 +154,8 @@ export async function startGateway(ctx: GatewayContext, opts: StartOptions = {})
       (await ctx.sealer()).usePool(undefined);
       ctx.accounts.useKeyUnwrapper(undefined);
       await sealPool.close();
+      // Refusals still being counted are written before the stop record.
+      await ctx.audit.flushRefusals();
       await ctx.audit.record({ actor: 'system', action: 'gateway.stop', outcome: 'ok', details: {} });
       logger.info('medgate stopped');
     },

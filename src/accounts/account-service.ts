@@ -196,13 +196,15 @@ export class AccountService {
     const { remote } = context;
     if (remote !== undefined && (await this.addressLimit?.isRefused(remote))) {
       // Refused before the password is looked at: the right password gets the same answer.
-      await this.o.audit.record({ actor: address, action: 'auth.login', outcome: 'refused', details: { via: context.via, remote, reason: 'address-rate-limited' } });
+      await this.o.audit.refused({ actor: address, action: 'auth.login', outcome: 'refused', details: { via: context.via, remote, reason: 'address-rate-limited' }, source: remote, reason: 'address-rate-limited' });
       throw loginRateLimited();
     }
     const account = await this.o.store.accounts.get(address);
     const fail = async (reason: string): Promise<never> => {
       const delayMs = remote !== undefined && this.addressLimit ? await this.addressLimit.recordFailure(remote) : 0;
-      await this.o.audit.record({ actor: address, action: 'auth.login', outcome: 'refused', details: { via: context.via, remote, reason, ...(delayMs ? { delayMs } : {}) } });
+      // Per source and window: a spray is audited in full for its first attempts, then counted.
+      const event = { actor: address, action: 'auth.login', outcome: 'refused' as const, details: { via: context.via, remote, reason, ...(delayMs ? { delayMs } : {}) } };
+      await (remote !== undefined ? this.o.audit.refused({ ...event, source: remote, reason }) : this.o.audit.record(event));
       if (delayMs) await sleep(delayMs);
       throw wrongCredentials();
     };
@@ -254,7 +256,7 @@ export class AccountService {
   async unlockByCertificate(certPem: string, context: { via: string; remote?: string }): Promise<UnlockedAccount> {
     const info = readCertificateInfo(certPem);
     const fail = async (address: string, reason: string): Promise<never> => {
-      await this.o.audit.record({ actor: address, action: 'auth.certificate', outcome: 'refused', details: { via: context.via, remote: context.remote, reason } });
+      await this.o.audit.refused({ actor: address, action: 'auth.certificate', outcome: 'refused', details: { via: context.via, remote: context.remote, reason }, source: context.remote ?? 'local', reason });
       throw wrongCredentials();
     };
     const address = info.emails[0]?.toLowerCase();

@@ -33,12 +33,102 @@ export type AuditVerification =
   | { ok: true; records: number; headHash: string }
   | { ok: false; records: number; brokenAt: number; reason: string };
 
+/** How refusals from one source are audited (config `audit.refusals`). */
+export interface RefusalAggregation {
+  /** Refusals of one kind from one source recorded one by one in a window; beyond, only counted. */
+  individualPerWindow: number;
+  windowSeconds: number;
+}
+
+/** A refusal: `source` is the client address it came from, `reason` its stable code. */
+export interface RefusalEvent extends AuditEvent {
+  source: string;
+  reason: string;
+}
+
+interface RefusalWindow {
+  from: Date;
+  individual: number;
+  counted: number;
+  actors: Set<string>;
+  action: string;
+  source: string;
+  reason: string;
+  timer: NodeJS.Timeout | undefined;
+}
+
+const DEFAULT_REFUSALS: RefusalAggregation = { individualPerWindow: 10, windowSeconds: 60 };
+
 /**
  * The append-only, hash-chained audit trail: each record carries the hash of the previous one, so
  * editing, removing or reordering any record breaks every hash after it.
+ *
+ * Refusals (`refused()`) are audited per source and window: the first few of each kind one by one,
+ * with all their details, then only counted, and the count written as one record (`aggregate: true`)
+ * when the window closes. A flood of refused attempts (an API hammered without a certificate, a
+ * password spray, a port scan) writes a bounded number of chained records, not one each (issue 27).
  */
 export class AuditTrail {
+  private readonly windows = new Map<string, RefusalWindow>();
+  private refusals: RefusalAggregation = DEFAULT_REFUSALS;
+  /** Where an aggregate that cannot be written is reported (the log). */
+  private onAggregateError: (err: unknown) => void = () => {};
+
   constructor(private readonly repo: AuditRepo, private readonly now: () => Date = () => new Date()) {}
+
+  /** Sets how refusals are aggregated, and where a failed aggregate write is reported. */
+  configureRefusals(o: RefusalAggregation, onError?: (err: unknown) => void): void {
+    this.refusals = o;
+    if (onError) this.onAggregateError = onError;
+  }
+
+  /**
+   * Audits a refusal: recorded individually while its source has had fewer than
+   * `individualPerWindow` refusals of this action and reason in the current window, else counted
+   * into the window's aggregate record.
+   */
+  async refused(event: RefusalEvent): Promise<void> {
+    const { source, reason, ...rest } = event;
+    const key = `${event.action}\u0000${source}\u0000${reason}`;
+    let w = this.windows.get(key);
+    if (!w) {
+      w = { from: this.now(), individual: 0, counted: 0, actors: new Set(), action: event.action, source, reason, timer: undefined };
+      const opened = w;
+      this.windows.set(key, w);
+      w.timer = setTimeout(() => void this.closeWindow(key, opened), this.refusals.windowSeconds * 1000);
+      w.timer.unref();
+    }
+    if (w.individual < this.refusals.individualPerWindow) {
+      w.individual++;
+      await this.record({ ...rest, outcome: 'refused' });
+      return;
+    }
+    w.counted++;
+    if (w.actors.size < 10) w.actors.add(event.actor);
+  }
+
+  private async closeWindow(key: string, w: RefusalWindow): Promise<void> {
+    if (this.windows.get(key) !== w) return;
+    this.windows.delete(key);
+    if (w.timer) clearTimeout(w.timer);
+    if (!w.counted) return;
+    try {
+      await this.record({
+        actor: 'aggregate', action: w.action, outcome: 'refused',
+        details: {
+          aggregate: true, remote: w.source, reason: w.reason, count: w.counted,
+          recordedIndividually: w.individual, from: w.from.toISOString(), to: this.now().toISOString(), actors: [...w.actors],
+        },
+      });
+    } catch (err) {
+      this.onAggregateError(err);
+    }
+  }
+
+  /** Writes every open window's count now (at shutdown, and for tests). */
+  async flushRefusals(): Promise<void> {
+    await Promise.all([...this.windows].map(([key, w]) => this.closeWindow(key, w)));
+  }
 
   async record(event: AuditEvent): Promise<AuditRecord> {
     return this.repo.append((prev) => {

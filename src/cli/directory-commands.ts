@@ -84,7 +84,7 @@ export function registerDirectoryCommands(program: Command): void {
     .option('-o, --out <file>', 'write to a file instead of standard output'))
     .action(async (opts: { out?: string }, cmd: Command) => {
       await withContext(cmd, async (ctx) => {
-        const [{ ensureFilingKey }, { ensurePostmaster }] = await Promise.all([import('../crypto/gateway-keys.js'), import('../smtp/dsn/postmaster.js')]);
+        const [{ ensureFilingKey }, { ensurePostmaster }] = await Promise.all([import('../crypto/gateway-keys.js'), import('../mailbox/postmaster.js')]);
         const filing = await ensureFilingKey(ctx.config.keysDir ?? ctx.config.dataDir, ctx.config.domain);
         // The postmaster signs delivery reports and read receipts: peers must know its key.
         await ensurePostmaster(ctx);

@@ -66,6 +66,7 @@ export function registerPatientsCommands(program: Command): void {
           out(`${tab} (${docs.length})`);
           for (const d of docs) {
             out(`  ${d.id}  ${d.date}  ${d.type}  ${d.part}  from ${d.sender}${d.title ? `  "${d.title}"` : ''}${d.supersededBy ? `  superseded by ${d.supersededBy}` : ''}`);
+            if (d.author.status !== 'sender') out(`      ${d.authorMark}`);
           }
         }
       });
@@ -106,18 +107,41 @@ export function registerPatientsCommands(program: Command): void {
     .description('export one patient (or --all) as folders with export.xml and the sealed documents')
     .option('--all', 'every patient')
     .requiredOption('--out <dir>', 'output folder')
-    .option('--passphrase <passphrase>', 'write one archive encrypted with this passphrase instead of clear folders'))
-    .action(async (id: string | undefined, opts: { all?: boolean; out: string; passphrase?: string }, cmd: Command) => {
+    .option('--passphrase <passphrase>', 'write one archive encrypted with this passphrase instead of clear folders')
+    .option('--portable', 'also write each original document (PDF, HPRIM text, summary), decrypted with the record server\'s key, for other software')
+    .option('--record-server <address>', 'portable: the record-server account whose key opens the documents (default: console.recordServer, or the only one)')
+    .option('--record-server-password-file <file>', 'portable: file holding that account\'s password (default: console.recordServerPasswordFile)')
+    .option('--write-clear-files', 'portable without --passphrase: write the decrypted documents IN CLEAR on disk'))
+    .action(async (id: string | undefined, opts: { all?: boolean; out: string; passphrase?: string; portable?: boolean; recordServer?: string; recordServerPasswordFile?: string; writeClearFiles?: boolean }, cmd: Command) => {
       if (!id && !opts.all) throw new MedgateError('USAGE', 'give a patient id or --all');
+      if (opts.portable && !opts.passphrase && !opts.writeClearFiles) {
+        throw new MedgateError('USAGE', 'a portable export holds the decrypted documents: give --passphrase (one encrypted archive), or --write-clear-files to write them in clear on disk');
+      }
       await withContext(cmd, async (ctx) => {
         const filing = await filingFor(ctx);
         const progress = progressBar('export');
         const { exportPatients } = await import('../filing/export.js');
+        let originals: Parameters<typeof exportPatients>[2]['originals'];
+        let decrypted = 0;
+        if (opts.portable) {
+          const { RecordServerKey, openDocument, recordServerAddress } = await import('../console/records.js');
+          const address = opts.recordServer?.trim().toLowerCase() ?? await recordServerAddress(ctx);
+          const key = new RecordServerKey(ctx, address, opts.recordServerPasswordFile);
+          if (!key.available) throw new MedgateError('USAGE', 'a portable export needs the record server\'s key: give --record-server and --record-server-password-file (or set console.recordServer and console.recordServerPasswordFile)');
+          originals = async (d, patientId) => {
+            const opened = await openDocument(ctx, key, await filing.document(d.id));
+            // Each decryption is audited (document and patient ids, never content or names).
+            await ctx.audit.record({ actor: 'operator', action: 'patients.export.decrypt', outcome: opened ? 'ok' : 'failed', details: { documentId: d.id, patientId, recordServer: address, clear: !opts.passphrase } });
+            if (opened) decrypted++;
+            return opened ? { content: opened.content, filename: opened.filename, contentType: opened.contentType } : undefined;
+          };
+        }
         const r = await exportPatients(filing, ctx.store.mail, {
           ...(id ? { ids: [(await filing.patientRow(id)).id] } : {}), out: opts.out,
           ...(opts.passphrase ? { passphrase: opts.passphrase } : {}), ...(progress ? { progress } : {}),
+          ...(originals ? { originals, clearFiles: !!opts.writeClearFiles } : {}),
         });
-        await ctx.audit.record({ actor: 'operator', action: 'patients.export', outcome: 'ok', details: { patients: r.patients, documents: r.documents, encrypted: !!opts.passphrase } });
+        await ctx.audit.record({ actor: 'operator', action: 'patients.export', outcome: 'ok', details: { patients: r.patients, documents: r.documents, encrypted: !!opts.passphrase, ...(opts.portable ? { portable: true, decrypted } : {}) } });
         out(`exported ${r.patients} patient(s), ${r.documents} document(s) to ${opts.out}${opts.passphrase ? ` (encrypted archive ${r.written[0]})` : ''}`);
       });
     });

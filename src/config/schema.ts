@@ -5,6 +5,27 @@ const domain = z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9]
 
 const LOGIN_LIMITS_DEFAULT = { maxFailuresPerAddress: 10, windowSeconds: 900, slowAfterFailures: 3, delayMs: 250, maxDelayMs: 4000 };
 
+const SUBMISSION_CONNECTIONS = { maxConnections: 1000, maxPerAddress: 50, maxUnauthenticated: 300, preAuthSeconds: 30, minBytesPerSecond: 20, rateGraceSeconds: 10 };
+const RELAY_CONNECTIONS = { maxConnections: 300, maxPerAddress: 30, maxUnauthenticated: 100, preAuthSeconds: 30, minBytesPerSecond: 20, rateGraceSeconds: 10 };
+const IMAP_CONNECTIONS = { maxConnections: 2000, maxPerAddress: 100, maxUnauthenticated: 300, preAuthSeconds: 30, minBytesPerSecond: 20, rateGraceSeconds: 10 };
+
+/**
+ * One listener family's connection limits. `maxUnauthenticated` below `maxConnections` keeps the
+ * rest for logged-in sessions: strangers never fill the door.
+ */
+function connectionLimits(defaults: typeof SUBMISSION_CONNECTIONS) {
+  return z.strictObject({
+    maxConnections: z.number().int().min(1).max(1_000_000).default(defaults.maxConnections),
+    maxPerAddress: z.number().int().min(1).max(1_000_000).default(defaults.maxPerAddress),
+    maxUnauthenticated: z.number().int().min(1).max(1_000_000).default(defaults.maxUnauthenticated),
+    preAuthSeconds: z.number().min(0.1).max(3600).default(defaults.preAuthSeconds),
+    minBytesPerSecond: z.number().min(0).max(1_000_000_000).default(defaults.minBytesPerSecond),
+    rateGraceSeconds: z.number().min(0.1).max(3600).default(defaults.rateGraceSeconds),
+  }).refine((l) => l.maxUnauthenticated < l.maxConnections, {
+    message: 'maxUnauthenticated must be below maxConnections (the rest is kept for logged-in sessions)',
+  }).default(defaults);
+}
+
 export const configSchema = z.strictObject({
   /** The gateway's own mail domain: local mailboxes live under it. */
   domain,
@@ -90,7 +111,37 @@ export const configSchema = z.strictObject({
   limits: z.strictObject({
     /** Largest message accepted, in bytes (advertised as SMTP SIZE). */
     maxMessageBytes: z.number().int().min(1024).default(50 * 1024 * 1024),
-  }).default({ maxMessageBytes: 50 * 1024 * 1024 }),
+    /** Connection limits per listener family (src/net/connection-guard.ts, docs/operations.md "Connection limits"). */
+    connections: z.strictObject({
+      submission: connectionLimits(SUBMISSION_CONNECTIONS),
+      relay: connectionLimits(RELAY_CONNECTIONS),
+      imap: connectionLimits(IMAP_CONNECTIONS),
+    }).default({ submission: SUBMISSION_CONNECTIONS, relay: RELAY_CONNECTIONS, imap: IMAP_CONNECTIONS }),
+  }).default({ maxMessageBytes: 50 * 1024 * 1024, connections: { submission: SUBMISSION_CONNECTIONS, relay: RELAY_CONNECTIONS, imap: IMAP_CONNECTIONS } }),
+  /** The audit trail (docs/operations.md "Audit trail"). */
+  audit: z.strictObject({
+    /**
+     * Refusals of one kind (action and reason) from one client address: the first
+     * `individualPerWindow` in a window of `windowSeconds` are recorded one by one, the rest counted
+     * into one aggregate record when the window closes.
+     */
+    refusals: z.strictObject({
+      individualPerWindow: z.number().int().min(0).max(100_000).default(10),
+      windowSeconds: z.number().min(0.1).max(86_400).default(60),
+    }).default({ individualPerWindow: 10, windowSeconds: 60 }),
+  }).default({ refusals: { individualPerWindow: 10, windowSeconds: 60 } }),
+  /** SMTP submission (docs/smtp.md "From rules"). */
+  submission: z.strictObject({
+    /**
+     * Application accounts (practice software) and the doctors each may sign for: the From of a
+     * message it submits may name one of them (the gateway adds `Sender: <application>`); any
+     * other account's From must be its own address.
+     */
+    signFor: z.record(
+      z.string().min(3).max(320).transform((v) => v.trim().toLowerCase()),
+      z.array(z.string().min(3).max(320).transform((v) => v.trim().toLowerCase())),
+    ).default({}),
+  }).default({ signFor: {} }),
   /** The record-server HTTPS API (`listen.api`). */
   api: z.strictObject({
     /** Per client certificate: `burst` requests at once, then `requestsPerMinute` (0 = no limit); beyond, 429 + Retry-After. */
@@ -98,9 +149,17 @@ export const configSchema = z.strictObject({
       requestsPerMinute: z.number().int().min(0).max(1_000_000).default(120),
       burst: z.number().int().min(1).max(1_000_000).default(30),
     }).default({ requestsPerMinute: 120, burst: 30 }),
+    /**
+     * Per client address, before authentication (a caller without a certificate costs a TLS
+     * handshake and an audit count, not a database round trip per request); beyond, 429 + Retry-After.
+     */
+    addressRateLimit: z.strictObject({
+      requestsPerMinute: z.number().int().min(0).max(1_000_000).default(600),
+      burst: z.number().int().min(1).max(1_000_000).default(100),
+    }).default({ requestsPerMinute: 600, burst: 100 }),
     /** Letters a patient search needs at least (a one-letter prefix names too many patients). */
     minSearchLetters: z.number().int().min(1).max(64).default(2),
-  }).default({ rateLimit: { requestsPerMinute: 120, burst: 30 }, minSearchLetters: 2 }),
+  }).default({ rateLimit: { requestsPerMinute: 120, burst: 30 }, addressRateLimit: { requestsPerMinute: 600, burst: 100 }, minSearchLetters: 2 }),
   /** The record console (`listen.console`): doctors consult the filing store in a browser. */
   console: z.strictObject({
     /** The record-server account whose key opens filed documents (default: the only local `rmp` account). */
@@ -145,6 +204,20 @@ export const configSchema = z.strictObject({
      */
     leaseSeconds: z.number().min(1).max(3600).default(60),
   }).default({ pollMs: 2000, retryBaseSeconds: 60, retryMaxSeconds: 3600, delayNoticeAfterMinutes: 240, maxLifetimeHours: 120, leaseSeconds: 60 }),
+  /**
+   * Worker threads (issue 31: sized to the machine and the load, not fixed). The sealing threads
+   * (seal, open, APPEND, Argon2 at LOGIN) start with the work, up to `maxThreads` (default: the
+   * machine's available parallelism), and end after `idleSeconds` without work, down to
+   * `minThreads`. `minThreads` = `maxThreads` keeps a warm, fixed pool (no thread start on the first
+   * message after a quiet spell, ~25 MB more per thread at rest).
+   */
+  workers: z.strictObject({
+    sealing: z.strictObject({
+      minThreads: z.number().int().min(0).max(256).default(0),
+      maxThreads: z.number().int().min(1).max(256).optional(),
+      idleSeconds: z.number().min(0.1).max(86_400).default(30),
+    }).default({ minThreads: 0, idleSeconds: 30 }),
+  }).default({ sealing: { minThreads: 0, idleSeconds: 30 } }),
   demo: z.strictObject({
     /** On an empty store, create the demo practice described in `file`. Off in production. */
     enabled: z.boolean().default(false),
@@ -183,7 +256,12 @@ export const configSchema = z.strictObject({
     rights: z.record(z.string(), z.array(z.string())).default({}),
     /** Role per sender address (application accounts, or a correction of the directory). */
     senders: z.record(z.string(), z.string()).default({}),
-  }).default({ rights: {}, senders: {} }),
+    /**
+     * HPRIM lab code (line 11's first word) → the directory address of that lab: an HPRIM result
+     * whose header names a mapped code has that lab as its verified author (docs/record-server.md).
+     */
+    hprimLabs: z.record(z.string().min(1).max(20), z.string().min(3).max(320)).default({}),
+  }).default({ rights: {}, senders: {}, hprimLabs: {} }),
 });
 
 export type MedgateConfigInput = z.input<typeof configSchema>;

@@ -27,9 +27,12 @@ const TYPE_LABELS: Record<string, string> = {
   'consultation-report': 'Compte rendu de consultation',
   'hospital-report': "Compte rendu d'hospitalisation",
   'operative-report': 'Compte rendu opératoire',
+  'exam-report': "Compte rendu d'examen",
+  'pathology-report': "Compte rendu d'anatomie et de cytologie pathologiques",
   biology: 'Résultat de biologie',
   imaging: "Compte rendu d'imagerie",
   prescription: 'Prescription',
+  certificate: 'Certificat',
   letter: 'Courrier',
   other: 'Autre document',
 };

@@ -222,9 +222,56 @@ ${notice ? `<p class="notice">${esc(notice)}</p>` : ''}
   const senders = new Map(Object.entries(ctx.config.filing.senders).map(([k, v]) => [k.toLowerCase(), v]));
   const senderRole = (doc: DocumentView): string => roleLabel(senders.get(doc.sender.toLowerCase()) ?? doc.senderRole);
 
+  // Author and transmitter (issue 30): who wrote it, when that is not who sent it.
+  const authorNote = (doc: DocumentView): string => {
+    const a = doc.author;
+    if (a.status === 'verified') return `<br><span class="badge ok">Auteur vérifié : ${esc(a.name ? `${a.name} <${a.address}>` : a.address)}</span> <span class="muted">transmis par ${esc(doc.sender)}</span>`;
+    if (a.status === 'unverified') return `<br><span class="badge warn">Transmis par ${esc(doc.sender)}, auteur non vérifié${a.name ? ` (se dit de ${esc(a.name)})` : ''}</span>`;
+    return '';
+  };
+
   const signature = (doc: DocumentView): string => doc.verified ? '<span class="badge ok">Signature vérifiée</span>' : '<span class="badge bad">Signature non vérifiée</span>';
 
-  app.get<{ Params: { id: string }; Querystring: { onglet?: string } }>('/dossier/:id', get, async (req, reply) => {
+  /**
+   * The current summary on top of the record (issue 30): its sections (antécédents, allergies,
+   * traitement en cours, vaccinations…), its date and author, read from the summary itself with the
+   * record server's key, in memory for this response only.
+   */
+  const summaryOnTop = async (f: FilingService, view: Awaited<ReturnType<FilingService['show']>>): Promise<string> => {
+    const current = [...view.tabs.summary].filter((d) => !d.supersededBy).sort((a, b) => (a.date < b.date ? 1 : a.date > b.date ? -1 : 0));
+    const top = current.find((d) => (d.author.status === 'verified' ? d.author.address : d.sender) === view.treatingDoctor) ?? current[0];
+    if (!top) return '<section class="summary-top" aria-label="Synthèse en cours"><h3>Synthèse en cours</h3><p class="muted">Aucune synthèse dans ce dossier.</p></section>';
+    const replaced = view.tabs.summary.filter((d) => d.supersededBy).length;
+    const by = top.author.status === 'verified' ? top.author.address : top.sender;
+    let sections = '';
+    if (rmp.available) {
+      const opened = await openDocument(ctx, rmp, await f.document(top.id)).catch(() => undefined);
+      const parsed = opened && opened.kind === 'text' ? summarySections(decodeText(opened.content)) : [];
+      sections = parsed.length
+        ? `<dl class="summary-sections">${parsed.map((s) => `<dt>${esc(s.title)}</dt><dd>${s.lines.map((l) => esc(l)).join('<br>') || '<span class="muted">—</span>'}</dd>`).join('')}</dl>`
+        : '<p class="muted">Cette synthèse n’a pas de rubriques reconnues : ouvrez-la pour la lire.</p>';
+    }
+    return `<section class="summary-top" aria-label="Synthèse en cours"><h3>Synthèse en cours</h3>
+<p>${esc(frDate(top.date))} — par ${esc(await doctorName(by))}${top.author.status === 'sender' ? '' : top.author.status === 'verified' ? ` (transmise par ${esc(top.sender)})` : ' — transmise, auteur non vérifié'} — <a href="/document/${esc(top.id)}">ouvrir</a>${replaced ? ` — ${replaced} synthèse(s) remplacée(s) : <a href="/dossier/${esc(view.id)}?onglet=summary">historique</a>` : ''}</p>
+${sections}</section>`;
+  };
+
+  /** The record as a timeline (as in the RMP): each date, the summary and the reports sent with it. */
+  const timeline = (view: Awaited<ReturnType<FilingService['show']>>): string => {
+    const docs = Object.values(view.tabs).flat();
+    const dates = [...new Set(docs.map((d) => d.date))].sort().reverse();
+    if (!dates.length) return '<p class="muted">Aucun document.</p>';
+    return `<ol class="timeline">${dates.map((date) => {
+      const day = docs.filter((d) => d.date === date);
+      const messages = [...new Set(day.map((d) => d.messageId))];
+      return `<li><h4>${esc(frDate(date))}</h4>${messages.map((m) => {
+        const sent = day.filter((d) => d.messageId === m).sort((a, b) => (a.tab === 'summary' ? -1 : b.tab === 'summary' ? 1 : 0));
+        return `<ul class="sent-together" aria-label="Envoyés ensemble par ${esc(sent[0]!.sender)}">${sent.map((d) => `<li><a href="/document/${esc(d.id)}">${esc(typeLabel(d.type))}</a>${d.title ? ` — ${esc(d.title)}` : ''} <span class="muted">(${esc(d.sender)})</span>${d.supersededBy ? ' <span class="badge">Remplacée</span>' : ''}${authorNote(d)}</li>`).join('')}</ul>`;
+      }).join('')}</li>`;
+    }).join('')}</ol>`;
+  };
+
+  app.get<{ Params: { id: string }; Querystring: { onglet?: string; vue?: string } }>('/dossier/:id', get, async (req, reply) => {
     const f = await filing();
     const access = await accessTo(f, req.consoleSession!, req.params.id);
     if (!access.ok) throw DENIED('dossier');
@@ -233,8 +280,10 @@ ${notice ? `<p class="notice">${esc(notice)}</p>` : ''}
     const pendingMessages = new Set((await f.listReconcile(false)).filter((r) => r.patientId === view.id).map((r) => r.messageId));
     await audit(req, 'console.view', 'ok', { what: 'record', patientId: view.id, basis: access.basis, tab });
     const user = userOf(req, reply);
+    const chronological = req.query.vue === 'chronologie';
     const tabs = TABS.filter((t) => t !== 'other' || view.tabs.other.length).map((t) =>
-      `<li><a href="/dossier/${esc(view.id)}?onglet=${t}"${t === tab ? ' aria-current="page"' : ''}>${TAB_LABELS[t]} (${view.tabs[t].length})</a></li>`).join('');
+      `<li><a href="/dossier/${esc(view.id)}?onglet=${t}"${t === tab && !chronological ? ' aria-current="page"' : ''}>${TAB_LABELS[t]} (${view.tabs[t].length})</a></li>`).join('')
+      + `<li><a href="/dossier/${esc(view.id)}?vue=chronologie"${chronological ? ' aria-current="page"' : ''}>Chronologie</a></li>`;
     const byDate = (a: DocumentView, b: DocumentView): number => (a.date === b.date ? 0 : a.date < b.date ? 1 : -1);
     const docs = [...view.tabs[tab]].sort(byDate);
     const current = docs.filter((x) => !x.supersededBy);
@@ -242,7 +291,7 @@ ${notice ? `<p class="notice">${esc(notice)}</p>` : ''}
     const row = (x: DocumentView, old: boolean): string => `<tr${old ? ' class="history"' : ''}>
 <td><input type="checkbox" name="documents" value="${esc(x.id)}" id="doc-${esc(x.id)}" aria-label="Sélectionner"></td>
 <td>${esc(frDate(x.date))}</td><td><a href="/document/${esc(x.id)}">${esc(typeLabel(x.type))}</a>${x.title ? `<br><span class="muted">${esc(x.title)}</span>` : ''}${x.part !== 'body' ? `<br><span class="muted">${esc(x.part)}</span>` : ''}</td>
-<td>${esc(x.sender)}</td><td>${esc(senderRole(x))}</td><td>${signature(x)}${old ? ' <span class="badge">Remplacée</span>' : ''}${pendingMessages.has(x.messageId) || view.status === 'reconcile' ? ' <span class="badge warn">À rapprocher</span>' : ''}</td></tr>`;
+<td>${esc(x.sender)}${authorNote(x)}</td><td>${esc(senderRole(x))}</td><td>${signature(x)}${old ? ' <span class="badge">Remplacée</span>' : ''}${pendingMessages.has(x.messageId) || view.status === 'reconcile' ? ' <span class="badge warn">À rapprocher</span>' : ''}</td></tr>`;
     const head = '<thead><tr><th></th><th>Date</th><th>Document</th><th>Expéditeur</th><th>Rôle</th><th>Statut</th></tr></thead>';
     const table = docs.length
       ? `<form method="post" action="/envoyer">${csrfField(user.csrf)}<input type="hidden" name="patient" value="${esc(view.id)}">
@@ -255,7 +304,8 @@ ${rmp.available ? '<button type="submit">M’envoyer la sélection par messageri
 <p>Né(e) le ${esc(frDate(id.birthDate))}${id.sex ? ` — ${esc(sexLabel(id.sex))}` : ''}${id.ins ? ` — INS ${esc(id.ins.value)}` : ''}</p>
 <p>Médecin traitant : ${esc(await doctorName(view.treatingDoctor))}</p>
 <p>${basisBadge(access.basis)}${view.status === 'reconcile' ? ' <span class="badge warn">Identité à rapprocher par l’opérateur</span>' : ''}</p></section>
-<ul class="tabs">${tabs}</ul><h3>${TAB_LABELS[tab]}</h3>${table}`;
+${tab === 'summary' && !chronological ? await summaryOnTop(f, view) : ''}
+<ul class="tabs">${tabs}</ul>${chronological ? `<h3>Chronologie</h3>${timeline(view)}` : `<h3>${TAB_LABELS[tab]}</h3>${table}`}`;
     return html(reply, layout(`Dossier ${who(id)}`, body, user));
   });
 
@@ -298,7 +348,7 @@ ${rmp.available ? '<button type="submit">M’envoyer la sélection par messageri
     }
     const body = `<p><a href="/dossier/${esc(patientId)}?onglet=${v.tab}">← Dossier de ${esc(who(patient))}</a></p>
 <h2>${esc(typeLabel(v.type))}${v.title ? ` — ${esc(v.title)}` : ''}</h2>
-<p>${esc(frDate(v.date))} — de ${esc(v.sender)} (${esc(senderRole(v))}) — ${signature(v)}</p>
+<p>${esc(frDate(v.date))} — de ${esc(v.sender)} (${esc(senderRole(v))}) — ${signature(v)}${authorNote(v)}</p>
 <form method="post" action="/envoyer">${csrfField(user.csrf)}<input type="hidden" name="patient" value="${esc(patientId)}"><input type="hidden" name="documents" value="${esc(doc.id)}">
 <button type="submit">M’envoyer ce document par messagerie sécurisée</button></form>
 ${content}`;
@@ -467,4 +517,30 @@ ${notice ? `<p class="notice">${esc(notice)}</p>` : ''}
 <p>${operator ? 'Tous les accès d’urgence (opérateur).' : 'Les accès d’urgence aux dossiers de vos patients.'} La commande <code>medgate patients emergencies</code> montre la même liste.</p>
 ${rows.length ? `<table><thead><tr><th>Date</th><th>Médecin</th><th>Patient</th><th>Motif</th><th>Accès</th></tr></thead><tbody>${rows.join('')}</tbody></table>` : '<p class="muted">Aucun accès d’urgence.</p>'}`, user));
   });
+}
+
+const SUMMARY_SECTIONS: ReadonlyArray<[string, RegExp]> = [
+  ['Antécédents', /^(antécédents?|atcd)\b[^:]*:?\s*(.*)$/iu],
+  ['Allergies et intolérances', /^(allergies?|intolérances?)\b[^:]*:?\s*(.*)$/iu],
+  ['Traitement en cours', /^(traitements?|médicaments?)\s+(en cours|au long cours|habituels?|de fond|actuels?)\s*:?\s*(.*)$/iu],
+  ['Vaccinations', /^(vaccinations?|vaccins?)\b[^:]*:?\s*(.*)$/iu],
+  ['Facteurs de risque', /^facteurs de risque\b[^:]*:?\s*(.*)$/iu],
+];
+
+/** A summary's sections, in its own order: a line opening a section ("Allergies : pénicilline"), then its lines. */
+export function summarySections(text: string): Array<{ title: string; lines: string[] }> {
+  const out: Array<{ title: string; lines: string[] }> = [];
+  let current: { title: string; lines: string[] } | undefined;
+  for (const raw of text.split(/\r?\n/).slice(0, 400)) {
+    const line = raw.trim();
+    if (!line) continue;
+    const hit = SUMMARY_SECTIONS.map(([title, re]) => ({ title, m: re.exec(line) })).find((x) => x.m);
+    if (hit) {
+      const rest = (hit.m!.at(-1) ?? '').trim();
+      current = out.find((s) => s.title === hit.title) ?? { title: hit.title, lines: [] };
+      if (!out.includes(current)) out.push(current);
+      if (rest) current.lines.push(rest.slice(0, 300));
+    } else if (current && current.lines.length < 40) current.lines.push(line.slice(0, 300));
+  }
+  return out;
 }

@@ -63,8 +63,9 @@ export class RecordServerKey {
   readonly address: string | undefined;
   private readonly password: string | undefined;
 
-  constructor(private readonly ctx: GatewayContext, address: string | undefined) {
-    const file = ctx.config.console.recordServerPasswordFile;
+  /** `passwordFile`: another file than `console.recordServerPasswordFile` (the portable export's option). */
+  constructor(private readonly ctx: GatewayContext, address: string | undefined, passwordFile?: string) {
+    const file = passwordFile ?? ctx.config.console.recordServerPasswordFile;
     this.address = address;
     try {
       this.password = file ? fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '') : undefined;

@@ -13,6 +13,11 @@ export const CryptoErrorCode = {
   SIGNER_UNKNOWN: 'SIGNER_UNKNOWN',
   /** The signer's key or account is revoked or suspended. */
   SIGNER_REVOKED: 'SIGNER_REVOKED',
+  /**
+   * The signer's certificate cannot be checked for revocation now (no current CRL for its issuer):
+   * temporary, not a verdict on the signature (the relay answers 4xx, the peer retries).
+   */
+  SIGNER_UNCHECKED: 'SIGNER_UNCHECKED',
   /** Decryption failed although the key matches: the ciphertext was altered or damaged. */
   CIPHERTEXT_TAMPERED: 'CIPHERTEXT_TAMPERED',
   /** The bytes are not a medgate/1 message (MIME tree, armor or OpenPGP packets unreadable). */

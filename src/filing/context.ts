@@ -1,6 +1,6 @@
 import type { GatewayContext } from '../context.js';
 import { FilingService } from './filing-service.js';
-import type { RightsConfig } from './rights.js';
+import type { AuthorsConfig } from './authors.js';
 
 const services = new WeakMap<GatewayContext, Promise<FilingService>>();
 
@@ -14,11 +14,12 @@ export function filingFor(ctx: GatewayContext): Promise<FilingService> {
   return s;
 }
 
-/** The configured rights matrix (`filing.rights`, `filing.senders`). */
-export function rightsConfigOf(ctx: Pick<GatewayContext, 'config'>): RightsConfig {
-  const f = (ctx.config as { filing?: { rights?: Record<string, string[]>; senders?: Record<string, string> } }).filing;
+/** The configured rights matrix and verifiable authors (`filing.rights`, `filing.senders`, `filing.hprimLabs`). */
+export function rightsConfigOf(ctx: Pick<GatewayContext, 'config'>): AuthorsConfig {
+  const f = (ctx.config as { filing?: { rights?: Record<string, string[]>; senders?: Record<string, string>; hprimLabs?: Record<string, string> } }).filing;
   return {
     rights: f?.rights ?? {},
     senders: Object.fromEntries(Object.entries(f?.senders ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
+    hprimLabs: Object.fromEntries(Object.entries(f?.hprimLabs ?? {}).map(([k, v]) => [k.trim().toUpperCase(), v.trim().toLowerCase()])),
   };
 }

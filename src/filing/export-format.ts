@@ -4,6 +4,7 @@
  * type with the documents as sealed `.eml` (the bytes exactly as stored). With a passphrase the
  * whole tree is one zip inside an OpenPGP password-encrypted message (`medgate-export.zip.pgp`).
  */
+import { authorMark, type DocumentAuthor } from './authors.js';
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
 import { FilingError, FilingErrorCode } from './errors.js';
 import type { FiledIdentity } from './identity-hashes.js';
@@ -24,9 +25,13 @@ export interface ExportedDocument {
   contentDigest: string | null;
   verified: boolean;
   signerFingerprint: string | null;
+  /** Who wrote it when not the sender (src/filing/authors.ts); absent: the sender. */
+  author?: DocumentAuthor | undefined;
   supersededBy: string | null;
   /** Path of the `.eml`, relative to the patient folder. */
   file: string;
+  /** Portable export: the decrypted original document, relative to the patient folder. */
+  original?: { file: string; contentType: string; sha256: string } | undefined;
 }
 
 export interface ExportedPatient {
@@ -54,12 +59,22 @@ export function exportXml(p: ExportedPatient, exportedAt: string): string {
         document: p.documents.map((d) => ({
           '@_id': d.id, '@_type': d.type, '@_date': d.date, '@_part': d.part, '@_file': d.file, '@_sha256': d.sha256,
           '@_verified': String(d.verified),
+          ...(d.original ? { '@_original': d.original.file, '@_originalType': d.original.contentType, '@_originalSha256': d.original.sha256 } : {}),
           messageId: d.messageId, sender: d.sender,
           ...(d.senderRole ? { senderRole: d.senderRole } : {}),
           ...(d.title ? { title: d.title } : {}),
           ...(d.contentDigest ? { contentDigest: d.contentDigest } : {}),
           ...(d.signerFingerprint ? { signerFingerprint: d.signerFingerprint } : {}),
           ...(d.supersededBy ? { supersededBy: d.supersededBy } : {}),
+          // <author status="unverified">transmitted by X, author not verified</author>: the mark, readable by anyone.
+          ...(d.author && d.author.status !== 'sender' ? {
+            author: {
+              '@_status': d.author.status,
+              ...(d.author.status === 'verified' ? { '@_address': d.author.address, '@_via': d.author.via } : d.author.via ? { '@_via': d.author.via } : {}),
+              ...(d.author.name ? { '@_name': d.author.name } : {}),
+              '#text': authorMark(d.author, d.sender),
+            },
+          } : {}),
         })),
       },
     },
@@ -99,9 +114,22 @@ export function parseExportXml(xml: string): ExportedPatient {
       verified: str(d['@_verified']) === 'true', messageId: need(str(d.messageId), 'messageId'), sender: need(str(d.sender), 'sender'),
       senderRole: str(d.senderRole) ?? null, title: str(d.title) ?? null, contentDigest: str(d.contentDigest) ?? null,
       signerFingerprint: str(d.signerFingerprint) ?? null, supersededBy: str(d.supersededBy) ?? null,
+      ...(authorOfXml(d.author) ? { author: authorOfXml(d.author) } : {}),
     };
   });
   return { id: str(p['@_id']) ?? '', identity, documents };
+}
+
+function authorOfXml(v: unknown): DocumentAuthor | undefined {
+  if (!v || typeof v !== 'object') return undefined;
+  const a = v as Node;
+  const name = str(a['@_name']);
+  if (str(a['@_status']) === 'verified' && str(a['@_address'])) {
+    const via = str(a['@_via']) === 'hprim' ? 'hprim' : 'xdm';
+    return { status: 'verified', address: str(a['@_address'])!, via, ...(name ? { name } : {}) };
+  }
+  if (str(a['@_status']) === 'unverified') return { status: 'unverified', ...(str(a['@_via']) ? { via: str(a['@_via'])! } : {}), ...(name ? { name } : {}) };
+  return undefined;
 }
 
 /** Folder name of a patient: the INS matricule when known, else the internal id. */

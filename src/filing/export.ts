@@ -6,7 +6,22 @@ import * as openpgp from 'openpgp';
 import type { MailRepo } from '../store/types.js';
 import { FilingError, FilingErrorCode } from './errors.js';
 import { ARCHIVE_NAME, exportFolderName, exportXml, type ExportedDocument } from './export-format.js';
-import type { FilingService } from './filing-service.js';
+import type { DocumentView, FilingService } from './filing-service.js';
+
+/** `AAAA-MM-JJ_type_title.ext`: ASCII, no path separators, the original's extension. */
+export function originalName(d: Pick<DocumentView, 'date' | 'type' | 'title' | 'part'>, filename: string): string {
+  const ascii = (s: string): string => s.normalize('NFD').replace(/\p{M}+/gu, '').replace(/[^A-Za-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60);
+  const ext = /\.([A-Za-z0-9]{1,8})$/.exec(filename)?.[1]?.toLowerCase() ?? 'bin';
+  const title = ascii(d.title ?? '') || ascii(d.part.replace(/\.[A-Za-z0-9]{1,8}$/, '')) || 'document';
+  return `${d.date}_${d.type}_${title}.${ext}`;
+}
+
+function uniqueName(taken: Set<string>, name: string): string {
+  let candidate = name;
+  for (let n = 2; taken.has(candidate); n++) candidate = name.replace(/(\.[a-z0-9]+)$/, `-${n}$1`);
+  taken.add(candidate);
+  return candidate;
+}
 
 export interface ExportOptions {
   /** Patient ids; all patients when omitted. */
@@ -15,6 +30,14 @@ export interface ExportOptions {
   passphrase?: string;
   /** Called after each patient (for a progress bar). */
   progress?: (done: number, total: number) => void;
+  /**
+   * Portable export: each document's original (the PDF, the HPRIM text, the summary) as its author
+   * sent it, decrypted by this callback (with the record server's key, audited by the caller), beside
+   * the sealed `.eml`. Written only inside the passphrase-protected archive, unless `clearFiles`.
+   */
+  originals?: (doc: DocumentView, patientId: string) => Promise<{ content: Buffer; filename: string; contentType: string } | undefined>;
+  /** The operator asked for decrypted documents as clear files on disk (`--write-clear-files`). */
+  clearFiles?: boolean;
 }
 
 export interface ExportResult {
@@ -29,6 +52,9 @@ export interface ExportResult {
  * written: the tree is zipped in memory and encrypted (memory scales with the export size).
  */
 export async function exportPatients(filing: FilingService, mail: Pick<MailRepo, 'getBlob'>, o: ExportOptions): Promise<ExportResult> {
+  if (o.originals && !o.passphrase && !o.clearFiles) {
+    throw new FilingError(FilingErrorCode.EXPORT_INVALID, 'a portable export holds the decrypted documents: give --passphrase (one encrypted archive), or --write-clear-files to write them in clear on disk');
+  }
   const ids = o.ids ?? (await filing.listPatients()).map((p) => p.id);
   const files = new Map<string, Uint8Array>();
   const put = (rel: string, data: Uint8Array): void => {
@@ -46,15 +72,23 @@ export async function exportPatients(filing: FilingService, mail: Pick<MailRepo,
     const view = await filing.show(id);
     const folder = exportFolderName(view);
     const docs: ExportedDocument[] = [];
+    const taken = new Set<string>();
     for (const d of Object.values(view.tabs).flat()) {
       const blob = await mail.getBlob(d.blobId);
       if (!blob) throw new FilingError(FilingErrorCode.BLOB_MISSING, `the sealed message of document ${d.id} is missing from the store`, { id: d.id });
       const file = `${d.type}/${d.id}.eml`;
       put(`${folder}/${file}`, blob);
+      const original = o.originals ? await o.originals(d, view.id) : undefined;
+      let originalFile: string | undefined;
+      if (original) {
+        originalFile = uniqueName(taken, `documents/${originalName(d, original.filename)}`);
+        put(`${folder}/${originalFile}`, original.content);
+      }
       docs.push({
         id: d.id, messageId: d.messageId, part: d.part, type: d.type, date: d.date, sender: d.sender, senderRole: d.senderRole, title: d.title,
         sha256: createHash('sha256').update(blob).digest('hex'), contentDigest: null, verified: d.verified, signerFingerprint: null,
-        supersededBy: d.supersededBy, file,
+        supersededBy: d.supersededBy, file, ...(d.author.status !== 'sender' ? { author: d.author } : {}),
+        ...(original && originalFile ? { original: { file: originalFile, contentType: original.contentType, sha256: createHash('sha256').update(original.content).digest('hex') } } : {}),
       });
     }
     const rows = await filing.store.documentsOfPatient(view.id);

@@ -10,6 +10,8 @@ import { FilingError, FilingErrorCode } from './errors.js';
 import { identityHashes, MAX_PREFIX, prefixHash, searchForm, type FiledIdentity, type IdentityHashes } from './identity-hashes.js';
 import type { DocumentRow, FilingRepo, PatientRow, ReceiptRow, ReconcileRow } from '../store/types.js';
 import { tabOf, TABS, type Tab } from './tabs.js';
+import { titleWithoutSubjectTag } from '../message/identity/subject-tag.js';
+import { authorMark, type DocumentAuthor } from './authors.js';
 
 export type MatchOutcome = 'matched' | 'new' | 'reconcile' | 'unidentified';
 
@@ -17,6 +19,8 @@ export interface DocumentInput {
   part: string;
   type: string;
   title?: string | undefined;
+  /** Who wrote it when not the sender (src/filing/authors.ts); absent: the sender. */
+  author?: DocumentAuthor | undefined;
 }
 
 /** One item to file: from a routing header at ingestion, or from an export at import. */
@@ -83,6 +87,10 @@ export interface DocumentView {
   title: string | null;
   blobId: string;
   verified: boolean;
+  /** The author: the sender, a verified lab/XDM author, or "transmitted, author not verified". */
+  author: DocumentAuthor;
+  /** The author/transmitter mark as a sentence (console, API, `patients show`, export). */
+  authorMark: string;
   supersededBy: string | null;
 }
 
@@ -109,10 +117,12 @@ type Match =
   | { kind: 'reconcile'; candidate: PatientRow; reason: string };
 
 /** Documents of a routing header: its `documents` list when present, else the message as one document. */
-export function documentsOfRouting(routing: RoutingHeader & { documents?: DocumentInput[] | undefined }): DocumentInput[] {
+export function documentsOfRouting(routing: Pick<RoutingHeader, 'document'> & { documents?: Array<{ part: string; type: string; title?: string | undefined }> | undefined }): DocumentInput[] {
   const listed = routing.documents?.filter((d) => d.part);
-  if (listed && listed.length) return listed.map((d) => ({ part: d.part, type: d.type, title: d.title ?? routing.document.title }));
-  return [{ part: 'body', type: routing.document.type, title: routing.document.title }];
+  // A gateway before issue 30 kept the subject's patient tag in the title: it is dropped here too.
+  const title = (t: string | undefined): string | undefined => (t ? titleWithoutSubjectTag(t) || undefined : undefined);
+  if (listed && listed.length) return listed.map((d) => ({ part: d.part, type: d.type, title: title(d.title ?? routing.document.title) }));
+  return [{ part: 'body', type: routing.document.type, title: title(routing.document.title) }];
 }
 
 function newAccessCode(): string {
@@ -139,7 +149,11 @@ export class FilingService {
   }
 
   /** Files a delivered item from its verified routing header; idempotent per (messageId, part). */
-  ingest(routing: RoutingHeader & { documents?: DocumentInput[] | undefined }, verification: Verification, blobId: string, messageId: string, receipts: ReceiptRequest[] = []): Promise<IngestResult> {
+  ingest(routing: RoutingHeader, verification: Verification, blobId: string, messageId: string, receipts: ReceiptRequest[] = [], authors?: Map<string, DocumentAuthor>): Promise<IngestResult> {
+    const documents = documentsOfRouting(routing).map((d) => {
+      const author = authors?.get(d.part);
+      return author && author.status !== 'sender' ? { ...d, author } : { part: d.part, type: d.type, title: d.title };
+    });
     return this.file({
       receipts,
       patient: routing.patient ? {
@@ -149,7 +163,7 @@ export class FilingService {
       messageId, blobId,
       date: trustedDocumentDate(routing.document.date, routing.sealedAt),
       sender: { address: routing.sender.address.toLowerCase(), role: routing.sender.role ?? null },
-      documents: documentsOfRouting(routing),
+      documents,
       contentDigest: routing.contentDigest,
       verified: verification.valid,
       signerFingerprint: verification.fingerprint,
@@ -208,6 +222,7 @@ export class FilingService {
       senderAddress: item.sender.address, senderRole: item.sender.role,
       titleEnc: d.title ? this.cipher.encrypt(d.title) : null, blobId: item.blobId, contentDigest: item.contentDigest,
       verified: item.verified, signerFingerprint: item.signerFingerprint, supersededBy: null, filedAt: now,
+      author: d.author && d.author.status !== 'sender' ? JSON.stringify(d.author) : null,
     }));
     // The receipts owed go in with the documents (one transaction): filed ⇔ a receipt is owed.
     const inserted = await this.repo.insertDocuments(rows, receiptRows(item, outcome, now));
@@ -288,9 +303,11 @@ export class FilingService {
     if (!summary) return;
     const all = await this.repo.documentsOfPatient(patientId);
     const current = all.filter((d) => d.tab === 'summary' && !d.supersededBy && d.id !== summary.id && !filed.some((f) => f.id === d.id));
-    const treating = latest(current)?.senderAddress;
-    if (treating && treating !== summary.senderAddress) return;
-    const mine = current.filter((d) => d.senderAddress === summary.senderAddress);
+    // A summary is filed under its author: a verified one, else its sender. The treating doctor is
+    // the writer of the first summary filed: another doctor's (a replacement's) is kept beside it.
+    const treating = writerOf(firstFiled(all.filter((d) => d.tab === 'summary' && !filed.some((f) => f.id === d.id))));
+    if (treating && treating !== writerOf(summary)) return;
+    const mine = current.filter((d) => writerOf(d) === writerOf(summary));
     const newer = mine.filter((d) => d.date > summary.date);
     if (newer.length) await this.repo.setSupersededBy([summary.id], latest(newer)!.id);
     else if (mine.length) await this.repo.setSupersededBy(mine.map((d) => d.id), summary.id);
@@ -298,7 +315,7 @@ export class FilingService {
 
   async treatingDoctor(patientId: string): Promise<string | null> {
     const docs = await this.repo.documentsOfPatient(patientId);
-    return latest(docs.filter((d) => d.tab === 'summary' && !d.supersededBy))?.senderAddress ?? null;
+    return writerOf(firstFiled(docs.filter((d) => d.tab === 'summary'))) ?? null;
   }
 
   /** Patients whose family name starts with `text` (accent- and case-insensitive). */
@@ -336,7 +353,7 @@ export class FilingService {
     return {
       id: d.id, messageId: d.messageId, part: d.part, type: d.type, tab: tabOf(d.type), date: d.date, sender: d.senderAddress,
       senderRole: d.senderRole, title: d.titleEnc ? this.cipher.decrypt(d.titleEnc) : null, blobId: d.blobId, verified: d.verified,
-      supersededBy: d.supersededBy,
+      author: authorOfRow(d), authorMark: authorMark(authorOfRow(d), d.senderAddress), supersededBy: d.supersededBy,
     };
   }
 
@@ -418,6 +435,29 @@ export class FilingService {
   get store(): FilingRepo {
     return this.repo;
   }
+}
+
+/** The document's author as filed (null column: the sender). */
+export function authorOfRow(d: Pick<DocumentRow, 'author'>): DocumentAuthor {
+  if (!d.author) return { status: 'sender' };
+  try {
+    const a = JSON.parse(d.author) as DocumentAuthor;
+    return a && (a.status === 'verified' || a.status === 'unverified') ? a : { status: 'unverified' };
+  } catch {
+    return { status: 'unverified' };
+  }
+}
+
+/** Who wrote a document: its verified author, else its sender (who may only have transmitted it). */
+function writerOf(d: Omit<DocumentRow, 'seq'> | undefined): string | undefined {
+  if (!d) return undefined;
+  const a = authorOfRow(d);
+  return a.status === 'verified' ? a.address : d.senderAddress;
+}
+
+/** The first document filed (filing order): a summary sent later, or dated earlier, does not displace it. */
+function firstFiled(docs: DocumentRow[]): DocumentRow | undefined {
+  return [...docs].sort((a, b) => a.seq - b.seq)[0];
 }
 
 function latest(docs: DocumentRow[]): DocumentRow | undefined {

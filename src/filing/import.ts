@@ -133,7 +133,7 @@ async function importOne(filing: FilingService, mail: Pick<MailRepo, 'commit'>, 
     const committed = await mail.commit(blob, []); // stores the sealed bytes once (no mailbox placement)
     const res = await filing.file({
       patient: p.identity, messageId, blobId: committed.blobId, date: head.date,
-      sender: { address: head.sender, role: head.senderRole }, documents: fresh.map((d) => ({ part: d.doc.part, type: d.doc.type, title: d.doc.title ?? undefined })),
+      sender: { address: head.sender, role: head.senderRole }, documents: fresh.map((d) => ({ part: d.doc.part, type: d.doc.type, title: d.doc.title ?? undefined, author: d.doc.author })),
       contentDigest: head.contentDigest, verified, signerFingerprint: verified ? check.fingerprint : null,
       ...(p.id ? { preferredPatientId: p.id } : {}),
     });

@@ -4,6 +4,7 @@ export { FilingService, documentsOfRouting, type FilingItem, type IngestResult, 
 export { checkRights, checkRightsAll, rightsRoleOf, DEFAULT_RIGHTS, type RightsConfig, type RightsDecision, type SenderForRights } from './rights.js';
 export { TABS, tabOf, type Tab } from './tabs.js';
 export { filingFor, rightsConfigOf } from './context.js';
+export { authorMark, firstRefusal, judgeDocuments, type AuthorsConfig, type DocumentAuthor, type JudgedDocument } from './authors.js';
 export { fileDelivered, localRecordServers } from './ingestion.js';
 export type { FiledIdentity } from './identity-hashes.js';
 export { filingRoutes, recordServerOf } from './http-routes.js';

@@ -5,7 +5,9 @@
  * audited, and filing the same message again later is harmless (idempotent per message and part).
  */
 import type { GatewayContext } from '../context.js';
-import { filingFor } from './context.js';
+import { filingFor, rightsConfigOf } from './context.js';
+import { judgeDocuments, type DocumentAuthor } from './authors.js';
+import { documentsOfRouting } from './filing-service.js';
 import type { RoutingHeader, Verification } from '../crypto/seal/index.js';
 import type { IngestResult, ReceiptRequest } from './filing-service.js';
 import { sendPendingReceipts } from './receipts/receipt-sender.js';
@@ -53,7 +55,8 @@ export async function fileDelivered(ctx: GatewayContext, o: { sealed: Buffer; bl
     const { routing, verification } = await sealer.openRouting(o.sealed);
     receipts = await receiptsAsked(ctx, routing, verification, o.messageId, recordServers);
     const filing = await filingFor(ctx);
-    const result = await filing.ingest(routing, verification, o.blobId, o.messageId, receipts);
+    const authors = await authorsOf(ctx, routing);
+    const result = await filing.ingest(routing, verification, o.blobId, o.messageId, receipts, authors);
     await ctx.audit.record({
       actor: 'system', action: 'filing.ingest', outcome: 'ok', messageId: o.messageId,
       details: {
@@ -72,6 +75,21 @@ export async function fileDelivered(ctx: GatewayContext, o: { sealed: Buffer; bl
     await receiptsForFailure(ctx, o.messageId, receipts, reason);
     return { recordServers, error: reason };
   }
+}
+
+/**
+ * Each part's author, judged against this gateway's directory and configuration as the submission
+ * and relay checks judged it (src/filing/authors.ts): what is filed under whom, and what is marked
+ * "transmitted, author not verified".
+ */
+export async function authorsOf(ctx: GatewayContext, routing: RoutingHeader): Promise<Map<string, DocumentAuthor>> {
+  const listed = routing.documents?.length ? routing.documents : documentsOfRouting(routing).map((d) => ({ part: d.part, type: d.type }));
+  const s = routing.sender;
+  const sender = (await ctx.directory.lookup(s.address.toLowerCase())) ?? {
+    address: s.address.toLowerCase(), mailboxType: 'PER' as const, professionCode: s.professionCode ?? null, specialtyCode: s.specialtyCode ?? null, specialtyLabel: null,
+  };
+  const judged = await judgeDocuments(sender, listed, ctx.directory, rightsConfigOf(ctx));
+  return new Map(judged.map((j) => [j.part, j.author]));
 }
 
 /** The item is delivered but could not be filed: the sender who asked is told (`processed/error`, the code only). */

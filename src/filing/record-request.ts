@@ -151,9 +151,10 @@ async function documentsToSend(filing: FilingService, patientId: string, documen
 
 /**
  * Re-wraps each distinct sealed item once and delivers it (local INBOX) or queues it (remote doctor).
- * Every item is re-wrapped before anything is committed, and the commits go together (one group
- * transaction): a request that fails on one item (missing blob, damaged packet) sends nothing, so
- * retrying it never gives the doctor a document twice. Returns the count sent.
+ * Every item is re-wrapped before anything is committed, and the commits go together (one store
+ * transaction, LocalDelivery.deliverAll, on both stores): a request that fails on one item (missing
+ * blob, damaged packet, a crash) sends nothing, so retrying it never gives the doctor a document
+ * twice. Returns the count sent.
  */
 async function deliver(ctx: GatewayContext, o: {
   requestId: string; docs: DocumentRow[]; doctor: string; local: boolean;
@@ -167,21 +168,18 @@ async function deliver(ctx: GatewayContext, o: {
     if (!sealed) throw new FilingError(FilingErrorCode.BLOB_MISSING, `the sealed item of document ${doc.id} is missing from the store`, { documentId: doc.id, blobId });
     prepared.push({ doc, rewrapped: (await rewrapSealed(sealed, o.rmpKey, [o.doctorKey])).sealed });
   }
-  await Promise.all(prepared.map(async ({ doc, rewrapped }) => {
+  await ctx.localDelivery.deliverAll(prepared.map(({ doc, rewrapped }) => {
     const deliveryKey = `record:${o.requestId}:${doc.id}`;
-    if (o.local) {
-      const committed = await ctx.localDelivery.deliver(rewrapped, [{ owner: o.doctor, mailbox: 'INBOX', deliveryKey }]);
-    } else {
-      const queue: NewQueueItem = {
-        id: randomUUID(),
-        envelopeFrom: o.envelopeFrom,
-        messageId: firstValue(splitHeaderBlock(rewrapped).header, 'message-id') ?? deliveryKey,
-        expiresAt: new Date(Date.now() + ctx.config.queue.maxLifetimeHours * 3600_000).toISOString(),
-        ret: null, envid: null,
-        recipients: [{ recipient: o.doctor, notify: null, orcpt: null }],
-      };
-      await ctx.localDelivery.deliver(rewrapped, [], { queue });
-    }
+    if (o.local) return { sealed: rewrapped, placements: [{ owner: o.doctor, mailbox: 'INBOX', deliveryKey }] };
+    const queue: NewQueueItem = {
+      id: randomUUID(),
+      envelopeFrom: o.envelopeFrom,
+      messageId: firstValue(splitHeaderBlock(rewrapped).header, 'message-id') ?? deliveryKey,
+      expiresAt: new Date(Date.now() + ctx.config.queue.maxLifetimeHours * 3600_000).toISOString(),
+      ret: null, envid: null,
+      recipients: [{ recipient: o.doctor, notify: null, orcpt: null }],
+    };
+    return { sealed: rewrapped, placements: [], queue };
   }));
   return byBlob.size;
 }

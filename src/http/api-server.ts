@@ -111,14 +111,23 @@ export async function startApiServer(ctx: GatewayContext, o: ApiServerOptions): 
   const routes = filingRoutes(ctx, (req) => callers.get(req));
   const anchors = trust.anchorsPem();
   const rateLimit = new ClientRateLimit(config.api.rateLimit);
+  const addressLimit = new ClientRateLimit(config.api.addressRateLimit);
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const path = pathOf(req);
     const remote = req.socket.remoteAddress ?? 'unknown';
+    // Per address, before anything else: a flood without a certificate is answered 429 unexamined.
+    const early = addressLimit.take(remote);
+    if (!early.ok) {
+      await ctx.audit.refused({ actor: 'anonymous', action: 'api.rate-limit', outcome: 'refused', details: { reason: 'address-rate-limited', path: path ?? null, remote }, source: remote, reason: 'address-rate-limited' });
+      if (early.firstRefusal) logger.warn({ remote, retryAfterSeconds: early.retryAfterSeconds }, 'api rate limit per address reached');
+      json(res, 429, { error: `too many requests from your address: try again in ${early.retryAfterSeconds} s`, code: 'API_RATE_LIMITED' }, { 'retry-after': String(early.retryAfterSeconds) });
+      return;
+    }
     const auth = await authenticateRecordServer(ctx, trust, req.socket as TLSSocket);
     if (!auth.ok) {
       // The path only (the query may carry the first letters of a patient's name).
-      await ctx.audit.record({ actor: 'anonymous', action: 'api.auth', outcome: 'refused', details: { reason: auth.reason, ...(auth.detail ? { detail: auth.detail } : {}), path: path ?? null, remote } });
+      await ctx.audit.refused({ actor: 'anonymous', action: 'api.auth', outcome: 'refused', details: { reason: auth.reason, ...(auth.detail ? { detail: auth.detail } : {}), path: path ?? null, remote }, source: remote, reason: auth.reason });
       logger.warn({ reason: auth.reason, remote }, 'api request refused');
       json(res, 401, { error: 'a record-server client certificate is required', reason: auth.reason });
       return;

@@ -9,6 +9,7 @@ import net, { type Server, type Socket } from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
 import type { ImapBackend } from './backend.js';
 import { AuthLimiter } from './auth-limiter.js';
+import { ConnectionGuard, type GuardCloseReason } from '../net/connection-guard.js';
 import { ImapError, ImapErrorCode } from './errors.js';
 import { ImapSession } from './session.js';
 import { DEFAULT_LIMITS, type AuthEvent, type ImapLimits, type ImapLogger, type ServerContext } from './types.js';
@@ -27,6 +28,12 @@ export interface ImapServerOptions {
   onAuthEvent?: (event: AuthEvent) => void;
   /** Name shown in the greeting and ID response. */
   serverName?: string;
+  /**
+   * Connection limits (caps, unauthenticated share, pre-auth deadline, data rate). Default: built
+   * from `limits` (maxConnections, maxConnectionsPerAddress, preAuthTimeoutMs; a quarter of the
+   * connections for those not logged in; no rate check).
+   */
+  guard?: ConnectionGuard;
   /** Where failed logins are counted (a cluster store counts them across nodes); in memory by default. */
   loginFailures?: LoginFailureRepo;
 }
@@ -37,6 +44,12 @@ export interface ImapServer {
   /** Live connections (for metrics and tests). */
   readonly connectionCount: number;
 }
+
+const GOODBYES: Record<GuardCloseReason, string> = {
+  'pre-auth-deadline': 'Login took too long, closing connection',
+  'too-slow': 'Data arrives too slowly, closing connection',
+  'unauthenticated-evicted': 'Too many connections not logged in, closing this one',
+};
 
 const silentLogger: ImapLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -55,34 +68,35 @@ export function createImapServer(options: ImapServerOptions): ImapServer {
     serverName: options.serverName ?? 'medgate IMAP',
   };
   const sessions = new Set<ImapSession>();
-  const addressConnections = new Map<string, number>();
+  const guard = options.guard ?? new ConnectionGuard({
+    maxConnections: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerAddress,
+    maxUnauthenticated: Math.max(1, Math.floor(limits.maxConnections / 4)), preAuthSeconds: limits.preAuthTimeoutMs / 1000,
+    minBytesPerSecond: 0, rateGraceSeconds: 10,
+  });
   const servers: Server[] = [];
 
   const accept = (socket: Socket, secure: boolean): void => {
     socket.on('error', (err) => logger.debug({ err: err.message }, 'imap socket error'));
-    if (sessions.size >= limits.maxConnections) {
-      socket.end('* BYE Too many connections, try again later\r\n');
-      return;
-    }
     const address = socket.remoteAddress ?? 'unknown';
-    const fromAddress = addressConnections.get(address) ?? 0;
-    if (fromAddress >= limits.maxConnectionsPerAddress) {
-      logger.warn({ remoteAddress: address }, 'imap connection refused: too many from this address');
-      socket.end('* BYE Too many connections from your address\r\n');
+    let session: ImapSession | undefined;
+    const ticket = guard.admit(socket, (reason) => {
+      logger.info({ remoteAddress: address, reason }, 'imap connection closed by the connection limits');
+      if (session) session.closeFor(GOODBYES[reason]);
+      else socket.destroy();
+    });
+    if (typeof ticket === 'string') {
+      if (ticket === 'too-many-from-address') logger.warn({ remoteAddress: address }, 'imap connection refused: too many from this address');
+      socket.end(ticket === 'too-many-from-address' ? '* BYE Too many connections from your address\r\n' : '* BYE Too many connections, try again later\r\n');
       return;
     }
-    addressConnections.set(address, fromAddress + 1);
-    socket.once('close', () => {
-      const left = (addressConnections.get(address) ?? 1) - 1;
-      if (left > 0) addressConnections.set(address, left);
-      else addressConnections.delete(address);
-    });
     socket.setNoDelay(true);
     try {
-      const session = new ImapSession(socket, secure, ctx);
-      sessions.add(session);
-      socket.once('close', () => sessions.delete(session));
-      session.start();
+      const started = new ImapSession(socket, secure, ctx);
+      session = started;
+      started.ticket = ticket;
+      sessions.add(started);
+      socket.once('close', () => sessions.delete(started));
+      started.start();
     } catch (err) {
       logger.error({ err }, 'imap session could not start');
       socket.destroy();
@@ -90,7 +104,7 @@ export function createImapServer(options: ImapServerOptions): ImapServer {
   };
 
   const plainServer = net.createServer((socket) => accept(socket, false));
-  const tlsServer = tls.createServer({ key: options.tls.key, cert: options.tls.cert, minVersion: 'TLSv1.2' }, (socket: TLSSocket) => accept(socket, true));
+  const tlsServer = tls.createServer({ key: options.tls.key, cert: options.tls.cert, minVersion: 'TLSv1.2', handshakeTimeout: Math.min(120_000, guard.limits.preAuthSeconds * 1000) }, (socket: TLSSocket) => accept(socket, true));
   for (const server of [plainServer, tlsServer]) {
     server.on('error', (err) => logger.error({ err }, 'imap listener error'));
   }
@@ -122,6 +136,7 @@ export function createImapServer(options: ImapServerOptions): ImapServer {
       return result;
     },
     async close() {
+      guard.stop();
       const closing = servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
       await Promise.all([...sessions].map((session) => session.shutdown('Server shutting down')));
       await Promise.all(closing);

@@ -5,6 +5,7 @@
  * errors. Nothing a client sends can throw out of this class: every failure becomes a BAD/NO
  * response, or a logged disconnect of this connection only.
  */
+import type { GuardTicket } from '../net/connection-guard.js';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
@@ -51,7 +52,12 @@ export class ImapSession implements CommandSession {
   private cleanedUp = false;
   private badCommands = 0;
   private countedUser: string | null = null;
-  private readonly onData = (data: Buffer): void => this.reader.push(data);
+  /** The listener's connection limits for this connection (pre-auth deadline, data rate). */
+  ticket: GuardTicket | undefined;
+  private readonly onData = (data: Buffer): void => {
+    this.reader.push(data);
+    this.ticket?.expectData(this.reader.inLiteral);
+  };
   private readonly onTimeout = (): void => {
     this.ctx.logger.info({ session: this.id }, 'imap connection timed out');
     // Not awaited: a client that stopped reading would never let the write drain.
@@ -196,9 +202,12 @@ export class ImapSession implements CommandSession {
       const frame = await this.nextFrame();
       if (!frame) return;
       this.cork();
+      // Our time, not the client's: the data rate does not run while a command is handled.
+      this.ticket?.busy(true);
       try {
         await this.handleFrame(frame);
       } finally {
+        this.ticket?.busy(false);
         this.uncork();
       }
       if (this.closed || this.state === 'logout') return;
@@ -354,6 +363,7 @@ export class ImapSession implements CommandSession {
     this.user = user;
     this.loader = new MessageLoader(user, this.ctx.logger);
     this.state = 'authenticated';
+    this.ticket?.authenticated();
     this.socket.setTimeout(this.limits.idleTimeoutMs);
     return true;
   }
@@ -375,6 +385,7 @@ export class ImapSession implements CommandSession {
     this.queuedBytes = 0;
     const secure = new TLSSocket(plain, { isServer: true, secureContext: this.ctx.secureContext });
     this.socket = secure;
+    this.ticket?.countWith(secure); // clear text from here on (see GuardTicket.countWith)
     this.secure = true;
     secure.on('error', (err: Error) => this.ctx.logger.debug({ session: this.id, err: err.message }, 'imap tls error'));
     secure.on('data', this.onData);
@@ -383,6 +394,13 @@ export class ImapSession implements CommandSession {
   }
 
   // ---- end ----------------------------------------------------------------------------------
+
+  /** The connection guard gives up on this connection: a BYE saying why (not awaited: the client may not read), then close. */
+  closeFor(reason: string): void {
+    this.uncork();
+    if (!this.closed && !this.socket.destroyed) this.socket.write(`* BYE ${reason}\r\n`);
+    this.close();
+  }
 
   /** Server shutdown: tell the client, then close. */
   async shutdown(reason: string): Promise<void> {

@@ -1,12 +1,16 @@
 import type { GatewayContext } from '../context.js';
 import { createImapServer } from '../imap/index.js';
 import type { GatewayTls } from '../init/gateway-tls.js';
+import { ConnectionGuard } from '../net/connection-guard.js';
 import { StoreBackend } from './store-backend.js';
 
 /** Starts the IMAP listeners (STARTTLS and implicit TLS) over the encrypted store. */
-export async function startImap(ctx: GatewayContext, opts: { tls: GatewayTls }): Promise<{ ports: { imap: number; imapTls: number }; close(): Promise<void> }> {
+export async function startImap(ctx: GatewayContext, opts: { tls: GatewayTls; guard?: ConnectionGuard }): Promise<{ ports: { imap: number; imapTls: number }; close(): Promise<void> }> {
   const log = ctx.logger.child({ component: 'imap' });
+  const limits = ctx.config.limits.connections.imap;
   const server = createImapServer({
+    guard: opts.guard ?? new ConnectionGuard(limits),
+    limits: { maxConnections: limits.maxConnections, maxConnectionsPerAddress: limits.maxPerAddress },
     backend: new StoreBackend(ctx),
     tls: { key: opts.tls.keyPem, cert: opts.tls.certPem },
     starttlsPort: ctx.config.listen.imap,
@@ -23,7 +27,7 @@ export async function startImap(ctx: GatewayContext, opts: { tls: GatewayTls }):
     onAuthEvent: (e) => {
       // Successful and failed LOGINs are audited by the account service; throttled ones only here.
       if (e.type === 'throttled' || e.type === 'refused') {
-        void ctx.audit.record({ actor: e.user.toLowerCase().slice(0, 254), action: 'imap.auth', outcome: 'refused', details: { outcome: e.type, reason: e.reason, remote: e.remoteAddress } })
+        void ctx.audit.refused({ actor: e.user.toLowerCase().slice(0, 254), action: 'imap.auth', outcome: 'refused', details: { outcome: e.type, reason: e.reason, remote: e.remoteAddress }, source: e.remoteAddress, reason: e.reason ?? e.type })
           .catch((err: unknown) => log.error({ code: (err as { code?: string }).code ?? (err as Error).name }, 'audit record failed'));
       }
     },

@@ -12,7 +12,7 @@
  * neither needs the other's internals to put mail in a mailbox.
  */
 import type { Logger } from '../log.js';
-import type { CommittedDelivery, MailRepo, NewQueueItem, Placement, SealedBytes } from '../store/types.js';
+import type { CommittedDelivery, NewQueueItem, Placement, SealedBytes, Store } from '../store/types.js';
 import type { MailEvents } from './mail-events.js';
 
 export interface DeliverOptions {
@@ -35,16 +35,31 @@ export interface LocalDelivery {
    * With no placement it only stores the bytes (and queues them when `queue` is given).
    */
   deliver(sealed: SealedBytes, placements: Placement[], options?: DeliverOptions): Promise<CommittedDelivery>;
+  /**
+   * Several deliveries that go together (the items of one record request) in ONE store transaction
+   * (Store.write): all committed, or none, then all announced. Sealed bytes in memory only.
+   */
+  deliverAll(items: Array<{ sealed: Buffer; placements: Placement[]; queue?: NewQueueItem }>): Promise<CommittedDelivery[]>;
   /** Announces what a commit placed (EXISTS on every session of every node); never throws. */
   announce(committed: CommittedDelivery): void;
 }
 
 export class StoreLocalDelivery implements LocalDelivery {
-  constructor(private readonly mail: Pick<MailRepo, 'commit'>, private readonly events: Pick<MailEvents, 'emit'>, private readonly logger?: Logger) {}
+  constructor(private readonly store: Pick<Store, 'mail' | 'write'>, private readonly events: Pick<MailEvents, 'emit'>, private readonly logger?: Logger) {}
 
   async deliver(sealed: SealedBytes, placements: Placement[], options: DeliverOptions = {}): Promise<CommittedDelivery> {
-    const committed = await this.mail.commit(sealed, placements, options.queue, options.internalDate);
+    const committed = await this.store.mail.commit(sealed, placements, options.queue, options.internalDate);
     if (options.announce !== false) this.announce(committed);
+    return committed;
+  }
+
+  async deliverAll(items: Array<{ sealed: Buffer; placements: Placement[]; queue?: NewQueueItem }>): Promise<CommittedDelivery[]> {
+    const committed = await this.store.write(async (tx) => {
+      const done: CommittedDelivery[] = [];
+      for (const item of items) done.push(await tx.mail.commit(item.sealed, item.placements, item.queue));
+      return done;
+    });
+    for (const c of committed) this.announce(c);
     return committed;
   }
 

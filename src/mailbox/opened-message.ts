@@ -55,7 +55,7 @@ function asBuffer(b: Uint8Array): Buffer {
 }
 
 /** A sender's own copies of our verdict fields are renamed so they cannot pass as medgate's. */
-function neutraliseForgedFields(raw: Buffer): Buffer {
+export function neutraliseForgedFields(raw: Buffer): Buffer {
   const end = raw.indexOf('\r\n\r\n') >= 0 ? raw.indexOf('\r\n\r\n') : raw.indexOf('\n\n');
   const head = raw.subarray(0, end < 0 ? raw.length : end).toString('latin1');
   if (!OURS.test(head)) return raw;
@@ -79,6 +79,7 @@ export function routingFields(routing: RoutingHeader, verification: { signer: st
     ['X-Medgate-Route-Document-Date', routing.document.date],
     ['X-Medgate-Route-Document-Title', routing.document.title],
     ['X-Medgate-Route-Documents', docs ? Buffer.from(JSON.stringify(docs)).toString('base64') : null],
+    ['X-Medgate-Route-Authors', claimedAuthors(routing)],
     ['X-Medgate-Route-Sender', routing.sender.address],
     ['X-Medgate-Route-Sender-Id', routing.sender.nationalId],
     ['X-Medgate-Route-Sender-Profession', [routing.sender.professionCode, routing.sender.professionLabel].filter(Boolean).join(' ') || null],
@@ -89,6 +90,21 @@ export function routingFields(routing: RoutingHeader, verification: { signer: st
       : null],
   ];
   return fields.filter(([, v]) => v).map(([k, v]) => `${k}: ${headerValue(v!)}${CRLF}`).join('');
+}
+
+/**
+ * The authors parts claim (HPRIM lab, XDM authorPerson), with their transmitter: base64 JSON
+ * `[{part, mark}]`, or null when no part claims one. Claims only: whether an author is verified is
+ * the filing store's verdict (src/filing/authors.ts), given by the API, the console and `patients show`.
+ */
+function claimedAuthors(routing: RoutingHeader): string | null {
+  const claims = (routing.documents ?? []).filter((d) => d.author);
+  if (!claims.length) return null;
+  const list = claims.map((d) => ({
+    part: d.part,
+    mark: `transmitted by ${routing.sender.address}, author claimed: ${d.author!.name ?? d.author!.id ?? 'unnamed'} (${d.author!.source}), not verified by these fields`,
+  }));
+  return Buffer.from(JSON.stringify(list)).toString('base64');
 }
 
 async function routingView(opts: { sealer: MessageSealer; sealed: Buffer; blobId: string; ownKey: openpgp.PrivateKey; domain: string; internalDate: Date; known?: OpenedFacts }): Promise<OpenedMessage> {

@@ -8,13 +8,14 @@ import type {
 } from '../imap/backend.js';
 import type { MessageSealer } from '../message/sealer.js';
 import type { StoredMailboxChange } from './mail-events.js';
-import type { Mailbox, StoredMessage } from '../store/types.js';
+import type { CommittedDelivery, Mailbox, StoredMessage } from '../store/types.js';
 import type { MetaKey } from './meta-key.js';
 import type { SharedAccount } from './open-accounts.js';
 import { toCrlf } from '../util/crlf.js';
 import { crashPoint } from '../util/crash-point.js';
 import { openStored, type OpenedFacts, type OpenedMessage } from './opened-message.js';
 import { smimeReader, type SmimeReader } from './smime-reader.js';
+import { comparableSentBytes, messageIdOf, SENT_MATCH_WINDOW_MS } from './sent-copy.js';
 import { PATIENTS_ROOT, folderNameKey, isStoredPatientFolder, storedPatientFolder } from './patient-folders.js';
 
 const STANDARD: Array<[string, SpecialUse | null]> = [['INBOX', null], ['Sent', '\\Sent'], ['Drafts', '\\Drafts'], ['Trash', '\\Trash'], ['Junk', '\\Junk']];
@@ -316,12 +317,49 @@ export class StoreUserSession implements ImapUserSession {
     await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...current, imap: meta }));
   }
 
-  /** Mail stored by the client (Sent copies, drafts) is sealed to the user's own key before it is written. */
+  /**
+   * Mail stored by the client (Sent copies, drafts) is sealed to the user's own key before it is
+   * written. A Sent copy the gateway already filed from the same submission is not stored twice
+   * (src/mailbox/sent-copy.ts): the APPEND is answered with the existing message.
+   */
   async append(mailbox: string, raw: Buffer, flags: string[], internalDate: Date): Promise<AppendResult> {
     const mb = await this.mailbox(mailbox);
-    const sealed = await this.sealer.sealOwnCopy(raw, this.pgpKey, this.user, internalDate);
-    // Announced below, once the facts of the client's own copy are known (no session opens it meanwhile).
-    const res = await this.ctx.localDelivery.deliver(sealed, [{ owner: this.user, mailbox: mb.name, flags, deliveryKey: `append:${randomUUID()}` }], { internalDate, announce: false });
+    const sent = mb.specialUse === '\\Sent' && this.view === 'opened';
+    // The candidate is found (decrypting recent Sent messages if need be) while the client's copy is
+    // sealed: neither may happen inside the store transaction below.
+    const [sealed, candidate] = await Promise.all([
+      this.sealer.sealOwnCopy(raw, this.pgpKey, this.user, internalDate),
+      sent ? this.gatewaySentCopy(mb, raw) : Promise.resolve(undefined),
+    ]);
+    const placement = { owner: this.user, mailbox: mb.name, flags, deliveryKey: `append:${randomUUID()}` };
+    // Any other mailbox (drafts, imaptest's APPENDs) has no decision to make: the delivery path's
+    // group commit (SQLite) and one-statement commit (PostgreSQL), announced once its facts are recorded.
+    if (!sent) return this.appended(await this.ctx.localDelivery.deliver(sealed, [placement], { internalDate, announce: false }), raw, mb);
+    // One decision, one transaction: whether the gateway's copy is still there, and the insert of the
+    // client's copy when it is not. Two APPENDs racing (two connections of Thunderbird, two nodes)
+    // cannot both insert beside it, nor can one insert while an expunge removes it.
+    const outcome = await this.ctx.store.write(async (tx): Promise<{ kept: number; changed: StoredMessage[] } | { committed: CommittedDelivery }> => {
+      if (!(await tx.mail.lockMailbox(mb.id))) throw new ImapError(ImapErrorCode.NO_SUCH_MAILBOX, `Mailbox ${mailbox} does not exist`);
+      if (candidate) {
+        const [still] = await tx.mail.getMessages(mb.id, [candidate.uid]);
+        if (still && still.blobId === candidate.blobId && !still.flags.includes('\\Deleted')) {
+          // The client's flags (say $MDNSent) are added to the copy kept; none is taken away.
+          const extra = flags.filter((f) => !still.flags.includes(f));
+          return { kept: still.uid, changed: extra.length ? await tx.mail.setFlags(mb.id, [still.uid], 'add', extra) : [] };
+        }
+      }
+      return { committed: await tx.mail.commit(sealed, [placement], undefined, internalDate) };
+    });
+    if ('kept' in outcome) {
+      for (const c of outcome.changed) this.ctx.mailEvents.emit({ type: 'flags', mailboxId: mb.id, uid: c.uid, flags: c.flags, modseq: c.modseq });
+      this.ctx.logger.info({ mailboxId: mb.id, uid: outcome.kept }, 'APPEND to Sent answered with the copy filed at submission (same bytes)');
+      return { uid: outcome.kept, uidValidity: mb.uidValidity };
+    }
+    return this.appended(outcome.committed, raw, mb);
+  }
+
+  /** After the commit of a client's copy: its facts recorded, then announced. */
+  private async appended(res: CommittedDelivery, raw: Buffer, mb: Mailbox): Promise<AppendResult> {
     const placed = res.placed[0]!;
     // The client just gave us these bytes: its sessions serve them without decrypting what was just
     // sealed. Only in memory, as after a decryption; a later session opens the sealed copy (same bytes).
@@ -333,8 +371,37 @@ export class StoreUserSession implements ImapUserSession {
       this.shared.remember(res.blobId, { bytes, facts, routing: null });
       this.shared.facts.set(res.blobId, facts);
     }
+    // Committed (by the delivery path, or in APPEND's transaction); announced (EXISTS on every node) by the one delivery path.
     this.ctx.localDelivery.announce(res);
     return { uid: placed.uid, uidValidity: mb.uidValidity };
+  }
+
+  /**
+   * The gateway's Sent copy of the message the client appends: a message of this Sent mailbox filed
+   * at submission (not one the user appended) in the last SENT_MATCH_WINDOW_MS, whose original bytes
+   * are the client's (sent-copy.ts). Recent Sent mail is usually open in memory already (the client
+   * fetched it on EXISTS); otherwise it is decrypted once, as a FETCH would.
+   */
+  private async gatewaySentCopy(mb: Mailbox, raw: Buffer): Promise<StoredMessage | undefined> {
+    const wanted = comparableSentBytes(raw);
+    const cutoff = Date.now() - SENT_MATCH_WINDOW_MS;
+    const recent = (await this.ctx.store.mail.listMessages(mb.id)).filter((m) => Date.parse(m.internalDate) >= cutoff && !m.flags.includes('\\Deleted'));
+    let sameIdDiffers = false;
+    for (const m of recent.reverse()) {
+      const known = this.shared.facts.get(m.blobId);
+      // Cheap refusals first: the user's own copies, unreadable ones, originals shorter than the client's bytes.
+      if (known && (known.ownCopy || known.error || known.size - Buffer.byteLength(known.prefix, 'utf8') < wanted.length)) continue;
+      const opened = await this.open(m);
+      if (opened.facts.ownCopy || opened.facts.error) continue;
+      const original = comparableSentBytes(opened.bytes.subarray(Buffer.byteLength(opened.facts.prefix, 'utf8')));
+      if (original.equals(wanted)) return m;
+      if (!sameIdDiffers) {
+        const id = messageIdOf(wanted);
+        sameIdDiffers = id !== undefined && id === messageIdOf(original);
+      }
+    }
+    if (sameIdDiffers) this.ctx.logger.info({ mailboxId: mb.id }, 'APPEND to Sent kept beside the copy filed at submission: same Message-ID, other bytes');
+    return undefined;
   }
 
   async setFlags(mailbox: string, uids: number[], op: FlagOperation, flags: string[], options?: SetFlagsOptions): Promise<FlagUpdate[]> {

@@ -5,10 +5,9 @@
  * Everything else (the PDF, the image, the DICOM series) is counted and dropped. Same limits, same
  * typed errors as parseForExtraction.
  */
-import fs from 'node:fs';
 import { MailParser, type AttachmentStream, type HeaderLines, type MessageText } from 'mailparser';
 import { MedgateError } from '../errors.js';
-import { readFileHead } from '../util/file-head.js';
+import { rawSize, readRaw, readRawHead, type RawSource } from '../util/spool-file.js';
 import { isHprimCandidate, MAX_HPRIM_BYTES } from './identity/hprim-source.js';
 import { DEFAULT_ZIP_LIMITS } from './identity/safe-unzip.js';
 import {
@@ -26,10 +25,10 @@ export function extractionKeepLimit(a: { filename?: string; contentType: string 
   return 0;
 }
 
-export async function parseFileForExtraction(file: string, limits?: Partial<ParseLimits>): Promise<ExtractionInput> {
+export async function parseFileForExtraction(file: RawSource, limits?: Partial<ParseLimits>): Promise<ExtractionInput> {
   const lim: ParseLimits = { ...DEFAULT_PARSE_LIMITS, ...limits };
-  checkRawSize((await fs.promises.stat(file)).size, lim);
-  checkHeaderSection((await readFileHead(file, lim.maxHeaderBytes + 1)).head, lim);
+  checkRawSize(await rawSize(file), lim);
+  checkHeaderSection((await readRawHead(file, lim.maxHeaderBytes + 1)).head, lim);
 
   const parser = new MailParser({ skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true, checksumAlgo: false });
   let fail: (err: unknown) => void = () => undefined;
@@ -72,7 +71,7 @@ export async function parseFileForExtraction(file: string, limits?: Partial<Pars
     });
   });
 
-  const input = fs.createReadStream(file);
+  const input = readRaw(file);
   const done = new Promise<void>((resolve, reject) => {
     fail = reject;
     parser.on('end', resolve);

@@ -4,8 +4,7 @@
  * typed errors, same ExtractionInput as parseFileForExtraction — of each attachment only what
  * extraction reads is kept, whether the message is in memory or on disk.
  */
-import fs from 'node:fs';
-import { readFileHead } from '../util/file-head.js';
+import { rawSize, readRaw, readRawHead, type RawSource } from '../util/spool-file.js';
 import { scanForExtraction } from './mime-scan.js';
 import { checkHeaderSection, checkRawSize, DEFAULT_PARSE_LIMITS, parseForExtraction, withParseTimeout, type ExtractionInput, type ParseLimits } from './parse.js';
 import { extractionKeepLimit, parseFileForExtraction } from './parse-stream.js';
@@ -29,11 +28,11 @@ export async function parseSubmission(raw: Buffer, limits?: Partial<ParseLimits>
 }
 
 /** A submission spooled to disk, read in bounded memory. */
-export async function parseSubmissionFile(file: string, limits?: Partial<ParseLimits>): Promise<ExtractionInput> {
+export async function parseSubmissionFile(file: RawSource, limits?: Partial<ParseLimits>): Promise<ExtractionInput> {
   const lim: ParseLimits = { ...DEFAULT_PARSE_LIMITS, ...limits };
-  checkRawSize((await fs.promises.stat(file)).size, lim);
-  checkHeaderSection((await readFileHead(file, lim.maxHeaderBytes + 1)).head, lim);
-  const input = fs.createReadStream(file);
+  checkRawSize(await rawSize(file), lim);
+  checkHeaderSection((await readRawHead(file, lim.maxHeaderBytes + 1)).head, lim);
+  const input = readRaw(file);
   const scanned = await withParseTimeout(scanForExtraction(input, lim, extractionKeepLimit), lim, () => input.destroy()).finally(() => input.destroy());
   return scanned ?? parseFileForExtraction(file, lim);
 }

@@ -3,18 +3,17 @@ import addressparser from 'nodemailer/lib/addressparser/index.js';
 import { seal, type RoutingInput, type Transport } from '../crypto/seal/index.js';
 import { roleOf } from '../directory/professions.js';
 import type { DirectoryEntry } from '../store/types.js';
-import { classifyMessage, type DocumentType } from './classify/index.js';
-import { extractPatientIdentity, type IdentityConflict, type PatientIdentity } from './identity/index.js';
+import { classifyMessage, type AuthorClaim, type DocumentType } from './classify/index.js';
+import { extractPatientIdentity, titleWithoutSubjectTag, type IdentityConflict, type PatientIdentity } from './identity/index.js';
 import type { ExtractionInput } from './parse.js';
 import { parseSubmission, parseSubmissionFile } from './parse-submission.js';
 import { sealFile } from '../crypto/seal/seal-stream.js';
 import type { SealedFile } from '../store/types.js';
-import fs from 'node:fs/promises';
 import type { X509Credential } from '../crypto/smime/index.js';
 import { MedgateError } from '../errors.js';
 import { splitHeaderBlock } from '../crypto/seal/header-block.js';
 import { planOuterLayer } from '../crypto/seal/seal-parts.js';
-import { readFileHead } from '../util/file-head.js';
+import { readRawHead, readRawWhole, type RawSource } from '../util/spool-file.js';
 import type { SealFormat } from './recipient-format.js';
 
 /** Header blocks are bounded to 1 MiB at submission. */
@@ -62,7 +61,7 @@ export interface SealedSubmission {
   /** Which fields disagree between which sources (no values: nothing medical). */
   conflicts: IdentityConflict[];
   documentType: DocumentType;
-  documents: Array<{ part: string; type: DocumentType }>;
+  documents: Array<{ part: string; type: DocumentType; author?: AuthorClaim }>;
   /**
    * Present when some recipients read S/MIME: their copy. `sealed` above is then the medgate/1
    * OpenPGP copy for the others and for the sender's Sent folder (issue 15: once per format).
@@ -83,6 +82,8 @@ function describeSubmission(input: ExtractionInput, req: Omit<SubmissionToSeal, 
   const classification = classifyMessage({ input, xdm: extraction.xdm, hprim: extraction.hprim, sender: req.senderEntry });
   const p = extraction.patient;
   const e = req.senderEntry;
+  // The title names the document; the patient tag of the subject names the patient, and stays out of it.
+  const title = input.subject ? titleWithoutSubjectTag(input.subject).slice(0, 200) : '';
   const routing: RoutingInput = {
     messageId: input.headers.get('message-id') ?? '',
     patient: p ? {
@@ -92,22 +93,36 @@ function describeSubmission(input: ExtractionInput, req: Omit<SubmissionToSeal, 
     document: {
       type: classification.type,
       date: headerDate(input.headers.get('date')),
-      ...(input.subject ? { title: input.subject.slice(0, 200) } : {}),
+      ...(title ? { title } : {}),
     },
     sender: {
       address: req.senderAddress, nationalId: e.nationalId, professionCode: e.professionCode,
       professionLabel: e.professionLabel, specialtyCode: e.specialtyCode, role: roleOf(e),
     },
     recipients: req.recipients.map((r) => r.address),
-    documents: classification.documents.map((d) => ({ part: d.part, type: d.type, ...(d.title ? { title: d.title.slice(0, 200) } : {}) })),
+    documents: classification.documents.map((d) => {
+      const own = d.title ?? partTitle(d.part, classification.documents.length, input);
+      return { part: d.part, type: d.type, ...(own ? { title: own.slice(0, 200) } : {}), ...(d.author ? { author: d.author } : {}) };
+    }),
   };
   const mdnTo = receiptAddress(input.headers.get('disposition-notification-to'));
   if (mdnTo) routing.mdnTo = mdnTo;
   if (req.transport) routing.transport = req.transport;
   return {
     routing, patient: p, conflicts: extraction.conflicts, documentType: classification.type,
-    documents: classification.documents.map((d) => ({ part: d.part, type: d.type })),
+    documents: classification.documents.map((d) => ({ part: d.part, type: d.type, ...(d.author ? { author: d.author } : {}) })),
   };
+}
+
+/**
+ * The title of an attachment among several documents: its file name without the extension ("ECG",
+ * "CRH_pneumologie"), not the subject, which names the message (a résumé sent with an ECG: the ECG
+ * is not titled "Résumé médical"). A lone document, and the body, keep the subject's title.
+ */
+function partTitle(part: string, documents: number, input: ExtractionInput): string | undefined {
+  if (part === 'body' || documents < 2) return undefined;
+  const att = input.attachments.find((a) => a.filename === part);
+  return att?.filename ? att.filename.replace(/\.[A-Za-z0-9]{1,8}$/, '').trim() || undefined : undefined;
 }
 
 /**
@@ -183,7 +198,7 @@ export async function sealSubmission(req: SubmissionToSeal): Promise<SealedSubmi
 
 /** A submission spooled to disk, sealed to a file: memory does not grow with the message (issue 4). */
 export interface SubmissionFileToSeal extends Omit<SubmissionToSeal, 'raw'> {
-  rawFile: string;
+  rawFile: RawSource;
   /** Created by the seal (0600, fsynced); the caller commits it to the store or removes it. */
   outFile: string;
 }
@@ -194,11 +209,11 @@ export interface SealedSubmissionFile extends Omit<SealedSubmission, 'sealed'> {
 
 export async function sealSubmissionFile(req: SubmissionFileToSeal): Promise<SealedSubmissionFile> {
   const facts = describeSubmission(await parseSubmissionFile(req.rawFile), req);
-  const head = (await readFileHead(req.rawFile, HEAD_MAX)).head;
+  const head = (await readRawHead(req.rawFile, HEAD_MAX)).head;
   const result = await sealFile({ rawFile: req.rawFile, outFile: req.outFile, routing: facts.routing, ...sealKeys(req, clientEncrypted(head, req.envelopeFrom)) });
   // CMS (pkijs) seals in memory: the S/MIME copy of a large message holds it whole (bounded by limits.maxMessageBytes).
   const smime = req.recipients.some((r) => r.format === 'smime') && !result.alreadyEncrypted
-    ? await smimeCopy(await fs.readFile(req.rawFile), req, facts.routing, result.messageId, result.alreadyEncrypted)
+    ? await smimeCopy(await readRawWhole(req.rawFile), req, facts.routing, result.messageId, result.alreadyEncrypted)
     : undefined;
   return {
     ...facts, sealed: { path: req.outFile, size: result.size, sha256: result.sha256 },

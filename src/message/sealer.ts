@@ -1,3 +1,4 @@
+import type { RawSource } from '../util/spool-file.js';
 import type * as openpgp from 'openpgp';
 import { readPublicKey } from '../crypto/keys.js';
 import { inspect, open, openRoutingHeader, type RoutingHeader, type Transport } from '../crypto/seal/index.js';
@@ -56,7 +57,7 @@ export interface SealRequest {
 
 
 export interface SealFileRequest extends Omit<SealRequest, 'raw'> {
-  rawFile: string;
+  rawFile: RawSource;
   outFile: string;
 }
 
@@ -141,6 +142,8 @@ export class MessageSealer {
     if (!ref.address) return undefined;
     const entry = await this.directory.lookup(ref.address);
     if (!entry?.pgpPublicKey) return undefined;
+    // Only an application (practice software) signs for someone else: a person's key never vouches for another From.
+    if (ref.onBehalfOf !== undefined && entry.mailboxType !== 'APP') return undefined;
     return { publicKey: await this.parseKey(entry.pgpPublicKey), status: entry.status, identity: signerIdentity(entry) };
   };
 

@@ -1,3 +1,4 @@
+import { readRawWhole, type RawSource } from '../util/spool-file.js';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -28,7 +29,7 @@ export type SealedFacts = Omit<SealedSubmission, 'sealed'>;
 
 export interface SubmissionRequest {
   /** The original message: in memory, or (large messages) the spool file, sealed file to file. */
-  source: { raw: Buffer } | { file: string };
+  source: { raw: Buffer } | { file: RawSource };
   /** Runs after sealing and before the commit; throwing refuses the message (nothing is kept). */
   check?: (facts: SealedFacts) => Promise<void> | void;
   sender: { address: string; pgpKey: openpgp.PrivateKey; entry: DirectoryEntry };
@@ -80,7 +81,7 @@ export class DeliveryService {
     if (mssante.length) {
       // The MSSanté copy is built in memory (bounded by limits.maxMessageBytes); the copy sealed for
       // the others and the Sent folder says who got transport security only.
-      original = 'raw' in source ? source.raw : await fs.promises.readFile(source.file);
+      original = 'raw' in source ? source.raw : await readRawWhole(source.file);
       refuseClientEncrypted(original, mssante.map((r) => r.address));
       source = { raw: withTransportOnlyNotice(original, mssante.map((r) => r.address)) };
     }

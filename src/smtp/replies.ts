@@ -49,6 +49,11 @@ const SENDER_REASON_TEXT: Record<SenderRefusalReason, string> = {
 
 export type RecipientRefusalReason = 'unknown' | 'no-key' | 'mssante-denied' | 'domain-not-whitelisted' | 'suspended' | 'revoked';
 
+/** An address as a reply may quote it: printable ASCII only, at most 320 characters. */
+function quoted(address: string): string {
+  return address.replace(/[^\x21-\x7e]/g, '?').slice(0, 320);
+}
+
 function domainOf(address: string): string {
   return address.slice(address.lastIndexOf('@') + 1);
 }
@@ -105,7 +110,18 @@ export const replies = {
     'A record server recipient needs the patient: add an IHE_XDM.ZIP, the X-Medgate-Patient-* header fields, an HPRIM header, ' +
     'or "PATIENT: NOM Prenom JJ/MM/AAAA" in the subject', 'patient-required'),
   rightsRefused: (role: string, reason: string): SmtpReply => new SmtpReply(550, '5.7.1',
-    `Refused by the shared-record rights matrix: ${reason.replace(/[^\x20-\x7e]/g, '?')} (role ${role}); send it to the patient's doctor instead`, 'rights-refused'),
+    `Refused by the shared-record rights matrix (role ${role}): ${reason.replace(/[^\x20-\x7e]/g, '?')}`, 'rights-refused'),
+  notAMessage: (): SmtpReply => new SmtpReply(554, '5.6.0',
+    'Not an Internet message: it must start with header fields (From, To, Subject, ...) then a blank line; nothing was accepted', 'not-a-message'),
+  fromMissing: (account: string): SmtpReply => new SmtpReply(550, '5.6.0',
+    `The message has no From header field: add "From: <${account}>"`, 'from-missing'),
+  fromMultiple: (account: string): SmtpReply => new SmtpReply(550, '5.6.0',
+    `The From header field must name one address, the sender's <${account}>`, 'from-multiple'),
+  fromNotOwned: (from: string, account: string, application: boolean): SmtpReply => new SmtpReply(550, '5.7.1',
+    `From <${quoted(from)}> is not an address of the authenticated account ${account}` +
+    (application ? ', nor a doctor this application may sign for (submission.signFor)' : '') + '; send with your own address', 'from-not-owned'),
+  senderFieldNotOwned: (sender: string, account: string): SmtpReply => new SmtpReply(550, '5.7.1',
+    `Sender <${quoted(sender)}> is not the authenticated account ${account}: remove the Sender header field or set it to <${account}>`, 'sender-field-not-owned'),
   noRecipient: (): SmtpReply => new SmtpReply(554, '5.5.1', 'No valid recipients', 'no-recipient'),
 
   // --- peer relay port (src/smtp/relay): mutual TLS between gateways, sealed messages only ---
@@ -130,6 +146,9 @@ export const replies = {
   relayNotSealed: (): SmtpReply => new SmtpReply(554, '5.7.1', 'Only sealed (medgate/1) messages are accepted on the relay port', 'relay-not-sealed'),
   relayRoutingRefused: (code: string): SmtpReply => new SmtpReply(554, '5.7.0', `Routing header refused: ${code}`, 'relay-routing-refused'),
   relayNotEncrypted: (): SmtpReply => new SmtpReply(554, '5.7.1', 'Only encrypted messages are accepted on the relay port: this S/MIME message is signed but not enveloped', 'relay-not-encrypted'),
+  /** The S/MIME signer cannot be checked now (no trust anchor, or no current CRL here): temporary. */
+  relaySmimeUnchecked: (): SmtpReply => new SmtpReply(451, '4.7.0',
+    'S/MIME signer cannot be checked for revocation right now (no current CRL here); try again later', 'relay-smime-unchecked'),
   relaySmimeRefused: (code: string): SmtpReply => new SmtpReply(554, '5.7.0', `S/MIME signer refused: ${code}`, 'relay-smime-refused'),
   relaySmimeToRecordServer: (): SmtpReply => new SmtpReply(554, '5.7.1',
     'A record server files medgate/1 only (its routing header names the patient): S/MIME without it cannot be filed', 'relay-smime-record-server'),

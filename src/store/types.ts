@@ -185,6 +185,9 @@ export interface Store {
    *   (no timer, file or network in between): a `work` that yields to the event loop is rolled back
    *   with STORE_TX_YIELDED, since the one connection would otherwise mix other writes into it.
    *
+   * Never call `write` (or FilingRepo.exclusiveForIdentity) from inside `work`: on SQLite the inner
+   * call would wait for the outer one for ever.
+   *
    * `durable: false` (flags, expunges) may skip the fsync on SQLite, as the group commit does for
    * them: a crash of the process still loses nothing, a power cut may undo the last ones.
    */
@@ -368,6 +371,11 @@ export interface MailTx {
    * held already). Lock several mailboxes in ascending id order. Undefined when it does not exist.
    */
   lockMailbox(mailboxId: number): Promise<Mailbox | undefined>;
+  /**
+   * MailRepo.commit inside the transaction, for sealed bytes in memory: several deliveries that
+   * must go together (a record request's items) commit or vanish as one.
+   */
+  commit(sealed: Buffer, placements: Placement[], queue?: NewQueueItem, internalDate?: Date): Promise<CommittedDelivery>;
   /** The messages of `uids` that exist, in UID order. */
   getMessages(mailboxId: number, uids: number[]): Promise<StoredMessage[]>;
   setFlags(mailboxId: number, uids: number[], op: 'set' | 'add' | 'remove', flags: string[]): Promise<StoredMessage[]>;
@@ -447,6 +455,11 @@ export interface DocumentRow {
   contentDigest: string | null;
   verified: boolean;
   signerFingerprint: string | null;
+  /**
+   * JSON of the author when it is not the sender (src/filing/authors.ts `DocumentAuthor`): a verified
+   * lab or XDM author, or "transmitted, author not verified". Null: the sender wrote it.
+   */
+  author: string | null;
   supersededBy: string | null;
   filedAt: string;
   /** Filing order (monotonic), for `items?since=`. */

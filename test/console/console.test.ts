@@ -278,6 +278,50 @@ describe('record console (medgate serve + Chromium)', () => {
     expect(JSON.stringify(rec)).not.toMatch(/inconscient/);
   });
 
+  it('the summary on top: its sections, date and author first; a timeline of each date with the summary and the reports sent with it; a replacement does not take the treating doctor', async () => {
+    const tag = 'PATIENT: DUPONT Jean 30/01/1959';
+    const resume = 'Résumé médical\n\nAntécédents : HTA depuis 2010\nDiabète de type 2\nAllergies et intolérances : pénicilline\nTraitement en cours : ramipril 5 mg, metformine 1 g\nVaccinations : DTP 2019, grippe 2025\n';
+    await submit(PAUL, {
+      subject: `${tag} Résumé médical`, text: resume,
+      attachments: [
+        { filename: 'ECG.pdf', content: Buffer.from('%PDF-1.4\n% ECG\n%%EOF\n'), contentType: 'application/pdf' },
+        // A pathologist's report he forwards: no author medgate can verify.
+        { filename: 'histologie.pdf', content: Buffer.from('%PDF-1.4\n% histologie\n%%EOF\n'), contentType: 'application/pdf' },
+      ],
+    });
+    // The replacement's résumé is filed, without superseding the treating doctor's.
+    await submit(JL, { subject: `${tag} Résumé médical`, text: 'Résumé médical\nAntécédents : HTA\nAllergies : aucune connue\n' });
+    const show = JSON.parse((await must(cli('patients', 'show', patientId, '--json'), 'show')).stdout) as { treatingDoctor: string; tabs: Record<string, Array<{ title: string | null; sender: string; supersededBy: string | null }>> };
+    expect(show.treatingDoctor).toBe(PAUL);
+    expect(show.tabs.summary!.filter((d) => !d.supersededBy).map((d) => d.sender).sort()).toEqual([JL, PAUL].sort());
+    expect(show.tabs.summary!.every((d) => !d.title?.includes('PATIENT'))).toBe(true);
+
+    const page = await browserLogin(PAUL);
+    await page.goto(`${base}/dossier/${patientId}`);
+    const top = page.locator('.summary-top');
+    const text = await top.innerText();
+    // The treating doctor's summary, not the replacement's; its sections in order.
+    expect(text).toMatch(/Synthèse en cours[\s\S]*par Dr Paul DEMO/);
+    expect(text).toMatch(/Antécédents\s+HTA depuis 2010\s+Diabète de type 2\s+Allergies et intolérances\s+pénicilline\s+Traitement en cours\s+ramipril 5 mg, metformine 1 g\s+Vaccinations\s+DTP 2019, grippe 2025/);
+    expect(text).toMatch(/synthèse\(s\) remplacée\(s\)/);
+    // On top: before the tabs.
+    expect(await page.locator('main').innerText()).toMatch(/Synthèse en cours[\s\S]*Résumé \(\d\)/);
+    await shot(page, 'synthese');
+    await page.getByRole('link', { name: 'Chronologie' }).click();
+    await page.waitForURL(`${base}/dossier/${patientId}?vue=chronologie`);
+    const sentTogether = page.locator('.timeline ul.sent-together', { hasText: 'ECG' });
+    expect(await sentTogether.innerText()).toMatch(/Synthèse médicale — Résumé médical[\s\S]*Compte rendu d’examen — ECG|Synthèse médicale — Résumé médical[\s\S]*Compte rendu d'examen — ECG/);
+    expect(await page.locator('.timeline > li').count()).toBeGreaterThanOrEqual(1);
+    await shot(page, 'chronologie');
+    // Each report in its tab, marked with its author or its transmitter.
+    await page.getByRole('link', { name: /Comptes rendus \(\d\)/ }).click();
+    const reports = await page.locator('main table').first().innerText();
+    expect(reports).toMatch(/Compte rendu d’anatomie et de cytologie pathologiques|Compte rendu d'anatomie et de cytologie pathologiques/);
+    expect(reports).toContain('Transmis par paul.demo@cabinet-antony.medgate.test, auteur non vérifié');
+    expect(reports).toMatch(/Compte rendu d.examen[\s\S]*ECG/);
+    await page.context().close();
+  });
+
   it('headers: CSP without inline script or style, no-store, and the session cookie HttpOnly; Secure; SameSite=Strict', async () => {
     const page = await request('GET', '/connexion');
     const csp = String(page.headers['content-security-policy']);
@@ -408,4 +452,6 @@ describe('record console (medgate serve + Chromium)', () => {
     expect(refused.some((a) => a.details.reason === 'wrong-password')).toBe(true);
     expect(refused.some((a) => a.details.reason === 'address-rate-limited')).toBe(true);
   });
+
 });
+

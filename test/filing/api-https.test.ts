@@ -82,6 +82,8 @@ describe('record-server HTTPS API (listen.api, client certificates)', () => {
     const raw = await new MailComposer({
       from: PAUL, to: RMP, subject: 'Synthèse médicale', text: 'Volet de synthèse médicale.\n',
       headers: { 'X-Medgate-Patient-Nom': 'DUPONT', 'X-Medgate-Patient-Prenom': 'Jean', 'X-Medgate-Patient-Naissance': '30/01/1959' },
+      // A pathologist's report the doctor forwards: filed, marked "transmitted, author not verified".
+      attachments: [{ filename: 'histologie.pdf', content: Buffer.from('%PDF-1.4\n%%EOF\n'), contentType: 'application/pdf' }],
     }).compile().build();
     await nodemailer.createTransport({
       host: '127.0.0.1', port: serve.ports.smtpSubmission!, secure: false, requireTLS: true,
@@ -97,12 +99,13 @@ describe('record-server HTTPS API (listen.api, client certificates)', () => {
     expect(serve.ports.api).toBeGreaterThan(0);
     const items = await asRmp('/api/v1/items?since=0');
     expect(items.status).toBe(200);
-    const list = items.body as Array<{ seq: number; patientId: string; tab: string; sender: string; part: string; blobId: string }>;
-    expect(list).toHaveLength(1);
-    expect(list[0]).toMatchObject({ tab: 'summary', sender: PAUL, part: 'body' });
+    const list = items.body as Array<{ seq: number; patientId: string; tab: string; sender: string; part: string; blobId: string; author: unknown; authorMark: string }>;
+    expect(list).toHaveLength(2);
+    expect(list[0]).toMatchObject({ tab: 'summary', sender: PAUL, part: 'body', author: { status: 'sender' }, authorMark: `author: ${PAUL}` });
     expect(list[0]!.blobId).toMatch(/^[0-9a-f]{64}$/);
+    expect(list[1]).toMatchObject({ tab: 'reports', type: 'pathology-report', part: 'histologie.pdf', author: { status: 'unverified' }, authorMark: `transmitted by ${PAUL}, author not verified` });
     // Polling from the last seq returns nothing new.
-    expect((await asRmp(`/api/v1/items?since=${list[0]!.seq}`)).body).toEqual([]);
+    expect((await asRmp(`/api/v1/items?since=${list[1]!.seq}`)).body).toEqual([]);
 
     const found = await asRmp('/api/v1/patients?search=dup');
     expect(found.status).toBe(200);

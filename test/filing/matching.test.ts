@@ -105,6 +105,12 @@ describe('filing store: matching, tabs, supersede, reconciliation', () => {
     expect(byId.get(other.documentIds[0]!)!.supersededBy).toBeNull();
     expect(byId.get(late.documentIds[0]!)!.supersededBy).toBe(s2.documentIds[0]);
     expect(view.treatingDoctor).toBe(gp);
+    // A replacement's newer summary is filed beside it: it takes neither the treating doctor nor the history (issue 30).
+    const replacement = await ingest(routing({ type: 'summary', date: '2024-06-01', sender: 'jl.letest@cabinet-antony.medgate.test' }));
+    const after = await fx.filing.show(s1.patientId!);
+    expect(after.treatingDoctor).toBe(gp);
+    expect(after.tabs.summary.find((d) => d.id === s2.documentIds[0])!.supersededBy).toBeNull();
+    expect(after.tabs.summary.find((d) => d.id === replacement.documentIds[0])!.supersededBy).toBeNull();
   });
 
   it('finds patients by accent-insensitive first letters through keyed hashes; no names in clear in the database or its WAL', async () => {

@@ -140,8 +140,8 @@ describe('read receipts (MDN) from a record server on another gateway', () => {
     // A GP's biology, sealed on A with the operator command (A's own submission check is not in the
     // way) and relayed with A's gateway certificate, as in rmp-two-gateways.test.ts.
     const originalId = '<bio-mdn-denied@cabinet-antony.medgate.test>';
-    const hprim = fs.readFileSync(path.join(SAMPLES, 'hprim-biologie.txt'), 'utf8');
-    const raw = await build({ messageId: originalId, subject: 'Résultats de biologie', text: hprim, headers: { 'Disposition-Notification-To': PAUL } });
+    // A biology result the GP typed himself (no lab's HPRIM header): he is its author.
+    const raw = await build({ messageId: originalId, subject: 'Résultats de biologie', text: 'Résultats de biologie\nHémoglobine 14,2 g/dL\n', headers: { ...PATIENT, 'Disposition-Notification-To': PAUL } });
     const s = await runCli(['message', 'seal', '--from', PAUL, '--to', RMP, '--password', PASSWORD, '--config', t.a.config], { input: raw.toString('latin1') });
     expect(s.code, s.stderr).toBe(0);
     const tls = path.join(t.a.dir, 'data', 'tls');
@@ -159,7 +159,7 @@ describe('read receipts (MDN) from a record server on another gateway', () => {
     const parsed = pythonParse(mdn!.source, t.root);
     expect(parsed.reportType).toBe('disposition-notification');
     expect(parsed.fields.Disposition).toBe('automatic-action/MDN-sent-automatically; deleted/error');
-    expect(parsed.fields.Error).toMatch(/^denied by the shared-record rights matrix: .*general-practitioner.*biology/);
+    expect(parsed.fields.Error).toMatch(/^denied by the shared-record rights matrix: a general practitioner cannot author a biology report/);
     expect(parsed.subject).toMatch(/denied/);
     expect(mdn!.source.toString('utf8')).not.toMatch(/DUPONT|Jean|Hémoglobine/);
     // Nothing delivered to the record server, nothing filed.

@@ -16,7 +16,18 @@ describe('rights matrix', () => {
     const refused = checkRights(GP, 'biology');
     expect(refused.ok).toBe(false);
     expect(refused).toMatchObject({ role: 'general-practitioner' });
-    if (!refused.ok) expect(refused.reason).toBe('a sender with role general-practitioner may not file a biology document into a shared record');
+    if (!refused.ok) {
+      expect(refused.reason).toBe("a general practitioner cannot author a biology report in a shared record; forward the laboratory's own report instead " +
+        '(its HPRIM file, its IHE_XDM.ZIP, or its signed message attached as is): it is filed under the laboratory');
+    }
+    const imaging = checkRights(GP, 'imaging');
+    // "an imaging report", not "a imaging document"; and what to do instead.
+    if (!imaging.ok) expect(imaging.reason).toMatch(/^a general practitioner cannot author an imaging report in a shared record; forward the radiologist's own report instead/);
+    const nurse = checkRights(NURSE, 'operative-report');
+    if (!nurse.ok) expect(nurse.reason).toMatch(/^a nurse cannot author an operative report in a shared record; ask a professional who may author it to send it/);
+    expect(checkRights(GP, 'pathology-report').ok).toBe(false);
+    expect(checkRights(CARDIO, 'pathology-report').ok).toBe(true);
+    for (const t of ['exam-report', 'certificate']) for (const doctor of [GP, CARDIO]) expect(checkRights(doctor, t).ok).toBe(true);
     expect(checkRights(BIO, 'biology')).toEqual({ ok: true, role: 'biologist' });
     expect(checkRights(RADIO, 'imaging').ok).toBe(true);
     expect(checkRights(GP, 'imaging').ok).toBe(false);

@@ -129,12 +129,13 @@ describe('record server filing end to end (medgate serve, SMTP, IMAP, rmp pull, 
     expect(after.tabs.summary!.filter((d) => d.supersededBy === null)).toHaveLength(1);
   }, 120_000);
 
-  it('the rights matrix refuses a GP sending a biology result to the record server, at SMTP time, and audits it', async () => {
-    const hprim = fs.readFileSync(path.join(SAMPLES, 'hprim-biologie.txt'));
-    const raw = await build({ from: PAUL, subject: 'Résultats', text: hprim.toString('utf8') });
+  it('the rights matrix refuses a GP authoring a biology result for the record server, at SMTP time, and audits it', async () => {
+    // Typed by the GP himself: no lab's HPRIM header, no XDM author. (A lab's report he forwards is
+    // judged by its author: test/filing/authors-e2e.test.ts.)
+    const raw = await build({ from: PAUL, subject: 'Résultats', text: 'Résultats de biologie\nHémoglobine 14,2 g/dL\n', headers: patientHeaders('DUPONT', 'Jean', '30/01/1959') });
     const err = await submit(PAUL, raw).then(() => undefined, (e: { responseCode?: number; response?: string }) => e);
     expect(err?.responseCode).toBe(550);
-    expect(err?.response).toMatch(/^550 5\.7\.1 Refused by the shared-record rights matrix: .*general-practitioner.*biology/);
+    expect(err?.response).toMatch(/^550 5\.7\.1 Refused by the shared-record rights matrix \(role general-practitioner\): a general practitioner cannot author a biology report in a shared record; forward the laboratory.s own report instead/);
     const audit = (await cli('audit', 'list', '--limit', '100000')).stdout;
     expect(audit).toMatch(/"reason":"rights-refused"/);
   });

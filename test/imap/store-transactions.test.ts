@@ -2,7 +2,8 @@
  * One decision, one store transaction (Store.write), on the real gateway and on BOTH stores:
  *
  * - Two Python imaplib sessions race `UID STORE n (UNCHANGEDSINCE m) +FLAGS (...)` on the same
- *   message from the same MODSEQ, round after round: RFC 7162 §3.1.3 allows exactly one of them to
+ *   message from the same MODSEQ, round after round (with PostgreSQL, each session on its own
+ *   node: two `medgate serve` processes over one database): RFC 7162 §3.1.3 allows exactly one of them to
  *   change the message; the other must be told `[MODIFIED n]` and its keyword must not be set.
  * - A MOVE killed between its copy and its expunge (crash point `move:copied`, SIGKILL of the
  *   spawned gateway): after a restart the message is in exactly one mailbox.
@@ -26,28 +27,32 @@ if (!pgAvailable) console.warn(`!!! ${PG_NOT_FOUND_BANNER}`);
 /**
  * Two sessions (threads, each its own connection) released together by a barrier send the same
  * conditional STORE with a different keyword. Prints, per round, each session's tagged reply and
- * which keywords the message then has (read by a fresh FETCH).
+ * which keywords the message then has (read by a fresh session).
  */
 const RACE = String.raw`
 import imaplib, ssl, sys, json, threading, re
-port, ca, user, pw, rounds = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+port, port_b, ca, user, pw, rounds = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6])
 ctx = ssl.create_default_context(cafile=ca)
-def session():
+def session(port):
     m = imaplib.IMAP4('127.0.0.1', port)
     m.starttls(ssl_context=ctx)
     m.login(user, pw)
     m.select('INBOX')
     return m
-a, b = session(), session()
+a, b = session(port), session(port_b)
 typ, data = a.uid('SEARCH', None, 'ALL')
 uid = data[0].split()[-1].decode()
-def fetch(item):
-    typ, data = a.uid('FETCH', uid, '(%s)' % item)
+def fresh(item):
+    # A new session's SELECT reads the store itself: a and b's views of the other node's changes
+    # follow its notifications, which may land a moment after the STORE answered.
+    m = session(port)
+    typ, data = m.uid('FETCH', uid, '(%s)' % item)
+    m.logout()
     lines = [d if isinstance(d, bytes) else d[0] for d in data if d]
     return lines[-1].decode()
 results = []
 for r in range(rounds):
-    modseq = int(re.search(r'MODSEQ \((\d+)\)', fetch('MODSEQ')).group(1))
+    modseq = int(re.search(r'MODSEQ \((\d+)\)', fresh('MODSEQ')).group(1))
     barrier = threading.Barrier(2)
     out = [None, None]
     kws = ['$R%dA' % r, '$R%dB' % r]
@@ -59,7 +64,7 @@ for r in range(rounds):
     threads = [threading.Thread(target=race, args=(i, c)) for i, c in enumerate((a, b))]
     for t in threads: t.start()
     for t in threads: t.join()
-    flags = fetch('FLAGS')
+    flags = fresh('FLAGS')
     results.append({'modseq': modseq, 'replies': out, 'kept': [k for k in kws if k in flags]})
 a.logout(); b.logout()
 print(json.dumps({'uid': uid, 'rounds': results}))
@@ -86,6 +91,8 @@ describe.each([
   let config: string;
   let ca: string;
   let gw: ServeProcess | undefined;
+  /** PostgreSQL: a second node over the same database (its own data dir, the first node's keys). */
+  let node2: ServeProcess | undefined;
   let database: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
   const crashEnv = { MEDGATE_TEST_CRASH_AT: 'move:copied' };
 
@@ -104,20 +111,30 @@ describe.each([
     ca = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
     // Armed from the start: only a MOVE reaches the crash point.
     gw = await startServe(config, 90_000, { ...defaultLaunch(), env: crashEnv });
+    if (database) {
+      const dir2 = path.join(dir, 'node2');
+      fs.mkdirSync(dir2);
+      const certs = path.join(dir, 'certs');
+      node2 = await startServe(writeGatewayConfig(dir2, { extra: {
+        store: { driver: 'postgres', postgres: { url: database.url } }, dataDir: path.join(dir2, 'data'), keysDir: path.join(dir, 'data'),
+        pki: { caDir: certs, trustAnchors: [path.join(certs, 'ca.pem')], crls: [path.join(certs, 'crl.pem')] },
+      } }));
+    }
   }, 240_000);
 
   afterAll(async () => {
     await gw?.stop('SIGKILL').catch(() => undefined);
+    await node2?.stop('SIGKILL').catch(() => undefined);
     await database?.drop().catch(() => undefined);
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it.skipIf(skip)(`two sessions racing UID STORE (UNCHANGEDSINCE m) from the same MODSEQ, ${ROUNDS} rounds: exactly one wins each round, the other gets MODIFIED`, async () => {
+  it.skipIf(skip)(`two sessions${store === 'postgres' ? ' on two nodes' : ''} racing UID STORE (UNCHANGEDSINCE m) from the same MODSEQ, ${ROUNDS} rounds: exactly one wins each round, the other gets MODIFIED`, async () => {
     const c = imap(gw!);
     await c.connect();
     await c.append('INBOX', message('course aux drapeaux'));
     await c.logout();
-    const r = await python(RACE, [String(gw!.ports.imap), path.join(dir, 'certs', 'ca.pem'), PAUL, PW, String(ROUNDS)]);
+    const r = await python(RACE, [String(gw!.ports.imap), String((node2 ?? gw!).ports.imap), path.join(dir, 'certs', 'ca.pem'), PAUL, PW, String(ROUNDS)]);
     expect(r.code, r.stderr).toBe(0);
     const { uid, rounds } = JSON.parse(r.stdout) as { uid: string; rounds: Array<{ modseq: number; replies: string[]; kept: string[] }> };
     const bad = rounds.filter((round) => {

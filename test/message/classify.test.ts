@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { classifyMessage } from '../../src/message/classify/index.js';
-import { extractPatientIdentity } from '../../src/message/identity/index.js';
+import { extractPatientIdentity, titleWithoutSubjectTag } from '../../src/message/identity/index.js';
 import { parseForExtraction } from '../../src/message/parse.js';
 import { buildXdmZip, composeMessage, input, METADATA_XML, sample, SMALL_PDF } from './fixtures.js';
 
@@ -22,7 +22,8 @@ describe('classifyMessage', () => {
     expect(r.reason).toBe('xdm typeCode 18842-5');
     expect(r.documents).toEqual([
       { part: 'Document01', type: 'hospital-report', title: "Compte rendu d'hospitalisation" },
-      { part: 'body', type: 'prescription' },
+      // The body beside the archive is its covering note: the subject names the attachments.
+      { part: 'body', type: 'letter' },
     ]);
   });
 
@@ -43,7 +44,11 @@ describe('classifyMessage', () => {
 
   it('HPRIM LAB block → biology, even from a GP with a neutral subject', async () => {
     const r = await classifyRaw(await composeMessage({ subject: 'Envoi', text: sample('hprim-biologie.txt').toString('utf8') }), { professionCode: '10', specialtyCode: 'SM54' });
-    expect(r).toEqual({ type: 'biology', reason: 'HPRIM ****LAB**** block', documents: [{ part: 'body', type: 'biology' }] });
+    // The lab its header names (line 11) is the author the document claims.
+    expect(r).toEqual({
+      type: 'biology', reason: 'HPRIM ****LAB**** block',
+      documents: [{ part: 'body', type: 'biology', author: { source: 'hprim', id: 'LABOBIO01', name: 'Laboratoire Bio-Test Antony' } }],
+    });
   });
 
   it('each attachment is its own document, typed by its name or type', async () => {
@@ -62,7 +67,7 @@ describe('classifyMessage', () => {
       }),
     );
     expect(r.documents).toEqual([
-      { part: 'body', type: 'other' },
+      { part: 'body', type: 'letter' },
       { part: 'Ordonnance_2026-11-23.pdf', type: 'prescription' },
       { part: 'CR_consultation_cardio.pdf', type: 'consultation-report' },
       { part: 'CRO_appendicectomie.pdf', type: 'operative-report' },
@@ -97,13 +102,45 @@ describe('classifyMessage', () => {
     expect(classifyMessage({ input: noSignal, sender: { professionCode: '10', specialtyCode: 'SM54', specialtyLabel: null } }).type).toBe('other');
     expect(classifyMessage({ input: input({ subject: 'Bonjour', textBody: 'Cher confrère' }) })).toEqual({
       type: 'letter',
+      reason: 'subject keyword "bonjour"',
+      documents: [{ part: 'body', type: 'letter' }],
+    });
+    expect(classifyMessage({ input: input({ subject: 'Envoi', textBody: 'Texte sans mot-clé' }) })).toEqual({
+      type: 'letter',
       reason: 'plain text message without attachment',
       documents: [{ part: 'body', type: 'letter' }],
     });
   });
 
+  it('the subject\'s patient tag is no keyword, and the issue 30 story is typed as doctors meant it', () => {
+    // "ECHO" is a family name here, not an echography.
+    expect(classifyMessage({ input: input({ subject: 'PATIENT: ECHO Jean 30/01/1959 Courrier', textBody: 'texte' }) }).type).toBe('letter');
+    const pdf = (filename: string) => ({ filename, contentType: 'application/pdf', content: SMALL_PDF });
+    const resume = 'Résumé médical\n\nAntécédents : HTA\nAllergies : aucune\nTraitement en cours : ramipril\nVaccinations : à jour\n';
+    const r = classifyMessage({ input: input({ subject: 'PATIENT: DUPONT Jean 30/01/1959 Résumé médical', textBody: resume, attachments: [pdf('CRH_pneumologie.pdf')] }) });
+    expect(r.documents).toEqual([{ part: 'body', type: 'summary' }, { part: 'CRH_pneumologie.pdf', type: 'hospital-report' }]);
+    const untitled = 'Antécédents : HTA\nAllergies : pénicilline\nTraitement en cours : ramipril\n';
+    expect(classifyMessage({ input: input({ subject: 'Mise à jour', textBody: untitled, attachments: [pdf('doc.pdf')] }) }).documents[0]).toEqual({ part: 'body', type: 'summary' });
+    for (const [name, type] of [['ECG.pdf', 'exam-report'], ['EFR.pdf', 'exam-report'], ['histologie.pdf', 'pathology-report'], ['certificat.pdf', 'certificate']] as const) {
+      expect(classifyMessage({ input: input({ subject: 'Envoi', attachments: [pdf(name)] }) }).documents[0]).toEqual({ part: name, type });
+    }
+  });
+
   it('the Outlook sample is a letter (demande d’avis)', async () => {
     const r = await classifyRaw(sample('subject-tag-outlook.eml'));
     expect(r.type).toBe('letter');
+  });
+});
+
+describe('titleWithoutSubjectTag', () => {
+  it.each([
+    ['PATIENT: DUPONT Jean 30/01/1959 Résumé médical', 'Résumé médical'],
+    ['Résumé médical - PATIENT: DUPONT Jean 30/01/1959', 'Résumé médical'],
+    ['ECG - Patient : LE GOFF Anne 01.02.1950 - contrôle', 'ECG - contrôle'],
+    ["XDM/1.0/DDM+CR d'examens biologiques", "CR d'examens biologiques"],
+    ['PATIENT: DUPONT Jean 30/01/1959', ''],
+    ['Courrier', 'Courrier'],
+  ])('%s → %s', (subject, title) => {
+    expect(titleWithoutSubjectTag(subject)).toBe(title);
   });
 });

@@ -13,7 +13,7 @@ import { PG_NOT_FOUND_BANNER, createTestDatabase, testPostgres } from '../helper
 const pg = testPostgres();
 if (!pg) console.warn(`!!! ${PG_NOT_FOUND_BANNER}`);
 
-type Cut = 'none' | 'after-commit' | 'before-commit' | 'mid-transaction';
+type Cut = 'none' | 'after-commit' | 'before-commit' | 'mid-transaction' | 'after-insert';
 
 /** Forwards connections to PostgreSQL; armed, it cuts the one carrying the next COMMIT (or the next statement). */
 class CuttingRelay {
@@ -36,7 +36,9 @@ class CuttingRelay {
       down.on('data', (b: Buffer) => {
         const isCommit = b[0] === 0x51 /* 'Q' */ && b.includes(Buffer.from('COMMIT\0'));
         const isQuery = b[0] === 0x51 || b[0] === 0x50 /* 'P' */ || b[0] === 0x42 /* 'B' */;
-        if (this.cut === 'after-commit' && isCommit) {
+        // A statement on its own (autocommit): its Parse/Bind/Execute carry the INSERT.
+        const isInsert = (b[0] === 0x50 || b[0] === 0x42) && b.includes(Buffer.from('INSERT INTO t'));
+        if ((this.cut === 'after-commit' && isCommit) || (this.cut === 'after-insert' && isInsert)) {
           this.cut = 'none'; this.cuts++;
           // The server gets the whole COMMIT and commits; the client never hears it.
           up.write(b, () => setTimeout(close, 200));
@@ -106,6 +108,24 @@ describe.skipIf(!pg)('PostgreSQL: the outcome of a transaction whose connection 
     })).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
     expect(relay.cuts).toBe(2);
     expect(await present('before')).toBe(0);
+  });
+
+  it('a statement on its own (autocommit) whose answer is lost: run again until answered, committed once, resolved', async () => {
+    relay.cut = 'after-insert';
+    const cutsBefore = relay.cuts;
+    const sql = 'INSERT INTO t (id) VALUES ($1) ON CONFLICT (id) DO NOTHING RETURNING id';
+    // Without untilAnswered the lost answer is flagged, not a plain "nothing was committed".
+    await expect(db.queryFlaggingLostAnswer(sql, ['single-flagged'])).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE', details: { answerLost: true } });
+    // The server got the whole statement: it commits, a moment after the client was cut off.
+    for (const until = Date.now() + 5000; (await present('single-flagged')) === 0 && Date.now() < until;) await new Promise((r) => setTimeout(r, 50));
+    expect(await present('single-flagged')).toBe(1);
+    relay.cut = 'after-insert';
+    const res = await db.untilAnswered(() => db.queryFlaggingLostAnswer(sql, ['single']));
+    expect(relay.cuts).toBe(cutsBefore + 2);
+    // The second run found the first one's row: it committed once, and the caller knows it.
+    expect(res.rowCount).toBe(0);
+    expect(await present('single')).toBe(1);
+    expect(errors).toContain('PG_ANSWER_LOST');
   });
 
   it('the connection dies between two statements while the work is busy: no crash, rejected, absent, and the pool serves again', async () => {

@@ -35,7 +35,7 @@ describe.skipIf(!pg)('PostgreSQL store (openStore, unreachable server)', () => {
     try {
       expect(store.kind).toBe('postgres');
       expect(store.changes).toBeDefined();
-      expect(await store.migrate()).toBe(1);
+      expect(await store.migrate()).toBe(2);
       await store.ping();
     } finally {
       await store.close();

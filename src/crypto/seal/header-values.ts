@@ -37,6 +37,20 @@ export function addressesOf(header: Buffer, fieldName: string, spans: FieldSpan[
   return out;
 }
 
+/**
+ * The address whose key signed the content, as a reader checks it: the From address, or the Sender
+ * (RFC 5322 §3.6.2, the agent that sent the message) when there is one naming someone else — an
+ * application account (practice software) signing for a doctor configured for it. `onBehalfOf` is
+ * then the From address, and the directory must know the signer as an application (mailbox type APP).
+ */
+export function signerAddressOf(header: Buffer): { address: string; onBehalfOf?: string } | undefined {
+  const spans = listFieldSpans(header);
+  const from = addressesOf(header, 'from', spans)[0];
+  const sender = addressesOf(header, 'sender', spans)[0];
+  if (sender && sender.toLowerCase() !== from?.toLowerCase()) return { address: sender, onBehalfOf: from ?? '' };
+  return from ? { address: from } : undefined;
+}
+
 export function firstValue(header: Buffer, fieldName: string, spans?: FieldSpan[]): string | undefined {
   const span = findField(header, fieldName, spans);
   return span ? fieldValue(header, span) : undefined;

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type * as openpgp from 'openpgp';
 import { CryptoError, CryptoErrorCode } from '../errors.js';
 import { listFieldSpans, splitHeaderBlock } from './header-block.js';
-import { addressesOf } from './header-values.js';
+import { signerAddressOf } from './header-values.js';
 import { restoreOriginal } from './inner-entity.js';
 import { FORMAT_FIELD, ROUTING_FIELD } from './outer-message.js';
 import { decryptAndVerify, type ResolveSigner, type Verification } from './pgp.js';
@@ -124,7 +124,7 @@ export async function open(opts: OpenOptions): Promise<OpenResult> {
     decryptionKey: opts.decryptionKey,
     resolveSigner: opts.resolveSigner,
     what: 'message',
-    addressOf: (inner) => addressesOf(splitHeaderBlock(Buffer.from(inner.buffer, inner.byteOffset, inner.byteLength)).header, 'from')[0],
+    addressOf: (inner) => signerAddressOf(splitHeaderBlock(Buffer.from(inner.buffer, inner.byteOffset, inner.byteLength)).header),
   });
   const inner = Buffer.from(content.data.buffer, content.data.byteOffset, content.data.byteLength);
   const raw = restoreOriginal(inner);

@@ -11,7 +11,11 @@ export interface ResolvedSigner {
   identity?: Record<string, unknown>;
 }
 
-export type ResolveSigner = (ref: { address?: string; keyIds: string[] }) => Promise<ResolvedSigner | undefined>;
+/**
+ * `onBehalfOf`: the signer is the message's Sender, signing for this From address (an application
+ * account for one of its doctors); the lookup accepts only an application then.
+ */
+export type ResolveSigner = (ref: { address?: string; keyIds: string[]; onBehalfOf?: string }) => Promise<ResolvedSigner | undefined>;
 
 export interface Verification {
   valid: true;
@@ -77,7 +81,8 @@ export async function decryptAndVerify(opts: {
   encrypted: { armored: string } | { binary: Uint8Array };
   decryptionKey: openpgp.PrivateKey;
   resolveSigner: ResolveSigner;
-  addressOf: (plaintext: Uint8Array) => string | undefined;
+  /** The signer's address, or the Sender signing for a From (see ResolveSigner). */
+  addressOf: (plaintext: Uint8Array) => string | { address: string; onBehalfOf?: string } | undefined;
   what: string;
 }): Promise<DecryptedAndVerified> {
   const { what } = opts;
@@ -119,9 +124,11 @@ export async function decryptAndVerify(opts: {
   const issuers = decrypted.getSigningKeyIDs().map((id) => id.toHex());
   if (issuers.length === 0) throw new CryptoError(CryptoErrorCode.SIGNATURE_INVALID, `The ${what} is not signed`);
 
-  const address = opts.addressOf(data);
-  const resolved = await opts.resolveSigner(address === undefined ? { keyIds: issuers } : { address, keyIds: issuers });
-  const details = { signer: address, keyIds: issuers };
+  const found = opts.addressOf(data);
+  const ref = typeof found === 'string' ? { address: found } : found;
+  const address = ref?.address;
+  const resolved = await opts.resolveSigner(ref === undefined ? { keyIds: issuers } : { ...ref, keyIds: issuers });
+  const details = { signer: address, keyIds: issuers, ...(ref?.onBehalfOf !== undefined ? { onBehalfOf: ref.onBehalfOf } : {}) };
   if (!resolved) throw new CryptoError(CryptoErrorCode.SIGNER_UNKNOWN, `The signer of the ${what} is not in the directory`, details);
   if (resolved.status !== 'active') {
     throw new CryptoError(CryptoErrorCode.SIGNER_REVOKED, `The signer of the ${what} is ${resolved.status}`, { ...details, status: resolved.status });

@@ -27,7 +27,11 @@ export const RoutingHeader = z.object({
   }),
   recipients: z.array(z.string()),
   /** Each meaningful part (body, attachment, XDM entry) with its document type, for filing. */
-  documents: z.array(z.object({ part: z.string(), type: z.string(), title: z.string().optional() })).optional(),
+  documents: z.array(z.object({
+    part: z.string(), type: z.string(), title: z.string().optional(),
+    /** The author the part claims (HPRIM lab, XDM authorPerson), verified by the record server's gateway. */
+    author: z.object({ source: z.string(), id: z.string().optional(), name: z.string().optional() }).optional(),
+  })).optional(),
   /**
    * The sender asked for a read receipt (RFC 8098 `Disposition-Notification-To`): the address, so the
    * record server's gateway can send the MDN without opening the content.
@@ -95,7 +99,14 @@ function transportOf(t: Transport): Transport {
 }
 
 function partOf(d: DocumentPart): DocumentPart {
-  return d.title === undefined ? { part: d.part, type: d.type } : { part: d.part, type: d.type, title: d.title };
+  const out: DocumentPart = d.title === undefined ? { part: d.part, type: d.type } : { part: d.part, type: d.type, title: d.title };
+  if (d.author !== undefined) {
+    const a: NonNullable<DocumentPart['author']> = { source: d.author.source };
+    if (d.author.id !== undefined) a.id = d.author.id;
+    if (d.author.name !== undefined) a.name = d.author.name;
+    out.author = a;
+  }
+  return out;
 }
 
 /**

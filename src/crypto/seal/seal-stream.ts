@@ -12,7 +12,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as openpgp from 'openpgp';
 import { CryptoError, CryptoErrorCode } from '../errors.js';
-import { readFileHead } from '../../util/file-head.js';
+import { readRaw, readRawHead, type RawSource } from '../../util/spool-file.js';
 import { armorStream } from './armor-stream.js';
 import { splitHeaderBlock } from './header-block.js';
 import { buildInnerEntity } from './inner-entity.js';
@@ -26,8 +26,8 @@ import type { SealOptions } from './seal.js';
 const MAX_HEAD_BYTES = 1024 * 1024 + 2;
 
 export interface SealFileOptions extends Omit<SealOptions, 'raw'> {
-  /** The original message. */
-  rawFile: string;
+  /** The original message: a file, or an encrypted spool file with its key. */
+  rawFile: RawSource;
   /** Created (must not exist), mode 0600, fsynced before sealFile returns. */
   outFile: string;
 }
@@ -42,7 +42,7 @@ export interface SealFileResult {
 
 export async function sealFile(opts: SealFileOptions): Promise<SealFileResult> {
   if (opts.recipientKeys.length === 0) throw new Error('sealFile: at least one recipient key is required');
-  const { head, size: fileSize } = await readFileHead(opts.rawFile, MAX_HEAD_BYTES);
+  const { head, size: fileSize } = await readRawHead(opts.rawFile, MAX_HEAD_BYTES);
   const split = splitHeaderBlock(head);
   if (split.separator.length === 0 && fileSize > head.length) {
     throw new CryptoError(CryptoErrorCode.MALFORMED_STRUCTURE, 'The message header block does not end within 1 MiB');
@@ -54,7 +54,7 @@ export async function sealFile(opts: SealFileOptions): Promise<SealFileResult> {
   // The encrypted payload: the inner entity's header block (built in memory as seal() builds it)
   // followed by the original body from the file; for client-encrypted input, the body alone.
   const innerHead = alreadyEncrypted ? Buffer.alloc(0) : buildInnerEntity(Buffer.concat([header, separator]), { fields: transport });
-  const payload = (): Readable => Readable.from(concatStreams(innerHead, () => fs.createReadStream(opts.rawFile, { start: bodyOffset })));
+  const payload = (): Readable => Readable.from(concatStreams(innerHead, () => readRaw(opts.rawFile, bodyOffset)));
 
   const digest = createHash('sha256');
   await pipeline(payload(), new Writable({ write(chunk: Buffer, _e, cb) { digest.update(chunk); cb(); } }));
@@ -72,7 +72,7 @@ export async function sealFile(opts: SealFileOptions): Promise<SealFileResult> {
   try {
     if (alreadyEncrypted) {
       await write(Buffer.from(headerBlock(transport, 'client-encrypted', routingCiphertext, clientEncryptedBodyFields(header, spans)) + '\r\n', 'utf8'));
-      for await (const chunk of fs.createReadStream(opts.rawFile, { start: bodyOffset })) await write(chunk as Buffer);
+      for await (const chunk of readRaw(opts.rawFile, bodyOffset)) await write(chunk as Buffer);
     } else {
       const { head: mimeHead, tail } = pgpMimeParts(headerBlock(transport, 'sealed', routingCiphertext, []));
       await write(Buffer.from(mimeHead, 'utf8'));

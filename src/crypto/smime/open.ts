@@ -84,6 +84,7 @@ async function checkSigner(signed: SignedContent, from: string | undefined, opts
   });
   if (!v.ok) {
     if (v.code === 'revoked') throw new CryptoError(CryptoErrorCode.SIGNER_REVOKED, 'The signer\'s certificate is revoked', { ...details, status: 'revoked' });
+    if (v.code === 'revocation-unavailable') throw new CryptoError(CryptoErrorCode.SIGNER_UNCHECKED, `The signer's certificate cannot be checked for revocation now: ${v.reason}`, { ...details, code: v.code });
     throw new CryptoError(CryptoErrorCode.SIGNATURE_INVALID, `The signer's certificate is not acceptable (${v.code}): ${v.reason}`, { ...details, code: v.code });
   }
   if (!from) throw new CryptoError(CryptoErrorCode.SIGNATURE_INVALID, 'The signed message names no From address', details);

@@ -7,8 +7,19 @@
  * the matrix's reason (role and document type only: never a patient).
  */
 import type { GatewayContext } from '../../context.js';
-import type { RelayDenial } from '../../smtp/relay/relay-checks.js';
 import { sendPendingReceipts } from './receipt-sender.js';
+
+/**
+ * A rights-matrix refusal the sender asked to be told by read receipt (RFC 8098): the message is
+ * taken (250) but neither delivered nor filed, and a `denied` receipt goes back. Defined here (the
+ * relay's checks produce it) so that filing needs nothing from smtp/.
+ */
+export interface RelayDenial {
+  role: string;
+  reason: string;
+  originalMessageId: string;
+  mdnTo: string;
+}
 
 export const DENIED_PREFIX = 'denied by the shared-record rights matrix: ';
 

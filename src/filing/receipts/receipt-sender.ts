@@ -13,7 +13,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { GatewayContext } from '../../context.js';
 import { ensureFilingKey } from '../../crypto/gateway-keys.js';
 import { seal } from '../../crypto/seal/index.js';
-import { ensurePostmaster } from '../../smtp/dsn/postmaster.js';
+import { ensurePostmaster } from '../../mailbox/postmaster.js';
 import type { NewQueueItem, ReceiptRow } from '../../store/types.js';
 import { buildMdn } from './build-mdn.js';
 

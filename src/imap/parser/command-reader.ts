@@ -74,6 +74,11 @@ export class CommandReader {
     this.mode = 'closed';
   }
 
+  /** Inside a literal: the client owes us bytes (a minimum data rate applies). */
+  get inLiteral(): boolean {
+    return this.mode === 'literal';
+  }
+
   push(data: Buffer): void {
     let offset = 0;
     while (offset < data.length && this.mode !== 'closed') {

@@ -6,13 +6,14 @@
  */
 import type { HprimDocument } from '../identity/hprim.js';
 import { isHprimCandidate } from '../identity/hprim-source.js';
+import { titleWithoutSubjectTag } from '../identity/subject-tag.js';
 import { attachmentLabel, type XdmContent } from '../identity/xdm.js';
 import type { ExtractionInput } from '../parse.js';
 import { signalFromAttachment } from './attachments.js';
 import { signalFromXdmCodes } from './codes.js';
-import { signalFromKeywords } from './keywords.js';
+import { normalizeForKeywords, signalFromKeywords } from './keywords.js';
 import { signalFromSender } from './sender.js';
-import type { Classification, ClassifiedDocument, SenderRole, Signal } from './types.js';
+import type { AuthorClaim, Classification, ClassifiedDocument, SenderRole, Signal } from './types.js';
 
 export interface ClassifyInput {
   input: ExtractionInput;
@@ -22,7 +23,8 @@ export interface ClassifyInput {
 }
 
 export function classifyMessage({ input, xdm, hprim = [], sender }: ClassifyInput): Classification {
-  const subjectSignal = signalFromKeywords(input.subject, 'subject');
+  // The patient tag names the patient, not the document: a name is no keyword.
+  const subjectSignal = signalFromKeywords(input.subject ? titleWithoutSubjectTag(input.subject) : undefined, 'subject');
   const senderSignal = signalFromSender(sender);
   const fallback = (): Signal | undefined => subjectSignal ?? senderSignal;
   const labParts = new Set(hprim.filter((d) => d.hasLabBlock).map((d) => d.part));
@@ -32,23 +34,64 @@ export function classifyMessage({ input, xdm, hprim = [], sender }: ClassifyInpu
     const signal = signalFromXdmCodes(e.typeCode?.code, e.classCode?.code) ?? signalFromKeywords(e.title, 'xdm title') ?? fallback();
     const doc: ClassifiedDocument & { signal?: Signal } = { part: e.id, type: signal?.type ?? 'other' };
     if (e.title) doc.title = e.title;
+    if (e.author && (e.author.id || e.author.name)) doc.author = { source: 'xdm', ...e.author };
     if (signal) doc.signal = signal;
     docs.push(doc);
   }
   if (input.textBody && input.textBody.trim() !== '') {
-    const signal = labParts.has('body') ? labSignal() : fallback();
-    docs.push({ part: 'body', type: signal?.type ?? (input.attachments.length === 0 ? 'letter' : 'other'), ...(signal ? { signal } : {}) });
+    const signal = labParts.has('body') ? labSignal() : signalFromBody(input.textBody, input.attachments.length > 0) ?? fallback();
+    const author = hprimAuthor(hprim, 'body');
+    docs.push({ part: 'body', type: signal?.type ?? 'letter', ...(signal ? { signal } : {}), ...(author ? { author } : {}) });
   }
   for (const [index, att] of input.attachments.entries()) {
     const part = attachmentLabel(att, index);
     if (xdm && part === xdm.archive) continue; // represented by its entries
     const hprimLab = labParts.has(part) && isHprimCandidate(att.filename, att.contentType) ? labSignal() : undefined;
     const signal = hprimLab ?? signalFromAttachment(att) ?? fallback();
-    docs.push({ part, type: signal?.type ?? 'other', ...(signal ? { signal } : {}) });
+    const author = hprimAuthor(hprim, part);
+    docs.push({ part, type: signal?.type ?? 'other', ...(signal ? { signal } : {}), ...(author ? { author } : {}) });
   }
 
   const message = messageSignal(docs, subjectSignal, senderSignal, input);
   return { type: message.type, reason: message.reason, documents: docs.map(({ signal: _signal, ...d }) => d) };
+}
+
+const GREETING = /^ (bonjour|bonsoir|cher|chere|chers|cheres|madame|monsieur|ci joint|ci joints|veuillez|je vous|suite a|merci) /;
+
+/**
+ * The text body's own type: its first line when that is a title ("Résumé médical", "ECG du
+ * 12/03"), a summary when it is laid out in summary sections (antécédents, allergies, traitement en
+ * cours, vaccinations…), a letter when it opens as one. Beside attachments, a body that says
+ * nothing of itself is the covering note (a letter): the subject names the attachments, not it.
+ */
+function signalFromBody(text: string, withAttachments: boolean): Signal | undefined {
+  const lines = text.slice(0, 8000).split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+  const first = lines[0] ?? '';
+  if (GREETING.test(normalizeForKeywords(first))) return { type: 'letter', reason: 'body opens as a letter' };
+  const title = first.length <= 120 ? signalFromKeywords(first, 'body first line') : undefined;
+  if (title) return title;
+  const sections = new Set(lines.slice(0, 60).map((l) => summarySection(l)).filter((s): s is string => s !== undefined));
+  if (sections.size >= 2) return { type: 'summary', reason: `body summary sections (${[...sections].sort().join(', ')})` };
+  return withAttachments ? { type: 'letter', reason: 'body beside attachments (covering note)' } : undefined;
+}
+
+const SECTIONS: ReadonlyArray<[string, RegExp]> = [
+  ['antecedents', /^ (antecedents?|atcd)\b/],
+  ['allergies', /^ (allergies?|intolerances?)\b/],
+  ['traitements', /^ (traitements?|medicaments?) (en cours|au long cours|habituels?|de fond|actuels?)\b/],
+  ['vaccinations', /^ (vaccinations?|vaccins?)\b/],
+  ['facteurs de risque', /^ facteurs de risque\b/],
+];
+
+function summarySection(line: string): string | undefined {
+  const norm = normalizeForKeywords(line.slice(0, 80));
+  return SECTIONS.find(([, re]) => re.test(norm))?.[0];
+}
+
+/** The lab an HPRIM part names on line 11 (its first section's). */
+function hprimAuthor(hprim: HprimDocument[], part: string): AuthorClaim | undefined {
+  const sender = hprim.find((d) => d.part === part)?.sections[0]?.sender;
+  return sender ? { source: 'hprim', id: sender.code, ...(sender.name ? { name: sender.name } : {}) } : undefined;
 }
 
 function labSignal(): Signal {

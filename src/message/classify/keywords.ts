@@ -1,56 +1,211 @@
 /**
- * Keyword rules for subjects, titles and file names. Text is compared without accents, in lower
- * case, with punctuation/underscores as spaces, on whole words. Order matters: the first rule that
- * matches wins, so specific phrases ("lettre de sortie") come before generic ones ("lettre").
+ * Keywords of subjects, titles, file names and first lines, in the clinical French of doctors and
+ * practice software. Text is compared without accents, in lower case, with punctuation/underscores
+ * as spaces, on whole words.
+ *
+ * Sources (named per wording in test/fixtures/classification-corpus.tsv): the French labels of
+ * the ANS value set JDV_J07-XdsTypeCode-CISIS (DMP/MSSanté typeCodes) and their usual short forms
+ * (CR, CRH, CRO, LLS, VSM, ECG, EFR, MAPA, FOGD…); the sections of the ANS "Volet de Synthèse
+ * Médicale" (antécédents, allergies et intolérances, traitements, vaccinations); the content of the
+ * lettre de liaison (décret n° 2016-955, HAS); the CCAM labels of diagnostic acts.
+ *
+ * Each phrase is strong (it names a kind of document: "compte rendu opératoire", "ECG"), weak (it
+ * hints: "séjour", "antécédents") or generic (any report says it: "compte rendu", "résultats").
+ * The earliest strong phrase of the text decides (the longest one at the same place: "lettre de
+ * liaison de sortie" over "lettre"); only when there is none does the earliest weak one, then the
+ * earliest generic one. A title says what it is first: "Courrier :
+ * compte rendu d'échographie" is an imaging report, "CR de consultation avec ECG" a consultation.
  */
 import type { DocumentType, Signal } from './types.js';
 
 interface KeywordRule {
   type: DocumentType;
-  phrases: string[];
+  strong: readonly string[];
+  weak?: readonly string[];
+  /** Weaker than weak: words any report carries ("compte rendu", "résultats"), read last. */
+  generic?: readonly string[];
 }
 
 export const KEYWORD_RULES: readonly KeywordRule[] = [
-  { type: 'operative-report', phrases: ['compte rendu operatoire', 'cr operatoire', 'cro', 'operatoire', 'intervention chirurgicale'] },
   {
-    type: 'hospital-report',
-    phrases: ['compte rendu d hospitalisation', 'cr d hospitalisation', 'crh', 'lettre de sortie', 'hospitalisation', 'sejour'],
-  },
-  { type: 'summary', phrases: ['volet de synthese medicale', 'synthese', 'vms', 'patient summary'] },
-  { type: 'prescription', phrases: ['ordonnance', 'prescription', 'ordo'] },
-  {
-    type: 'biology',
-    phrases: ['biologie', 'biologique', 'bilan sanguin', 'resultats d analyses', 'analyses', 'laboratoire', 'labo', 'hprim'],
-  },
-  {
-    type: 'imaging',
-    phrases: [
-      'radiographie', 'radiologie', 'radio', 'echographie', 'echo', 'scanner', 'tdm', 'irm', 'imagerie',
-      'mammographie', 'scintigraphie', 'dicom', 'dcm', 'panoramique', 'doppler',
+    type: 'summary',
+    strong: [
+      'resume medical', 'resume de dossier', 'resume du dossier', 'synthese medicale', 'volet de synthese medicale', 'vsm', 'vms',
+      'dossier de synthese', 'fiche de synthese', 'synthese du dossier', 'synthese', 'patient summary', 'profil medical',
+    ],
+    weak: [
+      'resume', 'antecedents', 'atcd', 'antecedents medicaux', 'antecedents chirurgicaux', 'antecedents familiaux', 'allergies',
+      'allergies et intolerances', 'intolerances', 'traitement en cours', 'traitements en cours', 'traitement au long cours',
+      'traitements au long cours', 'traitement habituel', 'traitement de fond', 'vaccinations', 'facteurs de risque', 'problemes actifs',
     ],
   },
   {
-    type: 'consultation-report',
-    phrases: ['compte rendu de consultation', 'cr de consultation', 'cr consultation', 'consultation', 'compte rendu', 'cr'],
+    type: 'hospital-report',
+    strong: [
+      'compte rendu d hospitalisation', 'compte rendu hospitalisation', 'cr d hospitalisation', 'cr hospitalisation', 'crh',
+      'lettre de liaison de sortie', 'lettre de liaison a la sortie', 'lettre de liaison sortie', 'lls', 'lettre de sortie',
+      'compte rendu de sejour', 'cr de sejour', 'resume de sejour', 'synthese de sejour', 'synthese d episode de soins',
+      'compte rendu de passage aux urgences', 'passage aux urgences', 'cr urgences', 'compte rendu des urgences', 'fiche de retour des urgences',
+      'cr d accouchement', 'compte rendu d accouchement', 'compte rendu d admission', 'cr d admission', 'sortie d hospitalisation',
+      'hospitalisation de jour', 'hopital de jour', 'hdj', 'cr hospitalier', 'compte rendu hospitalier', 'compte rendu sejour', 'cr sejour',
+      'lettre de liaison', 'accouchement', 'cr accouchement',
+    ],
+    weak: ['hospitalisation', 'sejour', 'urgences'],
   },
-  { type: 'letter', phrases: ['courrier', 'lettre', 'demande d avis', 'avis', 'adressage'] },
+  {
+    type: 'operative-report',
+    strong: [
+      'compte rendu operatoire', 'cr operatoire', 'cro', 'compte rendu d intervention', 'intervention chirurgicale',
+      'compte rendu d anesthesie', 'cr d anesthesie', 'protocole operatoire', 'compte rendu d acte therapeutique',
+      'cr d acte therapeutique', 'acte therapeutique', 'anesthesie', 'cr anesthesie',
+    ],
+    weak: ['operatoire', 'chirurgie', 'bloc operatoire'],
+  },
+  {
+    type: 'pathology-report',
+    strong: [
+      'anatomopathologie', 'anatomopathologique', 'anatomo pathologie', 'anatomo pathologique', 'anatomie pathologique',
+      'anatomie et cytologie pathologiques', 'anatomopathologiques', 'anatomo pathologiques', 'histologiques', 'cytologiques', 'cytologie pathologique', 'anapath', 'acp', 'histologie', 'histologique', 'histopathologie',
+      'histopathologique', 'cytologie', 'cytologique', 'cytopathologie', 'examen extemporane', 'extemporane', 'immunohistochimie',
+      'frottis cervico uterin', 'fcu', 'frottis cervical', 'piece operatoire', 'biopsie', 'biopsies',
+    ],
+  },
+  {
+    type: 'exam-report',
+    strong: [
+      'ecg', 'electrocardiogramme', 'electrocardiographie', 'ekg', 'holter', 'holter ecg', 'holter tensionnel', 'mapa',
+      'mesure ambulatoire de la pression arterielle', 'automesure tensionnelle', 'epreuve d effort', 'test d effort', 'ecg d effort',
+      'efr', 'epreuves fonctionnelles respiratoires', 'exploration fonctionnelle respiratoire', 'explorations fonctionnelles respiratoires',
+      'spirometrie', 'plethysmographie', 'dlco', 'gazometrie', 'test de marche', 'polysomnographie', 'polygraphie ventilatoire',
+      'polygraphie', 'oxymetrie nocturne', 'enregistrement du sommeil', 'endoscopie', 'fibroscopie', 'gastroscopie', 'fogd',
+      'fibroscopie oeso gastro duodenale', 'coloscopie', 'rectoscopie', 'rectosigmoidoscopie', 'anuscopie', 'bronchoscopie',
+      'fibroscopie bronchique', 'endoscopie bronchique', 'cystoscopie', 'nasofibroscopie', 'hysteroscopie', 'colposcopie',
+      'capsule endoscopique', 'echoendoscopie', 'cpre', 'eeg', 'electroencephalogramme', 'electroencephalographie', 'emg',
+      'electromyogramme', 'electromyographie', 'electroneuromyogramme', 'enmg', 'potentiels evoques', 'echocardiographie',
+      'echographie cardiaque', 'echocardiogramme', 'ett', 'eto', 'doppler', 'echo doppler', 'echodoppler', 'doppler des troncs supra aortiques',
+      'doppler veineux', 'doppler arteriel', 'coronarographie', 'exploration electrophysiologique', 'tilt test', 'audiogramme',
+      'audiometrie', 'tympanometrie', 'champ visuel', 'fond d oeil', 'retinographie', 'tomographie en coherence optique',
+      'manometrie', 'manometrie oesophagienne', 'ph metrie', 'phmetrie', 'bilan urodynamique', 'debitmetrie', 'capillaroscopie',
+      'compte rendu d examen', 'cr d examen', 'compte rendu d acte diagnostique', 'bilan fonctionnel', 'monitoring foetal',
+      'rythme cardiaque foetal', 'rcf', 'trod', 'test rapide d orientation diagnostique', 'cr d acte diagnostique',
+      'acte diagnostique', 'epreuve effort', 'test effort',
+    ],
+  },
+  {
+    type: 'biology',
+    strong: [
+      'biologie', 'biologique', 'biologiques', 'biologie medicale', 'bilan biologique', 'bilan sanguin', 'resultats d analyses',
+      'resultats d analyse', 'compte rendu d examens biologiques', 'cr d examens biologiques', 'cr de biologie', 'laboratoire', 'labo', 'lbm',
+      'hprim', 'nfs', 'numeration formule sanguine', 'hemogramme', 'ionogramme', 'bilan lipidique', 'exploration d une anomalie lipidique',
+      'eal', 'hba1c', 'hemoglobine glyquee', 'glycemie', 'tsh', 'bilan thyroidien', 'inr', 'tp inr', 'bilan de coagulation', 'serologie',
+      'serologies', 'ecbu', 'examen cytobacteriologique des urines', 'bilan hepatique', 'bilan renal', 'creatinine', 'clairance', 'crp',
+      'ferritine', 'bilan martial', 'psa', 'vitamine d', 'gaz du sang', 'microbiologie', 'bacteriologie', 'virologie', 'hematologie',
+      'biochimie', 'immunologie', 'genetique moleculaire', 'caryotype', 'prise de sang', 'prelevement sanguin', 'bilan pre operatoire sanguin',
+      'pcr', 'test pcr', 'cr bio', 'bio', 'hemoculture', 'hemocultures', 'coproculture', 'prelevement vaginal', 'spermogramme', 'beta hcg', 'bhcg',
+    ],
+    weak: ['analyses'],
+    generic: ['resultats', 'bilan'],
+  },
+  {
+    type: 'imaging',
+    strong: [
+      'compte rendu d imagerie', 'cr d imagerie', 'compte rendu radiologique', 'cr radiologique', 'radiologique', 'imagerie', 'imagerie medicale', 'radiographie', 'radiologie',
+      'radio', 'rx', 'cliche', 'cliches', 'echographie', 'echo', 'scanner', 'tdm', 'tomodensitometrie', 'angioscanner', 'uroscanner',
+      'coroscanner', 'arthroscanner', 'irm', 'imagerie par resonance magnetique', 'angio irm', 'arm', 'mammographie', 'tomosynthese',
+      'scintigraphie', 'tep', 'tep scan', 'tep tdm', 'pet scan', 'petscan', 'densitometrie', 'osteodensitometrie', 'panoramique',
+      'panoramique dentaire', 'cone beam', 'arthrographie', 'urographie', 'cystographie', 'hysterosalpingographie', 'transit', 'dicom',
+      'dcm', 'echographie pelvienne', 'echographie abdominale', 'echographie obstetricale', 'echographie thyroidienne',
+    ],
+  },
+  {
+    type: 'prescription',
+    strong: [
+      'ordonnance', 'ordonnances', 'ordonnance bizone', 'bizone', 'prescription', 'prescriptions', 'ordo', 'renouvellement d ordonnance',
+      'prescription medicamenteuse', 'prescription de kinesitherapie', 'prescription de soins infirmiers', 'prescription d examens',
+      'demande d examens', 'bon d examen', 'bon de transport', 'prescription medicale de transport', 'arret de travail', 'avis d arret de travail',
+      'prolongation d arret de travail', 'demande d imagerie', 'demande d examen d imagerie', 'demande d actes d imagerie',
+      'demande d acte d imagerie', 'bon transport',
+    ],
+    weak: ['renouvellement', 'traitement'],
+  },
+  {
+    type: 'certificate',
+    strong: [
+      'certificat', 'certificats', 'certificat medical', 'certificat de non contre indication', 'cnci', 'certificat d aptitude',
+      'certificat de deces', 'certificat d arret', 'attestation', 'attestation de vaccination', 'certificat de vaccination',
+      'carnet de vaccination', 'historique des vaccinations', 'note de vaccination', 'declaration', 'declaration obligatoire',
+      'protocole de soins', 'protocole ald', 'protocole de soins ald', 'directives anticipees', 'certificat de sante', 'aptitude',
+    ],
+  },
+  {
+    type: 'letter',
+    strong: [
+      'lettre d adressage', 'courrier d adressage', 'adressage', 'lettre de liaison d entree', 'lettre d entree', 'note de transfert',
+      'fiche de transfert', 'demande d avis', 'demande de consultation', 'demande de rendez vous', 'notification de rendez vous',
+      'courrier', 'courriers', 'lettre', 'cher confrere', 'chere consoeur', 'chere collegue', 'cher collegue', 'cher ami', 'chere amie',
+      'telexpertise', 'teleexpertise', 'tele expertise', 'demande de teleexpertise',
+    ],
+    weak: ['avis', 'mot', 'bonjour', 'merci', 'votre patient', 'votre patiente'],
+  },
+  {
+    type: 'consultation-report',
+    strong: [
+      'compte rendu de consultation', 'cr de consultation', 'cr consultation', 'cs', 'consultation', 'consultation pre anesthesique',
+      'consultation d anesthesie', 'cpa', 'teleconsultation', 'compte rendu de visite', 'visite a domicile', 'fiche de consultation',
+      'reunion de concertation pluridisciplinaire', 'rcp', 'bilan kinesitherapique', 'bilan orthophonique', 'bilan psychologique',
+      'bilan neuropsychologique', 'bilan psychomoteur', 'bilan orthoptique', 'bilan infirmier', 'bilan de soins infirmiers',
+      'bilan bucco dentaire', 'examen de l enfant', 'bilan de sante', 'compte rendu de telemedecine', 'entretien pharmaceutique',
+      'bilan partage de medication', 'bilan de medication', 'cr d examen de l enfant', 'bilan kine', 'bilan kinesitherapie',
+    ],
+    weak: ['suivi', 'avis specialise', 'controle'],
+    generic: ['compte rendu', 'cr', 'rapport'],
+  },
 ];
+
+/** 0 strong, 1 weak, 2 generic. */
+type Tier = 0 | 1 | 2;
+
+interface Phrase {
+  type: DocumentType;
+  text: string;
+  tier: Tier;
+}
+
+const PHRASES: readonly Phrase[] = KEYWORD_RULES.flatMap((r) => [
+  ...r.strong.map((text) => ({ type: r.type, text, tier: 0 as Tier })),
+  ...(r.weak ?? []).map((text) => ({ type: r.type, text, tier: 1 as Tier })),
+  ...(r.generic ?? []).map((text) => ({ type: r.type, text, tier: 2 as Tier })),
+]);
 
 export function normalizeForKeywords(text: string): string {
   return ` ${text
     .normalize('NFD')
     .replace(/\p{M}+/gu, '')
     .toLowerCase()
+    .replace(/[œ]/g, 'oe')
+    .replace(/[æ]/g, 'ae')
     .replace(/[^a-z0-9]+/g, ' ')
     .trim()} `;
 }
 
-export function signalFromKeywords(text: string | undefined, what: string): Signal | undefined {
-  if (!text) return undefined;
+/** The deciding phrase of a text (see the module comment), or none. */
+export function findKeyword(text: string): Phrase | undefined {
   const hay = normalizeForKeywords(text.slice(0, 4000));
-  for (const rule of KEYWORD_RULES) {
-    const hit = rule.phrases.find((p) => hay.includes(` ${p} `));
-    if (hit) return { type: rule.type, reason: `${what} keyword "${hit}"` };
+  let best: { phrase: Phrase; at: number } | undefined;
+  for (const tier of [0, 1, 2] as const) {
+    for (const phrase of PHRASES) {
+      if (phrase.tier !== tier) continue;
+      const at = hay.indexOf(` ${phrase.text} `);
+      if (at < 0) continue;
+      if (!best || at < best.at || (at === best.at && phrase.text.length > best.phrase.text.length)) best = { phrase, at };
+    }
+    if (best) return best.phrase;
   }
   return undefined;
+}
+
+export function signalFromKeywords(text: string | undefined, what: string): Signal | undefined {
+  if (!text) return undefined;
+  const hit = findKeyword(text);
+  return hit ? { type: hit.type, reason: `${what} keyword "${hit.text}"` } : undefined;
 }

@@ -4,9 +4,15 @@ export const DOCUMENT_TYPES = [
   'consultation-report',
   'hospital-report',
   'operative-report',
+  /** Report of a diagnostic act: ECG, EFR, Holter, MAPA, endoscopy, polysomnography, EEG/EMG… (LOINC 70004-7, 47420-5). */
+  'exam-report',
+  /** Anatomy and cytology pathology, histology (LOINC 60568-3, 11526-1). */
+  'pathology-report',
   'biology',
   'imaging',
   'prescription',
+  /** Certificates and declarations (LOINC 89601-9, TRE_A05 CERT_DECL). */
+  'certificate',
   'letter',
   'other',
 ] as const;
@@ -19,11 +25,24 @@ export interface SenderRole {
   specialtyLabel?: string | null;
 }
 
+/**
+ * The author a document claims, other than its sender: the lab of an HPRIM header (line 11) or the
+ * `authorPerson` of XDM metadata. A claim, as written: the record server's gateway verifies it
+ * against its directory and configuration (src/filing/authors.ts).
+ */
+export interface AuthorClaim {
+  source: 'hprim' | 'xdm';
+  /** HPRIM lab code, or the XDM author's national id (`8`+RPPS). */
+  id?: string;
+  name?: string;
+}
+
 export interface ClassifiedDocument {
   /** 'body', an attachment's file name (or `attachment#n`), or an XDM entry id. */
   part: string;
   type: DocumentType;
   title?: string;
+  author?: AuthorClaim;
 }
 
 export interface Classification {

@@ -26,6 +26,8 @@ export interface HprimSection {
   patient: PatientIdentity;
   /** Line 10: date of the lab file, YYYY-MM-DD. */
   fileDate: string;
+  /** Line 11: the sending lab's code (first word) and name, as written; the author it claims. */
+  sender?: { code: string; name: string };
   hasLabBlock: boolean;
   results: HprimLabResult[];
 }
@@ -97,7 +99,7 @@ function parseSection(lines: string[], now?: Date): HprimSection | undefined {
   return section;
 }
 
-function readHeader(h: string[], now?: Date): Pick<HprimSection, 'patient' | 'fileDate'> | undefined {
+function readHeader(h: string[], now?: Date): Pick<HprimSection, 'patient' | 'fileDate' | 'sender'> | undefined {
   if (h.length < 12) return undefined;
   const f = h.map((l) => l.trim());
   const [code, family, given, , , , birth, nirLine, , fileDateText] = f;
@@ -111,7 +113,9 @@ function readHeader(h: string[], now?: Date): Pick<HprimSection, 'patient' | 'fi
   const nir = compactMatricule(nirLine ?? '');
   // Line 8 may hold the insured person's number, not the patient's: kept as `nir`, never as INS.
   if (nir && isValidMatricule(nir)) patient.nir = nir;
-  return { patient, fileDate };
+  const senderLine = (f[10] ?? '').slice(0, 120);
+  const sm = /^(\S{1,20})\s*(.*)$/.exec(senderLine);
+  return { patient, fileDate, ...(sm ? { sender: { code: sm[1]!, name: sm[2]!.trim() } } : {}) };
 }
 
 function parseResLine(line: string): HprimLabResult | undefined {

@@ -10,5 +10,5 @@ export { listZipEntries, extractZipEntry, DEFAULT_ZIP_LIMITS, type ZipEntry, typ
 export { PATIENT_HEADER, MSS_INS_HEADER, readPatientHeaders, readMssInsFlag } from './header-fields.js';
 export { parseHprim, type HprimDocument, type HprimSection, type HprimLabResult } from './hprim.js';
 export { findHprimDocuments } from './hprim-source.js';
-export { readSubjectTag, splitName } from './subject-tag.js';
+export { readSubjectTag, splitName, titleWithoutSubjectTag } from './subject-tag.js';
 export { decodeUnlabelledText } from './text-decode.js';

@@ -18,6 +18,29 @@ const PARTICLES = new Set([
   'MAC', 'MC', 'SAINT', 'SAINTE', 'ST', 'STE', 'EL', 'AL', 'BEN', 'TER',
 ]);
 
+/** The `XDM/1.0/DDM+` prefix some clients put before an XDM message's subject (and hide). */
+const XDM_PREFIX = /^\s*XDM\/1\.0\/DDM\+/i;
+
+/**
+ * A document title from a subject: without the patient tag (`PATIENT: NOM Prénom JJ/MM/AAAA`) nor the
+ * XDM prefix, and without the separators left around them. The tag names the patient; the title
+ * names the document (`PATIENT: DUPONT Jean 30/01/1959 Résumé médical` → `Résumé médical`). Empty
+ * when nothing else was written.
+ */
+export function titleWithoutSubjectTag(subject: string): string {
+  const m = TAG.exec(subject);
+  const rest = m ? `${subject.slice(0, m.index)} ${SEP_MARK} ${subject.slice(m.index + m[0].length)}` : subject;
+  return rest
+    .replace(XDM_PREFIX, '')
+    // Where the tag was: the separators on either side become one " - ", or nothing at an end.
+    .replace(new RegExp(`[\\s${SEPARATORS}]*${SEP_MARK}[\\s${SEPARATORS}]*`, 'u'), ' - ')
+    .replace(new RegExp(`^[\\s${SEPARATORS}]+|[\\s${SEPARATORS}]+$`, 'gu'), '')
+    .replace(/\s{2,}/g, ' ');
+}
+
+const SEP_MARK = '\u0000';
+const SEPARATORS = '\\-–—:;,|/';
+
 export type SubjectResult = { identity: PatientIdentity } | { rejected: RejectedSource } | undefined;
 
 export function readSubjectTag(subject: string | undefined, now?: Date): SubjectResult {

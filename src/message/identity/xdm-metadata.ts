@@ -28,6 +28,8 @@ export interface XdmDocumentEntry {
   typeCode?: XdmCode;
   /** HL7 DTM as written (`AAAAMMJJhhmmss`). */
   creationTime?: string;
+  /** `authorPerson` of the entry's author (XCN): national id (`8`+RPPS) and name, as written. */
+  author?: { id?: string; name?: string };
 }
 
 export interface XdmMetadata {
@@ -109,6 +111,8 @@ function readEntry(obj: Node): XdmDocumentEntry {
   const creationTime = slotValues(obj, 'creationTime')[0];
   if (creationTime) entry.creationTime = creationTime;
   for (const cl of nodes(obj['Classification'])) {
+    const person = slotValues(cl, 'authorPerson')[0];
+    if (person && !entry.author) entry.author = authorOf(person);
     const scheme = attr(cl, 'classificationScheme');
     const code = attr(cl, 'nodeRepresentation');
     if (!code) continue;
@@ -121,6 +125,13 @@ function readEntry(obj: Node): XdmDocumentEntry {
     else if (scheme === TYPE_CODE_SCHEME) entry.typeCode = value;
   }
   return entry;
+}
+
+/** XCN `id^FAMILY^Given^...`: the id and a display name, when present. */
+function authorOf(xcn: string): { id?: string; name?: string } {
+  const [id, family, given] = xcn.split('^').map((s) => s.trim());
+  const name = [given, family].filter(Boolean).join(' ');
+  return { ...(id ? { id: id.slice(0, 40) } : {}), ...(name ? { name: name.slice(0, 120) } : {}) };
 }
 
 function readPatients(obj: Node, rejected: RejectedSource[], now?: Date): PatientIdentity[] {

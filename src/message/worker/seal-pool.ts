@@ -13,6 +13,30 @@ const CLOSE_LOAD_WAIT_MS = 10_000;
 export const SEAL_WORKER_YOUNG_GENERATION_MB = 96;
 
 /**
+ * How many sealing threads, sized to the machine and to the load (issue 31): each thread is a V8
+ * isolate with openpgp.js loaded (~25 MB idle) and, once it has unwrapped a key at a LOGIN, the
+ * 64 MiB of Argon2's WebAssembly memory, which a WebAssembly memory never gives back. So threads
+ * start when work arrives (up to one per core) and end after `idleTimeoutMs` without work.
+ * `minThreads` = `maxThreads` keeps a fixed pool, warm from the start (the previous behaviour).
+ */
+export interface SealPoolSize {
+  /** Threads kept while idle. Default 0: an idle gateway holds no sealing isolate. */
+  minThreads: number;
+  /** Threads at most. Default os.availableParallelism(): crypto uses every core under load. */
+  maxThreads: number;
+  /** An idle thread above `minThreads` ends after this long. */
+  idleTimeoutMs: number;
+}
+
+export const DEFAULT_SEAL_POOL_IDLE_MS = 30_000;
+
+export function sealPoolSize(size: number | Partial<SealPoolSize> = {}): SealPoolSize {
+  if (typeof size === 'number') return { minThreads: size, maxThreads: size, idleTimeoutMs: DEFAULT_SEAL_POOL_IDLE_MS };
+  const maxThreads = Math.max(1, size.maxThreads ?? os.availableParallelism());
+  return { minThreads: Math.min(maxThreads, Math.max(0, size.minThreads ?? 0)), maxThreads, idleTimeoutMs: size.idleTimeoutMs ?? DEFAULT_SEAL_POOL_IDLE_MS };
+}
+
+/**
  * A pool of worker threads that seal submissions and unwrap account keys (Argon2), so crypto uses
  * every core and the event loop stays free for SMTP/IMAP connections.
  */
@@ -24,21 +48,20 @@ export class SealPool {
    * its session because of this cache).
    */
   private readonly armored = new WeakMap<openpgp.Key, string>();
-  private readonly threads: number;
   /** Threads whose module has loaded (worker-loaded.ts: a thread must not be terminated before). */
   private readonly loaded = new Set<number>();
-  private allLoaded: () => void = () => undefined;
-  private readonly allLoadedPromise = new Promise<void>((resolve) => (this.allLoaded = resolve));
+  readonly size: SealPoolSize;
 
-  constructor(threads = Math.max(1, os.availableParallelism())) {
-    this.threads = threads;
+  /** A number: that many threads, fixed. Otherwise sized by `sealPoolSize` (0 when idle, up to one per core). */
+  constructor(size: number | Partial<SealPoolSize> = {}) {
+    this.size = sealPoolSize(size);
     this.pool = new Piscina({
       workerData: SEAL_POOL_WORKER_DATA,
       // From dist the worker is .js; run from source (tsx: benches) it is .ts and the loader is inherited.
       filename: new URL(import.meta.url.endsWith('.ts') ? './seal-worker.ts' : './seal-worker.js', import.meta.url).href,
-      minThreads: threads,
-      maxThreads: threads,
-      idleTimeout: 60_000,
+      minThreads: this.size.minThreads,
+      maxThreads: this.size.maxThreads,
+      idleTimeout: this.size.idleTimeoutMs,
       // A larger young generation (V8 sizes it up to 3 × 16 MB semi-spaces by default; here 3 × 32):
       // a seal allocates a few MB of short-lived strings and buffers, and with more room fewer of
       // them survive a scavenge to be copied. bench/smtp.bench.ts: gateway A's CPU per message
@@ -47,10 +70,14 @@ export class SealPool {
     });
     this.pool.on('message', (message: unknown) => {
       const id = loadedWorkerOf(message);
-      if (id === undefined) return;
-      this.loaded.add(id);
-      if (this.loaded.size >= this.threads) this.allLoaded();
+      if (id !== undefined) this.loaded.add(id);
     });
+    this.pool.on('workerDestroy', (worker: { id: number }) => this.loaded.delete(worker.id));
+  }
+
+  /** Sealing threads running now (they come and go with the load). */
+  get threads(): number {
+    return this.pool.threads.length;
   }
 
   private armor(key: openpgp.Key): string {
@@ -132,10 +159,11 @@ export class SealPool {
 
   async close(): Promise<void> {
     // Not while a thread still loads its module (worker-loaded.ts); bounded, for a worker that
-    // failed to load and so never says so.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.allLoadedPromise, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_LOAD_WAIT_MS)))]);
-    clearTimeout(timer);
+    // failed to load and so never says so. Threads come and go with the load: the ones there now count.
+    const deadline = Date.now() + CLOSE_LOAD_WAIT_MS;
+    while (Date.now() < deadline && this.pool.threads.some((t) => !this.loaded.has(t.threadId))) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     await this.pool.destroy();
   }
 }

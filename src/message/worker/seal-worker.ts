@@ -3,6 +3,7 @@
  * event loop. Keys cross the thread boundary as armored text (in process memory only) and are
  * parsed here; parsed keys are kept per thread, because parsing a key costs more than using it.
  */
+import type { RawSource } from '../../util/spool-file.js';
 import * as openpgp from 'openpgp';
 import { unwrapPgpKey } from '../../crypto/keys.js';
 import { open, type ResolveSigner, type RoutingHeader, type Transport, type Verification } from '../../crypto/seal/index.js';
@@ -111,7 +112,7 @@ export default async function sealTask(task: SealTask): Promise<SealTaskResult> 
 
 /** A large submission: read from its spool file, sealed to `outFile`; only paths cross threads. */
 export interface SealFileTask extends Omit<SealTask, 'raw'> {
-  rawFile: string;
+  rawFile: RawSource;
   outFile: string;
 }
 

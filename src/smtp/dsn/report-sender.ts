@@ -5,7 +5,7 @@ import { readPublicKey } from '../../crypto/keys.js';
 import { seal } from '../../crypto/seal/index.js';
 import type { QueueItem } from '../../store/types.js';
 import { buildDeliveryReport, statusOf } from './build-report.js';
-import { ensurePostmaster } from './postmaster.js';
+import { ensurePostmaster } from '../../mailbox/postmaster.js';
 import type { ReportAction } from './report-texts.js';
 
 export interface ReportEvent {

@@ -1,9 +1,12 @@
 import type { GatewayContext } from '../../context.js';
 import { isMedgateError } from '../../errors.js';
-import { checkRightsAll, rightsConfigOf } from '../../filing/index.js';
+import { firstRefusal, judgeDocuments, rightsConfigOf } from '../../filing/index.js';
+import type { RelayDenial } from '../../filing/receipts/denial.js';
 import type { RoutingInput } from '../../crypto/seal/index.js';
 import { certificateCovers } from './peer-certificate.js';
 import { replies } from '../replies.js';
+
+export type { RelayDenial };
 
 const FORMAT_FIELD = 'x-medgate-format';
 
@@ -37,17 +40,6 @@ export async function checkRecipient(ctx: GatewayContext, to: string): Promise<v
  * key, signed by a directory key of the envelope sender and addressed to the envelope recipients.
  * The content itself is never opened here.
  */
-/**
- * A rights-matrix refusal the sender asked to be told by read receipt (RFC 8098): the message is
- * taken (250) but neither delivered nor filed, and a `denied` receipt goes back (src/filing/receipts).
- */
-export interface RelayDenial {
-  role: string;
-  reason: string;
-  originalMessageId: string;
-  mdnTo: string;
-}
-
 export async function checkSealedMessage(ctx: GatewayContext, sealed: Buffer, from: string, recipients: string[]): Promise<{ messageId: string; denied?: RelayDenial }> {
   const sealer = await ctx.sealer();
   let visible: ReturnType<typeof sealer.inspect>;
@@ -91,8 +83,10 @@ export async function checkRecordServerRules(ctx: GatewayContext, routing: Routi
   if (!routing.patient) throw replies.patientRequired();
   const sender = await ctx.directory.lookup(from);
   if (!sender) throw replies.relaySenderNotActive(from);
-  const types = routing.documents?.length ? routing.documents.map((d) => d.type) : [routing.document.type];
-  const decision = checkRightsAll(sender, types, rightsConfigOf(ctx));
+  const docs = routing.documents?.length ? routing.documents : [{ part: 'body', type: routing.document.type }];
+  const config = rightsConfigOf(ctx);
+  // The authors are judged against this gateway's own directory and configuration (src/filing/authors.ts).
+  const decision = firstRefusal(sender, await judgeDocuments(sender, docs, ctx.directory, config), config);
   if (decision.ok) return undefined;
   // Asked for a receipt by the (verified) sender himself, to record servers only: told by a `denied`
   // receipt. Otherwise, and for a mixed recipient list, the refusal is the SMTP reply.

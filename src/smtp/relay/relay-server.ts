@@ -5,6 +5,8 @@ import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMT
 import type { GatewayContext } from '../../context.js';
 import { isMedgateError } from '../../errors.js';
 import type { GatewayTls } from '../../init/gateway-tls.js';
+import { ConnectionGuard } from '../../net/connection-guard.js';
+import { guardSmtpServer, type SmtpGuard } from '../connection-limits.js';
 import { DeliveryService } from '../delivery.js';
 import { judgePeer, peerChainPem, type PeerIdentity } from './peer-certificate.js';
 import { TrustStore } from '../submission/trust.js';
@@ -13,7 +15,8 @@ import { checkRecipient, checkSender, checkSealedMessage, type RelayDenial } fro
 import { readMessageStart, readToMemory, restream, type MessageStart } from './message-start.js';
 import { endToEndSignature, intakeApplies, sealIntake } from '../mssante/intake.js';
 import { Readable } from 'node:stream';
-import { readHeaderBlock, removeSpool, spoolToFile } from './spool.js';
+import { materialise, readHeaderBlock, removeSpool, spoolToFile } from './spool.js';
+import { readRawWhole } from '../../util/spool-file.js';
 import { checkSmimeMessage } from './smime-checks.js';
 import { isSmimeHeader } from '../../crypto/smime/index.js';
 import { recordDenial } from '../../filing/receipts/denial.js';
@@ -37,6 +40,8 @@ export interface RunningRelay {
 
 export interface RelayOptions {
   tls: GatewayTls;
+  /** The relay's connection limits (default: built from limits.connections.relay, not in /metrics). */
+  guard?: ConnectionGuard;
   /** Default: ctx.config.listen.host / listen.smtpRelay. */
   host?: string;
   port?: number;
@@ -67,7 +72,7 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
     const actor = peer?.ok ? `peer:${peer.names[0]}` : `peer:${session.remoteAddress}`;
     logger.info({ stage, code: err.reason, reply: err.responseCode, remote: session.remoteAddress, ...details }, 'relay refused');
     try {
-      await ctx.audit.record({ actor, action: `smtp.relay.${stage}.refused`, outcome: 'refused', details: { code: err.reason, reply: err.responseCode, ...details } });
+      await ctx.audit.refused({ actor, action: `smtp.relay.${stage}.refused`, outcome: 'refused', details: { code: err.reason, reply: err.responseCode, ...details }, source: session.remoteAddress, reason: err.reason });
     } catch (auditErr) {
       // The refusal stands even if the audit store is down; the log line above keeps the trace.
       logger.error({ stage, code: (auditErr as { code?: string }).code ?? (auditErr as Error).name }, 'audit record failed');
@@ -85,6 +90,8 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
   };
 
   installFastDataScans(); // DATA read with memchr, not a loop per byte (src/smtp/data-scan)
+  const guard = opts.guard ?? new ConnectionGuard(config.limits.connections.relay);
+  let smtpGuard: SmtpGuard | undefined;
   const server = new SMTPServer({
     name: config.hostname,
     banner: 'medgate peer relay (STARTTLS + client certificate required)',
@@ -100,11 +107,20 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
     authOptional: true,
     disabledCommands: ['AUTH'],
     logger: false,
+    onConnect(session, cb) {
+      cb(smtpGuard!.onConnect(session) ?? null);
+    },
+    onClose(session) {
+      smtpGuard!.forget(session);
+    },
     onSecure(socket, session, cb) {
+      smtpGuard!.secured(session, socket);
       const chain = peerChainPem(socket as TLSSocket);
       chains.set(session, chain);
       judgePeer(chain, trust).then((peer) => {
         peers.set(session, peer);
+        // A peer gateway's valid certificate is its login: no pre-auth deadline from here on.
+        if (peer.ok) smtpGuard!.authenticated(session);
         cb();
       }, (err: unknown) => {
         logger.error({ code: (err as { code?: string }).code ?? (err as Error).name }, 'relay: peer certificate check failed');
@@ -138,24 +154,29 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
     onData(stream: SMTPServerDataStream, session, cb) {
       const from = session.envelope.mailFrom ? session.envelope.mailFrom.address.toLowerCase() : '';
       const recipients = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
+      smtpGuard!.data(session, stream);
       let spooled: string | undefined;
+      let materialised: string | undefined;
       const finish = (err: Error | null, reply?: string): void => {
         if (spooled) removeSpool(spooled);
+        // Moved into the store when accepted; removed here otherwise (rm of a moved file is a no-op).
+        if (materialised) removeSpool(materialised);
         if (err) cb(err); else cb(null, reply);
       };
       const work = async (): Promise<string> => {
         const start = await readMessageStart(stream, HEADER_BLOCK_MAX);
         // Neither medgate/1 nor (below) encrypted S/MIME: held in memory only, never spooled in clear.
         if (!isMedgateFormat(start.head)) return notSealed(start);
-        const { file, bytes, sha256, oversized } = await spoolToFile(restream(start), spoolDir, config.limits.maxMessageBytes, IN_MEMORY_MAX);
-        spooled = file;
+        const { file, bytes, sha256, oversized } = await spoolToFile(restream(start), spoolDir, config.limits.maxMessageBytes);
+        spooled = file.path;
         if (oversized || stream.sizeExceeded) throw replies.messageTooBig(config.limits.maxMessageBytes);
         // medgate/1: the checks read the clear header block only; the sealed body is never opened here.
         const head = await readHeaderBlock(file, HEADER_BLOCK_MAX);
         const { messageId, denied } = await checkSealedMessage(ctx, head, from, recipients);
         if (denied) return deniedReply(messageId, denied);
         // Small messages go into the database; large ones are moved into the store as files.
-        const sealed: SealedBytes = bytes <= IN_MEMORY_MAX ? await fs.readFile(file) : { path: file, size: bytes, sha256 };
+        const sealed: SealedBytes = bytes <= IN_MEMORY_MAX ? await readRawWhole(file)
+          : { path: (materialised = await materialise(file, file.path.replace(/\.eml$/, '-sealed.eml'))), size: bytes, sha256 };
         const res = await delivery.acceptRelayed({ sealed, messageId, envelopeFrom: from, recipients });
         logger.info({ messageId, from, recipients, placed: res.placed, duplicates: res.duplicates, bytes }, 'relay accepted');
         return `2.6.0 Delivered as ${messageId}${res.duplicates ? ' (already delivered: not placed twice)' : ''}`;
@@ -191,9 +212,9 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
         // Encrypted S/MIME: large ones are stored as files, as medgate/1 is (the spool holds ciphertext only).
         let sealed: SealedBytes = raw;
         if (raw.length > IN_MEMORY_MAX) {
-          const f = await spoolToFile(Readable.from([raw]), spoolDir, config.limits.maxMessageBytes, IN_MEMORY_MAX);
-          spooled = f.file;
-          sealed = { path: f.file, size: f.bytes, sha256: f.sha256 };
+          const f = await spoolToFile(Readable.from([raw]), spoolDir, config.limits.maxMessageBytes);
+          spooled = f.file.path;
+          sealed = { path: (materialised = await materialise(f.file, f.file.path.replace(/\.eml$/, '-sealed.eml'))), size: f.bytes, sha256: f.sha256 };
         }
         const res = await delivery.acceptRelayed({ sealed, messageId, envelopeFrom: from, recipients });
         logger.info({ messageId, from, recipients, placed: res.placed, duplicates: res.duplicates, bytes: raw.length }, 'relay accepted');
@@ -207,6 +228,7 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
     },
   });
 
+  smtpGuard = guardSmtpServer(server, guard);
   const port = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? config.listen.smtpRelay, opts.host ?? config.listen.host, () => {
@@ -217,6 +239,9 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
   server.on('error', (err: Error) => logger.warn({ code: (err as { code?: string }).code ?? err.name }, 'relay connection error'));
   return {
     port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () => {
+      guard.stop();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }

@@ -32,6 +32,8 @@ export async function checkSmimeMessage(ctx: GatewayContext, message: Buffer, fr
       trust: { anchorsPem: trust.anchorsPem, ...(trust.crlsPem.length ? { crlsPem: trust.crlsPem } : {}) },
     });
   } catch (err) {
+    // No trust anchor or no current CRL here: temporary, the peer retries (docs/operations.md).
+    if (isMedgateError(err) && (err.code === 'SIGNER_UNCHECKED' || err.code === 'PKI_TRUST_UNAVAILABLE')) throw replies.relaySmimeUnchecked();
     if (isMedgateError(err)) throw replies.relaySmimeRefused(err.code);
     throw err;
   }
@@ -54,4 +56,5 @@ async function checkDirectoryCertificate(ctx: GatewayContext, from: string, trus
     trustAnchorsPem: trust.anchorsPem, purpose: 'user', ...(trust.crlsPem.length ? { crlsPem: trust.crlsPem } : {}),
   });
   if (!v.ok && v.code === 'revoked') throw replies.relaySmimeRefused('SIGNER_REVOKED');
+  if (!v.ok && v.code === 'revocation-unavailable') throw replies.relaySmimeUnchecked();
 }

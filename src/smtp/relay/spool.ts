@@ -1,19 +1,20 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createCipheriv, createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { readFileHead } from '../../util/file-head.js';
+import { newSpoolKey, readRaw, readRawHead, type SpoolFile } from '../../util/spool-file.js';
 
 /**
  * Writes an incoming DATA stream to a spool file instead of collecting chunks in memory: the
- * socket is read at disk speed and memory does not hold the message. Its sha256 is computed on the
- * way and a file above `syncAbove` bytes is fsynced, so a large message can be committed to the
- * store by moving the file (never read whole). The caller removes it if it was not committed.
+ * socket is read at disk speed and memory does not hold the message. The file is encrypted
+ * (AES-256-GCM, a key per message held only in memory: src/util/spool-file.ts): a peer's message is
+ * sealed already, but a plain message is only refused after it has arrived, and nothing clear may be
+ * left behind by a crash. Its sha256 is computed on the way. The caller removes it.
  */
-export async function spoolToFile(stream: Readable, spoolDir: string, maxBytes: number, syncAbove = 0): Promise<{ file: string; bytes: number; sha256: string; oversized: boolean }> {
+export async function spoolToFile(stream: Readable, spoolDir: string, maxBytes: number): Promise<{ file: SpoolFile; bytes: number; sha256: string; oversized: boolean }> {
   fs.mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
-  const file = path.join(spoolDir, `relay-${randomUUID()}.eml`);
+  const key = newSpoolKey(path.join(spoolDir, `relay-${randomUUID()}.eml`));
   let bytes = 0;
   const hash = createHash('sha256');
   // Past the size limit the rest is read and dropped: a peer cannot fill the disk, and still gets
@@ -26,30 +27,35 @@ export async function spoolToFile(stream: Readable, spoolDir: string, maxBytes: 
       done(null, chunk);
     },
   });
-  const out = fs.createWriteStream(file, { mode: 0o600, flags: 'wx' });
+  const cipher = createCipheriv('aes-256-gcm', key.key, key.iv);
   try {
-    await pipeline(stream, count, out);
-    // Only a file that becomes the stored blob needs to be durable; smaller messages are committed
-    // to the database (which syncs) and the spool file is thrown away.
-    if (bytes > syncAbove && bytes <= maxBytes) {
-      const fd = await fs.promises.open(file, 'r+');
-      try {
-        await fd.sync();
-      } finally {
-        await fd.close();
-      }
-    }
+    await pipeline(stream, count, cipher, fs.createWriteStream(key.path, { mode: 0o600, flags: 'wx' }));
   } catch (err) {
     // The peer hung up mid-DATA (or the disk failed): the caller never learns the file's name.
-    await fs.promises.rm(file, { force: true });
+    await fs.promises.rm(key.path, { force: true });
     throw err;
   }
-  return { file, bytes, sha256: hash.digest('hex'), oversized: bytes > maxBytes };
+  return { file: { ...key, tag: cipher.getAuthTag() }, bytes, sha256: hash.digest('hex'), oversized: bytes > maxBytes };
+}
+
+/**
+ * The accepted message as the store keeps it (a large sealed message becomes a blob file by being
+ * moved): decrypted from the spool into `to` (0600) and fsynced.
+ */
+export async function materialise(file: SpoolFile, to: string): Promise<string> {
+  await pipeline(readRaw(file), fs.createWriteStream(to, { mode: 0o600, flags: 'wx' }));
+  const fd = await fs.promises.open(to, 'r+');
+  try {
+    await fd.sync();
+  } finally {
+    await fd.close();
+  }
+  return to;
 }
 
 /** The header block of a spooled message (up to and including the blank line), at most `max` bytes read. */
-export async function readHeaderBlock(file: string, max: number): Promise<Buffer> {
-  const { head } = await readFileHead(file, max);
+export async function readHeaderBlock(file: SpoolFile, max: number): Promise<Buffer> {
+  const { head } = await readRawHead(file, max);
   const crlf = head.indexOf('\r\n\r\n');
   const lf = head.indexOf('\n\n');
   const end = crlf >= 0 && (lf < 0 || crlf < lf) ? crlf + 4 : lf >= 0 ? lf + 2 : head.length;

@@ -1,10 +1,11 @@
 import path from 'node:path';
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
-import { checkRightsAll, rightsConfigOf } from '../../filing/index.js';
+import { firstRefusal, judgeDocuments, rightsConfigOf } from '../../filing/index.js';
 import type { DirectoryEntry } from '../../store/types.js';
 import type { AcceptedRecipient, DsnRequest, SealedFacts } from '../delivery.js';
 import { isSmtpReply, replies, replyForError, SmtpReply } from '../replies.js';
 import { logUnexpected, refuse, type SubmissionDeps } from './deps.js';
+import { checkFromHeader, HEADER_MAX } from './sender-check.js';
 import { stateOf } from './session-state.js';
 import { withSpooledMessage } from './spool.js';
 
@@ -20,14 +21,17 @@ function dsnOf(session: SMTPServerSession): DsnRequest {
 }
 
 /**
- * What a record server needs before anything is committed: a named patient, and document types the
- * sender's role may put into a shared record. Judged on what sealing found (the message is parsed
- * once, in the worker that seals it); a refusal discards the sealed message.
+ * What a record server needs before anything is committed: a named patient, and documents whose
+ * AUTHORS may put them into a shared record (src/filing/authors.ts: the sender for what he wrote, a
+ * verified lab or XDM author for theirs; a transmitted document whose author is not verified is
+ * filed marked, not refused). Judged on what sealing found (the message is parsed once, in the
+ * worker that seals it); a refusal discards the sealed message.
  */
-function recordServerCheck(facts: SealedFacts, sender: DirectoryEntry, ctx: SubmissionDeps['ctx']): SmtpReply | undefined {
+async function recordServerCheck(facts: SealedFacts, sender: DirectoryEntry, ctx: SubmissionDeps['ctx']): Promise<SmtpReply | undefined> {
   if (!facts.patient) return replies.patientRequired();
-  const types = facts.documents.length ? facts.documents.map((d) => d.type) : [facts.documentType];
-  const decision = checkRightsAll(sender, types, rightsConfigOf(ctx));
+  const docs = facts.documents.length ? facts.documents : [{ part: 'body', type: facts.documentType }];
+  const config = rightsConfigOf(ctx);
+  const decision = firstRefusal(sender, await judgeDocuments(sender, docs, ctx.directory, config), config);
   return decision.ok ? undefined : replies.rightsRefused(decision.role, decision.reason);
 }
 
@@ -52,13 +56,15 @@ export async function acceptData(deps: SubmissionDeps, stream: SMTPServerDataStr
       if (!identity || !senderEntry) throw replies.authRequired();
       const accepted = to.map((a) => state.recipients.get(a)).filter((r) => !!r);
       if (accepted.length !== to.length || !accepted.length) throw replies.noRecipient();
+      const fromRule = await checkFromHeader(deps, session, await spooled.head(HEADER_MAX), { from, to, size: spooled.size });
+      if (fromRule.addSender) await spooled.prepend(Buffer.from(`Sender: <${fromRule.addSender}>\r\n`, 'latin1'));
       try {
         const toRecordServer = accepted.some((r) => r.recordServer);
         const result = await deps.delivery.acceptSubmission({
           // Up to 1 MiB the message is sealed in memory; beyond, file to file in bounded memory.
           source: spooled.inMemory ? { raw: await spooled.read() } : { file: spooled.file },
           check: async (facts) => {
-            const refusal = toRecordServer ? recordServerCheck(facts, senderEntry, ctx) : undefined;
+            const refusal = toRecordServer ? await recordServerCheck(facts, senderEntry, ctx) : undefined;
             if (refusal) throw await refuse(deps, session, 'smtp.data.refused', refusal, { from, to });
           },
           sender: { address: identity.address, pgpKey: identity.pgpKey, entry: senderEntry },

@@ -26,7 +26,7 @@ export async function refuse(deps: SubmissionDeps, session: SMTPServerSession, a
   const facts = { ...details, reason: reply.reason, reply: reply.responseCode, remote: session.remoteAddress, session: session.id };
   deps.log.info({ action, actor, ...facts }, 'smtp submission refused');
   try {
-    await deps.ctx.audit.record({ actor, action, outcome: 'refused', details: facts });
+    await deps.ctx.audit.refused({ actor, action, outcome: 'refused', details: facts, source: session.remoteAddress, reason: reply.reason });
   } catch (err) {
     // The refusal stands even if the audit store is down; the log line above keeps the trace.
     deps.log.error({ action, code: (err as { code?: string }).code ?? (err as Error).name }, 'audit record failed');

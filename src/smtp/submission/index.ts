@@ -1,3 +1,4 @@
+import { ConnectionGuard } from '../../net/connection-guard.js';
 import type { GatewayContext } from '../../context.js';
 import { DeliveryService } from '../delivery.js';
 import type { SubmissionDeps } from './deps.js';
@@ -22,7 +23,9 @@ export interface RunningSubmission {
  * The SMTP submission service for mail clients and practice software: STARTTLS on
  * `listen.smtpSubmission`, implicit TLS on `listen.smtpSubmissionTls`. See docs/smtp.md.
  */
-export async function startSubmission(ctx: GatewayContext, opts: { tls: SubmissionTls; delivery?: DeliveryService }): Promise<RunningSubmission> {
+export async function startSubmission(ctx: GatewayContext, opts: { tls: SubmissionTls; delivery?: DeliveryService; guard?: ConnectionGuard }): Promise<RunningSubmission> {
+  // One guard for both ports: the caps count a client's connections to either.
+  const guard = opts.guard ?? new ConnectionGuard(ctx.config.limits.connections.submission);
   const deps: SubmissionDeps = {
     ctx,
     log: ctx.logger.child({ component: 'smtp-submission' }),
@@ -31,10 +34,10 @@ export async function startSubmission(ctx: GatewayContext, opts: { tls: Submissi
     delivery: opts.delivery ?? new DeliveryService(ctx),
     maxRecipients: MAX_RECIPIENTS,
   };
-  const starttls = await startListener(deps, opts.tls, ctx.config.listen.smtpSubmission, false);
+  const starttls = await startListener(deps, opts.tls, ctx.config.listen.smtpSubmission, false, guard);
   let implicit;
   try {
-    implicit = await startListener(deps, opts.tls, ctx.config.listen.smtpSubmissionTls, true);
+    implicit = await startListener(deps, opts.tls, ctx.config.listen.smtpSubmissionTls, true, guard);
   } catch (err) {
     await starttls.close();
     throw err;
@@ -42,6 +45,7 @@ export async function startSubmission(ctx: GatewayContext, opts: { tls: Submissi
   return {
     ports: { smtpSubmission: starttls.port, smtpSubmissionTls: implicit.port },
     async close() {
+      guard.stop();
       await Promise.all([starttls.close(), implicit.close()]);
     },
   };

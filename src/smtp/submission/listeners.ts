@@ -6,7 +6,9 @@ import { acceptData } from './data-handler.js';
 import { logUnexpected, type SubmissionDeps } from './deps.js';
 import { checkRecipient } from './recipient-check.js';
 import { checkSender } from './sender-check.js';
-import { forget } from './session-state.js';
+import { forget, stateOf } from './session-state.js';
+import { guardSmtpServer, type SmtpGuard } from '../connection-limits.js';
+import type { ConnectionGuard } from '../../net/connection-guard.js';
 import { installFastDataScans } from '../data-scan/index.js';
 
 export interface SubmissionTls {
@@ -29,7 +31,7 @@ function run<T>(deps: SubmissionDeps, session: SMTPServerSession, stage: string,
   });
 }
 
-function serverOptions(deps: SubmissionDeps, tls: SubmissionTls, implicitTls: boolean): SMTPServerOptions {
+function serverOptions(deps: SubmissionDeps, tls: SubmissionTls, implicitTls: boolean, guarded: () => SmtpGuard): SMTPServerOptions {
   const { config } = deps.ctx;
   return {
     secure: implicitTls,
@@ -54,14 +56,26 @@ function serverOptions(deps: SubmissionDeps, tls: SubmissionTls, implicitTls: bo
     closeTimeout: 10_000,
     logger: false,
     onConnect(session, cb) {
+      const refusal = guarded().onConnect(session);
+      if (refusal) return cb(refusal);
+      stateOf(session).guard = guarded();
       onConnect(session);
       cb();
     },
     onSecure(socket, session, cb) {
-      run(deps, session, 'tls', () => onSecure(deps, socket, session), (err, reply) => cb(err ?? reply ?? null));
+      guarded().secured(session, socket);
+      guarded().busy(session, true); // the client certificate's check (chain, CRL, account)
+      run(deps, session, 'tls', () => onSecure(deps, socket, session), (err, reply) => {
+        guarded().busy(session, false);
+        cb(err ?? reply ?? null);
+      });
     },
     onAuth(auth, session, cb) {
-      run(deps, session, 'auth', () => onAuth(deps, auth, session), (err, res) => cb(err, res));
+      guarded().busy(session, true);
+      run(deps, session, 'auth', () => onAuth(deps, auth, session), (err, res) => {
+        guarded().busy(session, false);
+        cb(err, res);
+      });
     },
     onMailFrom(address, session, cb) {
       run(deps, session, 'mail', () => checkSender(deps, address, session), (err, reply) => cb(err ?? reply ?? null));
@@ -70,9 +84,11 @@ function serverOptions(deps: SubmissionDeps, tls: SubmissionTls, implicitTls: bo
       run(deps, session, 'rcpt', () => checkRecipient(deps, address, session), (err, reply) => cb(err ?? reply ?? null));
     },
     onData(stream, session, cb) {
+      guarded().data(session, stream);
       run(deps, session, 'data', () => acceptData(deps, stream, session), (err, message) => (err ? cb(err) : cb(null, message)));
     },
     onClose(session) {
+      guarded().forget(session);
       forget(session);
     },
   };
@@ -84,9 +100,11 @@ export interface Listener {
 }
 
 /** Starts one submission listener (STARTTLS or implicit TLS) on the configured host and port. */
-export function startListener(deps: SubmissionDeps, tls: SubmissionTls, port: number, implicitTls: boolean): Promise<Listener> {
+export function startListener(deps: SubmissionDeps, tls: SubmissionTls, port: number, implicitTls: boolean, guard: ConnectionGuard): Promise<Listener> {
   installFastDataScans(); // DATA read with memchr, not a loop per byte (src/smtp/data-scan)
-  const server = new SMTPServer(serverOptions(deps, tls, implicitTls));
+  let smtpGuard: SmtpGuard | undefined;
+  const server = new SMTPServer(serverOptions(deps, tls, implicitTls, () => smtpGuard!));
+  smtpGuard = guardSmtpServer(server, guard);
   // Connection-level errors (TLS handshake failures, resets) are the client's problem: log, go on.
   server.on('error', (err: Error & { code?: string }) => {
     deps.log.debug({ code: err.code, error: err.name, listener: implicitTls ? 'smtpSubmissionTls' : 'smtpSubmission' }, 'smtp submission connection error');

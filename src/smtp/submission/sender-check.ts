@@ -1,4 +1,6 @@
 import type { SMTPServerAddress, SMTPServerSession } from 'smtp-server';
+import { splitHeaderBlock } from '../../crypto/seal/header-block.js';
+import { addressesOf } from '../../crypto/seal/header-values.js';
 import { replies, type SenderRefusalReason, type SmtpReply } from '../replies.js';
 import { refuse, type SubmissionDeps } from './deps.js';
 import { stateOf } from './session-state.js';
@@ -35,3 +37,59 @@ export async function checkSender(deps: SubmissionDeps, address: SMTPServerAddre
   state.senderEntry = status.entry;
   return undefined;
 }
+
+/** A header field line: a field name (printable ASCII but colon, RFC 5322 §2.2), then a colon. */
+const FIELD_LINE = /^[\x21-\x39\x3b-\x7e]+[ \t]*:/;
+
+/**
+ * Whether `header` (splitHeaderBlock's header) is an RFC 5322 header section: every line a field or
+ * the fold of the one above. Random bytes, a body without headers or an mbox "From " line fail.
+ */
+function isHeaderSection(header: Buffer): boolean {
+  if (!header.length) return false;
+  const lines = header.toString('latin1').split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  return lines.every((line, i) => FIELD_LINE.test(line) || (i > 0 && (line[0] === ' ' || line[0] === '\t')));
+}
+
+/** The header section of a submitted message, as far as the From rules need it. */
+export interface FromDecision {
+  /** `Sender: <account>` to put above the message: an application account signing for one of its doctors. */
+  addSender?: string;
+}
+
+/**
+ * End of DATA, before sealing: the message must be a message (a header section), name exactly one
+ * From address, and that address must be the account's own — or, for an application account, one
+ * of the doctors configured for it (`submission.signFor`). A recipient's client checks the seal's
+ * signature against the From (or the Sender), so anything else could never be read, or would be
+ * spoofing. Throws the refusal (audited); returns what to add to the message.
+ */
+export async function checkFromHeader(deps: SubmissionDeps, session: SMTPServerSession, head: Buffer, details: Record<string, unknown>): Promise<FromDecision> {
+  const identity = stateOf(session).identity;
+  if (!identity) throw replies.authRequired();
+  const account = identity.address;
+  const { header, separator } = splitHeaderBlock(head);
+  // Without a blank line the whole message is header: fine when short (headers only), not when the
+  // head read was cut at its limit.
+  if (!isHeaderSection(header) || (!separator.length && head.length >= HEADER_MAX)) {
+    throw await refuse(deps, session, 'smtp.data.refused', replies.notAMessage(), details);
+  }
+  const from = addressesOf(header, 'from').map((a) => a.trim().toLowerCase());
+  if (!from.length) throw await refuse(deps, session, 'smtp.data.refused', replies.fromMissing(account), details);
+  if (from.length > 1) throw await refuse(deps, session, 'smtp.data.refused', replies.fromMultiple(account), { ...details, fromCount: from.length });
+  const author = from[0]!;
+  const sender = addressesOf(header, 'sender')[0]?.trim().toLowerCase();
+  if (sender !== undefined && sender !== account) {
+    throw await refuse(deps, session, 'smtp.data.refused', replies.senderFieldNotOwned(sender, account), { ...details, senderField: sender });
+  }
+  if (author === account) return {};
+  const delegates = identity.kind === 'application' ? deps.ctx.config.submission.signFor[account] ?? [] : [];
+  if (!delegates.includes(author)) {
+    throw await refuse(deps, session, 'smtp.data.refused', replies.fromNotOwned(author, account, identity.kind === 'application'), { ...details, fromField: author });
+  }
+  return sender === account ? {} : { addSender: account };
+}
+
+/** How much of a message's head the From rules read: header sections are bounded to 1 MiB at submission. */
+export const HEADER_MAX = 1024 * 1024 + 2;

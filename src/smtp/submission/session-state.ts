@@ -2,6 +2,7 @@ import type * as openpgp from 'openpgp';
 import type { SMTPServerSession } from 'smtp-server';
 import type { AccountKind, DirectoryEntry } from '../../store/types.js';
 import type { AcceptedRecipient } from '../delivery.js';
+import type { SmtpGuard } from '../connection-limits.js';
 
 /** Who is logged in on a submission session. The key lives in memory only, for the session. */
 export interface SessionIdentity {
@@ -17,6 +18,8 @@ export interface SessionState {
   senderEntry?: DirectoryEntry;
   /** Recipients accepted in this transaction, by lower-cased address. */
   recipients: Map<string, { resolved: AcceptedRecipient; recordServer: boolean }>;
+  /** The listener's connection limits (logging in lifts the pre-auth deadline). */
+  guard?: SmtpGuard;
 }
 
 /**
@@ -35,7 +38,9 @@ export function stateOf(session: SMTPServerSession): SessionState {
 }
 
 export function logIn(session: SMTPServerSession, identity: SessionIdentity): void {
-  stateOf(session).identity = identity;
+  const state = stateOf(session);
+  state.identity = identity;
+  state.guard?.authenticated(session);
   session.user = { username: identity.address };
 }
 

@@ -13,7 +13,7 @@ interface PatientDb {
 interface DocumentDb {
   seq: number; id: string; patient_id: string | null; message_id: string; part: string; type: string; tab: string; doc_date: string;
   sender_address: string; sender_role: string | null; title_enc: string | null; blob_id: string; content_digest: string | null;
-  verified: boolean; signer_fingerprint: string | null; superseded_by: string | null; filed_at: string;
+  verified: boolean; signer_fingerprint: string | null; author: string | null; superseded_by: string | null; filed_at: string;
 }
 interface ReconcileDb {
   id: string; patient_id: string | null; candidate_id: string | null; reason: string; message_id: string | null;
@@ -35,7 +35,7 @@ const patientFrom = (r: PatientDb): PatientRow => ({
 const documentFrom = (r: DocumentDb): DocumentRow => ({
   id: r.id, patientId: r.patient_id, messageId: r.message_id, part: r.part, type: r.type, tab: r.tab, date: r.doc_date,
   senderAddress: r.sender_address, senderRole: r.sender_role, titleEnc: r.title_enc, blobId: r.blob_id, contentDigest: r.content_digest,
-  verified: r.verified, signerFingerprint: r.signer_fingerprint, supersededBy: r.superseded_by, filedAt: r.filed_at, seq: r.seq,
+  verified: r.verified, signerFingerprint: r.signer_fingerprint, author: r.author ?? null, supersededBy: r.superseded_by, filedAt: r.filed_at, seq: r.seq,
 });
 const reconcileFrom = (r: ReconcileDb): ReconcileRow => ({
   id: r.id, patientId: r.patient_id, candidateId: r.candidate_id, reason: r.reason, messageId: r.message_id,
@@ -78,37 +78,71 @@ export function identityLockKey(hash: string): string {
 export class PgFilingRepo implements FilingRepo {
   constructor(private readonly db: PgDatabase) {}
 
+  /** The connection that holds identity locks (outside the pool), opened at the first filing. */
+  private lockClient: Promise<pg.Client> | undefined;
+  private lockClientOpen: pg.Client | undefined;
+  /** Decisions of this node take the lock connection one after the other. */
+  private lockChain: Promise<unknown> = Promise.resolve();
+
   /**
    * Session-level locks (not transaction-level): `work` makes several statements, each on whatever
-   * pool connection is free. The locks live on this held connection; they go when it is given back
-   * unlocked, or when it dies (PostgreSQL drops a dead session's locks). The caller (FilingService)
-   * runs one decision at a time per process, so a node holds at most one such connection.
+   * pool connection is free. The locks live on a connection of their own, outside the pool (so a
+   * pool of one still files, and waiting decisions never take the pool's connections): they go when
+   * unlocked, or when that connection dies (PostgreSQL drops a dead session's locks).
    */
-  async exclusiveForIdentity<T>(hashes: string[], work: () => Promise<T>): Promise<T> {
+  exclusiveForIdentity<T>(hashes: string[], work: () => Promise<T>): Promise<T> {
     const keys = [...new Set(hashes.map(identityLockKey))].sort();
     if (!keys.length) return work();
-    let client: pg.PoolClient;
-    try {
-      client = await this.db.pool.connect();
-    } catch (err) {
-      throw translatePgError(err);
-    }
-    let broken = false;
-    try {
+    const run = async (): Promise<T> => {
+      const client = await this.lockConnection();
       try {
         for (const key of keys) await client.query('SELECT pg_advisory_lock($1::bigint)', [key]);
       } catch (err) {
+        this.dropLockConnection(client);
         throw translatePgError(err);
       }
-      return await work();
-    } finally {
       try {
-        await client.query('SELECT pg_advisory_unlock_all()');
-      } catch {
-        broken = true; // released destroyed: its session, and its locks, end with it
+        return await work();
+      } finally {
+        try {
+          await client.query('SELECT pg_advisory_unlock_all()');
+        } catch {
+          this.dropLockConnection(client); // its session, and its locks, end with it
+        }
       }
-      client.release(broken);
+    };
+    const result = this.lockChain.then(run, run);
+    this.lockChain = result.catch(() => undefined);
+    return result;
+  }
+
+  private lockConnection(): Promise<pg.Client> {
+    this.lockClient ??= this.db.dedicated().then((c) => {
+      // A connection lost while idle must not crash the process; the next decision opens another.
+      c.on('error', () => this.dropLockConnection(c));
+      this.lockClientOpen = c;
+      return c;
+    }, (err: unknown) => {
+      this.lockClient = undefined;
+      throw err;
+    });
+    return this.lockClient;
+  }
+
+  private dropLockConnection(client: pg.Client): void {
+    if (this.lockClientOpen === client) {
+      this.lockClient = undefined;
+      this.lockClientOpen = undefined;
     }
+    void client.end().catch(() => undefined);
+  }
+
+  /** Closes the lock connection (PgStore.close). */
+  async close(): Promise<void> {
+    const client = await this.lockClient?.catch(() => undefined);
+    this.lockClient = undefined;
+    this.lockClientOpen = undefined;
+    await client?.end().catch(() => undefined);
   }
 
   private async writePrefixes(c: Runner, patientId: string, prefixHashes: string[]): Promise<void> {
@@ -167,16 +201,16 @@ export class PgFilingRepo implements FilingRepo {
       if (!docs.length) return [];
       const col = <K extends keyof Omit<DocumentRow, 'seq'>>(k: K): unknown[] => docs.map((d) => d[k]);
       const res = await c.query<{ id: string }>(`INSERT INTO filing_documents (id, patient_id, message_id, part, type, tab, doc_date, sender_address,
-          sender_role, title_enc, blob_id, content_digest, verified, signer_fingerprint, superseded_by, filed_at)
+          sender_role, title_enc, blob_id, content_digest, verified, signer_fingerprint, superseded_by, filed_at, author)
         SELECT id, patient_id, message_id, part, type, tab, doc_date, sender_address, sender_role, title_enc, blob_id, content_digest,
-          verified, signer_fingerprint, superseded_by, filed_at
+          verified, signer_fingerprint, superseded_by, filed_at, author
         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-          $10::text[], $11::text[], $12::text[], $13::boolean[], $14::text[], $15::text[], $16::text[]) WITH ORDINALITY AS d(id, patient_id, message_id, part, type, tab, doc_date,
-          sender_address, sender_role, title_enc, blob_id, content_digest, verified, signer_fingerprint, superseded_by, filed_at, ord)
+          $10::text[], $11::text[], $12::text[], $13::boolean[], $14::text[], $15::text[], $16::text[], $17::text[]) WITH ORDINALITY AS d(id, patient_id, message_id, part, type, tab, doc_date,
+          sender_address, sender_role, title_enc, blob_id, content_digest, verified, signer_fingerprint, superseded_by, filed_at, author, ord)
         ORDER BY ord
         ON CONFLICT (message_id, part) DO NOTHING RETURNING id`,
       [col('id'), col('patientId'), col('messageId'), col('part'), col('type'), col('tab'), col('date'), col('senderAddress'), col('senderRole'),
-        col('titleEnc'), col('blobId'), col('contentDigest'), col('verified'), col('signerFingerprint'), col('supersededBy'), col('filedAt')]);
+        col('titleEnc'), col('blobId'), col('contentDigest'), col('verified'), col('signerFingerprint'), col('supersededBy'), col('filedAt'), docs.map((d) => d.author ?? null)]);
       const inserted = new Set(res.rows.map((r) => r.id));
       return docs.filter((d) => inserted.has(d.id)).map((d) => d.id);
     });

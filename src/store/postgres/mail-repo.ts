@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
-import { MedgateError } from '../../errors.js';
+import { MedgateError, isMedgateError } from '../../errors.js';
 import { canonicalMailboxName, defaultSpecialUse } from '../sqlite/mail-repo.js';
 import {
   isSealedFile, type BlobHandle, type CommittedDelivery, type Mailbox, type MailRepo, type MailTx, type NewQueueItem, type Placement,
@@ -9,7 +9,7 @@ import {
 } from '../types.js';
 import { BLOB_UPSERT, blobHandle, chunkCount, collectBlobs, insertChunksFromFile, readWhole, splitChunks } from './blob-chunks.js';
 import { placementStatement, type PlacementRow } from './placement-sql.js';
-import type { PgDatabase } from './pg-database.js';
+import { answerLost, type PgDatabase } from './pg-database.js';
 import { RecentBlobs } from './recent-blobs.js';
 import { retryConflicts } from './retry.js';
 import type { Runner } from './runner.js';
@@ -176,6 +176,58 @@ export class PgMailRepo implements MailRepo {
     const now = new Date().toISOString();
     const wanted = placements.map((p) => ({ owner: p.owner.toLowerCase(), name: canonicalMailboxName(p.mailbox), flags: uniqueFlags(p.flags ?? []).join(' '), key: p.deliveryKey }));
     // A mailbox named twice (never on the message path) is placed in a later round of its own.
+    const rounds = PgMailRepo.rounds(wanted);
+    if (!external && rounds.length <= 1) {
+      // The usual case, every mailbox already there: one statement, one round trip, no BEGIN/COMMIT.
+      // The statement is idempotent (delivery keys, queue id): when its answer is lost it is run
+      // again until the server answers, so the reply says what happened (docs/operations.md).
+      const done = await this.db.untilAnswered(() => retryConflicts(() => this.commitAtOnce(sealed, wanted, { blobId, size, now, internalDate: internalDate.toISOString(), queue })));
+      if (done) { this.recent.put(blobId, sealed); return done; }
+    }
+    const result = await retryConflicts(() => this.db.tx((c) => this.commitIn(c, sealed, wanted, rounds, { blobId, size, now, internalDate, queue })));
+    // Committed: the bytes are in the database; the spool file is no longer needed.
+    if (external) fs.rmSync(sealed.path, { force: true });
+    if (!external) this.recent.put(blobId, sealed);
+    return result;
+  }
+
+  /** The transaction path of a commit, on the connection `c` (a transaction already open). */
+  private async commitIn(c: Runner, sealed: SealedBytes, wanted: Array<{ owner: string; name: string; flags: string; key: string }>, rounds: number[][],
+    o: { blobId: string; size: number; now: string; internalDate: Date; queue?: NewQueueItem | undefined }): Promise<CommittedDelivery> {
+    const { blobId, size, now, internalDate, queue } = o;
+    const external = isSealedFile(sealed);
+    const placed: Array<CommittedDelivery['placed'][number] | undefined> = wanted.map(() => undefined);
+    if (external) {
+      const b = await c.query<{ inserted: boolean }>(BLOB_UPSERT, [blobId, size, chunkCount(size), now]);
+      if (b.rows[0]?.inserted) await insertChunksFromFile(c, blobId, sealed.path);
+    }
+    for (let r = 0; r < Math.max(rounds.length, 1); r++) {
+      const idx = rounds[r] ?? [];
+      const first = r === 0;
+      let rows = await this.place(c, idx, wanted, { blobId, size, now, internalDate: internalDate.toISOString(),
+        chunks: first && !external ? splitChunks(sealed) : undefined, queue: first ? queue : undefined });
+      if (!idx.length) continue; // the blob and queue item only: its one row places nothing
+      // Mailboxes not there yet: create them (sorted, one fixed order), then place again.
+      const missing = rows.filter((row) => row.mailbox_id === null).map((row) => idx[row.ord - 1]!);
+      if (missing.length) {
+        for (const i of [...missing].sort((a, b) => (wanted[a]!.owner + '\u0000' + wanted[a]!.name < wanted[b]!.owner + '\u0000' + wanted[b]!.name ? -1 : 1))) {
+          const w = wanted[i]!;
+          await this.ensureIn(c, w.owner, w.name, defaultSpecialUse(w.name), true);
+        }
+        const again = await this.place(c, missing, wanted, { blobId, size, now, internalDate: internalDate.toISOString() });
+        rows = rows.filter((row) => row.mailbox_id !== null).concat(again.map((row) => ({ ...row, ord: idx.indexOf(missing[row.ord - 1]!) + 1 })));
+      }
+      for (const row of rows) {
+        const i = idx[row.ord - 1]!;
+        if (row.mailbox_id === null) throw new MedgateError('MAILBOX_UNKNOWN', 'a mailbox was deleted while a message was placed in it');
+        placed[i] = await placedFrom(c, row, wanted[i]!.key);
+      }
+    }
+    return { blobId, placed: placed.filter((p) => p !== undefined), queued: !!queue && queue.recipients.length > 0 };
+  }
+
+  /** The placement rounds of a commit: a mailbox named twice is placed in a later round of its own. */
+  private static rounds(wanted: Array<{ owner: string; name: string }>): number[][] {
     const rounds: number[][] = [];
     const seen = new Map<string, number>();
     wanted.forEach((w, i) => {
@@ -184,44 +236,7 @@ export class PgMailRepo implements MailRepo {
       seen.set(k, round + 1);
       (rounds[round] ??= []).push(i);
     });
-    if (!external && rounds.length <= 1) {
-      // The usual case, every mailbox already there: one statement, one round trip, no BEGIN/COMMIT.
-      const done = await retryConflicts(() => this.commitAtOnce(sealed, wanted, { blobId, size, now, internalDate: internalDate.toISOString(), queue }));
-      if (done) { this.recent.put(blobId, sealed); return done; }
-    }
-    const placed: Array<CommittedDelivery['placed'][number] | undefined> = wanted.map(() => undefined);
-    const result = await retryConflicts(() => this.db.tx(async (c) => {
-      if (external) {
-        const b = await c.query<{ inserted: boolean }>(BLOB_UPSERT, [blobId, size, chunkCount(size), now]);
-        if (b.rows[0]?.inserted) await insertChunksFromFile(c, blobId, sealed.path);
-      }
-      for (let r = 0; r < Math.max(rounds.length, 1); r++) {
-        const idx = rounds[r] ?? [];
-        const first = r === 0;
-        let rows = await this.place(c, idx, wanted, { blobId, size, now, internalDate: internalDate.toISOString(),
-          chunks: first && !external ? splitChunks(sealed) : undefined, queue: first ? queue : undefined });
-        // Mailboxes not there yet: create them (sorted, one fixed order), then place again.
-        const missing = rows.filter((row) => row.mailbox_id === null).map((row) => idx[row.ord - 1]!);
-        if (missing.length) {
-          for (const i of [...missing].sort((a, b) => (wanted[a]!.owner + '\u0000' + wanted[a]!.name < wanted[b]!.owner + '\u0000' + wanted[b]!.name ? -1 : 1))) {
-            const w = wanted[i]!;
-            await this.ensureIn(c, w.owner, w.name, defaultSpecialUse(w.name), true);
-          }
-          const again = await this.place(c, missing, wanted, { blobId, size, now, internalDate: internalDate.toISOString() });
-          rows = rows.filter((row) => row.mailbox_id !== null).concat(again.map((row) => ({ ...row, ord: idx.indexOf(missing[row.ord - 1]!) + 1 })));
-        }
-        for (const row of rows) {
-          const i = idx[row.ord - 1]!;
-          if (row.mailbox_id === null) throw new MedgateError('MAILBOX_UNKNOWN', 'a mailbox was deleted while a message was placed in it');
-          placed[i] = await placedFrom(c, row, wanted[i]!.key);
-        }
-      }
-      return { blobId, placed: placed.filter((p) => p !== undefined), queued: !!queue && queue.recipients.length > 0 };
-    }));
-    // Committed: the bytes are in the database; the spool file is no longer needed.
-    if (external) fs.rmSync(sealed.path, { force: true });
-    if (!external) this.recent.put(blobId, sealed);
-    return result;
+    return rounds;
   }
 
   /**
@@ -235,12 +250,18 @@ export class PgMailRepo implements MailRepo {
       placements: wanted, blobId: o.blobId, size: o.size, now: o.now, internalDate: o.internalDate, chunks: splitChunks(sealed),
       queue: o.queue && o.queue.recipients.length ? o.queue : undefined, allOrNothing: true,
     });
-    const rows = (await this.db.query<PlacementRow>(st.sql, st.params)).rows;
+    const rows = (await this.db.queryFlaggingLostAnswer<PlacementRow>(st.sql, st.params)).rows;
     const queued = !!o.queue && o.queue.recipients.length > 0;
     if (!wanted.length) return { blobId: o.blobId, placed: [], queued }; // a queue item only: its row says nothing more
     if (rows.some((row) => row.mailbox_id === null)) return undefined;
     const placed: CommittedDelivery['placed'] = [];
-    for (const row of rows) placed[row.ord - 1] = await placedFrom(this.db, row, wanted[row.ord - 1]!.key);
+    try {
+      for (const row of rows) placed[row.ord - 1] = await placedFrom(this.db, row, wanted[row.ord - 1]!.key);
+    } catch (err) {
+      // Committed already: losing the database now must not turn into "nothing was accepted".
+      if (isMedgateError(err) && err.code === 'STORE_UNAVAILABLE') throw answerLost(err);
+      throw err;
+    }
     return { blobId: o.blobId, placed: placed.filter((p) => p !== undefined), queued };
   }
 
@@ -311,6 +332,12 @@ export class PgMailRepo implements MailRepo {
       lockMailbox: async (id) => {
         const mb = (await c.query<MailboxRow>('SELECT * FROM mailboxes WHERE id = $1 FOR NO KEY UPDATE', [id])).rows[0];
         return mb ? mailboxFrom(mb) : undefined;
+      },
+      commit: (sealed, placements, queue, internalDate = new Date()) => {
+        const wanted = placements.map((p) => ({ owner: p.owner.toLowerCase(), name: canonicalMailboxName(p.mailbox), flags: uniqueFlags(p.flags ?? []).join(' '), key: p.deliveryKey }));
+        return this.commitIn(c, sealed, wanted, PgMailRepo.rounds(wanted), {
+          blobId: createHash('sha256').update(sealed).digest('hex'), size: sealed.length, now: new Date().toISOString(), internalDate, queue,
+        });
       },
       getMessages: async (mailboxId, uids) => (await c.query<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) ORDER BY uid`,
         [mailboxId, [...new Set(uids)]])).rows.map(messageFrom),

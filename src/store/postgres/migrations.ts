@@ -220,4 +220,9 @@ export const PG_MIGRATIONS: PgMigration[] = [
       CREATE INDEX login_failures_at ON login_failures (at);
     `,
   },
+  {
+    version: 2,
+    description: "filed documents: their author when it is not the sender (SQLite version 11)",
+    sql: `ALTER TABLE filing_documents ADD COLUMN author TEXT;`,
+  },
 ];

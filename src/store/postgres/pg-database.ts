@@ -54,6 +54,21 @@ function commitAnswerLost(err: unknown): boolean {
   return true;
 }
 
+/** A statement sent whose answer never came (connection lost, timed out): it may have committed. */
+function answerMayBeLost(err: unknown): boolean {
+  const message = typeof (err as { message?: unknown } | null)?.message === 'string' ? (err as { message: string }).message : '';
+  return (isUnavailable(err) || /Query read timeout/i.test(message)) && commitAnswerLost(err);
+}
+
+/** STORE_UNAVAILABLE marked "the statement may have committed" (see untilAnswered). */
+export function answerLost(err: unknown): MedgateError {
+  return new MedgateError('STORE_UNAVAILABLE', 'the database connection was lost before it answered; try again shortly', { answerLost: true }, { cause: err });
+}
+
+export function isAnswerLost(err: unknown): boolean {
+  return err instanceof MedgateError && err.code === 'STORE_UNAVAILABLE' && err.details?.['answerLost'] === true;
+}
+
 /** "cached plan must not change result type": a prepared `SELECT *` after another node's migration. */
 const PLAN_CHANGED = '0A000';
 
@@ -122,6 +137,68 @@ export class PgDatabase {
         }
       }
       throw translatePgError(err);
+    }
+  }
+
+  /**
+   * One statement run on its own (autocommit) whose answer, if lost once it was sent, is flagged
+   * (`isAnswerLost`): the statement may or may not have committed. Only for idempotent writes, which
+   * `untilAnswered` then runs again until the server answers. A failure before sending (no
+   * connection) is plain STORE_UNAVAILABLE: nothing was sent, nothing committed.
+   */
+  async queryFlaggingLostAnswer<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[], again = true): Promise<pg.QueryResult<R>> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw translatePgError(err);
+    }
+    let broken = false;
+    const onClientError = (): void => { broken = true; };
+    client.on('error', onClientError);
+    this.roundTrips++;
+    let stalePlan: unknown;
+    try {
+      return await client.query<R>(this.statement(sql, params) as pg.QueryConfig);
+    } catch (err) {
+      if (this.planChanged(err)) stalePlan = err; // refused by the server: prepared afresh below
+      else if (answerMayBeLost(err)) {
+        broken = true;
+        throw answerLost(err);
+      } else throw translatePgError(err);
+    } finally {
+      client.removeListener('error', onClientError);
+      if (broken) client.on('error', () => undefined);
+      client.release(broken);
+    }
+    if (again) return this.queryFlaggingLostAnswer<R>(sql, params, false);
+    throw translatePgError(stalePlan);
+  }
+
+  /**
+   * Runs an idempotent write until its outcome is known: after an answer lost (`isAnswerLost`), it
+   * is run again, as often as needed while the server is away (up to commitOutcomeWaitMs), and its
+   * second run either finds the first one's rows (committed) or writes them (committed now).
+   */
+  async untilAnswered<T>(work: () => Promise<T>): Promise<T> {
+    const until = Date.now() + this.commitOutcomeWaitMs;
+    let lost = false;
+    let pause = 100;
+    for (;;) {
+      try {
+        return await work();
+      } catch (err) {
+        const unavailable = err instanceof MedgateError && err.code === 'STORE_UNAVAILABLE';
+        if (!isAnswerLost(err) && !(lost && unavailable)) throw err;
+        if (!lost) this.options.onError?.('PG_ANSWER_LOST');
+        lost = true;
+        if (Date.now() + pause > until) {
+          this.options.onError?.('PG_COMMIT_OUTCOME_UNKNOWN');
+          throw err;
+        }
+        await new Promise((r) => setTimeout(r, pause));
+        pause = Math.min(pause * 2, 2000);
+      }
     }
   }
 
@@ -234,8 +311,9 @@ export class PgDatabase {
         if (row?.s === 'aborted') return 'aborted';
         // null: the id is too old to be known, which a transaction of a moment ago cannot be.
         if (row?.s === null) return 'unknown';
-      } catch {
-        // Still down: ask again.
+      } catch (err) {
+        // Still down: ask again. Any other error (an engine without txid_status) cannot tell.
+        if (!isUnavailable(err)) return 'unknown';
       }
       if (Date.now() + pause > until) return 'unknown';
       await new Promise((r) => setTimeout(r, pause));

@@ -104,6 +104,7 @@ export class PgStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.changes.close();
+    await this.filing.close();
     await this.db.close();
   }
 }

@@ -10,7 +10,7 @@ interface PatientDb {
 interface DocumentDb {
   seq: number; id: string; patient_id: string | null; message_id: string; part: string; type: string; tab: string; doc_date: string;
   sender_address: string; sender_role: string | null; title_enc: string | null; blob_id: string; content_digest: string | null;
-  verified: number; signer_fingerprint: string | null; superseded_by: string | null; filed_at: string;
+  verified: number; signer_fingerprint: string | null; author: string | null; superseded_by: string | null; filed_at: string;
 }
 interface ReconcileDb {
   id: string; patient_id: string | null; candidate_id: string | null; reason: string; message_id: string | null;
@@ -28,7 +28,7 @@ const patientFrom = (r: PatientDb): PatientRow => ({
 const documentFrom = (r: DocumentDb): DocumentRow => ({
   id: r.id, patientId: r.patient_id, messageId: r.message_id, part: r.part, type: r.type, tab: r.tab, date: r.doc_date,
   senderAddress: r.sender_address, senderRole: r.sender_role, titleEnc: r.title_enc, blobId: r.blob_id, contentDigest: r.content_digest,
-  verified: r.verified !== 0, signerFingerprint: r.signer_fingerprint, supersededBy: r.superseded_by, filedAt: r.filed_at, seq: r.seq,
+  verified: r.verified !== 0, signerFingerprint: r.signer_fingerprint, author: r.author ?? null, supersededBy: r.superseded_by, filedAt: r.filed_at, seq: r.seq,
 });
 const reconcileFrom = (r: ReconcileDb): ReconcileRow => ({
   id: r.id, patientId: r.patient_id, candidateId: r.candidate_id, reason: r.reason, messageId: r.message_id,
@@ -107,12 +107,12 @@ export class SqliteFilingRepo implements FilingRepo {
     return this.db.transaction(() => {
       for (const r of receipts) this.insertReceiptSync(r);
       const ins = this.db.prepare(`INSERT INTO filing_documents (id, patient_id, message_id, part, type, tab, doc_date, sender_address, sender_role,
-        title_enc, blob_id, content_digest, verified, signer_fingerprint, superseded_by, filed_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id, part) DO NOTHING`);
+        title_enc, blob_id, content_digest, verified, signer_fingerprint, superseded_by, filed_at, author)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id, part) DO NOTHING`);
       const inserted: string[] = [];
       for (const d of docs) {
         const r = ins.run(d.id, d.patientId, d.messageId, d.part, d.type, d.tab, d.date, d.senderAddress, d.senderRole, d.titleEnc,
-          d.blobId, d.contentDigest, d.verified ? 1 : 0, d.signerFingerprint, d.supersededBy, d.filedAt);
+          d.blobId, d.contentDigest, d.verified ? 1 : 0, d.signerFingerprint, d.supersededBy, d.filedAt, d.author ?? null);
         if (r.changes) inserted.push(d.id);
       }
       return inserted;

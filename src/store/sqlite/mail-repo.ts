@@ -138,38 +138,13 @@ export class SqliteMailRepo implements MailRepo {
     const external = isSealedFile(sealed);
     const blobId = external ? sealed.sha256 : createHash('sha256').update(sealed).digest('hex');
     const size = external ? sealed.size : sealed.length;
-    let createdFile = false;
     const now = new Date().toISOString();
+    let createdFile = false;
     const work = (): CommittedDelivery => {
       // The file reaches its durable place before the row that names it (see BlobFiles), in the same
       // synchronous turn as the INSERT: no expunge can drop an existing copy in between.
       if (external) createdFile = this.files.adopt(sealed.path, blobId);
-      this.db.prepare('INSERT INTO blobs (id, size, data, created_at, external) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING')
-        .run(blobId, size, external ? Buffer.alloc(0) : sealed, now, external ? 1 : 0);
-      const placed: CommittedDelivery['placed'] = [];
-      for (const p of placements) {
-        const mb = this.ensureMailboxSync(p.owner, p.mailbox, defaultSpecialUse(p.mailbox));
-        const dup = this.db.prepare('SELECT uid FROM messages WHERE mailbox_id = ? AND delivery_key = ?').get(mb.id, p.deliveryKey) as { uid: number } | undefined;
-        if (dup) { placed.push({ owner: mb.owner, mailbox: mb.name, mailboxId: mb.id, uid: dup.uid, duplicate: true }); continue; }
-        const uid = mb.uidNext;
-        const modseq = mb.highestModseq + 1;
-        this.db.prepare(`INSERT INTO messages (mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq, delivery_key)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(mb.id, uid, blobId, uniqueFlags(p.flags ?? []).join(' '), internalDate.toISOString(), size, modseq, p.deliveryKey);
-        this.db.prepare('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(uid + 1, modseq, mb.id);
-        placed.push({ owner: mb.owner, mailbox: mb.name, mailboxId: mb.id, uid, duplicate: false });
-      }
-      if (queue && queue.recipients.length) {
-        const exists = this.db.prepare('SELECT 1 FROM queue_items WHERE id = ?').get(queue.id);
-        if (!exists) {
-          this.db.prepare('INSERT INTO queue_items (id, blob_id, envelope_from, message_id, created_at, expires_at, ret, envid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-            .run(queue.id, blobId, queue.envelopeFrom, queue.messageId, now, queue.expiresAt, queue.ret, queue.envid);
-          for (const r of queue.recipients) {
-            this.db.prepare(`INSERT INTO queue_recipients (queue_id, recipient, notify, orcpt, status, attempts, next_attempt_at, last_error, delay_notified, updated_at)
-              VALUES (?, ?, ?, ?, 'pending', 0, ?, NULL, 0, ?)`).run(queue.id, r.recipient.toLowerCase(), r.notify ? r.notify.join(',') : null, r.orcpt, now, now);
-          }
-        }
-      }
-      return { blobId, placed, queued: !!queue && queue.recipients.length > 0 };
+      return this.commitNow(blobId, size, external ? undefined : sealed, placements, queue, internalDate, now);
     };
     try {
       // With the other writes of this turn of the event loop: one fsync for all (GroupCommit).
@@ -179,6 +154,39 @@ export class SqliteMailRepo implements MailRepo {
       if (createdFile && !this.blobRow(blobId)) this.files.remove(blobId);
       throw err;
     }
+  }
+
+  /**
+   * The rows of a commit, in the caller's transaction: the blob (`data` in the row, or undefined
+   * when its file is in place already), the placements and the queue item.
+   */
+  private commitNow(blobId: string, size: number, data: Buffer | undefined, placements: Placement[], queue: NewQueueItem | undefined, internalDate: Date, now: string): CommittedDelivery {
+    this.db.prepare('INSERT INTO blobs (id, size, data, created_at, external) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING')
+      .run(blobId, size, data ?? Buffer.alloc(0), now, data ? 0 : 1);
+    const placed: CommittedDelivery['placed'] = [];
+    for (const p of placements) {
+      const mb = this.ensureMailboxSync(p.owner, p.mailbox, defaultSpecialUse(p.mailbox));
+      const dup = this.db.prepare('SELECT uid FROM messages WHERE mailbox_id = ? AND delivery_key = ?').get(mb.id, p.deliveryKey) as { uid: number } | undefined;
+      if (dup) { placed.push({ owner: mb.owner, mailbox: mb.name, mailboxId: mb.id, uid: dup.uid, duplicate: true }); continue; }
+      const uid = mb.uidNext;
+      const modseq = mb.highestModseq + 1;
+      this.db.prepare(`INSERT INTO messages (mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq, delivery_key)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(mb.id, uid, blobId, uniqueFlags(p.flags ?? []).join(' '), internalDate.toISOString(), size, modseq, p.deliveryKey);
+      this.db.prepare('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(uid + 1, modseq, mb.id);
+      placed.push({ owner: mb.owner, mailbox: mb.name, mailboxId: mb.id, uid, duplicate: false });
+    }
+    if (queue && queue.recipients.length) {
+      const exists = this.db.prepare('SELECT 1 FROM queue_items WHERE id = ?').get(queue.id);
+      if (!exists) {
+        this.db.prepare('INSERT INTO queue_items (id, blob_id, envelope_from, message_id, created_at, expires_at, ret, envid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(queue.id, blobId, queue.envelopeFrom, queue.messageId, now, queue.expiresAt, queue.ret, queue.envid);
+        for (const r of queue.recipients) {
+          this.db.prepare(`INSERT INTO queue_recipients (queue_id, recipient, notify, orcpt, status, attempts, next_attempt_at, last_error, delay_notified, updated_at)
+            VALUES (?, ?, ?, ?, 'pending', 0, ?, NULL, 0, ?)`).run(queue.id, r.recipient.toLowerCase(), r.notify ? r.notify.join(',') : null, r.orcpt, now, now);
+        }
+      }
+    }
+    return { blobId, placed, queued: !!queue && queue.recipients.length > 0 };
   }
 
   private blobRow(blobId: string): { size: number; external: number } | undefined {
@@ -256,6 +264,8 @@ export class SqliteMailRepo implements MailRepo {
         return [...new Set(uids)].sort((a, b) => a - b).map((uid) => get.get(mailboxId, uid) as MessageRow | undefined)
           .filter((r): r is MessageRow => !!r).map(messageFrom);
       },
+      commit: async (sealed, placements, queue, internalDate = new Date()) =>
+        this.commitNow(createHash('sha256').update(sealed).digest('hex'), sealed.length, sealed, placements, queue, internalDate, new Date().toISOString()),
       setFlags: async (mailboxId, uids, op, flags) => this.setFlagsNow(mailboxId, uids, op, flags),
       copyMessages: async (from, uids, to) => this.copyNow(from, uids, to),
       expunge: async (mailboxId, uids) => {

@@ -260,4 +260,9 @@ export const MIGRATIONS: Migration[] = [
     sql: `ALTER TABLE queue_items ADD COLUMN lease_owner TEXT;
       ALTER TABLE queue_items ADD COLUMN lease_until TEXT;`,
   },
+  {
+    version: 11,
+    description: "filed documents: their author when it is not the sender (JSON: verified lab/XDM author, or 'transmitted, author not verified')",
+    sql: `ALTER TABLE filing_documents ADD COLUMN author TEXT;`,
+  },
 ];

@@ -65,6 +65,59 @@ contract('store transactions (write)', (h, kind) => {
     expect((await store.mail.getMessage(inbox, 1))!.flags.filter((f) => f.startsWith('$k'))).toHaveLength(1);
   });
 
+  it('commits several deliveries together (a record request\'s items), or none of them', async () => {
+    const { store } = h();
+    const items = [Buffer.from('item one'), Buffer.from('item two')];
+    const queue = { id: 'q-together', envelopeFrom: 'rmp@x.test', messageId: '<q@x>', expiresAt: '2099-01-01T00:00:00.000Z', ret: null, envid: null,
+      recipients: [{ recipient: 'doc@peer.test', notify: null, orcpt: null }] };
+    await expect(store.write(async (tx) => {
+      await tx.mail.commit(items[0]!, [{ owner: A, mailbox: 'INBOX', deliveryKey: 'r1' }]);
+      await tx.mail.commit(items[1]!, [], queue);
+      throw new Error('the third item could not be re-wrapped');
+    })).rejects.toThrow('re-wrapped');
+    expect(await store.mail.getMailbox(A, 'INBOX')).toBeUndefined(); // not even the mailbox it created
+    expect(await store.queue.list()).toEqual([]);
+    expect(await h().count('blobs')).toBe(0);
+    const done = await store.write(async (tx) => [
+      await tx.mail.commit(items[0]!, [{ owner: A, mailbox: 'INBOX', deliveryKey: 'r1' }, { owner: A, mailbox: 'INBOX', deliveryKey: 'r1b' }]),
+      await tx.mail.commit(items[1]!, [], queue),
+    ]);
+    expect(done[0]!.placed.map((p) => [p.uid, p.duplicate])).toEqual([[1, false], [2, false]]);
+    expect(done[1]!.queued).toBe(true);
+    expect((await store.queue.list()).map((q) => q.id)).toEqual(['q-together']);
+    const inbox = (await store.mail.getMailbox(A, 'INBOX'))!;
+    expect((await store.mail.listMessages(inbox.id)).map((m) => m.uid)).toEqual([1, 2]);
+    expect((await store.mail.getBlob(done[1]!.blobId))?.equals(items[1]!)).toBe(true);
+  });
+
+  it('inserts a message only when the check in the same transaction finds none (APPEND to Sent): 10 racing writers, one insert', async () => {
+    const { store } = h();
+    const sent = (await store.mail.ensureMailbox(A, 'Sent')).id;
+    const other = await h().another();
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? other : store).write(async (tx) => {
+      await tx.mail.lockMailbox(sent);
+      const [there] = await tx.mail.getMessages(sent, [1]);
+      if (there) return { kept: there.uid };
+      const done = await tx.mail.commit(Buffer.from('the copy'), [{ owner: A, mailbox: 'Sent', flags: ['\\Seen'], deliveryKey: `append:${i}` }]);
+      return { inserted: done.placed[0]!.uid };
+    })));
+    expect(results.filter((r) => 'inserted' in r)).toEqual([{ inserted: 1 }]);
+    expect(results.filter((r) => 'kept' in r)).toHaveLength(9);
+    expect((await store.mail.listMessages(sent)).map((m) => [m.uid, m.flags])).toEqual([[1, ['\\Seen']]]);
+  });
+
+  it('a commit inside a transaction that then throws leaves no message, no blob and no UID consumed', async () => {
+    const { store } = h();
+    const sent = await store.mail.ensureMailbox(A, 'Sent');
+    await expect(store.write(async (tx) => {
+      await tx.mail.commit(Buffer.from('rolled back'), [{ owner: A, mailbox: 'Sent', deliveryKey: 'rb' }]);
+      throw new Error('decided against it');
+    })).rejects.toThrow('decided against it');
+    expect(await store.mail.listMessages(sent.id)).toEqual([]);
+    expect(await h().count('blobs')).toBe(0);
+    expect(await store.mail.getMailboxById(sent.id)).toEqual(sent);
+  });
+
   it.skipIf(kind !== 'sqlite')('SQLite: a work that waits on something else than the store is rolled back (STORE_TX_YIELDED)', async () => {
     const { store } = h();
     const { inbox } = await setup();

@@ -1,9 +1,10 @@
 import type * as openpgp from 'openpgp';
-import type { GatewayContext } from '../../context.js';
-import { ensurePostmasterKey } from '../../crypto/gateway-keys.js';
+import type { GatewayContext } from '../context.js';
+import { ensurePostmasterKey } from '../crypto/gateway-keys.js';
 
 /**
- * The gateway's postmaster identity: its signing key, published as an active application entry of
+ * The sender of the gateway's own mail (delivery reports from smtp/, read receipts from filing/),
+ * beside the local delivery path both use. The gateway's postmaster identity: its signing key, published as an active application entry of
  * the directory so that anyone opening a delivery report can verify who signed it.
  */
 export async function ensurePostmaster(ctx: GatewayContext): Promise<{ address: string; key: openpgp.PrivateKey }> {

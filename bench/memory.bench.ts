@@ -1,0 +1,180 @@
+/**
+ * Memory of a gateway (issue 31): idle RSS of `medgate serve` as `npm start` runs it, and the peak
+ * while one 25 MB message is submitted (gateway A), relayed (A → B) and fetched by IMAP (B), with
+ * the threads of each process. Baselines measured in the same run:
+ *
+ *  - a bare node process (same flags) that has loaded the gateway's modules (dist/server.js) and
+ *    does nothing: what the code costs before any work;
+ *  - gateway A in the previous configuration, a fixed pool of sealing threads (one per core, all
+ *    started at once: `workers.sealing.minThreads` = `maxThreads`), against the default (threads
+ *    start with the work and end after `idleSeconds`).
+ *
+ * Per thread: Linux gives RSS per process, not per thread (threads share one address space). The
+ * bench reads the thread list (/proc/PID/task/N/comm) and attributes memory by difference: a
+ * sealing thread = (fixed pool idle − default idle) ÷ threads; the main thread's own = default idle
+ * − bare process. V8's compiler/GC helpers (`V8Worker`) and libuv's pool (`libuv-worker`) are
+ * listed; their memory is their stacks and transient zones.
+ *
+ * Needs the build: `npx tsc -p tsconfig.json && npx tsx bench/memory.bench.ts`
+ * (`BENCH_SETTLE_SECONDS`, default 10: idle time before reading idle RSS; `BENCH_KDF_MEMORY_EXPONENT`,
+ * default 16 as in production). About 2-3 minutes.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ImapFlow } from 'imapflow';
+import nodemailer from 'nodemailer';
+import YAML from 'yaml';
+import { SERVE_NODE_FLAGS } from '../src/runtime/node-flags.js';
+import { ROOT } from '../test/helpers/gateway.js';
+import { CLAIRE, PAUL, PASSWORD, caPem, openDb, serve, setupTwoGateways, waitFor, type GatewayHandle } from '../test/smtp/relay-fixture.js';
+import { buildMessage } from './lib/smtp-load.js';
+
+const SETTLE_MS = Number(process.env.BENCH_SETTLE_SECONDS ?? 10) * 1000;
+const KDF_MEMORY_EXPONENT = Number(process.env.BENCH_KDF_MEMORY_EXPONENT ?? 16);
+const CORES = os.availableParallelism();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Sample { rssMb: number; anonMb: number; threads: string[] }
+
+function sample(pid: number): Sample {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
+  const threads: string[] = [];
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try { threads.push(fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim()); } catch { /* ended */ }
+  }
+  return { rssMb: kb('VmRSS') / 1024, anonMb: kb('RssAnon') / 1024, threads };
+}
+
+function threadList(threads: string[]): string {
+  const counts = new Map<string, number>();
+  for (const t of threads) counts.set(t, (counts.get(t) ?? 0) + 1);
+  return [...counts].map(([n, c]) => (c > 1 ? `${n}×${c}` : n)).join(', ');
+}
+
+const sealing = (threads: string[]): number => threads.filter((t) => t === 'WorkerThread').length;
+
+/** Samples a process every 50 ms: the highest RSS and the most threads seen. */
+function watch(pid: number): { stop(): { peakMb: number; maxSealing: number; atPeak: string[] } } {
+  let peak: Sample = sample(pid);
+  let maxSealing = sealing(peak.threads);
+  const timer = setInterval(() => {
+    try {
+      const s = sample(pid);
+      if (s.rssMb > peak.rssMb) peak = s;
+      maxSealing = Math.max(maxSealing, sealing(s.threads));
+    } catch { /* exited */ }
+  }, 50);
+  return { stop: () => { clearInterval(timer); return { peakMb: peak.rssMb, maxSealing, atPeak: peak.threads }; } };
+}
+
+/** A node process with the gateway's modules loaded and nothing else: the floor. */
+async function bareNode(): Promise<Sample> {
+  const code = `await import(${JSON.stringify(path.join(ROOT, 'dist', 'server.js'))}); console.log('ready'); setInterval(() => {}, 1 << 30);`;
+  const child = spawn(process.execPath, [...SERVE_NODE_FLAGS, '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (b: Buffer) => { if (b.toString().includes('ready')) resolve(); });
+    child.once('exit', (c) => reject(new Error(`bare node exited ${c}`)));
+  });
+  await sleep(SETTLE_MS);
+  const s = sample(child.pid!);
+  child.kill('SIGKILL');
+  return s;
+}
+
+function setConfig(g: GatewayHandle, change: (c: Record<string, unknown>) => void): void {
+  const c = YAML.parse(fs.readFileSync(g.config, 'utf8')) as Record<string, unknown>;
+  change(c);
+  fs.writeFileSync(g.config, YAML.stringify(c));
+}
+
+async function idleOf(g: GatewayHandle): Promise<Sample> {
+  await serve(g);
+  await sleep(SETTLE_MS);
+  return sample(g.serve!.child.pid!);
+}
+
+const mb = (v: number) => `${v.toFixed(0)} MB`;
+
+async function main(): Promise<void> {
+  const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
+  console.log(`medgate memory bench: ${os.cpus()[0]?.model ?? 'cpu'}, ${CORES} core(s), ${Math.round(os.totalmem() / 2 ** 30)} GB, Node ${process.version}, load average ${load}`);
+  const t = await setupTwoGateways({ queue: { pollMs: 100 } });
+  try {
+    for (const [g, who] of [[t.a, PAUL], [t.b, CLAIRE]] as const) {
+      setConfig(g, (c) => { (c['security'] as Record<string, unknown>)['kdfMemoryExponent'] = KDF_MEMORY_EXPONENT; });
+      const r = await g.cli('user', 'passwd', who, '--current', PASSWORD, '--password', PASSWORD);
+      if (r.code !== 0) throw new Error(`re-wrapping ${who}'s key failed: ${r.stderr}`);
+    }
+
+    // 1. Idle: the bare process, the previous fixed pool, the default.
+    const bare = await bareNode();
+    setConfig(t.a, (c) => { c['workers'] = { sealing: { minThreads: CORES, maxThreads: CORES, idleSeconds: 30 } }; });
+    const fixed = await idleOf(t.a);
+    await t.a.serve!.stop();
+    setConfig(t.a, (c) => { delete c['workers']; });
+    const idle = await idleOf(t.a);
+    const perSealingThread = (fixed.rssMb - idle.rssMb) / Math.max(1, sealing(fixed.threads));
+    console.log('');
+    console.log('idle RSS (after ' + SETTLE_MS / 1000 + ' s)');
+    console.log(`  bare node, gateway modules loaded     ${mb(bare.rssMb).padStart(7)}  (anonymous ${mb(bare.anonMb)}; ${bare.threads.length} threads)`);
+    console.log(`  gateway, fixed pool of ${CORES} (previous)  ${mb(fixed.rssMb).padStart(7)}  (anonymous ${mb(fixed.anonMb)}; ${fixed.threads.length} threads: ${threadList(fixed.threads)})`);
+    console.log(`  gateway, default (pool 0..${CORES})        ${mb(idle.rssMb).padStart(7)}  (anonymous ${mb(idle.anonMb)}; ${idle.threads.length} threads: ${threadList(idle.threads)})`);
+    console.log(`  ratios: default ÷ bare ${(idle.rssMb / bare.rssMb).toFixed(2)}×, default ÷ previous ${(idle.rssMb / fixed.rssMb).toFixed(2)}×   target idle ≤ 150 MB: ${idle.rssMb <= 150 ? 'met' : 'NOT met'}`);
+    console.log(`  by thread: code and heap of the main thread before work ${mb(bare.rssMb)}; the gateway's own state on it ${mb(idle.rssMb - bare.rssMb)}; each sealing thread at rest ${mb(perSealingThread)}`);
+
+    // 2. 25 MB: submitted to A, relayed to B, fetched from B by IMAP.
+    await serve(t.b);
+    await sleep(SETTLE_MS);
+    const idleB = sample(t.b.serve!.child.pid!);
+    const ca = caPem(t);
+    const big = buildMessage(1, [CLAIRE], 'x'.repeat(20 * 1024), 18 * 1024 * 1024);
+    const size = Buffer.byteLength(big) / 2 ** 20;
+    const wa = watch(t.a.serve!.child.pid!);
+    const wb = watch(t.b.serve!.child.pid!);
+    const t0 = performance.now();
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: t.a.serve!.ports.smtpSubmission!, secure: false, requireTLS: true, tls: { ca, servername: 'localhost' }, auth: { user: PAUL, pass: PASSWORD } });
+    await transport.sendMail({ envelope: { from: PAUL, to: [CLAIRE] }, raw: big });
+    transport.close();
+    const submitted = performance.now();
+    const inbox = (): number => {
+      const db = openDb(t.b);
+      try { return (db.prepare("SELECT COUNT(*) AS n FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id WHERE x.owner = ? AND x.name = 'INBOX'").get(CLAIRE) as { n: number }).n; } finally { db.close(); }
+    };
+    await waitFor(() => inbox() > 0, 300_000, 'the 25 MB message to reach B');
+    const relayed = performance.now();
+    const imap = new ImapFlow({ host: '127.0.0.1', port: t.b.serve!.ports.imapTls!, secure: true, logger: false, tls: { ca, servername: 'localhost' }, auth: { user: CLAIRE, pass: PASSWORD } });
+    await imap.connect();
+    let fetchedBytes = 0;
+    const lock = await imap.getMailboxLock('INBOX');
+    try {
+      const m = await imap.fetchOne('*', { source: true });
+      fetchedBytes = m ? m.source!.length : 0;
+    } finally {
+      lock.release();
+    }
+    await imap.logout();
+    const fetched = performance.now();
+    const pa = wa.stop();
+    const pb = wb.stop();
+    console.log('');
+    console.log(`25 MB message (${size.toFixed(1)} MB): submitted in ${((submitted - t0) / 1000).toFixed(1)} s, relayed ${((relayed - submitted) / 1000).toFixed(1)} s later, fetched (${(fetchedBytes / 2 ** 20).toFixed(1)} MB) in ${((fetched - relayed) / 1000).toFixed(1)} s`);
+    const line = (name: string, idleMb: number, p: { peakMb: number; maxSealing: number; atPeak: string[] }) =>
+      `  ${name.padEnd(36)} idle ${mb(idleMb).padStart(7)}  peak ${mb(p.peakMb).padStart(7)}  (+${mb(p.peakMb - idleMb)} = ${((p.peakMb - idleMb) / size).toFixed(2)}× the message; target ≤ 2×)  sealing threads at most ${p.maxSealing}; at the peak: ${threadList(p.atPeak)}`;
+    console.log(line('gateway A (submission, seal, relay out)', idle.rssMb, pa));
+    console.log(line('gateway B (relay in, IMAP fetch)', idleB.rssMb, pb));
+
+    // 3. Back to rest: the sealing threads end after workers.sealing.idleSeconds (30 s).
+    await sleep(40_000);
+    const restA = sample(t.a.serve!.child.pid!);
+    const restB = sample(t.b.serve!.child.pid!);
+    console.log('');
+    console.log(`40 s later: A ${mb(restA.rssMb)} (${sealing(restA.threads)} sealing threads), B ${mb(restB.rssMb)} (${sealing(restB.threads)} sealing threads)`);
+  } finally {
+    await t.cleanup();
+  }
+}
+
+await main();

@@ -1,0 +1,207 @@
+/**
+ * Connection limits of one listener family (SMTP submission, SMTP relay, IMAP): caps in total and
+ * per client address, a smaller cap for connections that have not logged in, a deadline to log in,
+ * and a minimum data rate while the client is the one who must talk (before login, inside SMTP DATA
+ * or an IMAP literal). Idle sockets then cannot hold the door (issue 27): a slowloris is closed, and
+ * when unauthenticated connections fill their share the oldest of them makes room, so a doctor who
+ * connects during a flood gets in and, once logged in, is never pushed out by strangers.
+ *
+ * The guard works on the accepted TCP socket (bytes counted with `socket.bytesRead`, which keeps
+ * counting the ciphertext once TLS wraps it); each server says when a session is authenticated and
+ * when it waits for data, and how to close it politely.
+ */
+import type { Socket } from 'node:net';
+
+export interface ConnectionLimits {
+  /** Connections open at once on the listener family. */
+  maxConnections: number;
+  /** Connections open at once from one client address. */
+  maxPerAddress: number;
+  /** Connections not logged in (yet) at once; at the cap the oldest of them is closed for a newcomer. */
+  maxUnauthenticated: number;
+  /** Time from connection to login (seconds); then the connection is closed. */
+  preAuthSeconds: number;
+  /** Least average rate (bytes per second) while the client must talk: before login, inside DATA or a literal. */
+  minBytesPerSecond: number;
+  /** The rate is judged once this many seconds of such a phase have passed (short bursts, slow servers). */
+  rateGraceSeconds: number;
+}
+
+export type GuardCloseReason = 'pre-auth-deadline' | 'too-slow' | 'unauthenticated-evicted';
+export type GuardRefusal = 'too-many-connections' | 'too-many-from-address';
+
+/** What the guard reports (the listener's metrics). */
+export interface GuardEvents {
+  refused(reason: GuardRefusal): void;
+  closed(reason: GuardCloseReason): void;
+}
+
+export interface GuardTicket {
+  readonly address: string;
+  /** The session logged in: no deadline, no rate check outside data phases, never evicted. */
+  authenticated(): void;
+  /** The client must now send (DATA, a literal) or not (waiting for our reply): the rate is judged over this phase. */
+  expectData(on: boolean): void;
+  /**
+   * Count the bytes of this socket instead (the TLS socket once TLS is up: its `bytesRead` counts
+   * clear text; the TCP socket's counts every TLS record's overhead, which a slowloris sending one
+   * byte per record would turn into a passing rate).
+   */
+  countWith(socket: { bytesRead: number }): void;
+  /**
+   * The server is working on the client's command (a login's key unwrap, a slowed failed login):
+   * the client owes nothing meanwhile, so that time does not count against its rate.
+   */
+  busy(on: boolean): void;
+}
+
+/** How the server ends a session the guard gives up on (a polite BYE / 421 when the protocol allows). */
+export type CloseSession = (reason: GuardCloseReason) => void;
+
+interface Entry extends GuardTicket {
+  socket: Socket;
+  close: CloseSession;
+  isAuthenticated: boolean;
+  openedAt: number;
+  /** Bytes read so far: `base` plus the counted socket's own count. */
+  counted: { bytesRead: number };
+  base: number;
+  /** Start of the current phase in which the client must talk, with the bytes read then; null outside one. */
+  phase: { at: number; bytes: number } | null;
+  /** Time of the current phase spent with the server busy (ms), and when the current busy spell began. */
+  pausedMs: number;
+  busySince: number | null;
+  done: boolean;
+}
+
+function bytesOf(entry: Entry): number {
+  return entry.base + entry.counted.bytesRead;
+}
+
+export class ConnectionGuard {
+  private readonly entries = new Set<Entry>();
+  /** Unauthenticated entries, oldest first (a Set keeps insertion order). */
+  private readonly unauthenticated = new Set<Entry>();
+  private readonly perAddress = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly limits: ConnectionLimits,
+    private readonly events: GuardEvents = { refused() {}, closed() {} },
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get unauthenticatedCount(): number {
+    return this.unauthenticated.size;
+  }
+
+  /**
+   * Admits a newly accepted socket, or says why not (the caller answers and closes). Every admitted
+   * socket is released when it closes.
+   */
+  admit(socket: Socket, close: CloseSession): GuardTicket | GuardRefusal {
+    const address = socket.remoteAddress ?? 'unknown';
+    if (this.entries.size >= this.limits.maxConnections) return this.refuse('too-many-connections');
+    const fromAddress = this.perAddress.get(address) ?? 0;
+    if (fromAddress >= this.limits.maxPerAddress) return this.refuse('too-many-from-address');
+    if (this.unauthenticated.size >= this.limits.maxUnauthenticated) {
+      const oldest = this.unauthenticated.values().next().value;
+      if (oldest) this.giveUp(oldest, 'unauthenticated-evicted');
+    }
+    const at = this.now();
+    const entry: Entry = {
+      address, socket, close, isAuthenticated: false, openedAt: at, phase: { at, bytes: 0 }, done: false, counted: socket, base: 0, pausedMs: 0, busySince: null,
+      authenticated: () => {
+        if (entry.done || entry.isAuthenticated) return;
+        entry.isAuthenticated = true;
+        entry.phase = null;
+        this.unauthenticated.delete(entry);
+      },
+      expectData: (on) => {
+        if (entry.done) return;
+        if (!on) entry.phase = entry.isAuthenticated ? null : entry.phase;
+        else if (!entry.phase) {
+          entry.phase = { at: this.now(), bytes: bytesOf(entry) };
+          entry.pausedMs = 0;
+        }
+      },
+      busy: (on) => {
+        const t = this.now();
+        if (on) entry.busySince ??= t;
+        else if (entry.busySince !== null) {
+          entry.pausedMs += t - entry.busySince;
+          entry.busySince = null;
+        }
+      },
+      countWith: (counted) => {
+        entry.base = bytesOf(entry) - counted.bytesRead;
+        entry.counted = counted;
+      },
+    };
+    this.entries.add(entry);
+    this.unauthenticated.add(entry);
+    this.perAddress.set(address, fromAddress + 1);
+    socket.once('close', () => this.release(entry));
+    this.timer ??= setInterval(() => this.sweep(), 500).unref();
+    return entry;
+  }
+
+  private refuse(reason: GuardRefusal): GuardRefusal {
+    this.events.refused(reason);
+    return reason;
+  }
+
+  private release(entry: Entry): void {
+    if (!this.entries.delete(entry)) return;
+    entry.done = true;
+    this.unauthenticated.delete(entry);
+    const left = (this.perAddress.get(entry.address) ?? 1) - 1;
+    if (left > 0) this.perAddress.set(entry.address, left);
+    else this.perAddress.delete(entry.address);
+    if (!this.entries.size && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  private giveUp(entry: Entry, reason: GuardCloseReason): void {
+    // Counted out at once (a client that stopped reading may keep the socket a while after our BYE).
+    this.release(entry);
+    this.events.closed(reason);
+    try {
+      entry.close(reason);
+    } catch {
+      entry.socket.destroy();
+    }
+    // Whatever the polite close does, the socket goes within 2 s.
+    setTimeout(() => entry.socket.destroy(), 2000).unref();
+  }
+
+  /** Deadlines and rates, checked twice a second over the live connections. */
+  private sweep(): void {
+    const t = this.now();
+    const { preAuthSeconds, minBytesPerSecond, rateGraceSeconds } = this.limits;
+    for (const entry of [...this.entries]) {
+      if (!entry.isAuthenticated && t - entry.openedAt >= preAuthSeconds * 1000) {
+        this.giveUp(entry, 'pre-auth-deadline');
+        continue;
+      }
+      const phase = entry.phase;
+      if (!phase || minBytesPerSecond <= 0) continue;
+      if (entry.busySince !== null) continue;
+      const seconds = (t - phase.at - entry.pausedMs) / 1000;
+      if (seconds < rateGraceSeconds) continue;
+      if (bytesOf(entry) - phase.bytes < minBytesPerSecond * seconds) this.giveUp(entry, 'too-slow');
+    }
+  }
+
+  /** Stops the sweep (the server is closing). */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

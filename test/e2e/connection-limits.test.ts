@@ -1,0 +1,239 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import { ImapFlow } from 'imapflow';
+import nodemailer from 'nodemailer';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RawSmtpClient } from '../smtp/fixtures/smtp-client.js';
+import { JL, PASSWORD, PAUL, rawMessage, startSubmissionGateway, type SubmissionGateway } from '../smtp/fixtures/submission-gateway.js';
+
+/**
+ * Issue 27 item 4: connection limits on every listener, with real sockets against `medgate serve`.
+ * Floods come from 127.0.0.2 (another loopback address), doctors from 127.0.0.1; every test checks
+ * that a logged-in doctor is still served while the flood is on. Limits are small and deadlines
+ * short (config), so the file stays fast.
+ */
+const FLOOD_FROM = '127.0.0.2';
+const RELAY_LIMITS = { maxConnections: 50, maxPerAddress: 40, maxUnauthenticated: 45, preAuthSeconds: 5, minBytesPerSecond: 50, rateGraceSeconds: 1 };
+const LIMITS = { maxConnections: 400, maxPerAddress: 40, maxUnauthenticated: 60, preAuthSeconds: 5, minBytesPerSecond: 50, rateGraceSeconds: 1 };
+
+describe('connection limits (medgate serve, real sockets)', () => {
+  let gw: SubmissionGateway;
+  let doctor: ImapFlow;
+  const opened: net.Socket[] = [];
+
+  beforeAll(async () => {
+    gw = await startSubmissionGateway({
+      extra: { limits: { connections: { submission: LIMITS, relay: RELAY_LIMITS, imap: { ...LIMITS, maxPerAddress: 300 } } } },
+    });
+    // JL is logged in before any flood starts, and stays so.
+    doctor = imap(JL);
+    await doctor.connect();
+  }, 120_000);
+  afterAll(async () => {
+    for (const s of opened) s.destroy();
+    await doctor?.logout().catch(() => undefined);
+    await gw?.stop();
+  });
+
+  function imap(user: string): ImapFlow {
+    return new ImapFlow({
+      host: '127.0.0.1', port: gw.serve.ports.imapTls!, secure: true, logger: false,
+      tls: { ca: gw.caPem, servername: 'localhost' }, auth: { user, pass: PASSWORD[user]! },
+    });
+  }
+
+  /** `n` TCP connections from the flood address; each socket collects what the server says. */
+  async function flood(port: number, n: number, from = FLOOD_FROM): Promise<Array<{ socket: net.Socket; said: () => string; closed: () => boolean }>> {
+    const out = await Promise.all(Array.from({ length: n }, () => new Promise<{ socket: net.Socket; said: () => string; closed: () => boolean }>((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port, localAddress: from });
+      let text = '';
+      let closed = false;
+      socket.on('data', (d) => { text += d.toString('latin1'); });
+      socket.on('error', () => undefined);
+      socket.on('close', () => { closed = true; });
+      socket.once('connect', () => resolve({ socket, said: () => text, closed: () => closed }));
+      socket.once('error', () => resolve({ socket, said: () => text, closed: () => true }));
+    })));
+    opened.push(...out.map((o) => o.socket));
+    return out;
+  }
+
+  async function waitFor(check: () => boolean, ms: number): Promise<void> {
+    const end = Date.now() + ms;
+    while (!check()) {
+      if (Date.now() > end) throw new Error('condition not reached in time');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async function metric(name: string, labels: string): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${gw.serve.ports.http}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
+    return line ? Number(line.split(' ').pop()) : 0;
+  }
+
+  /** The doctor already logged in is served: a mailbox opens and lists its messages. */
+  async function doctorServed(): Promise<void> {
+    const lock = await doctor.getMailboxLock('INBOX');
+    try {
+      const status = await doctor.status('INBOX', { messages: true });
+      expect(status.messages).toBeGreaterThanOrEqual(0);
+      expect(await doctor.noop()).toBeUndefined();
+    } finally {
+      lock.release();
+    }
+  }
+
+  async function send(user: string, subject: string): Promise<string> {
+    const t = nodemailer.createTransport({
+      host: '127.0.0.1', port: gw.starttlsPort, secure: false, requireTLS: true, localAddress: '127.0.0.1',
+      auth: { user, pass: PASSWORD[user]! }, tls: { ca: gw.caPem, servername: 'localhost' },
+    });
+    try {
+      return (await t.sendMail({ envelope: { from: user, to: [JL] }, raw: rawMessage({ from: user, to: [JL], subject }) })).response;
+    } finally {
+      t.close();
+    }
+  }
+
+  it('SMTP submission: 200 connections from one address, beyond the per-address cap each gets 421; a doctor still sends', async () => {
+    const before = await metric('medgate_connections_refused_total', 'listener="submission",reason="too-many-from-address"');
+    const socks = await flood(gw.starttlsPort, 200);
+    await waitFor(() => socks.filter((s) => s.said().includes('421 4.7.0 Too many connections from your address')).length >= 200 - LIMITS.maxPerAddress, 15_000);
+    const greeted = socks.filter((s) => s.said().startsWith('220 '));
+    expect(greeted.length).toBe(LIMITS.maxPerAddress);
+    expect(await send(PAUL, 'pendant le flot')).toMatch(/^250 2\.0\.0 Ok: queued as /);
+    expect(await metric('medgate_connections_refused_total', 'listener="submission",reason="too-many-from-address"') - before).toBe(200 - LIMITS.maxPerAddress);
+    await doctorServed();
+    // The pre-auth deadline then closes every one that was let in, with its reason.
+    await waitFor(() => greeted.every((s) => s.closed()), 10_000);
+    expect(greeted.every((s) => s.said().includes('421 4.4.2 '))).toBe(true);
+  }, 60_000);
+
+  it('IMAP: 200 unauthenticated connections never lock doctors out; the oldest make room, the deadline closes the rest', async () => {
+    const evictedBefore = await metric('medgate_connections_closed_total', 'listener="imap",reason="unauthenticated-evicted"');
+    const socks = await flood(gw.serve.ports.imap!, 200);
+    await waitFor(() => socks.filter((s) => s.closed()).length >= 200 - LIMITS.maxUnauthenticated, 10_000);
+    await doctorServed();
+    // A doctor who connects now gets in and logs in, the flood still open.
+    const paul = imap(PAUL);
+    await paul.connect();
+    expect((await paul.status('INBOX', { messages: true })).messages).toBeGreaterThanOrEqual(0);
+    expect(await metric('medgate_connections_closed_total', 'listener="imap",reason="unauthenticated-evicted"') - evictedBefore).toBeGreaterThanOrEqual(200 - LIMITS.maxUnauthenticated);
+    expect(socks.filter((s) => s.closed()).every((s) => s.said().includes('* BYE Too many connections not logged in'))).toBe(true);
+    // Logged in, PAUL is not evicted by the next wave of strangers, nor by the pre-auth deadline.
+    const wave = await flood(gw.serve.ports.imap!, 100);
+    await waitFor(() => [...socks, ...wave].every((s) => s.closed()), 10_000);
+    // Silent, those not evicted by later ones are closed for their rate once the grace has passed.
+    expect(wave.every((s) => /\* BYE (Data arrives too slowly|Too many connections not logged in)/.test(s.said()))).toBe(true);
+    expect(wave.filter((s) => s.said().includes('* BYE Data arrives too slowly')).length).toBe(LIMITS.maxUnauthenticated);
+    expect(await paul.noop()).toBeUndefined();
+    await doctorServed();
+    await paul.logout();
+  }, 60_000);
+
+  it('slowloris before login (1 byte every 300 ms): closed for its rate, on SMTP and IMAP; the doctor is served meanwhile', async () => {
+    const slowBefore = await metric('medgate_connections_closed_total', 'listener="submission",reason="too-slow"');
+    const smtp = await flood(gw.starttlsPort, 1);
+    const imapSock = await flood(gw.serve.ports.imap!, 1);
+    const started = Date.now();
+    const drip = setInterval(() => { for (const s of [...smtp, ...imapSock]) if (!s.closed()) s.socket.write('E'); }, 300);
+    try {
+      await doctorServed();
+      await waitFor(() => smtp[0]!.closed() && imapSock[0]!.closed(), 8_000);
+    } finally {
+      clearInterval(drip);
+    }
+    // Before the 5 s deadline: the rate did it.
+    expect(Date.now() - started).toBeLessThan(LIMITS.preAuthSeconds * 1000);
+    expect(smtp[0]!.said()).toContain('421 4.4.2 Data arrives too slowly, closing connection');
+    expect(imapSock[0]!.said()).toContain('* BYE Data arrives too slowly');
+    expect(await metric('medgate_connections_closed_total', 'listener="submission",reason="too-slow"') - slowBefore).toBe(1);
+  }, 30_000);
+
+  it('the pre-auth deadline: a client that talks fast enough but never logs in is closed at the deadline, on SMTP and IMAP', async () => {
+    const smtp = await flood(gw.starttlsPort, 1);
+    const imapSock = await flood(gw.serve.ports.imap!, 1);
+    const started = Date.now();
+    await waitFor(() => smtp[0]!.said().startsWith('220 ') && imapSock[0]!.said().startsWith('* OK'), 2_000);
+    const chatter = setInterval(() => {
+      if (!smtp[0]!.closed()) smtp[0]!.socket.write('NOOP\r\n');
+      if (!imapSock[0]!.closed()) imapSock[0]!.socket.write('a NOOP\r\n');
+    }, 50);
+    try {
+      await doctorServed();
+      await waitFor(() => smtp[0]!.closed() && imapSock[0]!.closed(), 10_000);
+    } finally {
+      clearInterval(chatter);
+    }
+    expect(Date.now() - started).toBeGreaterThanOrEqual(LIMITS.preAuthSeconds * 1000 - 100);
+    expect(smtp[0]!.said()).toContain('421 4.4.2 Login took too long, closing connection');
+    expect(imapSock[0]!.said()).toContain('* BYE Login took too long');
+  }, 30_000);
+
+  it('slowloris inside DATA (logged in): closed for its rate, while another doctor sends', async () => {
+    const { client, auth } = await RawSmtpClient.loggedIn(gw.starttlsPort, gw.caPem, PAUL, PASSWORD[PAUL]!);
+    expect(auth.code).toBe(235);
+    expect((await client.cmd(`MAIL FROM:<${PAUL}>`)).code).toBe(250);
+    expect((await client.cmd(`RCPT TO:<${JL}>`)).code).toBe(250);
+    expect((await client.cmd('DATA')).code).toBe(354);
+    // Logged in, it idled after the AUTH without being closed: the rate counts only while it owes data.
+    const body = rawMessage({ from: PAUL, to: [JL], subject: 'goutte à goutte' });
+    let i = 0;
+    const drip = setInterval(() => { try { client.write(body.subarray(i, i + 1)); i++; } catch { /* closed */ } }, 300);
+    try {
+      expect(await send(JL, 'pendant la goutte')).toMatch(/^250 /);
+      const reply = await client.read(8_000);
+      expect(`${reply.code} ${reply.text}`).toBe('421 4.4.2 Data arrives too slowly, closing connection');
+    } finally {
+      clearInterval(drip);
+      client.close();
+    }
+  }, 30_000);
+
+  it('slowloris inside an IMAP literal (logged in): BYE for its rate; other sessions served', async () => {
+    const socket = tls.connect({ host: '127.0.0.1', port: gw.serve.ports.imapTls!, ca: gw.caPem, servername: 'localhost' });
+    let said = '';
+    let closed = false;
+    socket.on('data', (d) => { said += d.toString('latin1'); });
+    socket.on('close', () => { closed = true; });
+    socket.on('error', () => undefined);
+    await waitFor(() => said.includes('* OK'), 5_000);
+    socket.write(`a LOGIN ${PAUL} "${PASSWORD[PAUL]}"\r\n`);
+    await waitFor(() => said.includes('a OK'), 10_000);
+    // Idle after login for longer than the grace: nothing owed, not closed.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(closed).toBe(false);
+    socket.write('b APPEND INBOX {500}\r\n');
+    await waitFor(() => said.includes('+ '), 5_000);
+    const drip = setInterval(() => { if (!closed) socket.write('x'); }, 300);
+    try {
+      await doctorServed();
+      await waitFor(() => closed, 8_000);
+    } finally {
+      clearInterval(drip);
+    }
+    expect(said).toContain('* BYE Data arrives too slowly');
+  }, 30_000);
+
+  it('SMTP relay: the per-address cap (421), and the unauthenticated share makes room by closing the oldest; a doctor is served meanwhile', async () => {
+    const relayPort = gw.serve.ports.smtpRelay!;
+    const evictedBefore = await metric('medgate_connections_closed_total', 'listener="relay",reason="unauthenticated-evicted"');
+    // At once (silent, they would be closed for their rate after a second): 60 from one address,
+    // then 20 from another: 40 + 20 admitted, 15 of the oldest closed to stay at 45 not logged in.
+    const first = await flood(relayPort, 60);
+    const second = await flood(relayPort, 20, '127.0.0.3');
+    await waitFor(() => first.filter((s) => s.said().startsWith('421 ')).length >= 20, 10_000);
+    expect(first.filter((s) => s.said().includes('421 4.7.0 Too many connections from your address')).length).toBe(20);
+    await waitFor(() => second.filter((s) => s.said().startsWith('220 ')).length === 20, 10_000);
+    expect(await metric('medgate_connections_closed_total', 'listener="relay",reason="unauthenticated-evicted"') - evictedBefore).toBe(15);
+    await doctorServed();
+    expect(await send(PAUL, 'pendant le flot du relais')).toMatch(/^250 /);
+  }, 30_000);
+
+  it('/metrics reports open connections per listener', async () => {
+    expect(await metric('medgate_connections', 'listener="imap",state="total"')).toBeGreaterThanOrEqual(1);
+    expect(await metric('medgate_connections', 'listener="imap",state="unauthenticated"')).toBe(0);
+    await doctorServed();
+  });
+});

@@ -1,0 +1,58 @@
+/**
+ * Sealing threads sized to the load (issue 31): none at rest, started as work arrives up to
+ * maxThreads, ended after idleTimeoutMs without work; a number gives the fixed, warm pool.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type * as PoolModule from '../../src/message/worker/seal-pool.js';
+
+// The built pool: its worker threads load dist/message/worker/seal-worker.js (no TypeScript loader in a worker).
+const { SealPool, sealPoolSize } = (await import(new URL('../../dist/message/worker/seal-pool.js', import.meta.url).href)) as typeof PoolModule;
+type SealPool = PoolModule.SealPool;
+
+const pools: SealPool[] = [];
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((p) => p.close()));
+});
+
+async function until(check: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return check();
+}
+
+describe('sealing pool size', () => {
+  it('defaults: no thread at rest, at most one per core, 30 s idle; a number is a fixed pool', () => {
+    const d = sealPoolSize();
+    expect(d.minThreads).toBe(0);
+    expect(d.maxThreads).toBeGreaterThanOrEqual(1);
+    expect(d.idleTimeoutMs).toBe(30_000);
+    expect(sealPoolSize(3)).toEqual({ minThreads: 3, maxThreads: 3, idleTimeoutMs: 30_000 });
+    expect(sealPoolSize({ minThreads: 9, maxThreads: 2 })).toMatchObject({ minThreads: 2, maxThreads: 2 });
+  });
+
+  it('starts threads with the work (up to maxThreads) and ends them once idle', async () => {
+    const pool = new SealPool({ minThreads: 0, maxThreads: 2, idleTimeoutMs: 500 });
+    pools.push(pool);
+    expect(pool.threads).toBe(0);
+    // Real tasks: a key unwrap that fails (not armored) still runs in a thread and answers with the typed error.
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => pool.unwrapKey('not armored', 'x')));
+    expect(results.every((r) => r.status === 'rejected')).toBe(true);
+    expect(pool.threads).toBeGreaterThanOrEqual(1);
+    expect(pool.threads).toBeLessThanOrEqual(2);
+    expect(await until(() => pool.threads === 0, 15_000)).toBe(true);
+    // And again when work comes back.
+    await pool.unwrapKey('not armored', 'x').catch(() => undefined);
+    expect(pool.threads).toBeGreaterThanOrEqual(1);
+  }, 60_000);
+
+  it('a fixed pool keeps its threads while idle', async () => {
+    const pool = new SealPool({ minThreads: 1, maxThreads: 1, idleTimeoutMs: 200 });
+    pools.push(pool);
+    await pool.unwrapKey('not armored', 'x').catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 800));
+    expect(pool.threads).toBe(1);
+  }, 60_000);
+});

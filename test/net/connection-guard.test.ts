@@ -1,0 +1,72 @@
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConnectionGuard, type GuardTicket } from '../../src/net/connection-guard.js';
+
+/**
+ * The total cap of a listener family, with real sockets: it is reached only with logged-in
+ * sessions (the unauthenticated share is smaller and makes room by closing its oldest), and a
+ * logged-in session is never closed to make room for a stranger.
+ */
+describe('ConnectionGuard: total cap, unauthenticated share', () => {
+  const cleanup: Array<() => void> = [];
+  afterEach(() => { for (const c of cleanup.splice(0)) c(); });
+
+  async function serverWith(guard: ConnectionGuard) {
+    const tickets: GuardTicket[] = [];
+    const refused: string[] = [];
+    const server = net.createServer((socket) => {
+      const t = guard.admit(socket, (reason) => socket.end(`BYE ${reason}\n`));
+      if (typeof t === 'string') {
+        refused.push(t);
+        socket.end(`NO ${t}\n`);
+        return;
+      }
+      tickets.push(t);
+      socket.write('OK\n');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    cleanup.push(() => { guard.stop(); server.close(); });
+    const port = (server.address() as net.AddressInfo).port;
+    const connect = () => new Promise<{ socket: net.Socket; said: () => string }>((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port });
+      let text = '';
+      socket.on('data', (d) => { text += d.toString(); });
+      socket.on('error', () => undefined);
+      cleanup.push(() => socket.destroy());
+      socket.once('data', () => resolve({ socket, said: () => text }));
+    });
+    return { tickets, refused, connect };
+  }
+
+  it('logged-in sessions fill the total; then newcomers are refused, and none of the logged-in is evicted', async () => {
+    const guard = new ConnectionGuard({ maxConnections: 5, maxPerAddress: 100, maxUnauthenticated: 2, preAuthSeconds: 60, minBytesPerSecond: 0, rateGraceSeconds: 10 });
+    const { tickets, connect } = await serverWith(guard);
+    const doctors = [];
+    for (let i = 0; i < 4; i++) {
+      doctors.push(await connect());
+      tickets[i]!.authenticated();
+    }
+    const stranger1 = await connect();
+    expect(stranger1.said()).toBe('OK\n');
+    expect(guard.size).toBe(5);
+    const stranger2 = await connect();
+    expect(stranger2.said()).toBe('NO too-many-connections\n');
+    // Strangers within the total take each other's place, never a doctor's.
+    expect(doctors.every((d) => d.said() === 'OK\n' && !d.socket.destroyed)).toBe(true);
+    tickets[0]!.expectData(false);
+    expect(guard.unauthenticatedCount).toBe(1);
+  });
+
+  it('at the unauthenticated cap the oldest stranger is closed for the newcomer', async () => {
+    const guard = new ConnectionGuard({ maxConnections: 10, maxPerAddress: 100, maxUnauthenticated: 2, preAuthSeconds: 60, minBytesPerSecond: 0, rateGraceSeconds: 10 });
+    const { connect } = await serverWith(guard);
+    const a = await connect();
+    const b = await connect();
+    const c = await connect();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(a.said()).toBe('OK\nBYE unauthenticated-evicted\n');
+    expect(b.said()).toBe('OK\n');
+    expect(c.said()).toBe('OK\n');
+    expect(guard.unauthenticatedCount).toBe(2);
+  });
+});

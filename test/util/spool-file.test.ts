@@ -1,0 +1,40 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { spoolToFile, readHeaderBlock } from '../../src/smtp/relay/spool.js';
+import { newSpoolKey, readRaw, readRawHead, readRawWhole, SpoolWriter } from '../../src/util/spool-file.js';
+
+/** The encrypted spool's own contract: clear text never on disk, every read gives the bytes back. */
+describe('encrypted spool files', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medgate-spool-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const message = Buffer.from('From: a@b.test\r\nSubject: MARQUEUR\r\n\r\n' + 'MARQUEUR ligne\r\n'.repeat(20_000));
+
+  it('written in chunks: no clear byte on disk; whole, offset and head reads give the message back', async () => {
+    const w = new SpoolWriter(newSpoolKey(path.join(dir, 'a')));
+    for (let i = 0; i < message.length; i += 7001) await w.write(message.subarray(i, i + 7001));
+    const file = await w.end();
+    const disk = fs.readFileSync(file.path);
+    expect(disk.length).toBe(message.length);
+    expect(disk.includes(Buffer.from('MARQUEUR'))).toBe(false);
+    expect((fs.statSync(file.path).mode & 0o777)).toBe(0o600);
+    expect((await readRawWhole(file)).equals(message)).toBe(true);
+    const tail: Buffer[] = [];
+    for await (const c of readRaw(file, 12345)) tail.push(c as Buffer);
+    expect(Buffer.concat(tail).equals(message.subarray(12345))).toBe(true);
+    expect((await readRawHead(file, 40)).head.equals(message.subarray(0, 40))).toBe(true);
+  });
+
+  it('a short message read by its head to the end, and a changed file refused', async () => {
+    const small = await spoolToFile(Readable.from([message.subarray(0, 100), message.subarray(100, 300)]), dir, 1e9);
+    expect(small.bytes).toBe(300);
+    expect((await readRawHead(small.file, 1e6)).head.equals(message.subarray(0, 300))).toBe(true);
+    expect((await readHeaderBlock(small.file, 1e6)).toString()).toBe('From: a@b.test\r\nSubject: MARQUEUR\r\n\r\n');
+    const disk = fs.readFileSync(small.file.path);
+    disk[50] ^= 1;
+    fs.writeFileSync(small.file.path, disk);
+    await expect(readRawWhole(small.file)).rejects.toThrow(/authenticate/);
+  });
+});
