@@ -31,7 +31,11 @@ describe.skipIf(!found?.ok)('PostgreSQL lost and back under load', () => {
     cluster = await PgCluster.start((found as { bin: string }).bin, { durable: true });
     const database = await cluster.createDatabase('outage');
     dir = tempDir('medgate-outage-');
-    const config = writeGatewayConfig(dir, { extra: { store: { driver: 'postgres', postgres: { url: database.url, poolSize: 4 } } } });
+    const config = writeGatewayConfig(dir, { extra: {
+      store: { driver: 'postgres', postgres: { url: database.url, poolSize: 4 } },
+      // Every sender on one loopback address, retrying through the outages: no per-address cap here.
+      limits: { connections: { submission: { maxConnections: 2000, maxPerAddress: 2000, maxUnauthenticated: 1000 } } },
+    } });
     await prepareGateway(config, [{ address: JL, kind: 'person', password: PW, rpps: '10100000041' }]);
     gw = await startServe(config);
   }, 180_000);

@@ -68,7 +68,9 @@ describe.skipIf(!available)('two gateway nodes over one PostgreSQL database', ()
     db = new pg.Client({ connectionString: database.url });
     await db.connect();
     const store = { driver: 'postgres', postgres: { url: database.url } };
-    t = await setupTwoGateways({ queue: { leaseSeconds: LEASE_SECONDS }, config: { a: { store } } });
+    // 300 messages sent at once from one loopback address: above the per-address cap a practice gets.
+    const limits = { connections: { submission: { maxConnections: 2000, maxPerAddress: 2000, maxUnauthenticated: 1000 } } };
+    t = await setupTwoGateways({ queue: { leaseSeconds: LEASE_SECONDS }, config: { a: { store, limits } } });
     // Node 2: node 1's config with its own dataDir (spool) and ports, and node 1's keys (keysDir).
     const node1Config = YAML.parse(fs.readFileSync(t.a.config, 'utf8')) as Record<string, any>;
     const dir = path.join(t.root, 'a-node2');
