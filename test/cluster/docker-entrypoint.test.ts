@@ -116,7 +116,8 @@ describe.skipIf(!available)('the container start-up sequence (docker/entrypoint.
       expect(n.logs.join('\n')).toMatch(/"store":"postgres"/);
       // The entrypoint starts node with serve's flags (src/runtime/node-flags.ts): no warning of a missing one.
       expect(n.logs.join('\n')).toMatch(/"gc":"single-threaded"/);
-      expect(n.logs.join('\n')).not.toMatch(/"missing":/);
+      // (Its warning names the flags; a node that waited for init also logs the keys `missing` then.)
+      expect(n.logs.join('\n')).not.toMatch(/node was started without/);
       const health = await new Promise<number>((resolve) => {
         execFile(process.execPath, [path.join(ROOT, 'docker', 'healthcheck.mjs')], { env: { ...process.env, MEDGATE_HEALTH_URL: `http://127.0.0.1:${n.ports.http}/healthz` } }, (err) => resolve(err ? 1 : 0));
       });
