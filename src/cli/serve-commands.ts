@@ -20,11 +20,22 @@ export function registerServeCommands(program: Command): void {
     const perms = checkPermissions(ctx.config, opts.fixPermissions === true);
     if (perms.fixed) ctx.logger.warn({ fixed: perms.fixed }, 'data directory permissions fixed (0600 files, 0700 folders)');
     else if (perms.warning) ctx.logger.warn({ loose: perms.count }, `${perms.warning}: run medgate serve --fix-permissions`);
+    // Listened for from here: a stop asked for while the gateway starts (a service manager, the
+    // `medgate` launcher forwarding it) is a clean shutdown once it has started, not a kill.
+    let stopAsked: string | undefined;
+    let onStop: ((signal: string) => void) | undefined;
+    const asked = (signal: string) => (): void => { if (onStop) onStop(signal); else stopAsked ??= signal; };
+    const onTerm = asked('SIGTERM');
+    const onInt = asked('SIGINT');
+    process.once('SIGTERM', onTerm);
+    process.once('SIGINT', onInt);
     let gw: Awaited<ReturnType<typeof startGateway>>;
     try {
       // Loaded here: every listener's code is what `serve` needs and no other command does.
       gw = await (await import('../server.js')).startGateway(ctx, { waitForInitMs: waitForInit * 1000 });
     } catch (err) {
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
       // The store's connections (PostgreSQL pool, change feed) would keep the process alive.
       await ctx.close().catch(() => undefined);
       throw err;
@@ -43,8 +54,8 @@ export function registerServeCommands(program: Command): void {
           resolve();
         });
       };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      if (stopAsked) stop(stopAsked);
+      else onStop = stop;
     });
   });
 

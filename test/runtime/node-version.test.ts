@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SUPPORTED_NODE_MAJOR, nodeMajor, unsupportedNodeWarning } from '../../src/runtime/node-version.js';
-import { CLI, ROOT, tempDir, writeGatewayConfig } from '../helpers/gateway.js';
+import { SERVE_NODE_FLAGS } from '../../src/runtime/node-flags.js';
+import { CLI, ROOT, startServe, tempDir, writeGatewayConfig } from '../helpers/gateway.js';
 
 const read = (file: string) => fs.readFileSync(path.join(ROOT, file), 'utf8');
 
@@ -65,16 +66,20 @@ describe(`the supported Node line (${SUPPORTED_NODE_MAJOR} LTS)`, () => {
   if (!other) {
     process.stderr.write(`!!! no Node other than ${process.execPath} on this machine: the test that starts the bin with another Node is SKIPPED\n`);
   }
-  it.skipIf(!other)(`the bin started with the machine's own Node (${other ?? 'none'}) runs its commands on Node ${SUPPORTED_NODE_MAJOR}, and says so when it cannot`, async () => {
+  it.skipIf(!other)(`the bin started with the machine's own Node (${other ?? 'none'}) runs its commands (and serve) on Node ${SUPPORTED_NODE_MAJOR}, forwards SIGTERM, and says so when it cannot`, async () => {
     const otherVersion = (await run(other!, ['--version'])).stdout.trim();
     expect(nodeMajor(otherVersion)).not.toBe(SUPPORTED_NODE_MAJOR);
-    // init opens the SQLite store: the native addon, built for Node 24, loads only in the Node 24 it re-ran in.
     const dir = tempDir('medgate-node-');
     try {
       const config = writeGatewayConfig(dir);
       const init = await run(other!, [CLI, 'init', '--config', config]);
       expect(init.stderr).not.toContain('warning');
       expect(init.code, init.stderr).toBe(0);
+      // serve says which Node runs it: the re-run one. SIGTERM to the launcher reaches it, and it stops cleanly.
+      const gw = await startServe(config, 90_000, { file: other!, args: [...SERVE_NODE_FLAGS, CLI] });
+      const started = gw.logs.map((l) => { try { return JSON.parse(l) as { msg?: string; nodejs?: string }; } catch { return {}; } }).find((r) => r.msg === 'medgate started');
+      expect(nodeMajor(started?.nodejs ?? '')).toBe(SUPPORTED_NODE_MAJOR);
+      expect(await gw.stop('SIGTERM')).toBe(0);
       // Without the re-run (MEDGATE_NO_REEXEC=1, as inside the re-run itself), the warning names the version.
       const direct = await run(other!, [CLI, '--version'], { MEDGATE_NO_REEXEC: '1' });
       expect(direct.stderr).toContain(`this is Node ${otherVersion}`);
