@@ -8,19 +8,11 @@ import net from 'node:net';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, tempDir, writeGatewayConfig, type CliResult } from '../helpers/gateway.js';
+import { freePort } from '../helpers/ports.js';
 import { PG_NOT_FOUND_BANNER, createTestDatabase, testPostgres } from '../helpers/postgres.js';
 
 const pgInfo = testPostgres();
 if (!pgInfo) console.warn(`!!! ${PG_NOT_FOUND_BANNER}`);
-
-/** A loopback port nothing listens on (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** The one line medgate printed, after checking there is only one and nothing secret or internal in it. */
 function oneLine(r: CliResult, secret: string): string {
@@ -51,7 +43,7 @@ describe('database trouble at start-up, in one line with its own exit status', (
   });
 
   it('a refused connection (a closed port): STORE_CONNECT_REFUSED, exit 69', async () => {
-    const port = await closedPort();
+    const port = await freePort(); // nothing listens there
     const r = await runCli(['user', 'list', '--config', config], { env: { MEDGATE_DATABASE_URL: `postgres://medgate:s3cret-pw@127.0.0.1:${port}/medgate` } });
     expect(r.code, r.stderr).toBe(69);
     expect(oneLine(r, 's3cret-pw')).toBe(`medgate: PostgreSQL at 127.0.0.1:${port} refused the connection (nothing listens there) for database "medgate": start the server, or fix the host and port in MEDGATE_DATABASE_URL [STORE_CONNECT_REFUSED]`);

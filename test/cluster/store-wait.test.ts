@@ -3,22 +3,13 @@
  * --timeout with one line, refuses a timeout that is not a number (it would never give up), says
  * SQLite has nothing to wait for, and returns at once when PostgreSQL answers.
  */
-import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, tempDir, writeGatewayConfig } from '../helpers/gateway.js';
+import { freePort } from '../helpers/ports.js';
 import { PG_NOT_FOUND_BANNER, createTestDatabase, testPostgres } from '../helpers/postgres.js';
 
 const pg = testPostgres();
 if (!pg) console.warn(`!!! ${PG_NOT_FOUND_BANNER}`);
-
-/** A loopback port nothing listens on (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('medgate store wait', () => {
   const dir = tempDir();
@@ -26,7 +17,7 @@ describe('medgate store wait', () => {
   afterAll(async () => { (await import('node:fs')).rmSync(dir, { recursive: true, force: true }); });
 
   it('gives up after --timeout on a server that does not answer, in one line naming it', async () => {
-    const port = await closedPort();
+    const port = await freePort(); // nothing listens there
     const started = Date.now();
     const r = await runCli(['store', 'wait', '--timeout', '1', '--config', config], { env: { MEDGATE_DATABASE_URL: `postgres://medgate:secret@127.0.0.1:${port}/medgate` } });
     // The exit status of the last failure's kind (refused: 69, src/errors.ts), the code of the give-up.
