@@ -147,29 +147,19 @@ export class PgDatabase {
    * connection) is plain STORE_UNAVAILABLE: nothing was sent, nothing committed.
    */
   async queryFlaggingLostAnswer<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[], again = true): Promise<pg.QueryResult<R>> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw translatePgError(err);
-    }
-    let broken = false;
-    const onClientError = (): void => { broken = true; };
-    client.on('error', onClientError);
+    const held = await this.checkout();
     this.roundTrips++;
     let stalePlan: unknown;
     try {
-      return await client.query<R>(this.statement(sql, params) as pg.QueryConfig);
+      return await held.client.query<R>(this.statement(sql, params) as pg.QueryConfig);
     } catch (err) {
       if (this.planChanged(err)) stalePlan = err; // refused by the server: prepared afresh below
       else if (answerMayBeLost(err)) {
-        broken = true;
+        held.broken = true;
         throw answerLost(err);
       } else throw translatePgError(err);
     } finally {
-      client.removeListener('error', onClientError);
-      if (broken) client.on('error', () => undefined);
-      client.release(broken);
+      held.release();
     }
     if (again) return this.queryFlaggingLostAnswer<R>(sql, params, false);
     throw translatePgError(stalePlan);
@@ -202,6 +192,40 @@ export class PgDatabase {
     }
   }
 
+  /**
+   * A pooled connection with an 'error' listener for as long as it is checked out: the pool's own
+   * listener is off then, and an 'error' (the server gone between two statements) with none would
+   * end the process; the next statement fails instead. `release` destroys the connection when it
+   * broke or the caller says so (a destroyed one keeps a listener that does nothing); twice is once.
+   */
+  private async checkout(onError?: (err: unknown) => void): Promise<{ client: pg.PoolClient; broken: boolean; release(destroy?: boolean): void }> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw translatePgError(err);
+    }
+    let released = false;
+    const held = {
+      client,
+      broken: false,
+      release: (destroy = false): void => {
+        if (released) return;
+        released = true;
+        client.removeListener('error', listener);
+        const dead = destroy || held.broken;
+        if (dead) client.on('error', () => undefined);
+        client.release(dead);
+      },
+    };
+    const listener = (err: unknown): void => {
+      held.broken = true;
+      onError?.(err);
+    };
+    client.on('error', listener);
+    return held;
+  }
+
   async rows<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
     return (await this.query<R>(sql, params)).rows;
   }
@@ -220,20 +244,8 @@ export class PgDatabase {
    * docs/operations.md, "When the connection dies at COMMIT").
    */
   async tx<T>(work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw translatePgError(err);
-    }
-    let broken = false;
-    // Checked out, a client has no pool listener: an 'error' it emits (server gone between two
-    // statements) with no listener here would end the process. The next statement then fails.
-    const onClientError = (err: unknown): void => {
-      broken = true;
-      this.options.onError?.((err as { code?: string }).code ?? 'PG_CLIENT_ERROR');
-    };
-    client.on('error', onClientError);
+    const held = await this.checkout((err) => this.options.onError?.((err as { code?: string }).code ?? 'PG_CLIENT_ERROR'));
+    const client = held.client;
     // Every statement of the transaction is a round trip: count them on this client.
     const counted = client.query.bind(client) as (...args: unknown[]) => unknown;
     (client as { query: unknown }).query = (...args: unknown[]) => {
@@ -241,15 +253,9 @@ export class PgDatabase {
       if (typeof args[0] === 'string' && Array.isArray(args[1]) && args.length === 2) return counted(this.statement(args[0], args[1]));
       return counted(...args);
     };
-    let released = false;
-    const release = (destroy: boolean): void => {
-      if (released) return;
-      released = true;
+    const release = (destroy = false): void => {
       delete (client as { query?: unknown }).query;
-      client.removeListener('error', onClientError);
-      // A dead connection may still emit: the listener stays, doing nothing, until it is gone.
-      if (destroy) client.on('error', () => undefined);
-      client.release(destroy);
+      held.release(destroy);
     };
     let xid: string | undefined;
     try {
@@ -262,7 +268,7 @@ export class PgDatabase {
         try {
           await client.query('ROLLBACK');
         } catch {
-          broken = true;
+          held.broken = true;
         }
         // A stale prepared plan aborts this transaction once; the next one prepares afresh.
         this.planChanged(err);
@@ -274,7 +280,7 @@ export class PgDatabase {
       } catch (err) {
         // The server refused the COMMIT (a deferred constraint, a serialization failure): not committed.
         if (!commitAnswerLost(err)) {
-          await client.query('ROLLBACK').catch(() => { broken = true; });
+          await client.query('ROLLBACK').catch(() => { held.broken = true; });
           throw translatePgError(err);
         }
         // The connection is dead: give its pool slot back before asking on a new one.
@@ -288,7 +294,7 @@ export class PgDatabase {
         throw translatePgError(err);
       }
     } finally {
-      release(broken);
+      release();
     }
   }
 
