@@ -2,7 +2,8 @@
  * The one local delivery path. Every writer that puts mail into a mailbox goes through it:
  * submission and its Sent copy, relay from a peer gateway, delivery reports (DSN), read receipts
  * (MDN), record-request sends, IMAP APPEND and patient-folder copies, and the MSSanté intake
- * (through acceptRelayed). `deliver` commits (MailRepo.commit: the sealed bytes, every placement and the queue item
+ * (through acceptRelayed). IMAP COPY and MOVE place existing messages (no new bytes) in their own
+ * store transaction and announce through the same MailEvents. `deliver` commits (MailRepo.commit: the sealed bytes, every placement and the queue item
  * in one durable transaction) and then announces each new message, so that every IMAP session of
  * every node raises EXISTS: this node's sessions at once, the other nodes' through the store's
  * change feed (MailEvents). A writer that committed itself and forgot to announce left clients in

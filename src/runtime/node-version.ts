@@ -2,7 +2,8 @@
  * The Node.js line medgate supports, and what to do when it runs on another one.
  *
  * Node 24 ("Krypton") is the LTS line: in maintenance until 30 April 2028, and every pinned library
- * supports it (better-sqlite3 12 lists node 24.x in its engines, 26 not yet). Node 20 reached end of
+ * supports it (better-sqlite3 13 is a Node-API addon for Node >= 22; 12, which listed 24.x but not 26,
+ * aborts on Node >= 24.19 headers: docs/operations.md, "Node.js"). Node 20 reached end of
  * life on 30 April 2026: a gateway holding patients' mail must not run on a runtime without
  * security fixes. The npm registry ships Node 24 as the `node` package (a devDependency), so
  * `npm ci` brings it onto any machine that has npm, and npm scripts run it from node_modules/.bin.
