@@ -79,6 +79,9 @@ export async function endToEndSignature(ctx: GatewayContext, raw: Buffer, smime:
     return `valid; signer=${outer.verification.signer}; fingerprint=${outer.verification.fingerprint}`;
   } catch (err) {
     if (!isMedgateError(err)) throw err;
+    // Revocation data missing or stale: not a verdict to seal in for good, but a temporary 451
+    // (the operator retries), as on the relay's own S/MIME path (smime-checks.ts).
+    if (err.code === 'SIGNER_UNCHECKED' || err.code === 'PKI_TRUST_UNAVAILABLE') throw replies.relaySmimeUnchecked();
     // Signed over an enveloped layer and invalid: the relay's S/MIME path refuses it, precisely.
     const top = readSmimeLayer(raw);
     if (top.kind !== 'multipart-signed' || isSmimeHeader(top.content)) return undefined;
