@@ -294,7 +294,7 @@ export class FilingService {
   }
 
   /**
-   * A summary from the treating doctor (sender of the current latest summary, or anyone when there
+   * A summary from the treating doctor (the author of the first summary filed, or anyone when there
    * is none) supersedes that doctor's earlier summaries; an older one arriving late is filed as
    * already superseded. Nothing is deleted: `superseded_by` keeps the history.
    */
