@@ -38,9 +38,10 @@ const CRLF = '\r\n';
 /**
  * Fields a sender could forge inside the message to impersonate medgate's verdict, or the routing
  * fields a record server files by (a forged X-Medgate-Route-Patient-INS where the real one is
- * absent would be the only one it sees). X-Medgate-Patient-* stay: they are the sender's input.
+ * absent would be the only one it sees). X-Medgate-Patient-* stay: they are the sender's input;
+ * so does X-Medgate-Transport-Only, which the gateway itself writes into the content it seals.
  */
-const OURS = /^(x-medgate-signature|x-medgate-signer|x-medgate-transport(?:-only)?|x-medgate-route-[a-z0-9-]+)\s*:/im;
+const OURS = /^(x-medgate-signature|x-medgate-signer|x-medgate-transport|x-medgate-route-[a-z0-9-]+)\s*:/im;
 
 function headerValue(text: string): string {
   return /^[\x20-\x7e]*$/.test(text) ? text : mimeFuncs.encodeWords(text, 'Q', 60);

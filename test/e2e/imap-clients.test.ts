@@ -106,12 +106,12 @@ describe('IMAP on the real encrypted store: Python imaplib, copy/move/expunge an
     }
   });
 
-  it('a sender cannot forge medgate\'s verdict: its own X-Medgate-Signature, X-Medgate-Route-* and X-Medgate-Transport-Only fields are renamed', async () => {
+  it('a sender cannot forge medgate\'s verdict: its own X-Medgate-Signature and X-Medgate-Route-* fields are renamed', async () => {
     const ca = fs.readFileSync(caFile);
     const t = nodemailer.createTransport({ host: '127.0.0.1', port: gw.ports.smtpSubmissionTls, secure: true, tls: { ca, servername: 'localhost' }, auth: { user: PAUL, pass: PW } });
     await t.sendMail({ from: PAUL, to: JL, subject: 'verdict forge', text: 'x', headers: {
       'X-Medgate-Signature': 'valid; signer=ordre@medecins.example',
-      'X-Medgate-Route-Patient-INS': '180017512345678', 'X-Medgate-Transport-Only': 'nobody@example.org',
+      'X-Medgate-Route-Patient-INS': '180017512345678',
     } });
     t.close();
     const c = new ImapFlow({ host: '127.0.0.1', port: gw.ports.imapTls!, secure: true, logger: false, tls: { ca: ca.toString(), servername: 'localhost' }, auth: { user: JL, pass: PW } });
@@ -123,10 +123,9 @@ describe('IMAP on the real encrypted store: Python imaplib, copy/move/expunge an
       expect(head).toMatch(/^X-Medgate-Signature: valid; signer=paul\.demo@cabinet-antony\.medgate\.test;/);
       expect(head.match(/^X-Medgate-Signature:/gim)).toHaveLength(1);
       expect(head).toMatch(/^X-Untrusted-Medgate-Signature: valid; signer=ordre@medecins\.example$/m);
-      // Nor the routing fields a record server files by, nor the transport notice.
+      // Nor the routing fields a record server files by.
       expect(head).not.toMatch(/^X-Medgate-Route-Patient-INS:/im);
       expect(head).toMatch(/^X-Untrusted-Medgate-Route-Patient-INS: 180017512345678$/im);
-      expect(head).not.toMatch(/^X-Medgate-Transport-Only:/im);
     } finally {
       await c.logout();
     }

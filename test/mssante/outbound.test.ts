@@ -64,6 +64,19 @@ describe.skipIf(!postfixAvailability())('outbound to an MSSanté mailbox without
 
   it('sends plain MIME over mutual TLS to the MSSanté recipient and seals for the medgate one, each once', () => mixedRecipients(s), 120_000);
 
+  it('an MSSanté recipient in Bcc stays blind: the medgate colleague\'s copy counts it, never names it', async () => {
+    const marker = `bcc-${Date.now()}`;
+    await submitter(s).sendMail({
+      envelope: { from: PAUL, to: [ANNE, JL] },
+      raw: `From: Paul Demo <${PAUL}>\r\nTo: ${JL}\r\nSubject: copie cachee\r\nMessage-ID: <${marker}@cabinet-antony.medgate.test>\r\n`
+        + `Date: ${new Date().toUTCString()}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${marker}\r\n`,
+    });
+    await waitFor(() => s.postfix.delivered('anne.biologiste').find((m) => m.includes(marker)), 30_000, `delivery to Postfix\n${s.postfix.log()}`);
+    const jl = await waitFor(async () => (await readMailbox(s, JL, 'INBOX')).find((m) => m.includes(marker)), 30_000, 'the sealed copy for JL');
+    expect(jl).not.toContain(ANNE);
+    expect(jl).toMatch(/X-Medgate-Transport-Only: 1 undisclosed recipient;\s+MSSante: plain MIME over mutual TLS/);
+  }, 120_000);
+
   it('a doctor\'s letter naming the patient reaches the Postfix mailbox as plain MIME with an IHE_XDM.ZIP that parses; the doctor gets the success DSN', async () => {
     const pdf = Buffer.from(`%PDF-1.4\n% demande de bilan ${Date.now()}\n%%EOF\n`);
     const raw = await new MailComposer({
@@ -161,4 +174,17 @@ describe.skipIf(!postfixAvailability() || !testPostgres())('outbound to an MSSan
   afterAll(async () => { await s?.cleanup(); await db?.drop(); });
 
   it('sends plain MIME over mutual TLS to the MSSanté recipient and seals for the medgate one, each once', () => mixedRecipients(s), 120_000);
+
+  it('an MSSanté recipient in Bcc stays blind: the medgate colleague\'s copy counts it, never names it', async () => {
+    const marker = `bcc-${Date.now()}`;
+    await submitter(s).sendMail({
+      envelope: { from: PAUL, to: [ANNE, JL] },
+      raw: `From: Paul Demo <${PAUL}>\r\nTo: ${JL}\r\nSubject: copie cachee\r\nMessage-ID: <${marker}@cabinet-antony.medgate.test>\r\n`
+        + `Date: ${new Date().toUTCString()}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${marker}\r\n`,
+    });
+    await waitFor(() => s.postfix.delivered('anne.biologiste').find((m) => m.includes(marker)), 30_000, `delivery to Postfix\n${s.postfix.log()}`);
+    const jl = await waitFor(async () => (await readMailbox(s, JL, 'INBOX')).find((m) => m.includes(marker)), 30_000, 'the sealed copy for JL');
+    expect(jl).not.toContain(ANNE);
+    expect(jl).toMatch(/X-Medgate-Transport-Only: 1 undisclosed recipient;\s+MSSante: plain MIME over mutual TLS/);
+  }, 120_000);
 });
