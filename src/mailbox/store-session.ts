@@ -212,7 +212,7 @@ export class StoreUserSession implements ImapUserSession {
    * verifying, NUL bytes): then it is opened whole, which also gives the exact notice.
    */
   private streamedFacts(m: StoredMessage): Promise<OpenedFacts | undefined> {
-    if (this.view !== 'opened' || this.shared.getOpened(m.blobId)) return Promise.resolve(undefined);
+    if (this.view !== 'opened' || m.sealedSize <= STREAM_MESSAGE_BYTES || this.shared.getOpened(m.blobId)) return Promise.resolve(undefined);
     let running = this.shared.streamingFacts.get(m.blobId);
     if (!running) {
       running = this.streamedFactsOnce(m).finally(() => this.shared.streamingFacts.delete(m.blobId));
@@ -258,7 +258,7 @@ export class StoreUserSession implements ImapUserSession {
   async streamMessage(mailbox: string, uid: number): Promise<MessageStream | null> {
     if (this.view !== 'opened') return null;
     const m = await this.message(mailbox, uid);
-    if (this.shared.getOpened(m.blobId)) return null;
+    if (m.sealedSize <= STREAM_MESSAGE_BYTES || this.shared.getOpened(m.blobId)) return null;
     const blob = await this.ctx.store.mail.openBlob(m.blobId);
     if (!blob || blob.size <= STREAM_MESSAGE_BYTES) return null;
     const facts = await this.facts(m);
