@@ -10,9 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { GatewayContext } from '../context.js';
 import { filingRoutes } from '../filing/http-routes.js';
-import type { GatewayTls } from '../init/gateway-tls.js';
-import { derToPem, readCertificateInfo } from '../pki/index.js';
-import { TrustStore } from '../smtp/submission/trust.js';
+import { derToPem, readCertificateInfo, TrustStore, type GatewayTls } from '../pki/index.js';
 import { ClientRateLimit } from './rate-limit.js';
 
 export interface ApiServerOptions {
