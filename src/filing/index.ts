@@ -6,5 +6,6 @@ export { TABS, tabOf, type Tab } from './tabs.js';
 export { filingFor, rightsConfigOf } from './context.js';
 export { authorMark, firstRefusal, judgeDocuments, type AuthorsConfig, type DocumentAuthor, type JudgedDocument } from './authors.js';
 export { fileDelivered, localRecordServers } from './ingestion.js';
+export { recordDenial, type RelayDenial } from './receipts/denial.js';
 export type { FiledIdentity } from './identity-hashes.js';
 export { filingRoutes, recordServerOf } from './http-routes.js';

@@ -18,7 +18,7 @@ import { materialise, readHeaderBlock, removeSpool, spoolToFile } from './spool.
 import { readRawWhole } from '../../util/spool-file.js';
 import { checkSmimeMessage } from './smime-checks.js';
 import { isSmimeHeader } from '../../crypto/smime/index.js';
-import { recordDenial } from '../../filing/receipts/denial.js';
+import { recordDenial } from '../../filing/index.js';
 import type { SealedBytes } from '../../store/types.js';
 import { installFastDataScans } from '../data-scan/index.js';
 

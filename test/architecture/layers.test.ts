@@ -1,0 +1,95 @@
+/**
+ * The layers DESIGN.md draws, checked on the source itself: every import statement of src/ (static,
+ * `export … from`, dynamic `import()`, type-only ones too) is read with the TypeScript parser and
+ * resolved to a file, and the rules below say which folder may reach which. A rule broken by a new
+ * import fails here with the importing file and the imported one named.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const SRC = path.join(ROOT, 'src');
+
+function sourceFiles(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) return sourceFiles(p);
+    return e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [p] : [];
+  });
+}
+
+/** `src/a/b.ts` for an absolute path. */
+const rel = (p: string): string => path.relative(ROOT, p).split(path.sep).join('/');
+
+/** Each source file (as `src/…`) and the files of src/ it imports (as `src/….ts`). */
+function importGraph(): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  for (const file of sourceFiles(SRC)) {
+    const { importedFiles } = ts.preProcessFile(fs.readFileSync(file, 'utf8'), true, true);
+    const targets = importedFiles
+      .map((i) => i.fileName)
+      .filter((name) => name.startsWith('.'))
+      .map((name) => rel(path.resolve(path.dirname(file), name)).replace(/\.js$/, '.ts'));
+    graph.set(rel(file), targets);
+  }
+  return graph;
+}
+
+const graph = importGraph();
+
+/** Every (importer, imported) pair where the importer is under `from` and the imported file under `to`. */
+function edges(from: string, to: string): string[] {
+  const out: string[] = [];
+  for (const [file, targets] of graph) {
+    if (!file.startsWith(from)) continue;
+    for (const t of targets) if (t.startsWith(to)) out.push(`${file} -> ${t}`);
+  }
+  return out;
+}
+
+/** Files under `to` reachable from any file under `from`, following imports transitively, with the path that gets there. */
+function reachable(from: string, to: string): string[] {
+  const via = new Map<string, string | null>();
+  const queue = [...graph.keys()].filter((f) => f.startsWith(from));
+  for (const f of queue) via.set(f, null);
+  while (queue.length) {
+    const f = queue.shift()!;
+    for (const t of graph.get(f) ?? []) {
+      if (via.has(t)) continue;
+      via.set(t, f);
+      queue.push(t);
+    }
+  }
+  return [...via.keys()].filter((f) => f.startsWith(to)).map((hit) => {
+    const chain: string[] = [];
+    for (let f: string | null | undefined = hit; f; f = via.get(f)) chain.push(f);
+    return chain.reverse().join(' -> ');
+  });
+}
+
+describe('layers', () => {
+  it('the import graph is read (sanity: the scanner sees the imports it must judge)', () => {
+    expect(graph.size).toBeGreaterThan(100);
+    expect(graph.get('src/server.ts')).toContain('src/context.ts');
+    expect(edges('src/smtp/', 'src/filing/').length).toBeGreaterThan(0);
+  });
+
+  it('filing imports nothing from smtp, not even through another module: it delivers through the LocalDelivery interface of the gateway context', () => {
+    expect(edges('src/filing/', 'src/smtp/')).toEqual([]);
+    expect(reachable('src/filing/', 'src/smtp/')).toEqual([]);
+  });
+
+  it('smtp reaches filing only through its declared interface, src/filing/index.ts', () => {
+    expect(edges('src/smtp/', 'src/filing/').filter((e) => !e.endsWith('-> src/filing/index.ts'))).toEqual([]);
+  });
+
+  it('TLS identity and trust live in pki/: no module keeps its own', () => {
+    for (const [file] of graph) {
+      if (file.startsWith('src/pki/')) continue;
+      const text = fs.readFileSync(path.join(ROOT, file), 'utf8');
+      expect(text, file).not.toMatch(/\b(class TrustStore|interface GatewayTls)\b/);
+    }
+  });
+});
