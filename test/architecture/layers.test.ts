@@ -93,3 +93,39 @@ describe('layers', () => {
     }
   });
 });
+
+/** Names declared at the top level of the files under `dir` (interfaces, types, functions, consts, classes). */
+function topLevelNames(dir: string): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const file of sourceFiles(path.join(ROOT, dir))) {
+    const sf = ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.Latest);
+    for (const st of sf.statements) {
+      const declared = ts.isVariableStatement(st)
+        ? st.declarationList.declarations.map((d) => d.name.getText(sf))
+        : (ts.isInterfaceDeclaration(st) || ts.isTypeAliasDeclaration(st) || ts.isFunctionDeclaration(st) || ts.isClassDeclaration(st)) && st.name
+          ? [st.name.text]
+          : [];
+      for (const n of declared) names.set(n, rel(file));
+    }
+  }
+  return names;
+}
+
+describe('store dialects', () => {
+  it('sqlite/ and postgres/ declare no row type, mapper or column map of the same name: those live once, in store/rows/', () => {
+    const sqlite = topLevelNames('src/store/sqlite');
+    const postgres = topLevelNames('src/store/postgres');
+    expect(sqlite.size).toBeGreaterThan(5);
+    // Row types, mappers and column maps by their names (a dialect's own helpers, such as a write
+    // queue's `Pending`, may share a name with the other's without sharing anything else).
+    const rowish = (n: string): boolean => /(Row|Db|Json|From|COLUMNS?|COMPARED)$|^(from|to)Row$/.test(n);
+    expect(rowish('AccountRow') && rowish('fromRow') && rowish('PATIENT_COLUMNS') && !rowish('Pending')).toBe(true);
+    const both = [...sqlite.keys()].filter((n) => rowish(n) && postgres.has(n)).map((n) => `${n}: ${sqlite.get(n)} and ${postgres.get(n)}`);
+    expect(both).toEqual([]);
+  });
+
+  it('neither dialect imports the other: what they share comes from store/', () => {
+    expect(edges('src/store/postgres/', 'src/store/sqlite/')).toEqual([]);
+    expect(edges('src/store/sqlite/', 'src/store/postgres/')).toEqual([]);
+  });
+});
