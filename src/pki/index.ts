@@ -22,3 +22,4 @@ export { readCrlFiles, CRL_UNAVAILABLE_REASON, type CrlFiles } from './crl-files
 export { readTrustFiles, type TrustMaterial } from './trust-files.js';
 export { ensureGatewayTls, type GatewayTls } from './gateway-tls.js';
 export { TrustStore } from './trust-store.js';
+export { presentedChainPem } from './peer-chain.js';

@@ -111,6 +111,55 @@ function topLevelNames(dir: string): Map<string, string> {
   return names;
 }
 
+/** Each `.store` property read in the files under `dir` (ctx.store, filing.store, …), as `file:line`. */
+function storeAccesses(dir: string): string[] {
+  const out: string[] = [];
+  for (const file of sourceFiles(path.join(ROOT, dir))) {
+    const sf = ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.Latest);
+    const visit = (n: ts.Node): void => {
+      if (ts.isPropertyAccessExpression(n) && n.name.text === 'store') out.push(`${rel(file)}:${sf.getLineAndCharacterOfPosition(n.getStart(sf)).line + 1} ${n.getText(sf).slice(0, 60)}`);
+      ts.forEachChild(n, visit);
+    };
+    visit(sf);
+  }
+  return out;
+}
+
+/** The longest function (declaration, arrow or method) under `dir`, in lines, with where it is. */
+function longestFunction(dir: string): { lines: number; at: string } {
+  let best = { lines: 0, at: '' };
+  for (const file of sourceFiles(path.join(ROOT, dir))) {
+    const sf = ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.Latest);
+    const visit = (n: ts.Node): void => {
+      if (ts.isFunctionDeclaration(n) || ts.isArrowFunction(n) || ts.isMethodDeclaration(n) || ts.isFunctionExpression(n)) {
+        const lines = sf.getLineAndCharacterOfPosition(n.getEnd()).line - sf.getLineAndCharacterOfPosition(n.getStart(sf)).line + 1;
+        if (lines > best.lines) best = { lines, at: `${rel(file)}:${sf.getLineAndCharacterOfPosition(n.getStart(sf)).line + 1}` };
+      }
+      ts.forEachChild(n, visit);
+    };
+    visit(sf);
+  }
+  return best;
+}
+
+describe('console', () => {
+  it('imports nothing from the store nor from the HTTP API server: it reads through the filing and account services', () => {
+    expect(edges('src/console/', 'src/store/')).toEqual([]);
+    expect(edges('src/console/', 'src/http/')).toEqual([]);
+  });
+
+  it('never reaches the store through a property either (ctx.store, FilingService.store)', () => {
+    expect(storeAccesses('src/cli').length).toBeGreaterThan(0); // sanity: the scan finds them where they are
+    expect(storeAccesses('src/console')).toEqual([]);
+  });
+
+  it('its pages are split by route group: no function of the console runs past 120 lines', () => {
+    expect(fs.existsSync(path.join(SRC, 'console/pages/index.ts'))).toBe(true);
+    const longest = longestFunction('src/console');
+    expect(longest.lines, longest.at).toBeLessThanOrEqual(120);
+  });
+});
+
 describe('store dialects', () => {
   it('sqlite/ and postgres/ declare no row type, mapper or column map of the same name: those live once, in store/rows/', () => {
     const sqlite = topLevelNames('src/store/sqlite');
