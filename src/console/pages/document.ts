@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { FiledDocument, FilingService } from '../../filing/index.js';
 import { ConsolePageError } from '../errors.js';
 import { csrfField, esc, frDate, layout, typeLabel } from '../html.js';
-import { accessTo, decodeText, DOCUMENT_ID, hprimResults, openDocument } from '../records.js';
+import { accessTo, decodeText, DOCUMENT_ID, hprimResults, openDocument, type OpenedDocument } from '../records.js';
 import { DENIED, unavailable, who, type PageKit } from './page-kit.js';
 import { authorNote, senderRoleOf, signature } from './document-labels.js';
 
@@ -21,12 +21,18 @@ export function registerDocumentPages(app: FastifyInstance, k: PageKit): void {
   };
   const senderRole = senderRoleOf(ctx);
 
-  app.get<{ Params: { id: string } }>('/document/:id', get, async (req, reply) => {
-    const { f, doc, patientId, basis } = await documentFor(req, req.params.id);
+  /** The document decrypted for this response, once access is checked; audited as `what` was seen. */
+  const openFor = async (req: FastifyRequest, id: string, what: 'document' | 'content'): Promise<Awaited<ReturnType<typeof documentFor>> & { opened: OpenedDocument }> => {
+    const found = await documentFor(req, id);
     if (!rmp.available) throw unavailable();
-    const opened = await openDocument(ctx, f, rmp, doc);
+    const opened = await openDocument(ctx, found.f, rmp, found.doc);
     if (!opened) throw new ConsolePageError(404, 'Document illisible', 'Le contenu de ce document n’a pas pu être retrouvé.');
-    await audit(req, 'console.view', 'ok', { what: 'document', patientId, documentId: doc.id, basis });
+    await audit(req, 'console.view', 'ok', { what, patientId: found.patientId, documentId: found.doc.id, basis: found.basis });
+    return { ...found, opened };
+  };
+
+  app.get<{ Params: { id: string } }>('/document/:id', get, async (req, reply) => {
+    const { f, doc, patientId, opened } = await openFor(req, req.params.id, 'document');
     const user = userOf(req, reply);
     const v = f.documentView(doc);
     const patient = (await f.show(patientId)).identity;
@@ -55,11 +61,7 @@ ${content}`;
   });
 
   app.get<{ Params: { id: string } }>('/document/:id/contenu', get, async (req, reply) => {
-    const { f, doc, patientId, basis } = await documentFor(req, req.params.id);
-    if (!rmp.available) throw unavailable();
-    const opened = await openDocument(ctx, f, rmp, doc);
-    if (!opened) throw new ConsolePageError(404, 'Document illisible', 'Le contenu de ce document n’a pas pu être retrouvé.');
-    await audit(req, 'console.view', 'ok', { what: 'content', patientId, documentId: doc.id, basis });
+    const { opened } = await openFor(req, req.params.id, 'content');
     const inline = opened.kind !== 'download';
     const type = opened.kind === 'pdf' ? 'application/pdf' : opened.kind === 'image' ? opened.contentType.split(';')[0]!.trim().toLowerCase()
       : opened.kind === 'text' ? 'text/plain; charset=utf-8' : 'application/octet-stream';
