@@ -117,11 +117,19 @@ export class MessageSealer {
     private readonly smimePrefer: readonly string[] = [],
     /** Config `mssante.outbound`: whether keyless MSSanté mailboxes get plain MIME over mutual TLS. */
     private readonly mssanteOutbound: 'allow' | 'deny' = 'deny',
-    /** This gateway's MSSanté intake key (public): what it sealed on arrival from an operator. */
-    private readonly intakeKey?: openpgp.PublicKey,
+    /**
+     * This gateway's MSSanté intake key: it signs what is sealed on arrival from an operator
+     * (src/smtp/mssante/intake.ts), and its public half recognises that signature when opening.
+     * Loaded once with the sealer: the key that signs is the key readers are told to trust, and the
+     * seal pool's armoring cache (keyed by the key object) serves every message.
+     */
+    readonly intakeSigningKey?: openpgp.PrivateKey,
   ) {
-    this.intakeKeyIds = new Set(intakeKey ? intakeKey.getKeyIDs().map((k) => k.toHex()) : []);
+    this.intakeKey = intakeSigningKey?.toPublic();
+    this.intakeKeyIds = new Set(this.intakeKey ? this.intakeKey.getKeyIDs().map((k) => k.toHex()) : []);
   }
+
+  private readonly intakeKey?: openpgp.PublicKey;
 
   private readonly intakeKeyIds: Set<string>;
 
