@@ -213,6 +213,26 @@ export class MessageSealer {
     return this.pool ? this.pool.sealOwnCopy(raw, key, owner, internalDate) : sealOwnCopy(raw, key, owner, internalDate);
   }
 
+  /**
+   * Opens a copy sealed with sealOwnCopy by `key` itself (the MSSanté transit copy): in a worker when
+   * there is a pool. Only the key's own signature opens it; anything else is a typed refusal.
+   */
+  async openOwnCopy(sealed: Buffer, key: openpgp.PrivateKey, owner: string): Promise<Buffer> {
+    if (this.pool) {
+      const res = await this.pool.open({ sealed, key, ownAddress: owner, knownFingerprint: null, signer: null });
+      if (!res.ok) throw new MedgateError(res.code ?? 'OPEN_FAILED', res.message, res.details);
+      if (!res.ownCopy) throw new MedgateError('SIGNATURE_INVALID', 'the copy is not signed by the key it is sealed to');
+      return res.raw as Buffer;
+    }
+    const own = key.toPublic();
+    const ids = new Set(own.getKeyIDs().map((k) => k.toHex()));
+    const opened = await open({
+      sealed, decryptionKey: key,
+      resolveSigner: async (ref) => (ref.keyIds.some((id) => ids.has(id)) ? { publicKey: own, status: 'active' as const } : undefined),
+    });
+    return opened.raw;
+  }
+
   /** seal() for a spooled message: reads `rawFile`, writes the sealed message to `outFile`. */
   async sealFile(req: SealFileRequest): Promise<SealedSubmissionFile> {
     const job = { rawFile: req.rawFile, outFile: req.outFile, ...jobOf(req) };

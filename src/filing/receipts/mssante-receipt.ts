@@ -57,7 +57,7 @@ export async function sendMssanteReceipt(ctx: GatewayContext, r: ReceiptRow): Pr
       expiresAt: new Date(Date.now() + ctx.config.queue.maxLifetimeHours * 3600_000).toISOString(),
       ret: null, envid: null, recipients: [{ recipient: r.mdnTo, notify: ['NEVER'], orcpt: null }],
     };
-    await ctx.localDelivery.deliver(await sealForTransit(ctx.config, raw), [], { queue });
+    await ctx.localDelivery.deliver(await sealForTransit(ctx, raw), [], { queue });
   }
   await ctx.store.filing.markReceiptSent(r.messageId, r.recordServer, new Date().toISOString());
   await ctx.audit.record({
