@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTestCa } from '../../src/pki/index.js';
 import { SAMPLES } from '../helpers/gateway.js';
 import { postfixAvailability } from '../helpers/postfix.js';
+import { createTestDatabase, testPostgres } from '../helpers/postgres.js';
 import { ANNE, DOMAIN, LAB_DOMAIN, PASSWORD, setupMssante, waitFor, type MssanteSetup } from './fixture.js';
 
 const RMP = `rmp@${DOMAIN}`;
@@ -80,6 +81,53 @@ async function throughPostfix(s: MssanteSetup, raw: Buffer): Promise<void> {
 const receiptFor = (s: MssanteSetup, originalId: string): Buffer | undefined =>
   s.postfix.delivered('anne.biologiste').find((m) => m.includes('disposition-notification') && m.includes(originalId));
 
+/** A lab result through Postfix, filed by the record server: one `processed` MDN back to the lab's mailbox. */
+async function processedReceipt(s: MssanteSetup): Promise<void> {
+  const originalId = `<lab-mdn-ok-${Date.now()}@${LAB_DOMAIN}>`;
+  const hprim = fs.readFileSync(path.join(SAMPLES, 'hprim-biologie.txt'), 'utf8');
+  const pdfLine = `% compte rendu ${originalId}`;
+  const raw = await new MailComposer({
+    from: `"Dr Anne BIOLOGISTE" <${ANNE}>`, to: RMP, messageId: originalId, subject: 'Résultats de biologie', text: hprim,
+    headers: { 'Disposition-Notification-To': ANNE },
+    attachments: [{ filename: 'resultats.pdf', content: Buffer.from(`%PDF-1.4\n${pdfLine}\n%%EOF\n`), contentType: 'application/pdf' }],
+  }).compile().build();
+  await throughPostfix(s, raw);
+
+  const mdn = await waitFor(() => receiptFor(s, originalId), 60_000, `the MDN in the lab's Postfix mailbox\n${s.postfix.log()}`);
+  const parsed = pythonParse(mdn, s.root);
+  expect(parsed.type).toBe('multipart/report');
+  expect(parsed.reportType).toBe('disposition-notification');
+  expect(parsed.parts).toEqual(['text/plain', 'message/disposition-notification', 'text/rfc822-headers']);
+  expect(parsed.fields).toMatchObject({
+    'Original-Recipient': `rfc822;${RMP}`,
+    'Final-Recipient': `rfc822;${RMP}`,
+    'Original-Message-ID': originalId,
+    Disposition: 'automatic-action/MDN-sent-automatically; processed',
+  });
+  expect(parsed.fields.Error).toBeUndefined();
+  // The ANS subject convention, with the traits the lab's own message gave (HPRIM) and nothing more.
+  expect(parsed.subject).toBe("XDM/1.0/DDM+Compte rendu d'examens de biologie médicale DUPONT Jean 30/01/1959");
+  expect(parsed.from).toBe(RMP);
+  expect(parsed.inReplyTo).toBe(originalId);
+  expect(parsed.rfc822Headers).toContain(`Message-ID: ${originalId}`);
+  expect(parsed.human).toMatch(/a été intégré/);
+  // RFC 8098 §3: the MDN's envelope sender is null.
+  expect(parsed.returnPath).toBe('<>');
+  // Delivered by medgate over mutual TLS, its client certificate verified by Postfix.
+  expect(mdn.toString('latin1')).toMatch(/\(Client CN "localhost", Issuer "[^"]+" \(verified OK\)\)/);
+  // Neither the result nor its PDF nor the INS goes back.
+  const text = mdn.toString('utf8');
+  for (const needle of ['Glyc', '159018002121980', pdfLine, 'resultats.pdf', '%PDF']) expect(text, needle).not.toContain(needle);
+  // Nothing in clear at rest: the receipt waited in the queue sealed to the transit key.
+  expect(await s.atRest('XDM/1.0/DDM+')).toEqual([]);
+  expect(await s.atRest('DUPONT')).toEqual([]);
+  const audit = (await s.cli('audit', 'list', '--limit', '1000')).stdout;
+  expect(audit).toMatch(/"action":"filing\.receipt","outcome":"ok".*"delivery":"mssante","format":"ans"/);
+  // Exactly one, after the receipt pass and the queue had time to run again.
+  await new Promise((r) => setTimeout(r, 1500));
+  expect(s.postfix.delivered('anne.biologiste').filter((m) => m.includes('disposition-notification') && m.includes(originalId))).toHaveLength(1);
+}
+
 describe.skipIf(!postfixAvailability())('integration receipts to an MSSanté sender, in the ANS format (Postfix)', () => {
   let s: MssanteSetup;
   beforeAll(async () => {
@@ -87,51 +135,7 @@ describe.skipIf(!postfixAvailability())('integration receipts to an MSSanté sen
   }, 180_000);
   afterAll(async () => { await s?.cleanup(); });
 
-  it('a lab result filed by the record server: the lab\'s mailbox gets one `processed` MDN, over verified mutual TLS, with nothing of the result in it', async () => {
-    const originalId = `<lab-mdn-ok-${Date.now()}@${LAB_DOMAIN}>`;
-    const hprim = fs.readFileSync(path.join(SAMPLES, 'hprim-biologie.txt'), 'utf8');
-    const pdfLine = `% compte rendu ${originalId}`;
-    const raw = await new MailComposer({
-      from: `"Dr Anne BIOLOGISTE" <${ANNE}>`, to: RMP, messageId: originalId, subject: 'Résultats de biologie', text: hprim,
-      headers: { 'Disposition-Notification-To': ANNE },
-      attachments: [{ filename: 'resultats.pdf', content: Buffer.from(`%PDF-1.4\n${pdfLine}\n%%EOF\n`), contentType: 'application/pdf' }],
-    }).compile().build();
-    await throughPostfix(s, raw);
-
-    const mdn = await waitFor(() => receiptFor(s, originalId), 60_000, `the MDN in the lab's Postfix mailbox\n${s.postfix.log()}`);
-    const parsed = pythonParse(mdn, s.root);
-    expect(parsed.type).toBe('multipart/report');
-    expect(parsed.reportType).toBe('disposition-notification');
-    expect(parsed.parts).toEqual(['text/plain', 'message/disposition-notification', 'text/rfc822-headers']);
-    expect(parsed.fields).toMatchObject({
-      'Original-Recipient': `rfc822;${RMP}`,
-      'Final-Recipient': `rfc822;${RMP}`,
-      'Original-Message-ID': originalId,
-      Disposition: 'automatic-action/MDN-sent-automatically; processed',
-    });
-    expect(parsed.fields.Error).toBeUndefined();
-    // The ANS subject convention, with the traits the lab's own message gave (HPRIM) and nothing more.
-    expect(parsed.subject).toBe("XDM/1.0/DDM+Compte rendu d'examens de biologie médicale DUPONT Jean 30/01/1959");
-    expect(parsed.from).toBe(RMP);
-    expect(parsed.inReplyTo).toBe(originalId);
-    expect(parsed.rfc822Headers).toContain(`Message-ID: ${originalId}`);
-    expect(parsed.human).toMatch(/a été intégré/);
-    // RFC 8098 §3: the MDN's envelope sender is null.
-    expect(parsed.returnPath).toBe('<>');
-    // Delivered by medgate over mutual TLS, its client certificate verified by Postfix.
-    expect(mdn.toString('latin1')).toMatch(/\(Client CN "localhost", Issuer "[^"]+" \(verified OK\)\)/);
-    // Neither the result nor its PDF nor the INS goes back.
-    const text = mdn.toString('utf8');
-    for (const needle of ['Glyc', '159018002121980', pdfLine, 'resultats.pdf', '%PDF']) expect(text, needle).not.toContain(needle);
-    // Nothing in clear at rest: the receipt waited in the queue sealed to the transit key.
-    expect(await s.atRest('XDM/1.0/DDM+')).toEqual([]);
-    expect(await s.atRest('DUPONT')).toEqual([]);
-    const audit = (await s.cli('audit', 'list', '--limit', '1000')).stdout;
-    expect(audit).toMatch(/"action":"filing\.receipt","outcome":"ok".*"delivery":"mssante","format":"ans"/);
-    // Exactly one, after the receipt pass and the queue had time to run again.
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(s.postfix.delivered('anne.biologiste').filter((m) => m.includes('disposition-notification') && m.includes(originalId))).toHaveLength(1);
-  }, 120_000);
+  it('a lab result filed by the record server: the lab\'s mailbox gets one `processed` MDN, over verified mutual TLS, with nothing of the result in it', () => processedReceipt(s), 120_000);
 
   it('a report the record server refuses (a biologist cannot author imaging): `processed/Error` with the ANS code and label, the KO subject, the reason, and no patient', async () => {
     const originalId = `<lab-mdn-ko-${Date.now()}@${LAB_DOMAIN}>`;
@@ -154,4 +158,16 @@ describe.skipIf(!postfixAvailability())('integration receipts to an MSSanté sen
     expect(parsed.human).toContain('207^Application error');
     expect(mdn.toString('utf8')).not.toMatch(/DUPONT|Jean|Foie|1959/);
   }, 120_000);
+});
+
+describe.skipIf(!postfixAvailability() || !testPostgres())('integration receipts to an MSSanté sender, in the ANS format (Postfix), on PostgreSQL', () => {
+  let s: MssanteSetup;
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  beforeAll(async () => {
+    db = await createTestDatabase('mssante_mdn');
+    s = await setupMssante('allow', { postgresUrl: db.url, accounts: [{ address: RMP, kind: 'rmp', password: PASSWORD }] });
+  }, 180_000);
+  afterAll(async () => { await s?.cleanup(); await db?.drop(); });
+
+  it('a lab result filed by the record server: the lab\'s mailbox gets one `processed` MDN, with nothing of the result in it', () => processedReceipt(s), 120_000);
 });

@@ -34,8 +34,14 @@ async function itemFacts(ctx: GatewayContext, r: ReceiptRow): Promise<Pick<AnsMd
   if (!doc) return {};
   const blob = await ctx.store.mail.openBlob(doc.blobId);
   if (!blob) return {};
-  const { routing } = await (await ctx.sealer()).openRouting(await blob.head(Math.min(blob.size, HEAD_BYTES)));
-  return { patient: routing.patient, documentType: routing.document.type as DocumentType, sender: routing.sender.address };
+  try {
+    const { routing } = await (await ctx.sealer()).openRouting(await blob.head(Math.min(blob.size, HEAD_BYTES)));
+    return { patient: routing.patient, documentType: routing.document.type as DocumentType, sender: routing.sender.address };
+  } catch (err) {
+    // The receipt still goes, naming no patient: a routing header that no longer opens must not hold it back for ever.
+    ctx.logger.warn({ messageId: r.messageId, code: (err as { code?: string }).code ?? (err as Error).name }, 'integration receipt: the item\'s routing header does not open; the subject names no patient');
+    return {};
+  }
 }
 
 export async function sendMssanteReceipt(ctx: GatewayContext, r: ReceiptRow): Promise<void> {
