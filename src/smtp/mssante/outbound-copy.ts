@@ -25,5 +25,5 @@ export async function prepareMssanteCopy(ctx: GatewayContext, o: {
   recipients: MssanteRecipient[];
 }): Promise<MssanteCopy> {
   const clear = await buildMssanteMessage({ raw: o.original, facts: o.facts, sender: o.sender });
-  return { queueId: `${TRANSIT_ID_PREFIX}${randomUUID()}`, sealed: await sealForTransit(ctx.config, clear), recipients: o.recipients };
+  return { queueId: `${TRANSIT_ID_PREFIX}${randomUUID()}`, sealed: await sealForTransit(ctx, clear), recipients: o.recipients };
 }

@@ -13,7 +13,7 @@ export async function openForSending(ctx: GatewayContext, item: QueueItem, seale
     return { refused: '554 5.7.1 not sent: mssante.outbound is now deny on this gateway (transport-only protection refused)' };
   }
   try {
-    return await openTransit(ctx.config, sealed);
+    return await openTransit(ctx, sealed);
   } catch (err) {
     ctx.logger.error({ queueId: item.id, messageId: item.messageId, code: (err as { code?: string }).code ?? (err as Error).name }, 'mssante: the stored copy does not open');
     return { refused: '554 5.3.0 the stored MSSante copy does not open with this gateway\'s transit key' };

@@ -7,9 +7,9 @@
 import type * as openpgp from 'openpgp';
 import type { MedgateConfig } from '../../config/schema.js';
 import { ensureTransitKey } from '../../crypto/gateway-keys.js';
-import { isEncryptedMessage, open } from '../../crypto/seal/index.js';
+import type { GatewayContext } from '../../context.js';
+import { isEncryptedMessage } from '../../crypto/seal/index.js';
 import { MedgateError } from '../../errors.js';
-import { sealOwnCopy } from '../../message/seal-own-copy.js';
 
 /** Queue ids of MSSanté copies start with this (the rest is a UUID). */
 export const TRANSIT_ID_PREFIX = 'mssante-';
@@ -31,24 +31,27 @@ function transitKey(config: MedgateConfig): Promise<openpgp.PrivateKey> {
   return key;
 }
 
-/** The clear MSSanté MIME, sealed to (and signed by) the transit key: what the queue stores. */
-export async function sealForTransit(config: MedgateConfig, clear: Buffer): Promise<Buffer> {
-  const key = await transitKey(config);
-  return sealOwnCopy(clear, key, `transit@${config.domain}`, new Date());
+/**
+ * The clear MSSanté MIME, sealed to (and signed by) the transit key: what the queue stores. In the
+ * sealing worker pool when the server runs one, as submissions are: the main thread holds the clear
+ * bytes and the sealed result, the encryption's own copies live and die in the worker.
+ */
+export async function sealForTransit(ctx: Pick<GatewayContext, 'config' | 'sealer'>, clear: Buffer): Promise<Buffer> {
+  const key = await transitKey(ctx.config);
+  return (await ctx.sealer()).sealOwnCopy(clear, key, transitAddress(ctx.config), new Date());
 }
 
 /**
- * Opens a stored MSSanté copy, in memory: the signature must be the transit key's (a blob changed
- * in the store is never sent).
+ * Opens a stored MSSanté copy, in memory (in a worker when there is a pool): the signature must be
+ * the transit key's (a blob changed in the store is never sent).
  */
-export async function openTransit(config: MedgateConfig, sealed: Buffer): Promise<Buffer> {
-  const key = await transitKey(config);
-  const own = key.toPublic();
-  const opened = await open({
-    sealed, decryptionKey: key,
-    resolveSigner: async () => ({ publicKey: own, status: 'active' as const }),
-  });
-  return opened.raw;
+export async function openTransit(ctx: Pick<GatewayContext, 'config' | 'sealer'>, sealed: Buffer): Promise<Buffer> {
+  const key = await transitKey(ctx.config);
+  return (await ctx.sealer()).openOwnCopy(sealed, key, transitAddress(ctx.config));
+}
+
+function transitAddress(config: MedgateConfig): string {
+  return `transit@${config.domain}`;
 }
 
 /**
