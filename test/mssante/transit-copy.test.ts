@@ -15,7 +15,7 @@ import type * as Seal from '../../src/crypto/seal/index.js';
 import type { DirectoryService } from '../../src/directory/directory-service.js';
 import type * as Sealer from '../../src/message/sealer.js';
 import type * as PoolModule from '../../src/message/worker/seal-pool.js';
-import type * as Transit from '../../src/smtp/mssante/transit-copy.js';
+import type * as Transit from '../../src/message/transit-seal.js';
 
 // From dist, as the server runs them: the pool's worker is dist's seal-worker.js (run from source it
 // would need a TypeScript loader in the worker).
@@ -25,7 +25,7 @@ const { generatePgpKey } = await dist<typeof Keys>('crypto/keys.js');
 const { seal } = await dist<typeof Seal>('crypto/seal/index.js');
 const { MessageSealer } = await dist<typeof Sealer>('message/sealer.js');
 const { SealPool } = await dist<typeof PoolModule>('message/worker/seal-pool.js');
-const { openTransit, sealForTransit } = await dist<typeof Transit>('smtp/mssante/transit-copy.js');
+const { openTransit, sealForTransit } = await dist<typeof Transit>('message/transit-seal.js');
 type SealPool = InstanceType<typeof SealPool>;
 type MessageSealer = InstanceType<typeof MessageSealer>;
 

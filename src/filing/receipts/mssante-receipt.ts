@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import type { GatewayContext } from '../../context.js';
 import type { DocumentType } from '../../message/classify/index.js';
 import type { NewQueueItem, ReceiptRow } from '../../store/types.js';
-import { sealForTransit, TRANSIT_ID_PREFIX } from '../../smtp/mssante/transit-copy.js';
+import { sealForTransit, TRANSIT_ID_PREFIX } from '../../message/transit-seal.js';
 import { ansErrorOf, buildAnsMdn, type AnsMdnInput } from './ans-mdn.js';
 import { receiptMessageId } from './receipt-sender.js';
 

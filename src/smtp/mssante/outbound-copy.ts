@@ -10,7 +10,7 @@ import type { MssanteRecipient } from '../../message/sealer.js';
 import type { SealedSubmission } from '../../message/seal-submission.js';
 import type { DirectoryEntry } from '../../store/types.js';
 import { buildMssanteMessage } from './mssante-message.js';
-import { sealForTransit, TRANSIT_ID_PREFIX } from './transit-copy.js';
+import { sealForTransit, TRANSIT_ID_PREFIX } from '../../message/transit-seal.js';
 
 export interface MssanteCopy {
   queueId: string;

@@ -1,6 +1,6 @@
 import type { GatewayContext } from '../../context.js';
 import type { QueueItem } from '../../store/types.js';
-import { openTransit } from './transit-copy.js';
+import { openTransit } from '../../message/transit-seal.js';
 
 /**
  * The MSSanté copy of a queue item, opened for one delivery attempt: the clear MIME, in memory only,

@@ -3,13 +3,14 @@
  * receives plain MIME; medgate stores nothing in clear, so that MIME is sealed at acceptance to the
  * gateway's transit key (signed by it too) and opened only in memory, to be written into the TLS
  * stream to the operator. Its queue entry is told apart by its id prefix.
+ *
+ * It lives in message/, beside the other own-copy sealing, because both smtp (the MSSanté copy of a
+ * submission) and filing (an integration receipt to an MSSanté sender) queue such copies.
  */
 import type * as openpgp from 'openpgp';
-import type { MedgateConfig } from '../../config/schema.js';
-import { ensureTransitKey } from '../../crypto/gateway-keys.js';
-import type { GatewayContext } from '../../context.js';
-import { isEncryptedMessage } from '../../crypto/seal/index.js';
-import { MedgateError } from '../../errors.js';
+import type { MedgateConfig } from '../config/schema.js';
+import { ensureTransitKey } from '../crypto/gateway-keys.js';
+import type { GatewayContext } from '../context.js';
 
 /** Queue ids of MSSanté copies start with this (the rest is a UUID). */
 export const TRANSIT_ID_PREFIX = 'mssante-';
@@ -52,15 +53,4 @@ export async function openTransit(ctx: Pick<GatewayContext, 'config' | 'sealer'>
 
 function transitAddress(config: MedgateConfig): string {
   return `transit@${config.domain}`;
-}
-
-/**
- * An MSSanté mailbox without a key reads plain MIME: a message the client encrypted itself
- * (PGP/MIME, S/MIME enveloped) cannot be sent to it, and medgate never decrypts one to do so.
- */
-export function refuseClientEncrypted(raw: Buffer, mssante: string[]): void {
-  if (isEncryptedMessage(raw)) {
-    throw new MedgateError('MSSANTE_ENCRYPTED_CONTENT',
-      `the message is encrypted by the client, and ${mssante.join(', ')} can only read plain MIME (an MSSante mailbox without a key): send it to them unencrypted, or separately`);
-  }
 }
