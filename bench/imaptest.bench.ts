@@ -15,7 +15,10 @@
  * list of their names), BENCH_LOGINS (50; 0 skips), BENCH_KDF_EXPONENT (16, production's
  * Argon2 memory: it is what a LOGIN costs), BENCH_LOGIN_CACHE_TTL (config default, 60 s; 0: only while a session is open),
  * BENCH_PORT_BASE (medgate on it, Dovecot on +1; default: free ports), DOVECOT (/usr/sbin/dovecot),
- * BENCH_CPU_PROF=DIR (medgate under `node --cpu-prof`, a .cpuprofile per thread in DIR when it stops).
+ * BENCH_CPU_PROF=DIR (medgate under `node --cpu-prof`, a .cpuprofile per thread in DIR when it stops),
+ * BENCH_LATENCY_MESSAGES (20; 0 skips): that many realistic messages, one at a time, through the
+ * commands of a long session (APPEND, FETCH from the same and from another session, STORE+EXPUNGE),
+ * each command's round trip on both servers: which commands a stress ratio loses on.
  * Targets (issue 31): ops/s ≥ 1× Dovecot with default.mbox and ≥ 0.7× with the realistic mailbox in
  * every profile, 0 errors; medgate LOGIN p50 < 20 ms.
  */
@@ -28,7 +31,7 @@ import tls from 'node:tls';
 import { ImapFlow } from 'imapflow';
 import { CLI, prepareGateway, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../test/helpers/gateway.js';
 import { SERVE_NODE_FLAGS } from '../src/runtime/node-flags.js';
-import { describeMailbox, writeRealisticMbox } from './lib/realistic-mail.js';
+import { describeMailbox, generateRealisticMessages, writeRealisticMbox } from './lib/realistic-mail.js';
 import { imaptestArgs, locateImaptest, NOT_FOUND_BANNER, parseStress, runImaptest, summarizeErrors, type ImaptestLocation } from '../test/helpers/imaptest.js';
 import { freePorts } from '../test/helpers/ports.js';
 
@@ -36,6 +39,7 @@ const SECS = Number(process.env['BENCH_SECS'] ?? '20');
 const MBOXES = (process.env['BENCH_MBOXES'] ?? 'default,realistic').split(',').map((s) => s.trim()).filter(Boolean);
 const SEED = process.env['BENCH_SEED'] ?? '31';
 const REALISTIC_MESSAGES = Number(process.env['BENCH_REALISTIC_MESSAGES'] ?? '60');
+const LATENCY_MESSAGES = Number(process.env['BENCH_LATENCY_MESSAGES'] ?? '20');
 const PROFILES = process.env['BENCH_PROFILES']?.split(',').map((s) => s.trim());
 const CPU_PROF_DIR = process.env['BENCH_CPU_PROF'] ? path.resolve(process.env['BENCH_CPU_PROF']) : undefined;
 /** Ratio targets by source mailbox (issue 31). */
@@ -243,6 +247,50 @@ async function stress(loc: ImaptestLocation, s: Server, p: Profile, mbox: string
   return { ops, errors, note: notes.join('; '), totals: r.columns.map((c) => `${c} ${r.totals[c] ?? '?'}`).join(' ') };
 }
 
+/**
+ * One command at a time, one client per session, no pipelining: the round trip of each command a
+ * long session (Thunderbird, Outlook, imaptest's logout=0) sends for a realistic message, so that a
+ * ratio lost under stress can be traced to commands. Session A appends and reads back; session B,
+ * open on the same mailbox, reads what A appended (the other device, or imaptest's other clients).
+ */
+async function commandLatency(s: Server, messages: Buffer[]): Promise<Map<string, number[]>> {
+  const times = new Map<string, number[]>();
+  const time = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    const r = await fn();
+    times.set(name, [...(times.get(name) ?? []), performance.now() - t0]);
+    return r;
+  };
+  const a = client(s);
+  const b = client(s);
+  await a.connect();
+  await b.connect();
+  const box = 'bench-latency';
+  try {
+    await a.mailboxCreate(box);
+    await a.mailboxOpen(box);
+    await b.mailboxOpen(box);
+    for (const m of messages) {
+      const appended = await time('APPEND', () => a.append(box, m, ['\\Seen']));
+      const uid = appended && typeof appended === 'object' ? appended.uid : undefined;
+      if (!uid) throw new Error(`${s.name}: APPEND gave no APPENDUID`);
+      await time('UID FETCH BODY.PEEK[] (same session)', () => a.fetchOne(String(uid), { source: true }, { uid: true }));
+      await time('UID FETCH BODY.PEEK[] (same session, again)', () => a.fetchOne(String(uid), { source: true }, { uid: true }));
+      await b.noop();
+      await time('UID FETCH ENVELOPE BODYSTRUCTURE (other session)', () => b.fetchOne(String(uid), { envelope: true, bodyStructure: true, flags: true }, { uid: true }));
+      await time('UID FETCH BODY.PEEK[HEADER.FIELDS ...] (other session)', () => b.fetchOne(String(uid), { headers: ['from', 'to', 'subject', 'date', 'message-id', 'content-type'] }, { uid: true }));
+      await time('UID FETCH BODY.PEEK[] (other session)', () => b.fetchOne(String(uid), { source: true }, { uid: true }));
+      await time('UID STORE +FLAGS \\Flagged', () => a.messageFlagsAdd(String(uid), ['\\Flagged'], { uid: true }));
+      await time('UID STORE \\Deleted + UID EXPUNGE', () => a.messageDelete(String(uid), { uid: true }));
+      await b.noop();
+    }
+  } finally {
+    await a.logout().catch(() => {});
+    await b.logout().catch(() => {});
+  }
+  return times;
+}
+
 /** The machine, for the figures to be read against: cores, model, memory, load, Node, Dovecot. */
 function dovecotVersion(): string {
   try {
@@ -348,6 +396,22 @@ async function main(): Promise<void> {
       console.log(`\n${fmt(head)}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}\n${rows.map(fmt).join('\n')}`);
       console.log(`medgate RSS after this mailbox: ${rss(gw.child.pid)}\n`);
     }
+    if (LATENCY_MESSAGES > 0) {
+      const realistic = (await generateRealisticMessages({ seed: SEED, messages: LATENCY_MESSAGES })).map((m) => Buffer.from(m.bytes.toString('latin1').replace(/\n/g, '\r\n'), 'latin1'));
+      const kb = realistic.reduce((n, m) => n + m.length, 0) / realistic.length / 1024;
+      console.log(`one command at a time, ${realistic.length} realistic messages (seed ${SEED}, mean ${kb.toFixed(0)} KB), imapflow over TLS; mean round trip in ms (p50 in brackets):`);
+      const [m, d] = [await commandLatency(servers[0]!, realistic), await commandLatency(servers[1]!, realistic)];
+      const mean = (v: number[]): number => v.reduce((x, y) => x + y, 0) / v.length;
+      const p50 = (v: number[]): number => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)]!;
+      const width = Math.max(...[...m.keys()].map((k) => k.length));
+      console.log(`  ${'command'.padEnd(width)}  ${'medgate'.padStart(15)}  ${'Dovecot'.padStart(15)}  medgate ÷ Dovecot`);
+      for (const [k, v] of m) {
+        const w = d.get(k) ?? [];
+        console.log(`  ${k.padEnd(width)}  ${`${mean(v).toFixed(2)} (${p50(v).toFixed(2)})`.padStart(15)}  ${`${mean(w).toFixed(2)} (${p50(w).toFixed(2)})`.padStart(15)}  ${(mean(v) / mean(w)).toFixed(2)}×`);
+      }
+      console.log(`  load average now ${os.loadavg().map((n) => n.toFixed(2)).join(' ')}\n`);
+    }
+
     console.log('targets (issue 31: ≥ 1× Dovecot with default.mbox, ≥ 0.7× with realistic mail, 0 medgate errors):');
     for (const r of summary) console.log(`  ${r[0]!.padEnd(9)} ${r[1]!.padEnd(19)} ${r[2]!.padStart(6)}  ${r[3]}`);
     console.log(`machine at the end: ${machine()}\n`);
