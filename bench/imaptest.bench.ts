@@ -16,6 +16,8 @@
  * Argon2 memory: it is what a LOGIN costs), BENCH_LOGIN_CACHE_TTL (config default, 60 s; 0: only while a session is open),
  * BENCH_PORT_BASE (medgate on it, Dovecot on +1; default: free ports), DOVECOT (/usr/sbin/dovecot),
  * BENCH_CPU_PROF=DIR (medgate under `node --cpu-prof`, a .cpuprofile per thread in DIR when it stops),
+ * BENCH_WARMUP_SECS (5; 0 skips): an uncounted clients=10 run against each server first (medgate's
+ * JIT, both servers' caches), so that the first profile measured is not the only cold one,
  * BENCH_LATENCY_MESSAGES (20; 0 skips): that many realistic messages, one at a time, through the
  * commands of a long session (APPEND, FETCH from the same and from another session, STORE+EXPUNGE),
  * each command's round trip on both servers: which commands a stress ratio loses on.
@@ -39,6 +41,7 @@ const SECS = Number(process.env['BENCH_SECS'] ?? '20');
 const MBOXES = (process.env['BENCH_MBOXES'] ?? 'default,realistic').split(',').map((s) => s.trim()).filter(Boolean);
 const SEED = process.env['BENCH_SEED'] ?? '31';
 const REALISTIC_MESSAGES = Number(process.env['BENCH_REALISTIC_MESSAGES'] ?? '60');
+const WARMUP_SECS = Number(process.env['BENCH_WARMUP_SECS'] ?? '5');
 const LATENCY_MESSAGES = Number(process.env['BENCH_LATENCY_MESSAGES'] ?? '20');
 const PROFILES = process.env['BENCH_PROFILES']?.split(',').map((s) => s.trim());
 const CPU_PROF_DIR = process.env['BENCH_CPU_PROF'] ? path.resolve(process.env['BENCH_CPU_PROF']) : undefined;
@@ -56,6 +59,55 @@ interface Server {
   name: string;
   port: number;
   ca: string;
+  /** The server's process (medgate) or master process (Dovecot): its CPU is read from /proc. */
+  pid: number | undefined;
+}
+
+const CLK_TCK = 100; // Linux's USER_HZ: /proc/PID/stat counts CPU time in 1/100 s
+
+/** utime, stime, cutime, cstime and ppid of a process, or undefined once it has gone. */
+function procStat(pid: number): { ppid: number; own: number; reaped: number } | undefined {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    // After "pid (comm) ": state ppid ... utime(14) stime(15) cutime(16) cstime(17), numbered from 1.
+    return { ppid: Number(f[1]), own: Number(f[11]) + Number(f[12]), reaped: Number(f[13]) + Number(f[14]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU seconds spent so far by a process and all its descendants: its own, that of children already
+ * reaped (cutime/cstime: Dovecot's imap processes that ended), and that of live descendants. Only
+ * on Linux; undefined elsewhere. The difference across a run is the server's CPU for that run,
+ * however loaded the machine: a figure to read next to the throughput when other work competes.
+ */
+function treeCpuSeconds(root: number | undefined): number | undefined {
+  if (root === undefined || !fs.existsSync('/proc/self/stat')) return undefined;
+  const parents = new Map<number, number>();
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const st = procStat(Number(e));
+    if (st) parents.set(Number(e), st.ppid);
+  }
+  const top = procStat(root);
+  if (!top) return undefined;
+  let ticks = top.own + top.reaped;
+  const seen = new Set([root]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [pid, ppid] of parents) {
+      if (!seen.has(pid) && seen.has(ppid)) {
+        seen.add(pid);
+        grew = true;
+        const st = procStat(pid);
+        if (st) ticks += st.own + st.reaped;
+      }
+    }
+  }
+  return ticks / CLK_TCK;
 }
 
 /** Children still running: killed on every way out (normal end, exception, Ctrl-C). */
@@ -222,16 +274,20 @@ interface Profile {
 
 interface StressRun {
   ops: number | undefined;
+  /** The server's CPU milliseconds per command completed (all its threads or processes). */
+  cpuPerOp: number | undefined;
   errors: number;
   note: string;
   /** The Totals row, "Appe 276 Fetc 572 ...": which commands the run got through. */
   totals: string;
 }
 
-async function stress(loc: ImaptestLocation, s: Server, p: Profile, mbox: string, box: string): Promise<StressRun> {
+async function stress(loc: ImaptestLocation, s: Server, p: Profile, mbox: string, box: string, secs = SECS): Promise<StressRun> {
+  const cpu0 = treeCpuSeconds(s.pid);
   const run = await runImaptest(loc, imaptestArgs({ host: '127.0.0.1', port: s.port, user: USER, pass: PASS }, [
-    `mbox=${mbox}`, `box=${box}`, `secs=${SECS}`, ...p.args,
-  ]), (SECS + 60) * 1000);
+    `mbox=${mbox}`, `box=${box}`, `secs=${secs}`, ...p.args,
+  ]), (secs + 60) * 1000);
+  const cpu1 = treeCpuSeconds(s.pid);
   const r = parseStress(run.stdout, run.stderr);
   const errors = r.errors.length + r.fatal.length;
   const notes: string[] = [];
@@ -244,7 +300,8 @@ async function stress(loc: ImaptestLocation, s: Server, p: Profile, mbox: string
     console.log(`  ${s.name} ${p.name}: ${errors} errors, most frequent:`);
     for (const l of summarizeErrors([...r.fatal, ...r.errors], 5)) console.log(`    ${l.slice(0, 200)}`);
   }
-  return { ops, errors, note: notes.join('; '), totals: r.columns.map((c) => `${c} ${r.totals[c] ?? '?'}`).join(' ') };
+  const cpuPerOp = cpu0 !== undefined && cpu1 !== undefined && r.totalCommands ? ((cpu1 - cpu0) * 1000) / r.totalCommands : undefined;
+  return { ops, cpuPerOp, errors, note: notes.join('; '), totals: r.columns.map((c) => `${c} ${r.totals[c] ?? '?'}`).join(' ') };
 }
 
 /**
@@ -347,7 +404,7 @@ async function main(): Promise<void> {
     // Dovecot presents medgate's own gateway certificate: same key type and size, same TLS cost.
     // Its own temp dir: as root, Dovecot's auth and mail processes (other users) must traverse it.
     dovecot = await startDovecot(dovecotDir, dvPort!, path.join(dir, 'data', 'tls', 'gateway.crt.pem'), path.join(dir, 'data', 'tls', 'gateway.key.pem'));
-    const servers: Server[] = [{ name: 'medgate', port: gw.ports['imapTls']!, ca }, { name: 'Dovecot', port: dvPort!, ca }];
+    const servers: Server[] = [{ name: 'medgate', port: gw.ports['imapTls']!, ca, pid: gw.child.pid }, { name: 'Dovecot', port: dvPort!, ca, pid: dovecot.child.pid }];
     const profiles: Profile[] = [
       { name: 'clients=10', args: ['clients=10'] },
       { name: 'clients=10 logout=0', args: ['clients=10', 'logout=0'] },
@@ -376,6 +433,16 @@ async function main(): Promise<void> {
     }
     console.log(`imaptest stress, ${SECS} s per run, over TLS; medgate KDF exponent ${KDF}, login cache TTL ${LOGIN_CACHE_TTL ?? 'default (60 s)'}${CPU_PROF_DIR ? `, CPU profile in ${CPU_PROF_DIR}` : ''}; Dovecot ${DOVECOT} ${dovecotVersion()} (PLAIN passwd-file, stock service settings)`);
     console.log(`machine: ${machine()}`);
+    if (WARMUP_SECS > 0 && sources.length) {
+      const warm: Profile = { name: 'warm-up', args: ['clients=10'] };
+      for (const s of servers) {
+        const c = client(s);
+        await c.connect();
+        await c.mailboxCreate('bench-warm-up');
+        await c.logout();
+        for (const src of sources) await stress(loc, s, warm, src.mbox, 'bench-warm-up', WARMUP_SECS);
+      }
+    }
     const summary: string[][] = [];
     for (const src of sources) {
       console.log(`\nmailbox ${src.about}`);
@@ -386,11 +453,13 @@ async function main(): Promise<void> {
         const d = await stress(loc, servers[1]!, p, src.mbox, box);
         const ratio = m.ops && d.ops ? m.ops / d.ops : undefined;
         const load = os.loadavg()[0]!.toFixed(1);
-        rows.push([p.name, m.ops?.toFixed(0) ?? 'n/a', d.ops?.toFixed(0) ?? 'n/a', ratio ? `${ratio.toFixed(2)}×` : 'n/a', String(m.errors), String(d.errors), load, [m.note && `medgate: ${m.note}`, d.note && `Dovecot: ${d.note}`].filter(Boolean).join('; ')]);
-        summary.push([src.name, p.name, ratio ? `${ratio.toFixed(2)}×` : 'n/a', ratio !== undefined && ratio >= TARGET[src.name]! && m.errors === 0 ? 'met' : 'NOT met']);
+        const cpu = (r: StressRun): string => r.cpuPerOp?.toFixed(2) ?? 'n/a';
+        const cpuRatio = m.cpuPerOp && d.cpuPerOp ? `${(m.cpuPerOp / d.cpuPerOp).toFixed(2)}×` : 'n/a';
+        rows.push([p.name, m.ops?.toFixed(0) ?? 'n/a', d.ops?.toFixed(0) ?? 'n/a', ratio ? `${ratio.toFixed(2)}×` : 'n/a', String(m.errors), String(d.errors), cpu(m), cpu(d), cpuRatio, load, [m.note && `medgate: ${m.note}`, d.note && `Dovecot: ${d.note}`].filter(Boolean).join('; ')]);
+        summary.push([src.name, p.name, ratio ? `${ratio.toFixed(2)}×` : 'n/a', ratio !== undefined && ratio >= TARGET[src.name]! && m.errors === 0 ? 'met' : 'NOT met', `(CPU per op ${cpuRatio} Dovecot's)`]);
         console.log(`  ${p.name}: medgate  ${m.totals}\n  ${' '.repeat(p.name.length)}  Dovecot  ${d.totals}`);
       }
-      const head = ['profile', 'medgate ops/s', 'Dovecot ops/s', `ratio (≥ ${TARGET[src.name]}×)`, 'medgate errors', 'Dovecot errors', 'load 1 min', 'notes'];
+      const head = ['profile', 'medgate ops/s', 'Dovecot ops/s', `ratio (≥ ${TARGET[src.name]}×)`, 'medgate errors', 'Dovecot errors', 'medgate CPU ms/op', 'Dovecot CPU ms/op', 'CPU/op ratio', 'load 1 min', 'notes'];
       const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
       const fmt = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
       console.log(`\n${fmt(head)}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}\n${rows.map(fmt).join('\n')}`);
@@ -413,7 +482,7 @@ async function main(): Promise<void> {
     }
 
     console.log('targets (issue 31: ≥ 1× Dovecot with default.mbox, ≥ 0.7× with realistic mail, 0 medgate errors):');
-    for (const r of summary) console.log(`  ${r[0]!.padEnd(9)} ${r[1]!.padEnd(19)} ${r[2]!.padStart(6)}  ${r[3]}`);
+    for (const r of summary) console.log(`  ${r[0]!.padEnd(9)} ${r[1]!.padEnd(19)} ${r[2]!.padStart(6)}  ${r[3]!.padEnd(7)}  ${r[4]}`);
     console.log(`machine at the end: ${machine()}\n`);
 
     if (LOGINS > 0) {
