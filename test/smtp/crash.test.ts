@@ -84,8 +84,8 @@ describe('crash: kill -9 while a few hundred messages are being submitted', () =
     }
     db.close();
 
-    const jlInbox = countById(mailboxBlobs(t.a, JL));
-    const claireInbox = countById(mailboxBlobs(t.b, CLAIRE));
+    const jlInbox = countById((await mailboxBlobs(t.a, JL)));
+    const claireInbox = countById((await mailboxBlobs(t.b, CLAIRE)));
     for (const s of acked) {
       const id = sealedIdOf.get(s.queuedAs!)!;
       if (s.to.includes(JL)) expect(jlInbox.get(id), `message ${s.n} for ${JL}`).toBe(1);
