@@ -11,7 +11,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe } from 'vitest';
 import type { MedgateConfig } from '../../src/config/schema.js';
 import type { GatewayContext } from '../../src/context.js';
 import type { RunningGateway } from '../../src/server.js';
@@ -21,23 +20,10 @@ import { createContext } from '../../dist/context.js';
 import { initialise } from '../../dist/init/initialise.js';
 import { startGateway } from '../../dist/server.js';
 import { DEMO_SAMPLES, tempDir, writeGatewayConfig } from './gateway.js';
-import { PG_NOT_FOUND_BANNER, createTestDatabase, testPostgres } from './postgres.js';
+import { createTestDatabase } from './postgres.js';
+import type { StoreKind } from './stores.js';
 
-export type StoreKind = 'sqlite' | 'postgres';
-export const STORE_KINDS: readonly StoreKind[] = ['sqlite', 'postgres'];
-
-/**
- * One behaviour suite, written once, run on each store: `describe('title [sqlite]')` and
- * `describe('title [postgres]')`. Without PostgreSQL the second is skipped (the run's setup says
- * so loudly; MEDGATE_REQUIRE_POSTGRES=1 in CI makes that a failure before any test runs).
- */
-export function describeOnStores(title: string, suite: (store: StoreKind) => void): void {
-  for (const kind of STORE_KINDS) {
-    const missing = kind === 'postgres' && !testPostgres();
-    if (missing) console.warn(`!!! ${PG_NOT_FOUND_BANNER}: ${title} [postgres]`);
-    describe.skipIf(missing)(`${title} [${kind}]`, () => suite(kind));
-  }
-}
+export { describeOnStores, STORE_KINDS, type StoreKind } from './stores.js';
 
 export interface AccountSpec {
   address: string;

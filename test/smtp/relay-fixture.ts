@@ -149,6 +149,23 @@ export async function serve(g: GatewayHandle): Promise<ServeProcess> {
   return g.serve;
 }
 
+/** Where a gateway keeps a large sealed message (a file beside the database: src/store/files). */
+export function blobFile(g: GatewayHandle, blobId: string): string {
+  return path.join(g.dir, 'data', 'blobs', blobId.slice(0, 2), blobId);
+}
+
+/** The blob ids (sha256 of the sealed bytes) in an owner's mailbox, oldest first. */
+export async function mailboxBlobIds(g: GatewayHandle, owner: string, mailbox = 'INBOX'): Promise<string[]> {
+  const store = await g.store();
+  const box = await store.mail.getMailbox(owner, mailbox);
+  return box ? (await store.mail.listMessages(box.id)).map((m) => m.blobId) : [];
+}
+
+/** The documents a gateway has filed, oldest first (through the filing store). */
+export async function filedDocuments(g: GatewayHandle): Promise<Awaited<ReturnType<Store['filing']['documentsSince']>>> {
+  return (await g.store()).filing.documentsSince(0, 100_000);
+}
+
 /** The sealed blobs in an owner's mailbox, oldest first (through the store; large ones from their files). */
 export async function mailboxBlobs(g: GatewayHandle, owner: string, mailbox = 'INBOX'): Promise<Buffer[]> {
   const store = await g.store();

@@ -12,7 +12,7 @@ import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  A_DOMAIN, B_DOMAIN, CLAIRE, JL, PASSWORD, PAUL, accountCert, caPem, mailboxBlobs, openDb, serve, setupTwoGateways, submitter, waitFor,
+  A_DOMAIN, B_DOMAIN, CLAIRE, JL, PASSWORD, PAUL, accountCert, caPem, filedDocuments, mailboxBlobs, serve, setupTwoGateways, submitter, waitFor,
   type GatewayHandle, type TwoGateways,
 } from './relay-fixture.js';
 
@@ -227,18 +227,10 @@ describe('S/MIME between gateways, OpenSSL as the independent peer', () => {
     const claireBlobs = (await mailboxBlobs(t.b, CLAIRE)).map((b) => b.toString('latin1'));
     expect(claireBlobs.filter((b) => /body=smime/.test(b)).length).toBeGreaterThanOrEqual(2);
     // The record server (OpenPGP) files it once, whatever the number of copies.
-    const filed = await waitFor(() => {
-      const db = openDb(t.b);
-      try {
-        const r = db.prepare('SELECT COUNT(*) AS n FROM filing_documents WHERE sender_address = ?').get(PAUL) as { n: number };
-        return r.n ? r.n : undefined;
-      } finally { db.close(); }
-    }, 30_000, 'the filing on B');
+    const filedByPaul = async (): Promise<number> => (await filedDocuments(t.b)).filter((d) => d.senderAddress === PAUL).length;
+    const filed = await waitFor(async () => (await filedByPaul()) || undefined, 30_000, 'the filing on B');
     await new Promise((r) => setTimeout(r, 1500)); // a second copy, if any, would be filed by now
-    const db = openDb(t.b);
-    try {
-      expect((db.prepare('SELECT COUNT(*) AS n FROM filing_documents WHERE sender_address = ?').get(PAUL) as { n: number }).n).toBe(filed);
-    } finally { db.close(); }
+    expect(await filedByPaul()).toBe(filed);
     expect(filed).toBe(1);
     const rmp = (await mailboxBlobs(t.b, RMP)).map((b) => b.toString('latin1'));
     expect(rmp).toHaveLength(1);
