@@ -90,6 +90,8 @@ export interface PreparedGateway {
   accounts: Record<string, CreatedTestAccount>;
   logs: string[];
   caFile: string;
+  /** Closes the context (once), so that another process can own the store; dispose() does it too. */
+  closeContext(): Promise<void>;
   /** Closes the context, drops the PostgreSQL database, removes the folder (if it made it). */
   dispose(): Promise<void>;
 }
@@ -104,8 +106,11 @@ export async function prepareGatewayData(o: InProcessGatewayOptions): Promise<Pr
   const logs: string[] = [];
   const ctx = (await createContext(config, { logDestination: { write: (line: string) => { logs.push(line.trimEnd()); } } })) as GatewayContext;
   let closed = false;
+  const closeContext = async (): Promise<void> => {
+    if (!closed) { closed = true; await ctx.close(); }
+  };
   const dispose = async (): Promise<void> => {
-    if (!closed) { closed = true; await ctx.close().catch(() => undefined); }
+    await closeContext().catch(() => undefined);
     await db?.drop().catch(() => undefined);
     if (ownDir) fs.rmSync(dir, { recursive: true, force: true });
   };
@@ -126,7 +131,7 @@ export async function prepareGatewayData(o: InProcessGatewayOptions): Promise<Pr
       accounts[created.account.address] = { certificatePem: created.certificatePem, certificateKeyPem: created.certificateKeyPem, certFile: `${base}.crt.pem`, keyFile: `${base}.key.pem` };
       if (a.status) await ctx.directory.setStatus(created.account.address, a.status);
     }));
-    return { kind: o.store, dir, configFile, config, ctx, accounts, logs, caFile: path.join(config.pki.caDir, 'ca.pem'), dispose };
+    return { kind: o.store, dir, configFile, config, ctx, accounts, logs, caFile: path.join(config.pki.caDir, 'ca.pem'), closeContext, dispose };
   } catch (err) {
     await dispose();
     throw err;
@@ -140,8 +145,8 @@ export async function prepareGatewayData(o: InProcessGatewayOptions): Promise<Pr
  */
 export async function prepareForServe(o: InProcessGatewayOptions): Promise<Omit<PreparedGateway, 'ctx' | 'logs'>> {
   const p = await prepareGatewayData(o);
-  await p.ctx.close();
-  return { kind: p.kind, dir: p.dir, configFile: p.configFile, config: p.config, accounts: p.accounts, caFile: p.caFile, dispose: p.dispose };
+  await p.closeContext();
+  return { kind: p.kind, dir: p.dir, configFile: p.configFile, config: p.config, accounts: p.accounts, caFile: p.caFile, closeContext: p.closeContext, dispose: p.dispose };
 }
 
 export async function startInProcessGateway(o: InProcessGatewayOptions): Promise<InProcessGateway> {

@@ -119,8 +119,9 @@ export async function setupTwoGateways(o: TwoGatewayOptions = {}): Promise<TwoGa
   const [exportA, exportB] = [await exportOf(pa, 'a'), await exportOf(pb, 'b')];
   await pa.ctx.directory.importPeerFile(exportB);
   await pb.ctx.directory.importPeerFile(exportA);
-  await pa.ctx.close();
-  await pb.ctx.close();
+  // The spawned serve processes own the stores from here.
+  await pa.closeContext();
+  await pb.closeContext();
   const handle = (p: PreparedGateway, relayPort: number): GatewayHandle => {
     let store: Promise<Store> | undefined;
     return {
