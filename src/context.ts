@@ -6,7 +6,7 @@ import type { MedgateConfig } from './config/schema.js';
 import { ensureCustodyKey, ensureFilingKey, ensureIntakeKey } from './crypto/gateway-keys.js';
 import { DirectoryService } from './directory/directory-service.js';
 import type { MessageSealer } from './message/sealer.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, type LogDestination, type Logger } from './log.js';
 import { MailEvents } from './mailbox/mail-events.js';
 import { StoreLocalDelivery, type LocalDelivery } from './mailbox/local-delivery.js';
 import { loadTestCa, type TestCa } from './pki/index.js';
@@ -36,7 +36,12 @@ export interface GatewayContext {
   close(): Promise<void>;
 }
 
-export async function createContext(config: MedgateConfig, opts: { logDestination?: 'stdout' | 'stderr' } = {}): Promise<GatewayContext> {
+export interface ContextOptions {
+  /** Standard output by default; a sink object takes each JSON line (the in-process test gateway keeps them). */
+  logDestination?: LogDestination;
+}
+
+export async function createContext(config: MedgateConfig, opts: ContextOptions = {}): Promise<GatewayContext> {
   const logger = createLogger(config.log.level, opts.logDestination ?? 'stdout', config.log.format);
   const nodeId = process.env.MEDGATE_NODE_ID || `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   // Lost connections are logged by code only: a query may carry values.

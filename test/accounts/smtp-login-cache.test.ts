@@ -1,24 +1,18 @@
-import path from 'node:path';
-import Database from 'better-sqlite3';
 import nodemailer from 'nodemailer';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeOnStores } from '../helpers/stores.js';
 import { JL, PASSWORD, PAUL, rawMessage, startSubmissionGateway, type SubmissionGateway } from '../smtp/fixtures/submission-gateway.js';
 
 /** How each of an account's logins went, from the gateway's audit trail: outcome and `unlock` (or the refusal reason). */
-function logins(gw: SubmissionGateway, address: string): string[] {
-  const db = new Database(path.join(gw.dir, 'data', 'medgate.db'), { readonly: true, fileMustExist: true });
-  try {
-    const rows = db.prepare("SELECT outcome, details FROM audit_log WHERE action = 'auth.login' AND actor = ? ORDER BY seq").all(address) as { outcome: string; details: string }[];
-    return rows.map((r) => { const d = JSON.parse(r.details) as { unlock?: string; reason?: string }; return `${r.outcome}:${d.unlock ?? d.reason}`; });
-  } finally {
-    db.close();
-  }
+async function logins(gw: SubmissionGateway, address: string): Promise<string[]> {
+  const records = (await gw.auditRecords()).filter((r) => r.action === 'auth.login' && r.actor === address);
+  return records.map((r) => { const d = r.details as { unlock?: string; reason?: string }; return `${r.outcome}:${d.unlock ?? d.reason}`; });
 }
 
-describe('login cache through SMTP submission (medgate serve)', () => {
+describeOnStores('login cache through SMTP submission', (store) => {
   let gw: SubmissionGateway;
   // The cache is off by default (keys unlocked for the session only, as DESIGN.md says): turned on here.
-  beforeAll(async () => { gw = await startSubmissionGateway({ security: { loginCache: { ttlSeconds: 600, maxEntries: 100 } } }); }, 120_000);
+  beforeAll(async () => { gw = await startSubmissionGateway({ store, security: { loginCache: { ttlSeconds: 600, maxEntries: 100 } } }); }, 120_000);
   afterAll(async () => { await gw?.stop(); });
 
   const send = (pass: string, subject: string) => nodemailer.createTransport({
@@ -27,11 +21,11 @@ describe('login cache through SMTP submission (medgate serve)', () => {
   }).sendMail({ envelope: { from: PAUL, to: [JL] }, raw: rawMessage({ from: PAUL, to: [JL], subject }) });
 
   it('a client that reconnects is unlocked from the cache the second time; a wrong password in between is still refused', async () => {
-    const before = gw.mailbox(JL, 'INBOX').length;
+    const before = (await gw.mailbox(JL, 'INBOX')).length;
     await send(PASSWORD[PAUL]!, 'premier envoi');
     await expect(send(PASSWORD[PAUL]! + '!', 'mauvais mot de passe')).rejects.toMatchObject({ responseCode: 535 });
     await send(PASSWORD[PAUL]!, 'second envoi');
-    expect(gw.mailbox(JL, 'INBOX').length).toBe(before + 2);
-    expect(logins(gw, PAUL).slice(-3)).toEqual(['ok:full', 'refused:wrong-password', 'ok:cached']);
+    expect((await gw.mailbox(JL, 'INBOX')).length).toBe(before + 2);
+    expect((await logins(gw, PAUL)).slice(-3)).toEqual(['ok:full', 'refused:wrong-password', 'ok:cached']);
   });
 });

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditTrail } from '../../src/audit/audit-trail.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
@@ -30,11 +29,11 @@ describe('audit trail group commit (SQLite)', () => {
     expect(records.map((r) => r.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 2));
     records.forEach((r, i) => expect(r.action).toBe(`batch${i}`));
     // Another connection sees every record: they were committed, not just built.
-    const reader = new Database(file, { readonly: true });
+    const reader = SqliteStore.open(file);
     try {
-      expect((reader.prepare('SELECT COUNT(*) AS n FROM audit_log').get() as { n: number }).n).toBe(21);
+      expect(await reader.audit.count()).toBe(21);
     } finally {
-      reader.close();
+      await reader.close();
     }
     expect(await audit.verify()).toMatchObject({ ok: true, records: 21 });
   });

@@ -1,7 +1,7 @@
 import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawSmtpClient } from '../smtp/fixtures/smtp-client.js';
-import { JL, PASSWORD, PAUL, startSubmissionGateway, type SubmissionGateway } from '../smtp/fixtures/submission-gateway.js';
+import { JL, PASSWORD, PAUL, startSubmissionServe, type ServedSubmissionGateway } from '../smtp/fixtures/submission-gateway.js';
 
 /**
  * Issue 27 item 5: a flood of refused attempts writes a bounded number of hash-chained audit
@@ -15,9 +15,9 @@ const ADDRESS_BURST = 50;
 interface AuditLine { seq: number; actor: string; action: string; outcome: string; details: Record<string, unknown> }
 
 describe('refusal floods and the audit trail (medgate serve)', () => {
-  let gw: SubmissionGateway;
+  let gw: ServedSubmissionGateway;
   beforeAll(async () => {
-    gw = await startSubmissionGateway({
+    gw = await startSubmissionServe({ store: 'sqlite',
       extra: {
         audit: { refusals: { individualPerWindow: INDIVIDUAL, windowSeconds: WINDOW_SECONDS } },
         // One token a second: the burst does not refill noticeably while the flood runs.

@@ -7,7 +7,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import { loadConfig } from '../../dist/config/load.js';
+import { openStore } from '../../dist/store/index.js';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SERVE_NODE_FLAGS } from '../../src/runtime/node-flags.js';
@@ -129,13 +130,14 @@ describe('start-up races', () => {
         [init, node] = await Promise.all([runCli(['init', '--config', config]), tryServe(config)]);
         expect(init.code, `round ${round}, init: ${init.stderr}`).toBe(0);
         expect(node instanceof Error ? node.message : 'started', `round ${round}, serve`).toBe('started');
-        const db = new Database(path.join(root, 'data', 'medgate.db'), { readonly: true });
+        // Read through the store interfaces, beside the running node.
+        const store = await openStore(loadConfig(config), { nodeId: 'race-reader' });
         try {
-          const accounts = (db.prepare('SELECT address FROM accounts ORDER BY address').all() as { address: string }[]).map((r) => r.address);
+          const accounts = (await store.accounts.list()).map((a) => a.address).sort();
           expect(accounts, `round ${round}`).toEqual(DEMO_ADDRESSES);
-          expect((db.prepare("SELECT count(*) AS n FROM audit_log WHERE action = 'pki.init'").get() as { n: number }).n, `round ${round}: the test CA is made once`).toBe(1);
+          expect((await store.audit.list(1, 100_000)).filter((r) => r.action === 'pki.init'), `round ${round}: the test CA is made once`).toHaveLength(1);
         } finally {
-          db.close();
+          await store.close();
         }
         expect(banners(init, node instanceof Error ? [] : [node]), `round ${round}: the demo practice is made by one process`).toBe(1);
       } finally {

@@ -171,7 +171,7 @@ describe.skipIf(!available)('two gateway nodes over one PostgreSQL database', ()
 
   it('a delivery that outlasts the lease keeps its item: the delivering node renews the lease, the other does not deliver it again', async () => {
     const before = deliveredBy(node1) + deliveredBy(node2);
-    const already = mailboxBlobs(t.b, CLAIRE).length;
+    const already = (await mailboxBlobs(t.b, CLAIRE)).length;
     expect(await send(node1, 'slow peer')).toBe(true);
     // The peer stops answering (a real process, paused) for twice the lease while the item is being delivered.
     const peer = t.b.serve!.child;
@@ -183,21 +183,21 @@ describe.skipIf(!available)('two gateway nodes over one PostgreSQL database', ()
     } finally {
       peer.kill('SIGCONT');
     }
-    await waitFor(() => mailboxBlobs(t.b, CLAIRE).length > already, 60_000, 'the message on the peer');
+    await waitFor(async () => (await mailboxBlobs(t.b, CLAIRE)).length > already, 60_000, 'the message on the peer');
     await waitFor(async () => (await db.query("SELECT COUNT(*)::int AS n FROM queue_recipients WHERE status <> 'delivered'")).rows[0].n === 0, 30_000, 'delivered');
     await new Promise((r) => setTimeout(r, 1000)); // a second delivery, had there been one, would be logged by now
     expect(deliveredBy(node1) + deliveredBy(node2)).toBe(before + 1);
-    expect(mailboxBlobs(t.b, CLAIRE)).toHaveLength(already + 1);
+    expect((await mailboxBlobs(t.b, CLAIRE))).toHaveLength(already + 1);
   }, 120_000);
 
   it('300 messages queued for the peer through both nodes are delivered exactly once, both nodes working', async () => {
-    const already = mailboxBlobs(t.b, CLAIRE).length;
+    const already = (await mailboxBlobs(t.b, CLAIRE)).length;
     const [one0, two0] = [deliveredBy(node1), deliveredBy(node2)];
     const results = await Promise.all(Array.from({ length: 300 }, (_, i) => send(i % 2 ? node2 : node1, `lot ${i}`)));
     expect(results.filter(Boolean)).toHaveLength(300);
-    await waitFor(() => mailboxBlobs(t.b, CLAIRE).length >= already + 300, 180_000, '300 messages on the peer');
+    await waitFor(async () => (await mailboxBlobs(t.b, CLAIRE)).length >= already + 300, 180_000, '300 messages on the peer');
     await waitFor(async () => (await db.query("SELECT COUNT(*)::int AS n FROM queue_recipients WHERE status <> 'delivered'")).rows[0].n === 0, 30_000, 'every recipient delivered');
-    expect(mailboxBlobs(t.b, CLAIRE)).toHaveLength(already + 300);
+    expect((await mailboxBlobs(t.b, CLAIRE))).toHaveLength(already + 300);
     // Each delivery is logged by the node that made it: both worked, and none was made twice.
     // The log line follows the database update: wait for the lines themselves, then for any late second delivery.
     await waitFor(() => deliveredBy(node1) - one0 + deliveredBy(node2) - two0 >= 300, 10_000, '300 delivery log lines');
@@ -209,7 +209,7 @@ describe.skipIf(!available)('two gateway nodes over one PostgreSQL database', ()
   }, 300_000);
 
   it('kill -9 of node 1 under load: every acknowledged message arrives once, node 2 takes node 1\'s claimed items after the lease', async () => {
-    const already = mailboxBlobs(t.b, CLAIRE).length;
+    const already = (await mailboxBlobs(t.b, CLAIRE)).length;
     const itemsBefore = (await db.query("SELECT COUNT(*)::int AS n FROM queue_items")).rows[0].n as number;
     const node1Id = nodeIdOf(node1);
     let acknowledged = 0;
@@ -237,11 +237,11 @@ describe.skipIf(!available)('two gateway nodes over one PostgreSQL database', ()
     await waitFor(async () => (await db.query("SELECT COUNT(*)::int AS n FROM queue_recipients WHERE status <> 'delivered'")).rows[0].n === 0, 120_000, 'node 2 delivering everything');
     const left = await db.query("SELECT COUNT(*)::int AS n FROM queue_recipients WHERE queue_id = ANY($1) AND status = 'delivered'", [killedClaims]);
     expect(left.rows[0].n).toBe(killedClaims.length);
-    await waitFor(() => mailboxBlobs(t.b, CLAIRE).length >= already + acknowledged, 60_000, 'every acknowledged message on the peer');
+    await waitFor(async () => (await mailboxBlobs(t.b, CLAIRE)).length >= already + acknowledged, 60_000, 'every acknowledged message on the peer');
     // Exactly the acknowledged ones (a 250 that did not commit, or a message placed twice, would show).
     const queued = await db.query("SELECT COUNT(*)::int AS n FROM queue_items");
-    expect(mailboxBlobs(t.b, CLAIRE).length - already).toBe(queued.rows[0].n - itemsBefore);
-    expect(mailboxBlobs(t.b, CLAIRE).length - already).toBeGreaterThanOrEqual(acknowledged);
+    expect((await mailboxBlobs(t.b, CLAIRE)).length - already).toBe(queued.rows[0].n - itemsBefore);
+    expect((await mailboxBlobs(t.b, CLAIRE)).length - already).toBeGreaterThanOrEqual(acknowledged);
   }, 300_000);
 
   it('the audit chain, written by both nodes, verifies', async () => {

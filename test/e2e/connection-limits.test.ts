@@ -4,7 +4,7 @@ import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawSmtpClient } from '../smtp/fixtures/smtp-client.js';
-import { JL, PASSWORD, PAUL, rawMessage, startSubmissionGateway, type SubmissionGateway } from '../smtp/fixtures/submission-gateway.js';
+import { JL, PASSWORD, PAUL, rawMessage, startSubmissionServe, type ServedSubmissionGateway } from '../smtp/fixtures/submission-gateway.js';
 
 /**
  * Issue 27 item 4: connection limits on every listener, with real sockets against `medgate serve`.
@@ -17,12 +17,12 @@ const RELAY_LIMITS = { maxConnections: 50, maxPerAddress: 40, maxUnauthenticated
 const LIMITS = { maxConnections: 400, maxPerAddress: 40, maxUnauthenticated: 60, preAuthSeconds: 5, minBytesPerSecond: 50, rateGraceSeconds: 1 };
 
 describe('connection limits (medgate serve, real sockets)', () => {
-  let gw: SubmissionGateway;
+  let gw: ServedSubmissionGateway;
   let doctor: ImapFlow;
   const opened: net.Socket[] = [];
 
   beforeAll(async () => {
-    gw = await startSubmissionGateway({
+    gw = await startSubmissionServe({ store: 'sqlite',
       extra: { limits: { connections: { submission: LIMITS, relay: RELAY_LIMITS, imap: { ...LIMITS, maxPerAddress: 300 } } } },
     });
     // JL is logged in before any flood starts, and stays so.

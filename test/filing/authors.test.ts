@@ -2,7 +2,8 @@
  * Author and transmitter (issue 30): the rights matrix judges a document's author. Judged against a
  * real directory (SQLite store), as the submission check, the relay check and filing do.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeOnStores } from '../helpers/stores.js';
 import { authorMark, firstRefusal, judgeDocuments, type AuthorsConfig } from '../../src/filing/index.js';
 import type { DirectoryEntry } from '../../src/store/types.js';
 import { filingFixture, type FilingFixture } from './helpers.js';
@@ -18,11 +19,11 @@ const BIO = entry('anne.biologiste@labo-biotest.medgate.test', '810100000033', '
 const CARDIO = entry('claire.martin@cardio-sceaux.medgate.test', '810100000025', 'MARTIN', 'SM04', 'Cardiologie et maladies vasculaires');
 const CONFIG: AuthorsConfig = { hprimLabs: { LABOBIO01: BIO.address } };
 
-describe('authors and transmitters', () => {
+describeOnStores('authors and transmitters', (store) => {
   let fx: FilingFixture;
   let dir: { lookup(a: string): Promise<DirectoryEntry | undefined>; find(q: string): Promise<DirectoryEntry[]> };
   beforeAll(async () => {
-    fx = await filingFixture();
+    fx = await filingFixture(store);
     for (const e of [GP, BIO, CARDIO]) await fx.store.directory.upsert(e);
     dir = { lookup: (a) => fx.store.directory.get(a), find: (q) => fx.store.directory.findByIdentifier(q) };
   });

@@ -1,25 +1,64 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import type { RoutingHeader, Verification } from '../../src/crypto/seal/index.js';
 import { FilingService } from '../../src/filing/index.js';
+import { PgStore } from '../../src/store/postgres/pg-store.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import type { Store } from '../../src/store/types.js';
+import type { StoreKind } from '../helpers/stores.js';
+import { createTestDatabase } from '../helpers/postgres.js';
 
 export interface FilingFixture {
+  kind: StoreKind;
   dir: string;
-  dbFile: string;
-  store: SqliteStore;
+  store: Store;
   filing: FilingService;
+  /**
+   * Everything the store holds, as raw bytes: the SQLite file and its WAL, or every row of every
+   * table of the PostgreSQL database as text (what a stolen disk or dump would show).
+   */
+  rawContents(): Promise<Buffer[]>;
   close(): Promise<void>;
 }
 
-export async function filingFixture(): Promise<FilingFixture> {
+export async function filingFixture(kind: StoreKind = 'sqlite'): Promise<FilingFixture> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medgate-filing-'));
-  const dbFile = path.join(dir, 'medgate.db');
-  const store = SqliteStore.open(dbFile);
+  if (kind === 'sqlite') {
+    const dbFile = path.join(dir, 'medgate.db');
+    const store = SqliteStore.open(dbFile);
+    await store.migrate();
+    const filing = await FilingService.open(store.filing, dir);
+    return {
+      kind, dir, store, filing,
+      rawContents: async () => [dbFile, `${dbFile}-wal`].filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f)),
+      async close() { await store.close(); fs.rmSync(dir, { recursive: true, force: true }); },
+    };
+  }
+  const db = await createTestDatabase();
+  const store = await PgStore.open({ url: db.url, nodeId: 'filing-test', poolSize: 4 });
   await store.migrate();
   const filing = await FilingService.open(store.filing, dir);
-  return { dir, dbFile, store, filing, async close() { await store.close(); fs.rmSync(dir, { recursive: true, force: true }); } };
+  return {
+    kind, dir, store, filing,
+    async rawContents() {
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      try {
+        const tables = (await c.query<{ t: string }>("SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'")).rows;
+        const out: Buffer[] = [];
+        for (const { t } of tables) {
+          const rows = (await c.query<{ r: string }>(`SELECT x::text AS r FROM "${t}" x`)).rows;
+          out.push(Buffer.from(rows.map((r) => r.r).join('\n'), 'utf8'));
+        }
+        return out;
+      } finally {
+        await c.end();
+      }
+    },
+    async close() { await store.close(); await db.drop(); fs.rmSync(dir, { recursive: true, force: true }); },
+  };
 }
 
 export const VERIFIED: Verification = { valid: true, signer: 'paul.demo@cabinet-antony.medgate.test', fingerprint: 'ab'.repeat(20) };

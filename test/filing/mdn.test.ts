@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import nodemailer from 'nodemailer';
 import { runCli, SAMPLES } from '../helpers/gateway.js';
-import { B_DOMAIN, PASSWORD, PAUL, caPem, openDb, serve, setupTwoGateways, submitter, waitFor, type TwoGateways } from '../smtp/relay-fixture.js';
+import { B_DOMAIN, PASSWORD, PAUL, caPem, filedDocuments, serve, setupTwoGateways, submitter, waitFor, type TwoGateways } from '../smtp/relay-fixture.js';
 
 const RMP = `rmp@${B_DOMAIN}`;
 
@@ -163,11 +163,7 @@ describe('read receipts (MDN) from a record server on another gateway', () => {
     expect(parsed.subject).toMatch(/denied/);
     expect(mdn!.source.toString('utf8')).not.toMatch(/DUPONT|Jean|Hémoglobine/);
     // Nothing delivered to the record server, nothing filed.
-    const db = openDb(t.b);
-    try {
-      const rows = db.prepare("SELECT COUNT(*) AS n FROM filing_documents WHERE sender_address = ? AND type = 'biology'").get(PAUL) as { n: number };
-      expect(rows.n).toBe(0);
-    } finally { db.close(); }
+    expect((await filedDocuments(t.b)).filter((d) => d.senderAddress === PAUL && d.type === 'biology')).toHaveLength(0);
     await new Promise((r) => setTimeout(r, 1000));
     expect(await receiptsFor(originalId)).toHaveLength(1);
   }, 120_000);
@@ -182,6 +178,8 @@ describe('read receipts (MDN) from a record server on another gateway', () => {
     // Kill B (SIGKILL) and put its store in the state a crash right after the filing transaction
     // leaves: the receipt recorded, not marked sent. (Worse than that: it was in fact sent already.)
     await t.b.serve!.stop('SIGKILL');
+    // Fault injection below the store interfaces (they have no way to unmark a receipt): raw SQL on
+    // B's SQLite file while B is down. This suite runs on SQLite only.
     const rw = new Database(path.join(t.b.dir, 'data', 'medgate.db'));
     try {
       const changed = rw.prepare('UPDATE filing_receipts SET sent_at = NULL WHERE original_message_id = ?').run(originalId).changes;
@@ -191,12 +189,10 @@ describe('read receipts (MDN) from a record server on another gateway', () => {
 
     // The start-up pass sends it again (B's log says so, and its queue delivers it to A); the fixed
     // outer Message-ID makes it the same message for A's relay, which does not place it twice.
-    await waitFor(() => {
-      const db = openDb(t.b);
-      try {
-        const r = db.prepare('SELECT sent_at FROM filing_receipts WHERE original_message_id = ?').get(originalId) as { sent_at: string | null };
-        return r.sent_at !== null && t.b.serve!.logs.some((l) => l.includes('"msg":"read receipt sent"')) && t.b.serve!.logs.some((l) => l.includes('<mdn.') && l.includes('"msg":"queue: delivered"'));
-      } finally { db.close(); }
+    await waitFor(async () => {
+      // Marked sent again: no longer among the pending receipts.
+      const pending = (await (await t.b.store()).filing.pendingReceipts(10_000)).some((r) => r.originalMessageId === originalId);
+      return !pending && t.b.serve!.logs.some((l) => l.includes('"msg":"read receipt sent"')) && t.b.serve!.logs.some((l) => l.includes('<mdn.') && l.includes('"msg":"queue: delivered"'));
     }, 60_000, 'the receipt sent again after the restart');
     const audit = (await t.b.cli('audit', 'list')).stdout.split('\n').filter((l) => l.includes('"filing.receipt"') && l.includes('"outcome":"ok"'));
     expect(audit.length).toBeGreaterThanOrEqual(2); // this one and its resend (more when the other tests ran)

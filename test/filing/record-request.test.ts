@@ -12,6 +12,9 @@ import nodemailer from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Store } from '../../src/store/types.js';
+import { loadConfig } from '../../dist/config/load.js';
+import { openStore } from '../../dist/store/index.js';
 import { armoredPayload } from '../../src/crypto/seal/sealed-message.js';
 import { dearmorMessage } from '../../src/crypto/seal/radix64.js';
 import { contentPacketOf, splitSessionKeyPackets } from '../../src/filing/rewrap.js';
@@ -38,7 +41,9 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
   let config: string;
   let serve: ServeProcess;
   let caPem: string;
-  let db: Database.Database;
+  /** The gateway's store, opened beside the serving process: tests read through its interfaces. */
+  let store: Store;
+  let dbFile: string;
   let patientId: string;
   let accessCode: string;
   let summaryDoc: string;
@@ -78,12 +83,14 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
   }
 
   /** Sealed bytes as stored in a user's mailbox (read straight from the store). */
-  const storedBlobs = (owner: string, mailbox: string): Buffer[] => (db.prepare(
-    'SELECT b.data FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id JOIN blobs b ON b.id = m.blob_id WHERE x.owner = ? AND x.name = ? ORDER BY m.uid',
-  ).all(owner, mailbox) as Array<{ data: Buffer }>).map((r) => r.data);
+  const storedBlobs = async (owner: string, mailbox: string): Promise<Buffer[]> => {
+    const box = await store.mail.getMailbox(owner, mailbox);
+    if (!box) return [];
+    return Promise.all((await store.mail.listMessages(box.id)).map(async (m) => (await store.mail.getBlob(m.blobId))!));
+  };
 
   const encryptionKeyIds = async (owner: string): Promise<string[]> => {
-    const armored = (db.prepare('SELECT pgp_public_key FROM directory_entries WHERE address = ?').get(owner) as { pgp_public_key: string }).pgp_public_key;
+    const armored = (await store.directory.get(owner))!.pgpPublicKey!;
     return (await openpgp.readKey({ armoredKey: armored })).getKeyIDs().map((k) => k.toHex());
   };
   const recipientsOf = async (sealed: Buffer): Promise<string[]> =>
@@ -104,7 +111,9 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
     ]);
     caPem = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
     serve = await startServe(config);
-    db = new Database(fs.readdirSync(dir, { recursive: true }).map(String).map((f) => path.join(dir, f)).find((f) => f.endsWith('medgate.db'))!, { readonly: true });
+    const loaded = loadConfig(config);
+    store = await openStore(loaded, { nodeId: 'record-request-reader' });
+    dbFile = path.resolve(loaded.dataDir, loaded.store.sqlite.file);
 
     await submit(await build('Synthèse médicale DUPONT', 'Volet de synthese medicale: HTA, diabete de type 2.\n'));
     await submit(await build('Courrier DUPONT', 'Courrier de suivi, tension stable.\n'));
@@ -118,7 +127,7 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
   }, 180_000);
 
   afterAll(async () => {
-    db?.close();
+    await store?.close();
     await serve?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -134,7 +143,7 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
     const notDoctor = await send('--to', RMP, '--access-code', accessCode);
     expect(notDoctor.stderr).toMatch(/only a health professional/);
 
-    expect(storedBlobs(JL, 'INBOX')).toHaveLength(0);
+    expect(await storedBlobs(JL, 'INBOX')).toHaveLength(0);
     const refusals = (await audit()).filter((a) => a.action === 'filing.request');
     expect(refusals.map((a) => [a.outcome, a.actor, a.details.reason])).toEqual([
       ['refused', JL, 'access-code-required'], ['refused', JL, 'access-code-wrong'], ['refused', RMP, 'not-a-health-professional'],
@@ -147,8 +156,8 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
     expect(JSON.parse(r.stdout)).toMatchObject({ patientId, basis: 'access-code', documents: 2, messages: 2, delivery: 'local' });
 
     // Byte level: only the session-key packets changed; the record server's copy is untouched.
-    const original = storedBlobs(RMP, 'INBOX');
-    const sent = storedBlobs(JL, 'INBOX');
+    const original = await storedBlobs(RMP, 'INBOX');
+    const sent = await storedBlobs(JL, 'INBOX');
     expect(sent).toHaveLength(2);
     const jlKeys = await encryptionKeyIds(JL);
     const rmpKeys = await encryptionKeyIds(RMP);
@@ -206,10 +215,10 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
     const listed = JSON.parse((await must(cli('patients', 'emergencies', '--json'), 'emergencies')).stdout) as Array<{ doctor: string; patientId: string; outcome: string; reason: string }>;
     expect(listed).toEqual([expect.objectContaining({ doctor: URG, patientId, outcome: 'sent', reason })]);
     expect((await must(cli('patients', 'emergencies'), 'emergencies text')).stdout).toMatch(/urgences@.*sent.*reason: Patient inconscient/);
-    const rows = db.prepare('SELECT reason_enc FROM filing_requests WHERE basis = ?').all('emergency') as Array<{ reason_enc: string }>;
+    const rows = await store.filing.listRequests('emergency');
     expect(rows).toHaveLength(1);
-    expect(rows[0]!.reason_enc).toMatch(/^v1:/);
-    expect(rows[0]!.reason_enc).not.toContain('inconscient');
+    expect(rows[0]!.reasonEnc).toMatch(/^v1:/);
+    expect(rows[0]!.reasonEnc).not.toContain('inconscient');
   }, 60_000);
 
   it('a doctor on a peer gateway gets the record through the outbound queue, sealed to their key', async () => {
@@ -236,7 +245,7 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
       const queued = JSON.parse((await must(cli('queue', 'list', '--all', '--json'), 'queue list')).stdout) as Array<{ envelopeFrom: string; blobId: string; recipients: Array<{ recipient: string }> }>;
       const item = queued.find((q) => q.recipients.some((x) => x.recipient === CLAIRE));
       expect(item?.envelopeFrom).toBe(RMP);
-      const blob = (db.prepare('SELECT data FROM blobs WHERE id = ?').get(item!.blobId) as { data: Buffer }).data;
+      const blob = (await store.mail.getBlob(item!.blobId))!;
       const claireKeys = await encryptionKeyIds(CLAIRE);
       expect(await recipientsOf(blob)).toEqual([expect.toSatisfy((k: string) => claireKeys.includes(k))]);
     } finally {
@@ -253,12 +262,14 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
     expect(mail[0]!.source).toMatch(/^X-Medgate-Signature: valid; signer=paul\.demo@/m);
     const unknownDoc = await send('--to', PAUL, '--document', 'no-such-document');
     expect(unknownDoc.stderr).toMatch(/FILING_DOCUMENT_NOT_FOUND/);
-    const requests = db.prepare('SELECT basis, outcome FROM filing_requests ORDER BY at').all() as Array<{ basis: string; outcome: string }>;
+    const requests = await store.filing.listRequests();
     expect(requests.filter((q) => q.outcome === 'sent').map((q) => q.basis)).toEqual(['access-code', 'emergency', 'access-code', 'treating']);
   }, 60_000);
 
   it('a request that fails on one document sends none of them: retrying never gives the doctor a document twice', async () => {
-    const rw = new Database(db.name);
+    // Fault injection below the store interfaces (they cannot damage a stored blob): raw SQL on the
+    // gateway's SQLite file.
+    const rw = new Database(dbFile);
     try {
       const letter = (rw.prepare("SELECT blob_id FROM filing_documents WHERE type = 'letter'").get() as { blob_id: string }).blob_id;
       const saved = (rw.prepare('SELECT data FROM blobs WHERE id = ?').get(letter) as { data: Buffer }).data;

@@ -2,7 +2,9 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { multipartWithPdf, simpleMessage } from './fixtures.js';
-import { PASSWORD, startHarness, USER, type Harness } from './harness.js';
+import { PASSWORD, startHarness, USER } from './harness.js';
+import { startStoreHarness } from './store-harness.js';
+import { describeOnStores, type StoreKind } from '../helpers/stores.js';
 
 const SCRIPT = String.raw`
 import imaplib, json, ssl, sys
@@ -58,33 +60,41 @@ function runPython(port: number): Promise<Record<string, unknown>> {
   });
 }
 
-let h: Harness;
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterAll(async () => {
-  await h.close();
-});
+type AnyHarness = Pick<Awaited<ReturnType<typeof startHarness>>, 'tlsPort' | 'client' | 'close'> & { backend: { deliver(user: string, mailbox: string, raw: Buffer, flags?: string[]): Promise<unknown> } };
 
-describe('IMAP server with Python imaplib', () => {
-  it('works end to end over STARTTLS', async () => {
-    const first = multipartWithPdf('imaplib structure');
-    await h.backend.deliver(USER, 'INBOX', first);
-    await h.backend.deliver(USER, 'INBOX', simpleMessage({ from: 'alice@cabinet.example', subject: 'imaplib plain', body: 'hello' }), ['\\Seen']);
-    const out = await runPython(h.starttlsPort);
-    expect(out.caps_before).toContain('LOGINDISABLED');
-    expect(out.login_before_tls).toBe('refused');
-    expect(out.caps_after).toContain('AUTH=PLAIN');
-    expect(out.login).toBe('OK');
-    expect(out.exists).toBe(2);
-    expect(out.search).toBe('1 2');
-    expect(out.uid_unseen).toBe('1');
-    expect(out.fetch_meta).toContain(`RFC822.SIZE ${first.length}`);
-    expect(out.fetch_subject).toBe('Subject: imaplib structure\r\n\r\n');
-    expect(out.fetch_part).toBe('R=C3=A9sultat normal.\r\nDeuxi=C3=A8me ligne.');
-    expect(out.rfc822_len).toBe(first.length);
-    expect(out.store).toMatch(/FLAGS \(.*\\Flagged.*\)/);
-    // BODY[1.1] (not PEEK) marked the message \Seen.
-    expect(out.flags_after_fetch).toMatch(/\\Seen/);
+// The same suite on the memory backend and on both stores (StoreUserSession).
+describe('Python imaplib client [memory]', () => suite('memory'));
+describeOnStores('Python imaplib client', (store) => suite(store));
+
+function suite(backend: 'memory' | StoreKind): void {
+  let h: AnyHarness;
+  beforeAll(async () => {
+    h = backend === 'memory' ? await startHarness() : await startStoreHarness(backend);
   });
-});
+  afterAll(async () => {
+    await h.close();
+  });
+
+  describe('IMAP server with Python imaplib', () => {
+    it('works end to end over STARTTLS', async () => {
+      const first = multipartWithPdf('imaplib structure');
+      await h.backend.deliver(USER, 'INBOX', first);
+      await h.backend.deliver(USER, 'INBOX', simpleMessage({ from: 'alice@cabinet.example', subject: 'imaplib plain', body: 'hello' }), ['\\Seen']);
+      const out = await runPython(h.starttlsPort);
+      expect(out.caps_before).toContain('LOGINDISABLED');
+      expect(out.login_before_tls).toBe('refused');
+      expect(out.caps_after).toContain('AUTH=PLAIN');
+      expect(out.login).toBe('OK');
+      expect(out.exists).toBe(2);
+      expect(out.search).toBe('1 2');
+      expect(out.uid_unseen).toBe('1');
+      expect(out.fetch_meta).toContain(`RFC822.SIZE ${first.length}`);
+      expect(out.fetch_subject).toBe('Subject: imaplib structure\r\n\r\n');
+      expect(out.fetch_part).toBe('R=C3=A9sultat normal.\r\nDeuxi=C3=A8me ligne.');
+      expect(out.rfc822_len).toBe(first.length);
+      expect(out.store).toMatch(/FLAGS \(.*\\Flagged.*\)/);
+      // BODY[1.1] (not PEEK) marked the message \Seen.
+      expect(out.flags_after_fetch).toMatch(/\\Seen/);
+    });
+  });
+}

@@ -6,21 +6,16 @@
  * both are kept, the client's byte for byte — checked with the same Message-ID and another body,
  * and with the Bcc field a client keeps in its own copy but never sends.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prepareGateway, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
-import { PG_NOT_FOUND_BANNER, createTestDatabase, testPostgres } from '../helpers/postgres.js';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeOnStores, startInProcessGateway, type InProcessGateway } from '../helpers/in-process-gateway.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
 const JL = 'jl.letest@cabinet-antony.medgate.test';
 const PW = 'correct horse battery';
 
-const pgAvailable = !!testPostgres();
-if (!pgAvailable) console.warn(`!!! ${PG_NOT_FOUND_BANNER}`);
 
 /** A letter with a PDF and accented text, built once as a mail client does (bare LF lines, as MailComposer writes them). */
 async function letter(id: string, text: string, extra: { bcc?: string } = {}): Promise<Buffer> {
@@ -36,31 +31,19 @@ async function letter(id: string, text: string, extra: { bcc?: string } = {}): P
   return mail.build();
 }
 
-describe.each([
-  { store: 'sqlite' as const },
-  { store: 'postgres' as const },
-])('one Sent copy: submit with nodemailer, then APPEND the same bytes with imapflow ($store)', ({ store }) => {
-  const skip = store === 'postgres' && !pgAvailable;
-  let dir: string;
+describeOnStores('one Sent copy: submit with nodemailer, then APPEND the same bytes with imapflow', (store) => {
   let ca: string;
-  let gw: ServeProcess;
-  let database: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+  let gw: InProcessGateway;
 
   beforeAll(async () => {
-    if (skip) return;
-    dir = tempDir();
-    database = store === 'postgres' ? await createTestDatabase('sentcopy') : undefined;
-    const config = writeGatewayConfig(dir, database ? { extra: { store: { driver: 'postgres', postgres: { url: database.url } } } } : {});
-    await prepareGateway(config, [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW }]);
-    ca = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
-    gw = await startServe(config);
+    gw = await startInProcessGateway({ store, accounts: [
+      { address: PAUL, kind: 'person', rpps: '10100000017', password: PW },
+      { address: JL, kind: 'person', rpps: '10100000041', password: PW },
+    ] });
+    ca = gw.caPem;
   }, 240_000);
 
-  afterAll(async () => {
-    await gw?.stop().catch(() => undefined);
-    await database?.drop().catch(() => undefined);
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(async () => { await gw?.stop(); });
 
   const imap = (): ImapFlow => {
     const c = new ImapFlow({ host: '127.0.0.1', port: gw.ports.imapTls!, secure: true, logger: false, tls: { ca, servername: 'localhost' }, auth: { user: PAUL, pass: PW } });
@@ -93,7 +76,7 @@ describe.each([
   };
   const withId = (copies: Array<{ uid: number; source: string }>, id: string) => copies.filter((m) => m.source.includes(`<${id}@`));
 
-  it.skipIf(skip)('the same bytes: APPEND answers OK [APPENDUID] with the copy the gateway filed, and Sent keeps one', async () => {
+  it('the same bytes: APPEND answers OK [APPENDUID] with the copy the gateway filed, and Sent keeps one', async () => {
     const raw = await letter('same-bytes', 'Cher confrère,\n\nje vous adresse Mme Lefèvre, vue ce jour.\n');
     await submit(raw);
     const c = imap();
@@ -118,7 +101,7 @@ describe.each([
     }
   }, 120_000);
 
-  it.skipIf(skip)('two connections APPENDing the same bytes at once both name the gateway\'s copy: still one', async () => {
+  it('two connections APPENDing the same bytes at once both name the gateway\'s copy: still one', async () => {
     const raw = await letter('racing', 'Bonjour,\n\nrésultats de la biologie joints.\n');
     await submit(raw);
     const a = imap();
@@ -134,7 +117,7 @@ describe.each([
     }
   }, 120_000);
 
-  it.skipIf(skip)('same Message-ID, other content: both kept, the client\'s copy byte for byte', async () => {
+  it('same Message-ID, other content: both kept, the client\'s copy byte for byte', async () => {
     const submitted = await letter('edited', 'Cher confrère,\n\nversion envoyée.\n');
     const edited = await letter('edited', 'Cher confrère,\n\nversion corrigée après envoi.\n');
     await submit(submitted);
@@ -155,7 +138,7 @@ describe.each([
     }
   }, 120_000);
 
-  it.skipIf(skip)('the client\'s copy carries the Bcc field it did not send: both kept, the Bcc recipients stay visible', async () => {
+  it('the client\'s copy carries the Bcc field it did not send: both kept, the Bcc recipients stay visible', async () => {
     const raw = await letter('with-bcc', 'Chère consœur,\n\nen copie cachée à la secrétaire.\n', { bcc: JL });
     expect(raw.toString('latin1')).toMatch(/^Bcc: /m);
     await submit(raw, [JL]);

@@ -1,6 +1,8 @@
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLAIRE, JL, PASSWORD, PAUL, caPem, mailboxBlobs, openDb, serve, setupTwoGateways, waitFor, type TwoGateways } from './relay-fixture.js';
+import { CLAIRE, JL, PASSWORD, PAUL, caPem, mailboxBlobs, serve, setupTwoGateways, waitFor, type TwoGateways } from './relay-fixture.js';
 
 const MESSAGES = 240;
 const CLIENTS = 8;
@@ -66,15 +68,12 @@ describe('crash: kill -9 while a few hundred messages are being submitted', () =
     expect(acked.length + refused.length).toBe(MESSAGES);
 
     await serve(t.a); // restart on the same data directory
-    await waitFor(() => {
-      const db = openDb(t.a);
-      try {
-        return (db.prepare("SELECT COUNT(*) AS n FROM queue_recipients WHERE status != 'delivered'").get() as { n: number }).n === 0;
-      } finally { db.close(); }
-    }, 60_000, 'the queue to drain');
+    await waitFor(async () => (await (await t.a.store()).queue.list()).every((i) => i.recipients.every((r) => r.status === 'delivered')), 60_000, 'the queue to drain');
 
     // Map each acknowledged submission to its sealed Message-ID through the sender's Sent copy.
-    const db = openDb(t.a);
+    // The store interfaces have no lookup by delivery key: read-only SQL on A's SQLite file (this
+    // suite runs on SQLite only; it kills a real serve process).
+    const db = new Database(path.join(t.a.dir, 'data', 'medgate.db'), { readonly: true, fileMustExist: true });
     const sentCopy = db.prepare(`SELECT b.data AS data FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.delivery_key = ?`);
     const sealedIdOf = new Map<string, string>();
     for (const s of acked) {
@@ -84,8 +83,8 @@ describe('crash: kill -9 while a few hundred messages are being submitted', () =
     }
     db.close();
 
-    const jlInbox = countById(mailboxBlobs(t.a, JL));
-    const claireInbox = countById(mailboxBlobs(t.b, CLAIRE));
+    const jlInbox = countById((await mailboxBlobs(t.a, JL)));
+    const claireInbox = countById((await mailboxBlobs(t.b, CLAIRE)));
     for (const s of acked) {
       const id = sealedIdOf.get(s.queuedAs!)!;
       if (s.to.includes(JL)) expect(jlInbox.get(id), `message ${s.n} for ${JL}`).toBe(1);

@@ -33,8 +33,8 @@ describe('revocation data on the relay: a CRL hiccup is temporary, a revocation 
   const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${t.b.serve!.ports.http}/metrics`)).text();
 
   it('B\'s CRL missing for a while: 451 4.7.0 to A, A retries, the message arrives after the CRL returns, no DSN to the sender', async () => {
-    const inboxA = mailboxBlobs(t.a, PAUL).length;
-    const before = mailboxBlobs(t.b, CLAIRE).length;
+    const inboxA = (await mailboxBlobs(t.a, PAUL)).length;
+    const before = (await mailboxBlobs(t.b, CLAIRE)).length;
     fs.renameSync(bCrl, `${bCrl}.away`);
     try {
       const info = await submitter(t, t.a, PAUL).sendMail({
@@ -55,18 +55,18 @@ describe('revocation data on the relay: a CRL hiccup is temporary, a revocation 
       await waitFor(() => t.b.serve!.logs.filter((l) => l.includes('revocation data unavailable, peer told to retry')).length >= 2, 30_000, 'two refused attempts');
       // Said once in the log when it happened (checked every 5 s), besides each refusal's line.
       await waitFor(() => t.b.serve!.logs.some((l) => /revocation data unavailable: certificates/.test(l)), 20_000, 'the log line saying the CRL is unavailable');
-      expect(mailboxBlobs(t.b, CLAIRE)).toHaveLength(before);
+      expect((await mailboxBlobs(t.b, CLAIRE))).toHaveLength(before);
     } finally {
       fs.renameSync(`${bCrl}.away`, bCrl);
     }
-    await waitFor(() => mailboxBlobs(t.b, CLAIRE).length > before, 30_000, 'delivery once the CRL is back');
-    expect(mailboxBlobs(t.b, CLAIRE)).toHaveLength(before + 1);
+    await waitFor(async () => (await mailboxBlobs(t.b, CLAIRE)).length > before, 30_000, 'delivery once the CRL is back');
+    expect((await mailboxBlobs(t.b, CLAIRE))).toHaveLength(before + 1);
     expect(await metrics()).toMatch(/^medgate_crl_unavailable 0$/m);
     const list = (await t.a.cli('queue', 'list')).stdout;
     expect(list).not.toMatch(/failed/);
     // No failure (nor any other) report came back to the sender.
     await new Promise((r) => setTimeout(r, 1000));
-    expect(mailboxBlobs(t.a, PAUL)).toHaveLength(inboxA);
+    expect((await mailboxBlobs(t.a, PAUL))).toHaveLength(inboxA);
   }, 90_000);
 
   it('a peer revoked while its connection stays open: its next MAIL FROM on that connection is refused as revoked', async () => {

@@ -1,28 +1,21 @@
-import fs from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
-import { createContext, type GatewayContext } from '../../src/context.js';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { GatewayContext } from '../../src/context.js';
 import { DeliveryService } from '../../src/smtp/delivery.js';
-import { prepareGateway, tempDir, writeGatewayConfig } from '../helpers/gateway.js';
+import { describeOnStores, prepareGatewayData, type PreparedGateway } from '../helpers/in-process-gateway.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
 const JL = 'jl.letest@cabinet-antony.medgate.test';
 const PW = 'correct horse battery';
 
-describe('DeliveryService: once committed, a message is accepted whatever happens next', () => {
-  let dir: string;
+describeOnStores('DeliveryService: once committed, a message is accepted whatever happens next', (store) => {
+  let prepared: PreparedGateway;
   let ctx: GatewayContext;
 
   beforeAll(async () => {
-    dir = tempDir();
-    const config = writeGatewayConfig(dir);
-    await prepareGateway(config, [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW }]);
-    ctx = await createContext(loadConfig(config), { logDestination: 'stderr' });
+    prepared = await prepareGatewayData({ store, accounts: [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW }] });
+    ctx = prepared.ctx;
   }, 120_000);
-  afterAll(async () => {
-    await ctx?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(async () => { await prepared?.dispose(); });
 
   it('an audit store failing after the commit does not fail the submission (the client would retry and get it twice)', async () => {
     const sender = await ctx.accounts.unlock(PAUL, PW);

@@ -19,19 +19,19 @@ describe('outbound delivery to a revoked peer gateway', () => {
 
   it('is refused once B\'s certificate is on the CRL, even though A still holds a pooled connection to B; the message stays queued', async () => {
     // A delivers to B first: its pooled connection to B stays open (up to 30 s idle, 100 messages).
-    const first = mailboxBlobs(t.b, CLAIRE).length;
+    const first = (await mailboxBlobs(t.b, CLAIRE)).length;
     await submitter(t, t.a, PAUL).sendMail({
       envelope: { from: PAUL, to: [CLAIRE] },
       raw: `From: ${PAUL}\r\nTo: ${CLAIRE}\r\nSubject: avant\r\nMessage-ID: <before-revocation@cabinet-antony.medgate.test>\r\n\r\nBonjour\r\n`,
     });
-    await waitFor(() => mailboxBlobs(t.b, CLAIRE).length > first, 30_000, 'the first message to reach B');
+    await waitFor(async () => (await mailboxBlobs(t.b, CLAIRE)).length > first, 30_000, 'the first message to reach B');
 
     const bCert = path.join(t.b.dir, 'data', 'tls', 'gateway.crt.pem');
     const serial = execFileSync('openssl', ['x509', '-in', bCert, '-noout', '-serial']).toString().trim().split('=')[1]!;
     const revoked = await t.a.cli('pki', 'revoke', serial);
     expect(revoked.code, revoked.stderr).toBe(0);
 
-    const before = mailboxBlobs(t.b, CLAIRE).length;
+    const before = (await mailboxBlobs(t.b, CLAIRE)).length;
     const info = await submitter(t, t.a, PAUL).sendMail({
       envelope: { from: PAUL, to: [CLAIRE] },
       raw: `From: ${PAUL}\r\nTo: ${CLAIRE}\r\nSubject: avis\r\nMessage-ID: <revoked-peer@cabinet-antony.medgate.test>\r\n\r\nBonjour\r\n`,
@@ -42,7 +42,7 @@ describe('outbound delivery to a revoked peer gateway', () => {
       return /last error: .*revoked/.test(out) ? out : undefined;
     }, 30_000, 'a delivery attempt refused for revocation');
     expect(list).toMatch(new RegExp(`${CLAIRE}\\s+pending`));
-    expect(mailboxBlobs(t.b, CLAIRE)).toHaveLength(before);
+    expect((await mailboxBlobs(t.b, CLAIRE))).toHaveLength(before);
   }, 90_000);
 
   it('retrying a large message to the refused peer does not leak an open file per attempt', async () => {

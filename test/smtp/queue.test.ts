@@ -1,18 +1,18 @@
 import fs from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeOnStores } from '../helpers/in-process-gateway.js';
 import YAML from 'yaml';
 import { runCli } from '../helpers/gateway.js';
-import { CLAIRE, PASSWORD, PAUL, mailboxBlobs, openDb, serve, setupTwoGateways, submitter, waitFor, type GatewayHandle, type TwoGateways } from './relay-fixture.js';
+import { CLAIRE, PASSWORD, PAUL, mailboxBlobs, serve, setupTwoGateways, submitter, waitFor, type GatewayHandle, type TwoGateways } from './relay-fixture.js';
 
-interface RecipientRow { queue_id: string; recipient: string; status: string; attempts: number; last_error: string | null; delay_notified: number }
+interface RecipientRow { queue_id: string; recipient: string; status: string; attempts: number; last_error: string | null; delay_notified: boolean }
 
-function queueRows(g: GatewayHandle): RecipientRow[] {
-  const db = openDb(g);
-  try {
-    return db.prepare('SELECT queue_id, recipient, status, attempts, last_error, delay_notified FROM queue_recipients').all() as RecipientRow[];
-  } finally {
-    db.close();
-  }
+/** Every recipient of every queued item, through the store's queue interface. */
+async function queueRows(g: GatewayHandle): Promise<RecipientRow[]> {
+  const items = await (await g.store()).queue.list();
+  return items.flatMap((i) => i.recipients.map((r) => ({
+    queue_id: i.id, recipient: r.recipient, status: r.status, attempts: r.attempts, last_error: r.lastError, delay_notified: r.delayNotified,
+  })));
 }
 
 function message(subject: string): string {
@@ -48,19 +48,19 @@ function reportParts(report: string): Array<{ type: string; body: string }> {
 const openAsPaul = (t: TwoGateways, sealed: Buffer) =>
   runCli(['message', 'open', '--as', PAUL, '--password', PASSWORD, '--config', t.a.config], { input: sealed.toString('latin1') });
 
-describe('outbound queue: retries, delivery once, delay notices and non-delivery reports', () => {
+describeOnStores('outbound queue: retries, delivery once, delay notices and non-delivery reports', (store) => {
   let t: TwoGateways;
 
   beforeAll(async () => {
-    t = await setupTwoGateways({ queue: { retryBaseSeconds: 0.2, retryMaxSeconds: 1, pollMs: 100, maxLifetimeHours: 1, delayNoticeAfterMinutes: 60 } });
+    t = await setupTwoGateways({ store, queue: { retryBaseSeconds: 0.2, retryMaxSeconds: 1, pollMs: 100, maxLifetimeHours: 1, delayNoticeAfterMinutes: 60 } });
     await serve(t.a); // B stays down for now
   }, 150_000);
   afterAll(async () => { await t?.cleanup(); });
 
   it('peer down → retries with backoff → peer up → delivered exactly once', async () => {
     const id = await submit(t, 'Retry me');
-    await waitFor(() => queueRows(t.a).find((r) => r.queue_id === id && r.attempts >= 3), 15_000, 'three failed attempts');
-    const pending = queueRows(t.a).find((r) => r.queue_id === id)!;
+    await waitFor(async () => (await queueRows(t.a)).find((r) => r.queue_id === id && r.attempts >= 3), 15_000, 'three failed attempts');
+    const pending = (await queueRows(t.a)).find((r) => r.queue_id === id)!;
     expect(pending.status).toBe('pending');
     expect(pending.last_error).toMatch(/ECONNREFUSED|connect/i);
     const list = await t.a.cli('queue', 'list');
@@ -68,13 +68,13 @@ describe('outbound queue: retries, delivery once, delay notices and non-delivery
     expect(list.stdout).toMatch(new RegExp(`${CLAIRE}\\s+pending\\s+attempts \\d+\\s+next \\S+\\s+last error: `));
 
     await serve(t.b);
-    await waitFor(() => queueRows(t.a).find((r) => r.queue_id === id && r.status === 'delivered'), 20_000, 'delivery');
+    await waitFor(async () => (await queueRows(t.a)).find((r) => r.queue_id === id && r.status === 'delivered'), 20_000, 'delivery');
     await new Promise((r) => setTimeout(r, 1000)); // more polls must not deliver again
-    expect(mailboxBlobs(t.b, CLAIRE)).toHaveLength(1);
+    expect((await mailboxBlobs(t.b, CLAIRE))).toHaveLength(1);
     const json = JSON.parse((await t.a.cli('queue', 'list', '--json', '--all')).stdout) as Array<{ id: string; recipients: Array<{ status: string; attempts: number }> }>;
     expect(json.find((i) => i.id === id)!.recipients[0]).toMatchObject({ status: 'delivered' });
     // No report was due: NOTIFY absent means FAILURE,DELAY, and neither happened.
-    expect(mailboxBlobs(t.a, PAUL, 'INBOX')).toHaveLength(0);
+    expect((await mailboxBlobs(t.a, PAUL, 'INBOX'))).toHaveLength(0);
   }, 60_000);
 
   it('peer down past the lifetime → a delay notice, then a sealed bilingual non-delivery report in the sender\'s INBOX', async () => {
@@ -87,8 +87,8 @@ describe('outbound queue: retries, delivery once, delay notices and non-delivery
 
     const id = await submit(t, 'Never delivered', { ret: 'HDRS', envid: 'LGC-4711' });
     const silent = await submit(t, 'Never told', { notify: ['NEVER'] });
-    await waitFor(() => queueRows(t.a).filter((r) => [id, silent].includes(r.queue_id) && r.status === 'failed').length === 2, 20_000, 'expiry');
-    const reports = mailboxBlobs(t.a, PAUL, 'INBOX');
+    await waitFor(async () => (await queueRows(t.a)).filter((r) => [id, silent].includes(r.queue_id) && r.status === 'failed').length === 2, 20_000, 'expiry');
+    const reports = (await mailboxBlobs(t.a, PAUL, 'INBOX'));
     expect(reports).toHaveLength(2); // delayed + failed for `id`, nothing for NOTIFY=NEVER
 
     const opened = await Promise.all(reports.map(async (b) => {
@@ -122,7 +122,7 @@ describe('outbound queue: retries, delivery once, delay notices and non-delivery
   }, 60_000);
 
   it('`medgate queue retry --failed` and `remove` act on an item and are audited', async () => {
-    const failed = queueRows(t.a).find((r) => r.status === 'failed')!;
+    const failed = (await queueRows(t.a)).find((r) => r.status === 'failed')!;
     const unknown = await t.a.cli('queue', 'retry', 'no-such-id');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('no queue item no-such-id');
@@ -132,7 +132,7 @@ describe('outbound queue: retries, delivery once, delay notices and non-delivery
     expect(retried.stdout).toContain('1 recipient(s) due now');
     const removed = await t.a.cli('queue', 'remove', failed.queue_id);
     expect(removed.code, removed.stderr).toBe(0);
-    expect(queueRows(t.a).some((r) => r.queue_id === failed.queue_id)).toBe(false);
+    expect((await queueRows(t.a)).some((r) => r.queue_id === failed.queue_id)).toBe(false);
     const audit = (await t.a.cli('audit', 'list', '--limit', '1000')).stdout;
     expect(audit).toContain('"action":"queue.retry"');
     expect(audit).toContain('"action":"queue.remove"');

@@ -1,13 +1,20 @@
 /**
  * Two gateways for the relay, queue and crash tests: cabinet-antony (A) and cardio-sceaux (B), one
  * shared test CA, peers pointing at each other's relay port on 127.0.0.1, directory exports
- * exchanged so each knows the other's users, keys and filing key.
+ * exchanged so each knows the other's users, keys and filing key. Each runs as a real `medgate
+ * serve` process (these tests stop, restart and kill them), on SQLite or on its own PostgreSQL
+ * database; the data folders are prepared through the services the CLI commands call
+ * (test/helpers/in-process-gateway.ts), and tests read the stores through their interfaces.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import nodemailer from 'nodemailer';
-import { DEMO_SAMPLES, runCli, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
+import type { Store } from '../../src/store/types.js';
+import { openStore } from '../../dist/store/index.js';
+import { ensureFilingKey } from '../../dist/crypto/gateway-keys.js';
+import { ensurePostmaster } from '../../dist/mailbox/postmaster.js';
+import { runCli, startServe, tempDir, type ServeProcess } from '../helpers/gateway.js';
+import { prepareGatewayData, type PreparedGateway, type StoreKind } from '../helpers/in-process-gateway.js';
 import { freePorts } from '../helpers/ports.js';
 
 export const A_DOMAIN = 'cabinet-antony.medgate.test';
@@ -22,8 +29,11 @@ export interface GatewayHandle {
   dir: string;
   config: string;
   relayPort: number;
+  kind: StoreKind;
   serve?: ServeProcess;
   cli(...args: string[]): ReturnType<typeof runCli>;
+  /** The gateway's store, opened from its config beside the serving process (for assertions). */
+  store(): Promise<Store>;
 }
 
 export interface TwoGateways {
@@ -41,6 +51,8 @@ async function must(p: ReturnType<typeof runCli>, what: string): Promise<string>
 }
 
 export interface TwoGatewayOptions {
+  /** Where both gateways keep their data (default SQLite). */
+  store?: StoreKind;
   queue?: Record<string, number>;
   /** Extra accounts (address → RPPS) per gateway. */
   extraUsers?: { a?: string[][]; b?: string[][] };
@@ -61,14 +73,14 @@ export function accountCert(t: { root: string }, address: string): { cert: strin
 export async function setupTwoGateways(o: TwoGatewayOptions = {}): Promise<TwoGateways> {
   const root = tempDir('medgate-relay-');
   const caDir = path.join(root, 'ca');
+  const kind = o.store ?? 'sqlite';
   const [relayA, relayB] = await freePorts(2);
   const queue = { pollMs: 100, retryBaseSeconds: 0.2, retryMaxSeconds: 1, delayNoticeAfterMinutes: 60, maxLifetimeHours: 1, ...o.queue };
-  const make = (name: string, domain: string, relayPort: number, peerDomain: string, peerPort: number, more: Record<string, unknown> = {}): GatewayHandle => {
+  const prepare = async (name: string, domain: string, relayPort: number, peerDomain: string, peerPort: number, users: string[][], services: Array<{ address: string; kind: 'application' | 'rmp' }> = [], more: Record<string, unknown> = {}): Promise<PreparedGateway> => {
     const dir = path.join(root, name);
     fs.mkdirSync(dir);
-    const config = writeGatewayConfig(dir, {
-      domain,
-      ports: { smtpRelay: relayPort },
+    const p = await prepareGatewayData({
+      store: kind, dir, domain, ports: { smtpRelay: relayPort },
       extra: {
         pki: { caDir, trustAnchors: [path.join(caDir, 'ca.pem')], crls: [path.join(caDir, 'crl.pem')] },
         peers: [{ domain: peerDomain, host: '127.0.0.1', port: peerPort }],
@@ -76,32 +88,58 @@ export async function setupTwoGateways(o: TwoGatewayOptions = {}): Promise<TwoGa
         limits: { maxMessageBytes: 40 * 1024 * 1024 },
         ...more,
       },
+      accounts: [
+        ...users.map(([address, rpps]) => ({ address: address!, kind: 'person' as const, rpps: rpps!, password: PASSWORD })),
+        ...services.map((x) => ({ address: x.address, kind: x.kind, password: PASSWORD })),
+      ],
     });
-    return { domain, dir, config, relayPort, cli: (...args: string[]) => runCli([...args, '--config', config]) };
+    if (o.certOut) {
+      const out = path.join(root, 'account-certs');
+      fs.mkdirSync(out, { recursive: true, mode: 0o700 });
+      for (const [address, c] of Object.entries(p.accounts)) {
+        fs.writeFileSync(path.join(out, `${address}.crt.pem`), c.certificatePem);
+        fs.writeFileSync(path.join(out, `${address}.key.pem`), c.certificateKeyPem, { mode: 0o600 });
+      }
+    }
+    return p;
   };
-  const a = make('a', A_DOMAIN, relayA!, B_DOMAIN, relayB!, o.config?.a);
-  const b = make('b', B_DOMAIN, relayB!, A_DOMAIN, relayA!, o.config?.b);
-  await must(a.cli('pki', 'init'), 'pki init');
-  const prepare = async (g: GatewayHandle, users: string[][], services: Array<{ address: string; kind: string }> = []): Promise<void> => {
-    await must(g.cli('init'), 'init');
-    await must(g.cli('directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')), 'ANS import');
-    await must(g.cli('directory', 'whitelist', 'import', path.join(DEMO_SAMPLES, 'liste-blanche.xml')), 'whitelist import');
-    const certOut = o.certOut ? ['--cert-out', path.join(root, 'account-certs')] : [];
-    for (const [address, rpps] of users) await must(g.cli('user', 'add', address!, '--kind', 'person', '--rpps', rpps!, '--password', PASSWORD, ...certOut), `user add ${address}`);
-    for (const s of services) await must(g.cli('user', 'add', s.address, '--kind', s.kind, '--password', PASSWORD, ...certOut), `user add ${s.address}`);
+  // A first: it makes the shared test CA, which B then uses.
+  const pa = await prepare('a', A_DOMAIN, relayA!, B_DOMAIN, relayB!, [[PAUL, '10100000017'], ...(o.extraUsers?.a ?? [])], o.serviceAccounts?.a, o.config?.a);
+  const pb = await prepare('b', B_DOMAIN, relayB!, A_DOMAIN, relayA!, [[CLAIRE, '10100000025'], ...(o.extraUsers?.b ?? [])], o.serviceAccounts?.b, o.config?.b);
+  // `medgate directory export` on each, `medgate directory peer import` of the other's.
+  const exportOf = async (p: PreparedGateway, name: string): Promise<string> => {
+    const keysDir = p.config.keysDir ?? p.config.dataDir;
+    const filing = await ensureFilingKey(keysDir, p.config.domain);
+    await ensurePostmaster(p.ctx as never);
+    const certFile = path.join(keysDir, 'tls', 'gateway.crt.pem');
+    const file = path.join(root, `export-${name}.json`);
+    fs.writeFileSync(file, await p.ctx.directory.exportLocal({ filingKeyArmored: filing.publicKeyArmored, gatewayCertificatePem: fs.existsSync(certFile) ? fs.readFileSync(certFile, 'utf8') : undefined }));
+    return file;
   };
-  await Promise.all([
-    prepare(a, [[PAUL, '10100000017'], ...(o.extraUsers?.a ?? [])], o.serviceAccounts?.a),
-    prepare(b, [[CLAIRE, '10100000025'], ...(o.extraUsers?.b ?? [])], o.serviceAccounts?.b),
-  ]);
-  const exportA = path.join(root, 'export-a.json');
-  const exportB = path.join(root, 'export-b.json');
-  await Promise.all([must(a.cli('directory', 'export', '--out', exportA), 'export'), must(b.cli('directory', 'export', '--out', exportB), 'export')]);
-  await Promise.all([must(a.cli('directory', 'peer', 'import', exportB), 'peer import'), must(b.cli('directory', 'peer', 'import', exportA), 'peer import')]);
+  const [exportA, exportB] = [await exportOf(pa, 'a'), await exportOf(pb, 'b')];
+  await pa.ctx.directory.importPeerFile(exportB);
+  await pb.ctx.directory.importPeerFile(exportA);
+  // The spawned serve processes own the stores from here.
+  await pa.closeContext();
+  await pb.closeContext();
+  const handle = (p: PreparedGateway, relayPort: number): GatewayHandle => {
+    let store: Promise<Store> | undefined;
+    return {
+      domain: p.config.domain, dir: p.dir, config: p.configFile, relayPort, kind,
+      cli: (...args: string[]) => runCli([...args, '--config', p.configFile]),
+      store: () => (store ??= openStore(p.config as never, { nodeId: 'test-reader' }) as Promise<Store>),
+    };
+  };
+  const a = handle(pa, relayA!);
+  const b = handle(pb, relayB!);
   return {
     root, caDir, a, b,
     async cleanup() {
       await Promise.all([a, b].map(async (g) => { if (g.serve) await g.serve.stop('SIGKILL').catch(() => undefined); }));
+      for (const g of [a, b]) await (await g.store().catch(() => undefined))?.close().catch(() => undefined);
+      // Drops the PostgreSQL databases and removes the folders' contents.
+      await pa.dispose();
+      await pb.dispose();
       fs.rmSync(root, { recursive: true, force: true });
     },
   };
@@ -112,27 +150,35 @@ export async function serve(g: GatewayHandle): Promise<ServeProcess> {
   return g.serve;
 }
 
-/** Opens the gateway's SQLite store read-only (WAL lets us read while it serves). */
-export function openDb(g: GatewayHandle): Database.Database {
-  return new Database(path.join(g.dir, 'data', 'medgate.db'), { readonly: true, fileMustExist: true });
-}
-
-/** Where a gateway keeps a large sealed message (blobs.external = 1). */
+/** Where a gateway keeps a large sealed message (a file beside the database: src/store/files). */
 export function blobFile(g: GatewayHandle, blobId: string): string {
   return path.join(g.dir, 'data', 'blobs', blobId.slice(0, 2), blobId);
 }
 
-/** The sealed blobs in an owner's mailbox. */
-export function mailboxBlobs(g: GatewayHandle, owner: string, mailbox = 'INBOX'): Buffer[] {
-  const db = openDb(g);
-  try {
-    const rows = db.prepare(`SELECT b.id AS id, b.data AS data, b.external AS external FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id
-      JOIN blobs b ON b.id = m.blob_id WHERE x.owner = ? AND x.name = ? ORDER BY m.uid`).all(owner, mailbox) as { id: string; data: Buffer; external: number }[];
-    // Large messages are files beside the database (src/store/files).
-    return rows.map((r) => (r.external ? fs.readFileSync(blobFile(g, r.id)) : r.data));
-  } finally {
-    db.close();
+/** The blob ids (sha256 of the sealed bytes) in an owner's mailbox, oldest first. */
+export async function mailboxBlobIds(g: GatewayHandle, owner: string, mailbox = 'INBOX'): Promise<string[]> {
+  const store = await g.store();
+  const box = await store.mail.getMailbox(owner, mailbox);
+  return box ? (await store.mail.listMessages(box.id)).map((m) => m.blobId) : [];
+}
+
+/** The documents a gateway has filed, oldest first (through the filing store). */
+export async function filedDocuments(g: GatewayHandle): Promise<Awaited<ReturnType<Store['filing']['documentsSince']>>> {
+  return (await g.store()).filing.documentsSince(0, 100_000);
+}
+
+/** The sealed blobs in an owner's mailbox, oldest first (through the store; large ones from their files). */
+export async function mailboxBlobs(g: GatewayHandle, owner: string, mailbox = 'INBOX'): Promise<Buffer[]> {
+  const store = await g.store();
+  const box = await store.mail.getMailbox(owner, mailbox);
+  if (!box) return [];
+  const out: Buffer[] = [];
+  for (const m of await store.mail.listMessages(box.id)) {
+    const blob = await store.mail.getBlob(m.blobId);
+    if (!blob) throw new Error(`${owner}/${mailbox} uid ${m.uid}: blob ${m.blobId} missing`);
+    out.push(blob);
   }
+  return out;
 }
 
 export function caPem(t: TwoGateways): string {

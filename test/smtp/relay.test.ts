@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeOnStores } from '../helpers/in-process-gateway.js';
 import { generatePgpKey, readPublicKey } from '../../src/crypto/keys.js';
 import { seal } from '../../src/crypto/seal/index.js';
 import { createTestCa, loadTestCa } from '../../src/pki/index.js';
@@ -47,13 +48,13 @@ function gatewayCert(g: GatewayHandle): { key: string; cert: string } {
   };
 }
 
-describe('peer relay between two gateways (mutual TLS, sealed messages only)', () => {
+describeOnStores('peer relay between two gateways (mutual TLS, sealed messages only)', (store) => {
   let t: TwoGateways;
   let ca: string;
   let sealedByCli: string;
 
   beforeAll(async () => {
-    t = await setupTwoGateways();
+    t = await setupTwoGateways({ store });
     await Promise.all([serve(t.a), serve(t.b)]);
     ca = caPem(t);
   }, 150_000);
@@ -65,7 +66,7 @@ describe('peer relay between two gateways (mutual TLS, sealed messages only)', (
     const info = await transport.sendMail({ envelope: { from: PAUL, to: [CLAIRE] }, raw });
     transport.close();
     expect(info.response).toMatch(/^250 /);
-    const blobs = await waitFor(() => { const b = mailboxBlobs(t.b, CLAIRE); return b.length ? b : undefined; }, 20_000, 'delivery on B');
+    const blobs = await waitFor(async () => { const b = (await mailboxBlobs(t.b, CLAIRE)); return b.length ? b : undefined; }, 20_000, 'delivery on B');
     expect(blobs).toHaveLength(1);
     const stored = blobs[0]!.toString('latin1');
     expect(stored).toMatch(/^X-Medgate-Format: medgate\/1/m);
@@ -84,12 +85,12 @@ describe('peer relay between two gateways (mutual TLS, sealed messages only)', (
     const s = await runCli(['message', 'seal', '--from', PAUL, '--to', CLAIRE, '--password', PASSWORD, '--config', t.a.config], { input: raw });
     expect(s.code, s.stderr).toBe(0);
     sealedByCli = s.stdout;
-    const before = mailboxBlobs(t.b, CLAIRE).length;
+    const before = (await mailboxBlobs(t.b, CLAIRE)).length;
     const first = await relaySend(t.b.relayPort, { cert: gatewayCert(t.a), from: PAUL, to: [CLAIRE], raw: sealedByCli, ca });
     expect(first).toMatchObject({ ok: true });
     const again = await relaySend(t.b.relayPort, { cert: gatewayCert(t.a), from: PAUL, to: [CLAIRE], raw: sealedByCli, ca });
     expect(again.ok && again.response).toMatch(/already delivered/);
-    const after = mailboxBlobs(t.b, CLAIRE);
+    const after = (await mailboxBlobs(t.b, CLAIRE));
     expect(after.length).toBe(before + 1);
     expect(sha256(after[after.length - 1]!)).toBe(sha256(Buffer.from(sealedByCli, 'latin1')));
   }, 60_000);

@@ -12,7 +12,7 @@ import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  A_DOMAIN, B_DOMAIN, CLAIRE, JL, PASSWORD, PAUL, accountCert, caPem, mailboxBlobs, openDb, serve, setupTwoGateways, submitter, waitFor,
+  A_DOMAIN, B_DOMAIN, CLAIRE, JL, PASSWORD, PAUL, accountCert, caPem, filedDocuments, mailboxBlobs, serve, setupTwoGateways, submitter, waitFor,
   type GatewayHandle, type TwoGateways,
 } from './relay-fixture.js';
 
@@ -120,7 +120,7 @@ describe('S/MIME between gateways, OpenSSL as the independent peer', () => {
     try {
       expect((await tr.sendMail({ envelope: { from: PAUL, to: [CLAIRE] }, raw })).response).toMatch(/^250 /);
     } finally { tr.close(); }
-    const [stored] = await waitFor(() => { const b = mailboxBlobs(t.b, CLAIRE); return b.length ? b : undefined; }, 30_000, 'the S/MIME copy on B');
+    const [stored] = await waitFor(async () => { const b = (await mailboxBlobs(t.b, CLAIRE)); return b.length ? b : undefined; }, 30_000, 'the S/MIME copy on B');
     const outer = stored!.toString('latin1');
     expect(outer).toMatch(/^Content-Type: application\/pkcs7-mime; smime-type=enveloped-data/m);
     expect(outer).toMatch(/^X-Medgate-Format: medgate\/1; body=smime/m);
@@ -189,7 +189,7 @@ describe('S/MIME between gateways, OpenSSL as the independent peer', () => {
       const raw = withTransportFields(byClient, `<client-1@${A_DOMAIN}>`).toString('latin1').replace(/\r?\n/g, '\r\n');
       expect((await tr.sendMail({ envelope: { from: PAUL, to: [CLAIRE] }, raw })).response).toMatch(/^250 /);
     } finally { tr.close(); }
-    const stored = await waitFor(() => mailboxBlobs(t.b, CLAIRE).map((b) => b.toString('latin1')).find((b) => /body=client-encrypted/.test(b)), 30_000, 'the client-encrypted copy on B');
+    const stored = await waitFor(async () => (await mailboxBlobs(t.b, CLAIRE)).map((b) => b.toString('latin1')).find((b) => /body=client-encrypted/.test(b)), 30_000, 'the client-encrypted copy on B');
     expect(stored).toMatch(/^Content-Type: application\/pkcs7-mime/m);
     // Kept as the client made it: the opened view is still its CMS (the reader's own client decrypts), under medgate's outer fields.
     const source = await waitFor(async () => (await fetchAll(t, t.b, CLAIRE)).find((x) => /^Content-Type: application\/pkcs7-mime/m.test(x)), 30_000, 'the client-encrypted message over IMAP');
@@ -222,25 +222,17 @@ describe('S/MIME between gateways, OpenSSL as the independent peer', () => {
     const claire = await opened(t, t.b, CLAIRE, 'marqueur mixte-1');
     expect(claire).toMatch(/^X-Medgate-Signature: valid; signer=paul\.demo@cabinet-antony\.medgate\.test; fingerprint=[0-9a-f]{64}\r\n/);
     // Each reader got the format it reads.
-    const jlBlob = mailboxBlobs(t.a, JL).map((b) => b.toString('latin1')).find((b) => b.includes('mixte-1') || b.includes('multipart/encrypted'));
+    const jlBlob = (await mailboxBlobs(t.a, JL)).map((b) => b.toString('latin1')).find((b) => b.includes('mixte-1') || b.includes('multipart/encrypted'));
     expect(jlBlob).toMatch(/^X-Medgate-Format: medgate\/1; body=sealed/m);
-    const claireBlobs = mailboxBlobs(t.b, CLAIRE).map((b) => b.toString('latin1'));
+    const claireBlobs = (await mailboxBlobs(t.b, CLAIRE)).map((b) => b.toString('latin1'));
     expect(claireBlobs.filter((b) => /body=smime/.test(b)).length).toBeGreaterThanOrEqual(2);
     // The record server (OpenPGP) files it once, whatever the number of copies.
-    const filed = await waitFor(() => {
-      const db = openDb(t.b);
-      try {
-        const r = db.prepare('SELECT COUNT(*) AS n FROM filing_documents WHERE sender_address = ?').get(PAUL) as { n: number };
-        return r.n ? r.n : undefined;
-      } finally { db.close(); }
-    }, 30_000, 'the filing on B');
+    const filedByPaul = async (): Promise<number> => (await filedDocuments(t.b)).filter((d) => d.senderAddress === PAUL).length;
+    const filed = await waitFor(async () => (await filedByPaul()) || undefined, 30_000, 'the filing on B');
     await new Promise((r) => setTimeout(r, 1500)); // a second copy, if any, would be filed by now
-    const db = openDb(t.b);
-    try {
-      expect((db.prepare('SELECT COUNT(*) AS n FROM filing_documents WHERE sender_address = ?').get(PAUL) as { n: number }).n).toBe(filed);
-    } finally { db.close(); }
+    expect(await filedByPaul()).toBe(filed);
     expect(filed).toBe(1);
-    const rmp = mailboxBlobs(t.b, RMP).map((b) => b.toString('latin1'));
+    const rmp = (await mailboxBlobs(t.b, RMP)).map((b) => b.toString('latin1'));
     expect(rmp).toHaveLength(1);
     expect(rmp[0]).toMatch(/body=sealed/);
   }, 90_000);
@@ -264,6 +256,6 @@ describe('S/MIME between gateways, OpenSSL as the independent peer', () => {
     const b = await relaySend(t, { from: JL, to: [CLAIRE], raw: withTransportFields(innerSigned, `<revoked-inner@${A_DOMAIN}>`) });
     expect(b).toMatchObject({ ok: false, code: 554 });
     expect(b.response).toMatch(/S\/MIME signer refused: SIGNER_REVOKED/);
-    expect(mailboxBlobs(t.b, CLAIRE).map((x) => x.toString('latin1')).some((x) => x.includes('revoked-'))).toBe(false);
+    expect((await mailboxBlobs(t.b, CLAIRE)).map((x) => x.toString('latin1')).some((x) => x.includes('revoked-'))).toBe(false);
   }, 60_000);
 });

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawSmtpClient } from './fixtures/smtp-client.js';
-import { JL, PASSWORD, PAUL, rawMessage, startSubmissionGateway, type SubmissionGateway } from './fixtures/submission-gateway.js';
+import { JL, PASSWORD, PAUL, prepareSubmissionServe, rawMessage } from './fixtures/submission-gateway.js';
+import { startServe, type ServeProcess } from '../helpers/gateway.js';
 
 /**
  * Issue 27 item 7: the spool is encrypted with a key per message held only in memory. A gateway
@@ -12,13 +13,20 @@ import { JL, PASSWORD, PAUL, rawMessage, startSubmissionGateway, type Submission
 const MARKER = 'MARQUEUR-PATIENT-DUPONT-JEAN-1959';
 
 describe('spool encryption (medgate serve, kill -9 mid-DATA)', () => {
-  let gw: SubmissionGateway;
-  beforeAll(async () => { gw = await startSubmissionGateway({ maxMessageBytes: 16 * 1024 * 1024 }); }, 120_000);
-  afterAll(async () => { await gw?.stop(); });
+  // A real `medgate serve` process (it is killed), on a data folder prepared through the services.
+  let prepared: Awaited<ReturnType<typeof prepareSubmissionServe>>;
+  let serve: ServeProcess;
+  let caPem: string;
+  beforeAll(async () => {
+    prepared = await prepareSubmissionServe({ store: 'sqlite', maxMessageBytes: 16 * 1024 * 1024 });
+    caPem = fs.readFileSync(prepared.caFile, 'utf8');
+    serve = await startServe(prepared.configFile);
+  }, 120_000);
+  afterAll(async () => { await serve?.stop('SIGKILL'); await prepared?.dispose(); });
 
   it('a large message half received: the spool file holds ciphertext only, and after kill -9 nothing readable is left', async () => {
-    const spoolDir = path.join(gw.dir, 'data', 'spool');
-    const { client, auth } = await RawSmtpClient.loggedIn(gw.starttlsPort, gw.caPem, PAUL, PASSWORD[PAUL]!);
+    const spoolDir = prepared.spoolDir;
+    const { client, auth } = await RawSmtpClient.loggedIn(serve.ports['smtpSubmission']!, caPem, PAUL, PASSWORD[PAUL]!);
     expect(auth.code).toBe(235);
     expect((await client.cmd(`MAIL FROM:<${PAUL}>`)).code).toBe(250);
     expect((await client.cmd(`RCPT TO:<${JL}>`)).code).toBe(250);
@@ -35,7 +43,7 @@ describe('spool encryption (medgate serve, kill -9 mid-DATA)', () => {
       if (Date.now() > until) throw new Error(`the spool did not fill: ${spoolBytes()} bytes`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    await gw.serve.stop('SIGKILL');
+    await serve.stop('SIGKILL');
     client.close();
     const files = fs.readdirSync(spoolDir);
     expect(files.length).toBeGreaterThan(0);

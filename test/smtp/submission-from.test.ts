@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import nodemailer from 'nodemailer';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeOnStores } from '../helpers/in-process-gateway.js';
 import { JL, LGC, PASSWORD, PAUL, RMP, rawMessage, startSubmissionGateway, type SubmissionGateway } from './fixtures/submission-gateway.js';
 
 /**
@@ -8,10 +9,10 @@ import { JL, LGC, PASSWORD, PAUL, RMP, rawMessage, startSubmissionGateway, type 
  * From must be the authenticated account's — or, for an application account, a doctor configured
  * for it (`submission.signFor`). Real sockets, nodemailer; the refusals' exact lines.
  */
-describe('submission From rules (medgate serve, nodemailer)', () => {
+describeOnStores('submission From rules (nodemailer)', (store) => {
   let gw: SubmissionGateway;
   beforeAll(async () => {
-    gw = await startSubmissionGateway({ maxMessageBytes: 4 * 1024 * 1024, extra: { submission: { signFor: { [LGC]: [PAUL] } } } });
+    gw = await startSubmissionGateway({ store, maxMessageBytes: 4 * 1024 * 1024, extra: { submission: { signFor: { [LGC]: [PAUL] } } } });
   }, 120_000);
   afterAll(async () => { await gw?.stop(); });
 
@@ -38,9 +39,9 @@ describe('submission From rules (medgate serve, nodemailer)', () => {
   }
 
   async function refusedWithoutDelivery(user: string, raw: Buffer, expected: string): Promise<void> {
-    const before = gw.mailbox(JL, 'INBOX').length;
+    const before = (await gw.mailbox(JL, 'INBOX')).length;
     expect(await submit(user, raw)).toBe(expected);
-    expect(gw.mailbox(JL, 'INBOX').length).toBe(before);
+    expect((await gw.mailbox(JL, 'INBOX')).length).toBe(before);
   }
 
   it('a From naming another local doctor: 550 5.7.1, nothing delivered', async () => {
@@ -79,23 +80,23 @@ describe('submission From rules (medgate serve, nodemailer)', () => {
 
   it('allowed: the own address (display name, other case) is 250 and opens with a valid signature', async () => {
     const raw = rawMessage({ from: `"Dr Paul Demo" <${PAUL.toUpperCase()}>`, to: [JL], subject: 'le sien' });
-    const before = gw.mailbox(JL, 'INBOX').length;
+    const before = (await gw.mailbox(JL, 'INBOX')).length;
     expect(await submit(PAUL, raw)).toMatch(/^250 2\.0\.0 Ok: queued as /);
-    const inbox = gw.mailbox(JL, 'INBOX');
+    const inbox = (await gw.mailbox(JL, 'INBOX'));
     expect(inbox.length).toBe(before + 1);
-    expect(gw.open(inbox[inbox.length - 1]!, JL).equals(raw)).toBe(true);
+    expect((await gw.openAs(inbox[inbox.length - 1]!, JL)).equals(raw)).toBe(true);
   });
 
   it('allowed: the application signs for its configured doctor (Sender added), small and above 1 MiB; the recipient opens it', async () => {
     for (const body of ['Résultats joints.', ('ligne de résultats '.repeat(50) + '\r\n').repeat(1500)]) {
       const raw = rawMessage({ from: `Dr Paul Demo <${PAUL}>`, to: [JL], subject: 'pour le docteur', body });
-      const before = gw.mailbox(JL, 'INBOX').length;
+      const before = (await gw.mailbox(JL, 'INBOX')).length;
       expect(await submit(LGC, raw)).toMatch(/^250 2\.0\.0 Ok: queued as /);
-      const inbox = gw.mailbox(JL, 'INBOX');
+      const inbox = (await gw.mailbox(JL, 'INBOX'));
       expect(inbox.length).toBe(before + 1);
       // The seal carries the application's signature: the Sender the gateway put above the message
       // tells the reader whose, and the signature verifies against the application's key.
-      const opened = gw.open(inbox[inbox.length - 1]!, JL);
+      const opened = (await gw.openAs(inbox[inbox.length - 1]!, JL));
       expect(opened.equals(Buffer.concat([Buffer.from(`Sender: <${LGC}>\r\n`), raw]))).toBe(true);
     }
   });
@@ -103,7 +104,7 @@ describe('submission From rules (medgate serve, nodemailer)', () => {
   it('allowed: the application with its own Sender already set, and with its own From', async () => {
     const raw = rawMessage({ from: PAUL, to: [JL], subject: 'sender présent', headers: [`Sender: ${LGC}`] });
     expect(await submit(LGC, raw)).toMatch(/^250 /);
-    expect(gw.open(gw.mailbox(JL, 'INBOX').at(-1)!, JL).equals(raw)).toBe(true);
+    expect((await gw.openAs((await gw.mailbox(JL, 'INBOX')).at(-1)!, JL)).equals(raw)).toBe(true);
     expect(await submit(LGC, rawMessage({ from: LGC, to: [JL], subject: 'le sien' }))).toMatch(/^250 /);
   });
 

@@ -1,0 +1,190 @@
+/**
+ * A gateway built in this test process from the wiring `medgate serve` uses — loadConfig →
+ * createContext → startGateway — on SQLite or on a fresh PostgreSQL database of the run's cluster.
+ * Set up as `medgate init` and the operator commands would (initialise, directory and whitelist
+ * imports, accounts), by calling the services those commands call, not by spawning them: a fixture
+ * costs one process start less per command. Tests look inside through the store interfaces
+ * (`gw.store`), never through a database file.
+ *
+ * The gateway code comes from dist/ (as `serve` runs it): its sealing workers are the built
+ * seal-worker.js. Run `npm run build` first, as `npm test` does.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { MedgateConfig } from '../../src/config/schema.js';
+import type { GatewayContext } from '../../src/context.js';
+import type { RunningGateway } from '../../src/server.js';
+import type { AccountKind, EntryStatus, Store } from '../../src/store/types.js';
+import { loadConfig } from '../../dist/config/load.js';
+import { createContext } from '../../dist/context.js';
+import { initialise } from '../../dist/init/initialise.js';
+import { startGateway } from '../../dist/server.js';
+import { DEMO_SAMPLES, tempDir, writeGatewayConfig } from './gateway.js';
+import { createTestDatabase } from './postgres.js';
+import type { StoreKind } from './stores.js';
+
+export { describeOnStores, STORE_KINDS, type StoreKind } from './stores.js';
+
+export interface AccountSpec {
+  address: string;
+  kind: AccountKind;
+  password: string;
+  rpps?: string;
+  name?: string;
+  /** The directory status to set after creation (e.g. a suspended application). */
+  status?: EntryStatus;
+}
+
+export interface CreatedTestAccount {
+  certificatePem: string;
+  certificateKeyPem: string;
+  /** The certificate and key written out, as `medgate user add --cert-out` does. */
+  certFile: string;
+  keyFile: string;
+}
+
+export interface InProcessGatewayOptions {
+  store: StoreKind;
+  domain?: string;
+  /** Top-level config merged over the defaults of writeGatewayConfig (limits, security, peers, queue, ...). */
+  extra?: Record<string, unknown>;
+  ports?: Parameters<typeof writeGatewayConfig>[1]['ports'];
+  /** Import the synthetic ANS extraction (default true) and the MSSanté whitelist (default true). */
+  directory?: boolean;
+  whitelist?: boolean;
+  accounts?: AccountSpec[];
+  /** The folder to use (otherwise a new temporary one, removed by stop()). */
+  dir?: string;
+}
+
+export interface InProcessGateway {
+  kind: StoreKind;
+  dir: string;
+  configFile: string;
+  config: MedgateConfig;
+  ctx: GatewayContext;
+  /** The store, for assertions: what a test reads, it reads through these interfaces. */
+  store: Store;
+  ports: RunningGateway['ports'];
+  caFile: string;
+  caPem: string;
+  accounts: Record<string, CreatedTestAccount>;
+  /** The gateway's JSON log lines (what serve writes to stdout). */
+  logs: string[];
+  /** Sealed messages in one mailbox, oldest first (through the store; external blobs included). */
+  mailbox(owner: string, name: string): Promise<Buffer[]>;
+  /** Opens a sealed message with the account's key, as `medgate message open` does; the original bytes. */
+  open(sealed: Buffer, as: string, password: string): Promise<Buffer>;
+  spoolFiles(): string[];
+  /** Stops the listeners, closes the store, drops the PostgreSQL database, removes the folder. */
+  stop(): Promise<void>;
+}
+
+/** A data folder and store set up as `medgate init` and the operator commands would, by calling their services. */
+export interface PreparedGateway {
+  kind: StoreKind;
+  dir: string;
+  configFile: string;
+  config: MedgateConfig;
+  ctx: GatewayContext;
+  accounts: Record<string, CreatedTestAccount>;
+  logs: string[];
+  caFile: string;
+  /** Closes the context (once), so that another process can own the store; dispose() does it too. */
+  closeContext(): Promise<void>;
+  /** Closes the context, drops the PostgreSQL database, removes the folder (if it made it). */
+  dispose(): Promise<void>;
+}
+
+export async function prepareGatewayData(o: InProcessGatewayOptions): Promise<PreparedGateway> {
+  const dir = o.dir ?? tempDir(`medgate-${o.store}-`);
+  const ownDir = o.dir === undefined;
+  const db = o.store === 'postgres' ? await createTestDatabase() : undefined;
+  const extra = { ...o.extra, ...(db ? { store: { driver: 'postgres', postgres: { url: db.url, poolSize: 5 } } } : {}) };
+  const configFile = writeGatewayConfig(dir, { domain: o.domain, ports: o.ports, extra });
+  const config = loadConfig(configFile) as MedgateConfig;
+  const logs: string[] = [];
+  const ctx = (await createContext(config, { logDestination: { write: (line: string) => { logs.push(line.trimEnd()); } } })) as GatewayContext;
+  let closed = false;
+  const closeContext = async (): Promise<void> => {
+    if (!closed) { closed = true; await ctx.close(); }
+  };
+  const dispose = async (): Promise<void> => {
+    await closeContext().catch(() => undefined);
+    await db?.drop().catch(() => undefined);
+    if (ownDir) fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    // `medgate init`: schema, test CA, gateway TLS and keys.
+    await initialise(ctx as never, { createCaIfMissing: true });
+    if (o.directory !== false) await ctx.directory.importAnsFile(path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt'));
+    if (o.whitelist !== false) await ctx.directory.importWhitelistFile(path.join(DEMO_SAMPLES, 'liste-blanche.xml'));
+    const accounts: Record<string, CreatedTestAccount> = {};
+    const certDir = path.join(dir, 'client-certs');
+    // `medgate user add --cert-out` for each (independent of each other: made at once).
+    await Promise.all((o.accounts ?? []).map(async (a) => {
+      const created = await ctx.accounts.create({ address: a.address, kind: a.kind, password: a.password, rpps: a.rpps, name: a.name });
+      fs.mkdirSync(certDir, { recursive: true, mode: 0o700 });
+      const base = path.join(certDir, created.account.address);
+      fs.writeFileSync(`${base}.crt.pem`, created.certificatePem);
+      fs.writeFileSync(`${base}.key.pem`, created.certificateKeyPem, { mode: 0o600 });
+      accounts[created.account.address] = { certificatePem: created.certificatePem, certificateKeyPem: created.certificateKeyPem, certFile: `${base}.crt.pem`, keyFile: `${base}.key.pem` };
+      if (a.status) await ctx.directory.setStatus(created.account.address, a.status);
+    }));
+    return { kind: o.store, dir, configFile, config, ctx, accounts, logs, caFile: path.join(config.pki.caDir, 'ca.pem'), closeContext, dispose };
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
+}
+
+/**
+ * Prepared through the services, then handed to a real `medgate serve` (test/helpers/gateway.ts
+ * startServe) for the tests that need a process to kill: the context is closed so the spawned
+ * gateway owns the store alone.
+ */
+export async function prepareForServe(o: InProcessGatewayOptions): Promise<Omit<PreparedGateway, 'ctx' | 'logs'>> {
+  const p = await prepareGatewayData(o);
+  await p.closeContext();
+  return { kind: p.kind, dir: p.dir, configFile: p.configFile, config: p.config, accounts: p.accounts, caFile: p.caFile, closeContext: p.closeContext, dispose: p.dispose };
+}
+
+export async function startInProcessGateway(o: InProcessGatewayOptions): Promise<InProcessGateway> {
+  const p = await prepareGatewayData(o);
+  const { ctx, config } = p;
+  let running: RunningGateway | undefined;
+  const stop = async (): Promise<void> => {
+    await running?.close().catch(() => undefined);
+    await p.dispose();
+  };
+  try {
+    // What `serve` does once the data folder is ready.
+    running = (await startGateway(ctx as never)) as RunningGateway;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const spoolDir = path.join(config.dataDir, 'spool');
+  const store = ctx.store;
+  return {
+    kind: o.store, dir: p.dir, configFile: p.configFile, config, ctx, store, ports: running.ports, caFile: p.caFile,
+    caPem: fs.readFileSync(p.caFile, 'utf8'), accounts: p.accounts, logs: p.logs,
+    async mailbox(owner, name) {
+      const box = await store.mail.getMailbox(owner, name);
+      if (!box) return [];
+      const out: Buffer[] = [];
+      for (const m of await store.mail.listMessages(box.id)) {
+        const blob = await store.mail.getBlob(m.blobId);
+        if (!blob) throw new Error(`message ${m.uid} of ${owner}/${name}: blob ${m.blobId} missing`);
+        out.push(blob);
+      }
+      return out;
+    },
+    async open(sealed, as, password) {
+      const unlocked = await ctx.accounts.unlock(as, password, { via: 'cli' });
+      return (await (await ctx.sealer()).open(sealed, unlocked.pgpKey)).raw;
+    },
+    spoolFiles: () => (fs.existsSync(spoolDir) ? fs.readdirSync(spoolDir) : []),
+    stop,
+  };
+}
