@@ -31,6 +31,19 @@ export async function authenticateUser(
     ctx.logger.warn({ session: session.id, remoteAddress }, 'imap login throttled');
     return no('Too many failed login attempts, try again later', 'UNAVAILABLE');
   }
+  // From here to the answer the connection is not evicted for a newcomer (src/net/connection-guard.ts).
+  session.loggingIn(true);
+  try {
+    return await verify(session, user, password, mechanism);
+  } finally {
+    session.loggingIn(false);
+  }
+}
+
+async function verify(session: CommandSession, user: string, password: string, mechanism: 'LOGIN' | 'PLAIN'): Promise<CommandResult> {
+  const { ctx } = session;
+  const remoteAddress = session.remoteAddress;
+  const base = { user, remoteAddress, mechanism };
   let userSession;
   try {
     userSession = await ctx.backend.authenticate(user, password, { remoteAddress, mechanism });
@@ -47,6 +60,8 @@ export async function authenticateUser(
   if (!userSession) {
     await ctx.authLimiter.recordFailure(user, remoteAddress);
     report(session, { type: 'failure', ...base });
+    // Verified (wrong): the slowing delay is no reason to keep a stranger from being evicted.
+    session.loggingIn(false);
     if (ctx.limits.authFailureDelayMs > 0) await sleep(ctx.limits.authFailureDelayMs);
     return no('Invalid user name or password', 'AUTHENTICATIONFAILED');
   }
