@@ -45,8 +45,8 @@ export interface GuardTicket {
   authenticated(): void;
   /**
    * The client's credentials are being verified (IMAP LOGIN/AUTHENTICATE, SMTP AUTH, a client
-   * certificate's check): meanwhile the connection is never closed to make room for a newcomer, so
-   * a doctor logging in during a flood is not thrown out before the answer.
+   * certificate's check): meanwhile the connection is never closed to make room for a newcomer nor
+   * for the login deadline, so a doctor logging in during a flood is not thrown out before the answer.
    */
   loggingIn(on: boolean): void;
   /**
@@ -237,7 +237,9 @@ export class ConnectionGuard {
     const t = this.now();
     const { preAuthSeconds, minBytesPerSecond, rateGraceSeconds } = this.limits;
     for (const entry of [...this.entries]) {
-      if (!entry.isAuthenticated && t - entry.openedAt >= preAuthSeconds * 1000) {
+      // Not while its credentials are being checked: that time is the server's (a loaded server's
+      // key unwrap must not cost a doctor the login); past the deadline it goes once the check ends.
+      if (!entry.isAuthenticated && !entry.verifying && t - entry.openedAt >= preAuthSeconds * 1000) {
         this.giveUp(entry, 'pre-auth-deadline');
         continue;
       }

@@ -4,7 +4,7 @@ import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawSmtpClient } from '../smtp/fixtures/smtp-client.js';
-import { JL, PASSWORD, PAUL, rawMessage, startSubmissionGateway, type SubmissionGateway } from '../smtp/fixtures/submission-gateway.js';
+import { JL, PASSWORD, PAUL, RMP, rawMessage, startSubmissionGateway, type SubmissionGateway } from '../smtp/fixtures/submission-gateway.js';
 
 /**
  * Issue 27 item 4: connection limits on every listener, with real sockets against `medgate serve`.
@@ -132,6 +132,30 @@ describe('connection limits (medgate serve, real sockets)', () => {
     await doctorServed();
     await paul.logout();
   }, 60_000);
+
+  it('IMAP: a doctor whose LOGIN is being checked is not evicted by strangers arriving meanwhile', async () => {
+    const evictedBefore = await metric('medgate_connections_closed_total', 'listener="imap",reason="unauthenticated-evicted"');
+    const socket = tls.connect({ host: '127.0.0.1', port: gw.serve.ports.imapTls!, ca: gw.caPem, servername: 'localhost' });
+    opened.push(socket);
+    let said = '';
+    socket.on('data', (d) => { said += d.toString('latin1'); });
+    socket.on('error', () => undefined);
+    await waitFor(() => said.includes('* OK'), 5_000);
+    // The oldest not logged in, it sends LOGIN (RMP's first in this file: a cold one, the password
+    // checked and the key unwrapped), and while that runs more strangers come than the share holds.
+    socket.write(`a LOGIN ${RMP} "${PASSWORD[RMP]}"\r\n`);
+    await new Promise((r) => setTimeout(r, 5));
+    const wave = await flood(gw.serve.ports.imap!, LIMITS.maxUnauthenticated + 20);
+    await waitFor(() => /a (OK|NO)|\* BYE/.test(said), 10_000);
+    expect(said).toMatch(/a OK .*Logged in/);
+    expect(said).not.toContain('* BYE');
+    // The strangers made room among themselves.
+    await waitFor(() => wave.filter((s) => s.closed()).length >= 20, 5_000);
+    expect(await metric('medgate_connections_closed_total', 'listener="imap",reason="unauthenticated-evicted"') - evictedBefore).toBeGreaterThanOrEqual(20);
+    socket.write('b NOOP\r\n');
+    await waitFor(() => said.includes('b OK'), 5_000);
+    await doctorServed();
+  }, 30_000);
 
   it('slowloris before login (1 byte every 300 ms): closed for its rate, on SMTP and IMAP; the doctor is served meanwhile', async () => {
     const slowBefore = await metric('medgate_connections_closed_total', 'listener="submission",reason="too-slow"');

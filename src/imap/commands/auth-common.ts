@@ -23,15 +23,8 @@ export async function authenticateUser(
   password: string,
   mechanism: 'LOGIN' | 'PLAIN',
 ): Promise<CommandResult> {
-  const { ctx } = session;
-  const remoteAddress = session.remoteAddress;
-  const base = { user, remoteAddress, mechanism };
-  if (await ctx.authLimiter.isBlocked(user, remoteAddress)) {
-    report(session, { type: 'throttled', ...base });
-    ctx.logger.warn({ session: session.id, remoteAddress }, 'imap login throttled');
-    return no('Too many failed login attempts, try again later', 'UNAVAILABLE');
-  }
-  // From here to the answer the connection is not evicted for a newcomer (src/net/connection-guard.ts).
+  // From here to the answer the connection is neither evicted for a newcomer nor closed at the login
+  // deadline (src/net/connection-guard.ts).
   session.loggingIn(true);
   try {
     return await verify(session, user, password, mechanism);
@@ -44,6 +37,11 @@ async function verify(session: CommandSession, user: string, password: string, m
   const { ctx } = session;
   const remoteAddress = session.remoteAddress;
   const base = { user, remoteAddress, mechanism };
+  if (await ctx.authLimiter.isBlocked(user, remoteAddress)) {
+    report(session, { type: 'throttled', ...base });
+    ctx.logger.warn({ session: session.id, remoteAddress }, 'imap login throttled');
+    return no('Too many failed login attempts, try again later', 'UNAVAILABLE');
+  }
   let userSession;
   try {
     userSession = await ctx.backend.authenticate(user, password, { remoteAddress, mechanism });

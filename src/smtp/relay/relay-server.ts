@@ -117,7 +117,9 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
       smtpGuard!.secured(session, socket);
       const chain = peerChainPem(socket as TLSSocket);
       chains.set(session, chain);
-      judgePeer(chain, trust).then((peer) => {
+      // The certificate is the peer's login: not evicted for a newcomer while it is judged.
+      smtpGuard!.loggingIn(session, true);
+      judgePeer(chain, trust).finally(() => smtpGuard!.loggingIn(session, false)).then((peer) => {
         peers.set(session, peer);
         // A peer gateway's valid certificate is its login: no pre-auth deadline from here on.
         if (peer.ok) smtpGuard!.authenticated(session);
