@@ -27,6 +27,8 @@ import { registerPages } from './pages.js';
 import { RecordServerKey, recordServerAddress } from './records.js';
 import { SessionStore, type ConsoleSession } from './sessions.js';
 import { AddressLoginLimit } from '../accounts/address-login-limit.js';
+import { ConnectionGuard } from '../net/connection-guard.js';
+import { guardHttpServer } from '../http/connection-limits.js';
 
 export interface RunningConsole {
   port: number;
@@ -64,7 +66,7 @@ function errorPage(err: FastifyError | ConsolePageError): { status: number; titl
 }
 
 /** Starts the console when `listen.console` is set; undefined when it is off. */
-export async function startConsole(ctx: GatewayContext, o: { tls: GatewayTls }): Promise<RunningConsole | undefined> {
+export async function startConsole(ctx: GatewayContext, o: { tls: GatewayTls; guard?: ConnectionGuard }): Promise<RunningConsole | undefined> {
   const { config, logger } = ctx;
   const port = config.listen.console;
   if (port === undefined) return undefined;
@@ -95,6 +97,10 @@ export async function startConsole(ctx: GatewayContext, o: { tls: GatewayTls }):
     return503OnClosing: true,
     routerOptions: { maxParamLength: 100, ignoreTrailingSlash: true },
   });
+
+  // Connection limits (limits.connections.console), on the server Fastify made, before it listens.
+  const guard = o.guard ?? new ConnectionGuard(config.limits.connections.console);
+  guardHttpServer(app.server, guard, { tls: true });
 
   await app.register(fastifyHelmet, {
     contentSecurityPolicy: {
@@ -172,6 +178,7 @@ export async function startConsole(ctx: GatewayContext, o: { tls: GatewayTls }):
   return {
     port: bound,
     close: async () => {
+      guard.stop();
       app.server.closeAllConnections?.();
       await app.close();
     },

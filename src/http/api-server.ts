@@ -14,9 +14,14 @@ import type { GatewayTls } from '../init/gateway-tls.js';
 import { derToPem, readCertificateInfo } from '../pki/index.js';
 import { TrustStore } from '../smtp/submission/trust.js';
 import { ClientRateLimit } from './rate-limit.js';
+import { ConnectionGuard } from '../net/connection-guard.js';
+import { addressKey } from '../net/address-key.js';
+import { guardHttpServer } from './connection-limits.js';
 
 export interface ApiServerOptions {
   tls: GatewayTls;
+  /** Connection limits; default: a guard of limits.connections.api. */
+  guard?: ConnectionGuard;
 }
 
 export interface RunningApiServer {
@@ -117,7 +122,7 @@ export async function startApiServer(ctx: GatewayContext, o: ApiServerOptions): 
     const path = pathOf(req);
     const remote = req.socket.remoteAddress ?? 'unknown';
     // Per address, before anything else: a flood without a certificate is answered 429 unexamined.
-    const early = addressLimit.take(remote);
+    const early = addressLimit.take(addressKey(remote)); // an IPv6 client by its /64
     if (!early.ok) {
       await ctx.audit.refused({ actor: 'anonymous', action: 'api.rate-limit', outcome: 'refused', details: { reason: 'address-rate-limited', path: path ?? null, remote }, source: remote, reason: 'address-rate-limited' });
       if (early.firstRefusal) logger.warn({ remote, retryAfterSeconds: early.retryAfterSeconds }, 'api rate limit per address reached');
@@ -173,6 +178,8 @@ export async function startApiServer(ctx: GatewayContext, o: ApiServerOptions): 
       else res.destroy();
     });
   });
+  const guard = o.guard ?? new ConnectionGuard(config.limits.connections.api);
+  guardHttpServer(server, guard, { tls: true });
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = REQUEST_TIMEOUT_MS;
   server.keepAliveTimeout = KEEP_ALIVE_MS;
@@ -190,7 +197,7 @@ export async function startApiServer(ctx: GatewayContext, o: ApiServerOptions): 
   logger.info({ port: bound }, 'record-server API listening (HTTPS, client certificates)');
   return {
     port: bound,
-    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
+    close: () => new Promise<void>((resolve) => { guard.stop(); server.close(() => resolve()); server.closeAllConnections(); }),
   };
 }
 

@@ -173,6 +173,12 @@ export class ConnectionGuard {
       countWith: (counted) => {
         entry.base = bytesOf(entry) - counted.bytesRead;
         entry.counted = counted;
+        // The handshake's bytes are TLS overhead, not the client talking: they buy no credit, the
+        // phase under way starts again from here.
+        if (entry.phase) {
+          entry.phase = { at: this.now(), bytes: bytesOf(entry) };
+          entry.pausedMs = 0;
+        }
         const destroy = counted.destroy;
         if (typeof destroy === 'function') entry.top = { destroy: () => destroy.call(counted) };
       },
