@@ -185,7 +185,9 @@ export class ConnectionGuard {
     };
     this.entries.add(entry);
     this.unauthenticated.add(entry);
-    this.perAddress.set(key, fromAddress + 1);
+    // Read again: making room may have closed connections from this very address (a stale count
+    // here kept every such eviction counted forever, and the address was refused in the end).
+    this.perAddress.set(key, (this.perAddress.get(key) ?? 0) + 1);
     socket.once('close', () => this.release(entry));
     this.timer ??= setInterval(() => this.sweep(), 500).unref();
     return entry;

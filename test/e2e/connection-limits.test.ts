@@ -121,7 +121,8 @@ describe('connection limits (medgate serve, real sockets)', () => {
     await paul.connect();
     expect((await paul.status('INBOX', { messages: true })).messages).toBeGreaterThanOrEqual(0);
     expect(await metric('medgate_connections_closed_total', 'listener="imap",reason="unauthenticated-evicted"') - evictedBefore).toBeGreaterThanOrEqual(200 - LIMITS.maxUnauthenticated);
-    expect(socks.filter((s) => s.closed()).every((s) => s.said().includes('* BYE Too many connections not logged in'))).toBe(true);
+    // Evicted, or (on a loaded machine, the doctor's login taking a while) closed for their rate.
+    expect(socks.filter((s) => s.closed()).every((s) => /\* BYE (Too many connections not logged in|Data arrives too slowly)/.test(s.said()))).toBe(true);
     // Logged in, PAUL is not evicted by the next wave of strangers, nor by the pre-auth deadline.
     const wave = await flood(gw.serve.ports.imap!, 100);
     await waitFor(() => [...socks, ...wave].every((s) => s.closed()), 10_000);

@@ -93,4 +93,14 @@ describe('ConnectionGuard: total cap, unauthenticated share', () => {
     expect(doctor.said()).toBe('OK\nBYE unauthenticated-evicted\n');
     expect(e.said()).toBe('OK\n');
   });
+
+  it('evictions among one address\'s own connections are counted out: the address is not refused for connections it no longer has', async () => {
+    const guard = new ConnectionGuard({ maxConnections: 100, maxPerAddress: 3, maxUnauthenticated: 2, preAuthSeconds: 60, minBytesPerSecond: 0, rateGraceSeconds: 10 });
+    const { refused, connect } = await serverWith(guard);
+    // Each newcomer beyond 2 closes the oldest; at no time are more than 2 open from the address.
+    for (let i = 0; i < 10; i++) await connect();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(refused).toEqual([]);
+    expect(guard.size).toBe(2);
+  });
 });
