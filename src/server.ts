@@ -66,6 +66,7 @@ export async function startGateway(ctx: GatewayContext, opts: StartOptions = {})
     metrics,
     routes: autoconfigRoutes(config),
     caseInsensitiveRoutes: autodiscoverRoutes(config, logger),
+    guard: metrics.connectionGuard('http', config.limits.connections.http),
     health: async () => {
       const problems: string[] = [];
       try {
@@ -101,11 +102,11 @@ export async function startGateway(ctx: GatewayContext, opts: StartOptions = {})
     // Read receipts recorded before a crash or restart are sent now (after the postmaster is published).
     started.push(receipts = startReceiptSender(ctx));
     // Record-server API: HTTPS + client certificate only (off unless listen.api is set).
-    api = await startApiServer(ctx, { tls: init.tls });
+    api = await startApiServer(ctx, { tls: init.tls, guard: metrics.connectionGuard('api', config.limits.connections.api) });
     if (api) started.push(api);
     // Record console for doctors: HTTPS, off unless listen.console is set.
     // Fastify and its plugins are loaded only when the console is on (~10 MB at rest otherwise).
-    consoleServer = config.listen.console === undefined ? undefined : await (await import('./console/server.js')).startConsole(ctx, { tls: init.tls });
+    consoleServer = config.listen.console === undefined ? undefined : await (await import('./console/server.js')).startConsole(ctx, { tls: init.tls, guard: metrics.connectionGuard('console', config.limits.connections.console) });
   } catch (err) {
     for (const s of started.reverse()) await s.close().catch(() => undefined);
     await sealPool.close().catch(() => undefined);

@@ -8,6 +8,14 @@ const LOGIN_LIMITS_DEFAULT = { maxFailuresPerAddress: 10, windowSeconds: 900, sl
 const SUBMISSION_CONNECTIONS = { maxConnections: 1000, maxPerAddress: 50, maxUnauthenticated: 300, preAuthSeconds: 30, minBytesPerSecond: 20, rateGraceSeconds: 10 };
 const RELAY_CONNECTIONS = { maxConnections: 300, maxPerAddress: 30, maxUnauthenticated: 100, preAuthSeconds: 30, minBytesPerSecond: 20, rateGraceSeconds: 10 };
 const IMAP_CONNECTIONS = { maxConnections: 2000, maxPerAddress: 100, maxUnauthenticated: 300, preAuthSeconds: 30, minBytesPerSecond: 20, rateGraceSeconds: 10 };
+/**
+ * HTTP listeners (src/net/http-guard.ts): "not logged in" = waiting for a request head, so
+ * the deadline is the time to a complete request head; the share of idle ones is most of the total.
+ */
+const HTTP_CONNECTIONS = { maxConnections: 500, maxPerAddress: 50, maxUnauthenticated: 400, preAuthSeconds: 10, minBytesPerSecond: 20, rateGraceSeconds: 5 };
+const API_CONNECTIONS = { maxConnections: 200, maxPerAddress: 20, maxUnauthenticated: 150, preAuthSeconds: 10, minBytesPerSecond: 20, rateGraceSeconds: 5 };
+const CONSOLE_CONNECTIONS = { maxConnections: 500, maxPerAddress: 50, maxUnauthenticated: 400, preAuthSeconds: 10, minBytesPerSecond: 20, rateGraceSeconds: 5 };
+const CONNECTIONS_DEFAULT = { submission: SUBMISSION_CONNECTIONS, relay: RELAY_CONNECTIONS, imap: IMAP_CONNECTIONS, http: HTTP_CONNECTIONS, api: API_CONNECTIONS, console: CONSOLE_CONNECTIONS };
 
 /**
  * One listener family's connection limits. `maxUnauthenticated` below `maxConnections` keeps the
@@ -116,8 +124,11 @@ export const configSchema = z.strictObject({
       submission: connectionLimits(SUBMISSION_CONNECTIONS),
       relay: connectionLimits(RELAY_CONNECTIONS),
       imap: connectionLimits(IMAP_CONNECTIONS),
-    }).default({ submission: SUBMISSION_CONNECTIONS, relay: RELAY_CONNECTIONS, imap: IMAP_CONNECTIONS }),
-  }).default({ maxMessageBytes: 50 * 1024 * 1024, connections: { submission: SUBMISSION_CONNECTIONS, relay: RELAY_CONNECTIONS, imap: IMAP_CONNECTIONS } }),
+      http: connectionLimits(HTTP_CONNECTIONS),
+      api: connectionLimits(API_CONNECTIONS),
+      console: connectionLimits(CONSOLE_CONNECTIONS),
+    }).default(CONNECTIONS_DEFAULT),
+  }).default({ maxMessageBytes: 50 * 1024 * 1024, connections: CONNECTIONS_DEFAULT }),
   /** The audit trail (docs/operations.md "Audit trail"). */
   audit: z.strictObject({
     /**

@@ -25,6 +25,9 @@ import { CSS, messagePage } from './html.js';
 import { registerPages } from './pages/index.js';
 import { RecordServerKey, recordServerAddress } from './records.js';
 import { SessionStore, type ConsoleSession } from './sessions.js';
+import { AddressLoginLimit } from '../accounts/address-login-limit.js';
+import { ConnectionGuard } from '../net/connection-guard.js';
+import { guardHttpServer } from '../net/http-guard.js';
 
 export interface RunningConsole {
   port: number;
@@ -62,7 +65,7 @@ function errorPage(err: FastifyError | ConsolePageError): { status: number; titl
 }
 
 /** Starts the console when `listen.console` is set; undefined when it is off. */
-export async function startConsole(ctx: GatewayContext, o: { tls: GatewayTls }): Promise<RunningConsole | undefined> {
+export async function startConsole(ctx: GatewayContext, o: { tls: GatewayTls; guard?: ConnectionGuard }): Promise<RunningConsole | undefined> {
   const { config, logger } = ctx;
   const port = config.listen.console;
   if (port === undefined) return undefined;
@@ -93,6 +96,10 @@ export async function startConsole(ctx: GatewayContext, o: { tls: GatewayTls }):
     return503OnClosing: true,
     routerOptions: { maxParamLength: 100, ignoreTrailingSlash: true },
   });
+
+  // Connection limits (limits.connections.console), on the server Fastify made, before it listens.
+  const guard = o.guard ?? new ConnectionGuard(config.limits.connections.console);
+  guardHttpServer(app.server, guard, { tls: true });
 
   await app.register(fastifyHelmet, {
     contentSecurityPolicy: {
@@ -170,6 +177,7 @@ export async function startConsole(ctx: GatewayContext, o: { tls: GatewayTls }):
   return {
     port: bound,
     close: async () => {
+      guard.stop();
       app.server.closeAllConnections?.();
       await app.close();
     },

@@ -12,9 +12,14 @@ import type { GatewayContext } from '../context.js';
 import { filingRoutes } from '../filing/http-routes.js';
 import { presentedChainPem, readCertificateInfo, TrustStore, type GatewayTls } from '../pki/index.js';
 import { ClientRateLimit } from './rate-limit.js';
+import { ConnectionGuard } from '../net/connection-guard.js';
+import { addressKey } from '../net/address-key.js';
+import { guardHttpServer } from '../net/http-guard.js';
 
 export interface ApiServerOptions {
   tls: GatewayTls;
+  /** Connection limits; default: a guard of limits.connections.api. */
+  guard?: ConnectionGuard;
 }
 
 export interface RunningApiServer {
@@ -101,7 +106,7 @@ export async function startApiServer(ctx: GatewayContext, o: ApiServerOptions): 
     const path = pathOf(req);
     const remote = req.socket.remoteAddress ?? 'unknown';
     // Per address, before anything else: a flood without a certificate is answered 429 unexamined.
-    const early = addressLimit.take(remote);
+    const early = addressLimit.take(addressKey(remote)); // an IPv6 client by its /64
     if (!early.ok) {
       await ctx.audit.refused({ actor: 'anonymous', action: 'api.rate-limit', outcome: 'refused', details: { reason: 'address-rate-limited', path: path ?? null, remote }, source: remote, reason: 'address-rate-limited' });
       if (early.firstRefusal) logger.warn({ remote, retryAfterSeconds: early.retryAfterSeconds }, 'api rate limit per address reached');
@@ -157,6 +162,8 @@ export async function startApiServer(ctx: GatewayContext, o: ApiServerOptions): 
       else res.destroy();
     });
   });
+  const guard = o.guard ?? new ConnectionGuard(config.limits.connections.api);
+  guardHttpServer(server, guard, { tls: true });
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = REQUEST_TIMEOUT_MS;
   server.keepAliveTimeout = KEEP_ALIVE_MS;
@@ -174,7 +181,7 @@ export async function startApiServer(ctx: GatewayContext, o: ApiServerOptions): 
   logger.info({ port: bound }, 'record-server API listening (HTTPS, client certificates)');
   return {
     port: bound,
-    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
+    close: () => new Promise<void>((resolve) => { guard.stop(); server.close(() => resolve()); server.closeAllConnections(); }),
   };
 }
 

@@ -2,6 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { ConnectionGuard } from '../net/connection-guard.js';
+import { guardHttpServer } from '../net/http-guard.js';
 
 export type RouteHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> | void;
 
@@ -16,6 +18,8 @@ export interface HttpServerOptions {
   routes?: Record<string, RouteHandler>;
   /** Extra routes matched whatever the case of the path (keys in lower case): Outlook's autodiscover. */
   caseInsensitiveRoutes?: Record<string, RouteHandler>;
+  /** Connection limits (limits.connections.http); none when absent. */
+  guard?: ConnectionGuard;
 }
 
 function send(res: http.ServerResponse, status: number, type: string, body: string): void {
@@ -41,6 +45,7 @@ export class HttpServer {
     });
     server.requestTimeout = 30_000;
     server.headersTimeout = 10_000;
+    if (this.o.guard) guardHttpServer(server, this.o.guard, { tls: false });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -84,6 +89,7 @@ export class HttpServer {
   async close(): Promise<void> {
     const server = this.server;
     if (!server) return;
+    this.o.guard?.stop();
     await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
   }
 }

@@ -368,6 +368,10 @@ export class ImapSession implements CommandSession {
     return true;
   }
 
+  loggingIn(on: boolean): void {
+    this.ticket?.loggingIn(on);
+  }
+
   // ---- STARTTLS -----------------------------------------------------------------------------
 
   /** Stops reading clear text before the OK goes out, so nothing can be injected before TLS. */

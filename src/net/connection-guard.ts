@@ -11,11 +11,12 @@
  * when it waits for data, and how to close it politely.
  */
 import type { Socket } from 'node:net';
+import { addressKey } from './address-key.js';
 
 export interface ConnectionLimits {
   /** Connections open at once on the listener family. */
   maxConnections: number;
-  /** Connections open at once from one client address. */
+  /** Connections open at once from one client address (an IPv6 client by its /64: src/net/address-key.ts). */
   maxPerAddress: number;
   /** Connections not logged in (yet) at once; at the cap the oldest of them is closed for a newcomer. */
   maxUnauthenticated: number;
@@ -38,16 +39,31 @@ export interface GuardEvents {
 
 export interface GuardTicket {
   readonly address: string;
+  /** What the per-address cap counts this connection under (src/net/address-key.ts). */
+  readonly key: string;
   /** The session logged in: no deadline, no rate check outside data phases, never evicted. */
   authenticated(): void;
+  /**
+   * The client's credentials are being verified (IMAP LOGIN/AUTHENTICATE, SMTP AUTH, a client
+   * certificate's check): meanwhile the connection is never closed to make room for a newcomer nor
+   * for the login deadline, so a doctor logging in during a flood is not thrown out before the answer.
+   */
+  loggingIn(on: boolean): void;
+  /**
+   * HTTP keep-alive: the request is answered and the connection waits for the next one. It counts
+   * as not logged in again (a newcomer may evict it, the deadline runs afresh for the next request
+   * head), without a rate check until then (a browser keeps idle connections).
+   */
+  awaitRequest(): void;
   /** The client must now send (DATA, a literal) or not (waiting for our reply): the rate is judged over this phase. */
   expectData(on: boolean): void;
   /**
    * Count the bytes of this socket instead (the TLS socket once TLS is up: its `bytesRead` counts
    * clear text; the TCP socket's counts every TLS record's overhead, which a slowloris sending one
-   * byte per record would turn into a passing rate).
+   * byte per record would turn into a passing rate). A socket that can be destroyed is also the one
+   * the guard destroys from then on: never the TCP socket under a TLS wrap (see `giveUp`).
    */
-  countWith(socket: { bytesRead: number }): void;
+  countWith(socket: { bytesRead: number; destroy?: () => unknown }): void;
   /**
    * The server is working on the client's command (a login's key unwrap, a slowed failed login):
    * the client owes nothing meanwhile, so that time does not count against its rate.
@@ -60,6 +76,10 @@ export type CloseSession = (reason: GuardCloseReason) => void;
 
 interface Entry extends GuardTicket {
   socket: Socket;
+  /** The topmost socket known (the TLS socket once there is one): what a forced close destroys. */
+  top: { destroy(): unknown };
+  /** A credential check in progress (never evicted meanwhile). */
+  verifying: boolean;
   close: CloseSession;
   isAuthenticated: boolean;
   openedAt: number;
@@ -105,21 +125,34 @@ export class ConnectionGuard {
    */
   admit(socket: Socket, close: CloseSession): GuardTicket | GuardRefusal {
     const address = socket.remoteAddress ?? 'unknown';
+    const key = addressKey(address);
     if (this.entries.size >= this.limits.maxConnections) return this.refuse('too-many-connections');
-    const fromAddress = this.perAddress.get(address) ?? 0;
+    const fromAddress = this.perAddress.get(key) ?? 0;
     if (fromAddress >= this.limits.maxPerAddress) return this.refuse('too-many-from-address');
-    if (this.unauthenticated.size >= this.limits.maxUnauthenticated) {
-      const oldest = this.unauthenticated.values().next().value;
-      if (oldest) this.giveUp(oldest, 'unauthenticated-evicted');
-    }
+    this.makeRoom(1);
     const at = this.now();
     const entry: Entry = {
-      address, socket, close, isAuthenticated: false, openedAt: at, phase: { at, bytes: 0 }, done: false, counted: socket, base: 0, pausedMs: 0, busySince: null,
+      address, key, socket, top: socket, verifying: false, close, isAuthenticated: false, openedAt: at, phase: { at, bytes: 0 }, done: false, counted: socket, base: 0, pausedMs: 0, busySince: null,
       authenticated: () => {
         if (entry.done || entry.isAuthenticated) return;
         entry.isAuthenticated = true;
         entry.phase = null;
         this.unauthenticated.delete(entry);
+      },
+      loggingIn: (on) => {
+        entry.verifying = on;
+      },
+      awaitRequest: () => {
+        if (entry.done) return;
+        entry.isAuthenticated = false;
+        entry.openedAt = this.now();
+        entry.phase = null;
+        entry.pausedMs = 0;
+        entry.busySince = null;
+        // The newest not logged in: evicted last.
+        this.unauthenticated.delete(entry);
+        this.makeRoom(1);
+        this.unauthenticated.add(entry);
       },
       expectData: (on) => {
         if (entry.done) return;
@@ -140,14 +173,38 @@ export class ConnectionGuard {
       countWith: (counted) => {
         entry.base = bytesOf(entry) - counted.bytesRead;
         entry.counted = counted;
+        // The handshake's bytes are TLS overhead, not the client talking: they buy no credit, the
+        // phase under way starts again from here.
+        if (entry.phase) {
+          entry.phase = { at: this.now(), bytes: bytesOf(entry) };
+          entry.pausedMs = 0;
+        }
+        const destroy = counted.destroy;
+        if (typeof destroy === 'function') entry.top = { destroy: () => destroy.call(counted) };
       },
     };
     this.entries.add(entry);
     this.unauthenticated.add(entry);
-    this.perAddress.set(address, fromAddress + 1);
+    // Read again: making room may have closed connections from this very address (a stale count
+    // here kept every such eviction counted forever, and the address was refused in the end).
+    this.perAddress.set(key, (this.perAddress.get(key) ?? 0) + 1);
     socket.once('close', () => this.release(entry));
     this.timer ??= setInterval(() => this.sweep(), 500).unref();
     return entry;
+  }
+
+  /**
+   * Keeps the unauthenticated share for `coming` more: the oldest not logged in are closed, except
+   * those whose credentials are being checked (when all are, the newcomer is let in over the share;
+   * `maxConnections` still bounds the total).
+   */
+  private makeRoom(coming: number): void {
+    if (this.unauthenticated.size + coming <= this.limits.maxUnauthenticated) return;
+    for (const entry of this.unauthenticated) {
+      if (entry.verifying) continue;
+      this.giveUp(entry, 'unauthenticated-evicted');
+      if (this.unauthenticated.size + coming <= this.limits.maxUnauthenticated) return;
+    }
   }
 
   private refuse(reason: GuardRefusal): GuardRefusal {
@@ -159,9 +216,9 @@ export class ConnectionGuard {
     if (!this.entries.delete(entry)) return;
     entry.done = true;
     this.unauthenticated.delete(entry);
-    const left = (this.perAddress.get(entry.address) ?? 1) - 1;
-    if (left > 0) this.perAddress.set(entry.address, left);
-    else this.perAddress.delete(entry.address);
+    const left = (this.perAddress.get(entry.key) ?? 1) - 1;
+    if (left > 0) this.perAddress.set(entry.key, left);
+    else this.perAddress.delete(entry.key);
     if (!this.entries.size && this.timer) {
       clearInterval(this.timer);
       this.timer = undefined;
@@ -175,10 +232,12 @@ export class ConnectionGuard {
     try {
       entry.close(reason);
     } catch {
-      entry.socket.destroy();
+      entry.top.destroy();
     }
-    // Whatever the polite close does, the socket goes within 2 s.
-    setTimeout(() => entry.socket.destroy(), 2000).unref();
+    // Whatever the polite close does, the socket goes within 2 s: the topmost one. Destroying a TCP
+    // socket under a TLS wrap in its handshake can crash Node (smtp-server's implicit TLS reads the
+    // TLS socket's protocol in its 'close' handler, after the parent freed it: a segfault).
+    setTimeout(() => entry.top.destroy(), 2000).unref();
   }
 
   /** Deadlines and rates, checked twice a second over the live connections. */
@@ -186,7 +245,9 @@ export class ConnectionGuard {
     const t = this.now();
     const { preAuthSeconds, minBytesPerSecond, rateGraceSeconds } = this.limits;
     for (const entry of [...this.entries]) {
-      if (!entry.isAuthenticated && t - entry.openedAt >= preAuthSeconds * 1000) {
+      // Not while its credentials are being checked: that time is the server's (a loaded server's
+      // key unwrap must not cost a doctor the login); past the deadline it goes once the check ends.
+      if (!entry.isAuthenticated && !entry.verifying && t - entry.openedAt >= preAuthSeconds * 1000) {
         this.giveUp(entry, 'pre-auth-deadline');
         continue;
       }

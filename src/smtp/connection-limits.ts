@@ -1,11 +1,19 @@
 /**
  * Puts a ConnectionGuard (src/net/connection-guard.ts) in front of an smtp-server listener, with the
- * library's own hooks: the net server's `connection` event sees every accepted socket first (caps
- * counted there, before any TLS handshake), `onConnect` answers a refused client with 421, and the
- * session's SMTPConnection says goodbye with 421 when the guard gives up on it. No SMTP state
+ * library's own hooks: the listening server's `connection` event sees every accepted socket first
+ * (caps counted there, before any TLS handshake), `onConnect` answers a refused client with 421, and
+ * the session's SMTPConnection says goodbye with 421 when the guard gives up on it. No SMTP state
  * machine of our own.
+ *
+ * Implicit TLS (465): nothing can be said before the handshake, so a refused connection is closed at
+ * once, in the `connection` event. That is safe only because the listening server is then Node's
+ * tls.Server (src/smtp/submission/listeners.ts), not smtp-server's own implicit TLS: smtp-server
+ * wraps the socket later, and wrapping a socket already destroyed, or destroying it under the wrap
+ * during the handshake, ends in its 'close' handler reading the TLS socket's protocol after Node
+ * freed it — a segfault of the whole gateway (the cause of the broken IMAP session when this was
+ * first tried).
  */
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { SMTPServer, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { GuardCloseReason, GuardRefusal, GuardTicket, ConnectionGuard } from '../net/connection-guard.js';
 import { SmtpReply } from './replies.js';
@@ -14,6 +22,7 @@ import { SmtpReply } from './replies.js';
 interface SmtpConnectionLike {
   session?: SMTPServerSession;
   remoteAddress?: string;
+  remotePort?: number;
   send(code: number, text: string): void;
   close(): void;
 }
@@ -43,28 +52,44 @@ export interface SmtpGuard {
   secured(session: SMTPServerSession, socket: { bytesRead: number }): void;
   /** The server works on the client's command (AUTH): that time does not count against the client's rate. */
   busy(session: SMTPServerSession, on: boolean): void;
+  /** Credentials (AUTH, a client certificate) are being checked: not evicted for a newcomer meanwhile. */
+  loggingIn(session: SMTPServerSession, on: boolean): void;
   /** DATA: the client must send until the stream ends (minimum rate). */
   data(session: SMTPServerSession, stream: SMTPServerDataStream): void;
   forget(session: SMTPServerSession): void;
 }
 
-export function guardSmtpServer(server: SMTPServer, guard: ConnectionGuard): SmtpGuard {
+export interface GuardOptions {
+  /** The server that accepts the sockets (default: smtp-server's own net server). */
+  listening?: Server;
+  /** TLS from the first byte (a tls.Server as `listening`): a refused socket is closed at once, unanswered. */
+  implicitTls?: boolean;
+}
+
+export function guardSmtpServer(server: SMTPServer, guard: ConnectionGuard, opts: GuardOptions = {}): SmtpGuard {
   const pending = new Map<string, GuardTicket | GuardRefusal>();
   const tickets = new WeakMap<SMTPServerSession, GuardTicket>();
   const connections = (): Iterable<SmtpConnectionLike> => (server as unknown as { connections: Set<SmtpConnectionLike> }).connections;
 
-  server.server.prependListener('connection', (socket: Socket) => {
+  (opts.listening ?? server.server).prependListener('connection', (socket: Socket) => {
     const key = keyOf(socket.remoteAddress, socket.remotePort);
     const ticket = guard.admit(socket, (reason) => {
       for (const c of connections()) {
-        if (c.session && keyOf(c.session.remoteAddress, c.session.remotePort) === key) {
+        // The connection's own fields (set when it is created; the session's only once it is greeted).
+        if (keyOf(c.remoteAddress, c.remotePort) === key) {
           c.send(421, GOODBYES[reason]);
           c.close();
           return;
         }
       }
-      socket.destroy(); // still in the TLS handshake: nothing can be said
+      // Still in the TLS handshake (465, tls.Server: safe to destroy), or not greeted yet: nothing can be said.
+      socket.destroy();
     });
+    if (typeof ticket === 'string' && opts.implicitTls) {
+      // Closed now rather than after a handshake the client may never finish (counted in /metrics).
+      socket.destroy();
+      return;
+    }
     pending.set(key, ticket);
     socket.once('close', () => pending.delete(key));
   });
@@ -83,6 +108,9 @@ export function guardSmtpServer(server: SMTPServer, guard: ConnectionGuard): Smt
     },
     busy(session, on) {
       tickets.get(session)?.busy(on);
+    },
+    loggingIn(session, on) {
+      tickets.get(session)?.loggingIn(on);
     },
     secured(session, socket) {
       tickets.get(session)?.countWith(socket);

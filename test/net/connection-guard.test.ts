@@ -69,4 +69,38 @@ describe('ConnectionGuard: total cap, unauthenticated share', () => {
     expect(c.said()).toBe('OK\n');
     expect(guard.unauthenticatedCount).toBe(2);
   });
+
+  it('a connection whose credentials are being checked is not evicted: the next oldest is; once checked it may be again', async () => {
+    const guard = new ConnectionGuard({ maxConnections: 10, maxPerAddress: 100, maxUnauthenticated: 2, preAuthSeconds: 60, minBytesPerSecond: 0, rateGraceSeconds: 10 });
+    const { tickets, connect } = await serverWith(guard);
+    const doctor = await connect();
+    const b = await connect();
+    tickets[0]!.loggingIn(true);
+    const c = await connect();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(doctor.said()).toBe('OK\n');
+    expect(b.said()).toBe('OK\nBYE unauthenticated-evicted\n');
+    // Every one not logged in is being checked: the newcomer is let in over the share.
+    tickets[2]!.loggingIn(true);
+    const d = await connect();
+    await new Promise((r) => setTimeout(r, 100));
+    expect([doctor.said(), c.said(), d.said()]).toEqual(['OK\n', 'OK\n', 'OK\n']);
+    expect(guard.unauthenticatedCount).toBe(3);
+    // The check failed (wrong password): an ordinary stranger again, oldest first.
+    tickets[0]!.loggingIn(false);
+    const e = await connect();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(doctor.said()).toBe('OK\nBYE unauthenticated-evicted\n');
+    expect(e.said()).toBe('OK\n');
+  });
+
+  it('evictions among one address\'s own connections are counted out: the address is not refused for connections it no longer has', async () => {
+    const guard = new ConnectionGuard({ maxConnections: 100, maxPerAddress: 3, maxUnauthenticated: 2, preAuthSeconds: 60, minBytesPerSecond: 0, rateGraceSeconds: 10 });
+    const { refused, connect } = await serverWith(guard);
+    // Each newcomer beyond 2 closes the oldest; at no time are more than 2 open from the address.
+    for (let i = 0; i < 10; i++) await connect();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(refused).toEqual([]);
+    expect(guard.size).toBe(2);
+  });
 });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeOnStores } from '../helpers/in-process-gateway.js';
@@ -25,7 +26,7 @@ function rawMessage(subject: string, body: string): string {
 type RelayResult = { ok: true; response: string } | { ok: false; code: number | undefined; response: string };
 
 /** Speaks SMTP to a relay port directly, as a peer gateway would (or would try to). */
-async function relaySend(port: number, o: { cert?: { key: string; cert: string }; from: string; to: string[]; raw: string | Buffer; ignoreTLS?: boolean; ca: string }): Promise<RelayResult> {
+async function relaySend(port: number, o: { cert?: { key: string; cert: string }; from: string; to: string[]; raw: string | Buffer | Readable; ignoreTLS?: boolean; ca: string }): Promise<RelayResult> {
   const transport = nodemailer.createTransport({
     host: '127.0.0.1', port, secure: false, ignoreTLS: !!o.ignoreTLS, requireTLS: !o.ignoreTLS,
     tls: { ca: o.ca, ...(o.cert ? { key: o.cert.key, cert: o.cert.cert } : {}) },
@@ -167,6 +168,49 @@ describeOnStores('peer relay between two gateways (mutual TLS, sealed messages o
     expect(r).toMatchObject({ ok: false, code: 554 });
     expect(r.response).toMatch(/5\.7\.0 Routing header refused: SIGNATURE_INVALID/);
   }, 30_000);
+
+  it('a large message changed in the spool while it arrives is not judged on the changed bytes: 451, nothing placed, no refusal recorded; sent again it is delivered', async () => {
+    const raw = rawMessage('Gros compte rendu', 'Ligne du compte rendu de consultation, assez longue pour remplir.\r\n'.repeat(24_000));
+    const s = await runCli(['message', 'seal', '--from', PAUL, '--to', CLAIRE, '--password', PASSWORD, '--config', t.a.config], { input: raw });
+    expect(s.code, s.stderr).toBe(0);
+    const sealed = Buffer.from(s.stdout, 'latin1');
+    // Above the relay's 1 MiB header read: a head read back from the spool would stop before the GCM tag.
+    expect(sealed.length).toBeGreaterThan(1_300_000);
+    const routingAt = sealed.indexOf('X-Medgate-Routing:');
+    expect(routingAt).toBeGreaterThan(0);
+    const flipAt = routingAt + 300; // inside the routing header's armoured OpenPGP message
+    const spoolDir = path.join(t.b.dir, 'data', 'spool');
+    const firstPart = sealed.subarray(0, 1_200_000);
+    const auditBefore = (await t.b.cli('audit', 'list', '--limit', '100000')).stdout.split('\n').filter((l) => l.includes('relay-routing-refused')).length;
+    const before = mailboxBlobs(t.b, CLAIRE).length;
+    const stream = Readable.from((async function* () {
+      yield firstPart;
+      // While the rest is still on its way, one bit of the routing header is changed on disk.
+      const file = await waitFor(() => {
+        const f = fs.existsSync(spoolDir) ? fs.readdirSync(spoolDir).find((n) => /^relay-.*\.eml$/.test(n) && !n.includes('sealed')) : undefined;
+        return f && fs.statSync(path.join(spoolDir, f)).size >= flipAt + 1 ? path.join(spoolDir, f) : undefined;
+      }, 20_000, 'the spool file');
+      const fd = fs.openSync(file, 'r+');
+      const b = Buffer.alloc(1);
+      fs.readSync(fd, b, 0, 1, flipAt);
+      b[0] = b[0]! ^ 0x01;
+      fs.writeSync(fd, b, 0, 1, flipAt);
+      fs.closeSync(fd);
+      yield sealed.subarray(firstPart.length);
+    })());
+    const r = await relaySend(t.b.relayPort, { cert: gatewayCert(t.a), from: PAUL, to: [CLAIRE], raw: stream, ca });
+    // Judged on the block as received (valid), then refused when the changed spool fails its tag check.
+    expect(r).toMatchObject({ ok: false, code: 451 });
+    expect(mailboxBlobs(t.b, CLAIRE).length).toBe(before);
+    const auditAfter = (await t.b.cli('audit', 'list', '--limit', '100000')).stdout.split('\n').filter((l) => l.includes('relay-routing-refused')).length;
+    expect(auditAfter).toBe(auditBefore);
+    // The peer keeps the message and sends it again: delivered, and Claire reads it.
+    const again = await relaySend(t.b.relayPort, { cert: gatewayCert(t.a), from: PAUL, to: [CLAIRE], raw: sealed, ca });
+    expect(again).toMatchObject({ ok: true });
+    const after = mailboxBlobs(t.b, CLAIRE);
+    expect(after.length).toBe(before + 1);
+    expect(sha256(after[after.length - 1]!)).toBe(sha256(sealed));
+  }, 90_000);
 
   it('writes every refusal to the audit trail with its code', async () => {
     const audit = await t.b.cli('audit', 'list', '--limit', '1000');

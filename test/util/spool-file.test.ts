@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { spoolToFile, readHeaderBlock } from '../../src/smtp/relay/spool.js';
+import { spoolToFile } from '../../src/smtp/relay/spool.js';
 import { newSpoolKey, readRaw, readRawHead, readRawWhole, SpoolWriter } from '../../src/util/spool-file.js';
 
 /** The encrypted spool's own contract: clear text never on disk, every read gives the bytes back. */
@@ -31,7 +31,6 @@ describe('encrypted spool files', () => {
     const small = await spoolToFile(Readable.from([message.subarray(0, 100), message.subarray(100, 300)]), dir, 1e9);
     expect(small.bytes).toBe(300);
     expect((await readRawHead(small.file, 1e6)).head.equals(message.subarray(0, 300))).toBe(true);
-    expect((await readHeaderBlock(small.file, 1e6)).toString()).toBe('From: a@b.test\r\nSubject: MARQUEUR\r\n\r\n');
     const disk = fs.readFileSync(small.file.path);
     disk[50] ^= 1;
     fs.writeFileSync(small.file.path, disk);

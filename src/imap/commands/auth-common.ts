@@ -23,6 +23,17 @@ export async function authenticateUser(
   password: string,
   mechanism: 'LOGIN' | 'PLAIN',
 ): Promise<CommandResult> {
+  // From here to the answer the connection is neither evicted for a newcomer nor closed at the login
+  // deadline (src/net/connection-guard.ts).
+  session.loggingIn(true);
+  try {
+    return await verify(session, user, password, mechanism);
+  } finally {
+    session.loggingIn(false);
+  }
+}
+
+async function verify(session: CommandSession, user: string, password: string, mechanism: 'LOGIN' | 'PLAIN'): Promise<CommandResult> {
   const { ctx } = session;
   const remoteAddress = session.remoteAddress;
   const base = { user, remoteAddress, mechanism };
@@ -47,6 +58,8 @@ export async function authenticateUser(
   if (!userSession) {
     await ctx.authLimiter.recordFailure(user, remoteAddress);
     report(session, { type: 'failure', ...base });
+    // Verified (wrong): the slowing delay is no reason to keep a stranger from being evicted.
+    session.loggingIn(false);
     if (ctx.limits.authFailureDelayMs > 0) await sleep(ctx.limits.authFailureDelayMs);
     return no('Invalid user name or password', 'AUTHENTICATIONFAILED');
   }

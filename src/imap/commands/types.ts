@@ -43,6 +43,8 @@ export interface CommandSession {
   requireLoader(): MessageLoader;
   requireSelected(): MailboxView;
   authenticated(user: ImapUserSession): Promise<boolean>;
+  /** Credentials are being checked: the connection limits must not close it to make room meanwhile. */
+  loggingIn(on: boolean): void;
   prepareStartTls(): void;
   upgradeToTls(): Promise<void>;
   close(): void;

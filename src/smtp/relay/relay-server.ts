@@ -14,7 +14,7 @@ import { checkRecipient, checkSender, checkSealedMessage, type RelayDenial } fro
 import { readMessageStart, readToMemory, restream, type MessageStart } from './message-start.js';
 import { endToEndSignature, intakeApplies, sealIntake } from '../mssante/intake.js';
 import { Readable } from 'node:stream';
-import { materialise, readHeaderBlock, removeSpool, spoolToFile } from './spool.js';
+import { materialise, removeSpool, spoolToFile } from './spool.js';
 import { readRawWhole } from '../../util/spool-file.js';
 import { checkSmimeMessage } from './smime-checks.js';
 import { isSmimeHeader } from '../../crypto/smime/index.js';
@@ -116,7 +116,9 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
       smtpGuard!.secured(session, socket);
       const chain = peerChainPem(socket as TLSSocket);
       chains.set(session, chain);
-      judgePeer(chain, trust).then((peer) => {
+      // The certificate is the peer's login: not evicted for a newcomer while it is judged.
+      smtpGuard!.loggingIn(session, true);
+      judgePeer(chain, trust).finally(() => smtpGuard!.loggingIn(session, false)).then((peer) => {
         peers.set(session, peer);
         // A peer gateway's valid certificate is its login: no pre-auth deadline from here on.
         if (peer.ok) smtpGuard!.authenticated(session);
@@ -170,7 +172,11 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
         spooled = file.path;
         if (oversized || stream.sizeExceeded) throw replies.messageTooBig(config.limits.maxMessageBytes);
         // medgate/1: the checks read the clear header block only; the sealed body is never opened here.
-        const head = await readHeaderBlock(file, HEADER_BLOCK_MAX);
+        // It is the block read from the peer's stream and kept in memory, never bytes read back
+        // from the spool: a spool read that stops at the head cannot check the AES-GCM tag, and no
+        // decision, audit record or log line may come from bytes not authenticated (issue 27).
+        // What is delivered is read back whole, the tag checked (materialise, readRawWhole).
+        const head = start.head;
         const { messageId, denied } = await checkSealedMessage(ctx, head, from, recipients);
         if (denied) return deniedReply(messageId, denied);
         // Small messages go into the database; large ones are moved into the store as files.

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { newSpoolKey, readRaw, readRawHead, type SpoolFile } from '../../util/spool-file.js';
+import { newSpoolKey, readRaw, type SpoolFile } from '../../util/spool-file.js';
 
 /**
  * Writes an incoming DATA stream to a spool file instead of collecting chunks in memory: the
@@ -51,15 +51,6 @@ export async function materialise(file: SpoolFile, to: string): Promise<string> 
     await fd.close();
   }
   return to;
-}
-
-/** The header block of a spooled message (up to and including the blank line), at most `max` bytes read. */
-export async function readHeaderBlock(file: SpoolFile, max: number): Promise<Buffer> {
-  const { head } = await readRawHead(file, max);
-  const crlf = head.indexOf('\r\n\r\n');
-  const lf = head.indexOf('\n\n');
-  const end = crlf >= 0 && (lf < 0 || crlf < lf) ? crlf + 4 : lf >= 0 ? lf + 2 : head.length;
-  return Buffer.from(head.subarray(0, end));
 }
 
 export function removeSpool(file: string): void {

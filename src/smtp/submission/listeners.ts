@@ -1,4 +1,5 @@
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
+import tls from 'node:tls';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { replies, replyForUnexpected, SmtpReply } from '../replies.js';
 import { onAuth, onConnect, onSecure } from './authentication.js';
@@ -65,14 +66,18 @@ function serverOptions(deps: SubmissionDeps, tls: SubmissionTls, implicitTls: bo
     onSecure(socket, session, cb) {
       guarded().secured(session, socket);
       guarded().busy(session, true); // the client certificate's check (chain, CRL, account)
+      guarded().loggingIn(session, true);
       run(deps, session, 'tls', () => onSecure(deps, socket, session), (err, reply) => {
+        guarded().loggingIn(session, false);
         guarded().busy(session, false);
         cb(err ?? reply ?? null);
       });
     },
     onAuth(auth, session, cb) {
       guarded().busy(session, true);
+      guarded().loggingIn(session, true);
       run(deps, session, 'auth', () => onAuth(deps, auth, session), (err, res) => {
+        guarded().loggingIn(session, false);
         guarded().busy(session, false);
         cb(err, res);
       });
@@ -99,24 +104,59 @@ export interface Listener {
   close(): Promise<void>;
 }
 
+/**
+ * Implicit TLS (465) is terminated by Node's tls.Server, which hands each secured socket to
+ * smtp-server (`secured`: TLS done upstream; onSecure still runs, with the TLS socket). smtp-server's
+ * own implicit TLS cannot be closed safely before its handshake ends: a socket it wraps after we
+ * destroyed it, or destroyed under its wrap, crashes the process (src/smtp/connection-limits.ts).
+ * tls.Server copes with both, so a refused or deadline-expired client is dropped at once.
+ */
+function implicitTlsServer(deps: SubmissionDeps, tlsFiles: SubmissionTls, server: SMTPServer, guard: ConnectionGuard): Server {
+  const { config } = deps.ctx;
+  const tlsServer = tls.createServer({
+    key: tlsFiles.keyPem,
+    cert: tlsFiles.certPem,
+    ...(tlsFiles.caPem.length ? { ca: tlsFiles.caPem } : {}),
+    minVersion: config.tls.minVersion,
+    requestCert: true,
+    rejectUnauthorized: false,
+    // The login deadline closes a handshake never finished (counted in /metrics); this is the backstop.
+    handshakeTimeout: Math.min(120_000, guard.limits.preAuthSeconds * 1000 + 2_000),
+  }, (socket) => server.connect(socket));
+  tlsServer.on('tlsClientError', (err: Error & { code?: string }) => {
+    deps.log.debug({ code: err.code, error: err.name, listener: 'smtpSubmissionTls' }, 'smtp submission TLS handshake failed');
+  });
+  return tlsServer;
+}
+
 /** Starts one submission listener (STARTTLS or implicit TLS) on the configured host and port. */
 export function startListener(deps: SubmissionDeps, tls: SubmissionTls, port: number, implicitTls: boolean, guard: ConnectionGuard): Promise<Listener> {
   installFastDataScans(); // DATA read with memchr, not a loop per byte (src/smtp/data-scan)
   let smtpGuard: SmtpGuard | undefined;
-  const server = new SMTPServer(serverOptions(deps, tls, implicitTls, () => smtpGuard!));
-  smtpGuard = guardSmtpServer(server, guard);
+  const options = serverOptions(deps, tls, implicitTls, () => smtpGuard!);
+  const server = new SMTPServer(implicitTls ? { ...options, secured: true } : options);
+  const listening = implicitTls ? implicitTlsServer(deps, tls, server, guard) : server.server;
+  smtpGuard = guardSmtpServer(server, guard, { listening, implicitTls });
   // Connection-level errors (TLS handshake failures, resets) are the client's problem: log, go on.
   server.on('error', (err: Error & { code?: string }) => {
     deps.log.debug({ code: err.code, error: err.name, listener: implicitTls ? 'smtpSubmissionTls' : 'smtpSubmission' }, 'smtp submission connection error');
   });
   return new Promise((resolve, reject) => {
     const onListenError = (err: Error): void => reject(err);
-    server.server.once('error', onListenError);
-    server.listen(port, deps.ctx.config.listen.host, () => {
-      server.server.off('error', onListenError);
+    listening.once('error', onListenError);
+    listening.listen(port, deps.ctx.config.listen.host, () => {
+      listening.off('error', onListenError);
+      // The tls.Server's own errors after listening (never fatal): logged like the connections'.
+      if (implicitTls) listening.on('error', (err: Error & { code?: string }) => deps.log.warn({ code: err.code, error: err.name, listener: 'smtpSubmissionTls' }, 'smtp submission listener error'));
       resolve({
-        port: (server.server.address() as AddressInfo).port,
-        close: () => new Promise<void>((r) => server.close(() => r())),
+        port: (listening.address() as AddressInfo).port,
+        close: () => new Promise<void>((r) => {
+          if (!implicitTls) { server.close(() => r()); return; }
+          // smtp-server's own net server never listened: its close() only arms the 421 to the
+          // sessions still open after closeTimeout; the TLS server's close waits for them to end.
+          server.close(() => undefined);
+          listening.close(() => r());
+        }),
       });
     });
   });
