@@ -16,11 +16,14 @@ import type { FiledIdentity } from '../filing/identity-hashes.js';
 import { searchForm } from '../filing/identity-hashes.js';
 import { sendRecord } from '../filing/record-request.js';
 import { TABS, type Tab } from '../filing/tabs.js';
+import { writerOf } from '../filing/authors.js';
+import { summarySections } from '../message/classify/index.js';
 import { presentedChainPem } from '../http/api-server.js';
 import { readCertificateInfo } from '../pki/index.js';
 import type { TrustStore } from '../smtp/submission/trust.js';
 import { csrfField, esc, frDate, frDateTime, layout, messagePage, roleLabel, TAB_LABELS, typeLabel, type PageUser } from './html.js';
-import { accessTo, decodeText, DOCUMENT_ID, findByIdentity, hprimResults, openDocument, PATIENT_ID, searchOwnPatients, type RecordServerKey } from './records.js';
+import { accessTo, decodeText, DOCUMENT_ID, findByIdentity, hprimResults, openDocument, PATIENT_ID, searchOwnPatients, type OpenedDocument, type RecordServerKey } from './records.js';
+import type { DocumentRow } from '../store/types.js';
 import { ConsolePageError } from './errors.js';
 import type { ConsoleSession, SessionStore } from './sessions.js';
 
@@ -232,6 +235,29 @@ ${notice ? `<p class="notice">${esc(notice)}</p>` : ''}
 
   const signature = (doc: DocumentView): string => doc.verified ? '<span class="badge ok">Signature vérifiée</span>' : '<span class="badge bad">Signature non vérifiée</span>';
 
+  const unavailable = (): ConsolePageError => new ConsolePageError(503, 'Lecture indisponible', 'La lecture en ligne n’est pas configurée sur cette passerelle (clé du serveur de dossiers). Demandez l’envoi par messagerie à l’opérateur.');
+
+  /**
+   * Opens a document with the record server's key; a failure (sealed item missing, key, signature,
+   * MIME) is logged with the message id and the decision — never the patient — and becomes a page
+   * saying what the doctor can do, not a blank or a generic error.
+   */
+  const openOrRefuse = async (doc: DocumentRow): Promise<OpenedDocument> => {
+    let opened: OpenedDocument | undefined;
+    try {
+      opened = await openDocument(ctx, rmp, doc);
+    } catch (err) {
+      const code = isMedgateError(err) ? err.code : 'UNEXPECTED';
+      ctx.logger.error({ messageId: doc.messageId, documentId: doc.id, code, decision: 'unreadable' }, 'console: document could not be opened');
+      throw new ConsolePageError(502, 'Document illisible', `Ce document n’a pas pu être déchiffré ou lu par la passerelle (${code}). Demandez-en l’envoi par messagerie sécurisée, ou signalez-le à l’opérateur avec l’heure de votre essai.`);
+    }
+    if (!opened) {
+      ctx.logger.error({ messageId: doc.messageId, documentId: doc.id, code: 'SEALED_ITEM_MISSING', decision: 'unreadable' }, 'console: document could not be opened');
+      throw new ConsolePageError(404, 'Document illisible', 'Le contenu de ce document n’a pas été retrouvé dans le message qui l’a apporté. Signalez-le à l’opérateur avec l’heure de votre essai.');
+    }
+    return opened;
+  };
+
   /**
    * The current summary on top of the record (issue 30): its sections (antécédents, allergies,
    * traitement en cours, vaccinations…), its date and author, read from the summary itself with the
@@ -239,17 +265,21 @@ ${notice ? `<p class="notice">${esc(notice)}</p>` : ''}
    */
   const summaryOnTop = async (f: FilingService, view: Awaited<ReturnType<FilingService['show']>>): Promise<string> => {
     const current = [...view.tabs.summary].filter((d) => !d.supersededBy).sort((a, b) => (a.date < b.date ? 1 : a.date > b.date ? -1 : 0));
-    const top = current.find((d) => (d.author.status === 'verified' ? d.author.address : d.sender) === view.treatingDoctor) ?? current[0];
+    const top = current.find((d) => writerOf(d.author, d.sender) === view.treatingDoctor) ?? current[0];
     if (!top) return '<section class="summary-top" aria-label="Synthèse en cours"><h3>Synthèse en cours</h3><p class="muted">Aucune synthèse dans ce dossier.</p></section>';
     const replaced = view.tabs.summary.filter((d) => d.supersededBy).length;
-    const by = top.author.status === 'verified' ? top.author.address : top.sender;
+    const by = writerOf(top.author, top.sender);
     let sections = '';
     if (rmp.available) {
-      const opened = await openDocument(ctx, rmp, await f.document(top.id)).catch(() => undefined);
-      const parsed = opened && opened.kind === 'text' ? summarySections(decodeText(opened.content)) : [];
-      sections = parsed.length
-        ? `<dl class="summary-sections">${parsed.map((s) => `<dt>${esc(s.title)}</dt><dd>${s.lines.map((l) => esc(l)).join('<br>') || '<span class="muted">—</span>'}</dd>`).join('')}</dl>`
-        : '<p class="muted">Cette synthèse n’a pas de rubriques reconnues : ouvrez-la pour la lire.</p>';
+      // A summary that cannot be opened does not hide the rest of the record: the failure is logged
+      // (openOrRefuse) and said here, in place of its sections.
+      const opened = await openOrRefuse(await f.document(top.id)).catch((err: unknown) => (err instanceof ConsolePageError ? err : Promise.reject(err)));
+      const parsed = !(opened instanceof ConsolePageError) && opened.kind === 'text' ? summarySections(decodeText(opened.content)) : [];
+      sections = opened instanceof ConsolePageError
+        ? `<p class="message error" role="alert">${esc(opened.title)} : ${esc(opened.text)}</p>`
+        : parsed.length
+          ? `<dl class="summary-sections">${parsed.map((s) => `<dt>${esc(s.title)}</dt><dd>${s.lines.map((l) => esc(l)).join('<br>') || '<span class="muted">—</span>'}</dd>`).join('')}</dl>`
+          : '<p class="muted">Cette synthèse n’a pas de rubriques reconnues : ouvrez-la pour la lire.</p>';
     }
     return `<section class="summary-top" aria-label="Synthèse en cours"><h3>Synthèse en cours</h3>
 <p>${esc(frDate(top.date))} — par ${esc(await doctorName(by))}${top.author.status === 'sender' ? '' : top.author.status === 'verified' ? ` (transmise par ${esc(top.sender)})` : ' — transmise, auteur non vérifié'} — <a href="/document/${esc(top.id)}">ouvrir</a>${replaced ? ` — ${replaced} synthèse(s) remplacée(s) : <a href="/dossier/${esc(view.id)}?onglet=summary">historique</a>` : ''}</p>
@@ -320,13 +350,11 @@ ${tab === 'summary' && !chronological ? await summaryOnTop(f, view) : ''}
     if (!access.ok) throw DENIED('document');
     return { f, doc, patientId: access.patientId, basis: access.basis };
   };
-  const unavailable = (): ConsolePageError => new ConsolePageError(503, 'Lecture indisponible', 'La lecture en ligne n’est pas configurée sur cette passerelle (clé du serveur de dossiers). Demandez l’envoi par messagerie à l’opérateur.');
 
   app.get<{ Params: { id: string } }>('/document/:id', get, async (req, reply) => {
     const { f, doc, patientId, basis } = await documentFor(req, req.params.id);
     if (!rmp.available) throw unavailable();
-    const opened = await openDocument(ctx, rmp, doc);
-    if (!opened) throw new ConsolePageError(404, 'Document illisible', 'Le contenu de ce document n’a pas pu être retrouvé.');
+    const opened = await openOrRefuse(doc);
     await audit(req, 'console.view', 'ok', { what: 'document', patientId, documentId: doc.id, basis });
     const user = userOf(req, reply);
     const v = f.documentView(doc);
@@ -358,8 +386,7 @@ ${content}`;
   app.get<{ Params: { id: string } }>('/document/:id/contenu', get, async (req, reply) => {
     const { doc, patientId, basis } = await documentFor(req, req.params.id);
     if (!rmp.available) throw unavailable();
-    const opened = await openDocument(ctx, rmp, doc);
-    if (!opened) throw new ConsolePageError(404, 'Document illisible', 'Le contenu de ce document n’a pas pu être retrouvé.');
+    const opened = await openOrRefuse(doc);
     await audit(req, 'console.view', 'ok', { what: 'content', patientId, documentId: doc.id, basis });
     const inline = opened.kind !== 'download';
     const type = opened.kind === 'pdf' ? 'application/pdf' : opened.kind === 'image' ? opened.contentType.split(';')[0]!.trim().toLowerCase()
@@ -517,30 +544,4 @@ ${notice ? `<p class="notice">${esc(notice)}</p>` : ''}
 <p>${operator ? 'Tous les accès d’urgence (opérateur).' : 'Les accès d’urgence aux dossiers de vos patients.'} La commande <code>medgate patients emergencies</code> montre la même liste.</p>
 ${rows.length ? `<table><thead><tr><th>Date</th><th>Médecin</th><th>Patient</th><th>Motif</th><th>Accès</th></tr></thead><tbody>${rows.join('')}</tbody></table>` : '<p class="muted">Aucun accès d’urgence.</p>'}`, user));
   });
-}
-
-const SUMMARY_SECTIONS: ReadonlyArray<[string, RegExp]> = [
-  ['Antécédents', /^(antécédents?|atcd)\b[^:]*:?\s*(.*)$/iu],
-  ['Allergies et intolérances', /^(allergies?|intolérances?)\b[^:]*:?\s*(.*)$/iu],
-  ['Traitement en cours', /^(traitements?|médicaments?)\s+(en cours|au long cours|habituels?|de fond|actuels?)\s*:?\s*(.*)$/iu],
-  ['Vaccinations', /^(vaccinations?|vaccins?)\b[^:]*:?\s*(.*)$/iu],
-  ['Facteurs de risque', /^facteurs de risque\b[^:]*:?\s*(.*)$/iu],
-];
-
-/** A summary's sections, in its own order: a line opening a section ("Allergies : pénicilline"), then its lines. */
-export function summarySections(text: string): Array<{ title: string; lines: string[] }> {
-  const out: Array<{ title: string; lines: string[] }> = [];
-  let current: { title: string; lines: string[] } | undefined;
-  for (const raw of text.split(/\r?\n/).slice(0, 400)) {
-    const line = raw.trim();
-    if (!line) continue;
-    const hit = SUMMARY_SECTIONS.map(([title, re]) => ({ title, m: re.exec(line) })).find((x) => x.m);
-    if (hit) {
-      const rest = (hit.m!.at(-1) ?? '').trim();
-      current = out.find((s) => s.title === hit.title) ?? { title: hit.title, lines: [] };
-      if (!out.includes(current)) out.push(current);
-      if (rest) current.lines.push(rest.slice(0, 300));
-    } else if (current && current.lines.length < 40) current.lines.push(line.slice(0, 300));
-  }
-  return out;
 }

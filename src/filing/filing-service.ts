@@ -11,7 +11,7 @@ import { identityHashes, MAX_PREFIX, prefixHash, searchForm, type FiledIdentity,
 import type { DocumentRow, FilingRepo, PatientRow, ReceiptRow, ReconcileRow } from '../store/types.js';
 import { tabOf, TABS, type Tab } from './tabs.js';
 import { titleWithoutSubjectTag } from '../message/identity/subject-tag.js';
-import { authorMark, type DocumentAuthor } from './authors.js';
+import { authorMark, writerOf as writerOfAuthor, type DocumentAuthor } from './authors.js';
 
 export type MatchOutcome = 'matched' | 'new' | 'reconcile' | 'unidentified';
 
@@ -305,9 +305,9 @@ export class FilingService {
     const current = all.filter((d) => d.tab === 'summary' && !d.supersededBy && d.id !== summary.id && !filed.some((f) => f.id === d.id));
     // A summary is filed under its author: a verified one, else its sender. The treating doctor is
     // the writer of the first summary filed: another doctor's (a replacement's) is kept beside it.
-    const treating = writerOf(firstFiled(all.filter((d) => d.tab === 'summary' && !filed.some((f) => f.id === d.id))));
-    if (treating && treating !== writerOf(summary)) return;
-    const mine = current.filter((d) => writerOf(d) === writerOf(summary));
+    const treating = writerOfRow(firstFiled(all.filter((d) => d.tab === 'summary' && !filed.some((f) => f.id === d.id))));
+    if (treating && treating !== writerOfRow(summary)) return;
+    const mine = current.filter((d) => writerOfRow(d) === writerOfRow(summary));
     const newer = mine.filter((d) => d.date > summary.date);
     if (newer.length) await this.repo.setSupersededBy([summary.id], latest(newer)!.id);
     else if (mine.length) await this.repo.setSupersededBy(mine.map((d) => d.id), summary.id);
@@ -315,7 +315,7 @@ export class FilingService {
 
   async treatingDoctor(patientId: string): Promise<string | null> {
     const docs = await this.repo.documentsOfPatient(patientId);
-    return writerOf(firstFiled(docs.filter((d) => d.tab === 'summary'))) ?? null;
+    return writerOfRow(firstFiled(docs.filter((d) => d.tab === 'summary'))) ?? null;
   }
 
   /** Patients whose family name starts with `text` (accent- and case-insensitive). */
@@ -448,11 +448,9 @@ export function authorOfRow(d: Pick<DocumentRow, 'author'>): DocumentAuthor {
   }
 }
 
-/** Who wrote a document: its verified author, else its sender (who may only have transmitted it). */
-function writerOf(d: Omit<DocumentRow, 'seq'> | undefined): string | undefined {
-  if (!d) return undefined;
-  const a = authorOfRow(d);
-  return a.status === 'verified' ? a.address : d.senderAddress;
+/** Who a filed document is filed under (src/filing/authors.ts writerOf). */
+function writerOfRow(d: Omit<DocumentRow, 'seq'> | undefined): string | undefined {
+  return d ? writerOfAuthor(authorOfRow(d), d.senderAddress) : undefined;
 }
 
 /** The first document filed (filing order): a summary sent later, or dated earlier, does not displace it. */

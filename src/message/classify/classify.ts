@@ -13,6 +13,7 @@ import { signalFromAttachment } from './attachments.js';
 import { signalFromXdmCodes } from './codes.js';
 import { normalizeForKeywords, signalFromKeywords } from './keywords.js';
 import { signalFromSender } from './sender.js';
+import { summarySectionOf } from './summary-sections.js';
 import type { AuthorClaim, Classification, ClassifiedDocument, SenderRole, Signal } from './types.js';
 
 export interface ClassifyInput {
@@ -70,22 +71,9 @@ function signalFromBody(text: string, withAttachments: boolean): Signal | undefi
   if (GREETING.test(normalizeForKeywords(first))) return { type: 'letter', reason: 'body opens as a letter' };
   const title = first.length <= 120 ? signalFromKeywords(first, 'body first line') : undefined;
   if (title) return title;
-  const sections = new Set(lines.slice(0, 60).map((l) => summarySection(l)).filter((s): s is string => s !== undefined));
+  const sections = new Set(lines.slice(0, 60).map((l) => summarySectionOf(l)?.key).filter((s): s is string => s !== undefined));
   if (sections.size >= 2) return { type: 'summary', reason: `body summary sections (${[...sections].sort().join(', ')})` };
   return withAttachments ? { type: 'letter', reason: 'body beside attachments (covering note)' } : undefined;
-}
-
-const SECTIONS: ReadonlyArray<[string, RegExp]> = [
-  ['antecedents', /^ (antecedents?|atcd)\b/],
-  ['allergies', /^ (allergies?|intolerances?)\b/],
-  ['traitements', /^ (traitements?|medicaments?) (en cours|au long cours|habituels?|de fond|actuels?)\b/],
-  ['vaccinations', /^ (vaccinations?|vaccins?)\b/],
-  ['facteurs de risque', /^ facteurs de risque\b/],
-];
-
-function summarySection(line: string): string | undefined {
-  const norm = normalizeForKeywords(line.slice(0, 80));
-  return SECTIONS.find(([, re]) => re.test(norm))?.[0];
 }
 
 /** The lab an HPRIM part names on line 11 (its first section's). */
