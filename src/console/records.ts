@@ -2,6 +2,7 @@
  * What the console reads through the filing service: who may see a patient's record, finding a
  * patient of another doctor by identity, and one document decrypted in memory for one response.
  */
+import { FORWARDED_TYPE, forwardedView } from '../message/forwarded.js';
 import fs from 'node:fs';
 import type { GatewayContext } from '../context.js';
 import { MedgateError } from '../errors.js';
@@ -128,14 +129,17 @@ export async function openDocument(ctx: GatewayContext, rmp: RecordServerKey, do
   const { pgpKey } = await rmp.key();
   const sealer = await ctx.sealer();
   const opened = await open({ sealed, decryptionKey: pgpKey, resolveSigner: sealer.resolveSigner });
-  const input = await parseForExtraction(opened.raw);
+  // A forwarded message is one document (as at sealing): its bytes, not its parts mixed with the covering note.
+  const view = await forwardedView(opened.raw);
+  const input = await parseForExtraction(view?.raw ?? opened.raw);
   if (doc.part === 'body') {
     return { content: Buffer.from(input.textBody ?? '', 'utf8'), contentType: 'text/plain; charset=utf-8', filename: 'document.txt', kind: 'text' };
   }
   for (const [index, att] of input.attachments.entries()) {
     if (attachmentLabel(att, index) !== doc.part || att.omitted) continue;
     const filename = att.filename ?? `piece-${index + 1}`;
-    return { content: att.content, contentType: att.contentType, filename, kind: kindOf(att.contentType, filename) };
+    const contentType = att.contentType === FORWARDED_TYPE ? 'message/rfc822' : att.contentType;
+    return { content: att.content, contentType, filename, kind: kindOf(contentType, filename) };
   }
   const xdm = readXdm(input);
   const entry = xdm?.entries.find((e) => e.id === doc.part);

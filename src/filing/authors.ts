@@ -99,7 +99,9 @@ export async function judgeDocuments(sender: SenderForRights & { nationalId?: st
     const own = checkRights(sender, d.type, config);
     if (d.author && !claimIsSenders(d.author, sender, config)) {
       // A named author this gateway cannot verify: the sender transmits it, whatever his own role allows.
-      out.push({ part: d.part, type: d.type, author: { status: 'unverified', via: d.author.source, ...(d.author.name ? { name: d.author.name } : {}) } });
+      // A signer whose signature verified but who is not (or no longer) in this directory is still named.
+      const name = d.author.name ?? (d.author.source === 'smime' ? d.author.id : undefined);
+      out.push({ part: d.part, type: d.type, author: { status: 'unverified', via: d.author.source, ...(name ? { name } : {}) } });
       continue;
     }
     if (d.part === 'body' || own.ok) {

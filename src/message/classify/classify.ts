@@ -21,9 +21,14 @@ export interface ClassifyInput {
   xdm?: XdmContent;
   hprim?: HprimDocument[];
   sender?: SenderRole;
+  /**
+   * Forwarded messages (by part label), described from their own content and signature
+   * (src/message/forwarded-author.ts): each is one document, of its own type, by its own author.
+   */
+  forwarded?: ReadonlyMap<string, { type: ClassifiedDocument['type']; reason: string; title?: string; author: AuthorClaim }>;
 }
 
-export function classifyMessage({ input, xdm, hprim = [], sender }: ClassifyInput): Classification {
+export function classifyMessage({ input, xdm, hprim = [], sender, forwarded }: ClassifyInput): Classification {
   // The patient tag names the patient, not the document: a name is no keyword.
   const subjectSignal = signalFromKeywords(input.subject ? titleWithoutSubjectTag(input.subject) : undefined, 'subject');
   const senderSignal = signalFromSender(sender);
@@ -47,6 +52,11 @@ export function classifyMessage({ input, xdm, hprim = [], sender }: ClassifyInpu
   for (const [index, att] of input.attachments.entries()) {
     const part = attachmentLabel(att, index);
     if (xdm && part === xdm.archive) continue; // represented by its entries
+    const fwd = forwarded?.get(part);
+    if (fwd) {
+      docs.push({ part, type: fwd.type, signal: { type: fwd.type, reason: `attachment ${fwd.reason}` }, author: fwd.author, ...(fwd.title ? { title: fwd.title } : {}) });
+      continue;
+    }
     const hprimLab = labParts.has(part) && isHprimCandidate(att.filename, att.contentType) ? labSignal() : undefined;
     const signal = hprimLab ?? signalFromAttachment(att) ?? fallback();
     const author = hprimAuthor(hprim, part);
