@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 const filingFor: typeof import('../filing/context.js').filingFor = async (ctx) => (await import('../filing/context.js')).filingFor(ctx);
 import type { FiledIdentity } from '../filing/identity-hashes.js';
 import type { ImportReport } from '../filing/import.js';
-import { MedgateError } from '../errors.js';
+import { isMedgateError, MedgateError } from '../errors.js';
 import { addConfigOption, out, promptSecret, withContext } from './common.js';
 
 function who(p: FiledIdentity): string {
@@ -136,11 +136,20 @@ export function registerPatientsCommands(program: Command): void {
             return opened ? { content: opened.content, filename: opened.filename, contentType: opened.contentType } : undefined;
           };
         }
-        const r = await exportPatients(filing, ctx.store.mail, {
-          ...(id ? { ids: [(await filing.patientRow(id)).id] } : {}), out: opts.out,
-          ...(opts.passphrase ? { passphrase: opts.passphrase } : {}), ...(progress ? { progress } : {}),
-          ...(originals ? { originals, clearFiles: !!opts.writeClearFiles } : {}),
-        });
+        let r: Awaited<ReturnType<typeof exportPatients>>;
+        try {
+          r = await exportPatients(filing, ctx.store.mail, {
+            ...(id ? { ids: [(await filing.patientRow(id)).id] } : {}), out: opts.out,
+            ...(opts.passphrase ? { passphrase: opts.passphrase } : {}), ...(progress ? { progress } : {}),
+            ...(originals ? { originals, clearFiles: !!opts.writeClearFiles } : {}),
+          });
+        } catch (err) {
+          // Nothing was left on disk (src/filing/export.ts); the audit says why, by code and document ids.
+          const code = isMedgateError(err) ? err.code : 'UNEXPECTED';
+          const documentIds = isMedgateError(err) && Array.isArray(err.details?.documentIds) ? err.details.documentIds : undefined;
+          await ctx.audit.record({ actor: 'operator', action: 'patients.export', outcome: 'failed', details: { code, ...(documentIds ? { documentIds } : {}), ...(opts.portable ? { portable: true } : {}) } });
+          throw err;
+        }
         await ctx.audit.record({ actor: 'operator', action: 'patients.export', outcome: 'ok', details: { patients: r.patients, documents: r.documents, encrypted: !!opts.passphrase, ...(opts.portable ? { portable: true, decrypted } : {}) } });
         out(`exported ${r.patients} patient(s), ${r.documents} document(s) to ${opts.out}${opts.passphrase ? ` (encrypted archive ${r.written[0]})` : ''}`);
       });

@@ -177,4 +177,21 @@ describe('a forwarded signed message: its signer is the author', () => {
     expect(original).toMatch(/^documents\/\d{4}-\d{2}-\d{2}_biology_Compte-rendu-de-biologie\.eml$/);
     expect(fs.readFileSync(path.join(folder, original!)).toString('latin1').replace(/\r\n/g, '\n')).toBe(labReport.toString('latin1').replace(/\r\n/g, '\n'));
   }, 180_000);
+
+  it('a portable export whose originals cannot be decrypted fails, names the document ids (never the patient) and leaves nothing on disk', async () => {
+    const wrong = path.join(dir, 'wrong.password');
+    fs.writeFileSync(wrong, 'not the record server password', { mode: 0o600 });
+    const out = path.join(dir, 'export-fails');
+    const r = await cli('patients', 'export', '--all', '--out', out, '--portable', '--record-server', RMP, '--record-server-password-file', wrong, '--write-clear-files');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/the original of \d+ document\(s\) could not be decrypted \([0-9a-f]{8}-[0-9a-f-]{27}(, [0-9a-f]{8}-[0-9a-f-]{27})*\); nothing was written/);
+    expect(r.stderr).not.toMatch(/DUPONT|Jean|1959/i);
+    // The sealed .eml were already staged when the failure came: the staging folder is gone, and no export appeared.
+    expect(fs.existsSync(out)).toBe(false);
+    expect(fs.readdirSync(dir).filter((f) => f.includes('.partial-'))).toEqual([]);
+    const audit = (await must(cli('audit', 'list', '--limit', '100000'), 'audit')).stdout.split('\n');
+    const failed = audit.filter((l) => l.includes('"action":"patients.export"') && l.includes('"outcome":"failed"'));
+    expect(failed.length).toBe(1);
+    expect(failed[0]).toContain('FILING_EXPORT_INCOMPLETE');
+  }, 60_000);
 });
