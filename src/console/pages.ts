@@ -321,7 +321,7 @@ ${sections}</section>`;
     const row = (x: DocumentView, old: boolean): string => `<tr${old ? ' class="history"' : ''}>
 <td><input type="checkbox" name="documents" value="${esc(x.id)}" id="doc-${esc(x.id)}" aria-label="Sélectionner"></td>
 <td>${esc(frDate(x.date))}</td><td><a href="/document/${esc(x.id)}">${esc(typeLabel(x.type))}</a>${x.title ? `<br><span class="muted">${esc(x.title)}</span>` : ''}${x.part !== 'body' ? `<br><span class="muted">${esc(x.part)}</span>` : ''}</td>
-<td>${esc(x.sender)}${authorNote(x)}</td><td>${esc(senderRole(x))}</td><td>${signature(x)}${old ? ' <span class="badge">Remplacée</span>' : ''}${pendingMessages.has(x.messageId) || view.status === 'reconcile' ? ' <span class="badge warn">À rapprocher</span>' : ''}</td></tr>`;
+<td>${esc(x.sender)}${authorNote(x)}${x.writtenAs === 'replacement' ? '<br><span class="badge">Écrite par un remplaçant</span>' : ''}</td><td>${esc(senderRole(x))}</td><td>${signature(x)}${old ? ' <span class="badge">Remplacée</span>' : ''}${pendingMessages.has(x.messageId) || view.status === 'reconcile' ? ' <span class="badge warn">À rapprocher</span>' : ''}</td></tr>`;
     const head = '<thead><tr><th></th><th>Date</th><th>Document</th><th>Expéditeur</th><th>Rôle</th><th>Statut</th></tr></thead>';
     const table = docs.length
       ? `<form method="post" action="/envoyer">${csrfField(user.csrf)}<input type="hidden" name="patient" value="${esc(view.id)}">
@@ -332,7 +332,7 @@ ${rmp.available ? '<button type="submit">M’envoyer la sélection par messageri
     const id = view.identity;
     const body = `<section class="identity" aria-label="Identité du patient"><h2>${esc(who(id))}</h2>
 <p>Né(e) le ${esc(frDate(id.birthDate))}${id.sex ? ` — ${esc(sexLabel(id.sex))}` : ''}${id.ins ? ` — INS ${esc(id.ins.value)}` : ''}</p>
-<p>Médecin traitant : ${esc(await doctorName(view.treatingDoctor))}</p>
+<p>Médecin traitant : ${esc(await doctorName(view.treatingDoctor))}${view.treatingDoctorSetBy === 'operator' ? ' <span class="muted">(désigné par l’opérateur)</span>' : ''}</p>
 <p>${basisBadge(access.basis)}${view.status === 'reconcile' ? ' <span class="badge warn">Identité à rapprocher par l’opérateur</span>' : ''}</p></section>
 ${tab === 'summary' && !chronological ? await summaryOnTop(f, view) : ''}
 <ul class="tabs">${tabs}</ul>${chronological ? `<h3>Chronologie</h3>${timeline(view)}` : `<h3>${TAB_LABELS[tab]}</h3>${table}`}`;

@@ -122,7 +122,7 @@ function describeSubmission({ input, forwarded }: { input: ExtractionInput; forw
     recipients: req.recipients.map((r) => r.address),
     documents: classification.documents.map((d) => {
       const own = d.title ?? partTitle(d.part, classification.documents.length, input);
-      return { part: d.part, type: d.type, ...(own ? { title: own.slice(0, 200) } : {}), ...(d.author ? { author: d.author } : {}) };
+      return { part: d.part, type: d.type, ...(own ? { title: own.slice(0, 200) } : {}), ...(d.author ? { author: d.author } : {}), ...(d.writtenAs ? { writtenAs: d.writtenAs } : {}) };
     }),
   };
   const mdnTo = receiptAddress(input.headers.get('disposition-notification-to'));

@@ -72,6 +72,19 @@ describe('a forwarded signed message: its signer is the author', () => {
       t.close();
     }
   }
+  /** A doctor's own message to the record server (no attachment). */
+  async function send(from: string, subject: string, text: string): Promise<void> {
+    const raw = await new MailComposer({ from, to: RMP, subject, text }).compile().build();
+    const t = nodemailer.createTransport({
+      host: '127.0.0.1', port: serve.ports.smtpSubmission!, secure: false, requireTLS: true,
+      auth: { user: from, pass: PW[from]! }, tls: { ca: caPem, servername: 'localhost' },
+    });
+    try {
+      await t.sendMail({ envelope: { from, to: [RMP] }, raw });
+    } finally {
+      t.close();
+    }
+  }
   const refusal = (p: Promise<void>) => p.then(() => undefined, (e: { responseCode?: number; response?: string }) => e);
 
   beforeAll(async () => {
@@ -193,5 +206,37 @@ describe('a forwarded signed message: its signer is the author', () => {
     const failed = audit.filter((l) => l.includes('"action":"patients.export"') && l.includes('"outcome":"failed"'));
     expect(failed.length).toBe(1);
     expect(failed[0]).toContain('FILING_EXPORT_INCOMPLETE');
+  }, 60_000);
+
+  it('a replacement\'s summary does not take the treating doctor; the operator can name one (patients set-treating), audited', async () => {
+    const martin = 'PATIENT: MARTIN Luc 01/01/1970';
+    const sections = 'Antécédents : HTA\nAllergies : aucune connue\nTraitement en cours : ramipril 5 mg\nVaccinations : à jour\n';
+    await send(CARDIO, `${martin} Résumé médical`, `Résumé médical\n\n${sections}\nDr Claire Cardio, médecin remplaçant du Dr Demo\n`);
+    const [patient] = JSON.parse((await must(cli('patients', 'search', 'martin', '--json'), 'search')).stdout) as Array<{ id: string }>;
+    const id = patient!.id;
+    const first = (await must(cli('patients', 'show', id), 'show')).stdout;
+    expect(first).toContain('treating doctor: (none yet)');
+    expect(first).toMatch(/summary .* body {2}from cardio@cabinet-antony\.medgate\.test {2}"Résumé médical" {2}\[written as a replacement\]/);
+
+    await send(PAUL, `${martin} Résumé médical`, `Résumé médical\n\n${sections}\nDr Paul Demo\n`);
+    expect((await must(cli('patients', 'show', id), 'show')).stdout).toContain(`treating doctor: ${PAUL} (first summary)`);
+
+    const unknown = await cli('patients', 'set-treating', id, 'nobody@nowhere.test');
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain('nobody@nowhere.test is not an active person of the health directory');
+    const both = await cli('patients', 'set-treating', id, CARDIO, '--first-summary');
+    expect(both.code).not.toBe(0);
+
+    const set = await must(cli('patients', 'set-treating', id, CARDIO), 'set-treating');
+    expect(set.stdout).toContain(`treating doctor of ${id}: ${CARDIO} (set by the operator), was ${PAUL}`);
+    const json = JSON.parse((await must(cli('patients', 'show', id, '--json'), 'show')).stdout) as { treatingDoctor: string; treatingDoctorSetBy: string };
+    expect(json).toMatchObject({ treatingDoctor: CARDIO, treatingDoctorSetBy: 'operator' });
+    const back = await must(cli('patients', 'set-treating', id, '--first-summary'), 'set-treating back');
+    expect(back.stdout).toContain(`treating doctor of ${id}: ${PAUL} (first summary), was ${CARDIO}`);
+
+    const audit = (await must(cli('audit', 'list', '--limit', '100000'), 'audit')).stdout.split('\n').filter((l) => l.includes('"action":"patients.set-treating"'));
+    expect(audit).toHaveLength(2);
+    expect(audit[0]).toContain(`"doctor":"${CARDIO}"`);
+    expect(audit.join('\n')).not.toMatch(/MARTIN|Luc|1970/);
   }, 60_000);
 });

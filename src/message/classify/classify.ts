@@ -14,6 +14,7 @@ import { signalFromXdmCodes } from './codes.js';
 import { normalizeForKeywords, signalFromKeywords } from './keywords.js';
 import { signalFromSender } from './sender.js';
 import { summarySectionOf } from './summary-sections.js';
+import { signedAsReplacement } from './replacement.js';
 import type { AuthorClaim, Classification, ClassifiedDocument, SenderRole, Signal } from './types.js';
 
 export interface ClassifyInput {
@@ -47,7 +48,9 @@ export function classifyMessage({ input, xdm, hprim = [], sender, forwarded }: C
   if (input.textBody && input.textBody.trim() !== '') {
     const signal = labParts.has('body') ? labSignal() : signalFromBody(input.textBody, input.attachments.length > 0) ?? fallback();
     const author = hprimAuthor(hprim, 'body');
-    docs.push({ part: 'body', type: signal?.type ?? 'letter', ...(signal ? { signal } : {}), ...(author ? { author } : {}) });
+    const type = signal?.type ?? 'letter';
+    const replacement = type === 'summary' && signedAsReplacement(input.textBody);
+    docs.push({ part: 'body', type, ...(signal ? { signal } : {}), ...(author ? { author } : {}), ...(replacement ? { writtenAs: 'replacement' as const } : {}) });
   }
   for (const [index, att] of input.attachments.entries()) {
     const part = attachmentLabel(att, index);

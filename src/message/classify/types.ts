@@ -48,6 +48,8 @@ export interface ClassifiedDocument {
   type: DocumentType;
   title?: string;
   author?: AuthorClaim;
+  /** `replacement`: a summary its writer signed as a replacement (src/message/classify/replacement.ts). */
+  writtenAs?: 'replacement';
 }
 
 export interface Classification {

@@ -9,11 +9,13 @@ import type { Runner } from './runner.js';
 interface PatientDb {
   id: string; status: string; merged_into: string | null; identity_enc: string; ins_hash: string | null; traits_hash: string;
   family_birth_hash: string; given_birth_hash: string; access_code_enc: string; created_at: string; updated_at: string;
+  treating_doctor?: string | null;
 }
 interface DocumentDb {
   seq: number; id: string; patient_id: string | null; message_id: string; part: string; type: string; tab: string; doc_date: string;
   sender_address: string; sender_role: string | null; title_enc: string | null; blob_id: string; content_digest: string | null;
   verified: boolean; signer_fingerprint: string | null; author: string | null; superseded_by: string | null; filed_at: string;
+  written_as?: string | null;
 }
 interface ReconcileDb {
   id: string; patient_id: string | null; candidate_id: string | null; reason: string; message_id: string | null;
@@ -30,12 +32,12 @@ interface ReceiptDb {
 const patientFrom = (r: PatientDb): PatientRow => ({
   id: r.id, status: r.status as PatientRow['status'], mergedInto: r.merged_into, identityEnc: r.identity_enc, insHash: r.ins_hash,
   traitsHash: r.traits_hash, familyBirthHash: r.family_birth_hash, givenBirthHash: r.given_birth_hash,
-  accessCodeEnc: r.access_code_enc, createdAt: r.created_at, updatedAt: r.updated_at,
+  accessCodeEnc: r.access_code_enc, treatingDoctor: r.treating_doctor ?? null, createdAt: r.created_at, updatedAt: r.updated_at,
 });
 const documentFrom = (r: DocumentDb): DocumentRow => ({
   id: r.id, patientId: r.patient_id, messageId: r.message_id, part: r.part, type: r.type, tab: r.tab, date: r.doc_date,
   senderAddress: r.sender_address, senderRole: r.sender_role, titleEnc: r.title_enc, blobId: r.blob_id, contentDigest: r.content_digest,
-  verified: r.verified, signerFingerprint: r.signer_fingerprint, author: r.author ?? null, supersededBy: r.superseded_by, filedAt: r.filed_at, seq: r.seq,
+  verified: r.verified, signerFingerprint: r.signer_fingerprint, author: r.author ?? null, writtenAs: r.written_as ?? null, supersededBy: r.superseded_by, filedAt: r.filed_at, seq: r.seq,
 });
 const reconcileFrom = (r: ReconcileDb): ReconcileRow => ({
   id: r.id, patientId: r.patient_id, candidateId: r.candidate_id, reason: r.reason, messageId: r.message_id,
@@ -52,7 +54,7 @@ const receiptFrom = (r: ReceiptDb): ReceiptRow => ({
 
 const PATIENT_COLUMNS = {
   status: 'status', mergedInto: 'merged_into', identityEnc: 'identity_enc', insHash: 'ins_hash', traitsHash: 'traits_hash',
-  familyBirthHash: 'family_birth_hash', givenBirthHash: 'given_birth_hash', accessCodeEnc: 'access_code_enc', updatedAt: 'updated_at',
+  familyBirthHash: 'family_birth_hash', givenBirthHash: 'given_birth_hash', accessCodeEnc: 'access_code_enc', updatedAt: 'updated_at', treatingDoctor: 'treating_doctor',
 } as const;
 
 /**
@@ -201,16 +203,16 @@ export class PgFilingRepo implements FilingRepo {
       if (!docs.length) return [];
       const col = <K extends keyof Omit<DocumentRow, 'seq'>>(k: K): unknown[] => docs.map((d) => d[k]);
       const res = await c.query<{ id: string }>(`INSERT INTO filing_documents (id, patient_id, message_id, part, type, tab, doc_date, sender_address,
-          sender_role, title_enc, blob_id, content_digest, verified, signer_fingerprint, superseded_by, filed_at, author)
+          sender_role, title_enc, blob_id, content_digest, verified, signer_fingerprint, superseded_by, filed_at, author, written_as)
         SELECT id, patient_id, message_id, part, type, tab, doc_date, sender_address, sender_role, title_enc, blob_id, content_digest,
-          verified, signer_fingerprint, superseded_by, filed_at, author
+          verified, signer_fingerprint, superseded_by, filed_at, author, written_as
         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-          $10::text[], $11::text[], $12::text[], $13::boolean[], $14::text[], $15::text[], $16::text[], $17::text[]) WITH ORDINALITY AS d(id, patient_id, message_id, part, type, tab, doc_date,
-          sender_address, sender_role, title_enc, blob_id, content_digest, verified, signer_fingerprint, superseded_by, filed_at, author, ord)
+          $10::text[], $11::text[], $12::text[], $13::boolean[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[]) WITH ORDINALITY AS d(id, patient_id, message_id, part, type, tab, doc_date,
+          sender_address, sender_role, title_enc, blob_id, content_digest, verified, signer_fingerprint, superseded_by, filed_at, author, written_as, ord)
         ORDER BY ord
         ON CONFLICT (message_id, part) DO NOTHING RETURNING id`,
       [col('id'), col('patientId'), col('messageId'), col('part'), col('type'), col('tab'), col('date'), col('senderAddress'), col('senderRole'),
-        col('titleEnc'), col('blobId'), col('contentDigest'), col('verified'), col('signerFingerprint'), col('supersededBy'), col('filedAt'), docs.map((d) => d.author ?? null)]);
+        col('titleEnc'), col('blobId'), col('contentDigest'), col('verified'), col('signerFingerprint'), col('supersededBy'), col('filedAt'), docs.map((d) => d.author ?? null), docs.map((d) => d.writtenAs ?? null)]);
       const inserted = new Set(res.rows.map((r) => r.id));
       return docs.filter((d) => inserted.has(d.id)).map((d) => d.id);
     });

@@ -6,11 +6,13 @@ import type {
 interface PatientDb {
   id: string; status: string; merged_into: string | null; identity_enc: string; ins_hash: string | null; traits_hash: string;
   family_birth_hash: string; given_birth_hash: string; access_code_enc: string; created_at: string; updated_at: string;
+  treating_doctor?: string | null;
 }
 interface DocumentDb {
   seq: number; id: string; patient_id: string | null; message_id: string; part: string; type: string; tab: string; doc_date: string;
   sender_address: string; sender_role: string | null; title_enc: string | null; blob_id: string; content_digest: string | null;
   verified: number; signer_fingerprint: string | null; author: string | null; superseded_by: string | null; filed_at: string;
+  written_as?: string | null;
 }
 interface ReconcileDb {
   id: string; patient_id: string | null; candidate_id: string | null; reason: string; message_id: string | null;
@@ -23,12 +25,12 @@ interface RequestDb {
 const patientFrom = (r: PatientDb): PatientRow => ({
   id: r.id, status: r.status as PatientRow['status'], mergedInto: r.merged_into, identityEnc: r.identity_enc, insHash: r.ins_hash,
   traitsHash: r.traits_hash, familyBirthHash: r.family_birth_hash, givenBirthHash: r.given_birth_hash,
-  accessCodeEnc: r.access_code_enc, createdAt: r.created_at, updatedAt: r.updated_at,
+  accessCodeEnc: r.access_code_enc, treatingDoctor: r.treating_doctor ?? null, createdAt: r.created_at, updatedAt: r.updated_at,
 });
 const documentFrom = (r: DocumentDb): DocumentRow => ({
   id: r.id, patientId: r.patient_id, messageId: r.message_id, part: r.part, type: r.type, tab: r.tab, date: r.doc_date,
   senderAddress: r.sender_address, senderRole: r.sender_role, titleEnc: r.title_enc, blobId: r.blob_id, contentDigest: r.content_digest,
-  verified: r.verified !== 0, signerFingerprint: r.signer_fingerprint, author: r.author ?? null, supersededBy: r.superseded_by, filedAt: r.filed_at, seq: r.seq,
+  verified: r.verified !== 0, signerFingerprint: r.signer_fingerprint, author: r.author ?? null, writtenAs: r.written_as ?? null, supersededBy: r.superseded_by, filedAt: r.filed_at, seq: r.seq,
 });
 const reconcileFrom = (r: ReconcileDb): ReconcileRow => ({
   id: r.id, patientId: r.patient_id, candidateId: r.candidate_id, reason: r.reason, messageId: r.message_id,
@@ -41,7 +43,7 @@ const requestFrom = (r: RequestDb): RecordRequestRow => ({
 
 const PATIENT_COLUMNS = {
   status: 'status', mergedInto: 'merged_into', identityEnc: 'identity_enc', insHash: 'ins_hash', traitsHash: 'traits_hash',
-  familyBirthHash: 'family_birth_hash', givenBirthHash: 'given_birth_hash', accessCodeEnc: 'access_code_enc', updatedAt: 'updated_at',
+  familyBirthHash: 'family_birth_hash', givenBirthHash: 'given_birth_hash', accessCodeEnc: 'access_code_enc', updatedAt: 'updated_at', treatingDoctor: 'treating_doctor',
 } as const;
 
 export class SqliteFilingRepo implements FilingRepo {
@@ -107,12 +109,12 @@ export class SqliteFilingRepo implements FilingRepo {
     return this.db.transaction(() => {
       for (const r of receipts) this.insertReceiptSync(r);
       const ins = this.db.prepare(`INSERT INTO filing_documents (id, patient_id, message_id, part, type, tab, doc_date, sender_address, sender_role,
-        title_enc, blob_id, content_digest, verified, signer_fingerprint, superseded_by, filed_at, author)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id, part) DO NOTHING`);
+        title_enc, blob_id, content_digest, verified, signer_fingerprint, superseded_by, filed_at, author, written_as)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id, part) DO NOTHING`);
       const inserted: string[] = [];
       for (const d of docs) {
         const r = ins.run(d.id, d.patientId, d.messageId, d.part, d.type, d.tab, d.date, d.senderAddress, d.senderRole, d.titleEnc,
-          d.blobId, d.contentDigest, d.verified ? 1 : 0, d.signerFingerprint, d.supersededBy, d.filedAt, d.author ?? null);
+          d.blobId, d.contentDigest, d.verified ? 1 : 0, d.signerFingerprint, d.supersededBy, d.filedAt, d.author ?? null, d.writtenAs ?? null);
         if (r.changes) inserted.push(d.id);
       }
       return inserted;
