@@ -22,8 +22,7 @@ import { presentedChainPem } from '../http/api-server.js';
 import { readCertificateInfo } from '../pki/index.js';
 import type { TrustStore } from '../smtp/submission/trust.js';
 import { csrfField, esc, frDate, frDateTime, layout, messagePage, roleLabel, TAB_LABELS, typeLabel, type PageUser } from './html.js';
-import { accessTo, decodeText, DOCUMENT_ID, findByIdentity, hprimResults, openDocument, PATIENT_ID, searchOwnPatients, type OpenedDocument, type RecordServerKey } from './records.js';
-import type { DocumentRow } from '../store/types.js';
+import { accessTo, decodeText, DOCUMENT_ID, findByIdentity, hprimResults, openDocumentOrRefuse, PATIENT_ID, searchOwnPatients, type RecordServerKey } from './records.js';
 import { ConsolePageError } from './errors.js';
 import type { ConsoleSession, SessionStore } from './sessions.js';
 
@@ -235,29 +234,6 @@ ${notice ? `<p class="notice">${esc(notice)}</p>` : ''}
 
   const signature = (doc: DocumentView): string => doc.verified ? '<span class="badge ok">Signature vérifiée</span>' : '<span class="badge bad">Signature non vérifiée</span>';
 
-  const unavailable = (): ConsolePageError => new ConsolePageError(503, 'Lecture indisponible', 'La lecture en ligne n’est pas configurée sur cette passerelle (clé du serveur de dossiers). Demandez l’envoi par messagerie à l’opérateur.');
-
-  /**
-   * Opens a document with the record server's key; a failure (sealed item missing, key, signature,
-   * MIME) is logged with the message id and the decision — never the patient — and becomes a page
-   * saying what the doctor can do, not a blank or a generic error.
-   */
-  const openOrRefuse = async (doc: DocumentRow): Promise<OpenedDocument> => {
-    let opened: OpenedDocument | undefined;
-    try {
-      opened = await openDocument(ctx, rmp, doc);
-    } catch (err) {
-      const code = isMedgateError(err) ? err.code : 'UNEXPECTED';
-      ctx.logger.error({ messageId: doc.messageId, documentId: doc.id, code, decision: 'unreadable' }, 'console: document could not be opened');
-      throw new ConsolePageError(502, 'Document illisible', `Ce document n’a pas pu être déchiffré ou lu par la passerelle (${code}). Demandez-en l’envoi par messagerie sécurisée, ou signalez-le à l’opérateur avec l’heure de votre essai.`);
-    }
-    if (!opened) {
-      ctx.logger.error({ messageId: doc.messageId, documentId: doc.id, code: 'SEALED_ITEM_MISSING', decision: 'unreadable' }, 'console: document could not be opened');
-      throw new ConsolePageError(404, 'Document illisible', 'Le contenu de ce document n’a pas été retrouvé dans le message qui l’a apporté. Signalez-le à l’opérateur avec l’heure de votre essai.');
-    }
-    return opened;
-  };
-
   /**
    * The current summary on top of the record (issue 30): its sections (antécédents, allergies,
    * traitement en cours, vaccinations…), its date and author, read from the summary itself with the
@@ -272,8 +248,8 @@ ${notice ? `<p class="notice">${esc(notice)}</p>` : ''}
     let sections = '';
     if (rmp.available) {
       // A summary that cannot be opened does not hide the rest of the record: the failure is logged
-      // (openOrRefuse) and said here, in place of its sections.
-      const opened = await openOrRefuse(await f.document(top.id)).catch((err: unknown) => (err instanceof ConsolePageError ? err : Promise.reject(err)));
+      // (openDocumentOrRefuse) and said here, in place of its sections.
+      const opened = await openDocumentOrRefuse(ctx, rmp, await f.document(top.id)).catch((err: unknown) => (err instanceof ConsolePageError ? err : Promise.reject(err)));
       const parsed = !(opened instanceof ConsolePageError) && opened.kind === 'text' ? summarySections(decodeText(opened.content)) : [];
       sections = opened instanceof ConsolePageError
         ? `<p class="message error" role="alert">${esc(opened.title)} : ${esc(opened.text)}</p>`
@@ -350,11 +326,12 @@ ${tab === 'summary' && !chronological ? await summaryOnTop(f, view) : ''}
     if (!access.ok) throw DENIED('document');
     return { f, doc, patientId: access.patientId, basis: access.basis };
   };
+  const unavailable = (): ConsolePageError => new ConsolePageError(503, 'Lecture indisponible', 'La lecture en ligne n’est pas configurée sur cette passerelle (clé du serveur de dossiers). Demandez l’envoi par messagerie à l’opérateur.');
 
   app.get<{ Params: { id: string } }>('/document/:id', get, async (req, reply) => {
     const { f, doc, patientId, basis } = await documentFor(req, req.params.id);
     if (!rmp.available) throw unavailable();
-    const opened = await openOrRefuse(doc);
+    const opened = await openDocumentOrRefuse(ctx, rmp, doc);
     await audit(req, 'console.view', 'ok', { what: 'document', patientId, documentId: doc.id, basis });
     const user = userOf(req, reply);
     const v = f.documentView(doc);
@@ -386,7 +363,7 @@ ${content}`;
   app.get<{ Params: { id: string } }>('/document/:id/contenu', get, async (req, reply) => {
     const { doc, patientId, basis } = await documentFor(req, req.params.id);
     if (!rmp.available) throw unavailable();
-    const opened = await openOrRefuse(doc);
+    const opened = await openDocumentOrRefuse(ctx, rmp, doc);
     await audit(req, 'console.view', 'ok', { what: 'content', patientId, documentId: doc.id, basis });
     const inline = opened.kind !== 'download';
     const type = opened.kind === 'pdf' ? 'application/pdf' : opened.kind === 'image' ? opened.contentType.split(';')[0]!.trim().toLowerCase()

@@ -2,10 +2,9 @@
  * What the console reads through the filing service: who may see a patient's record, finding a
  * patient of another doctor by identity, and one document decrypted in memory for one response.
  */
-import { FORWARDED_TYPE, forwardedView } from '../message/forwarded.js';
 import fs from 'node:fs';
 import type { GatewayContext } from '../context.js';
-import { MedgateError } from '../errors.js';
+import { isMedgateError, MedgateError } from '../errors.js';
 import { open } from '../crypto/seal/index.js';
 import { filingFor } from '../filing/context.js';
 import type { FilingService, PatientSummary } from '../filing/filing-service.js';
@@ -13,8 +12,10 @@ import { searchForm } from '../filing/identity-hashes.js';
 import type { UnlockedAccount } from '../accounts/account-service.js';
 import { attachmentLabel, readXdm } from '../message/identity/xdm.js';
 import { extractZipEntry, listZipEntries } from '../message/identity/safe-unzip.js';
+import { FORWARDED_TYPE, forwardedView } from '../message/forwarded.js';
 import { parseForExtraction } from '../message/parse.js';
 import type { DocumentRow } from '../store/types.js';
+import { ConsolePageError } from './errors.js';
 import type { ConsoleSession, Grant } from './sessions.js';
 
 export type Access = { ok: true; basis: 'treating' | Grant['basis']; patientId: string } | { ok: false };
@@ -156,6 +157,27 @@ export async function openDocument(ctx: GatewayContext, rmp: RecordServerKey, do
     }
   }
   return undefined;
+}
+
+/**
+ * openDocument for a page: a failure (sealed item missing, key, signature, MIME) is logged with the
+ * message id and the decision — never the patient — and becomes a page saying what the doctor can
+ * do, not a generic error.
+ */
+export async function openDocumentOrRefuse(ctx: GatewayContext, rmp: RecordServerKey, doc: DocumentRow): Promise<OpenedDocument> {
+  let opened: OpenedDocument | undefined;
+  try {
+    opened = await openDocument(ctx, rmp, doc);
+  } catch (err) {
+    const code = isMedgateError(err) ? err.code : 'UNEXPECTED';
+    ctx.logger.error({ messageId: doc.messageId, documentId: doc.id, code, decision: 'unreadable' }, 'console: document could not be opened');
+    throw new ConsolePageError(502, 'Document illisible', `Ce document n’a pas pu être déchiffré ou lu par la passerelle (${code}). Demandez-en l’envoi par messagerie sécurisée, ou signalez-le à l’opérateur avec l’heure de votre essai.`);
+  }
+  if (!opened) {
+    ctx.logger.error({ messageId: doc.messageId, documentId: doc.id, code: 'SEALED_ITEM_MISSING', decision: 'unreadable' }, 'console: document could not be opened');
+    throw new ConsolePageError(404, 'Document illisible', 'Le contenu de ce document n’a pas été retrouvé dans le message qui l’a apporté. Signalez-le à l’opérateur avec l’heure de votre essai.');
+  }
+  return opened;
 }
 
 /** Text of a document: UTF-8 when it is valid UTF-8, else ISO-8859-1 (older HPRIM files). */

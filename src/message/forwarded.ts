@@ -30,9 +30,9 @@ export interface ForwardedView {
   forwarded: ForwardedMessage[];
 }
 
-/** Quick test before any split: most messages forward nothing. */
+/** Quick test before any split (a byte search, no string): most messages forward nothing. */
 function mayForward(raw: Buffer): boolean {
-  return /message\/rfc822/i.test(raw.toString('latin1'));
+  return raw.indexOf('rfc822') >= 0 || raw.indexOf('RFC822') >= 0 || raw.indexOf('Rfc822') >= 0;
 }
 
 async function decode(node: MimeNode, chunks: Buffer[]): Promise<Buffer> {
