@@ -15,6 +15,14 @@
  * − bare process. V8's compiler/GC helpers (`V8Worker`) and libuv's pool (`libuv-worker`) are
  * listed; their memory is their stacks and transient zones.
  *
+ * The 25 MB peak by thread: each gateway's /metrics is read every 100 ms during each phase
+ * (`medgate_thread_memory_bytes`: the main thread's V8 heap, its zones — what the compiler threads
+ * fill — and its buffers outside the heap; the sealing threads' heaps and buffers), with RSS; what
+ * RSS holds beyond them is native (code, TLS, SQLite, the allocator's arenas). The FETCH is timed
+ * with a raw IMAP client (test/helpers/raw-imap.ts): first and last literal byte (target: the first
+ * within 200 ms). `MALLOC_ARENA_MAX=2 npx tsx bench/memory.bench.ts` shows what glibc's per-thread
+ * arenas hold (the gateways inherit the environment).
+ *
  * Needs the build: `npx tsc -p tsconfig.json && npx tsx bench/memory.bench.ts`
  * (`BENCH_SETTLE_SECONDS`, default 10: idle time before reading idle RSS; `BENCH_KDF_MEMORY_EXPONENT`,
  * default 16 as in production). About 2-3 minutes.
@@ -30,6 +38,7 @@ import { SERVE_NODE_FLAGS } from '../src/runtime/node-flags.js';
 import { ROOT } from '../test/helpers/gateway.js';
 import { CLAIRE, PAUL, PASSWORD, caPem, openDb, serve, setupTwoGateways, waitFor, type GatewayHandle } from '../test/smtp/relay-fixture.js';
 import { buildMessage } from './lib/smtp-load.js';
+import { RawImap } from '../test/helpers/raw-imap.js';
 
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_SECONDS ?? 10) * 1000;
 const KDF_MEMORY_EXPONENT = Number(process.env.BENCH_KDF_MEMORY_EXPONENT ?? 16);
@@ -98,6 +107,38 @@ async function idleOf(g: GatewayHandle): Promise<Sample> {
 
 const mb = (v: number) => `${v.toFixed(0)} MB`;
 
+type ThreadPeaks = Map<string, number>;
+
+/** Polls a gateway's /metrics every 100 ms: the highest value of each thread's memory, and of RSS. */
+function watchThreads(port: number, pid: number): { stop(): Promise<ThreadPeaks> } {
+  const peaks: ThreadPeaks = new Map();
+  let stopped = false;
+  const rssTimer = setInterval(() => {
+    try { peaks.set('rss', Math.max(peaks.get('rss') ?? 0, sample(pid).rssMb)); } catch { /* exited */ }
+  }, 50);
+  const poll = (async () => {
+    while (!stopped) {
+      try {
+        const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        for (const m of text.matchAll(/^medgate_thread_memory_bytes\{thread="(\w+)",kind="(\w+)"\} (\d+)/gm)) {
+          const k = `${m[1]} ${m[2]}`;
+          peaks.set(k, Math.max(peaks.get(k) ?? 0, Number(m[3]) / 2 ** 20));
+        }
+      } catch { /* between restarts */ }
+      await sleep(100);
+    }
+  })();
+  return { stop: async () => { stopped = true; clearInterval(rssTimer); await poll; return peaks; } };
+}
+
+function threadPeaks(p: ThreadPeaks): string {
+  const g = (k: string) => p.get(k) ?? 0;
+  const v8Total = g('main heap_total') + g('main external') + g('main zones') + g('sealing heap_total') + g('sealing external') + g('sealing zones');
+  return `RSS peak ${mb(g('rss'))}: main heap ${mb(g('main heap_used'))} used of ${mb(g('main heap_total'))}, buffers ${mb(g('main external'))}, compiler/zones ${mb(g('main zones'))}; ` +
+    `sealing threads heap ${mb(g('sealing heap_used'))} used of ${mb(g('sealing heap_total'))}, buffers ${mb(g('sealing external'))}; ` +
+    `the rest, native (code, TLS, SQLite, allocator) ≥ ${mb(Math.max(0, g('rss') - v8Total))}`;
+}
+
 async function main(): Promise<void> {
   const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
   console.log(`medgate memory bench: ${os.cpus()[0]?.model ?? 'cpu'}, ${CORES} core(s), ${Math.round(os.totalmem() / 2 ** 30)} GB, Node ${process.version}, load average ${load}`);
@@ -134,17 +175,44 @@ async function main(): Promise<void> {
     const size = Buffer.byteLength(big) / 2 ** 20;
     const wa = watch(t.a.serve!.child.pid!);
     const wb = watch(t.b.serve!.child.pid!);
+    let ta = watchThreads(t.a.serve!.ports.http!, t.a.serve!.child.pid!);
+    let tb = watchThreads(t.b.serve!.ports.http!, t.b.serve!.child.pid!);
+    const phases: Array<[string, ThreadPeaks, ThreadPeaks]> = [];
     const t0 = performance.now();
     const transport = nodemailer.createTransport({ host: '127.0.0.1', port: t.a.serve!.ports.smtpSubmission!, secure: false, requireTLS: true, tls: { ca, servername: 'localhost' }, auth: { user: PAUL, pass: PASSWORD } });
     await transport.sendMail({ envelope: { from: PAUL, to: [CLAIRE] }, raw: big });
     transport.close();
     const submitted = performance.now();
+    phases.push(['submission (A seals)', await ta.stop(), await tb.stop()]);
+    ta = watchThreads(t.a.serve!.ports.http!, t.a.serve!.child.pid!);
+    tb = watchThreads(t.b.serve!.ports.http!, t.b.serve!.child.pid!);
     const inbox = (): number => {
       const db = openDb(t.b);
       try { return (db.prepare("SELECT COUNT(*) AS n FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id WHERE x.owner = ? AND x.name = 'INBOX'").get(CLAIRE) as { n: number }).n; } finally { db.close(); }
     };
     await waitFor(() => inbox() > 0, 300_000, 'the 25 MB message to reach B');
     const relayed = performance.now();
+    phases.push(['relay (A sends, B receives and files)', await ta.stop(), await tb.stop()]);
+    ta = watchThreads(t.a.serve!.ports.http!, t.a.serve!.child.pid!);
+    tb = watchThreads(t.b.serve!.ports.http!, t.b.serve!.child.pid!);
+    // The FETCH timed by a raw client: LOGIN lists the INBOX (the message's first opening, a
+    // streamed pass that counts its bytes), then the literal is timed from the command.
+    const raw = await RawImap.connect(t.b.serve!.ports.imapTls!, caPem(t));
+    const tLogin = performance.now();
+    await raw.command('l', `LOGIN ${CLAIRE} "${PASSWORD}"`);
+    const loggedIn = performance.now();
+    await raw.command('s', 'SELECT INBOX');
+    const selected = performance.now();
+    phases.push(['IMAP LOGIN (Argon2, the INBOX\'s first opening: streamed) + SELECT', await ta.stop(), await tb.stop()]);
+    ta = watchThreads(t.a.serve!.ports.http!, t.a.serve!.child.pid!);
+    tb = watchThreads(t.b.serve!.ports.http!, t.b.serve!.child.pid!);
+    const sizes = await raw.command('u', 'UID FETCH 1:* (UID RFC822.SIZE)');
+    const uid = Number(/UID (\d+)/.exec(sizes.find((l) => l.includes('RFC822.SIZE')) ?? '')?.[1] ?? 1);
+    const timed = await raw.fetchBody(uid, 0);
+    raw.end();
+    phases.push(['raw FETCH BODY.PEEK[] (streamed)', await ta.stop(), await tb.stop()]);
+    ta = watchThreads(t.a.serve!.ports.http!, t.a.serve!.child.pid!);
+    tb = watchThreads(t.b.serve!.ports.http!, t.b.serve!.child.pid!);
     const imap = new ImapFlow({ host: '127.0.0.1', port: t.b.serve!.ports.imapTls!, secure: true, logger: false, tls: { ca, servername: 'localhost' }, auth: { user: CLAIRE, pass: PASSWORD } });
     await imap.connect();
     let fetchedBytes = 0;
@@ -157,6 +225,7 @@ async function main(): Promise<void> {
     }
     await imap.logout();
     const fetched = performance.now();
+    phases.push(['imapflow FETCH (source)', await ta.stop(), await tb.stop()]);
     const pa = wa.stop();
     const pb = wb.stop();
     console.log('');
@@ -165,6 +234,14 @@ async function main(): Promise<void> {
       `  ${name.padEnd(36)} idle ${mb(idleMb).padStart(7)}  peak ${mb(p.peakMb).padStart(7)}  (+${mb(p.peakMb - idleMb)} = ${((p.peakMb - idleMb) / size).toFixed(2)}× the message; target ≤ 2×)  sealing threads at most ${p.maxSealing}; at the peak: ${threadList(p.atPeak)}`;
     console.log(line('gateway A (submission, seal, relay out)', idle.rssMb, pa));
     console.log(line('gateway B (relay in, IMAP fetch)', idleB.rssMb, pb));
+    console.log(`  streamed FETCH (raw client): ${(timed.size / 2 ** 20).toFixed(1)} MB literal, first byte after ${timed.first.toFixed(0)} ms (target ≤ 200 ms: ${timed.first <= 200 ? 'met' : 'NOT met'}), last after ${timed.last.toFixed(0)} ms; before it, LOGIN (Argon2 at production cost, and the INBOX's first opening) ${(loggedIn - tLogin).toFixed(0)} ms, SELECT ${(selected - loggedIn).toFixed(0)} ms`);
+    console.log('');
+    console.log('25 MB peaks by thread and phase (from /metrics every 100 ms)');
+    for (const [name, a, b] of phases) {
+      console.log(`  ${name}`);
+      console.log(`    A: ${threadPeaks(a)}`);
+      console.log(`    B: ${threadPeaks(b)}`);
+    }
 
     // 3. Back to rest: the sealing threads end after workers.sealing.idleSeconds (30 s).
     await sleep(40_000);

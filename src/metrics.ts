@@ -1,6 +1,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CRL_FILE_STATES, crlStates } from './pki/crl-status.js';
 import { ConnectionGuard, type ConnectionLimits } from './net/connection-guard.js';
+import v8 from 'node:v8';
 import type { Store } from './store/types.js';
 
 /** Prometheus metrics for one gateway process. Labels carry decisions and codes, never people. */
@@ -60,6 +61,34 @@ export class Metrics {
       collect() {
         const states = crlStates(crlFiles);
         this.set(states.missing + states.unreadable + states.stale > 0 ? 1 : 0);
+      },
+    });
+  }
+
+  /**
+   * Memory by thread (issue 31), read at each scrape: the main thread's V8 heap, its malloced zone
+   * memory (the optimising compiler's and parser's zones, which V8's compiler threads fill) and its
+   * buffers outside the heap; each sealing thread's heap and buffers. RSS (process_resident_memory_bytes)
+   * minus these is native: code, TLS, SQLite, the allocator's arenas.
+   */
+  watchThreads(sealing: { heapStatistics(): Promise<Array<{ used: number; total: number; external: number; malloced: number }>> }): void {
+    new Gauge({
+      name: 'medgate_thread_memory_bytes',
+      help: 'Memory by thread: thread=main|sealing (all sealing threads summed), kind=heap_used|heap_total|external|zones',
+      labelNames: ['thread', 'kind'],
+      registers: [this.registry],
+      async collect() {
+        const h = v8.getHeapStatistics();
+        this.set({ thread: 'main', kind: 'heap_used' }, h.used_heap_size);
+        this.set({ thread: 'main', kind: 'heap_total' }, h.total_heap_size);
+        this.set({ thread: 'main', kind: 'external' }, h.external_memory);
+        this.set({ thread: 'main', kind: 'zones' }, h.malloced_memory);
+        const workers = await sealing.heapStatistics();
+        const sum = (k: 'used' | 'total' | 'external' | 'malloced') => workers.reduce((n, w) => n + w[k], 0);
+        this.set({ thread: 'sealing', kind: 'heap_used' }, sum('used'));
+        this.set({ thread: 'sealing', kind: 'heap_total' }, sum('total'));
+        this.set({ thread: 'sealing', kind: 'external' }, sum('external'));
+        this.set({ thread: 'sealing', kind: 'zones' }, sum('malloced'));
       },
     });
   }

@@ -57,6 +57,7 @@ export async function startGateway(ctx: GatewayContext, opts: StartOptions = {})
   const sealing = config.workers.sealing;
   const sealPool = new SealPool({ minThreads: sealing.minThreads, ...(sealing.maxThreads ? { maxThreads: sealing.maxThreads } : {}), idleTimeoutMs: sealing.idleSeconds * 1000 });
   (await ctx.sealer()).usePool(sealPool);
+  metrics.watchThreads(sealPool);
   ctx.accounts.useKeyUnwrapper((wrapped, passphrase) => sealPool.unwrapKey(wrapped, passphrase));
   const http = new HttpServer({
     host: config.listen.host,

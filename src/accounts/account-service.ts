@@ -83,6 +83,14 @@ export class AccountService {
   }
 
   /**
+   * A failure limit per address in another `scope` than logins (the console's access codes), kept
+   * where login failures are, so that every node counts the same failures.
+   */
+  failureLimit(scope: string, limits: AddressLoginLimitOptions): AddressLoginLimit {
+    return new AddressLoginLimit(this.o.store.loginFailures, scope, limits);
+  }
+
+  /**
    * Where logins run Argon2: the server passes its worker pool (64 MiB of Argon2 on the event loop
    * would stall every connection); without one (CLI), inline.
    */

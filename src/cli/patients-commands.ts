@@ -151,7 +151,7 @@ export function registerPatientsCommands(program: Command): void {
           const key = new RecordServerKey(ctx, address, opts.recordServerPasswordFile);
           if (!key.available) throw new MedgateError('USAGE', 'a portable export needs the record server\'s key: give --record-server and --record-server-password-file (or set console.recordServer and console.recordServerPasswordFile)');
           originals = async (d, patientId) => {
-            const opened = await openDocument(ctx, key, await filing.document(d.id));
+            const opened = await openDocument(ctx, filing, key, await filing.document(d.id));
             // Each decryption is audited (document and patient ids, never content or names).
             await ctx.audit.record({ actor: 'operator', action: 'patients.export.decrypt', outcome: opened ? 'ok' : 'failed', details: { documentId: d.id, patientId, recordServer: address, clear: !opts.passphrase } });
             if (opened) decrypted++;
@@ -232,7 +232,7 @@ export function registerPatientsCommands(program: Command): void {
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       await withContext(cmd, async (ctx) => {
         const filing = await filingFor(ctx);
-        const rows = (await filing.store.listRequests('emergency')).map((r) => ({ ...r, reason: r.reasonEnc ? filing.cipher.decrypt(r.reasonEnc) : null, reasonEnc: undefined }));
+        const rows = await filing.emergencyAccesses();
         if (opts.json) { out(JSON.stringify(rows, null, 2)); return; }
         if (!rows.length) { out('no emergency request'); return; }
         for (const r of rows) out(`${r.at}  ${r.doctor}  patient ${r.patientId}  ${r.outcome}${r.documentId ? `  document ${r.documentId}` : ''}  reason: ${r.reason ?? ''}`);

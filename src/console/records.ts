@@ -6,15 +6,12 @@ import fs from 'node:fs';
 import type { GatewayContext } from '../context.js';
 import { isMedgateError, MedgateError } from '../errors.js';
 import { open } from '../crypto/seal/index.js';
-import { filingFor } from '../filing/context.js';
-import type { FilingService, PatientSummary } from '../filing/filing-service.js';
-import { searchForm } from '../filing/identity-hashes.js';
+import { searchForm, type FiledDocument, type FilingService, type PatientSummary } from '../filing/index.js';
 import type { UnlockedAccount } from '../accounts/account-service.js';
 import { attachmentLabel, readXdm } from '../message/identity/xdm.js';
 import { extractZipEntry, listZipEntries } from '../message/identity/safe-unzip.js';
 import { FORWARDED_TYPE, forwardedView } from '../message/forwarded.js';
 import { parseForExtraction } from '../message/parse.js';
-import type { DocumentRow } from '../store/types.js';
 import { ConsolePageError } from './errors.js';
 import type { ConsoleSession, Grant } from './sessions.js';
 
@@ -98,7 +95,7 @@ export class RecordServerKey {
 /** The local record-server account the console reads with: the configured one, else the only one. */
 export async function recordServerAddress(ctx: GatewayContext): Promise<string | undefined> {
   if (ctx.config.console.recordServer) return ctx.config.console.recordServer.trim().toLowerCase();
-  const rmps = (await ctx.store.accounts.list()).filter((a) => a.kind === 'rmp' && !a.disabled);
+  const rmps = (await ctx.accounts.list()).filter((a) => a.kind === 'rmp' && !a.disabled);
   return rmps.length === 1 ? rmps[0]!.address : undefined;
 }
 
@@ -124,8 +121,8 @@ function kindOf(contentType: string, filename: string): OpenedDocument['kind'] {
  * Decrypts the sealed item of a document with the record server's key and returns that document's
  * part, in memory only (nothing is written to disk; the caller sends it and drops it).
  */
-export async function openDocument(ctx: GatewayContext, rmp: RecordServerKey, doc: DocumentRow): Promise<OpenedDocument | undefined> {
-  const sealed = await ctx.store.mail.getBlob(doc.blobId);
+export async function openDocument(ctx: GatewayContext, filing: FilingService, rmp: RecordServerKey, doc: FiledDocument): Promise<OpenedDocument | undefined> {
+  const sealed = await filing.sealedItemOf(doc);
   if (!sealed) return undefined;
   const { pgpKey } = await rmp.key();
   const sealer = await ctx.sealer();
@@ -164,10 +161,10 @@ export async function openDocument(ctx: GatewayContext, rmp: RecordServerKey, do
  * message id and the decision — never the patient — and becomes a page saying what the doctor can
  * do, not a generic error.
  */
-export async function openDocumentOrRefuse(ctx: GatewayContext, rmp: RecordServerKey, doc: DocumentRow): Promise<OpenedDocument> {
+export async function openDocumentOrRefuse(ctx: GatewayContext, filing: FilingService, rmp: RecordServerKey, doc: FiledDocument): Promise<OpenedDocument> {
   let opened: OpenedDocument | undefined;
   try {
-    opened = await openDocument(ctx, rmp, doc);
+    opened = await openDocument(ctx, filing, rmp, doc);
   } catch (err) {
     const code = isMedgateError(err) ? err.code : 'UNEXPECTED';
     ctx.logger.error({ messageId: doc.messageId, documentId: doc.id, code, decision: 'unreadable' }, 'console: document could not be opened');
@@ -208,5 +205,3 @@ export function hprimResults(text: string): LabResult[] {
   }
   return out;
 }
-
-export { filingFor };

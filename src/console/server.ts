@@ -6,7 +6,7 @@
  * source address; the login route lower), @fastify/formbody with a body limit. Password logins go
  * through AccountService.unlock, so they share the per-address failure limits of SMTP and IMAP.
  *
- * Pages are rendered on the server (src/console/pages.ts) and work without JavaScript. Nothing a
+ * Pages are rendered on the server (src/console/pages/, one file per route group) and work without JavaScript. Nothing a
  * client sends is logged or written back into a page; patient search letters travel only in POST
  * bodies and appear in no URL, log or audit record.
  */
@@ -19,14 +19,12 @@ import fastifyFormbody from '@fastify/formbody';
 import fastifyHelmet from '@fastify/helmet';
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { GatewayContext } from '../context.js';
-import type { GatewayTls } from '../init/gateway-tls.js';
-import { TrustStore } from '../smtp/submission/trust.js';
+import { TrustStore, type GatewayTls } from '../pki/index.js';
 import { ConsolePageError } from './errors.js';
 import { CSS, messagePage } from './html.js';
-import { registerPages } from './pages.js';
+import { registerPages } from './pages/index.js';
 import { RecordServerKey, recordServerAddress } from './records.js';
 import { SessionStore, type ConsoleSession } from './sessions.js';
-import { AddressLoginLimit } from '../accounts/address-login-limit.js';
 
 export interface RunningConsole {
   port: number;
@@ -74,7 +72,7 @@ export async function startConsole(ctx: GatewayContext, o: { tls: GatewayTls }):
   const sessions = new SessionStore(c.idleMinutes * 60_000, c.maxSessionHours * 3_600_000);
   const rmp = new RecordServerKey(ctx, await recordServerAddress(ctx));
   if (!rmp.available) logger.warn('record console: no record-server password file (console.recordServerPasswordFile): documents cannot be read online nor sent');
-  const codeFailures = new AddressLoginLimit(ctx.store.loginFailures, 'access-code', { maxFailuresPerAddress: c.maxAccessCodeFailures, windowSeconds: config.security.loginLimits.windowSeconds, slowAfterFailures: 0, delayMs: 0, maxDelayMs: 0 });
+  const codeFailures = ctx.accounts.failureLimit('access-code', { maxFailuresPerAddress: c.maxAccessCodeFailures, windowSeconds: config.security.loginLimits.windowSeconds, slowAfterFailures: 0, delayMs: 0, maxDelayMs: 0 });
 
   const app = Fastify({
     https: {

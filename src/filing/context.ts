@@ -8,7 +8,7 @@ const services = new WeakMap<GatewayContext, Promise<FilingService>>();
 export function filingFor(ctx: GatewayContext): Promise<FilingService> {
   let s = services.get(ctx);
   if (!s) {
-    s = FilingService.open(ctx.store.filing, ctx.config.keysDir ?? ctx.config.dataDir);
+    s = FilingService.open(ctx.store.filing, ctx.config.keysDir ?? ctx.config.dataDir, ctx.store.mail);
     services.set(ctx, s);
   }
   return s;

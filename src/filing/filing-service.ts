@@ -8,7 +8,7 @@ import type { RoutingHeader, Verification } from '../crypto/seal/index.js';
 import { FilingCipher, ensureFilingDataKey } from './data-key.js';
 import { FilingError, FilingErrorCode } from './errors.js';
 import { identityHashes, MAX_PREFIX, prefixHash, searchForm, type FiledIdentity, type IdentityHashes } from './identity-hashes.js';
-import type { DocumentRow, FilingRepo, PatientRow, ReceiptRow, ReconcileRow } from '../store/types.js';
+import type { DocumentRow, FilingRepo, PatientRow, ReceiptRow, RecordRequestRow, ReconcileRow } from '../store/types.js';
 import { tabOf, TABS, type Tab } from './tabs.js';
 import { titleWithoutSubjectTag } from '../message/identity/subject-tag.js';
 import { authorMark, writerOf as writerOfAuthor, type DocumentAuthor } from './authors.js';
@@ -140,13 +140,26 @@ function newAccessCode(): string {
   return `${chars.slice(0, 4)}-${chars.slice(4, 8)}-${chars.slice(8, 12)}`;
 }
 
+/** Where sealed items are read from: the mail store's blobs. */
+export type SealedItems = { getBlob(blobId: string): Promise<Buffer | undefined> };
+
+/** A filed document as the store keeps it (its title encrypted). */
+export type FiledDocument = DocumentRow;
+
+/** An emergency access as the operator and treating doctor review it. */
+export type EmergencyAccess = Omit<RecordRequestRow, 'reasonEnc'> & { reason: string | null };
+
 export class FilingService {
   private chain: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly repo: FilingRepo, readonly cipher: FilingCipher) {}
+  /**
+   * `sealedItems`: where the sealed message a document was filed from is read (the mail store's
+   * blobs), so that readers such as the console get it from the filing service, not the store.
+   */
+  constructor(private readonly repo: FilingRepo, readonly cipher: FilingCipher, private readonly sealedItems?: SealedItems) {}
 
-  static async open(repo: FilingRepo, dataDir: string): Promise<FilingService> {
-    return new FilingService(repo, new FilingCipher(await ensureFilingDataKey(dataDir)));
+  static async open(repo: FilingRepo, dataDir: string, sealedItems?: SealedItems): Promise<FilingService> {
+    return new FilingService(repo, new FilingCipher(await ensureFilingDataKey(dataDir)), sealedItems);
   }
 
   /** One filing decision at a time in this process: matching then inserting must not interleave. */
@@ -396,6 +409,38 @@ export class FilingService {
     const d = await this.repo.getDocument(id);
     if (!d) throw new FilingError(FilingErrorCode.DOCUMENT_NOT_FOUND, `no document ${id} in the filing store`, { id });
     return d;
+  }
+
+  /** A document by id, or undefined: for ids a client sent, which are looked up, never trusted. */
+  findDocument(id: string): Promise<DocumentRow | undefined> {
+    return this.repo.getDocument(id);
+  }
+
+  /** The sealed message a document was filed from (still encrypted), or undefined when it is gone. */
+  async sealedItemOf(doc: Pick<DocumentRow, 'blobId'>): Promise<Buffer | undefined> {
+    if (!this.sealedItems) throw new Error('this filing service was opened without access to the sealed items');
+    return this.sealedItems.getBlob(doc.blobId);
+  }
+
+  /** A patient's identity (the surviving record's after a merge), or undefined when there is no such patient. */
+  async identityOf(patientId: string): Promise<FiledIdentity | undefined> {
+    const p = await this.patientRow(patientId).catch(() => undefined);
+    return p ? this.cipher.decryptJson<FiledIdentity>(p.identityEnc) : undefined;
+  }
+
+  /** Records an emergency (break-glass) access to a record, seen online; the reason is kept encrypted. Returns the request id. */
+  async recordEmergencyAccess(o: { patientId: string; doctor: string; reason: string }): Promise<string> {
+    const id = randomUUID();
+    await this.repo.insertRequest({
+      id, patientId: o.patientId, doctor: o.doctor, basis: 'emergency', documentId: null,
+      reasonEnc: this.cipher.encrypt(o.reason), outcome: 'viewed', at: new Date().toISOString(),
+    });
+    return id;
+  }
+
+  /** Every emergency access, oldest first, its reason decrypted. */
+  async emergencyAccesses(): Promise<EmergencyAccess[]> {
+    return (await this.repo.listRequests('emergency')).map(({ reasonEnc, ...r }) => ({ ...r, reason: reasonEnc ? this.cipher.decrypt(reasonEnc) : null }));
   }
 
   /** Documents filed after `since` (filing order), for record servers polling the HTTP API. */

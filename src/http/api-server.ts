@@ -7,12 +7,10 @@
 import type http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { PeerCertificate, TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import type { GatewayContext } from '../context.js';
 import { filingRoutes } from '../filing/http-routes.js';
-import type { GatewayTls } from '../init/gateway-tls.js';
-import { derToPem, readCertificateInfo } from '../pki/index.js';
-import { TrustStore } from '../smtp/submission/trust.js';
+import { presentedChainPem, readCertificateInfo, TrustStore, type GatewayTls } from '../pki/index.js';
 import { ClientRateLimit } from './rate-limit.js';
 
 export interface ApiServerOptions {
@@ -49,20 +47,6 @@ const HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-cont
 function json(res: http.ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
   res.writeHead(status, { ...HEADERS, ...extra });
   res.end(JSON.stringify(body));
-}
-
-/** The presented certificate then the intermediates the client sent (PEM bundle), or undefined. */
-export function presentedChainPem(socket: TLSSocket): string | undefined {
-  const leaf = socket.getPeerCertificate(true) as PeerCertificate & { issuerCertificate?: PeerCertificate };
-  if (!leaf?.raw) return undefined;
-  const pems = [derToPem(leaf.raw, 'CERTIFICATE')];
-  const seen = new Set([leaf.fingerprint256]);
-  // Node links the chain through issuerCertificate; a self-signed root points at itself.
-  for (let c = leaf.issuerCertificate; c?.raw && !seen.has(c.fingerprint256); c = (c as typeof leaf).issuerCertificate) {
-    seen.add(c.fingerprint256);
-    pems.push(derToPem(c.raw, 'CERTIFICATE'));
-  }
-  return pems.join('\n');
 }
 
 /**

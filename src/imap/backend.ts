@@ -157,6 +157,14 @@ export type MailboxChange =
 
 export type ChangeListener = (change: MailboxChange) => void;
 
+/** A message served as it is decrypted (ImapUserSession.streamMessage). */
+export interface MessageStream {
+  /** Exact number of bytes `chunks` gives when it ends without error. */
+  size: number;
+  /** The bytes; the last ones only once the message is verified. `return()` releases everything. */
+  chunks: AsyncGenerator<Buffer, void, undefined>;
+}
+
 /** The authenticated view of one user's mail. One per IMAP connection. */
 export interface ImapUserSession {
   /** Canonical user name (used for connection limits and logs). */
@@ -178,6 +186,13 @@ export interface ImapUserSession {
   openMailbox(name: string, options?: OpenOptions): Promise<MailboxSnapshot>;
   /** The opened (decrypted) bytes of one message, byte-exact. */
   getMessage(mailbox: string, uid: number): Promise<Buffer>;
+  /**
+   * The same bytes as getMessage, as a stream of a size known in advance, for a large message the
+   * backend can stream (null: use getMessage). Its iteration throws when the message turns out
+   * not to open (docs/secure-message-format.md §11.1): what was written of it must then not be
+   * completed — the FETCH handler closes the connection in the middle of the literal.
+   */
+  streamMessage?(mailbox: string, uid: number): Promise<MessageStream | null>;
   /** Cached metadata, if the backend keeps some; null means "compute it". */
   getMessageMeta?(mailbox: string, uid: number): Promise<MessageMeta | null>;
   /** Called after the protocol layer computed metadata, so the backend may cache it. */

@@ -5,9 +5,8 @@ import type { GatewayContext } from '../context.js';
 import { ensureCustodyKey, ensureFilingKey, ensurePostmasterKey, type FilingKey } from '../crypto/gateway-keys.js';
 import { ensureFilingDataKey } from '../filing/data-key.js';
 import { MedgateError } from '../errors.js';
-import { createTestCa } from '../pki/index.js';
+import { createTestCa, ensureGatewayTls, type GatewayTls } from '../pki/index.js';
 import { createDemoPractice, type DemoAccount } from './demo.js';
-import { ensureGatewayTls, type GatewayTls } from './gateway-tls.js';
 
 export interface Initialised {
   tls: GatewayTls;

@@ -1,6 +1,6 @@
 import type { GatewayContext } from '../context.js';
 import { createImapServer } from '../imap/index.js';
-import type { GatewayTls } from '../init/gateway-tls.js';
+import type { GatewayTls } from '../pki/index.js';
 import { ConnectionGuard } from '../net/connection-guard.js';
 import { StoreBackend } from './store-backend.js';
 

@@ -22,6 +22,8 @@ export class SharedAccount {
   prepared: Promise<void> | null = null;
   readonly facts = new Map<string, OpenedFacts>();
   readonly opening = new Map<string, Promise<OpenedMessage>>();
+  /** Streamed first openings of large messages in flight (facts only, no bytes kept). */
+  readonly streamingFacts = new Map<string, Promise<OpenedFacts | undefined>>();
   private readonly opened = new Map<string, OpenedMessage>();
   private openedBytes = 0;
   private readonly imapMeta = new Map<string, MessageMeta>();

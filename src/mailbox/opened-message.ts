@@ -22,6 +22,8 @@ export interface OpenedFacts {
   ownCopy?: boolean;
   /** Fingerprint that verified at first opening (later revocation does not make old mail unreadable). */
   fingerprint: string | null;
+  /** Not to be streamed: its content holds NUL bytes (served without CRLF conversion, see toCrlf). */
+  noStream?: boolean;
   /** Set when the message could not be opened: the code shown in its placeholder. */
   error: string | null;
   /** Patient folder display name (`NOM Prénom (AAAA-MM-JJ)`), from the routing header. */
@@ -43,11 +45,11 @@ const CRLF = '\r\n';
  */
 const OURS = /^(x-medgate-signature|x-medgate-signer|x-medgate-transport|x-medgate-route-[a-z0-9-]+)\s*:/im;
 
-function headerValue(text: string): string {
+export function headerValue(text: string): string {
   return /^[\x20-\x7e]*$/.test(text) ? text : mimeFuncs.encodeWords(text, 'Q', 60);
 }
 
-function patientFolderOf(routing: RoutingHeader | null): string | null {
+export function patientFolderOf(routing: RoutingHeader | null): string | null {
   const p = routing?.patient;
   if (!p) return null;
   // Folder names cannot hold the hierarchy delimiter.
@@ -127,6 +129,15 @@ async function routingView(opts: { sealer: MessageSealer; sealed: Buffer; blobId
     const bytes = placeholder(err.code, err.message, opts.domain, opts.blobId, opts.internalDate);
     return { bytes, routing: null, facts: { v: 2, prefix: '', size: bytes.length, fingerprint: null, error: err.code, patientFolder: null } };
   }
+}
+
+/** The verdict fields above a message from someone else: who signed, as the directory knows him. */
+export function verdictPrefix(v: Verification, routing: RoutingHeader | null): string {
+  if ((v.identity as { transport?: unknown } | undefined)?.transport) return transportVerdict(routing);
+  const id = (v.identity ?? {}) as Record<string, string | null | undefined>;
+  const who = [id.name, id.profession, id.specialty, id.organisation, id.nationalId ? `id ${id.nationalId}` : null].filter(Boolean).join(', ');
+  return `X-Medgate-Signature: valid; signer=${v.signer}; fingerprint=${v.fingerprint}${CRLF}` +
+    (who ? `X-Medgate-Signer: ${headerValue(who)}${CRLF}` : '');
 }
 
 /**
@@ -228,17 +239,7 @@ export async function openStored(opts: {
     // The user's own copies (Sent, Drafts) come back byte for byte as appended (RFC 3501 §6.3.11):
     // no verdict above them, and nothing to neutralise, since no third party wrote them.
     const original = toCrlf(ownCopy ? asBuffer(res.raw) : neutraliseForgedFields(asBuffer(res.raw)));
-    let prefix = ownCopy ? '' : known?.prefix;
-    if (prefix === undefined && (res.verification.identity as { transport?: unknown } | undefined)?.transport) {
-      prefix = transportVerdict(res.routing);
-    }
-    if (prefix === undefined) {
-      const v = res.verification;
-      const id = (v.identity ?? {}) as Record<string, string | null | undefined>;
-      const who = [id.name, id.profession, id.specialty, id.organisation, id.nationalId ? `id ${id.nationalId}` : null].filter(Boolean).join(', ');
-      prefix = `X-Medgate-Signature: valid; signer=${v.signer}; fingerprint=${v.fingerprint}${CRLF}` +
-        (who ? `X-Medgate-Signer: ${headerValue(who)}${CRLF}` : '');
-    }
+    const prefix = ownCopy ? '' : known?.prefix ?? verdictPrefix(res.verification, res.routing);
     const bytes = prefix ? Buffer.concat([Buffer.from(prefix, 'utf8'), original]) : original;
     return {
       bytes,
@@ -246,6 +247,8 @@ export async function openStored(opts: {
       facts: {
         v: 2, prefix, size: bytes.length, fingerprint: known?.fingerprint ?? (ownCopy ? null : res.verification.fingerprint),
         error: null, patientFolder: known?.patientFolder ?? patientFolderOf(res.routing), ...(ownCopy ? { ownCopy: true } : {}),
+        // toCrlf leaves content with a NUL byte as it is, which a stream cannot know in advance.
+        ...(original.includes(0) ? { noStream: true } : {}),
       },
     };
   } catch (err) {

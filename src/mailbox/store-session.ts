@@ -4,7 +4,7 @@ import type { GatewayContext } from '../context.js';
 import { ImapError, ImapErrorCode } from '../imap/errors.js';
 import type {
   AppendResult, ChangeListener, CopyResult, FlagOperation, FlagUpdate, ImapUserSession, MailboxInfo,
-  MailboxSnapshot, MessageMeta, MessageSummary, OpenOptions, SetFlagsOptions, SpecialUse,
+  MailboxSnapshot, MessageMeta, MessageStream, MessageSummary, OpenOptions, SetFlagsOptions, SpecialUse,
 } from '../imap/backend.js';
 import type { MessageSealer } from '../message/sealer.js';
 import type { StoredMailboxChange } from './mail-events.js';
@@ -14,6 +14,8 @@ import type { SharedAccount } from './open-accounts.js';
 import { toCrlf } from '../util/crlf.js';
 import { crashPoint } from '../util/crash-point.js';
 import { openStored, type OpenedFacts, type OpenedMessage } from './opened-message.js';
+import { openStoredStream, readerSigner, servedStream, streamFacts, STREAM_MESSAGE_BYTES } from './opened-stream.js';
+import type { StreamOpening } from '../crypto/seal/open-stream.js';
 import { smimeReader, type SmimeReader } from './smime-reader.js';
 import { comparableSentBytes, messageIdOf, SENT_MATCH_WINDOW_MS } from './sent-copy.js';
 import { PATIENTS_ROOT, folderNameKey, isStoredPatientFolder, storedPatientFolder } from './patient-folders.js';
@@ -201,7 +203,109 @@ export class StoreUserSession implements ImapUserSession {
       this.shared.facts.set(m.blobId, facts);
       return facts;
     }
-    return (await this.open(m)).facts;
+    return (await this.streamedFacts(m)) ?? (await this.open(m)).facts;
+  }
+
+  /**
+   * The first opening of a large message, streamed (src/mailbox/opened-stream.ts): its facts
+   * without holding the message. Undefined when it is small, or anything is unusual (own copy, not
+   * verifying, NUL bytes): then it is opened whole, which also gives the exact notice.
+   */
+  private streamedFacts(m: StoredMessage): Promise<OpenedFacts | undefined> {
+    if (this.view !== 'opened' || m.sealedSize <= STREAM_MESSAGE_BYTES || this.shared.getOpened(m.blobId)) return Promise.resolve(undefined);
+    let running = this.shared.streamingFacts.get(m.blobId);
+    if (!running) {
+      running = this.streamedFactsOnce(m).finally(() => this.shared.streamingFacts.delete(m.blobId));
+      this.shared.streamingFacts.set(m.blobId, running);
+    }
+    return running;
+  }
+
+  private async streamedFactsOnce(m: StoredMessage): Promise<OpenedFacts | undefined> {
+    const blob = await this.ctx.store.mail.openBlob(m.blobId);
+    if (!blob || blob.size <= STREAM_MESSAGE_BYTES) return undefined;
+    const cachedText = await this.ctx.store.mail.getMeta(this.user, m.blobId);
+    const cached = cachedText ? this.metaKey.decrypt<{ facts?: OpenedFacts; imap?: MessageMeta }>(cachedText) : undefined;
+    const pinned = cached?.facts && !cached.facts.error ? cached.facts : undefined;
+    const signer = readerSigner(this.sealer, this.pgpKey, pinned?.fingerprint ?? null);
+    let facts: OpenedFacts | undefined;
+    try {
+      facts = await streamFacts(await openStoredStream(blob, this.sealer, this.pgpKey, signer.resolveSigner), signer.ownCopy, this.view);
+    } catch (err) {
+      this.ctx.logger.debug({ blobId: m.blobId, code: (err as { code?: string }).code }, 'large message not opened as a stream: opened whole');
+      return undefined;
+    }
+    if (!facts || pinned?.ownCopy) return undefined;
+    // Facts of version 1 keep their pinned signer and patient folder (as openStored does).
+    if (pinned) facts = { ...facts, fingerprint: pinned.fingerprint ?? facts.fingerprint, patientFolder: pinned.patientFolder ?? facts.patientFolder };
+    const keep = cached?.facts ? {} : cached;
+    await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...keep, facts }));
+    if (facts.patientFolder) {
+      // Filing needs the sealed bytes (once, at the first opening); the content is not decrypted again.
+      const sealed = await this.ctx.store.mail.getBlob(m.blobId);
+      if (sealed) await this.fileUnderPatient(m, sealed, facts);
+    }
+    if (cached?.facts?.error) this.shared.forgetMeta(m.blobId);
+    this.shared.facts.set(m.blobId, facts);
+    return facts;
+  }
+
+  /**
+   * A large message as a stream (issue 31): the FETCH literal starts at once and memory stays flat.
+   * Null (FETCH then uses getMessage) for small messages, ones already open in memory, own copies,
+   * ones that do not open, and ones a stream cannot serve byte for byte (noStream).
+   */
+  async streamMessage(mailbox: string, uid: number): Promise<MessageStream | null> {
+    if (this.view !== 'opened') return null;
+    const m = await this.message(mailbox, uid);
+    if (m.sealedSize <= STREAM_MESSAGE_BYTES || this.shared.getOpened(m.blobId)) return null;
+    const blob = await this.ctx.store.mail.openBlob(m.blobId);
+    if (!blob || blob.size <= STREAM_MESSAGE_BYTES) return null;
+    const facts = await this.facts(m);
+    if (facts.error || facts.ownCopy || facts.noStream || this.shared.getOpened(m.blobId)) return null;
+    const signer = readerSigner(this.sealer, this.pgpKey, facts.fingerprint);
+    let opening: StreamOpening;
+    try {
+      opening = await openStoredStream(blob, this.sealer, this.pgpKey, signer.resolveSigner);
+    } catch (err) {
+      // Its routing header does not open now (signer revoked meanwhile, damage): the whole opening decides.
+      this.ctx.logger.debug({ blobId: m.blobId, code: (err as { code?: string }).code }, 'large message not streamed: opened whole');
+      return null;
+    }
+    return { size: facts.size, chunks: this.guardedStream(m, opening, facts) };
+  }
+
+  private async *guardedStream(m: StoredMessage, opening: StreamOpening, facts: OpenedFacts): AsyncGenerator<Buffer, void, undefined> {
+    try {
+      yield* servedStream(opening, facts.prefix, facts.size);
+    } catch (err) {
+      await this.streamFailed(m, facts, err);
+      throw err;
+    }
+  }
+
+  /**
+   * A streamed message that turned out not to open (or not to be the bytes its facts describe): the
+   * FETCH closes the connection mid-literal (docs/secure-message-format.md §11.1); here it is
+   * audited and marked so every later FETCH opens it whole, which verifies before sending anything
+   * and shows the unreadable-message notice when it does not open.
+   */
+  private async streamFailed(m: StoredMessage, facts: OpenedFacts, err: unknown): Promise<void> {
+    const code = (err as { code?: string }).code ?? 'STREAM_FAILED';
+    this.ctx.logger.warn({ blobId: m.blobId, code }, 'streamed FETCH stopped: the message did not verify; connection closed mid-literal');
+    const marked: OpenedFacts = { ...facts, noStream: true };
+    this.shared.facts.set(m.blobId, marked);
+    try {
+      const text = await this.ctx.store.mail.getMeta(this.user, m.blobId);
+      const current = text ? this.metaKey.decrypt<Record<string, unknown>>(text) : undefined;
+      await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...current, facts: marked }));
+      await this.ctx.audit.record({
+        actor: this.user, action: 'imap.fetch.stream-aborted', outcome: 'failed',
+        details: { blobId: m.blobId, mailboxId: m.mailboxId, uid: m.uid, code },
+      });
+    } catch (e) {
+      this.ctx.logger.error({ blobId: m.blobId, code: (e as { code?: string }).code }, 'could not record a stopped streamed FETCH');
+    }
   }
 
   /** One opening per message at a time, whichever of the account's sessions asks. */

@@ -20,3 +20,6 @@ export { PkiError, PkiErrorCode } from './errors.js';
 export { isSmimeEncryptionCertificate } from './smime-capability.js';
 export { readCrlFiles, CRL_UNAVAILABLE_REASON, type CrlFiles } from './crl-files.js';
 export { readTrustFiles, type TrustMaterial } from './trust-files.js';
+export { ensureGatewayTls, type GatewayTls } from './gateway-tls.js';
+export { TrustStore } from './trust-store.js';
+export { presentedChainPem } from './peer-chain.js';

@@ -9,7 +9,7 @@ import { decryptWithKey } from '../crypto/keys.js';
 import type { X509Credential } from '../crypto/smime/index.js';
 import { isSealedFile, type DirectoryEntry, type NewQueueItem, type Placement, type SealedBytes } from '../store/types.js';
 import type * as openpgp from 'openpgp';
-import { fileDelivered } from '../filing/ingestion.js';
+import { fileDelivered } from '../filing/index.js';
 import { prepareMssanteCopy, type MssanteCopy } from './mssante/outbound-copy.js';
 import { refuseClientEncrypted } from './mssante/transit-copy.js';
 import { withTransportOnlyNotice } from './mssante/sent-copy-notice.js';

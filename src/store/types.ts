@@ -102,12 +102,15 @@ export interface AuditRecord {
   hash: string;
 }
 
+/** Builds the next audit record from the chain's head (undefined: the first record). */
+export type AuditBuild = (prev: { seq: number; hash: string } | undefined) => AuditRecord;
+
 export interface AuditRepo {
   /**
    * Appends atomically: reads the last hash and writes the new record in one transaction, so that
    * two writers (two nodes) never fork the chain. `build` computes the record from the previous hash.
    */
-  append(build: (prev: { seq: number; hash: string } | undefined) => AuditRecord): Promise<AuditRecord>;
+  append(build: AuditBuild): Promise<AuditRecord>;
   list(from?: number, limit?: number): Promise<AuditRecord[]>;
   count(): Promise<number>;
 }

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../dist/config/load.js';
 import { createContext, type GatewayContext } from '../../dist/context.js';
 import { startGateway, type RunningGateway } from '../../dist/server.js';
-import { TrustStore } from '../../dist/smtp/submission/trust.js';
+import { TrustStore } from '../../dist/pki/index.js';
 import { CLI, prepareGateway, runCli, startServe, tempDir, writeGatewayConfig } from '../helpers/gateway.js';
 import { freePorts } from '../helpers/ports.js';
 import { SERVE_NODE_FLAGS } from '../../src/runtime/node-flags.js';

@@ -29,7 +29,7 @@ export interface RoutingResult {
   verification: Verification;
 }
 
-async function verifiedRouting(routing: Uint8Array, decryptionKey: openpgp.PrivateKey, resolveSigner: ResolveSigner): Promise<RoutingResult> {
+export async function verifiedRouting(routing: Uint8Array, decryptionKey: openpgp.PrivateKey, resolveSigner: ResolveSigner): Promise<RoutingResult> {
   let parsed: RoutingHeader | undefined;
   const { verification } = await decryptAndVerify({
     encrypted: { binary: routing },

@@ -6,7 +6,7 @@
  */
 import { CryptoError, CryptoErrorCode } from '../errors.js';
 
-const CRC24_INIT = 0xb704ce;
+export const CRC24_INIT = 0xb704ce;
 /** x^24 + x^23 + x^18 + x^17 + x^14 + x^11 + x^10 + x^7 + x^6 + x^5 + x^4 + x^3 + x + 1 (RFC 9580 §6.1.1), without the x^24 term. */
 const CRC24_POLY = 0x864cfb;
 
@@ -137,7 +137,7 @@ export function armorMessage(data: Uint8Array): string {
  * A line split at LF without its CR (if any) and trailing blanks; the common line, which has no
  * trailing blank, is returned without running a regular expression over it.
  */
-function withoutLineEnd(line: string): string {
+export function withoutLineEnd(line: string): string {
   const l = line.endsWith('\r') ? line.slice(0, -1) : line;
   const last = l.charCodeAt(l.length - 1);
   return last === 0x20 || last === 0x09 ? l.replace(/[ \t]+$/, '') : l;

@@ -1,5 +1,5 @@
 /** FETCH / UID FETCH: one untagged FETCH per message, written as it is built (no whole-mailbox buffering). */
-import type { MessageMeta } from '../backend.js';
+import type { MessageMeta, MessageStream } from '../backend.js';
 import { ImapError, ImapErrorCode, ImapParseError } from '../errors.js';
 import { visibleFlags, type MessageState } from '../mailbox-view.js';
 import { renderBodyStructure, renderEnvelope } from '../mime/bodystructure.js';
@@ -7,7 +7,7 @@ import { extractSection, resolvePart } from '../mime/section.js';
 import { decodeTransferEncoding } from '../mime/transfer-decoding.js';
 import { parseSequenceSet } from '../parser/sequence-set.js';
 import { tokenList, tokenText, type Token } from '../parser/tokenizer.js';
-import { atom, literal, type ImapValue } from '../response.js';
+import { atom, encodeValues, literal, type ImapValue } from '../response.js';
 import { formatDateTime } from './args.js';
 import { needsMeta, needsRaw, parseFetchItems, setsSeen, type FetchItem, type Partial } from './fetch-items.js';
 import { SELECTED, no, ok, type CommandHandler, type CommandSession } from './types.js';
@@ -67,6 +67,39 @@ function renderItem(item: FetchItem, message: MessageState, raw: Buffer | null, 
   }
 }
 
+/** The one item asking for the whole message (`BODY[]`, `BODY.PEEK[]`, `RFC822`) when nothing else needs its bytes: it can be streamed. */
+function streamableItem(items: FetchItem[]): FetchItem | undefined {
+  const whole = items.filter((item) => item.kind === 'RFC822' ||
+    (item.kind === 'section' && !item.partial && item.section.kind === '' && item.section.path.length === 0));
+  if (whole.length !== 1) return undefined;
+  return items.every((item) => item === whole[0] || !needsRaw(item)) ? whole[0] : undefined;
+}
+
+/** Thrown once a streamed literal had to stop short: the connection is closed, nothing more is written. */
+class StreamStopped extends Error {}
+
+/**
+ * One FETCH response whose message literal is written as the backend decrypts it (issue 31): the
+ * size goes first (`{n}`), then the bytes. If the stream fails (the message does not verify), the
+ * literal is left incomplete and the connection closed: the client never holds a truncated or
+ * unverified message as complete (docs/secure-message-format.md §11.1).
+ */
+async function writeStreamed(session: CommandSession, seq: number, before: ImapValue[], label: string, stream: MessageStream, after: ImapValue[]): Promise<void> {
+  const head = Buffer.concat([Buffer.from(`* ${seq} FETCH (`), encodeValues(before), Buffer.from(`${before.length ? ' ' : ''}${label} {${stream.size}}\r\n`)]);
+  await session.write(head);
+  try {
+    for await (const chunk of stream.chunks) {
+      if (session.state === 'logout') break; // the client went away: for-await's return() releases the decryption
+      await session.write(chunk);
+    }
+  } catch (err) {
+    session.ctx.logger.warn({ session: session.id, code: (err as { code?: string }).code }, 'imap streamed FETCH stopped mid-literal: connection closed');
+    session.close();
+    throw new StreamStopped();
+  }
+  await session.write(Buffer.concat([after.length ? Buffer.concat([Buffer.from(' '), encodeValues(after)]) : Buffer.alloc(0), Buffer.from(')\r\n')]));
+}
+
 /** FETCH modifier `(CHANGEDSINCE n)` (RFC 7162 §3.1.4). */
 function parseChangedSince(token: Token | undefined): number | null {
   if (!token) return null;
@@ -107,11 +140,29 @@ export const fetch: CommandHandler = {
     const wantsFlags = items.some((item) => item.kind === 'FLAGS');
     const wantRaw = items.some(needsRaw);
     const wantMeta = items.some(needsMeta);
+    const streamed = streamableItem(items);
+    const user = session.requireUser();
     let missing = 0;
     for (const message of messages) {
       let raw: Buffer | null = null;
       let meta: MessageMeta | null = null;
       try {
+        const stream = streamed && user.streamMessage ? await user.streamMessage(view.name, message.uid) : null;
+        if (stream) {
+          try {
+            if (wantMeta) meta = await loader.meta(view.name, view.uidValidity, message.uid);
+            const at = items.indexOf(streamed!);
+            const before = items.slice(0, at).flatMap((item) => renderItem(item, message, null, meta));
+            const after = items.slice(at + 1).flatMap((item) => renderItem(item, message, null, meta));
+            if (seenChanged.has(message.uid) && !wantsFlags) after.push(atom('FLAGS'), visibleFlags(message).map(atom));
+            if (seenChanged.has(message.uid) && session.condstore && !items.some((item) => item.kind === 'MODSEQ')) after.push(atom('MODSEQ'), [message.modseq ?? 0]);
+            const seq = view.seqOf(message.uid);
+            if (seq) await writeStreamed(session, seq, before, streamed!.kind === 'RFC822' ? 'RFC822' : (streamed as { label: string }).label, stream, after);
+          } finally {
+            await stream.chunks.return(undefined);
+          }
+          continue;
+        }
         if (wantRaw) raw = await loader.raw(view.name, message.uid);
         if (wantMeta) meta = await loader.meta(view.name, view.uidValidity, message.uid, raw ?? undefined);
         const values: ImapValue[] = items.flatMap((item) => renderItem(item, message, raw, meta));
@@ -120,6 +171,7 @@ export const fetch: CommandHandler = {
         const seq = view.seqOf(message.uid);
         if (seq) await session.untagged(seq, atom('FETCH'), values);
       } catch (err) {
+        if (err instanceof StreamStopped) return { ...no('FETCH stopped: the message did not verify', 'SERVERBUG'), allowExpunge: false };
         if (err instanceof UnknownEncoding) return { ...no('Unknown Content-Transfer-Encoding', 'UNKNOWN-CTE'), allowExpunge: uid };
         if (err instanceof ImapError && (err.code === ImapErrorCode.MESSAGE_GONE || err.code === ImapErrorCode.NO_SUCH_MAILBOX)) {
           missing++;

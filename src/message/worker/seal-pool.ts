@@ -86,6 +86,15 @@ export class SealPool {
     return pool;
   }
 
+  /** V8 heap of each sealing thread now (issue 31: memory by thread, /metrics). */
+  async heapStatistics(): Promise<Array<{ threadId: number; used: number; total: number; external: number; malloced: number }>> {
+    const threads = this.pool.threads.filter((t) => this.loaded.has(t.threadId));
+    const stats = await Promise.all(threads.map((t) => t.getHeapStatistics().then((h) => ({ threadId: t.threadId, h }), () => undefined)));
+    return stats.filter((s) => s !== undefined).map(({ threadId, h }) => ({
+      threadId, used: h.used_heap_size, total: h.total_heap_size, external: h.external_memory, malloced: h.malloced_memory,
+    }));
+  }
+
   /** Sealing threads running now (they come and go with the load). */
   get threads(): number {
     return this.pool.threads.length;

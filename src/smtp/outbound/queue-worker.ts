@@ -1,5 +1,5 @@
 import type { GatewayContext } from '../../context.js';
-import type { GatewayTls } from '../../init/gateway-tls.js';
+import type { GatewayTls } from '../../pki/index.js';
 import type { QueueItem, QueueRecipient } from '../../store/types.js';
 import { DeliveryReporter, type ReportEvent } from '../dsn/report-sender.js';
 import { routeFor } from './peer-route.js';

@@ -5,7 +5,7 @@ import nodemailer from 'nodemailer';
 import { RevocationIndex } from '../../pki/revocation-index.js';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { MedgateConfig } from '../../config/schema.js';
-import type { GatewayTls } from '../../init/gateway-tls.js';
+import type { GatewayTls } from '../../pki/index.js';
 import type { PeerRoute } from './peer-route.js';
 import { installFastDataScans } from '../data-scan/index.js';
 

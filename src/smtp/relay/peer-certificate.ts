@@ -1,6 +1,5 @@
 import type { TLSSocket } from 'node:tls';
-import { derToPem } from '../../pki/index.js';
-import type { TrustStore } from '../submission/trust.js';
+import { derToPem, type TrustStore } from '../../pki/index.js';
 
 /** What the relay learnt about the peer from its TLS client certificate. */
 export type PeerIdentity =

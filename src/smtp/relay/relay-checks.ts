@@ -1,7 +1,6 @@
 import type { GatewayContext } from '../../context.js';
 import { isMedgateError } from '../../errors.js';
-import { firstRefusal, judgeDocuments, rightsConfigOf } from '../../filing/index.js';
-import type { RelayDenial } from '../../filing/receipts/denial.js';
+import { firstRefusal, judgeDocuments, rightsConfigOf, type RelayDenial } from '../../filing/index.js';
 import type { RoutingInput } from '../../crypto/seal/index.js';
 import { certificateCovers } from './peer-certificate.js';
 import { replies } from '../replies.js';

@@ -4,12 +4,11 @@ import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { GatewayContext } from '../../context.js';
 import { isMedgateError } from '../../errors.js';
-import type { GatewayTls } from '../../init/gateway-tls.js';
 import { ConnectionGuard } from '../../net/connection-guard.js';
 import { guardSmtpServer, type SmtpGuard } from '../connection-limits.js';
 import { DeliveryService } from '../delivery.js';
 import { judgePeer, peerChainPem, type PeerIdentity } from './peer-certificate.js';
-import { TrustStore } from '../submission/trust.js';
+import { TrustStore, type GatewayTls } from '../../pki/index.js';
 import { isSmtpReply, replies, replyForUnexpected, type SmtpReply } from '../replies.js';
 import { checkRecipient, checkSender, checkSealedMessage, type RelayDenial } from './relay-checks.js';
 import { readMessageStart, readToMemory, restream, type MessageStart } from './message-start.js';
@@ -19,7 +18,7 @@ import { materialise, readHeaderBlock, removeSpool, spoolToFile } from './spool.
 import { readRawWhole } from '../../util/spool-file.js';
 import { checkSmimeMessage } from './smime-checks.js';
 import { isSmimeHeader } from '../../crypto/smime/index.js';
-import { recordDenial } from '../../filing/receipts/denial.js';
+import { recordDenial } from '../../filing/index.js';
 import type { SealedBytes } from '../../store/types.js';
 import { installFastDataScans } from '../data-scan/index.js';
 

@@ -5,7 +5,7 @@ import type { DeliveryService } from '../delivery.js';
 import type { SmtpReply } from '../replies.js';
 import type { LoginLimiter } from './login-limiter.js';
 import { stateOf } from './session-state.js';
-import type { TrustStore } from './trust.js';
+import type { TrustStore } from '../../pki/index.js';
 
 /** What every submission stage needs; built once by startSubmission. */
 export interface SubmissionDeps {

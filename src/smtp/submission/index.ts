@@ -4,7 +4,7 @@ import { DeliveryService } from '../delivery.js';
 import type { SubmissionDeps } from './deps.js';
 import { startListener, type SubmissionTls } from './listeners.js';
 import { LoginLimiter } from './login-limiter.js';
-import { TrustStore } from './trust.js';
+import { TrustStore } from '../../pki/index.js';
 
 export type { SubmissionTls } from './listeners.js';
 

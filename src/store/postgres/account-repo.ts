@@ -1,27 +1,7 @@
 import type { Account, AccountRepo } from '../types.js';
+import { ACCOUNT_COLUMN as COLUMN, accountFrom, type AccountRow } from '../rows/account-row.js';
 import type { PgDatabase } from './pg-database.js';
 import type { ReadCache } from './read-cache.js';
-
-interface AccountRow {
-  address: string; kind: string; disabled: boolean; wrapped_pgp_key: string; recovery_wrapped_pgp_key: string;
-  pgp_public_key: string; pgp_fingerprint: string; certificate_pem: string; wrapped_cert_key: string;
-  password_verifier: string; custody_wrapped_pgp_key: string | null; wrapped_meta_key: string | null;
-  created_at: string; updated_at: string;
-}
-
-const COLUMN: Record<keyof Account, keyof AccountRow> = {
-  address: 'address', kind: 'kind', disabled: 'disabled', wrappedPgpKey: 'wrapped_pgp_key',
-  recoveryWrappedPgpKey: 'recovery_wrapped_pgp_key', pgpPublicKey: 'pgp_public_key', pgpFingerprint: 'pgp_fingerprint',
-  certificatePem: 'certificate_pem', wrappedCertKey: 'wrapped_cert_key', passwordVerifier: 'password_verifier',
-  custodyWrappedPgpKey: 'custody_wrapped_pgp_key', wrappedMetaKey: 'wrapped_meta_key', createdAt: 'created_at', updatedAt: 'updated_at',
-};
-
-const fromRow = (r: AccountRow): Account => ({
-  address: r.address, kind: r.kind as Account['kind'], disabled: r.disabled, wrappedPgpKey: r.wrapped_pgp_key,
-  recoveryWrappedPgpKey: r.recovery_wrapped_pgp_key, pgpPublicKey: r.pgp_public_key, pgpFingerprint: r.pgp_fingerprint,
-  certificatePem: r.certificate_pem, wrappedCertKey: r.wrapped_cert_key, passwordVerifier: r.password_verifier,
-  custodyWrappedPgpKey: r.custody_wrapped_pgp_key, wrappedMetaKey: r.wrapped_meta_key, createdAt: r.created_at, updatedAt: r.updated_at,
-});
 
 export class PgAccountRepo implements AccountRepo {
   constructor(private readonly db: PgDatabase, private readonly cache?: ReadCache) {}
@@ -37,13 +17,13 @@ export class PgAccountRepo implements AccountRepo {
     const a = address.toLowerCase();
     const load = async (): Promise<Account | undefined> => {
       const r = await this.db.one<AccountRow>('SELECT * FROM accounts WHERE address = $1', [a]);
-      return r ? fromRow(r) : undefined;
+      return r ? accountFrom(r) : undefined;
     };
     return this.cache ? this.cache.get('accounts', a, load, (v) => (v ? { ...v } : v)) : load();
   }
 
   async list(): Promise<Account[]> {
-    return (await this.db.rows<AccountRow>('SELECT * FROM accounts ORDER BY address COLLATE "C"')).map(fromRow);
+    return (await this.db.rows<AccountRow>('SELECT * FROM accounts ORDER BY address COLLATE "C"')).map(accountFrom);
   }
 
   async update(address: string, changes: Partial<Omit<Account, 'address' | 'createdAt'>>): Promise<boolean> {

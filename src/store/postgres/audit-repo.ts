@@ -1,19 +1,9 @@
 import { MedgateError } from '../../errors.js';
-import type { AuditRecord, AuditRepo } from '../types.js';
+import type { AuditBuild as Build, AuditRecord, AuditRepo } from '../types.js';
+import { auditFrom, type AuditRow } from '../rows/audit-row.js';
 import type { PgDatabase } from './pg-database.js';
 
-interface AuditRow {
-  seq: number; at: string; actor: string; action: string; outcome: string; message_id: string | null;
-  details: string; prev_hash: string; hash: string;
-}
-
-const fromRow = (r: AuditRow): AuditRecord => ({
-  seq: r.seq, at: r.at, actor: r.actor, action: r.action, outcome: r.outcome as AuditRecord['outcome'], messageId: r.message_id,
-  details: JSON.parse(r.details) as Record<string, unknown>, prevHash: r.prev_hash, hash: r.hash,
-});
-
 type Head = { seq: number; hash: string } | undefined;
-type Build = (prev: Head) => AuditRecord;
 interface Pending { build: Build; resolve: (r: AuditRecord) => void; reject: (err: unknown) => void }
 
 /** Attempts before giving up when other nodes keep appending first (each attempt re-reads the head). */
@@ -91,7 +81,7 @@ export class PgAuditRepo implements AuditRepo {
   }
 
   async list(from = 1, limit = 1000): Promise<AuditRecord[]> {
-    return (await this.db.rows<AuditRow>('SELECT * FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2', [from, limit])).map(fromRow);
+    return (await this.db.rows<AuditRow>('SELECT * FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2', [from, limit])).map(auditFrom);
   }
 
   async count(): Promise<number> {

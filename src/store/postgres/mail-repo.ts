@@ -1,12 +1,11 @@
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { MedgateError, isMedgateError } from '../../errors.js';
-import { canonicalMailboxName, defaultSpecialUse } from '../sqlite/mail-repo.js';
 import {
   isSealedFile, type BlobHandle, type CommittedDelivery, type Mailbox, type MailRepo, type MailTx, type NewQueueItem, type Placement,
   type SealedBytes, type SpecialUse, type StoredMessage,
 } from '../types.js';
+import { blobIdOf, blobKeyOf, canonicalMailboxName, defaultSpecialUse, mailboxFrom, messageFrom, uniqueFlags, type MailboxRow, type MessageRow } from '../rows/mail-rows.js';
 import { BLOB_UPSERT, blobHandle, chunkCount, collectBlobs, insertChunksFromFile, readWhole, splitChunks } from './blob-chunks.js';
 import { placementStatement, type PlacementRow } from './placement-sql.js';
 import { answerLost, type PgDatabase } from './pg-database.js';
@@ -14,33 +13,8 @@ import { RecentBlobs } from './recent-blobs.js';
 import { retryConflicts } from './retry.js';
 import type { Runner } from './runner.js';
 
-interface MailboxRow {
-  id: number; owner: string; name: string; special_use: string | null; uid_validity: number;
-  uid_next: number; highest_modseq: number; subscribed: boolean; recent_uid: number;
-}
-interface MessageRow {
-  mailbox_id: number; uid: number; blob_id: string; flags: string; internal_date: string; sealed_size: number; modseq: number;
-}
-
-const mailboxFrom = (r: MailboxRow): Mailbox => ({
-  id: r.id, owner: r.owner, name: r.name, specialUse: r.special_use as SpecialUse, uidValidity: r.uid_validity,
-  uidNext: r.uid_next, highestModseq: r.highest_modseq, subscribed: r.subscribed, recentUid: r.recent_uid,
-});
-const messageFrom = (r: MessageRow): StoredMessage => ({
-  mailboxId: r.mailbox_id, uid: r.uid, blobId: r.blob_id, flags: r.flags ? r.flags.split(' ') : [],
-  internalDate: r.internal_date, sealedSize: r.sealed_size, modseq: r.modseq,
-});
 const MESSAGE_COLUMNS = 'mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq';
 
-function uniqueFlags(flags: string[]): string[] {
-  return [...new Set(flags)].sort();
-}
-
-/**
- * UIDVALIDITY: seconds since epoch, and above every value any node handed out before (a counter
- * row in `settings`, bumped atomically), so a mailbox re-created under the same name on another
- * node in the same second still gets a new one.
- */
 const UID_VALIDITY_CTE = `v AS (INSERT INTO settings (key, value) VALUES ('mailbox.uidvalidity', ($VNOW::bigint)::text)
   ON CONFLICT (key) DO UPDATE SET value = GREATEST(settings.value::bigint + 1, $VNOW::bigint)::text RETURNING value::bigint AS v)`;
 
@@ -171,8 +145,7 @@ export class PgMailRepo implements MailRepo {
    */
   async commit(sealed: SealedBytes, placements: Placement[], queue?: NewQueueItem, internalDate = new Date()): Promise<CommittedDelivery> {
     const external = isSealedFile(sealed);
-    const blobId = external ? sealed.sha256 : createHash('sha256').update(sealed).digest('hex');
-    const size = external ? sealed.size : sealed.length;
+    const { blobId, size } = blobKeyOf(sealed);
     const now = new Date().toISOString();
     const wanted = placements.map((p) => ({ owner: p.owner.toLowerCase(), name: canonicalMailboxName(p.mailbox), flags: uniqueFlags(p.flags ?? []).join(' '), key: p.deliveryKey }));
     // A mailbox named twice (never on the message path) is placed in a later round of its own.
@@ -336,7 +309,7 @@ export class PgMailRepo implements MailRepo {
       commit: (sealed, placements, queue, internalDate = new Date()) => {
         const wanted = placements.map((p) => ({ owner: p.owner.toLowerCase(), name: canonicalMailboxName(p.mailbox), flags: uniqueFlags(p.flags ?? []).join(' '), key: p.deliveryKey }));
         return this.commitIn(c, sealed, wanted, PgMailRepo.rounds(wanted), {
-          blobId: createHash('sha256').update(sealed).digest('hex'), size: sealed.length, now: new Date().toISOString(), internalDate, queue,
+          blobId: blobIdOf(sealed), size: sealed.length, now: new Date().toISOString(), internalDate, queue,
         });
       },
       getMessages: async (mailboxId, uids) => (await c.query<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) ORDER BY uid`,

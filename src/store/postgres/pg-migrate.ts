@@ -1,4 +1,4 @@
-import { MedgateError } from '../../errors.js';
+import { appliedSchemaVersion, SCHEMA_MIGRATIONS_DDL } from '../schema-version.js';
 import { PG_MIGRATIONS, type PgMigration } from './migrations.js';
 import type { PgDatabase } from './pg-database.js';
 
@@ -31,14 +31,9 @@ export async function migratePostgres(db: PgDatabase, migrations: PgMigration[] 
   const client = await db.dedicated();
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
-    await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    await client.query(SCHEMA_MIGRATIONS_DDL);
     const applied = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
-    let current = applied.size ? Math.max(...applied) : 0;
-    const known = Math.max(0, ...migrations.map((m) => m.version));
-    if (current > known) {
-      throw new MedgateError('STORE_SCHEMA_TOO_NEW',
-        `the database schema is at version ${current} but this medgate only knows up to ${known}: upgrade medgate`);
-    }
+    let current = appliedSchemaVersion(applied, migrations);
     for (const m of migrations) {
       if (applied.has(m.version)) continue;
       await client.query('BEGIN');

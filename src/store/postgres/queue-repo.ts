@@ -1,25 +1,11 @@
 import type { QueueDepth, QueueItem, QueueRecipient, QueueRepo } from '../types.js';
+import { queueItemFrom, recipientChanges, type QueueItemRow, type RecipientRow } from '../rows/queue-rows.js';
 import { collectBlobs } from './blob-chunks.js';
 import type { PgDatabase } from './pg-database.js';
 
-interface RecipientJson {
-  recipient: string; notify: string | null; orcpt: string | null; status: string; attempts: number;
-  next_attempt_at: string; last_error: string | null; delay_notified: boolean; updated_at: string;
-}
-interface ItemRow {
-  id: string; blob_id: string; envelope_from: string; message_id: string; created_at: string;
-  expires_at: string; ret: string | null; envid: string | null; recipients: RecipientJson[];
-}
-
-const recipientFrom = (r: RecipientJson): QueueRecipient => ({
-  recipient: r.recipient, notify: r.notify ? r.notify.split(',') : null, orcpt: r.orcpt,
-  status: r.status as QueueRecipient['status'], attempts: r.attempts, nextAttemptAt: r.next_attempt_at,
-  lastError: r.last_error, delayNotified: r.delay_notified, updatedAt: r.updated_at,
-});
-const itemFrom = (r: ItemRow): QueueItem => ({
-  id: r.id, blobId: r.blob_id, envelopeFrom: r.envelope_from, messageId: r.message_id, createdAt: r.created_at,
-  expiresAt: r.expires_at, ret: r.ret as QueueItem['ret'], envid: r.envid, recipients: r.recipients.map(recipientFrom),
-});
+/** An item with its recipients aggregated as JSON into the same row (WITH_RECIPIENTS). */
+interface ItemRow extends QueueItemRow { recipients: RecipientRow[] }
+const itemFrom = (r: ItemRow): QueueItem => queueItemFrom(r, r.recipients);
 
 /** An item with its recipients in one row (one round trip per read, whatever the count). */
 const WITH_RECIPIENTS = (alias: string): string => `${alias}.id, ${alias}.blob_id, ${alias}.envelope_from, ${alias}.message_id, ${alias}.created_at,
@@ -29,11 +15,6 @@ const WITH_RECIPIENTS = (alias: string): string => `${alias}.id, ${alias}.blob_i
     'updated_at', r.updated_at) ORDER BY r.recipient COLLATE "C") FROM queue_recipients r WHERE r.queue_id = ${alias}.id), '[]'::json) AS recipients`;
 
 const DUE = `EXISTS (SELECT 1 FROM queue_recipients r WHERE r.queue_id = q.id AND r.status = 'pending' AND r.next_attempt_at <= $1)`;
-
-const COLUMNS: Record<keyof Omit<QueueRecipient, 'recipient'>, string> = {
-  notify: 'notify', orcpt: 'orcpt', status: 'status', attempts: 'attempts', nextAttemptAt: 'next_attempt_at',
-  lastError: 'last_error', delayNotified: 'delay_notified', updatedAt: 'updated_at',
-};
 
 export class PgQueueRepo implements QueueRepo {
   constructor(private readonly db: PgDatabase) {}
@@ -83,14 +64,9 @@ export class PgQueueRepo implements QueueRepo {
   }
 
   async updateRecipient(id: string, recipient: string, changes: Partial<Omit<QueueRecipient, 'recipient'>>): Promise<void> {
-    const keys = Object.keys(changes) as (keyof typeof changes)[];
-    if (!keys.length) return;
-    const values = keys.map((k) => {
-      const v = changes[k];
-      if (k === 'notify') return v ? (v as string[]).join(',') : null;
-      return v;
-    });
-    const sql = `UPDATE queue_recipients SET ${keys.map((k, i) => `${COLUMNS[k]} = $${i + 1}`).join(', ')} WHERE queue_id = $${keys.length + 1} AND recipient = $${keys.length + 2}`;
+    const { columns, values } = recipientChanges(changes, (v) => v);
+    if (!columns.length) return;
+    const sql = `UPDATE queue_recipients SET ${columns.map((c, i) => `${c} = $${i + 1}`).join(', ')} WHERE queue_id = $${columns.length + 1} AND recipient = $${columns.length + 2}`;
     await this.db.query(sql, [...values, id, recipient.toLowerCase()]);
   }
 

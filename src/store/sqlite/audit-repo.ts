@@ -1,34 +1,7 @@
 import type Database from 'better-sqlite3';
-import type { AuditRecord, AuditRepo } from '../types.js';
+import type { AuditBuild as Build, AuditRecord, AuditRepo } from '../types.js';
+import { auditFrom, type AuditRow } from '../rows/audit-row.js';
 import type { GroupCommit } from './group-commit.js';
-
-interface AuditRow {
-  seq: number;
-  at: string;
-  actor: string;
-  action: string;
-  outcome: string;
-  message_id: string | null;
-  details: string;
-  prev_hash: string;
-  hash: string;
-}
-
-function fromRow(r: AuditRow): AuditRecord {
-  return {
-    seq: r.seq,
-    at: r.at,
-    actor: r.actor,
-    action: r.action,
-    outcome: r.outcome as AuditRecord['outcome'],
-    messageId: r.message_id,
-    details: JSON.parse(r.details) as Record<string, unknown>,
-    prevHash: r.prev_hash,
-    hash: r.hash,
-  };
-}
-
-type Build = (prev: { seq: number; hash: string } | undefined) => AuditRecord;
 
 export class SqliteAuditRepo implements AuditRepo {
   constructor(private readonly db: Database.Database, private readonly group: GroupCommit) {}
@@ -51,7 +24,7 @@ export class SqliteAuditRepo implements AuditRepo {
 
   async list(from = 1, limit = 1000): Promise<AuditRecord[]> {
     const rows = this.db.prepare('SELECT * FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?').all(from, limit) as AuditRow[];
-    return rows.map(fromRow);
+    return rows.map(auditFrom);
   }
 
   async count(): Promise<number> {

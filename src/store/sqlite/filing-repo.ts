@@ -2,49 +2,10 @@ import type Database from 'better-sqlite3';
 import type {
   DocumentRow, FilingRepo, PatientRow, ReceiptRow, RecordRequestRow, ReconcileRow, ReconcileStatus, RequestBasis,
 } from '../types.js';
-
-interface PatientDb {
-  id: string; status: string; merged_into: string | null; identity_enc: string; ins_hash: string | null; traits_hash: string;
-  family_birth_hash: string; given_birth_hash: string; access_code_enc: string; created_at: string; updated_at: string;
-  treating_doctor?: string | null;
-}
-interface DocumentDb {
-  seq: number; id: string; patient_id: string | null; message_id: string; part: string; type: string; tab: string; doc_date: string;
-  sender_address: string; sender_role: string | null; title_enc: string | null; blob_id: string; content_digest: string | null;
-  verified: number; signer_fingerprint: string | null; author: string | null; superseded_by: string | null; filed_at: string;
-  written_as?: string | null;
-}
-interface ReconcileDb {
-  id: string; patient_id: string | null; candidate_id: string | null; reason: string; message_id: string | null;
-  status: string; created_at: string; resolved_at: string | null;
-}
-interface RequestDb {
-  id: string; patient_id: string; doctor: string; basis: string; document_id: string | null; reason_enc: string | null; outcome: string; at: string;
-}
-
-const patientFrom = (r: PatientDb): PatientRow => ({
-  id: r.id, status: r.status as PatientRow['status'], mergedInto: r.merged_into, identityEnc: r.identity_enc, insHash: r.ins_hash,
-  traitsHash: r.traits_hash, familyBirthHash: r.family_birth_hash, givenBirthHash: r.given_birth_hash,
-  accessCodeEnc: r.access_code_enc, treatingDoctor: r.treating_doctor ?? null, createdAt: r.created_at, updatedAt: r.updated_at,
-});
-const documentFrom = (r: DocumentDb): DocumentRow => ({
-  id: r.id, patientId: r.patient_id, messageId: r.message_id, part: r.part, type: r.type, tab: r.tab, date: r.doc_date,
-  senderAddress: r.sender_address, senderRole: r.sender_role, titleEnc: r.title_enc, blobId: r.blob_id, contentDigest: r.content_digest,
-  verified: r.verified !== 0, signerFingerprint: r.signer_fingerprint, author: r.author ?? null, writtenAs: r.written_as ?? null, supersededBy: r.superseded_by, filedAt: r.filed_at, seq: r.seq,
-});
-const reconcileFrom = (r: ReconcileDb): ReconcileRow => ({
-  id: r.id, patientId: r.patient_id, candidateId: r.candidate_id, reason: r.reason, messageId: r.message_id,
-  status: r.status as ReconcileStatus, createdAt: r.created_at, resolvedAt: r.resolved_at,
-});
-const requestFrom = (r: RequestDb): RecordRequestRow => ({
-  id: r.id, patientId: r.patient_id, doctor: r.doctor, basis: r.basis as RequestBasis, documentId: r.document_id,
-  reasonEnc: r.reason_enc, outcome: r.outcome as RecordRequestRow['outcome'], at: r.at,
-});
-
-const PATIENT_COLUMNS = {
-  status: 'status', mergedInto: 'merged_into', identityEnc: 'identity_enc', insHash: 'ins_hash', traitsHash: 'traits_hash',
-  familyBirthHash: 'family_birth_hash', givenBirthHash: 'given_birth_hash', accessCodeEnc: 'access_code_enc', updatedAt: 'updated_at', treatingDoctor: 'treating_doctor',
-} as const;
+import {
+  documentFrom, patientFrom, PATIENT_COLUMNS, receiptFrom, reconcileFrom, requestFrom,
+  type DocumentDb, type PatientDb, type ReceiptDb, type ReconcileDb, type RequestDb,
+} from '../rows/filing-rows.js';
 
 export class SqliteFilingRepo implements FilingRepo {
   constructor(
@@ -205,16 +166,4 @@ export class SqliteFilingRepo implements FilingRepo {
       : this.db.prepare('SELECT * FROM filing_requests ORDER BY at, id').all();
     return (rows as RequestDb[]).map(requestFrom);
   }
-}
-
-interface ReceiptDb {
-  message_id: string; record_server: string; mdn_to: string; original_message_id: string;
-  disposition: string; error: string | null; created_at: string; sent_at: string | null;
-}
-
-function receiptFrom(r: ReceiptDb): ReceiptRow {
-  return {
-    messageId: r.message_id, recordServer: r.record_server, mdnTo: r.mdn_to, originalMessageId: r.original_message_id,
-    disposition: r.disposition as ReceiptRow['disposition'], error: r.error, createdAt: r.created_at, sentAt: r.sent_at,
-  };
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type Database from 'better-sqlite3';
 import { MedgateError } from '../../errors.js';
@@ -8,40 +7,7 @@ import {
   isSealedFile, type BlobHandle, type CommittedDelivery, type Mailbox, type MailRepo, type MailTx, type NewQueueItem, type Placement,
   type SealedBytes, type SpecialUse, type StoredMessage,
 } from '../types.js';
-
-interface MailboxRow {
-  id: number; owner: string; name: string; special_use: string | null; uid_validity: number;
-  uid_next: number; highest_modseq: number; subscribed: number; recent_uid: number;
-}
-interface MessageRow {
-  mailbox_id: number; uid: number; blob_id: string; flags: string; internal_date: string;
-  sealed_size: number; modseq: number;
-}
-
-const mailboxFrom = (r: MailboxRow): Mailbox => ({
-  id: r.id, owner: r.owner, name: r.name, specialUse: r.special_use as SpecialUse, uidValidity: r.uid_validity,
-  uidNext: r.uid_next, highestModseq: r.highest_modseq, subscribed: r.subscribed !== 0, recentUid: r.recent_uid,
-});
-const messageFrom = (r: MessageRow): StoredMessage => ({
-  mailboxId: r.mailbox_id, uid: r.uid, blobId: r.blob_id, flags: r.flags ? r.flags.split(' ') : [],
-  internalDate: r.internal_date, sealedSize: r.sealed_size, modseq: r.modseq,
-});
-
-/** INBOX is case-insensitive (RFC 3501 §5.1); every other name is kept as given. */
-export function canonicalMailboxName(name: string): string {
-  return name.toUpperCase() === 'INBOX' ? 'INBOX' : name;
-}
-
-/** The special-use attribute of the standard folders, created on demand with it. */
-export function defaultSpecialUse(name: string): SpecialUse {
-  const canonical = canonicalMailboxName(name);
-  const map: Record<string, SpecialUse> = { INBOX: '\\Inbox', Sent: '\\Sent', Drafts: '\\Drafts', Trash: '\\Trash', Junk: '\\Junk' };
-  return map[canonical] ?? null;
-}
-
-function uniqueFlags(flags: string[]): string[] {
-  return [...new Set(flags)].sort();
-}
+import { blobIdOf, blobKeyOf, canonicalMailboxName, defaultSpecialUse, mailboxFrom, messageFrom, uniqueFlags, type MailboxRow, type MessageRow } from '../rows/mail-rows.js';
 
 /** UIDVALIDITY: seconds since epoch, bumped to stay unique within a process. */
 let lastValidity = 0;
@@ -136,8 +102,7 @@ export class SqliteMailRepo implements MailRepo {
 
   async commit(sealed: SealedBytes, placements: Placement[], queue?: NewQueueItem, internalDate = new Date()): Promise<CommittedDelivery> {
     const external = isSealedFile(sealed);
-    const blobId = external ? sealed.sha256 : createHash('sha256').update(sealed).digest('hex');
-    const size = external ? sealed.size : sealed.length;
+    const { blobId, size } = blobKeyOf(sealed);
     const now = new Date().toISOString();
     let createdFile = false;
     const work = (): CommittedDelivery => {
@@ -265,7 +230,7 @@ export class SqliteMailRepo implements MailRepo {
           .filter((r): r is MessageRow => !!r).map(messageFrom);
       },
       commit: async (sealed, placements, queue, internalDate = new Date()) =>
-        this.commitNow(createHash('sha256').update(sealed).digest('hex'), sealed.length, sealed, placements, queue, internalDate, new Date().toISOString()),
+        this.commitNow(blobIdOf(sealed), sealed.length, sealed, placements, queue, internalDate, new Date().toISOString()),
       setFlags: async (mailboxId, uids, op, flags) => this.setFlagsNow(mailboxId, uids, op, flags),
       copyMessages: async (from, uids, to) => this.copyNow(from, uids, to),
       expunge: async (mailboxId, uids) => {

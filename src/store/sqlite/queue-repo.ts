@@ -1,37 +1,14 @@
 import type Database from 'better-sqlite3';
 import type { QueueDepth, QueueItem, QueueRecipient, QueueRepo } from '../types.js';
+import { queueItemFrom, recipientChanges, type QueueItemRow as ItemRow, type RecipientRow } from '../rows/queue-rows.js';
 import type { SqliteMailRepo } from './mail-repo.js';
 import type { GroupCommit } from './group-commit.js';
-
-interface ItemRow {
-  id: string; blob_id: string; envelope_from: string; message_id: string; created_at: string;
-  expires_at: string; ret: string | null; envid: string | null;
-}
-interface RecipientRow {
-  queue_id: string; recipient: string; notify: string | null; orcpt: string | null; status: string;
-  attempts: number; next_attempt_at: string; last_error: string | null; delay_notified: number; updated_at: string;
-}
-
-const recipientFrom = (r: RecipientRow): QueueRecipient => ({
-  recipient: r.recipient, notify: r.notify ? r.notify.split(',') : null, orcpt: r.orcpt,
-  status: r.status as QueueRecipient['status'], attempts: r.attempts, nextAttemptAt: r.next_attempt_at,
-  lastError: r.last_error, delayNotified: r.delay_notified !== 0, updatedAt: r.updated_at,
-});
-
-const COLUMNS: Record<keyof Omit<QueueRecipient, 'recipient'>, string> = {
-  notify: 'notify', orcpt: 'orcpt', status: 'status', attempts: 'attempts', nextAttemptAt: 'next_attempt_at',
-  lastError: 'last_error', delayNotified: 'delay_notified', updatedAt: 'updated_at',
-};
 
 export class SqliteQueueRepo implements QueueRepo {
   constructor(private readonly db: Database.Database, private readonly mail: SqliteMailRepo, private readonly group: GroupCommit) {}
 
   private item(row: ItemRow): QueueItem {
-    const recipients = (this.db.prepare('SELECT * FROM queue_recipients WHERE queue_id = ? ORDER BY recipient').all(row.id) as RecipientRow[]).map(recipientFrom);
-    return {
-      id: row.id, blobId: row.blob_id, envelopeFrom: row.envelope_from, messageId: row.message_id, createdAt: row.created_at,
-      expiresAt: row.expires_at, ret: row.ret as QueueItem['ret'], envid: row.envid, recipients,
-    };
+    return queueItemFrom(row, this.db.prepare('SELECT * FROM queue_recipients WHERE queue_id = ? ORDER BY recipient').all(row.id) as RecipientRow[]);
   }
 
   async due(now: Date, limit: number): Promise<QueueItem[]> {
@@ -83,15 +60,9 @@ export class SqliteQueueRepo implements QueueRepo {
   }
 
   async updateRecipient(id: string, recipient: string, changes: Partial<Omit<QueueRecipient, 'recipient'>>): Promise<void> {
-    const keys = Object.keys(changes) as (keyof typeof changes)[];
-    if (!keys.length) return;
-    const values = keys.map((k) => {
-      const v = changes[k];
-      if (k === 'notify') return v ? (v as string[]).join(',') : null;
-      if (k === 'delayNotified') return v ? 1 : 0;
-      return v;
-    });
-    const sql = `UPDATE queue_recipients SET ${keys.map((k) => `${COLUMNS[k]} = ?`).join(', ')} WHERE queue_id = ? AND recipient = ?`;
+    const { columns, values } = recipientChanges(changes, (v) => (v ? 1 : 0));
+    if (!columns.length) return;
+    const sql = `UPDATE queue_recipients SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE queue_id = ? AND recipient = ?`;
     await this.group.run(() => this.db.prepare(sql).run(...values, id, recipient.toLowerCase()));
   }
 

@@ -11,6 +11,7 @@ import { SqliteFilingRepo } from './filing-repo.js';
 import { SqliteMailRepo } from './mail-repo.js';
 import { SqliteQueueRepo } from './queue-repo.js';
 import { MIGRATIONS } from './migrations.js';
+import { appliedSchemaVersion, SCHEMA_MIGRATIONS_DDL } from '../schema-version.js';
 import { BlobFiles } from '../files/blob-files.js';
 import { GroupCommit } from './group-commit.js';
 import { withSqliteStartupLock } from './startup-lock.js';
@@ -89,14 +90,9 @@ export class SqliteStore implements Store {
   }
 
   async migrate(): Promise<number> {
-    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    this.db.exec(SCHEMA_MIGRATIONS_DDL);
     const applied = new Set((this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
-    let current = applied.size ? Math.max(...applied) : 0;
-    const known = Math.max(0, ...MIGRATIONS.map((m) => m.version));
-    if (current > known) {
-      throw new MedgateError('STORE_SCHEMA_TOO_NEW',
-        `the database schema is at version ${current} but this medgate only knows up to ${known}: upgrade medgate`);
-    }
+    let current = appliedSchemaVersion(applied, MIGRATIONS);
     for (const m of MIGRATIONS) {
       if (applied.has(m.version)) continue;
       // IMMEDIATE, and asked again inside: another process starting at the same moment (init and

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { MedgateConfig } from '../config/schema.js';
 import { MedgateError } from '../errors.js';
-import type { TestCa } from '../pki/index.js';
+import type { TestCa } from './test-ca.js';
 
 export interface GatewayTls {
   certPem: string;

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { CRL_UNAVAILABLE_REASON, readCrlFiles, validateCertificate, type CertValidation, type CertificateProfile } from '../../pki/index.js';
+import { readCrlFiles, CRL_UNAVAILABLE_REASON } from './crl-files.js';
+import type { CertificateProfile } from './profiles.js';
+import { validateCertificate, type CertValidation } from './validate.js';
 
 /** How long a validation result is reused; a new CRL file (changed mtime) invalidates it at once. */
 const CACHE_MS = 60_000;

@@ -1,0 +1,160 @@
+/**
+ * Issue 31, item 2: a large message is FETCHed as a stream. Real gateway (`medgate serve`), a real
+ * 25 MB submission through nodemailer, and a raw TLS IMAP client that times the literal: its first
+ * bytes arrive long before its last (the message is decrypted as it is sent, not first), the
+ * gateway's RSS stays far below the message's size while it is sent, and the bytes are the
+ * message's. Then the sealed file is altered on disk (re-armored with a valid CRC-24, so only the
+ * OpenPGP integrity check can tell): the FETCH stops mid-literal with the connection closed — the
+ * client never holds a complete literal — an audit record says so, and the next FETCH gets the
+ * unreadable-message notice, verified before anything is sent. On PostgreSQL (blobs in chunks) a
+ * smaller message streams the same. Strict timings belong to bench/memory.bench.ts.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import nodemailer from 'nodemailer';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { armorMessage, dearmorMessage } from '../../src/crypto/seal/radix64.js';
+import { prepareGateway, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
+import { RawImap } from '../helpers/raw-imap.js';
+import { PG_NOT_FOUND_BANNER, createTestDatabase, testPostgres } from '../helpers/postgres.js';
+
+const PAUL = 'paul.demo@cabinet-antony.medgate.test';
+const JL = 'jl.letest@cabinet-antony.medgate.test';
+const PW = 'correct horse battery';
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+const pgAvailable = !!testPostgres();
+if (!pgAvailable) console.warn(`!!! ${PG_NOT_FOUND_BANNER}`);
+
+/** A scanned report: a large base64 PDF, CRLF lines, as nodemailer submits it. */
+function largeMessage(id: string, pdfBytes: number): Buffer {
+  const pdf = Buffer.concat([Buffer.from('%PDF-1.4\n'), randomBytes(pdfBytes)]).toString('base64').replace(/.{76}/g, '$&\r\n');
+  return Buffer.from([
+    `From: ${PAUL}`, `To: ${JL}`, 'Subject: Compte rendu de scanner thoracique', `Message-ID: <${id}@cabinet-antony.medgate.test>`,
+    'Date: Mon, 07 Dec 2026 09:14:02 +0100', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b"', '',
+    '--b', 'Content-Type: text/plain; charset=utf-8', '', 'Compte rendu et images joints.',
+    '--b', 'Content-Type: application/pdf; name="scanner.pdf"', 'Content-Transfer-Encoding: base64', '', pdf, '--b--', '',
+  ].join('\r\n'), 'latin1');
+}
+
+function rssMb(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+}
+
+/** Alters one byte near the end of the OpenPGP ciphertext and re-armors it with a valid CRC-24. */
+function tamper(file: string): void {
+  const sealed = fs.readFileSync(file, 'latin1');
+  const begin = sealed.indexOf('-----BEGIN PGP MESSAGE-----');
+  const endMarker = '-----END PGP MESSAGE-----';
+  const end = sealed.indexOf(endMarker) + endMarker.length;
+  const binary = Buffer.from(dearmorMessage(sealed.slice(begin, end), 'message'));
+  binary[binary.length - 40] ^= 0x01;
+  const rearmored = armorMessage(binary);
+  expect(rearmored.length).toBe(end - begin);
+  fs.writeFileSync(file, sealed.slice(0, begin) + rearmored + sealed.slice(end), 'latin1');
+}
+
+describe.each([
+  { store: 'sqlite' as const, mb: 25 },
+  { store: 'postgres' as const, mb: 4 },
+])('FETCH of a large message streams ($store, $mb MB)', ({ store, mb }) => {
+  const skip = store === 'postgres' && !pgAvailable;
+  let dir: string;
+  let ca: string;
+  let gw: ServeProcess;
+  let database: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+  let raw: Buffer;
+  let uid: number;
+
+  beforeAll(async () => {
+    if (skip) return;
+    dir = tempDir('medgate-bigfetch-');
+    database = store === 'postgres' ? await createTestDatabase('bigfetch') : undefined;
+    const config = writeGatewayConfig(dir, database ? { extra: { store: { driver: 'postgres', postgres: { url: database.url } } } } : {});
+    await prepareGateway(config, [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW }]);
+    ca = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
+    gw = await startServe(config);
+    raw = largeMessage(`big-${store}`, Math.round(mb * 1024 * 1024 * 0.74));
+    const t = nodemailer.createTransport({ host: '127.0.0.1', port: gw.ports.smtpSubmission, secure: false, requireTLS: true, tls: { ca, servername: 'localhost' }, auth: { user: PAUL, pass: PW } });
+    try {
+      const info = await t.sendMail({ envelope: { from: PAUL, to: [JL] }, raw });
+      expect(info.rejected).toEqual([]);
+    } finally {
+      t.close();
+    }
+  }, 300_000);
+
+  afterAll(async () => {
+    await gw?.stop().catch(() => undefined);
+    await database?.drop().catch(() => undefined);
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function login(): Promise<RawImap> {
+    const c = await RawImap.connect(gw.ports.imapTls!, ca);
+    expect((await c.command('l', `LOGIN ${JL} "${PW}"`)).at(-1)).toMatch(/^l OK/);
+    // SELECT lists the message: its first opening (streamed, facts only) happens here.
+    const sel = await c.command('s', 'SELECT INBOX');
+    expect(sel.at(-1)).toMatch(/^s OK/);
+    const fetched = await c.command('u', 'UID FETCH 1:* (UID RFC822.SIZE)');
+    uid = Number(/UID (\d+)/.exec(fetched.find((l) => l.includes('RFC822.SIZE'))!)![1]);
+    return c;
+  }
+
+  it.skipIf(skip)('first bytes long before the last, RSS far below the message size, the message\'s bytes', async () => {
+    expect(raw.length).toBeGreaterThan(mb * 1024 * 1024 * 0.95);
+    const c = await login();
+    const pid = gw.child.pid!;
+    const before = rssMb(pid);
+    let peak = before;
+    const sampler = setInterval(() => { try { peak = Math.max(peak, rssMb(pid)); } catch { /* exited */ } }, 10);
+    const r = await c.fetchBody(uid, raw.length);
+    clearInterval(sampler);
+    c.end();
+    const delta = peak - before;
+    console.log(`${store} ${(raw.length / 2 ** 20).toFixed(1)} MB: first literal byte after ${r.first.toFixed(0)} ms, last after ${r.last.toFixed(0)} ms; gateway RSS ${before.toFixed(0)} MB → peak ${peak.toFixed(0)} MB (+${delta.toFixed(1)} MB)`);
+    expect(r.received).toBe(r.size);
+    expect(r.tagged).toMatch(/^f OK/);
+    // The verdict fields, then the submitted message byte for byte.
+    expect(r.head).toMatch(/^X-Medgate-Signature: valid; signer=paul\.demo@cabinet-antony\.medgate\.test/);
+    expect(r.tailSha).toBe(sha256(raw));
+    expect(r.size).toBeGreaterThan(raw.length);
+    // Sent as decrypted: whole-message decryption would put the first byte after all the work.
+    expect(r.first).toBeLessThan(r.last * 0.5);
+    // Memory flat: opening it whole held several copies of it (measured: +2-5× its size).
+    if (store === 'sqlite') expect(delta).toBeLessThan((raw.length / 2 ** 20) * 0.5);
+  }, 120_000);
+
+  it.skipIf(skip || store !== 'sqlite')('a message altered on disk: connection closed mid-literal, audited, then the unreadable notice', async () => {
+    const c = await login();
+    const db = new Database(path.join(dir, 'data', 'medgate.db'), { readonly: true, fileMustExist: true });
+    const { id } = db.prepare("SELECT b.id AS id FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id JOIN blobs b ON b.id = m.blob_id WHERE x.owner = ? AND x.name = 'INBOX'").get(JL) as { id: string };
+    db.close();
+    tamper(path.join(dir, 'data', 'blobs', id.slice(0, 2), id));
+
+    const r = await c.fetchBody(uid, 64);
+    // Most of it went out as it was decrypted; the end never did, and the connection is gone.
+    expect(r.received).toBeGreaterThan(r.size / 2);
+    expect(r.received).toBeLessThan(r.size);
+    expect(r.closed).toBe(true);
+    expect(r.tagged).toBe('');
+
+    const audit = new Database(path.join(dir, 'data', 'medgate.db'), { readonly: true, fileMustExist: true });
+    const rows = audit.prepare("SELECT actor, outcome, details FROM audit_log WHERE action = 'imap.fetch.stream-aborted'").all() as Array<{ actor: string; outcome: string; details: string }>;
+    audit.close();
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ actor: JL, outcome: 'failed' });
+    expect(JSON.parse(rows[0]!.details)).toMatchObject({ blobId: id, code: 'CIPHERTEXT_TAMPERED' });
+
+    // The next FETCH opens it whole, before sending anything: the notice, complete, OK.
+    const again = await login();
+    const res = await again.command('g', `UID FETCH ${uid} (BODY.PEEK[])`);
+    again.end();
+    expect(res.at(-1)).toMatch(/^g OK/);
+    expect(res.join('\n')).toMatch(/BODY\[\] \{\d+\}/);
+    expect(res.join('\n')).toContain('Code: CIPHERTEXT_TAMPERED');
+  }, 120_000);
+});
