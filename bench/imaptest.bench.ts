@@ -3,16 +3,28 @@
  * imaptest's stress profile (random LIST/STATUS/SELECT/FETCH/STORE/EXPUNGE/APPEND with its
  * mailbox-state checker) with the same mbox against each, and the LOGIN latency of an account that
  * already has a session open. Both speak TLS only (IMAPS), with the same certificate and key.
+ * Two source mailboxes: imaptest's `default.mbox` (ten ~100-byte messages) and the realistic one of
+ * bench/lib/realistic-mail.ts (doctors' letters of 5–400 KB with PDF and image attachments,
+ * generated from BENCH_SEED), each through the four profiles.
  *
  *   npx tsc -p tsconfig.json && IMAPTEST=/path/to/imaptest npx tsx bench/imaptest.bench.ts
  *
  * imaptest is built outside this repository (docs/imap.md, "Conformance: Dovecot's imaptest").
- * Env: BENCH_SECS (30) per imaptest run, BENCH_LOGINS (50), BENCH_KDF_EXPONENT (16, production's
+ * Env: BENCH_SECS (20) per imaptest run, BENCH_MBOXES (`default,realistic`), BENCH_SEED (31) and
+ * BENCH_REALISTIC_MESSAGES (60) for the realistic mailbox, BENCH_PROFILES (all four, or a comma
+ * list of their names), BENCH_LOGINS (50; 0 skips), BENCH_KDF_EXPONENT (16, production's
  * Argon2 memory: it is what a LOGIN costs), BENCH_LOGIN_CACHE_TTL (config default, 60 s; 0: only while a session is open),
- * BENCH_PORT_BASE (medgate on it, Dovecot on +1; default: free ports), DOVECOT (/usr/sbin/dovecot).
- * Targets: ops/s ≥ 0.5× Dovecot, 0 errors, medgate LOGIN p50 < 20 ms.
+ * BENCH_PORT_BASE (medgate on it, Dovecot on +1; default: free ports), DOVECOT (/usr/sbin/dovecot),
+ * BENCH_CPU_PROF=DIR (medgate under `node --cpu-prof`, a .cpuprofile per thread in DIR when it stops),
+ * BENCH_WARMUP_SECS (5; 0 skips): an uncounted clients=10 run against each server first (medgate's
+ * JIT, both servers' caches), so that the first profile measured is not the only cold one,
+ * BENCH_LATENCY_MESSAGES (20; 0 skips): that many realistic messages, one at a time, through the
+ * commands of a long session (APPEND, FETCH from the same and from another session, STORE+EXPUNGE),
+ * each command's round trip on both servers: which commands a stress ratio loses on.
+ * Targets (issue 31): ops/s ≥ 1× Dovecot with default.mbox and ≥ 0.7× with the realistic mailbox in
+ * every profile, 0 errors; medgate LOGIN p50 < 20 ms.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -20,10 +32,21 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { ImapFlow } from 'imapflow';
 import { CLI, prepareGateway, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../test/helpers/gateway.js';
+import { SERVE_NODE_FLAGS } from '../src/runtime/node-flags.js';
+import { describeMailbox, generateRealisticMessages, writeRealisticMbox } from './lib/realistic-mail.js';
 import { imaptestArgs, locateImaptest, NOT_FOUND_BANNER, parseStress, runImaptest, summarizeErrors, type ImaptestLocation } from '../test/helpers/imaptest.js';
 import { freePorts } from '../test/helpers/ports.js';
 
-const SECS = Number(process.env['BENCH_SECS'] ?? '30');
+const SECS = Number(process.env['BENCH_SECS'] ?? '20');
+const MBOXES = (process.env['BENCH_MBOXES'] ?? 'default,realistic').split(',').map((s) => s.trim()).filter(Boolean);
+const SEED = process.env['BENCH_SEED'] ?? '31';
+const REALISTIC_MESSAGES = Number(process.env['BENCH_REALISTIC_MESSAGES'] ?? '60');
+const WARMUP_SECS = Number(process.env['BENCH_WARMUP_SECS'] ?? '5');
+const LATENCY_MESSAGES = Number(process.env['BENCH_LATENCY_MESSAGES'] ?? '20');
+const PROFILES = process.env['BENCH_PROFILES']?.split(',').map((s) => s.trim());
+const CPU_PROF_DIR = process.env['BENCH_CPU_PROF'] ? path.resolve(process.env['BENCH_CPU_PROF']) : undefined;
+/** Ratio targets by source mailbox (issue 31). */
+const TARGET: Record<string, number> = { default: 1, realistic: 0.7 };
 const LOGINS = Number(process.env['BENCH_LOGINS'] ?? '50');
 const KDF = Number(process.env['BENCH_KDF_EXPONENT'] ?? '16');
 const LOGIN_CACHE_TTL = process.env['BENCH_LOGIN_CACHE_TTL'] === undefined ? undefined : Number(process.env['BENCH_LOGIN_CACHE_TTL']);
@@ -36,6 +59,55 @@ interface Server {
   name: string;
   port: number;
   ca: string;
+  /** The server's process (medgate) or master process (Dovecot): its CPU is read from /proc. */
+  pid: number | undefined;
+}
+
+const CLK_TCK = 100; // Linux's USER_HZ: /proc/PID/stat counts CPU time in 1/100 s
+
+/** utime, stime, cutime, cstime and ppid of a process, or undefined once it has gone. */
+function procStat(pid: number): { ppid: number; own: number; reaped: number } | undefined {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    // After "pid (comm) ": state ppid ... utime(14) stime(15) cutime(16) cstime(17), numbered from 1.
+    return { ppid: Number(f[1]), own: Number(f[11]) + Number(f[12]), reaped: Number(f[13]) + Number(f[14]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU seconds spent so far by a process and all its descendants: its own, that of children already
+ * reaped (cutime/cstime: Dovecot's imap processes that ended), and that of live descendants. Only
+ * on Linux; undefined elsewhere. The difference across a run is the server's CPU for that run,
+ * however loaded the machine: a figure to read next to the throughput when other work competes.
+ */
+function treeCpuSeconds(root: number | undefined): number | undefined {
+  if (root === undefined || !fs.existsSync('/proc/self/stat')) return undefined;
+  const parents = new Map<number, number>();
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const st = procStat(Number(e));
+    if (st) parents.set(Number(e), st.ppid);
+  }
+  const top = procStat(root);
+  if (!top) return undefined;
+  let ticks = top.own + top.reaped;
+  const seen = new Set([root]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [pid, ppid] of parents) {
+      if (!seen.has(pid) && seen.has(ppid)) {
+        seen.add(pid);
+        grew = true;
+        const st = procStat(pid);
+        if (st) ticks += st.own + st.reaped;
+      }
+    }
+  }
+  return ticks / CLK_TCK;
 }
 
 /** Children still running: killed on every way out (normal end, exception, Ctrl-C). */
@@ -198,13 +270,24 @@ async function loginLatency(s: Server): Promise<{ p50: number; p95: number; tota
 interface Profile {
   name: string;
   args: string[];
-  box: string;
 }
 
-async function stress(loc: ImaptestLocation, s: Server, p: Profile): Promise<{ ops: number | undefined; errors: number; note: string }> {
+interface StressRun {
+  ops: number | undefined;
+  /** The server's CPU milliseconds per command completed (all its threads or processes). */
+  cpuPerOp: number | undefined;
+  errors: number;
+  note: string;
+  /** The Totals row, "Appe 276 Fetc 572 ...": which commands the run got through. */
+  totals: string;
+}
+
+async function stress(loc: ImaptestLocation, s: Server, p: Profile, mbox: string, box: string, secs = SECS): Promise<StressRun> {
+  const cpu0 = treeCpuSeconds(s.pid);
   const run = await runImaptest(loc, imaptestArgs({ host: '127.0.0.1', port: s.port, user: USER, pass: PASS }, [
-    `mbox=${path.join(loc.testsDir, 'default.mbox')}`, `box=${p.box}`, `secs=${SECS}`, ...p.args,
-  ]), (SECS + 60) * 1000);
+    `mbox=${mbox}`, `box=${box}`, `secs=${secs}`, ...p.args,
+  ]), (secs + 60) * 1000);
+  const cpu1 = treeCpuSeconds(s.pid);
   const r = parseStress(run.stdout, run.stderr);
   const errors = r.errors.length + r.fatal.length;
   const notes: string[] = [];
@@ -217,7 +300,78 @@ async function stress(loc: ImaptestLocation, s: Server, p: Profile): Promise<{ o
     console.log(`  ${s.name} ${p.name}: ${errors} errors, most frequent:`);
     for (const l of summarizeErrors([...r.fatal, ...r.errors], 5)) console.log(`    ${l.slice(0, 200)}`);
   }
-  return { ops, errors, note: notes.join('; ') };
+  const cpuPerOp = cpu0 !== undefined && cpu1 !== undefined && r.totalCommands ? ((cpu1 - cpu0) * 1000) / r.totalCommands : undefined;
+  return { ops, cpuPerOp, errors, note: notes.join('; '), totals: r.columns.map((c) => `${c} ${r.totals[c] ?? '?'}`).join(' ') };
+}
+
+/**
+ * One command at a time, one client per session, no pipelining: the round trip of each command a
+ * long session (Thunderbird, Outlook, imaptest's logout=0) sends for a realistic message, so that a
+ * ratio lost under stress can be traced to commands. Session A appends and reads back; session B,
+ * open on the same mailbox, reads what A appended (the other device, or imaptest's other clients).
+ */
+async function commandLatency(s: Server, messages: Buffer[]): Promise<Map<string, number[]>> {
+  const times = new Map<string, number[]>();
+  const time = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    const r = await fn();
+    times.set(name, [...(times.get(name) ?? []), performance.now() - t0]);
+    return r;
+  };
+  const a = client(s);
+  const b = client(s);
+  await a.connect();
+  await b.connect();
+  const box = 'bench-latency';
+  try {
+    await a.mailboxCreate(box);
+    await a.mailboxOpen(box);
+    await b.mailboxOpen(box);
+    for (const m of messages) {
+      const appended = await time('APPEND', () => a.append(box, m, ['\\Seen']));
+      const uid = appended && typeof appended === 'object' ? appended.uid : undefined;
+      if (!uid) throw new Error(`${s.name}: APPEND gave no APPENDUID`);
+      await time('UID FETCH BODY.PEEK[] (same session)', () => a.fetchOne(String(uid), { source: true }, { uid: true }));
+      await time('UID FETCH BODY.PEEK[] (same session, again)', () => a.fetchOne(String(uid), { source: true }, { uid: true }));
+      await b.noop();
+      await time('UID FETCH ENVELOPE BODYSTRUCTURE (other session)', () => b.fetchOne(String(uid), { envelope: true, bodyStructure: true, flags: true }, { uid: true }));
+      await time('UID FETCH BODY.PEEK[HEADER.FIELDS ...] (other session)', () => b.fetchOne(String(uid), { headers: ['from', 'to', 'subject', 'date', 'message-id', 'content-type'] }, { uid: true }));
+      await time('UID FETCH BODY.PEEK[] (other session)', () => b.fetchOne(String(uid), { source: true }, { uid: true }));
+      await time('UID STORE +FLAGS \\Flagged', () => a.messageFlagsAdd(String(uid), ['\\Flagged'], { uid: true }));
+      await time('UID STORE \\Deleted + UID EXPUNGE', () => a.messageDelete(String(uid), { uid: true }));
+      await b.noop();
+    }
+  } finally {
+    await a.logout().catch(() => {});
+    await b.logout().catch(() => {});
+  }
+  return times;
+}
+
+/** The machine, for the figures to be read against: cores, model, memory, load, Node, Dovecot. */
+function dovecotVersion(): string {
+  try {
+    return execFileSync(DOVECOT, ['--version'], { encoding: 'utf8' }).trim();
+  } catch {
+    return '(version unknown)';
+  }
+}
+
+function machine(): string {
+  const cpus = os.cpus();
+  const load = os.loadavg().map((n) => n.toFixed(2)).join(' ');
+  return `${cpus.length} × ${cpus[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GB, load average ${load}, Node ${process.version}, ${os.type()} ${os.release()}`;
+}
+
+/** Peak and current RSS of a process (VmHWM, VmRSS), in MB. */
+function rss(pid: number | undefined): string {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    return `peak ${(kb('VmHWM') / 1024).toFixed(0)} MB, now ${(kb('VmRSS') / 1024).toFixed(0)} MB`;
+  } catch {
+    return 'n/a';
+  }
 }
 
 async function main(): Promise<void> {
@@ -244,41 +398,99 @@ async function main(): Promise<void> {
       { address: USER, kind: 'person', rpps: '10100000017', password: PASS },
       { address: USER2, kind: 'person', rpps: '10100000041', password: PASS },
     ]);
-    gw = await startServe(configFile);
+    gw = await startServe(configFile, 90_000, { file: process.execPath, args: [...SERVE_NODE_FLAGS, ...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []), CLI] });
     children.add(gw.child);
     const ca = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
     // Dovecot presents medgate's own gateway certificate: same key type and size, same TLS cost.
     // Its own temp dir: as root, Dovecot's auth and mail processes (other users) must traverse it.
     dovecot = await startDovecot(dovecotDir, dvPort!, path.join(dir, 'data', 'tls', 'gateway.crt.pem'), path.join(dir, 'data', 'tls', 'gateway.key.pem'));
-    const servers: Server[] = [{ name: 'medgate', port: gw.ports['imapTls']!, ca }, { name: 'Dovecot', port: dvPort!, ca }];
+    const servers: Server[] = [{ name: 'medgate', port: gw.ports['imapTls']!, ca, pid: gw.child.pid }, { name: 'Dovecot', port: dvPort!, ca, pid: dovecot.child.pid }];
     const profiles: Profile[] = [
-      { name: 'clients=10', args: ['clients=10'], box: 'bench-c10' },
-      { name: 'clients=10 logout=0', args: ['clients=10', 'logout=0'], box: 'bench-c10-nologout' },
-      { name: 'clients=1', args: ['clients=1'], box: 'bench-c1' },
-      { name: 'clients=1 logout=0', args: ['clients=1', 'logout=0'], box: 'bench-c1-nologout' },
-    ];
-    // The state checker works in mailboxes that exist and that nothing else touches: one per profile.
+      { name: 'clients=10', args: ['clients=10'] },
+      { name: 'clients=10 logout=0', args: ['clients=10', 'logout=0'] },
+      { name: 'clients=1', args: ['clients=1'] },
+      { name: 'clients=1 logout=0', args: ['clients=1', 'logout=0'] },
+    ].filter((p) => !PROFILES || PROFILES.includes(p.name));
+    const sources: Array<{ name: string; mbox: string; about: string }> = [];
+    for (const name of MBOXES) {
+      if (name === 'default') {
+        sources.push({ name, mbox: path.join(loc.testsDir, 'default.mbox'), about: `imaptest's default.mbox (${fs.statSync(path.join(loc.testsDir, 'default.mbox')).size} bytes)` });
+      } else if (name === 'realistic') {
+        const mbox = path.join(dir, 'realistic.mbox');
+        const messages = await writeRealisticMbox(mbox, { seed: SEED, messages: REALISTIC_MESSAGES });
+        sources.push({ name, mbox, about: `realistic, seed ${SEED}: ${describeMailbox(messages)}` });
+      } else {
+        throw new Error(`BENCH_MBOXES: unknown mailbox ${name} (default, realistic)`);
+      }
+    }
+    const boxOf = (src: string, p: Profile): string => `bench-${src}-${p.name.replace(/[^a-z0-9]+/gi, '-')}`;
+    // The state checker works in mailboxes that exist and that nothing else touches: one per run.
     for (const s of servers) {
       const c = client(s);
       await c.connect();
-      for (const p of profiles) await c.mailboxCreate(p.box);
+      for (const src of sources) for (const p of profiles) await c.mailboxCreate(boxOf(src.name, p));
       await c.logout();
     }
-    console.log(`imaptest stress, ${SECS} s per run, mbox ${path.join(loc.testsDir, 'default.mbox')}; medgate KDF exponent ${KDF}, login cache TTL ${LOGIN_CACHE_TTL ?? 'default (60 s)'}; Dovecot ${DOVECOT} (PLAIN passwd-file, stock service settings)`);
-    const rows: string[][] = [];
-    for (const p of profiles) {
-      const [m, d] = [await stress(loc, servers[0]!, p), await stress(loc, servers[1]!, p)];
-      rows.push([p.name, m.ops?.toFixed(0) ?? 'n/a', d.ops?.toFixed(0) ?? 'n/a', m.ops && d.ops ? `${(m.ops / d.ops).toFixed(2)}×` : 'n/a', String(m.errors), String(d.errors), [m.note && `medgate: ${m.note}`, d.note && `Dovecot: ${d.note}`].filter(Boolean).join('; ')]);
+    console.log(`imaptest stress, ${SECS} s per run, over TLS; medgate KDF exponent ${KDF}, login cache TTL ${LOGIN_CACHE_TTL ?? 'default (60 s)'}${CPU_PROF_DIR ? `, CPU profile in ${CPU_PROF_DIR}` : ''}; Dovecot ${DOVECOT} ${dovecotVersion()} (PLAIN passwd-file, stock service settings)`);
+    console.log(`machine: ${machine()}`);
+    if (WARMUP_SECS > 0 && sources.length) {
+      const warm: Profile = { name: 'warm-up', args: ['clients=10'] };
+      for (const s of servers) {
+        const c = client(s);
+        await c.connect();
+        await c.mailboxCreate('bench-warm-up');
+        await c.logout();
+        for (const src of sources) await stress(loc, s, warm, src.mbox, 'bench-warm-up', WARMUP_SECS);
+      }
     }
-    const head = ['profile', 'medgate ops/s', 'Dovecot ops/s', 'ratio (≥ 0.5×)', 'medgate errors', 'Dovecot errors', 'notes'];
-    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-    const fmt = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
-    console.log(`\n${fmt(head)}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}\n${rows.map(fmt).join('\n')}\n`);
+    const summary: string[][] = [];
+    for (const src of sources) {
+      console.log(`\nmailbox ${src.about}`);
+      const rows: string[][] = [];
+      for (const p of profiles) {
+        const box = boxOf(src.name, p);
+        const m = await stress(loc, servers[0]!, p, src.mbox, box);
+        const d = await stress(loc, servers[1]!, p, src.mbox, box);
+        const ratio = m.ops && d.ops ? m.ops / d.ops : undefined;
+        const load = os.loadavg()[0]!.toFixed(1);
+        const cpu = (r: StressRun): string => r.cpuPerOp?.toFixed(2) ?? 'n/a';
+        const cpuRatio = m.cpuPerOp && d.cpuPerOp ? `${(m.cpuPerOp / d.cpuPerOp).toFixed(2)}×` : 'n/a';
+        rows.push([p.name, m.ops?.toFixed(0) ?? 'n/a', d.ops?.toFixed(0) ?? 'n/a', ratio ? `${ratio.toFixed(2)}×` : 'n/a', String(m.errors), String(d.errors), cpu(m), cpu(d), cpuRatio, load, [m.note && `medgate: ${m.note}`, d.note && `Dovecot: ${d.note}`].filter(Boolean).join('; ')]);
+        summary.push([src.name, p.name, ratio ? `${ratio.toFixed(2)}×` : 'n/a', ratio !== undefined && ratio >= TARGET[src.name]! && m.errors === 0 ? 'met' : 'NOT met', `(CPU per op ${cpuRatio} Dovecot's)`]);
+        console.log(`  ${p.name}: medgate  ${m.totals}\n  ${' '.repeat(p.name.length)}  Dovecot  ${d.totals}`);
+      }
+      const head = ['profile', 'medgate ops/s', 'Dovecot ops/s', `ratio (≥ ${TARGET[src.name]}×)`, 'medgate errors', 'Dovecot errors', 'medgate CPU ms/op', 'Dovecot CPU ms/op', 'CPU/op ratio', 'load 1 min', 'notes'];
+      const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+      const fmt = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
+      console.log(`\n${fmt(head)}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}\n${rows.map(fmt).join('\n')}`);
+      console.log(`medgate RSS after this mailbox: ${rss(gw.child.pid)}\n`);
+    }
+    if (LATENCY_MESSAGES > 0) {
+      const realistic = (await generateRealisticMessages({ seed: SEED, messages: LATENCY_MESSAGES })).map((m) => Buffer.from(m.bytes.toString('latin1').replace(/\n/g, '\r\n'), 'latin1'));
+      const kb = realistic.reduce((n, m) => n + m.length, 0) / realistic.length / 1024;
+      console.log(`one command at a time, ${realistic.length} realistic messages (seed ${SEED}, mean ${kb.toFixed(0)} KB), imapflow over TLS; mean round trip in ms (p50 in brackets):`);
+      const [m, d] = [await commandLatency(servers[0]!, realistic), await commandLatency(servers[1]!, realistic)];
+      const mean = (v: number[]): number => v.reduce((x, y) => x + y, 0) / v.length;
+      const p50 = (v: number[]): number => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)]!;
+      const width = Math.max(...[...m.keys()].map((k) => k.length));
+      console.log(`  ${'command'.padEnd(width)}  ${'medgate'.padStart(15)}  ${'Dovecot'.padStart(15)}  medgate ÷ Dovecot`);
+      for (const [k, v] of m) {
+        const w = d.get(k) ?? [];
+        console.log(`  ${k.padEnd(width)}  ${`${mean(v).toFixed(2)} (${p50(v).toFixed(2)})`.padStart(15)}  ${`${mean(w).toFixed(2)} (${p50(w).toFixed(2)})`.padStart(15)}  ${(mean(v) / mean(w)).toFixed(2)}×`);
+      }
+      console.log(`  load average now ${os.loadavg().map((n) => n.toFixed(2)).join(' ')}\n`);
+    }
 
-    console.log(`LOGIN latency with a second session of the same account open (${LOGINS} logins, raw TLS client, LOGIN round trip; connect+TLS+LOGIN in brackets):`);
-    for (const s of servers) {
-      const l = await loginLatency(s);
-      console.log(`  ${s.name.padEnd(8)} p50 ${l.p50.toFixed(1)} ms, p95 ${l.p95.toFixed(1)} ms  (p50 ${l.totalP50.toFixed(1)} ms)${s.name === 'medgate' ? `  target p50 < 20 ms: ${l.p50 < 20 ? 'met' : 'NOT met'}` : ''}`);
+    console.log('targets (issue 31: ≥ 1× Dovecot with default.mbox, ≥ 0.7× with realistic mail, 0 medgate errors):');
+    for (const r of summary) console.log(`  ${r[0]!.padEnd(9)} ${r[1]!.padEnd(19)} ${r[2]!.padStart(6)}  ${r[3]!.padEnd(7)}  ${r[4]}`);
+    console.log(`machine at the end: ${machine()}\n`);
+
+    if (LOGINS > 0) {
+      console.log(`LOGIN latency with a second session of the same account open (${LOGINS} logins, raw TLS client, LOGIN round trip; connect+TLS+LOGIN in brackets):`);
+      for (const s of servers) {
+        const l = await loginLatency(s);
+        console.log(`  ${s.name.padEnd(8)} p50 ${l.p50.toFixed(1)} ms, p95 ${l.p95.toFixed(1)} ms  (p50 ${l.totalP50.toFixed(1)} ms)${s.name === 'medgate' ? `  target p50 < 20 ms: ${l.p50 < 20 ? 'met' : 'NOT met'}` : ''}`);
+      }
     }
   } finally {
     await dovecot?.stop().catch(() => {});

@@ -17,7 +17,7 @@ import { openStored, type OpenedFacts, type OpenedMessage } from './opened-messa
 import { openStoredStream, readerSigner, servedStream, streamFacts, STREAM_MESSAGE_BYTES } from './opened-stream.js';
 import type { StreamOpening } from '../crypto/seal/open-stream.js';
 import { smimeReader, type SmimeReader } from './smime-reader.js';
-import { comparableSentBytes, messageIdOf, SENT_MATCH_WINDOW_MS } from './sent-copy.js';
+import { comparableSentBytes, messageIdOf, SENT_MATCH_WINDOW_MS, withoutTransportOnlyNotice } from './sent-copy.js';
 import { PATIENTS_ROOT, folderNameKey, isStoredPatientFolder, storedPatientFolder } from './patient-folders.js';
 
 const STANDARD: Array<[string, SpecialUse | null]> = [['INBOX', null], ['Sent', '\\Sent'], ['Drafts', '\\Drafts'], ['Trash', '\\Trash'], ['Junk', '\\Junk']];
@@ -497,7 +497,7 @@ export class StoreUserSession implements ImapUserSession {
       if (known && (known.ownCopy || known.error || known.size - Buffer.byteLength(known.prefix, 'utf8') < wanted.length)) continue;
       const opened = await this.open(m);
       if (opened.facts.ownCopy || opened.facts.error) continue;
-      const original = comparableSentBytes(opened.bytes.subarray(Buffer.byteLength(opened.facts.prefix, 'utf8')));
+      const original = comparableSentBytes(withoutTransportOnlyNotice(opened.bytes.subarray(Buffer.byteLength(opened.facts.prefix, 'utf8'))));
       if (original.equals(wanted)) return m;
       if (!sameIdDiffers) {
         const id = messageIdOf(wanted);

@@ -119,13 +119,21 @@ export class MessageSealer {
     private readonly smimePrefer: readonly string[] = [],
     /** Config `mssante.outbound`: whether keyless MSSanté mailboxes get plain MIME over mutual TLS. */
     private readonly mssanteOutbound: 'allow' | 'deny' = 'deny',
-    /** This gateway's MSSanté intake key (public): what it sealed on arrival from an operator. */
-    private readonly intakeKey?: openpgp.PublicKey,
+    /**
+     * This gateway's MSSanté intake key: it signs what is sealed on arrival from an operator
+     * (src/smtp/mssante/intake.ts), and its public half recognises that signature when opening.
+     * Loaded once with the sealer: the key that signs is the key readers are told to trust, and the
+     * seal pool's armoring cache (keyed by the key object) serves every message.
+     */
+    readonly intakeSigningKey?: openpgp.PrivateKey,
     /** The health PKI's anchors and CRLs (files): a forwarded message's S/MIME signature is checked against them. */
     private readonly trustFiles?: TrustFiles,
   ) {
-    this.intakeKeyIds = new Set(intakeKey ? intakeKey.getKeyIDs().map((k) => k.toHex()) : []);
+    this.intakeKey = intakeSigningKey?.toPublic();
+    this.intakeKeyIds = new Set(this.intakeKey ? this.intakeKey.getKeyIDs().map((k) => k.toHex()) : []);
   }
+
+  private readonly intakeKey?: openpgp.PublicKey;
 
   private readonly intakeKeyIds: Set<string>;
 
@@ -207,6 +215,26 @@ export class MessageSealer {
   /** A message the user stores himself (IMAP APPEND), sealed to his own key: in a worker when there is a pool. */
   sealOwnCopy(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date): Promise<Buffer> {
     return this.pool ? this.pool.sealOwnCopy(raw, key, owner, internalDate) : sealOwnCopy(raw, key, owner, internalDate);
+  }
+
+  /**
+   * Opens a copy sealed with sealOwnCopy by `key` itself (the MSSanté transit copy): in a worker when
+   * there is a pool. Only the key's own signature opens it; anything else is a typed refusal.
+   */
+  async openOwnCopy(sealed: Buffer, key: openpgp.PrivateKey, owner: string): Promise<Buffer> {
+    if (this.pool) {
+      const res = await this.pool.open({ sealed, key, ownAddress: owner, knownFingerprint: null, signer: null });
+      if (!res.ok) throw new MedgateError(res.code ?? 'OPEN_FAILED', res.message, res.details);
+      if (!res.ownCopy) throw new MedgateError('SIGNATURE_INVALID', 'the copy is not signed by the key it is sealed to');
+      return res.raw as Buffer;
+    }
+    const own = key.toPublic();
+    const ids = new Set(own.getKeyIDs().map((k) => k.toHex()));
+    const opened = await open({
+      sealed, decryptionKey: key,
+      resolveSigner: async (ref) => (ref.keyIds.some((id) => ids.has(id)) ? { publicKey: own, status: 'active' as const } : undefined),
+    });
+    return opened.raw;
   }
 
   /** seal() for a spooled message: reads `rawFile`, writes the sealed message to `outFile`. */

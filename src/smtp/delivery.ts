@@ -11,7 +11,7 @@ import { isSealedFile, type DirectoryEntry, type NewQueueItem, type Placement, t
 import type * as openpgp from 'openpgp';
 import { fileDelivered } from '../filing/index.js';
 import { prepareMssanteCopy, type MssanteCopy } from './mssante/outbound-copy.js';
-import { refuseClientEncrypted } from './mssante/transit-copy.js';
+import { refuseClientEncrypted } from './mssante/client-encrypted.js';
 import { withTransportOnlyNotice } from './mssante/sent-copy-notice.js';
 
 export type AcceptedRecipient = SubmissionRecipient;

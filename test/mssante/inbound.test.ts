@@ -185,6 +185,27 @@ describe.skipIf(!postfixAvailability())('inbound from an MSSanté operator (Post
     await expect(t.sendMail({ envelope: { from: ANNE, to: [PAUL] }, raw: `From: ${ANNE}\r\nTo: ${PAUL}\r\nSubject: x\r\n\r\nx\r\n` }))
       .rejects.toMatchObject({ responseCode: 535, response: expect.stringMatching(/revoked/) });
   }, 60_000);
+
+  it('the intake key is loaded once: with its file gone, the running gateway still signs with the key its readers trust', async () => {
+    // Read per message, a missing file made a new key on disk: the message was signed by a key the
+    // running readers did not know, and lost its transport verdict.
+    const file = path.join(s.dir, 'data', 'keys', 'mssante-intake-key.asc');
+    const kept = `${file}.kept`;
+    fs.renameSync(file, kept);
+    try {
+      const messageId = `<intake-key-once-${Date.now()}@${LAB_DOMAIN}>`;
+      const sent = await asOperator(s, [LAB_DOMAIN], ANNE, [PAUL], `From: ${ANNE}\r\nTo: ${PAUL}\r\nSubject: controle\r\nMessage-ID: ${messageId}\r\n\r\nbonjour\r\n`);
+      expect(sent.response).toMatch(/^250 2\.6\.0 Sealed on arrival/);
+      // (Signed by a key the readers do not trust, it showed as an unreadable placeholder instead.)
+      const mail = (await readMailbox(s, PAUL, 'INBOX')).find((m) => m.includes(messageId));
+      expect(mail, 'the message, readable in the INBOX').toBeDefined();
+      expect(mail).toContain(`X-Medgate-Signature: transport; operator=${LAB_DOMAIN}; sender=${ANNE} (directory); not signed end to end`);
+      expect(fs.existsSync(file)).toBe(false);
+    } finally {
+      fs.rmSync(file, { force: true });
+      fs.renameSync(kept, file);
+    }
+  }, 60_000);
 });
 
 describe.skipIf(!postfixAvailability() || !testPostgres())('inbound from an MSSanté operator (Postfix), on PostgreSQL', () => {

@@ -7,13 +7,14 @@
  * refused at RCPT TO with the policy named.
  */
 import path from 'node:path';
+import { ImapFlow } from 'imapflow';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractPatientIdentity, readXdm } from '../../src/message/identity/index.js';
 import { parseForExtraction } from '../../src/message/parse.js';
 import { postfixAvailability } from '../helpers/postfix.js';
 import { createTestDatabase, testPostgres } from '../helpers/postgres.js';
-import { ANNE, JL, MARC, PAUL, grepDir, readMailbox, setupMssante, submitter, waitFor, type MssanteSetup } from './fixture.js';
+import { ANNE, JL, MARC, PASSWORD, PAUL, grepDir, readMailbox, setupMssante, submitter, waitFor, type MssanteSetup } from './fixture.js';
 
 /**
  * One message to an MSSanté recipient (Postfix) and a medgate colleague: plain MIME over verified
@@ -75,6 +76,40 @@ describe.skipIf(!postfixAvailability())('outbound to an MSSanté mailbox without
     const jl = await waitFor(async () => (await readMailbox(s, JL, 'INBOX')).find((m) => m.includes(marker)), 30_000, 'the sealed copy for JL');
     expect(jl).not.toContain(ANNE);
     expect(jl).toMatch(/X-Medgate-Transport-Only: 1 undisclosed recipient;\s+MSSante: plain MIME over mutual TLS/);
+  }, 120_000);
+
+  it('the doctor\'s client APPENDs what it sent to Sent: one copy, the gateway\'s, with the transport-only notice', async () => {
+    // As Thunderbird or Outlook do: nodemailer submits, imapflow APPENDs the same bytes to Sent
+    // (test/imap/sent-copy.test.ts). The gateway's Sent copy starts with the notice, the client's does not.
+    const id = `sent-dedup-${Date.now()}`;
+    const raw = await new MailComposer({
+      from: `"Dr Paul DEMO" <${PAUL}>`, to: ANNE, subject: 'Demande de bilan', messageId: `<${id}@cabinet-antony.medgate.test>`,
+      date: new Date(), text: 'Chère consœur,\n\nmerci pour le bilan.\n',
+    }).compile().build();
+    await submitter(s).sendMail({ envelope: { from: PAUL, to: [ANNE] }, raw });
+    const c = new ImapFlow({
+      host: '127.0.0.1', port: s.serve!.ports.imapTls!, secure: true, logger: false,
+      tls: { ca: s.caPem, servername: 'localhost' }, auth: { user: PAUL, pass: PASSWORD },
+    });
+    await c.connect();
+    try {
+      const copies = async (): Promise<Array<{ uid: number; source: string }>> => {
+        const lock = await c.getMailboxLock('Sent');
+        try {
+          const out: Array<{ uid: number; source: string }> = [];
+          for await (const m of c.fetch('1:*', { uid: true, source: true })) out.push({ uid: m.uid, source: m.source!.toString('utf8') });
+          return out.filter((m) => m.source.includes(`<${id}@`));
+        } finally { lock.release(); }
+      };
+      const before = await copies();
+      expect(before).toHaveLength(1);
+      expect(before[0]!.source).toMatch(/X-Medgate-Transport-Only: anne\.biologiste@/);
+      const res = await c.append('Sent', raw, ['\\Seen']);
+      expect(res && res.uid).toBe(before[0]!.uid);
+      expect((await copies()).map((m) => m.uid)).toEqual([before[0]!.uid]);
+    } finally {
+      await c.logout();
+    }
   }, 120_000);
 
   it('a doctor\'s letter naming the patient reaches the Postfix mailbox as plain MIME with an IHE_XDM.ZIP that parses; the doctor gets the success DSN', async () => {

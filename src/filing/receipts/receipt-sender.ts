@@ -16,6 +16,7 @@ import { seal } from '../../crypto/seal/index.js';
 import { ensurePostmaster } from '../../mailbox/postmaster.js';
 import type { NewQueueItem, ReceiptRow } from '../../store/types.js';
 import { buildMdn } from './build-mdn.js';
+import { sendMssanteReceipt } from './mssante-receipt.js';
 
 /** The outer Message-ID of an item's receipt: the same on every attempt. */
 export function receiptMessageId(domain: string, r: Pick<ReceiptRow, 'messageId' | 'recordServer'>): string {
@@ -56,6 +57,13 @@ export async function sendReceipt(ctx: GatewayContext, r: ReceiptRow): Promise<v
   const log = { messageId: r.messageId, recordServer: r.recordServer, to: r.mdnTo, disposition: r.disposition };
   const sealer = await ctx.sealer();
   const resolved = await sealer.resolveRecipient(r.mdnTo);
+  if (!resolved.ok && resolved.reason === 'no-key') {
+    // A keyless MSSanté mailbox (a lab's, a hospital's): the ANS integration receipt, plain MIME over
+    // mutual TLS like every message to it, when `mssante.outbound` allows (src/filing/receipts/mssante-receipt.ts).
+    const target = await sealer.resolveSubmissionRecipient(r.mdnTo);
+    if (target.ok && target.format === 'mssante') return sendMssanteReceipt(ctx, r);
+    if (!target.ok) return closeUnsendable(ctx, r, target.reason);
+  }
   if (!resolved.ok || !resolved.filingKey) {
     await ctx.store.filing.markReceiptSent(r.messageId, r.recordServer, new Date().toISOString());
     await ctx.audit.record({ actor: 'system', action: 'filing.receipt', outcome: 'failed', messageId: r.messageId, details: { ...log, reason: resolved.ok ? 'no-filing-key' : resolved.reason } });
@@ -103,6 +111,14 @@ export async function sendReceipt(ctx: GatewayContext, r: ReceiptRow): Promise<v
     details: { ...log, receiptMessageId: outerMessageId, delivery: resolved.local ? 'local' : 'queued', duplicate },
   });
   ctx.logger.info({ ...log, receiptMessageId: outerMessageId, duplicate }, 'read receipt sent');
+}
+
+/** A receipt nobody can be sent: closed (marked sent) with an audit record saying why. */
+export async function closeUnsendable(ctx: GatewayContext, r: ReceiptRow, reason: string): Promise<void> {
+  const log = { messageId: r.messageId, recordServer: r.recordServer, to: r.mdnTo, disposition: r.disposition };
+  await ctx.store.filing.markReceiptSent(r.messageId, r.recordServer, new Date().toISOString());
+  await ctx.audit.record({ actor: 'system', action: 'filing.receipt', outcome: 'failed', messageId: r.messageId, details: { ...log, reason } });
+  ctx.logger.warn({ ...log, reason }, 'read receipt not sent: the sender cannot be reached');
 }
 
 /** Start-up and periodic pass (a receipt recorded just before a crash is sent after the restart). */

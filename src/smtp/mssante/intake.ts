@@ -8,13 +8,12 @@
  */
 import { createHash } from 'node:crypto';
 import type { GatewayContext } from '../../context.js';
-import { ensureIntakeKey } from '../../crypto/gateway-keys.js';
 import type { Transport } from '../../crypto/seal/index.js';
 import { splitHeaderBlock } from '../../crypto/seal/header-block.js';
 import { addressesOf } from '../../crypto/seal/header-values.js';
 import { isSmimeHeader, verifyOuterLayers } from '../../crypto/smime/index.js';
 import { readSmimeLayer } from '../../crypto/smime/mime.js';
-import { isMedgateError } from '../../errors.js';
+import { isMedgateError, MedgateError } from '../../errors.js';
 import type { OpenPgpRecipient } from '../../message/sealer.js';
 import { readTrustFiles } from '../../pki/index.js';
 import type { DirectoryEntry } from '../../store/types.js';
@@ -107,7 +106,9 @@ export async function sealIntake(ctx: GatewayContext, req: IntakeRequest, endToE
     if (!r.ok) throw replies.relayRecipientNotLocal(address);
     recipients.push(r);
   }
-  const intake = await ensureIntakeKey(ctx.config.keysDir ?? ctx.config.dataDir, ctx.config.domain);
+  // The sealer's own copy, loaded once (not read from disk per message): the key it verifies with.
+  const intakeKey = sealer.intakeSigningKey;
+  if (!intakeKey) throw new MedgateError('INTAKE_KEY_MISSING', 'this gateway has no MSSante intake key loaded');
   const transport: Transport = {
     kind: 'mssante', peerSubject: req.peer.subject, peerFingerprint: req.peer.fingerprint256,
     peerDomain: req.peerDomain, sender: senderFacts(entry), endToEnd,
@@ -115,7 +116,7 @@ export async function sealIntake(ctx: GatewayContext, req: IntakeRequest, endToE
   let sealed: Awaited<ReturnType<typeof sealer.seal>>;
   try {
     sealed = await sealer.seal({
-      raw: req.raw, sender: { address: req.from, pgpKey: intake.privateKey, entry },
+      raw: req.raw, sender: { address: req.from, pgpKey: intakeKey, entry },
       recipients, envelopeFrom: req.from, transport,
     });
   } catch (err) {

@@ -10,7 +10,7 @@ import type { MssanteRecipient } from '../../message/sealer.js';
 import type { SealedSubmission } from '../../message/seal-submission.js';
 import type { DirectoryEntry } from '../../store/types.js';
 import { buildMssanteMessage } from './mssante-message.js';
-import { sealForTransit, TRANSIT_ID_PREFIX } from './transit-copy.js';
+import { sealForTransit, TRANSIT_ID_PREFIX } from '../../message/transit-seal.js';
 
 export interface MssanteCopy {
   queueId: string;
@@ -25,5 +25,5 @@ export async function prepareMssanteCopy(ctx: GatewayContext, o: {
   recipients: MssanteRecipient[];
 }): Promise<MssanteCopy> {
   const clear = await buildMssanteMessage({ raw: o.original, facts: o.facts, sender: o.sender });
-  return { queueId: `${TRANSIT_ID_PREFIX}${randomUUID()}`, sealed: await sealForTransit(ctx.config, clear), recipients: o.recipients };
+  return { queueId: `${TRANSIT_ID_PREFIX}${randomUUID()}`, sealed: await sealForTransit(ctx, clear), recipients: o.recipients };
 }

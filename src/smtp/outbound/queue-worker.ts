@@ -5,7 +5,7 @@ import { DeliveryReporter, type ReportEvent } from '../dsn/report-sender.js';
 import { routeFor } from './peer-route.js';
 import { nextAttemptAt, shouldNotify } from './retry-policy.js';
 import { closePeerConnections, sendToPeer, type RecipientOutcome } from './send-to-peer.js';
-import { isTransitItem } from '../mssante/transit-copy.js';
+import { isTransitItem } from '../../message/transit-seal.js';
 import { openForSending } from '../mssante/outbound-send.js';
 import { mssanteRouteFor } from '../mssante/route.js';
 

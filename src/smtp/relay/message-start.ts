@@ -22,19 +22,36 @@ function headerEnd(buf: Buffer): number {
   return lf >= 0 ? lf + 2 : -1;
 }
 
+/** A blank line spans at most 4 bytes, so 3 bytes of what came before a chunk complete any that ends in it. */
+const CARRY = 3;
+
+/**
+ * Reads chunks until the header block's end (or `headMax` bytes). Each chunk is scanned once, with
+ * the last 3 bytes before it (a blank line cut between two chunks), and the chunks are joined once
+ * at the end: linear in the bytes read, however small the packets a peer sends.
+ */
 export async function readMessageStart(stream: Readable, headMax: number): Promise<MessageStart> {
   const rest = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const chunks: Buffer[] = [];
   let bytes = 0;
-  let ended = false;
+  let carry: Buffer = Buffer.alloc(0);
+  const start = (headBytes: number, ended: boolean): MessageStart => {
+    const joined = Buffer.concat(chunks, bytes);
+    return { head: joined.subarray(0, headBytes), chunks, bytes, rest, ended };
+  };
   for (;;) {
-    const joined = Buffer.concat(chunks);
-    const end = headerEnd(joined);
-    if (end >= 0 || bytes >= headMax) return { head: joined.subarray(0, end >= 0 ? end : Math.min(bytes, headMax)), chunks, bytes, rest, ended };
+    if (bytes >= headMax) return start(headMax, false);
     const next = await rest.next();
-    if (next.done) { ended = true; return { head: joined, chunks, bytes, rest, ended }; }
-    chunks.push(next.value);
-    bytes += next.value.length;
+    if (next.done) return start(bytes, true);
+    const chunk = next.value;
+    const window = carry.length ? Buffer.concat([carry, chunk]) : chunk;
+    const end = headerEnd(window);
+    chunks.push(chunk);
+    const before = bytes - carry.length;
+    bytes += chunk.length;
+    // The first blank line of this window is the message's first: earlier windows had none.
+    if (end >= 0) return start(before + end, false);
+    carry = window.subarray(Math.max(0, window.length - CARRY));
   }
 }
 
