@@ -64,7 +64,7 @@ export async function createContext(config: MedgateConfig, opts: ContextOptions 
   // at start, and most commands (user, directory, pki, audit, queue) never seal.
   const keysDir = config.keysDir ?? config.dataDir;
   const getSealer = (): Promise<MessageSealer> => (sealer ??= Promise.all([ensureFilingKey(keysDir, config.domain), ensureIntakeKey(keysDir, config.domain), import('./message/sealer.js')])
-    .then(([k, intake, m]) => new m.MessageSealer(directory, config.domain, k.privateKey, config.smime.prefer, config.mssante.outbound, intake.privateKey))
+    .then(([k, intake, m]) => new m.MessageSealer(directory, config.domain, k.privateKey, config.smime.prefer, config.mssante.outbound, intake.privateKey, { anchors: config.pki.trustAnchors, crls: config.pki.crls }))
     .catch((err: unknown) => { sealer = undefined; throw err; }));
   const mailEvents = new MailEvents(store.changes);
   const localDelivery = new StoreLocalDelivery(store, mailEvents, logger);

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 const filingFor: typeof import('../filing/context.js').filingFor = async (ctx) => (await import('../filing/context.js')).filingFor(ctx);
 import type { FiledIdentity } from '../filing/identity-hashes.js';
 import type { ImportReport } from '../filing/import.js';
-import { MedgateError } from '../errors.js';
+import { isMedgateError, MedgateError } from '../errors.js';
 import { addConfigOption, out, promptSecret, withContext } from './common.js';
 
 function who(p: FiledIdentity): string {
@@ -61,14 +61,36 @@ export function registerPatientsCommands(program: Command): void {
         if (opts.json) { out(JSON.stringify(view, null, 2)); return; }
         out(`${view.id}  ${who(view.identity)}${view.status === 'reconcile' ? '  [to reconcile]' : ''}`);
         out(`access code: ${view.accessCode}`);
-        out(`treating doctor: ${view.treatingDoctor ?? '(none yet)'}`);
+        out(`treating doctor: ${view.treatingDoctor ? `${view.treatingDoctor}${view.treatingDoctorSetBy === 'operator' ? ' (set by the operator)' : ' (first summary)'}` : '(none yet)'}`);
         for (const [tab, docs] of Object.entries(view.tabs)) {
           out(`${tab} (${docs.length})`);
           for (const d of docs) {
-            out(`  ${d.id}  ${d.date}  ${d.type}  ${d.part}  from ${d.sender}${d.title ? `  "${d.title}"` : ''}${d.supersededBy ? `  superseded by ${d.supersededBy}` : ''}`);
+            out(`  ${d.id}  ${d.date}  ${d.type}  ${d.part}  from ${d.sender}${d.title ? `  "${d.title}"` : ''}${d.writtenAs === 'replacement' ? '  [written as a replacement]' : ''}${d.supersededBy ? `  superseded by ${d.supersededBy}` : ''}`);
             if (d.author.status !== 'sender') out(`      ${d.authorMark}`);
           }
         }
+      });
+    });
+
+  addConfigOption(patients.command('set-treating <id> [doctor]')
+    .description('name the patient\'s treating doctor (an active person of the directory), e.g. when a replacement\'s summary came first; --first-summary returns to the rule of the first summary')
+    .option('--first-summary', 'forget the doctor the operator set: the writer of the first summary (not a replacement\'s) is the treating doctor again'))
+    .action(async (id: string, doctor: string | undefined, opts: { firstSummary?: boolean }, cmd: Command) => {
+      if (!doctor === !opts.firstSummary) throw new MedgateError('USAGE', 'give the treating doctor\'s address, or --first-summary (not both)');
+      await withContext(cmd, async (ctx) => {
+        const address = doctor?.trim().toLowerCase();
+        if (address) {
+          const entry = await ctx.directory.lookup(address);
+          if (!entry || entry.status !== 'active' || entry.mailboxType !== 'PER') {
+            throw new MedgateError('USAGE', `${address} is not an active person of the health directory: a treating doctor is one (check the address with 'medgate directory show', or import the directory)`);
+          }
+        }
+        const filing = await filingFor(ctx);
+        const r = await filing.setTreatingDoctor(id, address ?? null);
+        const now = await filing.treatingDoctor(r.patientId);
+        // Doctors' addresses and the pseudonymous patient id: nothing medical.
+        await ctx.audit.record({ actor: 'operator', action: 'patients.set-treating', outcome: 'ok', details: { patientId: r.patientId, doctor: now, previous: r.previous, setBy: address ? 'operator' : 'first-summary' } });
+        out(`treating doctor of ${r.patientId}: ${now ?? '(none yet)'}${address ? ' (set by the operator)' : ' (first summary)'}${r.previous !== now ? `, was ${r.previous ?? '(none)'}` : ', unchanged'}`);
       });
     });
 
@@ -136,11 +158,20 @@ export function registerPatientsCommands(program: Command): void {
             return opened ? { content: opened.content, filename: opened.filename, contentType: opened.contentType } : undefined;
           };
         }
-        const r = await exportPatients(filing, ctx.store.mail, {
-          ...(id ? { ids: [(await filing.patientRow(id)).id] } : {}), out: opts.out,
-          ...(opts.passphrase ? { passphrase: opts.passphrase } : {}), ...(progress ? { progress } : {}),
-          ...(originals ? { originals, clearFiles: !!opts.writeClearFiles } : {}),
-        });
+        let r: Awaited<ReturnType<typeof exportPatients>>;
+        try {
+          r = await exportPatients(filing, ctx.store.mail, {
+            ...(id ? { ids: [(await filing.patientRow(id)).id] } : {}), out: opts.out,
+            ...(opts.passphrase ? { passphrase: opts.passphrase } : {}), ...(progress ? { progress } : {}),
+            ...(originals ? { originals, clearFiles: !!opts.writeClearFiles } : {}),
+          });
+        } catch (err) {
+          // Nothing was left on disk (src/filing/export.ts); the audit says why, by code and document ids.
+          const code = isMedgateError(err) ? err.code : 'UNEXPECTED';
+          const documentIds = isMedgateError(err) && Array.isArray(err.details?.documentIds) ? err.details.documentIds : undefined;
+          await ctx.audit.record({ actor: 'operator', action: 'patients.export', outcome: 'failed', details: { code, ...(documentIds ? { documentIds } : {}), ...(opts.portable ? { portable: true } : {}) } });
+          throw err;
+        }
         await ctx.audit.record({ actor: 'operator', action: 'patients.export', outcome: 'ok', details: { patients: r.patients, documents: r.documents, encrypted: !!opts.passphrase, ...(opts.portable ? { portable: true, decrypted } : {}) } });
         out(`exported ${r.patients} patient(s), ${r.documents} document(s) to ${opts.out}${opts.passphrase ? ` (encrypted archive ${r.written[0]})` : ''}`);
       });

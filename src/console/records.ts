@@ -4,13 +4,15 @@
  */
 import fs from 'node:fs';
 import type { GatewayContext } from '../context.js';
-import { MedgateError } from '../errors.js';
+import { isMedgateError, MedgateError } from '../errors.js';
 import { open } from '../crypto/seal/index.js';
 import { searchForm, type FiledDocument, type FilingService, type PatientSummary } from '../filing/index.js';
 import type { UnlockedAccount } from '../accounts/account-service.js';
 import { attachmentLabel, readXdm } from '../message/identity/xdm.js';
 import { extractZipEntry, listZipEntries } from '../message/identity/safe-unzip.js';
+import { FORWARDED_TYPE, forwardedView } from '../message/forwarded.js';
 import { parseForExtraction } from '../message/parse.js';
+import { ConsolePageError } from './errors.js';
 import type { ConsoleSession, Grant } from './sessions.js';
 
 export type Access = { ok: true; basis: 'treating' | Grant['basis']; patientId: string } | { ok: false };
@@ -125,14 +127,17 @@ export async function openDocument(ctx: GatewayContext, filing: FilingService, r
   const { pgpKey } = await rmp.key();
   const sealer = await ctx.sealer();
   const opened = await open({ sealed, decryptionKey: pgpKey, resolveSigner: sealer.resolveSigner });
-  const input = await parseForExtraction(opened.raw);
+  // A forwarded message is one document (as at sealing): its bytes, not its parts mixed with the covering note.
+  const view = await forwardedView(opened.raw);
+  const input = await parseForExtraction(view?.raw ?? opened.raw);
   if (doc.part === 'body') {
     return { content: Buffer.from(input.textBody ?? '', 'utf8'), contentType: 'text/plain; charset=utf-8', filename: 'document.txt', kind: 'text' };
   }
   for (const [index, att] of input.attachments.entries()) {
     if (attachmentLabel(att, index) !== doc.part || att.omitted) continue;
     const filename = att.filename ?? `piece-${index + 1}`;
-    return { content: att.content, contentType: att.contentType, filename, kind: kindOf(att.contentType, filename) };
+    const contentType = att.contentType === FORWARDED_TYPE ? 'message/rfc822' : att.contentType;
+    return { content: att.content, contentType, filename, kind: kindOf(contentType, filename) };
   }
   const xdm = readXdm(input);
   const entry = xdm?.entries.find((e) => e.id === doc.part);
@@ -149,6 +154,27 @@ export async function openDocument(ctx: GatewayContext, filing: FilingService, r
     }
   }
   return undefined;
+}
+
+/**
+ * openDocument for a page: a failure (sealed item missing, key, signature, MIME) is logged with the
+ * message id and the decision — never the patient — and becomes a page saying what the doctor can
+ * do, not a generic error.
+ */
+export async function openDocumentOrRefuse(ctx: GatewayContext, filing: FilingService, rmp: RecordServerKey, doc: FiledDocument): Promise<OpenedDocument> {
+  let opened: OpenedDocument | undefined;
+  try {
+    opened = await openDocument(ctx, filing, rmp, doc);
+  } catch (err) {
+    const code = isMedgateError(err) ? err.code : 'UNEXPECTED';
+    ctx.logger.error({ messageId: doc.messageId, documentId: doc.id, code, decision: 'unreadable' }, 'console: document could not be opened');
+    throw new ConsolePageError(502, 'Document illisible', `Ce document n’a pas pu être déchiffré ou lu par la passerelle (${code}). Demandez-en l’envoi par messagerie sécurisée, ou signalez-le à l’opérateur avec l’heure de votre essai.`);
+  }
+  if (!opened) {
+    ctx.logger.error({ messageId: doc.messageId, documentId: doc.id, code: 'SEALED_ITEM_MISSING', decision: 'unreadable' }, 'console: document could not be opened');
+    throw new ConsolePageError(404, 'Document illisible', 'Le contenu de ce document n’a pas été retrouvé dans le message qui l’a apporté. Signalez-le à l’opérateur avec l’heure de votre essai.');
+  }
+  return opened;
 }
 
 /** Text of a document: UTF-8 when it is valid UTF-8, else ISO-8859-1 (older HPRIM files). */

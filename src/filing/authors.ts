@@ -3,14 +3,18 @@
  * AUTHOR wrote it. The rights matrix judges the author:
  *
  * - an author this gateway can verify — the lab of an HPRIM header whose code `filing.hprimLabs`
- *   maps to a directory address, or the `authorPerson` of XDM metadata whose national id is in the
- *   directory — is the document's author: filed under it, checked against its role;
- * - a document the sender wrote himself — the body, and any part of a type his role may author
- *   (a lab's software sending its own HPRIM whose code is not mapped) — is his: checked against his
- *   role, as before;
- * - anything else (a lab result or an imaging report attached by a GP, a claimed author this
- *   gateway cannot find) is filed in the tab of its type, marked "transmitted by <sender>, author not
- *   verified": never refused for its author's rights, never shown as the sender's own.
+ *   maps to a directory address, the `authorPerson` of XDM metadata whose national id is in the
+ *   directory, or the signer of a forwarded message (`message/rfc822`) whose S/MIME signature the
+ *   sealing gateway verified (chain to the health PKI, CRLs, From in the certificate) and who is an
+ *   active entry of this directory — is the document's author: filed under it, checked against its role;
+ * - a document the sender wrote himself — the body, and any part with no named author of a type his
+ *   role may author, or a lab's own HPRIM whose code is not mapped, sent by a sender whose role may
+ *   author biology — is his: checked against his role, as before;
+ * - anything else (a lab result or an imaging report attached by a GP, a named author this gateway
+ *   cannot verify, a forwarded message whose signature does not verify or whose signer is not in the
+ *   directory) is filed in the tab of its type, marked "transmitted by <sender>, author not
+ *   verified": never refused for its author's rights, never shown as the sender's own — even when
+ *   the sender's role could have authored that type.
  *
  * Pure over a directory lookup: the submission check, the relay check and filing all resolve the
  * same way, each against its own directory and configuration.
@@ -27,7 +31,7 @@ export interface AuthorsConfig extends RightsConfig {
 /** What filing records of a document's author. */
 export type DocumentAuthor =
   | { status: 'sender' }
-  | { status: 'verified'; address: string; via: 'hprim' | 'xdm'; name?: string }
+  | { status: 'verified'; address: string; via: 'hprim' | 'xdm' | 'smime'; name?: string }
   | { status: 'unverified'; via?: string; name?: string };
 
 export interface DocumentToJudge {
@@ -52,7 +56,23 @@ async function verifiedEntry(claim: NonNullable<DocumentToJudge['author']>, dir:
     const found = (await dir.find(claim.id)).filter((e) => e.status === 'active' && e.mailboxType === 'PER');
     return found.length === 1 ? found[0] : undefined;
   }
+  // The sealing gateway verified the forwarded message's S/MIME signature and names its signer;
+  // this gateway's directory must list that signer as active.
+  if (claim.source === 'smime' && claim.id) {
+    const entry = await dir.lookup(claim.id.toLowerCase());
+    return entry?.status === 'active' ? entry : undefined;
+  }
   return undefined;
+}
+
+/**
+ * Whether an unverifiable claim still names the sender himself: an XDM author with his national id,
+ * or a lab's own HPRIM (unmapped code) sent by a sender whose role may author biology.
+ */
+function claimIsSenders(claim: NonNullable<DocumentToJudge['author']>, sender: SenderForRights & { nationalId?: string | null }, config: AuthorsConfig): boolean {
+  if (claim.source === 'xdm') return !!claim.id && !!sender.nationalId && claim.id === sender.nationalId;
+  if (claim.source === 'hprim') return checkRights(sender, 'biology', config).ok;
+  return false;
 }
 
 export interface JudgedDocument {
@@ -64,22 +84,24 @@ export interface JudgedDocument {
 }
 
 /** Resolves each document's author and the rights decision that applies to it. */
-export async function judgeDocuments(sender: SenderForRights, documents: DocumentToJudge[], dir: AuthorDirectory, config: AuthorsConfig = {}): Promise<JudgedDocument[]> {
+export async function judgeDocuments(sender: SenderForRights & { nationalId?: string | null }, documents: DocumentToJudge[], dir: AuthorDirectory, config: AuthorsConfig = {}): Promise<JudgedDocument[]> {
   const out: JudgedDocument[] = [];
   for (const d of documents) {
     if (d.author) {
       const entry = await verifiedEntry(d.author, dir, config);
       if (entry) {
-        const via = d.author.source === 'hprim' ? 'hprim' : 'xdm';
+        const via = d.author.source === 'hprim' ? 'hprim' : d.author.source === 'smime' ? 'smime' : 'xdm';
         const name = [entry.givenName, entry.familyName].filter(Boolean).join(' ') || entry.organisation || undefined;
         out.push({ part: d.part, type: d.type, author: { status: 'verified', address: entry.address, via, ...(name ? { name } : {}) }, decision: checkRights(entry, d.type, config) });
         continue;
       }
     }
     const own = checkRights(sender, d.type, config);
-    if (d.author && !own.ok) {
-      // A claimed author this gateway cannot verify, of a type the sender may not author: he transmits it.
-      out.push({ part: d.part, type: d.type, author: { status: 'unverified', via: d.author.source, ...(d.author.name ? { name: d.author.name } : {}) } });
+    if (d.author && !claimIsSenders(d.author, sender, config)) {
+      // A named author this gateway cannot verify: the sender transmits it, whatever his own role allows.
+      // A signer whose signature verified but who is not (or no longer) in this directory is still named.
+      const name = d.author.name ?? (d.author.source === 'smime' ? d.author.id : undefined);
+      out.push({ part: d.part, type: d.type, author: { status: 'unverified', via: d.author.source, ...(name ? { name } : {}) } });
       continue;
     }
     if (d.part === 'body' || own.ok) {
@@ -97,9 +119,18 @@ export function firstRefusal(sender: SenderForRights, judged: JudgedDocument[], 
   return { ok: true, role: rightsRoleOf(sender, config) };
 }
 
+/** Who a document is filed under: its verified author, else its sender (who may only have transmitted it). */
+export function writerOf(author: DocumentAuthor | null | undefined, sender: string): string {
+  return author?.status === 'verified' ? author.address : sender;
+}
+
+const VERIFIED_FROM: Readonly<Record<'hprim' | 'xdm' | 'smime', string>> = {
+  hprim: 'the HPRIM header', xdm: 'the XDM metadata', smime: 'the forwarded message\'s signature',
+};
+
 /** The mark shown beside a document (console, API, `patients show`, export, route fields). */
 export function authorMark(author: DocumentAuthor | null | undefined, sender: string): string {
   if (!author || author.status === 'sender') return `author: ${sender}`;
-  if (author.status === 'verified') return `author: ${author.name ? `${author.name} <${author.address}>` : author.address} (verified from ${author.via === 'hprim' ? 'the HPRIM header' : 'the XDM metadata'}), transmitted by ${sender}`;
+  if (author.status === 'verified') return `author: ${author.name ? `${author.name} <${author.address}>` : author.address} (verified from ${VERIFIED_FROM[author.via] ?? 'the XDM metadata'}), transmitted by ${sender}`;
   return `transmitted by ${sender}, author not verified${author.name ? ` (names ${author.name})` : ''}`;
 }

@@ -19,6 +19,8 @@ export const FilingErrorCode = {
   REQUEST_REFUSED: 'FILING_REQUEST_REFUSED',
   /** A sealed blob referenced by a document is missing from the store. */
   BLOB_MISSING: 'FILING_BLOB_MISSING',
+  /** A portable export could not decrypt some documents' originals: nothing was written. */
+  EXPORT_INCOMPLETE: 'FILING_EXPORT_INCOMPLETE',
   /** The record server account is unknown or not a record server. */
   NOT_A_RECORD_SERVER: 'FILING_NOT_A_RECORD_SERVER',
 } as const;

@@ -125,7 +125,8 @@ function authorOfXml(v: unknown): DocumentAuthor | undefined {
   const a = v as Node;
   const name = str(a['@_name']);
   if (str(a['@_status']) === 'verified' && str(a['@_address'])) {
-    const via = str(a['@_via']) === 'hprim' ? 'hprim' : 'xdm';
+    const read = str(a['@_via']);
+    const via = read === 'hprim' || read === 'smime' ? read : 'xdm';
     return { status: 'verified', address: str(a['@_address'])!, via, ...(name ? { name } : {}) };
   }
   if (str(a['@_status']) === 'unverified') return { status: 'unverified', ...(str(a['@_via']) ? { via: str(a['@_via'])! } : {}), ...(name ? { name } : {}) };

@@ -11,7 +11,7 @@ import { identityHashes, MAX_PREFIX, prefixHash, searchForm, type FiledIdentity,
 import type { DocumentRow, FilingRepo, PatientRow, ReceiptRow, RecordRequestRow, ReconcileRow } from '../store/types.js';
 import { tabOf, TABS, type Tab } from './tabs.js';
 import { titleWithoutSubjectTag } from '../message/identity/subject-tag.js';
-import { authorMark, type DocumentAuthor } from './authors.js';
+import { authorMark, writerOf as writerOfAuthor, type DocumentAuthor } from './authors.js';
 
 export type MatchOutcome = 'matched' | 'new' | 'reconcile' | 'unidentified';
 
@@ -21,6 +21,8 @@ export interface DocumentInput {
   title?: string | undefined;
   /** Who wrote it when not the sender (src/filing/authors.ts); absent: the sender. */
   author?: DocumentAuthor | undefined;
+  /** `replacement`: a summary signed by a replacing doctor (never makes him the treating doctor). */
+  writtenAs?: string | undefined;
 }
 
 /** One item to file: from a routing header at ingestion, or from an export at import. */
@@ -91,6 +93,8 @@ export interface DocumentView {
   author: DocumentAuthor;
   /** The author/transmitter mark as a sentence (console, API, `patients show`, export). */
   authorMark: string;
+  /** `replacement`: a summary its writer signed as a replacement. */
+  writtenAs: string | null;
   supersededBy: string | null;
 }
 
@@ -103,6 +107,8 @@ export interface PatientSummary {
 export interface PatientView extends PatientSummary {
   accessCode: string;
   treatingDoctor: string | null;
+  /** Who set it: the operator (`patients set-treating`), or the first summary filed (not a replacement's). */
+  treatingDoctorSetBy: 'operator' | 'first-summary' | null;
   tabs: Record<Tab, DocumentView[]>;
 }
 
@@ -117,11 +123,13 @@ type Match =
   | { kind: 'reconcile'; candidate: PatientRow; reason: string };
 
 /** Documents of a routing header: its `documents` list when present, else the message as one document. */
-export function documentsOfRouting(routing: Pick<RoutingHeader, 'document'> & { documents?: Array<{ part: string; type: string; title?: string | undefined }> | undefined }): DocumentInput[] {
+export function documentsOfRouting(routing: Pick<RoutingHeader, 'document'> & { documents?: Array<{ part: string; type: string; title?: string | undefined; writtenAs?: string | undefined }> | undefined }): DocumentInput[] {
   const listed = routing.documents?.filter((d) => d.part);
   // A gateway before issue 30 kept the subject's patient tag in the title: it is dropped here too.
   const title = (t: string | undefined): string | undefined => (t ? titleWithoutSubjectTag(t) || undefined : undefined);
-  if (listed && listed.length) return listed.map((d) => ({ part: d.part, type: d.type, title: title(d.title ?? routing.document.title) }));
+  if (listed && listed.length) {
+    return listed.map((d) => ({ part: d.part, type: d.type, title: title(d.title ?? routing.document.title), ...(d.writtenAs === 'replacement' ? { writtenAs: d.writtenAs } : {}) }));
+  }
   return [{ part: 'body', type: routing.document.type, title: title(routing.document.title) }];
 }
 
@@ -165,7 +173,7 @@ export class FilingService {
   ingest(routing: RoutingHeader, verification: Verification, blobId: string, messageId: string, receipts: ReceiptRequest[] = [], authors?: Map<string, DocumentAuthor>): Promise<IngestResult> {
     const documents = documentsOfRouting(routing).map((d) => {
       const author = authors?.get(d.part);
-      return author && author.status !== 'sender' ? { ...d, author } : { part: d.part, type: d.type, title: d.title };
+      return author && author.status !== 'sender' ? { ...d, author } : d;
     });
     return this.file({
       receipts,
@@ -236,6 +244,7 @@ export class FilingService {
       titleEnc: d.title ? this.cipher.encrypt(d.title) : null, blobId: item.blobId, contentDigest: item.contentDigest,
       verified: item.verified, signerFingerprint: item.signerFingerprint, supersededBy: null, filedAt: now,
       author: d.author && d.author.status !== 'sender' ? JSON.stringify(d.author) : null,
+      writtenAs: d.type === 'summary' && d.writtenAs === 'replacement' ? 'replacement' : null,
     }));
     // The receipts owed go in with the documents (one transaction): filed ⇔ a receipt is owed.
     const inserted = await this.repo.insertDocuments(rows, receiptRows(item, outcome, now));
@@ -307,20 +316,31 @@ export class FilingService {
   }
 
   /**
-   * A summary from the treating doctor (the author of the first summary filed, or anyone when there
-   * is none) supersedes that doctor's earlier summaries; an older one arriving late is filed as
-   * already superseded. Nothing is deleted: `superseded_by` keeps the history.
+   * The treating doctor: the one the operator set (`medgate patients set-treating`), else the writer
+   * (verified author, else sender) of the first summary filed that its writer did not sign as a
+   * replacement. A replacement's summary never makes him the treating doctor.
+   */
+  private treatingAmong(p: PatientRow | undefined, summaries: Array<Omit<DocumentRow, 'seq'> & { seq?: number }>): string | undefined {
+    if (p?.treatingDoctor) return p.treatingDoctor;
+    return writerOfRow(firstFiled(summaries.filter((d) => d.tab === 'summary' && d.writtenAs !== 'replacement') as DocumentRow[]));
+  }
+
+  /**
+   * A summary from the treating doctor (or from anyone but a replacement while there is none)
+   * supersedes that doctor's earlier summaries; an older one arriving late is filed as already
+   * superseded. Another doctor's summary — a replacement's — is kept beside, superseding nothing.
+   * Nothing is deleted: `superseded_by` keeps the history.
    */
   private async applySupersede(patientId: string, filed: Omit<DocumentRow, 'seq'>[]): Promise<void> {
     const summary = filed.find((d) => d.tab === 'summary');
     if (!summary) return;
     const all = await this.repo.documentsOfPatient(patientId);
-    const current = all.filter((d) => d.tab === 'summary' && !d.supersededBy && d.id !== summary.id && !filed.some((f) => f.id === d.id));
-    // A summary is filed under its author: a verified one, else its sender. The treating doctor is
-    // the writer of the first summary filed: another doctor's (a replacement's) is kept beside it.
-    const treating = writerOf(firstFiled(all.filter((d) => d.tab === 'summary' && !filed.some((f) => f.id === d.id))));
-    if (treating && treating !== writerOf(summary)) return;
-    const mine = current.filter((d) => writerOf(d) === writerOf(summary));
+    const earlier = all.filter((d) => d.tab === 'summary' && !filed.some((f) => f.id === d.id));
+    const current = earlier.filter((d) => !d.supersededBy);
+    const treating = this.treatingAmong(await this.repo.getPatient(patientId), earlier);
+    const writer = writerOfRow(summary);
+    if (treating ? treating !== writer : summary.writtenAs === 'replacement') return;
+    const mine = current.filter((d) => writerOfRow(d) === writer);
     const newer = mine.filter((d) => d.date > summary.date);
     if (newer.length) await this.repo.setSupersededBy([summary.id], latest(newer)!.id);
     else if (mine.length) await this.repo.setSupersededBy(mine.map((d) => d.id), summary.id);
@@ -328,7 +348,20 @@ export class FilingService {
 
   async treatingDoctor(patientId: string): Promise<string | null> {
     const docs = await this.repo.documentsOfPatient(patientId);
-    return writerOf(firstFiled(docs.filter((d) => d.tab === 'summary'))) ?? null;
+    return this.treatingAmong(await this.repo.getPatient(patientId), docs) ?? null;
+  }
+
+  /**
+   * The operator names the patient's treating doctor (an active person of the directory), or with
+   * null returns to the rule of the first summary. Returns the previous treating doctor.
+   */
+  setTreatingDoctor(patientId: string, doctor: string | null): Promise<{ patientId: string; previous: string | null }> {
+    return this.exclusive(async () => {
+      const p = await this.patientRow(patientId);
+      const previous = await this.treatingDoctor(p.id);
+      await this.repo.updatePatient(p.id, { treatingDoctor: doctor ? doctor.toLowerCase() : null, updatedAt: new Date().toISOString() });
+      return { patientId: p.id, previous };
+    });
   }
 
   /** Patients whose family name starts with `text` (accent- and case-insensitive). */
@@ -359,14 +392,16 @@ export class FilingService {
     const docs = await this.repo.documentsOfPatient(p.id);
     const tabs = Object.fromEntries(TABS.map((t) => [t, [] as DocumentView[]])) as Record<Tab, DocumentView[]>;
     for (const d of docs) tabs[tabOf(d.type)].push(this.documentView(d));
-    return { ...this.summary(p), accessCode: this.cipher.decrypt(p.accessCodeEnc), treatingDoctor: await this.treatingDoctor(p.id), tabs };
+    const treatingDoctor = this.treatingAmong(p, docs) ?? null;
+    const treatingDoctorSetBy = p.treatingDoctor ? 'operator' : treatingDoctor ? 'first-summary' : null;
+    return { ...this.summary(p), accessCode: this.cipher.decrypt(p.accessCodeEnc), treatingDoctor, treatingDoctorSetBy, tabs };
   }
 
   documentView(d: DocumentRow): DocumentView {
     return {
       id: d.id, messageId: d.messageId, part: d.part, type: d.type, tab: tabOf(d.type), date: d.date, sender: d.senderAddress,
       senderRole: d.senderRole, title: d.titleEnc ? this.cipher.decrypt(d.titleEnc) : null, blobId: d.blobId, verified: d.verified,
-      author: authorOfRow(d), authorMark: authorMark(authorOfRow(d), d.senderAddress), supersededBy: d.supersededBy,
+      author: authorOfRow(d), authorMark: authorMark(authorOfRow(d), d.senderAddress), writtenAs: d.writtenAs ?? null, supersededBy: d.supersededBy,
     };
   }
 
@@ -493,11 +528,9 @@ export function authorOfRow(d: Pick<DocumentRow, 'author'>): DocumentAuthor {
   }
 }
 
-/** Who wrote a document: its verified author, else its sender (who may only have transmitted it). */
-function writerOf(d: Omit<DocumentRow, 'seq'> | undefined): string | undefined {
-  if (!d) return undefined;
-  const a = authorOfRow(d);
-  return a.status === 'verified' ? a.address : d.senderAddress;
+/** Who a filed document is filed under (src/filing/authors.ts writerOf). */
+function writerOfRow(d: Omit<DocumentRow, 'seq'> | undefined): string | undefined {
+  return d ? writerOfAuthor(authorOfRow(d), d.senderAddress) : undefined;
 }
 
 /** The first document filed (filing order): a summary sent later, or dated earlier, does not displace it. */

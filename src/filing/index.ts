@@ -7,7 +7,7 @@ export {
 export { checkRights, checkRightsAll, rightsRoleOf, DEFAULT_RIGHTS, type RightsConfig, type RightsDecision, type SenderForRights } from './rights.js';
 export { TABS, tabOf, type Tab } from './tabs.js';
 export { filingFor, rightsConfigOf } from './context.js';
-export { authorMark, firstRefusal, judgeDocuments, type AuthorsConfig, type DocumentAuthor, type JudgedDocument } from './authors.js';
+export { authorMark, firstRefusal, judgeDocuments, writerOf, type AuthorsConfig, type DocumentAuthor, type JudgedDocument } from './authors.js';
 export { fileDelivered, localRecordServers } from './ingestion.js';
 export { recordDenial, type RelayDenial } from './receipts/denial.js';
 export { searchForm, type FiledIdentity } from './identity-hashes.js';

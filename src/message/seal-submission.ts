@@ -13,7 +13,12 @@ import type { X509Credential } from '../crypto/smime/index.js';
 import { MedgateError } from '../errors.js';
 import { splitHeaderBlock } from '../crypto/seal/header-block.js';
 import { planOuterLayer } from '../crypto/seal/seal-parts.js';
-import { readRawHead, readRawWhole, type RawSource } from '../util/spool-file.js';
+import { rawSize, readRawHead, readRawWhole, type RawSource } from '../util/spool-file.js';
+import { forwardedView } from './forwarded.js';
+import { describeForwardedParts, type ForwardedDocument, type TrustFiles } from './forwarded-author.js';
+
+/** Up to this size a message on disk is read whole to find its forwarded messages. */
+const FORWARD_VIEW_MAX = 4 * 1024 * 1024;
 import type { SealFormat } from './recipient-format.js';
 
 /** Header blocks are bounded to 1 MiB at submission. */
@@ -49,6 +54,8 @@ export interface SubmissionToSeal {
    * (nothing is encrypted to the intake key: it signs, it never reads).
    */
   transport?: Transport | undefined;
+  /** The health PKI's files: a forwarded message's S/MIME signature is verified against them. */
+  trustFiles?: TrustFiles | undefined;
 }
 
 export interface SealedSubmission {
@@ -77,9 +84,22 @@ function headerDate(value: string | undefined): string {
 /** What the seal needs besides the keys: the routing header and what the gateway learned. */
 type SubmissionFacts = Omit<SealedSubmission, 'sealed' | 'messageId' | 'alreadyEncrypted' | 'smime'>;
 
-function describeSubmission(input: ExtractionInput, req: Omit<SubmissionToSeal, 'raw'>): SubmissionFacts {
+/**
+ * The extraction input of a message: parsed with each forwarded message (message/rfc822) as one
+ * opaque document, described by src/message/forwarded-author.ts (its type, title, and its verified
+ * signer or the author it only names). A message on disk larger than FORWARD_VIEW_MAX is parsed as
+ * before (its forwarded messages' parts are documents of their own, with no author).
+ */
+async function extractionOf(raw: Buffer | undefined, parse: () => Promise<ExtractionInput>, req: Omit<SubmissionToSeal, 'raw'>): Promise<{ input: ExtractionInput; forwarded?: Map<string, ForwardedDocument> }> {
+  const view = raw ? await forwardedView(raw) : undefined;
+  if (!view) return { input: await parse() };
+  const input = await parseSubmission(view.raw);
+  return { input, forwarded: await describeForwardedParts(input, view.forwarded, req.trustFiles) };
+}
+
+function describeSubmission({ input, forwarded }: { input: ExtractionInput; forwarded?: Map<string, ForwardedDocument> }, req: Omit<SubmissionToSeal, 'raw'>): SubmissionFacts {
   const extraction = extractPatientIdentity(input);
-  const classification = classifyMessage({ input, xdm: extraction.xdm, hprim: extraction.hprim, sender: req.senderEntry });
+  const classification = classifyMessage({ input, xdm: extraction.xdm, hprim: extraction.hprim, sender: req.senderEntry, ...(forwarded ? { forwarded } : {}) });
   const p = extraction.patient;
   const e = req.senderEntry;
   // The title names the document; the patient tag of the subject names the patient, and stays out of it.
@@ -102,7 +122,7 @@ function describeSubmission(input: ExtractionInput, req: Omit<SubmissionToSeal, 
     recipients: req.recipients.map((r) => r.address),
     documents: classification.documents.map((d) => {
       const own = d.title ?? partTitle(d.part, classification.documents.length, input);
-      return { part: d.part, type: d.type, ...(own ? { title: own.slice(0, 200) } : {}), ...(d.author ? { author: d.author } : {}) };
+      return { part: d.part, type: d.type, ...(own ? { title: own.slice(0, 200) } : {}), ...(d.author ? { author: d.author } : {}), ...(d.writtenAs ? { writtenAs: d.writtenAs } : {}) };
     }),
   };
   const mdnTo = receiptAddress(input.headers.get('disposition-notification-to'));
@@ -190,7 +210,7 @@ async function smimeCopy(raw: Buffer, req: Omit<SubmissionToSeal, 'raw'>, routin
  * in a worker thread (src/message/worker).
  */
 export async function sealSubmission(req: SubmissionToSeal): Promise<SealedSubmission> {
-  const facts = describeSubmission(await parseSubmission(req.raw), req);
+  const facts = describeSubmission(await extractionOf(req.raw, () => parseSubmission(req.raw), req), req);
   const result = await seal({ raw: req.raw, routing: facts.routing, ...sealKeys(req, clientEncrypted(req.raw, req.envelopeFrom)) });
   const smime = await smimeCopy(req.raw, req, facts.routing, result.messageId, result.alreadyEncrypted);
   return { ...facts, sealed: result.sealed, messageId: result.messageId, alreadyEncrypted: result.alreadyEncrypted, ...(smime ? { smime } : {}) };
@@ -208,7 +228,8 @@ export interface SealedSubmissionFile extends Omit<SealedSubmission, 'sealed'> {
 }
 
 export async function sealSubmissionFile(req: SubmissionFileToSeal): Promise<SealedSubmissionFile> {
-  const facts = describeSubmission(await parseSubmissionFile(req.rawFile), req);
+  const whole = (await rawSize(req.rawFile)) <= FORWARD_VIEW_MAX ? await readRawWhole(req.rawFile) : undefined;
+  const facts = describeSubmission(await extractionOf(whole, () => parseSubmissionFile(req.rawFile), req), req);
   const head = (await readRawHead(req.rawFile, HEAD_MAX)).head;
   const result = await sealFile({ rawFile: req.rawFile, outFile: req.outFile, routing: facts.routing, ...sealKeys(req, clientEncrypted(head, req.envelopeFrom)) });
   // CMS (pkijs) seals in memory: the S/MIME copy of a large message holds it whole (bounded by limits.maxMessageBytes).

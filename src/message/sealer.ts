@@ -1,3 +1,4 @@
+import type { TrustFiles } from './forwarded-author.js';
 import type { RawSource } from '../util/spool-file.js';
 import type * as openpgp from 'openpgp';
 import { readPublicKey } from '../crypto/keys.js';
@@ -61,7 +62,7 @@ export interface SealFileRequest extends Omit<SealRequest, 'raw'> {
   outFile: string;
 }
 
-function jobOf(req: Omit<SealRequest, 'raw'>) {
+function jobOf(req: Omit<SealRequest, 'raw'>, trustFiles: TrustFiles | undefined) {
   if (!req.recipients.length && !req.transportOnly?.length) throw new MedgateError('NO_RECIPIENT', 'the message has no recipient medgate can encrypt to');
   return {
     senderAddress: req.sender.address, senderEntry: req.sender.entry, signingKey: req.sender.pgpKey,
@@ -71,6 +72,7 @@ function jobOf(req: Omit<SealRequest, 'raw'>) {
     envelopeFrom: req.envelopeFrom,
     signerX509: req.sender.x509,
     ...(req.transport ? { transport: req.transport } : {}),
+    ...(trustFiles ? { trustFiles } : {}),
   };
 }
 
@@ -124,6 +126,8 @@ export class MessageSealer {
      * seal pool's armoring cache (keyed by the key object) serves every message.
      */
     readonly intakeSigningKey?: openpgp.PrivateKey,
+    /** The health PKI's anchors and CRLs (files): a forwarded message's S/MIME signature is checked against them. */
+    private readonly trustFiles?: TrustFiles,
   ) {
     this.intakeKey = intakeSigningKey?.toPublic();
     this.intakeKeyIds = new Set(this.intakeKey ? this.intakeKey.getKeyIDs().map((k) => k.toHex()) : []);
@@ -204,7 +208,7 @@ export class MessageSealer {
   }
 
   async seal(req: SealRequest): Promise<SealedSubmission> {
-    const job = { raw: req.raw, ...jobOf(req) };
+    const job = { raw: req.raw, ...jobOf(req, this.trustFiles) };
     return this.pool ? this.pool.seal(job) : sealSubmission(job);
   }
 
@@ -235,7 +239,7 @@ export class MessageSealer {
 
   /** seal() for a spooled message: reads `rawFile`, writes the sealed message to `outFile`. */
   async sealFile(req: SealFileRequest): Promise<SealedSubmissionFile> {
-    const job = { rawFile: req.rawFile, outFile: req.outFile, ...jobOf(req) };
+    const job = { rawFile: req.rawFile, outFile: req.outFile, ...jobOf(req, this.trustFiles) };
     return this.pool ? this.pool.sealFile(job) : sealSubmissionFile(job);
   }
 

@@ -436,6 +436,11 @@ export interface PatientRow {
   givenBirthHash: string;
   /** Encrypted access code a doctor presents to ask for the record. */
   accessCodeEnc: string;
+  /**
+   * The treating doctor the operator set (`medgate patients set-treating`); null: the writer of the
+   * first summary filed that was not written by a replacement (src/filing/filing-service.ts).
+   */
+  treatingDoctor?: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -463,6 +468,8 @@ export interface DocumentRow {
    * lab or XDM author, or "transmitted, author not verified". Null: the sender wrote it.
    */
   author: string | null;
+  /** `replacement`: a summary its writer signed as a replacement (src/message/classify); null otherwise. */
+  writtenAs?: string | null;
   supersededBy: string | null;
   filedAt: string;
   /** Filing order (monotonic), for `items?since=`. */

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import https from 'node:https';
+import Database from 'better-sqlite3';
 import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
@@ -138,7 +139,8 @@ describe('record console (medgate serve + Chromium)', () => {
     config = writeGatewayConfig(dir, { domain: DOMAIN });
     const yaml = YAML.parse(fs.readFileSync(config, 'utf8')) as Record<string, Record<string, unknown>>;
     yaml.listen!.console = 0;
-    yaml.console = { recordServer: RMP, recordServerPasswordFile: './rmp.password', operators: [] };
+    // Room for every test's logins within a minute: the rate-limit test counts the account service's own per-address limit.
+    yaml.console = { recordServer: RMP, recordServerPasswordFile: './rmp.password', operators: [], loginAttemptsPerMinute: 60 };
     yaml.filing = { senders: { [LGC]: 'biologist' } };
     // Few failures before the address is refused, and no waiting: the rate-limit test stays fast.
     yaml.security = { ...yaml.security, loginLimits: { maxFailuresPerAddress: 6, windowSeconds: 900, slowAfterFailures: 1000, delayMs: 0, maxDelayMs: 0 } };
@@ -434,6 +436,32 @@ describe('record console (medgate serve + Chromium)', () => {
     expect(all).not.toMatch(/dupon|DUPON|"dup"|=dup|=DUP/i);
   });
 
+  it('a document that cannot be opened gets a page saying what to do, and the log names its message id and the decision, never the patient', async () => {
+    await submit(PAUL, { subject: 'Courrier au confrère', text: 'Cher confrère, je vous adresse ce patient.\n', headers: { 'X-Medgate-Patient-Nom': 'DUPONT', 'X-Medgate-Patient-Prenom': 'Jean', 'X-Medgate-Patient-Naissance': '30/01/1959' } });
+    const show = JSON.parse((await must(cli('patients', 'show', patientId, '--json'), 'show')).stdout) as { tabs: Record<string, Array<{ id: string; title: string | null; blobId: string; messageId: string }>> };
+    const letter = show.tabs.letters!.find((d) => d.title === 'Courrier au confrère')!;
+    // The sealed item is damaged in the store (a disk fault, a bad restore): it no longer opens.
+    const db = new Database(path.join(dir, 'data', 'medgate.db'));
+    try {
+      expect(db.prepare('UPDATE blobs SET data = ? WHERE id = ? AND external = 0').run(Buffer.from('not a sealed message\r\n\r\n'), letter.blobId).changes).toBe(1);
+    } finally {
+      db.close();
+    }
+    const paul = await login(PAUL);
+    const page = await request('GET', `/document/${letter.id}`, { cookie: paul.jar });
+    expect(page.status).toBe(502);
+    expect(page.body).toContain('Document illisible');
+    expect(page.body).toContain('Demandez-en l’envoi par messagerie sécurisée, ou signalez-le à l’opérateur');
+    expect((await request('GET', `/document/${letter.id}/contenu`, { cookie: paul.jar })).status).toBe(502);
+    const logged = serve.logs.filter((l) => l.includes('console: document could not be opened'));
+    expect(logged.length).toBeGreaterThanOrEqual(2);
+    expect(logged[0]).toContain(JSON.stringify(letter.messageId).slice(1, -1));
+    expect(logged[0]).toContain('"decision":"unreadable"');
+    expect(logged.join('\n')).not.toMatch(/DUPONT|Jean|confrère/);
+    // The record itself still opens.
+    expect((await request('GET', `/dossier/${patientId}?onglet=letters`, { cookie: paul.jar })).status).toBe(200);
+  });
+
   it('failed logins are rate-limited with the account service\'s per-address limit, and audited', async () => {
     let last: Answer | undefined;
     for (let i = 0; i < 8; i++) {
@@ -452,6 +480,4 @@ describe('record console (medgate serve + Chromium)', () => {
     expect(refused.some((a) => a.details.reason === 'wrong-password')).toBe(true);
     expect(refused.some((a) => a.details.reason === 'address-rate-limited')).toBe(true);
   });
-
 });
-

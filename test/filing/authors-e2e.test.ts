@@ -29,11 +29,12 @@ async function must(p: Promise<CliResult>, what: string): Promise<CliResult> {
   return r;
 }
 
-/** The sample XDM archive, its entry a lab report (11502-2) written by the author of national id `authorId`. */
+/** The sample XDM archive, its entry a lab report (11502-2) written by the author of national id `authorId`, its file named by the URI slot. */
 function xdmBy(authorId: string, family: string): Buffer {
   const metadata = fs.readFileSync(path.join(SAMPLES, 'xdm', 'IHE_XDM', 'SUBSET01', 'METADATA.XML'), 'utf8')
     .replace('nodeRepresentation="18842-5"', 'nodeRepresentation="11502-2"')
-    .replace("<rim:Name><rim:LocalizedString value=\"Compte rendu d'hospitalisation\"/></rim:Name>", `<rim:Name><rim:LocalizedString value="Compte rendu d'examens biologiques"/></rim:Name>
+    .replace("<rim:Name><rim:LocalizedString value=\"Compte rendu d'hospitalisation\"/></rim:Name>", `<rim:Slot name="URI"><rim:ValueList><rim:Value>BIO.PDF</rim:Value></rim:ValueList></rim:Slot>
+      <rim:Name><rim:LocalizedString value="Compte rendu d'examens biologiques"/></rim:Name>
       <rim:Classification classificationScheme="urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d" classifiedObject="Document01" nodeRepresentation="" id="cl03">
         <rim:Slot name="authorPerson"><rim:ValueList><rim:Value>${authorId}^${family}^Test^^^^^^&amp;1.2.250.1.71.4.2.1&amp;ISO</rim:Value></rim:ValueList></rim:Slot>
       </rim:Classification>`);
@@ -176,6 +177,9 @@ describe('authors and transmitters, through medgate serve', () => {
     expect(originalOf('histologie.pdf')).toMatch(/^documents\/\d{4}-\d{2}-\d{2}_pathology-report_histologie\.pdf$/);
     expect(fs.readFileSync(path.join(tree, folder!, originalOf('ECG.pdf')))).toEqual(ECG_PDF);
     expect(fs.readFileSync(path.join(tree, folder!, originalOf('histologie.pdf')))).toEqual(HISTO_PDF);
+    // The XDM entry's own file (named by its URI slot), out of the IHE_XDM.ZIP.
+    expect(originalOf('Document01')).toMatch(/^documents\/\d{4}-\d{2}-\d{2}_biology_.*\.pdf$/);
+    expect(fs.readFileSync(path.join(tree, folder!, originalOf('Document01')))).toEqual(PDF);
     // The summary (the body he typed) and the lab's HPRIM text.
     const texts = fs.readdirSync(path.join(tree, folder!, 'documents')).filter((f) => f.endsWith('.txt')).map((f) => fs.readFileSync(path.join(tree, folder!, 'documents', f), 'utf8'));
     expect(texts.some((t) => t.startsWith('Résumé médical\n\nAntécédents : HTA'))).toBe(true);

@@ -68,4 +68,37 @@ describeOnStores('authors and transmitters', (store) => {
     // A summary he wrote: his own, accepted.
     expect(firstRefusal(GP, await judgeDocuments(GP, [{ part: 'body', type: 'summary' }], dir, CONFIG), CONFIG).ok).toBe(true);
   });
+
+  it('a forwarded message whose S/MIME signature the sealing gateway verified: its signer, if in this directory, is the author', async () => {
+    const bio = await judgeDocuments(GP, [{ part: 'CR.eml', type: 'biology', author: { source: 'smime', id: BIO.address.toUpperCase() } }], dir, CONFIG);
+    expect(bio[0]!.author).toEqual({ status: 'verified', address: BIO.address, via: 'smime', name: 'Test BIOLOGISTE' });
+    expect(firstRefusal(GP, bio, CONFIG).ok).toBe(true);
+    expect(authorMark(bio[0]!.author, GP.address)).toBe(`author: Test BIOLOGISTE <${BIO.address}> (verified from the forwarded message's signature), transmitted by ${GP.address}`);
+    // A verified signer without the right is refused as himself.
+    expect(firstRefusal(GP, await judgeDocuments(GP, [{ part: 'CR.eml', type: 'biology', author: { source: 'smime', id: CARDIO.address } }], dir, CONFIG), CONFIG)).toMatchObject({ ok: false, role: 'specialist' });
+    // A signer this directory does not list, and a forward whose signature did not verify: transmitted, named, not refused.
+    const others = await judgeDocuments(GP, [
+      { part: 'a.eml', type: 'biology', author: { source: 'smime', id: 'someone@elsewhere.test' } },
+      { part: 'b.eml', type: 'consultation-report', author: { source: 'forwarded', name: CARDIO.address } },
+    ], dir, CONFIG);
+    expect(others.map((j) => j.author)).toEqual([
+      { status: 'unverified', via: 'smime', name: 'someone@elsewhere.test' },
+      { status: 'unverified', via: 'forwarded', name: CARDIO.address },
+    ]);
+    expect(firstRefusal(GP, others, CONFIG).ok).toBe(true);
+  });
+
+  it('a named author that cannot be verified is never shown as the sender\'s own, even of a type the sender may author', async () => {
+    const judged = await judgeDocuments(GP, [
+      { part: 'Doc01', type: 'consultation-report', author: { source: 'xdm', id: '899999999999', name: 'Dr Inconnu' } },
+      { part: 'Doc02', type: 'consultation-report', author: { source: 'xdm', id: GP.nationalId!, name: 'Paul DEMO' } },
+    ], dir, { ...CONFIG });
+    expect(judged[0]!.author).toEqual({ status: 'unverified', via: 'xdm', name: 'Dr Inconnu' });
+    expect(authorMark(judged[0]!.author, GP.address)).toBe(`transmitted by ${GP.address}, author not verified (names Dr Inconnu)`);
+    // His own national id in the metadata: his own document (found in the directory, so verified as himself).
+    expect(judged[1]!.author).toMatchObject({ status: 'verified', address: GP.address });
+    // A lab's own HPRIM whose code is not mapped: the lab's software sends what it wrote.
+    const lab = await judgeDocuments(BIO, [{ part: 'body', type: 'biology', author: { source: 'hprim', id: 'UNMAPPED', name: 'Labo' } }], dir, CONFIG);
+    expect(lab[0]!.author).toEqual({ status: 'sender' });
+  });
 });

@@ -70,7 +70,7 @@ let counter = 0;
 /** A routing header as a sealer would write it. */
 export function routing(o: {
   patient?: Patient | null; type?: string; date?: string; sender?: string; role?: string; title?: string;
-  documents?: Array<{ part: string; type: string; title?: string }>;
+  documents?: Array<{ part: string; type: string; title?: string; writtenAs?: string }>;
 } = {}): RoutingHeader {
   counter++;
   return {

@@ -1,9 +1,8 @@
 /** One document, shown in the page (text, PDF, image) or as its content alone. */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { FiledDocument, FilingService } from '../../filing/index.js';
-import { ConsolePageError } from '../errors.js';
 import { csrfField, esc, frDate, layout, typeLabel } from '../html.js';
-import { accessTo, decodeText, DOCUMENT_ID, hprimResults, openDocument, type OpenedDocument } from '../records.js';
+import { accessTo, decodeText, DOCUMENT_ID, hprimResults, openDocumentOrRefuse, type OpenedDocument } from '../records.js';
 import { DENIED, unavailable, who, type PageKit } from './page-kit.js';
 import { authorNote, senderRoleOf, signature } from './document-labels.js';
 
@@ -25,8 +24,7 @@ export function registerDocumentPages(app: FastifyInstance, k: PageKit): void {
   const openFor = async (req: FastifyRequest, id: string, what: 'document' | 'content'): Promise<Awaited<ReturnType<typeof documentFor>> & { opened: OpenedDocument }> => {
     const found = await documentFor(req, id);
     if (!rmp.available) throw unavailable();
-    const opened = await openDocument(ctx, found.f, rmp, found.doc);
-    if (!opened) throw new ConsolePageError(404, 'Document illisible', 'Le contenu de ce document n’a pas pu être retrouvé.');
+    const opened = await openDocumentOrRefuse(ctx, found.f, rmp, found.doc);
     await audit(req, 'console.view', 'ok', { what, patientId: found.patientId, documentId: found.doc.id, basis: found.basis });
     return { ...found, opened };
   };

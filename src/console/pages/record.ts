@@ -1,11 +1,12 @@
 /** The record of a patient: identity, the current summary on top, the documents by tab or as a timeline. */
 import type { FastifyInstance } from 'fastify';
-import { TABS, type DocumentView, type FilingService, type Tab } from '../../filing/index.js';
+import { TABS, writerOf, type DocumentView, type FilingService, type Tab } from '../../filing/index.js';
 import { csrfField, esc, frDate, layout, TAB_LABELS, typeLabel } from '../html.js';
-import { accessTo, decodeText, openDocument } from '../records.js';
+import { summarySections } from '../../message/classify/index.js';
+import { ConsolePageError } from '../errors.js';
+import { accessTo, decodeText, openDocumentOrRefuse } from '../records.js';
 import { DENIED, sexLabel, who, type PageKit } from './page-kit.js';
 import { authorNote, senderRoleOf, signature } from './document-labels.js';
-import { summarySections } from './summary-sections.js';
 
 export function registerRecordPages(app: FastifyInstance, k: PageKit): void {
   const { ctx, rmp, html, userOf, audit, filing, get } = k;
@@ -29,17 +30,21 @@ export function registerRecordPages(app: FastifyInstance, k: PageKit): void {
    */
   const summaryOnTop = async (f: FilingService, view: Awaited<ReturnType<FilingService['show']>>): Promise<string> => {
     const current = [...view.tabs.summary].filter((d) => !d.supersededBy).sort((a, b) => (a.date < b.date ? 1 : a.date > b.date ? -1 : 0));
-    const top = current.find((d) => (d.author.status === 'verified' ? d.author.address : d.sender) === view.treatingDoctor) ?? current[0];
+    const top = current.find((d) => writerOf(d.author, d.sender) === view.treatingDoctor) ?? current[0];
     if (!top) return '<section class="summary-top" aria-label="Synthèse en cours"><h3>Synthèse en cours</h3><p class="muted">Aucune synthèse dans ce dossier.</p></section>';
     const replaced = view.tabs.summary.filter((d) => d.supersededBy).length;
-    const by = top.author.status === 'verified' ? top.author.address : top.sender;
+    const by = writerOf(top.author, top.sender);
     let sections = '';
     if (rmp.available) {
-      const opened = await openDocument(ctx, f, rmp, await f.document(top.id)).catch(() => undefined);
-      const parsed = opened && opened.kind === 'text' ? summarySections(decodeText(opened.content)) : [];
-      sections = parsed.length
-        ? `<dl class="summary-sections">${parsed.map((s) => `<dt>${esc(s.title)}</dt><dd>${s.lines.map((l) => esc(l)).join('<br>') || '<span class="muted">—</span>'}</dd>`).join('')}</dl>`
-        : '<p class="muted">Cette synthèse n’a pas de rubriques reconnues : ouvrez-la pour la lire.</p>';
+      // A summary that cannot be opened does not hide the rest of the record: the failure is logged
+      // (openDocumentOrRefuse) and said here, in place of its sections.
+      const opened = await openDocumentOrRefuse(ctx, f, rmp, await f.document(top.id)).catch((err: unknown) => (err instanceof ConsolePageError ? err : Promise.reject(err)));
+      const parsed = !(opened instanceof ConsolePageError) && opened.kind === 'text' ? summarySections(decodeText(opened.content)) : [];
+      sections = opened instanceof ConsolePageError
+        ? `<p class="message error" role="alert">${esc(opened.title)} : ${esc(opened.text)}</p>`
+        : parsed.length
+          ? `<dl class="summary-sections">${parsed.map((s) => `<dt>${esc(s.title)}</dt><dd>${s.lines.map((l) => esc(l)).join('<br>') || '<span class="muted">—</span>'}</dd>`).join('')}</dl>`
+          : '<p class="muted">Cette synthèse n’a pas de rubriques reconnues : ouvrez-la pour la lire.</p>';
     }
     return `<section class="summary-top" aria-label="Synthèse en cours"><h3>Synthèse en cours</h3>
 <p>${esc(frDate(top.date))} — par ${esc(await doctorName(by))}${top.author.status === 'sender' ? '' : top.author.status === 'verified' ? ` (transmise par ${esc(top.sender)})` : ' — transmise, auteur non vérifié'} — <a href="/document/${esc(top.id)}">ouvrir</a>${replaced ? ` — ${replaced} synthèse(s) remplacée(s) : <a href="/dossier/${esc(view.id)}?onglet=summary">historique</a>` : ''}</p>
@@ -81,7 +86,7 @@ ${sections}</section>`;
     const row = (x: DocumentView, old: boolean): string => `<tr${old ? ' class="history"' : ''}>
 <td><input type="checkbox" name="documents" value="${esc(x.id)}" id="doc-${esc(x.id)}" aria-label="Sélectionner"></td>
 <td>${esc(frDate(x.date))}</td><td><a href="/document/${esc(x.id)}">${esc(typeLabel(x.type))}</a>${x.title ? `<br><span class="muted">${esc(x.title)}</span>` : ''}${x.part !== 'body' ? `<br><span class="muted">${esc(x.part)}</span>` : ''}</td>
-<td>${esc(x.sender)}${authorNote(x)}</td><td>${esc(senderRole(x))}</td><td>${signature(x)}${old ? ' <span class="badge">Remplacée</span>' : ''}${pendingMessages.has(x.messageId) || view.status === 'reconcile' ? ' <span class="badge warn">À rapprocher</span>' : ''}</td></tr>`;
+<td>${esc(x.sender)}${authorNote(x)}${x.writtenAs === 'replacement' ? '<br><span class="badge">Écrite par un remplaçant</span>' : ''}</td><td>${esc(senderRole(x))}</td><td>${signature(x)}${old ? ' <span class="badge">Remplacée</span>' : ''}${pendingMessages.has(x.messageId) || view.status === 'reconcile' ? ' <span class="badge warn">À rapprocher</span>' : ''}</td></tr>`;
     const head = '<thead><tr><th></th><th>Date</th><th>Document</th><th>Expéditeur</th><th>Rôle</th><th>Statut</th></tr></thead>';
     const table = docs.length
       ? `<form method="post" action="/envoyer">${csrfField(user.csrf)}<input type="hidden" name="patient" value="${esc(view.id)}">
@@ -92,7 +97,7 @@ ${rmp.available ? '<button type="submit">M’envoyer la sélection par messageri
     const id = view.identity;
     const body = `<section class="identity" aria-label="Identité du patient"><h2>${esc(who(id))}</h2>
 <p>Né(e) le ${esc(frDate(id.birthDate))}${id.sex ? ` — ${esc(sexLabel(id.sex))}` : ''}${id.ins ? ` — INS ${esc(id.ins.value)}` : ''}</p>
-<p>Médecin traitant : ${esc(await doctorName(view.treatingDoctor))}</p>
+<p>Médecin traitant : ${esc(await doctorName(view.treatingDoctor))}${view.treatingDoctorSetBy === 'operator' ? ' <span class="muted">(désigné par l’opérateur)</span>' : ''}</p>
 <p>${basisBadge(access.basis)}${view.status === 'reconcile' ? ' <span class="badge warn">Identité à rapprocher par l’opérateur</span>' : ''}</p></section>
 ${tab === 'summary' && !chronological ? await summaryOnTop(f, view) : ''}
 <ul class="tabs">${tabs}</ul>${chronological ? `<h3>Chronologie</h3>${timeline(view)}` : `<h3>${TAB_LABELS[tab]}</h3>${table}`}`;

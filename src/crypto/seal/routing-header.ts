@@ -31,6 +31,8 @@ export const RoutingHeader = z.object({
     part: z.string(), type: z.string(), title: z.string().optional(),
     /** The author the part claims (HPRIM lab, XDM authorPerson), verified by the record server's gateway. */
     author: z.object({ source: z.string(), id: z.string().optional(), name: z.string().optional() }).optional(),
+    /** `replacement`: a summary its writer signed as a replacement; it does not make him the treating doctor. */
+    writtenAs: z.string().optional(),
   })).optional(),
   /**
    * The sender asked for a read receipt (RFC 8098 `Disposition-Notification-To`): the address, so the
@@ -106,6 +108,7 @@ function partOf(d: DocumentPart): DocumentPart {
     if (d.author.name !== undefined) a.name = d.author.name;
     out.author = a;
   }
+  if (d.writtenAs !== undefined) out.writtenAs = d.writtenAs;
   return out;
 }
 

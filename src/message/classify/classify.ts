@@ -13,6 +13,8 @@ import { signalFromAttachment } from './attachments.js';
 import { signalFromXdmCodes } from './codes.js';
 import { normalizeForKeywords, signalFromKeywords } from './keywords.js';
 import { signalFromSender } from './sender.js';
+import { summarySectionOf } from './summary-sections.js';
+import { signedAsReplacement } from './replacement.js';
 import type { AuthorClaim, Classification, ClassifiedDocument, SenderRole, Signal } from './types.js';
 
 export interface ClassifyInput {
@@ -20,9 +22,14 @@ export interface ClassifyInput {
   xdm?: XdmContent;
   hprim?: HprimDocument[];
   sender?: SenderRole;
+  /**
+   * Forwarded messages (by part label), described from their own content and signature
+   * (src/message/forwarded-author.ts): each is one document, of its own type, by its own author.
+   */
+  forwarded?: ReadonlyMap<string, { type: ClassifiedDocument['type']; reason: string; title?: string; author: AuthorClaim }>;
 }
 
-export function classifyMessage({ input, xdm, hprim = [], sender }: ClassifyInput): Classification {
+export function classifyMessage({ input, xdm, hprim = [], sender, forwarded }: ClassifyInput): Classification {
   // The patient tag names the patient, not the document: a name is no keyword.
   const subjectSignal = signalFromKeywords(input.subject ? titleWithoutSubjectTag(input.subject) : undefined, 'subject');
   const senderSignal = signalFromSender(sender);
@@ -41,11 +48,18 @@ export function classifyMessage({ input, xdm, hprim = [], sender }: ClassifyInpu
   if (input.textBody && input.textBody.trim() !== '') {
     const signal = labParts.has('body') ? labSignal() : signalFromBody(input.textBody, input.attachments.length > 0) ?? fallback();
     const author = hprimAuthor(hprim, 'body');
-    docs.push({ part: 'body', type: signal?.type ?? 'letter', ...(signal ? { signal } : {}), ...(author ? { author } : {}) });
+    const type = signal?.type ?? 'letter';
+    const replacement = type === 'summary' && signedAsReplacement(input.textBody);
+    docs.push({ part: 'body', type, ...(signal ? { signal } : {}), ...(author ? { author } : {}), ...(replacement ? { writtenAs: 'replacement' as const } : {}) });
   }
   for (const [index, att] of input.attachments.entries()) {
     const part = attachmentLabel(att, index);
     if (xdm && part === xdm.archive) continue; // represented by its entries
+    const fwd = forwarded?.get(part);
+    if (fwd) {
+      docs.push({ part, type: fwd.type, signal: { type: fwd.type, reason: `attachment ${fwd.reason}` }, author: fwd.author, ...(fwd.title ? { title: fwd.title } : {}) });
+      continue;
+    }
     const hprimLab = labParts.has(part) && isHprimCandidate(att.filename, att.contentType) ? labSignal() : undefined;
     const signal = hprimLab ?? signalFromAttachment(att) ?? fallback();
     const author = hprimAuthor(hprim, part);
@@ -70,22 +84,9 @@ function signalFromBody(text: string, withAttachments: boolean): Signal | undefi
   if (GREETING.test(normalizeForKeywords(first))) return { type: 'letter', reason: 'body opens as a letter' };
   const title = first.length <= 120 ? signalFromKeywords(first, 'body first line') : undefined;
   if (title) return title;
-  const sections = new Set(lines.slice(0, 60).map((l) => summarySection(l)).filter((s): s is string => s !== undefined));
+  const sections = new Set(lines.slice(0, 60).map((l) => summarySectionOf(l)?.key).filter((s): s is string => s !== undefined));
   if (sections.size >= 2) return { type: 'summary', reason: `body summary sections (${[...sections].sort().join(', ')})` };
   return withAttachments ? { type: 'letter', reason: 'body beside attachments (covering note)' } : undefined;
-}
-
-const SECTIONS: ReadonlyArray<[string, RegExp]> = [
-  ['antecedents', /^ (antecedents?|atcd)\b/],
-  ['allergies', /^ (allergies?|intolerances?)\b/],
-  ['traitements', /^ (traitements?|medicaments?) (en cours|au long cours|habituels?|de fond|actuels?)\b/],
-  ['vaccinations', /^ (vaccinations?|vaccins?)\b/],
-  ['facteurs de risque', /^ facteurs de risque\b/],
-];
-
-function summarySection(line: string): string | undefined {
-  const norm = normalizeForKeywords(line.slice(0, 80));
-  return SECTIONS.find(([, re]) => re.test(norm))?.[0];
 }
 
 /** The lab an HPRIM part names on line 11 (its first section's). */

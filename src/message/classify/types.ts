@@ -31,8 +31,13 @@ export interface SenderRole {
  * against its directory and configuration (src/filing/authors.ts).
  */
 export interface AuthorClaim {
-  source: 'hprim' | 'xdm';
-  /** HPRIM lab code, or the XDM author's national id (`8`+RPPS). */
+  /**
+   * `smime`: a forwarded message (message/rfc822) whose S/MIME signature the sealing gateway verified
+   * (its id is the signer's address); `forwarded`: a forwarded message whose signature is absent or
+   * does not verify (its name is the From it shows; never verifiable).
+   */
+  source: 'hprim' | 'xdm' | 'smime' | 'forwarded';
+  /** HPRIM lab code, the XDM author's national id (`8`+RPPS), or the verified signer's address. */
   id?: string;
   name?: string;
 }
@@ -43,6 +48,8 @@ export interface ClassifiedDocument {
   type: DocumentType;
   title?: string;
   author?: AuthorClaim;
+  /** `replacement`: a summary its writer signed as a replacement (src/message/classify/replacement.ts). */
+  writtenAs?: 'replacement';
 }
 
 export interface Classification {

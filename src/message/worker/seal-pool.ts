@@ -121,6 +121,7 @@ export class SealPool {
       envelopeFrom: req.envelopeFrom,
       signerX509: req.signerX509 ?? null,
       ...(req.transport ? { transport: req.transport } : {}),
+      ...(req.trustFiles ? { trustFiles: req.trustFiles } : {}),
     };
   }
 

@@ -3,6 +3,7 @@
  * event loop. Keys cross the thread boundary as armored text (in process memory only) and are
  * parsed here; parsed keys are kept per thread, because parsing a key costs more than using it.
  */
+import type { TrustFiles } from '../forwarded-author.js';
 import type { RawSource } from '../../util/spool-file.js';
 import * as openpgp from 'openpgp';
 import { unwrapPgpKey } from '../../crypto/keys.js';
@@ -26,6 +27,8 @@ export interface SealTask {
   signerX509: X509Credential | null;
   /** MSSanté intake facts (seal-submission.ts). */
   transport?: Transport | undefined;
+  /** The health PKI's files, for a forwarded message's signature (src/message/forwarded-author.ts). */
+  trustFiles?: TrustFiles | undefined;
 }
 
 export type SealTaskResult = { ok: true; value: SealedSubmission } | { ok: false; code?: string; message: string; details?: Record<string, unknown> };
@@ -102,7 +105,7 @@ export default async function sealTask(task: SealTask): Promise<SealTaskResult> 
     const value = await sealSubmission({
       raw: Buffer.from(task.raw.buffer, task.raw.byteOffset, task.raw.byteLength),
       senderAddress: task.senderAddress, senderEntry: task.senderEntry, signingKey, recipients, envelopeFrom: task.envelopeFrom,
-      signerX509: task.signerX509 ?? undefined, transport: task.transport,
+      signerX509: task.signerX509 ?? undefined, transport: task.transport, trustFiles: task.trustFiles,
     });
     return { ok: true, value };
   } catch (err) {
@@ -124,7 +127,7 @@ export async function sealFileTask(task: SealFileTask): Promise<SealFileTaskResu
     const value = await sealSubmissionFile({
       rawFile: task.rawFile, outFile: task.outFile,
       senderAddress: task.senderAddress, senderEntry: task.senderEntry, signingKey, recipients, envelopeFrom: task.envelopeFrom,
-      signerX509: task.signerX509 ?? undefined, transport: task.transport,
+      signerX509: task.signerX509 ?? undefined, transport: task.transport, trustFiles: task.trustFiles,
     });
     return { ok: true, value };
   } catch (err) {

@@ -225,4 +225,10 @@ export const PG_MIGRATIONS: PgMigration[] = [
     description: "filed documents: their author when it is not the sender (SQLite version 11)",
     sql: `ALTER TABLE filing_documents ADD COLUMN author TEXT;`,
   },
+  {
+    version: 3,
+    description: "the treating doctor the operator set, and a summary written by a replacement (SQLite version 12)",
+    sql: `ALTER TABLE filing_patients ADD COLUMN treating_doctor TEXT;
+      ALTER TABLE filing_documents ADD COLUMN written_as TEXT;`,
+  },
 ];

@@ -5,11 +5,13 @@ import { bool, type DbBool } from './columns.js';
 export interface PatientDb {
   id: string; status: string; merged_into: string | null; identity_enc: string; ins_hash: string | null; traits_hash: string;
   family_birth_hash: string; given_birth_hash: string; access_code_enc: string; created_at: string; updated_at: string;
+  treating_doctor: string | null;
 }
 export interface DocumentDb {
   seq: number; id: string; patient_id: string | null; message_id: string; part: string; type: string; tab: string; doc_date: string;
   sender_address: string; sender_role: string | null; title_enc: string | null; blob_id: string; content_digest: string | null;
   verified: DbBool; signer_fingerprint: string | null; author: string | null; superseded_by: string | null; filed_at: string;
+  written_as: string | null;
 }
 export interface ReconcileDb {
   id: string; patient_id: string | null; candidate_id: string | null; reason: string; message_id: string | null;
@@ -26,12 +28,12 @@ export interface ReceiptDb {
 export const patientFrom = (r: PatientDb): PatientRow => ({
   id: r.id, status: r.status as PatientRow['status'], mergedInto: r.merged_into, identityEnc: r.identity_enc, insHash: r.ins_hash,
   traitsHash: r.traits_hash, familyBirthHash: r.family_birth_hash, givenBirthHash: r.given_birth_hash,
-  accessCodeEnc: r.access_code_enc, createdAt: r.created_at, updatedAt: r.updated_at,
+  accessCodeEnc: r.access_code_enc, treatingDoctor: r.treating_doctor ?? null, createdAt: r.created_at, updatedAt: r.updated_at,
 });
 export const documentFrom = (r: DocumentDb): DocumentRow => ({
   id: r.id, patientId: r.patient_id, messageId: r.message_id, part: r.part, type: r.type, tab: r.tab, date: r.doc_date,
   senderAddress: r.sender_address, senderRole: r.sender_role, titleEnc: r.title_enc, blobId: r.blob_id, contentDigest: r.content_digest,
-  verified: bool(r.verified), signerFingerprint: r.signer_fingerprint, author: r.author ?? null, supersededBy: r.superseded_by, filedAt: r.filed_at, seq: r.seq,
+  verified: bool(r.verified), signerFingerprint: r.signer_fingerprint, author: r.author ?? null, writtenAs: r.written_as ?? null, supersededBy: r.superseded_by, filedAt: r.filed_at, seq: r.seq,
 });
 export const reconcileFrom = (r: ReconcileDb): ReconcileRow => ({
   id: r.id, patientId: r.patient_id, candidateId: r.candidate_id, reason: r.reason, messageId: r.message_id,
@@ -49,5 +51,5 @@ export const receiptFrom = (r: ReceiptDb): ReceiptRow => ({
 /** The column of each patient field an update may change. */
 export const PATIENT_COLUMNS = {
   status: 'status', mergedInto: 'merged_into', identityEnc: 'identity_enc', insHash: 'ins_hash', traitsHash: 'traits_hash',
-  familyBirthHash: 'family_birth_hash', givenBirthHash: 'given_birth_hash', accessCodeEnc: 'access_code_enc', updatedAt: 'updated_at',
+  familyBirthHash: 'family_birth_hash', givenBirthHash: 'given_birth_hash', accessCodeEnc: 'access_code_enc', updatedAt: 'updated_at', treatingDoctor: 'treating_doctor',
 } as const;

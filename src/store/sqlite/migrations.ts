@@ -265,4 +265,10 @@ export const MIGRATIONS: Migration[] = [
     description: "filed documents: their author when it is not the sender (JSON: verified lab/XDM author, or 'transmitted, author not verified')",
     sql: `ALTER TABLE filing_documents ADD COLUMN author TEXT;`,
   },
+  {
+    version: 12,
+    description: "the treating doctor the operator set (patients set-treating), and a summary written by a replacement ('replacement')",
+    sql: `ALTER TABLE filing_patients ADD COLUMN treating_doctor TEXT;
+      ALTER TABLE filing_documents ADD COLUMN written_as TEXT;`,
+  },
 ];
