@@ -20,6 +20,12 @@ import { smimeReader, type SmimeReader } from './smime-reader.js';
 import { comparableSentBytes, messageIdOf, SENT_MATCH_WINDOW_MS, withoutTransportOnlyNotice } from './sent-copy.js';
 import { PATIENTS_ROOT, folderNameKey, isStoredPatientFolder, storedPatientFolder } from './patient-folders.js';
 
+/** What an own copy (APPEND) opens to: the client's bytes as given (CRLF), no verdict above them. */
+function ownCopyFacts(raw: Buffer): { bytes: Buffer; facts: OpenedFacts } {
+  const bytes = toCrlf(raw);
+  return { bytes, facts: { v: 2, prefix: '', size: bytes.length, ownCopy: true, fingerprint: null, error: null, patientFolder: null } };
+}
+
 const STANDARD: Array<[string, SpecialUse | null]> = [['INBOX', null], ['Sent', '\\Sent'], ['Drafts', '\\Drafts'], ['Trash', '\\Trash'], ['Junk', '\\Junk']];
 /** Messages opened at once when a mailbox is first listed: keeps every worker thread busy. */
 const OPEN_CONCURRENCY = 4;
@@ -435,10 +441,19 @@ export class StoreUserSession implements ImapUserSession {
       this.sealer.sealOwnCopy(raw, this.pgpKey, this.user, internalDate),
       sent ? this.gatewaySentCopy(mb, raw) : Promise.resolve(undefined),
     ]);
-    const placement = { owner: this.user, mailbox: mb.name, flags, deliveryKey: `append:${randomUUID()}` };
+    // Only here is it known for sure that the user stored the message himself (the signer lookup
+    // cannot tell: his directory key is his own key): the facts saying so are recorded (encrypted)
+    // in the commit's own transaction (Placement.meta), so the OK waits for one durable commit and
+    // no crash leaves the copy without them.
+    const own = this.view === 'opened' ? ownCopyFacts(raw) : undefined;
+    const placement = {
+      owner: this.user, mailbox: mb.name, flags, deliveryKey: `append:${randomUUID()}`,
+      ...(own ? { meta: this.metaKey.encrypt({ facts: own.facts }) } : {}),
+    };
     // Any other mailbox (drafts, imaptest's APPENDs) has no decision to make: the delivery path's
-    // group commit (SQLite) and one-statement commit (PostgreSQL), announced once its facts are recorded.
-    if (!sent) return this.appended(await this.ctx.localDelivery.deliver(sealed, [placement], { internalDate, announce: false }), raw, mb);
+    // group commit (SQLite) and one-statement commit (PostgreSQL), announced once this account's
+    // sessions share the facts.
+    if (!sent) return this.appended(await this.ctx.localDelivery.deliver(sealed, [placement], { internalDate, announce: false }), own, mb);
     // One decision, one transaction: whether the gateway's copy is still there, and the insert of the
     // client's copy when it is not. Two APPENDs racing (two connections of Thunderbird, two nodes)
     // cannot both insert beside it, nor can one insert while an expunge removes it.
@@ -459,21 +474,18 @@ export class StoreUserSession implements ImapUserSession {
       this.ctx.logger.info({ mailboxId: mb.id, uid: outcome.kept }, 'APPEND to Sent answered with the copy filed at submission (same bytes)');
       return { uid: outcome.kept, uidValidity: mb.uidValidity };
     }
-    return this.appended(outcome.committed, raw, mb);
+    return this.appended(outcome.committed, own, mb);
   }
 
-  /** After the commit of a client's copy: its facts recorded, then announced. */
-  private async appended(res: CommittedDelivery, raw: Buffer, mb: Mailbox): Promise<AppendResult> {
+  /** After the commit of a client's copy (its facts committed with it): shared, then announced. */
+  private appended(res: CommittedDelivery, own: { bytes: Buffer; facts: OpenedFacts } | undefined, mb: Mailbox): AppendResult {
     const placed = res.placed[0]!;
+    crashPoint('append:committed');
     // The client just gave us these bytes: its sessions serve them without decrypting what was just
     // sealed. Only in memory, as after a decryption; a later session opens the sealed copy (same bytes).
-    if (this.view === 'opened') {
-      const bytes = toCrlf(raw);
-      const facts: OpenedFacts = { v: 2, prefix: '', size: bytes.length, ownCopy: true, fingerprint: null, error: null, patientFolder: null };
-      // Recorded (encrypted) now: only here is it known for sure that the user stored it himself.
-      await this.ctx.store.mail.putMeta(this.user, res.blobId, this.metaKey.encrypt({ facts }));
-      this.shared.remember(res.blobId, { bytes, facts, routing: null });
-      this.shared.facts.set(res.blobId, facts);
+    if (own) {
+      this.shared.remember(res.blobId, { bytes: own.bytes, facts: own.facts, routing: null });
+      this.shared.facts.set(res.blobId, own.facts);
     }
     // Committed (by the delivery path, or in APPEND's transaction); announced (EXISTS on every node) by the one delivery path.
     this.ctx.localDelivery.announce(res);
