@@ -11,6 +11,7 @@ import type { StoredMailboxChange } from './mail-events.js';
 import type { CommittedDelivery, Mailbox, StoredMessage } from '../store/types.js';
 import type { MetaKey } from './meta-key.js';
 import type { SharedAccount } from './open-accounts.js';
+import { analyseMessage } from '../imap/mime/structure.js';
 import { toCrlf } from '../util/crlf.js';
 import { crashPoint } from '../util/crash-point.js';
 import { openStored, type OpenedFacts, type OpenedMessage } from './opened-message.js';
@@ -20,8 +21,11 @@ import { smimeReader, type SmimeReader } from './smime-reader.js';
 import { comparableSentBytes, messageIdOf, SENT_MATCH_WINDOW_MS, withoutTransportOnlyNotice } from './sent-copy.js';
 import { PATIENTS_ROOT, folderNameKey, isStoredPatientFolder, storedPatientFolder } from './patient-folders.js';
 
+/** A client's own copy as its sessions serve it, and its IMAP metadata once computed. */
+interface OwnCopy { bytes: Buffer; facts: OpenedFacts; imap?: MessageMeta }
+
 /** What an own copy (APPEND) opens to: the client's bytes as given (CRLF), no verdict above them. */
-function ownCopyFacts(raw: Buffer): { bytes: Buffer; facts: OpenedFacts } {
+function ownCopyFacts(raw: Buffer): OwnCopy {
   const bytes = toCrlf(raw);
   return { bytes, facts: { v: 2, prefix: '', size: bytes.length, ownCopy: true, fingerprint: null, error: null, patientFolder: null } };
 }
@@ -437,18 +441,23 @@ export class StoreUserSession implements ImapUserSession {
     const sent = mb.specialUse === '\\Sent' && this.view === 'opened';
     // The candidate is found (decrypting recent Sent messages if need be) while the client's copy is
     // sealed: neither may happen inside the store transaction below.
-    const [sealed, candidate] = await Promise.all([
+    const own = this.view === 'opened' ? ownCopyFacts(raw) : undefined;
+    // Its IMAP metadata (ENVELOPE, BODYSTRUCTURE) is computed here from the bytes in memory, on this
+    // thread while the worker seals: no session of the account parses the copy again, nor encrypts
+    // and writes its cache entry a second time (the first FETCH of another session did both).
+    const [sealed, candidate, imap] = await Promise.all([
       this.sealer.sealOwnCopy(raw, this.pgpKey, this.user, internalDate),
       sent ? this.gatewaySentCopy(mb, raw) : Promise.resolve(undefined),
+      own ? analyseMessage(own.bytes).catch(() => undefined) : Promise.resolve(undefined),
     ]);
+    if (own && imap) own.imap = imap;
     // Only here is it known for sure that the user stored the message himself (the signer lookup
     // cannot tell: his directory key is his own key): the facts saying so are recorded (encrypted)
-    // in the commit's own transaction (Placement.meta), so the OK waits for one durable commit and
-    // no crash leaves the copy without them.
-    const own = this.view === 'opened' ? ownCopyFacts(raw) : undefined;
+    // in the commit's own transaction (Placement.meta), with the metadata, so the OK waits for one
+    // durable commit and no crash leaves the copy without them.
     const placement = {
       owner: this.user, mailbox: mb.name, flags, deliveryKey: `append:${randomUUID()}`,
-      ...(own ? { meta: this.metaKey.encrypt({ facts: own.facts }) } : {}),
+      ...(own ? { meta: this.metaKey.encrypt({ facts: own.facts, ...(own.imap ? { imap: own.imap } : {}) }) } : {}),
     };
     // Any other mailbox (drafts, imaptest's APPENDs) has no decision to make: the delivery path's
     // group commit (SQLite) and one-statement commit (PostgreSQL), announced once this account's
@@ -478,7 +487,7 @@ export class StoreUserSession implements ImapUserSession {
   }
 
   /** After the commit of a client's copy (its facts committed with it): shared, then announced. */
-  private appended(res: CommittedDelivery, own: { bytes: Buffer; facts: OpenedFacts } | undefined, mb: Mailbox): AppendResult {
+  private appended(res: CommittedDelivery, own: OwnCopy | undefined, mb: Mailbox): AppendResult {
     const placed = res.placed[0]!;
     crashPoint('append:committed');
     // The client just gave us these bytes: its sessions serve them without decrypting what was just
@@ -486,6 +495,7 @@ export class StoreUserSession implements ImapUserSession {
     if (own) {
       this.shared.remember(res.blobId, { bytes: own.bytes, facts: own.facts, routing: null });
       this.shared.facts.set(res.blobId, own.facts);
+      if (own.imap) this.shared.rememberMeta(res.blobId, own.imap);
     }
     // Committed (by the delivery path, or in APPEND's transaction); announced (EXISTS on every node) by the one delivery path.
     this.ctx.localDelivery.announce(res);
