@@ -23,8 +23,8 @@ export interface DeliverOptions {
   internalDate?: Date;
   /**
    * False when the caller must do something between the commit and the announcement (APPEND
-   * records the facts of the client's own copy first, so no session opens it meanwhile): the
-   * caller then calls `announce` itself.
+   * shares the facts of the client's own copy, committed with it through Placement.meta, with the
+   * account's sessions first, so none of them reads them back): the caller then calls `announce`.
    */
   announce?: boolean;
 }

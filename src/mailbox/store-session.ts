@@ -11,6 +11,7 @@ import type { StoredMailboxChange } from './mail-events.js';
 import type { CommittedDelivery, Mailbox, StoredMessage } from '../store/types.js';
 import type { MetaKey } from './meta-key.js';
 import type { SharedAccount } from './open-accounts.js';
+import { analyseMessage } from '../imap/mime/structure.js';
 import { toCrlf } from '../util/crlf.js';
 import { crashPoint } from '../util/crash-point.js';
 import { openStored, type OpenedFacts, type OpenedMessage } from './opened-message.js';
@@ -19,6 +20,15 @@ import type { StreamOpening } from '../crypto/seal/open-stream.js';
 import { smimeReader, type SmimeReader } from './smime-reader.js';
 import { comparableSentBytes, messageIdOf, SENT_MATCH_WINDOW_MS, withoutTransportOnlyNotice } from './sent-copy.js';
 import { PATIENTS_ROOT, folderNameKey, isStoredPatientFolder, storedPatientFolder } from './patient-folders.js';
+
+/** A client's own copy as its sessions serve it, and its IMAP metadata once computed. */
+interface OwnCopy { bytes: Buffer; facts: OpenedFacts; imap?: MessageMeta }
+
+/** What an own copy (APPEND) opens to: the client's bytes as given (CRLF), no verdict above them. */
+function ownCopyFacts(raw: Buffer): OwnCopy {
+  const bytes = toCrlf(raw);
+  return { bytes, facts: { v: 2, prefix: '', size: bytes.length, ownCopy: true, fingerprint: null, error: null, patientFolder: null } };
+}
 
 const STANDARD: Array<[string, SpecialUse | null]> = [['INBOX', null], ['Sent', '\\Sent'], ['Drafts', '\\Drafts'], ['Trash', '\\Trash'], ['Junk', '\\Junk']];
 /** Messages opened at once when a mailbox is first listed: keeps every worker thread busy. */
@@ -431,14 +441,28 @@ export class StoreUserSession implements ImapUserSession {
     const sent = mb.specialUse === '\\Sent' && this.view === 'opened';
     // The candidate is found (decrypting recent Sent messages if need be) while the client's copy is
     // sealed: neither may happen inside the store transaction below.
-    const [sealed, candidate] = await Promise.all([
+    const own = this.view === 'opened' ? ownCopyFacts(raw) : undefined;
+    // Its IMAP metadata (ENVELOPE, BODYSTRUCTURE) is computed here from the bytes in memory, on this
+    // thread while the worker seals: no session of the account parses the copy again, nor encrypts
+    // and writes its cache entry a second time (the first FETCH of another session did both).
+    const [sealed, candidate, imap] = await Promise.all([
       this.sealer.sealOwnCopy(raw, this.pgpKey, this.user, internalDate),
       sent ? this.gatewaySentCopy(mb, raw) : Promise.resolve(undefined),
+      own ? analyseMessage(own.bytes).catch(() => undefined) : Promise.resolve(undefined),
     ]);
-    const placement = { owner: this.user, mailbox: mb.name, flags, deliveryKey: `append:${randomUUID()}` };
+    if (own && imap) own.imap = imap;
+    // Only here is it known for sure that the user stored the message himself (the signer lookup
+    // cannot tell: his directory key is his own key): the facts saying so are recorded (encrypted)
+    // in the commit's own transaction (Placement.meta), with the metadata, so the OK waits for one
+    // durable commit and no crash leaves the copy without them.
+    const placement = {
+      owner: this.user, mailbox: mb.name, flags, deliveryKey: `append:${randomUUID()}`,
+      ...(own ? { meta: this.metaKey.encrypt({ facts: own.facts, ...(own.imap ? { imap: own.imap } : {}) }) } : {}),
+    };
     // Any other mailbox (drafts, imaptest's APPENDs) has no decision to make: the delivery path's
-    // group commit (SQLite) and one-statement commit (PostgreSQL), announced once its facts are recorded.
-    if (!sent) return this.appended(await this.ctx.localDelivery.deliver(sealed, [placement], { internalDate, announce: false }), raw, mb);
+    // group commit (SQLite) and one-statement commit (PostgreSQL), announced once this account's
+    // sessions share the facts.
+    if (!sent) return this.appended(await this.ctx.localDelivery.deliver(sealed, [placement], { internalDate, announce: false }), own, mb);
     // One decision, one transaction: whether the gateway's copy is still there, and the insert of the
     // client's copy when it is not. Two APPENDs racing (two connections of Thunderbird, two nodes)
     // cannot both insert beside it, nor can one insert while an expunge removes it.
@@ -459,21 +483,19 @@ export class StoreUserSession implements ImapUserSession {
       this.ctx.logger.info({ mailboxId: mb.id, uid: outcome.kept }, 'APPEND to Sent answered with the copy filed at submission (same bytes)');
       return { uid: outcome.kept, uidValidity: mb.uidValidity };
     }
-    return this.appended(outcome.committed, raw, mb);
+    return this.appended(outcome.committed, own, mb);
   }
 
-  /** After the commit of a client's copy: its facts recorded, then announced. */
-  private async appended(res: CommittedDelivery, raw: Buffer, mb: Mailbox): Promise<AppendResult> {
+  /** After the commit of a client's copy (its facts committed with it): shared, then announced. */
+  private appended(res: CommittedDelivery, own: OwnCopy | undefined, mb: Mailbox): AppendResult {
     const placed = res.placed[0]!;
+    crashPoint('append:committed');
     // The client just gave us these bytes: its sessions serve them without decrypting what was just
     // sealed. Only in memory, as after a decryption; a later session opens the sealed copy (same bytes).
-    if (this.view === 'opened') {
-      const bytes = toCrlf(raw);
-      const facts: OpenedFacts = { v: 2, prefix: '', size: bytes.length, ownCopy: true, fingerprint: null, error: null, patientFolder: null };
-      // Recorded (encrypted) now: only here is it known for sure that the user stored it himself.
-      await this.ctx.store.mail.putMeta(this.user, res.blobId, this.metaKey.encrypt({ facts }));
-      this.shared.remember(res.blobId, { bytes, facts, routing: null });
-      this.shared.facts.set(res.blobId, facts);
+    if (own) {
+      this.shared.remember(res.blobId, { bytes: own.bytes, facts: own.facts, routing: null });
+      this.shared.facts.set(res.blobId, own.facts);
+      if (own.imap) this.shared.rememberMeta(res.blobId, own.imap);
     }
     // Committed (by the delivery path, or in APPEND's transaction); announced (EXISTS on every node) by the one delivery path.
     this.ctx.localDelivery.announce(res);

@@ -252,6 +252,13 @@ export interface Placement {
    * delivery retried after a crash never puts the same message twice in a mailbox.
    */
   deliveryKey: string;
+  /**
+   * The owner's encrypted metadata entry for these bytes (MailRepo.putMeta's `encrypted`), written
+   * in the commit's own transaction: IMAP APPEND records that the user stored the message himself
+   * with the message, so the OK waits for one durable commit and no crash leaves the message
+   * without it. Written for a duplicate delivery key too (the same facts, retried).
+   */
+  meta?: string;
 }
 
 export interface QueueRecipient {

@@ -3,7 +3,8 @@
  * process kills itself (SIGKILL: no handler, no flush, as the OOM killer or a power cut would) when
  * it reaches the crash point of that name. Tests use it to prove that a decision is all or nothing
  * (test/imap/store-transactions.test.ts kills a MOVE between its copy and its expunge). Without the
- * variable it is one comparison. Crash points: `move:copied`.
+ * variable it is one comparison. Crash points: `move:copied`, `append:committed` (an APPEND
+ * committed, not yet answered).
  */
 export function crashPoint(name: string): void {
   if (process.env['MEDGATE_TEST_CRASH_AT'] === name) process.kill(process.pid, 'SIGKILL');

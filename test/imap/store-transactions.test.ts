@@ -7,13 +7,17 @@
  *   change the message; the other must be told `[MODIFIED n]` and its keyword must not be set.
  * - A MOVE killed between its copy and its expunge (crash point `move:copied`, SIGKILL of the
  *   spawned gateway): after a restart the message is in exactly one mailbox.
+ * - An APPEND killed right after its commit (crash point `append:committed`): the copy's facts
+ *   (Placement.meta) were committed with it, and it is served byte for byte after restart.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
 import { SERVE_NODE_FLAGS } from '../../src/runtime/node-flags.js';
+import { openStore } from '../../src/store/index.js';
 import { CLI, prepareGateway, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
 import { PG_NOT_FOUND_BANNER, createTestDatabase, testPostgres } from '../helpers/postgres.js';
 
@@ -172,6 +176,46 @@ describe.each([
       await after.mailboxOpen('INBOX');
       await after.messageMove(String(last), 'Trash', { uid: true });
       expect({ inbox: await count(after, 'INBOX'), trash: await count(after, 'Trash') }).toEqual({ inbox: before.inbox - 1, trash: before.trash + 1 });
+    } finally {
+      await after.logout();
+    }
+  }, 180_000);
+
+  it.skipIf(skip)('an APPEND killed right after its commit left its copy with its facts: recorded in the same transaction, served as appended after restart', async () => {
+    await gw!.stop('SIGKILL').catch(() => undefined);
+    gw = await startServe(config, 90_000, { ...defaultLaunch(), env: { MEDGATE_TEST_CRASH_AT: 'append:committed' } });
+    const raw = message('brouillon interrompu');
+    const c = imap(gw);
+    await c.connect();
+    const exited = new Promise<void>((resolve) => gw!.child.once('exit', () => resolve()));
+    // No OK comes back: the gateway dies between the commit and the answer.
+    await expect(c.append('Drafts', raw)).rejects.toBeDefined();
+    await exited;
+    c.close();
+
+    // Through the store's own interface, the gateway down (SQLite's one writer gone).
+    const st = await openStore(loadConfig(config));
+    let blobId: string;
+    try {
+      const drafts = (await st.mail.getMailbox(PAUL, 'Drafts'))!;
+      const last = (await st.mail.listMessages(drafts.id)).at(-1)!;
+      expect(last).toBeDefined();
+      blobId = last.blobId;
+      // The own copy's facts are there with it: no crash point lies between the two.
+      expect(await st.mail.getMeta(PAUL, blobId)).toEqual(expect.any(String));
+    } finally {
+      await st.close();
+    }
+
+    gw = await startServe(config);
+    const after = imap(gw);
+    await after.connect();
+    try {
+      await after.mailboxOpen('Drafts');
+      const uid = (after.mailbox as { uidNext: number }).uidNext - 1;
+      const got = await after.fetchOne(String(uid), { source: true }, { uid: true });
+      // Byte for byte as appended (CRLF), no verdict above it: it is known to be the user's own copy.
+      expect(got && got.source?.equals(raw)).toBe(true);
     } finally {
       await after.logout();
     }

@@ -13,6 +13,9 @@ import { RecentBlobs } from './recent-blobs.js';
 import { retryConflicts } from './retry.js';
 import type { Runner } from './runner.js';
 
+/** A placement as the statement takes it: owner lower-cased, name canonical, flags joined. */
+type Wanted = { owner: string; name: string; flags: string; key: string; meta: string | null };
+
 const MESSAGE_COLUMNS = 'mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq';
 
 const UID_VALIDITY_CTE = `v AS (INSERT INTO settings (key, value) VALUES ('mailbox.uidvalidity', ($VNOW::bigint)::text)
@@ -147,7 +150,7 @@ export class PgMailRepo implements MailRepo {
     const external = isSealedFile(sealed);
     const { blobId, size } = blobKeyOf(sealed);
     const now = new Date().toISOString();
-    const wanted = placements.map((p) => ({ owner: p.owner.toLowerCase(), name: canonicalMailboxName(p.mailbox), flags: uniqueFlags(p.flags ?? []).join(' '), key: p.deliveryKey }));
+    const wanted = placements.map((p) => ({ owner: p.owner.toLowerCase(), name: canonicalMailboxName(p.mailbox), flags: uniqueFlags(p.flags ?? []).join(' '), key: p.deliveryKey, meta: p.meta ?? null }));
     // A mailbox named twice (never on the message path) is placed in a later round of its own.
     const rounds = PgMailRepo.rounds(wanted);
     if (!external && rounds.length <= 1) {
@@ -165,7 +168,7 @@ export class PgMailRepo implements MailRepo {
   }
 
   /** The transaction path of a commit, on the connection `c` (a transaction already open). */
-  private async commitIn(c: Runner, sealed: SealedBytes, wanted: Array<{ owner: string; name: string; flags: string; key: string }>, rounds: number[][],
+  private async commitIn(c: Runner, sealed: SealedBytes, wanted: Wanted[], rounds: number[][],
     o: { blobId: string; size: number; now: string; internalDate: Date; queue?: NewQueueItem | undefined }): Promise<CommittedDelivery> {
     const { blobId, size, now, internalDate, queue } = o;
     const external = isSealedFile(sealed);
@@ -217,7 +220,7 @@ export class PgMailRepo implements MailRepo {
    * mailbox is missing: then nothing was written, and the caller takes the transaction path, which
    * creates it.
    */
-  private async commitAtOnce(sealed: Buffer, wanted: Array<{ owner: string; name: string; flags: string; key: string }>,
+  private async commitAtOnce(sealed: Buffer, wanted: Wanted[],
     o: { blobId: string; size: number; now: string; internalDate: string; queue?: NewQueueItem | undefined }): Promise<CommittedDelivery | undefined> {
     const st = placementStatement({
       placements: wanted, blobId: o.blobId, size: o.size, now: o.now, internalDate: o.internalDate, chunks: splitChunks(sealed),
@@ -238,7 +241,7 @@ export class PgMailRepo implements MailRepo {
     return { blobId: o.blobId, placed: placed.filter((p) => p !== undefined), queued };
   }
 
-  private async place(c: Runner, idx: number[], wanted: Array<{ owner: string; name: string; flags: string; key: string }>,
+  private async place(c: Runner, idx: number[], wanted: Wanted[],
     o: { blobId: string; size: number; now: string; internalDate: string; chunks?: Buffer[] | undefined; queue?: NewQueueItem | undefined }): Promise<PlacementRow[]> {
     if (!idx.length && !o.chunks && !o.queue) return [];
     const st = placementStatement({
@@ -307,7 +310,7 @@ export class PgMailRepo implements MailRepo {
         return mb ? mailboxFrom(mb) : undefined;
       },
       commit: (sealed, placements, queue, internalDate = new Date()) => {
-        const wanted = placements.map((p) => ({ owner: p.owner.toLowerCase(), name: canonicalMailboxName(p.mailbox), flags: uniqueFlags(p.flags ?? []).join(' '), key: p.deliveryKey }));
+        const wanted = placements.map((p) => ({ owner: p.owner.toLowerCase(), name: canonicalMailboxName(p.mailbox), flags: uniqueFlags(p.flags ?? []).join(' '), key: p.deliveryKey, meta: p.meta ?? null }));
         return this.commitIn(c, sealed, wanted, PgMailRepo.rounds(wanted), {
           blobId: blobIdOf(sealed), size: sealed.length, now: new Date().toISOString(), internalDate, queue,
         });

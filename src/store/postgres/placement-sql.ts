@@ -16,7 +16,7 @@ export interface PlacementRow {
 
 export interface PlacementInput {
   /** Distinct mailboxes (owner lower-cased, name canonical). */
-  placements: Array<{ owner: string; name: string; flags: string; key: string }>;
+  placements: Array<{ owner: string; name: string; flags: string; key: string; meta?: string | null }>;
   blobId: string;
   size: number;
   now: string;
@@ -49,7 +49,8 @@ export function placementStatement(input: PlacementInput): { sql: string; params
   // The mailboxes first: the guard below, and the writes after it, refer to `mb`.
   if (ps.length) {
     ctes.push(`p AS (SELECT * FROM unnest(${$(ps.map((p) => p.owner), '::text[]')}, ${$(ps.map((p) => p.name), '::text[]')},
-      ${$(ps.map((p) => p.key), '::text[]')}, ${$(ps.map((p) => p.flags), '::text[]')}) WITH ORDINALITY AS p(owner, name, dkey, flags, ord))`);
+      ${$(ps.map((p) => p.key), '::text[]')}, ${$(ps.map((p) => p.flags), '::text[]')}, ${$(ps.map((p) => p.meta ?? null), '::text[]')})
+      WITH ORDINALITY AS p(owner, name, dkey, flags, meta, ord))`);
     ctes.push(`mb AS MATERIALIZED (SELECT m.id, m.owner, m.name, m.uid_next, m.highest_modseq FROM mailboxes m
       WHERE (m.owner, m.name) IN (SELECT owner, name FROM p) ORDER BY m.owner COLLATE "C", m.name COLLATE "C" FOR NO KEY UPDATE)`);
   }
@@ -83,6 +84,14 @@ export function placementStatement(input: PlacementInput): { sql: string; params
       FROM p JOIN mb ON mb.owner = p.owner AND mb.name = p.name WHERE ${guard} AND NOT EXISTS (SELECT 1 FROM dup WHERE dup.ord = p.ord)
       ON CONFLICT (mailbox_id, delivery_key) DO NOTHING RETURNING mailbox_id, uid, modseq)`);
     ctes.push(`up AS (UPDATE mailboxes m SET uid_next = ins.uid + 1, highest_modseq = ins.modseq FROM ins WHERE m.id = ins.mailbox_id)`);
+    // The owners' metadata entries (Placement.meta) in the same statement, so the same transaction:
+    // one per owner (ON CONFLICT may not touch a row twice in one statement).
+    if (ps.some((p) => p.meta != null)) {
+      ctes.push(`mm AS (INSERT INTO message_meta (owner, blob_id, data)
+        SELECT DISTINCT ON (p.owner) p.owner, ${blobId}, p.meta FROM p JOIN mb ON mb.owner = p.owner AND mb.name = p.name
+        WHERE ${guard} AND p.meta IS NOT NULL ORDER BY p.owner, p.ord
+        ON CONFLICT (owner, blob_id) DO UPDATE SET data = excluded.data)`);
+    }
     select = `SELECT p.ord::int AS ord, mb.id AS mailbox_id, mb.owner, mb.name, ins.uid AS new_uid, dup.uid AS dup_uid
       FROM p LEFT JOIN mb ON mb.owner = p.owner AND mb.name = p.name LEFT JOIN ins ON ins.mailbox_id = mb.id LEFT JOIN dup ON dup.ord = p.ord
       ORDER BY p.ord`;

@@ -140,6 +140,12 @@ export class SqliteMailRepo implements MailRepo {
       this.db.prepare('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(uid + 1, modseq, mb.id);
       placed.push({ owner: mb.owner, mailbox: mb.name, mailboxId: mb.id, uid, duplicate: false });
     }
+    // The owners' metadata entries (Placement.meta) in the same transaction as the message.
+    placements.forEach((p, i) => {
+      if (p.meta === undefined) return;
+      this.db.prepare('INSERT INTO message_meta (owner, blob_id, data) VALUES (?, ?, ?) ON CONFLICT (owner, blob_id) DO UPDATE SET data = excluded.data')
+        .run(placed[i]!.owner, blobId, p.meta);
+    });
     if (queue && queue.recipients.length) {
       const exists = this.db.prepare('SELECT 1 FROM queue_items WHERE id = ?').get(queue.id);
       if (!exists) {

@@ -184,4 +184,35 @@ contract('mailboxes and messages', (h, kind) => {
     expect(new Set(modseqs).size).toBe(modseqs.length);
     for (const m of await store.mail.listMessages(inbox.id)) expect(m.flags).toEqual([...flags].sort());
   });
+  it('records the owners\' metadata entries (Placement.meta) in the commit\'s transaction, or not at all', async () => {
+    const { store } = h();
+    await store.mail.ensureMailbox(A, 'INBOX');
+    // Every mailbox there (PostgreSQL: the one-statement commit), a mailbox made by the commit (its
+    // transaction path), the same owner twice in one commit, and another owner without an entry.
+    const atOnce = await store.mail.commit(Buffer.from('meta 1'), [{ owner: A, mailbox: 'INBOX', deliveryKey: 'm1', meta: 'enc-1' }]);
+    expect(await store.mail.getMeta(A, atOnce.blobId)).toBe('enc-1');
+    const made = await store.mail.commit(Buffer.from('meta 2'), [
+      { owner: 'Mixed@X.test', mailbox: 'Drafts', deliveryKey: 'm2', meta: 'enc-2' },
+      { owner: 'mixed@x.test', mailbox: 'Archive/2026', deliveryKey: 'm2b', meta: 'enc-2' },
+      { owner: B, mailbox: 'INBOX', deliveryKey: 'm2c' },
+    ]);
+    expect(made.placed.map((p) => p.duplicate)).toEqual([false, false, false]);
+    expect(await store.mail.getMeta('mixed@x.test', made.blobId)).toBe('enc-2');
+    expect(await store.mail.getMeta(B, made.blobId)).toBeUndefined();
+    // A delivery retried after a crash writes the same entry again (no error, one row).
+    const again = await store.mail.commit(Buffer.from('meta 1'), [{ owner: A, mailbox: 'INBOX', deliveryKey: 'm1', meta: 'enc-1' }]);
+    expect(again.placed[0]!.duplicate).toBe(true);
+    expect(await store.mail.getMeta(A, atOnce.blobId)).toBe('enc-1');
+    // Inside Store.write: committed with the transaction, gone with its rollback.
+    const inTx = await store.write(async (tx) => tx.mail.commit(Buffer.from('meta 3'), [{ owner: A, mailbox: 'INBOX', deliveryKey: 'm3', meta: 'enc-3' }]));
+    expect(await store.mail.getMeta(A, inTx.blobId)).toBe('enc-3');
+    let rolledBack: string | undefined;
+    await expect(store.write(async (tx) => {
+      rolledBack = (await tx.mail.commit(Buffer.from('meta 4'), [{ owner: A, mailbox: 'INBOX', deliveryKey: 'm4', meta: 'enc-4' }])).blobId;
+      throw new Error('decided otherwise');
+    })).rejects.toThrow('decided otherwise');
+    expect(rolledBack).toBeDefined();
+    expect(await store.mail.getMeta(A, rolledBack!)).toBeUndefined();
+    expect((await store.mail.listMessages((await store.mail.getMailbox(A, 'INBOX'))!.id)).map((m) => m.blobId)).toEqual([atOnce.blobId, inTx.blobId]);
+  });
 });
