@@ -18,7 +18,7 @@ const FULL: RoutingInput = {
   sender: { address: 'paul.demo@cabinet-antony.medgate.test', nationalId: null, professionCode: '10', professionLabel: 'Médecin', specialtyCode: 'SM54', role: 'treating' },
   recipients: ['claire.martin@cardio-sceaux.medgate.test', 'secretariat@cardio-sceaux.medgate.test'],
   documents: [
-    { part: '1', type: '11502-2', title: 'CR', author: { source: 'hprim', id: 'LABOBIO01', name: 'Laboratoire Bio-Test' } },
+    { part: '1', type: '11502-2', title: 'CR', author: { source: 'hprim', id: 'LABOBIO01', name: 'Laboratoire Bio-Test' }, writtenAs: 'replacement' },
     { part: '2', type: '18748-4' },
   ],
   mdnTo: 'paul.demo@cabinet-antony.medgate.test',

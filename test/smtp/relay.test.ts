@@ -182,7 +182,7 @@ describeOnStores('peer relay between two gateways (mutual TLS, sealed messages o
     const spoolDir = path.join(t.b.dir, 'data', 'spool');
     const firstPart = sealed.subarray(0, 1_200_000);
     const auditBefore = (await t.b.cli('audit', 'list', '--limit', '100000')).stdout.split('\n').filter((l) => l.includes('relay-routing-refused')).length;
-    const before = mailboxBlobs(t.b, CLAIRE).length;
+    const before = (await mailboxBlobs(t.b, CLAIRE)).length;
     const stream = Readable.from((async function* () {
       yield firstPart;
       // While the rest is still on its way, one bit of the routing header is changed on disk.
@@ -201,13 +201,13 @@ describeOnStores('peer relay between two gateways (mutual TLS, sealed messages o
     const r = await relaySend(t.b.relayPort, { cert: gatewayCert(t.a), from: PAUL, to: [CLAIRE], raw: stream, ca });
     // Judged on the block as received (valid), then refused when the changed spool fails its tag check.
     expect(r).toMatchObject({ ok: false, code: 451 });
-    expect(mailboxBlobs(t.b, CLAIRE).length).toBe(before);
+    expect((await mailboxBlobs(t.b, CLAIRE)).length).toBe(before);
     const auditAfter = (await t.b.cli('audit', 'list', '--limit', '100000')).stdout.split('\n').filter((l) => l.includes('relay-routing-refused')).length;
     expect(auditAfter).toBe(auditBefore);
     // The peer keeps the message and sends it again: delivered, and Claire reads it.
     const again = await relaySend(t.b.relayPort, { cert: gatewayCert(t.a), from: PAUL, to: [CLAIRE], raw: sealed, ca });
     expect(again).toMatchObject({ ok: true });
-    const after = mailboxBlobs(t.b, CLAIRE);
+    const after = (await mailboxBlobs(t.b, CLAIRE));
     expect(after.length).toBe(before + 1);
     expect(sha256(after[after.length - 1]!)).toBe(sha256(sealed));
   }, 90_000);
