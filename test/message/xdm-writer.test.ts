@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { classifyMessage } from '../../src/message/classify/index.js';
+import { classifyMessage, DOCUMENT_TYPES, type DocumentType } from '../../src/message/classify/index.js';
 import { extractZipEntry, listZipEntries, readXdm } from '../../src/message/identity/index.js';
 import { writeXdm } from '../../src/message/identity/xdm-writer.js';
 import type { ExtractionInput } from '../../src/message/parse.js';
@@ -37,7 +37,8 @@ describe('XDM writer', () => {
     const xdm = readXdm(inputWith(written.zip))!;
     expect(xdm.archive).toBe('IHE_XDM.ZIP');
     expect(xdm.entries).toHaveLength(2);
-    expect(xdm.entries[0]).toMatchObject({ mimeType: 'application/pdf', uri: 'DOC0001.PDF', title: 'Résultats', typeCode: { code: '11502-2' }, classCode: { code: '11502-2' } });
+    expect(xdm.entries[0]).toMatchObject({ mimeType: 'application/pdf', uri: 'DOC0001.PDF', title: 'Résultats', typeCode: { code: '11502-2', codingScheme: '2.16.840.1.113883.6.1' },
+      classCode: { code: '10', codingScheme: '1.2.250.1.213.1.1.4.1', displayName: 'Compte rendu' } });
     expect(xdm.patients).toHaveLength(1);
     expect(xdm.patients[0]).toEqual({ source: 'xdm', familyName: "D'ARTAGNAN", givenName: 'Charles', birthDate: '1961-12-31', sex: 'M',
       ins: { value: '161037512345653', oid: '1.2.250.1.213.1.4.10', kind: 'test' } });
@@ -52,6 +53,43 @@ describe('XDM writer', () => {
     expect(written.metadataXml).toContain('<rim:Value>Laboratoire Bio-Test Co</rim:Value>');
     expect(xdm.entries[1]!.title).toBe('NFS <urgent> & ionogramme');
     expect(written.typeCodes).toEqual(['11502-2', '11502-2']);
+  });
+
+  it('writes the CI-SIS class code (JDV_J06-XdsClassCode-CISIS, TRE_A03 OID 1.2.250.1.213.1.1.4.1) of each document type, read back per entry', () => {
+    // The table as the ANS publishes JDV_J06 (code and label), written out here so that a change of
+    // the writer's mapping fails this test instead of following it.
+    const expected: Record<DocumentType, [string, string, string]> = {
+      summary: ['11', 'Synthèse', '60591-5'],
+      'consultation-report': ['10', 'Compte rendu', '11488-4'],
+      'hospital-report': ['10', 'Compte rendu', '34133-9'],
+      'operative-report': ['10', 'Compte rendu', '11504-8'],
+      'exam-report': ['10', 'Compte rendu', '70004-7'],
+      'pathology-report': ['10', 'Compte rendu', '60568-3'],
+      biology: ['10', 'Compte rendu', '11502-2'],
+      imaging: ['31', 'Imagerie médicale', '18748-4'],
+      prescription: ['42', 'Prescription', '57833-6'],
+      certificate: ['52', 'Certificat, déclaration', '89601-9'],
+      letter: ['10', 'Compte rendu', '34109-9'],
+      other: ['10', 'Compte rendu', '34109-9'],
+    };
+    expect(Object.keys(expected).sort()).toEqual([...DOCUMENT_TYPES].sort());
+    const written = writeXdm({
+      patient: { familyName: 'MARTIN', givenName: 'Lucie', birthDate: '1985-03-07', sex: 'F' },
+      author: AUTHOR,
+      documents: DOCUMENT_TYPES.map((type) => ({ fileName: `${type}.pdf`, mimeType: 'application/pdf', content: Buffer.from(`%PDF-1.4 ${type}`), type, title: type })),
+    });
+    const xdm = readXdm(inputWith(written.zip))!;
+    expect(xdm.entries).toHaveLength(DOCUMENT_TYPES.length);
+    for (const entry of xdm.entries) {
+      const [code, displayName, loinc] = expected[entry.title as DocumentType];
+      expect({ title: entry.title, classCode: entry.classCode, typeCode: entry.typeCode?.code }).toEqual({
+        title: entry.title, classCode: { code, displayName, codingScheme: '1.2.250.1.213.1.1.4.1' }, typeCode: loinc,
+      });
+      expect(entry.typeCode?.codingScheme).toBe('2.16.840.1.113883.6.1');
+    }
+    // The classifier still goes by the LOINC type code, never by a class code: every type reads back
+    // as written, except `letter`, whose generic "Note" (34109-9) classify/ does not list (so `other`).
+    expect(classifyMessage({ input: inputWith(written.zip), xdm }).documents.map((d) => d.type)).toEqual([...DOCUMENT_TYPES].map((t) => (t === 'letter' ? 'other' : t)));
   });
 
   it('without an INS writes the traits only, which the reader takes as the patient', () => {
@@ -88,14 +126,18 @@ out = []
 for eo in root.iter(RIM + 'ExtrinsicObject'):
     slots = {s.get('name'): [v.text for v in s.iter(RIM + 'Value')] for s in eo.findall(RIM + 'Slot')}
     data = z.read('IHE_XDM/SUBSET01/' + slots['URI'][0])
-    types = [c.get('nodeRepresentation') for c in eo.findall(RIM + 'Classification') if c.get('classificationScheme') == 'urn:uuid:f0306f51-975f-434e-a61c-c59651d33983']
-    out.append({'uri': slots['URI'][0], 'hashOk': hashlib.sha1(data).hexdigest() == slots['hash'][0], 'sizeOk': str(len(data)) == slots['size'][0], 'type': types[0], 'pid5': [v for v in slots['sourcePatientInfo'] if v.startswith('PID-5')]})
+    def code(scheme):
+        c = [c for c in eo.findall(RIM + 'Classification') if c.get('classificationScheme') == scheme][0]
+        return c.get('nodeRepresentation') + '@' + [v.text for v in c.iter(RIM + 'Value')][0]
+    out.append({'uri': slots['URI'][0], 'hashOk': hashlib.sha1(data).hexdigest() == slots['hash'][0], 'sizeOk': str(len(data)) == slots['size'][0],
+                'type': code('urn:uuid:f0306f51-975f-434e-a61c-c59651d33983'), 'class': code('urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a'),
+                'pid5': [v for v in slots['sourcePatientInfo'] if v.startswith('PID-5')]})
 print(json.dumps(out))
 `;
       const out = JSON.parse(execFileSync('python3', ['-c', script, file], { encoding: 'utf8' })) as Array<Record<string, unknown>>;
       expect(out).toEqual([
-        { uri: 'DOC0001.PDF', hashOk: true, sizeOk: true, type: '18748-4', pid5: ['PID-5|MARTIN^Lucie^^^^^L'] },
-        { uri: 'DOC0002.TXT', hashOk: true, sizeOk: true, type: '11502-2', pid5: ['PID-5|MARTIN^Lucie^^^^^L'] },
+        { uri: 'DOC0001.PDF', hashOk: true, sizeOk: true, type: '18748-4@2.16.840.1.113883.6.1', class: '31@1.2.250.1.213.1.1.4.1', pid5: ['PID-5|MARTIN^Lucie^^^^^L'] },
+        { uri: 'DOC0002.TXT', hashOk: true, sizeOk: true, type: '11502-2@2.16.840.1.113883.6.1', class: '10@1.2.250.1.213.1.1.4.1', pid5: ['PID-5|MARTIN^Lucie^^^^^L'] },
       ]);
       expect(createHash('sha1').update(PDF).digest('hex')).toHaveLength(40);
     } finally {

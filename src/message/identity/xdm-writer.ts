@@ -6,9 +6,11 @@
  * its SHA-1 hash and size (XDS `hash` / `size` slots), beside the documents themselves, `INDEX.HTM`
  * and `README.TXT`. Its own reader (xdm.ts, xdm-metadata.ts) reads back what it writes.
  *
- * Codes: typeCode is the LOINC code of the document type (the codes classify/ reads, DOMAIN.md);
- * classCode carries the same LOINC code. The French CI-SIS class-code vocabulary (JDV_J06) is not
- * mapped: a receiver that files by classCode alone sees a LOINC code instead of a CI-SIS one.
+ * Codes: typeCode is the LOINC code of the document type (the codes classify/ reads, DOMAIN.md).
+ * classCode is the CI-SIS document class (CLASS_CODES below), coding scheme TRE_A03-ClasseDocument,
+ * OID 1.2.250.1.213.1.1.4.1, restricted to the values of JDV_J06-XdsClassCode-CISIS, the value set the
+ * CI-SIS binds classCode to "in the absence of further specifications" (DMP projects use JDV_J57,
+ * which lists the same classes).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { XMLBuilder } from 'fast-xml-parser';
@@ -54,6 +56,8 @@ export interface WrittenXdm {
 }
 
 const LOINC = '2.16.840.1.113883.6.1';
+/** TRE_A03-ClasseDocument (CI-SIS): the code system of JDV_J06-XdsClassCode-CISIS. */
+export const CISIS_CLASS_CODE_SYSTEM = '1.2.250.1.213.1.1.4.1';
 /** Document type → LOINC (the reverse of classify/'s mapping; `letter`/`other`: the generic "Note"). */
 export const TYPE_CODES: Record<DocumentType, { code: string; displayName: string }> = {
   'consultation-report': { code: '11488-4', displayName: 'Compte rendu de consultation' },
@@ -68,6 +72,44 @@ export const TYPE_CODES: Record<DocumentType, { code: string; displayName: strin
   summary: { code: '60591-5', displayName: 'Synthèse médicale' },
   letter: { code: '34109-9', displayName: 'Note' },
   other: { code: '34109-9', displayName: 'Note' },
+};
+
+/**
+ * The classes of JDV_J06-XdsClassCode-CISIS used here, code and label as the ANS publishes them.
+ * Source: ANS, Terminologies de Santé (IG v1.10.0), ValueSet JDV-J06-XdsClassCode-CISIS version
+ * 20230922120000 (OID 1.2.250.1.213.1.1.5.462, https://mos.esante.gouv.fr/NOS/JDV_J06-XdsClassCode-CISIS/FHIR/JDV-J06-XdsClassCode-CISIS),
+ * which also holds 43 Dispensation, 44 Plan de soins, 45 Traitement administré, 60 Données de
+ * remboursement, 90 Autres documents déposés par le patient, 95 Document de gestion, 99 Document
+ * technique (not written by medgate).
+ */
+const CISIS_CLASSES = {
+  report: { code: '10', displayName: 'Compte rendu' },
+  summary: { code: '11', displayName: 'Synthèse' },
+  imaging: { code: '31', displayName: 'Imagerie médicale' },
+  prescription: { code: '42', displayName: 'Prescription' },
+  certificate: { code: '52', displayName: 'Certificat, déclaration' },
+} as const;
+
+/**
+ * Document type → CI-SIS class. The ANS's own type → class table (ASS_X04-CorrespondanceType-Classe-CISIS)
+ * was not at hand: each type goes to the JDV_J06 class its label names (reports of every kind are
+ * "Compte rendu", the medical summary VSM is "Synthèse", imaging reports "Imagerie médicale").
+ * `letter`/`other` (LOINC 34109-9 "Note") have no class of their own in JDV_J06: they are filed as
+ * "Compte rendu", the class of the clinical documents a doctor writes about a patient.
+ */
+export const CLASS_CODES: Record<DocumentType, { code: string; displayName: string }> = {
+  'consultation-report': CISIS_CLASSES.report,
+  'hospital-report': CISIS_CLASSES.report,
+  'operative-report': CISIS_CLASSES.report,
+  biology: CISIS_CLASSES.report,
+  imaging: CISIS_CLASSES.imaging,
+  'exam-report': CISIS_CLASSES.report,
+  'pathology-report': CISIS_CLASSES.report,
+  certificate: CISIS_CLASSES.certificate,
+  prescription: CISIS_CLASSES.prescription,
+  summary: CISIS_CLASSES.summary,
+  letter: CISIS_CLASSES.report,
+  other: CISIS_CLASSES.report,
 };
 
 // ebXML / XDS identifiers (IHE ITI TF-3 §4.2.5).
@@ -129,10 +171,10 @@ function authorClassification(scheme: string, objectId: string, a: XdmAuthor): X
   return { '@_id': `urn:uuid:${randomUUID()}`, '@_classificationScheme': scheme, '@_classifiedObject': objectId, '@_nodeRepresentation': '', 'rim:Slot': slots };
 }
 
-function codeClassification(scheme: string, objectId: string, code: { code: string; displayName: string }): XmlNode {
+function codeClassification(scheme: string, objectId: string, code: { code: string; displayName: string }, codingScheme: string): XmlNode {
   return {
     '@_id': `urn:uuid:${randomUUID()}`, '@_classificationScheme': scheme, '@_classifiedObject': objectId, '@_nodeRepresentation': code.code,
-    'rim:Slot': [slot('codingScheme', LOINC)], 'rim:Name': named(code.displayName),
+    'rim:Slot': [slot('codingScheme', codingScheme)], 'rim:Name': named(code.displayName),
   };
 }
 
@@ -184,8 +226,8 @@ export function writeXdm(input: XdmWriteInput): WrittenXdm {
       'rim:Name': named((doc.title ?? doc.fileName).slice(0, 200)),
       'rim:Classification': [
         authorClassification(DOC_AUTHOR_SCHEME, id, input.author),
-        codeClassification(CLASS_CODE_SCHEME, id, code),
-        codeClassification(TYPE_CODE_SCHEME, id, code),
+        codeClassification(CLASS_CODE_SCHEME, id, CLASS_CODES[doc.type] ?? CLASS_CODES.other, CISIS_CLASS_CODE_SYSTEM),
+        codeClassification(TYPE_CODE_SCHEME, id, code, LOINC),
       ],
       'rim:ExternalIdentifier': externalIds,
     });
