@@ -44,8 +44,9 @@ describe('the message an MSSanté mailbox receives', () => {
 
     const parsed = await parseForExtraction(out);
     expect(parsed.subject).toBe('XDM/1.0/DDM+radiographie thoracique DUPONT Jean 30/01/1959');
-    expect(parsed.headers.get('x-mss-ins')).toBe('N');
-    expect(parsed.headers.get('x-mss-codecda')).toBe('18748-4');
+    // ECO.2.4.1–2 reserve both for an archive holding CDA documents; medgate's holds the PDF as it came.
+    expect(parsed.headers.has('x-mss-ins')).toBe(false);
+    expect(parsed.headers.has('x-mss-codecda')).toBe(false);
     expect(parsed.headers.get('message-id')).toBe('<mss-xdm-1@cabinet-antony.medgate.test>');
     expect(parsed.textBody).toContain('ci-joint le compte rendu');
     // The original is the first part, byte for byte.
@@ -67,27 +68,26 @@ describe('the message an MSSanté mailbox receives', () => {
     expect(extractPatientIdentity(parsed).patient).toMatchObject({ source: 'xdm', familyName: 'DUPONT' });
   });
 
-  it('a text-only letter becomes one text/plain document entry; an INS known gives X-MSS-INS: O', async () => {
+  it('a text-only letter becomes one text/plain document entry; an INS known goes into the metadata (not into X-MSS-INS, which is for CDA content)', async () => {
     const raw = Buffer.from(fs.readFileSync(path.join(import.meta.dirname, '..', 'e2e', 'fixtures', 'subject-tag-outlook.eml')));
     const facts = await factsOf(raw);
     const withIns = { ...facts, patient: { ...facts.patient!, ins: { value: '161037512345653', oid: '1.2.250.1.213.1.4.10', kind: 'test' as const } } };
     const out = await buildMssanteMessage({ raw, facts: withIns, sender: PAUL });
     const parsed = await parseForExtraction(out);
-    expect(parsed.headers.get('x-mss-ins')).toBe('O');
+    expect(parsed.headers.has('x-mss-ins')).toBe(false);
     expect(parsed.subject).toMatch(/^XDM\/1\.0\/DDM\+demande d'avis cardiologique DUPONT Jean 30\/01\/1959$/);
     const xdm = readXdm(parsed)!;
     expect(xdm.entries).toEqual([expect.objectContaining({ mimeType: 'text/plain', uri: 'DOC0001.TXT' })]);
     expect(xdm.patients).toEqual([{ source: 'xdm', familyName: 'DUPONT', givenName: 'Jean', birthDate: '1959-01-30', ins: { value: '161037512345653', oid: '1.2.250.1.213.1.4.10', kind: 'test' } }]);
   });
 
-  it('a message that already carries IHE_XDM.ZIP goes as written, with X-MSS-INS added', async () => {
+  it('a message that already carries IHE_XDM.ZIP goes as written, byte for byte', async () => {
     const zip = writeXdm({ patient: { familyName: 'MARTIN', givenName: 'Lucie', birthDate: '1985-03-07' }, author: PAUL,
       documents: [{ fileName: 'a.txt', mimeType: 'text/plain', content: Buffer.from('x'), type: 'letter' }] }).zip;
     const raw = await new MailComposer({ from: PAUL.address, to: 'x@labo-biotest.medgate.test', subject: 'Courrier', text: 'x',
       attachments: [{ filename: 'IHE_XDM.ZIP', content: zip, contentType: 'application/zip' }] }).compile().build();
     const out = await buildMssanteMessage({ raw, facts: await factsOf(raw), sender: PAUL });
-    expect(out.subarray(out.length - raw.length)).toEqual(raw);
-    expect(out.toString('utf8', 0, out.length - raw.length)).toBe('X-MSS-INS: N\r\n');
+    expect(out).toEqual(raw);
   });
 
   it('without an identified patient the message goes as written', async () => {

@@ -4,17 +4,20 @@
  * identified the patient and the message has no IHE_XDM.ZIP, it adds one (xdm-writer.ts) with one
  * entry per document (each attachment, or the text when there is none), the author from the
  * directory and the codes of the document types it classified. It also sets MSSanté's subject
- * convention `XDM/1.0/DDM+<label> <NOM> <prénom> <JJ/MM/AAAA>` and the headers `X-MSS-INS`
- * (`O` when an INS is in the metadata, `N` otherwise) and `X-MSS-CODECDA` (the LOINC type codes).
+ * convention `XDM/1.0/DDM+<label> <NOM> <prénom> <JJ/MM/AAAA>`. It writes no `X-MSS-INS` nor
+ * `X-MSS-CODECDA`: the Référentiel socle MSSanté #2 (ECO.2.4.1–2) reserves both for an archive that
+ * holds CDA documents (the CDA header's codes; `O` only for a qualified INS), and medgate's archive
+ * holds the documents as they came (PDF, text). A sender's own X-MSS-* fields are not carried over
+ * into a message medgate rewrote: they described another message.
  *
  * The original is kept byte for byte: it becomes the first part of a multipart/mixed whose second
  * part is the archive (nodemailer's MimeNode builds it); its header fields move to the new top level
  * unchanged, except the Content-* fields, which stay with the original part, and the Subject.
  * Without an identified patient the message goes as written (no XDM can name nobody); with an
- * archive already there, as written plus an `X-MSS-INS` if it has none.
+ * archive already there, as written (its writer set the X-MSS-* fields its CDA content calls for).
  */
 import MimeNode from 'nodemailer/lib/mime-node/index.js';
-import { findField, listFieldSpans, splitHeaderBlock } from '../../crypto/seal/header-block.js';
+import { listFieldSpans, splitHeaderBlock } from '../../crypto/seal/header-block.js';
 import type { DocumentType } from '../../message/classify/index.js';
 import { readXdm } from '../../message/identity/index.js';
 import { TYPE_CODES, writeXdm, type XdmDocumentInput } from '../../message/identity/xdm-writer.js';
@@ -58,7 +61,7 @@ export async function buildMssanteMessage(o: MssanteMessageInput): Promise<Buffe
   const patient = o.facts.patient;
   if (!patient) return o.raw;
   const input = await parseForExtraction(o.raw);
-  if (readXdm(input)) return withHeaders(o.raw, header, { 'X-MSS-INS': patient.ins ? 'O' : 'N' });
+  if (readXdm(input)) return o.raw;
   const documents = documentsOf(input, o.facts);
   const xdm = writeXdm({ patient, author: o.sender, documents, ...(o.now ? { time: o.now } : {}) });
 
@@ -75,19 +78,9 @@ export async function buildMssanteMessage(o: MssanteMessageInput): Promise<Buffe
     else root.addHeader(span.name, { prepared: true, value: field.slice(field.indexOf(':') + 1).replace(/^[ \t]+/, '') } as unknown as string);
   }
   root.setHeader('Subject', `XDM/1.0/DDM+${labelOf(input.subject, o.facts.documentType)} ${patient.familyName} ${patient.givenName} ${frenchDate(patient.birthDate)}`);
-  root.setHeader('X-MSS-INS', patient.ins ? 'O' : 'N');
-  root.setHeader('X-MSS-CODECDA', [...new Set(xdm.typeCodes)].join(','));
   original.setRaw(Buffer.concat([Buffer.from(contentFields.map((f) => `${f}\r\n`).join(''), 'utf8'), Buffer.from('\r\n'), body]));
   root.createChild('application/zip', { filename: 'IHE_XDM.ZIP' })
     .setHeader('Content-Disposition', 'attachment')
     .setContent(xdm.zip);
   return root.build();
-}
-
-/** The message with the given header fields added at the top when it does not have them. */
-function withHeaders(raw: Buffer, header: Buffer, fields: Record<string, string>): Buffer {
-  const spans = listFieldSpans(header);
-  const missing = Object.entries(fields).filter(([k]) => !findField(header, k, spans));
-  if (!missing.length) return raw;
-  return Buffer.concat([Buffer.from(missing.map(([k, v]) => `${k}: ${v}\r\n`).join(''), 'utf8'), raw]);
 }
