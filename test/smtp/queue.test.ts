@@ -78,19 +78,23 @@ describeOnStores('outbound queue: retries, delivery once, delay notices and non-
 
   it('peer down → retries with backoff → peer up → delivered exactly once', async () => {
     const id = await submit(t, 'Retry me');
+    // `queue list` runs (a process start) while the retries go on: B is down, the item stays pending.
+    await waitFor(async () => (await queueRows(t.a)).find((r) => r.queue_id === id && r.attempts >= 1), 15_000, 'a failed attempt');
+    const listing = t.a.cli('queue', 'list');
     await waitFor(async () => (await queueRows(t.a)).find((r) => r.queue_id === id && r.attempts >= 3), 15_000, 'three failed attempts');
     const pending = (await queueRows(t.a)).find((r) => r.queue_id === id)!;
     expect(pending.status).toBe('pending');
     expect(pending.last_error).toMatch(/ECONNREFUSED|connect/i);
-    const list = await t.a.cli('queue', 'list');
+    const list = await listing;
     expect(list.stdout).toContain(id);
     expect(list.stdout).toMatch(new RegExp(`${CLAIRE}\\s+pending\\s+attempts \\d+\\s+next \\S+\\s+last error: `));
 
     await serve(t.b);
     await waitFor(async () => (await queueRows(t.a)).find((r) => r.queue_id === id && r.status === 'delivered'), 20_000, 'delivery');
+    const listingAll = t.a.cli('queue', 'list', '--json', '--all'); // starts while we wait
     await new Promise((r) => setTimeout(r, 1000)); // more polls must not deliver again
     expect((await mailboxBlobs(t.b, CLAIRE))).toHaveLength(1);
-    const json = JSON.parse((await t.a.cli('queue', 'list', '--json', '--all')).stdout) as Array<{ id: string; recipients: Array<{ status: string; attempts: number }> }>;
+    const json = JSON.parse((await listingAll).stdout) as Array<{ id: string; recipients: Array<{ status: string; attempts: number }> }>;
     expect(json.find((i) => i.id === id)!.recipients[0]).toMatchObject({ status: 'delivered' });
     // No report was due: NOTIFY absent means FAILURE,DELAY, and neither happened.
     expect((await mailboxBlobs(t.a, PAUL, 'INBOX'))).toHaveLength(0);
