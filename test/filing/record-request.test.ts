@@ -254,8 +254,8 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
       } finally {
         await peer.dispose();
       }
-      await must(cli('directory', 'whitelist', 'import', path.join(DEMO_SAMPLES, 'liste-blanche.xml')), 'whitelist');
-      await must(cli('directory', 'peer', 'import', exported), 'peer import');
+      // Independent imports (each in its own write transaction; SQLite's busy timeout orders them): at once.
+      await Promise.all([must(cli('directory', 'whitelist', 'import', path.join(DEMO_SAMPLES, 'liste-blanche.xml')), 'whitelist'), must(cli('directory', 'peer', 'import', exported), 'peer import')]);
 
       const r = await must(send('--to', CLAIRE, '--access-code', accessCode, '--document', summaryDoc, '--json'), 'send to peer');
       expect(JSON.parse(r.stdout)).toMatchObject({ basis: 'access-code', messages: 1, delivery: 'queued' });
