@@ -18,7 +18,10 @@ import { openStore } from '../../dist/store/index.js';
 import { armoredPayload } from '../../src/crypto/seal/sealed-message.js';
 import { dearmorMessage } from '../../src/crypto/seal/radix64.js';
 import { contentPacketOf, splitSessionKeyPackets } from '../../src/filing/rewrap.js';
-import { DEMO_SAMPLES, runCli, startServe, tempDir, writeGatewayConfig, type CliResult, type ServeProcess } from '../helpers/gateway.js';
+import { ensureFilingKey } from '../../dist/crypto/gateway-keys.js';
+import { ensurePostmaster } from '../../dist/mailbox/postmaster.js';
+import { DEMO_SAMPLES, runCli, startServe, tempDir, type CliResult, type ServeProcess } from '../helpers/gateway.js';
+import { prepareForServe, prepareGatewayData } from '../helpers/in-process-gateway.js';
 
 const DOMAIN = 'cabinet-antony.medgate.test';
 const PAUL = `paul.demo@${DOMAIN}`;
@@ -49,8 +52,10 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
   let summaryDoc: string;
   const cli = (...args: string[]) => runCli([...args, '--config', config]);
   const send = (...args: string[]) => cli('patients', 'send', patientId, '--rmp', RMP, '--password', PW[RMP]!, ...args);
+  // What `medgate audit list` prints (it prints these records as JSON lines), read through the store.
   const audit = async (): Promise<AuditRecord[]> =>
-    (await must(cli('audit', 'list', '--limit', '100000'), 'audit')).stdout.trim().split('\n').map((l) => JSON.parse(l) as AuditRecord);
+    (await store.audit.list(1, 100_000)).map((r) => JSON.parse(JSON.stringify(r)) as AuditRecord);
+  let dispose: () => Promise<void> = async () => undefined;
 
   async function submit(raw: Buffer): Promise<void> {
     const t = nodemailer.createTransport({
@@ -98,18 +103,20 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
 
   beforeAll(async () => {
     dir = tempDir('medgate-record-request-');
-    config = writeGatewayConfig(dir, { domain: DOMAIN });
-    await must(cli('pki', 'init'), 'pki init');
-    await must(cli('init'), 'init');
-    await must(cli('directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')), 'directory import');
-    // Independent accounts, added at once: each is a CLI process that mostly loads.
-    await Promise.all([
-      must(cli('user', 'add', PAUL, '--kind', 'person', '--rpps', '10100000017', '--password', PW[PAUL]!), 'add paul'),
-      must(cli('user', 'add', JL, '--kind', 'person', '--rpps', '10100000041', '--password', PW[JL]!), 'add jl'),
-      must(cli('user', 'add', URG, '--kind', 'person', '--rpps', '10100000066', '--password', PW[URG]!), 'add urgences'),
-      must(cli('user', 'add', RMP, '--kind', 'rmp', '--password', PW[RMP]!), 'add rmp'),
-    ]);
-    caPem = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
+    // `medgate pki init`, `init`, `directory import` and the four `user add` (no whitelist yet: the
+    // peer test imports it), through the services those commands call rather than seven CLI processes.
+    const prepared = await prepareForServe({
+      store: 'sqlite', dir, domain: DOMAIN, whitelist: false,
+      accounts: [
+        { address: PAUL, kind: 'person', rpps: '10100000017', password: PW[PAUL]! },
+        { address: JL, kind: 'person', rpps: '10100000041', password: PW[JL]! },
+        { address: URG, kind: 'person', rpps: '10100000066', password: PW[URG]! },
+        { address: RMP, kind: 'rmp', password: PW[RMP]! },
+      ],
+    });
+    config = prepared.configFile;
+    dispose = prepared.dispose;
+    caPem = fs.readFileSync(prepared.caFile, 'utf8');
     serve = await startServe(config);
     const loaded = loadConfig(config);
     store = await openStore(loaded, { nodeId: 'record-request-reader' });
@@ -129,6 +136,7 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
   afterAll(async () => {
     await store?.close();
     await serve?.stop();
+    await dispose();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -197,10 +205,10 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
   }, 60_000);
 
   it('an emergency request without code is sent, flagged in the audit trail and listed for justification; its reason is stored encrypted', async () => {
-    const usage = await send('--to', URG, '--emergency');
-    expect(usage.stderr).toMatch(/needs --reason/);
     const reason = 'Patient inconscient aux urgences, antecedents inconnus';
-    const r = await must(send('--to', URG, '--emergency', '--reason', reason), 'emergency');
+    // The usage error is refused before any request is made: the two commands run at once.
+    const [usage, r] = await Promise.all([send('--to', URG, '--emergency'), must(send('--to', URG, '--emergency', '--reason', reason), 'emergency')]);
+    expect(usage.stderr).toMatch(/needs --reason/);
     expect(r.stdout).toMatch(/\(emergency\): 2 sealed item\(s\), 2 document\(s\) delivered to urgences@/);
     expect(await inbox(URG)).toHaveLength(2);
 
@@ -212,9 +220,10 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
     expect(auditText).not.toContain('inconscient');
     expect(auditText).not.toMatch(/DUPONT|1959-01-30/);
 
-    const listed = JSON.parse((await must(cli('patients', 'emergencies', '--json'), 'emergencies')).stdout) as Array<{ doctor: string; patientId: string; outcome: string; reason: string }>;
+    const [listedJson, listedText] = await Promise.all([must(cli('patients', 'emergencies', '--json'), 'emergencies'), must(cli('patients', 'emergencies'), 'emergencies text')]);
+    const listed = JSON.parse(listedJson.stdout) as Array<{ doctor: string; patientId: string; outcome: string; reason: string }>;
     expect(listed).toEqual([expect.objectContaining({ doctor: URG, patientId, outcome: 'sent', reason })]);
-    expect((await must(cli('patients', 'emergencies'), 'emergencies text')).stdout).toMatch(/urgences@.*sent.*reason: Patient inconscient/);
+    expect(listedText.stdout).toMatch(/urgences@.*sent.*reason: Patient inconscient/);
     const rows = await store.filing.listRequests('emergency');
     expect(rows).toHaveLength(1);
     expect(rows[0]!.reasonEnc).toMatch(/^v1:/);
@@ -229,16 +238,24 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
 
     const peerDir = tempDir('medgate-record-peer-');
     try {
-      const peerConfig = writeGatewayConfig(peerDir, { domain: 'cardio-sceaux.medgate.test' });
-      const pcli = (...args: string[]) => runCli([...args, '--config', peerConfig]);
-      await must(pcli('pki', 'init'), 'peer pki');
-      await must(pcli('init'), 'peer init');
-      await must(pcli('directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')), 'peer directory');
-      await must(pcli('user', 'add', CLAIRE, '--kind', 'person', '--rpps', '10100000025', '--password', 'claire password 12'), 'add claire');
+      // The peer (its own CA) set up as `pki init`, `init`, `directory import`, `user add` and
+      // `directory export` would, through their services: this test is about the sending side.
+      const peer = await prepareGatewayData({
+        store: 'sqlite', dir: peerDir, domain: 'cardio-sceaux.medgate.test', whitelist: false,
+        accounts: [{ address: CLAIRE, kind: 'person', rpps: '10100000025', password: 'claire password 12' }],
+      });
       const exported = path.join(peerDir, 'peer-directory.json');
-      await must(pcli('directory', 'export', '--out', exported), 'peer export');
-      await must(cli('directory', 'whitelist', 'import', path.join(DEMO_SAMPLES, 'liste-blanche.xml')), 'whitelist');
-      await must(cli('directory', 'peer', 'import', exported), 'peer import');
+      try {
+        const keysDir = peer.config.keysDir ?? peer.config.dataDir;
+        const filing = await ensureFilingKey(keysDir, peer.config.domain);
+        await ensurePostmaster(peer.ctx as never);
+        const certFile = path.join(keysDir, 'tls', 'gateway.crt.pem');
+        fs.writeFileSync(exported, await peer.ctx.directory.exportLocal({ filingKeyArmored: filing.publicKeyArmored, gatewayCertificatePem: fs.readFileSync(certFile, 'utf8') }));
+      } finally {
+        await peer.dispose();
+      }
+      // Independent imports (each in its own write transaction; SQLite's busy timeout orders them): at once.
+      await Promise.all([must(cli('directory', 'whitelist', 'import', path.join(DEMO_SAMPLES, 'liste-blanche.xml')), 'whitelist'), must(cli('directory', 'peer', 'import', exported), 'peer import')]);
 
       const r = await must(send('--to', CLAIRE, '--access-code', accessCode, '--document', summaryDoc, '--json'), 'send to peer');
       expect(JSON.parse(r.stdout)).toMatchObject({ basis: 'access-code', messages: 1, delivery: 'queued' });
@@ -254,14 +271,14 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
   }, 90_000);
 
   it('the treating doctor asks without a code and gets one document', async () => {
-    const r = await must(send('--to', PAUL, '--document', summaryDoc, '--json'), 'treating');
+    // The unknown document is refused without sending anything: the two requests run at once.
+    const [r, unknownDoc] = await Promise.all([must(send('--to', PAUL, '--document', summaryDoc, '--json'), 'treating'), send('--to', PAUL, '--document', 'no-such-document')]);
     expect(JSON.parse(r.stdout)).toMatchObject({ basis: 'treating', documents: 1, messages: 1 });
+    expect(unknownDoc.stderr).toMatch(/FILING_DOCUMENT_NOT_FOUND/);
     const mail = await inbox(PAUL);
     expect(mail).toHaveLength(1);
     expect(mail[0]!.subject).toBe('Synthèse médicale DUPONT');
     expect(mail[0]!.source).toMatch(/^X-Medgate-Signature: valid; signer=paul\.demo@/m);
-    const unknownDoc = await send('--to', PAUL, '--document', 'no-such-document');
-    expect(unknownDoc.stderr).toMatch(/FILING_DOCUMENT_NOT_FOUND/);
     const requests = await store.filing.listRequests();
     expect(requests.filter((q) => q.outcome === 'sent').map((q) => q.basis)).toEqual(['access-code', 'emergency', 'access-code', 'treating']);
   }, 60_000);

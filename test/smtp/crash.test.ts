@@ -26,7 +26,9 @@ describe('crash: kill -9 while a few hundred messages are being submitted', () =
   let t: TwoGateways;
 
   beforeAll(async () => {
-    t = await setupTwoGateways({ extraUsers: { a: [[JL, '10100000041']] }, queue: { pollMs: 50, retryBaseSeconds: 0.2, retryMaxSeconds: 1 } });
+    // A short lease: the items the killed process had claimed are taken over on restart once it
+    // runs out (the 60 s default was most of this test's time, spent waiting).
+    t = await setupTwoGateways({ extraUsers: { a: [[JL, '10100000041']] }, queue: { pollMs: 50, retryBaseSeconds: 0.2, retryMaxSeconds: 1, leaseSeconds: 3 } });
     await Promise.all([serve(t.a), serve(t.b)]);
   }, 150_000);
   afterAll(async () => { await t?.cleanup(); });
