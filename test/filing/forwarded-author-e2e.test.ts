@@ -16,7 +16,8 @@ import path from 'node:path';
 import nodemailer from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_SAMPLES, runCli, startServe, tempDir, writeGatewayConfig, type CliResult, type ServeProcess } from '../helpers/gateway.js';
+import { runCli, startServe, tempDir, type CliResult, type ServeProcess } from '../helpers/gateway.js';
+import { prepareGatewayData } from '../helpers/in-process-gateway.js';
 
 const DOMAIN = 'cabinet-antony.medgate.test';
 const PAUL = `paul.demo@${DOMAIN}`;
@@ -45,7 +46,8 @@ describe('a forwarded signed message: its signer is the author', () => {
   let config: string;
   let serve: ServeProcess;
   let caPem: string;
-  const certs = (): string => path.join(dir, 'user-certs');
+  /** Where the accounts' certificates and keys were written, as `user add --cert-out` writes them. */
+  const certs = (): string => path.join(dir, 'client-certs');
   const cli = (...args: string[]) => runCli([...args, '--config', config]);
 
   /** What the lab's (or the cardiologist's) mail client sends: signed with OpenSSL, detached (multipart/signed). */
@@ -89,17 +91,26 @@ describe('a forwarded signed message: its signer is the author', () => {
 
   beforeAll(async () => {
     dir = tempDir('medgate-forwarded-author-');
-    config = writeGatewayConfig(dir, { domain: DOMAIN });
-    await must(cli('pki', 'init'), 'pki init');
-    await must(cli('init'), 'init');
-    await must(cli('directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')), 'directory import');
-    await must(cli('user', 'add', PAUL, '--kind', 'person', '--rpps', '10100000017', '--password', PW[PAUL]!), 'add paul');
-    await must(cli('user', 'add', RMP, '--kind', 'rmp', '--password', PW[RMP]!), 'add rmp');
-    await must(cli('user', 'add', LABO, '--kind', 'person', '--rpps', '10100000033', '--password', PW[LABO]!, '--cert-out', certs()), 'add labo');
-    await must(cli('user', 'add', CARDIO, '--kind', 'person', '--rpps', '10100000025', '--password', PW[CARDIO]!, '--cert-out', certs()), 'add cardio');
-    await must(cli('user', 'add', GONE, '--kind', 'person', '--rpps', '10100000033', '--password', PW[GONE]!, '--cert-out', certs()), 'add gone');
-    // Left the directory (suspended): his signature still verifies against the PKI, not against the directory.
-    await must(cli('user', 'disable', GONE), 'disable gone');
+    // Set up as `medgate init`, the directory import, `user add --cert-out` and `user disable` would,
+    // through the services those commands call (one process start instead of ten); then served by a
+    // real `medgate serve`.
+    const prepared = await prepareGatewayData({
+      store: 'sqlite', dir, domain: DOMAIN, whitelist: false,
+      accounts: [
+        { address: PAUL, kind: 'person', rpps: '10100000017', password: PW[PAUL]! },
+        { address: RMP, kind: 'rmp', password: PW[RMP]! },
+        { address: LABO, kind: 'person', rpps: '10100000033', password: PW[LABO]! },
+        { address: CARDIO, kind: 'person', rpps: '10100000025', password: PW[CARDIO]! },
+        { address: GONE, kind: 'person', rpps: '10100000033', password: PW[GONE]! },
+      ],
+    });
+    try {
+      // Left the directory (suspended): his signature still verifies against the PKI, not against the directory.
+      await prepared.ctx.accounts.setDisabled(GONE, true);
+    } finally {
+      await prepared.closeContext();
+    }
+    config = prepared.configFile;
     caPem = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
     serve = await startServe(config);
   }, 120_000);

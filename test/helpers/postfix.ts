@@ -73,6 +73,8 @@ export interface PostfixOptions {
   relayhost?: string;
   /** Other domains its smtpd accepts mail for, to pass on to `relayhost` (a lab's software submitting to its operator). */
   relayDomains?: string[];
+  /** smtpd's port, when the caller needs it before Postfix runs (e.g. to start a gateway routed to it meanwhile); a free one otherwise. */
+  port?: number;
 }
 
 export interface PostfixInstance {
@@ -224,7 +226,7 @@ export async function startPostfix(o: PostfixOptions): Promise<PostfixInstance> 
   fs.writeFileSync(path.join(etc, 'ca.pem'), ca.certPem);
   fs.writeFileSync(path.join(etc, 'vmailbox'), o.mailboxes.map((m) => `${m}@${o.domain} ${o.domain}/${m}/\n`).join(''));
   fs.writeFileSync(path.join(etc, 'revoked-ccerts'), '');
-  const port = await freePort();
+  const port = o.port ?? await freePort();
   fs.writeFileSync(path.join(etc, 'main.cf'), mainCf({ dir, domain: o.domain, ...(o.relayhost ? { relayhost: o.relayhost } : {}), ...(o.relayDomains ? { relayDomains: o.relayDomains } : {}) }));
   fs.writeFileSync(path.join(etc, 'master.cf'), masterCf(port));
   // Creates the queue's subdirectories with Postfix's own ownership and modes, then starts.
