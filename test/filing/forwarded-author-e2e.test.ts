@@ -172,34 +172,41 @@ describe('a forwarded signed message: its signer is the author', () => {
     expect(cardio.author).toEqual({ status: 'unverified', via: 'forwarded', name: CARDIO });
     expect(cardio.authorMark).toBe(`transmitted by ${PAUL}, author not verified (names ${CARDIO})`);
 
-    const text = (await must(cli('patients', 'show', patient!.id), 'show text')).stdout;
-    expect(text).toContain("(verified from the forwarded message's signature)");
-    expect(text).toContain(`transmitted by ${PAUL}, author not verified (names ${CARDIO})`);
-
-    // The routing header the record server reads over IMAP carries the claims (verified there by the filing store).
-    const out = path.join(dir, 'rmp-tree');
-    await must(runCli(['rmp', 'pull', '--host', '127.0.0.1', '--port', String(serve.ports.imap), '--user', RMP, '--password', PW[RMP]!,
-      '--out', out, '--ca', path.join(dir, 'certs', 'ca.pem')]), 'rmp pull');
-    const emls = fs.readdirSync(out, { recursive: true }).map(String).filter((f) => f.endsWith('.eml')).map((f) => fs.readFileSync(path.join(out, f), 'latin1'));
-    const fields = (name: string) => emls.flatMap((e) => [...new RegExp(`^${name}: (\\S+)\\r?$`, 'm').exec(e)?.slice(1) ?? []])
-      .flatMap((b64) => JSON.parse(Buffer.from(b64, 'base64').toString('utf8')) as Array<Record<string, unknown>>);
-    expect(fields('X-Medgate-Route-Documents')).toContainEqual({ part: 'CR-biologie.eml', type: 'biology', title: 'Compte rendu de biologie', author: { source: 'smime', id: LABO } });
-    expect(fields('X-Medgate-Route-Authors')).toContainEqual({ part: 'CR-biologie.eml', mark: `transmitted by ${PAUL}, author claimed: ${LABO} (smime), not verified by these fields` });
-    expect(fields('X-Medgate-Route-Authors')).toContainEqual({ part: 'cardio.eml', mark: `transmitted by ${PAUL}, author claimed: ${CARDIO} (forwarded), not verified by these fields` });
-
-    // The export: export.xml marks, and the forwarded message itself, byte for byte, in the portable export.
-    const pwFile = path.join(dir, 'rmp.password');
-    fs.writeFileSync(pwFile, PW[RMP]!, { mode: 0o600 });
-    const exp = path.join(dir, 'export');
-    await must(cli('patients', 'export', '--all', '--out', exp, '--portable', '--record-server', RMP, '--record-server-password-file', pwFile, '--write-clear-files'), 'export');
-    const folder = path.join(exp, fs.readdirSync(exp)[0]!);
-    const xml = fs.readFileSync(path.join(folder, 'export.xml'), 'utf8');
-    expect(xml).toContain(`<author status="verified" address="${LABO}" via="smime" name="Anne BIOLOGISTE">author: Anne BIOLOGISTE &lt;${LABO}&gt; (verified from the forwarded message&apos;s signature), transmitted by ${PAUL}</author>`);
-    expect(xml).toContain(`<author status="unverified" via="forwarded" name="${CARDIO}">transmitted by ${PAUL}, author not verified (names ${CARDIO})</author>`);
-    expect(xml).toContain(`<author status="unverified" via="smime" name="${GONE}">transmitted by ${PAUL}, author not verified (names ${GONE})</author>`);
-    const original = new RegExp(`<document [^>]*part="CR-biologie\\.eml"[^>]*original="([^"]+)"`).exec(xml)?.[1];
-    expect(original).toMatch(/^documents\/\d{4}-\d{2}-\d{2}_biology_Compte-rendu-de-biologie\.eml$/);
-    expect(fs.readFileSync(path.join(folder, original!)).toString('latin1').replace(/\r\n/g, '\n')).toBe(labReport.toString('latin1').replace(/\r\n/g, '\n'));
+    // Three readers of what was filed, independent of each other (none changes what another reads): run at once.
+    await Promise.all([
+      (async () => {
+        const text = (await must(cli('patients', 'show', patient!.id), 'show text')).stdout;
+        expect(text).toContain("(verified from the forwarded message's signature)");
+        expect(text).toContain(`transmitted by ${PAUL}, author not verified (names ${CARDIO})`);
+      })(),
+      (async () => {
+        // The routing header the record server reads over IMAP carries the claims (verified there by the filing store).
+        const out = path.join(dir, 'rmp-tree');
+        await must(runCli(['rmp', 'pull', '--host', '127.0.0.1', '--port', String(serve.ports.imap), '--user', RMP, '--password', PW[RMP]!,
+          '--out', out, '--ca', path.join(dir, 'certs', 'ca.pem')]), 'rmp pull');
+        const emls = fs.readdirSync(out, { recursive: true }).map(String).filter((f) => f.endsWith('.eml')).map((f) => fs.readFileSync(path.join(out, f), 'latin1'));
+        const fields = (name: string) => emls.flatMap((e) => [...new RegExp(`^${name}: (\\S+)\\r?$`, 'm').exec(e)?.slice(1) ?? []])
+          .flatMap((b64) => JSON.parse(Buffer.from(b64, 'base64').toString('utf8')) as Array<Record<string, unknown>>);
+        expect(fields('X-Medgate-Route-Documents')).toContainEqual({ part: 'CR-biologie.eml', type: 'biology', title: 'Compte rendu de biologie', author: { source: 'smime', id: LABO } });
+        expect(fields('X-Medgate-Route-Authors')).toContainEqual({ part: 'CR-biologie.eml', mark: `transmitted by ${PAUL}, author claimed: ${LABO} (smime), not verified by these fields` });
+        expect(fields('X-Medgate-Route-Authors')).toContainEqual({ part: 'cardio.eml', mark: `transmitted by ${PAUL}, author claimed: ${CARDIO} (forwarded), not verified by these fields` });
+      })(),
+      (async () => {
+        // The export: export.xml marks, and the forwarded message itself, byte for byte, in the portable export.
+        const pwFile = path.join(dir, 'rmp.password');
+        fs.writeFileSync(pwFile, PW[RMP]!, { mode: 0o600 });
+        const exp = path.join(dir, 'export');
+        await must(cli('patients', 'export', '--all', '--out', exp, '--portable', '--record-server', RMP, '--record-server-password-file', pwFile, '--write-clear-files'), 'export');
+        const folder = path.join(exp, fs.readdirSync(exp)[0]!);
+        const xml = fs.readFileSync(path.join(folder, 'export.xml'), 'utf8');
+        expect(xml).toContain(`<author status="verified" address="${LABO}" via="smime" name="Anne BIOLOGISTE">author: Anne BIOLOGISTE &lt;${LABO}&gt; (verified from the forwarded message&apos;s signature), transmitted by ${PAUL}</author>`);
+        expect(xml).toContain(`<author status="unverified" via="forwarded" name="${CARDIO}">transmitted by ${PAUL}, author not verified (names ${CARDIO})</author>`);
+        expect(xml).toContain(`<author status="unverified" via="smime" name="${GONE}">transmitted by ${PAUL}, author not verified (names ${GONE})</author>`);
+        const original = new RegExp(`<document [^>]*part="CR-biologie\\.eml"[^>]*original="([^"]+)"`).exec(xml)?.[1];
+        expect(original).toMatch(/^documents\/\d{4}-\d{2}-\d{2}_biology_Compte-rendu-de-biologie\.eml$/);
+        expect(fs.readFileSync(path.join(folder, original!)).toString('latin1').replace(/\r\n/g, '\n')).toBe(labReport.toString('latin1').replace(/\r\n/g, '\n'));
+      })(),
+    ]);
   }, 180_000);
 
   it('a portable export whose originals cannot be decrypted fails, names the document ids (never the patient) and leaves nothing on disk', async () => {
@@ -232,10 +239,10 @@ describe('a forwarded signed message: its signer is the author', () => {
     await send(PAUL, `${martin} Résumé médical`, `Résumé médical\n\n${sections}\nDr Paul Demo\n`);
     expect((await must(cli('patients', 'show', id), 'show')).stdout).toContain(`treating doctor: ${PAUL} (first summary)`);
 
-    const unknown = await cli('patients', 'set-treating', id, 'nobody@nowhere.test');
+    // Two refused requests (nothing changes): asked at once.
+    const [unknown, both] = await Promise.all([cli('patients', 'set-treating', id, 'nobody@nowhere.test'), cli('patients', 'set-treating', id, CARDIO, '--first-summary')]);
     expect(unknown.code).not.toBe(0);
     expect(unknown.stderr).toContain('nobody@nowhere.test is not an active person of the health directory');
-    const both = await cli('patients', 'set-treating', id, CARDIO, '--first-summary');
     expect(both.code).not.toBe(0);
 
     const set = await must(cli('patients', 'set-treating', id, CARDIO), 'set-treating');
