@@ -73,13 +73,22 @@ export async function setupMssante(outbound: 'allow' | 'deny' = 'allow', opts: {
   const config = write(outbound);
   // Postfix's client (mail for the practice) goes to medgate's relay port; `localhost` is a name
   // medgate's certificate carries (Postfix matches names, not IP addresses).
-  const [postfix, serve] = await Promise.all([
+  const started = await Promise.allSettled([
     startPostfix({
       caDir: path.join(dir, 'certs'), domain: LAB_DOMAIN, mailboxes: ['anne.biologiste'],
       relayhost: `[localhost]:${relayPort}`, relayDomains: [DOMAIN], port: postfixPort,
     }),
     startServe(config),
-  ]);
+  ] as const);
+  if (started[0].status === 'rejected' || started[1].status === 'rejected') {
+    // One started without the other: stop it, leave nothing behind, report why.
+    if (started[0].status === 'fulfilled') started[0].value.stop();
+    if (started[1].status === 'fulfilled') await started[1].value.stop('SIGKILL');
+    fs.rmSync(root, { recursive: true, force: true });
+    throw started[0].status === 'rejected' ? started[0].reason : (started[1] as PromiseRejectedResult).reason;
+  }
+  const postfix = started[0].value;
+  const serve = started[1].value;
   const s: MssanteSetup = {
     root, dir, config, postfix, relayPort,
     caPem: fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8'),
