@@ -14,7 +14,8 @@ import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { DEMO_SAMPLES, ROOT, runCli, startServe, tempDir, writeGatewayConfig, type CliResult, type ServeProcess } from '../helpers/gateway.js';
+import { ROOT, runCli, startServe, tempDir, type CliResult, type ServeProcess } from '../helpers/gateway.js';
+import { prepareForServe } from '../helpers/in-process-gateway.js';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = path.join(ROOT, 'test-artifacts', 'console');
@@ -56,6 +57,7 @@ describe('record console (medgate serve + Chromium)', () => {
   let labDocId: string;
   let pdfDocId: string;
   let htmlDocId: string;
+  let paulCert: { certFile: string; keyFile: string };
   const cli = (...args: string[]) => runCli([...args, '--config', config]);
   const audit = async (): Promise<AuditRecord[]> =>
     (await must(cli('audit', 'list', '--limit', '100000'), 'audit')).stdout.trim().split('\n').map((l) => JSON.parse(l) as AuditRecord);
@@ -136,7 +138,21 @@ describe('record console (medgate serve + Chromium)', () => {
     if (!fs.existsSync(CHROMIUM)) throw new Error(`Chromium NOT FOUND at ${CHROMIUM}: install Debian's chromium (.ci/run does) or set CHROMIUM`);
     fs.mkdirSync(SHOTS, { recursive: true });
     dir = tempDir('medgate-console-');
-    config = writeGatewayConfig(dir, { domain: DOMAIN });
+    // Set up as `medgate init`, the directory import and `user add --cert-out` would, through the
+    // services those commands call (one process start instead of seven); then served by a real
+    // `medgate serve`, whose config gets the console below.
+    const prepared = await prepareForServe({
+      store: 'sqlite', dir, domain: DOMAIN, whitelist: false,
+      accounts: [
+        { address: PAUL, kind: 'person', rpps: '10100000017', password: PW[PAUL]! },
+        { address: JL, kind: 'person', rpps: '10100000041', password: PW[JL]! },
+        { address: URG, kind: 'person', rpps: '10100000066', password: PW[URG]! },
+        { address: LGC, kind: 'application', name: 'Laboratoire', password: PW[LGC]! },
+        { address: RMP, kind: 'rmp', password: PW[RMP]! },
+      ],
+    });
+    paulCert = prepared.accounts[PAUL]!;
+    config = prepared.configFile;
     const yaml = YAML.parse(fs.readFileSync(config, 'utf8')) as Record<string, Record<string, unknown>>;
     yaml.listen!.console = 0;
     // Room for every test's logins within a minute: the rate-limit test counts the account service's own per-address limit.
@@ -146,17 +162,6 @@ describe('record console (medgate serve + Chromium)', () => {
     yaml.security = { ...yaml.security, loginLimits: { maxFailuresPerAddress: 6, windowSeconds: 900, slowAfterFailures: 1000, delayMs: 0, maxDelayMs: 0 } };
     fs.writeFileSync(config, YAML.stringify(yaml));
     fs.writeFileSync(path.join(dir, 'rmp.password'), PW[RMP]! + '\n', { mode: 0o600 });
-    await must(cli('pki', 'init'), 'pki init');
-    await must(cli('init'), 'init');
-    await must(cli('directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')), 'directory import');
-    // Independent accounts, added at once: each is a CLI process that mostly loads.
-    await Promise.all([
-      must(cli('user', 'add', PAUL, '--kind', 'person', '--rpps', '10100000017', '--password', PW[PAUL]!, '--cert-out', dir), 'add paul'),
-      must(cli('user', 'add', JL, '--kind', 'person', '--rpps', '10100000041', '--password', PW[JL]!), 'add jl'),
-      must(cli('user', 'add', URG, '--kind', 'person', '--rpps', '10100000066', '--password', PW[URG]!), 'add urgences'),
-      must(cli('user', 'add', LGC, '--kind', 'application', '--name', 'Laboratoire', '--password', PW[LGC]!), 'add lgc'),
-      must(cli('user', 'add', RMP, '--kind', 'rmp', '--password', PW[RMP]!), 'add rmp'),
-    ]);
     caPem = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
     [serve, browser] = await Promise.all([
       startServe(config),
@@ -414,7 +419,7 @@ describe('record console (medgate serve + Chromium)', () => {
   });
 
   it('a doctor\'s certificate from the health PKI logs them in', async () => {
-    const cert = { cert: fs.readFileSync(path.join(dir, `${PAUL}.crt.pem`), 'utf8'), key: fs.readFileSync(path.join(dir, `${PAUL}.key.pem`), 'utf8') };
+    const cert = { cert: fs.readFileSync(paulCert.certFile, 'utf8'), key: fs.readFileSync(paulCert.keyFile, 'utf8') };
     const page = await request('GET', '/connexion', { cert });
     expect(page.body).toContain('Se connecter avec ce certificat');
     const r = await request('POST', '/connexion/certificat', { cert, cookie: cookiesOf(page), form: { _csrf: csrfOf(page.body) } });

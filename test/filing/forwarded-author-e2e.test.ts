@@ -16,7 +16,8 @@ import path from 'node:path';
 import nodemailer from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_SAMPLES, runCli, startServe, tempDir, writeGatewayConfig, type CliResult, type ServeProcess } from '../helpers/gateway.js';
+import { runCli, startServe, tempDir, type CliResult, type ServeProcess } from '../helpers/gateway.js';
+import { prepareGatewayData } from '../helpers/in-process-gateway.js';
 
 const DOMAIN = 'cabinet-antony.medgate.test';
 const PAUL = `paul.demo@${DOMAIN}`;
@@ -45,7 +46,8 @@ describe('a forwarded signed message: its signer is the author', () => {
   let config: string;
   let serve: ServeProcess;
   let caPem: string;
-  const certs = (): string => path.join(dir, 'user-certs');
+  /** Where the accounts' certificates and keys were written, as `user add --cert-out` writes them. */
+  const certs = (): string => path.join(dir, 'client-certs');
   const cli = (...args: string[]) => runCli([...args, '--config', config]);
 
   /** What the lab's (or the cardiologist's) mail client sends: signed with OpenSSL, detached (multipart/signed). */
@@ -89,17 +91,26 @@ describe('a forwarded signed message: its signer is the author', () => {
 
   beforeAll(async () => {
     dir = tempDir('medgate-forwarded-author-');
-    config = writeGatewayConfig(dir, { domain: DOMAIN });
-    await must(cli('pki', 'init'), 'pki init');
-    await must(cli('init'), 'init');
-    await must(cli('directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')), 'directory import');
-    await must(cli('user', 'add', PAUL, '--kind', 'person', '--rpps', '10100000017', '--password', PW[PAUL]!), 'add paul');
-    await must(cli('user', 'add', RMP, '--kind', 'rmp', '--password', PW[RMP]!), 'add rmp');
-    await must(cli('user', 'add', LABO, '--kind', 'person', '--rpps', '10100000033', '--password', PW[LABO]!, '--cert-out', certs()), 'add labo');
-    await must(cli('user', 'add', CARDIO, '--kind', 'person', '--rpps', '10100000025', '--password', PW[CARDIO]!, '--cert-out', certs()), 'add cardio');
-    await must(cli('user', 'add', GONE, '--kind', 'person', '--rpps', '10100000033', '--password', PW[GONE]!, '--cert-out', certs()), 'add gone');
-    // Left the directory (suspended): his signature still verifies against the PKI, not against the directory.
-    await must(cli('user', 'disable', GONE), 'disable gone');
+    // Set up as `medgate init`, the directory import, `user add --cert-out` and `user disable` would,
+    // through the services those commands call (one process start instead of ten); then served by a
+    // real `medgate serve`.
+    const prepared = await prepareGatewayData({
+      store: 'sqlite', dir, domain: DOMAIN, whitelist: false,
+      accounts: [
+        { address: PAUL, kind: 'person', rpps: '10100000017', password: PW[PAUL]! },
+        { address: RMP, kind: 'rmp', password: PW[RMP]! },
+        { address: LABO, kind: 'person', rpps: '10100000033', password: PW[LABO]! },
+        { address: CARDIO, kind: 'person', rpps: '10100000025', password: PW[CARDIO]! },
+        { address: GONE, kind: 'person', rpps: '10100000033', password: PW[GONE]! },
+      ],
+    });
+    try {
+      // Left the directory (suspended): his signature still verifies against the PKI, not against the directory.
+      await prepared.ctx.accounts.setDisabled(GONE, true);
+    } finally {
+      await prepared.closeContext();
+    }
+    config = prepared.configFile;
     caPem = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
     serve = await startServe(config);
   }, 120_000);
@@ -161,34 +172,41 @@ describe('a forwarded signed message: its signer is the author', () => {
     expect(cardio.author).toEqual({ status: 'unverified', via: 'forwarded', name: CARDIO });
     expect(cardio.authorMark).toBe(`transmitted by ${PAUL}, author not verified (names ${CARDIO})`);
 
-    const text = (await must(cli('patients', 'show', patient!.id), 'show text')).stdout;
-    expect(text).toContain("(verified from the forwarded message's signature)");
-    expect(text).toContain(`transmitted by ${PAUL}, author not verified (names ${CARDIO})`);
-
-    // The routing header the record server reads over IMAP carries the claims (verified there by the filing store).
-    const out = path.join(dir, 'rmp-tree');
-    await must(runCli(['rmp', 'pull', '--host', '127.0.0.1', '--port', String(serve.ports.imap), '--user', RMP, '--password', PW[RMP]!,
-      '--out', out, '--ca', path.join(dir, 'certs', 'ca.pem')]), 'rmp pull');
-    const emls = fs.readdirSync(out, { recursive: true }).map(String).filter((f) => f.endsWith('.eml')).map((f) => fs.readFileSync(path.join(out, f), 'latin1'));
-    const fields = (name: string) => emls.flatMap((e) => [...new RegExp(`^${name}: (\\S+)\\r?$`, 'm').exec(e)?.slice(1) ?? []])
-      .flatMap((b64) => JSON.parse(Buffer.from(b64, 'base64').toString('utf8')) as Array<Record<string, unknown>>);
-    expect(fields('X-Medgate-Route-Documents')).toContainEqual({ part: 'CR-biologie.eml', type: 'biology', title: 'Compte rendu de biologie', author: { source: 'smime', id: LABO } });
-    expect(fields('X-Medgate-Route-Authors')).toContainEqual({ part: 'CR-biologie.eml', mark: `transmitted by ${PAUL}, author claimed: ${LABO} (smime), not verified by these fields` });
-    expect(fields('X-Medgate-Route-Authors')).toContainEqual({ part: 'cardio.eml', mark: `transmitted by ${PAUL}, author claimed: ${CARDIO} (forwarded), not verified by these fields` });
-
-    // The export: export.xml marks, and the forwarded message itself, byte for byte, in the portable export.
-    const pwFile = path.join(dir, 'rmp.password');
-    fs.writeFileSync(pwFile, PW[RMP]!, { mode: 0o600 });
-    const exp = path.join(dir, 'export');
-    await must(cli('patients', 'export', '--all', '--out', exp, '--portable', '--record-server', RMP, '--record-server-password-file', pwFile, '--write-clear-files'), 'export');
-    const folder = path.join(exp, fs.readdirSync(exp)[0]!);
-    const xml = fs.readFileSync(path.join(folder, 'export.xml'), 'utf8');
-    expect(xml).toContain(`<author status="verified" address="${LABO}" via="smime" name="Anne BIOLOGISTE">author: Anne BIOLOGISTE &lt;${LABO}&gt; (verified from the forwarded message&apos;s signature), transmitted by ${PAUL}</author>`);
-    expect(xml).toContain(`<author status="unverified" via="forwarded" name="${CARDIO}">transmitted by ${PAUL}, author not verified (names ${CARDIO})</author>`);
-    expect(xml).toContain(`<author status="unverified" via="smime" name="${GONE}">transmitted by ${PAUL}, author not verified (names ${GONE})</author>`);
-    const original = new RegExp(`<document [^>]*part="CR-biologie\\.eml"[^>]*original="([^"]+)"`).exec(xml)?.[1];
-    expect(original).toMatch(/^documents\/\d{4}-\d{2}-\d{2}_biology_Compte-rendu-de-biologie\.eml$/);
-    expect(fs.readFileSync(path.join(folder, original!)).toString('latin1').replace(/\r\n/g, '\n')).toBe(labReport.toString('latin1').replace(/\r\n/g, '\n'));
+    // Three readers of what was filed, independent of each other (none changes what another reads): run at once.
+    await Promise.all([
+      (async () => {
+        const text = (await must(cli('patients', 'show', patient!.id), 'show text')).stdout;
+        expect(text).toContain("(verified from the forwarded message's signature)");
+        expect(text).toContain(`transmitted by ${PAUL}, author not verified (names ${CARDIO})`);
+      })(),
+      (async () => {
+        // The routing header the record server reads over IMAP carries the claims (verified there by the filing store).
+        const out = path.join(dir, 'rmp-tree');
+        await must(runCli(['rmp', 'pull', '--host', '127.0.0.1', '--port', String(serve.ports.imap), '--user', RMP, '--password', PW[RMP]!,
+          '--out', out, '--ca', path.join(dir, 'certs', 'ca.pem')]), 'rmp pull');
+        const emls = fs.readdirSync(out, { recursive: true }).map(String).filter((f) => f.endsWith('.eml')).map((f) => fs.readFileSync(path.join(out, f), 'latin1'));
+        const fields = (name: string) => emls.flatMap((e) => [...new RegExp(`^${name}: (\\S+)\\r?$`, 'm').exec(e)?.slice(1) ?? []])
+          .flatMap((b64) => JSON.parse(Buffer.from(b64, 'base64').toString('utf8')) as Array<Record<string, unknown>>);
+        expect(fields('X-Medgate-Route-Documents')).toContainEqual({ part: 'CR-biologie.eml', type: 'biology', title: 'Compte rendu de biologie', author: { source: 'smime', id: LABO } });
+        expect(fields('X-Medgate-Route-Authors')).toContainEqual({ part: 'CR-biologie.eml', mark: `transmitted by ${PAUL}, author claimed: ${LABO} (smime), not verified by these fields` });
+        expect(fields('X-Medgate-Route-Authors')).toContainEqual({ part: 'cardio.eml', mark: `transmitted by ${PAUL}, author claimed: ${CARDIO} (forwarded), not verified by these fields` });
+      })(),
+      (async () => {
+        // The export: export.xml marks, and the forwarded message itself, byte for byte, in the portable export.
+        const pwFile = path.join(dir, 'rmp.password');
+        fs.writeFileSync(pwFile, PW[RMP]!, { mode: 0o600 });
+        const exp = path.join(dir, 'export');
+        await must(cli('patients', 'export', '--all', '--out', exp, '--portable', '--record-server', RMP, '--record-server-password-file', pwFile, '--write-clear-files'), 'export');
+        const folder = path.join(exp, fs.readdirSync(exp)[0]!);
+        const xml = fs.readFileSync(path.join(folder, 'export.xml'), 'utf8');
+        expect(xml).toContain(`<author status="verified" address="${LABO}" via="smime" name="Anne BIOLOGISTE">author: Anne BIOLOGISTE &lt;${LABO}&gt; (verified from the forwarded message&apos;s signature), transmitted by ${PAUL}</author>`);
+        expect(xml).toContain(`<author status="unverified" via="forwarded" name="${CARDIO}">transmitted by ${PAUL}, author not verified (names ${CARDIO})</author>`);
+        expect(xml).toContain(`<author status="unverified" via="smime" name="${GONE}">transmitted by ${PAUL}, author not verified (names ${GONE})</author>`);
+        const original = new RegExp(`<document [^>]*part="CR-biologie\\.eml"[^>]*original="([^"]+)"`).exec(xml)?.[1];
+        expect(original).toMatch(/^documents\/\d{4}-\d{2}-\d{2}_biology_Compte-rendu-de-biologie\.eml$/);
+        expect(fs.readFileSync(path.join(folder, original!)).toString('latin1').replace(/\r\n/g, '\n')).toBe(labReport.toString('latin1').replace(/\r\n/g, '\n'));
+      })(),
+    ]);
   }, 180_000);
 
   it('a portable export whose originals cannot be decrypted fails, names the document ids (never the patient) and leaves nothing on disk', async () => {
@@ -221,10 +239,10 @@ describe('a forwarded signed message: its signer is the author', () => {
     await send(PAUL, `${martin} Résumé médical`, `Résumé médical\n\n${sections}\nDr Paul Demo\n`);
     expect((await must(cli('patients', 'show', id), 'show')).stdout).toContain(`treating doctor: ${PAUL} (first summary)`);
 
-    const unknown = await cli('patients', 'set-treating', id, 'nobody@nowhere.test');
+    // Two refused requests (nothing changes): asked at once.
+    const [unknown, both] = await Promise.all([cli('patients', 'set-treating', id, 'nobody@nowhere.test'), cli('patients', 'set-treating', id, CARDIO, '--first-summary')]);
     expect(unknown.code).not.toBe(0);
     expect(unknown.stderr).toContain('nobody@nowhere.test is not an active person of the health directory');
-    const both = await cli('patients', 'set-treating', id, CARDIO, '--first-summary');
     expect(both.code).not.toBe(0);
 
     const set = await must(cli('patients', 'set-treating', id, CARDIO), 'set-treating');

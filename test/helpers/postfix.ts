@@ -73,6 +73,8 @@ export interface PostfixOptions {
   relayhost?: string;
   /** Other domains its smtpd accepts mail for, to pass on to `relayhost` (a lab's software submitting to its operator). */
   relayDomains?: string[];
+  /** smtpd's port, when the caller needs it before Postfix runs (e.g. to start a gateway routed to it meanwhile); a free one otherwise. */
+  port?: number;
 }
 
 export interface PostfixInstance {
@@ -207,6 +209,28 @@ function mainCf(o: { dir: string; domain: string; relayhost?: string; relayDomai
   return `${Object.entries(settings).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`;
 }
 
+const MANIFEST = '/etc/postfix/postfix-files';
+
+/**
+ * The queue directory's subdirectories as Postfix's own manifest (postfix-files) lists them, with
+ * their owner, group and mode: what `postfix set-permissions` makes, without its seconds of shell
+ * (it also walks every installed file). Without the manifest, set-permissions itself.
+ */
+function createQueueDirectories(dir: string): void {
+  if (!fs.existsSync(MANIFEST)) { postfixCmd(dir, 'set-permissions'); return; }
+  const ids = (flag: '-u' | '-g', who: string): number => Number(execFileSync('id', [flag, who], { encoding: 'utf8' }).trim());
+  const owners: Record<string, number> = { root: 0, $mail_owner: ids('-u', 'postfix') };
+  const groups: Record<string, number> = { '-': 0, $setgid_group: Number(execFileSync('getent', ['group', 'postdrop'], { encoding: 'utf8' }).split(':')[2]) };
+  for (const line of fs.readFileSync(MANIFEST, 'utf8').split('\n')) {
+    const [name, type, owner, group, mode] = line.split(':');
+    if (type !== 'd' || !name?.startsWith('$queue_directory/')) continue;
+    const d = path.join(dir, 'queue', name.slice('$queue_directory/'.length));
+    fs.mkdirSync(d, { recursive: true });
+    fs.chownSync(d, owners[owner!] ?? ids('-u', owner!), groups[group!] ?? Number(execFileSync('getent', ['group', group!], { encoding: 'utf8' }).split(':')[2]));
+    fs.chmodSync(d, parseInt(mode!, 8));
+  }
+}
+
 /** Starts a Postfix for `domain`, with a fresh certificate from the test CA (profile `gateway`). */
 export async function startPostfix(o: PostfixOptions): Promise<PostfixInstance> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medgate-postfix-'));
@@ -224,11 +248,14 @@ export async function startPostfix(o: PostfixOptions): Promise<PostfixInstance> 
   fs.writeFileSync(path.join(etc, 'ca.pem'), ca.certPem);
   fs.writeFileSync(path.join(etc, 'vmailbox'), o.mailboxes.map((m) => `${m}@${o.domain} ${o.domain}/${m}/\n`).join(''));
   fs.writeFileSync(path.join(etc, 'revoked-ccerts'), '');
-  const port = await freePort();
+  const port = o.port ?? await freePort();
   fs.writeFileSync(path.join(etc, 'main.cf'), mainCf({ dir, domain: o.domain, ...(o.relayhost ? { relayhost: o.relayhost } : {}), ...(o.relayDomains ? { relayDomains: o.relayDomains } : {}) }));
   fs.writeFileSync(path.join(etc, 'master.cf'), masterCf(port));
-  // Creates the queue's subdirectories with Postfix's own ownership and modes, then starts.
-  postfixCmd(dir, 'set-permissions');
+  // The queue's subdirectories with Postfix's own ownership and modes, then start. postfix-script
+  // skips its integrity checks (check-fatal, check-warn: seconds of postconf and find runs on a
+  // loaded machine) when `quick-start` is present; the layout they check was just made.
+  createQueueDirectories(dir);
+  fs.writeFileSync(path.join(dir, 'queue', 'quick-start'), '');
   postfixCmd(dir, 'start');
   const instance: PostfixInstance = {
     dir, domain: o.domain, port, certPem: issued.certPem, serial: issued.serial, fingerprint256: issued.fingerprint256,

@@ -8,8 +8,9 @@ import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import pg from 'pg';
-import { prepareGateway, runCli, startServe, tempDir, writeGatewayConfig, type DemoPracticeAccount, type ServeProcess } from '../helpers/gateway.js';
-import { freePort } from '../helpers/ports.js';
+import { runCli, startServe, tempDir, writeGatewayConfig, type DemoPracticeAccount, type ServeProcess } from '../helpers/gateway.js';
+import { prepareForServe } from '../helpers/in-process-gateway.js';
+import { freePorts } from '../helpers/ports.js';
 import { startPostfix, type PostfixInstance } from '../helpers/postfix.js';
 
 export const DOMAIN = 'cabinet-antony.medgate.test';
@@ -47,31 +48,47 @@ export async function setupMssante(outbound: 'allow' | 'deny' = 'allow', opts: {
   const root = tempDir('medgate-mssante-');
   const dir = path.join(root, 'gw');
   fs.mkdirSync(dir);
-  const relayPort = await freePort();
-  const write = (routes: Record<string, string>, policy: 'allow' | 'deny'): string => writeGatewayConfig(dir, {
-    domain: DOMAIN,
-    ports: { smtpRelay: relayPort },
-    extra: {
-      queue: { pollMs: 100, retryBaseSeconds: 0.2, retryMaxSeconds: 1, delayNoticeAfterMinutes: 60, maxLifetimeHours: 1 },
-      mssante: { outbound: policy, routes },
-      ...(opts.postgresUrl ? { store: { driver: 'postgres', postgres: { url: opts.postgresUrl } } } : {}),
-      ...opts.extra,
-    },
+  // Both ports chosen up front: the gateway's routes name Postfix's port, Postfix's relayhost names
+  // the gateway's relay port, so the two can start at the same time.
+  const [relayPort, postfixPort] = await freePorts(2);
+  const routes = { [LAB_DOMAIN]: `127.0.0.1:${postfixPort}`, [IMAGING_DOMAIN]: `127.0.0.1:${postfixPort}` };
+  const extra = (policy: 'allow' | 'deny'): Record<string, unknown> => ({
+    queue: { pollMs: 100, retryBaseSeconds: 0.2, retryMaxSeconds: 1, delayNoticeAfterMinutes: 60, maxLifetimeHours: 1 },
+    mssante: { outbound: policy, routes },
+    ...(opts.postgresUrl ? { store: { driver: 'postgres', postgres: { url: opts.postgresUrl } } } : {}),
+    ...opts.extra,
   });
-  const config = write({}, outbound);
-  await prepareGateway(config, [
-    { address: PAUL, kind: 'person', password: PASSWORD, rpps: '10100000017' },
-    { address: JL, kind: 'person', password: PASSWORD, rpps: '10100000041' },
-    ...(opts.accounts ?? []),
-  ]);
+  const write = (policy: 'allow' | 'deny'): string => writeGatewayConfig(dir, { domain: DOMAIN, ports: { smtpRelay: relayPort }, extra: extra(policy) });
+  // Set up as `medgate init`, the directory and whitelist imports and `user add` would, through the
+  // services those commands call (one process start instead of one per command); then served by a
+  // real `medgate serve`. The store is the caller's (its PostgreSQL database when given).
+  await prepareForServe({
+    store: 'sqlite', dir, domain: DOMAIN, ports: { smtpRelay: relayPort }, extra: extra(outbound),
+    accounts: [
+      { address: PAUL, kind: 'person', password: PASSWORD, rpps: '10100000017' },
+      { address: JL, kind: 'person', password: PASSWORD, rpps: '10100000041' },
+      ...(opts.accounts ?? []),
+    ],
+  });
+  const config = write(outbound);
   // Postfix's client (mail for the practice) goes to medgate's relay port; `localhost` is a name
   // medgate's certificate carries (Postfix matches names, not IP addresses).
-  const postfix = await startPostfix({
-    caDir: path.join(dir, 'certs'), domain: LAB_DOMAIN, mailboxes: ['anne.biologiste'],
-    relayhost: `[localhost]:${relayPort}`, relayDomains: [DOMAIN],
-  });
-  const routes = { [LAB_DOMAIN]: `127.0.0.1:${postfix.port}`, [IMAGING_DOMAIN]: `127.0.0.1:${postfix.port}` };
-  write(routes, outbound);
+  const started = await Promise.allSettled([
+    startPostfix({
+      caDir: path.join(dir, 'certs'), domain: LAB_DOMAIN, mailboxes: ['anne.biologiste'],
+      relayhost: `[localhost]:${relayPort}`, relayDomains: [DOMAIN], port: postfixPort,
+    }),
+    startServe(config),
+  ] as const);
+  if (started[0].status === 'rejected' || started[1].status === 'rejected') {
+    // One started without the other: stop it, leave nothing behind, report why.
+    if (started[0].status === 'fulfilled') started[0].value.stop();
+    if (started[1].status === 'fulfilled') await started[1].value.stop('SIGKILL');
+    fs.rmSync(root, { recursive: true, force: true });
+    throw started[0].status === 'rejected' ? started[0].reason : (started[1] as PromiseRejectedResult).reason;
+  }
+  const postfix = started[0].value;
+  const serve = started[1].value;
   const s: MssanteSetup = {
     root, dir, config, postfix, relayPort,
     caPem: fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8'),
@@ -83,7 +100,7 @@ export async function setupMssante(outbound: 'allow' | 'deny' = 'allow', opts: {
     },
     async restart(policy) {
       await s.serve?.stop();
-      write(routes, policy);
+      write(policy);
       s.serve = await startServe(config);
     },
     async cleanup() {
@@ -92,7 +109,7 @@ export async function setupMssante(outbound: 'allow' | 'deny' = 'allow', opts: {
       fs.rmSync(root, { recursive: true, force: true });
     },
   };
-  s.serve = await startServe(config);
+  s.serve = serve;
   return s;
 }
 

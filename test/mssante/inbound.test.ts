@@ -70,34 +70,46 @@ async function labResultThroughPostfix(s: MssanteSetup): Promise<void> {
   expect(log).toMatch(new RegExp(`Verified TLS connection established to localhost\\[127\\.0\\.0\\.1\\]:${s.relayPort}: TLSv1\\.[23]`));
   expect(log).toMatch(/status=sent \(250 2\.6\.0 Sealed on arrival and delivered as </);
 
-  // The doctor reads it decrypted over IMAP, with the transport verdict above the lab's headers.
-  const mail = await waitFor(async () => (await readMailbox(s, PAUL, 'INBOX')).find((m) => m.includes(messageId)), 30_000, 'the result in the doctor\'s INBOX');
-  expect(mail).toContain(`X-Medgate-Signature: transport; operator=${LAB_DOMAIN}; sender=${ANNE} (directory); not signed end to end`);
-  // The operator's certificate as the relay verified it: the one Postfix presented.
-  const transport = /^X-Medgate-Transport: MSSante mutual TLS; peer=CN=mx\.labo-biotest\.medgate\.test; fingerprint=([0-9A-F:]+)\r?$/m.exec(mail)?.[1];
-  expect(transport?.replace(/:/g, '').toLowerCase()).toBe(s.postfix.fingerprint256.replace(/:/g, '').toLowerCase());
-  expect(mail).toMatch(/X-Medgate-Signer: Anne BIOLOGISTE/);
-  expect(mail).toContain('Subject: =?UTF-8?Q?R=C3=A9sultats_de_biologie?=');
-  expect(mail).toContain('resultats.pdf');
-
-  // The record server's gateway filed it in biology, from the biologist's directory role.
-  const search = await waitFor(async () => {
-    const r = JSON.parse((await s.cli('patients', 'search', 'dupont', '--json')).stdout || '[]') as Array<{ id: string; identity: { givenName: string; birthDate: string } }>;
-    return r.find((p) => p.identity.birthDate === '1959-01-30');
-  }, 30_000, 'the patient filed');
-  const show = JSON.parse((await s.cli('patients', 'show', search.id, '--json')).stdout) as { tabs: Record<string, Array<{ part: string; sender: string }>> };
-  expect(show.tabs.biology?.map((d) => d.part).sort()).toEqual(['body', 'resultats.pdf']);
-  expect(show.tabs.biology?.[0]?.sender).toBe(ANNE);
-  // The record server's IMAP view: the verified routing fields name the transport.
-  const filed = await waitFor(async () => (await readMailbox(s, RMP, 'INBOX')).find((m) => m.includes('X-Medgate-Route-Transport')), 30_000, 'the record server copy');
-  expect(filed).toContain(`X-Medgate-Route-Transport: mssante; operator=${LAB_DOMAIN}`);
-
-  // Audited with the transport, never with the patient.
-  const audit = (await s.cli('audit', 'list', '--limit', '1000')).stdout;
-  expect(audit).toMatch(/"action":"message\.relay\.accept".*"transport":"mssante-intake"/);
-  expect(audit).not.toMatch(/DUPONT|1959-01-30/);
-  // Nothing about the patient in clear at rest: not in the store, the blobs, the spool.
-  for (const needle of ['DUPONT', '159018002121980', 'Glycémie', pdfLine]) expect(await s.atRest(needle), needle).toEqual([]);
+  // The doctor's copy and the record server's filing are independent: checked at the same time.
+  await Promise.all([
+    (async () => {
+      // The doctor reads it decrypted over IMAP, with the transport verdict above the lab's headers.
+      const mail = await waitFor(async () => (await readMailbox(s, PAUL, 'INBOX')).find((m) => m.includes(messageId)), 30_000, 'the result in the doctor\'s INBOX');
+      expect(mail).toContain(`X-Medgate-Signature: transport; operator=${LAB_DOMAIN}; sender=${ANNE} (directory); not signed end to end`);
+      // The operator's certificate as the relay verified it: the one Postfix presented.
+      const transport = /^X-Medgate-Transport: MSSante mutual TLS; peer=CN=mx\.labo-biotest\.medgate\.test; fingerprint=([0-9A-F:]+)\r?$/m.exec(mail)?.[1];
+      expect(transport?.replace(/:/g, '').toLowerCase()).toBe(s.postfix.fingerprint256.replace(/:/g, '').toLowerCase());
+      expect(mail).toMatch(/X-Medgate-Signer: Anne BIOLOGISTE/);
+      expect(mail).toContain('Subject: =?UTF-8?Q?R=C3=A9sultats_de_biologie?=');
+      expect(mail).toContain('resultats.pdf');
+    })(),
+    (async () => {
+      // The record server's gateway filed it in biology, from the biologist's directory role.
+      const search = await waitFor(async () => {
+        const r = JSON.parse((await s.cli('patients', 'search', 'dupont', '--json')).stdout || '[]') as Array<{ id: string; identity: { givenName: string; birthDate: string } }>;
+        return r.find((p) => p.identity.birthDate === '1959-01-30');
+      }, 30_000, 'the patient filed');
+      const show = JSON.parse((await s.cli('patients', 'show', search.id, '--json')).stdout) as { tabs: Record<string, Array<{ part: string; sender: string }>> };
+      expect(show.tabs.biology?.map((d) => d.part).sort()).toEqual(['body', 'resultats.pdf']);
+      expect(show.tabs.biology?.[0]?.sender).toBe(ANNE);
+      // The record server's IMAP view: the verified routing fields name the transport.
+      const filed = await waitFor(async () => (await readMailbox(s, RMP, 'INBOX')).find((m) => m.includes('X-Medgate-Route-Transport')), 30_000, 'the record server copy');
+      expect(filed).toContain(`X-Medgate-Route-Transport: mssante; operator=${LAB_DOMAIN}`);
+    })(),
+  ]);
+  // Once filed (what filing wrote included): the audit trail and what is at rest, at the same time.
+  await Promise.all([
+    (async () => {
+      // Audited with the transport, never with the patient.
+      const audit = (await s.cli('audit', 'list', '--limit', '1000')).stdout;
+      expect(audit).toMatch(/"action":"message\.relay\.accept".*"transport":"mssante-intake"/);
+      expect(audit).not.toMatch(/DUPONT|1959-01-30/);
+    })(),
+    (async () => {
+      // Nothing about the patient in clear at rest: not in the store, the blobs, the spool.
+      for (const needle of ['DUPONT', '159018002121980', 'Glycémie', pdfLine]) expect(await s.atRest(needle), needle).toEqual([]);
+    })(),
+  ]);
 }
 
 describe.skipIf(!postfixAvailability())('inbound from an MSSanté operator (Postfix)', () => {
