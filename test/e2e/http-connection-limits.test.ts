@@ -4,9 +4,8 @@ import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import YAML from 'yaml';
-import { startServe, tempDir, type ServeProcess } from '../helpers/gateway.js';
-import { prepareForServe } from '../helpers/in-process-gateway.js';
+import { tempDir } from '../helpers/gateway.js';
+import { startInProcessGateway, type InProcessGateway } from '../helpers/in-process-gateway.js';
 
 /**
  * Issue 27 item 4 on the HTTP listeners: the health/metrics/autodiscover listener (plain HTTP), the
@@ -26,7 +25,7 @@ type Listener = 'http' | 'api' | 'console';
 
 describe('connection limits on the HTTP listeners (medgate serve, real sockets)', () => {
   let dir: string;
-  let serve: ServeProcess;
+  let serve: InProcessGateway;
   let caPem: string;
   let rmpCert: { cert: string; key: string };
   let doctorJar = '';
@@ -101,19 +100,19 @@ describe('connection limits on the HTTP listeners (medgate serve, real sockets)'
   beforeAll(async () => {
     dir = tempDir('medgate-http-limits-');
     fs.writeFileSync(path.join(dir, 'rmp.password'), PW[RMP]! + '\n', { mode: 0o600 });
-    // Set up through the services `medgate init` / `user add --cert-out` call (no CLI process per step), then served by a real process.
-    const prepared = await prepareForServe({
+    // Set up through the services `medgate init` / `user add --cert-out` call, and started in this
+    // process as `serve` starts it (no CLI process per step, no gateway process to start).
+    serve = await startInProcessGateway({
       store: 'sqlite', dir, domain: DOMAIN,
-      extra: { limits: { connections: { http: LIMITS, api: LIMITS, console: LIMITS } }, console: { recordServer: RMP, recordServerPasswordFile: './rmp.password', operators: [] } },
+      extra: {
+        listen: { host: '127.0.0.1', smtpSubmission: 0, smtpSubmissionTls: 0, smtpRelay: 0, imap: 0, imapTls: 0, http: 0, api: 0, console: 0 },
+        limits: { connections: { http: LIMITS, api: LIMITS, console: LIMITS } },
+        console: { recordServer: RMP, recordServerPasswordFile: './rmp.password', operators: [] },
+      },
       accounts: [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW[PAUL]! }, { address: RMP, kind: 'rmp', password: PW[RMP]! }],
     });
-    const config = prepared.configFile;
-    const yaml = YAML.parse(fs.readFileSync(config, 'utf8')) as Record<string, Record<string, unknown>>;
-    yaml.listen!.console = 0;
-    fs.writeFileSync(config, YAML.stringify(yaml));
-    rmpCert = { cert: fs.readFileSync(prepared.accounts[RMP]!.certFile, 'utf8'), key: fs.readFileSync(prepared.accounts[RMP]!.keyFile, 'utf8') };
-    caPem = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
-    serve = await startServe(config);
+    rmpCert = { cert: serve.accounts[RMP]!.certificatePem, key: serve.accounts[RMP]!.certificateKeyPem };
+    caPem = serve.caPem;
     // The doctor logs in to the console before any flood, and keeps the session.
     const page = await request('console', 'GET', '/connexion');
     const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)![1]!;
