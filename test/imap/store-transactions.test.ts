@@ -198,7 +198,7 @@ describe.each([
       gw = await restart('append:committed');
     }
     const raw = message('brouillon interrompu');
-    const c = imap(gw);
+    const c = imap(gw!);
     await c.connect();
     const exited = new Promise<void>((resolve) => gw!.child.once('exit', () => resolve()));
     // No OK comes back: the gateway dies between the commit and the answer.
