@@ -19,7 +19,7 @@ const POOL = fileURLToPath(new URL('../../dist/message/worker/seal-pool.js', imp
 // it all. With the fix a close waits for the load, so each delay costs a whole load: a loaded
 // machine took 2 s to load, and the former 3 ms steps over 0.25-0.9 then ran past two minutes, the
 // later 0.35-0.75 sweep hit its 40 s budget; hence the narrower span (same 4 ms density where the
-// aborts were seen), visited from the middle outwards, and a 25 s budget on the sweep (stretched
+// aborts were seen), visited from the middle outwards, and a 20 s budget on the sweep (stretched
 // to close at least eleven pools on a machine that loads very slowly).
 const SWEEP = `
 const { SealPool } = await import(${JSON.stringify(POOL)});
@@ -39,8 +39,8 @@ delays.sort((x, y) => Math.abs(x - loaded / 2) - Math.abs(y - loaded / 2));
 const started = performance.now();
 for (const d of delays) {
   const spent = performance.now() - started;
-  // 25 s, or more where loading is so slow that 25 s would not even close eleven pools (80 s at most).
-  if (spent > 80_000 || (spent > 25_000 && closed > 10)) break;
+  // 20 s, or more where loading is so slow that 20 s would not even close eleven pools (80 s at most).
+  if (spent > 80_000 || (spent > 20_000 && closed > 10)) break;
   const pool = new SealPool(2);
   await new Promise((r) => setTimeout(r, d + Math.floor(Math.random() * step)));
   await pool.close();
