@@ -4,8 +4,8 @@ import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import YAML from 'yaml';
-import { DEMO_SAMPLES, runCli, startServe, tempDir, writeGatewayConfig, type CliResult, type ServeProcess } from '../helpers/gateway.js';
+import { tempDir } from '../helpers/gateway.js';
+import { startInProcessGateway, type InProcessGateway } from '../helpers/in-process-gateway.js';
 
 /**
  * Issue 27 item 4 on the HTTP listeners: the health/metrics/autodiscover listener (plain HTTP), the
@@ -18,19 +18,14 @@ const PAUL = `paul.demo@${DOMAIN}`;
 const RMP = `rmp@${DOMAIN}`;
 const PW: Record<string, string> = { [PAUL]: 'paul password 123', [RMP]: 'record server secret 0' };
 const FLOOD_FROM = '127.0.0.2';
-const LIMITS = { maxConnections: 100, maxPerAddress: 20, maxUnauthenticated: 30, preAuthSeconds: 4, minBytesPerSecond: 50, rateGraceSeconds: 1.5 };
+// Short timers (the tests wait for them): the grace a second, the deadline well past it.
+const LIMITS = { maxConnections: 100, maxPerAddress: 20, maxUnauthenticated: 30, preAuthSeconds: 3.5, minBytesPerSecond: 50, rateGraceSeconds: 1 };
 
 type Listener = 'http' | 'api' | 'console';
 
-async function must(p: Promise<CliResult>, what: string): Promise<CliResult> {
-  const r = await p;
-  if (r.code !== 0) throw new Error(`${what} failed (${r.code}): ${r.stderr}`);
-  return r;
-}
-
 describe('connection limits on the HTTP listeners (medgate serve, real sockets)', () => {
   let dir: string;
-  let serve: ServeProcess;
+  let serve: InProcessGateway;
   let caPem: string;
   let rmpCert: { cert: string; key: string };
   let doctorJar = '';
@@ -104,24 +99,20 @@ describe('connection limits on the HTTP listeners (medgate serve, real sockets)'
 
   beforeAll(async () => {
     dir = tempDir('medgate-http-limits-');
-    const config = writeGatewayConfig(dir, { domain: DOMAIN, extra: { limits: { connections: { http: LIMITS, api: LIMITS, console: LIMITS } } } });
-    const yaml = YAML.parse(fs.readFileSync(config, 'utf8')) as Record<string, Record<string, unknown>>;
-    yaml.listen!.console = 0;
-    yaml.console = { recordServer: RMP, recordServerPasswordFile: './rmp.password', operators: [] };
-    fs.writeFileSync(config, YAML.stringify(yaml));
     fs.writeFileSync(path.join(dir, 'rmp.password'), PW[RMP]! + '\n', { mode: 0o600 });
-    const cli = (...args: string[]) => runCli([...args, '--config', config]);
-    await must(cli('pki', 'init'), 'pki init');
-    await must(cli('init'), 'init');
-    await must(cli('directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')), 'directory import');
-    const certs = path.join(dir, 'client-certs');
-    await Promise.all([
-      must(cli('user', 'add', PAUL, '--kind', 'person', '--rpps', '10100000017', '--password', PW[PAUL]!), 'add paul'),
-      must(cli('user', 'add', RMP, '--kind', 'rmp', '--password', PW[RMP]!, '--cert-out', certs), 'add rmp'),
-    ]);
-    rmpCert = { cert: fs.readFileSync(path.join(certs, `${RMP}.crt.pem`), 'utf8'), key: fs.readFileSync(path.join(certs, `${RMP}.key.pem`), 'utf8') };
-    caPem = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
-    serve = await startServe(config);
+    // Set up through the services `medgate init` / `user add --cert-out` call, and started in this
+    // process as `serve` starts it (no CLI process per step, no gateway process to start).
+    serve = await startInProcessGateway({
+      store: 'sqlite', dir, domain: DOMAIN,
+      extra: {
+        listen: { host: '127.0.0.1', smtpSubmission: 0, smtpSubmissionTls: 0, smtpRelay: 0, imap: 0, imapTls: 0, http: 0, api: 0, console: 0 },
+        limits: { connections: { http: LIMITS, api: LIMITS, console: LIMITS } },
+        console: { recordServer: RMP, recordServerPasswordFile: './rmp.password', operators: [] },
+      },
+      accounts: [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW[PAUL]! }, { address: RMP, kind: 'rmp', password: PW[RMP]! }],
+    });
+    rmpCert = { cert: serve.accounts[RMP]!.certificatePem, key: serve.accounts[RMP]!.certificateKeyPem };
+    caPem = serve.caPem;
     // The doctor logs in to the console before any flood, and keeps the session.
     const page = await request('console', 'GET', '/connexion');
     const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)![1]!;
@@ -231,8 +222,8 @@ describe('connection limits on the HTTP listeners (medgate serve, real sockets)'
     try {
       const first = await get();
       expect(first.status).toBe(200);
-      // Idle longer than the grace (1.5 s), shorter than the deadline and the keep-alive timeout.
-      await new Promise((r) => setTimeout(r, 2_500));
+      // Idle longer than the grace (1 s), shorter than the deadline and the keep-alive timeout.
+      await new Promise((r) => setTimeout(r, LIMITS.rateGraceSeconds * 1000 + 800));
       const second = await get();
       expect(second.status).toBe(200);
       expect(second.localPort).toBe(first.localPort); // the same connection

@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prepareGateway, runCli, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
+import { runCli, startServe, type ServeProcess } from '../helpers/gateway.js';
+import { prepareForServe } from '../helpers/in-process-gateway.js';
 
 /**
  * Password spraying: one password tried over ten accounts from one address. Per-(account, address)
@@ -52,24 +52,27 @@ function imaplib(port: number, ca: string, src: string, password: string, users:
 }
 
 describe('password spraying from one address: slowed, then refused; other addresses unaffected', () => {
-  let dir: string;
+  let prepared: Awaited<ReturnType<typeof prepareForServe>> | undefined;
   let gw: ServeProcess;
   let ca: Buffer;
   let caFile: string;
   let config: string;
 
   beforeAll(async () => {
-    dir = tempDir();
-    config = writeGatewayConfig(dir, { extra: { security: { kdfMemoryExponent: 10, minPasswordLength: 12, loginLimits: LIMITS } } });
-    await prepareGateway(config, ACCOUNTS.map((address) => ({ address, kind: 'application' as const, password: PW })));
-    caFile = path.join(dir, 'certs', 'ca.pem');
+    // Set up through the services `medgate init` / `user add` call (no CLI process per account), then served by a real process.
+    prepared = await prepareForServe({
+      store: 'sqlite', extra: { security: { kdfMemoryExponent: 10, minPasswordLength: 12, loginLimits: LIMITS } },
+      accounts: ACCOUNTS.map((address) => ({ address, kind: 'application' as const, password: PW })),
+    });
+    config = prepared.configFile;
+    caFile = prepared.caFile;
     ca = fs.readFileSync(caFile);
     gw = await startServe(config);
   }, 240_000);
 
   afterAll(async () => {
     await gw?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await prepared?.dispose();
   });
 
   /** One SMTP AUTH with nodemailer from `localAddress`: the server's reply code and how long it took. */

@@ -11,14 +11,14 @@
  *   entry (the metadata cache is encrypted with a fresh nonce each time).
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { openStore } from '../../src/store/index.js';
-import { prepareGateway, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
-import { PG_NOT_FOUND_BANNER, createTestDatabase, testPostgres } from '../helpers/postgres.js';
+import { startServe, type ServeProcess } from '../helpers/gateway.js';
+import { prepareForServe } from '../helpers/in-process-gateway.js';
+import { PG_NOT_FOUND_BANNER, testPostgres } from '../helpers/postgres.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
 const PW = 'correct horse battery';
@@ -42,26 +42,23 @@ describe.each([
   { store: 'postgres' as const },
 ])('APPEND computes the copy\'s ENVELOPE and BODYSTRUCTURE once, for every session ($store)', ({ store }) => {
   const skip = store === 'postgres' && !pgAvailable;
-  let dir: string;
   let config: string;
   let ca: string;
   let gw: ServeProcess | undefined;
-  let database: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+  let prepared: Awaited<ReturnType<typeof prepareForServe>> | undefined;
 
   beforeAll(async () => {
     if (skip) return;
-    dir = tempDir();
-    database = store === 'postgres' ? await createTestDatabase('appendmeta') : undefined;
-    config = writeGatewayConfig(dir, database ? { extra: { store: { driver: 'postgres', postgres: { url: database.url } } } } : {});
-    await prepareGateway(config, [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }]);
-    ca = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
+    // Set up through the services `medgate init` / `user add` call (no CLI process per step), then served by a real process.
+    prepared = await prepareForServe({ store, accounts: [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }] });
+    config = prepared.configFile;
+    ca = fs.readFileSync(prepared.caFile, 'utf8');
     gw = await startServe(config);
   }, 240_000);
 
   afterAll(async () => {
     await gw?.stop('SIGKILL').catch(() => undefined);
-    await database?.drop().catch(() => undefined);
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await prepared?.dispose();
   });
 
   const imap = (): ImapFlow => {
@@ -131,6 +128,5 @@ describe.each([
     }
     // Not parsed again, not encrypted and written again: the entry committed with the APPEND served it.
     expect(await storedEntry(uid)).toBe(before);
-    gw = await startServe(config);
   }, 180_000);
 });

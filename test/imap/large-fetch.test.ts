@@ -16,9 +16,10 @@ import Database from 'better-sqlite3';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { armorMessage, dearmorMessage } from '../../src/crypto/seal/radix64.js';
-import { prepareGateway, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
+import { startServe, type ServeProcess } from '../helpers/gateway.js';
+import { prepareForServe } from '../helpers/in-process-gateway.js';
 import { RawImap } from '../helpers/raw-imap.js';
-import { PG_NOT_FOUND_BANNER, createTestDatabase, testPostgres } from '../helpers/postgres.js';
+import { PG_NOT_FOUND_BANNER, testPostgres } from '../helpers/postgres.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
 const JL = 'jl.letest@cabinet-antony.medgate.test';
@@ -65,18 +66,17 @@ describe.each([
   let dir: string;
   let ca: string;
   let gw: ServeProcess;
-  let database: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+  let prepared: Awaited<ReturnType<typeof prepareForServe>> | undefined;
   let raw: Buffer;
   let uid: number;
 
   beforeAll(async () => {
     if (skip) return;
-    dir = tempDir('medgate-bigfetch-');
-    database = store === 'postgres' ? await createTestDatabase('bigfetch') : undefined;
-    const config = writeGatewayConfig(dir, database ? { extra: { store: { driver: 'postgres', postgres: { url: database.url } } } } : {});
-    await prepareGateway(config, [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW }]);
-    ca = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
-    gw = await startServe(config);
+    // Set up through the services `medgate init` / `user add` call (no CLI process per step), then served by a real process.
+    prepared = await prepareForServe({ store, accounts: [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW }] });
+    dir = prepared.dir;
+    ca = fs.readFileSync(prepared.caFile, 'utf8');
+    gw = await startServe(prepared.configFile);
     raw = largeMessage(`big-${store}`, Math.round(mb * 1024 * 1024 * 0.74));
     const t = nodemailer.createTransport({ host: '127.0.0.1', port: gw.ports.smtpSubmission, secure: false, requireTLS: true, tls: { ca, servername: 'localhost' }, auth: { user: PAUL, pass: PW } });
     try {
@@ -89,8 +89,7 @@ describe.each([
 
   afterAll(async () => {
     await gw?.stop().catch(() => undefined);
-    await database?.drop().catch(() => undefined);
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await prepared?.dispose();
   });
 
   async function login(): Promise<RawImap> {

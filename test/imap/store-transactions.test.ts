@@ -18,8 +18,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { SERVE_NODE_FLAGS } from '../../src/runtime/node-flags.js';
 import { openStore } from '../../src/store/index.js';
-import { CLI, prepareGateway, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
-import { PG_NOT_FOUND_BANNER, createTestDatabase, testPostgres } from '../helpers/postgres.js';
+import { CLI, startServe, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
+import { prepareForServe } from '../helpers/in-process-gateway.js';
+import { PG_NOT_FOUND_BANNER, testPostgres } from '../helpers/postgres.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
 const PW = 'correct horse battery';
@@ -43,15 +44,16 @@ def session(port):
     m.login(user, pw)
     m.select('INBOX')
     return m
-a, b = session(port), session(port_b)
+a, b, reader = session(port), session(port_b), session(port)
 typ, data = a.uid('SEARCH', None, 'ALL')
 uid = data[0].split()[-1].decode()
 def fresh(item):
-    # A new session's SELECT reads the store itself: a and b's views of the other node's changes
-    # follow its notifications, which may land a moment after the STORE answered.
-    m = session(port)
-    typ, data = m.uid('FETCH', uid, '(%s)' % item)
-    m.logout()
+    # A SELECT (here EXAMINE, read-only) reads the store itself: a and b's views of the other node's
+    # changes follow its notifications, which may land a moment after the STORE answered. One
+    # reader session opens the mailbox again for each read (a new session each time cost a TLS
+    # handshake and a login per read).
+    reader.select('INBOX', readonly=True)
+    typ, data = reader.uid('FETCH', uid, '(%s)' % item)
     lines = [d if isinstance(d, bytes) else d[0] for d in data if d]
     return lines[-1].decode()
 results = []
@@ -70,7 +72,7 @@ for r in range(rounds):
     for t in threads: t.join()
     flags = fresh('FLAGS')
     results.append({'modseq': modseq, 'replies': out, 'kept': [k for k in kws if k in flags]})
-a.logout(); b.logout()
+a.logout(); b.logout(); reader.logout()
 print(json.dumps({'uid': uid, 'rounds': results}))
 `;
 
@@ -97,8 +99,15 @@ describe.each([
   let gw: ServeProcess | undefined;
   /** PostgreSQL: a second node over the same database (its own data dir, the first node's keys). */
   let node2: ServeProcess | undefined;
-  let database: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+  let prepared: Awaited<ReturnType<typeof prepareForServe>> | undefined;
   const crashEnv = { MEDGATE_TEST_CRASH_AT: 'move:copied' };
+  /** The crash point the running gateway `gw` was started with. */
+  let armed: string | undefined;
+  /** Starts the gateway again, armed at `crashAt` (only the operation named there reaches it). */
+  const restart = async (crashAt?: string): Promise<ServeProcess> => {
+    armed = crashAt;
+    return startServe(config, 90_000, crashAt ? { ...defaultLaunch(), env: { MEDGATE_TEST_CRASH_AT: crashAt } } : undefined);
+  };
 
   const imap = (p: ServeProcess): ImapFlow => {
     const c = new ImapFlow({ host: '127.0.0.1', port: p.ports.imapTls!, secure: true, logger: false, tls: { ca, servername: 'localhost' }, auth: { user: PAUL, pass: PW } });
@@ -108,19 +117,21 @@ describe.each([
 
   beforeAll(async () => {
     if (skip) return;
-    dir = tempDir();
-    database = store === 'postgres' ? await createTestDatabase('txn') : undefined;
-    config = writeGatewayConfig(dir, database ? { extra: { store: { driver: 'postgres', postgres: { url: database.url } } } } : {});
-    await prepareGateway(config, [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }]);
-    ca = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
+    // Set up through the services `medgate init` / `user add` call (no CLI process per step), then served by real processes.
+    prepared = await prepareForServe({ store, accounts: [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }] });
+    dir = prepared.dir;
+    config = prepared.configFile;
+    const pgUrl = prepared.config.store.driver === 'postgres' ? prepared.config.store.postgres!.url : undefined;
+    ca = fs.readFileSync(prepared.caFile, 'utf8');
     // Armed from the start: only a MOVE reaches the crash point.
     gw = await startServe(config, 90_000, { ...defaultLaunch(), env: crashEnv });
-    if (database) {
+    armed = crashEnv.MEDGATE_TEST_CRASH_AT;
+    if (pgUrl) {
       const dir2 = path.join(dir, 'node2');
       fs.mkdirSync(dir2);
       const certs = path.join(dir, 'certs');
       node2 = await startServe(writeGatewayConfig(dir2, { extra: {
-        store: { driver: 'postgres', postgres: { url: database.url } }, dataDir: path.join(dir2, 'data'), keysDir: path.join(dir, 'data'),
+        store: { driver: 'postgres', postgres: { url: pgUrl } }, dataDir: path.join(dir2, 'data'), keysDir: path.join(dir, 'data'),
         pki: { caDir: certs, trustAnchors: [path.join(certs, 'ca.pem')], crls: [path.join(certs, 'crl.pem')] },
       } }));
     }
@@ -129,8 +140,7 @@ describe.each([
   afterAll(async () => {
     await gw?.stop('SIGKILL').catch(() => undefined);
     await node2?.stop('SIGKILL').catch(() => undefined);
-    await database?.drop().catch(() => undefined);
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await prepared?.dispose();
   });
 
   it.skipIf(skip)(`two sessions${store === 'postgres' ? ' on two nodes' : ''} racing UID STORE (UNCHANGEDSINCE m) from the same MODSEQ, ${ROUNDS} rounds: exactly one wins each round, the other gets MODIFIED`, async () => {
@@ -164,7 +174,8 @@ describe.each([
     await exited; // the gateway died at the crash point, in the middle of the MOVE
     c.close();
 
-    gw = await startServe(config);
+    // Restarted armed for the next test's APPEND (this test only moves and reads): one start less.
+    gw = await restart('append:committed');
     const after = imap(gw);
     await after.connect();
     try {
@@ -182,10 +193,12 @@ describe.each([
   }, 180_000);
 
   it.skipIf(skip)('an APPEND killed right after its commit left its copy with its facts: recorded in the same transaction, served as appended after restart', async () => {
-    await gw!.stop('SIGKILL').catch(() => undefined);
-    gw = await startServe(config, 90_000, { ...defaultLaunch(), env: { MEDGATE_TEST_CRASH_AT: 'append:committed' } });
+    if (armed !== 'append:committed') {
+      await gw!.stop('SIGKILL').catch(() => undefined);
+      gw = await restart('append:committed');
+    }
     const raw = message('brouillon interrompu');
-    const c = imap(gw);
+    const c = imap(gw!);
     await c.connect();
     const exited = new Promise<void>((resolve) => gw!.child.once('exit', () => resolve()));
     // No OK comes back: the gateway dies between the commit and the answer.
@@ -207,7 +220,7 @@ describe.each([
       await st.close();
     }
 
-    gw = await startServe(config);
+    gw = await restart();
     const after = imap(gw);
     await after.connect();
     try {

@@ -38,7 +38,11 @@ contract('blobs and health', (h, kind) => {
       const sealed = bigFile(dir, 25 * MB + 12345);
       const base = live();
       let peak = base;
-      const sampler = setInterval(() => { peak = Math.max(peak, live()); }, 20);
+      // Each sample is a full collection of the runner's heap (hundreds of ms on a loaded machine):
+      // sampled every 250 ms while committing and once per 2 MiB streamed (13 samples), not every
+      // 20 ms and every 4 pieces (the SQLite stream's pieces are 64 KiB: a hundred collections, most
+      // of the test's time). A whole copy held would be live at every one of them.
+      const sampler = setInterval(() => { peak = Math.max(peak, live()); }, 250);
       const res = await store.mail.commit(sealed, [{ owner: 'a@x.test', mailbox: 'INBOX', deliveryKey: 'big' }]);
       expect(res.blobId).toBe(sealed.sha256);
       expect(fs.existsSync(sealed.path)).toBe(false); // moved into the store (SQLite) or copied into the database (PostgreSQL)
@@ -47,11 +51,13 @@ contract('blobs and health', (h, kind) => {
       const hash = createHash('sha256');
       let pieces = 0;
       let largest = 0;
+      let sinceSample = 0;
       for await (const piece of blob.stream() as AsyncIterable<Buffer>) {
         hash.update(piece);
         pieces++;
         largest = Math.max(largest, piece.length);
-        if (pieces % 4 === 0) peak = Math.max(peak, live());
+        sinceSample += piece.length;
+        if (sinceSample >= 2 * MB) { sinceSample = 0; peak = Math.max(peak, live()); }
       }
       clearInterval(sampler);
       expect(hash.digest('hex')).toBe(sealed.sha256);
