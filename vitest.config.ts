@@ -10,5 +10,9 @@ export default defineConfig({
     // Crypto-heavy suites: two cores, keep the pool small so timings stay sane.
     pool: 'forks',
     maxWorkers: 2,
+    // The built gateway (dist/) that tests import is loaded by Node itself, not transformed again by
+    // vite for every test file: it is plain JavaScript already, and transforming it cost 10–35 s of
+    // import time per file that builds a gateway in-process.
+    server: { deps: { external: [/\/dist\//] } },
   },
 });

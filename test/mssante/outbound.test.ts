@@ -126,7 +126,7 @@ describe.skipIf(!postfixAvailability())('outbound to an MSSanté mailbox without
     const delivered = await waitFor(() => s.postfix.delivered('anne.biologiste').find((m) => m.includes('mss-out-xdm@')), 30_000, `delivery to Postfix\n${s.postfix.log()}`);
     const parsed = await parseForExtraction(delivered);
     expect(parsed.subject).toBe('XDM/1.0/DDM+demande de bilan biologique DUPONT Jean 30/01/1959');
-    expect(parsed.headers.get('x-mss-ins')).toBe('N');
+    expect(parsed.headers.has('x-mss-ins')).toBe(false); // ECO.2.4.2: only for an archive of CDA documents
     const xdm = readXdm(parsed)!;
     expect(xdm.patients).toEqual([{ source: 'xdm', familyName: 'DUPONT', givenName: 'Jean', birthDate: '1959-01-30' }]);
     expect(xdm.entries).toEqual([expect.objectContaining({ mimeType: 'application/pdf', title: 'ordonnance-bilan.pdf' })]);
