@@ -9,7 +9,8 @@ import path from 'node:path';
 import nodemailer from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_SAMPLES, runCli, SAMPLES, startServe, tempDir, writeGatewayConfig, type CliResult, type ServeProcess } from '../helpers/gateway.js';
+import { runCli, SAMPLES, startServe, tempDir, type CliResult, type ServeProcess } from '../helpers/gateway.js';
+import { prepareForServe } from '../helpers/in-process-gateway.js';
 
 const DOMAIN = 'cabinet-antony.medgate.test';
 const PAUL = `paul.demo@${DOMAIN}`;
@@ -50,18 +51,18 @@ describe('record server filing end to end (medgate serve, SMTP, IMAP, rmp pull, 
 
   beforeAll(async () => {
     dir = tempDir('medgate-filing-e2e-');
-    config = writeGatewayConfig(dir, { domain: DOMAIN, extra: { filing: { senders: { [LGC]: 'biologist' } } } });
-    await must(cli('pki', 'init'), 'pki init');
-    await must(cli('init'), 'init');
-    // Independent steps together (each is a node start): only Paul's account needs the directory.
-    await Promise.all([
-      (async () => {
-        await must(cli('directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')), 'directory import');
-        await must(cli('user', 'add', PAUL, '--kind', 'person', '--rpps', '10100000017', '--password', PW[PAUL]!), 'add paul');
-      })(),
-      must(cli('user', 'add', LGC, '--kind', 'application', '--name', 'Laboratoire', '--password', PW[LGC]!), 'add lgc'),
-      must(cli('user', 'add', RMP, '--kind', 'rmp', '--password', PW[RMP]!), 'add rmp'),
-    ]);
+    // Set up through the services, in this process (what `medgate init`, `directory import` and
+    // `user add` do, without a node start each); the gateway under test is a real `medgate serve`.
+    const prepared = await prepareForServe({
+      store: 'sqlite', dir, domain: DOMAIN, whitelist: false,
+      extra: { filing: { senders: { [LGC]: 'biologist' } } },
+      accounts: [
+        { address: PAUL, kind: 'person', rpps: '10100000017', password: PW[PAUL]! },
+        { address: LGC, kind: 'application', name: 'Laboratoire', password: PW[LGC]! },
+        { address: RMP, kind: 'rmp', password: PW[RMP]! },
+      ],
+    });
+    config = prepared.configFile;
     caPem = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
     serve = await startServe(config);
   }, 120_000);
@@ -152,12 +153,12 @@ describe('record server filing end to end (medgate serve, SMTP, IMAP, rmp pull, 
   it('exports and re-imports into a fresh gateway: dry-run report, same patients, same document hashes; encrypted archive too', async () => {
     const exp = path.join(dir, 'export');
     const fresh = tempDir('medgate-filing-fresh-');
-    const freshConfig = writeGatewayConfig(fresh, { domain: 'rmp-hdf.medgate.test' });
+    let freshConfig = '';
     const fcli = (...args: string[]) => runCli([...args, '--config', freshConfig]);
-    // The fresh gateway's set-up and the encrypted export do not depend on the export: they run beside it.
+    // The fresh gateway (initialised in this process, as `medgate init` does) and the encrypted
+    // export do not depend on the export: they are made beside it.
     const freshReady = (async () => {
-      await must(fcli('pki', 'init'), 'fresh pki');
-      await must(fcli('init'), 'fresh init');
+      freshConfig = (await prepareForServe({ store: 'sqlite', dir: fresh, domain: 'rmp-hdf.medgate.test', directory: false, whitelist: false })).configFile;
     })();
     const encOut = path.join(dir, 'export-enc');
     const encExported = must(cli('patients', 'export', '--all', '--out', encOut, '--passphrase', 'correct horse battery'), 'export encrypted');
