@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prepareGateway, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
+import { startServe, tempDir, type ServeProcess } from '../helpers/gateway.js';
+import { prepareForServe } from '../helpers/in-process-gateway.js';
 import { PG_NOT_FOUND_BANNER, PgCluster, locatePostgres, testPostgres } from '../helpers/postgres.js';
 
 const found = testPostgres() ? locatePostgres() : undefined;
@@ -31,12 +32,14 @@ describe.skipIf(!found?.ok)('PostgreSQL lost and back under load', () => {
     cluster = await PgCluster.start((found as { bin: string }).bin, { durable: true });
     const database = await cluster.createDatabase('outage');
     dir = tempDir('medgate-outage-');
-    const config = writeGatewayConfig(dir, { extra: {
+    // Prepared in this process through the services (no CLI node starts), on this file's own
+    // cluster: `store: 'sqlite'` only stops the helper making a database on the shared cluster; the
+    // store setting below points the gateway at `database`.
+    const { configFile: config } = await prepareForServe({ store: 'sqlite', dir, extra: {
       store: { driver: 'postgres', postgres: { url: database.url, poolSize: 4 } },
       // Every sender on one loopback address, retrying through the outages: no per-address cap here.
       limits: { connections: { submission: { maxConnections: 2000, maxPerAddress: 2000, maxUnauthenticated: 1000 } } },
-    } });
-    await prepareGateway(config, [{ address: JL, kind: 'person', password: PW, rpps: '10100000041' }]);
+    }, accounts: [{ address: JL, kind: 'person', password: PW, rpps: '10100000041' }] });
     gw = await startServe(config);
   }, 180_000);
 
