@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prepareGateway, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
+import { startServe, tempDir, type ServeProcess } from '../helpers/gateway.js';
+import { prepareForServe } from '../helpers/in-process-gateway.js';
 import { PG_NOT_FOUND_BANNER, PgCluster, locatePostgres, testPostgres } from '../helpers/postgres.js';
 
 const found = testPostgres() ? locatePostgres() : undefined;
@@ -31,12 +32,14 @@ describe.skipIf(!found?.ok)('PostgreSQL lost and back under load', () => {
     cluster = await PgCluster.start((found as { bin: string }).bin, { durable: true });
     const database = await cluster.createDatabase('outage');
     dir = tempDir('medgate-outage-');
-    const config = writeGatewayConfig(dir, { extra: {
+    // Prepared in this process through the services (no CLI node starts), on this file's own
+    // cluster: `store: 'sqlite'` only stops the helper making a database on the shared cluster; the
+    // store setting below points the gateway at `database`.
+    const { configFile: config } = await prepareForServe({ store: 'sqlite', dir, extra: {
       store: { driver: 'postgres', postgres: { url: database.url, poolSize: 4 } },
       // Every sender on one loopback address, retrying through the outages: no per-address cap here.
       limits: { connections: { submission: { maxConnections: 2000, maxPerAddress: 2000, maxUnauthenticated: 1000 } } },
-    } });
-    await prepareGateway(config, [{ address: JL, kind: 'person', password: PW, rpps: '10100000041' }]);
+    }, accounts: [{ address: JL, kind: 'person', password: PW, rpps: '10100000041' }] });
     gw = await startServe(config);
   }, 180_000);
 
@@ -130,7 +133,9 @@ describe.skipIf(!found?.ok)('PostgreSQL lost and back under load', () => {
       await c.logout().catch(() => c.close());
     })();
     const imapLoads = [imapLoad('\\Seen'), imapLoad('\\Flagged'), imapPoll];
-    await new Promise((r) => setTimeout(r, 1500));
+    // Until the load is under way: a message accepted and IMAP served (no fixed wait).
+    for (const until = Date.now() + 30_000; (!outcomes.some((o) => o.code === 250) || imapOk === 0) && Date.now() < until;) await new Promise((r) => setTimeout(r, 50));
+    expect(outcomes.some((o) => o.code === 250) && imapOk > 0, 'the load is under way before the first crash').toBe(true);
 
     let refusedAtData = 0;
     let refusedWhileDown = 0;
@@ -139,9 +144,11 @@ describe.skipIf(!found?.ok)('PostgreSQL lost and back under load', () => {
       const imapNoBefore = imapNo.length;
       const downAt = Date.now();
       cluster.stopServer('immediate');
-      // At least 3 s down, and up to 15 s more for a refusal (a loaded machine answers slowly).
+      // Down until what the clients see while it is away has been seen: at least 1 s, then until a
+      // submission was refused (up to 15 s more: a loaded machine answers slowly). Polling for it
+      // replaced a fixed 3 s wait, most of this file's time.
       const temporary = /^(451|454) 4\.3\.0 The message store is unavailable/;
-      await new Promise((r) => setTimeout(r, 3000));
+      await new Promise((r) => setTimeout(r, 1000));
       for (const until = Date.now() + 15_000; !replies.some((r) => r.at > downAt && temporary.test(r.text)) && Date.now() < until;) await new Promise((r) => setTimeout(r, 100));
       expect(await health(), `outage ${outage}: healthz`).toBe(503);
       expect(gw.child.exitCode, `outage ${outage}: the gateway process is alive`).toBeNull();

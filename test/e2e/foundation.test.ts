@@ -59,13 +59,16 @@ describe('foundation end to end (built medgate command in a temp directory)', ()
   });
 
   it('shows an entry by address and by RPPS', async () => {
-    const byAddress = await cli('directory', 'show', PAUL);
+    // Independent reads: run together, each is a node start.
+    const [byAddress, byRpps, missing] = await Promise.all([
+      cli('directory', 'show', PAUL),
+      cli('directory', 'show', '10100000017', '--json'),
+      cli('directory', 'show', 'nobody@nowhere.test'),
+    ]);
     expect(byAddress.code).toBe(0);
     expect(byAddress.stdout).toMatch(/RPPS 10100000017/);
     expect(byAddress.stdout).toMatch(/Médecine générale/);
-    const byRpps = await cli('directory', 'show', '10100000017', '--json');
     expect(JSON.parse(byRpps.stdout)[0].address).toBe(PAUL);
-    const missing = await cli('directory', 'show', 'nobody@nowhere.test');
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/no directory entry matches/);
   });
@@ -77,11 +80,12 @@ describe('foundation end to end (built medgate command in a temp directory)', ()
     expect(r.stdout).toMatch(/profession: Médecin — Médecine générale/);
     expect(r.stdout).toMatch(/recovery key \(shown once, keep it offline\): [A-Z0-9]{5}(-[A-Z0-9]{5}){7}/);
     const certFile = path.join(certDir, `${PAUL}.crt.pem`);
+    const showing = cli('directory', 'show', PAUL, '--json');
     const verified = execFileSync('openssl', ['verify', '-CAfile', path.join(dir, 'certs', 'ca.pem'), certFile]).toString();
     expect(verified).toMatch(/: OK/);
     const keyMode = fs.statSync(path.join(certDir, `${PAUL}.key.pem`)).mode & 0o077;
     expect(keyMode).toBe(0);
-    const show = await cli('directory', 'show', PAUL, '--json');
+    const show = await showing;
     const entry = JSON.parse(show.stdout)[0];
     expect(entry.pgpPublicKey).toMatch(/BEGIN PGP PUBLIC KEY BLOCK/);
     expect(entry.certificatePem).toMatch(/BEGIN CERTIFICATE/);
@@ -89,63 +93,84 @@ describe('foundation end to end (built medgate command in a temp directory)', ()
   });
 
   it('refuses a person whose RPPS contradicts the directory, and a duplicate account', async () => {
-    const wrong = await cli('user', 'add', 'jl.letest@cabinet-antony.medgate.test', '--kind', 'person', '--rpps', '10100000017', '--password', PASSWORD);
+    const [wrong, dup] = await Promise.all([
+      cli('user', 'add', 'jl.letest@cabinet-antony.medgate.test', '--kind', 'person', '--rpps', '10100000017', '--password', PASSWORD),
+      cli('user', 'add', PAUL, '--kind', 'person', '--rpps', '10100000017', '--password', PASSWORD),
+    ]);
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/identifier 10100000041, not 10100000017/);
-    const dup = await cli('user', 'add', PAUL, '--kind', 'person', '--rpps', '10100000017', '--password', PASSWORD);
     expect(dup.stderr).toMatch(/already exists/);
   });
 
   it('adds application and record-server accounts, reading the password from standard input', async () => {
-    const app = await runCli(['user', 'add', 'lgc@cabinet-antony.medgate.test', '--kind', 'application', '--name', 'LGC du cabinet', '--config', config], { input: 'application secret 1\n' });
+    const [app, rmp] = await Promise.all([
+      runCli(['user', 'add', 'lgc@cabinet-antony.medgate.test', '--kind', 'application', '--name', 'LGC du cabinet', '--config', config], { input: 'application secret 1\n' }),
+      cli('user', 'add', 'rmp@cabinet-antony.medgate.test', '--kind', 'rmp', '--password', 'record server secret'),
+    ]);
     expect(app.code, app.stderr).toBe(0);
-    const rmp = await cli('user', 'add', 'rmp@cabinet-antony.medgate.test', '--kind', 'rmp', '--password', 'record server secret');
     expect(rmp.code, rmp.stderr).toBe(0);
     const list = await cli('user', 'list', '--json');
     expect(JSON.parse(list.stdout).map((a: { kind: string }) => a.kind).sort()).toEqual(['application', 'person', 'rmp']);
   });
 
   it('a wrong password unlocks nothing and says only that the credentials are wrong', async () => {
-    const bad = await cli('user', 'check', PAUL, '--password', 'not the password');
+    const [bad, unknown, good] = await Promise.all([
+      cli('user', 'check', PAUL, '--password', 'not the password'),
+      cli('user', 'check', 'ghost@cabinet-antony.medgate.test', '--password', 'whatever12345'),
+      cli('user', 'check', PAUL, '--password', PASSWORD),
+    ]);
     expect(bad.code).toBe(1);
     expect(bad.stderr.trim()).toBe('medgate: the credentials are wrong [CREDENTIALS_WRONG]');
-    const unknown = await cli('user', 'check', 'ghost@cabinet-antony.medgate.test', '--password', 'whatever12345');
     expect(unknown.stderr.trim()).toBe(bad.stderr.trim());
-    const good = await cli('user', 'check', PAUL, '--password', PASSWORD);
     expect(good.code, good.stderr).toBe(0);
   });
 
   it('changes a password (old one stops working) and disables an account', async () => {
     const r = await cli('user', 'passwd', PAUL, '--current', PASSWORD, '--password', 'a brand new password');
     expect(r.code, r.stderr).toBe(0);
-    expect((await cli('user', 'check', PAUL, '--password', PASSWORD)).code).toBe(1);
-    expect((await cli('user', 'check', PAUL, '--password', 'a brand new password')).code).toBe(0);
-    expect((await cli('user', 'disable', 'lgc@cabinet-antony.medgate.test')).code).toBe(0);
-    const locked = await cli('user', 'check', 'lgc@cabinet-antony.medgate.test', '--password', 'application secret 1');
+    const [oldOne, newOne, disabled] = await Promise.all([
+      cli('user', 'check', PAUL, '--password', PASSWORD),
+      cli('user', 'check', PAUL, '--password', 'a brand new password'),
+      cli('user', 'disable', 'lgc@cabinet-antony.medgate.test'),
+    ]);
+    expect(oldOne.code).toBe(1);
+    expect(newOne.code).toBe(0);
+    expect(disabled.code).toBe(0);
+    const [locked, shown] = await Promise.all([
+      cli('user', 'check', 'lgc@cabinet-antony.medgate.test', '--password', 'application secret 1'),
+      cli('directory', 'show', 'lgc@cabinet-antony.medgate.test', '--json'),
+    ]);
     expect(locked.stderr).toMatch(/credentials are wrong/);
-    const entry = JSON.parse((await cli('directory', 'show', 'lgc@cabinet-antony.medgate.test', '--json')).stdout)[0];
+    const entry = JSON.parse(shown.stdout)[0];
     expect(entry.status).toBe('suspended');
   });
 
   it('exports its users for a peer gateway, which imports them', async () => {
     const exportFile = path.join(dir, 'export.json');
-    const r = await cli('directory', 'export', '--out', exportFile);
-    expect(r.code, r.stderr).toBe(0);
-    const text = fs.readFileSync(exportFile, 'utf8');
-    expect(text).not.toMatch(/PRIVATE KEY/);
     const peerDir = tempDir();
     try {
       const peerConfig = writeGatewayConfig(peerDir, { domain: 'cardio-sceaux.medgate.test' });
-      expect((await runCli(['init', '--config', peerConfig])).code).toBe(0);
+      // The peer's init does not depend on the export: the two run together.
+      const [r, peerInit] = await Promise.all([
+        cli('directory', 'export', '--out', exportFile),
+        runCli(['init', '--config', peerConfig]),
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const text = fs.readFileSync(exportFile, 'utf8');
+      expect(text).not.toMatch(/PRIVATE KEY/);
+      expect(peerInit.code).toBe(0);
       const imported = await runCli(['directory', 'peer', 'import', exportFile, '--config', peerConfig]);
       expect(imported.code, imported.stderr).toBe(0);
       expect(imported.stdout).toMatch(/peer cabinet-antony\.medgate\.test/);
       // The three users, and the postmaster that signs delivery reports and read receipts.
       expect(imported.stdout).toMatch(/imported: 4/);
-      const postmaster = await runCli(['directory', 'show', 'postmaster@cabinet-antony.medgate.test', '--json', '--config', peerConfig]);
+      const [postmaster, paulSeen] = await Promise.all([
+        runCli(['directory', 'show', 'postmaster@cabinet-antony.medgate.test', '--json', '--config', peerConfig]),
+        runCli(['directory', 'show', PAUL, '--json', '--config', peerConfig]),
+      ]);
       expect(postmaster.code, postmaster.stderr).toBe(0);
       expect(JSON.parse(postmaster.stdout)[0].pgpPublicKey).toMatch(/BEGIN PGP PUBLIC KEY BLOCK/);
-      const seen = JSON.parse((await runCli(['directory', 'show', PAUL, '--json', '--config', peerConfig])).stdout)[0];
+      const seen = JSON.parse(paulSeen.stdout)[0];
       expect(seen.source).toBe('peer:cabinet-antony.medgate.test');
       expect(seen.pgpPublicKey).toMatch(/BEGIN PGP PUBLIC KEY BLOCK/);
     } finally {
@@ -154,10 +179,10 @@ describe('foundation end to end (built medgate command in a temp directory)', ()
   });
 
   it('audit verify passes, then names the first record someone altered', async () => {
-    const ok = await cli('audit', 'verify');
+    const [ok, listed] = await Promise.all([cli('audit', 'verify'), cli('audit', 'list')]);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/audit trail intact: \d+ records/);
-    const list = (await cli('audit', 'list')).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const list = listed.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(list.some((r: { action: string }) => r.action === 'account.create')).toBe(true);
     expect(JSON.stringify(list)).not.toContain(PASSWORD);
     // Tamper as an attacker with file access would: drop the guard trigger and edit record 3.
@@ -206,12 +231,14 @@ describe('configuration errors', () => {
     try {
       const file = writeGatewayConfig(dir, { ports: { http: 70000 } });
       fs.appendFileSync(file, 'colour: blue\n');
-      const r = await runCli(['serve', '--config', file]);
+      const [r, missing] = await Promise.all([
+        runCli(['serve', '--config', file]),
+        runCli(['serve', '--config', path.join(dir, 'nope.yaml')]),
+      ]);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/listen\.http: got 70000; expected/);
       expect(r.stderr).toMatch(/unknown setting\(s\) "colour"/);
       expect(r.stderr).not.toMatch(/\n\s+at /);
-      const missing = await runCli(['serve', '--config', path.join(dir, 'nope.yaml')]);
       expect(missing.stderr).toMatch(/cannot read config file .*nope\.yaml: ENOENT/);
       fs.writeFileSync(file, 'domain: [unclosed');
       expect((await runCli(['serve', '--config', file])).stderr).toMatch(/is not valid YAML/);
@@ -229,9 +256,10 @@ describe('configuration errors', () => {
       ['audit'], ['audit', 'verify'], ['audit', 'list'],
       ['store'], ['store', 'wait'], ['store', 'migrate'],
     ];
-    // A few at a time: each is a fresh node process, slow to start on a loaded 2-core machine.
-    for (let i = 0; i < groups.length; i += 4) {
-      await Promise.all(groups.slice(i, i + 4).map(async (g) => {
+    // A few at a time: each is a fresh node process, slow to start on a loaded 2-core machine
+    // (help starts nothing but node, so seven at once stay light).
+    for (let i = 0; i < groups.length; i += 7) {
+      await Promise.all(groups.slice(i, i + 7).map(async (g) => {
         const r = await runCli([...g, '--help']);
         expect(r.code, g.join(' ')).toBe(0);
         expect(r.stdout, g.join(' ')).toMatch(/Usage: medgate/);

@@ -9,7 +9,8 @@ import path from 'node:path';
 import nodemailer from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_SAMPLES, runCli, SAMPLES, startServe, tempDir, writeGatewayConfig, type CliResult, type ServeProcess } from '../helpers/gateway.js';
+import { runCli, SAMPLES, startServe, tempDir, type CliResult, type ServeProcess } from '../helpers/gateway.js';
+import { prepareForServe } from '../helpers/in-process-gateway.js';
 
 const DOMAIN = 'cabinet-antony.medgate.test';
 const PAUL = `paul.demo@${DOMAIN}`;
@@ -50,13 +51,18 @@ describe('record server filing end to end (medgate serve, SMTP, IMAP, rmp pull, 
 
   beforeAll(async () => {
     dir = tempDir('medgate-filing-e2e-');
-    config = writeGatewayConfig(dir, { domain: DOMAIN, extra: { filing: { senders: { [LGC]: 'biologist' } } } });
-    await must(cli('pki', 'init'), 'pki init');
-    await must(cli('init'), 'init');
-    await must(cli('directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')), 'directory import');
-    await must(cli('user', 'add', PAUL, '--kind', 'person', '--rpps', '10100000017', '--password', PW[PAUL]!), 'add paul');
-    await must(cli('user', 'add', LGC, '--kind', 'application', '--name', 'Laboratoire', '--password', PW[LGC]!), 'add lgc');
-    await must(cli('user', 'add', RMP, '--kind', 'rmp', '--password', PW[RMP]!), 'add rmp');
+    // Set up through the services, in this process (what `medgate init`, `directory import` and
+    // `user add` do, without a node start each); the gateway under test is a real `medgate serve`.
+    const prepared = await prepareForServe({
+      store: 'sqlite', dir, domain: DOMAIN, whitelist: false,
+      extra: { filing: { senders: { [LGC]: 'biologist' } } },
+      accounts: [
+        { address: PAUL, kind: 'person', rpps: '10100000017', password: PW[PAUL]! },
+        { address: LGC, kind: 'application', name: 'Laboratoire', password: PW[LGC]! },
+        { address: RMP, kind: 'rmp', password: PW[RMP]! },
+      ],
+    });
+    config = prepared.configFile;
     caPem = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
     serve = await startServe(config);
   }, 120_000);
@@ -75,26 +81,30 @@ describe('record server filing end to end (medgate serve, SMTP, IMAP, rmp pull, 
     await submit(PAUL, await build({ from: PAUL, subject: 'Courrier', text: 'Autre patient, même nom.\n', headers: patientHeaders('Dupont', 'Jean', '05/05/1962') }));
     await submit(PAUL, await build({ from: PAUL, subject: 'Courrier', text: 'Prénom différent.\n', headers: patientHeaders('DUPONT', 'Jeanne', '30/01/1959') }));
 
-    // The gateway's own filing store.
-    const search = JSON.parse((await must(cli('patients', 'search', 'dup', '--json'), 'search')).stdout) as Array<{ id: string; status: string; identity: { givenName: string; birthDate: string } }>;
+    // The gateway's own filing store (independent reads run together).
+    const [searched, rec, auditListed] = await Promise.all([
+      must(cli('patients', 'search', 'dup', '--json'), 'search'),
+      must(cli('patients', 'reconcile', 'list'), 'reconcile list'),
+      must(cli('audit', 'list', '--limit', '1000'), 'audit'),
+    ]);
+    const search = JSON.parse(searched.stdout) as Array<{ id: string; status: string; identity: { givenName: string; birthDate: string } }>;
     expect(search).toHaveLength(3);
     const jean = search.find((p) => p.identity.givenName === 'Jean' && p.identity.birthDate === '1959-01-30')!;
     expect(jean.status).toBe('active');
     expect(search.find((p) => p.identity.birthDate === '1962-05-05')!.status).toBe('active');
     expect(search.find((p) => p.identity.givenName === 'Jeanne')!.status).toBe('reconcile');
-    const show = JSON.parse((await must(cli('patients', 'show', jean.id, '--json'), 'show')).stdout) as { tabs: Record<string, Array<{ part: string; sender: string }>>; treatingDoctor: string };
+    const [shown, showText] = await Promise.all([must(cli('patients', 'show', jean.id, '--json'), 'show'), must(cli('patients', 'show', jean.id), 'show text')]);
+    const show = JSON.parse(shown.stdout) as { tabs: Record<string, Array<{ part: string; sender: string }>>; treatingDoctor: string };
     expect(show.tabs.biology!.map((d) => d.part).sort()).toEqual(['body', 'resultats.pdf']);
     expect(show.tabs.summary!.map((d) => d.sender)).toEqual([PAUL]);
     expect(show.treatingDoctor).toBe(PAUL);
-    const rec = await must(cli('patients', 'reconcile', 'list'), 'reconcile list');
     expect(rec.stdout).toMatch(/given-name-differs/);
     // Audited with the match outcome, never with names.
-    const audit = (await must(cli('audit', 'list', '--limit', '1000'), 'audit')).stdout;
+    const audit = auditListed.stdout;
     const records = audit.trim().split('\n').map((l) => JSON.parse(l) as { action: string; details: { match?: string } });
     const ingests = records.filter((a) => a.action === 'filing.ingest');
     expect(ingests.map((a) => a.details.match).sort()).toEqual(['matched', 'new', 'new', 'reconcile']);
     expect(audit).not.toMatch(/DUPONT|Dupont|1959-01-30/);
-    const showText = await must(cli('patients', 'show', jean.id), 'show text');
     expect(showText.stdout).toMatch(/^biology \(2\)$/m);
 
     // The reference ingester over IMAP.
@@ -142,6 +152,18 @@ describe('record server filing end to end (medgate serve, SMTP, IMAP, rmp pull, 
 
   it('exports and re-imports into a fresh gateway: dry-run report, same patients, same document hashes; encrypted archive too', async () => {
     const exp = path.join(dir, 'export');
+    const fresh = tempDir('medgate-filing-fresh-');
+    let freshConfig = '';
+    const fcli = (...args: string[]) => runCli([...args, '--config', freshConfig]);
+    // The fresh gateway (initialised in this process, as `medgate init` does) and the encrypted
+    // export do not depend on the export: they are made beside it.
+    const freshReady = (async () => {
+      freshConfig = (await prepareForServe({ store: 'sqlite', dir: fresh, domain: 'rmp-hdf.medgate.test', directory: false, whitelist: false })).configFile;
+    })();
+    const encOut = path.join(dir, 'export-enc');
+    const encExported = must(cli('patients', 'export', '--all', '--out', encOut, '--passphrase', 'correct horse battery'), 'export encrypted');
+    freshReady.catch(() => undefined);
+    encExported.catch(() => undefined);
     const r = await must(cli('patients', 'export', '--all', '--out', exp), 'export');
     expect(r.stdout).toMatch(/exported 3 patient\(s\), 6 document\(s\)/);
     const folders = fs.readdirSync(exp).sort();
@@ -151,22 +173,22 @@ describe('record server filing end to end (medgate serve, SMTP, IMAP, rmp pull, 
     const hashesOf = (root: string) => fs.readdirSync(root, { recursive: true }).map(String).filter((f) => f.endsWith('.eml'))
       .map((f) => sha256(fs.readFileSync(path.join(root, f)))).sort();
 
-    const fresh = tempDir('medgate-filing-fresh-');
     try {
-      const freshConfig = writeGatewayConfig(fresh, { domain: 'rmp-hdf.medgate.test' });
-      const fcli = (...args: string[]) => runCli([...args, '--config', freshConfig]);
-      await must(fcli('pki', 'init'), 'fresh pki');
-      await must(fcli('init'), 'fresh init');
-      const dry = await must(fcli('patients', 'import', exp, '--dry-run', '--json'), 'dry run');
-      const report = JSON.parse(dry.stdout) as { totals: Record<string, number> };
-      expect(report.totals).toEqual({ created: 3, matched: 0, reconcile: 0, rejected: 0, documents: 6, documentsRejected: 0 });
-      expect(JSON.parse((await must(fcli('patients', 'search', 'd', '--json'), 'search')).stdout)).toEqual([]);
+      await freshReady;
       // A tampered document is rejected by the dry run.
       const tampered = path.join(dir, 'export-tampered');
       fs.cpSync(exp, tampered, { recursive: true });
       const victim = fs.readdirSync(tampered, { recursive: true }).map(String).find((f) => f.endsWith('.eml'))!;
       fs.appendFileSync(path.join(tampered, victim), 'x');
-      const bad = await must(fcli('patients', 'import', tampered, '--dry-run'), 'dry run tampered');
+      // Dry runs write nothing: the two, and the search that shows it, run together.
+      const [dry, searchedFresh, bad] = await Promise.all([
+        must(fcli('patients', 'import', exp, '--dry-run', '--json'), 'dry run'),
+        must(fcli('patients', 'search', 'd', '--json'), 'search'),
+        must(fcli('patients', 'import', tampered, '--dry-run'), 'dry run tampered'),
+      ]);
+      const report = JSON.parse(dry.stdout) as { totals: Record<string, number> };
+      expect(report.totals).toEqual({ created: 3, matched: 0, reconcile: 0, rejected: 0, documents: 6, documentsRejected: 0 });
+      expect(JSON.parse(searchedFresh.stdout)).toEqual([]);
       expect(bad.stdout).toMatch(/rejected .*\.eml: SHA-256 differs/);
 
       const imported = JSON.parse((await must(fcli('patients', 'import', exp, '--json'), 'import')).stdout) as { patients: Array<{ unverified?: number }> };
@@ -185,15 +207,17 @@ describe('record server filing end to end (medgate serve, SMTP, IMAP, rmp pull, 
       expect(again.totals).toMatchObject({ created: 0, matched: 3, documents: 0 });
 
       // Encrypted archive: no clear file, wrong passphrase refused, right one imports.
-      const encOut = path.join(dir, 'export-enc');
-      await must(cli('patients', 'export', '--all', '--out', encOut, '--passphrase', 'correct horse battery'), 'export encrypted');
+      await encExported;
       expect(fs.readdirSync(encOut)).toEqual(['medgate-export.zip.pgp']);
       const archive = path.join(encOut, 'medgate-export.zip.pgp');
       expect(fs.readFileSync(archive).includes(Buffer.from('DUPONT'))).toBe(false);
-      const wrong = await fcli('patients', 'import', archive, '--passphrase', 'wrong', '--dry-run');
+      const [wrong, encDryRun] = await Promise.all([
+        fcli('patients', 'import', archive, '--passphrase', 'wrong', '--dry-run'),
+        must(fcli('patients', 'import', archive, '--passphrase', 'correct horse battery', '--dry-run', '--json'), 'enc dry'),
+      ]);
       expect(wrong.code).toBe(1);
       expect(wrong.stderr).toMatch(/wrong passphrase/);
-      const encDry = JSON.parse((await must(fcli('patients', 'import', archive, '--passphrase', 'correct horse battery', '--dry-run', '--json'), 'enc dry')).stdout) as { totals: Record<string, number> };
+      const encDry = JSON.parse(encDryRun.stdout) as { totals: Record<string, number> };
       expect(encDry.totals).toMatchObject({ matched: 3, rejected: 0, documentsRejected: 0 });
     } finally {
       fs.rmSync(fresh, { recursive: true, force: true });
