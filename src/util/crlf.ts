@@ -6,21 +6,30 @@
  */
 export function toCrlf(bytes: Buffer): Buffer {
   if (bytes.includes(0)) return bytes;
+  return bareLfToCrlf(bytes, false).out;
+}
+
+/**
+ * Every LF not preceded by CR becomes CRLF; `prevCr` says whether the byte before `bytes` (the end of
+ * the previous piece of a stream) was a CR. Returns the input itself when nothing changes.
+ */
+function bareLfToCrlf(bytes: Buffer, prevCr: boolean): { out: Buffer; bare: number } {
+  const isBare = (i: number): boolean => (i === 0 ? !prevCr : bytes[i - 1] !== 0x0d);
   let bare = 0;
-  for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1)) if (i === 0 || bytes[i - 1] !== 0x0d) bare++;
-  if (bare === 0) return bytes;
+  for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1)) if (isBare(i)) bare++;
+  if (bare === 0) return { out: bytes, bare };
   const out = Buffer.allocUnsafe(bytes.length + bare);
   let from = 0;
   let to = 0;
   for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1)) {
-    if (i > 0 && bytes[i - 1] === 0x0d) continue;
+    if (!isBare(i)) continue;
     to += bytes.copy(out, to, from, i);
     out[to++] = 0x0d;
     out[to++] = 0x0a;
     from = i + 1;
   }
   bytes.copy(out, to, from);
-  return out;
+  return { out, bare };
 }
 
 /**
@@ -46,21 +55,8 @@ export class CrlfStream {
     const prevCr = this.lastWasCr;
     this.lastWasCr = bytes[bytes.length - 1] === 0x0d;
     if (this.sawNul) return bytes;
-    let bare = 0;
-    for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1)) if (i === 0 ? !prevCr : bytes[i - 1] !== 0x0d) bare++;
-    if (bare === 0) return bytes;
+    const { out, bare } = bareLfToCrlf(bytes, prevCr);
     this.converted += bare;
-    const out = Buffer.allocUnsafe(bytes.length + bare);
-    let from = 0;
-    let to = 0;
-    for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1)) {
-      if (i === 0 ? prevCr : bytes[i - 1] === 0x0d) continue;
-      to += bytes.copy(out, to, from, i);
-      out[to++] = 0x0d;
-      out[to++] = 0x0a;
-      from = i + 1;
-    }
-    bytes.copy(out, to, from);
     return out;
   }
 }
