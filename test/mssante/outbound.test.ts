@@ -16,6 +16,20 @@ import { postfixAvailability } from '../helpers/postfix.js';
 import { createTestDatabase, testPostgres } from '../helpers/postgres.js';
 import { ANNE, JL, MARC, PASSWORD, PAUL, grepDir, readMailbox, setupMssante, submitter, waitFor, type MssanteSetup } from './fixture.js';
 
+/** An MSSanté recipient in Bcc: delivered through Postfix, and the medgate colleague's copy counts it without naming it. */
+async function bccStaysBlind(s: MssanteSetup): Promise<void> {
+  const marker = `bcc-${Date.now()}`;
+  await submitter(s).sendMail({
+    envelope: { from: PAUL, to: [ANNE, JL] },
+    raw: `From: Paul Demo <${PAUL}>\r\nTo: ${JL}\r\nSubject: copie cachee\r\nMessage-ID: <${marker}@cabinet-antony.medgate.test>\r\n`
+      + `Date: ${new Date().toUTCString()}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${marker}\r\n`,
+  });
+  await waitFor(() => s.postfix.delivered('anne.biologiste').find((m) => m.includes(marker)), 30_000, `delivery to Postfix\n${s.postfix.log()}`);
+  const jl = await waitFor(async () => (await readMailbox(s, JL, 'INBOX')).find((m) => m.includes(marker)), 30_000, 'the sealed copy for JL');
+  expect(jl).not.toContain(ANNE);
+  expect(jl).toMatch(/X-Medgate-Transport-Only: 1 undisclosed recipient;\s+MSSante: plain MIME over mutual TLS/);
+}
+
 /**
  * One message to an MSSanté recipient (Postfix) and a medgate colleague: plain MIME over verified
  * mutual TLS to the first, sealed to the second, each once; the Sent copy names the first; the
@@ -65,18 +79,7 @@ describe.skipIf(!postfixAvailability())('outbound to an MSSanté mailbox without
 
   it('sends plain MIME over mutual TLS to the MSSanté recipient and seals for the medgate one, each once', () => mixedRecipients(s), 120_000);
 
-  it('an MSSanté recipient in Bcc stays blind: the medgate colleague\'s copy counts it, never names it', async () => {
-    const marker = `bcc-${Date.now()}`;
-    await submitter(s).sendMail({
-      envelope: { from: PAUL, to: [ANNE, JL] },
-      raw: `From: Paul Demo <${PAUL}>\r\nTo: ${JL}\r\nSubject: copie cachee\r\nMessage-ID: <${marker}@cabinet-antony.medgate.test>\r\n`
-        + `Date: ${new Date().toUTCString()}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${marker}\r\n`,
-    });
-    await waitFor(() => s.postfix.delivered('anne.biologiste').find((m) => m.includes(marker)), 30_000, `delivery to Postfix\n${s.postfix.log()}`);
-    const jl = await waitFor(async () => (await readMailbox(s, JL, 'INBOX')).find((m) => m.includes(marker)), 30_000, 'the sealed copy for JL');
-    expect(jl).not.toContain(ANNE);
-    expect(jl).toMatch(/X-Medgate-Transport-Only: 1 undisclosed recipient;\s+MSSante: plain MIME over mutual TLS/);
-  }, 120_000);
+  it('an MSSanté recipient in Bcc stays blind: the medgate colleague\'s copy counts it, never names it', () => bccStaysBlind(s), 120_000);
 
   it('the doctor\'s client APPENDs what it sent to Sent: one copy, the gateway\'s, with the transport-only notice', async () => {
     // As Thunderbird or Outlook do: nodemailer submits, imapflow APPENDs the same bytes to Sent
@@ -210,16 +213,5 @@ describe.skipIf(!postfixAvailability() || !testPostgres())('outbound to an MSSan
 
   it('sends plain MIME over mutual TLS to the MSSanté recipient and seals for the medgate one, each once', () => mixedRecipients(s), 120_000);
 
-  it('an MSSanté recipient in Bcc stays blind: the medgate colleague\'s copy counts it, never names it', async () => {
-    const marker = `bcc-${Date.now()}`;
-    await submitter(s).sendMail({
-      envelope: { from: PAUL, to: [ANNE, JL] },
-      raw: `From: Paul Demo <${PAUL}>\r\nTo: ${JL}\r\nSubject: copie cachee\r\nMessage-ID: <${marker}@cabinet-antony.medgate.test>\r\n`
-        + `Date: ${new Date().toUTCString()}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${marker}\r\n`,
-    });
-    await waitFor(() => s.postfix.delivered('anne.biologiste').find((m) => m.includes(marker)), 30_000, `delivery to Postfix\n${s.postfix.log()}`);
-    const jl = await waitFor(async () => (await readMailbox(s, JL, 'INBOX')).find((m) => m.includes(marker)), 30_000, 'the sealed copy for JL');
-    expect(jl).not.toContain(ANNE);
-    expect(jl).toMatch(/X-Medgate-Transport-Only: 1 undisclosed recipient;\s+MSSante: plain MIME over mutual TLS/);
-  }, 120_000);
+  it('an MSSanté recipient in Bcc stays blind: the medgate colleague\'s copy counts it, never names it', () => bccStaysBlind(s), 120_000);
 });
