@@ -27,6 +27,7 @@ import { TYPE_CODES } from '../../message/identity/xdm-writer.js';
 import type { DocumentType } from '../../message/classify/index.js';
 import type { ReceiptRow } from '../../store/types.js';
 import { UNIDENTIFIED_RECEIPT_ERROR } from '../filing-service.js';
+import { asciiLine } from './build-mdn.js';
 
 /** A code and label of the volet's error tables. */
 export interface AnsError {
@@ -80,17 +81,13 @@ export function ansSubject(input: Pick<AnsMdnInput, 'patient' | 'documentType'>,
   return error ? `[KO Intégration système !][${error.code}] ${xdm}` : xdm;
 }
 
-function asciiLine(s: string): string {
-  return s.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').slice(0, 900);
-}
-
 /** The `message/disposition-notification` fields (the volet's list), CRLF-terminated. */
 export function ansDispositionFields(input: AnsMdnInput, error: AnsError | undefined): string {
   return [
     `Reporting-UA: ${input.reportingHost}; medgate`,
     `Original-Recipient: rfc822;${input.recordServer}`,
     `Final-Recipient: rfc822;${input.recordServer}`,
-    `Original-Message-ID: ${input.originalMessageId}`,
+    `Original-Message-ID: ${asciiLine(input.originalMessageId)}`,
     `Disposition: automatic-action/MDN-sent-automatically; ${error ? `processed/Error: ${error.code}^${error.label}` : 'processed'}`,
     // RFC 8098 §3.2.7, for readers of the RFC rather than of the volet: medgate's reason (fixed texts, no patient).
     ...(error && input.row.error ? [`Error: ${asciiLine(input.row.error)}`] : []),
@@ -102,7 +99,7 @@ function humanText(input: AnsMdnInput, error: AnsError | undefined): string {
   if (!error) {
     return [
       'Le document a été intégré automatiquement dans le dossier du patient par le serveur de dossiers partagés :',
-      `    ${input.recordServer}`, '', `Référence du message : ${input.originalMessageId}`, '',
+      `    ${input.recordServer}`, '', `Référence du message : ${asciiLine(input.originalMessageId)}`, '',
     ].join('\r\n');
   }
   return [
@@ -110,14 +107,14 @@ function humanText(input: AnsMdnInput, error: AnsError | undefined): string {
     `    ${error.code}^${error.label}`, '',
     `Détail (en anglais) : ${input.row.error ?? ''}`, '',
     `Serveur de dossiers partagés : ${input.recordServer}`,
-    `Référence du message : ${input.originalMessageId}`, '',
+    `Référence du message : ${asciiLine(input.originalMessageId)}`, '',
   ].join('\r\n');
 }
 
 export async function buildAnsMdn(input: AnsMdnInput): Promise<Buffer> {
   const error = ansErrorOf(input.row);
   const headers = [
-    `Message-ID: ${input.originalMessageId}`, `From: <${input.originalSender}>`, `To: <${input.recordServer}>`, '',
+    `Message-ID: ${asciiLine(input.originalMessageId)}`, `From: <${input.originalSender}>`, `To: <${input.recordServer}>`, '',
   ].join('\r\n');
   const composer = new MailComposer({
     from: input.recordServer,

@@ -43,14 +43,19 @@ export function dispositionFields(input: MdnInput): string {
   return [
     `Reporting-UA: ${input.reportingHost}; medgate`,
     `Final-Recipient: rfc822; ${input.recordServer}`,
-    `Original-Message-ID: ${input.originalMessageId}`,
+    `Original-Message-ID: ${asciiLine(input.originalMessageId)}`,
     `Disposition: automatic-action/MDN-sent-automatically; ${input.disposition}`,
     ...(input.error ? [`Error: ${asciiLine(input.error)}`] : []),
     '',
   ].join('\r\n');
 }
 
-function asciiLine(s: string): string {
+/**
+ * A value written into a receipt's field or text line: one line of printable ASCII. The original
+ * Message-ID comes from the sender's routing header, a string the sender chose: a CR/LF in it must
+ * not become a field of its own.
+ */
+export function asciiLine(s: string): string {
   return s.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').slice(0, 900);
 }
 
@@ -58,10 +63,10 @@ function humanText(input: MdnInput): string {
   const t = TEXT[input.disposition];
   return [
     '--- Français ---', '', t.fr, '', `    ${input.recordServer}`, '',
-    `Référence du message : ${input.originalMessageId}`,
+    `Référence du message : ${asciiLine(input.originalMessageId)}`,
     ...(input.error ? [`Motif (en anglais) : ${input.error}`] : []),
     '', '--- English ---', '', t.en, '', `    ${input.recordServer}`, '',
-    `Message reference: ${input.originalMessageId}`,
+    `Message reference: ${asciiLine(input.originalMessageId)}`,
     ...(input.error ? [`Reason: ${input.error}`] : []),
     '',
     "Le contenu du message reste chiffré et n'est pas reproduit ici. / The message content stays encrypted and is not reproduced here.",
