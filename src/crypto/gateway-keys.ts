@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as openpgp from 'openpgp';
+import { createFileOnce } from '../util/create-once.js';
 import { generatePgpKey } from './keys.js';
 
 export interface FilingKey {
@@ -50,18 +51,8 @@ export async function ensureIntakeKey(dataDir: string, domain: string): Promise<
 }
 
 async function ensureGatewayKey(dataDir: string, name: string, userName: string, email: string): Promise<FilingKey> {
-  const dir = path.join(dataDir, 'keys');
-  const file = path.join(dir, `${name}-key.asc`);
-  if (!fs.existsSync(file)) {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const key = await generatePgpKey(userName, email);
-    try {
-      fs.writeFileSync(file, key.privateKey.armor(), { mode: 0o600, flag: 'wx' });
-    } catch (err) {
-      // Two processes starting together: the first one's key wins.
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-  }
+  const file = path.join(dataDir, 'keys', `${name}-key.asc`);
+  if (!fs.existsSync(file)) createFileOnce(file, (await generatePgpKey(userName, email)).privateKey.armor());
   const privateKey = await openpgp.readPrivateKey({ armoredKey: fs.readFileSync(file, 'utf8') });
   return { privateKey, publicKeyArmored: privateKey.toPublic().armor(), fingerprint: privateKey.getFingerprint().toUpperCase() };
 }

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { createFileOnce } from '../util/create-once.js';
 import { FilingError, FilingErrorCode } from './errors.js';
 
 /**
@@ -10,17 +11,8 @@ import { FilingError, FilingErrorCode } from './errors.js';
  * matching (HMAC) key are never the same bytes.
  */
 export async function ensureFilingDataKey(dataDir: string): Promise<Buffer> {
-  const dir = path.join(dataDir, 'keys');
-  const file = path.join(dir, 'filing-data.key');
-  if (!fs.existsSync(file)) {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    try {
-      fs.writeFileSync(file, randomBytes(32), { mode: 0o600, flag: 'wx' });
-    } catch (err) {
-      // Two processes starting together: the first one's key wins.
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-  }
+  const file = path.join(dataDir, 'keys', 'filing-data.key');
+  createFileOnce(file, randomBytes(32));
   const key = fs.readFileSync(file);
   if (key.length !== 32) {
     throw new FilingError(FilingErrorCode.DATA_KEY_INVALID, `the filing data key ${file} is not a 32-byte key: restore it from backup`, { file });

@@ -458,8 +458,10 @@ describe('record console (medgate serve + Chromium)', () => {
     expect(page.body).toContain('Document illisible');
     expect(page.body).toContain('Demandez-en l’envoi par messagerie sécurisée, ou signalez-le à l’opérateur');
     expect((await request('GET', `/document/${letter.id}/contenu`, { cookie: paul.jar })).status).toBe(502);
-    const logged = serve.logs.filter((l) => l.includes('console: document could not be opened'));
-    expect(logged.length).toBeGreaterThanOrEqual(2);
+    // The serve process's log lines come through a pipe: they may arrive after the responses.
+    const unreadableLines = (): string[] => serve.logs.filter((l) => l.includes('console: document could not be opened'));
+    await expect.poll(() => unreadableLines().length, { timeout: 5000 }).toBeGreaterThanOrEqual(2);
+    const logged = unreadableLines();
     expect(logged[0]).toContain(JSON.stringify(letter.messageId).slice(1, -1));
     expect(logged[0]).toContain('"decision":"unreadable"');
     expect(logged.join('\n')).not.toMatch(/DUPONT|Jean|confrère/);

@@ -65,9 +65,12 @@ contract('blobs and health', (h, kind) => {
       expect(largest).toBeLessThanOrEqual(MB);
       // Well under the blob's size: never the whole message in memory (live memory, collected at each sample).
       if (process.env['MEDGATE_TEST_DEBUG']) console.log(`${kind}: live memory grew ${((peak - base) / MB).toFixed(1)} MB`);
-      // Bounded by the pieces in flight, not by the size: 1–11 MB measured on PostgreSQL (driver
-      // buffers kept for reuse, a chunk read as hex text), against the 25 MB a whole copy would take.
-      expect(peak - base).toBeLessThan(16 * MB);
+      // Bounded by the pieces in flight, not by the size. SQLite: 0–2 MB measured, against the 25 MB
+      // a whole copy takes. PostgreSQL: 0.4–11 MB measured on a quiet machine and up to 19.6 MB in the
+      // full suite on two loaded cores (each chunk crosses the driver as hex text, and the pool's
+      // connections hold their own buffers while a query is in flight); a whole copy read through the
+      // driver is the 25 MB Buffer plus 50 MB of hex text, so under the message size still tells them apart.
+      expect(peak - base).toBeLessThan(kind === 'postgres' ? 25 * MB : 16 * MB);
       const head = await blob.head(1000);
       expect(head.length).toBe(1000);
       expect(head.equals((await store.mail.getBlob(res.blobId))!.subarray(0, 1000))).toBe(true);
