@@ -260,6 +260,12 @@ export const configSchema = z.strictObject({
     outbound: z.enum(['allow', 'deny']).default('deny'),
     /** Domain → `host:port` of its MSSanté operator (tests, private routes); otherwise peers, then MX. */
     routes: z.record(domain, z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port, e.g. mx.chu.example.fr:25')).default({}),
+    /**
+     * The "référence produit" the ANS issued for this software when it was declared on
+     * convergence.esante.gouv.fr: written as `X-MSS-NIL` on every message to an MSSanté mailbox
+     * (Référentiel socle MSSanté #2, ECO.2.4.3). Unset: no X-MSS-NIL.
+     */
+    productReference: z.string().regex(/^[\x21-\x7e]{1,64}$/, 'the reference as issued, printable ASCII without spaces, e.g. DEV935997').optional(),
   }).default({ outbound: 'deny', routes: {} }),
   /** Patient filing for record servers (docs/record-server.md). */
   filing: z.strictObject({

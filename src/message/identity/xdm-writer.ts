@@ -3,20 +3,30 @@
  * `IHE_XDM/SUBSET01/METADATA.XML` (an ebXML SubmitObjectsRequest, ITI TF-3 §4.2) with the patient
  * (INS when known, traits otherwise), the author from the health directory (RPPS, profession,
  * specialty), class and type codes from the document type, and one document entry per document with
- * its SHA-1 hash and size (XDS `hash` / `size` slots), beside the documents themselves, `INDEX.HTM`
- * and `README.TXT`. Its own reader (xdm.ts, xdm-metadata.ts) reads back what it writes.
+ * its SHA-1 hash and size (XDS `hash` / `size` slots), beside the documents, `INDEX.HTM` and
+ * `README.TXT`. Its own reader (xdm.ts, xdm-metadata.ts) reads back what it writes.
  *
- * Codes: typeCode is the LOINC code of the document type (the codes classify/ reads, DOMAIN.md).
- * classCode is the CI-SIS document class (CLASS_CODES below), coding scheme TRE_A03-ClasseDocument,
- * OID 1.2.250.1.213.1.1.4.1, restricted to the values of JDV_J06-XdsClassCode-CISIS, the value set the
- * CI-SIS binds classCode to "in the absence of further specifications" (DMP projects use JDV_J57,
- * which lists the same classes).
+ * Each document whose type a CDA non-structured body may carry (PDF, text, RTF, JPEG, TIFF:
+ * document-codes.ts) goes in wrapped in a CDA R2 N1 document (cda-writer.ts), so that the
+ * archive holds CDA documents as the CI-SIS and the Référentiel socle MSSanté #2 expect (and the
+ * message can carry X-MSS-CODECDA / X-MSS-INS); its entry describes the CDA file (mimeType
+ * text/xml, formatCode of the N1 body's media type, hash and size of the CDA file). A document of
+ * another type goes in as it came.
+ *
+ * Codes (document-codes.ts): typeCode from JDV_J07 (LOINC), classCode the CI-SIS document class
+ * (TRE_A03-ClasseDocument, OID 1.2.250.1.213.1.1.4.1, values of JDV_J06-XdsClassCode-CISIS, the value
+ * set the CI-SIS binds classCode to "in the absence of further specifications"; DMP projects use
+ * JDV_J57, which lists the same classes), formatCode from TRE_A11-IheFormatCode.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { XMLBuilder } from 'fast-xml-parser';
 import { zipSync } from 'fflate';
 import type { DocumentType } from '../classify/index.js';
+import { writeCdaN1 } from './cda-writer.js';
+import { CISIS_CLASS_CODE_SYSTEM, CLASS_CODES, IHE_FORMAT_CODE_SYSTEM, LOINC, N1_FORMAT_CODES, n1MediaType, TYPE_CODES } from './document-codes.js';
 import type { PatientIdentity } from './types.js';
+
+export { CISIS_CLASS_CODE_SYSTEM, CLASS_CODES, TYPE_CODES } from './document-codes.js';
 
 export interface XdmDocumentInput {
   /** Name in the message (kept as the entry title when there is no better one). */
@@ -46,71 +56,18 @@ export interface XdmWriteInput {
   documents: XdmDocumentInput[];
   /** Submission time (default now). */
   time?: Date;
+  /** Who keeps the documents (the CDA custodian): the practice or the gateway's domain. */
+  custodian?: string;
 }
 
 export interface WrittenXdm {
   zip: Buffer;
   metadataXml: string;
-  /** LOINC type codes of the documents, in order (for X-MSS-CODECDA). */
+  /** LOINC type codes of the documents, in order. */
   typeCodes: string[];
+  /** The `code` of each CDA document in the archive, in order (X-MSS-CODECDA); empty when none. */
+  cdaCodes: string[];
 }
-
-const LOINC = '2.16.840.1.113883.6.1';
-/** TRE_A03-ClasseDocument (CI-SIS): the code system of JDV_J06-XdsClassCode-CISIS. */
-export const CISIS_CLASS_CODE_SYSTEM = '1.2.250.1.213.1.1.4.1';
-/** Document type → LOINC (the reverse of classify/'s mapping; `letter`/`other`: the generic "Note"). */
-export const TYPE_CODES: Record<DocumentType, { code: string; displayName: string }> = {
-  'consultation-report': { code: '11488-4', displayName: 'Compte rendu de consultation' },
-  'hospital-report': { code: '34133-9', displayName: 'Synthèse d\'épisode de soins' },
-  'operative-report': { code: '11504-8', displayName: 'Compte rendu opératoire' },
-  biology: { code: '11502-2', displayName: 'Compte rendu d\'examens de biologie médicale' },
-  imaging: { code: '18748-4', displayName: 'Compte rendu d\'imagerie médicale' },
-  'exam-report': { code: '70004-7', displayName: 'CR d\'acte diagnostique (autre)' },
-  'pathology-report': { code: '60568-3', displayName: 'CR d\'anatomie et de cytologie pathologiques' },
-  certificate: { code: '89601-9', displayName: 'Certificat médical' },
-  prescription: { code: '57833-6', displayName: 'Prescription' },
-  summary: { code: '60591-5', displayName: 'Synthèse médicale' },
-  letter: { code: '34109-9', displayName: 'Note' },
-  other: { code: '34109-9', displayName: 'Note' },
-};
-
-/**
- * The classes of JDV_J06-XdsClassCode-CISIS used here, code and label as the ANS publishes them.
- * Source: ANS, Terminologies de Santé (IG v1.10.0), ValueSet JDV-J06-XdsClassCode-CISIS version
- * 20230922120000 (OID 1.2.250.1.213.1.1.5.462, https://mos.esante.gouv.fr/NOS/JDV_J06-XdsClassCode-CISIS/FHIR/JDV-J06-XdsClassCode-CISIS),
- * which also holds 43 Dispensation, 44 Plan de soins, 45 Traitement administré, 60 Données de
- * remboursement, 90 Autres documents déposés par le patient, 95 Document de gestion, 99 Document
- * technique (not written by medgate).
- */
-const CISIS_CLASSES = {
-  report: { code: '10', displayName: 'Compte rendu' },
-  summary: { code: '11', displayName: 'Synthèse' },
-  imaging: { code: '31', displayName: 'Imagerie médicale' },
-  prescription: { code: '42', displayName: 'Prescription' },
-  certificate: { code: '52', displayName: 'Certificat, déclaration' },
-} as const;
-
-/**
- * Document type → CI-SIS class. The ANS's own type → class table (ASS_X04-CorrespondanceType-Classe-CISIS)
- * was not at hand: each type goes to the JDV_J06 class its label names (reports of every kind are
- * "Compte rendu", the medical summary VSM is "Synthèse", imaging reports "Imagerie médicale").
- * `letter`/`other` (LOINC 34109-9 "Note") have no class of their own in JDV_J06: they are filed as
- * "Compte rendu", the class of the clinical documents a doctor writes about a patient.
- */
-export const CLASS_CODES: Record<DocumentType, { code: string; displayName: string }> = {
-  'consultation-report': CISIS_CLASSES.report,
-  'hospital-report': CISIS_CLASSES.report,
-  'operative-report': CISIS_CLASSES.report,
-  biology: CISIS_CLASSES.report,
-  imaging: CISIS_CLASSES.imaging,
-  'exam-report': CISIS_CLASSES.report,
-  'pathology-report': CISIS_CLASSES.report,
-  certificate: CISIS_CLASSES.certificate,
-  prescription: CISIS_CLASSES.prescription,
-  summary: CISIS_CLASSES.summary,
-  letter: CISIS_CLASSES.report,
-  other: CISIS_CLASSES.report,
-};
 
 // ebXML / XDS identifiers (IHE ITI TF-3 §4.2.5).
 const DOC_ENTRY_OBJECT_TYPE = 'urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1';
@@ -119,6 +76,7 @@ const DOC_AUTHOR_SCHEME = 'urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d';
 const SET_AUTHOR_SCHEME = 'urn:uuid:a7058bb9-b4e4-4307-ba5b-e3f0ab85e12d';
 const CLASS_CODE_SCHEME = 'urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a';
 const TYPE_CODE_SCHEME = 'urn:uuid:f0306f51-975f-434e-a61c-c59651d33983';
+const FORMAT_CODE_SCHEME = 'urn:uuid:a09d5840-386c-46f2-b5ad-9c3699a4309d';
 const DOC_PATIENT_ID_SCHEME = 'urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427';
 const DOC_UNIQUE_ID_SCHEME = 'urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab';
 const SET_PATIENT_ID_SCHEME = 'urn:uuid:6b5aea1a-874d-4603-a4bc-96a0a7b38446';
@@ -190,28 +148,56 @@ function fileNameOf(doc: XdmDocumentInput, index: number): string {
   return `DOC${String(index + 1).padStart(4, '0')}.${ext}`;
 }
 
+/** An OID from a random UUID (ITU-T X.667 `2.25` arc): unique without a registered root. */
+function uuidOid(): string {
+  return `2.25.${BigInt(`0x${randomUUID().replace(/-/g, '')}`).toString()}`;
+}
+
+interface StoredDocument {
+  name: string;
+  mimeType: string;
+  bytes: Buffer;
+  /** Set when the document went in wrapped in a CDA N1 document. */
+  formatCode?: { code: string; displayName: string };
+}
+
+/** The file the archive holds for a document: its CDA N1 wrapping when its type allows one, else itself. */
+function storedForm(input: XdmWriteInput, doc: XdmDocumentInput, index: number, uniqueId: string, setId: string): StoredDocument {
+  const mediaType = n1MediaType(doc.mimeType);
+  if (!mediaType) return { name: fileNameOf(doc, index), mimeType: doc.mimeType, bytes: doc.content };
+  const cda = writeCdaN1({
+    id: uniqueId, setId: `${setId}.${index + 1}`, type: doc.type, title: (doc.title ?? doc.fileName).slice(0, 200), mediaType, content: doc.content,
+    patient: input.patient, author: input.author, custodian: input.custodian ?? input.author.organisation ?? 'medgate', time: input.time ?? new Date(),
+  });
+  return { name: `DOC${String(index + 1).padStart(4, '0')}.XML`, mimeType: 'text/xml', bytes: Buffer.from(cda.xml, 'utf8'), formatCode: N1_FORMAT_CODES[mediaType]! };
+}
+
 export function writeXdm(input: XdmWriteInput): WrittenXdm {
   if (!input.documents.length) throw new Error('an XDM archive needs at least one document');
   const time = hl7Date(input.time ?? new Date());
   const setId = 'SubmissionSet01';
-  const setUniqueId = `2.25.${BigInt(`0x${randomUUID().replace(/-/g, '')}`).toString()}`;
+  const setUniqueId = uuidOid();
   const p = input.patient;
   const files: Record<string, Uint8Array> = {};
   const entries: XmlNode[] = [];
   const associations: XmlNode[] = [];
   const typeCodes: string[] = [];
+  const cdaCodes: string[] = [];
+  const setCdaId = uuidOid();
   input.documents.forEach((doc, i) => {
     const id = `Document${String(i + 1).padStart(2, '0')}`;
-    const name = fileNameOf(doc, i);
-    files[`IHE_XDM/SUBSET01/${name}`] = new Uint8Array(doc.content.buffer, doc.content.byteOffset, doc.content.byteLength);
+    const uniqueId = `${setUniqueId}.${i + 1}`;
     const code = TYPE_CODES[doc.type] ?? TYPE_CODES.other;
     typeCodes.push(code.code);
+    const stored = storedForm(input, doc, i, uniqueId, setCdaId);
+    if (stored.formatCode) cdaCodes.push(code.code);
+    files[`IHE_XDM/SUBSET01/${stored.name}`] = new Uint8Array(stored.bytes.buffer, stored.bytes.byteOffset, stored.bytes.byteLength);
     const slots = [
       slot('creationTime', time),
-      slot('hash', createHash('sha1').update(doc.content).digest('hex')),
+      slot('hash', createHash('sha1').update(stored.bytes).digest('hex')),
       slot('languageCode', 'fr-FR'),
-      slot('size', String(doc.content.length)),
-      slot('URI', name),
+      slot('size', String(stored.bytes.length)),
+      slot('URI', stored.name),
       ...(p.ins ? [slot('sourcePatientId', insCx(p.ins))] : []),
       slot('sourcePatientInfo', ...patientSlots(p)),
     ];
@@ -219,15 +205,16 @@ export function writeXdm(input: XdmWriteInput): WrittenXdm {
     if (p.ins) {
       externalIds.push({ '@_id': `urn:uuid:${randomUUID()}`, '@_identificationScheme': DOC_PATIENT_ID_SCHEME, '@_registryObject': id, '@_value': insCx(p.ins), 'rim:Name': named('XDSDocumentEntry.patientId') });
     }
-    externalIds.push({ '@_id': `urn:uuid:${randomUUID()}`, '@_identificationScheme': DOC_UNIQUE_ID_SCHEME, '@_registryObject': id, '@_value': `${setUniqueId}.${i + 1}`, 'rim:Name': named('XDSDocumentEntry.uniqueId') });
+    externalIds.push({ '@_id': `urn:uuid:${randomUUID()}`, '@_identificationScheme': DOC_UNIQUE_ID_SCHEME, '@_registryObject': id, '@_value': uniqueId, 'rim:Name': named('XDSDocumentEntry.uniqueId') });
     entries.push({
-      '@_id': id, '@_mimeType': doc.mimeType, '@_objectType': DOC_ENTRY_OBJECT_TYPE,
+      '@_id': id, '@_mimeType': stored.mimeType, '@_objectType': DOC_ENTRY_OBJECT_TYPE,
       'rim:Slot': slots,
       'rim:Name': named((doc.title ?? doc.fileName).slice(0, 200)),
       'rim:Classification': [
         authorClassification(DOC_AUTHOR_SCHEME, id, input.author),
         codeClassification(CLASS_CODE_SCHEME, id, CLASS_CODES[doc.type] ?? CLASS_CODES.other, CISIS_CLASS_CODE_SYSTEM),
         codeClassification(TYPE_CODE_SCHEME, id, code, LOINC),
+        ...(stored.formatCode ? [codeClassification(FORMAT_CODE_SCHEME, id, stored.formatCode, IHE_FORMAT_CODE_SYSTEM)] : []),
       ],
       'rim:ExternalIdentifier': externalIds,
     });
@@ -263,5 +250,5 @@ export function writeXdm(input: XdmWriteInput): WrittenXdm {
   files['README.TXT'] = new TextEncoder().encode('IHE XDM archive written by medgate: IHE_XDM/SUBSET01/METADATA.XML lists the documents of this message.\r\n');
   files['INDEX.HTM'] = new TextEncoder().encode(`<html><body><p>IHE XDM</p><ul>${Object.keys(files).filter((f) => f.startsWith('IHE_XDM/')).map((f) => `<li><a href="${f}">${f}</a></li>`).join('')}</ul></body></html>\r\n`);
   const zip = zipSync(files, { level: 6 });
-  return { zip: Buffer.from(zip.buffer, zip.byteOffset, zip.byteLength), metadataXml, typeCodes };
+  return { zip: Buffer.from(zip.buffer, zip.byteOffset, zip.byteLength), metadataXml, typeCodes, cdaCodes };
 }

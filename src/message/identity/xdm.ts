@@ -5,16 +5,23 @@
  * is XDM only if it holds an `IHE_XDM/` folder; an unreadable non-XDM zip is simply not XDM.
  */
 import { MedgateError } from '../../errors.js';
+import { readCdaHeader, type CdaHeader } from './cda-reader.js';
 import type { ExtractionAttachment, ExtractionInput } from '../parse.js';
 import { XDM_ARCHIVE_TOO_LARGE, XDM_METADATA_INVALID } from './errors.js';
 import { DEFAULT_ZIP_LIMITS, extractZipEntry, listZipEntries, type ZipEntry, type ZipLimits } from './safe-unzip.js';
 import { parseXdmMetadata, type XdmDocumentEntry } from './xdm-metadata.js';
 import type { PatientIdentity, RejectedSource } from './types.js';
 
+export type XdmEntry = XdmDocumentEntry & {
+  subset: string;
+  /** The header of the entry's file when it is a CDA document (cda-reader.ts). */
+  cda?: CdaHeader;
+};
+
 export interface XdmContent {
   /** Attachment the archive came from (file name, or `attachment#n` when it had none). */
   archive: string;
-  entries: Array<XdmDocumentEntry & { subset: string }>;
+  entries: XdmEntry[];
   patients: PatientIdentity[];
   rejected: RejectedSource[];
 }
@@ -74,9 +81,30 @@ function readArchive(zip: Buffer, entries: ZipEntry[], archive: string, options:
     const subset = METADATA_PATH.exec(entry.name)?.[1] ?? '';
     const xml = extractZipEntry(zip, entry).toString('utf8');
     const meta = parseXdmMetadata(xml, options.now);
-    content.entries.push(...meta.entries.map((e) => ({ ...e, subset })));
+    content.entries.push(...meta.entries.map((e) => withCda({ ...e, subset }, zip, entries, entry.name)));
     content.patients.push(...meta.patients);
     content.rejected.push(...meta.rejected);
   }
   return content;
+}
+
+/** A CDA file is XML: its entry says text/xml (application/xml, …+xml) or its name ends in .XML. */
+function mayBeCda(e: XdmDocumentEntry): boolean {
+  return /xml/i.test(e.mimeType ?? '') || /\.xml$/i.test(e.uri ?? '');
+}
+
+/**
+ * The entry with its file's CDA header, when the file is a CDA document; a typeCode missing from the
+ * metadata is taken from the CDA `code` (the same value set, JDV_J07, binds both).
+ */
+function withCda(e: XdmEntry, zip: Buffer, entries: ZipEntry[], metadataPath: string): XdmEntry {
+  if (!e.uri || !mayBeCda(e)) return e;
+  const folder = metadataPath.slice(0, metadataPath.length - 'METADATA.XML'.length);
+  const file = entries.find((z) => z.name.toUpperCase() === `${folder}${e.uri}`.toUpperCase());
+  if (!file) return e;
+  const cda = readCdaHeader(extractZipEntry(zip, file).toString('utf8'));
+  if (!cda) return e;
+  const out: XdmEntry = { ...e, cda };
+  if (!out.typeCode && cda.code) out.typeCode = cda.code;
+  return out;
 }

@@ -2,19 +2,21 @@
  * The plain MIME an MSSanté mailbox receives (issue 28 item 3). Practice software integrates mail
  * that carries an IHE XDM archive; a doctor writing from plain Outlook sends none. So, when medgate
  * identified the patient and the message has no IHE_XDM.ZIP, it adds one (xdm-writer.ts) with one
- * entry per document (each attachment, or the text when there is none), the author from the
- * directory and the codes of the document types it classified. It also sets MSSanté's subject
- * convention `XDM/1.0/DDM+<label> <NOM> <prénom> <JJ/MM/AAAA>`. It writes no `X-MSS-INS` nor
- * `X-MSS-CODECDA`: the Référentiel socle MSSanté #2 (ECO.2.4.1–2) reserves both for an archive that
- * holds CDA documents (the CDA header's codes; `O` only for a qualified INS), and medgate's archive
- * holds the documents as they came (PDF, text). A sender's own X-MSS-* fields are not carried over
- * into a message medgate rewrote: they described another message.
+ * entry per document (each attachment, or the text when there is none), each wrapped in a CDA R2
+ * non-structured document when its type allows (cda-writer.ts), the author from the directory and
+ * the codes of the document types it classified. It sets MSSanté's subject convention
+ * `XDM/1.0/DDM+<label> <NOM> <prénom> <JJ/MM/AAAA>` and the headers the Référentiel socle MSSanté #2
+ * asks of a message whose archive holds CDA documents: `X-MSS-CODECDA` (ECO.2.4.1, the CDA codes)
+ * and `X-MSS-INS` (ECO.2.4.2, mss-headers.ts); `X-MSS-NIL` (ECO.2.4.3) when the operator configured
+ * the product reference. A sender's own X-MSS-* fields are not carried over into a message medgate
+ * rewrote: they described another message.
  *
  * The original is kept byte for byte: it becomes the first part of a multipart/mixed whose second
  * part is the archive (nodemailer's MimeNode builds it); its header fields move to the new top level
  * unchanged, except the Content-* fields, which stay with the original part, and the Subject.
  * Without an identified patient the message goes as written (no XDM can name nobody); with an
  * archive already there, as written (its writer set the X-MSS-* fields its CDA content calls for).
+ * Either way it gets `X-MSS-NIL` when configured and absent.
  */
 import MimeNode from 'nodemailer/lib/mime-node/index.js';
 import { listFieldSpans, splitHeaderBlock } from '../../crypto/seal/header-block.js';
@@ -24,11 +26,14 @@ import { TYPE_CODES, writeXdm, type XdmDocumentInput } from '../../message/ident
 import { parseForExtraction, type ExtractionInput } from '../../message/parse.js';
 import type { SealedSubmission } from '../../message/seal-submission.js';
 import type { DirectoryEntry } from '../../store/types.js';
+import { mssHeaders, withProductReference } from './mss-headers.js';
 
 export interface MssanteMessageInput {
   raw: Buffer;
   facts: Pick<SealedSubmission, 'patient' | 'documentType' | 'documents'>;
   sender: DirectoryEntry;
+  /** The gateway's domain (the CDA custodian when the sender has no organisation) and `mssante.productReference`. */
+  gateway: { domain: string; productReference?: string | undefined };
   now?: Date;
 }
 
@@ -59,11 +64,13 @@ function frenchDate(iso: string): string {
 export async function buildMssanteMessage(o: MssanteMessageInput): Promise<Buffer> {
   const { header, body } = splitHeaderBlock(o.raw);
   const patient = o.facts.patient;
-  if (!patient) return o.raw;
+  const asWritten = (): Buffer => withProductReference(o.raw, header, o.gateway.productReference);
+  if (!patient) return asWritten();
   const input = await parseForExtraction(o.raw);
-  if (readXdm(input)) return o.raw;
+  if (readXdm(input)) return asWritten();
   const documents = documentsOf(input, o.facts);
-  const xdm = writeXdm({ patient, author: o.sender, documents, ...(o.now ? { time: o.now } : {}) });
+  const custodian = o.sender.organisation ?? o.gateway.domain;
+  const xdm = writeXdm({ patient, author: o.sender, documents, custodian, ...(o.now ? { time: o.now } : {}) });
 
   const root = new MimeNode('multipart/mixed');
   const original = root.createChild('text/plain'); // replaced by setRaw below
@@ -78,6 +85,7 @@ export async function buildMssanteMessage(o: MssanteMessageInput): Promise<Buffe
     else root.addHeader(span.name, { prepared: true, value: field.slice(field.indexOf(':') + 1).replace(/^[ \t]+/, '') } as unknown as string);
   }
   root.setHeader('Subject', `XDM/1.0/DDM+${labelOf(input.subject, o.facts.documentType)} ${patient.familyName} ${patient.givenName} ${frenchDate(patient.birthDate)}`);
+  for (const [name, value] of mssHeaders(xdm.cdaCodes, patient, o.gateway.productReference)) root.setHeader(name, value);
   original.setRaw(Buffer.concat([Buffer.from(contentFields.map((f) => `${f}\r\n`).join(''), 'utf8'), Buffer.from('\r\n'), body]));
   root.createChild('application/zip', { filename: 'IHE_XDM.ZIP' })
     .setHeader('Content-Disposition', 'attachment')

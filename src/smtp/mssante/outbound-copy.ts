@@ -24,6 +24,7 @@ export async function prepareMssanteCopy(ctx: GatewayContext, o: {
   sender: DirectoryEntry;
   recipients: MssanteRecipient[];
 }): Promise<MssanteCopy> {
-  const clear = await buildMssanteMessage({ raw: o.original, facts: o.facts, sender: o.sender });
+  const gateway = { domain: ctx.config.domain, productReference: ctx.config.mssante.productReference };
+  const clear = await buildMssanteMessage({ raw: o.original, facts: o.facts, sender: o.sender, gateway });
   return { queueId: `${TRANSIT_ID_PREFIX}${randomUUID()}`, sealed: await sealForTransit(ctx, clear), recipients: o.recipients };
 }
