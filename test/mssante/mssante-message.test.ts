@@ -1,8 +1,9 @@
 /**
  * What an MSSanté mailbox receives from a doctor writing in plain Outlook (issue 28 item 3): the
  * original kept, an IHE_XDM.ZIP added that medgate's own reader reads back (patient, author, codes,
- * hashes), MSSanté's subject convention and X-MSS headers. A message that already has an archive
- * is left as written.
+ * hashes), its documents wrapped in CDA R2 N1, MSSanté's subject convention and the X-MSS headers
+ * (X-MSS-CODECDA, X-MSS-INS, X-MSS-NIL when configured). A message that already has an archive is
+ * left as written.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -23,6 +24,12 @@ const PAUL: DirectoryEntry = {
   specialtyLabel: 'Médecine générale', organisation: 'Cabinet médical des Plantes', status: 'active', certificatePem: null, pgpPublicKey: null,
   source: 'local', updatedAt: new Date().toISOString(),
 } as DirectoryEntry;
+const GATEWAY = { domain: 'cabinet-antony.medgate.test' };
+
+/** The document a CDA file of the archive wraps (its nonXMLBody, base64). */
+function cdaBody(xml: string): Buffer {
+  return Buffer.from(/<text mediaType="[^"]+" representation="B64">([^<]+)<\/text>/.exec(xml)![1]!, 'base64');
+}
 
 /** What sealing learns of a message (the same extraction and classification the seal path runs). */
 async function factsOf(raw: Buffer) {
@@ -40,13 +47,14 @@ describe('the message an MSSanté mailbox receives', () => {
       subject: 'PATIENT: DUPONT Jean 30/01/1959 - radiographie thoracique', messageId: '<mss-xdm-1@cabinet-antony.medgate.test>',
       text: 'Chère consœur,\nci-joint le compte rendu.\n', attachments: [{ filename: 'cr-radio.pdf', content: pdf, contentType: 'application/pdf' }],
     }).compile().build();
-    const out = await buildMssanteMessage({ raw, facts: await factsOf(raw), sender: PAUL });
+    const out = await buildMssanteMessage({ raw, facts: await factsOf(raw), sender: PAUL, gateway: GATEWAY });
 
     const parsed = await parseForExtraction(out);
     expect(parsed.subject).toBe('XDM/1.0/DDM+radiographie thoracique DUPONT Jean 30/01/1959');
-    // ECO.2.4.1–2 reserve both for an archive holding CDA documents; medgate's holds the PDF as it came.
-    expect(parsed.headers.has('x-mss-ins')).toBe(false);
-    expect(parsed.headers.has('x-mss-codecda')).toBe(false);
+    // The archive holds the PDF wrapped in a CDA: ECO.2.4.1 (its code) and ECO.2.4.2 (no INS: N).
+    expect(parsed.headers.get('x-mss-codecda')).toBe('18748-4');
+    expect(parsed.headers.get('x-mss-ins')).toBe('N');
+    expect(parsed.headers.has('x-mss-nil')).toBe(false); // no mssante.productReference configured
     expect(parsed.headers.get('message-id')).toBe('<mss-xdm-1@cabinet-antony.medgate.test>');
     expect(parsed.textBody).toContain('ci-joint le compte rendu');
     // The original is the first part, byte for byte.
@@ -56,29 +64,41 @@ describe('the message an MSSanté mailbox receives', () => {
     expect(xdm.archive).toBe('IHE_XDM.ZIP');
     expect(xdm.patients).toEqual([{ source: 'xdm', familyName: 'DUPONT', givenName: 'Jean', birthDate: '1959-01-30' }]);
     expect(xdm.entries).toHaveLength(1);
-    expect(xdm.entries[0]).toMatchObject({ mimeType: 'application/pdf', title: 'cr-radio.pdf', typeCode: { code: '18748-4' } });
+    expect(xdm.entries[0]).toMatchObject({ mimeType: 'text/xml', title: 'cr-radio.pdf', typeCode: { code: '18748-4' }, cda: { code: { code: '18748-4' }, nonXmlMediaType: 'application/pdf' } });
     const zip = parsed.attachments.find((a) => a.filename === 'IHE_XDM.ZIP')!.content;
     const entries = listZipEntries(zip);
     const metadata = extractZipEntry(zip, entries.find((e) => e.name.endsWith('METADATA.XML'))!).toString('utf8');
-    expect(metadata).toContain(`<rim:Value>${createHash('sha1').update(pdf).digest('hex')}</rim:Value>`);
-    expect(metadata).toContain(`<rim:Value>${pdf.length}</rim:Value>`);
+    const cda = extractZipEntry(zip, entries.find((e) => e.name.endsWith('DOC0001.XML'))!);
+    expect(cdaBody(cda.toString('utf8'))).toEqual(pdf);
+    expect(metadata).toContain(`<rim:Value>${createHash('sha1').update(cda).digest('hex')}</rim:Value>`);
+    expect(metadata).toContain(`<rim:Value>${cda.length}</rim:Value>`);
+    expect(cda.toString('utf8')).toContain('<name>Cabinet médical des Plantes</name>'); // the custodian
     expect(metadata).toContain('810100000017^DEMO^Paul^^^^^^&amp;1.2.250.1.71.4.2.1&amp;ISO^D^^^IDNPS');
     expect(metadata).toContain('SM54^Médecine générale');
     // And extraction on the result takes the patient from the XDM now.
     expect(extractPatientIdentity(parsed).patient).toMatchObject({ source: 'xdm', familyName: 'DUPONT' });
   });
 
-  it('a text-only letter becomes one text/plain document entry; an INS known goes into the metadata (not into X-MSS-INS, which is for CDA content)', async () => {
+  it('a text-only letter becomes one CDA of a text/plain body; an INS with the traits (sex included) is X-MSS-INS: O, X-MSS-NIL is the configured product reference', async () => {
     const raw = Buffer.from(fs.readFileSync(path.join(import.meta.dirname, '..', 'e2e', 'fixtures', 'subject-tag-outlook.eml')));
     const facts = await factsOf(raw);
-    const withIns = { ...facts, patient: { ...facts.patient!, ins: { value: '161037512345653', oid: '1.2.250.1.213.1.4.10', kind: 'test' as const } } };
-    const out = await buildMssanteMessage({ raw, facts: withIns, sender: PAUL });
+    const ins = { value: '161037512345653', oid: '1.2.250.1.213.1.4.10', kind: 'test' as const };
+    // A sender's own X-MSS-* fields described another message: not carried over.
+    const withOwnFields = Buffer.concat([Buffer.from('X-MSS-CODECDA: 11111-1\r\nX-MSS-NIL: NOT-MEDGATE\r\n'), raw]);
+    const withIns = { ...facts, patient: { ...facts.patient!, sex: 'M' as const, ins } };
+    const out = await buildMssanteMessage({ raw: withOwnFields, facts: withIns, sender: PAUL, gateway: { ...GATEWAY, productReference: 'DEV935997' } });
     const parsed = await parseForExtraction(out);
-    expect(parsed.headers.has('x-mss-ins')).toBe(false);
+    expect(parsed.headers.get('x-mss-ins')).toBe('O');
+    expect(out.toString('utf8').match(/^X-MSS-[A-Z]+: .*$/gm)).toEqual(['X-MSS-CODECDA: 96349-6', 'X-MSS-INS: O', 'X-MSS-NIL: DEV935997']);
     expect(parsed.subject).toMatch(/^XDM\/1\.0\/DDM\+demande d'avis cardiologique DUPONT Jean 30\/01\/1959$/);
     const xdm = readXdm(parsed)!;
-    expect(xdm.entries).toEqual([expect.objectContaining({ mimeType: 'text/plain', uri: 'DOC0001.TXT' })]);
-    expect(xdm.patients).toEqual([{ source: 'xdm', familyName: 'DUPONT', givenName: 'Jean', birthDate: '1959-01-30', ins: { value: '161037512345653', oid: '1.2.250.1.213.1.4.10', kind: 'test' } }]);
+    expect(xdm.entries).toEqual([expect.objectContaining({ mimeType: 'text/xml', uri: 'DOC0001.XML', cda: expect.objectContaining({ nonXmlMediaType: 'text/plain' }) })]);
+    expect(xdm.patients).toEqual([{ source: 'xdm', familyName: 'DUPONT', givenName: 'Jean', birthDate: '1959-01-30', sex: 'M', ins }]);
+    // The same INS without the sex: not the qualified identity's traits, so N.
+    const noSex = { ...facts, patient: { ...facts.patient!, ins } };
+    delete noSex.patient.sex;
+    const outNoSex = await parseForExtraction(await buildMssanteMessage({ raw, facts: noSex, sender: PAUL, gateway: GATEWAY }));
+    expect(outNoSex.headers.get('x-mss-ins')).toBe('N');
   });
 
   it('a message that already carries IHE_XDM.ZIP goes as written, byte for byte', async () => {
@@ -86,12 +106,15 @@ describe('the message an MSSanté mailbox receives', () => {
       documents: [{ fileName: 'a.txt', mimeType: 'text/plain', content: Buffer.from('x'), type: 'letter' }] }).zip;
     const raw = await new MailComposer({ from: PAUL.address, to: 'x@labo-biotest.medgate.test', subject: 'Courrier', text: 'x',
       attachments: [{ filename: 'IHE_XDM.ZIP', content: zip, contentType: 'application/zip' }] }).compile().build();
-    const out = await buildMssanteMessage({ raw, facts: await factsOf(raw), sender: PAUL });
+    const out = await buildMssanteMessage({ raw, facts: await factsOf(raw), sender: PAUL, gateway: GATEWAY });
     expect(out).toEqual(raw);
+    // With a product reference configured, X-MSS-NIL on top, the rest byte for byte.
+    const withNil = await buildMssanteMessage({ raw, facts: await factsOf(raw), sender: PAUL, gateway: { ...GATEWAY, productReference: 'DEV935997' } });
+    expect(withNil).toEqual(Buffer.concat([Buffer.from('X-MSS-NIL: DEV935997\r\n'), raw]));
   });
 
   it('without an identified patient the message goes as written', async () => {
     const raw = Buffer.from(`From: ${PAUL.address}\r\nTo: x@labo-biotest.medgate.test\r\nSubject: bonjour\r\n\r\nbonjour\r\n`);
-    expect(await buildMssanteMessage({ raw, facts: await factsOf(raw), sender: PAUL })).toEqual(raw);
+    expect(await buildMssanteMessage({ raw, facts: await factsOf(raw), sender: PAUL, gateway: GATEWAY })).toEqual(raw);
   });
 });

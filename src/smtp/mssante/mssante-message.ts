@@ -85,10 +85,11 @@ export async function buildMssanteMessage(o: MssanteMessageInput): Promise<Buffe
     else root.addHeader(span.name, { prepared: true, value: field.slice(field.indexOf(':') + 1).replace(/^[ \t]+/, '') } as unknown as string);
   }
   root.setHeader('Subject', `XDM/1.0/DDM+${labelOf(input.subject, o.facts.documentType)} ${patient.familyName} ${patient.givenName} ${frenchDate(patient.birthDate)}`);
-  for (const [name, value] of mssHeaders(xdm.cdaCodes, patient, o.gateway.productReference)) root.setHeader(name, value);
   original.setRaw(Buffer.concat([Buffer.from(contentFields.map((f) => `${f}\r\n`).join(''), 'utf8'), Buffer.from('\r\n'), body]));
   root.createChild('application/zip', { filename: 'IHE_XDM.ZIP' })
     .setHeader('Content-Disposition', 'attachment')
     .setContent(xdm.zip);
-  return root.build();
+  // Written as the Référentiel spells them (nodemailer would write `X-Mss-Codecda`): ASCII values.
+  const fields = mssHeaders(xdm.cdaCodes, patient, o.gateway.productReference).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  return Buffer.concat([Buffer.from(fields, 'ascii'), await root.build()]);
 }
