@@ -15,6 +15,8 @@ import { startPostfix, type PostfixInstance } from '../helpers/postfix.js';
 
 export const DOMAIN = 'cabinet-antony.medgate.test';
 export const LAB_DOMAIN = 'labo-biotest.medgate.test';
+/** `mssante.productReference` of the gateway under test: written as X-MSS-NIL on what MSSanté mailboxes receive. */
+export const PRODUCT_REFERENCE = 'MEDGATE-TEST-0001';
 export const PAUL = `paul.demo@${DOMAIN}`;
 export const JL = `jl.letest@${DOMAIN}`;
 export const ANNE = `anne.biologiste@${LAB_DOMAIN}`;
@@ -54,7 +56,7 @@ export async function setupMssante(outbound: 'allow' | 'deny' = 'allow', opts: {
   const routes = { [LAB_DOMAIN]: `127.0.0.1:${postfixPort}`, [IMAGING_DOMAIN]: `127.0.0.1:${postfixPort}` };
   const extra = (policy: 'allow' | 'deny'): Record<string, unknown> => ({
     queue: { pollMs: 100, retryBaseSeconds: 0.2, retryMaxSeconds: 1, delayNoticeAfterMinutes: 60, maxLifetimeHours: 1 },
-    mssante: { outbound: policy, routes },
+    mssante: { outbound: policy, routes, productReference: PRODUCT_REFERENCE },
     ...(opts.postgresUrl ? { store: { driver: 'postgres', postgres: { url: opts.postgresUrl } } } : {}),
     ...opts.extra,
   });

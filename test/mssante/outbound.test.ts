@@ -10,11 +10,11 @@ import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { extractPatientIdentity, readXdm } from '../../src/message/identity/index.js';
+import { extractPatientIdentity, extractZipEntry, listZipEntries, readXdm } from '../../src/message/identity/index.js';
 import { parseForExtraction } from '../../src/message/parse.js';
 import { postfixAvailability } from '../helpers/postfix.js';
 import { createTestDatabase, testPostgres } from '../helpers/postgres.js';
-import { ANNE, JL, MARC, PASSWORD, PAUL, grepDir, readMailbox, setupMssante, submitter, waitFor, type MssanteSetup } from './fixture.js';
+import { ANNE, JL, MARC, PASSWORD, PAUL, PRODUCT_REFERENCE, grepDir, readMailbox, setupMssante, submitter, waitFor, type MssanteSetup } from './fixture.js';
 
 /** An MSSanté recipient in Bcc: delivered through Postfix, and the medgate colleague's copy counts it without naming it. */
 async function bccStaysBlind(s: MssanteSetup): Promise<void> {
@@ -115,7 +115,7 @@ describe.skipIf(!postfixAvailability())('outbound to an MSSanté mailbox without
     }
   }, 120_000);
 
-  it('a doctor\'s letter naming the patient reaches the Postfix mailbox as plain MIME with an IHE_XDM.ZIP that parses; the doctor gets the success DSN', async () => {
+  it('a doctor\'s letter naming the patient reaches the Postfix mailbox as plain MIME with the X-MSS headers and an IHE_XDM.ZIP of CDA documents that parses, each body the original bytes; the doctor gets the success DSN', async () => {
     const pdf = Buffer.from(`%PDF-1.4\n% demande de bilan ${Date.now()}\n%%EOF\n`);
     const raw = await new MailComposer({
       from: `"Dr Paul DEMO" <${PAUL}>`, to: ANNE, messageId: '<mss-out-xdm@cabinet-antony.medgate.test>',
@@ -129,10 +129,19 @@ describe.skipIf(!postfixAvailability())('outbound to an MSSanté mailbox without
     const delivered = await waitFor(() => s.postfix.delivered('anne.biologiste').find((m) => m.includes('mss-out-xdm@')), 30_000, `delivery to Postfix\n${s.postfix.log()}`);
     const parsed = await parseForExtraction(delivered);
     expect(parsed.subject).toBe('XDM/1.0/DDM+demande de bilan biologique DUPONT Jean 30/01/1959');
-    expect(parsed.headers.has('x-mss-ins')).toBe(false); // ECO.2.4.2: only for an archive of CDA documents
     const xdm = readXdm(parsed)!;
     expect(xdm.patients).toEqual([{ source: 'xdm', familyName: 'DUPONT', givenName: 'Jean', birthDate: '1959-01-30' }]);
-    expect(xdm.entries).toEqual([expect.objectContaining({ mimeType: 'application/pdf', title: 'ordonnance-bilan.pdf' })]);
+    // The PDF went into the archive wrapped in a CDA R2 N1 document, whose code the headers carry
+    // (ECO.2.4.1), with X-MSS-INS N (no INS: ECO.2.4.2) and the configured product reference (ECO.2.4.3),
+    // spelled as the Référentiel spells them, in the file Postfix delivered.
+    expect(xdm.entries).toEqual([expect.objectContaining({ mimeType: 'text/xml', uri: 'DOC0001.XML', title: 'ordonnance-bilan.pdf', typeCode: expect.objectContaining({ code: '57833-6' }) })]);
+    const head = delivered.toString('latin1').slice(0, delivered.indexOf('\n\n'));
+    expect(head.match(/^X-MSS-[A-Z]+: .*$/gm)).toEqual(['X-MSS-CODECDA: 57833-6', 'X-MSS-INS: N', `X-MSS-NIL: ${PRODUCT_REFERENCE}`]);
+    const zip = parsed.attachments.find((a) => a.filename === 'IHE_XDM.ZIP')!.content;
+    const cda = extractZipEntry(zip, listZipEntries(zip).find((e) => e.name === 'IHE_XDM/SUBSET01/DOC0001.XML')!).toString('utf8');
+    expect(cda).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?>\s*<ClinicalDocument xmlns="urn:hl7-org:v3">/);
+    expect(cda).toContain('<code code="57833-6" displayName="Prescription de produits de santé" codeSystem="2.16.840.1.113883.6.1" codeSystemName="LOINC"/>');
+    expect(Buffer.from(/<text mediaType="application\/pdf" representation="B64">([^<]+)<\/text>/.exec(cda)![1]!, 'base64')).toEqual(pdf);
     expect(extractPatientIdentity(parsed).patient).toMatchObject({ source: 'xdm', familyName: 'DUPONT' });
     expect(parsed.attachments.find((a) => a.filename === 'ordonnance-bilan.pdf')?.content).toEqual(pdf);
     // Verified mutual TLS, as Postfix recorded it in the delivered file.
