@@ -74,7 +74,7 @@ describe('the message an MSSanté mailbox receives', () => {
     expect(metadata).toContain(`<rim:Value>${cda.length}</rim:Value>`);
     expect(cda.toString('utf8')).toContain('<name>Cabinet médical des Plantes</name>'); // the custodian
     expect(metadata).toContain('810100000017^DEMO^Paul^^^^^^&amp;1.2.250.1.71.4.2.1&amp;ISO^D^^^IDNPS');
-    expect(metadata).toContain('SM54^Médecine générale');
+    expect(metadata).toContain('<rim:Value>G15_10/SM54^Médecin - Médecine générale^1.2.250.1.213.1.1.4.5</rim:Value>'); // JDV_J01
     // And extraction on the result takes the patient from the XDM now.
     expect(extractPatientIdentity(parsed).patient).toMatchObject({ source: 'xdm', familyName: 'DUPONT' });
   });

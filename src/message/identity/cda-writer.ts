@@ -32,14 +32,12 @@
  */
 import { XMLBuilder } from 'fast-xml-parser';
 import type { DocumentType } from '../classify/index.js';
-import { LOINC, TYPE_CODES, type CodedValue } from './document-codes.js';
+import { AUTHOR_SPECIALTY_SYSTEM, authorSpecialty, LOINC, TYPE_CODES, type CodedValue } from './document-codes.js';
 import type { PatientIdentity } from './types.js';
 
 export const CDA_TEMPLATE_IDS = ['2.16.840.1.113883.2.8.2.1', '1.2.250.1.213.1.1.1.1', '1.3.6.1.4.1.19376.1.2.20'] as const;
 /** Identifiant national des professionnels de santé (RPPS `8…`, ADELI `0…`). */
 export const NATIONAL_PS_ID_ROOT = '1.2.250.1.71.4.2.1';
-/** TRE_R94 profession/savoir-faire codes of JDV_J01-XdsAuthorSpecialty-CISIS (`G15_10/SM54`). */
-const AUTHOR_SPECIALTY_SYSTEM = '1.2.250.1.213.1.1.4.5';
 
 export interface CdaAuthor {
   nationalId?: string | null;
@@ -110,12 +108,9 @@ function personId(a: CdaAuthor): Node {
   return id ? { '@_root': NATIONAL_PS_ID_ROOT, '@_extension': id } : UNKNOWN;
 }
 
-/** `G15_<profession>[/<specialty>]` as JDV_J01 lists them (`G15_10/SM54` Médecin - Médecine générale). */
 function authorCode(a: CdaAuthor): Node | undefined {
-  if (!a.professionCode) return undefined;
-  const code = `G15_${a.professionCode}${a.specialtyCode ? `/${a.specialtyCode}` : ''}`;
-  const label = [a.professionLabel, a.specialtyLabel].filter(Boolean).join(' - ') || code;
-  return { '@_code': code, '@_displayName': label, '@_codeSystem': AUTHOR_SPECIALTY_SYSTEM };
+  const value = authorSpecialty(a);
+  return value ? { '@_code': value.code, '@_displayName': value.displayName, '@_codeSystem': AUTHOR_SPECIALTY_SYSTEM } : undefined;
 }
 
 function organisation(a: CdaAuthor): Node {

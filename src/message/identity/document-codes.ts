@@ -101,3 +101,17 @@ export function n1MediaType(mimeType: string): string | undefined {
   const canonical = bare === 'application/rtf' ? 'text/rtf' : bare === 'image/jpg' ? 'image/jpeg' : bare;
   return N1_FORMAT_CODES[canonical] ? canonical : undefined;
 }
+
+/** TRE_R94 profession/savoir-faire codes, the code system of JDV_J01-XdsAuthorSpecialty-CISIS. */
+export const AUTHOR_SPECIALTY_SYSTEM = '1.2.250.1.213.1.1.4.5';
+
+/**
+ * The author's profession and specialty as JDV_J01-XdsAuthorSpecialty-CISIS (OID 1.2.250.1.213.1.1.5.461)
+ * codes them, the value set the CI-SIS binds both XDS authorSpecialty and the CDA author's `code` to:
+ * `G15_<profession>[/<specialty>]` (`G15_10/SM54` Médecin - Médecine générale, `G15_60` Infirmier).
+ */
+export function authorSpecialty(a: { professionCode?: string | null; professionLabel?: string | null; specialtyCode?: string | null; specialtyLabel?: string | null }): CodedValue | undefined {
+  if (!a.professionCode) return undefined;
+  const code = `G15_${a.professionCode}${a.specialtyCode ? `/${a.specialtyCode}` : ''}`;
+  return { code, displayName: [a.professionLabel, a.specialtyLabel].filter(Boolean).join(' - ') || code };
+}

@@ -23,7 +23,7 @@ import { XMLBuilder } from 'fast-xml-parser';
 import { zipSync } from 'fflate';
 import type { DocumentType } from '../classify/index.js';
 import { writeCdaN1 } from './cda-writer.js';
-import { CISIS_CLASS_CODE_SYSTEM, CLASS_CODES, IHE_FORMAT_CODE_SYSTEM, LOINC, N1_FORMAT_CODES, n1MediaType, TYPE_CODES } from './document-codes.js';
+import { AUTHOR_SPECIALTY_SYSTEM, authorSpecialty, CISIS_CLASS_CODE_SYSTEM, CLASS_CODES, IHE_FORMAT_CODE_SYSTEM, LOINC, N1_FORMAT_CODES, n1MediaType, TYPE_CODES } from './document-codes.js';
 import type { PatientIdentity } from './types.js';
 
 export { CISIS_CLASS_CODE_SYSTEM, CLASS_CODES, TYPE_CODES } from './document-codes.js';
@@ -125,7 +125,9 @@ function authorClassification(scheme: string, objectId: string, a: XdmAuthor): X
   const slots = [slot('authorPerson', authorPerson(a))];
   if (a.organisation) slots.push(slot('authorInstitution', hl7Escape(a.organisation)));
   if (a.professionCode || a.professionLabel) slots.push(slot('authorRole', `${a.professionCode ?? ''}^${hl7Escape(a.professionLabel ?? '')}^1.2.250.1.71.1.2.7`));
-  if (a.specialtyCode || a.specialtyLabel) slots.push(slot('authorSpecialty', `${a.specialtyCode ?? ''}^${hl7Escape(a.specialtyLabel ?? '')}^1.2.250.1.71.4.2.5`));
+  // JDV_J01-XdsAuthorSpecialty-CISIS, as the CDA author's code (document-codes.ts).
+  const specialty = authorSpecialty(a);
+  if (specialty) slots.push(slot('authorSpecialty', `${specialty.code}^${hl7Escape(specialty.displayName)}^${AUTHOR_SPECIALTY_SYSTEM}`));
   return { '@_id': `urn:uuid:${randomUUID()}`, '@_classificationScheme': scheme, '@_classifiedObject': objectId, '@_nodeRepresentation': '', 'rim:Slot': slots };
 }
 
