@@ -74,6 +74,10 @@ describe('CDA R2 N1 writer', () => {
     });
     expect(readCdaHeader(`<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]>${xml.replace(/^<\?xml[^>]*>/, '')}`)).toBeUndefined();
     expect(readCdaHeader('<html><body>not a CDA</body></html>')).toBeUndefined();
+    // A "header" of megabytes (no body to stop at) is not parsed; a large body is no obstacle.
+    expect(readCdaHeader(xml.replace('<title>', `<title>${'x'.repeat(1024 * 1024)}`))).toBeUndefined();
+    const big = readCdaHeader(xml.replace(/representation="B64">[^<]*</, `representation="B64">${'QUJD'.repeat(2_000_000)}<`));
+    expect(big?.code?.code).toBe('18748-4');
   });
 
   it('an inbound archive whose metadata has no typeCode is typed from its CDA headers, every document type', () => {

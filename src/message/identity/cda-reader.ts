@@ -31,6 +31,9 @@ const parser = new XMLParser({
 
 type Node = Record<string, unknown>;
 
+/** A CDA header is a few kilobytes; past this the text is not read as one (no parse of an unbounded tree). */
+const MAX_HEADER_CHARS = 1024 * 1024;
+
 const BODY = /<(?:[A-Za-z_][\w.-]*:)?component[\s>]/;
 const NON_XML_TEXT = /<(?:[A-Za-z_][\w.-]*:)?nonXMLBody[\s>][\s\S]{0,200}?<(?:[A-Za-z_][\w.-]*:)?text\b[^>]*?\smediaType\s*=\s*["']([^"']{1,100})["']/;
 const ROOT = /<((?:[A-Za-z_][\w.-]*:)?ClinicalDocument)[\s>]/;
@@ -42,6 +45,7 @@ export function readCdaHeader(xml: string): CdaHeader | undefined {
   if (!root) return undefined;
   const body = BODY.exec(xml);
   const header = body ? `${xml.slice(0, body.index)}</${root[1]}>` : xml;
+  if (header.length > MAX_HEADER_CHARS) return undefined;
   let doc: Node;
   try {
     doc = parser.parse(header) as Node;
