@@ -92,7 +92,9 @@ describe('the message an MSSanté mailbox receives', () => {
     expect(out.toString('utf8').match(/^X-MSS-[A-Z]+: .*$/gm)).toEqual(['X-MSS-CODECDA: 96349-6', 'X-MSS-INS: O', 'X-MSS-NIL: DEV935997']);
     expect(parsed.subject).toMatch(/^XDM\/1\.0\/DDM\+demande d'avis cardiologique DUPONT Jean 30\/01\/1959$/);
     const xdm = readXdm(parsed)!;
-    expect(xdm.entries).toEqual([expect.objectContaining({ mimeType: 'text/xml', uri: 'DOC0001.XML', cda: expect.objectContaining({ nonXmlMediaType: 'text/plain' }) })]);
+    // The text's entry and CDA are titled with the subject's label, without the patient tag.
+    expect(xdm.entries).toEqual([expect.objectContaining({ mimeType: 'text/xml', uri: 'DOC0001.XML', title: "demande d'avis cardiologique",
+      cda: expect.objectContaining({ title: "demande d'avis cardiologique", nonXmlMediaType: 'text/plain' }) })]);
     expect(xdm.patients).toEqual([{ source: 'xdm', familyName: 'DUPONT', givenName: 'Jean', birthDate: '1959-01-30', sex: 'M', ins }]);
     // The same INS without the sex: not the qualified identity's traits, so N.
     const noSex = { ...facts, patient: { ...facts.patient!, ins } };

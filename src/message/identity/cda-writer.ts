@@ -99,8 +99,10 @@ function patientRole(p: CdaN1Input['patient']): Node {
   };
 }
 
+/** The directory's name; an entry without one (an organisation's mailbox) has an unknown name, not an invented one. */
 function personName(a: CdaAuthor): Node {
-  return { name: { family: a.familyName || 'INCONNU', ...(a.givenName ? { given: a.givenName } : {}) } };
+  if (!a.familyName) return { name: UNKNOWN };
+  return { name: { family: a.familyName, ...(a.givenName ? { given: a.givenName } : {}) } };
 }
 
 function personId(a: CdaAuthor): Node {

@@ -46,7 +46,8 @@ function documentsOf(input: ExtractionInput, facts: MssanteMessageInput['facts']
   });
   if (docs.length) return docs;
   const text = input.textBody ?? '';
-  return [{ fileName: 'message.txt', mimeType: 'text/plain', content: Buffer.from(text, 'utf8'), type: typeOf('body'), title: input.subject ?? 'Message' }];
+  // Titled as the subject convention labels it: the patient is named by the archive, not by a title.
+  return [{ fileName: 'message.txt', mimeType: 'text/plain', content: Buffer.from(text, 'utf8'), type: typeOf('body'), title: labelOf(input.subject, typeOf('body')) }];
 }
 
 /** The `<label>` of the subject convention: what the doctor wrote, without a `PATIENT:` tag. */
