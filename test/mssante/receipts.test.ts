@@ -106,7 +106,8 @@ async function processedReceipt(s: MssanteSetup): Promise<void> {
   });
   expect(parsed.fields.Error).toBeUndefined();
   // The ANS subject convention, with the traits the lab's own message gave (HPRIM) and nothing more.
-  expect(parsed.subject).toBe("XDM/1.0/DDM+Compte rendu d'examens de biologie médicale DUPONT Jean 30/01/1959");
+  // The label is the type's JDV_J07 label (src/message/identity/document-codes.ts).
+  expect(parsed.subject).toBe("XDM/1.0/DDM+CR d'examens biologiques DUPONT Jean 30/01/1959");
   expect(parsed.from).toBe(RMP);
   expect(parsed.inReplyTo).toBe(originalId);
   expect(parsed.rfc822Headers).toContain(`Message-ID: ${originalId}`);
