@@ -96,4 +96,15 @@ describe('CDA R2 N1 writer', () => {
     expect(xdm.entries.map((e) => e.typeCode?.code)).toEqual(written.cdaCodes);
     expect(classifyMessage({ input, xdm }).documents.map((d) => d.type)).toEqual([...DOCUMENT_TYPES]);
   });
+
+  it('a CDA file that does not inflate (CRC mismatch) is read no further; the metadata still types the entry', () => {
+    const written = writeXdm({ patient: { familyName: 'MARTIN', givenName: 'Lucie', birthDate: '1985-03-07' }, author: AUTHOR,
+      documents: [{ fileName: 'cr.pdf', mimeType: 'application/pdf', content: PDF, type: 'biology' }] });
+    const files = unzipSync(written.zip);
+    const zip = Buffer.from(zipSync(files, { level: 0 })); // stored, so the CDA's bytes are in the clear
+    zip[zip.indexOf('<ClinicalDocument') + 3] ^= 0x20;
+    const xdm = readXdm(inputWith(zip))!;
+    expect(xdm.entries).toEqual([expect.objectContaining({ uri: 'DOC0001.XML', typeCode: expect.objectContaining({ code: '11502-2' }) })]);
+    expect(xdm.entries[0]!.cda).toBeUndefined();
+  });
 });

@@ -102,7 +102,15 @@ function withCda(e: XdmEntry, zip: Buffer, entries: ZipEntry[], metadataPath: st
   const folder = metadataPath.slice(0, metadataPath.length - 'METADATA.XML'.length);
   const file = entries.find((z) => z.name.toUpperCase() === `${folder}${e.uri}`.toUpperCase());
   if (!file) return e;
-  const cda = readCdaHeader(extractZipEntry(zip, file).toString('utf8'));
+  let text: string;
+  try {
+    text = extractZipEntry(zip, file).toString('utf8');
+  } catch {
+    // A document that does not inflate is read no further, as before CDA headers were read: the
+    // archive's metadata, which did, still types and names it.
+    return e;
+  }
+  const cda = readCdaHeader(text);
   if (!cda) return e;
   const out: XdmEntry = { ...e, cda };
   if (!out.typeCode && cda.code) out.typeCode = cda.code;
