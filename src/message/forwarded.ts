@@ -6,6 +6,7 @@
  *
  * `forwardedView` rewrites each message/rfc822 part of a message as an opaque attachment (same
  * bytes, content type FORWARDED_TYPE, a file name when it had none) for the extraction parse only —
+ * a part that came with FORWARDED_TYPE itself is an ordinary attachment there (application/octet-stream) —
  * the sealed message is the original, untouched — and returns each forwarded message's decoded bytes.
  * The split and the join are mailsplit's (the splitter mailparser runs on); nothing is parsed by hand.
  */
@@ -62,6 +63,11 @@ export async function forwardedView(raw: Buffer, maxForwarded = 16): Promise<For
         chunk.setContentType(FORWARDED_TYPE);
         if (!chunk.filename) chunk.setFilename(filename);
         bodies.set(chunk, { filename, chunks: [] });
+      } else if (chunk.type === 'node' && typeof chunk.contentType === 'string' && chunk.contentType.toLowerCase() === FORWARDED_TYPE) {
+        // A part the sender labelled with the view's own type is not a forwarded message: the view's
+        // forwarded parts are paired with `forwarded` by order, and such a part would take the first
+        // one's verified signer (its document credited to a lab it does not come from).
+        chunk.setContentType('application/octet-stream');
       } else if (chunk.type === 'body' && chunk.value?.length) {
         bodies.get(chunk.node)?.chunks.push(chunk.value);
       }
