@@ -8,7 +8,7 @@
  *
  * Seeded: a failure prints its seed; `MEDGATE_FUZZ_SEED=<n>` replays it.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MedgateError } from '../../src/errors.js';
@@ -17,7 +17,7 @@ import { openStream, STREAM_HEAD_BYTES, type StreamOpening } from '../../src/cry
 import { seal } from '../../src/crypto/seal/index.js';
 import { servedStream, streamFacts } from '../../src/mailbox/opened-stream.js';
 import { flipBytes, fuzzCases, pick, splice, swapSlices, truncate } from '../helpers/fuzz.js';
-import { directory, makeUser, outlookSample, routingFor, type TestUser } from './fixtures.js';
+import { directory, largeMessage, makeUser, routingFor, type TestUser } from './fixtures.js';
 
 /** A whole case (open, read to the end or the error) must finish in this: a hang fails here, with its seed. */
 const CASE_MS = 10_000;
@@ -29,22 +29,9 @@ let sealed: Buffer;
 /** Where the armored payload starts and ends in `sealed`. */
 let armorBegin: number, armorEnd: number;
 
-/** A report with a base64 attachment: several hundred KB, many pieces when streamed. */
-function reportMessage(attachmentBytes: number): Buffer {
-  const head = outlookSample().toString('latin1');
-  const cut = head.indexOf('\r\n\r\n');
-  const headers = head.slice(0, cut).split('\r\n').filter((l) => !/^(content-type|content-transfer-encoding|mime-version):/i.test(l) && !/^\s/.test(l));
-  const pdf = randomBytes(attachmentBytes).toString('base64').replace(/.{76}/g, '$&\r\n');
-  return Buffer.from([
-    ...headers, 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="big"', '',
-    '--big', 'Content-Type: text/plain; charset=utf-8', '', 'Compte rendu joint.',
-    '--big', 'Content-Type: application/pdf; name="cr.pdf"', 'Content-Transfer-Encoding: base64', '', pdf, '--big--', '',
-  ].join('\r\n'), 'latin1');
-}
-
 beforeAll(async () => {
   [sender, alice] = await Promise.all([makeUser('paul.demo@cabinet-antony.medgate.test'), makeUser('claire.martin@cardio-sceaux.medgate.test')]);
-  raw = reportMessage(96 * 1024);
+  raw = largeMessage(96 * 1024);
   sealed = (await seal({
     raw, routing: routingFor(sender.email, [alice.email], '<fuzz@cabinet-antony.medgate.test>'), signingKey: sender.privateKey,
     recipientKeys: [alice.publicKey, sender.publicKey], filingKeys: [], envelope: { from: sender.email, to: [alice.email] },
