@@ -48,7 +48,7 @@ async function decode(node: MimeNode, chunks: Buffer[]): Promise<Buffer> {
   return collected;
 }
 
-/** The extraction view of `raw`, or undefined when it forwards no message. */
+/** The extraction view of `raw`, or undefined when it forwards no message or cannot be split. */
 export async function forwardedView(raw: Buffer, maxForwarded = 16): Promise<ForwardedView | undefined> {
   if (!mayForward(raw)) return undefined;
   const splitter = new Splitter({ ignoreEmbedded: true }) as unknown as Transform;
@@ -76,7 +76,14 @@ export async function forwardedView(raw: Buffer, maxForwarded = 16): Promise<For
   });
   const out: Buffer[] = [];
   joiner.on('data', (b: Buffer) => out.push(b));
-  await pipeline(toStream(raw), splitter, rewrite, joiner);
+  try {
+    await pipeline(toStream(raw), splitter, rewrite, joiner);
+  } catch {
+    // The splitter's own bounds (a header over its size, too many parts: EMAXLEN): no view. The
+    // extraction parse reads the message as it is and refuses it with its typed error, or takes it
+    // with the forwarded message's parts as parts of their own, none with a verified author.
+    return undefined;
+  }
   if (!bodies.size) return undefined;
   const forwarded: ForwardedMessage[] = [];
   for (const [node, b] of bodies) forwarded.push({ filename: b.filename, bytes: await decode(node, b.chunks) });

@@ -106,6 +106,12 @@ describe('fuzzed parsers over real sockets', () => {
     for (const r of routings) {
       for (const d of r.documents ?? []) if (d.author?.source === 'smime') expect({ part: d.part, id: d.author.id }).toEqual({ part: 'avis.eml', id: JL });
     }
+    // A forwarded message under more MIME parts than the splitter takes: a precise permanent refusal, not a retry.
+    const deep = Buffer.from(`From: ${PAUL}\r\nTo: ${RMP}\r\nSubject: PATIENT: DUPONT Jean 30/01/1959 profond\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n` +
+      Array.from({ length: 3000 }, (_, i) => `--b${i}\r\nContent-Type: multipart/mixed; boundary=b${i + 1}\r\n\r\n`).join('') +
+      `--b3000\r\nContent-Type: message/rfc822\r\n\r\n${signed.toString('latin1')}\r\n`, 'latin1');
+    // (It was 451 4.3.0 "Temporary failure": the splitter's untyped EMAXLEN, and a client retrying for days.)
+    expect((await submit(deep, RMP)).response).toMatch(/^554 5\.6\.0 .*\[MESSAGE_MALFORMED\]/);
     // Still serving: a plain message goes through.
     const plain = await new MailComposer({ from: PAUL, to: JL, subject: 'après', text: 'ok' }).compile().build();
     expect((await submit(plain, JL)).code).toBe(250);

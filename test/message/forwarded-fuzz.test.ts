@@ -186,4 +186,12 @@ describe('forwarded-message author reader (fuzz)', () => {
     expect([...docs.keys()]).toEqual(['resultats.eml']);
     expect(docs.get('resultats.eml')?.author).toEqual({ source: 'smime', id: LAB });
   });
+
+  it('a message the MIME splitter refuses (a 3 MB header, thousands of nested parts): the parse\'s typed error, not the splitter\'s', async () => {
+    // Found by this suite: forwardedView let mailsplit's EMAXLEN through, which the SMTP layer answered "451 try again later".
+    const hugeHeader = Buffer.concat([Buffer.from('Subject: rfc822 '), Buffer.alloc(3 * 1024 * 1024, 0x41), Buffer.from('\r\n\r\nbody')]);
+    expect(await extract(hugeHeader)).toMatchObject({ ok: false, code: 'MESSAGE_HEADER_TOO_LONG' });
+    const deep = deepNesting(3000, Buffer.concat([Buffer.from('Content-Type: message/rfc822\r\n\r\n'), detached]));
+    expect(await extract(Buffer.concat([Buffer.from(`From: ${PAUL}\r\nSubject: profond\r\n`), deep]))).toMatchObject({ ok: false, code: 'MESSAGE_MALFORMED' });
+  });
 });
