@@ -12,6 +12,7 @@ import type { SealedFile } from '../store/types.js';
 import type { X509Credential } from '../crypto/smime/index.js';
 import { MedgateError } from '../errors.js';
 import { splitHeaderBlock } from '../crypto/seal/header-block.js';
+import { MAX_ADDRESS_FIELD } from '../crypto/seal/header-values.js';
 import { planOuterLayer } from '../crypto/seal/seal-parts.js';
 import { rawSize, readRawHead, readRawWhole, type RawSource } from '../util/spool-file.js';
 import { forwardedView } from './forwarded.js';
@@ -153,7 +154,7 @@ function partTitle(part: string, documents: number, input: ExtractionInput): str
 const ADDR_SPEC = /^[^\s\x00-\x1f\x7f<>()\[\],;:"\\@]+@[^\s\x00-\x1f\x7f<>()\[\],;:"\\@]+$/;
 
 export function receiptAddress(value: string | undefined): string | undefined {
-  if (!value) return undefined;
+  if (!value || value.length > MAX_ADDRESS_FIELD) return undefined;
   const first = addressparser(value, { flatten: true }).find((a) => a.address);
   const address = first?.address?.trim().toLowerCase();
   // addressparser returns what it could take for one ("<<<<a@b", "x y@z"): only an addr-spec is one.
