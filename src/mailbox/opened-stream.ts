@@ -13,6 +13,7 @@ import { openStream, STREAM_HEAD_BYTES, type StreamOpening } from '../crypto/sea
 import type { ResolveSigner } from '../crypto/seal/index.js';
 import type { MessageSealer } from '../message/sealer.js';
 import type { BlobHandle } from '../store/types.js';
+import { MedgateError } from '../errors.js';
 import { CrlfStream } from '../util/crlf.js';
 import { neutraliseForgedFields, patientFolderOf, verdictPrefix, type OpenedFacts } from './opened-message.js';
 
@@ -20,13 +21,11 @@ import { neutraliseForgedFields, patientFolderOf, verdictPrefix, type OpenedFact
 export const STREAM_MESSAGE_BYTES = 1024 * 1024;
 
 /** Why serving a stream stopped short: the message did not verify, or its bytes are not what the facts say. */
-export class StreamAborted extends Error {
-  constructor(
-    /** A CryptoErrorCode, or `SIZE_MISMATCH` / `BINARY` (a NUL byte after bare LFs were converted). */
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
+export class StreamAborted extends MedgateError {
+  /** `SIZE_MISMATCH`, or `BINARY` (a NUL byte after bare LFs were converted); a failed check keeps its CryptoErrorCode. */
+  constructor(code: 'SIZE_MISMATCH' | 'BINARY', message: string) {
+    super(code, message);
+    this.name = 'StreamAborted';
   }
 }
 

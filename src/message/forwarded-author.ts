@@ -57,7 +57,7 @@ export async function describeForwardedParts(input: ExtractionInput, forwarded: 
 }
 
 export async function describeForwarded(bytes: Buffer, trust: TrustFiles | undefined): Promise<ForwardedDocument> {
-  const from = addressesOf(splitHeaderBlock(bytes).header, 'from')[0]?.toLowerCase();
+  const from = forwardedFrom(bytes);
   const author = (await verifiedSigner(bytes, trust)) ?? { source: 'forwarded' as const, ...(from ? { name: from } : {}) };
   let input: ExtractionInput | undefined;
   try {
@@ -71,6 +71,15 @@ export async function describeForwarded(bytes: Buffer, trust: TrustFiles | undef
   const c = classifyMessage({ input: content });
   const title = input.subject ? titleWithoutSubjectTag(input.subject).slice(0, 200) : '';
   return { type: c.type, reason: `forwarded message: ${c.reason}`, ...(title ? { title } : {}), author };
+}
+
+/** The From a forwarded message shows; none when it has none or one too long to read as an address list. */
+function forwardedFrom(bytes: Buffer): string | undefined {
+  try {
+    return addressesOf(splitHeaderBlock(bytes).header, 'from')[0]?.toLowerCase();
+  } catch {
+    return undefined;
+  }
 }
 
 /** The signer of an S/MIME-signed, unencrypted message, when its signature and chain verify. */

@@ -6,6 +6,7 @@
  *
  * `forwardedView` rewrites each message/rfc822 part of a message as an opaque attachment (same
  * bytes, content type FORWARDED_TYPE, a file name when it had none) for the extraction parse only —
+ * a part that came with FORWARDED_TYPE itself is an ordinary attachment there (application/octet-stream) —
  * the sealed message is the original, untouched — and returns each forwarded message's decoded bytes.
  * The split and the join are mailsplit's (the splitter mailparser runs on); nothing is parsed by hand.
  */
@@ -47,7 +48,7 @@ async function decode(node: MimeNode, chunks: Buffer[]): Promise<Buffer> {
   return collected;
 }
 
-/** The extraction view of `raw`, or undefined when it forwards no message. */
+/** The extraction view of `raw`, or undefined when it forwards no message or cannot be split. */
 export async function forwardedView(raw: Buffer, maxForwarded = 16): Promise<ForwardedView | undefined> {
   if (!mayForward(raw)) return undefined;
   const splitter = new Splitter({ ignoreEmbedded: true }) as unknown as Transform;
@@ -62,6 +63,11 @@ export async function forwardedView(raw: Buffer, maxForwarded = 16): Promise<For
         chunk.setContentType(FORWARDED_TYPE);
         if (!chunk.filename) chunk.setFilename(filename);
         bodies.set(chunk, { filename, chunks: [] });
+      } else if (chunk.type === 'node' && typeof chunk.contentType === 'string' && chunk.contentType.toLowerCase() === FORWARDED_TYPE) {
+        // A part the sender labelled with the view's own type is not a forwarded message: the view's
+        // forwarded parts are paired with `forwarded` by order, and such a part would take the first
+        // one's verified signer (its document credited to a lab it does not come from).
+        chunk.setContentType('application/octet-stream');
       } else if (chunk.type === 'body' && chunk.value?.length) {
         bodies.get(chunk.node)?.chunks.push(chunk.value);
       }
@@ -70,7 +76,14 @@ export async function forwardedView(raw: Buffer, maxForwarded = 16): Promise<For
   });
   const out: Buffer[] = [];
   joiner.on('data', (b: Buffer) => out.push(b));
-  await pipeline(toStream(raw), splitter, rewrite, joiner);
+  try {
+    await pipeline(toStream(raw), splitter, rewrite, joiner);
+  } catch {
+    // The splitter's own bounds (a header over its size, too many parts: EMAXLEN): no view. The
+    // extraction parse reads the message as it is and refuses it with its typed error, or takes it
+    // with the forwarded message's parts as parts of their own, none with a verified author.
+    return undefined;
+  }
   if (!bodies.size) return undefined;
   const forwarded: ForwardedMessage[] = [];
   for (const [node, b] of bodies) forwarded.push({ filename: b.filename, bytes: await decode(node, b.chunks) });

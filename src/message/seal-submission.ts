@@ -12,6 +12,7 @@ import type { SealedFile } from '../store/types.js';
 import type { X509Credential } from '../crypto/smime/index.js';
 import { MedgateError } from '../errors.js';
 import { splitHeaderBlock } from '../crypto/seal/header-block.js';
+import { MAX_ADDRESS_FIELD } from '../crypto/seal/header-values.js';
 import { planOuterLayer } from '../crypto/seal/seal-parts.js';
 import { rawSize, readRawHead, readRawWhole, type RawSource } from '../util/spool-file.js';
 import { forwardedView } from './forwarded.js';
@@ -150,10 +151,14 @@ function partTitle(part: string, documents: number, input: ExtractionInput): str
  * mailbox, lower-cased; none when the field is absent or names no address. Whether a receipt is
  * then sent automatically is the record server's gateway's decision (src/filing/receipts).
  */
-function receiptAddress(value: string | undefined): string | undefined {
-  if (!value) return undefined;
+const ADDR_SPEC = /^[^\s\x00-\x1f\x7f<>()\[\],;:"\\@]+@[^\s\x00-\x1f\x7f<>()\[\],;:"\\@]+$/;
+
+export function receiptAddress(value: string | undefined): string | undefined {
+  if (!value || value.length > MAX_ADDRESS_FIELD) return undefined;
   const first = addressparser(value, { flatten: true }).find((a) => a.address);
-  return first?.address ? first.address.trim().toLowerCase().slice(0, 320) : undefined;
+  const address = first?.address?.trim().toLowerCase();
+  // addressparser returns what it could take for one ("<<<<a@b", "x y@z"): only an addr-spec is one.
+  return address && address.length <= 320 && ADDR_SPEC.test(address) ? address : undefined;
 }
 
 function pgpRecipients(req: Omit<SubmissionToSeal, 'raw'>): RecipientToSeal[] {

@@ -1,4 +1,5 @@
 /** Shared test fixtures for the medgate/1 seal/open suites: keys generated at test time, sample messages. */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as openpgp from 'openpgp';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
@@ -108,4 +109,17 @@ export function routingFor(from: string, recipients: string[], messageId: string
     sender: { address: from, nationalId: '810001234567', professionCode: '10', professionLabel: 'Médecin', specialtyCode: 'SM54', role: 'treating' },
     recipients,
   };
+}
+
+/** A message with a large base64 attachment, the shape of a scanned report or an imaging study. */
+export function largeMessage(attachmentBytes: number): Buffer {
+  const head = outlookSample().toString('latin1');
+  const cut = head.indexOf('\r\n\r\n');
+  const headers = head.slice(0, cut).split('\r\n').filter((l) => !/^(content-type|content-transfer-encoding|mime-version):/i.test(l) && !/^\s/.test(l));
+  const pdf = randomBytes(attachmentBytes).toString('base64').replace(/.{76}/g, '$&\r\n');
+  return Buffer.from([
+    ...headers, 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="big"', '',
+    '--big', 'Content-Type: text/plain; charset=utf-8', '', 'Compte rendu joint.',
+    '--big', 'Content-Type: application/pdf; name="cr.pdf"', 'Content-Transfer-Encoding: base64', '', pdf, '--big--', '',
+  ].join('\r\n'), 'latin1');
 }

@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { sealFile } from '../../src/crypto/seal/seal-stream.js';
 import { inspect, open, openRoutingHeader, seal } from '../../src/crypto/seal/index.js';
 import { tempDir } from '../helpers/gateway.js';
-import { directory, makeUser, outlookSample, routingFor, type TestUser } from './fixtures.js';
+import { directory, largeMessage, makeUser, outlookSample, routingFor, type TestUser } from './fixtures.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -39,19 +39,6 @@ async function sealToFile(raw: Buffer) {
     envelope: { from: sender.email, to: [alice.email] },
   });
   return { res, sealed: fs.readFileSync(outFile), outFile };
-}
-
-/** A message with a large base64 attachment, the shape of a scanned report or an imaging study. */
-function largeMessage(attachmentBytes: number): Buffer {
-  const head = outlookSample().toString('latin1');
-  const cut = head.indexOf('\r\n\r\n');
-  const headers = head.slice(0, cut).split('\r\n').filter((l) => !/^(content-type|content-transfer-encoding|mime-version):/i.test(l) && !/^\s/.test(l));
-  const pdf = randomBytes(attachmentBytes).toString('base64').replace(/.{76}/g, '$&\r\n');
-  return Buffer.from([
-    ...headers, 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="big"', '',
-    '--big', 'Content-Type: text/plain; charset=utf-8', '', 'Compte rendu joint.',
-    '--big', 'Content-Type: application/pdf; name="cr.pdf"', 'Content-Transfer-Encoding: base64', '', pdf, '--big--', '',
-  ].join('\r\n'), 'latin1');
 }
 
 describe('sealFile: the streamed seal', () => {

@@ -3,6 +3,7 @@ import tls from 'node:tls';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { floodConnections, metricValue, waitUntil as waitFor } from '../helpers/connection-flood.js';
 import { RawSmtpClient } from '../smtp/fixtures/smtp-client.js';
 import { JL, PASSWORD, PAUL, RMP, rawMessage, startSubmissionServe, type ServedSubmissionGateway } from '../smtp/fixtures/submission-gateway.js';
 
@@ -43,35 +44,8 @@ describe('connection limits (medgate serve, real sockets)', () => {
     });
   }
 
-  /** `n` TCP connections from the flood address; each socket collects what the server says. */
-  async function flood(port: number, n: number, from = FLOOD_FROM): Promise<Array<{ socket: net.Socket; said: () => string; closed: () => boolean }>> {
-    const out = await Promise.all(Array.from({ length: n }, () => new Promise<{ socket: net.Socket; said: () => string; closed: () => boolean }>((resolve) => {
-      const socket = net.connect({ host: '127.0.0.1', port, localAddress: from });
-      let text = '';
-      let closed = false;
-      socket.on('data', (d) => { text += d.toString('latin1'); });
-      socket.on('error', () => undefined);
-      socket.on('close', () => { closed = true; });
-      socket.once('connect', () => resolve({ socket, said: () => text, closed: () => closed }));
-      socket.once('error', () => resolve({ socket, said: () => text, closed: () => true }));
-    })));
-    opened.push(...out.map((o) => o.socket));
-    return out;
-  }
-
-  async function waitFor(check: () => boolean, ms: number): Promise<void> {
-    const end = Date.now() + ms;
-    while (!check()) {
-      if (Date.now() > end) throw new Error('condition not reached in time');
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
-  async function metric(name: string, labels: string): Promise<number> {
-    const text = await (await fetch(`http://127.0.0.1:${gw.serve.ports.http}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
-    return line ? Number(line.split(' ').pop()) : 0;
-  }
+  const flood = (port: number, n: number, from = FLOOD_FROM) => floodConnections({ port, n, from, opened });
+  const metric = (name: string, labels: string) => metricValue(gw.serve.ports.http!, name, labels);
 
   /** The doctor already logged in is served: a mailbox opens and lists its messages. */
   async function doctorServed(): Promise<void> {

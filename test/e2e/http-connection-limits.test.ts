@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { floodConnections, metricValue, waitUntil as waitFor } from '../helpers/connection-flood.js';
 import { tempDir } from '../helpers/gateway.js';
 import { startInProcessGateway, type InProcessGateway } from '../helpers/in-process-gateway.js';
 
@@ -67,35 +68,8 @@ describe('connection limits on the HTTP listeners (medgate serve, real sockets)'
     expect(await plainGet('/healthz')).toBe(200);
   }
 
-  async function metric(name: string, labels: string): Promise<number> {
-    const text = await (await fetch(`http://127.0.0.1:${port('http')}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
-    return line ? Number(line.split(' ').pop()) : 0;
-  }
-
-  /** `n` TCP connections from the flood address; each socket collects what the server says. */
-  async function flood(l: Listener, n: number, from = FLOOD_FROM) {
-    const out = await Promise.all(Array.from({ length: n }, () => new Promise<{ socket: net.Socket; said: () => string; closed: () => boolean }>((resolve) => {
-      const socket = net.connect({ host: '127.0.0.1', port: port(l), localAddress: from });
-      let text = '';
-      let closed = false;
-      socket.on('data', (d) => { text += d.toString('latin1'); });
-      socket.on('error', () => undefined);
-      socket.on('close', () => { closed = true; });
-      socket.once('connect', () => resolve({ socket, said: () => text, closed: () => closed }));
-      socket.once('error', () => resolve({ socket, said: () => text, closed: () => true }));
-    })));
-    opened.push(...out.map((o) => o.socket));
-    return out;
-  }
-
-  async function waitFor(check: () => boolean, ms: number): Promise<void> {
-    const end = Date.now() + ms;
-    while (!check()) {
-      if (Date.now() > end) throw new Error('condition not reached in time');
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const metric = (name: string, labels: string) => metricValue(port('http'), name, labels);
+  const flood = (l: Listener, n: number, from = FLOOD_FROM) => floodConnections({ port: port(l), n, from, opened });
 
   beforeAll(async () => {
     dir = tempDir('medgate-http-limits-');

@@ -4,7 +4,16 @@
  */
 import mimeFuncs from 'nodemailer/lib/mime-funcs/index.js';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
+import { MedgateError } from '../../errors.js';
 import { fieldValue, findField, listFieldSpans, splitHeaderBlock, type FieldSpan } from './header-block.js';
+
+/**
+ * The longest address field value read (16 KiB: hundreds of named recipients). addressparser's time
+ * grows faster than the length: a folded 800 KB From field ("a@b," repeated) held the process for
+ * minutes; 16 KiB of the worst shapes take well under a second.
+ */
+export const MAX_ADDRESS_FIELD = 16 * 1024;
+export const MESSAGE_ADDRESS_FIELD_TOO_LONG = 'MESSAGE_ADDRESS_FIELD_TOO_LONG';
 
 export interface ContentType {
   /** Lower-case type/subtype, `text/plain` when the field is absent (RFC 2045 default). */
@@ -24,13 +33,17 @@ export function parseContentType(header: Buffer, spans?: FieldSpan[]): ContentTy
   return { type: parsed.value.trim().toLowerCase(), params, present: true };
 }
 
-/** Every address (addr-spec only, display names dropped) of every field with that name. */
+/** Every address (addr-spec only, display names dropped) of every field with that name; MESSAGE_ADDRESS_FIELD_TOO_LONG past MAX_ADDRESS_FIELD. */
 export function addressesOf(header: Buffer, fieldName: string, spans: FieldSpan[] = listFieldSpans(header)): string[] {
   const wanted = fieldName.toLowerCase();
   const out: string[] = [];
   for (const span of spans) {
     if (span.name.toLowerCase() !== wanted) continue;
-    for (const a of addressparser(fieldValue(header, span), { flatten: true })) {
+    const value = fieldValue(header, span);
+    if (value.length > MAX_ADDRESS_FIELD) {
+      throw new MedgateError(MESSAGE_ADDRESS_FIELD_TOO_LONG, `The ${span.name} header field is longer than ${MAX_ADDRESS_FIELD} characters, more than medgate reads as an address list`, { field: span.name, length: value.length, max: MAX_ADDRESS_FIELD });
+    }
+    for (const a of addressparser(value, { flatten: true })) {
       if (a.address) out.push(a.address);
     }
   }

@@ -15,6 +15,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import * as openpgp from 'openpgp';
+import { MedgateError } from '../../errors.js';
 import { CryptoError, CryptoErrorCode } from '../errors.js';
 import { splitHeaderBlock } from './header-block.js';
 import { parseContentType, signerAddressOf } from './header-values.js';
@@ -30,8 +31,19 @@ export const STREAM_HEAD_BYTES = 64 * 1024;
 /** Inner header blocks are bounded to 1 MiB at submission, plus medgate's few added lines. */
 const INNER_HEAD_LIMIT = 1024 * 1024 + 64 * 1024;
 
+/**
+ * Armor lines are 64 to 76 characters, armor headers a few dozen: a longer "line" is damage, and
+ * waiting for its end would hold (and re-split) the whole rest of the message.
+ */
+const MAX_ARMOR_LINE = 4096;
+
 /** Not a message this reader streams (client-encrypted, S/MIME, no routing header, odd layout): open it whole. */
-export class NotStreamable extends Error {}
+export class NotStreamable extends MedgateError {
+  constructor(why: string) {
+    super('MESSAGE_NOT_STREAMABLE', `The message is opened whole, not as a stream: ${why}`);
+    this.name = 'NotStreamable';
+  }
+}
 
 export interface StreamOpenOptions {
   /** The first STREAM_HEAD_BYTES of the sealed message (or all of it). */
@@ -96,6 +108,7 @@ async function* dearmor(source: AsyncIterable<Buffer>, boundary: string): AsyncG
     if (phase === 'after') { after += chunk.toString('latin1'); if (after.length > 4096) throw malformed('data after the armored message'); continue; }
     const lines = (carry + chunk.toString('latin1')).split('\n');
     carry = lines.pop()!;
+    if (carry.length > MAX_ARMOR_LINE || lines.some((l) => l.length > MAX_ARMOR_LINE)) throw malformed('armor line too long');
     const out: string[] = [];
     for (let i = 0; i < lines.length; i++) {
       const line = withoutLineEnd(lines[i]!);

@@ -27,7 +27,7 @@ import { TYPE_CODES } from '../../message/identity/xdm-writer.js';
 import type { DocumentType } from '../../message/classify/index.js';
 import type { ReceiptRow } from '../../store/types.js';
 import { UNIDENTIFIED_RECEIPT_ERROR } from '../filing-service.js';
-import { asciiLine } from './build-mdn.js';
+import { asciiLine, replyFields } from './build-mdn.js';
 
 /** A code and label of the volet's error tables. */
 export interface AnsError {
@@ -72,12 +72,22 @@ function frenchDate(iso: string): string {
   return `${d}/${m}/${y}`;
 }
 
+/**
+ * A patient trait as the Subject shows it: the sender's string, so control characters (a NUL went out
+ * raw in the header) become spaces, and a name is cut at 100 characters (a long unbroken word is not
+ * folded, and would make a header line longer than RFC 5322's 998).
+ */
+function subjectTrait(s: string): string {
+  return s.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029\s]+/g, ' ').trim().slice(0, 100);
+}
+
 /** `XDM/1.0/DDM+<libellé> <NOM> <prénom> <date>`, with the KO prefix on error. */
 export function ansSubject(input: Pick<AnsMdnInput, 'patient' | 'documentType'>, error: AnsError | undefined): string {
   // No routing header to read (a refused item): the document is named by nothing of its own.
-  const label = input.documentType && TYPE_CODES[input.documentType] ? TYPE_CODES[input.documentType].displayName : 'Document';
+  // The type is the sender's string: an own key of the table only ("constructor" is not a document type).
+  const label = input.documentType && Object.hasOwn(TYPE_CODES, input.documentType) ? TYPE_CODES[input.documentType].displayName : 'Document';
   const p = input.patient;
-  const xdm = `XDM/1.0/DDM+${label}${p ? ` ${p.familyName} ${p.givenName} ${frenchDate(p.birthDate)}` : ''}`;
+  const xdm = `XDM/1.0/DDM+${label}${p ? ` ${subjectTrait(p.familyName)} ${subjectTrait(p.givenName)} ${frenchDate(p.birthDate)}` : ''}`;
   return error ? `[KO Intégration système !][${error.code}] ${xdm}` : xdm;
 }
 
@@ -114,7 +124,8 @@ function humanText(input: AnsMdnInput, error: AnsError | undefined): string {
 export async function buildAnsMdn(input: AnsMdnInput): Promise<Buffer> {
   const error = ansErrorOf(input.row);
   const headers = [
-    `Message-ID: ${asciiLine(input.originalMessageId)}`, `From: <${input.originalSender}>`, `To: <${input.recordServer}>`, '',
+    // The sender's address comes from the item's routing header: one line, as the Message-ID.
+    `Message-ID: ${asciiLine(input.originalMessageId)}`, `From: <${asciiLine(input.originalSender)}>`, `To: <${input.recordServer}>`, '',
   ].join('\r\n');
   const composer = new MailComposer({
     from: input.recordServer,
@@ -122,8 +133,7 @@ export async function buildAnsMdn(input: AnsMdnInput): Promise<Buffer> {
     subject: ansSubject(input, error),
     date: input.date ?? new Date(),
     messageId: input.messageId,
-    inReplyTo: input.originalMessageId,
-    references: input.originalMessageId,
+    ...replyFields(input.originalMessageId),
     headers: { 'Auto-Submitted': 'auto-replied' },
     text: humanText(input, error),
     attachments: [

@@ -59,6 +59,22 @@ export function asciiLine(s: string): string {
   return s.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').slice(0, 900);
 }
 
+/**
+ * The original Message-ID as an In-Reply-To / References value: only a well-formed msg-id (RFC 5322
+ * §3.6.4: `<`, printable ASCII without spaces or angle brackets, `>`) of a length a header line
+ * holds; anything else is left out of those fields (it still stands, made one line, in the
+ * report's own fields). A 10 000-character id went out as one header line of that length.
+ */
+export function replyReference(s: string): string | undefined {
+  return /^<[\x21-\x3b\x3d\x3f-\x7e]{1,900}>$/.test(s) ? s : undefined;
+}
+
+/** In-Reply-To and References for a receipt to `originalMessageId`, when it is a well-formed msg-id. */
+export function replyFields(originalMessageId: string): { inReplyTo?: string; references?: string } {
+  const id = replyReference(originalMessageId);
+  return id ? { inReplyTo: id, references: id } : {};
+}
+
 function humanText(input: MdnInput): string {
   const t = TEXT[input.disposition];
   return [
@@ -80,8 +96,7 @@ export async function buildMdn(input: MdnInput): Promise<Buffer> {
     to: input.to,
     subject: TEXT[input.disposition].subject,
     date: input.date ?? new Date(),
-    inReplyTo: input.originalMessageId,
-    references: input.originalMessageId,
+    ...replyFields(input.originalMessageId),
     headers: { 'Auto-Submitted': 'auto-replied' },
     text: humanText(input),
     attachments: [

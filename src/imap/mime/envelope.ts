@@ -5,6 +5,7 @@
 import addressparser from 'nodemailer/lib/addressparser/index.js';
 import type { EnvelopeAddress, EnvelopeJson } from '../backend.js';
 import { firstFieldValue, type HeaderField } from './header-block.js';
+import { MAX_ADDRESS_FIELD } from '../../crypto/seal/header-values.js';
 
 /** RFC 5322 allows comments and folding white space inside an unquoted addr-spec. */
 function stripComments(address: string): string {
@@ -36,7 +37,8 @@ function toEnvelopeAddress(name: string, rawAddress: string): EnvelopeAddress {
 }
 
 export function parseAddressList(value: string | null): EnvelopeAddress[] | null {
-  if (!value) return null;
+  // Past the length address lists are read to (src/crypto/seal/header-values.ts), NIL: parsing it would hold the server.
+  if (!value || value.length > MAX_ADDRESS_FIELD) return null;
   const result: EnvelopeAddress[] = [];
   for (const entry of addressparser(value)) {
     if ('group' in entry && Array.isArray(entry.group)) {

@@ -1,7 +1,8 @@
 import type { SMTPServerAddress, SMTPServerSession } from 'smtp-server';
 import { splitHeaderBlock } from '../../crypto/seal/header-block.js';
 import { addressesOf } from '../../crypto/seal/header-values.js';
-import { replies, type SenderRefusalReason, type SmtpReply } from '../replies.js';
+import { MedgateError } from '../../errors.js';
+import { replies, replyForError, type SenderRefusalReason, type SmtpReply } from '../replies.js';
 import { refuse, type SubmissionDeps } from './deps.js';
 import { stateOf } from './session-state.js';
 
@@ -75,11 +76,20 @@ export async function checkFromHeader(deps: SubmissionDeps, session: SMTPServerS
   if (!isHeaderSection(header) || (!separator.length && head.length >= HEADER_MAX)) {
     throw await refuse(deps, session, 'smtp.data.refused', replies.notAMessage(), details);
   }
-  const from = addressesOf(header, 'from').map((a) => a.trim().toLowerCase());
+  // An address field longer than medgate reads (MESSAGE_ADDRESS_FIELD_TOO_LONG) is the message's fault: 554, audited.
+  const addresses = async (field: string): Promise<string[]> => {
+    try {
+      return addressesOf(header, field).map((a) => a.trim().toLowerCase());
+    } catch (err) {
+      if (!(err instanceof MedgateError)) throw err;
+      throw await refuse(deps, session, 'smtp.data.refused', replyForError(err), { ...details, code: err.code });
+    }
+  };
+  const from = await addresses('from');
   if (!from.length) throw await refuse(deps, session, 'smtp.data.refused', replies.fromMissing(account), details);
   if (from.length > 1) throw await refuse(deps, session, 'smtp.data.refused', replies.fromMultiple(account), { ...details, fromCount: from.length });
   const author = from[0]!;
-  const sender = addressesOf(header, 'sender')[0]?.trim().toLowerCase();
+  const sender = (await addresses('sender'))[0];
   if (sender !== undefined && sender !== account) {
     throw await refuse(deps, session, 'smtp.data.refused', replies.senderFieldNotOwned(sender, account), { ...details, senderField: sender });
   }
