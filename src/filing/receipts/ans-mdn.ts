@@ -23,7 +23,7 @@
  * header's), never what the record server's patient base holds.
  */
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
-import { TYPE_CODES } from '../../message/identity/xdm-writer.js';
+import { TYPE_CODES, typeCodeOf } from '../../message/identity/document-codes.js';
 import type { DocumentType } from '../../message/classify/index.js';
 import type { ReceiptRow } from '../../store/types.js';
 import { UNIDENTIFIED_RECEIPT_ERROR } from '../filing-service.js';
@@ -85,7 +85,7 @@ function subjectTrait(s: string): string {
 export function ansSubject(input: Pick<AnsMdnInput, 'patient' | 'documentType'>, error: AnsError | undefined): string {
   // No routing header to read (a refused item): the document is named by nothing of its own.
   // The type is the sender's string: an own key of the table only ("constructor" is not a document type).
-  const label = input.documentType && Object.hasOwn(TYPE_CODES, input.documentType) ? TYPE_CODES[input.documentType].displayName : 'Document';
+  const label = input.documentType && Object.hasOwn(TYPE_CODES, input.documentType) ? typeCodeOf(input.documentType).displayName : 'Document';
   const p = input.patient;
   const xdm = `XDM/1.0/DDM+${label}${p ? ` ${subjectTrait(p.familyName)} ${subjectTrait(p.givenName)} ${frenchDate(p.birthDate)}` : ''}`;
   return error ? `[KO Intégration système !][${error.code}] ${xdm}` : xdm;

@@ -32,7 +32,7 @@
  */
 import { XMLBuilder } from 'fast-xml-parser';
 import type { DocumentType } from '../classify/index.js';
-import { AUTHOR_SPECIALTY_SYSTEM, authorSpecialty, LOINC, TYPE_CODES, type CodedValue } from './document-codes.js';
+import { AUTHOR_SPECIALTY_SYSTEM, authorSpecialty, LOINC, typeCodeOf, type CodedValue } from './document-codes.js';
 import type { PatientIdentity } from './types.js';
 
 export const CDA_TEMPLATE_IDS = ['2.16.840.1.113883.2.8.2.1', '1.2.250.1.213.1.1.1.1', '1.3.6.1.4.1.19376.1.2.20'] as const;
@@ -120,7 +120,7 @@ function organisation(a: CdaAuthor): Node {
 }
 
 export function writeCdaN1(input: CdaN1Input): WrittenCda {
-  const code = TYPE_CODES[input.type] ?? TYPE_CODES.other;
+  const code = typeCodeOf(input.type);
   const time = cdaTime(input.time);
   const a = input.author;
   const specialty = authorCode(a);

@@ -115,3 +115,12 @@ export function authorSpecialty(a: { professionCode?: string | null; professionL
   const code = `G15_${a.professionCode}${a.specialtyCode ? `/${a.specialtyCode}` : ''}`;
   return { code, displayName: [a.professionLabel, a.specialtyLabel].filter(Boolean).join(' - ') || code };
 }
+
+/**
+ * The codes of a document type, `other`'s for a name that is not one: a type can come from outside
+ * (a routing header, an archive), and a plain lookup would answer `constructor` or `toString` with
+ * Object's own members.
+ */
+export function typeCodeOf(type: string | undefined): CodedValue {
+  return type && Object.hasOwn(TYPE_CODES, type) ? TYPE_CODES[type as DocumentType] : TYPE_CODES.other;
+}

@@ -23,7 +23,7 @@ import { XMLBuilder } from 'fast-xml-parser';
 import { zipSync } from 'fflate';
 import type { DocumentType } from '../classify/index.js';
 import { writeCdaN1 } from './cda-writer.js';
-import { AUTHOR_SPECIALTY_SYSTEM, authorSpecialty, CISIS_CLASS_CODE_SYSTEM, CLASS_CODES, IHE_FORMAT_CODE_SYSTEM, LOINC, N1_FORMAT_CODES, n1MediaType, TYPE_CODES } from './document-codes.js';
+import { AUTHOR_SPECIALTY_SYSTEM, authorSpecialty, CISIS_CLASS_CODE_SYSTEM, CLASS_CODES, IHE_FORMAT_CODE_SYSTEM, LOINC, N1_FORMAT_CODES, n1MediaType, typeCodeOf } from './document-codes.js';
 import type { PatientIdentity } from './types.js';
 
 export { CISIS_CLASS_CODE_SYSTEM, CLASS_CODES, TYPE_CODES } from './document-codes.js';
@@ -189,7 +189,7 @@ export function writeXdm(input: XdmWriteInput): WrittenXdm {
   input.documents.forEach((doc, i) => {
     const id = `Document${String(i + 1).padStart(2, '0')}`;
     const uniqueId = `${setUniqueId}.${i + 1}`;
-    const code = TYPE_CODES[doc.type] ?? TYPE_CODES.other;
+    const code = typeCodeOf(doc.type);
     typeCodes.push(code.code);
     const stored = storedForm(input, doc, i, uniqueId, setCdaId);
     if (stored.formatCode) cdaCodes.push(code.code);

@@ -22,7 +22,8 @@ import MimeNode from 'nodemailer/lib/mime-node/index.js';
 import { listFieldSpans, splitHeaderBlock } from '../../crypto/seal/header-block.js';
 import type { DocumentType } from '../../message/classify/index.js';
 import { readXdm } from '../../message/identity/index.js';
-import { TYPE_CODES, writeXdm, type XdmDocumentInput } from '../../message/identity/xdm-writer.js';
+import { typeCodeOf } from '../../message/identity/document-codes.js';
+import { writeXdm, type XdmDocumentInput } from '../../message/identity/xdm-writer.js';
 import { parseForExtraction, type ExtractionInput } from '../../message/parse.js';
 import type { SealedSubmission } from '../../message/seal-submission.js';
 import type { DirectoryEntry } from '../../store/types.js';
@@ -54,7 +55,7 @@ function documentsOf(input: ExtractionInput, facts: MssanteMessageInput['facts']
 function labelOf(subject: string | undefined, type: DocumentType): string {
   // The subject tag (docs/patient-identity.md) is replaced by the convention's own patient part.
   const written = (subject ?? '').replace(/PATIENT\s*:\s*.*?\d{1,2}\/\d{1,2}\/\d{4}\s*[-–:]?\s*/i, '').replace(/\s+/g, ' ').trim();
-  return written || TYPE_CODES[type].displayName;
+  return written || typeCodeOf(type).displayName;
 }
 
 function frenchDate(iso: string): string {
