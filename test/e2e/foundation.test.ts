@@ -180,8 +180,8 @@ describe('foundation end to end (built medgate command in a temp directory)', ()
   });
 
   it('audit verify passes; the records list the account creations, never a password', async () => {
-    // Tampering (and the database's own refusal of edits) is tested on both stores through the
-    // stores in test/store/audit-tamper.test.ts: this suite does not open the database file.
+    // Tampering, and the database's own refusal of edits, are tested on both stores in
+    // test/store/contract/audit.contract.test.ts: this suite does not open the database file.
     const [ok, listed] = await Promise.all([cli('audit', 'verify'), cli('audit', 'list')]);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/audit trail intact: \d+ records/);
