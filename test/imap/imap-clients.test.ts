@@ -2,11 +2,9 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MedgateConfig } from '../../src/config/schema.js';
-import { startServe, type ServeProcess } from '../helpers/gateway.js';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { foundAtRest, storeBytesAtRest } from '../helpers/at-rest.js';
-import { prepareForServe } from '../helpers/in-process-gateway.js';
+import { describeOnStores, startInProcessGateway, type InProcessGateway } from '../helpers/in-process-gateway.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
 const JL = 'jl.letest@cabinet-antony.medgate.test';
@@ -43,23 +41,18 @@ function python(args: string[]): Promise<{ code: number; stdout: string; stderr:
   });
 }
 
-describe('IMAP on the real encrypted store: Python imaplib, copy/move/expunge and search', () => {
-  let gw: ServeProcess;
+describeOnStores('IMAP on the encrypted store: Python imaplib, copy/move/expunge and search', (store) => {
+  let gw: InProcessGateway;
   let caFile: string;
-  let config: MedgateConfig;
-  let dispose: () => Promise<void> = async () => undefined;
 
   beforeAll(async () => {
-    // `medgate init`, the directory imports and the two `user add`, through the services those
-    // commands call; then served by a real `medgate serve`.
-    const prepared = await prepareForServe({
-      store: 'sqlite',
+    // A gateway built in this process from the wiring `serve` uses, set up through the services
+    // `medgate init`, the directory imports and `user add` call.
+    gw = await startInProcessGateway({
+      store,
       accounts: [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW }],
     });
-    dispose = prepared.dispose;
-    config = prepared.config;
-    caFile = prepared.caFile;
-    gw = await startServe(prepared.configFile);
+    caFile = gw.caFile;
     const t = nodemailer.createTransport({
       host: '127.0.0.1', port: gw.ports.smtpSubmissionTls, secure: true,
       tls: { ca: fs.readFileSync(caFile), servername: 'localhost' }, auth: { user: PAUL, pass: PW },
@@ -72,7 +65,6 @@ describe('IMAP on the real encrypted store: Python imaplib, copy/move/expunge an
 
   afterAll(async () => {
     await gw?.stop();
-    await dispose();
   });
 
   it('Python imaplib: STARTTLS, login, select, search, fetch and store on decrypted mail', async () => {
@@ -153,7 +145,7 @@ describe('IMAP on the real encrypted store: Python imaplib, copy/move/expunge an
     } finally {
       await c.logout();
     }
-    const atRest = await storeBytesAtRest(config);
+    const atRest = await storeBytesAtRest(gw.config);
     expect(foundAtRest(atRest, 'BERNARDIN')).toBe(false);
     expect(foundAtRest(atRest, 'GALLOIS')).toBe(false);
   });
