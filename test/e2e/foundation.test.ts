@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Command } from 'commander';
 import { buildProgram } from '../../dist/cli/program.js';
 import { DEMO_SAMPLES, runCli, startServe, tempDir, writeGatewayConfig } from '../helpers/gateway.js';
+import { prepareGatewayData } from '../helpers/in-process-gateway.js';
 
 const ANS = path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt');
 const WHITELIST = path.join(DEMO_SAMPLES, 'liste-blanche.xml');
@@ -148,34 +149,28 @@ describe('foundation end to end (built medgate command in a temp directory)', ()
 
   it('exports its users for a peer gateway, which imports them', async () => {
     const exportFile = path.join(dir, 'export.json');
-    const peerDir = tempDir();
+    // The peer set up as `medgate init` would, through its service (this test is about the export
+    // and the peer's import command), while the export runs; read afterwards through its store.
+    const [r, peer] = await Promise.all([
+      cli('directory', 'export', '--out', exportFile),
+      prepareGatewayData({ store: 'sqlite', domain: 'cardio-sceaux.medgate.test', directory: false, whitelist: false }),
+    ]);
     try {
-      const peerConfig = writeGatewayConfig(peerDir, { domain: 'cardio-sceaux.medgate.test' });
-      // The peer's init does not depend on the export: the two run together.
-      const [r, peerInit] = await Promise.all([
-        cli('directory', 'export', '--out', exportFile),
-        runCli(['init', '--config', peerConfig]),
-      ]);
       expect(r.code, r.stderr).toBe(0);
       const text = fs.readFileSync(exportFile, 'utf8');
       expect(text).not.toMatch(/PRIVATE KEY/);
-      expect(peerInit.code).toBe(0);
-      const imported = await runCli(['directory', 'peer', 'import', exportFile, '--config', peerConfig]);
+      const imported = await runCli(['directory', 'peer', 'import', exportFile, '--config', peer.configFile]);
       expect(imported.code, imported.stderr).toBe(0);
       expect(imported.stdout).toMatch(/peer cabinet-antony\.medgate\.test/);
       // The three users, and the postmaster that signs delivery reports and read receipts.
       expect(imported.stdout).toMatch(/imported: 4/);
-      const [postmaster, paulSeen] = await Promise.all([
-        runCli(['directory', 'show', 'postmaster@cabinet-antony.medgate.test', '--json', '--config', peerConfig]),
-        runCli(['directory', 'show', PAUL, '--json', '--config', peerConfig]),
-      ]);
-      expect(postmaster.code, postmaster.stderr).toBe(0);
-      expect(JSON.parse(postmaster.stdout)[0].pgpPublicKey).toMatch(/BEGIN PGP PUBLIC KEY BLOCK/);
-      const seen = JSON.parse(paulSeen.stdout)[0];
-      expect(seen.source).toBe('peer:cabinet-antony.medgate.test');
-      expect(seen.pgpPublicKey).toMatch(/BEGIN PGP PUBLIC KEY BLOCK/);
+      const postmaster = await peer.ctx.store.directory.get('postmaster@cabinet-antony.medgate.test');
+      expect(postmaster?.pgpPublicKey).toMatch(/BEGIN PGP PUBLIC KEY BLOCK/);
+      const seen = await peer.ctx.store.directory.get(PAUL);
+      expect(seen?.source).toBe('peer:cabinet-antony.medgate.test');
+      expect(seen?.pgpPublicKey).toMatch(/BEGIN PGP PUBLIC KEY BLOCK/);
     } finally {
-      fs.rmSync(peerDir, { recursive: true, force: true });
+      await peer.dispose();
     }
   });
 
