@@ -6,7 +6,6 @@
  */
 import fs from 'node:fs';
 import https from 'node:https';
-import Database from 'better-sqlite3';
 import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
@@ -14,6 +13,11 @@ import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
+import type { GatewayContext } from '../../src/context.js';
+import type { FilingService } from '../../src/filing/filing-service.js';
+import { loadConfig } from '../../dist/config/load.js';
+import { createContext } from '../../dist/context.js';
+import { filingFor } from '../../dist/filing/context.js';
 import { ROOT, runCli, startServe, tempDir, type CliResult, type ServeProcess } from '../helpers/gateway.js';
 import { prepareForServe } from '../helpers/in-process-gateway.js';
 
@@ -58,9 +62,16 @@ describe('record console (medgate serve + Chromium)', () => {
   let pdfDocId: string;
   let htmlDocId: string;
   let paulCert: { certFile: string; keyFile: string };
+  /**
+   * A context on the gateway's config beside the serving process, as each operator command makes
+   * one: tests read the audit trail and the filed record through its store and filing service
+   * (what `medgate audit list` and `patients show` print), without a process start per read.
+   */
+  let reader: GatewayContext;
+  let filing: FilingService;
   const cli = (...args: string[]) => runCli([...args, '--config', config]);
   const audit = async (): Promise<AuditRecord[]> =>
-    (await must(cli('audit', 'list', '--limit', '100000'), 'audit')).stdout.trim().split('\n').map((l) => JSON.parse(l) as AuditRecord);
+    (await reader.store.audit.list(1, 100_000)).map((r) => JSON.parse(JSON.stringify(r)) as AuditRecord);
 
   /** One HTTPS request to the console (trusting the test CA), optionally with a client certificate. */
   function request(method: string, p: string, o: { cookie?: string; form?: Record<string, string>; body?: string; type?: string; cert?: { cert: string; key: string } } = {}): Promise<Answer> {
@@ -179,10 +190,12 @@ describe('record console (medgate serve + Chromium)', () => {
     await submit(PAUL, { subject: 'Synthèse médicale', text: 'Volet de synthèse médicale : HTA, diabète de type 2.\n', headers: { 'X-Medgate-Patient-Nom': 'DUPONT', 'X-Medgate-Patient-Prenom': 'Jean', 'X-Medgate-Patient-Naissance': '30/01/1959' } });
     // A newer summary from the same doctor supersedes the first: history under the current one.
     await submit(PAUL, { subject: 'Synthèse médicale mise à jour', text: 'Volet de synthèse médicale : HTA, diabète de type 2, insuline.\n', headers: { 'X-Medgate-Patient-Nom': 'DUPONT', 'X-Medgate-Patient-Prenom': 'Jean', 'X-Medgate-Patient-Naissance': '30/01/1959' } });
-    const found = JSON.parse((await must(cli('patients', 'search', 'dup', '--json'), 'search')).stdout) as Array<{ id: string }>;
+    reader = (await createContext(loadConfig(config), { logDestination: { write: () => undefined } })) as GatewayContext;
+    filing = (await filingFor(reader as never)) as FilingService;
+    const found = await filing.search('dup');
     expect(found).toHaveLength(1);
     patientId = found[0]!.id;
-    const show = JSON.parse((await must(cli('patients', 'show', patientId, '--json'), 'show')).stdout) as { accessCode: string; treatingDoctor: string; tabs: Record<string, Array<{ id: string; part: string }>> };
+    const show = await filing.show(patientId);
     expect(show.treatingDoctor).toBe(PAUL);
     accessCode = show.accessCode;
     const filed = Object.values(show.tabs).flat();
@@ -192,6 +205,7 @@ describe('record console (medgate serve + Chromium)', () => {
   }, 180_000);
 
   afterAll(async () => {
+    await reader?.close();
     await browser?.close();
     await serve?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
@@ -272,13 +286,15 @@ describe('record console (medgate serve + Chromium)', () => {
     await page.waitForURL(`${base}/dossier/${patientId}`);
     expect(await page.locator('.identity').innerText()).toMatch(/Accès d’urgence — tracé, à justifier/);
     await page.context().close();
+    // The operator's listing (a process start) runs while the treating doctor looks at his.
+    const listing = must(cli('patients', 'emergencies'), 'emergencies');
 
     const paul = await browserLogin(PAUL);
     await paul.goto(`${base}/urgences`);
     expect(await paul.locator('main table').innerText()).toMatch(/urgences@[\s\S]*DUPONT Jean[\s\S]*Patient inconscient aux urgences[\s\S]*Consulté en ligne/);
     await shot(paul, 'urgences');
     await paul.context().close();
-    const cliList = await must(cli('patients', 'emergencies'), 'emergencies');
+    const cliList = await listing;
     expect(cliList.stdout).toMatch(new RegExp(`${URG}\\s+patient ${patientId}\\s+viewed\\s+reason: Patient inconscient`));
     const rec = (await audit()).find((a) => a.action === 'console.emergency')!;
     expect(rec).toMatchObject({ actor: URG, outcome: 'ok', details: { patientId, emergency: true } });
@@ -298,7 +314,7 @@ describe('record console (medgate serve + Chromium)', () => {
     });
     // The replacement's résumé is filed, without superseding the treating doctor's.
     await submit(JL, { subject: `${tag} Résumé médical`, text: 'Résumé médical\nAntécédents : HTA\nAllergies : aucune connue\n' });
-    const show = JSON.parse((await must(cli('patients', 'show', patientId, '--json'), 'show')).stdout) as { treatingDoctor: string; tabs: Record<string, Array<{ title: string | null; sender: string; supersededBy: string | null }>> };
+    const show = await filing.show(patientId);
     expect(show.treatingDoctor).toBe(PAUL);
     expect(show.tabs.summary!.filter((d) => !d.supersededBy).map((d) => d.sender).sort()).toEqual([JL, PAUL].sort());
     expect(show.tabs.summary!.every((d) => !d.title?.includes('PATIENT'))).toBe(true);
@@ -442,16 +458,18 @@ describe('record console (medgate serve + Chromium)', () => {
   });
 
   it('a document that cannot be opened gets a page saying what to do, and the log names its message id and the decision, never the patient', async () => {
-    await submit(PAUL, { subject: 'Courrier au confrère', text: 'Cher confrère, je vous adresse ce patient.\n', headers: { 'X-Medgate-Patient-Nom': 'DUPONT', 'X-Medgate-Patient-Prenom': 'Jean', 'X-Medgate-Patient-Naissance': '30/01/1959' } });
-    const show = JSON.parse((await must(cli('patients', 'show', patientId, '--json'), 'show')).stdout) as { tabs: Record<string, Array<{ id: string; title: string | null; blobId: string; messageId: string }>> };
+    // With a scan above 1 MiB: received through the spool, its sealed item kept as a file beside
+    // the database (src/store/files), which a disk fault can damage as well as a row.
+    await submit(PAUL, {
+      subject: 'Courrier au confrère', text: 'Cher confrère, je vous adresse ce patient.\n', headers: { 'X-Medgate-Patient-Nom': 'DUPONT', 'X-Medgate-Patient-Prenom': 'Jean', 'X-Medgate-Patient-Naissance': '30/01/1959' },
+      attachments: [{ filename: 'scan.pdf', content: Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(1_200_000, 0x20), Buffer.from('\n%%EOF\n')]), contentType: 'application/pdf' }],
+    });
+    const show = await filing.show(patientId);
     const letter = show.tabs.letters!.find((d) => d.title === 'Courrier au confrère')!;
     // The sealed item is damaged in the store (a disk fault, a bad restore): it no longer opens.
-    const db = new Database(path.join(dir, 'data', 'medgate.db'));
-    try {
-      expect(db.prepare('UPDATE blobs SET data = ? WHERE id = ? AND external = 0').run(Buffer.from('not a sealed message\r\n\r\n'), letter.blobId).changes).toBe(1);
-    } finally {
-      db.close();
-    }
+    const file = path.join(dir, 'data', 'blobs', letter.blobId.slice(0, 2), letter.blobId);
+    expect(fs.statSync(file).size).toBeGreaterThan(1_000_000);
+    fs.writeFileSync(file, 'not a sealed message\r\n\r\n');
     const paul = await login(PAUL);
     const page = await request('GET', `/document/${letter.id}`, { cookie: paul.jar });
     expect(page.status).toBe(502);

@@ -63,11 +63,13 @@ describe('file modes under the data directory, whatever the umask', () => {
     config = writeGatewayConfig(dir, { domain: DOMAIN });
     await must(['pki', 'init']);
     await must(['init']);
-    await must(['directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')]);
-    await must(['directory', 'whitelist', 'import', path.join(DEMO_SAMPLES, 'liste-blanche.xml')]);
-    for (const [a, rpps] of [[PAUL, '10100000017'], [JL, '10100000041']] as const) {
-      await must(['user', 'add', a, '--kind', 'person', '--rpps', rpps, '--password', PW]);
-    }
+    // Independent writes (each its own transaction; SQLite's busy timeout orders them): two at a time.
+    await Promise.all([
+      must(['directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')]),
+      must(['directory', 'whitelist', 'import', path.join(DEMO_SAMPLES, 'liste-blanche.xml')]),
+    ]);
+    await Promise.all(([[PAUL, '10100000017'], [JL, '10100000041']] as const).map(([a, rpps]) =>
+      must(['user', 'add', a, '--kind', 'person', '--rpps', rpps, '--password', PW])));
   }, 180_000);
 
   afterAll(async () => {

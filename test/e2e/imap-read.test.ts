@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prepareGateway, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
+import type { MedgateConfig } from '../../src/config/schema.js';
+import { startServe, type ServeProcess } from '../helpers/gateway.js';
+import { foundAtRest, storeBytesAtRest } from '../helpers/at-rest.js';
+import { prepareForServe } from '../helpers/in-process-gateway.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
 const JL = 'jl.letest@cabinet-antony.medgate.test';
@@ -30,21 +32,27 @@ async function buildLetter(n: number): Promise<{ raw: Buffer; pdf: Buffer }> {
 }
 
 describe('SMTP in, IMAP out: a doctor reads sealed mail decrypted in Thunderbird-like clients', () => {
-  let dir: string;
   let gw: ServeProcess;
   let ca: string;
+  let config: MedgateConfig;
+  let dispose: () => Promise<void> = async () => undefined;
 
   beforeAll(async () => {
-    dir = tempDir();
-    const config = writeGatewayConfig(dir);
-    await prepareGateway(config, [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW }, { address: RMP, kind: 'rmp', password: PW }]);
-    ca = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
-    gw = await startServe(config);
+    // `medgate init`, the directory imports and the three `user add`, through the services those
+    // commands call; then served by a real `medgate serve`.
+    const prepared = await prepareForServe({
+      store: 'sqlite',
+      accounts: [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW }, { address: RMP, kind: 'rmp', password: PW }],
+    });
+    dispose = prepared.dispose;
+    config = prepared.config;
+    ca = fs.readFileSync(prepared.caFile, 'utf8');
+    gw = await startServe(prepared.configFile);
   }, 180_000);
 
   afterAll(async () => {
     await gw?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await dispose();
   });
 
   const imapClient = (user: string) => new ImapFlow({
@@ -112,12 +120,9 @@ describe('SMTP in, IMAP out: a doctor reads sealed mail decrypted in Thunderbird
     }
 
     // The database never holds the patient's name: not in mailbox names, not in the cache.
-    const db = fs.readFileSync(path.join(dir, 'data', 'medgate.db'));
-    const wal = fs.existsSync(path.join(dir, 'data', 'medgate.db-wal')) ? fs.readFileSync(path.join(dir, 'data', 'medgate.db-wal')) : Buffer.alloc(0);
-    for (const bytes of [db, wal]) {
-      expect(bytes.includes('DUPONT'), 'patient name in the database').toBe(false);
-      expect(bytes.includes('courrier 1'), 'subject in the database').toBe(false);
-    }
+    const atRest = await storeBytesAtRest(config);
+    expect(foundAtRest(atRest, 'DUPONT'), 'patient name in the database').toBe(false);
+    expect(foundAtRest(atRest, 'courrier 1'), 'subject in the database').toBe(false);
   });
 
   it('the sender finds his Sent copy decrypted; ENVELOPE and size are the same in a new session', async () => {
@@ -192,9 +197,7 @@ describe('SMTP in, IMAP out: a doctor reads sealed mail decrypted in Thunderbird
     } finally {
       await again.logout();
     }
-    const db = fs.readFileSync(path.join(dir, 'data', 'medgate.db'));
-    const wal = fs.existsSync(path.join(dir, 'data', 'medgate.db-wal')) ? fs.readFileSync(path.join(dir, 'data', 'medgate.db-wal')) : Buffer.alloc(0);
-    expect(db.includes('brouillon MARTIN') || wal.includes('brouillon MARTIN')).toBe(false);
+    expect(foundAtRest(await storeBytesAtRest(config), 'brouillon MARTIN')).toBe(false);
   });
 
   it('a record server reads clear, verified routing fields over a still-sealed body', async () => {

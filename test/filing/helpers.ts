@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import type { RoutingHeader, Verification } from '../../src/crypto/seal/index.js';
 import { FilingService } from '../../src/filing/index.js';
 import { PgStore } from '../../src/store/postgres/pg-store.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/types.js';
 import type { StoreKind } from '../helpers/stores.js';
+import { bytesAtRest } from '../helpers/at-rest.js';
 import { createTestDatabase } from '../helpers/postgres.js';
 
 export interface FilingFixture {
@@ -32,7 +32,7 @@ export async function filingFixture(kind: StoreKind = 'sqlite'): Promise<FilingF
     const filing = await FilingService.open(store.filing, dir);
     return {
       kind, dir, store, filing,
-      rawContents: async () => [dbFile, `${dbFile}-wal`].filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f)),
+      rawContents: () => bytesAtRest({ sqliteFile: dbFile }),
       async close() { await store.close(); fs.rmSync(dir, { recursive: true, force: true }); },
     };
   }
@@ -42,21 +42,7 @@ export async function filingFixture(kind: StoreKind = 'sqlite'): Promise<FilingF
   const filing = await FilingService.open(store.filing, dir);
   return {
     kind, dir, store, filing,
-    async rawContents() {
-      const c = new pg.Client({ connectionString: db.url });
-      await c.connect();
-      try {
-        const tables = (await c.query<{ t: string }>("SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'")).rows;
-        const out: Buffer[] = [];
-        for (const { t } of tables) {
-          const rows = (await c.query<{ r: string }>(`SELECT x::text AS r FROM "${t}" x`)).rows;
-          out.push(Buffer.from(rows.map((r) => r.r).join('\n'), 'utf8'));
-        }
-        return out;
-      } finally {
-        await c.end();
-      }
-    },
+    rawContents: () => bytesAtRest({ postgresUrl: db.url }),
     async close() { await store.close(); await db.drop(); fs.rmSync(dir, { recursive: true, force: true }); },
   };
 }

@@ -1,27 +1,28 @@
 /**
- * Sending a record on request (issue 6 item 4), end to end on a real `medgate serve`: Paul (the
- * treating doctor) sends a summary and a letter to the record server over SMTP; `medgate patients
- * send` re-addresses the filed items to a requesting doctor by re-wrapping their session keys; the
- * doctor reads them over IMAP with their own key, the sender's signature still valid.
+ * Sending a record on request (issue 6 item 4), on a gateway built in this process from the wiring
+ * `serve` uses, on each store: Paul (the treating doctor) sends a summary and a letter to the record
+ * server over SMTP; the record request (`medgate patients send` calls the same service, and the
+ * emergency case runs that command) re-addresses the filed items to a requesting doctor by
+ * re-wrapping their session keys; the doctor reads them over IMAP with their own key, the sender's
+ * signature still valid. Everything is read through the store interfaces.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import * as openpgp from 'openpgp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Store } from '../../src/store/types.js';
-import { loadConfig } from '../../dist/config/load.js';
-import { openStore } from '../../dist/store/index.js';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { RecordRequest, RecordRequestResult } from '../../src/filing/record-request.js';
 import { armoredPayload } from '../../src/crypto/seal/sealed-message.js';
 import { dearmorMessage } from '../../src/crypto/seal/radix64.js';
 import { contentPacketOf, splitSessionKeyPackets } from '../../src/filing/rewrap.js';
 import { ensureFilingKey } from '../../dist/crypto/gateway-keys.js';
+import { filingFor } from '../../dist/filing/context.js';
+import { sendRecord } from '../../dist/filing/record-request.js';
 import { ensurePostmaster } from '../../dist/mailbox/postmaster.js';
-import { DEMO_SAMPLES, runCli, startServe, tempDir, type CliResult, type ServeProcess } from '../helpers/gateway.js';
-import { prepareForServe, prepareGatewayData } from '../helpers/in-process-gateway.js';
+import { DEMO_SAMPLES, runCli, tempDir, type CliResult } from '../helpers/gateway.js';
+import { describeOnStores, prepareGatewayData, startInProcessGateway, type InProcessGateway } from '../helpers/in-process-gateway.js';
 
 const DOMAIN = 'cabinet-antony.medgate.test';
 const PAUL = `paul.demo@${DOMAIN}`;
@@ -39,28 +40,24 @@ async function must(p: Promise<CliResult>, what: string): Promise<CliResult> {
 
 interface AuditRecord { action: string; outcome: string; actor: string; details: Record<string, unknown> }
 
-describe('patients send: a record re-addressed to a doctor on request (medgate serve, SMTP, IMAP)', () => {
-  let dir: string;
-  let config: string;
-  let serve: ServeProcess;
-  let caPem: string;
-  /** The gateway's store, opened beside the serving process: tests read through its interfaces. */
-  let store: Store;
-  let dbFile: string;
+describeOnStores('record request: a record re-addressed to a doctor on request (SMTP in, IMAP out)', (storeKind) => {
+  let gw: InProcessGateway;
   let patientId: string;
   let accessCode: string;
   let summaryDoc: string;
-  const cli = (...args: string[]) => runCli([...args, '--config', config]);
-  const send = (...args: string[]) => cli('patients', 'send', patientId, '--rmp', RMP, '--password', PW[RMP]!, ...args);
+  let letterBlob: string;
+  const cli = (...args: string[]) => runCli([...args, '--config', gw.configFile]);
+  /** What `medgate patients send <patient> --rmp rmp@… --to <doctor> …` asks, through the service it calls. */
+  const send = (doctor: string, o: Partial<Pick<RecordRequest, 'accessCode' | 'documentId' | 'emergencyReason'>> = {}): Promise<RecordRequestResult> =>
+    sendRecord(gw.ctx as never, { patientId, doctor, recordServer: { address: RMP, password: PW[RMP]! }, ...o }) as Promise<RecordRequestResult>;
   // What `medgate audit list` prints (it prints these records as JSON lines), read through the store.
   const audit = async (): Promise<AuditRecord[]> =>
-    (await store.audit.list(1, 100_000)).map((r) => JSON.parse(JSON.stringify(r)) as AuditRecord);
-  let dispose: () => Promise<void> = async () => undefined;
+    (await gw.store.audit.list(1, 100_000)).map((r) => JSON.parse(JSON.stringify(r)) as AuditRecord);
 
   async function submit(raw: Buffer): Promise<void> {
     const t = nodemailer.createTransport({
-      host: '127.0.0.1', port: serve.ports.smtpSubmission!, secure: false, requireTLS: true,
-      auth: { user: PAUL, pass: PW[PAUL]! }, tls: { ca: caPem, servername: 'localhost' },
+      host: '127.0.0.1', port: gw.ports.smtpSubmission!, secure: false, requireTLS: true,
+      auth: { user: PAUL, pass: PW[PAUL]! }, tls: { ca: gw.caPem, servername: 'localhost' },
     });
     try { await t.sendMail({ envelope: { from: PAUL, to: [RMP] }, raw }); } finally { t.close(); }
   }
@@ -74,7 +71,7 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
 
   /** Every message of a user's INBOX as the IMAP server shows it (opened with the user's key). */
   async function inbox(user: string): Promise<Array<{ subject: string; source: string }>> {
-    const c = new ImapFlow({ host: '127.0.0.1', port: serve.ports.imapTls!, secure: true, logger: false, tls: { ca: caPem, servername: 'localhost' }, auth: { user, pass: PW[user]! } });
+    const c = new ImapFlow({ host: '127.0.0.1', port: gw.ports.imapTls!, secure: true, logger: false, tls: { ca: gw.caPem, servername: 'localhost' }, auth: { user, pass: PW[user]! } });
     await c.connect();
     try {
       const lock = await c.getMailboxLock('INBOX');
@@ -88,25 +85,20 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
   }
 
   /** Sealed bytes as stored in a user's mailbox (read straight from the store). */
-  const storedBlobs = async (owner: string, mailbox: string): Promise<Buffer[]> => {
-    const box = await store.mail.getMailbox(owner, mailbox);
-    if (!box) return [];
-    return Promise.all((await store.mail.listMessages(box.id)).map(async (m) => (await store.mail.getBlob(m.blobId))!));
-  };
+  const storedBlobs = (owner: string, mailbox: string): Promise<Buffer[]> => gw.mailbox(owner, mailbox);
 
   const encryptionKeyIds = async (owner: string): Promise<string[]> => {
-    const armored = (await store.directory.get(owner))!.pgpPublicKey!;
+    const armored = (await gw.store.directory.get(owner))!.pgpPublicKey!;
     return (await openpgp.readKey({ armoredKey: armored })).getKeyIDs().map((k) => k.toHex());
   };
   const recipientsOf = async (sealed: Buffer): Promise<string[]> =>
     (await openpgp.readMessage({ binaryMessage: dearmorMessage(await armoredPayload(sealed), 'message') })).getEncryptionKeyIDs().map((k) => k.toHex());
 
   beforeAll(async () => {
-    dir = tempDir('medgate-record-request-');
     // `medgate pki init`, `init`, `directory import` and the four `user add` (no whitelist yet: the
-    // peer test imports it), through the services those commands call rather than seven CLI processes.
-    const prepared = await prepareForServe({
-      store: 'sqlite', dir, domain: DOMAIN, whitelist: false,
+    // peer test imports it), through the services those commands call; served in this process.
+    gw = await startInProcessGateway({
+      store: storeKind, domain: DOMAIN, whitelist: false,
       accounts: [
         { address: PAUL, kind: 'person', rpps: '10100000017', password: PW[PAUL]! },
         { address: JL, kind: 'person', rpps: '10100000041', password: PW[JL]! },
@@ -114,42 +106,29 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
         { address: RMP, kind: 'rmp', password: PW[RMP]! },
       ],
     });
-    config = prepared.configFile;
-    dispose = prepared.dispose;
-    caPem = fs.readFileSync(prepared.caFile, 'utf8');
-    serve = await startServe(config);
-    const loaded = loadConfig(config);
-    store = await openStore(loaded, { nodeId: 'record-request-reader' });
-    dbFile = path.resolve(loaded.dataDir, loaded.store.sqlite.file);
-
     await submit(await build('Synthèse médicale DUPONT', 'Volet de synthese medicale: HTA, diabete de type 2.\n'));
     await submit(await build('Courrier DUPONT', 'Courrier de suivi, tension stable.\n'));
-    const found = JSON.parse((await must(cli('patients', 'search', 'dup', '--json'), 'search')).stdout) as Array<{ id: string }>;
+    // `medgate patients search` and `show`, through the filing service they call.
+    const filing = await filingFor(gw.ctx as never);
+    const found = await filing.search('dup');
     expect(found).toHaveLength(1);
     patientId = found[0]!.id;
-    const show = JSON.parse((await must(cli('patients', 'show', patientId, '--json'), 'show')).stdout) as { accessCode: string; treatingDoctor: string; tabs: Record<string, Array<{ id: string }>> };
+    const show = await filing.show(patientId);
     expect(show.treatingDoctor).toBe(PAUL);
     accessCode = show.accessCode;
     summaryDoc = show.tabs.summary![0]!.id;
+    letterBlob = show.tabs.letters![0]!.blobId;
   }, 180_000);
 
   afterAll(async () => {
-    await store?.close();
-    await serve?.stop();
-    await dispose();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await gw?.stop();
   });
 
   it('refuses a doctor without the access code, or with a wrong one, and audits the refusal', async () => {
-    const none = await send('--to', JL);
-    expect(none.code).toBe(1);
-    expect(none.stderr).toMatch(/refused: .*access code.*\[FILING_REQUEST_REFUSED\]/);
-    const wrong = await send('--to', JL, '--access-code', 'AAAA-BBBB-CCCC');
-    expect(wrong.code).toBe(1);
-    expect(wrong.stderr).toMatch(/access code does not match/);
+    await expect(send(JL)).rejects.toMatchObject({ code: 'FILING_REQUEST_REFUSED', message: expect.stringMatching(/refused: .*access code/) });
+    await expect(send(JL, { accessCode: 'AAAA-BBBB-CCCC' })).rejects.toThrow(/access code does not match/);
     // A record server is not a health professional, even with the code.
-    const notDoctor = await send('--to', RMP, '--access-code', accessCode);
-    expect(notDoctor.stderr).toMatch(/only a health professional/);
+    await expect(send(RMP, { accessCode })).rejects.toThrow(/only a health professional/);
 
     expect(await storedBlobs(JL, 'INBOX')).toHaveLength(0);
     const refusals = (await audit()).filter((a) => a.action === 'filing.request');
@@ -160,9 +139,8 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
   }, 60_000);
 
   it('with the access code the record arrives sealed to the doctor only, opens with their key, content packets untouched', async () => {
-    const r = await must(send('--to', JL, '--access-code', accessCode.toLowerCase(), '--json'), 'send with code');
-    expect(JSON.parse(r.stdout)).toMatchObject({ patientId, basis: 'access-code', documents: 2, messages: 2, delivery: 'local' });
-
+    const r = await send(JL, { accessCode: accessCode.toLowerCase() });
+    expect(r).toMatchObject({ patientId, basis: 'access-code', documents: 2, messages: 2, delivery: 'local' });
     // Byte level: only the session-key packets changed; the record server's copy is untouched.
     const original = await storedBlobs(RMP, 'INBOX');
     const sent = await storedBlobs(JL, 'INBOX');
@@ -206,8 +184,14 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
 
   it('an emergency request without code is sent, flagged in the audit trail and listed for justification; its reason is stored encrypted', async () => {
     const reason = 'Patient inconscient aux urgences, antecedents inconnus';
-    // The usage error is refused before any request is made: the two commands run at once.
-    const [usage, r] = await Promise.all([send('--to', URG, '--emergency'), must(send('--to', URG, '--emergency', '--reason', reason), 'emergency')]);
+    // The operator's command, on this store beside the serving gateway: its usage check and its
+    // report. The usage error is refused before any request is made: the two run at once.
+    const rmpArgs = ['--rmp', RMP, '--password', PW[RMP]!];
+    const [usage, r] = await Promise.all([
+      cli('patients', 'send', patientId, ...rmpArgs, '--to', URG, '--emergency'),
+      must(cli('patients', 'send', patientId, ...rmpArgs, '--to', URG, '--emergency', '--reason', reason), 'emergency'),
+    ]);
+    expect(usage.code).not.toBe(0);
     expect(usage.stderr).toMatch(/needs --reason/);
     expect(r.stdout).toMatch(/\(emergency\): 2 sealed item\(s\), 2 document\(s\) delivered to urgences@/);
     expect(await inbox(URG)).toHaveLength(2);
@@ -220,11 +204,11 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
     expect(auditText).not.toContain('inconscient');
     expect(auditText).not.toMatch(/DUPONT|1959-01-30/);
 
-    const [listedJson, listedText] = await Promise.all([must(cli('patients', 'emergencies', '--json'), 'emergencies'), must(cli('patients', 'emergencies'), 'emergencies text')]);
-    const listed = JSON.parse(listedJson.stdout) as Array<{ doctor: string; patientId: string; outcome: string; reason: string }>;
+    // `medgate patients emergencies` (its text), and the service it calls.
+    const [listed, listedText] = await Promise.all([(await filingFor(gw.ctx as never)).emergencyAccesses(), must(cli('patients', 'emergencies'), 'emergencies text')]);
     expect(listed).toEqual([expect.objectContaining({ doctor: URG, patientId, outcome: 'sent', reason })]);
     expect(listedText.stdout).toMatch(/urgences@.*sent.*reason: Patient inconscient/);
-    const rows = await store.filing.listRequests('emergency');
+    const rows = await gw.store.filing.listRequests('emergency');
     expect(rows).toHaveLength(1);
     expect(rows[0]!.reasonEnc).toMatch(/^v1:/);
     expect(rows[0]!.reasonEnc).not.toContain('inconscient');
@@ -233,13 +217,13 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
   it('a doctor on a peer gateway gets the record through the outbound queue, sealed to their key', async () => {
     const CLAIRE = 'claire.martin@cardio-sceaux.medgate.test';
     // In the national directory but without a key here, and the domain not whitelisted: unreachable.
-    const before = await send('--to', CLAIRE, '--access-code', accessCode);
-    expect(before.stderr).toMatch(/cannot receive secure mail from this gateway/);
+    await expect(send(CLAIRE, { accessCode })).rejects.toThrow(/cannot receive secure mail from this gateway/);
 
     const peerDir = tempDir('medgate-record-peer-');
     try {
       // The peer (its own CA) set up as `pki init`, `init`, `directory import`, `user add` and
-      // `directory export` would, through their services: this test is about the sending side.
+      // `directory export` would, through their services: this test is about the sending side. Its
+      // store does not matter here (only its export is used).
       const peer = await prepareGatewayData({
         store: 'sqlite', dir: peerDir, domain: 'cardio-sceaux.medgate.test', whitelist: false,
         accounts: [{ address: CLAIRE, kind: 'person', rpps: '10100000025', password: 'claire password 12' }],
@@ -254,15 +238,16 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
       } finally {
         await peer.dispose();
       }
-      // Independent imports (each in its own write transaction; SQLite's busy timeout orders them): at once.
-      await Promise.all([must(cli('directory', 'whitelist', 'import', path.join(DEMO_SAMPLES, 'liste-blanche.xml')), 'whitelist'), must(cli('directory', 'peer', 'import', exported), 'peer import')]);
+      // `medgate directory whitelist import` and `directory peer import`, through their services.
+      await gw.ctx.directory.importWhitelistFile(path.join(DEMO_SAMPLES, 'liste-blanche.xml'));
+      await gw.ctx.directory.importPeerFile(exported);
 
-      const r = await must(send('--to', CLAIRE, '--access-code', accessCode, '--document', summaryDoc, '--json'), 'send to peer');
-      expect(JSON.parse(r.stdout)).toMatchObject({ basis: 'access-code', messages: 1, delivery: 'queued' });
-      const queued = JSON.parse((await must(cli('queue', 'list', '--all', '--json'), 'queue list')).stdout) as Array<{ envelopeFrom: string; blobId: string; recipients: Array<{ recipient: string }> }>;
-      const item = queued.find((q) => q.recipients.some((x) => x.recipient === CLAIRE));
+      const r = await send(CLAIRE, { accessCode, documentId: summaryDoc });
+      expect(r).toMatchObject({ basis: 'access-code', messages: 1, delivery: 'queued' });
+      // What `medgate queue list --all` shows, read through the store.
+      const item = (await gw.store.queue.list()).find((q) => q.recipients.some((x) => x.recipient === CLAIRE));
       expect(item?.envelopeFrom).toBe(RMP);
-      const blob = (await store.mail.getBlob(item!.blobId))!;
+      const blob = (await gw.store.mail.getBlob(item!.blobId))!;
       const claireKeys = await encryptionKeyIds(CLAIRE);
       expect(await recipientsOf(blob)).toEqual([expect.toSatisfy((k: string) => claireKeys.includes(k))]);
     } finally {
@@ -272,35 +257,32 @@ describe('patients send: a record re-addressed to a doctor on request (medgate s
 
   it('the treating doctor asks without a code and gets one document', async () => {
     // The unknown document is refused without sending anything: the two requests run at once.
-    const [r, unknownDoc] = await Promise.all([must(send('--to', PAUL, '--document', summaryDoc, '--json'), 'treating'), send('--to', PAUL, '--document', 'no-such-document')]);
-    expect(JSON.parse(r.stdout)).toMatchObject({ basis: 'treating', documents: 1, messages: 1 });
-    expect(unknownDoc.stderr).toMatch(/FILING_DOCUMENT_NOT_FOUND/);
+    const [r, unknownDoc] = await Promise.allSettled([send(PAUL, { documentId: summaryDoc }), send(PAUL, { documentId: 'no-such-document' })]);
+    expect(r.status === 'fulfilled' && r.value).toMatchObject({ basis: 'treating', documents: 1, messages: 1 });
+    expect(unknownDoc.status === 'rejected' && unknownDoc.reason).toMatchObject({ code: 'FILING_DOCUMENT_NOT_FOUND' });
     const mail = await inbox(PAUL);
     expect(mail).toHaveLength(1);
     expect(mail[0]!.subject).toBe('Synthèse médicale DUPONT');
     expect(mail[0]!.source).toMatch(/^X-Medgate-Signature: valid; signer=paul\.demo@/m);
-    const requests = await store.filing.listRequests();
+    const requests = await gw.store.filing.listRequests();
     expect(requests.filter((q) => q.outcome === 'sent').map((q) => q.basis)).toEqual(['access-code', 'emergency', 'access-code', 'treating']);
   }, 60_000);
 
   it('a request that fails on one document sends none of them: retrying never gives the doctor a document twice', async () => {
-    // Fault injection below the store interfaces (they cannot damage a stored blob): raw SQL on the
-    // gateway's SQLite file.
-    const rw = new Database(dbFile);
+    // Fault injection through the store interface: the letter's sealed item comes back damaged (a
+    // disk fault, a bad restore), on whichever store.
+    const mail = gw.store.mail;
+    const getBlob = mail.getBlob.bind(mail);
+    mail.getBlob = async (id: string) => (id === letterBlob ? Buffer.from('damaged') : getBlob(id));
+    const before = (await inbox(JL)).length;
     try {
-      const letter = (rw.prepare("SELECT blob_id FROM filing_documents WHERE type = 'letter'").get() as { blob_id: string }).blob_id;
-      const saved = (rw.prepare('SELECT data FROM blobs WHERE id = ?').get(letter) as { data: Buffer }).data;
-      rw.prepare('UPDATE blobs SET data = ? WHERE id = ?').run(Buffer.from('damaged'), letter);
-      const before = (await inbox(JL)).length;
-      const failed = await send('--to', JL, '--access-code', accessCode);
-      expect(failed.code).toBe(1);
+      await expect(send(JL, { accessCode })).rejects.toThrow();
       expect((await inbox(JL)).length).toBe(before); // not even the summary, which re-wrapped fine
-      rw.prepare('UPDATE blobs SET data = ? WHERE id = ?').run(saved, letter);
-      const retried = await send('--to', JL, '--access-code', accessCode);
-      expect(retried.code, retried.stderr).toBe(0);
-      expect((await inbox(JL)).length).toBe(before + 2);
     } finally {
-      rw.close();
+      mail.getBlob = getBlob;
     }
+    const retried = await send(JL, { accessCode });
+    expect(retried.messages).toBe(2);
+    expect((await inbox(JL)).length).toBe(before + 2);
   }, 60_000);
 });

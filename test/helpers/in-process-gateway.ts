@@ -66,6 +66,8 @@ export interface InProcessGateway {
   /** The store, for assertions: what a test reads, it reads through these interfaces. */
   store: Store;
   ports: RunningGateway['ports'];
+  /** What startGateway returned (its TLS identity: `running.init.tls`); a new one after restart(). */
+  running: RunningGateway;
   caFile: string;
   caPem: string;
   accounts: Record<string, CreatedTestAccount>;
@@ -76,6 +78,13 @@ export interface InProcessGateway {
   /** Opens a sealed message with the account's key, as `medgate message open` does; the original bytes. */
   open(sealed: Buffer, as: string, password: string): Promise<Buffer>;
   spoolFiles(): string[];
+  /**
+   * Stops the listeners and closes the context (as a `serve` stopped with SIGTERM), then builds a
+   * new context from the same config and starts the gateway again on the same data, as `serve`
+   * started anew would. `ctx`, `store` and `ports` are the new ones afterwards; logs keep going to
+   * `logs`. Ports the config fixes (a peer's relay port) are bound again.
+   */
+  restart(): Promise<void>;
   /** Stops the listeners, closes the store, drops the PostgreSQL database, removes the folder. */
   stop(): Promise<void>;
 }
@@ -150,11 +159,23 @@ export async function prepareForServe(o: InProcessGatewayOptions): Promise<Omit<
 }
 
 export async function startInProcessGateway(o: InProcessGatewayOptions): Promise<InProcessGateway> {
-  const p = await prepareGatewayData(o);
-  const { ctx, config } = p;
+  return startPreparedGateway(await prepareGatewayData(o));
+}
+
+/**
+ * Starts a gateway on data prepared by prepareGatewayData (its context still open), as `serve`
+ * does once the data folder is ready: for fixtures that do more between the two (two gateways that
+ * exchange their directory exports before either serves).
+ */
+export async function startPreparedGateway(p: PreparedGateway): Promise<InProcessGateway> {
+  const { config } = p;
+  let ctx = p.ctx;
   let running: RunningGateway | undefined;
+  // The first context is closed once, by the prepared data's closeContext/dispose; a restart's own by us.
+  const closeCurrent = (): Promise<void> => (ctx === p.ctx ? p.closeContext() : ctx.close());
   const stop = async (): Promise<void> => {
     await running?.close().catch(() => undefined);
+    await closeCurrent().catch(() => undefined);
     await p.dispose();
   };
   try {
@@ -165,11 +186,11 @@ export async function startInProcessGateway(o: InProcessGatewayOptions): Promise
     throw err;
   }
   const spoolDir = path.join(config.dataDir, 'spool');
-  const store = ctx.store;
-  return {
-    kind: o.store, dir: p.dir, configFile: p.configFile, config, ctx, store, ports: running.ports, caFile: p.caFile,
+  const gw: InProcessGateway = {
+    kind: p.kind, dir: p.dir, configFile: p.configFile, config, ctx, store: ctx.store, ports: running.ports, running, caFile: p.caFile,
     caPem: fs.readFileSync(p.caFile, 'utf8'), accounts: p.accounts, logs: p.logs,
     async mailbox(owner, name) {
+      const store = gw.store;
       const box = await store.mail.getMailbox(owner, name);
       if (!box) return [];
       const out: Buffer[] = [];
@@ -181,10 +202,22 @@ export async function startInProcessGateway(o: InProcessGatewayOptions): Promise
       return out;
     },
     async open(sealed, as, password) {
-      const unlocked = await ctx.accounts.unlock(as, password, { via: 'cli' });
-      return (await (await ctx.sealer()).open(sealed, unlocked.pgpKey)).raw;
+      const unlocked = await gw.ctx.accounts.unlock(as, password, { via: 'cli' });
+      return (await (await gw.ctx.sealer()).open(sealed, unlocked.pgpKey)).raw;
     },
     spoolFiles: () => (fs.existsSync(spoolDir) ? fs.readdirSync(spoolDir) : []),
+    async restart() {
+      await running?.close();
+      running = undefined;
+      await closeCurrent();
+      ctx = (await createContext(config, { logDestination: { write: (line: string) => { p.logs.push(line.trimEnd()); } } })) as GatewayContext;
+      running = (await startGateway(ctx as never)) as RunningGateway;
+      gw.ctx = ctx;
+      gw.store = ctx.store;
+      gw.ports = running.ports;
+      gw.running = running;
+    },
     stop,
   };
+  return gw;
 }

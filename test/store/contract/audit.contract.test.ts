@@ -36,6 +36,15 @@ contract('audit chain', (h, kind) => {
     expect(await audit.verify()).toMatchObject({ ok: true, records: 2 });
   });
 
+  // Moved from the foundation end-to-end test, which no longer opens the database file.
+  it('the database refuses edits and deletions of audit records while its guard stands', async () => {
+    const audit = new AuditTrail(h().store.audit);
+    for (let i = 0; i < 3; i++) await audit.record({ actor: 'system', action: `g${i}`, outcome: 'ok' });
+    await expect(h().exec('DELETE FROM audit_log')).rejects.toThrow(/append-only/);
+    await expect(h().exec("UPDATE audit_log SET outcome = 'refused' WHERE seq = 2")).rejects.toThrow(/append-only/);
+    expect(await audit.verify()).toMatchObject({ ok: true, records: 3 });
+  });
+
   // Restored from the former test/audit/audit-trail.test.ts (SQLite only), now on both stores.
   it('detects an altered, a deleted and a re-linked record, naming the first broken one', async () => {
     const audit = new AuditTrail(h().store.audit);
@@ -44,7 +53,8 @@ contract('audit chain', (h, kind) => {
       ? 'DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;'
       : 'DROP TRIGGER audit_log_no_update ON audit_log;');
     await h().exec("UPDATE audit_log SET actor = 'mallory' WHERE seq = 4");
-    expect(await audit.verify()).toMatchObject({ ok: false, brokenAt: 4 });
+    // What `medgate audit verify` prints: "audit trail broken at record 4: record 4 was altered".
+    expect(await audit.verify()).toMatchObject({ ok: false, brokenAt: 4, reason: expect.stringMatching(/^record 4 was altered/) });
     // Recompute record 4's own hash: the next record no longer links to it.
     const r4 = (await audit.list(4, 1))[0]!;
     await h().exec(`UPDATE audit_log SET hash = '${hashRecord(r4)}' WHERE seq = 4`);

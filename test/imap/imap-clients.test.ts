@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prepareGateway, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { foundAtRest, storeBytesAtRest } from '../helpers/at-rest.js';
+import { describeOnStores, startInProcessGateway, type InProcessGateway } from '../helpers/in-process-gateway.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
 const JL = 'jl.letest@cabinet-antony.medgate.test';
@@ -41,17 +41,18 @@ function python(args: string[]): Promise<{ code: number; stdout: string; stderr:
   });
 }
 
-describe('IMAP on the real encrypted store: Python imaplib, copy/move/expunge and search', () => {
-  let dir: string;
-  let gw: ServeProcess;
+describeOnStores('IMAP on the encrypted store: Python imaplib, copy/move/expunge and search', (store) => {
+  let gw: InProcessGateway;
   let caFile: string;
 
   beforeAll(async () => {
-    dir = tempDir();
-    const config = writeGatewayConfig(dir);
-    await prepareGateway(config, [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW }]);
-    caFile = path.join(dir, 'certs', 'ca.pem');
-    gw = await startServe(config);
+    // A gateway built in this process from the wiring `serve` uses, set up through the services
+    // `medgate init`, the directory imports and `user add` call.
+    gw = await startInProcessGateway({
+      store,
+      accounts: [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW }],
+    });
+    caFile = gw.caFile;
     const t = nodemailer.createTransport({
       host: '127.0.0.1', port: gw.ports.smtpSubmissionTls, secure: true,
       tls: { ca: fs.readFileSync(caFile), servername: 'localhost' }, auth: { user: PAUL, pass: PW },
@@ -64,7 +65,6 @@ describe('IMAP on the real encrypted store: Python imaplib, copy/move/expunge an
 
   afterAll(async () => {
     await gw?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('Python imaplib: STARTTLS, login, select, search, fetch and store on decrypted mail', async () => {
@@ -145,13 +145,8 @@ describe('IMAP on the real encrypted store: Python imaplib, copy/move/expunge an
     } finally {
       await c.logout();
     }
-    const dataDir = path.join(dir, 'data');
-    for (const f of ['medgate.db', 'medgate.db-wal']) {
-      const file = path.join(dataDir, f);
-      if (!fs.existsSync(file)) continue;
-      const bytes = fs.readFileSync(file);
-      expect(bytes.includes('BERNARDIN'), f).toBe(false);
-      expect(bytes.includes('GALLOIS'), f).toBe(false);
-    }
+    const atRest = await storeBytesAtRest(gw.config);
+    expect(foundAtRest(atRest, 'BERNARDIN')).toBe(false);
+    expect(foundAtRest(atRest, 'GALLOIS')).toBe(false);
   });
 });

@@ -1,0 +1,44 @@
+/**
+ * What a store holds at rest, as raw bytes: what a stolen disk or a database dump would show. The
+ * one place tests read a database other than through the store interfaces, and only to search it
+ * for what must never be there in clear (a patient's name, a subject): an interface shows what the
+ * code reads back, not what else was written. SQLite: the database file and its WAL; PostgreSQL:
+ * every row of every table, as text.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import type { MedgateConfig } from '../../src/config/schema.js';
+
+export type StoreLocation = { sqliteFile: string } | { postgresUrl: string };
+
+export async function bytesAtRest(where: StoreLocation): Promise<Buffer[]> {
+  if ('sqliteFile' in where) {
+    return [where.sqliteFile, `${where.sqliteFile}-wal`].filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f));
+  }
+  const c = new pg.Client({ connectionString: where.postgresUrl });
+  await c.connect();
+  try {
+    const tables = (await c.query<{ t: string }>("SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'")).rows;
+    const out: Buffer[] = [];
+    for (const { t } of tables) {
+      const rows = (await c.query<{ r: string }>(`SELECT x::text AS r FROM "${t}" x`)).rows;
+      out.push(Buffer.from(rows.map((r) => r.r).join('\n'), 'utf8'));
+    }
+    return out;
+  } finally {
+    await c.end();
+  }
+}
+
+/** The store a gateway's config names, at rest. */
+export function storeBytesAtRest(config: Pick<MedgateConfig, 'dataDir' | 'store'>): Promise<Buffer[]> {
+  return bytesAtRest(config.store.driver === 'postgres'
+    ? { postgresUrl: config.store.postgres!.url! }
+    : { sqliteFile: path.resolve(config.dataDir, config.store.sqlite.file) });
+}
+
+/** Whether any of the bytes at rest contain `text` (UTF-8). */
+export function foundAtRest(bytes: Buffer[], text: string): boolean {
+  return bytes.some((b) => b.includes(text));
+}
