@@ -3,7 +3,8 @@
  * (file-durations.json), so that two workers finish together instead of one running a 40 s file
  * alone at the end. vitest's own order needs its results cache, which a fresh clone (CI) does not
  * have: every file is then "unknown" and they run in glob order, the slow smtp/* files last.
- * Files not in the table (new ones) run first, as vitest runs unknown files first.
+ * Files not in the table (new ones) run first, as vitest runs unknown files first; the table lists
+ * every file of the run it was made from, the sub-second ones too.
  *
  * To refresh the table after a full run saved with `--reporter=default > run.log`:
  *   node test/setup/file-durations.mjs run.log > test/setup/file-durations.json
