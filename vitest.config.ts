@@ -1,10 +1,15 @@
 import { defineConfig } from 'vitest/config';
+import { LongestFirstSequencer } from './test/setup/sequencer.js';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // The Node line check, then ONE PostgreSQL cluster for the whole run (test/setup/).
-    globalSetup: ['test/setup/node-version.ts', 'test/setup/postgres.ts'],
+    // The Node line check, the compile cache of the processes tests start, then ONE PostgreSQL
+    // cluster for the whole run (test/setup/).
+    globalSetup: ['test/setup/node-version.ts', 'test/setup/compile-cache.ts', 'test/setup/postgres.ts'],
+    // Longest files first from a committed table (test/setup/sequencer.ts): a fresh clone has no
+    // vitest results cache, and the slowest files would otherwise start last.
+    sequence: { sequencer: LongestFirstSequencer },
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Crypto-heavy suites: two cores, keep the pool small so timings stay sane.

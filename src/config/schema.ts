@@ -3,6 +3,8 @@ import { z } from 'zod';
 const port = z.number().int().min(0).max(65535);
 const domain = z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, 'a domain name such as cabinet.example.fr');
 
+/** src/imap/types.ts DEFAULT_LIMITS.authFailureDelayMs: the IMAP server's own default. */
+const IMAP_FAILED_LOGIN_DELAY_DEFAULT = 1000;
 const LOGIN_LIMITS_DEFAULT = { maxFailuresPerAddress: 10, windowSeconds: 900, slowAfterFailures: 3, delayMs: 250, maxDelayMs: 4000 };
 
 const SUBMISSION_CONNECTIONS = { maxConnections: 1000, maxPerAddress: 50, maxUnauthenticated: 300, preAuthSeconds: 30, minBytesPerSecond: 20, rateGraceSeconds: 10 };
@@ -115,7 +117,12 @@ export const configSchema = z.strictObject({
       delayMs: z.number().int().min(0).max(60_000).default(250),
       maxDelayMs: z.number().int().min(0).max(60_000).default(4000),
     }).default(LOGIN_LIMITS_DEFAULT),
-  }).default({ kdfMemoryExponent: 16, minPasswordLength: 12, loginCache: { ttlSeconds: 60, maxEntries: 1000 }, loginLimits: LOGIN_LIMITS_DEFAULT }),
+    /**
+     * Pause before an IMAP server answers a failed LOGIN / AUTHENTICATE (slows guessing on one
+     * connection). Configurable so tests that fail logins on purpose need not wait a second each.
+     */
+    imapFailedLoginDelayMs: z.number().int().min(0).max(60_000).default(IMAP_FAILED_LOGIN_DELAY_DEFAULT),
+  }).default({ kdfMemoryExponent: 16, minPasswordLength: 12, loginCache: { ttlSeconds: 60, maxEntries: 1000 }, loginLimits: LOGIN_LIMITS_DEFAULT, imapFailedLoginDelayMs: IMAP_FAILED_LOGIN_DELAY_DEFAULT }),
   limits: z.strictObject({
     /** Largest message accepted, in bytes (advertised as SMTP SIZE). */
     maxMessageBytes: z.number().int().min(1024).default(50 * 1024 * 1024),

@@ -10,7 +10,7 @@ export async function startImap(ctx: GatewayContext, opts: { tls: GatewayTls; gu
   const limits = ctx.config.limits.connections.imap;
   const server = createImapServer({
     guard: opts.guard ?? new ConnectionGuard(limits),
-    limits: { maxConnections: limits.maxConnections, maxConnectionsPerAddress: limits.maxPerAddress },
+    limits: { maxConnections: limits.maxConnections, maxConnectionsPerAddress: limits.maxPerAddress, authFailureDelayMs: ctx.config.security.imapFailedLoginDelayMs },
     backend: new StoreBackend(ctx),
     tls: { key: opts.tls.keyPem, cert: opts.tls.certPem },
     starttlsPort: ctx.config.listen.imap,

@@ -17,6 +17,11 @@ const ACCOUNTS = Array.from({ length: 10 }, (_, i) => `logiciel${String(i).padSt
 const PW = 'correct horse battery';
 const SPRAYED = 'Printemps2026!';
 const LIMITS = { maxFailuresPerAddress: 10, windowSeconds: 900, slowAfterFailures: 3, delayMs: 60, maxDelayMs: 480 };
+/**
+ * IMAP's own pause before every failed login's NO (1 s by default), shortened here: ten failures
+ * would otherwise wait 10 s. The spray test checks that the pause is this configured one.
+ */
+const IMAP_FAILED_LOGIN_DELAY_MS = 150;
 
 /** imaplib bound to a source address: sprays, then tries the right password, all on one connection. */
 const IMAPLIB = String.raw`
@@ -61,7 +66,7 @@ describe('password spraying from one address: slowed, then refused; other addres
   beforeAll(async () => {
     // Set up through the services `medgate init` / `user add` call (no CLI process per account), then served by a real process.
     prepared = await prepareForServe({
-      store: 'sqlite', extra: { security: { kdfMemoryExponent: 10, minPasswordLength: 12, loginLimits: LIMITS } },
+      store: 'sqlite', extra: { security: { kdfMemoryExponent: 10, minPasswordLength: 12, loginLimits: LIMITS, imapFailedLoginDelayMs: IMAP_FAILED_LOGIN_DELAY_MS } },
       accounts: ACCOUNTS.map((address) => ({ address, kind: 'application' as const, password: PW })),
     });
     config = prepared.configFile;
@@ -117,8 +122,12 @@ describe('password spraying from one address: slowed, then refused; other addres
   it('IMAP (imaplib): the same spray from 127.0.0.7 — NO [AUTHENTICATIONFAILED] slowing down, then NO [UNAVAILABLE]; 127.0.0.8 logs in', async () => {
     const res = await imaplib(gw.ports.imapTls!, caFile, '127.0.0.7', SPRAYED, ACCOUNTS);
     for (const r of res.slice(0, 10)) expect(r.result).toContain('[AUTHENTICATIONFAILED]');
+    // Every failure waits IMAP's configured pause, not its 1 s default (a lower bound: load only adds).
+    for (const r of res.slice(0, 10)) expect(r.ms).toBeGreaterThanOrEqual(IMAP_FAILED_LOGIN_DELAY_MS);
+    expect(Math.min(...res.slice(0, 3).map((r) => r.ms))).toBeLessThan(1000);
     const early = Math.min(...res.slice(0, 3).map((r) => r.ms));
-    expect(res[9]!.ms).toBeGreaterThanOrEqual(LIMITS.maxDelayMs);
+    // The per-address slowing comes on top of that pause.
+    expect(res[9]!.ms).toBeGreaterThanOrEqual(IMAP_FAILED_LOGIN_DELAY_MS + LIMITS.maxDelayMs);
     expect(res[9]!.ms - early).toBeGreaterThanOrEqual(LIMITS.maxDelayMs * 0.5);
     expect(res[10]!.result).toContain('[UNAVAILABLE]');
     const other = await imaplib(gw.ports.imapTls!, caFile, '127.0.0.8', PW, [ACCOUNTS[0]!]);
