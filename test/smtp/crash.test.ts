@@ -9,11 +9,11 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeOnStores } from '../helpers/stores.js';
 import { CLAIRE, JL, PASSWORD, PAUL, caPem, mailboxBlobs, serve, setupTwoGateways, startInProcess, waitFor, type TwoGateways } from './relay-fixture.js';
 
-// Enough in flight to cut submissions short at the kill (8 clients, 60 acknowledged first), few
-// enough that the suite runs on both stores in the time one store took with 240.
-const MESSAGES = 160;
+// Enough in flight to cut submissions short at the kill (8 clients, 40 acknowledged first), few
+// enough that the suite runs on both stores in about the time one store took with 240 and 90.
+const MESSAGES = 120;
 const CLIENTS = 8;
-const KILL_AFTER_ACKS = 60;
+const KILL_AFTER_ACKS = 40;
 
 interface Sent { n: number; to: string[]; queuedAs?: string; error?: string }
 

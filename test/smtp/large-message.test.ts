@@ -1,8 +1,13 @@
 /**
- * Issue 4, streaming: a 25 MB message is spooled, sealed file to file, stored (SQLite: as a file
+ * Issue 4, streaming: a large message is spooled, sealed file to file, stored (SQLite: as a file
  * beside the database; PostgreSQL: in chunks), relayed as a stream and stored the same way on the
  * other gateway — and opens byte-identical there. Both gateways run in this process, on each store.
  * (How memory behaves is measured by bench/smtp.bench.ts, not asserted here.)
+ *
+ * Sizes per store: 25 MB on SQLite, as issue 4 asks; 6 MB on PostgreSQL, still far past every
+ * streaming threshold (1 MiB spool, 256 KiB chunks, ~24 chunks), so the same paths run, at a
+ * quarter of the CPU. The 25 MB bound of a PostgreSQL blob is checked by the store contract
+ * (test/store/contract/blobs-health.contract.test.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -15,8 +20,14 @@ import { caPem, CLAIRE, JL, PAUL, blobFile, mailboxBlobIds, mailboxBlobs, openAs
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
-function largeMessage(): string {
-  const pdf = Buffer.concat([Buffer.from('%PDF-1.4\n'), randomBytes(18 * 1024 * 1024)]).toString('base64').replace(/.{76}/g, '$&\r\n');
+const MiB = 1024 * 1024;
+const SIZES = {
+  sqlite: { random: 18 * MiB, atLeast: 24 * MiB, limit: 40 * MiB },
+  postgres: { random: 4.5 * MiB, atLeast: 6 * MiB, limit: 10 * MiB },
+} as const;
+
+function largeMessage(random: number): string {
+  const pdf = Buffer.concat([Buffer.from('%PDF-1.4\n'), randomBytes(random)]).toString('base64').replace(/.{76}/g, '$&\r\n');
   return [
     `From: ${PAUL}`, `To: ${CLAIRE}, ${JL}`, 'Subject: PATIENT: DUPONT Jean 30/01/1959 - scanner thoracique', 'Message-ID: <large-1@cabinet-antony.medgate.test>',
     'Date: Mon, 23 Nov 2026 09:14:02 +0100', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b"', '',
@@ -25,17 +36,19 @@ function largeMessage(): string {
   ].join('\r\n');
 }
 
-describeOnStores('a 25 MB message end to end (streamed)', (store) => {
+describeOnStores('a large message end to end (streamed)', (store) => {
+  const size = SIZES[store];
   let t: TwoGateways;
   beforeAll(async () => {
-    t = await setupTwoGateways({ store, inProcess: true, extraUsers: { a: [[JL, '10100000041']] } });
+    const limits = { limits: { maxMessageBytes: size.limit } };
+    t = await setupTwoGateways({ store, inProcess: true, extraUsers: { a: [[JL, '10100000041']] }, config: { a: limits, b: limits } });
     await Promise.all([startInProcess(t.a), startInProcess(t.b)]);
   }, 180_000);
   afterAll(async () => { await t?.cleanup(); });
 
   it('is accepted, stored on both gateways (SQLite: a file beside the database; PostgreSQL: in chunks), leaves no spool file, and opens byte-identical', async () => {
-    const raw = largeMessage();
-    expect(raw.length).toBeGreaterThan(24 * 1024 * 1024);
+    const raw = largeMessage(size.random);
+    expect(raw.length).toBeGreaterThan(size.atLeast);
     const info = await submitter(t, t.a, PAUL).sendMail({ envelope: { from: PAUL, to: [CLAIRE, JL] }, raw });
     expect(info.response).toMatch(/^250 /);
 
@@ -85,7 +98,7 @@ describeOnStores('a 25 MB message end to end (streamed)', (store) => {
     expect((await mailboxBlobs(t.b, CLAIRE)).length + (await mailboxBlobs(t.a, JL)).length).toBe(before);
   }, 120_000);
 
-  it('the relay stops writing past its size limit: a peer streaming 42 MB gets 552, nothing stays on disk', async () => {
+  it('the relay stops writing past its size limit: a peer streaming 2 MB more than it gets 552, nothing stays on disk', async () => {
     const before = (await mailboxBlobs(t.b, CLAIRE)).length;
     const tls = path.join(t.a.dir, 'data', 'tls');
     const transport = nodemailer.createTransport({
@@ -98,7 +111,7 @@ describeOnStores('a 25 MB message end to end (streamed)', (store) => {
     const raw = new Readable({
       read() {
         if (sent === 0) this.push(`From: ${PAUL}\r\nTo: ${CLAIRE}\r\nX-Medgate-Format: medgate/1; body=sealed\r\n\r\n`);
-        if (sent >= 42 * 1024 * 1024) { this.push(null); return; }
+        if (sent >= size.limit + 2 * MiB) { this.push(null); return; }
         this.push(line.repeat(1000));
         sent += line.length * 1000;
       },
@@ -114,7 +127,7 @@ describeOnStores('a 25 MB message end to end (streamed)', (store) => {
     clearInterval(sampler);
     transport.close();
     expect(largest).toBeGreaterThan(0);
-    expect(largest).toBeLessThanOrEqual(40 * 1024 * 1024); // the gateways' limits.maxMessageBytes
+    expect(largest).toBeLessThanOrEqual(size.limit); // the gateways' limits.maxMessageBytes
     await waitFor(() => (fs.existsSync(spoolB) ? fs.readdirSync(spoolB) : []).length === 0, 10_000, 'B\'s spool to be emptied');
     expect((await mailboxBlobs(t.b, CLAIRE))).toHaveLength(before);
   }, 120_000);

@@ -114,6 +114,9 @@ export async function setupTwoGateways(o: TwoGatewayOptions = {}): Promise<TwoGa
         peers: [{ domain: peerDomain, host: '127.0.0.1', port: peerPort }],
         queue,
         limits: { maxMessageBytes: 40 * 1024 * 1024 },
+        // Two gateways in one test process on a 2-core machine: one sealing thread each, not one
+        // per core each (every thread started loads the crypto code again).
+        ...(o.inProcess ? { workers: { sealing: { maxThreads: 1 } } } : {}),
         ...more,
       },
       accounts: [

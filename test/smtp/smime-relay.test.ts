@@ -74,8 +74,25 @@ async function fetchAll(t: TwoGateways, g: GatewayHandle, user: string): Promise
   }
 }
 
+/**
+ * The first message the user's client fetches that `matches`, once it is there: a client logs in
+ * and fetches again only when the mailbox has changed (its size, read through the store), not on
+ * every poll — each fetch opens every message of the INBOX.
+ */
+async function fetchedWhen(t: TwoGateways, g: GatewayHandle, user: string, matches: (source: string) => boolean, what: string): Promise<string> {
+  const store = await g.store();
+  let fetchedAt = -1;
+  return waitFor(async () => {
+    const box = await store.mail.getMailbox(user, 'INBOX');
+    const count = box ? (await store.mail.listMessages(box.id)).length : 0;
+    if (count === fetchedAt) return undefined;
+    fetchedAt = count;
+    return (await fetchAll(t, g, user)).find(matches);
+  }, 30_000, what);
+}
+
 async function opened(t: TwoGateways, g: GatewayHandle, user: string, marker: string): Promise<string> {
-  return waitFor(async () => (await fetchAll(t, g, user)).find((s) => s.includes(marker)), 30_000, `${marker} in ${user}'s INBOX`);
+  return fetchedWhen(t, g, user, (s) => s.includes(marker), `${marker} in ${user}'s INBOX`);
 }
 
 /** An RFC 5322 message as a doctor's client writes it: the S/MIME content OpenSSL signs. */
@@ -174,7 +191,7 @@ describeOnStores('S/MIME between gateways, OpenSSL as the independent peer', (st
     const res = await relaySend(t, { from: PAUL, to: [CLAIRE], raw: withTransportFields(sealed, `<tamper-1@${A_DOMAIN}>`) });
     // The signature is inside the envelope: the relay cannot see it, the reader's opening judges it.
     expect(res.ok, res.response).toBe(true);
-    const source = await waitFor(async () => (await fetchAll(t, t.b, CLAIRE)).find((s) => s.includes('Code: SIGNATURE_INVALID')), 30_000, 'the failing verdict');
+    const source = await fetchedWhen(t, t.b, CLAIRE, (x) => x.includes('Code: SIGNATURE_INVALID'), 'the failing verdict');
     expect(source).not.toMatch(/X-Medgate-Signature: valid/);
     expect(source).not.toContain('Potassium');
     // The untampered detached signature verifies (the failure is the byte, not the form).
@@ -197,7 +214,7 @@ describeOnStores('S/MIME between gateways, OpenSSL as the independent peer', (st
     const stored = await waitFor(async () => (await mailboxBlobs(t.b, CLAIRE)).map((b) => b.toString('latin1')).find((b) => /body=client-encrypted/.test(b)), 30_000, 'the client-encrypted copy on B');
     expect(stored).toMatch(/^Content-Type: application\/pkcs7-mime/m);
     // Kept as the client made it: the opened view is still its CMS (the reader's own client decrypts), under medgate's outer fields.
-    const source = await waitFor(async () => (await fetchAll(t, t.b, CLAIRE)).find((x) => /^Content-Type: application\/pkcs7-mime/m.test(x)), 30_000, 'the client-encrypted message over IMAP');
+    const source = await fetchedWhen(t, t.b, CLAIRE, (x) => /^Content-Type: application\/pkcs7-mime/m.test(x), 'the client-encrypted message over IMAP');
     expect(source).toMatch(/^X-Medgate-Signature: valid; signer=paul\.demo@cabinet-antony\.medgate\.test; fingerprint=[0-9a-f]{40}\r\n/);
     const body = source.slice(source.indexOf('From:'));
     const inner = openssl(['cms', '-verify', '-CAfile', path.join(t.caDir, 'ca.pem'), '-purpose', 'smimesign'],
