@@ -14,7 +14,7 @@ import { isSmimeEncryptionCertificate, readCertificateInfo } from '../../dist/pk
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeOnStores } from '../helpers/stores.js';
 import {
-  A_DOMAIN, B_DOMAIN, CLAIRE, JL, PASSWORD, PAUL, accountCert, caPem, filedDocuments, mailboxBlobs, portsOf, revoke, setupTwoGateways, startInProcess, submitter, waitFor,
+  A_DOMAIN, B_DOMAIN, CLAIRE, JL, PASSWORD, PAUL, accountCert, caPem, filedDocuments, mailboxBlobs, pendingQueue, portsOf, revoke, setupTwoGateways, startInProcess, submitter, waitFor,
   type GatewayHandle, type TwoGateways,
 } from './relay-fixture.js';
 
@@ -251,7 +251,9 @@ describeOnStores('S/MIME between gateways, OpenSSL as the independent peer', (st
     // The record server (OpenPGP) files it once, whatever the number of copies.
     const filedByPaul = async (): Promise<number> => (await filedDocuments(t.b)).filter((d) => d.senderAddress === PAUL).length;
     const filed = await waitFor(async () => (await filedByPaul()) || undefined, 30_000, 'the filing on B');
-    await new Promise((r) => setTimeout(r, 1500)); // a second copy, if any, would be filed by now
+    // Every copy relayed: B answered 250 to each, and B files a relayed copy before its 250 (a
+    // second filing, if any, would be there now). No fixed wait.
+    await waitFor(async () => (await pendingQueue(t.a)).length === 0, 30_000, 'A\'s queue to be delivered');
     expect(await filedByPaul()).toBe(filed);
     expect(filed).toBe(1);
     const rmp = (await mailboxBlobs(t.b, RMP)).map((b) => b.toString('latin1'));
