@@ -55,6 +55,11 @@ export interface InProcessGatewayOptions {
   accounts?: AccountSpec[];
   /** The folder to use (otherwise a new temporary one, removed by stop()). */
   dir?: string;
+  /**
+   * With `store: 'postgres'`: this database (e.g. on a test's own cluster) instead of a new one on
+   * the run's shared cluster. The test owns it: dispose() does not drop it.
+   */
+  postgres?: { url: string; poolSize?: number };
 }
 
 export interface InProcessGateway {
@@ -108,8 +113,9 @@ export interface PreparedGateway {
 export async function prepareGatewayData(o: InProcessGatewayOptions): Promise<PreparedGateway> {
   const dir = o.dir ?? tempDir(`medgate-${o.store}-`);
   const ownDir = o.dir === undefined;
-  const db = o.store === 'postgres' ? await createTestDatabase() : undefined;
-  const extra = { ...o.extra, ...(db ? { store: { driver: 'postgres', postgres: { url: db.url, poolSize: 5 } } } : {}) };
+  const db = o.store === 'postgres' && !o.postgres ? await createTestDatabase() : undefined;
+  const pgUrl = o.store === 'postgres' ? o.postgres?.url ?? db?.url : undefined;
+  const extra = { ...o.extra, ...(pgUrl ? { store: { driver: 'postgres', postgres: { url: pgUrl, poolSize: o.postgres?.poolSize ?? 5 } } } : {}) };
   const configFile = writeGatewayConfig(dir, { domain: o.domain, ports: o.ports, extra });
   const config = loadConfig(configFile) as MedgateConfig;
   const logs: string[] = [];

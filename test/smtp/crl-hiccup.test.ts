@@ -9,28 +9,33 @@
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLAIRE, PAUL, mailboxBlobs, serve, setupTwoGateways, submitter, waitFor, type TwoGateways } from './relay-fixture.js';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeOnStores } from '../helpers/stores.js';
+import { CLAIRE, PAUL, mailboxBlobs, pendingQueue, portsOf, revoke, setupTwoGateways, startInProcess, submitter, waitFor, type TwoGateways } from './relay-fixture.js';
 
-describe('revocation data on the relay: a CRL hiccup is temporary, a revocation applies to the next message', () => {
+describeOnStores('revocation data on the relay: a CRL hiccup is temporary, a revocation applies to the next message', (store) => {
   let t: TwoGateways;
   /** B's own copy of the CRL (A keeps reading the CA's): only the receiver loses it. */
   let bCrl: string;
 
   beforeAll(async () => {
-    t = await setupTwoGateways();
-    bCrl = path.join(t.root, 'b-crl', 'crl.pem');
-    fs.mkdirSync(path.dirname(bCrl));
-    fs.copyFileSync(path.join(t.caDir, 'crl.pem'), bCrl);
-    const config = YAML.parse(fs.readFileSync(t.b.config, 'utf8')) as { pki: { crls: string[] } };
-    config.pki.crls = [bCrl];
-    fs.writeFileSync(t.b.config, YAML.stringify(config));
-    await Promise.all([serve(t.a), serve(t.b)]);
+    t = await setupTwoGateways({
+      store, inProcess: true,
+      // B's config lists its own copy of the CRL, made once A has created the shared CA.
+      configAfterCa: { b: ({ root, caDir }) => {
+        bCrl = path.join(root, 'b-crl', 'crl.pem');
+        fs.mkdirSync(path.dirname(bCrl));
+        fs.copyFileSync(path.join(caDir, 'crl.pem'), bCrl);
+        return { pki: { caDir, trustAnchors: [path.join(caDir, 'ca.pem')], crls: [bCrl] } };
+      } },
+    });
+    expect(t.b.ctx!.config.pki.crls).toEqual([bCrl]);
+    await Promise.all([startInProcess(t.a), startInProcess(t.b)]);
   }, 180_000);
   afterAll(async () => { await t?.cleanup(); });
 
-  const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${t.b.serve!.ports.http}/metrics`)).text();
+  const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${portsOf(t.b)['http']}/metrics`)).text();
+  const bLogs = (): string[] => t.b.running!.logs;
 
   it('B\'s CRL missing for a while: 451 4.7.0 to A, A retries, the message arrives after the CRL returns, no DSN to the sender', async () => {
     const inboxA = (await mailboxBlobs(t.a, PAUL)).length;
@@ -43,18 +48,17 @@ describe('revocation data on the relay: a CRL hiccup is temporary, a revocation 
       });
       expect(info.response).toMatch(/^250 /);
       // A has tried and been told to retry, more than once (retries every 0.2-1 s in this fixture).
-      const list = await waitFor(async () => {
-        const out = (await t.a.cli('queue', 'list')).stdout;
-        return /last error: 451 4\.7\.0 Peer certificate cannot be checked for revocation/.test(out) ? out : undefined;
-      }, 30_000, 'A to be told 451 4.7.0');
-      expect(list).toMatch(new RegExp(`${CLAIRE}\\s+pending`));
+      // What `medgate queue list` shows on A: the recipient pending, its last error B's 451.
+      const told = await waitFor(async () => (await pendingQueue(t.a)).flatMap((i) => i.recipients)
+        .find((r) => /^451 4\.7\.0 Peer certificate cannot be checked for revocation/.test(r.lastError ?? '')), 30_000, 'A to be told 451 4.7.0');
+      expect(told).toMatchObject({ recipient: CLAIRE, status: 'pending' });
       // Checked after the behaviour, so that the test shows that first on a gateway without the metric.
       const m = await metrics();
       expect(m).toMatch(/^medgate_crl_unavailable 1$/m);
       expect(m).toMatch(/^medgate_crl_files\{state="missing"\} 1$/m);
-      await waitFor(() => t.b.serve!.logs.filter((l) => l.includes('revocation data unavailable, peer told to retry')).length >= 2, 30_000, 'two refused attempts');
+      await waitFor(() => bLogs().filter((l) => l.includes('revocation data unavailable, peer told to retry')).length >= 2, 30_000, 'two refused attempts');
       // Said once in the log when it happened (checked every 5 s), besides each refusal's line.
-      await waitFor(() => t.b.serve!.logs.some((l) => /revocation data unavailable: certificates/.test(l)), 20_000, 'the log line saying the CRL is unavailable');
+      await waitFor(() => bLogs().some((l) => /revocation data unavailable: certificates/.test(l)), 20_000, 'the log line saying the CRL is unavailable');
       expect((await mailboxBlobs(t.b, CLAIRE))).toHaveLength(before);
     } finally {
       fs.renameSync(`${bCrl}.away`, bCrl);
@@ -62,8 +66,7 @@ describe('revocation data on the relay: a CRL hiccup is temporary, a revocation 
     await waitFor(async () => (await mailboxBlobs(t.b, CLAIRE)).length > before, 30_000, 'delivery once the CRL is back');
     expect((await mailboxBlobs(t.b, CLAIRE))).toHaveLength(before + 1);
     expect(await metrics()).toMatch(/^medgate_crl_unavailable 0$/m);
-    const list = (await t.a.cli('queue', 'list')).stdout;
-    expect(list).not.toMatch(/failed/);
+    expect((await (await t.a.store()).queue.list()).flatMap((i) => i.recipients).filter((r) => r.status === 'failed')).toEqual([]);
     // No failure (nor any other) report came back to the sender.
     await new Promise((r) => setTimeout(r, 1000));
     expect((await mailboxBlobs(t.a, PAUL))).toHaveLength(inboxA);
@@ -99,8 +102,7 @@ except Exception:
       expect(JSON.parse(lines[0]!)[0]).toBe(250);
 
       const serial = execFileSync('openssl', ['x509', '-in', path.join(tls, 'gateway.crt.pem'), '-noout', '-serial']).toString().trim().split('=')[1]!;
-      const revoked = await t.a.cli('pki', 'revoke', serial);
-      expect(revoked.code, revoked.stderr).toBe(0);
+      await revoke(t.a, serial);
       // B reads the CRL it is given: the operator (here the test) publishes the new one to it.
       fs.copyFileSync(path.join(t.caDir, 'crl.pem'), bCrl);
 

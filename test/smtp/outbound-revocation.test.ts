@@ -6,14 +6,16 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLAIRE, PAUL, mailboxBlobs, serve, setupTwoGateways, submitter, waitFor, type TwoGateways } from './relay-fixture.js';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeOnStores } from '../helpers/stores.js';
+import { CLAIRE, PAUL, mailboxBlobs, pendingQueue, revoke, setupTwoGateways, startInProcess, submitter, waitFor, type TwoGateways } from './relay-fixture.js';
 
-describe('outbound delivery to a revoked peer gateway', () => {
+describeOnStores('outbound delivery to a revoked peer gateway', (store) => {
   let t: TwoGateways;
   beforeAll(async () => {
-    t = await setupTwoGateways();
-    await Promise.all([serve(t.a), serve(t.b)]);
+    // Both gateways in this process: A's open files are this process's (/proc/self/fd).
+    t = await setupTwoGateways({ store, inProcess: true });
+    await Promise.all([startInProcess(t.a), startInProcess(t.b)]);
   }, 180_000);
   afterAll(async () => { await t?.cleanup(); });
 
@@ -28,8 +30,7 @@ describe('outbound delivery to a revoked peer gateway', () => {
 
     const bCert = path.join(t.b.dir, 'data', 'tls', 'gateway.crt.pem');
     const serial = execFileSync('openssl', ['x509', '-in', bCert, '-noout', '-serial']).toString().trim().split('=')[1]!;
-    const revoked = await t.a.cli('pki', 'revoke', serial);
-    expect(revoked.code, revoked.stderr).toBe(0);
+    await revoke(t.a, serial);
 
     const before = (await mailboxBlobs(t.b, CLAIRE)).length;
     const info = await submitter(t, t.a, PAUL).sendMail({
@@ -37,29 +38,23 @@ describe('outbound delivery to a revoked peer gateway', () => {
       raw: `From: ${PAUL}\r\nTo: ${CLAIRE}\r\nSubject: avis\r\nMessage-ID: <revoked-peer@cabinet-antony.medgate.test>\r\n\r\nBonjour\r\n`,
     });
     expect(info.response).toMatch(/^250 /);
-    const list = await waitFor(async () => {
-      const out = (await t.a.cli('queue', 'list')).stdout;
-      return /last error: .*revoked/.test(out) ? out : undefined;
-    }, 30_000, 'a delivery attempt refused for revocation');
-    expect(list).toMatch(new RegExp(`${CLAIRE}\\s+pending`));
+    // What `medgate queue list` shows: the recipient pending, its last error the revocation.
+    const refused = await waitFor(async () => (await pendingQueue(t.a)).flatMap((i) => i.recipients).find((r) => /revoked/.test(r.lastError ?? '')), 30_000, 'a delivery attempt refused for revocation');
+    expect(refused).toMatchObject({ recipient: CLAIRE, status: 'pending' });
     expect((await mailboxBlobs(t.b, CLAIRE))).toHaveLength(before);
   }, 90_000);
 
   it('retrying a large message to the refused peer does not leak an open file per attempt', async () => {
     // (B's certificate is revoked by the test above: every attempt fails at the handshake, before
     // nodemailer reads the message — the case where an unread blob stream stayed open.)
-    const pid = t.a.serve!.child.pid!;
-    const openFiles = () => fs.readdirSync(`/proc/${pid}/fd`).length;
+    const openFiles = () => fs.readdirSync('/proc/self/fd').length;
     const body = `${'x'.repeat(76)}\r\n`.repeat(30_000); // 2.3 MB: stored as a file, streamed to peers
     await submitter(t, t.a, PAUL).sendMail({
       envelope: { from: PAUL, to: [CLAIRE] },
       raw: `From: ${PAUL}\r\nTo: ${CLAIRE}\r\nSubject: gros\r\nMessage-ID: <large-revoked@cabinet-antony.medgate.test>\r\n\r\n${body}`,
     });
     // Attempts of the queued items (the small one from the test above retries alongside).
-    const maxAttempts = async (): Promise<number> => {
-      const items = JSON.parse((await t.a.cli('queue', 'list', '--json')).stdout) as Array<{ recipients: Array<{ attempts: number }> }>;
-      return Math.min(...items.map((i) => i.recipients[0]!.attempts));
-    };
+    const maxAttempts = async (): Promise<number> => Math.min(...(await pendingQueue(t.a)).map((i) => i.recipients[0]!.attempts));
     await waitFor(async () => (await maxAttempts()) >= 2, 30_000, 'first attempts');
     const before = openFiles();
     const startAttempts = await maxAttempts();

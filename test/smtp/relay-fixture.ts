@@ -2,15 +2,20 @@
  * Two gateways for the relay, queue and crash tests: cabinet-antony (A) and cardio-sceaux (B), one
  * shared test CA, peers pointing at each other's relay port on 127.0.0.1, directory exports
  * exchanged so each knows the other's users, keys and filing key. Each runs as a real `medgate
- * serve` process (these tests stop, restart and kill them), on SQLite or on its own PostgreSQL
- * database; the data folders are prepared through the services the CLI commands call
- * (test/helpers/in-process-gateway.ts), and tests read the stores through their interfaces.
+ * serve` process (these tests stop, restart and kill them), or — with `inProcess` — in the test
+ * process from the wiring serve uses (startGateway), a process start less per gateway; on SQLite
+ * or on its own PostgreSQL database. The data folders are prepared through the services the CLI
+ * commands call (test/helpers/in-process-gateway.ts), and tests read the stores through their
+ * interfaces.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import type { Store } from '../../src/store/types.js';
+import type { GatewayContext } from '../../src/context.js';
+import type { RunningGateway } from '../../src/server.js';
+import type { QueueItem, Store } from '../../src/store/types.js';
 import { openStore } from '../../dist/store/index.js';
+import { startGateway } from '../../dist/server.js';
 import { ensureFilingKey } from '../../dist/crypto/gateway-keys.js';
 import { ensurePostmaster } from '../../dist/mailbox/postmaster.js';
 import { runCli, startServe, tempDir, type ServeProcess } from '../helpers/gateway.js';
@@ -34,6 +39,19 @@ export interface GatewayHandle {
   cli(...args: string[]): ReturnType<typeof runCli>;
   /** The gateway's store, opened from its config beside the serving process (for assertions). */
   store(): Promise<Store>;
+  /** `inProcess`: the context the data folder was prepared with, kept open until release(). */
+  ctx?: GatewayContext;
+  /** `inProcess`: the gateway started in this process by startInProcess(). */
+  running?: InProcessRunning;
+  /** `inProcess`: stops the in-process gateway and closes the context, so that a spawned serve can own the store. */
+  release(): Promise<void>;
+}
+
+export interface InProcessRunning {
+  ports: RunningGateway['ports'];
+  /** The gateway's JSON log lines (what serve writes to stdout). */
+  logs: string[];
+  close(): Promise<void>;
 }
 
 export interface TwoGateways {
@@ -62,6 +80,13 @@ export interface TwoGatewayOptions {
   config?: { a?: Record<string, unknown>; b?: Record<string, unknown> };
   /** Write each account's certificate and key to `<root>/account-certs/<address>.{crt,key}.pem` (S/MIME tests). */
   certOut?: boolean;
+  /**
+   * Keep each gateway's context open after preparing it, to start it in this process
+   * (startInProcess) instead of spawning `medgate serve`; release() hands one to a spawned serve.
+   */
+  inProcess?: boolean;
+  /** Extra top-level config computed once the shared CA exists (e.g. B reading its own copy of the CRL); merged over `config`. */
+  configAfterCa?: { b?: (paths: { root: string; caDir: string }) => Record<string, unknown> };
 }
 
 /** Where `certOut` put an account's certificate and key. */
@@ -69,6 +94,9 @@ export function accountCert(t: { root: string }, address: string): { cert: strin
   const base = path.join(t.root, 'account-certs', address);
   return { cert: `${base}.crt.pem`, key: `${base}.key.pem` };
 }
+
+/** The JSON log lines of each gateway's in-process context. */
+const preparedLogs = new WeakMap<GatewayHandle, string[]>();
 
 export async function setupTwoGateways(o: TwoGatewayOptions = {}): Promise<TwoGateways> {
   const root = tempDir('medgate-relay-');
@@ -86,6 +114,9 @@ export async function setupTwoGateways(o: TwoGatewayOptions = {}): Promise<TwoGa
         peers: [{ domain: peerDomain, host: '127.0.0.1', port: peerPort }],
         queue,
         limits: { maxMessageBytes: 40 * 1024 * 1024 },
+        // Two gateways in one test process on a 2-core machine: one sealing thread each, not one
+        // per core each (every thread started loads the crypto code again).
+        ...(o.inProcess ? { workers: { sealing: { maxThreads: 1 } } } : {}),
         ...more,
       },
       accounts: [
@@ -105,7 +136,7 @@ export async function setupTwoGateways(o: TwoGatewayOptions = {}): Promise<TwoGa
   };
   // A first: it makes the shared test CA, which B then uses.
   const pa = await prepare('a', A_DOMAIN, relayA!, B_DOMAIN, relayB!, [[PAUL, '10100000017'], ...(o.extraUsers?.a ?? [])], o.serviceAccounts?.a, o.config?.a);
-  const pb = await prepare('b', B_DOMAIN, relayB!, A_DOMAIN, relayA!, [[CLAIRE, '10100000025'], ...(o.extraUsers?.b ?? [])], o.serviceAccounts?.b, o.config?.b);
+  const pb = await prepare('b', B_DOMAIN, relayB!, A_DOMAIN, relayA!, [[CLAIRE, '10100000025'], ...(o.extraUsers?.b ?? [])], o.serviceAccounts?.b, { ...o.config?.b, ...o.configAfterCa?.b?.({ root, caDir }) });
   // `medgate directory export` on each, `medgate directory peer import` of the other's.
   const exportOf = async (p: PreparedGateway, name: string): Promise<string> => {
     const keysDir = p.config.keysDir ?? p.config.dataDir;
@@ -119,16 +150,29 @@ export async function setupTwoGateways(o: TwoGatewayOptions = {}): Promise<TwoGa
   const [exportA, exportB] = [await exportOf(pa, 'a'), await exportOf(pb, 'b')];
   await pa.ctx.directory.importPeerFile(exportB);
   await pb.ctx.directory.importPeerFile(exportA);
-  // The spawned serve processes own the stores from here.
-  await pa.closeContext();
-  await pb.closeContext();
+  // The spawned serve processes own the stores from here (in-process gateways keep theirs).
+  if (!o.inProcess) {
+    await pa.closeContext();
+    await pb.closeContext();
+  }
+  const readers: Array<Promise<Store>> = [];
+  const withLogs = (g: GatewayHandle, p: PreparedGateway): GatewayHandle => { preparedLogs.set(g, p.logs); return g; };
   const handle = (p: PreparedGateway, relayPort: number): GatewayHandle => {
-    let store: Promise<Store> | undefined;
-    return {
+    let reader: Promise<Store> | undefined;
+    const g: GatewayHandle = {
       domain: p.config.domain, dir: p.dir, config: p.configFile, relayPort, kind,
+      ...(o.inProcess ? { ctx: p.ctx } : {}),
       cli: (...args: string[]) => runCli([...args, '--config', p.configFile]),
-      store: () => (store ??= openStore(p.config as never, { nodeId: 'test-reader' }) as Promise<Store>),
+      // In process, the gateway's own store; otherwise one opened beside the serving process.
+      store: () => (g.ctx ? Promise.resolve(g.ctx.store) : (reader ??= (() => { const s = openStore(p.config as never, { nodeId: 'test-reader' }) as Promise<Store>; readers.push(s); return s; })())),
+      async release() {
+        await g.running?.close();
+        g.running = undefined;
+        g.ctx = undefined;
+        await p.closeContext();
+      },
     };
+    return withLogs(g, p);
   };
   const a = handle(pa, relayA!);
   const b = handle(pb, relayB!);
@@ -136,7 +180,8 @@ export async function setupTwoGateways(o: TwoGatewayOptions = {}): Promise<TwoGa
     root, caDir, a, b,
     async cleanup() {
       await Promise.all([a, b].map(async (g) => { if (g.serve) await g.serve.stop('SIGKILL').catch(() => undefined); }));
-      for (const g of [a, b]) await (await g.store().catch(() => undefined))?.close().catch(() => undefined);
+      await Promise.all([a, b].map(async (g) => { await g.running?.close().catch(() => undefined); }));
+      for (const r of readers) await (await r.catch(() => undefined))?.close().catch(() => undefined);
       // Drops the PostgreSQL databases and removes the folders' contents.
       await pa.dispose();
       await pb.dispose();
@@ -148,6 +193,54 @@ export async function setupTwoGateways(o: TwoGatewayOptions = {}): Promise<TwoGa
 export async function serve(g: GatewayHandle): Promise<ServeProcess> {
   g.serve = await startServe(g.config);
   return g.serve;
+}
+
+/** Starts a gateway set up with `inProcess` in this process, as `serve` would (startGateway on its context). */
+export async function startInProcess(g: GatewayHandle): Promise<InProcessRunning> {
+  const ctx = g.ctx;
+  if (!ctx) throw new Error(`${g.domain}: not prepared in process (setupTwoGateways({ inProcess: true })), or released`);
+  // The lines the context's log destination collected (test/helpers/in-process-gateway.ts).
+  const logs = preparedLogs.get(g) ?? [];
+  const running = (await startGateway(ctx as never)) as RunningGateway;
+  let closed = false;
+  g.running = { ports: running.ports, logs, close: async () => { if (!closed) { closed = true; await running.close(); } } };
+  return g.running;
+}
+
+/** The listening ports of a gateway, spawned or in process. */
+export function portsOf(g: GatewayHandle): Record<string, number> {
+  const ports = g.running?.ports ?? g.serve?.ports;
+  if (!ports) throw new Error(`${g.domain}: not started`);
+  return ports;
+}
+
+/** `medgate pki revoke <serial>` on the shared test CA: through the gateway's context in process, the CLI otherwise. */
+export async function revoke(g: GatewayHandle, serial: string): Promise<void> {
+  if (!g.ctx) {
+    await must(g.cli('pki', 'revoke', serial), `pki revoke ${serial}`);
+    return;
+  }
+  const ca = await g.ctx.loadCa();
+  await ca.revoke(serial);
+  await ca.crlPem();
+  await g.ctx.audit.record({ actor: 'operator', action: 'pki.revoke', outcome: 'ok', details: { serial } });
+}
+
+/**
+ * Opens a sealed message as `as` would with `medgate message open`: in process through the account
+ * and sealing services of the gateway's context; the original bytes and the signature verdict.
+ */
+export async function openAs(g: GatewayHandle, sealed: Buffer, as: string, password = PASSWORD): Promise<{ raw: Buffer; signer: string }> {
+  if (!g.ctx) throw new Error(`${g.domain}: openAs needs the gateway prepared in process`);
+  const unlocked = await g.ctx.accounts.unlock(as, password, { via: 'cli' });
+  // open() throws unless the signature verifies (the CLI prints "signature valid: <signer>").
+  const opened = await (await g.ctx.sealer()).open(sealed, unlocked.pgpKey);
+  return { raw: opened.raw, signer: opened.verification.signer };
+}
+
+/** The outbound queue items still undelivered (what `medgate queue list` shows), through the store. */
+export async function pendingQueue(g: GatewayHandle): Promise<QueueItem[]> {
+  return (await (await g.store()).queue.list()).filter((i) => i.recipients.some((r) => r.status !== 'delivered'));
 }
 
 /** Where a gateway keeps a large sealed message (a file beside the database: src/store/files). */
@@ -188,7 +281,7 @@ export function caPem(t: TwoGateways): string {
 /** A nodemailer transport to a gateway's submission port (STARTTLS, AUTH PLAIN). */
 export function submitter(t: TwoGateways, g: GatewayHandle, user: string, password = PASSWORD): nodemailer.Transporter {
   return nodemailer.createTransport({
-    host: '127.0.0.1', port: g.serve!.ports.smtpSubmission!, secure: false, requireTLS: true,
+    host: '127.0.0.1', port: portsOf(g)['smtpSubmission']!, secure: false, requireTLS: true,
     auth: { user, pass: password }, tls: { ca: caPem(t), servername: 'localhost' },
   });
 }
