@@ -259,6 +259,13 @@ export interface Placement {
    * without it. Written for a duplicate delivery key too (the same facts, retried).
    */
   meta?: string;
+  /**
+   * IMAP \\Recent (RFC 3501 §2.3.2) for the caller: the mailbox's recent watermark is raised to the
+   * new message's UID in the commit's own transaction, and `placed[i].recentAfter` says from which
+   * UID on the caller took it. An APPEND into the mailbox its session has selected: that session,
+   * and no other one of any node, then holds \\Recent for it (the others' claims find it taken).
+   */
+  claimRecent?: boolean;
 }
 
 export interface QueueRecipient {
@@ -326,7 +333,14 @@ export interface BlobHandle {
 
 export interface CommittedDelivery {
   blobId: string;
-  placed: Array<{ owner: string; mailbox: string; mailboxId: number; uid: number; duplicate: boolean }>;
+  placed: Array<{
+    owner: string; mailbox: string; mailboxId: number; uid: number; duplicate: boolean;
+    /**
+     * With Placement.claimRecent, for a new message: the recent watermark before this commit raised
+     * it. The caller holds \\Recent for every UID above it up to `uid` (no other claim can get them).
+     */
+    recentAfter?: number;
+  }>;
   queued: boolean;
 }
 
@@ -391,6 +405,8 @@ export interface MailTx {
   setFlags(mailboxId: number, uids: number[], op: 'set' | 'add' | 'remove', flags: string[]): Promise<StoredMessage[]>;
   copyMessages(fromMailboxId: number, uids: number[], toMailboxId: number): Promise<Array<[number, number]>>;
   expunge(mailboxId: number, uids?: number[]): Promise<number[]>;
+  /** MailRepo.claimRecent in the transaction: a COPY or MOVE into its session's selected mailbox takes \\Recent with the copies. */
+  claimRecent(mailboxId: number, upToUid: number): Promise<number>;
 }
 
 /** What `Store.write` gives `work`. Grows as more decisions move into one transaction. */
