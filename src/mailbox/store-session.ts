@@ -165,12 +165,23 @@ export class StoreUserSession implements ImapUserSession {
     return stored;
   }
 
+  /**
+   * RFC 3501 §6.3.3: the superior hierarchical names are created too (CREATE a/b/c makes a and a/b
+   * real, selectable mailboxes, as Dovecot does), with the mailbox, in ONE transaction: whether it
+   * exists and everything created, so two CREATEs racing (any nodes) give one OK and one
+   * ALREADYEXISTS, and a failure leaves no parent behind. A patient folder is one level under the
+   * (virtual) Patients root, whatever its display name holds.
+   */
   async createMailbox(name: string): Promise<void> {
     this.readIds.clear();
     const stored = await this.storedNameForNew(name);
-    if (await this.ctx.store.mail.getMailbox(this.user, stored)) throw new ImapError(ImapErrorCode.MAILBOX_EXISTS, `Mailbox ${name} already exists`);
-    // A client's CREATE does not subscribe (RFC 3501 §6.3.3); clients that want it say SUBSCRIBE.
-    await this.ctx.store.mail.ensureMailbox(this.user, stored, undefined, { subscribed: false });
+    const segments = stored.split('/');
+    const superiors = stored.startsWith(PATIENTS_ROOT + '/') ? [] : segments.slice(1).map((_, i) => segments.slice(0, i + 1).join('/'));
+    await this.ctx.store.write(async (tx) => {
+      // A client's CREATE does not subscribe (RFC 3501 §6.3.3); clients that want it say SUBSCRIBE.
+      for (const superior of superiors) await tx.mail.createMailbox(this.user, superior, { subscribed: false });
+      if (!(await tx.mail.createMailbox(this.user, stored, { subscribed: false }))) throw new ImapError(ImapErrorCode.MAILBOX_EXISTS, `Mailbox ${name} already exists`);
+    });
     await this.refreshNames();
   }
 

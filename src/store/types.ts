@@ -405,6 +405,11 @@ export interface MailTx {
   setFlags(mailboxId: number, uids: number[], op: 'set' | 'add' | 'remove', flags: string[]): Promise<StoredMessage[]>;
   copyMessages(fromMailboxId: number, uids: number[], toMailboxId: number): Promise<Array<[number, number]>>;
   expunge(mailboxId: number, uids?: number[]): Promise<number[]>;
+  /**
+   * Creates the mailbox (special use from its name, as ensureMailbox); undefined when one of that
+   * name exists already (created by another transaction meanwhile too: PostgreSQL waits for it).
+   */
+  createMailbox(owner: string, name: string, options?: { subscribed?: boolean }): Promise<Mailbox | undefined>;
   /** MailRepo.claimRecent in the transaction: a COPY or MOVE into its session's selected mailbox takes \\Recent with the copies. */
   claimRecent(mailboxId: number, upToUid: number): Promise<number>;
 }

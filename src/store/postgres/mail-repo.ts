@@ -333,6 +333,13 @@ export class PgMailRepo implements MailRepo {
       copyMessages: (from, uids, to) => this.copyIn(c, from, uids, to),
       expunge: (mailboxId, uids) => this.expungeIn(c, mailboxId, uids),
       claimRecent: (mailboxId, upToUid) => this.claimRecentIn(c, mailboxId, upToUid),
+      createMailbox: async (owner, name, options = {}) => {
+        // ON CONFLICT DO NOTHING waits for a transaction creating the same name, then inserts nothing.
+        const made = await c.query(`${ENSURE_SQL} RETURNING id`, [owner.toLowerCase(), canonicalMailboxName(name), defaultSpecialUse(name), options.subscribed ?? true, new Date().toISOString(), nowSeconds()]);
+        if (!made.rowCount) return undefined;
+        const row = await this.mailboxRow(c, owner, name);
+        return row && mailboxFrom(row);
+      },
     };
   }
 

@@ -249,6 +249,8 @@ export class SqliteMailRepo implements MailRepo {
       setFlags: async (mailboxId, uids, op, flags) => this.setFlagsNow(mailboxId, uids, op, flags),
       copyMessages: async (from, uids, to) => this.copyNow(from, uids, to),
       claimRecent: async (mailboxId, upToUid) => this.claimRecentNow(mailboxId, upToUid),
+      createMailbox: async (owner, name, options = {}) =>
+        (this.mailboxRow(owner, name) ? undefined : this.ensureMailboxSync(owner, name, defaultSpecialUse(name), options.subscribed ?? true)),
       expunge: async (mailboxId, uids) => {
         const { removedUids, dropped } = this.expungeNow(mailboxId, uids);
         if (dropped.length) afterCommit.push(() => this.dropUnreferencedFiles(dropped));
