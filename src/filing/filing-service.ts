@@ -196,12 +196,21 @@ export class FilingService {
    * under the store's identity lock for the item's hashes (FilingRepo.exclusiveForIdentity), so that
    * two nodes filing the first documents of one new patient at once make one patient: the second
    * decision waits for the first and then finds the patient it created. The process-local queue
-   * (`exclusive`) stays: it keeps a node to one held lock connection at a time.
+   * (`exclusive`) stays: it keeps a node's decisions from holding several pool connections at once.
    */
   file(item: FilingItem): Promise<IngestResult> {
+    return this.exclusive(() => this.fileIn(this.repo, item));
+  }
+
+  /**
+   * The decision on `repo`: its every read and write in the one transaction of
+   * FilingRepo.exclusiveForIdentity. With the `tx.filing` of a Store.write, the filing rows commit
+   * in the caller's transaction (a delivery and its filing: both or neither).
+   */
+  fileIn(repo: FilingRepo, item: FilingItem): Promise<IngestResult> {
     const hashes = item.patient ? identityHashes(this.cipher, item.patient) : undefined;
     const lockKeys = hashes ? [hashes.insHash, hashes.traitsHash, hashes.familyBirthHash, hashes.givenBirthHash].filter((h): h is string => !!h) : [];
-    return this.exclusive(() => this.repo.exclusiveForIdentity(lockKeys, () => this.decide(item, hashes)));
+    return repo.exclusiveForIdentity(lockKeys, (locked) => new FilingService(locked, this.cipher, this.sealedItems).decide(item, hashes));
   }
 
   private async decide(item: FilingItem, hashes: IdentityHashes | undefined): Promise<IngestResult> {

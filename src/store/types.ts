@@ -417,6 +417,11 @@ export interface MailTx {
 /** What `Store.write` gives `work`. Grows as more decisions move into one transaction. */
 export interface StoreTx {
   mail: MailTx;
+  /**
+   * The filing repository on the transaction's connection: a delivery and its filing rows
+   * (FilingService.fileIn) commit together. Its exclusiveForIdentity joins the transaction.
+   */
+  filing: FilingRepo;
 }
 
 export type QueueDepth = Record<QueueRecipient['status'], number>;
@@ -559,12 +564,14 @@ export interface FilingRepo {
    * Runs one filing decision (match the patient, then create it or file under it) so that no other
    * decision about an identity sharing one of `hashes` (the item's INS, traits, name+birth and
    * given+birth hashes) runs at the same time, on any node: one patient per identity whichever
-   * node files. PostgreSQL: one session advisory lock per hash (taken in sorted order: no
-   * deadlock), held on a connection of its own while `work` runs on the pool. SQLite: `work` runs
-   * in one BEGIN IMMEDIATE transaction (the database's write lock, which other processes on the
-   * file wait for); as in Store.write, `work` must await only this repository.
+   * node files. `work` runs in ONE transaction and must make every read and write of the decision
+   * through the repository it is given. PostgreSQL: a transaction-level advisory lock per hash
+   * (pg_advisory_xact_lock, taken first, in sorted order: no deadlock), released by the COMMIT or
+   * ROLLBACK of the decision's own writes. SQLite: one BEGIN IMMEDIATE transaction (the database's
+   * write lock, which other processes on the file wait for). As in Store.write, `work` must await
+   * only that repository. Called on `tx.filing` (Store.write), it joins that transaction.
    */
-  exclusiveForIdentity<T>(hashes: string[], work: () => Promise<T>): Promise<T>;
+  exclusiveForIdentity<T>(hashes: string[], work: (repo: FilingRepo) => Promise<T>): Promise<T>;
   insertPatient(p: PatientRow, prefixHashes: string[]): Promise<void>;
   updatePatient(id: string, changes: Partial<Omit<PatientRow, 'id' | 'createdAt'>>, prefixHashes?: string[]): Promise<void>;
   getPatient(id: string): Promise<PatientRow | undefined>;
