@@ -171,11 +171,16 @@ export class FilingService {
 
   /** Files a delivered item from its verified routing header; idempotent per (messageId, part). */
   ingest(routing: RoutingHeader, verification: Verification, blobId: string, messageId: string, receipts: ReceiptRequest[] = [], authors?: Map<string, DocumentAuthor>): Promise<IngestResult> {
+    return this.file(this.itemOf(routing, verification, blobId, messageId, receipts, authors));
+  }
+
+  /** What `ingest` files: the item of a verified routing header. */
+  itemOf(routing: RoutingHeader, verification: Verification, blobId: string, messageId: string, receipts: ReceiptRequest[] = [], authors?: Map<string, DocumentAuthor>): FilingItem {
     const documents = documentsOfRouting(routing).map((d) => {
       const author = authors?.get(d.part);
       return author && author.status !== 'sender' ? { ...d, author } : d;
     });
-    return this.file({
+    return {
       receipts,
       patient: routing.patient ? {
         familyName: routing.patient.familyName, givenName: routing.patient.givenName, birthDate: routing.patient.birthDate,
@@ -188,7 +193,7 @@ export class FilingService {
       contentDigest: routing.contentDigest,
       verified: verification.valid,
       signerFingerprint: verification.fingerprint,
-    });
+    };
   }
 
   /**

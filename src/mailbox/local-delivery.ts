@@ -13,7 +13,8 @@
  * neither needs the other's internals to put mail in a mailbox.
  */
 import type { Logger } from '../log.js';
-import type { CommittedDelivery, NewQueueItem, Placement, SealedBytes, Store } from '../store/types.js';
+import type { CommittedDelivery, NewQueueItem, Placement, SealedBytes, Store, StoreTx } from '../store/types.js';
+import { crashPoint } from '../util/crash-point.js';
 import type { MailEvents } from './mail-events.js';
 
 export interface DeliverOptions {
@@ -41,6 +42,13 @@ export interface LocalDelivery {
    * (Store.write): all committed, or none, then all announced. Sealed bytes in memory only.
    */
   deliverAll(items: Array<{ sealed: Buffer; placements: Placement[]; queue?: NewQueueItem }>): Promise<CommittedDelivery[]>;
+  /**
+   * `deliver`, with `also` run after the commit's writes in the SAME store transaction (a delivery
+   * to a record server and its filing rows): both committed, or neither (crash point
+   * `delivery:before-also` between the two). Then announced. Sealed bytes in memory only; `also`
+   * must await only `tx` (Store.write).
+   */
+  deliverWith<T>(sealed: Buffer, placements: Placement[], options: Omit<DeliverOptions, 'announce'>, also: (tx: StoreTx) => Promise<T>): Promise<{ committed: CommittedDelivery; also: T }>;
   /** Announces what a commit placed (EXISTS on every session of every node); never throws. */
   announce(committed: CommittedDelivery): void;
 }
@@ -62,6 +70,16 @@ export class StoreLocalDelivery implements LocalDelivery {
     });
     for (const c of committed) this.announce(c);
     return committed;
+  }
+
+  async deliverWith<T>(sealed: Buffer, placements: Placement[], options: Omit<DeliverOptions, 'announce'>, also: (tx: StoreTx) => Promise<T>): Promise<{ committed: CommittedDelivery; also: T }> {
+    const done = await this.store.write(async (tx) => {
+      const committed = await tx.mail.commit(sealed, placements, options.queue, options.internalDate);
+      crashPoint('delivery:before-also');
+      return { committed, also: await also(tx) };
+    });
+    this.announce(done.committed);
+    return done;
   }
 
   announce(committed: CommittedDelivery): void {

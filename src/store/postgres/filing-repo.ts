@@ -32,7 +32,10 @@ export function identityLockKey(hash: string): string {
 }
 
 /** What the repository runs its statements on: the pool (PgDatabase) or one open transaction (inTransaction). */
-export type FilingDb = Pick<PgDatabase, 'one' | 'rows' | 'query' | 'tx'>;
+export type FilingDb = Pick<PgDatabase, 'one' | 'rows' | 'query' | 'tx'> & {
+  /** A transaction open already: a deadlock aborts all of it, so only its owner may run it again. */
+  joined?: true;
+};
 
 /**
  * The statements of a FilingRepo on `c`, a connection with a transaction open: `tx` joins it (one
@@ -51,6 +54,7 @@ export function inTransaction(c: pg.PoolClient): FilingDb {
     rows: async <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> => (await query<R>(sql, params)).rows,
     one: async <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R | undefined> => (await query<R>(sql, params)).rows[0],
     tx: (work) => work(c),
+    joined: true,
   };
 }
 
@@ -63,14 +67,16 @@ export class PgFilingRepo implements FilingRepo {
    * `work` is given). The locks go with the transaction, at COMMIT or ROLLBACK, or when its
    * connection dies: no lock outlives the decision, and none is held for a decision not made. Called
    * on a repository of an open transaction (Store.write's `tx.filing`), it joins that transaction:
-   * the decision then commits with the delivery it belongs to. A deadlock runs it again (retry.ts).
+   * the decision then commits with the delivery it belongs to. A deadlock runs it again (retry.ts):
+   * on its own, here; joined, the owner of the transaction (PgStore.write) runs all of it again.
    */
   exclusiveForIdentity<T>(hashes: string[], work: (repo: FilingRepo) => Promise<T>): Promise<T> {
     const keys = [...new Set(hashes.map(identityLockKey))].sort();
-    return retryConflicts(() => this.db.tx(async (c) => {
+    const decide = (): Promise<T> => this.db.tx(async (c) => {
       for (const key of keys) await c.query('SELECT pg_advisory_xact_lock($1::bigint)', [key]);
       return work(new PgFilingRepo(inTransaction(c)));
-    }));
+    });
+    return this.db.joined ? decide() : retryConflicts(decide);
   }
 
   /** Nothing to close: no connection of its own (PgStore.close). */
