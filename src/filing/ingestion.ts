@@ -1,8 +1,10 @@
 /**
- * The delivery hook: when a committed message has local record-server recipients, open its routing
- * header with the gateway's filing key (never the content) and file it. Filing never undoes a
- * delivery: the message is already durably in the record server's INBOX, so a failure is logged and
- * audited, and filing the same message again later is harmless (idempotent per message and part).
+ * Filing what a local record server receives: its routing header opened with the gateway's filing
+ * key (never the content) before the delivery commits (prepareFiling), then the decision and its
+ * rows in the delivery's own transaction (LocalDelivery.deliverWith, src/smtp/delivery.ts), or on
+ * their own after a commit (fileDelivered: large messages). Filing never refuses a delivery: a
+ * failure is logged and audited, and filing the same message again later is harmless (idempotent
+ * per message and part).
  */
 import type { GatewayContext } from '../context.js';
 import { filingFor, rightsConfigOf } from './context.js';
