@@ -39,9 +39,11 @@ export interface LocalDelivery {
   deliver(sealed: SealedBytes, placements: Placement[], options?: DeliverOptions): Promise<CommittedDelivery>;
   /**
    * Several deliveries that go together (the items of one record request) in ONE store transaction
-   * (Store.write): all committed, or none, then all announced. Sealed bytes in memory only.
+   * (Store.write): all committed, or none, then all announced. Sealed bytes in memory only. `also`
+   * runs last in the same transaction (the record request's own row: sent ⇔ recorded), after the
+   * crash point `delivery:before-also`.
    */
-  deliverAll(items: Array<{ sealed: Buffer; placements: Placement[]; queue?: NewQueueItem }>): Promise<CommittedDelivery[]>;
+  deliverAll(items: Array<{ sealed: Buffer; placements: Placement[]; queue?: NewQueueItem }>, also?: (tx: StoreTx) => Promise<void>): Promise<CommittedDelivery[]>;
   /**
    * `deliver`, with `also` run after the commit's writes in the SAME store transaction (a delivery
    * to a record server and its filing rows): both committed, or neither (crash point
@@ -62,10 +64,14 @@ export class StoreLocalDelivery implements LocalDelivery {
     return committed;
   }
 
-  async deliverAll(items: Array<{ sealed: Buffer; placements: Placement[]; queue?: NewQueueItem }>): Promise<CommittedDelivery[]> {
+  async deliverAll(items: Array<{ sealed: Buffer; placements: Placement[]; queue?: NewQueueItem }>, also?: (tx: StoreTx) => Promise<void>): Promise<CommittedDelivery[]> {
     const committed = await this.store.write(async (tx) => {
       const done: CommittedDelivery[] = [];
       for (const item of items) done.push(await tx.mail.commit(item.sealed, item.placements, item.queue));
+      if (also) {
+        crashPoint('delivery:before-also');
+        await also(tx);
+      }
       return done;
     });
     for (const c of committed) this.announce(c);

@@ -3,8 +3,10 @@
  * (LocalDelivery.deliverWith), on both stores. A process that dies between the two writes (crash
  * point `delivery:before-also`, SIGKILL) leaves neither: no message in the record server's INBOX
  * (nor the sender's Sent copy), no patient, no document. The same submission made again delivers
- * and files both. The submission runs in a child process (the real DeliveryService from dist/, on
- * the test's data folder and database), so that it can be killed at that point.
+ * and files both. Likewise a record request's sends and its own row (who received the record, on
+ * what basis): a request killed between them sent nothing and recorded nothing. Each runs in a child
+ * process (the real DeliveryService and sendRecord from dist/, on the test's data folder and
+ * database), so that it can be killed at that point.
  */
 import { execFile } from 'node:child_process';
 import path from 'node:path';
@@ -39,9 +41,28 @@ await ctx.close();
 process.exit(0);
 `;
 
-function submit(configFile: string, crashAt?: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+/** An emergency record request of the record server's patient by PAUL (sendRecord). */
+const REQUEST = `
+const [configFile, rmp, pw, doctor, patientId, dist] = process.argv.slice(1);
+const { loadConfig } = await import(dist + '/config/load.js');
+const { createContext } = await import(dist + '/context.js');
+const { sendRecord } = await import(dist + '/filing/record-request.js');
+const ctx = await createContext(loadConfig(configFile), { logDestination: { write() {} } });
+const sent = await sendRecord(ctx, { patientId, doctor, emergencyReason: 'Urgence vitale', recordServer: { address: rmp, password: pw } });
+process.stdout.write(JSON.stringify(sent));
+await ctx.close();
+process.exit(0);
+`;
+
+type Run = { code: number | null; signal: string | null; stdout: string; stderr: string };
+
+function submit(configFile: string, crashAt?: string): Promise<Run> {
+  return node(SUBMIT, [configFile, PAUL, PW, RMP, DIST], crashAt);
+}
+
+function node(script: string, args: string[], crashAt?: string): Promise<Run> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, ['--input-type=module', '-e', SUBMIT, configFile, PAUL, PW, RMP, DIST], {
+    const child = execFile(process.execPath, ['--input-type=module', '-e', script, ...args], {
       timeout: 90_000, env: { ...process.env, ...(crashAt ? { MEDGATE_TEST_CRASH_AT: crashAt } : {}) },
     }, (_err, stdout, stderr) => resolve({ code: child.exitCode, signal: child.signalCode, stdout, stderr }));
   });
@@ -78,5 +99,23 @@ describeOnStores('a delivery to a record server and its filing rows: both or nei
     const documents = await ctx.store.filing.documentsOfMessage(messageId);
     expect(documents.length).toBeGreaterThan(0);
     expect(documents.every((d) => d.patientId === patients[0]!.id)).toBe(true);
+  }, 120_000);
+
+  it('a record request killed between its sends and its row: nothing sent, nothing recorded; made again: both', async () => {
+    const [patient] = await ctx.store.filing.listPatients();
+    expect(patient).toBeDefined(); // filed by the test above
+    const request = (crashAt?: string): Promise<Run> => node(REQUEST, [prepared.configFile, RMP, PW, PAUL, patient!.id, DIST], crashAt);
+    const before = await count(PAUL, 'INBOX');
+
+    const killed = await request('delivery:before-also');
+    expect(killed.signal, killed.stderr).toBe('SIGKILL');
+    expect(await count(PAUL, 'INBOX')).toBe(before);
+    expect(await ctx.store.filing.listRequests()).toEqual([]);
+
+    const done = await request();
+    expect(done.code, done.stderr).toBe(0);
+    const sent = JSON.parse(done.stdout) as { requestId: string; messages: number };
+    expect(await count(PAUL, 'INBOX')).toBe(before + sent.messages);
+    expect((await ctx.store.filing.listRequests()).map((r) => [r.id, r.basis, r.outcome])).toEqual([[sent.requestId, 'emergency', 'sent']]);
   }, 120_000);
 });
