@@ -171,11 +171,16 @@ export class FilingService {
 
   /** Files a delivered item from its verified routing header; idempotent per (messageId, part). */
   ingest(routing: RoutingHeader, verification: Verification, blobId: string, messageId: string, receipts: ReceiptRequest[] = [], authors?: Map<string, DocumentAuthor>): Promise<IngestResult> {
+    return this.file(this.itemOf(routing, verification, blobId, messageId, receipts, authors));
+  }
+
+  /** What `ingest` files: the item of a verified routing header. */
+  itemOf(routing: RoutingHeader, verification: Verification, blobId: string, messageId: string, receipts: ReceiptRequest[] = [], authors?: Map<string, DocumentAuthor>): FilingItem {
     const documents = documentsOfRouting(routing).map((d) => {
       const author = authors?.get(d.part);
       return author && author.status !== 'sender' ? { ...d, author } : d;
     });
-    return this.file({
+    return {
       receipts,
       patient: routing.patient ? {
         familyName: routing.patient.familyName, givenName: routing.patient.givenName, birthDate: routing.patient.birthDate,
@@ -188,7 +193,7 @@ export class FilingService {
       contentDigest: routing.contentDigest,
       verified: verification.valid,
       signerFingerprint: verification.fingerprint,
-    });
+    };
   }
 
   /**
@@ -196,12 +201,21 @@ export class FilingService {
    * under the store's identity lock for the item's hashes (FilingRepo.exclusiveForIdentity), so that
    * two nodes filing the first documents of one new patient at once make one patient: the second
    * decision waits for the first and then finds the patient it created. The process-local queue
-   * (`exclusive`) stays: it keeps a node to one held lock connection at a time.
+   * (`exclusive`) stays: it keeps a node's decisions from holding several pool connections at once.
    */
   file(item: FilingItem): Promise<IngestResult> {
+    return this.exclusive(() => this.fileIn(this.repo, item));
+  }
+
+  /**
+   * The decision on `repo`: its every read and write in the one transaction of
+   * FilingRepo.exclusiveForIdentity. With the `tx.filing` of a Store.write, the filing rows commit
+   * in the caller's transaction (a delivery and its filing: both or neither).
+   */
+  fileIn(repo: FilingRepo, item: FilingItem): Promise<IngestResult> {
     const hashes = item.patient ? identityHashes(this.cipher, item.patient) : undefined;
     const lockKeys = hashes ? [hashes.insHash, hashes.traitsHash, hashes.familyBirthHash, hashes.givenBirthHash].filter((h): h is string => !!h) : [];
-    return this.exclusive(() => this.repo.exclusiveForIdentity(lockKeys, () => this.decide(item, hashes)));
+    return repo.exclusiveForIdentity(lockKeys, (locked) => new FilingService(locked, this.cipher, this.sealedItems).decide(item, hashes));
   }
 
   private async decide(item: FilingItem, hashes: IdentityHashes | undefined): Promise<IngestResult> {

@@ -1,15 +1,17 @@
 /**
- * The delivery hook: when a committed message has local record-server recipients, open its routing
- * header with the gateway's filing key (never the content) and file it. Filing never undoes a
- * delivery: the message is already durably in the record server's INBOX, so a failure is logged and
- * audited, and filing the same message again later is harmless (idempotent per message and part).
+ * Filing what a local record server receives: its routing header opened with the gateway's filing
+ * key (never the content) before the delivery commits (prepareFiling), then the decision and its
+ * rows in the delivery's own transaction (LocalDelivery.deliverWith, src/smtp/delivery.ts), or on
+ * their own after a commit (fileDelivered: large messages). Filing never refuses a delivery: a
+ * failure is logged and audited, and filing the same message again later is harmless (idempotent
+ * per message and part).
  */
 import type { GatewayContext } from '../context.js';
 import { filingFor, rightsConfigOf } from './context.js';
 import { judgeDocuments, type DocumentAuthor } from './authors.js';
 import { documentsOfRouting } from './filing-service.js';
 import type { RoutingHeader, Verification } from '../crypto/seal/index.js';
-import type { IngestResult, ReceiptRequest } from './filing-service.js';
+import type { FilingItem, FilingService, IngestResult, ReceiptRequest } from './filing-service.js';
 import { sendPendingReceipts } from './receipts/receipt-sender.js';
 
 export interface IngestOutcome {
@@ -46,35 +48,78 @@ export async function receiptsAsked(ctx: GatewayContext, routing: RoutingHeader,
   return recordServers.map((recordServer) => ({ recordServer, mdnTo, originalMessageId: routing.messageId || messageId }));
 }
 
-export async function fileDelivered(ctx: GatewayContext, o: { sealed: Buffer; blobId: string; messageId: string; recipients: string[] }): Promise<IngestOutcome> {
+/**
+ * A delivery's filing made ready before its commit: everything that is not a store write (the
+ * routing header opened with the filing key, the receipts asked, the authors judged), so that the
+ * decision and its rows can run in the delivery's own transaction (LocalDelivery.deliverWith).
+ */
+export interface PreparedFiling {
+  recordServers: string[];
+  messageId: string;
+  receipts: ReceiptRequest[];
+  item: FilingItem;
+  service: FilingService;
+}
+
+/** Why a delivery to a record server could not be filed (before or during its decision). */
+export interface FilingFailure { recordServers: string[]; messageId: string; receipts: ReceiptRequest[]; error: unknown }
+
+/**
+ * Undefined when no record server is among `recipients`; a FilingFailure when the item cannot be
+ * filed (its routing header does not open, say): the message is delivered all the same.
+ */
+export async function prepareFiling(ctx: GatewayContext, o: { sealed: Buffer; blobId: string; messageId: string; recipients: string[] }): Promise<PreparedFiling | FilingFailure | undefined> {
   const recordServers = await localRecordServers(ctx, o.recipients);
-  if (!recordServers.length) return { recordServers };
+  if (!recordServers.length) return undefined;
   let receipts: ReceiptRequest[] = [];
   try {
     const sealer = await ctx.sealer();
     const { routing, verification } = await sealer.openRouting(o.sealed);
     receipts = await receiptsAsked(ctx, routing, verification, o.messageId, recordServers);
-    const filing = await filingFor(ctx);
+    const service = await filingFor(ctx);
     const authors = await authorsOf(ctx, routing);
-    const result = await filing.ingest(routing, verification, o.blobId, o.messageId, receipts, authors);
-    await ctx.audit.record({
-      actor: 'system', action: 'filing.ingest', outcome: 'ok', messageId: o.messageId,
-      details: {
-        recordServers, match: result.outcome, documents: result.documentIds.length, patientId: result.patientId,
-        ...(result.reason ? { reconcileReason: result.reason } : {}), ...(receipts.length ? { receipts: receipts.length } : {}),
-      },
-    });
-    ctx.logger.info({ messageId: o.messageId, match: result.outcome, documents: result.documentIds.length }, 'filed for record server');
-    if (receipts.length) await sendPendingReceipts(ctx);
-    return { recordServers, result };
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    const reason = typeof code === 'string' ? code : 'FILING_FAILED';
-    ctx.logger.error({ messageId: o.messageId, code: reason }, 'filing for record server failed');
-    await ctx.audit.record({ actor: 'system', action: 'filing.ingest', outcome: 'failed', messageId: o.messageId, details: { recordServers, code: reason } });
-    await receiptsForFailure(ctx, o.messageId, receipts, reason);
-    return { recordServers, error: reason };
+    return { recordServers, messageId: o.messageId, receipts, service, item: service.itemOf(routing, verification, o.blobId, o.messageId, receipts, authors) };
+  } catch (error) {
+    return { recordServers, messageId: o.messageId, receipts, error };
   }
+}
+
+/** After the filing rows committed: audited, logged, the receipts owed sent. */
+export async function filingDone(ctx: GatewayContext, p: PreparedFiling, result: IngestResult): Promise<IngestOutcome> {
+  await ctx.audit.record({
+    actor: 'system', action: 'filing.ingest', outcome: 'ok', messageId: p.messageId,
+    details: {
+      recordServers: p.recordServers, match: result.outcome, documents: result.documentIds.length, patientId: result.patientId,
+      ...(result.reason ? { reconcileReason: result.reason } : {}), ...(p.receipts.length ? { receipts: p.receipts.length } : {}),
+    },
+  });
+  ctx.logger.info({ messageId: p.messageId, match: result.outcome, documents: result.documentIds.length }, 'filed for record server');
+  if (p.receipts.length) await sendPendingReceipts(ctx);
+  return { recordServers: p.recordServers, result };
+}
+
+/** Delivered, not filed: logged and audited by code, and the sender who asked told (`processed/error`). */
+export async function filingFailed(ctx: GatewayContext, f: FilingFailure): Promise<IngestOutcome> {
+  const code = (f.error as { code?: unknown }).code;
+  const reason = typeof code === 'string' ? code : 'FILING_FAILED';
+  ctx.logger.error({ messageId: f.messageId, code: reason }, 'filing for record server failed');
+  await ctx.audit.record({ actor: 'system', action: 'filing.ingest', outcome: 'failed', messageId: f.messageId, details: { recordServers: f.recordServers, code: reason } });
+  await receiptsForFailure(ctx, f.messageId, f.receipts, reason);
+  return { recordServers: f.recordServers, error: reason };
+}
+
+/** Files a message committed already (without its filing rows): its own decision, after the commit. */
+export async function fileDelivered(ctx: GatewayContext, o: { sealed: Buffer; blobId: string; messageId: string; recipients: string[] }): Promise<IngestOutcome> {
+  const p = await prepareFiling(ctx, o);
+  if (!p) return { recordServers: [] };
+  if ('error' in p) return filingFailed(ctx, p);
+  let result: IngestResult;
+  try {
+    result = await p.service.file(p.item);
+  } catch (error) {
+    return filingFailed(ctx, { ...p, error });
+  }
+  return filingDone(ctx, p, result);
 }
 
 /**

@@ -106,12 +106,11 @@ export async function sendRecord(ctx: GatewayContext, req: RecordRequest): Promi
   const resolved = await sealer.resolveRecipient(doctor);
   const decision = await decide(filing, patient.id, doctor, resolved.ok ? resolved.entry : undefined, req);
 
-  const record = async (outcome: RecordRequestRow['outcome']): Promise<void> => {
-    await filing.store.insertRequest({
-      id: requestId, patientId: patient.id, doctor, basis: decision.basis, documentId: req.documentId ?? null,
-      reasonEnc: req.emergencyReason?.trim() ? filing.cipher.encrypt(req.emergencyReason.trim()) : null, outcome, at: new Date().toISOString(),
-    });
-  };
+  const requestRow = (outcome: RecordRequestRow['outcome']): RecordRequestRow => ({
+    id: requestId, patientId: patient.id, doctor, basis: decision.basis, documentId: req.documentId ?? null,
+    reasonEnc: req.emergencyReason?.trim() ? filing.cipher.encrypt(req.emergencyReason.trim()) : null, outcome, at: new Date().toISOString(),
+  });
+  const record = (outcome: RecordRequestRow['outcome']): Promise<void> => filing.store.insertRequest(requestRow(outcome));
   const audit = (outcome: 'ok' | 'refused' | 'failed', details: Record<string, unknown>): Promise<unknown> => ctx.audit.record({
     actor: doctor, action: 'filing.request', outcome,
     details: { requestId, patientId: patient.id, basis: decision.basis, emergency: decision.basis === 'emergency', recordServer: rmp.account.address, ...(req.documentId ? { documentId: req.documentId } : {}), ...details },
@@ -127,8 +126,9 @@ export async function sendRecord(ctx: GatewayContext, req: RecordRequest): Promi
 
   try {
     const docs = await documentsToSend(filing, patient.id, req.documentId);
-    const sent = await deliver(ctx, { requestId, docs, doctor, local: resolved.local, doctorKey: resolved.publicKey, rmpKey: rmp.pgpKey, envelopeFrom: rmp.account.address });
-    await record('sent');
+    // The sends and the request's row (who received the record, on what basis: an emergency access
+    // with its reason) in one transaction: nothing sent that is not recorded, nothing recorded unsent.
+    const sent = await deliver(ctx, { requestId, docs, doctor, local: resolved.local, doctorKey: resolved.publicKey, rmpKey: rmp.pgpKey, envelopeFrom: rmp.account.address, recorded: requestRow('sent') });
     await audit('ok', { documents: docs.length, messages: sent, delivery: resolved.local ? 'local' : 'queued' });
     ctx.logger.info({ requestId, patientId: patient.id, doctor, basis: decision.basis, messages: sent }, 'record sent on request');
     return { requestId, patientId: patient.id, basis: decision.basis, documents: docs.length, messages: sent, delivery: resolved.local ? 'local' : 'queued' };
@@ -151,14 +151,14 @@ async function documentsToSend(filing: FilingService, patientId: string, documen
 
 /**
  * Re-wraps each distinct sealed item once and delivers it (local INBOX) or queues it (remote doctor).
- * Every item is re-wrapped before anything is committed, and the commits go together (one store
- * transaction, LocalDelivery.deliverAll, on both stores): a request that fails on one item (missing
- * blob, damaged packet, a crash) sends nothing, so retrying it never gives the doctor a document
- * twice. Returns the count sent.
+ * Every item is re-wrapped before anything is committed, and the commits go together with the
+ * request's `sent` row (one store transaction, LocalDelivery.deliverAll, on both stores): a request
+ * that fails on one item (missing blob, damaged packet, a crash) sends and records nothing, so
+ * retrying it never gives the doctor a document twice. Returns the count sent.
  */
 async function deliver(ctx: GatewayContext, o: {
   requestId: string; docs: DocumentRow[]; doctor: string; local: boolean;
-  doctorKey: openpgp.PublicKey; rmpKey: openpgp.PrivateKey; envelopeFrom: string;
+  doctorKey: openpgp.PublicKey; rmpKey: openpgp.PrivateKey; envelopeFrom: string; recorded: RecordRequestRow;
 }): Promise<number> {
   const byBlob = new Map<string, DocumentRow>();
   for (const d of o.docs) if (!byBlob.has(d.blobId)) byBlob.set(d.blobId, d);
@@ -180,6 +180,6 @@ async function deliver(ctx: GatewayContext, o: {
       recipients: [{ recipient: o.doctor, notify: null, orcpt: null }],
     };
     return { sealed: rewrapped, placements: [], queue };
-  }));
+  }), (tx) => tx.filing.insertRequest(o.recorded));
   return byBlob.size;
 }

@@ -13,7 +13,8 @@
  * neither needs the other's internals to put mail in a mailbox.
  */
 import type { Logger } from '../log.js';
-import type { CommittedDelivery, NewQueueItem, Placement, SealedBytes, Store } from '../store/types.js';
+import type { CommittedDelivery, NewQueueItem, Placement, SealedBytes, Store, StoreTx } from '../store/types.js';
+import { crashPoint } from '../util/crash-point.js';
 import type { MailEvents } from './mail-events.js';
 
 export interface DeliverOptions {
@@ -38,9 +39,18 @@ export interface LocalDelivery {
   deliver(sealed: SealedBytes, placements: Placement[], options?: DeliverOptions): Promise<CommittedDelivery>;
   /**
    * Several deliveries that go together (the items of one record request) in ONE store transaction
-   * (Store.write): all committed, or none, then all announced. Sealed bytes in memory only.
+   * (Store.write): all committed, or none, then all announced. Sealed bytes in memory only. `also`
+   * runs last in the same transaction (the record request's own row: sent ⇔ recorded), after the
+   * crash point `delivery:before-also`.
    */
-  deliverAll(items: Array<{ sealed: Buffer; placements: Placement[]; queue?: NewQueueItem }>): Promise<CommittedDelivery[]>;
+  deliverAll(items: Array<{ sealed: Buffer; placements: Placement[]; queue?: NewQueueItem }>, also?: (tx: StoreTx) => Promise<void>): Promise<CommittedDelivery[]>;
+  /**
+   * `deliver`, with `also` run after the commit's writes in the SAME store transaction (a delivery
+   * to a record server and its filing rows): both committed, or neither (crash point
+   * `delivery:before-also` between the two). Then announced. Sealed bytes in memory only; `also`
+   * must await only `tx` (Store.write).
+   */
+  deliverWith<T>(sealed: Buffer, placements: Placement[], options: Omit<DeliverOptions, 'announce'>, also: (tx: StoreTx) => Promise<T>): Promise<{ committed: CommittedDelivery; also: T }>;
   /** Announces what a commit placed (EXISTS on every session of every node); never throws. */
   announce(committed: CommittedDelivery): void;
 }
@@ -54,14 +64,28 @@ export class StoreLocalDelivery implements LocalDelivery {
     return committed;
   }
 
-  async deliverAll(items: Array<{ sealed: Buffer; placements: Placement[]; queue?: NewQueueItem }>): Promise<CommittedDelivery[]> {
+  async deliverAll(items: Array<{ sealed: Buffer; placements: Placement[]; queue?: NewQueueItem }>, also?: (tx: StoreTx) => Promise<void>): Promise<CommittedDelivery[]> {
     const committed = await this.store.write(async (tx) => {
       const done: CommittedDelivery[] = [];
       for (const item of items) done.push(await tx.mail.commit(item.sealed, item.placements, item.queue));
+      if (also) {
+        crashPoint('delivery:before-also');
+        await also(tx);
+      }
       return done;
     });
     for (const c of committed) this.announce(c);
     return committed;
+  }
+
+  async deliverWith<T>(sealed: Buffer, placements: Placement[], options: Omit<DeliverOptions, 'announce'>, also: (tx: StoreTx) => Promise<T>): Promise<{ committed: CommittedDelivery; also: T }> {
+    const done = await this.store.write(async (tx) => {
+      const committed = await tx.mail.commit(sealed, placements, options.queue, options.internalDate);
+      crashPoint('delivery:before-also');
+      return { committed, also: await also(tx) };
+    });
+    this.announce(done.committed);
+    return done;
   }
 
   announce(committed: CommittedDelivery): void {

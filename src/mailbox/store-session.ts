@@ -64,6 +64,14 @@ export class StoreUserSession implements ImapUserSession {
   private readonly subscriptions = new Set<{ tail: Promise<unknown> }>();
   private displayToStored = new Map<string, string>();
   private storedToDisplay = new Map<string, string>();
+  /** Mailboxes this session watches with claimRecent (its SELECTed one), by id: how many such watches. */
+  private readonly claiming = new Map<number, number>();
+  /**
+   * \Recent this session took by its own command (APPEND, COPY, MOVE into its selected mailbox), in
+   * the command's transaction: UID ranges [low, high] per mailbox id. Its change notification then
+   * shows them recent without claiming again (RFC 3501 §2.3.2: exactly one session holds each).
+   */
+  private readonly heldRecent = new Map<number, Array<[number, number]>>();
 
   constructor(
     private readonly ctx: GatewayContext,
@@ -157,12 +165,23 @@ export class StoreUserSession implements ImapUserSession {
     return stored;
   }
 
+  /**
+   * RFC 3501 §6.3.3: the superior hierarchical names are created too (CREATE a/b/c makes a and a/b
+   * real, selectable mailboxes, as Dovecot does), with the mailbox, in ONE transaction: whether it
+   * exists and everything created, so two CREATEs racing (any nodes) give one OK and one
+   * ALREADYEXISTS, and a failure leaves no parent behind. A patient folder is one level under the
+   * (virtual) Patients root, whatever its display name holds.
+   */
   async createMailbox(name: string): Promise<void> {
     this.readIds.clear();
     const stored = await this.storedNameForNew(name);
-    if (await this.ctx.store.mail.getMailbox(this.user, stored)) throw new ImapError(ImapErrorCode.MAILBOX_EXISTS, `Mailbox ${name} already exists`);
-    // A client's CREATE does not subscribe (RFC 3501 §6.3.3); clients that want it say SUBSCRIBE.
-    await this.ctx.store.mail.ensureMailbox(this.user, stored, undefined, { subscribed: false });
+    const segments = stored.split('/');
+    const superiors = stored.startsWith(PATIENTS_ROOT + '/') ? [] : segments.slice(1).map((_, i) => segments.slice(0, i + 1).join('/'));
+    await this.ctx.store.write(async (tx) => {
+      // A client's CREATE does not subscribe (RFC 3501 §6.3.3); clients that want it say SUBSCRIBE.
+      for (const superior of superiors) await tx.mail.createMailbox(this.user, superior, { subscribed: false });
+      if (!(await tx.mail.createMailbox(this.user, stored, { subscribed: false }))) throw new ImapError(ImapErrorCode.MAILBOX_EXISTS, `Mailbox ${name} already exists`);
+    });
     await this.refreshNames();
   }
 
@@ -455,9 +474,12 @@ export class StoreUserSession implements ImapUserSession {
     // cannot tell: his directory key is his own key): the facts saying so are recorded (encrypted)
     // in the commit's own transaction (Placement.meta), with the metadata, so the OK waits for one
     // durable commit and no crash leaves the copy without them.
+    // Into this session's selected mailbox: \Recent is this session's, taken in the commit's
+    // transaction, before any other session (of any node) can hear of the message and claim it.
     const placement = {
       owner: this.user, mailbox: mb.name, flags, deliveryKey: `append:${randomUUID()}`,
       ...(own ? { meta: this.metaKey.encrypt({ facts: own.facts, ...(own.imap ? { imap: own.imap } : {}) }) } : {}),
+      ...(this.claiming.has(mb.id) ? { claimRecent: true } : {}),
     };
     // Any other mailbox (drafts, imaptest's APPENDs) has no decision to make: the delivery path's
     // group commit (SQLite) and one-statement commit (PostgreSQL), announced once this account's
@@ -489,6 +511,7 @@ export class StoreUserSession implements ImapUserSession {
   /** After the commit of a client's copy (its facts committed with it): shared, then announced. */
   private appended(res: CommittedDelivery, own: OwnCopy | undefined, mb: Mailbox): AppendResult {
     const placed = res.placed[0]!;
+    if (placed.recentAfter !== undefined) this.holdRecent(mb.id, placed.recentAfter + 1, placed.uid);
     crashPoint('append:committed');
     // The client just gave us these bytes: its sessions serve them without decrypting what was just
     // sealed. Only in memory, as after a decryption; a later session opens the sealed copy (same bytes).
@@ -573,9 +596,35 @@ export class StoreUserSession implements ImapUserSession {
   async copy(from: string, uids: number[], to: string): Promise<CopyResult> {
     const src = await this.mailbox(from);
     const dest = await this.mailbox(to);
-    const mapping = await this.ctx.store.mail.copyMessages(src.id, uids, dest.id);
+    let mapping: Array<[number, number]>;
+    if (!this.claiming.has(dest.id)) mapping = await this.ctx.store.mail.copyMessages(src.id, uids, dest.id);
+    else {
+      // Into this session's selected mailbox: the copies and their \Recent in one transaction.
+      let recentAfter: number | undefined;
+      mapping = await this.ctx.store.write(async (tx) => {
+        if (!(await tx.mail.lockMailbox(dest.id))) throw new ImapError(ImapErrorCode.NO_SUCH_MAILBOX, `Mailbox ${to} does not exist`);
+        const copied = await tx.mail.copyMessages(src.id, uids, dest.id);
+        recentAfter = copied.length ? await tx.mail.claimRecent(dest.id, Math.max(...copied.map(([, u]) => u))) : undefined;
+        return copied;
+      });
+      if (recentAfter !== undefined) this.holdRecent(dest.id, recentAfter + 1, Math.max(...mapping.map(([, u]) => u)));
+    }
     for (const [, uid] of mapping) this.ctx.mailEvents.emit({ type: 'exists', mailboxId: dest.id, uid });
     return { uidValidity: dest.uidValidity, mapping };
+  }
+
+  /** Records the \Recent this session took by its own command (see heldRecent). */
+  private holdRecent(mailboxId: number, low: number, high: number): void {
+    if (low > high) return;
+    const ranges = this.heldRecent.get(mailboxId) ?? [];
+    const last = ranges[ranges.length - 1];
+    if (last && last[1] + 1 >= low) last[1] = Math.max(last[1], high); // successive APPENDs: one range
+    else ranges.push([low, high]);
+    this.heldRecent.set(mailboxId, ranges);
+  }
+
+  private holdsRecent(mailboxId: number, uid: number): boolean {
+    return (this.heldRecent.get(mailboxId) ?? []).some(([low, high]) => uid >= low && uid <= high);
   }
 
   /**
@@ -587,7 +636,8 @@ export class StoreUserSession implements ImapUserSession {
   async move(from: string, uids: number[], to: string): Promise<CopyResult> {
     const src = await this.mailbox(from);
     const dest = await this.mailbox(to);
-    const { mapping, removed } = await this.ctx.store.write(async (tx) => {
+    const claim = this.claiming.has(dest.id);
+    const { mapping, removed, recentAfter } = await this.ctx.store.write(async (tx) => {
       for (const id of [...new Set([src.id, dest.id])].sort((a, b) => a - b)) {
         if (!(await tx.mail.lockMailbox(id))) throw new ImapError(ImapErrorCode.NO_SUCH_MAILBOX, `Mailbox ${id === src.id ? from : to} does not exist`);
       }
@@ -595,8 +645,11 @@ export class StoreUserSession implements ImapUserSession {
       crashPoint('move:copied');
       const moved = mapping.map(([u]) => u);
       await tx.mail.setFlags(src.id, moved, 'add', ['\\Deleted']);
-      return { mapping, removed: await tx.mail.expunge(src.id, moved) };
+      // Into this session's selected mailbox: \Recent taken with the copies.
+      const recentAfter = claim && mapping.length ? await tx.mail.claimRecent(dest.id, Math.max(...mapping.map(([, u]) => u))) : undefined;
+      return { mapping, removed: await tx.mail.expunge(src.id, moved), recentAfter };
     });
+    if (recentAfter !== undefined) this.holdRecent(dest.id, recentAfter + 1, Math.max(...mapping.map(([, u]) => u)));
     for (const [, uid] of mapping) this.ctx.mailEvents.emit({ type: 'exists', mailboxId: dest.id, uid });
     if (removed.length) this.ctx.mailEvents.emit({ type: 'expunge', mailboxId: src.id, uids: removed });
     return { uidValidity: dest.uidValidity, mapping };
@@ -623,7 +676,8 @@ export class StoreUserSession implements ImapUserSession {
         const m = await this.ctx.store.mail.getMessage(mailboxId, change.uid);
         if (!m) return;
         const summary = await this.summary(m);
-        const recent = options.claimRecent ? (await this.ctx.store.mail.claimRecent(mailboxId, m.uid)) < m.uid : false;
+        // Taken by this session's own command already, or claimed now: whoever claims first holds it.
+        const recent = this.holdsRecent(mailboxId, m.uid) || (options.claimRecent ? (await this.ctx.store.mail.claimRecent(mailboxId, m.uid)) < m.uid : false);
         if (!stopped) listener({ type: 'exists', message: { ...summary, recent } });
       } else if (change.type === 'expunge') {
         listener({ type: 'expunge', uids: change.uids });
@@ -634,9 +688,20 @@ export class StoreUserSession implements ImapUserSession {
     const subscription = { tail: Promise.resolve() as Promise<unknown> };
     subscription.tail = this.mailbox(mailbox).then((mb) => {
       if (stopped) return;
-      stop = this.ctx.mailEvents.subscribe(mb.id, (change) => {
+      const unsubscribe = this.ctx.mailEvents.subscribe(mb.id, (change) => {
         subscription.tail = subscription.tail.then(() => deliver(mb.id, change)).catch(logFailure);
       });
+      if (!options.claimRecent) { stop = unsubscribe; return; }
+      this.claiming.set(mb.id, (this.claiming.get(mb.id) ?? 0) + 1);
+      let done = false;
+      stop = () => {
+        if (done) return;
+        done = true;
+        unsubscribe();
+        const left = (this.claiming.get(mb.id) ?? 1) - 1;
+        if (left > 0) this.claiming.set(mb.id, left);
+        else { this.claiming.delete(mb.id); this.heldRecent.delete(mb.id); }
+      };
     }, () => {});
     this.subscriptions.add(subscription);
     const unsubscribe = (): void => { stopped = true; stop(); this.unsubscribers.delete(unsubscribe); this.subscriptions.delete(subscription); };

@@ -1,5 +1,5 @@
 import { readRawWhole, type RawSource } from '../util/spool-file.js';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { GatewayContext } from '../context.js';
@@ -7,9 +7,9 @@ import { MedgateError } from '../errors.js';
 import type { MssanteRecipient, SealableRecipient, SubmissionRecipient, SealedSubmission, SealedSubmissionFile } from '../message/sealer.js';
 import { decryptWithKey } from '../crypto/keys.js';
 import type { X509Credential } from '../crypto/smime/index.js';
-import { isSealedFile, type DirectoryEntry, type NewQueueItem, type Placement, type SealedBytes } from '../store/types.js';
+import { isSealedFile, type CommittedDelivery, type DirectoryEntry, type NewQueueItem, type Placement, type SealedBytes } from '../store/types.js';
 import type * as openpgp from 'openpgp';
-import { fileDelivered } from '../filing/index.js';
+import { fileDelivered, filingDone, filingFailed, prepareFiling } from '../filing/index.js';
 import { prepareMssanteCopy, type MssanteCopy } from './mssante/outbound-copy.js';
 import { refuseClientEncrypted } from './mssante/client-encrypted.js';
 import { withTransportOnlyNotice } from './mssante/sent-copy-notice.js';
@@ -166,8 +166,10 @@ export class DeliveryService {
         orcpt: req.dsn?.recipients.get(r.address)?.orcpt ?? null,
       })),
     } : undefined;
-    // Committed and announced (EXISTS on every node) by the one local delivery path.
-    const committed = await this.ctx.localDelivery.deliver(bytes, placements, queue ? { queue } : {});
+    // Committed and announced (EXISTS on every node) by the one local delivery path; filed for the
+    // record servers among the local recipients in the same transaction (issue 6). Record servers
+    // always read OpenPGP, so only that copy can reach one: filed once.
+    const { committed, filing } = await this.deliverFiled(bytes, placements, queue ? { queue } : {}, facts.messageId, local.map((r) => r.address));
     // From here the message is accepted: nothing after the commit may turn it into an error, or the
     // client would retry a message that is already delivered (and it would arrive twice).
     await this.afterCommit(facts.messageId, async () => {
@@ -179,11 +181,36 @@ export class DeliveryService {
         },
       });
     });
-    // Record servers among the local recipients: file the item from its routing header (issue 6).
-    // Record servers always read OpenPGP, so only that copy can reach one: filed once.
-    if (local.length) {
-      await this.afterCommit(facts.messageId, async () => fileDelivered(this.ctx, { sealed: await this.headOf(bytes, committed.blobId), blobId: committed.blobId, messageId: facts.messageId, recipients: local.map((r) => r.address) }));
+    if (filing) await this.afterCommit(facts.messageId, filing);
+  }
+
+  /**
+   * The commit of a delivery and, when record servers are among `recipients`, its filing rows (the
+   * patient decision, documents, receipts owed) in ONE store transaction (LocalDelivery.deliverWith):
+   * a crash between the two writes leaves both or neither, never mail in a record server's INBOX
+   * that was not filed. Filing never refuses mail: when the item cannot be filed (its routing header
+   * does not open, the decision fails), the message is delivered alone and the failure recorded.
+   * A large message (a file, never in memory) is filed after its commit, from its stored header.
+   * `filing` is the bookkeeping after the commit (audit, receipts to send).
+   */
+  private async deliverFiled(bytes: SealedBytes, placements: Placement[], options: { queue?: NewQueueItem }, messageId: string, recipients: string[]): Promise<{ committed: CommittedDelivery; filing?: () => Promise<unknown> }> {
+    const prepared = recipients.length && !isSealedFile(bytes)
+      ? await prepareFiling(this.ctx, { sealed: bytes, blobId: createHash('sha256').update(bytes).digest('hex'), messageId, recipients })
+      : undefined;
+    if (prepared && 'service' in prepared && !isSealedFile(bytes)) {
+      try {
+        const { committed, also } = await this.ctx.localDelivery.deliverWith(bytes, placements, options, (tx) => prepared.service.fileIn(tx.filing, prepared.item));
+        return { committed, filing: () => filingDone(this.ctx, prepared, also) };
+      } catch (error) {
+        // Nothing committed. Delivered without its filing (a store that fails fails here again).
+        const committed = await this.ctx.localDelivery.deliver(bytes, placements, options);
+        return { committed, filing: () => filingFailed(this.ctx, { ...prepared, error }) };
+      }
     }
+    const committed = await this.ctx.localDelivery.deliver(bytes, placements, options);
+    if (prepared && 'error' in prepared) return { committed, filing: () => filingFailed(this.ctx, prepared) };
+    if (!recipients.length || !isSealedFile(bytes)) return { committed };
+    return { committed, filing: async () => fileDelivered(this.ctx, { sealed: await this.headOf(bytes, committed.blobId), blobId: committed.blobId, messageId, recipients }) };
   }
 
   /** Bookkeeping after a durable commit: failures are logged (by code, never content), not thrown. */
@@ -199,7 +226,7 @@ export class DeliveryService {
   /** A sealed message relayed by a peer gateway: into each local recipient's INBOX, once. */
   async acceptRelayed(req: RelayedDelivery): Promise<{ placed: number; duplicates: number }> {
     const placements: Placement[] = req.recipients.map((r) => ({ owner: r.toLowerCase(), mailbox: 'INBOX', deliveryKey: `relay:${req.idempotenceKey ?? req.messageId}:${r.toLowerCase()}` }));
-    const res = await this.ctx.localDelivery.deliver(req.sealed, placements);
+    const { committed: res, filing } = await this.deliverFiled(req.sealed, placements, {}, req.messageId, req.recipients);
     const duplicates = res.placed.filter((p) => p.duplicate).length;
     await this.afterCommit(req.messageId, async () => {
       await this.ctx.audit.record({
@@ -207,7 +234,7 @@ export class DeliveryService {
         details: { recipients: req.recipients.length, duplicates, ...req.auditDetails },
       });
     });
-    await this.afterCommit(req.messageId, async () => fileDelivered(this.ctx, { sealed: await this.headOf(req.sealed, res.blobId), blobId: res.blobId, messageId: req.messageId, recipients: req.recipients }));
+    if (filing) await this.afterCommit(req.messageId, filing);
     return { placed: res.placed.length - duplicates, duplicates };
   }
 

@@ -259,6 +259,13 @@ export interface Placement {
    * without it. Written for a duplicate delivery key too (the same facts, retried).
    */
   meta?: string;
+  /**
+   * IMAP \\Recent (RFC 3501 §2.3.2) for the caller: the mailbox's recent watermark is raised to the
+   * new message's UID in the commit's own transaction, and `placed[i].recentAfter` says from which
+   * UID on the caller took it. An APPEND into the mailbox its session has selected: that session,
+   * and no other one of any node, then holds \\Recent for it (the others' claims find it taken).
+   */
+  claimRecent?: boolean;
 }
 
 export interface QueueRecipient {
@@ -326,7 +333,14 @@ export interface BlobHandle {
 
 export interface CommittedDelivery {
   blobId: string;
-  placed: Array<{ owner: string; mailbox: string; mailboxId: number; uid: number; duplicate: boolean }>;
+  placed: Array<{
+    owner: string; mailbox: string; mailboxId: number; uid: number; duplicate: boolean;
+    /**
+     * With Placement.claimRecent, for a new message: the recent watermark before this commit raised
+     * it. The caller holds \\Recent for every UID above it up to `uid` (no other claim can get them).
+     */
+    recentAfter?: number;
+  }>;
   queued: boolean;
 }
 
@@ -391,11 +405,23 @@ export interface MailTx {
   setFlags(mailboxId: number, uids: number[], op: 'set' | 'add' | 'remove', flags: string[]): Promise<StoredMessage[]>;
   copyMessages(fromMailboxId: number, uids: number[], toMailboxId: number): Promise<Array<[number, number]>>;
   expunge(mailboxId: number, uids?: number[]): Promise<number[]>;
+  /**
+   * Creates the mailbox (special use from its name, as ensureMailbox); undefined when one of that
+   * name exists already (created by another transaction meanwhile too: PostgreSQL waits for it).
+   */
+  createMailbox(owner: string, name: string, options?: { subscribed?: boolean }): Promise<Mailbox | undefined>;
+  /** MailRepo.claimRecent in the transaction: a COPY or MOVE into its session's selected mailbox takes \\Recent with the copies. */
+  claimRecent(mailboxId: number, upToUid: number): Promise<number>;
 }
 
 /** What `Store.write` gives `work`. Grows as more decisions move into one transaction. */
 export interface StoreTx {
   mail: MailTx;
+  /**
+   * The filing repository on the transaction's connection: a delivery and its filing rows
+   * (FilingService.fileIn) commit together. Its exclusiveForIdentity joins the transaction.
+   */
+  filing: FilingRepo;
 }
 
 export type QueueDepth = Record<QueueRecipient['status'], number>;
@@ -538,12 +564,14 @@ export interface FilingRepo {
    * Runs one filing decision (match the patient, then create it or file under it) so that no other
    * decision about an identity sharing one of `hashes` (the item's INS, traits, name+birth and
    * given+birth hashes) runs at the same time, on any node: one patient per identity whichever
-   * node files. PostgreSQL: one session advisory lock per hash (taken in sorted order: no
-   * deadlock), held on a connection of its own while `work` runs on the pool. SQLite: `work` runs
-   * in one BEGIN IMMEDIATE transaction (the database's write lock, which other processes on the
-   * file wait for); as in Store.write, `work` must await only this repository.
+   * node files. `work` runs in ONE transaction and must make every read and write of the decision
+   * through the repository it is given. PostgreSQL: a transaction-level advisory lock per hash
+   * (pg_advisory_xact_lock, taken first, in sorted order: no deadlock), released by the COMMIT or
+   * ROLLBACK of the decision's own writes. SQLite: one BEGIN IMMEDIATE transaction (the database's
+   * write lock, which other processes on the file wait for). As in Store.write, `work` must await
+   * only that repository. Called on `tx.filing` (Store.write), it joins that transaction.
    */
-  exclusiveForIdentity<T>(hashes: string[], work: () => Promise<T>): Promise<T>;
+  exclusiveForIdentity<T>(hashes: string[], work: (repo: FilingRepo) => Promise<T>): Promise<T>;
   insertPatient(p: PatientRow, prefixHashes: string[]): Promise<void>;
   updatePatient(id: string, changes: Partial<Omit<PatientRow, 'id' | 'createdAt'>>, prefixHashes?: string[]): Promise<void>;
   getPatient(id: string): Promise<PatientRow | undefined>;

@@ -8,6 +8,7 @@ import {
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { translatePgError, type PgDatabase } from './pg-database.js';
+import { retryConflicts } from './retry.js';
 import type { Runner } from './runner.js';
 
 /**
@@ -30,75 +31,56 @@ export function identityLockKey(hash: string): string {
   return BigInt.asIntN(64, BigInt(`0x${hex}`)).toString();
 }
 
-export class PgFilingRepo implements FilingRepo {
-  constructor(private readonly db: PgDatabase) {}
+/** What the repository runs its statements on: the pool (PgDatabase) or one open transaction (inTransaction). */
+export type FilingDb = Pick<PgDatabase, 'one' | 'rows' | 'query' | 'tx'> & {
+  /** A transaction open already: a deadlock aborts all of it, so only its owner may run it again. */
+  joined?: true;
+};
 
-  /** The connection that holds identity locks (outside the pool), opened at the first filing. */
-  private lockClient: Promise<pg.Client> | undefined;
-  private lockClientOpen: pg.Client | undefined;
-  /** Decisions of this node take the lock connection one after the other. */
-  private lockChain: Promise<unknown> = Promise.resolve();
+/**
+ * The statements of a FilingRepo on `c`, a connection with a transaction open: `tx` joins it (one
+ * transaction, whatever the repository does), and so do the identity locks it takes.
+ */
+export function inTransaction(c: pg.PoolClient): FilingDb {
+  const query = async <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> => {
+    try {
+      return await c.query<R>(sql, params);
+    } catch (err) {
+      throw translatePgError(err);
+    }
+  };
+  return {
+    query,
+    rows: async <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> => (await query<R>(sql, params)).rows,
+    one: async <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R | undefined> => (await query<R>(sql, params)).rows[0],
+    tx: (work) => work(c),
+    joined: true,
+  };
+}
+
+export class PgFilingRepo implements FilingRepo {
+  constructor(private readonly db: FilingDb) {}
 
   /**
-   * Session-level locks (not transaction-level): `work` makes several statements, each on whatever
-   * pool connection is free. The locks live on a connection of their own, outside the pool (so a
-   * pool of one still files, and waiting decisions never take the pool's connections): they go when
-   * unlocked, or when that connection dies (PostgreSQL drops a dead session's locks).
+   * One transaction: first a transaction-level advisory lock per identity hash (sorted: no deadlock
+   * between two decisions), then `work`, every statement of it on the same connection (the repository
+   * `work` is given). The locks go with the transaction, at COMMIT or ROLLBACK, or when its
+   * connection dies: no lock outlives the decision, and none is held for a decision not made. Called
+   * on a repository of an open transaction (Store.write's `tx.filing`), it joins that transaction:
+   * the decision then commits with the delivery it belongs to. A deadlock runs it again (retry.ts):
+   * on its own, here; joined, the owner of the transaction (PgStore.write) runs all of it again.
    */
-  exclusiveForIdentity<T>(hashes: string[], work: () => Promise<T>): Promise<T> {
+  exclusiveForIdentity<T>(hashes: string[], work: (repo: FilingRepo) => Promise<T>): Promise<T> {
     const keys = [...new Set(hashes.map(identityLockKey))].sort();
-    if (!keys.length) return work();
-    const run = async (): Promise<T> => {
-      const client = await this.lockConnection();
-      try {
-        for (const key of keys) await client.query('SELECT pg_advisory_lock($1::bigint)', [key]);
-      } catch (err) {
-        this.dropLockConnection(client);
-        throw translatePgError(err);
-      }
-      try {
-        return await work();
-      } finally {
-        try {
-          await client.query('SELECT pg_advisory_unlock_all()');
-        } catch {
-          this.dropLockConnection(client); // its session, and its locks, end with it
-        }
-      }
-    };
-    const result = this.lockChain.then(run, run);
-    this.lockChain = result.catch(() => undefined);
-    return result;
-  }
-
-  private lockConnection(): Promise<pg.Client> {
-    this.lockClient ??= this.db.dedicated().then((c) => {
-      // A connection lost while idle must not crash the process; the next decision opens another.
-      c.on('error', () => this.dropLockConnection(c));
-      this.lockClientOpen = c;
-      return c;
-    }, (err: unknown) => {
-      this.lockClient = undefined;
-      throw err;
+    const decide = (): Promise<T> => this.db.tx(async (c) => {
+      for (const key of keys) await c.query('SELECT pg_advisory_xact_lock($1::bigint)', [key]);
+      return work(new PgFilingRepo(inTransaction(c)));
     });
-    return this.lockClient;
+    return this.db.joined ? decide() : retryConflicts(decide);
   }
 
-  private dropLockConnection(client: pg.Client): void {
-    if (this.lockClientOpen === client) {
-      this.lockClient = undefined;
-      this.lockClientOpen = undefined;
-    }
-    void client.end().catch(() => undefined);
-  }
-
-  /** Closes the lock connection (PgStore.close). */
-  async close(): Promise<void> {
-    const client = await this.lockClient?.catch(() => undefined);
-    this.lockClient = undefined;
-    this.lockClientOpen = undefined;
-    await client?.end().catch(() => undefined);
-  }
+  /** Nothing to close: no connection of its own (PgStore.close). */
+  async close(): Promise<void> {}
 
   private async writePrefixes(c: Runner, patientId: string, prefixHashes: string[]): Promise<void> {
     await c.query('DELETE FROM filing_prefixes WHERE patient_id = $1', [patientId]);

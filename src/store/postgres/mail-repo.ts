@@ -14,7 +14,13 @@ import { retryConflicts } from './retry.js';
 import type { Runner } from './runner.js';
 
 /** A placement as the statement takes it: owner lower-cased, name canonical, flags joined. */
-type Wanted = { owner: string; name: string; flags: string; key: string; meta: string | null };
+type Wanted = { owner: string; name: string; flags: string; key: string; meta: string | null; recent: boolean };
+
+function wantedOf(placements: Placement[]): Wanted[] {
+  return placements.map((p) => ({
+    owner: p.owner.toLowerCase(), name: canonicalMailboxName(p.mailbox), flags: uniqueFlags(p.flags ?? []).join(' '), key: p.deliveryKey, meta: p.meta ?? null, recent: !!p.claimRecent,
+  }));
+}
 
 const MESSAGE_COLUMNS = 'mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq';
 
@@ -39,13 +45,15 @@ const nowSeconds = (): number => Math.floor(Date.now() / 1000);
  * our snapshot and our lock (no new UID, no duplicate seen) is a duplicate all the same: its UID is
  * read back (committed, so readable in the transaction or after the statement).
  */
-async function placedFrom(c: Runner, row: PlacementRow, key: string): Promise<CommittedDelivery['placed'][number]> {
+async function placedFrom(c: Runner, row: PlacementRow, wanted: Wanted): Promise<CommittedDelivery['placed'][number]> {
+  const key = wanted.key;
   let uid = row.new_uid ?? row.dup_uid;
   if (uid === null) {
     uid = (await c.query<{ uid: number }>('SELECT uid FROM messages WHERE mailbox_id = $1 AND delivery_key = $2', [row.mailbox_id, key])).rows[0]?.uid ?? null;
     if (uid === null) throw new MedgateError('STORE_CONFLICT', 'a placement could not be made; try again');
   }
-  return { owner: row.owner!, mailbox: row.name!, mailboxId: row.mailbox_id!, uid, duplicate: row.new_uid === null };
+  const placed = { owner: row.owner!, mailbox: row.name!, mailboxId: row.mailbox_id!, uid, duplicate: row.new_uid === null };
+  return wanted.recent && row.new_uid !== null && row.recent_before !== null ? { ...placed, recentAfter: row.recent_before } : placed;
 }
 
 export class PgMailRepo implements MailRepo {
@@ -94,9 +102,13 @@ export class PgMailRepo implements MailRepo {
     const current = await this.db.one<{ recent_uid: number }>('SELECT recent_uid FROM mailboxes WHERE id = $1', [mailboxId]);
     if (!current) return upToUid;
     if (current.recent_uid >= upToUid) return current.recent_uid;
-    // The sub-select locks the row and returns its latest version: the previous value, atomically.
-    const r = await this.db.one<{ previous: number }>(`UPDATE mailboxes m SET recent_uid = GREATEST(old.recent_uid, $2)
-      FROM (SELECT id, recent_uid FROM mailboxes WHERE id = $1 FOR NO KEY UPDATE) old WHERE m.id = old.id RETURNING old.recent_uid AS previous`, [mailboxId, upToUid]);
+    return this.claimRecentIn(this.db, mailboxId, upToUid);
+  }
+
+  /** The sub-select locks the row and returns its latest version: the previous value, atomically. */
+  private async claimRecentIn(c: Runner, mailboxId: number, upToUid: number): Promise<number> {
+    const r = (await c.query<{ previous: number }>(`UPDATE mailboxes m SET recent_uid = GREATEST(old.recent_uid, $2)
+      FROM (SELECT id, recent_uid FROM mailboxes WHERE id = $1 FOR NO KEY UPDATE) old WHERE m.id = old.id RETURNING old.recent_uid AS previous`, [mailboxId, upToUid])).rows[0];
     return r?.previous ?? upToUid;
   }
 
@@ -150,7 +162,7 @@ export class PgMailRepo implements MailRepo {
     const external = isSealedFile(sealed);
     const { blobId, size } = blobKeyOf(sealed);
     const now = new Date().toISOString();
-    const wanted = placements.map((p) => ({ owner: p.owner.toLowerCase(), name: canonicalMailboxName(p.mailbox), flags: uniqueFlags(p.flags ?? []).join(' '), key: p.deliveryKey, meta: p.meta ?? null }));
+    const wanted = wantedOf(placements);
     // A mailbox named twice (never on the message path) is placed in a later round of its own.
     const rounds = PgMailRepo.rounds(wanted);
     if (!external && rounds.length <= 1) {
@@ -196,7 +208,7 @@ export class PgMailRepo implements MailRepo {
       for (const row of rows) {
         const i = idx[row.ord - 1]!;
         if (row.mailbox_id === null) throw new MedgateError('MAILBOX_UNKNOWN', 'a mailbox was deleted while a message was placed in it');
-        placed[i] = await placedFrom(c, row, wanted[i]!.key);
+        placed[i] = await placedFrom(c, row, wanted[i]!);
       }
     }
     return { blobId, placed: placed.filter((p) => p !== undefined), queued: !!queue && queue.recipients.length > 0 };
@@ -232,7 +244,7 @@ export class PgMailRepo implements MailRepo {
     if (rows.some((row) => row.mailbox_id === null)) return undefined;
     const placed: CommittedDelivery['placed'] = [];
     try {
-      for (const row of rows) placed[row.ord - 1] = await placedFrom(this.db, row, wanted[row.ord - 1]!.key);
+      for (const row of rows) placed[row.ord - 1] = await placedFrom(this.db, row, wanted[row.ord - 1]!);
     } catch (err) {
       // Committed already: losing the database now must not turn into "nothing was accepted".
       if (isMedgateError(err) && err.code === 'STORE_UNAVAILABLE') throw answerLost(err);
@@ -310,7 +322,7 @@ export class PgMailRepo implements MailRepo {
         return mb ? mailboxFrom(mb) : undefined;
       },
       commit: (sealed, placements, queue, internalDate = new Date()) => {
-        const wanted = placements.map((p) => ({ owner: p.owner.toLowerCase(), name: canonicalMailboxName(p.mailbox), flags: uniqueFlags(p.flags ?? []).join(' '), key: p.deliveryKey, meta: p.meta ?? null }));
+        const wanted = wantedOf(placements);
         return this.commitIn(c, sealed, wanted, PgMailRepo.rounds(wanted), {
           blobId: blobIdOf(sealed), size: sealed.length, now: new Date().toISOString(), internalDate, queue,
         });
@@ -320,6 +332,14 @@ export class PgMailRepo implements MailRepo {
       setFlags: (mailboxId, uids, op, flags) => this.setFlagsIn(c, mailboxId, uids, op, flags),
       copyMessages: (from, uids, to) => this.copyIn(c, from, uids, to),
       expunge: (mailboxId, uids) => this.expungeIn(c, mailboxId, uids),
+      claimRecent: (mailboxId, upToUid) => this.claimRecentIn(c, mailboxId, upToUid),
+      createMailbox: async (owner, name, options = {}) => {
+        // ON CONFLICT DO NOTHING waits for a transaction creating the same name, then inserts nothing.
+        const made = await c.query(`${ENSURE_SQL} RETURNING id`, [owner.toLowerCase(), canonicalMailboxName(name), defaultSpecialUse(name), options.subscribed ?? true, new Date().toISOString(), nowSeconds()]);
+        if (!made.rowCount) return undefined;
+        const row = await this.mailboxRow(c, owner, name);
+        return row && mailboxFrom(row);
+      },
     };
   }
 

@@ -5,7 +5,7 @@ import { PgAccountRepo } from './account-repo.js';
 import { PgAuditRepo } from './audit-repo.js';
 import { PgChangeFeed } from './change-feed.js';
 import { PgDirectoryRepo } from './directory-repo.js';
-import { PgFilingRepo } from './filing-repo.js';
+import { inTransaction, PgFilingRepo } from './filing-repo.js';
 import { PgLoginFailureRepo } from './login-failures.js';
 import { PgMailRepo } from './mail-repo.js';
 import { PgDatabase } from './pg-database.js';
@@ -75,7 +75,7 @@ export class PgStore implements Store {
    * SQLite's concern: every PostgreSQL commit is durable.
    */
   write<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
-    return retryConflicts(() => this.db.tx((c) => work({ mail: this.mail.txView(c) })));
+    return retryConflicts(() => this.db.tx((c) => work({ mail: this.mail.txView(c), filing: new PgFilingRepo(inTransaction(c)) })));
   }
 
   migrate(): Promise<number> {

@@ -12,11 +12,13 @@ export interface PlacementRow {
   new_uid: number | null;
   /** The UID of the message already placed with this delivery key (seen before our lock). */
   dup_uid: number | null;
+  /** The mailbox's recent watermark before this statement (locked, so exact): Placement.claimRecent. */
+  recent_before: number | null;
 }
 
 export interface PlacementInput {
   /** Distinct mailboxes (owner lower-cased, name canonical). */
-  placements: Array<{ owner: string; name: string; flags: string; key: string; meta?: string | null }>;
+  placements: Array<{ owner: string; name: string; flags: string; key: string; meta?: string | null; recent?: boolean }>;
   blobId: string;
   size: number;
   now: string;
@@ -49,9 +51,10 @@ export function placementStatement(input: PlacementInput): { sql: string; params
   // The mailboxes first: the guard below, and the writes after it, refer to `mb`.
   if (ps.length) {
     ctes.push(`p AS (SELECT * FROM unnest(${$(ps.map((p) => p.owner), '::text[]')}, ${$(ps.map((p) => p.name), '::text[]')},
-      ${$(ps.map((p) => p.key), '::text[]')}, ${$(ps.map((p) => p.flags), '::text[]')}, ${$(ps.map((p) => p.meta ?? null), '::text[]')})
-      WITH ORDINALITY AS p(owner, name, dkey, flags, meta, ord))`);
-    ctes.push(`mb AS MATERIALIZED (SELECT m.id, m.owner, m.name, m.uid_next, m.highest_modseq FROM mailboxes m
+      ${$(ps.map((p) => p.key), '::text[]')}, ${$(ps.map((p) => p.flags), '::text[]')}, ${$(ps.map((p) => p.meta ?? null), '::text[]')},
+      ${$(ps.map((p) => !!p.recent), '::boolean[]')})
+      WITH ORDINALITY AS p(owner, name, dkey, flags, meta, recent, ord))`);
+    ctes.push(`mb AS MATERIALIZED (SELECT m.id, m.owner, m.name, m.uid_next, m.highest_modseq, m.recent_uid FROM mailboxes m
       WHERE (m.owner, m.name) IN (SELECT owner, name FROM p) ORDER BY m.owner COLLATE "C", m.name COLLATE "C" FOR NO KEY UPDATE)`);
   }
   // Every mailbox found (and locked, in `mb`), or nothing is written.
@@ -83,7 +86,10 @@ export function placementStatement(input: PlacementInput): { sql: string; params
       SELECT mb.id, mb.uid_next, ${blobId}, p.flags, ${$(input.internalDate, '::text')}, ${$(input.size, '::bigint')}, mb.highest_modseq + 1, p.dkey
       FROM p JOIN mb ON mb.owner = p.owner AND mb.name = p.name WHERE ${guard} AND NOT EXISTS (SELECT 1 FROM dup WHERE dup.ord = p.ord)
       ON CONFLICT (mailbox_id, delivery_key) DO NOTHING RETURNING mailbox_id, uid, modseq)`);
-    ctes.push(`up AS (UPDATE mailboxes m SET uid_next = ins.uid + 1, highest_modseq = ins.modseq FROM ins WHERE m.id = ins.mailbox_id)`);
+    // A placement with `recent` (Placement.claimRecent) raises the recent watermark in the same statement.
+    ctes.push(`up AS (UPDATE mailboxes m SET uid_next = ins.uid + 1, highest_modseq = ins.modseq,
+        recent_uid = CASE WHEN p.recent THEN GREATEST(m.recent_uid, ins.uid) ELSE m.recent_uid END
+      FROM ins JOIN mb ON mb.id = ins.mailbox_id JOIN p ON p.owner = mb.owner AND p.name = mb.name WHERE m.id = ins.mailbox_id)`);
     // The owners' metadata entries (Placement.meta) in the same statement, so the same transaction:
     // one per owner (ON CONFLICT may not touch a row twice in one statement).
     if (ps.some((p) => p.meta != null)) {
@@ -92,7 +98,7 @@ export function placementStatement(input: PlacementInput): { sql: string; params
         WHERE ${guard} AND p.meta IS NOT NULL ORDER BY p.owner, p.ord
         ON CONFLICT (owner, blob_id) DO UPDATE SET data = excluded.data)`);
     }
-    select = `SELECT p.ord::int AS ord, mb.id AS mailbox_id, mb.owner, mb.name, ins.uid AS new_uid, dup.uid AS dup_uid
+    select = `SELECT p.ord::int AS ord, mb.id AS mailbox_id, mb.owner, mb.name, ins.uid AS new_uid, dup.uid AS dup_uid, mb.recent_uid AS recent_before
       FROM p LEFT JOIN mb ON mb.owner = p.owner AND mb.name = p.name LEFT JOIN ins ON ins.mailbox_id = mb.id LEFT JOIN dup ON dup.ord = p.ord
       ORDER BY p.ord`;
   }

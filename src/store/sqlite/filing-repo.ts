@@ -14,9 +14,13 @@ export class SqliteFilingRepo implements FilingRepo {
     private readonly exclusive: <T>(work: () => Promise<T>) => Promise<T>,
   ) {}
 
-  /** The whole database is the lock: one write transaction, which every process on the file waits for. */
-  exclusiveForIdentity<T>(_hashes: string[], work: () => Promise<T>): Promise<T> {
-    return this.exclusive(work);
+  /**
+   * The whole database is the lock: one write transaction, which every process on the file waits
+   * for; `work` is given this repository (the same connection). Inside a Store.write (`tx.filing`),
+   * `exclusive` is that transaction already.
+   */
+  exclusiveForIdentity<T>(_hashes: string[], work: (repo: FilingRepo) => Promise<T>): Promise<T> {
+    return this.exclusive(() => work(this));
   }
 
   async insertPatient(p: PatientRow, prefixHashes: string[]): Promise<void> {

@@ -52,11 +52,14 @@ export class SqliteMailRepo implements MailRepo {
     const current = read();
     if (current >= upToUid) return current;
     // Read and raise inside one write transaction, so two sessions never both get a message.
-    return this.group.run(() => {
-      const previous = read();
-      if (previous < upToUid) this.db.prepare('UPDATE mailboxes SET recent_uid = ? WHERE id = ?').run(upToUid, mailboxId);
-      return previous;
-    }, { durable: false });
+    return this.group.run(() => this.claimRecentNow(mailboxId, upToUid), { durable: false });
+  }
+
+  /** claimRecent in the caller's open transaction. */
+  private claimRecentNow(mailboxId: number, upToUid: number): number {
+    const previous = (this.db.prepare('SELECT recent_uid FROM mailboxes WHERE id = ?').get(mailboxId) as { recent_uid: number } | undefined)?.recent_uid ?? upToUid;
+    if (previous < upToUid) this.db.prepare('UPDATE mailboxes SET recent_uid = ? WHERE id = ?').run(upToUid, mailboxId);
+    return previous;
   }
 
   async getMailboxById(id: number): Promise<Mailbox | undefined> {
@@ -138,6 +141,12 @@ export class SqliteMailRepo implements MailRepo {
       this.db.prepare(`INSERT INTO messages (mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq, delivery_key)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(mb.id, uid, blobId, uniqueFlags(p.flags ?? []).join(' '), internalDate.toISOString(), size, modseq, p.deliveryKey);
       this.db.prepare('UPDATE mailboxes SET uid_next = ?, highest_modseq = ? WHERE id = ?').run(uid + 1, modseq, mb.id);
+      if (p.claimRecent) {
+        // \Recent taken by the caller in the same transaction (Placement.claimRecent).
+        const recentAfter = this.claimRecentNow(mb.id, uid);
+        placed.push({ owner: mb.owner, mailbox: mb.name, mailboxId: mb.id, uid, duplicate: false, recentAfter });
+        continue;
+      }
       placed.push({ owner: mb.owner, mailbox: mb.name, mailboxId: mb.id, uid, duplicate: false });
     }
     // The owners' metadata entries (Placement.meta) in the same transaction as the message.
@@ -239,6 +248,9 @@ export class SqliteMailRepo implements MailRepo {
         this.commitNow(blobIdOf(sealed), sealed.length, sealed, placements, queue, internalDate, new Date().toISOString()),
       setFlags: async (mailboxId, uids, op, flags) => this.setFlagsNow(mailboxId, uids, op, flags),
       copyMessages: async (from, uids, to) => this.copyNow(from, uids, to),
+      claimRecent: async (mailboxId, upToUid) => this.claimRecentNow(mailboxId, upToUid),
+      createMailbox: async (owner, name, options = {}) =>
+        (this.mailboxRow(owner, name) ? undefined : this.ensureMailboxSync(owner, name, defaultSpecialUse(name), options.subscribed ?? true)),
       expunge: async (mailboxId, uids) => {
         const { removedUids, dropped } = this.expungeNow(mailboxId, uids);
         if (dropped.length) afterCommit.push(() => this.dropUnreferencedFiles(dropped));

@@ -115,7 +115,8 @@ export class SqliteStore implements Store {
    * caught (a check scheduled for the next turn fires first) and rolled back.
    */
   write<T>(work: (tx: StoreTx) => Promise<T>, options: { durable?: boolean } = {}): Promise<T> {
-    return this.exclusive((afterCommit) => work({ mail: this.mail.txView(afterCommit) }), options);
+    // The filing repository on the same connection, its decisions in this transaction already.
+    return this.exclusive((afterCommit) => work({ mail: this.mail.txView(afterCommit), filing: new SqliteFilingRepo(this.db, (inner) => inner()) }), options);
   }
 
   /** One write transaction around `work`; `afterCommit` runs once it is committed. */
