@@ -446,7 +446,9 @@ export class StoreUserSession implements ImapUserSession {
     // thread while the worker seals: no session of the account parses the copy again, nor encrypts
     // and writes its cache entry a second time (the first FETCH of another session did both).
     const [sealed, candidate, imap] = await Promise.all([
-      this.sealer.sealOwnCopy(raw, this.pgpKey, this.user, internalDate),
+      // One OpenPGP operation: a person's own copy carries no routing header (nobody but him reads it);
+      // a record server's session shows routing fields over sealed content, so its copies keep one.
+      this.sealer.sealOwnCopy(raw, this.pgpKey, this.user, internalDate, { withoutRouting: this.view === 'opened' }),
       sent ? this.gatewaySentCopy(mb, raw) : Promise.resolve(undefined),
       own ? analyseMessage(own.bytes).catch(() => undefined) : Promise.resolve(undefined),
     ]);

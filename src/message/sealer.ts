@@ -213,8 +213,8 @@ export class MessageSealer {
   }
 
   /** A message the user stores himself (IMAP APPEND), sealed to his own key: in a worker when there is a pool. */
-  sealOwnCopy(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date): Promise<Buffer> {
-    return this.pool ? this.pool.sealOwnCopy(raw, key, owner, internalDate) : sealOwnCopy(raw, key, owner, internalDate);
+  sealOwnCopy(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date, options: { withoutRouting?: boolean } = {}): Promise<Buffer> {
+    return this.pool ? this.pool.sealOwnCopy(raw, key, owner, internalDate, options) : sealOwnCopy(raw, key, owner, internalDate, options);
   }
 
   /**

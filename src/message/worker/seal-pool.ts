@@ -152,8 +152,8 @@ export class SealPool {
   }
 
   /** Seals a user's own copy (IMAP APPEND) in a worker. */
-  async sealOwnCopy(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date): Promise<Buffer> {
-    const task: OwnCopyTask = { raw, keyArmored: this.armor(key), owner, internalDate: internalDate.toISOString() };
+  async sealOwnCopy(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date, options: { withoutRouting?: boolean } = {}): Promise<Buffer> {
+    const task: OwnCopyTask = { raw, keyArmored: this.armor(key), owner, internalDate: internalDate.toISOString(), withoutRouting: options.withoutRouting ?? false };
     const res = (await this.run(task, { name: 'sealOwnCopyTask' })) as OwnCopyTaskResult;
     if (!res.ok) {
       if (res.code) throw new MedgateError(res.code, res.message);

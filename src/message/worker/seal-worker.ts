@@ -163,16 +163,17 @@ export interface OwnCopyTask {
   keyArmored: string;
   owner: string;
   internalDate: string;
+  withoutRouting: boolean;
 }
 
 export type OwnCopyTaskResult = { ok: true; sealed: Uint8Array } | { ok: false; code?: string; message: string };
 
-/** sealOwnCopy in a worker: APPEND's seal costs a signature and an encryption, like a delivery. */
+/** sealOwnCopy in a worker: APPEND's seal costs one signature and one encryption (two with a routing header). */
 export async function sealOwnCopyTask(task: OwnCopyTask): Promise<OwnCopyTaskResult> {
   try {
     const key = await signingKeys.get(task.keyArmored);
     const raw = Buffer.from(task.raw.buffer, task.raw.byteOffset, task.raw.byteLength);
-    return { ok: true, sealed: await sealOwnCopy(raw, key, task.owner, new Date(task.internalDate)) };
+    return { ok: true, sealed: await sealOwnCopy(raw, key, task.owner, new Date(task.internalDate), { withoutRouting: task.withoutRouting }) };
   } catch (err) {
     const { code, message } = failure(err);
     return { ok: false, code, message };
