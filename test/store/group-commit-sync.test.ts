@@ -8,11 +8,13 @@
  * - meanwhile the event loop runs: a flag change (not durable) commits and resolves;
  * - durable batches committed while a sync runs share the NEXT one (one more fdatasync, not one each);
  * - a failed fdatasync fails the writes of its batch;
- * - an in-memory database (no WAL file) commits durable batches with synchronous=FULL, as before.
+ * - without a WAL file to sync, durable batches commit with synchronous=FULL, as before.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { GroupCommit } from '../../src/store/sqlite/group-commit.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { tempDir } from '../helpers/gateway.js';
 
@@ -28,7 +30,7 @@ describe('group commit: the WAL fdatasync off the event loop (SQLite)', () => {
     dir = tempDir();
     store = SqliteStore.open(path.join(dir, 'm.db'));
     await store.migrate();
-    // The first durable commit creates the WAL (with FULL, there is no file to sync yet).
+    // A first message (the WAL file exists from the migrations on; it is opened at this commit).
     await store.mail.commit(Buffer.from('first'), [{ owner: 'a@x.test', mailbox: 'INBOX', deliveryKey: 'first' }]);
     held = [];
     (fs as { fdatasync: unknown }).fdatasync = (fd: number, done: Callback) => { held.push({ fd, done }); };
@@ -99,21 +101,20 @@ describe('group commit: the WAL fdatasync off the event loop (SQLite)', () => {
   });
 });
 
-describe('group commit without a WAL file (in-memory database)', () => {
+describe('group commit without a WAL file to sync', () => {
   it('commits a durable batch with synchronous=FULL, as before', async () => {
-    const store = SqliteStore.open(':memory:');
+    const db = new Database(':memory:');
     try {
-      await store.migrate();
-      let seen: number | undefined;
-      const prepare = store.db.prepare.bind(store.db);
-      store.db.prepare = ((sql: string) => {
-        if (sql.startsWith('INSERT INTO messages')) seen = Number(store.db.pragma('synchronous', { simple: true }));
-        return prepare(sql);
-      }) as typeof store.db.prepare;
-      await store.mail.commit(Buffer.from('m'), [{ owner: 'a@x.test', mailbox: 'INBOX', deliveryKey: 'k' }]);
+      db.exec('CREATE TABLE t (v TEXT)');
+      const group = new GroupCommit(db);
+      const seen = await group.run(() => {
+        db.prepare('INSERT INTO t (v) VALUES (?)').run('x');
+        return Number(db.pragma('synchronous', { simple: true }));
+      });
       expect(seen).toBe(2);
+      await group.close();
     } finally {
-      await store.close();
+      db.close();
     }
   });
 });
