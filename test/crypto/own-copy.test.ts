@@ -6,11 +6,15 @@
  * - an own copy of the old form (with its routing header, as stored before) still opens;
  * - client-encrypted input keeps its routing header even when asked to leave it out (there it is the
  *   only part medgate signs), and opens;
- * - the copy is not a delivered message in disguise: openRoutingHeader refuses it (ROUTING_MISSING).
+ * - the copy is not a delivered message in disguise: openRoutingHeader refuses it (ROUTING_MISSING);
+ * - an APPEND's copy (sealAppendedCopy, what the sealing worker runs) comes with the IMAP metadata of
+ *   the bytes as IMAP serves them (CRLF), the same the main thread computed before.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CryptoErrorCode, open, openRoutingHeader } from '../../src/crypto/seal/index.js';
-import { sealOwnCopy } from '../../src/message/seal-own-copy.js';
+import { analyseMessage } from '../../src/imap/mime/structure.js';
+import { sealAppendedCopy, sealOwnCopy } from '../../src/message/seal-own-copy.js';
+import { toCrlf } from '../../src/util/crlf.js';
 import { makeUser, outlookSample, type TestUser } from './fixtures.js';
 
 let paul: TestUser;
@@ -62,5 +66,20 @@ describe('own copy sealed without a routing header', () => {
     expect(header(sealed)).toMatch(/^X-Medgate-Routing:/m);
     const opened = await open({ sealed, decryptionKey: paul.privateKey, resolveSigner: ownKeyOnly() });
     expect(opened.routing?.sender.address).toBe(paul.email);
+  });
+});
+
+describe('an APPEND\'s copy sealed with its IMAP metadata (sealAppendedCopy)', () => {
+  it('gives ENVELOPE and BODYSTRUCTURE of the CRLF bytes, and a copy without routing header that opens', async () => {
+    const raw = Buffer.from(outlookSample().toString('latin1').replace(/\r\n/g, '\n'), 'latin1'); // LF, as some clients send
+    const copy = await sealAppendedCopy(raw, paul.privateKey, paul.email, new Date(), { withoutRouting: true, analyse: true });
+    expect(copy.imap).toEqual(await analyseMessage(toCrlf(raw)));
+    expect(copy.imap?.envelope.subject).toBeTruthy();
+    expect(header(copy.sealed)).not.toMatch(/X-Medgate-Routing/i);
+    const opened = await open({ sealed: copy.sealed, decryptionKey: paul.privateKey, resolveSigner: ownKeyOnly() });
+    expect(opened.raw.equals(raw)).toBe(true);
+    const plain = await sealAppendedCopy(raw, paul.privateKey, paul.email, new Date(), { withoutRouting: false, analyse: false });
+    expect(plain.imap).toBeUndefined();
+    expect(header(plain.sealed)).toMatch(/^X-Medgate-Routing:/m);
   });
 });
