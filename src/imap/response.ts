@@ -36,43 +36,97 @@ function canQuote(bytes: Buffer): boolean {
   return true;
 }
 
+/** The same rule on a string: printable ASCII only (any other character is more than one byte or a control). */
+function canQuoteText(text: string): boolean {
+  if (text.length > MAX_QUOTED) return false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
 function quote(text: string): string {
   return '"' + text.replace(/[\\"]/g, (c) => '\\' + c) + '"';
 }
 
-function pushValue(value: ImapValue, out: Array<string | Buffer>): void {
-  if (value === null) out.push('NIL');
-  else if (typeof value === 'number') out.push(String(value));
-  else if (value instanceof Atom) out.push(value.value);
+/**
+ * The bytes of one response, gathered once: ASCII text accumulates in a string, and each literal's
+ * bytes are kept as they are, so a FETCH of a message body copies the body once (into the response)
+ * instead of once per nesting level, and the many short values of an ENVELOPE make one Buffer.
+ */
+class ResponseBytes {
+  private readonly parts: Buffer[] = [];
+  private text = '';
+
+  ascii(piece: string): void {
+    this.text += piece;
+  }
+
+  bytes(piece: Buffer): void {
+    if (this.text) {
+      this.parts.push(Buffer.from(this.text, 'latin1'));
+      this.text = '';
+    }
+    this.parts.push(piece);
+  }
+
+  done(): Buffer {
+    if (this.text) this.parts.push(Buffer.from(this.text, 'latin1'));
+    return this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+  }
+}
+
+function pushValue(value: ImapValue, out: ResponseBytes): void {
+  if (value === null) out.ascii('NIL');
+  else if (typeof value === 'number') out.ascii(String(value));
+  else if (value instanceof Atom) out.ascii(value.value);
   else if (value instanceof Concat) value.items.forEach((item) => pushValue(item, out));
-  else if (value instanceof Literal) out.push(`${value.binary ? '~' : ''}{${value.value.length}}\r\n`, value.value);
-  else if (Array.isArray(value)) {
-    out.push('(');
+  else if (value instanceof Literal) {
+    out.ascii(`${value.binary ? '~' : ''}{${value.value.length}}\r\n`);
+    out.bytes(value.value);
+  } else if (Array.isArray(value)) {
+    out.ascii('(');
     value.forEach((item, i) => {
-      if (i > 0) out.push(' ');
+      if (i > 0) out.ascii(' ');
       pushValue(item, out);
     });
-    out.push(')');
-  } else {
-    const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
-    if (canQuote(bytes)) out.push(quote(bytes.toString('latin1')));
-    else out.push(`{${bytes.length}}\r\n`, bytes);
+    out.ascii(')');
+  } else if (typeof value === 'string') {
+    if (canQuoteText(value)) out.ascii(quote(value));
+    else {
+      const bytes = Buffer.from(value, 'utf8');
+      out.ascii(`{${bytes.length}}\r\n`);
+      out.bytes(bytes);
+    }
+  } else if (canQuote(value)) out.ascii(quote(value.toString('latin1')));
+  else {
+    out.ascii(`{${value.length}}\r\n`);
+    out.bytes(value);
   }
+}
+
+function pushValues(values: ImapValue[], out: ResponseBytes): void {
+  values.forEach((value, i) => {
+    if (i > 0) out.ascii(' ');
+    pushValue(value, out);
+  });
 }
 
 /** Serialises values separated by spaces (no line ending). */
 export function encodeValues(values: ImapValue[]): Buffer {
-  const out: Array<string | Buffer> = [];
-  values.forEach((value, i) => {
-    if (i > 0) out.push(' ');
-    pushValue(value, out);
-  });
-  return Buffer.concat(out.map((piece) => (typeof piece === 'string' ? Buffer.from(piece, 'latin1') : piece)));
+  const out = new ResponseBytes();
+  pushValues(values, out);
+  return out.done();
 }
 
 /** `* <values>\r\n` */
 export function untagged(...values: ImapValue[]): Buffer {
-  return Buffer.concat([Buffer.from('* '), encodeValues(values), Buffer.from('\r\n')]);
+  const out = new ResponseBytes();
+  out.ascii('* ');
+  pushValues(values, out);
+  out.ascii('\r\n');
+  return out.done();
 }
 
 /** A mailbox name as sent to clients: modified UTF-7, `INBOX` upper-case. */

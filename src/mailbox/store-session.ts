@@ -11,7 +11,6 @@ import type { StoredMailboxChange } from './mail-events.js';
 import type { CommittedDelivery, Mailbox, StoredMessage } from '../store/types.js';
 import type { MetaKey } from './meta-key.js';
 import type { SharedAccount } from './open-accounts.js';
-import { analyseMessage } from '../imap/mime/structure.js';
 import { toCrlf } from '../util/crlf.js';
 import { crashPoint } from '../util/crash-point.js';
 import { openStored, type OpenedFacts, type OpenedMessage } from './opened-message.js';
@@ -461,15 +460,17 @@ export class StoreUserSession implements ImapUserSession {
     // The candidate is found (decrypting recent Sent messages if need be) while the client's copy is
     // sealed: neither may happen inside the store transaction below.
     const own = this.view === 'opened' ? ownCopyFacts(raw) : undefined;
-    // Its IMAP metadata (ENVELOPE, BODYSTRUCTURE) is computed here from the bytes in memory, on this
-    // thread while the worker seals: no session of the account parses the copy again, nor encrypts
-    // and writes its cache entry a second time (the first FETCH of another session did both).
-    const [sealed, candidate, imap] = await Promise.all([
-      this.sealer.sealOwnCopy(raw, this.pgpKey, this.user, internalDate),
+    // Its IMAP metadata (ENVELOPE, BODYSTRUCTURE) is computed from the client's bytes by the worker
+    // that seals them (off this thread, which serves every session): no session of the account
+    // parses the copy again, nor encrypts and writes its cache entry a second time.
+    const [appended, candidate] = await Promise.all([
+      // One OpenPGP operation: a person's own copy carries no routing header (nobody but him reads it);
+      // a record server's session shows routing fields over sealed content, so its copies keep one.
+      this.sealer.sealAppended(raw, this.pgpKey, this.user, internalDate, { withoutRouting: this.view === 'opened', analyse: !!own }),
       sent ? this.gatewaySentCopy(mb, raw) : Promise.resolve(undefined),
-      own ? analyseMessage(own.bytes).catch(() => undefined) : Promise.resolve(undefined),
     ]);
-    if (own && imap) own.imap = imap;
+    const sealed = appended.sealed;
+    if (own && appended.imap) own.imap = appended.imap;
     // Only here is it known for sure that the user stored the message himself (the signer lookup
     // cannot tell: his directory key is his own key): the facts saying so are recorded (encrypted)
     // in the commit's own transaction (Placement.meta), with the metadata, so the OK waits for one

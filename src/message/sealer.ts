@@ -7,7 +7,7 @@ import type { ResolveSigner } from '../crypto/seal/index.js';
 import type { DirectoryService } from '../directory/directory-service.js';
 import { MedgateError } from '../errors.js';
 import type { DirectoryEntry } from '../store/types.js';
-import { sealOwnCopy } from './seal-own-copy.js';
+import { sealAppendedCopy, sealOwnCopy, type AppendedCopy } from './seal-own-copy.js';
 import { sealSubmission, sealSubmissionFile, type SealedSubmission, type SealedSubmissionFile } from './seal-submission.js';
 import type { SealPool } from './worker/seal-pool.js';
 import type { ResolveX509Signer, X509Credential } from '../crypto/smime/index.js';
@@ -213,8 +213,13 @@ export class MessageSealer {
   }
 
   /** A message the user stores himself (IMAP APPEND), sealed to his own key: in a worker when there is a pool. */
-  sealOwnCopy(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date): Promise<Buffer> {
-    return this.pool ? this.pool.sealOwnCopy(raw, key, owner, internalDate) : sealOwnCopy(raw, key, owner, internalDate);
+  sealOwnCopy(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date, options: { withoutRouting?: boolean } = {}): Promise<Buffer> {
+    return this.pool ? this.pool.sealOwnCopy(raw, key, owner, internalDate, options) : sealOwnCopy(raw, key, owner, internalDate, options);
+  }
+
+  /** An IMAP APPEND's copy, with its IMAP metadata when `analyse`: in a worker when there is a pool. */
+  sealAppended(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date, options: { withoutRouting: boolean; analyse: boolean }): Promise<AppendedCopy> {
+    return this.pool ? this.pool.sealAppended(raw, key, owner, internalDate, options) : sealAppendedCopy(raw, key, owner, internalDate, options);
   }
 
   /**

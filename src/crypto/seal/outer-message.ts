@@ -55,9 +55,10 @@ export function newMessageId(fromAddress: string): string {
   return `<${randomBytes(16).toString('hex')}@${domain}>`;
 }
 
-export function headerBlock(transport: Array<[string, string]>, mode: BodyMode, routing: Uint8Array, contentFields: string[]): string {
+/** `routing` null: an own copy, which carries no routing header (docs/secure-message-format.md §5.1). */
+export function headerBlock(transport: Array<[string, string]>, mode: BodyMode, routing: Uint8Array | null, contentFields: string[]): string {
   const lines = transport.map(([n, v]) => fieldLine(n, v));
-  lines.push('MIME-Version: 1.0', `${FORMAT_FIELD}: medgate/1; body=${mode}`, routingFieldLine(routing), ...contentFields);
+  lines.push('MIME-Version: 1.0', `${FORMAT_FIELD}: medgate/1; body=${mode}`, ...(routing ? [routingFieldLine(routing)] : []), ...contentFields);
   return lines.join(CRLF) + CRLF;
 }
 

@@ -13,6 +13,12 @@ export interface SealOptions {
   /** The original RFC 5322 message as submitted. */
   raw: Buffer;
   routing: RoutingInput;
+  /**
+   * An own copy (a message a user stores for himself, IMAP APPEND): a sealed body carries no routing
+   * header, so the copy costs one OpenPGP operation instead of two (docs/secure-message-format.md
+   * §5.1). Client-encrypted input keeps it: there it is the only part medgate signs (§7).
+   */
+  withoutRouting?: boolean;
   /** The sender's decrypted private key. */
   signingKey: openpgp.PrivateKey;
   /** Every recipient's key, plus the sender's own key for the Sent copy. */
@@ -43,8 +49,7 @@ export async function seal(opts: SealOptions): Promise<SealResult> {
   const { spans, alreadyEncrypted, messageId, transport } = planOuterLayer(header, opts.envelope.from, opts.outerSubject, opts.outerMessageId);
 
   const payload = alreadyEncrypted ? body : buildInnerEntity(opts.raw, { fields: transport });
-  const contentDigest = createHash('sha256').update(payload).digest('hex');
-  const routing = sealedRoutingHeader(opts.routing, contentDigest, new Date().toISOString());
+  const routing = opts.withoutRouting && !alreadyEncrypted ? null : sealedRoutingHeader(opts.routing, createHash('sha256').update(payload).digest('hex'), new Date().toISOString());
   const routingKeys = uniqueKeys([...opts.recipientKeys, ...opts.filingKeys]);
 
   // Both operations run at once: most of their time is WebCrypto steps (X25519, Ed25519, AES-KW) that
@@ -53,7 +58,7 @@ export async function seal(opts: SealOptions): Promise<SealResult> {
   // is ready, inside a wait of the routing operation rather than after both.
   const [armoredContent, routingCiphertext] = await Promise.all([
     alreadyEncrypted ? undefined : signAndEncrypt(payload, opts.signingKey, opts.recipientKeys, 'binary').then(armorMessageBytes),
-    signAndEncrypt(Buffer.from(JSON.stringify(routing), 'utf8'), opts.signingKey, routingKeys, 'binary'),
+    routing ? signAndEncrypt(Buffer.from(JSON.stringify(routing), 'utf8'), opts.signingKey, routingKeys, 'binary') : null,
   ]);
 
   if (armoredContent) {
@@ -61,6 +66,7 @@ export async function seal(opts: SealOptions): Promise<SealResult> {
     return { sealed: pgpMimeMessage(head, armoredContent), messageId, alreadyEncrypted };
   }
 
+  if (!routingCiphertext) throw new Error('unreachable: client-encrypted input is always given its routing header');
   const head = headerBlock(transport, 'client-encrypted', routingCiphertext, clientEncryptedBodyFields(header, spans));
   return { sealed: Buffer.concat([Buffer.from(head + '\r\n', 'utf8'), body]), messageId, alreadyEncrypted };
 }

@@ -2,6 +2,7 @@ import os from 'node:os';
 import * as openpgp from 'openpgp';
 import { Piscina } from 'piscina';
 import { MedgateError } from '../../errors.js';
+import type { AppendedCopy } from '../seal-own-copy.js';
 import type { SealedSubmission, SealedSubmissionFile, SubmissionFileToSeal, SubmissionToSeal } from '../seal-submission.js';
 import { loadedWorkerOf, SEAL_POOL_WORKER_DATA } from './worker-loaded.js';
 import type { OpenTask, OpenTaskResult, OwnCopyTask, OwnCopyTaskResult, SealFileTask, SealFileTaskResult, SealTask, SealTaskResult, UnwrapTask, UnwrapTaskResult } from './seal-worker.js';
@@ -152,14 +153,25 @@ export class SealPool {
   }
 
   /** Seals a user's own copy (IMAP APPEND) in a worker. */
-  async sealOwnCopy(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date): Promise<Buffer> {
-    const task: OwnCopyTask = { raw, keyArmored: this.armor(key), owner, internalDate: internalDate.toISOString() };
+  async sealOwnCopy(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date, options: { withoutRouting?: boolean } = {}): Promise<Buffer> {
+    const task: OwnCopyTask = { raw, keyArmored: this.armor(key), owner, internalDate: internalDate.toISOString(), withoutRouting: options.withoutRouting ?? false };
     const res = (await this.run(task, { name: 'sealOwnCopyTask' })) as OwnCopyTaskResult;
     if (!res.ok) {
       if (res.code) throw new MedgateError(res.code, res.message);
       throw new Error(res.message);
     }
     return asBuffer(res.sealed);
+  }
+
+  /** An IMAP APPEND's copy sealed in a worker, with its IMAP metadata when `analyse` (sealAppendedCopy). */
+  async sealAppended(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date, options: { withoutRouting: boolean; analyse: boolean }): Promise<AppendedCopy> {
+    const task: OwnCopyTask = { raw, keyArmored: this.armor(key), owner, internalDate: internalDate.toISOString(), ...options };
+    const res = (await this.run(task, { name: 'sealOwnCopyTask' })) as OwnCopyTaskResult;
+    if (!res.ok) {
+      if (res.code) throw new MedgateError(res.code, res.message);
+      throw new Error(res.message);
+    }
+    return res.imap ? { sealed: asBuffer(res.sealed), imap: res.imap } : { sealed: asBuffer(res.sealed) };
   }
 
   /**

@@ -11,7 +11,8 @@ import { open, type ResolveSigner, type RoutingHeader, type Transport, type Veri
 import type { DirectoryEntry } from '../../store/types.js';
 import type { X509Credential } from '../../crypto/smime/index.js';
 import type { SealFormat } from '../recipient-format.js';
-import { sealOwnCopy } from '../seal-own-copy.js';
+import { sealAppendedCopy, sealOwnCopy } from '../seal-own-copy.js';
+import type { MessageMeta } from '../../imap/backend.js';
 import { sealSubmission, sealSubmissionFile, type SealedSubmission, type SealedSubmissionFile } from '../seal-submission.js';
 import { signalWorkerLoaded } from './worker-loaded.js';
 
@@ -163,16 +164,22 @@ export interface OwnCopyTask {
   keyArmored: string;
   owner: string;
   internalDate: string;
+  withoutRouting: boolean;
+  /** An APPEND: its IMAP metadata is computed here too (sealAppendedCopy). */
+  analyse?: boolean;
 }
 
-export type OwnCopyTaskResult = { ok: true; sealed: Uint8Array } | { ok: false; code?: string; message: string };
+export type OwnCopyTaskResult = { ok: true; sealed: Uint8Array; imap?: MessageMeta } | { ok: false; code?: string; message: string };
 
-/** sealOwnCopy in a worker: APPEND's seal costs a signature and an encryption, like a delivery. */
+/** sealOwnCopy in a worker: APPEND's seal costs one signature and one encryption (two with a routing header). */
 export async function sealOwnCopyTask(task: OwnCopyTask): Promise<OwnCopyTaskResult> {
   try {
     const key = await signingKeys.get(task.keyArmored);
     const raw = Buffer.from(task.raw.buffer, task.raw.byteOffset, task.raw.byteLength);
-    return { ok: true, sealed: await sealOwnCopy(raw, key, task.owner, new Date(task.internalDate)) };
+    if (task.analyse !== undefined) {
+      return { ok: true, ...(await sealAppendedCopy(raw, key, task.owner, new Date(task.internalDate), { withoutRouting: task.withoutRouting, analyse: task.analyse })) };
+    }
+    return { ok: true, sealed: await sealOwnCopy(raw, key, task.owner, new Date(task.internalDate), { withoutRouting: task.withoutRouting }) };
   } catch (err) {
     const { code, message } = failure(err);
     return { ok: false, code, message };

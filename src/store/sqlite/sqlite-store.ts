@@ -59,7 +59,7 @@ export class SqliteStore implements Store {
     this.directory = new SqliteDirectoryRepo(db);
     this.accounts = new SqliteAccountRepo(db);
     // One group commit for the writes on the message path: mail, queue updates, audit records.
-    const group = new GroupCommit(db);
+    const group = new GroupCommit(db, `${file}-wal`);
     this.group = group;
     this.audit = new SqliteAuditRepo(db, group);
     this.settings = new SqliteSettingsRepo(db);
@@ -170,6 +170,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.group.close();
     if (this.db.open) this.db.close();
   }
 }
