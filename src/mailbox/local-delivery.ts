@@ -47,10 +47,11 @@ export interface LocalDelivery {
   /**
    * `deliver`, with `also` run after the commit's writes in the SAME store transaction (a delivery
    * to a record server and its filing rows): both committed, or neither (crash point
-   * `delivery:before-also` between the two). Then announced. Sealed bytes in memory only; `also`
+   * `delivery:before-also` between the two). Then announced. Sealed bytes in memory or a sealed
+   * file (a large message: the store's once committed, left in place when rolled back); `also`
    * must await only `tx` (Store.write).
    */
-  deliverWith<T>(sealed: Buffer, placements: Placement[], options: Omit<DeliverOptions, 'announce'>, also: (tx: StoreTx) => Promise<T>): Promise<{ committed: CommittedDelivery; also: T }>;
+  deliverWith<T>(sealed: SealedBytes, placements: Placement[], options: Omit<DeliverOptions, 'announce'>, also: (tx: StoreTx) => Promise<T>): Promise<{ committed: CommittedDelivery; also: T }>;
   /** Announces what a commit placed (EXISTS on every session of every node); never throws. */
   announce(committed: CommittedDelivery): void;
 }
@@ -78,7 +79,7 @@ export class StoreLocalDelivery implements LocalDelivery {
     return committed;
   }
 
-  async deliverWith<T>(sealed: Buffer, placements: Placement[], options: Omit<DeliverOptions, 'announce'>, also: (tx: StoreTx) => Promise<T>): Promise<{ committed: CommittedDelivery; also: T }> {
+  async deliverWith<T>(sealed: SealedBytes, placements: Placement[], options: Omit<DeliverOptions, 'announce'>, also: (tx: StoreTx) => Promise<T>): Promise<{ committed: CommittedDelivery; also: T }> {
     const done = await this.store.write(async (tx) => {
       const committed = await tx.mail.commit(sealed, placements, options.queue, options.internalDate);
       crashPoint('delivery:before-also');

@@ -1,6 +1,7 @@
 import { readRawWhole, type RawSource } from '../util/spool-file.js';
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import { readFileHead } from '../util/file-head.js';
 import path from 'node:path';
 import type { GatewayContext } from '../context.js';
 import { MedgateError } from '../errors.js';
@@ -9,7 +10,7 @@ import { decryptWithKey } from '../crypto/keys.js';
 import type { X509Credential } from '../crypto/smime/index.js';
 import { isSealedFile, type CommittedDelivery, type DirectoryEntry, type NewQueueItem, type Placement, type SealedBytes } from '../store/types.js';
 import type * as openpgp from 'openpgp';
-import { fileDelivered, filingDone, filingFailed, prepareFiling } from '../filing/index.js';
+import { filingDone, filingFailed, prepareFiling } from '../filing/index.js';
 import { prepareMssanteCopy, type MssanteCopy } from './mssante/outbound-copy.js';
 import { refuseClientEncrypted } from './mssante/client-encrypted.js';
 import { withTransportOnlyNotice } from './mssante/sent-copy-notice.js';
@@ -188,29 +189,35 @@ export class DeliveryService {
    * The commit of a delivery and, when record servers are among `recipients`, its filing rows (the
    * patient decision, documents, receipts owed) in ONE store transaction (LocalDelivery.deliverWith):
    * a crash between the two writes leaves both or neither, never mail in a record server's INBOX
-   * that was not filed. Filing never refuses mail: when the item cannot be filed (its routing header
-   * does not open, the decision fails), the message is delivered alone and the failure recorded.
-   * A large message (a file, never in memory) is filed after its commit, from its stored header.
-   * `filing` is the bookkeeping after the commit (audit, receipts to send).
+   * that was not filed. A large message (a sealed file, never in memory) is prepared from the
+   * file's header block (its blob id is the file's sha256) and committed the same way: the file
+   * becomes the store's in that transaction. Filing never refuses mail: when the item cannot be
+   * filed (its routing header does not open, the decision fails), the message is delivered alone
+   * and the failure recorded. `filing` is the bookkeeping after the commit (audit, receipts to send).
    */
   private async deliverFiled(bytes: SealedBytes, placements: Placement[], options: { queue?: NewQueueItem }, messageId: string, recipients: string[]): Promise<{ committed: CommittedDelivery; filing?: () => Promise<unknown> }> {
-    const prepared = recipients.length && !isSealedFile(bytes)
-      ? await prepareFiling(this.ctx, { sealed: bytes, blobId: createHash('sha256').update(bytes).digest('hex'), messageId, recipients })
-      : undefined;
-    if (prepared && 'service' in prepared && !isSealedFile(bytes)) {
+    const prepared = recipients.length ? await this.prepareFor(bytes, messageId, recipients) : undefined;
+    if (prepared && 'service' in prepared) {
       try {
         const { committed, also } = await this.ctx.localDelivery.deliverWith(bytes, placements, options, (tx) => prepared.service.fileIn(tx.filing, prepared.item));
         return { committed, filing: () => filingDone(this.ctx, prepared, also) };
       } catch (error) {
-        // Nothing committed. Delivered without its filing (a store that fails fails here again).
+        // Nothing committed (a sealed file is where it was). Delivered without its filing (a store
+        // that fails fails here again).
         const committed = await this.ctx.localDelivery.deliver(bytes, placements, options);
         return { committed, filing: () => filingFailed(this.ctx, { ...prepared, error }) };
       }
     }
     const committed = await this.ctx.localDelivery.deliver(bytes, placements, options);
     if (prepared && 'error' in prepared) return { committed, filing: () => filingFailed(this.ctx, prepared) };
-    if (!recipients.length || !isSealedFile(bytes)) return { committed };
-    return { committed, filing: async () => fileDelivered(this.ctx, { sealed: await this.headOf(bytes, committed.blobId), blobId: committed.blobId, messageId, recipients }) };
+    return { committed };
+  }
+
+  /** Filing's preparation (outside any transaction): from the bytes, or a sealed file's header block. */
+  private async prepareFor(bytes: SealedBytes, messageId: string, recipients: string[]): ReturnType<typeof prepareFiling> {
+    if (!isSealedFile(bytes)) return prepareFiling(this.ctx, { sealed: bytes, blobId: createHash('sha256').update(bytes).digest('hex'), messageId, recipients });
+    const { head } = await readFileHead(bytes.path, HEAD_BYTES);
+    return prepareFiling(this.ctx, { sealed: head, blobId: bytes.sha256, messageId, recipients });
   }
 
   /** Bookkeeping after a durable commit: failures are logged (by code, never content), not thrown. */
@@ -236,14 +243,6 @@ export class DeliveryService {
     });
     if (filing) await this.afterCommit(req.messageId, filing);
     return { placed: res.placed.length - duplicates, duplicates };
-  }
-
-  /** What filing reads of a sealed message: its header block (a stored file is not read whole). */
-  private async headOf(sealed: SealedBytes, blobId: string): Promise<Buffer> {
-    if (!isSealedFile(sealed)) return sealed;
-    const blob = await this.ctx.store.mail.openBlob(blobId);
-    if (!blob) throw new Error('committed blob not found');
-    return blob.head(HEAD_BYTES);
   }
 }
 

@@ -396,10 +396,13 @@ export interface MailTx {
    */
   lockMailbox(mailboxId: number): Promise<Mailbox | undefined>;
   /**
-   * MailRepo.commit inside the transaction, for sealed bytes in memory: several deliveries that
-   * must go together (a record request's items) commit or vanish as one.
+   * MailRepo.commit inside the transaction: several deliveries that must go together (a record
+   * request's items), or a delivery and its filing rows, commit or vanish as one. A sealed file (a
+   * large message) is the store's once the transaction commits, as with MailRepo.commit; when it
+   * rolls back the file is left where it was (SQLite moves it back out of its blob files), so the
+   * caller may commit it again, and removes it itself.
    */
-  commit(sealed: Buffer, placements: Placement[], queue?: NewQueueItem, internalDate?: Date): Promise<CommittedDelivery>;
+  commit(sealed: SealedBytes, placements: Placement[], queue?: NewQueueItem, internalDate?: Date): Promise<CommittedDelivery>;
   /** The messages of `uids` that exist, in UID order. */
   getMessages(mailboxId: number, uids: number[]): Promise<StoredMessage[]>;
   setFlags(mailboxId: number, uids: number[], op: 'set' | 'add' | 'remove', flags: string[]): Promise<StoredMessage[]>;

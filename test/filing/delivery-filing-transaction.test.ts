@@ -4,7 +4,8 @@
  * point `delivery:before-also`, SIGKILL) leaves neither: no message in the record server's INBOX
  * (nor the sender's Sent copy), no patient, no document. The same submission made again delivers
  * and files both. Likewise a record request's sends and its own row (who received the record, on
- * what basis): a request killed between them sent nothing and recorded nothing. Each runs in a child
+ * what basis): a request killed between them sent nothing and recorded nothing. A large message (a
+ * sealed file, not in memory) goes the same way. Each runs in a child
  * process (the real DeliveryService and sendRecord from dist/, on the test's data folder and
  * database), so that it can be killed at that point.
  */
@@ -23,18 +24,29 @@ const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../d
 
 /** One submission from PAUL to the record server through DeliveryService.acceptSubmission; prints its Message-ID. */
 const SUBMIT = `
-const [configFile, from, pw, to, dist] = process.argv.slice(1);
+const [configFile, from, pw, to, dist, large] = process.argv.slice(1);
 const { loadConfig } = await import(dist + '/config/load.js');
 const { createContext } = await import(dist + '/context.js');
 const { DeliveryService } = await import(dist + '/smtp/delivery.js');
+const fs = await import('node:fs');
+const path = await import('node:path');
 const ctx = await createContext(loadConfig(configFile), { logDestination: { write() {} } });
 const sender = await ctx.accounts.unlock(from, pw);
 const rcpt = await (await ctx.sealer()).resolveRecipient(to);
 if (!rcpt.ok) throw new Error('record server not resolvable');
-const raw = Buffer.from(['From: ' + from, 'To: ' + to, 'Subject: Compte rendu', 'X-Medgate-Patient-Nom: DUPONT',
-  'X-Medgate-Patient-Prenom: Jean', 'X-Medgate-Patient-Naissance: 30/01/1959', '', 'Compte rendu de consultation.', ''].join('\\r\\n'));
+const patient = large ? ['X-Medgate-Patient-Nom: MARTIN', 'X-Medgate-Patient-Prenom: Claire', 'X-Medgate-Patient-Naissance: 12/05/1971']
+  : ['X-Medgate-Patient-Nom: DUPONT', 'X-Medgate-Patient-Prenom: Jean', 'X-Medgate-Patient-Naissance: 30/01/1959'];
+// A large message (a scan, 1.5 MB) takes the file path, as from the SMTP spool: sealed file to file.
+const body = large ? Array.from({ length: 20000 }, (_, i) => 'Ligne ' + String(i).padStart(5, '0') + ' ' + 'x'.repeat(64)).join('\\r\\n') : 'Compte rendu de consultation.';
+const raw = Buffer.from(['From: ' + from, 'To: ' + to, 'Subject: Compte rendu', ...patient, '', body, ''].join('\\r\\n'));
+let source = { raw };
+if (large) {
+  const file = path.join(ctx.config.dataDir, 'test-large-' + process.pid + '.eml');
+  fs.writeFileSync(file, raw, { mode: 0o600 });
+  source = { file };
+}
 const accepted = await new DeliveryService(ctx).acceptSubmission({
-  source: { raw }, sender: { address: from, pgpKey: sender.pgpKey, entry: await ctx.directory.lookup(from) }, envelopeFrom: from, recipients: [rcpt],
+  source, sender: { address: from, pgpKey: sender.pgpKey, entry: await ctx.directory.lookup(from) }, envelopeFrom: from, recipients: [rcpt],
 });
 process.stdout.write(JSON.stringify({ messageId: accepted.messageId }));
 await ctx.close();
@@ -56,8 +68,8 @@ process.exit(0);
 
 type Run = { code: number | null; signal: string | null; stdout: string; stderr: string };
 
-function submit(configFile: string, crashAt?: string): Promise<Run> {
-  return node(SUBMIT, [configFile, PAUL, PW, RMP, DIST], crashAt);
+function submit(configFile: string, crashAt?: string, large = false): Promise<Run> {
+  return node(SUBMIT, [configFile, PAUL, PW, RMP, DIST, ...(large ? ['large'] : [])], crashAt);
 }
 
 function node(script: string, args: string[], crashAt?: string): Promise<Run> {
@@ -117,5 +129,29 @@ describeOnStores('a delivery to a record server and its filing rows: both or nei
     const sent = JSON.parse(done.stdout) as { requestId: string; messages: number };
     expect(await count(PAUL, 'INBOX')).toBe(before + sent.messages);
     expect((await ctx.store.filing.listRequests()).map((r) => [r.id, r.basis, r.outcome])).toEqual([[sent.requestId, 'emergency', 'sent']]);
+  }, 120_000);
+
+  it('a large message (a sealed file, 1.5 MB) killed between its placement and its filing rows: neither; again: both', async () => {
+    const inbox = await count(RMP, 'INBOX');
+    const sent = await count(PAUL, 'Sent');
+    const patients = (await ctx.store.filing.listPatients()).length;
+
+    const killed = await submit(prepared.configFile, 'delivery:before-also', true);
+    expect(killed.signal, killed.stderr).toBe('SIGKILL');
+    expect(await count(RMP, 'INBOX')).toBe(inbox);
+    expect(await count(PAUL, 'Sent')).toBe(sent);
+    expect(await ctx.store.filing.listPatients()).toHaveLength(patients);
+
+    const done = await submit(prepared.configFile, undefined, true);
+    expect(done.code, done.stderr).toBe(0);
+    const { messageId } = JSON.parse(done.stdout) as { messageId: string };
+    expect(await count(RMP, 'INBOX')).toBe(inbox + 1);
+    const box = (await ctx.store.mail.getMailbox(RMP, 'INBOX'))!;
+    const stored = (await ctx.store.mail.listMessages(box.id)).at(-1)!;
+    expect(stored.sealedSize).toBeGreaterThan(1024 * 1024);
+    expect(await ctx.store.filing.listPatients()).toHaveLength(patients + 1);
+    const documents = await ctx.store.filing.documentsOfMessage(messageId);
+    expect(documents.length).toBeGreaterThan(0);
+    expect(documents.every((d) => d.blobId === stored.blobId)).toBe(true);
   }, 120_000);
 });

@@ -63,6 +63,21 @@ export class BlobFiles {
     return (await readFileHead(this.pathOf(blobId), max)).head;
   }
 
+  /**
+   * Undoes an `adopt` whose transaction rolled back: the file goes back to `source`, so that its
+   * writer may commit it again (a delivery retried without its filing) or remove it.
+   */
+  giveBack(blobId: string, source: string): void {
+    const target = this.pathOf(blobId);
+    try {
+      fs.renameSync(target, source);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      fs.copyFileSync(target, source);
+      fs.rmSync(target, { force: true });
+    }
+  }
+
   remove(blobId: string): void {
     fs.rmSync(this.pathOf(blobId), { force: true });
   }

@@ -314,8 +314,11 @@ export class PgMailRepo implements MailRepo {
     return retryConflicts(() => this.db.tx((c) => this.expungeIn(c, mailboxId, uids)));
   }
 
-  /** The mail repository on one transaction's connection (PgStore.write). */
-  txView(c: Runner): MailTx {
+  /**
+   * The mail repository on one transaction's connection (PgStore.write). `afterCommit` collects what
+   * may only happen once the transaction committed (removing a sealed spool file streamed in).
+   */
+  txView(c: Runner, afterCommit: Array<() => void> = []): MailTx {
     return {
       lockMailbox: async (id) => {
         const mb = (await c.query<MailboxRow>('SELECT * FROM mailboxes WHERE id = $1 FOR NO KEY UPDATE', [id])).rows[0];
@@ -323,9 +326,9 @@ export class PgMailRepo implements MailRepo {
       },
       commit: (sealed, placements, queue, internalDate = new Date()) => {
         const wanted = wantedOf(placements);
-        return this.commitIn(c, sealed, wanted, PgMailRepo.rounds(wanted), {
-          blobId: blobIdOf(sealed), size: sealed.length, now: new Date().toISOString(), internalDate, queue,
-        });
+        const { blobId, size } = blobKeyOf(sealed);
+        if (isSealedFile(sealed)) afterCommit.push(() => fs.rmSync(sealed.path, { force: true }));
+        return this.commitIn(c, sealed, wanted, PgMailRepo.rounds(wanted), { blobId, size, now: new Date().toISOString(), internalDate, queue });
       },
       getMessages: async (mailboxId, uids) => (await c.query<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) ORDER BY uid`,
         [mailboxId, [...new Set(uids)]])).rows.map(messageFrom),

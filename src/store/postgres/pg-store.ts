@@ -72,10 +72,17 @@ export class PgStore implements Store {
    * One transaction on one connection, READ COMMITTED: the isolation comes from the row locks
    * `work` takes (`tx.mail.lockMailbox`), which other nodes' writers of the same rows wait for.
    * A deadlock or serialization failure rolls back and runs `work` again (retry.ts). `durable` is
-   * SQLite's concern: every PostgreSQL commit is durable.
+   * SQLite's concern: every PostgreSQL commit is durable. `afterCommit` (fresh for each attempt)
+   * runs once the attempt committed: a sealed spool file is removed only then, since a rolled-back
+   * attempt (retried, or given up) still needs it.
    */
   write<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
-    return retryConflicts(() => this.db.tx((c) => work({ mail: this.mail.txView(c), filing: new PgFilingRepo(inTransaction(c)) })));
+    return retryConflicts(async () => {
+      const afterCommit: Array<() => void> = [];
+      const result = await this.db.tx((c) => work({ mail: this.mail.txView(c, afterCommit), filing: new PgFilingRepo(inTransaction(c)) }));
+      for (const f of afterCommit) f();
+      return result;
+    });
   }
 
   migrate(): Promise<number> {

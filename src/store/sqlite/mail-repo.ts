@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import type Database from 'better-sqlite3';
 import { MedgateError } from '../../errors.js';
@@ -231,9 +232,10 @@ export class SqliteMailRepo implements MailRepo {
   /**
    * The mail repository inside the caller's open write transaction (SqliteStore.write): each call
    * runs at once on the connection. `afterCommit` collects what may only happen once the
-   * transaction is on disk (removing the files of collected blobs).
+   * transaction is on disk (removing the files of collected blobs), `onRollback` what undoes the
+   * transaction's work outside the database (a sealed file adopted into the blob files).
    */
-  txView(afterCommit: Array<() => void>): MailTx {
+  txView(afterCommit: Array<() => void>, onRollback: Array<() => void> = []): MailTx {
     return {
       lockMailbox: async (id) => {
         const r = this.db.prepare('SELECT * FROM mailboxes WHERE id = ?').get(id) as MailboxRow | undefined;
@@ -244,8 +246,19 @@ export class SqliteMailRepo implements MailRepo {
         return [...new Set(uids)].sort((a, b) => a - b).map((uid) => get.get(mailboxId, uid) as MessageRow | undefined)
           .filter((r): r is MessageRow => !!r).map(messageFrom);
       },
-      commit: async (sealed, placements, queue, internalDate = new Date()) =>
-        this.commitNow(blobIdOf(sealed), sealed.length, sealed, placements, queue, internalDate, new Date().toISOString()),
+      commit: async (sealed, placements, queue, internalDate = new Date()) => {
+        if (!isSealedFile(sealed)) return this.commitNow(blobIdOf(sealed), sealed.length, sealed, placements, queue, internalDate, new Date().toISOString());
+        // A large message: its file is put in place (synchronously, in this turn, as in `commit`)
+        // before the row that names it. A file already stored (same bytes) is not touched, and the
+        // spool copy stays until the commit, so a rollback loses nothing the caller may retry with.
+        const { blobId, size } = blobKeyOf(sealed);
+        if (fs.existsSync(this.files.pathOf(blobId))) afterCommit.push(() => fs.rmSync(sealed.path, { force: true }));
+        else {
+          this.files.adopt(sealed.path, blobId);
+          onRollback.push(() => { if (!this.blobRow(blobId)) this.files.giveBack(blobId, sealed.path); });
+        }
+        return this.commitNow(blobId, size, undefined, placements, queue, internalDate, new Date().toISOString());
+      },
       setFlags: async (mailboxId, uids, op, flags) => this.setFlagsNow(mailboxId, uids, op, flags),
       copyMessages: async (from, uids, to) => this.copyNow(from, uids, to),
       claimRecent: async (mailboxId, upToUid) => this.claimRecentNow(mailboxId, upToUid),

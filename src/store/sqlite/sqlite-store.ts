@@ -116,13 +116,17 @@ export class SqliteStore implements Store {
    */
   write<T>(work: (tx: StoreTx) => Promise<T>, options: { durable?: boolean } = {}): Promise<T> {
     // The filing repository on the same connection, its decisions in this transaction already.
-    return this.exclusive((afterCommit) => work({ mail: this.mail.txView(afterCommit), filing: new SqliteFilingRepo(this.db, (inner) => inner()) }), options);
+    return this.exclusive((afterCommit, onRollback) => work({ mail: this.mail.txView(afterCommit, onRollback), filing: new SqliteFilingRepo(this.db, (inner) => inner()) }), options);
   }
 
-  /** One write transaction around `work`; `afterCommit` runs once it is committed. */
-  private exclusive<T>(work: (afterCommit: Array<() => void>) => Promise<T>, options: { durable?: boolean } = {}): Promise<T> {
+  /**
+   * One write transaction around `work`; `afterCommit` runs once it is committed, `onRollback` once
+   * it is rolled back (undoing what `work` did outside the database: a sealed file it adopted).
+   */
+  private exclusive<T>(work: (afterCommit: Array<() => void>, onRollback: Array<() => void>) => Promise<T>, options: { durable?: boolean } = {}): Promise<T> {
     const run = async (): Promise<T> => {
       const afterCommit: Array<() => void> = [];
+      const onRollback: Array<() => void> = [];
       const relaxed = options.durable === false;
       let yielded = false;
       const check = setImmediate(() => { yielded = true; });
@@ -131,7 +135,7 @@ export class SqliteStore implements Store {
       try {
         this.db.exec('BEGIN IMMEDIATE');
         try {
-          const result = await work(afterCommit);
+          const result = await work(afterCommit, onRollback);
           if (yielded) {
             throw new MedgateError('STORE_TX_YIELDED', 'a store transaction waited on something other than the store; it was rolled back');
           }
@@ -140,6 +144,9 @@ export class SqliteStore implements Store {
           return result;
         } catch (err) {
           if (this.db.inTransaction) this.db.exec('ROLLBACK');
+          for (const f of onRollback) {
+            try { f(); } catch { /* a file left behind is swept at start (removeOrphanBlobFiles); the error that rolled back matters */ }
+          }
           throw err;
         }
       } finally {
