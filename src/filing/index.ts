@@ -8,7 +8,7 @@ export { checkRights, checkRightsAll, rightsRoleOf, DEFAULT_RIGHTS, type RightsC
 export { TABS, tabOf, type Tab } from './tabs.js';
 export { filingFor, rightsConfigOf } from './context.js';
 export { authorMark, firstRefusal, judgeDocuments, writerOf, type AuthorsConfig, type DocumentAuthor, type JudgedDocument } from './authors.js';
-export { fileDelivered, filingDone, filingFailed, localRecordServers, prepareFiling } from './ingestion.js';
+export { filingDone, filingFailed, localRecordServers, prepareFiling } from './ingestion.js';
 export { recordDenial, type RelayDenial } from './receipts/denial.js';
 export { searchForm, type FiledIdentity } from './identity-hashes.js';
 export { filingRoutes, recordServerOf } from './http-routes.js';

@@ -1,8 +1,8 @@
 /**
  * Filing what a local record server receives: its routing header opened with the gateway's filing
  * key (never the content) before the delivery commits (prepareFiling), then the decision and its
- * rows in the delivery's own transaction (LocalDelivery.deliverWith, src/smtp/delivery.ts), or on
- * their own after a commit (fileDelivered: large messages). Filing never refuses a delivery: a
+ * rows in the delivery's own transaction (LocalDelivery.deliverWith, src/smtp/delivery.ts), for a
+ * message in memory and a large one (a sealed file, read by its header block) alike. Filing never refuses a delivery: a
  * failure is logged and audited, and filing the same message again later is harmless (idempotent
  * per message and part).
  */
@@ -106,20 +106,6 @@ export async function filingFailed(ctx: GatewayContext, f: FilingFailure): Promi
   await ctx.audit.record({ actor: 'system', action: 'filing.ingest', outcome: 'failed', messageId: f.messageId, details: { recordServers: f.recordServers, code: reason } });
   await receiptsForFailure(ctx, f.messageId, f.receipts, reason);
   return { recordServers: f.recordServers, error: reason };
-}
-
-/** Files a message committed already (without its filing rows): its own decision, after the commit. */
-export async function fileDelivered(ctx: GatewayContext, o: { sealed: Buffer; blobId: string; messageId: string; recipients: string[] }): Promise<IngestOutcome> {
-  const p = await prepareFiling(ctx, o);
-  if (!p) return { recordServers: [] };
-  if ('error' in p) return filingFailed(ctx, p);
-  let result: IngestResult;
-  try {
-    result = await p.service.file(p.item);
-  } catch (error) {
-    return filingFailed(ctx, { ...p, error });
-  }
-  return filingDone(ctx, p, result);
 }
 
 /**

@@ -1,4 +1,8 @@
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { expect, it } from 'vitest';
+import { tempDir } from '../../helpers/gateway.js';
 import { contract } from './stores.js';
 
 const A = 'a@x.test';
@@ -126,5 +130,34 @@ contract('store transactions (write)', (h, kind) => {
       await new Promise((r) => setTimeout(r, 5));
     })).rejects.toMatchObject({ code: 'STORE_TX_YIELDED' });
     expect((await store.mail.getMessage(inbox, 1))!.flags).toEqual([]);
+  });
+
+  it('commits a sealed file inside a transaction: rolled back, the file is left where it was; committed, it is the store\'s', async () => {
+    const { store } = h();
+    const dir = tempDir();
+    try {
+      const bytes = randomBytes(1_500_000);
+      const file = path.join(dir, 'sealed.eml');
+      fs.writeFileSync(file, bytes, { mode: 0o600 });
+      const sealed = { path: file, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+      const placement = { owner: A, mailbox: 'INBOX', deliveryKey: 'large' };
+      await expect(store.write(async (tx) => {
+        await tx.mail.commit(sealed, [placement]);
+        throw new Error('the filing rows failed');
+      })).rejects.toThrow('the filing rows failed');
+      // Nothing stored, nothing left in the blob files, and the file still there to deliver alone.
+      expect(await store.mail.openBlob(sealed.sha256)).toBeUndefined();
+      expect(await store.mail.removeOrphanBlobFiles()).toBe(0);
+      expect(fs.readFileSync(file).equals(bytes)).toBe(true);
+
+      const committed = await store.write((tx) => tx.mail.commit(sealed, [placement]));
+      expect(committed.blobId).toBe(sealed.sha256);
+      expect(fs.existsSync(file)).toBe(false); // moved into the blob files (SQLite) or streamed into the database (PostgreSQL)
+      expect((await store.mail.getBlob(sealed.sha256))!.equals(bytes)).toBe(true);
+      const inbox = (await store.mail.getMailbox(A, 'INBOX'))!;
+      expect((await store.mail.listMessages(inbox.id)).map((m) => [m.uid, m.sealedSize])).toEqual([[1, bytes.length]]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
