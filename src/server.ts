@@ -146,8 +146,9 @@ export async function startGateway(ctx: GatewayContext, opts: StartOptions = {})
       clearInterval(crlTimer);
       metrics.up.set(0);
       await submission.close();
-      await relay.close();
+      // Our pooled connections to peers first: a peer stopping meanwhile need not wait for them.
       await queueWorker.close();
+      await relay.close();
       await imap.close();
       await receipts.close();
       await api?.close();

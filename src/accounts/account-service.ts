@@ -8,6 +8,7 @@ import { MedgateError } from '../errors.js';
 import { readCertificateInfo, type TestCa } from '../pki/index.js';
 import type { Account, AccountKind, DirectoryEntry, Store } from '../store/types.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { addressKey } from '../net/address-key.js';
 import { AddressLoginLimit, loginRateLimited, type AddressLoginLimitOptions } from './address-login-limit.js';
 import { LoginCache, type LoginCacheOptions } from './login-cache.js';
 import { SingleFlight } from './single-flight.js';
@@ -202,17 +203,20 @@ export class AccountService {
   async unlock(addressInput: string, password: string, context: { via: string; remote?: string; hold?: boolean } = { via: 'cli' }): Promise<UnlockedAccount> {
     const address = addressInput.trim().toLowerCase();
     const { remote } = context;
-    if (remote !== undefined && (await this.addressLimit?.isRefused(remote))) {
+    // What the per-address limit and the refusal audit count: an IPv6 client by its /64, as the
+    // connection caps do (src/net/address-key.ts), so rotating addresses inside it buys no tries.
+    const source = remote === undefined ? undefined : addressKey(remote);
+    if (source !== undefined && (await this.addressLimit?.isRefused(source))) {
       // Refused before the password is looked at: the right password gets the same answer.
-      await this.o.audit.refused({ actor: address, action: 'auth.login', outcome: 'refused', details: { via: context.via, remote, reason: 'address-rate-limited' }, source: remote, reason: 'address-rate-limited' });
+      await this.o.audit.refused({ actor: address, action: 'auth.login', outcome: 'refused', details: { via: context.via, remote, reason: 'address-rate-limited' }, source, reason: 'address-rate-limited' });
       throw loginRateLimited();
     }
     const account = await this.o.store.accounts.get(address);
     const fail = async (reason: string): Promise<never> => {
-      const delayMs = remote !== undefined && this.addressLimit ? await this.addressLimit.recordFailure(remote) : 0;
+      const delayMs = source !== undefined && this.addressLimit ? await this.addressLimit.recordFailure(source) : 0;
       // Per source and window: a spray is audited in full for its first attempts, then counted.
       const event = { actor: address, action: 'auth.login', outcome: 'refused' as const, details: { via: context.via, remote, reason, ...(delayMs ? { delayMs } : {}) } };
-      await (remote !== undefined ? this.o.audit.refused({ ...event, source: remote, reason }) : this.o.audit.record(event));
+      await (source !== undefined ? this.o.audit.refused({ ...event, source, reason }) : this.o.audit.record(event));
       if (delayMs) await sleep(delayMs);
       throw wrongCredentials();
     };

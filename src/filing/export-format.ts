@@ -28,6 +28,8 @@ export interface ExportedDocument {
   /** Who wrote it when not the sender (src/filing/authors.ts); absent: the sender. */
   author?: DocumentAuthor | undefined;
   supersededBy: string | null;
+  /** `replacement`: a summary its writer signed as a replacement (never makes him the treating doctor). */
+  writtenAs?: 'replacement' | undefined;
   /** Path of the `.eml`, relative to the patient folder. */
   file: string;
   /** Portable export: the decrypted original document, relative to the patient folder. */
@@ -37,6 +39,8 @@ export interface ExportedDocument {
 export interface ExportedPatient {
   id: string;
   identity: FiledIdentity;
+  /** The treating doctor the operator named (`patients set-treating`); absent: the rule of the first summary. */
+  treatingDoctor?: string | undefined;
   documents: ExportedDocument[];
 }
 
@@ -54,11 +58,14 @@ export function exportXml(p: ExportedPatient, exportedAt: string): string {
         familyName: id.familyName, givenName: id.givenName, birthDate: id.birthDate,
         ...(id.sex ? { sex: id.sex } : {}),
         ...(id.ins ? { ins: { '@_value': id.ins.value, '@_oid': id.ins.oid } } : {}),
+        // Only the operator's choice: the first-summary rule is rebuilt from the documents on import.
+        ...(p.treatingDoctor ? { treatingDoctor: { '@_setBy': 'operator', '#text': p.treatingDoctor } } : {}),
       },
       documents: {
         document: p.documents.map((d) => ({
           '@_id': d.id, '@_type': d.type, '@_date': d.date, '@_part': d.part, '@_file': d.file, '@_sha256': d.sha256,
           '@_verified': String(d.verified),
+          ...(d.writtenAs === 'replacement' ? { '@_writtenAs': 'replacement' } : {}),
           ...(d.original ? { '@_original': d.original.file, '@_originalType': d.original.contentType, '@_originalSha256': d.original.sha256 } : {}),
           messageId: d.messageId, sender: d.sender,
           ...(d.senderRole ? { senderRole: d.senderRole } : {}),
@@ -105,6 +112,10 @@ export function parseExportXml(xml: string): ExportedPatient {
   if (sex) identity.sex = sex;
   const ins = p.ins as Node | undefined;
   if (ins && str(ins['@_value']) && str(ins['@_oid'])) identity.ins = { value: str(ins['@_value'])!, oid: str(ins['@_oid'])! };
+  // Exports written before these were carried have neither: the first-summary rule applies.
+  const treating = p.treatingDoctor as Node | string | undefined;
+  const treatingDoctor = typeof treating === 'object' ? str(treating['#text']) : str(treating);
+  if (treatingDoctor !== undefined && !/^[^@\s]+@[^@\s]+$/.test(treatingDoctor.trim())) return bad('treatingDoctor is not an address');
   const docs = ((root.documents as Node | undefined)?.document as Node[] | undefined) ?? [];
   const documents = docs.map((d): ExportedDocument => {
     const need = (v: string | undefined, what: string): string => v ?? bad(`document without ${what}`);
@@ -114,10 +125,11 @@ export function parseExportXml(xml: string): ExportedPatient {
       verified: str(d['@_verified']) === 'true', messageId: need(str(d.messageId), 'messageId'), sender: need(str(d.sender), 'sender'),
       senderRole: str(d.senderRole) ?? null, title: str(d.title) ?? null, contentDigest: str(d.contentDigest) ?? null,
       signerFingerprint: str(d.signerFingerprint) ?? null, supersededBy: str(d.supersededBy) ?? null,
+      ...(str(d['@_writtenAs']) === 'replacement' ? { writtenAs: 'replacement' as const } : {}),
       ...(authorOfXml(d.author) ? { author: authorOfXml(d.author) } : {}),
     };
   });
-  return { id: str(p['@_id']) ?? '', identity, documents };
+  return { id: str(p['@_id']) ?? '', identity, ...(treatingDoctor ? { treatingDoctor: treatingDoctor.trim().toLowerCase() } : {}), documents };
 }
 
 function authorOfXml(v: unknown): DocumentAuthor | undefined {

@@ -154,6 +154,7 @@ async function writeExport(filing: FilingService, mail: Pick<MailRepo, 'getBlob'
         id: d.id, messageId: d.messageId, part: d.part, type: d.type, date: d.date, sender: d.sender, senderRole: d.senderRole, title: d.title,
         sha256: createHash('sha256').update(blob).digest('hex'), contentDigest: null, verified: d.verified, signerFingerprint: null,
         supersededBy: d.supersededBy, file, ...(d.author.status !== 'sender' ? { author: d.author } : {}),
+        ...(d.writtenAs === 'replacement' ? { writtenAs: 'replacement' as const } : {}),
         ...(original && originalFile ? { original: { file: originalFile, contentType: original.contentType, sha256: createHash('sha256').update(original.content).digest('hex') } } : {}),
       });
     }
@@ -163,7 +164,7 @@ async function writeExport(filing: FilingService, mail: Pick<MailRepo, 'getBlob'
       doc.contentDigest = row?.contentDigest ?? null;
       doc.signerFingerprint = row?.signerFingerprint ?? null;
     }
-    put(`${folder}/export.xml`, Buffer.from(exportXml({ id: view.id, identity: view.identity, documents: docs }, exportedAt), 'utf8'));
+    put(`${folder}/export.xml`, Buffer.from(exportXml({ id: view.id, identity: view.identity, ...(view.treatingDoctorSetBy === 'operator' && view.treatingDoctor ? { treatingDoctor: view.treatingDoctor } : {}), documents: docs }, exportedAt), 'utf8'));
     documents += docs.length;
     written.push(folder);
     o.progress?.(i + 1, ids.length);

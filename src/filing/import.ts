@@ -36,6 +36,11 @@ export interface ImportedPatientReport {
   documents: { filed: number; alreadyPresent: number; rejected: Array<{ file: string; reason: string }> };
   /** Documents filed as unverified: their routing header does not open or verify on this gateway. */
   unverified?: number;
+  /**
+   * The treating doctor the operator had named in the export: `set` on the patient here, or `kept`
+   * when the patient here already has one the operator named (this gateway's choice stands).
+   */
+  treatingDoctor?: 'set' | 'kept';
   reason?: string;
 }
 
@@ -119,8 +124,24 @@ async function importOne(filing: FilingService, mail: Pick<MailRepo, 'commit'>, 
     byMessage.set(doc.messageId, [...(byMessage.get(doc.messageId) ?? []), { doc, bytes }]);
   }
   let first = true;
+  let choiceDone = !p.treatingDoctor || dryRun;
+  /**
+   * The operator's choice of treating doctor, applied as soon as the patient here is known: before
+   * the rest of the documents, so that their summaries supersede each other as they did there.
+   */
+  const applyChoice = async (patientId: string): Promise<void> => {
+    if (choiceDone) return;
+    choiceDone = true;
+    const here = await filing.show(patientId);
+    if (here.treatingDoctorSetBy === 'operator') { entry.treatingDoctor = here.treatingDoctor === p.treatingDoctor ? 'set' : 'kept'; return; }
+    await filing.setTreatingDoctor(patientId, p.treatingDoctor!);
+    entry.treatingDoctor = 'set';
+  };
   for (const [messageId, docs] of byMessage) {
-    const present = new Set((await filing.store.documentsOfMessage(messageId)).map((d) => d.part));
+    const rows = await filing.store.documentsOfMessage(messageId);
+    const present = new Set(rows.map((d) => d.part));
+    const known = rows.find((r) => r.patientId)?.patientId;
+    if (known) await applyChoice(known);
     const fresh = docs.filter((d) => !present.has(d.doc.part));
     entry.documents.alreadyPresent += docs.length - fresh.length;
     if (!fresh.length) continue;
@@ -133,13 +154,14 @@ async function importOne(filing: FilingService, mail: Pick<MailRepo, 'commit'>, 
     const committed = await mail.commit(blob, []); // stores the sealed bytes once (no mailbox placement)
     const res = await filing.file({
       patient: p.identity, messageId, blobId: committed.blobId, date: head.date,
-      sender: { address: head.sender, role: head.senderRole }, documents: fresh.map((d) => ({ part: d.doc.part, type: d.doc.type, title: d.doc.title ?? undefined, author: d.doc.author })),
+      sender: { address: head.sender, role: head.senderRole }, documents: fresh.map((d) => ({ part: d.doc.part, type: d.doc.type, title: d.doc.title ?? undefined, author: d.doc.author, writtenAs: d.doc.writtenAs })),
       contentDigest: head.contentDigest, verified, signerFingerprint: verified ? check.fingerprint : null,
       ...(p.id ? { preferredPatientId: p.id } : {}),
     });
     if (first) { entry.outcome = res.outcome === 'duplicate' ? 'matched' : res.outcome; first = false; }
     entry.patientId = res.patientId;
     entry.documents.filed += res.documentIds.length;
+    if (res.patientId) await applyChoice(res.patientId);
   }
   return entry;
 }

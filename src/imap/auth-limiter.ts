@@ -1,9 +1,11 @@
 import type { LoginFailureRepo } from '../store/types.js';
 import { FailureWindow } from '../util/failure-window.js';
+import { addressKey } from '../net/address-key.js';
 
 /**
  * Counts failed logins per (user, remote address) in a sliding window. Once the limit is reached,
  * further attempts are refused without asking the backend until old failures leave the window.
+ * An IPv6 client counts by its /64 (src/net/address-key.ts): rotating addresses inside it buys no tries.
  */
 export class AuthLimiter {
   private readonly window: FailureWindow;
@@ -17,7 +19,7 @@ export class AuthLimiter {
   }
 
   private key(user: string, remoteAddress: string): string {
-    return `${user.toLowerCase()}\u0000${remoteAddress}`;
+    return `${user.toLowerCase()}\u0000${addressKey(remoteAddress)}`;
   }
 
   async isBlocked(user: string, remoteAddress: string, now = Date.now()): Promise<boolean> {

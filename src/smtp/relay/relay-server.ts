@@ -6,6 +6,7 @@ import type { GatewayContext } from '../../context.js';
 import { isMedgateError } from '../../errors.js';
 import { ConnectionGuard } from '../../net/connection-guard.js';
 import { guardSmtpServer, type SmtpGuard } from '../connection-limits.js';
+import { closeSmtpServer } from '../close-idle.js';
 import { DeliveryService } from '../delivery.js';
 import { judgePeer, peerChainPem, type PeerIdentity } from './peer-certificate.js';
 import { TrustStore, type GatewayTls } from '../../pki/index.js';
@@ -246,7 +247,8 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
     port,
     close: () => {
       guard.stop();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
+      // A peer's idle pooled connection is told 421 and closed, not waited for (30 s).
+      return closeSmtpServer(server);
     },
   };
 }
