@@ -10,6 +10,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeOnStores } from '../helpers/stores.js';
 import { prepareGatewayData, type PreparedGateway } from '../helpers/in-process-gateway.js';
 import { AuthLimiter } from '../../dist/imap/auth-limiter.js';
+import { LoginLimiter } from '../../dist/smtp/submission/login-limiter.js';
 
 const DOMAIN = 'cabinet-antony.medgate.test';
 const ACCOUNTS = Array.from({ length: 4 }, (_, i) => `logiciel${i}@${DOMAIN}`);
@@ -68,5 +69,16 @@ describeOnStores('failed-login counters key an IPv6 client by its /64', (store) 
     // A success from inside the /64 clears its count.
     await limiter.recordSuccess(user, rotating());
     expect(await limiter.isBlocked(user, rotating())).toBe(false);
+  });
+
+  it('the SMTP per-(account, address) limit counts a /64 as one address too', async () => {
+    const limiter = new LoginLimiter(g.ctx.store.loginFailures, 3, 60_000);
+    const user = `dr.smtp.rotation.${store}@${DOMAIN}`;
+    for (let i = 0; i < 3; i++) {
+      expect(await limiter.isBlocked(user, rotating())).toBe(false);
+      await limiter.recordFailure(user, rotating());
+    }
+    expect(await limiter.isBlocked(user, rotating())).toBe(true);
+    expect(await limiter.isBlocked(user, '2001:db8:aa:bc::1')).toBe(false);
   });
 });

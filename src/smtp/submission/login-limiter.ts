@@ -1,4 +1,5 @@
 import type { LoginFailureRepo } from '../../store/types.js';
+import { addressKey } from '../../net/address-key.js';
 import { FailureWindow } from '../../util/failure-window.js';
 
 /**
@@ -18,7 +19,8 @@ export class LoginLimiter {
   }
 
   private key(account: string, remote: string): string {
-    return `${account.toLowerCase()}\u0000${remote}`;
+    // An IPv6 client counts by its /64 (src/net/address-key.ts), as every other per-address limit.
+    return `${account.toLowerCase()}\u0000${addressKey(remote)}`;
   }
 
   async isBlocked(account: string, remote: string, now = Date.now()): Promise<boolean> {
