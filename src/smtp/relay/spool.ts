@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { newSpoolKey, readRaw, type SpoolFile } from '../../util/spool-file.js';
+import { noteStreamed } from '../../runtime/streamed-garbage.js';
 
 /**
  * Writes an incoming DATA stream to a spool file instead of collecting chunks in memory: the
@@ -24,6 +25,7 @@ export async function spoolToFile(stream: Readable, spoolDir: string, maxBytes: 
       bytes += chunk.length;
       if (bytes > maxBytes) return done();
       hash.update(chunk);
+      noteStreamed(chunk.length);
       done(null, chunk);
     },
   });
