@@ -13,6 +13,8 @@
  * Needs `--expose-gc` (SERVE_NODE_FLAGS); without it this does nothing. Counts per isolate (each
  * worker thread has its own module instance).
  */
+import { Transform } from 'node:stream';
+
 const EVERY_BYTES = 4 * 1024 * 1024;
 
 type MinorGc = (options: { type: 'minor' }) => void;
@@ -26,4 +28,14 @@ export function noteStreamed(bytes: number): void {
   if (streamed < EVERY_BYTES) return;
   streamed = 0;
   collect({ type: 'minor' });
+}
+
+/** A pass-through stream that counts what goes through it (noteStreamed), for streams read by others. */
+export function notingStream(): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      noteStreamed(chunk.length);
+      done(null, chunk);
+    },
+  });
 }
