@@ -36,7 +36,7 @@ import nodemailer from 'nodemailer';
 import YAML from 'yaml';
 import { SERVE_NODE_FLAGS } from '../src/runtime/node-flags.js';
 import { ROOT } from '../test/helpers/gateway.js';
-import { CLAIRE, PAUL, PASSWORD, caPem, openDb, serve, setupTwoGateways, waitFor, type GatewayHandle } from '../test/smtp/relay-fixture.js';
+import { CLAIRE, PAUL, PASSWORD, caPem, mailboxBlobIds, serve, setupTwoGateways, waitFor, type GatewayHandle } from '../test/smtp/relay-fixture.js';
 import { buildMessage } from './lib/smtp-load.js';
 import { RawImap } from '../test/helpers/raw-imap.js';
 
@@ -186,11 +186,9 @@ async function main(): Promise<void> {
     phases.push(['submission (A seals)', await ta.stop(), await tb.stop()]);
     ta = watchThreads(t.a.serve!.ports.http!, t.a.serve!.child.pid!);
     tb = watchThreads(t.b.serve!.ports.http!, t.b.serve!.child.pid!);
-    const inbox = (): number => {
-      const db = openDb(t.b);
-      try { return (db.prepare("SELECT COUNT(*) AS n FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id WHERE x.owner = ? AND x.name = 'INBOX'").get(CLAIRE) as { n: number }).n; } finally { db.close(); }
-    };
-    await waitFor(() => inbox() > 0, 300_000, 'the 25 MB message to reach B');
+    // The store's own API (SQLite or PostgreSQL), as the relay tests read it.
+    const inbox = async (): Promise<number> => (await mailboxBlobIds(t.b, CLAIRE)).length;
+    await waitFor(async () => (await inbox()) > 0, 300_000, 'the 25 MB message to reach B');
     const relayed = performance.now();
     phases.push(['relay (A sends, B receives and files)', await ta.stop(), await tb.stop()]);
     ta = watchThreads(t.a.serve!.ports.http!, t.a.serve!.child.pid!);

@@ -21,6 +21,7 @@ import { signAndEncrypt, uniqueKeys } from './pgp.js';
 import { sealedRoutingHeader } from './routing-header.js';
 import { clientEncryptedBodyFields, planOuterLayer } from './seal-parts.js';
 import type { SealOptions } from './seal.js';
+import { noteStreamed } from '../../runtime/streamed-garbage.js';
 
 /** The header block must end within this many bytes (parseForExtraction's bound, plus the blank line). */
 const MAX_HEAD_BYTES = 1024 * 1024 + 2;
@@ -57,7 +58,7 @@ export async function sealFile(opts: SealFileOptions): Promise<SealFileResult> {
   const payload = (): Readable => Readable.from(concatStreams(innerHead, () => readRaw(opts.rawFile, bodyOffset)));
 
   const digest = createHash('sha256');
-  await pipeline(payload(), new Writable({ write(chunk: Buffer, _e, cb) { digest.update(chunk); cb(); } }));
+  await pipeline(payload(), new Writable({ write(chunk: Buffer, _e, cb) { digest.update(chunk); noteStreamed(chunk.length); cb(); } }));
   const routing = sealedRoutingHeader(opts.routing, digest.digest('hex'), new Date().toISOString());
   const routingCiphertext = await signAndEncrypt(Buffer.from(JSON.stringify(routing), 'utf8'), opts.signingKey, uniqueKeys([...opts.recipientKeys, ...opts.filingKeys]), 'binary');
 
@@ -68,6 +69,7 @@ export async function sealFile(opts: SealFileOptions): Promise<SealFileResult> {
     sha.update(chunk);
     size += chunk.length;
     await out.write(chunk);
+    noteStreamed(chunk.length);
   };
   try {
     if (alreadyEncrypted) {

@@ -1,4 +1,5 @@
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
+import { notingStream } from '../../runtime/streamed-garbage.js';
 import net from 'node:net';
 import tls from 'node:tls';
 import nodemailer from 'nodemailer';
@@ -176,7 +177,8 @@ export async function sendToPeer(opts: {
   peer.inFlight++;
   // A stream nodemailer never reads (peer down, every RCPT refused) would keep its file open: it is
   // destroyed whatever happens.
-  const raw = Buffer.isBuffer(opts.sealed) ? opts.sealed : opts.sealed();
+  // A large message's chunks are counted as they go, so their buffers are freed as it streams.
+  const raw = Buffer.isBuffer(opts.sealed) ? opts.sealed : pipeline(opts.sealed(), notingStream(), () => undefined);
   try {
     const info = await transport.sendMail({ envelope: { from: opts.envelopeFrom, to: opts.recipients }, raw });
     const rejected = new Map<string, SmtpError>();

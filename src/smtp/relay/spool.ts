@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { newSpoolKey, readRaw, type SpoolFile } from '../../util/spool-file.js';
+import { noteStreamed, notingStream } from '../../runtime/streamed-garbage.js';
 
 /**
  * Writes an incoming DATA stream to a spool file instead of collecting chunks in memory: the
@@ -24,6 +25,7 @@ export async function spoolToFile(stream: Readable, spoolDir: string, maxBytes: 
       bytes += chunk.length;
       if (bytes > maxBytes) return done();
       hash.update(chunk);
+      noteStreamed(chunk.length);
       done(null, chunk);
     },
   });
@@ -43,7 +45,7 @@ export async function spoolToFile(stream: Readable, spoolDir: string, maxBytes: 
  * moved): decrypted from the spool into `to` (0600) and fsynced.
  */
 export async function materialise(file: SpoolFile, to: string): Promise<string> {
-  await pipeline(readRaw(file), fs.createWriteStream(to, { mode: 0o600, flags: 'wx' }));
+  await pipeline(readRaw(file), notingStream(), fs.createWriteStream(to, { mode: 0o600, flags: 'wx' }));
   const fd = await fs.promises.open(to, 'r+');
   try {
     await fd.sync();

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { noteStreamed } from '../../runtime/streamed-garbage.js';
 import { newSpoolKey, readRaw, readRawHead, readRawWhole, SpoolWriter, writeSpoolFile, type SpoolFile } from '../../util/spool-file.js';
 
 export interface SpooledMessage {
@@ -65,6 +66,7 @@ export async function withSpooledMessage<T>(stream: Readable, dir: string, maxBy
       kept = [];
     }
     await writer.write(chunk);
+    noteStreamed(chunk.length);
   };
   try {
     await pipeline(stream, sink);

@@ -1,0 +1,41 @@
+/**
+ * Frees the buffers a large streamed message leaves behind, as it streams.
+ *
+ * Every chunk of a streamed message (socket read, spool cipher, openpgp.js's packet framing, sign
+ * and encrypt, armor) is a fresh ArrayBuffer that dies at once, but V8 frees an ArrayBuffer's memory
+ * only when a collection finds its small JS wrapper dead. The young generation (3 × 32 MB in the
+ * sealing threads) fills slowly with wrappers, and V8's own trigger on memory outside the heap is a
+ * fixed 64 MB above the last collection, so each isolate streaming a 25 MB message held 60–90 MB of
+ * dead chunks (bench/memory.bench.ts; a bare sign+encrypt of 25 MB: +89 MB of ArrayBuffers with
+ * serve's flags, +24 MB when the young generation is collected every 4 MB, for less CPU: a scavenge
+ * of a young generation that is nearly all garbage costs little, and fewer chunks get promoted).
+ *
+ * Needs `--expose-gc` (SERVE_NODE_FLAGS); without it this does nothing. Counts per isolate (each
+ * worker thread has its own module instance).
+ */
+import { Transform } from 'node:stream';
+
+const EVERY_BYTES = 4 * 1024 * 1024;
+
+type MinorGc = (options: { type: 'minor' }) => void;
+const collect = (globalThis as { gc?: unknown }).gc as MinorGc | undefined;
+let streamed = 0;
+
+/** Counts `bytes` streamed through this isolate; every 4 MB, collects the young generation. */
+export function noteStreamed(bytes: number): void {
+  if (!collect) return;
+  streamed += bytes;
+  if (streamed < EVERY_BYTES) return;
+  streamed = 0;
+  collect({ type: 'minor' });
+}
+
+/** A pass-through stream that counts what goes through it (noteStreamed), for streams read by others. */
+export function notingStream(): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      noteStreamed(chunk.length);
+      done(null, chunk);
+    },
+  });
+}
