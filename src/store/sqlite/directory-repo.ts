@@ -60,7 +60,9 @@ export class SqliteDirectoryRepo implements DirectoryRepo {
       }
       return { added, removed, kept };
     });
-    return tx();
+    // IMMEDIATE: the write lock before the read. A deferred transaction that reads, then writes after
+    // another process wrote, fails at once with SQLITE_BUSY (no busy wait can help a stale snapshot).
+    return tx.immediate();
   }
 
   async isWhitelisted(domain: string): Promise<boolean> {

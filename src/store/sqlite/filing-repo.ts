@@ -29,7 +29,7 @@ export class SqliteFilingRepo implements FilingRepo {
         given_birth_hash, access_code_enc, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
         .run(p.id, p.status, p.mergedInto, p.identityEnc, p.insHash, p.traitsHash, p.familyBirthHash, p.givenBirthHash, p.accessCodeEnc, p.createdAt, p.updatedAt);
       this.writePrefixes(p.id, prefixHashes);
-    })();
+    }).immediate();
   }
 
   private writePrefixes(patientId: string, prefixHashes: string[]): void {
@@ -46,7 +46,7 @@ export class SqliteFilingRepo implements FilingRepo {
         this.db.prepare(`UPDATE filing_patients SET ${sets} WHERE id = ?`).run(...keys.map((k) => changes[k] ?? null), id);
       }
       if (prefixHashes) this.writePrefixes(id, prefixHashes);
-    })();
+    }).immediate();
   }
 
   async getPatient(id: string): Promise<PatientRow | undefined> {
@@ -83,7 +83,7 @@ export class SqliteFilingRepo implements FilingRepo {
         if (r.changes) inserted.push(d.id);
       }
       return inserted;
-    })();
+    }).immediate();
   }
 
   async getDocument(id: string): Promise<DocumentRow | undefined> {
@@ -105,7 +105,7 @@ export class SqliteFilingRepo implements FilingRepo {
 
   async setSupersededBy(ids: string[], by: string): Promise<void> {
     const up = this.db.prepare('UPDATE filing_documents SET superseded_by = ? WHERE id = ?');
-    this.db.transaction(() => { for (const id of ids) up.run(by, id); })();
+    this.db.transaction(() => { for (const id of ids) up.run(by, id); }).immediate();
   }
 
   async moveDocuments(from: { patientId: string } | { messageId: string }, to: string): Promise<number> {
