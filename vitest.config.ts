@@ -13,7 +13,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Crypto-heavy suites on two cores. Three workers, not two: many files wait on sockets, child
-    // processes and timers, and with two the cores sat ~40 % idle (15.5 min against 10.2 min, same tree).
+    // processes and timers, and with two a
+    // run used 113 % of the 200 % (under other load); with three, 172 % on a quiet machine.
     pool: 'forks',
     maxWorkers: 3,
     // The built gateway (dist/) that tests import is loaded by Node itself, not transformed again by
