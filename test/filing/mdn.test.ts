@@ -16,6 +16,7 @@ import { describeOnStores } from '../helpers/stores.js';
 import { startGatewayPair, type GatewayPair } from '../helpers/in-process-pair.js';
 import type { InProcessGateway } from '../helpers/in-process-gateway.js';
 import { closePeerConnections } from '../../dist/smtp/outbound/send-to-peer.js';
+import { waitFor } from '../smtp/relay-fixture.js';
 
 const A_DOMAIN = 'cabinet-antony.medgate.test';
 const B_DOMAIN = 'cardio-sceaux.medgate.test';
@@ -63,16 +64,6 @@ async function build(o: { messageId: string; subject: string; text: string; head
 
 const PATIENT = { 'X-Medgate-Patient-Nom': 'DUPONT', 'X-Medgate-Patient-Prenom': 'Jean', 'X-Medgate-Patient-Naissance': '30/01/1959' };
 
-/** Polls until `fn` returns a truthy value or the time runs out. */
-async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs: number, what: string): Promise<NonNullable<T>> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describeOnStores('read receipts (MDN) from a record server on another gateway', (store) => {
   let t: GatewayPair;

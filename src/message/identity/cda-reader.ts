@@ -8,7 +8,7 @@
  * closed, and given to the parser, so a 20 MB base64 PDF is never turned into an object tree. A
  * declaration of entities or a DOCTYPE refuses the document (billion laughs), as for METADATA.XML.
  */
-import { XMLParser } from 'fast-xml-parser';
+import { identityXmlParser } from './xml-parser.js';
 import type { XdmCode } from './xdm-metadata.js';
 
 export interface CdaHeader {
@@ -19,15 +19,7 @@ export interface CdaHeader {
   nonXmlMediaType?: string;
 }
 
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@_',
-  removeNSPrefix: true,
-  parseTagValue: false,
-  parseAttributeValue: false,
-  htmlEntities: false,
-  isArray: (name) => name === 'templateId',
-});
+const parser = identityXmlParser((name) => name === 'templateId');
 
 type Node = Record<string, unknown>;
 

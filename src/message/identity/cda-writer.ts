@@ -34,21 +34,14 @@ import { XMLBuilder } from 'fast-xml-parser';
 import type { DocumentType } from '../classify/index.js';
 import { AUTHOR_SPECIALTY_SYSTEM, authorSpecialty, LOINC, typeCodeOf, type CodedValue } from './document-codes.js';
 import type { PatientIdentity } from './types.js';
+import type { XdmAuthor } from './xdm-writer.js';
 
 export const CDA_TEMPLATE_IDS = ['2.16.840.1.113883.2.8.2.1', '1.2.250.1.213.1.1.1.1', '1.3.6.1.4.1.19376.1.2.20'] as const;
 /** Identifiant national des professionnels de santé (RPPS `8…`, ADELI `0…`). */
 export const NATIONAL_PS_ID_ROOT = '1.2.250.1.71.4.2.1';
 
-export interface CdaAuthor {
-  nationalId?: string | null;
-  familyName?: string | null;
-  givenName?: string | null;
-  professionCode?: string | null;
-  professionLabel?: string | null;
-  specialtyCode?: string | null;
-  specialtyLabel?: string | null;
-  organisation?: string | null;
-}
+/** The author as the directory knows it: the same facts the XDM metadata carries. */
+export type CdaAuthor = XdmAuthor;
 
 export interface CdaN1Input {
   /** OID (or `2.25.<uuid>`) of this document: the XDS uniqueId of its entry. */

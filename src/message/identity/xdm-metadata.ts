@@ -3,7 +3,7 @@
  * Each ExtrinsicObject is one document entry; its patient comes from the `sourcePatientInfo` slot
  * (HL7 v2 PID-3/5/7/8) and the `XDSDocumentEntry.patientId` external identifier.
  */
-import { XMLParser } from 'fast-xml-parser';
+import { identityXmlParser } from './xml-parser.js';
 import { MedgateError } from '../../errors.js';
 import { isPlausibleBirthDate, parseHl7Date } from './dates.js';
 import { XDM_METADATA_INVALID } from './errors.js';
@@ -44,15 +44,7 @@ const PATIENT_ID_SCHEME = 'urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427';
 
 const ARRAY_ELEMENTS = new Set(['ExtrinsicObject', 'Slot', 'Value', 'Classification', 'ExternalIdentifier', 'LocalizedString']);
 
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@_',
-  removeNSPrefix: true,
-  parseTagValue: false,
-  parseAttributeValue: false,
-  htmlEntities: false,
-  isArray: (name) => ARRAY_ELEMENTS.has(name),
-});
+const parser = identityXmlParser((name) => ARRAY_ELEMENTS.has(name));
 
 type Node = Record<string, unknown>;
 
