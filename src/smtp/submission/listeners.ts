@@ -11,6 +11,7 @@ import { forget, stateOf } from './session-state.js';
 import { guardSmtpServer, type SmtpGuard } from '../connection-limits.js';
 import type { ConnectionGuard } from '../../net/connection-guard.js';
 import { installFastDataScans } from '../data-scan/index.js';
+import { closeSmtpServer } from '../close-idle.js';
 
 export interface SubmissionTls {
   certPem: string;
@@ -151,10 +152,12 @@ export function startListener(deps: SubmissionDeps, tls: SubmissionTls, port: nu
       resolve({
         port: (listening.address() as AddressInfo).port,
         close: () => new Promise<void>((r) => {
-          if (!implicitTls) { server.close(() => r()); return; }
-          // smtp-server's own net server never listened: its close() only arms the 421 to the
-          // sessions still open after closeTimeout; the TLS server's close waits for them to end.
-          server.close(() => undefined);
+          // A client idle between messages (Outlook, practice software) is told 421 and closed at
+          // once, not waited for (src/smtp/close-idle.ts); one sending a message finishes it first.
+          if (!implicitTls) { void closeSmtpServer(server).then(() => r()); return; }
+          // smtp-server's own net server never listened: closing it only settles the sessions; the
+          // TLS server's close waits for them to end.
+          void closeSmtpServer(server);
           listening.close(() => r());
         }),
       });
