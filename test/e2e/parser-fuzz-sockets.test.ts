@@ -24,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawImap } from '../helpers/raw-imap.js';
 import { flipBytes, fuzzCases, seededRandom, swapSlices } from '../helpers/fuzz.js';
 import { JL, PASSWORD, PAUL, RMP, startSubmissionGateway, type SubmissionGateway } from '../smtp/fixtures/submission-gateway.js';
+import { waitFor } from '../smtp/relay-fixture.js';
 
 let gw: SubmissionGateway;
 
@@ -50,16 +51,6 @@ async function submit(raw: Buffer, to: string): Promise<{ code: number; response
     return { code: e.responseCode, response: e.response ?? e.message };
   } finally {
     t.close();
-  }
-}
-
-async function waitFor<T>(what: string, f: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
   }
 }
 
@@ -95,10 +86,10 @@ describe('fuzzed parsers over real sockets', () => {
       expect(r.response, c.subject).toMatch(/^(250 |5\d\d \d\.\d\.\d+ )/);
       if (c.subject === 'intact' || c.subject === 'altered') expect(r.code, c.subject).toBe(250);
     }
-    const routings = await waitFor('the two forwarded messages filed', async () => {
+    const routings = await waitFor(async () => {
       const all = await rmpRoutings();
       return all.some((r) => r.document.title?.endsWith('altered')) && all.some((r) => r.document.title?.endsWith('intact')) ? all : undefined;
-    });
+    }, 30_000, 'the two forwarded messages filed');
     const authorOf = (title: string) => routings.find((r) => r.document.title?.endsWith(title))?.documents?.find((d) => d.part === 'avis.eml')?.author;
     expect(authorOf('intact')).toEqual({ source: 'smime', id: JL });
     expect(authorOf('altered')).toMatchObject({ source: 'forwarded' });
@@ -132,7 +123,7 @@ describe('fuzzed parsers over real sockets', () => {
       expect(r.code, `case ${i}: ${r.response}`).toBe(250);
     }
     // Every receipt that reached PAUL (those whose first address was his own) is one multipart/report with the listed fields.
-    const receipts = await waitFor('a receipt in the sender\'s INBOX', async () => {
+    const receipts = await waitFor(async () => {
       const found = [];
       for (const sealed of await gw.mailbox(PAUL, 'INBOX')) {
         const text = (await gw.openAs(sealed, PAUL)).toString('latin1');
@@ -140,7 +131,7 @@ describe('fuzzed parsers over real sockets', () => {
       }
       // Cases 2, 3 and 4 name PAUL first, plainly: at least those three are owed.
       return found.length >= 3 ? found : undefined;
-    });
+    }, 30_000, 'a receipt in the sender\'s INBOX');
     expect(receipts.length).toBeLessThanOrEqual(hostile.length);
     for (const text of receipts) {
       const parsed = await simpleParser(Buffer.from(text, 'latin1'));
