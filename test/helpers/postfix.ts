@@ -175,6 +175,11 @@ function mainCf(o: { dir: string; domain: string; relayhost?: string; relayDomai
     virtual_minimum_uid: '1',
     smtpd_relay_restrictions: 'reject_unauth_destination',
     smtpd_recipient_restrictions: `check_ccert_access texthash:${path.join(etc, 'revoked-ccerts')}, permit`,
+    // One connection per daemon process: a texthash table is read when the process starts, and
+    // `postfix reload` only asks idle processes to exit, so one could still take the next
+    // connection with the old revocation list (CI saw this once). A fresh smtpd per connection
+    // always reads the current list.
+    max_use: '1',
     // smtpd: TLS required, with a client certificate that chains to the test CA.
     smtpd_tls_cert_file: path.join(etc, 'postfix.crt.pem'),
     smtpd_tls_key_file: path.join(etc, 'postfix.key.pem'),
