@@ -58,7 +58,6 @@ export async function startGateway(ctx: GatewayContext, opts: StartOptions = {})
   const sealPool = new SealPool({ minThreads: sealing.minThreads, ...(sealing.maxThreads ? { maxThreads: sealing.maxThreads } : {}), idleTimeoutMs: sealing.idleSeconds * 1000 });
   (await ctx.sealer()).usePool(sealPool);
   metrics.watchThreads(sealPool);
-  ctx.accounts.useKeyUnwrapper((wrapped, passphrase) => sealPool.unwrapKey(wrapped, passphrase));
   const http = new HttpServer({
     host: config.listen.host,
     port: config.listen.http,
@@ -155,7 +154,6 @@ export async function startGateway(ctx: GatewayContext, opts: StartOptions = {})
       await consoleServer?.close();
       await http.close();
       (await ctx.sealer()).usePool(undefined);
-      ctx.accounts.useKeyUnwrapper(undefined);
       await sealPool.close();
       // Refusals still being counted are written before the stop record.
       await ctx.audit.flushRefusals();

@@ -92,8 +92,8 @@ export class AccountService {
   }
 
   /**
-   * Where logins run Argon2: the server passes its worker pool (64 MiB of Argon2 on the event loop
-   * would stall every connection); without one (CLI), inline.
+   * Another unwrapper than unwrapPgpKey (whose Argon2 already runs off the event loop): the tests
+   * count unwraps through it.
    */
   useKeyUnwrapper(unwrapper: KeyUnwrapper | undefined): void {
     this.unwrapper = unwrapper ?? unwrapPgpKey;

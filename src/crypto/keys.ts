@@ -2,6 +2,7 @@ import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import * as openpgp from 'openpgp';
 import { MedgateError } from '../errors.js';
+import { decryptKeyNativeArgon2 } from './native-argon2.js';
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
 
@@ -58,11 +59,15 @@ export async function protectForExport(privateKey: openpgp.PrivateKey, passphras
   });
 }
 
-/** Unwraps a private key; a wrong passphrase gives CREDENTIALS_WRONG and nothing else. */
+/**
+ * Unwraps a private key; a wrong passphrase gives CREDENTIALS_WRONG and nothing else. Its Argon2
+ * runs on libuv's thread pool (native-argon2.ts): a login blocks no JavaScript thread and needs no
+ * worker of its own.
+ */
 export async function unwrapPgpKey(armored: string, passphrase: string): Promise<openpgp.PrivateKey> {
   const privateKey = await openpgp.readPrivateKey({ armoredKey: armored });
   try {
-    return await openpgp.decryptKey({ privateKey, passphrase });
+    return await decryptKeyNativeArgon2(privateKey, passphrase);
   } catch {
     throw wrongCredentials();
   }

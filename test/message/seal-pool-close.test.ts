@@ -23,9 +23,12 @@ const POOL = fileURLToPath(new URL('../../dist/message/worker/seal-pool.js', imp
 // to close at least eleven pools on a machine that loads very slowly).
 const SWEEP = `
 const { SealPool } = await import(${JSON.stringify(POOL)});
+const openpgp = await import('openpgp');
+const { privateKey: key } = await openpgp.generateKey({ type: 'curve25519', userIDs: [{ email: 'pool@medgate.test' }], format: 'object' });
 const t0 = performance.now();
 const warm = new SealPool(2);
-await Promise.all([0, 1, 2, 3].map(() => warm.unwrapKey('not armored', 'x').catch(() => undefined)));
+// A real task that fails fast in each thread: opening bytes that are not a sealed message.
+await Promise.all([0, 1, 2, 3].map(() => warm.open({ sealed: Buffer.from('x'), key, ownAddress: 'pool@medgate.test', knownFingerprint: null, signer: null })));
 const loaded = performance.now() - t0;
 await warm.close();
 let closed = 0;

@@ -5,7 +5,7 @@ import { MedgateError } from '../../errors.js';
 import type { AppendedCopy } from '../seal-own-copy.js';
 import type { SealedSubmission, SealedSubmissionFile, SubmissionFileToSeal, SubmissionToSeal } from '../seal-submission.js';
 import { loadedWorkerOf, SEAL_POOL_WORKER_DATA } from './worker-loaded.js';
-import type { OpenTask, OpenTaskResult, OwnCopyTask, OwnCopyTaskResult, SealFileTask, SealFileTaskResult, SealTask, SealTaskResult, UnwrapTask, UnwrapTaskResult } from './seal-worker.js';
+import type { OpenTask, OpenTaskResult, OwnCopyTask, OwnCopyTaskResult, SealFileTask, SealFileTaskResult, SealTask, SealTaskResult } from './seal-worker.js';
 
 /** How long close() waits for threads still loading their module before it terminates them anyway. */
 const CLOSE_LOAD_WAIT_MS = 10_000;
@@ -15,9 +15,9 @@ export const SEAL_WORKER_YOUNG_GENERATION_MB = 96;
 
 /**
  * How many sealing threads, sized to the machine and to the load (issue 31): each thread is a V8
- * isolate with openpgp.js loaded (~25 MB idle) and, once it has unwrapped a key at a LOGIN, the
- * 64 MiB of Argon2's WebAssembly memory, which a WebAssembly memory never gives back. So threads
- * start when work arrives (up to one per core) and end after `idleTimeoutMs` without work.
+ * isolate with openpgp.js loaded (~25 MB idle, 40-60 MB once it has sealed). So threads start
+ * when work arrives (up to one per core) and end after `idleTimeoutMs` without work. (A LOGIN's
+ * Argon2 needs no thread: src/crypto/native-argon2.ts.)
  * `minThreads` = `maxThreads` keeps a fixed pool, warm from the start (the previous behaviour).
  */
 export interface SealPoolSize {
@@ -38,7 +38,7 @@ export function sealPoolSize(size: number | Partial<SealPoolSize> = {}): SealPoo
 }
 
 /**
- * A pool of worker threads that seal submissions and unwrap account keys (Argon2), so crypto uses
+ * A pool of worker threads that seal submissions and own copies and open stored messages, so crypto uses
  * every core and the event loop stays free for SMTP/IMAP connections.
  */
 export class SealPool {
@@ -137,19 +137,6 @@ export class SealPool {
     const task: SealFileTask = { rawFile: req.rawFile, outFile: req.outFile, ...this.keysOf(req) };
     const res = unwrapResult((await this.run(task, { name: 'sealFileTask' })) as SealFileTaskResult);
     return res.smime ? { ...res, smime: { ...res.smime, sealed: asBuffer(res.smime.sealed) } } : res;
-  }
-
-  /** unwrapPgpKey in a worker: same result, same CREDENTIALS_WRONG on a wrong passphrase. */
-  async unwrapKey(wrappedArmored: string, passphrase: string): Promise<openpgp.PrivateKey> {
-    const task: UnwrapTask = { wrappedArmored, passphrase };
-    const res = (await this.run(task, { name: 'unwrapKey' })) as UnwrapTaskResult;
-    if (!res.ok) {
-      if (res.code) throw new MedgateError(res.code, res.message);
-      throw new Error(res.message);
-    }
-    const key = await openpgp.readPrivateKey({ armoredKey: res.armored });
-    this.armored.set(key, res.armored);
-    return key;
   }
 
   /** Seals a user's own copy (IMAP APPEND) in a worker. */

@@ -1,12 +1,11 @@
 /**
- * Worker-thread entry (piscina): seals one submission, or unwraps one account key, off the main
- * event loop. Keys cross the thread boundary as armored text (in process memory only) and are
+ * Worker-thread entry (piscina): seals one submission or own copy, or opens one stored message, off
+ * the main event loop. Keys cross the thread boundary as armored text (in process memory only) and are
  * parsed here; parsed keys are kept per thread, because parsing a key costs more than using it.
  */
 import type { TrustFiles } from '../forwarded-author.js';
 import type { RawSource } from '../../util/spool-file.js';
 import * as openpgp from 'openpgp';
-import { unwrapPgpKey } from '../../crypto/keys.js';
 import { open, type ResolveSigner, type RoutingHeader, type Transport, type Verification } from '../../crypto/seal/index.js';
 import type { DirectoryEntry } from '../../store/types.js';
 import type { X509Credential } from '../../crypto/smime/index.js';
@@ -33,14 +32,6 @@ export interface SealTask {
 }
 
 export type SealTaskResult = { ok: true; value: SealedSubmission } | { ok: false; code?: string; message: string; details?: Record<string, unknown> };
-
-export interface UnwrapTask {
-  wrappedArmored: string;
-  passphrase: string;
-}
-
-/** The unwrapped key, armored (unencrypted: it only travels back to the main thread). */
-export type UnwrapTaskResult = { ok: true; armored: string } | { ok: false; code?: string; message: string };
 
 /**
  * Bounded cache of parsed keys by armored text: least recently used goes first, and an entry not
@@ -146,17 +137,6 @@ async function keysOf(task: Pick<SealTask, 'signingKeyArmored' | 'recipients'>) 
     filingKey: r.filingKeyArmored ? await publicKeys.get(r.filingKeyArmored) : undefined,
   })));
   return { signingKey, recipients };
-}
-
-/** Argon2 (64 MiB by default) of a login, here rather than on the thread that serves clients. */
-export async function unwrapKey(task: UnwrapTask): Promise<UnwrapTaskResult> {
-  try {
-    const key = await unwrapPgpKey(task.wrappedArmored, task.passphrase);
-    return { ok: true, armored: key.armor() };
-  } catch (err) {
-    const { code, message } = failure(err);
-    return { ok: false, code, message };
-  }
 }
 
 export interface OwnCopyTask {
