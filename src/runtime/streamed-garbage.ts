@@ -7,21 +7,24 @@
  * sealing threads) fills slowly with wrappers, and V8's own trigger on memory outside the heap is a
  * fixed 64 MB above the last collection, so each isolate streaming a 25 MB message held 60–90 MB of
  * dead chunks (bench/memory.bench.ts; a bare sign+encrypt of 25 MB: +89 MB of ArrayBuffers with
- * serve's flags, +24 MB when the young generation is collected every 4 MB, for less CPU: a scavenge
- * of a young generation that is nearly all garbage costs little, and fewer chunks get promoted).
+ * serve's flags, +24 MB when the young generation is collected every 4 MB, +7 MB every 1 MB, for
+ * no measurable CPU: a scavenge of a young generation that is nearly all garbage costs little, and
+ * fewer chunks get promoted. A streamed seal of 25 MB, 5 runs alternating 4 and 1 MB: 828-964 ms
+ * and +53-55 MB of RSS against 850-900 ms and +12-14 MB; every 512 KB gained 5 MB more for +15 %
+ * of time).
  *
  * Needs `--expose-gc` (SERVE_NODE_FLAGS); without it this does nothing. Counts per isolate (each
  * worker thread has its own module instance).
  */
 import { Transform } from 'node:stream';
 
-const EVERY_BYTES = 4 * 1024 * 1024;
+const EVERY_BYTES = 1024 * 1024;
 
 type MinorGc = (options: { type: 'minor' }) => void;
 const collect = (globalThis as { gc?: unknown }).gc as MinorGc | undefined;
 let streamed = 0;
 
-/** Counts `bytes` streamed through this isolate; every 4 MB, collects the young generation. */
+/** Counts `bytes` streamed through this isolate; every 1 MB, collects the young generation. */
 export function noteStreamed(bytes: number): void {
   if (!collect) return;
   streamed += bytes;
