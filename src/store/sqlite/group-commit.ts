@@ -76,7 +76,9 @@ export class GroupCommit {
     const relaxed = !batch.some((p) => p.durable);
     // Durable with a WAL file to sync: NORMAL here, the fdatasync after the commit, off the event loop.
     const syncAfter = !relaxed && this.openWal();
-    if (relaxed || syncAfter) this.db.pragma('synchronous = NORMAL');
+    // exec(), not pragma(): pragma() prepares a statement and reads its rows, 44 µs a NORMAL/FULL
+    // pair against 5 µs, twice per batch on the thread that serves every session.
+    if (relaxed || syncAfter) this.db.exec('PRAGMA synchronous = NORMAL');
     try {
       // IMMEDIATE takes the write lock first: reads inside (the audit chain head) cannot be forked.
       this.db.transaction(() => {
@@ -96,7 +98,7 @@ export class GroupCommit {
       for (const p of batch) p.reject(err);
       return;
     } finally {
-      if (relaxed || syncAfter) this.db.pragma('synchronous = FULL');
+      if (relaxed || syncAfter) this.db.exec('PRAGMA synchronous = FULL');
     }
     const settle = (): void => batch.forEach((p, i) => {
       const o = outcomes[i]!;

@@ -131,7 +131,7 @@ export class SqliteStore implements Store {
       let yielded = false;
       const check = setImmediate(() => { yielded = true; });
       this.group.held = true;
-      if (relaxed) this.db.pragma('synchronous = NORMAL');
+      if (relaxed) this.db.exec('PRAGMA synchronous = NORMAL');
       try {
         this.db.exec('BEGIN IMMEDIATE');
         try {
@@ -150,7 +150,7 @@ export class SqliteStore implements Store {
           throw err;
         }
       } finally {
-        if (relaxed) this.db.pragma('synchronous = FULL');
+        if (relaxed) this.db.exec('PRAGMA synchronous = FULL');
         this.group.held = false;
         clearImmediate(check);
       }
