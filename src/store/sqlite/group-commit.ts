@@ -39,6 +39,8 @@ export class GroupCommit {
    * that no batch of the group ever joins (and shares the fate of) that transaction.
    */
   held = false;
+  /** Called after each batch that committed (the checkpointer counts on it). */
+  onCommit: (() => void) | undefined;
 
   /** The WAL file, opened once it exists; its inode is checked before each sync. */
   private wal: { fd: number; ino: number } | undefined;
@@ -100,6 +102,7 @@ export class GroupCommit {
     } finally {
       if (relaxed || syncAfter) this.db.exec('PRAGMA synchronous = FULL');
     }
+    this.onCommit?.();
     const settle = (): void => batch.forEach((p, i) => {
       const o = outcomes[i]!;
       if (o.ok) p.resolve(o.value);
