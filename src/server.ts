@@ -40,6 +40,8 @@ export async function startGateway(ctx: GatewayContext, opts: StartOptions = {})
   // A large sealed message moved into the store just before a crash, its row never committed.
   const orphans = await ctx.store.mail.removeOrphanBlobFiles();
   if (orphans) logger.warn({ files: orphans }, 'removed stored message files no record refers to');
+  // The serving process's store upkeep off the thread that serves every session (SQLite's checkpoints).
+  ctx.store.backgroundUpkeep?.((reason) => logger.warn({ reason }, 'store upkeep stays on the main thread'));
   // Nodes sharing one database must share one set of gateway keys: a node never makes its own. It
   // waits for the ones `medgate init` makes (started at the same moment, or before it).
   const init = await initialise(ctx, {

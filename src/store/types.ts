@@ -208,6 +208,12 @@ export interface Store {
   ping(): Promise<void>;
   /** Connection pool use (`/metrics`); absent for an embedded database. */
   poolStats(): PoolStats | undefined;
+  /**
+   * For a long-running process (`serve`): the store's background upkeep moves off the calling thread
+   * where the store can (SQLite: WAL checkpoints on a thread of their own, src/store/sqlite/checkpointer.ts).
+   * `onFallback` is told if that cannot be done and the upkeep stays where it was.
+   */
+  backgroundUpkeep?(onFallback: (reason: string) => void): void;
   close(): Promise<void>;
 }
 

@@ -39,6 +39,8 @@ export class GroupCommit {
    * that no batch of the group ever joins (and shares the fate of) that transaction.
    */
   held = false;
+  /** Called after each batch that committed (the checkpointer counts on it). */
+  onCommit: (() => void) | undefined;
 
   /** The WAL file, opened once it exists; its inode is checked before each sync. */
   private wal: { fd: number; ino: number } | undefined;
@@ -76,7 +78,9 @@ export class GroupCommit {
     const relaxed = !batch.some((p) => p.durable);
     // Durable with a WAL file to sync: NORMAL here, the fdatasync after the commit, off the event loop.
     const syncAfter = !relaxed && this.openWal();
-    if (relaxed || syncAfter) this.db.pragma('synchronous = NORMAL');
+    // exec(), not pragma(): pragma() prepares a statement and reads its rows, 44 µs a NORMAL/FULL
+    // pair against 5 µs, twice per batch on the thread that serves every session.
+    if (relaxed || syncAfter) this.db.exec('PRAGMA synchronous = NORMAL');
     try {
       // IMMEDIATE takes the write lock first: reads inside (the audit chain head) cannot be forked.
       this.db.transaction(() => {
@@ -96,8 +100,9 @@ export class GroupCommit {
       for (const p of batch) p.reject(err);
       return;
     } finally {
-      if (relaxed || syncAfter) this.db.pragma('synchronous = FULL');
+      if (relaxed || syncAfter) this.db.exec('PRAGMA synchronous = FULL');
     }
+    this.onCommit?.();
     const settle = (): void => batch.forEach((p, i) => {
       const o = outcomes[i]!;
       if (o.ok) p.resolve(o.value);

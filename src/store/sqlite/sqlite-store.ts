@@ -14,6 +14,7 @@ import { MIGRATIONS } from './migrations.js';
 import { appliedSchemaVersion, SCHEMA_MIGRATIONS_DDL } from '../schema-version.js';
 import { BlobFiles } from '../files/blob-files.js';
 import { GroupCommit } from './group-commit.js';
+import { Checkpointer, DEFAULT_CHECKPOINTER, type CheckpointerOptions } from './checkpointer.js';
 import { withSqliteStartupLock } from './startup-lock.js';
 
 /**
@@ -47,12 +48,16 @@ export class SqliteStore implements Store {
   readonly filing: SqliteFilingRepo;
   readonly loginFailures = new MemoryLoginFailures();
   private readonly group: GroupCommit;
+  private checkpointer: Checkpointer | undefined;
+  /** The database file (the checkpoint thread opens it too). */
+  private readonly file: string;
   /** `write` transactions of this process on this file, one after the other (see `writeQueues`). */
   private readonly writes: { tail: Promise<unknown> };
 
   /** Large sealed messages: files under `blobs/` beside the database file. */
   private constructor(db: Database.Database, blobDir: string, file: string, private readonly lockFile: string) {
     this.db = db;
+    this.file = file;
     let queue = writeQueues.get(file);
     if (!queue) writeQueues.set(file, (queue = { tail: Promise.resolve() }));
     this.writes = queue;
@@ -131,7 +136,7 @@ export class SqliteStore implements Store {
       let yielded = false;
       const check = setImmediate(() => { yielded = true; });
       this.group.held = true;
-      if (relaxed) this.db.pragma('synchronous = NORMAL');
+      if (relaxed) this.db.exec('PRAGMA synchronous = NORMAL');
       try {
         this.db.exec('BEGIN IMMEDIATE');
         try {
@@ -140,6 +145,7 @@ export class SqliteStore implements Store {
             throw new MedgateError('STORE_TX_YIELDED', 'a store transaction waited on something other than the store; it was rolled back');
           }
           this.db.exec('COMMIT');
+          this.checkpointer?.noteCommit();
           for (const f of afterCommit) f();
           return result;
         } catch (err) {
@@ -150,7 +156,7 @@ export class SqliteStore implements Store {
           throw err;
         }
       } finally {
-        if (relaxed) this.db.pragma('synchronous = FULL');
+        if (relaxed) this.db.exec('PRAGMA synchronous = FULL');
         this.group.held = false;
         clearImmediate(check);
       }
@@ -176,7 +182,21 @@ export class SqliteStore implements Store {
     return undefined;
   }
 
+  /** WAL checkpoints on a thread of their own, not in the commits of this connection (checkpointer.ts). */
+  backgroundUpkeep(onFallback: (reason: string) => void, options: Partial<CheckpointerOptions> = {}): void {
+    if (this.checkpointer) return;
+    const checkpointer = new Checkpointer(this.db, this.file, { ...DEFAULT_CHECKPOINTER, ...options, onFallback });
+    this.checkpointer = checkpointer;
+    this.group.onCommit = () => checkpointer.noteCommit();
+  }
+
+  /** The checkpointer, once backgroundUpkeep has started it (tests). */
+  get walCheckpointer(): Checkpointer | undefined {
+    return this.checkpointer;
+  }
+
   async close(): Promise<void> {
+    await this.checkpointer?.close();
     await this.group.close();
     if (this.db.open) this.db.close();
   }
