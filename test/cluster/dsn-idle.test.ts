@@ -1,6 +1,7 @@
 /**
  * The one local delivery path announces every writer's mail, delivery reports included: a bounce
- * (DSN) placed in the sender's INBOX raises EXISTS within a second in an IDLE session on EACH of
+ * (DSN) placed in the sender's INBOX raises EXISTS at once (a few hundred ms alone, up to 1.3 s seen
+ * under the full suite's load) in an IDLE session on EACH of
  * two nodes over one PostgreSQL database (the node that placed it hears it in process, the other
  * through the change feed). Before, the DSN sender committed without announcing: no EXISTS
  * anywhere until the client selected INBOX again.
@@ -61,7 +62,7 @@ describe.skipIf(!available)('a bounce raises EXISTS on every node', () => {
     await database?.drop().catch(() => undefined);
   });
 
-  it('the DSN of a refused message shows as EXISTS in IDLE sessions on both nodes within a second', async () => {
+  it('the DSN of a refused message shows as EXISTS in IDLE sessions on both nodes within seconds, without a new SELECT', async () => {
     const watchers = [node1, node2].map((p) => {
       const c = new ImapFlow({ host: '127.0.0.1', port: p.ports.imapTls!, secure: true, logger: false, tls: { ca: caPem(t), servername: 'localhost' }, auth: { user: PAUL, pass: PASSWORD } });
       c.on('error', () => undefined);
@@ -87,7 +88,10 @@ describe.skipIf(!available)('a bounce raises EXISTS on every node', () => {
       const placedAt = await waitFor(() => dsnPlacedAt([node1, node2]), 30_000, 'the DSN in the sender\'s INBOX');
       await waitFor(() => seenAt[0] && seenAt[1], 5000, 'EXISTS on both nodes').catch(() => undefined);
       expect(seenAt.map((s) => (s ? 'seen' : 'not seen'))).toEqual(['seen', 'seen']);
-      for (const s of seenAt) expect(s - placedAt).toBeLessThan(1000);
+      // The bug showed no EXISTS at all until INBOX was selected again; the bound only keeps a slow
+      // path (a poll instead of the change feed) from passing. 1.3 s was seen under the suite's load:
+      // each node opens the DSN before its EXISTS, in a sealing thread that starts with that work.
+      for (const s of seenAt) expect(s - placedAt).toBeLessThan(3000);
     } finally {
       for (const w of watchers) await w.logout().catch(() => undefined);
     }

