@@ -59,6 +59,14 @@ export class StoreUserSession implements ImapUserSession {
   private smime: SmimeReader | undefined;
   private closed = false;
   private readonly readIds = new Map<string, { id: number; until: number }>();
+  /**
+   * The rows `message()` read, for one second: a FETCH of a message's body and metadata asked the
+   * store for the same row three times (streamMessage, getMessage, getMessageMeta). Only what a row
+   * never changes is used from here (blob, size, internal date: a UID names one message for good);
+   * flags and MODSEQ always come from the store. A message expunged meanwhile is either still
+   * readable (RFC 3501 allows it until the expunge is reported) or MESSAGE_GONE when its blob is.
+   */
+  private readonly rows = new Map<string, { m: StoredMessage; until: number }>();
   private readonly unsubscribers = new Set<() => void>();
   private readonly subscriptions = new Set<{ tail: Promise<unknown> }>();
   private displayToStored = new Map<string, string>();
@@ -173,6 +181,7 @@ export class StoreUserSession implements ImapUserSession {
    */
   async createMailbox(name: string): Promise<void> {
     this.readIds.clear();
+    this.rows.clear();
     const stored = await this.storedNameForNew(name);
     const segments = stored.split('/');
     const superiors = stored.startsWith(PATIENTS_ROOT + '/') ? [] : segments.slice(1).map((_, i) => segments.slice(0, i + 1).join('/'));
@@ -186,6 +195,7 @@ export class StoreUserSession implements ImapUserSession {
 
   async deleteMailbox(name: string): Promise<void> {
     this.readIds.clear();
+    this.rows.clear();
     if (name.toUpperCase() === 'INBOX') throw new ImapError(ImapErrorCode.MAILBOX_NOT_ALLOWED, 'INBOX cannot be deleted');
     const mb = await this.mailbox(name);
     await this.ctx.store.mail.deleteMailbox(this.user, mb.name);
@@ -194,6 +204,7 @@ export class StoreUserSession implements ImapUserSession {
 
   async renameMailbox(from: string, to: string): Promise<void> {
     this.readIds.clear();
+    this.rows.clear();
     const src = await this.mailbox(from);
     const target = await this.storedNameForNew(to);
     if (await this.ctx.store.mail.getMailbox(this.user, target)) throw new ImapError(ImapErrorCode.MAILBOX_EXISTS, `Mailbox ${to} already exists`);
@@ -421,8 +432,15 @@ export class StoreUserSession implements ImapUserSession {
   }
 
   private async message(mailbox: string, uid: number): Promise<StoredMessage> {
-    const m = await this.ctx.store.mail.getMessage(await this.mailboxIdForRead(mailbox), uid);
+    const mailboxId = await this.mailboxIdForRead(mailbox);
+    const key = `${mailboxId}:${uid}`;
+    const now = Date.now();
+    const hit = this.rows.get(key);
+    if (hit && hit.until > now) return hit.m;
+    const m = await this.ctx.store.mail.getMessage(mailboxId, uid);
     if (!m) throw new ImapError(ImapErrorCode.MESSAGE_GONE, 'The message no longer exists');
+    if (this.rows.size >= 1024) this.rows.clear();
+    this.rows.set(key, { m, until: now + 1000 });
     return m;
   }
 
