@@ -13,7 +13,7 @@
  * own Argon2 (same parameters read from the key: salt, passes, lanes, memory exponent; Argon2id,
  * version 0x13, as RFC 9580 requires). A wrong passphrase still fails openpgp.js's AEAD check.
  */
-import { argon2 } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
 import os from 'node:os';
 import * as openpgp from 'openpgp';
 
@@ -29,6 +29,18 @@ interface Argon2S2K {
   encodedM: number;
   produceKey(passphrase: string, keySize: number): Promise<Uint8Array>;
 }
+
+type Argon2Fn = (algorithm: 'argon2id', parameters: { message: Buffer; nonce: Uint8Array; parallelism: number; tagLength: number; memory: number; passes: number }, callback: (err: Error | null, key: Buffer) => void) => void;
+
+/**
+ * Node's Argon2 (24.7 and later). Read from the namespace, not imported by name: on an older Node a
+ * named import would stop the gateway from starting at all; there openpgp.js's own Argon2 runs, on
+ * the calling thread (src/runtime/node-version.ts warns about it at start).
+ */
+const argon2 = (nodeCrypto as unknown as { argon2?: Argon2Fn }).argon2;
+
+/** Whether this Node has crypto.argon2 (24.7 and later). */
+export const NATIVE_ARGON2 = typeof argon2 === 'function';
 
 interface SecretKeyPacketS2K {
   s2k?: { type?: string } | null;
@@ -62,7 +74,7 @@ function derive(s2k: Argon2S2K, passphrase: string, keySize: number): Promise<Ui
   }
   return limited(() => new Promise<Uint8Array>((resolve, reject) => {
     derivations++;
-    argon2('argon2id', {
+    argon2!('argon2id', {
       message: Buffer.from(passphrase, 'utf8'),
       nonce: s2k.salt,
       parallelism: s2k.p,
@@ -89,6 +101,7 @@ function isArgon2(s2k: unknown): s2k is Argon2S2K {
  * most, not one per packet. Keys protected otherwise (iterated S2K) are decrypted by openpgp.js.
  */
 export async function decryptKeyNativeArgon2(privateKey: openpgp.PrivateKey, passphrase: string): Promise<openpgp.PrivateKey> {
+  if (!NATIVE_ARGON2) return openpgp.decryptKey({ privateKey, passphrase });
   let chain: Promise<unknown> = Promise.resolve();
   for (const key of privateKey.getKeys()) {
     const s2k = (key.keyPacket as unknown as SecretKeyPacketS2K).s2k;

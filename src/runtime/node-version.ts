@@ -13,6 +13,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const SUPPORTED_NODE_MAJOR = 24;
+/** The first 24.x with crypto.argon2 (src/crypto/native-argon2.ts). */
+export const MIN_MINOR = 7;
 
 /** The major version of a `process.version` string such as 'v24.21.0'. */
 export function nodeMajor(version: string = process.version): number {
@@ -21,7 +23,13 @@ export function nodeMajor(version: string = process.version): number {
 
 /** A warning that names the running version when it is not the supported line; undefined when it is. */
 export function unsupportedNodeWarning(version: string = process.version): string | undefined {
-  if (nodeMajor(version) === SUPPORTED_NODE_MAJOR) return undefined;
+  if (nodeMajor(version) === SUPPORTED_NODE_MAJOR) {
+    const minor = Number(/^v?\d+\.(\d+)/.exec(version)?.[1] ?? NaN);
+    if (minor >= MIN_MINOR) return undefined;
+    return `medgate needs Node ${SUPPORTED_NODE_MAJOR}.${MIN_MINOR} or later; this is Node ${version}, without crypto.argon2: each password login's ` +
+      'Argon2 (64 MiB, about half a second) then runs on the thread that serves every connection' +
+      `: run \`npm ci\` in the medgate folder (it installs Node ${SUPPORTED_NODE_MAJOR} into node_modules/.bin) and start medgate with \`npm start\` or \`npx medgate\``;
+  }
   return `medgate runs on Node ${SUPPORTED_NODE_MAJOR} LTS; this is Node ${version}, which medgate does not support` +
     (nodeMajor(version) < SUPPORTED_NODE_MAJOR ? ' (end of life: no security fixes)' : '') +
     `: run \`npm ci\` in the medgate folder (it installs Node ${SUPPORTED_NODE_MAJOR} into node_modules/.bin) and start medgate with \`npm start\` or \`npx medgate\``;

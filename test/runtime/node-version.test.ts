@@ -59,7 +59,11 @@ describe(`the supported Node line (${SUPPORTED_NODE_MAJOR} LTS)`, () => {
     expect(unsupportedNodeWarning('v20.20.2')).toContain('Node v20.20.2');
     expect(unsupportedNodeWarning('v20.20.2')).toContain('end of life');
     expect(unsupportedNodeWarning('v26.1.0')).toContain('Node v26.1.0');
-    expect(unsupportedNodeWarning(`v${SUPPORTED_NODE_MAJOR}.0.0`)).toBeUndefined();
+    // 24 before 24.7 has no crypto.argon2: logins' Argon2 would run on the serving thread.
+    expect(unsupportedNodeWarning('v24.6.0')).toContain('Node 24.7 or later');
+    expect(unsupportedNodeWarning('v24.7.0')).toBeUndefined();
+    expect(unsupportedNodeWarning('v24.21.0')).toBeUndefined();
+    expect(unsupportedNodeWarning(`v${SUPPORTED_NODE_MAJOR}.0.0`)).toContain(`Node ${SUPPORTED_NODE_MAJOR}.7 or later`);
   });
 
   const other = otherNode();
