@@ -5,7 +5,8 @@
  *   as it was (SQLite's default, 1000 pages, would have copied them during those commits);
  * - the checkpoint thread copies them into the database file, and every message reads back, also
  *   after the store is closed and opened again;
- * - the thread ends once idle, and starts again with the next checkpoint;
+ * - the thread ends once idle, and starts again with the next checkpoint; a WAL under SQLite's own
+ *   threshold (1000 pages: a gateway's start-up writes) starts none;
  * - a thread that cannot work gives the checkpoints back to the connection (SQLite's default).
  * The built store (dist/) is used: the thread loads the built checkpoint-worker.js.
  */
@@ -78,13 +79,19 @@ describe('SQLite WAL checkpoints off the serving thread', () => {
     await again.close();
   }, 60_000);
 
-  it('a commit schedules the checkpoint by itself, within its delay', async () => {
+  it('a commit schedules the checkpoint by itself once the WAL reaches 1000 pages; small writes start no thread', async () => {
     const dir = tempDir('medgate-ckpt-');
     dirs.push(dir);
     const store = SqliteStore.open(path.join(dir, 'm.db'));
     await store.migrate();
     store.backgroundUpkeep(() => undefined, { delayMs: 100, idleMs: 200 });
+    // A gateway's start-up writes: a small WAL, no checkpoint, no thread (idle memory).
     await store.mail.commit(Buffer.from('one\r\n\r\n'), [{ owner: OWNER, mailbox: 'INBOX', deliveryKey: 'one' }]);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(store.walCheckpointer!.stats.runs).toBe(0);
+    expect(store.walCheckpointer!.threadRunning).toBe(false);
+    const body = Buffer.alloc(56 * 1024, 0x42);
+    for (let i = 0; i < 80; i++) await store.mail.commit(Buffer.concat([Buffer.from(`m ${i}\r\n\r\n`), body]), [{ owner: OWNER, mailbox: 'INBOX', deliveryKey: `m${i}` }]);
     expect(await until(() => store.walCheckpointer!.stats.runs >= 1, 10_000)).toBe(true);
     expect(await until(() => !store.walCheckpointer!.threadRunning, 5000)).toBe(true);
     await store.close();
