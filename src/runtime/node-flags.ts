@@ -30,7 +30,7 @@
  * peak memory (583 → 627-631 MB). The limit V8 grows towards is unchanged (--max-old-space-size).
  *
  * --expose-gc: lets the streaming paths of a large message collect the young generation every 1 MB
- * streamed (src/runtime/streamed-garbage.ts): V8 otherwise keeps up to ~64 MB of dead chunk buffers
+ * (worker threads) or 4 MB (main thread) streamed (src/runtime/streamed-garbage.ts): V8 otherwise keeps up to ~64 MB of dead chunk buffers
  * per isolate (main thread and sealing thread) before it collects them. It exposes `gc()` to our
  * own code only; without the flag those paths simply do not collect.
  */
