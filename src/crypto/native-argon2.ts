@@ -54,16 +54,20 @@ interface SecretKeyPacketS2K {
 const MAX_CONCURRENT = Math.max(1, Math.min(2, os.availableParallelism()));
 let running = 0;
 let derivations = 0;
+let peak = 0;
 const waiting: Array<() => void> = [];
 
 async function limited<T>(work: () => Promise<T>): Promise<T> {
+  // A finished derivation hands its slot straight to the next waiter (`running` stays as it is):
+  // freeing it first would let a newcomer take it before the waiter resumes, one more than allowed.
   if (running >= MAX_CONCURRENT) await new Promise<void>((resolve) => waiting.push(resolve));
-  running++;
+  else running++;
   try {
     return await work();
   } finally {
-    running--;
-    waiting.shift()?.();
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
   }
 }
 
@@ -74,6 +78,7 @@ function derive(s2k: Argon2S2K, passphrase: string, keySize: number): Promise<Ui
   }
   return limited(() => new Promise<Uint8Array>((resolve, reject) => {
     derivations++;
+    peak = Math.max(peak, running);
     argon2!('argon2id', {
       message: Buffer.from(passphrase, 'utf8'),
       nonce: s2k.salt,
@@ -88,6 +93,11 @@ function derive(s2k: Argon2S2K, passphrase: string, keySize: number): Promise<Ui
 /** How many Argon2 derivations this process has run natively (the tests check a login used this path). */
 export function nativeArgon2Derivations(): number {
   return derivations;
+}
+
+/** The most derivations that ran at once in this process (the tests check the bound). */
+export function nativeArgon2PeakConcurrency(): number {
+  return peak;
 }
 
 function isArgon2(s2k: unknown): s2k is Argon2S2K {

@@ -7,7 +7,7 @@
 import * as openpgp from 'openpgp';
 import { describe, expect, it } from 'vitest';
 import { unwrapPgpKey, wrapPgpKey } from '../../src/crypto/keys.js';
-import { decryptKeyNativeArgon2, nativeArgon2Derivations } from '../../src/crypto/native-argon2.js';
+import { decryptKeyNativeArgon2, nativeArgon2Derivations, nativeArgon2PeakConcurrency } from '../../src/crypto/native-argon2.js';
 
 interface S2K { type: string; salt: Uint8Array; t: number; p: number; encodedM: number; produceKey(pass: string, size: number, config?: unknown): Promise<Uint8Array> }
 const s2kOf = (key: openpgp.Key): S2K => (key.keyPacket as unknown as { s2k: S2K }).s2k;
@@ -53,6 +53,16 @@ describe('native Argon2 for account keys', () => {
     expect(data).toBe('Bonjour');
     await expect(signatures[0]!.verified).resolves.toBe(true);
     await expect(unwrapPgpKey(armored, 'correct horse battery stapler')).rejects.toMatchObject({ code: 'CREDENTIALS_WRONG' });
+  }, 60_000);
+
+  it('six logins at once: at most two derivations run at the same time, each key one after the other', async () => {
+    const keys = await Promise.all(Array.from({ length: 6 }, () => wrapped(14, 'correct horse battery staple')));
+    const before = nativeArgon2Derivations();
+    const unwrapped = await Promise.all(keys.map((k) => unwrapPgpKey(k.armored, 'correct horse battery staple')));
+    expect(unwrapped.map((k) => k.getFingerprint())).toEqual(keys.map((k) => k.original.getFingerprint()));
+    expect(nativeArgon2Derivations() - before).toBe(12);
+    expect(nativeArgon2PeakConcurrency()).toBeLessThanOrEqual(2);
+    expect(nativeArgon2PeakConcurrency()).toBeGreaterThanOrEqual(1);
   }, 60_000);
 
   it('refuses a key whose Argon2 asks for more memory than openpgp.js allows, before deriving', async () => {

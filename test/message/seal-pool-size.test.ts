@@ -4,6 +4,7 @@
  */
 import * as openpgp from 'openpgp';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../helpers/until.js';
 import type * as PoolModule from '../../src/message/worker/seal-pool.js';
 
 // The built pool: its worker threads load dist/message/worker/seal-worker.js (no TypeScript loader in a worker).
@@ -21,15 +22,6 @@ const pools: SealPool[] = [];
 afterEach(async () => {
   await Promise.all(pools.splice(0).map((p) => p.close()));
 });
-
-async function until(check: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return check();
-}
 
 describe('sealing pool size', () => {
   it('defaults: no thread at rest, at most one per core, 30 s idle; a number is a fixed pool', () => {

@@ -16,30 +16,30 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type * as StoreModule from '../../src/store/sqlite/sqlite-store.js';
 import type * as CheckpointerModule from '../../src/store/sqlite/checkpointer.js';
 import { tempDir } from '../helpers/gateway.js';
+import { until } from '../helpers/until.js';
 
 const { SqliteStore } = (await import(new URL('../../dist/store/sqlite/sqlite-store.js', import.meta.url).href)) as typeof StoreModule;
 const { Checkpointer } = (await import(new URL('../../dist/store/sqlite/checkpointer.js', import.meta.url).href)) as typeof CheckpointerModule;
 
 const OWNER = 'paul.demo@cabinet-antony.medgate.test';
-const until = async (check: () => boolean, ms: number): Promise<boolean> => {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return check();
-};
+
 
 describe('SQLite WAL checkpoints off the serving thread', () => {
   const dirs: string[] = [];
   afterEach(() => { for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true }); });
 
-  it('the serving connection never checkpoints; the thread copies the WAL into the database; all reads back', async () => {
+  /** A store in a folder of its own, migrated (the folder goes after the test). */
+  const freshStore = async (): Promise<{ dir: string; file: string; store: StoreModule.SqliteStore }> => {
     const dir = tempDir('medgate-ckpt-');
     dirs.push(dir);
     const file = path.join(dir, 'm.db');
     const store = SqliteStore.open(file);
     await store.migrate();
+    return { dir, file, store };
+  };
+
+  it('the serving connection never checkpoints; the thread copies the WAL into the database; all reads back', async () => {
+    const { file, store } = await freshStore();
     const fallbacks: string[] = [];
     // A delay longer than the test: only runNow() checkpoints, so what the commits did is seen alone.
     store.backgroundUpkeep((reason) => fallbacks.push(reason), { delayMs: 600_000, idleMs: 300 });
@@ -80,10 +80,7 @@ describe('SQLite WAL checkpoints off the serving thread', () => {
   }, 60_000);
 
   it('a commit schedules the checkpoint by itself once the WAL reaches 1000 pages; small writes start no thread', async () => {
-    const dir = tempDir('medgate-ckpt-');
-    dirs.push(dir);
-    const store = SqliteStore.open(path.join(dir, 'm.db'));
-    await store.migrate();
+    const { store } = await freshStore();
     store.backgroundUpkeep(() => undefined, { delayMs: 100, idleMs: 200 });
     // A gateway's start-up writes: a small WAL, no checkpoint, no thread (idle memory).
     await store.mail.commit(Buffer.from('one\r\n\r\n'), [{ owner: OWNER, mailbox: 'INBOX', deliveryKey: 'one' }]);
@@ -98,10 +95,7 @@ describe('SQLite WAL checkpoints off the serving thread', () => {
   }, 30_000);
 
   it('a thread that cannot open the database gives the checkpoints back to the connection', async () => {
-    const dir = tempDir('medgate-ckpt-');
-    dirs.push(dir);
-    const store = SqliteStore.open(path.join(dir, 'm.db'));
-    await store.migrate();
+    const { dir, store } = await freshStore();
     const reasons: string[] = [];
     const ckpt = new Checkpointer(store.db, path.join(dir, 'no-such.db'), { delayMs: 10, idleMs: 100, onFallback: (r) => reasons.push(r) });
     expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);

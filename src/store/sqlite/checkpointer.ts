@@ -51,7 +51,7 @@ export class Checkpointer {
   private again = false;
   private closed = false;
   private failed = false;
-  /** Checkpoints run and frames copied so far (tests and /metrics read them). */
+  /** Checkpoints run and frames copied so far (the tests read them). */
   readonly stats = { runs: 0, checkpointed: 0, lastLog: 0 };
 
   constructor(
