@@ -141,18 +141,16 @@ export class SealPool {
 
   /** Seals a user's own copy (IMAP APPEND) in a worker. */
   async sealOwnCopy(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date, options: { withoutRouting?: boolean } = {}): Promise<Buffer> {
-    const moved = movableCopy(raw);
-    const task: OwnCopyTask = { raw: moved, keyArmored: this.armor(key), owner, internalDate: internalDate.toISOString(), withoutRouting: options.withoutRouting ?? false };
-    const res = (await this.run(task, { name: 'sealOwnCopyTask', transferList: [moved.buffer] })) as OwnCopyTaskResult;
-    if (!res.ok) {
-      if (res.code) throw new MedgateError(res.code, res.message);
-      throw new Error(res.message);
-    }
-    return asBuffer(res.sealed);
+    return (await this.runOwnCopy(raw, key, owner, internalDate, { withoutRouting: options.withoutRouting ?? false })).sealed;
   }
 
   /** An IMAP APPEND's copy sealed in a worker, with its IMAP metadata when `analyse` (sealAppendedCopy). */
   async sealAppended(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date, options: { withoutRouting: boolean; analyse: boolean }): Promise<AppendedCopy> {
+    return this.runOwnCopy(raw, key, owner, internalDate, options);
+  }
+
+  /** One own-copy task; `analyse` absent: the seal alone (sealOwnCopy), present: sealAppendedCopy. */
+  private async runOwnCopy(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date, options: { withoutRouting: boolean; analyse?: boolean }): Promise<AppendedCopy> {
     const moved = movableCopy(raw);
     const task: OwnCopyTask = { raw: moved, keyArmored: this.armor(key), owner, internalDate: internalDate.toISOString(), ...options };
     const res = (await this.run(task, { name: 'sealOwnCopyTask', transferList: [moved.buffer] })) as OwnCopyTaskResult;
