@@ -2,16 +2,20 @@
  * Filing from several nodes: two FilingService instances (two "nodes", each with its own store
  * connection and its own process-local queue) on one database file 50 first documents of the same
  * new patient at once. The database must make it one patient (docs/operations.md, cross-node
- * filing), on both stores; on SQLite also from two OS processes on one file.
+ * filing), on both stores: two store instances in this process, then two OS processes.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { FilingService } from '../../src/filing/index.js';
+import { PgStore } from '../../src/store/postgres/pg-store.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import type { Store } from '../../src/store/types.js';
 import { tempDir } from '../helpers/gateway.js';
+import { createTestDatabase } from '../helpers/postgres.js';
+import { describeOnStores } from '../helpers/stores.js';
 import { contract } from '../store/contract/stores.js';
 import { DUPONT, blobId, messageId } from './helpers.js';
 
@@ -41,28 +45,31 @@ contract('filing across nodes', (h) => {
 });
 
 /**
- * On SQLite the guarantee is the database file's write lock, which other processes wait for: one
- * `serve` owns a data directory (two `serve` on one SQLite file are not a supported deployment: no
- * change feed, no queue leases), but operator commands and other processes write to the same file,
- * and a filing decision (BEGIN IMMEDIATE … COMMIT) is one transaction they cannot interleave with.
- * Here a second OS process (its own connection, its own process-local queue: nothing shared with
- * this one but the file) files the same new patient's first documents while this process does.
+ * The same with each "node" an OS process of its own (its own connections and process-local queue:
+ * nothing shared with this one but the database), on both stores. PostgreSQL: the decision's
+ * transaction-level advisory locks. SQLite: the database file's write lock (BEGIN IMMEDIATE), which
+ * other processes wait for: one `serve` owns a SQLite data directory (two `serve` on one SQLite
+ * file are not a supported deployment: no change feed, no queue leases), but operator commands and
+ * other processes write to the same file, and cannot interleave with a filing decision.
  */
-describe('filing across processes on one SQLite file', () => {
+describeOnStores('filing across processes', (kind) => {
   it('25 first documents from this process and 25 from another one, at once, make exactly one patient', async () => {
     const dir = tempDir('medgate-filing-procs-');
     const file = path.join(dir, 'db', 'medgate.db');
-    const store = SqliteStore.open(file);
+    const db = kind === 'postgres' ? await createTestDatabase() : undefined;
+    const open = `kind === 'postgres' ? await PgStore.open({ url: where, nodeId: 'other-process', poolSize: 4 }) : SqliteStore.open(where)`;
+    const store: Store = db ? await PgStore.open({ url: db.url, nodeId: 'this-process', poolSize: 4 }) : SqliteStore.open(file);
     try {
       await store.migrate();
       const here = await FilingService.open(store.filing, dir);
       // The other process: the built store and filing service (as `serve` runs them) on the same
-      // file and filing key; it files when told to on stdin and prints the outcomes.
+      // database and filing key; it files when told to on stdin and prints the outcomes.
       const child = spawn(process.execPath, ['--input-type=module', '-e', `
         const { SqliteStore } = await import(${JSON.stringify(path.join(DIST, 'store/sqlite/sqlite-store.js'))});
+        const { PgStore } = await import(${JSON.stringify(path.join(DIST, 'store/postgres/pg-store.js'))});
         const { FilingService } = await import(${JSON.stringify(path.join(DIST, 'filing/index.js'))});
-        const [file, dir, patient] = process.argv.slice(1);
-        const store = SqliteStore.open(file);
+        const [kind, where, dir, patient] = process.argv.slice(1);
+        const store = ${open};
         const filing = await FilingService.open(store.filing, dir);
         const rnd = () => Math.random().toString(16).slice(2);
         process.stdout.write('ready\\n');
@@ -75,7 +82,7 @@ describe('filing across processes on one SQLite file', () => {
           await store.close();
           process.stdout.write(JSON.stringify(results.map((r) => ({ outcome: r.outcome, patientId: r.patientId }))) + '\\n');
         });
-      `, file, dir, JSON.stringify(DUPONT)], { stdio: ['pipe', 'pipe', 'inherit'] });
+      `, kind, db?.url ?? file, dir, JSON.stringify(DUPONT)], { stdio: ['pipe', 'pipe', 'inherit'] });
       let out = '';
       child.stdout.setEncoding('utf8');
       const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -100,6 +107,7 @@ describe('filing across processes on one SQLite file', () => {
       expect(await store.filing.documentsOfPatient(patients[0]!.id)).toHaveLength(50);
     } finally {
       await store.close();
+      await db?.drop();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
