@@ -21,16 +21,19 @@ import { DUPONT, blobId, messageId } from './helpers.js';
 
 const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
 
+/** A letter about DUPONT Jean, as a delivery would file it (a new message each time). */
+const firstDocument = () => ({
+  patient: { ...DUPONT }, messageId: messageId(), blobId: blobId(), date: '2026-03-01',
+  sender: { address: 'paul.demo@cabinet-antony.medgate.test', role: 'general-practitioner' as const },
+  documents: [{ part: 'body', type: 'letter' as const }], contentDigest: null, verified: true, signerFingerprint: null,
+});
+
 contract('filing across nodes', (h) => {
   it('50 first documents of one new patient filed at once through two nodes make exactly one patient', async () => {
     const dir = tempDir('medgate-filing-nodes-');
     try {
       const nodes = [await FilingService.open(h().store.filing, dir), await FilingService.open((await h().another()).filing, dir)];
-      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => nodes[i % 2]!.file({
-        patient: { ...DUPONT }, messageId: messageId(), blobId: blobId(), date: '2026-03-01',
-        sender: { address: 'paul.demo@cabinet-antony.medgate.test', role: 'general-practitioner' },
-        documents: [{ part: 'body', type: 'letter' }], contentDigest: null, verified: true, signerFingerprint: null,
-      })));
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => nodes[i % 2]!.file(firstDocument())));
       const patients = await h().store.filing.listPatients();
       expect(patients.map((p) => p.status)).toEqual(['active']);
       expect(new Set(results.map((r) => r.patientId))).toEqual(new Set([patients[0]!.id]));
@@ -91,11 +94,7 @@ describeOnStores('filing across processes', (kind) => {
         child.once('exit', (code) => reject(new Error(`the other process exited (${code}) before it was ready`)));
       });
       child.stdin.end('go\n');
-      const mine = await Promise.all(Array.from({ length: 25 }, () => here.file({
-        patient: { ...DUPONT }, messageId: messageId(), blobId: blobId(), date: '2026-03-01',
-        sender: { address: 'paul.demo@cabinet-antony.medgate.test', role: 'general-practitioner' },
-        documents: [{ part: 'body', type: 'letter' }], contentDigest: null, verified: true, signerFingerprint: null,
-      })));
+      const mine = await Promise.all(Array.from({ length: 25 }, () => here.file(firstDocument())));
       expect(await exited).toBe(0);
       const theirs = JSON.parse(out.slice('ready\n'.length)) as Array<{ outcome: string; patientId: string }>;
       const patients = await store.filing.listPatients();
