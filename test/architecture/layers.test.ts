@@ -178,3 +178,34 @@ describe('store dialects', () => {
     expect(edges('src/store/sqlite/', 'src/store/postgres/')).toEqual([]);
   });
 });
+
+/** Each `file:line` of src/ (outside src/store/) whose code matches `pattern`, comments left out. */
+function codeLines(pattern: RegExp): string[] {
+  const out: string[] = [];
+  for (const file of sourceFiles(SRC)) {
+    const name = rel(file);
+    if (name.startsWith('src/store/')) continue;
+    fs.readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
+      const code = line.replace(/\/\/.*$/, '');
+      if (!/^\s*\*/.test(code) && pattern.test(code)) out.push(`${name}:${i + 1}`);
+    });
+  }
+  return out;
+}
+
+describe('one local delivery path (issue 29 item 3)', () => {
+  it('mail is committed to a mailbox only by the local delivery path, which announces it: no writer commits or announces new mail itself', () => {
+    const files = (hits: string[]): string[] => [...new Set(hits.map((h) => h.replace(/:\d+$/, '')))].sort();
+    // A store commit of sealed mail: LocalDelivery; APPEND's decision transaction (announced through
+    // localDelivery.announce); an import storing a blob with no mailbox placement (no mail to announce).
+    expect(files(codeLines(/\bmail\.commit\(/))).toEqual(['src/filing/import.ts', 'src/mailbox/local-delivery.ts', 'src/mailbox/store-session.ts']);
+    expect(codeLines(/\bmail\.commit\(/).filter((h) => h.startsWith('src/filing/import.ts')).length).toBe(1);
+    expect(fs.readFileSync(path.join(SRC, 'filing/import.ts'), 'utf8')).toMatch(/mail\.commit\(blob, \[\]\)/);
+    // New mail announced: LocalDelivery; IMAP COPY and MOVE announce the copies they place.
+    expect(files(codeLines(/mailEvents\.emit\(\{ type: 'exists'|events\.emit\(\{ type: 'exists'/))).toEqual(['src/mailbox/local-delivery.ts', 'src/mailbox/store-session.ts']);
+    // Every other writer (submission, relay, DSN, MDN, record requests, own copies) calls it.
+    for (const writer of ['smtp/delivery.ts', 'smtp/dsn/report-sender.ts', 'filing/receipts/receipt-sender.ts', 'filing/record-request.ts']) {
+      expect(fs.readFileSync(path.join(SRC, writer), 'utf8'), writer).toMatch(/localDelivery\.deliver(All|With)?\(/);
+    }
+  });
+});

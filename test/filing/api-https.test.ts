@@ -1,8 +1,9 @@
 /**
- * The record-server HTTPS API on a real `medgate serve`: curl as the record server (client
- * certificate from `user add --cert-out`), Node's https for the refusals (no certificate, a person's
- * certificate, another CA, a same-CA certificate that is not the account's, a revoked one), garbage
- * on the socket, and the plain HTTP listener that must not serve the API.
+ * The record-server HTTPS API on a gateway built as `medgate serve` builds it (in this process), on
+ * SQLite and on PostgreSQL: curl as the record server (client certificate as `user add --cert-out`
+ * writes it), Node's https for the refusals (no certificate, a person's certificate, another CA, a
+ * same-CA certificate that is not the account's, a revoked one), garbage on the socket, and the
+ * plain HTTP listener that must not serve the API. The audit trail is read through the store.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,20 +12,14 @@ import net from 'node:net';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestCa, loadTestCa, readCertificateInfo } from '../../src/pki/index.js';
-import { DEMO_SAMPLES, runCli, startServe, tempDir, writeGatewayConfig, type CliResult, type ServeProcess } from '../helpers/gateway.js';
+import { describeOnStores, startInProcessGateway, type InProcessGateway } from '../helpers/in-process-gateway.js';
 
 const DOMAIN = 'cabinet-antony.medgate.test';
 const PAUL = `paul.demo@${DOMAIN}`;
 const RMP = `rmp@${DOMAIN}`;
 const PW: Record<string, string> = { [PAUL]: 'paul password 123', [RMP]: 'record server secret 0' };
-
-async function must(p: Promise<CliResult>, what: string): Promise<CliResult> {
-  const r = await p;
-  if (r.code !== 0) throw new Error(`${what} failed (${r.code}): ${r.stderr}`);
-  return r;
-}
 
 interface Answer { status: number; body: Record<string, unknown> | unknown[] }
 
@@ -52,31 +47,27 @@ function nodeGet(port: number, p: string, o: { ca: string; cert?: string; key?: 
   });
 }
 
-describe('record-server HTTPS API (listen.api, client certificates)', () => {
+describeOnStores('record-server HTTPS API (listen.api, client certificates)', (store) => {
+  let gw: InProcessGateway;
   let dir: string;
-  let config: string;
-  let serve: ServeProcess;
   let caPem: string;
-  let certs: string;
   let rmpCert: string;
   let rmpKey: string;
-  const cli = (...args: string[]) => runCli([...args, '--config', config]);
-  const api = (p: string) => `https://localhost:${serve.ports.api}${p}`;
-  const asRmp = (p: string, extra: string[] = []) => curl(['--cacert', path.join(dir, 'certs', 'ca.pem'), '--cert', rmpCert, '--key', rmpKey, ...extra, api(p)]);
+  const api = (p: string) => `https://localhost:${gw.ports.api}${p}`;
+  const asRmp = (p: string, extra: string[] = []) => curl(['--cacert', gw.caFile, '--cert', rmpCert, '--key', rmpKey, ...extra, api(p)]);
+  /** What `medgate audit list` prints, through the store. */
+  const auditRecords = () => gw.ctx.audit.list(1, 100_000);
 
   beforeAll(async () => {
-    dir = tempDir('medgate-api-https-');
-    certs = path.join(dir, 'account-certs');
-    config = writeGatewayConfig(dir, { domain: DOMAIN });
-    await must(cli('pki', 'init'), 'pki init');
-    await must(cli('init'), 'init');
-    await must(cli('directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')), 'directory import');
-    await must(cli('user', 'add', PAUL, '--kind', 'person', '--rpps', '10100000017', '--password', PW[PAUL]!, '--cert-out', certs), 'add paul');
-    await must(cli('user', 'add', RMP, '--kind', 'rmp', '--password', PW[RMP]!, '--cert-out', certs), 'add rmp');
-    rmpCert = path.join(certs, `${RMP}.crt.pem`);
-    rmpKey = path.join(certs, `${RMP}.key.pem`);
-    caPem = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
-    serve = await startServe(config);
+    // `medgate init`, the directory import and `user add --cert-out` through the services they call.
+    gw = await startInProcessGateway({
+      store, domain: DOMAIN, whitelist: false,
+      accounts: [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW[PAUL]! }, { address: RMP, kind: 'rmp', password: PW[RMP]! }],
+    });
+    dir = gw.dir;
+    rmpCert = gw.accounts[RMP]!.certFile;
+    rmpKey = gw.accounts[RMP]!.keyFile;
+    caPem = gw.caPem;
 
     // One item for the record server, submitted over SMTP by the treating doctor.
     const raw = await new MailComposer({
@@ -85,18 +76,18 @@ describe('record-server HTTPS API (listen.api, client certificates)', () => {
       // A pathologist's report the doctor forwards: filed, marked "transmitted, author not verified".
       attachments: [{ filename: 'histologie.pdf', content: Buffer.from('%PDF-1.4\n%%EOF\n'), contentType: 'application/pdf' }],
     }).compile().build();
-    await nodemailer.createTransport({
-      host: '127.0.0.1', port: serve.ports.smtpSubmission!, secure: false, requireTLS: true,
+    const transport = nodemailer.createTransport({
+      host: '127.0.0.1', port: gw.ports.smtpSubmission!, secure: false, requireTLS: true,
       auth: { user: PAUL, pass: PW[PAUL]! }, tls: { ca: caPem, servername: 'localhost' },
-    }).sendMail({ envelope: { from: PAUL, to: [RMP] }, raw });
+    });
+    try { await transport.sendMail({ envelope: { from: PAUL, to: [RMP] }, raw }); } finally { transport.close(); }
   }, 120_000);
   afterAll(async () => {
-    await serve?.stop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await gw?.stop();
   });
 
   it('announces the API port and serves the filed items, patients and a patient to the record server (curl)', async () => {
-    expect(serve.ports.api).toBeGreaterThan(0);
+    expect(gw.ports.api).toBeGreaterThan(0);
     const items = await asRmp('/api/v1/items?since=0');
     expect(items.status).toBe(200);
     const list = items.body as Array<{ seq: number; patientId: string; tab: string; sender: string; part: string; blobId: string; author: unknown; authorMark: string }>;
@@ -122,9 +113,7 @@ describe('record-server HTTPS API (listen.api, client certificates)', () => {
     expect(view).not.toHaveProperty('accessCode');
 
     // The audit trail says which patient the record server read (pseudonymous id), never the search term.
-    const audit = (await must(cli('audit', 'list', '--limit', '100000'), 'audit')).stdout.trim().split('\n')
-      .map((l) => JSON.parse(l) as { action: string; outcome: string; details: Record<string, unknown> })
-      .filter((r) => r.action === 'filing.api' && r.outcome === 'ok');
+    const audit = (await auditRecords()).filter((r) => r.action === 'filing.api' && r.outcome === 'ok');
     expect(audit.find((r) => r.details.path === '/api/v1/patient')?.details.patientId).toBe(patients[0]!.id);
     expect(audit.find((r) => r.details.path === '/api/v1/patients')?.details).toMatchObject({ results: 1, patientIds: [patients[0]!.id] });
     expect(JSON.stringify(audit)).not.toMatch(/"dup"|search/i);
@@ -151,13 +140,13 @@ describe('record-server HTTPS API (listen.api, client certificates)', () => {
   });
 
   it('refuses without a certificate, with a person\'s certificate, another CA\'s, or a same-CA certificate that is not the account\'s (401, audited, no data)', async () => {
-    const port = serve.ports.api!;
+    const port = gw.ports.api!;
     const none = await nodeGet(port, '/api/v1/items?since=0', { ca: caPem });
     expect(none).toEqual({ status: 401, body: { error: 'a record-server client certificate is required', reason: 'no-certificate' } });
     // Unauthenticated callers learn nothing about paths either.
     expect((await nodeGet(port, '/api/v1/nothing', { ca: caPem })).status).toBe(401);
 
-    const person = await nodeGet(port, '/api/v1/items?since=0', { ca: caPem, cert: fs.readFileSync(path.join(certs, `${PAUL}.crt.pem`), 'utf8'), key: fs.readFileSync(path.join(certs, `${PAUL}.key.pem`), 'utf8') });
+    const person = await nodeGet(port, '/api/v1/items?since=0', { ca: caPem, cert: gw.accounts[PAUL]!.certificatePem, key: gw.accounts[PAUL]!.certificateKeyPem });
     expect(person).toEqual({ status: 401, body: { error: 'a record-server client certificate is required', reason: 'not-a-record-server' } });
 
     // Another CA issues a certificate naming the record server: TLS lets it through (rejectUnauthorized
@@ -168,13 +157,13 @@ describe('record-server HTTPS API (listen.api, client certificates)', () => {
     expect(foreign).toEqual({ status: 401, body: { error: 'a record-server client certificate is required', reason: 'certificate-invalid' } });
 
     // The gateway's own CA, the record server's address, but not the certificate of the account.
-    const sameCa = await (await loadTestCa(path.join(dir, 'certs'))).issue({ profile: 'user', commonName: 'copy', emails: [RMP] });
+    const sameCa = await (await loadTestCa(gw.config.pki.caDir)).issue({ profile: 'user', commonName: 'copy', emails: [RMP] });
     const mismatch = await nodeGet(port, '/api/v1/items?since=0', { ca: caPem, cert: sameCa.certPem, key: sameCa.keyPem });
     expect(mismatch).toEqual({ status: 401, body: { error: 'a record-server client certificate is required', reason: 'certificate-mismatch' } });
 
-    const audit = (await must(cli('audit', 'list', '--limit', '100000'), 'audit')).stdout;
-    const refusals = audit.trim().split('\n').map((l) => JSON.parse(l) as { action: string; outcome: string; details: { reason?: string; path?: string } })
-      .filter((a) => a.action === 'api.auth');
+    const records = await auditRecords();
+    const audit = records.map((r) => JSON.stringify(r)).join('\n');
+    const refusals = records.filter((a) => a.action === 'api.auth') as Array<{ outcome: string; details: { reason?: string; path?: string } }>;
     expect(refusals.every((a) => a.outcome === 'refused')).toBe(true);
     expect(new Set(refusals.map((a) => a.details.reason))).toEqual(new Set(['no-certificate', 'not-a-record-server', 'certificate-invalid', 'certificate-mismatch']));
     expect(refusals.find((a) => a.details.reason === 'no-certificate')!.details.path).toBe('/api/v1/items');
@@ -185,7 +174,7 @@ describe('record-server HTTPS API (listen.api, client certificates)', () => {
   it('survives garbage and plain HTTP on the TLS port; the plain HTTP listener has no API', async () => {
     for (const junk of [Buffer.from('GET /api/v1/items HTTP/1.1\r\nHost: x\r\n\r\n'), Buffer.from([0x16, 0x03, 0x01, 0xff, 0xff, 0, 1, 2, 3, 4, 5])]) {
       await new Promise<void>((resolve) => {
-        const s = net.connect(serve.ports.api!, '127.0.0.1', () => s.end(junk));
+        const s = net.connect(gw.ports.api!, '127.0.0.1', () => s.end(junk));
         s.on('error', () => resolve());
         s.on('close', () => resolve());
         s.resume();
@@ -193,17 +182,20 @@ describe('record-server HTTPS API (listen.api, client certificates)', () => {
     }
     expect((await asRmp('/api/v1/items?since=0')).status).toBe(200);
 
-    const plain = await fetch(`http://127.0.0.1:${serve.ports.http}/api/v1/items?since=0`);
+    const plain = await fetch(`http://127.0.0.1:${gw.ports.http}/api/v1/items?since=0`);
     expect(plain.status).toBe(404);
     expect(await plain.text()).not.toMatch(/summary|patient/i);
   });
 
   it('refuses the record server\'s own certificate once it is revoked (CRL re-read without restart)', async () => {
     const serial = readCertificateInfo(fs.readFileSync(rmpCert, 'utf8')).serial;
-    await must(cli('pki', 'revoke', serial), 'revoke');
+    // `medgate pki revoke`, through the CA service it calls: the running gateway re-reads the CRL file.
+    const ca = await gw.ctx.loadCa();
+    await ca.revoke(serial);
+    await ca.crlPem();
     const r = await asRmp('/api/v1/items?since=0');
     expect(r).toEqual({ status: 401, body: { error: 'a record-server client certificate is required', reason: 'certificate-invalid' } });
-    const audit = (await must(cli('audit', 'list', '--limit', '100000'), 'audit')).stdout;
+    const audit = (await auditRecords()).map((r) => JSON.stringify(r)).join('\n');
     expect(audit).toMatch(/"action":"api\.auth".*"detail":"revoked: /);
   });
 });

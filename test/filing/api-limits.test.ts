@@ -1,27 +1,27 @@
 /**
  * Limits of the record-server HTTPS API on a real `medgate serve`, with curl and the record
- * servers' client certificates (`user add --cert-out`): a per-certificate rate limit (429 +
- * Retry-After, audited once per episode, one certificate never drains another's), and patient
- * searches of at least `api.minSearchLetters` letters.
+ * servers' client certificates (as `user add --cert-out` writes them): a per-certificate rate limit
+ * (429 + Retry-After, audited once per episode, one certificate never drains another's), and patient
+ * searches of at least `api.minSearchLetters` letters. A spawned serve, restarted on an edited
+ * config file, because what is tested is the configuration as an operator writes it; the data is
+ * prepared through the services `medgate init` and `user add` call, and the audit trail read
+ * through the store.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_SAMPLES, runCli, startServe, tempDir, writeGatewayConfig, type CliResult, type ServeProcess } from '../helpers/gateway.js';
+import { loadConfig } from '../../src/config/load.js';
+import { openStore } from '../../src/store/index.js';
+import type { AuditRecord } from '../../src/store/types.js';
+import { startServe, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
+import { prepareForServe } from '../helpers/in-process-gateway.js';
 
 const DOMAIN = 'cabinet-antony.medgate.test';
 const RMP = `rmp@${DOMAIN}`;
 const RMP2 = `rmp2@${DOMAIN}`;
 const PW = 'record server secret 0';
 const BURST = 5;
-
-async function must(p: Promise<CliResult>, what: string): Promise<CliResult> {
-  const r = await p;
-  if (r.code !== 0) throw new Error(`${what} failed (${r.code}): ${r.stderr}`);
-  return r;
-}
 
 interface Answer { status: number; headers: Record<string, string>; body: Record<string, unknown> | unknown[] }
 
@@ -47,25 +47,30 @@ describe('record-server HTTPS API limits (api.rateLimit, api.minSearchLetters)',
   let dir: string;
   let config: string;
   let serve: ServeProcess;
-  const cli = (...args: string[]) => runCli([...args, '--config', config]);
-  const as = (account: string, p: string) => curl(['--cacert', path.join(dir, 'certs', 'ca.pem'),
-    '--cert', path.join(dir, 'account-certs', `${account}.crt.pem`), '--key', path.join(dir, 'account-certs', `${account}.key.pem`),
+  let prepared: Awaited<ReturnType<typeof prepareForServe>> | undefined;
+  const as = (account: string, p: string) => curl(['--cacert', prepared!.caFile,
+    '--cert', prepared!.accounts[account]!.certFile, '--key', prepared!.accounts[account]!.keyFile,
     `https://localhost:${serve.ports.api}${p}`]);
   const writeConfig = (api: Record<string, unknown>) => writeGatewayConfig(dir, { domain: DOMAIN, extra: { api } });
+  /** What `medgate audit list` prints, through a store opened beside the serving process. */
+  const auditRecords = async (): Promise<AuditRecord[]> => {
+    const store = await openStore(loadConfig(config), { nodeId: 'test-reader' });
+    try { return await store.audit.list(1, 100_000); } finally { await store.close(); }
+  };
 
   beforeAll(async () => {
-    dir = tempDir('medgate-api-limits-');
     // 6 per minute: one token every 10 s, so the burst cannot refill while the test runs.
-    config = writeConfig({ rateLimit: { requestsPerMinute: 6, burst: BURST } });
-    await must(cli('pki', 'init'), 'pki init');
-    await must(cli('init'), 'init');
-    await must(cli('directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')), 'directory import');
-    for (const a of [RMP, RMP2]) await must(cli('user', 'add', a, '--kind', 'rmp', '--password', PW, '--cert-out', path.join(dir, 'account-certs')), `add ${a}`);
+    prepared = await prepareForServe({
+      store: 'sqlite', domain: DOMAIN, whitelist: false, extra: { api: { rateLimit: { requestsPerMinute: 6, burst: BURST } } },
+      accounts: [RMP, RMP2].map((address) => ({ address, kind: 'rmp' as const, password: PW })),
+    });
+    dir = prepared.dir;
+    config = prepared.configFile;
     serve = await startServe(config);
   }, 120_000);
   afterAll(async () => {
     await serve?.stop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await prepared?.dispose();
   });
 
   it('serves the burst, then answers 429 with Retry-After to that certificate only; audited once', async () => {
@@ -81,8 +86,7 @@ describe('record-server HTTPS API limits (api.rateLimit, api.minSearchLetters)',
     // Another record server's certificate has its own bucket.
     expect((await as(RMP2, '/api/v1/items?since=0')).status).toBe(200);
 
-    const audit = (await must(cli('audit', 'list', '--limit', '100000'), 'audit')).stdout.trim().split('\n')
-      .map((l) => JSON.parse(l) as { actor: string; action: string; outcome: string; details: Record<string, unknown> });
+    const audit = await auditRecords();
     const limited = audit.filter((r) => r.action === 'api.rate-limit');
     expect(limited).toHaveLength(1);
     expect(limited[0]).toMatchObject({ actor: RMP, outcome: 'refused', details: { reason: 'rate-limited', path: '/api/v1/patients' } });

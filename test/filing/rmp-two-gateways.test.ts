@@ -2,16 +2,20 @@
  * Issue 6's proof across gateways: the lab's software and the treating doctor on gateway A, a
  * hospital doctor on gateway B, all writing to the record server on gateway B. The lab result
  * (HPRIM + PDF), the summary and an IHE_XDM.ZIP discharge summary land under one patient.
+ * Both gateways are built in this process as `serve` builds them, on SQLite and on PostgreSQL;
+ * what B filed is read through the filing service `medgate patients search/show` call.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { zipSync } from 'fflate';
 import { ImapFlow } from 'imapflow';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import nodemailer from 'nodemailer';
-import { runCli, SAMPLES } from '../helpers/gateway.js';
-import { A_DOMAIN, B_DOMAIN, CLAIRE, PASSWORD, PAUL, caPem, serve, setupTwoGateways, submitter, waitFor, type TwoGateways } from '../smtp/relay-fixture.js';
+import { filingFor } from '../../dist/filing/context.js';
+import { SAMPLES } from '../helpers/gateway.js';
+import { describeOnStores } from '../helpers/stores.js';
+import { A_DOMAIN, B_DOMAIN, CLAIRE, PASSWORD, PAUL, caPem, portsOf, setupTwoGateways, startInProcess, submitter, waitFor, type TwoGateways } from '../smtp/relay-fixture.js';
 
 const LAB = `lgc@${A_DOMAIN}`;
 const RMP = `rmp@${B_DOMAIN}`;
@@ -22,17 +26,18 @@ async function build(o: { from: string; subject: string; text: string; headers?:
   return Buffer.from(raw.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1');
 }
 
-describe('record server on another gateway: lab, treating doctor and hospital file under one patient', () => {
+describeOnStores('record server on another gateway: lab, treating doctor and hospital file under one patient', (store) => {
   let t: TwoGateways;
 
   beforeAll(async () => {
     t = await setupTwoGateways({
+      store, inProcess: true,
       serviceAccounts: { a: [{ address: LAB, kind: 'application' }], b: [{ address: RMP, kind: 'rmp' }] },
       // The lab's software is a biologist for the rights matrix, which both gateways apply: A when it
       // accepts the submission, B (the record server's gateway) again when it accepts the relay.
       config: { a: { filing: { senders: { [LAB]: 'biologist' } } }, b: { filing: { senders: { [LAB]: 'biologist' } } } },
     });
-    await Promise.all([serve(t.a), serve(t.b)]);
+    await Promise.all([startInProcess(t.a), startInProcess(t.b)]);
   }, 180_000);
   afterAll(async () => { await t?.cleanup(); });
 
@@ -56,10 +61,11 @@ describe('record server on another gateway: lab, treating doctor and hospital fi
 
     // The two remote items travel through A's queue and B's relay; wait until B has filed all three.
     type Show = { identity: { familyName: string; givenName: string; birthDate: string }; tabs: Record<string, Array<{ part: string; sender: string; type: string }>> };
+    const filing = await filingFor(t.b.ctx! as never);
     const show = await waitFor(async () => {
-      const found = JSON.parse((await t.b.cli('patients', 'search', 'dup', '--json')).stdout || '[]') as Array<{ id: string }>;
+      const found = await filing.search('dup');
       if (found.length !== 1) return undefined;
-      const s = JSON.parse((await t.b.cli('patients', 'show', found[0]!.id, '--json')).stdout) as Show;
+      const s = (await filing.show(found[0]!.id)) as unknown as Show;
       return s.tabs.biology && s.tabs.summary && s.tabs.reports ? s : undefined;
     }, 60_000, 'three items filed on gateway B');
     expect(show.identity).toMatchObject({ familyName: 'DUPONT', givenName: 'Jean', birthDate: '1959-01-30' });
@@ -69,7 +75,7 @@ describe('record server on another gateway: lab, treating doctor and hospital fi
     expect(show.tabs.reports!.some((d) => d.sender === CLAIRE && d.type === 'hospital-report')).toBe(true);
 
     // The record server's own view over IMAP: clear routing fields, content still sealed.
-    const c = new ImapFlow({ host: '127.0.0.1', port: t.b.serve!.ports.imapTls!, secure: true, logger: false, tls: { ca: caPem(t), servername: 'localhost' }, auth: { user: RMP, pass: PASSWORD } });
+    const c = new ImapFlow({ host: '127.0.0.1', port: portsOf(t.b)['imapTls']!, secure: true, logger: false, tls: { ca: caPem(t), servername: 'localhost' }, auth: { user: RMP, pass: PASSWORD } });
     await c.connect();
     try {
       await c.mailboxOpen('INBOX');
@@ -90,25 +96,30 @@ describe('record server on another gateway: lab, treating doctor and hospital fi
   });
 
   it('the record server\'s gateway applies its own rights matrix: a GP\'s biology sealed elsewhere and relayed is refused (550 5.7.1)', async () => {
-    // Sealed on A with the operator command, so A's submission checks are not in the way, then
-    // relayed to B with A's gateway certificate, as a gateway that skipped its checks would.
+    // Sealed on A as the operator command `medgate message seal` does (its services, in process), so
+    // A's submission checks are not in the way, then relayed to B with A's gateway certificate, as a
+    // gateway that skipped its checks would.
     // A biology result the GP typed himself (no lab's HPRIM header, no XDM author): he is its author.
     const raw = await build({ from: PAUL, subject: 'PATIENT: DUPONT Jean 30/01/1959 Résultats de biologie', text: 'Résultats de biologie\nHémoglobine 14,2 g/dL\n' });
-    const s = await runCli(['message', 'seal', '--from', PAUL, '--to', RMP, '--password', PASSWORD, '--config', t.a.config], { input: raw.toString('latin1') });
-    expect(s.code, s.stderr).toBe(0);
+    const ctx = t.a.ctx!;
+    const sealer = await ctx.sealer();
+    const unlocked = await ctx.accounts.unlock(PAUL, PASSWORD, { via: 'cli' });
+    const recipient = await sealer.resolveRecipient(RMP);
+    expect(recipient.ok).toBe(true);
+    const sealed = await sealer.seal({ raw, envelopeFrom: PAUL, sender: { address: PAUL, pgpKey: unlocked.pgpKey, entry: (await ctx.directory.lookup(PAUL))! }, recipients: [recipient as never] });
     const tls = path.join(t.a.dir, 'data', 'tls');
     const relay = nodemailer.createTransport({
       host: '127.0.0.1', port: t.b.relayPort, secure: false, requireTLS: true,
       tls: { ca: caPem(t), key: fs.readFileSync(path.join(tls, 'gateway.key.pem'), 'utf8'), cert: fs.readFileSync(path.join(tls, 'gateway.crt.pem'), 'utf8') },
     });
     try {
-      await expect(relay.sendMail({ envelope: { from: PAUL, to: [RMP] }, raw: s.stdout })).rejects.toMatchObject({
+      await expect(relay.sendMail({ envelope: { from: PAUL, to: [RMP] }, raw: sealed.sealed })).rejects.toMatchObject({
         responseCode: 550, response: expect.stringMatching(/5\.7\.1 Refused by the shared-record rights matrix \(role general-practitioner\): a general practitioner cannot author a biology report/),
       });
     } finally {
       relay.close();
     }
-    const audit = (await t.b.cli('audit', 'list')).stdout;
+    const audit = (await (await t.b.store()).audit.list(1, 100_000)).map((r) => JSON.stringify(r)).join('\n');
     expect(audit).toMatch(/"action":"smtp\.relay\.data\.refused".*"code":"rights-refused"/);
   }, 60_000);
 });

@@ -13,18 +13,16 @@
 import fs from 'node:fs';
 import { ImapFlow } from 'imapflow';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { openStore } from '../../src/store/index.js';
 import { startServe, type ServeProcess } from '../helpers/gateway.js';
 import { prepareForServe } from '../helpers/in-process-gateway.js';
-import { PG_NOT_FOUND_BANNER, testPostgres } from '../helpers/postgres.js';
+import { describeOnStores } from '../helpers/stores.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
 const PW = 'correct horse battery';
 
-const pgAvailable = !!testPostgres();
-if (!pgAvailable) console.warn(`!!! ${PG_NOT_FOUND_BANNER}`);
 
 /** A draft with accented text and a PDF, as a mail client builds it. */
 async function draft(id: string): Promise<Buffer> {
@@ -37,18 +35,13 @@ async function draft(id: string): Promise<Buffer> {
   }).compile().build();
 }
 
-describe.each([
-  { store: 'sqlite' as const },
-  { store: 'postgres' as const },
-])('APPEND computes the copy\'s ENVELOPE and BODYSTRUCTURE once, for every session ($store)', ({ store }) => {
-  const skip = store === 'postgres' && !pgAvailable;
+describeOnStores('APPEND computes the copy\'s ENVELOPE and BODYSTRUCTURE once, for every session', (store) => {
   let config: string;
   let ca: string;
   let gw: ServeProcess | undefined;
   let prepared: Awaited<ReturnType<typeof prepareForServe>> | undefined;
 
   beforeAll(async () => {
-    if (skip) return;
     // Set up through the services `medgate init` / `user add` call (no CLI process per step), then served by a real process.
     prepared = await prepareForServe({ store, accounts: [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }] });
     config = prepared.configFile;
@@ -89,7 +82,7 @@ describe.each([
     expect(m && m.bodyStructure?.childNodes?.[1]?.dispositionParameters?.filename).toBe('compte-rendu.pdf');
   };
 
-  it.skipIf(skip)('another open session FETCHes it at once; after a restart a new session\'s FETCH leaves the committed entry untouched', async () => {
+  it('another open session FETCHes it at once; after a restart a new session\'s FETCH leaves the committed entry untouched', async () => {
     const a = imap();
     const b = imap();
     await Promise.all([a.connect(), b.connect()]);

@@ -13,21 +13,19 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { armorMessage, dearmorMessage } from '../../src/crypto/seal/radix64.js';
 import { openStore } from '../../dist/store/index.js';
 import { startServe, type ServeProcess } from '../helpers/gateway.js';
 import { prepareForServe } from '../helpers/in-process-gateway.js';
 import { RawImap } from '../helpers/raw-imap.js';
-import { PG_NOT_FOUND_BANNER, testPostgres } from '../helpers/postgres.js';
+import { describeOnStores } from '../helpers/stores.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
 const JL = 'jl.letest@cabinet-antony.medgate.test';
 const PW = 'correct horse battery';
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-const pgAvailable = !!testPostgres();
-if (!pgAvailable) console.warn(`!!! ${PG_NOT_FOUND_BANNER}`);
 
 /** A scanned report: a large base64 PDF, CRLF lines, as nodemailer submits it. */
 function largeMessage(id: string, pdfBytes: number): Buffer {
@@ -58,11 +56,8 @@ function tamper(file: string): void {
   fs.writeFileSync(file, sealed.slice(0, begin) + rearmored + sealed.slice(end), 'latin1');
 }
 
-describe.each([
-  { store: 'sqlite' as const, mb: 25 },
-  { store: 'postgres' as const, mb: 4 },
-])('FETCH of a large message streams ($store, $mb MB)', ({ store, mb }) => {
-  const skip = store === 'postgres' && !pgAvailable;
+describeOnStores('FETCH of a large message streams (25 MB on SQLite, 4 MB on PostgreSQL)', (store) => {
+  const mb = store === 'sqlite' ? 25 : 4;
   let dir: string;
   let ca: string;
   let gw: ServeProcess;
@@ -71,7 +66,6 @@ describe.each([
   let uid: number;
 
   beforeAll(async () => {
-    if (skip) return;
     // Set up through the services `medgate init` / `user add` call (no CLI process per step), then served by a real process.
     prepared = await prepareForServe({ store, accounts: [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW }] });
     dir = prepared.dir;
@@ -103,7 +97,7 @@ describe.each([
     return c;
   }
 
-  it.skipIf(skip)('first bytes long before the last, RSS far below the message size, the message\'s bytes', async () => {
+  it('first bytes long before the last, RSS far below the message size, the message\'s bytes', async () => {
     expect(raw.length).toBeGreaterThan(mb * 1024 * 1024 * 0.95);
     const c = await login();
     const pid = gw.child.pid!;
@@ -127,7 +121,7 @@ describe.each([
     if (store === 'sqlite') expect(delta).toBeLessThan((raw.length / 2 ** 20) * 0.5);
   }, 120_000);
 
-  it.skipIf(skip || store !== 'sqlite')('a message altered on disk: connection closed mid-literal, audited, then the unreadable notice', async () => {
+  it.skipIf(store !== 'sqlite')('a message altered on disk: connection closed mid-literal, audited, then the unreadable notice', async () => {
     const c = await login();
     // Looked up through the store interface, as the gateway sees it (a second reader beside `serve`).
     const reader = await openStore(prepared!.config, { nodeId: 'test-reader' });

@@ -14,20 +14,18 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ImapFlow } from 'imapflow';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { SERVE_NODE_FLAGS } from '../../src/runtime/node-flags.js';
 import { openStore } from '../../src/store/index.js';
 import { CLI, startServe, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
 import { prepareForServe } from '../helpers/in-process-gateway.js';
-import { PG_NOT_FOUND_BANNER, testPostgres } from '../helpers/postgres.js';
+import { describeOnStores } from '../helpers/stores.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
 const PW = 'correct horse battery';
 const ROUNDS = 40;
 
-const pgAvailable = !!testPostgres();
-if (!pgAvailable) console.warn(`!!! ${PG_NOT_FOUND_BANNER}`);
 
 /**
  * Two sessions (threads, each its own connection) released together by a barrier send the same
@@ -88,11 +86,7 @@ function message(subject: string): Buffer {
     '', 'Texte.', ''].join('\r\n'));
 }
 
-describe.each([
-  { store: 'sqlite' as const },
-  { store: 'postgres' as const },
-])('store transactions on the real gateway ($store)', ({ store }) => {
-  const skip = store === 'postgres' && !pgAvailable;
+describeOnStores('store transactions on the real gateway', (store) => {
   let dir: string;
   let config: string;
   let ca: string;
@@ -116,7 +110,6 @@ describe.each([
   };
 
   beforeAll(async () => {
-    if (skip) return;
     // Set up through the services `medgate init` / `user add` call (no CLI process per step), then served by real processes.
     prepared = await prepareForServe({ store, accounts: [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }] });
     dir = prepared.dir;
@@ -143,7 +136,7 @@ describe.each([
     await prepared?.dispose();
   });
 
-  it.skipIf(skip)(`two sessions${store === 'postgres' ? ' on two nodes' : ''} racing UID STORE (UNCHANGEDSINCE m) from the same MODSEQ, ${ROUNDS} rounds: exactly one wins each round, the other gets MODIFIED`, async () => {
+  it(`two sessions${store === 'postgres' ? ' on two nodes' : ''} racing UID STORE (UNCHANGEDSINCE m) from the same MODSEQ, ${ROUNDS} rounds: exactly one wins each round, the other gets MODIFIED`, async () => {
     const c = imap(gw!);
     await c.connect();
     await c.append('INBOX', message('course aux drapeaux'));
@@ -161,7 +154,7 @@ describe.each([
     for (let i = 1; i < rounds.length; i++) expect(rounds[i]!.modseq).toBeGreaterThan(rounds[i - 1]!.modseq);
   }, 180_000);
 
-  it.skipIf(skip)('a MOVE killed between its copy and its expunge leaves the message in exactly one mailbox after restart', async () => {
+  it('a MOVE killed between its copy and its expunge leaves the message in exactly one mailbox after restart', async () => {
     const c = imap(gw!);
     await c.connect();
     await c.append('INBOX', message('à déplacer'));
@@ -192,7 +185,7 @@ describe.each([
     }
   }, 180_000);
 
-  it.skipIf(skip)('an APPEND killed right after its commit left its copy with its facts: recorded in the same transaction, served as appended after restart', async () => {
+  it('an APPEND killed right after its commit left its copy with its facts: recorded in the same transaction, served as appended after restart', async () => {
     if (armed !== 'append:committed') {
       await gw!.stop('SIGKILL').catch(() => undefined);
       gw = await restart('append:committed');

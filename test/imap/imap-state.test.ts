@@ -2,40 +2,25 @@
  * IMAP state exactness on the real gateway (encrypted store, its asynchronous change notifications):
  * EXISTS for our own APPEND/COPY before the tagged OK, \Recent per session, own copies served byte
  * for byte, CRLF line endings whatever the submitter sent, and a client model that stays exact while
- * another session appends, flags and expunges.
+ * another session appends, flags and expunges. On SQLite and on PostgreSQL, on a gateway built in
+ * this process as `serve` builds it (accounts through the services).
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import tls from 'node:tls';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prepareGateway, startServe, tempDir, writeGatewayConfig, type ServeProcess } from '../helpers/gateway.js';
-import { RawClient } from '../imap/harness.js';
-import { readWhileOthersWrite, WireModel } from '../imap/wire-model.js';
+import { describeOnStores, startInProcessGateway, type InProcessGateway } from '../helpers/in-process-gateway.js';
+import { RawClient } from './harness.js';
+import { readWhileOthersWrite, WireModel } from './wire-model.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
 const JL = 'jl.letest@cabinet-antony.medgate.test';
 const PW = 'correct horse battery';
 
-let dir: string;
-let gw: ServeProcess;
+/** The gateway of the suite running (one per store, one after the other). */
+let gw: InProcessGateway;
 let ca: Buffer;
 const open: Array<{ destroy(): void }> = [];
-
-beforeAll(async () => {
-  dir = tempDir();
-  const config = writeGatewayConfig(dir);
-  await prepareGateway(config, [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW }]);
-  ca = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'));
-  gw = await startServe(config);
-}, 180_000);
-
-afterAll(async () => {
-  open.forEach((c) => c.destroy());
-  await gw?.stop();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
 
 async function raw(user = JL): Promise<RawClient> {
   const c = await RawClient.tls(gw.ports.imapTls!);
@@ -118,7 +103,20 @@ async function arrived(c: ImapFlow, subject: string): Promise<number> {
 
 const bareLf = (b: Buffer): boolean => /(^|[^\r])\n/.test(b.toString('latin1'));
 
-describe('IMAP state on the real encrypted store', () => {
+describeOnStores('IMAP state on the real encrypted store', (store) => {
+  beforeAll(async () => {
+    gw = await startInProcessGateway({
+      store, whitelist: false,
+      accounts: [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW }],
+    });
+    ca = Buffer.from(gw.caPem);
+  }, 180_000);
+
+  afterAll(async () => {
+    open.splice(0).forEach((c) => c.destroy());
+    await gw?.stop();
+  });
+
   it('APPEND and COPY into the selected mailbox answer EXISTS and RECENT before the tagged OK', async () => {
     const c = await raw();
     expect(await c.command('c1', 'CREATE Etat')).toMatch(/^c1 OK/m);
@@ -269,10 +267,8 @@ describe('IMAP state on the real encrypted store', () => {
       await writer.logout();
     }
   });
-});
 
-describe('subscriptions in the encrypted store (RFC 3501 §6.3.3, §6.3.6; RFC 5258)', () => {
-  it('CREATE does not subscribe; a subscription outlives DELETE, is listed \\NonExistent, and UNSUBSCRIBE still works', async () => {
+  it('subscriptions (RFC 3501 §6.3.3, §6.3.6; RFC 5258): CREATE does not subscribe; a subscription outlives DELETE, is listed \\NonExistent, and UNSUBSCRIBE still works', async () => {
     const c = await raw(PAUL);
     expect(await c.command('s1', 'CREATE Abonnements/Cardio')).toMatch(/^s1 OK/m);
     expect(await c.command('s2', 'LSUB "" "Abonnements/*"')).not.toMatch(/Cardio/);
