@@ -299,6 +299,8 @@ export interface QueueItem {
   ret: 'FULL' | 'HDRS' | null;
   envid: string | null;
   recipients: QueueRecipient[];
+  /** The node working the item and until when (a cluster's lease), or null when no node holds it. */
+  lease: { owner: string; until: string } | null;
 }
 
 export interface NewQueueItem {

@@ -9,9 +9,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
-import pg from 'pg';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Store } from '../../src/store/types.js';
+import { PgStore } from '../../dist/store/postgres/pg-store.js';
 import { startServe, type ServeProcess } from '../helpers/gateway.js';
 import { PG_NOT_FOUND_BANNER, createTestDatabase, testPostgres } from '../helpers/postgres.js';
 import { CLAIRE, PAUL, PASSWORD, caPem, mailboxBlobs, serve, setupTwoGateways, submitter, waitFor, type TwoGateways } from '../smtp/relay-fixture.js';
@@ -42,7 +43,8 @@ function deliveredBy(p: ServeProcess): number {
 describe.skipIf(!available)('two gateway nodes over one PostgreSQL database', () => {
   let t: TwoGateways;
   let database: Awaited<ReturnType<typeof createTestDatabase>>;
-  let db: pg.Client;
+  /** The cluster's database seen through the store interface, as a third node would see it. */
+  let store: Store;
   let node1: ServeProcess;
   let node2: ServeProcess;
   let node2Config: string;
@@ -64,14 +66,22 @@ describe.skipIf(!available)('two gateway nodes over one PostgreSQL database', ()
     }
   };
 
+  /** Queue items some node holds a lease on right now. */
+  const leasedItems = async () => {
+    const now = new Date().toISOString();
+    return (await store.queue.list()).filter((i) => i.lease && i.lease.until > now);
+  };
+  const allDelivered = async (): Promise<boolean> => {
+    const depth = await store.queue.depth();
+    return depth.pending + depth.failed === 0;
+  };
+
   beforeAll(async () => {
     database = await createTestDatabase('cluster');
-    db = new pg.Client({ connectionString: database.url });
-    await db.connect();
-    const store = { driver: 'postgres', postgres: { url: database.url } };
+    const storeConfig = { driver: 'postgres', postgres: { url: database.url } };
     // 300 messages sent at once from one loopback address: above the per-address cap a practice gets.
     const limits = { connections: { submission: { maxConnections: 2000, maxPerAddress: 2000, maxUnauthenticated: 1000 } } };
-    t = await setupTwoGateways({ queue: { leaseSeconds: LEASE_SECONDS }, config: { a: { store, limits } } });
+    t = await setupTwoGateways({ queue: { leaseSeconds: LEASE_SECONDS }, config: { a: { store: storeConfig, limits } } });
     // Node 2: node 1's config with its own dataDir (spool) and ports, and node 1's keys (keysDir).
     const node1Config = YAML.parse(fs.readFileSync(t.a.config, 'utf8')) as Record<string, any>;
     const dir = path.join(t.root, 'a-node2');
@@ -83,11 +93,12 @@ describe.skipIf(!available)('two gateway nodes over one PostgreSQL database', ()
     }));
     // The store is migrated already (setupTwoGateways): the three processes start at once.
     [node1, node2] = await Promise.all([serve(t.a), startServe(node2Config), serve(t.b)]);
+    store = await PgStore.open({ url: database.url, nodeId: 'two-nodes-test', poolSize: 2 });
   }, 240_000);
 
   afterAll(async () => {
     await node2?.stop('SIGKILL').catch(() => undefined);
-    await db?.end().catch(() => undefined);
+    await store?.close().catch(() => undefined);
     await t?.cleanup();
     await database?.drop().catch(() => undefined);
   });
@@ -182,13 +193,12 @@ describe.skipIf(!available)('two gateway nodes over one PostgreSQL database', ()
     peer.kill('SIGSTOP');
     try {
       await new Promise((r) => setTimeout(r, 2 * LEASE_SECONDS * 1000));
-      const leased = await db.query<{ n: number }>("SELECT COUNT(*)::int AS n FROM queue_items WHERE lease_until > $1", [new Date().toISOString()]);
-      expect(leased.rows[0]!.n).toBe(1); // still leased: renewed past its first expiry
+      expect(await leasedItems()).toHaveLength(1); // still leased: renewed past its first expiry
     } finally {
       peer.kill('SIGCONT');
     }
     await waitFor(async () => (await mailboxBlobs(t.b, CLAIRE)).length > already, 60_000, 'the message on the peer');
-    await waitFor(async () => (await db.query("SELECT COUNT(*)::int AS n FROM queue_recipients WHERE status <> 'delivered'")).rows[0].n === 0, 30_000, 'delivered');
+    await waitFor(allDelivered, 30_000, 'delivered');
     await new Promise((r) => setTimeout(r, 1000)); // a second delivery, had there been one, would be logged by now
     expect(deliveredBy(node1) + deliveredBy(node2)).toBe(before + 1);
     expect((await mailboxBlobs(t.b, CLAIRE))).toHaveLength(already + 1);
@@ -218,7 +228,7 @@ describe.skipIf(!available)('two gateway nodes over one PostgreSQL database', ()
     }
     expect(results.filter(Boolean)).toHaveLength(300);
     await waitFor(async () => (await mailboxBlobs(t.b, CLAIRE)).length >= already + 300, 180_000, '300 messages on the peer');
-    await waitFor(async () => (await db.query("SELECT COUNT(*)::int AS n FROM queue_recipients WHERE status <> 'delivered'")).rows[0].n === 0, 30_000, 'every recipient delivered');
+    await waitFor(allDelivered, 30_000, 'every recipient delivered');
     expect((await mailboxBlobs(t.b, CLAIRE))).toHaveLength(already + 300);
     // Each delivery is logged by the node that made it: both worked, and none was made twice.
     // The log line follows the database update: wait for the lines themselves, then for any late second delivery.
@@ -232,7 +242,7 @@ describe.skipIf(!available)('two gateway nodes over one PostgreSQL database', ()
 
   it('kill -9 of node 1 under load: every acknowledged message arrives once, node 2 takes node 1\'s claimed items after the lease', async () => {
     const already = (await mailboxBlobs(t.b, CLAIRE)).length;
-    const itemsBefore = (await db.query("SELECT COUNT(*)::int AS n FROM queue_items")).rows[0].n as number;
+    const itemsBefore = (await store.queue.list()).length;
     const node1Id = nodeIdOf(node1);
     let acknowledged = 0;
     let stop = false;
@@ -243,10 +253,10 @@ describe.skipIf(!available)('two gateway nodes over one PostgreSQL database', ()
     const loaders = [load(node1, 'n1-a'), load(node1, 'n1-b'), load(node2, 'n2-a'), load(node2, 'n2-b')];
     // Kill node 1 at a moment it holds leased queue items.
     await waitFor(async () => {
-      const r = await db.query<{ id: string }>('SELECT id FROM queue_items WHERE lease_owner = $1 AND lease_until > $2', [node1Id, new Date().toISOString()]);
-      if (r.rows.length) {
+      const held = (await leasedItems()).filter((i) => i.lease!.owner === node1Id);
+      if (held.length) {
         node1.child.kill('SIGKILL');
-        killedClaims = r.rows.map((x) => x.id);
+        killedClaims = held.map((i) => i.id);
         return true;
       }
       return false;
@@ -256,13 +266,11 @@ describe.skipIf(!available)('two gateway nodes over one PostgreSQL database', ()
     await Promise.all(loaders);
     expect(acknowledged).toBeGreaterThan(0);
     // Node 2 delivers everything, node 1's claimed items included once their lease has expired.
-    await waitFor(async () => (await db.query("SELECT COUNT(*)::int AS n FROM queue_recipients WHERE status <> 'delivered'")).rows[0].n === 0, 120_000, 'node 2 delivering everything');
-    const left = await db.query("SELECT COUNT(*)::int AS n FROM queue_recipients WHERE queue_id = ANY($1) AND status = 'delivered'", [killedClaims]);
-    expect(left.rows[0].n).toBe(killedClaims.length);
+    await waitFor(allDelivered, 120_000, 'node 2 delivering everything');
+    for (const id of killedClaims) expect((await store.queue.get(id))!.recipients.map((r) => r.status)).toEqual(['delivered']);
     await waitFor(async () => (await mailboxBlobs(t.b, CLAIRE)).length >= already + acknowledged, 60_000, 'every acknowledged message on the peer');
     // Exactly the acknowledged ones (a 250 that did not commit, or a message placed twice, would show).
-    const queued = await db.query("SELECT COUNT(*)::int AS n FROM queue_items");
-    expect((await mailboxBlobs(t.b, CLAIRE)).length - already).toBe(queued.rows[0].n - itemsBefore);
+    expect((await mailboxBlobs(t.b, CLAIRE)).length - already).toBe((await store.queue.list()).length - itemsBefore);
     expect((await mailboxBlobs(t.b, CLAIRE)).length - already).toBeGreaterThanOrEqual(acknowledged);
   }, 300_000);
 

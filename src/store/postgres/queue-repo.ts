@@ -9,7 +9,7 @@ const itemFrom = (r: ItemRow): QueueItem => queueItemFrom(r, r.recipients);
 
 /** An item with its recipients in one row (one round trip per read, whatever the count). */
 const WITH_RECIPIENTS = (alias: string): string => `${alias}.id, ${alias}.blob_id, ${alias}.envelope_from, ${alias}.message_id, ${alias}.created_at,
-  ${alias}.expires_at, ${alias}.ret, ${alias}.envid,
+  ${alias}.expires_at, ${alias}.ret, ${alias}.envid, ${alias}.lease_owner, ${alias}.lease_until,
   COALESCE((SELECT json_agg(json_build_object('recipient', r.recipient, 'notify', r.notify, 'orcpt', r.orcpt, 'status', r.status,
     'attempts', r.attempts, 'next_attempt_at', r.next_attempt_at, 'last_error', r.last_error, 'delay_notified', r.delay_notified,
     'updated_at', r.updated_at) ORDER BY r.recipient COLLATE "C") FROM queue_recipients r WHERE r.queue_id = ${alias}.id), '[]'::json) AS recipients`;

@@ -4,7 +4,7 @@ import { bool, type DbBool } from './columns.js';
 
 export interface QueueItemRow {
   id: string; blob_id: string; envelope_from: string; message_id: string; created_at: string;
-  expires_at: string; ret: string | null; envid: string | null;
+  expires_at: string; ret: string | null; envid: string | null; lease_owner: string | null; lease_until: string | null;
 }
 export interface RecipientRow {
   recipient: string; notify: string | null; orcpt: string | null; status: string; attempts: number;
@@ -19,6 +19,7 @@ export const recipientFrom = (r: RecipientRow): QueueRecipient => ({
 export const queueItemFrom = (r: QueueItemRow, recipients: RecipientRow[]): QueueItem => ({
   id: r.id, blobId: r.blob_id, envelopeFrom: r.envelope_from, messageId: r.message_id, createdAt: r.created_at,
   expiresAt: r.expires_at, ret: r.ret as QueueItem['ret'], envid: r.envid, recipients: recipients.map(recipientFrom),
+  lease: r.lease_owner && r.lease_until ? { owner: r.lease_owner, until: r.lease_until } : null,
 });
 
 const RECIPIENT_COLUMNS: Record<keyof Omit<QueueRecipient, 'recipient'>, string> = {

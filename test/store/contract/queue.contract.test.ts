@@ -73,6 +73,8 @@ contract('delivery queue', (h) => {
     const a = await store.queue.claim(now, 3, 'node-a', 30_000);
     expect(a.map((i) => i.id).sort()).toEqual(['l-0', 'l-1', 'l-2']);
     expect(a[0]!.recipients).toHaveLength(1);
+    // The lease is part of the item as read back: who holds it, and until when.
+    expect((await other.queue.get('l-0'))!.lease).toEqual({ owner: 'node-a', until: new Date(now.getTime() + 30_000).toISOString() });
     const b = await other.queue.claim(now, 10, 'node-b', 30_000);
     expect(b.map((i) => i.id)).toEqual(['l-3']);
     expect(await other.queue.claim(now, 10, 'node-b', 30_000)).toHaveLength(1); // its own again
@@ -85,6 +87,7 @@ contract('delivery queue', (h) => {
     await store.queue.release('l-1', 'node-b'); // not its lease: kept
     expect(await other.queue.claim(later, 10, 'node-c', 30_000)).toHaveLength(0);
     await store.queue.release('l-1', 'node-a');
+    expect((await other.queue.get('l-1'))!.lease).toBeNull();
     expect((await other.queue.claim(later, 10, 'node-c', 30_000)).map((i) => i.id)).toEqual(['l-1']);
     // due() lists leased items too.
     expect(await store.queue.due(later, 10)).toHaveLength(4);
