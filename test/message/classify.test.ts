@@ -126,6 +126,21 @@ describe('classifyMessage', () => {
     }
   });
 
+  it('a short body that names the kind of document attached is its covering note, not a second report by the sender', () => {
+    const pdf = (filename: string) => ({ filename, contentType: 'application/pdf', content: SMALL_PDF });
+    const body = (textBody: string, attachments: ReturnType<typeof pdf>[]) =>
+      classifyMessage({ input: input({ subject: 'PATIENT: DUPONT Jean 30/01/1959 Histologie', textBody, attachments }) }).documents.find((d) => d.part === 'body')!.type;
+    // A GP forwarding the pathologist's PDF has not written a pathology report.
+    expect(body('Résultat des biopsies bronchiques.\n', [pdf('histologie.pdf')])).toBe('letter');
+    expect(body('ECG du jour\n', [pdf('ECG.pdf')])).toBe('letter');
+    // Without the attachment, or beside another kind, the same line is the body's own title.
+    expect(body('Résultat des biopsies bronchiques.\n', [])).toBe('pathology-report');
+    expect(body('ECG du jour : rythme sinusal\n', [pdf('histologie.pdf')])).toBe('exam-report');
+    // A report of its own (longer than a note) or a summary keeps its type beside attachments of the same kind.
+    expect(body('ECG du jour\nRythme sinusal à 70/min\nPR 160 ms, QRS fins\nPas de trouble de repolarisation\n', [pdf('ECG.pdf')])).toBe('exam-report');
+    expect(body('Résumé médical\nAntécédents : HTA\nAllergies : aucune\n', [pdf('VSM_ancien.pdf')])).toBe('summary');
+  });
+
   it('the Outlook sample is a letter (demande d’avis)', async () => {
     const r = await classifyRaw(sample('subject-tag-outlook.eml'));
     expect(r.type).toBe('letter');
