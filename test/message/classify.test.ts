@@ -141,6 +141,22 @@ describe('classifyMessage', () => {
     expect(body('Résumé médical\nAntécédents : HTA\nAllergies : aucune\n', [pdf('VSM_ancien.pdf')])).toBe('summary');
   });
 
+  it('a clinical word outside every phrase list is never "other": read by its form or its specialty', () => {
+    const typeOf = (subject: string) => classifyMessage({ input: input({ subject, attachments: [{ filename: 'document.pdf', contentType: 'application/pdf', content: SMALL_PDF }] }) }).documents[0]!.type;
+    // Words written for this test, absent from KEYWORD_RULES and from the corpus: surgical acts by their suffix or CCAM verb.
+    for (const s of ['Gastrectomie partielle', 'Néphrectomie droite', 'Rhinoplastie', 'Trachéotomie', 'Colostomie de décharge', 'Gastropexie', 'Herniorraphie', 'Exérèse de lipome'] as const) {
+      expect(typeOf(s), s).toBe('operative-report');
+    }
+    // Analytes by their "-émie"/"-urie" name; diseases of the same form are not lab results.
+    for (const s of ['Magnésémie', 'Phosphorémie', 'Protéinurie des 24 h', 'Bicarbonatémie'] as const) expect(typeOf(s), s).toBe('biology');
+    expect(typeOf('Ischémie aiguë de jambe')).not.toBe('biology');
+    // A specialty's name or adjective: a specialist's report.
+    for (const s of ['Avis néphrologique', 'Angiologie : suivi', 'CR algologie'] as const) expect(typeOf(s), s).toBe('consultation-report');
+    // A date's month is not an OCT: the subject's generic "résultats" decides.
+    expect(typeOf('Résultats du 12 oct')).toBe('biology');
+    expect(typeOf('OCT maculaire')).toBe('exam-report');
+  });
+
   it('the Outlook sample is a letter (demande d’avis)', async () => {
     const r = await classifyRaw(sample('subject-tag-outlook.eml'));
     expect(r.type).toBe('letter');
