@@ -27,7 +27,7 @@ import { input, SMALL_PDF } from './fixtures.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CORPUS = path.join(here, '..', 'fixtures', 'classification-corpus.tsv');
 
-interface Row { line: number; kind: string; text: string; expected: string; source: string; set: 'batch-1' | 'batch-2' | 'batch-3' | 'guard' }
+interface Row { line: number; kind: string; text: string; expected: string; source: string; set: 'batch-1' | 'batch-2' | 'batch-3' | 'batch-4' | 'guard' }
 
 function readCorpus(): Row[] {
   const [header, ...lines] = fs.readFileSync(CORPUS, 'utf8').split('\n').filter((l) => l !== '');
@@ -90,6 +90,8 @@ function report(name: string, s: Score): string {
 /** Each batch scored once, before any change it prompted (the blind measurement). */
 const FIRST_READING: Record<string, string> = {
   'batch-1': '360/417 (86.3 %), 25 "other"', 'batch-2': '109/126 (86.5 %), 15 "other"', 'batch-3': '110/113 (97.3 %), 1 "other"',
+  // One expected type corrected after the reading: a cardiac echo-doppler is an echocardiography (exam-report, as in batch 1).
+  'batch-4': '81/92 (88.0 %), 7 "other"',
 };
 const BATCHES = Object.keys(FIRST_READING);
 

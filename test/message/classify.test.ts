@@ -141,6 +141,14 @@ describe('classifyMessage', () => {
     expect(body('Résumé médical\nAntécédents : HTA\nAllergies : aucune\n', [pdf('VSM_ancien.pdf')])).toBe('summary');
   });
 
+  it('a body without attachments whose first line is a heading of its own is typed by the first title below it', () => {
+    const body = (textBody: string) => classifyMessage({ input: input({ subject: 'Envoi', textBody }) }).documents.find((d) => d.part === 'body')!.type;
+    expect(body('Cabinet de radiologie du Parc\nIRM du genou droit\nTechnique : séquences T1, DP\n')).toBe('imaging');
+    expect(body('Actes réalisés au cours de l’intervention\nCholécystectomie sous coelioscopie\n')).toBe('operative-report');
+    // Only the first lines: a word far down a letter does not type it.
+    expect(body('Voici les nouvelles de la semaine.\nÀ bientôt.\nAmitiés.\nPaul\n\nPS\nIRM demandée\n')).toBe('letter');
+  });
+
   it('a clinical word outside every phrase list is never "other": read by its form or its specialty', () => {
     const typeOf = (subject: string) => classifyMessage({ input: input({ subject, attachments: [{ filename: 'document.pdf', contentType: 'application/pdf', content: SMALL_PDF }] }) }).documents[0]!.type;
     // Words written for this test, absent from KEYWORD_RULES and from the corpus: surgical acts by their suffix or CCAM verb.

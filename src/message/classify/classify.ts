@@ -75,7 +75,8 @@ const GREETING = /^ (bonjour|bonsoir|cher|chere|chers|cheres|madame|monsieur|ci 
 /**
  * The text body's own type: its first line when that is a title ("Résumé médical", "ECG du
  * 12/03"), a summary when it is laid out in summary sections (antécédents, allergies, traitement en
- * cours, vaccinations…), a letter when it opens as one. Beside attachments, a body that says
+ * cours, vaccinations…), a letter when it opens as one, else the first title among its next lines
+ * (after a heading of its own). Beside attachments, a body that says
  * nothing of itself is the covering note (a letter): the subject names the attachments, not it; and
  * so is a body whose title names the kind of document attached ("Résultat des biopsies" beside the
  * pathologist's PDF, "ECG du jour" beside the ECG): it announces the attachment, it is not a second
@@ -92,8 +93,18 @@ function signalFromBody(text: string, attached: ReadonlySet<DocumentType> | unde
   if (title) return title;
   const sections = sectionsOf(lines);
   if (sections.size >= 2) return { type: 'summary', reason: `body summary sections (${[...sections].sort().join(', ')})` };
-  return attached ? { type: 'letter', reason: 'body beside attachments (covering note)' } : undefined;
+  if (attached) return { type: 'letter', reason: 'body beside attachments (covering note)' };
+  // A report's title often follows a heading of its own (the practice's name, "Technique", "Actes
+  // réalisés"): the first title among the next lines.
+  for (const line of lines.slice(1, BODY_TITLE_LINES)) {
+    const later = line.length <= 120 ? signalFromKeywords(line, 'body title line') : undefined;
+    if (later) return later;
+  }
+  return undefined;
 }
+
+/** How far down a body without attachments its title is looked for. */
+const BODY_TITLE_LINES = 5;
 
 /** A body this short beside attachments is a covering note; a longer one is a report of its own. */
 const COVERING_NOTE_LINES = 3;

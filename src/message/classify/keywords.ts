@@ -111,8 +111,8 @@ export const KEYWORD_RULES: readonly KeywordRule[] = [
       'rythme cardiaque foetal', 'rcf', 'trod', 'test rapide d orientation diagnostique', 'cr d acte diagnostique',
       'acte diagnostique', 'epreuve effort', 'test effort',
     ],
-    // JDV_J07 29274-8 "Mesures de signes vitaux"; IPS-FR section "Constantes".
-    weak: ['mesures', 'signes vitaux', 'constantes'],
+    // JDV_J07 29274-8 "Mesures de signes vitaux"; IPS-FR section "Constantes"; the CCAM's "Épreuve …" function tests.
+    weak: ['mesures', 'signes vitaux', 'constantes', 'epreuve', 'epreuves'],
   },
   {
     type: 'biology',
@@ -129,7 +129,8 @@ export const KEYWORD_RULES: readonly KeywordRule[] = [
       'dosage', 'proteine c reactive', 'antigene specifique prostatique', 'transaminases', 'asat', 'alat', 'gamma gt', 'ggt', 'cholesterol',
       'triglycerides', 'hemoglobine', 'plaquettes', 'leucocytes', 'albumine', 'bilirubine', 'lipase', 'troponine', 'bnp', 'nt probnp',
       'd dimeres', 'fibrinogene', 'procalcitonine', 'uree', 'acide urique', 'folates', 'vitamine b12', 'hcg', 'amh', 'fsh', 'oestradiol',
-      'testosterone', 'cortisol', 'prolactine', 't4', 't4l', 'electrophorese', 'sang dans les selles', 'test immunologique fecal', 'hemoculture', 'hemocultures', 'coproculture', 'prelevement vaginal', 'spermogramme', 'beta hcg', 'bhcg',
+      'testosterone', 'cortisol', 'prolactine', 't4', 't4l', 'electrophorese', 'sang dans les selles', 'test immunologique fecal',
+      'acide folique', 'reticulocytes', 'groupe sanguin', 'agglutinines irregulieres', 'rai', 'phenotype erythrocytaire', 'hemoculture', 'hemocultures', 'coproculture', 'prelevement vaginal', 'spermogramme', 'beta hcg', 'bhcg',
     ],
     weak: ['analyses'],
     generic: ['resultats', 'bilan'],
@@ -267,7 +268,7 @@ export function normalizeForKeywords(text: string): string {
  *   "natrémie", "microalbuminurie"), diseases of the same form excepted → biology.
  */
 const MORPHOLOGY: ReadonlyArray<{ type: DocumentType; test: (word: string) => boolean }> = [
-  { type: 'operative-report', test: (w) => /.{3}(ectomi|otomi|ostomi|plasti|pexi|raphi)$/.test(w) || ['exerese', 'ablation', 'arthrodese', 'osteosynthese', 'amputation', 'greffe', 'liberation', 'extraction', 'cure', 'implantation'].includes(w) },
+  { type: 'operative-report', test: (w) => /.{3}(ectomi|otomi|ostomi|plasti|pexi|raphi)$/.test(w) || ['exerese', 'ablation', 'arthrodese', 'osteosynthese', 'amputation', 'greffe', 'liberation', 'extraction', 'cure', 'implantation', 'pose'].includes(w) },
   { type: 'biology', test: (w) => (/.{3}emi$/.test(w) && !['ischemi', 'anemi', 'leucemi', 'septicemi', 'academi'].includes(w)) || /^(protein|microalbumin|albumin|hemat|glycos|calci|creatin)uri$/.test(w) },
 ];
 
