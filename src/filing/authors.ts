@@ -8,8 +8,7 @@
  *   sealing gateway verified (chain to the health PKI, CRLs, From in the certificate) and who is an
  *   active entry of this directory — is the document's author: filed under it, checked against its role;
  * - a document the sender wrote himself — the body, and any part with no named author of a type his
- *   role may author, or a lab's own HPRIM whose code is not mapped, sent by a sender whose role may
- *   author biology — is his: checked against his role, as before;
+ *   role may author — is his: checked against his role, as before;
  * - anything else (a lab result or an imaging report attached by a GP, a named author this gateway
  *   cannot verify, a forwarded message whose signature does not verify or whose signer is not in the
  *   directory) is filed in the tab of its type, marked "transmitted by <sender>, author not
@@ -66,12 +65,12 @@ async function verifiedEntry(claim: NonNullable<DocumentToJudge['author']>, dir:
 }
 
 /**
- * Whether an unverifiable claim still names the sender himself: an XDM author with his national id,
- * or a lab's own HPRIM (unmapped code) sent by a sender whose role may author biology.
+ * Whether an unverifiable claim still names the sender himself: an XDM author with his own national
+ * id (the sender is authenticated, the id is his). An HPRIM lab code names no one until
+ * `filing.hprimLabs` maps it (a lab's own code mapped to its own address is verified).
  */
-function claimIsSenders(claim: NonNullable<DocumentToJudge['author']>, sender: SenderForRights & { nationalId?: string | null }, config: AuthorsConfig): boolean {
+function claimIsSenders(claim: NonNullable<DocumentToJudge['author']>, sender: SenderForRights & { nationalId?: string | null }): boolean {
   if (claim.source === 'xdm') return !!claim.id && !!sender.nationalId && claim.id === sender.nationalId;
-  if (claim.source === 'hprim') return checkRights(sender, 'biology', config).ok;
   return false;
 }
 
@@ -97,7 +96,7 @@ export async function judgeDocuments(sender: SenderForRights & { nationalId?: st
       }
     }
     const own = checkRights(sender, d.type, config);
-    if (d.author && !claimIsSenders(d.author, sender, config)) {
+    if (d.author && !claimIsSenders(d.author, sender)) {
       // A named author this gateway cannot verify: the sender transmits it, whatever his own role allows.
       // A signer whose signature verified but who is not (or no longer) in this directory is still named.
       const name = d.author.name ?? (d.author.source === 'smime' ? d.author.id : undefined);

@@ -97,8 +97,10 @@ describeOnStores('authors and transmitters', (store) => {
     expect(authorMark(judged[0]!.author, GP.address)).toBe(`transmitted by ${GP.address}, author not verified (names Dr Inconnu)`);
     // His own national id in the metadata: his own document (found in the directory, so verified as himself).
     expect(judged[1]!.author).toMatchObject({ status: 'verified', address: GP.address });
-    // A lab's own HPRIM whose code is not mapped: the lab's software sends what it wrote.
-    const lab = await judgeDocuments(BIO, [{ part: 'body', type: 'biology', author: { source: 'hprim', id: 'UNMAPPED', name: 'Labo' } }], dir, CONFIG);
-    expect(lab[0]!.author).toEqual({ status: 'sender' });
+    // An HPRIM header whose lab code is not mapped names no one medgate knows, even sent by a lab (labs
+    // forward each other's results): transmitted, the lab it names shown, never the sender's own.
+    const lab = await judgeDocuments(BIO, [{ part: 'body', type: 'biology', author: { source: 'hprim', id: 'UNMAPPED', name: 'Labo Inconnu' } }], dir, CONFIG);
+    expect(lab[0]!.author).toEqual({ status: 'unverified', via: 'hprim', name: 'Labo Inconnu' });
+    expect(authorMark(lab[0]!.author, BIO.address)).toBe(`transmitted by ${BIO.address}, author not verified (names Labo Inconnu)`);
   });
 });

@@ -126,6 +126,45 @@ describe('classifyMessage', () => {
     }
   });
 
+  it('a short body that names the kind of document attached is its covering note, not a second report by the sender', () => {
+    const pdf = (filename: string) => ({ filename, contentType: 'application/pdf', content: SMALL_PDF });
+    const body = (textBody: string, attachments: ReturnType<typeof pdf>[]) =>
+      classifyMessage({ input: input({ subject: 'PATIENT: DUPONT Jean 30/01/1959 Histologie', textBody, attachments }) }).documents.find((d) => d.part === 'body')!.type;
+    // A GP forwarding the pathologist's PDF has not written a pathology report.
+    expect(body('Résultat des biopsies bronchiques.\n', [pdf('histologie.pdf')])).toBe('letter');
+    expect(body('ECG du jour\n', [pdf('ECG.pdf')])).toBe('letter');
+    // Without the attachment, or beside another kind, the same line is the body's own title.
+    expect(body('Résultat des biopsies bronchiques.\n', [])).toBe('pathology-report');
+    expect(body('ECG du jour : rythme sinusal\n', [pdf('histologie.pdf')])).toBe('exam-report');
+    // A report of its own (longer than a note) or a summary keeps its type beside attachments of the same kind.
+    expect(body('ECG du jour\nRythme sinusal à 70/min\nPR 160 ms, QRS fins\nPas de trouble de repolarisation\n', [pdf('ECG.pdf')])).toBe('exam-report');
+    expect(body('Résumé médical\nAntécédents : HTA\nAllergies : aucune\n', [pdf('VSM_ancien.pdf')])).toBe('summary');
+  });
+
+  it('a body without attachments whose first line is a heading of its own is typed by the first title below it', () => {
+    const body = (textBody: string) => classifyMessage({ input: input({ subject: 'Envoi', textBody }) }).documents.find((d) => d.part === 'body')!.type;
+    expect(body('Cabinet de radiologie du Parc\nIRM du genou droit\nTechnique : séquences T1, DP\n')).toBe('imaging');
+    expect(body('Actes réalisés au cours de l’intervention\nCholécystectomie sous coelioscopie\n')).toBe('operative-report');
+    // Only the first lines: a word far down a letter does not type it.
+    expect(body('Voici les nouvelles de la semaine.\nÀ bientôt.\nAmitiés.\nPaul\n\nPS\nIRM demandée\n')).toBe('letter');
+  });
+
+  it('a clinical word outside every phrase list is never "other": read by its form or its specialty', () => {
+    const typeOf = (subject: string) => classifyMessage({ input: input({ subject, attachments: [{ filename: 'document.pdf', contentType: 'application/pdf', content: SMALL_PDF }] }) }).documents[0]!.type;
+    // Words written for this test, absent from KEYWORD_RULES and from the corpus: surgical acts by their suffix or CCAM verb.
+    for (const s of ['Gastrectomie partielle', 'Néphrectomie droite', 'Rhinoplastie', 'Trachéotomie', 'Colostomie de décharge', 'Gastropexie', 'Herniorraphie', 'Exérèse de lipome'] as const) {
+      expect(typeOf(s), s).toBe('operative-report');
+    }
+    // Analytes by their "-émie"/"-urie" name; diseases of the same form are not lab results.
+    for (const s of ['Magnésémie', 'Phosphorémie', 'Protéinurie des 24 h', 'Bicarbonatémie'] as const) expect(typeOf(s), s).toBe('biology');
+    expect(typeOf('Ischémie aiguë de jambe')).not.toBe('biology');
+    // A specialty's name or adjective: a specialist's report.
+    for (const s of ['Avis néphrologique', 'Angiologie : suivi', 'CR algologie'] as const) expect(typeOf(s), s).toBe('consultation-report');
+    // A date's month is not an OCT: the subject's generic "résultats" decides.
+    expect(typeOf('Résultats du 12 oct')).toBe('biology');
+    expect(typeOf('OCT maculaire')).toBe('exam-report');
+  });
+
   it('the Outlook sample is a letter (demande d’avis)', async () => {
     const r = await classifyRaw(sample('subject-tag-outlook.eml'));
     expect(r.type).toBe('letter');

@@ -15,7 +15,7 @@ import { normalizeForKeywords, signalFromKeywords } from './keywords.js';
 import { signalFromSender } from './sender.js';
 import { summarySectionOf } from './summary-sections.js';
 import { signedAsReplacement } from './replacement.js';
-import type { AuthorClaim, Classification, ClassifiedDocument, SenderRole, Signal } from './types.js';
+import type { AuthorClaim, Classification, ClassifiedDocument, DocumentType, SenderRole, Signal } from './types.js';
 
 export interface ClassifyInput {
   input: ExtractionInput;
@@ -46,7 +46,7 @@ export function classifyMessage({ input, xdm, hprim = [], sender, forwarded }: C
     docs.push(doc);
   }
   if (input.textBody && input.textBody.trim() !== '') {
-    const signal = labParts.has('body') ? labSignal() : signalFromBody(input.textBody, input.attachments.length > 0) ?? fallback();
+    const signal = labParts.has('body') ? labSignal() : signalFromBody(input.textBody, attachedTypes(input, xdm, forwarded, labParts, docs)) ?? fallback();
     const author = hprimAuthor(hprim, 'body');
     const type = signal?.type ?? 'letter';
     const replacement = type === 'summary' && signedAsReplacement(input.textBody);
@@ -75,18 +75,58 @@ const GREETING = /^ (bonjour|bonsoir|cher|chere|chers|cheres|madame|monsieur|ci 
 /**
  * The text body's own type: its first line when that is a title ("Résumé médical", "ECG du
  * 12/03"), a summary when it is laid out in summary sections (antécédents, allergies, traitement en
- * cours, vaccinations…), a letter when it opens as one. Beside attachments, a body that says
- * nothing of itself is the covering note (a letter): the subject names the attachments, not it.
+ * cours, vaccinations…), a letter when it opens as one, else the first title among its next lines
+ * (after a heading of its own). Beside attachments, a body that says
+ * nothing of itself is the covering note (a letter): the subject names the attachments, not it; and
+ * so is a body whose title names the kind of document attached ("Résultat des biopsies" beside the
+ * pathologist's PDF, "ECG du jour" beside the ECG): it announces the attachment, it is not a second
+ * one — a GP forwarding a histology report has not written one.
  */
-function signalFromBody(text: string, withAttachments: boolean): Signal | undefined {
+function signalFromBody(text: string, attached: ReadonlySet<DocumentType> | undefined): Signal | undefined {
   const lines = text.slice(0, 8000).split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
   const first = lines[0] ?? '';
   if (GREETING.test(normalizeForKeywords(first))) return { type: 'letter', reason: 'body opens as a letter' };
   const title = first.length <= 120 ? signalFromKeywords(first, 'body first line') : undefined;
+  if (title && attached?.has(title.type) && lines.length <= COVERING_NOTE_LINES && !sectionsOf(lines).size) {
+    return { type: 'letter', reason: `body names the attached ${title.type} (covering note)` };
+  }
   if (title) return title;
-  const sections = new Set(lines.slice(0, 60).map((l) => summarySectionOf(l)?.key).filter((s): s is string => s !== undefined));
+  const sections = sectionsOf(lines);
   if (sections.size >= 2) return { type: 'summary', reason: `body summary sections (${[...sections].sort().join(', ')})` };
-  return withAttachments ? { type: 'letter', reason: 'body beside attachments (covering note)' } : undefined;
+  if (attached) return { type: 'letter', reason: 'body beside attachments (covering note)' };
+  // A report's title often follows a heading of its own (the practice's name, "Technique", "Actes
+  // réalisés"): the first title among the next lines.
+  for (const line of lines.slice(1, BODY_TITLE_LINES)) {
+    const later = line.length <= 120 ? signalFromKeywords(line, 'body title line') : undefined;
+    if (later) return later;
+  }
+  return undefined;
+}
+
+/** How far down a body without attachments its title is looked for. */
+const BODY_TITLE_LINES = 5;
+
+/** A body this short beside attachments is a covering note; a longer one is a report of its own. */
+const COVERING_NOTE_LINES = 3;
+
+function sectionsOf(lines: string[]): Set<string> {
+  return new Set(lines.slice(0, 60).map((l) => summarySectionOf(l)?.key).filter((s): s is string => s !== undefined));
+}
+
+/** The types of the message's other documents (its XDM entries, attachments, forwarded messages); undefined without any. */
+function attachedTypes(
+  input: ExtractionInput, xdm: XdmContent | undefined, forwarded: ClassifyInput['forwarded'], labParts: ReadonlySet<string>,
+  xdmDocs: ReadonlyArray<{ type: DocumentType }>,
+): Set<DocumentType> | undefined {
+  if (input.attachments.length === 0) return undefined;
+  const types = new Set<DocumentType>(xdmDocs.map((d) => d.type));
+  for (const [index, att] of input.attachments.entries()) {
+    const part = attachmentLabel(att, index);
+    if (xdm && part === xdm.archive) continue;
+    const type = forwarded?.get(part)?.type ?? (labParts.has(part) && isHprimCandidate(att.filename, att.contentType) ? 'biology' : signalFromAttachment(att)?.type);
+    if (type) types.add(type);
+  }
+  return types;
 }
 
 /** The lab an HPRIM part names on line 11 (its first section's). */

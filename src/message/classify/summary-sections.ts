@@ -32,14 +32,18 @@ export function summarySectionOf(line: string): SummarySectionDef | undefined {
 
 /**
  * A summary's sections, in its own order: a line opening a section, then its lines. What follows the
- * heading's colon on the same line is the section's first line ("Allergies : pénicilline").
+ * heading's colon on the same line is the section's first line ("Allergies : pénicilline"). A blank
+ * line after a section's lines ends it: what follows (the signature, "Dr Paul Demo") is no part of it.
  */
 export function summarySections(text: string): Array<{ title: string; lines: string[] }> {
   const out: Array<{ title: string; lines: string[] }> = [];
   let current: { title: string; lines: string[] } | undefined;
   for (const raw of text.split(/\r?\n/).slice(0, 400)) {
     const line = raw.trim();
-    if (!line) continue;
+    if (!line) {
+      if (current?.lines.length) current = undefined;
+      continue;
+    }
     const section = summarySectionOf(line);
     if (section) {
       const colon = line.indexOf(':');
