@@ -11,11 +11,14 @@ import path from 'node:path';
 import nodemailer from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generatePgpKey } from '../../src/crypto/keys.js';
+import { buildDirectoryExport } from '../../src/directory/peer-export.js';
 import { loadTestCa } from '../../src/pki/index.js';
+import type { DirectoryEntry } from '../../src/store/types.js';
 import { SAMPLES } from '../helpers/gateway.js';
 import { postfixAvailability } from '../helpers/postfix.js';
 import { createTestDatabase, testPostgres } from '../helpers/postgres.js';
-import { ANNE, DOMAIN, LAB_DOMAIN, MARC, PASSWORD, PAUL, readMailbox, setupMssante, waitFor, type MssanteSetup } from './fixture.js';
+import { ANNE, DOMAIN, IMAGING_DOMAIN, LAB_DOMAIN, MARC, PASSWORD, PAUL, readMailbox, setupMssante, waitFor, type MssanteSetup } from './fixture.js';
 
 const RMP = `rmp@${DOMAIN}`;
 const MAX_BYTES = 256 * 1024;
@@ -157,14 +160,19 @@ describe.skipIf(!postfixAvailability())('inbound from an MSSanté operator (Post
 
   it('an oversized message gets 552 with the limit, a malformed one 554 with the reason; neither is stored', async () => {
     const before = (await readMailbox(s, PAUL, 'INBOX')).length;
-    const big = `From: ${ANNE}\r\nTo: ${PAUL}\r\nSubject: gros\r\n\r\n${'z'.repeat(76)}\r\n`.padEnd(MAX_BYTES + 10_000, 'z');
+    const marker = `Refus-${Date.now()}-kaliemie`;
+    const big = `From: ${ANNE}\r\nTo: ${PAUL}\r\nSubject: gros\r\n\r\n${marker}\r\n${'z'.repeat(76)}\r\n`.padEnd(MAX_BYTES + 10_000, 'z');
     const tooBig = await asOperator(s, [LAB_DOMAIN], ANNE, [PAUL], big);
     expect(tooBig).toMatchObject({ ok: false, code: 552 });
     expect(tooBig.response).toContain(`Message too big (limit ${MAX_BYTES} bytes)`);
-    const noFrom = await asOperator(s, [LAB_DOMAIN], ANNE, [PAUL], `To: ${PAUL}\r\nSubject: sans expediteur\r\n\r\nbonjour\r\n`);
+    const noFrom = await asOperator(s, [LAB_DOMAIN], ANNE, [PAUL], `To: ${PAUL}\r\nSubject: sans expediteur\r\n\r\n${marker}\r\n`);
     expect(noFrom).toMatchObject({ ok: false, code: 554 });
     expect(noFrom.response).toContain('5.6.0 Malformed message: no From header field');
     expect(await readMailbox(s, PAUL, 'INBOX')).toHaveLength(before);
+    // Never half-stored: no byte of either in the data directory (store, blobs, spool), no spool file left.
+    expect(await s.atRest(marker)).toEqual([]);
+    const spool = path.join(s.dir, 'data', 'spool');
+    expect(fs.existsSync(spool) ? fs.readdirSync(spool) : []).toEqual([]);
     const audit = (await s.cli('audit', 'list', '--limit', '1000')).stdout;
     expect(audit).toMatch(/"action":"smtp\.relay\.data\.refused".*"code":"message-too-big"/);
     expect(audit).toMatch(/"action":"smtp\.relay\.data\.refused".*"code":"message-malformed"/);
@@ -185,6 +193,21 @@ describe.skipIf(!postfixAvailability())('inbound from an MSSanté operator (Post
     expect(audit.match(/"action":"smtp\.relay\.mail\.refused"/g)?.length ?? 0).toBeGreaterThanOrEqual(3);
   }, 60_000);
 
+  it('plain mail in the name of a sender who has a medgate/1 key is refused as a downgrade, saying why and what to do', async () => {
+    // The radiologist's gateway becomes a medgate peer: its export gives him a medgate/1 key.
+    const entry = (JSON.parse((await s.cli('directory', 'show', MARC, '--json')).stdout) as DirectoryEntry[])[0]!;
+    const key = await generatePgpKey('Marc RADIO', MARC);
+    const file = path.join(s.root, 'imagerie-export.json');
+    fs.writeFileSync(file, buildDirectoryExport({ gatewayDomain: IMAGING_DOMAIN, entries: [{ ...entry, pgpPublicKey: key.publicKeyArmored }] }));
+    const imported = await s.cli('directory', 'peer', 'import', file);
+    expect(imported.code, imported.stderr).toBe(0);
+    const plain = await asOperator(s, [IMAGING_DOMAIN], MARC, [PAUL], `From: ${MARC}\r\nTo: ${PAUL}\r\nSubject: compte rendu\r\n\r\nen clair\r\n`);
+    expect(plain).toMatchObject({ ok: false, code: 554 });
+    expect(plain.response).toContain(`5.7.1 Only sealed (medgate/1) messages are accepted on the relay port from ${MARC}: the health directory lists a medgate/1 key for this sender, so plain mail in their name is refused as a downgrade; send it sealed, through the sender's own medgate gateway`);
+    const audit = (await s.cli('audit', 'list', '--limit', '1000')).stdout;
+    expect(audit).toMatch(new RegExp(`"action":"smtp\\.relay\\.data\\.refused".*"code":"relay-not-sealed".*${MARC.replace(/\./g, '\\.')}`));
+  }, 60_000);
+
   it('once the operator\'s certificate is revoked, its next message is refused at MAIL FROM', async () => {
     const ca = await loadTestCa(path.join(s.dir, 'certs'));
     const cert = await ca.issue({ profile: 'gateway', commonName: LAB_DOMAIN, dnsNames: [LAB_DOMAIN] });
@@ -196,6 +219,8 @@ describe.skipIf(!postfixAvailability())('inbound from an MSSanté operator (Post
     });
     await expect(t.sendMail({ envelope: { from: ANNE, to: [PAUL] }, raw: `From: ${ANNE}\r\nTo: ${PAUL}\r\nSubject: x\r\n\r\nx\r\n` }))
       .rejects.toMatchObject({ responseCode: 535, response: expect.stringMatching(/revoked/) });
+    const audit = (await s.cli('audit', 'list', '--limit', '1000')).stdout;
+    expect(audit).toMatch(/"action":"smtp\.relay\.mail\.refused".*"code":"relay-certificate-refused"/);
   }, 60_000);
 
   it('the intake key is loaded once: with its file gone, the running gateway still signs with the key its readers trust', async () => {
