@@ -273,8 +273,12 @@ export async function startPostfix(o: PostfixOptions): Promise<PostfixInstance> 
     revokeClientFingerprint(sha256Hex) {
       const hex = sha256Hex.replace(/[^0-9a-f]/gi, '').toUpperCase().match(/../g)!.join(':');
       fs.appendFileSync(path.join(etc, 'revoked-ccerts'), `${hex} REJECT 5.7.1 client certificate revoked\n`);
-      // texthash tables are read when a daemon starts: running smtpd processes must be replaced.
-      postfixCmd(dir, 'reload');
+      // texthash tables are read when a daemon starts, and a `reload` leaves a busy smtpd (a client's
+      // pooled connection, such as medgate's) serving with the old table: stopped and started again,
+      // every session ends (`quick-stop` keeps the next start's integrity checks skipped; `start`
+      // returns once master listens).
+      postfixCmd(dir, 'quick-stop');
+      postfixCmd(dir, 'start');
     },
     flush() { postfixCmd(dir, 'flush'); },
     stop() {
