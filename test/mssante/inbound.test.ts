@@ -223,6 +223,27 @@ describe.skipIf(!postfixAvailability())('inbound from an MSSanté operator (Post
     expect(audit).toMatch(/"action":"smtp\.relay\.mail\.refused".*"code":"relay-certificate-refused"/);
   }, 60_000);
 
+  it('once Postfix\'s own certificate is revoked, medgate refuses what it relays (535 at MAIL FROM) and Postfix bounces it to the lab: nothing is kept', async () => {
+    const revoked = await s.cli('pki', 'revoke', s.postfix.serial);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    const messageId = `<after-revocation-${Date.now()}@${LAB_DOMAIN}>`;
+    const { raw } = await labResult(messageId);
+    const certificateRefusals = async (): Promise<number> => (await s.cli('audit', 'list', '--limit', '10000')).stdout.split('\n')
+      .filter((l) => l.includes('"action":"smtp.relay.mail.refused"') && l.includes('"code":"relay-certificate-refused"')).length;
+    const refusalsBefore = await certificateRefusals();
+    const bouncesBefore = s.postfix.delivered('anne.biologiste').length;
+    const inboxBefore = (await readMailbox(s, PAUL, 'INBOX')).length;
+    // The lab's software hands it to its operator, which accepts it; the relay to medgate fails.
+    expect((await (await labSoftware(s)).sendMail({ envelope: { from: ANNE, to: [PAUL] }, raw })).response).toMatch(/^250 /);
+    const log = await waitFor(() => (/status=bounced .*535 5\.7\.1 Peer certificate refused: revoked/.test(s.postfix.log()) ? s.postfix.log() : undefined), 30_000, `Postfix's bounce\n${s.postfix.log()}`);
+    expect(log).toMatch(/in reply to MAIL FROM command/);
+    // The lab's sender gets Postfix's non-delivery report, naming medgate's reason.
+    const bounce = await waitFor(() => s.postfix.delivered('anne.biologiste').slice(bouncesBefore).find((m) => m.includes('Peer certificate refused: revoked')), 30_000, 'the bounce in the lab\'s mailbox');
+    expect(bounce.toString('latin1')).toMatch(/Final-Recipient: rfc822; ?paul\.demo@cabinet-antony\.medgate\.test/i);
+    expect(await readMailbox(s, PAUL, 'INBOX')).toHaveLength(inboxBefore);
+    expect(await certificateRefusals()).toBeGreaterThan(refusalsBefore);
+  }, 90_000);
+
   it('the intake key is loaded once: with its file gone, the running gateway still signs with the key its readers trust', async () => {
     // Read per message, a missing file made a new key on disk: the message was signed by a key the
     // running readers did not know, and lost its transport verdict.
