@@ -8,7 +8,8 @@ import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import pg from 'pg';
-import { runCli, startServe, tempDir, writeGatewayConfig, type DemoPracticeAccount, type ServeProcess } from '../helpers/gateway.js';
+import { CLI, runCli, startServe, tempDir, writeGatewayConfig, type DemoPracticeAccount, type ServeProcess } from '../helpers/gateway.js';
+import { SERVE_NODE_FLAGS } from '../../src/runtime/node-flags.js';
 import { prepareForServe } from '../helpers/in-process-gateway.js';
 import { freePorts } from '../helpers/ports.js';
 import { startPostfix, type PostfixInstance } from '../helpers/postfix.js';
@@ -39,6 +40,8 @@ export interface MssanteSetup {
   atRest(needle: string): Promise<string[]>;
   /** Rewrites the config (policy) and restarts `medgate serve`. */
   restart(outbound: 'allow' | 'deny'): Promise<void>;
+  /** Starts `medgate serve` again on the same data (killing it first if it runs), with `env` added (a crash point). */
+  serveAgain(env?: NodeJS.ProcessEnv): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -104,6 +107,10 @@ export async function setupMssante(outbound: 'allow' | 'deny' = 'allow', opts: {
       await s.serve?.stop();
       write(policy);
       s.serve = await startServe(config);
+    },
+    async serveAgain(env) {
+      await s.serve?.stop('SIGKILL');
+      s.serve = await startServe(config, 90_000, { file: process.execPath, args: [...SERVE_NODE_FLAGS, CLI], ...(env ? { env } : {}) });
     },
     async cleanup() {
       if (s.serve) await s.serve.stop('SIGKILL').catch(() => undefined);

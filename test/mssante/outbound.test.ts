@@ -221,6 +221,31 @@ describe.skipIf(!postfixAvailability())('outbound to an MSSanté mailbox without
     expect(await s.atRest(marker)).toEqual([]);
   }, 120_000);
 
+  it('a crash between the sealed copy and the MSSanté copy of one submission commits neither; the client\'s resend reaches each recipient once', async () => {
+    const marker = `crash-mixed-${Date.now()}`;
+    const raw = `From: ${PAUL}\r\nTo: ${ANNE}, ${JL}\r\nSubject: envoi interrompu\r\nMessage-ID: <${marker}@cabinet-antony.medgate.test>\r\n`
+      + `Date: ${new Date().toUTCString()}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${marker}\r\n`;
+    const copies = async (user: string, mailbox: string): Promise<number> => (await readMailbox(s, user, mailbox)).filter((m) => m.includes(marker)).length;
+    // The gateway kills itself (SIGKILL) once the keyed recipients' copy is written, before the MSSanté copy.
+    await s.serveAgain({ MEDGATE_TEST_CRASH_AT: 'delivery:between-copies' });
+    try {
+      await expect(submitter(s).sendMail({ envelope: { from: PAUL, to: [ANNE, JL] }, raw })).rejects.toThrow();
+    } finally {
+      await s.serveAgain();
+    }
+    // No 250, and nothing of it anywhere: not in JL's INBOX, not in Sent, not queued for Anne.
+    expect(await copies(JL, 'INBOX')).toBe(0);
+    expect(await copies(PAUL, 'Sent')).toBe(0);
+    // The client sends it again, as a client does without a 250: each recipient gets it once.
+    expect((await submitter(s).sendMail({ envelope: { from: PAUL, to: [ANNE, JL] }, raw })).response).toMatch(/^250 /);
+    await waitFor(() => s.postfix.delivered('anne.biologiste').some((m) => m.includes(marker)), 30_000, `delivery to Postfix\n${s.postfix.log()}`);
+    await waitFor(async () => (await copies(JL, 'INBOX')) > 0, 30_000, 'the sealed copy for JL');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(s.postfix.delivered('anne.biologiste').filter((m) => m.includes(marker))).toHaveLength(1);
+    expect(await copies(JL, 'INBOX')).toBe(1);
+    expect(await copies(PAUL, 'Sent')).toBe(1);
+  }, 150_000);
+
   it('an operator whose certificate does not name the recipient\'s domain gets nothing: the message waits in the queue with the reason', async () => {
     await submitter(s).sendMail({
       envelope: { from: PAUL, to: [MARC] },
