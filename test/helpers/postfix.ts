@@ -94,6 +94,9 @@ export interface PostfixInstance {
   revokeClientFingerprint(sha256Hex: string): void;
   /** Flushes Postfix's queue now (after a fault is fixed). */
   flush(): void;
+  /** Stops it, keeping its files (connections to its port are refused meanwhile); `resume` starts it again. */
+  pause(): void;
+  resume(): Promise<void>;
   stop(): void;
 }
 
@@ -281,6 +284,8 @@ export async function startPostfix(o: PostfixOptions): Promise<PostfixInstance> 
       postfixCmd(dir, 'start');
     },
     flush() { postfixCmd(dir, 'flush'); },
+    pause() { postfixCmd(dir, 'quick-stop'); },
+    async resume() { postfixCmd(dir, 'start'); await waitForPort(port); },
     stop() {
       if (!running.delete(instance)) return;
       try { postfixCmd(dir, 'stop'); } catch { try { postfixCmd(dir, 'abort'); } catch { /* already down */ } }

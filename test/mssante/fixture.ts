@@ -58,7 +58,8 @@ export async function setupMssante(outbound: 'allow' | 'deny' = 'allow', opts: {
   const [relayPort, postfixPort] = await freePorts(2);
   const routes = { [LAB_DOMAIN]: `127.0.0.1:${postfixPort}`, [IMAGING_DOMAIN]: `127.0.0.1:${postfixPort}` };
   const extra = (policy: 'allow' | 'deny'): Record<string, unknown> => ({
-    queue: { pollMs: 100, retryBaseSeconds: 0.2, retryMaxSeconds: 1, delayNoticeAfterMinutes: 60, maxLifetimeHours: 1 },
+    // A short lease: after a kill -9 the items the dead process had claimed are taken over soon.
+    queue: { pollMs: 100, retryBaseSeconds: 0.2, retryMaxSeconds: 1, delayNoticeAfterMinutes: 60, maxLifetimeHours: 1, leaseSeconds: 3 },
     mssante: { outbound: policy, routes, productReference: PRODUCT_REFERENCE },
     ...(opts.postgresUrl ? { store: { driver: 'postgres', postgres: { url: opts.postgresUrl } } } : {}),
     ...opts.extra,

@@ -246,6 +246,31 @@ describe.skipIf(!postfixAvailability())('outbound to an MSSanté mailbox without
     expect(await copies(PAUL, 'Sent')).toBe(1);
   }, 150_000);
 
+  it('a gateway killed (SIGKILL) while MSSanté copies wait in the queue sends each once after its restart', async () => {
+    const markers = [1, 2, 3].map((n) => `queued-${n}-${Date.now()}`);
+    s.postfix.pause(); // the operator is down: the copies wait, retried
+    try {
+      for (const marker of markers) {
+        const info = await submitter(s).sendMail({
+          envelope: { from: PAUL, to: [ANNE, JL] },
+          raw: `From: ${PAUL}\r\nTo: ${ANNE}, ${JL}\r\nSubject: en attente\r\nMessage-ID: <${marker}@cabinet-antony.medgate.test>\r\n\r\n${marker}\r\n`,
+        });
+        expect(info.response).toMatch(/^250 /);
+      }
+      await waitFor(async () => ((await s.cli('queue', 'list')).stdout.match(/last error: /g)?.length ?? 0) >= markers.length, 30_000, 'failed attempts while the operator is down');
+      await s.serve!.stop('SIGKILL');
+    } finally {
+      await s.postfix.resume();
+    }
+    await s.serveAgain();
+    const delivered = (marker: string): number => s.postfix.delivered('anne.biologiste').filter((m) => m.includes(marker)).length;
+    await waitFor(() => markers.every((m) => delivered(m) > 0), 30_000, `delivery after the restart\n${s.postfix.log()}`);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(markers.map(delivered)).toEqual([1, 1, 1]);
+    const jl = await readMailbox(s, JL, 'INBOX');
+    expect(markers.map((m) => jl.filter((x) => x.includes(m)).length)).toEqual([1, 1, 1]);
+  }, 150_000);
+
   it('an operator whose certificate does not name the recipient\'s domain gets nothing: the message waits in the queue with the reason', async () => {
     await submitter(s).sendMail({
       envelope: { from: PAUL, to: [MARC] },
