@@ -52,6 +52,14 @@ export interface LocalDelivery {
    * must await only `tx` (Store.write).
    */
   deliverWith<T>(sealed: SealedBytes, placements: Placement[], options: Omit<DeliverOptions, 'announce'>, also: (tx: StoreTx) => Promise<T>): Promise<{ committed: CommittedDelivery; also: T }>;
+  /**
+   * The copies of one message (a submission's OpenPGP, S/MIME and MSSanté copies, each with its
+   * placements and queue entry) in ONE store transaction, `also` last in it (the filing rows): all
+   * committed, or none — a crash between two copies (crash point `delivery:between-copies`) leaves
+   * no recipient with the message and the client, without a 250, sends it again. Then announced.
+   * Sealed bytes in memory or sealed files, as `deliverWith`.
+   */
+  deliverTogether<T>(copies: Array<{ sealed: SealedBytes; placements: Placement[]; queue?: NewQueueItem }>, also?: (tx: StoreTx) => Promise<T>): Promise<{ committed: CommittedDelivery[]; also: T | undefined }>;
   /** Announces what a commit placed (EXISTS on every session of every node); never throws. */
   announce(committed: CommittedDelivery): void;
 }
@@ -86,6 +94,21 @@ export class StoreLocalDelivery implements LocalDelivery {
       return { committed, also: await also(tx) };
     });
     this.announce(done.committed);
+    return done;
+  }
+
+  async deliverTogether<T>(copies: Array<{ sealed: SealedBytes; placements: Placement[]; queue?: NewQueueItem }>, also?: (tx: StoreTx) => Promise<T>): Promise<{ committed: CommittedDelivery[]; also: T | undefined }> {
+    const done = await this.store.write(async (tx) => {
+      const committed: CommittedDelivery[] = [];
+      for (const copy of copies) {
+        if (committed.length) crashPoint('delivery:between-copies');
+        committed.push(await tx.mail.commit(copy.sealed, copy.placements, copy.queue));
+      }
+      if (!also) return { committed, also: undefined };
+      crashPoint('delivery:before-also');
+      return { committed, also: await also(tx) };
+    });
+    for (const c of done.committed) this.announce(c);
     return done;
   }
 

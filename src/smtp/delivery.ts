@@ -17,6 +17,18 @@ import { withTransportOnlyNotice } from './mssante/sent-copy-notice.js';
 
 export type AcceptedRecipient = SubmissionRecipient;
 
+/** One sealed copy of a submission, as committed with the others (DeliveryService.commitTogether). */
+interface SubmissionCopy {
+  id: string;
+  bytes: SealedBytes;
+  placements: Placement[];
+  queue?: NewQueueItem;
+  /** Its local recipients (record servers among them are filed). */
+  local: string[];
+  remote: number;
+  kind?: 'mssante';
+}
+
 /** RFC 3461 parameters of one submission. */
 export interface DsnRequest {
   ret: 'FULL' | 'HDRS' | null;
@@ -136,20 +148,38 @@ export class DeliveryService {
     const pgp = sealable.filter((r) => !smimeRecipients.has(r.address));
     const smime = sealable.filter((r) => smimeRecipients.has(r.address));
     // The medgate/1 OpenPGP copy: its recipients and the sender's Sent copy. Then, once per format,
-    // the S/MIME copy for those who read S/MIME (issue 15), each copy its own durable commit; the
-    // reply waits for both, and a retried submission is recognised by its delivery keys.
+    // the S/MIME copy for those who read S/MIME (issue 15) and the MSSanté copy (plain MIME sealed
+    // to the transit key, its own queue entry). All in ONE store transaction before the 250: a crash
+    // between two copies leaves none, so no recipient has a message whose sender got no 250 (and
+    // sends it again).
     const sent = req.sender.address.endsWith('@' + this.ctx.config.domain);
-    if (pgp.length || sent) await this.commitCopy(req, sealed, sealed.sealed, pgp, id, sent);
-    if (sealed.smime && smime.length) await this.commitCopy(req, sealed, sealed.smime.sealed, smime, randomUUID(), false);
-    // The MSSanté copy (plain MIME sealed to the transit key): its own queue entry, once.
-    if (mssante) await this.commitCopy(req, sealed, mssante.sealed, mssante.recipients, mssante.queueId, false, 'mssante');
+    const copies: SubmissionCopy[] = [];
+    if (pgp.length || sent) copies.push(this.copyOf(req, sealed, sealed.sealed, pgp, id, sent));
+    if (sealed.smime && smime.length) copies.push(this.copyOf(req, sealed, sealed.smime.sealed, smime, randomUUID(), false));
+    if (mssante) copies.push(this.copyOf(req, sealed, mssante.sealed, mssante.recipients, mssante.queueId, false, 'mssante'));
+    const filing = await this.commitTogether(copies, sealed.messageId);
+    // From here the message is accepted: nothing after the commit may turn it into an error, or the
+    // client would retry a message that is already delivered (and it would arrive twice).
+    for (const copy of copies) {
+      await this.afterCommit(sealed.messageId, async () => {
+        await this.ctx.audit.record({
+          actor: req.sender.address, action: 'message.accept', outcome: 'ok', messageId: sealed.messageId,
+          details: {
+            id: copy.id, format: copy.kind === 'mssante' ? 'mssante-transport' : copy.bytes === sealed.smime?.sealed ? 'smime' : 'openpgp',
+            local: copy.local.length, remote: copy.remote, documentType: sealed.documentType, patientFound: !!sealed.patient,
+            patientConflicts: sealed.conflicts.map((c) => c.field), alreadyEncrypted: sealed.alreadyEncrypted,
+          },
+        });
+      });
+    }
+    for (const f of filing) await this.afterCommit(sealed.messageId, f);
     const local = req.recipients.filter((r) => r.local);
     const remote = req.recipients.filter((r) => !r.local);
     return { id, messageId: sealed.messageId, sealed, deliveredLocally: local.map((r) => r.address), queued: remote.map((r) => r.address) };
   }
 
-  /** One sealed copy: its local mailboxes (and the Sent copy), its queue entry, the audit, the filing. */
-  private async commitCopy(req: SubmissionRequest, facts: SealedFacts, bytes: SealedBytes, recipients: AcceptedRecipient[], id: string, sent: boolean, kind?: 'mssante'): Promise<void> {
+  /** One sealed copy of a submission: its local mailboxes (and the Sent copy) and its queue entry. */
+  private copyOf(req: SubmissionRequest, facts: SealedFacts, bytes: SealedBytes, recipients: AcceptedRecipient[], id: string, sent: boolean, kind?: 'mssante'): SubmissionCopy {
     const local = recipients.filter((r) => r.local);
     const remote = recipients.filter((r) => !r.local);
     const placements: Placement[] = local.map((r) => ({ owner: r.address, mailbox: 'INBOX', deliveryKey: `${id}:${r.address}` }));
@@ -167,22 +197,41 @@ export class DeliveryService {
         orcpt: req.dsn?.recipients.get(r.address)?.orcpt ?? null,
       })),
     } : undefined;
-    // Committed and announced (EXISTS on every node) by the one local delivery path; filed for the
-    // record servers among the local recipients in the same transaction (issue 6). Record servers
-    // always read OpenPGP, so only that copy can reach one: filed once.
-    const { committed, filing } = await this.deliverFiled(bytes, placements, queue ? { queue } : {}, facts.messageId, local.map((r) => r.address));
-    // From here the message is accepted: nothing after the commit may turn it into an error, or the
-    // client would retry a message that is already delivered (and it would arrive twice).
-    await this.afterCommit(facts.messageId, async () => {
-      await this.ctx.audit.record({
-        actor: req.sender.address, action: 'message.accept', outcome: 'ok', messageId: facts.messageId,
-        details: {
-          id, format: kind === 'mssante' ? 'mssante-transport' : bytes === facts.smime?.sealed ? 'smime' : 'openpgp', local: local.length, remote: remote.length, documentType: facts.documentType, patientFound: !!facts.patient,
-          patientConflicts: facts.conflicts.map((c) => c.field), alreadyEncrypted: facts.alreadyEncrypted,
-        },
+    return { id, bytes, placements, ...(queue ? { queue } : {}), local: local.map((r) => r.address), remote: remote.length, ...(kind ? { kind } : {}) };
+  }
+
+  /**
+   * The copies of a submission and the filing rows of the record servers among their local
+   * recipients in ONE store transaction (LocalDelivery.deliverTogether). Filing never refuses mail:
+   * when the filing cannot be written the copies are committed alone and the failure recorded.
+   * Returns the bookkeeping to run after the commit (audit, receipts to send).
+   */
+  private async commitTogether(copies: SubmissionCopy[], messageId: string): Promise<Array<() => Promise<unknown>>> {
+    const prepared = [];
+    for (const copy of copies) {
+      const p = copy.local.length ? await this.prepareFor(copy.bytes, messageId, copy.local) : undefined;
+      if (p) prepared.push(p);
+    }
+    const items = copies.map((c) => ({ sealed: c.bytes, placements: c.placements, ...(c.queue ? { queue: c.queue } : {}) }));
+    const failed = prepared.filter((p) => 'error' in p).map((p) => () => filingFailed(this.ctx, p));
+    const toFile = prepared.filter((p) => 'service' in p);
+    if (!toFile.length) {
+      await this.ctx.localDelivery.deliverTogether(items);
+      return failed;
+    }
+    try {
+      const { also } = await this.ctx.localDelivery.deliverTogether(items, async (tx) => {
+        const results = [];
+        for (const p of toFile) results.push(await p.service.fileIn(tx.filing, p.item));
+        return results;
       });
-    });
-    if (filing) await this.afterCommit(facts.messageId, filing);
+      return [...failed, ...toFile.map((p, i) => () => filingDone(this.ctx, p, also![i]!))];
+    } catch (error) {
+      // Nothing committed (sealed files are where they were). Delivered without the filing (a store
+      // that fails fails here again).
+      await this.ctx.localDelivery.deliverTogether(items);
+      return [...failed, ...toFile.map((p) => () => filingFailed(this.ctx, { ...p, error }))];
+    }
   }
 
   /**

@@ -143,7 +143,14 @@ export const replies = {
   relayOwnDomain: (domain: string): SmtpReply => new SmtpReply(550, '5.7.1', `Sender domain ${domain} is this gateway's own domain: not accepted from a peer`, 'relay-own-domain'),
   relaySenderNotActive: (address: string): SmtpReply => new SmtpReply(550, '5.7.1', `Sender ${address} unknown or not active in the health directory`, 'relay-sender-not-active'),
   relayRecipientNotLocal: (address: string): SmtpReply => new SmtpReply(550, '5.1.1', `Recipient ${address} is not a mailbox of this gateway`, 'relay-recipient-not-local'),
-  relayNotSealed: (): SmtpReply => new SmtpReply(554, '5.7.1', 'Only sealed (medgate/1) messages are accepted on the relay port', 'relay-not-sealed'),
+  /**
+   * Not medgate/1 and not taken at MSSante intake. With `sender`: plain mail in the name of a sender
+   * the directory gives a medgate/1 key. Their gateway always seals, so a plain copy is a downgrade
+   * (someone between them and us, or a misrouted copy): refused, and the peer is told how to send it.
+   */
+  relayNotSealed: (sender?: string): SmtpReply => new SmtpReply(554, '5.7.1', sender
+    ? `Only sealed (medgate/1) messages are accepted on the relay port from ${sender}: the health directory lists a medgate/1 key for this sender, so plain mail in their name is refused as a downgrade; send it sealed, through the sender's own medgate gateway`
+    : 'Only sealed (medgate/1) messages are accepted on the relay port', 'relay-not-sealed'),
   relayRoutingRefused: (code: string): SmtpReply => new SmtpReply(554, '5.7.0', `Routing header refused: ${code}`, 'relay-routing-refused'),
   relayNotEncrypted: (): SmtpReply => new SmtpReply(554, '5.7.1', 'Only encrypted messages are accepted on the relay port: this S/MIME message is signed but not enveloped', 'relay-not-encrypted'),
   /** The S/MIME signer cannot be checked now (no trust anchor, or no current CRL here): temporary. */

@@ -94,6 +94,9 @@ export interface PostfixInstance {
   revokeClientFingerprint(sha256Hex: string): void;
   /** Flushes Postfix's queue now (after a fault is fixed). */
   flush(): void;
+  /** Stops it, keeping its files (connections to its port are refused meanwhile); `resume` starts it again. */
+  pause(): void;
+  resume(): Promise<void>;
   stop(): void;
 }
 
@@ -273,10 +276,16 @@ export async function startPostfix(o: PostfixOptions): Promise<PostfixInstance> 
     revokeClientFingerprint(sha256Hex) {
       const hex = sha256Hex.replace(/[^0-9a-f]/gi, '').toUpperCase().match(/../g)!.join(':');
       fs.appendFileSync(path.join(etc, 'revoked-ccerts'), `${hex} REJECT 5.7.1 client certificate revoked\n`);
-      // texthash tables are read when a daemon starts: running smtpd processes must be replaced.
-      postfixCmd(dir, 'reload');
+      // texthash tables are read when a daemon starts, and a `reload` leaves a busy smtpd (a client's
+      // pooled connection, such as medgate's) serving with the old table: stopped and started again,
+      // every session ends (`quick-stop` keeps the next start's integrity checks skipped; `start`
+      // returns once master listens).
+      postfixCmd(dir, 'quick-stop');
+      postfixCmd(dir, 'start');
     },
     flush() { postfixCmd(dir, 'flush'); },
+    pause() { postfixCmd(dir, 'quick-stop'); },
+    async resume() { postfixCmd(dir, 'start'); await waitForPort(port); },
     stop() {
       if (!running.delete(instance)) return;
       try { postfixCmd(dir, 'stop'); } catch { try { postfixCmd(dir, 'abort'); } catch { /* already down */ } }

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import pg from 'pg';
-import { runCli, startServe, tempDir, writeGatewayConfig, type DemoPracticeAccount, type ServeProcess } from '../helpers/gateway.js';
+import { CLI, runCli, startServe, tempDir, writeGatewayConfig, type DemoPracticeAccount, type ServeProcess } from '../helpers/gateway.js';
+import { SERVE_NODE_FLAGS } from '../../src/runtime/node-flags.js';
 import { prepareForServe } from '../helpers/in-process-gateway.js';
 import { freePorts } from '../helpers/ports.js';
 import { startPostfix, type PostfixInstance } from '../helpers/postfix.js';
@@ -39,6 +40,8 @@ export interface MssanteSetup {
   atRest(needle: string): Promise<string[]>;
   /** Rewrites the config (policy) and restarts `medgate serve`. */
   restart(outbound: 'allow' | 'deny'): Promise<void>;
+  /** Starts `medgate serve` again on the same data (killing it first if it runs), with `env` added (a crash point). */
+  serveAgain(env?: NodeJS.ProcessEnv): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -55,7 +58,8 @@ export async function setupMssante(outbound: 'allow' | 'deny' = 'allow', opts: {
   const [relayPort, postfixPort] = await freePorts(2);
   const routes = { [LAB_DOMAIN]: `127.0.0.1:${postfixPort}`, [IMAGING_DOMAIN]: `127.0.0.1:${postfixPort}` };
   const extra = (policy: 'allow' | 'deny'): Record<string, unknown> => ({
-    queue: { pollMs: 100, retryBaseSeconds: 0.2, retryMaxSeconds: 1, delayNoticeAfterMinutes: 60, maxLifetimeHours: 1 },
+    // A short lease: after a kill -9 the items the dead process had claimed are taken over soon.
+    queue: { pollMs: 100, retryBaseSeconds: 0.2, retryMaxSeconds: 1, delayNoticeAfterMinutes: 60, maxLifetimeHours: 1, leaseSeconds: 3 },
     mssante: { outbound: policy, routes, productReference: PRODUCT_REFERENCE },
     ...(opts.postgresUrl ? { store: { driver: 'postgres', postgres: { url: opts.postgresUrl } } } : {}),
     ...opts.extra,
@@ -104,6 +108,10 @@ export async function setupMssante(outbound: 'allow' | 'deny' = 'allow', opts: {
       await s.serve?.stop();
       write(policy);
       s.serve = await startServe(config);
+    },
+    async serveAgain(env) {
+      await s.serve?.stop('SIGKILL');
+      s.serve = await startServe(config, 90_000, { file: process.execPath, args: [...SERVE_NODE_FLAGS, CLI], ...(env ? { env } : {}) });
     },
     async cleanup() {
       if (s.serve) await s.serve.stop('SIGKILL').catch(() => undefined);

@@ -11,13 +11,18 @@ import path from 'node:path';
 import nodemailer from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generatePgpKey } from '../../src/crypto/keys.js';
+import { buildDirectoryExport } from '../../src/directory/peer-export.js';
 import { loadTestCa } from '../../src/pki/index.js';
+import type { DirectoryEntry } from '../../src/store/types.js';
 import { SAMPLES } from '../helpers/gateway.js';
 import { postfixAvailability } from '../helpers/postfix.js';
 import { createTestDatabase, testPostgres } from '../helpers/postgres.js';
-import { ANNE, DOMAIN, LAB_DOMAIN, MARC, PASSWORD, PAUL, readMailbox, setupMssante, waitFor, type MssanteSetup } from './fixture.js';
+import { ANNE, DOMAIN, IMAGING_DOMAIN, LAB_DOMAIN, MARC, PASSWORD, PAUL, readMailbox, setupMssante, waitFor, type MssanteSetup } from './fixture.js';
 
 const RMP = `rmp@${DOMAIN}`;
+const CARDIO_DOMAIN = 'cardio-sceaux.medgate.test';
+const CLAIRE = `claire.martin@${CARDIO_DOMAIN}`;
 const MAX_BYTES = 256 * 1024;
 
 /** The lab's software submitting to its own operator (Postfix), which relays to medgate. */
@@ -145,6 +150,37 @@ describe.skipIf(!postfixAvailability())('inbound from an MSSanté operator (Post
     expect(invalid).not.toMatch(/S\/MIME signature: valid/);
   }, 60_000);
 
+  it('a hospital\'s XDM letter (IHE_XDM.ZIP with the INS, X-MSS-* fields, the XDM subject) is sealed on arrival and filed in reports under the patient\'s INS', async () => {
+    const messageId = `<cr-hospit-${Date.now()}@${CARDIO_DOMAIN}>`;
+    // The sample as a hospital's operator relays it (no receipt asked here: the receipts test covers them).
+    const raw = fs.readFileSync(path.join(SAMPLES, 'mssante-xdm-hospital.eml'), 'latin1')
+      .replace(/^Message-ID: .*$/m, `Message-ID: ${messageId}`).replace(/^Disposition-Notification-To: .*\r?\n/m, '');
+    const sent = await asOperator(s, [CARDIO_DOMAIN], CLAIRE, [PAUL, RMP], Buffer.from(raw, 'latin1'));
+    expect(sent.response).toMatch(/^250 2\.6\.0 Sealed on arrival/);
+    const mail = (await readMailbox(s, PAUL, 'INBOX')).find((m) => m.includes(messageId));
+    expect(mail).toContain(`X-Medgate-Signature: transport; operator=${CARDIO_DOMAIN}; sender=${CLAIRE} (directory); not signed end to end`);
+    expect(mail).toContain('X-MSS-CODECDA: 34133-9');
+    const patient = await waitFor(async () => {
+      const found = JSON.parse((await s.cli('patients', 'search', 'dupont', '--json')).stdout || '[]') as Array<{ id: string; identity: { birthDate: string } }>;
+      const p = found.find((x) => x.identity.birthDate === '1959-01-30');
+      if (!p) return undefined;
+      const show = JSON.parse((await s.cli('patients', 'show', p.id, '--json')).stdout) as { identity: { ins?: { value?: string } | string }; tabs: Record<string, Array<{ part: string; sender: string; messageId: string }>> };
+      return show.tabs.reports?.some((d) => d.sender === CLAIRE) ? show : undefined;
+    }, 30_000, 'the hospital report filed');
+    expect(JSON.stringify(patient.identity)).toContain('159018002121980');
+    expect(patient.tabs.reports!.filter((d) => d.sender === CLAIRE).map((d) => d.part)).toContain('20261204_CRH_DUPONT_Jean_1.pdf');
+    // Nothing of the letter, its subject or the INS in clear at rest (the attachment's name: below).
+    for (const needle of ['159018002121980', 'hospitalisation', 'Bien confraternellement']) expect(await s.atRest(needle), needle).toEqual([]);
+  }, 60_000);
+
+  // KNOWN LEAK, not MSSanté's own (filing, reported to the lead): the record server's filing table
+  // keeps each document's part name in clear (filing_documents.part), and hospitals name their PDFs
+  // after the patient (the ANS sample: 20261204_CRH_DUPONT_Jean_1.pdf). `it.fails` until the part
+  // name is stored encrypted: this test then fails, and must become a plain `it`.
+  it.fails('KNOWN LEAK: an attachment named after the patient leaves the name in clear in the filing table', async () => {
+    expect(await s.atRest('CRH_DUPONT_Jean')).toEqual([]);
+  });
+
   it('an operator retrying after a lost 250 does not place the message twice', async () => {
     const messageId = `<retry-${Date.now()}@${LAB_DOMAIN}>`;
     const raw = `From: ${ANNE}\r\nTo: ${PAUL}\r\nSubject: controle\r\nMessage-ID: ${messageId}\r\n\r\nbonjour\r\n`;
@@ -157,17 +193,30 @@ describe.skipIf(!postfixAvailability())('inbound from an MSSanté operator (Post
 
   it('an oversized message gets 552 with the limit, a malformed one 554 with the reason; neither is stored', async () => {
     const before = (await readMailbox(s, PAUL, 'INBOX')).length;
-    const big = `From: ${ANNE}\r\nTo: ${PAUL}\r\nSubject: gros\r\n\r\n${'z'.repeat(76)}\r\n`.padEnd(MAX_BYTES + 10_000, 'z');
+    const marker = `Refus-${Date.now()}-kaliemie`;
+    const big = `From: ${ANNE}\r\nTo: ${PAUL}\r\nSubject: gros\r\n\r\n${marker}\r\n${'z'.repeat(76)}\r\n`.padEnd(MAX_BYTES + 10_000, 'z');
     const tooBig = await asOperator(s, [LAB_DOMAIN], ANNE, [PAUL], big);
     expect(tooBig).toMatchObject({ ok: false, code: 552 });
     expect(tooBig.response).toContain(`Message too big (limit ${MAX_BYTES} bytes)`);
-    const noFrom = await asOperator(s, [LAB_DOMAIN], ANNE, [PAUL], `To: ${PAUL}\r\nSubject: sans expediteur\r\n\r\nbonjour\r\n`);
+    const noFrom = await asOperator(s, [LAB_DOMAIN], ANNE, [PAUL], `To: ${PAUL}\r\nSubject: sans expediteur\r\n\r\n${marker}\r\n`);
     expect(noFrom).toMatchObject({ ok: false, code: 554 });
     expect(noFrom.response).toContain('5.6.0 Malformed message: no From header field');
+    // An integration archive that is not a ZIP (truncated on the way, or not what it claims to be).
+    const badZip = await new MailComposer({
+      from: ANNE, to: PAUL, subject: 'XDM/1.0/DDM+resultats', text: marker,
+      attachments: [{ filename: 'IHE_XDM.ZIP', content: Buffer.from(`PK\x03\x04 tronque ${marker}`), contentType: 'application/zip' }],
+    }).compile().build();
+    const corrupt = await asOperator(s, [LAB_DOMAIN], ANNE, [PAUL], badZip);
+    expect(corrupt).toMatchObject({ ok: false, code: 554 });
+    expect(corrupt.response).toMatch(/5\.6\.0 Malformed message: .*\[XDM_ARCHIVE_INVALID\]/);
     expect(await readMailbox(s, PAUL, 'INBOX')).toHaveLength(before);
+    // Never half-stored: no byte of either in the data directory (store, blobs, spool), no spool file left.
+    expect(await s.atRest(marker)).toEqual([]);
+    const spool = path.join(s.dir, 'data', 'spool');
+    expect(fs.existsSync(spool) ? fs.readdirSync(spool) : []).toEqual([]);
     const audit = (await s.cli('audit', 'list', '--limit', '1000')).stdout;
     expect(audit).toMatch(/"action":"smtp\.relay\.data\.refused".*"code":"message-too-big"/);
-    expect(audit).toMatch(/"action":"smtp\.relay\.data\.refused".*"code":"message-malformed"/);
+    expect(audit.match(/"action":"smtp\.relay\.data\.refused".*"code":"message-malformed"/g)?.length ?? 0).toBeGreaterThanOrEqual(2);
   }, 60_000);
 
   it('keeps today\'s precise, audited refusals: sender not in the directory, a certificate for another domain, a domain not on the whitelist', async () => {
@@ -185,6 +234,21 @@ describe.skipIf(!postfixAvailability())('inbound from an MSSanté operator (Post
     expect(audit.match(/"action":"smtp\.relay\.mail\.refused"/g)?.length ?? 0).toBeGreaterThanOrEqual(3);
   }, 60_000);
 
+  it('plain mail in the name of a sender who has a medgate/1 key is refused as a downgrade, saying why and what to do', async () => {
+    // The radiologist's gateway becomes a medgate peer: its export gives him a medgate/1 key.
+    const entry = (JSON.parse((await s.cli('directory', 'show', MARC, '--json')).stdout) as DirectoryEntry[])[0]!;
+    const key = await generatePgpKey('Marc RADIO', MARC);
+    const file = path.join(s.root, 'imagerie-export.json');
+    fs.writeFileSync(file, buildDirectoryExport({ gatewayDomain: IMAGING_DOMAIN, entries: [{ ...entry, pgpPublicKey: key.publicKeyArmored }] }));
+    const imported = await s.cli('directory', 'peer', 'import', file);
+    expect(imported.code, imported.stderr).toBe(0);
+    const plain = await asOperator(s, [IMAGING_DOMAIN], MARC, [PAUL], `From: ${MARC}\r\nTo: ${PAUL}\r\nSubject: compte rendu\r\n\r\nen clair\r\n`);
+    expect(plain).toMatchObject({ ok: false, code: 554 });
+    expect(plain.response).toContain(`5.7.1 Only sealed (medgate/1) messages are accepted on the relay port from ${MARC}: the health directory lists a medgate/1 key for this sender, so plain mail in their name is refused as a downgrade; send it sealed, through the sender's own medgate gateway`);
+    const audit = (await s.cli('audit', 'list', '--limit', '1000')).stdout;
+    expect(audit).toMatch(new RegExp(`"action":"smtp\\.relay\\.data\\.refused".*"code":"relay-not-sealed".*${MARC.replace(/\./g, '\\.')}`));
+  }, 60_000);
+
   it('once the operator\'s certificate is revoked, its next message is refused at MAIL FROM', async () => {
     const ca = await loadTestCa(path.join(s.dir, 'certs'));
     const cert = await ca.issue({ profile: 'gateway', commonName: LAB_DOMAIN, dnsNames: [LAB_DOMAIN] });
@@ -196,7 +260,30 @@ describe.skipIf(!postfixAvailability())('inbound from an MSSanté operator (Post
     });
     await expect(t.sendMail({ envelope: { from: ANNE, to: [PAUL] }, raw: `From: ${ANNE}\r\nTo: ${PAUL}\r\nSubject: x\r\n\r\nx\r\n` }))
       .rejects.toMatchObject({ responseCode: 535, response: expect.stringMatching(/revoked/) });
+    const audit = (await s.cli('audit', 'list', '--limit', '1000')).stdout;
+    expect(audit).toMatch(/"action":"smtp\.relay\.mail\.refused".*"code":"relay-certificate-refused"/);
   }, 60_000);
+
+  it('once Postfix\'s own certificate is revoked, medgate refuses what it relays (535 at MAIL FROM) and Postfix bounces it to the lab: nothing is kept', async () => {
+    const revoked = await s.cli('pki', 'revoke', s.postfix.serial);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    const messageId = `<after-revocation-${Date.now()}@${LAB_DOMAIN}>`;
+    const { raw } = await labResult(messageId);
+    const certificateRefusals = async (): Promise<number> => (await s.cli('audit', 'list', '--limit', '10000')).stdout.split('\n')
+      .filter((l) => l.includes('"action":"smtp.relay.mail.refused"') && l.includes('"code":"relay-certificate-refused"')).length;
+    const refusalsBefore = await certificateRefusals();
+    const bouncesBefore = s.postfix.delivered('anne.biologiste').length;
+    const inboxBefore = (await readMailbox(s, PAUL, 'INBOX')).length;
+    // The lab's software hands it to its operator, which accepts it; the relay to medgate fails.
+    expect((await (await labSoftware(s)).sendMail({ envelope: { from: ANNE, to: [PAUL] }, raw })).response).toMatch(/^250 /);
+    const log = await waitFor(() => (/status=bounced .*535 5\.7\.1 Peer certificate refused: revoked/.test(s.postfix.log()) ? s.postfix.log() : undefined), 30_000, `Postfix's bounce\n${s.postfix.log()}`);
+    expect(log).toMatch(/in reply to MAIL FROM command/);
+    // The lab's sender gets Postfix's non-delivery report, naming medgate's reason.
+    const bounce = await waitFor(() => s.postfix.delivered('anne.biologiste').slice(bouncesBefore).find((m) => m.includes('Peer certificate refused: revoked')), 30_000, 'the bounce in the lab\'s mailbox');
+    expect(bounce.toString('latin1')).toMatch(/Final-Recipient: rfc822; ?paul\.demo@cabinet-antony\.medgate\.test/i);
+    expect(await readMailbox(s, PAUL, 'INBOX')).toHaveLength(inboxBefore);
+    expect(await certificateRefusals()).toBeGreaterThan(refusalsBefore);
+  }, 90_000);
 
   it('the intake key is loaded once: with its file gone, the running gateway still signs with the key its readers trust', async () => {
     // Read per message, a missing file made a new key on disk: the message was signed by a key the

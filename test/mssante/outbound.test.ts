@@ -6,6 +6,9 @@
  * success DSN he asked for; nothing is in clear in the data directory. With `deny` the recipient is
  * refused at RCPT TO with the policy named.
  */
+import { execFileSync } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
@@ -15,6 +18,92 @@ import { parseForExtraction } from '../../src/message/parse.js';
 import { postfixAvailability } from '../helpers/postfix.js';
 import { createTestDatabase, testPostgres } from '../helpers/postgres.js';
 import { ANNE, JL, MARC, PASSWORD, PAUL, PRODUCT_REFERENCE, grepDir, readMailbox, setupMssante, submitter, waitFor, type MssanteSetup } from './fixture.js';
+
+/**
+ * What Python's standard library reads in a message Postfix delivered: its Subject and X-MSS-* fields
+ * (email), the IHE_XDM.ZIP part (zipfile: every member's CRC checked), each METADATA.XML entry
+ * (ElementTree): hash and size against the member, type and class codes, patient PID-5/PID-7, and the
+ * document its CDA carries (nonXMLBody decoded, SHA-1).
+ */
+function pythonReadsDelivered(delivered: Buffer, tmpRoot: string): unknown {
+  const dir = fs.mkdtempSync(path.join(tmpRoot, 'py-'));
+  const file = path.join(dir, 'delivered.eml');
+  fs.writeFileSync(file, delivered);
+  const script = `
+import base64, email, hashlib, io, json, sys, zipfile, xml.etree.ElementTree as ET
+from email import policy
+RIM = '{urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0}'
+V3 = '{urn:hl7-org:v3}'
+msg = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=policy.default)
+zips = [p for p in msg.walk() if p.get_filename() == 'IHE_XDM.ZIP']
+assert len(zips) == 1, 'one IHE_XDM.ZIP part'
+z = zipfile.ZipFile(io.BytesIO(zips[0].get_content()))
+assert z.testzip() is None
+root = ET.fromstring(z.read('IHE_XDM/SUBSET01/METADATA.XML'))
+entries = []
+for eo in root.iter(RIM + 'ExtrinsicObject'):
+    slots = {s.get('name'): [v.text for v in s.iter(RIM + 'Value')] for s in eo.findall(RIM + 'Slot')}
+    data = z.read('IHE_XDM/SUBSET01/' + slots['URI'][0])
+    def code(scheme):
+        return [c.get('nodeRepresentation') for c in eo.findall(RIM + 'Classification') if c.get('classificationScheme') == scheme][0]
+    cda = ET.fromstring(data)
+    text = cda.find(V3 + 'component/' + V3 + 'nonXMLBody/' + V3 + 'text')
+    entries.append({'uri': slots['URI'][0], 'mimeType': eo.get('mimeType'),
+        'hashOk': hashlib.sha1(data).hexdigest() == slots['hash'][0], 'sizeOk': str(len(data)) == slots['size'][0],
+        'type': code('urn:uuid:f0306f51-975f-434e-a61c-c59651d33983'), 'class': code('urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a'),
+        'pid5': [v for v in slots['sourcePatientInfo'] if v.startswith('PID-5')], 'pid7': [v for v in slots['sourcePatientInfo'] if v.startswith('PID-7')],
+        'cdaCode': cda.find(V3 + 'code').get('code'), 'body': [text.get('mediaType'), hashlib.sha1(base64.b64decode(text.text)).hexdigest()]})
+print(json.dumps({'subject': str(msg['Subject']), 'codecda': msg['X-MSS-CODECDA'], 'ins': msg['X-MSS-INS'], 'entries': entries}))
+`;
+  try {
+    return JSON.parse(execFileSync('python3', ['-c', script, file], { encoding: 'utf8' }));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Crash safety of mixed submissions (keyed + MSSanté recipients), with kill -9:
+ * - copies already acknowledged and waiting in the queue (the operator is down) are sent once each
+ *   after the restart;
+ * - a submission cut by a crash between its copies (the keyed recipients' written, the MSSanté one
+ *   not yet) commits neither, and the client's resend reaches each recipient once.
+ */
+async function crashSafety(s: MssanteSetup): Promise<void> {
+  const stamp = Date.now();
+  const message = (marker: string): string => `From: ${PAUL}\r\nTo: ${ANNE}, ${JL}\r\nSubject: envoi ${marker}\r\n`
+    + `Message-ID: <${marker}@cabinet-antony.medgate.test>\r\nDate: ${new Date().toUTCString()}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${marker}\r\n`;
+  const queued = [1, 2, 3].map((n) => `queued-${n}-${stamp}`);
+  const cut = `cut-${stamp}`;
+  const copies = async (user: string, mailbox: string, marker: string): Promise<number> => (await readMailbox(s, user, mailbox)).filter((m) => m.includes(marker)).length;
+  const atPostfix = (marker: string): number => s.postfix.delivered('anne.biologiste').filter((m) => m.includes(marker)).length;
+
+  s.postfix.pause(); // the operator is down: the MSSanté copies wait in the queue, retried
+  try {
+    for (const marker of queued) expect((await submitter(s).sendMail({ envelope: { from: PAUL, to: [ANNE, JL] }, raw: message(marker) })).response).toMatch(/^250 /);
+    await waitFor(async () => ((await s.cli('queue', 'list')).stdout.match(/last error: /g)?.length ?? 0) >= queued.length, 30_000, 'failed attempts while the operator is down');
+    // kill -9 with those copies queued; the next process kills itself once a submission's keyed copy
+    // is written and before its MSSanté copy (crash point), so that submission gets no 250.
+    await s.serveAgain({ MEDGATE_TEST_CRASH_AT: 'delivery:between-copies' });
+    await expect(submitter(s).sendMail({ envelope: { from: PAUL, to: [ANNE, JL] }, raw: message(cut) })).rejects.toThrow();
+  } finally {
+    await s.postfix.resume();
+    await s.serveAgain();
+  }
+  // Nothing of the cut submission: not in JL's INBOX, not in Sent (and so nothing queued for Anne).
+  expect(await copies(JL, 'INBOX', cut)).toBe(0);
+  expect(await copies(PAUL, 'Sent', cut)).toBe(0);
+  // The client sends it again, as a client does without a 250.
+  expect((await submitter(s).sendMail({ envelope: { from: PAUL, to: [ANNE, JL] }, raw: message(cut) })).response).toMatch(/^250 /);
+  const all = [...queued, cut];
+  await waitFor(() => all.every((m) => atPostfix(m) > 0), 30_000, `delivery after the restart\n${s.postfix.log()}`);
+  await new Promise((r) => setTimeout(r, 1500));
+  expect(all.map(atPostfix)).toEqual([1, 1, 1, 1]);
+  const jl = await readMailbox(s, JL, 'INBOX');
+  expect(all.map((m) => jl.filter((x) => x.includes(m)).length)).toEqual([1, 1, 1, 1]);
+  const sent = await readMailbox(s, PAUL, 'Sent');
+  expect(all.map((m) => sent.filter((x) => x.includes(m)).length)).toEqual([1, 1, 1, 1]);
+}
 
 /** An MSSanté recipient in Bcc: delivered through Postfix, and the medgate colleague's copy counts it without naming it. */
 async function bccStaysBlind(s: MssanteSetup): Promise<void> {
@@ -144,6 +233,14 @@ describe.skipIf(!postfixAvailability())('outbound to an MSSanté mailbox without
     expect(Buffer.from(/<text mediaType="application\/pdf" representation="B64">([^<]+)<\/text>/.exec(cda)![1]!, 'base64')).toEqual(pdf);
     expect(extractPatientIdentity(parsed).patient).toMatchObject({ source: 'xdm', familyName: 'DUPONT' });
     expect(parsed.attachments.find((a) => a.filename === 'ordonnance-bilan.pdf')?.content).toEqual(pdf);
+    // And by readers nobody here wrote: Python's email parser takes the file Postfix delivered apart,
+    // zipfile opens its IHE_XDM.ZIP, ElementTree reads METADATA.XML and the CDA.
+    const independent = pythonReadsDelivered(delivered, s.root);
+    expect(independent).toEqual({
+      subject: 'XDM/1.0/DDM+demande de bilan biologique DUPONT Jean 30/01/1959', codecda: '57833-6', ins: 'N',
+      entries: [{ uri: 'DOC0001.XML', mimeType: 'text/xml', hashOk: true, sizeOk: true, type: '57833-6', class: '42',
+        pid5: ['PID-5|DUPONT^Jean^^^^^L'], pid7: ['PID-7|19590130'], cdaCode: '57833-6', body: ['application/pdf', createHash('sha1').update(pdf).digest('hex')] }],
+    });
     // Verified mutual TLS, as Postfix recorded it in the delivered file.
     expect(delivered.toString('latin1')).toMatch(/\(Client CN "localhost", Issuer "[^"]+" \(verified OK\)\)/);
     // The report names the recipient and quotes the sealed copy's headers (never the clear ones).
@@ -167,6 +264,8 @@ describe.skipIf(!postfixAvailability())('outbound to an MSSanté mailbox without
     expect(await s.atRest(marker)).toEqual([]);
   }, 120_000);
 
+  it('kill -9: MSSanté copies waiting in the queue go once each after the restart; a submission cut between its copies commits neither, and its resend reaches each recipient once', () => crashSafety(s), 150_000);
+
   it('an operator whose certificate does not name the recipient\'s domain gets nothing: the message waits in the queue with the reason', async () => {
     await submitter(s).sendMail({
       envelope: { from: PAUL, to: [MARC] },
@@ -178,6 +277,29 @@ describe.skipIf(!postfixAvailability())('outbound to an MSSanté mailbox without
     }, 30_000, 'a delivery attempt refused for the certificate\'s domain');
     expect(list).toMatch(new RegExp(`${MARC.replace(/\./g, '\\.')}\\s+pending`));
     expect(s.postfix.log()).not.toMatch(/marc\.radio/);
+  }, 90_000);
+
+  it('once medgate\'s own certificate is revoked at the operator (Postfix\'s refused-fingerprint list), Postfix refuses it and the doctor gets a failure report with the operator\'s reason', async () => {
+    // Postfix reads no CRL: its operator lists revoked client certificates by fingerprint (docs/smtp.md).
+    const ours = new X509Certificate(fs.readFileSync(path.join(s.dir, 'data', 'tls', 'gateway.crt.pem')));
+    s.postfix.revokeClientFingerprint(ours.fingerprint256);
+    const id = `mss-ours-revoked-${Date.now()}`;
+    const before = s.postfix.delivered('anne.biologiste').length;
+    const failures = async (): Promise<string[]> => (await readMailbox(s, PAUL, 'INBOX')).filter((m) => /Action: failed/i.test(m) && m.includes(ANNE));
+    const failuresBefore = (await failures()).length;
+    await submitter(s).sendMail({
+      envelope: { from: PAUL, to: [ANNE] }, ...{ dsn: { notify: ['FAILURE'], recipient: PAUL } },
+      raw: `From: ${PAUL}\r\nTo: ${ANNE}\r\nSubject: certificat revoque\r\nMessage-ID: <${id}@cabinet-antony.medgate.test>\r\n\r\nBonjour\r\n`,
+    });
+    // Postfix saw medgate's certificate (verified: it chains to the CA) and refused it at RCPT.
+    await waitFor(() => /NOQUEUE: reject: RCPT from localhost\[127\.0\.0\.1\]: 554 5\.7\.1 .*client certificate revoked/.test(s.postfix.log()), 30_000, `Postfix's refusal\n${s.postfix.log()}`);
+    const report = await waitFor(async () => (await failures())[failuresBefore], 30_000, 'the failure report');
+    expect(report).toMatch(new RegExp(`Final-Recipient: rfc822; ?${ANNE.replace(/\./g, '\\.')}`, 'i'));
+    expect(report).toMatch(/Status: 5\.7\.1/);
+    expect(report).toMatch(/Diagnostic-Code: smtp; ?554 5\.7\.1 .*client certificate revoked/i);
+    expect(s.postfix.delivered('anne.biologiste')).toHaveLength(before);
+    const list = (await s.cli('queue', 'list')).stdout;
+    expect(list).toMatch(new RegExp(`${ANNE.replace(/\./g, '\\.')}\\s+failed`));
   }, 90_000);
 
   it('once Postfix\'s certificate is revoked, nothing more reaches it: the message waits in the queue with the reason', async () => {
@@ -223,4 +345,6 @@ describe.skipIf(!postfixAvailability() || !testPostgres())('outbound to an MSSan
   it('sends plain MIME over mutual TLS to the MSSanté recipient and seals for the medgate one, each once', () => mixedRecipients(s), 120_000);
 
   it('an MSSanté recipient in Bcc stays blind: the medgate colleague\'s copy counts it, never names it', () => bccStaysBlind(s), 120_000);
+
+  it('kill -9: MSSanté copies waiting in the queue go once each after the restart; a submission cut between its copies commits neither, and its resend reaches each recipient once', () => crashSafety(s), 150_000);
 });

@@ -16,7 +16,7 @@ import { loadTestCa } from '../../src/pki/index.js';
 import { SAMPLES } from '../helpers/gateway.js';
 import { postfixAvailability } from '../helpers/postfix.js';
 import { createTestDatabase, testPostgres } from '../helpers/postgres.js';
-import { ANNE, DOMAIN, LAB_DOMAIN, PASSWORD, setupMssante, waitFor, type MssanteSetup } from './fixture.js';
+import { ANNE, DOMAIN, LAB_DOMAIN, PASSWORD, PRODUCT_REFERENCE, setupMssante, waitFor, type MssanteSetup } from './fixture.js';
 
 const RMP = `rmp@${DOMAIN}`;
 
@@ -114,6 +114,9 @@ async function processedReceipt(s: MssanteSetup): Promise<void> {
   expect(parsed.human).toMatch(/a été intégré/);
   // RFC 8098 §3: the MDN's envelope sender is null.
   expect(parsed.returnPath).toBe('<>');
+  // Like every mail medgate sends to an MSSanté mailbox, it names the software (ECO.2.4.3: all mails).
+  const head = mdn.toString('latin1').slice(0, mdn.indexOf('\n\n'));
+  expect(head.match(/^X-MSS-NIL: .*$/gm)).toEqual([`X-MSS-NIL: ${PRODUCT_REFERENCE}`]);
   // Delivered by medgate over mutual TLS, its client certificate verified by Postfix.
   expect(mdn.toString('latin1')).toMatch(/\(Client CN "localhost", Issuer "[^"]+" \(verified OK\)\)/);
   // Neither the result nor its PDF nor the INS goes back.

@@ -65,6 +65,11 @@ export interface AnsMdnInput {
   patient?: { familyName: string; givenName: string; birthDate: string } | null;
   documentType?: DocumentType;
   date?: Date;
+  /**
+   * `mssante.productReference`: written as `X-MSS-NIL`, which the Référentiel socle MSSanté #2
+   * (ECO.2.4.3) asks on every mail the software sends, receipts included.
+   */
+  productReference?: string | undefined;
 }
 
 function frenchDate(iso: string): string {
@@ -143,5 +148,7 @@ export async function buildAnsMdn(input: AnsMdnInput): Promise<Buffer> {
   });
   const root = composer.compile();
   root.setHeader('Content-Type', 'multipart/report; report-type=disposition-notification');
-  return new Promise<Buffer>((resolve, reject) => root.build((err: Error | null, buf: Buffer) => (err ? reject(err) : resolve(buf))));
+  const built = await new Promise<Buffer>((resolve, reject) => root.build((err: Error | null, buf: Buffer) => (err ? reject(err) : resolve(buf))));
+  // Spelled as the Référentiel spells it (nodemailer would write `X-Mss-Nil`); the config allows printable ASCII only.
+  return input.productReference ? Buffer.concat([Buffer.from(`X-MSS-NIL: ${input.productReference}\r\n`, 'ascii'), built]) : built;
 }

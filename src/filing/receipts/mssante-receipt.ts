@@ -51,7 +51,7 @@ export async function sendMssanteReceipt(ctx: GatewayContext, r: ReceiptRow): Pr
   const messageId = receiptMessageId(ctx.config.domain, r);
   const raw = await buildAnsMdn({
     reportingHost: ctx.config.hostname, recordServer: r.recordServer, to: r.mdnTo, originalMessageId: r.originalMessageId,
-    originalSender: facts.sender ?? r.mdnTo, messageId, row: r,
+    originalSender: facts.sender ?? r.mdnTo, messageId, row: r, productReference: ctx.config.mssante.productReference,
     ...(facts.patient !== undefined ? { patient: facts.patient } : {}), ...(facts.documentType ? { documentType: facts.documentType } : {}),
   });
   const id = queueIdOf(r);

@@ -43,12 +43,14 @@ export interface SealedIntake {
 /**
  * Whether a message that is not medgate/1 is taken at intake: it must not be encrypted (an
  * enveloped S/MIME message goes the relay's S/MIME path), and its sender must have no medgate/1 key
- * in the directory — a medgate gateway always seals, so plain mail in the name of one of its users is
- * a downgrade and keeps today's `Only sealed` refusal.
+ * in the directory. A medgate gateway always seals, so plain mail in the name of one of its users is
+ * a downgrade (`downgrade`: refused with `Only sealed`, saying why and how to send it); `unlisted`:
+ * the entry is gone since MAIL FROM.
  */
-export async function intakeApplies(ctx: GatewayContext, from: string): Promise<boolean> {
+export async function intakeDecision(ctx: GatewayContext, from: string): Promise<'intake' | 'downgrade' | 'unlisted'> {
   const entry = await ctx.directory.lookup(from);
-  return !!entry && !entry.pgpPublicKey;
+  if (!entry) return 'unlisted';
+  return entry.pgpPublicKey ? 'downgrade' : 'intake';
 }
 
 /** What a whole message must have to be sealed: a header block with a From field. */

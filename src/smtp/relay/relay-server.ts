@@ -13,7 +13,7 @@ import { TrustStore, type GatewayTls } from '../../pki/index.js';
 import { isSmtpReply, replies, replyForUnexpected, type SmtpReply } from '../replies.js';
 import { checkRecipient, checkSender, checkSealedMessage, type RelayDenial } from './relay-checks.js';
 import { readMessageStart, readToMemory, restream, type MessageStart } from './message-start.js';
-import { endToEndSignature, intakeApplies, sealIntake } from '../mssante/intake.js';
+import { endToEndSignature, intakeDecision, sealIntake } from '../mssante/intake.js';
 import { Readable } from 'node:stream';
 import { materialise, removeSpool, spoolToFile } from './spool.js';
 import { readRawWhole } from '../../util/spool-file.js';
@@ -201,7 +201,11 @@ export async function startRelay(ctx: GatewayContext, opts: RelayOptions): Promi
         const { raw, oversized } = await readToMemory(start, config.limits.maxMessageBytes);
         if (oversized || stream.sizeExceeded) throw replies.messageTooBig(config.limits.maxMessageBytes);
         const smime = isSmimeHeader(start.head);
-        const endToEnd = await intakeApplies(ctx, from) ? await endToEndSignature(ctx, raw, smime) : undefined;
+        const intake = await intakeDecision(ctx, from);
+        // A sender with a medgate/1 key never sends plain mail through its own gateway: a plain
+        // copy is a downgrade, refused with why and what to do.
+        if (intake === 'downgrade' && !smime) throw replies.relayNotSealed(from);
+        const endToEnd = intake === 'intake' ? await endToEndSignature(ctx, raw, smime) : undefined;
         const peer = peers.get(session);
         if (endToEnd !== undefined && peer?.ok) {
           const res = await sealIntake(ctx, { raw, from, recipients, peer, peerDomain: from.slice(from.lastIndexOf('@') + 1) }, endToEnd);
