@@ -89,11 +89,15 @@ function suite(backend: 'memory' | StoreKind): void {
       const appended = await other.command('o3', `APPEND INBOX {${message.length}+}\r\n${message.toString()}`);
       const uid = /^o3 OK \[APPENDUID \d+ (\d+)\]/m.exec(appended)?.[1];
       expect(uid, appended).toBeDefined();
+      // This session sees the new message before it is expunged. On PostgreSQL a session reads a
+      // new message's row after the announcement; under load that read could come after the
+      // expunge below, and the message then never enters this session's view (allowed by RFC
+      // 3501, but not what this test is about: the delayed EXPUNGE).
+      expect(await client.command('e0', 'NOOP')).toMatch(/^\* 3 EXISTS\r\n/m);
       expect(await other.command('o4', `UID STORE ${uid} +FLAGS.SILENT (\\Deleted)`)).toMatch(/^o4 OK/m);
       expect(await other.command('o5', `UID EXPUNGE ${uid}`)).toMatch(/^\* \d+ EXPUNGE\r\no5 OK/m);
       const fetch = await client.command('e1', 'FETCH 1:* (FLAGS)');
       expect(fetch).not.toMatch(/EXPUNGE/);
-      expect(fetch).toMatch(/^\* 3 EXISTS\r\n/m);
       const search = await client.command('e2', 'SEARCH ALL');
       expect(search).not.toMatch(/EXPUNGE/);
       const noop = await client.command('e3', 'NOOP');
