@@ -267,6 +267,82 @@ describe('connection limits (medgate serve, real sockets)', () => {
     expect(await send(JL, 'après le flot du 465')).toMatch(/^250 /);
   }, 30_000);
 
+  it('port 993 (implicit TLS): sockets stalled before their handshake count against the limits at once, the oldest evicted unanswered, the rest closed for their rate; a doctor logs in meanwhile', async () => {
+    const evictedBefore = await metric('medgate_connections_closed_total', 'listener="imap",reason="unauthenticated-evicted"');
+    const started = Date.now();
+    // 100 TCP connections that never start TLS: beyond the share of 60, the oldest go at once.
+    // Counted only once secured (before), none was evicted, and all stayed until the handshake timeout.
+    const socks = await flood(gw.serve.ports.imapTls!, 100);
+    await waitFor(() => socks.filter((s) => s.closed()).length >= 100 - LIMITS.maxUnauthenticated, 1_500);
+    expect(socks.filter((s) => s.closed()).every((s) => s.said() === '')).toBe(true);
+    expect(await metric('medgate_connections_closed_total', 'listener="imap",reason="unauthenticated-evicted"') - evictedBefore).toBeGreaterThanOrEqual(100 - LIMITS.maxUnauthenticated);
+    const paul = imap(PAUL);
+    await paul.connect();
+    expect((await paul.status('INBOX', { messages: true })).messages).toBeGreaterThanOrEqual(0);
+    await doctorServed();
+    // The silent rest: closed for their rate, well before the login deadline (the handshake timeout before).
+    await waitFor(() => socks.every((s) => s.closed()), LIMITS.preAuthSeconds * 1000 - 1_500);
+    expect(Date.now() - started).toBeLessThan(LIMITS.preAuthSeconds * 1000 - 1_000);
+    expect(gw.serve.child.exitCode).toBeNull();
+    expect(await paul.noop()).toBeUndefined();
+    await paul.logout();
+  }, 30_000);
+
+  it('IMAP: a continuous flood evicts its own connections, not a doctor connected from elsewhere who has not logged in yet', async () => {
+    const socket = tls.connect({ host: '127.0.0.1', port: gw.serve.ports.imapTls!, ca: gw.caPem, servername: 'localhost' });
+    opened.push(socket);
+    let said = '';
+    socket.on('data', (d) => { said += d.toString('latin1'); });
+    socket.on('error', () => undefined);
+    await waitFor(() => said.includes('* OK'), 5_000);
+    // Connected and busy (CAPABILITY, ID: what a mail client does first), not logged in yet; twice
+    // the share of strangers comes meanwhile from two addresses. Oldest first, the doctor went first.
+    const chatter = setInterval(() => socket.write('c CAPABILITY\r\n'), 50);
+    let wave: Awaited<ReturnType<typeof flood>>;
+    try {
+      wave = [...await flood(gw.serve.ports.imap!, LIMITS.maxUnauthenticated), ...await flood(gw.serve.ports.imap!, LIMITS.maxUnauthenticated, '127.0.0.3')];
+      await waitFor(() => wave.filter((s) => s.closed()).length >= LIMITS.maxUnauthenticated, 5_000);
+    } finally {
+      clearInterval(chatter);
+    }
+    expect(said).not.toContain('* BYE');
+    socket.write(`a LOGIN ${PAUL} "${PASSWORD[PAUL]}"\r\n`);
+    await waitFor(() => /a (OK|NO)|\* BYE/.test(said), 10_000);
+    expect(said).toMatch(/a OK .*Logged in/);
+    socket.write('b NOOP\r\n');
+    await waitFor(() => said.includes('b OK'), 5_000);
+    await doctorServed();
+    await waitFor(() => wave.every((s) => s.closed()), 10_000);
+    socket.end('z LOGOUT\r\n');
+  }, 30_000);
+
+  it('SMTP submission: a continuous flood evicts its own connections, not a doctor connected from elsewhere who has not sent AUTH yet; the doctor then sends', async () => {
+    const evictedBefore = await metric('medgate_connections_closed_total', 'listener="submission",reason="unauthenticated-evicted"');
+    const { client } = await RawSmtpClient.connect(gw.starttlsPort, { localAddress: '127.0.0.1' });
+    let chatting = true;
+    const chatter = (async () => { while (chatting) expect((await client.cmd('NOOP')).code).toBe(250); })();
+    let wave: Awaited<ReturnType<typeof flood>>;
+    try {
+      // 80 strangers from two addresses (each at its per-address cap) for a share of 60.
+      wave = [...await flood(gw.starttlsPort, LIMITS.maxPerAddress), ...await flood(gw.starttlsPort, LIMITS.maxPerAddress, '127.0.0.3')];
+      await waitFor(() => wave.filter((s) => s.closed()).length >= 2 * LIMITS.maxPerAddress + 1 - LIMITS.maxUnauthenticated, 5_000);
+    } finally {
+      chatting = false;
+      await chatter;
+    }
+    expect(await metric('medgate_connections_closed_total', 'listener="submission",reason="unauthenticated-evicted"') - evictedBefore).toBe(2 * LIMITS.maxPerAddress + 1 - LIMITS.maxUnauthenticated);
+    expect((await client.cmd('EHLO doctor.example')).code).toBe(250);
+    await client.starttls(gw.caPem);
+    expect((await client.cmd('EHLO doctor.example')).code).toBe(250);
+    expect((await client.authPlain(PAUL, PASSWORD[PAUL]!)).code).toBe(235);
+    expect((await client.cmd(`MAIL FROM:<${PAUL}>`)).code).toBe(250);
+    expect((await client.cmd(`RCPT TO:<${JL}>`)).code).toBe(250);
+    expect((await client.data(rawMessage({ from: PAUL, to: [JL], subject: 'après le flot continu' }))).code).toBe(250);
+    await client.quit();
+    await doctorServed();
+    await waitFor(() => wave.every((s) => s.closed()), 10_000);
+  }, 30_000);
+
   it('/metrics reports open connections per listener', async () => {
     expect(await metric('medgate_connections', 'listener="imap",state="total"')).toBeGreaterThanOrEqual(1);
     expect(await metric('medgate_connections', 'listener="imap",state="unauthenticated"')).toBe(0);
