@@ -343,6 +343,40 @@ describe('connection limits (medgate serve, real sockets)', () => {
     await waitFor(() => wave.every((s) => s.closed()), 10_000);
   }, 30_000);
 
+  it('STARTTLS stalled mid-handshake: closed by the limits (rate, eviction) under smtp-server\'s own TLS wrap, the gateway lives and serves', async () => {
+    // Submission only: the relay runs the same STARTTLS code, with limits slow enough to cost 10 s here.
+    const socks = await flood(gw.starttlsPort, 40);
+    // Each asks for STARTTLS as soon as it is greeted, then half send a ClientHello cut short and
+    // half nothing: stuck in the handshake under smtp-server's own TLS wrap.
+    const inHandshake = new Set<number>();
+    socks.forEach((s, i) => {
+      const step = (): void => {
+        const said = s.said();
+        if (!said.includes('\r\n') || s.closed()) return;
+        if (!said.includes('STARTTLS\r\n') && !s.socket.writableEnded) {
+          if (!(s as { asked?: boolean }).asked) { (s as { asked?: boolean }).asked = true; s.socket.write('EHLO stall.example\r\nSTARTTLS\r\n'); }
+        }
+        if (/\r\n220 /.test(said) && !inHandshake.has(i)) {
+          inHandshake.add(i);
+          if (i % 2) s.socket.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc]));
+        }
+      };
+      s.socket.on('data', step);
+      step();
+    });
+    await waitFor(() => socks.every((s, i) => inHandshake.has(i) || s.closed()), 5_000);
+    expect(inHandshake.size).toBeGreaterThanOrEqual(30);
+    // Meanwhile more strangers than the share from another address: connections of the busiest
+    // address (mid-handshake) are evicted.
+    const evictedBefore = await metric('medgate_connections_closed_total', 'listener="submission",reason="unauthenticated-evicted"');
+    const wave = await flood(gw.starttlsPort, LIMITS.maxUnauthenticated, '127.0.0.3');
+    await waitFor(() => [...socks, ...wave].every((s) => s.closed()), LIMITS.preAuthSeconds * 1000 + 3_000);
+    expect(await metric('medgate_connections_closed_total', 'listener="submission",reason="unauthenticated-evicted"') - evictedBefore).toBeGreaterThan(0);
+    expect(gw.serve.child.exitCode).toBeNull();
+    await doctorServed();
+    expect(await send(PAUL, 'après les STARTTLS bloqués')).toMatch(/^250 /);
+  }, 40_000);
+
   it('/metrics reports open connections per listener', async () => {
     expect(await metric('medgate_connections', 'listener="imap",state="total"')).toBeGreaterThanOrEqual(1);
     expect(await metric('medgate_connections', 'listener="imap",state="unauthenticated"')).toBe(0);
