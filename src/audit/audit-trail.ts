@@ -74,13 +74,15 @@ interface RefusalWindow {
   source: string;
   reason: string;
   timer: NodeJS.Timeout | undefined;
-  /** The overflow window of a kind: the sources it counted (up to `SOURCES_KEPT`), and how many. */
-  overflow?: { sources: Set<string>; distinct: number };
+  /** The overflow window of a kind: the distinct sources it counted (up to `SOURCES_TRACKED`). */
+  overflow?: { sources: Set<string>; more: boolean };
 }
 
-const DEFAULT_REFUSALS: RefusalAggregation = { individualPerWindow: 10, windowSeconds: 60, maxOpenWindows: 100 };
+const DEFAULT_REFUSALS: RefusalAggregation = { individualPerWindow: 10, windowSeconds: 60, maxOpenWindows: 20 };
 /** Sources an overflow record names (the count covers them all). */
-const SOURCES_KEPT = 10;
+const SOURCES_NAMED = 10;
+/** Distinct sources an overflow window tells apart (its memory bound); beyond, the record says "at least". */
+const SOURCES_TRACKED = 10_000;
 /** What an overflow window stands for in its record's `remote`. */
 export const OTHER_SOURCES = 'other sources';
 
@@ -130,10 +132,8 @@ export class AuditTrail {
       const overflowKey = `${event.action}\u0001\u0000${reason}`;
       w = this.windows.get(overflowKey) ?? this.open(overflowKey, event.action, OTHER_SOURCES, reason, true);
       const seen = w.overflow!;
-      if (!seen.sources.has(source)) {
-        seen.distinct++;
-        if (seen.sources.size < SOURCES_KEPT) seen.sources.add(source);
-      }
+      if (seen.sources.size < SOURCES_TRACKED) seen.sources.add(source);
+      else if (!seen.sources.has(source)) seen.more = true;
       w.counted++;
       this.counts.overflow++;
       if (w.actors.size < 10) w.actors.add(event.actor);
@@ -158,7 +158,7 @@ export class AuditTrail {
 
   private open(key: string, action: string, source: string, reason: string, overflow: boolean): RefusalWindow {
     const w: RefusalWindow = { from: this.now(), individual: 0, counted: 0, actors: new Set(), action, source, reason, timer: undefined };
-    if (overflow) w.overflow = { sources: new Set(), distinct: 0 };
+    if (overflow) w.overflow = { sources: new Set(), more: false };
     else this.sourceWindows++;
     this.windows.set(key, w);
     w.timer = setTimeout(() => void this.closeWindow(key, w), this.refusals.windowSeconds * 1000);
@@ -178,7 +178,10 @@ export class AuditTrail {
         details: {
           aggregate: true, remote: w.source, reason: w.reason, count: w.counted,
           recordedIndividually: w.individual, from: w.from.toISOString(), to: this.now().toISOString(), actors: [...w.actors],
-          ...(w.overflow ? { sources: w.overflow.distinct, someSources: [...w.overflow.sources] } : {}),
+          ...(w.overflow ? {
+            sources: w.overflow.sources.size, ...(w.overflow.more ? { sourcesAtLeast: true } : {}),
+            someSources: [...w.overflow.sources].slice(0, SOURCES_NAMED),
+          } : {}),
         },
       });
     } catch (err) {

@@ -57,15 +57,17 @@ describe('audit refusal windows', () => {
 
   it('beyond maxOpenWindows, further sources share one record per kind, naming how many they were; closed windows make room again', async () => {
     for (let i = 1; i <= 500; i++) await refuse(`198.51.${Math.floor(i / 250)}.${i % 250}`);
-    for (let i = 1; i <= 50; i++) await refuse(`203.0.113.${i}`, 'no-certificate');
-    expect(audit.refusalCounts()).toMatchObject({ individual: 20, aggregated: 0, overflow: 530, openWindows: 22 });
+    // Each source of the second kind three times: counted three times, one source each.
+    for (let round = 0; round < 3; round++) for (let i = 1; i <= 50; i++) await refuse(`203.0.113.${i}`, 'no-certificate');
+    expect(audit.refusalCounts()).toMatchObject({ individual: 20, aggregated: 0, overflow: 630, openWindows: 22 });
     await audit.flushRefusals();
     const all = await records();
-    // 20 sources one record each, one overflow record per kind: 22 records for 550 refusals.
+    // 20 sources one record each, one overflow record per kind: 22 records for 650 refusals.
     expect(all).toHaveLength(22);
     const byReason = (reason: string) => all.find((r) => r.details?.aggregate && r.details.reason === reason)!.details;
     expect(byReason('bad-password')).toMatchObject({ remote: 'other sources', count: 480, sources: 480, recordedIndividually: 0 });
-    expect(byReason('no-certificate')).toMatchObject({ remote: 'other sources', count: 50, sources: 50 });
+    expect(byReason('no-certificate')).toMatchObject({ remote: 'other sources', count: 150, sources: 50 });
+    expect(byReason('no-certificate').sourcesAtLeast).toBeUndefined();
     expect((byReason('no-certificate').someSources as string[]).length).toBe(10);
     // The windows closed: a new source is recorded one by one again.
     await refuse('192.0.2.99');
