@@ -273,7 +273,8 @@ describe('connection limits (medgate serve, real sockets)', () => {
     // 100 TCP connections that never start TLS: beyond the share of 60, the oldest go at once.
     // Counted only once secured (before), none was evicted, and all stayed until the handshake timeout.
     const socks = await flood(gw.serve.ports.imapTls!, 100);
-    await waitFor(() => socks.filter((s) => s.closed()).length >= 100 - LIMITS.maxUnauthenticated, 1_500);
+    // Within 3 s, under a loaded machine too (before: nothing closed until the 5 s handshake timeout).
+    await waitFor(() => socks.filter((s) => s.closed()).length >= 100 - LIMITS.maxUnauthenticated, 3_000);
     expect(socks.filter((s) => s.closed()).every((s) => s.said() === '')).toBe(true);
     expect(await metric('medgate_connections_closed_total', 'listener="imap",reason="unauthenticated-evicted"') - evictedBefore).toBeGreaterThanOrEqual(100 - LIMITS.maxUnauthenticated);
     const paul = imap(PAUL);
@@ -281,8 +282,8 @@ describe('connection limits (medgate serve, real sockets)', () => {
     expect((await paul.status('INBOX', { messages: true })).messages).toBeGreaterThanOrEqual(0);
     await doctorServed();
     // The silent rest: closed for their rate, well before the login deadline (the handshake timeout before).
-    await waitFor(() => socks.every((s) => s.closed()), LIMITS.preAuthSeconds * 1000 - 1_500);
-    expect(Date.now() - started).toBeLessThan(LIMITS.preAuthSeconds * 1000 - 1_000);
+    await waitFor(() => socks.every((s) => s.closed()), LIMITS.preAuthSeconds * 1000);
+    expect(Date.now() - started).toBeLessThan(LIMITS.preAuthSeconds * 1000 - 500);
     expect(gw.serve.child.exitCode).toBeNull();
     expect(await paul.noop()).toBeUndefined();
     await paul.logout();
