@@ -1,37 +1,25 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, expect, it } from 'vitest';
 import { AuditTrail } from '../../src/audit/audit-trail.js';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { AuditRecord } from '../../src/store/types.js';
-import { tempDir } from '../helpers/gateway.js';
+import { contract } from '../store/contract/stores.js';
 
 /**
- * Issue 27 item 5: how refusals are grouped into windows, on a real store. A client counts by what
- * it cannot change at will (an IPv6 host by its /64, as the connection caps and login limits count
- * it), and the number of windows open at once is bounded, so a flood from many sources writes a
- * bounded number of chained records too. (The same over real sockets, from 100 IPv4 addresses:
- * test/audit/refusal-flood.test.ts.)
+ * Issue 27 item 5: how refusals are grouped into windows, on both real stores. A client counts by
+ * what it cannot change at will (an IPv6 host by its /64, as the connection caps and login limits
+ * count it), and the number of windows open at once is bounded, so a flood from many sources
+ * writes a bounded number of chained records too. (The same over real sockets, from 100 IPv4
+ * addresses: test/audit/refusal-flood.test.ts, test/console/refusal-flood.test.ts.)
  */
-describe('audit refusal windows', () => {
-  let dir: string;
-  let store: SqliteStore;
+contract('audit refusal windows', (h) => {
   let audit: AuditTrail;
-  beforeEach(async () => {
-    dir = tempDir();
-    store = SqliteStore.open(path.join(dir, 'm.db'));
-    await store.migrate();
-    audit = new AuditTrail(store.audit);
+  beforeEach(() => {
+    audit = new AuditTrail(h().store.audit);
     audit.configureRefusals({ individualPerWindow: 10, windowSeconds: 3600, maxOpenWindows: 20 });
-  });
-  afterEach(async () => {
-    await store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   const refuse = (source: string, reason = 'bad-password') =>
     audit.refused({ actor: 'someone@example.org', action: 'auth.login', outcome: 'refused', details: { remote: source }, source, reason });
-  const records = async (): Promise<AuditRecord[]> => store.audit.list(0, 100_000);
+  const records = async (): Promise<AuditRecord[]> => h().store.audit.list(0, 100_000);
 
   it('200 refusals from 200 addresses of one IPv6 /64: one window (10 records and one count), not 200 windows', async () => {
     for (let i = 1; i <= 200; i++) await refuse(`2001:db8:1:2:${i.toString(16)}:0:0:1`);
