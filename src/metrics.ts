@@ -104,6 +104,31 @@ export class Metrics {
   }
 
   /** Database pool use and queue depth by recipient state, read at each scrape. */
+  /**
+   * How refusals reached the audit trail (src/audit/audit-trail.ts), read at each scrape: one record
+   * each, counted into their source's aggregate, or counted into a kind's record for the sources
+   * beyond `audit.refusals.maxOpenWindows`; and the windows open now.
+   */
+  watchAuditRefusals(counts: () => { individual: number; aggregated: number; overflow: number; openWindows: number }): void {
+    new Gauge({
+      name: 'medgate_audit_refusals', help: 'Refusals audited since start, by how: individual (a record each), aggregated (into their source\'s window record), overflow (into the record of sources beyond audit.refusals.maxOpenWindows)',
+      labelNames: ['how'] as const, registers: [this.registry],
+      collect() {
+        const c = counts();
+        this.set({ how: 'individual' }, c.individual);
+        this.set({ how: 'aggregated' }, c.aggregated);
+        this.set({ how: 'overflow' }, c.overflow);
+      },
+    });
+    new Gauge({
+      name: 'medgate_audit_refusal_windows', help: 'Refusal aggregation windows open now (audit.refusals)',
+      registers: [this.registry],
+      collect() {
+        this.set(counts().openWindows);
+      },
+    });
+  }
+
   watchStore(store: Store): void {
     new Gauge({
       name: 'medgate_store_pool_connections', help: 'Database connections of this node by state (cluster store only)',

@@ -54,6 +54,7 @@ export async function startGateway(ctx: GatewayContext, opts: StartOptions = {})
   const metrics = new Metrics();
   metrics.watchStore(ctx.store);
   metrics.watchRevocation(config.pki.crls);
+  metrics.watchAuditRefusals(() => ctx.audit.refusalCounts());
   // Sealing runs in worker threads: crypto uses every core, the event loop stays free for clients.
   // They start with the work and end when idle (workers.sealing): an idle gateway holds none.
   const sealing = config.workers.sealing;

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { addressKey } from '../net/address-key.js';
 import type { AuditRecord, AuditRepo } from '../store/types.js';
 
 /** Hash of the first record's predecessor: 64 zeros. */
@@ -38,6 +39,24 @@ export interface RefusalAggregation {
   /** Refusals of one kind from one source recorded one by one in a window; beyond, only counted. */
   individualPerWindow: number;
   windowSeconds: number;
+  /**
+   * Windows (kind and source) open at once. A refusal from a further source is only counted, into
+   * one window per kind for all such sources: a flood from many addresses (a botnet, addresses
+   * rotated across many /64s) writes a bounded number of records too.
+   */
+  maxOpenWindows: number;
+}
+
+/** How refusals were audited since the start (`/metrics`). */
+export interface RefusalCounts {
+  /** Written as a record each. */
+  individual: number;
+  /** Counted into their source's aggregate record. */
+  aggregated: number;
+  /** Counted into a kind's record for the sources beyond `maxOpenWindows`. */
+  overflow: number;
+  /** Windows open now (overflow windows included). */
+  openWindows: number;
 }
 
 /** A refusal: `source` is the client address it came from, `reason` its stable code. */
@@ -55,9 +74,17 @@ interface RefusalWindow {
   source: string;
   reason: string;
   timer: NodeJS.Timeout | undefined;
+  /** The overflow window of a kind: the distinct sources it counted (up to `SOURCES_TRACKED`). */
+  overflow?: { sources: Set<string>; more: boolean };
 }
 
-const DEFAULT_REFUSALS: RefusalAggregation = { individualPerWindow: 10, windowSeconds: 60 };
+const DEFAULT_REFUSALS: RefusalAggregation = { individualPerWindow: 10, windowSeconds: 60, maxOpenWindows: 20 };
+/** Sources an overflow record names (the count covers them all). */
+const SOURCES_NAMED = 10;
+/** Distinct sources an overflow window tells apart (its memory bound); beyond, the record says "at least". */
+const SOURCES_TRACKED = 10_000;
+/** What an overflow window stands for in its record's `remote`. */
+export const OTHER_SOURCES = 'other sources';
 
 /**
  * The append-only, hash-chained audit trail: each record carries the hash of the previous one, so
@@ -70,7 +97,10 @@ const DEFAULT_REFUSALS: RefusalAggregation = { individualPerWindow: 10, windowSe
  */
 export class AuditTrail {
   private readonly windows = new Map<string, RefusalWindow>();
+  /** Source windows open (overflow windows are not counted: one per kind at most). */
+  private sourceWindows = 0;
   private refusals: RefusalAggregation = DEFAULT_REFUSALS;
+  private readonly counts = { individual: 0, aggregated: 0, overflow: 0 };
   /** Where an aggregate that cannot be written is reported (the log). */
   private onAggregateError: (err: unknown) => void = () => {};
 
@@ -85,31 +115,61 @@ export class AuditTrail {
   /**
    * Audits a refusal: recorded individually while its source has had fewer than
    * `individualPerWindow` refusals of this action and reason in the current window, else counted
-   * into the window's aggregate record.
+   * into the window's aggregate record. With `maxOpenWindows` windows open, a refusal that would
+   * open one more is counted into its kind's overflow window instead (`remote: 'other sources'`).
+   * So a window's time writes at most maxOpenWindows × (individualPerWindow + 1) records, plus one
+   * per kind, whatever the number of sources.
    */
   async refused(event: RefusalEvent): Promise<void> {
-    const { source, reason, ...rest } = event;
+    const { source: address, reason, ...rest } = event;
+    // A client by what it cannot change at will: an IPv6 host by its /64 (src/net/address-key.ts),
+    // as the connection caps and login limits count it. Per full address, a host rotating through
+    // its /64 opened a window, and wrote its individual records, per address.
+    const source = addressKey(address);
     const key = `${event.action}\u0000${source}\u0000${reason}`;
     let w = this.windows.get(key);
-    if (!w) {
-      w = { from: this.now(), individual: 0, counted: 0, actors: new Set(), action: event.action, source, reason, timer: undefined };
-      const opened = w;
-      this.windows.set(key, w);
-      w.timer = setTimeout(() => void this.closeWindow(key, opened), this.refusals.windowSeconds * 1000);
-      w.timer.unref();
+    if (!w && this.sourceWindows >= this.refusals.maxOpenWindows) {
+      const overflowKey = `${event.action}\u0001\u0000${reason}`;
+      w = this.windows.get(overflowKey) ?? this.open(overflowKey, event.action, OTHER_SOURCES, reason, true);
+      const seen = w.overflow!;
+      if (seen.sources.size < SOURCES_TRACKED) seen.sources.add(source);
+      else if (!seen.sources.has(source)) seen.more = true;
+      w.counted++;
+      this.counts.overflow++;
+      if (w.actors.size < 10) w.actors.add(event.actor);
+      return;
     }
+    w ??= this.open(key, event.action, source, reason, false);
     if (w.individual < this.refusals.individualPerWindow) {
       w.individual++;
+      this.counts.individual++;
       await this.record({ ...rest, outcome: 'refused' });
       return;
     }
     w.counted++;
+    this.counts.aggregated++;
     if (w.actors.size < 10) w.actors.add(event.actor);
+  }
+
+  /** How refusals were audited since the start, and the windows open now (`/metrics`). */
+  refusalCounts(): RefusalCounts {
+    return { ...this.counts, openWindows: this.windows.size };
+  }
+
+  private open(key: string, action: string, source: string, reason: string, overflow: boolean): RefusalWindow {
+    const w: RefusalWindow = { from: this.now(), individual: 0, counted: 0, actors: new Set(), action, source, reason, timer: undefined };
+    if (overflow) w.overflow = { sources: new Set(), more: false };
+    else this.sourceWindows++;
+    this.windows.set(key, w);
+    w.timer = setTimeout(() => void this.closeWindow(key, w), this.refusals.windowSeconds * 1000);
+    w.timer.unref();
+    return w;
   }
 
   private async closeWindow(key: string, w: RefusalWindow): Promise<void> {
     if (this.windows.get(key) !== w) return;
     this.windows.delete(key);
+    if (!w.overflow) this.sourceWindows--;
     if (w.timer) clearTimeout(w.timer);
     if (!w.counted) return;
     try {
@@ -118,6 +178,10 @@ export class AuditTrail {
         details: {
           aggregate: true, remote: w.source, reason: w.reason, count: w.counted,
           recordedIndividually: w.individual, from: w.from.toISOString(), to: this.now().toISOString(), actors: [...w.actors],
+          ...(w.overflow ? {
+            sources: w.overflow.sources.size, ...(w.overflow.more ? { sourcesAtLeast: true } : {}),
+            someSources: [...w.overflow.sources].slice(0, SOURCES_NAMED),
+          } : {}),
         },
       });
     } catch (err) {

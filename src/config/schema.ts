@@ -146,8 +146,10 @@ export const configSchema = z.strictObject({
     refusals: z.strictObject({
       individualPerWindow: z.number().int().min(0).max(100_000).default(10),
       windowSeconds: z.number().min(0.1).max(86_400).default(60),
-    }).default({ individualPerWindow: 10, windowSeconds: 60 }),
-  }).default({ refusals: { individualPerWindow: 10, windowSeconds: 60 } }),
+      /** Windows (kind, source) open at once; refusals from further sources share one per kind. */
+      maxOpenWindows: z.number().int().min(1).max(1_000_000).default(20),
+    }).default({ individualPerWindow: 10, windowSeconds: 60, maxOpenWindows: 20 }),
+  }).default({ refusals: { individualPerWindow: 10, windowSeconds: 60, maxOpenWindows: 20 } }),
   /** SMTP submission (docs/smtp.md "From rules"). */
   submission: z.strictObject({
     /**

@@ -27,6 +27,7 @@ import { RecordServerKey, recordServerAddress } from './records.js';
 import { SessionStore, type ConsoleSession } from './sessions.js';
 import { AddressLoginLimit } from '../accounts/address-login-limit.js';
 import { ConnectionGuard } from '../net/connection-guard.js';
+import { addressKey } from '../net/address-key.js';
 import { guardHttpServer } from '../net/http-guard.js';
 
 export interface RunningConsole {
@@ -134,18 +135,16 @@ export async function startConsole(ctx: GatewayContext, o: { tls: GatewayTls; gu
     getUserInfo: (req: FastifyRequest) => req.cookies[SESSION_COOKIE] || 'anonymous',
     csrfOpts: { hmacKey: randomBytes(32).toString('hex') },
   });
-  const limitedAt = new Map<string, number>();
   await app.register(fastifyRateLimit, {
     max: c.requestsPerMinute,
     timeWindow: 60_000,
+    // An IPv6 client by its /64 (one host can hold a whole /64), as the connection caps count it.
+    keyGenerator: (req) => addressKey(req.ip),
     errorResponseBuilder: (_req, context) => Object.assign(new Error('rate limited'), { statusCode: 429, code: 'CONSOLE_RATE_LIMITED', retryAfter: context.after }),
     onExceeded: (req) => {
-      // Audited once a minute per address at most: a hammering client cannot flood the audit trail.
-      const now = Date.now();
-      if (now - (limitedAt.get(req.ip) ?? 0) < 60_000) return;
-      limitedAt.set(req.ip, now);
-      if (limitedAt.size > 10_000) limitedAt.clear();
-      void ctx.audit.record({ actor: req.consoleSession?.doctor ?? 'anonymous', action: 'console.rate-limit', outcome: 'refused', details: { remote: req.ip, route: req.routeOptions.url ?? null } }).catch(() => undefined);
+      // Aggregated per source and window (src/audit/audit-trail.ts): a hammering client, or many,
+      // cannot flood the audit trail.
+      void ctx.audit.refused({ actor: req.consoleSession?.doctor ?? 'anonymous', action: 'console.rate-limit', outcome: 'refused', details: { remote: req.ip, route: req.routeOptions.url ?? null }, source: req.ip, reason: 'rate-limited' }).catch(() => undefined);
     },
   });
 

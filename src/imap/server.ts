@@ -9,7 +9,7 @@ import net, { type Server, type Socket } from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
 import type { ImapBackend } from './backend.js';
 import { AuthLimiter } from './auth-limiter.js';
-import { ConnectionGuard, type GuardCloseReason } from '../net/connection-guard.js';
+import { ConnectionGuard, type GuardCloseReason, type GuardRefusal, type GuardTicket } from '../net/connection-guard.js';
 import { ImapError, ImapErrorCode } from './errors.js';
 import { ImapSession } from './session.js';
 import { DEFAULT_LIMITS, type AuthEvent, type ImapLimits, type ImapLogger, type ServerContext } from './types.js';
@@ -75,25 +75,34 @@ export function createImapServer(options: ImapServerOptions): ImapServer {
   });
   const servers: Server[] = [];
 
-  const accept = (socket: Socket, secure: boolean): void => {
+  /** A connection let in by the guard, and its session once there is one. */
+  interface Admitted { ticket: GuardTicket; session: ImapSession | undefined }
+
+  /** Counts a newly accepted TCP socket against the limits; a refusal is the caller's to say. */
+  const admit = (socket: Socket): Admitted | GuardRefusal => {
     socket.on('error', (err) => logger.debug({ err: err.message }, 'imap socket error'));
     const address = socket.remoteAddress ?? 'unknown';
-    let session: ImapSession | undefined;
+    const admitted: Admitted = { ticket: undefined as unknown as GuardTicket, session: undefined };
     const ticket = guard.admit(socket, (reason) => {
       logger.info({ remoteAddress: address, reason }, 'imap connection closed by the connection limits');
-      if (session) session.closeFor(GOODBYES[reason]);
+      if (admitted.session) admitted.session.closeFor(GOODBYES[reason]);
+      // Not greeted yet (993: still in its TLS handshake, which tls.Server survives losing its socket).
       else socket.destroy();
     });
     if (typeof ticket === 'string') {
       if (ticket === 'too-many-from-address') logger.warn({ remoteAddress: address }, 'imap connection refused: too many from this address');
-      socket.end(ticket === 'too-many-from-address' ? '* BYE Too many connections from your address\r\n' : '* BYE Too many connections, try again later\r\n');
-      return;
+      return ticket;
     }
+    admitted.ticket = ticket;
+    return admitted;
+  };
+
+  const startSession = (socket: Socket, secure: boolean, admitted: Admitted): void => {
     socket.setNoDelay(true);
     try {
       const started = new ImapSession(socket, secure, ctx);
-      session = started;
-      started.ticket = ticket;
+      admitted.session = started;
+      started.ticket = admitted.ticket;
       sessions.add(started);
       socket.once('close', () => sessions.delete(started));
       started.start();
@@ -103,13 +112,42 @@ export function createImapServer(options: ImapServerOptions): ImapServer {
     }
   };
 
-  const plainServer = net.createServer((socket) => accept(socket, false));
-  const tlsServer = tls.createServer({ key: options.tls.key, cert: options.tls.cert, minVersion: 'TLSv1.2', handshakeTimeout: Math.min(120_000, guard.limits.preAuthSeconds * 1000) }, (socket: TLSSocket) => accept(socket, true));
+  const plainServer = net.createServer((socket) => {
+    const admitted = admit(socket);
+    if (typeof admitted !== 'string') return startSession(socket, false, admitted);
+    socket.end(admitted === 'too-many-from-address' ? '* BYE Too many connections from your address\r\n' : '* BYE Too many connections, try again later\r\n');
+  });
+  const tlsServer = tls.createServer({
+    key: options.tls.key, cert: options.tls.cert, minVersion: 'TLSv1.2',
+    // The guard's login deadline closes a handshake never finished (counted in /metrics); this is the backstop.
+    handshakeTimeout: Math.min(120_000, guard.limits.preAuthSeconds * 1000 + 2_000),
+  }, (socket: TLSSocket) => {
+    const key = `${socket.remoteAddress ?? ''}|${socket.remotePort ?? 0}`;
+    const admitted = handshaking.get(key);
+    handshaking.delete(key);
+    if (!admitted) return void socket.destroy();
+    admitted.ticket.countWith(socket); // clear text from here on, and the socket the guard destroys
+    startSession(socket, true, admitted);
+  });
+  /**
+   * Implicit TLS (993): counted when the TCP connection is accepted, before its handshake, as 465
+   * and HTTPS are. Counted only once secured, sockets stalled in a handshake were held by no cap,
+   * per address or in total, and judged for no rate: only the handshake timeout ended them. Nothing
+   * can be said before the handshake, so a refused socket is closed at once, unanswered (counted in
+   * /metrics); tls.Server copes with its socket going at any point of the handshake.
+   */
+  const handshaking = new Map<string, Admitted>();
+  tlsServer.prependListener('connection', (socket: Socket) => {
+    const admitted = admit(socket);
+    if (typeof admitted === 'string') return void socket.destroy();
+    const key = `${socket.remoteAddress ?? ''}|${socket.remotePort ?? 0}`;
+    handshaking.set(key, admitted);
+    socket.once('close', () => { if (handshaking.get(key) === admitted) handshaking.delete(key); });
+  });
   for (const server of [plainServer, tlsServer]) {
     server.on('error', (err) => logger.error({ err }, 'imap listener error'));
   }
   tlsServer.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'imap tls handshake failed'));
-
   const listenOne = (server: Server, port: number): Promise<number> =>
     new Promise((resolve, reject) => {
       const onError = (err: Error): void => reject(new ImapError(ImapErrorCode.LISTEN_FAILED, `IMAP cannot listen on port ${port}: ${err.message}`, undefined, { cause: err }));

@@ -3,8 +3,8 @@
  * per client address, a smaller cap for connections that have not logged in, a deadline to log in,
  * and a minimum data rate while the client is the one who must talk (before login, inside SMTP DATA
  * or an IMAP literal). Idle sockets then cannot hold the door (issue 27): a slowloris is closed, and
- * when unauthenticated connections fill their share the oldest of them makes room, so a doctor who
- * connects during a flood gets in and, once logged in, is never pushed out by strangers.
+ * when unauthenticated connections fill their share the oldest of the busiest address makes room, so
+ * a doctor who connects during a flood gets in and, once logged in, is never pushed out by strangers.
  *
  * The guard works on the accepted TCP socket (bytes counted with `socket.bytesRead`, which keeps
  * counting the ciphertext once TLS wraps it); each server says when a session is authenticated and
@@ -18,7 +18,10 @@ export interface ConnectionLimits {
   maxConnections: number;
   /** Connections open at once from one client address (an IPv6 client by its /64: src/net/address-key.ts). */
   maxPerAddress: number;
-  /** Connections not logged in (yet) at once; at the cap the oldest of them is closed for a newcomer. */
+  /**
+   * Connections not logged in (yet) at once; at the cap one of them is closed for a newcomer: the
+   * oldest of the address that holds the most of them (`evictable`).
+   */
   maxUnauthenticated: number;
   /** Time from connection to login (seconds); then the connection is closed. */
   preAuthSeconds: number;
@@ -194,17 +197,40 @@ export class ConnectionGuard {
   }
 
   /**
-   * Keeps the unauthenticated share for `coming` more: the oldest not logged in are closed, except
-   * those whose credentials are being checked (when all are, the newcomer is let in over the share;
+   * Keeps the unauthenticated share for `coming` more: connections not logged in are closed
+   * (`evictable`), except those whose credentials are being checked (when all are, the newcomer is let in over the share;
    * `maxConnections` still bounds the total).
    */
   private makeRoom(coming: number): void {
-    if (this.unauthenticated.size + coming <= this.limits.maxUnauthenticated) return;
+    while (this.unauthenticated.size + coming > this.limits.maxUnauthenticated) {
+      const victim = this.evictable();
+      if (!victim) return;
+      this.giveUp(victim, 'unauthenticated-evicted');
+    }
+  }
+
+  /**
+   * The connection to close for a newcomer: the oldest of the address (IPv6: /64) holding the most
+   * connections not logged in, ties going to the address whose oldest is oldest. Evicting simply the
+   * oldest let a continuous flood push out a doctor who had connected but not yet sent LOGIN or AUTH
+   * (a TLS handshake, a greeting read): once the flood had brought `maxUnauthenticated` newer
+   * sockets the doctor was the oldest. A flood comes from few addresses, or many from each, and
+   * closes its own; a doctor alone on an address goes only when every address holds as few.
+   * Never a connection whose credentials are being checked.
+   */
+  private evictable(): Entry | undefined {
+    const byKey = new Map<string, { count: number; oldest: Entry }>();
     for (const entry of this.unauthenticated) {
       if (entry.verifying) continue;
-      this.giveUp(entry, 'unauthenticated-evicted');
-      if (this.unauthenticated.size + coming <= this.limits.maxUnauthenticated) return;
+      const seen = byKey.get(entry.key);
+      if (seen) seen.count++;
+      else byKey.set(entry.key, { count: 1, oldest: entry }); // the Set keeps age order: the first is the oldest
     }
+    let best: { count: number; oldest: Entry } | undefined;
+    for (const candidate of byKey.values()) {
+      if (!best || candidate.count > best.count || (candidate.count === best.count && candidate.oldest.openedAt < best.oldest.openedAt)) best = candidate;
+    }
+    return best?.oldest;
   }
 
   private refuse(reason: GuardRefusal): GuardRefusal {

@@ -10,7 +10,7 @@
  * - the rate is judged from the connection to its first request head, and while a request body is
  *   received (a browser's idle keep-alive connection is not judged: the deadline and Node's
  *   keepAliveTimeout close it);
- * - at the `maxUnauthenticated` share, the oldest connection waiting for a request is closed for the
+ * - at the `maxUnauthenticated` share, a connection waiting for a request (the oldest of the busiest address) is closed for the
  *   newcomer; a request being received or answered is never cut short to make room.
  *
  * Refused sockets never reach the HTTP server: the server's own `connection` listeners are called

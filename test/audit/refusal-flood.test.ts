@@ -1,4 +1,5 @@
 import https from 'node:https';
+import { metricValue } from '../helpers/connection-flood.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawSmtpClient } from '../smtp/fixtures/smtp-client.js';
 import { JL, PASSWORD, PAUL, startSubmissionServe, type ServedSubmissionGateway } from '../smtp/fixtures/submission-gateway.js';
@@ -11,6 +12,7 @@ import { JL, PASSWORD, PAUL, startSubmissionServe, type ServedSubmissionGateway 
 const WINDOW_SECONDS = 3;
 const INDIVIDUAL = 10;
 const ADDRESS_BURST = 50;
+const MAX_OPEN_WINDOWS = 5;
 
 interface AuditLine { seq: number; actor: string; action: string; outcome: string; details: Record<string, unknown> }
 
@@ -19,7 +21,7 @@ describe('refusal floods and the audit trail (medgate serve)', () => {
   beforeAll(async () => {
     gw = await startSubmissionServe({ store: 'sqlite',
       extra: {
-        audit: { refusals: { individualPerWindow: INDIVIDUAL, windowSeconds: WINDOW_SECONDS } },
+        audit: { refusals: { individualPerWindow: INDIVIDUAL, windowSeconds: WINDOW_SECONDS, maxOpenWindows: MAX_OPEN_WINDOWS } },
         // One token a second: the burst does not refill noticeably while the flood runs.
         api: { addressRateLimit: { requestsPerMinute: 60, burst: ADDRESS_BURST } },
       },
@@ -88,5 +90,57 @@ describe('refusal floods and the audit trail (medgate serve)', () => {
     expect(records.filter((r) => !r.details.aggregate)).toHaveLength(INDIVIDUAL);
     expect(records.filter((r) => r.details.aggregate).reduce((n, r) => n + Number(r.details.count), 0)).toBe(1000 - INDIVIDUAL);
     expect(records.length).toBeLessThanOrEqual(INDIVIDUAL + 2);
+  }, 120_000);
+
+  it('1000 API requests without a certificate from 100 addresses (10 each, all under every per-address limit): bounded records, every refusal counted', async () => {
+    const before = (await audit()).length;
+    const metric = (how: string) => metricValue(gw.serve.ports.http!, 'medgate_audit_refusals', `how="${how}"`);
+    const overflowBefore = await metric('overflow');
+    const addresses = Array.from({ length: 100 }, (_, i) => `127.0.1.${i + 1}`);
+    const started = Date.now();
+    const statuses: number[] = [];
+    for (let i = 0; i < addresses.length; i += 10) {
+      statuses.push(...(await Promise.all(addresses.slice(i, i + 10).map(async (from) => {
+        const agent = new https.Agent({ keepAlive: true, maxSockets: 2, ca: gw.caPem, localAddress: from });
+        const get = () => new Promise<number>((resolve, reject) => {
+          https.get({ host: '127.0.0.1', port: gw.serve.ports.api, path: '/api/v1/items?since=0', servername: 'localhost', agent }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          }).on('error', reject);
+        });
+        try {
+          return await Promise.all(Array.from({ length: 10 }, get));
+        } finally {
+          agent.destroy();
+        }
+      }))).flat());
+    }
+    // Each address stays under its own limits: every request is refused for its missing certificate.
+    expect(statuses.filter((x) => x === 401)).toHaveLength(1000);
+    const elapsed = Date.now() - started;
+    expect(await metric('overflow') - overflowBefore).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, WINDOW_SECONDS * 1000 + 1500));
+    const records = (await audit()).slice(before).filter((r) => r.action === 'api.auth');
+    // At most MAX_OPEN_WINDOWS sources are recorded one by one per window's time (windows close
+    // and open again while the flood runs); the others are counted into one record per window's
+    // time. Per address, each of the 1000 refusals was a record.
+    const periods = Math.ceil(elapsed / (WINDOW_SECONDS * 1000)) + 1;
+    const individual = records.filter((r) => !r.details.aggregate);
+    const aggregates = records.filter((r) => r.details.aggregate);
+    expect(individual.length).toBeLessThanOrEqual(periods * MAX_OPEN_WINDOWS * INDIVIDUAL);
+    expect(records.length).toBeLessThanOrEqual(periods * (MAX_OPEN_WINDOWS * (INDIVIDUAL + 1) + 1));
+    expect(records.length).toBeLessThan(300);
+    // Every refusal is accounted for, and the overflow records say how many sources they stand for.
+    expect(individual.length + aggregates.reduce((n, r) => n + Number(r.details.count), 0)).toBe(1000);
+    const overflow = aggregates.filter((r) => r.details.remote === 'other sources');
+    expect(overflow.length).toBeGreaterThanOrEqual(1);
+    expect(overflow.length).toBeLessThanOrEqual(periods);
+    for (const r of overflow) {
+      expect(r.details).toMatchObject({ reason: 'no-certificate', recordedIndividually: 0 });
+      expect(Number(r.details.sources)).toBeGreaterThan(0);
+      expect((r.details.someSources as string[]).every((a) => a.startsWith('127.0.1.'))).toBe(true);
+    }
+    const verify = await gw.cli('audit', 'verify');
+    expect(verify.code, verify.stderr + verify.stdout).toBe(0);
   }, 120_000);
 });

@@ -267,6 +267,117 @@ describe('connection limits (medgate serve, real sockets)', () => {
     expect(await send(JL, 'après le flot du 465')).toMatch(/^250 /);
   }, 30_000);
 
+  it('port 993 (implicit TLS): sockets stalled before their handshake count against the limits at once, the oldest evicted unanswered, the rest closed for their rate; a doctor logs in meanwhile', async () => {
+    const evictedBefore = await metric('medgate_connections_closed_total', 'listener="imap",reason="unauthenticated-evicted"');
+    const started = Date.now();
+    // 100 TCP connections that never start TLS: beyond the share of 60, the oldest go at once.
+    // Counted only once secured (before), none was evicted, and all stayed until the handshake timeout.
+    const socks = await flood(gw.serve.ports.imapTls!, 100);
+    // Within 3 s, under a loaded machine too (before: nothing closed until the 5 s handshake timeout).
+    await waitFor(() => socks.filter((s) => s.closed()).length >= 100 - LIMITS.maxUnauthenticated, 3_000);
+    expect(socks.filter((s) => s.closed()).every((s) => s.said() === '')).toBe(true);
+    expect(await metric('medgate_connections_closed_total', 'listener="imap",reason="unauthenticated-evicted"') - evictedBefore).toBeGreaterThanOrEqual(100 - LIMITS.maxUnauthenticated);
+    const paul = imap(PAUL);
+    await paul.connect();
+    expect((await paul.status('INBOX', { messages: true })).messages).toBeGreaterThanOrEqual(0);
+    await doctorServed();
+    // The silent rest: closed for their rate, well before the login deadline (the handshake timeout before).
+    await waitFor(() => socks.every((s) => s.closed()), LIMITS.preAuthSeconds * 1000);
+    expect(Date.now() - started).toBeLessThan(LIMITS.preAuthSeconds * 1000 - 500);
+    expect(gw.serve.child.exitCode).toBeNull();
+    expect(await paul.noop()).toBeUndefined();
+    await paul.logout();
+  }, 30_000);
+
+  it('IMAP: a continuous flood evicts its own connections, not a doctor connected from elsewhere who has not logged in yet', async () => {
+    const socket = tls.connect({ host: '127.0.0.1', port: gw.serve.ports.imapTls!, ca: gw.caPem, servername: 'localhost' });
+    opened.push(socket);
+    let said = '';
+    socket.on('data', (d) => { said += d.toString('latin1'); });
+    socket.on('error', () => undefined);
+    await waitFor(() => said.includes('* OK'), 5_000);
+    // Connected and busy (CAPABILITY, ID: what a mail client does first), not logged in yet; twice
+    // the share of strangers comes meanwhile from two addresses. Oldest first, the doctor went first.
+    const chatter = setInterval(() => socket.write('c CAPABILITY\r\n'), 50);
+    let wave: Awaited<ReturnType<typeof flood>>;
+    try {
+      wave = [...await flood(gw.serve.ports.imap!, LIMITS.maxUnauthenticated), ...await flood(gw.serve.ports.imap!, LIMITS.maxUnauthenticated, '127.0.0.3')];
+      await waitFor(() => wave.filter((s) => s.closed()).length >= LIMITS.maxUnauthenticated, 5_000);
+    } finally {
+      clearInterval(chatter);
+    }
+    expect(said).not.toContain('* BYE');
+    socket.write(`a LOGIN ${PAUL} "${PASSWORD[PAUL]}"\r\n`);
+    await waitFor(() => /a (OK|NO)|\* BYE/.test(said), 10_000);
+    expect(said).toMatch(/a OK .*Logged in/);
+    socket.write('b NOOP\r\n');
+    await waitFor(() => said.includes('b OK'), 5_000);
+    await doctorServed();
+    await waitFor(() => wave.every((s) => s.closed()), 10_000);
+    socket.end('z LOGOUT\r\n');
+  }, 30_000);
+
+  it('SMTP submission: a continuous flood evicts its own connections, not a doctor connected from elsewhere who has not sent AUTH yet; the doctor then sends', async () => {
+    const evictedBefore = await metric('medgate_connections_closed_total', 'listener="submission",reason="unauthenticated-evicted"');
+    const { client } = await RawSmtpClient.connect(gw.starttlsPort, { localAddress: '127.0.0.1' });
+    let chatting = true;
+    const chatter = (async () => { while (chatting) expect((await client.cmd('NOOP')).code).toBe(250); })();
+    let wave: Awaited<ReturnType<typeof flood>>;
+    try {
+      // 80 strangers from two addresses (each at its per-address cap) for a share of 60.
+      wave = [...await flood(gw.starttlsPort, LIMITS.maxPerAddress), ...await flood(gw.starttlsPort, LIMITS.maxPerAddress, '127.0.0.3')];
+      await waitFor(() => wave.filter((s) => s.closed()).length >= 2 * LIMITS.maxPerAddress + 1 - LIMITS.maxUnauthenticated, 5_000);
+    } finally {
+      chatting = false;
+      await chatter;
+    }
+    expect(await metric('medgate_connections_closed_total', 'listener="submission",reason="unauthenticated-evicted"') - evictedBefore).toBe(2 * LIMITS.maxPerAddress + 1 - LIMITS.maxUnauthenticated);
+    expect((await client.cmd('EHLO doctor.example')).code).toBe(250);
+    await client.starttls(gw.caPem);
+    expect((await client.cmd('EHLO doctor.example')).code).toBe(250);
+    expect((await client.authPlain(PAUL, PASSWORD[PAUL]!)).code).toBe(235);
+    expect((await client.cmd(`MAIL FROM:<${PAUL}>`)).code).toBe(250);
+    expect((await client.cmd(`RCPT TO:<${JL}>`)).code).toBe(250);
+    expect((await client.data(rawMessage({ from: PAUL, to: [JL], subject: 'après le flot continu' }))).code).toBe(250);
+    await client.quit();
+    await doctorServed();
+    await waitFor(() => wave.every((s) => s.closed()), 10_000);
+  }, 30_000);
+
+  it('STARTTLS stalled mid-handshake: closed by the limits (rate, eviction) under smtp-server\'s own TLS wrap, the gateway lives and serves', async () => {
+    // Submission only: the relay runs the same STARTTLS code, with limits slow enough to cost 10 s here.
+    const socks = await flood(gw.starttlsPort, 40);
+    // Each asks for STARTTLS as soon as it is greeted, then half send a ClientHello cut short and
+    // half nothing: stuck in the handshake under smtp-server's own TLS wrap.
+    const inHandshake = new Set<number>();
+    socks.forEach((s, i) => {
+      const step = (): void => {
+        const said = s.said();
+        if (!said.includes('\r\n') || s.closed()) return;
+        if (!said.includes('STARTTLS\r\n') && !s.socket.writableEnded) {
+          if (!(s as { asked?: boolean }).asked) { (s as { asked?: boolean }).asked = true; s.socket.write('EHLO stall.example\r\nSTARTTLS\r\n'); }
+        }
+        if (/\r\n220 /.test(said) && !inHandshake.has(i)) {
+          inHandshake.add(i);
+          if (i % 2) s.socket.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc]));
+        }
+      };
+      s.socket.on('data', step);
+      step();
+    });
+    await waitFor(() => socks.every((s, i) => inHandshake.has(i) || s.closed()), 5_000);
+    expect(inHandshake.size).toBeGreaterThanOrEqual(30);
+    // Meanwhile more strangers than the share from another address: connections of the busiest
+    // address (mid-handshake) are evicted.
+    const evictedBefore = await metric('medgate_connections_closed_total', 'listener="submission",reason="unauthenticated-evicted"');
+    const wave = await flood(gw.starttlsPort, LIMITS.maxUnauthenticated, '127.0.0.3');
+    await waitFor(() => [...socks, ...wave].every((s) => s.closed()), LIMITS.preAuthSeconds * 1000 + 3_000);
+    expect(await metric('medgate_connections_closed_total', 'listener="submission",reason="unauthenticated-evicted"') - evictedBefore).toBeGreaterThan(0);
+    expect(gw.serve.child.exitCode).toBeNull();
+    await doctorServed();
+    expect(await send(PAUL, 'après les STARTTLS bloqués')).toMatch(/^250 /);
+  }, 40_000);
+
   it('/metrics reports open connections per listener', async () => {
     expect(await metric('medgate_connections', 'listener="imap",state="total"')).toBeGreaterThanOrEqual(1);
     expect(await metric('medgate_connections', 'listener="imap",state="unauthenticated"')).toBe(0);

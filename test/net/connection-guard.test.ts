@@ -27,8 +27,8 @@ describe('ConnectionGuard: total cap, unauthenticated share', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     cleanup.push(() => { guard.stop(); server.close(); });
     const port = (server.address() as net.AddressInfo).port;
-    const connect = () => new Promise<{ socket: net.Socket; said: () => string }>((resolve) => {
-      const socket = net.connect({ host: '127.0.0.1', port });
+    const connect = (from = '127.0.0.1') => new Promise<{ socket: net.Socket; said: () => string }>((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port, localAddress: from });
       let text = '';
       socket.on('data', (d) => { text += d.toString(); });
       socket.on('error', () => undefined);
@@ -102,5 +102,29 @@ describe('ConnectionGuard: total cap, unauthenticated share', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(refused).toEqual([]);
     expect(guard.size).toBe(2);
+  });
+
+  it('a continuous flood from a few addresses closes its own: a doctor connected but not yet logged in from another address stays', async () => {
+    const guard = new ConnectionGuard({ maxConnections: 1000, maxPerAddress: 1000, maxUnauthenticated: 10, preAuthSeconds: 60, minBytesPerSecond: 0, rateGraceSeconds: 10 });
+    const { connect } = await serverWith(guard);
+    const flood = ['127.0.0.2', '127.0.0.3'];
+    for (let i = 0; i < 8; i++) await connect(flood[i % 2]);
+    // The doctor connects (reading the greeting, starting TLS, typing the password…).
+    const doctor = await connect('127.0.0.1');
+    // Five times the share arrives after the doctor: with oldest-first eviction the doctor went at
+    // the 10th newcomer.
+    const strangers = [];
+    for (let i = 0; i < 50; i++) strangers.push(await connect(flood[i % 2]));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(doctor.said()).toBe('OK\n');
+    expect(guard.unauthenticatedCount).toBe(10);
+    expect(strangers.filter((s) => s.said().includes('BYE unauthenticated-evicted')).length).toBe(50 - 9);
+    // Among equals (one connection per address), the oldest goes: the doctor's turn comes only then.
+    const solo = await connect('127.0.0.4');
+    const many = [];
+    for (let i = 5; i < 14; i++) many.push(await connect(`127.0.0.${i}`));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(solo.said()).toBe('OK\n');
+    expect(doctor.said()).toBe('OK\nBYE unauthenticated-evicted\n');
   });
 });

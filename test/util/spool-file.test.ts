@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { spoolToFile } from '../../src/smtp/relay/spool.js';
+import { materialise, spoolToFile } from '../../src/smtp/relay/spool.js';
 import { newSpoolKey, readRaw, readRawHead, readRawWhole, SpoolWriter } from '../../src/util/spool-file.js';
 
 /** The encrypted spool's own contract: clear text never on disk, every read gives the bytes back. */
@@ -35,5 +35,20 @@ describe('encrypted spool files', () => {
     disk[50] ^= 1;
     fs.writeFileSync(small.file.path, disk);
     await expect(readRawWhole(small.file)).rejects.toThrow(/authenticate/);
+  });
+
+  it('materialise: a spool changed on disk after it was written is refused, and leaves no file behind', async () => {
+    const { file } = await spoolToFile(Readable.from([message]), dir, 1e9);
+    const good = await materialise(file, path.join(dir, 'good.eml'));
+    expect(fs.readFileSync(good).equals(message)).toBe(true);
+    // One byte flipped past the header block (what a relay decision reads comes from memory, never from here).
+    const fd = fs.openSync(file.path, 'r+');
+    const b = Buffer.alloc(1);
+    fs.readSync(fd, b, 0, 1, 200_000);
+    fs.writeSync(fd, Buffer.from([b[0]! ^ 1]), 0, 1, 200_000);
+    fs.closeSync(fd);
+    const to = path.join(dir, 'bad.eml');
+    await expect(materialise(file, to)).rejects.toThrow(/authenticate/);
+    expect(fs.existsSync(to)).toBe(false);
   });
 });

@@ -35,7 +35,7 @@ export function registerLoginPages(app: FastifyInstance, k: PageKit): void {
     try {
       const unlocked = await ctx.accounts.unlock(address, password, { via: 'console', remote: req.ip });
       if (unlocked.account.kind !== 'person') {
-        await ctx.audit.record({ actor: address, action: 'console.login', outcome: 'refused', details: { via: 'console', remote: req.ip, reason: 'not-a-person' } });
+        await ctx.audit.refused({ actor: address, action: 'console.login', outcome: 'refused', details: { via: 'console', remote: req.ip, reason: 'not-a-person' }, source: req.ip, reason: 'not-a-person' });
         return html(reply, loginPage(req, reply, 'La console est réservée aux comptes de professionnels de santé.'), 403);
       }
       startSession(req, reply, unlocked.account.address, 'password');
@@ -51,7 +51,8 @@ export function registerLoginPages(app: FastifyInstance, k: PageKit): void {
 
   app.post('/connexion/certificat', { preHandler: csrf, config: { rateLimit: { max: c.loginAttemptsPerMinute, timeWindow: 60_000 } } }, async (req, reply) => {
     const refuse = async (reason: string, address = 'anonymous'): Promise<FastifyReply> => {
-      await ctx.audit.record({ actor: address, action: 'auth.certificate', outcome: 'refused', details: { via: 'console', remote: req.ip, reason } });
+      // Aggregated per source and window, as every refusal before login (a flood of them writes a bounded number of records).
+      await ctx.audit.refused({ actor: address, action: 'auth.certificate', outcome: 'refused', details: { via: 'console', remote: req.ip, reason }, source: req.ip, reason });
       return html(reply, loginPage(req, reply, 'Ce certificat ne permet pas de se connecter.'), 401);
     };
     const chain = presentedChainPem(req.raw.socket as TLSSocket);

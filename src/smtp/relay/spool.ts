@@ -42,10 +42,18 @@ export async function spoolToFile(stream: Readable, spoolDir: string, maxBytes: 
 
 /**
  * The accepted message as the store keeps it (a large sealed message becomes a blob file by being
- * moved): decrypted from the spool into `to` (0600) and fsynced.
+ * moved): decrypted from the spool into `to` (0600) and fsynced, the GCM tag checked at the end; a
+ * check that fails removes `to` and rejects.
  */
 export async function materialise(file: SpoolFile, to: string): Promise<string> {
-  await pipeline(readRaw(file), notingStream(), fs.createWriteStream(to, { mode: 0o600, flags: 'wx' }));
+  try {
+    await pipeline(readRaw(file), notingStream(), fs.createWriteStream(to, { mode: 0o600, flags: 'wx' }));
+  } catch (err) {
+    // The spool changed under us (the GCM tag fails at the end) or the disk failed: what was
+    // written is not the peer's message and must not stay behind (the caller never learns `to`).
+    await fs.promises.rm(to, { force: true });
+    throw err;
+  }
   const fd = await fs.promises.open(to, 'r+');
   try {
     await fd.sync();
