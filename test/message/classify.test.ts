@@ -141,6 +141,22 @@ describe('classifyMessage', () => {
     expect(body('Résumé médical\nAntécédents : HTA\nAllergies : aucune\n', [pdf('VSM_ancien.pdf')])).toBe('summary');
   });
 
+  it('a report written as a letter to the referring doctor is typed by the sentence after the greeting; a letter sending the patient stays a letter', () => {
+    const pdf = (filename: string) => ({ filename, contentType: 'application/pdf', content: SMALL_PDF });
+    const body = (textBody: string, attachments: ReturnType<typeof pdf>[] = []) =>
+      classifyMessage({ input: input({ subject: 'Envoi', textBody, attachments }) }).documents.find((d) => d.part === 'body')!.type;
+    // Wordings written for this test, not corpus rows.
+    expect(body('Chère Consœur,\nJe vous remercie de m’avoir adressé M. R., que j’ai examiné ce jour pour une gonalgie.\nA l’examen…')).toBe('consultation-report');
+    expect(body('Cher ami,\nNous avons revu en consultation de suivi ta patiente, toujours stable.')).toBe('consultation-report');
+    expect(body('Madame, Monsieur,\nVotre patiente a été hospitalisée dans le service de médecine interne du 3 au 9 mai.')).toBe('hospital-report');
+    // The GP's own letter sending the patient, even when he saw her today: a letter.
+    expect(body('Cher confrère,\nJe vous adresse Mme T., que j’ai vue ce jour, pour avis sur un souffle cardiaque.')).toBe('letter');
+    expect(body('Bonjour,\nMerci de bien vouloir recevoir mon patient que j’ai examiné hier.')).toBe('letter');
+    // A short note beside the report it announces is the covering note; a plain greeting is a letter.
+    expect(body('Cher confrère,\nVotre patient a été hospitalisé dans notre service, voici son CRH.', [pdf('CRH.pdf')])).toBe('letter');
+    expect(body('Bonjour,\nVoici les documents demandés.')).toBe('letter');
+  });
+
   it('a body without attachments whose first line is a heading of its own is typed by the first title below it', () => {
     const body = (textBody: string) => classifyMessage({ input: input({ subject: 'Envoi', textBody }) }).documents.find((d) => d.part === 'body')!.type;
     expect(body('Cabinet de radiologie du Parc\nIRM du genou droit\nTechnique : séquences T1, DP\n')).toBe('imaging');

@@ -85,7 +85,11 @@ const GREETING = /^ (bonjour|bonsoir|cher|chere|chers|cheres|madame|monsieur|ci 
 function signalFromBody(text: string, attached: ReadonlySet<DocumentType> | undefined): Signal | undefined {
   const lines = text.slice(0, 8000).split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
   const first = lines[0] ?? '';
-  if (GREETING.test(normalizeForKeywords(first))) return { type: 'letter', reason: 'body opens as a letter' };
+  if (GREETING.test(normalizeForKeywords(first))) {
+    const report = reportInLetterForm(lines);
+    if (report && !(attached?.has(report.type) && lines.length <= COVERING_NOTE_LINES)) return report;
+    return { type: 'letter', reason: 'body opens as a letter' };
+  }
   const title = first.length <= 120 ? signalFromKeywords(first, 'body first line') : undefined;
   if (title && attached?.has(title.type) && lines.length <= COVERING_NOTE_LINES && !sectionsOf(lines).size) {
     return { type: 'letter', reason: `body names the attached ${title.type} (covering note)` };
@@ -101,6 +105,27 @@ function signalFromBody(text: string, attached: ReadonlySet<DocumentType> | unde
     if (later) return later;
   }
   return undefined;
+}
+
+/**
+ * Reports written as letters to the referring doctor, by the sentence after the greeting, in the
+ * formulas of French medical correspondence: the specialist's "J'ai vu en consultation votre
+ * patiente…" / "Je vous remercie de m'avoir adressé…" is his consultation report; the ward's "Votre
+ * patient a été hospitalisé dans notre service du… au…" is the discharge letter. A letter sending the
+ * patient ("je vous adresse", "merci de recevoir", "pour avis") stays a letter, even when its writer
+ * has seen the patient.
+ */
+const SENDS_THE_PATIENT = / (je vous adresse|je t adresse|je vous confie|je te confie|merci de bien vouloir recevoir|merci de recevoir|pourriez vous recevoir|pour avis|demande d avis|je sollicite) /;
+const LETTER_FORM_REPORTS: ReadonlyArray<{ type: DocumentType; says: RegExp; reason: string }> = [
+  { type: 'hospital-report', says: / (a ete|est|etait) (hospitalise|hospitalisee|admis|admise|pris en charge|prise en charge) (dans|au sein|en|du|le)\b| (a sejourne|au cours de son sejour|au cours de son hospitalisation)\b/, reason: 'a stay' },
+  { type: 'consultation-report', says: / (j ai|nous avons|que j ai|que nous avons|je l ai) (vu|vue|revu|revue|recu|recue|examine|examinee)\b| (vu|vue|revu|revue|recu|recue) (ce jour |aujourd hui )?en consultation\b| m avoir (adresse|adressee|confie|confiee)\b| m avez (adresse|adressee|confie|confiee)\b/, reason: 'a consultation' },
+];
+
+function reportInLetterForm(lines: string[]): Signal | undefined {
+  const opening = normalizeForKeywords(lines.slice(0, 3).join(' ').slice(0, 400));
+  if (SENDS_THE_PATIENT.test(opening)) return undefined;
+  const hit = LETTER_FORM_REPORTS.find((r) => r.says.test(opening));
+  return hit ? { type: hit.type, reason: `body is a letter reporting ${hit.reason}` } : undefined;
 }
 
 /** How far down a body without attachments its title is looked for. */

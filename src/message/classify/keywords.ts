@@ -79,8 +79,11 @@ export const KEYWORD_RULES: readonly KeywordRule[] = [
       'compte rendu operatoire', 'cr operatoire', 'cro', 'compte rendu d intervention', 'intervention chirurgicale',
       'compte rendu d anesthesie', 'cr d anesthesie', 'protocole operatoire', 'compte rendu d acte therapeutique',
       'cr d acte therapeutique', 'acte therapeutique', 'anesthesie', 'cr anesthesie',
+      // "CR" for "compte rendu" as everywhere else (CRO, CRH): the short form of JDV_J07's "CR d'intervention".
+      'cr d intervention', 'cr intervention', 'compte rendu intervention',
     ],
-    weak: ['operatoire', 'chirurgie', 'bloc operatoire'],
+    // CCAM chapter 09 "Accouchement par césarienne" (JQGA…): a surgical act, whatever the stay around it.
+    weak: ['operatoire', 'chirurgie', 'bloc operatoire', 'cesarienne'],
   },
   {
     type: 'pathology-report',
@@ -165,6 +168,10 @@ export const KEYWORD_RULES: readonly KeywordRule[] = [
       'carnet de vaccination', 'historique des vaccinations', 'note de vaccination', 'declaration', 'declaration obligatoire',
       'protocole de soins', 'protocole ald', 'protocole de soins ald', 'directives anticipees', 'certificat de sante', 'aptitude',
       'certif', 'cmi', 'certificat medical initial',
+      // The formula every certificate opens with (CNOM, CDOM: "Je soussigné(e), Docteur …, certifie avoir examiné …") and the
+      // object of the sport certificate (Code du sport L231-2: "absence de contre-indication").
+      'je soussigne', 'je soussignee', 'soussigne', 'certifie', 'certifie avoir examine', 'absence de contre indication',
+      'non contre indication',
     ],
   },
   {
@@ -175,6 +182,8 @@ export const KEYWORD_RULES: readonly KeywordRule[] = [
       'courrier', 'courriers', 'lettre', 'cher confrere', 'chere consoeur', 'chere collegue', 'cher collegue', 'cher ami', 'chere amie',
       'telexpertise', 'teleexpertise', 'tele expertise', 'demande de teleexpertise', 'demande de rdv', 'demande de teleconsultation',
       'lettre de liaison a l entree', 'fiche de liaison d urgence', 'document de liaison d urgence',
+      // A request addressed to a specialty, as "demande d'avis" is: a letter to the colleague, not his report.
+      ...SPECIALTIES.flatMap((s) => [`demande de bilan ${s}`, `demande de consultation ${s}`]),
     ],
     weak: ['avis', 'mot', 'bonjour', 'merci', 'votre patient', 'votre patiente'],
   },
@@ -190,6 +199,11 @@ export const KEYWORD_RULES: readonly KeywordRule[] = [
       'bilan dietetique', 'bilan ergotherapique', 'bilan de refraction', 'frcp', 'fiche rcp',
       // "Avis cardiologique": a specialist's answer (a "demande d'avis" is a letter, and comes first).
       ...SPECIALTIES.map((s) => `avis ${s}`),
+      // The answer to a request for an opinion (télé-expertise, avis spécialisé) is the opinion: it starts before the
+      // "demande d'avis" it names.
+      'reponse a une demande d avis', 'reponse a la demande d avis', 'reponse a votre demande d avis', 'reponse a demande d avis',
+      'reponse a une demande de teleexpertise', 'reponse a une demande de tele expertise', 'reponse de teleexpertise',
+      'reponse de tele expertise', 'compte rendu de teleexpertise', 'compte rendu de tele expertise',
     ],
     // A medical specialty named with no kind of document: a specialist's report (ANS TRE_R38 specialties).
     weak: ['suivi', 'avis specialise', 'controle', ...SPECIALTIES],
