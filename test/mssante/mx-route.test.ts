@@ -9,7 +9,9 @@
  * - imagerie-bourg does not exist (NXDOMAIN): the recipient fails at once, the doctor gets a failure
  *   report (5.1.2);
  * - cardio-sceaux's lookup is refused (a DNS failure): the recipient stays queued and is retried,
- *   with no failure report.
+ *   with no failure report;
+ * - rmp-hdf's MX also names mx.labo-biotest: Postfix's certificate names that host but not rmp-hdf,
+ *   so nothing is sent and the recipient is retried (the wrong peer, never a downgrade).
  *
  * SQLite only: the route is chosen from the config and DNS, outside the store; what the store does
  * with a delivered, failed or retried recipient is the queue's, covered on both stores by
@@ -30,6 +32,7 @@ const ANNE = `anne.biologiste@${LAB_DOMAIN}`;
 /** Whitelisted and in the directory without a key (MSSanté recipients); their domains are what DNS makes them here. */
 const MARC = 'marc.radio@imagerie-bourg.medgate.test';
 const CLAIRE = 'claire.martin@cardio-sceaux.medgate.test';
+const RMP = 'rmp@rmp-hdf.medgate.test';
 const PASSWORD = 'correct horse battery';
 
 const available = dnsmasqAvailability() && postfixAvailability();
@@ -51,7 +54,7 @@ describe.skipIf(!available)('MSSanté outbound routed by MX through dns.servers 
 
   beforeAll(async () => {
     dnsmasq = await startDnsmasq({
-      mx: [{ domain: LAB_DOMAIN, host: MX_HOST, preference: 10 }],
+      mx: [{ domain: LAB_DOMAIN, host: MX_HOST, preference: 10 }, { domain: 'rmp-hdf.medgate.test', host: MX_HOST, preference: 10 }],
       hosts: [{ name: MX_HOST, address: '127.0.0.1' }],
       nxdomains: ['imagerie-bourg.medgate.test'],
     });
@@ -151,5 +154,16 @@ describe.skipIf(!available)('MSSanté outbound routed by MX through dns.servers 
     expect(r.status).toBe('pending');
     expect(r.lastError).toMatch(/^4\.4\.3 DNS: the MX lookup for cardio-sceaux\.medgate\.test failed \(EREFUSED\)/);
     expect(await reportsFor(CLAIRE)).toEqual([]);
+  });
+
+  it('an MX host whose certificate does not name the recipient domain gets nothing: retried', async () => {
+    const marker = `mx-wrong-peer-${Date.now()}`;
+    await send(RMP, marker);
+    const r = await waitFor(async () => { const q = await queued(RMP, marker); return q && q.attempts >= 2 ? q : undefined; }, 30_000,
+      () => `two attempts\n${dnsmasq.log()}\n${gw.logs.slice(-20).join('\n')}`);
+    expect(r.status).toBe('pending');
+    expect(r.lastError).toMatch(/the peer certificate does not name rmp-hdf\.medgate\.test/);
+    expect(postfix.log()).not.toMatch(/rmp@rmp-hdf/);
+    expect(postfix.delivered('anne.biologiste').some((m) => m.includes(marker))).toBe(false);
   });
 });
