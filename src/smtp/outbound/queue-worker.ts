@@ -28,8 +28,9 @@ function domainOf(address: string): string {
 /**
  * The outbound queue: every `queue.pollMs`, delivers due recipients to their domain's gateway.
  *
- * Per recipient: 250 → delivered; 5xx → failed and a non-delivery report; 4xx, no route, no TLS
- * or a peer certificate that does not verify → retried with exponential backoff, a delay notice
+ * Per recipient: 250 → delivered; 5xx, or a domain DNS says has no mail route (NXDOMAIN, null MX,
+ * neither MX nor address: peer-route.ts) → failed and a non-delivery report; 4xx, a DNS failure, no
+ * TLS or a peer certificate that does not verify → retried with exponential backoff, a delay notice
  * once after `delayNoticeAfterMinutes`, and failed with a report after `maxLifetimeHours`.
  *
  * Crash safety: the status is written after the peer's 250, so a crash in between re-sends the
