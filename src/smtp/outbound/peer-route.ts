@@ -12,7 +12,8 @@ export interface PeerRoute {
   via: 'config' | 'mx';
   /**
    * MX routes: the address `dns.servers` gave for `host`, connected to as is. Without it (configured
-   * routes) `host` is resolved when connecting, by the system (getaddrinfo: /etc/hosts, then DNS).
+   * routes) `host` is resolved when connecting, with the system's resolvers (nodemailer: DNS, then
+   * getaddrinfo, which reads /etc/hosts).
    */
   address?: string;
 }
