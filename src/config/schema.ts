@@ -1,6 +1,13 @@
+import net from 'node:net';
 import { z } from 'zod';
 
 const port = z.number().int().min(0).max(65535);
+/** A DNS server as Node's Resolver#setServers takes it: `192.0.2.53`, `127.0.0.1:5353`, `2001:db8::53`, `[2001:db8::53]:5353`. */
+const dnsServer = z.string().refine((v) => {
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(v) ?? /^([^:]+):(\d{1,5})$/.exec(v);
+  if (!m) return net.isIP(v) !== 0;
+  return net.isIP(m[1]!) !== 0 && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
+}, 'an IP address with an optional port, e.g. 127.0.0.1:5353 or [2001:db8::53]:53');
 const domain = z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, 'a domain name such as cabinet.example.fr');
 
 /** src/imap/types.ts DEFAULT_LIMITS.authFailureDelayMs: the IMAP server's own default. */
@@ -202,6 +209,14 @@ export const configSchema = z.strictObject({
     /** Wrong access codes per doctor within `windowSeconds` of security.loginLimits before further codes are refused unseen. */
     maxAccessCodeFailures: z.number().int().min(1).max(1000).default(5),
   }).default({ idleMinutes: 15, maxSessionHours: 12, minSearchLetters: 2, operators: [], maxBodyBytes: 16_384, requestsPerMinute: 600, loginAttemptsPerMinute: 20, maxAccessCodeFailures: 5 }),
+  /**
+   * The DNS servers outbound routing asks (MX records, then the MX hosts' A/AAAA records:
+   * src/smtp/outbound/peer-route.ts). Empty (the default): the system's resolvers (/etc/resolv.conf).
+   * Only route lookups use them: nothing else in the process changes resolver.
+   */
+  dns: z.strictObject({
+    servers: z.array(dnsServer).max(8).default([]),
+  }).default({ servers: [] }),
   /** Peer gateways: where to deliver each remote domain (MX lookup is the fallback). */
   peers: z.array(z.strictObject({
     domain,
@@ -270,12 +285,17 @@ export const configSchema = z.strictObject({
     /** Domain → `host:port` of its MSSanté operator (tests, private routes); otherwise peers, then MX. */
     routes: z.record(domain, z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port, e.g. mx.chu.example.fr:25')).default({}),
     /**
+     * The SMTP port of the hosts an MSSanté domain's MX records name: 25 between operators; another
+     * port only for tests and private networks (an operator's MX listening elsewhere).
+     */
+    mxPort: port.min(1).default(25),
+    /**
      * The "référence produit" the ANS issued for this software when it was declared on
      * convergence.esante.gouv.fr: written as `X-MSS-NIL` on every message to an MSSanté mailbox
      * (Référentiel socle MSSanté #2, ECO.2.4.3). Unset: no X-MSS-NIL.
      */
     productReference: z.string().regex(/^[\x21-\x7e]{1,64}$/, 'the reference as issued, printable ASCII without spaces, e.g. DEV935997').optional(),
-  }).default({ outbound: 'deny', routes: {} }),
+  }).default({ outbound: 'deny', routes: {}, mxPort: 25 }),
   /** Patient filing for record servers (docs/record-server.md). */
   filing: z.strictObject({
     /** Rights matrix: per sender role, the document types it may send into a shared record (replaces that role's default row). */

@@ -28,8 +28,9 @@ function domainOf(address: string): string {
 /**
  * The outbound queue: every `queue.pollMs`, delivers due recipients to their domain's gateway.
  *
- * Per recipient: 250 → delivered; 5xx → failed and a non-delivery report; 4xx, no route, no TLS
- * or a peer certificate that does not verify → retried with exponential backoff, a delay notice
+ * Per recipient: 250 → delivered; 5xx, or a domain DNS says has no mail route (NXDOMAIN, null MX,
+ * neither MX nor address: peer-route.ts) → failed and a non-delivery report; 4xx, a DNS failure, no
+ * TLS or a peer certificate that does not verify → retried with exponential backoff, a delay notice
  * once after `delayNoticeAfterMinutes`, and failed with a report after `maxLifetimeHours`.
  *
  * Crash safety: the status is written after the peer's 250, so a crash in between re-sends the
@@ -86,7 +87,7 @@ export async function startQueueWorker(ctx: GatewayContext, opts: { tls: Gateway
       await ctx.store.queue.updateRecipient(item.id, r.recipient, { status: 'failed', attempts, lastError: outcome.response, updatedAt: now.toISOString() });
       await ctx.audit.record({
         actor: 'system', action: 'queue.failed', outcome: 'failed', messageId: item.messageId,
-        details: { ...base, attempts, reason: outcome.kind === 'permanent' ? 'refused by peer' : 'lifetime exceeded', diagnostic: outcome.response },
+        details: { ...base, attempts, reason: outcome.kind === 'permanent' ? outcome.reason ?? 'refused by peer' : 'lifetime exceeded', diagnostic: outcome.response },
       });
       logger.warn({ ...base, attempts, diagnostic: outcome.response, expired }, 'queue: failed permanently');
       return;
@@ -125,10 +126,14 @@ export async function startQueueWorker(ctx: GatewayContext, opts: { tls: Gateway
       } else if ('refused' in sealed) {
         outcomes = recipients.map((r) => ({ recipient: r.recipient, kind: 'permanent' as const, code: 554, response: sealed.refused }));
       } else {
-        const routes = transit ? await mssanteRouteFor(config, domain) : await routeFor(config, domain);
-        if (!routes.length) {
-          outcomes = recipients.map((r) => ({ recipient: r.recipient, kind: 'temporary' as const, response: `no gateway known for ${domain} (peer table, MX)` }));
+        const lookup = transit ? await mssanteRouteFor(config, domain) : await routeFor(config, domain);
+        if (!lookup.ok) {
+          // What DNS said: a domain that does not exist fails now, with a report; a DNS failure is retried.
+          outcomes = recipients.map((r) => (lookup.kind === 'permanent'
+            ? { recipient: r.recipient, kind: 'permanent' as const, code: 550, response: lookup.reason, reason: 'no mail route (DNS)' }
+            : { recipient: r.recipient, kind: 'temporary' as const, response: lookup.reason }));
         } else {
+          const { routes } = lookup;
           outcomes = [];
           // Try each route in turn for the recipients still undecided.
           let left = recipients.map((r) => r.recipient);

@@ -13,7 +13,8 @@ import { installFastDataScans } from '../data-scan/index.js';
 /** The outcome for one recipient of one delivery attempt. */
 export type RecipientOutcome =
   | { recipient: string; kind: 'delivered'; response: string }
-  | { recipient: string; kind: 'permanent'; code: number; response: string }
+  /** `reason`: for the audit, when not the peer's own refusal (e.g. a domain DNS says does not exist). */
+  | { recipient: string; kind: 'permanent'; code: number; response: string; reason?: string }
   | { recipient: string; kind: 'temporary'; response: string };
 
 interface SmtpError extends Error {
@@ -80,7 +81,7 @@ function peerTransport(config: MedgateConfig, identity: GatewayTls, route: PeerR
   installFastDataScans(); // every relayed message is dot-stuffed by nodemailer: with memchr (src/smtp/data-scan)
   let byRoute = peerTransports.get(identity);
   if (!byRoute) peerTransports.set(identity, (byRoute = new Map()));
-  const key = `${route.host}|${route.port}|${domain}|${config.hostname}|${config.tls.minVersion}`;
+  const key = `${route.address ?? ''}|${route.host}|${route.port}|${domain}|${config.hostname}|${config.tls.minVersion}`;
   const existing = byRoute.get(key);
   if (existing && existing.revocationGeneration !== revocationGeneration) {
     // Verified under revocation information that has changed since. Closing rejects what it had
@@ -94,7 +95,9 @@ function peerTransport(config: MedgateConfig, identity: GatewayTls, route: PeerR
       pool: true,
       maxConnections: PEER_CONNECTIONS,
       maxMessages: PEER_MESSAGES_PER_CONNECTION,
-      host: route.host,
+      // An MX route goes to the address the route's resolver gave (dns.servers), not to whatever
+      // getaddrinfo would say for the name; the name stays what the certificate is checked against.
+      host: route.address ?? route.host,
       port: route.port,
       secure: false,
       requireTLS: true,
