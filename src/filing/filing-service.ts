@@ -12,6 +12,7 @@ import type { DocumentRow, FilingRepo, PatientRow, ReceiptRow, RecordRequestRow,
 import { tabOf, TABS, type Tab } from './tabs.js';
 import { titleWithoutSubjectTag } from '../message/identity/subject-tag.js';
 import { authorMark, writerOf as writerOfAuthor, type DocumentAuthor } from './authors.js';
+import { partHash, sealPartName } from './part-names.js';
 
 export type MatchOutcome = 'matched' | 'new' | 'reconcile' | 'unidentified';
 
@@ -220,8 +221,8 @@ export class FilingService {
 
   private async decide(item: FilingItem, hashes: IdentityHashes | undefined): Promise<IngestResult> {
     const existing = await this.repo.documentsOfMessage(item.messageId);
-    const known = new Set(existing.map((d) => d.part));
-    const missing = item.documents.filter((d) => !known.has(d.part));
+    const known = new Set(existing.map((d) => d.partHash));
+    const missing = item.documents.filter((d) => !known.has(partHash(this.cipher, item.messageId, d.part)));
     if (existing.length && !missing.length) {
       return { outcome: 'duplicate', patientId: existing[0]!.patientId, documentIds: [] };
     }
@@ -253,7 +254,7 @@ export class FilingService {
       }
     }
     const rows: Omit<DocumentRow, 'seq'>[] = missing.map((d) => ({
-      id: randomUUID(), patientId, messageId: item.messageId, part: d.part, type: d.type, tab: tabOf(d.type), date: item.date,
+      id: randomUUID(), patientId, messageId: item.messageId, ...sealPartName(this.cipher, item.messageId, d.part), type: d.type, tab: tabOf(d.type), date: item.date,
       senderAddress: item.sender.address, senderRole: item.sender.role,
       titleEnc: d.title ? this.cipher.encrypt(d.title) : null, blobId: item.blobId, contentDigest: item.contentDigest,
       verified: item.verified, signerFingerprint: item.signerFingerprint, supersededBy: null, filedAt: now,
@@ -413,10 +414,20 @@ export class FilingService {
 
   documentView(d: DocumentRow): DocumentView {
     return {
-      id: d.id, messageId: d.messageId, part: d.part, type: d.type, tab: tabOf(d.type), date: d.date, sender: d.senderAddress,
+      id: d.id, messageId: d.messageId, part: this.partOf(d), type: d.type, tab: tabOf(d.type), date: d.date, sender: d.senderAddress,
       senderRole: d.senderRole, title: d.titleEnc ? this.cipher.decrypt(d.titleEnc) : null, blobId: d.blobId, verified: d.verified,
       author: authorOfRow(d), authorMark: authorMark(authorOfRow(d), d.senderAddress), writtenAs: d.writtenAs ?? null, supersededBy: d.supersededBy,
     };
+  }
+
+  /** A filed document's part name (`body`, or the attachment's file name), decrypted. */
+  partOf(d: Pick<DocumentRow, 'partEnc'>): string {
+    return this.cipher.decrypt(d.partEnc);
+  }
+
+  /** Whether `d` is the document of part `part` of its message (compared by keyed hash: nothing decrypted). */
+  isPart(d: Pick<DocumentRow, 'messageId' | 'partHash'>, part: string): boolean {
+    return d.partHash === partHash(this.cipher, d.messageId, part);
   }
 
   async document(id: string): Promise<DocumentRow> {

@@ -7,7 +7,7 @@ const patient = (id: string, over: Partial<PatientRow> = {}): PatientRow => ({
   accessCodeEnc: 'code', createdAt: `2026-01-01T00:00:0${id.length % 10}.000Z`, updatedAt: '2026-01-01T00:00:00.000Z', ...over,
 });
 const doc = (id: string, messageId: string, part: string, over: Partial<DocumentRow> = {}): Omit<DocumentRow, 'seq'> => ({
-  id, patientId: 'p1', messageId, part, type: 'CR', tab: 'reports', date: '2026-02-01', senderAddress: 's@x.test', senderRole: null,
+  id, patientId: 'p1', messageId, partHash: `h-${part}`, partEnc: `v1:enc-${part}`, type: 'CR', tab: 'reports', date: '2026-02-01', senderAddress: 's@x.test', senderRole: null,
   titleEnc: null, blobId: 'blob', contentDigest: null, verified: true, signerFingerprint: null, author: null, supersededBy: null, filedAt: '2026-02-01T10:00:00.000Z', ...over,
 });
 const receipt = (messageId: string): ReceiptRow => ({
