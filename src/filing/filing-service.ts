@@ -258,7 +258,8 @@ export class FilingService {
       senderAddress: item.sender.address, senderRole: item.sender.role,
       titleEnc: d.title ? this.cipher.encrypt(d.title) : null, blobId: item.blobId, contentDigest: item.contentDigest,
       verified: item.verified, signerFingerprint: item.signerFingerprint, supersededBy: null, filedAt: now,
-      author: d.author && d.author.status !== 'sender' ? JSON.stringify(d.author) : null,
+      // Encrypted: an unverified author is whoever a forwarded message's From shows (a patient too).
+      authorEnc: d.author && d.author.status !== 'sender' ? this.cipher.encrypt(JSON.stringify(d.author)) : null,
       writtenAs: d.type === 'summary' && d.writtenAs === 'replacement' ? 'replacement' : null,
     }));
     // The receipts owed go in with the documents (one transaction): filed ⇔ a receipt is owed.
@@ -337,7 +338,7 @@ export class FilingService {
    */
   private treatingAmong(p: PatientRow | undefined, summaries: Array<Omit<DocumentRow, 'seq'> & { seq?: number }>): string | undefined {
     if (p?.treatingDoctor) return p.treatingDoctor;
-    return writerOfRow(firstFiled(summaries.filter((d) => d.tab === 'summary' && d.writtenAs !== 'replacement') as DocumentRow[]));
+    return writerOfRow(this.cipher, firstFiled(summaries.filter((d) => d.tab === 'summary' && d.writtenAs !== 'replacement') as DocumentRow[]));
   }
 
   /**
@@ -353,9 +354,9 @@ export class FilingService {
     const earlier = all.filter((d) => d.tab === 'summary' && !filed.some((f) => f.id === d.id));
     const current = earlier.filter((d) => !d.supersededBy);
     const treating = this.treatingAmong(await this.repo.getPatient(patientId), earlier);
-    const writer = writerOfRow(summary);
+    const writer = writerOfRow(this.cipher, summary);
     if (treating ? treating !== writer : summary.writtenAs === 'replacement') return;
-    const mine = current.filter((d) => writerOfRow(d) === writer);
+    const mine = current.filter((d) => writerOfRow(this.cipher, d) === writer);
     const newer = mine.filter((d) => d.date > summary.date);
     if (newer.length) await this.repo.setSupersededBy([summary.id], latest(newer)!.id);
     else if (mine.length) await this.repo.setSupersededBy(mine.map((d) => d.id), summary.id);
@@ -416,7 +417,7 @@ export class FilingService {
     return {
       id: d.id, messageId: d.messageId, part: this.partOf(d), type: d.type, tab: tabOf(d.type), date: d.date, sender: d.senderAddress,
       senderRole: d.senderRole, title: d.titleEnc ? this.cipher.decrypt(d.titleEnc) : null, blobId: d.blobId, verified: d.verified,
-      author: authorOfRow(d), authorMark: authorMark(authorOfRow(d), d.senderAddress), writtenAs: d.writtenAs ?? null, supersededBy: d.supersededBy,
+      author: authorOfRow(this.cipher, d), authorMark: authorMark(authorOfRow(this.cipher, d), d.senderAddress), writtenAs: d.writtenAs ?? null, supersededBy: d.supersededBy,
     };
   }
 
@@ -542,11 +543,12 @@ export class FilingService {
   }
 }
 
-/** The document's author as filed (null column: the sender). */
-export function authorOfRow(d: Pick<DocumentRow, 'author'>): DocumentAuthor {
-  if (!d.author) return { status: 'sender' };
+/** The document's author as filed (null column: the sender), decrypted. */
+export function authorOfRow(cipher: FilingCipher, d: Pick<DocumentRow, 'authorEnc'>): DocumentAuthor {
+  if (!d.authorEnc) return { status: 'sender' };
+  const json = cipher.decrypt(d.authorEnc);
   try {
-    const a = JSON.parse(d.author) as DocumentAuthor;
+    const a = JSON.parse(json) as DocumentAuthor;
     return a && (a.status === 'verified' || a.status === 'unverified') ? a : { status: 'unverified' };
   } catch {
     return { status: 'unverified' };
@@ -554,8 +556,8 @@ export function authorOfRow(d: Pick<DocumentRow, 'author'>): DocumentAuthor {
 }
 
 /** Who a filed document is filed under (src/filing/authors.ts writerOf). */
-function writerOfRow(d: Omit<DocumentRow, 'seq'> | undefined): string | undefined {
-  return d ? writerOfAuthor(authorOfRow(d), d.senderAddress) : undefined;
+function writerOfRow(cipher: FilingCipher, d: Omit<DocumentRow, 'seq'> | undefined): string | undefined {
+  return d ? writerOfAuthor(authorOfRow(cipher, d), d.senderAddress) : undefined;
 }
 
 /** The first document filed (filing order): a summary sent later, or dated earlier, does not displace it. */

@@ -34,5 +34,5 @@ export function filingMigrationKeys(keysDir: string): MigrationKeys | undefined 
     throw new FilingError(FilingErrorCode.DATA_KEY_INVALID, `the filing data key ${file} is not a 32-byte key: restore it from backup`, { file });
   }
   const cipher = new FilingCipher(key);
-  return { sealPartName: (messageId, part) => sealPartName(cipher, messageId, part) };
+  return { sealPartName: (messageId, part) => sealPartName(cipher, messageId, part), encrypt: (plain) => cipher.encrypt(plain) };
 }

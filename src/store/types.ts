@@ -167,6 +167,8 @@ export interface PoolStats {
 export interface MigrationKeys {
   /** A filed document's part name as stored: its keyed hash (lookup) and the name encrypted. */
   sealPartName(messageId: string, part: string): SealedPartName;
+  /** A value encrypted as the filing store encrypts titles (a document's author JSON). */
+  encrypt(plain: string): string;
 }
 
 export interface SealedPartName {
@@ -539,10 +541,12 @@ export interface DocumentRow {
   verified: boolean;
   signerFingerprint: string | null;
   /**
-   * JSON of the author when it is not the sender (src/filing/authors.ts `DocumentAuthor`): a verified
-   * lab or XDM author, or "transmitted, author not verified". Null: the sender wrote it.
+   * The author when it is not the sender (src/filing/authors.ts `DocumentAuthor`: a verified lab or
+   * XDM author, or "transmitted, author not verified"), as JSON encrypted like the title: an
+   * unverified claim names whoever a forwarded message's From shows, a patient writing to the
+   * doctor included. Null: the sender wrote it.
    */
-  author: string | null;
+  authorEnc: string | null;
   /** `replacement`: a summary its writer signed as a replacement (src/message/classify); null otherwise. */
   writtenAs?: string | null;
   supersededBy: string | null;

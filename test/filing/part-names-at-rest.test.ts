@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { ensureFilingDataKey, FilingService } from '../../src/filing/index.js';
+import { ensureFilingDataKey, FilingService, type DocumentAuthor } from '../../src/filing/index.js';
 import { filingMigrationKeys } from '../../src/filing/part-names.js';
 import { PG_MIGRATIONS } from '../../src/store/postgres/migrations.js';
 import { PgDatabase } from '../../src/store/postgres/pg-database.js';
@@ -27,23 +27,27 @@ import { blobId, filingFixture, messageId, routing, VERIFIED, type FilingFixture
 const PDF = '20261204_CRH_DUPONT_Jean_1.pdf';
 /** What must never be found at rest: the patient's name as the file name carries it. */
 const NEEDLE = 'CRH_DUPONT_Jean';
+/** A forwarded message's From, the author it claims: here the patient writing to the doctor. */
+const FORWARDED_FROM = 'Jean DUPONT <jean.dupont@example.org>';
+const FORWARDED: DocumentAuthor = { status: 'unverified', via: 'forwarded', name: FORWARDED_FROM };
 
-describeOnStores('filing: a part name named after the patient is never at rest in clear', (kind) => {
+describeOnStores('filing: a part name named after the patient, or a forwarded author, is never at rest in clear', (kind) => {
   let fx: FilingFixture;
   beforeEach(async () => { fx = await filingFixture(kind); });
   afterEach(async () => { await fx.close(); });
 
   it('files it sealed, shows it by name (patients show, API items), refiles idempotently', async () => {
     const mid = messageId();
-    const r = routing({ type: 'hospital-report', documents: [{ part: 'body', type: 'letter' }, { part: PDF, type: 'hospital-report' }] });
-    const first = await fx.filing.ingest(r, VERIFIED, blobId(), mid);
-    expect(first.documentIds).toHaveLength(2);
+    const r = routing({ type: 'hospital-report', documents: [{ part: 'body', type: 'letter' }, { part: PDF, type: 'hospital-report' }, { part: 'message.eml', type: 'letter' }] });
+    const first = await fx.filing.ingest(r, VERIFIED, blobId(), mid, [], new Map([['message.eml', FORWARDED]]));
+    expect(first.documentIds).toHaveLength(3);
 
     // What `medgate patients show`, the console and the API read: the real name.
     const view = await fx.filing.show(first.patientId!);
     expect(view.tabs.reports.map((d) => d.part)).toEqual([PDF]);
-    expect(view.tabs.letters.map((d) => d.part)).toEqual(['body']);
-    expect((await fx.filing.itemsSince(0)).map((d) => d.part).sort()).toEqual([PDF, 'body'].sort());
+    expect(view.tabs.letters.map((d) => [d.part, d.author])).toEqual([['body', { status: 'sender' }], ['message.eml', FORWARDED]]);
+    expect(view.tabs.letters[1]!.authorMark).toContain(FORWARDED_FROM);
+    expect((await fx.filing.itemsSince(0)).map((d) => d.part).sort()).toEqual([PDF, 'body', 'message.eml'].sort());
 
     // The same message again: nothing filed twice.
     const again = await fx.filing.ingest(r, VERIFIED, blobId(), mid);
@@ -54,7 +58,7 @@ describeOnStores('filing: a part name named after the patient is never at rest i
     const item = fx.filing.itemOf(r, VERIFIED, blobId(), cut);
     const firstHalf = await fx.filing.file({ ...item, documents: item.documents.filter((d) => d.part === PDF) });
     expect(firstHalf.documentIds).toHaveLength(1);
-    const rest = await fx.filing.file(item);
+    const rest = await fx.filing.file({ ...item, documents: item.documents.filter((d) => d.part !== 'message.eml') });
     expect(rest).toMatchObject({ outcome: 'matched', patientId: first.patientId });
     expect(rest.documentIds).toHaveLength(1);
     expect(fx.filing.partOf(await fx.filing.document(rest.documentIds[0]!))).toBe('body');
@@ -70,13 +74,15 @@ describeOnStores('filing: a part name named after the patient is never at rest i
     expect(atRest.length).toBeGreaterThan(0);
     expect(foundAtRest(atRest, NEEDLE)).toBe(false);
     expect(foundAtRest(atRest, 'DUPONT')).toBe(false);
+    expect(foundAtRest(atRest, 'jean.dupont')).toBe(false);
   });
 });
 
-/** Rows as medgate before the part-name migration wrote them: two messages, a deleted last row. */
+/** Rows as medgate before the part-name migration wrote them: two messages, an author in clear, a deleted last row. */
 const OLD_ROWS: Array<[string, string, string]> = [['d1', '<m1@old>', 'body'], ['d2', '<m1@old>', PDF], ['d3', '<m2@old>', PDF], ['d4', '<m3@old>', 'gone_DUPONT_Jean.pdf']];
-const OLD_COLUMNS = 'id, patient_id, message_id, part, type, tab, doc_date, sender_address, blob_id, verified, filed_at';
-const oldValues = ([id, mid, part]: [string, string, string]): unknown[] => [id, null, mid, part, 'hospital-report', 'reports', '2026-12-04', 'claire.martin@cardio.test', 'b'.repeat(64), 1, '2026-12-04T10:00:00.000Z'];
+const OLD_COLUMNS = 'id, patient_id, message_id, part, type, tab, doc_date, sender_address, blob_id, verified, filed_at, author';
+const oldValues = ([id, mid, part]: [string, string, string]): unknown[] => [id, null, mid, part, 'hospital-report', 'reports', '2026-12-04', 'claire.martin@cardio.test', 'b'.repeat(64), 1, '2026-12-04T10:00:00.000Z',
+  id === 'd3' ? JSON.stringify(FORWARDED) : null];
 
 interface OldStore {
   dir: string;
@@ -96,7 +102,7 @@ async function oldSqlite(dir: string): Promise<OldStore> {
     old.exec(m.sql);
     old.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.description, new Date().toISOString());
   }
-  const insert = old.prepare(`INSERT INTO filing_documents (${OLD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  const insert = old.prepare(`INSERT INTO filing_documents (${OLD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
   insert.run(...oldValues(OLD_ROWS[0]!));
   insert.run(...oldValues(OLD_ROWS[1]!));
   old.pragma('wal_checkpoint(TRUNCATE)'); // these two in the database file itself
@@ -121,7 +127,7 @@ async function oldPostgres(dir: string): Promise<OldStore> {
   const db = new PgDatabase({ url: database.url, poolSize: 2 });
   await migratePostgres(db, PG_MIGRATIONS.filter((m) => m.version <= 3));
   for (const row of OLD_ROWS) {
-    await db.query(`INSERT INTO filing_documents (${OLD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, oldValues(row).map((v) => (v === 1 ? true : v)));
+    await db.query(`INSERT INTO filing_documents (${OLD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, oldValues(row).map((v) => (v === 1 ? true : v)));
   }
   // As autovacuum's ANALYZE does: the planner statistics sample `part` (most common values in pg_statistic).
   await db.query('ANALYZE filing_documents');
@@ -154,6 +160,7 @@ describeOnStores('filing: the part-name migration (SQLite 13, PostgreSQL 4) conv
 
   it('seals every clear part name in the migration, keeps seq, leaves the clear name nowhere in the files, and refiling stays idempotent', async () => {
     expect(foundAtRest(await old.bytes(), NEEDLE)).toBe(true); // the test can fail: the old rows hold it
+    expect(foundAtRest(await old.bytes(), 'jean.dupont')).toBe(true);
     const store = await old.open();
 
     // Without the filing data key, the migration refuses, says why, and changes nothing.
@@ -169,10 +176,12 @@ describeOnStores('filing: the part-name migration (SQLite 13, PostgreSQL 4) conv
     const bytes = await old.bytes();
     expect(foundAtRest(bytes, NEEDLE)).toBe(false);
     expect(foundAtRest(bytes, 'DUPONT_Jean')).toBe(false);
+    expect(foundAtRest(bytes, 'jean.dupont')).toBe(false);
 
     const filing = await FilingService.open(store.filing, dir);
     const items = await filing.itemsSince(0);
-    expect(items.map((d) => [d.id, d.seq, d.messageId, d.part])).toEqual([['d1', 1, '<m1@old>', 'body'], ['d2', 2, '<m1@old>', PDF], ['d3', 3, '<m2@old>', PDF]]);
+    expect(items.map((d) => [d.id, d.seq, d.messageId, d.part, d.author])).toEqual([
+      ['d1', 1, '<m1@old>', 'body', { status: 'sender' }], ['d2', 2, '<m1@old>', PDF, { status: 'sender' }], ['d3', 3, '<m2@old>', PDF, FORWARDED]]);
 
     // Refiling an old message finds its documents by the new hash: nothing twice. A new one goes on
     // after the last seq ever given (the deleted d4's), so record servers polling `since` miss nothing.

@@ -241,7 +241,7 @@ export const PG_MIGRATIONS: PgMigration[] = [
   },
   {
     version: 4,
-    description: "filed documents: the part name (an attachment file name, often the patient's) kept as a keyed hash and encrypted, never in clear (SQLite version 13)",
+    description: "filed documents: the part name (an attachment file name, often the patient's) kept as a keyed hash and encrypted, never in clear; the author encrypted (SQLite version 13)",
     sql: '',
     convert: sealPartNamesPostgres,
     afterCommit: purgeOldPartStatistics,

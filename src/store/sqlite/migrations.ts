@@ -284,7 +284,7 @@ export const MIGRATIONS: Migration[] = [
   },
   {
     version: 13,
-    description: 'filed documents: the part name (an attachment file name, often the patient\'s) kept as a keyed hash and encrypted, never in clear',
+    description: 'filed documents: the part name (an attachment file name, often the patient\'s) kept as a keyed hash and encrypted, never in clear; the author encrypted',
     sql: '',
     convert: sealPartNamesSqlite,
     purgesClearValues: true,
