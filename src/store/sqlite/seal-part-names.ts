@@ -2,10 +2,10 @@
  * SQLite migration 13 (src/store/sealed-part-names.ts): `filing_documents` is rebuilt with
  * `part_hash`/`part_enc` in place of the clear `part` (SQLite cannot drop a column that a UNIQUE
  * constraint names) and `author_enc` in place of `author`, every row copied with its part name
- * sealed and its author encrypted, `seq` and its AUTOINCREMENT
- * counter kept (record servers poll `items?since=seq`). It runs inside the migration's transaction
- * with `secure_delete` on (SqliteStore.migrate): the old table's pages and its (message_id, part)
- * index are zeroed as they are freed, not left readable in the file's free pages.
+ * sealed and its author encrypted, `seq` and its AUTOINCREMENT counter kept (record servers poll
+ * `items?since=seq`). It runs inside the migration's transaction with `secure_delete` on
+ * (SqliteStore.migrate): the old table's pages and its (message_id, part) index are zeroed as they
+ * are freed, not left readable in the file's free pages.
  */
 import type Database from 'better-sqlite3';
 import { keysToSeal } from '../sealed-part-names.js';
@@ -15,7 +15,7 @@ import type { MigrateOptions } from '../types.js';
 const KEPT = ['seq', 'id', 'patient_id', 'message_id', 'type', 'tab', 'doc_date', 'sender_address', 'sender_role', 'title_enc', 'blob_id',
   'content_digest', 'verified', 'signer_fingerprint', 'superseded_by', 'filed_at', 'written_as'] as const;
 
-export const FILING_DOCUMENTS_V13 = `
+const FILING_DOCUMENTS_V13 = `
   CREATE TABLE filing_documents_v13 (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
