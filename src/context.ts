@@ -5,6 +5,7 @@ import { AuditTrail } from './audit/audit-trail.js';
 import type { MedgateConfig } from './config/schema.js';
 import { ensureCustodyKey, ensureFilingKey, ensureIntakeKey } from './crypto/gateway-keys.js';
 import { DirectoryService } from './directory/directory-service.js';
+import { filingMigrationKeys } from './filing/part-names.js';
 import type { MessageSealer } from './message/sealer.js';
 import { createLogger, type LogDestination, type Logger } from './log.js';
 import { MailEvents } from './mailbox/mail-events.js';
@@ -45,7 +46,11 @@ export async function createContext(config: MedgateConfig, opts: ContextOptions 
   const logger = createLogger(config.log.level, opts.logDestination ?? 'stdout', config.log.format);
   const nodeId = process.env.MEDGATE_NODE_ID || `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   // Lost connections are logged by code only: a query may carry values.
-  const store = await openStore(config, { nodeId, onError: (code) => logger.warn({ code }, 'database connection problem') });
+  const store = await openStore(config, {
+    nodeId, onError: (code) => logger.warn({ code }, 'database connection problem'),
+    // Read only by a migration with clear part names to seal (src/store/sealed-part-names.ts).
+    migrationKeys: () => filingMigrationKeys(config.keysDir ?? config.dataDir),
+  });
   const audit = new AuditTrail(store.audit);
   audit.configureRefusals(config.audit.refusals, (err) => logger.error({ code: (err as { code?: string }).code ?? (err as Error).name }, 'audit aggregate record failed'));
   const directory = new DirectoryService(store, audit, config.domain);

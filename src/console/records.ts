@@ -130,17 +130,18 @@ export async function openDocument(ctx: GatewayContext, filing: FilingService, r
   // A forwarded message is one document (as at sealing): its bytes, not its parts mixed with the covering note.
   const view = await forwardedView(opened.raw);
   const input = await parseForExtraction(view?.raw ?? opened.raw);
-  if (doc.part === 'body') {
+  const part = filing.partOf(doc);
+  if (part === 'body') {
     return { content: Buffer.from(input.textBody ?? '', 'utf8'), contentType: 'text/plain; charset=utf-8', filename: 'document.txt', kind: 'text' };
   }
   for (const [index, att] of input.attachments.entries()) {
-    if (attachmentLabel(att, index) !== doc.part || att.omitted) continue;
+    if (attachmentLabel(att, index) !== part || att.omitted) continue;
     const filename = att.filename ?? `piece-${index + 1}`;
     const contentType = att.contentType === FORWARDED_TYPE ? 'message/rfc822' : att.contentType;
     return { content: att.content, contentType, filename, kind: kindOf(contentType, filename) };
   }
   const xdm = readXdm(input);
-  const entry = xdm?.entries.find((e) => e.id === doc.part);
+  const entry = xdm?.entries.find((e) => e.id === part);
   if (xdm && entry?.uri) {
     const archive = input.attachments.find((a, i) => attachmentLabel(a, i) === xdm.archive);
     if (archive) {

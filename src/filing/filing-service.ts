@@ -12,6 +12,7 @@ import type { DocumentRow, FilingRepo, PatientRow, ReceiptRow, RecordRequestRow,
 import { tabOf, TABS, type Tab } from './tabs.js';
 import { titleWithoutSubjectTag } from '../message/identity/subject-tag.js';
 import { authorMark, writerOf as writerOfAuthor, type DocumentAuthor } from './authors.js';
+import { partHash, sealPartName } from './part-names.js';
 
 export type MatchOutcome = 'matched' | 'new' | 'reconcile' | 'unidentified';
 
@@ -220,8 +221,8 @@ export class FilingService {
 
   private async decide(item: FilingItem, hashes: IdentityHashes | undefined): Promise<IngestResult> {
     const existing = await this.repo.documentsOfMessage(item.messageId);
-    const known = new Set(existing.map((d) => d.part));
-    const missing = item.documents.filter((d) => !known.has(d.part));
+    const known = new Set(existing.map((d) => d.partHash));
+    const missing = item.documents.filter((d) => !known.has(partHash(this.cipher, item.messageId, d.part)));
     if (existing.length && !missing.length) {
       return { outcome: 'duplicate', patientId: existing[0]!.patientId, documentIds: [] };
     }
@@ -253,11 +254,12 @@ export class FilingService {
       }
     }
     const rows: Omit<DocumentRow, 'seq'>[] = missing.map((d) => ({
-      id: randomUUID(), patientId, messageId: item.messageId, part: d.part, type: d.type, tab: tabOf(d.type), date: item.date,
+      id: randomUUID(), patientId, messageId: item.messageId, ...sealPartName(this.cipher, item.messageId, d.part), type: d.type, tab: tabOf(d.type), date: item.date,
       senderAddress: item.sender.address, senderRole: item.sender.role,
       titleEnc: d.title ? this.cipher.encrypt(d.title) : null, blobId: item.blobId, contentDigest: item.contentDigest,
       verified: item.verified, signerFingerprint: item.signerFingerprint, supersededBy: null, filedAt: now,
-      author: d.author && d.author.status !== 'sender' ? JSON.stringify(d.author) : null,
+      // Encrypted: an unverified author is whoever a forwarded message's From shows (a patient too).
+      authorEnc: d.author && d.author.status !== 'sender' ? this.cipher.encrypt(JSON.stringify(d.author)) : null,
       writtenAs: d.type === 'summary' && d.writtenAs === 'replacement' ? 'replacement' : null,
     }));
     // The receipts owed go in with the documents (one transaction): filed ⇔ a receipt is owed.
@@ -336,7 +338,7 @@ export class FilingService {
    */
   private treatingAmong(p: PatientRow | undefined, summaries: Array<Omit<DocumentRow, 'seq'> & { seq?: number }>): string | undefined {
     if (p?.treatingDoctor) return p.treatingDoctor;
-    return writerOfRow(firstFiled(summaries.filter((d) => d.tab === 'summary' && d.writtenAs !== 'replacement') as DocumentRow[]));
+    return writerOfRow(this.cipher, firstFiled(summaries.filter((d) => d.tab === 'summary' && d.writtenAs !== 'replacement') as DocumentRow[]));
   }
 
   /**
@@ -352,9 +354,9 @@ export class FilingService {
     const earlier = all.filter((d) => d.tab === 'summary' && !filed.some((f) => f.id === d.id));
     const current = earlier.filter((d) => !d.supersededBy);
     const treating = this.treatingAmong(await this.repo.getPatient(patientId), earlier);
-    const writer = writerOfRow(summary);
+    const writer = writerOfRow(this.cipher, summary);
     if (treating ? treating !== writer : summary.writtenAs === 'replacement') return;
-    const mine = current.filter((d) => writerOfRow(d) === writer);
+    const mine = current.filter((d) => writerOfRow(this.cipher, d) === writer);
     const newer = mine.filter((d) => d.date > summary.date);
     if (newer.length) await this.repo.setSupersededBy([summary.id], latest(newer)!.id);
     else if (mine.length) await this.repo.setSupersededBy(mine.map((d) => d.id), summary.id);
@@ -413,10 +415,20 @@ export class FilingService {
 
   documentView(d: DocumentRow): DocumentView {
     return {
-      id: d.id, messageId: d.messageId, part: d.part, type: d.type, tab: tabOf(d.type), date: d.date, sender: d.senderAddress,
+      id: d.id, messageId: d.messageId, part: this.partOf(d), type: d.type, tab: tabOf(d.type), date: d.date, sender: d.senderAddress,
       senderRole: d.senderRole, title: d.titleEnc ? this.cipher.decrypt(d.titleEnc) : null, blobId: d.blobId, verified: d.verified,
-      author: authorOfRow(d), authorMark: authorMark(authorOfRow(d), d.senderAddress), writtenAs: d.writtenAs ?? null, supersededBy: d.supersededBy,
+      author: authorOfRow(this.cipher, d), authorMark: authorMark(authorOfRow(this.cipher, d), d.senderAddress), writtenAs: d.writtenAs ?? null, supersededBy: d.supersededBy,
     };
+  }
+
+  /** A filed document's part name (`body`, or the attachment's file name), decrypted. */
+  partOf(d: Pick<DocumentRow, 'partEnc'>): string {
+    return this.cipher.decrypt(d.partEnc);
+  }
+
+  /** Whether `d` is the document of part `part` of its message (compared by keyed hash: nothing decrypted). */
+  isPart(d: Pick<DocumentRow, 'messageId' | 'partHash'>, part: string): boolean {
+    return d.partHash === partHash(this.cipher, d.messageId, part);
   }
 
   async document(id: string): Promise<DocumentRow> {
@@ -531,11 +543,12 @@ export class FilingService {
   }
 }
 
-/** The document's author as filed (null column: the sender). */
-export function authorOfRow(d: Pick<DocumentRow, 'author'>): DocumentAuthor {
-  if (!d.author) return { status: 'sender' };
+/** The document's author as filed (null column: the sender), decrypted. */
+export function authorOfRow(cipher: FilingCipher, d: Pick<DocumentRow, 'authorEnc'>): DocumentAuthor {
+  if (!d.authorEnc) return { status: 'sender' };
+  const json = cipher.decrypt(d.authorEnc);
   try {
-    const a = JSON.parse(d.author) as DocumentAuthor;
+    const a = JSON.parse(json) as DocumentAuthor;
     return a && (a.status === 'verified' || a.status === 'unverified') ? a : { status: 'unverified' };
   } catch {
     return { status: 'unverified' };
@@ -543,8 +556,8 @@ export function authorOfRow(d: Pick<DocumentRow, 'author'>): DocumentAuthor {
 }
 
 /** Who a filed document is filed under (src/filing/authors.ts writerOf). */
-function writerOfRow(d: Omit<DocumentRow, 'seq'> | undefined): string | undefined {
-  return d ? writerOfAuthor(authorOfRow(d), d.senderAddress) : undefined;
+function writerOfRow(cipher: FilingCipher, d: Omit<DocumentRow, 'seq'> | undefined): string | undefined {
+  return d ? writerOfAuthor(authorOfRow(cipher, d), d.senderAddress) : undefined;
 }
 
 /** The first document filed (filing order): a summary sent later, or dated earlier, does not displace it. */

@@ -139,10 +139,10 @@ async function importOne(filing: FilingService, mail: Pick<MailRepo, 'commit'>, 
   };
   for (const [messageId, docs] of byMessage) {
     const rows = await filing.store.documentsOfMessage(messageId);
-    const present = new Set(rows.map((d) => d.part));
     const known = rows.find((r) => r.patientId)?.patientId;
     if (known) await applyChoice(known);
-    const fresh = docs.filter((d) => !present.has(d.doc.part));
+    // Compared by keyed hash: the part names are stored sealed (src/filing/part-names.ts).
+    const fresh = docs.filter((d) => !rows.some((r) => filing.isPart(r, d.doc.part)));
     entry.documents.alreadyPresent += docs.length - fresh.length;
     if (!fresh.length) continue;
     if (dryRun) { entry.documents.filed += fresh.length; continue; }

@@ -4,7 +4,7 @@ import { MedgateError } from '../errors.js';
 import { classifyConnectFailure, endpointOf } from './postgres/connect-failure.js';
 import type { PgStore } from './postgres/pg-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
-import type { Store } from './types.js';
+import type { MigrateOptions, Store } from './types.js';
 
 export type * from './types.js';
 
@@ -14,6 +14,11 @@ export interface OpenStoreOptions {
   /** Told a code, never a query, when the database connection is lost (PostgreSQL). */
   onError?: (code: string) => void;
   env?: NodeJS.ProcessEnv;
+  /**
+   * The filing data key, for a migration that seals values an older medgate kept in clear (read
+   * only when there are such rows): the caller knows where keys are, the store does not.
+   */
+  migrationKeys?: MigrateOptions['keys'];
 }
 
 /**
@@ -40,9 +45,15 @@ export function resolveStore(config: MedgateConfig, env: NodeJS.ProcessEnv = pro
 /** Opens the configured store and brings its schema up to date. */
 export async function openStore(config: MedgateConfig, options: OpenStoreOptions = {}): Promise<Store> {
   const chosen = resolveStore(config, options.env);
+  const migrateOptions: MigrateOptions = options.migrationKeys ? { keys: options.migrationKeys } : {};
   if (chosen.driver === 'sqlite') {
     const store = SqliteStore.open(chosen.file);
-    await store.migrate();
+    try {
+      await store.migrate(migrateOptions);
+    } catch (err) {
+      await store.close().catch(() => undefined);
+      throw err;
+    }
     return store;
   }
   const connectTimeoutMs = chosen.connectTimeoutSeconds * 1000;
@@ -65,7 +76,7 @@ export async function openStore(config: MedgateConfig, options: OpenStoreOptions
     throw explain(err);
   }
   try {
-    await store.migrate();
+    await store.migrate(migrateOptions);
   } catch (err) {
     await store.close().catch(() => undefined);
     throw explain(err);

@@ -160,6 +160,27 @@ export interface PoolStats {
   roundTrips: number;
 }
 
+/**
+ * What a migration that seals values kept in clear by an older medgate needs from the filing data
+ * key. The caller gives it (src/filing/part-names.ts): the store never reads a key itself.
+ */
+export interface MigrationKeys {
+  /** A filed document's part name as stored: its keyed hash (lookup) and the name encrypted. */
+  sealPartName(messageId: string, part: string): SealedPartName;
+  /** A value encrypted as the filing store encrypts titles (a document's author JSON). */
+  encrypt(plain: string): string;
+}
+
+export interface SealedPartName {
+  partHash: string;
+  partEnc: string;
+}
+
+export interface MigrateOptions {
+  /** The keys, read when a migration needs them; undefined: the key file is not there. */
+  keys?: () => MigrationKeys | undefined;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   directory: DirectoryRepo;
@@ -195,8 +216,12 @@ export interface Store {
    * them: a crash of the process still loses nothing, a power cut may undo the last ones.
    */
   write<T>(work: (tx: StoreTx) => Promise<T>, options?: { durable?: boolean }): Promise<T>;
-  /** Applies pending migrations; returns the schema version reached. */
-  migrate(): Promise<number>;
+  /**
+   * Applies pending migrations; returns the schema version reached. A migration that turns clear
+   * values into sealed ones (SQLite 13, PostgreSQL 4: part names) asks `options.keys` for the
+   * filing data key, only when it has rows to convert.
+   */
+  migrate(options?: MigrateOptions): Promise<number>;
   /**
    * Runs `work` while every other process sharing this store waits for its own turn: the start-up
    * steps (test CA, gateway keys and TLS, demo practice) then run once, whoever starts first. Held
@@ -493,9 +518,17 @@ export interface DocumentRow {
   id: string;
   /** Null while the item has no patient (no identity in the routing header): it waits in reconciliation. */
   patientId: string | null;
-  /** Outer Message-ID of the sealed message; with `part`, the idempotence key. */
+  /** Outer Message-ID of the sealed message; with `partHash`, the idempotence key. */
   messageId: string;
-  part: string;
+  /**
+   * Keyed hash (HMAC under the filing data key) of the part name with the message id, for finding
+   * a message's documents again (refiling is idempotent). The part name is an attachment's file
+   * name, which hospitals make of the patient's name (20261204_CRH_DUPONT_Jean_1.pdf): it is never
+   * stored in clear (src/filing/part-names.ts).
+   */
+  partHash: string;
+  /** The part name, encrypted like the title, to show it (console, API, `patients show`, export). */
+  partEnc: string;
   type: string;
   tab: string;
   date: string;
@@ -508,10 +541,12 @@ export interface DocumentRow {
   verified: boolean;
   signerFingerprint: string | null;
   /**
-   * JSON of the author when it is not the sender (src/filing/authors.ts `DocumentAuthor`): a verified
-   * lab or XDM author, or "transmitted, author not verified". Null: the sender wrote it.
+   * The author when it is not the sender (src/filing/authors.ts `DocumentAuthor`: a verified lab or
+   * XDM author, or "transmitted, author not verified"), as JSON encrypted like the title: an
+   * unverified claim names whoever a forwarded message's From shows, a patient writing to the
+   * doctor included. Null: the sender wrote it.
    */
-  author: string | null;
+  authorEnc: string | null;
   /** `replacement`: a summary its writer signed as a replacement (src/message/classify); null otherwise. */
   writtenAs?: string | null;
   supersededBy: string | null;
@@ -592,7 +627,7 @@ export interface FilingRepo {
   searchByPrefix(prefixHash: string): Promise<PatientRow[]>;
   listPatients(): Promise<PatientRow[]>;
   /**
-   * Inserts documents; those whose (messageId, part) already exists are skipped. Returns the inserted ids.
+   * Inserts documents; those whose (messageId, partHash) already exists are skipped. Returns the inserted ids.
    * `receipts` are recorded in the same transaction (existing ones kept).
    */
   insertDocuments(docs: Omit<DocumentRow, 'seq'>[], receipts?: ReceiptRow[]): Promise<string[]>;

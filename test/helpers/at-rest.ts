@@ -42,3 +42,23 @@ export function storeBytesAtRest(config: Pick<MedgateConfig, 'dataDir' | 'store'
 export function foundAtRest(bytes: Buffer[], text: string): boolean {
   return bytes.some((b) => b.includes(text));
 }
+
+/**
+ * A PostgreSQL database's own files on disk (base/<its oid>/: tables, indexes, TOAST), after a
+ * CHECKPOINT has written every changed page: what a stolen disk shows, dead tuple versions and
+ * dropped columns included, which no SELECT returns. Needs a superuser (the run's test cluster)
+ * and the cluster's data directory on this machine.
+ */
+export async function postgresFilesAtRest(postgresUrl: string): Promise<Buffer[]> {
+  const c = new pg.Client({ connectionString: postgresUrl });
+  await c.connect();
+  try {
+    await c.query('CHECKPOINT');
+    const dataDir = (await c.query<{ d: string }>("SELECT current_setting('data_directory') AS d")).rows[0]!.d;
+    const oid = (await c.query<{ oid: string }>('SELECT oid::text AS oid FROM pg_database WHERE datname = current_database()')).rows[0]!.oid;
+    const dir = path.join(dataDir, 'base', oid);
+    return fs.readdirSync(dir).map((f) => fs.readFileSync(path.join(dir, f)));
+  } finally {
+    await c.end();
+  }
+}

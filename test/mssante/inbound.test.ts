@@ -173,11 +173,10 @@ describe.skipIf(!postfixAvailability())('inbound from an MSSanté operator (Post
     for (const needle of ['159018002121980', 'hospitalisation', 'Bien confraternellement']) expect(await s.atRest(needle), needle).toEqual([]);
   }, 60_000);
 
-  // KNOWN LEAK, not MSSanté's own (filing, reported to the lead): the record server's filing table
-  // keeps each document's part name in clear (filing_documents.part), and hospitals name their PDFs
-  // after the patient (the ANS sample: 20261204_CRH_DUPONT_Jean_1.pdf). `it.fails` until the part
-  // name is stored encrypted: this test then fails, and must become a plain `it`.
-  it.fails('KNOWN LEAK: an attachment named after the patient leaves the name in clear in the filing table', async () => {
+  // Hospitals name their PDFs after the patient (the ANS sample: 20261204_CRH_DUPONT_Jean_1.pdf):
+  // the record server's filing table keeps the part name as a keyed hash and encrypted, never in
+  // clear (src/filing/part-names.ts), while `patients show` above still shows the real name.
+  it('an attachment named after the patient leaves no trace of the name in clear in the filing table', async () => {
     expect(await s.atRest('CRH_DUPONT_Jean')).toEqual([]);
   });
 

@@ -105,8 +105,8 @@ describe('large sealed messages stored as files', () => {
 
   it('a sealed item that filed documents point to stays when its last mailbox copy is expunged', async () => {
     const res = await store.mail.commit(sealedFile('filed for a record server\r\n\r\n'), [{ owner: A, mailbox: 'INBOX', deliveryKey: 'k' }]);
-    store.db.prepare(`INSERT INTO filing_documents (id, message_id, part, type, tab, doc_date, sender_address, blob_id, verified, filed_at)
-      VALUES ('d1', '<m@x>', 'body', 'letter', 'letters', '2026-11-23', 'a@x.test', ?, 1, '2026-11-23T00:00:00Z')`).run(res.blobId);
+    store.db.prepare(`INSERT INTO filing_documents (id, message_id, part_hash, part_enc, type, tab, doc_date, sender_address, blob_id, verified, filed_at)
+      VALUES ('d1', '<m@x>', 'hash', 'v1:sealed', 'letter', 'letters', '2026-11-23', 'a@x.test', ?, 1, '2026-11-23T00:00:00Z')`).run(res.blobId);
     const inbox = (await store.mail.getMailbox(A, 'INBOX'))!;
     await store.mail.setFlags(inbox.id, [1], 'add', ['\\Deleted']);
     await store.mail.expunge(inbox.id);

@@ -137,17 +137,17 @@ export class PgFilingRepo implements FilingRepo {
       if (receipts.length) await c.query(RECEIPT_INSERT, receiptParams(receipts));
       if (!docs.length) return [];
       const col = <K extends keyof Omit<DocumentRow, 'seq'>>(k: K): unknown[] => docs.map((d) => d[k]);
-      const res = await c.query<{ id: string }>(`INSERT INTO filing_documents (id, patient_id, message_id, part, type, tab, doc_date, sender_address,
-          sender_role, title_enc, blob_id, content_digest, verified, signer_fingerprint, superseded_by, filed_at, author, written_as)
-        SELECT id, patient_id, message_id, part, type, tab, doc_date, sender_address, sender_role, title_enc, blob_id, content_digest,
-          verified, signer_fingerprint, superseded_by, filed_at, author, written_as
+      const res = await c.query<{ id: string }>(`INSERT INTO filing_documents (id, patient_id, message_id, part_hash, part_enc, type, tab, doc_date, sender_address,
+          sender_role, title_enc, blob_id, content_digest, verified, signer_fingerprint, superseded_by, filed_at, author_enc, written_as)
+        SELECT id, patient_id, message_id, part_hash, part_enc, type, tab, doc_date, sender_address, sender_role, title_enc, blob_id, content_digest,
+          verified, signer_fingerprint, superseded_by, filed_at, author_enc, written_as
         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-          $10::text[], $11::text[], $12::text[], $13::boolean[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[]) WITH ORDINALITY AS d(id, patient_id, message_id, part, type, tab, doc_date,
-          sender_address, sender_role, title_enc, blob_id, content_digest, verified, signer_fingerprint, superseded_by, filed_at, author, written_as, ord)
+          $10::text[], $11::text[], $12::text[], $13::text[], $14::boolean[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[]) WITH ORDINALITY AS d(id, patient_id, message_id, part_hash, part_enc, type, tab, doc_date,
+          sender_address, sender_role, title_enc, blob_id, content_digest, verified, signer_fingerprint, superseded_by, filed_at, author_enc, written_as, ord)
         ORDER BY ord
-        ON CONFLICT (message_id, part) DO NOTHING RETURNING id`,
-      [col('id'), col('patientId'), col('messageId'), col('part'), col('type'), col('tab'), col('date'), col('senderAddress'), col('senderRole'),
-        col('titleEnc'), col('blobId'), col('contentDigest'), col('verified'), col('signerFingerprint'), col('supersededBy'), col('filedAt'), docs.map((d) => d.author ?? null), docs.map((d) => d.writtenAs ?? null)]);
+        ON CONFLICT (message_id, part_hash) DO NOTHING RETURNING id`,
+      [col('id'), col('patientId'), col('messageId'), col('partHash'), col('partEnc'), col('type'), col('tab'), col('date'), col('senderAddress'), col('senderRole'),
+        col('titleEnc'), col('blobId'), col('contentDigest'), col('verified'), col('signerFingerprint'), col('supersededBy'), col('filedAt'), docs.map((d) => d.authorEnc ?? null), docs.map((d) => d.writtenAs ?? null)]);
       const inserted = new Set(res.rows.map((r) => r.id));
       return docs.filter((d) => inserted.has(d.id)).map((d) => d.id);
     });

@@ -4,10 +4,18 @@
  * plus what only a shared database needs: blobs in chunks, failed logins in a table. Timestamps
  * stay ISO-8601 TEXT as in SQLite: the audit chain hashes them as written.
  */
+import type pg from 'pg';
+import type { MigrateOptions } from '../types.js';
+import { purgeOldPartStatistics, sealPartNamesPostgres } from './seal-part-names.js';
+
 export interface PgMigration {
   version: number;
   description: string;
   sql: string;
+  /** Run after `sql`, in its transaction: a conversion SQL alone cannot make (it needs a key). */
+  convert?: (client: pg.ClientBase, options: MigrateOptions) => Promise<void>;
+  /** Run once committed, outside any transaction (VACUUM cannot run inside one). */
+  afterCommit?: (client: pg.ClientBase) => Promise<void>;
 }
 
 export const PG_MIGRATIONS: PgMigration[] = [
@@ -230,5 +238,12 @@ export const PG_MIGRATIONS: PgMigration[] = [
     description: "the treating doctor the operator set, and a summary written by a replacement (SQLite version 12)",
     sql: `ALTER TABLE filing_patients ADD COLUMN treating_doctor TEXT;
       ALTER TABLE filing_documents ADD COLUMN written_as TEXT;`,
+  },
+  {
+    version: 4,
+    description: "filed documents: the part name (an attachment file name, often the patient's) kept as a keyed hash and encrypted, never in clear; the author encrypted (SQLite version 13)",
+    sql: '',
+    convert: sealPartNamesPostgres,
+    afterCommit: purgeOldPartStatistics,
   },
 ];

@@ -1,6 +1,7 @@
 import { appliedSchemaVersion, SCHEMA_MIGRATIONS_DDL } from '../schema-version.js';
 import { PG_MIGRATIONS, type PgMigration } from './migrations.js';
 import type { PgDatabase } from './pg-database.js';
+import type { MigrateOptions } from '../types.js';
 
 /** Key of the session advisory lock held while migrating: two nodes starting at once migrate once. */
 const MIGRATION_LOCK = 0x6d656467; // 'medg'
@@ -27,7 +28,7 @@ export async function withPgStartupLock<T>(db: PgDatabase, work: () => Promise<T
  * Applies the pending migrations under an advisory lock. The second node to start waits for the
  * lock, then finds everything applied. Each migration runs in its own transaction with its record.
  */
-export async function migratePostgres(db: PgDatabase, migrations: PgMigration[] = PG_MIGRATIONS): Promise<number> {
+export async function migratePostgres(db: PgDatabase, migrations: PgMigration[] = PG_MIGRATIONS, options: MigrateOptions = {}): Promise<number> {
   const client = await db.dedicated();
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
@@ -38,13 +39,15 @@ export async function migratePostgres(db: PgDatabase, migrations: PgMigration[] 
       if (applied.has(m.version)) continue;
       await client.query('BEGIN');
       try {
-        await client.query(m.sql);
+        if (m.sql) await client.query(m.sql);
+        await m.convert?.(client, options);
         await client.query('INSERT INTO schema_migrations (version, description, applied_at) VALUES ($1, $2, $3)', [m.version, m.description, new Date().toISOString()]);
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
         throw err;
       }
+      await m.afterCommit?.(client);
       current = m.version;
     }
     return current;

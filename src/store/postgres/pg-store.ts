@@ -1,5 +1,5 @@
 import { MedgateError } from '../../errors.js';
-import type { PoolStats, Store, StoreTx } from '../types.js';
+import type { MigrateOptions, PoolStats, Store, StoreTx } from '../types.js';
 import { retryConflicts } from './retry.js';
 import { PgAccountRepo } from './account-repo.js';
 import { PgAuditRepo } from './audit-repo.js';
@@ -85,8 +85,8 @@ export class PgStore implements Store {
     });
   }
 
-  migrate(): Promise<number> {
-    return migratePostgres(this.db);
+  migrate(options: MigrateOptions = {}): Promise<number> {
+    return migratePostgres(this.db, undefined, options);
   }
 
   withStartupLock<T>(work: () => Promise<T>): Promise<T> {

@@ -8,9 +8,9 @@ export interface PatientDb {
   treating_doctor: string | null;
 }
 export interface DocumentDb {
-  seq: number; id: string; patient_id: string | null; message_id: string; part: string; type: string; tab: string; doc_date: string;
+  seq: number; id: string; patient_id: string | null; message_id: string; part_hash: string; part_enc: string; type: string; tab: string; doc_date: string;
   sender_address: string; sender_role: string | null; title_enc: string | null; blob_id: string; content_digest: string | null;
-  verified: DbBool; signer_fingerprint: string | null; author: string | null; superseded_by: string | null; filed_at: string;
+  verified: DbBool; signer_fingerprint: string | null; author_enc: string | null; superseded_by: string | null; filed_at: string;
   written_as: string | null;
 }
 export interface ReconcileDb {
@@ -31,9 +31,9 @@ export const patientFrom = (r: PatientDb): PatientRow => ({
   accessCodeEnc: r.access_code_enc, treatingDoctor: r.treating_doctor ?? null, createdAt: r.created_at, updatedAt: r.updated_at,
 });
 export const documentFrom = (r: DocumentDb): DocumentRow => ({
-  id: r.id, patientId: r.patient_id, messageId: r.message_id, part: r.part, type: r.type, tab: r.tab, date: r.doc_date,
+  id: r.id, patientId: r.patient_id, messageId: r.message_id, partHash: r.part_hash, partEnc: r.part_enc, type: r.type, tab: r.tab, date: r.doc_date,
   senderAddress: r.sender_address, senderRole: r.sender_role, titleEnc: r.title_enc, blobId: r.blob_id, contentDigest: r.content_digest,
-  verified: bool(r.verified), signerFingerprint: r.signer_fingerprint, author: r.author ?? null, writtenAs: r.written_as ?? null, supersededBy: r.superseded_by, filedAt: r.filed_at, seq: r.seq,
+  verified: bool(r.verified), signerFingerprint: r.signer_fingerprint, authorEnc: r.author_enc ?? null, writtenAs: r.written_as ?? null, supersededBy: r.superseded_by, filedAt: r.filed_at, seq: r.seq,
 });
 export const reconcileFrom = (r: ReconcileDb): ReconcileRow => ({
   id: r.id, patientId: r.patient_id, candidateId: r.candidate_id, reason: r.reason, messageId: r.message_id,

@@ -73,13 +73,13 @@ export class SqliteFilingRepo implements FilingRepo {
   async insertDocuments(docs: Omit<DocumentRow, 'seq'>[], receipts: ReceiptRow[] = []): Promise<string[]> {
     return this.db.transaction(() => {
       for (const r of receipts) this.insertReceiptSync(r);
-      const ins = this.db.prepare(`INSERT INTO filing_documents (id, patient_id, message_id, part, type, tab, doc_date, sender_address, sender_role,
-        title_enc, blob_id, content_digest, verified, signer_fingerprint, superseded_by, filed_at, author, written_as)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id, part) DO NOTHING`);
+      const ins = this.db.prepare(`INSERT INTO filing_documents (id, patient_id, message_id, part_hash, part_enc, type, tab, doc_date, sender_address, sender_role,
+        title_enc, blob_id, content_digest, verified, signer_fingerprint, superseded_by, filed_at, author_enc, written_as)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id, part_hash) DO NOTHING`);
       const inserted: string[] = [];
       for (const d of docs) {
-        const r = ins.run(d.id, d.patientId, d.messageId, d.part, d.type, d.tab, d.date, d.senderAddress, d.senderRole, d.titleEnc,
-          d.blobId, d.contentDigest, d.verified ? 1 : 0, d.signerFingerprint, d.supersededBy, d.filedAt, d.author ?? null, d.writtenAs ?? null);
+        const r = ins.run(d.id, d.patientId, d.messageId, d.partHash, d.partEnc, d.type, d.tab, d.date, d.senderAddress, d.senderRole, d.titleEnc,
+          d.blobId, d.contentDigest, d.verified ? 1 : 0, d.signerFingerprint, d.supersededBy, d.filedAt, d.authorEnc ?? null, d.writtenAs ?? null);
         if (r.changes) inserted.push(d.id);
       }
       return inserted;

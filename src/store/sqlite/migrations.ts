@@ -3,10 +3,21 @@
  * SQLite-only functions in queries) so the PostgreSQL store can reuse the same table shapes;
  * only the append-only triggers are SQLite-specific and marked as such.
  */
+import type Database from 'better-sqlite3';
+import type { MigrateOptions } from '../types.js';
+import { sealPartNamesSqlite } from './seal-part-names.js';
+
 export interface Migration {
   version: number;
   description: string;
   sql: string;
+  /** Run after `sql`, in its transaction: a conversion SQL alone cannot make (it needs a key). */
+  convert?: (db: Database.Database, options: MigrateOptions) => void;
+  /**
+   * The migration removes values that must not stay readable: it runs with `secure_delete` on
+   * (freed pages and cells zeroed), and the WAL is checkpointed and truncated after it.
+   */
+  purgesClearValues?: true;
 }
 
 export const MIGRATIONS: Migration[] = [
@@ -270,5 +281,12 @@ export const MIGRATIONS: Migration[] = [
     description: "the treating doctor the operator set (patients set-treating), and a summary written by a replacement ('replacement')",
     sql: `ALTER TABLE filing_patients ADD COLUMN treating_doctor TEXT;
       ALTER TABLE filing_documents ADD COLUMN written_as TEXT;`,
+  },
+  {
+    version: 13,
+    description: 'filed documents: the part name (an attachment file name, often the patient\'s) kept as a keyed hash and encrypted, never in clear; the author encrypted',
+    sql: '',
+    convert: sealPartNamesSqlite,
+    purgesClearValues: true,
   },
 ];

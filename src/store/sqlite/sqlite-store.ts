@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { MedgateError } from '../../errors.js';
-import type { PoolStats, SettingsRepo, Store, StoreTx } from '../types.js';
+import type { MigrateOptions, PoolStats, SettingsRepo, Store, StoreTx } from '../types.js';
 import { MemoryLoginFailures } from '../memory-login-failures.js';
 import { SqliteAccountRepo } from './account-repo.js';
 import { SqliteAuditRepo } from './audit-repo.js';
@@ -94,20 +94,31 @@ export class SqliteStore implements Store {
     return new SqliteStore(db, path.join(path.dirname(file), 'blobs'), path.resolve(file), `${file}.startup-lock`);
   }
 
-  async migrate(): Promise<number> {
+  async migrate(options: MigrateOptions = {}): Promise<number> {
     this.db.exec(SCHEMA_MIGRATIONS_DDL);
     const applied = new Set((this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
     let current = appliedSchemaVersion(applied, MIGRATIONS);
     for (const m of MIGRATIONS) {
       if (applied.has(m.version)) continue;
-      // IMMEDIATE, and asked again inside: another process starting at the same moment (init and
-      // serve together) may have applied it since the read above; it must not be applied twice.
-      this.db.transaction(() => {
-        if (this.db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version)) return;
-        this.db.exec(m.sql);
-        this.db.prepare('INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)')
-          .run(m.version, m.description, new Date().toISOString());
-      }).immediate();
+      const secureBefore = m.purgesClearValues ? this.db.pragma('secure_delete', { simple: true }) as number : undefined;
+      // Zeroes what the migration deletes or rewrites (cells, freed pages), in the file and the WAL frames it writes.
+      if (m.purgesClearValues) this.db.pragma('secure_delete = ON');
+      try {
+        // IMMEDIATE, and asked again inside: another process starting at the same moment (init and
+        // serve together) may have applied it since the read above; it must not be applied twice.
+        this.db.transaction(() => {
+          if (this.db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version)) return;
+          if (m.sql) this.db.exec(m.sql);
+          m.convert?.(this.db, options);
+          this.db.prepare('INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)')
+            .run(m.version, m.description, new Date().toISOString());
+        }).immediate();
+      } finally {
+        if (secureBefore !== undefined) this.db.pragma(`secure_delete = ${secureBefore}`);
+      }
+      // Older WAL frames still hold the values removed: copied over (the zeroed pages win) and the
+      // WAL emptied now, not at some later checkpoint. Waits (busy_timeout) for readers of older snapshots.
+      if (m.purgesClearValues) this.db.pragma('wal_checkpoint(TRUNCATE)');
       current = m.version;
     }
     return current;

@@ -7,8 +7,8 @@ const patient = (id: string, over: Partial<PatientRow> = {}): PatientRow => ({
   accessCodeEnc: 'code', createdAt: `2026-01-01T00:00:0${id.length % 10}.000Z`, updatedAt: '2026-01-01T00:00:00.000Z', ...over,
 });
 const doc = (id: string, messageId: string, part: string, over: Partial<DocumentRow> = {}): Omit<DocumentRow, 'seq'> => ({
-  id, patientId: 'p1', messageId, part, type: 'CR', tab: 'reports', date: '2026-02-01', senderAddress: 's@x.test', senderRole: null,
-  titleEnc: null, blobId: 'blob', contentDigest: null, verified: true, signerFingerprint: null, author: null, supersededBy: null, filedAt: '2026-02-01T10:00:00.000Z', ...over,
+  id, patientId: 'p1', messageId, partHash: `h-${part}`, partEnc: `v1:enc-${part}`, type: 'CR', tab: 'reports', date: '2026-02-01', senderAddress: 's@x.test', senderRole: null,
+  titleEnc: null, blobId: 'blob', contentDigest: null, verified: true, signerFingerprint: null, authorEnc: null, supersededBy: null, filedAt: '2026-02-01T10:00:00.000Z', ...over,
 });
 const receipt = (messageId: string): ReceiptRow => ({
   messageId, recordServer: 'rs@x.test', mdnTo: 's@x.test', originalMessageId: '<o@x>', disposition: 'processed', error: null,
@@ -39,12 +39,12 @@ contract('filing store', (h) => {
     expect(since.map((d) => d.id)).toEqual(['d1', 'd2', 'd4']);
     expect(since[0]!.seq).toBeLessThan(since[1]!.seq);
     expect((await filing.documentsSince(since[0]!.seq, 1)).map((d) => d.id)).toEqual(['d2']);
-    expect((await filing.getDocument('d1'))).toMatchObject({ verified: true, patientId: 'p1', date: '2026-02-01', author: null });
-    // The author of a document its sender only transmitted (issue 30) round-trips as written.
-    const author = JSON.stringify({ status: 'verified', address: 'bio@x.test', via: 'hprim' });
-    expect(await filing.insertDocuments([doc('d5', '<m5>', 'body', { author, patientId: 'p5' })])).toEqual(['d5']);
-    expect((await filing.getDocument('d5'))!.author).toBe(author);
-    expect((await filing.documentsSince(0, 10)).find((d) => d.id === 'd5')!.author).toBe(author);
+    expect((await filing.getDocument('d1'))).toMatchObject({ verified: true, patientId: 'p1', date: '2026-02-01', authorEnc: null });
+    // The author of a document its sender only transmitted (issue 30) round-trips as written (sealed by the filing service).
+    const authorEnc = 'v1:sealed-author';
+    expect(await filing.insertDocuments([doc('d5', '<m5>', 'body', { authorEnc, patientId: 'p5' })])).toEqual(['d5']);
+    expect((await filing.getDocument('d5'))!.authorEnc).toBe(authorEnc);
+    expect((await filing.documentsSince(0, 10)).find((d) => d.id === 'd5')!.authorEnc).toBe(authorEnc);
     expect((await filing.documentsOfMessage('<m1>')).map((d) => d.id)).toEqual(['d1', 'd2']);
     expect(await filing.moveDocuments({ messageId: '<m2>' }, 'p9')).toBe(1);
     expect(await filing.moveDocuments({ patientId: 'p1' }, 'p9')).toBe(2);
