@@ -1,4 +1,5 @@
 import https from 'node:https';
+import { requestsFromAddresses } from '../helpers/address-flood.js';
 import { metricValue } from '../helpers/connection-flood.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawSmtpClient } from '../smtp/fixtures/smtp-client.js';
@@ -98,23 +99,15 @@ describe('refusal floods and the audit trail (medgate serve)', () => {
     const overflowBefore = await metric('overflow');
     const addresses = Array.from({ length: 100 }, (_, i) => `127.0.1.${i + 1}`);
     const started = Date.now();
-    const statuses: number[] = [];
-    for (let i = 0; i < addresses.length; i += 10) {
-      statuses.push(...(await Promise.all(addresses.slice(i, i + 10).map(async (from) => {
-        const agent = new https.Agent({ keepAlive: true, maxSockets: 2, ca: gw.caPem, localAddress: from });
-        const get = () => new Promise<number>((resolve, reject) => {
-          https.get({ host: '127.0.0.1', port: gw.serve.ports.api, path: '/api/v1/items?since=0', servername: 'localhost', agent }, (res) => {
-            res.resume();
-            res.on('end', () => resolve(res.statusCode ?? 0));
-          }).on('error', reject);
-        });
-        try {
-          return await Promise.all(Array.from({ length: 10 }, get));
-        } finally {
-          agent.destroy();
-        }
-      }))).flat());
-    }
+    const statuses = await requestsFromAddresses({
+      addresses, perAddress: 10, ca: gw.caPem,
+      request: (agent) => new Promise<number>((resolve, reject) => {
+        https.get({ host: '127.0.0.1', port: gw.serve.ports.api, path: '/api/v1/items?since=0', servername: 'localhost', agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        }).on('error', reject);
+      }),
+    });
     // Each address stays under its own limits: every request is refused for its missing certificate.
     expect(statuses.filter((x) => x === 401)).toHaveLength(1000);
     const elapsed = Date.now() - started;

@@ -5,24 +5,19 @@
  * Screenshots go to test-artifacts/console/ (git-ignored).
  */
 import fs from 'node:fs';
-import https from 'node:https';
 import path from 'node:path';
 import { ImapFlow } from 'imapflow';
-import nodemailer from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import YAML from 'yaml';
 import type { GatewayContext } from '../../src/context.js';
 import type { FilingService } from '../../src/filing/filing-service.js';
 import { loadConfig } from '../../dist/config/load.js';
 import { createContext } from '../../dist/context.js';
 import { filingFor } from '../../dist/filing/context.js';
-import { ROOT, runCli, startServe, tempDir, type CliResult, type ServeProcess } from '../helpers/gateway.js';
-import { prepareForServe } from '../helpers/in-process-gateway.js';
+import type { ServeProcess } from '../helpers/gateway.js';
+import { httpsRequest, must, startConsoleGateway, type Answer, type ConsoleGateway } from './console-fixture.js';
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const SHOTS = path.join(ROOT, 'test-artifacts', 'console');
 const DOMAIN = 'cabinet-antony.medgate.test';
 const PAUL = `paul.demo@${DOMAIN}`;
 const JL = `jl.letest@${DOMAIN}`;
@@ -40,22 +35,14 @@ const HPRIM = [
   'RES|Hémoglobine|HB|N|14.2|g/dL|13.0|17.0||F|||||', 'RES|Glycémie à jeun|GLY|N|1.32|g/L|0.70|1.10|H|F|7.33|mmol/L|3.89|6.11', '****FIN****', '',
 ].join('\n');
 
-async function must(p: Promise<CliResult>, what: string): Promise<CliResult> {
-  const r = await p;
-  if (r.code !== 0) throw new Error(`${what} failed (${r.code}): ${r.stderr}`);
-  return r;
-}
-
-interface Answer { status: number; headers: Record<string, string | string[] | undefined>; body: string }
 interface AuditRecord { action: string; outcome: string; actor: string; details: Record<string, unknown> }
 
 describe('record console (medgate serve + Chromium)', () => {
+  let g: ConsoleGateway;
   let dir: string;
-  let config: string;
   let serve: ServeProcess;
   let caPem: string;
   let base: string;
-  let browser: Browser;
   let patientId: string;
   let accessCode: string;
   let labDocId: string;
@@ -69,28 +56,20 @@ describe('record console (medgate serve + Chromium)', () => {
    */
   let reader: GatewayContext;
   let filing: FilingService;
-  const cli = (...args: string[]) => runCli([...args, '--config', config]);
+  const cli = (...args: string[]) => g.cli(...args);
   const audit = async (): Promise<AuditRecord[]> =>
     (await reader.store.audit.list(1, 100_000)).map((r) => JSON.parse(JSON.stringify(r)) as AuditRecord);
 
   /** One HTTPS request to the console (trusting the test CA), optionally with a client certificate. */
   function request(method: string, p: string, o: { cookie?: string; form?: Record<string, string>; body?: string; type?: string; cert?: { cert: string; key: string } } = {}): Promise<Answer> {
     const body = o.body ?? (o.form ? new URLSearchParams(o.form).toString() : undefined);
-    return new Promise((resolve, reject) => {
-      const req = https.request(`${base}${p}`, {
-        method, ca: caPem, servername: 'localhost', ...(o.cert ?? {}),
-        headers: {
-          ...(o.cookie ? { cookie: o.cookie } : {}),
-          ...(body !== undefined ? { 'content-type': o.type ?? 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } : {}),
-        },
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
+    return httpsRequest(`${base}${p}`, {
+      method, ca: caPem, servername: 'localhost', ...(o.cert ?? {}),
+      headers: {
+        ...(o.cookie ? { cookie: o.cookie } : {}),
+        ...(body !== undefined ? { 'content-type': o.type ?? 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } : {}),
+      },
+    }, body);
   }
   /** Cookies a response sets, as a Cookie header merged over `jar`. */
   const cookiesOf = (a: Answer, jar = ''): string => {
@@ -116,11 +95,7 @@ describe('record console (medgate serve + Chromium)', () => {
 
   async function submit(from: string, o: { subject: string; text: string; headers?: Record<string, string>; attachments?: Array<{ filename: string; content: Buffer; contentType: string }> }): Promise<void> {
     const raw = await new MailComposer({ from, to: RMP, subject: o.subject, text: o.text, headers: o.headers ?? {}, attachments: o.attachments ?? [] }).compile().build();
-    const t = nodemailer.createTransport({
-      host: '127.0.0.1', port: serve.ports.smtpSubmission!, secure: false, requireTLS: true,
-      auth: { user: from, pass: PW[from]! }, tls: { ca: caPem, servername: 'localhost' },
-    });
-    try { await t.sendMail({ envelope: { from, to: [RMP] }, raw: Buffer.from(raw.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1') }); } finally { t.close(); }
+    await g.submit(from, Buffer.from(raw.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1'));
   }
 
   async function inboxCount(user: string): Promise<number> {
@@ -132,28 +107,12 @@ describe('record console (medgate serve + Chromium)', () => {
     } finally { await c.logout(); }
   }
 
-  async function browserLogin(user: string): Promise<Page> {
-    const context = await browser.newContext({ ignoreHTTPSErrors: true, locale: 'fr-FR', viewport: { width: 1200, height: 900 } });
-    const page = await context.newPage();
-    await page.goto(`${base}/`);
-    await page.getByLabel('Adresse de messagerie sécurisée').fill(user);
-    await page.getByLabel('Mot de passe').fill(PW[user]!);
-    await page.getByRole('button', { name: 'Se connecter', exact: true }).click();
-    await page.waitForURL(`${base}/recherche`);
-    return page;
-  }
-  const shot = (page: Page, name: string): Promise<Buffer> => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  const browserLogin = (user: string): Promise<Page> => g.browserLogin(user);
+  const shot = (page: Page, name: string): Promise<Buffer> => g.shot(page, name);
 
   beforeAll(async () => {
-    // Loudly: a browser suite without a browser must fail, never pass by skipping.
-    if (!fs.existsSync(CHROMIUM)) throw new Error(`Chromium NOT FOUND at ${CHROMIUM}: install Debian's chromium (.ci/run does) or set CHROMIUM`);
-    fs.mkdirSync(SHOTS, { recursive: true });
-    dir = tempDir('medgate-console-');
-    // Set up as `medgate init`, the directory import and `user add --cert-out` would, through the
-    // services those commands call (one process start instead of seven); then served by a real
-    // `medgate serve`, whose config gets the console below.
-    const prepared = await prepareForServe({
-      store: 'sqlite', dir, domain: DOMAIN, whitelist: false,
+    g = await startConsoleGateway({
+      name: 'console', domain: DOMAIN, recordServer: RMP,
       accounts: [
         { address: PAUL, kind: 'person', rpps: '10100000017', password: PW[PAUL]! },
         { address: JL, kind: 'person', rpps: '10100000041', password: PW[JL]! },
@@ -161,25 +120,17 @@ describe('record console (medgate serve + Chromium)', () => {
         { address: LGC, kind: 'application', name: 'Laboratoire', password: PW[LGC]! },
         { address: RMP, kind: 'rmp', password: PW[RMP]! },
       ],
+      // Room for every test's logins within a minute: the rate-limit test counts the account service's own per-address limit.
+      console: { loginAttemptsPerMinute: 60 },
+      configure: (yaml) => {
+        yaml.filing = { senders: { [LGC]: 'biologist' } };
+        // Few failures before the address is refused, and no waiting: the rate-limit test stays fast.
+        yaml.security = { ...yaml.security, loginLimits: { maxFailuresPerAddress: 6, windowSeconds: 900, slowAfterFailures: 1000, delayMs: 0, maxDelayMs: 0 } };
+      },
     });
-    paulCert = prepared.accounts[PAUL]!;
-    config = prepared.configFile;
-    const yaml = YAML.parse(fs.readFileSync(config, 'utf8')) as Record<string, Record<string, unknown>>;
-    yaml.listen!.console = 0;
-    // Room for every test's logins within a minute: the rate-limit test counts the account service's own per-address limit.
-    yaml.console = { recordServer: RMP, recordServerPasswordFile: './rmp.password', operators: [], loginAttemptsPerMinute: 60 };
-    yaml.filing = { senders: { [LGC]: 'biologist' } };
-    // Few failures before the address is refused, and no waiting: the rate-limit test stays fast.
-    yaml.security = { ...yaml.security, loginLimits: { maxFailuresPerAddress: 6, windowSeconds: 900, slowAfterFailures: 1000, delayMs: 0, maxDelayMs: 0 } };
-    fs.writeFileSync(config, YAML.stringify(yaml));
-    fs.writeFileSync(path.join(dir, 'rmp.password'), PW[RMP]! + '\n', { mode: 0o600 });
-    caPem = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
-    [serve, browser] = await Promise.all([
-      startServe(config),
-      chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'] }),
-    ]);
+    ({ dir, serve, caPem, base } = g);
+    paulCert = g.prepared.accounts[PAUL]!;
     expect(serve.ports.console).toBeGreaterThan(0);
-    base = `https://localhost:${serve.ports.console}`;
     await submit(LGC, {
       subject: 'Résultats de biologie', text: HPRIM,
       attachments: [
@@ -190,7 +141,7 @@ describe('record console (medgate serve + Chromium)', () => {
     await submit(PAUL, { subject: 'Synthèse médicale', text: 'Volet de synthèse médicale : HTA, diabète de type 2.\n', headers: { 'X-Medgate-Patient-Nom': 'DUPONT', 'X-Medgate-Patient-Prenom': 'Jean', 'X-Medgate-Patient-Naissance': '30/01/1959' } });
     // A newer summary from the same doctor supersedes the first: history under the current one.
     await submit(PAUL, { subject: 'Synthèse médicale mise à jour', text: 'Volet de synthèse médicale : HTA, diabète de type 2, insuline.\n', headers: { 'X-Medgate-Patient-Nom': 'DUPONT', 'X-Medgate-Patient-Prenom': 'Jean', 'X-Medgate-Patient-Naissance': '30/01/1959' } });
-    reader = (await createContext(loadConfig(config), { logDestination: { write: () => undefined } })) as GatewayContext;
+    reader = (await createContext(loadConfig(g.config), { logDestination: { write: () => undefined } })) as GatewayContext;
     filing = (await filingFor(reader as never)) as FilingService;
     const found = await filing.search('dup');
     expect(found).toHaveLength(1);
@@ -206,9 +157,7 @@ describe('record console (medgate serve + Chromium)', () => {
 
   afterAll(async () => {
     await reader?.close();
-    await browser?.close();
-    await serve?.stop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await g?.stop();
   });
 
   it('the treating doctor finds DUPONT by DUP, sees Biologie and Résumé, reads the lab result and has it sent to their INBOX', async () => {

@@ -20,19 +20,14 @@
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import https from 'node:https';
 import path from 'node:path';
 import { zipSync } from 'fflate';
-import nodemailer from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import YAML from 'yaml';
-import { ROOT, runCli, SAMPLES, startServe, tempDir, type CliResult, type ServeProcess } from '../helpers/gateway.js';
-import { prepareForServe } from '../helpers/in-process-gateway.js';
+import { SAMPLES } from '../helpers/gateway.js';
+import { httpsRequest, must, startConsoleGateway, type Answer, type ConsoleGateway } from './console-fixture.js';
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const SHOTS = path.join(ROOT, 'test-artifacts', 'record-story');
 const DOMAIN = 'cabinet-antony.medgate.test';
 /** The treating doctor (a GP). */
 const PAUL = `paul.demo@${DOMAIN}`;
@@ -58,12 +53,6 @@ const HISTO_PDF = Buffer.from('%PDF-1.4\n% histologie biopsie bronchique\n%%EOF\
 const resume = (version: string, treatment: string, signature: string): string =>
   `Résumé médical\n\nAntécédents : HTA depuis 2010\nDiabète de type 2\nAllergies et intolérances : pénicilline\nTraitement en cours : ${treatment}\nVaccinations : DTP 2019, grippe ${version}\n\n${signature}\n`;
 
-async function must(p: Promise<CliResult>, what: string): Promise<CliResult> {
-  const r = await p;
-  if (r.code !== 0) throw new Error(`${what} failed (${r.code}): ${r.stderr}`);
-  return r;
-}
-
 const crlf = (lines: string[]): string => lines.join('\r\n');
 
 /** The sample XDM archive (a discharge summary, 18842-5) of DUPONT Jean, its author the cardiologist of the directory, its file the hospital's PDF. */
@@ -77,28 +66,19 @@ function hospitalXdm(): Buffer {
   return Buffer.from(zipSync({ 'IHE_XDM/SUBSET01/METADATA.XML': new TextEncoder().encode(metadata), 'IHE_XDM/SUBSET01/CRH.PDF': new Uint8Array(HOSPITAL_PDF) }));
 }
 
-interface Answer { status: number; body: string }
-
 describe('the shared record as doctors feed it (issue 30): the whole story, in the console', () => {
-  let dir: string;
-  let config: string;
-  let serve: ServeProcess;
-  let caPem: string;
+  let g: ConsoleGateway;
   let base: string;
-  let browser: Browser;
   let patientId: string;
   let accessCode: string;
-  const cli = (...args: string[]) => runCli([...args, '--config', config]);
-  const certs = (): string => path.join(dir, 'client-certs');
-  const shot = (page: Page, name: string): Promise<Buffer> => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  const cli = (...args: string[]) => g.cli(...args);
+  const certs = (): string => path.join(g.dir, 'client-certs');
+  const shot = (page: Page, name: string): Promise<Buffer> => g.shot(page, name);
+  const browserLogin = (user: string): Promise<Page> => g.browserLogin(user);
 
   async function send(from: string, o: { subject: string; text: string; attachments?: Array<{ filename: string; content: Buffer; contentType: string }> }): Promise<void> {
     const raw = await new MailComposer({ from, to: RMP, subject: `${TAG} ${o.subject}`, text: o.text, attachments: o.attachments ?? [] }).compile().build();
-    const t = nodemailer.createTransport({
-      host: '127.0.0.1', port: serve.ports.smtpSubmission!, secure: false, requireTLS: true,
-      auth: { user: from, pass: PW[from]! }, tls: { ca: caPem, servername: 'localhost' },
-    });
-    try { await t.sendMail({ envelope: { from, to: [RMP] }, raw }); } finally { t.close(); }
+    await g.submit(from, raw);
   }
 
   /** What the radiologist's mail client sends him: his report, signed with OpenSSL (multipart/signed). */
@@ -115,60 +95,26 @@ describe('the shared record as doctors feed it (issue 30): the whole story, in t
     'Date: Wed, 03 Jun 2026 09:00:00 +0200', 'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', '',
     'Consultation de pneumologie', 'Toux chronique, EFR prévues, fibroscopie bronchique avec biopsies.', '']));
 
-  async function browserLogin(user: string): Promise<Page> {
-    const context = await browser.newContext({ ignoreHTTPSErrors: true, locale: 'fr-FR', viewport: { width: 1200, height: 900 } });
-    const page = await context.newPage();
-    await page.goto(`${base}/`);
-    await page.getByLabel('Adresse de messagerie sécurisée').fill(user);
-    await page.getByLabel('Mot de passe').fill(PW[user]!);
-    await page.getByRole('button', { name: 'Se connecter', exact: true }).click();
-    await page.waitForURL(`${base}/recherche`);
-    return page;
-  }
-
   /** The record server's own view: the HTTPS API with its certificate. */
   function api(p: string): Promise<Answer> {
-    return new Promise((resolve, reject) => {
-      const req = https.request({
-        host: '127.0.0.1', servername: 'localhost', port: serve.ports.api!, path: p, ca: caPem, agent: false,
-        cert: fs.readFileSync(path.join(certs(), `${RMP}.crt.pem`)), key: fs.readFileSync(path.join(certs(), `${RMP}.key.pem`)),
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString('utf8') }));
-      });
-      req.on('error', reject);
-      req.end();
+    return httpsRequest(`https://127.0.0.1:${g.serve.ports.api!}${p}`, {
+      servername: 'localhost', ca: g.caPem, agent: false,
+      cert: fs.readFileSync(path.join(certs(), `${RMP}.crt.pem`)), key: fs.readFileSync(path.join(certs(), `${RMP}.key.pem`)),
     });
   }
 
   beforeAll(async () => {
-    // Loudly: a browser suite without a browser must fail, never pass by skipping.
-    if (!fs.existsSync(CHROMIUM)) throw new Error(`Chromium NOT FOUND at ${CHROMIUM}: install Debian's chromium (.ci/run does) or set CHROMIUM`);
-    fs.mkdirSync(SHOTS, { recursive: true });
-    dir = tempDir('medgate-record-story-');
-    const prepared = await prepareForServe({
-      store: 'sqlite', dir, domain: DOMAIN, whitelist: false,
+    g = await startConsoleGateway({
+      name: 'record-story', domain: DOMAIN, recordServer: RMP,
       accounts: [
         { address: PAUL, kind: 'person', rpps: '10100000017', password: PW[PAUL]! },
         { address: JL, kind: 'person', rpps: '10100000041', password: PW[JL]! },
         { address: RADIO, kind: 'person', rpps: '10100000066', password: PW[RADIO]! },
         { address: RMP, kind: 'rmp', password: PW[RMP]! },
       ],
+      configure: (yaml) => { yaml.filing = { hprimLabs: { LABOBIO01: BIOLOGIST } }; },
     });
-    config = prepared.configFile;
-    const yaml = YAML.parse(fs.readFileSync(config, 'utf8')) as Record<string, Record<string, unknown>>;
-    yaml.listen!.console = 0;
-    yaml.console = { recordServer: RMP, recordServerPasswordFile: './rmp.password', operators: [] };
-    yaml.filing = { hprimLabs: { LABOBIO01: BIOLOGIST } };
-    fs.writeFileSync(config, YAML.stringify(yaml));
-    fs.writeFileSync(path.join(dir, 'rmp.password'), PW[RMP]! + '\n', { mode: 0o600 });
-    caPem = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
-    [serve, browser] = await Promise.all([
-      startServe(config),
-      chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'] }),
-    ]);
-    base = `https://localhost:${serve.ports.console}`;
+    base = g.base;
 
     // 1. The replacement's summary comes first.
     await send(JL, { subject: 'Résumé médical', text: resume('2024', 'ramipril 5 mg', 'Dr Jean-Louis Letest, médecin remplaçant du Dr Demo') });
@@ -193,9 +139,7 @@ describe('the shared record as doctors feed it (issue 30): the whole story, in t
   }, 240_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await serve?.stop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await g?.stop();
   });
 
   it('the treating doctor finds his patient by the first letters, and the summary\'s sections are on top: his, not his replacement\'s', async () => {

@@ -1,5 +1,6 @@
 import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requestsFromAddresses } from '../helpers/address-flood.js';
 import { startInProcessGateway, type InProcessGateway } from '../helpers/in-process-gateway.js';
 
 /**
@@ -61,17 +62,10 @@ describe('record console: refusal floods and the audit trail', () => {
     const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)![1]!;
     const addresses = Array.from({ length: 100 }, (_, i) => `127.0.2.${i + 1}`);
     const started = Date.now();
-    const statuses: number[] = [];
-    for (let i = 0; i < addresses.length; i += 10) {
-      statuses.push(...(await Promise.all(addresses.slice(i, i + 10).map(async (from) => {
-        const agent = new https.Agent({ keepAlive: true, maxSockets: 2, ca: gw.caPem, localAddress: from });
-        try {
-          return await Promise.all(Array.from({ length: 10 }, async () => (await request('POST', '/connexion/certificat', { agent, cookie, form: { _csrf: csrf } })).status));
-        } finally {
-          agent.destroy();
-        }
-      }))).flat());
-    }
+    const statuses = await requestsFromAddresses({
+      addresses, perAddress: 10, ca: gw.caPem,
+      request: async (agent) => (await request('POST', '/connexion/certificat', { agent, cookie, form: { _csrf: csrf } })).status,
+    });
     expect(Date.now() - started).toBeLessThan(WINDOW_SECONDS * 1000);
     expect(statuses.filter((s) => s === 401)).toHaveLength(1000);
     await gw.ctx.audit.flushRefusals();

@@ -45,6 +45,20 @@ describe('connection limits (medgate serve, real sockets)', () => {
   }
 
   const flood = (port: number, n: number, from = FLOOD_FROM) => floodConnections({ port, n, from, opened });
+
+  /** A client of its own on 993 (from 127.0.0.1, not the flood's address), once greeted; what the server says collects in said(). Closed by the suite's cleanup. */
+  async function greetedOn993(): Promise<{ socket: tls.TLSSocket; said: () => string; closed: () => boolean }> {
+    const socket = tls.connect({ host: '127.0.0.1', port: gw.serve.ports.imapTls!, ca: gw.caPem, servername: 'localhost' });
+    opened.push(socket);
+    let said = '';
+    let closed = false;
+    socket.on('data', (d) => { said += d.toString('latin1'); });
+    socket.on('close', () => { closed = true; });
+    socket.on('error', () => undefined);
+    await waitFor(() => said.includes('* OK'), 5_000);
+    return { socket, said: () => said, closed: () => closed };
+  }
+
   const metric = (name: string, labels: string) => metricValue(gw.serve.ports.http!, name, labels);
 
   /** The doctor already logged in is served: a mailbox opens and lists its messages. */
@@ -110,25 +124,20 @@ describe('connection limits (medgate serve, real sockets)', () => {
 
   it('IMAP: a doctor whose LOGIN is being checked is not evicted by strangers arriving meanwhile', async () => {
     const evictedBefore = await metric('medgate_connections_closed_total', 'listener="imap",reason="unauthenticated-evicted"');
-    const socket = tls.connect({ host: '127.0.0.1', port: gw.serve.ports.imapTls!, ca: gw.caPem, servername: 'localhost' });
-    opened.push(socket);
-    let said = '';
-    socket.on('data', (d) => { said += d.toString('latin1'); });
-    socket.on('error', () => undefined);
-    await waitFor(() => said.includes('* OK'), 5_000);
+    const { socket, said } = await greetedOn993();
     // The oldest not logged in, it sends LOGIN (RMP's first in this file: a cold one, the password
     // checked and the key unwrapped), and while that runs more strangers come than the share holds.
     socket.write(`a LOGIN ${RMP} "${PASSWORD[RMP]}"\r\n`);
     await new Promise((r) => setTimeout(r, 5));
     const wave = await flood(gw.serve.ports.imap!, LIMITS.maxUnauthenticated + 20);
-    await waitFor(() => /a (OK|NO)|\* BYE/.test(said), 10_000);
-    expect(said).toMatch(/a OK .*Logged in/);
-    expect(said).not.toContain('* BYE');
+    await waitFor(() => /a (OK|NO)|\* BYE/.test(said()), 10_000);
+    expect(said()).toMatch(/a OK .*Logged in/);
+    expect(said()).not.toContain('* BYE');
     // The strangers made room among themselves.
     await waitFor(() => wave.filter((s) => s.closed()).length >= 20, 5_000);
     expect(await metric('medgate_connections_closed_total', 'listener="imap",reason="unauthenticated-evicted"') - evictedBefore).toBeGreaterThanOrEqual(20);
     socket.write('b NOOP\r\n');
-    await waitFor(() => said.includes('b OK'), 5_000);
+    await waitFor(() => said().includes('b OK'), 5_000);
     await doctorServed();
   }, 30_000);
 
@@ -192,28 +201,22 @@ describe('connection limits (medgate serve, real sockets)', () => {
   }, 30_000);
 
   it('slowloris inside an IMAP literal (logged in): BYE for its rate; other sessions served', async () => {
-    const socket = tls.connect({ host: '127.0.0.1', port: gw.serve.ports.imapTls!, ca: gw.caPem, servername: 'localhost' });
-    let said = '';
-    let closed = false;
-    socket.on('data', (d) => { said += d.toString('latin1'); });
-    socket.on('close', () => { closed = true; });
-    socket.on('error', () => undefined);
-    await waitFor(() => said.includes('* OK'), 5_000);
+    const { socket, said, closed } = await greetedOn993();
     socket.write(`a LOGIN ${PAUL} "${PASSWORD[PAUL]}"\r\n`);
-    await waitFor(() => said.includes('a OK'), 10_000);
+    await waitFor(() => said().includes('a OK'), 10_000);
     // Idle after login for longer than the grace: nothing owed, not closed.
     await new Promise((r) => setTimeout(r, 1500));
-    expect(closed).toBe(false);
+    expect(closed()).toBe(false);
     socket.write('b APPEND INBOX {500}\r\n');
-    await waitFor(() => said.includes('+ '), 5_000);
-    const drip = setInterval(() => { if (!closed) socket.write('x'); }, 300);
+    await waitFor(() => said().includes('+ '), 5_000);
+    const drip = setInterval(() => { if (!closed()) socket.write('x'); }, 300);
     try {
       await doctorServed();
-      await waitFor(() => closed, 8_000);
+      await waitFor(() => closed(), 8_000);
     } finally {
       clearInterval(drip);
     }
-    expect(said).toContain('* BYE Data arrives too slowly');
+    expect(said()).toContain('* BYE Data arrives too slowly');
   }, 30_000);
 
   it('SMTP relay: the per-address cap (421), and the unauthenticated share makes room by closing the oldest; a doctor is served meanwhile', async () => {
@@ -290,12 +293,7 @@ describe('connection limits (medgate serve, real sockets)', () => {
   }, 30_000);
 
   it('IMAP: a continuous flood evicts its own connections, not a doctor connected from elsewhere who has not logged in yet', async () => {
-    const socket = tls.connect({ host: '127.0.0.1', port: gw.serve.ports.imapTls!, ca: gw.caPem, servername: 'localhost' });
-    opened.push(socket);
-    let said = '';
-    socket.on('data', (d) => { said += d.toString('latin1'); });
-    socket.on('error', () => undefined);
-    await waitFor(() => said.includes('* OK'), 5_000);
+    const { socket, said } = await greetedOn993();
     // Connected and busy (CAPABILITY, ID: what a mail client does first), not logged in yet; twice
     // the share of strangers comes meanwhile from two addresses. Oldest first, the doctor went first.
     const chatter = setInterval(() => socket.write('c CAPABILITY\r\n'), 50);
@@ -306,12 +304,12 @@ describe('connection limits (medgate serve, real sockets)', () => {
     } finally {
       clearInterval(chatter);
     }
-    expect(said).not.toContain('* BYE');
+    expect(said()).not.toContain('* BYE');
     socket.write(`a LOGIN ${PAUL} "${PASSWORD[PAUL]}"\r\n`);
-    await waitFor(() => /a (OK|NO)|\* BYE/.test(said), 10_000);
-    expect(said).toMatch(/a OK .*Logged in/);
+    await waitFor(() => /a (OK|NO)|\* BYE/.test(said()), 10_000);
+    expect(said()).toMatch(/a OK .*Logged in/);
     socket.write('b NOOP\r\n');
-    await waitFor(() => said.includes('b OK'), 5_000);
+    await waitFor(() => said().includes('b OK'), 5_000);
     await doctorServed();
     await waitFor(() => wave.every((s) => s.closed()), 10_000);
     socket.end('z LOGOUT\r\n');
