@@ -10,7 +10,7 @@ import path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import YAML from 'yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/types.js';
 import { PgStore } from '../../dist/store/postgres/pg-store.js';
 import { startServe, type ServeProcess } from '../helpers/gateway.js';
@@ -95,6 +95,16 @@ describe.skipIf(!available)('two gateway nodes over one PostgreSQL database', ()
     [node1, node2] = await Promise.all([serve(t.a), startServe(node2Config), serve(t.b)]);
     store = await PgStore.open({ url: database.url, nodeId: 'two-nodes-test', poolSize: 2 });
   }, 240_000);
+
+  // A failure says what the three processes logged about the queue and the relay (the test's
+  // own assertions only see their effects).
+  afterEach((ctx) => {
+    if (ctx.task.result?.state !== 'fail') return;
+    for (const [name, p] of [['node 1', node1], ['node 2', node2], ['peer', t?.b.serve]] as const) {
+      const lines = (p?.logs ?? []).filter((l) => /"level":(40|50|60)|queue|relay/.test(l)).slice(-25);
+      console.error(`--- ${name}: last queue/relay/warning lines ---\n${lines.join('\n')}\n${(p?.stderr ?? []).join('').slice(-2000)}`);
+    }
+  });
 
   afterAll(async () => {
     await node2?.stop('SIGKILL').catch(() => undefined);
