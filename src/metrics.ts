@@ -103,7 +103,6 @@ export class Metrics {
     return guard;
   }
 
-  /** Database pool use and queue depth by recipient state, read at each scrape. */
   /**
    * How refusals reached the audit trail (src/audit/audit-trail.ts), read at each scrape: one record
    * each, counted into their source's aggregate, or counted into a kind's record for the sources
@@ -129,6 +128,7 @@ export class Metrics {
     });
   }
 
+  /** Database pool use and queue depth by recipient state, read at each scrape. */
   watchStore(store: Store): void {
     new Gauge({
       name: 'medgate_store_pool_connections', help: 'Database connections of this node by state (cluster store only)',

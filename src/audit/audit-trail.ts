@@ -69,20 +69,50 @@ interface RefusalWindow {
   from: Date;
   individual: number;
   counted: number;
-  actors: Set<string>;
+  /** Refusals per actor (the account tried), to name the most tried: a window's target, not its first ten. */
+  actors: Tally;
   action: string;
   source: string;
   reason: string;
   timer: NodeJS.Timeout | undefined;
-  /** The overflow window of a kind: the distinct sources it counted (up to `SOURCES_TRACKED`). */
-  overflow?: { sources: Set<string>; more: boolean };
+  /** The overflow window of a kind: its refusals per distinct source (up to `SOURCES_TRACKED`). */
+  overflow?: { sources: Tally };
+}
+
+/**
+ * Counts per name, up to `limit` names (its memory bound; further names are only flagged), and
+ * names the most counted. An aggregate record names the busiest sources and the most tried accounts:
+ * naming the first ones seen let a brute force hide behind a few earlier refusals (ten sources or
+ * accounts seen once, then thousands of guesses at one doctor's password from one more address:
+ * neither named in the record).
+ */
+class Tally {
+  private readonly counts = new Map<string, number>();
+  more = false;
+  constructor(private readonly limit: number) {}
+  add(name: string): void {
+    const n = this.counts.get(name);
+    if (n !== undefined) this.counts.set(name, n + 1);
+    else if (this.counts.size < this.limit) this.counts.set(name, 1);
+    else this.more = true;
+  }
+  get size(): number {
+    return this.counts.size;
+  }
+  /** The `n` most counted, the first seen first among equals (Array#sort is stable). */
+  top(n: number): string[] {
+    return [...this.counts].sort((a, b) => b[1] - a[1]).slice(0, n).map(([name]) => name);
+  }
 }
 
 const DEFAULT_REFUSALS: RefusalAggregation = { individualPerWindow: 10, windowSeconds: 60, maxOpenWindows: 20 };
-/** Sources an overflow record names (the count covers them all). */
+/** Sources an overflow record names, the busiest first (the count covers them all). */
 const SOURCES_NAMED = 10;
 /** Distinct sources an overflow window tells apart (its memory bound); beyond, the record says "at least". */
 const SOURCES_TRACKED = 10_000;
+/** Actors a record names (the most tried), and how many distinct ones a window counts. */
+const ACTORS_NAMED = 10;
+const ACTORS_TRACKED = 1_000;
 /** What an overflow window stands for in its record's `remote`. */
 export const OTHER_SOURCES = 'other sources';
 
@@ -131,12 +161,10 @@ export class AuditTrail {
     if (!w && this.sourceWindows >= this.refusals.maxOpenWindows) {
       const overflowKey = `${event.action}\u0001\u0000${reason}`;
       w = this.windows.get(overflowKey) ?? this.open(overflowKey, event.action, OTHER_SOURCES, reason, true);
-      const seen = w.overflow!;
-      if (seen.sources.size < SOURCES_TRACKED) seen.sources.add(source);
-      else if (!seen.sources.has(source)) seen.more = true;
+      w.overflow!.sources.add(source);
       w.counted++;
       this.counts.overflow++;
-      if (w.actors.size < 10) w.actors.add(event.actor);
+      w.actors.add(event.actor);
       return;
     }
     w ??= this.open(key, event.action, source, reason, false);
@@ -148,7 +176,7 @@ export class AuditTrail {
     }
     w.counted++;
     this.counts.aggregated++;
-    if (w.actors.size < 10) w.actors.add(event.actor);
+    w.actors.add(event.actor);
   }
 
   /** How refusals were audited since the start, and the windows open now (`/metrics`). */
@@ -157,8 +185,8 @@ export class AuditTrail {
   }
 
   private open(key: string, action: string, source: string, reason: string, overflow: boolean): RefusalWindow {
-    const w: RefusalWindow = { from: this.now(), individual: 0, counted: 0, actors: new Set(), action, source, reason, timer: undefined };
-    if (overflow) w.overflow = { sources: new Set(), more: false };
+    const w: RefusalWindow = { from: this.now(), individual: 0, counted: 0, actors: new Tally(ACTORS_TRACKED), action, source, reason, timer: undefined };
+    if (overflow) w.overflow = { sources: new Tally(SOURCES_TRACKED) };
     else this.sourceWindows++;
     this.windows.set(key, w);
     w.timer = setTimeout(() => void this.closeWindow(key, w), this.refusals.windowSeconds * 1000);
@@ -177,10 +205,10 @@ export class AuditTrail {
         actor: 'aggregate', action: w.action, outcome: 'refused',
         details: {
           aggregate: true, remote: w.source, reason: w.reason, count: w.counted,
-          recordedIndividually: w.individual, from: w.from.toISOString(), to: this.now().toISOString(), actors: [...w.actors],
+          recordedIndividually: w.individual, from: w.from.toISOString(), to: this.now().toISOString(), actors: w.actors.top(ACTORS_NAMED),
           ...(w.overflow ? {
-            sources: w.overflow.sources.size, ...(w.overflow.more ? { sourcesAtLeast: true } : {}),
-            someSources: [...w.overflow.sources].slice(0, SOURCES_NAMED),
+            sources: w.overflow.sources.size, ...(w.overflow.sources.more ? { sourcesAtLeast: true } : {}),
+            someSources: w.overflow.sources.top(SOURCES_NAMED),
           } : {}),
         },
       });

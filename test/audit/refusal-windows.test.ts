@@ -61,4 +61,30 @@ contract('audit refusal windows', (h) => {
     await refuse('192.0.2.99');
     expect(audit.refusalCounts()).toMatchObject({ individual: 21, openWindows: 1 });
   });
+
+  it('an aggregate names the busiest sources and the most tried accounts, not the first seen: a brute force cannot hide behind a few earlier refusals', async () => {
+    const doctor = 'paul.demo@cabinet.example.fr';
+    const attempt = (source: string, actor: string) =>
+      audit.refused({ actor, action: 'auth.login', outcome: 'refused', details: { remote: source }, source, reason: 'bad-password' });
+    // maxOpenWindows sources (any refusals) hold every window.
+    for (let i = 1; i <= 20; i++) await refuse(`198.51.100.${i}`, 'no-certificate');
+    // Twelve sources try twelve accounts once each, then one more address guesses the doctor's password.
+    for (let i = 1; i <= 12; i++) await attempt(`203.0.113.${i}`, `user${i}@example.org`);
+    for (let i = 0; i < 300; i++) await attempt('192.0.2.66', doctor);
+    // Behind one address, a spray of 15 accounts, then the doctor's: its own window names him too.
+    await audit.flushRefusals(); // the windows above are written and closed: this address gets one of its own
+    for (let i = 1; i <= 10; i++) await attempt('192.0.2.77', `first${i}@example.org`); // recorded one by one
+    for (let i = 1; i <= 15; i++) await attempt('192.0.2.77', `sprayed${i}@example.org`);
+    for (let i = 0; i < 100; i++) await attempt('192.0.2.77', doctor);
+    await audit.flushRefusals();
+    const all = await records();
+    const overflow = all.find((r) => r.details?.aggregate && r.details.remote === 'other sources' && r.details.reason === 'bad-password')!.details;
+    expect(overflow).toMatchObject({ count: 312, sources: 13 });
+    expect((overflow.someSources as string[])[0]).toBe('192.0.2.66');
+    expect((overflow.actors as string[])[0]).toBe(doctor);
+    const own = all.find((r) => r.details?.aggregate && r.details.remote === '192.0.2.77')!.details;
+    expect(own).toMatchObject({ count: 115, recordedIndividually: 10 });
+    expect((own.actors as string[])[0]).toBe(doctor);
+    expect(own.actors as string[]).toHaveLength(10);
+  });
 });

@@ -46,7 +46,7 @@ export function classifyMessage({ input, xdm, hprim = [], sender, forwarded }: C
     docs.push(doc);
   }
   if (input.textBody && input.textBody.trim() !== '') {
-    const signal = labParts.has('body') ? labSignal() : signalFromBody(input.textBody, attachedTypes(input, xdm, forwarded, labParts, docs)) ?? fallback();
+    const signal = labParts.has('body') ? labSignal() : signalFromBody(input.textBody, attachedTypes(input, xdm, forwarded, labParts, docs), writesReports(sender)) ?? fallback();
     const author = hprimAuthor(hprim, 'body');
     const type = signal?.type ?? 'letter';
     const replacement = type === 'summary' && signedAsReplacement(input.textBody);
@@ -82,11 +82,11 @@ const GREETING = /^ (bonjour|bonsoir|cher|chere|chers|cheres|madame|monsieur|ci 
  * pathologist's PDF, "ECG du jour" beside the ECG): it announces the attachment, it is not a second
  * one — a GP forwarding a histology report has not written one.
  */
-function signalFromBody(text: string, attached: ReadonlySet<DocumentType> | undefined): Signal | undefined {
+function signalFromBody(text: string, attached: ReadonlySet<DocumentType> | undefined, senderWritesReports: boolean): Signal | undefined {
   const lines = text.slice(0, 8000).split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
   const first = lines[0] ?? '';
   if (GREETING.test(normalizeForKeywords(first))) {
-    const report = reportInLetterForm(lines);
+    const report = senderWritesReports ? reportInLetterForm(lines) : undefined;
     if (report && !(attached?.has(report.type) && lines.length <= COVERING_NOTE_LINES)) return report;
     return { type: 'letter', reason: 'body opens as a letter' };
   }
@@ -120,6 +120,21 @@ const LETTER_FORM_REPORTS: ReadonlyArray<{ type: DocumentType; says: RegExp; rea
   { type: 'hospital-report', says: / (a ete|est|etait) (hospitalise|hospitalisee|admis|admise|pris en charge|prise en charge) (dans|au sein|en|du|le)\b| (a sejourne|au cours de son sejour|au cours de son hospitalisation)\b/, reason: 'a stay' },
   { type: 'consultation-report', says: / (j ai|nous avons|que j ai|que nous avons|je l ai) (vu|vue|revu|revue|recu|recue|examine|examinee)\b| (vu|vue|revu|revue|recu|recue) (ce jour |aujourd hui )?en consultation\b| m avoir (adresse|adressee|confie|confiee)\b| m avez (adresse|adressee|confie|confiee)\b/, reason: 'a consultation' },
 ];
+
+/**
+ * Whether the sender's letters can be the reports their wording tells (reportInLetterForm): a doctor
+ * (profession 10) or an organisation (a hospital's mailbox); or no sender known (a forwarded
+ * message, typed from its own content, its author judged on its own). A nurse, a physiotherapist, a
+ * pharmacist who writes "j'ai vu Mme X ce matin" writes a letter: typed a consultation report, her
+ * message to a shared record was refused whole by the rights matrix (a report she may not author).
+ * An application mailbox's role is the operator's to set (filing.senders): its letters stay letters.
+ */
+function writesReports(sender: SenderRole | undefined): boolean {
+  if (!sender) return true;
+  if (sender.mailboxType === 'ORG') return true;
+  if (sender.mailboxType === 'APP') return false;
+  return sender.professionCode?.trim() === '10';
+}
 
 function reportInLetterForm(lines: string[]): Signal | undefined {
   const opening = normalizeForKeywords(lines.slice(0, 3).join(' ').slice(0, 400));

@@ -31,19 +31,33 @@ export function summarySectionOf(line: string): SummarySectionDef | undefined {
 }
 
 /**
+ * A line that closes a letter or signs it ("Dr Paul Demo", "Cordialement", "--"): after a blank line
+ * it ends the summary's last section, and what follows (the signature block) is no part of it.
+ */
+const SIGN_OFF = /^(--|__|dr\b|docteur\b|pr\b|professeur\b|(bien |tres |tres bien )?(cordialement|confraternellement|amicalement)\b|bien a (vous|toi)\b|(sinceres |meilleures )?salutations\b|merci\b|signe\b|fait a\b)/;
+
+/**
  * A summary's sections, in its own order: a line opening a section, then its lines. What follows the
  * heading's colon on the same line is the section's first line ("Allergies : pénicilline"). A blank
- * line after a section's lines ends it: what follows (the signature, "Dr Paul Demo") is no part of it.
+ * line followed by a sign-off or a signature ("Dr Paul Demo", "Cordialement") ends the section:
+ * the signature is no part of the last section. Any other blank line does not: items written one
+ * paragraph each (a mail client turning each line into a paragraph leaves blank lines between them)
+ * stay in their section — an allergy after a blank line was dropped from the summary on top of the
+ * record when every blank line ended the section.
  */
 export function summarySections(text: string): Array<{ title: string; lines: string[] }> {
   const out: Array<{ title: string; lines: string[] }> = [];
   let current: { title: string; lines: string[] } | undefined;
+  let afterBlank = false;
   for (const raw of text.split(/\r?\n/).slice(0, 400)) {
     const line = raw.trim();
     if (!line) {
-      if (current?.lines.length) current = undefined;
+      afterBlank = true;
       continue;
     }
+    const signsOff = afterBlank && SIGN_OFF.test(line.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase());
+    afterBlank = false;
+    if (signsOff && current?.lines.length) current = undefined;
     const section = summarySectionOf(line);
     if (section) {
       const colon = line.indexOf(':');

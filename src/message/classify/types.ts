@@ -20,6 +20,8 @@ export const DOCUMENT_TYPES = [
 export type DocumentType = (typeof DOCUMENT_TYPES)[number];
 
 export interface SenderRole {
+  /** The directory's mailbox type: PER (a person), ORG (an organisation), APP (an application). */
+  mailboxType?: string | null;
   professionCode?: string | null;
   specialtyCode?: string | null;
   specialtyLabel?: string | null;
