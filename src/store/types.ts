@@ -179,6 +179,11 @@ export interface SealedPartName {
 export interface MigrateOptions {
   /** The keys, read when a migration needs them; undefined: the key file is not there. */
   keys?: () => MigrationKeys | undefined;
+  /**
+   * SQLite: how long to keep trying to empty the write-ahead log after a migration that removed
+   * clear values, while another process reads an older snapshot (default 30 s).
+   */
+  walPurgeWaitMs?: number;
 }
 
 export interface Store {

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ensureFilingDataKey, FilingService, type DocumentAuthor } from '../../src/filing/index.js';
 import { filingMigrationKeys } from '../../src/filing/part-names.js';
 import { PG_MIGRATIONS } from '../../src/store/postgres/migrations.js';
@@ -191,5 +191,41 @@ describeOnStores('filing: the part-name migration (SQLite 13, PostgreSQL 4) conv
     expect(fresh.documentIds).toHaveLength(2);
     expect(Math.min(...(await filing.itemsSince(3)).map((d) => d.seq))).toBeGreaterThan(4);
     expect(foundAtRest(await old.bytes(), NEEDLE)).toBe(false);
+  });
+});
+
+// SQLite only: PostgreSQL has no WAL file of ours to empty (its own WAL is documented as out of reach).
+describe('filing: the part-name migration on SQLite while another process reads an older snapshot', () => {
+  let dir: string;
+  let old: OldStore;
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medgate-part-names-wal-'));
+    old = await oldSqlite(dir);
+  });
+  afterEach(async () => {
+    await old.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('cannot empty the WAL while the reader holds it: the start fails saying so, and the next start empties it', async () => {
+    const store = await old.open();
+    await ensureFilingDataKey(dir);
+    // Another process (a medgate command, a backup) in the middle of a read: its snapshot pins the WAL.
+    const reader = new Database(path.join(dir, 'medgate.db'));
+    reader.exec('BEGIN');
+    reader.prepare('SELECT COUNT(*) FROM filing_documents').get();
+    try {
+      await expect(store.migrate({ keys: () => filingMigrationKeys(dir), walPurgeWaitMs: 300 }))
+        .rejects.toMatchObject({ code: 'STORE_WAL_PURGE_PENDING', message: expect.stringContaining('stop the other medgate processes') });
+      // The rows are converted, but the old frames are still there: what the error is about.
+      expect(foundAtRest(await old.bytes(), NEEDLE)).toBe(true);
+    } finally {
+      reader.exec('COMMIT');
+      reader.close();
+    }
+    // The next start: the migration is applied (no key asked), and the WAL is emptied now.
+    expect(await store.migrate({ keys: () => { throw new Error('not asked again'); } })).toBe(13);
+    expect(foundAtRest(await old.bytes(), NEEDLE)).toBe(false);
+    expect(foundAtRest(await old.bytes(), 'jean.dupont')).toBe(false);
   });
 });

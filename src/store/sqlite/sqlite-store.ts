@@ -25,6 +25,9 @@ import { withSqliteStartupLock } from './startup-lock.js';
  */
 const writeQueues = new Map<string, { tail: Promise<unknown> }>();
 
+/** Settings key present while a migration's removed clear values may still sit in WAL frames (truncateWalIfPending). */
+const WAL_PURGE_PENDING = 'migration.wal_purge_pending';
+
 class SqliteSettingsRepo implements SettingsRepo {
   constructor(private readonly db: Database.Database) {}
   async get(key: string): Promise<string | undefined> {
@@ -110,18 +113,50 @@ export class SqliteStore implements Store {
           if (this.db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version)) return;
           if (m.sql) this.db.exec(m.sql);
           m.convert?.(this.db, options);
+          // Until the WAL frames that held the removed values are gone, this start has more to do,
+          // and so has the next one if this one cannot (truncateWalIfPending).
+          if (m.purgesClearValues) this.db.prepare('INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)').run(WAL_PURGE_PENDING, String(m.version));
           this.db.prepare('INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)')
             .run(m.version, m.description, new Date().toISOString());
         }).immediate();
       } finally {
         if (secureBefore !== undefined) this.db.pragma(`secure_delete = ${secureBefore}`);
       }
-      // Older WAL frames still hold the values removed: copied over (the zeroed pages win) and the
-      // WAL emptied now, not at some later checkpoint. Waits (busy_timeout) for readers of older snapshots.
-      if (m.purgesClearValues) this.db.pragma('wal_checkpoint(TRUNCATE)');
       current = m.version;
     }
+    await this.truncateWalIfPending(options.walPurgeWaitMs ?? 30_000);
     return current;
+  }
+
+  /**
+   * After a migration that removed clear values (`purgesClearValues`): older WAL frames still hold
+   * them, so the WAL is copied over (the zeroed pages win) and emptied now, not at some later
+   * checkpoint. A reader of an older snapshot (another medgate process on the file) makes the
+   * checkpoint report `busy` and leaves the WAL as it was: it is tried again for `waitMs`, then the
+   * start fails saying so, and the next start tries again (the marker stays until it has worked).
+   */
+  private async truncateWalIfPending(waitMs: number): Promise<void> {
+    if (!this.db.prepare('SELECT 1 FROM settings WHERE key = ?').get(WAL_PURGE_PENDING)) return;
+    const deadline = Date.now() + waitMs;
+    const busyTimeout = this.db.pragma('busy_timeout', { simple: true }) as number;
+    this.db.pragma(`busy_timeout = ${Math.min(busyTimeout, Math.max(100, waitMs))}`);
+    try {
+      for (;;) {
+        const [result] = this.db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
+        if (result?.busy === 0) break;
+        if (Date.now() >= deadline) {
+          throw new MedgateError('STORE_WAL_PURGE_PENDING',
+            `the database's write-ahead log still holds values a migration removed, and another process reading ${this.file} kept it from being emptied: stop the other medgate processes on this data directory and start again`,
+            { file: this.file });
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      // The marker's own removal is the only frame left: nothing clear in it.
+      this.db.prepare('DELETE FROM settings WHERE key = ?').run(WAL_PURGE_PENDING);
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } finally {
+      this.db.pragma(`busy_timeout = ${busyTimeout}`);
+    }
   }
 
   /**
