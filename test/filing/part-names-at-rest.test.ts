@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterEach, beforeEach, expect, it } from 'vitest';
 import { ensureFilingDataKey, FilingService, type DocumentAuthor } from '../../src/filing/index.js';
 import { filingMigrationKeys } from '../../src/filing/part-names.js';
 import { PG_MIGRATIONS } from '../../src/store/postgres/migrations.js';
@@ -21,7 +22,7 @@ import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../../src/store/types.js';
 import { bytesAtRest, foundAtRest, postgresFilesAtRest } from '../helpers/at-rest.js';
 import { createTestDatabase } from '../helpers/postgres.js';
-import { describeOnStores } from '../helpers/stores.js';
+import { describeOn, describeOnStores } from '../helpers/stores.js';
 import { blobId, filingFixture, messageId, routing, VERIFIED, type FilingFixture } from './helpers.js';
 
 const PDF = '20261204_CRH_DUPONT_Jean_1.pdf';
@@ -86,6 +87,8 @@ const oldValues = ([id, mid, part]: [string, string, string]): unknown[] => [id,
 
 interface OldStore {
   dir: string;
+  /** PostgreSQL: the database's URL. */
+  url?: string;
   /** The old schema with its rows, some only in the WAL (SQLite) or as dead tuples (PostgreSQL). */
   open(): Promise<Store>;
   bytes(): Promise<Buffer[]>;
@@ -136,6 +139,7 @@ async function oldPostgres(dir: string): Promise<OldStore> {
   let store: Store | undefined;
   return {
     dir,
+    url: database.url,
     async open() {
       store = await PgStore.open({ url: database.url, nodeId: 'part-names-migration', poolSize: 2 });
       return store;
@@ -195,7 +199,7 @@ describeOnStores('filing: the part-name migration (SQLite 13, PostgreSQL 4) conv
 });
 
 // SQLite only: PostgreSQL has no WAL file of ours to empty (its own WAL is documented as out of reach).
-describe('filing: the part-name migration on SQLite while another process reads an older snapshot', () => {
+describeOn('sqlite', 'filing: the part-name migration on SQLite while another process reads an older snapshot', () => {
   let dir: string;
   let old: OldStore;
   beforeEach(async () => {
@@ -227,5 +231,40 @@ describe('filing: the part-name migration on SQLite while another process reads 
     expect(await store.migrate({ keys: () => { throw new Error('not asked again'); } })).toBe(13);
     expect(foundAtRest(await old.bytes(), NEEDLE)).toBe(false);
     expect(foundAtRest(await old.bytes(), 'jean.dupont')).toBe(false);
+  });
+});
+
+// PostgreSQL only: pg_statistic is its catalog (SQLite's own case, its WAL, is above).
+describeOn('postgres', 'filing: the part-name migration on PostgreSQL while another session holds the planner statistics', () => {
+  let dir: string;
+  let old: OldStore;
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medgate-part-names-stats-'));
+    old = await oldPostgres(dir);
+  });
+  afterEach(async () => {
+    await old.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('cannot rewrite pg_statistic while a transaction holds it: the start fails saying so, and the next start rewrites it', async () => {
+    const store = await old.open();
+    await ensureFilingDataKey(dir);
+    // Another node's session in the middle of a transaction that read the statistics.
+    const other = new pg.Client({ connectionString: old.url });
+    await other.connect();
+    await other.query('BEGIN');
+    await other.query('LOCK TABLE pg_statistic IN ACCESS SHARE MODE');
+    try {
+      await expect(store.migrate({ keys: () => filingMigrationKeys(dir) }))
+        .rejects.toMatchObject({ code: 'STORE_STATISTICS_PURGE_PENDING', message: expect.stringContaining('start again') });
+      expect(foundAtRest(await old.bytes(), NEEDLE)).toBe(true); // the dead statistics row: what the error is about
+    } finally {
+      await other.query('COMMIT');
+      await other.end();
+    }
+    // The next start: migration 4 is applied (no key asked), and the owed rewrite is done now.
+    expect(await store.migrate({ keys: () => { throw new Error('not asked again'); } })).toBe(4);
+    expect(foundAtRest(await old.bytes(), NEEDLE)).toBe(false);
   });
 });

@@ -24,6 +24,9 @@ export async function withPgStartupLock<T>(db: PgDatabase, work: () => Promise<T
   }
 }
 
+/** Settings key present while migration `m`'s after-commit step is owed. */
+const afterCommitPending = (m: PgMigration): string => `migration.${m.version}.after_commit_pending`;
+
 /**
  * Applies the pending migrations under an advisory lock. The second node to start waits for the
  * lock, then finds everything applied. Each migration runs in its own transaction with its record.
@@ -41,14 +44,24 @@ export async function migratePostgres(db: PgDatabase, migrations: PgMigration[] 
       try {
         if (m.sql) await client.query(m.sql);
         await m.convert?.(client, options);
+        // Its after-commit step is owed from now on: a marker in the same transaction, removed once
+        // that step has run (below), so a start that fails or dies before it leaves it to the next one.
+        if (m.afterCommit) await client.query('INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [afterCommitPending(m), String(m.version)]);
         await client.query('INSERT INTO schema_migrations (version, description, applied_at) VALUES ($1, $2, $3)', [m.version, m.description, new Date().toISOString()]);
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
         throw err;
       }
-      await m.afterCommit?.(client);
       current = m.version;
+    }
+    // Applied migrations whose after-commit step has not run yet (this start's, or a previous one's
+    // that failed or died before it).
+    for (const m of migrations) {
+      if (!m.afterCommit) continue;
+      if (!(await client.query('SELECT 1 FROM settings WHERE key = $1', [afterCommitPending(m)])).rowCount) continue;
+      await m.afterCommit(client);
+      await client.query('DELETE FROM settings WHERE key = $1', [afterCommitPending(m)]);
     }
     return current;
   } finally {

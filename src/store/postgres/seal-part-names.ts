@@ -9,6 +9,7 @@
  * that is dropped. All of it one transaction (migratePostgres): all or nothing.
  */
 import type pg from 'pg';
+import { MedgateError } from '../../errors.js';
 import { keysToSeal } from '../sealed-part-names.js';
 import type { MigrateOptions } from '../types.js';
 
@@ -41,10 +42,21 @@ export async function sealPartNamesPostgres(c: pg.ClientBase, options: MigrateOp
  * The planner's statistics held the dropped column's most common values (any ANALYZE, autovacuum's
  * included, samples it): DROP COLUMN deletes them, but the deleted row stays readable in
  * pg_statistic's file until that table is rewritten, by VACUUM FULL, outside any transaction, and
- * only by a superuser. Under another role (or after a crash just before it) it is not done here:
- * docs/operations.md tells the operator to run it once.
+ * only by a superuser. Under another role it is not done here: docs/operations.md tells the operator
+ * to run it once. A start that fails or dies before it leaves it owed to the next (migratePostgres).
  */
 export async function purgeOldPartStatistics(c: pg.ClientBase): Promise<void> {
   const superuser = (await c.query<{ s: boolean }>('SELECT rolsuper AS s FROM pg_roles WHERE rolname = current_user')).rows[0]?.s;
-  if (superuser) await c.query('VACUUM (FULL) pg_statistic');
+  if (!superuser) return;
+  // VACUUM FULL waits for every transaction that has read pg_statistic (any planned query) to end:
+  // bounded, so that a start fails saying why instead of hanging; the next start tries again.
+  await c.query("SET lock_timeout = '5s'");
+  try {
+    await c.query('VACUUM (FULL) pg_statistic');
+  } catch (err) {
+    throw new MedgateError('STORE_STATISTICS_PURGE_PENDING',
+      `migration 4 is applied, but pg_statistic could not be rewritten (${(err as Error).message}): it may still hold old attachment names; start again when no long transaction runs, or run VACUUM (FULL) pg_statistic as a superuser`);
+  } finally {
+    await c.query('RESET lock_timeout').catch(() => undefined);
+  }
 }
