@@ -7,6 +7,7 @@
  */
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PG_MIGRATIONS } from '../../src/store/postgres/migrations.js';
 import { PgDatabase } from '../../src/store/postgres/pg-database.js';
 import { PG_NOT_FOUND_BANNER, createTestDatabase, testPostgres } from '../helpers/postgres.js';
 
@@ -143,5 +144,35 @@ describe.skipIf(!pg)('PostgreSQL: the outcome of a transaction whose connection 
     expect(await present('mid')).toBe(0);
     await db.tx(async (c) => { await c.query('INSERT INTO t (id) VALUES ($1)', ['later']); });
     expect(await present('later')).toBe(1);
+  });
+
+  describe('with commit markers (migration 5)', () => {
+    beforeAll(async () => {
+      await direct.query(PG_MIGRATIONS.find((m) => m.version === 5)!.sql);
+      db.commitMarkers = true;
+    });
+    afterAll(() => { db.commitMarkers = false; });
+
+    it('COMMIT reached the server, its answer was lost: the marker says committed; the row is there once', async () => {
+      relay.cut = 'after-commit';
+      const before = errors.filter((e) => e === 'PG_COMMIT_CONFIRMED').length;
+      expect(await db.tx(async (c) => { await c.query('INSERT INTO t (id) VALUES ($1)', ['marked-after']); return 'done'; })).toBe('done');
+      expect(await present('marked-after')).toBe(1);
+      expect(errors.filter((e) => e === 'PG_COMMIT_CONFIRMED').length).toBe(before + 1);
+    });
+
+    it('COMMIT never reached the server: no marker, rejected, absent', async () => {
+      relay.cut = 'before-commit';
+      await expect(db.tx(async (c) => { await c.query('INSERT INTO t (id) VALUES ($1)', ['marked-before']); })).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+      expect(await present('marked-before')).toBe(0);
+    });
+
+    it("an id whose status says committed is not trusted without the transaction's marker (after a crash the id may be another transaction's)", async () => {
+      relay.cut = 'none';
+      // A committed transaction's id, standing for an id reused after an immediate stop.
+      const xid = (await direct.rows<{ xid: string }>('SELECT txid_current()::text AS xid'))[0]!.xid;
+      expect(await db.commitOutcome(xid)).toBe('committed'); // the id alone says committed
+      expect(await db.commitOutcome(xid, 'a-token-no-transaction-wrote')).toBe('aborted');
+    });
   });
 });

@@ -246,4 +246,9 @@ export const PG_MIGRATIONS: PgMigration[] = [
     convert: sealPartNamesPostgres,
     afterCommit: purgeOldPartStatistics,
   },
+  {
+    version: 5,
+    description: 'commit markers: a token each transaction writes, so that a COMMIT whose answer was lost is known committed or not whatever becomes of its transaction id after a crash',
+    sql: 'CREATE TABLE commit_markers (token TEXT PRIMARY KEY, at TIMESTAMPTZ NOT NULL DEFAULT now())',
+  },
 ];

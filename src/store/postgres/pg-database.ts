@@ -1,6 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { MedgateError } from '../../errors.js';
+
+/** Transactions between two sweeps of old commit markers. */
+const MARKER_SWEEP_EVERY = 1000;
 
 /**
  * The connection pool of one node, and the one place PostgreSQL errors become medgate errors:
@@ -258,11 +261,18 @@ export class PgDatabase {
       held.release(destroy);
     };
     let xid: string | undefined;
+    let token: string | undefined;
     try {
       let result: T;
       try {
-        const begun = (await client.query('BEGIN; SELECT txid_current()::text AS xid')) as unknown as pg.QueryResult<{ xid: string }>[];
+        // With the commit_markers table (migration 5), a random token written in the transaction
+        // says afterwards whether it committed, whatever becomes of its id (commitOutcome).
+        token = this.commitMarkers ? randomBytes(16).toString('hex') : undefined;
+        const begun = (await client.query(token
+          ? `BEGIN; SELECT txid_current()::text AS xid; INSERT INTO commit_markers (token) VALUES ('${token}')`
+          : 'BEGIN; SELECT txid_current()::text AS xid')) as unknown as pg.QueryResult<{ xid: string }>[];
         xid = begun[1]?.rows[0]?.xid;
+        if (token && ++this.markersSinceSweep >= MARKER_SWEEP_EVERY) this.sweepMarkers();
         result = await work(client);
       } catch (err) {
         try {
@@ -285,7 +295,7 @@ export class PgDatabase {
         }
         // The connection is dead: give its pool slot back before asking on a new one.
         release(true);
-        const outcome = xid ? await this.commitOutcome(xid) : 'unknown';
+        const outcome = xid ? await this.commitOutcome(xid, token) : 'unknown';
         if (outcome === 'committed') {
           this.options.onError?.('PG_COMMIT_CONFIRMED');
           return result;
@@ -302,17 +312,37 @@ export class PgDatabase {
   commitOutcomeWaitMs = 5 * 60_000;
 
   /**
+   * Whether transactions write a commit marker (the schema has `commit_markers`: PgStore turns it on
+   * once migrated). Without it a lost COMMIT is judged by `txid_status` alone.
+   */
+  commitMarkers = false;
+  private markersSinceSweep = 0;
+
+  /** Markers older than an hour (far past commitOutcomeWaitMs) go, outside any transaction. */
+  private sweepMarkers(): void {
+    this.markersSinceSweep = 0;
+    void this.pool.query("DELETE FROM commit_markers WHERE at < now() - interval '1 hour'").catch(() => undefined);
+  }
+
+  /**
    * Whether transaction `xid` committed, asked on a new connection until the server answers:
    * after a crash and restart, a transaction whose commit record was not flushed is `aborted`.
    * `in progress` (the old backend is still finishing, e.g. the network was cut, not the server)
    * is asked again. Within the wait, the answer is never a guess; past it, 'unknown' (logged).
    */
-  async commitOutcome(xid: string): Promise<'committed' | 'aborted' | 'unknown'> {
+  async commitOutcome(xid: string, token?: string): Promise<'committed' | 'aborted' | 'unknown'> {
     const until = Date.now() + this.commitOutcomeWaitMs;
     let pause = 100;
     for (;;) {
       try {
         const row = (await this.pool.query<{ s: string | null }>('SELECT txid_status($1::bigint) AS s', [xid])).rows[0];
+        if (token && row?.s !== 'in progress') {
+          // The marker decides, not the id's status: after an immediate stop, an id whose records
+          // never reached the disk can be given to another transaction, whose status the id then
+          // reports. The marker is there if and only if this transaction committed.
+          const marked = (await this.pool.query('SELECT 1 FROM commit_markers WHERE token = $1', [token])).rowCount;
+          return marked ? 'committed' : 'aborted';
+        }
         if (row?.s === 'committed') return 'committed';
         if (row?.s === 'aborted') return 'aborted';
         // null: the id is too old to be known, which a transaction of a moment ago cannot be.

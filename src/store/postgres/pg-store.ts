@@ -85,8 +85,11 @@ export class PgStore implements Store {
     });
   }
 
-  migrate(options: MigrateOptions = {}): Promise<number> {
-    return migratePostgres(this.db, undefined, options);
+  async migrate(options: MigrateOptions = {}): Promise<number> {
+    const version = await migratePostgres(this.db, undefined, options);
+    // Migration 5 made the table: from now on each transaction leaves its commit marker.
+    this.db.commitMarkers = version >= 5;
+    return version;
   }
 
   withStartupLock<T>(work: () => Promise<T>): Promise<T> {
