@@ -10,7 +10,8 @@ import path from 'node:path';
 import nodemailer from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_SAMPLES, runCli, startServe, tempDir, writeGatewayConfig, type CliResult, type ServeProcess } from '../helpers/gateway.js';
+import { runCli, startServe, tempDir, type CliResult, type ServeProcess } from '../helpers/gateway.js';
+import { prepareForServe } from '../helpers/in-process-gateway.js';
 
 const DOMAIN = 'soins-antony.medgate.test';
 const NURSE = `sophie.infirmiere@${DOMAIN}`; // profession 60 (Infirmier) in the demo directory
@@ -46,12 +47,16 @@ describe('a nurse\'s letter in report wording, through medgate serve', () => {
 
   beforeAll(async () => {
     dir = tempDir('medgate-letter-form-');
-    config = writeGatewayConfig(dir, { domain: DOMAIN });
-    await must(cli('pki', 'init'), 'pki init');
-    await must(cli('init'), 'init');
-    await must(cli('directory', 'import', path.join(DEMO_SAMPLES, 'ans-extraction-mssante.txt')), 'directory import');
-    await must(cli('user', 'add', NURSE, '--kind', 'person', '--adeli', '929999999', '--password', PW.nurse), 'add nurse');
-    await must(cli('user', 'add', RMP, '--kind', 'rmp', '--password', PW.rmp), 'add rmp');
+    // Set up through the services `init`, `directory import` and `user add` call, in this process;
+    // the gateway under test is a real `medgate serve`.
+    const prepared = await prepareForServe({
+      store: 'sqlite', dir, domain: DOMAIN, whitelist: false,
+      accounts: [
+        { address: NURSE, kind: 'person', adeli: '929999999', password: PW.nurse },
+        { address: RMP, kind: 'rmp', password: PW.rmp },
+      ],
+    });
+    config = prepared.configFile;
     caPem = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'), 'utf8');
     serve = await startServe(config);
   }, 120_000);

@@ -150,19 +150,25 @@ async function oldPostgres(dir: string): Promise<OldStore> {
   };
 }
 
-describeOnStores('filing: the part-name migration (SQLite 13, PostgreSQL 4) converts the rows an older medgate kept in clear', (kind) => {
-  let dir: string;
-  let old: OldStore;
+/** A fresh folder and an old-schema store for each test of the suite (closed and removed after). */
+function oldStoreForEachTest(kind: 'sqlite' | 'postgres'): { readonly dir: string; readonly old: OldStore } {
+  const current: { dir: string; old: OldStore } = { dir: '', old: undefined as unknown as OldStore };
   beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medgate-part-names-'));
-    old = kind === 'sqlite' ? await oldSqlite(dir) : await oldPostgres(dir);
+    current.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medgate-part-names-'));
+    current.old = kind === 'sqlite' ? await oldSqlite(current.dir) : await oldPostgres(current.dir);
   });
   afterEach(async () => {
-    await old.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await current.old.close();
+    fs.rmSync(current.dir, { recursive: true, force: true });
   });
+  return current;
+}
+
+describeOnStores('filing: the part-name migration (SQLite 13, PostgreSQL 4) converts the rows an older medgate kept in clear', (kind) => {
+  const each = oldStoreForEachTest(kind);
 
   it('seals every clear part name in the migration, keeps seq, leaves the clear name nowhere in the files, and refiling stays idempotent', async () => {
+    const { dir, old } = each;
     expect(foundAtRest(await old.bytes(), NEEDLE)).toBe(true); // the test can fail: the old rows hold it
     expect(foundAtRest(await old.bytes(), 'jean.dupont')).toBe(true);
     const store = await old.open();
@@ -200,18 +206,10 @@ describeOnStores('filing: the part-name migration (SQLite 13, PostgreSQL 4) conv
 
 // SQLite only: PostgreSQL has no WAL file of ours to empty (its own WAL is documented as out of reach).
 describeOn('sqlite', 'filing: the part-name migration on SQLite while another process reads an older snapshot', () => {
-  let dir: string;
-  let old: OldStore;
-  beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medgate-part-names-wal-'));
-    old = await oldSqlite(dir);
-  });
-  afterEach(async () => {
-    await old.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const each = oldStoreForEachTest('sqlite');
 
   it('cannot empty the WAL while the reader holds it: the start fails saying so, and the next start empties it', async () => {
+    const { dir, old } = each;
     const store = await old.open();
     await ensureFilingDataKey(dir);
     // Another process (a medgate command, a backup) in the middle of a read: its snapshot pins the WAL.
@@ -236,18 +234,10 @@ describeOn('sqlite', 'filing: the part-name migration on SQLite while another pr
 
 // PostgreSQL only: pg_statistic is its catalog (SQLite's own case, its WAL, is above).
 describeOn('postgres', 'filing: the part-name migration on PostgreSQL while another session holds the planner statistics', () => {
-  let dir: string;
-  let old: OldStore;
-  beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medgate-part-names-stats-'));
-    old = await oldPostgres(dir);
-  });
-  afterEach(async () => {
-    await old.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const each = oldStoreForEachTest('postgres');
 
   it('cannot rewrite pg_statistic while a transaction holds it: the start fails saying so, and the next start rewrites it', async () => {
+    const { dir, old } = each;
     const store = await old.open();
     await ensureFilingDataKey(dir);
     // Another node's session in the middle of a transaction that read the statistics.

@@ -30,6 +30,8 @@ export interface AccountSpec {
   kind: AccountKind;
   password: string;
   rpps?: string;
+  /** Nurses, physiotherapists…: ADELI instead of RPPS (`user add --adeli`). */
+  adeli?: string;
   name?: string;
   /** The directory status to set after creation (e.g. a suspended application). */
   status?: EntryStatus;
@@ -138,7 +140,7 @@ export async function prepareGatewayData(o: InProcessGatewayOptions): Promise<Pr
     const certDir = path.join(dir, 'client-certs');
     // `medgate user add --cert-out` for each (independent of each other: made at once).
     await Promise.all((o.accounts ?? []).map(async (a) => {
-      const created = await ctx.accounts.create({ address: a.address, kind: a.kind, password: a.password, rpps: a.rpps, name: a.name });
+      const created = await ctx.accounts.create({ address: a.address, kind: a.kind, password: a.password, rpps: a.rpps, adeli: a.adeli, name: a.name });
       fs.mkdirSync(certDir, { recursive: true, mode: 0o700 });
       const base = path.join(certDir, created.account.address);
       fs.writeFileSync(`${base}.crt.pem`, created.certificatePem);

@@ -9,6 +9,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PG_MIGRATIONS } from '../../src/store/postgres/migrations.js';
 import { PgDatabase } from '../../src/store/postgres/pg-database.js';
+import { PgStore } from '../../src/store/postgres/pg-store.js';
 import { PG_NOT_FOUND_BANNER, createTestDatabase, testPostgres } from '../helpers/postgres.js';
 
 const pg = testPostgres();
@@ -174,5 +175,21 @@ describe.skipIf(!pg)('PostgreSQL: the outcome of a transaction whose connection 
       expect(await db.commitOutcome(xid)).toBe('committed'); // the id alone says committed
       expect(await db.commitOutcome(xid, 'a-token-no-transaction-wrote')).toBe('aborted');
     });
+  });
+
+  it('a store opened and migrated as the gateway opens it writes a commit marker with each transaction', async () => {
+    const fresh = await createTestDatabase('markers');
+    const store = await PgStore.open({ url: fresh.url, nodeId: 'markers-test', poolSize: 2 });
+    const check = new PgDatabase({ url: fresh.url, poolSize: 1 });
+    try {
+      await store.migrate();
+      const before = Number((await check.rows<{ n: string }>('SELECT COUNT(*) AS n FROM commit_markers'))[0]!.n);
+      await store.write(async (tx) => { await tx.mail.createMailbox('a@markers.test', 'INBOX'); });
+      expect(Number((await check.rows<{ n: string }>('SELECT COUNT(*) AS n FROM commit_markers'))[0]!.n)).toBe(before + 1);
+    } finally {
+      await check.close();
+      await store.close();
+      await fresh.drop();
+    }
   });
 });
