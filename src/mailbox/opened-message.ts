@@ -6,6 +6,8 @@ import type { MessageSealer } from '../message/sealer.js';
 import { toCrlf } from '../util/crlf.js';
 import { isSmimeMessage } from '../crypto/smime/index.js';
 import type { SmimeReader } from './smime-reader.js';
+import { isOwnCopyAead } from '../crypto/seal/own-copy-aead.js';
+import { CryptoError, CryptoErrorCode } from '../crypto/errors.js';
 
 /** What the first opening of a stored message established; cached (encrypted) so every session agrees. */
 export interface OpenedFacts {
@@ -179,6 +181,26 @@ function placeholder(code: string, message: string, domain: string, blobId: stri
 }
 
 /**
+ * The owner's copy sealed under his account key (docs/secure-message-format.md §5.2): served byte
+ * for byte as appended (CRLF line ends), no verdict above it; a copy that does not authenticate is a
+ * placeholder naming why, as for any message that does not open.
+ */
+function ownCopyAead(opts: { sealed: Buffer; blobId: string; owner: string; domain: string; internalDate: Date; ownCopies?: { openOwnCopy(sealed: Uint8Array, owner: string): Buffer } }): OpenedMessage {
+  try {
+    if (!opts.ownCopies) throw new CryptoError(CryptoErrorCode.NOT_FOR_THIS_KEY, 'The own copy is sealed under its owner\'s account key, which this reader does not hold');
+    const original = toCrlf(opts.ownCopies.openOwnCopy(opts.sealed, opts.owner));
+    return {
+      bytes: original, routing: null,
+      facts: { v: 2, prefix: '', size: original.length, fingerprint: null, error: null, patientFolder: null, ownCopy: true, ...(original.includes(0) ? { noStream: true } : {}) },
+    };
+  } catch (err) {
+    if (!isMedgateError(err)) throw err;
+    const bytes = placeholder(err.code, err.message, opts.domain, opts.blobId, opts.internalDate);
+    return { bytes, routing: null, facts: { v: 2, prefix: '', size: bytes.length, fingerprint: null, error: err.code, patientFolder: null } };
+  }
+}
+
+/**
  * Opens a stored sealed message for its owner: decrypts, verifies the signer against the directory
  * (or, for mail the owner stored himself, against his own key), and prefixes the verdict. A message
  * that cannot be opened becomes a readable placeholder naming the error, so a client never fails.
@@ -196,8 +218,11 @@ export async function openStored(opts: {
   view?: 'opened' | 'routing';
   /** Opens S/MIME mail (src/mailbox/smime-reader.ts); without it S/MIME shows as a placeholder. */
   smime?: SmimeReader;
+  /** Opens the owner's copies sealed under his account key (§5.2; MetaKey.openOwnCopy). */
+  ownCopies?: { openOwnCopy(sealed: Uint8Array, owner: string): Buffer };
 }): Promise<OpenedMessage> {
   const { sealer, ownKey, owner, known } = opts;
+  if (opts.view !== 'routing' && isOwnCopyAead(opts.sealed)) return ownCopyAead(opts);
   if (opts.view === 'routing') return routingView(opts);
   const ownKeyIds = new Set(ownKey.getKeyIDs().map((k) => k.toHex()));
   let ownCopy = false;

@@ -12,6 +12,8 @@ import type { CommittedDelivery, Mailbox, StoredMessage } from '../store/types.j
 import type { MetaKey } from './meta-key.js';
 import type { SharedAccount } from './open-accounts.js';
 import { toCrlf } from '../util/crlf.js';
+import { isOwnCopyAead, OWN_COPY_HEADER } from '../crypto/seal/own-copy-aead.js';
+import type { AppendedCopy } from '../message/seal-own-copy.js';
 import { crashPoint } from '../util/crash-point.js';
 import { openStored, type OpenedFacts, type OpenedMessage } from './opened-message.js';
 import { openStoredStream, readerSigner, servedStream, streamFacts, STREAM_MESSAGE_BYTES } from './opened-stream.js';
@@ -28,6 +30,9 @@ function ownCopyFacts(raw: Buffer): OwnCopy {
   const bytes = toCrlf(raw);
   return { bytes, facts: { v: 2, prefix: '', size: bytes.length, ownCopy: true, fingerprint: null, error: null, patientFolder: null } };
 }
+
+/** Own copies being sealed and parsed on this node now (MessageSealer.analyseAppended: where to parse). */
+let appendsInProgress = 0;
 
 const STANDARD: Array<[string, SpecialUse | null]> = [['INBOX', null], ['Sent', '\\Sent'], ['Drafts', '\\Drafts'], ['Trash', '\\Trash'], ['Junk', '\\Junk']];
 /** Messages opened at once when a mailbox is first listed: keeps every worker thread busy. */
@@ -263,6 +268,8 @@ export class StoreUserSession implements ImapUserSession {
   private async streamedFactsOnce(m: StoredMessage): Promise<OpenedFacts | undefined> {
     const blob = await this.ctx.store.mail.openBlob(m.blobId);
     if (!blob || blob.size <= STREAM_MESSAGE_BYTES) return undefined;
+    // A copy sealed under the account key is opened whole (one GCM tag for the whole copy).
+    if (isOwnCopyAead(await blob.head(OWN_COPY_HEADER.length))) return undefined;
     const cachedText = await this.ctx.store.mail.getMeta(this.user, m.blobId);
     const cached = cachedText ? this.metaKey.decrypt<{ facts?: OpenedFacts; imap?: MessageMeta }>(cachedText) : undefined;
     const pinned = cached?.facts && !cached.facts.error ? cached.facts : undefined;
@@ -367,7 +374,7 @@ export class StoreUserSession implements ImapUserSession {
     const opened = await openStored({
       sealer: this.sealer, sealed, blobId: m.blobId, owner: this.user, ownKey: this.pgpKey,
       domain: this.ctx.config.domain, internalDate: new Date(m.internalDate), known: cached?.facts?.error ? undefined : cached?.facts, view: this.view,
-      smime: (this.smime ??= smimeReader(this.ctx, this.sealer, this.user, this.pgpKey)),
+      smime: (this.smime ??= smimeReader(this.ctx, this.sealer, this.user, this.pgpKey)), ownCopies: this.metaKey,
     });
     // A failed opening is not pinned: the next opening tries again (signer reinstated, directory synced).
     if (!cached?.facts || cached.facts.error || cached.facts.v !== 2) {
@@ -482,9 +489,10 @@ export class StoreUserSession implements ImapUserSession {
     // that seals them (off this thread, which serves every session): no session of the account
     // parses the copy again, nor encrypts and writes its cache entry a second time.
     const [appended, candidate] = await Promise.all([
-      // One OpenPGP operation: a person's own copy carries no routing header (nobody but him reads it);
-      // a record server's session shows routing fields over sealed content, so its copies keep one.
-      this.sealer.sealAppended(raw, this.pgpKey, this.user, internalDate, { withoutRouting: this.view === 'opened', analyse: !!own }),
+      // A person's own copy is sealed here under his account key (docs/secure-message-format.md §5.2:
+      // AES-GCM, no OpenPGP operation before the answer); a record server's session shows routing
+      // fields over sealed content, so its copies stay OpenPGP with a routing header.
+      this.view === 'opened' ? this.sealOwnCopy(raw) : this.sealer.sealAppended(raw, this.pgpKey, this.user, internalDate, { withoutRouting: false, analyse: false }),
       sent ? this.gatewaySentCopy(mb, raw) : Promise.resolve(undefined),
     ]);
     const sealed = appended.sealed;
@@ -525,6 +533,19 @@ export class StoreUserSession implements ImapUserSession {
       return { uid: outcome.kept, uidValidity: mb.uidValidity };
     }
     return this.appended(outcome.committed, own, mb);
+  }
+
+  /** A person's APPEND: sealed under the account key, its ENVELOPE/BODYSTRUCTURE computed from the same bytes. */
+  private async sealOwnCopy(raw: Buffer): Promise<AppendedCopy> {
+    appendsInProgress++;
+    try {
+      const imap = this.sealer.analyseAppended(raw, appendsInProgress - 1);
+      const sealed = this.metaKey.sealOwnCopy(raw, this.user);
+      const meta = await imap;
+      return meta ? { sealed, imap: meta } : { sealed };
+    } finally {
+      appendsInProgress--;
+    }
   }
 
   /** After the commit of a client's copy (its facts committed with it): shared, then announced. */
