@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import type * as openpgp from 'openpgp';
 import { decryptWithKey, encryptToKey } from '../crypto/keys.js';
 import { openOwnCopyAead, sealOwnCopyAead } from '../crypto/seal/own-copy-aead.js';
@@ -11,7 +11,12 @@ import type { AccountRepo } from '../store/types.js';
  * stored encrypted to the user's OpenPGP key, so the cache is as closed to the gateway as the mail.
  */
 export class MetaKey {
-  private constructor(private readonly key: Buffer) {}
+  /** The same key as a KeyObject, made once: HKDF converted the bytes at every own copy otherwise. */
+  private readonly secret: KeyObject;
+
+  private constructor(private readonly key: Buffer) {
+    this.secret = createSecretKey(key);
+  }
 
   /** Loads in flight per user: parallel first logins of one user must agree on one key. */
   private static readonly loading = new Map<string, Promise<MetaKey>>();
@@ -40,9 +45,13 @@ export class MetaKey {
       const hex = await decryptWithKey(account.wrappedMetaKey, pgpKey);
       return new MetaKey(Buffer.from(hex, 'hex'));
     }
+    // Whichever node writes first wins: a login elsewhere may have drawn one meanwhile.
     const key = randomBytes(32);
-    await accounts.update(address, { wrappedMetaKey: await encryptToKey(key.toString('hex'), pgpKey.toPublic()) });
-    return new MetaKey(key);
+    const wrapped = await encryptToKey(key.toString('hex'), pgpKey.toPublic());
+    const stored = await accounts.initWrappedMetaKey(address, wrapped);
+    if (stored === undefined) throw new MedgateError('ACCOUNT_UNKNOWN', `no account for ${address}`);
+    if (stored === wrapped) return new MetaKey(key);
+    return new MetaKey(Buffer.from(await decryptWithKey(stored, pgpKey), 'hex'));
   }
 
   encrypt(value: unknown): string {
@@ -70,13 +79,13 @@ export class MetaKey {
    * A person's own copy (IMAP APPEND) sealed under this key (docs/secure-message-format.md §5.2):
    * AES-256-GCM under a key derived for the copy, no OpenPGP operation before the APPEND's answer.
    */
-  sealOwnCopy(raw: Uint8Array, owner: string): Buffer {
-    return sealOwnCopyAead(raw, this.key, owner);
+  sealOwnCopy(raw: Uint8Array, owner: string): Promise<Buffer> {
+    return sealOwnCopyAead(raw, this.secret, owner);
   }
 
   /** Opens an own copy sealed by sealOwnCopy; a CryptoError when it does not authenticate. */
-  openOwnCopy(sealed: Uint8Array, owner: string): Buffer {
-    return openOwnCopyAead(sealed, this.key, owner);
+  openOwnCopy(sealed: Uint8Array, owner: string): Promise<Buffer> {
+    return openOwnCopyAead(sealed, this.secret, owner);
   }
 
   /** A keyed, stable name for something that must not be stored in clear (a patient folder). */

@@ -377,16 +377,16 @@ export class StoreUserSession implements ImapUserSession {
       smime: (this.smime ??= smimeReader(this.ctx, this.sealer, this.user, this.pgpKey)), ownCopies: this.metaKey,
     });
     // A failed opening is not pinned: the next opening tries again (signer reinstated, directory synced).
-    if (!cached?.facts || cached.facts.error || cached.facts.v !== 2) {
+    if (!cached?.facts || cached.facts.error || cached.facts.v !== 2 || opened.cacheRejected) {
       // After a failed opening the cached structure described the notice, and facts of version 1
       // described other bytes (no CRLF normalisation): drop the structure with the old facts.
-      const keep = cached?.facts?.error || (cached?.facts && cached.facts.v !== 2) ? {} : cached;
+      const keep = cached?.facts?.error || (cached?.facts && cached.facts.v !== 2) || opened.cacheRejected ? {} : cached;
       await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...keep, facts: opened.facts }));
       await this.fileUnderPatient(m, sealed, opened.facts);
     }
     // A failed opening is not kept: the next FETCH tries again (signer reinstated, directory synced).
     // Metadata computed from the notice of an earlier failure describes other bytes: gone too.
-    if (cached?.facts?.error || opened.facts.error) this.shared.forgetMeta(m.blobId);
+    if (cached?.facts?.error || opened.facts.error || opened.cacheRejected) this.shared.forgetMeta(m.blobId);
     if (!opened.facts.error) {
       this.shared.remember(m.blobId, opened);
       this.shared.facts.set(m.blobId, opened.facts);
@@ -492,7 +492,7 @@ export class StoreUserSession implements ImapUserSession {
       // A person's own copy is sealed here under his account key (docs/secure-message-format.md §5.2:
       // AES-GCM, no OpenPGP operation before the answer); a record server's session shows routing
       // fields over sealed content, so its copies stay OpenPGP with a routing header.
-      this.view === 'opened' ? this.sealOwnCopy(raw) : this.sealer.sealAppended(raw, this.pgpKey, this.user, internalDate, { withoutRouting: false, analyse: false }),
+      own ? this.sealOwnCopy(raw, own.bytes) : this.sealer.sealAppended(raw, this.pgpKey, this.user, internalDate, { withoutRouting: false, analyse: false }),
       sent ? this.gatewaySentCopy(mb, raw) : Promise.resolve(undefined),
     ]);
     const sealed = appended.sealed;
@@ -536,11 +536,12 @@ export class StoreUserSession implements ImapUserSession {
   }
 
   /** A person's APPEND: sealed under the account key, its ENVELOPE/BODYSTRUCTURE computed from the same bytes. */
-  private async sealOwnCopy(raw: Buffer): Promise<AppendedCopy> {
+  private async sealOwnCopy(raw: Buffer, crlf: Buffer): Promise<AppendedCopy> {
     appendsInProgress++;
     try {
-      const imap = this.sealer.analyseAppended(raw, appendsInProgress - 1);
-      const sealed = this.metaKey.sealOwnCopy(raw, this.user);
+      // `crlf`: the bytes as IMAP serves them, converted once (ownCopyFacts), parsed as they are.
+      const imap = this.sealer.analyseAppended(crlf, appendsInProgress - 1);
+      const sealed = await this.metaKey.sealOwnCopy(raw, this.user);
       const meta = await imap;
       return meta ? { sealed, imap: meta } : { sealed };
     } finally {

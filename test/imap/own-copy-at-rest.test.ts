@@ -8,10 +8,14 @@
  *   draft and a 1.5 MB one (above the size where delivered mail is streamed);
  * - `medgate message open` (its service) opens the copy as its owner; another account cannot;
  * - a copy altered at rest is served as the unreadable-message notice naming CIPHERTEXT_TAMPERED,
- *   the session goes on, and the intact copies still open.
+ *   the session goes on, and the intact copies still open;
+ * - an APPEND whose MIME parse fails half-way is answered and the gateway stays up;
+ * - an own copy's cached "stored by the owner" facts moved (by someone who can write the store) onto a
+ *   colleague's message do not take that message's verdict away nor let its forged verdict through.
  */
 import { randomBytes } from 'node:crypto';
 import { ImapFlow } from 'imapflow';
+import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeOnStores, startInProcessGateway, type InProcessGateway } from '../helpers/in-process-gateway.js';
 
@@ -96,4 +100,68 @@ describeOnStores('own copies at rest under the account key', (store) => {
       await b.logout();
     }
   }, 120_000);
+
+  it('a cached own-copy entry moved onto a colleague\'s message: the message keeps its verdict', async () => {
+    // JL writes to Paul, with a forged verdict line of his own in the message.
+    const t = nodemailer.createTransport({ host: '127.0.0.1', port: gw.ports.smtpSubmission, secure: false, requireTLS: true, tls: { ca: gw.caPem, servername: 'localhost' }, auth: { user: JL, pass: PW } });
+    try {
+      await t.sendMail({ from: JL, to: PAUL, subject: 'Avis', text: 'Bonjour Paul.', headers: { 'X-Medgate-Signature': 'valid; signer=chef@chu.test; fingerprint=00' } });
+    } finally {
+      t.close();
+    }
+    const c = imap();
+    await c.connect();
+    let ownUid: number;
+    try {
+      ownUid = ((await c.append('Drafts', draft('moved'))) as { uid: number }).uid;
+      await c.mailboxOpen('INBOX');
+      const m = await c.fetchOne('*', { source: true });
+      expect(m && m.source!.toString()).toMatch(/^X-Medgate-Signature: valid; signer=jl\.letest@/);
+    } finally {
+      await c.logout();
+    }
+    const inbox = (await gw.store.mail.getMailbox(PAUL, 'INBOX'))!;
+    const delivered = (await gw.store.mail.listMessages(inbox.id)).at(-1)!;
+    const drafts = (await gw.store.mail.getMailbox(PAUL, 'Drafts'))!;
+    const own = (await gw.store.mail.getMessage(drafts.id, ownUid))!;
+    const ownEntry = await gw.store.mail.getMeta(PAUL, own.blobId);
+    expect(ownEntry).toEqual(expect.any(String));
+    await gw.store.mail.putMeta(PAUL, delivered.blobId, ownEntry!);
+
+    await gw.restart();
+    const b = imap();
+    await b.connect();
+    try {
+      await b.mailboxOpen('INBOX');
+      const m = await b.fetchOne(String(delivered.uid), { source: true }, { uid: true });
+      const text = m && m.source!.toString();
+      expect(text).toMatch(/^X-Medgate-Signature: valid; signer=jl\.letest@/);
+      expect(text).toMatch(/^X-Untrusted-Medgate-Signature: valid; signer=chef@chu\.test/m);
+    } finally {
+      await b.logout();
+    }
+  }, 60_000);
+
+  it('answers an APPEND whose MIME parse fails half-way and stays up (a 1.1 MiB header block; 1005 parts and an attachment)', async () => {
+    const header = Buffer.concat([Buffer.from(`From: ${PAUL}\r\nSubject: long\r\nX-Long: `), Buffer.alloc(1_150_000, 0x61), Buffer.from('\r\n\r\nbody\r\n')]);
+    let parts = 'Subject: parts\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n';
+    for (let i = 0; i < 1005; i++) parts += '--b\r\nContent-Type: text/plain\r\n\r\nx\r\n';
+    parts += `--b\r\nContent-Type: application/octet-stream\r\n\r\n${'A'.repeat(600_000)}\r\n--b--\r\n`;
+    const c = imap();
+    await c.connect();
+    try {
+      for (const raw of [header, Buffer.from(parts)]) {
+        // Before the fix the splitter's error was an unhandled rejection on the main thread: the
+        // process (here, this test's) ended. Now the copy is stored, with an opaque structure.
+        const res = await c.append('Drafts', raw);
+        const uid = (res as { uid: number }).uid;
+        await c.mailboxOpen('Drafts');
+        const m = await c.fetchOne(String(uid), { source: true, bodyStructure: true }, { uid: true });
+        expect(m && m.source!.equals(raw)).toBe(true);
+      }
+      expect(await c.noop()).toBeUndefined();
+    } finally {
+      await c.logout();
+    }
+  }, 60_000);
 });
