@@ -4,7 +4,7 @@ import type { GatewayContext } from '../context.js';
 import { ImapError, ImapErrorCode } from '../imap/errors.js';
 import type {
   AppendResult, ChangeListener, CopyResult, FlagOperation, FlagUpdate, ImapUserSession, MailboxInfo,
-  MailboxSnapshot, MessageMeta, MessageStream, MessageSummary, OpenOptions, SetFlagsOptions, SpecialUse,
+  MailboxCounts, MailboxSnapshot, MessageMeta, MessageStream, MessageSummary, OpenOptions, SetFlagsOptions, SpecialUse,
 } from '../imap/backend.js';
 import type { MessageSealer } from '../message/sealer.js';
 import type { StoredMailboxChange } from './mail-events.js';
@@ -119,10 +119,12 @@ export class StoreUserSession implements ImapUserSession {
     await this.refreshNames();
   }
 
-  private async refreshNames(): Promise<void> {
+  /** `boxes`: the account's mailboxes when the caller has just listed them (LIST): not read twice. */
+  private async refreshNames(boxes?: Mailbox[]): Promise<void> {
+    const list = boxes ?? (await this.ctx.store.mail.listMailboxes(this.user));
     this.displayToStored.clear();
     this.storedToDisplay.clear();
-    for (const mb of await this.ctx.store.mail.listMailboxes(this.user)) {
+    for (const mb of list) {
       if (!isStoredPatientFolder(mb.name)) continue;
       const enc = await this.ctx.store.mail.getMeta(this.user, folderNameKey(mb.name));
       const display = enc ? this.metaKey.decrypt<string>(enc) : undefined;
@@ -147,8 +149,8 @@ export class StoreUserSession implements ImapUserSession {
   }
 
   async listMailboxes(): Promise<MailboxInfo[]> {
-    await this.refreshNames();
     const boxes = await this.ctx.store.mail.listMailboxes(this.user);
+    await this.refreshNames(boxes);
     const list: MailboxInfo[] = boxes.map((mb) => ({
       name: this.display(mb.name),
       subscribed: mb.subscribed,
@@ -408,6 +410,22 @@ export class StoreUserSession implements ImapUserSession {
   private async summary(m: StoredMessage): Promise<MessageSummary> {
     const facts = await this.facts(m);
     return { uid: m.uid, flags: m.flags, internalDate: new Date(m.internalDate), size: facts.size, modseq: m.modseq };
+  }
+
+  /** STATUS without SIZE: counted from the rows, no message's facts looked up or opened. */
+  async mailboxCounts(name: string): Promise<MailboxCounts> {
+    const mb = await this.mailbox(name);
+    const rows = await this.ctx.store.mail.listMessages(mb.id);
+    const fresh = (await this.ctx.store.mail.getMailboxById(mb.id)) ?? mb;
+    let unseen = 0;
+    let deleted = 0;
+    let recent = 0;
+    for (const m of rows) {
+      if (!m.flags.includes('\\Seen')) unseen++;
+      if (m.flags.includes('\\Deleted')) deleted++;
+      if (m.uid > fresh.recentUid) recent++;
+    }
+    return { messages: rows.length, recent, uidNext: fresh.uidNext, uidValidity: mb.uidValidity, unseen, deleted, highestModseq: fresh.highestModseq };
   }
 
   async openMailbox(name: string, options: OpenOptions = {}): Promise<MailboxSnapshot> {
