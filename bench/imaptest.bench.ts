@@ -310,6 +310,9 @@ async function stress(loc: ImaptestLocation, s: Server, p: Profile, mbox: string
  * ratio lost under stress can be traced to commands. Session A appends and reads back; session B,
  * open on the same mailbox, reads what A appended (the other device, or imaptest's other clients).
  */
+/** One of imaptest's default.mbox messages, in size and shape. */
+const SMALL_MESSAGE = Buffer.from('From: user@domain.org\r\nSubject: hello\r\nMessage-ID: <small@domain.org>\r\n\r\nHello world, a short one.\r\n');
+
 async function commandLatency(s: Server, messages: Buffer[]): Promise<Map<string, number[]>> {
   const times = new Map<string, number[]>();
   const time = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
@@ -340,6 +343,12 @@ async function commandLatency(s: Server, messages: Buffer[]): Promise<Map<string
       await time('UID STORE +FLAGS \\Flagged', () => a.messageFlagsAdd(String(uid), ['\\Flagged'], { uid: true }));
       await time('UID STORE \\Deleted + UID EXPUNGE', () => a.messageDelete(String(uid), { uid: true }));
       await b.noop();
+      // What imaptest's stress mixes in besides: its messages of ~100 bytes, LIST, STATUS, NOOP.
+      const small = await time('APPEND (100-byte message)', () => a.append(box, SMALL_MESSAGE, []));
+      await time('LIST "" "*"', () => a.list());
+      await time('STATUS (MESSAGES UIDNEXT UNSEEN)', () => b.status(box, { messages: true, uidNext: true, unseen: true }));
+      await time('NOOP', () => a.noop());
+      if (small && typeof small === 'object') await a.messageDelete(String(small.uid), { uid: true });
     }
   } finally {
     await a.logout().catch(() => {});

@@ -69,6 +69,15 @@ export function registerMessageCommands(program: Command): void {
       await withContext(cmd, async (ctx) => {
         const sealer = await ctx.sealer();
         const unlocked = await ctx.accounts.unlock(opts.as, password, { via: 'cli' });
+        // Loaded here, not at the top: `--help` loads commander and nothing else (test/e2e/cli-startup).
+        const { isOwnCopyAead } = await import('../crypto/seal/own-copy-aead.js');
+        if (isOwnCopyAead(sealed)) {
+          const { openOwnCopyAs } = await import('../mailbox/meta-key.js');
+          // A copy the account stored itself (IMAP APPEND), sealed under its account key (§5.2).
+          process.stdout.write(await openOwnCopyAs(ctx.store.accounts, opts.as, unlocked.pgpKey, sealed));
+          process.stderr.write(`own copy of ${opts.as}: authenticated with its account key\n`);
+          return;
+        }
         const res = await sealer.open(sealed, unlocked.pgpKey);
         process.stdout.write(res.raw);
         process.stderr.write(`signature valid: ${res.verification.signer} (${res.verification.fingerprint})\n`);

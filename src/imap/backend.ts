@@ -59,6 +59,17 @@ export interface MailboxSnapshot {
   firstRecentUid?: number;
 }
 
+/** What STATUS reports but SIZE (RFC 3501 §6.3.10, RFC 7162's HIGHESTMODSEQ). */
+export interface MailboxCounts {
+  messages: number;
+  recent: number;
+  uidNext: number;
+  uidValidity: number;
+  unseen: number;
+  deleted: number;
+  highestModseq?: number;
+}
+
 export interface OpenOptions {
   /** SELECT (not EXAMINE or STATUS): this session takes the recent messages for itself. */
   claimRecent?: boolean;
@@ -184,6 +195,11 @@ export interface ImapUserSession {
 
   /** Current state of a mailbox (used by SELECT, EXAMINE and STATUS). */
   openMailbox(name: string, options?: OpenOptions): Promise<MailboxSnapshot>;
+  /**
+   * STATUS without SIZE: the counts alone, from what the backend stores about each message (flags,
+   * UIDs), without what only an opening gives (sizes). Absent: STATUS uses openMailbox.
+   */
+  mailboxCounts?(name: string): Promise<MailboxCounts>;
   /** The opened (decrypted) bytes of one message, byte-exact. */
   getMessage(mailbox: string, uid: number): Promise<Buffer>;
   /**

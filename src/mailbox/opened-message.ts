@@ -6,6 +6,8 @@ import type { MessageSealer } from '../message/sealer.js';
 import { toCrlf } from '../util/crlf.js';
 import { isSmimeMessage } from '../crypto/smime/index.js';
 import type { SmimeReader } from './smime-reader.js';
+import { isOwnCopyAead } from '../crypto/seal/own-copy-aead.js';
+import { CryptoError, CryptoErrorCode } from '../crypto/errors.js';
 
 /** What the first opening of a stored message established; cached (encrypted) so every session agrees. */
 export interface OpenedFacts {
@@ -34,6 +36,8 @@ export interface OpenedMessage {
   bytes: Buffer;
   facts: OpenedFacts;
   routing: RoutingHeader | null;
+  /** The cached facts given were not this message's (see openStored): the caller rewrites them. */
+  cacheRejected?: boolean;
 }
 
 const CRLF = '\r\n';
@@ -178,6 +182,30 @@ function placeholder(code: string, message: string, domain: string, blobId: stri
   return Buffer.from(lines.join(CRLF), 'utf8');
 }
 
+function signedByOwnKey(v: Verification, ownKey: openpgp.PrivateKey): boolean {
+  return v.fingerprint.toLowerCase() === ownKey.getFingerprint().toLowerCase();
+}
+
+/**
+ * The owner's copy sealed under his account key (docs/secure-message-format.md §5.2): served byte
+ * for byte as appended (CRLF line ends), no verdict above it; a copy that does not authenticate is a
+ * placeholder naming why, as for any message that does not open.
+ */
+async function ownCopyAead(opts: { sealed: Buffer; blobId: string; owner: string; domain: string; internalDate: Date; ownCopies?: { openOwnCopy(sealed: Uint8Array, owner: string): Promise<Buffer> } }): Promise<OpenedMessage> {
+  try {
+    if (!opts.ownCopies) throw new CryptoError(CryptoErrorCode.NOT_FOR_THIS_KEY, 'The own copy is sealed under its owner\'s account key, which this reader does not hold');
+    const original = toCrlf(await opts.ownCopies.openOwnCopy(opts.sealed, opts.owner));
+    return {
+      bytes: original, routing: null,
+      facts: { v: 2, prefix: '', size: original.length, fingerprint: null, error: null, patientFolder: null, ownCopy: true, ...(original.includes(0) ? { noStream: true } : {}) },
+    };
+  } catch (err) {
+    if (!isMedgateError(err)) throw err;
+    const bytes = placeholder(err.code, err.message, opts.domain, opts.blobId, opts.internalDate);
+    return { bytes, routing: null, facts: { v: 2, prefix: '', size: bytes.length, fingerprint: null, error: err.code, patientFolder: null } };
+  }
+}
+
 /**
  * Opens a stored sealed message for its owner: decrypts, verifies the signer against the directory
  * (or, for mail the owner stored himself, against his own key), and prefixes the verdict. A message
@@ -196,8 +224,11 @@ export async function openStored(opts: {
   view?: 'opened' | 'routing';
   /** Opens S/MIME mail (src/mailbox/smime-reader.ts); without it S/MIME shows as a placeholder. */
   smime?: SmimeReader;
+  /** Opens the owner's copies sealed under his account key (§5.2; MetaKey.openOwnCopy). */
+  ownCopies?: { openOwnCopy(sealed: Uint8Array, owner: string): Promise<Buffer> };
 }): Promise<OpenedMessage> {
   const { sealer, ownKey, owner, known } = opts;
+  if (opts.view !== 'routing' && isOwnCopyAead(opts.sealed)) return ownCopyAead(opts);
   if (opts.view === 'routing') return routingView(opts);
   const ownKeyIds = new Set(ownKey.getKeyIDs().map((k) => k.toHex()));
   let ownCopy = false;
@@ -235,18 +266,27 @@ export async function openStored(opts: {
     // Recorded at APPEND time (the signer lookup cannot tell: a person's directory key is his own key,
     // and a record re-addressed to its author is signed by him too but is delivered mail), or by the
     // verdict of version 1 facts.
-    if (known?.ownCopy || known?.prefix.startsWith('X-Medgate-Signature: own-copy')) ownCopy = true;
+    // Only for a message his own key signed: a cached entry is not bound to its message, and one
+    // moved onto a third party's message (by someone who can write the store) must not take away
+    // that message's verdict and the renaming of forged verdict fields.
+    const claimsOwn = !!known && (known.ownCopy === true || known.prefix === '' || known.prefix.startsWith('X-Medgate-Signature: own-copy'));
+    if (claimsOwn && signedByOwnKey(res.verification, ownKey)) ownCopy = true;
+    // Cached facts that call a message the owner's own when his key did not sign it are not this
+    // message's (an entry is not bound to its message: one moved onto a third party's message by
+    // someone who can write the store must not take that message's verdict away): not used.
+    const trusted = claimsOwn && !ownCopy ? undefined : known;
     // The user's own copies (Sent, Drafts) come back byte for byte as appended (RFC 3501 §6.3.11):
     // no verdict above them, and nothing to neutralise, since no third party wrote them.
     const original = toCrlf(ownCopy ? asBuffer(res.raw) : neutraliseForgedFields(asBuffer(res.raw)));
-    const prefix = ownCopy ? '' : known?.prefix ?? verdictPrefix(res.verification, res.routing);
+    const prefix = ownCopy ? '' : trusted?.prefix ?? verdictPrefix(res.verification, res.routing);
     const bytes = prefix ? Buffer.concat([Buffer.from(prefix, 'utf8'), original]) : original;
     return {
       bytes,
       routing: res.routing,
+      ...(known && !trusted ? { cacheRejected: true } : {}),
       facts: {
-        v: 2, prefix, size: bytes.length, fingerprint: known?.fingerprint ?? (ownCopy ? null : res.verification.fingerprint),
-        error: null, patientFolder: known?.patientFolder ?? patientFolderOf(res.routing), ...(ownCopy ? { ownCopy: true } : {}),
+        v: 2, prefix, size: bytes.length, fingerprint: trusted?.fingerprint ?? (ownCopy ? null : res.verification.fingerprint),
+        error: null, patientFolder: trusted?.patientFolder ?? patientFolderOf(res.routing), ...(ownCopy ? { ownCopy: true } : {}),
         // toCrlf leaves content with a NUL byte as it is, which a stream cannot know in advance.
         ...(original.includes(0) ? { noStream: true } : {}),
       },

@@ -4,7 +4,7 @@ import type { GatewayContext } from '../context.js';
 import { ImapError, ImapErrorCode } from '../imap/errors.js';
 import type {
   AppendResult, ChangeListener, CopyResult, FlagOperation, FlagUpdate, ImapUserSession, MailboxInfo,
-  MailboxSnapshot, MessageMeta, MessageStream, MessageSummary, OpenOptions, SetFlagsOptions, SpecialUse,
+  MailboxCounts, MailboxSnapshot, MessageMeta, MessageStream, MessageSummary, OpenOptions, SetFlagsOptions, SpecialUse,
 } from '../imap/backend.js';
 import type { MessageSealer } from '../message/sealer.js';
 import type { StoredMailboxChange } from './mail-events.js';
@@ -12,6 +12,8 @@ import type { CommittedDelivery, Mailbox, StoredMessage } from '../store/types.j
 import type { MetaKey } from './meta-key.js';
 import type { SharedAccount } from './open-accounts.js';
 import { toCrlf } from '../util/crlf.js';
+import { isOwnCopyAead, OWN_COPY_HEADER } from '../crypto/seal/own-copy-aead.js';
+import type { AppendedCopy } from '../message/seal-own-copy.js';
 import { crashPoint } from '../util/crash-point.js';
 import { openStored, type OpenedFacts, type OpenedMessage } from './opened-message.js';
 import { openStoredStream, readerSigner, servedStream, streamFacts, STREAM_MESSAGE_BYTES } from './opened-stream.js';
@@ -28,6 +30,9 @@ function ownCopyFacts(raw: Buffer): OwnCopy {
   const bytes = toCrlf(raw);
   return { bytes, facts: { v: 2, prefix: '', size: bytes.length, ownCopy: true, fingerprint: null, error: null, patientFolder: null } };
 }
+
+/** Own copies being sealed and parsed on this node now (MessageSealer.analyseAppended: where to parse). */
+let appendsInProgress = 0;
 
 const STANDARD: Array<[string, SpecialUse | null]> = [['INBOX', null], ['Sent', '\\Sent'], ['Drafts', '\\Drafts'], ['Trash', '\\Trash'], ['Junk', '\\Junk']];
 /** Messages opened at once when a mailbox is first listed: keeps every worker thread busy. */
@@ -114,10 +119,12 @@ export class StoreUserSession implements ImapUserSession {
     await this.refreshNames();
   }
 
-  private async refreshNames(): Promise<void> {
+  /** `boxes`: the account's mailboxes when the caller has just listed them (LIST): not read twice. */
+  private async refreshNames(boxes?: Mailbox[]): Promise<void> {
+    const list = boxes ?? (await this.ctx.store.mail.listMailboxes(this.user));
     this.displayToStored.clear();
     this.storedToDisplay.clear();
-    for (const mb of await this.ctx.store.mail.listMailboxes(this.user)) {
+    for (const mb of list) {
       if (!isStoredPatientFolder(mb.name)) continue;
       const enc = await this.ctx.store.mail.getMeta(this.user, folderNameKey(mb.name));
       const display = enc ? this.metaKey.decrypt<string>(enc) : undefined;
@@ -142,8 +149,8 @@ export class StoreUserSession implements ImapUserSession {
   }
 
   async listMailboxes(): Promise<MailboxInfo[]> {
-    await this.refreshNames();
     const boxes = await this.ctx.store.mail.listMailboxes(this.user);
+    await this.refreshNames(boxes);
     const list: MailboxInfo[] = boxes.map((mb) => ({
       name: this.display(mb.name),
       subscribed: mb.subscribed,
@@ -263,6 +270,8 @@ export class StoreUserSession implements ImapUserSession {
   private async streamedFactsOnce(m: StoredMessage): Promise<OpenedFacts | undefined> {
     const blob = await this.ctx.store.mail.openBlob(m.blobId);
     if (!blob || blob.size <= STREAM_MESSAGE_BYTES) return undefined;
+    // A copy sealed under the account key is opened whole (one GCM tag for the whole copy).
+    if (isOwnCopyAead(await blob.head(OWN_COPY_HEADER.length))) return undefined;
     const cachedText = await this.ctx.store.mail.getMeta(this.user, m.blobId);
     const cached = cachedText ? this.metaKey.decrypt<{ facts?: OpenedFacts; imap?: MessageMeta }>(cachedText) : undefined;
     const pinned = cached?.facts && !cached.facts.error ? cached.facts : undefined;
@@ -367,19 +376,19 @@ export class StoreUserSession implements ImapUserSession {
     const opened = await openStored({
       sealer: this.sealer, sealed, blobId: m.blobId, owner: this.user, ownKey: this.pgpKey,
       domain: this.ctx.config.domain, internalDate: new Date(m.internalDate), known: cached?.facts?.error ? undefined : cached?.facts, view: this.view,
-      smime: (this.smime ??= smimeReader(this.ctx, this.sealer, this.user, this.pgpKey)),
+      smime: (this.smime ??= smimeReader(this.ctx, this.sealer, this.user, this.pgpKey)), ownCopies: this.metaKey,
     });
     // A failed opening is not pinned: the next opening tries again (signer reinstated, directory synced).
-    if (!cached?.facts || cached.facts.error || cached.facts.v !== 2) {
+    if (!cached?.facts || cached.facts.error || cached.facts.v !== 2 || opened.cacheRejected) {
       // After a failed opening the cached structure described the notice, and facts of version 1
       // described other bytes (no CRLF normalisation): drop the structure with the old facts.
-      const keep = cached?.facts?.error || (cached?.facts && cached.facts.v !== 2) ? {} : cached;
+      const keep = cached?.facts?.error || (cached?.facts && cached.facts.v !== 2) || opened.cacheRejected ? {} : cached;
       await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...keep, facts: opened.facts }));
       await this.fileUnderPatient(m, sealed, opened.facts);
     }
     // A failed opening is not kept: the next FETCH tries again (signer reinstated, directory synced).
     // Metadata computed from the notice of an earlier failure describes other bytes: gone too.
-    if (cached?.facts?.error || opened.facts.error) this.shared.forgetMeta(m.blobId);
+    if (cached?.facts?.error || opened.facts.error || opened.cacheRejected) this.shared.forgetMeta(m.blobId);
     if (!opened.facts.error) {
       this.shared.remember(m.blobId, opened);
       this.shared.facts.set(m.blobId, opened.facts);
@@ -401,6 +410,22 @@ export class StoreUserSession implements ImapUserSession {
   private async summary(m: StoredMessage): Promise<MessageSummary> {
     const facts = await this.facts(m);
     return { uid: m.uid, flags: m.flags, internalDate: new Date(m.internalDate), size: facts.size, modseq: m.modseq };
+  }
+
+  /** STATUS without SIZE: counted from the rows, no message's facts looked up or opened. */
+  async mailboxCounts(name: string): Promise<MailboxCounts> {
+    const mb = await this.mailbox(name);
+    const rows = await this.ctx.store.mail.listMessages(mb.id);
+    const fresh = (await this.ctx.store.mail.getMailboxById(mb.id)) ?? mb;
+    let unseen = 0;
+    let deleted = 0;
+    let recent = 0;
+    for (const m of rows) {
+      if (!m.flags.includes('\\Seen')) unseen++;
+      if (m.flags.includes('\\Deleted')) deleted++;
+      if (m.uid > fresh.recentUid) recent++;
+    }
+    return { messages: rows.length, recent, uidNext: fresh.uidNext, uidValidity: mb.uidValidity, unseen, deleted, highestModseq: fresh.highestModseq };
   }
 
   async openMailbox(name: string, options: OpenOptions = {}): Promise<MailboxSnapshot> {
@@ -482,9 +507,10 @@ export class StoreUserSession implements ImapUserSession {
     // that seals them (off this thread, which serves every session): no session of the account
     // parses the copy again, nor encrypts and writes its cache entry a second time.
     const [appended, candidate] = await Promise.all([
-      // One OpenPGP operation: a person's own copy carries no routing header (nobody but him reads it);
-      // a record server's session shows routing fields over sealed content, so its copies keep one.
-      this.sealer.sealAppended(raw, this.pgpKey, this.user, internalDate, { withoutRouting: this.view === 'opened', analyse: !!own }),
+      // A person's own copy is sealed here under his account key (docs/secure-message-format.md §5.2:
+      // AES-GCM, no OpenPGP operation before the answer); a record server's session shows routing
+      // fields over sealed content, so its copies stay OpenPGP with a routing header.
+      own ? this.sealOwnCopy(raw, own.bytes) : this.sealer.sealAppended(raw, this.pgpKey, this.user, internalDate, { withoutRouting: false, analyse: false }),
       sent ? this.gatewaySentCopy(mb, raw) : Promise.resolve(undefined),
     ]);
     const sealed = appended.sealed;
@@ -525,6 +551,20 @@ export class StoreUserSession implements ImapUserSession {
       return { uid: outcome.kept, uidValidity: mb.uidValidity };
     }
     return this.appended(outcome.committed, own, mb);
+  }
+
+  /** A person's APPEND: sealed under the account key, its ENVELOPE/BODYSTRUCTURE computed from the same bytes. */
+  private async sealOwnCopy(raw: Buffer, crlf: Buffer): Promise<AppendedCopy> {
+    appendsInProgress++;
+    try {
+      // `crlf`: the bytes as IMAP serves them, converted once (ownCopyFacts), parsed as they are.
+      const imap = this.sealer.analyseAppended(crlf, appendsInProgress - 1);
+      const sealed = await this.metaKey.sealOwnCopy(raw, this.user);
+      const meta = await imap;
+      return meta ? { sealed, imap: meta } : { sealed };
+    } finally {
+      appendsInProgress--;
+    }
   }
 
   /** After the commit of a client's copy (its facts committed with it): shared, then announced. */

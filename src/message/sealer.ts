@@ -13,6 +13,10 @@ import type { SealPool } from './worker/seal-pool.js';
 import type { ResolveX509Signer, X509Credential } from '../crypto/smime/index.js';
 import { chooseFormat } from './recipient-format.js';
 import type { OpenTaskResult } from './worker/seal-worker.js';
+import type { MessageMeta } from '../imap/backend.js';
+import { analyseMessage } from '../imap/mime/structure.js';
+import { toCrlf } from '../util/crlf.js';
+import { EventLoopLoad } from '../util/event-loop-load.js';
 
 export type { SealedSubmission, SealedSubmissionFile } from './seal-submission.js';
 
@@ -94,8 +98,12 @@ function domainOf(address: string): string {
  * routing header from the sender's directory identity, and seals for every recipient, the sender
  * (Sent copy) and the recipients' gateways' filing keys.
  */
+/** Event-loop utilisation above which an APPEND's parse goes to a worker (EventLoopLoad). */
+const BUSY_EVENT_LOOP = 0.9;
+
 export class MessageSealer {
   private pool: SealPool | undefined;
+  private readonly load = new EventLoopLoad();
   private ownFilingPublicKey: openpgp.PublicKey | undefined;
   /** Parsed directory keys by armored text: parsing a key costs more than verifying a signature. */
   private readonly keyCache = new Map<string, Promise<openpgp.PublicKey>>();
@@ -218,6 +226,17 @@ export class MessageSealer {
   }
 
   /** An IMAP APPEND's copy, with its IMAP metadata when `analyse`: in a worker when there is a pool. */
+  /**
+   * ENVELOPE and BODYSTRUCTURE of an APPENDed own copy: in a worker when this thread is busy (it
+   * serves every session: `concurrent`, other APPENDs in progress, or a saturated event loop), here
+   * otherwise (a worker's round trip would cost more than the parse). One client's APPENDs in a row
+   * keep the loop half busy and gain nothing from a worker, hence the concurrency test first.
+   */
+  analyseAppended(raw: Buffer, concurrent: number): Promise<MessageMeta | undefined> {
+    if (this.pool && (concurrent > 0 || this.load.utilization() > BUSY_EVENT_LOOP)) return this.pool.analyse(raw);
+    return analyseMessage(toCrlf(raw)).catch(() => undefined);
+  }
+
   sealAppended(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date, options: { withoutRouting: boolean; analyse: boolean }): Promise<AppendedCopy> {
     return this.pool ? this.pool.sealAppended(raw, key, owner, internalDate, options) : sealAppendedCopy(raw, key, owner, internalDate, options);
   }

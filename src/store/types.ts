@@ -86,6 +86,13 @@ export interface AccountRepo {
   get(address: string): Promise<Account | undefined>;
   list(): Promise<Account[]>;
   update(address: string, changes: Partial<Omit<Account, 'address' | 'createdAt'>>): Promise<boolean>;
+  /**
+   * Sets the account's wrapped metadata (account) key unless it already has one, in one statement,
+   * and returns the one it has now: of two first logins on two nodes, both end up with the key that
+   * was written first (own copies are sealed under it: a second key would leave them unreadable).
+   * Undefined when the account does not exist.
+   */
+  initWrappedMetaKey(address: string, wrapped: string): Promise<string | undefined>;
 }
 
 export interface AuditRecord {

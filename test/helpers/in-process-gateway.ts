@@ -19,6 +19,8 @@ import { loadConfig } from '../../dist/config/load.js';
 import { createContext } from '../../dist/context.js';
 import { initialise } from '../../dist/init/initialise.js';
 import { startGateway } from '../../dist/server.js';
+import { isOwnCopyAead } from '../../dist/crypto/seal/own-copy-aead.js';
+import { openOwnCopyAs } from '../../dist/mailbox/meta-key.js';
 import { DEMO_SAMPLES, tempDir, writeGatewayConfig } from './gateway.js';
 import { createTestDatabase } from './postgres.js';
 import type { StoreKind } from './stores.js';
@@ -211,6 +213,7 @@ export async function startPreparedGateway(p: PreparedGateway): Promise<InProces
     },
     async open(sealed, as, password) {
       const unlocked = await gw.ctx.accounts.unlock(as, password, { via: 'cli' });
+      if (isOwnCopyAead(sealed)) return openOwnCopyAs(gw.store.accounts, as, unlocked.pgpKey, sealed);
       return (await (await gw.ctx.sealer()).open(sealed, unlocked.pgpKey)).raw;
     },
     spoolFiles: () => (fs.existsSync(spoolDir) ? fs.readdirSync(spoolDir) : []),

@@ -17,6 +17,17 @@ export function parseStatusItems(token: Token | undefined): StatusItem[] {
 }
 
 export async function statusValues(user: ImapUserSession, mailbox: string, items: StatusItem[]): Promise<ImapValue[]> {
+  if (items.includes('HIGHESTMODSEQ') && !user.supportsModseq) throw new ImapParseError('HIGHESTMODSEQ is not supported');
+  // Only SIZE needs each message's opened size: the rest comes from the stored rows (a mail client
+  // polls STATUS on every folder; a 10 000-message INBOX must not cost 10 000 lookups each time).
+  if (user.mailboxCounts && !items.includes('SIZE')) {
+    const c = await user.mailboxCounts(mailbox);
+    const count: Record<Exclude<StatusItem, 'SIZE'>, number> = {
+      MESSAGES: c.messages, RECENT: c.recent, UIDNEXT: c.uidNext, UIDVALIDITY: c.uidValidity, UNSEEN: c.unseen, DELETED: c.deleted,
+      HIGHESTMODSEQ: c.highestModseq ?? 0,
+    };
+    return items.flatMap((item) => [atom(item), count[item as Exclude<StatusItem, 'SIZE'>]]);
+  }
   const snapshot = await user.openMailbox(mailbox);
   const values: ImapValue[] = [];
   for (const item of items) {

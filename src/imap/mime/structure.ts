@@ -83,18 +83,27 @@ async function splitNodes(raw: Buffer): Promise<NodeRecord> {
   });
 
   const stream = splitter as unknown as Transform;
+  // Handled at once, not only at the `await` below: the splitter can fail (a header block over its
+  // limit, too many parts) while writes are still pending, and a rejection or an 'error' event
+  // nobody handles ends the process — on the main thread, the whole gateway (an APPEND of such a
+  // message did). The listener stays for any later error of the destroyed stream.
+  let failed = false;
   const done = new Promise<void>((resolve, reject) => {
     stream.once('end', resolve);
-    stream.once('error', reject);
+    stream.on('error', (err) => {
+      failed = true;
+      reject(err);
+    });
   });
-  for (let offset = 0; offset < raw.length; offset += WRITE_CHUNK) {
+  done.catch(() => undefined);
+  for (let offset = 0; offset < raw.length && !failed; offset += WRITE_CHUNK) {
     const ok = stream.write(raw.subarray(offset, offset + WRITE_CHUNK));
     if (!ok) await new Promise((resolve) => {
       stream.once('drain', resolve);
       stream.once('error', resolve);
     });
   }
-  stream.end();
+  if (!failed) stream.end();
   await done;
   if (!root) {
     // An empty message: one empty text/plain part.

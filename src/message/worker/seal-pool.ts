@@ -3,6 +3,7 @@ import * as openpgp from 'openpgp';
 import { Piscina } from 'piscina';
 import { MedgateError } from '../../errors.js';
 import type { AppendedCopy } from '../seal-own-copy.js';
+import type { MessageMeta } from '../../imap/backend.js';
 import type { SealedSubmission, SealedSubmissionFile, SubmissionFileToSeal, SubmissionToSeal } from '../seal-submission.js';
 import { loadedWorkerOf, SEAL_POOL_WORKER_DATA } from './worker-loaded.js';
 import type { OpenTask, OpenTaskResult, OwnCopyTask, OwnCopyTaskResult, SealFileTask, SealFileTaskResult, SealTask, SealTaskResult } from './seal-worker.js';
@@ -147,6 +148,12 @@ export class SealPool {
   /** An IMAP APPEND's copy sealed in a worker, with its IMAP metadata when `analyse` (sealAppendedCopy). */
   async sealAppended(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date, options: { withoutRouting: boolean; analyse: boolean }): Promise<AppendedCopy> {
     return this.runOwnCopy(raw, key, owner, internalDate, options);
+  }
+
+  /** ENVELOPE and BODYSTRUCTURE of an APPENDed message, parsed in a worker (analyseTask). */
+  async analyse(raw: Buffer): Promise<MessageMeta | undefined> {
+    const moved = movableCopy(raw);
+    return ((await this.run({ raw: moved }, { name: 'analyseTask', transferList: [moved.buffer] })) as MessageMeta | null) ?? undefined;
   }
 
   /** One own-copy task; `analyse` absent: the seal alone (sealOwnCopy), present: sealAppendedCopy. */

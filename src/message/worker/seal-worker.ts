@@ -11,6 +11,8 @@ import type { DirectoryEntry } from '../../store/types.js';
 import type { X509Credential } from '../../crypto/smime/index.js';
 import type { SealFormat } from '../recipient-format.js';
 import { sealAppendedCopy, sealOwnCopy } from '../seal-own-copy.js';
+import { analyseMessage } from '../../imap/mime/structure.js';
+import { toCrlf } from '../../util/crlf.js';
 import type { MessageMeta } from '../../imap/backend.js';
 import { sealSubmission, sealSubmissionFile, type SealedSubmission, type SealedSubmissionFile } from '../seal-submission.js';
 import { signalWorkerLoaded } from './worker-loaded.js';
@@ -164,6 +166,15 @@ export async function sealOwnCopyTask(task: OwnCopyTask): Promise<OwnCopyTaskRes
     const { code, message } = failure(err);
     return { ok: false, code, message };
   }
+}
+
+/**
+ * ENVELOPE and BODYSTRUCTURE of an APPENDed own copy (sealed on the main thread under the account
+ * key, §5.2), computed here when the main thread is busy: null when the bytes do not parse.
+ */
+export async function analyseTask(task: { raw: Uint8Array }): Promise<MessageMeta | null> {
+  const raw = Buffer.from(task.raw.buffer, task.raw.byteOffset, task.raw.byteLength);
+  return (await analyseMessage(toCrlf(raw)).catch(() => undefined)) ?? null;
 }
 
 export interface OpenTask {

@@ -26,6 +26,14 @@ export class PgAccountRepo implements AccountRepo {
     return (await this.db.rows<AccountRow>('SELECT * FROM accounts ORDER BY address COLLATE "C"')).map(accountFrom);
   }
 
+  async initWrappedMetaKey(address: string, wrapped: string): Promise<string | undefined> {
+    // One statement: a concurrent one waits for this row's lock, then sees the key committed first.
+    const r = await this.db.one<{ wrapped_meta_key: string }>(
+      'UPDATE accounts SET wrapped_meta_key = COALESCE(wrapped_meta_key, $1) WHERE address = $2 RETURNING wrapped_meta_key', [wrapped, address.toLowerCase()]);
+    this.cache?.written('accounts', address.toLowerCase());
+    return r?.wrapped_meta_key;
+  }
+
   async update(address: string, changes: Partial<Omit<Account, 'address' | 'createdAt'>>): Promise<boolean> {
     const keys = Object.keys(changes) as (keyof typeof changes)[];
     if (keys.length === 0) return false;

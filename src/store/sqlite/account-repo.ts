@@ -25,6 +25,12 @@ export class SqliteAccountRepo implements AccountRepo {
     return (this.db.prepare('SELECT * FROM accounts ORDER BY address').all() as AccountRow[]).map(accountFrom);
   }
 
+  async initWrappedMetaKey(address: string, wrapped: string): Promise<string | undefined> {
+    const r = this.db.prepare('UPDATE accounts SET wrapped_meta_key = COALESCE(wrapped_meta_key, ?) WHERE address = ? RETURNING wrapped_meta_key')
+      .get(wrapped, address.toLowerCase()) as { wrapped_meta_key: string } | undefined;
+    return r?.wrapped_meta_key;
+  }
+
   async update(address: string, changes: Partial<Omit<Account, 'address' | 'createdAt'>>): Promise<boolean> {
     const keys = Object.keys(changes) as (keyof typeof changes)[];
     if (keys.length === 0) return false;

@@ -69,6 +69,20 @@ contract('directory, whitelist, accounts, settings', (h) => {
     await expect(store.accounts.create(account('doc@x.test'))).rejects.toBeDefined();
   });
 
+  it('sets an account key once: of two first logins racing on two nodes, both get the key written first', async () => {
+    const { store } = h();
+    const other = await h().another();
+    await store.accounts.create(account('racer@x.test'));
+    const winners = await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 ? other : store).accounts.initWrappedMetaKey('racer@x.test', `key-${i}`)));
+    expect(new Set(winners).size).toBe(1);
+    expect(winners[0]).toMatch(/^key-\d$/);
+    // Read on either node (PostgreSQL's read cache included), and a later try changes nothing.
+    expect((await store.accounts.get('racer@x.test'))?.wrappedMetaKey).toBe(winners[0]);
+    expect(await other.accounts.initWrappedMetaKey('racer@x.test', 'late')).toBe(winners[0]);
+    expect((await other.accounts.get('racer@x.test'))?.wrappedMetaKey).toBe(winners[0]);
+    expect(await store.accounts.initWrappedMetaKey('nobody@x.test', 'k')).toBeUndefined();
+  });
+
   it('keeps settings', async () => {
     const { store } = h();
     await store.settings.set('k', 'v1');
