@@ -160,11 +160,15 @@ async function pass(t: TwoGateways, n: number, idleA: number, idleB: number, log
     await sleep(2000); // Argon2's memory returned, the threads quiet again
   }
   const before = (await mailboxBlobIds(t.b, CLAIRE)).length;
+  // At rest, just before: what each thread holds already (the peaks below are read against it).
+  const restA = watchThreads(t.a.serve!.ports.http!, t.a.serve!.child.pid!);
+  const restB = watchThreads(t.b.serve!.ports.http!, t.b.serve!.child.pid!);
+  await sleep(400);
+  const phases: Array<[string, ThreadPeaks, ThreadPeaks]> = [['at rest, just before the message', await restA.stop(), await restB.stop()]];
   const wa = watch(t.a.serve!.child.pid!);
   const wb = watch(t.b.serve!.child.pid!);
   let ta = watchThreads(t.a.serve!.ports.http!, t.a.serve!.child.pid!);
   let tb = watchThreads(t.b.serve!.ports.http!, t.b.serve!.child.pid!);
-  const phases: Array<[string, ThreadPeaks, ThreadPeaks]> = [];
   const t0 = performance.now();
   await transport.sendMail({ envelope: { from: PAUL, to: [CLAIRE] }, raw: big });
   transport.close();
