@@ -21,7 +21,7 @@ umask 077
 
 MEDGATE_HOME="${MEDGATE_HOME:-/opt/medgate}"
 # src/runtime/node-flags.ts (SERVE_NODE_FLAGS) says why each is there.
-NODE_FLAGS="--single-threaded-gc --incremental-marking-soft-trigger=80 --incremental-marking-hard-trigger=95 --heap-growing-percent=300 --expose-gc"
+NODE_FLAGS="--single-threaded-gc --incremental-marking-soft-trigger=80 --incremental-marking-hard-trigger=95 --heap-growing-percent=300 --expose-gc --max-semi-space-size=16"
 MEDGATE_CONFIG="${MEDGATE_CONFIG:-$MEDGATE_HOME/docker/medgate.yaml}"
 export MEDGATE_CONFIG
 

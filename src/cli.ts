@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --single-threaded-gc --incremental-marking-soft-trigger=80 --incremental-marking-hard-trigger=95 --heap-growing-percent=300 --expose-gc
+#!/usr/bin/env -S node --single-threaded-gc --incremental-marking-soft-trigger=80 --incremental-marking-hard-trigger=95 --heap-growing-percent=300 --expose-gc --max-semi-space-size=16
 /**
  * The `medgate` bin. The shebang takes whatever `node` is first in PATH, which on a machine whose
  * own Node is 20 is not the supported line, and the native SQLite addon is built for Node 24 by

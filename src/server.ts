@@ -19,6 +19,7 @@ import { startApiServer } from './http/api-server.js';
 import type { startConsole } from './console/server.js';
 import { missingServeFlags, SERVE_NODE_FLAGS } from './runtime/node-flags.js';
 import { unsupportedNodeWarning } from './runtime/node-version.js';
+import { collectOftenWhen } from './runtime/streamed-garbage.js';
 
 export interface RunningGateway {
   init: Initialised;
@@ -60,6 +61,9 @@ export async function startGateway(ctx: GatewayContext, opts: StartOptions = {})
   const sealing = config.workers.sealing;
   const sealPool = new SealPool({ minThreads: sealing.minThreads, ...(sealing.maxThreads ? { maxThreads: sealing.maxThreads } : {}), idleTimeoutMs: sealing.idleSeconds * 1000 });
   (await ctx.sealer()).usePool(sealPool);
+  // No sealing thread running: the gateway is quiet, and its main thread streams and seals large
+  // messages itself (MessageSealer.sealFile); it frees their dead chunks every 1 MB, not 4.
+  collectOftenWhen(() => sealPool.threads === 0);
   metrics.watchThreads(sealPool);
   const http = new HttpServer({
     host: config.listen.host,

@@ -18,7 +18,7 @@
  * verdict fields above it are the gateway's text and a copy can carry any), so it is a forwarded
  * message without a verifiable signature.
  */
-import { isSmimeMessage, verifyOuterLayers } from '../crypto/smime/index.js';
+import { readSmimeLayer } from '../crypto/smime/mime.js';
 import { splitHeaderBlock } from '../crypto/seal/header-block.js';
 import { addressesOf } from '../crypto/seal/header-values.js';
 import { readTrustFiles } from '../pki/trust-files.js';
@@ -84,9 +84,12 @@ function forwardedFrom(bytes: Buffer): string | undefined {
 
 /** The signer of an S/MIME-signed, unencrypted message, when its signature and chain verify. */
 async function verifiedSigner(bytes: Buffer, trust: TrustFiles | undefined): Promise<AuthorClaim | undefined> {
-  if (!trust || !isSmimeMessage(bytes)) return undefined;
+  if (!trust || !isSmime(bytes)) return undefined;
   try {
     const material = readTrustFiles(trust.anchors, trust.crls);
+    // Loaded here, not with this module: pkijs and @peculiar/x509 weigh ~10 MB in every sealing
+    // thread, and only a forwarded S/MIME-signed message needs them (issue 31, memory).
+    const { verifyOuterLayers } = await import('../crypto/smime/index.js');
     const outer = await verifyOuterLayers({
       sealed: bytes,
       trust: { anchorsPem: material.anchorsPem, ...(material.crlsPem.length ? { crlsPem: material.crlsPem } : {}) },
@@ -97,5 +100,14 @@ async function verifiedSigner(bytes: Buffer, trust: TrustFiles | undefined): Pro
     return { source: 'smime', id: outer.verification.signer.toLowerCase() };
   } catch {
     return undefined;
+  }
+}
+
+/** isSmimeMessage (src/crypto/smime/open.ts) without loading the CMS code: the entity's type alone. */
+function isSmime(raw: Buffer): boolean {
+  try {
+    return readSmimeLayer(raw).kind !== 'other';
+  } catch {
+    return false;
   }
 }

@@ -5,7 +5,7 @@
  * Everything else (the PDF, the image, the DICOM series) is counted and dropped. Same limits, same
  * typed errors as parseForExtraction.
  */
-import { MailParser, type AttachmentStream, type HeaderLines, type MessageText } from 'mailparser';
+import type { AttachmentStream, HeaderLines, MessageText } from 'mailparser';
 import { MedgateError } from '../errors.js';
 import { rawSize, readRaw, readRawHead, type RawSource } from '../util/spool-file.js';
 import { isHprimCandidate, MAX_HPRIM_BYTES } from './identity/hprim-source.js';
@@ -30,6 +30,7 @@ export async function parseFileForExtraction(file: RawSource, limits?: Partial<P
   checkRawSize(await rawSize(file), lim);
   checkHeaderSection((await readRawHead(file, lim.maxHeaderBytes + 1)).head, lim);
 
+  const { MailParser } = await import('mailparser'); // on first use (parse.ts says why)
   const parser = new MailParser({ skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true, checksumAlgo: false });
   let fail: (err: unknown) => void = () => undefined;
   let headerLines: HeaderLines = [];

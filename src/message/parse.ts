@@ -7,7 +7,7 @@
  * against a time limit. Anything that cannot be read as a message gives a MedgateError with a
  * stable code — never a crash and never a hang.
  */
-import { simpleParser } from 'mailparser';
+import type { ParsedMail } from 'mailparser';
 import { MedgateError } from '../errors.js';
 import { decodeEncodedWords } from './identity/encoded-words.js';
 
@@ -61,7 +61,10 @@ export async function parseForExtraction(raw: Buffer, limits?: Partial<ParseLimi
   checkRawSize(raw.length, lim);
   checkHeaderSection(raw, lim);
 
-  let parsed: Awaited<ReturnType<typeof simpleParser>>;
+  // Loaded on first use, not with this module: mailparser and its encodings weigh ~10 MB in every
+  // sealing thread, where the streamed scan (mime-scan.ts) mostly does without it (issue 31, memory).
+  const { simpleParser } = await import('mailparser');
+  let parsed: ParsedMail;
   try {
     parsed = await withParseTimeout(simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true, checksumAlgo: false }), lim);
   } catch (err) {

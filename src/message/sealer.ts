@@ -104,6 +104,8 @@ const BUSY_EVENT_LOOP = 0.9;
 export class MessageSealer {
   private pool: SealPool | undefined;
   private readonly load = new EventLoopLoad();
+  /** Large streamed seals running on this thread (sealFile): at most one. */
+  private inlineFileSeals = 0;
   private ownFilingPublicKey: openpgp.PublicKey | undefined;
   /** Parsed directory keys by armored text: parsing a key costs more than verifying a signature. */
   private readonly keyCache = new Map<string, Promise<openpgp.PublicKey>>();
@@ -261,10 +263,33 @@ export class MessageSealer {
     return opened.raw;
   }
 
-  /** seal() for a spooled message: reads `rawFile`, writes the sealed message to `outFile`. */
+  /**
+   * seal() for a spooled message: reads `rawFile`, writes the sealed message to `outFile`.
+   *
+   * On a quiet gateway (no sealing thread running) the seal runs here, on the main thread, instead
+   * of starting a thread for it: a sealing thread costs ~60 MB of RSS (its isolate, its code, its
+   * heap) for the 30 s it lives, more than twice a 25 MB message (issue 31, bench/memory.bench.ts).
+   * The seal is a stream of small chunks (file reads, openpgp.js's streamed sign+encrypt, the
+   * armor), so the event loop keeps serving the other sessions between them: a 25 MB seal here
+   * held the loop at most 7-23 ms at a time (p99 under 5 ms) for ~0.5-0.9 s of CPU, what the thread
+   * would have spent (docs/operations.md, "Where the memory goes"). It goes to the pool as before
+   * when a thread is already there (the gateway is busy: no memory to save), when another large
+   * seal already runs here (one at a time on this thread), and when a recipient reads S/MIME (pkijs
+   * builds that copy whole in memory, synchronously). Not by the event loop's recent utilisation:
+   * right after a 25 MB DATA it is high whatever the load, and the threads say the load better.
+   */
   async sealFile(req: SealFileRequest): Promise<SealedSubmissionFile> {
     const job = { rawFile: req.rawFile, outFile: req.outFile, ...jobOf(req, this.trustFiles) };
-    return this.pool ? this.pool.sealFile(job) : sealSubmissionFile(job);
+    if (!this.pool) return sealSubmissionFile(job);
+    if (this.pool.threads > 0 || this.inlineFileSeals > 0 || job.recipients.some((r) => r.format === 'smime')) {
+      return this.pool.sealFile(job);
+    }
+    this.inlineFileSeals++;
+    try {
+      return await sealSubmissionFile(job);
+    } finally {
+      this.inlineFileSeals--;
+    }
   }
 
   /** Seals in worker threads from now on (the server does; one-shot CLI commands seal inline). */

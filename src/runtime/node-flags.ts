@@ -33,8 +33,17 @@
  * (worker threads) or 4 MB (main thread) streamed (src/runtime/streamed-garbage.ts): V8 otherwise keeps up to ~64 MB of dead chunk buffers
  * per isolate (main thread and sealing thread) before it collects them. It exposes `gc()` to our
  * own code only; without the flag those paths simply do not collect.
+ *
+ * --max-semi-space-size=16: the main thread's young generation, as Node 20 had it (two 16 MB
+ * semi-spaces). Node 24's V8 sizes them from the heap limit, 32 MB each on a machine of a few GB or
+ * more, and the new space, once grown, stays committed: under one 25 MB message the main heap went
+ * from 67 to ~108 MB committed. With 16: 75-78 MB, and the 25 MB peaks with the doctors logged in
+ * A +54-60 → +28 MB, B +28 → +23 MB above idle; under the SMTP bench's load gateway A's peak RSS
+ * 660-688 → 540-585 MB for the same CPU per message (main thread 5.0/5.7 against 4.8/5.7 ms, two
+ * alternating pairs; docs/operations.md "Node flags"). The sealing threads set their own
+ * (SEAL_WORKER_YOUNG_GENERATION_MB, seal-pool.ts), which this does not change.
  */
-export const SERVE_NODE_FLAGS: readonly string[] = ['--single-threaded-gc', '--incremental-marking-soft-trigger=80', '--incremental-marking-hard-trigger=95', '--heap-growing-percent=300', '--expose-gc'];
+export const SERVE_NODE_FLAGS: readonly string[] = ['--single-threaded-gc', '--incremental-marking-soft-trigger=80', '--incremental-marking-hard-trigger=95', '--heap-growing-percent=300', '--expose-gc', '--max-semi-space-size=16'];
 
 /** The recommended flags this process was started without. */
 export function missingServeFlags(execArgv: readonly string[] = process.execArgv): string[] {

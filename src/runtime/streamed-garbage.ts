@@ -24,20 +24,34 @@ import { isMainThread } from 'node:worker_threads';
  * a scavenge costs next to nothing), every 4 MB on the main thread, whose young generation also
  * holds every session's objects: collecting it every 1 MB cost ~10 % more CPU over a run of the
  * test suite's gateways (3 files: 51.2 against 46.8 s of user time) for a few MB less at the peak.
+ * On a quiet gateway (`collectOftenWhen`: no sealing thread running) the main thread collects every
+ * 1 MB too: that CPU then costs no one anything, and it is when a large message is streamed and
+ * sealed on the main thread (MessageSealer.sealFile).
  */
-const EVERY_BYTES = (isMainThread ? 4 : 1) * 1024 * 1024;
+const OFTEN_BYTES = 1024 * 1024;
+const MAIN_BYTES = 4 * 1024 * 1024;
+let quiet: () => boolean = () => false;
 
 type MinorGc = (options: { type: 'minor' }) => void;
 const collect = (globalThis as { gc?: unknown }).gc as MinorGc | undefined;
 let streamed = 0;
 
-/** Counts `bytes` streamed through this isolate; every 1 MB (worker) or 4 MB (main thread), collects the young generation. */
+/**
+ * Counts `bytes` streamed through this isolate; every 1 MB (worker, or the main thread of a quiet
+ * gateway) or 4 MB (main thread), collects the young generation.
+ */
 export function noteStreamed(bytes: number): void {
   if (!collect) return;
   streamed += bytes;
-  if (streamed < EVERY_BYTES) return;
+  if (streamed < OFTEN_BYTES) return;
+  if (isMainThread && streamed < MAIN_BYTES && !quiet()) return;
   streamed = 0;
   collect({ type: 'minor' });
+}
+
+/** The main thread collects every 1 MB, as worker threads do, while `probe()` says the gateway is quiet (server.ts). */
+export function collectOftenWhen(probe: () => boolean): void {
+  quiet = probe;
 }
 
 /** A pass-through stream that counts what goes through it (noteStreamed), for streams read by others. */

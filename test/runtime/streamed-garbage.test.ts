@@ -8,7 +8,7 @@ import { ROOT, tempDir } from '../helpers/gateway.js';
  * noteStreamed (src/runtime/streamed-garbage.ts) in a node of its own, as serve starts it: 100 MB
  * streamed as 64 KB chunks that die at once, the highest `arrayBuffers` seen. With --expose-gc the
  * dead chunks are freed every 1 MB in a worker thread (the sealing threads) and every 4 MB on the
- * main thread; without it noteStreamed does nothing and V8 lets them pile up (its own trigger is
+ * main thread (every 1 MB there too while the gateway is quiet: collectOftenWhen); without it noteStreamed does nothing and V8 lets them pile up (its own trigger is
  * ~64 MB above the last collection): the same loop is the proof that the bound comes from the
  * collections and not from V8 on its own.
  */
@@ -27,6 +27,13 @@ for (let i = 0; i < 1600; i++) {
   peak = Math.max(peak, process.memoryUsage().arrayBuffers);
 }
 if (isMainThread) console.log(peak / 2 ** 20); else parentPort.postMessage(peak / 2 ** 20);
+`);
+// The same loop on the main thread of a quiet gateway (server.ts: no sealing thread running).
+const quietLoop = path.join(dir, 'quiet-loop.mjs');
+fs.writeFileSync(quietLoop, `
+const { collectOftenWhen } = await import(${JSON.stringify(path.join(ROOT, 'dist', 'runtime', 'streamed-garbage.js'))});
+collectOftenWhen(() => true);
+await import(${JSON.stringify(loop)});
 `);
 // The loop in a worker thread (which inherits the process's flags); the main thread stays idle.
 const inWorker = path.join(dir, 'in-worker.mjs');
@@ -58,6 +65,12 @@ describe('dead chunks of a streamed message are freed as it streams (--expose-gc
     const withGc = await peakOf([...serveFlags, '--expose-gc'], loop);
     const without = await peakOf(serveFlags, loop);
     expect(withGc).toBeLessThan(6); // 4.1 MB measured
+    expect(withGc).toBeGreaterThan(3); // not every 1 MB while the gateway is busy
     expect(without).toBeGreaterThan(2 * withGc + 8);
+  });
+
+  it('on the main thread of a quiet gateway: about 1 MB of them at once, as in a worker', async () => {
+    const quiet = await peakOf([...serveFlags, '--expose-gc'], quietLoop);
+    expect(quiet).toBeLessThan(2.5);
   });
 });

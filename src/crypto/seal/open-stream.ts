@@ -25,6 +25,7 @@ import type { ResolveSigner, ResolvedSigner, Verification } from './pgp.js';
 import { BEGIN, CRC24_INIT, crc24Update, crcValueText, END, withoutLineEnd } from './radix64.js';
 import type { RoutingHeader } from './routing-header.js';
 import { readOuterLayer } from './sealed-message.js';
+import { noteStreamed } from '../../runtime/streamed-garbage.js';
 
 /** The outer header, the routing carrier and the PGP/MIME preamble fit in this (the carrier is ~2 KB). */
 export const STREAM_HEAD_BYTES = 64 * 1024;
@@ -172,6 +173,7 @@ export async function openStream(opts: StreamOpenOptions): Promise<StreamOpening
   async function* fromArmor(): AsyncGenerator<Buffer> {
     let skip = start;
     for await (const chunk of source as AsyncIterable<Buffer>) {
+      noteStreamed(chunk.length); // the dead chunks of the read, dearmor and decryption freed as it streams
       if (skip >= chunk.length) { skip -= chunk.length; continue; }
       yield skip > 0 ? chunk.subarray(skip) : chunk;
       skip = 0;

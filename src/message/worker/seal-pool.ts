@@ -16,7 +16,7 @@ export const SEAL_WORKER_YOUNG_GENERATION_MB = 96;
 
 /**
  * How many sealing threads, sized to the machine and to the load (issue 31): each thread is a V8
- * isolate with openpgp.js loaded (~25 MB idle, 40-60 MB once it has sealed). So threads start
+ * isolate with openpgp.js loaded (~40 MB of RSS at rest, more once it has sealed). So threads start
  * when work arrives (up to one per core) and end after `idleTimeoutMs` without work. (A LOGIN's
  * Argon2 needs no thread: src/crypto/native-argon2.ts.)
  * `minThreads` = `maxThreads` keeps a fixed pool, warm from the start (the previous behaviour).
