@@ -57,7 +57,7 @@ import { seal } from '../src/crypto/seal/index.js';
 import { SERVE_NODE_FLAGS } from '../src/runtime/node-flags.js';
 import { CLI, startServe } from '../test/helpers/gateway.js';
 import { buildMessage, burst, cpuSecondsOf, drive, median, pace, percentile, rssOf, threadCpuOf, type DriveResult } from './lib/smtp-load.js';
-import { JL, CLAIRE, PAUL, PASSWORD, caPem, mailboxBlobs, openDb, serve, setupTwoGateways, waitFor } from '../test/smtp/relay-fixture.js';
+import { JL, CLAIRE, PAUL, PASSWORD, caPem, mailboxBlobIds, pendingQueue, serve, setupTwoGateways, waitFor, type GatewayHandle } from '../test/smtp/relay-fixture.js';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 400);
@@ -79,17 +79,12 @@ function line(name: string, r: { seconds: number; latencies: number[]; failures:
   return `${name.padEnd(34)} ${rate.toFixed(1).padStart(7)} msg/s   p50 ${percentile(r.latencies, 50).toFixed(0).padStart(5)} ms   p99 ${percentile(r.latencies, 99).toFixed(0).padStart(5)} ms   failures ${r.failures}   ${rss}`;
 }
 
-/** Successful logins on a gateway after audit seq `afterSeq`, by how the key was unlocked (audit details.unlock). */
-function loginsSince(g: Parameters<typeof openDb>[0], afterSeq: number): { full: number; cached: number; joined: number; lastSeq: number } {
-  const db = openDb(g);
-  try {
-    const rows = db.prepare("SELECT seq, details FROM audit_log WHERE seq > ? AND action = 'auth.login' AND outcome = 'ok'").all(afterSeq) as { seq: number; details: string }[];
-    const kinds = rows.map((r) => (JSON.parse(r.details) as { unlock?: string }).unlock ?? 'full');
-    const lastSeq = (db.prepare('SELECT MAX(seq) AS s FROM audit_log').get() as { s: number | null }).s ?? 0;
-    return { full: kinds.filter((k) => k === 'full').length, cached: kinds.filter((k) => k === 'cached').length, joined: kinds.filter((k) => k === 'joined').length, lastSeq };
-  } finally {
-    db.close();
-  }
+/** Successful logins on a gateway after audit seq `afterSeq`, by how the key was unlocked (audit details.unlock), through the store. */
+async function loginsSince(g: GatewayHandle, afterSeq: number): Promise<{ full: number; cached: number; joined: number; lastSeq: number }> {
+  const records = await (await g.store()).audit.list(afterSeq + 1, 1_000_000);
+  const kinds = records.filter((r) => r.action === 'auth.login' && r.outcome === 'ok').map((r) => (r.details as { unlock?: string }).unlock ?? 'full');
+  const lastSeq = records.length ? records[records.length - 1]!.seq : afterSeq;
+  return { full: kinds.filter((k) => k === 'full').length, cached: kinds.filter((k) => k === 'cached').length, joined: kinds.filter((k) => k === 'joined').length, lastSeq };
 }
 
 /**
@@ -150,14 +145,14 @@ async function main(): Promise<void> {
 
     // 1. medgate end to end: a warm-up on the same connections, then the measured run.
     const warmup = Array.from({ length: WARMUP }, (_v, n) => buildMessage(MESSAGES + n, [JL, CLAIRE]));
-    const audit0 = loginsSince(t.a, 0).lastSeq;
+    const audit0 = (await loginsSince(t.a, 0)).lastSeq;
     const pids = { a: t.a.serve!.child.pid!, b: t.b.serve!.child.pid! };
     let cpu0 = { a: 0, b: 0 };
     let threads0 = new Map<string, number>();
     let bench0 = process.cpuUsage();
     const gw = await drive(t.a.serve!.ports.smtpSubmission!, { tls: true, ca, auth: { user: PAUL, pass: PASSWORD }, clients: CLIENTS, messagesPerLogin: MESSAGES_PER_LOGIN }, [JL, CLAIRE], messages, warmup, async () => {
       // The remote copies of the warm-up are relayed before the clock starts: their cost is not the run's.
-      await waitFor(() => mailboxBlobs(t.b, CLAIRE).length >= WARMUP, 300_000, 'relay of the warm-up to drain');
+      await waitFor(async () => (await mailboxBlobIds(t.b, CLAIRE)).length >= WARMUP, 300_000, 'relay of the warm-up to drain');
       cpu0 = { a: cpuSecondsOf(pids.a), b: cpuSecondsOf(pids.b) };
       threads0 = threadCpuOf(pids.a);
       bench0 = process.cpuUsage();
@@ -169,23 +164,23 @@ async function main(): Promise<void> {
     const perThread = [...threads1].filter(([n, s]) => s - (threads0.get(n) ?? 0) > 0.05).map(([name, s]) => `${name} ${((s - (threads0.get(name) ?? 0)) * 1000 / Math.max(1, gw.latencies.length)).toFixed(1)}`).join(', ');
     const rssA = rssOf(t.a.serve!.child.pid!);
     const relayStart = performance.now();
-    await waitFor(() => mailboxBlobs(t.b, CLAIRE).length >= WARMUP + gw.latencies.length, 300_000, 'relay to drain');
+    await waitFor(async () => (await mailboxBlobIds(t.b, CLAIRE)).length >= WARMUP + gw.latencies.length, 300_000, 'relay to drain');
     const relaySeconds = (performance.now() - relayStart) / 1000;
     // Gateway A's CPU from the start of the window to the end of the relay of the window's messages.
     const cpuWithDrainA = cpuSecondsOf(pids.a) - cpu0.a;
-    const logins = loginsSince(t.a, audit0);
+    const logins = await loginsSince(t.a, audit0);
 
     // 1b. the same connections, open-loop at half the saturating rate just measured (or BENCH_PACED_RATE).
     const gwRate = gw.latencies.length / gw.seconds;
     const pacedRate = PACED_RATE ?? gwRate / 2;
-    let paced: (DriveResult & { rate: number; cpuA: number; cpuB: number; logins: ReturnType<typeof loginsSince> }) | undefined;
+    let paced: (DriveResult & { rate: number; cpuA: number; cpuB: number; logins: Awaited<ReturnType<typeof loginsSince>> }) | undefined;
     if (PACED_MESSAGES > 0) {
       const list = Array.from({ length: PACED_MESSAGES }, (_v, n) => buildMessage(2 * MESSAGES + WARMUP + n, [JL, CLAIRE]));
       const p0 = { a: cpuSecondsOf(pids.a), b: cpuSecondsOf(pids.b) };
       const r = await pace(gw.transports, [JL, CLAIRE], list, pacedRate);
       const p1 = { a: cpuSecondsOf(pids.a), b: cpuSecondsOf(pids.b) };
-      await waitFor(() => mailboxBlobs(t.b, CLAIRE).length >= WARMUP + gw.latencies.length + r.latencies.length, 300_000, 'relay of the paced phase to drain');
-      paced = { ...r, rate: pacedRate, cpuA: p1.a - p0.a, cpuB: p1.b - p0.b, logins: loginsSince(t.a, logins.lastSeq) };
+      await waitFor(async () => (await mailboxBlobIds(t.b, CLAIRE)).length >= WARMUP + gw.latencies.length + r.latencies.length, 300_000, 'relay of the paced phase to drain');
+      paced = { ...r, rate: pacedRate, cpuA: p1.a - p0.a, cpuB: p1.b - p0.b, logins: await loginsSince(t.a, logins.lastSeq) };
     }
     // The raw seal of part 3 (and 1c), same message, keys of the same kind (sender, 2 recipients + self, 2 filing keys).
     const [sender, r1, r2, f1, f2] = await Promise.all(['s', 'r1', 'r2', 'f1', 'f2'].map((n) => generatePgpKey(n, `${n}@bench.test`)));
@@ -205,7 +200,7 @@ async function main(): Promise<void> {
       const c0 = cpuSecondsOf(pids.a);
       const res = await burst(gw.transports, [JL, CLAIRE], list);
       relayed += res.latencies.length;
-      await waitFor(() => mailboxBlobs(t.b, CLAIRE).length >= relayed, 300_000, `relay of round ${r + 1} to drain`);
+      await waitFor(async () => (await mailboxBlobIds(t.b, CLAIRE)).length >= relayed, 300_000, `relay of round ${r + 1} to drain`);
       const gatewayMs = ((cpuSecondsOf(pids.a) - c0) * 1000) / Math.max(1, res.latencies.length);
       const s0 = process.cpuUsage();
       for (const raw of list.slice(0, ROUND_SEALS)) await sealOnce(raw);
@@ -269,17 +264,14 @@ async function main(): Promise<void> {
     const before = { a: rssOf(t.a.serve!.child.pid!), b: rssOf(t.b.serve!.child.pid!) };
     const big = buildMessage(999_999, [CLAIRE], 'x'.repeat(20 * 1024), 18 * 1024 * 1024); // ≈ 25 MB once base64-encoded
     const bigSize = Buffer.byteLength(big);
-    const countBefore = mailboxBlobs(t.b, CLAIRE).length;
+    const countBefore = (await mailboxBlobIds(t.b, CLAIRE)).length;
     const tBig = performance.now();
     const bigRes = await drive(t.a.serve!.ports.smtpSubmission!, { tls: true, ca, auth: { user: PAUL, pass: PASSWORD }, clients: CLIENTS, messagesPerLogin: MESSAGES_PER_LOGIN }, [CLAIRE], [big]);
     bigRes.close();
-    await waitFor(() => {
-      const db = openDb(t.a);
-      try { return (db.prepare("SELECT COUNT(*) AS n FROM queue_recipients WHERE status = 'pending'").get() as { n: number }).n === 0; } finally { db.close(); }
-    }, 300_000, 'the 25 MB message to be relayed');
+    await waitFor(async () => (await pendingQueue(t.a)).length === 0, 300_000, 'the 25 MB message to be relayed');
     const after = { a: rssOf(t.a.serve!.child.pid!), b: rssOf(t.b.serve!.child.pid!) };
     console.log('');
-    console.log(`25 MB message (${(bigSize / 1048576).toFixed(1)} MB): submitted in ${((bigRes.latencies[0] ?? NaN) / 1000).toFixed(1)} s, relayed within ${((performance.now() - tBig) / 1000).toFixed(1)} s, failures ${bigRes.failures}, in B's mailbox: ${mailboxBlobs(t.b, CLAIRE).length > countBefore ? 'yes' : 'NO'}`);
+    console.log(`25 MB message (${(bigSize / 1048576).toFixed(1)} MB): submitted in ${((bigRes.latencies[0] ?? NaN) / 1000).toFixed(1)} s, relayed within ${((performance.now() - tBig) / 1000).toFixed(1)} s, failures ${bigRes.failures}, in B's mailbox: ${(await mailboxBlobIds(t.b, CLAIRE)).length > countBefore ? 'yes' : 'NO'}`);
     console.log(`  gateway A (submission + seal + queue) peak RSS ${before.a.peakMb} → ${after.a.peakMb} MB`);
     console.log(`  gateway B (relay: spool, routing check, commit) peak RSS ${before.b.peakMb} → ${after.b.peakMb} MB`);
   } finally {
