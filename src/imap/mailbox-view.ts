@@ -13,7 +13,7 @@
  */
 import type { MailboxChange, MailboxSnapshot, MessageSummary } from './backend.js';
 import { atom, untagged, type ImapValue } from './response.js';
-import { sequenceSetContains, type SequenceSet } from './parser/sequence-set.js';
+import type { SequenceSet } from './parser/sequence-set.js';
 
 export interface MessageState {
   uid: number;
@@ -95,14 +95,44 @@ export class MailboxView {
     return seq ? this.messages[seq - 1] : undefined;
   }
 
-  /** Messages designated by a sequence set, in ascending order. */
+  /**
+   * Messages designated by a sequence set, in ascending order, each once. Each range is found by
+   * binary search (UIDs and sequence numbers both ascend): a `UID FETCH 91234` in a 10 000-message
+   * INBOX no longer tests every message, which it did for every command of a long session.
+   */
   resolve(set: SequenceSet, byUid: boolean): MessageState[] {
-    if (byUid) {
-      const max = this.messages.length ? (this.messages[this.messages.length - 1] as MessageState).uid : 0;
-      return this.messages.filter((m) => sequenceSetContains(set, m.uid, max));
+    const n = this.messages.length;
+    if (n === 0) return [];
+    const key = byUid ? (i: number): number => (this.messages[i] as MessageState).uid : (i: number): number => i + 1;
+    const max = key(n - 1);
+    /** First index whose key is at least `value`. */
+    const firstAtLeast = (value: number): number => {
+      let low = 0;
+      let high = n;
+      while (low < high) {
+        const mid = (low + high) >> 1;
+        if (key(mid) < value) low = mid + 1;
+        else high = mid;
+      }
+      return low;
+    };
+    const spans: Array<[number, number]> = [];
+    for (const [a, b] of set) {
+      const x = a === '*' ? max : a;
+      const y = b === '*' ? max : b;
+      const from = firstAtLeast(Math.min(x, y));
+      const to = firstAtLeast(Math.max(x, y) + 1);
+      if (from < to) spans.push([from, to]);
     }
-    const max = this.messages.length;
-    return this.messages.filter((_m, i) => sequenceSetContains(set, i + 1, max));
+    if (spans.length === 1) return this.messages.slice(spans[0]![0], spans[0]![1]);
+    spans.sort((p, q) => p[0] - q[0]);
+    const out: MessageState[] = [];
+    let next = 0;
+    for (const [from, to] of spans) {
+      for (let i = Math.max(from, next); i < to; i++) out.push(this.messages[i] as MessageState);
+      next = Math.max(next, to);
+    }
+    return out;
   }
 
   // ---- flags and keywords -------------------------------------------------------------------
