@@ -510,7 +510,7 @@ export class StoreUserSession implements ImapUserSession {
       // A person's own copy is sealed here under his account key (docs/secure-message-format.md §5.2:
       // AES-GCM, no OpenPGP operation before the answer); a record server's session shows routing
       // fields over sealed content, so its copies stay OpenPGP with a routing header.
-      own ? this.sealOwnCopy(raw, own.bytes) : this.sealer.sealAppended(raw, this.pgpKey, this.user, internalDate, { withoutRouting: false, analyse: false }),
+      own ? this.sealOwnCopy(raw, own.bytes) : this.sealer.sealOwnCopy(raw, this.pgpKey, this.user, internalDate).then((sealed): AppendedCopy => ({ sealed })),
       sent ? this.gatewaySentCopy(mb, raw) : Promise.resolve(undefined),
     ]);
     const sealed = appended.sealed;

@@ -1,17 +1,16 @@
 import type * as openpgp from 'openpgp';
 import { seal } from '../crypto/seal/index.js';
 import type { MessageMeta } from '../imap/backend.js';
-import { analyseMessage } from '../imap/mime/structure.js';
-import { toCrlf } from '../util/crlf.js';
 
 /**
- * Seals a message a user stores himself (IMAP APPEND: Sent copies, drafts) to his own key only,
- * signed by it: no patient routing, no filing key. The same medgate/1 format as delivered mail, so
- * one opening path serves both.
+ * Seals a copy to its owner's own OpenPGP key only, signed by it: no patient routing, no filing
+ * key; the same medgate/1 format as delivered mail, so one opening path serves both. Used for a
+ * record server's APPENDs (its session shows routing fields over sealed content: they keep their
+ * routing header) and the MSSanté transit copy. A person's APPENDs are sealed under his account
+ * key instead (docs/secure-message-format.md §5.2, MetaKey.sealOwnCopy).
  *
- * `withoutRouting`: the copy carries no routing header (one OpenPGP operation instead of two,
- * docs/secure-message-format.md §5.1). A person's copies are read only by him, who opens the content
- * anyway; a record server's session, which shows routing fields over sealed content, keeps it.
+ * `withoutRouting`: the §5.1 form (no routing header, one OpenPGP operation), what a person's
+ * APPENDs were between §5.1 and §5.2; such copies are still read.
  */
 export async function sealOwnCopy(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date, options: { withoutRouting?: boolean } = {}): Promise<Buffer> {
   const sealed = await seal({
@@ -29,22 +28,6 @@ export async function sealOwnCopy(raw: Buffer, key: openpgp.PrivateKey, owner: s
 
 export interface AppendedCopy {
   sealed: Buffer;
-  /** ENVELOPE and BODYSTRUCTURE of the bytes as IMAP serves them (CRLF), when asked and parseable. */
+  /** ENVELOPE and BODYSTRUCTURE of the bytes as IMAP serves them (CRLF), when they were computed and parse. */
   imap?: MessageMeta;
-}
-
-/**
- * An IMAP APPEND's copy: sealed, and (`analyse`) its IMAP metadata computed from the same bytes in
- * the same thread. In the sealing worker this takes the MIME parse of every APPEND off the main
- * thread, which serves every session (issue 31: 5-10 % of its time under imaptest's stress with
- * realistic mail), while the worker waits on the thread pool's X25519 and Ed25519 steps anyway.
- */
-export async function sealAppendedCopy(
-  raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date, options: { withoutRouting: boolean; analyse: boolean },
-): Promise<AppendedCopy> {
-  const [sealed, imap] = await Promise.all([
-    sealOwnCopy(raw, key, owner, internalDate, { withoutRouting: options.withoutRouting }),
-    options.analyse ? analyseMessage(toCrlf(raw)).catch(() => undefined) : undefined,
-  ]);
-  return imap ? { sealed, imap } : { sealed };
 }

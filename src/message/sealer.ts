@@ -7,7 +7,7 @@ import type { ResolveSigner } from '../crypto/seal/index.js';
 import type { DirectoryService } from '../directory/directory-service.js';
 import { MedgateError } from '../errors.js';
 import type { DirectoryEntry } from '../store/types.js';
-import { sealAppendedCopy, sealOwnCopy, type AppendedCopy } from './seal-own-copy.js';
+import { sealOwnCopy } from './seal-own-copy.js';
 import { sealSubmission, sealSubmissionFile, type SealedSubmission, type SealedSubmissionFile } from './seal-submission.js';
 import type { SealPool } from './worker/seal-pool.js';
 import type { ResolveX509Signer, X509Credential } from '../crypto/smime/index.js';
@@ -239,9 +239,7 @@ export class MessageSealer {
     return analyseMessage(toCrlf(raw)).catch(() => undefined);
   }
 
-  sealAppended(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date, options: { withoutRouting: boolean; analyse: boolean }): Promise<AppendedCopy> {
-    return this.pool ? this.pool.sealAppended(raw, key, owner, internalDate, options) : sealAppendedCopy(raw, key, owner, internalDate, options);
-  }
+
 
   /**
    * Opens a copy sealed with sealOwnCopy by `key` itself (the MSSanté transit copy): in a worker when

@@ -7,13 +7,14 @@
  * - client-encrypted input keeps its routing header even when asked to leave it out (there it is the
  *   only part medgate signs), and opens;
  * - the copy is not a delivered message in disguise: openRoutingHeader refuses it (ROUTING_MISSING);
- * - an APPEND's copy (sealAppendedCopy, what the sealing worker runs) comes with the IMAP metadata of
- *   the bytes as IMAP serves them (CRLF), the same the main thread computed before.
+ * - an APPEND's IMAP metadata parsed in a sealing worker (analyseTask, when the main thread is busy)
+ *   is that of the bytes as IMAP serves them (CRLF), the same the main thread computes.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CryptoErrorCode, open, openRoutingHeader } from '../../src/crypto/seal/index.js';
 import { analyseMessage } from '../../src/imap/mime/structure.js';
-import { sealAppendedCopy, sealOwnCopy } from '../../src/message/seal-own-copy.js';
+import { sealOwnCopy } from '../../src/message/seal-own-copy.js';
+import { analyseTask } from '../../src/message/worker/seal-worker.js';
 import { toCrlf } from '../../src/util/crlf.js';
 import { makeUser, outlookSample, type TestUser } from './fixtures.js';
 
@@ -69,17 +70,17 @@ describe('own copy sealed without a routing header', () => {
   });
 });
 
-describe('an APPEND\'s copy sealed with its IMAP metadata (sealAppendedCopy)', () => {
-  it('gives ENVELOPE and BODYSTRUCTURE of the CRLF bytes, and a copy without routing header that opens', async () => {
+describe('an APPEND\'s IMAP metadata computed in a sealing worker (analyseTask) is the main thread\'s', () => {
+  it('gives ENVELOPE and BODYSTRUCTURE of the CRLF bytes; the copy with and without routing header opens', async () => {
     const raw = Buffer.from(outlookSample().toString('latin1').replace(/\r\n/g, '\n'), 'latin1'); // LF, as some clients send
-    const copy = await sealAppendedCopy(raw, paul.privateKey, paul.email, new Date(), { withoutRouting: true, analyse: true });
-    expect(copy.imap).toEqual(await analyseMessage(toCrlf(raw)));
-    expect(copy.imap?.envelope.subject).toBeTruthy();
-    expect(header(copy.sealed)).not.toMatch(/X-Medgate-Routing/i);
-    const opened = await open({ sealed: copy.sealed, decryptionKey: paul.privateKey, resolveSigner: ownKeyOnly() });
+    const imap = await analyseTask({ raw });
+    expect(imap).toEqual(await analyseMessage(toCrlf(raw)));
+    expect(imap?.envelope.subject).toBeTruthy();
+    const copy = await sealOwnCopy(raw, paul.privateKey, paul.email, new Date(), { withoutRouting: true });
+    expect(header(copy)).not.toMatch(/X-Medgate-Routing/i);
+    const opened = await open({ sealed: copy, decryptionKey: paul.privateKey, resolveSigner: ownKeyOnly() });
     expect(opened.raw.equals(raw)).toBe(true);
-    const plain = await sealAppendedCopy(raw, paul.privateKey, paul.email, new Date(), { withoutRouting: false, analyse: false });
-    expect(plain.imap).toBeUndefined();
-    expect(header(plain.sealed)).toMatch(/^X-Medgate-Routing:/m);
+    const plain = await sealOwnCopy(raw, paul.privateKey, paul.email, new Date(), { withoutRouting: false });
+    expect(header(plain)).toMatch(/^X-Medgate-Routing:/m);
   });
 });

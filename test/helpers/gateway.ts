@@ -19,7 +19,7 @@ export interface CliResult {
 }
 
 /** Runs the built `medgate` command. */
-export function runCli(args: string[], opts: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+export function runCli(args: string[], opts: { cwd?: string; input?: string | Buffer; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = execFile(process.execPath, [CLI, ...args], {
       cwd: opts.cwd ?? ROOT,

@@ -6,7 +6,8 @@
  *   name, subject words, attachment bytes), not even an outer From, Date or Subject;
  * - after a restart (nothing in memory) a new session FETCHes exactly the bytes appended, a small
  *   draft and a 1.5 MB one (above the size where delivered mail is streamed);
- * - `medgate message open` (its service) opens the copy as its owner; another account cannot;
+ * - `medgate message open` (its service, and the command run on the store) opens the copy as its
+ *   owner; another account cannot, with a typed error and nothing of the message;
  * - a copy altered at rest is served as the unreadable-message notice naming CIPHERTEXT_TAMPERED,
  *   the session goes on, and the intact copies still open;
  * - an APPEND whose MIME parse fails half-way is answered and the gateway stays up;
@@ -17,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runCli } from '../helpers/gateway.js';
 import { describeOnStores, startInProcessGateway, type InProcessGateway } from '../helpers/in-process-gateway.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
@@ -74,8 +76,18 @@ describeOnStores('own copies at rest under the account key', (store) => {
       }
       expect(sealed.includes(attachment.subarray(100, 132))).toBe(false);
     }
-    // The owner opens it (the service `medgate message open` runs); another account cannot.
+    // The owner opens it (the service `medgate message open` runs, and the command itself, on this
+    // store, the copy on standard input); another account cannot.
     expect((await gw.open(stored[0]!, PAUL, PW)).equals(small)).toBe(true);
+    const cliOpen = await runCli(['message', 'open', '--as', PAUL, '--password', PW, '--config', gw.configFile], { input: stored[0]! });
+    expect(cliOpen.code, cliOpen.stderr).toBe(0);
+    expect(cliOpen.stdout).toBe(small.toString('utf8'));
+    expect(cliOpen.stderr).toMatch(/own copy of paul\.demo@cabinet-antony\.medgate\.test: authenticated with its account key/);
+    const cliOther = await runCli(['message', 'open', '--as', JL, '--password', PW, '--config', gw.configFile], { input: stored[0]! });
+    expect(cliOther.code).not.toBe(0);
+    expect(cliOther.stdout).toBe('');
+    expect(cliOther.stderr).toMatch(/NOT_FOR_THIS_KEY|CIPHERTEXT_TAMPERED/);
+    expect(cliOther.stderr).not.toMatch(/DUPONT|pénicilline/);
     await expect(gw.open(stored[0]!, JL, PW)).rejects.toMatchObject({ code: expect.stringMatching(/^(CIPHERTEXT_TAMPERED|NOT_FOR_THIS_KEY)$/) });
 
     // A copy altered at rest (one byte of its ciphertext), filed beside them through the store.

@@ -2,7 +2,8 @@
  * STATUS without SIZE is answered from the stored rows (flags, UIDs), without looking up or opening
  * each message (a mail client polls STATUS on every folder): on both stores, over TLS with a raw
  * client, its counts are checked against what was done to the folder, and against the same STATUS
- * asked with SIZE (which still goes through each message's opened size).
+ * asked with SIZE (which still goes through each message's opened size); a message never opened
+ * stays unopened through STATUS (no metadata entry written), and SIZE opens it.
  */
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -63,6 +64,15 @@ describeOnStores('STATUS counts from the rows', (store) => {
       await raw.command('a5', 'CREATE Vide');
       expect(statusOf(await raw.command('a6', 'STATUS Vide (MESSAGES UNSEEN UIDNEXT)'))).toEqual({ MESSAGES: 0, UNSEEN: 0, UIDNEXT: 1 });
       expect((await raw.command('a7', 'STATUS Absent (MESSAGES)')).at(-1)).toMatch(/^a7 NO /);
+
+      // A message filed in a folder and never opened (here bytes that do not even open): STATUS
+      // counts it without opening it — an opening writes the message's metadata entry, even for a
+      // message that does not open — and only SIZE needs the opening.
+      const committed = await gw.store.mail.commit(Buffer.from('not a sealed message\r\n'), [{ owner: PAUL, mailbox: 'Vide', deliveryKey: 'status-unopened' }]);
+      expect(statusOf(await raw.command('a8', 'STATUS Vide (MESSAGES UNSEEN UIDNEXT)'))).toEqual({ MESSAGES: 1, UNSEEN: 1, UIDNEXT: 2 });
+      expect(await gw.store.mail.getMeta(PAUL, committed.blobId)).toBeUndefined();
+      expect(statusOf(await raw.command('a9', 'STATUS Vide (MESSAGES SIZE)')).MESSAGES).toBe(1);
+      expect(await gw.store.mail.getMeta(PAUL, committed.blobId)).toEqual(expect.any(String));
     } finally {
       await raw.command('z', 'LOGOUT').catch(() => undefined);
     }

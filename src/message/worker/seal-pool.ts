@@ -2,7 +2,6 @@ import os from 'node:os';
 import * as openpgp from 'openpgp';
 import { Piscina } from 'piscina';
 import { MedgateError } from '../../errors.js';
-import type { AppendedCopy } from '../seal-own-copy.js';
 import type { MessageMeta } from '../../imap/backend.js';
 import type { SealedSubmission, SealedSubmissionFile, SubmissionFileToSeal, SubmissionToSeal } from '../seal-submission.js';
 import { loadedWorkerOf, SEAL_POOL_WORKER_DATA } from './worker-loaded.js';
@@ -142,12 +141,14 @@ export class SealPool {
 
   /** Seals a user's own copy (IMAP APPEND) in a worker. */
   async sealOwnCopy(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date, options: { withoutRouting?: boolean } = {}): Promise<Buffer> {
-    return (await this.runOwnCopy(raw, key, owner, internalDate, { withoutRouting: options.withoutRouting ?? false })).sealed;
-  }
-
-  /** An IMAP APPEND's copy sealed in a worker, with its IMAP metadata when `analyse` (sealAppendedCopy). */
-  async sealAppended(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date, options: { withoutRouting: boolean; analyse: boolean }): Promise<AppendedCopy> {
-    return this.runOwnCopy(raw, key, owner, internalDate, options);
+    const moved = movableCopy(raw);
+    const task: OwnCopyTask = { raw: moved, keyArmored: this.armor(key), owner, internalDate: internalDate.toISOString(), withoutRouting: options.withoutRouting ?? false };
+    const res = (await this.run(task, { name: 'sealOwnCopyTask', transferList: [moved.buffer] })) as OwnCopyTaskResult;
+    if (!res.ok) {
+      if (res.code) throw new MedgateError(res.code, res.message);
+      throw new Error(res.message);
+    }
+    return asBuffer(res.sealed);
   }
 
   /** ENVELOPE and BODYSTRUCTURE of an APPENDed message, parsed in a worker (analyseTask). */
@@ -156,17 +157,7 @@ export class SealPool {
     return ((await this.run({ raw: moved }, { name: 'analyseTask', transferList: [moved.buffer] })) as MessageMeta | null) ?? undefined;
   }
 
-  /** One own-copy task; `analyse` absent: the seal alone (sealOwnCopy), present: sealAppendedCopy. */
-  private async runOwnCopy(raw: Buffer, key: openpgp.PrivateKey, owner: string, internalDate: Date, options: { withoutRouting: boolean; analyse?: boolean }): Promise<AppendedCopy> {
-    const moved = movableCopy(raw);
-    const task: OwnCopyTask = { raw: moved, keyArmored: this.armor(key), owner, internalDate: internalDate.toISOString(), ...options };
-    const res = (await this.run(task, { name: 'sealOwnCopyTask', transferList: [moved.buffer] })) as OwnCopyTaskResult;
-    if (!res.ok) {
-      if (res.code) throw new MedgateError(res.code, res.message);
-      throw new Error(res.message);
-    }
-    return res.imap ? { sealed: asBuffer(res.sealed), imap: res.imap } : { sealed: asBuffer(res.sealed) };
-  }
+
 
   /**
    * Opens a stored message in a worker. The signer is resolved beforehand (by the sealed message's

@@ -10,7 +10,7 @@ import { open, type ResolveSigner, type RoutingHeader, type Transport, type Veri
 import type { DirectoryEntry } from '../../store/types.js';
 import type { X509Credential } from '../../crypto/smime/index.js';
 import type { SealFormat } from '../recipient-format.js';
-import { sealAppendedCopy, sealOwnCopy } from '../seal-own-copy.js';
+import { sealOwnCopy } from '../seal-own-copy.js';
 import { analyseMessage } from '../../imap/mime/structure.js';
 import { toCrlf } from '../../util/crlf.js';
 import type { MessageMeta } from '../../imap/backend.js';
@@ -147,20 +147,15 @@ export interface OwnCopyTask {
   owner: string;
   internalDate: string;
   withoutRouting: boolean;
-  /** An APPEND: its IMAP metadata is computed here too (sealAppendedCopy). */
-  analyse?: boolean;
 }
 
-export type OwnCopyTaskResult = { ok: true; sealed: Uint8Array; imap?: MessageMeta } | { ok: false; code?: string; message: string };
+export type OwnCopyTaskResult = { ok: true; sealed: Uint8Array } | { ok: false; code?: string; message: string };
 
-/** sealOwnCopy in a worker: APPEND's seal costs one signature and one encryption (two with a routing header). */
+/** sealOwnCopy in a worker: a record server's APPEND, an MSSanté transit copy (one signature and one encryption, two with a routing header). */
 export async function sealOwnCopyTask(task: OwnCopyTask): Promise<OwnCopyTaskResult> {
   try {
     const key = await signingKeys.get(task.keyArmored);
     const raw = Buffer.from(task.raw.buffer, task.raw.byteOffset, task.raw.byteLength);
-    if (task.analyse !== undefined) {
-      return { ok: true, ...(await sealAppendedCopy(raw, key, task.owner, new Date(task.internalDate), { withoutRouting: task.withoutRouting, analyse: task.analyse })) };
-    }
     return { ok: true, sealed: await sealOwnCopy(raw, key, task.owner, new Date(task.internalDate), { withoutRouting: task.withoutRouting }) };
   } catch (err) {
     const { code, message } = failure(err);
