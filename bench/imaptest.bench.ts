@@ -15,6 +15,7 @@
  * list of their names), BENCH_LOGINS (50; 0 skips), BENCH_KDF_EXPONENT (16, production's
  * Argon2 memory: it is what a LOGIN costs), BENCH_LOGIN_CACHE_TTL (config default, 60 s; 0: only while a session is open),
  * BENCH_PORT_BASE (medgate on it, Dovecot on +1; default: free ports), DOVECOT (/usr/sbin/dovecot),
+ * BENCH_HOLD=1 (start both servers, print their ports, run nothing, stop at SIGINT/SIGTERM),
  * BENCH_CPU_PROF=DIR (medgate under `node --cpu-prof`, a .cpuprofile per thread in DIR when it stops),
  * BENCH_WARMUP_SECS (5; 0 skips): an uncounted clients=10 run against each server first (medgate's
  * JIT, both servers' caches), so that the first profile measured is not the only cold one,
@@ -51,6 +52,7 @@ const LOGINS = Number(process.env['BENCH_LOGINS'] ?? '50');
 const KDF = Number(process.env['BENCH_KDF_EXPONENT'] ?? '16');
 const LOGIN_CACHE_TTL = process.env['BENCH_LOGIN_CACHE_TTL'] === undefined ? undefined : Number(process.env['BENCH_LOGIN_CACHE_TTL']);
 const DOVECOT = process.env['DOVECOT'] ?? '/usr/sbin/dovecot';
+const HOLD = process.env['BENCH_HOLD'] === '1';
 const USER = 'paul.demo@cabinet-antony.medgate.test';
 const USER2 = 'jl.letest@cabinet-antony.medgate.test';
 const PASS = 'imaptest-pass-1';
@@ -414,6 +416,15 @@ async function main(): Promise<void> {
     // Its own temp dir: as root, Dovecot's auth and mail processes (other users) must traverse it.
     dovecot = await startDovecot(dovecotDir, dvPort!, path.join(dir, 'data', 'tls', 'gateway.crt.pem'), path.join(dir, 'data', 'tls', 'gateway.key.pem'));
     const servers: Server[] = [{ name: 'medgate', port: gw.ports['imapTls']!, ca, pid: gw.child.pid }, { name: 'Dovecot', port: dvPort!, ca, pid: dovecot.child.pid }];
+    if (HOLD) {
+      // Both servers stay up for a client of one's own (a rawlog, a latency probe) until a signal.
+      const caFile = path.join(dir, 'hold-ca.pem');
+      fs.writeFileSync(caFile, ca);
+      for (const s of servers) { const c = client(s); await c.connect(); await c.mailboxCreate('hold'); await c.logout(); }
+      console.log(`holding: medgate on ${servers[0]!.port}, Dovecot on ${servers[1]!.port}, user ${USER} / ${PASS}, mailbox "hold", CA ${caFile}; SIGINT or SIGTERM ends`);
+      await new Promise<void>((resolve) => { process.once('SIGINT', () => resolve()); process.once('SIGTERM', () => resolve()); });
+      return;
+    }
     const profiles: Profile[] = [
       { name: 'clients=10', args: ['clients=10'] },
       { name: 'clients=10 logout=0', args: ['clients=10', 'logout=0'] },

@@ -1,6 +1,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type * as openpgp from 'openpgp';
 import type { Account } from '../store/types.js';
+import { secretKey } from '../crypto/secret-key.js';
 
 export interface LoginCacheOptions {
   /**
@@ -33,7 +34,8 @@ interface Entry {
  * is never kept. Process memory only: nothing is written anywhere.
  */
 export class LoginCache {
-  private readonly secret = randomBytes(32);
+  /** A KeyObject: bytes as an HMAC key cost two thrown errors per LOGIN (src/crypto/secret-key.ts). */
+  private readonly secret = secretKey(randomBytes(32));
   private readonly entries = new Map<string, Entry>();
   private readonly now: () => number;
 

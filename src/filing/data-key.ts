@@ -1,8 +1,9 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createFileOnce } from '../util/create-once.js';
 import { FilingError, FilingErrorCode } from './errors.js';
+import { secretKey } from '../crypto/secret-key.js';
 
 /**
  * The filing data key protects patient identity at rest. One 32-byte random secret per gateway
@@ -24,12 +25,13 @@ const VERSION = 'v1';
 
 /** AES-256-GCM for identity fields and HMAC-SHA256 for the keyed hashes used to find patients. */
 export class FilingCipher {
-  private readonly encKey: Buffer;
-  private readonly macKey: Buffer;
+  // KeyObjects: bytes as a cipher or HMAC key cost two thrown errors per call (src/crypto/secret-key.ts).
+  private readonly encKey: KeyObject;
+  private readonly macKey: KeyObject;
 
   constructor(master: Buffer) {
-    this.encKey = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), 'medgate filing encryption v1', 32));
-    this.macKey = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), 'medgate filing matching v1', 32));
+    this.encKey = secretKey(new Uint8Array(hkdfSync('sha256', master, Buffer.alloc(0), 'medgate filing encryption v1', 32)));
+    this.macKey = secretKey(new Uint8Array(hkdfSync('sha256', master, Buffer.alloc(0), 'medgate filing matching v1', 32)));
   }
 
   /** `v1:` + base64(iv ‖ tag ‖ ciphertext); a fresh 96-bit IV each time. */

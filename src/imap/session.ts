@@ -152,8 +152,9 @@ export class ImapSession implements CommandSession {
 
   /**
    * The responses of one command leave in as few TLS records and system calls as possible: the
-   * socket is corked while the command runs and uncorked after its tagged reply (or as soon as
-   * back-pressure asks for it). An imaptest FETCH of 20 messages was 21 TLS records.
+   * socket is corked while the command runs and uncorked after its tagged reply, or after the last
+   * of the pipelined commands already read (or as soon as back-pressure, a continuation request or
+   * waiting for the client asks for it). An imaptest FETCH of 20 messages was 21 TLS records.
    */
   private cork(): void {
     if (this.corked || this.closed || this.socket.destroyed) return;
@@ -208,7 +209,9 @@ export class ImapSession implements CommandSession {
         await this.handleFrame(frame);
       } finally {
         this.ticket?.busy(false);
-        this.uncork();
+        // Pipelined commands already read: their answers join this one's in one flush, as a
+        // client that pipelines waits for them all (imaptest sends 3-7 commands per round).
+        if (this.frames.length === 0) this.uncork();
       }
       if (this.closed || this.state === 'logout') return;
     }

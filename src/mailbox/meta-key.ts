@@ -1,7 +1,8 @@
-import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, type KeyObject } from 'node:crypto';
 import type * as openpgp from 'openpgp';
 import { decryptWithKey, encryptToKey } from '../crypto/keys.js';
 import { openOwnCopyAead, sealOwnCopyAead } from '../crypto/seal/own-copy-aead.js';
+import { secretKey } from '../crypto/secret-key.js';
 import { MedgateError } from '../errors.js';
 import { CryptoError, CryptoErrorCode } from '../crypto/errors.js';
 import type { AccountRepo } from '../store/types.js';
@@ -11,11 +12,14 @@ import type { AccountRepo } from '../store/types.js';
  * stored encrypted to the user's OpenPGP key, so the cache is as closed to the gateway as the mail.
  */
 export class MetaKey {
-  /** The same key as a KeyObject, made once: HKDF converted the bytes at every own copy otherwise. */
+  /**
+   * The key as a KeyObject, made once, for every use: HKDF converted the bytes at every own copy, and
+   * bytes as a cipher or HMAC key cost two thrown errors per call (src/crypto/secret-key.ts).
+   */
   private readonly secret: KeyObject;
 
-  private constructor(private readonly key: Buffer) {
-    this.secret = createSecretKey(key);
+  private constructor(key: Buffer) {
+    this.secret = secretKey(key);
   }
 
   /** Loads in flight per user: parallel first logins of one user must agree on one key. */
@@ -56,7 +60,7 @@ export class MetaKey {
 
   encrypt(value: unknown): string {
     const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
+    const cipher = createCipheriv('aes-256-gcm', this.secret, iv);
     const body = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final()]);
     return ['v1', iv.toString('base64'), cipher.getAuthTag().toString('base64'), body.toString('base64')].join('.');
   }
@@ -66,7 +70,7 @@ export class MetaKey {
     const [v, iv, tag, body] = text.split('.');
     if (v !== 'v1' || !iv || !tag || !body) return undefined;
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64'));
+      const decipher = createDecipheriv('aes-256-gcm', this.secret, Buffer.from(iv, 'base64'));
       decipher.setAuthTag(Buffer.from(tag, 'base64'));
       const plain = Buffer.concat([decipher.update(Buffer.from(body, 'base64')), decipher.final()]);
       return JSON.parse(plain.toString('utf8')) as T;
@@ -90,7 +94,7 @@ export class MetaKey {
 
   /** A keyed, stable name for something that must not be stored in clear (a patient folder). */
   pseudonym(value: string): string {
-    return createHmac('sha256', this.key).update(value).digest('base64url').slice(0, 22);
+    return createHmac('sha256', this.secret).update(value).digest('base64url').slice(0, 22);
   }
 }
 

@@ -415,17 +415,9 @@ export class StoreUserSession implements ImapUserSession {
   /** STATUS without SIZE: counted from the rows, no message's facts looked up or opened. */
   async mailboxCounts(name: string): Promise<MailboxCounts> {
     const mb = await this.mailbox(name);
-    const rows = await this.ctx.store.mail.listMessages(mb.id);
-    const fresh = (await this.ctx.store.mail.getMailboxById(mb.id)) ?? mb;
-    let unseen = 0;
-    let deleted = 0;
-    let recent = 0;
-    for (const m of rows) {
-      if (!m.flags.includes('\\Seen')) unseen++;
-      if (m.flags.includes('\\Deleted')) deleted++;
-      if (m.uid > fresh.recentUid) recent++;
-    }
-    return { messages: rows.length, recent, uidNext: fresh.uidNext, uidValidity: mb.uidValidity, unseen, deleted, highestModseq: fresh.highestModseq };
+    const c = await this.ctx.store.mail.countMessages(mb.id);
+    if (!c) throw new ImapError(ImapErrorCode.NO_SUCH_MAILBOX, `Mailbox ${name} does not exist`);
+    return { messages: c.messages, recent: c.recent, uidNext: c.uidNext, uidValidity: mb.uidValidity, unseen: c.unseen, deleted: c.deleted, highestModseq: c.highestModseq };
   }
 
   async openMailbox(name: string, options: OpenOptions = {}): Promise<MailboxSnapshot> {

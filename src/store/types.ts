@@ -389,6 +389,19 @@ export interface CommittedDelivery {
   queued: boolean;
 }
 
+/** A mailbox's counts and counters, as of one read (MailRepo.countMessages). */
+export interface MessageCounts {
+  messages: number;
+  /** Without \\Seen. */
+  unseen: number;
+  /** With \\Deleted. */
+  deleted: number;
+  /** Above the mailbox's \\Recent watermark (claimed by no session yet). */
+  recent: number;
+  uidNext: number;
+  highestModseq: number;
+}
+
 export interface MailRepo {
   /** Creates the mailbox if missing; `subscribed: false` for a client's CREATE (RFC 3501 §6.3.3). */
   ensureMailbox(owner: string, name: string, specialUse?: SpecialUse, options?: { subscribed?: boolean }): Promise<Mailbox>;
@@ -417,6 +430,12 @@ export interface MailRepo {
   /** Deletes blob files no row refers to (a crash between writing one and its commit); returns how many. */
   removeOrphanBlobFiles(): Promise<number>;
   listMessages(mailboxId: number): Promise<StoredMessage[]>;
+  /**
+   * What STATUS reports, counted by the store in one statement (a client polls STATUS on every
+   * folder: a 10 000-message INBOX must not come back as 10 000 rows each time). Undefined when
+   * the mailbox does not exist.
+   */
+  countMessages(mailboxId: number): Promise<MessageCounts | undefined>;
   getMessage(mailboxId: number, uid: number): Promise<StoredMessage | undefined>;
   /** Returns the messages whose flags changed, with their new flags and modseq. */
   setFlags(mailboxId: number, uids: number[], op: 'set' | 'add' | 'remove', flags: string[]): Promise<StoredMessage[]>;

@@ -9,6 +9,7 @@
  * the read), head reads that stop early do not get that far.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { secretKey } from '../crypto/secret-key.js';
 import fs from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -35,7 +36,7 @@ export function newSpoolKey(path: string): SpoolFile {
 
 /** Writes `source` encrypted to the new file `file.path` (mode 0600) and returns it with its tag. */
 export async function writeSpoolFile(file: SpoolFile, source: AsyncIterable<Buffer> | Readable): Promise<SpoolFile> {
-  const cipher = createCipheriv('aes-256-gcm', file.key, file.iv);
+  const cipher = createCipheriv('aes-256-gcm', secretKey(file.key), file.iv);
   await pipeline(source, cipher, fs.createWriteStream(file.path, { mode: 0o600, flags: 'wx' }));
   return { ...file, tag: cipher.getAuthTag() };
 }
@@ -46,7 +47,7 @@ export class SpoolWriter {
   private fh: fs.promises.FileHandle | undefined;
 
   constructor(readonly file: SpoolFile) {
-    this.cipher = createCipheriv('aes-256-gcm', file.key, file.iv);
+    this.cipher = createCipheriv('aes-256-gcm', secretKey(file.key), file.iv);
   }
 
   async write(chunk: Buffer): Promise<void> {
@@ -90,7 +91,7 @@ function skip(n: number): Transform {
 /** The clear bytes from `start` on (a GCM stream decrypts from the beginning; the head is skipped). */
 export function readRaw(src: RawSource, start = 0): Readable {
   if (typeof src === 'string') return fs.createReadStream(src, { start });
-  const decipher = createDecipheriv('aes-256-gcm', src.key, src.iv);
+  const decipher = createDecipheriv('aes-256-gcm', secretKey(src.key), src.iv);
   if (src.tag) decipher.setAuthTag(src.tag);
   const input = fs.createReadStream(src.path);
   input.on('error', (err) => decipher.destroy(err));

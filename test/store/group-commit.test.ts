@@ -3,6 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditTrail } from '../../src/audit/audit-trail.js';
+import type { GroupCommit } from '../../src/store/sqlite/group-commit.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { tempDir } from '../helpers/gateway.js';
 
@@ -25,13 +26,10 @@ describe('group commit of the message path (SQLite)', () => {
   it('commits concurrent deliveries and their audit records in one transaction, all durable when the promises resolve', async () => {
     const audit = new AuditTrail(store.audit);
     let begins = 0;
-    const original = store.db.transaction.bind(store.db);
-    // Count the outermost transactions the store opens (nested ones are savepoints).
-    store.db.transaction = ((fn: (...a: unknown[]) => unknown) => {
-      const tx = original(fn);
-      const wrap = Object.assign((...a: unknown[]) => tx(...a), tx, { immediate: (...a: unknown[]) => { if (!store.db.inTransaction) begins++; return tx.immediate(...a); } });
-      return wrap;
-    }) as typeof store.db.transaction;
+    // Count the transactions the group commits (its transaction functions are made once, at start).
+    const group = (store as unknown as { group: GroupCommit }).group;
+    const noted = group.onCommit;
+    group.onCommit = () => { begins++; noted?.(); };
     const work = Array.from({ length: 10 }, (_, i) => [
       store.mail.commit(Buffer.from(`sealed ${i}`), [{ owner: 'a@x.test', mailbox: 'INBOX', deliveryKey: `k${i}` }]),
       audit.record({ actor: 'system', action: `accept${i}`, outcome: 'ok' }),
@@ -46,6 +44,33 @@ describe('group commit of the message path (SQLite)', () => {
       reader.close();
     }
     expect(await audit.verify()).toMatchObject({ ok: true, records: 10 });
+  });
+
+  it('a write alone in its batch that fails rejects and leaves nothing; the next batch commits', async () => {
+    store.db.exec(`CREATE TRIGGER refuse_alone BEFORE INSERT ON messages WHEN NEW.delivery_key = 'alone' BEGIN SELECT RAISE(ABORT, 'refused'); END`);
+    await expect(store.mail.commit(Buffer.from('sealed alone'), [{ owner: 'a@x.test', mailbox: 'INBOX', deliveryKey: 'alone' }])).rejects.toThrow(/refused/);
+    expect(store.db.prepare('SELECT COUNT(*) AS n FROM blobs').get()).toEqual({ n: 0 });
+    expect(store.db.inTransaction).toBe(false);
+    await store.mail.commit(Buffer.from('sealed next'), [{ owner: 'a@x.test', mailbox: 'INBOX', deliveryKey: 'next' }]);
+    expect(store.db.prepare('SELECT COUNT(*) AS n FROM messages').get()).toEqual({ n: 1 });
+  });
+
+  it('an EXPUNGE with nothing \\Deleted opens no write transaction; one with something does', async () => {
+    for (let i = 0; i < 3; i++) await store.mail.commit(Buffer.from(`e${i}`), [{ owner: 'a@x.test', mailbox: 'INBOX', deliveryKey: `e${i}` }]);
+    const inbox = (await store.mail.getMailbox('a@x.test', 'INBOX'))!;
+    const group = (store as unknown as { group: GroupCommit }).group;
+    let commits = 0;
+    const noted = group.onCommit;
+    group.onCommit = () => { commits++; noted?.(); };
+    expect(await store.mail.expunge(inbox.id)).toEqual([]);
+    expect(await store.mail.expunge(inbox.id, [1, 2])).toEqual([]);
+    expect(commits).toBe(0);
+    await store.mail.setFlags(inbox.id, [2], 'add', ['\\Deleted']);
+    commits = 0;
+    expect(await store.mail.expunge(inbox.id, [1])).toEqual([]);
+    expect(commits).toBe(0);
+    expect(await store.mail.expunge(inbox.id)).toEqual([2]);
+    expect(commits).toBe(1);
   });
 
   it('one write that fails is rolled back alone: its promise rejects, the others commit', async () => {

@@ -20,6 +20,7 @@
  * are the associated data.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+import { secretKey } from '../secret-key.js';
 import { CryptoError, CryptoErrorCode } from '../errors.js';
 
 /** The whole header block of an own copy: its detection is an exact prefix match, nothing parsed. */
@@ -41,9 +42,11 @@ export function isOwnCopyAead(sealed: Uint8Array): boolean {
 /** The account key: its bytes, or (kept by a caller that seals often) a secret KeyObject made once. */
 export type AccountKey = Uint8Array | KeyObject;
 
-function messageKey(accountKey: AccountKey, salt: Uint8Array, owner: string): Buffer {
+/** The copy's key, as a KeyObject (src/crypto/secret-key.ts: bytes as a cipher key cost two thrown errors). */
+function messageKey(accountKey: AccountKey, salt: Uint8Array, owner: string): KeyObject {
   const info = Buffer.concat([Buffer.from(INFO, 'latin1'), Buffer.from([0]), Buffer.from(owner.toLowerCase(), 'utf8')]);
-  return Buffer.from(hkdfSync('sha256', accountKey, salt, info, 32));
+  const ikm = accountKey instanceof Uint8Array ? secretKey(accountKey) : accountKey;
+  return secretKey(new Uint8Array(hkdfSync('sha256', ikm, salt, info, 32)));
 }
 
 function aad(owner: string): Buffer {

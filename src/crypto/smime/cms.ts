@@ -11,6 +11,7 @@ import * as pkijs from 'pkijs';
 import { pemToDer } from '../../pki/pem.js';
 import { ensureCryptoProviders } from '../../pki/provider.js';
 import { CryptoError, CryptoErrorCode } from '../errors.js';
+import { secretKey } from '../secret-key.js';
 
 export const OID = {
   data: '1.2.840.113549.1.7.1',
@@ -212,7 +213,7 @@ function unwrapKeyAgree(kari: pkijs.KeyAgreeRecipientInfo, keyIndex: number, cur
   }
   const kek = Buffer.concat(blocks).subarray(0, wrap.bits / 8);
   const wrapped = Buffer.from(kari.recipientEncryptedKeys.encryptedKeys[keyIndex]!.encryptedKey.valueBlock.valueHexView);
-  const d = createDecipheriv(wrap.cipher, kek, Buffer.from('A6A6A6A6A6A6A6A6', 'hex'));
+  const d = createDecipheriv(wrap.cipher, secretKey(kek), Buffer.from('A6A6A6A6A6A6A6A6', 'hex'));
   return Buffer.concat([d.update(wrapped), d.final()]);
 }
 
@@ -254,7 +255,7 @@ export async function openEnveloped(content: asn1js.BaseBlock, recipient: { cert
       ? unwrapKeyAgree(ri, found.key, curve instanceof asn1js.ObjectIdentifier ? curve.valueBlock.toString() : '', recipient.keyPem, what)
       : unwrapKeyTrans(ri as pkijs.KeyTransRecipientInfo, recipient.keyPem, what);
     const iv = Buffer.from((eci.contentEncryptionAlgorithm.algorithmParams as asn1js.OctetString).valueBlock.valueHexView);
-    const d = createDecipheriv(cipher, cek, iv);
+    const d = createDecipheriv(cipher, secretKey(cek), iv);
     return Buffer.concat([d.update(Buffer.from(eci.getEncryptedContent())), d.final()]);
   } catch (cause) {
     if (cause instanceof CryptoError) throw cause;

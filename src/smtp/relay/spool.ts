@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { newSpoolKey, readRaw, type SpoolFile } from '../../util/spool-file.js';
+import { secretKey } from '../../crypto/secret-key.js';
 import { noteStreamed, notingStream } from '../../runtime/streamed-garbage.js';
 
 /**
@@ -29,7 +30,7 @@ export async function spoolToFile(stream: Readable, spoolDir: string, maxBytes: 
       done(null, chunk);
     },
   });
-  const cipher = createCipheriv('aes-256-gcm', key.key, key.iv);
+  const cipher = createCipheriv('aes-256-gcm', secretKey(key.key), key.iv);
   try {
     await pipeline(stream, count, cipher, fs.createWriteStream(key.path, { mode: 0o600, flags: 'wx' }));
   } catch (err) {

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { MedgateError, isMedgateError } from '../../errors.js';
 import {
   isSealedFile, type BlobHandle, type CommittedDelivery, type Mailbox, type MailRepo, type MailTx, type NewQueueItem, type Placement,
-  type SealedBytes, type SpecialUse, type StoredMessage,
+  type MessageCounts, type SealedBytes, type SpecialUse, type StoredMessage,
 } from '../types.js';
 import { blobIdOf, blobKeyOf, canonicalMailboxName, defaultSpecialUse, mailboxFrom, messageFrom, uniqueFlags, type MailboxRow, type MessageRow } from '../rows/mail-rows.js';
 import { BLOB_UPSERT, blobHandle, chunkCount, collectBlobs, insertChunksFromFile, readWhole, splitChunks } from './blob-chunks.js';
@@ -288,6 +288,19 @@ export class PgMailRepo implements MailRepo {
 
   async listMessages(mailboxId: number): Promise<StoredMessage[]> {
     return (await this.db.rows<MessageRow>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = $1 ORDER BY uid`, [mailboxId])).map(messageFrom);
+  }
+
+  async countMessages(mailboxId: number): Promise<MessageCounts | undefined> {
+    const r = await this.db.one<{ uid_next: string; highest_modseq: string; messages: string; unseen: string; deleted: string; recent: string }>(
+      `SELECT mb.uid_next, mb.highest_modseq, count(m.uid) AS messages,
+        count(m.uid) FILTER (WHERE NOT ('\\Seen' = ANY(string_to_array(m.flags, ' ')))) AS unseen,
+        count(m.uid) FILTER (WHERE '\\Deleted' = ANY(string_to_array(m.flags, ' '))) AS deleted,
+        count(m.uid) FILTER (WHERE m.uid > mb.recent_uid) AS recent
+      FROM mailboxes mb LEFT JOIN messages m ON m.mailbox_id = mb.id WHERE mb.id = $1 GROUP BY mb.id`, [mailboxId]);
+    return r && {
+      messages: Number(r.messages), unseen: Number(r.unseen), deleted: Number(r.deleted), recent: Number(r.recent),
+      uidNext: Number(r.uid_next), highestModseq: Number(r.highest_modseq),
+    };
   }
 
   async getMessage(mailboxId: number, uid: number): Promise<StoredMessage | undefined> {

@@ -6,7 +6,7 @@ import type { BlobFiles } from '../files/blob-files.js';
 import type { GroupCommit } from './group-commit.js';
 import {
   isSealedFile, type BlobHandle, type CommittedDelivery, type Mailbox, type MailRepo, type MailTx, type NewQueueItem, type Placement,
-  type SealedBytes, type SpecialUse, type StoredMessage,
+  type MessageCounts, type SealedBytes, type SpecialUse, type StoredMessage,
 } from '../types.js';
 import { blobIdOf, blobKeyOf, canonicalMailboxName, defaultSpecialUse, mailboxFrom, messageFrom, uniqueFlags, type MailboxRow, type MessageRow } from '../rows/mail-rows.js';
 
@@ -201,6 +201,17 @@ export class SqliteMailRepo implements MailRepo {
     return (this.db.prepare('SELECT mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq FROM messages WHERE mailbox_id = ? ORDER BY uid').all(mailboxId) as MessageRow[]).map(messageFrom);
   }
 
+  async countMessages(mailboxId: number): Promise<MessageCounts | undefined> {
+    // Flags are one space-separated string: a flag is present when ' flag ' is in ' flags '.
+    const r = this.db.prepare(`SELECT mb.uid_next, mb.highest_modseq, count(m.uid) AS messages,
+        coalesce(sum(instr(' ' || m.flags || ' ', ' \\Seen ') = 0), 0) AS unseen,
+        coalesce(sum(instr(' ' || m.flags || ' ', ' \\Deleted ') > 0), 0) AS deleted,
+        coalesce(sum(m.uid > mb.recent_uid), 0) AS recent
+      FROM mailboxes mb LEFT JOIN messages m ON m.mailbox_id = mb.id WHERE mb.id = ? GROUP BY mb.id`).get(mailboxId) as
+      { uid_next: number; highest_modseq: number; messages: number; unseen: number; deleted: number; recent: number } | undefined;
+    return r && { messages: r.messages, unseen: r.unseen, deleted: r.deleted, recent: r.recent, uidNext: r.uid_next, highestModseq: r.highest_modseq };
+  }
+
   async getMessage(mailboxId: number, uid: number): Promise<StoredMessage | undefined> {
     const r = this.db.prepare('SELECT mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq FROM messages WHERE mailbox_id = ? AND uid = ?').get(mailboxId, uid) as MessageRow | undefined;
     return r ? messageFrom(r) : undefined;
@@ -218,6 +229,9 @@ export class SqliteMailRepo implements MailRepo {
   }
 
   async expunge(mailboxId: number, uids?: number[]): Promise<number[]> {
+    // Nothing to remove (a client's EXPUNGE after each change, most of them empty): no write
+    // transaction. The same as had this EXPUNGE run just before a \\Deleted set meanwhile.
+    if (this.deletedRows(mailboxId, uids).length === 0) return [];
     const { removedUids, dropped } = await this.group.run(() => this.expungeNow(mailboxId, uids), { durable: false });
     // An expunge a power cut undoes only brings messages back, as with Dovecot's fsync_mode=optimized.
     // A blob file, though, goes only once its rows' removal is on disk: a durable (empty) batch
@@ -312,9 +326,7 @@ export class SqliteMailRepo implements MailRepo {
   }
 
   private expungeNow(mailboxId: number, uids?: number[]): { removedUids: number[]; dropped: string[] } {
-    const rows = this.db.prepare('SELECT uid, flags, blob_id FROM messages WHERE mailbox_id = ? ORDER BY uid').all(mailboxId) as { uid: number; flags: string; blob_id: string }[];
-    const wanted = uids ? new Set(uids) : undefined;
-    const removed = rows.filter((r) => r.flags.split(' ').includes('\\Deleted') && (!wanted || wanted.has(r.uid)));
+    const removed = this.deletedRows(mailboxId, uids);
     const del = this.db.prepare('DELETE FROM messages WHERE mailbox_id = ? AND uid = ?');
     for (const r of removed) del.run(mailboxId, r.uid);
     let dropped: string[] = [];
@@ -323,6 +335,16 @@ export class SqliteMailRepo implements MailRepo {
       dropped = this.collectBlobs(removed.map((r) => r.blob_id));
     }
     return { removedUids: removed.map((r) => r.uid), dropped };
+  }
+
+  /** The \\Deleted messages of a mailbox (among `uids` if given), in UID order. */
+  private deletedRows(mailboxId: number, uids?: number[]): Array<{ uid: number; blob_id: string }> {
+    // Only the \\Deleted rows come back: an EXPUNGE in a 10 000-message INBOX read every row.
+    const rows = this.db.prepare(`SELECT uid, blob_id FROM messages WHERE mailbox_id = ? AND instr(' ' || flags || ' ', ' \\Deleted ') > 0 ORDER BY uid`)
+      .all(mailboxId) as { uid: number; blob_id: string }[];
+    if (!uids) return rows;
+    const wanted = new Set(uids);
+    return rows.filter((r) => wanted.has(r.uid));
   }
 
   /**

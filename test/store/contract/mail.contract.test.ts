@@ -71,6 +71,40 @@ contract('mailboxes and messages', (h, kind) => {
     expect(await h().count('blobs')).toBe(1);
   });
 
+  it('counts what STATUS reports in one read, a flag counted only as a whole word, and expunges exactly the \\Deleted ones', async () => {
+    const { store } = h();
+    const empty = await store.mail.ensureMailbox(A, 'Empty');
+    expect(await store.mail.countMessages(empty.id)).toEqual({ messages: 0, unseen: 0, deleted: 0, recent: 0, uidNext: 1, highestModseq: empty.highestModseq });
+    expect(await store.mail.countMessages(999_999)).toBeUndefined();
+    // Look-alikes of the system flags (RFC 3501 flag-extension) must not count as them.
+    const pool = ['\\Seen', '\\Deleted', '\\Flagged', '$Label1', '\\Seenx', '\\DeletedLater', 'Deleted'];
+    let seed = 7;
+    const next = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    for (let i = 1; i <= 40; i++) {
+      const flags = pool.filter(() => next() % 3 === 0);
+      await store.mail.commit(Buffer.from(`count ${i}`), [{ owner: A, mailbox: 'INBOX', flags, deliveryKey: `count${i}` }]);
+    }
+    const inbox = (await store.mail.getMailbox(A, 'INBOX'))!;
+    await store.mail.claimRecent(inbox.id, 25);
+    const rows = await store.mail.listMessages(inbox.id);
+    const fresh = (await store.mail.getMailboxById(inbox.id))!;
+    const expected = {
+      messages: rows.length,
+      unseen: rows.filter((m) => !m.flags.includes('\\Seen')).length,
+      deleted: rows.filter((m) => m.flags.includes('\\Deleted')).length,
+      recent: rows.filter((m) => m.uid > 25).length,
+      uidNext: fresh.uidNext,
+      highestModseq: fresh.highestModseq,
+    };
+    expect(expected.deleted).toBeGreaterThan(0);
+    expect(expected.unseen).toBeGreaterThan(0);
+    expect(await store.mail.countMessages(inbox.id)).toEqual(expected);
+    const deletedUids = rows.filter((m) => m.flags.includes('\\Deleted')).map((m) => m.uid);
+    expect(await store.mail.expunge(inbox.id)).toEqual(deletedUids);
+    expect((await store.mail.listMessages(inbox.id)).map((m) => m.uid)).toEqual(rows.filter((m) => !m.flags.includes('\\Deleted')).map((m) => m.uid));
+    expect((await store.mail.countMessages(inbox.id))!.deleted).toBe(0);
+  });
+
   it('claims \\Recent once: the watermark only rises, and a second claim of the same UIDs gets nothing', async () => {
     const { store } = h();
     for (let i = 0; i < 3; i++) await store.mail.commit(Buffer.from(`r${i}`), [{ owner: A, mailbox: 'INBOX', deliveryKey: `r${i}` }]);
