@@ -4,6 +4,7 @@ import type Database from 'better-sqlite3';
 import { MedgateError } from '../../errors.js';
 import type { BlobFiles } from '../files/blob-files.js';
 import type { GroupCommit } from './group-commit.js';
+import { INT_PARAM, TEXT_PARAM } from './stable-params.js';
 import {
   isSealedFile, type BlobHandle, type CommittedDelivery, type Mailbox, type MailRepo, type MailTx, type NewQueueItem, type Placement,
   type MessageCounts, type SealedBytes, type SpecialUse, type StoredMessage,
@@ -39,7 +40,7 @@ export class SqliteMailRepo implements MailRepo {
   }
 
   async listOrphanSubscriptions(owner: string): Promise<string[]> {
-    return (this.db.prepare('SELECT name FROM orphan_subscriptions WHERE owner = ? ORDER BY name').all(owner.toLowerCase()) as { name: string }[]).map((r) => r.name);
+    return (this.db.prepare(`SELECT name FROM orphan_subscriptions WHERE owner = ${TEXT_PARAM} ORDER BY name`).all(owner.toLowerCase()) as { name: string }[]).map((r) => r.name);
   }
 
   async getMailbox(owner: string, name: string): Promise<Mailbox | undefined> {
@@ -69,7 +70,7 @@ export class SqliteMailRepo implements MailRepo {
   }
 
   async listMailboxes(owner: string): Promise<Mailbox[]> {
-    return (this.db.prepare('SELECT * FROM mailboxes WHERE owner = ? ORDER BY name').all(owner.toLowerCase()) as MailboxRow[]).map(mailboxFrom);
+    return (this.db.prepare(`SELECT * FROM mailboxes WHERE owner = ${TEXT_PARAM} ORDER BY name`).all(owner.toLowerCase()) as MailboxRow[]).map(mailboxFrom);
   }
 
   async renameMailbox(owner: string, from: string, to: string): Promise<void> {
@@ -198,7 +199,7 @@ export class SqliteMailRepo implements MailRepo {
   }
 
   async listMessages(mailboxId: number): Promise<StoredMessage[]> {
-    return (this.db.prepare('SELECT mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq FROM messages WHERE mailbox_id = ? ORDER BY uid').all(mailboxId) as MessageRow[]).map(messageFrom);
+    return (this.db.prepare(`SELECT mailbox_id, uid, blob_id, flags, internal_date, sealed_size, modseq FROM messages WHERE mailbox_id = ${INT_PARAM} ORDER BY uid`).all(mailboxId) as MessageRow[]).map(messageFrom);
   }
 
   async countMessages(mailboxId: number): Promise<MessageCounts | undefined> {
@@ -207,7 +208,7 @@ export class SqliteMailRepo implements MailRepo {
         coalesce(sum(instr(' ' || m.flags || ' ', ' \\Seen ') = 0), 0) AS unseen,
         coalesce(sum(instr(' ' || m.flags || ' ', ' \\Deleted ') > 0), 0) AS deleted,
         coalesce(sum(m.uid > mb.recent_uid), 0) AS recent
-      FROM mailboxes mb LEFT JOIN messages m ON m.mailbox_id = mb.id WHERE mb.id = ? GROUP BY mb.id`).get(mailboxId) as
+      FROM mailboxes mb LEFT JOIN messages m ON m.mailbox_id = mb.id WHERE mb.id = ${INT_PARAM} GROUP BY mb.id`).get(mailboxId) as
       { uid_next: number; highest_modseq: number; messages: number; unseen: number; deleted: number; recent: number } | undefined;
     return r && { messages: r.messages, unseen: r.unseen, deleted: r.deleted, recent: r.recent, uidNext: r.uid_next, highestModseq: r.highest_modseq };
   }
@@ -340,7 +341,7 @@ export class SqliteMailRepo implements MailRepo {
   /** The \\Deleted messages of a mailbox (among `uids` if given), in UID order. */
   private deletedRows(mailboxId: number, uids?: number[]): Array<{ uid: number; blob_id: string }> {
     // Only the \\Deleted rows come back: an EXPUNGE in a 10 000-message INBOX read every row.
-    const rows = this.db.prepare(`SELECT uid, blob_id FROM messages WHERE mailbox_id = ? AND instr(' ' || flags || ' ', ' \\Deleted ') > 0 ORDER BY uid`)
+    const rows = this.db.prepare(`SELECT uid, blob_id FROM messages WHERE mailbox_id = ${INT_PARAM} AND instr(' ' || flags || ' ', ' \\Deleted ') > 0 ORDER BY uid`)
       .all(mailboxId) as { uid: number; blob_id: string }[];
     if (!uids) return rows;
     const wanted = new Set(uids);

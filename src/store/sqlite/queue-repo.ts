@@ -3,12 +3,13 @@ import type { QueueDepth, QueueItem, QueueRecipient, QueueRepo } from '../types.
 import { queueItemFrom, recipientChanges, type QueueItemRow as ItemRow, type RecipientRow } from '../rows/queue-rows.js';
 import type { SqliteMailRepo } from './mail-repo.js';
 import type { GroupCommit } from './group-commit.js';
+import { TEXT_PARAM } from './stable-params.js';
 
 export class SqliteQueueRepo implements QueueRepo {
   constructor(private readonly db: Database.Database, private readonly mail: SqliteMailRepo, private readonly group: GroupCommit) {}
 
   private item(row: ItemRow): QueueItem {
-    return queueItemFrom(row, this.db.prepare('SELECT * FROM queue_recipients WHERE queue_id = ? ORDER BY recipient').all(row.id) as RecipientRow[]);
+    return queueItemFrom(row, this.db.prepare(`SELECT * FROM queue_recipients WHERE queue_id = ${TEXT_PARAM} ORDER BY recipient`).all(row.id) as RecipientRow[]);
   }
 
   async due(now: Date, limit: number): Promise<QueueItem[]> {
