@@ -47,6 +47,8 @@ export class MailboxView {
   /** CONDSTORE: highest modseq this client has been told about (0 when unsupported). */
   highestModseq: number;
   private messages: MessageState[];
+  /** How many of `messages` are \\Recent, kept as they come and go: counting them was O(messages) per APPEND's RECENT. */
+  private recentTotal: number;
   private pending: MailboxChange[] = [];
   /** Keywords announced in FLAGS (lower-case -> as spelled). */
   private readonly keywords = new Map<string, string>();
@@ -60,6 +62,7 @@ export class MailboxView {
     this.highestModseq = snapshot.highestModseq ?? 0;
     const firstRecent = snapshot.firstRecentUid ?? Number.POSITIVE_INFINITY;
     this.messages = snapshot.messages.map((m) => ({ ...m, flags: [...m.flags], recent: m.uid >= firstRecent }));
+    this.recentTotal = this.messages.reduce((n, m) => n + (m.recent ? 1 : 0), 0);
     for (const keyword of snapshot.keywords ?? []) this.noteKeyword(keyword);
     for (const message of this.messages) for (const flag of message.flags) this.noteKeyword(flag);
   }
@@ -69,7 +72,7 @@ export class MailboxView {
   }
 
   get recentCount(): number {
-    return this.messages.reduce((n, m) => n + (m.recent ? 1 : 0), 0);
+    return this.recentTotal;
   }
 
   all(): MessageState[] {
@@ -185,7 +188,7 @@ export class MailboxView {
     for (const uid of [...uids].sort((a, b) => b - a)) {
       const seq = this.seqOf(uid);
       if (!seq) continue;
-      this.messages.splice(seq - 1, 1);
+      if (this.messages.splice(seq - 1, 1)[0]?.recent) this.recentTotal--;
       responses.push(untagged(seq, atom('EXPUNGE')));
     }
     return responses;
@@ -259,6 +262,7 @@ export class MailboxView {
     };
     if (message.modseq !== undefined) this.noteModseq(state, message.modseq);
     this.messages.push(state);
+    if (state.recent) this.recentTotal++;
     if (message.uid >= this.uidNext) this.uidNext = message.uid + 1;
     return true;
   }
