@@ -61,6 +61,20 @@ describe('SQLite statements compiled once (stable plans)', () => {
     expect(await store.mail.expunge(inbox.id)).toEqual([2]);
   });
 
+  it('a directory search by identifier is compiled once, and finds by either identifier', async () => {
+    const entry = (address: string, idValue: string, nationalId: string) => ({
+      address, mailboxType: 'PER' as const, idType: 'RPPS' as const, idValue, nationalId, civility: null, familyName: null, givenName: null,
+      professionCode: null, professionLabel: null, specialtyCode: null, specialtyLabel: null, organisation: null, status: 'active' as const,
+      certificatePem: null, pgpPublicKey: null, source: 'ans', updatedAt: new Date(0).toISOString(),
+    });
+    await store.directory.upsert(entry('b@x.test', '10100000017', '810100000017'));
+    await store.directory.upsert(entry('a@x.test', '10100000041', '810100000041'));
+    await store.directory.findByIdentifier('10100000017');
+    expect(await functionCalls(async () => { for (let i = 0; i < 20; i++) await store.directory.findByIdentifier('810100000041'); })).toBe(0);
+    expect((await store.directory.findByIdentifier('10100000017')).map((e) => e.address)).toEqual(['b@x.test']);
+    expect((await store.directory.findByIdentifier('810100000041')).map((e) => e.address)).toEqual(['a@x.test']);
+  });
+
   it('the check itself sees a statement compiled at each execution (the form the stores no longer use)', async () => {
     await store.mail.commit(Buffer.from('m'), [{ owner: A, mailbox: 'INBOX', deliveryKey: 'k' }]);
     const db = new Database(path.join(dir, 'm.db'));

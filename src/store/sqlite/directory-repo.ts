@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { DirectoryEntry, DirectoryRepo, EntryStatus, UpsertOutcome } from '../types.js';
 import { ENTRY_COMPARED, entryFrom, entryToRow, type EntryRow } from '../rows/directory-row.js';
+import { TEXT_PARAM } from './stable-params.js';
 
 export class SqliteDirectoryRepo implements DirectoryRepo {
   constructor(private readonly db: Database.Database) {}
@@ -26,7 +27,8 @@ export class SqliteDirectoryRepo implements DirectoryRepo {
 
   async findByIdentifier(identifier: string): Promise<DirectoryEntry[]> {
     const rows = this.db
-      .prepare('SELECT * FROM directory_entries WHERE id_value = ? OR national_id = ? ORDER BY address')
+      // Compiled once (stable-params.ts): the same two index searches, not a new plan per identifier.
+      .prepare(`SELECT * FROM directory_entries WHERE id_value = ${TEXT_PARAM} OR national_id = ${TEXT_PARAM} ORDER BY address`)
       .all(identifier, identifier) as EntryRow[];
     return rows.map(entryFrom);
   }
