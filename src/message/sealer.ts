@@ -239,8 +239,6 @@ export class MessageSealer {
     return analyseMessage(toCrlf(raw)).catch(() => undefined);
   }
 
-
-
   /**
    * Opens a copy sealed with sealOwnCopy by `key` itself (the MSSanté transit copy): in a worker when
    * there is a pool. Only the key's own signature opens it; anything else is a typed refusal.

@@ -157,8 +157,6 @@ export class SealPool {
     return ((await this.run({ raw: moved }, { name: 'analyseTask', transferList: [moved.buffer] })) as MessageMeta | null) ?? undefined;
   }
 
-
-
   /**
    * Opens a stored message in a worker. The signer is resolved beforehand (by the sealed message's
    * From); `ok: false` carries the typed error code so the caller decides (placeholder or retry).
