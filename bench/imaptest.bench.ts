@@ -14,6 +14,8 @@
  * BENCH_REALISTIC_MESSAGES (60) for the realistic mailbox, BENCH_PROFILES (all four, or a comma
  * list of their names), BENCH_LOGINS (50; 0 skips), BENCH_KDF_EXPONENT (16, production's
  * Argon2 memory: it is what a LOGIN costs), BENCH_LOGIN_CACHE_TTL (config default, 60 s; 0: only while a session is open),
+ * BENCH_ROUNDS (1): runs per server and profile, alternating which server goes first (the machine's
+ * drift weighs on both; the ratio is of the mean ops/s, each round's ratio is printed in the notes),
  * BENCH_PORT_BASE (medgate on it, Dovecot on +1; default: free ports), DOVECOT (/usr/sbin/dovecot),
  * BENCH_HOLD=1 (start both servers, print their ports, run nothing, stop at SIGINT/SIGTERM),
  * BENCH_CPU_PROF=DIR (medgate under `node --cpu-prof`, a .cpuprofile per thread in DIR when it stops),
@@ -44,6 +46,8 @@ const SEED = process.env['BENCH_SEED'] ?? '31';
 const REALISTIC_MESSAGES = Number(process.env['BENCH_REALISTIC_MESSAGES'] ?? '60');
 const WARMUP_SECS = Number(process.env['BENCH_WARMUP_SECS'] ?? '5');
 const LATENCY_MESSAGES = Number(process.env['BENCH_LATENCY_MESSAGES'] ?? '20');
+/** imaptest runs per server and profile, alternating which server goes first (the ratio is of the mean ops/s). */
+const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? '1'));
 const PROFILES = process.env['BENCH_PROFILES']?.split(',').map((s) => s.trim());
 const CPU_PROF_DIR = process.env['BENCH_CPU_PROF'] ? path.resolve(process.env['BENCH_CPU_PROF']) : undefined;
 /** Ratio targets by source mailbox (issue 31). */
@@ -284,6 +288,21 @@ interface StressRun {
   totals: string;
 }
 
+/**
+ * Runs of one profile on one server as one: mean ops/s and CPU per op (the runs last equally long),
+ * errors added up, notes and the first run's Totals row kept.
+ */
+function combineRuns(runs: StressRun[]): StressRun {
+  const mean = (v: Array<number | undefined>): number | undefined => (v.every((x) => x !== undefined) ? (v as number[]).reduce((a, b) => a + b, 0) / v.length : undefined);
+  return {
+    ops: mean(runs.map((r) => r.ops)),
+    cpuPerOp: mean(runs.map((r) => r.cpuPerOp)),
+    errors: runs.reduce((n, r) => n + r.errors, 0),
+    note: [...new Set(runs.map((r) => r.note).filter(Boolean))].join('; '),
+    totals: runs[0]!.totals,
+  };
+}
+
 async function stress(loc: ImaptestLocation, s: Server, p: Profile, mbox: string, box: string, secs = SECS): Promise<StressRun> {
   const cpu0 = treeCpuSeconds(s.pid);
   const run = await runImaptest(loc, imaptestArgs({ host: '127.0.0.1', port: s.port, user: USER, pass: PASS }, [
@@ -451,7 +470,7 @@ async function main(): Promise<void> {
       for (const src of sources) for (const p of profiles) await c.mailboxCreate(boxOf(src.name, p));
       await c.logout();
     }
-    console.log(`imaptest stress, ${SECS} s per run, over TLS; medgate KDF exponent ${KDF}, login cache TTL ${LOGIN_CACHE_TTL ?? 'default (60 s)'}${CPU_PROF_DIR ? `, CPU profile in ${CPU_PROF_DIR}` : ''}; Dovecot ${DOVECOT} ${dovecotVersion()} (PLAIN passwd-file, stock service settings)`);
+    console.log(`imaptest stress, ${SECS} s per run${ROUNDS > 1 ? `, ${ROUNDS} rounds alternating which server goes first` : ''}, over TLS; medgate KDF exponent ${KDF}, login cache TTL ${LOGIN_CACHE_TTL ?? 'default (60 s)'}${CPU_PROF_DIR ? `, CPU profile in ${CPU_PROF_DIR}` : ''}; Dovecot ${DOVECOT} ${dovecotVersion()} (PLAIN passwd-file, stock service settings)`);
     console.log(`machine: ${machine()}`);
     if (WARMUP_SECS > 0 && sources.length) {
       const warm: Profile = { name: 'warm-up', args: ['clients=10'] };
@@ -469,9 +488,18 @@ async function main(): Promise<void> {
       const rows: string[][] = [];
       for (const p of profiles) {
         const box = boxOf(src.name, p);
-        const m = await stress(loc, servers[0]!, p, src.mbox, box);
-        const d = await stress(loc, servers[1]!, p, src.mbox, box);
+        // Rounds alternate which server goes first (m d, d m, …): a machine that drifts faster or
+        // slower during the profile weighs on both alike.
+        const ms: StressRun[] = [];
+        const ds: StressRun[] = [];
+        for (let round = 0; round < ROUNDS; round++) {
+          if (round % 2 === 0) { ms.push(await stress(loc, servers[0]!, p, src.mbox, box)); ds.push(await stress(loc, servers[1]!, p, src.mbox, box)); }
+          else { ds.push(await stress(loc, servers[1]!, p, src.mbox, box)); ms.push(await stress(loc, servers[0]!, p, src.mbox, box)); }
+        }
+        const m = combineRuns(ms);
+        const d = combineRuns(ds);
         const ratio = m.ops && d.ops ? m.ops / d.ops : undefined;
+        if (ROUNDS > 1) m.note = [m.note, `rounds ${ms.map((r, i) => (r.ops && ds[i]!.ops ? `${(r.ops / ds[i]!.ops).toFixed(2)}×` : 'n/a')).join(' ')}`].filter(Boolean).join('; ');
         const load = os.loadavg()[0]!.toFixed(1);
         const cpu = (r: StressRun): string => r.cpuPerOp?.toFixed(2) ?? 'n/a';
         const cpuRatio = m.cpuPerOp && d.cpuPerOp ? `${(m.cpuPerOp / d.cpuPerOp).toFixed(2)}×` : 'n/a';
