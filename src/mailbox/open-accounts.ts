@@ -27,6 +27,11 @@ export class SharedAccount {
   private readonly opened = new Map<string, OpenedMessage>();
   private openedBytes = 0;
   private readonly imapMeta = new Map<string, MessageMeta>();
+  /**
+   * What the pseudonymised parts of this account's mailbox names stand for, by cache key
+   * (folder-names.ts): read from the metadata cache once. A pseudonym stands for one text for good.
+   */
+  readonly folderNames = new Map<string, string>();
 
   constructor(
     readonly address: string,

@@ -9,7 +9,7 @@ export function isStoredPatientFolder(stored: string): boolean {
   return stored.startsWith(STORED_PREFIX);
 }
 
-export function storedPatientFolder(metaKey: MetaKey, display: string): string {
+export function storedPatientFolder(metaKey: Pick<MetaKey, 'pseudonym'>, display: string): string {
   return STORED_PREFIX + metaKey.pseudonym(display.normalize('NFC'));
 }
 

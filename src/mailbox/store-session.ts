@@ -20,7 +20,8 @@ import { openStoredStream, readerSigner, servedStream, streamFacts, STREAM_MESSA
 import type { StreamOpening } from '../crypto/seal/open-stream.js';
 import { smimeReader, type SmimeReader } from './smime-reader.js';
 import { comparableSentBytes, messageIdOf, SENT_MATCH_WINDOW_MS, withoutTransportOnlyNotice } from './sent-copy.js';
-import { PATIENTS_ROOT, folderNameKey, isStoredPatientFolder, storedPatientFolder } from './patient-folders.js';
+import { PATIENTS_ROOT } from './patient-folders.js';
+import { cacheKeysOf, displayMailboxName, hasClearUserPart, recordFolderName, storedMailboxName } from './folder-names.js';
 
 /** A client's own copy as its sessions serve it, and its IMAP metadata once computed. */
 interface OwnCopy { bytes: Buffer; facts: OpenedFacts; imap?: MessageMeta }
@@ -74,7 +75,9 @@ export class StoreUserSession implements ImapUserSession {
   private readonly rows = new Map<string, { m: StoredMessage; until: number }>();
   private readonly unsubscribers = new Set<() => void>();
   private readonly subscriptions = new Set<{ tail: Promise<unknown> }>();
-  private displayToStored = new Map<string, string>();
+  /** Stored names by the names clients give (folder-names.ts), worked out once each. */
+  private readonly storedNames = new Map<string, string>();
+  /** What clients see for each stored name, read at the last listing. */
   private storedToDisplay = new Map<string, string>();
   /** Mailboxes this session watches with claimRecent (its SELECTed one), by id: how many such watches. */
   private readonly claiming = new Map<number, number>();
@@ -101,12 +104,14 @@ export class StoreUserSession implements ImapUserSession {
   }
 
   /**
-   * Standard folders exist from the first login; patient folders are filed from the INBOX. Done
-   * once while the account has sessions open: a further LOGIN only reads the folder names.
+   * Standard folders exist from the first login; patient folders are filed from the INBOX; folders
+   * stored under clear names before names were pseudonymised are renamed. Done once while the
+   * account has sessions open: a further LOGIN only reads the folder names.
    */
   async prepare(): Promise<void> {
     this.shared.prepared ??= (async () => {
       for (const [name] of STANDARD) if (!(await this.ctx.store.mail.getMailbox(this.user, name))) await this.ctx.store.mail.ensureMailbox(this.user, name);
+      await this.pseudonymiseClearNames();
       const inbox = await this.ctx.store.mail.getMailbox(this.user, 'INBOX');
       if (inbox) await mapLimit(await this.ctx.store.mail.listMessages(inbox.id), OPEN_CONCURRENCY, (m) => this.facts(m));
     })();
@@ -119,23 +124,66 @@ export class StoreUserSession implements ImapUserSession {
     await this.refreshNames();
   }
 
-  /** `boxes`: the account's mailboxes when the caller has just listed them (LIST): not read twice. */
-  private async refreshNames(boxes?: Mailbox[]): Promise<void> {
-    const list = boxes ?? (await this.ctx.store.mail.listMailboxes(this.user));
-    this.displayToStored.clear();
-    this.storedToDisplay.clear();
-    for (const mb of list) {
-      if (!isStoredPatientFolder(mb.name)) continue;
-      const enc = await this.ctx.store.mail.getMeta(this.user, folderNameKey(mb.name));
-      const display = enc ? this.metaKey.decrypt<string>(enc) : undefined;
-      const shown = `${PATIENTS_ROOT}/${display ?? mb.name.slice(PATIENTS_ROOT.length + 1)}`;
-      this.displayToStored.set(shown, mb.name);
-      this.storedToDisplay.set(mb.name, shown);
+  /**
+   * Renames the account's folders still stored under a name the user typed (made before names were
+   * pseudonymised, folder-names.ts) to their pseudonymised names, parents first (a RENAME moves the
+   * children, whose own parts are then renamed in turn). The client sees the same names; as with any
+   * RENAME, each gets a new UIDVALIDITY, so a client fetches those folders' headers again once. A
+   * target that exists already (the same name created since) leaves that folder as it is.
+   */
+  private async pseudonymiseClearNames(): Promise<void> {
+    const skipped = new Set<string>();
+    for (let round = 0; round < 1000; round++) {
+      const boxes = await this.ctx.store.mail.listMailboxes(this.user);
+      const names = await this.displayNames(boxes.map((mb) => mb.name));
+      const next = boxes
+        .map((mb) => mb.name)
+        .filter((stored) => hasClearUserPart(stored) && !skipped.has(stored))
+        .sort((a, b) => a.split('/').length - b.split('/').length)[0];
+      if (next === undefined) return;
+      const display = names.get(next) ?? next;
+      const target = await this.storedNameForNew(display);
+      try {
+        if (target === next || (await this.ctx.store.mail.getMailbox(this.user, target))) throw new Error('target exists');
+        await this.ctx.store.mail.renameMailbox(this.user, next, target);
+        this.ctx.logger.info({ user: this.user, mailboxId: boxes.find((mb) => mb.name === next)?.id }, 'folder stored under a typed name renamed to its pseudonymised name');
+      } catch {
+        // Renamed meanwhile by another session (the next round sees it), or its target exists.
+        skipped.add(next);
+      }
     }
   }
 
+  /**
+   * The names clients see for stored names: pseudonymised parts shown as the metadata cache holds
+   * them (read once per account), others as stored.
+   */
+  private async displayNames(storedNames: string[]): Promise<Map<string, string>> {
+    const known = this.shared.folderNames;
+    for (const cacheKey of new Set(storedNames.flatMap(cacheKeysOf))) {
+      if (known.has(cacheKey)) continue;
+      const enc = await this.ctx.store.mail.getMeta(this.user, cacheKey);
+      const display = enc ? this.metaKey.decrypt<string>(enc) : undefined;
+      if (typeof display === 'string') known.set(cacheKey, display);
+    }
+    return new Map(storedNames.map((stored) => [stored, displayMailboxName(stored, (cacheKey) => known.get(cacheKey))]));
+  }
+
+  /** `boxes`: the account's mailboxes when the caller has just listed them (LIST): not read twice. */
+  private async refreshNames(boxes?: Mailbox[]): Promise<void> {
+    const list = boxes ?? (await this.ctx.store.mail.listMailboxes(this.user));
+    this.storedToDisplay = await this.displayNames(list.map((mb) => mb.name));
+  }
+
+  /** The stored name of the mailbox a client names `name` (folder-names.ts), worked out once. */
   private stored(name: string): string {
-    return this.displayToStored.get(name) ?? name;
+    let stored = this.storedNames.get(name);
+    if (stored === undefined) {
+      stored = storedMailboxName(this.metaKey, name);
+      if (this.storedNames.size >= 1024) this.storedNames.clear();
+      this.storedNames.set(name, stored);
+    }
+    return stored;
   }
 
   private display(stored: string): string {
@@ -143,7 +191,9 @@ export class StoreUserSession implements ImapUserSession {
   }
 
   private async mailbox(name: string): Promise<Mailbox> {
-    const mb = await this.ctx.store.mail.getMailbox(this.user, this.stored(name));
+    const stored = this.stored(name);
+    // A folder another node has not yet renamed from its typed name is still found under it.
+    const mb = (await this.ctx.store.mail.getMailbox(this.user, stored)) ?? (stored !== name ? await this.ctx.store.mail.getMailbox(this.user, name) : undefined);
     if (!mb) throw new ImapError(ImapErrorCode.NO_SUCH_MAILBOX, `Mailbox ${name} does not exist`);
     return mb;
   }
@@ -156,9 +206,9 @@ export class StoreUserSession implements ImapUserSession {
       subscribed: mb.subscribed,
       ...(mb.specialUse && mb.specialUse !== '\\Inbox' ? { specialUse: mb.specialUse as SpecialUse } : {}),
     }));
-    for (const name of await this.ctx.store.mail.listOrphanSubscriptions(this.user)) {
-      list.push({ name: this.display(name), subscribed: true, nonExistent: true });
-    }
+    const orphans = await this.ctx.store.mail.listOrphanSubscriptions(this.user);
+    const orphanNames = await this.displayNames(orphans);
+    for (const name of orphans) list.push({ name: orphanNames.get(name) ?? name, subscribed: true, nonExistent: true });
     if (list.some((m) => m.name.startsWith(PATIENTS_ROOT + '/')) && !list.some((m) => m.name === PATIENTS_ROOT)) {
       list.push({ name: PATIENTS_ROOT, subscribed: true, noSelect: true });
     }
@@ -166,17 +216,12 @@ export class StoreUserSession implements ImapUserSession {
   }
 
   /**
-   * The stored name for a new mailbox: a folder the user makes under `Patients/` names a patient, so
-   * it is stored pseudonymised like the automatic ones (its display name encrypted in the cache).
+   * The stored name for a mailbox about to be made (CREATE, RENAME's target): what each
+   * pseudonymised part stands for is written to the metadata cache first, encrypted, so that LIST
+   * can show the name the user typed (folder-names.ts).
    */
   private async storedNameForNew(name: string): Promise<string> {
-    const known = this.displayToStored.get(name);
-    if (known) return known;
-    if (!name.startsWith(PATIENTS_ROOT + '/') || name.length === PATIENTS_ROOT.length + 1) return name;
-    const display = name.slice(PATIENTS_ROOT.length + 1);
-    const stored = storedPatientFolder(this.metaKey, display);
-    await this.ctx.store.mail.putMeta(this.user, folderNameKey(stored), this.metaKey.encrypt(display));
-    return stored;
+    return recordFolderName(this.ctx.store.mail, this.metaKey, this.user, name, this.shared.folderNames);
   }
 
   /**
@@ -401,8 +446,7 @@ export class StoreUserSession implements ImapUserSession {
     if (!facts.patientFolder) return;
     const mb = await this.ctx.store.mail.getMailboxById(m.mailboxId);
     if (mb?.name !== 'INBOX') return;
-    const stored = storedPatientFolder(this.metaKey, facts.patientFolder);
-    await this.ctx.store.mail.putMeta(this.user, folderNameKey(stored), this.metaKey.encrypt(facts.patientFolder));
+    const stored = await this.storedNameForNew(`${PATIENTS_ROOT}/${facts.patientFolder}`);
     await this.ctx.localDelivery.deliver(sealed, [{ owner: this.user, mailbox: stored, deliveryKey: `patient:${m.blobId}` }], { internalDate: new Date(m.internalDate) });
     await this.refreshNames();
   }

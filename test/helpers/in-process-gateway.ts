@@ -20,7 +20,8 @@ import { createContext } from '../../dist/context.js';
 import { initialise } from '../../dist/init/initialise.js';
 import { startGateway } from '../../dist/server.js';
 import { isOwnCopyAead } from '../../dist/crypto/seal/own-copy-aead.js';
-import { openOwnCopyAs } from '../../dist/mailbox/meta-key.js';
+import { MetaKey, openOwnCopyAs } from '../../dist/mailbox/meta-key.js';
+import { recordFolderName } from '../../dist/mailbox/folder-names.js';
 import { DEMO_SAMPLES, tempDir, writeGatewayConfig } from './gateway.js';
 import { createTestDatabase } from './postgres.js';
 import type { StoreKind } from './stores.js';
@@ -86,6 +87,12 @@ export interface InProcessGateway {
   mailbox(owner: string, name: string): Promise<Buffer[]>;
   /** Opens a sealed message with the account's key, as `medgate message open` does; the original bytes. */
   open(sealed: Buffer, as: string, password: string): Promise<Buffer>;
+  /**
+   * The stored name of the folder `owner` names `display` (its typed parts pseudonymised,
+   * src/mailbox/folder-names.ts), with what they stand for recorded as a CREATE records it: for a
+   * test that files or looks through the store into a folder a person named.
+   */
+  folder(owner: string, password: string, display: string): Promise<string>;
   spoolFiles(): string[];
   /**
    * Stops the listeners and closes the context (as a `serve` stopped with SIGTERM), then builds a
@@ -210,6 +217,11 @@ export async function startPreparedGateway(p: PreparedGateway): Promise<InProces
         out.push(blob);
       }
       return out;
+    },
+    async folder(owner, password, display) {
+      const unlocked = await gw.ctx.accounts.unlock(owner, password, { via: 'cli' });
+      const key = await MetaKey.forAccount(gw.store.accounts, owner, unlocked.pgpKey);
+      return recordFolderName(gw.store.mail, key, owner, display);
     },
     async open(sealed, as, password) {
       const unlocked = await gw.ctx.accounts.unlock(as, password, { via: 'cli' });

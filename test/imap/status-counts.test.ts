@@ -68,7 +68,7 @@ describeOnStores('STATUS counts from the rows', (store) => {
       // A message filed in a folder and never opened (here bytes that do not even open): STATUS
       // counts it without opening it — an opening writes the message's metadata entry, even for a
       // message that does not open — and only SIZE needs the opening.
-      const committed = await gw.store.mail.commit(Buffer.from('not a sealed message\r\n'), [{ owner: PAUL, mailbox: 'Vide', deliveryKey: 'status-unopened' }]);
+      const committed = await gw.store.mail.commit(Buffer.from('not a sealed message\r\n'), [{ owner: PAUL, mailbox: await gw.folder(PAUL, PW, 'Vide'), deliveryKey: 'status-unopened' }]);
       expect(statusOf(await raw.command('a8', 'STATUS Vide (MESSAGES UNSEEN UIDNEXT)'))).toEqual({ MESSAGES: 1, UNSEEN: 1, UIDNEXT: 2 });
       expect(await gw.store.mail.getMeta(PAUL, committed.blobId)).toBeUndefined();
       expect(statusOf(await raw.command('a9', 'STATUS Vide (MESSAGES SIZE)')).MESSAGES).toBe(1);

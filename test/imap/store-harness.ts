@@ -7,6 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import { ImapFlow } from 'imapflow';
 import { sealOwnCopy } from '../../dist/message/seal-own-copy.js';
+import { recordFolderName } from '../../dist/mailbox/folder-names.js';
+import { MetaKey } from '../../dist/mailbox/meta-key.js';
 import { startInProcessGateway, type InProcessGateway, type StoreKind } from '../helpers/in-process-gateway.js';
 import { PASSWORD, USER } from './harness.js';
 
@@ -29,6 +31,7 @@ export async function startStoreHarness(store: StoreKind): Promise<StoreHarness>
     accounts: [{ address: USER, kind: 'application', name: 'Dr Martin (IMAP tests)', password: PASSWORD }],
   });
   const unlocked = await gateway.ctx.accounts.unlock(USER, PASSWORD, { via: 'cli' });
+  const metaKey = MetaKey.forAccount(gateway.ctx.store.accounts, USER, unlocked.pgpKey);
   const clients: ImapFlow[] = [];
   // A first login, so that the suites' first command does not pay for the thread's start.
   const warm = new ImapFlow({ host: '127.0.0.1', port: gateway.ports['imapTls']!, secure: true, tls: { rejectUnauthorized: false }, auth: { user: USER, pass: PASSWORD }, logger: false });
@@ -43,8 +46,10 @@ export async function startStoreHarness(store: StoreKind): Promise<StoreHarness>
       async deliver(user, mailbox, raw, flags = []) {
         if (user !== USER) throw new Error(`the store harness has one account (${USER})`);
         const sealed = await sealOwnCopy(Buffer.isBuffer(raw) ? raw : Buffer.from(raw, 'utf8'), unlocked.pgpKey, USER, new Date());
-        await gateway.ctx.store.mail.ensureMailbox(USER, mailbox);
-        await gateway.ctx.localDelivery.deliver(sealed, [{ owner: USER, mailbox, flags, deliveryKey: randomUUID() }]);
+        // Into the folder the suites name, as stored (its typed name pseudonymised, folder-names.ts).
+        const stored = await recordFolderName(gateway.ctx.store.mail, await metaKey, USER, mailbox);
+        await gateway.ctx.store.mail.ensureMailbox(USER, stored);
+        await gateway.ctx.localDelivery.deliver(sealed, [{ owner: USER, mailbox: stored, flags, deliveryKey: randomUUID() }]);
       },
     },
     async client(opts = {}) {

@@ -1,0 +1,114 @@
+/**
+ * Mailbox names at rest. A folder's name is the doctor's own words, and doctors name folders after
+ * patients and conditions ("DUPONT Jean", "Oncologie/Mme MARTIN"): no name a person chose is stored
+ * in clear. Each part of such a name is stored as `~` and a pseudonym keyed by the account's metadata
+ * key; the part as typed is kept in the metadata cache, encrypted under that key, for LIST to show.
+ *
+ * The mapping from the name a client gives to the stored one is a function of the name and the
+ * key alone: every session, on every node, finds the same mailbox without reading anything, and a
+ * stored name keeps its hierarchy (`~a/~b` is a child of `~a`), so RENAME, DELETE, \HasChildren and
+ * subscriptions work on stored names as they did on clear ones.
+ *
+ * Stored as typed: the standard top-level folders (INBOX, Sent, Drafts, Trash, Junk) and the
+ * `Patients` root, which name nobody. Under `Patients/` the whole rest of the name is one pseudonym
+ * (patient-folders.ts), as it always was.
+ */
+import type { MailRepo } from '../store/types.js';
+import type { MetaKey } from './meta-key.js';
+
+/** What the mapping needs of the metadata key: its keyed pseudonym. */
+export type NameKey = Pick<MetaKey, 'pseudonym'>;
+import { PATIENTS_ROOT, folderNameKey, isStoredPatientFolder, storedPatientFolder } from './patient-folders.js';
+
+const CLEAR_TOP_LEVEL = new Set(['INBOX', 'Sent', 'Drafts', 'Trash', 'Junk', PATIENTS_ROOT]);
+
+/** A stored name part standing for a part the user typed: `~` and a 22-character keyed pseudonym. */
+const TOKEN = /^~[A-Za-z0-9_-]{22}$/;
+
+export function isNameToken(part: string): boolean {
+  return TOKEN.test(part);
+}
+
+function tokenFor(key: NameKey, part: string): string {
+  return `~${key.pseudonym(part.normalize('NFC'))}`;
+}
+
+function isPatientFolderName(display: string): boolean {
+  return display.startsWith(PATIENTS_ROOT + '/') && display.length > PATIENTS_ROOT.length + 1;
+}
+
+/** The name `display` (as a client gives it, canonical) is stored under. */
+export function storedMailboxName(key: NameKey, display: string): string {
+  if (isPatientFolderName(display)) return storedPatientFolder(key, display.slice(PATIENTS_ROOT.length + 1));
+  return display
+    .split('/')
+    .map((part, i) => (part === '' || (i === 0 && CLEAR_TOP_LEVEL.has(part)) ? part : tokenFor(key, part)))
+    .join('/');
+}
+
+/** One entry of the metadata cache that shows a stored part: its cache key and what it stands for. */
+export interface NamePart {
+  cacheKey: string;
+  display: string;
+}
+
+/**
+ * What storing `display` as `storedMailboxName(key, display)` writes to the metadata cache: each
+ * pseudonymised part with the text it stands for. A patient folder is one entry for the whole rest.
+ */
+export function namePartsOf(key: NameKey, display: string): NamePart[] {
+  if (isPatientFolderName(display)) {
+    const rest = display.slice(PATIENTS_ROOT.length + 1);
+    return [{ cacheKey: folderNameKey(storedPatientFolder(key, rest)), display: rest }];
+  }
+  const parts = display.split('/');
+  const stored = storedMailboxName(key, display).split('/');
+  return parts.flatMap((part, i) => (isNameToken(stored[i]!) ? [{ cacheKey: folderNameKey(stored[i]!), display: part }] : []));
+}
+
+/**
+ * The name a client sees for `stored`, each pseudonymised part shown by `shown` (the metadata cache:
+ * undefined when it does not know it, and the part is then shown as stored). `Patients/~x` is one
+ * patient folder; parts below it, and everywhere else, are looked up one by one.
+ */
+export function displayMailboxName(stored: string, shown: (cacheKey: string) => string | undefined): string {
+  const parts = stored.split('/');
+  let start = 0;
+  const out: string[] = [];
+  if (parts.length >= 2 && isStoredPatientFolder(`${parts[0]}/${parts[1]}`)) {
+    const patientFolder = `${parts[0]}/${parts[1]}`;
+    out.push(`${PATIENTS_ROOT}/${shown(folderNameKey(patientFolder)) ?? parts[1]}`);
+    start = 2;
+  }
+  for (const part of parts.slice(start)) out.push(isNameToken(part) ? (shown(folderNameKey(part)) ?? part) : part);
+  return out.join('/');
+}
+
+/** The cache keys `displayMailboxName(stored)` asks for. */
+export function cacheKeysOf(stored: string): string[] {
+  const keys: string[] = [];
+  displayMailboxName(stored, (cacheKey) => { keys.push(cacheKey); return undefined; });
+  return keys;
+}
+
+/** Whether `stored` holds a part a person typed in clear (stored before names were pseudonymised). */
+export function hasClearUserPart(stored: string): boolean {
+  return stored.split('/').some((part, i) => part !== '' && !isNameToken(part) && !(i === 0 && CLEAR_TOP_LEVEL.has(part)));
+}
+
+/**
+ * Makes `display` storable: what each of its pseudonymised parts stands for is written to the
+ * metadata cache (encrypted under the account key) unless `known` (what this account's entries
+ * hold, kept by the caller) has it already. Returns the stored name. Before a CREATE, a RENAME's
+ * target or a first filing under a patient, so that LIST shows the name as typed.
+ */
+export async function recordFolderName(
+  mail: Pick<MailRepo, 'putMeta'>, key: MetaKey, owner: string, display: string, known: Map<string, string> = new Map(),
+): Promise<string> {
+  for (const part of namePartsOf(key, display)) {
+    if (known.get(part.cacheKey) === part.display) continue;
+    await mail.putMeta(owner, part.cacheKey, key.encrypt(part.display));
+    known.set(part.cacheKey, part.display);
+  }
+  return storedMailboxName(key, display);
+}
