@@ -23,6 +23,23 @@ describe('group commit of the message path (SQLite)', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('holds the writes asked for during pauseFor (the checkpointer catching up) and writes them after, in order', async () => {
+    const group = (store as unknown as { group: GroupCommit }).group;
+    const settled: string[] = [];
+    let during: Promise<unknown>[] = [];
+    await group.pauseFor(async () => {
+      during = [0, 1, 2].map((i) => store.mail.commit(Buffer.from(`held ${i}`), [{ owner: 'a@x.test', mailbox: 'INBOX', deliveryKey: `held${i}` }]).then(() => settled.push(`held ${i}`)));
+      await new Promise((r) => setTimeout(r, 50));
+      // Nothing written while paused: no row, no promise settled.
+      expect(settled).toEqual([]);
+      expect(new Database(file, { readonly: true }).prepare('SELECT count(*) AS n FROM messages').get()).toEqual({ n: 0 });
+    });
+    await Promise.all(during);
+    expect(settled).toEqual(['held 0', 'held 1', 'held 2']);
+    const inbox = (await store.mail.getMailbox('a@x.test', 'INBOX'))!;
+    expect((await store.mail.listMessages(inbox.id)).map((m) => m.uid)).toEqual([1, 2, 3]);
+  });
+
   it('commits concurrent deliveries and their audit records in one transaction, all durable when the promises resolve', async () => {
     const audit = new AuditTrail(store.audit);
     let begins = 0;

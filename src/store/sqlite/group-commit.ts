@@ -41,6 +41,8 @@ export class GroupCommit {
    * that no batch of the group ever joins (and shares the fate of) that transaction.
    */
   held = false;
+  /** Set while the checkpointer finishes the WAL with no write under way (pauseFor): batches wait for it. */
+  private gate: Promise<void> | undefined;
   /** Called after each batch that committed (the checkpointer counts on it). */
   onCommit: (() => void) | undefined;
 
@@ -105,8 +107,24 @@ export class GroupCommit {
     });
   }
 
+  /**
+   * Runs `work` with no batch written meanwhile: what is asked for during it waits, in order, and is
+   * written once it ends. The writes are not lost nor refused, only later by `work`'s time.
+   */
+  async pauseFor<T>(work: () => Promise<T>): Promise<T> {
+    let open!: () => void;
+    this.gate = new Promise<void>((resolve) => { open = resolve; });
+    try {
+      return await work();
+    } finally {
+      this.gate = undefined;
+      open();
+    }
+  }
+
   private flush(): void {
     if (this.held) { defer(() => this.flush()); return; }
+    if (this.gate) { void this.gate.then(() => this.flush()); return; }
     const batch = this.pending;
     this.pending = [];
     const outcomes: Outcome[] = [];

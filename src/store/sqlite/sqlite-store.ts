@@ -39,6 +39,9 @@ class SqliteSettingsRepo implements SettingsRepo {
   }
 }
 
+/** The WAL file's size once it starts over (SQLite's journal_size_limit). */
+const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
+
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   readonly db: Database.Database;
@@ -92,6 +95,10 @@ export class SqliteStore implements Store {
     db.pragma('busy_timeout = 5000');
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
+    // When the WAL starts over (checkpointer.ts, catchUp), a file grown past this is cut back to
+    // it: a burst leaves no large WAL behind, and a steady load (under 64 MiB a checkpoint cycle)
+    // writes over the same file without extending it.
+    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
     db.pragma('foreign_keys = ON');
     cachePreparedStatements(db);
     return new SqliteStore(db, path.join(path.dirname(file), 'blobs'), path.resolve(file), `${file}.startup-lock`);
@@ -212,6 +219,17 @@ export class SqliteStore implements Store {
     return result;
   }
 
+  /**
+   * Runs `work` (a checkpoint on another connection) with no write of this connection under way:
+   * after the store.write transactions before it, with the group commit's batches held meanwhile.
+   */
+  private quiet<T>(work: () => Promise<T>): Promise<T> {
+    const run = (): Promise<T> => this.group.pauseFor(work);
+    const result = this.writes.tail.then(run, run);
+    this.writes.tail = result.catch(() => undefined);
+    return result;
+  }
+
   withStartupLock<T>(work: () => Promise<T>): Promise<T> {
     return withSqliteStartupLock(this.lockFile, work);
   }
@@ -231,7 +249,7 @@ export class SqliteStore implements Store {
   /** WAL checkpoints on a thread of their own, not in the commits of this connection (checkpointer.ts). */
   backgroundUpkeep(onFallback: (reason: string) => void, options: Partial<CheckpointerOptions> = {}): void {
     if (this.checkpointer) return;
-    const checkpointer = new Checkpointer(this.db, this.file, { ...DEFAULT_CHECKPOINTER, ...options, onFallback });
+    const checkpointer = new Checkpointer(this.db, this.file, { ...DEFAULT_CHECKPOINTER, ...options, onFallback, quiet: (work) => this.quiet(work) });
     this.checkpointer = checkpointer;
     this.group.onCommit = () => checkpointer.noteCommit();
   }
