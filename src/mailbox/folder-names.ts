@@ -10,15 +10,15 @@
  * subscriptions work on stored names as they did on clear ones.
  *
  * Stored as typed: the standard top-level folders (INBOX, Sent, Drafts, Trash, Junk) and the
- * `Patients` root, which name nobody. Under `Patients/` the whole rest of the name is one pseudonym
- * (patient-folders.ts), as it always was.
+ * `Patients` root, which name nobody. A patient folder (`Patients/NOM Prénom (date)`) is stored as
+ * the automatic filing always stored it, `Patients/~` and the pseudonym of the patient's name.
  */
 import type { MailRepo } from '../store/types.js';
 import type { MetaKey } from './meta-key.js';
+import { PATIENTS_ROOT, folderNameKey } from './patient-folders.js';
 
 /** What the mapping needs of the metadata key: its keyed pseudonym. */
 export type NameKey = Pick<MetaKey, 'pseudonym'>;
-import { PATIENTS_ROOT, folderNameKey, isStoredPatientFolder, storedPatientFolder } from './patient-folders.js';
 
 const CLEAR_TOP_LEVEL = new Set(['INBOX', 'Sent', 'Drafts', 'Trash', 'Junk', PATIENTS_ROOT]);
 
@@ -33,17 +33,20 @@ function tokenFor(key: NameKey, part: string): string {
   return `~${key.pseudonym(part.normalize('NFC'))}`;
 }
 
-function isPatientFolderName(display: string): boolean {
-  return display.startsWith(PATIENTS_ROOT + '/') && display.length > PATIENTS_ROOT.length + 1;
-}
-
-/** The name `display` (as a client gives it, canonical) is stored under. */
+/** The stored name of the mailbox a client names `display` (canonical): each typed part pseudonymised. */
 export function storedMailboxName(key: NameKey, display: string): string {
-  if (isPatientFolderName(display)) return storedPatientFolder(key, display.slice(PATIENTS_ROOT.length + 1));
   return display
     .split('/')
     .map((part, i) => (part === '' || (i === 0 && CLEAR_TOP_LEVEL.has(part)) ? part : tokenFor(key, part)))
     .join('/');
+}
+
+/**
+ * The cache key of a stored part: the part itself, except a patient folder's (the first below
+ * `Patients`), kept under its whole stored name as the automatic filing always wrote it.
+ */
+function cacheKeyOf(storedParts: string[], i: number): string {
+  return folderNameKey(i === 1 && storedParts[0] === PATIENTS_ROOT ? `${PATIENTS_ROOT}/${storedParts[1]}` : storedParts[i]!);
 }
 
 /** One entry of the metadata cache that shows a stored part: its cache key and what it stands for. */
@@ -54,34 +57,21 @@ export interface NamePart {
 
 /**
  * What storing `display` as `storedMailboxName(key, display)` writes to the metadata cache: each
- * pseudonymised part with the text it stands for. A patient folder is one entry for the whole rest.
+ * pseudonymised part with the text it stands for.
  */
 export function namePartsOf(key: NameKey, display: string): NamePart[] {
-  if (isPatientFolderName(display)) {
-    const rest = display.slice(PATIENTS_ROOT.length + 1);
-    return [{ cacheKey: folderNameKey(storedPatientFolder(key, rest)), display: rest }];
-  }
   const parts = display.split('/');
   const stored = storedMailboxName(key, display).split('/');
-  return parts.flatMap((part, i) => (isNameToken(stored[i]!) ? [{ cacheKey: folderNameKey(stored[i]!), display: part }] : []));
+  return parts.flatMap((part, i) => (isNameToken(stored[i]!) ? [{ cacheKey: cacheKeyOf(stored, i), display: part }] : []));
 }
 
 /**
  * The name a client sees for `stored`, each pseudonymised part shown by `shown` (the metadata cache:
- * undefined when it does not know it, and the part is then shown as stored). `Patients/~x` is one
- * patient folder; parts below it, and everywhere else, are looked up one by one.
+ * undefined when it does not know it, and the part is then shown as stored).
  */
 export function displayMailboxName(stored: string, shown: (cacheKey: string) => string | undefined): string {
   const parts = stored.split('/');
-  let start = 0;
-  const out: string[] = [];
-  if (parts.length >= 2 && isStoredPatientFolder(`${parts[0]}/${parts[1]}`)) {
-    const patientFolder = `${parts[0]}/${parts[1]}`;
-    out.push(`${PATIENTS_ROOT}/${shown(folderNameKey(patientFolder)) ?? parts[1]}`);
-    start = 2;
-  }
-  for (const part of parts.slice(start)) out.push(isNameToken(part) ? (shown(folderNameKey(part)) ?? part) : part);
-  return out.join('/');
+  return parts.map((part, i) => (isNameToken(part) ? (shown(cacheKeyOf(parts, i)) ?? part) : part)).join('/');
 }
 
 /** The cache keys `displayMailboxName(stored)` asks for. */
@@ -89,11 +79,6 @@ export function cacheKeysOf(stored: string): string[] {
   const keys: string[] = [];
   displayMailboxName(stored, (cacheKey) => { keys.push(cacheKey); return undefined; });
   return keys;
-}
-
-/** Whether `stored` holds a part a person typed in clear (stored before names were pseudonymised). */
-export function hasClearUserPart(stored: string): boolean {
-  return stored.split('/').some((part, i) => part !== '' && !isNameToken(part) && !(i === 0 && CLEAR_TOP_LEVEL.has(part)));
 }
 
 /**
@@ -111,4 +96,9 @@ export async function recordFolderName(
     known.set(part.cacheKey, part.display);
   }
   return storedMailboxName(key, display);
+}
+
+/** Whether every pseudonymised part of `stored` is known to `known` (what the metadata cache holds). */
+export function isShown(stored: string, known: ReadonlyMap<string, string>): boolean {
+  return cacheKeysOf(stored).every((cacheKey) => known.has(cacheKey));
 }

@@ -21,7 +21,7 @@ import type { StreamOpening } from '../crypto/seal/open-stream.js';
 import { smimeReader, type SmimeReader } from './smime-reader.js';
 import { comparableSentBytes, messageIdOf, SENT_MATCH_WINDOW_MS, withoutTransportOnlyNotice } from './sent-copy.js';
 import { PATIENTS_ROOT } from './patient-folders.js';
-import { cacheKeysOf, displayMailboxName, hasClearUserPart, recordFolderName, storedMailboxName } from './folder-names.js';
+import { cacheKeysOf, displayMailboxName, isShown, recordFolderName, storedMailboxName } from './folder-names.js';
 
 /** A client's own copy as its sessions serve it, and its IMAP metadata once computed. */
 interface OwnCopy { bytes: Buffer; facts: OpenedFacts; imap?: MessageMeta }
@@ -111,7 +111,7 @@ export class StoreUserSession implements ImapUserSession {
   async prepare(): Promise<void> {
     this.shared.prepared ??= (async () => {
       for (const [name] of STANDARD) if (!(await this.ctx.store.mail.getMailbox(this.user, name))) await this.ctx.store.mail.ensureMailbox(this.user, name);
-      await this.pseudonymiseClearNames();
+      await this.storeUnderCurrentNames();
       const inbox = await this.ctx.store.mail.getMailbox(this.user, 'INBOX');
       if (inbox) await mapLimit(await this.ctx.store.mail.listMessages(inbox.id), OPEN_CONCURRENCY, (m) => this.facts(m));
     })();
@@ -125,31 +125,31 @@ export class StoreUserSession implements ImapUserSession {
   }
 
   /**
-   * Renames the account's folders still stored under a name the user typed (made before names were
-   * pseudonymised, folder-names.ts) to their pseudonymised names, parents first (a RENAME moves the
-   * children, whose own parts are then renamed in turn). The client sees the same names; as with any
-   * RENAME, each gets a new UIDVALIDITY, so a client fetches those folders' headers again once. A
-   * target that exists already (the same name created since) leaves that folder as it is.
+   * Renames the account's folders whose stored name is not what their name maps to now
+   * (folder-names.ts): those an older medgate stored as typed, and patient folders with subfolders
+   * it stored as one pseudonym. Parents first (a RENAME moves the children, whose own parts are then
+   * renamed in turn). The client sees the same names; as with any RENAME, each gets a new
+   * UIDVALIDITY, so a client fetches those folders' headers again once. A folder whose name the
+   * metadata cache cannot show, or whose target exists already, is left as it is.
    */
-  private async pseudonymiseClearNames(): Promise<void> {
+  private async storeUnderCurrentNames(): Promise<void> {
     const skipped = new Set<string>();
     for (let round = 0; round < 1000; round++) {
       const boxes = await this.ctx.store.mail.listMailboxes(this.user);
       const names = await this.displayNames(boxes.map((mb) => mb.name));
       const next = boxes
-        .map((mb) => mb.name)
-        .filter((stored) => hasClearUserPart(stored) && !skipped.has(stored))
-        .sort((a, b) => a.split('/').length - b.split('/').length)[0];
+        .map((mb) => ({ stored: mb.name, id: mb.id, display: names.get(mb.name) ?? mb.name }))
+        .filter((b) => !skipped.has(b.stored) && isShown(b.stored, this.shared.folderNames) && storedMailboxName(this.metaKey, b.display) !== b.stored)
+        .sort((a, b) => a.stored.split('/').length - b.stored.split('/').length)[0];
       if (next === undefined) return;
-      const display = names.get(next) ?? next;
-      const target = await this.storedNameForNew(display);
+      const target = await this.storedNameForNew(next.display);
       try {
-        if (target === next || (await this.ctx.store.mail.getMailbox(this.user, target))) throw new Error('target exists');
-        await this.ctx.store.mail.renameMailbox(this.user, next, target);
-        this.ctx.logger.info({ user: this.user, mailboxId: boxes.find((mb) => mb.name === next)?.id }, 'folder stored under a typed name renamed to its pseudonymised name');
+        if (await this.ctx.store.mail.getMailbox(this.user, target)) throw new Error('target exists');
+        await this.ctx.store.mail.renameMailbox(this.user, next.stored, target);
+        this.ctx.logger.info({ user: this.user, mailboxId: next.id }, 'folder renamed to its pseudonymised stored name');
       } catch {
         // Renamed meanwhile by another session (the next round sees it), or its target exists.
-        skipped.add(next);
+        skipped.add(next.stored);
       }
     }
   }
@@ -228,15 +228,16 @@ export class StoreUserSession implements ImapUserSession {
    * RFC 3501 §6.3.3: the superior hierarchical names are created too (CREATE a/b/c makes a and a/b
    * real, selectable mailboxes, as Dovecot does), with the mailbox, in ONE transaction: whether it
    * exists and everything created, so two CREATEs racing (any nodes) give one OK and one
-   * ALREADYEXISTS, and a failure leaves no parent behind. A patient folder is one level under the
-   * (virtual) Patients root, whatever its display name holds.
+   * ALREADYEXISTS, and a failure leaves no parent behind. The `Patients` root is not made: it stays
+   * virtual.
    */
   async createMailbox(name: string): Promise<void> {
     this.readIds.clear();
     this.rows.clear();
     const stored = await this.storedNameForNew(name);
     const segments = stored.split('/');
-    const superiors = stored.startsWith(PATIENTS_ROOT + '/') ? [] : segments.slice(1).map((_, i) => segments.slice(0, i + 1).join('/'));
+    // The Patients root itself stays virtual (LIST shows it \Noselect).
+    const superiors = segments.slice(1).map((_, i) => segments.slice(0, i + 1).join('/')).filter((superior) => superior !== PATIENTS_ROOT);
     await this.ctx.store.write(async (tx) => {
       // A client's CREATE does not subscribe (RFC 3501 §6.3.3); clients that want it say SUBSCRIBE.
       for (const superior of superiors) await tx.mail.createMailbox(this.user, superior, { subscribed: false });

@@ -21,7 +21,7 @@ const JL = 'jl.letest@cabinet-antony.medgate.test';
 const PW = 'correct horse battery';
 
 /** The words a doctor typed as folder names: none may be found at rest. */
-const TYPED = ['DUPONT Jean', 'Bilan 2026', 'Oncologie', 'MARTIN Léa'];
+const TYPED = ['DUPONT Jean', 'Bilan 2026', 'Oncologie', 'MARTIN Léa', 'Suivi', 'Bilans'];
 
 const NOTE = Buffer.from([
   `From: "Dr Paul DEMO" <${PAUL}>`, `To: ${PAUL}`, 'Subject: note', 'Message-ID: <folder-note@cabinet-antony.medgate.test>',
@@ -77,6 +77,11 @@ describeOnStores('folder names at rest', (store) => {
       await a.mailboxCreate('Oncologie');
       await a.mailboxCreate('INBOX/Oncologie');
       await a.append('DUPONT Jean/Bilan 2026', NOTE, ['\\Seen']);
+      // A folder with a subfolder renamed under Patients/: both found under their new names.
+      await a.mailboxCreate('Suivi/2026');
+      await a.mailboxRename('Suivi', 'Patients/MARTIN Léa (2001-02-03)');
+      expect((await a.status('Patients/MARTIN Léa (2001-02-03)/2026', { messages: true })).messages).toBe(0);
+      await a.mailboxCreate('Patients/DUPONT Jean (1959-01-30)/Bilans');
       await a.mailboxRename('Oncologie', 'Oncologie MARTIN Léa');
       await a.mailboxSubscribe('Oncologie MARTIN Léa');
       await a.mailboxDelete('Oncologie MARTIN Léa'); // its subscription stays (RFC 3501 §6.3.4)
@@ -84,6 +89,10 @@ describeOnStores('folder names at rest', (store) => {
       expect(boxes.get('DUPONT Jean')).toContain('\\HasChildren');
       expect(boxes.get('DUPONT Jean/Bilan 2026')).toContain('\\HasNoChildren');
       expect(boxes.get('INBOX/Oncologie')).toBeDefined();
+      expect(boxes.get('Patients/MARTIN Léa (2001-02-03)')).toContain('\\HasChildren');
+      expect(boxes.get('Patients/MARTIN Léa (2001-02-03)/2026')).toBeDefined();
+      expect(boxes.get('Patients/DUPONT Jean (1959-01-30)/Bilans')).toBeDefined();
+      expect(boxes.get('Patients')).toContain('\\Noselect');
       expect(boxes.has('Oncologie')).toBe(false);
       expect((await a.status('DUPONT Jean/Bilan 2026', { messages: true })).messages).toBe(1);
       // CREATE of an existing name is answered [ALREADYEXISTS] as for any name (imapflow: created false).

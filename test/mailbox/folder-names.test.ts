@@ -5,7 +5,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { cacheKeysOf, displayMailboxName, hasClearUserPart, isNameToken, namePartsOf, storedMailboxName, type NameKey } from '../../src/mailbox/folder-names.js';
+import { cacheKeysOf, displayMailboxName, isNameToken, isShown, namePartsOf, storedMailboxName, type NameKey } from '../../src/mailbox/folder-names.js';
 
 /** The same keyed pseudonym as MetaKey.pseudonym, under a fresh random key. */
 function nameKey(): NameKey {
@@ -46,16 +46,19 @@ describe('mailbox names at rest', () => {
     expect(isNameToken(storedMailboxName(key, 'Archives/Sent').split('/')[1]!)).toBe(true);
   });
 
-  it('stores a patient folder as one pseudonym under Patients/, as the automatic ones', () => {
+  it('stores a patient folder as the automatic filing does, and its subfolders part by part', () => {
     const key = nameKey();
     const stored = storedMailboxName(key, 'Patients/DUPONT Jean (1959-01-30)');
-    expect(stored).toMatch(/^Patients\/~[A-Za-z0-9_-]{22}$/);
+    expect(stored).toBe(`Patients/~${key.pseudonym('DUPONT Jean (1959-01-30)')}`);
     expect(namePartsOf(key, 'Patients/DUPONT Jean (1959-01-30)')).toEqual([{ cacheKey: `mbx:${stored}`, display: 'DUPONT Jean (1959-01-30)' }]);
+    const child = storedMailboxName(key, 'Patients/DUPONT Jean (1959-01-30)/Bilans');
+    expect(child.startsWith(`${stored}/~`)).toBe(true);
+    expect(namePartsOf(key, 'Patients/DUPONT Jean (1959-01-30)/Bilans').map((p) => p.cacheKey)).toEqual([`mbx:${stored}`, `mbx:${child.split('/')[2]}`]);
   });
 
   it('shows back the names as typed, and a part the cache does not know as stored', () => {
     const key = nameKey();
-    for (const name of ['Oncologie', 'DUPONT Jean/Bilan 2026/Biologie', 'INBOX/Labo', 'Patients/MARTIN Léa (2001-02-03)', 'Sent', 'Noël/été']) {
+    for (const name of ['Oncologie', 'DUPONT Jean/Bilan 2026/Biologie', 'INBOX/Labo', 'Patients/MARTIN Léa (2001-02-03)', 'Patients/MARTIN Léa (2001-02-03)/Bilans', 'Sent', 'Noël/été']) {
       expect(roundTrip(key, name)).toBe(name);
     }
     const stored = storedMailboxName(key, 'A/B');
@@ -64,14 +67,13 @@ describe('mailbox names at rest', () => {
     expect(cacheKeysOf('INBOX')).toEqual([]);
   });
 
-  it('tells a name stored as typed (before pseudonyms) from one stored pseudonymised', () => {
+  it('tells whether the cache can show every part of a stored name', () => {
     const key = nameKey();
-    expect(hasClearUserPart('Cardio')).toBe(true);
-    expect(hasClearUserPart('INBOX/Labo')).toBe(true);
-    expect(hasClearUserPart(`${storedMailboxName(key, 'Cardio')}/2024`)).toBe(true);
-    expect(hasClearUserPart('Patients/DUPONT Jean')).toBe(true);
-    for (const name of ['INBOX', 'Sent', 'Patients', 'Cardio/2024', 'INBOX/Labo', 'Patients/DUPONT Jean']) {
-      expect(hasClearUserPart(storedMailboxName(key, name))).toBe(false);
-    }
+    const display = 'Cardio/2024';
+    const stored = storedMailboxName(key, display);
+    const cache = new Map(namePartsOf(key, display).map((p) => [p.cacheKey, p.display]));
+    expect(isShown(stored, cache)).toBe(true);
+    expect(isShown(stored, new Map([...cache].slice(0, 1)))).toBe(false);
+    expect(isShown('Cardio/2024', new Map())).toBe(true); // stored as typed: nothing to look up
   });
 });
