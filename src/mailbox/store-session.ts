@@ -143,13 +143,18 @@ export class StoreUserSession implements ImapUserSession {
         .sort((a, b) => a.stored.split('/').length - b.stored.split('/').length)[0];
       if (next === undefined) return;
       const target = await this.storedNameForNew(next.display);
+      skipped.add(next.stored); // tried once per login, whatever comes of it
+      if (await this.ctx.store.mail.getMailbox(this.user, target)) {
+        this.ctx.logger.warn({ user: this.user, mailboxId: next.id }, 'folder left under its stored name: its pseudonymised name is taken');
+        continue;
+      }
       try {
-        if (await this.ctx.store.mail.getMailbox(this.user, target)) throw new Error('target exists');
         await this.ctx.store.mail.renameMailbox(this.user, next.stored, target);
         this.ctx.logger.info({ user: this.user, mailboxId: next.id }, 'folder renamed to its pseudonymised stored name');
-      } catch {
-        // Renamed meanwhile by another session (the next round sees it), or its target exists.
-        skipped.add(next.stored);
+      } catch (err) {
+        // Renamed meanwhile by another session or node (the next round sees it), or the store failed:
+        // the folder stays readable under its stored name, and the next login tries again.
+        this.ctx.logger.warn({ user: this.user, mailboxId: next.id, code: (err as { code?: string }).code }, 'folder not renamed to its pseudonymised stored name');
       }
     }
   }

@@ -135,6 +135,33 @@ describeOnStores('folder names at rest', (store) => {
     for (const m of await gw.store.mail.listMailboxes(PAUL)) expect(m.name).not.toContain('DUPONT');
   }, 120_000);
 
+  it('refuses a name deeper than its stored form can be indexed, with a precise NO, and goes on', async () => {
+    // Each level is stored as a 23-character pseudonym whatever its length: 250 short levels
+    // (a 700-character name) would make a 5.7 KB stored one, past PostgreSQL's index entry (2.7 KB).
+    const deep = Array.from({ length: 250 }, (_, i) => i.toString(36)).join('/');
+    const sixtyFour = Array.from({ length: 64 }, (_, i) => `n${i}`).join('/');
+    const sock = tls.connect({ host: '127.0.0.1', port: gw.ports.imapTls!, ca: gw.caPem, servername: 'localhost' });
+    let text = '';
+    sock.on('data', (d: Buffer) => { text += d.toString('utf8'); });
+    const until = async (pattern: RegExp): Promise<string> => {
+      for (let i = 0; i < 200 && !pattern.test(text); i++) await new Promise((r) => setTimeout(r, 25));
+      return text.match(pattern)?.[0] ?? `no ${pattern} in ${text.slice(-300)}`;
+    };
+    try {
+      await until(/^\* OK/m);
+      sock.write(`a LOGIN ${PAUL} "${PW}"\r\n`);
+      expect(await until(/^a \S+/m)).toBe('a OK');
+      sock.write(`b CREATE "${deep}"\r\nc RENAME INBOX "${deep}"\r\nd CREATE "${sixtyFour}"\r\ne NOOP\r\n`);
+      expect(await until(/^b .*$/m)).toMatch(/^b NO \[CANNOT\] .*hierarchy levels/);
+      expect(await until(/^c .*$/m)).toMatch(/^c NO \[CANNOT\] .*hierarchy levels/);
+      expect(await until(/^d \S+/m)).toBe('d OK');
+      expect(await until(/^e \S+/m)).toBe('e OK');
+    } finally {
+      sock.destroy();
+    }
+    expect((await gw.store.mail.listMailboxes(PAUL)).some((m) => m.name.split('/').length === 64)).toBe(true);
+  }, 60_000);
+
   it('renames folders stored as typed by an older medgate at the next login, mail and names kept', async () => {
     // As an older medgate left them: typed names, a child, a message in it, before JL's first login here.
     await gw.store.mail.ensureMailbox(JL, 'Cardio DUPONT');

@@ -19,11 +19,18 @@ export function mailboxArg(token: Token | undefined): string {
   return canonicalMailboxName(/[^\x00-\x7f]/.test(text) ? text : decodeMailboxName(text));
 }
 
-/** Names a client may create: no wildcards, no control characters, no empty hierarchy levels. */
+/** Hierarchy levels a new mailbox name may have. */
+export const MAX_HIERARCHY_LEVELS = 64;
+
+/** Names a client may create: no wildcards, no control characters, no empty hierarchy levels, at most 64 levels. */
 export function validateNewMailboxName(name: string): string | null {
   if (!name || name.length > 1000) return 'Invalid mailbox name length';
   if (/[*%\x00-\x1f\x7f]/.test(name)) return 'Mailbox names cannot contain wildcards or control characters';
-  if (name.split(HIERARCHY_DELIMITER).some((segment) => segment === '' || segment.trim() !== segment)) return 'Invalid hierarchy level in mailbox name';
+  const levels = name.split(HIERARCHY_DELIMITER);
+  if (levels.some((segment) => segment === '' || segment.trim() !== segment)) return 'Invalid hierarchy level in mailbox name';
+  // Each level is stored as a 23-character pseudonym whatever its length (src/mailbox/folder-names.ts):
+  // 64 levels keep the stored name (~1.5 KB) inside PostgreSQL's index entry (2.7 KB).
+  if (levels.length > MAX_HIERARCHY_LEVELS) return `Mailbox names can have at most ${MAX_HIERARCHY_LEVELS} hierarchy levels`;
   return null;
 }
 

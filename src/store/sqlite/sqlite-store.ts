@@ -214,9 +214,7 @@ export class SqliteStore implements Store {
         clearImmediate(check);
       }
     };
-    const result = this.writes.tail.then(run, run);
-    this.writes.tail = result.catch(() => undefined);
-    return result;
+    return this.inWriteQueue(run);
   }
 
   /**
@@ -224,7 +222,11 @@ export class SqliteStore implements Store {
    * after the store.write transactions before it, with the group commit's batches held meanwhile.
    */
   private quiet<T>(work: () => Promise<T>): Promise<T> {
-    const run = (): Promise<T> => this.group.pauseFor(work);
+    return this.inWriteQueue(() => this.group.pauseFor(work));
+  }
+
+  /** Runs `run` after everything queued on this file's writers before it, whatever their outcome. */
+  private inWriteQueue<T>(run: () => Promise<T>): Promise<T> {
     const result = this.writes.tail.then(run, run);
     this.writes.tail = result.catch(() => undefined);
     return result;
