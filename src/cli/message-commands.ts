@@ -74,7 +74,7 @@ export function registerMessageCommands(program: Command): void {
         if (isOwnCopyAead(sealed)) {
           const { openOwnCopyAs } = await import('../mailbox/meta-key.js');
           // A copy the account stored itself (IMAP APPEND), sealed under its account key (§5.2).
-          process.stdout.write(await openOwnCopyAs(ctx.store.accounts, opts.as, unlocked.pgpKey, sealed));
+          process.stdout.write(await openOwnCopyAs(ctx.store.accounts, opts.as, unlocked.pgpKey, sealed, ctx.config.security.unsignedAccountKeys));
           process.stderr.write(`own copy of ${opts.as}: authenticated with its account key\n`);
           return;
         }

@@ -129,7 +129,17 @@ export const configSchema = z.strictObject({
      * connection). Configurable so tests that fail logins on purpose need not wait a second each.
      */
     imapFailedLoginDelayMs: z.number().int().min(0).max(60_000).default(IMAP_FAILED_LOGIN_DELAY_DEFAULT),
-  }).default({ kdfMemoryExponent: 16, minPasswordLength: 12, loginCache: { ttlSeconds: 60, maxEntries: 1000 }, loginLimits: LOGIN_LIMITS_DEFAULT, imapFailedLoginDelayMs: IMAP_FAILED_LOGIN_DELAY_DEFAULT }),
+    /**
+     * An account key stored before account keys were signed by their owner (docs/secure-message-format.md
+     * §5.3): `sign` signs it at the account's next login, `refuse` refuses that login. Someone who can
+     * write the store can also put an unsigned key of his own there, which `sign` would sign: set
+     * `refuse` once every account has logged in since the upgrade (docs/operations.md).
+     */
+    unsignedAccountKeys: z.enum(['sign', 'refuse']).default('sign'),
+  }).default({
+    kdfMemoryExponent: 16, minPasswordLength: 12, loginCache: { ttlSeconds: 60, maxEntries: 1000 }, loginLimits: LOGIN_LIMITS_DEFAULT,
+    imapFailedLoginDelayMs: IMAP_FAILED_LOGIN_DELAY_DEFAULT, unsignedAccountKeys: 'sign',
+  }),
   limits: z.strictObject({
     /** Largest message accepted, in bytes (advertised as SMTP SIZE). */
     maxMessageBytes: z.number().int().min(1024).default(50 * 1024 * 1024),

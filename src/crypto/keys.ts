@@ -81,6 +81,41 @@ export async function readPublicKey(armored: string): Promise<openpgp.PublicKey>
   }
 }
 
+/**
+ * A secret for its owner alone, and vouched for by him: encrypted to his key and signed by it. Whoever
+ * can write the store can encrypt to a public key, so only the signature tells the owner's secret
+ * (drawn at one of his logins) from one put there by someone else (the account key, §5.2).
+ */
+export async function encryptAndSignForOwner(secret: string, privateKey: openpgp.PrivateKey): Promise<string> {
+  const message = await openpgp.createMessage({ text: secret });
+  return (await openpgp.encrypt({ message, encryptionKeys: privateKey.toPublic(), signingKeys: privateKey, format: 'armored' })) as string;
+}
+
+/**
+ * Opens what encryptAndSignForOwner made. `signed` is false for a secret written before secrets were
+ * signed (encryptToKey); a signature that is not the owner's, or does not verify, is
+ * ACCOUNT_KEY_UNTRUSTED: the secret was not his to begin with.
+ */
+export async function decryptFromOwner(armored: string, privateKey: openpgp.PrivateKey): Promise<{ data: string; signed: boolean }> {
+  let opened: openpgp.DecryptMessageResult;
+  try {
+    const message = await openpgp.readMessage({ armoredMessage: armored });
+    opened = await openpgp.decrypt({ message, decryptionKeys: privateKey, verificationKeys: privateKey.toPublic() });
+  } catch (err) {
+    throw new MedgateError('ACCOUNT_KEY_UNTRUSTED', 'the account key stored for this account does not open with its owner\'s key: it is not used', undefined, { cause: err });
+  }
+  const { data, signatures } = opened;
+  for (const s of signatures) {
+    try {
+      await s.verified;
+    } catch (err) {
+      throw new MedgateError('ACCOUNT_KEY_UNTRUSTED', 'the account key stored for this account is not signed by its owner: it was not drawn by this gateway for him, and is not used',
+        { keyId: s.keyID.toHex() }, { cause: err });
+    }
+  }
+  return { data: data as string, signed: signatures.length > 0 };
+}
+
 /** Encrypts a secret (e.g. the certificate's private key) to an OpenPGP public key. */
 export async function encryptToKey(secret: string, publicKey: openpgp.PublicKey): Promise<string> {
   const message = await openpgp.createMessage({ text: secret });

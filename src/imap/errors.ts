@@ -31,6 +31,10 @@ export function responseCodeFor(code: string): string | undefined {
       return 'OVERQUOTA';
     case ImapErrorCode.TOO_BIG:
       return 'TOOBIG';
+    // The account key stored is not one its owner signed (MetaKey): nothing the user can do.
+    case 'ACCOUNT_KEY_UNSIGNED':
+    case 'ACCOUNT_KEY_UNTRUSTED':
+      return 'CONTACTADMIN';
     // The gateway's store (its database) is unreachable: a temporary condition (RFC 5530).
     case 'STORE_UNAVAILABLE':
       return 'UNAVAILABLE';

@@ -92,7 +92,7 @@ export async function recordFolderName(
 ): Promise<string> {
   for (const part of namePartsOf(key, display)) {
     if (known.get(part.cacheKey) === part.display) continue;
-    await mail.putMeta(owner, part.cacheKey, key.encrypt(part.display));
+    await mail.putMeta(owner, part.cacheKey, key.encrypt(part.display, part.cacheKey));
     known.set(part.cacheKey, part.display);
   }
   return storedMailboxName(key, display);

@@ -266,14 +266,14 @@ export async function openStored(opts: {
     // Recorded at APPEND time (the signer lookup cannot tell: a person's directory key is his own key,
     // and a record re-addressed to its author is signed by him too but is delivered mail), or by the
     // verdict of version 1 facts.
-    // Only for a message his own key signed: a cached entry is not bound to its message, and one
-    // moved onto a third party's message (by someone who can write the store) must not take away
-    // that message's verdict and the renaming of forged verdict fields.
+    // Only for a message his own key signed: one moved onto a third party's message (by someone who
+    // can write the store) must not take away that message's verdict and the renaming of forged
+    // verdict fields. Entries are bound to their message (MetaKey.encrypt, §5.3); this stays, as a
+    // second check that costs nothing.
     const claimsOwn = !!known && (known.ownCopy === true || known.prefix === '' || known.prefix.startsWith('X-Medgate-Signature: own-copy'));
     if (claimsOwn && signedByOwnKey(res.verification, ownKey)) ownCopy = true;
     // Cached facts that call a message the owner's own when his key did not sign it are not this
-    // message's (an entry is not bound to its message: one moved onto a third party's message by
-    // someone who can write the store must not take that message's verdict away): not used.
+    // message's: not used.
     const trusted = claimsOwn && !ownCopy ? undefined : known;
     // The user's own copies (Sent, Drafts) come back byte for byte as appended (RFC 3501 §6.3.11):
     // no verdict above them, and nothing to neutralise, since no third party wrote them.

@@ -1,7 +1,7 @@
 import type { GatewayContext } from '../context.js';
 import type { AuthMeta, ImapBackend, ImapUserSession } from '../imap/backend.js';
 import { isMedgateError } from '../errors.js';
-import { MetaKey } from './meta-key.js';
+import { accountKeyStoreOf, MetaKey } from './meta-key.js';
 import { OpenAccounts } from './open-accounts.js';
 import { StoreUserSession } from './store-session.js';
 
@@ -31,7 +31,7 @@ export class StoreBackend implements ImapBackend {
     const address = unlocked.account.address;
     let shared;
     try {
-      shared = await this.open.acquire(address, unlocked.pgpKey, () => MetaKey.forAccount(this.ctx.store.accounts, address, unlocked.pgpKey));
+      shared = await this.open.acquire(address, unlocked.pgpKey, () => MetaKey.forAccount(accountKeyStoreOf(this.ctx), address, unlocked.pgpKey));
     } catch (err) {
       release();
       throw err;

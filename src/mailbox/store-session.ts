@@ -168,7 +168,7 @@ export class StoreUserSession implements ImapUserSession {
     for (const cacheKey of new Set(storedNames.flatMap(cacheKeysOf))) {
       if (known.has(cacheKey)) continue;
       const enc = await this.ctx.store.mail.getMeta(this.user, cacheKey);
-      const display = enc ? this.metaKey.decrypt<string>(enc) : undefined;
+      const display = enc ? this.metaKey.decrypt<string>(enc, cacheKey) : undefined;
       if (typeof display === 'string') known.set(cacheKey, display);
     }
     return new Map(storedNames.map((stored) => [stored, displayMailboxName(stored, (cacheKey) => known.get(cacheKey))]));
@@ -295,7 +295,7 @@ export class StoreUserSession implements ImapUserSession {
     const known = this.shared.facts.get(m.blobId);
     if (known) return known;
     const cached = await this.ctx.store.mail.getMeta(this.user, m.blobId);
-    const facts = cached ? this.metaKey.decrypt<{ facts?: OpenedFacts }>(cached)?.facts : undefined;
+    const facts = cached ? this.metaKey.decrypt<{ facts?: OpenedFacts }>(cached, m.blobId)?.facts : undefined;
     if (facts && !facts.error && facts.v === 2) {
       this.shared.facts.set(m.blobId, facts);
       return facts;
@@ -324,7 +324,7 @@ export class StoreUserSession implements ImapUserSession {
     // A copy sealed under the account key is opened whole (one GCM tag for the whole copy).
     if (isOwnCopyAead(await blob.head(OWN_COPY_HEADER.length))) return undefined;
     const cachedText = await this.ctx.store.mail.getMeta(this.user, m.blobId);
-    const cached = cachedText ? this.metaKey.decrypt<{ facts?: OpenedFacts; imap?: MessageMeta }>(cachedText) : undefined;
+    const cached = cachedText ? this.metaKey.decrypt<{ facts?: OpenedFacts; imap?: MessageMeta }>(cachedText, m.blobId) : undefined;
     const pinned = cached?.facts && !cached.facts.error ? cached.facts : undefined;
     const signer = readerSigner(this.sealer, this.pgpKey, pinned?.fingerprint ?? null);
     let facts: OpenedFacts | undefined;
@@ -338,7 +338,7 @@ export class StoreUserSession implements ImapUserSession {
     // Facts of version 1 keep their pinned signer and patient folder (as openStored does).
     if (pinned) facts = { ...facts, fingerprint: pinned.fingerprint ?? facts.fingerprint, patientFolder: pinned.patientFolder ?? facts.patientFolder };
     const keep = cached?.facts ? {} : cached;
-    await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...keep, facts }));
+    await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...keep, facts }, m.blobId));
     if (facts.patientFolder) {
       // Filing needs the sealed bytes (once, at the first opening); the content is not decrypted again.
       const sealed = await this.ctx.store.mail.getBlob(m.blobId);
@@ -396,8 +396,8 @@ export class StoreUserSession implements ImapUserSession {
     this.shared.facts.set(m.blobId, marked);
     try {
       const text = await this.ctx.store.mail.getMeta(this.user, m.blobId);
-      const current = text ? this.metaKey.decrypt<Record<string, unknown>>(text) : undefined;
-      await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...current, facts: marked }));
+      const current = text ? this.metaKey.decrypt<Record<string, unknown>>(text, m.blobId) : undefined;
+      await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...current, facts: marked }, m.blobId));
       await this.ctx.audit.record({
         actor: this.user, action: 'imap.fetch.stream-aborted', outcome: 'failed',
         details: { blobId: m.blobId, mailboxId: m.mailboxId, uid: m.uid, code },
@@ -423,7 +423,7 @@ export class StoreUserSession implements ImapUserSession {
     const sealed = await this.ctx.store.mail.getBlob(m.blobId);
     if (!sealed) throw new ImapError(ImapErrorCode.MESSAGE_GONE, 'The message no longer exists');
     const cachedText = await this.ctx.store.mail.getMeta(this.user, m.blobId);
-    const cached = cachedText ? this.metaKey.decrypt<{ facts?: OpenedFacts; imap?: MessageMeta }>(cachedText) : undefined;
+    const cached = cachedText ? this.metaKey.decrypt<{ facts?: OpenedFacts; imap?: MessageMeta }>(cachedText, m.blobId) : undefined;
     const opened = await openStored({
       sealer: this.sealer, sealed, blobId: m.blobId, owner: this.user, ownKey: this.pgpKey,
       domain: this.ctx.config.domain, internalDate: new Date(m.internalDate), known: cached?.facts?.error ? undefined : cached?.facts, view: this.view,
@@ -434,7 +434,7 @@ export class StoreUserSession implements ImapUserSession {
       // After a failed opening the cached structure described the notice, and facts of version 1
       // described other bytes (no CRLF normalisation): drop the structure with the old facts.
       const keep = cached?.facts?.error || (cached?.facts && cached.facts.v !== 2) || opened.cacheRejected ? {} : cached;
-      await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...keep, facts: opened.facts }));
+      await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...keep, facts: opened.facts }, m.blobId));
       await this.fileUnderPatient(m, sealed, opened.facts);
     }
     // A failed opening is not kept: the next FETCH tries again (signer reinstated, directory synced).
@@ -520,7 +520,7 @@ export class StoreUserSession implements ImapUserSession {
     const known = this.shared.getMeta(m.blobId);
     if (known) return known;
     const text = await this.ctx.store.mail.getMeta(this.user, m.blobId);
-    const meta = (text ? this.metaKey.decrypt<{ imap?: MessageMeta }>(text)?.imap : undefined) ?? null;
+    const meta = (text ? this.metaKey.decrypt<{ imap?: MessageMeta }>(text, m.blobId)?.imap : undefined) ?? null;
     // Shared only for messages known to open; a notice's metadata stays this session's.
     if (meta && this.shared.facts.has(m.blobId)) this.shared.rememberMeta(m.blobId, meta);
     return meta;
@@ -530,8 +530,8 @@ export class StoreUserSession implements ImapUserSession {
     const m = await this.message(mailbox, uid);
     if (this.shared.facts.has(m.blobId)) this.shared.rememberMeta(m.blobId, meta);
     const text = await this.ctx.store.mail.getMeta(this.user, m.blobId);
-    const current = text ? this.metaKey.decrypt<Record<string, unknown>>(text) : undefined;
-    await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...current, imap: meta }));
+    const current = text ? this.metaKey.decrypt<Record<string, unknown>>(text, m.blobId) : undefined;
+    await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...current, imap: meta }, m.blobId));
   }
 
   /**
@@ -565,7 +565,7 @@ export class StoreUserSession implements ImapUserSession {
     // transaction, before any other session (of any node) can hear of the message and claim it.
     const placement = {
       owner: this.user, mailbox: mb.name, flags, deliveryKey: `append:${randomUUID()}`,
-      ...(own ? { meta: this.metaKey.encrypt({ facts: own.facts, ...(own.imap ? { imap: own.imap } : {}) }) } : {}),
+      ...(own ? { meta: (blobId: string) => this.metaKey.encrypt({ facts: own.facts, ...(own.imap ? { imap: own.imap } : {}) }, blobId) } : {}),
       ...(this.claiming.has(mb.id) ? { claimRecent: true } : {}),
     };
     // Any other mailbox (drafts, imaptest's APPENDs) has no decision to make: the delivery path's

@@ -73,8 +73,9 @@ export interface Account {
    */
   custodyWrappedPgpKey: string | null;
   /**
-   * The per-user key that encrypts cached message metadata and patient folder names, itself
-   * encrypted to the account's OpenPGP key (so only a logged-in session can read the cache).
+   * The per-user key that encrypts cached message metadata and folder names and seals own copies,
+   * itself encrypted to the account's OpenPGP key and signed by it (so only a logged-in session can
+   * read the cache, and nobody who can write the store can put a key of his own here: MetaKey).
    */
   wrappedMetaKey: string | null;
   createdAt: string;
@@ -93,6 +94,11 @@ export interface AccountRepo {
    * Undefined when the account does not exist.
    */
   initWrappedMetaKey(address: string, wrapped: string): Promise<string | undefined>;
+  /**
+   * Replaces the wrapped metadata key only if it is still `expected` (one conditional statement):
+   * false when another login changed it meanwhile.
+   */
+  replaceWrappedMetaKey(address: string, expected: string, wrapped: string): Promise<boolean>;
 }
 
 export interface AuditRecord {
@@ -299,9 +305,10 @@ export interface Placement {
    * The owner's encrypted metadata entry for these bytes (MailRepo.putMeta's `encrypted`), written
    * in the commit's own transaction: IMAP APPEND records that the user stored the message himself
    * with the message, so the OK waits for one durable commit and no crash leaves the message
-   * without it. Written for a duplicate delivery key too (the same facts, retried).
+   * without it. Written for a duplicate delivery key too (the same facts, retried). A function is
+   * given the blob id the commit computes (entries are bound to their message: MetaKey.encrypt).
    */
-  meta?: string;
+  meta?: string | ((blobId: string) => string);
   /**
    * IMAP \\Recent (RFC 3501 §2.3.2) for the caller: the mailbox's recent watermark is raised to the
    * new message's UID in the commit's own transaction, and `placed[i].recentAfter` says from which
@@ -446,6 +453,13 @@ export interface MailRepo {
   /** Encrypted per-user metadata (envelope, structure, size), keyed by owner and blob. */
   getMeta(owner: string, blobId: string): Promise<string | undefined>;
   putMeta(owner: string, blobId: string, encrypted: string): Promise<void>;
+  /** The owner's entries in key order after `afterKey` ('' for the first page), at most `limit`. */
+  listMeta(owner: string, afterKey: string, limit: number): Promise<Array<{ key: string; data: string }>>;
+  /**
+   * Rewrites entries, each only if it still holds `expected` (one transaction); returns how many
+   * were rewritten. An entry another session wrote meanwhile keeps what it wrote.
+   */
+  replaceMeta(owner: string, entries: Array<{ key: string; expected: string; data: string }>): Promise<number>;
 }
 
 /**
@@ -681,4 +695,9 @@ export interface FilingRepo {
   resolveReconcile(id: string, status: 'merged' | 'separated', at: string): Promise<void>;
   insertRequest(r: RecordRequestRow): Promise<void>;
   listRequests(basis?: RequestBasis): Promise<RecordRequestRow[]>;
+}
+
+/** A placement's metadata entry for the blob the commit stores (Placement.meta). */
+export function placementMeta(p: Pick<Placement, 'meta'>, blobId: string): string | undefined {
+  return typeof p.meta === 'function' ? p.meta(blobId) : p.meta;
 }

@@ -20,7 +20,7 @@ import { createContext } from '../../dist/context.js';
 import { initialise } from '../../dist/init/initialise.js';
 import { startGateway } from '../../dist/server.js';
 import { isOwnCopyAead } from '../../dist/crypto/seal/own-copy-aead.js';
-import { MetaKey, openOwnCopyAs } from '../../dist/mailbox/meta-key.js';
+import { accountKeyStoreOf, MetaKey, openOwnCopyAs } from '../../dist/mailbox/meta-key.js';
 import { recordFolderName } from '../../dist/mailbox/folder-names.js';
 import { DEMO_SAMPLES, tempDir, writeGatewayConfig } from './gateway.js';
 import { createTestDatabase } from './postgres.js';
@@ -220,12 +220,12 @@ export async function startPreparedGateway(p: PreparedGateway): Promise<InProces
     },
     async folder(owner, password, display) {
       const unlocked = await gw.ctx.accounts.unlock(owner, password, { via: 'cli' });
-      const key = await MetaKey.forAccount(gw.store.accounts, owner, unlocked.pgpKey);
+      const key = await MetaKey.forAccount(accountKeyStoreOf(gw.ctx), owner, unlocked.pgpKey);
       return recordFolderName(gw.store.mail, key, owner, display);
     },
     async open(sealed, as, password) {
       const unlocked = await gw.ctx.accounts.unlock(as, password, { via: 'cli' });
-      if (isOwnCopyAead(sealed)) return openOwnCopyAs(gw.store.accounts, as, unlocked.pgpKey, sealed);
+      if (isOwnCopyAead(sealed)) return openOwnCopyAs(gw.store.accounts, as, unlocked.pgpKey, sealed, gw.ctx.config.security.unsignedAccountKeys);
       return (await (await gw.ctx.sealer()).open(sealed, unlocked.pgpKey)).raw;
     },
     spoolFiles: () => (fs.existsSync(spoolDir) ? fs.readdirSync(spoolDir) : []),

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { ImapFlow } from 'imapflow';
 import { sealOwnCopy } from '../../dist/message/seal-own-copy.js';
 import { recordFolderName } from '../../dist/mailbox/folder-names.js';
-import { MetaKey } from '../../dist/mailbox/meta-key.js';
+import { accountKeyStoreOf, MetaKey } from '../../dist/mailbox/meta-key.js';
 import { startInProcessGateway, type InProcessGateway, type StoreKind } from '../helpers/in-process-gateway.js';
 import { PASSWORD, USER } from './harness.js';
 
@@ -31,7 +31,7 @@ export async function startStoreHarness(store: StoreKind): Promise<StoreHarness>
     accounts: [{ address: USER, kind: 'application', name: 'Dr Martin (IMAP tests)', password: PASSWORD }],
   });
   const unlocked = await gateway.ctx.accounts.unlock(USER, PASSWORD, { via: 'cli' });
-  const metaKey = MetaKey.forAccount(gateway.ctx.store.accounts, USER, unlocked.pgpKey);
+  const metaKey = MetaKey.forAccount(accountKeyStoreOf(gateway.ctx), USER, unlocked.pgpKey);
   const clients: ImapFlow[] = [];
   // A first login, so that the suites' first command does not pay for the thread's start.
   const warm = new ImapFlow({ host: '127.0.0.1', port: gateway.ports['imapTls']!, secure: true, tls: { rejectUnauthorized: false }, auth: { user: USER, pass: PASSWORD }, logger: false });

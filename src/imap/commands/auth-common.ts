@@ -3,6 +3,8 @@
  * per-user connection limit and the audit hook. Passwords are never logged.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isMedgateError } from '../../errors.js';
+import { responseCodeFor } from '../errors.js';
 import type { AuthEvent } from '../types.js';
 import { no, ok, type CommandResult, type CommandSession } from './types.js';
 
@@ -51,6 +53,12 @@ async function verify(session: CommandSession, user: string, password: string, m
       report(session, { type: 'throttled', ...base, reason: 'address rate-limited' });
       ctx.logger.warn({ session: session.id, remoteAddress }, 'imap login throttled: too many failures from this address');
       return no('Too many failed login attempts from your address, try again later', 'UNAVAILABLE');
+    }
+    if (isMedgateError(err) && responseCodeFor(err.code) === 'CONTACTADMIN') {
+      // Not temporary (a client would try again for ever) and not the password: the administrator's.
+      report(session, { type: 'refused', ...base, reason: err.code });
+      ctx.logger.error({ session: session.id, code: err.code, ...err.details }, 'imap login refused: the account key is not its owner\'s');
+      return no(err.message, 'CONTACTADMIN');
     }
     ctx.logger.error({ session: session.id, err }, 'imap backend authentication failed');
     return no('Authentication is temporarily unavailable', 'UNAVAILABLE');

@@ -34,6 +34,12 @@ export class PgAccountRepo implements AccountRepo {
     return r?.wrapped_meta_key;
   }
 
+  async replaceWrappedMetaKey(address: string, expected: string, wrapped: string): Promise<boolean> {
+    const r = await this.db.query('UPDATE accounts SET wrapped_meta_key = $1 WHERE address = $2 AND wrapped_meta_key = $3', [wrapped, address.toLowerCase(), expected]);
+    this.cache?.written('accounts', address.toLowerCase());
+    return (r.rowCount ?? 0) > 0;
+  }
+
   async update(address: string, changes: Partial<Omit<Account, 'address' | 'createdAt'>>): Promise<boolean> {
     const keys = Object.keys(changes) as (keyof typeof changes)[];
     if (keys.length === 0) return false;

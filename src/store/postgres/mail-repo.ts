@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { MedgateError, isMedgateError } from '../../errors.js';
 import {
-  isSealedFile, type BlobHandle, type CommittedDelivery, type Mailbox, type MailRepo, type MailTx, type NewQueueItem, type Placement,
+  isSealedFile, placementMeta, type BlobHandle, type CommittedDelivery, type Mailbox, type MailRepo, type MailTx, type NewQueueItem, type Placement,
   type MessageCounts, type SealedBytes, type SpecialUse, type StoredMessage,
 } from '../types.js';
 import { blobIdOf, blobKeyOf, canonicalMailboxName, defaultSpecialUse, mailboxFrom, messageFrom, uniqueFlags, type MailboxRow, type MessageRow } from '../rows/mail-rows.js';
@@ -16,9 +16,9 @@ import type { Runner } from './runner.js';
 /** A placement as the statement takes it: owner lower-cased, name canonical, flags joined. */
 type Wanted = { owner: string; name: string; flags: string; key: string; meta: string | null; recent: boolean };
 
-function wantedOf(placements: Placement[]): Wanted[] {
+function wantedOf(placements: Placement[], blobId: string): Wanted[] {
   return placements.map((p) => ({
-    owner: p.owner.toLowerCase(), name: canonicalMailboxName(p.mailbox), flags: uniqueFlags(p.flags ?? []).join(' '), key: p.deliveryKey, meta: p.meta ?? null, recent: !!p.claimRecent,
+    owner: p.owner.toLowerCase(), name: canonicalMailboxName(p.mailbox), flags: uniqueFlags(p.flags ?? []).join(' '), key: p.deliveryKey, meta: placementMeta(p, blobId) ?? null, recent: !!p.claimRecent,
   }));
 }
 
@@ -162,7 +162,7 @@ export class PgMailRepo implements MailRepo {
     const external = isSealedFile(sealed);
     const { blobId, size } = blobKeyOf(sealed);
     const now = new Date().toISOString();
-    const wanted = wantedOf(placements);
+    const wanted = wantedOf(placements, blobId);
     // A mailbox named twice (never on the message path) is placed in a later round of its own.
     const rounds = PgMailRepo.rounds(wanted);
     if (!external && rounds.length <= 1) {
@@ -338,8 +338,8 @@ export class PgMailRepo implements MailRepo {
         return mb ? mailboxFrom(mb) : undefined;
       },
       commit: (sealed, placements, queue, internalDate = new Date()) => {
-        const wanted = wantedOf(placements);
         const { blobId, size } = blobKeyOf(sealed);
+        const wanted = wantedOf(placements, blobId);
         if (isSealedFile(sealed)) afterCommit.push(() => fs.rmSync(sealed.path, { force: true }));
         return this.commitIn(c, sealed, wanted, PgMailRepo.rounds(wanted), { blobId, size, now: new Date().toISOString(), internalDate, queue });
       },
@@ -414,5 +414,21 @@ export class PgMailRepo implements MailRepo {
   async putMeta(owner: string, blobId: string, encrypted: string): Promise<void> {
     await this.db.query('INSERT INTO message_meta (owner, blob_id, data) VALUES ($1, $2, $3) ON CONFLICT (owner, blob_id) DO UPDATE SET data = excluded.data',
       [owner.toLowerCase(), blobId, encrypted]);
+  }
+
+  async listMeta(owner: string, afterKey: string, limit: number): Promise<Array<{ key: string; data: string }>> {
+    // The comparison and the order in the primary key's own collation: the pages follow each other.
+    return this.db.rows<{ key: string; data: string }>(
+      'SELECT blob_id AS key, data FROM message_meta WHERE owner = $1 AND blob_id > $2 ORDER BY blob_id LIMIT $3', [owner.toLowerCase(), afterKey, limit]);
+  }
+
+  async replaceMeta(owner: string, entries: Array<{ key: string; expected: string; data: string }>): Promise<number> {
+    if (entries.length === 0) return 0;
+    // One statement for the page: each entry is rewritten only if it still holds what was read.
+    const r = await this.db.query(
+      `UPDATE message_meta m SET data = e.data FROM unnest($2::text[], $3::text[], $4::text[]) AS e(key, expected, data)
+        WHERE m.owner = $1 AND m.blob_id = e.key AND m.data = e.expected`,
+      [owner.toLowerCase(), entries.map((e) => e.key), entries.map((e) => e.expected), entries.map((e) => e.data)]);
+    return r.rowCount ?? 0;
   }
 }

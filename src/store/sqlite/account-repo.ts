@@ -31,6 +31,11 @@ export class SqliteAccountRepo implements AccountRepo {
     return r?.wrapped_meta_key;
   }
 
+  async replaceWrappedMetaKey(address: string, expected: string, wrapped: string): Promise<boolean> {
+    return this.db.prepare('UPDATE accounts SET wrapped_meta_key = ? WHERE address = ? AND wrapped_meta_key = ?')
+      .run(wrapped, address.toLowerCase(), expected).changes > 0;
+  }
+
   async update(address: string, changes: Partial<Omit<Account, 'address' | 'createdAt'>>): Promise<boolean> {
     const keys = Object.keys(changes) as (keyof typeof changes)[];
     if (keys.length === 0) return false;

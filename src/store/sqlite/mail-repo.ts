@@ -6,7 +6,7 @@ import type { BlobFiles } from '../files/blob-files.js';
 import type { GroupCommit } from './group-commit.js';
 import { INT_PARAM, TEXT_PARAM } from './stable-params.js';
 import {
-  isSealedFile, type BlobHandle, type CommittedDelivery, type Mailbox, type MailRepo, type MailTx, type NewQueueItem, type Placement,
+  isSealedFile, placementMeta, type BlobHandle, type CommittedDelivery, type Mailbox, type MailRepo, type MailTx, type NewQueueItem, type Placement,
   type MessageCounts, type SealedBytes, type SpecialUse, type StoredMessage,
 } from '../types.js';
 import { blobIdOf, blobKeyOf, canonicalMailboxName, defaultSpecialUse, mailboxFrom, messageFrom, uniqueFlags, type MailboxRow, type MessageRow } from '../rows/mail-rows.js';
@@ -153,9 +153,10 @@ export class SqliteMailRepo implements MailRepo {
     }
     // The owners' metadata entries (Placement.meta) in the same transaction as the message.
     placements.forEach((p, i) => {
-      if (p.meta === undefined) return;
+      const meta = placementMeta(p, blobId);
+      if (meta === undefined) return;
       this.db.prepare('INSERT INTO message_meta (owner, blob_id, data) VALUES (?, ?, ?) ON CONFLICT (owner, blob_id) DO UPDATE SET data = excluded.data')
-        .run(placed[i]!.owner, blobId, p.meta);
+        .run(placed[i]!.owner, blobId, meta);
     });
     if (queue && queue.recipients.length) {
       const exists = this.db.prepare('SELECT 1 FROM queue_items WHERE id = ?').get(queue.id);
@@ -381,5 +382,16 @@ export class SqliteMailRepo implements MailRepo {
     // Group commit: a mailbox listed for the first time writes one entry per message.
     await this.group.run(() => this.db.prepare('INSERT INTO message_meta (owner, blob_id, data) VALUES (?, ?, ?) ON CONFLICT (owner, blob_id) DO UPDATE SET data = excluded.data')
       .run(owner.toLowerCase(), blobId, encrypted), { durable: false });
+  }
+
+  async listMeta(owner: string, afterKey: string, limit: number): Promise<Array<{ key: string; data: string }>> {
+    return this.db.prepare('SELECT blob_id AS key, data FROM message_meta WHERE owner = ? AND blob_id > ? ORDER BY blob_id LIMIT ?')
+      .all(owner.toLowerCase(), afterKey, limit) as Array<{ key: string; data: string }>;
+  }
+
+  async replaceMeta(owner: string, entries: Array<{ key: string; expected: string; data: string }>): Promise<number> {
+    const update = this.db.prepare('UPDATE message_meta SET data = ? WHERE owner = ? AND blob_id = ? AND data = ?');
+    const o = owner.toLowerCase();
+    return this.group.run(() => entries.reduce((n, e) => n + update.run(e.data, o, e.key, e.expected).changes, 0), { durable: false });
   }
 }

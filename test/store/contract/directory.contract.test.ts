@@ -83,6 +83,22 @@ contract('directory, whitelist, accounts, settings', (h) => {
     expect(await store.accounts.initWrappedMetaKey('nobody@x.test', 'k')).toBeUndefined();
   });
 
+  it('replaces an account key only if it is still the one read: of two logins signing it on two nodes, one writes', async () => {
+    const { store } = h();
+    const other = await h().another();
+    await store.accounts.create(account('signer@x.test'));
+    expect(await store.accounts.initWrappedMetaKey('signer@x.test', 'unsigned')).toBe('unsigned');
+    // The other node's read cache (PostgreSQL) holds the key before it is replaced.
+    expect((await other.accounts.get('signer@x.test'))?.wrappedMetaKey).toBe('unsigned');
+    const won = await Promise.all([store, other, store, other].map((s, i) => s.accounts.replaceWrappedMetaKey('signer@x.test', 'unsigned', `signed-${i}`)));
+    expect(won.filter(Boolean)).toHaveLength(1);
+    const kept = `signed-${won.indexOf(true)}`;
+    expect((await store.accounts.get('signer@x.test'))?.wrappedMetaKey).toBe(kept);
+    expect((await other.accounts.get('signer@x.test'))?.wrappedMetaKey).toBe(kept);
+    expect(await other.accounts.replaceWrappedMetaKey('signer@x.test', 'unsigned', 'late')).toBe(false);
+    expect(await store.accounts.replaceWrappedMetaKey('nobody@x.test', 'unsigned', 'k')).toBe(false);
+  });
+
   it('keeps settings', async () => {
     const { store } = h();
     await store.settings.set('k', 'v1');

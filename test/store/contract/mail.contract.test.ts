@@ -249,4 +249,32 @@ contract('mailboxes and messages', (h, kind) => {
     expect(await store.mail.getMeta(A, rolledBack!)).toBeUndefined();
     expect((await store.mail.listMessages((await store.mail.getMailbox(A, 'INBOX'))!.id)).map((m) => m.blobId)).toEqual([atOnce.blobId, inTx.blobId]);
   });
+
+  it('gives a placement\'s entry the blob id the commit computed, lists an owner\'s entries by page and rewrites only those unchanged', async () => {
+    const { store } = h();
+    const owner = 'pager@x.test';
+    await store.mail.ensureMailbox(owner, 'INBOX');
+    const seen: string[] = [];
+    const placed = await store.mail.commit(Buffer.from('bound entry'), [{ owner, mailbox: 'INBOX', deliveryKey: 'p0', meta: (blobId) => { seen.push(blobId); return `for ${blobId}`; } }]);
+    expect(seen).toEqual([placed.blobId]);
+    expect(await store.mail.getMeta(owner, placed.blobId)).toBe(`for ${placed.blobId}`);
+    const keys = ['mbx:b', 'mbx:a', 'mbx:c', 'mbx:e', 'mbx:d'];
+    for (const k of keys) await store.mail.putMeta(owner, k, `old ${k}`);
+    await store.mail.putMeta('other@x.test', 'mbx:a', 'not his');
+    const all: string[] = [];
+    for (let after = '', page; (page = await store.mail.listMeta(owner, after, 2)).length; after = page[page.length - 1]!.key) {
+      expect(page.length).toBeLessThanOrEqual(2);
+      all.push(...page.map((e) => e.key));
+    }
+    expect(all.sort()).toEqual([...keys, placed.blobId].sort());
+    expect(new Set(all).size).toBe(all.length);
+    // One entry changed since it was read: kept as the other writer left it.
+    await store.mail.putMeta(owner, 'mbx:c', 'newer mbx:c');
+    const n = await store.mail.replaceMeta(owner, keys.map((k) => ({ key: k, expected: `old ${k}`, data: `bound ${k}` })));
+    expect(n).toBe(4);
+    expect(await store.mail.getMeta(owner, 'mbx:c')).toBe('newer mbx:c');
+    expect(await store.mail.getMeta(owner, 'mbx:a')).toBe('bound mbx:a');
+    expect(await store.mail.getMeta('other@x.test', 'mbx:a')).toBe('not his');
+    expect(await store.mail.replaceMeta(owner, [])).toBe(0);
+  });
 });

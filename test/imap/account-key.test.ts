@@ -1,0 +1,204 @@
+/**
+ * The account key (src/mailbox/meta-key.ts; docs/secure-message-format.md §5.3) is stored encrypted
+ * to its owner's OpenPGP key and signed by it, and every cache entry it seals is bound to its place.
+ * Someone who can write the store (a database dump restored with changes, a compromised database
+ * server) could otherwise put a key of his own there, encrypted to the owner's public key, and then
+ * write own copies and cached verdicts that open; or move a message's cached ENVELOPE and verdict
+ * onto another message. On both stores, with imapflow and raw IMAP over TLS against the in-process
+ * gateway, changing the store only through its interfaces:
+ * - a new account's key is signed by its owner and its entries are bound (`v2`);
+ * - an entry moved onto another message does not lend it its ENVELOPE;
+ * - a key stored as an older medgate stored it (unsigned, entries `v1`) is signed at the next login,
+ *   its entries bound first: the folder names and the mail are as before;
+ * - a key signed by someone else, another account's key, or (under `refuse`) an unsigned key is
+ *   refused at LOGIN with `NO [CONTACTADMIN]`, and the account's real key still works.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import tls from 'node:tls';
+import { ImapFlow } from 'imapflow';
+import * as openpgp from 'openpgp';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeOnStores, startInProcessGateway, type InProcessGateway } from '../helpers/in-process-gateway.js';
+
+const PAUL = 'paul.demo@cabinet-antony.medgate.test';
+const JL = 'jl.letest@cabinet-antony.medgate.test';
+const PW = 'correct horse battery';
+const FOLDER = 'DUPONT Jean/Bilans';
+
+const note = (subject: string, id: string): Buffer => Buffer.from([
+  `From: "Dr Paul DEMO" <${PAUL}>`, `To: ${PAUL}`, `Subject: ${subject}`, `Message-ID: <${id}@cabinet-antony.medgate.test>`,
+  'Date: Mon, 07 Dec 2026 08:00:00 +0000', 'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', '', 'Bilan à revoir.', '',
+].join('\r\n'));
+
+/** A cache entry's associated data, as §5.3 gives it. */
+const placeOf = (owner: string, cacheKey: string): Buffer => Buffer.from(`medgate/1 cache\0${owner}\0${cacheKey}`, 'utf8');
+
+/** Rewrites a bound entry (`v2`) as an older medgate wrote it (`v1`, no associated data). */
+function unbound(key: Buffer, owner: string, cacheKey: string, text: string): string {
+  const [v, iv, tag, body] = text.split('.');
+  expect(v).toBe('v2');
+  const d = createDecipheriv('aes-256-gcm', key, Buffer.from(iv!, 'base64'));
+  d.setAAD(placeOf(owner, cacheKey));
+  d.setAuthTag(Buffer.from(tag!, 'base64'));
+  const plain = Buffer.concat([d.update(Buffer.from(body!, 'base64')), d.final()]);
+  const iv2 = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', key, iv2);
+  const enc = Buffer.concat([c.update(plain), c.final()]);
+  return ['v1', iv2.toString('base64'), c.getAuthTag().toString('base64'), enc.toString('base64')].join('.');
+}
+
+describeOnStores('the account key', (store) => {
+  let gw: InProcessGateway;
+  beforeAll(async () => {
+    gw = await startInProcessGateway({
+      store, accounts: [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW }],
+    });
+  }, 240_000);
+  afterAll(async () => { await gw?.stop(); });
+
+  const imap = (user: string): ImapFlow => {
+    const c = new ImapFlow({ host: '127.0.0.1', port: gw.ports.imapTls!, secure: true, logger: false, tls: { ca: gw.caPem, servername: 'localhost' }, auth: { user, pass: PW } });
+    c.on('error', () => undefined);
+    return c;
+  };
+  const pgpKeyOf = async (user: string): Promise<openpgp.PrivateKey> => (await gw.ctx.accounts.unlock(user, PW, { via: 'cli' })).pgpKey;
+  const wrappedOf = async (user: string): Promise<string> => (await gw.store.accounts.get(user))!.wrappedMetaKey!;
+  /** The key's bytes, checking that the owner's key signed them. */
+  const signedKeyOf = async (user: string): Promise<Buffer> => {
+    const key = await pgpKeyOf(user);
+    const { data, signatures } = await openpgp.decrypt({
+      message: await openpgp.readMessage({ armoredMessage: await wrappedOf(user) }), decryptionKeys: key, verificationKeys: key.toPublic(), expectSigned: true,
+    });
+    expect(signatures.map((sig) => sig.keyID.toHex())).toEqual([(await key.getSigningKey()).getKeyID().toHex()]);
+    const payload = JSON.parse(data as string) as { v: number; key: string };
+    expect(payload.v).toBe(2);
+    return Buffer.from(payload.key, 'hex');
+  };
+  /** LOGIN over raw TLS: the tagged answer as the server wrote it. */
+  const rawLogin = async (user: string): Promise<string> => {
+    const sock = tls.connect({ host: '127.0.0.1', port: gw.ports.imapTls!, ca: gw.caPem, servername: 'localhost' });
+    let text = '';
+    let sent = false;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        sock.on('data', (d: Buffer) => {
+          text += d.toString('utf8');
+          if (!sent && /^\* OK/m.test(text)) { sent = true; sock.write(`a LOGIN ${user} "${PW}"\r\n`); }
+          if (/^a (OK|NO|BAD)/m.test(text)) resolve();
+        });
+        sock.once('error', reject);
+      });
+      return /^a (OK|NO|BAD).*$/m.exec(text)![0].trimEnd();
+    } finally {
+      sock.destroy();
+    }
+  };
+  const subjectsIn = async (folder: string): Promise<string[]> => {
+    const c = imap(PAUL);
+    await c.connect();
+    try {
+      await c.mailboxOpen(folder);
+      const out: string[] = [];
+      for await (const m of c.fetch('1:*', { envelope: true })) out.push(m.envelope!.subject!);
+      return out;
+    } finally {
+      await c.logout();
+    }
+  };
+
+  it('is signed by its owner, and binds every cache entry to its place', async () => {
+    const c = imap(PAUL);
+    await c.connect();
+    try {
+      await c.mailboxCreate(FOLDER);
+      await c.append(FOLDER, note('Note A', 'key-a'), ['\\Seen']);
+      await c.append(FOLDER, note('Note B', 'key-b'), ['\\Seen']);
+    } finally {
+      await c.logout();
+    }
+    expect((await signedKeyOf(PAUL)).length).toBe(32);
+    const entries = await gw.store.mail.listMeta(PAUL, '', 1000);
+    // The two parts of the folder name and the two copies' facts.
+    expect(entries.length).toBeGreaterThanOrEqual(4);
+    for (const e of entries) expect(e.data.startsWith('v2.')).toBe(true);
+    expect(await subjectsIn(FOLDER)).toEqual(['Note A', 'Note B']);
+  });
+
+  it('an entry moved onto another message does not lend it its ENVELOPE', async () => {
+    const folder = (await gw.store.mail.listMailboxes(PAUL)).find((m) => m.name.split('/').length === 2 && !m.name.startsWith('INBOX'))!;
+    const [a, b] = await gw.store.mail.listMessages(folder.id);
+    const entryOfA = await gw.store.mail.getMeta(PAUL, a!.blobId);
+    expect(entryOfA).toBeDefined();
+    await gw.restart(); // nothing in memory: what the next session knows comes from the store
+    await gw.store.mail.putMeta(PAUL, b!.blobId, entryOfA!);
+    expect(await subjectsIn(FOLDER)).toEqual(['Note A', 'Note B']);
+  });
+
+  it('a key stored unsigned (an older medgate) is signed at the next login, its entries bound first, nothing lost', async () => {
+    const pgpKey = await pgpKeyOf(PAUL);
+    const key = await signedKeyOf(PAUL);
+    const signed = await wrappedOf(PAUL);
+    // The account as an older medgate left it: the key encrypted to the owner, unsigned; entries unbound.
+    const legacy = await openpgp.encrypt({ message: await openpgp.createMessage({ text: key.toString('hex') }), encryptionKeys: pgpKey.toPublic() }) as string;
+    expect(await gw.store.accounts.replaceWrappedMetaKey(PAUL, signed, legacy)).toBe(true);
+    const entries = await gw.store.mail.listMeta(PAUL, '', 1000);
+    for (const e of entries) await gw.store.mail.putMeta(PAUL, e.key, unbound(key, PAUL, e.key, e.data));
+    await gw.restart();
+    const logged = gw.logs.length;
+
+    const c = imap(PAUL);
+    await c.connect();
+    try {
+      expect((await c.list()).map((m) => m.path)).toContain(FOLDER);
+    } finally {
+      await c.logout();
+    }
+    expect(await subjectsIn(FOLDER)).toEqual(['Note A', 'Note B']);
+    expect((await signedKeyOf(PAUL)).equals(key)).toBe(true);
+    const after = await gw.store.mail.listMeta(PAUL, '', 1000);
+    expect(after.map((e) => e.key)).toEqual(entries.map((e) => e.key));
+    for (const e of after) expect(e.data.startsWith('v2.')).toBe(true);
+    expect(gw.logs.slice(logged).some((l) => l.includes('account key stored unsigned: signed by its owner'))).toBe(true);
+  });
+
+  it('a key someone else put in place is refused at LOGIN with NO [CONTACTADMIN]; the real one still opens', async () => {
+    const pgpKey = await pgpKeyOf(PAUL);
+    const real = await wrappedOf(PAUL);
+    const theirs = randomBytes(32).toString('hex');
+    const stranger = (await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs: [{ email: 'x@attacker.test' }], format: 'object' })).privateKey;
+    const attempts: Array<[string, string]> = [
+      // Encrypted to the owner's public key, signed by another key.
+      ['signed by a stranger', await openpgp.encrypt({
+        message: await openpgp.createMessage({ text: JSON.stringify({ v: 2, key: theirs }) }), encryptionKeys: pgpKey.toPublic(), signingKeys: stranger,
+      }) as string],
+      // Another account's key, signed by its own owner: it does not open with this one's key.
+      ['another account\'s', await (async () => {
+        const jl = imap(JL);
+        await jl.connect(); // his first login draws his key
+        await jl.logout();
+        return wrappedOf(JL);
+      })()],
+    ];
+    try {
+      for (const [what, wrapped] of attempts) {
+        expect(await gw.store.accounts.replaceWrappedMetaKey(PAUL, await wrappedOf(PAUL), wrapped), what).toBe(true);
+        await gw.restart();
+        expect(await rawLogin(PAUL), what).toMatch(/^a NO \[CONTACTADMIN\] the account key stored for this account/);
+      }
+      // An unsigned key, once the operator has set `refuse` (config edited, gateway restarted).
+      gw.config.security.unsignedAccountKeys = 'refuse';
+      const unsigned = await openpgp.encrypt({ message: await openpgp.createMessage({ text: theirs }), encryptionKeys: pgpKey.toPublic() }) as string;
+      expect(await gw.store.accounts.replaceWrappedMetaKey(PAUL, await wrappedOf(PAUL), unsigned)).toBe(true);
+      await gw.restart();
+      expect(await rawLogin(PAUL)).toMatch(/^a NO \[CONTACTADMIN\] the account key stored for this account is not signed by its owner/);
+      expect(await wrappedOf(PAUL)).toBe(unsigned); // refused, not signed
+    } finally {
+      expect(await gw.store.accounts.replaceWrappedMetaKey(PAUL, await wrappedOf(PAUL), real)).toBe(true);
+      await gw.restart();
+    }
+    // The owner's own key, under `refuse` too: his folders and mail as before.
+    expect(await rawLogin(PAUL)).toMatch(/^a OK/);
+    expect(await subjectsIn(FOLDER)).toEqual(['Note A', 'Note B']);
+    gw.config.security.unsignedAccountKeys = 'sign';
+  });
+});
