@@ -273,8 +273,11 @@ export async function openStored(opts: {
     const claimsOwn = !!known && (known.ownCopy === true || known.prefix === '' || known.prefix.startsWith('X-Medgate-Signature: own-copy'));
     if (claimsOwn && signedByOwnKey(res.verification, ownKey)) ownCopy = true;
     // Cached facts that call a message the owner's own when his key did not sign it are not this
-    // message's: not used.
-    const trusted = claimsOwn && !ownCopy ? undefined : known;
+    // message's: not used. Nor are facts pinned to a signer other than the one whose signature
+    // verified now: the sealed bytes were replaced under this blob id (by someone who can write the
+    // store), and content another key signed gets its own verdict, never the cached one.
+    const otherSigner = !!known?.fingerprint && !sameFingerprint(res.verification.fingerprint, known.fingerprint);
+    const trusted = (claimsOwn && !ownCopy) || otherSigner ? undefined : known;
     // The user's own copies (Sent, Drafts) come back byte for byte as appended (RFC 3501 §6.3.11):
     // no verdict above them, and nothing to neutralise, since no third party wrote them.
     const original = toCrlf(ownCopy ? asBuffer(res.raw) : neutraliseForgedFields(asBuffer(res.raw)));
@@ -296,4 +299,9 @@ export async function openStored(opts: {
     const bytes = placeholder(err.code, err.message, opts.domain, opts.blobId, opts.internalDate);
     return { bytes, routing: null, facts: { v: 2, prefix: '', size: bytes.length, fingerprint: null, error: err.code, patientFolder: null } };
   }
+}
+
+/** Fingerprints as hex, whatever their case (OpenPGP and S/MIME readers write them alike today). */
+export function sameFingerprint(a: string | null | undefined, b: string | null | undefined): boolean {
+  return !!a && !!b && a.toLowerCase() === b.toLowerCase();
 }

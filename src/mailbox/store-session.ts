@@ -15,7 +15,7 @@ import { toCrlf } from '../util/crlf.js';
 import { isOwnCopyAead, OWN_COPY_HEADER } from '../crypto/seal/own-copy-aead.js';
 import type { AppendedCopy } from '../message/seal-own-copy.js';
 import { crashPoint } from '../util/crash-point.js';
-import { openStored, type OpenedFacts, type OpenedMessage } from './opened-message.js';
+import { openStored, sameFingerprint, type OpenedFacts, type OpenedMessage } from './opened-message.js';
 import { openStoredStream, readerSigner, servedStream, streamFacts, STREAM_MESSAGE_BYTES } from './opened-stream.js';
 import type { StreamOpening } from '../crypto/seal/open-stream.js';
 import { smimeReader, type SmimeReader } from './smime-reader.js';
@@ -371,12 +371,19 @@ export class StoreUserSession implements ImapUserSession {
       this.ctx.logger.debug({ blobId: m.blobId, code: (err as { code?: string }).code }, 'large message not streamed: opened whole');
       return null;
     }
+    // Its routing header is signed by the content's signer: another key than the cached verdict's
+    // means other bytes under this blob id. Nothing is sent; the whole opening gives them their own verdict.
+    if (facts.fingerprint && !sameFingerprint(opening.routingVerification.fingerprint, facts.fingerprint)) {
+      opening.abort();
+      this.ctx.logger.warn({ blobId: m.blobId }, 'large message signed by another key than its cached verdict names: opened whole');
+      return null;
+    }
     return { size: facts.size, chunks: this.guardedStream(m, opening, facts) };
   }
 
   private async *guardedStream(m: StoredMessage, opening: StreamOpening, facts: OpenedFacts): AsyncGenerator<Buffer, void, undefined> {
     try {
-      yield* servedStream(opening, facts.prefix, facts.size);
+      yield* servedStream(opening, facts.prefix, facts.size, facts.fingerprint);
     } catch (err) {
       await this.streamFailed(m, facts, err);
       throw err;

@@ -11,17 +11,22 @@
  * - a key stored as an older medgate stored it (unsigned, entries `v1`) is signed at the next login,
  *   its entries bound first: the folder names and the mail are as before;
  * - a key signed by someone else, another account's key, or (under `refuse`) an unsigned key is
- *   refused at LOGIN with `NO [CONTACTADMIN]`, and the account's real key still works.
+ *   refused at LOGIN with `NO [CONTACTADMIN]`, and the account's real key still works;
+ * - a message's sealed bytes replaced, under its blob id, by another signer's message (small, and
+ *   large enough to be streamed) are served with that signer's own verdict, never the cached one.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import tls from 'node:tls';
 import { ImapFlow } from 'imapflow';
+import nodemailer from 'nodemailer';
 import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { replaceBlobAtRest } from '../helpers/at-rest.js';
 import { describeOnStores, startInProcessGateway, type InProcessGateway } from '../helpers/in-process-gateway.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
 const JL = 'jl.letest@cabinet-antony.medgate.test';
+const CLAIRE = 'claire.dupont@cabinet-antony.medgate.test';
 const PW = 'correct horse battery';
 const FOLDER = 'DUPONT Jean/Bilans';
 
@@ -51,7 +56,10 @@ describeOnStores('the account key', (store) => {
   let gw: InProcessGateway;
   beforeAll(async () => {
     gw = await startInProcessGateway({
-      store, accounts: [{ address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW }],
+      store, accounts: [
+        { address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW },
+        { address: CLAIRE, kind: 'person', rpps: '10100000025', password: PW },
+      ],
     });
   }, 240_000);
   afterAll(async () => { await gw?.stop(); });
@@ -105,6 +113,62 @@ describeOnStores('the account key', (store) => {
       await c.logout();
     }
   };
+
+  /** A letter from `from` to Paul, submitted as a practice's software does (sealed and signed by `from`). */
+  const submit = async (from: string, subject: string, body: string): Promise<void> => {
+    const t = nodemailer.createTransport({
+      host: '127.0.0.1', port: gw.ports.smtpSubmission, secure: false, requireTLS: true, tls: { ca: gw.caPem, servername: 'localhost' }, auth: { user: from, pass: PW },
+    });
+    try {
+      await t.sendMail({ from, to: PAUL, subject, text: body });
+    } finally {
+      t.close();
+    }
+  };
+  /** INBOX as Paul's client sees it: each message's verdict fields and subject, and its size. */
+  const inbox = async (sizesKnown = true): Promise<Array<{ subject: string; signature: string; size: number }>> => {
+    const c = imap(PAUL);
+    await c.connect();
+    try {
+      await c.mailboxOpen('INBOX');
+      const out: Array<{ subject: string; signature: string; size: number }> = [];
+      for await (const m of c.fetch('1:*', { source: true, size: true })) {
+        const head = m.source!.subarray(0, m.source!.indexOf('\r\n\r\n')).toString('utf8');
+        out.push({ subject: /^Subject: (.*)$/m.exec(head)![1]!, signature: /^X-Medgate-Signature: (.*)$/m.exec(head)?.[1] ?? '', size: m.size! });
+        if (sizesKnown) expect(m.source!.length).toBe(m.size);
+      }
+      return out;
+    } finally {
+      await c.logout();
+    }
+  };
+
+  it('sealed bytes replaced under a blob id by another signer\'s are served with that signer\'s verdict, small or streamed', async () => {
+    const large = (who: string): string => `${who}\n${'Compte rendu détaillé, ligne de texte. '.repeat(40_000)}`;
+    await submit(JL, 'From JL', 'Bilan de JL.');
+    await submit(CLAIRE, 'From Claire', 'Bilan de Claire.');
+    await submit(JL, 'Large from JL', large('JL'));
+    await submit(CLAIRE, 'Large from Claire', large('Claire'));
+    const inboxId = (await gw.store.mail.getMailbox(PAUL, 'INBOX'))!.id;
+    expect((await gw.store.mail.listMessages(inboxId)).length).toBe(4); // delivered before each 250
+    const before = await inbox(); // opened once: verdicts pinned in the cache
+    expect(before.map((m) => [m.subject, m.signature.includes(`signer=${JL}`) ? 'JL' : m.signature.includes(`signer=${CLAIRE}`) ? 'Claire' : m.signature]))
+      .toEqual([['From JL', 'JL'], ['From Claire', 'Claire'], ['Large from JL', 'JL'], ['Large from Claire', 'Claire']]);
+    const [jl, claire, largeJl, largeClaire] = await gw.store.mail.listMessages(inboxId);
+    expect(largeJl!.sealedSize).toBeGreaterThan(1024 * 1024); // streamed (STREAM_MESSAGE_BYTES)
+    // JL's letters' bytes replaced by Claire's, under JL's blob ids.
+    await replaceBlobAtRest(gw.config, jl!.blobId, claire!.blobId);
+    await replaceBlobAtRest(gw.config, largeJl!.blobId, largeClaire!.blobId);
+    await gw.restart();
+    // RFC822.SIZE comes from the cached facts, read before the message is opened: the first FETCH
+    // after the change may still give the old size; the verdict is the new bytes' own.
+    const after = await inbox(false);
+    expect(after.map((m) => m.subject)).toEqual(['From Claire', 'From Claire', 'Large from Claire', 'Large from Claire']);
+    for (const m of after) expect(m.signature).toContain(`signer=${CLAIRE}`);
+    // And again, from the facts the first opening after the change cached (the sizes too).
+    await gw.restart();
+    expect((await inbox()).map((m) => m.signature.includes(`signer=${CLAIRE}`))).toEqual([true, true, true, true]);
+  });
 
   it('is signed by its owner, and binds every cache entry to its place', async () => {
     const c = imap(PAUL);
