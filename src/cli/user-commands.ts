@@ -43,11 +43,20 @@ export function registerUserCommands(program: Command): void {
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       await withContext(cmd, async (ctx) => {
         const list = await ctx.accounts.list();
+        const { SIGNED_FOR_OWNER_COMMENT } = await import('../crypto/keys.js');
+        // What the stored account key says of itself (docs/operations.md, The account key): `unsigned`
+        // ones are signed at their owner's next login. A hint for the operator; the login checks the signature.
+        const accountKey = (a: { wrappedMetaKey: string | null }): string =>
+          !a.wrappedMetaKey ? 'none' : a.wrappedMetaKey.includes(`Comment: ${SIGNED_FOR_OWNER_COMMENT}`) ? 'signed' : 'unsigned';
         if (opts.json) {
-          out(JSON.stringify(list.map((a) => ({ address: a.address, kind: a.kind, disabled: a.disabled, fingerprint: a.pgpFingerprint, createdAt: a.createdAt })), null, 2));
+          out(JSON.stringify(list.map((a) => ({
+            address: a.address, kind: a.kind, disabled: a.disabled, fingerprint: a.pgpFingerprint, accountKey: accountKey(a), createdAt: a.createdAt,
+          })), null, 2));
           return;
         }
-        for (const a of list) out(`${a.address.padEnd(44)} ${a.kind.padEnd(12)} ${a.disabled ? 'disabled' : 'active  '} ${a.pgpFingerprint}`);
+        for (const a of list) out(`${a.address.padEnd(44)} ${a.kind.padEnd(12)} ${a.disabled ? 'disabled' : 'active  '} ${a.pgpFingerprint} key:${accountKey(a)}`);
+        const unsigned = list.filter((a) => accountKey(a) === 'unsigned').length;
+        if (unsigned) out(`${unsigned} account key(s) stored unsigned: signed at their owners' next login; security.unsignedAccountKeys: refuse once none is left`);
       });
     });
 

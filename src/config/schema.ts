@@ -133,7 +133,7 @@ export const configSchema = z.strictObject({
      * An account key stored before account keys were signed by their owner (docs/secure-message-format.md
      * §5.3): `sign` signs it at the account's next login, `refuse` refuses that login. Someone who can
      * write the store can also put an unsigned key of his own there, which `sign` would sign: set
-     * `refuse` once every account has logged in since the upgrade (docs/operations.md).
+     * `refuse` once `medgate user list` shows no `key:unsigned` (docs/operations.md).
      */
     unsignedAccountKeys: z.enum(['sign', 'refuse']).default('sign'),
   }).default({

@@ -81,39 +81,63 @@ export async function readPublicKey(armored: string): Promise<openpgp.PublicKey>
   }
 }
 
+/** The armor comment of a secret its owner signed: tells an operator which keys are signed, nothing more. */
+export const SIGNED_FOR_OWNER_COMMENT = 'medgate: signed by its owner';
+
 /**
- * A secret for its owner alone, and vouched for by him: encrypted to his key and signed by it. Whoever
- * can write the store can encrypt to a public key, so only the signature tells the owner's secret
- * (drawn at one of his logins) from one put there by someone else (the account key, §5.2).
+ * How far ahead of this node's clock a signature may be dated (another node's clock, a key created
+ * on a host whose clock ran ahead): openpgp.js refuses signatures from the future, and keys used
+ * before their creation time.
  */
-export async function encryptAndSignForOwner(secret: string, privateKey: openpgp.PrivateKey): Promise<string> {
-  const message = await openpgp.createMessage({ text: secret });
-  return (await openpgp.encrypt({ message, encryptionKeys: privateKey.toPublic(), signingKeys: privateKey, format: 'armored' })) as string;
+const CLOCK_SKEW_MS = 24 * 3600 * 1000;
+
+/**
+ * A secret for its owner alone, and vouched for by him: encrypted to his key and signed by it, the
+ * literal data named `label` (what it is, whose it is), so that no other message he signed passes
+ * for it. The text is the secret as it was stored before secrets were signed, so a node of the
+ * previous version still reads it. Whoever can write the store can encrypt to a public key: only
+ * the signature tells the owner's secret from one put there by someone else (the account key, §5.3).
+ */
+export async function encryptAndSignForOwner(secret: string, label: string, privateKey: openpgp.PrivateKey): Promise<string> {
+  // Never dated before the key itself (a key created where the clock ran ahead cannot sign earlier).
+  const date = new Date(Math.max(Date.now(), privateKey.getCreationTime().getTime()));
+  const message = await openpgp.createMessage({ text: secret, filename: label, date });
+  return (await openpgp.encrypt({
+    message, encryptionKeys: privateKey.toPublic(), signingKeys: privateKey, date, format: 'armored',
+    config: { showComment: true, commentString: SIGNED_FOR_OWNER_COMMENT },
+  })) as string;
 }
 
 /**
  * Opens what encryptAndSignForOwner made. `signed` is false for a secret written before secrets were
- * signed (encryptToKey); a signature that is not the owner's, or does not verify, is
- * ACCOUNT_KEY_UNTRUSTED: the secret was not his to begin with.
+ * signed (encryptToKey: no signature at all); one that does not open with the owner's key, carries a
+ * signature that is not his or does not verify, or is not named `label`, is ACCOUNT_KEY_UNTRUSTED:
+ * it was not his to begin with.
  */
-export async function decryptFromOwner(armored: string, privateKey: openpgp.PrivateKey): Promise<{ data: string; signed: boolean }> {
+export async function decryptFromOwner(armored: string, label: string, privateKey: openpgp.PrivateKey): Promise<{ data: string; signed: boolean }> {
   let opened: openpgp.DecryptMessageResult;
   try {
     const message = await openpgp.readMessage({ armoredMessage: armored });
-    opened = await openpgp.decrypt({ message, decryptionKeys: privateKey, verificationKeys: privateKey.toPublic() });
+    // Verified as of a moment a little ahead: a signature made by a node whose clock is ahead is his too.
+    opened = await openpgp.decrypt({ message, decryptionKeys: privateKey, verificationKeys: privateKey.toPublic(), date: new Date(Date.now() + CLOCK_SKEW_MS) });
   } catch (err) {
-    throw new MedgateError('ACCOUNT_KEY_UNTRUSTED', 'the account key stored for this account does not open with its owner\'s key: it is not used', undefined, { cause: err });
+    throw untrusted('does not open with its owner\'s key', undefined, err);
   }
   const { data, signatures } = opened;
   for (const s of signatures) {
     try {
       await s.verified;
     } catch (err) {
-      throw new MedgateError('ACCOUNT_KEY_UNTRUSTED', 'the account key stored for this account is not signed by its owner: it was not drawn by this gateway for him, and is not used',
-        { keyId: s.keyID.toHex() }, { cause: err });
+      throw untrusted('is not signed by its owner', { keyId: s.keyID.toHex() }, err);
     }
   }
+  if (signatures.length > 0 && opened.filename !== label) throw untrusted('is not named as this account\'s key');
   return { data: data as string, signed: signatures.length > 0 };
+}
+
+function untrusted(why: string, details?: Record<string, unknown>, cause?: unknown): MedgateError {
+  return new MedgateError('ACCOUNT_KEY_UNTRUSTED', `the account key stored for this account ${why}: it was not drawn by this gateway for him, and is not used`,
+    details, cause === undefined ? undefined : { cause });
 }
 
 /** Encrypts a secret (e.g. the certificate's private key) to an OpenPGP public key. */

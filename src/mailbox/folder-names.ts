@@ -74,6 +74,15 @@ export function displayMailboxName(stored: string, shown: (cacheKey: string) => 
   return parts.map((part, i) => (isNameToken(part) ? (shown(cacheKeyOf(parts, i)) ?? part) : part)).join('/');
 }
 
+/**
+ * Whether `display` is what the part cached under `cacheKey` stands for: its pseudonym is in the key.
+ * A folder name's entry proves itself so, whatever wrote it (an entry of version 1, written by a
+ * node of the previous version during a rolling upgrade, is not bound to its place otherwise).
+ */
+export function standsFor(key: NameKey, cacheKey: string, display: string): boolean {
+  return cacheKey.endsWith(tokenFor(key, display));
+}
+
 /** The cache keys `displayMailboxName(stored)` asks for. */
 export function cacheKeysOf(stored: string): string[] {
   const keys: string[] = [];

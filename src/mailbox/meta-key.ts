@@ -26,8 +26,10 @@ export function accountKeyStoreOf(ctx: { store: { accounts: AccountRepo; mail: M
   return { accounts: ctx.store.accounts, mail: ctx.store.mail, logger: ctx.logger, unsigned: ctx.config.security.unsignedAccountKeys };
 }
 
-/** What the owner signs: the key, and that every cache entry under it is bound to its place. */
-interface SignedAccountKey { v: 2; key: string }
+/** The name the owner's signature gives his account key: what it is and whose (keys.ts, label). */
+function accountKeyLabel(owner: string): string {
+  return `medgate account key ${owner.toLowerCase()}`;
+}
 
 /**
  * A user's metadata key ("account key"): AES-256-GCM for cached envelopes/sizes and folder names,
@@ -66,32 +68,39 @@ export class MetaKey {
   static async existing(accounts: Pick<AccountRepo, 'get'>, address: string, pgpKey: openpgp.PrivateKey, unsigned: 'sign' | 'refuse'): Promise<MetaKey | undefined> {
     const account = await accounts.get(address);
     if (!account?.wrappedMetaKey) return undefined;
-    const opened = await decryptFromOwner(account.wrappedMetaKey, pgpKey);
+    const opened = await decryptFromOwner(account.wrappedMetaKey, accountKeyLabel(account.address), pgpKey);
     if (!opened.signed && unsigned === 'refuse') throw unsignedRefused(address);
-    return new MetaKey(keyBytes(opened), account.address);
+    return new MetaKey(keyBytes(opened.data), account.address);
   }
 
   private static async load(store: AccountKeyStore, address: string, pgpKey: openpgp.PrivateKey): Promise<MetaKey> {
     const account = await store.accounts.get(address);
     if (!account) throw new MedgateError('ACCOUNT_UNKNOWN', `no account for ${address}`);
     const owner = account.address;
+    const label = accountKeyLabel(owner);
     let wrapped = account.wrappedMetaKey;
     if (!wrapped) {
+      // Entries are only ever written under a key: with entries and no key, the key was taken away
+      // (a new one would leave every own copy unreadable, and hide that). Not replaced.
+      if ((await store.mail.listMeta(owner, '', 1)).length > 0) {
+        throw new MedgateError('ACCOUNT_KEY_UNTRUSTED', 'the account key of this account is missing although its mail was stored under one: it is not replaced', { account: owner });
+      }
       // Whichever node writes first wins: a login elsewhere may have drawn one meanwhile.
       const drawn = randomBytes(32);
-      const mine = await encryptAndSignForOwner(JSON.stringify({ v: 2, key: drawn.toString('hex') } satisfies SignedAccountKey), pgpKey);
+      const mine = await encryptAndSignForOwner(drawn.toString('hex'), label, pgpKey);
       wrapped = (await store.accounts.initWrappedMetaKey(address, mine)) ?? null;
       if (wrapped === null) throw new MedgateError('ACCOUNT_UNKNOWN', `no account for ${address}`);
       if (wrapped === mine) return new MetaKey(drawn, owner);
     }
-    const opened = await decryptFromOwner(wrapped, pgpKey);
-    if (opened.signed) return new MetaKey(keyBytes(opened), owner);
+    const opened = await decryptFromOwner(wrapped, label, pgpKey);
+    const bytes = keyBytes(opened.data);
+    if (opened.signed) return new MetaKey(bytes, owner);
     if (store.unsigned === 'refuse') throw unsignedRefused(address);
     // Stored before keys were signed: its entries are bound to their places first, then the key is
     // signed, saying so. Until then a crash leaves it unsigned, and the next login does it again.
-    const key = new MetaKey(keyBytes(opened), owner);
+    const key = new MetaKey(bytes, owner);
     const bound = await bindCacheEntries(store.mail, key, owner);
-    const signed = await encryptAndSignForOwner(JSON.stringify({ v: 2, key: keyBytes(opened).toString('hex') } satisfies SignedAccountKey), pgpKey);
+    const signed = await encryptAndSignForOwner(opened.data, label, pgpKey);
     const replaced = await store.accounts.replaceWrappedMetaKey(address, wrapped, signed);
     store.logger.warn({ account: owner, bound, replaced }, 'account key stored unsigned: signed by its owner at this login (security.unsignedAccountKeys: sign)');
     return key;
@@ -170,15 +179,10 @@ export async function openOwnCopyAs(accounts: Pick<AccountRepo, 'get'>, address:
   return accountKey.openOwnCopy(sealed, address);
 }
 
-/** The key's bytes from its stored form: the signed JSON, or the hex stored before signing. */
-function keyBytes(opened: { data: string; signed: boolean }): Buffer {
-  let hex: unknown = opened.data;
-  try {
-    if (opened.signed) hex = (JSON.parse(opened.data) as Partial<SignedAccountKey>).key;
-  } catch { /* not the signed form: refused below */ }
-  const key = typeof hex === 'string' && /^[0-9a-f]{64}$/i.test(hex) ? Buffer.from(hex, 'hex') : Buffer.alloc(0);
-  if (key.length !== 32) throw new MedgateError('ACCOUNT_KEY_UNTRUSTED', 'the account key stored for this account is not a 32-byte key: it is not used');
-  return key;
+/** The key's bytes from its stored text (64 hex digits, signed or as stored before signing). */
+function keyBytes(hex: string): Buffer {
+  if (!/^[0-9a-f]{64}$/i.test(hex)) throw new MedgateError('ACCOUNT_KEY_UNTRUSTED', 'the account key stored for this account is not a 32-byte key: it is not used');
+  return Buffer.from(hex, 'hex');
 }
 
 function unsignedRefused(address: string): MedgateError {

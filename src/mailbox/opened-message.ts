@@ -122,11 +122,14 @@ async function routingView(opts: { sealer: MessageSealer; sealed: Buffer; blobId
   const { known } = opts;
   try {
     const res = await opts.sealer.openRoutingWith(opts.sealed, opts.ownKey);
-    const prefix = known?.prefix ?? routingFields(res.routing, res.verification);
+    // As for the opened view: cached routing fields name the patient of the bytes their signer
+    // signed; other bytes under this blob id are filed by their own routing header.
+    const trusted = known?.fingerprint && !sameFingerprint(res.verification.fingerprint, known.fingerprint) ? undefined : known;
+    const prefix = trusted?.prefix ?? routingFields(res.routing, res.verification);
     const bytes = Buffer.concat([Buffer.from(prefix, 'utf8'), opts.sealed]);
     return {
-      bytes, routing: res.routing,
-      facts: { v: 2, prefix, size: bytes.length, fingerprint: known?.fingerprint ?? res.verification.fingerprint, error: null, patientFolder: known?.patientFolder ?? patientFolderOf(res.routing) },
+      bytes, routing: res.routing, ...(known && !trusted ? { cacheRejected: true } : {}),
+      facts: { v: 2, prefix, size: bytes.length, fingerprint: trusted?.fingerprint ?? res.verification.fingerprint, error: null, patientFolder: trusted?.patientFolder ?? patientFolderOf(res.routing) },
     };
   } catch (err) {
     if (!isMedgateError(err)) throw err;

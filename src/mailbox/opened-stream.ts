@@ -15,18 +15,15 @@ import type { MessageSealer } from '../message/sealer.js';
 import type { BlobHandle } from '../store/types.js';
 import { MedgateError } from '../errors.js';
 import { CrlfStream } from '../util/crlf.js';
-import { neutraliseForgedFields, patientFolderOf, sameFingerprint, verdictPrefix, type OpenedFacts } from './opened-message.js';
+import { neutraliseForgedFields, patientFolderOf, verdictPrefix, type OpenedFacts } from './opened-message.js';
 
 /** Sealed messages above this size are streamed (the size above which they are sealed file to file). */
 export const STREAM_MESSAGE_BYTES = 1024 * 1024;
 
 /** Why serving a stream stopped short: the message did not verify, or its bytes are not what the facts say. */
 export class StreamAborted extends MedgateError {
-  /**
-   * `SIZE_MISMATCH`, `BINARY` (a NUL byte after bare LFs were converted), or `SIGNER_CHANGED` (another
-   * key than the cached verdict's signed it); a failed check keeps its CryptoErrorCode.
-   */
-  constructor(code: 'SIZE_MISMATCH' | 'BINARY' | 'SIGNER_CHANGED', message: string) {
+  /** `SIZE_MISMATCH`, or `BINARY` (a NUL byte after bare LFs were converted); a failed check keeps its CryptoErrorCode. */
+  constructor(code: 'SIZE_MISMATCH' | 'BINARY', message: string) {
     super(code, message);
     this.name = 'StreamAborted';
   }
@@ -74,7 +71,7 @@ async function* served(opening: StreamOpening, crlf: CrlfStream): AsyncGenerator
  * last piece only after the opening verified everything and the count matched: one piece is held
  * back so that the literal is never complete before then.
  */
-export async function* servedStream(opening: StreamOpening, prefix: string, size: number, signer: string | null = null): AsyncGenerator<Buffer, void, undefined> {
+export async function* servedStream(opening: StreamOpening, prefix: string, size: number): AsyncGenerator<Buffer, void, undefined> {
   const crlf = new CrlfStream();
   const source = served(opening, crlf);
   let total = 0;
@@ -90,8 +87,6 @@ export async function* servedStream(opening: StreamOpening, prefix: string, size
       held = out;
     }
     if (total !== size) throw new StreamAborted('SIZE_MISMATCH', `the message is ${total} bytes, its recorded size ${size}`);
-    // The verdict above was cached for a signer: content another key signed does not get it.
-    if (signer && !sameFingerprint(opening.verification?.fingerprint, signer)) throw new StreamAborted('SIGNER_CHANGED', 'the message is not signed by the key its cached verdict names');
     done = true;
     if (held) yield held;
   } finally {

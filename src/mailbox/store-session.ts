@@ -21,7 +21,7 @@ import type { StreamOpening } from '../crypto/seal/open-stream.js';
 import { smimeReader, type SmimeReader } from './smime-reader.js';
 import { comparableSentBytes, messageIdOf, SENT_MATCH_WINDOW_MS, withoutTransportOnlyNotice } from './sent-copy.js';
 import { PATIENTS_ROOT } from './patient-folders.js';
-import { cacheKeysOf, displayMailboxName, isShown, recordFolderName, storedMailboxName } from './folder-names.js';
+import { cacheKeysOf, displayMailboxName, isShown, recordFolderName, standsFor, storedMailboxName } from './folder-names.js';
 
 /** A client's own copy as its sessions serve it, and its IMAP metadata once computed. */
 interface OwnCopy { bytes: Buffer; facts: OpenedFacts; imap?: MessageMeta }
@@ -168,7 +168,9 @@ export class StoreUserSession implements ImapUserSession {
     for (const cacheKey of new Set(storedNames.flatMap(cacheKeysOf))) {
       if (known.has(cacheKey)) continue;
       const enc = await this.ctx.store.mail.getMeta(this.user, cacheKey);
-      const display = enc ? this.metaKey.decrypt<string>(enc, cacheKey) : undefined;
+      // An entry of version 1 (an older node's, during a rolling upgrade) counts when it proves itself.
+      const unbound = enc && enc.startsWith('v1.') ? this.metaKey.decryptUnbound<string>(enc) : undefined;
+      const display = enc ? this.metaKey.decrypt<string>(enc, cacheKey) ?? (typeof unbound === 'string' && standsFor(this.metaKey, cacheKey, unbound) ? unbound : undefined) : undefined;
       if (typeof display === 'string') known.set(cacheKey, display);
     }
     return new Map(storedNames.map((stored) => [stored, displayMailboxName(stored, (cacheKey) => known.get(cacheKey))]));
@@ -335,8 +337,11 @@ export class StoreUserSession implements ImapUserSession {
       return undefined;
     }
     if (!facts || pinned?.ownCopy) return undefined;
-    // Facts of version 1 keep their pinned signer and patient folder (as openStored does).
-    if (pinned) facts = { ...facts, fingerprint: pinned.fingerprint ?? facts.fingerprint, patientFolder: pinned.patientFolder ?? facts.patientFolder };
+    // Facts of version 1 keep their pinned signer and patient folder (as openStored does), when the
+    // same key signed these bytes (§5.3: other bytes under this blob id get their own).
+    if (pinned && (!pinned.fingerprint || sameFingerprint(facts.fingerprint, pinned.fingerprint))) {
+      facts = { ...facts, fingerprint: pinned.fingerprint ?? facts.fingerprint, patientFolder: pinned.patientFolder ?? facts.patientFolder };
+    }
     const keep = cached?.facts ? {} : cached;
     await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...keep, facts }, m.blobId));
     if (facts.patientFolder) {
@@ -371,8 +376,9 @@ export class StoreUserSession implements ImapUserSession {
       this.ctx.logger.debug({ blobId: m.blobId, code: (err as { code?: string }).code }, 'large message not streamed: opened whole');
       return null;
     }
-    // Its routing header is signed by the content's signer: another key than the cached verdict's
-    // means other bytes under this blob id. Nothing is sent; the whole opening gives them their own verdict.
+    // Its routing header is signed by the content's signer (the stream reader checks that they are
+    // one key): another key than the cached verdict's means other bytes under this blob id. Nothing
+    // is sent; the whole opening gives them their own verdict.
     if (facts.fingerprint && !sameFingerprint(opening.routingVerification.fingerprint, facts.fingerprint)) {
       opening.abort();
       this.ctx.logger.warn({ blobId: m.blobId }, 'large message signed by another key than its cached verdict names: opened whole');
@@ -383,7 +389,7 @@ export class StoreUserSession implements ImapUserSession {
 
   private async *guardedStream(m: StoredMessage, opening: StreamOpening, facts: OpenedFacts): AsyncGenerator<Buffer, void, undefined> {
     try {
-      yield* servedStream(opening, facts.prefix, facts.size, facts.fingerprint);
+      yield* servedStream(opening, facts.prefix, facts.size);
     } catch (err) {
       await this.streamFailed(m, facts, err);
       throw err;

@@ -10,10 +10,13 @@
  * - an entry moved onto another message does not lend it its ENVELOPE;
  * - a key stored as an older medgate stored it (unsigned, entries `v1`) is signed at the next login,
  *   its entries bound first: the folder names and the mail are as before;
- * - a key signed by someone else, another account's key, or (under `refuse`) an unsigned key is
- *   refused at LOGIN with `NO [CONTACTADMIN]`, and the account's real key still works;
+ * - a folder name cached unbound by a node of the previous version shows while it proves itself;
+ * - a key signed by someone else or for something else, another account's key, a missing key, or
+ *   (under `refuse`) an unsigned key is refused at LOGIN with `NO [CONTACTADMIN]`, and the
+ *   account's real key still works;
  * - a message's sealed bytes replaced, under its blob id, by another signer's message (small, and
- *   large enough to be streamed) are served with that signer's own verdict, never the cached one.
+ *   large enough to be streamed; and for a record server, its routing fields) are served with that
+ *   signer's own verdict, never the cached one.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import tls from 'node:tls';
@@ -22,11 +25,13 @@ import nodemailer from 'nodemailer';
 import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { replaceBlobAtRest } from '../helpers/at-rest.js';
+import { runCli } from '../helpers/gateway.js';
 import { describeOnStores, startInProcessGateway, type InProcessGateway } from '../helpers/in-process-gateway.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
 const JL = 'jl.letest@cabinet-antony.medgate.test';
 const CLAIRE = 'claire.dupont@cabinet-antony.medgate.test';
+const RMP = 'rmp@cabinet-antony.medgate.test';
 const PW = 'correct horse battery';
 const FOLDER = 'DUPONT Jean/Bilans';
 
@@ -58,7 +63,7 @@ describeOnStores('the account key', (store) => {
     gw = await startInProcessGateway({
       store, accounts: [
         { address: PAUL, kind: 'person', rpps: '10100000017', password: PW }, { address: JL, kind: 'person', rpps: '10100000041', password: PW },
-        { address: CLAIRE, kind: 'person', rpps: '10100000025', password: PW },
+        { address: CLAIRE, kind: 'person', rpps: '10100000025', password: PW }, { address: RMP, kind: 'rmp', password: PW },
       ],
     });
   }, 240_000);
@@ -71,16 +76,23 @@ describeOnStores('the account key', (store) => {
   };
   const pgpKeyOf = async (user: string): Promise<openpgp.PrivateKey> => (await gw.ctx.accounts.unlock(user, PW, { via: 'cli' })).pgpKey;
   const wrappedOf = async (user: string): Promise<string> => (await gw.store.accounts.get(user))!.wrappedMetaKey!;
+  /** `medgate user list --json`, as an operator runs it beside the gateway: each account's key state. */
+  const keyStates = async (): Promise<Record<string, string>> => {
+    const r = await runCli(['user', 'list', '--json', '--config', gw.configFile]);
+    expect(r.code, r.stderr).toBe(0);
+    return Object.fromEntries((JSON.parse(r.stdout) as Array<{ address: string; accountKey: string }>).map((a) => [a.address, a.accountKey]));
+  };
   /** The key's bytes, checking that the owner's key signed them. */
   const signedKeyOf = async (user: string): Promise<Buffer> => {
     const key = await pgpKeyOf(user);
-    const { data, signatures } = await openpgp.decrypt({
+    const { data, signatures, filename } = await openpgp.decrypt({
       message: await openpgp.readMessage({ armoredMessage: await wrappedOf(user) }), decryptionKeys: key, verificationKeys: key.toPublic(), expectSigned: true,
     });
     expect(signatures.map((sig) => sig.keyID.toHex())).toEqual([(await key.getSigningKey()).getKeyID().toHex()]);
-    const payload = JSON.parse(data as string) as { v: number; key: string };
-    expect(payload.v).toBe(2);
-    return Buffer.from(payload.key, 'hex');
+    expect(filename).toBe(`medgate account key ${user}`);
+    // The text is the key as it was stored before keys were signed: a node of the previous version reads it.
+    expect(data).toMatch(/^[0-9a-f]{64}$/);
+    return Buffer.from(data as string, 'hex');
   };
   /** LOGIN over raw TLS: the tagged answer as the server wrote it. */
   const rawLogin = async (user: string): Promise<string> => {
@@ -115,12 +127,12 @@ describeOnStores('the account key', (store) => {
   };
 
   /** A letter from `from` to Paul, submitted as a practice's software does (sealed and signed by `from`). */
-  const submit = async (from: string, subject: string, body: string): Promise<void> => {
+  const submit = async (from: string, subject: string, body: string, to = PAUL): Promise<void> => {
     const t = nodemailer.createTransport({
       host: '127.0.0.1', port: gw.ports.smtpSubmission, secure: false, requireTLS: true, tls: { ca: gw.caPem, servername: 'localhost' }, auth: { user: from, pass: PW },
     });
     try {
-      await t.sendMail({ from, to: PAUL, subject, text: body });
+      await t.sendMail({ from, to, subject, text: body });
     } finally {
       t.close();
     }
@@ -198,6 +210,31 @@ describeOnStores('the account key', (store) => {
     expect(await subjectsIn(FOLDER)).toEqual(['Note A', 'Note B']);
   });
 
+  it('a record server\'s view: bytes replaced by another signer\'s get their own routing fields, not the cached ones', async () => {
+    await submit(JL, 'PATIENT: DUPONT Jean 30/01/1959', 'Compte rendu de consultation.', RMP);
+    await submit(CLAIRE, 'PATIENT: MARTIN Lea 02/03/1970', 'Compte rendu de consultation.', RMP);
+    const routeOf = async (): Promise<string[]> => {
+      const c = imap(RMP);
+      await c.connect();
+      try {
+        await c.mailboxOpen('INBOX');
+        const out: string[] = [];
+        for await (const m of c.fetch('1:*', { source: true })) {
+          const head = m.source!.subarray(0, m.source!.indexOf('\r\n\r\n')).toString('utf8');
+          out.push(`${/^X-Medgate-Route-Verified: valid; signer=([^;]*)/m.exec(head)?.[1]} ${/^X-Medgate-Route-Patient-Family: (.*)$/m.exec(head)?.[1]}`);
+        }
+        return out;
+      } finally {
+        await c.logout();
+      }
+    };
+    expect(await routeOf()).toEqual([`${JL} DUPONT`, `${CLAIRE} MARTIN`]);
+    const [jl, claire] = await gw.store.mail.listMessages((await gw.store.mail.getMailbox(RMP, 'INBOX'))!.id);
+    await replaceBlobAtRest(gw.config, jl!.blobId, claire!.blobId);
+    await gw.restart();
+    expect(await routeOf()).toEqual([`${CLAIRE} MARTIN`, `${CLAIRE} MARTIN`]);
+  });
+
   it('a key stored unsigned (an older medgate) is signed at the next login, its entries bound first, nothing lost', async () => {
     const pgpKey = await pgpKeyOf(PAUL);
     const key = await signedKeyOf(PAUL);
@@ -208,6 +245,7 @@ describeOnStores('the account key', (store) => {
     const entries = await gw.store.mail.listMeta(PAUL, '', 1000);
     for (const e of entries) await gw.store.mail.putMeta(PAUL, e.key, unbound(key, PAUL, e.key, e.data));
     await gw.restart();
+    expect((await keyStates())[PAUL]).toBe('unsigned');
     const logged = gw.logs.length;
 
     const c = imap(PAUL);
@@ -223,6 +261,35 @@ describeOnStores('the account key', (store) => {
     expect(after.map((e) => e.key)).toEqual(entries.map((e) => e.key));
     for (const e of after) expect(e.data.startsWith('v2.')).toBe(true);
     expect(gw.logs.slice(logged).some((l) => l.includes('account key stored unsigned: signed by its owner'))).toBe(true);
+    expect((await keyStates())[PAUL]).toBe('signed');
+  });
+
+  it('a folder name an older node cached unbound (a rolling upgrade) shows, as long as it proves itself', async () => {
+    const key = await signedKeyOf(PAUL);
+    const stored = await gw.folder(PAUL, PW, 'Suivi/Cardio');
+    await gw.store.mail.ensureMailbox(PAUL, stored);
+    const [top, sub] = stored.split('/').map((part) => `mbx:${part}`);
+    const entryOf = async (k: string): Promise<string> => (await gw.store.mail.getMeta(PAUL, k))!;
+    const v1Top = unbound(key, PAUL, top!, await entryOf(top!));
+    const v1Sub = unbound(key, PAUL, sub!, await entryOf(sub!));
+    // As a node of the previous version writes them: unbound.
+    await gw.store.mail.putMeta(PAUL, top!, v1Top);
+    await gw.store.mail.putMeta(PAUL, sub!, v1Sub);
+    await gw.restart();
+    const paths = async (): Promise<string[]> => {
+      const c = imap(PAUL);
+      await c.connect();
+      try {
+        return (await c.list()).map((m) => m.path);
+      } finally {
+        await c.logout();
+      }
+    };
+    expect(await paths()).toEqual(expect.arrayContaining(['Suivi', 'Suivi/Cardio']));
+    // One moved onto the other part's place does not prove itself there: shown as stored.
+    await gw.store.mail.putMeta(PAUL, sub!, v1Top);
+    await gw.restart();
+    expect(await paths()).toEqual(expect.arrayContaining(['Suivi', `Suivi/${stored.split('/')[1]}`]));
   });
 
   it('a key someone else put in place is refused at LOGIN with NO [CONTACTADMIN]; the real one still opens', async () => {
@@ -231,9 +298,13 @@ describeOnStores('the account key', (store) => {
     const theirs = randomBytes(32).toString('hex');
     const stranger = (await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs: [{ email: 'x@attacker.test' }], format: 'object' })).privateKey;
     const attempts: Array<[string, string]> = [
-      // Encrypted to the owner's public key, signed by another key.
+      // Encrypted to the owner's public key, signed by another key, named as his key.
       ['signed by a stranger', await openpgp.encrypt({
-        message: await openpgp.createMessage({ text: JSON.stringify({ v: 2, key: theirs }) }), encryptionKeys: pgpKey.toPublic(), signingKeys: stranger,
+        message: await openpgp.createMessage({ text: theirs, filename: `medgate account key ${PAUL}` }), encryptionKeys: pgpKey.toPublic(), signingKeys: stranger,
+      }) as string],
+      // Signed by the owner, but not as his account key (another message of his, replayed).
+      ['signed by the owner for something else', await openpgp.encrypt({
+        message: await openpgp.createMessage({ text: theirs, filename: 'letter.txt' }), encryptionKeys: pgpKey.toPublic(), signingKeys: pgpKey,
       }) as string],
       // Another account's key, signed by its own owner: it does not open with this one's key.
       ['another account\'s', await (async () => {
@@ -249,6 +320,12 @@ describeOnStores('the account key', (store) => {
         await gw.restart();
         expect(await rawLogin(PAUL), what).toMatch(/^a NO \[CONTACTADMIN\] the account key stored for this account/);
       }
+      // No key at all, although mail was stored under one: not silently replaced by a new one.
+      expect(await gw.store.accounts.update(PAUL, { wrappedMetaKey: null })).toBe(true);
+      await gw.restart();
+      expect(await rawLogin(PAUL)).toMatch(/^a NO \[CONTACTADMIN\] the account key of this account is missing/);
+      expect(await wrappedOf(PAUL)).toBeNull();
+      expect(await gw.store.accounts.initWrappedMetaKey(PAUL, real)).toBe(real);
       // An unsigned key, once the operator has set `refuse` (config edited, gateway restarted).
       gw.config.security.unsignedAccountKeys = 'refuse';
       const unsigned = await openpgp.encrypt({ message: await openpgp.createMessage({ text: theirs }), encryptionKeys: pgpKey.toPublic() }) as string;
