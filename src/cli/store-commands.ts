@@ -3,15 +3,15 @@ import type { Command } from 'commander';
 import { MedgateError } from '../errors.js';
 import { classifyConnectFailure, endpointOf } from '../store/postgres/connect-failure.js';
 import { parsePgUrl } from '../store/transfer/target-url.js';
-import { addConfigOption, configOf, out } from './common.js';
+import { addConfigOption, configOf, out, withContext } from './common.js';
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** `medgate store wait|migrate`: the database under the gateway, for operators and containers. */
+/** `medgate store wait|migrate|purge`: the database under the gateway, for operators and containers. */
 export function registerStoreCommands(program: Command): void {
-  const store = addConfigOption(program.command('store').description('the database: wait for it, move an installation to PostgreSQL'));
+  const store = addConfigOption(program.command('store').description('the database: wait for it, move an installation to PostgreSQL, purge what it freed'));
 
   addConfigOption(store.command('wait')
     .description('wait until the PostgreSQL store ($MEDGATE_DATABASE_URL or store.postgres.url) answers (container start-up)')
@@ -51,6 +51,25 @@ export function registerStoreCommands(program: Command): void {
         }
         await sleep(500);
       }
+    });
+
+  addConfigOption(store.command('purge')
+    .description('rewrite the database so that what it no longer holds (deleted rows, folder names as typed before they were pseudonymised) cannot be read from its files; run at a quiet time'))
+    .action(async (_o, cmd: Command) => {
+      await withContext(cmd, async (ctx) => {
+        const report = await ctx.store.purgeFreedSpace();
+        if (report.fileBytes) {
+          out(`store purged: SQLite file rewritten (${(report.fileBytes.before / 1e6).toFixed(1)} → ${(report.fileBytes.after / 1e6).toFixed(1)} MB), freed pages zeroed, write-ahead log emptied`);
+        }
+        if (report.tables) out(`store purged: PostgreSQL tables rewritten: ${report.tables.join(', ')}`);
+        await ctx.audit.record({ actor: 'operator', action: 'store.purge', outcome: 'ok', details: { ...report } });
+        if (report.statistics === 'not-superuser') {
+          // The rest is done; this part needs another role, which the operator has and medgate should not.
+          throw new MedgateError('STORE_STATISTICS_PURGE_PENDING',
+            'pg_statistic was not rewritten: this role is not a superuser, and it may still sample old folder names; run VACUUM (FULL) pg_statistic as a superuser');
+        }
+        if (report.statistics === 'rewritten') out('store purged: PostgreSQL planner statistics (pg_statistic) rewritten');
+      });
     });
 
   addConfigOption(store.command('migrate')

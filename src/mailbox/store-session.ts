@@ -150,7 +150,7 @@ export class StoreUserSession implements ImapUserSession {
       }
       try {
         await this.ctx.store.mail.renameMailbox(this.user, next.stored, target);
-        this.ctx.logger.info({ user: this.user, mailboxId: next.id }, 'folder renamed to its pseudonymised stored name');
+        this.ctx.logger.info({ user: this.user, mailboxId: next.id }, 'folder renamed to its pseudonymised stored name (its old name stays in freed space until `medgate store purge`)');
       } catch (err) {
         // Renamed meanwhile by another session or node (the next round sees it), or the store failed:
         // the folder stays readable under its stored name, and the next login tries again.

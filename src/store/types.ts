@@ -199,6 +199,19 @@ export interface MigrateOptions {
   walPurgeWaitMs?: number;
 }
 
+/** What `Store.purgeFreedSpace` did. */
+export interface PurgeReport {
+  /** SQLite: the database file's size before and after (bytes). */
+  fileBytes?: { before: number; after: number };
+  /** PostgreSQL: the tables rewritten. */
+  tables?: string[];
+  /**
+   * PostgreSQL: whether pg_statistic (which samples column values) was rewritten; `not-superuser`
+   * when the role may not, and an operator has to.
+   */
+  statistics?: 'rewritten' | 'not-superuser';
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   directory: DirectoryRepo;
@@ -240,6 +253,13 @@ export interface Store {
    * filing data key, only when it has rows to convert.
    */
   migrate(options?: MigrateOptions): Promise<number>;
+  /**
+   * Rewrites the store so that what it no longer holds (deleted rows; the old versions of rewritten
+   * rows, such as folders renamed to their pseudonyms) cannot be read from its files any more
+   * (`medgate store purge`). SQLite: VACUUM with secure_delete, then the WAL emptied; PostgreSQL:
+   * VACUUM FULL of the tables that held names, and of the planner's statistics when a superuser.
+   */
+  purgeFreedSpace(options?: { walWaitMs?: number }): Promise<PurgeReport>;
   /**
    * Runs `work` while every other process sharing this store waits for its own turn: the start-up
    * steps (test CA, gateway keys and TLS, demo practice) then run once, whoever starts first. Held

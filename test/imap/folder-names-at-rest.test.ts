@@ -8,12 +8,15 @@
  * - after a restart (nothing in memory) a new session shows the same names, read from the
  *   encrypted metadata cache, and finds the mail filed under them;
  * - folders stored as typed before this (an older medgate) are renamed at the account's next login:
- *   the client sees the same names and the same mail, the store no longer holds the typed names.
+ *   the client sees the same names and the same mail, the store no longer holds the typed names;
+ * - the old names left in freed space (SQLite's pages and WAL, PostgreSQL's dead row versions and
+ *   files) are gone after `medgate store purge`, run beside the serving gateway, which goes on.
  */
 import tls from 'node:tls';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { foundAtRest, storeBytesAtRest } from '../helpers/at-rest.js';
+import { foundAtRest, postgresFilesAtRest, storeBytesAtRest } from '../helpers/at-rest.js';
+import { runCli } from '../helpers/gateway.js';
 import { describeOnStores, startInProcessGateway, type InProcessGateway } from '../helpers/in-process-gateway.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
@@ -185,5 +188,29 @@ describeOnStores('folder names at rest', (store) => {
       expect(name).not.toContain('Cardio');
       expect(name).not.toContain('MARTIN');
     }
+  }, 120_000);
+
+  it('medgate store purge removes the old names from freed space while the gateway serves', async () => {
+    // Everything the files hold: SQLite's file and WAL; PostgreSQL's rows and its database's files on disk.
+    const files = async (): Promise<Buffer[]> => [
+      ...await storeBytesAtRest(gw.config), ...(store === 'postgres' ? await postgresFilesAtRest(gw.config.store.postgres!.url!) : []),
+    ];
+    // The test can fail: after the renames above, the old versions of the rows are still in the files.
+    expect(foundAtRest(await files(), 'Cardio DUPONT'), 'old name in freed space before the purge').toBe(true);
+    const r = await runCli(['store', 'purge', '--config', gw.configFile]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(store === 'sqlite' ? /SQLite file rewritten .*write-ahead log emptied/ : /PostgreSQL tables rewritten: mailboxes, orphan_subscriptions[\s\S]*pg_statistic\) rewritten/);
+    const bytes = await files();
+    for (const typed of ['Cardio DUPONT', 'Labo MARTIN']) expect(foundAtRest(bytes, typed), typed).toBe(false);
+    // The gateway went on: the same names and mail.
+    const c = imap(JL);
+    await c.connect();
+    try {
+      expect([...(await listed(c)).keys()]).toEqual(expect.arrayContaining(['Cardio DUPONT', 'Cardio DUPONT/2024', 'INBOX/Labo MARTIN']));
+      expect((await c.status('Cardio DUPONT/2024', { messages: true }))).toMatchObject({ messages: 1 });
+    } finally {
+      await c.logout();
+    }
+    expect((await gw.ctx.audit.list(1, 100_000)).some((a) => a.action === 'store.purge' && a.outcome === 'ok')).toBe(true);
   }, 120_000);
 });

@@ -1,5 +1,5 @@
 import { MedgateError } from '../../errors.js';
-import type { MigrateOptions, PoolStats, Store, StoreTx } from '../types.js';
+import type { MigrateOptions, PoolStats, PurgeReport, Store, StoreTx } from '../types.js';
 import { retryConflicts } from './retry.js';
 import { PgAccountRepo } from './account-repo.js';
 import { PgAuditRepo } from './audit-repo.js';
@@ -90,6 +90,31 @@ export class PgStore implements Store {
     // Migration 5 made the table: from now on each transaction leaves its commit marker.
     this.db.commitMarkers = version >= 5;
     return version;
+  }
+
+  /**
+   * The tables that held names a person typed (folders, subscriptions), rewritten by VACUUM FULL: the
+   * dead versions of renamed rows, and their index entries, are gone from the files. Their statistics
+   * are taken again (ANALYZE) first, so the sampled values pg_statistic keeps are the new ones, and
+   * pg_statistic itself rewritten when this role is a superuser (as migration 4 does). Each VACUUM
+   * FULL locks its table for its duration: a few rows per folder, run at a quiet time.
+   */
+  async purgeFreedSpace(): Promise<PurgeReport> {
+    const tables = ['mailboxes', 'orphan_subscriptions'];
+    const c = await this.db.dedicated();
+    try {
+      // Waits for the gateway's transactions on these tables to end, not for ever.
+      await c.query("SET lock_timeout = '10s'");
+      await c.query(`ANALYZE ${tables.join(', ')}`);
+      for (const t of tables) await c.query(`VACUUM (FULL) ${t}`);
+      const superuser = (await c.query<{ s: boolean }>('SELECT rolsuper AS s FROM pg_roles WHERE rolname = current_user')).rows[0]?.s;
+      if (superuser) await c.query('VACUUM (FULL) pg_statistic');
+      return { tables, statistics: superuser ? 'rewritten' : 'not-superuser' };
+    } catch (err) {
+      throw new MedgateError('STORE_PURGE_FAILED', `the tables could not be rewritten (${(err as Error).message}): run \`medgate store purge\` again when no long transaction runs`, undefined, { cause: err });
+    } finally {
+      await c.end().catch(() => undefined);
+    }
   }
 
   withStartupLock<T>(work: () => Promise<T>): Promise<T> {

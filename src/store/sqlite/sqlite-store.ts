@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { MedgateError } from '../../errors.js';
-import type { MigrateOptions, PoolStats, SettingsRepo, Store, StoreTx } from '../types.js';
+import type { MigrateOptions, PoolStats, PurgeReport, SettingsRepo, Store, StoreTx } from '../types.js';
 import { MemoryLoginFailures } from '../memory-login-failures.js';
 import { SqliteAccountRepo } from './account-repo.js';
 import { SqliteAuditRepo } from './audit-repo.js';
@@ -136,6 +136,31 @@ export class SqliteStore implements Store {
   }
 
   /**
+   * VACUUM rebuilds the file from the rows it holds, so no freed page or cell keeps an old value;
+   * secure_delete zeroes what it frees on the way; the WAL, which VACUUM fills with the new pages
+   * (older frames may hold old ones), is then emptied as after a migration that removed values. This
+   * process's writers wait meanwhile; another process's (a running gateway) wait on the file lock
+   * (their busy timeout): run it at a quiet time.
+   */
+  async purgeFreedSpace(options: { walWaitMs?: number } = {}): Promise<PurgeReport> {
+    const bytes = (): number => (this.db.pragma('page_count', { simple: true }) as number) * (this.db.pragma('page_size', { simple: true }) as number);
+    const before = bytes();
+    // No write of this process under way: the transactions queued before, and the group commit's batches, wait.
+    await this.inWriteQueue(() => this.group.pauseFor(async () => {
+      const secureBefore = this.db.pragma('secure_delete', { simple: true }) as number;
+      this.db.pragma('secure_delete = ON');
+      try {
+        this.db.exec('VACUUM');
+        this.db.prepare('INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)').run(WAL_PURGE_PENDING, 'purge');
+      } finally {
+        this.db.pragma(`secure_delete = ${secureBefore}`);
+      }
+    }));
+    await this.truncateWalIfPending(options.walWaitMs ?? 30_000);
+    return { fileBytes: { before, after: bytes() } };
+  }
+
+  /**
    * After a migration that removed clear values (`purgesClearValues`): older WAL frames still hold
    * them, so the WAL is copied over (the zeroed pages win) and emptied now, not at some later
    * checkpoint. A reader of an older snapshot (another medgate process on the file) makes the
@@ -153,7 +178,7 @@ export class SqliteStore implements Store {
         if (result?.busy === 0) break;
         if (Date.now() >= deadline) {
           throw new MedgateError('STORE_WAL_PURGE_PENDING',
-            `the database's write-ahead log still holds values a migration removed, and another process reading ${this.file} kept it from being emptied: stop the other medgate processes on this data directory and start again`,
+            `the database's write-ahead log still holds values a migration or \`medgate store purge\` removed, and another process reading ${this.file} kept it from being emptied: stop the other medgate processes on this data directory and start again (or run \`medgate store purge\` again)`,
             { file: this.file });
         }
         await new Promise((resolve) => setTimeout(resolve, 200));
