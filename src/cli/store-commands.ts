@@ -57,18 +57,25 @@ export function registerStoreCommands(program: Command): void {
     .description('rewrite the database so that what it no longer holds (deleted rows, folder names as typed before they were pseudonymised) cannot be read from its files; run at a quiet time'))
     .action(async (_o, cmd: Command) => {
       await withContext(cmd, async (ctx) => {
-        const report = await ctx.store.purgeFreedSpace();
+        let report;
+        try {
+          report = await ctx.store.purgeFreedSpace();
+        } catch (err) {
+          await ctx.audit.record({ actor: 'operator', action: 'store.purge', outcome: 'failed', details: { code: (err as { code?: string }).code ?? 'INTERNAL' } });
+          throw err;
+        }
         if (report.fileBytes) {
           out(`store purged: SQLite file rewritten (${(report.fileBytes.before / 1e6).toFixed(1)} → ${(report.fileBytes.after / 1e6).toFixed(1)} MB), freed pages zeroed, write-ahead log emptied`);
         }
         if (report.tables) out(`store purged: PostgreSQL tables rewritten: ${report.tables.join(', ')}`);
-        await ctx.audit.record({ actor: 'operator', action: 'store.purge', outcome: 'ok', details: { ...report } });
-        if (report.statistics === 'not-superuser') {
-          // The rest is done; this part needs another role, which the operator has and medgate should not.
-          throw new MedgateError('STORE_STATISTICS_PURGE_PENDING',
-            'pg_statistic was not rewritten: this role is not a superuser, and it may still sample old folder names; run VACUUM (FULL) pg_statistic as a superuser');
-        }
         if (report.statistics === 'rewritten') out('store purged: PostgreSQL planner statistics (pg_statistic) rewritten');
+        const partial = report.statistics === 'not-permitted';
+        await ctx.audit.record({ actor: 'operator', action: 'store.purge', outcome: partial ? 'failed' : 'ok', details: { ...report } });
+        if (partial) {
+          // The rest is done; this part needs a role medgate's should not have.
+          throw new MedgateError('STORE_STATISTICS_PURGE_PENDING',
+            'pg_statistic was not rewritten: this role is neither a superuser nor the database\'s owner, and it may still sample old folder names; run VACUUM (FULL) pg_statistic as one of them');
+        }
       });
     });
 

@@ -83,8 +83,12 @@ export class MetaKey {
       // Entries are only ever written under a key: with entries and no key, the key was taken away
       // (a new one would leave every own copy unreadable, and hide that). Not replaced.
       if ((await store.mail.listMeta(owner, '', 1)).length > 0) {
-        throw new MedgateError('ACCOUNT_KEY_UNTRUSTED', 'the account key of this account is missing although its mail was stored under one: it is not replaced', { account: owner });
+        // Another node's first login may have stored its key, then entries, since the read above.
+        wrapped = (await store.accounts.get(address))?.wrappedMetaKey ?? null;
+        if (!wrapped) throw new MedgateError('ACCOUNT_KEY_UNTRUSTED', 'the account key of this account is missing although its mail was stored under one: it is not replaced', { account: owner });
       }
+    }
+    if (!wrapped) {
       // Whichever node writes first wins: a login elsewhere may have drawn one meanwhile.
       const drawn = randomBytes(32);
       const mine = await encryptAndSignForOwner(drawn.toString('hex'), label, pgpKey);

@@ -206,10 +206,10 @@ export interface PurgeReport {
   /** PostgreSQL: the tables rewritten. */
   tables?: string[];
   /**
-   * PostgreSQL: whether pg_statistic (which samples column values) was rewritten; `not-superuser`
-   * when the role may not, and an operator has to.
+   * PostgreSQL: whether pg_statistic (which samples column values) was rewritten; `not-permitted`
+   * when this role (neither a superuser nor the database's owner) may not, and an operator has to.
    */
-  statistics?: 'rewritten' | 'not-superuser';
+  statistics?: 'rewritten' | 'not-permitted';
 }
 
 export interface Store {

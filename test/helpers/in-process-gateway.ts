@@ -11,6 +11,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { ImapFlow } from 'imapflow';
 import type { MedgateConfig } from '../../src/config/schema.js';
 import type { GatewayContext } from '../../src/context.js';
 import type { RunningGateway } from '../../src/server.js';
@@ -173,6 +174,16 @@ export async function prepareForServe(o: InProcessGatewayOptions): Promise<Omit<
   const p = await prepareGatewayData(o);
   await p.closeContext();
   return { kind: p.kind, dir: p.dir, configFile: p.configFile, config: p.config, accounts: p.accounts, caFile: p.caFile, closeContext: p.closeContext, dispose: p.dispose };
+}
+
+/**
+ * An imapflow client of `user` for the gateway's IMAP over TLS (its CA checked), not connected yet;
+ * its errors go to the commands that fail, not to an unhandled 'error' event.
+ */
+export function imapflowFor(gw: Pick<InProcessGateway, 'ports' | 'caPem'>, user: string, pass: string): ImapFlow {
+  const c = new ImapFlow({ host: '127.0.0.1', port: gw.ports.imapTls!, secure: true, logger: false, tls: { ca: gw.caPem, servername: 'localhost' }, auth: { user, pass } });
+  c.on('error', () => undefined);
+  return c;
 }
 
 export async function startInProcessGateway(o: InProcessGatewayOptions): Promise<InProcessGateway> {

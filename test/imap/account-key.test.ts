@@ -20,13 +20,13 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import tls from 'node:tls';
-import { ImapFlow } from 'imapflow';
+import type { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { replaceBlobAtRest } from '../helpers/at-rest.js';
 import { runCli } from '../helpers/gateway.js';
-import { describeOnStores, startInProcessGateway, type InProcessGateway } from '../helpers/in-process-gateway.js';
+import { describeOnStores, imapflowFor, startInProcessGateway, type InProcessGateway } from '../helpers/in-process-gateway.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
 const JL = 'jl.letest@cabinet-antony.medgate.test';
@@ -69,11 +69,7 @@ describeOnStores('the account key', (store) => {
   }, 240_000);
   afterAll(async () => { await gw?.stop(); });
 
-  const imap = (user: string): ImapFlow => {
-    const c = new ImapFlow({ host: '127.0.0.1', port: gw.ports.imapTls!, secure: true, logger: false, tls: { ca: gw.caPem, servername: 'localhost' }, auth: { user, pass: PW } });
-    c.on('error', () => undefined);
-    return c;
-  };
+  const imap = (user: string): ImapFlow => imapflowFor(gw, user, PW);
   const pgpKeyOf = async (user: string): Promise<openpgp.PrivateKey> => (await gw.ctx.accounts.unlock(user, PW, { via: 'cli' })).pgpKey;
   const wrappedOf = async (user: string): Promise<string> => (await gw.store.accounts.get(user))!.wrappedMetaKey!;
   /** `medgate user list --json`, as an operator runs it beside the gateway: each account's key state. */

@@ -13,11 +13,11 @@
  *   files) are gone after `medgate store purge`, run beside the serving gateway, which goes on.
  */
 import tls from 'node:tls';
-import { ImapFlow } from 'imapflow';
+import type { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { foundAtRest, postgresFilesAtRest, storeBytesAtRest } from '../helpers/at-rest.js';
 import { runCli } from '../helpers/gateway.js';
-import { describeOnStores, startInProcessGateway, type InProcessGateway } from '../helpers/in-process-gateway.js';
+import { describeOnStores, imapflowFor, startInProcessGateway, type InProcessGateway } from '../helpers/in-process-gateway.js';
 
 const PAUL = 'paul.demo@cabinet-antony.medgate.test';
 const JL = 'jl.letest@cabinet-antony.medgate.test';
@@ -64,11 +64,7 @@ describeOnStores('folder names at rest', (store) => {
   }, 240_000);
   afterAll(async () => { await gw?.stop(); });
 
-  const imap = (user: string): ImapFlow => {
-    const c = new ImapFlow({ host: '127.0.0.1', port: gw.ports.imapTls!, secure: true, logger: false, tls: { ca: gw.caPem, servername: 'localhost' }, auth: { user, pass: PW } });
-    c.on('error', () => undefined);
-    return c;
-  };
+  const imap = (user: string): ImapFlow => imapflowFor(gw, user, PW);
   const listed = async (c: ImapFlow): Promise<Map<string, string[]>> =>
     new Map((await c.list()).map((m) => [m.path, [...m.flags].sort()]));
 

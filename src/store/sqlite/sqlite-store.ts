@@ -152,6 +152,11 @@ export class SqliteStore implements Store {
       try {
         this.db.exec('VACUUM');
         this.db.prepare('INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)').run(WAL_PURGE_PENDING, 'purge');
+      } catch (err) {
+        // SQLITE_BUSY: a gateway held the write lock past the busy timeout; SQLITE_FULL: no room for
+        // VACUUM's copy (SQLite's temporary directory) or the WAL. Nothing changed either way.
+        throw new MedgateError('STORE_PURGE_FAILED', `the database was not rewritten (${(err as { code?: string }).code ?? (err as Error).message}): it needs about its own size free in the data directory and in SQLite's temporary directory (SQLITE_TMPDIR), and no long write under way; run \`medgate store purge\` again, best with the gateway stopped`,
+          { file: this.file }, { cause: err });
       } finally {
         this.db.pragma(`secure_delete = ${secureBefore}`);
       }

@@ -1,0 +1,81 @@
+/**
+ * `Store.purgeFreedSpace` (`medgate store purge`) when it cannot do its work: it says so with
+ * STORE_PURGE_FAILED and changes nothing, never reports a rewrite that did not happen. What it
+ * removes from the files is tested beside a serving gateway in test/imap/folder-names-at-rest.test.ts.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import pgDriver from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PgStore } from '../../src/store/postgres/pg-store.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { tempDir } from '../helpers/gateway.js';
+import { PG_NOT_FOUND_BANNER, createTestDatabase, testPostgres } from '../helpers/postgres.js';
+
+const pg = testPostgres();
+if (!pg) console.warn(`!!! ${PG_NOT_FOUND_BANNER}`);
+
+describe('store purge on SQLite', () => {
+  it('another process holding the write lock: STORE_PURGE_FAILED naming SQLITE_BUSY, then it works once released', async () => {
+    const dir = tempDir('purge-');
+    const file = path.join(dir, 'medgate.db');
+    const store = SqliteStore.open(file);
+    try {
+      await store.migrate();
+      await store.mail.ensureMailbox('doc@x.test', 'INBOX');
+      // Not five seconds of test: the lock is what is under test, not the timeout.
+      store.db.pragma('busy_timeout = 200');
+      const other = new Database(file);
+      other.exec('BEGIN IMMEDIATE');
+      try {
+        await expect(store.purgeFreedSpace({ walWaitMs: 200 })).rejects.toMatchObject({ code: 'STORE_PURGE_FAILED', message: expect.stringContaining('SQLITE_BUSY') });
+      } finally {
+        other.exec('ROLLBACK');
+        other.close();
+      }
+      const report = await store.purgeFreedSpace();
+      expect(report.fileBytes!.after).toBeGreaterThan(0);
+      expect(fs.statSync(`${file}-wal`).size).toBeLessThan(64 * 1024); // emptied, then the marker's removal
+      expect((await store.mail.listMailboxes('doc@x.test')).map((m) => m.name)).toContain('INBOX');
+    } finally {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.skipIf(!pg)('store purge on PostgreSQL', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  beforeAll(async () => { database = await createTestDatabase('purge'); });
+  afterAll(async () => { await database?.drop(); });
+
+  it('a role that does not own the tables: VACUUM only warns, the purge fails naming the table; the owner rewrites them and pg_statistic', async () => {
+    const owner = await PgStore.open({ url: database.url, nodeId: 'owner' });
+    const admin = new pgDriver.Client({ connectionString: database.url });
+    await admin.connect();
+    const role = `purger_${process.pid}`;
+    try {
+      await owner.migrate();
+      await owner.mail.ensureMailbox('doc@x.test', 'INBOX');
+      await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'purger-pw'`);
+      await admin.query(`GRANT SELECT ON mailboxes, orphan_subscriptions TO ${role}`);
+      const url = new URL(database.url);
+      url.username = role;
+      url.password = 'purger-pw';
+      const other = await PgStore.open({ url: url.toString(), nodeId: 'other' });
+      try {
+        await expect(other.purgeFreedSpace()).rejects.toMatchObject({ code: 'STORE_PURGE_FAILED', message: expect.stringContaining('mailboxes was not rewritten') });
+      } finally {
+        await other.close();
+      }
+      expect(await owner.purgeFreedSpace()).toEqual({ tables: ['mailboxes', 'orphan_subscriptions'], statistics: 'rewritten' });
+      expect((await owner.mail.listMailboxes('doc@x.test')).map((m) => m.name)).toContain('INBOX');
+    } finally {
+      await admin.query(`DROP OWNED BY ${role}`).catch(() => undefined);
+      await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
+      await admin.end();
+      await owner.close();
+    }
+  });
+});
