@@ -8,6 +8,7 @@ import { isSmimeMessage } from '../crypto/smime/index.js';
 import type { SmimeReader } from './smime-reader.js';
 import { isOwnCopyAead } from '../crypto/seal/own-copy-aead.js';
 import { CryptoError, CryptoErrorCode } from '../crypto/errors.js';
+import { alteredAtRest, storedBytesAltered } from './stored-bytes.js';
 
 /** What the first opening of a stored message established; cached (encrypted) so every session agrees. */
 export interface OpenedFacts {
@@ -231,6 +232,12 @@ export async function openStored(opts: {
   ownCopies?: { openOwnCopy(sealed: Uint8Array, owner: string): Promise<Buffer> };
 }): Promise<OpenedMessage> {
   const { sealer, ownKey, owner, known } = opts;
+  if (storedBytesAltered(opts.sealed, opts.blobId)) {
+    // Not the message it was: shown as a notice, and the facts cached for it are not its.
+    const err = alteredAtRest();
+    const bytes = placeholder(err.code, err.message, opts.domain, opts.blobId, opts.internalDate);
+    return { bytes, routing: null, cacheRejected: true, facts: { v: 2, prefix: '', size: bytes.length, fingerprint: null, error: err.code, patientFolder: null } };
+  }
   if (opts.view !== 'routing' && isOwnCopyAead(opts.sealed)) return ownCopyAead(opts);
   if (opts.view === 'routing') return routingView(opts);
   const ownKeyIds = new Set(ownKey.getKeyIDs().map((k) => k.toHex()));

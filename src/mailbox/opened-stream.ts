@@ -15,6 +15,7 @@ import type { MessageSealer } from '../message/sealer.js';
 import type { BlobHandle } from '../store/types.js';
 import { MedgateError } from '../errors.js';
 import { CrlfStream } from '../util/crlf.js';
+import { checkedBlobStream } from './stored-bytes.js';
 import { neutraliseForgedFields, patientFolderOf, verdictPrefix, type OpenedFacts } from './opened-message.js';
 
 /** Sealed messages above this size are streamed (the size above which they are sealed file to file). */
@@ -50,9 +51,10 @@ export function readerSigner(sealer: MessageSealer, ownKey: openpgp.PrivateKey, 
 }
 
 /** Opens a stored large message for streaming; `NotStreamable` when it must be opened whole. */
-export async function openStoredStream(blob: BlobHandle, sealer: MessageSealer, ownKey: openpgp.PrivateKey, resolveSigner: ResolveSigner): Promise<StreamOpening> {
+export async function openStoredStream(blob: BlobHandle, blobId: string, sealer: MessageSealer, ownKey: openpgp.PrivateKey, resolveSigner: ResolveSigner): Promise<StreamOpening> {
   const head = await blob.head(STREAM_HEAD_BYTES);
-  return openStream({ head, sealed: () => blob.stream(), decryptionKey: ownKey, resolveSigner });
+  // Hashed as it is read: bytes changed at rest end the stream with an error, before its last piece.
+  return openStream({ head, sealed: () => checkedBlobStream(blob.stream(), blobId), decryptionKey: ownKey, resolveSigner });
 }
 
 /** The served bytes after the prefix: forged verdict fields renamed in the header, CRLF line ends. */

@@ -331,7 +331,7 @@ export class StoreUserSession implements ImapUserSession {
     const signer = readerSigner(this.sealer, this.pgpKey, pinned?.fingerprint ?? null);
     let facts: OpenedFacts | undefined;
     try {
-      facts = await streamFacts(await openStoredStream(blob, this.sealer, this.pgpKey, signer.resolveSigner), signer.ownCopy, this.view);
+      facts = await streamFacts(await openStoredStream(blob, m.blobId, this.sealer, this.pgpKey, signer.resolveSigner), signer.ownCopy, this.view);
     } catch (err) {
       this.ctx.logger.debug({ blobId: m.blobId, code: (err as { code?: string }).code }, 'large message not opened as a stream: opened whole');
       return undefined;
@@ -370,7 +370,7 @@ export class StoreUserSession implements ImapUserSession {
     const signer = readerSigner(this.sealer, this.pgpKey, facts.fingerprint);
     let opening: StreamOpening;
     try {
-      opening = await openStoredStream(blob, this.sealer, this.pgpKey, signer.resolveSigner);
+      opening = await openStoredStream(blob, m.blobId, this.sealer, this.pgpKey, signer.resolveSigner);
     } catch (err) {
       // Its routing header does not open now (signer revoked meanwhile, damage): the whole opening decides.
       this.ctx.logger.debug({ blobId: m.blobId, code: (err as { code?: string }).code }, 'large message not streamed: opened whole');

@@ -14,9 +14,9 @@
  * - a key signed by someone else or for something else, another account's key, a missing key, or
  *   (under `refuse`) an unsigned key is refused at LOGIN with `NO [CONTACTADMIN]`, and the
  *   account's real key still works;
- * - a message's sealed bytes replaced, under its blob id, by another signer's message (small, and
- *   large enough to be streamed; and for a record server, its routing fields) are served with that
- *   signer's own verdict, never the cached one.
+ * - a message's sealed bytes replaced at rest, under its blob id, by another message (another
+ *   signer's or the same signer's; small, or large enough to be streamed; for a person or a record
+ *   server) are served as the unreadable-message notice, never with the cached verdict.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import tls from 'node:tls';
@@ -151,31 +151,55 @@ describeOnStores('the account key', (store) => {
     }
   };
 
-  it('sealed bytes replaced under a blob id by another signer\'s are served with that signer\'s verdict, small or streamed', async () => {
-    const large = (who: string): string => `${who}\n${'Compte rendu détaillé, ligne de texte. '.repeat(40_000)}`;
-    await submit(JL, 'From JL', 'Bilan de JL.');
+  /** One message as Paul's client fetches it on a connection of its own: its subject and the notice code, if any. */
+  const fetchOne = async (uid: number): Promise<{ subject: string; signature: string; code: string }> => {
+    const c = imap(PAUL);
+    await c.connect();
+    try {
+      await c.mailboxOpen('INBOX');
+      const m = await c.fetchOne(String(uid), { source: true }, { uid: true });
+      const text = m ? m.source!.toString('utf8') : '';
+      return { subject: /^Subject: (.*)$/m.exec(text)?.[1] ?? '', signature: /^X-Medgate-Signature: (.*)$/m.exec(text)?.[1] ?? '', code: /^Code: (.*)$/m.exec(text)?.[1]?.trim() ?? '' };
+    } finally {
+      await c.logout().catch(() => undefined);
+    }
+  };
+
+  it('sealed bytes changed at rest under a blob id are not served as the message: another signer\'s, the same signer\'s, small or streamed', async () => {
+    // Of one length: the size recorded at the first opening holds for the other, so only the check of
+    // the stored bytes can tell them apart (the same signer signed both).
+    const large = (n: number): string => `${n}\n${'Compte rendu détaillé, ligne de texte. '.repeat(40_000)}`;
+    await submit(JL, 'From JL 1', 'Bilan de JL.');
+    await submit(JL, 'From JL 2', 'Autre bilan de JL.');
     await submit(CLAIRE, 'From Claire', 'Bilan de Claire.');
-    await submit(JL, 'Large from JL', large('JL'));
-    await submit(CLAIRE, 'Large from Claire', large('Claire'));
+    await submit(JL, 'Large from JL 1', large(1));
+    await submit(JL, 'Large from JL 2', large(2));
     const inboxId = (await gw.store.mail.getMailbox(PAUL, 'INBOX'))!.id;
-    expect((await gw.store.mail.listMessages(inboxId)).length).toBe(4); // delivered before each 250
+    const stored = await gw.store.mail.listMessages(inboxId);
+    expect(stored).toHaveLength(5); // delivered before each 250
     const before = await inbox(); // opened once: verdicts pinned in the cache
     expect(before.map((m) => [m.subject, m.signature.includes(`signer=${JL}`) ? 'JL' : m.signature.includes(`signer=${CLAIRE}`) ? 'Claire' : m.signature]))
-      .toEqual([['From JL', 'JL'], ['From Claire', 'Claire'], ['Large from JL', 'JL'], ['Large from Claire', 'Claire']]);
-    const [jl, claire, largeJl, largeClaire] = await gw.store.mail.listMessages(inboxId);
-    expect(largeJl!.sealedSize).toBeGreaterThan(1024 * 1024); // streamed (STREAM_MESSAGE_BYTES)
-    // JL's letters' bytes replaced by Claire's, under JL's blob ids.
-    await replaceBlobAtRest(gw.config, jl!.blobId, claire!.blobId);
-    await replaceBlobAtRest(gw.config, largeJl!.blobId, largeClaire!.blobId);
+      .toEqual([['From JL 1', 'JL'], ['From JL 2', 'JL'], ['From Claire', 'Claire'], ['Large from JL 1', 'JL'], ['Large from JL 2', 'JL']]);
+    const [jl1, jl2, claire, large1, large2] = stored;
+    expect(large1!.sealedSize).toBeGreaterThan(1024 * 1024); // streamed (STREAM_MESSAGE_BYTES)
+    // Under JL's blob ids: the same signer's other letter (its signature verifies as his), another
+    // signer's letter, and the same signer's other large report.
+    await replaceBlobAtRest(gw.config, jl2!.blobId, jl1!.blobId);
+    await replaceBlobAtRest(gw.config, jl1!.blobId, claire!.blobId);
+    await replaceBlobAtRest(gw.config, large1!.blobId, large2!.blobId);
     await gw.restart();
-    // RFC822.SIZE comes from the cached facts, read before the message is opened: the first FETCH
-    // after the change may still give the old size; the verdict is the new bytes' own.
-    const after = await inbox(false);
-    expect(after.map((m) => m.subject)).toEqual(['From Claire', 'From Claire', 'Large from Claire', 'Large from Claire']);
-    for (const m of after) expect(m.signature).toContain(`signer=${CLAIRE}`);
-    // And again, from the facts the first opening after the change cached (the sizes too).
-    await gw.restart();
-    expect((await inbox()).map((m) => m.signature.includes(`signer=${CLAIRE}`))).toEqual([true, true, true, true]);
+    const notice = { subject: '[medgate] Message illisible / message could not be opened', signature: '', code: 'CIPHERTEXT_TAMPERED' };
+    expect(await fetchOne(jl1!.uid)).toEqual(notice);
+    expect(await fetchOne(jl2!.uid)).toEqual(notice);
+    expect((await fetchOne(claire!.uid)).signature).toContain(`signer=${CLAIRE}`);
+    // The large one is streamed under its cached facts (same signer): the stream ends with the error
+    // before its last piece, and the connection is closed mid-literal (§11.1); every later FETCH
+    // opens it whole and shows the notice.
+    const streamed = await fetchOne(large1!.uid).catch((err: Error) => err);
+    expect(streamed instanceof Error || streamed.subject === '').toBe(true);
+    expect(await fetchOne(large1!.uid)).toEqual(notice);
+    expect((await fetchOne(large2!.uid)).subject).toBe('Large from JL 2');
+    expect((await gw.ctx.audit.list(1, 100_000)).some((a) => a.action === 'imap.fetch.stream-aborted')).toBe(true);
   });
 
   it('is signed by its owner, and binds every cache entry to its place', async () => {
@@ -206,7 +230,7 @@ describeOnStores('the account key', (store) => {
     expect(await subjectsIn(FOLDER)).toEqual(['Note A', 'Note B']);
   });
 
-  it('a record server\'s view: bytes replaced by another signer\'s get their own routing fields, not the cached ones', async () => {
+  it('a record server\'s view: bytes replaced at rest are a notice, never filed under the cached routing fields', async () => {
     await submit(JL, 'PATIENT: DUPONT Jean 30/01/1959', 'Compte rendu de consultation.', RMP);
     await submit(CLAIRE, 'PATIENT: MARTIN Lea 02/03/1970', 'Compte rendu de consultation.', RMP);
     const routeOf = async (): Promise<string[]> => {
@@ -228,7 +252,8 @@ describeOnStores('the account key', (store) => {
     const [jl, claire] = await gw.store.mail.listMessages((await gw.store.mail.getMailbox(RMP, 'INBOX'))!.id);
     await replaceBlobAtRest(gw.config, jl!.blobId, claire!.blobId);
     await gw.restart();
-    expect(await routeOf()).toEqual([`${CLAIRE} MARTIN`, `${CLAIRE} MARTIN`]);
+    // Neither the cached routing fields nor the new bytes' own: a notice, which names no patient.
+    expect(await routeOf()).toEqual(['undefined undefined', `${CLAIRE} MARTIN`]);
   });
 
   it('a key stored unsigned (an older medgate) is signed at the next login, its entries bound first, nothing lost', async () => {
