@@ -257,9 +257,11 @@ export interface Store {
    * Rewrites the store so that what it no longer holds (deleted rows; the old versions of rewritten
    * rows, such as folders renamed to their pseudonyms) cannot be read from its files any more
    * (`medgate store purge`). SQLite: VACUUM with secure_delete, then the WAL emptied; PostgreSQL:
-   * VACUUM FULL of the tables that held names, and of the planner's statistics when a superuser.
+   * VACUUM FULL of the tables that held names, and of the planner's statistics when a superuser or
+   * the database's owner. `waitMs` (default 30 s SQLite, 10 s PostgreSQL): how long it waits for
+   * other sessions' older snapshots to end (they would keep old versions) before it fails saying so.
    */
-  purgeFreedSpace(options?: { walWaitMs?: number }): Promise<PurgeReport>;
+  purgeFreedSpace(options?: { waitMs?: number }): Promise<PurgeReport>;
   /**
    * Runs `work` while every other process sharing this store waits for its own turn: the start-up
    * steps (test CA, gateway keys and TLS, demo practice) then run once, whoever starts first. Held

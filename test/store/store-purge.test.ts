@@ -10,6 +10,7 @@ import pgDriver from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgStore } from '../../src/store/postgres/pg-store.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { foundAtRest, postgresFilesAtRest } from '../helpers/at-rest.js';
 import { tempDir } from '../helpers/gateway.js';
 import { PG_NOT_FOUND_BANNER, createTestDatabase, testPostgres } from '../helpers/postgres.js';
 
@@ -29,7 +30,7 @@ describe('store purge on SQLite', () => {
       const other = new Database(file);
       other.exec('BEGIN IMMEDIATE');
       try {
-        await expect(store.purgeFreedSpace({ walWaitMs: 200 })).rejects.toMatchObject({ code: 'STORE_PURGE_FAILED', message: expect.stringContaining('SQLITE_BUSY') });
+        await expect(store.purgeFreedSpace({ waitMs: 200 })).rejects.toMatchObject({ code: 'STORE_PURGE_FAILED', message: expect.stringContaining('SQLITE_BUSY') });
       } finally {
         other.exec('ROLLBACK');
         other.close();
@@ -50,7 +51,7 @@ describe.skipIf(!pg)('store purge on PostgreSQL', () => {
   beforeAll(async () => { database = await createTestDatabase('purge'); });
   afterAll(async () => { await database?.drop(); });
 
-  it('a role that does not own the tables: VACUUM only warns, the purge fails naming the table; the owner rewrites them and pg_statistic', async () => {
+  it('a role that does not own the tables, a session with an older snapshot: the purge fails saying which; then the owner rewrites them and pg_statistic', async () => {
     const owner = await PgStore.open({ url: database.url, nodeId: 'owner' });
     const admin = new pgDriver.Client({ connectionString: database.url });
     await admin.connect();
@@ -71,6 +72,24 @@ describe.skipIf(!pg)('store purge on PostgreSQL', () => {
       }
       expect(await owner.purgeFreedSpace()).toEqual({ tables: ['mailboxes', 'orphan_subscriptions'], statistics: 'rewritten' });
       expect((await owner.mail.listMailboxes('doc@x.test')).map((m) => m.name)).toContain('INBOX');
+
+      // A session whose snapshot is older than a rename still sees the old name: VACUUM FULL would
+      // copy that row version into the new file. The purge waits for it, then fails saying so.
+      await owner.mail.ensureMailbox('doc@x.test', 'Cardio DUPONT');
+      const reader = new pgDriver.Client({ connectionString: database.url, application_name: 'old-reader' });
+      await reader.connect();
+      try {
+        await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+        await reader.query('SELECT count(*) FROM mailboxes');
+        await owner.mail.renameMailbox('doc@x.test', 'Cardio DUPONT', '~renamed');
+        await expect(owner.purgeFreedSpace({ waitMs: 300 })).rejects.toMatchObject({ code: 'STORE_PURGE_FAILED', message: expect.stringContaining('old-reader') });
+        expect(foundAtRest(await postgresFilesAtRest(database.url), 'Cardio DUPONT')).toBe(true);
+      } finally {
+        await reader.query('COMMIT');
+        await reader.end();
+      }
+      await owner.purgeFreedSpace();
+      expect(foundAtRest(await postgresFilesAtRest(database.url), 'Cardio DUPONT')).toBe(false);
     } finally {
       await admin.query(`DROP OWNED BY ${role}`).catch(() => undefined);
       await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);

@@ -1,5 +1,6 @@
 import { MedgateError } from '../../errors.js';
 import type { MigrateOptions, PoolStats, PurgeReport, Store, StoreTx } from '../types.js';
+import type pg from 'pg';
 import { retryConflicts } from './retry.js';
 import { PgAccountRepo } from './account-repo.js';
 import { PgAuditRepo } from './audit-repo.js';
@@ -100,7 +101,7 @@ export class PgStore implements Store {
    * mere warning, a table the role may not maintain: each rewrite is checked by its new file node.
    * Each VACUUM FULL locks its table for its duration: a few rows per folder, run at a quiet time.
    */
-  async purgeFreedSpace(): Promise<PurgeReport> {
+  async purgeFreedSpace(options: { waitMs?: number } = {}): Promise<PurgeReport> {
     const tables = ['mailboxes', 'orphan_subscriptions'];
     const c = await this.db.dedicated();
     const rewrite = async (table: string): Promise<boolean> => {
@@ -113,6 +114,7 @@ export class PgStore implements Store {
       // Waits for the gateway's transactions on these tables to end, not for ever.
       await c.query("SET lock_timeout = '10s'");
       await c.query(`ANALYZE ${tables.join(', ')}`);
+      await this.untilNoOlderSnapshot(c, options.waitMs ?? 10_000);
       for (const t of tables) {
         if (!(await rewrite(t))) {
           throw new MedgateError('STORE_PURGE_FAILED', `${t} was not rewritten: this database role may not VACUUM it; run \`medgate store purge\` as its owner`, { table: t });
@@ -124,6 +126,28 @@ export class PgStore implements Store {
       throw new MedgateError('STORE_PURGE_FAILED', `the tables could not be rewritten (${(err as Error).message}): run \`medgate store purge\` again when no long transaction runs`, undefined, { cause: err });
     } finally {
       await c.end().catch(() => undefined);
+    }
+  }
+
+  /**
+   * VACUUM FULL copies into the new file every old row version a transaction of this database could
+   * still see: the purge waits until every other session's snapshot is newer than now (after the
+   * renames and the ANALYZE it removes), for at most `waitMs`, then says which session held it.
+   */
+  private async untilNoOlderSnapshot(c: pg.ClientBase, waitMs: number): Promise<void> {
+    const mark = (await c.query<{ x: string }>('SELECT (pg_current_xact_id()::text::bigint % 4294967296)::text AS x')).rows[0]!.x;
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const older = (await c.query<{ pid: number; app: string }>(
+        `SELECT pid, application_name AS app FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL AND age(backend_xmin) >= age($1::xid)`, [mark])).rows;
+      if (older.length === 0) return;
+      if (Date.now() >= deadline) {
+        throw new MedgateError('STORE_PURGE_FAILED',
+          `a transaction older than the purge is still open (session ${older[0]!.pid}, ${older[0]!.app || 'no application name'}): the old row versions it can see would be kept; run \`medgate store purge\` again when it has ended`,
+          { pids: older.map((o) => o.pid) });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
 

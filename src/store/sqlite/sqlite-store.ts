@@ -142,7 +142,7 @@ export class SqliteStore implements Store {
    * process's writers wait meanwhile; another process's (a running gateway) wait on the file lock
    * (their busy timeout): run it at a quiet time.
    */
-  async purgeFreedSpace(options: { walWaitMs?: number } = {}): Promise<PurgeReport> {
+  async purgeFreedSpace(options: { waitMs?: number } = {}): Promise<PurgeReport> {
     const bytes = (): number => (this.db.pragma('page_count', { simple: true }) as number) * (this.db.pragma('page_size', { simple: true }) as number);
     const before = bytes();
     // No write of this process under way: the transactions queued before, and the group commit's batches, wait.
@@ -161,7 +161,7 @@ export class SqliteStore implements Store {
         this.db.pragma(`secure_delete = ${secureBefore}`);
       }
     }));
-    await this.truncateWalIfPending(options.walWaitMs ?? 30_000);
+    await this.truncateWalIfPending(options.waitMs ?? 30_000);
     return { fileBytes: { before, after: bytes() } };
   }
 
