@@ -123,14 +123,11 @@ async function routingView(opts: { sealer: MessageSealer; sealed: Buffer; blobId
   const { known } = opts;
   try {
     const res = await opts.sealer.openRoutingWith(opts.sealed, opts.ownKey);
-    // As for the opened view: cached routing fields name the patient of the bytes their signer
-    // signed; other bytes under this blob id are filed by their own routing header.
-    const trusted = known?.fingerprint && !sameFingerprint(res.verification.fingerprint, known.fingerprint) ? undefined : known;
-    const prefix = trusted?.prefix ?? routingFields(res.routing, res.verification);
+    const prefix = known?.prefix ?? routingFields(res.routing, res.verification);
     const bytes = Buffer.concat([Buffer.from(prefix, 'utf8'), opts.sealed]);
     return {
-      bytes, routing: res.routing, ...(known && !trusted ? { cacheRejected: true } : {}),
-      facts: { v: 2, prefix, size: bytes.length, fingerprint: trusted?.fingerprint ?? res.verification.fingerprint, error: null, patientFolder: trusted?.patientFolder ?? patientFolderOf(res.routing) },
+      bytes, routing: res.routing,
+      facts: { v: 2, prefix, size: bytes.length, fingerprint: known?.fingerprint ?? res.verification.fingerprint, error: null, patientFolder: known?.patientFolder ?? patientFolderOf(res.routing) },
     };
   } catch (err) {
     if (!isMedgateError(err)) throw err;
@@ -232,7 +229,9 @@ export async function openStored(opts: {
   ownCopies?: { openOwnCopy(sealed: Uint8Array, owner: string): Promise<Buffer> };
 }): Promise<OpenedMessage> {
   const { sealer, ownKey, owner, known } = opts;
-  if (storedBytesAltered(opts.sealed, opts.blobId)) {
+  // Cached facts (the verdict above the message) hold for the bytes of this blob id only: entries
+  // are bound to it (MetaKey.encrypt), and bytes that do not hash to it are not this message.
+  if (await storedBytesAltered(opts.sealed, opts.blobId)) {
     // Not the message it was: shown as a notice, and the facts cached for it are not its.
     const err = alteredAtRest();
     const bytes = placeholder(err.code, err.message, opts.domain, opts.blobId, opts.internalDate);
@@ -283,11 +282,8 @@ export async function openStored(opts: {
     const claimsOwn = !!known && (known.ownCopy === true || known.prefix === '' || known.prefix.startsWith('X-Medgate-Signature: own-copy'));
     if (claimsOwn && signedByOwnKey(res.verification, ownKey)) ownCopy = true;
     // Cached facts that call a message the owner's own when his key did not sign it are not this
-    // message's: not used. Nor are facts pinned to a signer other than the one whose signature
-    // verified now: the sealed bytes were replaced under this blob id (by someone who can write the
-    // store), and content another key signed gets its own verdict, never the cached one.
-    const otherSigner = !!known?.fingerprint && !sameFingerprint(res.verification.fingerprint, known.fingerprint);
-    const trusted = (claimsOwn && !ownCopy) || otherSigner ? undefined : known;
+    // message's: not used.
+    const trusted = claimsOwn && !ownCopy ? undefined : known;
     // The user's own copies (Sent, Drafts) come back byte for byte as appended (RFC 3501 §6.3.11):
     // no verdict above them, and nothing to neutralise, since no third party wrote them.
     const original = toCrlf(ownCopy ? asBuffer(res.raw) : neutraliseForgedFields(asBuffer(res.raw)));
@@ -309,9 +305,4 @@ export async function openStored(opts: {
     const bytes = placeholder(err.code, err.message, opts.domain, opts.blobId, opts.internalDate);
     return { bytes, routing: null, facts: { v: 2, prefix: '', size: bytes.length, fingerprint: null, error: err.code, patientFolder: null } };
   }
-}
-
-/** Fingerprints as hex, whatever their case (OpenPGP and S/MIME readers write them alike today). */
-export function sameFingerprint(a: string | null | undefined, b: string | null | undefined): boolean {
-  return !!a && !!b && a.toLowerCase() === b.toLowerCase();
 }

@@ -15,7 +15,7 @@ import { toCrlf } from '../util/crlf.js';
 import { isOwnCopyAead, OWN_COPY_HEADER } from '../crypto/seal/own-copy-aead.js';
 import type { AppendedCopy } from '../message/seal-own-copy.js';
 import { crashPoint } from '../util/crash-point.js';
-import { openStored, sameFingerprint, type OpenedFacts, type OpenedMessage } from './opened-message.js';
+import { openStored, type OpenedFacts, type OpenedMessage } from './opened-message.js';
 import { openStoredStream, readerSigner, servedStream, streamFacts, STREAM_MESSAGE_BYTES } from './opened-stream.js';
 import type { StreamOpening } from '../crypto/seal/open-stream.js';
 import { smimeReader, type SmimeReader } from './smime-reader.js';
@@ -337,11 +337,8 @@ export class StoreUserSession implements ImapUserSession {
       return undefined;
     }
     if (!facts || pinned?.ownCopy) return undefined;
-    // Facts of version 1 keep their pinned signer and patient folder (as openStored does), when the
-    // same key signed these bytes (§5.3: other bytes under this blob id get their own).
-    if (pinned && (!pinned.fingerprint || sameFingerprint(facts.fingerprint, pinned.fingerprint))) {
-      facts = { ...facts, fingerprint: pinned.fingerprint ?? facts.fingerprint, patientFolder: pinned.patientFolder ?? facts.patientFolder };
-    }
+    // Facts of version 1 keep their pinned signer and patient folder (as openStored does).
+    if (pinned) facts = { ...facts, fingerprint: pinned.fingerprint ?? facts.fingerprint, patientFolder: pinned.patientFolder ?? facts.patientFolder };
     const keep = cached?.facts ? {} : cached;
     await this.ctx.store.mail.putMeta(this.user, m.blobId, this.metaKey.encrypt({ ...keep, facts }, m.blobId));
     if (facts.patientFolder) {
@@ -374,14 +371,6 @@ export class StoreUserSession implements ImapUserSession {
     } catch (err) {
       // Its routing header does not open now (signer revoked meanwhile, damage): the whole opening decides.
       this.ctx.logger.debug({ blobId: m.blobId, code: (err as { code?: string }).code }, 'large message not streamed: opened whole');
-      return null;
-    }
-    // Its routing header is signed by the content's signer (the stream reader checks that they are
-    // one key): another key than the cached verdict's means other bytes under this blob id. Nothing
-    // is sent; the whole opening gives them their own verdict.
-    if (facts.fingerprint && !sameFingerprint(opening.routingVerification.fingerprint, facts.fingerprint)) {
-      opening.abort();
-      this.ctx.logger.warn({ blobId: m.blobId }, 'large message signed by another key than its cached verdict names: opened whole');
       return null;
     }
     return { size: facts.size, chunks: this.guardedStream(m, opening, facts) };

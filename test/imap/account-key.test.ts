@@ -354,6 +354,11 @@ describeOnStores('the account key', (store) => {
       await gw.restart();
       expect(await rawLogin(PAUL)).toMatch(/^a NO \[CONTACTADMIN\] the account key stored for this account is not signed by its owner/);
       expect(await wrappedOf(PAUL)).toBe(unsigned); // refused, not signed
+      // `medgate message open --as` on one of his own copies (what the command calls) refuses it too.
+      const copies = await Promise.all((await gw.store.mail.listMailboxes(PAUL)).filter((m) => !m.name.startsWith('INBOX')).map((m) => gw.mailbox(PAUL, m.name)));
+      const ownCopy = copies.flat().find((sealed) => sealed.subarray(0, 200).toString('latin1').includes('body=own-aead'));
+      expect(ownCopy).toBeDefined();
+      await expect(gw.open(ownCopy!, PAUL, PW)).rejects.toMatchObject({ code: 'ACCOUNT_KEY_UNSIGNED' });
     } finally {
       expect(await gw.store.accounts.replaceWrappedMetaKey(PAUL, await wrappedOf(PAUL), real)).toBe(true);
       await gw.restart();

@@ -22,6 +22,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { secretKey } from '../secret-key.js';
 import { CryptoError, CryptoErrorCode } from '../errors.js';
+import { inSlices } from '../../util/slices.js';
 
 /** The whole header block of an own copy: its detection is an exact prefix match, nothing parsed. */
 export const OWN_COPY_HEADER = Buffer.from(
@@ -53,18 +54,10 @@ function aad(owner: string): Buffer {
   return Buffer.concat([OWN_COPY_HEADER, Buffer.from(owner.toLowerCase(), 'utf8')]);
 }
 
-/**
- * Bytes put through the cipher per turn of the event loop: this runs on the thread that serves
- * every session, and a 50 MB APPEND in one call held it for over 100 ms.
- */
-const SLICE = 1024 * 1024;
-
+/** The cipher over `data`, a slice per turn of the event loop (src/util/slices.ts). */
 async function pass(c: { update(data: Uint8Array): Buffer }, data: Uint8Array): Promise<Buffer[]> {
   const out: Buffer[] = [];
-  for (let offset = 0; offset < data.length; offset += SLICE) {
-    if (offset > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    out.push(c.update(data.subarray(offset, offset + SLICE)));
-  }
+  await inSlices(data, (slice) => out.push(c.update(slice)));
   return out;
 }
 

@@ -131,8 +131,10 @@ export class PgStore implements Store {
 
   /**
    * VACUUM FULL copies into the new file every old row version a transaction of this database could
-   * still see: the purge waits until every other session's snapshot is newer than now (after the
-   * renames and the ANALYZE it removes), for at most `waitMs`, then says which session held it.
+   * still see, or that one still running could (the removal horizon counts running transaction ids
+   * as well as snapshots): the purge waits until every other session's snapshot and transaction are
+   * newer than now (after the renames and the ANALYZE it removes), for at most `waitMs`, then says
+   * which session held it.
    */
   private async untilNoOlderSnapshot(c: pg.ClientBase, waitMs: number): Promise<void> {
     const mark = (await c.query<{ x: string }>('SELECT (pg_current_xact_id()::text::bigint % 4294967296)::text AS x')).rows[0]!.x;
@@ -140,7 +142,8 @@ export class PgStore implements Store {
     for (;;) {
       const older = (await c.query<{ pid: number; app: string }>(
         `SELECT pid, application_name AS app FROM pg_stat_activity
-          WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL AND age(backend_xmin) >= age($1::xid)`, [mark])).rows;
+          WHERE datname = current_database() AND pid <> pg_backend_pid()
+            AND ((backend_xmin IS NOT NULL AND age(backend_xmin) >= age($1::xid)) OR (backend_xid IS NOT NULL AND age(backend_xid) >= age($1::xid)))`, [mark])).rows;
       if (older.length === 0) return;
       if (Date.now() >= deadline) {
         throw new MedgateError('STORE_PURGE_FAILED',
